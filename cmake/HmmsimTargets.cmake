@@ -1,0 +1,42 @@
+# Common settings for every hmmsim target. No global include_directories():
+# each library exports its own include root (the repository root) through its target.
+
+function(hmmsim_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local
+                                           -Wnon-virtual-dtor -Woverloaded-virtual)
+  if(HMMSIM_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# hmmsim_library(<name> SOURCES ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
+# One static library per layer; consumers include "<layer>/<file>.h" from the repo root.
+function(hmmsim_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  add_library(hmmsim::${name} ALIAS ${name})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  hmmsim_warnings(${name})
+endfunction()
+
+# hmmsim_test(<name> SOURCES ... LIBS ...)
+# A Catch2 executable whose runner lives inside sc_main; every TEST_CASE becomes its own ctest
+# entry (and so its own process: SystemC elaborates once per process).
+function(hmmsim_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE hmmsim_catch_main ${ARG_LIBS})
+  hmmsim_warnings(${name})
+  catch_discover_tests(${name}
+    TEST_PREFIX "${name}: "
+    PROPERTIES ENVIRONMENT "SYSC_DISABLE_COPYRIGHT_MESSAGE=1" TIMEOUT 300)
+endfunction()
+
+# hmmsim_bench(<name> SOURCES ... LIBS ...)
+function(hmmsim_bench name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE benchmark::benchmark ${ARG_LIBS})
+  hmmsim_warnings(${name})
+endfunction()

@@ -1,0 +1,21 @@
+#pragma once
+// HMMSIM_ASSERT: a simulator bug, not a user mistake nor a modelled failure.
+//
+// Stays on in release builds: the checks guard invariants whose violation would make every
+// later number meaningless, and they are cheap. Failure prints the condition, the location and
+// a message, then aborts (tests see the process die, which ctest reports).
+
+#include <sstream>
+
+namespace hmmsim::detail {
+[[noreturn]] void assertFail(const char* cond, const char* file, int line, const std::string& msg);
+}  // namespace hmmsim::detail
+
+#define HMMSIM_ASSERT(cond, msg)                                                   \
+  do {                                                                             \
+    if (__builtin_expect(!(cond), 0)) {                                            \
+      std::ostringstream hmmsim_assert_os_;                                        \
+      hmmsim_assert_os_ << msg;                                                    \
+      ::hmmsim::detail::assertFail(#cond, __FILE__, __LINE__, hmmsim_assert_os_.str()); \
+    }                                                                              \
+  } while (0)
