@@ -1,0 +1,339 @@
+#pragma once
+// Mm: one process address space, the kernel's struct mm_struct plus the system calls that shape
+// it (mm/mmap.c, mm/mprotect.c, mm/mremap.c, mm/madvise.c, kernel/fork.c dup_mmap, exit_mmap).
+//
+// What it models:
+// - The VMA set (a Boost.Intrusive rbtree keyed by vmStart), find_vma/vma_lookup, splitting and
+//   merging of vmas, deterministic top-down address selection (get_unmapped_area).
+// - mmap (anonymous private/shared, file private/shared, device files through
+//   FileOperations::mmap, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_HUGETLB, MAP_POPULATE), munmap,
+//   mprotect, madvise (DONTNEED, FREE, HUGEPAGE, NOHUGEPAGE, COLLAPSE, DONTFORK/DOFORK,
+//   POPULATE_READ/WRITE, WILLNEED/NORMAL/RANDOM/SEQUENTIAL as no-ops on data), mremap
+//   (MAYMOVE, FIXED, DONTUNMAP), fork (dup_mmap) and exit (exit_mmap), each raising the same
+//   mmu-notifier rounds (event and range) as the kernel, and each returning the kernel's error
+//   codes with nothing changed on a bad call.
+// - The mm's page table, its mmu-notifier subscriptions, its rss counters (MM_ANONPAGES, ...),
+//   and the mmap lock as a checked state (see below).
+// What it leaves out: rlimits and overcommit accounting (mmap never fails for lack of memory;
+//   faults do), mlock, stack growth (VM_GROWSDOWN), brk, userfaultfd, KSM, NUMA policy, the
+//   per-VMA lock, vm_page_prot caching, MAP_SYNC/MAP_32BIT, anon_vma_name.
+// Timing: none (pure core). A SystemC shell charges syscalls and faults.
+//
+// The mmap lock: the pure core is single-threaded (one operation runs to completion between two
+// synchronized points), so the lock is a checked state, not a mutex: the syscalls take it for
+// writing themselves and HMMSIM_ASSERT that nobody holds it; code that walks the mm on behalf of
+// a driver (hmm_range_fault, GUP) takes it for reading with MmapReadLock. Holding it across a
+// SystemC wait() is allowed and models the kernel's sleeping lock only in the sense of "nobody
+// else changed the mm meanwhile"; a writer that finds it held is a simulator bug (assert).
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/intrusive/set.hpp>
+
+#include "models/cpu_mmu/huge_memory.h"
+#include "models/cpu_mmu/mmu_notifier.h"
+#include "models/cpu_mmu/vm_fault.h"
+#include "models/cpu_mmu/vma.h"
+#include "sim/errno.h"
+#include "sim/stats.h"
+#include "sim/strong_types.h"
+
+namespace hmmsim {
+
+class File;
+class PageTable;
+class PhysMem;
+
+/// Parameters of an address space. Defaults are x86-64 Linux with 4-level paging.
+struct MmParams {
+  /// TASK_SIZE (bytes): one past the highest user address. Default 0x7ffffffff000 (47-bit).
+  Va taskSize{0x7ffffffff000ull};
+  /// mm->mmap_base: top of the top-down mmap area; new mappings go below it. Default
+  /// 0x7f0000000000 (fixed: hmmsim does not randomize, so runs are reproducible).
+  Va mmapBase{0x7f0000000000ull};
+  /// vm.mmap_min_addr (bytes): lowest address mmap hands out or accepts with MAP_FIXED
+  /// (EPERM below it in the kernel; hmmsim returns EPERM too). Default 65536.
+  Va mmapMinAddr{0x10000ull};
+  /// THP policy for anonymous faults (transparent_hugepage/enabled, use_zero_page); read by the
+  /// fault path (huge_memory.h). Default: madvise, huge zero page on.
+  ThpParams thp;
+  /// Align anonymous mappings of at least 2 MiB to 2 MiB (thp_get_unmapped_area for anonymous
+  /// memory, kernel >= 6.7). Default true.
+  bool thpAlignAnon = true;
+  /// Hugetlb pool (2 MiB pages) available to MAP_HUGETLB in this mm (the kernel's hstate is
+  /// system-wide; per-mm here because hmmsim runs one process per mm). mmap with MAP_HUGETLB
+  /// reserves from it and fails with ENOMEM when it is short (hugetlb_reserve_pages).
+  /// Default 0 (like a system with nr_hugepages = 0, where hmm-tests SKIP the hugetlb test).
+  std::uint64_t hugetlbPages = 0;
+};
+
+/// rss counters (enum of MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES).
+enum class MmCounter : unsigned {
+  FilePages = 0,   ///< MM_FILEPAGES: page-cache pages mapped (file-backed, not shmem)
+  AnonPages = 1,   ///< MM_ANONPAGES: anonymous pages mapped (incl. device-private entries)
+  SwapEnts = 2,    ///< MM_SWAPENTS: swap entries (unused: no swap)
+  ShmemPages = 3,  ///< MM_SHMEMPAGES: shmem/tmpfs pages mapped (shared anonymous, tmpfile)
+};
+inline constexpr unsigned kNrMmCounters = 4;
+
+/// An address or an error (the kernel's "unsigned long or -errno" returns of mmap/mremap).
+struct VaResult {
+  Errno err = Errno::Ok;
+  Va addr;  ///< valid when ok()
+  bool ok() const { return err == Errno::Ok; }
+};
+
+class Mm;
+/// fork()'s result: the child's address space, or an error (then `child` is null and the
+/// parent is as before, apart from COW write-protection already applied, as in the kernel).
+struct ForkResult {
+  Errno err = Errno::Ok;
+  std::unique_ptr<Mm> child;
+  bool ok() const { return err == Errno::Ok; }
+};
+
+/// Counters of the mm's stats group (names in quotes). Tests assert on them.
+struct MmStats {
+  explicit MmStats(StatsGroup& g);
+  Counter& mmapCalls;      ///< "mmap_calls": mmap calls, including failed ones
+  Counter& munmapCalls;    ///< "munmap_calls"
+  Counter& mprotectCalls;  ///< "mprotect_calls"
+  Counter& mremapCalls;    ///< "mremap_calls"
+  Counter& madviseCalls;   ///< "madvise_calls"
+  Counter& forkCalls;      ///< "fork_calls"
+  Counter& failedCalls;    ///< "failed_calls": syscalls above that returned an error
+  Counter& vmaSplits;      ///< "vma_splits": __split_vma
+  Counter& vmaMerges;      ///< "vma_merges": vma_merge joined two or three vmas
+  Counter& lazyfreeDiscarded;  ///< "lazyfree_discarded": clean MADV_FREE pages reclaimed
+  /// "notify_<event>" (unmap, clear, protection_vma, protection_page, soft_dirty, release,
+  /// migrate, exclusive): invalidate_range_start rounds raised on this mm, per event.
+  std::array<Counter*, kMmuNotifierEventCount> notifyEvents;
+  /// "rss_anon", "rss_file", "rss_shmem" (pages): current rss, refreshed on each change.
+  Scalar& rssAnon;
+  Scalar& rssFile;
+  Scalar& rssShmem;
+};
+
+class Mm {
+ public:
+  using VmaTree = boost::intrusive::set<Vma, boost::intrusive::base_hook<VmaTreeHook>,
+                                        boost::intrusive::key_of_value<VmaStartKey>,
+                                        boost::intrusive::constant_time_size<true>>;
+
+  /// `physMem` provides frames (not owned, must outlive the Mm). `name` names the stats group
+  /// ("top.proc0.mm").
+  Mm(PhysMem& physMem, std::string name, const MmParams& params = {});
+  /// Runs exitMmap() if it has not run.
+  ~Mm();
+  Mm(const Mm&) = delete;
+  Mm& operator=(const Mm&) = delete;
+
+  const std::string& name() const { return stats_.name(); }
+  const MmParams& params() const { return params_; }
+  PhysMem& physMem() const { return physMem_; }
+  PageTable& pageTable() { return *pageTable_; }
+  /// mm->notifier_subscriptions (always present here; the kernel allocates it lazily).
+  MmuNotifierSubscriptions& notifierSubscriptions() { return *subscriptions_; }
+  StatsGroup& stats() { return stats_; }
+  MmStats& mmStats() { return mmStats_; }
+  /// The fault path's vm-event counters (PGFAULT, THP_*, ...), registered in stats().
+  VmEventCounters& vmEvents() { return vmEvents_; }
+
+  // ---- vma lookup (mmap lock held in either mode) ----------------------------------------
+  /// find_vma(): the first vma with vmEnd > addr (it may start above addr), or null.
+  Vma* findVma(Va addr);
+  /// vma_lookup(): the vma containing addr, or null.
+  Vma* vmaLookup(Va addr);
+  /// find_vma_intersection(): the first vma overlapping [start, end), or null.
+  Vma* findVmaIntersection(Va start, Va end);
+  /// The vma set in address order (iterate with range-for; do not modify through it).
+  const VmaTree& vmas() const { return vmas_; }
+  /// mm->map_count: number of vmas.
+  std::size_t mapCount() const { return vmas_.size(); }
+  /// Total mapped bytes (mm->total_vm in bytes).
+  std::uint64_t totalVm() const;
+
+  // ---- rss (get_mm_counter / add_mm_counter) ---------------------------------------------
+  std::int64_t mmCounter(MmCounter c) const { return rss_[static_cast<unsigned>(c)]; }
+  void addMmCounter(MmCounter c, std::int64_t pages);
+  /// get_mm_rss(): file + anon + shmem pages.
+  std::int64_t rss() const;
+
+  // ---- mmap lock (checked state; see the header comment) ---------------------------------
+  void mmapReadLock();
+  void mmapReadUnlock();
+  void mmapWriteLock();
+  void mmapWriteUnlock();
+  bool mmapLocked() const { return readers_ > 0 || writer_; }
+  bool mmapWriteLocked() const { return writer_; }
+
+  // ---- notifier rounds ---------------------------------------------------------------------
+  /// mmu_notifier_invalidate_range_start/end on this mm, counting the round per event in
+  /// mmStats(). Every notifier round the mm or the fault path raises goes through these two
+  /// (the fault path too, so the per-event counts are complete).
+  void invalidateRangeStart(MmuNotifierRange& range);
+  void invalidateRangeEnd(MmuNotifierRange& range);
+  /// Convenience: one blockable round for [start, end) with `event` (and `owner`, normally null).
+  void notifyRange(MmuNotifierEvent event, Va start, Va end, const void* owner = nullptr,
+                   const std::function<void()>& body = {});
+
+  // ---- system calls (they take the mmap write lock themselves) --------------------------
+  /// mmap(2). `file` is null for MAP_ANONYMOUS. Returns the mapped address, or:
+  ///  Inval  len == 0; offset not page-aligned; MAP_TYPE not SHARED/PRIVATE/SHARED_VALIDATE;
+  ///         MAP_FIXED with an unaligned addr; no file and no MAP_ANONYMOUS; MAP_HUGETLB with a
+  ///         file; offset + len overflowing; (page-rounded) len overflowing.
+  ///  NoMem  len rounds past TASK_SIZE; no hole large enough; a MAP_FIXED range beyond
+  ///         TASK_SIZE; MAP_HUGETLB beyond the hugetlb pool (hugetlb_reserve_pages).
+  ///  Perm   MAP_FIXED below mmap_min_addr.
+  ///  Exist  MAP_FIXED_NOREPLACE over an existing mapping.
+  ///  Acces  file not opened for reading; MAP_SHARED with PROT_WRITE on a file without
+  ///         FMODE_WRITE.
+  ///  NoDev  the file cannot be mapped (device file whose fops->mmap is absent is not a case
+  ///         here: every FileOperations has mmap); errors of FileOperations::mmap unchanged.
+  /// MAP_FIXED over existing mappings unmaps them first with one MMU_NOTIFY_UNMAP round over
+  /// [addr, addr+len) (do_vmi_munmap in mmap_region), splitting partly covered vmas and THPs.
+  /// MAP_POPULATE faults the range in (mm_populate); a failure there does not fail mmap.
+  VaResult mmap(Va addr, std::uint64_t len, int prot, int flags,
+                const std::shared_ptr<File>& file = nullptr, std::uint64_t offset = 0);
+  /// munmap(2). Unmaps every vma part in [addr, addr+len): one MMU_NOTIFY_UNMAP round over
+  /// [addr, addr+len page-rounded) when any vma intersects (none otherwise), partial vmas split
+  /// (THPs straddling a boundary split with their own MMU_NOTIFY_CLEAR round), pages freed.
+  /// Returns Ok (also when nothing was mapped there), or Inval (unaligned addr, len == 0, range
+  /// beyond TASK_SIZE; a hugetlb vma split at a non-2-MiB address), NoMem (the split would
+  /// exceed the vma limit: not modelled, never returned).
+  Errno munmap(Va addr, std::uint64_t len);
+  /// mprotect(2). Returns Ok, or Inval (unaligned addr, prot has unknown bits, end < start),
+  /// NoMem (part of [addr, addr+len) is not mapped: the kernel changes the vmas before the hole
+  /// and then fails; hmmsim checks first and changes nothing — a deliberate difference so that
+  /// "bad calls change nothing" holds), Acces (PROT_WRITE on a shared file mapping opened
+  /// read-only: VM_MAYWRITE missing). One MMU_NOTIFY_PROTECTION_VMA round per vma part whose
+  /// flags change (change_protection's range), vmas split at the boundaries and merged with
+  /// equal neighbours afterwards (vma_merge), THPs straddling a boundary split.
+  Errno mprotect(Va addr, std::uint64_t len, int prot);
+  /// madvise(2). Returns Ok, or Inval (unaligned addr, unknown advice, MADV_DONTNEED/FREE on a
+  /// VM_LOCKED|VM_PFNMAP|VM_HUGETLB vma (FREE: on anything not anonymous), MADV_HUGEPAGE on a
+  /// special vma), NoMem (part of the range unmapped: the kernel applies the advice to the
+  /// mapped parts and then returns ENOMEM; hmmsim does the same for the data advices (as the
+  /// kernel) — except it checks first for flag-changing advices so they change nothing),
+  /// Fault (MADV_POPULATE_* on a range that cannot be faulted in). Events:
+  ///  DONTNEED  MMU_NOTIFY_CLEAR per vma part (zap_page_range_single), pages freed;
+  ///  FREE      MMU_NOTIFY_CLEAR per vma part; anonymous pages mapped once become lazyfree
+  ///            (clean): reclaimLazyfree() may discard them while they stay clean, a write in
+  ///            between keeps them;
+  ///  HUGEPAGE/NOHUGEPAGE/DONTFORK/DOFORK  vma flag change with splits/merges, no round;
+  ///  COLLAPSE  for each 2 MiB-aligned 2 MiB piece fully inside an anonymous vma: collapse its
+  ///            512 ptes into one THP (MMU_NOTIFY_CLEAR over the 2 MiB, like
+  ///            collapse_huge_page); pieces that cannot collapse are skipped and the call returns
+  ///            Again (the kernel's -EAGAIN for "could not collapse"), Inval outside anon vmas.
+  Errno madvise(Va addr, std::uint64_t len, int advice);
+  /// mremap(2). Returns the new address, or:
+  ///  Inval  unaligned oldAddr; unknown flags; FIXED or DONTUNMAP without MAYMOVE; FIXED with
+  ///         an unaligned newAddr or overlapping ranges; DONTUNMAP with oldLen != newLen or on a
+  ///         non-private-anonymous vma (the kernel allows more since 5.13; documented); newLen
+  ///         == 0; the old range spanning more than one vma (EFAULT in the kernel when it is
+  ///         not fully inside one vma: see Fault).
+  ///  Fault  no vma at oldAddr, or [oldAddr, oldAddr+oldLen) not inside one vma.
+  ///  NoMem  growing in place impossible and no MAYMOVE; no room for the move.
+  /// Shrinking unmaps the tail (MMU_NOTIFY_UNMAP round over it). Moving: the page-table entries
+  /// move to the new range (move_page_tables: MMU_NOTIFY_UNMAP round over the old range, the
+  /// data stays with its frames, THPs move whole when aligned and are split otherwise), then
+  /// the old range is unmapped (no pages left to free), unless DONTUNMAP, which leaves the old
+  /// vma in place, empty (a later touch faults in zeros), with VM_ACCOUNT cleared.
+  VaResult mremap(Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int flags,
+                  Va newAddr = Va(0));
+  /// fork(): a child Mm (`childName` names its stats group) with copies of every vma except
+  /// VM_DONTCOPY ones. Private writable mappings become COW in both: one
+  /// MMU_NOTIFY_PROTECTION_PAGE round on the parent per copied COW vma that has pages
+  /// (copy_page_range), with parent and child ptes write-protected. MAP_SHARED stays shared.
+  /// VM_WIPEONFORK vmas are copied empty. The child has its own page table and empty notifier
+  /// subscriptions. Returns the child, or NoMem (no frame for a page table or a DMA-pinned
+  /// page's eager copy; the partial child is torn down).
+  ForkResult fork(std::string childName);
+  /// exit_mmap(): the mm's last user is gone. First the notifier release (MMU_NOTIFY_RELEASE to
+  /// every interval notifier over [0, ULONG_MAX), ->release of the others), then one
+  /// MMU_NOTIFY_UNMAP round over [0, ULONG_MAX) while every vma is zapped and closed, then every
+  /// page-table page is freed. Afterwards the mm has no vmas and no frames; further syscalls
+  /// are simulator bugs (assert). Idempotent.
+  void exitMmap();
+  bool exited() const { return exited_; }
+
+  /// Page reclaim of MADV_FREE pages (the part of shrink_folio_list hmmsim models): every
+  /// lazyfree anonymous page whose pte is still clean is unmapped (MMU_NOTIFY_CLEAR round per
+  /// page, like try_to_unmap) and freed; later reads see zeros. Dirty (re-written) ones are
+  /// kept and lose their lazyfree mark. Returns the number of pages discarded.
+  std::uint64_t reclaimLazyfree();
+
+  /// get_unmapped_area(): where mmap would put `len` bytes with hint `addr` (0 = none) and
+  /// `flags` (MAP_FIXED returns addr unchecked apart from bounds). `align` (power of two, >=
+  /// 4 KiB) is the required alignment. Returns NoMem when nothing fits. Deterministic: the hint
+  /// if it fits in a hole, else the highest hole below mmapBase (top-down), else the lowest
+  /// hole above it.
+  VaResult getUnmappedArea(Va addr, std::uint64_t len, std::uint64_t align, int flags) const;
+
+  /// Make `vma`'s anonymous identity exist (anon_vma_prepare). Returns the AnonVma. Used by the
+  /// fault path before installing the first anonymous page of a vma.
+  AnonVma& anonVmaPrepare(Vma& vma);
+
+ private:
+  friend class MmInternals;
+  PhysMem& physMem_;
+  MmParams params_;
+  StatsGroup stats_;
+  MmStats mmStats_;
+  VmEventCounters vmEvents_;
+  std::unique_ptr<PageTable> pageTable_;
+  std::unique_ptr<MmuNotifierSubscriptions> subscriptions_;
+  VmaTree vmas_;
+  std::array<std::int64_t, kNrMmCounters> rss_{};
+  unsigned readers_ = 0;
+  bool writer_ = false;
+  bool exited_ = false;
+  std::uint64_t hugetlbReserved_ = 0;  ///< 2 MiB pages reserved by MAP_HUGETLB vmas
+  std::uint64_t nextAnonVmaId_ = 1;
+};
+
+// Kernel-spelled entry points that take an mm (include/linux/mmu_notifier.h). Everything that
+// raises a notifier round on an Mm (the mm's syscalls, the fault path, hmm/migrate) goes through
+// these so that Mm's per-event counters are complete.
+
+/// mmu_notifier_invalidate_range_start(range): range.mm must be set.
+inline void mmuNotifierInvalidateRangeStart(MmuNotifierRange& range) { range.mm->invalidateRangeStart(range); }
+/// mmu_notifier_invalidate_range_end(range).
+inline void mmuNotifierInvalidateRangeEnd(MmuNotifierRange& range) { range.mm->invalidateRangeEnd(range); }
+/// mmu_interval_notifier_insert(sub, mm, start, length, ops): see
+/// MmuNotifierSubscriptions::mmuIntervalNotifierInsert (Ok, or Inval for an empty/overflowing
+/// interval).
+inline Errno mmuIntervalNotifierInsert(MmuIntervalNotifier& sub, Mm& mm, Va start, std::uint64_t length,
+                                       MmuIntervalNotifierOps& ops) {
+  return mm.notifierSubscriptions().mmuIntervalNotifierInsert(sub, start, length, ops);
+}
+
+/// RAII mmap read lock (mmap_read_lock/unlock).
+class MmapReadLock {
+ public:
+  explicit MmapReadLock(Mm& mm) : mm_(mm) { mm_.mmapReadLock(); }
+  ~MmapReadLock() { mm_.mmapReadUnlock(); }
+  MmapReadLock(const MmapReadLock&) = delete;
+  MmapReadLock& operator=(const MmapReadLock&) = delete;
+
+ private:
+  Mm& mm_;
+};
+
+/// RAII mmap write lock.
+class MmapWriteLock {
+ public:
+  explicit MmapWriteLock(Mm& mm) : mm_(mm) { mm_.mmapWriteLock(); }
+  ~MmapWriteLock() { mm_.mmapWriteUnlock(); }
+  MmapWriteLock(const MmapWriteLock&) = delete;
+  MmapWriteLock& operator=(const MmapWriteLock&) = delete;
+
+ private:
+  Mm& mm_;
+};
+
+}  // namespace hmmsim
