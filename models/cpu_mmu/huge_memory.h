@@ -51,7 +51,9 @@ struct ThpParams {
 /// thp_vma_allowable_order() for PMD order at `address`: the vma is anonymous (private) and not
 /// hugetlb/special, THP is allowed by the policy and the vma flags (VM_NOHUGEPAGE wins; Always
 /// or VM_HUGEPAGE), and the PMD-aligned 2 MiB range around `address` lies wholly inside the vma.
-bool thpVmaAllowable(const Vma& vma, Va address, const ThpParams& params);
+/// `forCollapse` ignores the policy (MADV_COLLAPSE works with "never", as in the kernel) but
+/// not VM_NOHUGEPAGE.
+bool thpVmaAllowable(const Vma& vma, Va address, const ThpParams& params, bool forCollapse = false);
 
 /// split_huge_pmd(vma, pmd, address): if the PMD covering `address` in `vma` maps a THP or the
 /// huge zero page, replace it by a page table of 512 ptes mapping the same subpages with the same
