@@ -38,7 +38,8 @@ class Waiter {
   Waiter() = default;
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
-  virtual ~Waiter() { HMMSIM_ASSERT(queue_ == nullptr, "Waiter destroyed while still queued on a WaitQueue"); }
+  /// Unlinks itself if still queued (a sleeper whose stack is torn down at the end of a simulation).
+  virtual ~Waiter();
 
   /// Makes the sleeper runnable. Called by WaitQueue::wakeUpAll() after this waiter was unlinked;
   /// must not block and must not touch the queue.
@@ -60,7 +61,11 @@ class WaitQueue {
   WaitQueue() = default;
   WaitQueue(const WaitQueue&) = delete;
   WaitQueue& operator=(const WaitQueue&) = delete;
-  ~WaitQueue() { HMMSIM_ASSERT(head_ == nullptr, "WaitQueue destroyed with " << size_ << " sleeper(s) queued"); }
+  /// Forgets any sleepers still queued (they can never be woken; at the end of a simulation a
+  /// blocked SC_THREAD is simply never resumed).
+  ~WaitQueue() {
+    while (head_) remove(*head_);
+  }
 
   /// Queues `w` at the tail. `w` must not be queued anywhere.
   void add(Waiter& w) {
@@ -105,6 +110,10 @@ class WaitQueue {
   Waiter* tail_ = nullptr;
   std::size_t size_ = 0;
 };
+
+inline Waiter::~Waiter() {
+  if (queue_) queue_->remove(*this);
+}
 
 /// How the calling execution context sleeps. Injected into every object whose kernel code
 /// sleeps (MmuNotifierSubscriptions, Mm, ...). Implementations: SingleThreadBlocker (pure C++),

@@ -141,14 +141,17 @@ class MmuNotifier {
   /// The mm this is registered on (kept after release until unregister, as the kernel does).
   Mm* mm() const { return mm_; }
   /// True between register and unregister/release (the kernel's !hlist_unhashed()).
-  bool registered() const { return hook_.is_linked(); }
+  bool registered() const { return registered_; }
 
  private:
   friend class MmuNotifierSubscriptions;
   boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::safe_link>> hook_;
   Mm* mm_ = nullptr;
   MmuNotifierSubscriptions* subscriptions_ = nullptr;
-  bool startFailed_ = false;  ///< scratch for the non-blocking unwind
+  /// Logically on the list. Unregister/release clear it at once; the hook is unlinked only when no
+  /// walk of the list is in progress (the RCU-list idiom: a walker never loses its position).
+  bool registered_ = false;
+  bool startFailed_ = false;  ///< scratch for the non-blocking unwind (a non-blocking walk cannot interleave)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -359,7 +362,7 @@ class MmuNotifierSubscriptions {
   /// Inserts/removes waiting for the last invalidateRangeEnd.
   std::size_t deferredCount() const { return deferred_.size(); }
   /// Plain subscribers registered.
-  std::size_t notifierCount() const { return list_.size(); }
+  std::size_t notifierCount() const { return list_.size() - zombies_; }
   /// Calls fn(MmuIntervalNotifier&) for every interval notifier in the tree overlapping
   /// [start, end) in start order (what an invalidation of that range would call).
   template <class Fn>
@@ -369,7 +372,7 @@ class MmuNotifierSubscriptions {
                           [&](IntervalTreeNode& n) { fn(MmuIntervalNotifier::fromNode(n)); });
   }
 
-  /// Stats: "invalidate_start" (all), "invalidate_start.<event>" per event, "invalidate_start_nonblock",
+  /// Stats: "invalidate_start" (all), "invalidate_start_<event>" per event, "invalidate_start_nonblock",
   /// "invalidate_nonblock_again", "invalidate_end", "interval_invalidate_calls",
   /// "interval_invalidate_refused", "interval_invalidate_warn", "plain_start_calls", "plain_start_failed",
   /// "plain_start_warn", "plain_end_calls", "seq_bumps", "deferred_inserts", "deferred_removes",
@@ -399,6 +402,7 @@ class MmuNotifierSubscriptions {
   Errno invalidateRangeStartCommon(MmuNotifierRange& range);
   void hlistEnter() { ++hlistCallbacksRunning_; }
   void hlistExit();
+  void unhash(MmuNotifier& sub);
 
   Mm* mm_;
   Blocker* blocker_;
@@ -412,6 +416,7 @@ class MmuNotifierSubscriptions {
   WaitQueue wq_;                          ///< subscriptions->wq: seq changes
   WaitQueue srcuWq_;                      ///< synchronize_srcu(): plain callbacks finished
   unsigned hlistCallbacksRunning_ = 0;    ///< plain-subscriber walks in progress (SRCU readers)
+  std::size_t zombies_ = 0;               ///< unhashed but still linked (a walk was in progress)
 
   // Stats handles (registered once in the constructor).
   Counter& invStart_;

@@ -1,0 +1,9 @@
+# mmu notifiers (helper "notifier"): pure-logic tests and the SystemC sleeping tests.
+hmmsim_test(test_mmu_notifier
+  SOURCES
+    unit/cpu_mmu/test_mmu_notifier.cpp
+    unit/cpu_mmu/test_interval_tree.cpp
+  LIBS hmmsim::cpu_mmu)
+hmmsim_test(test_mmu_notifier_sc
+  SOURCES unit/cpu_mmu/test_mmu_notifier_sc.cpp
+  LIBS hmmsim::cpu_mmu)
