@@ -86,7 +86,6 @@ class Inode {
   PhysMem& physMem() const { return physMem_; }
   FileOperations* fileOperations() const { return fops_; }
   const std::string& name() const { return name_; }
-  std::uint64_t ino() const { return ino_; }
 
   /// i_size in bytes.
   std::uint64_t size() const { return size_; }
@@ -130,7 +129,6 @@ class Inode {
   PhysMem& physMem_;
   FileOperations* fops_;
   std::string name_;
-  std::uint64_t ino_;
   std::uint64_t size_;
   std::map<std::uint64_t, Pfn> cache_;  ///< page index -> frame (the kernel's xarray i_pages)
   VmaList mmaps_;
@@ -187,6 +185,10 @@ std::shared_ptr<File> tmpfile(PhysMem& physMem, std::uint64_t size = 0,
 /// with `fmode`. mmap on it calls fops.mmap.
 std::shared_ptr<File> openDeviceFile(PhysMem& physMem, FileOperations& fops, unsigned fmode,
                                      std::string name);
+
+/// generic_file_mmap's file_operations: what a regular (in-memory) file uses; its mmap installs
+/// filemapVmOps(). Stateless and shared.
+FileOperations& genericFileOperations();
 
 /// The VmOperations the page cache installs for regular files and shared anonymous memory
 /// (generic_file_vm_ops / shmem_vm_ops): fault() = filemap_fault / shmem_fault, providing the

@@ -46,6 +46,9 @@ inline constexpr VmFlags VM_LOCKED = 0x00002000;
 inline constexpr VmFlags VM_IO = 0x00004000;
 /// Not copied on fork (MADV_DONTFORK, or set by a driver's mmap).
 inline constexpr VmFlags VM_DONTCOPY = 0x00020000;
+/// MADV_SEQUENTIAL / MADV_RANDOM read-ahead hints (no effect on data here, but they split vmas).
+inline constexpr VmFlags VM_SEQ_READ = 0x00008000;
+inline constexpr VmFlags VM_RAND_READ = 0x00010000;
 /// mremap may not grow it (drivers, hugetlb).
 inline constexpr VmFlags VM_DONTEXPAND = 0x00040000;
 inline constexpr VmFlags VM_ACCOUNT = 0x00100000;

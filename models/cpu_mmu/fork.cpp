@@ -1,0 +1,53 @@
+// fork()'s address-space part (kernel/fork.c dup_mmap).
+#include "models/cpu_mmu/file.h"
+#include "models/cpu_mmu/memory.h"
+#include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/mm_internal.h"
+#include "models/cpu_mmu/page_table.h"
+#include "models/cpu_mmu/vm_operations.h"
+#include "sim/assert.h"
+
+namespace hmmsim {
+
+ForkResult Mm::fork(std::string childName) {
+  MmInternals::enter(*this);
+  ++mmStats_.forkCalls;
+  auto child = std::make_unique<Mm>(physMem_, std::move(childName), params_);
+  MmInternals::enter(*child);
+  Errno err = Errno::Ok;
+  for (Vma& src : vmas_) {
+    if (src.vmFlags & VM_DONTCOPY) continue;  // MADV_DONTFORK, drivers' VM_DONTCOPY
+    Vma* dst = MmInternals::dupVma(src);
+    dst->vmMm = child.get();
+    const bool wipe = (src.vmFlags & VM_WIPEONFORK) != 0;
+    if (wipe) dst->anonVma.reset();  // the child starts with an empty private mapping
+    // anon_vma_fork: the child's private pages (still the parent's after COW) belong to the
+    // same family; hmmsim shares the AnonVma identity (see vma.h).
+    MmInternals::linkVma(*child, *dst);
+    if (dst->isHugetlb()) MmInternals::hugetlbReserved(*child) += dst->length() / kPmdSize;
+    if (dst->vmOps) dst->vmOps->open(*dst);
+    if (wipe) continue;
+    // vma_needs_copy: only vmas with anonymous pages or special (pfn) mappings are copied; file
+    // and shared pages are faulted in again by the child from the page cache.
+    const bool needsCopy = (src.vmFlags & (VM_PFNMAP | VM_MIXEDMAP)) || src.anonVma || src.isHugetlb();
+    if (!needsCopy) continue;
+    if (src.isCowMapping()) {
+      // copy_page_range on a COW mapping: MMU_NOTIFY_PROTECTION_PAGE over the parent's vma while
+      // its ptes are write-protected.
+      notifyRange(MmuNotifierEvent::ProtectionPage, src.vmStart, src.vmEnd, nullptr,
+                  [&] { err = copyPageRange(*dst, src); });
+    } else {
+      err = copyPageRange(*dst, src);
+    }
+    if (err != Errno::Ok) break;
+  }
+  MmInternals::leave(*child);
+  MmInternals::leave(*this);
+  if (err != Errno::Ok) {
+    child.reset();  // exit_mmap of the partial child frees what was copied
+    return ForkResult{MmInternals::fail(*this, err), nullptr};
+  }
+  return ForkResult{Errno::Ok, std::move(child)};
+}
+
+}  // namespace hmmsim

@@ -1,0 +1,93 @@
+#pragma once
+// Internal helpers shared by the mm's syscall files (mm.cpp, mmap.cpp, mprotect.cpp, mremap.cpp,
+// madvise.cpp, fork.cpp). Not a public interface: only those files include it.
+
+#include <cstdint>
+#include <vector>
+
+#include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/vma.h"
+#include "sim/errno.h"
+#include "sim/strong_types.h"
+
+namespace hmmsim {
+
+/// Friend of Mm: the vma-tree surgery the syscalls share (the kernel's mm/vma.c).
+class MmInternals {
+ public:
+  /// ULONG_MAX as an exclusive end: exit_mmap's and mmu_notifier_release's [0, ULONG_MAX).
+  static constexpr Va kVaMax{~0ull};
+
+  /// A detached vma with every field copied from `src` (vm_area_dup), linked nowhere.
+  static Vma* dupVma(const Vma& src);
+  /// Link `v` into mm's tree and, if file-backed, its inode's i_mmap.
+  static void linkVma(Mm& mm, Vma& v);
+  /// Unlink `v` from both.
+  static void unlinkVma(Mm& mm, Vma& v);
+  /// remove_vma: unlink, vm_ops->close, drop the file reference, free. Pages must be zapped.
+  static void removeVma(Mm& mm, Vma& v);
+
+  /// May `v` be split at `addr`? (hugetlb: 2 MiB alignment; vm_ops->may_split.)
+  static Errno maySplit(Vma& v, Va addr);
+  /// __split_vma: split `v` at `addr` (strictly inside it). THPs straddling `addr` are split
+  /// first (vma_adjust_trans_huge: CLEAR round). The part above `addr` is a new vma (returned);
+  /// `v` keeps the part below. vm_ops->open is called for the new vma. Callers checked maySplit.
+  static Vma* splitVma(Mm& mm, Vma& v, Va addr);
+  /// Split so that a vma boundary exists at `addr` (no-op when addr is on a boundary or in a
+  /// hole).
+  static void splitAt(Mm& mm, Va addr);
+
+  /// Can `a` (below) and `b` (directly above) be one vma? (is_mergeable_vma + anon_vma and
+  /// pgoff compatibility; driver-backed vmas never merge because hmmsim cannot tell whether
+  /// their close() does something.)
+  static bool canMerge(const Vma& a, const Vma& b);
+  /// vma_merge around `v`: join it with its neighbours where canMerge. Returns the surviving vma.
+  static Vma& mergeAround(Mm& mm, Vma& v);
+
+  /// Are the vmas contiguous over [start, end) (no hole)?
+  static bool coveredWithoutHoles(Mm& mm, Va start, Va end);
+  /// The vmas intersecting [start, end), in address order.
+  static std::vector<Vma*> vmasIn(Mm& mm, Va start, Va end);
+
+  /// do_vmi_munmap's body once arguments are valid: split the boundary vmas, raise one
+  /// MMU_NOTIFY_UNMAP round over [start, end) while zapping, remove the vmas, free empty page
+  /// tables. Returns Ok, or the split error (nothing changed then). No-op when nothing is mapped.
+  static Errno unmapRange(Mm& mm, Va start, Va end);
+
+  /// hugetlb pool accounting.
+  static bool hugetlbReserve(Mm& mm, std::uint64_t hugePages);
+  static void hugetlbUnreserve(Mm& mm, std::uint64_t hugePages);
+
+  /// Private accessors.
+  static Mm::VmaTree& tree(Mm& mm) { return mm.vmas_; }
+  static std::uint64_t newAnonVmaId(Mm& mm) { return mm.nextAnonVmaId_++; }
+  static void setExited(Mm& mm) { mm.exited_ = true; }
+  static std::uint64_t& hugetlbReserved(Mm& mm) { return mm.hugetlbReserved_; }
+
+  /// The syscalls' common prologue/epilogue: assert the mm is alive and unlocked, take the
+  /// write lock.
+  static void enter(Mm& mm);
+  static void leave(Mm& mm) { mm.mmapWriteUnlock(); }
+  /// Count a failed syscall and return its error.
+  static Errno fail(Mm& mm, Errno e);
+};
+
+/// populate_vma_page_range over [start, end) (takes the mmap read lock): write faults when
+/// `forceWrite` or for private writable vmas, read faults when `forceRead` or otherwise.
+/// Returns Ok, Fault (hole, SIGBUS/SIGSEGV, or VM_IO/VM_PFNMAP with a forced mode), NoMem.
+Errno mmPopulate(Mm& mm, Va start, Va end, bool forceWrite, bool forceRead);
+
+/// Which vm flags PROT_* bits give (calc_vm_prot_bits).
+constexpr VmFlags calcVmProtBits(int prot) {
+  return ((prot & PROT_READ) ? VM_READ : 0) | ((prot & PROT_WRITE) ? VM_WRITE : 0) |
+         ((prot & PROT_EXEC) ? VM_EXEC : 0);
+}
+inline constexpr VmFlags VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
+
+/// PAGE_ALIGN with overflow detection: false when rounding wraps.
+inline bool pageAlign(std::uint64_t len, std::uint64_t& out) {
+  out = (len + kPageSize - 1) & ~(kPageSize - 1);
+  return !(len != 0 && out == 0);
+}
+
+}  // namespace hmmsim

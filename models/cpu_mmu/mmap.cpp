@@ -1,0 +1,229 @@
+// mmap(2), munmap(2) and get_unmapped_area (mm/mmap.c, mm/vma.c).
+#include <algorithm>
+
+#include "models/cpu_mmu/file.h"
+#include "models/cpu_mmu/memory.h"
+#include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/mm_internal.h"
+#include "models/cpu_mmu/page_table.h"
+#include "models/cpu_mmu/vm_operations.h"
+#include "sim/assert.h"
+
+namespace hmmsim {
+
+VaResult Mm::getUnmappedArea(Va addr, std::uint64_t len, std::uint64_t align, int flags) const {
+  const std::uint64_t task = params_.taskSize.value();
+  if (len == 0 || len > task) return VaResult{Errno::NoMem, Va()};
+  if (flags & MAP_FIXED) {
+    if (addr.value() > task - len) return VaResult{Errno::NoMem, Va()};
+    return VaResult{Errno::Ok, addr};
+  }
+  auto& tree = const_cast<Mm*>(this)->vmas_;
+  auto isFree = [&](std::uint64_t a) {
+    return const_cast<Mm*>(this)->findVmaIntersection(Va(a), Va(a + len)) == nullptr;
+  };
+  const std::uint64_t low = std::max<std::uint64_t>(params_.mmapMinAddr.value(), kPageSize);
+  // The hint: honoured when the page-aligned address (raised to mmap_min_addr) is free.
+  if (addr.value() != 0) {
+    std::uint64_t a = std::max(addr.alignUp(kPageSize).value(), low);
+    if (a <= task - len && isFree(a)) return VaResult{Errno::Ok, Va(a)};
+  }
+  // Top-down (arch_get_unmapped_area_topdown): the highest gap below mmap_base that fits.
+  const std::uint64_t high = params_.mmapBase.value();
+  auto fitDown = [&](std::uint64_t gapStart, std::uint64_t gapEnd, std::uint64_t& out) {
+    if (gapEnd < gapStart || gapEnd - gapStart < len) return false;
+    std::uint64_t a = (gapEnd - len) & ~(align - 1);
+    if (a < gapStart) return false;
+    out = a;
+    return true;
+  };
+  {
+    std::uint64_t gapEnd = high;
+    auto it = tree.lower_bound(Va(high));  // first vma starting at or above mmap_base
+    while (it != tree.begin()) {
+      --it;
+      const std::uint64_t vs = it->vmStart.value(), ve = it->vmEnd.value();
+      if (ve < gapEnd) {
+        std::uint64_t out;
+        if (fitDown(std::max(ve, low), gapEnd, out)) return VaResult{Errno::Ok, Va(out)};
+      }
+      gapEnd = std::min(gapEnd, vs);
+      if (gapEnd <= low) break;
+    }
+    std::uint64_t out;
+    if (gapEnd > low && fitDown(low, gapEnd, out)) return VaResult{Errno::Ok, Va(out)};
+  }
+  // Bottom-up fallback above mmap_base (the kernel retries with the legacy layout).
+  {
+    std::uint64_t a = (high + align - 1) & ~(align - 1);
+    auto it = tree.lower_bound(Va(0));
+    for (; it != tree.end() && a <= task - len; ++it) {
+      if (it->vmEnd.value() <= a) continue;
+      if (it->vmStart.value() >= a + len) break;
+      a = (it->vmEnd.value() + align - 1) & ~(align - 1);
+    }
+    if (a <= task - len && isFree(a)) return VaResult{Errno::Ok, Va(a)};
+  }
+  return VaResult{Errno::NoMem, Va()};
+}
+
+namespace {
+
+/// populate_vma_page_range / faultin: fault every page of [start, end) in, write faults for
+/// private writable mappings (breaking COW like FOLL_WRITE), read faults otherwise. Returns Ok,
+/// Fault (a page could not be faulted: SIGBUS/SIGSEGV, or a hole), NoMem.
+Errno populateRange(Mm& mm, Va start, Va end, bool forceWrite, bool forceRead) {
+  MmapReadLock lock(mm);
+  Va a = start;
+  while (a < end) {
+    Vma* v = mm.vmaLookup(a);
+    if (!v) return Errno::Fault;
+    if (v->vmFlags & (VM_IO | VM_PFNMAP)) {  // nothing to populate; POPULATE_* would say EFAULT
+      if (forceWrite || forceRead) return Errno::Fault;
+      a = v->vmEnd;
+      continue;
+    }
+    bool write = forceWrite || (!forceRead && (v->vmFlags & (VM_WRITE | VM_SHARED)) == VM_WRITE);
+    Va stop = std::min(end, v->vmEnd);
+    const std::uint64_t step = v->isHugetlb() ? kPmdSize : kPageSize;
+    for (; a < stop; a = (a + step).alignDown(step)) {
+      VmFaultResult r = handleMmFault(*v, a, write ? kFaultFlagWrite : 0u);
+      if (isFaultError(r)) {
+        Errno e = vmFaultToErrno(r);
+        return e == Errno::NoMem ? Errno::NoMem : Errno::Fault;
+      }
+    }
+  }
+  return Errno::Ok;
+}
+
+}  // namespace
+
+Errno mmPopulate(Mm& mm, Va start, Va end, bool forceWrite, bool forceRead) {
+  return populateRange(mm, start, end, forceWrite, forceRead);
+}
+
+VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::shared_ptr<File>& fileIn,
+                  std::uint64_t offset) {
+  MmInternals::enter(*this);
+  ++mmStats_.mmapCalls;
+  auto failed = [&](Errno e) {
+    MmInternals::leave(*this);
+    return VaResult{MmInternals::fail(*this, e), Va()};
+  };
+  if (offset & (kPageSize - 1)) return failed(Errno::Inval);  // ksys_mmap_pgoff
+  const int type = flags & MAP_TYPE;
+  if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
+    return failed(Errno::Inval);
+  const bool shared = type != MAP_PRIVATE;
+  const bool anon = (flags & MAP_ANONYMOUS) != 0;
+  std::shared_ptr<File> file = anon ? nullptr : fileIn;  // the fd is ignored for anonymous maps
+  if (!anon && !file) return failed(Errno::Inval);        // the kernel's EBADF
+  const bool hugetlb = (flags & MAP_HUGETLB) != 0;
+  if (hugetlb && file) return failed(Errno::Inval);  // not a hugetlbfs file
+  if (len == 0) return failed(Errno::Inval);
+  if (hugetlb) {
+    std::uint64_t r = (len + kPmdSize - 1) & ~(kPmdSize - 1);
+    if (r == 0) return failed(Errno::NoMem);
+    len = r;
+  }
+  if (!pageAlign(len, len)) return failed(Errno::NoMem);
+  const std::uint64_t pgoff = offset >> kPageShift;
+  if (pgoff + (len >> kPageShift) < pgoff) return failed(Errno::Inval);  // EOVERFLOW
+  const bool fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0;
+  if (len > params_.taskSize.value()) return failed(Errno::NoMem);
+  if (fixed) {
+    if (!addr.isAligned(hugetlb ? kPmdSize : kPageSize)) return failed(Errno::Inval);
+    if (addr.value() > params_.taskSize.value() - len) return failed(Errno::NoMem);
+    if (addr < params_.mmapMinAddr) return failed(Errno::Perm);
+  }
+
+  VmFlags vmFlags = calcVmProtBits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+  if (file) {
+    if (shared) {
+      if ((prot & PROT_WRITE) && !file->writable()) return failed(Errno::Acces);
+      vmFlags |= VM_SHARED | VM_MAYSHARE;
+      if (!file->writable()) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
+    }
+    if (!file->readable()) return failed(Errno::Acces);
+  } else if (shared) {
+    vmFlags |= VM_SHARED | VM_MAYSHARE;
+  }
+  if (flags & MAP_LOCKED) vmFlags |= VM_LOCKED;
+  if (flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
+  if (hugetlb) vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
+
+  std::uint64_t align = kPageSize;
+  if (hugetlb) {
+    align = kPmdSize;
+  } else if (anon && !shared && params_.thpAlignAnon && len >= kPmdSize) {
+    align = kPmdSize;  // thp_get_unmapped_area for anonymous memory
+  }
+  Va start = addr;
+  if (!fixed) {
+    VaResult r = getUnmappedArea(addr, len, align, flags & ~MAP_FIXED);
+    if (!r.ok()) return failed(r.err);
+    start = r.addr;
+  }
+  const Va end = start + len;
+  if ((flags & MAP_FIXED_NOREPLACE) && !(flags & MAP_FIXED) && findVmaIntersection(start, end))
+    return failed(Errno::Exist);
+  if (hugetlb && !MmInternals::hugetlbReserve(*this, len / kPmdSize)) return failed(Errno::NoMem);
+
+  // MAP_FIXED over existing mappings: unmap them first (one MMU_NOTIFY_UNMAP round).
+  if (fixed) {
+    if (Errno e = MmInternals::unmapRange(*this, start, end); e != Errno::Ok) {
+      if (hugetlb) MmInternals::hugetlbUnreserve(*this, len / kPmdSize);
+      return failed(e);
+    }
+  }
+
+  Vma* v = new Vma;
+  v->vmStart = start;
+  v->vmEnd = end;
+  v->vmFlags = vmFlags;
+  v->vmMm = this;
+  if (file) {
+    v->vmPgoff = pgoff;
+    v->vmFile = file;
+    // call_mmap: the file's mmap installs its vm_ops (page cache, or the driver's).
+    if (Errno e = file->fOp().mmap(*file, *v); e != Errno::Ok) {
+      delete v;
+      if (hugetlb) MmInternals::hugetlbUnreserve(*this, len / kPmdSize);
+      return failed(e);
+    }
+  } else if (shared) {
+    // shmem_zero_setup: shared anonymous memory is an unnamed shmem file of the mapping's size.
+    v->vmPgoff = 0;
+    v->vmFile = tmpfile(physMem_, len, "dev/zero");
+    v->vmOps = &filemapVmOps();
+  } else {
+    v->vmPgoff = start.value() >> kPageShift;
+  }
+  MmInternals::linkVma(*this, *v);
+  if (!hugetlb) MmInternals::mergeAround(*this, *v);
+  MmInternals::leave(*this);
+
+  if (flags & MAP_POPULATE) {
+    // mm_populate runs after the write lock is dropped; its failure does not fail mmap.
+    (void)populateRange(*this, start, end, false, false);
+  }
+  return VaResult{Errno::Ok, start};
+}
+
+Errno Mm::munmap(Va addr, std::uint64_t len) {
+  MmInternals::enter(*this);
+  ++mmStats_.munmapCalls;
+  auto done = [&](Errno e) {
+    MmInternals::leave(*this);
+    return e == Errno::Ok ? e : MmInternals::fail(*this, e);
+  };
+  const std::uint64_t task = params_.taskSize.value();
+  if (!addr.isAligned(kPageSize) || addr.value() > task || len > task - addr.value())
+    return done(Errno::Inval);
+  std::uint64_t alen;
+  if (!pageAlign(len, alen) || alen == 0) return done(Errno::Inval);
+  return done(MmInternals::unmapRange(*this, addr, addr + alen));
+}
+
+}  // namespace hmmsim
