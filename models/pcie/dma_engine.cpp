@@ -1,0 +1,203 @@
+#include "models/pcie/dma_engine.h"
+
+#include <algorithm>
+
+namespace hmmsim {
+
+PcieDmaEngine::PcieDmaEngine(sc_core::sc_module_name name, const PcieDmaEngineParams& params)
+    : sc_module(name),
+      params_(params),
+      ext_(new PcieTlpExtension),
+      tags_(params.readTags),
+      posted_(params.postedWindow),
+      stats_(std::string(this->name())),
+      bytesWritten_(stats_.counter("bytes_written", "B", "DMA write payload bytes issued")),
+      bytesRead_(stats_.counter("bytes_read", "B", "DMA read payload bytes requested")),
+      mwrTlps_(stats_.counter("mwr_tlps", "TLP", "memory write requests issued")),
+      mrdTlps_(stats_.counter("mrd_tlps", "TLP", "memory read requests issued")),
+      bursts_(stats_.counter("bursts", "burst", "DMA bursts issued")),
+      failed_(stats_.counter("failed_bursts", "burst", "bursts completed with UR or CA")) {
+  HMMSIM_ASSERT(validateLinkConfig(params.link) == Errno::Ok,
+                "invalid link config for " << this->name());
+  requirePicosecondResolution();
+  gp_.set_extension(ext_);  // gp_ owns and frees it
+  ext_->requester = params.requester;
+}
+
+std::uint64_t PcieDmaEngine::advanceTo(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk) {
+  const std::uint64_t now = sc_core::sc_time_stamp().value();
+  if (t > now + qk.get_local_time().value()) qk.set(sc_core::sc_time::from_value(t - now));
+  if (qk.need_sync()) qk.sync();
+  return std::max<std::uint64_t>(t, sc_core::sc_time_stamp().value() + qk.get_local_time().value());
+}
+
+void PcieDmaEngine::prepare(TlpKind kind, std::uint64_t addr, std::uint32_t len,
+                            std::uint8_t* data, const PcieRoute* route) {
+  gp_.set_command(kind == TlpKind::MWr ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+  gp_.set_address(addr);
+  gp_.set_data_ptr(data);
+  gp_.set_data_length(len);
+  gp_.set_streaming_width(len);
+  gp_.set_byte_enable_ptr(nullptr);
+  gp_.set_dmi_allowed(false);
+  gp_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  PcieTlpExtension& e = *ext_;
+  e.kind = kind;
+  e.addressTranslated = false;
+  e.reqTlps = 1;
+  e.reqWireBytes = 0;
+  e.cplTlps = 0;
+  e.cplWireBytes = 0;
+  e.cplNoDataWireBytes = cplWireBytes(params_.link);
+  e.tailAfterHeadPs = 0;
+  e.injectDonePs = 0;
+  e.injectRecorded = false;
+  e.queueWaitPs = 0;
+  e.lastLinkGbps = 0;
+  e.route = route;
+  e.hop = 0;
+  e.status = CplStatus::SuccessfulCompletion;
+}
+
+std::uint64_t PcieDmaEngine::send(std::uint64_t t) {
+  sc_core::sc_time delay = delayOf(t);
+  out->b_transport(gp_, delay);
+  if (gp_.get_response_status() != tlm::TLM_OK_RESPONSE &&
+      ext_->status == CplStatus::SuccessfulCompletion) {
+    ext_->status = CplStatus::UnsupportedRequest;  // a target that did not say why
+  }
+  return absPs(delay);
+}
+
+DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len,
+                                   const std::uint8_t* data, tlm_utils::tlm_quantumkeeper& qk) {
+  HMMSIM_ASSERT(router_ != nullptr, name() << ": no router");
+  HMMSIM_ASSERT(len > 0, name() << ": zero-length DMA write");
+  DmaIssue res;
+  ++bursts_;
+  const PcieRoute* route = router_->routeRequest(params_.requester, addr);
+  if (route == nullptr) {
+    ++failed_;
+    res.status = CplStatus::UnsupportedRequest;
+    res.donePs = advanceTo(0, qk);
+    return res;
+  }
+  // The TLM data pointer is non-const by interface; writes never modify it.
+  auto* bytes = const_cast<std::uint8_t*>(data);
+  const PcieLinkConfig& cfg = params_.link;
+  if (params_.fidelity == PcieFidelity::PerTlp) {
+    RequestSplitter split(addr, len, cfg.mpsBytes);
+    TlpSegment seg;
+    while (split.next(seg)) {
+      std::uint64_t t = advanceTo(std::max(nextIssuePs_, posted_.earliest()), qk);
+      // Another caller may have used the engine while this one synced: take the slot now.
+      t = std::max({t, nextIssuePs_, posted_.acquire(1)});
+      prepare(TlpKind::MWr, seg.addr, seg.bytes, bytes ? bytes + (seg.addr - addr) : nullptr, route);
+      ext_->reqWireBytes = mwrWireBytes(cfg, seg.bytes);
+      const std::uint64_t done = send(t);
+      posted_.release(t + ext_->queueWaitPs, 1);
+      nextIssuePs_ = std::max(t + params_.issueIntervalPs, ext_->injectDonePs);
+      res.donePs = std::max(res.donePs, done);
+      if (res.status == CplStatus::SuccessfulCompletion) res.status = ext_->status;
+      ++mwrTlps_;
+    }
+  } else {
+    const BurstWire w = writeBurstWire(cfg, addr, len);
+    const auto k = static_cast<std::uint32_t>(std::min<std::uint64_t>(w.reqTlps, posted_.capacity()));
+    // No sync between taking the slots and returning them.
+    std::uint64_t t = advanceTo(nextIssuePs_, qk);
+    t = std::max({t, nextIssuePs_, posted_.acquire(k)});
+    prepare(TlpKind::MWr, addr, static_cast<std::uint32_t>(len), bytes, route);
+    ext_->reqTlps = w.reqTlps;
+    ext_->reqWireBytes = w.reqWireBytes;
+    res.donePs = send(t);
+    res.status = ext_->status;
+    posted_.release(t + ext_->queueWaitPs, k);
+    nextIssuePs_ = std::max(t + w.reqTlps * params_.issueIntervalPs, ext_->injectDonePs);
+    mwrTlps_ += w.reqTlps;
+  }
+  bytesWritten_ += len;
+  if (res.status != CplStatus::SuccessfulCompletion) ++failed_;
+  advanceTo(nextIssuePs_, qk);
+  return res;
+}
+
+DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::uint8_t* data,
+                                  tlm_utils::tlm_quantumkeeper& qk) {
+  HMMSIM_ASSERT(router_ != nullptr, name() << ": no router");
+  HMMSIM_ASSERT(len > 0, name() << ": zero-length DMA read");
+  DmaIssue res;
+  ++bursts_;
+  const PcieRoute* route = router_->routeRequest(params_.requester, addr);
+  if (route == nullptr) {
+    ++failed_;
+    res.status = CplStatus::UnsupportedRequest;
+    res.donePs = advanceTo(0, qk);
+    return res;
+  }
+  const PcieLinkConfig& cfg = params_.link;
+  if (params_.fidelity == PcieFidelity::PerTlp) {
+    RequestSplitter split(addr, len, cfg.mrrsBytes);
+    TlpSegment seg;
+    while (split.next(seg)) {
+      // A tag frees when the completions of an earlier request arrived; wait for it in time.
+      std::uint64_t t = advanceTo(std::max(nextIssuePs_, tags_.earliest()), qk);
+      t = std::max({t, nextIssuePs_, tags_.acquire(1)});
+      prepare(TlpKind::MRd, seg.addr, seg.bytes, data ? data + (seg.addr - addr) : nullptr, route);
+      ext_->reqWireBytes = mrdWireBytes(cfg);
+      const BurstWire c = readRequestCompletionWire(cfg, seg.addr, seg.bytes);
+      ext_->cplTlps = c.cplTlps;
+      ext_->cplWireBytes = c.cplWireBytes;
+      const std::uint64_t head = send(t);
+      const std::uint64_t done = head + ext_->tailAfterHeadPs;
+      tags_.release(done, 1);
+      nextIssuePs_ = std::max(t + params_.issueIntervalPs, ext_->injectDonePs);
+      res.donePs = std::max(res.donePs, done);
+      if (res.status == CplStatus::SuccessfulCompletion) res.status = ext_->status;
+      ++mrdTlps_;
+    }
+  } else {
+    const BurstWire w = readBurstWire(cfg, addr, len);
+    const auto k = static_cast<std::uint32_t>(std::min<std::uint64_t>(w.reqTlps, tags_.capacity()));
+    std::uint64_t t = advanceTo(nextIssuePs_, qk);
+    t = std::max({t, nextIssuePs_, tags_.acquire(k)});
+    prepare(TlpKind::MRd, addr, static_cast<std::uint32_t>(len), data, route);
+    ext_->reqTlps = w.reqTlps;
+    ext_->reqWireBytes = w.reqWireBytes;
+    ext_->cplTlps = w.cplTlps;
+    ext_->cplWireBytes = w.cplWireBytes;
+    const std::uint64_t head = send(t);
+    std::uint64_t done = head + ext_->tailAfterHeadPs;
+    if (w.reqTlps > k) {
+      // Tag-limited: ceil(n / tags) rounds of one request's round trip.
+      const std::uint64_t rttOne = (head - t) + (done - head) / w.reqTlps;
+      const std::uint64_t rounds = (w.reqTlps + k - 1) / k;
+      done = std::max(done, t + rounds * rttOne);
+    }
+    tags_.release(done, k);
+    nextIssuePs_ = std::max(t + w.reqTlps * params_.issueIntervalPs, ext_->injectDonePs);
+    res.donePs = done;
+    res.status = ext_->status;
+    mrdTlps_ += w.reqTlps;
+  }
+  bytesRead_ += len;
+  if (res.status != CplStatus::SuccessfulCompletion) ++failed_;
+  advanceTo(nextIssuePs_, qk);
+  return res;
+}
+
+CplStatus PcieDmaEngine::write(std::uint64_t addr, std::uint64_t len, const std::uint8_t* data,
+                               tlm_utils::tlm_quantumkeeper& qk) {
+  const DmaIssue r = issueWrite(addr, len, data, qk);
+  advanceTo(r.donePs, qk);
+  return r.status;
+}
+
+CplStatus PcieDmaEngine::read(std::uint64_t addr, std::uint64_t len, std::uint8_t* data,
+                              tlm_utils::tlm_quantumkeeper& qk) {
+  const DmaIssue r = issueRead(addr, len, data, qk);
+  advanceTo(r.donePs, qk);
+  return r.status;
+}
+
+}  // namespace hmmsim

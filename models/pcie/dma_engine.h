@@ -1,0 +1,112 @@
+#pragma once
+// An endpoint's DMA engine as a SystemC initiator: turns DMA bursts into PCIe transactions.
+//
+// What it models: segmentation into MWr/MRd (tlp.h) at per-TLP fidelity, or one transaction per
+// burst charged with the same wire totals at per-burst fidelity; the device's outstanding
+// non-posted request limit (read tags: an MRd needs a free tag, freed when its last completion
+// arrives, so read throughput ≤ tags × MRRS / round trip); a minimum issue interval between
+// request TLPs; and a posted-write window: at most `postedWindow` MWr may be waiting in fabric
+// queues before the engine stalls (approximates hop-by-hop posted credits: a slot is freed
+// `queue wait` after issue, so an uncontended stream never stalls).
+// Timing: loosely timed. issueWrite/issueRead are called from the caller's SC_THREAD with its
+// tlm_quantumkeeper; they return once the burst is issued, with the caller's local time at the
+// point where the engine can issue again, and report when the burst completes. Payload bytes
+// move at issue time (LT); the caller must not consume read data before `donePs`.
+// Per-burst approximation of the tag limit: a burst of n > tags requests completes no earlier
+// than ceil(n / tags) round trips of one request after issue.
+// Leaves out: relaxed ordering, ATS requests (the AT flag is carried but never set here),
+// completion timeouts, 10-bit tag negotiation (`readTags` is just a number).
+
+#include <cstdint>
+
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/simple_initiator_socket.h>
+#include <tlm_utils/tlm_quantumkeeper.h>
+
+#include "models/pcie/link_timing.h"
+#include "models/pcie/pcie_route.h"
+#include "models/pcie/pcie_transaction.h"
+#include "models/pcie/slot_pool.h"
+#include "models/pcie/tlp.h"
+#include "sim/stats.h"
+#include "sim/strong_types.h"
+
+namespace hmmsim {
+
+/// Simulation fidelity of the PCIe fabric, chosen per run.
+enum class PcieFidelity : std::uint8_t {
+  PerTlp,    ///< every TLP is a transaction crossing every hop
+  PerBurst,  ///< one transaction per DMA burst and hop, charged analytically
+};
+
+struct PcieDmaEngineParams {
+  Bdf requester;                     ///< the device's requester id
+  PcieLinkConfig link;               ///< TLP sizing: MPS, MRRS, RCB, 64-bit addressing, ECRC
+  PcieFidelity fidelity = PcieFidelity::PerTlp;  ///< default per-TLP
+  std::uint32_t readTags = 256;      ///< outstanding MRd limit; default 256 (8-bit tags)
+  std::uint32_t postedWindow = 64;   ///< MWr that may queue in the fabric; default 64
+  std::uint64_t issueIntervalPs = 0; ///< minimum spacing of request TLPs, ps; default 0 (link-bound)
+};
+
+/// Outcome of one DMA burst.
+struct DmaIssue {
+  CplStatus status = CplStatus::SuccessfulCompletion;  ///< first non-successful status, if any
+  std::uint64_t donePs = 0;  ///< absolute time: write stored at target / last read byte arrived
+};
+
+class PcieDmaEngine : public sc_core::sc_module {
+ public:
+  tlm_utils::simple_initiator_socket<PcieDmaEngine> out{"out"};
+
+  PcieDmaEngine(sc_core::sc_module_name name, const PcieDmaEngineParams& params);
+
+  /// Router that maps (requester, bus address) to a route; not owned; required before use.
+  void setRouter(const PcieRouter* router) { router_ = router; }
+
+  /// Issues a DMA write of `len` > 0 bytes at bus address `addr`; `data` may be null (timing
+  /// only). Returns status UnsupportedRequest (nothing sent) if no target claims `addr`, or the
+  /// status the target reported (posted writes: a real requester never learns it; it is
+  /// reported here for the simulator's checks). The caller's local time moves to when the
+  /// engine can issue again; may sync the quantum keeper (wait) when it runs out of quantum.
+  DmaIssue issueWrite(std::uint64_t addr, std::uint64_t len, const std::uint8_t* data,
+                      tlm_utils::tlm_quantumkeeper& qk);
+  /// Issues a DMA read of `len` > 0 bytes into `data` (may be null). Status as for issueWrite;
+  /// UnsupportedRequest/CompleterAbort also if the completer or the translation stage refused.
+  DmaIssue issueRead(std::uint64_t addr, std::uint64_t len, std::uint8_t* data,
+                     tlm_utils::tlm_quantumkeeper& qk);
+  /// issueWrite/issueRead, then advance the caller's local time to the burst's completion.
+  CplStatus write(std::uint64_t addr, std::uint64_t len, const std::uint8_t* data,
+                  tlm_utils::tlm_quantumkeeper& qk);
+  CplStatus read(std::uint64_t addr, std::uint64_t len, std::uint8_t* data,
+                 tlm_utils::tlm_quantumkeeper& qk);
+
+  const PcieDmaEngineParams& params() const { return params_; }
+  StatsGroup& stats() { return stats_; }
+
+ private:
+  /// Moves the caller's local time to absolute `t` (if later) and syncs if the quantum is used
+  /// up; returns max(t, caller's current absolute time).
+  std::uint64_t advanceTo(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk);
+  void prepare(TlpKind kind, std::uint64_t addr, std::uint32_t len, std::uint8_t* data,
+               const PcieRoute* route);
+  /// Sends the prepared transaction at absolute time t; returns the absolute head time on return.
+  std::uint64_t send(std::uint64_t t);
+
+  PcieDmaEngineParams params_;
+  const PcieRouter* router_ = nullptr;
+  tlm::tlm_generic_payload gp_;
+  PcieTlpExtension* ext_;  // owned by gp_
+  SlotPool tags_;
+  SlotPool posted_;
+  std::uint64_t nextIssuePs_ = 0;
+  StatsGroup stats_;
+  Counter& bytesWritten_;
+  Counter& bytesRead_;
+  Counter& mwrTlps_;
+  Counter& mrdTlps_;
+  Counter& bursts_;
+  Counter& failed_;
+};
+
+}  // namespace hmmsim

@@ -1,0 +1,65 @@
+#pragma once
+// A memory behind the PCIe fabric as a bandwidth/latency target: host DRAM behind a root complex
+// (until the cpu_mmu DRAM model is bound there instead) or an endpoint's BAR-backed device memory.
+//
+// What it models: a fixed access latency, a data bandwidth with a busy-until reservation shared
+// by all requests, and sparse byte storage (a 4 KiB page gets bytes when first written; reads of
+// untouched bytes return zeros). Writes complete when their last byte is stored; a read's
+// completion data starts `latencyPs` after the request arrived, at the memory's bandwidth.
+// Addresses outside [baseAddr, baseAddr + sizeBytes) complete with Unsupported Request.
+// Leaves out: banks, channels, refresh, row-buffer locality, caches and coherence.
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/simple_target_socket.h>
+
+#include "models/pcie/link.h"
+#include "models/pcie/pcie_transaction.h"
+#include "sim/stats.h"
+
+namespace hmmsim {
+
+struct PcieMemoryTargetParams {
+  std::uint64_t baseAddr = 0;                  ///< first address claimed (bus/physical)
+  std::uint64_t sizeBytes = 1ull << 34;        ///< bytes claimed; default 16 GiB
+  std::uint64_t latencyPs = 80'000;            ///< access latency, ps; default 80 ns
+  double bandwidthGbps = 1000.0;               ///< data bandwidth, Gb/s; default 1000 (125 GB/s)
+  bool storeData = true;                       ///< keep bytes (false: pure timing)
+};
+
+class PcieMemoryTarget : public sc_core::sc_module {
+ public:
+  tlm_utils::simple_target_socket<PcieMemoryTarget> in{"in"};
+
+  PcieMemoryTarget(sc_core::sc_module_name name, const PcieMemoryTargetParams& params);
+
+  /// Backdoor access (no time): copies `len` bytes; addresses must be inside the target.
+  void peek(std::uint64_t addr, std::uint8_t* out, std::uint64_t len) const;
+  void poke(std::uint64_t addr, const std::uint8_t* data, std::uint64_t len);
+
+  bool claims(std::uint64_t addr, std::uint64_t len) const {
+    return addr >= params_.baseAddr && len <= params_.sizeBytes &&
+           addr - params_.baseAddr <= params_.sizeBytes - len;
+  }
+  const PcieMemoryTargetParams& params() const { return params_; }
+  StatsGroup& stats() { return stats_; }
+
+ private:
+  void bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+  std::uint8_t* page(std::uint64_t pageIndex, bool create);
+
+  PcieMemoryTargetParams params_;
+  BandwidthResource port_;
+  // Sparse store keyed by page index; lookups only, never iterated (deterministic).
+  std::unordered_map<std::uint64_t, std::unique_ptr<std::uint8_t[]>> pages_;
+  StatsGroup stats_;
+  Counter& bytesWritten_;
+  Counter& bytesRead_;
+  Counter& unsupported_;
+};
+
+}  // namespace hmmsim

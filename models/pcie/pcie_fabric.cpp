@@ -1,0 +1,199 @@
+#include "models/pcie/pcie_fabric.h"
+
+#include <algorithm>
+
+#include "sim/assert.h"
+
+namespace hmmsim {
+
+PcieFabric::PcieFabric(std::string name) : name_(std::move(name)) {}
+PcieFabric::~PcieFabric() = default;
+
+PcieFabric::NodeId PcieFabric::addRootComplex(const std::string& name,
+                                              const PcieRootComplexParams& params,
+                                              const PcieMemoryTargetParams& hostMemory) {
+  HMMSIM_ASSERT(!finalized_, "PcieFabric " << name_ << ": add after finalize");
+  Node n;
+  n.kind = Kind::RootComplex;
+  n.name = name;
+  n.rc = std::make_unique<PcieRootComplexModule>((name_ + "_" + name).c_str(), params);
+  n.mem = std::make_unique<PcieMemoryTarget>((name_ + "_" + name + "_mem").c_str(), hostMemory);
+  n.rc->setRouter(this);
+  nodes_.push_back(std::move(n));
+  return static_cast<NodeId>(nodes_.size() - 1);
+}
+
+PcieFabric::NodeId PcieFabric::addChild(Kind kind, const std::string& name, NodeId parent,
+                                        const PcieLinkParams& uplink) {
+  HMMSIM_ASSERT(!finalized_, "PcieFabric " << name_ << ": add after finalize");
+  HMMSIM_ASSERT(parent < nodes_.size() && nodes_[parent].kind != Kind::Endpoint,
+                "PcieFabric " << name_ << ": bad parent for " << name);
+  Node n;
+  n.kind = kind;
+  n.name = name;
+  n.parent = parent;
+  n.portInParent = nodes_[parent].nextPort++;
+  n.nextPort = kind == Kind::Switch ? 1 : 0;
+  n.link = std::make_unique<PcieLinkModule>((name_ + "_" + name + "_link").c_str(), uplink);
+  nodes_.push_back(std::move(n));
+  return static_cast<NodeId>(nodes_.size() - 1);
+}
+
+PcieFabric::NodeId PcieFabric::addSwitch(const std::string& name, NodeId parent,
+                                         const PcieLinkParams& uplink,
+                                         const PcieSwitchParams& params) {
+  const NodeId id = addChild(Kind::Switch, name, parent, uplink);
+  nodes_[id].sw = std::make_unique<PcieSwitchModule>((name_ + "_" + name).c_str(), params);
+  return id;
+}
+
+PcieFabric::NodeId PcieFabric::addEndpoint(const std::string& name, NodeId parent,
+                                           const PcieLinkParams& uplink,
+                                           const PcieDmaEngineParams& dma,
+                                           const std::optional<PcieMemoryTargetParams>& bar) {
+  HMMSIM_ASSERT(byRequester_.count(dma.requester.key()) == 0,
+                "PcieFabric " << name_ << ": requester id " << dma.requester << " used twice");
+  const NodeId id = addChild(Kind::Endpoint, name, parent, uplink);
+  Node& n = nodes_[id];
+  n.dma = std::make_unique<PcieDmaEngine>((name_ + "_" + name + "_dma").c_str(), dma);
+  PcieMemoryTargetParams barParams;
+  if (bar) {
+    barParams = *bar;
+  } else {
+    barParams.sizeBytes = 0;  // claims nothing
+    barParams.storeData = false;
+  }
+  n.mem = std::make_unique<PcieMemoryTarget>((name_ + "_" + name + "_bar").c_str(), barParams);
+  n.dma->setRouter(this);
+  byRequester_[dma.requester.key()] = id;
+  return id;
+}
+
+PcieFabric::Node& PcieFabric::node(NodeId id, Kind kind) {
+  HMMSIM_ASSERT(id < nodes_.size() && nodes_[id].kind == kind,
+                "PcieFabric " << name_ << ": node " << id << " is not of the requested kind");
+  return nodes_[id];
+}
+
+PcieDmaEngine& PcieFabric::engine(NodeId id) { return *node(id, Kind::Endpoint).dma; }
+PcieSwitchModule& PcieFabric::switchModule(NodeId id) { return *node(id, Kind::Switch).sw; }
+PcieRootComplexModule& PcieFabric::rootComplex(NodeId id) { return *node(id, Kind::RootComplex).rc; }
+PcieMemoryTarget& PcieFabric::memory(NodeId id) {
+  HMMSIM_ASSERT(id < nodes_.size() && nodes_[id].mem, "PcieFabric " << name_ << ": node " << id
+                                                                   << " has no memory");
+  return *nodes_[id].mem;
+}
+PcieLinkModule& PcieFabric::uplink(NodeId id) {
+  HMMSIM_ASSERT(id < nodes_.size() && nodes_[id].link, "PcieFabric " << name_ << ": node " << id
+                                                                    << " has no uplink");
+  return *nodes_[id].link;
+}
+
+void PcieFabric::finalize() {
+  HMMSIM_ASSERT(!finalized_, "PcieFabric " << name_ << ": finalize twice");
+  finalized_ = true;
+  // Parents precede children, so a switch's port 0 is bound before its downstream ports.
+  for (Node& n : nodes_) {
+    switch (n.kind) {
+      case Kind::RootComplex:
+        n.rc->memOut.bind(n.mem->in);
+        continue;
+      case Kind::Switch:
+        n.sw->out.bind(n.link->upIn);
+        n.link->downOut.bind(n.sw->in);
+        break;
+      case Kind::Endpoint:
+        n.dma->out.bind(n.link->upIn);
+        n.link->downOut.bind(n.mem->in);
+        break;
+    }
+    Node& p = nodes_[*n.parent];
+    if (p.kind == Kind::RootComplex) {
+      n.link->upOut.bind(p.rc->in);
+      p.rc->out.bind(n.link->downIn);
+    } else {
+      n.link->upOut.bind(p.sw->in);
+      p.sw->out.bind(n.link->downIn);
+    }
+  }
+  // Every (requester, target) and (root complex, target) route, computed once.
+  for (NodeId target = 0; target < nodes_.size(); ++target) {
+    if (!nodes_[target].mem) continue;
+    for (NodeId from = 0; from < nodes_.size(); ++from) {
+      if (nodes_[from].kind == Kind::Endpoint) {
+        if (auto r = computeRoute(from, target)) routes_[{from, target}] = *r;
+      } else if (nodes_[from].kind == Kind::RootComplex) {
+        if (auto r = computeRoute(std::nullopt, target)) {
+          // Only a target below (or at) this root complex is reachable from it.
+          const auto up = ancestors(target);
+          const bool below = target == from || std::find(up.begin(), up.end(), from) != up.end();
+          if (below) rcRoutes_[{nodes_[from].rc->params().index, target}] = *r;
+        }
+      }
+    }
+  }
+}
+
+std::vector<PcieFabric::NodeId> PcieFabric::ancestors(NodeId id) const {
+  std::vector<NodeId> out;
+  for (auto p = nodes_[id].parent; p; p = nodes_[*p].parent) out.push_back(*p);
+  return out;
+}
+
+std::optional<PcieRoute> PcieFabric::computeRoute(std::optional<NodeId> from, NodeId target) const {
+  // Chain of the target: itself (if a root complex, the host-memory end) or its ancestors.
+  std::vector<NodeId> down = ancestors(target);  // parent(target) ... root complex
+  PcieRoute route;
+  NodeId lca;
+  if (from) {
+    const std::vector<NodeId> up = ancestors(*from);
+    auto isOnTargetChain = [&](NodeId x) {
+      return x == target || std::find(down.begin(), down.end(), x) != down.end();
+    };
+    auto it = std::find_if(up.begin(), up.end(), isOnTargetChain);
+    if (it == up.end()) return std::nullopt;  // different root complexes
+    for (auto u = up.begin(); u != it; ++u) route.push(0);  // switches: out by the upstream port
+    lca = *it;
+  } else {
+    lca = down.empty() ? target : down.back();  // start at the root complex
+  }
+  if (lca == target) {
+    HMMSIM_ASSERT(nodes_[target].kind == Kind::RootComplex, "route to a switch");
+    route.push(kEgressHostMemory);
+    return route;
+  }
+  // Descend from the LCA toward the target: egress = port of the next node on the chain.
+  auto pos = std::find(down.begin(), down.end(), lca);
+  HMMSIM_ASSERT(pos != down.end(), "LCA not on the target chain");
+  while (pos != down.begin()) {
+    --pos;
+    route.push(nodes_[*pos].portInParent);
+  }
+  route.push(nodes_[target].portInParent);
+  return route;
+}
+
+std::optional<PcieFabric::NodeId> PcieFabric::targetOf(std::uint64_t addr) const {
+  for (NodeId id = 0; id < nodes_.size(); ++id) {
+    const auto& m = nodes_[id].mem;
+    if (m && m->params().sizeBytes > 0 && m->claims(addr, 1)) return id;
+  }
+  return std::nullopt;
+}
+
+const PcieRoute* PcieFabric::routeRequest(Bdf requester, std::uint64_t addr) const {
+  auto req = byRequester_.find(requester.key());
+  const auto target = targetOf(addr);
+  if (req == byRequester_.end() || !target) return nullptr;
+  auto it = routes_.find({req->second, *target});
+  return it == routes_.end() ? nullptr : &it->second;
+}
+
+const PcieRoute* PcieFabric::routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr) const {
+  const auto target = targetOf(addr);
+  if (!target) return nullptr;
+  auto it = rcRoutes_.find({rcIndex, *target});
+  return it == rcRoutes_.end() ? nullptr : &it->second;
+}
+
+}  // namespace hmmsim

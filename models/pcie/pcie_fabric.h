@@ -1,0 +1,92 @@
+#pragma once
+// A PCIe fabric built from an explicit tree (root complexes, switches, endpoints), with its own
+// router: the "explicit path" builder used by tests and benchmarks, and by scenarios until
+// topology's routing drives the modules (see route_adapter.h once it exists).
+//
+// What it builds: for every node a PcieLinkModule to its parent; switches (port 0 upstream,
+// then children in the order they were added); root complexes with a host-memory
+// PcieMemoryTarget on memOut; endpoints with a PcieDmaEngine and a BAR-backed PcieMemoryTarget
+// (empty BAR: every access completes with UR). Routing: a request goes up to the lowest common
+// ancestor of requester and target and down again — no ACS redirection, no routing between root
+// complexes (returns no route).
+// Lifecycle: add nodes (parents before children) → finalize() (binds sockets, precomputes all
+// routes) → sc_start. Module names are "<fabric>_<node>".
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "models/pcie/dma_engine.h"
+#include "models/pcie/memory_target.h"
+#include "models/pcie/pcie_link_module.h"
+#include "models/pcie/pcie_route.h"
+#include "models/pcie/pcie_switch_module.h"
+#include "models/pcie/root_complex_module.h"
+
+namespace hmmsim {
+
+class PcieFabric : public PcieRouter {
+ public:
+  using NodeId = std::uint32_t;
+
+  explicit PcieFabric(std::string name);
+  ~PcieFabric() override;
+
+  /// A root complex with host memory (`hostMemory` gives its address window and timing).
+  NodeId addRootComplex(const std::string& name, const PcieRootComplexParams& params,
+                        const PcieMemoryTargetParams& hostMemory);
+  /// A switch below `parent` (a root complex or switch), connected by a link.
+  NodeId addSwitch(const std::string& name, NodeId parent, const PcieLinkParams& uplink,
+                   const PcieSwitchParams& params);
+  /// An endpoint below `parent`, with a DMA engine and optionally BAR-backed memory.
+  NodeId addEndpoint(const std::string& name, NodeId parent, const PcieLinkParams& uplink,
+                     const PcieDmaEngineParams& dma,
+                     const std::optional<PcieMemoryTargetParams>& bar = std::nullopt);
+
+  /// Binds every socket and computes every route. Call once, after the last add, before sc_start.
+  void finalize();
+
+  PcieDmaEngine& engine(NodeId endpoint);
+  /// Host memory of a root complex, or an endpoint's BAR memory.
+  PcieMemoryTarget& memory(NodeId node);
+  /// The link between `node` and its parent.
+  PcieLinkModule& uplink(NodeId node);
+  PcieSwitchModule& switchModule(NodeId node);
+  PcieRootComplexModule& rootComplex(NodeId node);
+
+  const PcieRoute* routeRequest(Bdf requester, std::uint64_t addr) const override;
+  const PcieRoute* routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr) const override;
+
+ private:
+  enum class Kind { RootComplex, Switch, Endpoint };
+  struct Node {
+    Kind kind;
+    std::string name;
+    std::optional<NodeId> parent;
+    std::uint8_t portInParent = 0;  // egress port index at the parent
+    std::uint8_t nextPort = 0;      // next free port (switch: 1, after the upstream port 0)
+    std::unique_ptr<PcieLinkModule> link;
+    std::unique_ptr<PcieSwitchModule> sw;
+    std::unique_ptr<PcieRootComplexModule> rc;
+    std::unique_ptr<PcieDmaEngine> dma;
+    std::unique_ptr<PcieMemoryTarget> mem;
+  };
+  NodeId addChild(Kind kind, const std::string& name, NodeId parent, const PcieLinkParams& uplink);
+  Node& node(NodeId id, Kind kind);
+  std::vector<NodeId> ancestors(NodeId id) const;  // parent, grandparent, ... root complex
+  std::optional<PcieRoute> computeRoute(std::optional<NodeId> from, NodeId target) const;
+  std::optional<NodeId> targetOf(std::uint64_t addr) const;
+
+  std::string name_;
+  std::vector<Node> nodes_;
+  bool finalized_ = false;
+  std::map<std::uint32_t, NodeId> byRequester_;                       // Bdf key -> endpoint
+  std::map<std::pair<NodeId, NodeId>, PcieRoute> routes_;             // (requester, target)
+  std::map<std::pair<std::uint32_t, NodeId>, PcieRoute> rcRoutes_;    // (rc index, target)
+};
+
+}  // namespace hmmsim

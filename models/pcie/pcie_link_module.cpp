@@ -1,0 +1,75 @@
+#include "models/pcie/pcie_link_module.h"
+
+#include "sim/assert.h"
+
+namespace hmmsim {
+
+void requirePicosecondResolution() {
+  HMMSIM_ASSERT(sc_core::sc_get_time_resolution() == sc_core::sc_time(1, sc_core::SC_PS),
+                "hmmsim PCIe models need a 1 ps SystemC time resolution, got "
+                    << sc_core::sc_get_time_resolution());
+}
+
+PcieLinkModule::PcieLinkModule(sc_core::sc_module_name name, const PcieLinkParams& params)
+    : sc_module(name),
+      params_(params),
+      up_(tlpBandwidthGbps(params.config), params.latencyPs),
+      down_(tlpBandwidthGbps(params.config), params.latencyPs),
+      stats_(std::string(this->name())),
+      upBytes_(stats_.counter("up_wire_bytes", "B", "TLP wire bytes sent toward the root")),
+      downBytes_(stats_.counter("down_wire_bytes", "B", "TLP wire bytes sent toward the device")),
+      upTlps_(stats_.counter("up_tlps", "TLP", "TLPs sent toward the root")),
+      downTlps_(stats_.counter("down_tlps", "TLP", "TLPs sent toward the device")) {
+  HMMSIM_ASSERT(validateLinkConfig(params.config) == Errno::Ok,
+                "invalid link config for " << this->name());
+  requirePicosecondResolution();
+  upIn.register_b_transport(this, &PcieLinkModule::upTransport);
+  downIn.register_b_transport(this, &PcieLinkModule::downTransport);
+}
+
+void PcieLinkModule::upTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
+  transport(up_, down_, upBytes_, downBytes_, upOut, gp, delay);
+}
+
+void PcieLinkModule::downTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
+  transport(down_, up_, downBytes_, upBytes_, downOut, gp, delay);
+}
+
+void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter& fwdBytes,
+                               Counter& backBytes,
+                               tlm_utils::simple_initiator_socket<PcieLinkModule>& out,
+                               tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
+  PcieTlpExtension& ext = pcieExt(gp);
+  const std::uint64_t now = sc_core::sc_time_stamp().value();
+  const std::uint64_t head = now + delay.value();
+  std::uint64_t waited = 0;
+  HeadTail sent =
+      fwd.transmit({head, head + ext.tailAfterHeadPs}, ext.reqWireBytes, ext.reqTlps, &waited);
+  ext.queueWaitPs += waited;
+  if (!ext.injectRecorded) {
+    ext.injectRecorded = true;
+    ext.injectDonePs = sent.tailPs - fwd.latencyPs();
+  }
+  fwdBytes += ext.reqWireBytes;
+  (&fwd == &up_ ? upTlps_ : downTlps_) += ext.reqTlps;
+  ext.lastLinkGbps = fwd.tlpGbps();
+  ext.tailAfterHeadPs = sent.tailPs - sent.headPs;
+  delay = sc_core::sc_time::from_value(sent.headPs - now);
+
+  out->b_transport(gp, delay);
+
+  if (ext.kind != TlpKind::MRd) return;
+  // The read's completions come back on the other direction: CplD on success, else one Cpl.
+  const bool ok = gp.get_response_status() == tlm::TLM_OK_RESPONSE;
+  const std::uint64_t bytes = ok ? ext.cplWireBytes : ext.cplNoDataWireBytes;
+  const std::uint64_t tlps = ok ? ext.cplTlps : 1;
+  const std::uint64_t cplHead = now + delay.value();
+  HeadTail back2 = back.transmit({cplHead, cplHead + ext.tailAfterHeadPs}, bytes, tlps);
+  backBytes += bytes;
+  (&back == &up_ ? upTlps_ : downTlps_) += tlps;
+  ext.lastLinkGbps = back.tlpGbps();
+  ext.tailAfterHeadPs = back2.tailPs - back2.headPs;
+  delay = sc_core::sc_time::from_value(back2.headPs - now);
+}
+
+}  // namespace hmmsim

@@ -1,0 +1,28 @@
+#include "models/pcie/pcie_switch_module.h"
+
+namespace hmmsim {
+
+PcieSwitchModule::PcieSwitchModule(sc_core::sc_module_name name, const PcieSwitchParams& params)
+    : sc_module(name),
+      params_(params),
+      latency_(sc_core::sc_time::from_value(params.cutThroughLatencyPs)),
+      stats_(std::string(this->name())),
+      forwarded_(stats_.counter("forwarded_transactions", "transaction",
+                                "requests forwarded (TLPs, or bursts at per-burst fidelity)")) {
+  requirePicosecondResolution();
+  in.register_b_transport(this, &PcieSwitchModule::bTransport);
+}
+
+void PcieSwitchModule::bTransport(int /*port*/, tlm::tlm_generic_payload& gp,
+                                  sc_core::sc_time& delay) {
+  PcieTlpExtension& ext = pcieExt(gp);
+  const std::uint8_t egress = ext.nextEgress();
+  HMMSIM_ASSERT(egress < out.size(), name() << ": route names port " << int(egress) << " of "
+                                            << out.size());
+  ++forwarded_;
+  delay += latency_;
+  out[egress]->b_transport(gp, delay);
+  if (ext.kind == TlpKind::MRd) delay += latency_;  // the completions cross the switch too
+}
+
+}  // namespace hmmsim

@@ -1,0 +1,46 @@
+#pragma once
+// A PCIe switch as a SystemC module: forwards each request by its source route (pcie_route.h)
+// with a fixed cut-through latency, on the way in and again for a read's completions on the way
+// back.
+//
+// Sockets: `in` and `out` are multi-sockets; binding i of each is port i (port 0 = upstream port,
+// then the downstream ports). A request entering port p leaves by the port its route names.
+// Timing: cut-through — the switch adds `cutThroughLatencyPs` to the head and tail of the TLP
+// train; serialization is charged by the links on each side (link.h cut-through rule).
+// Leaves out: internal crossbar contention, buffer limits, ACS (routes decide where a request
+// goes; an ACS-redirected request simply carries a route through the upstream port).
+
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/multi_passthrough_initiator_socket.h>
+#include <tlm_utils/multi_passthrough_target_socket.h>
+
+#include "models/pcie/pcie_transaction.h"
+#include "sim/stats.h"
+
+namespace hmmsim {
+
+struct PcieSwitchParams {
+  std::uint64_t cutThroughLatencyPs = 150'000;  ///< ingress-to-egress latency per TLP, ps; default 150 ns
+};
+
+class PcieSwitchModule : public sc_core::sc_module {
+ public:
+  tlm_utils::multi_passthrough_target_socket<PcieSwitchModule> in{"in"};
+  tlm_utils::multi_passthrough_initiator_socket<PcieSwitchModule> out{"out"};
+
+  PcieSwitchModule(sc_core::sc_module_name name, const PcieSwitchParams& params);
+
+  const PcieSwitchParams& params() const { return params_; }
+  StatsGroup& stats() { return stats_; }
+
+ private:
+  void bTransport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+
+  PcieSwitchParams params_;
+  sc_core::sc_time latency_;
+  StatsGroup stats_;
+  Counter& forwarded_;
+};
+
+}  // namespace hmmsim

@@ -1,0 +1,78 @@
+#pragma once
+// The TLM-2.0 view of a PCIe transaction: the extension every DMA transaction carries, and time
+// helpers shared by the fabric's SystemC modules.
+//
+// A transaction is one request TLP (per-TLP fidelity) or one DMA burst (per-burst fidelity:
+// its TLPs are charged as a back-to-back train using the wire totals below). The generic
+// payload holds the command, the bus address and the data (data pointer may be null in
+// pure-timing runs). On the forward path a link charges reqWireBytes; on the way back a read's
+// completions charge cplWireBytes on the opposite direction of every link.
+//
+// Time convention inside b_transport: `delay` is the time the first byte (head) of the TLP(s)
+// is available at the current point, relative to sc_time_stamp(); `tailAfterHeadPs` says when
+// the last byte is. On return, `delay` is the head of the completion train (reads) or the time the
+// write finished at its target (writes), and `tailAfterHeadPs` the completion's tail offset.
+
+#include <cstdint>
+
+#include <systemc>
+#include <tlm>
+
+#include "models/pcie/pcie_route.h"
+#include "models/pcie/tlp.h"
+#include "sim/assert.h"
+#include "sim/strong_types.h"
+
+namespace hmmsim {
+
+struct PcieTlpExtension : tlm::tlm_extension<PcieTlpExtension> {
+  Bdf requester;                      ///< requester id (the IOMMU's lookup key)
+  TlpKind kind = TlpKind::MWr;        ///< MWr or MRd
+  bool addressTranslated = false;     ///< AT field: address already translated (ATS)
+  std::uint64_t reqTlps = 1;          ///< request TLPs in this transaction
+  std::uint64_t reqWireBytes = 0;     ///< their wire bytes
+  std::uint64_t cplTlps = 0;          ///< completion TLPs (reads)
+  std::uint64_t cplWireBytes = 0;     ///< their wire bytes
+  std::uint64_t cplNoDataWireBytes = 0;  ///< wire bytes of one Cpl (error completion)
+  std::uint64_t tailAfterHeadPs = 0;  ///< see the time convention above
+  std::uint64_t injectDonePs = 0;     ///< set by the first link: last byte left the requester
+  bool injectRecorded = false;
+  std::uint64_t queueWaitPs = 0;      ///< accumulated waiting for busy links/resources
+  double lastLinkGbps = 0;            ///< TLP bandwidth of the last link crossed (RC p2p efficiency)
+  const PcieRoute* route = nullptr;   ///< source route (switching elements' egress ports)
+  std::uint8_t hop = 0;               ///< next route entry
+  CplStatus status = CplStatus::SuccessfulCompletion;
+
+  tlm::tlm_extension_base* clone() const override { return new PcieTlpExtension(*this); }
+  void copy_from(const tlm::tlm_extension_base& other) override {
+    *this = static_cast<const PcieTlpExtension&>(other);
+  }
+
+  /// Next egress port; a simulator bug if the route is exhausted.
+  std::uint8_t nextEgress() {
+    HMMSIM_ASSERT(route && hop < route->length, "PCIe route exhausted at hop " << int(hop));
+    return route->egress[hop++];
+  }
+};
+
+/// The extension of `gp`; a simulator bug if a PCIe transaction lacks it.
+inline PcieTlpExtension& pcieExt(tlm::tlm_generic_payload& gp) {
+  auto* e = gp.get_extension<PcieTlpExtension>();
+  HMMSIM_ASSERT(e != nullptr, "PCIe transaction without PcieTlpExtension at 0x" << std::hex
+                                                                               << gp.get_address());
+  return *e;
+}
+
+/// Absolute simulated time in ps of `delay` after now. Requires a 1 ps time resolution
+/// (checked by requirePicosecondResolution()).
+inline std::uint64_t absPs(const sc_core::sc_time& delay) {
+  return sc_core::sc_time_stamp().value() + delay.value();
+}
+/// The delay (relative to now) of absolute time `ps` (ps >= now).
+inline sc_core::sc_time delayOf(std::uint64_t ps) {
+  return sc_core::sc_time::from_value(ps - sc_core::sc_time_stamp().value());
+}
+/// Asserts that sc_time's resolution is 1 ps, which the ps arithmetic above relies on.
+void requirePicosecondResolution();
+
+}  // namespace hmmsim
