@@ -142,6 +142,13 @@ class Mm {
   MmStats& mmStats() { return mmStats_; }
   /// The fault path's vm-event counters (PGFAULT, THP_*, ...), registered in stats().
   VmEventCounters& vmEvents() { return vmEvents_; }
+  /// Where faults on migration entries of this mm sleep (migration_entry_wait; the kernel uses
+  /// the folio lock's hashed wait queue) and what the end of a migration wakes
+  /// (migrationEntryWake in memory.h).
+  WaitQueue& migrationWaitQueue() { return migrationWq_; }
+  /// How a kernel sleep blocks the calling context for this mm: the notifier subscriptions'
+  /// Blocker (pure C++: asserts; SystemC: ScBlocker installed by the platform).
+  Blocker& blocker() { return subscriptions_->blocker(); }
 
   // ---- vma lookup (mmap lock held in either mode) ----------------------------------------
   /// find_vma(): the first vma with vmEnd > addr (it may start above addr), or null.
@@ -288,6 +295,7 @@ class Mm {
   std::unique_ptr<PageTable> pageTable_;
   std::unique_ptr<MmuNotifierSubscriptions> subscriptions_;
   VmaTree vmas_;
+  WaitQueue migrationWq_;
   std::array<std::int64_t, kNrMmCounters> rss_{};
   unsigned readers_ = 0;
   bool writer_ = false;
