@@ -13,6 +13,10 @@ PcieFabric::NodeId PcieFabric::addRootComplex(const std::string& name,
                                               const PcieRootComplexParams& params,
                                               const PcieMemoryTargetParams& hostMemory) {
   HMMSIM_ASSERT(!finalized_, "PcieFabric " << name_ << ": add after finalize");
+  for (const Node& o : nodes_) {
+    HMMSIM_ASSERT(o.kind != Kind::RootComplex || o.rc->params().index != params.index,
+                  "PcieFabric " << name_ << ": root complex index " << params.index << " used twice");
+  }
   Node n;
   n.kind = Kind::RootComplex;
   n.name = name;
@@ -183,13 +187,28 @@ std::optional<PcieFabric::NodeId> PcieFabric::targetOf(std::uint64_t addr) const
 
 const PcieRoute* PcieFabric::routeRequest(Bdf requester, std::uint64_t addr) const {
   auto req = byRequester_.find(requester.key());
+  if (req == byRequester_.end()) return nullptr;
+  // Host memory is reachable through the requester's own root complex when that one claims the
+  // address (several root complexes may front the same host memory window).
+  const std::vector<NodeId> up = ancestors(req->second);
+  if (!up.empty() && nodes_[up.back()].mem->claims(addr, 1)) {
+    auto own = routes_.find({req->second, up.back()});
+    if (own != routes_.end()) return &own->second;
+  }
   const auto target = targetOf(addr);
-  if (req == byRequester_.end() || !target) return nullptr;
+  if (!target) return nullptr;
   auto it = routes_.find({req->second, *target});
   return it == routes_.end() ? nullptr : &it->second;
 }
 
 const PcieRoute* PcieFabric::routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr) const {
+  for (NodeId id = 0; id < nodes_.size(); ++id) {
+    const Node& n = nodes_[id];
+    if (n.kind == Kind::RootComplex && n.rc->params().index == rcIndex && n.mem->claims(addr, 1)) {
+      auto own = rcRoutes_.find({rcIndex, id});
+      if (own != rcRoutes_.end()) return &own->second;
+    }
+  }
   const auto target = targetOf(addr);
   if (!target) return nullptr;
   auto it = rcRoutes_.find({rcIndex, *target});

@@ -1,0 +1,7 @@
+# Link timing, TLP segmentation, link directions, SystemC fabric (helper "link").
+hmmsim_test(test_link_timing SOURCES unit/pcie/test_link_timing.cpp LIBS hmmsim::pcie)
+target_compile_definitions(test_link_timing PRIVATE
+  HMMSIM_PCIE_DLLP_CSV="${CMAKE_CURRENT_LIST_DIR}/pcie-dllp-intervals.csv")
+hmmsim_test(test_tlp SOURCES unit/pcie/test_tlp.cpp LIBS hmmsim::pcie)
+hmmsim_test(test_link SOURCES unit/pcie/test_link.cpp LIBS hmmsim::pcie)
+hmmsim_test(test_fabric_calibration SOURCES unit/pcie/test_fabric_calibration.cpp LIBS hmmsim::pcie)
