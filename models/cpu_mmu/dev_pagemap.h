@@ -49,7 +49,7 @@ struct VmFault;
 /// PhysMem::addDeviceRange and PhysMem::putPage calls folioFree directly at refcount zero.
 class DevPagemapOps : public FrameFreeHook {
  public:
-  virtual ~DevPagemapOps() = default;
+  ~DevPagemapOps() override = default;
 
   /// folio_free (page_free in kernels before 6.x): the refcount of device frame `pfn` (the head
   /// of its folio) reached zero; the driver returns it to its allocator. Called for every
@@ -74,7 +74,7 @@ class DevPagemapOps : public FrameFreeHook {
 
   /// folio_split: a device folio with head `head` is being split; `tail` becomes its own folio.
   /// Default: nothing to do.
-  virtual void folioSplit(Pfn head, Pfn tail);
+  void folioSplit(Pfn head, Pfn tail) override;
 };
 
 /// struct dev_pagemap: one registered range of ZONE_DEVICE frames.

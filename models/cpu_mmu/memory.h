@@ -86,6 +86,18 @@ Errno copyFromUser(Mm& mm, void* dst, Va src, std::size_t len);
 /// copy_to_user: write `len` bytes from `src` to user address `dst`. Same returns as cpuAccess.
 Errno copyToUser(Mm& mm, Va dst, const void* src, std::size_t len);
 
+/// migration_entry_wait(): the entry at `address` of `mm` is a migration entry; sleep (through
+/// mm.blocker(), on mm.migrationWaitQueue()) until it is no longer that migration entry, i.e.
+/// until the migration that owns it has replaced it (remove_migration_ptes) and woken the queue.
+/// Returns at once if the entry is not a migration entry. In a pure C++ context a wait that is
+/// needed is a deadlock (SingleThreadBlocker asserts) unless a test Blocker completes the
+/// migration; in SystemC the faulting SC_THREAD sleeps.
+void migrationEntryWait(Mm& mm, Va address);
+/// The waker side (folio_unlock's wake-up after remove_migration_ptes): whoever replaces
+/// migration entries of `mm` (hmm/'s migrate_vma_finalize, migrate_device_finalize) calls this
+/// once per mm touched, after the entries are replaced.
+void migrationEntryWake(Mm& mm);
+
 // ------------------------------------------------------------------------------------------
 // Range operations (callers raise the notifier round; see the header comment)
 // ------------------------------------------------------------------------------------------
@@ -123,8 +135,9 @@ void zapPageRange(Vma& vma, Va start, Va end, const ZapDetails* details = nullpt
 ///   page for the child and the parent keeps its writable mapping (page_needs_cow_for_dma).
 /// - Device-private entries: the child gets the same entry; a writable entry in a COW mapping
 ///   becomes read-only in both (copy_nonpresent_pte), page refcount and mapcount +1.
-/// - Device-exclusive entries: the parent's original pte is restored first (notifier round
-///   MMU_NOTIFY_EXCLUSIVE, like try_restore_exclusive_pte), then copied as a present pte.
+/// - Device-exclusive entries: the parent's original pte is restored first (like
+///   try_restore_exclusive_pte, inside fork's own PROTECTION_PAGE round), then copied as a
+///   present pte.
 /// - Migration entries: copied; a writable one in a COW mapping becomes read-only in both.
 /// - VM_PFNMAP/VM_MIXEDMAP special entries: copied as is (no struct page to reference).
 /// - Hugetlb: shared pages are shared, private pages write-protected (copy_hugetlb_page_range).
@@ -152,8 +165,10 @@ std::uint64_t changeProtection(Vma& vma, Va start, Va end, VmFlags newFlags);
 /// Returns NoPage on success, Sigbus if the vma is not PFNMAP/MIXEDMAP or the address is outside
 /// it, Oom without a page-table page. An existing entry is left alone (NoPage).
 VmFaultResult vmfInsertPfn(Vma& vma, Va address, Pfn pfn);
-/// vmf_insert_mixed(): in a VM_MIXEDMAP vma, map `pfn` as a normal page (refcount+1, mapcount+1)
-/// when it has a frame with metadata, else as a special pte. Returns as vmfInsertPfn.
+/// vmf_insert_mixed(): in a VM_MIXEDMAP vma, map `pfn`. On x86 (CONFIG_ARCH_HAS_PTE_SPECIAL)
+/// the kernel inserts every pfn, even one with a struct page, as a special pte (insert_pfn), and
+/// so does hmmsim: no refcount, no mapcount. Returns as vmfInsertPfn (Sigbus without
+/// VM_MIXEDMAP).
 VmFaultResult vmfInsertMixed(Vma& vma, Va address, Pfn pfn);
 /// vm_insert_page(): map the page `pfn` (a PhysMem frame) at `address`, setting VM_MIXEDMAP on
 /// the vma if it has neither PFNMAP nor MIXEDMAP (like the kernel, which requires the mmap lock

@@ -1,0 +1,2 @@
+# Fault path, COW, THP, hugetlb, device entries, file faults and GUP (helper "fault").
+hmmsim_test(test_fault_anon SOURCES unit/cpu_mmu/test_fault_anon.cpp LIBS hmmsim::cpu_mmu)
