@@ -5,10 +5,10 @@
 
 #include "models/cpu_mmu/gup.h"
 #include "models/cpu_mmu/memory.h"
-#include "tests/unit/cpu_mmu/mm_test_support.h"
+#include "tests/unit/cpu_mmu/fault_test_support.h"
 
 using namespace hmmsim;
-using namespace hmmsim::test;
+using namespace hmmsim::faulttest;
 
 namespace {
 
@@ -19,7 +19,7 @@ std::uint64_t counter(Mm& mm, const char* name) { return mm.stats().counterValue
 }  // namespace
 
 TEST_CASE("read fault on anonymous memory maps the shared zero page read-only") {
-  MmFixture f;
+  Fixture f;
   const Va a = f.mapAnon(kPageSize);
   CHECK(f.load(a) == 0);
   const PtWalk w = walk(*f.mm, a);
@@ -32,7 +32,7 @@ TEST_CASE("read fault on anonymous memory maps the shared zero page read-only") 
 }
 
 TEST_CASE("write after a zero-page read replaces it with a private zeroed page") {
-  MmFixture f;
+  Fixture f;
   const Va a = f.mapAnon(kPageSize);
   CHECK(f.load(a) == 0);
   f.store(a + 8, 0x1122334455667788ull);
@@ -52,19 +52,19 @@ TEST_CASE("write after a zero-page read replaces it with a private zeroed page")
 }
 
 TEST_CASE("zero-page COW raises MMU_NOTIFY_CLEAR on exactly the written page") {
-  MmFixture f;
+  Fixture f;
   const Va a = f.mapAnon(4 * kPageSize);
   CHECK(f.load(a + kPageSize) == 0);
-  f.ops.rounds.clear();
+  f.rec.rounds.clear();
   f.store(a + kPageSize, 7);
-  REQUIRE(f.ops.rounds.size() == 1);
-  CHECK(f.ops.rounds[0] == Round{MmuNotifierEvent::Clear, a + kPageSize, a + 2 * kPageSize});
+  REQUIRE(f.rec.rounds.size() == 1);
+  CHECK(f.rec.rounds[0] == Round{MmuNotifierEvent::Clear, a + kPageSize, a + 2 * kPageSize});
 }
 
 TEST_CASE("first write to untouched anonymous memory allocates a writable page without a notifier") {
-  MmFixture f;
+  Fixture f;
   const Va a = f.mapAnon(kPageSize);
-  f.ops.rounds.clear();
+  f.rec.rounds.clear();
   f.store(a, 42);
   const PtWalk w = walk(*f.mm, a);
   REQUIRE(w.level == PtLevel::Pte);
@@ -76,11 +76,11 @@ TEST_CASE("first write to untouched anonymous memory allocates a writable page w
   CHECK(fr.refcount() == 1);
   CHECK(counter(*f.mm, "anon_fault_alloc") == 1);
   CHECK(counter(*f.mm, "cow_fault") == 0);
-  CHECK(f.ops.rounds.empty());
+  CHECK(f.rec.rounds.empty());
 }
 
 TEST_CASE("COW after fork copies the written page and leaves the other side intact") {
-  MmFixture f;
+  Fixture f;
   const Va a = f.mapAnon(2 * kPageSize);
   f.store(a, 0xAAAA);
   f.store(a + kPageSize, 0xBBBB);
@@ -91,8 +91,8 @@ TEST_CASE("COW after fork copies the written page and leaves the other side inta
   CHECK_FALSE(walk(*f.mm, a).pte.isWrite());
   CHECK(f.pm.frame(shared).mapcount == 2);
 
-  MmFixture::storeIn(*child.child, a, 0xCCCC);
-  CHECK(MmFixture::loadIn(*child.child, a) == 0xCCCC);
+  Fixture::storeIn(*child.child, a, 0xCCCC);
+  CHECK(Fixture::loadIn(*child.child, a) == 0xCCCC);
   CHECK(f.load(a) == 0xAAAA);
   CHECK(walk(*child.child, a).pte.pfn() != shared);
   CHECK(f.pm.frame(shared).mapcount == 1);
@@ -103,7 +103,7 @@ TEST_CASE("COW after fork copies the written page and leaves the other side inta
 }
 
 TEST_CASE("write to a page no longer shared after the child exited reuses it without copying") {
-  MmFixture f;
+  Fixture f;
   const Va a = f.mapAnon(kPageSize);
   f.store(a, 1);
   const Pfn pfn = walk(*f.mm, a).pte.pfn();
@@ -121,7 +121,7 @@ TEST_CASE("write to a page no longer shared after the child exited reuses it wit
 }
 
 TEST_CASE("write fault in a read-only vma returns SIGSEGV and changes nothing") {
-  MmFixture f;
+  Fixture f;
   const Va a = f.mapAnon(kPageSize, PROT_READ);
   Vma* v = f.mm->vmaLookup(a);
   REQUIRE(v);
@@ -130,7 +130,7 @@ TEST_CASE("write fault in a read-only vma returns SIGSEGV and changes nothing") 
 }
 
 TEST_CASE("cpuAccess write to a read-only mapping returns EFAULT and leaves the data") {
-  MmFixture f;
+  Fixture f;
   const Va a = f.mapAnon(kPageSize, PROT_READ);
   std::uint64_t v = 5;
   CHECK(copyToUser(*f.mm, a, &v, sizeof v) == Errno::Fault);
@@ -138,7 +138,7 @@ TEST_CASE("cpuAccess write to a read-only mapping returns EFAULT and leaves the 
 }
 
 TEST_CASE("any access to a PROT_NONE mapping is SIGSEGV and EFAULT") {
-  MmFixture f;
+  Fixture f;
   const Va a = f.mapAnon(kPageSize, PROT_NONE);
   Vma* v = f.mm->vmaLookup(a);
   REQUIRE(v);
@@ -148,7 +148,7 @@ TEST_CASE("any access to a PROT_NONE mapping is SIGSEGV and EFAULT") {
 }
 
 TEST_CASE("access to an address with no vma is EFAULT and partial copies stop at the hole") {
-  MmFixture f;
+  Fixture f;
   const Va a = f.mapAnon(kPageSize);
   std::vector<std::uint8_t> buf(2 * kPageSize, 0xEE);
   std::size_t done = 0;
@@ -161,12 +161,12 @@ TEST_CASE("access to an address with no vma is EFAULT and partial copies stop at
 }
 
 TEST_CASE("handleUserFault reports SIGSEGV for an address outside every vma") {
-  MmFixture f;
+  Fixture f;
   CHECK(handleUserFault(*f.mm, Va(0x1000000), false) == VmFaultResult::Sigsegv);
 }
 
 TEST_CASE("cpuAccess moves bytes across page boundaries") {
-  MmFixture f;
+  Fixture f;
   const Va a = f.mapAnon(3 * kPageSize);
   std::vector<std::uint8_t> in(2 * kPageSize + 100), out(in.size());
   for (std::size_t i = 0; i < in.size(); ++i) in[i] = std::uint8_t(i * 7);
@@ -177,7 +177,7 @@ TEST_CASE("cpuAccess moves bytes across page boundaries") {
 }
 
 TEST_CASE("mprotect to read-only then back to read-write keeps exclusive pages writable without a fault") {
-  MmFixture f;
+  Fixture f;
   const Va a = f.mapAnon(kPageSize);
   f.store(a, 9);
   REQUIRE(f.mm->mprotect(a, kPageSize, PROT_READ) == Errno::Ok);
@@ -190,7 +190,7 @@ TEST_CASE("mprotect to read-only then back to read-write keeps exclusive pages w
 }
 
 TEST_CASE("changeProtection to PROT_NONE makes entries inaccessible to the MMU but keeps the page") {
-  MmFixture f;
+  Fixture f;
   const Va a = f.mapAnon(kPageSize);
   f.store(a, 9);
   const Pfn pfn = walk(*f.mm, a).pte.pfn();
