@@ -20,9 +20,10 @@ class StreamDriver : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(StreamDriver);
   StreamDriver(sc_core::sc_module_name name, PcieDmaEngine& engine, StreamOp op,
-               std::uint64_t base, std::uint64_t size, std::uint64_t stride, std::uint32_t count)
+               std::uint64_t base, std::uint64_t size, std::uint64_t stride, std::uint32_t count,
+               std::uint64_t startPs = 0)
       : sc_module(name), engine_(engine), op_(op), base_(base), size_(size), stride_(stride),
-        count_(count) {
+        count_(count), startPs_(startPs) {
     SC_THREAD(run);
   }
 
@@ -45,6 +46,7 @@ class StreamDriver : public sc_core::sc_module {
     if (r.status != CplStatus::SuccessfulCompletion) worst = r.status;
   }
   void run() {
+    if (startPs_ > 0) wait(sc_core::sc_time::from_value(startPs_));
     tlm_utils::tlm_quantumkeeper qk;
     qk.reset();
     firstIssuePs = sc_core::sc_time_stamp().value();
@@ -62,6 +64,7 @@ class StreamDriver : public sc_core::sc_module {
   StreamOp op_;
   std::uint64_t base_, size_, stride_;
   std::uint32_t count_;
+  std::uint64_t startPs_;
 };
 
 inline PcieMemoryTargetParams hostMemory(std::uint64_t latencyPs = 80'000) {

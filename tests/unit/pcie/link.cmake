@@ -5,3 +5,4 @@ target_compile_definitions(test_link_timing PRIVATE
 hmmsim_test(test_tlp SOURCES unit/pcie/test_tlp.cpp LIBS hmmsim::pcie)
 hmmsim_test(test_link SOURCES unit/pcie/test_link.cpp LIBS hmmsim::pcie)
 hmmsim_test(test_fabric_calibration SOURCES unit/pcie/test_fabric_calibration.cpp LIBS hmmsim::pcie)
+hmmsim_test(test_fabric_sharing SOURCES unit/pcie/test_fabric_sharing.cpp LIBS hmmsim::pcie)
