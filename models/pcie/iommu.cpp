@@ -1,0 +1,324 @@
+#include "models/pcie/iommu.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "models/pcie/ats_cache.h"
+#include "sim/assert.h"
+#include "sim/checker.h"
+
+namespace hmmsim {
+
+const char* iommuFaultReasonName(IommuFaultReason r) {
+  switch (r) {
+    case IommuFaultReason::NoDomain: return "no-domain";
+    case IommuFaultReason::Blocked: return "blocked";
+    case IommuFaultReason::NotPresent: return "not-present";
+    case IommuFaultReason::ReadDenied: return "read-denied";
+    case IommuFaultReason::WriteDenied: return "write-denied";
+    case IommuFaultReason::BeyondAddressWidth: return "beyond-address-width";
+    case IommuFaultReason::TranslatedDenied: return "translated-denied";
+  }
+  return "?";
+}
+
+Iommu::Iommu(std::string name, const IommuParams& params)
+    : params_(params),
+      stats_(std::move(name)),
+      iotlb_(params.iotlb),
+      walkerBusyUntil_(std::max(1u, params.pageWalkers), 0),
+      translations_(stats_.counter("translations", "count", "upstream requests looked up (untranslated + ATS)")),
+      iotlbHits_(stats_.counter("iotlb_hits", "count", "translations served by the IOTLB")),
+      iotlbMisses_(stats_.counter("iotlb_misses", "count", "translations that walked the I/O page table")),
+      walkAccesses_(stats_.counter("walk_accesses", "count", "page-table entries read by walks")),
+      faultsCount_(stats_.counter("faults", "count", "requests aborted by a translation fault")),
+      faultOverflows_(stats_.counter("fault_overflows", "count", "faults not logged because the log was full")),
+      staleAccesses_(stats_.counter("stale_accesses", "count",
+                                    "IOTLB hits on an IOVA whose PTE was already unmapped (lazy window)")),
+      iotlbInvalidations_(stats_.counter("iotlb_invalidations", "count", "IOTLB invalidation commands")),
+      iotlbEntriesInvalidated_(stats_.counter("iotlb_entries_invalidated", "count", "IOTLB entries dropped")),
+      maps_(stats_.counter("maps", "count", "successful iommu_map calls")),
+      unmaps_(stats_.counter("unmaps", "count", "iommu_unmap / iommu_unmap_fast calls")),
+      atsTranslationRequests_(stats_.counter("ats_translation_requests", "count", "ATS Translation Requests")),
+      atsInvalRequests_(stats_.counter("ats_invalidation_requests", "count", "ATS Invalidation Requests sent")),
+      atsInvalCompletions_(stats_.counter("ats_invalidation_completions", "count",
+                                          "ATS Invalidation Completions received")),
+      atsInvalTimeouts_(stats_.counter("ats_invalidation_timeouts", "count",
+                                       "ATS invalidations never completed (invalidation time-out error)")) {}
+
+Iommu::~Iommu() = default;
+
+// ---- domains ----
+
+IommuDomain& Iommu::domainAlloc(IommuDomainType type) {
+  HMMSIM_ASSERT(nextDid_ != 0, "domain ids exhausted");
+  const std::uint16_t id = nextDid_++;
+  Pa tableBase(params_.pageTableBase + (std::uint64_t(id) << 32));
+  auto d = std::unique_ptr<IommuDomain>(new IommuDomain(id, type, tableBase));
+  IommuDomain& ref = *d;
+  domains_.emplace(id, std::move(d));
+  return ref;
+}
+
+Errno Iommu::domainFree(IommuDomain& domain) {
+  if (!domain.devices_.empty()) return Errno::Busy;
+  iotlbEntriesInvalidated_ += iotlb_.invalidateDomain(domain.id());
+  domains_.erase(domain.id());
+  return Errno::Ok;
+}
+
+Errno Iommu::attachDevice(IommuDomain& domain, Bdf rid) {
+  auto it = context_.find(rid.key());
+  if (it != context_.end()) return it->second == &domain ? Errno::Exist : Errno::Busy;
+  context_.emplace(rid.key(), &domain);
+  domain.devices_.push_back(rid);
+  return Errno::Ok;
+}
+
+Errno Iommu::detachDevice(Bdf rid) {
+  auto it = context_.find(rid.key());
+  if (it == context_.end()) return Errno::NoDev;
+  IommuDomain& d = *it->second;
+  // Clearing a context entry is followed by a domain IOTLB flush and a device-TLB flush.
+  flushIotlbAll(d);
+  d.devices_.erase(std::find(d.devices_.begin(), d.devices_.end(), rid));
+  context_.erase(it);
+  return Errno::Ok;
+}
+
+IommuDomain* Iommu::domainForDev(Bdf rid) {
+  auto it = context_.find(rid.key());
+  return it == context_.end() ? nullptr : it->second;
+}
+
+// ---- mappings ----
+
+Errno Iommu::map(IommuDomain& domain, Iova iova, Pa pa, std::uint64_t size, IommuProt prot) {
+  if (domain.type() != IommuDomainType::Dma) return Errno::Inval;
+  if (size == 0 || !iova.isAligned(kPageSize) || !pa.isAligned(kPageSize) || (size & (kPageSize - 1)))
+    return Errno::Inval;
+  if ((prot & (kIommuRead | kIommuWrite)) == 0) return Errno::Inval;
+  std::uint64_t done = 0;
+  while (done < size) {
+    Iova iv = iova + done;
+    Pa p = pa + done;
+    const std::uint64_t left = size - done;
+    const bool big = params_.largePages && iv.isAligned(kPmdSize) && p.isAligned(kPmdSize) && left >= kPmdSize;
+    const std::uint64_t pg = big ? kPmdSize : kPageSize;
+    Errno e = domain.pt_.mapPage(iv, p, pg, prot);
+    if (e != Errno::Ok) {
+      // iommu_map(): undo the part already mapped; nothing of it was ever in the IOTLB.
+      if (done) unmapLeaves(domain, iova, done);
+      return e;
+    }
+    done += pg;
+  }
+  ++maps_;
+  return Errno::Ok;
+}
+
+std::uint64_t Iommu::unmapLeaves(IommuDomain& domain, Iova iova, std::uint64_t size) {
+  std::uint64_t unmapped = 0;
+  while (unmapped < size) {
+    std::uint64_t n = domain.pt_.unmapPage(iova + unmapped);
+    if (n == 0) break;  // iommu_unmap stops at the first hole
+    // A 2 MiB leaf asked for from its middle still counts from the requested address onwards.
+    Iova leafBase = (iova + unmapped).alignDown(n);
+    unmapped = (leafBase + n) - iova;
+  }
+  return unmapped;
+}
+
+std::uint64_t Iommu::unmap(IommuDomain& domain, Iova iova, std::uint64_t size) {
+  IommuIotlbGather g;
+  std::uint64_t n = unmapFast(domain, iova, size, g);
+  if (!g.empty()) iotlbSync(domain, g);
+  return n;
+}
+
+std::uint64_t Iommu::unmapFast(IommuDomain& domain, Iova iova, std::uint64_t size, IommuIotlbGather& gather) {
+  if (domain.type() != IommuDomainType::Dma) return 0;
+  if (size == 0 || !iova.isAligned(kPageSize) || (size & (kPageSize - 1))) return 0;
+  ++unmaps_;
+  // Leaves may extend below iova (a 2 MiB page entered from its middle): gather the whole leaf.
+  IoWalk first = domain.pt_.walk(iova);
+  std::uint64_t n = unmapLeaves(domain, iova, size);
+  if (n) gather.add(first.present ? first.iovaBase : iova, n + (first.present ? iova - first.iovaBase : 0));
+  return n;
+}
+
+Errno Iommu::iotlbSync(IommuDomain& domain, const IommuIotlbGather& gather) {
+  if (gather.empty()) return Errno::Ok;
+  ++iotlbInvalidations_;
+  iotlbEntriesInvalidated_ += iotlb_.invalidateRange(domain.id(), gather.start, gather.end - gather.start);
+  return invalidateDeviceTlbs(domain, gather.start, gather.end - gather.start);
+}
+
+Errno Iommu::flushIotlbAll(IommuDomain& domain) {
+  ++iotlbInvalidations_;
+  iotlbEntriesInvalidated_ += iotlb_.invalidateDomain(domain.id());
+  return invalidateDeviceTlbs(domain, Iova(0), ~0ull);
+}
+
+Errno Iommu::invalidateDeviceTlbs(IommuDomain& domain, Iova iova, std::uint64_t size) {
+  Errno result = Errno::Ok;
+  for (Bdf rid : domain.devices_) {
+    auto it = ats_.find(rid.key());
+    if (it == ats_.end()) continue;
+    AtsInvalidationRequest req{nextItag_++, iova, size};
+    ++atsInvalRequests_;
+    std::optional<AtsInvalidationCompletion> c = it->second->handleInvalidation(req);
+    if (c && c->itag == req.itag && c->rid == rid) {
+      ++atsInvalCompletions_;
+    } else {
+      ++atsInvalTimeouts_;
+      result = Errno::TimedOut;
+    }
+  }
+  return result;
+}
+
+std::optional<Pa> Iommu::iovaToPhys(const IommuDomain& domain, Iova iova) const {
+  if (domain.type() == IommuDomainType::Identity) return Pa(iova.value());
+  if (domain.type() == IommuDomainType::Blocked) return std::nullopt;
+  IoWalk w = domain.pt_.walk(iova);
+  if (!w.present) return std::nullopt;
+  return w.pa;
+}
+
+// ---- hardware path ----
+
+std::uint64_t Iommu::walkerStart(std::uint64_t nowPs, std::uint64_t walkPs) {
+  auto it = std::min_element(walkerBusyUntil_.begin(), walkerBusyUntil_.end());
+  const std::uint64_t start = std::max(nowPs, *it);
+  *it = start + walkPs;
+  return start;
+}
+
+IommuTranslation Iommu::fault(Bdf rid, Iova iova, bool write, IommuFaultReason reason, std::uint64_t nowPs,
+                              bool record) {
+  IommuTranslation t;
+  t.ok = false;
+  t.reason = reason;
+  if (!record) return t;
+  ++faultsCount_;
+  if (faults_.size() < params_.faultRecords)
+    faults_.push_back(IommuFault{nowPs, rid, iova, write, reason});
+  else
+    ++faultOverflows_;
+  return t;
+}
+
+IommuTranslation Iommu::translate(Bdf rid, Iova iova, bool write, std::uint64_t nowPs) {
+  return translateCore(rid, iova, write, nowPs, /*recordFaults=*/true);
+}
+
+IommuTranslation Iommu::translateCore(Bdf rid, Iova iova, bool write, std::uint64_t nowPs, bool recordFaults) {
+  if (params_.mode != IommuMode::Translate) {
+    IommuTranslation t;
+    t.ok = true;
+    t.pa = Pa(iova.value());
+    return t;
+  }
+  ++translations_;
+  IommuDomain* d = domainForDev(rid);
+  if (!d) return fault(rid, iova, write, IommuFaultReason::NoDomain, nowPs, recordFaults);
+  if (d->type() == IommuDomainType::Blocked)
+    return fault(rid, iova, write, IommuFaultReason::Blocked, nowPs, recordFaults);
+  if (d->type() == IommuDomainType::Identity) {
+    IommuTranslation t;
+    t.ok = true;
+    t.pa = Pa(iova.value());
+    return t;
+  }
+  if ((iova.value() >> IoPageTable::kInputBits) != 0)
+    return fault(rid, iova, write, IommuFaultReason::BeyondAddressWidth, nowPs, recordFaults);
+
+  const IommuProt need = write ? kIommuWrite : kIommuRead;
+  const IommuFaultReason denied = write ? IommuFaultReason::WriteDenied : IommuFaultReason::ReadDenied;
+  IommuTranslation t;
+  t.latencyPs = params_.iotlbHitLatencyPs;
+  if (std::optional<IotlbHit> hit = iotlb_.lookup(d->id(), iova)) {
+    ++iotlbHits_;
+    if ((hit->prot & need) == 0) {
+      IommuTranslation f = fault(rid, iova, write, denied, nowPs, recordFaults);
+      f.latencyPs = t.latencyPs;
+      return f;
+    }
+    t.ok = true;
+    t.translated = true;
+    t.iotlbHit = true;
+    t.pageSize = hit->pageSize;
+    t.prot = hit->prot;
+    t.pa = hit->pageBase + (iova.value() & (hit->pageSize - 1));
+    // The checker's view, not the hardware's: does the page table still say the same thing?
+    IoWalk now = d->pt_.walk(iova);
+    if (!now.present || now.pa != t.pa) {
+      t.stale = true;
+      ++staleAccesses_;
+      if (checker_) {
+        std::ostringstream os;
+        os << "IOTLB entry of domain " << d->id() << " still used after its IOVA was unmapped "
+           << "(lazy invalidation, flush pending)";
+        std::ostringstream dev;
+        dev << rid;
+        checker_->report(Violation{CheckRule::UnmappedIova, nowPs, dev.str(), iova.value(), os.str()});
+      }
+    }
+    return t;
+  }
+  ++iotlbMisses_;
+  IoWalk w = d->pt_.walk(iova);
+  walkAccesses_ += w.accesses;
+  const std::uint64_t walkPs = std::uint64_t(w.accesses) * params_.walkAccessLatencyPs;
+  const std::uint64_t start = walkerStart(nowPs + params_.iotlbHitLatencyPs, walkPs);
+  t.latencyPs = (start + walkPs) - nowPs;
+  t.walkAccesses = w.accesses;
+  if (!w.present || (w.prot & need) == 0) {
+    IommuTranslation f =
+        fault(rid, iova, write, w.present ? denied : IommuFaultReason::NotPresent, nowPs, recordFaults);
+    f.latencyPs = t.latencyPs;
+    f.walkAccesses = w.accesses;
+    return f;
+  }
+  iotlb_.insert(d->id(), iova, w.pageBase, w.pageSize, w.prot);
+  t.ok = true;
+  t.translated = true;
+  t.pageSize = w.pageSize;
+  t.prot = w.prot;
+  t.pa = w.pa;
+  return t;
+}
+
+// ---- ATS ----
+
+Errno Iommu::enableAts(Bdf rid, AtsCache& atc) {
+  if (ats_.count(rid.key())) return Errno::Busy;
+  ats_.emplace(rid.key(), &atc);
+  return Errno::Ok;
+}
+
+Errno Iommu::disableAts(Bdf rid) {
+  return ats_.erase(rid.key()) ? Errno::Ok : Errno::NoDev;
+}
+
+IommuTranslation Iommu::atsTranslationRequest(Bdf rid, Iova iova, bool write, std::uint64_t nowPs) {
+  if (!atsEnabled(rid)) {
+    IommuTranslation t;
+    t.reason = IommuFaultReason::TranslatedDenied;
+    return t;
+  }
+  ++atsTranslationRequests_;
+  return translateCore(rid, iova, write, nowPs, /*recordFaults=*/false);
+}
+
+IommuTranslation Iommu::translatedRequest(Bdf rid, Pa pa, bool write, std::uint64_t nowPs) {
+  if (params_.mode == IommuMode::Translate && !atsEnabled(rid))
+    return fault(rid, Iova(pa.value()), write, IommuFaultReason::TranslatedDenied, nowPs, true);
+  IommuTranslation t;
+  t.ok = true;
+  t.pa = pa;
+  return t;
+}
+
+}  // namespace hmmsim

@@ -1,0 +1,92 @@
+#include "models/pcie/iotlb.h"
+
+#include "sim/assert.h"
+
+namespace hmmsim {
+
+Iotlb::Iotlb(const IotlbParams& params) : params_(params) {
+  initArray(small_, kPageShift, params.entries4k, params.ways4k);
+  initArray(large_, kPmdShift, params.entries2m, params.ways2m);
+}
+
+void Iotlb::initArray(Array& a, unsigned shift, unsigned entries, unsigned ways) {
+  HMMSIM_ASSERT(entries > 0 && ways > 0 && entries % ways == 0,
+                "IOTLB geometry: " << entries << " entries, " << ways << " ways");
+  a.shift = shift;
+  a.ways = ways;
+  a.sets = entries / ways;
+  a.entries.assign(entries, Entry{});
+}
+
+Iotlb::Entry* Iotlb::find(Array& a, std::uint16_t did, std::uint64_t vpn) {
+  Entry* set = &a.entries[(vpn % a.sets) * a.ways];
+  for (unsigned w = 0; w < a.ways; ++w)
+    if (set[w].valid && set[w].vpn == vpn && set[w].did == did) return &set[w];
+  return nullptr;
+}
+
+std::optional<IotlbHit> Iotlb::lookup(std::uint16_t did, Iova iova) {
+  for (Array* a : {&small_, &large_}) {
+    if (Entry* e = find(*a, did, iova.value() >> a->shift)) {
+      e->lastUse = ++useClock_;
+      return IotlbHit{Pa(e->pfnBase << a->shift), 1ull << a->shift, e->prot};
+    }
+  }
+  return std::nullopt;
+}
+
+bool Iotlb::insert(std::uint16_t did, Iova iova, Pa pageBase, std::uint64_t pageSize, IommuProt prot) {
+  HMMSIM_ASSERT(pageSize == kPageSize || pageSize == kPmdSize, "IOTLB page size " << pageSize);
+  Array& a = pageSize == kPmdSize ? large_ : small_;
+  const std::uint64_t vpn = iova.value() >> a.shift;
+  Entry* victim = find(a, did, vpn);
+  bool evicted = false;
+  if (!victim) {
+    Entry* set = &a.entries[(vpn % a.sets) * a.ways];
+    for (unsigned w = 0; w < a.ways; ++w) {
+      if (!set[w].valid) { victim = &set[w]; break; }
+      if (!victim || set[w].lastUse < victim->lastUse) victim = &set[w];
+    }
+    evicted = victim->valid;
+  }
+  *victim = Entry{true, did, vpn, pageBase.value() >> a.shift, prot, ++useClock_};
+  return evicted;
+}
+
+unsigned Iotlb::invalidateRange(std::uint16_t did, Iova iova, std::uint64_t size) {
+  unsigned n = 0;
+  const std::uint64_t lo = iova.value(), hi = iova.value() + size;  // [lo, hi)
+  for (Array* a : {&small_, &large_}) {
+    for (Entry& e : a->entries) {
+      if (!e.valid || e.did != did) continue;
+      std::uint64_t elo = e.vpn << a->shift, ehi = elo + (1ull << a->shift);
+      if (elo < hi && lo < ehi) { e.valid = false; ++n; }
+    }
+  }
+  return n;
+}
+
+unsigned Iotlb::invalidateDomain(std::uint16_t did) {
+  unsigned n = 0;
+  for (Array* a : {&small_, &large_})
+    for (Entry& e : a->entries)
+      if (e.valid && e.did == did) { e.valid = false; ++n; }
+  return n;
+}
+
+unsigned Iotlb::invalidateAll() {
+  unsigned n = 0;
+  for (Array* a : {&small_, &large_})
+    for (Entry& e : a->entries)
+      if (e.valid) { e.valid = false; ++n; }
+  return n;
+}
+
+unsigned Iotlb::validEntries() const {
+  unsigned n = 0;
+  for (const Array* a : {&small_, &large_})
+    for (const Entry& e : a->entries) n += e.valid ? 1 : 0;
+  return n;
+}
+
+}  // namespace hmmsim

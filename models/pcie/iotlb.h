@@ -1,0 +1,86 @@
+#pragma once
+// Iotlb: the IOMMU's translation cache (VT-d IOTLB / AMD-Vi TLB).
+//
+// Models: two set-associative arrays, one for 4 KiB translations and one for 2 MiB
+// translations (hardware keeps superpage entries apart so a 2 MiB entry covers 512 small pages
+// with one tag). Entries are tagged with the domain id (VT-d's DID) and the IOVA page number;
+// the set index is the page number modulo the number of sets. Replacement is LRU within a set
+// (an invalid way is used first). Invalidation comes in the three VT-d granularities: global,
+// domain-selective and page-selective (an IOVA range within one domain).
+//
+// Leaves out: the context cache and paging-structure caches, PASID tagging, prefetching.
+// Timing: none here (the Iommu charges the hit latency); pure logic.
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "models/pcie/io_page_table.h"
+#include "sim/strong_types.h"
+
+namespace hmmsim {
+
+struct IotlbParams {
+  unsigned entries4k = 64;  ///< count; 4 KiB-page entries (default 64: reach 256 KiB, the pcie-bench anchor)
+  unsigned ways4k = 8;      ///< count; associativity of the 4 KiB array (entries4k / ways4k sets)
+  unsigned entries2m = 32;  ///< count; 2 MiB-page entries (default 32: reach 64 MiB)
+  unsigned ways2m = 32;     ///< count; associativity of the 2 MiB array (default: fully associative)
+};
+
+/// A cached translation as the IOTLB returns it.
+struct IotlbHit {
+  Pa pageBase{};               ///< physical base of the cached page
+  std::uint64_t pageSize = 0;  ///< kPageSize or kPmdSize
+  IommuProt prot = 0;          ///< permissions cached with the entry
+};
+
+class Iotlb {
+ public:
+  /// Parameters must have ways dividing entries (both non-zero); a violation is a simulator
+  /// bug (the config layer validates user input first).
+  explicit Iotlb(const IotlbParams& params);
+
+  /// Looks `iova` up for domain `did` in both arrays; a hit refreshes the entry's LRU age.
+  std::optional<IotlbHit> lookup(std::uint16_t did, Iova iova);
+
+  /// Fills the entry for the page containing `iova` (pageSize kPageSize or kPmdSize), evicting
+  /// the set's LRU entry if no way is free. Returns true if a valid entry was evicted.
+  bool insert(std::uint16_t did, Iova iova, Pa pageBase, std::uint64_t pageSize, IommuProt prot);
+
+  /// Page-selective invalidation: drops every entry of `did` overlapping [iova, iova+size).
+  /// Returns the number of entries dropped.
+  unsigned invalidateRange(std::uint16_t did, Iova iova, std::uint64_t size);
+  /// Domain-selective invalidation. Returns the number of entries dropped.
+  unsigned invalidateDomain(std::uint16_t did);
+  /// Global invalidation. Returns the number of entries dropped.
+  unsigned invalidateAll();
+
+  /// Number of valid entries (both arrays).
+  unsigned validEntries() const;
+  const IotlbParams& params() const { return params_; }
+
+ private:
+  struct Entry {
+    bool valid = false;
+    std::uint16_t did = 0;
+    std::uint64_t vpn = 0;       // iova >> page shift of the array
+    std::uint64_t pfnBase = 0;   // pa >> page shift of the array
+    IommuProt prot = 0;
+    std::uint64_t lastUse = 0;   // LRU age stamp
+  };
+  struct Array {
+    unsigned shift = 0;
+    unsigned sets = 0;
+    unsigned ways = 0;
+    std::vector<Entry> entries;  // sets * ways, set-major
+  };
+  static void initArray(Array& a, unsigned shift, unsigned entries, unsigned ways);
+  Entry* find(Array& a, std::uint16_t did, std::uint64_t vpn);
+
+  IotlbParams params_;
+  Array small_;
+  Array large_;
+  std::uint64_t useClock_ = 0;
+};
+
+}  // namespace hmmsim

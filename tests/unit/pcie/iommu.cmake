@@ -1,0 +1,4 @@
+# IOMMU, IOTLB, ATS and the DMA-mapping API (helper "iommu").
+hmmsim_test(test_iommu SOURCES unit/pcie/test_iommu.cpp LIBS hmmsim::pcie)
+hmmsim_test(test_dma_mapping SOURCES unit/pcie/test_dma_mapping.cpp LIBS hmmsim::pcie)
+hmmsim_test(test_iommu_sweep SOURCES unit/pcie/test_iommu_sweep.cpp LIBS hmmsim::pcie)
