@@ -5,6 +5,8 @@
 #include <cstring>
 #include <optional>
 
+#include <sys/mman.h>
+
 #include "models/cpu_mmu/phys_mem.h"
 
 namespace hmmsim {
@@ -39,7 +41,39 @@ PageTable::~PageTable() {
       physMem_->putPage(p);
     }
   }
-  for (Table* s : slabs_) std::free(s);
+  for (const Slab& s : slabs_) {
+    if (s.mapped) munmap(s.base, s.tables * sizeof(Table));
+    else std::free(s.base);
+  }
+}
+
+void PageTable::newSlab() {
+  // Small page tables stay small (64 KiB, then 256 KiB slabs); once a table has grown past
+  // that, slabs are 2 MiB and backed by a host huge page where the host allows it, so that
+  // random walks over millions of PTEs do not miss the host TLB on every table.
+  const std::size_t n = slabs_.size() < 1 ? 16 : (slabs_.size() < 4 ? 64 : kHugeSlabTables);
+  Slab s{nullptr, n, false};
+  if (n == kHugeSlabTables) {
+    const std::size_t bytes = n * sizeof(Table);
+    void* raw = mmap(nullptr, 2 * bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw != MAP_FAILED) {
+      const auto a = reinterpret_cast<std::uintptr_t>(raw);
+      const std::uintptr_t aligned = (a + bytes - 1) & ~std::uintptr_t(bytes - 1);
+      if (aligned > a) munmap(raw, aligned - a);
+      if (aligned + bytes < a + 2 * bytes) munmap(reinterpret_cast<void*>(aligned + bytes), a + 2 * bytes - aligned - bytes);
+#ifdef MADV_HUGEPAGE
+      madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
+#endif
+      s.base = reinterpret_cast<Table*>(aligned);
+      s.mapped = true;
+    }
+  }
+  if (!s.base) {
+    s.base = static_cast<Table*>(std::aligned_alloc(alignof(Table), n * sizeof(Table)));
+    HMMSIM_ASSERT(s.base, "PageTable: host out of memory");
+  }
+  slabs_.push_back(s);
+  slabUsed_ = 0;
 }
 
 PageTable::Table* PageTable::allocTable(PtLevel level, Errno* err) {
@@ -57,13 +91,8 @@ PageTable::Table* PageTable::allocTable(PtLevel level, Errno* err) {
     t = freeTables_.back();
     freeTables_.pop_back();
   } else {
-    if (slabs_.empty() || slabUsed_ == kSlabTables) {
-      void* mem = std::aligned_alloc(alignof(Table), kSlabTables * sizeof(Table));
-      HMMSIM_ASSERT(mem, "PageTable: host out of memory");
-      slabs_.push_back(static_cast<Table*>(mem));
-      slabUsed_ = 0;
-    }
-    t = slabs_.back() + slabUsed_++;
+    if (slabs_.empty() || slabUsed_ == slabs_.back().tables) newSlab();
+    t = slabs_.back().base + slabUsed_++;
   }
   std::memset(static_cast<void*>(t), 0, sizeof(Table));
   if (pfn) tableFrames_.emplace(t, *pfn);
@@ -98,48 +127,6 @@ bool PageTable::tableEmpty(const Table* t) {
   std::uint64_t any = 0;
   for (unsigned i = 0; i < kEntries; ++i) any |= t->e[i].raw();
   return any == 0;
-}
-
-PtWalk PageTable::lookup(Va va) const {
-  HMMSIM_ASSERT(va.value() < kVaLimit, "PageTable::lookup: va " << va << " beyond 48 bits");
-  PtWalk w;
-  const std::uint64_t v = va.value();
-  Pte* slot = &pgd_->e[(v >> 39) & 511];
-  Pte e = *slot;
-  w.levelsTouched = 1;
-  if (e.isNone()) {
-    w.slot = slot;
-    w.slotLevel = PtLevel::Pgd;
-    return w;
-  }
-  slot = &tableOf(e)->e[(v >> 30) & 511];
-  e = *slot;
-  w.levelsTouched = 2;
-  if (!e.isTable()) {
-    w.slot = slot;
-    w.slotLevel = PtLevel::Pud;
-    w.pte = e;
-    w.level = e.isNone() ? PtLevel::None : PtLevel::Pud;
-    return w;
-  }
-  slot = &tableOf(e)->e[(v >> 21) & 511];
-  e = *slot;
-  w.levelsTouched = 3;
-  if (!e.isTable()) {
-    w.slot = slot;
-    w.slotLevel = PtLevel::Pmd;
-    w.pte = e;
-    w.level = e.isNone() ? PtLevel::None : PtLevel::Pmd;
-    return w;
-  }
-  slot = &tableOf(e)->e[(v >> 12) & 511];
-  e = *slot;
-  w.levelsTouched = 4;
-  w.slot = slot;
-  w.slotLevel = PtLevel::Pte;
-  w.pte = e;
-  w.level = e.isNone() ? PtLevel::None : PtLevel::Pte;
-  return w;
 }
 
 Pte* PageTable::pgdPtr(Va va) {

@@ -175,13 +175,66 @@ class PageTable {
   std::uint64_t tablesLive_ = 0;
   std::uint64_t tablesAt_[5] = {0, 0, 0, 0, 0};
   // Host storage: slabs of tables, freed tables reused LIFO (deterministic, no per-table malloc).
-  std::vector<Table*> slabs_;
+  struct Slab {
+    Table* base;
+    std::size_t tables;
+    bool mapped;  // mmap'ed (huge-page slab) rather than malloc'ed
+  };
+  void newSlab();
+  std::vector<Slab> slabs_;
   std::vector<Table*> freeTables_;
   std::size_t slabUsed_ = 0;  // tables handed out from the newest slab
-  static constexpr std::size_t kSlabTables = 64;
+  static constexpr std::size_t kHugeSlabTables = 512;  // 2 MiB
   // PhysMem-backed tables: table -> frame. Looked up only on alloc/free/tablePfn.
   std::map<const Table*, Pfn> tableFrames_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// lookup implementation
+// ---------------------------------------------------------------------------------------------
+
+// Inline: the hot path of every CPU access that misses the TLB and of hmm_range_fault.
+inline PtWalk PageTable::lookup(Va va) const {
+  HMMSIM_ASSERT(va.value() < kVaLimit, "PageTable::lookup: va " << va << " beyond 48 bits");
+  PtWalk w;
+  const std::uint64_t v = va.value();
+  Pte* slot = &pgd_->e[(v >> 39) & 511];
+  Pte e = *slot;
+  w.levelsTouched = 1;
+  if (e.isNone()) {
+    w.slot = slot;
+    w.slotLevel = PtLevel::Pgd;
+    return w;
+  }
+  slot = &tableOf(e)->e[(v >> 30) & 511];
+  e = *slot;
+  w.levelsTouched = 2;
+  if (!e.isTable()) {
+    w.slot = slot;
+    w.slotLevel = PtLevel::Pud;
+    w.pte = e;
+    w.level = e.isNone() ? PtLevel::None : PtLevel::Pud;
+    return w;
+  }
+  slot = &tableOf(e)->e[(v >> 21) & 511];
+  e = *slot;
+  w.levelsTouched = 3;
+  if (!e.isTable()) {
+    w.slot = slot;
+    w.slotLevel = PtLevel::Pmd;
+    w.pte = e;
+    w.level = e.isNone() ? PtLevel::None : PtLevel::Pmd;
+    return w;
+  }
+  slot = &tableOf(e)->e[(v >> 12) & 511];
+  e = *slot;
+  w.levelsTouched = 4;
+  w.slot = slot;
+  w.slotLevel = PtLevel::Pte;
+  w.pte = e;
+  w.level = e.isNone() ? PtLevel::None : PtLevel::Pte;
+  return w;
+}
 
 // ---------------------------------------------------------------------------------------------
 // walkRange implementation

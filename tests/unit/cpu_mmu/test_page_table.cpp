@@ -461,3 +461,22 @@ TEST_CASE("page tables backed by PhysMem use one frame per table and fail with N
   }
   CHECK(pm.freePages() == free0);
 }
+
+TEST_CASE("a page table with hundreds of table pages keeps every entry and frees them all") {
+  PageTable pt;
+  // One page per 2 MiB: one PTE table each (600 tables: past the small slabs into 2 MiB ones).
+  for (unsigned i = 0; i < 600; ++i)
+    *pt.ptePtr(Va(i * kPmdSize + (i % 512) * kPageSize), true) = Pte::mkPresent(Pfn(i), true);
+  CHECK(pt.tablePages(PtLevel::Pte) == 600);
+  for (unsigned i = 0; i < 600; ++i) {
+    const PtWalk w = pt.lookup(Va(i * kPmdSize + (i % 512) * kPageSize));
+    REQUIRE(w.level == PtLevel::Pte);
+    REQUIRE(w.pte.pfn() == Pfn(i));
+  }
+  pt.walkRange(Va(0), Va(600 * kPmdSize), [](const PtRangeEntry& r) {
+    if (r.slot) *r.slot = Pte();
+    return WalkAction::Continue;
+  });
+  CHECK(pt.freePgtables(Va(0), Va(600 * kPmdSize)) == 600 + 2 + 1);
+  CHECK(pt.tablePages() == 1);
+}

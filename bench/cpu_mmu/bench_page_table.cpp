@@ -1,0 +1,121 @@
+// PageTable microbenchmarks: random lookups of present 4 KiB pages (the CPU/TLB-miss path and
+// hmm_range_fault's per-page cost), range walks, and page-table bytes per mapped page.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "models/cpu_mmu/page_table.h"
+#include "sim/rng.h"
+
+using namespace hmmsim;
+
+namespace {
+
+constexpr std::uint64_t kPages = 1ull << 20;  // 1 Mi pages = 4 GiB of VA
+constexpr std::uint64_t kBase = 0x7f00'0000'0000ull;
+
+// One page table with kPages present 4 KiB pages at [kBase, kBase + 4 GiB) (dense), or scattered
+// one page per 64 KiB over 64 GiB (sparse: 16x more PTE tables, more cache misses).
+std::unique_ptr<PageTable> buildTable(std::uint64_t stridePages) {
+  auto pt = std::make_unique<PageTable>();
+  for (std::uint64_t i = 0; i < kPages; ++i)
+    *pt->ptePtr(Va(kBase + i * stridePages * kPageSize), true) = Pte::mkPresent(Pfn(i), true);
+  return pt;
+}
+
+std::vector<Va> randomVas(std::uint64_t stridePages, std::size_t n) {
+  Rng rng(42);
+  std::vector<Va> vas(n);
+  for (auto& v : vas) v = Va(kBase + rng.below(kPages) * stridePages * kPageSize + rng.below(kPageSize));
+  return vas;
+}
+
+void lookupBench(benchmark::State& state, std::uint64_t stridePages) {
+  static std::unique_ptr<PageTable> pts[2];
+  auto& pt = pts[stridePages == 1 ? 0 : 1];
+  if (!pt) pt = buildTable(stridePages);
+  const std::vector<Va> vas = randomVas(stridePages, 1u << 16);
+  std::size_t i = 0;
+  std::uint64_t sum = 0;
+  for (auto _ : state) {
+    const PtWalk w = pt->lookup(vas[i]);
+    sum += w.pte.raw();
+    i = (i + 1) & (vas.size() - 1);
+  }
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+  state.counters["pt_bytes_per_page"] = double(pt->tableBytes()) / double(kPages);
+}
+
+void BM_LookupRandomDense4K(benchmark::State& state) { lookupBench(state, 1); }
+void BM_LookupRandomSparse4K(benchmark::State& state) { lookupBench(state, 16); }
+BENCHMARK(BM_LookupRandomDense4K);
+BENCHMARK(BM_LookupRandomSparse4K);
+
+// The same lookups with the random sequence fully random (no reuse of a 64 Ki table of VAs).
+void BM_LookupRandomDense4KFresh(benchmark::State& state) {
+  static std::unique_ptr<PageTable> pt;
+  if (!pt) pt = buildTable(1);
+  std::uint64_t x = 88172645463325252ull, sum = 0;
+  for (auto _ : state) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const PtWalk w = pt->lookup(Va(kBase + (x & (kPages - 1)) * kPageSize));
+    sum += w.pte.raw();
+  }
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_LookupRandomDense4KFresh);
+
+// walkRange over all 1 Mi pages (what zap/mprotect/fork/hmm_range_fault pay per page).
+void BM_WalkRangeDense(benchmark::State& state) {
+  static std::unique_ptr<PageTable> pt;
+  if (!pt) pt = buildTable(1);
+  for (auto _ : state) {
+    std::uint64_t sum = 0;
+    pt->walkRange(Va(kBase), Va(kBase + kPages * kPageSize), [&](const PtRangeEntry& r) {
+      sum += r.slot ? r.slot->raw() : 0;
+      return WalkAction::Continue;
+    });
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetItemsProcessed(state.iterations() * std::int64_t(kPages));
+}
+BENCHMARK(BM_WalkRangeDense)->Unit(benchmark::kMillisecond);
+
+// Building the table: ptePtr(allocate) + store per page.
+void BM_PopulateDense(benchmark::State& state) {
+  for (auto _ : state) {
+    PageTable pt;
+    for (std::uint64_t i = 0; i < kPages; ++i)
+      *pt.ptePtr(Va(kBase + i * kPageSize), true) = Pte::mkPresent(Pfn(i), true);
+    benchmark::DoNotOptimize(pt.tablePages());
+  }
+  state.SetItemsProcessed(state.iterations() * std::int64_t(kPages));
+}
+BENCHMARK(BM_PopulateDense)->Unit(benchmark::kMillisecond);
+
+// Split of a huge PMD (THP split path) and freeing the resulting table.
+void BM_SplitHugePmd(benchmark::State& state) {
+  PageTable pt;
+  const Va va(kBase);
+  Pte* pmd = pt.pmdPtr(va, true);
+  for (auto _ : state) {
+    *pmd = Pte::mkPresent(Pfn(512), true).mkHuge();
+    pt.splitHugePmd(va);
+    state.PauseTiming();
+    for (unsigned i = 0; i < 512; ++i) *pt.ptePtr(va + i * kPageSize, false) = Pte();
+    pt.freePgtables(va, va + kPmdSize);
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SplitHugePmd);
+
+}  // namespace
+
+BENCHMARK_MAIN();
