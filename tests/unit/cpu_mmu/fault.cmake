@@ -1,2 +1,4 @@
 # Fault path, COW, THP, hugetlb, device entries, file faults and GUP (helper "fault").
 hmmsim_test(test_fault_anon SOURCES unit/cpu_mmu/test_fault_anon.cpp LIBS hmmsim::cpu_mmu)
+hmmsim_test(test_fault_thp SOURCES unit/cpu_mmu/test_fault_thp.cpp LIBS hmmsim::cpu_mmu)
+hmmsim_test(test_fault_device SOURCES unit/cpu_mmu/test_fault_device.cpp LIBS hmmsim::cpu_mmu)

@@ -1,0 +1,277 @@
+// Non-present entries the fault path handles: device-private (migrate_to_ram), device-exclusive
+// (restore with an EXCLUSIVE round), migration entries (wait for the migration to end).
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+#include "models/cpu_mmu/dev_pagemap.h"
+#include "models/cpu_mmu/memory.h"
+#include "sim/wait_queue.h"
+#include "tests/unit/cpu_mmu/fault_test_support.h"
+
+using namespace hmmsim;
+using namespace hmmsim::faulttest;
+
+namespace {
+
+/// A device-private memory test driver: one pgmap of a few frames; migrateToRam copies the
+/// device page back into a new system page and switches the pte, like dmirror's
+/// dmirror_devmem_fault does through migrate_vma (reduced to the one page).
+class TestDevice : public DevPagemapOps {
+ public:
+  TestDevice(PhysMem& pm, const void* owner, std::uint64_t pages = 16) : pm_(pm) {
+    pgmap.type = MemoryType::DevicePrivate;
+    pgmap.ops = this;
+    pgmap.owner = owner;
+    pgmap.nrPages = pages;
+    pgmap.pfnFirst = pm.addDeviceRange(&pgmap, pages, this);
+  }
+
+  /// Put `value` at offset 0 of a fresh device page and install a device-private entry for it
+  /// at `va` of `mm` (what migrate_vma_pages would leave behind), holding a ref and a mapcount.
+  Pfn install(Mm& mm, Va va, std::uint64_t value, bool writable) {
+    const Pfn dpfn = pgmap.pfnFirst + next_++;
+    pm_.zoneDevicePageInit(dpfn);
+    Frame& f = pm_.frame(dpfn);
+    f.clear(kFrameLocked);
+    f.set(kFrameAnon);
+    f.mapcount = 1;
+    pm_.write(paOf(dpfn), &value, sizeof value);
+    Vma* vma = mm.vmaLookup(va);
+    REQUIRE(vma);
+    f.mapping = &mm.anonVmaPrepare(*vma);  // migrated anonymous memory has an anon_vma
+    Pte* slot = mm.pageTable().ptePtr(va, true);
+    REQUIRE(slot);
+    REQUIRE(slot->isNone());
+    *slot = Pte::mkDevicePrivate(dpfn, writable);
+    mm.addMmCounter(MmCounter::AnonPages, 1);
+    return dpfn;
+  }
+
+  VmFaultResult migrateToRam(VmFault& vmf) override {
+    calls.push_back(*vmf.page);
+    sawLocked = pm_.frame(*vmf.page).isLocked();
+    sawOrigPte = (vmf.flags & kFaultFlagOrigPteValid) && vmf.origPte.isDevicePrivateEntry();
+    Mm& mm = *vmf.vma->vmMm;
+    const auto rpfn = pm_.allocFrame(0);
+    if (!rpfn) return VmFaultResult::Oom;
+    pm_.copyFrame(*rpfn, *vmf.page);
+    Frame& rf = pm_.frame(*rpfn);
+    rf.set(kFrameAnon);
+    rf.set(kFrameAnonExclusive);
+    rf.mapcount = 1;
+    Pte* slot = mm.pageTable().ptePtr(vmf.address, false);
+    const bool w = slot->isWritableDevicePrivateEntry();
+    *slot = Pte::mkPresent(*rpfn, w).mkNoExec();
+    Frame& df = pm_.frame(*vmf.page);
+    --df.mapcount;
+    pm_.putPage(*vmf.page);  // the entry's reference; the fault path still holds one
+    return VmFaultResult::None;
+  }
+
+  void folioFree(Pfn pfn) override { freed.push_back(pfn); }
+
+  DevPagemap pgmap;
+  std::vector<Pfn> calls;
+  std::vector<Pfn> freed;
+  bool sawLocked = false;
+  bool sawOrigPte = false;
+
+ private:
+  PhysMem& pm_;
+  std::uint64_t next_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("CPU access to a device-private entry calls migrateToRam of that page's pgmap") {
+  Fixture f;
+  int ownerA = 0, ownerB = 0;
+  TestDevice devA(f.pm, &ownerA), devB(f.pm, &ownerB);
+  const Va a = f.mapAnon(2 * kPageSize);
+  const Pfn dpfn = devB.install(*f.mm, a + kPageSize, 0xD00D, true);
+  CHECK(f.load(a + kPageSize) == 0xD00D);
+  REQUIRE(devB.calls.size() == 1);
+  CHECK(devB.calls[0] == dpfn);
+  CHECK(devA.calls.empty());
+  CHECK(devB.sawLocked);
+  CHECK(devB.sawOrigPte);
+  CHECK(f.walk(a + kPageSize).pte.isPresent());
+  CHECK(f.walk(a + kPageSize).pte.isWrite());
+  CHECK(f.counter("device_private_fault") == 1);
+  // The device page lost its last reference when the fault path dropped its own: folio_free.
+  REQUIRE(devB.freed.size() == 1);
+  CHECK(devB.freed[0] == dpfn);
+  CHECK_FALSE(f.pm.frame(dpfn).isLocked());
+  f.mm->exitMmap();  // before the device goes away
+}
+
+TEST_CASE("migrateToRam returning SIGBUS makes the access fail with EFAULT") {
+  struct FailingDevice : TestDevice {
+    using TestDevice::TestDevice;
+    VmFaultResult migrateToRam(VmFault& vmf) override {
+      calls.push_back(*vmf.page);
+      return VmFaultResult::Sigbus;
+    }
+  };
+  Fixture f;
+  int owner = 0;
+  FailingDevice dev(f.pm, &owner);
+  const Va a = f.mapAnon(kPageSize);
+  dev.install(*f.mm, a, 1, true);
+  std::uint64_t v = 0;
+  CHECK(copyFromUser(*f.mm, &v, a, sizeof v) == Errno::Fault);
+  CHECK(dev.calls.size() == 1);
+  CHECK(f.walk(a).pte.isDevicePrivateEntry());
+  f.mm->exitMmap();  // before the device goes away
+}
+
+TEST_CASE("munmap of a device-private entry drops the device page through folioFree") {
+  Fixture f;
+  int owner = 0;
+  TestDevice dev(f.pm, &owner);
+  const Va a = f.mapAnon(kPageSize);
+  const Pfn dpfn = dev.install(*f.mm, a, 5, true);
+  REQUIRE(f.mm->munmap(a, kPageSize) == Errno::Ok);
+  CHECK(dev.calls.empty());
+  REQUIRE(dev.freed.size() == 1);
+  CHECK(dev.freed[0] == dpfn);
+  CHECK(f.mm->mmCounter(MmCounter::AnonPages) == 0);
+  f.mm->exitMmap();  // before the device goes away
+}
+
+TEST_CASE("fork turns a writable device-private entry into read-only entries in both mms") {
+  Fixture f;
+  int owner = 0;
+  TestDevice dev(f.pm, &owner);
+  const Va a = f.mapAnon(kPageSize);
+  const Pfn dpfn = dev.install(*f.mm, a, 5, true);
+  ForkResult c = f.mm->fork("child");
+  REQUIRE(c.ok());
+  const Pte parent = f.walk(a).pte;
+  const Pte child = c.child->pageTable().lookup(a).pte;
+  CHECK(parent.isDevicePrivateEntry());
+  CHECK_FALSE(parent.isWritableDevicePrivateEntry());
+  CHECK(child == parent);
+  CHECK(f.pm.frame(dpfn).mapcount == 2);
+  CHECK(f.pm.frame(dpfn).refcount() == 2);
+  c.child->exitMmap();
+  CHECK(f.pm.frame(dpfn).mapcount == 1);
+  f.mm->exitMmap();  // before the device goes away
+}
+
+TEST_CASE("CPU access to a device-exclusive entry restores the pte inside an EXCLUSIVE round") {
+  Fixture f;
+  const Va a = f.mapAnon(2 * kPageSize);
+  f.store(a + kPageSize, 0x77);
+  Pte* slot = f.mm->pageTable().ptePtr(a + kPageSize, false);
+  REQUIRE(slot);
+  const Pfn pfn = slot->pfn();
+  *slot = Pte::mkDeviceExclusive(pfn, true);  // what make_device_exclusive leaves
+  f.rec.rounds.clear();
+  f.store(a + kPageSize, 0x78);
+  REQUIRE(f.rec.rounds.size() == 1);
+  CHECK(f.rec.rounds[0] ==
+        Round{MmuNotifierEvent::Exclusive, a + kPageSize, a + 2 * kPageSize, nullptr});
+  const PtWalk w = f.walk(a + kPageSize);
+  CHECK(w.pte.isPresent());
+  CHECK(w.pte.pfn() == pfn);
+  CHECK(w.pte.isWrite());
+  CHECK(f.load(a + kPageSize) == 0x78);
+  CHECK(f.counter("device_exclusive_restore") == 1);
+  CHECK(f.pm.frame(pfn).mapcount == 1);
+}
+
+TEST_CASE("fork restores a device-exclusive entry in the parent and shares the page") {
+  Fixture f;
+  const Va a = f.mapAnon(kPageSize);
+  f.store(a, 0x31);
+  Pte* slot = f.mm->pageTable().ptePtr(a, false);
+  const Pfn pfn = slot->pfn();
+  *slot = Pte::mkDeviceExclusive(pfn, true);
+  ForkResult c = f.mm->fork("child");
+  REQUIRE(c.ok());
+  CHECK(f.walk(a).pte.isPresent());
+  CHECK(f.walk(a).pte.pfn() == pfn);
+  CHECK(c.child->pageTable().lookup(a).pte.pfn() == pfn);
+  CHECK(Fixture::loadIn(*c.child, a) == 0x31);
+  c.child->exitMmap();
+}
+
+namespace {
+
+/// The "other context" of a migration, run when the faulting context has to sleep: it finishes
+/// the migration (remove_migration_ptes: the entry becomes a present pte of the new page) and
+/// wakes the waiters, as migrate_vma_finalize + folio_unlock would.
+class MigrationCompletingBlocker final : public Blocker {
+ public:
+  MigrationCompletingBlocker(Mm& mm, Va va, Pfn newPfn) : mm_(mm), va_(va), newPfn_(newPfn) {}
+  void sleepOn(WaitQueue& wq, const char* what) override {
+    sleeps.push_back(what);
+    HMMSIM_ASSERT(&wq == &mm_.migrationWaitQueue(), "sleeping on an unexpected queue");
+    Pte* slot = mm_.pageTable().ptePtr(va_, false);
+    *slot = Pte::mkPresent(newPfn_, true).mkNoExec();
+    mm_.physMem().frame(newPfn_).mapcount = 1;
+    migrationEntryWake(mm_);
+  }
+  std::vector<const char*> sleeps;
+
+ private:
+  Mm& mm_;
+  Va va_;
+  Pfn newPfn_;
+};
+
+}  // namespace
+
+TEST_CASE("a fault on a migration entry waits until the migration ends, then sees the new page") {
+  Fixture f;
+  const Va a = f.mapAnon(kPageSize);
+  f.store(a, 0x1234);
+  Pte* slot = f.mm->pageTable().ptePtr(a, false);
+  const Pfn oldPfn = slot->pfn();
+  // The migration: copy into a new page, replace the pte by a migration entry (which holds no
+  // mapcount and no reference: the migration holds them).
+  const auto newPfn = f.pm.allocFrame(0);
+  REQUIRE(newPfn);
+  f.pm.copyFrame(*newPfn, oldPfn);
+  f.pm.frame(*newPfn).set(kFrameAnon);
+  f.pm.frame(oldPfn).mapcount = 0;
+  *slot = Pte::mkMigration(oldPfn, true);
+  MigrationCompletingBlocker blocker(*f.mm, a, *newPfn);
+  f.mm->notifierSubscriptions().setBlocker(blocker);
+  CHECK(f.load(a) == 0x1234);
+  REQUIRE(blocker.sleeps.size() == 1);
+  CHECK(std::string(blocker.sleeps[0]) == "migration_entry_wait");
+  CHECK(f.walk(a).pte.pfn() == *newPfn);
+  CHECK(f.counter("migration_entry_wait") == 1);
+  f.mm->notifierSubscriptions().setBlocker(singleThreadBlocker());
+  f.pm.putPage(oldPfn);  // the migration drops the old page
+}
+
+TEST_CASE("a fault on a migration entry with RETRY_NOWAIT returns Retry without sleeping") {
+  Fixture f;
+  const Va a = f.mapAnon(kPageSize);
+  f.store(a, 1);
+  Pte* slot = f.mm->pageTable().ptePtr(a, false);
+  const Pfn pfn = slot->pfn();
+  f.pm.frame(pfn).mapcount = 0;
+  *slot = Pte::mkMigration(pfn, true);
+  Vma* v = f.mm->vmaLookup(a);
+  CHECK(handleMmFault(*v, a, kFaultFlagRetryNowait) == VmFaultResult::Retry);
+  CHECK(f.walk(a).pte.isMigrationEntry());
+  // Finish the "migration" back to the same page so teardown is consistent.
+  *slot = Pte::mkPresent(pfn, true);
+  f.pm.frame(pfn).mapcount = 1;
+}
+
+TEST_CASE("a fault on a hardware-poisoned entry returns HWPOISON and cpuAccess EFAULT") {
+  Fixture f;
+  const Va a = f.mapAnon(kPageSize);
+  Pte* slot = f.mm->pageTable().ptePtr(a, true);
+  *slot = Pte::mkHwPoison(Pfn(0x1234));
+  Vma* v = f.mm->vmaLookup(a);
+  CHECK(handleMmFault(*v, a, 0) == VmFaultResult::Hwpoison);
+  std::uint64_t x;
+  CHECK(copyFromUser(*f.mm, &x, a, sizeof x) == Errno::Fault);
+}
