@@ -157,12 +157,14 @@ void Router::routeDownFrom(Walk& w, const PciDev& q) const {
   }
 }
 
-void Router::atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress) const {
-  const bool fromBelow = ingress != kNoDev;
+void Router::atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress, std::optional<Pa> resolved) const {
+  const bool fromBelow = ingress != kNoDev || resolved.has_value();
   const PciHostBridge* dst = &hb;
   if (!w.completion) {
     RcResolveResult res;
-    if (resolver_) {
+    if (resolved) {
+      res.pa = *resolved;
+    } else if (resolver_) {
       res = resolver_(*w.source, w.addr, w.attrs);
     } else {
       const HostWindow* win = hb.windowForBus(BusAddr(w.addr));
@@ -202,7 +204,7 @@ void Router::atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress) c
       break;
     }
   }
-  const PciDev* ingressDev = fromBelow ? &topo_.dev(ingress) : nullptr;
+  const PciDev* ingressDev = ingress != kNoDev ? &topo_.dev(ingress) : nullptr;
   if (fromBelow) {
     if (!hb.p2pSupported() || !dst->p2pSupported()) {
       w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hb.name()));
@@ -354,6 +356,40 @@ Route Router::routeHostRequest(const PciHostBridge& hb, Pa pa, const TlpRouteAtt
   }
   count(w.r, false);
   return w.r;
+}
+
+Route Router::routeFromRootComplex(const PciHostBridge& hb, Pa pa, const TlpRouteAttrs& attrs) const {
+  Walk w;
+  w.attrs = attrs;
+  w.addr = pa.value();
+  atRootComplex(w, hb, kNoDev, pa);
+  count(w.r, false);
+  return w.r;
+}
+
+unsigned switchPortIndex(const PcieSwitch& sw, const PciDev& port) {
+  if (&port == sw.upstream) return 0;
+  for (std::size_t i = 0; i < sw.downstream.size(); ++i)
+    if (sw.downstream[i] == &port) return static_cast<unsigned>(i + 1);
+  HMMSIM_ASSERT(false, port.name() << " is not a port of switch " << sw.name);
+  return 0;
+}
+
+unsigned rootPortIndex(const PciHostBridge& hb, const PciDev& rootPort) {
+  unsigned i = 0;
+  for (const PciDev* f : hb.rootBus().devices()) {
+    if (f == &rootPort) return i;
+    if (f->type() == PciDevType::RootPort) ++i;
+  }
+  HMMSIM_ASSERT(false, rootPort.name() << " is not a root port of " << hb.name());
+  return 0;
+}
+
+unsigned hostBridgeIndex(const Topology& topo, const PciHostBridge& hb) {
+  for (std::size_t i = 0; i < topo.hostBridges().size(); ++i)
+    if (&topo.hostBridges()[i] == &hb) return static_cast<unsigned>(i);
+  HMMSIM_ASSERT(false, hb.name() << " is not in this topology");
+  return 0;
 }
 
 Route Router::routeCompletion(const PciDev& completer, const Bdf& requester, const TlpRouteAttrs& attrs) const {

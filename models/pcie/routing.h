@@ -145,6 +145,14 @@ struct RcResolveResult {
 using RcAddressResolver =
     std::function<RcResolveResult(const PciDev& requester, std::uint64_t addr, const TlpRouteAttrs&)>;
 
+/// Port index of a switch port as the fabric modules number them: 0 = upstream port,
+/// 1..n = downstream ports in declaration order.
+unsigned switchPortIndex(const PcieSwitch& sw, const PciDev& port);
+/// Index of a root port among the root ports on its host bridge's root bus, in devfn order.
+unsigned rootPortIndex(const PciHostBridge& hb, const PciDev& rootPort);
+/// Index of a host bridge in Topology::hostBridges().
+unsigned hostBridgeIndex(const Topology& topo, const PciHostBridge& hb);
+
 /// Pure routing over one Topology (after enumeration). Not thread-safe; holds no per-TLP state.
 class Router {
  public:
@@ -165,6 +173,13 @@ class Router {
   /// function of that host bridge claims the address.
   Route routeHostRequest(const PciHostBridge& hb, Pa pa, const TlpRouteAttrs& attrs) const;
 
+  /// Continues a request from below after the root complex of `hb` resolved (translated) its
+  /// address to CPU physical `pa`: the part of routeRequest() from the RootComplex hop on, with
+  /// ingress kNoDev. A host-bridge window of `hb` → down its hierarchy; another host bridge's
+  /// window → through both (UnsupportedRequest, counted, unless both support p2p); else system
+  /// memory. For fabric modules whose translation stage changes the address.
+  Route routeFromRootComplex(const PciHostBridge& hb, Pa pa, const TlpRouteAttrs& attrs) const;
+
   /// A completion sent by `completer` to requester id `requester` (ID routing). ACS CR applies.
   /// UnsupportedRequest if no function has that requester id or the completion must cross a
   /// root complex that does not support p2p.
@@ -181,7 +196,8 @@ class Router {
   struct Walk;
   void routeDownFrom(Walk& w, const PciDev& port) const;
   void routeUp(Walk& w, const PciDev& from) const;
-  void atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress) const;
+  void atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress,
+                     std::optional<Pa> resolved = std::nullopt) const;
   void count(const Route& r, bool completion) const;
 
   const Topology& topo_;

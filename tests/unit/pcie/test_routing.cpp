@@ -392,3 +392,25 @@ TEST_CASE("a request to an address inside a bridge window but no BAR is an Unsup
   CHECK(r.status == RouteStatus::UnsupportedRequest);
   CHECK(r.stoppedAt == &n.dev("nvme0"));
 }
+
+TEST_CASE("routing on from a root complex after translation reaches a peer BAR or memory") {
+  Net n(platform());
+  const PciHostBridge& hb0 = n.topo->hostBridges()[0];
+  Route peer = n.router.routeFromRootComplex(hb0, n.dev("gpu3").bar(2).cpu + 64, TlpRouteAttrs{});
+  INFO(show(peer));
+  REQUIRE(peer.ok());
+  CHECK(peer.target == &n.dev("gpu3"));
+  CHECK(peer.hops == std::vector<Hop>{n.rc("", "", "hb0"), n.rc("", "rp2", "hb1"), n.down("rp2-gpu3")});
+  Route mem = n.router.routeFromRootComplex(hb0, Pa(0x8000), TlpRouteAttrs{});
+  REQUIRE(mem.ok());
+  CHECK(mem.end == RouteEnd::SystemMemory);
+}
+
+TEST_CASE("fabric port indices number switch and root ports as the fabric modules do") {
+  Net n(platform());
+  const PcieSwitch& sw0 = *n.topo->findSwitch("sw0");
+  CHECK(switchPortIndex(sw0, n.dev("sw0")) == 0);
+  CHECK(switchPortIndex(sw0, n.dev("sw0.dp2")) == 3);
+  CHECK(rootPortIndex(n.topo->hostBridges()[0], n.dev("rp1")) == 1);
+  CHECK(hostBridgeIndex(*n.topo, n.topo->hostBridges()[1]) == 1);
+}
