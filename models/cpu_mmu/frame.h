@@ -121,6 +121,14 @@ struct Frame {
   bool isZeroPage() const { return test(kFrameZeroPage); }
   bool isZoneDevice() const { return test(kFrameZoneDevice); }
   bool isBuddy() const { return test(kFrameBuddy); }
+  /// folio_trylock (head frames): takes kFrameLocked if free; false if already locked.
+  bool trylock() {
+    if (test(kFrameLocked)) return false;
+    set(kFrameLocked);
+    return true;
+  }
+  /// folio_unlock.
+  void unlock() { clear(kFrameLocked); }
   /// Data buffer present (the frame was written and not zeroed since).
   bool isTouched() const { return data_ != nullptr; }
 

@@ -177,6 +177,22 @@ unsigned PhysMem::folioOrder(Pfn pfn) const {
   return h && h->isHead() ? h->order() : 0;
 }
 
+std::int64_t PhysMem::folioMapcount(Pfn pfn) const {
+  const Pfn head = compoundHead(pfn);
+  const Frame* h = peekFrame(head);
+  if (!h) return 0;
+  if (!h->isHead()) return h->mapcount;
+  std::int64_t n = h->entireMapcount();
+  const std::uint64_t r0 = rel(head), r1 = r0 + (1ull << h->order());
+  for (std::uint64_t ci = r0 >> kChunkShift; ci < ((r1 + kChunkFrames - 1) >> kChunkShift); ++ci) {
+    const Chunk& c = chunks_[ci];
+    if (!c.frames) continue;  // untouched tails are unmapped
+    const std::uint64_t b = std::max(r0, ci << kChunkShift), e = std::min(r1, (ci + 1) << kChunkShift);
+    for (std::uint64_t r = b; r < e; ++r) n += c.frames[r & (kChunkFrames - 1)].mapcount;
+  }
+  return n;
+}
+
 std::uint64_t PhysMem::generationOf(Pfn pfn) const {
   const Frame* h = peekFrame(compoundHead(pfn));
   return h ? h->generation() : 0;
@@ -428,7 +444,7 @@ bool PhysMem::folioPutRefs(Pfn pfn, std::int32_t n) {
 // THP split
 // ---------------------------------------------------------------------------------------------
 
-Errno PhysMem::splitFolio(Pfn head, std::int32_t callerRefs) {
+Errno PhysMem::splitFolio(Pfn head, std::int32_t callerRefs, std::int32_t perPageRefs) {
   if (!pfnValid(head)) return Errno::Inval;
   Frame& h = frame(head);
   if (!h.isHead() || h.order() != kPmdOrder || h.isReserved() || h.refcount_ == 0 ||
@@ -438,7 +454,8 @@ Errno PhysMem::splitFolio(Pfn head, std::int32_t callerRefs) {
   const std::uint64_t r = rel(head);
   std::int64_t mapped = 0;
   for (std::uint64_t i = 0; i < kChunkFrames; ++i) mapped += frameRel(r + i).mapcount;
-  if (std::int64_t(h.refcount_) != mapped + callerRefs) return Errno::Busy;
+  if (std::int64_t(h.refcount_) != mapped + callerRefs + std::int64_t(kChunkFrames) * perPageRefs)
+    return Errno::Busy;
 
   const std::uint64_t headFlags = h.flags_ & ~std::uint64_t(kFrameHead);
   const std::uint64_t tailFlags = headFlags & ~std::uint64_t(kFrameLocked);
@@ -448,7 +465,7 @@ Errno PhysMem::splitFolio(Pfn head, std::int32_t callerRefs) {
     f.order_ = 0;
     f.link_ = 0;
     f.aux_ = 0;
-    f.refcount_ = f.mapcount + (i == 0 ? callerRefs : 0);
+    f.refcount_ = f.mapcount + perPageRefs + (i == 0 ? callerRefs : 0);
     if (i == 0) continue;
     f.generation_ = h.generation_;  // same memory, same mappings: not a new lifetime
     f.mapping = h.mapping;
@@ -608,7 +625,8 @@ void PhysMem::write(Pa pa, const void* src, std::size_t len) {
     const std::size_t n = std::min<std::size_t>(len, kPageSize - off);
     HMMSIM_ASSERT(pfnValid(pfn), "PhysMem::write: no memory at " << Pa(a));
     Frame& f = frameRel(rel(pfn));
-    HMMSIM_ASSERT(!f.isZeroPage(), "PhysMem::write: writing the zero page at " << Pa(a));
+    HMMSIM_ASSERT(!f.isZeroPage() && !isHugeZeroPfn(pfn),
+                  "PhysMem::write: writing the zero page at " << Pa(a));
     if (!f.data_) {
       f.data_.reset(n == kPageSize ? new FrameData : new FrameData());
       ++dataPages_;
@@ -652,7 +670,7 @@ const std::uint8_t* PhysMem::frameData(Pfn pfn) const {
 std::uint8_t* PhysMem::frameDataForWriteNoInit(Pfn pfn) {
   HMMSIM_ASSERT(pfnValid(pfn), "frameDataForWrite: invalid pfn " << pfn);
   Frame& f = frameRel(rel(pfn));
-  HMMSIM_ASSERT(!f.isZeroPage(), "PhysMem: writing the zero page " << pfn);
+  HMMSIM_ASSERT(!f.isZeroPage() && !isHugeZeroPfn(pfn), "PhysMem: writing the zero page " << pfn);
   if (!f.data_) {
     f.data_.reset(new FrameData);
     ++dataPages_;
@@ -664,7 +682,7 @@ std::uint8_t* PhysMem::frameDataForWriteNoInit(Pfn pfn) {
 std::uint8_t* PhysMem::frameDataForWrite(Pfn pfn) {
   HMMSIM_ASSERT(pfnValid(pfn), "frameDataForWrite: invalid pfn " << pfn);
   Frame& f = frameRel(rel(pfn));
-  HMMSIM_ASSERT(!f.isZeroPage(), "PhysMem: writing the zero page " << pfn);
+  HMMSIM_ASSERT(!f.isZeroPage() && !isHugeZeroPfn(pfn), "PhysMem: writing the zero page " << pfn);
   if (!f.data_) {
     f.data_.reset(new FrameData());
     ++dataPages_;

@@ -97,6 +97,11 @@ class PhysMem {
   Pfn compoundHead(Pfn pfn) const;
   /// folio_order of the folio containing `pfn` (0 for free or order-0 frames).
   unsigned folioOrder(Pfn pfn) const;
+  /// folio_nr_pages of the folio containing `pfn`.
+  std::uint64_t folioNrPages(Pfn pfn) const { return 1ull << folioOrder(pfn); }
+  /// folio_mapcount as the kernel counts it: the folio's PMD/PUD mappings
+  /// (entireMapcount, once each) plus every subpage's PTE mapcount. Does not create metadata.
+  std::int64_t folioMapcount(Pfn pfn) const;
   /// Generation of the folio containing `pfn`: changes whenever that folio is freed or a new
   /// folio is allocated over the frame. The checker records it at map time and compares later.
   std::uint64_t generationOf(Pfn pfn) const;
@@ -106,17 +111,22 @@ class PhysMem {
   /// anon/file THP or a device folio of order 9 with entireMapcount() == 0 (the mm split every
   /// PMD mapping first, leaving per-subpage PTE mapcounts). The folio's refcount must equal the
   /// sum of its subpage mapcounts plus `callerRefs` (the caller's own references, kept on the
-  /// head); anything more is an extra pin.
-  /// Effect: every subpage becomes an order-0 folio with the head's flags (minus compound bits),
-  /// mapping, pgmap, index = head.index + i, its own data and mapcount, and refcount = its
-  /// mapcount (+ callerRefs for the head). Subpages left with refcount 0 (unmapped parts of a
-  /// partially unmapped THP) are freed at once, as __split_huge_page's final folio_put does.
+  /// head) plus 512 * `perPageRefs` (references every subpage keeps besides its mappings: 1 for
+  /// a page-cache or swap-cache folio, whose cache holds one reference per page); anything more
+  /// is an extra pin.
+  /// Effect: every subpage becomes an order-0 folio with the head's flags (minus compound bits;
+  /// tails also lose kFrameLocked: split_huge_page unlocks them), mapping, pgmap, index =
+  /// head.index + i, its own data and mapcount, the head's generation (same memory, same
+  /// mappings), and refcount = its mapcount + perPageRefs (+ callerRefs for the head). Subpages
+  /// left with refcount 0 (unmapped parts of a partially unmapped THP) are freed at once, as
+  /// __split_huge_page's final folio_put does. ZONE_DEVICE folios: the range's hook gets
+  /// folioSplit(head, tail) for every tail first.
   /// Returns:
   ///   Ok     split done;
   ///   Inval  `head` is not the head of a live order-9 folio (order 0, hugetlb, free, reserved);
   ///   Busy   still PMD-mapped (entireMapcount != 0) or extra references (GUP pins): nothing
   ///          changed, as can_split_folio failing makes split_huge_page return -EAGAIN/-EBUSY.
-  Errno splitFolio(Pfn head, std::int32_t callerRefs = 1);
+  Errno splitFolio(Pfn head, std::int32_t callerRefs = 1, std::int32_t perPageRefs = 0);
 
   /// struct page of `pfn` (RAM or a live device range; HMMSIM_ASSERT otherwise). Creates the
   /// metadata chunk on first use. The reference stays valid until the frame's device range is

@@ -502,3 +502,45 @@ TEST_CASE("parameter check names the bad parameter") {
   p.ramBase = Pa(0);
   CHECK(p.check().empty());
 }
+
+TEST_CASE("THP split of a page-cache folio leaves each subpage its cache reference") {
+  PhysMem pm(smallRam());
+  const Pfn h = *pm.allocFrame(9);
+  int mapping = 0;
+  pm.frame(h).mapping = &mapping;
+  pm.frame(h).set(kFramePageCache);
+  pm.folioRefAdd(h, 512);          // the page cache: one reference per page
+  pm.frame(h + 10).mapcount = 1;   // one subpage mapped by a PTE
+  pm.getPage(h);
+  CHECK(pm.splitFolio(h, 1) == Errno::Busy);  // without per-page refs the count does not add up
+  REQUIRE(pm.splitFolio(h, 1, 1) == Errno::Ok);
+  CHECK(pm.frame(h).refcount() == 2);       // cache + caller
+  CHECK(pm.frame(h + 10).refcount() == 2);  // cache + mapping
+  CHECK(pm.frame(h + 11).refcount() == 1);  // cache only: not freed
+  CHECK(pm.frame(h + 11).test(kFramePageCache));
+  CHECK(pm.frame(h + 11).index == 11);
+}
+
+TEST_CASE("folioMapcount adds PMD mappings and subpage PTE mappings") {
+  PhysMem pm(smallRam());
+  const Pfn h = *pm.allocFrame(9);
+  pm.frame(h).setEntireMapcount(2);
+  pm.frame(h + 3).mapcount = 1;
+  pm.frame(h + 400).mapcount = 2;
+  CHECK(pm.folioMapcount(h + 7) == 5);
+  CHECK(pm.folioNrPages(h + 7) == 512);
+  const Pfn p = *pm.allocFrame(0);
+  pm.frame(p).mapcount = 1;
+  CHECK(pm.folioMapcount(p) == 1);
+  CHECK(pm.folioNrPages(p) == 1);
+}
+
+TEST_CASE("folio trylock fails while the folio is locked") {
+  PhysMem pm(smallRam());
+  Frame& f = pm.frame(*pm.allocFrame(0));
+  CHECK(f.trylock());
+  CHECK(f.isLocked());
+  CHECK_FALSE(f.trylock());
+  f.unlock();
+  CHECK(f.trylock());
+}
