@@ -7,82 +7,12 @@
 #include "models/cpu_mmu/dev_pagemap.h"
 #include "models/cpu_mmu/memory.h"
 #include "sim/wait_queue.h"
+#include "tests/unit/cpu_mmu/fault_test_device.h"
 #include "tests/unit/cpu_mmu/fault_test_support.h"
 
 using namespace hmmsim;
 using namespace hmmsim::faulttest;
 
-namespace {
-
-/// A device-private memory test driver: one pgmap of a few frames; migrateToRam copies the
-/// device page back into a new system page and switches the pte, like dmirror's
-/// dmirror_devmem_fault does through migrate_vma (reduced to the one page).
-class TestDevice : public DevPagemapOps {
- public:
-  TestDevice(PhysMem& pm, const void* owner, std::uint64_t pages = 16) : pm_(pm) {
-    pgmap.type = MemoryType::DevicePrivate;
-    pgmap.ops = this;
-    pgmap.owner = owner;
-    pgmap.nrPages = pages;
-    pgmap.pfnFirst = pm.addDeviceRange(&pgmap, pages, this);
-  }
-
-  /// Put `value` at offset 0 of a fresh device page and install a device-private entry for it
-  /// at `va` of `mm` (what migrate_vma_pages would leave behind), holding a ref and a mapcount.
-  Pfn install(Mm& mm, Va va, std::uint64_t value, bool writable) {
-    const Pfn dpfn = pgmap.pfnFirst + next_++;
-    pm_.zoneDevicePageInit(dpfn);
-    Frame& f = pm_.frame(dpfn);
-    f.clear(kFrameLocked);
-    f.set(kFrameAnon);
-    f.mapcount = 1;
-    pm_.write(paOf(dpfn), &value, sizeof value);
-    Vma* vma = mm.vmaLookup(va);
-    REQUIRE(vma);
-    f.mapping = &mm.anonVmaPrepare(*vma);  // migrated anonymous memory has an anon_vma
-    Pte* slot = mm.pageTable().ptePtr(va, true);
-    REQUIRE(slot);
-    REQUIRE(slot->isNone());
-    *slot = Pte::mkDevicePrivate(dpfn, writable);
-    mm.addMmCounter(MmCounter::AnonPages, 1);
-    return dpfn;
-  }
-
-  VmFaultResult migrateToRam(VmFault& vmf) override {
-    calls.push_back(*vmf.page);
-    sawLocked = pm_.frame(*vmf.page).isLocked();
-    sawOrigPte = (vmf.flags & kFaultFlagOrigPteValid) && vmf.origPte.isDevicePrivateEntry();
-    Mm& mm = *vmf.vma->vmMm;
-    const auto rpfn = pm_.allocFrame(0);
-    if (!rpfn) return VmFaultResult::Oom;
-    pm_.copyFrame(*rpfn, *vmf.page);
-    Frame& rf = pm_.frame(*rpfn);
-    rf.set(kFrameAnon);
-    rf.set(kFrameAnonExclusive);
-    rf.mapcount = 1;
-    Pte* slot = mm.pageTable().ptePtr(vmf.address, false);
-    const bool w = slot->isWritableDevicePrivateEntry();
-    *slot = Pte::mkPresent(*rpfn, w).mkNoExec();
-    Frame& df = pm_.frame(*vmf.page);
-    --df.mapcount;
-    pm_.putPage(*vmf.page);  // the entry's reference; the fault path still holds one
-    return VmFaultResult::None;
-  }
-
-  void folioFree(Pfn pfn) override { freed.push_back(pfn); }
-
-  DevPagemap pgmap;
-  std::vector<Pfn> calls;
-  std::vector<Pfn> freed;
-  bool sawLocked = false;
-  bool sawOrigPte = false;
-
- private:
-  PhysMem& pm_;
-  std::uint64_t next_ = 0;
-};
-
-}  // namespace
 
 TEST_CASE("CPU access to a device-private entry calls migrateToRam of that page's pgmap") {
   Fixture f;
