@@ -54,13 +54,13 @@ Hop linkHop(LinkId l, HopDir dir) {
   return h;
 }
 
-Hop componentHop(HopKind k, PciDevId in, PciDevId out, std::string host = {}) {
+Hop componentHop(HopKind k, PciDevId in, PciDevId out, std::uint32_t host = kNoHost) {
   Hop h;
   h.kind = k;
   h.dir = HopDir::Internal;
   h.ingress = in;
   h.egress = out;
-  h.host = std::move(host);
+  h.host = host;
   return h;
 }
 
@@ -171,12 +171,12 @@ void Router::atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress, s
       res.pa = win ? win->toCpu(BusAddr(w.addr)) : Pa(w.addr);
     }
     if (!res.ok) {
-      w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hb.name()));
+      w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hostBridgeIndex(topo_, hb)));
       return w.stop(RouteStatus::IommuFault, nullptr);
     }
     dst = topo_.hostBridgeForCpu(res.pa);
     if (!dst) {
-      w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hb.name()));
+      w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hostBridgeIndex(topo_, hb)));
       w.r.status = RouteStatus::Ok;
       w.r.end = RouteEnd::SystemMemory;
       w.r.targetAddr = res.pa.value();
@@ -207,13 +207,13 @@ void Router::atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress, s
   const PciDev* ingressDev = ingress != kNoDev ? &topo_.dev(ingress) : nullptr;
   if (fromBelow) {
     if (!hb.p2pSupported() || !dst->p2pSupported()) {
-      w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hb.name()));
+      w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hostBridgeIndex(topo_, hb)));
       *rcP2pUnsupported_ += 1;
       return w.stop(RouteStatus::UnsupportedRequest, nullptr);
     }
   }
   if (!egress) {
-    w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hb.name()));
+    w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hostBridgeIndex(topo_, hb)));
     return w.stop(RouteStatus::UnsupportedRequest, nullptr);
   }
   // Egress control between root ports of one root complex; RR and CR at a root port do not
@@ -222,16 +222,16 @@ void Router::atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress, s
   if (!w.completion && ingressDev && ingressDev->type() == PciDevType::RootPort && dst == &hb &&
       egress->type() == PciDevType::RootPort) {
     if (acsDecision(ingressDev->acs(), egress->portNumber(), false, w.attrs) == AcsDecision::Violation) {
-      w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hb.name()));
+      w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hostBridgeIndex(topo_, hb)));
       return w.stop(RouteStatus::AcsViolation, ingressDev);
     }
   }
   if (fromBelow) *rcP2p_ += 1;
   if (dst == &hb) {
-    w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, egress->id(), hb.name()));
+    w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, egress->id(), hostBridgeIndex(topo_, hb)));
   } else {
-    w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hb.name()));
-    w.r.hops.push_back(componentHop(HopKind::RootComplex, kNoDev, egress->id(), dst->name()));
+    w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hostBridgeIndex(topo_, hb)));
+    w.r.hops.push_back(componentHop(HopKind::RootComplex, kNoDev, egress->id(), hostBridgeIndex(topo_, *dst)));
   }
   if (bar >= 0) return w.deliver(*egress, bar);
   routeDownFrom(w, *egress);
@@ -332,7 +332,7 @@ Route Router::routeHostRequest(const PciHostBridge& hb, Pa pa, const TlpRouteAtt
   w.attrs = attrs;
   const HostWindow* win = hb.windowForCpu(pa);
   if (!win) {
-    w.r.hops.push_back(componentHop(HopKind::RootComplex, kNoDev, kNoDev, hb.name()));
+    w.r.hops.push_back(componentHop(HopKind::RootComplex, kNoDev, kNoDev, hostBridgeIndex(topo_, hb)));
     w.stop(RouteStatus::UnsupportedRequest, nullptr);
   } else {
     w.addr = win->toBus(pa).value();
@@ -346,10 +346,10 @@ Route Router::routeHostRequest(const PciHostBridge& hb, Pa pa, const TlpRouteAtt
       }
     }
     if (!egress) {
-      w.r.hops.push_back(componentHop(HopKind::RootComplex, kNoDev, kNoDev, hb.name()));
+      w.r.hops.push_back(componentHop(HopKind::RootComplex, kNoDev, kNoDev, hostBridgeIndex(topo_, hb)));
       w.stop(RouteStatus::UnsupportedRequest, nullptr);
     } else {
-      w.r.hops.push_back(componentHop(HopKind::RootComplex, kNoDev, egress->id(), hb.name()));
+      w.r.hops.push_back(componentHop(HopKind::RootComplex, kNoDev, egress->id(), hostBridgeIndex(topo_, hb)));
       if (bar >= 0) w.deliver(*egress, bar);
       else routeDownFrom(w, *egress);
     }
@@ -436,7 +436,7 @@ Route Router::routeHostCompletion(const PciHostBridge& hb, const Bdf& requester,
   w.rid = requester;
   w.ridDev = topo_.findByBdf(requester);
   if (!w.ridDev || &topo_.hostBridgeOf(*w.ridDev) != &hb) {
-    w.r.hops.push_back(componentHop(HopKind::RootComplex, kNoDev, kNoDev, hb.name()));
+    w.r.hops.push_back(componentHop(HopKind::RootComplex, kNoDev, kNoDev, hostBridgeIndex(topo_, hb)));
     w.stop(RouteStatus::UnsupportedRequest, nullptr);
   } else {
     atRootComplex(w, hb, kNoDev);

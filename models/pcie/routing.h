@@ -71,8 +71,9 @@ struct TlpRouteAttrs {
 enum class HopKind {
   Link,         ///< a PCIe link, in `dir`; the "link" helper charges serialization here
   Switch,       ///< through a switch, from port `ingress` to port `egress` (cut-through latency)
-  RootComplex,  ///< through a root complex; `ingress`/`egress` are root ports or invalid for
-                ///< host memory / the CPU side; `host` names the host bridge of the ingress
+  RootComplex,  ///< through a root complex; `ingress`/`egress` are root ports or kNoDev for
+                ///< host memory / the CPU side / the other root complex; `host` is the index of
+                ///< the host bridge crossed
   Function,     ///< inside a multi-function device from function `ingress` to `egress`
 };
 
@@ -84,6 +85,8 @@ enum class HopDir {
 
 /// Marker for "no port" in a hop.
 inline constexpr PciDevId kNoDev{~0ull};
+/// Marker for "no host bridge" in a hop.
+inline constexpr std::uint32_t kNoHost = ~0u;
 
 struct Hop {
   HopKind kind = HopKind::Link;
@@ -91,7 +94,9 @@ struct Hop {
   LinkId link = kNoLink;    ///< Link hops
   PciDevId ingress = kNoDev;///< component hops: port/function the TLP entered by (kNoDev = CPU/memory side)
   PciDevId egress = kNoDev; ///< component hops: port/function the TLP leaves by (kNoDev = CPU/memory side)
-  std::string host;         ///< RootComplex hops: name of the host bridge crossed
+  /// RootComplex hops: index of the host bridge crossed in Topology::hostBridges() (kNoHost
+  /// for other hops). An index, not a name, so building a route does not allocate per hop.
+  std::uint32_t host = kNoHost;
 
   bool operator==(const Hop& o) const {
     return kind == o.kind && dir == o.dir && link == o.link && ingress == o.ingress &&

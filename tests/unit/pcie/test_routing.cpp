@@ -40,7 +40,7 @@ struct Net {
     h.dir = HopDir::Internal;
     h.ingress = in.empty() ? kNoDev : id(in);
     h.egress = out.empty() ? kNoDev : id(out);
-    h.host = host;
+    h.host = host.empty() ? kNoHost : hostBridgeIndex(*topo, *topo->findHostBridge(host));
     return h;
   }
   Route write(const std::string& from, std::uint64_t addr, TlpRouteAttrs a = {}) const {
@@ -60,7 +60,7 @@ std::string show(const Route& r) {
     switch (h.kind) {
       case HopKind::Link: s += "L" + std::to_string(h.link.value()) + (h.dir == HopDir::Upstream ? "^" : "v"); break;
       case HopKind::Switch: s += "S"; break;
-      case HopKind::RootComplex: s += "RC " + h.host; break;
+      case HopKind::RootComplex: s += "RC " + std::to_string(h.host); break;
       case HopKind::Function: s += "F"; break;
     }
     if (h.kind != HopKind::Link) s += "(" + std::to_string(h.ingress.value()) + "->" + std::to_string(h.egress.value()) + ")";
