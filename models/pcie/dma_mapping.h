@@ -132,8 +132,9 @@ class DmaMapping {
   /// Undoes dmaMapP2p(). Returns as dmaUnmapPage.
   Errno dmaUnmapP2p(const Device& dev, DmaAddr addr, std::uint64_t size, DmaDir dir);
 
-  /// Advances the flush-queue clock to `nowPs` (monotonic); queues whose timer expired are
-  /// flushed (IOTLB flush of the domain, then their IOVAs freed).
+  /// Advances the flush-queue clock to `nowPs` (an earlier time than the last one is ignored,
+  /// as initiators under temporal decoupling may lag); queues whose timer expired are flushed
+  /// (IOTLB flush of the domain, then their IOVAs freed).
   void tick(std::uint64_t nowPs);
   std::uint64_t nowPs() const { return nowPs_; }
   /// Flushes every flush queue now (what iommu_dma's fq_flush_timeout does).
