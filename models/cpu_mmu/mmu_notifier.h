@@ -140,6 +140,9 @@ class MmuNotifier {
 
   /// The mm this is registered on (kept after release until unregister, as the kernel does).
   Mm* mm() const { return mm_; }
+  /// The subscriptions it was registered with; non-null from register until unregister returns
+  /// (also after mmu_notifier_release unhashed it: unregister is still owed).
+  MmuNotifierSubscriptions* subscriptions() const { return subscriptions_; }
   /// True between register and unregister/release (the kernel's !hlist_unhashed()).
   bool registered() const { return registered_; }
 

@@ -1,3 +1,4 @@
 # cpu_mmu SystemC shell (helper "notifier"): TLB (pure) and DRAM target (SystemC).
 hmmsim_test(test_tlb SOURCES unit/cpu_mmu/test_tlb.cpp LIBS hmmsim::cpu_mmu)
 hmmsim_test(test_dram SOURCES unit/cpu_mmu/test_dram.cpp LIBS hmmsim::cpu_mmu)
+hmmsim_test(test_cpu_core SOURCES unit/cpu_mmu/test_cpu_core.cpp LIBS hmmsim::cpu_mmu)

@@ -1,0 +1,324 @@
+#include "models/cpu_mmu/cpu_core.h"
+
+#include <algorithm>
+
+#include "models/cpu_mmu/memory.h"
+#include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/page_table.h"
+#include "models/cpu_mmu/sc_blocker.h"
+#include "models/cpu_mmu/vma.h"
+#include "sim/assert.h"
+
+namespace hmmsim {
+
+// --- CpuOp factories ---------------------------------------------------------------------------
+
+CpuOp CpuOp::load(int slot, std::uint64_t offset, std::uint64_t len) {
+  CpuOp op;
+  op.kind = Kind::Load;
+  op.slot = slot;
+  op.offset = offset;
+  op.len = len;
+  return op;
+}
+CpuOp CpuOp::store(int slot, std::uint64_t offset, std::uint64_t len, std::uint8_t value) {
+  CpuOp op = load(slot, offset, len);
+  op.kind = Kind::Store;
+  op.value = value;
+  return op;
+}
+CpuOp CpuOp::mmap(int resultSlot, std::uint64_t len, int prot, int flags, std::uint64_t hint) {
+  CpuOp op;
+  op.kind = Kind::Mmap;
+  op.slot = resultSlot;
+  op.offset = hint;
+  op.len = len;
+  op.prot = prot;
+  op.flags = flags;
+  return op;
+}
+CpuOp CpuOp::munmap(int slot, std::uint64_t offset, std::uint64_t len) {
+  CpuOp op = load(slot, offset, len);
+  op.kind = Kind::Munmap;
+  return op;
+}
+CpuOp CpuOp::mprotect(int slot, std::uint64_t offset, std::uint64_t len, int prot) {
+  CpuOp op = load(slot, offset, len);
+  op.kind = Kind::Mprotect;
+  op.prot = prot;
+  return op;
+}
+CpuOp CpuOp::madvise(int slot, std::uint64_t offset, std::uint64_t len, int advice) {
+  CpuOp op = load(slot, offset, len);
+  op.kind = Kind::Madvise;
+  op.advice = advice;
+  return op;
+}
+CpuOp CpuOp::mremap(int slot, std::uint64_t offset, std::uint64_t len, std::uint64_t newLen, int flags,
+                    int resultSlot) {
+  CpuOp op = load(slot, offset, len);
+  op.kind = Kind::Mremap;
+  op.newLen = newLen;
+  op.flags = flags;
+  op.resultSlot = resultSlot;
+  return op;
+}
+CpuOp CpuOp::fork() {
+  CpuOp op;
+  op.kind = Kind::Fork;
+  return op;
+}
+CpuOp CpuOp::compute(std::uint64_t ps) {
+  CpuOp op;
+  op.kind = Kind::Compute;
+  op.computePs = ps;
+  return op;
+}
+
+// --- CpuCore -----------------------------------------------------------------------------------
+
+namespace {
+sc_core::sc_time ps(std::uint64_t v) { return sc_core::sc_time(static_cast<double>(v), sc_core::SC_PS); }
+
+TlbPageSize tlbSizeOf(PtLevel level) {
+  switch (level) {
+    case PtLevel::Pmd: return TlbPageSize::Size2M;
+    case PtLevel::Pud: return TlbPageSize::Size1G;
+    default: return TlbPageSize::Size4K;
+  }
+}
+
+/// What the hardware walker accepts without a fault: a hardware-present leaf, writable for a write.
+bool accessOk(const PtWalk& w, bool write) {
+  if (w.level == PtLevel::None || !w.pte.isHwPresent()) return false;
+  return !write || w.pte.isWrite();
+}
+
+constexpr int kMaxFaultsPerAccess = 64;
+}  // namespace
+
+CpuCore::CpuCore(sc_core::sc_module_name name, const CpuCoreParams& params, Mm& mm, CpuProgram program)
+    : sc_core::sc_module(name),
+      params_(params),
+      mm_(mm),
+      program_(std::move(program)),
+      tlb_(params.tlb, std::string(this->name()) + ".dtlb"),
+      shootdown_(*this),
+      faultCost_(ps(params.faultCostPs)),
+      tlbMissCost_(ps(params.tlbMissCostPs)),
+      syscallCost_(ps(params.syscallCostPs)),
+      shootdownCost_(ps(params.tlbShootdownCostPs)),
+      tlbHitCost_(ps(params.tlbHitCostPs)),
+      pendingShootdowns_(sc_core::SC_ZERO_TIME),
+      stats_(this->name()),
+      loads_(stats_.counter("loads", "ops", "load operations executed")),
+      stores_(stats_.counter("stores", "ops", "store operations executed")),
+      bytesLoaded_(stats_.counter("bytes_loaded", "B", "bytes read by loads")),
+      bytesStored_(stats_.counter("bytes_stored", "B", "bytes written by stores")),
+      pageFaults_(stats_.counter("page_faults", "faults", "page faults taken (handleUserFault calls)")),
+      syscalls_(stats_.counter("syscalls", "calls", "system calls executed")),
+      shootdowns_(stats_.counter("tlb_shootdowns", "flushes", "TLB flushes caused by mmu-notifier rounds")),
+      busErrors_(stats_.counter("bus_errors", "accesses", "memory transactions that did not complete OK")),
+      signals_(stats_.counter("signals", "signals", "fatal signals (SIGSEGV/SIGBUS) delivered")) {
+  // A SystemC platform: kernel sleeps of this mm (migration waits, notifier waits) block SC_THREADs.
+  mm_.notifierSubscriptions().setBlocker(scBlocker());
+  (void)mm_.notifierSubscriptions().mmuNotifierRegister(shootdown_);
+  SC_HAS_PROCESS(CpuCore);
+  SC_THREAD(run);
+}
+
+CpuCore::~CpuCore() {
+  if (shootdown_.subscriptions() != nullptr) mm_.notifierSubscriptions().mmuNotifierUnregister(shootdown_);
+}
+
+void CpuCore::Shootdown::invalidateRangeEnd(const MmuNotifierRange& range) {
+  core_.tlb_.flushRange(range.start, range.end);
+  ++core_.shootdowns_;
+  core_.pendingShootdowns_ += core_.shootdownCost_;
+}
+
+void CpuCore::Shootdown::release(Mm* /*mm*/) {
+  core_.tlb_.flushAll();
+  ++core_.shootdowns_;
+  core_.pendingShootdowns_ += core_.shootdownCost_;
+}
+
+Va CpuCore::slotAddress(int slot) const {
+  HMMSIM_ASSERT(slot >= 0 && static_cast<std::size_t>(slot) < slots_.size(),
+                "CpuCore " << name() << ": slot " << slot << " used before an mmap filled it");
+  return slots_[static_cast<std::size_t>(slot)];
+}
+
+Va CpuCore::address(const CpuOp& op) const {
+  return (op.slot >= 0 ? slotAddress(op.slot) : Va(0)) + op.offset;
+}
+
+void CpuCore::sync() {
+  qk_.sync();
+}
+
+Errno CpuCore::translate(Va va, bool write, Pa& pa) {
+  if (auto t = tlb_.lookup(va); t && (!write || t->writable)) {
+    charge(tlbHitCost_);
+    pa = t->pa;
+    return Errno::Ok;
+  }
+  // Miss (or a write through a read-only/clean entry): walk at synchronized time.
+  charge(tlbMissCost_);
+  sync();
+  PageTable& pt = mm_.pageTable();
+  PtWalk w = pt.lookup(va);
+  for (int tries = 0; !accessOk(w, write); ++tries) {
+    HMMSIM_ASSERT(tries < kMaxFaultsPerAccess,
+                  "CpuCore " << name() << ": access at " << va << " keeps faulting although each fault succeeded");
+    ++pageFaults_;
+    const VmFaultResult r = handleUserFault(mm_, va, write);
+    charge(faultCost_);
+    if (isFaultError(r)) return vmFaultToErrno(r);
+    sync();
+    w = pt.lookup(va);
+  }
+  // The walker sets Accessed, and Dirty for a write, in the leaf entry.
+  *w.slot = write ? w.pte.mkDirty().mkYoung() : w.pte.mkYoung();
+  const Pte e = *w.slot;
+  const std::uint64_t leafSize = ptLevelSize(w.level);
+  // Cached writable only when the pte is writable and already dirty (x86 dirty-bit assist).
+  tlb_.insert(va, e.pfn(), tlbSizeOf(w.level), e.isWrite() && e.isDirty());
+  pa = paOf(e.pfn()) + (va.value() & (leafSize - 1));
+  return Errno::Ok;
+}
+
+Errno CpuCore::memoryTransfer(Pa pa, std::uint8_t* buf, std::size_t len, bool write) {
+  tlm::tlm_generic_payload gp;
+  gp.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+  gp.set_address(pa.value());
+  gp.set_data_ptr(buf);
+  gp.set_data_length(static_cast<unsigned>(len));
+  gp.set_streaming_width(static_cast<unsigned>(len));
+  gp.set_byte_enable_ptr(nullptr);
+  gp.set_dmi_allowed(false);
+  gp.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  sc_core::sc_time delay = qk_.get_local_time();
+  iSocket->b_transport(gp, delay);
+  qk_.set(delay);
+  if (gp.get_response_status() != tlm::TLM_OK_RESPONSE) {
+    ++busErrors_;
+    return Errno::Fault;  // SIGBUS
+  }
+  return Errno::Ok;
+}
+
+Errno CpuCore::access(const CpuOp& op, Va va, std::uint8_t* buf, bool write) {
+  std::uint64_t moved = 0;
+  while (moved < op.len) {
+    const Va at = va + moved;
+    const std::size_t chunk =
+        static_cast<std::size_t>(std::min<std::uint64_t>(op.len - moved, kPageSize - (at.value() & (kPageSize - 1))));
+    Pa pa;
+    if (Errno e = translate(at, write, pa); e != Errno::Ok) return e;
+    if (Errno e = memoryTransfer(pa, buf + moved, chunk, write); e != Errno::Ok) return e;
+    moved += chunk;
+    if (qk_.need_sync()) sync();
+  }
+  return Errno::Ok;
+}
+
+void CpuCore::run() {
+  qk_.reset();
+  for (const CpuOp& op : program_) {
+    CpuOpResult res;
+    res.start = qk_.get_current_time();
+    switch (op.kind) {
+      case CpuOp::Kind::Load: {
+        ++loads_;
+        res.data.assign(op.len, 0);
+        res.err = access(op, address(op), res.data.data(), false);
+        if (res.err == Errno::Ok) bytesLoaded_ += op.len;
+        break;
+      }
+      case CpuOp::Kind::Store: {
+        ++stores_;
+        std::vector<std::uint8_t> buf(op.len, op.value);
+        res.err = access(op, address(op), buf.data(), true);
+        if (res.err == Errno::Ok) bytesStored_ += op.len;
+        break;
+      }
+      case CpuOp::Kind::Mmap: {
+        ++syscalls_;
+        sync();
+        const VaResult r = mm_.mmap(Va(op.offset), op.len, op.prot, op.flags | MAP_ANONYMOUS);
+        res.err = r.err;
+        res.addr = r.addr;
+        if (r.ok() && op.slot >= 0) {
+          if (slots_.size() <= static_cast<std::size_t>(op.slot)) slots_.resize(static_cast<std::size_t>(op.slot) + 1);
+          slots_[static_cast<std::size_t>(op.slot)] = r.addr;
+        }
+        charge(syscallCost_);
+        break;
+      }
+      case CpuOp::Kind::Munmap:
+        ++syscalls_;
+        sync();
+        res.err = mm_.munmap(address(op), op.len);
+        charge(syscallCost_);
+        break;
+      case CpuOp::Kind::Mprotect:
+        ++syscalls_;
+        sync();
+        res.err = mm_.mprotect(address(op), op.len, op.prot);
+        charge(syscallCost_);
+        break;
+      case CpuOp::Kind::Madvise:
+        ++syscalls_;
+        sync();
+        res.err = mm_.madvise(address(op), op.len, op.advice);
+        charge(syscallCost_);
+        break;
+      case CpuOp::Kind::Mremap: {
+        ++syscalls_;
+        sync();
+        const VaResult r = mm_.mremap(address(op), op.len, op.newLen, op.flags);
+        res.err = r.err;
+        res.addr = r.addr;
+        if (r.ok() && op.resultSlot >= 0) {
+          if (slots_.size() <= static_cast<std::size_t>(op.resultSlot))
+            slots_.resize(static_cast<std::size_t>(op.resultSlot) + 1);
+          slots_[static_cast<std::size_t>(op.resultSlot)] = r.addr;
+        }
+        charge(syscallCost_);
+        break;
+      }
+      case CpuOp::Kind::Fork: {
+        ++syscalls_;
+        sync();
+        ForkResult r = mm_.fork(mm_.name() + ".child" + std::to_string(children_.size()));
+        res.err = r.err;
+        if (r.ok()) children_.push_back(std::move(r.child));
+        charge(syscallCost_);
+        break;
+      }
+      case CpuOp::Kind::Compute:
+        charge(ps(op.computePs));
+        break;
+    }
+    // Shootdowns that notifier rounds asked of this core meanwhile.
+    if (pendingShootdowns_ != sc_core::SC_ZERO_TIME) {
+      charge(pendingShootdowns_);
+      pendingShootdowns_ = sc_core::SC_ZERO_TIME;
+    }
+    const bool access = op.kind == CpuOp::Kind::Load || op.kind == CpuOp::Kind::Store;
+    if (access && res.err != Errno::Ok) {
+      killed_ = true;
+      ++signals_;
+    }
+    res.end = qk_.get_current_time();
+    results_.push_back(std::move(res));
+    if (qk_.need_sync()) sync();
+    if (killed_) break;
+  }
+  sync();
+  finish_ = sc_core::sc_time_stamp();
+  done_ = true;
+}
+
+}  // namespace hmmsim

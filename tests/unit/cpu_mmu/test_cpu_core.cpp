@@ -1,0 +1,161 @@
+// The CPU core module (models/cpu_mmu/cpu_core.h) running programs against an Mm with a DRAM
+// behind it: simulated time of faults, TLB misses, memory traffic and system calls, and the TLB
+// shootdown that the mm's notifier rounds cause. Assertions after sc_start().
+
+#include <catch2/catch.hpp>
+
+#include <systemc>
+
+#include "models/cpu_mmu/cpu_core.h"
+#include "models/cpu_mmu/dram.h"
+#include "models/cpu_mmu/memory.h"
+#include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/phys_mem.h"
+#include "models/cpu_mmu/vma.h"
+
+using namespace hmmsim;
+using sc_core::SC_NS;
+using sc_core::sc_time;
+
+namespace {
+
+PhysMemParams ram() {
+  PhysMemParams p;
+  p.ramSize = 64ull << 20;
+  return p;
+}
+
+// 1 byte/ns, 100 ns latency: a 4 KiB page transfer takes 4196 ns.
+DramParams dram() {
+  DramParams p;
+  p.channels = 1;
+  p.channelBandwidthBps = 8e9;
+  p.latencyPs = 100'000;
+  return p;
+}
+
+// Round numbers: fault 1000 ns, TLB miss 30 ns, syscall 500 ns, shootdown 200 ns, hit 0.
+CpuCoreParams costs() {
+  CpuCoreParams p;
+  p.faultCostPs = 1'000'000;
+  p.tlbMissCostPs = 30'000;
+  p.syscallCostPs = 500'000;
+  p.tlbShootdownCostPs = 200'000;
+  p.tlbHitCostPs = 0;
+  return p;
+}
+
+constexpr std::uint64_t kPage = kPageSize;
+sc_time pageXfer() { return sc_time(4096 + 100, SC_NS); }
+
+struct Platform {
+  explicit Platform(CpuProgram program)
+      : mem(ram()), mm(mem, "proc0.mm"), dramModule("dram", dram(), mem), core("cpu0", costs(), mm, std::move(program)) {
+    core.iSocket.bind(dramModule.tSocket);
+  }
+  PhysMem mem;
+  Mm mm;
+  Dram dramModule;
+  CpuCore core;
+};
+
+}  // namespace
+
+TEST_CASE("a CPU program that maps, touches and munmaps memory takes the expected time and flushes its TLB") {
+  Platform p({
+      CpuOp::mmap(0, 4 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE),
+      CpuOp::store(0, 0, 4 * kPage, 0xab),  // 4 write faults, 4 TLB misses
+      CpuOp::load(0, 0, 4 * kPage),         // 4 TLB hits
+      CpuOp::munmap(0, 0, 4 * kPage),       // UNMAP round: TLB flush of the 4 pages
+      CpuOp::load(0, 0, 1),                 // no vma: SIGSEGV
+  });
+  sc_core::sc_start();
+  const CpuCore& c = p.core;
+  REQUIRE(c.done());
+  REQUIRE(c.results().size() == 5);
+  const sc_time mmapT(500, SC_NS);
+  const sc_time storePage = sc_time(30 + 1000, SC_NS) + pageXfer();
+  CHECK(c.results()[0].err == Errno::Ok);
+  CHECK(c.results()[0].end == mmapT);
+  CHECK(c.results()[1].end == mmapT + 4 * storePage);
+  CHECK(c.results()[2].end == mmapT + 4 * storePage + 4 * pageXfer());
+  CHECK(c.results()[2].data == std::vector<std::uint8_t>(4 * kPage, 0xab));
+  CHECK(c.results()[3].err == Errno::Ok);
+  const sc_time afterMunmap = mmapT + 4 * storePage + 4 * pageXfer() + sc_time(500 + 200, SC_NS);
+  CHECK(c.results()[3].end == afterMunmap);
+  CHECK(c.results()[4].err == Errno::Fault);
+  CHECK(c.killed());
+  CHECK(c.finishTime() == afterMunmap + sc_time(30 + 1000, SC_NS));
+
+  CpuCore& core = p.core;
+  CHECK(core.stats().counterValue("page_faults") == 5);
+  CHECK(core.stats().counterValue("tlb_shootdowns") == 1);
+  CHECK(core.stats().counterValue("signals") == 1);
+  CHECK(core.tlb().stats().counterValue("misses") == 5);
+  CHECK(core.tlb().stats().counterValue("hits") == 4);
+  CHECK(core.tlb().stats().counterValue("entries_flushed") == 4);
+  CHECK(core.tlb().validEntries() == 0);
+  CHECK(p.mm.mmStats().notifyEvents[static_cast<unsigned>(MmuNotifierEvent::Unmap)]->value() == 1);
+}
+
+TEST_CASE("a store after a load of an untouched anonymous page faults again and shoots down the zero-page TLB entry") {
+  Platform p({
+      CpuOp::mmap(0, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE),
+      CpuOp::load(0, 0, 8),      // read fault: the shared zero page, mapped read-only
+      CpuOp::store(0, 0, 8, 7),  // hits a read-only TLB entry: walk, write fault (COW from the zero page)
+      CpuOp::load(0, 0, 8),      // TLB hit on the new page
+  });
+  sc_core::sc_start();
+  const CpuCore& c = p.core;
+  REQUIRE(c.results().size() == 4);
+  CHECK_FALSE(c.killed());
+  CHECK(c.results()[1].data == std::vector<std::uint8_t>(8, 0));
+  CHECK(c.results()[3].data == std::vector<std::uint8_t>(8, 7));
+  CpuCore& core = p.core;
+  CHECK(core.stats().counterValue("page_faults") == 2);
+  CHECK(core.tlb().stats().counterValue("hits") == 2);    // the store's read-only hit, the last load
+  CHECK(core.tlb().stats().counterValue("misses") == 1);  // the first load
+  CHECK(core.stats().counterValue("tlb_shootdowns") >= 1);  // the COW replaced a mapped pte
+}
+
+TEST_CASE("a store to memory made read-only by mprotect kills the process with SIGSEGV") {
+  Platform p({
+      CpuOp::mmap(0, 2 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE),
+      CpuOp::store(0, 0, 2 * kPage, 1),
+      CpuOp::mprotect(0, 0, 2 * kPage, PROT_READ),  // PROTECTION_VMA round: TLB flush
+      CpuOp::load(0, kPage, 4),
+      CpuOp::store(0, 0, 4, 2),
+      CpuOp::load(0, 0, 4),  // never runs
+  });
+  sc_core::sc_start();
+  const CpuCore& c = p.core;
+  REQUIRE(c.results().size() == 5);
+  CHECK(c.results()[2].err == Errno::Ok);
+  CHECK(c.results()[3].data == std::vector<std::uint8_t>(4, 1));
+  CHECK(c.results()[4].err == Errno::Fault);
+  CHECK(c.killed());
+  CpuCore& core = p.core;
+  CHECK(core.stats().counterValue("tlb_shootdowns") == 1);
+}
+
+TEST_CASE("fork write-protects the parent: its next store takes a COW fault and the child keeps the old bytes") {
+  Platform p({
+      CpuOp::mmap(0, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE),
+      CpuOp::store(0, 0, 16, 0x11),
+      CpuOp::fork(),                 // PROTECTION_PAGE round on the parent: TLB flush
+      CpuOp::store(0, 0, 16, 0x22),  // COW fault in the parent
+      CpuOp::load(0, 0, 16),
+  });
+  sc_core::sc_start();
+  const CpuCore& c = p.core;
+  REQUIRE(c.results().size() == 5);
+  CHECK_FALSE(c.killed());
+  REQUIRE(c.children().size() == 1);
+  CHECK(c.results()[4].data == std::vector<std::uint8_t>(16, 0x22));
+  std::uint8_t childBytes[16] = {};
+  REQUIRE(copyFromUser(*c.children()[0], childBytes, c.slotAddress(0), sizeof childBytes) == Errno::Ok);
+  CHECK(std::vector<std::uint8_t>(childBytes, childBytes + 16) == std::vector<std::uint8_t>(16, 0x11));
+  CpuCore& core = p.core;
+  CHECK(core.stats().counterValue("page_faults") == 2);
+  CHECK(core.stats().counterValue("tlb_shootdowns") >= 1);
+}
