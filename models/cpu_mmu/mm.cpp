@@ -95,19 +95,6 @@ std::uint64_t Mm::totalVm() const {
 
 // ---- rss --------------------------------------------------------------------------------------
 
-void Mm::addMmCounter(MmCounter c, std::int64_t pages) {
-  auto& slot = rss_[static_cast<unsigned>(c)];
-  slot += pages;
-  HMMSIM_ASSERT(slot >= 0, "mm " << name() << ": rss counter " << static_cast<unsigned>(c)
-                                  << " went negative");
-  switch (c) {
-    case MmCounter::AnonPages: mmStats_.rssAnon.set(double(slot)); break;
-    case MmCounter::FilePages: mmStats_.rssFile.set(double(slot)); break;
-    case MmCounter::ShmemPages: mmStats_.rssShmem.set(double(slot)); break;
-    case MmCounter::SwapEnts: break;
-  }
-}
-
 std::int64_t Mm::rss() const {
   return mmCounter(MmCounter::FilePages) + mmCounter(MmCounter::AnonPages) +
          mmCounter(MmCounter::ShmemPages);

@@ -38,6 +38,7 @@
 #include "models/cpu_mmu/mmu_notifier.h"
 #include "models/cpu_mmu/vm_fault.h"
 #include "models/cpu_mmu/vma.h"
+#include "sim/assert.h"
 #include "sim/errno.h"
 #include "sim/stats.h"
 #include "sim/strong_types.h"
@@ -166,7 +167,19 @@ class Mm {
 
   // ---- rss (get_mm_counter / add_mm_counter) ---------------------------------------------
   std::int64_t mmCounter(MmCounter c) const { return rss_[static_cast<unsigned>(c)]; }
-  void addMmCounter(MmCounter c, std::int64_t pages);
+  /// add_mm_counter (inline: the fault and zap paths call it per page).
+  void addMmCounter(MmCounter c, std::int64_t pages) {
+    auto& slot = rss_[static_cast<unsigned>(c)];
+    slot += pages;
+    HMMSIM_ASSERT(slot >= 0, "mm " << name() << ": rss counter " << static_cast<unsigned>(c)
+                                    << " went negative");
+    switch (c) {
+      case MmCounter::AnonPages: mmStats_.rssAnon.set(double(slot)); break;
+      case MmCounter::FilePages: mmStats_.rssFile.set(double(slot)); break;
+      case MmCounter::ShmemPages: mmStats_.rssShmem.set(double(slot)); break;
+      case MmCounter::SwapEnts: break;
+    }
+  }
   /// get_mm_rss(): file + anon + shmem pages.
   std::int64_t rss() const;
 
