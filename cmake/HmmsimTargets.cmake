@@ -52,7 +52,7 @@ function(hmmsim_test name)
   hmmsim_warnings(${name})
   catch_discover_tests(${name}
     TEST_PREFIX "${name}: "
-    PROPERTIES ENVIRONMENT "SYSC_DISABLE_COPYRIGHT_MESSAGE=1" TIMEOUT 300)
+    PROPERTIES ENVIRONMENT "SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1" TIMEOUT 300)
 endfunction()
 
 # hmmsim_bench(<name> SOURCES ... LIBS ...)
