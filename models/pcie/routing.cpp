@@ -290,6 +290,8 @@ static bool siblingOf(const PciDev& a, const PciDev& b) {
 }
 
 Route Router::routeRequest(const PciDev& requester, std::uint64_t addr, const TlpRouteAttrs& attrs) const {
+  HMMSIM_ASSERT(!requester.isDownstreamPort() && requester.type() != PciDevType::HostBridge,
+                requester.name() << ": only endpoints and switch upstream ports issue memory requests here");
   Walk w;
   w.attrs = attrs;
   w.addr = addr;
