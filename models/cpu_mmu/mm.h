@@ -234,35 +234,48 @@ class Mm {
   /// flags change (change_protection's range), vmas split at the boundaries and merged with
   /// equal neighbours afterwards (vma_merge), THPs straddling a boundary split.
   Errno mprotect(Va addr, std::uint64_t len, int prot);
-  /// madvise(2). Returns Ok, or Inval (unaligned addr, unknown advice, MADV_DONTNEED/FREE on a
-  /// VM_LOCKED|VM_PFNMAP|VM_HUGETLB vma (FREE: on anything not anonymous), MADV_HUGEPAGE on a
-  /// special vma), NoMem (part of the range unmapped: the kernel applies the advice to the
-  /// mapped parts and then returns ENOMEM; hmmsim does the same for the data advices (as the
-  /// kernel) — except it checks first for flag-changing advices so they change nothing),
-  /// Fault (MADV_POPULATE_* on a range that cannot be faulted in). Events:
+  /// madvise(2). Returns Ok, or:
+  ///  Inval  unaligned addr; unknown advice; len overflowing; DONTNEED/FREE on a VM_LOCKED or
+  ///         VM_PFNMAP vma; FREE on a vma that is not private anonymous (or hugetlb); DONTNEED
+  ///         on hugetlb at a non-2-MiB start; DOFORK on VM_IO; WIPEONFORK on a non-private-anon
+  ///         vma; POPULATE_* on VM_IO/VM_PFNMAP; COLLAPSE outside private anonymous vmas.
+  ///  NoMem  part of [addr, addr+len) is not mapped. The kernel applies the advice to the
+  ///         mapped parts and then returns ENOMEM; hmmsim refuses first and changes nothing
+  ///         (deliberate, so that a bad call changes nothing).
+  ///  Fault  POPULATE_* hit a page that cannot be faulted in (SIGBUS/SIGSEGV).
+  ///  Again  COLLAPSE could not collapse some piece (shared/pinned page, device entry);
+  ///         NoMem when no 2 MiB frame was free for it.
+  ///  Acces/OpNotSupp  MADV_REMOVE: checks only (hole punching is not modelled).
+  /// Events:
   ///  DONTNEED  MMU_NOTIFY_CLEAR per vma part (zap_page_range_single), pages freed;
-  ///  FREE      MMU_NOTIFY_CLEAR per vma part; anonymous pages mapped once become lazyfree
-  ///            (clean): reclaimLazyfree() may discard them while they stay clean, a write in
-  ///            between keeps them;
-  ///  HUGEPAGE/NOHUGEPAGE/DONTFORK/DOFORK  vma flag change with splits/merges, no round;
-  ///  COLLAPSE  for each 2 MiB-aligned 2 MiB piece fully inside an anonymous vma: collapse its
-  ///            512 ptes into one THP (MMU_NOTIFY_CLEAR over the 2 MiB, like
-  ///            collapse_huge_page); pieces that cannot collapse are skipped and the call returns
-  ///            Again (the kernel's -EAGAIN for "could not collapse"), Inval outside anon vmas.
+  ///  FREE      MMU_NOTIFY_CLEAR per vma part; order-0 anonymous pages mapped once (and whole
+  ///            PMD-mapped THPs) become lazyfree (pte clean+old, folio !swapbacked): a later
+  ///            reclaimLazyfree() discards them while they stay clean; a write keeps them;
+  ///  HUGEPAGE/NOHUGEPAGE/DONTFORK/DOFORK/WIPEONFORK/KEEPONFORK/NORMAL/RANDOM/SEQUENTIAL/
+  ///            DONTDUMP/DODUMP: vma flag change with splits (a THP straddling a split is split:
+  ///            CLEAR round on its 2 MiB) and merges; no other round;
+  ///  COLLAPSE  per 2 MiB-aligned piece inside the range: collapseHugePage (CLEAR round on it);
+  ///  WILLNEED  nothing (no backing store); POPULATE_READ/WRITE: faults, no round of its own.
   Errno madvise(Va addr, std::uint64_t len, int advice);
   /// mremap(2). Returns the new address, or:
-  ///  Inval  unaligned oldAddr; unknown flags; FIXED or DONTUNMAP without MAYMOVE; FIXED with
-  ///         an unaligned newAddr or overlapping ranges; DONTUNMAP with oldLen != newLen or on a
-  ///         non-private-anonymous vma (the kernel allows more since 5.13; documented); newLen
-  ///         == 0; the old range spanning more than one vma (EFAULT in the kernel when it is
-  ///         not fully inside one vma: see Fault).
-  ///  Fault  no vma at oldAddr, or [oldAddr, oldAddr+oldLen) not inside one vma.
+  ///  Inval  unaligned oldAddr; unknown flags; FIXED or DONTUNMAP without MAYMOVE; DONTUNMAP
+  ///         with oldLen != newLen or on a VM_DONTEXPAND|VM_PFNMAP vma (kernel >= 5.13 rules);
+  ///         newLen == 0; oldLen == 0 (the kernel duplicates a shared mapping then: not
+  ///         modelled); FIXED with an unaligned or out-of-range newAddr or overlapping ranges;
+  ///         a hugetlb vma (hmmsim does not model hugetlb mremap).
+  ///  Fault  no vma at oldAddr, or [oldAddr, oldAddr+oldLen) not inside one vma; growing a
+  ///         VM_DONTEXPAND/VM_PFNMAP vma.
   ///  NoMem  growing in place impossible and no MAYMOVE; no room for the move.
-  /// Shrinking unmaps the tail (MMU_NOTIFY_UNMAP round over it). Moving: the page-table entries
-  /// move to the new range (move_page_tables: MMU_NOTIFY_UNMAP round over the old range, the
-  /// data stays with its frames, THPs move whole when aligned and are split otherwise), then
-  /// the old range is unmapped (no pages left to free), unless DONTUNMAP, which leaves the old
-  /// vma in place, empty (a later touch faults in zeros), with VM_ACCOUNT cleared.
+  ///  Perm   FIXED below mmap_min_addr.
+  /// Shrinking unmaps the tail (MMU_NOTIFY_UNMAP round over it). Growing in place raises
+  /// nothing. FIXED first unmaps the target range (UNMAP round if mapped). Moving: a new vma
+  /// keeps the old pgoff (copy_vma), the page-table entries move (move_page_tables: one
+  /// MMU_NOTIFY_UNMAP round over the old range; data stays with its frames; a THP moves as one
+  /// PMD when wholly inside and the target is 2 MiB aligned, else it is split, CLEAR round),
+  /// then the old range is unmapped (a second UNMAP round over it, nothing left to free) unless
+  /// DONTUNMAP, which leaves the old vma in place with no entries (a later touch faults in
+  /// zeros). Difference: the kernel may widen move_page_tables' range to PMD boundaries
+  /// (try_realign_addr); hmmsim does not.
   VaResult mremap(Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int flags,
                   Va newAddr = Va(0));
   /// fork(): a child Mm (`childName` names its stats group) with copies of every vma except

@@ -344,3 +344,24 @@ TEST_CASE("a failed mprotect leaves vmas, page table and stats unchanged", "[mm]
   CHECK(f.ops.rounds.size() == rounds);
   CHECK(f.load(a + kPageSize) == 2);
 }
+
+TEST_CASE("the mm's stats count syscalls, failures and notifier rounds per event", "[mm][stats]") {
+  MmFixture f;
+  Va a = f.mapAnon(8 * kPageSize);
+  fill(f, a, 8, 1);
+  REQUIRE(f.mm->mprotect(a, 4 * kPageSize, PROT_READ) == Errno::Ok);
+  REQUIRE(f.mm->madvise(a + 4 * kPageSize, kPageSize, MADV_DONTNEED) == Errno::Ok);
+  REQUIRE(f.mm->munmap(a, 8 * kPageSize) == Errno::Ok);
+  CHECK(f.mm->munmap(a + 1, kPageSize) == Errno::Inval);
+  const StatsGroup& g = f.mm->stats();
+  CHECK(g.counterValue("mmap_calls") == 1);
+  CHECK(g.counterValue("mprotect_calls") == 1);
+  CHECK(g.counterValue("madvise_calls") == 1);
+  CHECK(g.counterValue("munmap_calls") == 2);
+  CHECK(g.counterValue("failed_calls") == 1);
+  CHECK(g.counterValue("notify_protection_vma") == 1);
+  CHECK(g.counterValue("notify_clear") == 1);
+  CHECK(g.counterValue("notify_unmap") == 1);
+  CHECK(g.counterValue("notify_protection_page") == 0);
+  CHECK(f.mm->vmEvents().pgfault.value() >= 8);
+}
