@@ -3,6 +3,8 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <sys/mman.h>
 #include <memory>
 #include <vector>
 
@@ -70,6 +72,31 @@ void BM_LookupRandomDense4KFresh(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_LookupRandomDense4KFresh);
+
+// Baseline for the two benchmarks above: independent random 8-byte loads from an 8 MiB buffer
+// (the size of the 1 Mi-page table's PTE level) on host huge pages: the memory system's floor
+// for one random miss per lookup on this machine.
+void BM_RandomLoadBaseline8MiB(benchmark::State& state) {
+  constexpr std::size_t kWords = (8u << 20) / 8;
+  static std::uint64_t* buf = nullptr;
+  if (!buf) {
+    buf = static_cast<std::uint64_t*>(std::aligned_alloc(2u << 20, kWords * 8));
+#ifdef MADV_HUGEPAGE
+    madvise(buf, kWords * 8, MADV_HUGEPAGE);
+#endif
+    for (std::size_t i = 0; i < kWords; ++i) buf[i] = i;
+  }
+  std::uint64_t x = 88172645463325252ull, sum = 0;
+  for (auto _ : state) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    sum += buf[x & (kWords - 1)];
+  }
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RandomLoadBaseline8MiB);
 
 // walkRange over all 1 Mi pages (what zap/mprotect/fork/hmm_range_fault pay per page).
 void BM_WalkRangeDense(benchmark::State& state) {

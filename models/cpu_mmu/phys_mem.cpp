@@ -150,7 +150,7 @@ Frame& PhysMem::frameRel(std::uint64_t r) {
   return c.frames[r & (kChunkFrames - 1)];
 }
 
-Frame& PhysMem::frame(Pfn pfn) {
+Frame& PhysMem::frameSlow(Pfn pfn) {
   HMMSIM_ASSERT(pfnValid(pfn), "PhysMem::frame: invalid pfn " << pfn);
   return frameRel(rel(pfn));
 }

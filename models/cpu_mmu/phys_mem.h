@@ -239,6 +239,7 @@ class PhysMem {
   const Chunk* chunkOf(Pfn pfn) const;
   Frame& materialize(std::uint64_t chunkIdx);
   Frame& frameRel(std::uint64_t r);
+  Frame& frameSlow(Pfn pfn);
   Frame& headFrame(Pfn pfn, Pfn* headOut);
   Pfn headOf(Pfn pfn) const;
 
@@ -277,5 +278,17 @@ class PhysMem {
   Pfn zeroPfn_;
   std::optional<Pfn> hugeZeroPfn_;
 };
+
+// Inline fast path of frame(): a live chunk's metadata is one index and one load away.
+inline Frame& PhysMem::frame(Pfn pfn) {
+  const std::uint64_t r = pfn.value() - basePfn_;
+  const std::uint64_t ci = r >> kChunkShift;
+  if (__builtin_expect(pfn.value() >= basePfn_ && ci < chunks_.size(), 1)) {
+    Chunk& c = chunks_[ci];
+    if (__builtin_expect(c.frames && (r & (kChunkFrames - 1)) < c.validFrames, 1))
+      return c.frames[r & (kChunkFrames - 1)];
+  }
+  return frameSlow(pfn);
+}
 
 }  // namespace hmmsim
