@@ -3,6 +3,7 @@ hmmsim_test(test_mmu_notifier
   SOURCES
     unit/cpu_mmu/test_mmu_notifier.cpp
     unit/cpu_mmu/test_interval_tree.cpp
+    unit/cpu_mmu/test_wait_queue.cpp
   LIBS hmmsim::cpu_mmu)
 hmmsim_test(test_mmu_notifier_sc
   SOURCES unit/cpu_mmu/test_mmu_notifier_sc.cpp

@@ -159,3 +159,45 @@ TEST_CASE("fork write-protects the parent: its next store takes a COW fault and 
   CHECK(core.stats().counterValue("page_faults") == 2);
   CHECK(core.stats().counterValue("tlb_shootdowns") >= 1);
 }
+
+TEST_CASE("MADV_DONTNEED flushes the TLB and the next load faults in a zero page") {
+  Platform p({
+      CpuOp::mmap(0, 2 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE),
+      CpuOp::store(0, 0, 2 * kPage, 0x5a),
+      CpuOp::madvise(0, 0, 2 * kPage, MADV_DONTNEED),  // CLEAR round: TLB flush
+      CpuOp::load(0, kPage, 8),
+  });
+  sc_core::sc_start();
+  const CpuCore& c = p.core;
+  REQUIRE(c.results().size() == 4);
+  CHECK(c.results()[2].err == Errno::Ok);
+  CHECK(c.results()[3].data == std::vector<std::uint8_t>(8, 0));
+  CpuCore& core = p.core;
+  CHECK(core.stats().counterValue("page_faults") == 3);
+  CHECK(core.stats().counterValue("tlb_shootdowns") == 1);
+  CHECK(core.tlb().stats().counterValue("entries_flushed") == 2);
+  CHECK(p.mm.mmStats().notifyEvents[static_cast<unsigned>(MmuNotifierEvent::Clear)]->value() == 1);
+}
+
+TEST_CASE("mremap moving a mapping keeps its bytes at the new address and flushes the old translations") {
+  const std::uint64_t at = 0x1000'0000;
+  Platform p({
+      CpuOp::mmap(0, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, at),
+      CpuOp::mmap(1, kPage, PROT_READ, MAP_PRIVATE | MAP_FIXED, at + kPage),  // blocks growing in place
+      CpuOp::store(0, 0, kPage, 0x3c),
+      CpuOp::mremap(0, 0, kPage, 64 * kPage, MREMAP_MAYMOVE, 2),  // must move: UNMAP round on the old range
+      CpuOp::load(2, 0, 16),
+      CpuOp::load(0, 0, 1),  // the old address is gone: SIGSEGV
+  });
+  sc_core::sc_start();
+  const CpuCore& c = p.core;
+  REQUIRE(c.results().size() == 6);
+  CHECK(c.results()[3].err == Errno::Ok);
+  CHECK(c.slotAddress(2) != Va(at));
+  CHECK(c.results()[4].data == std::vector<std::uint8_t>(16, 0x3c));
+  CHECK(c.results()[5].err == Errno::Fault);
+  CHECK(c.killed());
+  CpuCore& core = p.core;
+  CHECK(core.stats().counterValue("tlb_shootdowns") >= 1);
+  CHECK(p.mm.mmStats().notifyEvents[static_cast<unsigned>(MmuNotifierEvent::Unmap)]->value() >= 1);
+}

@@ -110,6 +110,50 @@ struct RemoveDuringInvalidation : sc_core::sc_module {
   }
 };
 
+// A plain subscriber whose invalidate_range_start sleeps 40 ns (a device shootdown). A driver
+// thread unregisters it at 10 ns: release runs at once, unregister returns only when the running
+// callback finished (synchronize_srcu), and the round's end no longer reaches it.
+class SleepyNotifier : public MmuNotifier {
+ public:
+  Errno invalidateRangeStart(const MmuNotifierRange&) override {
+    ++starts;
+    sc_core::wait(40, SC_NS);
+    return Errno::Ok;
+  }
+  void invalidateRangeEnd(const MmuNotifierRange&) override { ++ends; }
+  void release(Mm*) override {
+    ++releases;
+    releasedAt = sc_core::sc_time_stamp();
+  }
+  int starts = 0, ends = 0, releases = 0;
+  sc_time releasedAt;
+};
+
+struct UnregisterDuringCallback : sc_core::sc_module {
+  MmuNotifierSubscriptions subs{nullptr, "mm.notifier", scBlocker()};
+  SleepyNotifier n;
+  sc_time unregisterReturnedAt;
+  std::size_t countAfter = 99;
+
+  SC_HAS_PROCESS(UnregisterDuringCallback);
+  explicit UnregisterDuringCallback(sc_core::sc_module_name name) : sc_core::sc_module(name) {
+    (void)subs.mmuNotifierRegister(n);
+    SC_THREAD(invalidator);
+    SC_THREAD(driver);
+  }
+  void invalidator() {
+    MmuNotifierRange r = makeRange(Va(0x0), Va(0x1000));
+    subs.invalidateRangeStart(r);
+    subs.invalidateRangeEnd(r);
+  }
+  void driver() {
+    wait(10, SC_NS);
+    subs.mmuNotifierUnregister(n);
+    unregisterReturnedAt = sc_core::sc_time_stamp();
+    countAfter = subs.notifierCount();
+  }
+};
+
 }  // namespace
 
 TEST_CASE("an SC_THREAD calling readBegin during another thread's invalidation sleeps until the last end") {
@@ -133,4 +177,17 @@ TEST_CASE("an SC_THREAD removing an interval notifier during an invalidation wai
   CHECK(top.callsAfterRemove == 0);
   CHECK(top.subs.stats().counterValue("remove_sleeps") == 1);
   CHECK(top.subs.stats().counterValue("deferred_removes") == 1);
+}
+
+TEST_CASE("mmu_notifier_unregister in an SC_THREAD waits for a running callback of that mm to finish") {
+  UnregisterDuringCallback top("top");
+  sc_core::sc_start();
+  CHECK(top.n.releases == 1);
+  CHECK(top.n.releasedAt == sc_time(10, SC_NS));
+  CHECK(top.unregisterReturnedAt == sc_time(40, SC_NS));
+  CHECK(top.n.starts == 1);
+  CHECK(top.n.ends == 0);
+  CHECK(top.countAfter == 0);
+  CHECK_FALSE(top.n.registered());
+  CHECK(top.subs.stats().counterValue("unregister_sleeps") == 1);
 }
