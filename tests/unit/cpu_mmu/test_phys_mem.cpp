@@ -436,17 +436,20 @@ TEST_CASE("OOM returns nullopt and changes nothing") {
 
 TEST_CASE("freeing every page of a broken-up 1 GiB block merges it back") {
   PhysMem pm(smallRam(2ull << 30));
-  // Block 0 holds the zero page; taking all of it and 1000 more pages breaks block 1 apart.
-  std::vector<Pfn> pages;
-  while (pages.size() < (1u << 18) - 1 + 1000) pages.push_back(*pm.allocFrame(0));
+  // Block 0 holds the zero page. Taking all of its 2 MiB chunks, 20 more, and 1000 small pages
+  // breaks block 1 apart at every order.
+  std::vector<Pfn> folios;
+  for (unsigned i = 0; i < 511 + 20; ++i) folios.push_back(*pm.allocFrame(9));
+  for (unsigned i = 0; i < 1000; ++i) folios.push_back(*pm.allocFrame(i % 5 == 0 ? 3 : 0));
   CHECK_FALSE(pm.allocFrame(18));
   // Free in a scrambled order so merges happen in every direction.
-  for (std::size_t i = 0; i < pages.size(); ++i) std::swap(pages[i], pages[(i * 7919) % pages.size()]);
-  for (Pfn p : pages) pm.putPage(p);
+  for (std::size_t i = 0; i < folios.size(); ++i)
+    std::swap(folios[i], folios[(i * 7919) % folios.size()]);
+  for (Pfn p : folios) pm.putPage(p);
   CHECK(pm.freePages() == pm.ramPages() - 1);
   REQUIRE(pm.allocFrame(18));
   CHECK_FALSE(pm.allocFrame(18));
-  // And block 0 merged up to everything but the zero page's path: its upper half is whole.
+  // Block 0 merged back as far as the zero page allows: its upper half is whole.
   CHECK(pm.allocFrame(17));
 }
 
