@@ -26,7 +26,9 @@
 //      UF  Upstream Forwarding: a TLP arriving at a downstream port from below whose target is
 //          below that same port (it was redirected by ACS further down) is forwarded upstream
 //          when UF is set; without UF it is an Unsupported Request.
-//    Egress control is applied to requests only; completions follow CR.
+//    Egress control is applied to requests only; completions follow CR. At a Root Port, RR and
+//    CR do not change the path: every peer TLP between root ports already goes through the root
+//    complex and its address resolution in this model; SV, TB and EC apply there as at a switch.
 //  - The root complex: a request arriving from below is resolved by the RcAddressResolver (the
 //    IOMMU when one translates; the default decodes bus addresses through the host bridge
 //    windows). A CPU physical address inside a host-bridge window is a peer access: it is routed

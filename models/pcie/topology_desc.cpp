@@ -342,6 +342,23 @@ void validateTopologyDesc(const TopologyDesc& d) {
     for (const HostWindow* w : {&hb.params.mem, &hb.params.pref})
       if (w->size % kBridgeWindowAlign != 0)
         failAt(hb.loc, "host bridge '" + hb.params.name + "': window sizes are multiples of 1MiB");
+    // CPU apertures must be disjoint across all host bridges (and within one): the root complex
+    // decodes a CPU physical address to exactly one of them.
+    for (const HostBridgeDesc& other : d.hostBridges) {
+      for (int i = 0; i < 2; ++i) {
+        for (int j = 0; j < 2; ++j) {
+          if (&other == &hb && i >= j) continue;
+          const HostWindow& a = i ? hb.params.pref : hb.params.mem;
+          const HostWindow& b = j ? other.params.pref : other.params.mem;
+          if (!a.size || !b.size) continue;
+          if (a.cpuBase < b.cpuBase + b.size && b.cpuBase < a.cpuBase + a.size)
+            failAt(hb.loc, std::string("host bridge '") + hb.params.name + "': its " + (i ? "prefetchable" : "non-prefetchable") +
+                               " window overlaps the " + (j ? "prefetchable" : "non-prefetchable") + " window of '" +
+                               other.params.name + "' in CPU physical addresses");
+        }
+      }
+      if (&other == &hb) break;
+    }
     std::set<unsigned> devfns;
     if (hb.params.hostFunction) devfns.insert(0);
     for (const PortDesc& rp : hb.rootPorts) {

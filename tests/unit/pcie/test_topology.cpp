@@ -213,3 +213,10 @@ TEST_CASE("an unknown key in a description suggests the nearest valid key") {
   std::string msg = errorOf(replace(kYaml, "max_width: 4", "max_widht: 4"));
   CHECK_THAT(msg, Catch::Contains("did you mean 'max_width'?"));
 }
+
+TEST_CASE("host bridge windows that overlap in CPU addresses are an error") {
+  TopologyDesc d = platform();
+  d.hostBridges[1].params.pref.cpuBase = Pa(0x4000000000ull + 32 * kGiB);  // inside hb0's pref window
+  CHECK_THAT(errorOf(d), Catch::Contains("host bridge 'hb1': its prefetchable window overlaps the prefetchable "
+                                         "window of 'hb0' in CPU physical addresses"));
+}
