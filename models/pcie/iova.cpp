@@ -23,6 +23,12 @@ IovaDomain::IovaDomain(std::uint64_t granule, std::uint64_t startPfn)
   HMMSIM_ASSERT(granule && (granule & (granule - 1)) == 0 && granule <= kPageSize,
                 "IOVA granule " << granule << " must be a power of two <= page size");
   while ((1ull << shift_) < granule) ++shift_;
+  dma32Pfn_ = 1ull << (32 - shift_);
+  max32AllocSize_ = dma32Pfn_;
+  anchor_.pfnLo = anchor_.pfnHi = ~0ull;
+  anchor_.reserved = true;
+  tree_.insert(anchor_);
+  cached_ = cached32_ = &anchor_;
 }
 
 IovaDomain::~IovaDomain() { tree_.clear(); }
@@ -46,31 +52,51 @@ void IovaDomain::deleteNode(IovaNode* n) { freeNodes_.push_back(n); }
 
 std::optional<std::uint64_t> IovaDomain::allocIova(std::uint64_t pages, std::uint64_t limitPfn, bool sizeAligned) {
   HMMSIM_ASSERT(pages > 0, "zero-page IOVA allocation");
-  HMMSIM_ASSERT(limitPfn < (1ull << 63), "IOVA limit out of range");
-  const std::uint64_t align = sizeAligned ? roundupPowOfTwo(pages) : 1;
-  std::uint64_t high = limitPfn + 1;  // exclusive
-  // Walk the tree downwards from the limit, trying the gap below `high` each time.
-  auto it = tree_.lower_bound(high, PfnLoLess());
-  for (;;) {
-    std::uint64_t gapLo = startPfn_;
-    if (it != tree_.begin()) gapLo = std::max(gapLo, std::prev(it)->pfnHi + 1);
-    if (high >= gapLo && high - gapLo >= pages) {
-      std::uint64_t cand = (high - pages) & ~(align - 1);
-      if (cand >= gapLo) {
-        tree_.insert(*newNode(cand, cand + pages - 1, false));
-        ++allocated_;
-        return cand;
-      }
+  HMMSIM_ASSERT(limitPfn < (1ull << 62), "IOVA limit out of range");
+  const std::uint64_t limit = limitPfn + 1;  // alloc_iova passes limit_pfn + 1 (exclusive)
+  const std::uint64_t alignMask = sizeAligned ? ~(roundupPowOfTwo(pages) - 1) : ~0ull;
+  if (limit <= dma32Pfn_ && pages >= max32AllocSize_) return std::nullopt;
+
+  IovaNode* curr = limit <= dma32Pfn_ ? cached32_ : cached_;
+  auto it = tree_.iterator_to(*curr);
+  const std::uint64_t retryPfn = curr->pfnHi;
+  std::uint64_t high = limit, low = startPfn_, newPfn = 0;
+  for (bool retried = false;; retried = true) {
+    // Walk down from `it`: the candidate sits below every node visited so far and must end
+    // above the next lower node.
+    for (;;) {
+      high = std::min(high, it->pfnLo);
+      newPfn = (high - pages) & alignMask;  // wraps when high < pages: caught below
+      if (it == tree_.begin()) break;
+      auto below = std::prev(it);
+      if (!(newPfn <= below->pfnHi && newPfn >= low)) break;
+      it = below;
     }
-    if (it == tree_.begin()) return std::nullopt;
-    --it;
-    high = std::min(high, it->pfnLo);
-    if (high <= startPfn_) return std::nullopt;
+    if (high >= pages && newPfn >= low) break;
+    if (!retried && low == startPfn_ && retryPfn < limit) {
+      // Second pass over the range above the cached node (iova_find_limit): start at the
+      // lowest node reaching `limit`.
+      high = limit;
+      low = retryPfn + 1;
+      it = tree_.lower_bound(limit, PfnLoLess());
+      if (it != tree_.begin() && std::prev(it)->pfnHi >= limit) --it;
+      continue;
+    }
+    max32AllocSize_ = pages;
+    return std::nullopt;
   }
+  IovaNode* n = newNode(newPfn, newPfn + pages - 1, false);
+  tree_.insert(*n);
+  ++allocated_;
+  if (n->pfnHi < dma32Pfn_)
+    cached32_ = n;
+  else
+    cached_ = n;
+  return newPfn;
 }
 
 Errno IovaDomain::reserveIova(std::uint64_t pfnLo, std::uint64_t pfnHi) {
-  if (pfnLo > pfnHi) return Errno::Inval;
+  if (pfnLo > pfnHi || pfnHi >= anchor_.pfnLo) return Errno::Inval;
   // Collect every node overlapping [pfnLo, pfnHi]: nodes start at or below pfnHi.
   std::uint64_t lo = pfnLo, hi = pfnHi;
   auto it = tree_.upper_bound(pfnHi, PfnLoLess());
@@ -84,10 +110,16 @@ Errno IovaDomain::reserveIova(std::uint64_t pfnLo, std::uint64_t pfnHi) {
   for (IovaNode* n : overlap) {
     lo = std::min(lo, n->pfnLo);
     hi = std::max(hi, n->pfnHi);
+  }
+  IovaNode* merged = newNode(lo, hi, true);
+  for (IovaNode* n : overlap) {
+    // A cache may rest on a reserved node after a free below it: move it to the merged node.
+    if (cached_ == n) cached_ = merged;
+    if (cached32_ == n) cached32_ = merged;
     tree_.erase(tree_.iterator_to(*n));
     deleteNode(n);
   }
-  tree_.insert(*newNode(lo, hi, true));
+  tree_.insert(*merged);
   return Errno::Ok;
 }
 
@@ -102,7 +134,13 @@ Errno IovaDomain::freeIova(std::uint64_t pfn) {
   const IovaNode* c = findIova(pfn);
   if (!c || c->reserved) return Errno::Inval;
   IovaNode* n = const_cast<IovaNode*>(c);
-  tree_.erase(tree_.iterator_to(*n));
+  auto it = tree_.iterator_to(*n);
+  IovaNode* next = &*std::next(it);  // the anchor guarantees a next node
+  // __cached_rbnode_delete_update(): keep the caches above every hole the free opens.
+  if (n == cached32_ || (n->pfnHi < dma32Pfn_ && n->pfnLo >= cached32_->pfnLo)) cached32_ = next;
+  if (n->pfnLo < dma32Pfn_) max32AllocSize_ = dma32Pfn_;
+  if (n->pfnLo >= cached_->pfnLo) cached_ = next;
+  tree_.erase(it);
   deleteNode(n);
   --allocated_;
   return Errno::Ok;
@@ -111,6 +149,7 @@ Errno IovaDomain::freeIova(std::uint64_t pfn) {
 std::vector<IovaNode> IovaDomain::ranges() const {
   std::vector<IovaNode> out;
   for (const IovaNode& n : tree_) {
+    if (&n == &anchor_) continue;
     IovaNode copy;
     copy.pfnLo = n.pfnLo;
     copy.pfnHi = n.pfnHi;

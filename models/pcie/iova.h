@@ -2,15 +2,20 @@
 // IovaDomain: the kernel's IOVA allocator (drivers/iommu/iova.c, struct iova_domain).
 //
 // Models: a red-black tree of allocated and reserved ranges in units of the granule (4 KiB
-// pages), allocation top-down from a limit (the device's DMA mask), optionally aligned to the
-// size rounded up to a power of two (size_aligned, as the DMA layer always asks), reservation of
-// ranges that must never be handed out (reserve_iova: host-bridge windows, the MSI range),
-// find and free. Nodes come from a pool that grows and recycles (the kernel's iova kmem_cache),
-// so freeing and re-allocating does not allocate memory.
+// pages) with the kernel's anchor node at the top, allocation top-down from a limit (the
+// device's DMA mask), optionally aligned to the size rounded up to a power of two
+// (size_aligned, as the DMA layer always asks), reservation of ranges that must never be handed
+// out (reserve_iova: host-bridge windows, the MSI range), find and free. The search follows
+// __alloc_and_insert_iova_range: it starts below the cached node of the last allocation
+// (cached32_node for limits at or below 4 GiB, cached_node above), retries once in the range
+// above that node, updates the caches on insert and free as the kernel does, and remembers the
+// smallest failed 32-bit size (max32_alloc_size) so hopeless 32-bit requests fail fast. So the
+// addresses handed out are the kernel's, not merely "the highest fit". Nodes come from a pool that
+// grows and recycles (the kernel's iova kmem_cache), so freeing and re-allocating does not
+// allocate memory.
 //
 // Leaves out: the per-CPU range caches (rcache magazines) that make the kernel hand a freed
-// IOVA of the same size back first; the cached-node search start (it only speeds the search:
-// the address chosen is the same highest fit). Timing: none; pure logic.
+// IOVA of the same size back first. Timing: none; pure logic.
 
 #include <cstdint>
 #include <deque>
@@ -52,8 +57,9 @@ class IovaDomain {
   std::optional<std::uint64_t> allocIova(std::uint64_t pages, std::uint64_t limitPfn, bool sizeAligned);
 
   /// reserve_iova(): marks [pfnLo, pfnHi] as never allocatable; overlaps with earlier
-  /// reservations merge. Returns Ok; Inval if pfnLo > pfnHi; Busy if the range overlaps an
-  /// allocated (not reserved) range — the kernel reserves before any allocation.
+  /// reservations merge. Returns Ok; Inval if pfnLo > pfnHi or the range reaches the anchor;
+  /// Busy if the range overlaps an allocated (not reserved) range (the kernel would silently
+  /// widen that allocation; it only reserves before allocating, so hmmsim refuses instead).
   Errno reserveIova(std::uint64_t pfnLo, std::uint64_t pfnHi);
 
   /// find_iova(): the allocated or reserved node containing `pfn`, or nullptr.
@@ -76,7 +82,12 @@ class IovaDomain {
   std::uint64_t granule_;
   unsigned shift_;
   std::uint64_t startPfn_;
+  std::uint64_t dma32Pfn_;        // first page at or above 4 GiB (dma_32bit_pfn)
+  std::uint64_t max32AllocSize_;  // smallest 32-bit-limited size known to fail
   Tree tree_;
+  IovaNode anchor_;               // IOVA_ANCHOR: always the highest node
+  IovaNode* cached_ = nullptr;    // cached_node
+  IovaNode* cached32_ = nullptr;  // cached32_node
   std::deque<IovaNode> pool_;        // stable addresses; grows only
   std::vector<IovaNode*> freeNodes_; // recycled nodes
   std::size_t allocated_ = 0;

@@ -77,6 +77,16 @@ TEST_CASE("the IOVA allocator never hands out pages inside reserved ranges") {
   for (std::uint64_t p : got) CHECK(p != 0);
 }
 
+TEST_CASE("a hole above the last allocation is used only once the space below it runs out") {
+  // The kernel searches below its cached node first and retries above it only on failure.
+  IovaDomain iovad;
+  REQUIRE(iovad.allocIova(1, 0xf, true) == std::optional<std::uint64_t>(0xf));
+  REQUIRE(iovad.allocIova(4, 0xf, true) == std::optional<std::uint64_t>(0x8));  // leaves 0xc..0xe free
+  CHECK(iovad.allocIova(1, 0xf, true) == std::optional<std::uint64_t>(0x7));   // not 0xe
+  for (std::uint64_t p = 6; p >= 1; --p) REQUIRE(iovad.allocIova(1, 0xf, true) == std::optional<std::uint64_t>(p));
+  CHECK(iovad.allocIova(1, 0xf, true) == std::optional<std::uint64_t>(0xe));   // the retry pass
+}
+
 TEST_CASE("a freed IOVA range is handed out again") {
   IovaDomain iovad;
   auto a = iovad.allocIova(4, 0xfff, true);
