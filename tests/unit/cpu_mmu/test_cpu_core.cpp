@@ -201,3 +201,45 @@ TEST_CASE("mremap moving a mapping keeps its bytes at the new address and flushe
   CHECK(core.stats().counterValue("tlb_shootdowns") >= 1);
   CHECK(p.mm.mmStats().notifyEvents[static_cast<unsigned>(MmuNotifierEvent::Unmap)]->value() >= 1);
 }
+
+namespace {
+// A device driver's mirror of part of the process: records what its interval notifier saw.
+class MirrorOps : public MmuIntervalNotifierOps {
+ public:
+  bool invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange& range, std::uint64_t curSeq) override {
+    sub.setSeq(curSeq);
+    events.push_back(range.event);
+    starts.push_back(range.start);
+    ends.push_back(range.end);
+    at.push_back(sc_core::sc_time_stamp());
+    return true;
+  }
+  std::vector<MmuNotifierEvent> events;
+  std::vector<Va> starts, ends;
+  std::vector<sc_time> at;
+};
+}  // namespace
+
+TEST_CASE("an interval notifier on the process's mm sees the core's munmap as one UNMAP round over the range") {
+  const std::uint64_t at = 0x2000'0000;
+  Platform p({
+      CpuOp::mmap(0, 8 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, at),
+      CpuOp::store(0, 0, 8 * kPage, 1),
+      CpuOp::compute(10'000'000),  // 10 us
+      CpuOp::munmap(0, 2 * kPage, 4 * kPage),
+  });
+  MirrorOps ops;
+  MmuIntervalNotifier mirror;
+  REQUIRE(mmuIntervalNotifierInsert(mirror, p.mm, Va(at), 8 * kPage, ops) == Errno::Ok);
+  const std::uint64_t seq = mirror.readBegin();
+  sc_core::sc_start();
+  REQUIRE(ops.events.size() == 1);
+  CHECK(ops.events[0] == MmuNotifierEvent::Unmap);
+  CHECK(ops.starts[0] == Va(at + 2 * kPage));
+  CHECK(ops.ends[0] == Va(at + 6 * kPage));
+  // The round happened when the core executed munmap, after the stores and the compute.
+  CHECK(ops.at[0] == p.core.results()[3].start);
+  CHECK(ops.at[0] > sc_time(10, sc_core::SC_US));
+  CHECK(mirror.readRetry(seq));
+  mirror.remove();
+}
