@@ -319,7 +319,10 @@ class MmuNotifierSubscriptions {
   /// mmu_notifier_invalidate_range_start(): sets kMmuNotifierRangeBlockable in range.flags, then
   /// calls every overlapping interval notifier (start order) and every plain subscriber's
   /// invalidateRangeStart (newest first). Cannot fail (void, as in the kernel); callback failures
-  /// on a blockable range are counted as WARNs. Must be paired with invalidateRangeEnd(range).
+  /// on a blockable range are counted as WARNs ("interval_invalidate_warn", "plain_start_warn").
+  /// As in the kernel, a plain subscriber failing on a blockable range still makes the core end
+  /// the subscribers whose start succeeded at once, and the caller's invalidateRangeEnd ends them
+  /// again (a driver bug path, reproduced, not fixed). Must be paired with invalidateRangeEnd(range).
   void invalidateRangeStart(MmuNotifierRange& range);
 
   /// mmu_notifier_invalidate_range_start_nonblock(): clears kMmuNotifierRangeBlockable, then as
