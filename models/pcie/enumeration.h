@@ -6,7 +6,10 @@
 // Models:
 //  - Bus numbers depth-first: each host bridge's root bus keeps its number; scanning a bus in
 //    devfn order, each bridge gets secondary = last used + 1, its subtree is scanned, and its
-//    subordinate is the last number used below it. Requester ids (Bdf) follow.
+//    subordinate is the last number used below it. Requester ids (Bdf) follow. This is what
+//    Linux does when it assigns bus numbers itself (pci_scan_bridge's second pass, e.g. with
+//    pci=assign-busses or bridges firmware left unconfigured); numbers firmware assigned are not
+//    modelled, nor the extra numbers reserved behind hot-plug bridges.
 //  - Memory BARs and bridge windows: sizing bottom-up, assignment top-down. Each bridge has a
 //    non-prefetchable window (32-bit bus addresses) and a 64-bit prefetchable window; like
 //    Linux with a 64-bit prefetchable window, only 64-bit prefetchable BARs go into the

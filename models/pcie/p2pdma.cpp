@@ -329,6 +329,16 @@ const P2pdmaProvider* P2pdma::pciP2pdmaProvider(const PciDev& pdev, int bar) con
   return p ? &*p : nullptr;
 }
 
+const P2pdmaProvider* P2pdma::providerOfPhys(Pa pa) const {
+  for (const auto& d : topo_.functions()) {
+    const PciP2pdma* st = d->p2pdma();
+    if (!st) continue;
+    for (const P2pmemChunk& c : st->pool)
+      if (pa >= c.cpu && pa - c.cpu < c.size) return &*st->mem[c.bar];
+  }
+  return nullptr;
+}
+
 P2pMapType P2pdma::pciP2pdmaMapType(const P2pdmaProvider& provider, Device& dev) {
   PciDev* pdev = provider.owner;
   if (!pdev || !pdev->p2pdma()) return P2pMapType::NotSupported;

@@ -178,6 +178,11 @@ class P2pdma {
   /// pcim_p2pdma_provider(pdev, bar): the provider for an added BAR, or nullptr.
   const P2pdmaProvider* pciP2pdmaProvider(const PciDev& pdev, int bar) const;
 
+  /// The provider whose published range (a pool chunk) holds CPU physical address `pa`, or
+  /// nullptr: what the kernel reaches through page->pgmap (to_p2p_pgmap(pgmap)->mem) for a
+  /// MEMORY_DEVICE_PCI_P2PDMA page. For layers that have a physical address but no pgmap.
+  const P2pdmaProvider* providerOfPhys(Pa pa) const;
+
   /// pci_p2pdma_map_type(provider, dev): NotSupported if the provider's owner has no p2pdma
   /// state or `dev` is not itself a PCI function (no parent walk, as in the kernel); otherwise
   /// the cached map type, computed (verbosely) on a cache miss.

@@ -449,3 +449,14 @@ TEST_CASE("pci_test_p2p is false for a device without a PCI ancestor") {
   CHECK_FALSE(pciTestP2p(child, f.dev("gpu0")));
   CHECK_FALSE(deviceTestP2p(f.dev("gpu0"), platformDev));
 }
+
+TEST_CASE("the provider of a physical address is found only inside a published range") {
+  Fixture f(platform());
+  PciDev& gpu1 = f.dev("gpu1");
+  REQUIRE(f.p2p.pciP2pdmaAddResource(gpu1, 2, 64 * kMiB, 64 * kMiB) == Errno::Ok);
+  const P2pdmaProvider* prov = f.p2p.providerOfPhys(gpu1.bar(2).cpu + 64 * kMiB + 123);
+  REQUIRE(prov);
+  CHECK(prov == f.p2p.pciP2pdmaProvider(gpu1, 2));
+  CHECK(f.p2p.providerOfPhys(gpu1.bar(2).cpu) == nullptr);  // below the published offset
+  CHECK(f.p2p.providerOfPhys(gpu1.bar(0).cpu) == nullptr);  // BAR 0 not added
+}
