@@ -91,6 +91,11 @@ IommuDomain* Iommu::domainForDev(Bdf rid) {
   return it == context_.end() ? nullptr : it->second;
 }
 
+const IommuDomain* Iommu::domainForDev(Bdf rid) const {
+  auto it = context_.find(rid.key());
+  return it == context_.end() ? nullptr : it->second;
+}
+
 // ---- mappings ----
 
 Errno Iommu::map(IommuDomain& domain, Iova iova, Pa pa, std::uint64_t size, IommuProt prot) {

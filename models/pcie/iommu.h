@@ -174,6 +174,7 @@ class Iommu {
   Errno detachDevice(Bdf rid);
   /// iommu_get_domain_for_dev(): the domain of `rid`, or nullptr.
   IommuDomain* domainForDev(Bdf rid);
+  const IommuDomain* domainForDev(Bdf rid) const;
 
   // ---- mappings (iommu_map / iommu_unmap / iommu_unmap_fast / iommu_iotlb_sync) ----
 
