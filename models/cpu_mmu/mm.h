@@ -214,6 +214,9 @@ class Mm {
   ///         FMODE_WRITE.
   ///  NoDev  the file cannot be mapped (device file whose fops->mmap is absent is not a case
   ///         here: every FileOperations has mmap); errors of FileOperations::mmap unchanged.
+  ///         After a failing FileOperations::mmap, whatever the driver inserted is zapped in
+  ///         one MMU_NOTIFY_UNMAP round over the range (the kernel's unmap_region), and a
+  ///         MAP_FIXED call has already unmapped the old range (as in the kernel).
   /// MAP_FIXED over existing mappings unmaps them first with one MMU_NOTIFY_UNMAP round over
   /// [addr, addr+len) (do_vmi_munmap in mmap_region), splitting partly covered vmas and THPs.
   /// MAP_POPULATE faults the range in (mm_populate); a failure there does not fail mmap.

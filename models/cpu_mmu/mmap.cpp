@@ -188,6 +188,14 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
     v->vmFile = file;
     // call_mmap: the file's mmap installs its vm_ops (page cache, or the driver's).
     if (Errno e = file->fOp().mmap(*file, *v); e != Errno::Ok) {
+      // The kernel's error path (unmap_region after a failed call_mmap): whatever the driver
+      // inserted is zapped inside an MMU_NOTIFY_UNMAP round; the vma was never opened.
+      MmuNotifierRange range;
+      mmuNotifierRangeInit(range, MmuNotifierEvent::Unmap, 0, this, start, end);
+      invalidateRangeStart(range);
+      zapPageRange(*v, start, end, nullptr);
+      invalidateRangeEnd(range);
+      pageTable_->freePgtables(start, end);
       delete v;
       if (hugetlb) MmInternals::hugetlbUnreserve(*this, len / kPmdSize);
       return failed(e);

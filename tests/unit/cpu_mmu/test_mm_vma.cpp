@@ -497,3 +497,27 @@ TEST_CASE("findVma returns the next vma above a hole and vmaLookup returns none 
   CHECK(f.mm->findVmaIntersection(a + 2 * kPageSize, b)  == nullptr);
   CHECK(f.mm->findVmaIntersection(a + kPageSize, b + kPageSize)->vmStart == a);
 }
+
+TEST_CASE("a driver mmap that inserted a page and then failed leaves nothing mapped", "[mm][mmap][device]") {
+  MmFixture f;
+  auto page = f.pm.allocFrame(0);
+  REQUIRE(page.has_value());
+  struct Fops : FileOperations {
+    explicit Fops(Pfn p) : pfn(p) {}
+    Errno mmap(File&, Vma& vma) override {
+      REQUIRE(vmInsertPage(vma, vma.vmStart, pfn) == Errno::Ok);
+      return Errno::NoDev;
+    }
+    Pfn pfn;
+  } fops(*page);
+  auto dev = openDeviceFile(f.pm, fops, FMODE_READ | FMODE_WRITE, "bad0");
+  VaResult r = f.mm->mmap(Va(0x20000000), 4 * kPageSize, kRW, MAP_SHARED | MAP_FIXED, dev, 0);
+  CHECK(r.err == Errno::NoDev);
+  CHECK(f.mm->mapCount() == 0);
+  CHECK(f.mm->pageTable().lookup(Va(0x20000000)).pte.isNone());
+  CHECK(f.pm.frame(*page).refcount() == 1);  // only our allocation's reference is left
+  CHECK(f.pm.frame(*page).mapcount == 0);
+  REQUIRE(f.ops.rounds.size() == 1);
+  CHECK(f.ops.rounds[0] == Round{MmuNotifierEvent::Unmap, Va(0x20000000), Va(0x20000000 + 4 * kPageSize)});
+  f.pm.putPage(*page);
+}
