@@ -173,8 +173,9 @@ P2pMapType P2pdma::calcMapTypeAndDist(PciDev& provider, PciDev& client, int* dis
                                          "pci=disable_acs_redir=" + acsList);
       }
     }
-    (void)acsRedirects;  // the kernel passes it on only for the warning text
-    if (!cpuSupportsP2pdma(params_.cpu) && !hostBridgeWhitelist(provider, client, verbose, &log_)) {
+    // As in the kernel, the host bridge warning is issued when ACS forced the host-bridge path
+    // (warn = acs_redirects), independently of `verbose`.
+    if (!cpuSupportsP2pdma(params_.cpu) && !hostBridgeWhitelist(provider, client, acsRedirects, &log_)) {
       if (verbose)
         log_.push_back(pciName(client) + ": cannot be used for peer-to-peer DMA as the client and provider (" +
                        pciName(provider) + ") do not share an upstream bridge or whitelisted host bridge");

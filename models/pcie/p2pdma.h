@@ -132,7 +132,8 @@ class P2pdma {
   /// *dist = hops of provider to the common bridge + hops of client to it (for no common bridge,
   /// the full lengths of both chains, as the kernel computes it). Stores the result in the
   /// provider's map-type cache if the provider has p2pdma state. `verbose` adds the kernel's
-  /// warnings to log().
+  /// warnings to log(); the "Host bridge not in P2PDMA whitelist" warning is logged whenever an
+  /// ACS redirect forced the host-bridge path (the kernel passes acs_redirects as `warn`).
   P2pMapType calcMapTypeAndDist(PciDev& provider, PciDev& client, int* dist, bool verbose);
 
   /// pci_p2pdma_distance_many(): -1 if `clients` is empty, a client has no PCI parent

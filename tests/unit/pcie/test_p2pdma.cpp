@@ -123,13 +123,25 @@ TEST_CASE("different root ports of a host bridge not on the list are not support
   CHECK(f.mapType("gpu0", "gpu2") == P2pMapType::NotSupported);
 }
 
-TEST_CASE("an unlisted host bridge warns with its vendor and device when verbose") {
-  Fixture f(withHostBridgeIds(0x8086, 0x1234, 0x8086, 0x2020));
+TEST_CASE("an unlisted host bridge is named in a warning only when ACS forced the host-bridge path") {
+  auto warned = [](Fixture& f) {
+    for (const auto& l : f.p2p.log())
+      if (l.find("Host bridge not in P2PDMA whitelist: 8086:1234") != std::string::npos) return true;
+    return false;
+  };
   int dist = 0;
-  f.p2p.calcMapTypeAndDist(f.dev("gpu0"), f.dev("gpu2"), &dist, true);
-  bool found = false;
-  for (const auto& l : f.p2p.log()) found |= l.find("Host bridge not in P2PDMA whitelist: 8086:1234") != std::string::npos;
-  CHECK(found);
+  Fixture noCommon(withHostBridgeIds(0x8086, 0x1234, 0x8086, 0x2020));
+  CHECK(noCommon.p2p.calcMapTypeAndDist(noCommon.dev("gpu0"), noCommon.dev("gpu2"), &dist, true) ==
+        P2pMapType::NotSupported);
+  CHECK_FALSE(warned(noCommon));
+  CHECK(noCommon.p2p.log().back().find("do not share an upstream bridge or whitelisted host bridge") !=
+        std::string::npos);
+  TopologyDesc d = withHostBridgeIds(0x8086, 0x1234, 0x8086, 0x2020);
+  setPortAcs(d, "sw0.dp0", kPciAcsRr);
+  Fixture redirected(d);
+  CHECK(redirected.p2p.calcMapTypeAndDist(redirected.dev("gpu0"), redirected.dev("gpu1"), &dist, false) ==
+        P2pMapType::NotSupported);
+  CHECK(warned(redirected));
 }
 
 TEST_CASE("every allow-listed Intel host bridge passes within one host bridge") {
