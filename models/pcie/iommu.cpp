@@ -6,6 +6,7 @@
 #include "models/pcie/ats_cache.h"
 #include "sim/assert.h"
 #include "sim/checker.h"
+#include "sim/trace.h"
 
 namespace hmmsim {
 
@@ -207,6 +208,12 @@ IommuTranslation Iommu::fault(Bdf rid, Iova iova, bool write, IommuFaultReason r
   t.reason = reason;
   if (!record) return t;
   ++faultsCount_;
+  if (trace_ && trace_->on(TraceCategory::IommuWalk)) {
+    std::ostringstream args;
+    args << "rid=" << rid << " iova=" << iova << (write ? " write" : " read") << " reason="
+         << iommuFaultReasonName(reason);
+    trace_->instant(TraceCategory::IommuWalk, stats_.name(), "fault", nowPs, args.str());
+  }
   if (faults_.size() < params_.faultRecords)
     faults_.push_back(IommuFault{nowPs, rid, iova, write, reason});
   else
@@ -279,6 +286,11 @@ IommuTranslation Iommu::translateCore(Bdf rid, Iova iova, bool write, std::uint6
   const std::uint64_t start = walkerStart(nowPs + params_.iotlbHitLatencyPs, walkPs);
   t.latencyPs = (start + walkPs) - nowPs;
   t.walkAccesses = w.accesses;
+  if (trace_ && trace_->on(TraceCategory::IommuWalk)) {
+    std::ostringstream args;
+    args << "rid=" << rid << " iova=" << iova << " accesses=" << w.accesses;
+    trace_->slice(TraceCategory::IommuWalk, stats_.name(), "walk", start, walkPs, args.str());
+  }
   if (!w.present || (w.prot & need) == 0) {
     IommuTranslation f =
         fault(rid, iova, write, w.present ? denied : IommuFaultReason::NotPresent, nowPs, recordFaults);

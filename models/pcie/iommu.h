@@ -51,6 +51,7 @@ namespace hmmsim {
 
 class AtsCache;
 class InvariantChecker;
+class TraceSink;
 
 enum class IommuMode {
   Off,          ///< no IOMMU on the path: DMA addresses are bus/physical addresses
@@ -230,6 +231,9 @@ class Iommu {
   void clearFaultRecords() { faults_.clear(); }
   /// Stale accesses are reported to `checker` (rule UnmappedIova) when set; nullptr detaches.
   void setChecker(InvariantChecker* checker) { checker_ = checker; }
+  /// Category iommu.walk: each page walk as a slice (from the walker's start, its duration),
+  /// each fault as an instant, on the track named after the stats group. nullptr detaches.
+  void setTrace(TraceSink* trace) { trace_ = trace; }
   /// Stats: translations, iotlb_hits, iotlb_misses, walk_accesses, faults, fault_overflows,
   /// stale_accesses, iotlb_invalidations, iotlb_entries_invalidated, maps, unmaps,
   /// ats_translation_requests, ats_invalidation_requests, ats_invalidation_completions,
@@ -256,6 +260,7 @@ class Iommu {
   std::vector<std::uint64_t> walkerBusyUntil_;  // ps, one per page walker
   std::deque<IommuFault> faults_;
   InvariantChecker* checker_ = nullptr;
+  TraceSink* trace_ = nullptr;
 
   Counter& translations_;
   Counter& iotlbHits_;

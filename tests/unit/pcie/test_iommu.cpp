@@ -4,6 +4,7 @@
 #include "models/pcie/ats_cache.h"
 #include "models/pcie/iommu.h"
 #include "sim/checker.h"
+#include "sim/trace.h"
 
 using namespace hmmsim;
 
@@ -429,4 +430,19 @@ TEST_CASE("an ATS translation request for an unmapped IOVA grants nothing and lo
   CHECK_FALSE(r.ok);
   CHECK(atc.stats().counterValue("translation_failures") == 1);
   CHECK(f.iommu.faultRecords().empty());
+}
+
+TEST_CASE("with iommu.walk tracing on, walks become slices and faults instants") {
+  Fixture f;
+  TraceSink trace;
+  trace.enable(TraceCategory::IommuWalk);
+  f.iommu.setTrace(&trace);
+  REQUIRE(f.iommu.map(f.dom, Iova(0x10000), Pa(0x1000'0000), kPageSize, kIommuRead) == Errno::Ok);
+  f.iommu.translate(kDevA, Iova(0x10000), false, 1'000'000);  // miss: walk
+  f.iommu.translate(kDevA, Iova(0x10000), false, 2'000'000);  // hit: nothing traced
+  f.iommu.translate(kDevA, Iova(0x90000), false, 3'000'000);  // miss + fault
+  CHECK(trace.eventCount() == 3);
+  const std::string json = trace.toJson();
+  CHECK(json.find("\"walk\"") != std::string::npos);
+  CHECK(json.find("reason=not-present") != std::string::npos);
 }
