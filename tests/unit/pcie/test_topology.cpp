@@ -220,3 +220,26 @@ TEST_CASE("host bridge windows that overlap in CPU addresses are an error") {
   CHECK_THAT(errorOf(d), Catch::Contains("host bridge 'hb1': its prefetchable window overlaps the prefetchable "
                                          "window of 'hb0' in CPU physical addresses"));
 }
+
+TEST_CASE("switch downstream ports can be listed with their own port numbers and ACS") {
+  std::string yaml = replace(kYaml, "      downstream_ports: 2\n",
+                             "      downstream_ports:\n"
+                             "        - {name: down-a, port_number: 4, acs: {cap: [sv, rr, ec], ctrl: [ec], egress_vector: 0x20}}\n"
+                             "        - {name: down-b, port_number: 5}\n");
+  yaml = replace(yaml, "up: sw0.dp0", "up: down-a");
+  yaml = replace(yaml, "up: sw0.dp1", "up: down-b");
+  auto root = ConfigNode::loadString(yaml, "scen.yaml");
+  auto topo = buildTopology(loadTopologyDesc(root.at("topology")));
+  const PciDev& a = *topo->findDev("down-a");
+  CHECK(a.portNumber() == 4);
+  CHECK(a.acs().cap == (kPciAcsSv | kPciAcsRr | kPciAcsEc));
+  CHECK(a.acs().ctrl == kPciAcsEc);
+  CHECK(a.acs().egressVector == 0x20);
+  CHECK(topo->findDev("gpu0")->upstreamBridge() == &a);
+  CHECK(topo->findSwitch("sw0")->downstream.size() == 2);
+}
+
+TEST_CASE("an endpoint mixing 'functions' with single-function keys is an error") {
+  std::string msg = errorOf(replace(kYaml, "    - name: nic0\n      functions:", "    - name: nic0\n      vendor: 0x15b3\n      functions:"));
+  CHECK_THAT(msg, Catch::Contains("key 'topology.endpoints[1].vendor': give per-function keys inside 'functions'"));
+}
