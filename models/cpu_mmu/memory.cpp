@@ -356,12 +356,16 @@ VmFaultResult doSwapPage(VmFault& vmf, Pte* slot, Pte entry) {
 // handle_pte_fault / __handle_mm_fault
 // ---------------------------------------------------------------------------------------------
 
-VmFaultResult handlePteFault(VmFault& vmf) {
+VmFaultResult handlePteFault(VmFault& vmf, Pte* pmdSlot = nullptr) {
   Vma& vma = *vmf.vma;
   Mm& mm = mmOf(vma);
   PageTable& pt = mm.pageTable();
   Errno err = Errno::Ok;
-  Pte* slot = pt.ptePtr(vmf.address, true, &err);
+  // The PMD the caller just looked at points to the pte table: index it directly instead of
+  // walking again (pte_offset_map on vmf->pmd).
+  Pte* slot = pmdSlot && pmdSlot->isTable()
+                  ? &PageTable::tableOf(*pmdSlot)->e[PageTable::index(vmf.address, PtLevel::Pte)]
+                  : pt.ptePtr(vmf.address, true, &err);
   if (!slot) {
     if (err == Errno::Exist) return VmFaultResult::Retry;  // a huge PMD appeared: redo from the top
     return VmFaultResult::Oom;
@@ -448,7 +452,7 @@ VmFaultResult handleMmFaultOnce(Vma& vma, Va address, unsigned faultFlags) {
       return VmFaultResult::None;
     }
   }
-  return handlePteFault(vmf);
+  return handlePteFault(vmf, pmdSlot);
 }
 
 }  // namespace
