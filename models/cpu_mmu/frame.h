@@ -25,7 +25,8 @@ namespace hmmsim {
 struct DevPagemap;
 class PhysMem;
 
-/// Bytes of one frame's data buffer (sparse: allocated on first write, see PhysMem).
+/// Bytes of one frame's data buffer (sparse: allocated on first write, see PhysMem, which owns
+/// the buffers).
 struct FrameData {
   alignas(64) std::uint8_t bytes[kPageSize];
 };
@@ -157,7 +158,7 @@ struct Frame {
   void* zoneDeviceData = nullptr;
 
  private:
-  std::unique_ptr<FrameData> data_;
+  FrameData* data_ = nullptr;  // owned by PhysMem's data pool
   // Allocator/compound bookkeeping (PhysMem only):
   //   free buddy head: link_ = next, aux_ = prev (frame indices relative to PhysMem's base pfn,
   //                    PhysMem::kNoLink terminates);

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <sstream>
 
+#include <sys/mman.h>
+
 #include "sim/assert.h"
 
 namespace hmmsim {
@@ -85,7 +87,50 @@ PhysMem::PhysMem(const PhysMemParams& p, const std::string& statsName)
   updateMetadataStat();
 }
 
-PhysMem::~PhysMem() = default;
+PhysMem::~PhysMem() {
+  for (const DataSlab& s : dataSlabs_) munmap(s.base, s.bytes);
+}
+
+FrameData* PhysMem::attachData(Frame& f, bool zeroed) {
+  FrameData* d;
+  if (!freeData_.empty()) {
+    d = freeData_.back();
+    freeData_.pop_back();
+    if (zeroed) std::memset(d->bytes, 0, sizeof d->bytes);
+  } else {
+    if (dataSlabUsed_ == dataSlabCap_) {
+      // 64 KiB, 256 KiB, 1 MiB, then 2 MiB slabs: small runs stay small.
+      const std::size_t n = dataSlabs_.size() < 3 ? (16u << (2 * dataSlabs_.size())) : 512u;
+      const std::size_t bytes = n * sizeof(FrameData);
+      void* base = nullptr;
+      if (n == 512) {
+        void* raw = mmap(nullptr, 2 * bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        HMMSIM_ASSERT(raw != MAP_FAILED, "PhysMem: host out of memory for frame data");
+        const auto a = reinterpret_cast<std::uintptr_t>(raw);
+        const std::uintptr_t al = (a + bytes - 1) & ~std::uintptr_t(bytes - 1);
+        if (al > a) munmap(raw, al - a);
+        if (al + bytes < a + 2 * bytes)
+          munmap(reinterpret_cast<void*>(al + bytes), a + 2 * bytes - (al + bytes));
+        base = reinterpret_cast<void*>(al);
+#ifdef MADV_HUGEPAGE
+        madvise(base, bytes, MADV_HUGEPAGE);
+#endif
+      } else {
+        base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        HMMSIM_ASSERT(base != MAP_FAILED, "PhysMem: host out of memory for frame data");
+      }
+      dataSlabs_.push_back(DataSlab{base, bytes});
+      dataSlabUsed_ = 0;
+      dataSlabCap_ = n;
+    }
+    // Fresh anonymous memory reads as zeros already.
+    d = static_cast<FrameData*>(dataSlabs_.back().base) + dataSlabUsed_++;
+  }
+  f.data_ = d;
+  ++dataPages_;
+  dataPagesStat_.set(double(dataPages_));
+  return d;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Metadata
@@ -291,7 +336,8 @@ void PhysMem::freeBlock(std::uint64_t r, unsigned order) {
 
 void PhysMem::dropData(Frame& f) {
   if (f.data_) {
-    f.data_.reset();
+    freeData_.push_back(f.data_);
+    f.data_ = nullptr;
     --dataPages_;
     dataPagesStat_.set(double(dataPages_));
   }
@@ -627,11 +673,7 @@ void PhysMem::write(Pa pa, const void* src, std::size_t len) {
     Frame& f = frameRel(rel(pfn));
     HMMSIM_ASSERT(!f.isZeroPage() && !isHugeZeroPfn(pfn),
                   "PhysMem::write: writing the zero page at " << Pa(a));
-    if (!f.data_) {
-      f.data_.reset(n == kPageSize ? new FrameData : new FrameData());
-      ++dataPages_;
-      dataPagesStat_.set(double(dataPages_));
-    }
+    if (!f.data_) attachData(f, n != kPageSize);
     std::memcpy(f.data_->bytes + off, in, n);
     in += n;
     a += n;
@@ -671,11 +713,7 @@ std::uint8_t* PhysMem::frameDataForWriteNoInit(Pfn pfn) {
   HMMSIM_ASSERT(pfnValid(pfn), "frameDataForWrite: invalid pfn " << pfn);
   Frame& f = frameRel(rel(pfn));
   HMMSIM_ASSERT(!f.isZeroPage() && !isHugeZeroPfn(pfn), "PhysMem: writing the zero page " << pfn);
-  if (!f.data_) {
-    f.data_.reset(new FrameData);
-    ++dataPages_;
-    dataPagesStat_.set(double(dataPages_));
-  }
+  if (!f.data_) attachData(f, false);
   return f.data_->bytes;
 }
 
@@ -683,11 +721,7 @@ std::uint8_t* PhysMem::frameDataForWrite(Pfn pfn) {
   HMMSIM_ASSERT(pfnValid(pfn), "frameDataForWrite: invalid pfn " << pfn);
   Frame& f = frameRel(rel(pfn));
   HMMSIM_ASSERT(!f.isZeroPage() && !isHugeZeroPfn(pfn), "PhysMem: writing the zero page " << pfn);
-  if (!f.data_) {
-    f.data_.reset(new FrameData());
-    ++dataPages_;
-    dataPagesStat_.set(double(dataPages_));
-  }
+  if (!f.data_) attachData(f, true);
   return f.data_->bytes;
 }
 

@@ -212,6 +212,12 @@ class PhysMem {
   std::uint64_t metadataBytes() const;
   /// Frames that currently own a data buffer.
   std::uint64_t dataPages() const { return dataPages_; }
+  /// Host bytes reserved for data buffers (in use or recycled): the pool's high-water mark.
+  std::uint64_t dataHostBytes() const {
+    std::uint64_t n = 0;
+    for (const DataSlab& s : dataSlabs_) n += s.bytes;
+    return n;
+  }
   StatsGroup& stats() { return stats_; }
   const StatsGroup& stats() const { return stats_; }
 
@@ -254,6 +260,8 @@ class PhysMem {
   void prepFolio(std::uint64_t r, unsigned order);
   void freeFolio(Pfn head);
   void dropData(Frame& f);
+  // Attach a data buffer to `f` (which has none); `zeroed`: the buffer must read as zeros.
+  FrameData* attachData(Frame& f, bool zeroed);
   void updateMetadataStat();
   std::uint8_t* frameDataForWriteNoInit(Pfn pfn);
 
@@ -275,6 +283,16 @@ class PhysMem {
   std::uint64_t dataPages_ = 0;
   std::uint64_t nextGeneration_ = 1;
   std::map<std::uint64_t, DeviceRange> deviceRanges_;  // by first pfn
+  // Host storage of data buffers: mmap'ed slabs growing to 2 MiB (host-huge-page advised, so a
+  // large workload takes one host page fault per 512 touched frames instead of one each) and a
+  // LIFO free list. Buffers are recycled; the host memory goes back only in ~PhysMem.
+  struct DataSlab {
+    void* base;
+    std::size_t bytes;
+  };
+  std::vector<DataSlab> dataSlabs_;
+  std::vector<FrameData*> freeData_;
+  std::size_t dataSlabUsed_ = 0, dataSlabCap_ = 0;  // buffers handed out / held by newest slab
   Pfn zeroPfn_;
   std::optional<Pfn> hugeZeroPfn_;
 };

@@ -547,3 +547,35 @@ TEST_CASE("folio trylock fails while the folio is locked") {
   f.unlock();
   CHECK(f.trylock());
 }
+
+TEST_CASE("a recycled data buffer reads as zeros for its next frame") {
+  PhysMem pm(smallRam());
+  const Pfn a = *pm.allocFrame(0);
+  std::vector<std::uint8_t> ones(kPageSize, 0xff);
+  pm.write(paOf(a), ones.data(), ones.size());
+  pm.zeroFrame(a);  // the buffer goes back to the pool
+  const Pfn b = *pm.allocFrame(0);
+  const std::uint8_t x = 3;
+  pm.write(paOf(b) + 100, &x, 1);  // a partial write reuses the buffer
+  std::vector<std::uint8_t> back(kPageSize);
+  pm.read(paOf(b), back.data(), back.size());
+  for (std::size_t i = 0; i < back.size(); ++i) REQUIRE(back[i] == (i == 100 ? 3 : 0));
+  CHECK(pm.dataHostBytes() >= kPageSize);
+}
+
+TEST_CASE("thousands of touched frames keep their own bytes") {
+  PhysMem pm(smallRam(64ull << 20));
+  std::vector<Pfn> pages;
+  for (std::uint32_t i = 0; i < 3000; ++i) {
+    pages.push_back(*pm.allocFrame(0));
+    pm.write(paOf(pages.back()) + (i % 1000) * 4, &i, sizeof i);
+  }
+  CHECK(pm.dataPages() == 3000);
+  for (std::uint32_t i = 0; i < 3000; ++i) {
+    std::uint32_t v = 0;
+    pm.read(paOf(pages[i]) + (i % 1000) * 4, &v, sizeof v);
+    REQUIRE(v == i);
+  }
+  for (Pfn p : pages) pm.putPage(p);
+  CHECK(pm.dataPages() == 0);
+}
