@@ -1,8 +1,11 @@
 #include "models/pcie/topology.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <sstream>
 
 #include "sim/assert.h"
+#include "sim/units.h"
 
 namespace hmmsim {
 
@@ -210,6 +213,75 @@ const PciHostBridge* Topology::hostBridgeForCpu(Pa pa) const {
   for (auto& h : hosts_)
     if (h.windowForCpu(pa)) return &h;
   return nullptr;
+}
+
+namespace {
+
+std::string hex(std::uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+void describeBus(const Topology& topo, const PciBus& bus, int depth, std::ostringstream& os) {
+  for (const PciDev* d : bus.devices()) {
+    os << std::string(std::size_t(depth) * 2, ' ');
+    char bdf[24];
+    std::snprintf(bdf, sizeof bdf, "%04x:%02x:%02x.%x", d->bdf().domain, d->bdf().bus, d->bdf().dev, d->bdf().fn);
+    char ids[16];
+    std::snprintf(ids, sizeof ids, "[%04x:%04x]", d->vendor(), d->device());
+    os << bdf << ' ' << d->name() << ' ' << ids << ' ' << pciDevTypeName(d->type());
+    if (d->upstreamLink() != kNoLink && d->fn() == 0) {
+      const PcieLink& l = topo.link(d->upstreamLink());
+      os << ", link gen" << l.gen << " x" << l.width;
+    }
+    if (d->isBridge()) {
+      char buses[16];
+      std::snprintf(buses, sizeof buses, "%02x-%02x", d->secondaryBus(), d->subordinateBus());
+      os << ", bus " << buses;
+      if (d->memWindow().enabled)
+        os << ", mem " << hex(d->memWindow().base.value()) << '-' << hex(d->memWindow().end().value() - 1);
+      if (d->prefWindow().enabled)
+        os << ", pref " << hex(d->prefWindow().base.value()) << '-' << hex(d->prefWindow().end().value() - 1);
+    }
+    for (int i = 0; i < kPciNumBars; ++i) {
+      const PciBar& b = d->bar(i);
+      if (!b.implemented()) continue;
+      os << ", BAR" << i << ' ' << (b.assigned ? hex(b.bus.value()) : std::string("unassigned")) << ' '
+         << formatBytes(b.size) << (b.io ? " io" : b.is64 ? " 64-bit" : "") << (b.prefetchable ? " pref" : "");
+    }
+    if (d->acs().present && d->acs().ctrl) {
+      static const char* const kNames[] = {"sv", "tb", "rr", "cr", "uf", "ec", "dt"};
+      os << ", ACS ";
+      bool first = true;
+      for (int bit = 0; bit < 7; ++bit)
+        if (d->acs().ctrl & (1u << bit)) {
+          os << (first ? "" : ",") << kNames[bit];
+          first = false;
+        }
+      if (d->acs().ctrl & kPciAcsEc) os << " egress 0x" << hex(d->acs().egressVector);
+    }
+    os << '\n';
+    if (d->subordinate()) describeBus(topo, *d->subordinate(), depth + 1, os);
+  }
+}
+
+}  // namespace
+
+std::string describeTopology(const Topology& topo) {
+  std::ostringstream os;
+  for (const PciHostBridge& hb : topo.hostBridges()) {
+    os << "host bridge " << hb.name() << ": domain " << hb.domain() << ", root bus " << hex(hb.rootBus().number())
+       << (hb.p2pSupported() ? "" : ", no p2p");
+    for (const HostWindow* w : {&hb.mem(), &hb.pref()}) {
+      if (!w->size) continue;
+      os << ", " << (w->prefetchable ? "pref" : "mem") << " cpu " << hex(w->cpuBase.value()) << " bus "
+         << hex(w->busBase.value()) << ' ' << formatBytes(w->size);
+    }
+    os << '\n';
+    describeBus(topo, hb.rootBus(), 1, os);
+  }
+  return os.str();
 }
 
 }  // namespace hmmsim

@@ -199,6 +199,14 @@ class Topology {
   std::deque<EndpointDevice> endpoints_;
 };
 
+/// A readable tree of the enumerated topology, one function per line, indented by depth, like
+/// `lspci -tv` merged with `lspci -v`:
+///   "0000:00:01.0 rp0 [8086:2030] root port, bus 01-08, mem c0000000-c27fffff, pref ..."
+///   "  0000:01:00.0 sw0 [10b5:9797] switch upstream port, ..."
+///   "        0000:03:00.0 gpu0 [1af4:0001] endpoint, link gen4 x16, BAR0 c0000000 16MiB, ..."
+/// ACS controls that are enabled are listed ("ACS rr,cr,uf").
+std::string describeTopology(const Topology& topo);
+
 /// pci_bus_address(dev, bar): the BAR's bus address (valid once assigned).
 inline BusAddr pciBusAddress(const PciDev& d, int bar) { return d.bar(bar).bus; }
 /// pci_resource_start(dev, bar): the BAR's CPU physical address (valid once assigned).

@@ -243,3 +243,17 @@ TEST_CASE("an endpoint mixing 'functions' with single-function keys is an error"
   std::string msg = errorOf(replace(kYaml, "    - name: nic0\n      functions:", "    - name: nic0\n      vendor: 0x15b3\n      functions:"));
   CHECK_THAT(msg, Catch::Contains("key 'topology.endpoints[1].vendor': give per-function keys inside 'functions'"));
 }
+
+TEST_CASE("describeTopology lists every function with its bus range, windows, BARs and ACS") {
+  TopologyDesc d = platform();
+  setPortAcs(d, "sw0.dp0", kPciAcsRr | kPciAcsUf);
+  auto topo = buildTopology(d);
+  std::string text = describeTopology(*topo);
+  INFO(text);
+  CHECK_THAT(text, Catch::Contains("host bridge hb0: domain 0, root bus 0, mem cpu c0000000 bus c0000000 512MiB"));
+  CHECK_THAT(text, Catch::Contains("  0000:00:01.0 rp0 [8086:2030] root port, bus 01-08, mem "));
+  CHECK_THAT(text, Catch::Contains("    0000:02:00.0 sw0.dp0 [8086:2030] switch downstream port"));
+  CHECK_THAT(text, Catch::Contains(", ACS rr,uf\n"));
+  CHECK_THAT(text, Catch::Contains("      0000:03:00.0 gpu0 [1af4:0001] endpoint, link gen4 x16, BAR0 "));
+  CHECK_THAT(text, Catch::Contains("BAR2 4000000000 256MiB 64-bit pref"));
+}
