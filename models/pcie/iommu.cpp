@@ -36,6 +36,10 @@ Iommu::Iommu(std::string name, const IommuParams& params)
       faultOverflows_(stats_.counter("fault_overflows", "count", "faults not logged because the log was full")),
       staleAccesses_(stats_.counter("stale_accesses", "count",
                                     "IOTLB hits on an IOVA whose PTE was already unmapped (lazy window)")),
+      staleLazyWindow_(stats_.counter("stale_lazy_window", "count",
+                                      "stale IOTLB hits on a range whose lazy flush is still pending")),
+      staleUnflushed_(stats_.counter("stale_unflushed", "count",
+                                     "stale IOTLB hits on a range never queued for a flush (missed invalidation)")),
       iotlbInvalidations_(stats_.counter("iotlb_invalidations", "count", "IOTLB invalidation commands")),
       iotlbEntriesInvalidated_(stats_.counter("iotlb_entries_invalidated", "count", "IOTLB entries dropped")),
       maps_(stats_.counter("maps", "count", "successful iommu_map calls")),
@@ -149,20 +153,33 @@ std::uint64_t Iommu::unmapFast(IommuDomain& domain, Iova iova, std::uint64_t siz
   // Leaves may extend below iova (a 2 MiB page entered from its middle): gather the whole leaf.
   IoWalk first = domain.pt_.walk(iova);
   std::uint64_t n = unmapLeaves(domain, iova, size);
-  if (n) gather.add(first.present ? first.iovaBase : iova, n + (first.present ? iova - first.iovaBase : 0));
+  if (n) {
+    const Iova start = first.present ? first.iovaBase : iova;
+    const std::uint64_t len = n + (iova - start);
+    gather.add(start, len);
+    domain.pendingFlush_.emplace_back(start.value(), start.value() + len);
+  }
   return n;
 }
 
 Errno Iommu::iotlbSync(IommuDomain& domain, const IommuIotlbGather& gather) {
   if (gather.empty()) return Errno::Ok;
   ++iotlbInvalidations_;
-  iotlbEntriesInvalidated_ += iotlb_.invalidateRange(domain.id(), gather.start, gather.end - gather.start);
+  auto& pending = domain.pendingFlush_;
+  pending.erase(std::remove_if(pending.begin(), pending.end(),
+                               [&](const auto& r) {
+                                 return r.first >= gather.start.value() && r.second <= gather.end.value();
+                               }),
+                pending.end());
+  if (!params_.skipIotlbInvalidation)
+    iotlbEntriesInvalidated_ += iotlb_.invalidateRange(domain.id(), gather.start, gather.end - gather.start);
   return invalidateDeviceTlbs(domain, gather.start, gather.end - gather.start);
 }
 
 Errno Iommu::flushIotlbAll(IommuDomain& domain) {
   ++iotlbInvalidations_;
-  iotlbEntriesInvalidated_ += iotlb_.invalidateDomain(domain.id());
+  domain.pendingFlush_.clear();
+  if (!params_.skipIotlbInvalidation) iotlbEntriesInvalidated_ += iotlb_.invalidateDomain(domain.id());
   return invalidateDeviceTlbs(domain, Iova(0), ~0ull);
 }
 
@@ -190,6 +207,13 @@ std::optional<Pa> Iommu::iovaToPhys(const IommuDomain& domain, Iova iova) const 
   IoWalk w = domain.pt_.walk(iova);
   if (!w.present) return std::nullopt;
   return w.pa;
+}
+
+std::uint64_t Iommu::invalidationLatencyPs(const IommuDomain& domain) const {
+  std::uint64_t t = params_.iotlbInvalidationLatencyPs;
+  for (Bdf rid : domain.devices_)
+    if (ats_.count(rid.key())) t += params_.atsInvalidationLatencyPs;
+  return t;
 }
 
 // ---- hardware path ----
@@ -268,10 +292,14 @@ IommuTranslation Iommu::translateCore(Bdf rid, Iova iova, bool write, std::uint6
     if (!now.present || now.pa != t.pa) {
       t.stale = true;
       ++staleAccesses_;
-      if (checker_) {
+      const bool pending = std::any_of(d->pendingFlush_.begin(), d->pendingFlush_.end(), [&](const auto& r) {
+        return iova.value() >= r.first && iova.value() < r.second;
+      });
+      ++(pending ? staleLazyWindow_ : staleUnflushed_);
+      if (checker_ && (!pending || params_.reportLazyWindow)) {
         std::ostringstream os;
         os << "IOTLB entry of domain " << d->id() << " still used after its IOVA was unmapped "
-           << "(lazy invalidation, flush pending)";
+           << (pending ? "(lazy invalidation, flush pending)" : "(no IOTLB invalidation was issued)");
         std::ostringstream dev;
         dev << rid;
         checker_->report(Violation{CheckRule::UnmappedIova, nowPs, dev.str(), iova.value(), os.str()});

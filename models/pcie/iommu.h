@@ -16,8 +16,12 @@
 //  - strict invalidation (unmap flushes the IOTLB and device TLBs before returning) and the
 //    lazy path (unmapFast clears PTEs only; the caller batches iotlbSync/flushIotlbAll — the
 //    DMA layer's flush queue). Until that flush an IOTLB entry keeps translating an IOVA whose
-//    PTE is gone: such a hit is a *stale access*, flagged in the result, counted in the stat
-//    "stale_accesses" and reported to an attached InvariantChecker (rule UnmappedIova);
+//    PTE is gone: such a hit is a *stale access*, flagged in the result and counted in
+//    "stale_accesses". A stale hit on a range whose flush is still pending (the lazy window,
+//    legal in the kernel) is counted in "stale_lazy_window"; one on a range that was never
+//    queued for a flush (a missed invalidation, e.g. with skipIotlbInvalidation) is counted in
+//    "stale_unflushed" and always reported to an attached InvariantChecker (rule UnmappedIova);
+//    lazy-window hits are reported too when reportLazyWindow is set;
 //  - ATS (PCIe Address Translation Services): devices with an AtsCache (the device-side ATC)
 //    send translation requests here and then issue pre-translated requests; every invalidation
 //    of a domain also sends ATS invalidation requests to its ATS devices and waits for their
@@ -39,6 +43,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/pcie/io_page_table.h"
@@ -128,7 +133,10 @@ struct IommuParams {
   unsigned pageWalkers = 7;             ///< count; 7; concurrent page walks (calibrated: see iommu_timing note in tests)
   std::size_t faultRecords = 256;       ///< count; 256; fault log capacity (older records kept, newer dropped)
   std::uint64_t pageTableBase = 0x80'0000'0000ull; ///< byte address; 512 GiB; where domain d's tables live (+ d × 4 GiB)
-  std::uint64_t atsInvalidationLatencyPs = 1'000'000; ///< ps; 1 us; ATS invalidation round trip (for shells that charge it)
+  std::uint64_t iotlbInvalidationLatencyPs = 500'000; ///< ps; 500 ns; one IOTLB invalidation + wait descriptor (queued invalidation)
+  std::uint64_t atsInvalidationLatencyPs = 1'000'000; ///< ps; 1 us; ATS invalidation round trip per ATS device
+  bool reportLazyWindow = false;        ///< -; false; also report stale hits inside the lazy flush window to the checker (legal in the kernel's lazy mode)
+  bool skipIotlbInvalidation = false;   ///< -; false; misbehaviour injection: unmaps and flushes leave the IOTLB untouched
 };
 
 /// An IOMMU domain (struct iommu_domain): an address space that devices attach to.
@@ -147,6 +155,8 @@ class IommuDomain {
   IommuDomainType type_;
   IoPageTable pt_;
   std::vector<Bdf> devices_;
+  // IOVA ranges [first, second) unmapped by unmapFast and not yet flushed (the lazy window).
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> pendingFlush_;
 };
 
 class Iommu {
@@ -226,6 +236,10 @@ class Iommu {
 
   // ---- faults, checker, stats ----
 
+  /// Simulated time an invalidation of `domain` costs its caller (the IOTLB invalidation plus
+  /// one ATS round trip per ATS device attached), for SystemC shells that charge unmap time.
+  std::uint64_t invalidationLatencyPs(const IommuDomain& domain) const;
+
   /// The fault log, oldest first; at most params().faultRecords entries.
   const std::deque<IommuFault>& faultRecords() const { return faults_; }
   void clearFaultRecords() { faults_.clear(); }
@@ -235,7 +249,7 @@ class Iommu {
   /// each fault as an instant, on the track named after the stats group. nullptr detaches.
   void setTrace(TraceSink* trace) { trace_ = trace; }
   /// Stats: translations, iotlb_hits, iotlb_misses, walk_accesses, faults, fault_overflows,
-  /// stale_accesses, iotlb_invalidations, iotlb_entries_invalidated, maps, unmaps,
+  /// stale_accesses, stale_lazy_window, stale_unflushed, iotlb_invalidations, iotlb_entries_invalidated, maps, unmaps,
   /// ats_translation_requests, ats_invalidation_requests, ats_invalidation_completions,
   /// ats_invalidation_timeouts.
   const StatsGroup& stats() const { return stats_; }
@@ -269,6 +283,8 @@ class Iommu {
   Counter& faultsCount_;
   Counter& faultOverflows_;
   Counter& staleAccesses_;
+  Counter& staleLazyWindow_;
+  Counter& staleUnflushed_;
   Counter& iotlbInvalidations_;
   Counter& iotlbEntriesInvalidated_;
   Counter& maps_;
