@@ -1,0 +1,303 @@
+// migrate_vma_* / migrate_device_* and device memory, one behaviour per case.
+
+#include <catch2/catch.hpp>
+
+#include "hmm/memremap.h"
+#include "hmm/migrate_device.h"
+#include "tests/unit/hmm/hmm_test_support.h"
+
+using namespace hmmsim;
+using namespace hmmsim::test;
+
+namespace {
+constexpr std::uint64_t kP = kPageSize;
+}
+
+TEST_CASE("migrate to device-private memory and back keeps the data") {
+  HmmFixture f;
+  const Va a = f.mapAnon(16 * kP);
+  f.fillPattern(a, 16, 1000);
+  const std::uint64_t freeBefore = f.pm.freePages();
+  auto src = f.migrateToDevice(a, a + 16 * kP);
+  for (int i = 0; i < 16; ++i) {
+    REQUIRE((src[i] & MIGRATE_PFN_MIGRATE) != 0);
+    const Pte e = f.pteAt(a + i * kP);
+    REQUIRE(e.isDevicePrivateEntry());
+    REQUIRE(e.isWritableDevicePrivateEntry());
+    REQUIRE(f.frameWord(e.swpPfn()) == 1000u + i);
+  }
+  REQUIRE(f.pm.freePages() == freeBefore + 16);  // the system sources were freed
+  REQUIRE(f.mm->mmCounter(MmCounter::AnonPages) == 16);
+  f.migrateToSystem(a, a + 16 * kP);
+  for (int i = 0; i < 16; ++i) {
+    REQUIRE(f.pteAt(a + i * kP).isPresent());
+    REQUIRE(f.load(a + i * kP) == 1000u + i);
+  }
+  REQUIRE(f.dev->allocatedPages() == 0);
+}
+
+TEST_CASE("migrate_vma_setup raises MMU_NOTIFY_MIGRATE over the range with owner = pgmap_owner") {
+  HmmFixture f;
+  const Va a = f.mapAnon(8 * kP);
+  f.fillPattern(a, 8);
+  f.rec.events.clear();
+  f.migrateToDevice(a + kP, a + 5 * kP);
+  REQUIRE(f.rec.count(MmuNotifierEvent::Migrate) == 1);
+  const Event& e = f.rec.events.front();
+  REQUIRE(e.event == MmuNotifierEvent::Migrate);
+  REQUIRE(e.start == a + kP);
+  REQUIRE(e.end == a + 5 * kP);
+  REQUIRE(e.owner == f.owner());
+}
+
+TEST_CASE("pte_none and zero-page sources are selected without a page and get zeroed device pages") {
+  HmmFixture f;
+  const Va a = f.mapAnon(3 * kP);
+  (void)f.load(a + kP);  // zero page
+  f.store(a + 2 * kP, 42);
+  auto src = f.migrateToDevice(a, a + 3 * kP);
+  REQUIRE(f.lastCpages == 3);
+  REQUIRE(src[0] == MIGRATE_PFN_MIGRATE);   // empty: MIGRATE, no pfn (the insert rewrote it)
+  REQUIRE(src[1] == MIGRATE_PFN_MIGRATE);   // zero page: same
+  REQUIRE(migratePfnToPfn(src[2]));         // a real page
+  for (int i = 0; i < 3; ++i) REQUIRE(f.pteAt(a + i * kP).isDevicePrivateEntry());
+  REQUIRE(f.frameWord(f.pteAt(a).swpPfn()) == 0);
+  REQUIRE(f.load(a + 2 * kP) == 42);  // CPU fault migrates it back
+}
+
+TEST_CASE("shared anonymous memory is not migrated to device memory") {
+  HmmFixture f;
+  const Va a = f.mapAnon(2 * kP, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+  f.fillPattern(a, 2, 7);
+  auto src = f.migrateToDevice(a, a + 2 * kP);
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE((src[i] & MIGRATE_PFN_MIGRATE) == 0);
+    REQUIRE(f.pteAt(a + i * kP).isPresent());
+    REQUIRE(f.load(a + i * kP) == 7u + i);
+  }
+  REQUIRE(f.dev->allocatedPages() == 0);
+}
+
+TEST_CASE("a CPU access to a migrated page calls migrate_to_ram and gets the data back") {
+  HmmFixture f;
+  const Va a = f.mapAnon(4 * kP);
+  f.fillPattern(a, 4, 50);
+  f.migrateToDevice(a, a + 4 * kP);
+  REQUIRE(f.load(a + 2 * kP) == 52);
+  REQUIRE(f.migrateToRamCalls == 1);
+  REQUIRE(f.pteAt(a + 2 * kP).isPresent());
+  REQUIRE(f.pteAt(a + 3 * kP).isDevicePrivateEntry());  // only the faulting page moved
+  REQUIRE(f.mm->vmEvents().devicePrivateFault.value() == 1);
+}
+
+TEST_CASE("SELECT_COMPOUND migrates a THP whole: one compound src entry and a PMD device entry") {
+  HmmFixture f;
+  const Va m = f.mapAnon(2 * kPmdSize);
+  REQUIRE(f.mm->madvise(m, 2 * kPmdSize, MADV_HUGEPAGE) == Errno::Ok);
+  const Va thp = m.alignUp(kPmdSize);
+  f.store(thp, 11);
+  f.store(thp + 300 * kP, 22);
+  REQUIRE(f.levelAt(thp) == PtLevel::Pmd);
+  const Pfn head = f.pteAt(thp).pfn();
+  auto src = f.migrateToDevice(thp, thp + kPmdSize, /*compound=*/true);
+  REQUIRE((src[0] & MIGRATE_PFN_COMPOUND) != 0);
+  REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) != 0);
+  REQUIRE(*migratePfnToPfn(src[0]) == head);
+  for (std::uint64_t i = 1; i < kPagesPerPmd; ++i) REQUIRE(src[i] == 0);
+  REQUIRE(f.levelAt(thp) == PtLevel::Pmd);
+  REQUIRE(f.pteAt(thp).isDevicePrivateEntry());
+  const Pfn dhead = f.pteAt(thp).swpPfn();
+  REQUIRE(f.pm.folioOrder(dhead) == PhysMem::kPmdOrder);
+  REQUIRE(f.frameWord(dhead + 300) == 22);
+  std::vector<unsigned long> pfns;
+  REQUIRE(f.rangeFault(thp, thp + kPmdSize, pfns, 0, f.owner()) == HmmStatus::Ok);
+  REQUIRE(hmmPfnToMapOrder(pfns[5]) == 9);
+  f.migrateToSystem(thp, thp + kPmdSize);
+  REQUIRE(f.levelAt(thp) == PtLevel::Pmd);
+  REQUIRE(f.load(thp) == 11);
+  REQUIRE(f.load(thp + 300 * kP) == 22);
+}
+
+TEST_CASE("without SELECT_COMPOUND a THP is split and migrated page by page") {
+  HmmFixture f;
+  const Va m = f.mapAnon(2 * kPmdSize);
+  REQUIRE(f.mm->madvise(m, 2 * kPmdSize, MADV_HUGEPAGE) == Errno::Ok);
+  const Va thp = m.alignUp(kPmdSize);
+  f.store(thp + kP, 5);
+  auto src = f.migrateToDevice(thp, thp + 4 * kP);
+  for (int i = 0; i < 4; ++i) REQUIRE((src[i] & MIGRATE_PFN_MIGRATE) != 0);
+  REQUIRE(f.levelAt(thp) == PtLevel::Pte);
+  REQUIRE(f.pteAt(thp + kP).isDevicePrivateEntry());
+  REQUIRE(f.pteAt(thp + 4 * kP).isPresent());
+  REQUIRE(f.load(thp + kP) == 5);
+}
+
+TEST_CASE("a compound source falls back to 4 KiB destinations when no device folio is available") {
+  HmmFixture f;
+  f.failCompound = true;
+  const Va m = f.mapAnon(2 * kPmdSize);
+  REQUIRE(f.mm->madvise(m, 2 * kPmdSize, MADV_HUGEPAGE) == Errno::Ok);
+  const Va thp = m.alignUp(kPmdSize);
+  f.store(thp + 2048 * 8, 2048);
+  auto src = f.migrateToDevice(thp, thp + kPmdSize, /*compound=*/true);
+  for (std::uint64_t i = 0; i < kPagesPerPmd; ++i) REQUIRE((src[i] & MIGRATE_PFN_MIGRATE) != 0);
+  REQUIRE(f.levelAt(thp) == PtLevel::Pte);
+  REQUIRE(f.pteAt(thp + 4 * kP).isDevicePrivateEntry());
+  REQUIRE(f.load(thp + 2048 * 8) == 2048);
+}
+
+TEST_CASE("a page with an extra reference (pinned) is restored and not migrated") {
+  HmmFixture f;
+  const Va a = f.mapAnon(2 * kP);
+  f.fillPattern(a, 2, 3);
+  const Pfn pinned = f.pteAt(a).pfn();
+  f.pm.getPage(pinned);
+  auto src = f.migrateToDevice(a, a + 2 * kP);
+  REQUIRE(src[0] == 0);
+  REQUIRE((src[1] & MIGRATE_PFN_MIGRATE) != 0);
+  REQUIRE(f.pteAt(a).isPresent());
+  REQUIRE(f.pteAt(a).pfn() == pinned);
+  REQUIRE(f.pteAt(a).isWrite());
+  REQUIRE(f.load(a) == 3);
+  f.pm.putPage(pinned);
+}
+
+TEST_CASE("migrate_vma_setup refuses bad arguments with EINVAL and changes nothing") {
+  HmmFixture f;
+  const Va a = f.mapAnon(4 * kP);
+  f.fillPattern(a, 4);
+  std::vector<unsigned long> src(8), dst(8);
+  MmapReadLock l(*f.mm);
+  MigrateVma m;
+  m.vma = f.mm->vmaLookup(a);
+  m.src = src.data();
+  m.dst = dst.data();
+  m.flags = MIGRATE_VMA_SELECT_SYSTEM;
+  m.start = a + 8;  // unaligned
+  m.end = a + kP;
+  REQUIRE(migrateVmaSetup(m) == Errno::Inval);
+  m.start = a + kP;  // start >= end
+  m.end = a + kP;
+  REQUIRE(migrateVmaSetup(m) == Errno::Inval);
+  m.start = a;  // beyond the vma
+  m.end = a + 8 * kP;
+  REQUIRE(migrateVmaSetup(m) == Errno::Inval);
+  m.end = a + kP;
+  m.vma = nullptr;
+  REQUIRE(migrateVmaSetup(m) == Errno::Inval);
+  for (int i = 0; i < 4; ++i) REQUIRE(f.pteAt(a + i * kP).isPresent());
+}
+
+TEST_CASE("migrateDeviceRange evicts a whole chunk back to system memory with the data") {
+  HmmFixture f;
+  const Va a = f.mapAnon(8 * kP);
+  f.fillPattern(a, 8, 600);
+  f.migrateToDevice(a, a + 8 * kP);
+  DeviceMemory::Chunk& chunk = f.dev->chunk(0);
+  const unsigned long n = chunk.pgmap.nrPages;
+  std::vector<unsigned long> src(n), dst(n);
+  RmapScope scope{f.mm.get()};
+  f.dev->beginRemove(0);
+  REQUIRE(migrateDeviceRange(f.pm, scope, src.data(), chunk.pgmap.pfnFirst, n) == Errno::Ok);
+  unsigned long selected = 0;
+  for (unsigned long i = 0; i < n; ++i) {
+    if (!(src[i] & MIGRATE_PFN_MIGRATE)) continue;
+    ++selected;
+    const auto d = migrateAllocSystemFolio(f.pm);
+    REQUIRE(d);
+    f.copier.copyFolio(*d, *migratePfnToPfn(src[i]));
+    dst[i] = migratePfn(*d);
+  }
+  REQUIRE(selected == 8);
+  for (int i = 0; i < 8; ++i) REQUIRE(f.pteAt(a + i * kP).isMigrationEntry());
+  migrateDevicePages(f.pm, scope, src.data(), dst.data(), n);
+  migrateDeviceFinalize(f.pm, scope, src.data(), dst.data(), n);
+  for (int i = 0; i < 8; ++i) {
+    REQUIRE(f.pteAt(a + i * kP).isPresent());
+    REQUIRE(f.load(a + i * kP) == 600u + i);
+  }
+  REQUIRE(f.dev->removeChunk(0) == Errno::Ok);
+}
+
+TEST_CASE("a page shared with a forked child migrates in both address spaces with an rmap scope") {
+  HmmFixture f;
+  const Va a = f.mapAnon(kP);
+  f.store(a, 31);
+  ForkResult child = f.mm->fork("child");
+  REQUIRE(child.ok());
+  RmapScope scope{f.mm.get(), child.child.get()};
+  auto src = f.migrateToDevice(a, a + kP, false, &scope);
+  REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) != 0);
+  const Pte p = f.pteAt(a);
+  const Pte c = child.child->pageTable().lookup(a).pte;
+  REQUIRE(p.isDevicePrivateEntry());
+  REQUIRE(c.isDevicePrivateEntry());
+  REQUIRE(p.swpPfn() == c.swpPfn());
+  REQUIRE_FALSE(p.isWritableDevicePrivateEntry());  // still COW-shared
+  REQUIRE(f.pm.frame(p.swpPfn()).mapcount == 2);
+  f.faultScope = &scope;
+  REQUIRE(HmmFixture::loadIn(*child.child, a) == 31);
+  child.child->exitMmap();
+}
+
+TEST_CASE("DeviceMemory adds chunks on demand up to its capacity") {
+  HmmFixture f;
+  REQUIRE(f.dev->chunkCount() == 1);
+  const std::uint64_t perChunk = (16ull << 20) >> kPageShift;
+  std::vector<Pfn> pages;
+  for (std::uint64_t i = 0; i < perChunk + 1; ++i) pages.push_back(*f.dev->allocPage());
+  REQUIRE(f.dev->chunkCount() == 2);
+  while (auto p = f.dev->allocFolio()) pages.push_back(*p);
+  while (auto p = f.dev->allocPage()) pages.push_back(*p);
+  REQUIRE(f.dev->chunkCount() == 4);  // 64 MiB capacity / 16 MiB chunks
+  REQUIRE(f.dev->allocatedPages() == 4 * perChunk);
+  REQUIRE(f.dev->stats().counterValue("alloc_failures") == 2);
+  for (Pfn p : pages) {
+    f.pm.frame(p).clear(kFrameLocked);
+    f.pm.putPage(p);
+  }
+  REQUIRE(f.dev->allocatedPages() == 0);
+}
+
+TEST_CASE("folio_free returns a device page to the allocator's free list") {
+  HmmFixture f;
+  const std::uint64_t before = f.dev->freePages();
+  const Pfn p = *f.dev->allocPage();
+  REQUIRE(f.dev->freePages() == before - 1);
+  REQUIRE(f.pm.frame(p).isLocked());
+  f.pm.frame(p).clear(kFrameLocked);
+  f.pm.putPage(p);
+  REQUIRE(f.dev->freePages() == before);
+  REQUIRE(*f.dev->allocPage() == p);  // LIFO: handed out again first
+}
+
+TEST_CASE("memremapPages refuses a device-private pgmap without ops or owner") {
+  PhysMem pm(machine(64ull << 20));
+  DevPagemap pg;
+  pg.type = MemoryType::DevicePrivate;
+  REQUIRE(memremapPages(pm, pg, 512) == Errno::Inval);
+  DevPagemap p2p;
+  p2p.type = MemoryType::PciP2pdma;
+  REQUIRE(memremapPages(pm, p2p, 512) == Errno::Ok);
+  REQUIRE(pm.isDevicePfn(p2p.pfnFirst));
+  REQUIRE(memunmapPages(pm, p2p) == Errno::Ok);
+}
+
+TEST_CASE("MigrateCopier moves the bytes and accumulates bytes/s plus per-page latency") {
+  PhysMem pm(machine(64ull << 20));
+  MigrateCopyParams cp;
+  cp.bytesPerSecond = 4096e6;  // 1 us per page
+  cp.perPageLatencyPs = 500000;
+  MigrateCopier c(pm, cp);
+  const Pfn s = *pm.allocFrame(0), d = *pm.allocFrame(0);
+  const std::uint64_t v = 0xabcdef;
+  pm.write(paOf(s), &v, sizeof v);
+  c.copyFolio(d, s);
+  std::uint64_t got = 0;
+  pm.read(paOf(d), &got, sizeof got);
+  REQUIRE(got == v);
+  REQUIRE(c.pendingPs() == 1500000);
+  REQUIRE(c.takePendingPs() == 1500000);
+  REQUIRE(c.pendingPs() == 0);
+  REQUIRE(c.totalPs() == 1500000);
+}
