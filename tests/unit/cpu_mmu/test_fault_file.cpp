@@ -3,6 +3,7 @@
 
 #include "models/cpu_mmu/file.h"
 #include "models/cpu_mmu/memory.h"
+#include "models/cpu_mmu/vm_operations.h"
 #include "tests/unit/cpu_mmu/fault_test_support.h"
 
 using namespace hmmsim;
@@ -111,4 +112,85 @@ TEST_CASE("a file fault beyond the end of the file is SIGBUS") {
   std::uint64_t x;
   CHECK(copyFromUser(*f.mm, &x, r.addr + kPageSize, sizeof x) == Errno::Fault);
   f.mm->exitMmap();
+}
+
+namespace {
+
+/// A device driver whose mmap makes a VM_PFNMAP (or VM_MIXEDMAP) vma and whose fault inserts the
+/// pfns of a "BAR" (here: RAM frames it owns) with vmf_insert_pfn / vm_insert_page.
+class BarDriver final : public FileOperations, public VmOperations {
+ public:
+  BarDriver(PhysMem& pm, bool mixed, bool withFault) : mixed_(mixed), withFault_(withFault) {
+    base = *pm.allocFrame(2);
+    const std::uint64_t v = 0xBA5E;
+    pm.write(paOf(base), &v, sizeof v);
+  }
+  Errno mmap(File&, Vma& vma) override {
+    vma.vmOps = this;
+    vma.vmFlags |= mixed_ ? VM_MIXEDMAP : (VM_IO | VM_PFNMAP | VM_DONTEXPAND);
+    return Errno::Ok;
+  }
+  bool hasFault() const override { return withFault_; }
+  VmFaultResult fault(VmFault& vmf) override {
+    ++faults;
+    if (mixed_) {
+      const Errno e = vmInsertPage(*vmf.vma, vmf.address, base + vmf.pgoff);
+      return e == Errno::Ok ? VmFaultResult::NoPage : VmFaultResult::Sigbus;
+    }
+    return vmfInsertPfn(*vmf.vma, vmf.address, base + vmf.pgoff);
+  }
+  const char* name() const override { return "bar"; }
+  Pfn base;
+  int faults = 0;
+
+ private:
+  bool mixed_, withFault_;
+};
+
+}  // namespace
+
+TEST_CASE("a fault in a VM_PFNMAP vma calls vm_ops->fault, which inserts a special pfn pte") {
+  Fixture f;
+  BarDriver drv(f.pm, false, true);
+  auto file = openDeviceFile(f.pm, drv, FMODE_READ | FMODE_WRITE, "bar0");
+  const VaResult r = f.mm->mmap(Va(0), 4 * kPageSize, PROT_READ | PROT_WRITE, MAP_SHARED, file);
+  REQUIRE(r.ok());
+  CHECK(f.load(r.addr) == 0xBA5E);
+  CHECK(drv.faults == 1);
+  const PtWalk w = f.walk(r.addr);
+  CHECK(w.pte.isSpecial());
+  CHECK(w.pte.pfn() == drv.base);
+  CHECK(w.pte.isWrite());  // shared writable mapping: vm_page_prot allows writes
+  CHECK(f.pm.frame(drv.base).mapcount == 0);
+  f.mm->exitMmap();
+  f.pm.putPage(drv.base);
+}
+
+TEST_CASE("a fault in a special vma without vm_ops->fault is SIGBUS") {
+  Fixture f;
+  BarDriver drv(f.pm, false, false);
+  auto file = openDeviceFile(f.pm, drv, FMODE_READ | FMODE_WRITE, "bar0");
+  const VaResult r = f.mm->mmap(Va(0), kPageSize, PROT_READ, MAP_SHARED, file);
+  REQUIRE(r.ok());
+  Vma* v = f.mm->vmaLookup(r.addr);
+  CHECK(handleMmFault(*v, r.addr, 0) == VmFaultResult::Sigbus);
+  CHECK(drv.faults == 0);
+  f.mm->exitMmap();
+  f.pm.putPage(drv.base);
+}
+
+TEST_CASE("vm_insert_page from a VM_MIXEDMAP fault maps a refcounted page") {
+  Fixture f;
+  BarDriver drv(f.pm, true, true);
+  auto file = openDeviceFile(f.pm, drv, FMODE_READ | FMODE_WRITE, "dmirror");
+  const VaResult r = f.mm->mmap(Va(0), kPageSize, PROT_READ, MAP_PRIVATE, file);
+  REQUIRE(r.ok());
+  CHECK(f.load(r.addr) == 0xBA5E);
+  const PtWalk w = f.walk(r.addr);
+  CHECK_FALSE(w.pte.isSpecial());
+  CHECK(f.pm.frame(drv.base).mapcount == 1);
+  CHECK(f.pm.frame(drv.base).refcount() == 2);
+  f.mm->exitMmap();
+  CHECK(f.pm.frame(drv.base).refcount() == 1);
+  f.pm.putPage(drv.base);
 }
