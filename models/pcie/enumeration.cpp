@@ -59,7 +59,7 @@ bool scanBus(PciBus& bus, std::uint16_t domain, unsigned& max, std::string& erro
 // One thing to place inside a window: a BAR, or a bridge's window of one class.
 struct Item {
   PciDev* dev = nullptr;
-  int bar = -1;        // >= 0: a BAR; -1: dev's bridge window of the item's class
+  int bar = -1;  // >= 0: a BAR; -1: dev's bridge window of the item's class
   std::uint64_t size = 0;
   std::uint64_t align = 0;
   std::size_t order = 0;  // creation order tie-break (determinism)
@@ -71,7 +71,9 @@ struct Sizing {
   std::vector<std::vector<Item>> children[2];  // indexed by PciDevId
 };
 
-bool isPrefClass(const PciBar& b) { return b.is64 && b.prefetchable; }
+bool isPrefClass(const PciBar& b) {
+  return b.is64 && b.prefetchable;
+}
 
 void sortItems(std::vector<Item>& items) {
   std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
@@ -177,9 +179,9 @@ std::optional<std::string> Enumerator::assignBusNumbers() {
     for (const Range& r : ranges) {
       if (r.domain == hb.domain() && r.first <= max && hb.rootBus().number() <= r.last) {
         std::ostringstream os;
-        os << "host bridges " << r.hb->name() << " and " << hb.name() << " use overlapping bus numbers in domain "
-           << hb.domain() << " (" << r.first << ".." << r.last << " and " << unsigned(hb.rootBus().number())
-           << ".." << max << ")";
+        os << "host bridges " << r.hb->name() << " and " << hb.name()
+           << " use overlapping bus numbers in domain " << hb.domain() << " (" << r.first << ".." << r.last
+           << " and " << unsigned(hb.rootBus().number()) << ".." << max << ")";
         return os.str();
       }
     }

@@ -36,9 +36,9 @@ inline constexpr std::uint64_t kBridgeWindowAlign = 1ull << 20;
 
 /// Why resource assignment failed: the BAR that could not be placed and a readable reason.
 struct EnumError {
-  std::string device;  ///< name of the function owning the BAR
-  int bar = -1;        ///< BAR index
-  std::string message; ///< "BAR 0 of gpu1 (16GiB, 64-bit prefetchable) does not fit: ..."
+  std::string device;   ///< name of the function owning the BAR
+  int bar = -1;         ///< BAR index
+  std::string message;  ///< "BAR 0 of gpu1 (16GiB, 64-bit prefetchable) does not fit: ..."
 };
 
 class Enumerator {

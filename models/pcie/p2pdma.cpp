@@ -9,11 +9,16 @@ namespace hmmsim {
 
 const char* p2pMapTypeName(P2pMapType t) {
   switch (t) {
-    case P2pMapType::Unknown: return "Unknown";
-    case P2pMapType::None: return "None";
-    case P2pMapType::NotSupported: return "NotSupported";
-    case P2pMapType::BusAddr: return "BusAddr";
-    case P2pMapType::ThruHostBridge: return "ThruHostBridge";
+    case P2pMapType::Unknown:
+      return "Unknown";
+    case P2pMapType::None:
+      return "None";
+    case P2pMapType::NotSupported:
+      return "NotSupported";
+    case P2pMapType::BusAddr:
+      return "BusAddr";
+    case P2pMapType::ThruHostBridge:
+      return "ThruHostBridge";
   }
   return "?";
 }
@@ -73,7 +78,8 @@ const PciDev* commonBridgeWalk(const PciDev& provider, const PciDev& client, int
   return nullptr;
 }
 
-bool hostBridgeListed(const PciHostBridge& host, bool sameHostBridge, bool warn, std::vector<std::string>* log) {
+bool hostBridgeListed(const PciHostBridge& host, bool sameHostBridge, bool warn,
+                      std::vector<std::string>* log) {
   const PciDev* root = pciHostBridgeDev(host);
   if (!root) return false;
   for (const P2pdmaWhitelistEntry& e : p2pdmaWhitelist()) {
@@ -84,8 +90,8 @@ bool hostBridgeListed(const PciHostBridge& host, bool sameHostBridge, bool warn,
   }
   if (warn && log) {
     char buf[96];
-    std::snprintf(buf, sizeof buf, "%s: Host bridge not in P2PDMA whitelist: %04x:%04x", pciName(*root).c_str(),
-                  root->vendor(), root->device());
+    std::snprintf(buf, sizeof buf, "%s: Host bridge not in P2PDMA whitelist: %04x:%04x",
+                  pciName(*root).c_str(), root->vendor(), root->device());
     log->push_back(buf);
   }
   return false;
@@ -147,10 +153,12 @@ P2pdma::P2pdma(Topology& topo, const P2pdmaParams& params, Rng rng, const std::s
       rng_(rng),
       stats_(statsName),
       calcCount_(stats_.counter("map_type_calcs", "calls", "calc_map_type_and_dist evaluations")),
-      cacheHits_(stats_.counter("map_type_cache_hits", "lookups", "pci_p2pdma_map_type answered from the cache")),
+      cacheHits_(
+          stats_.counter("map_type_cache_hits", "lookups", "pci_p2pdma_map_type answered from the cache")),
       notSupported_(stats_.counter("map_type_not_supported", "calls",
                                    "calc_map_type_and_dist results that were NotSupported")),
-      allocFail_(stats_.counter("p2pmem_alloc_failures", "calls", "pci_alloc_p2pmem calls that returned NULL")) {}
+      allocFail_(
+          stats_.counter("p2pmem_alloc_failures", "calls", "pci_alloc_p2pmem calls that returned NULL")) {}
 
 P2pMapType P2pdma::calcMapTypeAndDist(PciDev& provider, PciDev& client, int* dist, bool verbose) {
   calcCount_ += 1;
@@ -169,15 +177,18 @@ P2pMapType P2pdma::calcMapTypeAndDist(PciDev& provider, PciDev& client, int* dis
         if (!acsList.empty()) acsList.pop_back();  // the trailing ';'
         log_.push_back(pciName(client) + ": ACS redirect is set between the client and provider (" +
                        pciName(provider) + ")");
-        log_.push_back(pciName(client) + ": to disable ACS redirect for this path, add the kernel parameter: "
-                                         "pci=disable_acs_redir=" + acsList);
+        log_.push_back(pciName(client) +
+                       ": to disable ACS redirect for this path, add the kernel parameter: "
+                       "pci=disable_acs_redir=" +
+                       acsList);
       }
     }
     // As in the kernel, the host bridge warning is issued when ACS forced the host-bridge path
     // (warn = acs_redirects), independently of `verbose`.
     if (!cpuSupportsP2pdma(params_.cpu) && !hostBridgeWhitelist(provider, client, acsRedirects, &log_)) {
       if (verbose)
-        log_.push_back(pciName(client) + ": cannot be used for peer-to-peer DMA as the client and provider (" +
+        log_.push_back(pciName(client) +
+                       ": cannot be used for peer-to-peer DMA as the client and provider (" +
                        pciName(provider) + ") do not share an upstream bridge or whitelisted host bridge");
       mapType = P2pMapType::NotSupported;
     }
@@ -194,7 +205,8 @@ int P2pdma::pciP2pdmaDistanceMany(PciDev& provider, const std::vector<Device*>& 
   for (Device* c : clients) {
     PciDev* client = pciFindParentDev(c);
     if (!client) {
-      if (verbose) log_.push_back(c->name() + ": cannot be used for peer-to-peer DMA as it is not a PCI device");
+      if (verbose)
+        log_.push_back(c->name() + ": cannot be used for peer-to-peer DMA as it is not a PCI device");
       return -1;
     }
     int distance = 0;
@@ -231,7 +243,8 @@ Errno P2pdma::pciP2pdmaAddResource(PciDev& pdev, int bar, std::uint64_t size, st
   st.pool.push_back(std::move(chunk));
   char buf[128];
   std::snprintf(buf, sizeof buf, "%s: added peer-to-peer DMA memory %#llx-%#llx", pciName(pdev).c_str(),
-                (unsigned long long)(b.cpu.value() + offset), (unsigned long long)(b.cpu.value() + offset + size - 1));
+                (unsigned long long)(b.cpu.value() + offset),
+                (unsigned long long)(b.cpu.value() + offset + size - 1));
   log_.push_back(buf);
   return Errno::Ok;
 }
@@ -263,7 +276,9 @@ PciDev* P2pdma::pciP2pmemFindMany(const std::vector<Device*>& clients) {
   return closestDevs[rng_.below(closestDevs.size())];
 }
 
-PciDev* P2pdma::pciP2pmemFind(Device& client) { return pciP2pmemFindMany({&client}); }
+PciDev* P2pdma::pciP2pmemFind(Device& client) {
+  return pciP2pmemFindMany({&client});
+}
 
 std::optional<Pa> P2pdma::pciAllocP2pmem(PciDev& pdev, std::uint64_t size) {
   PciP2pdma* st = pdev.p2pdma_.get();
@@ -364,6 +379,8 @@ bool pciTestP2p(Device& a, Device& b) {
   return upstreamBridgeDistance(*pa, *pb, nullptr) >= 0;
 }
 
-bool deviceTestP2p(Device& a, Device& b) { return pciTestP2p(a, b); }
+bool deviceTestP2p(Device& a, Device& b) {
+  return pciTestP2p(a, b);
+}
 
 }  // namespace hmmsim

@@ -48,9 +48,9 @@ enum class CpuVendor { Intel, Amd, Other };
 
 /// The boot CPU's identity (cpu_data(0)): what cpu_supports_p2pdma() looks at.
 struct CpuIdentity {
-  bool x86 = true;                     ///< CONFIG_X86: the AMD rule exists only on x86
-  CpuVendor vendor = CpuVendor::Intel; ///< x86_vendor
-  unsigned family = 6;                 ///< x86 family (0x17 = Zen, 0x19 = Zen 3/4, ...)
+  bool x86 = true;                      ///< CONFIG_X86: the AMD rule exists only on x86
+  CpuVendor vendor = CpuVendor::Intel;  ///< x86_vendor
+  unsigned family = 6;                  ///< x86 family (0x17 = Zen, 0x19 = Zen 3/4, ...)
 };
 
 /// cpu_supports_p2pdma(): true for x86 AMD CPUs of family 0x17 (Zen) or newer.
@@ -99,8 +99,8 @@ struct P2pdmaProvider {
 
 /// A range handed to the gen_pool by one pciP2pdmaAddResource call.
 struct P2pmemChunk {
-  Pa cpu;            ///< "virtual" handle: CPU physical address of bar start + offset
-  BusAddr bus;       ///< pci_bus_address(bar) + offset: what the kernel stores as "phys"
+  Pa cpu;       ///< "virtual" handle: CPU physical address of bar start + offset
+  BusAddr bus;  ///< pci_bus_address(bar) + offset: what the kernel stores as "phys"
   std::uint64_t size = 0;
   int bar = -1;
   std::vector<bool> used;  ///< one flag per PAGE_SIZE granule

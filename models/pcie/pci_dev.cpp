@@ -9,11 +9,16 @@ namespace hmmsim {
 
 const char* pciDevTypeName(PciDevType t) {
   switch (t) {
-    case PciDevType::HostBridge: return "host bridge";
-    case PciDevType::RootPort: return "root port";
-    case PciDevType::SwitchUpstream: return "switch upstream port";
-    case PciDevType::SwitchDownstream: return "switch downstream port";
-    case PciDevType::Endpoint: return "endpoint";
+    case PciDevType::HostBridge:
+      return "host bridge";
+    case PciDevType::RootPort:
+      return "root port";
+    case PciDevType::SwitchUpstream:
+      return "switch upstream port";
+    case PciDevType::SwitchDownstream:
+      return "switch downstream port";
+    case PciDevType::Endpoint:
+      return "endpoint";
   }
   return "?";
 }
@@ -36,7 +41,9 @@ PciDev::PciDev(PciDevId id, PciDevParams p, Device* parent)
 
 PciDev::~PciDev() = default;
 
-PciDev* PciDev::upstreamBridge() const { return bus_ ? bus_->self() : nullptr; }
+PciDev* PciDev::upstreamBridge() const {
+  return bus_ ? bus_->self() : nullptr;
+}
 
 Errno PciDev::resizeBar(int bar, std::uint64_t size) {
   if (bar < 0 || bar >= kPciNumBars) return Errno::Inval;
@@ -63,8 +70,12 @@ Errno PciDev::setAcsEgressVector(std::uint32_t vector) {
   return Errno::Ok;
 }
 
-PciDev* toPciDev(Device* dev) { return dynamic_cast<PciDev*>(dev); }
-const PciDev* toPciDev(const Device* dev) { return dynamic_cast<const PciDev*>(dev); }
+PciDev* toPciDev(Device* dev) {
+  return dynamic_cast<PciDev*>(dev);
+}
+const PciDev* toPciDev(const Device* dev) {
+  return dynamic_cast<const PciDev*>(dev);
+}
 
 PciDev* pciFindParentDev(Device* dev) {
   while (dev) {

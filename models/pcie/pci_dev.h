@@ -59,9 +59,9 @@ inline constexpr std::uint16_t kPciAcsAll = 0x007f;
 
 /// The ACS extended capability of one port or function.
 struct AcsCap {
-  bool present = false;        ///< capability implemented
-  std::uint16_t cap = 0;       ///< PCI_ACS_CAP: which controls are implemented (kPciAcs* bits)
-  std::uint16_t ctrl = 0;      ///< PCI_ACS_CTRL: which controls are enabled (subset of cap)
+  bool present = false;            ///< capability implemented
+  std::uint16_t cap = 0;           ///< PCI_ACS_CAP: which controls are implemented (kPciAcs* bits)
+  std::uint16_t ctrl = 0;          ///< PCI_ACS_CTRL: which controls are enabled (subset of cap)
   unsigned egressVectorBits = 0;   ///< Egress Control Vector Size (0 when EC not implemented)
   std::uint32_t egressVector = 0;  ///< bit N set: peer requests towards port/function N are
                                    ///< blocked (or redirected when RR is also enabled)
@@ -72,10 +72,10 @@ struct AcsCap {
 
 /// One Base Address Register. Addresses are valid only when `assigned`.
 struct PciBar {
-  std::uint64_t size = 0;      ///< bytes; power of two; 0 = BAR not implemented
-  bool io = false;             ///< I/O space BAR (IORESOURCE_IO); never assigned, see header
-  bool is64 = false;           ///< 64-bit memory BAR (occupies this and the next BAR slot)
-  bool prefetchable = false;   ///< prefetchable memory (IORESOURCE_PREFETCH)
+  std::uint64_t size = 0;     ///< bytes; power of two; 0 = BAR not implemented
+  bool io = false;            ///< I/O space BAR (IORESOURCE_IO); never assigned, see header
+  bool is64 = false;          ///< 64-bit memory BAR (occupies this and the next BAR slot)
+  bool prefetchable = false;  ///< prefetchable memory (IORESOURCE_PREFETCH)
   /// Resizable BAR capability: the sizes the function supports (powers of two, >= 1 MiB); empty
   /// when the BAR is not resizable.
   std::vector<std::uint64_t> resizableSizes;
@@ -103,17 +103,17 @@ struct BridgeWindow {
 
 /// Construction parameters of one function.
 struct PciDevParams {
-  std::string name;                 ///< unique in the topology ("gpu0", "sw0.dp1")
+  std::string name;  ///< unique in the topology ("gpu0", "sw0.dp1")
   PciDevType type = PciDevType::Endpoint;
-  std::uint16_t vendor = 0xffff;    ///< PCI vendor id
-  std::uint16_t device = 0xffff;    ///< PCI device id
-  std::uint32_t classCode = 0;      ///< 24-bit class code (base << 16 | sub << 8 | prog-if)
-  std::uint8_t devNo = 0;           ///< device number on its bus, 0..31
-  std::uint8_t fn = 0;              ///< function number, 0..7
-  bool multifunction = false;       ///< header type bit 7 (set on function 0 of a multi-function device)
-  unsigned portNumber = 0;          ///< Link Capabilities Port Number (egress-vector bit index for ports)
-  unsigned maxLinkWidth = 16;       ///< lanes the port supports (Link Capabilities)
-  unsigned maxLinkGen = 5;          ///< highest generation the port supports
+  std::uint16_t vendor = 0xffff;  ///< PCI vendor id
+  std::uint16_t device = 0xffff;  ///< PCI device id
+  std::uint32_t classCode = 0;    ///< 24-bit class code (base << 16 | sub << 8 | prog-if)
+  std::uint8_t devNo = 0;         ///< device number on its bus, 0..31
+  std::uint8_t fn = 0;            ///< function number, 0..7
+  bool multifunction = false;     ///< header type bit 7 (set on function 0 of a multi-function device)
+  unsigned portNumber = 0;        ///< Link Capabilities Port Number (egress-vector bit index for ports)
+  unsigned maxLinkWidth = 16;     ///< lanes the port supports (Link Capabilities)
+  unsigned maxLinkGen = 5;        ///< highest generation the port supports
   std::array<PciBar, kPciNumBars> bars{};
   AcsCap acs;
 };

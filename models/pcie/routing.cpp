@@ -6,10 +6,14 @@ namespace hmmsim {
 
 const char* routeStatusName(RouteStatus s) {
   switch (s) {
-    case RouteStatus::Ok: return "Ok";
-    case RouteStatus::UnsupportedRequest: return "UnsupportedRequest";
-    case RouteStatus::AcsViolation: return "AcsViolation";
-    case RouteStatus::IommuFault: return "IommuFault";
+    case RouteStatus::Ok:
+      return "Ok";
+    case RouteStatus::UnsupportedRequest:
+      return "UnsupportedRequest";
+    case RouteStatus::AcsViolation:
+      return "AcsViolation";
+    case RouteStatus::IommuFault:
+      return "IommuFault";
   }
   return "?";
 }
@@ -70,8 +74,8 @@ struct Router::Walk {
   Route r;
   TlpRouteAttrs attrs;
   bool completion = false;
-  std::uint64_t addr = 0;        // requests: address in the current hierarchy
-  Bdf rid;                       // completions: requester id
+  std::uint64_t addr = 0;  // requests: address in the current hierarchy
+  Bdf rid;                 // completions: requester id
   const PciDev* ridDev = nullptr;
   const PciDev* source = nullptr;
 
@@ -113,18 +117,28 @@ Router::Router(const Topology& topo, const std::string& statsName) : topo_(topo)
                                       "peer requests answered with UR by a root complex without p2p support");
   acsViolations_ = &stats_.counter("acs_violations", "TLPs", "TLPs blocked by ACS SV, TB or EC");
   unsupported_ = &stats_.counter("unsupported_requests", "TLPs", "TLPs that ended in Unsupported Request");
-  iommuFaults_ = &stats_.counter("iommu_faults", "TLPs", "requests refused by the root complex address resolver");
+  iommuFaults_ =
+      &stats_.counter("iommu_faults", "TLPs", "requests refused by the root complex address resolver");
 }
 
-void Router::setRcAddressResolver(RcAddressResolver r) { resolver_ = std::move(r); }
+void Router::setRcAddressResolver(RcAddressResolver r) {
+  resolver_ = std::move(r);
+}
 
 void Router::count(const Route& r, bool completion) const {
   (completion ? *completions_ : *requests_) += 1;
   switch (r.status) {
-    case RouteStatus::Ok: break;
-    case RouteStatus::UnsupportedRequest: *unsupported_ += 1; break;
-    case RouteStatus::AcsViolation: *acsViolations_ += 1; break;
-    case RouteStatus::IommuFault: *iommuFaults_ += 1; break;
+    case RouteStatus::Ok:
+      break;
+    case RouteStatus::UnsupportedRequest:
+      *unsupported_ += 1;
+      break;
+    case RouteStatus::AcsViolation:
+      *acsViolations_ += 1;
+      break;
+    case RouteStatus::IommuFault:
+      *iommuFaults_ += 1;
+      break;
   }
 }
 
@@ -132,7 +146,8 @@ void Router::count(const Route& r, bool completion) const {
 void Router::routeDownFrom(Walk& w, const PciDev& q) const {
   const PciDev* port = &q;
   for (;;) {
-    if (port->downstreamLink() == kNoLink || !port->subordinate()) return w.stop(RouteStatus::UnsupportedRequest, port);
+    if (port->downstreamLink() == kNoLink || !port->subordinate())
+      return w.stop(RouteStatus::UnsupportedRequest, port);
     w.r.hops.push_back(linkHop(port->downstreamLink(), HopDir::Downstream));
     const PciBus& bus = *port->subordinate();
     const PciDev* usp = nullptr;
@@ -157,7 +172,8 @@ void Router::routeDownFrom(Walk& w, const PciDev& q) const {
   }
 }
 
-void Router::atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress, std::optional<Pa> resolved) const {
+void Router::atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress,
+                           std::optional<Pa> resolved) const {
   const bool fromBelow = ingress != kNoDev || resolved.has_value();
   const PciHostBridge* dst = &hb;
   if (!w.completion) {
@@ -231,7 +247,8 @@ void Router::atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress, s
     w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, egress->id(), hostBridgeIndex(topo_, hb)));
   } else {
     w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hostBridgeIndex(topo_, hb)));
-    w.r.hops.push_back(componentHop(HopKind::RootComplex, kNoDev, egress->id(), hostBridgeIndex(topo_, *dst)));
+    w.r.hops.push_back(
+        componentHop(HopKind::RootComplex, kNoDev, egress->id(), hostBridgeIndex(topo_, *dst)));
   }
   if (bar >= 0) return w.deliver(*egress, bar);
   routeDownFrom(w, *egress);
@@ -252,7 +269,8 @@ void Router::routeUp(Walk& w, const PciDev& from) const {
     if (p.acs().enabled(kPciAcsSv)) {
       // The requester id of a request (possibly spoofed), the completer id of a completion.
       const Bdf src = (!w.completion && w.attrs.requesterId) ? *w.attrs.requesterId : w.source->bdf();
-      if (src.bus < p.secondaryBus() || src.bus > p.subordinateBus()) return w.stop(RouteStatus::AcsViolation, &p);
+      if (src.bus < p.secondaryBus() || src.bus > p.subordinateBus())
+        return w.stop(RouteStatus::AcsViolation, &p);
     }
     if (!w.completion && p.acs().enabled(kPciAcsTb) && w.attrs.at != PcieAt::Untranslated)
       return w.stop(RouteStatus::AcsViolation, &p);
@@ -271,7 +289,8 @@ void Router::routeUp(Walk& w, const PciDev& from) const {
             *turnarounds_ += 1;
             w.r.hops.push_back(componentHop(HopKind::Switch, p.id(), peer->id()));
             return routeDownFrom(w, *peer);
-          case AcsDecision::Violation: return w.stop(RouteStatus::AcsViolation, &p);
+          case AcsDecision::Violation:
+            return w.stop(RouteStatus::AcsViolation, &p);
           case AcsDecision::Redirect:
             *redirects_ += 1;
             w.r.redirected = true;
@@ -351,9 +370,12 @@ Route Router::routeHostRequest(const PciHostBridge& hb, Pa pa, const TlpRouteAtt
       w.r.hops.push_back(componentHop(HopKind::RootComplex, kNoDev, kNoDev, hostBridgeIndex(topo_, hb)));
       w.stop(RouteStatus::UnsupportedRequest, nullptr);
     } else {
-      w.r.hops.push_back(componentHop(HopKind::RootComplex, kNoDev, egress->id(), hostBridgeIndex(topo_, hb)));
-      if (bar >= 0) w.deliver(*egress, bar);
-      else routeDownFrom(w, *egress);
+      w.r.hops.push_back(
+          componentHop(HopKind::RootComplex, kNoDev, egress->id(), hostBridgeIndex(topo_, hb)));
+      if (bar >= 0)
+        w.deliver(*egress, bar);
+      else
+        routeDownFrom(w, *egress);
     }
   }
   count(w.r, false);
@@ -394,7 +416,8 @@ unsigned hostBridgeIndex(const Topology& topo, const PciHostBridge& hb) {
   return 0;
 }
 
-Route Router::routeCompletion(const PciDev& completer, const Bdf& requester, const TlpRouteAttrs& attrs) const {
+Route Router::routeCompletion(const PciDev& completer, const Bdf& requester,
+                              const TlpRouteAttrs& attrs) const {
   Walk w;
   w.attrs = attrs;
   w.completion = true;
@@ -431,7 +454,8 @@ Route Router::routeCompletion(const PciDev& completer, const Bdf& requester, con
   return w.r;
 }
 
-Route Router::routeHostCompletion(const PciHostBridge& hb, const Bdf& requester, const TlpRouteAttrs& attrs) const {
+Route Router::routeHostCompletion(const PciHostBridge& hb, const Bdf& requester,
+                                  const TlpRouteAttrs& attrs) const {
   Walk w;
   w.attrs = attrs;
   w.completion = true;

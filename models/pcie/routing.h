@@ -56,14 +56,14 @@ namespace hmmsim {
 enum class PcieAt : std::uint8_t {
   Untranslated = 0,  ///< default: the address is translated by the IOMMU if one is on
   TranslationRequest = 1,
-  Translated = 2,    ///< ATS-translated: a host physical / bus address
+  Translated = 2,  ///< ATS-translated: a host physical / bus address
 };
 
 /// Attributes of a TLP that affect routing.
 struct TlpRouteAttrs {
-  bool write = false;           ///< memory write (posted) vs read (non-posted)
+  bool write = false;  ///< memory write (posted) vs read (non-posted)
   PcieAt at = PcieAt::Untranslated;
-  bool relaxedOrdering = false; ///< RO attribute (completions: CR does not redirect RO ones)
+  bool relaxedOrdering = false;  ///< RO attribute (completions: CR does not redirect RO ones)
   /// Requester id carried by a request when it differs from the issuing function's own (a
   /// misbehaving or virtualized function spoofing an id; what ACS SV catches). Default: own id.
   std::optional<Bdf> requesterId;
@@ -93,16 +93,16 @@ inline constexpr std::uint32_t kNoHost = ~0u;
 struct Hop {
   HopKind kind = HopKind::Link;
   HopDir dir = HopDir::Internal;
-  LinkId link = kNoLink;    ///< Link hops
-  PciDevId ingress = kNoDev;///< component hops: port/function the TLP entered by (kNoDev = CPU/memory side)
-  PciDevId egress = kNoDev; ///< component hops: port/function the TLP leaves by (kNoDev = CPU/memory side)
+  LinkId link = kNoLink;      ///< Link hops
+  PciDevId ingress = kNoDev;  ///< component hops: port/function the TLP entered by (kNoDev = CPU/memory side)
+  PciDevId egress = kNoDev;   ///< component hops: port/function the TLP leaves by (kNoDev = CPU/memory side)
   /// RootComplex hops: index of the host bridge crossed in Topology::hostBridges() (kNoHost
   /// for other hops). An index, not a name, so building a route does not allocate per hop.
   std::uint32_t host = kNoHost;
 
   bool operator==(const Hop& o) const {
-    return kind == o.kind && dir == o.dir && link == o.link && ingress == o.ingress &&
-           egress == o.egress && host == o.host;
+    return kind == o.kind && dir == o.dir && link == o.link && ingress == o.ingress && egress == o.egress &&
+           host == o.host;
   }
 };
 
@@ -125,14 +125,14 @@ enum class RouteEnd {
 struct Route {
   RouteStatus status = RouteStatus::Ok;
   RouteEnd end = RouteEnd::None;
-  std::vector<Hop> hops;            ///< in travel order; for failed routes, up to where it stopped
-  const PciDev* target = nullptr;   ///< RouteEnd::Function: the function whose BAR matched
-  int targetBar = -1;               ///< RouteEnd::Function: which BAR
+  std::vector<Hop> hops;           ///< in travel order; for failed routes, up to where it stopped
+  const PciDev* target = nullptr;  ///< RouteEnd::Function: the function whose BAR matched
+  int targetBar = -1;              ///< RouteEnd::Function: which BAR
   /// The address the target sees: the bus address in the target's hierarchy (Function) or the
   /// CPU physical address (SystemMemory), as a raw 64-bit value.
   std::uint64_t targetAddr = 0;
-  bool redirected = false;          ///< ACS (RR/CR/EC) sent it up to the root complex
-  bool viaRootComplex = false;      ///< the route crossed a root complex
+  bool redirected = false;      ///< ACS (RR/CR/EC) sent it up to the root complex
+  bool viaRootComplex = false;  ///< the route crossed a root complex
   /// The device that stopped the TLP (status != Ok), or nullptr (root complex).
   const PciDev* stoppedAt = nullptr;
 
@@ -190,12 +190,10 @@ class Router {
   /// A completion sent by `completer` to requester id `requester` (ID routing). ACS CR applies.
   /// UnsupportedRequest if no function has that requester id or the completion must cross a
   /// root complex that does not support p2p.
-  Route routeCompletion(const PciDev& completer, const Bdf& requester,
-                        const TlpRouteAttrs& attrs) const;
+  Route routeCompletion(const PciDev& completer, const Bdf& requester, const TlpRouteAttrs& attrs) const;
 
   /// A completion from system memory (the root complex of `hb`) to requester id `requester`.
-  Route routeHostCompletion(const PciHostBridge& hb, const Bdf& requester,
-                            const TlpRouteAttrs& attrs) const;
+  Route routeHostCompletion(const PciHostBridge& hb, const Bdf& requester, const TlpRouteAttrs& attrs) const;
 
   const StatsGroup& stats() const { return stats_; }
 

@@ -41,7 +41,7 @@ void Topology::attach(PciBus& bus, PciDev& d) {
   HMMSIM_ASSERT(d.bus_ == nullptr, d.name() << " is already on a bus");
   for (PciDev* o : bus.devices_)
     HMMSIM_ASSERT(o->devfn() != d.devfn(), "devfn " << int(d.devNo()) << "." << int(d.fn()) << " of "
-                                                      << d.name() << " already used by " << o->name());
+                                                    << d.name() << " already used by " << o->name());
   d.bus_ = &bus;
   auto byDevfn = [](const PciDev* x, const PciDev* y) { return x->devfn() < y->devfn(); };
   bus.devices_.insert(std::upper_bound(bus.devices_.begin(), bus.devices_.end(), &d, byDevfn), &d);
@@ -127,9 +127,10 @@ PciDev& Topology::addEndpointFunction(const std::string& deviceName, PciDevParam
   return d;
 }
 
-PcieLink& Topology::connect(const std::string& linkName, PciDev& port, const std::string& below,
-                            unsigned gen, unsigned width) {
-  HMMSIM_ASSERT(port.isDownstreamPort(), linkName << ": " << port.name() << " is not a downstream-facing port");
+PcieLink& Topology::connect(const std::string& linkName, PciDev& port, const std::string& below, unsigned gen,
+                            unsigned width) {
+  HMMSIM_ASSERT(port.isDownstreamPort(),
+                linkName << ": " << port.name() << " is not a downstream-facing port");
   HMMSIM_ASSERT(port.downstreamLink_ == kNoLink, linkName << ": " << port.name() << " already has a link");
   std::vector<PciDev*> fns;
   if (const PcieSwitch* sw = findSwitch(below)) {
@@ -205,7 +206,8 @@ std::vector<PciDev*> Topology::functionsInBdfOrder() const {
   std::vector<PciDev*> out;
   for (auto& d : devs_)
     if (d->bus_ && d->bus_->host_) out.push_back(d.get());
-  std::stable_sort(out.begin(), out.end(), [](const PciDev* a, const PciDev* b) { return a->bdf() < b->bdf(); });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const PciDev* a, const PciDev* b) { return a->bdf() < b->bdf(); });
   return out;
 }
 
@@ -227,7 +229,8 @@ void describeBus(const Topology& topo, const PciBus& bus, int depth, std::ostrin
   for (const PciDev* d : bus.devices()) {
     os << std::string(std::size_t(depth) * 2, ' ');
     char bdf[24];
-    std::snprintf(bdf, sizeof bdf, "%04x:%02x:%02x.%x", d->bdf().domain, d->bdf().bus, d->bdf().dev, d->bdf().fn);
+    std::snprintf(bdf, sizeof bdf, "%04x:%02x:%02x.%x", d->bdf().domain, d->bdf().bus, d->bdf().dev,
+                  d->bdf().fn);
     char ids[16];
     std::snprintf(ids, sizeof ids, "[%04x:%04x]", d->vendor(), d->device());
     os << bdf << ' ' << d->name() << ' ' << ids << ' ' << pciDevTypeName(d->type());
@@ -248,7 +251,11 @@ void describeBus(const Topology& topo, const PciBus& bus, int depth, std::ostrin
       const PciBar& b = d->bar(i);
       if (!b.implemented()) continue;
       os << ", BAR" << i << ' ' << (b.assigned ? hex(b.bus.value()) : std::string("unassigned")) << ' '
-         << formatBytes(b.size) << (b.io ? " io" : b.is64 ? " 64-bit" : "") << (b.prefetchable ? " pref" : "");
+         << formatBytes(b.size)
+         << (b.io     ? " io"
+             : b.is64 ? " 64-bit"
+                      : "")
+         << (b.prefetchable ? " pref" : "");
     }
     if (d->acs().present && d->acs().ctrl) {
       static const char* const kNames[] = {"sv", "tb", "rr", "cr", "uf", "ec", "dt"};
@@ -271,8 +278,8 @@ void describeBus(const Topology& topo, const PciBus& bus, int depth, std::ostrin
 std::string describeTopology(const Topology& topo) {
   std::ostringstream os;
   for (const PciHostBridge& hb : topo.hostBridges()) {
-    os << "host bridge " << hb.name() << ": domain " << hb.domain() << ", root bus " << hex(hb.rootBus().number())
-       << (hb.p2pSupported() ? "" : ", no p2p");
+    os << "host bridge " << hb.name() << ": domain " << hb.domain() << ", root bus "
+       << hex(hb.rootBus().number()) << (hb.p2pSupported() ? "" : ", no p2p");
     for (const HostWindow* w : {&hb.mem(), &hb.pref()}) {
       if (!w->size) continue;
       os << ", " << (w->prefetchable ? "pref" : "mem") << " cpu " << hex(w->cpuBase.value()) << " bus "

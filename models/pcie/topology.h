@@ -70,11 +70,11 @@ struct HostWindow {
 };
 
 struct HostBridgeParams {
-  std::string name;              ///< unique ("hb0")
-  std::uint16_t domain = 0;      ///< PCI segment (pci_domain_nr)
-  std::uint8_t rootBus = 0;      ///< bus number of the root bus
-  std::uint16_t vendor = 0x8086; ///< identity of the host bridge function (00.0)
-  std::uint16_t device = 0x2020; ///< identity of the host bridge function (00.0)
+  std::string name;               ///< unique ("hb0")
+  std::uint16_t domain = 0;       ///< PCI segment (pci_domain_nr)
+  std::uint8_t rootBus = 0;       ///< bus number of the root bus
+  std::uint16_t vendor = 0x8086;  ///< identity of the host bridge function (00.0)
+  std::uint16_t device = 0x2020;  ///< identity of the host bridge function (00.0)
   /// Whether a host bridge function exists at 00.0 on the root bus. If not, the kernel's
   /// pci_host_bridge_dev() falls back to the first function if it is a Root Port.
   bool hostFunction = true;
@@ -114,7 +114,7 @@ class PciHostBridge {
 /// whose other functions share the link).
 struct PcieLink {
   LinkId id;
-  std::string name;   ///< unique ("rp0-gpu0" or as declared)
+  std::string name;        ///< unique ("rp0-gpu0" or as declared)
   PciDev* up = nullptr;    ///< downstream-facing port (towards the root)
   PciDev* down = nullptr;  ///< upstream-facing function 0 (away from the root)
   unsigned gen = 3;        ///< negotiated generation, 1..6
@@ -144,15 +144,14 @@ class Topology {
   PciDev& addRootBusFunction(PciHostBridge& hb, PciDevParams p);
   /// A switch whose upstream port will be linked below `parentPort` by connect().
   /// Downstream ports get device numbers 0..n-1 on the internal bus in the given order.
-  PcieSwitch& addSwitch(const std::string& name, PciDevParams upstream,
-                        std::vector<PciDevParams> downstream);
+  PcieSwitch& addSwitch(const std::string& name, PciDevParams upstream, std::vector<PciDevParams> downstream);
   /// A function of an endpoint device that will be linked by connect(); all functions passed
   /// with the same `device` key (name of the device) share the device's link.
   PciDev& addEndpointFunction(const std::string& deviceName, PciDevParams p);
   /// Links downstream-facing `port` to `below`: a switch (by its upstream port) or an endpoint
   /// device (by its name). Sets the bus structure: `below`'s functions join port's secondary bus.
-  PcieLink& connect(const std::string& linkName, PciDev& port, const std::string& below,
-                    unsigned gen, unsigned width);
+  PcieLink& connect(const std::string& linkName, PciDev& port, const std::string& below, unsigned gen,
+                    unsigned width);
 
   // ---- queries
 
@@ -208,10 +207,16 @@ class Topology {
 std::string describeTopology(const Topology& topo);
 
 /// pci_bus_address(dev, bar): the BAR's bus address (valid once assigned).
-inline BusAddr pciBusAddress(const PciDev& d, int bar) { return d.bar(bar).bus; }
+inline BusAddr pciBusAddress(const PciDev& d, int bar) {
+  return d.bar(bar).bus;
+}
 /// pci_resource_start(dev, bar): the BAR's CPU physical address (valid once assigned).
-inline Pa pciResourceStart(const PciDev& d, int bar) { return d.bar(bar).cpu; }
+inline Pa pciResourceStart(const PciDev& d, int bar) {
+  return d.bar(bar).cpu;
+}
 /// pci_resource_len(dev, bar).
-inline std::uint64_t pciResourceLen(const PciDev& d, int bar) { return d.bar(bar).size; }
+inline std::uint64_t pciResourceLen(const PciDev& d, int bar) {
+  return d.bar(bar).size;
+}
 
 }  // namespace hmmsim

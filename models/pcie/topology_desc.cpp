@@ -37,7 +37,9 @@ DescLoc locOf(const ConfigNode& n) {
   return l;
 }
 
-bool isPow2(std::uint64_t v) { return v && (v & (v - 1)) == 0; }
+bool isPow2(std::uint64_t v) {
+  return v && (v & (v - 1)) == 0;
+}
 
 // ---- loading -----------------------------------------------------------------------------
 
@@ -45,7 +47,8 @@ std::uint16_t id16(const ConfigNode& n, const std::string& key, std::uint16_t df
   auto v = n.optInt(key, 0, 0xffff);
   return v ? static_cast<std::uint16_t>(*v) : dflt;
 }
-unsigned uintOr(const ConfigNode& n, const std::string& key, std::int64_t min, std::int64_t max, unsigned dflt) {
+unsigned uintOr(const ConfigNode& n, const std::string& key, std::int64_t min, std::int64_t max,
+                unsigned dflt) {
   auto v = n.optInt(key, min, max);
   return v ? static_cast<unsigned>(*v) : dflt;
 }
@@ -117,7 +120,8 @@ FunctionDesc loadFunction(const ConfigNode& n, const std::string& dfltName, bool
 
 PortDesc loadPort(const ConfigNode& n, bool root, unsigned index) {
   if (root)
-    n.requireKeys({"name", "slot", "function", "port_number", "max_width", "max_gen", "vendor", "device", "acs"});
+    n.requireKeys(
+        {"name", "slot", "function", "port_number", "max_width", "max_gen", "vendor", "device", "acs"});
   else
     n.requireKeys({"name", "port_number", "max_width", "max_gen", "vendor", "device", "acs"});
   PortDesc p;
@@ -209,7 +213,8 @@ TopologyDesc loadTopologyDesc(const ConfigNode& node) {
   }
   if (auto eps = node.find("endpoints")) {
     for (const ConfigNode& e : eps->elements()) {
-      e.requireKeys({"name", "max_width", "max_gen", "vendor", "device", "class", "bars", "acs", "functions"});
+      e.requireKeys(
+          {"name", "max_width", "max_gen", "vendor", "device", "class", "bars", "acs", "functions"});
       EndpointDesc ep;
       ep.loc = locOf(e);
       ep.name = e.at("name").asString();
@@ -252,13 +257,17 @@ void validateBars(const std::string& owner, const std::vector<BarDesc>& bars) {
   for (const BarDesc& b : bars) {
     const std::string what = "BAR " + std::to_string(b.index) + " of '" + owner + "'";
     if (b.index < 0 || b.index >= kPciNumBars) failAt(b.loc, what + ": index must be 0..5");
-    if (b.io && (b.is64 || b.prefetchable)) failAt(b.loc, what + ": an I/O BAR is neither 64-bit nor prefetchable");
-    if (!isPow2(b.size)) failAt(b.loc, what + ": size " + std::to_string(b.size) + " B is not a power of two");
+    if (b.io && (b.is64 || b.prefetchable))
+      failAt(b.loc, what + ": an I/O BAR is neither 64-bit nor prefetchable");
+    if (!isPow2(b.size))
+      failAt(b.loc, what + ": size " + std::to_string(b.size) + " B is not a power of two");
     if (!b.io && b.size < 16) failAt(b.loc, what + ": a memory BAR is at least 16 B");
     if (b.io && b.size > 256) failAt(b.loc, what + ": an I/O BAR is at most 256 B");
     if (!b.io && !b.is64 && b.size > (2ull << 30))
-      failAt(b.loc, what + ": a 32-bit BAR of " + formatBytes(b.size) + " cannot fit below 4 GiB (use type: mem64)");
-    if (b.is64 && b.index == kPciNumBars - 1) failAt(b.loc, what + ": a 64-bit BAR needs two slots; index 5 has one");
+      failAt(b.loc,
+             what + ": a 32-bit BAR of " + formatBytes(b.size) + " cannot fit below 4 GiB (use type: mem64)");
+    if (b.is64 && b.index == kPciNumBars - 1)
+      failAt(b.loc, what + ": a 64-bit BAR needs two slots; index 5 has one");
     for (int s = b.index; s <= b.index + (b.is64 ? 1 : 0); ++s) {
       if (slot[std::size_t(s)])
         failAt(b.loc, what + ": slot " + std::to_string(s) + " is already used by the BAR declared at " +
@@ -278,16 +287,20 @@ void validateBars(const std::string& owner, const std::vector<BarDesc>& bars) {
 
 void validateAcs(const std::string& owner, const AcsDesc& a) {
   if (!a.present) return;
-  if ((a.ctrl & ~a.cap) != 0) failAt(a.loc, "ACS of '" + owner + "': 'ctrl' enables a control that 'cap' does not implement");
+  if ((a.ctrl & ~a.cap) != 0)
+    failAt(a.loc, "ACS of '" + owner + "': 'ctrl' enables a control that 'cap' does not implement");
   if ((a.cap & ~kPciAcsAll) != 0) failAt(a.loc, "ACS of '" + owner + "': unknown control bits");
-  if (a.egressVectorBits > 32) failAt(a.loc, "ACS of '" + owner + "': at most 32 egress vector bits are modelled");
+  if (a.egressVectorBits > 32)
+    failAt(a.loc, "ACS of '" + owner + "': at most 32 egress vector bits are modelled");
   if (a.egressVector && !(a.cap & kPciAcsEc))
     failAt(a.loc, "ACS of '" + owner + "': an egress vector needs 'ec' in 'cap'");
   if (a.egressVectorBits < 32 && (a.egressVector >> a.egressVectorBits) != 0)
     failAt(a.loc, "ACS of '" + owner + "': egress_vector has bits beyond egress_vector_bits");
 }
 
-bool validWidth(unsigned w) { return w == 1 || w == 2 || w == 4 || w == 8 || w == 12 || w == 16 || w == 32; }
+bool validWidth(unsigned w) {
+  return w == 1 || w == 2 || w == 4 || w == 8 || w == 12 || w == 16 || w == 32;
+}
 
 AcsCap toAcs(const AcsDesc& a) {
   AcsCap c;
@@ -312,7 +325,9 @@ std::array<PciBar, kPciNumBars> toBars(const std::vector<BarDesc>& bars) {
   return out;
 }
 
-std::string linkName(const LinkDesc& l) { return l.name.empty() ? l.up + "-" + l.down : l.name; }
+std::string linkName(const LinkDesc& l) {
+  return l.name.empty() ? l.up + "-" + l.down : l.name;
+}
 
 }  // namespace
 
@@ -322,7 +337,8 @@ void validateTopologyDesc(const TopologyDesc& d) {
   auto declare = [&](const std::string& name, const DescLoc& loc, const std::string& kind) {
     if (name.empty()) failAt(loc, kind + " without a name");
     auto [it, fresh] = names.emplace(name, loc);
-    if (!fresh) failAt(loc, "duplicate name '" + name + "' (" + kind + "); first declared at " + where(it->second));
+    if (!fresh)
+      failAt(loc, "duplicate name '" + name + "' (" + kind + "); first declared at " + where(it->second));
   };
   enum class Kind { RootPort, DownstreamPort, Switch, Endpoint };
   struct Info {
@@ -338,7 +354,8 @@ void validateTopologyDesc(const TopologyDesc& d) {
     if (hb.params.hostFunction) declare(hb.params.name + ".host", hb.loc, "host bridge function");
     const HostWindow& mem = hb.params.mem;
     if (mem.size && (mem.busBase.value() + mem.size > (4ull << 30)))
-      failAt(hb.loc, "host bridge '" + hb.params.name + "': the non-prefetchable window must end below 4 GiB on the bus");
+      failAt(hb.loc, "host bridge '" + hb.params.name +
+                         "': the non-prefetchable window must end below 4 GiB on the bus");
     for (const HostWindow* w : {&hb.params.mem, &hb.params.pref})
       if (w->size % kBridgeWindowAlign != 0)
         failAt(hb.loc, "host bridge '" + hb.params.name + "': window sizes are multiples of 1MiB");
@@ -352,8 +369,9 @@ void validateTopologyDesc(const TopologyDesc& d) {
           const HostWindow& b = j ? other.params.pref : other.params.mem;
           if (!a.size || !b.size) continue;
           if (a.cpuBase < b.cpuBase + b.size && b.cpuBase < a.cpuBase + a.size)
-            failAt(hb.loc, std::string("host bridge '") + hb.params.name + "': its " + (i ? "prefetchable" : "non-prefetchable") +
-                               " window overlaps the " + (j ? "prefetchable" : "non-prefetchable") + " window of '" +
+            failAt(hb.loc, std::string("host bridge '") + hb.params.name + "': its " +
+                               (i ? "prefetchable" : "non-prefetchable") + " window overlaps the " +
+                               (j ? "prefetchable" : "non-prefetchable") + " window of '" +
                                other.params.name + "' in CPU physical addresses");
         }
       }
@@ -365,7 +383,8 @@ void validateTopologyDesc(const TopologyDesc& d) {
       declare(rp.name, rp.loc, "root port");
       if (!devfns.insert(rp.slot * 8 + rp.function).second)
         failAt(rp.loc, "root port '" + rp.name + "': slot " + std::to_string(rp.slot) + " function " +
-                           std::to_string(rp.function) + " is already taken on the root bus of '" + hb.params.name + "'");
+                           std::to_string(rp.function) + " is already taken on the root bus of '" +
+                           hb.params.name + "'");
       validateAcs(rp.name, rp.acs);
       linkable[rp.name] = Info{Kind::RootPort, rp.maxWidth, rp.maxGen, &rp.loc, ""};
     }
@@ -405,24 +424,30 @@ void validateTopologyDesc(const TopologyDesc& d) {
     const std::string ln = linkName(l);
     declare(ln, l.loc, "link");
     auto up = linkable.find(l.up);
-    if (up == linkable.end() || (up->second.kind != Kind::RootPort && up->second.kind != Kind::DownstreamPort)) {
+    if (up == linkable.end() ||
+        (up->second.kind != Kind::RootPort && up->second.kind != Kind::DownstreamPort)) {
       failAt(l.loc, "dangling link '" + ln + "': 'up' names '" + l.up + "', " +
                         (names.count(l.up) ? "which is not a root port or switch downstream port"
                                            : "which is not declared"));
     }
     auto down = linkable.find(l.down);
-    if (down == linkable.end() || (down->second.kind != Kind::Switch && down->second.kind != Kind::Endpoint)) {
-      failAt(l.loc, "dangling link '" + ln + "': 'down' names '" + l.down + "', " +
-                        (names.count(l.down) ? "which is not a switch or endpoint" : "which is not declared"));
+    if (down == linkable.end() ||
+        (down->second.kind != Kind::Switch && down->second.kind != Kind::Endpoint)) {
+      failAt(l.loc,
+             "dangling link '" + ln + "': 'down' names '" + l.down + "', " +
+                 (names.count(l.down) ? "which is not a switch or endpoint" : "which is not declared"));
     }
     if (auto it = upUsed.find(l.up); it != upUsed.end())
-      failAt(l.loc, "link '" + ln + "': port '" + l.up + "' already has link '" + linkName(*it->second) + "'");
+      failAt(l.loc,
+             "link '" + ln + "': port '" + l.up + "' already has link '" + linkName(*it->second) + "'");
     if (auto it = downUsed.find(l.down); it != downUsed.end())
-      failAt(l.loc, "link '" + ln + "': '" + l.down + "' is already linked by '" + linkName(*it->second) + "'");
+      failAt(l.loc,
+             "link '" + ln + "': '" + l.down + "' is already linked by '" + linkName(*it->second) + "'");
     upUsed[l.up] = &l;
     downUsed[l.down] = &l;
     if (!validWidth(l.width))
-      failAt(l.loc, "link '" + ln + "': width x" + std::to_string(l.width) + " is not one of x1 x2 x4 x8 x12 x16 x32");
+      failAt(l.loc, "link '" + ln + "': width x" + std::to_string(l.width) +
+                        " is not one of x1 x2 x4 x8 x12 x16 x32");
     if (l.gen < 1 || l.gen > 6) failAt(l.loc, "link '" + ln + "': gen must be 1..6");
     for (const auto* end : {&*up, &*down}) {
       if (l.width > end->second.maxWidth)
@@ -441,7 +466,8 @@ void validateTopologyDesc(const TopologyDesc& d) {
       auto p = parentOf.find(cur);
       if (p == parentOf.end()) {
         if (cur == start) failAt(loc, kind + " '" + start + "' is not connected: no link names it as 'down'");
-        failAt(loc, kind + " '" + start + "' is not connected to a host bridge: switch '" + cur + "' has no link above it");
+        failAt(loc, kind + " '" + start + "' is not connected to a host bridge: switch '" + cur +
+                        "' has no link above it");
       }
       const Info& port = linkable.at(p->second);
       if (port.kind == Kind::RootPort) return;

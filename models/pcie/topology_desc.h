@@ -59,14 +59,14 @@ struct DescLoc {
   std::string file;  ///< empty for descriptions built in code
   int line = 0;
   int column = 0;
-  std::string key;   ///< dotted key path ("topology.endpoints[1].bars[0]")
+  std::string key;  ///< dotted key path ("topology.endpoints[1].bars[0]")
 };
 
 struct BarDesc {
-  int index = 0;               ///< BAR slot 0..5 (a 64-bit BAR also occupies index + 1)
-  std::uint64_t size = 0;      ///< bytes, power of two (>= 16 for memory, >= 4 for I/O)
-  bool io = false;             ///< I/O BAR
-  bool is64 = false;           ///< 64-bit memory BAR
+  int index = 0;           ///< BAR slot 0..5 (a 64-bit BAR also occupies index + 1)
+  std::uint64_t size = 0;  ///< bytes, power of two (>= 16 for memory, >= 4 for I/O)
+  bool io = false;         ///< I/O BAR
+  bool is64 = false;       ///< 64-bit memory BAR
   bool prefetchable = false;
   std::vector<std::uint64_t> resizable;  ///< Resizable BAR supported sizes; must contain size
   DescLoc loc;
@@ -74,8 +74,8 @@ struct BarDesc {
 
 struct AcsDesc {
   bool present = false;
-  std::uint16_t cap = 0;       ///< implemented controls (kPciAcs*)
-  std::uint16_t ctrl = 0;      ///< enabled controls, subset of cap
+  std::uint16_t cap = 0;   ///< implemented controls (kPciAcs*)
+  std::uint16_t ctrl = 0;  ///< enabled controls, subset of cap
   unsigned egressVectorBits = 0;
   std::uint32_t egressVector = 0;
   DescLoc loc;
@@ -83,7 +83,7 @@ struct AcsDesc {
 
 struct FunctionDesc {
   std::string name;
-  unsigned function = 0;       ///< 0..7
+  unsigned function = 0;  ///< 0..7
   std::uint16_t vendor = 0x1af4;
   std::uint16_t device = 0x0001;
   std::uint32_t classCode = 0xff0000;  ///< 24-bit class code
@@ -95,10 +95,10 @@ struct FunctionDesc {
 /// A root port or a switch downstream port.
 struct PortDesc {
   std::string name;
-  unsigned slot = 0;           ///< root ports: device number on the root bus (switch ports: by order)
-  unsigned function = 0;       ///< root ports: function number
-  unsigned portNumber = 0;     ///< Port Number (egress control vector bit)
-  unsigned maxWidth = 16;      ///< lanes
+  unsigned slot = 0;        ///< root ports: device number on the root bus (switch ports: by order)
+  unsigned function = 0;    ///< root ports: function number
+  unsigned portNumber = 0;  ///< Port Number (egress control vector bit)
+  unsigned maxWidth = 16;   ///< lanes
   unsigned maxGen = 5;
   std::uint16_t vendor = 0x8086;
   std::uint16_t device = 0x2030;
@@ -116,7 +116,7 @@ struct SwitchDesc {
   std::string name;
   std::uint16_t vendor = 0x10b5;
   std::uint16_t device = 0x9797;
-  unsigned maxWidth = 16;      ///< upstream port lanes
+  unsigned maxWidth = 16;  ///< upstream port lanes
   unsigned maxGen = 5;
   AcsDesc upstreamAcs;
   std::vector<PortDesc> downstream;
@@ -132,9 +132,9 @@ struct EndpointDesc {
 };
 
 struct LinkDesc {
-  std::string name;            ///< empty: "<up>-<down>"
-  std::string up;              ///< root port or switch downstream port
-  std::string down;            ///< switch or endpoint
+  std::string name;  ///< empty: "<up>-<down>"
+  std::string up;    ///< root port or switch downstream port
+  std::string down;  ///< switch or endpoint
   unsigned gen = 3;
   unsigned width = 16;
   DescLoc loc;

@@ -20,7 +20,8 @@ TopologyDesc oneSwitch(std::vector<EndpointDesc> eps) {
   d.hostBridges = {hb};
   d.switches = {switchOf("sw0", static_cast<unsigned>(eps.size()))};
   d.links.push_back(link("rp0", "sw0"));
-  for (std::size_t i = 0; i < eps.size(); ++i) d.links.push_back(link("sw0.dp" + std::to_string(i), eps[i].name));
+  for (std::size_t i = 0; i < eps.size(); ++i)
+    d.links.push_back(link("sw0.dp" + std::to_string(i), eps[i].name));
   d.endpoints = std::move(eps);
   return d;
 }
@@ -115,7 +116,8 @@ TEST_CASE("resources are packed largest first") {
   TopologyDesc d = oneSwitch({endpoint("a", {mem32(0, 1 * kMiB)}), endpoint("b", {mem32(0, 4 * kMiB)}),
                               endpoint("c", {mem32(0, 2 * kMiB)})});
   auto topo = buildTopology(d);
-  BusAddr a = topo->findDev("a")->bar(0).bus, b = topo->findDev("b")->bar(0).bus, c = topo->findDev("c")->bar(0).bus;
+  BusAddr a = topo->findDev("a")->bar(0).bus, b = topo->findDev("b")->bar(0).bus,
+          c = topo->findDev("c")->bar(0).bus;
   CHECK(b < c);
   CHECK(c < a);
   CHECK(c - b == 4 * kMiB);
@@ -144,7 +146,8 @@ TEST_CASE("a BAR that cannot fit is an error naming the BAR") {
 }
 
 TEST_CASE("the Enumerator reports the failing BAR and leaves nothing assigned") {
-  TopologyDesc d = oneSwitch({endpoint("small", {mem32(0, 16 * kMiB)}), endpoint("big", {mem32(0, 1 * kGiB)})});
+  TopologyDesc d =
+      oneSwitch({endpoint("small", {mem32(0, 16 * kMiB)}), endpoint("big", {mem32(0, 1 * kGiB)})});
   d.hostBridges[0].params.mem = HostWindow{Pa(0x80000000ull), BusAddr(0x80000000ull), 2 * kGiB, false};
   d.endpoints[1].functions[0].bars[0].resizable = {1 * kGiB, 2 * kGiB};
   auto topo = buildTopology(d);

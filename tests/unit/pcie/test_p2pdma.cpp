@@ -201,21 +201,23 @@ TEST_CASE("an ACS redirect below one switch forces the host-bridge path") {
   CHECK(dist == 4);
 }
 
-TEST_CASE("an ACS redirect below one switch with an unlisted host bridge is not supported and names the bridge") {
+TEST_CASE(
+    "an ACS redirect below one switch with an unlisted host bridge is not supported and names the bridge") {
   TopologyDesc d = withHostBridgeIds(0x8086, 0x1234, 0x8086, 0x1234);
   setPortAcs(d, "sw0.dp0", kPciAcsEc, 0x0);
   Fixture f(d);
   int dist = 0;
   CHECK(f.p2p.calcMapTypeAndDist(f.dev("gpu0"), f.dev("gpu1"), &dist, true) == P2pMapType::NotSupported);
   bool named = false;
-  for (const auto& l : f.p2p.log()) named |= l.find("pci=disable_acs_redir=0000:02:00.0") != std::string::npos;
+  for (const auto& l : f.p2p.log())
+    named |= l.find("pci=disable_acs_redir=0000:02:00.0") != std::string::npos;
   CHECK(named);
 }
 
 TEST_CASE("the host bridge function is the first root-bus function at 00.0 or a Root Port") {
   TopologyDesc d = platform();
   d.hostBridges[0].params.hostFunction = false;
-  d.hostBridges[0].params.device = 0x1234;     // would not pass, but there is no 00.0 function
+  d.hostBridges[0].params.device = 0x1234;        // would not pass, but there is no 00.0 function
   d.hostBridges[0].rootPorts[0].device = 0x2031;  // rp0 at 01.0 is now first on the root bus
   Fixture f(d);
   const PciDev* root = pciHostBridgeDev(f.topo->hostBridges()[0]);

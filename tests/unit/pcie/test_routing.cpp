@@ -58,12 +58,21 @@ std::string show(const Route& r) {
   for (const Hop& h : r.hops) {
     s += " | ";
     switch (h.kind) {
-      case HopKind::Link: s += "L" + std::to_string(h.link.value()) + (h.dir == HopDir::Upstream ? "^" : "v"); break;
-      case HopKind::Switch: s += "S"; break;
-      case HopKind::RootComplex: s += "RC " + std::to_string(h.host); break;
-      case HopKind::Function: s += "F"; break;
+      case HopKind::Link:
+        s += "L" + std::to_string(h.link.value()) + (h.dir == HopDir::Upstream ? "^" : "v");
+        break;
+      case HopKind::Switch:
+        s += "S";
+        break;
+      case HopKind::RootComplex:
+        s += "RC " + std::to_string(h.host);
+        break;
+      case HopKind::Function:
+        s += "F";
+        break;
     }
-    if (h.kind != HopKind::Link) s += "(" + std::to_string(h.ingress.value()) + "->" + std::to_string(h.egress.value()) + ")";
+    if (h.kind != HopKind::Link)
+      s += "(" + std::to_string(h.ingress.value()) + "->" + std::to_string(h.egress.value()) + ")";
   }
   return s;
 }

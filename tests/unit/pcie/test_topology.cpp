@@ -139,26 +139,35 @@ TEST_CASE("a duplicate name is an error naming the element and both places") {
 
 TEST_CASE("a link to an undeclared element is a dangling link error") {
   std::string msg = errorOf(replace(kYaml, "up: sw0.dp1, down: nic0", "up: sw0.dp1, down: nic9"));
-  CHECK_THAT(msg, Catch::StartsWith("scen.yaml:32:7: key 'topology.links[2]': dangling link 'l2': 'down' names 'nic9', "
-                                    "which is not declared"));
+  CHECK_THAT(msg, Catch::StartsWith(
+                      "scen.yaml:32:7: key 'topology.links[2]': dangling link 'l2': 'down' names 'nic9', "
+                      "which is not declared"));
 }
 
 TEST_CASE("a link whose upper end is not a downstream-facing port is an error") {
   std::string msg = errorOf(replace(kYaml, "up: sw0.dp1, down: nic0", "up: gpu0, down: nic0"));
-  CHECK_THAT(msg, Catch::Contains("dangling link 'l2': 'up' names 'gpu0', which is not a root port or switch downstream port"));
+  CHECK_THAT(
+      msg, Catch::Contains(
+               "dangling link 'l2': 'up' names 'gpu0', which is not a root port or switch downstream port"));
 }
 
 TEST_CASE("a link wider than a port is an error naming the link and the port") {
-  std::string msg = errorOf(replace(kYaml, "up: rp1, down: nvme0, gen: 3, width: 4", "up: rp1, down: nvme0, gen: 3, width: 8"));
-  CHECK_THAT(msg, Catch::StartsWith("scen.yaml:33:7: key 'topology.links[3]': link 'l3' is x8 but port 'nvme0' supports at most x4"));
-  std::string msg2 = errorOf(replace(kYaml, "up: rp1, down: nvme0, gen: 3, width: 4", "up: rp1, down: nvme0, gen: 3, width: 16"));
+  std::string msg = errorOf(
+      replace(kYaml, "up: rp1, down: nvme0, gen: 3, width: 4", "up: rp1, down: nvme0, gen: 3, width: 8"));
+  CHECK_THAT(
+      msg,
+      Catch::StartsWith(
+          "scen.yaml:33:7: key 'topology.links[3]': link 'l3' is x8 but port 'nvme0' supports at most x4"));
+  std::string msg2 = errorOf(
+      replace(kYaml, "up: rp1, down: nvme0, gen: 3, width: 4", "up: rp1, down: nvme0, gen: 3, width: 16"));
   CHECK_THAT(msg2, Catch::Contains("link 'l3' is x16 but port 'rp1' supports at most x8"));
 }
 
 TEST_CASE("a link faster than a port is an error") {
   TopologyDesc d = platform();
   d.endpoints[0].maxGen = 3;
-  CHECK_THAT(errorOf(d), Catch::Contains("link 'sw0.dp0-gpu0' is gen 4 but port 'gpu0' supports at most gen 3"));
+  CHECK_THAT(errorOf(d),
+             Catch::Contains("link 'sw0.dp0-gpu0' is gen 4 but port 'gpu0' supports at most gen 3"));
 }
 
 TEST_CASE("a BAR that cannot fit is an error located at the BAR") {
@@ -169,7 +178,8 @@ TEST_CASE("a BAR that cannot fit is an error located at the BAR") {
 
 TEST_CASE("a BAR whose size is not a power of two is an error naming the BAR") {
   std::string msg = errorOf(replace(kYaml, "{index: 0, size: 16MiB}", "{index: 0, size: 12MiB}"));
-  CHECK_THAT(msg, Catch::StartsWith("scen.yaml:20:11: key 'topology.endpoints[0].bars[0]': BAR 0 of 'gpu0': size"));
+  CHECK_THAT(
+      msg, Catch::StartsWith("scen.yaml:20:11: key 'topology.endpoints[0].bars[0]': BAR 0 of 'gpu0': size"));
   CHECK_THAT(msg, Catch::Contains("is not a power of two"));
 }
 
@@ -206,7 +216,8 @@ TEST_CASE("a switch linked below itself is an error") {
 
 TEST_CASE("ACS control enabling an unimplemented control is an error") {
   std::string msg = errorOf(replace(kYaml, "cap: [rr, ec], ctrl: [rr]", "cap: [rr, ec], ctrl: [rr, cr]"));
-  CHECK_THAT(msg, Catch::Contains("ACS of 'nic0.f1': 'ctrl' enables a control that 'cap' does not implement"));
+  CHECK_THAT(msg,
+             Catch::Contains("ACS of 'nic0.f1': 'ctrl' enables a control that 'cap' does not implement"));
 }
 
 TEST_CASE("an unknown key in a description suggests the nearest valid key") {
@@ -217,15 +228,17 @@ TEST_CASE("an unknown key in a description suggests the nearest valid key") {
 TEST_CASE("host bridge windows that overlap in CPU addresses are an error") {
   TopologyDesc d = platform();
   d.hostBridges[1].params.pref.cpuBase = Pa(0x4000000000ull + 32 * kGiB);  // inside hb0's pref window
-  CHECK_THAT(errorOf(d), Catch::Contains("host bridge 'hb1': its prefetchable window overlaps the prefetchable "
-                                         "window of 'hb0' in CPU physical addresses"));
+  CHECK_THAT(errorOf(d),
+             Catch::Contains("host bridge 'hb1': its prefetchable window overlaps the prefetchable "
+                             "window of 'hb0' in CPU physical addresses"));
 }
 
 TEST_CASE("switch downstream ports can be listed with their own port numbers and ACS") {
-  std::string yaml = replace(kYaml, "      downstream_ports: 2\n",
-                             "      downstream_ports:\n"
-                             "        - {name: down-a, port_number: 4, acs: {cap: [sv, rr, ec], ctrl: [ec], egress_vector: 0x20}}\n"
-                             "        - {name: down-b, port_number: 5}\n");
+  std::string yaml = replace(
+      kYaml, "      downstream_ports: 2\n",
+      "      downstream_ports:\n"
+      "        - {name: down-a, port_number: 4, acs: {cap: [sv, rr, ec], ctrl: [ec], egress_vector: 0x20}}\n"
+      "        - {name: down-b, port_number: 5}\n");
   yaml = replace(yaml, "up: sw0.dp0", "up: down-a");
   yaml = replace(yaml, "up: sw0.dp1", "up: down-b");
   auto root = ConfigNode::loadString(yaml, "scen.yaml");
@@ -240,8 +253,10 @@ TEST_CASE("switch downstream ports can be listed with their own port numbers and
 }
 
 TEST_CASE("an endpoint mixing 'functions' with single-function keys is an error") {
-  std::string msg = errorOf(replace(kYaml, "    - name: nic0\n      functions:", "    - name: nic0\n      vendor: 0x15b3\n      functions:"));
-  CHECK_THAT(msg, Catch::Contains("key 'topology.endpoints[1].vendor': give per-function keys inside 'functions'"));
+  std::string msg = errorOf(replace(kYaml, "    - name: nic0\n      functions:",
+                                    "    - name: nic0\n      vendor: 0x15b3\n      functions:"));
+  CHECK_THAT(
+      msg, Catch::Contains("key 'topology.endpoints[1].vendor': give per-function keys inside 'functions'"));
 }
 
 TEST_CASE("describeTopology lists every function with its bus range, windows, BARs and ACS") {
@@ -250,7 +265,8 @@ TEST_CASE("describeTopology lists every function with its bus range, windows, BA
   auto topo = buildTopology(d);
   std::string text = describeTopology(*topo);
   INFO(text);
-  CHECK_THAT(text, Catch::Contains("host bridge hb0: domain 0, root bus 0, mem cpu c0000000 bus c0000000 512MiB"));
+  CHECK_THAT(text,
+             Catch::Contains("host bridge hb0: domain 0, root bus 0, mem cpu c0000000 bus c0000000 512MiB"));
   CHECK_THAT(text, Catch::Contains("  0000:00:01.0 rp0 [8086:2030] root port, bus 01-08, mem "));
   CHECK_THAT(text, Catch::Contains("    0000:02:00.0 sw0.dp0 [8086:2030] switch downstream port"));
   CHECK_THAT(text, Catch::Contains(", ACS rr,uf\n"));

@@ -106,15 +106,19 @@ inline TopologyDesc platform() {
   d.switches = {switchOf("sw0", 4), switchOf("sw1", 1)};
   EndpointDesc nic;
   nic.name = "nic0";
-  nic.functions = {function("nic0.f0", 0, {mem64pref(0, 1 * kMiB)}), function("nic0.f1", 1, {mem64pref(0, 1 * kMiB)})};
-  d.endpoints = {gpu("gpu0"), gpu("gpu1"), gpu("gpu2"), gpu("gpu3"), nic, endpoint("nvme0", {mem32(0, 16 * 1024)})};
-  d.links = {link("rp0", "sw0"),     link("sw0.dp0", "gpu0"), link("sw0.dp1", "gpu1"), link("sw0.dp2", "nic0"),
-             link("sw0.dp3", "sw1"), link("sw1.dp0", "nvme0"), link("rp1", "gpu2"),    link("rp2", "gpu3")};
+  nic.functions = {function("nic0.f0", 0, {mem64pref(0, 1 * kMiB)}),
+                   function("nic0.f1", 1, {mem64pref(0, 1 * kMiB)})};
+  d.endpoints = {gpu("gpu0"), gpu("gpu1"), gpu("gpu2"),
+                 gpu("gpu3"), nic,         endpoint("nvme0", {mem32(0, 16 * 1024)})};
+  d.links = {link("rp0", "sw0"),      link("sw0.dp0", "gpu0"), link("sw0.dp1", "gpu1"),
+             link("sw0.dp2", "nic0"), link("sw0.dp3", "sw1"),  link("sw1.dp0", "nvme0"),
+             link("rp1", "gpu2"),     link("rp2", "gpu3")};
   return d;
 }
 
 /// Enables ACS controls `ctrl` (implementing them) on the named root port or switch port.
-inline void setPortAcs(TopologyDesc& d, const std::string& name, std::uint16_t ctrl, std::uint32_t egress = 0) {
+inline void setPortAcs(TopologyDesc& d, const std::string& name, std::uint16_t ctrl,
+                       std::uint32_t egress = 0) {
   auto apply = [&](AcsDesc& a) {
     a.present = true;
     a.cap = kPciAcsAll;
