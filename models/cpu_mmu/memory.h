@@ -24,6 +24,20 @@
 // (The kernel raises the fork round inside copy_page_range; hmmsim lets fork raise it once for
 // all vmas, which gives drivers the same event and range per vma.)
 // Timing: none; the SystemC CPU core charges each handled fault and each access.
+//
+// Entry conventions (every creator of page-table entries must keep them: the fault path, mm's
+// syscalls, hmm/'s migrate_vma and make_device_exclusive):
+//  - present pte of a normal page: one folio reference + one mapcount on that subpage;
+//  - present huge PMD (THP, hugetlb): one folio reference + one entire mapcount on the head;
+//  - device-private entry: one reference + one mapcount on the device page (as the kernel's
+//    remove_migration_pte does with folio_add_anon_rmap + folio_get);
+//  - device-exclusive entry: the page keeps its reference and mapcount (the folio stays mapped,
+//    as in kernels >= 6.15);
+//  - migration entry: no reference, no mapcount (the migration holds them) but it still counts
+//    in the mm's rss, as in the kernel;
+//  - special entries (zero page, huge zero page, pfnmap/mixedmap pfns): nothing;
+//  - rss: anonymous folios count in MM_ANONPAGES, page-cache folios in MM_SHMEMPAGES (every
+//    hmmsim file is shmem-like, file.h).
 
 #include <cstddef>
 #include <cstdint>

@@ -120,7 +120,9 @@ struct VmEventCounters {
   Counter& cowReuse;           ///< write faults that reused an exclusively owned page (wp_page_reuse)
   Counter& thpFaultAlloc;      ///< THP_FAULT_ALLOC: PMD-size anonymous pages allocated at fault time
   Counter& thpFaultFallback;   ///< THP_FAULT_FALLBACK: THP-eligible faults that fell back to 4 KiB
-  Counter& thpZeroPageAlloc;   ///< THP_ZERO_PAGE_ALLOC: times the huge zero page was allocated
+  /// THP_ZERO_PAGE_ALLOC: the huge zero page is allocated once per PhysMem; hmmsim counts its
+  /// first use in this mm (0 or 1), since the counter lives per mm.
+  Counter& thpZeroPageAlloc;
   Counter& thpSplitPmd;        ///< THP_SPLIT_PMD: PMD mappings split into PTE mappings
   Counter& thpCollapseAlloc;   ///< THP_COLLAPSE_ALLOC: huge pages allocated by collapse
   Counter& hugetlbFault;       ///< hugetlb faults that mapped a huge page (no kernel counter)
