@@ -15,7 +15,8 @@
 // - The mm's page table, its mmu-notifier subscriptions, its rss counters (MM_ANONPAGES, ...),
 //   and the mmap lock as a checked state (see below).
 // What it leaves out: rlimits and overcommit accounting (mmap never fails for lack of memory;
-//   faults do), mlock, stack growth (VM_GROWSDOWN), brk, userfaultfd, KSM, NUMA policy, the
+//   faults do; VM_ACCOUNT is never set, so it never keeps two vmas from merging as it can in
+//   the kernel after mprotect(PROT_WRITE)), mlock, stack growth (VM_GROWSDOWN), brk, userfaultfd, KSM, NUMA policy, the
 //   per-VMA lock, vm_page_prot caching, MAP_SYNC/MAP_32BIT, anon_vma_name.
 // Timing: none (pure core). A SystemC shell charges syscalls and faults.
 //

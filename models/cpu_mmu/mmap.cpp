@@ -166,7 +166,7 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
     start = r.addr;
   }
   const Va end = start + len;
-  if ((flags & MAP_FIXED_NOREPLACE) && !(flags & MAP_FIXED) && findVmaIntersection(start, end))
+  if ((flags & MAP_FIXED_NOREPLACE) && findVmaIntersection(start, end))  // wins over MAP_FIXED
     return failed(Errno::Exist);
   if (hugetlb && !MmInternals::hugetlbReserve(*this, len / kPmdSize)) return failed(Errno::NoMem);
 

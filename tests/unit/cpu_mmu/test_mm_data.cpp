@@ -365,3 +365,29 @@ TEST_CASE("the mm's stats count syscalls, failures and notifier rounds per event
   CHECK(g.counterValue("notify_protection_page") == 0);
   CHECK(f.mm->vmEvents().pgfault.value() >= 8);
 }
+
+TEST_CASE("MAP_HUGETLB memory is mapped by 2 MiB entries and keeps its data", "[mm][data][hugetlb]") {
+  MmParams p;
+  p.hugetlbPages = 2;
+  MmFixture f(256ull << 20, p);
+  VaResult r = f.mm->mmap(Va(0), kPmdSize, kRW, kAnon | MAP_HUGETLB);
+  REQUIRE(r.ok());
+  f.store(r.addr + 100 * kPageSize, 4242);
+  CHECK(f.mm->pageTable().lookup(r.addr).level == PtLevel::Pmd);
+  CHECK(f.load(r.addr + 100 * kPageSize) == 4242);
+  CHECK(f.load(r.addr) == 0);
+}
+
+TEST_CASE("a child's exit leaves the parent's COW pages intact", "[mm][data][fork][exit]") {
+  MmFixture f;
+  Va a = f.mapAnon(4 * kPageSize);
+  fill(f, a, 4, 10);
+  {
+    ForkResult fr = f.mm->fork("child");
+    REQUIRE(fr.ok());
+    CHECK(MmFixture::loadIn(*fr.child, a + kPageSize) == 11);
+  }  // the child exits here
+  f.store(a, 99);  // the parent's write now reuses its page (no other mapper)
+  CHECK(f.load(a) == 99);
+  CHECK(f.load(a + 3 * kPageSize) == 13);
+}
