@@ -1,6 +1,9 @@
 #include "models/pcie/ats_cache.h"
 
+#include <sstream>
+
 #include "sim/assert.h"
+#include "sim/checker.h"
 
 namespace hmmsim {
 
@@ -39,6 +42,12 @@ AtsLookup AtsCache::translate(Iova iova, bool write, std::uint64_t nowPs) {
     if (!now || *now != r.pa) {
       r.stale = true;
       ++staleAccesses_;
+      if (checker_) {
+        std::ostringstream dev;
+        dev << stats_.name() << " (" << rid_ << ")";
+        checker_->report(Violation{CheckRule::StaleTranslation, nowPs, dev.str(), iova.value(),
+                                   "ATC entry kept after an ATS invalidation request for it"});
+      }
     }
     return r;
   }

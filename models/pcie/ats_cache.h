@@ -69,6 +69,9 @@ class AtsCache {
   std::optional<AtsInvalidationCompletion> handleInvalidation(const AtsInvalidationRequest& req);
 
   unsigned validEntries() const;
+  /// Stale ATC hits are reported to `checker` (rule StaleTranslation: the device used a
+  /// translation the IOMMU had asked it to drop) when set; nullptr detaches.
+  void setChecker(InvariantChecker* checker) { checker_ = checker; }
   /// Stats: lookups, atc_hits, translation_requests, translation_failures,
   /// invalidation_requests, invalidation_completions, entries_invalidated, stale_accesses.
   const StatsGroup& stats() const { return stats_; }
@@ -88,6 +91,7 @@ class AtsCache {
   AtsCacheParams params_;
   std::vector<Entry> entries_;
   std::uint64_t useClock_ = 0;
+  InvariantChecker* checker_ = nullptr;
   StatsGroup stats_;
   Counter& lookups_;
   Counter& hits_;

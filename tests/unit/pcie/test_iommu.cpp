@@ -441,10 +441,14 @@ TEST_CASE("ATS: a device ignoring invalidations times the invalidation out and i
   f.iommu.unmapFast(f.dom, Iova(0x10000), kPageSize, g);
   CHECK(f.iommu.iotlbSync(f.dom, g) == Errno::TimedOut);
   CHECK(f.iommu.stats().counterValue("ats_invalidation_timeouts") == 1);
-  AtsLookup stale = atc.translate(Iova(0x10000), false, 0);
+  InvariantChecker checker;
+  atc.setChecker(&checker);
+  AtsLookup stale = atc.translate(Iova(0x10000), false, 42);
   CHECK(stale.atcHit);
   CHECK(stale.stale);
   CHECK(atc.stats().counterValue("stale_accesses") == 1);
+  REQUIRE(checker.count(CheckRule::StaleTranslation) == 1);
+  CHECK(checker.violations()[0].timePs == 42);
 }
 
 TEST_CASE("a pre-translated request from a device without ATS is aborted and logged") {
