@@ -20,8 +20,11 @@
 // Encoding (documented so traces can be read):
 //   present:  bit0 P, 1 RW, 2 US, 5 A, 6 D, 7 PS, 8 PROTNONE (x86 reuses G), 9 SPECIAL,
 //             10 UFFD_WP, 11 SOFT_DIRTY, 12..51 pfn, 58 DEVMAP, 63 NX.
-//   swap:     bit0 = 0, bit8 = 0, bit1 = 1 (marks non-none), 2..6 type, 7 SWP_SOFT_DIRTY,
-//             9 SWP_EXCLUSIVE, 10 SWP_UFFD_WP, 12..57 offset.
+//   swap:     bit0 = 0, bit8 = 0, 1 SWP_EXCLUSIVE, 2 SWP_UFFD_WP, 3 = 1 (marks non-none),
+//             7 SWP_SOFT_DIRTY, 12..57 offset, 59..63 type. As on x86, the swap bits sit where
+//             the present bits RW/USER/PSE are and the type in the top bits, so a present-entry
+//             modifier applied to a swap entry by mistake (the kernel's bug as much as ours)
+//             cannot turn it into another type or into none, except mkNoExec (bit 63).
 // Timing: none.
 
 #include <cstdint>
@@ -62,12 +65,12 @@ class Pte {
   static constexpr unsigned kPfnShift = 12;
   static constexpr std::uint64_t kPfnMask = ((1ull << 40) - 1) << kPfnShift;  // bits 12..51
   // Swap-entry fields.
-  static constexpr std::uint64_t kSwpMarker = 1ull << 1;
-  static constexpr unsigned kSwpTypeShift = 2;
-  static constexpr std::uint64_t kSwpTypeMask = 0x1full << kSwpTypeShift;
+  static constexpr std::uint64_t kSwpExclusive = 1ull << 1;
+  static constexpr std::uint64_t kSwpUffdWp = 1ull << 2;
+  static constexpr std::uint64_t kSwpMarker = 1ull << 3;
   static constexpr std::uint64_t kSwpSoftDirty = 1ull << 7;
-  static constexpr std::uint64_t kSwpExclusive = 1ull << 9;
-  static constexpr std::uint64_t kSwpUffdWp = 1ull << 10;
+  static constexpr unsigned kSwpTypeShift = 59;
+  static constexpr std::uint64_t kSwpTypeMask = 0x1full << kSwpTypeShift;
   static constexpr unsigned kSwpOffsetShift = 12;
   static constexpr std::uint64_t kSwpOffsetMask = ((1ull << 46) - 1) << kSwpOffsetShift;
 
@@ -239,6 +242,24 @@ class Pte {
   /// pte_swp_mkexclusive / pte_swp_clear_exclusive (swap entries).
   constexpr Pte mkSwpExclusive() const { return Pte(v_ | kSwpExclusive); }
   constexpr Pte clearSwpExclusive() const { return Pte(v_ & ~kSwpExclusive); }
+  /// make_readable_{migration,device_private,device_exclusive}_entry of this entry's pfn, with
+  /// its soft-dirty/uffd-wp bits kept (what fork does to a writable or read-exclusive pfn-swap
+  /// entry of a COW mapping). Other entries are returned unchanged.
+  constexpr Pte mkSwpReadable() const {
+    if (!isSwap()) return *this;
+    const std::uint64_t keep = v_ & ~kSwpTypeMask;
+    switch (swpType()) {
+      case kSwpMigrationWrite:
+      case kSwpMigrationReadExclusive:
+        return Pte(keep | (std::uint64_t(kSwpMigrationRead) << kSwpTypeShift));
+      case kSwpDeviceWrite:
+        return Pte(keep | (std::uint64_t(kSwpDeviceRead) << kSwpTypeShift));
+      case kSwpDeviceExclusiveWrite:
+        return Pte(keep | (std::uint64_t(kSwpDeviceExclusiveRead) << kSwpTypeShift));
+      default:
+        return *this;
+    }
+  }
   /// Same entry (flags kept) for another pfn; present or pfn-swap entries.
   constexpr Pte withPfn(Pfn p) const {
     return isPresent() ? Pte((v_ & ~kPfnMask) | ((p.value() << kPfnShift) & kPfnMask))

@@ -151,6 +151,29 @@ TEST_CASE("every swap-style entry kind round-trips its type, pfn and predicates"
   CHECK(slot.swpOffset() == 0xabcdef);
 }
 
+TEST_CASE("mkSwpReadable turns writable pfn-swap entries into their readable kind") {
+  const Pfn pfn(4321);
+  const Pte mw = Pte::mkMigration(pfn, true).mkSoftDirty();
+  CHECK(mw.mkSwpReadable() == Pte::mkMigration(pfn, false).mkSoftDirty());
+  CHECK(Pte::mkMigration(pfn, false, true).mkSwpReadable() == Pte::mkMigration(pfn, false));
+  CHECK(Pte::mkDevicePrivate(pfn, true).mkSwpReadable() == Pte::mkDevicePrivate(pfn, false));
+  CHECK(Pte::mkDeviceExclusive(pfn, true).mkSwpReadable() == Pte::mkDeviceExclusive(pfn, false));
+  CHECK(Pte::mkDevicePrivate(pfn, false).mkSwpReadable() == Pte::mkDevicePrivate(pfn, false));
+  CHECK(Pte::mkPresent(pfn, true).mkSwpReadable() == Pte::mkPresent(pfn, true));
+}
+
+TEST_CASE("a present-entry modifier applied to a swap entry keeps its type and pfn") {
+  for (const Pte e : {Pte::mkMigration(Pfn(77), true), Pte::mkDevicePrivate(Pfn(77), false),
+                      Pte::mkDeviceExclusive(Pfn(77), true), Pte::mkSwap(0, 0)}) {
+    for (const Pte m : {e.mkYoung(), e.mkOld(), e.mkDirty(), e.mkClean(), e.wrprotect(), e.mkWrite(),
+                        e.mkSpecial(), e.mkDevmap()}) {
+      REQUIRE(m.isSwap());
+      REQUIRE(m.swpType() == e.swpType());
+      REQUIRE(m.swpOffset() == e.swpOffset());
+    }
+  }
+}
+
 // ------------------------------------------------------------------------------------------
 // Lookup and slots
 // ------------------------------------------------------------------------------------------
