@@ -122,7 +122,9 @@ MmuNotifierSubscriptions::MmuNotifierSubscriptions(Mm* mm, std::string statsName
           "non-blocking starts failed by a plain subscriber after the interval part started; the kernel "
           "leaves active_invalidate_ranges raised")),
       unregisterSleeps_(stats_.counter("unregister_sleeps", "calls",
-                                       "mmu_notifier_unregister/release calls that waited for running callbacks")) {
+                                       "mmu_notifier_unregister/release calls that waited for running callbacks")),
+      insertAfterRelease_(stats_.counter("insert_after_release", "calls",
+                                         "interval inserts refused with -EINVAL because the mm has no users")) {
   for (unsigned e = 0; e < kMmuNotifierEventCount; ++e) {
     const char* name = mmuNotifierEventName(static_cast<MmuNotifierEvent>(e));
     invStartEvent_[e] = &stats_.counter(std::string("invalidate_start_") + name, "calls",
@@ -147,6 +149,7 @@ MmuNotifierSubscriptions::~MmuNotifierSubscriptions() {
 Errno MmuNotifierSubscriptions::mmuNotifierRegister(MmuNotifier& sub) {
   HMMSIM_ASSERT(!sub.registered_ && !sub.hook_.is_linked(),
                 "mmu_notifier_register of a notifier that is already registered");
+  HMMSIM_ASSERT(!released_, "mmu_notifier_register on an mm whose users are gone (after exit_mmap)");
   sub.mm_ = mm_;
   sub.subscriptions_ = this;
   sub.registered_ = true;
@@ -199,6 +202,11 @@ Errno MmuNotifierSubscriptions::mmuIntervalNotifierInsert(MmuIntervalNotifier& s
   HMMSIM_ASSERT(!sub.inserted(), "mmu_interval_notifier_insert of a notifier that is already inserted");
   // The tree stores closed intervals: last = start + length - 1 must not wrap.
   if (length == 0 || start.value() > std::numeric_limits<std::uint64_t>::max() - (length - 1)) return Errno::Inval;
+  // Must be called with an mmget() reference: after exit_mmap there is none (WARN, -EINVAL).
+  if (released_) {
+    ++insertAfterRelease_;
+    return Errno::Inval;
+  }
 
   sub.mm_ = mm_;
   sub.ops_ = &ops;
@@ -416,6 +424,8 @@ void MmuNotifierSubscriptions::archInvalidateSecondaryTlbs(Va start, Va end) {
 }
 
 void MmuNotifierSubscriptions::release() {
+  HMMSIM_ASSERT(!released_, "mmu_notifier_release called twice (exit_mmap runs once per mm)");
+  released_ = true;
   ++releaseCalls_;
   // mn_itree_release: a blockable RELEASE invalidation of everything, ended at once.
   MmuNotifierRange range;

@@ -261,8 +261,9 @@ class MmuNotifierSubscriptions {
   // --- plain subscriptions ------------------------------------------------------------------
 
   /// mmu_notifier_register(): links `sub` at the head of the list (called first from now on).
-  /// Returns Errno::Ok. Registering an already-registered notifier is a simulator bug (asserts);
-  /// the kernel's -ENOMEM/-EINTR cannot happen here.
+  /// Returns Errno::Ok. Registering an already-registered notifier, or registering after
+  /// release() (the kernel BUG_ONs mm_users <= 0), is a simulator bug (asserts); the kernel's
+  /// -ENOMEM/-EINTR cannot happen here.
   Errno mmuNotifierRegister(MmuNotifier& sub);
 
   /// mmu_notifier_unregister(): if still linked, calls sub.release() and unlinks it; then, like
@@ -280,7 +281,9 @@ class MmuNotifierSubscriptions {
   /// set so that a readBegin/readRetry pair started now retries if needed (kernel rules).
   /// Returns Errno::Ok; Errno::Inval if length == 0 or start + length - 1 overflows (the kernel
   /// returns -EOVERFLOW, which sim/errno.h does not define; hmmsim returns -EINVAL and changes
-  /// nothing). Inserting an already-inserted sub is a simulator bug (asserts).
+  /// nothing), or after release() (exit_mmap ran: the kernel's WARN_ON(mm_users <= 0) -> -EINVAL;
+  /// counted in "insert_after_release"). Inserting an already-inserted sub is a simulator bug
+  /// (asserts).
   Errno mmuIntervalNotifierInsert(MmuIntervalNotifier& sub, Va start, std::uint64_t length,
                                   MmuIntervalNotifierOps& ops);
   /// mmu_interval_notifier_insert_locked(): identical here (no mmap lock is modelled).
@@ -353,6 +356,7 @@ class MmuNotifierSubscriptions {
   /// blockable, of every interval notifier (false returns only WARN, counted), ended at once; then
   /// every plain subscriber's release(), after which all plain subscribers are unlinked (their
   /// later mmuNotifierUnregister only waits). Interval notifiers stay inserted: drivers remove them.
+  /// Called once per mm (exit_mmap); afterwards the mm has no users (see released()).
   void release();
 
   // --- observers ----------------------------------------------------------------------------
@@ -369,6 +373,8 @@ class MmuNotifierSubscriptions {
   std::size_t deferredCount() const { return deferred_.size(); }
   /// Plain subscribers registered.
   std::size_t notifierCount() const { return list_.size() - zombies_; }
+  /// release() ran: the mm's mm_users reached zero (exit_mmap), no new subscriptions.
+  bool released() const { return released_; }
   /// Calls fn(MmuIntervalNotifier&) for every interval notifier in the tree overlapping
   /// [start, end) in start order (what an invalidation of that range would call).
   template <class Fn>
@@ -384,7 +390,7 @@ class MmuNotifierSubscriptions {
   /// "plain_start_warn", "plain_end_calls", "seq_bumps", "deferred_inserts", "deferred_removes",
   /// "read_begin", "read_begin_sleeps", "read_retry", "check_retry", "remove_sleeps",
   /// "release_calls", "release_warn", "arch_invalidate_secondary_tlbs", "nonblock_itree_left_active",
-  /// "unregister_sleeps".
+  /// "unregister_sleeps", "insert_after_release".
   StatsGroup& stats() { return stats_; }
   const StatsGroup& stats() const { return stats_; }
 
@@ -423,6 +429,7 @@ class MmuNotifierSubscriptions {
   WaitQueue srcuWq_;                      ///< synchronize_srcu(): plain callbacks finished
   unsigned hlistCallbacksRunning_ = 0;    ///< plain-subscriber walks in progress (SRCU readers)
   std::size_t zombies_ = 0;               ///< unhashed but still linked (a walk was in progress)
+  bool released_ = false;                 ///< release() ran (mm_users == 0)
 
   // Stats handles (registered once in the constructor).
   Counter& invStart_;
@@ -450,6 +457,7 @@ class MmuNotifierSubscriptions {
   Counter& archInvalidate_;
   Counter& nonblockItreeLeftActive_;
   Counter& unregisterSleeps_;
+  Counter& insertAfterRelease_;
 };
 
 // Free-function spellings of the per-subscription kernel API (the subscription knows its mm).

@@ -539,6 +539,18 @@ TEST_CASE("a false return from an interval notifier during release only counts a
   subs.mmuIntervalNotifierRemove(sub);
 }
 
+TEST_CASE("interval insert after mmu_notifier_release (no mm users left) returns EINVAL and changes nothing") {
+  MmuNotifierSubscriptions subs(nullptr);
+  subs.release();
+  CHECK(subs.released());
+  RecordingOps ops;
+  MmuIntervalNotifier sub;
+  CHECK(subs.mmuIntervalNotifierInsert(sub, Va(0x1000), kPage, ops) == Errno::Inval);
+  CHECK_FALSE(sub.inserted());
+  CHECK(subs.intervalCount() == 0);
+  CHECK(subs.stats().counterValue("insert_after_release") == 1);
+}
+
 TEST_CASE("arch_invalidate_secondary_tlbs reaches every plain subscriber with the flushed range") {
   MmuNotifierSubscriptions subs(nullptr);
   std::vector<std::string> log;
