@@ -292,8 +292,12 @@ VmFaultResult removeDeviceExclusiveEntry(VmFault& vmf, Pte* slot, Pte entry) {
   Frame& h = headFrame(pm, pfn);
   // folio_try_get: a freed folio means the entry is already gone; retry the access.
   if (h.refcount() == 0) return VmFaultResult::None;
-  // folio_lock_or_retry: the folio lock is held by someone converting or migrating it.
-  if (h.isLocked()) return VmFaultResult::Retry;
+  // folio_lock_or_retry: the folio lock is held by someone converting or migrating it. The
+  // kernel drops the mmap lock, waits for the unlock and returns VM_FAULT_RETRY.
+  if (h.isLocked()) {
+    if (!(vmf.flags & kFaultFlagRetryNowait)) folioWaitLocked(mm, pfn);
+    return VmFaultResult::Retry;
+  }
   pm.getPage(pfn);
   h.set(kFrameLocked);
   notifierRound(mm, MmuNotifierEvent::Exclusive, vmf.address, vmf.address + kPageSize, nullptr,
@@ -335,9 +339,15 @@ VmFaultResult doSwapPage(VmFault& vmf, Pte* slot, Pte entry) {
     HMMSIM_ASSERT(pgmap && pgmap->type == MemoryType::DevicePrivate,
                   "device-private entry for pfn " << pfn << " that is not device-private memory");
     Frame& h = headFrame(pm, pfn);
-    // trylock_page: if the page is locked (a migration of it is running), return and let the
-    // access retry, as do_swap_page does.
-    if (h.isLocked()) return VmFaultResult::None;
+    // trylock_page failed: a migration of the page is running. The kernel returns and lets
+    // the access fault again until the lock holder is done; hmmsim sleeps until the folio is
+    // unlocked instead (same outcome, and no zero-time livelock in a SystemC thread), then
+    // lets the access retry.
+    if (h.isLocked()) {
+      if (vmf.flags & kFaultFlagRetryNowait) return VmFaultResult::Retry;
+      folioWaitLocked(mm, pfn);
+      return VmFaultResult::None;
+    }
     h.set(kFrameLocked);
     pm.getPage(pfn);
     vmf.page = pfn;
@@ -621,6 +631,19 @@ void migrationEntryWait(Mm& mm, Va address) {
 }
 
 void migrationEntryWake(Mm& mm) { mm.migrationWaitQueue().wakeUpAll(); }
+
+void folioWaitLocked(Mm& mm, Pfn pfn) {
+  PhysMem& pm = mm.physMem();
+  const Pfn head = pm.compoundHead(pfn);
+  const std::uint64_t gen = pm.generationOf(head);
+  waitEvent(
+      mm.blocker(), mm.migrationWaitQueue(),
+      [&] {
+        // Unlocked, or the folio went away meanwhile (freed or reallocated).
+        return pm.generationOf(head) != gen || !pm.frame(head).isLocked();
+      },
+      "folio_wait_locked");
+}
 
 // ---------------------------------------------------------------------------------------------
 // zap_page_range

@@ -109,8 +109,15 @@ Errno copyToUser(Mm& mm, Va dst, const void* src, std::size_t len);
 void migrationEntryWait(Mm& mm, Va address);
 /// The waker side (folio_unlock's wake-up after remove_migration_ptes): whoever replaces
 /// migration entries of `mm` (hmm/'s migrate_vma_finalize, migrate_device_finalize) calls this
-/// once per mm touched, after the entries are replaced.
+/// once per mm touched, after the entries are replaced. Also the wake-up for folioWaitLocked:
+/// whoever unlocks a folio that is mapped in `mm` (migration finalize, the release of a
+/// device-exclusive folio) calls it after clearing kFrameLocked.
 void migrationEntryWake(Mm& mm);
+/// folio_wait_locked(): sleep (mm.blocker(), on mm.migrationWaitQueue()) until the folio of
+/// `pfn` is unlocked or freed. Used by the fault path when a device-private page or a
+/// device-exclusive folio is locked by another context (a migration, a driver holding
+/// exclusive access). Returns at once when it is not locked.
+void folioWaitLocked(Mm& mm, Pfn pfn);
 
 // ------------------------------------------------------------------------------------------
 // Range operations (callers raise the notifier round; see the header comment)

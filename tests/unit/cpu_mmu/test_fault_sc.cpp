@@ -74,7 +74,57 @@ struct MigrationWait : sc_core::sc_module {
   }
 };
 
+// A driver holds a device-exclusive folio locked from 0 to 50 ns (make_device_exclusive returns
+// it locked; the driver unlocks after programming its page table). The CPU touches the page at
+// 10 ns: folio_lock_or_retry sleeps until the unlock, then the entry is restored.
+struct ExclusiveLocked : sc_core::sc_module {
+  PhysMem pm{machine()};
+  std::unique_ptr<Mm> mm = std::make_unique<Mm>(pm, "mm");
+  Va addr;
+  Pfn pfn;
+  std::uint64_t value = 0;
+  Errno readErr = Errno::Inval;
+  sc_time readDoneAt;
+
+  SC_HAS_PROCESS(ExclusiveLocked);
+  explicit ExclusiveLocked(sc_core::sc_module_name n) : sc_core::sc_module(n) {
+    mm->notifierSubscriptions().setBlocker(scBlocker());
+    addr = mm->mmap(Va(0), kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS).addr;
+    const std::uint64_t v = 0x5151;
+    (void)copyToUser(*mm, addr, &v, sizeof v);
+    SC_THREAD(driver);
+    SC_THREAD(cpu);
+  }
+  ~ExclusiveLocked() override { mm->notifierSubscriptions().setBlocker(singleThreadBlocker()); }
+
+  void driver() {
+    Pte* slot = mm->pageTable().ptePtr(addr, false);
+    pfn = slot->pfn();
+    pm.frame(pfn).set(kFrameLocked);
+    *slot = Pte::mkDeviceExclusive(pfn, true);
+    wait(50, SC_NS);
+    pm.frame(pfn).clear(kFrameLocked);
+    migrationEntryWake(*mm);
+  }
+
+  void cpu() {
+    wait(10, SC_NS);
+    readErr = copyFromUser(*mm, &value, addr, sizeof value);
+    readDoneAt = sc_core::sc_time_stamp();
+  }
+};
+
 }  // namespace
+
+TEST_CASE("a CPU access to a device-exclusive folio locked by its driver waits for the unlock") {
+  ExclusiveLocked top("top");
+  sc_core::sc_start();
+  CHECK(top.readErr == Errno::Ok);
+  CHECK(top.value == 0x5151);
+  CHECK(top.readDoneAt == sc_time(50, SC_NS));
+  CHECK(top.mm->pageTable().lookup(top.addr).pte.isPresent());
+  CHECK(top.mm->stats().counterValue("device_exclusive_restore") == 1);
+}
 
 TEST_CASE("an SC_THREAD faulting on a migration entry sleeps until the migration ends") {
   MigrationWait top("top");
