@@ -243,3 +243,22 @@ TEST_CASE("an interval notifier on the process's mm sees the core's munmap as on
   CHECK(mirror.readRetry(seq));
   mirror.remove();
 }
+
+TEST_CASE("a THP-backed region is cached as one 2 MiB TLB entry after a single fault") {
+  const std::uint64_t at = 0x4000'0000;  // 2 MiB aligned
+  Platform p({
+      CpuOp::mmap(0, 2 * kPmdSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, at),
+      CpuOp::madvise(0, 0, 2 * kPmdSize, MADV_HUGEPAGE),
+      CpuOp::store(0, 0, 64, 9),               // huge anonymous fault: one PMD mapping
+      CpuOp::load(0, kPmdSize - kPage, 64),    // same 2 MiB page, another 4 KiB subpage: TLB hit
+  });
+  sc_core::sc_start();
+  const CpuCore& c = p.core;
+  REQUIRE(c.results().size() == 4);
+  CHECK_FALSE(c.killed());
+  CHECK(c.results()[3].data == std::vector<std::uint8_t>(64, 0));
+  CpuCore& core = p.core;
+  CHECK(core.stats().counterValue("page_faults") == 1);
+  CHECK(core.tlb().stats().counterValue("hits_2m") == 1);
+  CHECK(core.tlb().stats().counterValue("misses") == 1);
+}
