@@ -48,6 +48,7 @@
 namespace hmmsim {
 
 enum class P2pMapType;
+class P2pdma;
 
 /// enum dma_data_direction, with the kernel's values.
 enum class DmaDir {
@@ -129,7 +130,14 @@ class DmaMapping {
   /// Unmap with dmaUnmapP2p().
   DmaAddr dmaMapP2p(const Device& dev, Pa pa, std::uint64_t size, DmaDir dir, P2pMapType type,
                     std::uint64_t busOffset);
-  /// Undoes dmaMapP2p(). Returns as dmaUnmapPage.
+  /// The p2pdma-aware map of one range (the kernel's pci_p2pdma_state + DMA map for a
+  /// MEMORY_DEVICE_PCI_P2PDMA page): the provider is found from `pa` (P2pdma::providerOfPhys),
+  /// the map type from pciP2pdmaMapType(provider, dev), then it maps as dmaMapP2p(). A `pa` that
+  /// is not published p2pdma memory maps as a normal page. `typeOut`, if given, receives the map
+  /// type used (None for a normal page). Unmap with dmaUnmapP2p().
+  DmaAddr dmaMapPageP2pdma(Device& dev, Pa pa, std::uint64_t size, DmaDir dir, P2pdma& p2pdma,
+                           P2pMapType* typeOut = nullptr);
+  /// Undoes dmaMapP2p() and dmaMapPageP2pdma(). Returns as dmaUnmapPage.
   Errno dmaUnmapP2p(const Device& dev, DmaAddr addr, std::uint64_t size, DmaDir dir);
 
   /// Advances the flush-queue clock to `nowPs` (an earlier time than the last one is ignored,

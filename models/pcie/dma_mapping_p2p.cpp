@@ -36,6 +36,14 @@ DmaAddr DmaMapping::dmaMapP2p(const Device& dev, Pa pa, std::uint64_t size, DmaD
   return fail();
 }
 
+DmaAddr DmaMapping::dmaMapPageP2pdma(Device& dev, Pa pa, std::uint64_t size, DmaDir dir, P2pdma& p2pdma,
+                                     P2pMapType* typeOut) {
+  const P2pdmaProvider* provider = p2pdma.providerOfPhys(pa);
+  const P2pMapType type = provider ? p2pdma.pciP2pdmaMapType(*provider, dev) : P2pMapType::None;
+  if (typeOut) *typeOut = type;
+  return dmaMapP2p(dev, pa, size, dir, type, provider ? provider->busOffset : 0);
+}
+
 Errno DmaMapping::dmaUnmapP2p(const Device& dev, DmaAddr addr, std::uint64_t size, DmaDir dir) {
   Cookie* c = cookieOf(dev);
   if (!c) return Errno::NoDev;
