@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <systemc>
+#include <tlm>
 
 #include "models/cpu_mmu/cpu_core.h"
 #include "models/cpu_mmu/dram.h"
@@ -261,4 +262,22 @@ TEST_CASE("a THP-backed region is cached as one 2 MiB TLB entry after a single f
   CHECK(core.stats().counterValue("page_faults") == 1);
   CHECK(core.tlb().stats().counterValue("hits_2m") == 1);
   CHECK(core.tlb().stats().counterValue("misses") == 1);
+}
+
+TEST_CASE("with temporal decoupling (1 us quantum) a CPU program ends at the same simulated time") {
+  tlm::tlm_global_quantum::instance().set(sc_time(1, sc_core::SC_US));
+  Platform p({
+      CpuOp::mmap(0, 4 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE),
+      CpuOp::store(0, 0, 4 * kPage, 0xab),
+      CpuOp::load(0, 0, 4 * kPage),
+      CpuOp::compute(250'000),
+      CpuOp::load(0, 0, 4 * kPage),
+      CpuOp::munmap(0, 0, 4 * kPage),
+  });
+  sc_core::sc_start();
+  const sc_time storePage = sc_time(30 + 1000, SC_NS) + pageXfer();
+  const sc_time expect = sc_time(500, SC_NS) + 4 * storePage + 4 * pageXfer() + sc_time(250, SC_NS) +
+                         4 * pageXfer() + sc_time(500 + 200, SC_NS);
+  CHECK(p.core.finishTime() == expect);
+  CHECK(p.core.results().back().end == expect);
 }
