@@ -175,10 +175,9 @@ GupResult getUserPagesSlow(Mm& mm, Va start, std::size_t nrPages, unsigned gupFl
     const Va addr = start + i * kPageSize;
     if (!vma || !vma->contains(addr)) {
       vma = mm.vmaLookup(addr);
-      Errno err = vma ? checkVmaFlags(*vma, gupFlags) : Errno::Fault;
-      if (err == Errno::Ok && vma && (gupFlags & kFollLongterm) && vma->vmFile) {
-        // vma_is_fsdax: hmmsim has no DAX files (file.h); nothing to refuse.
-      }
+      // (vma_is_fsdax refusal of FOLL_LONGTERM: hmmsim has no DAX files, file.h; fs-dax
+      // pages met through other vmas are refused by longtermPinnable below.)
+      const Errno err = vma ? checkVmaFlags(*vma, gupFlags) : Errno::Fault;
       if (err != Errno::Ok) {
         if (res.nrPages == 0) res.err = err;
         return res;
@@ -242,8 +241,6 @@ Errno migrateDeviceCoherentForPin(Mm& mm, Va addr, Pfn pfn) {
   if (f.mapcount != 1 || headFrame(pm, pfn).order() != 0 || f.refcount() != 1) return Errno::Busy;
   Pte* slot = mm.pageTable().ptePtr(addr, false);
   if (!slot || !slot->isPresent() || slot->pfn() != pfn) return Errno::Busy;
-  Vma* vma = mm.vmaLookup(addr);
-  HMMSIM_ASSERT(vma, "no vma for a page GUP just returned");
   const auto npfn = pm.allocFrame(0);
   if (!npfn) return Errno::NoMem;
   pm.copyFrame(*npfn, pfn);
@@ -263,7 +260,6 @@ Errno migrateDeviceCoherentForPin(Mm& mm, Va addr, Pfn pfn) {
   mm.invalidateRangeEnd(range);
   pm.putPage(pfn);  // the mapping's reference: refcount 0 -> the driver's folioFree
   ++mm.vmEvents().gupLongtermMigrate;
-  (void)vma;
   return Errno::Ok;
 }
 
