@@ -242,9 +242,10 @@ Errno P2pdma::pciP2pdmaAddResource(PciDev& pdev, int bar, std::uint64_t size, st
   chunk.used.assign((size + kPageSize - 1) / kPageSize, false);
   st.pool.push_back(std::move(chunk));
   char buf[128];
-  std::snprintf(buf, sizeof buf, "%s: added peer-to-peer DMA memory %#llx-%#llx", pciName(pdev).c_str(),
-                (unsigned long long)(b.cpu.value() + offset),
-                (unsigned long long)(b.cpu.value() + offset + size - 1));
+  const unsigned long long first = b.cpu.value() + offset;
+  const unsigned long long last = first + size - 1;
+  std::snprintf(buf, sizeof buf, "%s: added peer-to-peer DMA memory %#llx-%#llx", pciName(pdev).c_str(), first,
+                last);
   log_.push_back(buf);
   return Errno::Ok;
 }

@@ -342,9 +342,9 @@ void validateTopologyDesc(const TopologyDesc& d) {
   };
   enum class Kind { RootPort, DownstreamPort, Switch, Endpoint };
   struct Info {
-    Kind kind;
-    unsigned maxWidth, maxGen;
-    const DescLoc* loc;
+    Kind kind = Kind::Endpoint;
+    unsigned maxWidth = 0, maxGen = 0;
+    const DescLoc* loc = nullptr;
     std::string owner;  // switch of a downstream port
   };
   std::map<std::string, Info> linkable;
