@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <map>
 #include <vector>
 
 #include "models/cpu_mmu/page_table.h"
@@ -501,5 +503,87 @@ TEST_CASE("a page table with hundreds of table pages keeps every entry and frees
     return WalkAction::Continue;
   });
   CHECK(pt.freePgtables(Va(0), Va(600 * kPmdSize)) == 600 + 2 + 1);
+  CHECK(pt.tablePages() == 1);
+}
+
+TEST_CASE("random sets, clears, splits and frees agree with a reference map of leaves") {
+  PageTable pt;
+  // Reference: leaf start -> (level, entry), for VAs in [0, 8 GiB).
+  std::map<std::uint64_t, std::pair<PtLevel, Pte>> ref;
+  std::uint64_t x = 0x2545f4914f6cdd1dull;
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  auto covering = [&ref](std::uint64_t va) -> const std::pair<const std::uint64_t, std::pair<PtLevel, Pte>>* {
+    auto it = ref.upper_bound(va);
+    if (it == ref.begin()) return nullptr;
+    --it;
+    return it->first + ptLevelSize(it->second.first) > va ? &*it : nullptr;
+  };
+  const std::uint64_t kSpan = 8 * kGiB;
+  for (int step = 0; step < 3000; ++step) {
+    const std::uint64_t op = next() % 8;
+    // Keep most activity in the first 64 MiB so that tables fill up and empty out again.
+    const std::uint64_t va = (next() % 4 == 0 ? next() % kSpan : next() % (64 * kMiB)) & ~(kPageSize - 1);
+    if (op < 3) {
+      Errno err = Errno::Ok;
+      Pte* slot = pt.ptePtr(Va(va), true, &err);
+      const auto* c = covering(va);
+      if (c && c->second.first != PtLevel::Pte) {
+        REQUIRE(slot == nullptr);
+        REQUIRE(err == Errno::Exist);
+        continue;
+      }
+      REQUIRE(slot);
+      const Pte e = (op == 0) ? Pte::mkMigration(Pfn(va >> 12), true) : Pte::mkPresent(Pfn(va >> 12), op == 1);
+      *slot = e;
+      ref[va] = {PtLevel::Pte, e};
+    } else if (op == 3) {
+      const std::uint64_t hva = va & ~(kPmdSize - 1);
+      Pte* slot = pt.pmdPtr(Va(hva), true);
+      if (!slot || !slot->isNone()) continue;  // a table or leaf is there already
+      const Pte e = Pte::mkPresent(Pfn(hva >> 12), true).mkHuge();
+      *slot = e;
+      ref[hva] = {PtLevel::Pmd, e};
+    } else if (op == 4 && !ref.empty()) {
+      auto it = ref.begin();
+      std::advance(it, long(next() % ref.size()));
+      const PtWalk w = pt.lookup(Va(it->first));
+      REQUIRE(w.level == it->second.first);
+      REQUIRE(w.pte == it->second.second);
+      *w.slot = Pte();
+      ref.erase(it);
+    } else if (op == 5 && !ref.empty()) {
+      auto it = ref.lower_bound(va);
+      if (it == ref.end() || it->second.first != PtLevel::Pmd) continue;
+      const std::uint64_t hva = it->first;
+      const Pte e = it->second.second;
+      REQUIRE(pt.splitHugePmd(Va(hva)) == Errno::Ok);
+      ref.erase(it);
+      for (unsigned i = 0; i < 512; ++i) ref[hva + i * kPageSize] = {PtLevel::Pte, e.clearHuge().plusPfn(i)};
+    } else if (op == 6) {
+      const std::uint64_t a = va & ~(kPmdSize - 1);
+      pt.freePgtables(Va(a), Va(a + (1 + next() % 64) * kPmdSize));
+    } else {
+      // Compare a walk of a random window with the reference.
+      const std::uint64_t s = va, e = std::min(kSpan, s + (1 + next() % 4096) * kPageSize);
+      std::vector<std::pair<std::uint64_t, Pte>> got, want;
+      pt.walkRange(Va(s), Va(e), [&](const PtRangeEntry& r) {
+        if (r.slot) got.emplace_back(r.leafStart().value(), *r.slot);
+        return WalkAction::Continue;
+      });
+      for (auto it = ref.begin(); it != ref.end(); ++it) {
+        const std::uint64_t end = it->first + ptLevelSize(it->second.first);
+        if (end > s && it->first < e) want.emplace_back(it->first, it->second.second);
+      }
+      REQUIRE(got == want);
+    }
+  }
+  // Clear everything; then every table but the pgd can go.
+  for (const auto& [va, le] : ref) *pt.lookup(Va(va)).slot = Pte();
+  pt.freePgtables(Va(0), Va(PageTable::kVaLimit));
   CHECK(pt.tablePages() == 1);
 }

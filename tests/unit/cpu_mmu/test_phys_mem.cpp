@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -578,4 +579,63 @@ TEST_CASE("thousands of touched frames keep their own bytes") {
   }
   for (Pfn p : pages) pm.putPage(p);
   CHECK(pm.dataPages() == 0);
+}
+
+TEST_CASE("random allocs, puts and splits never hand out overlapping or misaligned blocks") {
+  PhysMem pm(smallRam(64ull << 20));  // one 64 MiB buddy block (order 14)
+  std::map<std::uint64_t, std::uint64_t> live;  // head pfn -> frames
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  auto overlaps = [&live](std::uint64_t p, std::uint64_t n) {
+    auto it = live.upper_bound(p + n - 1);
+    if (it == live.begin()) return false;
+    --it;
+    return it->first + it->second > p;
+  };
+  for (int step = 0; step < 4000; ++step) {
+    const std::uint64_t r = next() % 10;
+    if (r < 5 || live.empty()) {
+      static const unsigned orders[] = {0, 0, 0, 1, 3, 9};
+      const unsigned order = orders[next() % 6];
+      const std::uint64_t free0 = pm.freePages();
+      const auto p = pm.allocFrame(order);
+      if (!p) {
+        REQUIRE(pm.freePages() == free0);
+        continue;
+      }
+      const std::uint64_t n = 1ull << order;
+      REQUIRE(p->value() % n == 0);
+      REQUIRE(pm.isRam(*p));
+      REQUIRE(*p != pm.zeroPfn());
+      REQUIRE_FALSE(overlaps(p->value(), n));
+      REQUIRE(pm.freePages() == free0 - n);
+      live.emplace(p->value(), n);
+    } else {
+      auto it = live.begin();
+      std::advance(it, long(next() % live.size()));
+      const Pfn head(it->first);
+      const std::uint64_t n = it->second;
+      if (n == 512 && r == 9) {
+        // Split the THP, keep its head, the other 511 go back to the allocator.
+        const std::uint64_t free0 = pm.freePages();
+        REQUIRE(pm.splitFolio(head) == Errno::Ok);
+        REQUIRE(pm.freePages() == free0 + 511);
+        it->second = 1;
+      } else {
+        const std::uint64_t free0 = pm.freePages();
+        REQUIRE(pm.putPage(head));
+        REQUIRE(pm.freePages() == free0 + n);
+        live.erase(it);
+      }
+    }
+  }
+  for (const auto& [p, n] : live) pm.putPage(Pfn(p));
+  CHECK(pm.freePages() == pm.ramPages() - 1);
+  // Everything merged back: the upper 32 MiB is one block again.
+  CHECK(pm.allocFrame(13));
 }
