@@ -205,3 +205,38 @@ TEST_CASE("a fault on a hardware-poisoned entry returns HWPOISON and cpuAccess E
   std::uint64_t x;
   CHECK(copyFromUser(*f.mm, &x, a, sizeof x) == Errno::Fault);
 }
+
+TEST_CASE("mprotect to read-only turns a writable device-private entry read-only") {
+  Fixture f;
+  int owner = 0;
+  TestDevice dev(f.pm, &owner);
+  const Va a = f.mapAnon(kPageSize);
+  dev.install(*f.mm, a, 5, true);
+  REQUIRE(f.mm->mprotect(a, kPageSize, PROT_READ) == Errno::Ok);
+  const Pte e = f.walk(a).pte;
+  CHECK(e.isDevicePrivateEntry());
+  CHECK_FALSE(e.isWritableDevicePrivateEntry());
+  f.mm->exitMmap();
+}
+
+TEST_CASE("fork copies a writable migration entry as read-only in both mms and counts it in rss") {
+  Fixture f;
+  const Va a = f.mapAnon(kPageSize);
+  f.store(a, 1);
+  Pte* slot = f.mm->pageTable().ptePtr(a, false);
+  const Pfn pfn = slot->pfn();
+  f.pm.frame(pfn).mapcount = 0;
+  *slot = Pte::mkMigration(pfn, true);
+  ForkResult c = f.mm->fork("child");
+  REQUIRE(c.ok());
+  CHECK(f.walk(a).pte.isMigrationEntry());
+  CHECK_FALSE(f.walk(a).pte.isWritableMigrationEntry());
+  CHECK(c.child->pageTable().lookup(a).pte == f.walk(a).pte);
+  CHECK(c.child->mmCounter(MmCounter::AnonPages) == 1);
+  // Zapping a migration entry only drops rss: the migration still holds the page.
+  c.child->exitMmap();
+  CHECK(c.child->mmCounter(MmCounter::AnonPages) == 0);
+  CHECK(f.pm.frame(pfn).refcount() == 1);
+  *slot = Pte::mkPresent(pfn, false);
+  f.pm.frame(pfn).mapcount = 1;
+}
