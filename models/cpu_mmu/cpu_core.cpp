@@ -1,6 +1,8 @@
 #include "models/cpu_mmu/cpu_core.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 
 #include "models/cpu_mmu/memory.h"
 #include "models/cpu_mmu/mm.h"
@@ -8,6 +10,7 @@
 #include "models/cpu_mmu/sc_blocker.h"
 #include "models/cpu_mmu/vma.h"
 #include "sim/assert.h"
+#include "sim/trace.h"
 
 namespace hmmsim {
 
@@ -79,6 +82,12 @@ CpuOp CpuOp::compute(std::uint64_t ps) {
 
 namespace {
 sc_core::sc_time ps(std::uint64_t v) { return sc_core::sc_time(static_cast<double>(v), sc_core::SC_PS); }
+std::uint64_t toPs(const sc_core::sc_time& t) { return static_cast<std::uint64_t>(std::llround(t.to_seconds() * 1e12)); }
+std::string hex(std::uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
 
 TlbPageSize tlbSizeOf(PtLevel level) {
   switch (level) {
@@ -132,6 +141,11 @@ CpuCore::~CpuCore() {
 }
 
 void CpuCore::Shootdown::invalidateRangeEnd(const MmuNotifierRange& range) {
+  if (core_.trace_ && core_.trace_->on(TraceCategory::HmmNotifier))
+    core_.trace_->instant(TraceCategory::HmmNotifier, core_.name(), "tlb_shootdown",
+                          toPs(sc_core::sc_time_stamp()),
+                          std::string("event=") + mmuNotifierEventName(range.event) + " start=" +
+                              hex(range.start.value()) + " end=" + hex(range.end.value()));
   core_.tlb_.flushRange(range.start, range.end);
   ++core_.shootdowns_;
   core_.pendingShootdowns_ += core_.shootdownCost_;
@@ -172,8 +186,13 @@ Errno CpuCore::translate(Va va, bool write, Pa& pa) {
     HMMSIM_ASSERT(tries < kMaxFaultsPerAccess,
                   "CpuCore " << name() << ": access at " << va << " keeps faulting although each fault succeeded");
     ++pageFaults_;
+    const sc_core::sc_time faultStart = qk_.get_current_time();
     const VmFaultResult r = handleUserFault(mm_, va, write);
     charge(faultCost_);
+    if (trace_ && trace_->on(TraceCategory::CpuFault))
+      trace_->slice(TraceCategory::CpuFault, name(), write ? "write_fault" : "read_fault", toPs(faultStart),
+                    params_.faultCostPs,
+                    "va=" + hex(va.value()) + " vm_fault=" + hex(static_cast<std::uint32_t>(r)));
     if (isFaultError(r)) return vmFaultToErrno(r);
     sync();
     w = pt.lookup(va);

@@ -48,6 +48,7 @@
 namespace hmmsim {
 
 class Mm;
+class TraceSink;
 
 /// One user-level operation of a CpuCore program. Build with the factory functions.
 struct CpuOp {
@@ -143,6 +144,9 @@ class CpuCore : public sc_core::sc_module {
 
   Tlb& tlb() { return tlb_; }
   Mm& mm() { return mm_; }
+  /// Optional timeline: page faults as "cpu.fault" slices and TLB shootdowns as "hmm.notifier"
+  /// instants on the track named after the core. `sink` must outlive the core; nullptr = off.
+  void setTrace(TraceSink* sink) { trace_ = sink; }
   /// Stats: "loads", "stores", "bytes_loaded", "bytes_stored", "page_faults", "syscalls",
   /// "tlb_shootdowns", "bus_errors", "signals".
   StatsGroup& stats() { return stats_; }
@@ -180,6 +184,7 @@ class CpuCore : public sc_core::sc_module {
   std::vector<Va> slots_;
   std::vector<CpuOpResult> results_;
   std::vector<std::unique_ptr<Mm>> children_;
+  TraceSink* trace_ = nullptr;
   bool killed_ = false;
   bool done_ = false;
   sc_core::sc_time finish_;

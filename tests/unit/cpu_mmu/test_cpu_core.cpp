@@ -13,6 +13,7 @@
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/phys_mem.h"
 #include "models/cpu_mmu/vma.h"
+#include "sim/trace.h"
 
 using namespace hmmsim;
 using sc_core::SC_NS;
@@ -280,4 +281,22 @@ TEST_CASE("with temporal decoupling (1 us quantum) a CPU program ends at the sam
                          4 * pageXfer() + sc_time(500 + 200, SC_NS);
   CHECK(p.core.finishTime() == expect);
   CHECK(p.core.results().back().end == expect);
+}
+
+TEST_CASE("a traced CPU core records each page fault as a slice and each shootdown as an instant") {
+  TraceSink trace;
+  trace.enable(TraceCategory::CpuFault);
+  trace.enable(TraceCategory::HmmNotifier);
+  Platform p({
+      CpuOp::mmap(0, 2 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE),
+      CpuOp::store(0, 0, 2 * kPage, 1),
+      CpuOp::munmap(0, 0, 2 * kPage),
+  });
+  p.core.setTrace(&trace);
+  sc_core::sc_start();
+  CHECK(trace.eventCount() == 3);  // two write faults, one shootdown
+  const std::string json = trace.toJson();
+  CHECK(json.find("write_fault") != std::string::npos);
+  CHECK(json.find("tlb_shootdown") != std::string::npos);
+  CHECK(json.find("event=unmap") != std::string::npos);
 }
