@@ -37,6 +37,9 @@ Dram::Dram(sc_core::sc_module_name name, const DramParams& params, PhysMem& phys
       debugAccesses_(stats_.counter("debug_accesses", "requests", "transport_dbg accesses")) {
   const std::string why = params.check();
   HMMSIM_ASSERT(why.empty(), "Dram " << this->name() << ": " << why);
+  for (unsigned c = 0; c < params.channels; ++c)
+    channelBusyPs_.push_back(&stats_.counter("ch" + std::to_string(c) + "_busy_ps", "ps",
+                                             "time channel " + std::to_string(c) + " spent transferring data"));
   tSocket.register_b_transport(this, &Dram::bTransport);
   tSocket.register_transport_dbg(this, &Dram::transportDbg);
 }
@@ -104,7 +107,9 @@ void Dram::bTransport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::sc_ti
     if (!(seenChannels >> c & 1) && start > arrival)
       queuedPs_ += static_cast<std::uint64_t>(std::llround((start - arrival).to_seconds() * 1e12));
     seenChannels |= 1ull << c;
-    busyUntil_[c] = start + serializationTime(n);
+    const sc_core::sc_time xfer = serializationTime(n);
+    busyUntil_[c] = start + xfer;
+    *channelBusyPs_[c] += static_cast<std::uint64_t>(std::llround(xfer.to_seconds() * 1e12));
     lastByte = std::max(lastByte, busyUntil_[c]);
     off += n;
   }

@@ -14,7 +14,8 @@
 //  - Data: reads and writes go to PhysMem (sparse frames; untouched bytes read as zeros), so CPU
 //    and DMA traffic move real bytes. storeData = false drops payloads (pure-timing sweeps).
 //  - Debug transport (transport_dbg) for backdoor access without time.
-//  - Stats: "queued_ps" sums, per request and channel, how long its first piece waited behind
+//  - Stats: "ch<c>_busy_ps" is the time channel c spent moving data (utilization = busy / elapsed);
+//    "queued_ps" sums, per request and channel, how long its first piece waited behind
 //    reservations of earlier requests (not the request's own pieces).
 // What it leaves out: banks, ranks, row-buffer hits and misses, refresh, read/write turnaround,
 //   the memory controller's scheduler (requests are served in arrival order), ECC, caches.
@@ -100,6 +101,7 @@ class Dram : public sc_core::sc_module {
   Counter& otherErrors_;
   Counter& queuedPs_;
   Counter& debugAccesses_;
+  std::vector<Counter*> channelBusyPs_;  ///< "ch<c>_busy_ps" per channel
 };
 
 }  // namespace hmmsim

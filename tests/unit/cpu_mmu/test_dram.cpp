@@ -104,6 +104,8 @@ TEST_CASE("two concurrent DRAM streams on one channel share its bandwidth") {
   CHECK(a.finished.to_seconds() > 1.7 * alone.to_seconds());
   CHECK(b.finished.to_seconds() > 1.7 * alone.to_seconds());
   CHECK(dram.stats().counterValue("queued_ps") > 0);
+  // The channel was busy for all 8 transfers: utilization near 100 % of the run.
+  CHECK(dram.stats().counterValue("ch0_busy_ps") == 8ull * 65536 * 1000);
 }
 
 TEST_CASE("DRAM streams on different channels do not slow each other down") {
