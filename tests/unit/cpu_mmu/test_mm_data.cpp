@@ -391,3 +391,50 @@ TEST_CASE("a child's exit leaves the parent's COW pages intact", "[mm][data][for
   CHECK(f.load(a) == 99);
   CHECK(f.load(a + 3 * kPageSize) == 13);
 }
+
+TEST_CASE("a device file's mmap may insert pages at mmap time (dmirror's vm_insert_page)", "[mm][data][device]") {
+  MmFixture f;
+  auto page = f.pm.allocFrame(0);
+  REQUIRE(page.has_value());
+  std::uint64_t magic = 0x5151;
+  f.pm.write(paOf(*page) + 8, &magic, sizeof magic);
+  struct Fops : FileOperations {
+    explicit Fops(Pfn p) : pfn(p) {}
+    Errno mmap(File&, Vma& vma) override { return vmInsertPage(vma, vma.vmStart, pfn); }
+    Pfn pfn;
+  } fops(*page);
+  auto dev = openDeviceFile(f.pm, fops, FMODE_READ | FMODE_WRITE, "dmirror0");
+  VaResult r = f.mm->mmap(Va(0), kPageSize, PROT_READ, MAP_PRIVATE, dev, 0);
+  REQUIRE(r.ok());
+  Vma* v = f.mm->vmaLookup(r.addr);
+  CHECK((v->vmFlags & VM_MIXEDMAP) != 0);
+  CHECK(f.load(r.addr + 8) == 0x5151);
+  REQUIRE(f.mm->munmap(r.addr, kPageSize) == Errno::Ok);
+  CHECK(f.pm.frame(*page).refcount() == 1);
+  f.pm.putPage(*page);
+}
+
+TEST_CASE("mremap to a target that is not 2 MiB aligned splits the THP and keeps the data", "[mm][data][mremap][thp]") {
+  MmFixture f;
+  Va a = thpRegion(f, 1);
+  const Va target(0x40000000 + kPageSize);
+  VaResult r = f.mm->mremap(a, kPmdSize, kPmdSize, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+  REQUIRE(r.ok());
+  CHECK(f.mm->pageTable().lookup(target).level == PtLevel::Pte);
+  CHECK(f.load(target + 511 * kPageSize) == 1511);
+  CHECK(f.load(target) == 1000);
+  bool split = false;
+  for (const Round& rd : f.ops.rounds) split |= rd == Round{MmuNotifierEvent::Clear, a, a + kPmdSize};
+  CHECK(split);
+}
+
+TEST_CASE("madvise(FREE) of a whole THP lets reclaim discard all 512 pages while clean", "[mm][data][madvise][thp]") {
+  MmFixture f;
+  Va a = thpRegion(f, 1);
+  const auto anon = f.mm->mmCounter(MmCounter::AnonPages);
+  REQUIRE(f.mm->madvise(a, kPmdSize, MADV_FREE) == Errno::Ok);
+  CHECK(f.mm->reclaimLazyfree() == kPagesPerPmd);
+  CHECK(f.mm->mmCounter(MmCounter::AnonPages) == anon - std::int64_t(kPagesPerPmd));
+  CHECK(f.mm->pageTable().lookup(a).pte.isNone());
+  CHECK(f.load(a + 5 * kPageSize) == 0);
+}
