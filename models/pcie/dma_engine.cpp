@@ -25,10 +25,23 @@ PcieDmaEngine::PcieDmaEngine(sc_core::sc_module_name name, const PcieDmaEnginePa
 }
 
 std::uint64_t PcieDmaEngine::advanceTo(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk) {
-  const std::uint64_t now = sc_core::sc_time_stamp().value();
-  if (t > now + qk.get_local_time().value()) qk.set(sc_core::sc_time::from_value(t - now));
-  if (qk.need_sync()) qk.sync();
-  return std::max<std::uint64_t>(t, sc_core::sc_time_stamp().value() + qk.get_local_time().value());
+  nowPs_ = sc_core::sc_time_stamp().value();
+  std::uint64_t local = nowPs_ + qk.get_local_time().value();
+  if (t > local) {
+    qk.set(psTime(t - nowPs_));
+    local = t;
+  }
+  if (qk.need_sync()) {
+    qk.sync();
+    nowPs_ = sc_core::sc_time_stamp().value();
+    local = nowPs_;
+  }
+  return std::max(t, local);
+}
+
+void PcieDmaEngine::setLocal(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk) {
+  // nowPs_ is current: nothing waited since the last advanceTo.
+  if (t > nowPs_ + qk.get_local_time().value()) qk.set(psTime(t - nowPs_));
 }
 
 void PcieDmaEngine::prepare(TlpKind kind, std::uint64_t addr, std::uint32_t len,
@@ -60,13 +73,14 @@ void PcieDmaEngine::prepare(TlpKind kind, std::uint64_t addr, std::uint32_t len,
 }
 
 std::uint64_t PcieDmaEngine::send(std::uint64_t t) {
-  sc_core::sc_time delay = delayOf(t);
+  ext_->nowPs = nowPs_;  // set by the advanceTo() that preceded every send()
+  sc_core::sc_time delay = delayOf(*ext_, t);
   out->b_transport(gp_, delay);
   if (gp_.get_response_status() != tlm::TLM_OK_RESPONSE &&
       ext_->status == CplStatus::SuccessfulCompletion) {
     ext_->status = CplStatus::UnsupportedRequest;  // a target that did not say why
   }
-  return absPs(delay);
+  return absPs(*ext_, delay);
 }
 
 DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len,
@@ -118,7 +132,7 @@ DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len,
   }
   bytesWritten_ += len;
   if (res.status != CplStatus::SuccessfulCompletion) ++failed_;
-  advanceTo(nextIssuePs_, qk);
+  setLocal(nextIssuePs_, qk);  // the next issue syncs if the quantum is used up
   return res;
 }
 
@@ -182,7 +196,7 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
   }
   bytesRead_ += len;
   if (res.status != CplStatus::SuccessfulCompletion) ++failed_;
-  advanceTo(nextIssuePs_, qk);
+  setLocal(nextIssuePs_, qk);
   return res;
 }
 

@@ -10,7 +10,8 @@
 // `queue wait` after issue, so an uncontended stream never stalls).
 // Timing: loosely timed. issueWrite/issueRead are called from the caller's SC_THREAD with its
 // tlm_quantumkeeper; they return once the burst is issued, with the caller's local time at the
-// point where the engine can issue again, and report when the burst completes. Payload bytes
+// point where the engine can issue again (possibly past the quantum: the next issue or the caller
+// syncs), and report when the burst completes. Payload bytes
 // move at issue time (LT); the caller must not consume read data before `donePs`.
 // Per-burst approximation of the tag limit: a burst of n > tags requests completes no earlier
 // than ceil(n / tags) round trips of one request after issue.
@@ -88,6 +89,8 @@ class PcieDmaEngine : public sc_core::sc_module {
   /// Moves the caller's local time to absolute `t` (if later) and syncs if the quantum is used
   /// up; returns max(t, caller's current absolute time).
   std::uint64_t advanceTo(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk);
+  /// Moves the caller's local time to `t` (if later) without syncing.
+  void setLocal(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk);
   void prepare(TlpKind kind, std::uint64_t addr, std::uint32_t len, std::uint8_t* data,
                const PcieRoute* route);
   /// Sends the prepared transaction at absolute time t; returns the absolute head time on return.
@@ -98,8 +101,9 @@ class PcieDmaEngine : public sc_core::sc_module {
   tlm::tlm_generic_payload gp_;
   PcieTlpExtension* ext_;  // owned by gp_
   SlotPool tags_;
-  SlotPool posted_;
+  SlidingWindow posted_;
   std::uint64_t nextIssuePs_ = 0;
+  std::uint64_t nowPs_ = 0;  // sc_time_stamp() as last read by advanceTo()
   StatsGroup stats_;
   Counter& bytesWritten_;
   Counter& bytesRead_;

@@ -13,12 +13,11 @@ LinkDirection::LinkDirection(double tlpGbps, std::uint64_t latencyPs)
 }
 
 std::uint64_t LinkDirection::serializationPs(std::uint64_t wireBytes) const {
-  return static_cast<std::uint64_t>(std::llround(double(wireBytes) * psPerByte_));
+  return static_cast<std::uint64_t>(double(wireBytes) * psPerByte_ + 0.5);
 }
 
 HeadTail LinkDirection::transmit(HeadTail in, std::uint64_t wireBytes, std::uint64_t tlps,
                                  std::uint64_t* waitPs) {
-  HMMSIM_ASSERT(in.tailPs >= in.headPs, "tail before head: " << in.tailPs << " < " << in.headPs);
   const std::uint64_t start = std::max(in.headPs, busyUntil_);
   const std::uint64_t ser = serializationPs(wireBytes);
   const std::uint64_t end = std::max(start + ser, in.tailPs);

@@ -63,14 +63,13 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time
   PcieTlpExtension& ext = pcieExt(gp);
   const std::uint64_t addr = gp.get_address();
   const std::uint64_t len = gp.get_data_length();
-  const std::uint64_t now = sc_core::sc_time_stamp().value();
-  const std::uint64_t head = now + delay.value();
+  const std::uint64_t head = absPs(ext, delay);
   const std::uint64_t tail = head + ext.tailAfterHeadPs;
   if (!claims(addr, len)) {
     ++unsupported_;
     ext.status = CplStatus::UnsupportedRequest;
     gp.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
-    delay = sc_core::sc_time::from_value(tail + params_.latencyPs - now);
+    delay = delayOf(ext, tail + params_.latencyPs);
     ext.tailAfterHeadPs = 0;
     return;
   }
@@ -84,14 +83,14 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time
     // Stored once the last byte arrived and the memory moved it.
     const HeadTail done = port_.transmit({head, tail}, len);
     bytesWritten_ += len;
-    delay = sc_core::sc_time::from_value(done.tailPs - now);
+    delay = delayOf(ext, done.tailPs);
     ext.tailAfterHeadPs = 0;
   } else {
     // Data for the first request is ready `latency` after it arrived; the rest streams at the
     // memory's bandwidth but not before the last request of the train arrived.
     const HeadTail done = port_.transmit({head, tail}, len);
     bytesRead_ += len;
-    delay = sc_core::sc_time::from_value(done.headPs - now);
+    delay = delayOf(ext, done.headPs);
     ext.tailAfterHeadPs = done.tailPs - done.headPs;
   }
   gp.set_response_status(tlm::TLM_OK_RESPONSE);

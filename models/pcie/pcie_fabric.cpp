@@ -136,6 +136,7 @@ void PcieFabric::finalize() {
       }
     }
   }
+  buildWindows();
 }
 
 std::vector<PcieFabric::NodeId> PcieFabric::ancestors(NodeId id) const {
@@ -177,42 +178,52 @@ std::optional<PcieRoute> PcieFabric::computeRoute(std::optional<NodeId> from, No
   return route;
 }
 
-std::optional<PcieFabric::NodeId> PcieFabric::targetOf(std::uint64_t addr) const {
-  for (NodeId id = 0; id < nodes_.size(); ++id) {
-    const auto& m = nodes_[id].mem;
-    if (m && m->params().sizeBytes > 0 && m->claims(addr, 1)) return id;
+void PcieFabric::buildWindows() {
+  auto addWindow = [](std::vector<Window>& v, const Node& target, const PcieRoute& route) {
+    const auto& p = target.mem->params();
+    if (p.sizeBytes > 0) v.push_back(Window{p.baseAddr, p.sizeBytes, &route});
+  };
+  for (const auto& [key, ep] : byRequester_) {
+    std::vector<Window>& v = requesterWindows_[key];
+    // Host memory is reachable through the requester's own root complex when that one claims
+    // the address (several root complexes may front the same host memory window): match it first.
+    const NodeId rc = ancestors(ep).back();
+    if (auto it = routes_.find({ep, rc}); it != routes_.end()) addWindow(v, nodes_[rc], it->second);
+    for (NodeId t = 0; t < nodes_.size(); ++t) {
+      if (t == rc) continue;
+      if (auto it = routes_.find({ep, t}); it != routes_.end()) addWindow(v, nodes_[t], it->second);
+    }
   }
-  return std::nullopt;
+  for (NodeId rc = 0; rc < nodes_.size(); ++rc) {
+    if (nodes_[rc].kind != Kind::RootComplex) continue;
+    const std::uint32_t index = nodes_[rc].rc->params().index;
+    std::vector<Window>& v = rcWindows_[index];
+    if (auto it = rcRoutes_.find({index, rc}); it != rcRoutes_.end()) addWindow(v, nodes_[rc], it->second);
+    for (NodeId t = 0; t < nodes_.size(); ++t) {
+      if (t == rc) continue;
+      if (auto it = rcRoutes_.find({index, t}); it != rcRoutes_.end()) addWindow(v, nodes_[t], it->second);
+    }
+  }
 }
 
-const PcieRoute* PcieFabric::routeRequest(Bdf requester, std::uint64_t addr) const {
-  auto req = byRequester_.find(requester.key());
-  if (req == byRequester_.end()) return nullptr;
-  // Host memory is reachable through the requester's own root complex when that one claims the
-  // address (several root complexes may front the same host memory window).
-  const std::vector<NodeId> up = ancestors(req->second);
-  if (!up.empty() && nodes_[up.back()].mem->claims(addr, 1)) {
-    auto own = routes_.find({req->second, up.back()});
-    if (own != routes_.end()) return &own->second;
+namespace {
+template <class Windows>
+const PcieRoute* match(const Windows& windows, std::uint64_t addr) {
+  for (const auto& w : windows) {
+    if (addr >= w.base && addr - w.base < w.size) return w.route;
   }
-  const auto target = targetOf(addr);
-  if (!target) return nullptr;
-  auto it = routes_.find({req->second, *target});
-  return it == routes_.end() ? nullptr : &it->second;
+  return nullptr;
+}
+}  // namespace
+
+const PcieRoute* PcieFabric::routeRequest(Bdf requester, std::uint64_t addr) const {
+  auto it = requesterWindows_.find(requester.key());
+  return it == requesterWindows_.end() ? nullptr : match(it->second, addr);
 }
 
 const PcieRoute* PcieFabric::routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr) const {
-  for (NodeId id = 0; id < nodes_.size(); ++id) {
-    const Node& n = nodes_[id];
-    if (n.kind == Kind::RootComplex && n.rc->params().index == rcIndex && n.mem->claims(addr, 1)) {
-      auto own = rcRoutes_.find({rcIndex, id});
-      if (own != rcRoutes_.end()) return &own->second;
-    }
-  }
-  const auto target = targetOf(addr);
-  if (!target) return nullptr;
-  auto it = rcRoutes_.find({rcIndex, *target});
-  return it == rcRoutes_.end() ? nullptr : &it->second;
+  auto it = rcWindows_.find(rcIndex);
+  return it == rcWindows_.end() ? nullptr : match(it->second, addr);
 }
 
 }  // namespace hmmsim

@@ -79,7 +79,6 @@ class PcieFabric : public PcieRouter {
   Node& node(NodeId id, Kind kind);
   std::vector<NodeId> ancestors(NodeId id) const;  // parent, grandparent, ... root complex
   std::optional<PcieRoute> computeRoute(std::optional<NodeId> from, NodeId target) const;
-  std::optional<NodeId> targetOf(std::uint64_t addr) const;
 
   std::string name_;
   std::vector<Node> nodes_;
@@ -87,6 +86,14 @@ class PcieFabric : public PcieRouter {
   std::map<std::uint32_t, NodeId> byRequester_;                       // Bdf key -> endpoint
   std::map<std::pair<NodeId, NodeId>, PcieRoute> routes_;             // (requester, target)
   std::map<std::pair<std::uint32_t, NodeId>, PcieRoute> rcRoutes_;    // (rc index, target)
+  // Lookup tables built by finalize(): address windows in match order, no allocation per lookup.
+  struct Window {
+    std::uint64_t base, size;
+    const PcieRoute* route;
+  };
+  std::map<std::uint32_t, std::vector<Window>> requesterWindows_;  // Bdf key -> windows
+  std::map<std::uint32_t, std::vector<Window>> rcWindows_;         // rc index -> windows
+  void buildWindows();
 };
 
 }  // namespace hmmsim

@@ -13,6 +13,7 @@ void requirePicosecondResolution() {
 PcieLinkModule::PcieLinkModule(sc_core::sc_module_name name, const PcieLinkParams& params)
     : sc_module(name),
       params_(params),
+      latency_(psTime(params.latencyPs)),
       up_(tlpBandwidthGbps(params.config), params.latencyPs),
       down_(tlpBandwidthGbps(params.config), params.latencyPs),
       stats_(std::string(this->name())),
@@ -40,8 +41,7 @@ void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter&
                                tlm_utils::simple_initiator_socket<PcieLinkModule>& out,
                                tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   PcieTlpExtension& ext = pcieExt(gp);
-  const std::uint64_t now = sc_core::sc_time_stamp().value();
-  const std::uint64_t head = now + delay.value();
+  const std::uint64_t head = absPs(ext, delay);
   std::uint64_t waited = 0;
   HeadTail sent =
       fwd.transmit({head, head + ext.tailAfterHeadPs}, ext.reqWireBytes, ext.reqTlps, &waited);
@@ -54,7 +54,9 @@ void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter&
   (&fwd == &up_ ? upTlps_ : downTlps_) += ext.reqTlps;
   ext.lastLinkGbps = fwd.tlpGbps();
   ext.tailAfterHeadPs = sent.tailPs - sent.headPs;
-  delay = sc_core::sc_time::from_value(sent.headPs - now);
+  // New head = old head + queueing wait + latency; sc_time arithmetic avoids a conversion.
+  delay += latency_;
+  if (waited != 0) delay += psTime(waited);
 
   out->b_transport(gp, delay);
 
@@ -63,13 +65,15 @@ void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter&
   const bool ok = gp.get_response_status() == tlm::TLM_OK_RESPONSE;
   const std::uint64_t bytes = ok ? ext.cplWireBytes : ext.cplNoDataWireBytes;
   const std::uint64_t tlps = ok ? ext.cplTlps : 1;
-  const std::uint64_t cplHead = now + delay.value();
-  HeadTail back2 = back.transmit({cplHead, cplHead + ext.tailAfterHeadPs}, bytes, tlps);
+  const std::uint64_t cplHead = absPs(ext, delay);
+  std::uint64_t cplWaited = 0;
+  HeadTail back2 = back.transmit({cplHead, cplHead + ext.tailAfterHeadPs}, bytes, tlps, &cplWaited);
   backBytes += bytes;
   (&back == &up_ ? upTlps_ : downTlps_) += tlps;
   ext.lastLinkGbps = back.tlpGbps();
   ext.tailAfterHeadPs = back2.tailPs - back2.headPs;
-  delay = sc_core::sc_time::from_value(back2.headPs - now);
+  delay += latency_;
+  if (cplWaited != 0) delay += psTime(cplWaited);
 }
 
 }  // namespace hmmsim

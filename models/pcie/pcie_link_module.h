@@ -45,6 +45,7 @@ class PcieLinkModule : public sc_core::sc_module {
                  tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
 
   PcieLinkParams params_;
+  sc_core::sc_time latency_;
   LinkDirection up_;
   LinkDirection down_;
   StatsGroup stats_;

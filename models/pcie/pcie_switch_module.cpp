@@ -5,7 +5,7 @@ namespace hmmsim {
 PcieSwitchModule::PcieSwitchModule(sc_core::sc_module_name name, const PcieSwitchParams& params)
     : sc_module(name),
       params_(params),
-      latency_(sc_core::sc_time::from_value(params.cutThroughLatencyPs)),
+      latency_(psTime(params.cutThroughLatencyPs)),
       stats_(std::string(this->name())),
       forwarded_(stats_.counter("forwarded_transactions", "transaction",
                                 "requests forwarded (TLPs, or bursts at per-burst fidelity)")) {
@@ -17,8 +17,7 @@ void PcieSwitchModule::bTransport(int /*port*/, tlm::tlm_generic_payload& gp,
                                   sc_core::sc_time& delay) {
   PcieTlpExtension& ext = pcieExt(gp);
   const std::uint8_t egress = ext.nextEgress();
-  HMMSIM_ASSERT(egress < out.size(), name() << ": route names port " << int(egress) << " of "
-                                            << out.size());
+  HMMSIM_ASSERT(egress < ports_, name() << ": route names port " << int(egress) << " of " << ports_);
   ++forwarded_;
   delay += latency_;
   out[egress]->b_transport(gp, delay);

@@ -36,9 +36,11 @@ class PcieSwitchModule : public sc_core::sc_module {
 
  private:
   void bTransport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+  void end_of_elaboration() override { ports_ = out.size(); }
 
   PcieSwitchParams params_;
   sc_core::sc_time latency_;
+  std::size_t ports_ = 0;
   StatsGroup stats_;
   Counter& forwarded_;
 };

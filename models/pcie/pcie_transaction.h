@@ -35,6 +35,8 @@ struct PcieTlpExtension : tlm::tlm_extension<PcieTlpExtension> {
   std::uint64_t cplWireBytes = 0;     ///< their wire bytes
   std::uint64_t cplNoDataWireBytes = 0;  ///< wire bytes of one Cpl (error completion)
   std::uint64_t tailAfterHeadPs = 0;  ///< see the time convention above
+  std::uint64_t nowPs = 0;            ///< sc_time_stamp() (ps) when the initiator called b_transport;
+                                      ///< constant for the whole call chain (LT: nobody waits)
   std::uint64_t injectDonePs = 0;     ///< set by the first link: last byte left the requester
   bool injectRecorded = false;
   std::uint64_t queueWaitPs = 0;      ///< accumulated waiting for busy links/resources
@@ -63,14 +65,16 @@ inline PcieTlpExtension& pcieExt(tlm::tlm_generic_payload& gp) {
   return *e;
 }
 
-/// Absolute simulated time in ps of `delay` after now. Requires a 1 ps time resolution
-/// (checked by requirePicosecondResolution()).
-inline std::uint64_t absPs(const sc_core::sc_time& delay) {
-  return sc_core::sc_time_stamp().value() + delay.value();
+/// `ps` picoseconds as an sc_time (1 ps resolution; see requirePicosecondResolution()).
+inline sc_core::sc_time psTime(std::uint64_t ps) { return sc_core::sc_time::from_value(ps); }
+/// Absolute simulated time in ps of `delay` after the transaction's `nowPs`.
+inline std::uint64_t absPs(const PcieTlpExtension& ext, const sc_core::sc_time& delay) {
+  return ext.nowPs + delay.value();
 }
-/// The delay (relative to now) of absolute time `ps` (ps >= now).
-inline sc_core::sc_time delayOf(std::uint64_t ps) {
-  return sc_core::sc_time::from_value(ps - sc_core::sc_time_stamp().value());
+/// The delay (relative to the transaction's `nowPs`) of absolute time `ps` (ps >= nowPs).
+inline sc_core::sc_time delayOf(const PcieTlpExtension& ext, std::uint64_t ps) {
+  HMMSIM_ASSERT(ps >= ext.nowPs, "time " << ps << " before now " << ext.nowPs);
+  return psTime(ps - ext.nowPs);
 }
 /// Asserts that sc_time's resolution is 1 ps, which the ps arithmetic above relies on.
 void requirePicosecondResolution();

@@ -46,8 +46,8 @@ void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& g
     const std::uint64_t before = gp.get_address();
     const UpstreamTranslation tr =
         stage_->translateUpstream(ext.requester, before, gp.get_data_length(), !isRead,
-                                  ext.addressTranslated, absPs(delay));
-    delay += sc_core::sc_time::from_value(tr.latencyPs);
+                                  ext.addressTranslated, absPs(ext, delay));
+    delay += psTime(tr.latencyPs);
     if (tr.status != CplStatus::SuccessfulCompletion) {
       ++aborted_;
       ext.status = tr.status;
@@ -83,22 +83,22 @@ void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& g
   ++p2p_;
   const double ingressGbps = ext.lastLinkGbps;
   if (!isRead) {
-    std::uint64_t head = absPs(delay);
+    std::uint64_t head = absPs(ext, delay);
     std::uint64_t tail = head + ext.tailAfterHeadPs;
     head = forwardP2p(p2pWriteBusyUntil_, params_.p2pWriteEfficiency, ingressGbps,
                       ext.reqWireBytes, head, tail);
-    delay = delayOf(head);
+    delay = delayOf(ext, head);
     ext.tailAfterHeadPs = tail - head;
     out[egress]->b_transport(gp, delay);
     return;
   }
   out[egress]->b_transport(gp, delay);
   if (gp.get_response_status() == tlm::TLM_OK_RESPONSE) {
-    std::uint64_t head = absPs(delay);
+    std::uint64_t head = absPs(ext, delay);
     std::uint64_t tail = head + ext.tailAfterHeadPs;
     head = forwardP2p(p2pReadBusyUntil_, params_.p2pReadEfficiency, ext.lastLinkGbps,
                       ext.cplWireBytes, head, tail);
-    delay = delayOf(head);
+    delay = delayOf(ext, head);
     ext.tailAfterHeadPs = tail - head;
   }
   delay += latency_;

@@ -1,5 +1,5 @@
 #pragma once
-// A fixed pool of slots (read tags, posted-write buffer space), each free from some time on.
+// A fixed pool of slots (read tags), each free from some time on.
 // acquire(k) takes the k slots that free earliest and says when all k are free; release(t, k)
 // returns k slots free from time t. A fixed-capacity min-heap: the hot path does not allocate.
 // Pure: no SystemC; times are absolute picoseconds.
@@ -47,6 +47,60 @@ class SlotPool {
 
  private:
   std::vector<std::uint64_t> heap_;  // capacity fixed at construction
+};
+
+/// A window of `capacity` slots handed out in FIFO order: slot i + capacity is free when slot i
+/// was released. Used for posted-write buffer space, where requests leave the requester in
+/// order. Runs of slots released at the same time are stored once, so acquiring or releasing k
+/// slots costs O(1) amortised. Times are absolute picoseconds.
+class SlidingWindow {
+ public:
+  explicit SlidingWindow(std::uint32_t capacity) : capacity_(capacity), ring_(capacity) {
+    HMMSIM_ASSERT(capacity > 0, "window needs at least one slot");
+    ring_[0] = Run{0, capacity};
+    size_ = 1;
+  }
+  std::uint32_t capacity() const { return capacity_; }
+  /// Time at which the oldest slot is free.
+  std::uint64_t earliest() const { return ring_[head_].time; }
+  /// Takes the k (1 <= k <= capacity) oldest slots; returns when all k are free. Every acquire
+  /// must be followed by release(k) before the next acquire.
+  std::uint64_t acquire(std::uint32_t k) {
+    HMMSIM_ASSERT(k >= 1 && k <= capacity_, "acquire " << k << " of " << capacity_);
+    std::uint64_t t = 0;
+    while (k > 0) {
+      Run& r = ring_[head_];
+      t = std::max(t, r.time);
+      const std::uint32_t n = std::min(k, r.count);
+      r.count -= n;
+      k -= n;
+      if (r.count == 0) {
+        head_ = (head_ + 1) % capacity_;
+        --size_;
+      }
+    }
+    return t;
+  }
+  /// Returns k slots, free from time t on (they become the newest).
+  void release(std::uint64_t t, std::uint32_t k) {
+    const std::uint32_t last = (head_ + size_ + capacity_ - 1) % capacity_;
+    if (size_ > 0 && ring_[last].time == t) {
+      ring_[last].count += k;
+      return;
+    }
+    HMMSIM_ASSERT(size_ < capacity_, "window over-release");
+    ring_[(head_ + size_) % capacity_] = Run{t, k};
+    ++size_;
+  }
+
+ private:
+  struct Run {
+    std::uint64_t time = 0;
+    std::uint32_t count = 0;
+  };
+  std::uint32_t capacity_;
+  std::vector<Run> ring_;  // at most `capacity` runs (each holds >= 1 slot)
+  std::uint32_t head_ = 0, size_ = 0;
 };
 
 }  // namespace hmmsim

@@ -42,7 +42,8 @@ std::uint64_t RequestSplitter::count(std::uint64_t addr, std::uint64_t len, std:
 CompletionSplitter::CompletionSplitter(std::uint64_t addr, std::uint32_t len,
                                        std::uint32_t mpsBytes, std::uint32_t rcbBytes,
                                        bool rcbChunks)
-    : addr_(addr), end_(addr + len), mps_(mpsBytes), rcb_(rcbBytes), rcbChunks_(rcbChunks) {
+    : addr_(addr), end_(addr + len), mps_(mpsBytes), rcb_(std::min(rcbBytes, mpsBytes)),
+      rcbChunks_(rcbChunks) {
   HMMSIM_ASSERT(mpsBytes > 0 && rcbBytes > 0, "zero MPS or RCB");
 }
 
@@ -55,9 +56,8 @@ bool CompletionSplitter::next(TlpSegment& out) {
   } else if (remaining <= mps_) {
     n = remaining;
   } else {
-    // Split: this completion must end on an RCB boundary.
-    const std::uint64_t end = (addr_ + mps_) / rcb_ * rcb_;
-    n = end > addr_ ? end - addr_ : mps_;  // MPS < RCB cannot end on RCB: send MPS bytes
+    // Split: this completion must end on an RCB boundary (rcb_ <= MPS, so there is one).
+    n = (addr_ + mps_) / rcb_ * rcb_ - addr_;
   }
   out.addr = addr_;
   out.bytes = static_cast<std::uint32_t>(n);
@@ -66,25 +66,39 @@ bool CompletionSplitter::next(TlpSegment& out) {
 }
 
 BurstWire writeBurstWire(const PcieLinkConfig& cfg, std::uint64_t addr, std::uint64_t len) {
+  // Per 4 KiB page rather than per TLP: within a page RequestSplitter cuts every MPS bytes.
   BurstWire w;
-  RequestSplitter s(addr, len, cfg.mpsBytes);
-  TlpSegment seg;
-  while (s.next(seg)) {
-    ++w.reqTlps;
-    w.reqWireBytes += mwrWireBytes(cfg, seg.bytes);
+  const std::uint64_t hdr = mwrWireBytes(cfg, 0);
+  for (std::uint64_t a = addr, end = addr + len; a < end;) {
+    const std::uint64_t chunk = std::min(end - a, kTlpBoundaryBytes - a % kTlpBoundaryBytes);
+    const std::uint64_t n = (chunk + cfg.mpsBytes - 1) / cfg.mpsBytes;
+    w.reqTlps += n;
+    w.reqWireBytes += n * hdr + chunk;
+    a += chunk;
   }
   return w;
+}
+
+std::uint64_t completionCount(std::uint64_t addr, std::uint32_t len, std::uint32_t mpsBytes,
+                              std::uint32_t rcbBytes, bool rcbChunks) {
+  if (len == 0) return 0;
+  rcbBytes = std::min(rcbBytes, mpsBytes);  // as CompletionSplitter
+  if (rcbChunks) {
+    // One completion per RCB-aligned block the request touches.
+    const std::uint64_t first = addr / rcbBytes, last = (addr + len - 1) / rcbBytes;
+    return last - first + 1;
+  }
+  if (len <= mpsBytes) return 1;
+  // The first completion ends on an RCB boundary; the following ones are MPS-sized.
+  const std::uint64_t first = (addr + mpsBytes) / rcbBytes * rcbBytes - addr;
+  return 1 + (len - first + mpsBytes - 1) / mpsBytes;
 }
 
 BurstWire readRequestCompletionWire(const PcieLinkConfig& cfg, std::uint64_t addr,
                                     std::uint32_t len) {
   BurstWire w;
-  CompletionSplitter c(addr, len, cfg.mpsBytes, cfg.rcbBytes, cfg.rcbChunks);
-  TlpSegment seg;
-  while (c.next(seg)) {
-    ++w.cplTlps;
-    w.cplWireBytes += cplDWireBytes(cfg, seg.bytes);
-  }
+  w.cplTlps = completionCount(addr, len, cfg.mpsBytes, cfg.rcbBytes, cfg.rcbChunks);
+  w.cplWireBytes = w.cplTlps * cplDWireBytes(cfg, 0) + len;
   return w;
 }
 

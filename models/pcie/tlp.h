@@ -67,6 +67,9 @@ class RequestSplitter {
 /// Splits the data of one read request [addr, addr + len) into completions: each CplD carries at
 /// most MPS bytes and, when the completion is split, every CplD but the last ends on an
 /// RCB-aligned address. With `rcbChunks` the completer returns one CplD per RCB-aligned block.
+/// An RCB larger than MPS is treated as RCB = MPS (no CplD may exceed MPS); the bandwidth model's
+/// RCB-chunk count (link_timing.h modelCompletionCount) does not clamp, so the two differ only
+/// for that configuration.
 class CompletionSplitter {
  public:
   CompletionSplitter(std::uint64_t addr, std::uint32_t len, std::uint32_t mpsBytes,
@@ -92,6 +95,9 @@ BurstWire writeBurstWire(const PcieLinkConfig& cfg, std::uint64_t addr, std::uin
 /// Wire totals of a DMA read of `len` bytes at `addr`: MRRS requests, each answered as
 /// CompletionSplitter does.
 BurstWire readBurstWire(const PcieLinkConfig& cfg, std::uint64_t addr, std::uint64_t len);
+/// Number of completions CompletionSplitter produces for one read request (closed form).
+std::uint64_t completionCount(std::uint64_t addr, std::uint32_t len, std::uint32_t mpsBytes,
+                              std::uint32_t rcbBytes, bool rcbChunks);
 /// Completion totals (cpl* fields only) of a single read request.
 BurstWire readRequestCompletionWire(const PcieLinkConfig& cfg, std::uint64_t addr, std::uint32_t len);
 

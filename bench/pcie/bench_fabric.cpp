@@ -1,0 +1,240 @@
+// Simulation speed of the PCIe fabric: simulated TLP-hops per second at per-TLP fidelity and
+// bursts per second at per-burst fidelity over a 3-hop path (endpoint -> switch -> switch ->
+// root complex -> DRAM: three links, two switches), next to a bare SystemC b_transport loop
+// (one initiator, one target, same quantum keeper) measured in the same run. The summary line
+// gives the per-TLP cost per link hop divided by the bare loop's cost per b_transport call
+// (target: within 3x).
+//
+// SystemC elaborates once per process, so every benchmark drives an SC_THREAD that was created
+// up front: an iteration hands it a batch, notifies it, and runs sc_start() until it is idle.
+
+#include <benchmark/benchmark.h>
+
+#include <ctime>
+#include <cstdio>
+#include <functional>
+#include <memory>
+
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/simple_initiator_socket.h>
+#include <tlm_utils/simple_target_socket.h>
+#include <tlm_utils/tlm_quantumkeeper.h>
+
+#include "models/pcie/pcie_fabric.h"
+
+using namespace hmmsim;
+
+namespace {
+
+constexpr int kHops = 3;  // links crossed by every TLP on the benchmark path
+
+class Runner : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(Runner);
+  explicit Runner(sc_core::sc_module_name n) : sc_module(n) { SC_THREAD(run); }
+  /// Runs `job` in the thread (simulated time continues from the last batch).
+  void runBatch(std::function<void(tlm_utils::tlm_quantumkeeper&)> job) {
+    job_ = std::move(job);
+    go_.notify(sc_core::SC_ZERO_TIME);
+    sc_core::sc_start();
+  }
+
+ private:
+  void run() {
+    tlm_utils::tlm_quantumkeeper qk;
+    for (;;) {
+      wait(go_);
+      qk.reset();
+      job_(qk);
+      qk.sync();
+    }
+  }
+  sc_core::sc_event go_;
+  std::function<void(tlm_utils::tlm_quantumkeeper&)> job_;
+};
+
+// Bare loop: an initiator socket bound to a target that only annotates a delay.
+class BareTarget : public sc_core::sc_module {
+ public:
+  tlm_utils::simple_target_socket<BareTarget> in{"in"};
+  explicit BareTarget(sc_core::sc_module_name n) : sc_module(n) {
+    in.register_b_transport(this, &BareTarget::bTransport);
+  }
+
+ private:
+  void bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
+    delay += sc_core::sc_time(10, sc_core::SC_NS);
+    gp.set_response_status(tlm::TLM_OK_RESPONSE);
+  }
+};
+
+class BareInitiator : public sc_core::sc_module {
+ public:
+  tlm_utils::simple_initiator_socket<BareInitiator> out{"out"};
+  explicit BareInitiator(sc_core::sc_module_name n) : sc_module(n) {}
+  void calls(int n, tlm_utils::tlm_quantumkeeper& qk) {
+    for (int i = 0; i < n; ++i) {
+      gp_.set_command(tlm::TLM_WRITE_COMMAND);
+      gp_.set_address(0x1000 + std::uint64_t(i) * 256);
+      gp_.set_data_ptr(nullptr);
+      gp_.set_data_length(256);
+      gp_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+      sc_core::sc_time delay = qk.get_local_time();
+      out->b_transport(gp_, delay);
+      qk.set(delay);
+      if (qk.need_sync()) qk.sync();
+    }
+  }
+
+ private:
+  tlm::tlm_generic_payload gp_;
+};
+
+struct World {
+  std::unique_ptr<PcieFabric> fabric;
+  PcieFabric::NodeId tlpEp = 0, burstEp = 0;
+  std::unique_ptr<BareInitiator> bareInit;
+  std::unique_ptr<BareTarget> bareTarget;
+  std::unique_ptr<Runner> runner;
+  std::uint64_t nextAddr = 0x100000;
+};
+World* gWorld = nullptr;
+
+void buildWorld(World& w) {
+  tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_core::sc_time(1, sc_core::SC_US));
+  w.fabric = std::make_unique<PcieFabric>("bench");
+  PcieLinkParams link;  // Gen3 x8, MPS 256
+  PcieMemoryTargetParams mem;
+  mem.sizeBytes = 1ull << 40;
+  mem.storeData = false;
+  mem.bandwidthGbps = 4000;
+  for (int i = 0; i < 2; ++i) {
+    PcieRootComplexParams rc;
+    rc.index = static_cast<std::uint32_t>(i);
+    const auto r = w.fabric->addRootComplex("rc" + std::to_string(i), rc, mem);
+    const auto s1 = w.fabric->addSwitch("sw" + std::to_string(i) + "a", r, link, PcieSwitchParams{});
+    const auto s2 = w.fabric->addSwitch("sw" + std::to_string(i) + "b", s1, link, PcieSwitchParams{});
+    PcieDmaEngineParams dma;
+    dma.requester = Bdf{0, static_cast<std::uint8_t>(i + 1), 0, 0};
+    dma.fidelity = i == 0 ? PcieFidelity::PerTlp : PcieFidelity::PerBurst;
+    const auto ep = w.fabric->addEndpoint("ep" + std::to_string(i), s2, link, dma);
+    (i == 0 ? w.tlpEp : w.burstEp) = ep;
+  }
+  w.fabric->finalize();
+  w.bareInit = std::make_unique<BareInitiator>("bare_init");
+  w.bareTarget = std::make_unique<BareTarget>("bare_target");
+  w.bareInit->out.bind(w.bareTarget->in);
+  w.runner = std::make_unique<Runner>("runner");
+}
+
+constexpr int kBatch = 4096;
+
+void BM_BareBTransport(benchmark::State& state) {
+  for (auto _ : state) {
+    gWorld->runner->runBatch([](tlm_utils::tlm_quantumkeeper& qk) { gWorld->bareInit->calls(kBatch, qk); });
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  state.counters["b_transport_calls"] = benchmark::Counter(double(state.iterations()) * kBatch,
+                                                           benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_BareBTransport)->Unit(benchmark::kMillisecond);
+
+void BM_PerTlpWrite3Hop(benchmark::State& state) {
+  // 256 B writes with MPS 256: one MWr TLP per call, crossing three links.
+  for (auto _ : state) {
+    gWorld->runner->runBatch([](tlm_utils::tlm_quantumkeeper& qk) {
+      auto& e = gWorld->fabric->engine(gWorld->tlpEp);
+      for (int i = 0; i < kBatch; ++i) {
+        e.issueWrite(gWorld->nextAddr, 256, nullptr, qk);
+        gWorld->nextAddr = 0x100000 + (gWorld->nextAddr + 256) % (1ull << 36);
+      }
+    });
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch * kHops);
+  state.counters["tlp_hops"] = benchmark::Counter(double(state.iterations()) * kBatch * kHops,
+                                                  benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_PerTlpWrite3Hop)->Unit(benchmark::kMillisecond);
+
+void BM_PerTlpRead3Hop(benchmark::State& state) {
+  for (auto _ : state) {
+    gWorld->runner->runBatch([](tlm_utils::tlm_quantumkeeper& qk) {
+      auto& e = gWorld->fabric->engine(gWorld->tlpEp);
+      for (int i = 0; i < kBatch; ++i) {
+        e.issueRead(gWorld->nextAddr, 256, nullptr, qk);
+        gWorld->nextAddr = 0x100000 + (gWorld->nextAddr + 256) % (1ull << 36);
+      }
+    });
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch * kHops);
+  state.counters["tlp_hops"] = benchmark::Counter(double(state.iterations()) * kBatch * kHops,
+                                                  benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_PerTlpRead3Hop)->Unit(benchmark::kMillisecond);
+
+void BM_PerBurstWrite3Hop(benchmark::State& state) {
+  // 64 KiB bursts (256 MWr each) charged as one transaction per hop.
+  for (auto _ : state) {
+    gWorld->runner->runBatch([](tlm_utils::tlm_quantumkeeper& qk) {
+      auto& e = gWorld->fabric->engine(gWorld->burstEp);
+      for (int i = 0; i < kBatch; ++i) {
+        e.issueWrite(gWorld->nextAddr, 64 * 1024, nullptr, qk);
+        gWorld->nextAddr = 0x100000 + (gWorld->nextAddr + 64 * 1024) % (1ull << 36);
+      }
+    });
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  state.counters["bursts"] = benchmark::Counter(double(state.iterations()) * kBatch,
+                                                benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_PerBurstWrite3Hop)->Unit(benchmark::kMillisecond);
+
+// Process CPU time: the machine is shared, wall time would count other processes' work.
+double cpuNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) * 1e9 + double(ts.tv_nsec);
+}
+
+double nsPer(int n, const std::function<void(tlm_utils::tlm_quantumkeeper&)>& job) {
+  const double t0 = cpuNs();
+  gWorld->runner->runBatch(job);
+  return (cpuNs() - t0) / n;
+}
+
+void summary() {
+  constexpr int kN = 200'000;
+  const double bare = nsPer(kN, [](tlm_utils::tlm_quantumkeeper& qk) { gWorld->bareInit->calls(kN, qk); });
+  const double tlp = nsPer(kN, [](tlm_utils::tlm_quantumkeeper& qk) {
+    auto& e = gWorld->fabric->engine(gWorld->tlpEp);
+    for (int i = 0; i < kN; ++i) {
+      e.issueWrite(gWorld->nextAddr, 256, nullptr, qk);
+      gWorld->nextAddr = 0x100000 + (gWorld->nextAddr + 256) % (1ull << 36);
+    }
+  });
+  const double burst = nsPer(kN / 16, [](tlm_utils::tlm_quantumkeeper& qk) {
+    auto& e = gWorld->fabric->engine(gWorld->burstEp);
+    for (int i = 0; i < kN / 16; ++i) {
+      e.issueWrite(gWorld->nextAddr, 64 * 1024, nullptr, qk);
+      gWorld->nextAddr = 0x100000 + (gWorld->nextAddr + 64 * 1024) % (1ull << 36);
+    }
+  });
+  std::printf("\nsummary (process CPU time): bare b_transport %.1f ns/call; per-TLP write %.1f "
+              "ns/TLP = %.1f ns/hop (%d hops); per-hop cost / bare call = %.2fx (target <= 3x); "
+              "per-burst 64 KiB write %.1f ns/burst\n",
+              bare, tlp, tlp / kHops, kHops, tlp / kHops / bare, burst);
+}
+
+}  // namespace
+
+int sc_main(int argc, char* argv[]) {
+  World w;
+  gWorld = &w;
+  buildWorld(w);
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  summary();
+  benchmark::Shutdown();
+  return 0;
+}
