@@ -78,7 +78,10 @@ struct GupResult {
 ///   OpNotSupp FOLL_LONGTERM on an fs-dax vma,
 ///   Busy   FOLL_LONGTERM could not migrate a device-coherent page away (it is mapped more than
 ///          once: hmmsim migrates only the caller's mapping; see gup.cpp),
-///   Inval  kFollPin passed by the caller, nrPages == 0 with a null `start`... (bad flags).
+///   Inval  kFollPin passed to getUserPages, FOLL_LONGTERM with null `pages`, `start` not page
+///          aligned (the kernel rounds it down; hmmsim asks callers to say what they mean).
+/// nrPages == 0 returns {0, Ok} and touches nothing, as the kernel returns 0.
+/// Locking: takes the mmap read lock unless the caller already holds the mmap lock (either mode).
 GupResult getUserPages(Mm& mm, Va start, std::size_t nrPages, unsigned gupFlags, Pfn* pages);
 /// pin_user_pages_remote()/pin_user_pages(): like getUserPages with FOLL_PIN instead of FOLL_GET
 /// (pages must be non-null; the caller must not pass kFollGet). A read-only pin of an anonymous
