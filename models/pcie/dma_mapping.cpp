@@ -68,31 +68,59 @@ Errno DmaMapping::attachDevice(const Device& dev, const DmaDeviceParams& params)
   c->dev = &dev;
   c->params = params;
   c->sac = params.isPci && !params_.forceDac;
-  switch (iommu_.mode()) {
-    case IommuMode::Off:
-      break;
-    case IommuMode::Passthrough:
-    case IommuMode::Translate: {
+  auto reserveAll = [&](IovaDomain& iovad, const std::vector<IovaWindow>& windows) {
+    for (const IovaWindow& w : windows) {
+      if (w.size == 0) continue;
+      Errno r = iovad.reserveIova(w.start.value() >> kPageShift, (w.start.value() + w.size - 1) >> kPageShift);
+      HMMSIM_ASSERT(r == Errno::Ok, "reserving an IOVA window failed after the overlap check: " << r);
+    }
+  };
+
+  if (params.groupWith) {
+    // Join the group's domain: same IommuDomain, IOVA space and flush queue.
+    const Cookie* leader = cookieOf(*params.groupWith);
+    if (!leader) return Errno::NoDev;
+    std::shared_ptr<DomainCookie> dc = leader->dc;
+    if (dc->domain) {
       if (iommu_.domainForDev(params.bdf)) return Errno::Busy;
-      const bool identity = iommu_.mode() == IommuMode::Passthrough;
-      IommuDomain& d = iommu_.domainAlloc(identity ? IommuDomainType::Identity : IommuDomainType::Dma);
-      Errno e = iommu_.attachDevice(d, params.bdf);
-      HMMSIM_ASSERT(e == Errno::Ok, "fresh domain attach failed: " << e);
-      c->domain = &d;
-      if (!identity) {
-        // iommu_dma_init_domain(): an IOVA domain starting at pfn 1, then the reserved regions.
-        c->iovad = std::make_unique<IovaDomain>(kPageSize, 1);
-        auto reserve = [&](const IovaWindow& w) {
-          if (w.size == 0) return;
-          Errno r = c->iovad->reserveIova(w.start.value() >> kPageShift, (w.start.value() + w.size - 1) >> kPageShift);
-          HMMSIM_ASSERT(r == Errno::Ok, "reserving a window in an empty IOVA domain failed");
-        };
-        for (const IovaWindow& w : params_.platformReserved) reserve(w);
-        for (const IovaWindow& w : params.reservedWindows) reserve(w);
+      if (dc->iovad) {
+        // The new member's windows must not cover IOVAs already handed out in the group.
+        for (const IovaNode& n : dc->iovad->ranges()) {
+          if (n.reserved) continue;
+          for (const IovaWindow& w : params.reservedWindows) {
+            const std::uint64_t lo = w.start.value() >> kPageShift, hi = (w.start.value() + w.size - 1) >> kPageShift;
+            if (w.size && n.pfnLo <= hi && lo <= n.pfnHi) return Errno::Busy;
+          }
+        }
+        reserveAll(*dc->iovad, params.reservedWindows);
       }
-      break;
+      Errno e = iommu_.attachDevice(*dc->domain, params.bdf);
+      HMMSIM_ASSERT(e == Errno::Ok, "group domain attach failed: " << e);
+    }
+    ++dc->users;
+    c->dc = std::move(dc);
+    cookies_.push_back(std::move(c));
+    return Errno::Ok;
+  }
+
+  auto dc = std::make_shared<DomainCookie>();
+  if (iommu_.mode() != IommuMode::Off) {
+    if (iommu_.domainForDev(params.bdf)) return Errno::Busy;
+    const bool identity = iommu_.mode() == IommuMode::Passthrough;
+    IommuDomain& d = iommu_.domainAlloc(identity ? IommuDomainType::Identity : IommuDomainType::Dma);
+    Errno e = iommu_.attachDevice(d, params.bdf);
+    HMMSIM_ASSERT(e == Errno::Ok, "fresh domain attach failed: " << e);
+    dc->domain = &d;
+    if (!identity) {
+      // iommu_dma_init_domain(): an IOVA domain starting at pfn 1, then the reserved regions.
+      dc->iovad = std::make_unique<IovaDomain>(kPageSize, 1);
+      reserveAll(*dc->iovad, params_.platformReserved);
+      reserveAll(*dc->iovad, params.reservedWindows);
     }
   }
+  dc->users = 1;
+  c->dc = dc;
+  domains_.push_back(std::move(dc));
   cookies_.push_back(std::move(c));
   return Errno::Ok;
 }
@@ -102,10 +130,14 @@ Errno DmaMapping::detachDevice(const Device& dev) {
   if (it == cookies_.end()) return Errno::NoDev;
   Cookie& c = **it;
   if (!c.live.empty()) return Errno::Busy;
-  if (!c.fq.empty()) fqFlush(c);
-  if (c.domain) {
-    iommu_.detachDevice(c.params.bdf);
-    iommu_.domainFree(*c.domain);
+  for (const auto& other : cookies_)
+    if (other.get() != &c && other->params.groupWith == &dev) return Errno::Busy;  // still a group's anchor
+  DomainCookie& dc = *c.dc;
+  if (dc.domain) iommu_.detachDevice(c.params.bdf);
+  if (--dc.users == 0) {
+    if (!dc.fq.empty()) fqFlush(dc);
+    if (dc.domain) iommu_.domainFree(*dc.domain);
+    domains_.erase(std::find(domains_.begin(), domains_.end(), c.dc));
   }
   cookies_.erase(it);
   return Errno::Ok;
@@ -148,19 +180,19 @@ DmaAddr DmaMapping::mapCommon(Cookie& c, Pa pa, std::uint64_t size, DmaDir dir, 
   limit = std::min(limit, kApertureEnd);
   std::optional<std::uint64_t> pfn;
   if (c.sac && limit > dmaBitMask(32)) {
-    pfn = c.iovad->allocIova(pages, dmaBitMask(32) >> kPageShift, true);
+    pfn = c.dc->iovad->allocIova(pages, dmaBitMask(32) >> kPageShift, true);
     if (!pfn) c.sac = false;  // the kernel stops trying 32-bit IOVAs for this device
   }
-  if (!pfn) pfn = c.iovad->allocIova(pages, limit >> kPageShift, true);
+  if (!pfn) pfn = c.dc->iovad->allocIova(pages, limit >> kPageShift, true);
   if (!pfn) {
     ++iovaAllocFailures_;
     return fail();
   }
   const Iova iova(*pfn << kPageShift);
   IommuProt prot = dmaDirToProt(dir) | (mmio ? kIommuMmio : 0);
-  Errno e = iommu_.map(*c.domain, iova, pa.alignDown(kPageSize), len, prot);
+  Errno e = iommu_.map(*c.dc->domain, iova, pa.alignDown(kPageSize), len, prot);
   if (e != Errno::Ok) {
-    c.iovad->freeIova(*pfn);
+    c.dc->iovad->freeIova(*pfn);
     return fail();
   }
   const std::uint64_t dma = iova.value() + off;
@@ -191,70 +223,70 @@ Errno DmaMapping::unmapCommon(Cookie& c, DmaAddr addr, std::uint64_t size, DmaDi
   const std::uint64_t len = (size + off + kPageSize - 1) & ~(kPageSize - 1);
   const std::uint64_t pfn = iova.value() >> kPageShift;
   if (iommu_.params().invalidation == IommuInvalidation::Strict) {
-    std::uint64_t n = iommu_.unmap(*c.domain, iova, len);
+    std::uint64_t n = iommu_.unmap(*c.dc->domain, iova, len);
     HMMSIM_ASSERT(n >= len, "unmapped " << n << " of " << len << " bytes of a live mapping");
-    Errno f = c.iovad->freeIova(pfn);
+    Errno f = c.dc->iovad->freeIova(pfn);
     HMMSIM_ASSERT(f == Errno::Ok, "live mapping without its IOVA");
     return Errno::Ok;
   }
   IommuIotlbGather gather;  // unused: the flush queue flushes the whole domain
-  std::uint64_t n = iommu_.unmapFast(*c.domain, iova, len, gather);
+  std::uint64_t n = iommu_.unmapFast(*c.dc->domain, iova, len, gather);
   HMMSIM_ASSERT(n >= len, "unmapped " << n << " of " << len << " bytes of a live mapping");
   // queue_iova(): a full queue is flushed first; the first entry arms the timer.
-  if (c.fq.size() >= params_.flushQueueSize) {
+  if (c.dc->fq.size() >= params_.flushQueueSize) {
     ++fqFlushesFull_;
-    fqFlush(c);
+    fqFlush(*c.dc);
   }
-  c.fq.push_back(FqEntry{pfn});
+  c.dc->fq.push_back(FqEntry{pfn});
   ++fqQueued_;
-  if (!c.fqTimerArmed) {
-    c.fqTimerArmed = true;
-    c.fqDeadlinePs = nowPs_ + params_.flushQueueTimeoutPs;
+  if (!c.dc->fqTimerArmed) {
+    c.dc->fqTimerArmed = true;
+    c.dc->fqDeadlinePs = nowPs_ + params_.flushQueueTimeoutPs;
   }
   return Errno::Ok;
 }
 
-void DmaMapping::fqFlush(Cookie& c) {
+void DmaMapping::fqFlush(DomainCookie& dc) {
   // fq_flush_iotlb(): one domain-wide IOTLB (and device-TLB) flush, then the IOVAs go back.
-  iommu_.flushIotlbAll(*c.domain);
-  for (const FqEntry& e : c.fq) {
-    Errno f = c.iovad->freeIova(e.pfn);
+  iommu_.flushIotlbAll(*dc.domain);
+  for (const FqEntry& e : dc.fq) {
+    Errno f = dc.iovad->freeIova(e.pfn);
     HMMSIM_ASSERT(f == Errno::Ok, "queued IOVA vanished");
   }
-  c.fq.clear();
-  c.fqTimerArmed = false;
+  dc.fq.clear();
+  dc.fqTimerArmed = false;
 }
 
 void DmaMapping::tick(std::uint64_t nowPs) {
   // Callers under temporal decoupling may lag behind another initiator: never move back.
   if (nowPs < nowPs_) return;
   nowPs_ = nowPs;
-  for (auto& c : cookies_) {
-    if (c->fqTimerArmed && c->fqDeadlinePs <= nowPs_) {
+  for (auto& dc : domains_) {
+    if (dc->fqTimerArmed && dc->fqDeadlinePs <= nowPs_) {
       ++fqFlushesTimeout_;
-      fqFlush(*c);
+      fqFlush(*dc);
     }
   }
 }
 
 void DmaMapping::flushAllQueues() {
-  for (auto& c : cookies_)
-    if (!c->fq.empty()) fqFlush(*c);
+  for (auto& dc : domains_)
+    if (!dc->fq.empty()) fqFlush(*dc);
 }
 
 std::size_t DmaMapping::flushQueueDepth(const Device& dev) const {
   const Cookie* c = cookieOf(dev);
-  return c ? c->fq.size() : 0;
+  return c ? c->dc->fq.size() : 0;
 }
 
 IommuDomain* DmaMapping::domainOf(const Device& dev) {
   Cookie* c = cookieOf(dev);
-  return c ? c->domain : nullptr;
+  return c ? c->dc->domain : nullptr;
 }
 
 const IovaDomain* DmaMapping::iovaDomainOf(const Device& dev) const {
   const Cookie* c = cookieOf(dev);
-  return c ? c->iovad.get() : nullptr;
+  return c ? c->dc->iovad.get() : nullptr;
 }
 
 DmaAddr DmaMapping::dmaMapPage(const Device& dev, Pa pa, std::uint64_t size, DmaDir dir) {

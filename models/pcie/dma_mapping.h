@@ -81,6 +81,10 @@ struct DmaDeviceParams {
   std::uint64_t dmaOffset = 0;            ///< bytes, modulo 2^64; direct path: dma = phys + dmaOffset
   std::vector<IovaWindow> reservedWindows;///< the host bridge's PCI memory windows (bus addresses)
   bool isPci = true;                      ///< dev_is_pci(): try 32-bit IOVAs first (SAC workaround)
+  /// IOMMU group: an attached device whose group this one joins (sharing its default domain,
+  /// IOVA space and flush queue, as functions without ACS isolation do); nullptr = own group.
+  /// Which devices share a group is the topology's call (pci_device_group).
+  const Device* groupWith = nullptr;
 };
 
 struct DmaMappingParams {
@@ -102,11 +106,15 @@ class DmaMapping {
   DmaMapping& operator=(const DmaMapping&) = delete;
 
   /// Probes `dev` for DMA (iommu_probe_device + default domain + iommu_dma_init_domain):
-  /// Translate mode gives it its own DMA domain with the reserved windows carved out of its IOVA
-  /// space, Passthrough an identity domain, Off nothing. Returns Ok; Exist if already attached;
-  /// Busy if its Bdf is already attached to the IOMMU by someone else; Inval if dmaMask is 0.
+  /// Translate mode gives its IOMMU group a DMA domain with the reserved windows carved out of
+  /// its IOVA space, Passthrough an identity domain, Off nothing; with params.groupWith it joins
+  /// that device's domain (its own reserved windows are added to the shared IOVA space).
+  /// Returns Ok; Exist if already attached; Busy if its Bdf is already attached to the IOMMU by
+  /// someone else; Inval if dmaMask is 0; NoDev if groupWith is not attached here.
   Errno attachDevice(const Device& dev, const DmaDeviceParams& params);
-  /// Releases `dev`. Returns Ok; NoDev if not attached; Busy while mappings are live.
+  /// Releases `dev`; the group's domain goes when its last device leaves. Returns Ok; NoDev if
+  /// not attached; Busy while mappings are live or while another device joined the group
+  /// through it (groupWith).
   Errno detachDevice(const Device& dev);
 
   /// dma_map_page_attrs(): maps [pa, pa+size) for `dev`. Returns the DMA address or
@@ -169,31 +177,36 @@ class DmaMapping {
   struct FqEntry {
     std::uint64_t pfn = 0;
   };
-  struct Cookie {  // per device: iommu_dma_cookie + dma-debug's view
-    const Device* dev = nullptr;
-    DmaDeviceParams params;
+  struct DomainCookie {  // per domain: the kernel's iommu_dma_cookie (shared by an IOMMU group)
     IommuDomain* domain = nullptr;          // nullptr in Off mode
     std::unique_ptr<IovaDomain> iovad;      // only for DMA domains
-    bool sac = true;                        // pci_32bit_workaround
-    std::multimap<std::uint64_t, Live> live;  // DMA address -> mappings (dma-debug)
     std::vector<FqEntry> fq;                // flush queue (lazy mode)
     bool fqTimerArmed = false;
     std::uint64_t fqDeadlinePs = 0;
+    unsigned users = 0;                     // devices attached
+  };
+  struct Cookie {  // per device: its DMA parameters and dma-debug's view
+    const Device* dev = nullptr;
+    DmaDeviceParams params;
+    std::shared_ptr<DomainCookie> dc;       // never null
+    bool sac = true;                        // pci_32bit_workaround
+    std::multimap<std::uint64_t, Live> live;  // DMA address -> mappings (dma-debug)
   };
 
   Cookie* cookieOf(const Device& dev);
   const Cookie* cookieOf(const Device& dev) const;
-  bool translating(const Cookie& c) const { return c.domain && c.domain->type() == IommuDomainType::Dma; }
+  bool translating(const Cookie& c) const { return c.dc->domain && c.dc->domain->type() == IommuDomainType::Dma; }
   DmaAddr mapCommon(Cookie& c, Pa pa, std::uint64_t size, DmaDir dir, Kind kind, bool mmio);
   Errno unmapCommon(Cookie& c, DmaAddr addr, std::uint64_t size, DmaDir dir, Kind kind);
   std::uint64_t iovaPages(std::uint64_t bytes) const;
-  void fqFlush(Cookie& c);
+  void fqFlush(DomainCookie& dc);
   DmaAddr fail();
 
   Iommu& iommu_;
   DmaMappingParams params_;
   StatsGroup stats_;
-  std::vector<std::unique_ptr<Cookie>> cookies_;  // attach order (deterministic flush order)
+  std::vector<std::unique_ptr<Cookie>> cookies_;       // attach order
+  std::vector<std::shared_ptr<DomainCookie>> domains_;  // creation order (deterministic flush order)
   std::uint64_t nowPs_ = 0;
 
   Counter& maps_;

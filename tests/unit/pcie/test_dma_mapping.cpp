@@ -294,6 +294,41 @@ TEST_CASE("detaching a device with live mappings returns EBUSY") {
   CHECK(f.iommu.domainForDev(kBdfA) == nullptr);
 }
 
+TEST_CASE("devices of one IOMMU group share a domain, so one's IOVA reaches the other's mapping") {
+  Fixture f;
+  DmaDeviceParams p = devParams(kBdfB);
+  p.groupWith = &f.devA;
+  REQUIRE(f.dma.attachDevice(f.devB, p) == Errno::Ok);
+  CHECK(f.dma.domainOf(f.devB) == f.dma.domainOf(f.devA));
+  DmaAddr a = f.dma.dmaMapPage(f.devA, Pa(0x1000'0000), kPageSize, DmaDir::Bidirectional);
+  DmaAddr b = f.dma.dmaMapPage(f.devB, Pa(0x2000'0000), kPageSize, DmaDir::Bidirectional);
+  CHECK(a != b);  // one IOVA space for the group
+  CHECK(f.iommu.translate(kBdfB, Iova(a.value()), false, 0).pa == Pa(0x1000'0000));
+  CHECK(f.iommu.translate(kBdfA, Iova(b.value()), false, 0).pa == Pa(0x2000'0000));
+}
+
+TEST_CASE("an IOMMU group's domain lives until its last device detaches") {
+  Fixture f;
+  DmaDeviceParams p = devParams(kBdfB);
+  p.groupWith = &f.devA;
+  REQUIRE(f.dma.attachDevice(f.devB, p) == Errno::Ok);
+  CHECK(f.dma.detachDevice(f.devA) == Errno::Busy);  // devB joined through it
+  REQUIRE(f.dma.detachDevice(f.devB) == Errno::Ok);
+  CHECK(f.iommu.domainForDev(kBdfB) == nullptr);
+  CHECK(f.iommu.domainForDev(kBdfA) != nullptr);
+  REQUIRE(f.dma.detachDevice(f.devA) == Errno::Ok);
+  CHECK(f.iommu.domainForDev(kBdfA) == nullptr);
+}
+
+TEST_CASE("joining the group of a device that is not attached returns ENODEV") {
+  Fixture f;
+  Device stranger("stranger");
+  DmaDeviceParams p = devParams(kBdfB);
+  p.groupWith = &stranger;
+  CHECK(f.dma.attachDevice(f.devB, p) == Errno::NoDev);
+  CHECK(f.iommu.domainForDev(kBdfB) == nullptr);
+}
+
 // ---- direct paths ----
 
 TEST_CASE("with the IOMMU off the DMA address is the physical address plus the bus offset") {
