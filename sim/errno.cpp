@@ -26,6 +26,7 @@ const char* errnoName(Errno e) {
     case Errno::NoSpc: return "ENOSPC";
     case Errno::Range: return "ERANGE";
     case Errno::NoSys: return "ENOSYS";
+    case Errno::Overflow: return "EOVERFLOW";
     case Errno::OpNotSupp: return "EOPNOTSUPP";
     case Errno::TimedOut: return "ETIMEDOUT";
   }

@@ -26,6 +26,7 @@ enum class Errno : int {
   NoSpc = 28,      ///< ENOSPC: no space (BAR window, IOVA space)
   Range = 34,      ///< ERANGE: out of range
   NoSys = 38,      ///< ENOSYS: not implemented by this object (missing callback)
+  Overflow = 75,   ///< EOVERFLOW: value too large (an interval whose end overflows)
   OpNotSupp = 95,  ///< EOPNOTSUPP: operation not supported
   TimedOut = 110,  ///< ETIMEDOUT: timed out
 };

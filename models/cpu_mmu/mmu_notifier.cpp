@@ -201,7 +201,7 @@ Errno MmuNotifierSubscriptions::mmuIntervalNotifierInsert(MmuIntervalNotifier& s
                                                           MmuIntervalNotifierOps& ops) {
   HMMSIM_ASSERT(!sub.inserted(), "mmu_interval_notifier_insert of a notifier that is already inserted");
   // The tree stores closed intervals: last = start + length - 1 must not wrap.
-  if (length == 0 || start.value() > std::numeric_limits<std::uint64_t>::max() - (length - 1)) return Errno::Inval;
+  if (length == 0 || start.value() > std::numeric_limits<std::uint64_t>::max() - (length - 1)) return Errno::Overflow;
   // Must be called with an mmget() reference: after exit_mmap there is none (WARN, -EINVAL).
   if (released_) {
     ++insertAfterRelease_;

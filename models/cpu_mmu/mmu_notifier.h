@@ -279,9 +279,8 @@ class MmuNotifierSubscriptions {
   /// deferred to the last invalidateRangeEnd; while a non-overlapping one is in flight the insert
   /// is immediate but the seq becomes odd (the new range may be affected). sub.invalidateSeq() is
   /// set so that a readBegin/readRetry pair started now retries if needed (kernel rules).
-  /// Returns Errno::Ok; Errno::Inval if length == 0 or start + length - 1 overflows (the kernel
-  /// returns -EOVERFLOW, which sim/errno.h does not define; hmmsim returns -EINVAL and changes
-  /// nothing), or after release() (exit_mmap ran: the kernel's WARN_ON(mm_users <= 0) -> -EINVAL;
+  /// Returns Errno::Ok; Errno::Overflow if length == 0 or start + length - 1 overflows (the
+  /// kernel's -EOVERFLOW; nothing changes); Errno::Inval after release() (exit_mmap ran: the kernel's WARN_ON(mm_users <= 0) -> -EINVAL;
   /// counted in "insert_after_release"). Inserting an already-inserted sub is a simulator bug
   /// (asserts).
   Errno mmuIntervalNotifierInsert(MmuIntervalNotifier& sub, Va start, std::uint64_t length,

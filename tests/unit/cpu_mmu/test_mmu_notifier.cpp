@@ -115,8 +115,8 @@ TEST_CASE("insert with zero length or an end past the top of the address space r
   MmuNotifierSubscriptions subs(nullptr);
   RecordingOps ops;
   MmuIntervalNotifier sub;
-  CHECK(subs.mmuIntervalNotifierInsert(sub, Va(0x1000), 0, ops) == Errno::Inval);
-  CHECK(subs.mmuIntervalNotifierInsert(sub, Va(~0ull - kPage + 2), kPage, ops) == Errno::Inval);
+  CHECK(subs.mmuIntervalNotifierInsert(sub, Va(0x1000), 0, ops) == Errno::Overflow);
+  CHECK(subs.mmuIntervalNotifierInsert(sub, Va(~0ull - kPage + 2), kPage, ops) == Errno::Overflow);
   CHECK_FALSE(sub.inserted());
   CHECK(subs.intervalCount() == 0);
   // The very last byte is fine: last = ULONG_MAX does not overflow.
