@@ -102,3 +102,47 @@ TEST_CASE("in passthrough a bus address inside a host window resolves to its CPU
   CHECK(mem.end == RouteEnd::SystemMemory);
   CHECK(mem.targetAddr == 0x1234'5000);
 }
+
+// ---- IOMMU groups (pci_device_group) ----
+
+namespace {
+unsigned groupOf(const std::map<std::uint64_t, unsigned>& g, const Topology& t, const std::string& n) {
+  return g.at(t.findDev(n)->id().value());
+}
+}  // namespace
+
+TEST_CASE("without ACS every function below a root port shares one IOMMU group") {
+  auto topo = buildTopology(platform());
+  auto g = pciDeviceGroups(*topo);
+  const unsigned rp0 = groupOf(g, *topo, "rp0");
+  for (const char* n : {"sw0", "sw0.dp0", "gpu0", "gpu1", "nic0.f0", "nic0.f1", "sw1", "nvme0"})
+    CHECK(groupOf(g, *topo, n) == rp0);
+  CHECK(groupOf(g, *topo, "gpu2") != rp0);
+  CHECK(groupOf(g, *topo, "gpu3") != rp0);
+  CHECK(groupOf(g, *topo, "gpu2") != groupOf(g, *topo, "gpu3"));
+}
+
+TEST_CASE("ACS on every port isolates endpoints, but a multi-function device without ACS stays one group") {
+  TopologyDesc d = platform();
+  for (const char* port : {"rp0", "rp1", "rp2", "sw0.dp0", "sw0.dp1", "sw0.dp2", "sw0.dp3", "sw1.dp0"})
+    setPortAcs(d, port, kReqAcsFlags);
+  auto topo = buildTopology(d);
+  auto g = pciDeviceGroups(*topo);
+  CHECK(groupOf(g, *topo, "gpu0") != groupOf(g, *topo, "gpu1"));
+  CHECK(groupOf(g, *topo, "gpu0") != groupOf(g, *topo, "rp0"));
+  CHECK(groupOf(g, *topo, "nvme0") != groupOf(g, *topo, "gpu1"));
+  CHECK(groupOf(g, *topo, "nic0.f0") == groupOf(g, *topo, "nic0.f1"));
+  CHECK(groupOf(g, *topo, "nic0.f0") != groupOf(g, *topo, "gpu0"));
+}
+
+TEST_CASE("attachPciEndpoints puts the endpoints of one IOMMU group in one domain") {
+  Platform p;
+  REQUIRE(attachPciEndpoints(p.dma, *p.topo) == Errno::Ok);
+  CHECK(p.dma.domainOf(p.dev("gpu0")) == p.dma.domainOf(p.dev("gpu1")));
+  CHECK(p.dma.domainOf(p.dev("gpu0")) == p.dma.domainOf(p.dev("nvme0")));
+  CHECK(p.dma.domainOf(p.dev("gpu0")) != p.dma.domainOf(p.dev("gpu2")));
+  CHECK(p.dma.domainOf(p.dev("gpu2")) != p.dma.domainOf(p.dev("gpu3")));
+  // gpu3 sits behind the other host bridge: its IOVA space reserves hb1's windows.
+  DmaAddr a = p.dma.dmaMapPage(p.dev("gpu3"), Pa(0x1000'0000), kPageSize, DmaDir::ToDevice);
+  CHECK((a.value() < 0xa000'0000 || a.value() >= 0xa000'0000 + 512 * kMiB));
+}
