@@ -4,6 +4,7 @@
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/mm_internal.h"
 #include "models/cpu_mmu/page_table.h"
+#include "models/cpu_mmu/phys_mem.h"
 #include "models/cpu_mmu/vm_operations.h"
 #include "sim/assert.h"
 
@@ -12,6 +13,12 @@ namespace hmmsim {
 ForkResult Mm::fork(std::string childName) {
   MmInternals::enter(*this);
   ++mmStats_.forkCalls;
+  // mm_alloc -> pgd_alloc: without a free frame for the child's pgd, fork fails with ENOMEM
+  // before anything is copied (PageTable treats a missing pgd frame as a simulator bug).
+  if (physMem_.freePages() == 0) {
+    MmInternals::leave(*this);
+    return ForkResult{MmInternals::fail(*this, Errno::NoMem), nullptr};
+  }
   auto child = std::make_unique<Mm>(physMem_, std::move(childName), params_);
   MmInternals::enter(*child);
   Errno err = Errno::Ok;

@@ -438,3 +438,24 @@ TEST_CASE("madvise(FREE) of a whole THP lets reclaim discard all 512 pages while
   CHECK(f.mm->pageTable().lookup(a).pte.isNone());
   CHECK(f.load(a + 5 * kPageSize) == 0);
 }
+
+TEST_CASE("fork without memory for the child's page tables fails with ENOMEM and the parent keeps its data", "[mm][data][fork][errors]") {
+  MmFixture f(8ull << 20);
+  Va a = f.mapAnon(4 * kPageSize);
+  fill(f, a, 4, 70);
+  // Leave exactly one free frame: the child's pgd fits, its first PUD table does not.
+  std::vector<Pfn> hog;
+  while (f.pm.freePages() > 1) hog.push_back(*f.pm.allocFrame(0));
+  ForkResult fr = f.mm->fork("child");
+  CHECK(fr.err == Errno::NoMem);
+  CHECK(fr.child == nullptr);
+  CHECK(f.pm.freePages() == 1);  // the partial child was torn down
+  CHECK(f.mm->stats().counterValue("failed_calls") == 1);
+  // No frame at all: fails before creating the child.
+  hog.push_back(*f.pm.allocFrame(0));
+  CHECK(f.mm->fork("child2").err == Errno::NoMem);
+  for (Pfn p : hog) f.pm.putPage(p);
+  for (std::uint64_t i = 0; i < 4; ++i) CHECK(f.load(a + i * kPageSize) == 70 + i);
+  f.store(a, 1);
+  CHECK(f.load(a) == 1);
+}
