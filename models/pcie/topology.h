@@ -80,6 +80,8 @@ struct HostBridgeParams {
   bool hostFunction = true;
   /// Whether the root complex forwards peer-to-peer requests between its root ports and to
   /// other host bridges. If false, a peer request reaching it is answered with Unsupported Request.
+  /// This is the hardware; the kernel's belief is the allow-list in p2pdma.h, which looks only at
+  /// vendor/device. A platform where the two disagree shows what the kernel would get wrong.
   bool p2pSupported = true;
   HostWindow mem;   ///< non-prefetchable window, below 4 GiB on the bus side
   HostWindow pref;  ///< 64-bit prefetchable window

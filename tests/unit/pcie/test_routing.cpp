@@ -423,3 +423,64 @@ TEST_CASE("fabric port indices number switch and root ports as the fabric module
   CHECK(rootPortIndex(n.topo->hostBridges()[0], n.dev("rp1")) == 1);
   CHECK(hostBridgeIndex(*n.topo, n.topo->hostBridges()[1]) == 1);
 }
+
+#include "models/pcie/p2pdma.h"
+
+namespace {
+
+// For every ordered pair of endpoint functions of different devices: the kernel's map type
+// agrees with the path the hardware takes (BusAddr: below the root complex; ThruHostBridge:
+// through it). Functions of one device are left out: see the test after these.
+void checkMapTypesMatchRoutes(const TopologyDesc& d) {
+  Net n(d);
+  P2pdma p2p(*n.topo, P2pdmaParams{}, Rng(1), "top.p2pdma");
+  std::vector<PciDev*> eps;
+  for (const auto& f : n.topo->functions())
+    if (f->type() == PciDevType::Endpoint) eps.push_back(f.get());
+  for (PciDev* provider : eps) {
+    for (PciDev* client : eps) {
+      if (provider->bus() == client->bus()) continue;  // functions of one device
+      int dist = 0;
+      P2pMapType t = p2p.calcMapTypeAndDist(*provider, *client, &dist, false);
+      int bar = provider->bar(0).isMem() ? 0 : 2;
+      Route r = n.router.routeRequest(*client, provider->bar(bar).bus.value(), TlpRouteAttrs{});
+      INFO(client->name() << " -> " << provider->name() << ": " << p2pMapTypeName(t) << ", " << show(r));
+      REQUIRE(r.ok());
+      CHECK(r.target == provider);
+      CHECK((t == P2pMapType::BusAddr) == !r.viaRootComplex);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the kernel's map type agrees with the routed path for every pair without ACS") {
+  checkMapTypesMatchRoutes(platform());
+}
+
+TEST_CASE("the kernel's map type agrees with the routed path for every pair with ACS redirect everywhere") {
+  TopologyDesc d = platform();
+  const std::uint16_t linuxDefault = kPciAcsSv | kPciAcsRr | kPciAcsCr | kPciAcsUf;  // pci_std_enable_acs
+  for (const char* p : {"rp0", "rp1", "rp2", "sw0.dp0", "sw0.dp1", "sw0.dp2", "sw0.dp3", "sw1.dp0"})
+    setPortAcs(d, p, linuxDefault);
+  checkMapTypesMatchRoutes(d);
+}
+
+TEST_CASE(
+    "the kernel sends two functions of one device through the host bridge when the port above redirects") {
+  // calc_map_type_and_dist() checks ACS on the common upstream bridge as well, here sw0.dp2, even
+  // though traffic between the functions never reaches it: the hardware turns it around inside
+  // the device (no ACS on the functions), the kernel maps it as ThruHostBridge. Conservative, not
+  // wrong: the IOVA/physical address then travels up to the root complex and back.
+  TopologyDesc d = platform();
+  setPortAcs(d, "sw0.dp2", kPciAcsSv | kPciAcsRr | kPciAcsCr | kPciAcsUf);
+  Net n(d);
+  P2pdma p2p(*n.topo, P2pdmaParams{}, Rng(1), "top.p2pdma");
+  int dist = 0;
+  CHECK(p2p.calcMapTypeAndDist(*n.topo->findDev("nic0.f0"), *n.topo->findDev("nic0.f1"), &dist, false) ==
+        P2pMapType::ThruHostBridge);
+  Route r = n.write("nic0.f1", n.bar("nic0.f0", 0));
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.viaRootComplex);
+  CHECK(r.hops == std::vector<Hop>{n.fn("nic0.f1", "nic0.f0")});
+}
