@@ -131,6 +131,10 @@ VmFaultResult wpPageCopy(VmFault& vmf, Pte* slot, Pte oldPte) {
 
   const auto newPfn = pm.allocFrame(0);
   if (!newPfn) return VmFaultResult::Oom;
+  // The old bytes: RAM or device memory with a frame is copied; the zero page needs nothing. A
+  // raw pfn without a frame (a BAR in a private VM_PFNMAP) cannot be read through PhysMem, so
+  // the copy starts zeroed there (the kernel copies through the user mapping: MMIO reads that
+  // hmmsim's pure core does not route).
   if (!oldIsZero && pm.pfnValid(oldPfn)) pm.copyFrame(*newPfn, oldPfn);
   initAnonFolio(mm, vma, vmf.address, *newPfn);
   pm.frame(*newPfn).mapcount = 1;
