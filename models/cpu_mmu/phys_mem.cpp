@@ -384,9 +384,47 @@ void PhysMem::prepFolio(std::uint64_t r, unsigned order) {
   }
 }
 
+std::optional<std::uint64_t> PhysMem::pcpAlloc() {
+  if (pcp_.empty()) {
+    // rmqueue_bulk: refill with a batch from the buddy lists; handed out lowest first.
+    std::uint32_t got[kPcpBatch];
+    unsigned n = 0;
+    while (n < kPcpBatch) {
+      const std::optional<std::uint64_t> b = allocBlock(0);
+      if (!b) break;
+      got[n++] = static_cast<std::uint32_t>(*b);
+    }
+    freePages_ += n;  // still free, now on the pcp list
+    while (n > 0) pcp_.push_back(got[--n]);
+    if (pcp_.empty()) return std::nullopt;
+  }
+  const std::uint64_t r = pcp_.back();
+  pcp_.pop_back();
+  --freePages_;
+  return r;
+}
+
+void PhysMem::pcpFree(std::uint64_t r) {
+  pcp_.push_back(static_cast<std::uint32_t>(r));
+  if (pcp_.size() <= kPcpHigh) return;
+  // free_pcppages_bulk: the coldest batch goes back to the buddy lists.
+  for (unsigned i = 0; i < kPcpBatch; ++i) freeBlock(pcp_[i], 0);
+  pcp_.erase(pcp_.begin(), pcp_.begin() + kPcpBatch);
+}
+
+void PhysMem::drainPcp() {
+  for (const std::uint32_t r : pcp_) freeBlock(r, 0);
+  pcp_.clear();
+}
+
 std::optional<Pfn> PhysMem::allocFrame(unsigned order) {
   HMMSIM_ASSERT(order <= kMaxOrder, "allocFrame: order " << order << " > " << kMaxOrder);
-  const std::optional<std::uint64_t> r = allocBlock(order);
+  std::optional<std::uint64_t> r = order == 0 ? pcpAlloc() : allocBlock(order);
+  if (!r && !pcp_.empty()) {
+    // The slow path's drain_all_pages: merge the per-cpu pages back and try once more.
+    drainPcp();
+    r = order == 0 ? pcpAlloc() : allocBlock(order);
+  }
   if (!r) {
     ++allocFailures_;
     return std::nullopt;
@@ -456,7 +494,8 @@ void PhysMem::freeFolio(Pfn head) {
   }
   freePages_ += n;
   framesFreed_ += n;
-  freeBlock(r, order);
+  if (order == 0) pcpFree(r);
+  else freeBlock(r, order);
 }
 
 void PhysMem::getPage(Pfn pfn) { folioRefAdd(pfn, 1); }

@@ -20,7 +20,11 @@
 //    zeros. Device frames hold real bytes too.
 // Host cost: 64 B of metadata per frame of a used 2 MiB chunk, 24 B per 2 MiB of address space,
 // and 4 KiB per touched frame from a recycled pool of 2 MiB slabs (bench_phys_mem measures it).
-// Leaves out: zones, NUMA nodes, migratetypes and pageblock stealing, per-cpu page lists,
+//  - the per-cpu page list of order-0 pages (one list: the simulator is one thread): freed pages
+//    are reused hot (LIFO) before the buddy lists, refilled/trimmed in batches of 63 with a high
+//    mark of 378, and drained back into the buddy lists when an allocation fails. Pages on it
+//    count as free (freePages()).
+// Leaves out: zones, NUMA nodes, migratetypes and pageblock stealing, per-cpu lists of orders > 0,
 // watermarks and reclaim (an empty free list is an immediate allocation failure), memory
 // hotplug of RAM, the huge zero folio shrinker, hugetlb pools (order-18 blocks come straight
 // from the buddy allocator, as alloc_contig_pages/CMA would give them).
@@ -259,6 +263,9 @@ class PhysMem {
   void unlinkChunkFree(std::uint64_t c, unsigned order);
   std::optional<std::uint64_t> allocBlock(unsigned order);
   void freeBlock(std::uint64_t r, unsigned order);
+  std::optional<std::uint64_t> pcpAlloc();
+  void pcpFree(std::uint64_t r);
+  void drainPcp();
   void prepFolio(std::uint64_t r, unsigned order);
   void freeFolio(Pfn head);
   void dropData(Frame& f);
@@ -280,7 +287,12 @@ class PhysMem {
   Pfn ramFirst_, ramEnd_;
   std::vector<Chunk> chunks_;
   std::uint32_t freeHead_[kMaxOrder + 1];  // orders < 9: frame rel; orders >= 9: chunk index
-  std::uint64_t freePages_ = 0;
+  std::uint64_t freePages_ = 0;  // buddy lists + pcp list
+  // Per-cpu page list for order 0 (one "cpu": the simulator is one thread): LIFO, refilled and
+  // trimmed in batches like rmqueue_bulk/free_pcppages_bulk, drained when an allocation fails.
+  static constexpr unsigned kPcpBatch = 63;
+  static constexpr std::size_t kPcpHigh = 6 * kPcpBatch;
+  std::vector<std::uint32_t> pcp_;
   std::uint64_t chunksMaterialized_ = 0;
   std::uint64_t dataPages_ = 0;
   std::uint64_t nextGeneration_ = 1;

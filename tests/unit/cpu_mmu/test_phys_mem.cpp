@@ -639,3 +639,21 @@ TEST_CASE("random allocs, puts and splits never hand out overlapping or misalign
   // Everything merged back: the upper 32 MiB is one block again.
   CHECK(pm.allocFrame(13));
 }
+
+TEST_CASE("pages parked on the per-cpu list merge back when a THP allocation needs them") {
+  PhysMem pm(smallRam(4ull << 20));
+  std::vector<Pfn> pages;
+  while (auto p = pm.allocFrame(0)) pages.push_back(*p);
+  CHECK(pages.size() == 1023);
+  for (Pfn p : pages) pm.putPage(p);
+  CHECK(pm.freePages() == 1023);
+  // The freed pages are hot: the last one freed comes back first.
+  const Pfn again = *pm.allocFrame(0);
+  CHECK(again == pages.back());
+  pm.putPage(again);
+  // Chunk 1 is whole only after the per-cpu list is drained into the buddy lists.
+  const auto thp = pm.allocFrame(9);
+  REQUIRE(thp);
+  CHECK(thp->value() == 512);
+  CHECK(pm.freePages() == 511);
+}
