@@ -1,0 +1,230 @@
+#pragma once
+// dmirror: the kernel's HMM test device (lib/test_hmm.c, newest linux-mm version, with THP
+// migration), a fake device that mirrors a process address space through hmm_range_fault and an
+// mmu interval notifier, owns ZONE_DEVICE memory (device private or device coherent) and migrates
+// anonymous memory to and from it. Its ioctls are what tools/testing/selftests/mm/hmm-tests.c
+// drives; tests/conformance/ ports that suite onto this model.
+//
+// Models: up to four devices (dmirror0/1 private, dmirror2/3 coherent: DmirrorDevice), each open
+// handle (Dmirror) mirroring one Mm with its own interval notifier on [0, ULONG_MAX & PAGE_MASK),
+// its own update lock (the HmmMirror's SleepingMutex) and a software device page table (VA>>12 ->
+// frame; untagged = read-only, WRITE tag, ATOMIC tag for device-exclusive; no page references are
+// held: invalidation keeps it correct); the invalidate callback (skip self-owned MIGRATE events;
+// trylock when non-blockable; set_seq; erase [start, end)); dmirror_fault in 32-page hmm_range
+// chunks; the commands READ, WRITE, MIGRATE_TO_DEV, MIGRATE_TO_SYS, SNAPSHOT, EXCLUSIVE,
+// CHECK_EXCLUSIVE, RELEASE, FLAGS with the kernel's argument checks, error codes and counters;
+// device memory in 256 MiB chunks (one preallocated) with free lists of pages and PMD folios
+// (hmm/memremap.h DeviceMemory); migrate_to_ram for private pages (whole folio when PMD-mapped);
+// eviction of every chunk on RELEASE and on close; mmap of the device file (vm_insert_page of
+// zeroed pages: a VM_MIXEDMAP vma).
+//
+// Deliberate differences from lib/test_hmm.c:
+//  - Backing pages: the kernel's private device pages are fake (dpage->zone_device_data = a
+//    system page holding the data) because real device-private memory is not CPU addressable.
+//    hmmsim's device frames carry real bytes (PhysMem), so the device page table stores the
+//    frame that holds the data: the system page for mirrored RAM, the device frame itself for
+//    device memory. READ/WRITE observe the same bytes; no backing page is allocated.
+//  - HMM_RANGE_DEFAULT_TIMEOUT (1 s) is a budget of restarts (DmirrorParams::maxRetries, via
+//    HmmMirrorParams), since the pure core has no clock; exhausting it returns -EBUSY as the
+//    timeout does.
+//  - The ioctl argument is passed by reference instead of a user pointer; the copy in/out is
+//    kept: on error the caller's struct is not written.
+//  - MIGRATE_TO_DEV/SYS chunks end at the next 2 MiB boundary (at most 512 pages, the kernel's
+//    PTRS_PER_PTE) so a PMD-mapped THP is never cut by a chunk boundary.
+//  - migrate_to_ram erases the page from every open handle of the device that mirrors the
+//    faulting mm (the kernel erases it from the handle that migrated it, found through the
+//    backing page).
+//  - rmap: migrations find the other address spaces mapping a page through the RmapScope of
+//    hmm/migrate_device.h: the mms of the open handles plus those registered with addRmapMm.
+// Timing: none (pure core). Copies accumulate simulated time in the device's MigrateCopier.
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hmm/memremap.h"
+#include "hmm/migrate_device.h"
+#include "hmm/mirror.h"
+#include "models/cpu_mmu/file.h"
+#include "models/devices/dmirror/dmirror_uapi.h"
+#include "sim/errno.h"
+#include "sim/stats.h"
+#include "sim/strong_types.h"
+
+namespace hmmsim {
+
+class Mm;
+class PhysMem;
+class DmirrorDevice;
+
+/// Parameters of one dmirror device.
+struct DmirrorParams {
+  /// Device memory chunk size. Unit: bytes. Default 256 MiB (DEVMEM_CHUNK_SIZE).
+  std::uint64_t chunkBytes = 256ull << 20;
+  /// Most device memory (chunks added on demand). Unit: bytes. Default 1 GiB.
+  std::uint64_t capacityBytes = 1ull << 30;
+  /// Pages per hmm_range in dmirror_fault. Unit: pages. Default 32.
+  unsigned faultChunkPages = 32;
+  /// HMM_RANGE_DEFAULT_TIMEOUT as a restart budget per range. Unit: restarts. Default 1000.
+  unsigned maxRetries = 1000;
+  /// Evict all of the device's chunks when a handle is closed (newest kernels). Default true.
+  bool evictOnRelease = true;
+  /// Cost of the migration copy engine.
+  MigrateCopyParams copy;
+};
+
+/// One device page-table entry (the xarray value of the kernel: page pointer + tag).
+struct DmirrorPte {
+  enum class Tag : std::uint8_t {
+    Read = 0,    ///< untagged: read-only
+    Atomic = 1,  ///< DPT_XA_TAG_ATOMIC: exclusive access (make_device_exclusive)
+    Write = 3,   ///< DPT_XA_TAG_WRITE: read-write
+  };
+  Pfn pfn;  ///< the frame holding the data (see the header comment)
+  Tag tag = Tag::Read;
+};
+
+/// struct dmirror: one open handle mirroring one Mm.
+class Dmirror final : public HmmMirrorDriver {
+ public:
+  Dmirror(DmirrorDevice& dev, Mm& mm, const std::string& statsName);
+  ~Dmirror() override;
+  Dmirror(const Dmirror&) = delete;
+  Dmirror& operator=(const Dmirror&) = delete;
+
+  /// HmmMirrorDriver: erase the device PTEs of [start, end) (dmirror_do_update).
+  void zapDeviceRange(Va start, Va end, const MmuNotifierRange& range) override;
+  /// HmmMirrorDriver: dmirror_do_fault, store the pfns of a validated range.
+  void commitPfns(const HmmRange& range) override;
+
+  Mm& mm() { return mm_; }
+  DmirrorDevice& device() { return dev_; }
+  HmmMirror& mirror() { return mirror_; }
+  /// The device PTE of the page containing `va`, if any (tests).
+  std::optional<DmirrorPte> pte(Va va) const;
+  std::size_t pteCount() const { return pt_.size(); }
+  /// The FLAGS command's value (HMM_DMIRROR_FLAG_*).
+  std::uint64_t flags = 0;
+
+ private:
+  friend class DmirrorDevice;
+  DmirrorDevice& dev_;
+  Mm& mm_;
+  HmmMirror mirror_;
+  std::map<std::uint64_t, DmirrorPte> pt_;  ///< VA >> 12 -> entry (the kernel's xarray pt)
+};
+
+/// struct dmirror_device: /dev/hmm_dmirror<id>. Its FileOperations are the device file's.
+class DmirrorDevice final : public FileOperations {
+ public:
+  /// `type`: DevicePrivate (dmirror0/1) or DeviceCoherent (dmirror2/3). One chunk is
+  /// preallocated (dmirror_device_init). Lifetime: must outlive every Mm that maps its pages
+  /// (or close all handles first, which evicts them) and every File opened on it.
+  DmirrorDevice(PhysMem& pm, unsigned id, MemoryType type, const DmirrorParams& params = {});
+  ~DmirrorDevice() override;
+  DmirrorDevice(const DmirrorDevice&) = delete;
+  DmirrorDevice& operator=(const DmirrorDevice&) = delete;
+
+  /// open("/dev/hmm_dmirror<id>", O_RDWR) by a process whose address space is `mm`
+  /// (dmirror_fops_open): a new handle mirroring `mm`. Returns nullptr when the notifier cannot
+  /// be inserted (the mm has exited: -EINVAL in the kernel).
+  std::shared_ptr<File> open(Mm& mm);
+
+  /// unlocked_ioctl(file, command, &cmd). Generic checks: a file not opened here, an unaligned
+  /// cmd.addr, or addr >= addr + (npages << 12) (npages == 0 or overflow) -> Inval; an unknown
+  /// command -> Inval. cpages/faults are reset, then per command:
+  ///  READ            Ok; Fault (a page cannot be faulted readable, e.g. PROT_NONE, or `ptr` is
+  ///                  not writable user memory); Busy (restart budget spent); NoMem.
+  ///  WRITE           Ok; Perm (a read-only vma); Fault (as READ, or `ptr` unreadable); Busy.
+  ///  MIGRATE_TO_DEV  Ok; Inval (a chunk without vma or without VM_READ; migrate_vma_setup's
+  ///                  Inval); NoEnt (a page did not migrate and is not mirrored); Fault (`ptr`).
+  ///  MIGRATE_TO_SYS  Ok; Inval (no vma / no VM_READ / setup refused); NoMem (no system page).
+  ///  SNAPSHOT        Ok; Busy; Fault (`ptr`); Inval (notifier insert refused).
+  ///  EXCLUSIVE       Ok; make_device_exclusive's Fault/NoMem/OpNotSupp; NoEnt (read-back
+  ///                  miss); Fault (`ptr`).
+  ///  CHECK_EXCLUSIVE Ok, or Perm when an ATOMIC entry remains in the range.
+  ///  RELEASE         Ok (all chunks evicted to RAM and unregistered).
+  ///  FLAGS           Ok (flags = npages).
+  /// On error `cmd` is not written (the kernel does not copy the struct back).
+  Errno ioctl(File& file, unsigned command, HmmDmirrorCmd& cmd);
+
+  /// f_op->mmap: insert a zeroed page at every address of the vma (vm_insert_page: the vma
+  /// becomes VM_MIXEDMAP). Returns Ok, NoMem, or vm_insert_page's error.
+  Errno mmap(File& file, Vma& vma) override;
+  /// f_op->release: remove the notifier, drop the device page table, evict the chunks
+  /// (evictOnRelease).
+  void release(File& file) override;
+  const char* name() const override { return name_.c_str(); }
+
+  /// dmirror_device_remove_chunks: migrate every device page back to RAM (migrate_device_range)
+  /// and unregister every chunk. Chunks still referenced (pinned) stay registered.
+  void removeChunks();
+
+  /// Address spaces migrations may find mappings in besides the handles' (a forked child that
+  /// did not open the device). Lifetime: remove before the Mm goes away.
+  void addRmapMm(Mm& mm);
+  void removeRmapMm(Mm& mm);
+
+  unsigned id() const { return id_; }
+  MemoryType type() const { return devmem_->type(); }
+  bool isPrivate() const { return type() == MemoryType::DevicePrivate; }
+  /// The owner cookie (pgmap owner, dev_private_owner): this device.
+  const void* owner() const { return this; }
+  DeviceMemory& devmem() { return *devmem_; }
+  MigrateCopier& copier() { return copier_; }
+  PhysMem& physMem() { return pm_; }
+  const DmirrorParams& params() const { return params_; }
+  /// The handle behind `file`, or nullptr.
+  Dmirror* handleOf(File& file);
+  std::size_t openHandles() const { return handles_.size(); }
+  StatsGroup& stats() { return stats_; }
+  /// Device pages (4 KiB units) allocated by migrations (the kernel's calloc).
+  std::uint64_t calloc() const { return calloc_.value(); }
+
+ private:
+  friend class Dmirror;
+  // Commands (lib/test_hmm.c names).
+  Errno read(Dmirror& d, HmmDmirrorCmd& cmd);
+  Errno write(Dmirror& d, HmmDmirrorCmd& cmd);
+  Errno migrateToDevice(Dmirror& d, HmmDmirrorCmd& cmd);
+  Errno migrateToSystem(Dmirror& d, HmmDmirrorCmd& cmd);
+  Errno snapshot(Dmirror& d, HmmDmirrorCmd& cmd);
+  Errno exclusive(Dmirror& d, HmmDmirrorCmd& cmd);
+  Errno checkAtomic(Dmirror& d, Va start, Va end);
+  // Helpers.
+  Errno doRead(Dmirror& d, Va start, Va end, Va bounceAddr, std::vector<std::uint8_t>& bounce,
+               std::uint64_t& cpages);
+  Errno doWrite(Dmirror& d, Va start, Va end, Va bounceAddr, const std::vector<std::uint8_t>& bounce,
+                std::uint64_t& cpages);
+  Errno fault(Dmirror& d, Va start, Va end, bool write);
+  void migrateAllocAndCopy(MigrateVma& args, Dmirror& d);
+  void migrateFinalizeAndMap(MigrateVma& args, Dmirror& d);
+  bool devmemFaultAllocAndCopy(MigrateVma& args, Dmirror* d);
+  VmFaultResult devmemFault(VmFault& vmf);
+  void evictChunk(DeviceMemory::Chunk& chunk);
+  std::uint8_t mkentry(unsigned long entry);
+  RmapScope rmapScope();
+  std::optional<Pfn> allocDevicePage(bool& failFlag);
+
+  PhysMem& pm_;
+  unsigned id_;
+  std::string name_;
+  DmirrorParams params_;
+  StatsGroup stats_;
+  Counter& calloc_;
+  Counter& ioctls_;
+  Counter& deviceFaults_;
+  Counter& migratedToDev_;
+  Counter& migratedToSys_;
+  Counter& migrateToRamCalls_;
+  MigrateCopier copier_;
+  std::unique_ptr<DeviceMemory> devmem_;
+  std::list<std::unique_ptr<Dmirror>> handles_;
+  std::vector<Mm*> rmapMms_;
+};
+
+}  // namespace hmmsim
