@@ -89,10 +89,11 @@ DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len,
   HMMSIM_ASSERT(len > 0, name() << ": zero-length DMA write");
   DmaIssue res;
   ++bursts_;
-  const PcieRoute* route = router_->routeRequest(params_.requester, addr);
+  const PcieRouteResult rr = router_->routeRequest(params_.requester, addr, true, false);
+  const PcieRoute* route = rr.route;
   if (route == nullptr) {
     ++failed_;
-    res.status = CplStatus::UnsupportedRequest;
+    res.status = rr.status;
     res.donePs = advanceTo(0, qk);
     return res;
   }
@@ -142,10 +143,11 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
   HMMSIM_ASSERT(len > 0, name() << ": zero-length DMA read");
   DmaIssue res;
   ++bursts_;
-  const PcieRoute* route = router_->routeRequest(params_.requester, addr);
+  const PcieRouteResult rr = router_->routeRequest(params_.requester, addr, false, false);
+  const PcieRoute* route = rr.route;
   if (route == nullptr) {
     ++failed_;
-    res.status = CplStatus::UnsupportedRequest;
+    res.status = rr.status;
     res.donePs = advanceTo(0, qk);
     return res;
   }

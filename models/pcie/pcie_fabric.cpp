@@ -216,14 +216,22 @@ const PcieRoute* match(const Windows& windows, std::uint64_t addr) {
 }
 }  // namespace
 
-const PcieRoute* PcieFabric::routeRequest(Bdf requester, std::uint64_t addr) const {
+namespace {
+PcieRouteResult result(const PcieRoute* r) {
+  return PcieRouteResult{r, r ? CplStatus::SuccessfulCompletion : CplStatus::UnsupportedRequest};
+}
+}  // namespace
+
+PcieRouteResult PcieFabric::routeRequest(Bdf requester, std::uint64_t addr, bool /*isWrite*/,
+                                         bool /*addressTranslated*/) const {
   auto it = requesterWindows_.find(requester.key());
-  return it == requesterWindows_.end() ? nullptr : match(it->second, addr);
+  return result(it == requesterWindows_.end() ? nullptr : match(it->second, addr));
 }
 
-const PcieRoute* PcieFabric::routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr) const {
+PcieRouteResult PcieFabric::routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr,
+                                                 bool /*isWrite*/) const {
   auto it = rcWindows_.find(rcIndex);
-  return it == rcWindows_.end() ? nullptr : match(it->second, addr);
+  return result(it == rcWindows_.end() ? nullptr : match(it->second, addr));
 }
 
 }  // namespace hmmsim

@@ -58,8 +58,11 @@ class PcieFabric : public PcieRouter {
   PcieSwitchModule& switchModule(NodeId node);
   PcieRootComplexModule& rootComplex(NodeId node);
 
-  const PcieRoute* routeRequest(Bdf requester, std::uint64_t addr) const override;
-  const PcieRoute* routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr) const override;
+  /// Unclaimed addresses and targets under another root complex: UnsupportedRequest.
+  PcieRouteResult routeRequest(Bdf requester, std::uint64_t addr, bool isWrite,
+                               bool addressTranslated) const override;
+  PcieRouteResult routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr,
+                                       bool isWrite) const override;
 
  private:
   enum class Kind { RootComplex, Switch, Endpoint };

@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 
+#include "models/pcie/tlp.h"
 #include "sim/assert.h"
 #include "sim/strong_types.h"
 
@@ -31,18 +32,28 @@ struct PcieRoute {
   }
 };
 
-/// Answers where a request goes. Implementations: PcieFabric (explicit paths) and the adapter
-/// over topology's routing.
+/// Result of a route lookup: the route, or why there is none.
+struct PcieRouteResult {
+  const PcieRoute* route = nullptr;  ///< nullptr: the request is not delivered
+  /// When route is nullptr: UnsupportedRequest (nothing claims the address, no p2p between root
+  /// complexes, an IOMMU refusal) or CompleterAbort (ACS violation). Posted writes are dropped.
+  CplStatus status = CplStatus::SuccessfulCompletion;
+};
+
+/// Answers where a request goes. Implementations: PcieFabric (explicit paths) and
+/// TopologyPcieRouter (route_adapter.h, over topology's Router).
 class PcieRouter {
  public:
   virtual ~PcieRouter() = default;
-  /// Route of a request from `requester` to bus address `addr`; nullptr if no target claims the
-  /// address (the request then completes with Unsupported Request). The pointer stays valid for
-  /// the router's lifetime.
-  virtual const PcieRoute* routeRequest(Bdf requester, std::uint64_t addr) const = 0;
-  /// Route onward from root complex `rcIndex` for a (translated) address: used after the
-  /// translation stage changed the address. nullptr if nothing claims it.
-  virtual const PcieRoute* routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr) const = 0;
+  /// Route of a request from `requester` to bus address `addr` (`isWrite`: MWr vs MRd;
+  /// `addressTranslated`: the TLP's AT field). The route pointer stays valid for the router's
+  /// lifetime.
+  virtual PcieRouteResult routeRequest(Bdf requester, std::uint64_t addr, bool isWrite,
+                                       bool addressTranslated) const = 0;
+  /// Route onward from root complex `rcIndex` (host bridge index) for a (translated) address:
+  /// used after the translation stage changed the address.
+  virtual PcieRouteResult routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr,
+                                               bool isWrite) const = 0;
 };
 
 }  // namespace hmmsim

@@ -58,15 +58,15 @@ void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& g
     if (tr.addr != before) {
       gp.set_address(tr.addr);
       if (router_ != nullptr) {
-        const PcieRoute* r = router_->routeFromRootComplex(params_.index, tr.addr);
-        if (r == nullptr) {
+        const PcieRouteResult r = router_->routeFromRootComplex(params_.index, tr.addr, !isRead);
+        if (r.route == nullptr) {
           ++aborted_;
-          ext.status = CplStatus::UnsupportedRequest;
+          ext.status = r.status;
           gp.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
           if (isRead) delay += latency_;
           return;
         }
-        ext.route = r;
+        ext.route = r.route;
         ext.hop = 0;
       }
     }

@@ -1,0 +1,101 @@
+#include "models/pcie/route_adapter.h"
+
+namespace hmmsim {
+
+CplStatus cplStatusOf(RouteStatus s) {
+  switch (s) {
+    case RouteStatus::Ok: return CplStatus::SuccessfulCompletion;
+    case RouteStatus::AcsViolation: return CplStatus::CompleterAbort;
+    case RouteStatus::UnsupportedRequest:
+    case RouteStatus::IommuFault: return CplStatus::UnsupportedRequest;
+  }
+  return CplStatus::UnsupportedRequest;
+}
+
+Errno toPcieRoute(const Topology& topo, const Route& route, PcieRoute& out) {
+  if (!route.ok()) return Errno::Inval;
+  PcieRoute r;
+  bool crossedRc = false;
+  for (std::size_t i = 0; i < route.hops.size(); ++i) {
+    const Hop& h = route.hops[i];
+    if (r.length == PcieRoute::kMaxHops &&
+        (h.kind == HopKind::Switch || h.kind == HopKind::RootComplex)) {
+      return Errno::Range;
+    }
+    switch (h.kind) {
+      case HopKind::Link:
+      case HopKind::Function:
+        break;
+      case HopKind::Switch: {
+        const PciDev& port = topo.dev(h.egress);
+        const PcieSwitch* sw = topo.switchOf(port);
+        HMMSIM_ASSERT(sw != nullptr, "switch hop egress is not a switch port");
+        r.push(static_cast<std::uint8_t>(switchPortIndex(*sw, port)));
+        break;
+      }
+      case HopKind::RootComplex: {
+        if (crossedRc) return Errno::OpNotSupp;  // entering a second root complex
+        crossedRc = true;
+        const PciHostBridge& hb = topo.hostBridges().at(h.host);
+        if (h.egress != kNoDev) {
+          r.push(static_cast<std::uint8_t>(rootPortIndex(hb, topo.dev(h.egress))));
+        } else if (route.end == RouteEnd::SystemMemory && i + 1 == route.hops.size()) {
+          r.push(kEgressHostMemory);
+        } else {
+          return Errno::OpNotSupp;  // leaves towards another root complex
+        }
+        break;
+      }
+    }
+  }
+  out = r;
+  return Errno::Ok;
+}
+
+TopologyPcieRouter::TopologyPcieRouter(const Topology& topo, const Router& router,
+                                       const std::string& statsName)
+    : topo_(topo),
+      router_(router),
+      stats_(statsName),
+      unknownRequester_(stats_.counter("unknown_requester", "lookup",
+                                       "lookups for a requester id no function has")),
+      failed_(stats_.counter("failed_routes", "lookup", "lookups whose route was not delivered")),
+      crossRootComplex_(stats_.counter("cross_root_complex", "lookup",
+                                       "routes between root complexes (not modelled by the fabric)")) {}
+
+PcieRouteResult TopologyPcieRouter::convert(const Route& r) const {
+  if (!r.ok()) {
+    ++failed_;
+    return PcieRouteResult{nullptr, cplStatusOf(r.status)};
+  }
+  PcieRoute pr;
+  const Errno e = toPcieRoute(topo_, r, pr);
+  if (e != Errno::Ok) {
+    ++crossRootComplex_;
+    return PcieRouteResult{nullptr, CplStatus::UnsupportedRequest};
+  }
+  const PcieRoute& stored = *interned_.insert(pr).first;
+  return PcieRouteResult{&stored, CplStatus::SuccessfulCompletion};
+}
+
+PcieRouteResult TopologyPcieRouter::routeRequest(Bdf requester, std::uint64_t addr, bool isWrite,
+                                                 bool addressTranslated) const {
+  const PciDev* dev = topo_.findByBdf(requester);
+  if (dev == nullptr) {
+    ++unknownRequester_;
+    return PcieRouteResult{nullptr, CplStatus::UnsupportedRequest};
+  }
+  TlpRouteAttrs attrs;
+  attrs.write = isWrite;
+  attrs.at = addressTranslated ? PcieAt::Translated : PcieAt::Untranslated;
+  return convert(router_.routeRequest(*dev, addr, attrs));
+}
+
+PcieRouteResult TopologyPcieRouter::routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr,
+                                                         bool isWrite) const {
+  TlpRouteAttrs attrs;
+  attrs.write = isWrite;
+  return convert(router_.routeFromRootComplex(topo_.hostBridges().at(rcIndex), Pa(addr), attrs));
+}
+
+}  // namespace hmmsim

@@ -1,0 +1,68 @@
+#pragma once
+// Adapter from topology's routing (routing.h: the ordered hops a request crosses) to the source
+// routes the fabric modules consume (pcie_route.h: one egress port per switching element).
+//
+// Mapping: Link hops consume nothing (a link has one way through); a Switch hop gives the egress
+// port as switchPortIndex() numbers it (0 = upstream port, 1..n = downstream ports); a RootComplex
+// hop gives the root port (rootPortIndex()) or kEgressHostMemory when the route ends in system
+// memory; Function hops (between functions of a multi-function device) consume nothing.
+// Not supported by the fabric modules: routes that cross from one root complex into another
+// (p2p between host bridges) — reported as Unsupported Request and counted.
+// Pure: no SystemC.
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "models/pcie/pcie_route.h"
+#include "models/pcie/routing.h"
+#include "models/pcie/tlp.h"
+#include "sim/errno.h"
+#include "sim/stats.h"
+
+namespace hmmsim {
+
+/// Completion status of a request whose route failed: CompleterAbort for an ACS violation,
+/// UnsupportedRequest otherwise (no claimant, no p2p in the root complex, IOMMU refusal);
+/// SuccessfulCompletion for RouteStatus::Ok.
+CplStatus cplStatusOf(RouteStatus s);
+
+/// Converts a delivered `route` into egress ports. Returns Errno::Ok and fills `out`;
+/// Errno::Inval if route.status != Ok (out untouched); Errno::OpNotSupp if the route crosses
+/// two root complexes; Errno::Range if it has more switching elements than PcieRoute holds.
+Errno toPcieRoute(const Topology& topo, const Route& route, PcieRoute& out);
+
+/// PcieRouter over topology's Router. Routes are computed by `router` per lookup (once per DMA
+/// burst) and interned: equal egress lists share one stored PcieRoute, so pointers stay valid
+/// and memory does not grow with the number of addresses touched.
+class TopologyPcieRouter : public PcieRouter {
+ public:
+  /// `topo` and `router` must outlive this object. `statsName` e.g. "top.pcie.fabric_route".
+  TopologyPcieRouter(const Topology& topo, const Router& router, const std::string& statsName);
+
+  PcieRouteResult routeRequest(Bdf requester, std::uint64_t addr, bool isWrite,
+                               bool addressTranslated) const override;
+  PcieRouteResult routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr,
+                                       bool isWrite) const override;
+
+  const StatsGroup& stats() const { return stats_; }
+
+ private:
+  PcieRouteResult convert(const Route& r) const;
+
+  struct RouteLess {
+    bool operator()(const PcieRoute& a, const PcieRoute& b) const {
+      if (a.length != b.length) return a.length < b.length;
+      return a.egress < b.egress;
+    }
+  };
+  const Topology& topo_;
+  const Router& router_;
+  mutable std::set<PcieRoute, RouteLess> interned_;
+  mutable StatsGroup stats_;
+  Counter& unknownRequester_;
+  Counter& failed_;
+  Counter& crossRootComplex_;
+};
+
+}  // namespace hmmsim
