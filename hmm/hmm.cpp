@@ -242,8 +242,10 @@ class HmmWalk {
     const unsigned long cpu = leafCpuFlags(pte);
     if (const unsigned need = pteNeedFault(req, cpu)) return vmaFault(vma, addr, end, need);
     // vm_normal_page() == NULL (special/pfnmap/mixedmap raw pfn) and not the zero page: ERROR.
+    // As in vm_normal_page, only a VM_MIXEDMAP vma can hold a non-special pte without a struct
+    // page, so only there is pfn_valid consulted.
     const Pfn pfn = pte.pfn();
-    const bool normal = !pte.isSpecial() && pm_.pfnValid(pfn);
+    const bool normal = !pte.isSpecial() && (!(vma.vmFlags & VM_MIXEDMAP) || pm_.pfnValid(pfn));
     if (!normal && !pm_.isZeroPfn(pfn)) {
       if (pteNeedFault(req, 0)) return WalkRc::Fault;
       *out = (*out & HMM_PFN_INOUT_FLAGS) | HMM_PFN_ERROR;

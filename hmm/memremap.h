@@ -73,6 +73,10 @@ class DeviceMemory : public DevPagemapOps {
   };
 
   /// `owner` is the pgmap owner of every chunk (the driver's device cookie).
+  /// Lifetime: PhysMem calls folioFree on this object whenever a device page's last reference
+  /// goes, so it must outlive every Mm that maps its pages (or evict them first: beginRemove +
+  /// migrateDeviceRange + removeChunk). The destructor unregisters chunks without references and
+  /// leaves referenced ones registered (a simulation that ended).
   DeviceMemory(PhysMem& pm, const DeviceMemoryParams& params, const void* owner,
                const std::string& statsName = "devmem");
   ~DeviceMemory() override;

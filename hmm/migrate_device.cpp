@@ -29,6 +29,14 @@ namespace {
 
 constexpr unsigned kPmdOrder = PhysMem::kPmdOrder;
 
+/// compound_head() without PhysMem's lookup for the common order-0 case.
+inline Pfn headOf(PhysMem& pm, Pfn pfn) { return pm.frame(pfn).isTail() ? pm.compoundHead(pfn) : pfn; }
+/// folio_order() of a head frame.
+inline unsigned orderOf(PhysMem& pm, Pfn head) {
+  const Frame& h = pm.frame(head);
+  return h.isHead() ? h.order() : 0;
+}
+
 /// mk_pte(pfn, vma->vm_page_prot) with an explicit write bit (NX unless VM_EXEC; PROT_NONE vmas
 /// get an x86 PROT_NONE entry), as the fault path builds them.
 Pte mkVmaPte(Pfn pfn, const Vma& vma, bool writable) {
@@ -59,7 +67,7 @@ struct MigrateCtx {
   const void* owner = nullptr;
 
   bool isFaultFolio(Pfn head) const {
-    return faultPage && pm.compoundHead(*faultPage) == head;
+    return faultPage && headOf(pm, *faultPage) == head;
   }
   /// The other address spaces an rmap walk visits (scope minus own, without duplicates).
   template <class Fn>
@@ -79,7 +87,7 @@ struct MigrateCtx {
 /// folio_mapped(): any PTE or PMD mapping left.
 bool folioMapped(PhysMem& pm, Pfn head) {
   const Frame& h = pm.frame(head);
-  const unsigned order = pm.folioOrder(head);
+  const unsigned order = orderOf(pm, head);
   if (order > 0 && h.entireMapcount() > 0) return true;
   for (std::uint64_t i = 0; i < (1ull << order); ++i)
     if (pm.frame(head + i).mapcount > 0) return true;
@@ -87,7 +95,7 @@ bool folioMapped(PhysMem& pm, Pfn head) {
 }
 
 std::int64_t folioMapcount(PhysMem& pm, Pfn head) {
-  const unsigned order = pm.folioOrder(head);
+  const unsigned order = orderOf(pm, head);
   std::int64_t n = order > 0 ? std::int64_t(pm.frame(head).entireMapcount()) << order : 0;
   for (std::uint64_t i = 0; i < (1ull << order); ++i) n += pm.frame(head + i).mapcount;
   return n;
@@ -109,7 +117,7 @@ template <class Fn>
 void rmapWalkAnonInMm(PhysMem& pm, Mm& mm, Pfn head, Fn&& fn) {
   const Frame& h = pm.frame(head);
   if (!h.isAnon() || !h.mapping) return;
-  const unsigned order = pm.folioOrder(head);
+  const unsigned order = orderOf(pm, head);
   const std::uint64_t n = 1ull << order;
   for (const Vma& v : mm.vmas()) {
     if (v.anonVma.get() != h.mapping) continue;
@@ -142,7 +150,7 @@ void installMigrationEntry(PhysMem& pm, const Mapping& m) {
   notifierRound(*m.mm, MmuNotifierEvent::Clear, m.va, m.va + size, nullptr, [&] {
     const Pte e = *m.slot;
     const Pfn pfn = e.anyPfn();
-    Frame& h = pm.frame(pm.compoundHead(pfn));
+    Frame& h = pm.frame(headOf(pm, pfn));
     bool write = false;
     if (e.isPresent()) {
       write = e.isWrite();
@@ -176,7 +184,7 @@ bool restoreLeaf(PhysMem& pm, Mm& mm, const Vma& vma, Pte* slot, PtLevel level, 
   const bool write = e.isWritableMigrationEntry();
   const bool exclusive = write || e.isReadableExclusiveMigrationEntry();
   Frame& dst = pm.frame(dstPfn);
-  Frame& dh = pm.frame(pm.compoundHead(dstPfn));
+  Frame& dh = pm.frame(headOf(pm, dstPfn));
   Pte n;
   if (isDevicePrivate(dh.pgmap)) {
     n = Pte::mkDevicePrivate(dstPfn, write);
@@ -204,7 +212,7 @@ bool restoreLeaf(PhysMem& pm, Mm& mm, const Vma& vma, Pte* slot, PtLevel level, 
 void removeMigrationPtes(MigrateCtx& c, Pfn srcHead, Pfn dstHead, std::optional<Va> knownVa,
                          std::vector<Mm*>& touched) {
   PhysMem& pm = c.pm;
-  const unsigned order = pm.folioOrder(srcHead);
+  const unsigned order = orderOf(pm, srcHead);
   if (c.own && knownVa) {
     const PtWalk w = c.own->pageTable().lookup(*knownVa);
     if (w.level == PtLevel::Pmd) {
@@ -254,7 +262,7 @@ unsigned long deviceUnmap(MigrateCtx& c, unsigned long* src, unsigned long npage
       if (src[i] & MIGRATE_PFN_MIGRATE) selected += pages;
       continue;
     }
-    const Pfn head = pm.compoundHead(*pfn);
+    const Pfn head = headOf(pm, *pfn);
     if (folioMapped(pm, head)) {
       c.forEachOtherMm([&](Mm& m) {
         std::vector<Mapping> maps;
@@ -281,18 +289,19 @@ unsigned long deviceUnmap(MigrateCtx& c, unsigned long* src, unsigned long npage
 
 /// split_folio() of an unmapped, locked folio the migration holds one reference on: 2^order
 /// order-0 folios, each locked with one reference (the migration's), as migrate_vma_split_folio
-/// leaves them. PhysMem::splitFolio hands each subpage its mapcount as references, so each
-/// subpage is given one temporary mapcount for the split.
+/// leaves them.
 Errno splitUnmappedFolio(PhysMem& pm, Pfn head) {
-  const unsigned order = pm.folioOrder(head);
+  const unsigned order = orderOf(pm, head);
   const std::uint64_t n = 1ull << order;
   if (pm.frame(head).refcount() != 1) return Errno::Busy;
   pm.folioRefAdd(head, std::int32_t(n - 1));
-  for (std::uint64_t i = 0; i < n; ++i) ++pm.frame(head + i).mapcount;
-  const Errno err = pm.splitFolio(head, 0);
-  for (std::uint64_t i = 0; i < n; ++i) --pm.frame(head + i).mapcount;
-  if (err != Errno::Ok) pm.folioPutRefs(head, std::int32_t(n - 1));
-  return err;
+  const Errno err = pm.splitFolio(head, 0, 1);
+  if (err != Errno::Ok) {
+    pm.folioPutRefs(head, std::int32_t(n - 1));
+    return err;
+  }
+  for (std::uint64_t i = 1; i < n; ++i) pm.frame(head + i).set(kFrameLocked);
+  return Errno::Ok;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -425,11 +434,9 @@ class Collector {
     const unsigned order = pm_.folioOrder(head);
     const Errno err = pm_.splitFolio(head, faultHere ? 2 : 1);
     if (err != Errno::Ok) return err;
-    for (std::uint64_t j = 1; j < (1ull << order); ++j) {
-      if (faultHere && *c_.faultPage == head + j) continue;
-      unlockFolio(pm_, head + j);
-    }
+    for (std::uint64_t j = 1; j < (1ull << order); ++j) unlockFolio(pm_, head + j);
     if (faultHere && *c_.faultPage != head) {
+      pm_.frame(*c_.faultPage).set(kFrameLocked);
       pm_.getPage(*c_.faultPage);
       pm_.putPage(head);
     }
@@ -454,7 +461,7 @@ class Collector {
   /// The migration-entry part of migrate_vma_collect_pmd for one leaf (inside our MIGRATE round,
   /// so no round of its own).
   void installMigrationEntry(Pte* slot, Pfn pfn, Pte e, PtLevel level) {
-    Frame& h = pm_.frame(pm_.compoundHead(pfn));
+    Frame& h = pm_.frame(headOf(pm_, pfn));
     Frame& f = pm_.frame(pfn);
     bool write;
     if (e.isPresent()) {
@@ -521,8 +528,8 @@ class Collector {
       page = pfn;
       mpfn = migratePfn(pfn) | MIGRATE_PFN_MIGRATE | (e.isWrite() ? MIGRATE_PFN_WRITE : 0);
     }
-    const Pfn head = pm_.compoundHead(page);
-    if (pm_.folioOrder(head) > 0) {
+    const Pfn head = headOf(pm_, page);
+    if (orderOf(pm_, head) > 0) {
       // A pte-mapped large folio: split it (migrate_vma_split_folio) and look again.
       if (pm_.frame(head).test(kFrameHugeTlb) || !pm_.frame(head).mapping) {
         emit(0);
@@ -752,7 +759,7 @@ void finalize(MigrateCtx& c, unsigned long* src, unsigned long* dst, unsigned lo
     const auto newpage = migratePfnToPfn(dst[i]);
     const auto page = migratePfnToPfn(src[i]);
     std::optional<Pfn> dstHead;
-    if (newpage) dstHead = pm.compoundHead(*newpage);
+    if (newpage) dstHead = headOf(pm, *newpage);
     if (!page) {
       if (dstHead) {
         unlockFolio(pm, *dstHead);
@@ -760,7 +767,7 @@ void finalize(MigrateCtx& c, unsigned long* src, unsigned long* dst, unsigned lo
       }
       continue;
     }
-    const Pfn srcHead = pm.compoundHead(*page);
+    const Pfn srcHead = headOf(pm, *page);
     if (!(src[i] & MIGRATE_PFN_MIGRATE) || !dstHead) {
       if (dstHead) {
         unlockFolio(pm, *dstHead);
@@ -817,7 +824,7 @@ Errno migrateVmaSetup(MigrateVma& a) {
   PhysMem& pm = mm.physMem();
   if (a.faultPage) {
     if (!pm.pfnValid(*a.faultPage) || !isDevicePrivate(pm.frame(*a.faultPage).pgmap)) return Errno::Inval;
-    if (!pm.frame(pm.compoundHead(*a.faultPage)).isLocked()) return Errno::Inval;
+    if (!pm.frame(headOf(pm, *a.faultPage)).isLocked()) return Errno::Inval;
   }
   HMMSIM_ASSERT(mm.mmapLocked(), "migrate_vma_setup needs the mmap lock");
   const unsigned long n = (a.end - a.start) >> kPageShift;

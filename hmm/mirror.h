@@ -103,7 +103,8 @@ class HmmMirror final : public MmuIntervalNotifierOps {
   /// `owner`: the device cookie (dev_private_owner for hmmRangeFault, pgmap owner for migrations).
   HmmMirror(Mm& mm, HmmMirrorDriver& driver, const void* owner, const HmmMirrorParams& params = {},
             const std::string& statsName = "hmm_mirror");
-  /// Removes the notifier if still inserted.
+  /// Removes the notifier if still inserted. Lifetime: destroy (or remove()) the mirror before
+  /// its Mm, whose notifier subscriptions must be empty when it goes away.
   ~HmmMirror() override;
   HmmMirror(const HmmMirror&) = delete;
   HmmMirror& operator=(const HmmMirror&) = delete;

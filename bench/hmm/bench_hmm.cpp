@@ -155,6 +155,7 @@ void BM_MigrateRoundTrip(benchmark::State& state) {
   state.counters["sim_copy_ms"] = double(b.copyPs()) / 1e9;
 }
 BENCHMARK(BM_MigrateRoundTrip)
+    ->Args({1, 0})
     ->Args({16, 0})
     ->Args({16, 1})
     ->ArgNames({"MiB", "thp"})

@@ -301,3 +301,71 @@ TEST_CASE("MigrateCopier moves the bytes and accumulates bytes/s plus per-page l
   REQUIRE(c.pendingPs() == 0);
   REQUIRE(c.totalPs() == 1500000);
 }
+
+TEST_CASE("migrate_vma_pages clears MIGRATE when a CPU fault populated an empty slot after setup") {
+  HmmFixture f;
+  const Va a = f.mapAnon(kP);
+  std::vector<unsigned long> src(1), dst(1);
+  MigrateVma m;
+  f.mm->mmapReadLock();
+  m.vma = f.mm->vmaLookup(a);
+  m.src = src.data();
+  m.dst = dst.data();
+  m.start = a;
+  m.end = a + kP;
+  m.pgmapOwner = f.owner();
+  m.flags = MIGRATE_VMA_SELECT_SYSTEM;
+  REQUIRE(migrateVmaSetup(m) == Errno::Ok);
+  REQUIRE(src[0] == MIGRATE_PFN_MIGRATE);
+  f.mm->mmapReadUnlock();
+  f.store(a, 99);  // the CPU wins the race for the empty slot
+  f.mm->mmapReadLock();
+  f.allocAndCopy(m, src, dst, true);
+  migrateVmaPages(m);
+  REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) == 0);
+  migrateVmaFinalize(m);
+  f.mm->mmapReadUnlock();
+  REQUIRE(f.pteAt(a).isPresent());
+  REQUIRE(f.load(a) == 99);
+  REQUIRE(f.dev->allocatedPages() == 0);  // the unused destination went back to the device
+}
+
+TEST_CASE("migration to device-coherent memory installs present ptes the CPU uses directly") {
+  HmmFixture f(512ull << 20, MmParams{}, MemoryType::DeviceCoherent);
+  const Va a = f.mapAnon(2 * kP);
+  f.fillPattern(a, 2, 70);
+  f.migrateToDevice(a, a + 2 * kP);
+  const Pte e = f.pteAt(a + kP);
+  REQUIRE(e.isPresent());
+  REQUIRE(f.dev->owns(e.pfn()));
+  REQUIRE(f.load(a + kP) == 71);  // no fault, no migration back
+  REQUIRE(f.migrateToRamCalls == 0);
+  REQUIRE(f.pteAt(a + kP).pfn() == e.pfn());
+  std::vector<unsigned long> pfns;
+  REQUIRE(f.rangeFault(a, a + 2 * kP, pfns, 0) == HmmStatus::Ok);
+  REQUIRE(hmmPfnToPfn(pfns[1]) == e.pfn());
+  f.migrateToSystem(a, a + 2 * kP);
+  REQUIRE(f.pm.isRam(f.pteAt(a + kP).pfn()));
+  REQUIRE(f.load(a) == 70);
+}
+
+TEST_CASE("a CPU fault on one page of a device-private THP splits it and migrates that page back") {
+  HmmFixture f;
+  const Va m = f.mapAnon(2 * kPmdSize);
+  REQUIRE(f.mm->madvise(m, 2 * kPmdSize, MADV_HUGEPAGE) == Errno::Ok);
+  const Va thp = m.alignUp(kPmdSize);
+  f.store(thp + 7 * kP, 707);
+  f.store(thp + 8 * kP, 808);
+  f.migrateToDevice(thp, thp + kPmdSize, /*compound=*/true);
+  REQUIRE(f.levelAt(thp) == PtLevel::Pmd);
+  const Pfn dhead = f.pteAt(thp).swpPfn();
+  REQUIRE(f.load(thp + 7 * kP) == 707);
+  REQUIRE(f.migrateToRamCalls == 1);
+  REQUIRE(f.pteAt(thp + 7 * kP).isPresent());
+  REQUIRE(f.pteAt(thp + 8 * kP).isDevicePrivateEntry());
+  REQUIRE(f.pm.folioOrder(dhead) == 0);           // the device folio was split
+  REQUIRE_FALSE(f.pm.frame(dhead + 8).isLocked());  // and nothing stays locked
+  REQUIRE_FALSE(f.pm.frame(dhead).isLocked());
+  REQUIRE(f.load(thp + 8 * kP) == 808);
+  REQUIRE(f.migrateToRamCalls == 2);
+}
