@@ -310,8 +310,18 @@ IommuTranslation Iommu::translateCore(Bdf rid, Iova iova, bool write, std::uint6
   ++iotlbMisses_;
   IoWalk w = d->pt_.walk(iova);
   walkAccesses_ += w.accesses;
-  const std::uint64_t walkPs = std::uint64_t(w.accesses) * params_.walkAccessLatencyPs;
-  const std::uint64_t start = walkerStart(nowPs + params_.iotlbHitLatencyPs, walkPs);
+  std::uint64_t walkPs = std::uint64_t(w.accesses) * params_.walkAccessLatencyPs;
+  std::uint64_t start;
+  if (walkMemory_) {
+    // The walker is taken first; each entry read starts when the previous one returned.
+    auto it = std::min_element(walkerBusyUntil_.begin(), walkerBusyUntil_.end());
+    start = std::max(nowPs + params_.iotlbHitLatencyPs, *it);
+    walkPs = 0;
+    for (unsigned i = 0; i < w.accesses; ++i) walkPs += walkMemory_(w.accessAddrs[i], start + walkPs);
+    *it = start + walkPs;
+  } else {
+    start = walkerStart(nowPs + params_.iotlbHitLatencyPs, walkPs);
+  }
   t.latencyPs = (start + walkPs) - nowPs;
   t.walkAccesses = w.accesses;
   if (trace_ && trace_->on(TraceCategory::IommuWalk)) {

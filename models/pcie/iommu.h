@@ -33,12 +33,14 @@
 // complex: with no translation, translate() returns the bus address unchanged as the Pa.
 //
 // Timing (pure, no SystemC): translate() returns latencyPs = IOTLB lookup latency, plus on a
-// miss the wait for a free page walker and the walk (walk accesses × walkAccessLatencyPs).
+// miss the wait for a free page walker and the walk (walk accesses × walkAccessLatencyPs, or
+// the sum of the entry reads' latencies from a memory model set with setWalkMemory()).
 // The defaults reproduce the pcie-bench anchor: 4 accesses × 56.5 ns = +226 ns per 4 KiB miss.
 // A SystemC shell (the root complex) adds latencyPs to the transaction's annotated delay.
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -245,6 +247,12 @@ class Iommu {
   void clearFaultRecords() { faults_.clear(); }
   /// Stale accesses are reported to `checker` (rule UnmappedIova) when set; nullptr detaches.
   void setChecker(InvariantChecker* checker) { checker_ = checker; }
+  /// Charges page walks on a memory model instead of the flat walkAccessLatencyPs: `access`
+  /// is called for each page-table entry read, in walk order, with the entry's physical address
+  /// and the time the read starts, and returns that read's latency in ps (a DRAM model with
+  /// busy-until contention can sit behind it). Empty function = flat latency again.
+  using WalkMemory = std::function<std::uint64_t(Pa entry, std::uint64_t startPs)>;
+  void setWalkMemory(WalkMemory access) { walkMemory_ = std::move(access); }
   /// Category iommu.walk: each page walk as a slice (from the walker's start, its duration),
   /// each fault as an instant, on the track named after the stats group. nullptr detaches.
   void setTrace(TraceSink* trace) { trace_ = trace; }
@@ -275,6 +283,7 @@ class Iommu {
   std::deque<IommuFault> faults_;
   InvariantChecker* checker_ = nullptr;
   TraceSink* trace_ = nullptr;
+  WalkMemory walkMemory_;
 
   Counter& translations_;
   Counter& iotlbHits_;

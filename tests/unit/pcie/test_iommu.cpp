@@ -483,3 +483,20 @@ TEST_CASE("with iommu.walk tracing on, walks become slices and faults instants")
   CHECK(json.find("\"walk\"") != std::string::npos);
   CHECK(json.find("reason=not-present") != std::string::npos);
 }
+
+TEST_CASE("a walk memory model is charged once per page-table entry, in walk order") {
+  Fixture f;
+  REQUIRE(f.iommu.map(f.dom, Iova(0x10000), Pa(0x1000'0000), kPageSize, kIommuRead) == Errno::Ok);
+  std::vector<std::pair<Pa, std::uint64_t>> reads;
+  f.iommu.setWalkMemory([&](Pa entry, std::uint64_t startPs) {
+    reads.emplace_back(entry, startPs);
+    return std::uint64_t(100'000);
+  });
+  IommuTranslation t = f.iommu.translate(kDevA, Iova(0x10000), false, 1'000'000);
+  REQUIRE(reads.size() == 4);
+  CHECK(t.latencyPs == 4'000 + 4 * 100'000);
+  CHECK(reads[0].second == 1'004'000);
+  CHECK(reads[3].second == 1'304'000);
+  CHECK(reads[0].first == Pa(f.iommu.params().pageTableBase + (std::uint64_t(f.dom.id()) << 32)));  // root table, index 0
+  for (std::size_t i = 1; i < reads.size(); ++i) CHECK(reads[i].first != reads[i - 1].first);
+}
