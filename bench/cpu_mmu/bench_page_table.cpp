@@ -2,9 +2,9 @@
 // hmm_range_fault's per-page cost), range walks, and page-table bytes per mapped page.
 #include <benchmark/benchmark.h>
 
+#include <sys/mman.h>
 #include <cstdint>
 #include <cstdlib>
-#include <sys/mman.h>
 #include <memory>
 #include <vector>
 
@@ -51,8 +51,12 @@ void lookupBench(benchmark::State& state, std::uint64_t stridePages) {
   state.counters["pt_bytes_per_page"] = double(pt->tableBytes()) / double(kPages);
 }
 
-void BM_LookupRandomDense4K(benchmark::State& state) { lookupBench(state, 1); }
-void BM_LookupRandomSparse4K(benchmark::State& state) { lookupBench(state, 16); }
+void BM_LookupRandomDense4K(benchmark::State& state) {
+  lookupBench(state, 1);
+}
+void BM_LookupRandomSparse4K(benchmark::State& state) {
+  lookupBench(state, 16);
+}
 BENCHMARK(BM_LookupRandomDense4K);
 BENCHMARK(BM_LookupRandomSparse4K);
 

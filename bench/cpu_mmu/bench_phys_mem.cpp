@@ -2,10 +2,10 @@
 // (frame metadata + page tables, and the data buffer separately), allocator and data-path speed.
 #include <benchmark/benchmark.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <unistd.h>
 #include <vector>
 
 #include "models/cpu_mmu/page_table.h"

@@ -33,26 +33,26 @@ struct FrameData {
 
 /// Page flags (PG_* and the kernel's page-type/compound encodings), one bit each.
 enum FrameFlag : std::uint32_t {
-  kFrameLocked = 1u << 0,         ///< PG_locked: folio lock held (migration, split, zone_device_page_init)
-  kFrameUptodate = 1u << 1,       ///< PG_uptodate: contents valid (page cache)
-  kFrameDirty = 1u << 2,          ///< PG_dirty: contents differ from backing store
-  kFrameReferenced = 1u << 3,     ///< PG_referenced
-  kFrameLru = 1u << 4,            ///< PG_lru: on an LRU list (isolation for migration clears it)
-  kFrameHead = 1u << 5,           ///< PG_head: first frame of a compound folio (order > 0)
-  kFrameTail = 1u << 6,           ///< compound_head bit 0: a tail frame; head() names the head
-  kFrameReserved = 1u << 7,       ///< PG_reserved: never freed, never refcounted (zero pages)
-  kFrameSwapBacked = 1u << 8,     ///< PG_swapbacked: anon or shmem
-  kFrameAnon = 1u << 9,           ///< PAGE_MAPPING_ANON: `mapping` is an anon_vma
-  kFrameAnonExclusive = 1u << 10, ///< PG_anon_exclusive: owned by exactly one mm (COW reuse, GUP)
-  kFrameZeroPage = 1u << 11,      ///< is_zero_pfn / is_huge_zero_folio
-  kFrameZoneDevice = 1u << 12,    ///< is_zone_device_page: frame of a DevPagemap (pgmap != nullptr)
-  kFramePageCache = 1u << 13,     ///< `mapping` is a file's address_space (page cache)
-  kFrameWriteback = 1u << 14,     ///< PG_writeback
-  kFrameBuddy = 1u << 15,         ///< PageBuddy: head of a free block in PhysMem's free lists
-  kFrameHugeTlb = 1u << 16,       ///< folio_test_hugetlb: an order-18 (or 9) hugetlb folio
-  kFramePageTable = 1u << 17,     ///< PageTable: backs a page-table page (PageTable with PhysMem)
-  kFrameMlocked = 1u << 18,       ///< PG_mlocked
-  kFrameOwnerPriv1 = 1u << 19,    ///< PG_owner_priv_1: for the owner's private use
+  kFrameLocked = 1u << 0,          ///< PG_locked: folio lock held (migration, split, zone_device_page_init)
+  kFrameUptodate = 1u << 1,        ///< PG_uptodate: contents valid (page cache)
+  kFrameDirty = 1u << 2,           ///< PG_dirty: contents differ from backing store
+  kFrameReferenced = 1u << 3,      ///< PG_referenced
+  kFrameLru = 1u << 4,             ///< PG_lru: on an LRU list (isolation for migration clears it)
+  kFrameHead = 1u << 5,            ///< PG_head: first frame of a compound folio (order > 0)
+  kFrameTail = 1u << 6,            ///< compound_head bit 0: a tail; PhysMem::compoundHead finds the head
+  kFrameReserved = 1u << 7,        ///< PG_reserved: never freed, never refcounted (zero pages)
+  kFrameSwapBacked = 1u << 8,      ///< PG_swapbacked: anon or shmem
+  kFrameAnon = 1u << 9,            ///< PAGE_MAPPING_ANON: `mapping` is an anon_vma
+  kFrameAnonExclusive = 1u << 10,  ///< PG_anon_exclusive: owned by exactly one mm (COW reuse, GUP)
+  kFrameZeroPage = 1u << 11,       ///< is_zero_pfn / is_huge_zero_folio
+  kFrameZoneDevice = 1u << 12,     ///< is_zone_device_page: frame of a DevPagemap (pgmap != nullptr)
+  kFramePageCache = 1u << 13,      ///< `mapping` is a file's address_space (page cache)
+  kFrameWriteback = 1u << 14,      ///< PG_writeback
+  kFrameBuddy = 1u << 15,          ///< PageBuddy: heads a free block on a buddy list (not the pcp list)
+  kFrameHugeTlb = 1u << 16,        ///< folio_test_hugetlb: an order-18 (or 9) hugetlb folio
+  kFramePageTable = 1u << 17,      ///< PageTable: backs a page-table page (PageTable with PhysMem)
+  kFrameMlocked = 1u << 18,        ///< PG_mlocked
+  kFrameOwnerPriv1 = 1u << 19,     ///< PG_owner_priv_1: for the owner's private use
 };
 
 /// Called when the refcount of a ZONE_DEVICE folio drops to zero (free_zone_device_folio ->
@@ -73,7 +73,10 @@ class FrameFreeHook {
   /// folio_split: PhysMem::splitFolio made `tail` its own folio (it was part of `head`'s).
   /// Called once per new folio after the split, before any freed subpage is handed back.
   /// Default: nothing (tails inherit the head's zoneDeviceData).
-  virtual void folioSplit(Pfn head, Pfn tail) { (void)head; (void)tail; }
+  virtual void folioSplit(Pfn head, Pfn tail) {
+    (void)head;
+    (void)tail;
+  }
 
   virtual ~FrameFreeHook() = default;
 };

@@ -42,8 +42,10 @@ PageTable::~PageTable() {
     }
   }
   for (const Slab& s : slabs_) {
-    if (s.mapped) munmap(s.base, s.tables * sizeof(Table));
-    else std::free(s.base);
+    if (s.mapped)
+      munmap(s.base, s.tables * sizeof(Table));
+    else
+      std::free(s.base);
   }
 }
 
@@ -60,7 +62,8 @@ void PageTable::newSlab() {
       const auto a = reinterpret_cast<std::uintptr_t>(raw);
       const std::uintptr_t aligned = (a + bytes - 1) & ~std::uintptr_t(bytes - 1);
       if (aligned > a) munmap(raw, aligned - a);
-      if (aligned + bytes < a + 2 * bytes) munmap(reinterpret_cast<void*>(aligned + bytes), a + 2 * bytes - aligned - bytes);
+      if (aligned + bytes < a + 2 * bytes)
+        munmap(reinterpret_cast<void*>(aligned + bytes), a + 2 * bytes - aligned - bytes);
 #ifdef MADV_HUGEPAGE
       madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
 #endif
@@ -202,8 +205,8 @@ Errno PageTable::splitHugePud(Va va) {
   return Errno::Ok;
 }
 
-std::uint64_t PageTable::freeLevel(Table* t, PtLevel level, std::uint64_t base,
-                                   std::uint64_t start, std::uint64_t end) {
+std::uint64_t PageTable::freeLevel(Table* t, PtLevel level, std::uint64_t base, std::uint64_t start,
+                                   std::uint64_t end) {
   // `t` holds entries of `level` and covers [base, base + 512 * size).
   if (level == PtLevel::Pte) return 0;
   const unsigned shift = kPageShift + 9u * (unsigned(level) - 1u);

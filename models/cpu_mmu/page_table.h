@@ -59,9 +59,7 @@ struct PtRangeEntry {
   /// The leaf slot (the visitor may read or overwrite it); nullptr for a hole.
   Pte* slot = nullptr;
   /// First address mapped by the leaf (aligned to its size); equals `start` for holes.
-  Va leafStart() const {
-    return level == PtLevel::None ? start : start.alignDown(ptLevelSize(level));
-  }
+  Va leafStart() const { return level == PtLevel::None ? start : start.alignDown(ptLevelSize(level)); }
 };
 
 /// What the walker does after a visit.
@@ -135,9 +133,7 @@ class PageTable {
   /// Live table pages, PGD included (mm_pgtables_bytes / 4096 + 1).
   std::uint64_t tablePages() const { return tablesLive_; }
   /// Live table pages whose entries are at `level` (Pgd: 1, Pud, Pmd, Pte tables).
-  std::uint64_t tablePages(PtLevel level) const {
-    return tablesAt_[static_cast<unsigned>(level)];
-  }
+  std::uint64_t tablePages(PtLevel level) const { return tablesAt_[static_cast<unsigned>(level)]; }
   /// Host bytes of live tables (tablePages() * 4096).
   std::uint64_t tableBytes() const { return tablesLive_ * sizeof(Table); }
   /// The frame backing the table that contains `slot` (PhysMem-backed tables only).
@@ -165,8 +161,8 @@ class PageTable {
     bool open = false;
   };
   template <class Visitor>
-  bool walkLevel(Table* t, PtLevel level, std::uint64_t start, std::uint64_t end,
-                 Visitor& visitor, HoleRun& hole);
+  bool walkLevel(Table* t, PtLevel level, std::uint64_t start, std::uint64_t end, Visitor& visitor,
+                 HoleRun& hole);
   template <class Visitor>
   static bool flushHole(Visitor& visitor, HoleRun& hole);
 
@@ -183,7 +179,7 @@ class PageTable {
   void newSlab();
   std::vector<Slab> slabs_;
   std::vector<Table*> freeTables_;
-  std::size_t slabUsed_ = 0;  // tables handed out from the newest slab
+  std::size_t slabUsed_ = 0;                           // tables handed out from the newest slab
   static constexpr std::size_t kHugeSlabTables = 512;  // 2 MiB
   // PhysMem-backed tables: table -> frame. Looked up only on alloc/free/tablePfn.
   std::map<const Table*, Pfn> tableFrames_;
@@ -249,8 +245,8 @@ bool PageTable::flushHole(Visitor& visitor, HoleRun& hole) {
 }
 
 template <class Visitor>
-bool PageTable::walkLevel(Table* t, PtLevel level, std::uint64_t start, std::uint64_t end,
-                          Visitor& visitor, HoleRun& hole) {
+bool PageTable::walkLevel(Table* t, PtLevel level, std::uint64_t start, std::uint64_t end, Visitor& visitor,
+                          HoleRun& hole) {
   const unsigned shift = kPageShift + 9u * (unsigned(level) - 1u);
   const std::uint64_t size = 1ull << shift;
   std::uint64_t addr = start;
@@ -271,8 +267,7 @@ bool PageTable::walkLevel(Table* t, PtLevel level, std::uint64_t start, std::uin
       continue;
     }
     if (level != PtLevel::Pte && (level == PtLevel::Pgd || e.isTable())) {
-      if (!walkLevel(tableOf(e), PtLevel(unsigned(level) - 1u), addr, clipEnd, visitor, hole))
-        return false;
+      if (!walkLevel(tableOf(e), PtLevel(unsigned(level) - 1u), addr, clipEnd, visitor, hole)) return false;
       addr = next;
       continue;
     }
@@ -289,9 +284,9 @@ bool PageTable::walkLevel(Table* t, PtLevel level, std::uint64_t start, std::uin
 
 template <class Visitor>
 bool PageTable::walkRange(Va start, Va end, Visitor&& visitor) {
-  HMMSIM_ASSERT(start < end && end.value() <= kVaLimit && start.isAligned(kPageSize) &&
-                    end.isAligned(kPageSize),
-                "walkRange: bad range [" << start << ", " << end << ")");
+  HMMSIM_ASSERT(
+      start < end && end.value() <= kVaLimit && start.isAligned(kPageSize) && end.isAligned(kPageSize),
+      "walkRange: bad range [" << start << ", " << end << ")");
   HoleRun hole;
   if (!walkLevel(pgd_, PtLevel::Pgd, start.value(), end.value(), visitor, hole)) return false;
   return flushHole(visitor, hole);

@@ -13,7 +13,7 @@ namespace hmmsim {
 namespace {
 constexpr std::uint64_t kChunkBytes = PhysMem::kChunkFrames * kPageSize;  // 2 MiB
 constexpr std::uint64_t kDeviceAlignFrames = 1ull << PhysMem::kPudOrder;  // 1 GiB
-constexpr std::uint64_t kMaxRamBytes = 8ull << 40;                       // 8 TiB
+constexpr std::uint64_t kMaxRamBytes = 8ull << 40;                        // 8 TiB
 }  // namespace
 
 std::string PhysMemParams::check() const {
@@ -33,19 +33,17 @@ std::string PhysMemParams::check() const {
 
 PhysMem::PhysMem(const PhysMemParams& p, const std::string& statsName)
     : stats_(statsName),
-      framesAllocated_(stats_.counter("frames_allocated", "frames",
-                                      "4 KiB RAM frames handed out by the page allocator")),
-      framesFreed_(stats_.counter("frames_freed", "frames",
-                                  "4 KiB RAM frames returned to the page allocator")),
+      framesAllocated_(
+          stats_.counter("frames_allocated", "frames", "4 KiB RAM frames handed out by the page allocator")),
+      framesFreed_(
+          stats_.counter("frames_freed", "frames", "4 KiB RAM frames returned to the page allocator")),
       allocFailures_(stats_.counter("alloc_failures", "allocations",
                                     "allocations that found no free block of the order")),
       deviceFramesFreed_(stats_.counter("device_folios_freed", "folios",
                                         "ZONE_DEVICE folios whose refcount dropped to zero")),
       folioSplits_(stats_.counter("folio_splits", "folios", "order-9 folios split")),
-      dataPagesStat_(stats_.scalar("data_pages", "frames",
-                                   "frames holding a 4 KiB data buffer (touched)")),
-      metadataBytesStat_(stats_.scalar("metadata_bytes", "B",
-                                       "host bytes of frame metadata (struct page)")) {
+      dataPagesStat_(stats_.scalar("data_pages", "frames", "frames holding a 4 KiB data buffer (touched)")),
+      metadataBytesStat_(stats_.scalar("metadata_bytes", "B", "host bytes of frame metadata (struct page)")) {
   const std::string err = p.check();
   HMMSIM_ASSERT(err.empty(), "PhysMem: invalid parameters: " << err);
   basePfn_ = p.ramBase.value() >> kPageShift;
@@ -68,8 +66,7 @@ PhysMem::PhysMem(const PhysMemParams& p, const std::string& statsName)
     for (;; --order) {
       const std::uint64_t nf = 1ull << order;
       const std::uint64_t abs = basePfn_ + (c << kChunkShift);
-      if (order == kPmdOrder || ((abs & (nf - 1)) == 0 && (c << kChunkShift) + nf <= ramPages()))
-        break;
+      if (order == kPmdOrder || ((abs & (nf - 1)) == 0 && (c << kChunkShift) + nf <= ramPages())) break;
     }
     blocks.emplace_back(c, order);
     c += 1ull << (order - kChunkShift);
@@ -136,11 +133,13 @@ FrameData* PhysMem::attachData(Frame& f, bool zeroed) {
 // Metadata
 // ---------------------------------------------------------------------------------------------
 
-void PhysMem::updateMetadataStat() { metadataBytesStat_.set(double(metadataBytes())); }
+void PhysMem::updateMetadataStat() {
+  metadataBytesStat_.set(double(metadataBytes()));
+}
 
 std::uint64_t PhysMem::metadataBytes() const {
-  return chunksMaterialized_ * kChunkFrames * sizeof(Frame) +
-         chunks_.capacity() * sizeof(Chunk) + deviceRanges_.size() * 64;
+  return chunksMaterialized_ * kChunkFrames * sizeof(Frame) + chunks_.capacity() * sizeof(Chunk) +
+         deviceRanges_.size() * 64;
 }
 
 const PhysMem::Chunk* PhysMem::chunkOf(Pfn pfn) const {
@@ -148,12 +147,13 @@ const PhysMem::Chunk* PhysMem::chunkOf(Pfn pfn) const {
   const std::uint64_t c = rel(pfn) >> kChunkShift;
   if (c >= chunks_.size()) return nullptr;
   const Chunk& ch = chunks_[c];
-  if (ch.kind == ChunkKind::None || (rel(pfn) & (kChunkFrames - 1)) >= ch.validFrames)
-    return nullptr;
+  if (ch.kind == ChunkKind::None || (rel(pfn) & (kChunkFrames - 1)) >= ch.validFrames) return nullptr;
   return &ch;
 }
 
-bool PhysMem::pfnValid(Pfn pfn) const { return chunkOf(pfn) != nullptr; }
+bool PhysMem::pfnValid(Pfn pfn) const {
+  return chunkOf(pfn) != nullptr;
+}
 
 bool PhysMem::isDevicePfn(Pfn pfn) const {
   const Chunk* c = chunkOf(pfn);
@@ -260,8 +260,10 @@ void PhysMem::pushFree(std::uint64_t r, unsigned order) {
 void PhysMem::unlinkFree(std::uint64_t r, unsigned order) {
   Frame& f = frameRel(r);
   const std::uint32_t prev = f.aux_, next = f.link_;
-  if (prev != kNoLink) frameRel(prev).link_ = next;
-  else freeHead_[order] = next;
+  if (prev != kNoLink)
+    frameRel(prev).link_ = next;
+  else
+    freeHead_[order] = next;
   if (next != kNoLink) frameRel(next).aux_ = prev;
   f.clear(kFrameBuddy);
   f.order_ = 0;
@@ -280,8 +282,10 @@ void PhysMem::pushChunkFree(std::uint64_t ci, unsigned order) {
 
 void PhysMem::unlinkChunkFree(std::uint64_t ci, unsigned order) {
   Chunk& c = chunks_[ci];
-  if (c.prev != kNoLink) chunks_[c.prev].next = c.next;
-  else freeHead_[order] = c.next;
+  if (c.prev != kNoLink)
+    chunks_[c.prev].next = c.next;
+  else
+    freeHead_[order] = c.next;
   if (c.next != kNoLink) chunks_[c.next].prev = c.prev;
   c.next = c.prev = kNoLink;
   c.freeOrder = -1;
@@ -304,8 +308,10 @@ std::optional<std::uint64_t> PhysMem::allocBlock(unsigned order) {
   while (k > order) {
     --k;
     const std::uint64_t upper = r + (1ull << k);
-    if (k >= kPmdOrder) pushChunkFree(upper >> kChunkShift, k);
-    else pushFree(upper, k);
+    if (k >= kPmdOrder)
+      pushChunkFree(upper >> kChunkShift, k);
+    else
+      pushFree(upper, k);
   }
   freePages_ -= 1ull << order;
   return r;
@@ -330,8 +336,10 @@ void PhysMem::freeBlock(std::uint64_t r, unsigned order) {
     ++order;
   }
   const std::uint64_t rr = abs - basePfn_;
-  if (order >= kPmdOrder) pushChunkFree(rr >> kChunkShift, order);
-  else pushFree(rr, order);
+  if (order >= kPmdOrder)
+    pushChunkFree(rr >> kChunkShift, order);
+  else
+    pushFree(rr, order);
 }
 
 void PhysMem::dropData(Frame& f) {
@@ -439,8 +447,8 @@ void PhysMem::freeFolio(Pfn head) {
   Frame& h = frameRel(r);
   const unsigned order = h.isHead() ? h.order() : 0;
   HMMSIM_ASSERT(h.mapcount == 0 && (order == 0 || h.entireMapcount() == 0),
-                "PhysMem: freeing mapped folio " << head << " (mapcount " << h.mapcount
-                                                 << ", entire " << h.entireMapcount() << ")");
+                "PhysMem: freeing mapped folio " << head << " (mapcount " << h.mapcount << ", entire "
+                                                 << h.entireMapcount() << ")");
   const std::uint64_t n = 1ull << order;
   h.generation_ = nextGeneration_++;
   h.mapping = nullptr;
@@ -482,8 +490,7 @@ void PhysMem::freeFolio(Pfn head) {
       continue;
     }
     Frame& f = c.frames[t & (kChunkFrames - 1)];
-    HMMSIM_ASSERT(f.mapcount == 0, "PhysMem: freeing folio " << head << " with mapped subpage "
-                                                             << pfnAt(t));
+    HMMSIM_ASSERT(f.mapcount == 0, "PhysMem: freeing folio " << head << " with mapped subpage " << pfnAt(t));
     f.flags_ = 0;
     f.order_ = 0;
     f.link_ = 0;
@@ -494,13 +501,19 @@ void PhysMem::freeFolio(Pfn head) {
   }
   freePages_ += n;
   framesFreed_ += n;
-  if (order == 0) pcpFree(r);
-  else freeBlock(r, order);
+  if (order == 0)
+    pcpFree(r);
+  else
+    freeBlock(r, order);
 }
 
-void PhysMem::getPage(Pfn pfn) { folioRefAdd(pfn, 1); }
+void PhysMem::getPage(Pfn pfn) {
+  folioRefAdd(pfn, 1);
+}
 
-bool PhysMem::putPage(Pfn pfn) { return folioPutRefs(pfn, 1); }
+bool PhysMem::putPage(Pfn pfn) {
+  return folioPutRefs(pfn, 1);
+}
 
 void PhysMem::folioRefAdd(Pfn pfn, std::int32_t n) {
   HMMSIM_ASSERT(n >= 0, "folioRefAdd: negative count " << n);
@@ -517,8 +530,7 @@ bool PhysMem::folioPutRefs(Pfn pfn, std::int32_t n) {
   Frame& h = frame(head);
   if (h.isReserved()) return false;
   HMMSIM_ASSERT(h.refcount_ >= n && h.refcount_ > 0,
-                "put_page underflow on " << pfn << " (refcount " << h.refcount_ << ", put " << n
-                                         << ")");
+                "put_page underflow on " << pfn << " (refcount " << h.refcount_ << ", put " << n << ")");
   h.refcount_ -= n;
   if (h.refcount_ != 0) return false;
   freeFolio(head);
@@ -532,8 +544,7 @@ bool PhysMem::folioPutRefs(Pfn pfn, std::int32_t n) {
 Errno PhysMem::splitFolio(Pfn head, std::int32_t callerRefs, std::int32_t perPageRefs) {
   if (!pfnValid(head)) return Errno::Inval;
   Frame& h = frame(head);
-  if (!h.isHead() || h.order() != kPmdOrder || h.isReserved() || h.refcount_ == 0 ||
-      h.test(kFrameHugeTlb))
+  if (!h.isHead() || h.order() != kPmdOrder || h.isReserved() || h.refcount_ == 0 || h.test(kFrameHugeTlb))
     return Errno::Inval;
   if (h.entireMapcount() != 0) return Errno::Busy;
   const std::uint64_t r = rel(head);
@@ -656,8 +667,7 @@ void PhysMem::zoneDevicePageInit(Pfn pfn, unsigned order) {
   for (std::uint64_t i = 0; i < n; ++i) {
     HMMSIM_ASSERT(isDevicePfn(pfn + i), "zoneDevicePageInit: " << (pfn + i) << " is not device memory");
     const Frame& f = frame(pfn + i);
-    HMMSIM_ASSERT(f.refcount_ == 0 && !f.isTail(),
-                  "zoneDevicePageInit: frame " << (pfn + i) << " is in use");
+    HMMSIM_ASSERT(f.refcount_ == 0 && !f.isTail(), "zoneDevicePageInit: frame " << (pfn + i) << " is in use");
   }
   const std::uint64_t r = rel(pfn);
   Frame& h = frameRel(r);
@@ -693,8 +703,10 @@ void PhysMem::read(Pa pa, void* dst, std::size_t len) const {
     const Chunk* c = chunkOf(pfn);
     HMMSIM_ASSERT(c, "PhysMem::read: no memory at " << Pa(a));
     const Frame* f = c->frames ? &c->frames[rel(pfn) & (kChunkFrames - 1)] : nullptr;
-    if (f && f->data_) std::memcpy(out, f->data_->bytes + off, n);
-    else std::memset(out, 0, n);
+    if (f && f->data_)
+      std::memcpy(out, f->data_->bytes + off, n);
+    else
+      std::memset(out, 0, n);
     out += n;
     a += n;
     len -= n;

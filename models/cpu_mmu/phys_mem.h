@@ -63,10 +63,10 @@ struct PhysMemParams {
 
 class PhysMem {
  public:
-  static constexpr unsigned kMaxOrder = 18;    ///< largest folio: 1 GiB (PUD)
-  static constexpr unsigned kPmdOrder = 9;     ///< HPAGE_PMD_ORDER: 2 MiB THP
-  static constexpr unsigned kPudOrder = 18;    ///< PUD-sized hugetlb page
-  static constexpr unsigned kChunkShift = 9;   ///< metadata is created per 2^9 frames
+  static constexpr unsigned kMaxOrder = 18;   ///< largest folio: 1 GiB (PUD)
+  static constexpr unsigned kPmdOrder = 9;    ///< HPAGE_PMD_ORDER: 2 MiB THP
+  static constexpr unsigned kPudOrder = 18;   ///< PUD-sized hugetlb page
+  static constexpr unsigned kChunkShift = 9;  ///< metadata is created per 2^9 frames
   static constexpr std::uint64_t kChunkFrames = 1ull << kChunkShift;
 
   /// `p` must satisfy p.check() == "" (HMMSIM_ASSERT otherwise: validation belongs to the
@@ -235,10 +235,10 @@ class PhysMem {
     std::unique_ptr<Frame[]> frames;  // nullptr until first use
     std::uint32_t next = kNoLink;     // free list (chunk-level, orders >= 9), chunk indices
     std::uint32_t prev = kNoLink;
-    std::uint16_t validFrames = 0;    // frames [0, validFrames) exist
+    std::uint16_t validFrames = 0;  // frames [0, validFrames) exist
     ChunkKind kind = ChunkKind::None;
-    std::int8_t freeOrder = -1;       // >= 9: heads a free block of that order
-    std::int8_t allocOrder = -1;      // >= 9: part of an allocated folio of that order
+    std::int8_t freeOrder = -1;   // >= 9: heads a free block of that order
+    std::int8_t allocOrder = -1;  // >= 9: part of an allocated folio of that order
   };
   struct DeviceRange {
     std::uint64_t npages;
@@ -287,7 +287,7 @@ class PhysMem {
   Pfn ramFirst_, ramEnd_;
   std::vector<Chunk> chunks_;
   std::uint32_t freeHead_[kMaxOrder + 1];  // orders < 9: frame rel; orders >= 9: chunk index
-  std::uint64_t freePages_ = 0;  // buddy lists + pcp list
+  std::uint64_t freePages_ = 0;            // buddy lists + pcp list
   // Per-cpu page list for order 0 (one "cpu": the simulator is one thread): LIFO, refilled and
   // trimmed in batches like rmqueue_bulk/free_pcppages_bulk, drained when an allocation fails.
   static constexpr unsigned kPcpBatch = 63;

@@ -76,15 +76,15 @@ class Pte {
 
   /// Swap types (the 5-bit type field). 0..kMaxSwapfiles-1 are swap devices.
   static constexpr unsigned kMaxSwapfiles = 22;
-  static constexpr unsigned kSwpDeviceWrite = 22;            ///< SWP_DEVICE_WRITE
-  static constexpr unsigned kSwpDeviceRead = 23;             ///< SWP_DEVICE_READ
-  static constexpr unsigned kSwpDeviceExclusiveWrite = 24;   ///< SWP_DEVICE_EXCLUSIVE_WRITE
-  static constexpr unsigned kSwpDeviceExclusiveRead = 25;    ///< SWP_DEVICE_EXCLUSIVE_READ
-  static constexpr unsigned kSwpMigrationRead = 26;          ///< SWP_MIGRATION_READ
-  static constexpr unsigned kSwpMigrationReadExclusive = 27; ///< SWP_MIGRATION_READ_EXCLUSIVE
-  static constexpr unsigned kSwpMigrationWrite = 28;         ///< SWP_MIGRATION_WRITE
-  static constexpr unsigned kSwpHwPoison = 29;               ///< SWP_HWPOISON
-  static constexpr unsigned kSwpPteMarker = 30;              ///< SWP_PTE_MARKER
+  static constexpr unsigned kSwpDeviceWrite = 22;             ///< SWP_DEVICE_WRITE
+  static constexpr unsigned kSwpDeviceRead = 23;              ///< SWP_DEVICE_READ
+  static constexpr unsigned kSwpDeviceExclusiveWrite = 24;    ///< SWP_DEVICE_EXCLUSIVE_WRITE
+  static constexpr unsigned kSwpDeviceExclusiveRead = 25;     ///< SWP_DEVICE_EXCLUSIVE_READ
+  static constexpr unsigned kSwpMigrationRead = 26;           ///< SWP_MIGRATION_READ
+  static constexpr unsigned kSwpMigrationReadExclusive = 27;  ///< SWP_MIGRATION_READ_EXCLUSIVE
+  static constexpr unsigned kSwpMigrationWrite = 28;          ///< SWP_MIGRATION_WRITE
+  static constexpr unsigned kSwpHwPoison = 29;                ///< SWP_HWPOISON
+  static constexpr unsigned kSwpPteMarker = 30;               ///< SWP_PTE_MARKER
 
   constexpr Pte() = default;
   constexpr explicit Pte(std::uint64_t raw) : v_(raw) {}
@@ -112,9 +112,9 @@ class Pte {
   /// make_{readable,writable}_migration_entry(pfn); readExclusive selects
   /// make_readable_exclusive_migration_entry (anon-exclusive page, read-only mapping).
   static constexpr Pte mkMigration(Pfn pfn, bool write, bool readExclusive = false) {
-    return mkSwap(write ? kSwpMigrationWrite
-                        : (readExclusive ? kSwpMigrationReadExclusive : kSwpMigrationRead),
-                  pfn.value());
+    return mkSwap(
+        write ? kSwpMigrationWrite : (readExclusive ? kSwpMigrationReadExclusive : kSwpMigrationRead),
+        pfn.value());
   }
   /// make_{readable,writable}_device_exclusive_entry(pfn).
   static constexpr Pte mkDeviceExclusive(Pfn pfn, bool write) {
@@ -150,21 +150,16 @@ class Pte {
   constexpr bool isDevicePrivateEntry() const {
     return isSwap() && (swpType() == kSwpDeviceWrite || swpType() == kSwpDeviceRead);
   }
-  constexpr bool isWritableDevicePrivateEntry() const {
-    return isSwap() && swpType() == kSwpDeviceWrite;
-  }
+  constexpr bool isWritableDevicePrivateEntry() const { return isSwap() && swpType() == kSwpDeviceWrite; }
   constexpr bool isMigrationEntry() const {
     return isSwap() && swpType() >= kSwpMigrationRead && swpType() <= kSwpMigrationWrite;
   }
-  constexpr bool isWritableMigrationEntry() const {
-    return isSwap() && swpType() == kSwpMigrationWrite;
-  }
+  constexpr bool isWritableMigrationEntry() const { return isSwap() && swpType() == kSwpMigrationWrite; }
   constexpr bool isReadableExclusiveMigrationEntry() const {
     return isSwap() && swpType() == kSwpMigrationReadExclusive;
   }
   constexpr bool isDeviceExclusiveEntry() const {
-    return isSwap() &&
-           (swpType() == kSwpDeviceExclusiveWrite || swpType() == kSwpDeviceExclusiveRead);
+    return isSwap() && (swpType() == kSwpDeviceExclusiveWrite || swpType() == kSwpDeviceExclusiveRead);
   }
   constexpr bool isWritableDeviceExclusiveEntry() const {
     return isSwap() && swpType() == kSwpDeviceExclusiveWrite;
@@ -181,8 +176,7 @@ class Pte {
   /// A pfn-swap entry that grants write (device-private write, migration write, device-exclusive
   /// write): what the entry restores to on the CPU side.
   constexpr bool isWritableSwapEntry() const {
-    return isWritableDevicePrivateEntry() || isWritableMigrationEntry() ||
-           isWritableDeviceExclusiveEntry();
+    return isWritableDevicePrivateEntry() || isWritableMigrationEntry() || isWritableDeviceExclusiveEntry();
   }
 
   // ---- present-entry accessors ----
@@ -190,13 +184,11 @@ class Pte {
   /// pte_pfn / pmd_pfn / pud_pfn (present entries).
   constexpr Pfn pfn() const { return Pfn((v_ & kPfnMask) >> kPfnShift); }
   /// The pfn of a present entry or of a pfn-swap entry; Pfn(0) otherwise.
-  constexpr Pfn anyPfn() const {
-    return isPresent() ? pfn() : (isPfnSwapEntry() ? swpPfn() : Pfn(0));
-  }
-  constexpr bool isWrite() const { return (v_ & kRw) != 0; }       ///< pte_write
+  constexpr Pfn anyPfn() const { return isPresent() ? pfn() : (isPfnSwapEntry() ? swpPfn() : Pfn(0)); }
+  constexpr bool isWrite() const { return (v_ & kRw) != 0; }  ///< pte_write
   constexpr bool isUser() const { return (v_ & kUser) != 0; }
-  constexpr bool isYoung() const { return (v_ & kAccessed) != 0; } ///< pte_young
-  constexpr bool isDirty() const { return (v_ & kDirty) != 0; }    ///< pte_dirty
+  constexpr bool isYoung() const { return (v_ & kAccessed) != 0; }                  ///< pte_young
+  constexpr bool isDirty() const { return (v_ & kDirty) != 0; }                     ///< pte_dirty
   constexpr bool isSpecial() const { return isPresent() && (v_ & kSpecial) != 0; }  ///< pte_special
   constexpr bool isDevmap() const { return isPresent() && (v_ & kDevmap) != 0; }    ///< pte_devmap
   constexpr bool isProtNone() const { return (v_ & (kPresent | kProtNone)) == kProtNone; }
@@ -214,15 +206,17 @@ class Pte {
 
   // ---- modifiers (return a new value; present entries unless stated) ----
 
-  constexpr Pte mkWrite() const { return Pte(v_ | kRw); }            ///< pte_mkwrite
-  constexpr Pte wrprotect() const { return Pte(v_ & ~kRw); }         ///< pte_wrprotect
-  constexpr Pte mkDirty() const { return Pte(v_ | kDirty | kSoftDirty); }  ///< pte_mkdirty (x86 also sets soft-dirty)
-  constexpr Pte mkClean() const { return Pte(v_ & ~kDirty); }        ///< pte_mkclean
-  constexpr Pte mkYoung() const { return Pte(v_ | kAccessed); }      ///< pte_mkyoung
-  constexpr Pte mkOld() const { return Pte(v_ & ~kAccessed); }       ///< pte_mkold
-  constexpr Pte mkSpecial() const { return Pte(v_ | kSpecial); }     ///< pte_mkspecial
-  constexpr Pte mkDevmap() const { return Pte(v_ | kDevmap); }       ///< pte_mkdevmap
-  constexpr Pte mkHuge() const { return Pte(v_ | kPse); }            ///< pmd_mkhuge / pud_mkhuge
+  constexpr Pte mkWrite() const { return Pte(v_ | kRw); }     ///< pte_mkwrite
+  constexpr Pte wrprotect() const { return Pte(v_ & ~kRw); }  ///< pte_wrprotect
+  constexpr Pte mkDirty() const {
+    return Pte(v_ | kDirty | kSoftDirty);
+  }                                                               ///< pte_mkdirty (x86 also sets soft-dirty)
+  constexpr Pte mkClean() const { return Pte(v_ & ~kDirty); }     ///< pte_mkclean
+  constexpr Pte mkYoung() const { return Pte(v_ | kAccessed); }   ///< pte_mkyoung
+  constexpr Pte mkOld() const { return Pte(v_ & ~kAccessed); }    ///< pte_mkold
+  constexpr Pte mkSpecial() const { return Pte(v_ | kSpecial); }  ///< pte_mkspecial
+  constexpr Pte mkDevmap() const { return Pte(v_ | kDevmap); }    ///< pte_mkdevmap
+  constexpr Pte mkHuge() const { return Pte(v_ | kPse); }         ///< pmd_mkhuge / pud_mkhuge
   constexpr Pte clearHuge() const { return Pte(v_ & ~kPse); }
   constexpr Pte mkExec() const { return Pte(v_ & ~kNx); }
   constexpr Pte mkNoExec() const { return Pte(v_ | kNx); }
@@ -233,9 +227,7 @@ class Pte {
   /// pte_mksoft_dirty / pte_swp_mksoft_dirty.
   constexpr Pte mkSoftDirty() const { return Pte(v_ | (isSwap() ? kSwpSoftDirty : kSoftDirty)); }
   /// pte_clear_soft_dirty / pte_swp_clear_soft_dirty.
-  constexpr Pte clearSoftDirty() const {
-    return Pte(v_ & ~(isSwap() ? kSwpSoftDirty : kSoftDirty));
-  }
+  constexpr Pte clearSoftDirty() const { return Pte(v_ & ~(isSwap() ? kSwpSoftDirty : kSoftDirty)); }
   /// pte_mkuffd_wp / pte_swp_mkuffd_wp.
   constexpr Pte mkUffdWp() const { return Pte(v_ | (isSwap() ? kSwpUffdWp : kUffdWp)); }
   constexpr Pte clearUffdWp() const { return Pte(v_ & ~(isSwap() ? kSwpUffdWp : kUffdWp)); }

@@ -24,8 +24,8 @@ struct Visit {
 };
 
 std::ostream& operator<<(std::ostream& os, const Visit& v) {
-  return os << "{" << std::hex << v.start << "-" << v.end << std::dec << " L" << int(v.level)
-            << " " << std::hex << v.pte.raw() << std::dec << "}";
+  return os << "{" << std::hex << v.start << "-" << v.end << std::dec << " L" << int(v.level) << " "
+            << std::hex << v.pte.raw() << std::dec << "}";
 }
 
 std::vector<Visit> collect(PageTable& pt, Va s, Va e) {
@@ -316,7 +316,7 @@ TEST_CASE("splitHugePmd of anything but a pmd leaf returns Inval and changes not
   CHECK(pt.splitHugePmd(Va(0)) == Errno::Inval);  // no tables at all
   *pt.ptePtr(Va(0), true) = Pte::mkPresent(Pfn(1), true);
   const std::uint64_t tables = pt.tablePages();
-  CHECK(pt.splitHugePmd(Va(0)) == Errno::Inval);  // a pte table
+  CHECK(pt.splitHugePmd(Va(0)) == Errno::Inval);         // a pte table
   CHECK(pt.splitHugePmd(Va(2 * kMiB)) == Errno::Inval);  // a none pmd
   CHECK(pt.tablePages() == tables);
   CHECK(pt.lookup(Va(0)).pte.pfn() == Pfn(1));
@@ -538,7 +538,8 @@ TEST_CASE("random sets, clears, splits and frees agree with a reference map of l
         continue;
       }
       REQUIRE(slot);
-      const Pte e = (op == 0) ? Pte::mkMigration(Pfn(va >> 12), true) : Pte::mkPresent(Pfn(va >> 12), op == 1);
+      const Pte e =
+          (op == 0) ? Pte::mkMigration(Pfn(va >> 12), true) : Pte::mkPresent(Pfn(va >> 12), op == 1);
       *slot = e;
       ref[va] = {PtLevel::Pte, e};
     } else if (op == 3) {
@@ -576,7 +577,8 @@ TEST_CASE("random sets, clears, splits and frees agree with a reference map of l
         return WalkAction::Continue;
       });
       // Only PTE and PMD leaves exist: a leaf overlapping [s, e) starts at or after s - 2 MiB.
-      for (auto it = ref.lower_bound(s >= kPmdSize ? s - kPmdSize : 0); it != ref.end() && it->first < e; ++it) {
+      for (auto it = ref.lower_bound(s >= kPmdSize ? s - kPmdSize : 0); it != ref.end() && it->first < e;
+           ++it) {
         const std::uint64_t end = it->first + ptLevelSize(it->second.first);
         if (end > s && it->first < e) want.emplace_back(it->first, it->second.second);
       }

@@ -19,7 +19,9 @@ PhysMemParams smallRam(std::uint64_t bytes = 64ull << 20) {
 }
 
 // Stand-in pgmap identities: PhysMem only stores and compares the pointer.
-DevPagemap* fakePgmap(int& storage) { return reinterpret_cast<DevPagemap*>(&storage); }
+DevPagemap* fakePgmap(int& storage) {
+  return reinterpret_cast<DevPagemap*>(&storage);
+}
 
 struct RecordingHook : FrameFreeHook {
   std::vector<Pfn> freed;
@@ -352,7 +354,7 @@ TEST_CASE("a device folio whose refcount drops to zero goes to the range's free 
   CHECK_FALSE(pm.frame(d + 512).isAnon());
   CHECK(pm.frame(d + 512).pgmap == fakePgmap(a));
   CHECK(pm.generationOf(d + 600) != gen);
-  CHECK(pm.freePages() == free0);  // RAM untouched
+  CHECK(pm.freePages() == free0);              // RAM untouched
   CHECK(pm.compoundHead(d + 700) == d + 700);  // dissolved after the hook
   // The driver can hand it out again.
   pm.zoneDevicePageInit(d + 512);
@@ -444,8 +446,7 @@ TEST_CASE("freeing every page of a broken-up 1 GiB block merges it back") {
   for (unsigned i = 0; i < 1000; ++i) folios.push_back(*pm.allocFrame(i % 5 == 0 ? 3 : 0));
   CHECK_FALSE(pm.allocFrame(18));
   // Free in a scrambled order so merges happen in every direction.
-  for (std::size_t i = 0; i < folios.size(); ++i)
-    std::swap(folios[i], folios[(i * 7919) % folios.size()]);
+  for (std::size_t i = 0; i < folios.size(); ++i) std::swap(folios[i], folios[(i * 7919) % folios.size()]);
   for (Pfn p : folios) pm.putPage(p);
   CHECK(pm.freePages() == pm.ramPages() - 1);
   REQUIRE(pm.allocFrame(18));
@@ -513,8 +514,8 @@ TEST_CASE("THP split of a page-cache folio leaves each subpage its cache referen
   int mapping = 0;
   pm.frame(h).mapping = &mapping;
   pm.frame(h).set(kFramePageCache);
-  pm.folioRefAdd(h, 512);          // the page cache: one reference per page
-  pm.frame(h + 10).mapcount = 1;   // one subpage mapped by a PTE
+  pm.folioRefAdd(h, 512);         // the page cache: one reference per page
+  pm.frame(h + 10).mapcount = 1;  // one subpage mapped by a PTE
   pm.getPage(h);
   CHECK(pm.splitFolio(h, 1) == Errno::Busy);  // without per-page refs the count does not add up
   REQUIRE(pm.splitFolio(h, 1, 1) == Errno::Ok);
@@ -582,7 +583,7 @@ TEST_CASE("thousands of touched frames keep their own bytes") {
 }
 
 TEST_CASE("random allocs, puts and splits never hand out overlapping or misaligned blocks") {
-  PhysMem pm(smallRam(64ull << 20));  // one 64 MiB buddy block (order 14)
+  PhysMem pm(smallRam(64ull << 20));            // one 64 MiB buddy block (order 14)
   std::map<std::uint64_t, std::uint64_t> live;  // head pfn -> frames
   std::uint64_t x = 0x9e3779b97f4a7c15ull;
   auto next = [&x] {
