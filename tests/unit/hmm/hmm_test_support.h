@@ -191,6 +191,17 @@ struct HmmFixture {
         }
         if (!d) d = dev->allocPage();
       } else {
+        if (compound && failCompound) {
+          // dmirror's fallback when no system THP is free: 4 KiB pages for every subpage.
+          for (unsigned long j = 0; j < kPagesPerPmd; ++j) {
+            auto p = migrateAllocSystemFolio(pm, 0);
+            REQUIRE(p);
+            copier.copyFolio(*p, *spfn + j);
+            dst[i + j] = migratePfn(*p);
+          }
+          i += kPagesPerPmd - 1;
+          continue;
+        }
         d = migrateAllocSystemFolio(pm, order);
       }
       REQUIRE(d);

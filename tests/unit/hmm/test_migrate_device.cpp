@@ -369,3 +369,21 @@ TEST_CASE("a CPU fault on one page of a device-private THP splits it and migrate
   REQUIRE(f.load(thp + 8 * kP) == 808);
   REQUIRE(f.migrateToRamCalls == 2);
 }
+
+TEST_CASE("a compound device source is split when the driver supplies 4 KiB system destinations") {
+  HmmFixture f;
+  const Va m = f.mapAnon(2 * kPmdSize);
+  REQUIRE(f.mm->madvise(m, 2 * kPmdSize, MADV_HUGEPAGE) == Errno::Ok);
+  const Va thp = m.alignUp(kPmdSize);
+  f.store(thp + 2048 * 8, 2048);
+  f.migrateToDevice(thp, thp + kPmdSize, /*compound=*/true);
+  REQUIRE(f.levelAt(thp) == PtLevel::Pmd);
+  f.failCompound = true;
+  auto src = f.migrateToSystem(thp, thp + kPmdSize);
+  for (std::uint64_t i = 0; i < kPagesPerPmd; ++i) REQUIRE((src[i] & MIGRATE_PFN_MIGRATE) != 0);
+  REQUIRE(f.levelAt(thp) == PtLevel::Pte);
+  REQUIRE(f.pteAt(thp + 9 * kP).isPresent());
+  REQUIRE(f.pm.isRam(f.pteAt(thp + 9 * kP).pfn()));
+  REQUIRE(f.dev->allocatedPages() == 0);
+  REQUIRE(f.load(thp + 2048 * 8) == 2048);
+}
