@@ -13,6 +13,7 @@
 #include "models/cpu_mmu/vm_fault.h"
 #include "models/cpu_mmu/vma.h"
 #include "sim/assert.h"
+#include "sim/wait_queue.h"
 
 namespace hmmsim {
 
@@ -65,11 +66,14 @@ DeviceExclusiveResult makeDeviceExclusive(Mm& mm, Va addr, const void* owner) {
       pm.putPage(page);
       return DeviceExclusiveResult{Errno::OpNotSupp, Pfn(0), Pfn(0)};
     }
-    // folio_lock_killable: nobody else can hold it in this single-threaded core except a
-    // migration in another SystemC thread; the kernel sleeps, hmmsim starts over after the round.
+    // folio_lock_killable: sleep until the holder (a migration in another context) unlocks it.
+    // Folio unlocks that matter here end migrations, which wake the mm's migration wait queue
+    // (hmm/migrate_device.cpp); then start over, since the page may have moved meanwhile.
     if (h.isLocked()) {
       pm.putPage(page);
-      HMMSIM_ASSERT(false, "make_device_exclusive: folio " << head << " is locked by another context");
+      waitEvent(mm.blocker(), mm.migrationWaitQueue(), [&] { return !pm.frame(head).isLocked(); },
+                "folio_lock_killable(make_device_exclusive)");
+      continue;
     }
     h.set(kFrameLocked);
     MmuNotifierRange range;

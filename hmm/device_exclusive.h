@@ -8,11 +8,12 @@
 // Models: fault the page in writable first (get_user_page_vma_remote with FOLL_WRITE |
 // FOLL_SPLIT_PMD: a PMD-mapped THP is split to ptes, a read-only/COW page is broken, an existing
 // device-exclusive entry is restored by that fault), refuse non-anonymous and hugetlb folios
-// (-EOPNOTSUPP), lock the folio, raise MMU_NOTIFY_EXCLUSIVE with the caller's owner over the page
-// (callers that filter their own events skip it), re-check that the same page is still mapped
-// writable (else start over), replace the pte (dirty moved to the folio, soft-dirty kept). The
-// entry keeps the page's reference and mapcount (the fault path's convention). The folio is
-// returned locked and with one reference: exclusivity holds until the caller unlocks and puts it.
+// (-EOPNOTSUPP), lock the folio (sleeping while a migration holds it), raise
+// MMU_NOTIFY_EXCLUSIVE with the caller's owner over the page (callers that filter their own
+// events skip it), re-check that the same page is still mapped writable (else start over),
+// replace the pte (dirty moved to the folio, soft-dirty kept). The entry keeps the page's
+// reference and mapcount (the fault path's convention). The folio is returned locked and with
+// one reference: exclusivity holds until the caller unlocks and puts it.
 // Leaves out: FOLL_* corner cases of GUP beyond the above (FOLL_FORCE, longterm), killable waits.
 // Timing: none (pure core).
 

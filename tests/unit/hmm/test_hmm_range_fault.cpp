@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "hmm/device_exclusive.h"
 #include "hmm/hmm.h"
 #include "models/cpu_mmu/vma.h"
 #include "tests/unit/hmm/hmm_test_support.h"
@@ -382,4 +383,25 @@ TEST_CASE("hmmRangeFault waits on a migration entry until the migration finalize
   REQUIRE(f.dev->owns(hmmPfnToPfn(pfns[0])));
   REQUIRE(f.frameWord(hmmPfnToPfn(pfns[0])) == 77);
   f.mm->notifierSubscriptions().setBlocker(singleThreadBlocker());
+}
+
+TEST_CASE("hmmRangeFault faults a device-exclusive entry back to a present pte when asked") {
+  HmmFixture f;
+  const Va a = f.mapAnon(kP);
+  f.store(a, 3);
+  {
+    MmapReadLock l(*f.mm);
+    auto r = makeDeviceExclusive(*f.mm, a, nullptr);
+    REQUIRE(r.ok());
+    deviceExclusiveRelease(*f.mm, r.folio);
+  }
+  std::vector<unsigned long> pfns;
+  REQUIRE(f.rangeFault(a, a + kP, pfns, 0) == HmmStatus::Ok);
+  REQUIRE(pfns[0] == 0);  // not faultable without a request: reported as 0
+  REQUIRE(f.pteAt(a).isDeviceExclusiveEntry());
+  // The restore raises MMU_NOTIFY_EXCLUSIVE: Busy first, then the page.
+  REQUIRE(f.rangeFault(a, a + kP, pfns, HMM_PFN_REQ_FAULT) == HmmStatus::Busy);
+  REQUIRE(f.pteAt(a).isPresent());
+  REQUIRE(f.rangeFault(a, a + kP, pfns, HMM_PFN_REQ_FAULT) == HmmStatus::Ok);
+  REQUIRE(valid(pfns[0]));
 }
