@@ -387,3 +387,36 @@ TEST_CASE("a compound device source is split when the driver supplies 4 KiB syst
   REQUIRE(f.dev->allocatedPages() == 0);
   REQUIRE(f.load(thp + 2048 * 8) == 2048);
 }
+
+TEST_CASE("migrateDeviceRange evicts a device THP whole through its PMD mapping") {
+  HmmFixture f;
+  const Va m = f.mapAnon(2 * kPmdSize);
+  REQUIRE(f.mm->madvise(m, 2 * kPmdSize, MADV_HUGEPAGE) == Errno::Ok);
+  const Va thp = m.alignUp(kPmdSize);
+  f.store(thp + 100 * kP, 100);
+  f.migrateToDevice(thp, thp + kPmdSize, /*compound=*/true);
+  const Pfn dhead = f.pteAt(thp).swpPfn();
+  DeviceMemory::Chunk& chunk = f.dev->chunk(0);
+  REQUIRE(chunk.pgmap.contains(dhead));
+  const unsigned long n = chunk.pgmap.nrPages;
+  std::vector<unsigned long> src(n), dst(n);
+  RmapScope scope{f.mm.get()};
+  f.dev->beginRemove(0);
+  REQUIRE(migrateDeviceRange(f.pm, scope, src.data(), chunk.pgmap.pfnFirst, n) == Errno::Ok);
+  const unsigned long i = dhead - chunk.pgmap.pfnFirst;
+  REQUIRE((src[i] & MIGRATE_PFN_COMPOUND) != 0);
+  REQUIRE((src[i] & MIGRATE_PFN_MIGRATE) != 0);
+  REQUIRE(f.levelAt(thp) == PtLevel::Pmd);
+  REQUIRE(f.pteAt(thp).isMigrationEntry());
+  const auto d = migrateAllocSystemFolio(f.pm, PhysMem::kPmdOrder);
+  REQUIRE(d);
+  f.copier.copyFolio(*d, dhead, PhysMem::kPmdOrder);
+  dst[i] = migratePfn(*d) | MIGRATE_PFN_COMPOUND;
+  migrateDevicePages(f.pm, scope, src.data(), dst.data(), n);
+  migrateDeviceFinalize(f.pm, scope, src.data(), dst.data(), n);
+  REQUIRE(f.levelAt(thp) == PtLevel::Pmd);
+  REQUIRE(f.pteAt(thp).isPresent());
+  REQUIRE(f.pteAt(thp).pfn() == *d);
+  REQUIRE(f.load(thp + 100 * kP) == 100);
+  REQUIRE(f.dev->removeChunk(0) == Errno::Ok);
+}
