@@ -15,7 +15,7 @@ HmmMirror::HmmMirror(Mm& mm, HmmMirrorDriver& driver, const void* owner, const H
       driver_(driver),
       owner_(owner),
       params_(params),
-      lock_(mm.blocker()),
+      lock_([&mm]() -> Blocker& { return mm.blocker(); }),
       hmm_(statsName + ".hmm"),
       stats_(statsName),
       commits_(stats_.counter("commits", "ranges", "ranges committed to the device page table")),

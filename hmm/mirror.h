@@ -27,6 +27,7 @@
 // Timing: none (pure core); HmmStats counts walks and faults for a SystemC shell to charge.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,14 +43,16 @@ namespace hmmsim {
 class Mm;
 
 /// A sleeping mutex (struct mutex) for driver locks: lock() sleeps through a Blocker while held.
+/// The Blocker is looked up when a sleep is needed (a platform may install its SystemC Blocker on
+/// the mm after the driver was constructed).
 class SleepingMutex {
  public:
-  explicit SleepingMutex(Blocker& blocker) : blocker_(&blocker) {}
+  explicit SleepingMutex(std::function<Blocker&()> blocker) : blocker_(std::move(blocker)) {}
   SleepingMutex(const SleepingMutex&) = delete;
   SleepingMutex& operator=(const SleepingMutex&) = delete;
   /// mutex_lock: sleeps until free (pure C++: asserts, since nothing else could release it).
   void lock() {
-    waitEvent(*blocker_, wq_, [&] { return !held_; }, "mutex_lock(driver update lock)");
+    if (held_) waitEvent(blocker_(), wq_, [&] { return !held_; }, "mutex_lock(driver update lock)");
     held_ = true;
   }
   /// mutex_trylock: true if taken.
@@ -64,10 +67,9 @@ class SleepingMutex {
     wq_.wakeUpAll();
   }
   bool held() const { return held_; }
-  void setBlocker(Blocker& b) { blocker_ = &b; }
 
  private:
-  Blocker* blocker_;
+  std::function<Blocker&()> blocker_;
   WaitQueue wq_;
   bool held_ = false;
 };
