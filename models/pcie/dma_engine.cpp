@@ -97,8 +97,9 @@ DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len,
     res.donePs = advanceTo(0, qk);
     return res;
   }
-  // The TLM data pointer is non-const by interface; writes never modify it.
-  auto* bytes = const_cast<std::uint8_t*>(data);
+  // The TLM data pointer is non-const by interface; writes never modify it. TLM requires a valid
+  // pointer, so timing-only callers (data == nullptr) get the zero-filled scratch buffer.
+  auto* bytes = data ? const_cast<std::uint8_t*>(data) : scratch(len);
   const PcieLinkConfig& cfg = params_.link;
   if (params_.fidelity == PcieFidelity::PerTlp) {
     RequestSplitter split(addr, len, cfg.mpsBytes);
@@ -151,6 +152,7 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
     res.donePs = advanceTo(0, qk);
     return res;
   }
+  if (data == nullptr) data = scratch(len);
   const PcieLinkConfig& cfg = params_.link;
   if (params_.fidelity == PcieFidelity::PerTlp) {
     RequestSplitter split(addr, len, cfg.mrrsBytes);
@@ -200,6 +202,11 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
   if (res.status != CplStatus::SuccessfulCompletion) ++failed_;
   setLocal(nextIssuePs_, qk);
   return res;
+}
+
+std::uint8_t* PcieDmaEngine::scratch(std::uint64_t len) {
+  if (scratch_.size() < len) scratch_.resize(len);  // grows to the largest burst, then stays
+  return scratch_.data();
 }
 
 CplStatus PcieDmaEngine::write(std::uint64_t addr, std::uint64_t len, const std::uint8_t* data,

@@ -19,6 +19,7 @@
 // completion timeouts, 10-bit tag negotiation (`readTags` is just a number).
 
 #include <cstdint>
+#include <vector>
 
 #include <systemc>
 #include <tlm>
@@ -66,7 +67,8 @@ class PcieDmaEngine : public sc_core::sc_module {
   void setRouter(const PcieRouter* router) { router_ = router; }
 
   /// Issues a DMA write of `len` > 0 bytes at bus address `addr`; `data` may be null (timing
-  /// only). Returns status UnsupportedRequest (nothing sent) if no target claims `addr`, or the
+  /// only: the engine then sends the contents of an internal scratch buffer, since TLM needs a
+  /// valid data pointer). Returns status UnsupportedRequest (nothing sent) if no target claims `addr`, or the
   /// status the target reported (posted writes: a real requester never learns it; it is
   /// reported here for the simulator's checks). The caller's local time moves to when the
   /// engine can issue again; may sync the quantum keeper (wait) when it runs out of quantum.
@@ -91,6 +93,8 @@ class PcieDmaEngine : public sc_core::sc_module {
   std::uint64_t advanceTo(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk);
   /// Moves the caller's local time to `t` (if later) without syncing.
   void setLocal(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk);
+  /// A buffer of at least `len` bytes for timing-only callers (TLM needs a valid data pointer).
+  std::uint8_t* scratch(std::uint64_t len);
   void prepare(TlpKind kind, std::uint64_t addr, std::uint32_t len, std::uint8_t* data,
                const PcieRoute* route);
   /// Sends the prepared transaction at absolute time t; returns the absolute head time on return.
@@ -104,6 +108,7 @@ class PcieDmaEngine : public sc_core::sc_module {
   SlidingWindow posted_;
   std::uint64_t nextIssuePs_ = 0;
   std::uint64_t nowPs_ = 0;  // sc_time_stamp() as last read by advanceTo()
+  std::vector<std::uint8_t> scratch_;
   StatsGroup stats_;
   Counter& bytesWritten_;
   Counter& bytesRead_;

@@ -11,7 +11,8 @@ PcieFabric::~PcieFabric() = default;
 
 PcieFabric::NodeId PcieFabric::addRootComplex(const std::string& name,
                                               const PcieRootComplexParams& params,
-                                              const PcieMemoryTargetParams& hostMemory) {
+                                              const PcieMemoryTargetParams& hostMemory,
+                                              bool externalHostMemory) {
   HMMSIM_ASSERT(!finalized_, "PcieFabric " << name_ << ": add after finalize");
   for (const Node& o : nodes_) {
     HMMSIM_ASSERT(o.kind != Kind::RootComplex || o.rc->params().index != params.index,
@@ -21,7 +22,10 @@ PcieFabric::NodeId PcieFabric::addRootComplex(const std::string& name,
   n.kind = Kind::RootComplex;
   n.name = name;
   n.rc = std::make_unique<PcieRootComplexModule>((name_ + "_" + name).c_str(), params);
-  n.mem = std::make_unique<PcieMemoryTarget>((name_ + "_" + name + "_mem").c_str(), hostMemory);
+  if (!externalHostMemory) {
+    n.mem = std::make_unique<PcieMemoryTarget>((name_ + "_" + name + "_mem").c_str(), hostMemory);
+  }
+  n.window = hostMemory;
   n.rc->setRouter(this);
   nodes_.push_back(std::move(n));
   return static_cast<NodeId>(nodes_.size() - 1);
@@ -68,6 +72,7 @@ PcieFabric::NodeId PcieFabric::addEndpoint(const std::string& name, NodeId paren
     barParams.storeData = false;
   }
   n.mem = std::make_unique<PcieMemoryTarget>((name_ + "_" + name + "_bar").c_str(), barParams);
+  n.window = barParams;
   n.dma->setRouter(this);
   byRequester_[dma.requester.key()] = id;
   return id;
@@ -100,7 +105,7 @@ void PcieFabric::finalize() {
   for (Node& n : nodes_) {
     switch (n.kind) {
       case Kind::RootComplex:
-        n.rc->memOut.bind(n.mem->in);
+        if (n.mem) n.rc->memOut.bind(n.mem->in);
         continue;
       case Kind::Switch:
         n.sw->out.bind(n.link->upIn);
@@ -122,7 +127,7 @@ void PcieFabric::finalize() {
   }
   // Every (requester, target) and (root complex, target) route, computed once.
   for (NodeId target = 0; target < nodes_.size(); ++target) {
-    if (!nodes_[target].mem) continue;
+    if (nodes_[target].window.sizeBytes == 0) continue;
     for (NodeId from = 0; from < nodes_.size(); ++from) {
       if (nodes_[from].kind == Kind::Endpoint) {
         if (auto r = computeRoute(from, target)) routes_[{from, target}] = *r;
@@ -180,7 +185,7 @@ std::optional<PcieRoute> PcieFabric::computeRoute(std::optional<NodeId> from, No
 
 void PcieFabric::buildWindows() {
   auto addWindow = [](std::vector<Window>& v, const Node& target, const PcieRoute& route) {
-    const auto& p = target.mem->params();
+    const auto& p = target.window;
     if (p.sizeBytes > 0) v.push_back(Window{p.baseAddr, p.sizeBytes, &route});
   };
   for (const auto& [key, ep] : byRequester_) {

@@ -36,9 +36,12 @@ class PcieFabric : public PcieRouter {
   explicit PcieFabric(std::string name);
   ~PcieFabric() override;
 
-  /// A root complex with host memory (`hostMemory` gives its address window and timing).
+  /// A root complex with host memory. `hostMemory` gives the host-memory address window (used
+  /// for routing) and, unless `externalHostMemory`, the timing of a PcieMemoryTarget the fabric
+  /// binds to the root complex's memOut. With `externalHostMemory` the caller binds memOut
+  /// (e.g. to the cpu_mmu Dram model, or through the IOMMU) before sc_start.
   NodeId addRootComplex(const std::string& name, const PcieRootComplexParams& params,
-                        const PcieMemoryTargetParams& hostMemory);
+                        const PcieMemoryTargetParams& hostMemory, bool externalHostMemory = false);
   /// A switch below `parent` (a root complex or switch), connected by a link.
   NodeId addSwitch(const std::string& name, NodeId parent, const PcieLinkParams& uplink,
                    const PcieSwitchParams& params);
@@ -51,7 +54,7 @@ class PcieFabric : public PcieRouter {
   void finalize();
 
   PcieDmaEngine& engine(NodeId endpoint);
-  /// Host memory of a root complex, or an endpoint's BAR memory.
+  /// Host memory of a root complex (not with externalHostMemory), or an endpoint's BAR memory.
   PcieMemoryTarget& memory(NodeId node);
   /// The link between `node` and its parent.
   PcieLinkModule& uplink(NodeId node);
@@ -77,7 +80,13 @@ class PcieFabric : public PcieRouter {
     std::unique_ptr<PcieRootComplexModule> rc;
     std::unique_ptr<PcieDmaEngine> dma;
     std::unique_ptr<PcieMemoryTarget> mem;
+    PcieMemoryTargetParams window = noWindow();  // address window claimed (sizeBytes 0: none)
   };
+  static PcieMemoryTargetParams noWindow() {
+    PcieMemoryTargetParams p;
+    p.sizeBytes = 0;
+    return p;
+  }
   NodeId addChild(Kind kind, const std::string& name, NodeId parent, const PcieLinkParams& uplink);
   Node& node(NodeId id, Kind kind);
   std::vector<NodeId> ancestors(NodeId id) const;  // parent, grandparent, ... root complex

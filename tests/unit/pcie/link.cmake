@@ -8,3 +8,5 @@ hmmsim_test(test_fabric_calibration SOURCES unit/pcie/test_fabric_calibration.cp
 hmmsim_test(test_fabric_sharing SOURCES unit/pcie/test_fabric_sharing.cpp LIBS hmmsim::pcie)
 hmmsim_test(test_fabric_routing SOURCES unit/pcie/test_fabric_routing.cpp LIBS hmmsim::pcie)
 hmmsim_test(test_fabric_topology SOURCES unit/pcie/test_fabric_topology.cpp LIBS hmmsim::pcie)
+# The fabric in front of the cpu_mmu DRAM model (links both layers).
+hmmsim_test(test_fabric_dram SOURCES unit/pcie/test_fabric_dram.cpp LIBS hmmsim::pcie hmmsim::cpu_mmu)
