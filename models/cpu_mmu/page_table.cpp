@@ -101,6 +101,10 @@ PageTable::Table* PageTable::allocTable(PtLevel level, Errno* err) {
   if (pfn) tableFrames_.emplace(t, *pfn);
   ++tablesLive_;
   ++tablesAt_[static_cast<unsigned>(level)];
+  if (level == PtLevel::Pte && !pdeCache_ && tablesAt_[unsigned(PtLevel::Pte)] >= kPdeCacheMinTables) {
+    pdeCache_.reset(new PdeCacheEntry[kPdeCacheEntries]);
+    clearPdeCache();
+  }
   if (err) *err = Errno::Ok;
   return t;
 }
@@ -230,10 +234,17 @@ std::uint64_t PageTable::freeLevel(Table* t, PtLevel level, std::uint64_t base, 
   return freed;
 }
 
+void PageTable::clearPdeCache() {
+  if (!pdeCache_) return;
+  for (std::size_t i = 0; i < kPdeCacheEntries; ++i) pdeCache_[i] = PdeCacheEntry{~0ull, nullptr, Pte()};
+}
+
 std::uint64_t PageTable::freePgtables(Va start, Va end) {
   HMMSIM_ASSERT(start < end && end.value() <= kVaLimit,
                 "freePgtables: bad range [" << start << ", " << end << ")");
-  return freeLevel(pgd_, PtLevel::Pgd, 0, start.value(), end.value());
+  const std::uint64_t freed = freeLevel(pgd_, PtLevel::Pgd, 0, start.value(), end.value());
+  if (freed) clearPdeCache();
+  return freed;
 }
 
 }  // namespace hmmsim

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -93,6 +94,9 @@ class PageTable {
 
   /// pgd_offset: the PGD slot for `va` (always exists).
   Pte* pgdPtr(Va va);
+  /// Slot contract (all three accessors): the caller may write leaves (present or swap-style)
+  /// and none into a slot; a slot that holds a table pointer must not be overwritten (that
+  /// would orphan the table; freePgtables removes empty tables, splitHugePmd/Pud create them).
   /// pud_offset / pud_alloc: the PUD slot for `va`. With allocate, missing tables are created.
   /// Returns nullptr: missing table and !allocate (err = NoEnt), or table allocation failed
   /// (err = NoMem). `err` (optional) gets Ok on success.
@@ -183,6 +187,21 @@ class PageTable {
   static constexpr std::size_t kHugeSlabTables = 512;  // 2 MiB
   // PhysMem-backed tables: table -> frame. Looked up only on alloc/free/tablePfn.
   std::map<const Table*, Pfn> tableFrames_;
+  // Host-speed shortcut for lookup (not a model of the MMU's paging-structure caches: results
+  // and levelsTouched are those of the full walk). Direct-mapped by 2 MiB region: the PMD slot
+  // last walked through for that region and the table pointer it held. A hit is used only if
+  // the slot still holds that pointer, so PMD-slot rewrites need no invalidation; freePgtables
+  // clears it (a freed table's memory may be reused). Created once the table has
+  // kPdeCacheMinTables PTE tables, so small page tables pay nothing.
+  struct PdeCacheEntry {
+    std::uint64_t tag;  // va >> 21; ~0 = empty
+    const Pte* pmdSlot;
+    Pte pmd;
+  };
+  static constexpr std::size_t kPdeCacheEntries = 2048;
+  static constexpr std::uint64_t kPdeCacheMinTables = 64;
+  std::unique_ptr<PdeCacheEntry[]> pdeCache_;
+  void clearPdeCache();
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -194,6 +213,19 @@ inline PtWalk PageTable::lookup(Va va) const {
   HMMSIM_ASSERT(va.value() < kVaLimit, "PageTable::lookup: va " << va << " beyond 48 bits");
   PtWalk w;
   const std::uint64_t v = va.value();
+  PdeCacheEntry* pc = nullptr;
+  if (pdeCache_) {
+    pc = &pdeCache_[(v >> 21) & (kPdeCacheEntries - 1)];
+    if (pc->tag == (v >> 21) && *pc->pmdSlot == pc->pmd) {
+      Pte* s = &tableOf(pc->pmd)->e[(v >> 12) & 511];
+      w.pte = *s;
+      w.levelsTouched = 4;
+      w.slot = s;
+      w.slotLevel = PtLevel::Pte;
+      w.level = w.pte.isNone() ? PtLevel::None : PtLevel::Pte;
+      return w;
+    }
+  }
   Pte* slot = &pgd_->e[(v >> 39) & 511];
   Pte e = *slot;
   w.levelsTouched = 1;
@@ -222,6 +254,7 @@ inline PtWalk PageTable::lookup(Va va) const {
     w.level = e.isNone() ? PtLevel::None : PtLevel::Pmd;
     return w;
   }
+  if (pc) *pc = PdeCacheEntry{v >> 21, slot, e};
   slot = &tableOf(e)->e[(v >> 12) & 511];
   e = *slot;
   w.levelsTouched = 4;

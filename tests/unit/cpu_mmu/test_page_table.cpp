@@ -590,3 +590,44 @@ TEST_CASE("random sets, clears, splits and frees agree with a reference map of l
   pt.freePgtables(Va(0), Va(PageTable::kVaLimit));
   CHECK(pt.tablePages() == 1);
 }
+
+TEST_CASE("lookups stay exact in a large page table across splits, rewrites and frees") {
+  PageTable pt;
+  // 200 PTE tables (enough for the lookup shortcut to be active).
+  for (unsigned t = 0; t < 200; ++t)
+    for (unsigned i = 0; i < 4; ++i)
+      *pt.ptePtr(Va(t * kPmdSize + i * kPageSize), true) = Pte::mkPresent(Pfn(t * 1000 + i), true);
+  for (int round = 0; round < 2; ++round)
+    for (unsigned t = 0; t < 200; ++t)
+      REQUIRE(pt.lookup(Va(t * kPmdSize + 3 * kPageSize)).pte.pfn() == Pfn(t * 1000 + 3));
+  // Empty table 7 and free it; map a huge leaf there instead.
+  for (unsigned i = 0; i < 4; ++i) *pt.ptePtr(Va(7 * kPmdSize + i * kPageSize), false) = Pte();
+  REQUIRE(pt.freePgtables(Va(7 * kPmdSize), Va(8 * kPmdSize)) == 1);
+  *pt.pmdPtr(Va(7 * kPmdSize), false) = Pte::mkPresent(Pfn(512 * 50), true).mkHuge();
+  PtWalk w = pt.lookup(Va(7 * kPmdSize + 3 * kPageSize));
+  CHECK(w.level == PtLevel::Pmd);
+  CHECK(w.pte.pfn() == Pfn(512 * 50));
+  // Split it again: the new PTE table is what lookups see.
+  REQUIRE(pt.splitHugePmd(Va(7 * kPmdSize)) == Errno::Ok);
+  w = pt.lookup(Va(7 * kPmdSize + 3 * kPageSize));
+  CHECK(w.level == PtLevel::Pte);
+  CHECK(w.pte.pfn() == Pfn(512 * 50 + 3));
+  CHECK(w.levelsTouched == 4);
+  // A hole inside a cached table is a hole at PTE level.
+  w = pt.lookup(Va(9 * kPmdSize + 100 * kPageSize));
+  CHECK(w.level == PtLevel::None);
+  CHECK(w.slotLevel == PtLevel::Pte);
+  // Free everything in the first 100 tables, then rebuild them with other pfns.
+  pt.walkRange(Va(0), Va(100 * kPmdSize), [](const PtRangeEntry& r) {
+    if (r.slot) *r.slot = Pte();
+    return WalkAction::Continue;
+  });
+  pt.freePgtables(Va(0), Va(100 * kPmdSize));
+  CHECK(pt.lookup(Va(3 * kPmdSize)).level == PtLevel::None);
+  for (unsigned t = 0; t < 100; ++t) *pt.ptePtr(Va(t * kPmdSize), true) = Pte::mkPresent(Pfn(t + 7), false);
+  for (unsigned t = 0; t < 200; ++t) {
+    const PtWalk x = pt.lookup(Va(t * kPmdSize));
+    REQUIRE(x.level == PtLevel::Pte);
+    REQUIRE(x.pte.pfn() == (t < 100 ? Pfn(t + 7) : Pfn(t * 1000)));
+  }
+}
