@@ -88,6 +88,9 @@ void Dmirror::zapDeviceRange(Va start, Va end, const MmuNotifierRange& /*range*/
 
 void Dmirror::commitPfns(const HmmRange& range) {
   // dmirror_do_fault: hmm_range_fault was asked to populate every page, so each entry is VALID.
+  // The kernel WARNs and returns -EFAULT when a write fault yields a read-only entry (hmm_range_fault
+  // reports an owner-matched device-private page as it is, without faulting it writable); the
+  // mirror's commit hook cannot fail, so the error is recorded and returned by fault().
   const std::uint64_t n = (range.end - range.start) >> kPageShift;
   for (std::uint64_t i = 0; i < n; ++i) {
     const unsigned long e = range.hmmPfns[i];
@@ -97,9 +100,9 @@ void Dmirror::commitPfns(const HmmRange& range) {
     pte.pfn = hmmPfnToPfn(e);
     if (e & HMM_PFN_WRITE) {
       pte.tag = DmirrorPte::Tag::Write;
-    } else {
-      HMMSIM_ASSERT(!(range.defaultFlags & HMM_PFN_REQ_WRITE),
-                    "dmirror: write fault returned a read-only entry");
+    } else if (range.defaultFlags & HMM_PFN_REQ_WRITE) {
+      commitFault_ = true;
+      return;
     }
     pt_[(range.start.value() >> kPageShift) + i] = pte;
   }
@@ -248,7 +251,10 @@ Errno DmirrorDevice::fault(Dmirror& d, Va start, Va end, bool write) {
   // dmirror_fault: mmget_not_zero failing returns 0 in the kernel (and its READ loop would spin);
   // hmmsim reports Fault for an exited mm.
   if (d.mm().exited()) return Errno::Fault;
-  return hmmStatusToErrno(d.mirror_.fault(start, end, write));
+  d.commitFault_ = false;
+  const Errno ret = hmmStatusToErrno(d.mirror_.fault(start, end, write));
+  if (ret == Errno::Ok && d.commitFault_) return Errno::Fault;
+  return ret;
 }
 
 Errno DmirrorDevice::read(Dmirror& d, HmmDmirrorCmd& cmd) {
@@ -533,10 +539,20 @@ VmFaultResult DmirrorDevice::devmemFault(VmFault& vmf) {
   ++migrateToRamCalls_;
   const Pfn page = *vmf.page;
   Mm& mm = *vmf.vma->vmMm;
-  const bool pmdMapped = pm_.folioOrder(page) == PhysMem::kPmdOrder &&
-                         mm.pageTable().lookup(vmf.address).level == PtLevel::Pmd;
-  const Va start = pmdMapped ? vmf.address.alignDown(kPmdSize) : vmf.address;
-  const Va end = pmdMapped ? start + kPmdSize : start + kPageSize;
+  // The kernel takes the whole folio when it is PMD-mapped. hmmsim's fault path splits a
+  // device-private PMD entry into ptes before calling migrate_to_ram (models/cpu_mmu/memory.cpp),
+  // so the folio is recognised by its order: its 512 pages are still mapped contiguously, and
+  // the whole 2 MiB range is migrated back as the kernel's newest dmirror does.
+  bool wholeFolio = false;
+  Va start = vmf.address;
+  if (pm_.folioOrder(page) == PhysMem::kPmdOrder) {
+    const Pfn head = pm_.compoundHead(page);
+    const Va folioStart = vmf.address - ((page - head) << kPageShift);
+    wholeFolio = folioStart.isAligned(kPmdSize) && folioStart >= vmf.vma->vmStart &&
+                 folioStart + kPmdSize <= vmf.vma->vmEnd;
+    if (wholeFolio) start = folioStart;
+  }
+  const Va end = wholeFolio ? start + kPmdSize : start + kPageSize;
   const std::uint64_t n = (end - start) >> kPageShift;
   std::vector<unsigned long> src(n), dst(n);
   const RmapScope scope = rmapScope();

@@ -14,7 +14,8 @@
 // chunks; the commands READ, WRITE, MIGRATE_TO_DEV, MIGRATE_TO_SYS, SNAPSHOT, EXCLUSIVE,
 // CHECK_EXCLUSIVE, RELEASE, FLAGS with the kernel's argument checks, error codes and counters;
 // device memory in 256 MiB chunks (one preallocated) with free lists of pages and PMD folios
-// (hmm/memremap.h DeviceMemory); migrate_to_ram for private pages (whole folio when PMD-mapped);
+// (hmm/memremap.h DeviceMemory); migrate_to_ram for private pages (the whole 2 MiB folio when the
+// page belongs to one);
 // eviction of every chunk on RELEASE and on close; mmap of the device file (vm_insert_page of
 // zeroed pages: a VM_MIXEDMAP vma).
 //
@@ -116,6 +117,9 @@ class Dmirror final : public HmmMirrorDriver {
   Mm& mm_;
   HmmMirror mirror_;
   std::map<std::uint64_t, DmirrorPte> pt_;  ///< VA >> 12 -> entry (the kernel's xarray pt)
+  /// dmirror_do_fault's -EFAULT (a write fault that produced a read-only entry: an owner-matched
+  /// read-only device-private page), reported by DmirrorDevice::fault after the mirror returns.
+  bool commitFault_ = false;
 };
 
 /// struct dmirror_device: /dev/hmm_dmirror<id>. Its FileOperations are the device file's.

@@ -1,0 +1,4 @@
+# devices: the dmirror test device (helper "dmirror").
+hmmsim_test(test_dmirror
+  SOURCES unit/devices/test_dmirror.cpp
+  LIBS hmmsim::devices)
