@@ -17,24 +17,6 @@ using namespace fault_detail;
 
 namespace {
 
-/// Takes the mmap read lock unless the caller holds the mmap lock already (get_user_pages_fast
-/// and the *_unlocked variants take it themselves; get_user_pages_remote expects it held: hmmsim
-/// accepts both).
-class MaybeReadLock {
- public:
-  explicit MaybeReadLock(Mm& mm) : mm_(mm), taken_(!mm.mmapLocked()) {
-    if (taken_) mm_.mmapReadLock();
-  }
-  ~MaybeReadLock() {
-    if (taken_) mm_.mmapReadUnlock();
-  }
-  MaybeReadLock(const MaybeReadLock&) = delete;
-  MaybeReadLock& operator=(const MaybeReadLock&) = delete;
-
- private:
-  Mm& mm_;
-  bool taken_;
-};
 
 constexpr int kMaxGupRetries = 64;
 
@@ -292,7 +274,7 @@ GupResult gupCommon(Mm& mm, Va start, std::size_t nrPages, unsigned gupFlags, Pf
   if ((gupFlags & kFollLongterm) && !pages) return {0, Errno::Inval};
   if (nrPages == 0) return {0, Errno::Ok};
   if (start + nrPages * kPageSize < start) return {0, Errno::Fault};
-  MaybeReadLock lock(mm);
+  MmapMaybeReadLock lock(mm);
   if (gupFlags & kFollLongterm) return gupLongterm(mm, start, nrPages, gupFlags, pages);
   std::size_t first = 0;
   if (fast) {
@@ -386,12 +368,12 @@ GupResult populateVmaPageRange(Vma& vma, Va start, Va end) {
   if ((vma.vmFlags & (VM_WRITE | VM_SHARED)) == VM_WRITE) gupFlags |= kFollWrite;
   if (vma.vmFlags & (VM_READ | VM_WRITE | VM_EXEC)) gupFlags |= kFollForce;
   const std::size_t n = (end - start) >> kPageShift;
-  MaybeReadLock lock(mm);
+  MmapMaybeReadLock lock(mm);
   return getUserPagesSlow(mm, start, n, gupFlags, nullptr);
 }
 
 Errno faultinPageRange(Mm& mm, Va start, Va end, bool write) {
-  MaybeReadLock lock(mm);
+  MmapMaybeReadLock lock(mm);
   for (Va a = start; a < end;) {
     Vma* vma = mm.vmaLookup(a);
     if (!vma) return Errno::Fault;
@@ -406,7 +388,7 @@ Errno faultinPageRange(Mm& mm, Va start, Va end, bool write) {
 }
 
 Errno fixupUserFault(Mm& mm, Va address, unsigned faultFlags) {
-  MaybeReadLock lock(mm);
+  MmapMaybeReadLock lock(mm);
   Vma* vma = mm.vmaLookup(address);
   if (!vma) return Errno::Fault;
   const Errno err = checkVmaFlags(*vma, (faultFlags & kFaultFlagWrite) ? kFollWrite : 0u);

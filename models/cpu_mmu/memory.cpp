@@ -505,23 +505,6 @@ VmFaultResult handleMmFault(Vma& vma, Va address, unsigned faultFlags) {
 
 namespace {
 
-/// Takes the mmap read lock unless the caller already holds the mmap lock (either mode): the
-/// arch fault handler takes it; callers inside a syscall (MAP_POPULATE) already hold it.
-class MaybeReadLock {
- public:
-  explicit MaybeReadLock(Mm& mm) : mm_(mm), taken_(!mm.mmapLocked()) {
-    if (taken_) mm_.mmapReadLock();
-  }
-  ~MaybeReadLock() {
-    if (taken_) mm_.mmapReadUnlock();
-  }
-  MaybeReadLock(const MaybeReadLock&) = delete;
-  MaybeReadLock& operator=(const MaybeReadLock&) = delete;
-
- private:
-  Mm& mm_;
-  bool taken_;
-};
 
 // Bound on retries of one access: each retry follows a state change (a migration ended, a
 // device page came back); more than this many means two contexts livelock, a simulator bug.
@@ -550,12 +533,12 @@ bool accessOk(const PtWalk& w, bool write) {
 }  // namespace
 
 VmFaultResult handleUserFault(Mm& mm, Va address, bool write) {
-  MaybeReadLock lock(mm);
+  MmapMaybeReadLock lock(mm);
   return userFaultLocked(mm, address, write);
 }
 
 Errno cpuAccess(Mm& mm, Va address, void* buf, std::size_t len, bool write, std::size_t* done) {
-  MaybeReadLock lock(mm);
+  MmapMaybeReadLock lock(mm);
   PhysMem& pm = mm.physMem();
   PageTable& pt = mm.pageTable();
   auto* bytes = static_cast<std::uint8_t*>(buf);

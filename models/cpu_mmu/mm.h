@@ -343,12 +343,31 @@ inline void mmuNotifierInvalidateRangeStart(MmuNotifierRange& range) { range.mm-
 /// mmu_notifier_invalidate_range_end(range).
 inline void mmuNotifierInvalidateRangeEnd(MmuNotifierRange& range) { range.mm->invalidateRangeEnd(range); }
 /// mmu_interval_notifier_insert(sub, mm, start, length, ops): see
-/// MmuNotifierSubscriptions::mmuIntervalNotifierInsert (Ok, or Inval for an empty/overflowing
-/// interval).
+/// MmuNotifierSubscriptions::mmuIntervalNotifierInsert (Ok, Overflow for an empty/overflowing
+/// interval, Inval after exit_mmap).
 inline Errno mmuIntervalNotifierInsert(MmuIntervalNotifier& sub, Mm& mm, Va start, std::uint64_t length,
                                        MmuIntervalNotifierOps& ops) {
   return mm.notifierSubscriptions().mmuIntervalNotifierInsert(sub, start, length, ops);
 }
+
+/// RAII mmap read lock taken only when the caller holds no mmap lock: the arch fault handler and
+/// get_user_pages_fast take it themselves, while callers inside a syscall (MAP_POPULATE,
+/// MADV_POPULATE_*) or a driver that already locked (get_user_pages_remote) hold it.
+class MmapMaybeReadLock {
+ public:
+  explicit MmapMaybeReadLock(Mm& mm) : mm_(mm), taken_(!mm.mmapLocked()) {
+    if (taken_) mm_.mmapReadLock();
+  }
+  ~MmapMaybeReadLock() {
+    if (taken_) mm_.mmapReadUnlock();
+  }
+  MmapMaybeReadLock(const MmapMaybeReadLock&) = delete;
+  MmapMaybeReadLock& operator=(const MmapMaybeReadLock&) = delete;
+
+ private:
+  Mm& mm_;
+  bool taken_;
+};
 
 /// RAII mmap read lock (mmap_read_lock/unlock).
 class MmapReadLock {
