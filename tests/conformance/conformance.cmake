@@ -4,4 +4,5 @@ hmmsim_test(test_hmm_conformance
     conformance/test_hmm_anon.cpp
     conformance/test_hmm_migrate.cpp
     conformance/test_hmm2.cpp
+    conformance/test_hmm_more.cpp
   LIBS hmmsim::devices)
