@@ -252,13 +252,10 @@ class PhysMem {
   Frame& materialize(std::uint64_t chunkIdx);
   Frame& frameRel(std::uint64_t r);
   Frame& frameSlow(Pfn pfn);
-  Frame& headFrame(Pfn pfn, Pfn* headOut);
-  Pfn headOf(Pfn pfn) const;
 
   // Buddy allocator.
   void pushFree(std::uint64_t r, unsigned order);
   void unlinkFree(std::uint64_t r, unsigned order);
-  std::uint64_t popFree(unsigned order);
   void pushChunkFree(std::uint64_t c, unsigned order);
   void unlinkChunkFree(std::uint64_t c, unsigned order);
   std::optional<std::uint64_t> allocBlock(unsigned order);
