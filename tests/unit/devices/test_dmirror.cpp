@@ -204,5 +204,40 @@ TEST_CASE("dmirror write to its own read-only device-private page fails with -EF
   REQUIRE(hmmDmirrorCmd(*f.fd, HMM_DMIRROR_WRITE, b, 2) == kEFAULT);
 }
 
+TEST_CASE("dmirror refuses a non-blockable invalidation while its update lock is held and keeps its PTEs", "[dmirror]") {
+  HmmFixture f(Variant::Private);
+  Process& p = f.p();
+  HmmBuffer b = p.buffer(4 * kPage);
+  p.fillInts(b.ptr, 4 * kPage / sizeof(int));
+  REQUIRE(hmmDmirrorCmd(*f.fd, HMM_DMIRROR_READ, b, 4) == 0);
+  Dmirror& d = *f.dev().handleOf(*f.fd);
+  REQUIRE(d.pteCount() == 4);
+  MmuNotifierRange r;
+  mmuNotifierRangeInit(r, MmuNotifierEvent::Clear, 0, &p.mm(), b.ptr, b.ptr + 4 * kPage);
+  d.mirror().updateLock().lock();
+  REQUIRE(p.mm().notifierSubscriptions().invalidateRangeStartNonblock(r) == Errno::Again);
+  d.mirror().updateLock().unlock();
+  REQUIRE(d.pteCount() == 4);
+  // Unlocked, the same non-blockable invalidation succeeds and erases the range.
+  MmuNotifierRange r2;
+  mmuNotifierRangeInit(r2, MmuNotifierEvent::Clear, 0, &p.mm(), b.ptr, b.ptr + 4 * kPage);
+  REQUIRE(p.mm().notifierSubscriptions().invalidateRangeStartNonblock(r2) == Errno::Ok);
+  p.mm().notifierSubscriptions().invalidateRangeEnd(r2);
+  REQUIRE(d.pteCount() == 0);
+}
+
+TEST_CASE("dmirror snapshot of a present THP reports WRITE|PMD on every subpage", "[dmirror]") {
+  HmmFixture f(Variant::Coherent);
+  Process& p = f.p();
+  const Va mapping = p.mmap(2 * TWOMEG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  HmmBuffer b = p.bufferAt(mapping.alignUp(TWOMEG), TWOMEG);
+  REQUIRE(p.mm().madvise(b.ptr, TWOMEG, MADV_HUGEPAGE) == Errno::Ok);
+  p.storeInt(b.ptr, 1);
+  REQUIRE(hmmDmirrorCmd(*f.fd, HMM_DMIRROR_SNAPSHOT, b, 512) == 0);
+  REQUIRE(b.cpages == 512);
+  const std::vector<std::uint8_t> m = p.loadBytes(b.mirror, 512);
+  for (std::uint8_t x : m) REQUIRE(x == (HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD));
+}
+
 }  // namespace
 }  // namespace hmmsim::conformance
