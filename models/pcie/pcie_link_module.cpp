@@ -10,6 +10,20 @@ void requirePicosecondResolution() {
                     << sc_core::sc_get_time_resolution());
 }
 
+void PcieTlpExtension::routeExhausted(int hop) {
+  HMMSIM_ASSERT(false, "PCIe route exhausted at hop " << hop);
+}
+
+namespace detail {
+void missingPcieExtension(const tlm::tlm_generic_payload& gp) {
+  HMMSIM_ASSERT(false, "PCIe transaction without PcieTlpExtension at 0x" << std::hex
+                                                                        << gp.get_address());
+}
+void timeBeforeNow(std::uint64_t ps, std::uint64_t now) {
+  HMMSIM_ASSERT(false, "time " << ps << " ps is before now " << now << " ps");
+}
+}  // namespace detail
+
 PcieLinkModule::PcieLinkModule(sc_core::sc_module_name name, const PcieLinkParams& params)
     : sc_module(name),
       params_(params),

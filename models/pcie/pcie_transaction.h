@@ -52,16 +52,24 @@ struct PcieTlpExtension : tlm::tlm_extension<PcieTlpExtension> {
 
   /// Next egress port; a simulator bug if the route is exhausted.
   std::uint8_t nextEgress() {
-    HMMSIM_ASSERT(route && hop < route->length, "PCIe route exhausted at hop " << int(hop));
+    if (__builtin_expect(route == nullptr || hop >= route->length, 0)) routeExhausted(hop);
     return route->egress[hop++];
   }
+
+ private:
+  [[noreturn]] static void routeExhausted(int hop);
 };
+
+namespace detail {
+// Out-of-line failure paths keep the hot inline helpers below small enough to inline.
+[[noreturn]] void missingPcieExtension(const tlm::tlm_generic_payload& gp);
+[[noreturn]] void timeBeforeNow(std::uint64_t ps, std::uint64_t now);
+}  // namespace detail
 
 /// The extension of `gp`; a simulator bug if a PCIe transaction lacks it.
 inline PcieTlpExtension& pcieExt(tlm::tlm_generic_payload& gp) {
   auto* e = gp.get_extension<PcieTlpExtension>();
-  HMMSIM_ASSERT(e != nullptr, "PCIe transaction without PcieTlpExtension at 0x" << std::hex
-                                                                               << gp.get_address());
+  if (__builtin_expect(e == nullptr, 0)) detail::missingPcieExtension(gp);
   return *e;
 }
 
@@ -73,7 +81,7 @@ inline std::uint64_t absPs(const PcieTlpExtension& ext, const sc_core::sc_time& 
 }
 /// The delay (relative to the transaction's `nowPs`) of absolute time `ps` (ps >= nowPs).
 inline sc_core::sc_time delayOf(const PcieTlpExtension& ext, std::uint64_t ps) {
-  HMMSIM_ASSERT(ps >= ext.nowPs, "time " << ps << " before now " << ext.nowPs);
+  if (__builtin_expect(ps < ext.nowPs, 0)) detail::timeBeforeNow(ps, ext.nowPs);
   return psTime(ps - ext.nowPs);
 }
 /// Asserts that sc_time's resolution is 1 ps, which the ps arithmetic above relies on.
