@@ -206,3 +206,140 @@ HMM_TEST(migrate_then_collapse) {
 
 }  // namespace
 }  // namespace hmmsim::conformance
+
+namespace hmmsim::conformance {
+namespace {
+
+// Write mmap'ed file memory through the device; the file sees it.
+HMM_TEST(file_write) {
+  Process& p = self.p();
+  const std::uint64_t npages = HMM_BUFFER_SIZE >> kPageShift;
+  const std::uint64_t size = npages << kPageShift;
+  const std::uint64_t nints = size / sizeof(int);
+  std::shared_ptr<File> file = tmpfile(self.machine.pm, size);
+  HmmBuffer buffer;
+  buffer.size = size;
+  buffer.mirror = p.malloc(size);
+  buffer.ptr = p.mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
+  p.fillInts(buffer.mirror, nints);
+
+  REQUIRE(hmmDmirrorCmd(*self.fd, HMM_DMIRROR_WRITE, buffer, npages) == 0);
+  REQUIRE(buffer.cpages == npages);
+  REQUIRE(buffer.faults == 1);
+  REQUIRE(p.firstMismatch(buffer.ptr, nints) == -1);
+  // The device also wrote the file.
+  std::vector<int> v(nints);
+  const IoResult r = file->pread(v.data(), size, 0);
+  REQUIRE(r.ok());
+  REQUIRE(r.bytes == size);
+  for (std::uint64_t i = 0; i < nints; ++i)
+    if (v[i] != static_cast<int>(i)) FAIL("file[" << i << "] = " << v[i]);
+}
+
+// Read anonymous memory NTIMES with fresh buffers.
+HMM_TEST(anon_read_multiple) {
+  Process& p = self.p();
+  const std::uint64_t npages = HMM_BUFFER_SIZE >> kPageShift;
+  const std::uint64_t size = npages << kPageShift;
+  const std::uint64_t nints = size / sizeof(int);
+  for (int c = 0; c < NTIMES; ++c) {
+    CAPTURE(c);
+    HmmBuffer buffer = p.buffer(size);
+    p.fillInts(buffer.ptr, nints, c);
+    REQUIRE(hmmDmirrorCmd(*self.fd, HMM_DMIRROR_READ, buffer, npages) == 0);
+    REQUIRE(buffer.cpages == npages);
+    REQUIRE(buffer.faults == 1);
+    REQUIRE(p.firstMismatch(buffer.mirror, nints, c) == -1);
+    REQUIRE(p.mm().munmap(buffer.ptr, size) == Errno::Ok);
+    REQUIRE(p.mm().munmap(buffer.mirror, size) == Errno::Ok);
+  }
+}
+
+// hmm_range_fault reports the PMD map order of hugetlb pages (snapshot PMD bit), writable and
+// then read-only.
+HMM_TEST(compound) {
+  Process& p = self.p();
+  const std::uint64_t size = TWOMEG;
+  const std::uint64_t npages = size >> kPageShift;
+  const Va ptr = p.mmap(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+  HmmBuffer buffer = p.bufferAt(ptr, size);
+  p.fillInts(buffer.ptr, size / sizeof(int));
+
+  REQUIRE(hmmDmirrorCmd(*self.fd, HMM_DMIRROR_SNAPSHOT, buffer, npages) == 0);
+  REQUIRE(buffer.cpages == npages);
+  std::vector<std::uint8_t> m = p.loadBytes(buffer.mirror, npages);
+  for (std::uint64_t i = 0; i < npages; ++i)
+    REQUIRE(m[i] == (HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD));
+
+  REQUIRE(p.mm().mprotect(buffer.ptr, size, PROT_READ) == Errno::Ok);
+  REQUIRE(hmmDmirrorCmd(*self.fd, HMM_DMIRROR_SNAPSHOT, buffer, npages) == 0);
+  REQUIRE(buffer.cpages == npages);
+  m = p.loadBytes(buffer.mirror, npages);
+  for (std::uint64_t i = 0; i < npages; ++i)
+    REQUIRE(m[i] == (HMM_DMIRROR_PROT_READ | HMM_DMIRROR_PROT_PMD));
+}
+
+// COW of pages that live in the device: the parent writes while a child is alive and gets a new
+// system page (private pages are migrated back first).
+HMM_TEST(hmm_cow_in_device) {
+  Process& p = self.p();
+  const std::uint64_t npages = 4;
+  const std::uint64_t size = npages << kPageShift;
+  const std::uint64_t nints = size / sizeof(int);
+  HmmBuffer buffer = p.buffer(size);
+  p.fillInts(buffer.ptr, nints);
+  REQUIRE(migrateSysToDev(*self.fd, buffer, npages) == 0);
+  REQUIRE(buffer.cpages == npages);
+  {
+    std::unique_ptr<Process> child = p.fork();  // waits for SIGTERM in the kernel test
+    p.fillInts(buffer.ptr, nints);
+  }  // kill + waitpid
+  REQUIRE(hmmDmirrorCmd(*self.fd, HMM_DMIRROR_SNAPSHOT, buffer, npages) == 0);
+  REQUIRE(buffer.cpages == npages);
+  const std::vector<std::uint8_t> m = p.loadBytes(buffer.mirror, npages);
+  for (std::uint64_t i = 0; i < npages; ++i) REQUIRE(m[i] == HMM_DMIRROR_PROT_WRITE);
+}
+
+// Migrate a THP and MADV_FREE it.
+HMM_TEST(migrate_anon_huge_free) {
+  Process& p = self.p();
+  const std::uint64_t npages = TWOMEG >> kPageShift;
+  const std::uint64_t nints = TWOMEG / sizeof(int);
+  Va mapping;
+  HmmBuffer buffer = hugeBuffer(p, &mapping);
+  p.fillInts(buffer.ptr, nints);
+  REQUIRE(migrateSysToDev(*self.fd, buffer, npages) == 0);
+  REQUIRE(buffer.cpages == npages);
+  REQUIRE(p.firstMismatch(buffer.mirror, nints) == -1);
+  REQUIRE(p.mm().madvise(buffer.ptr, TWOMEG, MADV_FREE) == Errno::Ok);
+}
+
+// Huge zero page migration with forced allocation errors in both directions.
+// [!mayfail] while hmm/ collects the huge zero PMD as 512 ptes instead of one compound entry
+// (request of 10:30 in /work/team/mm-contract.md): the forced failure then hits a 4 KiB page.
+HMM_TEST_TAGS(migrate_anon_huge_zero_err, "[conformance][!mayfail]") {
+  Process& p = self.p();
+  const std::uint64_t npages = TWOMEG >> kPageShift;
+  const std::uint64_t nints = TWOMEG / sizeof(int);
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    const Va mapping = p.mmap(2 * TWOMEG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
+    HmmBuffer buffer = p.bufferAt(mapping.alignUp(TWOMEG), TWOMEG);
+    REQUIRE(p.mm().madvise(buffer.ptr, TWOMEG, MADV_HUGEPAGE) == Errno::Ok);
+    REQUIRE(p.loadInt(buffer.ptr) == 0);  // map the huge zero page
+    if (round == 0)
+      REQUIRE(hmmDmirrorCmd(*self.fd, HMM_DMIRROR_FLAGS, buffer, HMM_DMIRROR_FLAG_FAIL_ALLOC) == 0);
+    REQUIRE(migrateSysToDev(*self.fd, buffer, npages) == 0);
+    REQUIRE(buffer.cpages == npages);
+    REQUIRE(p.firstMismatch(buffer.mirror, nints, 0, 0) == -1);
+    if (round == 1) {
+      REQUIRE(hmmDmirrorCmd(*self.fd, HMM_DMIRROR_FLAGS, buffer, HMM_DMIRROR_FLAG_FAIL_ALLOC) == 0);
+      REQUIRE(hmmDmirrorCmd(*self.fd, HMM_DMIRROR_MIGRATE_TO_SYS, buffer, npages) == 0);
+    }
+    REQUIRE(p.loadInt(buffer.ptr + 2048 * sizeof(int)) == 0);
+    REQUIRE(p.mm().munmap(mapping, 2 * TWOMEG) == Errno::Ok);
+  }
+}
+
+}  // namespace
+}  // namespace hmmsim::conformance
