@@ -239,5 +239,37 @@ TEST_CASE("dmirror snapshot of a present THP reports WRITE|PMD on every subpage"
   for (std::uint8_t x : m) REQUIRE(x == (HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD));
 }
 
+TEST_CASE("dmirror gives up with -EBUSY when every attempt is invalidated and the restart budget is spent", "[dmirror]") {
+  // HMM_RANGE_DEFAULT_TIMEOUT is a restart budget (DmirrorParams::maxRetries). The device write
+  // fault of a page that maps the zero page breaks COW inside hmm_range_fault, and that COW
+  // raises MMU_NOTIFY_CLEAR on the mirrored range: the attempt must start over. With a budget of
+  // zero restarts the command fails with -EBUSY; with the default budget it succeeds.
+  for (unsigned budget : {0u, 1000u}) {
+    CAPTURE(budget);
+    DmirrorParams dp;
+    dp.maxRetries = budget;
+    Machine m(dp);
+    auto proc = std::make_unique<Process>(m);
+    auto fd = proc->open(0);
+    HmmBuffer b = proc->buffer(4 * kPage);
+    REQUIRE(proc->loadInt(b.ptr) == 0);  // map the zero page at page 0
+    proc->fillInts(b.mirror, 4 * kPage / sizeof(int));
+    const int ret = hmmDmirrorCmd(*fd, HMM_DMIRROR_WRITE, b, 4);
+    if (budget == 0) {
+      REQUIRE(ret == kEBUSY);
+      // Without an invalidation, a zero budget is enough: a read fault (zero page, no round).
+      HmmBuffer rest = b;
+      rest.ptr = b.ptr + 2 * kPage;
+      REQUIRE(hmmDmirrorCmd(*fd, HMM_DMIRROR_READ, rest, 2) == 0);
+      REQUIRE(rest.faults == 1);
+    } else {
+      REQUIRE(ret == 0);
+      REQUIRE(proc->firstMismatch(b.ptr, 4 * kPage / sizeof(int)) == -1);
+    }
+    fd.reset();
+    proc.reset();
+  }
+}
+
 }  // namespace
 }  // namespace hmmsim::conformance
