@@ -15,6 +15,8 @@
 // move at issue time (LT); the caller must not consume read data before `donePs`.
 // Per-burst approximation of the tag limit: a burst of n > tags requests completes no earlier
 // than ceil(n / tags) round trips of one request after issue.
+// A request the router cannot deliver (no route: UR, or an ACS violation: CA) fails at issue
+// without charging time or link bandwidth (the TLP's trip to where it was stopped is not modelled).
 // Leaves out: relaxed ordering, ATS requests (the AT flag is carried but never set here),
 // completion timeouts, 10-bit tag negotiation (`readTags` is just a number).
 

@@ -1,7 +1,8 @@
 #pragma once
 // A PCIe fabric built from an explicit tree (root complexes, switches, endpoints), with its own
-// router: the "explicit path" builder used by tests and benchmarks, and by scenarios until
-// topology's routing drives the modules (see route_adapter.h once it exists).
+// router: the "explicit path" builder used by tests and benchmarks. To route by topology's
+// Router instead, give the engines and root complexes a TopologyPcieRouter (route_adapter.h)
+// with setRouter(); the module tree must then mirror the topology's port order.
 //
 // What it builds: for every node a PcieLinkModule to its parent; switches (port 0 upstream,
 // then children in the order they were added); root complexes with a host-memory
