@@ -31,9 +31,9 @@ inline constexpr unsigned HMM_DMIRROR_RELEASE = 0x07;
 inline constexpr unsigned HMM_DMIRROR_FLAGS = 0x08;
 
 /// HMM_DMIRROR_FLAGS bit, one shot. MIGRATE_TO_DEV: the next device allocation fails (a THP then
-/// falls back to 4 KiB device pages; a 4 KiB page stays in system memory). MIGRATE_TO_SYS (and
-/// the handle's migrate_to_ram): the next THP system allocation fails and the folio comes back
-/// as 4 KiB pages.
+/// falls back to 4 KiB device pages; a 4 KiB page stays in system memory). MIGRATE_TO_SYS: the next THP
+/// system allocation fails and the folio comes back as 4 KiB pages (CPU-fault migrate_to_ram
+/// does not consult the flag: it has no handle).
 inline constexpr std::uint64_t HMM_DMIRROR_FLAG_FAIL_ALLOC = 1ull << 0;
 
 /// Snapshot bytes (enum in test_hmm_uapi.h).
