@@ -271,5 +271,20 @@ TEST_CASE("dmirror gives up with -EBUSY when every attempt is invalidated and th
   }
 }
 
+TEST_CASE("dmirror device pages return to the device free lists when their mapping goes away", "[dmirror]") {
+  HmmFixture f(Variant::Private);
+  Process& p = f.p();
+  const std::uint64_t n = 32;
+  HmmBuffer b = p.buffer(n * kPage);
+  p.fillInts(b.ptr, n * kPage / sizeof(int));
+  const std::uint64_t freeBefore = f.dev().devmem().freePages();
+  REQUIRE(hmmDmirrorCmd(*f.fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, n) == 0);
+  REQUIRE(f.dev().devmem().allocatedPages() == n);
+  REQUIRE(p.mm().munmap(b.ptr, n * kPage) == Errno::Ok);  // folio_free for each page
+  REQUIRE(f.dev().devmem().allocatedPages() == 0);
+  REQUIRE(f.dev().devmem().freePages() == freeBefore);
+  REQUIRE(f.dev().handleOf(*f.fd)->pte(b.ptr) == std::nullopt);
+}
+
 }  // namespace
 }  // namespace hmmsim::conformance
