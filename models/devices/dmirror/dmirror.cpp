@@ -308,6 +308,22 @@ Errno DmirrorDevice::write(Dmirror& d, HmmDmirrorCmd& cmd) {
 
 // ---- migration -----------------------------------------------------------------------------
 
+void DmirrorDevice::eraseMigrated(Mm& mm, const Dmirror* except, Va start, const unsigned long* entries,
+                                  unsigned long n, unsigned long bit) {
+  // Every handle of this device that mirrors `mm` skips the device's own MIGRATE events, so each
+  // must drop the pages a migration moved (see the header comment).
+  for (auto& h : handles_) {
+    if (&h->mm() != &mm || h.get() == except) continue;
+    h->mirror_.updateLock().lock();
+    for (unsigned long i = 0; i < n; ++i) {
+      if (!(entries[i] & bit)) continue;
+      const unsigned long nr = (entries[i] & MIGRATE_PFN_COMPOUND) ? kPagesPerPmd : 1;
+      for (unsigned long j = 0; j < nr && i + j < n; ++j) h->pt_.erase((start.value() >> kPageShift) + i + j);
+    }
+    h->mirror_.updateLock().unlock();
+  }
+}
+
 std::optional<Pfn> DmirrorDevice::allocDevicePage(bool& failFlag) {
   if (failFlag) return std::nullopt;
   auto p = devmem_->allocPage();
@@ -386,6 +402,7 @@ void DmirrorDevice::migrateFinalizeAndMap(MigrateVma& args, Dmirror& d) {
     migratedToDev_ += nr;
   }
   d.mirror_.updateLock().unlock();
+  eraseMigrated(d.mm(), &d, args.start, args.src, args.npages, MIGRATE_PFN_MIGRATE);
 }
 
 Errno DmirrorDevice::migrateToDevice(Dmirror& d, HmmDmirrorCmd& cmd) {
@@ -513,13 +530,7 @@ Errno DmirrorDevice::migrateToSystem(Dmirror& d, HmmDmirrorCmd& cmd) {
     if (err != Errno::Ok) return err;
     if (!devmemFaultAllocAndCopy(args, &d)) ret = Errno::NoMem;
     // Erase the device mappings of the pages being migrated back (xa_erase under the lock).
-    d.mirror_.updateLock().lock();
-    for (unsigned long i = 0; i < args.npages; ++i)
-      if (args.dst[i] & MIGRATE_PFN_VALID) {
-        const unsigned long nr = (args.dst[i] & MIGRATE_PFN_COMPOUND) ? kPagesPerPmd : 1;
-        for (unsigned long j = 0; j < nr; ++j) d.pt_.erase((addr.value() >> kPageShift) + i + j);
-      }
-    d.mirror_.updateLock().unlock();
+    eraseMigrated(mm, nullptr, addr, args.dst, args.npages, MIGRATE_PFN_VALID);
     migrateVmaPages(args);
     for (unsigned long i = 0; i < args.npages; ++i)
       if ((args.src[i] & MIGRATE_PFN_VALID) && (args.src[i] & MIGRATE_PFN_MIGRATE)) {
@@ -569,16 +580,7 @@ VmFaultResult DmirrorDevice::devmemFault(VmFault& vmf) {
   if (migrateVmaSetup(args) != Errno::Ok) return VmFaultResult::Sigbus;
   const bool ok = devmemFaultAllocAndCopy(args, nullptr);
   // Erase the range from every handle mirroring this mm (see the header comment).
-  for (auto& h : handles_) {
-    if (&h->mm() != &mm) continue;
-    h->mirror_.updateLock().lock();
-    for (unsigned long i = 0; i < n; ++i)
-      if (dst[i] & MIGRATE_PFN_VALID) {
-        const unsigned long nr = (dst[i] & MIGRATE_PFN_COMPOUND) ? kPagesPerPmd : 1;
-        for (unsigned long j = 0; j < nr; ++j) h->pt_.erase((start.value() >> kPageShift) + i + j);
-      }
-    h->mirror_.updateLock().unlock();
-  }
+  eraseMigrated(mm, nullptr, start, dst.data(), n, MIGRATE_PFN_VALID);
   migrateVmaPages(args);
   migrateVmaFinalize(args);
   return ok ? VmFaultResult::None : VmFaultResult::Oom;

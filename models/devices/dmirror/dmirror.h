@@ -32,9 +32,11 @@
 //    kept: on error the caller's struct is not written.
 //  - MIGRATE_TO_DEV/SYS chunks end at the next 2 MiB boundary (at most 512 pages, the kernel's
 //    PTRS_PER_PTE) so a PMD-mapped THP is never cut by a chunk boundary.
-//  - migrate_to_ram erases the page from every open handle of the device that mirrors the
-//    faulting mm (the kernel erases it from the handle that migrated it, found through the
-//    backing page).
+//  - Migrations erase the moved pages from every open handle of the device that mirrors the
+//    mm (MIGRATE_TO_DEV: the other handles; MIGRATE_TO_SYS and migrate_to_ram: all of them).
+//    The kernel erases them only in the handle doing the migration (migrate_to_ram: the one that
+//    migrated the page, found through the backing page), so a second handle of the same device
+//    on the same mm, which skips the device's own MIGRATE events, would keep stale entries.
 //  - rmap: migrations find the other address spaces mapping a page through the RmapScope of
 //    hmm/migrate_device.h: the mms of the open handles plus those registered with addRmapMm.
 // Timing: none (pure core). Copies accumulate simulated time in the device's MigrateCopier.
@@ -210,6 +212,10 @@ class DmirrorDevice final : public FileOperations {
   bool devmemFaultAllocAndCopy(MigrateVma& args, Dmirror* d);
   VmFaultResult devmemFault(VmFault& vmf);
   void evictChunk(DeviceMemory::Chunk& chunk);
+  /// Erase, in every handle of this device mirroring `mm` except `except`, the pages of
+  /// [start, start + n pages) whose entry has `bit` (MIGRATE in src, VALID in dst).
+  void eraseMigrated(Mm& mm, const Dmirror* except, Va start, const unsigned long* entries,
+                     unsigned long n, unsigned long bit);
   std::uint8_t mkentry(unsigned long entry);
   RmapScope rmapScope();
   std::optional<Pfn> allocDevicePage(bool& failFlag);

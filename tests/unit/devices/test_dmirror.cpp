@@ -286,5 +286,25 @@ TEST_CASE("dmirror device pages return to the device free lists when their mappi
   REQUIRE(f.dev().handleOf(*f.fd)->pte(b.ptr) == std::nullopt);
 }
 
+TEST_CASE("dmirror a second handle of the same device on the same mm drops pages the first migrates", "[dmirror]") {
+  HmmFixture f(Variant::Private);
+  Process& p = f.p();
+  std::shared_ptr<File> fd2 = p.open(0);
+  HmmBuffer b = p.buffer(4 * kPage);
+  p.fillInts(b.ptr, 4 * kPage / sizeof(int));
+  REQUIRE(hmmDmirrorCmd(*fd2, HMM_DMIRROR_READ, b, 4) == 0);
+  Dmirror& h2 = *f.dev().handleOf(*fd2);
+  const Pfn sys = h2.pte(b.ptr)->pfn;
+  REQUIRE(f.machine.pm.isRam(sys));
+  // Handle 1 migrates: the MIGRATE event is the device's own, so handle 2 skips it; hmmsim
+  // erases the moved pages there explicitly (the system pages are freed by the migration).
+  REQUIRE(hmmDmirrorCmd(*f.fd, HMM_DMIRROR_MIGRATE_TO_DEV, b, 4) == 0);
+  REQUIRE(h2.pteCount() == 0);
+  REQUIRE(hmmDmirrorCmd(*fd2, HMM_DMIRROR_READ, b, 4) == 0);
+  REQUIRE(f.machine.pm.isDevicePfn(h2.pte(b.ptr)->pfn));
+  REQUIRE(p.firstMismatch(b.mirror, 4 * kPage / sizeof(int)) == -1);
+  fd2.reset();
+}
+
 }  // namespace
 }  // namespace hmmsim::conformance
