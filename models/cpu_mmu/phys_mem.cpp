@@ -89,6 +89,23 @@ PhysMem::~PhysMem() {
 }
 
 FrameData* PhysMem::attachData(Frame& f, bool zeroed) {
+  f.data_ = poolAlloc(zeroed);
+  ++dataPages_;
+  dataPagesStat_.set(double(dataPages_));
+  return f.data_;
+}
+
+void PhysMem::unshareData(Frame& f) {
+  if (dataShares_.empty()) return;
+  auto it = dataShares_.find(f.data_);
+  if (it == dataShares_.end()) return;
+  FrameData* own = poolAlloc(false);
+  std::memcpy(own->bytes, f.data_->bytes, sizeof own->bytes);
+  if (--it->second == 1) dataShares_.erase(it);
+  f.data_ = own;
+}
+
+FrameData* PhysMem::poolAlloc(bool zeroed) {
   FrameData* d;
   if (!freeData_.empty()) {
     d = freeData_.back();
@@ -123,9 +140,6 @@ FrameData* PhysMem::attachData(Frame& f, bool zeroed) {
     // Fresh anonymous memory reads as zeros already.
     d = static_cast<FrameData*>(dataSlabs_.back().base) + dataSlabUsed_++;
   }
-  f.data_ = d;
-  ++dataPages_;
-  dataPagesStat_.set(double(dataPages_));
   return d;
 }
 
@@ -344,7 +358,12 @@ void PhysMem::freeBlock(std::uint64_t r, unsigned order) {
 
 void PhysMem::dropData(Frame& f) {
   if (f.data_) {
-    freeData_.push_back(f.data_);
+    auto it = dataShares_.empty() ? dataShares_.end() : dataShares_.find(f.data_);
+    if (it != dataShares_.end()) {
+      if (--it->second == 1) dataShares_.erase(it);  // another frame keeps the buffer
+    } else {
+      freeData_.push_back(f.data_);
+    }
     f.data_ = nullptr;
     --dataPages_;
     dataPagesStat_.set(double(dataPages_));
@@ -724,7 +743,10 @@ void PhysMem::write(Pa pa, const void* src, std::size_t len) {
     Frame& f = frameRel(rel(pfn));
     HMMSIM_ASSERT(!f.isZeroPage() && !isHugeZeroPfn(pfn),
                   "PhysMem::write: writing the zero page at " << Pa(a));
-    if (!f.data_) attachData(f, n != kPageSize);
+    if (!f.data_)
+      attachData(f, n != kPageSize);
+    else
+      unshareData(f);
     std::memcpy(f.data_->bytes + off, in, n);
     in += n;
     a += n;
@@ -739,7 +761,19 @@ void PhysMem::copyFrame(Pfn dst, Pfn src) {
     zeroFrame(dst);
     return;
   }
-  std::memcpy(frameDataForWriteNoInit(dst), s->data_->bytes, kPageSize);
+  HMMSIM_ASSERT(pfnValid(dst), "copyFrame: invalid destination " << dst);
+  if (dst == src) return;
+  Frame& d = frameRel(rel(dst));
+  HMMSIM_ASSERT(!d.isZeroPage() && !isHugeZeroPfn(dst), "copyFrame: writing the zero page " << dst);
+  FrameData* buf = peekFrame(src)->data_;  // re-read: frameRel may have created dst's chunk
+  if (d.data_ == buf) return;
+  dropData(d);
+  // Copy-on-write: share the source's buffer; the first write to either frame un-shares it.
+  auto [it, inserted] = dataShares_.emplace(buf, 2);
+  if (!inserted) ++it->second;
+  d.data_ = buf;
+  ++dataPages_;
+  dataPagesStat_.set(double(dataPages_));
 }
 
 void PhysMem::zeroFrame(Pfn pfn) {
@@ -760,19 +794,14 @@ const std::uint8_t* PhysMem::frameData(Pfn pfn) const {
   return f && f->data_ ? f->data_->bytes : nullptr;
 }
 
-std::uint8_t* PhysMem::frameDataForWriteNoInit(Pfn pfn) {
-  HMMSIM_ASSERT(pfnValid(pfn), "frameDataForWrite: invalid pfn " << pfn);
-  Frame& f = frameRel(rel(pfn));
-  HMMSIM_ASSERT(!f.isZeroPage() && !isHugeZeroPfn(pfn), "PhysMem: writing the zero page " << pfn);
-  if (!f.data_) attachData(f, false);
-  return f.data_->bytes;
-}
-
 std::uint8_t* PhysMem::frameDataForWrite(Pfn pfn) {
   HMMSIM_ASSERT(pfnValid(pfn), "frameDataForWrite: invalid pfn " << pfn);
   Frame& f = frameRel(rel(pfn));
   HMMSIM_ASSERT(!f.isZeroPage() && !isHugeZeroPfn(pfn), "PhysMem: writing the zero page " << pfn);
-  if (!f.data_) attachData(f, true);
+  if (!f.data_)
+    attachData(f, true);
+  else
+    unshareData(f);
   return f.data_->bytes;
 }
 

@@ -39,6 +39,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "models/cpu_mmu/frame.h"
@@ -197,16 +198,21 @@ class PhysMem {
   /// Copy `len` bytes from `src` to `pa`; may cross frames; allocates data buffers on first
   /// write. Writing a zero page is a simulator bug.
   void write(Pa pa, const void* src, std::size_t len);
-  /// copy_highpage: dst := src. Lazy: an untouched source leaves the destination untouched.
+  /// copy_highpage: dst := src. Lazy: an untouched source leaves the destination untouched;
+  /// a touched one is shared copy-on-write (no bytes move until either frame is written through
+  /// write() or frameDataForWrite(), which give that frame its own copy). Observable contents
+  /// are exactly those of an eager copy.
   void copyFrame(Pfn dst, Pfn src);
   /// clear_highpage: contents become zeros (the buffer is dropped).
   void zeroFrame(Pfn pfn);
   /// The frame has a data buffer.
   bool isTouched(Pfn pfn) const;
   /// Direct access for bulk movers (DMA engines): the 4 KiB buffer of `pfn` if touched, else
-  /// nullptr (meaning zeros). Valid until the frame is zeroed or freed.
+  /// nullptr (meaning zeros). Read-only: the buffer may be shared with frames copied from or to
+  /// this one. Valid until the frame is written, zeroed or freed.
   const std::uint8_t* frameData(Pfn pfn) const;
-  /// The 4 KiB buffer of `pfn`, created (zero-filled) if absent.
+  /// The 4 KiB buffer of `pfn` for writing, created (zero-filled) if absent, un-shared if it
+  /// was shared by copyFrame. Valid until the next copyFrame into, zeroFrame or free of `pfn`.
   std::uint8_t* frameDataForWrite(Pfn pfn);
 
   // ---------------------------------------------------------------------------------------
@@ -216,7 +222,7 @@ class PhysMem {
   /// Host bytes spent on frame metadata: created chunks (64 B per frame) plus the per-chunk
   /// table; excludes the 4 KiB data buffers (dataPages() * 4096).
   std::uint64_t metadataBytes() const;
-  /// Frames that currently own a data buffer.
+  /// Frames that currently have data (a buffer shared by copyFrame counts once per frame).
   std::uint64_t dataPages() const { return dataPages_; }
   /// Host bytes reserved for data buffers (in use or recycled): the pool's high-water mark.
   std::uint64_t dataHostBytes() const {
@@ -269,7 +275,9 @@ class PhysMem {
   // Attach a data buffer to `f` (which has none); `zeroed`: the buffer must read as zeros.
   FrameData* attachData(Frame& f, bool zeroed);
   void updateMetadataStat();
-  std::uint8_t* frameDataForWriteNoInit(Pfn pfn);
+  FrameData* poolAlloc(bool zeroed);
+  // Give `f` its own copy of a buffer it shares with other frames (copy-on-write).
+  void unshareData(Frame& f);
 
   StatsGroup stats_;
   Counter& framesAllocated_;
@@ -303,6 +311,9 @@ class PhysMem {
   };
   std::vector<DataSlab> dataSlabs_;
   std::vector<FrameData*> freeData_;
+  // Buffers shared by copyFrame (copy-on-write) -> number of frames using them (>= 2). Looked
+  // up by pointer only, never iterated.
+  std::unordered_map<const FrameData*, std::uint32_t> dataShares_;
   std::size_t dataSlabUsed_ = 0, dataSlabCap_ = 0;  // buffers handed out / held by newest slab
   Pfn zeroPfn_;
   std::optional<Pfn> hugeZeroPfn_;

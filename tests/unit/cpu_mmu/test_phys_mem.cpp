@@ -159,7 +159,7 @@ TEST_CASE("copyFrame copies every byte of a touched source") {
   std::vector<std::uint8_t> back(kPageSize);
   pm.read(paOf(dst), back.data(), back.size());
   CHECK(back == page);
-  CHECK(pm.frameData(dst) != pm.frameData(src));
+  CHECK(pm.frameData(dst) == pm.frameData(src));  // shared copy-on-write until either is written
 }
 
 TEST_CASE("zeroFrame drops the buffer and the frame reads zeros") {
@@ -657,4 +657,79 @@ TEST_CASE("pages parked on the per-cpu list merge back when a THP allocation nee
   REQUIRE(thp);
   CHECK(thp->value() == 512);
   CHECK(pm.freePages() == 511);
+}
+
+namespace {
+std::vector<std::uint8_t> pageOf(const PhysMem& pm, Pfn p) {
+  std::vector<std::uint8_t> v(kPageSize);
+  pm.read(paOf(p), v.data(), v.size());
+  return v;
+}
+}  // namespace
+
+TEST_CASE("after copyFrame, writing the source leaves the copy intact") {
+  PhysMem pm(smallRam());
+  const Pfn src = *pm.allocFrame(0), dst = *pm.allocFrame(0);
+  std::vector<std::uint8_t> a(kPageSize, 0x11);
+  pm.write(paOf(src), a.data(), a.size());
+  pm.copyFrame(dst, src);
+  CHECK(pm.frameData(dst) == pm.frameData(src));  // shared until written
+  const std::uint8_t x = 0x99;
+  pm.write(paOf(src) + 5, &x, 1);
+  CHECK(pageOf(pm, dst) == a);
+  auto b = a;
+  b[5] = 0x99;
+  CHECK(pageOf(pm, src) == b);
+  CHECK(pm.frameData(dst) != pm.frameData(src));
+}
+
+TEST_CASE("after copyFrame, writing the copy leaves the source intact") {
+  PhysMem pm(smallRam());
+  const Pfn src = *pm.allocFrame(0), dst = *pm.allocFrame(0), third = *pm.allocFrame(0);
+  std::vector<std::uint8_t> a(kPageSize);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = std::uint8_t(i);
+  pm.write(paOf(src), a.data(), a.size());
+  pm.copyFrame(dst, src);
+  pm.copyFrame(third, dst);  // three frames on one buffer
+  std::uint8_t* w = pm.frameDataForWrite(dst);
+  w[0] = 0xee;
+  CHECK(pageOf(pm, src) == a);
+  CHECK(pageOf(pm, third) == a);
+  CHECK(pageOf(pm, dst)[0] == 0xee);
+  CHECK(pm.dataPages() == 3);
+}
+
+TEST_CASE("freeing one side of a copy keeps the other side's bytes") {
+  PhysMem pm(smallRam());
+  const Pfn src = *pm.allocFrame(0), dst = *pm.allocFrame(0);
+  std::vector<std::uint8_t> a(kPageSize, 0x42);
+  pm.write(paOf(src), a.data(), a.size());
+  pm.copyFrame(dst, src);
+  pm.putPage(src);
+  CHECK(pageOf(pm, dst) == a);
+  // The freed frame comes back empty, and the survivor can be written in place.
+  const Pfn again = *pm.allocFrame(0);
+  CHECK_FALSE(pm.isTouched(again));
+  const std::uint8_t x = 1;
+  pm.write(paOf(dst), &x, 1);
+  CHECK(pageOf(pm, dst)[0] == 1);
+  CHECK(pageOf(pm, dst)[1] == 0x42);
+  pm.zeroFrame(dst);
+  CHECK(pm.dataPages() == 0);
+}
+
+TEST_CASE("copying a frame over a copy of itself or onto itself changes nothing") {
+  PhysMem pm(smallRam());
+  const Pfn src = *pm.allocFrame(0), dst = *pm.allocFrame(0);
+  std::vector<std::uint8_t> a(kPageSize, 0x7);
+  pm.write(paOf(src), a.data(), a.size());
+  pm.copyFrame(src, src);
+  pm.copyFrame(dst, src);
+  pm.copyFrame(dst, src);
+  pm.copyFrame(src, dst);
+  CHECK(pm.dataPages() == 2);
+  pm.zeroFrame(src);
+  CHECK(pageOf(pm, dst) == a);
+  pm.zeroFrame(dst);
+  CHECK(pm.dataPages() == 0);
 }
