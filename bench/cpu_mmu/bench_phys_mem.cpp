@@ -145,19 +145,31 @@ void BM_WriteRead4K(benchmark::State& state) {
 }
 BENCHMARK(BM_WriteRead4K);
 
-// copy_highpage between touched frames, and from an untouched one (lazy: no copy).
+// copy_highpage: Arg 0 = touched source, copy dropped again (the share/unshare bookkeeping of
+// copy-on-write); Arg 1 = untouched source (lazy: nothing to share); Arg 2 = touched source and
+// then one byte written into the copy (the full copy-on-write cost: share + 4 KiB copy).
 void BM_CopyFrame(benchmark::State& state) {
   PhysMem pm(ram(1ull << 30));
-  const Pfn a = *pm.allocFrame(0), b = *pm.allocFrame(0), z = *pm.allocFrame(0);
-  const std::uint64_t v = 1;
-  pm.write(paOf(a), &v, sizeof v);
-  const bool lazy = state.range(0) != 0;
+  const Pfn a = *pm.allocFrame(0), z = *pm.allocFrame(0);
+  std::vector<Pfn> dst;
+  for (int i = 0; i < 1024; ++i) dst.push_back(*pm.allocFrame(0));
+  std::vector<std::uint8_t> page(kPageSize, 0x3c);
+  pm.write(paOf(a), page.data(), page.size());
+  const std::int64_t mode = state.range(0);
+  std::size_t k = 0;
+  const std::uint8_t x = 1;
   for (auto _ : state) {
-    pm.copyFrame(b, lazy ? z : a);
+    const Pfn d = dst[k];
+    k = (k + 1) & 1023;
+    pm.copyFrame(d, mode == 1 ? z : a);
+    if (mode == 2)
+      pm.write(paOf(d), &x, 1);
+    else
+      pm.zeroFrame(d);
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_CopyFrame)->Arg(0)->Arg(1);
+BENCHMARK(BM_CopyFrame)->Arg(0)->Arg(1)->Arg(2);
 
 }  // namespace
 
