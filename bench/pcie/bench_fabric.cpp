@@ -10,13 +10,14 @@
 
 #include <benchmark/benchmark.h>
 
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <memory>
 
 #include <systemc>
 #include <tlm>
+
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/simple_target_socket.h>
 #include <tlm_utils/tlm_quantumkeeper.h>
@@ -135,8 +136,8 @@ void BM_BareBTransport(benchmark::State& state) {
     gWorld->runner->runBatch([](tlm_utils::tlm_quantumkeeper& qk) { gWorld->bareInit->calls(kBatch, qk); });
   }
   state.SetItemsProcessed(state.iterations() * kBatch);
-  state.counters["b_transport_calls"] = benchmark::Counter(double(state.iterations()) * kBatch,
-                                                           benchmark::Counter::kIsRate);
+  state.counters["b_transport_calls"] =
+      benchmark::Counter(double(state.iterations()) * kBatch, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_BareBTransport)->Unit(benchmark::kMillisecond);
 
@@ -152,8 +153,8 @@ void BM_PerTlpWrite3Hop(benchmark::State& state) {
     });
   }
   state.SetItemsProcessed(state.iterations() * kBatch * kHops);
-  state.counters["tlp_hops"] = benchmark::Counter(double(state.iterations()) * kBatch * kHops,
-                                                  benchmark::Counter::kIsRate);
+  state.counters["tlp_hops"] =
+      benchmark::Counter(double(state.iterations()) * kBatch * kHops, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_PerTlpWrite3Hop)->Unit(benchmark::kMillisecond);
 
@@ -168,8 +169,8 @@ void BM_PerTlpRead3Hop(benchmark::State& state) {
     });
   }
   state.SetItemsProcessed(state.iterations() * kBatch * kHops);
-  state.counters["tlp_hops"] = benchmark::Counter(double(state.iterations()) * kBatch * kHops,
-                                                  benchmark::Counter::kIsRate);
+  state.counters["tlp_hops"] =
+      benchmark::Counter(double(state.iterations()) * kBatch * kHops, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_PerTlpRead3Hop)->Unit(benchmark::kMillisecond);
 
@@ -185,8 +186,8 @@ void BM_PerBurstWrite3Hop(benchmark::State& state) {
     });
   }
   state.SetItemsProcessed(state.iterations() * kBatch);
-  state.counters["bursts"] = benchmark::Counter(double(state.iterations()) * kBatch,
-                                                benchmark::Counter::kIsRate);
+  state.counters["bursts"] =
+      benchmark::Counter(double(state.iterations()) * kBatch, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_PerBurstWrite3Hop)->Unit(benchmark::kMillisecond);
 
@@ -220,10 +221,11 @@ void summary() {
       gWorld->nextAddr = 0x100000 + (gWorld->nextAddr + 64 * 1024) % (1ull << 36);
     }
   });
-  std::printf("\nsummary (process CPU time): bare b_transport %.1f ns/call; per-TLP write %.1f "
-              "ns/TLP = %.1f ns/hop (%d hops); per-hop cost / bare call = %.2fx (target <= 3x); "
-              "per-burst 64 KiB write %.1f ns/burst\n",
-              bare, tlp, tlp / kHops, kHops, tlp / kHops / bare, burst);
+  std::printf(
+      "\nsummary (process CPU time): bare b_transport %.1f ns/call; per-TLP write %.1f "
+      "ns/TLP = %.1f ns/hop (%d hops); per-hop cost / bare call = %.2fx (target <= 3x); "
+      "per-burst 64 KiB write %.1f ns/burst\n",
+      bare, tlp, tlp / kHops, kHops, tlp / kHops / bare, burst);
 }
 
 }  // namespace

@@ -17,8 +17,7 @@ PcieDmaEngine::PcieDmaEngine(sc_core::sc_module_name name, const PcieDmaEnginePa
       mrdTlps_(stats_.counter("mrd_tlps", "TLP", "memory read requests issued")),
       bursts_(stats_.counter("bursts", "burst", "DMA bursts issued")),
       failed_(stats_.counter("failed_bursts", "burst", "bursts completed with UR or CA")) {
-  HMMSIM_ASSERT(validateLinkConfig(params.link) == Errno::Ok,
-                "invalid link config for " << this->name());
+  HMMSIM_ASSERT(validateLinkConfig(params.link) == Errno::Ok, "invalid link config for " << this->name());
   requirePicosecondResolution();
   gp_.set_extension(ext_);  // gp_ owns and frees it
   ext_->requester = params.requester;
@@ -44,8 +43,8 @@ void PcieDmaEngine::setLocal(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk) 
   if (t > nowPs_ + qk.get_local_time().value()) qk.set(psTime(t - nowPs_));
 }
 
-void PcieDmaEngine::prepare(TlpKind kind, std::uint64_t addr, std::uint32_t len,
-                            std::uint8_t* data, const PcieRoute* route) {
+void PcieDmaEngine::prepare(TlpKind kind, std::uint64_t addr, std::uint32_t len, std::uint8_t* data,
+                            const PcieRoute* route) {
   gp_.set_command(kind == TlpKind::MWr ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
   gp_.set_address(addr);
   gp_.set_data_ptr(data);
@@ -76,15 +75,14 @@ std::uint64_t PcieDmaEngine::send(std::uint64_t t) {
   ext_->nowPs = nowPs_;  // set by the advanceTo() that preceded every send()
   sc_core::sc_time delay = delayOf(*ext_, t);
   out->b_transport(gp_, delay);
-  if (gp_.get_response_status() != tlm::TLM_OK_RESPONSE &&
-      ext_->status == CplStatus::SuccessfulCompletion) {
+  if (gp_.get_response_status() != tlm::TLM_OK_RESPONSE && ext_->status == CplStatus::SuccessfulCompletion) {
     ext_->status = CplStatus::UnsupportedRequest;  // a target that did not say why
   }
   return absPs(*ext_, delay);
 }
 
-DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len,
-                                   const std::uint8_t* data, tlm_utils::tlm_quantumkeeper& qk) {
+DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len, const std::uint8_t* data,
+                                   tlm_utils::tlm_quantumkeeper& qk) {
   HMMSIM_ASSERT(router_ != nullptr, name() << ": no router");
   HMMSIM_ASSERT(len > 0, name() << ": zero-length DMA write");
   DmaIssue res;

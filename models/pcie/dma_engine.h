@@ -25,6 +25,7 @@
 
 #include <systemc>
 #include <tlm>
+
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/tlm_quantumkeeper.h>
 
@@ -45,12 +46,12 @@ enum class PcieFidelity : std::uint8_t {
 };
 
 struct PcieDmaEngineParams {
-  Bdf requester;                     ///< the device's requester id
-  PcieLinkConfig link;               ///< TLP sizing: MPS, MRRS, RCB, 64-bit addressing, ECRC
+  Bdf requester;                                 ///< the device's requester id
+  PcieLinkConfig link;                           ///< TLP sizing: MPS, MRRS, RCB, 64-bit addressing, ECRC
   PcieFidelity fidelity = PcieFidelity::PerTlp;  ///< default per-TLP
-  std::uint32_t readTags = 256;      ///< outstanding MRd limit; default 256 (8-bit tags)
-  std::uint32_t postedWindow = 64;   ///< MWr that may queue in the fabric; default 64
-  std::uint64_t issueIntervalPs = 0; ///< minimum spacing of request TLPs, ps; default 0 (link-bound)
+  std::uint32_t readTags = 256;                  ///< outstanding MRd limit; default 256 (8-bit tags)
+  std::uint32_t postedWindow = 64;               ///< MWr that may queue in the fabric; default 64
+  std::uint64_t issueIntervalPs = 0;  ///< minimum spacing of request TLPs, ps; default 0 (link-bound)
 };
 
 /// Outcome of one DMA burst.
@@ -83,8 +84,7 @@ class PcieDmaEngine : public sc_core::sc_module {
   /// issueWrite/issueRead, then advance the caller's local time to the burst's completion.
   CplStatus write(std::uint64_t addr, std::uint64_t len, const std::uint8_t* data,
                   tlm_utils::tlm_quantumkeeper& qk);
-  CplStatus read(std::uint64_t addr, std::uint64_t len, std::uint8_t* data,
-                 tlm_utils::tlm_quantumkeeper& qk);
+  CplStatus read(std::uint64_t addr, std::uint64_t len, std::uint8_t* data, tlm_utils::tlm_quantumkeeper& qk);
 
   const PcieDmaEngineParams& params() const { return params_; }
   StatsGroup& stats() { return stats_; }

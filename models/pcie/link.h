@@ -33,8 +33,8 @@ struct HeadTail {
 
 /// Parameters of one link (both directions are identical).
 struct PcieLinkParams {
-  PcieLinkConfig config;                        ///< negotiated gen/width/MPS/MRRS/RCB/ECRC
-  std::uint64_t latencyPs = 20'000;             ///< one-way latency in ps; default 20 ns
+  PcieLinkConfig config;             ///< negotiated gen/width/MPS/MRRS/RCB/ECRC
+  std::uint64_t latencyPs = 20'000;  ///< one-way latency in ps; default 20 ns
 };
 
 class LinkDirection {

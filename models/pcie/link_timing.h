@@ -34,15 +34,15 @@ enum class PcieGen : std::uint8_t {
 
 /// Configuration of one link as both ends negotiated it (the same in both directions).
 struct PcieLinkConfig {
-  PcieGen gen = PcieGen::Gen3;     ///< generation; default Gen3
-  std::uint32_t lanes = 8;         ///< width: 1, 2, 4, 8, 16 or 32; default x8
-  std::uint32_t mpsBytes = 256;    ///< Max_Payload_Size: 128..4096, power of two; default 256
-  std::uint32_t mrrsBytes = 512;   ///< Max_Read_Request_Size: 128..4096, power of two; default 512
-  std::uint32_t rcbBytes = 64;     ///< Read Completion Boundary: 64, 128, 256 or 512; default 64
-  bool rcbChunks = false;          ///< completer splits read data at every RCB (older chipsets)
-                                   ///< instead of into MPS-sized completions; default false
-  bool addr64 = true;              ///< 64-bit addressing (4 DW request header); default true
-  bool ecrc = false;               ///< ECRC digest (4 B) on every TLP; default false
+  PcieGen gen = PcieGen::Gen3;    ///< generation; default Gen3
+  std::uint32_t lanes = 8;        ///< width: 1, 2, 4, 8, 16 or 32; default x8
+  std::uint32_t mpsBytes = 256;   ///< Max_Payload_Size: 128..4096, power of two; default 256
+  std::uint32_t mrrsBytes = 512;  ///< Max_Read_Request_Size: 128..4096, power of two; default 512
+  std::uint32_t rcbBytes = 64;    ///< Read Completion Boundary: 64, 128, 256 or 512; default 64
+  bool rcbChunks = false;         ///< completer splits read data at every RCB (older chipsets)
+                                  ///< instead of into MPS-sized completions; default false
+  bool addr64 = true;             ///< 64-bit addressing (4 DW request header); default true
+  bool ecrc = false;              ///< ECRC digest (4 B) on every TLP; default false
 };
 
 /// Checks a configuration against the values the model (and the spec) allows.
@@ -65,7 +65,7 @@ struct DllpIntervals {
 /// Gen3 values, as the public model does (the Gen4/Gen5 values are the Gen3 tables; Gen6 copies Gen5).
 std::optional<DllpIntervals> dllpIntervals(PcieGen gen, std::uint32_t lanes, std::uint32_t mpsBytes);
 
-constexpr std::uint32_t kDllpBytes = 8;          ///< ACK / UpdateFC DLLP on the wire (2 phys + 4 + 2 CRC)
+constexpr std::uint32_t kDllpBytes = 8;            ///< ACK / UpdateFC DLLP on the wire (2 phys + 4 + 2 CRC)
 constexpr std::uint32_t kSkpIntervalBytes = 1538;  ///< one SKP ordered set per this many bytes
 constexpr std::uint32_t kSkpBytes = 4;             ///< SKP ordered set length
 constexpr std::uint32_t kTlpFramingBytes = 8;      ///< start/end symbol, sequence number, LCRC

@@ -9,8 +9,7 @@ namespace {
 constexpr std::uint64_t kStorePage = 4096;
 }
 
-PcieMemoryTarget::PcieMemoryTarget(sc_core::sc_module_name name,
-                                   const PcieMemoryTargetParams& params)
+PcieMemoryTarget::PcieMemoryTarget(sc_core::sc_module_name name, const PcieMemoryTargetParams& params)
     : sc_module(name),
       params_(params),
       port_(params.bandwidthGbps, params.latencyPs),
@@ -39,8 +38,10 @@ void PcieMemoryTarget::peek(std::uint64_t addr, std::uint8_t* out, std::uint64_t
   while (len > 0) {
     const std::uint64_t n = std::min(len, kStorePage - off % kStorePage);
     auto it = pages_.find(off / kStorePage);
-    if (it == pages_.end()) std::memset(out, 0, n);
-    else std::memcpy(out, it->second.get() + off % kStorePage, n);
+    if (it == pages_.end())
+      std::memset(out, 0, n);
+    else
+      std::memcpy(out, it->second.get() + off % kStorePage, n);
     out += n;
     off += n;
     len -= n;
@@ -76,8 +77,10 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time
   const bool isWrite = gp.is_write();
   std::uint8_t* data = gp.get_data_ptr();
   if (params_.storeData && data != nullptr) {
-    if (isWrite) poke(addr, data, len);
-    else peek(addr, data, len);
+    if (isWrite)
+      poke(addr, data, len);
+    else
+      peek(addr, data, len);
   }
   if (isWrite) {
     // Stored once the last byte arrived and the memory moved it.

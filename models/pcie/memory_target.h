@@ -15,6 +15,7 @@
 
 #include <systemc>
 #include <tlm>
+
 #include <tlm_utils/simple_target_socket.h>
 
 #include "models/pcie/link.h"
@@ -24,11 +25,11 @@
 namespace hmmsim {
 
 struct PcieMemoryTargetParams {
-  std::uint64_t baseAddr = 0;                  ///< first address claimed (bus/physical)
-  std::uint64_t sizeBytes = 1ull << 34;        ///< bytes claimed; default 16 GiB
-  std::uint64_t latencyPs = 80'000;            ///< access latency, ps; default 80 ns
-  double bandwidthGbps = 1000.0;               ///< data bandwidth, Gb/s; default 1000 (125 GB/s)
-  bool storeData = true;                       ///< keep bytes (false: pure timing)
+  std::uint64_t baseAddr = 0;            ///< first address claimed (bus/physical)
+  std::uint64_t sizeBytes = 1ull << 34;  ///< bytes claimed; default 16 GiB
+  std::uint64_t latencyPs = 80'000;      ///< access latency, ps; default 80 ns
+  double bandwidthGbps = 1000.0;         ///< data bandwidth, Gb/s; default 1000 (125 GB/s)
+  bool storeData = true;                 ///< keep bytes (false: pure timing)
 };
 
 class PcieMemoryTarget : public sc_core::sc_module {

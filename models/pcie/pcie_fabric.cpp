@@ -9,8 +9,7 @@ namespace hmmsim {
 PcieFabric::PcieFabric(std::string name) : name_(std::move(name)) {}
 PcieFabric::~PcieFabric() = default;
 
-PcieFabric::NodeId PcieFabric::addRootComplex(const std::string& name,
-                                              const PcieRootComplexParams& params,
+PcieFabric::NodeId PcieFabric::addRootComplex(const std::string& name, const PcieRootComplexParams& params,
                                               const PcieMemoryTargetParams& hostMemory,
                                               bool externalHostMemory) {
   HMMSIM_ASSERT(!finalized_, "PcieFabric " << name_ << ": add after finalize");
@@ -47,8 +46,7 @@ PcieFabric::NodeId PcieFabric::addChild(Kind kind, const std::string& name, Node
   return static_cast<NodeId>(nodes_.size() - 1);
 }
 
-PcieFabric::NodeId PcieFabric::addSwitch(const std::string& name, NodeId parent,
-                                         const PcieLinkParams& uplink,
+PcieFabric::NodeId PcieFabric::addSwitch(const std::string& name, NodeId parent, const PcieLinkParams& uplink,
                                          const PcieSwitchParams& params) {
   const NodeId id = addChild(Kind::Switch, name, parent, uplink);
   nodes_[id].sw = std::make_unique<PcieSwitchModule>((name_ + "_" + name).c_str(), params);
@@ -56,8 +54,7 @@ PcieFabric::NodeId PcieFabric::addSwitch(const std::string& name, NodeId parent,
 }
 
 PcieFabric::NodeId PcieFabric::addEndpoint(const std::string& name, NodeId parent,
-                                           const PcieLinkParams& uplink,
-                                           const PcieDmaEngineParams& dma,
+                                           const PcieLinkParams& uplink, const PcieDmaEngineParams& dma,
                                            const std::optional<PcieMemoryTargetParams>& bar) {
   HMMSIM_ASSERT(byRequester_.count(dma.requester.key()) == 0,
                 "PcieFabric " << name_ << ": requester id " << dma.requester << " used twice");
@@ -84,17 +81,23 @@ PcieFabric::Node& PcieFabric::node(NodeId id, Kind kind) {
   return nodes_[id];
 }
 
-PcieDmaEngine& PcieFabric::engine(NodeId id) { return *node(id, Kind::Endpoint).dma; }
-PcieSwitchModule& PcieFabric::switchModule(NodeId id) { return *node(id, Kind::Switch).sw; }
-PcieRootComplexModule& PcieFabric::rootComplex(NodeId id) { return *node(id, Kind::RootComplex).rc; }
+PcieDmaEngine& PcieFabric::engine(NodeId id) {
+  return *node(id, Kind::Endpoint).dma;
+}
+PcieSwitchModule& PcieFabric::switchModule(NodeId id) {
+  return *node(id, Kind::Switch).sw;
+}
+PcieRootComplexModule& PcieFabric::rootComplex(NodeId id) {
+  return *node(id, Kind::RootComplex).rc;
+}
 PcieMemoryTarget& PcieFabric::memory(NodeId id) {
-  HMMSIM_ASSERT(id < nodes_.size() && nodes_[id].mem, "PcieFabric " << name_ << ": node " << id
-                                                                   << " has no memory");
+  HMMSIM_ASSERT(id < nodes_.size() && nodes_[id].mem,
+                "PcieFabric " << name_ << ": node " << id << " has no memory");
   return *nodes_[id].mem;
 }
 PcieLinkModule& PcieFabric::uplink(NodeId id) {
-  HMMSIM_ASSERT(id < nodes_.size() && nodes_[id].link, "PcieFabric " << name_ << ": node " << id
-                                                                    << " has no uplink");
+  HMMSIM_ASSERT(id < nodes_.size() && nodes_[id].link,
+                "PcieFabric " << name_ << ": node " << id << " has no uplink");
   return *nodes_[id].link;
 }
 
@@ -161,7 +164,7 @@ std::optional<PcieRoute> PcieFabric::computeRoute(std::optional<NodeId> from, No
       return x == target || std::find(down.begin(), down.end(), x) != down.end();
     };
     auto it = std::find_if(up.begin(), up.end(), isOnTargetChain);
-    if (it == up.end()) return std::nullopt;  // different root complexes
+    if (it == up.end()) return std::nullopt;                // different root complexes
     for (auto u = up.begin(); u != it; ++u) route.push(0);  // switches: out by the upstream port
     lca = *it;
   } else {

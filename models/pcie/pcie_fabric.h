@@ -96,9 +96,9 @@ class PcieFabric : public PcieRouter {
   std::string name_;
   std::vector<Node> nodes_;
   bool finalized_ = false;
-  std::map<std::uint32_t, NodeId> byRequester_;                       // Bdf key -> endpoint
-  std::map<std::pair<NodeId, NodeId>, PcieRoute> routes_;             // (requester, target)
-  std::map<std::pair<std::uint32_t, NodeId>, PcieRoute> rcRoutes_;    // (rc index, target)
+  std::map<std::uint32_t, NodeId> byRequester_;                     // Bdf key -> endpoint
+  std::map<std::pair<NodeId, NodeId>, PcieRoute> routes_;           // (requester, target)
+  std::map<std::pair<std::uint32_t, NodeId>, PcieRoute> rcRoutes_;  // (rc index, target)
   // Lookup tables built by finalize(): address windows in match order, no allocation per lookup.
   struct Window {
     std::uint64_t base, size;

@@ -5,9 +5,9 @@
 namespace hmmsim {
 
 void requirePicosecondResolution() {
-  HMMSIM_ASSERT(sc_core::sc_get_time_resolution() == sc_core::sc_time(1, sc_core::SC_PS),
-                "hmmsim PCIe models need a 1 ps SystemC time resolution, got "
-                    << sc_core::sc_get_time_resolution());
+  HMMSIM_ASSERT(
+      sc_core::sc_get_time_resolution() == sc_core::sc_time(1, sc_core::SC_PS),
+      "hmmsim PCIe models need a 1 ps SystemC time resolution, got " << sc_core::sc_get_time_resolution());
 }
 
 void PcieTlpExtension::routeExhausted(int hop) {
@@ -16,8 +16,7 @@ void PcieTlpExtension::routeExhausted(int hop) {
 
 namespace detail {
 void missingPcieExtension(const tlm::tlm_generic_payload& gp) {
-  HMMSIM_ASSERT(false, "PCIe transaction without PcieTlpExtension at 0x" << std::hex
-                                                                        << gp.get_address());
+  HMMSIM_ASSERT(false, "PCIe transaction without PcieTlpExtension at 0x" << std::hex << gp.get_address());
 }
 void timeBeforeNow(std::uint64_t ps, std::uint64_t now) {
   HMMSIM_ASSERT(false, "time " << ps << " ps is before now " << now << " ps");
@@ -35,8 +34,7 @@ PcieLinkModule::PcieLinkModule(sc_core::sc_module_name name, const PcieLinkParam
       downBytes_(stats_.counter("down_wire_bytes", "B", "TLP wire bytes sent toward the device")),
       upTlps_(stats_.counter("up_tlps", "TLP", "TLPs sent toward the root")),
       downTlps_(stats_.counter("down_tlps", "TLP", "TLPs sent toward the device")) {
-  HMMSIM_ASSERT(validateLinkConfig(params.config) == Errno::Ok,
-                "invalid link config for " << this->name());
+  HMMSIM_ASSERT(validateLinkConfig(params.config) == Errno::Ok, "invalid link config for " << this->name());
   requirePicosecondResolution();
   upIn.register_b_transport(this, &PcieLinkModule::upTransport);
   downIn.register_b_transport(this, &PcieLinkModule::downTransport);
@@ -50,15 +48,13 @@ void PcieLinkModule::downTransport(tlm::tlm_generic_payload& gp, sc_core::sc_tim
   transport(down_, up_, downBytes_, upBytes_, downOut, gp, delay);
 }
 
-void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter& fwdBytes,
-                               Counter& backBytes,
+void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter& fwdBytes, Counter& backBytes,
                                tlm_utils::simple_initiator_socket<PcieLinkModule>& out,
                                tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   PcieTlpExtension& ext = pcieExt(gp);
   const std::uint64_t head = absPs(ext, delay);
   std::uint64_t waited = 0;
-  HeadTail sent =
-      fwd.transmit({head, head + ext.tailAfterHeadPs}, ext.reqWireBytes, ext.reqTlps, &waited);
+  HeadTail sent = fwd.transmit({head, head + ext.tailAfterHeadPs}, ext.reqWireBytes, ext.reqTlps, &waited);
   ext.queueWaitPs += waited;
   if (!ext.injectRecorded) {
     ext.injectRecorded = true;

@@ -13,6 +13,7 @@
 
 #include <systemc>
 #include <tlm>
+
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/simple_target_socket.h>
 
@@ -41,8 +42,8 @@ class PcieLinkModule : public sc_core::sc_module {
   void upTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   void downTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   void transport(LinkDirection& fwd, LinkDirection& back, Counter& fwdBytes, Counter& backBytes,
-                 tlm_utils::simple_initiator_socket<PcieLinkModule>& out,
-                 tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+                 tlm_utils::simple_initiator_socket<PcieLinkModule>& out, tlm::tlm_generic_payload& gp,
+                 sc_core::sc_time& delay);
 
   PcieLinkParams params_;
   sc_core::sc_time latency_;

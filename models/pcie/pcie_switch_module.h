@@ -12,6 +12,7 @@
 
 #include <systemc>
 #include <tlm>
+
 #include <tlm_utils/multi_passthrough_initiator_socket.h>
 #include <tlm_utils/multi_passthrough_target_socket.h>
 

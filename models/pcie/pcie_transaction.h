@@ -26,23 +26,23 @@
 namespace hmmsim {
 
 struct PcieTlpExtension : tlm::tlm_extension<PcieTlpExtension> {
-  Bdf requester;                      ///< requester id (the IOMMU's lookup key)
-  TlpKind kind = TlpKind::MWr;        ///< MWr or MRd
-  bool addressTranslated = false;     ///< AT field: address already translated (ATS)
-  std::uint64_t reqTlps = 1;          ///< request TLPs in this transaction
-  std::uint64_t reqWireBytes = 0;     ///< their wire bytes
-  std::uint64_t cplTlps = 0;          ///< completion TLPs (reads)
-  std::uint64_t cplWireBytes = 0;     ///< their wire bytes
+  Bdf requester;                         ///< requester id (the IOMMU's lookup key)
+  TlpKind kind = TlpKind::MWr;           ///< MWr or MRd
+  bool addressTranslated = false;        ///< AT field: address already translated (ATS)
+  std::uint64_t reqTlps = 1;             ///< request TLPs in this transaction
+  std::uint64_t reqWireBytes = 0;        ///< their wire bytes
+  std::uint64_t cplTlps = 0;             ///< completion TLPs (reads)
+  std::uint64_t cplWireBytes = 0;        ///< their wire bytes
   std::uint64_t cplNoDataWireBytes = 0;  ///< wire bytes of one Cpl (error completion)
-  std::uint64_t tailAfterHeadPs = 0;  ///< see the time convention above
-  std::uint64_t nowPs = 0;            ///< sc_time_stamp() (ps) when the initiator called b_transport;
-                                      ///< constant for the whole call chain (LT: nobody waits)
-  std::uint64_t injectDonePs = 0;     ///< set by the first link: last byte left the requester
+  std::uint64_t tailAfterHeadPs = 0;     ///< see the time convention above
+  std::uint64_t nowPs = 0;               ///< sc_time_stamp() (ps) when the initiator called b_transport;
+                                         ///< constant for the whole call chain (LT: nobody waits)
+  std::uint64_t injectDonePs = 0;        ///< set by the first link: last byte left the requester
   bool injectRecorded = false;
-  std::uint64_t queueWaitPs = 0;      ///< accumulated waiting for busy links/resources
-  double lastLinkGbps = 0;            ///< TLP bandwidth of the last link crossed (RC p2p efficiency)
-  const PcieRoute* route = nullptr;   ///< source route (switching elements' egress ports)
-  std::uint8_t hop = 0;               ///< next route entry
+  std::uint64_t queueWaitPs = 0;     ///< accumulated waiting for busy links/resources
+  double lastLinkGbps = 0;           ///< TLP bandwidth of the last link crossed (RC p2p efficiency)
+  const PcieRoute* route = nullptr;  ///< source route (switching elements' egress ports)
+  std::uint8_t hop = 0;              ///< next route entry
   CplStatus status = CplStatus::SuccessfulCompletion;
 
   tlm::tlm_extension_base* clone() const override { return new PcieTlpExtension(*this); }
@@ -74,7 +74,9 @@ inline PcieTlpExtension& pcieExt(tlm::tlm_generic_payload& gp) {
 }
 
 /// `ps` picoseconds as an sc_time (1 ps resolution; see requirePicosecondResolution()).
-inline sc_core::sc_time psTime(std::uint64_t ps) { return sc_core::sc_time::from_value(ps); }
+inline sc_core::sc_time psTime(std::uint64_t ps) {
+  return sc_core::sc_time::from_value(ps);
+}
 /// Absolute simulated time in ps of `delay` after the transaction's `nowPs`.
 inline std::uint64_t absPs(const PcieTlpExtension& ext, const sc_core::sc_time& delay) {
   return ext.nowPs + delay.value();

@@ -11,10 +11,8 @@ PcieRootComplexModule::PcieRootComplexModule(sc_core::sc_module_name name,
       params_(params),
       latency_(sc_core::sc_time::from_value(params.latencyPs)),
       stats_(std::string(this->name())),
-      toMemory_(stats_.counter("to_memory_transactions", "transaction",
-                               "requests delivered to host memory")),
-      p2p_(stats_.counter("p2p_transactions", "transaction",
-                          "requests forwarded root port to root port")),
+      toMemory_(stats_.counter("to_memory_transactions", "transaction", "requests delivered to host memory")),
+      p2p_(stats_.counter("p2p_transactions", "transaction", "requests forwarded root port to root port")),
       aborted_(stats_.counter("aborted_transactions", "transaction",
                               "requests aborted by the translation stage or unroutable")) {
   HMMSIM_ASSERT(params.p2pWriteEfficiency > 0 && params.p2pWriteEfficiency <= 1 &&
@@ -24,12 +22,11 @@ PcieRootComplexModule::PcieRootComplexModule(sc_core::sc_module_name name,
   in.register_b_transport(this, &PcieRootComplexModule::bTransport);
 }
 
-std::uint64_t PcieRootComplexModule::forwardP2p(std::uint64_t& busyUntil, double efficiency,
-                                                double linkGbps, std::uint64_t bytes,
-                                                std::uint64_t head, std::uint64_t& tail) {
+std::uint64_t PcieRootComplexModule::forwardP2p(std::uint64_t& busyUntil, double efficiency, double linkGbps,
+                                                std::uint64_t bytes, std::uint64_t head,
+                                                std::uint64_t& tail) {
   if (efficiency >= 1.0 || linkGbps <= 0) return head;  // the links are the limit
-  const auto occ = static_cast<std::uint64_t>(
-      std::llround(double(bytes) * 8000.0 / (linkGbps * efficiency)));
+  const auto occ = static_cast<std::uint64_t>(std::llround(double(bytes) * 8000.0 / (linkGbps * efficiency)));
   const std::uint64_t start = std::max(head, busyUntil);
   const std::uint64_t end = std::max(start + occ, tail);
   busyUntil = end;
@@ -37,16 +34,14 @@ std::uint64_t PcieRootComplexModule::forwardP2p(std::uint64_t& busyUntil, double
   return start;
 }
 
-void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& gp,
-                                       sc_core::sc_time& delay) {
+void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   PcieTlpExtension& ext = pcieExt(gp);
   const bool isRead = ext.kind == TlpKind::MRd;
   delay += latency_;
   if (stage_ != nullptr) {
     const std::uint64_t before = gp.get_address();
-    const UpstreamTranslation tr =
-        stage_->translateUpstream(ext.requester, before, gp.get_data_length(), !isRead,
-                                  ext.addressTranslated, absPs(ext, delay));
+    const UpstreamTranslation tr = stage_->translateUpstream(
+        ext.requester, before, gp.get_data_length(), !isRead, ext.addressTranslated, absPs(ext, delay));
     delay += psTime(tr.latencyPs);
     if (tr.status != CplStatus::SuccessfulCompletion) {
       ++aborted_;
@@ -78,15 +73,15 @@ void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& g
     if (isRead) delay += latency_;
     return;
   }
-  HMMSIM_ASSERT(egress < out.size(), name() << ": route names root port " << int(egress) << " of "
-                                            << out.size());
+  HMMSIM_ASSERT(egress < out.size(),
+                name() << ": route names root port " << int(egress) << " of " << out.size());
   ++p2p_;
   const double ingressGbps = ext.lastLinkGbps;
   if (!isRead) {
     std::uint64_t head = absPs(ext, delay);
     std::uint64_t tail = head + ext.tailAfterHeadPs;
-    head = forwardP2p(p2pWriteBusyUntil_, params_.p2pWriteEfficiency, ingressGbps,
-                      ext.reqWireBytes, head, tail);
+    head =
+        forwardP2p(p2pWriteBusyUntil_, params_.p2pWriteEfficiency, ingressGbps, ext.reqWireBytes, head, tail);
     delay = delayOf(ext, head);
     ext.tailAfterHeadPs = tail - head;
     out[egress]->b_transport(gp, delay);
@@ -96,8 +91,8 @@ void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& g
   if (gp.get_response_status() == tlm::TLM_OK_RESPONSE) {
     std::uint64_t head = absPs(ext, delay);
     std::uint64_t tail = head + ext.tailAfterHeadPs;
-    head = forwardP2p(p2pReadBusyUntil_, params_.p2pReadEfficiency, ext.lastLinkGbps,
-                      ext.cplWireBytes, head, tail);
+    head = forwardP2p(p2pReadBusyUntil_, params_.p2pReadEfficiency, ext.lastLinkGbps, ext.cplWireBytes, head,
+                      tail);
     delay = delayOf(ext, head);
     ext.tailAfterHeadPs = tail - head;
   }

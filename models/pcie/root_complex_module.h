@@ -18,6 +18,7 @@
 
 #include <systemc>
 #include <tlm>
+
 #include <tlm_utils/multi_passthrough_initiator_socket.h>
 #include <tlm_utils/multi_passthrough_target_socket.h>
 #include <tlm_utils/simple_initiator_socket.h>
@@ -30,10 +31,10 @@
 namespace hmmsim {
 
 struct PcieRootComplexParams {
-  std::uint32_t index = 0;              ///< root complex number (PcieRouter::routeFromRootComplex)
-  std::uint64_t latencyPs = 200'000;    ///< per crossing (request in, completion out), ps; default 200 ns
-  double p2pWriteEfficiency = 1.0;      ///< p2p posted-write rate / ingress link rate, (0, 1]; default 1
-  double p2pReadEfficiency = 1.0;       ///< p2p read-completion rate / ingress link rate, (0, 1]; default 1
+  std::uint32_t index = 0;            ///< root complex number (PcieRouter::routeFromRootComplex)
+  std::uint64_t latencyPs = 200'000;  ///< per crossing (request in, completion out), ps; default 200 ns
+  double p2pWriteEfficiency = 1.0;    ///< p2p posted-write rate / ingress link rate, (0, 1]; default 1
+  double p2pReadEfficiency = 1.0;     ///< p2p read-completion rate / ingress link rate, (0, 1]; default 1
 };
 
 class PcieRootComplexModule : public sc_core::sc_module {
@@ -55,8 +56,8 @@ class PcieRootComplexModule : public sc_core::sc_module {
  private:
   void bTransport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   /// Forwarding-engine reservation for p2p data: returns the new head time, updates `tail`.
-  std::uint64_t forwardP2p(std::uint64_t& busyUntil, double efficiency, double linkGbps,
-                           std::uint64_t bytes, std::uint64_t head, std::uint64_t& tail);
+  std::uint64_t forwardP2p(std::uint64_t& busyUntil, double efficiency, double linkGbps, std::uint64_t bytes,
+                           std::uint64_t head, std::uint64_t& tail);
 
   PcieRootComplexParams params_;
   sc_core::sc_time latency_;

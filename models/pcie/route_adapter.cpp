@@ -4,10 +4,13 @@ namespace hmmsim {
 
 CplStatus cplStatusOf(RouteStatus s) {
   switch (s) {
-    case RouteStatus::Ok: return CplStatus::SuccessfulCompletion;
-    case RouteStatus::AcsViolation: return CplStatus::CompleterAbort;
+    case RouteStatus::Ok:
+      return CplStatus::SuccessfulCompletion;
+    case RouteStatus::AcsViolation:
+      return CplStatus::CompleterAbort;
     case RouteStatus::UnsupportedRequest:
-    case RouteStatus::IommuFault: return CplStatus::UnsupportedRequest;
+    case RouteStatus::IommuFault:
+      return CplStatus::UnsupportedRequest;
   }
   return CplStatus::UnsupportedRequest;
 }
@@ -18,8 +21,7 @@ Errno toPcieRoute(const Topology& topo, const Route& route, PcieRoute& out) {
   bool crossedRc = false;
   for (std::size_t i = 0; i < route.hops.size(); ++i) {
     const Hop& h = route.hops[i];
-    if (r.length == PcieRoute::kMaxHops &&
-        (h.kind == HopKind::Switch || h.kind == HopKind::RootComplex)) {
+    if (r.length == PcieRoute::kMaxHops && (h.kind == HopKind::Switch || h.kind == HopKind::RootComplex)) {
       return Errno::Range;
     }
     switch (h.kind) {
@@ -57,8 +59,8 @@ TopologyPcieRouter::TopologyPcieRouter(const Topology& topo, const Router& route
     : topo_(topo),
       router_(router),
       stats_(statsName),
-      unknownRequester_(stats_.counter("unknown_requester", "lookup",
-                                       "lookups for a requester id no function has")),
+      unknownRequester_(
+          stats_.counter("unknown_requester", "lookup", "lookups for a requester id no function has")),
       failed_(stats_.counter("failed_routes", "lookup", "lookups whose route was not delivered")),
       crossRootComplex_(stats_.counter("cross_root_complex", "lookup",
                                        "routes between root complexes (not modelled by the fabric)")) {}

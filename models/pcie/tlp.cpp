@@ -8,10 +8,14 @@ namespace hmmsim {
 
 const char* tlpKindName(TlpKind kind) {
   switch (kind) {
-    case TlpKind::MWr: return "MWr";
-    case TlpKind::MRd: return "MRd";
-    case TlpKind::CplD: return "CplD";
-    case TlpKind::Cpl: return "Cpl";
+    case TlpKind::MWr:
+      return "MWr";
+    case TlpKind::MRd:
+      return "MRd";
+    case TlpKind::CplD:
+      return "CplD";
+    case TlpKind::Cpl:
+      return "Cpl";
   }
   return "?";
 }
@@ -39,10 +43,12 @@ std::uint64_t RequestSplitter::count(std::uint64_t addr, std::uint64_t len, std:
   return n;
 }
 
-CompletionSplitter::CompletionSplitter(std::uint64_t addr, std::uint32_t len,
-                                       std::uint32_t mpsBytes, std::uint32_t rcbBytes,
-                                       bool rcbChunks)
-    : addr_(addr), end_(addr + len), mps_(mpsBytes), rcb_(std::min(rcbBytes, mpsBytes)),
+CompletionSplitter::CompletionSplitter(std::uint64_t addr, std::uint32_t len, std::uint32_t mpsBytes,
+                                       std::uint32_t rcbBytes, bool rcbChunks)
+    : addr_(addr),
+      end_(addr + len),
+      mps_(mpsBytes),
+      rcb_(std::min(rcbBytes, mpsBytes)),
       rcbChunks_(rcbChunks) {
   HMMSIM_ASSERT(mpsBytes > 0 && rcbBytes > 0, "zero MPS or RCB");
 }
@@ -94,8 +100,7 @@ std::uint64_t completionCount(std::uint64_t addr, std::uint32_t len, std::uint32
   return 1 + (len - first + mpsBytes - 1) / mpsBytes;
 }
 
-BurstWire readRequestCompletionWire(const PcieLinkConfig& cfg, std::uint64_t addr,
-                                    std::uint32_t len) {
+BurstWire readRequestCompletionWire(const PcieLinkConfig& cfg, std::uint64_t addr, std::uint32_t len) {
   BurstWire w;
   w.cplTlps = completionCount(addr, len, cfg.mpsBytes, cfg.rcbBytes, cfg.rcbChunks);
   w.cplWireBytes = w.cplTlps * cplDWireBytes(cfg, 0) + len;

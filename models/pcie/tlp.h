@@ -72,8 +72,8 @@ class RequestSplitter {
 /// for that configuration.
 class CompletionSplitter {
  public:
-  CompletionSplitter(std::uint64_t addr, std::uint32_t len, std::uint32_t mpsBytes,
-                     std::uint32_t rcbBytes, bool rcbChunks);
+  CompletionSplitter(std::uint64_t addr, std::uint32_t len, std::uint32_t mpsBytes, std::uint32_t rcbBytes,
+                     bool rcbChunks);
   bool next(TlpSegment& out);
 
  private:

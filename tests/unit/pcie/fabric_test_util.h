@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <systemc>
+
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "models/pcie/dma_engine.h"
@@ -19,11 +20,16 @@ enum class StreamOp { Write, Read, WriteThenRead };
 class StreamDriver : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(StreamDriver);
-  StreamDriver(sc_core::sc_module_name name, PcieDmaEngine& engine, StreamOp op,
-               std::uint64_t base, std::uint64_t size, std::uint64_t stride, std::uint32_t count,
-               std::uint64_t startPs = 0)
-      : sc_module(name), engine_(engine), op_(op), base_(base), size_(size), stride_(stride),
-        count_(count), startPs_(startPs) {
+  StreamDriver(sc_core::sc_module_name name, PcieDmaEngine& engine, StreamOp op, std::uint64_t base,
+               std::uint64_t size, std::uint64_t stride, std::uint32_t count, std::uint64_t startPs = 0)
+      : sc_module(name),
+        engine_(engine),
+        op_(op),
+        base_(base),
+        size_(size),
+        stride_(stride),
+        count_(count),
+        startPs_(startPs) {
     SC_THREAD(run);
   }
 
@@ -77,9 +83,13 @@ inline PcieMemoryTargetParams hostMemory(std::uint64_t latencyPs = 80'000) {
   return m;
 }
 
-inline Bdf bdf(std::uint8_t bus) { return Bdf{0, bus, 0, 0}; }
+inline Bdf bdf(std::uint8_t bus) {
+  return Bdf{0, bus, 0, 0};
+}
 
 /// Relative difference |a - b| / b.
-inline double relErr(double a, double b) { return std::abs(a - b) / b; }
+inline double relErr(double a, double b) {
+  return std::abs(a - b) / b;
+}
 
 }  // namespace hmmsim::test

@@ -44,8 +44,8 @@ void runIsolated(std::vector<Stream>& streams, PcieFidelity fidelity) {
   for (std::size_t i = 0; i < streams.size(); ++i) {
     // Transfers start on 4 KiB boundaries: the model's counts assume aligned transfers.
     streams[i].driver = std::make_unique<StreamDriver>(
-        ("drv" + std::to_string(i)).c_str(), fabric.engine(eps[i]), streams[i].op, 0x100000,
-        streams[i].size, (streams[i].size + 4095) / 4096 * 4096, kTransfers);
+        ("drv" + std::to_string(i)).c_str(), fabric.engine(eps[i]), streams[i].op, 0x100000, streams[i].size,
+        (streams[i].size + 4095) / 4096 * 4096, kTransfers);
   }
   sc_core::sc_start();
 }
@@ -84,8 +84,8 @@ double formulaGbps(const PcieLinkConfig& c, StreamOp op, std::uint64_t size) {
   const double enc[] = {0, 0.8, 0.8, 128.0 / 130, 128.0 / 130, 128.0 / 130, 242.0 / 256};
   const int g = static_cast<int>(c.gen);
   const auto iv = dllpIntervals(c.gen, c.lanes, c.mpsBytes);
-  const double tlp = gts[g] * enc[g] * c.lanes *
-                     (1 - 8.0 / iv->ackBytes - 8.0 / iv->fcUpdateBytes - 4.0 / 1538);
+  const double tlp =
+      gts[g] * enc[g] * c.lanes * (1 - 8.0 / iv->ackBytes - 8.0 / iv->fcUpdateBytes - 4.0 / 1538);
   const double reqHdr = 8 + 4 + (c.addr64 ? 12 : 8) + (c.ecrc ? 4 : 0);
   const double cplHdr = 8 + 4 + 8 + (c.ecrc ? 4 : 0);
   auto ceilDiv = [](std::uint64_t a, std::uint64_t b) { return double((a + b - 1) / b); };
@@ -119,9 +119,8 @@ void checkGrid(PcieFidelity fidelity) {
     const bool w = s.op == StreamOp::Write;
     const double got = w ? s.driver->writeGbps() : s.driver->readGbps();
     INFO((w ? "write" : "read") << " gen" << int(s.cfg.gen) << " x" << s.cfg.lanes << " mps "
-                                << s.cfg.mpsBytes << " mrrs " << s.cfg.mrrsBytes << " size "
-                                << s.size << ": simulated " << got << " Gb/s, formula "
-                                << s.expectedGbps);
+                                << s.cfg.mpsBytes << " mrrs " << s.cfg.mrrsBytes << " size " << s.size
+                                << ": simulated " << got << " Gb/s, formula " << s.expectedGbps);
     CHECK(relErr(got, s.expectedGbps) < 0.005);
   }
 }

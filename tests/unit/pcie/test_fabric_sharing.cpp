@@ -57,14 +57,14 @@ TEST_CASE("per-TLP and per-burst fidelity agree within 1 % on an uncontended str
   fab.finalize();
   std::unique_ptr<StreamDriver> d[4];
   for (int i = 0; i < 4; ++i) {
-    d[i] = std::make_unique<StreamDriver>(("d" + std::to_string(i)).c_str(), fab.engine(ep[i]),
-                                          ops[i % 2], 0x100000, 64 * 1024, 64 * 1024, 40);
+    d[i] = std::make_unique<StreamDriver>(("d" + std::to_string(i)).c_str(), fab.engine(ep[i]), ops[i % 2],
+                                          0x100000, 64 * 1024, 64 * 1024, 40);
   }
   sc_core::sc_start();
   const double tlpW = d[0]->writeGbps(), tlpR = d[1]->readGbps();
   const double burstW = d[2]->writeGbps(), burstR = d[3]->readGbps();
-  INFO("write per-TLP " << tlpW << " per-burst " << burstW << "; read per-TLP " << tlpR
-                        << " per-burst " << burstR);
+  INFO("write per-TLP " << tlpW << " per-burst " << burstW << "; read per-TLP " << tlpR << " per-burst "
+                        << burstR);
   CHECK(relErr(burstW, tlpW) < 0.01);
   CHECK(relErr(burstR, tlpR) < 0.01);
   // And both are the link's model rate for 64 KiB transfers.
@@ -90,8 +90,8 @@ TEST_CASE("per-TLP and per-burst give the same completion time for a single burs
   StreamDriver a("a", fab.engine(ep[0]), StreamOp::WriteThenRead, 0x100000, 16 * 1024, 0, 1);
   StreamDriver b("b", fab.engine(ep[1]), StreamOp::WriteThenRead, 0x100000, 16 * 1024, 0, 1);
   sc_core::sc_start();
-  INFO("write done " << a.writeDone[0] << " vs " << b.writeDone[0] << "; read done "
-                     << a.readDone[0] << " vs " << b.readDone[0]);
+  INFO("write done " << a.writeDone[0] << " vs " << b.writeDone[0] << "; read done " << a.readDone[0]
+                     << " vs " << b.readDone[0]);
   CHECK(relErr(double(b.writeDone[0]), double(a.writeDone[0])) < 0.01);
   CHECK(relErr(double(b.readDone[0]), double(a.readDone[0])) < 0.01);
 }

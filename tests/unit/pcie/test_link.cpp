@@ -15,7 +15,7 @@ TEST_CASE("serializing 1000 B at 8 Gb/s takes 1000 ns plus the link latency") {
 
 TEST_CASE("a transmission waits until the direction is free") {
   LinkDirection d(8.0, 0);
-  d.transmit({0, 0}, 1000);                         // busy until 1 us
+  d.transmit({0, 0}, 1000);  // busy until 1 us
   const HeadTail second = d.transmit({500'000, 500'000}, 1000);
   CHECK(second.headPs == 1'000'000);
   CHECK(second.tailPs == 2'000'000);

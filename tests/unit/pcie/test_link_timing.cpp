@@ -107,8 +107,7 @@ TEST_CASE("TLP bandwidth over gen x width x MPS follows Raw x (1 - 8/ack - 8/fc 
         const auto iv = dllpIntervals(c.gen, lanes, mps);
         REQUIRE(iv.has_value());
         const double raw = gts[g] * enc[g] * lanes;
-        const double expected =
-            raw * (1 - 8.0 / iv->ackBytes - 8.0 / iv->fcUpdateBytes - 4.0 / 1538);
+        const double expected = raw * (1 - 8.0 / iv->ackBytes - 8.0 / iv->fcUpdateBytes - 4.0 / 1538);
         INFO("gen" << g << " x" << lanes << " mps " << mps);
         CHECK(tlpBandwidthGbps(c) == Approx(expected).epsilon(1e-12));
       }

@@ -23,8 +23,8 @@ std::vector<std::uint32_t> requestSizes(std::uint64_t addr, std::uint64_t len, s
   return out;
 }
 
-std::vector<std::uint32_t> completionSizes(std::uint64_t addr, std::uint32_t len,
-                                           std::uint32_t mps, std::uint32_t rcb, bool chunks) {
+std::vector<std::uint32_t> completionSizes(std::uint64_t addr, std::uint32_t len, std::uint32_t mps,
+                                           std::uint32_t rcb, bool chunks) {
   std::vector<std::uint32_t> out;
   CompletionSplitter s(addr, len, mps, rcb, chunks);
   TlpSegment seg;
@@ -105,8 +105,8 @@ TEST_CASE("closed-form burst totals equal what the splitters produce, aligned or
         c.rcbChunks = chunks;
         for (std::uint64_t addr : {0ull, 32ull, 100ull, 0xF80ull, 0x1FC0ull}) {
           for (std::uint64_t len : {1ull, 64ull, 300ull, 512ull, 1500ull, 9000ull}) {
-            INFO("mps " << mps << " rcb " << rcb << " chunks " << chunks << " addr " << addr
-                        << " len " << len);
+            INFO("mps " << mps << " rcb " << rcb << " chunks " << chunks << " addr " << addr << " len "
+                        << len);
             // Reference: walk the splitters TLP by TLP.
             std::uint64_t mwr = 0, mwrBytes = 0, mrd = 0, cpl = 0, cplBytes = 0;
             RequestSplitter w(addr, len, mps);
