@@ -61,6 +61,13 @@ bool Dram::checkPayload(tlm::tlm_generic_payload& gp) {
     return false;
   }
   const std::uint64_t len = gp.get_data_length();
+  if (gp.get_data_ptr() == nullptr && len > 0) {
+    // A payload must carry a data buffer (IEEE 1666 14.13); a timing-only initiator still
+    // passes one. Refused rather than dereferenced.
+    gp.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
+    ++otherErrors_;
+    return false;
+  }
   if (gp.get_streaming_width() < len) {
     gp.set_response_status(tlm::TLM_BURST_ERROR_RESPONSE);
     ++otherErrors_;

@@ -144,3 +144,36 @@ TEST_CASE("a DRAM access outside system RAM completes with an address error and 
   CHECK(dram.stats().counterValue("bytes_written") == 0);
   CHECK_FALSE(mem.isTouched(pfnOf(Pa((64ull << 20) - 4096))));
 }
+
+namespace {
+// Issues one 64 B write whose payload has no data buffer.
+struct NullDataInitiator : sc_core::sc_module {
+  tlm_utils::simple_initiator_socket<NullDataInitiator> socket{"socket"};
+  tlm::tlm_response_status status = tlm::TLM_INCOMPLETE_RESPONSE;
+  SC_HAS_PROCESS(NullDataInitiator);
+  explicit NullDataInitiator(sc_core::sc_module_name n) : sc_core::sc_module(n) { SC_THREAD(run); }
+  void run() {
+    tlm::tlm_generic_payload gp;
+    gp.set_command(tlm::TLM_WRITE_COMMAND);
+    gp.set_address(0);
+    gp.set_data_ptr(nullptr);
+    gp.set_data_length(64);
+    gp.set_streaming_width(64);
+    sc_time delay = sc_core::SC_ZERO_TIME;
+    socket->b_transport(gp, delay);
+    status = gp.get_response_status();
+  }
+};
+}  // namespace
+
+TEST_CASE("a DRAM write without a data buffer completes with a generic error and moves nothing") {
+  PhysMem mem(ram());
+  Dram dram("dram", slowDram(1, 4096), mem);
+  NullDataInitiator initiator("null_data");
+  initiator.socket.bind(dram.tSocket);
+  sc_core::sc_start();
+  CHECK(initiator.status == tlm::TLM_GENERIC_ERROR_RESPONSE);
+  CHECK(dram.stats().counterValue("other_errors") == 1);
+  CHECK(dram.stats().counterValue("bytes_written") == 0);
+  CHECK_FALSE(mem.isTouched(Pfn(0)));
+}
