@@ -386,7 +386,17 @@ class Collector {
     if (e.isPresent()) {
       const Pfn head = e.pfn();
       if (pm_.isHugeZeroPfn(head)) {
-        // The huge zero page becomes 512 zero-page ptes, collected one by one.
+        // migrate_vma_collect_huge_pmd() (mainline since the device-private THP series): the
+        // huge zero folio is a hole. With SELECT_SYSTEM | SELECT_COMPOUND over a whole aligned
+        // PMD it is one compound MIGRATE entry without a page (like an empty PMD), so a driver
+        // whose THP allocation fails can fall back to 512 4 KiB destinations; the PMD stays
+        // mapped until migrate_vma_pages replaces it (insertPage) or the migration is dropped.
+        if (select(MIGRATE_VMA_SELECT_SYSTEM) && compoundOk(addr)) return hole(addr, PtLevel::Pmd);
+        // Deliberate difference: without SELECT_COMPOUND (or SELECT_SYSTEM) hmmsim keeps its
+        // earlier behaviour and splits the huge zero PMD into 512 zero-page ptes now (CLEAR
+        // round), collected one by one. Mainline collects the same src entries (512 MIGRATE
+        // holes, or 0 without SELECT_SYSTEM) without splitting; its migrate_vma_insert_page
+        // splits the huge zero PMD only when a destination is inserted.
         if (splitHugePmd(*const_cast<Vma*>(a_.vma), leaf) != Errno::Ok) return skip(addr, end);
         return addr;
       }
@@ -592,14 +602,29 @@ void insertPage(MigrateCtx& c, Va addr, Pfn newHead, bool compound, unsigned lon
   }
   const bool write = (vma.vmFlags & VM_WRITE) != 0;
   Pte* slot = nullptr;
+  // A PMD still mapping the huge zero page (collected as a hole).
+  auto isHugeZeroPmd = [&](const Pte* pmd) {
+    return pmd->isPresent() && pmd->isHuge() && pm.isHugeZeroPfn(pmd->pfn());
+  };
   if (compound) {
+    // migrate_vma_insert_huge_pmd_page(): only over pmd_none or the huge zero PMD, which is
+    // simply replaced (it holds no reference, mapcount or rss; no page table is deposited).
     slot = pt.pmdPtr(addr, true);
-    if (!slot || !slot->isNone()) {
+    if (!slot || !(slot->isNone() || isHugeZeroPmd(slot))) {
       *src &= ~MIGRATE_PFN_MIGRATE;
       return;
     }
   } else {
     Pte* pmd = pt.pmdPtr(addr, true);
+    if (pmd && isHugeZeroPmd(pmd)) {
+      // migrate_vma_insert_page(): a huge zero PMD is split (split_huge_pmd, CLEAR round) and
+      // the destination replaces one of its zero-page ptes.
+      if (splitHugePmd(vma, addr) != Errno::Ok) {
+        *src &= ~MIGRATE_PFN_MIGRATE;
+        return;
+      }
+      pmd = pt.pmdPtr(addr, true);
+    }
     if (!pmd || pmd->isHuge() || (!pmd->isNone() && !pmd->isTable())) {
       *src &= ~MIGRATE_PFN_MIGRATE;
       return;

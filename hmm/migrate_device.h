@@ -14,14 +14,19 @@
 // migration entries in place of the mappings (writable / readable-exclusive / readable, dirty and
 // soft-dirty carried), try_to_migrate of mappings in other address spaces (see RmapScope),
 // migrate_vma_check_page's pin test (extra references -> restored and not migrated); THPs: with
-// SELECT_COMPOUND a PMD-mapped THP (or device-private PMD entry, or an empty aligned PMD) is one
-// compound entry (MIGRATE_PFN_COMPOUND on the first of its 512 slots, the rest 0) that stays whole
-// when the driver supplies a compound destination and is split otherwise; without it, THPs are
-// split first (split_huge_pmd + split_folio) and the huge zero page is split into zero ptes;
+// SELECT_COMPOUND a PMD-mapped THP (or device-private PMD entry, or an empty aligned PMD, or with
+// SELECT_SYSTEM an aligned PMD mapping the huge zero page, which migrate_vma_collect_huge_pmd
+// treats as a hole) is one compound entry (MIGRATE_PFN_COMPOUND on the first of its 512 slots, the
+// rest 0) that stays whole when the driver supplies a compound destination and is split otherwise
+// (an empty / huge-zero PMD then takes 512 4 KiB destinations); without it, THPs are split first
+// (split_huge_pmd + split_folio) and the huge zero page is split into zero ptes (hmmsim splits it
+// at collection; mainline defers that split to migrate_vma_insert_page, same src entries);
 // migrate_vma_pages: only anonymous source folios migrate to device memory (page-cache folios,
 // e.g. shared anonymous memory, lose MIGRATE), pte_none destinations are inserted like
 // migrate_vma_insert_page (device-private entry, writable iff VM_WRITE; present pte for
 // coherent/system memory) and lose MIGRATE if the pte is no longer none (a CPU fault raced);
+// a compound destination replaces a pmd_none or huge zero PMD (migrate_vma_insert_huge_pmd_page),
+// a 4 KiB destination under a huge zero PMD splits it first (split_huge_pmd, CLEAR round);
 // migrate_vma_finalize: remove_migration_ptes(src, dst or src) in every mapping, the source freed
 // when migrated, folios unlocked, migration-entry waiters woken.
 //
@@ -101,8 +106,9 @@ struct MigrateVma {
 /// migrate_vma_setup(): collect and unmap the pages of [start, end) (mmap lock held by the caller).
 /// On return src[i] is migrate_pfn(pfn) | MIGRATE [| WRITE] [| COMPOUND] for a locked, unmapped
 /// source page (a migration entry is in the page table), MIGRATE alone for an empty or zero-page
-/// slot of an anonymous vma, 0 for anything not migrating; dst[] is cleared; cpages counts the
-/// selected pages.
+/// slot of an anonymous vma, MIGRATE | COMPOUND (no pfn; the other 511 slots 0) for a whole
+/// aligned empty PMD or (with SELECT_SYSTEM) a huge zero PMD under SELECT_COMPOUND, 0 for anything
+/// not migrating; dst[] is cleared; cpages counts the selected pages.
 /// Returns Ok, or Inval (changing nothing): no vma; hugetlb, VM_IO/VM_PFNMAP/VM_MIXEDMAP/
 /// VM_DONTEXPAND vma; start/end unaligned (the kernel masks them; hmmsim refuses), start >= end,
 /// range not inside the vma; no src/dst; a faultPage that is not a locked device-private page.

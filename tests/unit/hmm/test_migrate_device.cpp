@@ -420,3 +420,154 @@ TEST_CASE("migrateDeviceRange evicts a device THP whole through its PMD mapping"
   REQUIRE(f.load(thp + 100 * kP) == 100);
   REQUIRE(f.dev->removeChunk(0) == Errno::Ok);
 }
+
+// ---- the huge zero page under migrate_vma (migrate_vma_collect_huge_pmd treats it as a hole) ----
+
+namespace {
+/// A PMD-aligned 2 MiB region of a 4 MiB anonymous `prot` mapping with MADV_HUGEPAGE, mapped by
+/// the huge zero page after one CPU read.
+Va hugeZeroRegion(HmmFixture& f, int prot = PROT_READ) {
+  const Va m = f.mapAnon(2 * kPmdSize, prot);
+  const Va zp = m.alignUp(kPmdSize);
+  REQUIRE(f.mm->madvise(zp, kPmdSize, MADV_HUGEPAGE) == Errno::Ok);
+  REQUIRE(f.load(zp) == 0);
+  REQUIRE(f.levelAt(zp) == PtLevel::Pmd);
+  REQUIRE(f.pm.isHugeZeroPfn(f.pteAt(zp).pfn()));
+  return zp;
+}
+
+MigrateVma migrateArgs(HmmFixture& f, Va start, Va end, std::vector<unsigned long>& src,
+                       std::vector<unsigned long>& dst, unsigned long flags) {
+  src.assign((end - start) >> kPageShift, 0);
+  dst.assign(src.size(), 0);
+  MigrateVma m;
+  m.vma = f.mm->vmaLookup(start);
+  m.src = src.data();
+  m.dst = dst.data();
+  m.start = start;
+  m.end = end;
+  m.pgmapOwner = f.owner();
+  m.flags = flags;
+  return m;
+}
+}  // namespace
+
+TEST_CASE("SELECT_COMPOUND collects a huge zero PMD as one compound MIGRATE entry without a page") {
+  HmmFixture f;
+  const Va zp = hugeZeroRegion(f);
+  f.rec.events.clear();
+  std::vector<unsigned long> src, dst;
+  MigrateVma m = migrateArgs(f, zp, zp + kPmdSize, src, dst,
+                             MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND);
+  f.mm->mmapReadLock();
+  REQUIRE(migrateVmaSetup(m) == Errno::Ok);
+  REQUIRE(src[0] == (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND));
+  for (std::uint64_t i = 1; i < kPagesPerPmd; ++i) REQUIRE(src[i] == 0);
+  REQUIRE(m.npages == kPagesPerPmd);
+  REQUIRE(m.cpages == kPagesPerPmd);
+  // Not split: the huge zero PMD stays mapped until migrate_vma_pages replaces it.
+  REQUIRE(f.levelAt(zp) == PtLevel::Pmd);
+  REQUIRE(f.pm.isHugeZeroPfn(f.pteAt(zp).pfn()));
+  REQUIRE(f.rec.count(MmuNotifierEvent::Migrate) == 1);
+  REQUIRE(f.rec.count(MmuNotifierEvent::Clear) == 0);
+  // The driver supplies no destination: nothing migrates and the mapping is untouched.
+  migrateVmaPages(m);
+  REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) == 0);
+  migrateVmaFinalize(m);
+  f.mm->mmapReadUnlock();
+  REQUIRE(f.levelAt(zp) == PtLevel::Pmd);
+  REQUIRE(f.pm.isHugeZeroPfn(f.pteAt(zp).pfn()));
+  REQUIRE(f.load(zp + 5 * kP) == 0);
+}
+
+TEST_CASE("a compound device destination replaces the still-mapped huge zero PMD") {
+  HmmFixture f;
+  const Va zp = hugeZeroRegion(f);
+  REQUIRE(f.load(zp + 7 * kP) == 0);  // zeros before
+  const std::int64_t anonBefore = f.mm->mmCounter(MmCounter::AnonPages);
+  f.rec.events.clear();
+  auto src = f.migrateToDevice(zp, zp + kPmdSize, /*compound=*/true);
+  REQUIRE(f.lastCpages == kPagesPerPmd);
+  REQUIRE(src[0] == (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND));
+  REQUIRE(f.levelAt(zp) == PtLevel::Pmd);
+  const Pte e = f.pteAt(zp);
+  REQUIRE(e.isDevicePrivateEntry());
+  REQUIRE(!e.isWritableDevicePrivateEntry());  // PROT_READ vma
+  const Pfn dhead = e.swpPfn();
+  REQUIRE(f.pm.folioOrder(dhead) == PhysMem::kPmdOrder);
+  REQUIRE(f.frameWord(dhead + 7) == 0);  // the driver cleared the destination
+  REQUIRE(f.mm->mmCounter(MmCounter::AnonPages) == anonBefore + std::int64_t(kPagesPerPmd));
+  REQUIRE(f.rec.count(MmuNotifierEvent::Migrate) == 2);  // setup, then the insertion
+  REQUIRE(f.rec.count(MmuNotifierEvent::Clear) == 0);    // replaced, never split
+  // The device writes; a CPU read migrates the folio back and sees the device's data.
+  const std::uint64_t v = 0xfeed;
+  f.pm.write(paOf(dhead + 7), &v, sizeof v);
+  REQUIRE(f.load(zp + 7 * kP) == 0xfeed);
+  REQUIRE(f.migrateToRamCalls == 1);
+  REQUIRE(f.pteAt(zp + 7 * kP).isPresent());
+  REQUIRE(f.load(zp + 8 * kP) == 0);
+}
+
+TEST_CASE("a huge zero PMD falls back to 512 4 KiB device pages when the device THP allocation fails") {
+  HmmFixture f;
+  f.failCompound = true;
+  const Va zp = hugeZeroRegion(f);
+  f.rec.events.clear();
+  auto src = f.migrateToDevice(zp, zp + kPmdSize, /*compound=*/true);
+  REQUIRE(f.lastCpages == kPagesPerPmd);
+  for (std::uint64_t i = 0; i < kPagesPerPmd; ++i) REQUIRE(src[i] == MIGRATE_PFN_MIGRATE);
+  REQUIRE(f.levelAt(zp) == PtLevel::Pte);
+  for (std::uint64_t i = 0; i < kPagesPerPmd; ++i) REQUIRE(f.pteAt(zp + i * kP).isDevicePrivateEntry());
+  REQUIRE(f.dev->allocatedPages() == kPagesPerPmd);
+  // migrate_vma_insert_page split the huge zero PMD (one CLEAR round) inside its MIGRATE round.
+  REQUIRE(f.rec.count(MmuNotifierEvent::Clear) == 1);
+  REQUIRE(f.rec.count(MmuNotifierEvent::Migrate) == 2);
+  REQUIRE(f.load(zp + 300 * kP) == 0);
+}
+
+TEST_CASE("without SELECT_COMPOUND a huge zero PMD is split into zero ptes and collected page by page") {
+  HmmFixture f;
+  const Va zp = hugeZeroRegion(f);
+  f.rec.events.clear();
+  std::vector<unsigned long> src, dst;
+  MigrateVma m = migrateArgs(f, zp, zp + kPmdSize, src, dst, MIGRATE_VMA_SELECT_SYSTEM);
+  f.mm->mmapReadLock();
+  REQUIRE(migrateVmaSetup(m) == Errno::Ok);
+  for (std::uint64_t i = 0; i < kPagesPerPmd; ++i) REQUIRE(src[i] == MIGRATE_PFN_MIGRATE);
+  REQUIRE(m.cpages == kPagesPerPmd);
+  REQUIRE(f.levelAt(zp) == PtLevel::Pte);
+  REQUIRE(f.pm.isZeroPfn(f.pteAt(zp + 9 * kP).pfn()));
+  REQUIRE(f.rec.count(MmuNotifierEvent::Clear) == 1);  // the split, inside the MIGRATE round
+  f.allocAndCopy(m, src, dst, /*toDevice=*/true);
+  migrateVmaPages(m);
+  migrateVmaFinalize(m);
+  f.mm->mmapReadUnlock();
+  for (std::uint64_t i = 0; i < kPagesPerPmd; ++i) {
+    REQUIRE(src[i] == MIGRATE_PFN_MIGRATE);
+    REQUIRE(f.pteAt(zp + i * kP).isDevicePrivateEntry());
+  }
+  REQUIRE(f.load(zp + 9 * kP) == 0);
+}
+
+TEST_CASE("a CPU write to a collected huge zero PMD before migrate_vma_pages keeps the CPU's page") {
+  HmmFixture f;
+  const Va zp = hugeZeroRegion(f, PROT_READ | PROT_WRITE);
+  std::vector<unsigned long> src, dst;
+  MigrateVma m = migrateArgs(f, zp, zp + kPmdSize, src, dst,
+                             MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND);
+  f.mm->mmapReadLock();
+  REQUIRE(migrateVmaSetup(m) == Errno::Ok);
+  REQUIRE(src[0] == (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND));
+  f.mm->mmapReadUnlock();
+  f.store(zp + 3 * kP, 77);  // the CPU wins: the huge zero PMD is gone
+  f.mm->mmapReadLock();
+  f.allocAndCopy(m, src, dst, /*toDevice=*/true);
+  REQUIRE((dst[0] & MIGRATE_PFN_COMPOUND) != 0);
+  migrateVmaPages(m);
+  REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) == 0);
+  migrateVmaFinalize(m);
+  f.mm->mmapReadUnlock();
+  REQUIRE(!f.pteAt(zp + 3 * kP).isDevicePrivateEntry());
+  REQUIRE(f.load(zp + 3 * kP) == 77);
+  REQUIRE(f.dev->allocatedPages() == 0);  // the unused destination went back to the device
+}
