@@ -1,0 +1,162 @@
+// FabricFromTopology: the SystemC fabric elaborated from an enumerated Topology and routed by
+// topology's Router.
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/pcie/fabric_from_topology.h"
+#include "sim/config.h"
+#include "tests/unit/pcie/fabric_test_util.h"
+#include "tests/unit/pcie/topology_fixtures.h"
+
+using namespace hmmsim;
+using namespace hmmsim::test;
+
+namespace {
+
+// hb0: rp0 -> sw0 (dp0 -> gpu0, dp1 -> gpu1), rp1 -> gpu2; every link gen4 x16.
+TopologyDesc smallPlatform() {
+  TopologyDesc d;
+  HostBridgeDesc hb = hostBridge("hb0", 0, 0xc0000000ull, 0x4000000000ull);
+  hb.rootPorts = {port("rp0", 1), port("rp1", 2)};
+  d.hostBridges = {hb};
+  d.switches = {switchOf("sw0", 2)};
+  d.endpoints = {gpu("gpu0"), gpu("gpu1"), gpu("gpu2")};
+  d.links = {link("rp0", "sw0"), link("sw0.dp0", "gpu0"), link("sw0.dp1", "gpu1"), link("rp1", "gpu2")};
+  return d;
+}
+
+FabricFromTopologyParams params() {
+  FabricFromTopologyParams p;
+  p.hostMemory = hostMemory();  // 4 GiB at 0, below the BAR windows
+  return p;
+}
+
+struct Built {
+  Built(const std::string& name, const TopologyDesc& d) : topo(buildTopology(d)), fab(name, *topo, params()) {}
+  std::uint64_t bar2(const std::string& n) const { return pciBusAddress(*topo->findDev(n), 2).value(); }
+  std::unique_ptr<Topology> topo;
+  FabricFromTopology fab;
+};
+
+// Runs `body` in an SC_THREAD with its own quantum keeper.
+struct Driver : sc_core::sc_module {
+  SC_HAS_PROCESS(Driver);
+  Driver(sc_core::sc_module_name n, std::function<void(tlm_utils::tlm_quantumkeeper&)> f)
+      : sc_module(n), body(std::move(f)) {
+    SC_THREAD(run);
+  }
+  void run() {
+    tlm_utils::tlm_quantumkeeper qk;
+    qk.reset();
+    body(qk);
+    qk.sync();
+  }
+  std::function<void(tlm_utils::tlm_quantumkeeper&)> body;
+};
+
+std::string rejection(const TopologyDesc& d) {
+  auto topo = buildTopology(d);
+  try {
+    FabricFromTopology f("bad", *topo, FabricFromTopologyParams{});
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("a switch-local p2p write built from a topology lands in the peer's BAR at the link's write rate") {
+  tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_core::sc_time(10, sc_core::SC_NS));
+  Built b("fab", smallPlatform());
+  const std::uint64_t peer = b.bar2("gpu1");
+  constexpr std::uint64_t kBurst = 64 * 1024;
+  std::vector<std::uint8_t> data(4096, 0x5a);
+  CplStatus first = CplStatus::CompleterAbort;
+  std::vector<std::uint64_t> done;
+  CplStatus worst = CplStatus::SuccessfulCompletion;
+  Driver drv("drv", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    first = b.fab.engine("gpu0").write(peer, data.size(), data.data(), qk);
+    for (int i = 0; i < 40; ++i) {
+      const DmaIssue r = b.fab.engine("gpu0").issueWrite(peer + 1 * kMiB + i * kBurst, kBurst, nullptr, qk);
+      done.push_back(r.donePs);
+      if (r.status != CplStatus::SuccessfulCompletion) worst = r.status;
+    }
+  });
+  sc_core::sc_start();
+  REQUIRE(first == CplStatus::SuccessfulCompletion);
+  REQUIRE(worst == CplStatus::SuccessfulCompletion);
+  std::vector<std::uint8_t> got(data.size());
+  b.fab.barMemory("gpu1").peek(peer, got.data(), got.size());
+  CHECK(got == data);
+  CHECK(b.fab.barMemory("gpu1").stats().counterValue("bytes_written") == 4096 + 40 * kBurst);
+  CHECK(b.fab.rootComplex("hb0").stats().counterValue("p2p_transactions") == 0);  // never left sw0
+  PcieLinkConfig c = b.fab.uplink("gpu0").params().config;
+  CHECK(c.gen == PcieGen::Gen4);
+  CHECK(c.lanes == 16);
+  const double gbps = StreamDriver::gbps(done, kBurst);
+  INFO("p2p write " << gbps << " Gb/s, model " << writeEffectiveGbps(c, kBurst));
+  CHECK(relErr(gbps, writeEffectiveGbps(c, kBurst)) < 0.005);
+}
+
+TEST_CASE("an ACS-redirected p2p write goes through the root complex and takes its latency longer") {
+  tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_core::sc_time(10, sc_core::SC_NS));
+  TopologyDesc acs = smallPlatform();
+  setPortAcs(acs, "sw0.dp0", kPciAcsRr | kPciAcsCr | kPciAcsUf | kPciAcsSv);
+  setPortAcs(acs, "rp0", kPciAcsRr | kPciAcsCr | kPciAcsUf | kPciAcsSv);  // UF: back down rp0
+  Built direct("fd", smallPlatform()), redirected("fr", acs);
+  DmaIssue d, r;
+  Driver dd("dd", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    d = direct.fab.engine("gpu0").issueWrite(direct.bar2("gpu1"), 4096, nullptr, qk);
+  });
+  Driver dr("dr", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    r = redirected.fab.engine("gpu0").issueWrite(redirected.bar2("gpu1"), 4096, nullptr, qk);
+  });
+  sc_core::sc_start();
+  REQUIRE(d.status == CplStatus::SuccessfulCompletion);
+  REQUIRE(r.status == CplStatus::SuccessfulCompletion);
+  CHECK(direct.fab.rootComplex("hb0").stats().counterValue("p2p_transactions") == 0);
+  CHECK(redirected.fab.rootComplex("hb0").stats().counterValue("p2p_transactions") > 0);
+  CHECK(redirected.fab.barMemory("gpu1").stats().counterValue("bytes_written") == 4096);
+  const std::uint64_t rcLatency = PcieRootComplexParams{}.latencyPs;
+  INFO("direct " << d.donePs << " ps, redirected " << r.donePs << " ps");
+  CHECK(r.donePs >= d.donePs + rcLatency);
+}
+
+TEST_CASE("a root complex without p2p support answers a peer read with Unsupported Request") {
+  tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_core::sc_time(10, sc_core::SC_NS));
+  TopologyDesc desc = smallPlatform();
+  desc.hostBridges[0].params.p2pSupported = false;
+  Built b("fab", desc);
+  DmaIssue toPeer, toHost;
+  Driver drv("drv", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    toPeer = b.fab.engine("gpu0").issueRead(b.bar2("gpu2"), 4096, nullptr, qk);  // rp0 -> rp1
+    toHost = b.fab.engine("gpu0").issueRead(0x1000'0000, 4096, nullptr, qk);
+  });
+  sc_core::sc_start();
+  CHECK(toPeer.status == CplStatus::UnsupportedRequest);
+  CHECK(toHost.status == CplStatus::SuccessfulCompletion);
+  CHECK(b.fab.barMemory("gpu2").stats().counterValue("bytes_read") == 0);
+}
+
+TEST_CASE("a link width the timing table lacks is rejected with a message naming the link") {
+  TopologyDesc d = smallPlatform();
+  d.links[3].width = 12;  // rp1 -> gpu2
+  auto topo = buildTopology(d);
+  const std::string name = topo->link(topo->findDev("gpu2")->upstreamLink()).name;
+  const std::string msg = rejection(d);
+  INFO(msg);
+  CHECK(msg.find("link '" + name + "'") != std::string::npos);
+  CHECK(msg.find("x12") != std::string::npos);
+}
+
+TEST_CASE("a multi-function endpoint sharing one link is rejected with a message naming it") {
+  const std::string msg = rejection(platform());  // nic0.f0 and nic0.f1 share sw0.dp2's link
+  INFO(msg);
+  CHECK(msg.find("multi-function endpoint 'nic0.f0'") != std::string::npos);
+  CHECK(msg.find("nic0.f1") != std::string::npos);
+}
