@@ -289,7 +289,10 @@ unsigned long deviceUnmap(MigrateCtx& c, unsigned long* src, unsigned long npage
 
 /// split_folio() of an unmapped, locked folio the migration holds one reference on: 2^order
 /// order-0 folios, each locked with one reference (the migration's), as migrate_vma_split_folio
-/// leaves them.
+/// leaves them. PhysMem::splitFolio(head, 0, 1) ("every subpage keeps one reference") expects
+/// the folio's refcount to be 512 * 1 already; the kernel freezes the folio's references and
+/// unfreezes every new folio with one, so the 511 references added first are that hand-over,
+/// not a pin (undone if the split fails).
 Errno splitUnmappedFolio(PhysMem& pm, Pfn head) {
   const unsigned order = orderOf(pm, head);
   const std::uint64_t n = 1ull << order;
@@ -392,8 +395,8 @@ class Collector {
         // whose THP allocation fails can fall back to 512 4 KiB destinations; the PMD stays
         // mapped until migrate_vma_pages replaces it (insertPage) or the migration is dropped.
         if (select(MIGRATE_VMA_SELECT_SYSTEM) && compoundOk(addr)) return hole(addr, PtLevel::Pmd);
-        // Deliberate difference: without SELECT_COMPOUND (or SELECT_SYSTEM) hmmsim keeps its
-        // earlier behaviour and splits the huge zero PMD into 512 zero-page ptes now (CLEAR
+        // Deliberate difference: without SELECT_COMPOUND (or SELECT_SYSTEM, or over a range
+        // that covers only part of the PMD) hmmsim keeps its earlier behaviour and splits the huge zero PMD into 512 zero-page ptes now (CLEAR
         // round), collected one by one. Mainline collects the same src entries (512 MIGRATE
         // holes, or 0 without SELECT_SYSTEM) without splitting; its migrate_vma_insert_page
         // splits the huge zero PMD only when a destination is inserted.
