@@ -160,3 +160,87 @@ TEST_CASE("a multi-function endpoint sharing one link is rejected with a message
   CHECK(msg.find("multi-function endpoint 'nic0.f0'") != std::string::npos);
   CHECK(msg.find("nic0.f1") != std::string::npos);
 }
+
+TEST_CASE("the built fabric times a p2p write exactly as a hand-mirrored PcieFabric does") {
+  tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_core::sc_time(10, sc_core::SC_NS));
+  Built b("fb", smallPlatform());
+  // The same platform mirrored by hand, in the topology's port order, routed by the same adapter.
+  PcieFabric hand("fh");
+  PcieLinkParams link;
+  link.config.gen = PcieGen::Gen4;
+  link.config.lanes = 16;
+  auto dma = [&](const std::string& n) {
+    PcieDmaEngineParams e;
+    e.requester = b.topo->findDev(n)->bdf();
+    e.link = link.config;
+    return e;
+  };
+  auto bar = [&](const std::string& n) {
+    PcieMemoryTargetParams m;
+    m.baseAddr = b.bar2(n);
+    m.sizeBytes = 256 * kMiB;
+    return m;
+  };
+  const auto rc = hand.addRootComplex("hb0", PcieRootComplexParams{}, hostMemory());
+  const auto sw0 = hand.addSwitch("sw0", rc, link, PcieSwitchParams{});
+  const auto gpu0 = hand.addEndpoint("gpu0", sw0, link, dma("gpu0"), bar("gpu0"));
+  hand.addEndpoint("gpu1", sw0, link, dma("gpu1"), bar("gpu1"));
+  hand.addEndpoint("gpu2", rc, link, dma("gpu2"), bar("gpu2"));
+  hand.finalize();
+  hand.engine(gpu0).setRouter(&b.fab.routeAdapter());
+  hand.rootComplex(rc).setRouter(&b.fab.routeAdapter());
+  DmaIssue built[2], mirrored[2];
+  Driver db("db", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    built[0] = b.fab.engine("gpu0").issueWrite(b.bar2("gpu1"), 64 * 1024, nullptr, qk);
+    built[1] = b.fab.engine("gpu0").issueWrite(b.bar2("gpu2"), 64 * 1024, nullptr, qk);
+  });
+  Driver dh("dh", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    mirrored[0] = hand.engine(gpu0).issueWrite(b.bar2("gpu1"), 64 * 1024, nullptr, qk);
+    mirrored[1] = hand.engine(gpu0).issueWrite(b.bar2("gpu2"), 64 * 1024, nullptr, qk);
+  });
+  sc_core::sc_start();
+  for (int i = 0; i < 2; ++i) {
+    CHECK(built[i].status == CplStatus::SuccessfulCompletion);
+    CHECK(built[i].donePs == mirrored[i].donePs);
+  }
+  CHECK(b.fab.rootComplex("hb0").stats().counterValue("p2p_transactions") ==
+        hand.rootComplex(rc).stats().counterValue("p2p_transactions"));
+}
+
+TEST_CASE("each host bridge gets its own root complex, indexed as the router numbers host bridges") {
+  tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_core::sc_time(10, sc_core::SC_NS));
+  TopologyDesc d = smallPlatform();
+  HostBridgeDesc hb1 = hostBridge("hb1", 0x80, 0xa0000000ull, 0x5000000000ull);
+  hb1.rootPorts = {port("rp2", 1)};
+  d.hostBridges.push_back(hb1);
+  d.endpoints.push_back(gpu("gpu3"));
+  d.links.push_back(link("rp2", "gpu3"));
+  Built b("fab", d);
+  CHECK(b.fab.rootComplex("hb0").params().index == 0);
+  CHECK(b.fab.rootComplex("hb1").params().index == 1);
+  DmaIssue toHost, toOtherRc;
+  Driver drv("drv", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    toHost = b.fab.engine("gpu3").issueWrite(0x2000'0000, 4096, nullptr, qk);
+    toOtherRc = b.fab.engine("gpu3").issueRead(b.bar2("gpu0"), 4096, nullptr, qk);
+  });
+  sc_core::sc_start();
+  CHECK(toHost.status == CplStatus::SuccessfulCompletion);
+  CHECK(b.fab.hostMemory("hb1").stats().counterValue("bytes_written") == 4096);
+  CHECK(b.fab.hostMemory("hb0").stats().counterValue("bytes_written") == 0);
+  CHECK(toOtherRc.status == CplStatus::UnsupportedRequest);  // no routing between root complexes
+}
+
+TEST_CASE("an empty slot before an occupied one is rejected with a message naming the slot") {
+  TopologyDesc d = smallPlatform();
+  d.switches[0] = switchOf("sw0", 3);
+  d.links[2].up = "sw0.dp2";  // gpu1 moves to dp2, dp1 stays empty
+  const std::string msg = rejection(d);
+  INFO(msg);
+  CHECK(msg.find("empty slot 'sw0.dp1'") != std::string::npos);
+}
+
+TEST_CASE("trailing empty slots are accepted") {
+  TopologyDesc d = smallPlatform();
+  d.switches[0] = switchOf("sw0", 4);  // dp2, dp3 empty
+  CHECK(rejection(d).empty());
+}
