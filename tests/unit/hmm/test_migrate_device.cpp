@@ -459,22 +459,23 @@ TEST_CASE("SELECT_COMPOUND collects a huge zero PMD as one compound MIGRATE entr
   std::vector<unsigned long> src, dst;
   MigrateVma m = migrateArgs(f, zp, zp + kPmdSize, src, dst,
                              MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND);
-  f.mm->mmapReadLock();
-  REQUIRE(migrateVmaSetup(m) == Errno::Ok);
-  REQUIRE(src[0] == (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND));
-  for (std::uint64_t i = 1; i < kPagesPerPmd; ++i) REQUIRE(src[i] == 0);
-  REQUIRE(m.npages == kPagesPerPmd);
-  REQUIRE(m.cpages == kPagesPerPmd);
-  // Not split: the huge zero PMD stays mapped until migrate_vma_pages replaces it.
-  REQUIRE(f.levelAt(zp) == PtLevel::Pmd);
-  REQUIRE(f.pm.isHugeZeroPfn(f.pteAt(zp).pfn()));
-  REQUIRE(f.rec.count(MmuNotifierEvent::Migrate) == 1);
-  REQUIRE(f.rec.count(MmuNotifierEvent::Clear) == 0);
-  // The driver supplies no destination: nothing migrates and the mapping is untouched.
-  migrateVmaPages(m);
-  REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) == 0);
-  migrateVmaFinalize(m);
-  f.mm->mmapReadUnlock();
+  {  // mmap read lock held from setup to finalize (released if a REQUIRE throws)
+    MmapReadLock lock(*f.mm);
+    REQUIRE(migrateVmaSetup(m) == Errno::Ok);
+    REQUIRE(src[0] == (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND));
+    for (std::uint64_t i = 1; i < kPagesPerPmd; ++i) REQUIRE(src[i] == 0);
+    REQUIRE(m.npages == kPagesPerPmd);
+    REQUIRE(m.cpages == kPagesPerPmd);
+    // Not split: the huge zero PMD stays mapped until migrate_vma_pages replaces it.
+    REQUIRE(f.levelAt(zp) == PtLevel::Pmd);
+    REQUIRE(f.pm.isHugeZeroPfn(f.pteAt(zp).pfn()));
+    REQUIRE(f.rec.count(MmuNotifierEvent::Migrate) == 1);
+    REQUIRE(f.rec.count(MmuNotifierEvent::Clear) == 0);
+    // The driver supplies no destination: nothing migrates and the mapping is untouched.
+    migrateVmaPages(m);
+    REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) == 0);
+    migrateVmaFinalize(m);
+  }
   REQUIRE(f.levelAt(zp) == PtLevel::Pmd);
   REQUIRE(f.pm.isHugeZeroPfn(f.pteAt(zp).pfn()));
   REQUIRE(f.load(zp + 5 * kP) == 0);
@@ -531,17 +532,18 @@ TEST_CASE("without SELECT_COMPOUND a huge zero PMD is split into zero ptes and c
   f.rec.events.clear();
   std::vector<unsigned long> src, dst;
   MigrateVma m = migrateArgs(f, zp, zp + kPmdSize, src, dst, MIGRATE_VMA_SELECT_SYSTEM);
-  f.mm->mmapReadLock();
-  REQUIRE(migrateVmaSetup(m) == Errno::Ok);
-  for (std::uint64_t i = 0; i < kPagesPerPmd; ++i) REQUIRE(src[i] == MIGRATE_PFN_MIGRATE);
-  REQUIRE(m.cpages == kPagesPerPmd);
-  REQUIRE(f.levelAt(zp) == PtLevel::Pte);
-  REQUIRE(f.pm.isZeroPfn(f.pteAt(zp + 9 * kP).pfn()));
-  REQUIRE(f.rec.count(MmuNotifierEvent::Clear) == 1);  // the split, inside the MIGRATE round
-  f.allocAndCopy(m, src, dst, /*toDevice=*/true);
-  migrateVmaPages(m);
-  migrateVmaFinalize(m);
-  f.mm->mmapReadUnlock();
+  {  // mmap read lock held from setup to finalize (released if a REQUIRE throws)
+    MmapReadLock lock(*f.mm);
+    REQUIRE(migrateVmaSetup(m) == Errno::Ok);
+    for (std::uint64_t i = 0; i < kPagesPerPmd; ++i) REQUIRE(src[i] == MIGRATE_PFN_MIGRATE);
+    REQUIRE(m.cpages == kPagesPerPmd);
+    REQUIRE(f.levelAt(zp) == PtLevel::Pte);
+    REQUIRE(f.pm.isZeroPfn(f.pteAt(zp + 9 * kP).pfn()));
+    REQUIRE(f.rec.count(MmuNotifierEvent::Clear) == 1);  // the split, inside the MIGRATE round
+    f.allocAndCopy(m, src, dst, /*toDevice=*/true);
+    migrateVmaPages(m);
+    migrateVmaFinalize(m);
+  }
   for (std::uint64_t i = 0; i < kPagesPerPmd; ++i) {
     REQUIRE(src[i] == MIGRATE_PFN_MIGRATE);
     REQUIRE(f.pteAt(zp + i * kP).isDevicePrivateEntry());
@@ -555,18 +557,20 @@ TEST_CASE("a CPU write to a collected huge zero PMD before migrate_vma_pages kee
   std::vector<unsigned long> src, dst;
   MigrateVma m = migrateArgs(f, zp, zp + kPmdSize, src, dst,
                              MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND);
-  f.mm->mmapReadLock();
-  REQUIRE(migrateVmaSetup(m) == Errno::Ok);
-  REQUIRE(src[0] == (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND));
-  f.mm->mmapReadUnlock();
+  {  // setup under the mmap read lock, then the CPU runs between setup and pages
+    MmapReadLock lock(*f.mm);
+    REQUIRE(migrateVmaSetup(m) == Errno::Ok);
+    REQUIRE(src[0] == (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND));
+  }
   f.store(zp + 3 * kP, 77);  // the CPU wins: the huge zero PMD is gone
-  f.mm->mmapReadLock();
-  f.allocAndCopy(m, src, dst, /*toDevice=*/true);
-  REQUIRE((dst[0] & MIGRATE_PFN_COMPOUND) != 0);
-  migrateVmaPages(m);
-  REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) == 0);
-  migrateVmaFinalize(m);
-  f.mm->mmapReadUnlock();
+  {  // pages and finalize under the mmap read lock again
+    MmapReadLock lock(*f.mm);
+    f.allocAndCopy(m, src, dst, /*toDevice=*/true);
+    REQUIRE((dst[0] & MIGRATE_PFN_COMPOUND) != 0);
+    migrateVmaPages(m);
+    REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) == 0);
+    migrateVmaFinalize(m);
+  }
   REQUIRE(!f.pteAt(zp + 3 * kP).isDevicePrivateEntry());
   REQUIRE(f.load(zp + 3 * kP) == 77);
   REQUIRE(f.dev->allocatedPages() == 0);  // the unused destination went back to the device
