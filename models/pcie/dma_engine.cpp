@@ -10,6 +10,9 @@ PcieDmaEngine::PcieDmaEngine(sc_core::sc_module_name name, const PcieDmaEnginePa
       ext_(new PcieTlpExtension),
       tags_(params.readTags),
       posted_(params.postedWindow),
+      cplNoDataWire_(cplWireBytes(params.link)),
+      mrdWire_(mrdWireBytes(params.link)),
+      mwrHeaderWire_(mwrWireBytes(params.link, 0)),
       stats_(std::string(this->name())),
       bytesWritten_(stats_.counter("bytes_written", "B", "DMA write payload bytes issued")),
       bytesRead_(stats_.counter("bytes_read", "B", "DMA read payload bytes requested")),
@@ -60,7 +63,7 @@ void PcieDmaEngine::prepare(TlpKind kind, std::uint64_t addr, std::uint32_t len,
   e.reqWireBytes = 0;
   e.cplTlps = 0;
   e.cplWireBytes = 0;
-  e.cplNoDataWireBytes = cplWireBytes(params_.link);
+  e.cplNoDataWireBytes = cplNoDataWire_;
   e.tailAfterHeadPs = 0;
   e.injectDonePs = 0;
   e.injectRecorded = false;
@@ -107,7 +110,7 @@ DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len, const 
       // Another caller may have used the engine while this one synced: take the slot now.
       t = std::max({t, nextIssuePs_, posted_.acquire(1)});
       prepare(TlpKind::MWr, seg.addr, seg.bytes, bytes ? bytes + (seg.addr - addr) : nullptr, route);
-      ext_->reqWireBytes = mwrWireBytes(cfg, seg.bytes);
+      ext_->reqWireBytes = std::uint64_t(mwrHeaderWire_) + seg.bytes;
       const std::uint64_t done = send(t);
       posted_.release(t + ext_->queueWaitPs, 1);
       nextIssuePs_ = std::max(t + params_.issueIntervalPs, ext_->injectDonePs);
@@ -160,7 +163,7 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
       std::uint64_t t = advanceTo(std::max(nextIssuePs_, tags_.earliest()), qk);
       t = std::max({t, nextIssuePs_, tags_.acquire(1)});
       prepare(TlpKind::MRd, seg.addr, seg.bytes, data ? data + (seg.addr - addr) : nullptr, route);
-      ext_->reqWireBytes = mrdWireBytes(cfg);
+      ext_->reqWireBytes = mrdWire_;
       const BurstWire c = readRequestCompletionWire(cfg, seg.addr, seg.bytes);
       ext_->cplTlps = c.cplTlps;
       ext_->cplWireBytes = c.cplWireBytes;

@@ -110,6 +110,10 @@ class PcieDmaEngine : public sc_core::sc_module {
   SlidingWindow posted_;
   std::uint64_t nextIssuePs_ = 0;
   std::uint64_t nowPs_ = 0;  // sc_time_stamp() as last read by advanceTo()
+  // Wire sizes fixed by params_.link, computed once (prepare() runs for every TLP).
+  std::uint32_t cplNoDataWire_;  // cplWireBytes(params_.link): one Cpl without data
+  std::uint32_t mrdWire_;        // mrdWireBytes(params_.link)
+  std::uint32_t mwrHeaderWire_;  // mwrWireBytes(params_.link, 0): an MWr's bytes besides its payload
   std::vector<std::uint8_t> scratch_;
   StatsGroup stats_;
   Counter& bytesWritten_;

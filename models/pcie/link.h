@@ -19,6 +19,7 @@
 // approximation of loosely-timed simulation).
 // Pure: no SystemC; times are absolute picoseconds.
 
+#include <algorithm>
 #include <cstdint>
 
 #include "models/pcie/link_timing.h"
@@ -47,11 +48,25 @@ class LinkDirection {
   ///   start = max(in.head, busyUntil); end = max(start + ser(wireBytes), in.tail);
   ///   busyUntil = end; result = {start + latency, end + latency}.
   /// `tlps` only feeds the counters; `waitPs`, if given, receives start − in.head (queueing).
+  /// Inline: it runs for every TLP on every hop.
   HeadTail transmit(HeadTail in, std::uint64_t wireBytes, std::uint64_t tlps = 1,
-                    std::uint64_t* waitPs = nullptr);
+                    std::uint64_t* waitPs = nullptr) {
+    const std::uint64_t start = std::max(in.headPs, busyUntil_);
+    const std::uint64_t ser = serializationPs(wireBytes);
+    const std::uint64_t end = std::max(start + ser, in.tailPs);
+    waitPs_ += start - in.headPs;
+    if (waitPs) *waitPs = start - in.headPs;
+    busyPs_ += ser;
+    wireBytes_ += wireBytes;
+    tlps_ += tlps;
+    busyUntil_ = end;
+    return HeadTail{start + latencyPs_, end + latencyPs_};
+  }
 
-  /// Serialization time of `wireBytes` on this direction, in ps.
-  std::uint64_t serializationPs(std::uint64_t wireBytes) const;
+  /// Serialization time of `wireBytes` on this direction, in ps (rounded to nearest).
+  std::uint64_t serializationPs(std::uint64_t wireBytes) const {
+    return static_cast<std::uint64_t>(double(wireBytes) * psPerByte_ + 0.5);
+  }
 
   double tlpGbps() const { return gbps_; }
   std::uint64_t latencyPs() const { return latencyPs_; }

@@ -8,6 +8,9 @@ void requirePicosecondResolution() {
   HMMSIM_ASSERT(
       sc_core::sc_get_time_resolution() == sc_core::sc_time(1, sc_core::SC_PS),
       "hmmsim PCIe models need a 1 ps SystemC time resolution, got " << sc_core::sc_get_time_resolution());
+  constexpr std::uint64_t kProbe = 0x0123456789abcdefull;
+  HMMSIM_ASSERT(psTime(kProbe) == sc_core::sc_time::from_value(kProbe) && psTime(kProbe).value() == kProbe,
+                "psTime() disagrees with sc_time::from_value(): sc_time's layout changed");
 }
 
 void PcieTlpExtension::routeExhausted(int hop) {

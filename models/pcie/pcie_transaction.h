@@ -14,6 +14,8 @@
 // write finished at its target (writes), and `tailAfterHeadPs` the completion's tail offset.
 
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include <systemc>
 #include <tlm>
@@ -73,9 +75,18 @@ inline PcieTlpExtension& pcieExt(tlm::tlm_generic_payload& gp) {
   return *e;
 }
 
+static_assert(sizeof(sc_core::sc_time) == sizeof(std::uint64_t) &&
+                  std::is_standard_layout<sc_core::sc_time>::value,
+              "psTime() relies on sc_time holding exactly its value in resolution units");
 /// `ps` picoseconds as an sc_time (1 ps resolution; see requirePicosecondResolution()).
+/// Same result as sc_time::from_value(ps), which SystemC 2.3.4 does not inline (it also checks
+/// that the time resolution is fixed — always true here: every PCIe module's constructor calls
+/// requirePicosecondResolution(), which also checks this function against from_value). It runs
+/// several times per TLP per hop, so the value is stored directly.
 inline sc_core::sc_time psTime(std::uint64_t ps) {
-  return sc_core::sc_time::from_value(ps);
+  sc_core::sc_time t;
+  std::memcpy(static_cast<void*>(&t), &ps, sizeof ps);
+  return t;
 }
 /// Absolute simulated time in ps of `delay` after the transaction's `nowPs`.
 inline std::uint64_t absPs(const PcieTlpExtension& ext, const sc_core::sc_time& delay) {
