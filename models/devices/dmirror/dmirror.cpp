@@ -405,6 +405,26 @@ void DmirrorDevice::migrateFinalizeAndMap(MigrateVma& args, Dmirror& d) {
   eraseMigrated(d.mm(), &d, args.start, args.src, args.npages, MIGRATE_PFN_MIGRATE);
 }
 
+namespace {
+/// struct migrate_vma for one chunk [start, end) of `vma`, with cleared src/dst arrays (the
+/// setup common to dmirror_migrate_to_device and dmirror_migrate_to_system).
+MigrateVma migrateArgs(Vma& vma, std::vector<unsigned long>& src, std::vector<unsigned long>& dst, Va start,
+                       Va end, const void* owner, unsigned long flags, const RmapScope& scope) {
+  std::fill(src.begin(), src.end(), 0UL);
+  std::fill(dst.begin(), dst.end(), 0UL);
+  MigrateVma args;
+  args.vma = &vma;
+  args.src = src.data();
+  args.dst = dst.data();
+  args.start = start;
+  args.end = end;
+  args.pgmapOwner = owner;
+  args.flags = flags;
+  args.rmapScope = &scope;
+  return args;
+}
+}  // namespace
+
 Errno DmirrorDevice::migrateToDevice(Dmirror& d, HmmDmirrorCmd& cmd) {
   const std::uint64_t size = cmd.npages << kPageShift;
   const Va start(cmd.addr);
@@ -420,17 +440,8 @@ Errno DmirrorDevice::migrateToDevice(Dmirror& d, HmmDmirrorCmd& cmd) {
       Vma* vma = mm.vmaLookup(addr);
       if (!vma || !(vma->vmFlags & VM_READ)) return Errno::Inval;
       const Va next = migrateChunkEnd(addr, end, *vma);
-      std::fill(src.begin(), src.end(), 0UL);
-      std::fill(dst.begin(), dst.end(), 0UL);
-      MigrateVma args;
-      args.vma = vma;
-      args.src = src.data();
-      args.dst = dst.data();
-      args.start = addr;
-      args.end = next;
-      args.pgmapOwner = owner();
-      args.flags = MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND;
-      args.rmapScope = &scope;
+      MigrateVma args = migrateArgs(*vma, src, dst, addr, next, owner(),
+                                    MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND, scope);
       const Errno err = migrateVmaSetup(args);
       if (err != Errno::Ok) return err;
       migrateAllocAndCopy(args, d);
@@ -514,18 +525,11 @@ Errno DmirrorDevice::migrateToSystem(Dmirror& d, HmmDmirrorCmd& cmd) {
     Vma* vma = mm.vmaLookup(addr);
     if (!vma || !(vma->vmFlags & VM_READ)) return Errno::Inval;
     const Va next = migrateChunkEnd(addr, end, *vma);
-    std::fill(src.begin(), src.end(), 0UL);
-    std::fill(dst.begin(), dst.end(), 0UL);
-    MigrateVma args;
-    args.vma = vma;
-    args.src = src.data();
-    args.dst = dst.data();
-    args.start = addr;
-    args.end = next;
-    args.pgmapOwner = owner();
-    args.flags = (isPrivate() ? MIGRATE_VMA_SELECT_DEVICE_PRIVATE : MIGRATE_VMA_SELECT_DEVICE_COHERENT) |
-                 MIGRATE_VMA_SELECT_COMPOUND;
-    args.rmapScope = &scope;
+    MigrateVma args = migrateArgs(
+        *vma, src, dst, addr, next, owner(),
+        (isPrivate() ? MIGRATE_VMA_SELECT_DEVICE_PRIVATE : MIGRATE_VMA_SELECT_DEVICE_COHERENT) |
+            MIGRATE_VMA_SELECT_COMPOUND,
+        scope);
     const Errno err = migrateVmaSetup(args);
     if (err != Errno::Ok) return err;
     if (!devmemFaultAllocAndCopy(args, &d)) ret = Errno::NoMem;
