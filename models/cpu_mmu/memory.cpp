@@ -49,20 +49,6 @@ namespace {
 
 constexpr VmFlags kVmAccessFlags = VM_READ | VM_WRITE | VM_EXEC;
 
-/// Drop what a present normal pte held: mapcount, rss, reference (zap_present_ptes).
-/// A dirty pte marks a page-cache folio dirty (the kernel's folio_mark_dirty on zap).
-void dropPresentPage(Mm& mm, Pte pte) {
-  PhysMem& pm = mm.physMem();
-  const Pfn pfn = pte.pfn();
-  Frame& f = pm.frame(pfn);
-  Frame& h = headFrame(pm, pfn);
-  HMMSIM_ASSERT(f.mapcount > 0, "zap of pfn " << pfn << " with mapcount 0");
-  --f.mapcount;
-  if (pte.isDirty() && !h.isAnon()) h.set(kFrameDirty);
-  mm.addMmCounter(mmCounterOf(h), -1);
-  pm.putPage(pfn);
-}
-
 /// Drop what a device-private or device-exclusive entry held.
 void dropDeviceEntry(Mm& mm, Pte pte) {
   PhysMem& pm = mm.physMem();
@@ -667,21 +653,49 @@ void zapHugePmd(Mm& mm, Pte* slot) {
   }
 }
 
-/// zap_pte_range's per-entry work. Returns false when `details` says to keep the entry.
-void zapPte(Mm& mm, Pte* slot, const ZapDetails* details) {
+/// zap_pte_range's rss batching (add_mm_rss_vec): the per-counter deltas of one zapPageRange,
+/// applied to the mm by flush() before anything else can look at the counters (a THP split
+/// during the walk, the end of the walk). Every zap delta is negative, so a counter that would
+/// have gone negative page by page still goes negative (and asserts) at the flush.
+struct ZapRss {
+  std::int64_t delta[kNrMmCounters] = {};
+  void add(MmCounter c, std::int64_t pages) { delta[static_cast<unsigned>(c)] += pages; }
+  void flush(Mm& mm) {
+    for (unsigned c = 0; c < kNrMmCounters; ++c) {
+      if (delta[c] != 0) mm.addMmCounter(static_cast<MmCounter>(c), delta[c]);
+      delta[c] = 0;
+    }
+  }
+};
+
+/// zap_pte_range's per-entry work; rss changes go to `rss`. Keeps the entry when `details`
+/// says so.
+void zapPte(Mm& mm, Pte* slot, const ZapDetails* details, ZapRss& rss) {
   PhysMem& pm = mm.physMem();
   const Pte pte = *slot;
   if (pte.isPresent()) {
-    if (!isNormalPage(pm, pte) || pm.isZeroPfn(pte.pfn())) {
+    const Pfn pfn = pte.pfn();
+    if (!isNormalPage(pm, pte) || pm.isZeroPfn(pfn)) {
       if (!details || !details->onlyFilePages) *slot = Pte();
       return;
     }
-    const Frame& h = headFrame(pm, pte.pfn());
+    // Drop what the pte held (zap_present_ptes): mapcount, rss, reference; a dirty pte marks a
+    // page-cache folio dirty (folio_mark_dirty on zap). One metadata lookup for the page and,
+    // for a tail, one for its head.
+    Frame& f = pm.frame(pfn);
+    const Pfn headPfn = pm.compoundHead(pfn);
+    Frame& h = headPfn == pfn ? f : pm.frame(headPfn);
     // should_zap_folio: truncation (onlyFilePages) keeps private anonymous COW copies unless
     // even_cows.
     if (details && details->onlyFilePages && h.isAnon() && !details->evenCows) return;
     *slot = Pte();
-    dropPresentPage(mm, pte);
+    HMMSIM_ASSERT(f.mapcount > 0, "zap of pfn " << pfn << " with mapcount 0");
+    --f.mapcount;
+    if (pte.isDirty() && !h.isAnon()) h.set(kFrameDirty);
+    rss.add(mmCounterOf(h), -1);
+    // A ZONE_DEVICE folio's last put calls its driver's hook: counters must be current then.
+    if (h.isZoneDevice()) rss.flush(mm);
+    pm.putPage(headPfn);
     return;
   }
   if (details && details->onlyFilePages) {
@@ -690,9 +704,10 @@ void zapPte(Mm& mm, Pte* slot, const ZapDetails* details) {
   }
   *slot = Pte();
   if (pte.isDevicePrivateEntry() || pte.isDeviceExclusiveEntry()) {
+    rss.flush(mm);  // dropDeviceEntry updates the counter itself (rare path)
     dropDeviceEntry(mm, pte);
   } else if (pte.isMigrationEntry()) {
-    mm.addMmCounter(mmCounterOf(headFrame(pm, pte.swpPfn())), -1);
+    rss.add(mmCounterOf(headFrame(pm, pte.swpPfn())), -1);
   }
   // hwpoison entries and markers just go away.
 }
@@ -707,6 +722,7 @@ void zapPageRange(Vma& vma, Va start, Va end, const ZapDetails* details) {
   if (start == end) return;
   Mm& mm = mmOf(vma);
   PageTable& pt = mm.pageTable();
+  ZapRss rss;
   pt.walkRange(start, end, [&](const PtRangeEntry& e) {
     if (e.level == PtLevel::None) return WalkAction::Continue;
     if (e.level == PtLevel::Pmd) {
@@ -717,6 +733,7 @@ void zapPageRange(Vma& vma, Va start, Va end, const ZapDetails* details) {
                       "zap of part of a hugetlb page at " << leaf << " (range must be 2 MiB aligned)");
         // zap_pmd_range: a partly covered THP is split (with its own CLEAR round) and the
         // covered part zapped pte by pte.
+        rss.flush(mm);
         const Errno err = splitHugePmd(vma, leaf);
         HMMSIM_ASSERT(err == Errno::Ok, "split_huge_pmd failed during zap: " << err);
         return WalkAction::Retry;
@@ -725,13 +742,15 @@ void zapPageRange(Vma& vma, Va start, Va end, const ZapDetails* details) {
           isNormalPage(mm.physMem(), *e.slot) && !mm.physMem().isHugeZeroPfn(e.slot->pfn()) &&
           headFrame(mm.physMem(), e.slot->pfn()).isAnon() && !details->evenCows)
         return WalkAction::Continue;
+      rss.flush(mm);  // zapHugePmd updates the counters itself (PMD paths free device folios)
       zapHugePmd(mm, e.slot);
       return WalkAction::Continue;
     }
     HMMSIM_ASSERT(e.level == PtLevel::Pte, "zap met a PUD leaf at " << e.start);
-    zapPte(mm, e.slot, details);
+    zapPte(mm, e.slot, details, rss);
     return WalkAction::Continue;
   });
+  rss.flush(mm);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -156,19 +156,6 @@ std::uint64_t PhysMem::metadataBytes() const {
          deviceRanges_.size() * 64;
 }
 
-const PhysMem::Chunk* PhysMem::chunkOf(Pfn pfn) const {
-  if (pfn.value() < basePfn_) return nullptr;
-  const std::uint64_t c = rel(pfn) >> kChunkShift;
-  if (c >= chunks_.size()) return nullptr;
-  const Chunk& ch = chunks_[c];
-  if (ch.kind == ChunkKind::None || (rel(pfn) & (kChunkFrames - 1)) >= ch.validFrames) return nullptr;
-  return &ch;
-}
-
-bool PhysMem::pfnValid(Pfn pfn) const {
-  return chunkOf(pfn) != nullptr;
-}
-
 bool PhysMem::isDevicePfn(Pfn pfn) const {
   const Chunk* c = chunkOf(pfn);
   return c && c->kind == ChunkKind::Device;
@@ -218,17 +205,6 @@ const Frame* PhysMem::peekFrame(Pfn pfn) const {
   const Chunk* c = chunkOf(pfn);
   if (!c || !c->frames) return nullptr;
   return &c->frames[rel(pfn) & (kChunkFrames - 1)];
-}
-
-Pfn PhysMem::compoundHead(Pfn pfn) const {
-  const Chunk* c = chunkOf(pfn);
-  HMMSIM_ASSERT(c, "PhysMem::compoundHead: invalid pfn " << pfn);
-  if (c->frames) {
-    const Frame& f = c->frames[rel(pfn) & (kChunkFrames - 1)];
-    return f.isTail() ? pfnAt(f.link_) : pfn;
-  }
-  if (c->allocOrder >= 0) return Pfn(pfn.value() & ~((1ull << c->allocOrder) - 1));
-  return pfn;
 }
 
 unsigned PhysMem::folioOrder(Pfn pfn) const {
@@ -474,6 +450,20 @@ void PhysMem::freeFolio(Pfn head) {
   h.index = 0;
   h.aux_ = 0;
 
+  if (order == 0 && !h.isZoneDevice()) {
+    // Fast path of the loop below for the common order-0 RAM page (zap frees them by the
+    // million): same effect, no chunk re-lookup.
+    h.flags_ = 0;
+    h.order_ = 0;
+    h.link_ = 0;
+    h.refcount_ = 0;
+    if (h.data_) dropData(h);
+    ++freePages_;
+    ++framesFreed_;
+    pcpFree(r);
+    return;
+  }
+
   if (h.isZoneDevice()) {
     // free_zone_device_folio: clear the owner, hand the folio to the driver.
     h.clear(kFrameAnon);
@@ -530,10 +520,6 @@ void PhysMem::getPage(Pfn pfn) {
   folioRefAdd(pfn, 1);
 }
 
-bool PhysMem::putPage(Pfn pfn) {
-  return folioPutRefs(pfn, 1);
-}
-
 void PhysMem::folioRefAdd(Pfn pfn, std::int32_t n) {
   HMMSIM_ASSERT(n >= 0, "folioRefAdd: negative count " << n);
   const Pfn head = compoundHead(pfn);
@@ -543,17 +529,12 @@ void PhysMem::folioRefAdd(Pfn pfn, std::int32_t n) {
   h.refcount_ += n;
 }
 
-bool PhysMem::folioPutRefs(Pfn pfn, std::int32_t n) {
-  HMMSIM_ASSERT(n >= 0, "folioPutRefs: negative count " << n);
-  const Pfn head = compoundHead(pfn);
-  Frame& h = frame(head);
-  if (h.isReserved()) return false;
-  HMMSIM_ASSERT(h.refcount_ >= n && h.refcount_ > 0,
-                "put_page underflow on " << pfn << " (refcount " << h.refcount_ << ", put " << n << ")");
-  h.refcount_ -= n;
-  if (h.refcount_ != 0) return false;
-  freeFolio(head);
-  return true;
+void PhysMem::putUnderflow(Pfn pfn, std::int32_t refcount, std::int32_t n) {
+  HMMSIM_ASSERT(false, "put_page underflow on " << pfn << " (refcount " << refcount << ", put " << n << ")");
+}
+
+void PhysMem::invalidPfn(Pfn pfn) {
+  HMMSIM_ASSERT(false, "PhysMem::compoundHead: invalid pfn " << pfn);
 }
 
 // ---------------------------------------------------------------------------------------------

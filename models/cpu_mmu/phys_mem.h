@@ -255,6 +255,9 @@ class PhysMem {
   std::uint64_t rel(Pfn pfn) const { return pfn.value() - basePfn_; }
   Pfn pfnAt(std::uint64_t r) const { return Pfn(basePfn_ + r); }
   const Chunk* chunkOf(Pfn pfn) const;
+  // Out-of-line failure reports of the inline fast paths below (HMMSIM_ASSERT, never return).
+  [[noreturn]] static void putUnderflow(Pfn pfn, std::int32_t refcount, std::int32_t n);
+  [[noreturn]] static void invalidPfn(Pfn pfn);
   Frame& materialize(std::uint64_t chunkIdx);
   Frame& frameRel(std::uint64_t r);
   Frame& frameSlow(Pfn pfn);
@@ -330,5 +333,42 @@ inline Frame& PhysMem::frame(Pfn pfn) {
   }
   return frameSlow(pfn);
 }
+
+// Inline because the per-page paths (zap, fault, GUP) call them for every page.
+inline const PhysMem::Chunk* PhysMem::chunkOf(Pfn pfn) const {
+  if (pfn.value() < basePfn_) return nullptr;
+  const std::uint64_t c = rel(pfn) >> kChunkShift;
+  if (c >= chunks_.size()) return nullptr;
+  const Chunk& ch = chunks_[c];
+  if (ch.kind == ChunkKind::None || (rel(pfn) & (kChunkFrames - 1)) >= ch.validFrames) return nullptr;
+  return &ch;
+}
+
+inline bool PhysMem::pfnValid(Pfn pfn) const { return chunkOf(pfn) != nullptr; }
+
+inline Pfn PhysMem::compoundHead(Pfn pfn) const {
+  const Chunk* c = chunkOf(pfn);
+  if (__builtin_expect(!c, 0)) invalidPfn(pfn);
+  if (c->frames) {
+    const Frame& f = c->frames[rel(pfn) & (kChunkFrames - 1)];
+    return f.isTail() ? pfnAt(f.link_) : pfn;
+  }
+  if (c->allocOrder >= 0) return Pfn(pfn.value() & ~((1ull << c->allocOrder) - 1));
+  return pfn;
+}
+
+inline bool PhysMem::folioPutRefs(Pfn pfn, std::int32_t n) {
+  if (__builtin_expect(n < 0, 0)) putUnderflow(pfn, 0, n);
+  const Pfn head = compoundHead(pfn);
+  Frame& h = frame(head);
+  if (h.isReserved()) return false;
+  if (__builtin_expect(h.refcount_ < n || h.refcount_ <= 0, 0)) putUnderflow(pfn, h.refcount_, n);
+  h.refcount_ -= n;
+  if (h.refcount_ != 0) return false;
+  freeFolio(head);
+  return true;
+}
+
+inline bool PhysMem::putPage(Pfn pfn) { return folioPutRefs(pfn, 1); }
 
 }  // namespace hmmsim
