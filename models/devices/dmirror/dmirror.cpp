@@ -259,51 +259,42 @@ Errno DmirrorDevice::fault(Dmirror& d, Va start, Va end, bool write) {
 
 Errno DmirrorDevice::read(Dmirror& d, HmmDmirrorCmd& cmd) {
   const std::uint64_t size = cmd.npages << kPageShift;
-  Va start(cmd.addr);
-  const Va end(cmd.addr + size);
   if (size > kMaxBounceBytes) return Errno::NoMem;
   std::vector<std::uint8_t> bounce(size);
+  Errno ret = copyWithFaults(d, cmd, bounce, false);
+  if (ret == Errno::Ok && copyToUser(d.mm(), Va(cmd.ptr), bounce.data(), size) != Errno::Ok)
+    ret = Errno::Fault;
+  return ret;
+}
+
+Errno DmirrorDevice::copyWithFaults(Dmirror& d, HmmDmirrorCmd& cmd, std::vector<std::uint8_t>& bounce,
+                                    bool write) {
+  Va start(cmd.addr);
+  const Va end(cmd.addr + (cmd.npages << kPageShift));
   std::uint64_t cpages = 0;
   Errno ret;
   for (;;) {
     d.mirror_.updateLock().lock();
-    ret = doRead(d, start, end, Va(cmd.addr), bounce, cpages);
+    ret = write ? doWrite(d, start, end, Va(cmd.addr), bounce, cpages)
+                : doRead(d, start, end, Va(cmd.addr), bounce, cpages);
     d.mirror_.updateLock().unlock();
     if (ret != Errno::NoEnt) break;
     start = Va(cmd.addr + (cpages << kPageShift));
-    ret = fault(d, start, end, false);
+    ret = fault(d, start, end, write);
     if (ret != Errno::Ok) break;
     ++cmd.faults;
     ++deviceFaults_;
   }
-  if (ret == Errno::Ok && copyToUser(d.mm(), Va(cmd.ptr), bounce.data(), size) != Errno::Ok)
-    ret = Errno::Fault;
   cmd.cpages = cpages;
   return ret;
 }
 
 Errno DmirrorDevice::write(Dmirror& d, HmmDmirrorCmd& cmd) {
   const std::uint64_t size = cmd.npages << kPageShift;
-  Va start(cmd.addr);
-  const Va end(cmd.addr + size);
   if (size > kMaxBounceBytes) return Errno::NoMem;
   std::vector<std::uint8_t> bounce(size);
   if (copyFromUser(d.mm(), bounce.data(), Va(cmd.ptr), size) != Errno::Ok) return Errno::Fault;
-  std::uint64_t cpages = 0;
-  Errno ret;
-  for (;;) {
-    d.mirror_.updateLock().lock();
-    ret = doWrite(d, start, end, Va(cmd.addr), bounce, cpages);
-    d.mirror_.updateLock().unlock();
-    if (ret != Errno::NoEnt) break;
-    start = Va(cmd.addr + (cpages << kPageShift));
-    ret = fault(d, start, end, true);
-    if (ret != Errno::Ok) break;
-    ++cmd.faults;
-    ++deviceFaults_;
-  }
-  cmd.cpages = cpages;
-  return ret;
+  return copyWithFaults(d, cmd, bounce, true);
 }
 
 // ---- migration -----------------------------------------------------------------------------

@@ -207,6 +207,9 @@ class DmirrorDevice final : public FileOperations {
   Errno doWrite(Dmirror& d, Va start, Va end, Va bounceAddr, const std::vector<std::uint8_t>& bounce,
                 std::uint64_t& cpages);
   Errno fault(Dmirror& d, Va start, Va end, bool write);
+  /// The READ/WRITE loop of lib/test_hmm.c: copy through the device page table under the update
+  /// lock; on -ENOENT fault from the first uncopied page (faults++) and copy again.
+  Errno copyWithFaults(Dmirror& d, HmmDmirrorCmd& cmd, std::vector<std::uint8_t>& bounce, bool write);
   void migrateAllocAndCopy(MigrateVma& args, Dmirror& d);
   void migrateFinalizeAndMap(MigrateVma& args, Dmirror& d);
   bool devmemFaultAllocAndCopy(MigrateVma& args, Dmirror* d);
