@@ -101,9 +101,15 @@ PageTable::Table* PageTable::allocTable(PtLevel level, Errno* err) {
   if (pfn) tableFrames_.emplace(t, *pfn);
   ++tablesLive_;
   ++tablesAt_[static_cast<unsigned>(level)];
-  if (level == PtLevel::Pte && !pdeCache_ && tablesAt_[unsigned(PtLevel::Pte)] >= kPdeCacheMinTables) {
-    pdeCache_.reset(new PdeCacheEntry[kPdeCacheEntries]);
-    clearPdeCache();
+  if (level == PtLevel::Pte) {
+    const std::uint64_t pteTables = tablesAt_[unsigned(PtLevel::Pte)];
+    const std::size_t entries = pdeCache_ ? pdeCacheMask_ + 1 : 0;
+    if ((!pdeCache_ && pteTables >= kPdeCacheMinTables) || (pdeCache_ && pteTables > entries && entries < kPdeCacheMaxEntries)) {
+      const std::size_t n = entries ? entries * 2 : kPdeCacheMinEntries;
+      pdeCache_.reset(new PdeCacheEntry[n]);
+      pdeCacheMask_ = n - 1;
+      clearPdeCache();
+    }
   }
   if (err) *err = Errno::Ok;
   return t;
@@ -236,7 +242,7 @@ std::uint64_t PageTable::freeLevel(Table* t, PtLevel level, std::uint64_t base, 
 
 void PageTable::clearPdeCache() {
   if (!pdeCache_) return;
-  for (std::size_t i = 0; i < kPdeCacheEntries; ++i) pdeCache_[i] = PdeCacheEntry{~0ull, nullptr, Pte()};
+  for (std::size_t i = 0; i <= pdeCacheMask_; ++i) pdeCache_[i] = PdeCacheEntry{~0ull, nullptr};
 }
 
 std::uint64_t PageTable::freePgtables(Va start, Va end) {

@@ -188,19 +188,23 @@ class PageTable {
   // PhysMem-backed tables: table -> frame. Looked up only on alloc/free/tablePfn.
   std::map<const Table*, Pfn> tableFrames_;
   // Host-speed shortcut for lookup (not a model of the MMU's paging-structure caches: results
-  // and levelsTouched are those of the full walk). Direct-mapped by 2 MiB region: the PMD slot
-  // last walked through for that region and the table pointer it held. A hit is used only if
-  // the slot still holds that pointer, so PMD-slot rewrites need no invalidation; freePgtables
-  // clears it (a freed table's memory may be reused). Created once the table has
-  // kPdeCacheMinTables PTE tables, so small page tables pay nothing.
+  // and levelsTouched are those of the full walk). Direct-mapped by 2 MiB region: the PTE table
+  // the region's PMD slot pointed to when last walked. A PMD slot's table pointer changes only
+  // inside PageTable (the slot contract forbids callers to overwrite a table pointer; tables
+  // appear by allocation or split and disappear only in freePgtables), so a hit needs no
+  // re-validation and freePgtables clears the cache (a freed table's memory may be reused).
+  // Debug builds re-walk on every hit to check that. Created once the table has
+  // kPdeCacheMinTables PTE tables, so small page tables pay nothing; it then grows (cleared) to
+  // the next power of two >= the number of PTE tables, up to kPdeCacheMaxEntries (1 MiB).
   struct PdeCacheEntry {
     std::uint64_t tag;  // va >> 21; ~0 = empty
-    const Pte* pmdSlot;
-    Pte pmd;
+    Table* pte;         // the PTE table
   };
-  static constexpr std::size_t kPdeCacheEntries = 2048;
+  static constexpr std::size_t kPdeCacheMinEntries = 2048;
+  static constexpr std::size_t kPdeCacheMaxEntries = 65536;
   static constexpr std::uint64_t kPdeCacheMinTables = 64;
   std::unique_ptr<PdeCacheEntry[]> pdeCache_;
+  std::size_t pdeCacheMask_ = 0;  // entries - 1
   void clearPdeCache();
 };
 
@@ -209,15 +213,20 @@ class PageTable {
 // ---------------------------------------------------------------------------------------------
 
 // Inline: the hot path of every CPU access that misses the TLB and of hmm_range_fault.
-inline PtWalk PageTable::lookup(Va va) const {
+inline __attribute__((always_inline)) PtWalk PageTable::lookup(Va va) const {
   HMMSIM_ASSERT(va.value() < kVaLimit, "PageTable::lookup: va " << va << " beyond 48 bits");
   PtWalk w;
   const std::uint64_t v = va.value();
   PdeCacheEntry* pc = nullptr;
   if (pdeCache_) {
-    pc = &pdeCache_[(v >> 21) & (kPdeCacheEntries - 1)];
-    if (pc->tag == (v >> 21) && *pc->pmdSlot == pc->pmd) {
-      Pte* s = &tableOf(pc->pmd)->e[(v >> 12) & 511];
+    pc = &pdeCache_[(v >> 21) & pdeCacheMask_];
+    if (pc->tag == (v >> 21)) {
+      Pte* s = &pc->pte->e[(v >> 12) & 511];
+#ifndef NDEBUG
+      const Pte* pmd = &tableOf(tableOf(pgd_->e[(v >> 39) & 511])->e[(v >> 30) & 511])->e[(v >> 21) & 511];
+      HMMSIM_ASSERT(pmd->isTable() && tableOf(*pmd) == pc->pte,
+                    "PageTable: a PMD slot's table pointer was overwritten outside PageTable at " << va);
+#endif
       w.pte = *s;
       w.levelsTouched = 4;
       w.slot = s;
@@ -254,7 +263,7 @@ inline PtWalk PageTable::lookup(Va va) const {
     w.level = e.isNone() ? PtLevel::None : PtLevel::Pmd;
     return w;
   }
-  if (pc) *pc = PdeCacheEntry{v >> 21, slot, e};
+  if (pc) *pc = PdeCacheEntry{v >> 21, tableOf(e)};
   slot = &tableOf(e)->e[(v >> 12) & 511];
   e = *slot;
   w.levelsTouched = 4;

@@ -407,16 +407,41 @@ std::optional<std::uint64_t> PhysMem::pcpAlloc() {
   return r;
 }
 
+void PhysMem::freePcpPages(const std::uint32_t* rs, std::size_t n) {
+  // free_pcppages_bulk frees page by page. Freeing an aligned run of 2^k pages in ascending
+  // order page by page leaves the buddy lists exactly as freeing the 2^k block at once: inside
+  // the run every buddy is inside the run, and each intermediate block is pushed and later
+  // unlinked from the head of its list (nothing of its order is pushed in between). So such runs
+  // (the common case: zap frees pages in address order, and faults got them in pfn order) are
+  // freed whole: the same free lists, hence the same later allocations, for a fraction of the
+  // list work.
+  for (std::size_t i = 0; i < n;) {
+    const std::uint64_t r = rs[i];
+    const std::uint64_t abs = basePfn_ + r;
+    unsigned k = 0;
+    while (k < kMaxOrder) {
+      const std::uint64_t len = 2ull << k;
+      if ((abs & (len - 1)) != 0 || i + len > n) break;
+      bool run = true;
+      for (std::uint64_t j = 1ull << k; j < len && run; ++j) run = rs[i + j] == r + j;
+      if (!run) break;
+      ++k;
+    }
+    freeBlock(r, k);
+    i += std::size_t(1) << k;
+  }
+}
+
 void PhysMem::pcpFree(std::uint64_t r) {
   pcp_.push_back(static_cast<std::uint32_t>(r));
   if (pcp_.size() <= kPcpHigh) return;
   // free_pcppages_bulk: the coldest batch goes back to the buddy lists.
-  for (unsigned i = 0; i < kPcpBatch; ++i) freeBlock(pcp_[i], 0);
+  freePcpPages(pcp_.data(), kPcpBatch);
   pcp_.erase(pcp_.begin(), pcp_.begin() + kPcpBatch);
 }
 
 void PhysMem::drainPcp() {
-  for (const std::uint32_t r : pcp_) freeBlock(r, 0);
+  freePcpPages(pcp_.data(), pcp_.size());
   pcp_.clear();
 }
 

@@ -271,6 +271,8 @@ class PhysMem {
   void freeBlock(std::uint64_t r, unsigned order);
   std::optional<std::uint64_t> pcpAlloc();
   void pcpFree(std::uint64_t r);
+  // free_pcppages_bulk of rs[0..n): to the buddy lists, in that order.
+  void freePcpPages(const std::uint32_t* rs, std::size_t n);
   void drainPcp();
   void prepFolio(std::uint64_t r, unsigned order);
   void freeFolio(Pfn head);

@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <list>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -732,4 +734,144 @@ TEST_CASE("copying a frame over a copy of itself or onto itself changes nothing"
   CHECK(pageOf(pm, dst) == a);
   pm.zeroFrame(dst);
   CHECK(pm.dataPages() == 0);
+}
+
+namespace {
+// A page-by-page reference of PhysMem's allocator: the kernel's buddy lists (LIFO, head = most
+// recently freed) and per-cpu list (batch 63, high 6 * 63), with every pcp bulk free done one
+// page at a time as free_pcppages_bulk does. PhysMem frees aligned runs of such a batch as whole
+// blocks; the allocations it hands out must be exactly this model's.
+class ReferenceBuddy {
+ public:
+  static constexpr unsigned kMaxOrder = 18, kPmdOrder = 9, kBatch = 63, kHigh = 6 * 63;
+
+  explicit ReferenceBuddy(std::uint64_t pages) : pages_(pages) {
+    std::vector<std::pair<std::uint64_t, unsigned>> blocks;
+    for (std::uint64_t p = 0; p < pages;) {
+      unsigned order = kMaxOrder;
+      while (order > kPmdOrder && ((p & ((1ull << order) - 1)) != 0 || p + (1ull << order) > pages)) --order;
+      blocks.emplace_back(p, order);
+      p += 1ull << order;
+    }
+    for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) push(it->first, it->second);
+  }
+
+  std::optional<std::uint64_t> alloc(unsigned order) {
+    auto r = order == 0 ? pcpAlloc() : allocBlock(order);
+    if (!r && !pcp_.empty()) {
+      for (std::uint64_t p : pcp_) freeBlock(p, 0);
+      pcp_.clear();
+      r = order == 0 ? pcpAlloc() : allocBlock(order);
+    }
+    return r;
+  }
+  void free(std::uint64_t p, unsigned order) {
+    if (order != 0) return freeBlock(p, order);
+    pcp_.push_back(p);
+    if (pcp_.size() <= kHigh) return;
+    for (unsigned i = 0; i < kBatch; ++i) freeBlock(pcp_[i], 0);
+    pcp_.erase(pcp_.begin(), pcp_.begin() + kBatch);
+  }
+
+ private:
+  void push(std::uint64_t p, unsigned order) {
+    lists_[order].push_front(p);
+    where_[p] = {order, lists_[order].begin()};
+  }
+  void unlink(std::uint64_t p) {
+    auto it = where_.find(p);
+    lists_[it->second.first].erase(it->second.second);
+    where_.erase(it);
+  }
+  std::optional<std::uint64_t> allocBlock(unsigned order) {
+    unsigned k = order;
+    while (k <= kMaxOrder && lists_[k].empty()) ++k;
+    if (k > kMaxOrder) return std::nullopt;
+    const std::uint64_t p = lists_[k].front();
+    unlink(p);
+    while (k > order) {
+      --k;
+      push(p + (1ull << k), k);
+    }
+    return p;
+  }
+  void freeBlock(std::uint64_t p, unsigned order) {
+    while (order < kMaxOrder) {
+      const std::uint64_t buddy = p ^ (1ull << order);
+      if (buddy + (1ull << order) > pages_) break;
+      auto it = where_.find(buddy);
+      if (it == where_.end() || it->second.first != order) break;
+      unlink(buddy);
+      p &= ~(1ull << order);
+      ++order;
+    }
+    push(p, order);
+  }
+  std::optional<std::uint64_t> pcpAlloc() {
+    if (pcp_.empty()) {
+      std::vector<std::uint64_t> got;
+      while (got.size() < kBatch) {
+        const auto b = allocBlock(0);
+        if (!b) break;
+        got.push_back(*b);
+      }
+      pcp_.assign(got.rbegin(), got.rend());
+      if (pcp_.empty()) return std::nullopt;
+    }
+    const std::uint64_t p = pcp_.back();
+    pcp_.pop_back();
+    return p;
+  }
+
+  std::uint64_t pages_;
+  std::list<std::uint64_t> lists_[kMaxOrder + 1];
+  std::map<std::uint64_t, std::pair<unsigned, std::list<std::uint64_t>::iterator>> where_;
+  std::vector<std::uint64_t> pcp_;
+};
+}  // namespace
+
+TEST_CASE("per-cpu bulk frees of pfn runs hand out exactly the pages page-by-page frees would") {
+  PhysMem pm(smallRam(32ull << 20));
+  ReferenceBuddy ref(pm.ramPages());
+  REQUIRE(ref.alloc(0) == std::optional<std::uint64_t>(pm.zeroPfn().value()));
+  std::vector<std::pair<std::uint64_t, unsigned>> live;  // (pfn, order), allocation order
+  std::uint64_t x = 0x2545F4914F6CDD1Dull;
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  auto allocBoth = [&](unsigned order) {
+    const auto got = pm.allocFrame(order);
+    const auto want = ref.alloc(order);
+    REQUIRE(got.has_value() == want.has_value());
+    if (got) {
+      REQUIRE(got->value() == *want);
+      live.emplace_back(got->value(), order);
+    }
+  };
+  auto freeBoth = [&](std::size_t i) {
+    pm.putPage(Pfn(live[i].first));
+    ref.free(live[i].first, live[i].second);
+  };
+  // Rounds of: allocate a burst (mostly 4 KiB, some THPs), then free it in one of three ways:
+  // in allocation order (long ascending runs), reversed, or scattered, plus random singles.
+  for (int round = 0; round < 40; ++round) {
+    const std::size_t burst = 200 + next() % 3000;
+    for (std::size_t i = 0; i < burst; ++i) allocBoth(next() % 50 == 0 ? 9 : 0);
+    const unsigned how = unsigned(next() % 3);
+    const std::size_t n = live.size() * (1 + next() % 3) / 4;  // a quarter to three quarters
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = how == 1 ? n - 1 - i : i;
+    if (how == 2)
+      for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[next() % i]);
+    for (std::size_t i : order) freeBoth(i);
+    live.erase(live.begin(), live.begin() + long(n));
+  }
+  for (std::size_t i = 0; i < live.size(); ++i) freeBoth(i);
+  live.clear();
+  // After everything came back, the two agree on a full drain-and-refill too.
+  for (int i = 0; i < 9000; ++i) allocBoth(i % 7 == 0 ? 9 : 0);
+  CHECK(pm.freePages() <= pm.ramPages());
 }
