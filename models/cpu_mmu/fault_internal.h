@@ -67,8 +67,13 @@ VmFaultResult doHugePmdAnonymousPage(VmFault& vmf, Pte* pmdSlot);
 /// exclusively owned folio; otherwise splits the PMD and returns Fallback so the pte path COWs
 /// one 4 KiB page.
 VmFaultResult doHugePmdWpPage(VmFault& vmf, Pte* pmdSlot);
-/// hugetlb_fault for a VM_HUGETLB vma.
-VmFaultResult hugetlbFault(VmFault& vmf);
+/// change_protection's entry updates (memory.cpp), shared with hugetlb_change_protection:
+/// the new value of a present entry under `newFlags` (pte_modify + the write-upgrade rules;
+/// `huge`: the entry maps a whole folio, so AnonExclusive is read from the head) ...
+Pte modifyPresent(PhysMem& pm, Pte pte, VmFlags newFlags, bool huge);
+/// ... and of a non-present one (writable device-private / migration / device-exclusive
+/// entries become read-only when write permission goes away).
+Pte modifySwap(Pte pte, VmFlags newFlags);
 
 /// __split_huge_pmd without a notifier round of its own (callers that already raised one);
 /// splitHugePmd() wraps it in MMU_NOTIFY_CLEAR. Returns Ok (also when not huge) or NoMem.

@@ -31,7 +31,7 @@ ForkResult Mm::fork(std::string childName) {
     // anon_vma_fork: the child's private pages (still the parent's after COW) belong to the
     // same family; hmmsim shares the AnonVma identity (see vma.h).
     MmInternals::linkVma(*child, *dst);
-    if (dst->isHugetlb()) MmInternals::hugetlbReserved(*child) += dst->length() / kPmdSize;
+    if (dst->isHugetlb()) MmInternals::hugetlbReserveVma(*child, *dst);
     if (dst->vmOps) dst->vmOps->open(*dst);
     if (wipe) continue;
     // vma_needs_copy: only vmas with anonymous pages or special (pfn) mappings are copied; file
@@ -40,9 +40,9 @@ ForkResult Mm::fork(std::string childName) {
     if (!needsCopy) continue;
     if (src.isCowMapping()) {
       // copy_page_range on a COW mapping: MMU_NOTIFY_PROTECTION_PAGE over the parent's vma while
-      // its ptes are write-protected.
-      notifyRange(MmuNotifierEvent::ProtectionPage, src.vmStart, src.vmEnd, nullptr,
-                  [&] { err = copyPageRange(*dst, src); });
+      // its ptes are write-protected; copy_hugetlb_page_range raises MMU_NOTIFY_CLEAR instead.
+      const MmuNotifierEvent event = src.isHugetlb() ? MmuNotifierEvent::Clear : MmuNotifierEvent::ProtectionPage;
+      notifyRange(event, src.vmStart, src.vmEnd, nullptr, [&] { err = copyPageRange(*dst, src); });
     } else {
       err = copyPageRange(*dst, src);
     }

@@ -1,4 +1,4 @@
-// Transparent huge pages and hugetlb faults (mm/huge_memory.c, mm/khugepaged.c, mm/hugetlb.c).
+// Transparent huge pages (mm/huge_memory.c, mm/khugepaged.c); hugetlb is in hugetlb.cpp.
 // Contracts in huge_memory.h; reference conventions in memory.cpp's header comment.
 
 #include "models/cpu_mmu/huge_memory.h"
@@ -115,7 +115,7 @@ Errno vmaAdjustTransHuge(Vma& vma, Va start, Va end) {
     const Va haddr = a.alignDown(kPmdSize);
     // Only PMDs that lie inside the vma can be huge (a huge PMD never straddles a vma).
     if (haddr < vma.vmStart || haddr + kPmdSize > vma.vmEnd) continue;
-    if (vma.isHugetlb()) continue;  // hugetlb vmas are split only at 2 MiB (maySplit)
+    if (vma.isHugetlb()) continue;  // hugetlb vmas are split only at huge page boundaries (maySplit)
     const Errno err = splitHugePmd(vma, haddr);
     if (err != Errno::Ok) return err;
   }
@@ -186,94 +186,6 @@ VmFaultResult doHugePmdWpPage(VmFault& vmf, Pte* pmdSlot) {
   // the one page that was written (current kernels no longer copy 2 MiB at once).
   if (splitHugePmd(vma, vmf.address) != Errno::Ok) return VmFaultResult::Oom;
   return VmFaultResult::Fallback;
-}
-
-VmFaultResult hugetlbFault(VmFault& vmf) {
-  Vma& vma = *vmf.vma;
-  Mm& mm = mmOf(vma);
-  PhysMem& pm = mm.physMem();
-  PageTable& pt = mm.pageTable();
-  const Va haddr = vmf.address.alignDown(kPmdSize);
-  Errno err = Errno::Ok;
-  Pte* slot = pt.pmdPtr(haddr, true, &err);
-  if (!slot) return VmFaultResult::Oom;
-  const Pte pmd = *slot;
-  const bool shared = (vma.vmFlags & VM_SHARED) != 0;
-  if (pmd.isNone()) {
-    // hugetlb_no_page: a fresh huge page. The pool reservation is the mm's (mmap); an empty
-    // buddy allocator here is the kernel's "no huge page available" -> VM_FAULT_OOM.
-    const auto folio = pm.allocFrame(PhysMem::kPmdOrder);
-    if (!folio) return VmFaultResult::Oom;
-    Frame& h = pm.frame(*folio);
-    h.set(kFrameHugeTlb);
-    if (!shared) {
-      initAnonFolio(mm, vma, haddr, *folio);
-    } else {
-      h.set(kFrameUptodate);
-      h.index = vma.linearPageIndex(haddr);
-    }
-    h.setEntireMapcount(1);
-    // make_huge_pte(vma, folio, writable = VM_SHARED): a private read maps read-only; a
-    // private write goes through hugetlb_wp, which reuses the exclusive page: writable.
-    const bool writable =
-        (vma.vmFlags & VM_WRITE) && (shared || vmf.isWrite());
-    Pte p = mkPte(*folio, vma, writable).mkHuge().mkYoung();
-    if (vmf.isWrite()) p = p.mkDirty();
-    *slot = p;
-    mm.addMmCounter(shared ? MmCounter::ShmemPages : MmCounter::AnonPages,
-                    std::int64_t(kPagesPerPmd));
-    ++mm.vmEvents().hugetlbFault;
-    return VmFaultResult::None;
-  }
-  if (pmd.isMigrationEntry()) {
-    ++mm.vmEvents().migrationEntryWait;
-    if (vmf.flags & kFaultFlagRetryNowait) return VmFaultResult::Retry;
-    migrationEntryWait(mm, vmf.address);
-    return VmFaultResult::None;
-  }
-  if (!pmd.isPresent()) return VmFaultResult::Sigbus;
-  const bool wantWrite = vmf.isWrite() || (vmf.flags & kFaultFlagUnshare);
-  if (!wantWrite || pmd.isWrite()) {
-    Pte p = pmd.mkYoung();
-    if (vmf.isWrite()) p = p.mkDirty();
-    *slot = p;
-    return VmFaultResult::None;
-  }
-  if (shared) {
-    *slot = pmd.mkWrite().mkDirty().mkYoung();
-    return VmFaultResult::None;
-  }
-  // hugetlb_wp: reuse an exclusive page, else copy all 2 MiB (hugetlb pages are never split).
-  const Pfn old = pmd.pfn();
-  Frame& oh = headFrame(pm, old);
-  if (oh.test(kFrameAnonExclusive) || (oh.refcount() == 1 && oh.entireMapcount() == 1)) {
-    oh.set(kFrameAnonExclusive);
-    if (vmf.isWrite()) {
-      Pte p = pmd.mkDirty().mkYoung();
-      if (vma.vmFlags & VM_WRITE) p = p.mkWrite();
-      *slot = p;
-      ++mm.vmEvents().cowReuse;
-    }
-    return VmFaultResult::None;
-  }
-  const auto folio = pm.allocFrame(PhysMem::kPmdOrder);
-  if (!folio) return VmFaultResult::Oom;
-  for (unsigned i = 0; i < kPagesPerPmd; ++i) pm.copyFrame(*folio + i, old + i);
-  pm.frame(*folio).set(kFrameHugeTlb);
-  initAnonFolio(mm, vma, haddr, *folio);
-  pm.frame(*folio).setEntireMapcount(1);
-  const bool writable = vmf.isWrite() && (vma.vmFlags & VM_WRITE);
-  Pte p = mkPte(*folio, vma, writable).mkHuge().mkYoung();
-  if (vmf.isWrite()) p = p.mkDirty();
-  MmuNotifierRange range;
-  mmuNotifierRangeInit(range, MmuNotifierEvent::Clear, 0, &mm, haddr, haddr + kPmdSize);
-  mm.invalidateRangeStart(range);
-  *slot = p;
-  oh.setEntireMapcount(oh.entireMapcount() - 1);
-  mm.invalidateRangeEnd(range);
-  pm.putPage(old);
-  ++mm.vmEvents().cowFault;
-  return VmFaultResult::None;
 }
 
 }  // namespace fault_detail

@@ -175,13 +175,13 @@ Errno Mm::madvise(Va addr, std::uint64_t len, int advice) {
         if (advice == MADV_FREE && (!v->isAnonymous() || v->isHugetlb())) return done(Errno::Inval);
         if (v->isHugetlb()) {
           Va ps = std::max(v->vmStart, start);
-          if (!ps.isAligned(kPmdSize)) return done(Errno::Inval);
+          if (!ps.isAligned(v->kernelPagesize())) return done(Errno::Inval);
         }
       }
       for (Vma* v : parts) {
         Va ps = std::max(v->vmStart, start);
         Va pe = std::min(v->vmEnd, end);
-        if (v->isHugetlb()) pe = pe.alignDown(kPmdSize);  // only whole huge pages
+        if (v->isHugetlb()) pe = pe.alignDown(v->kernelPagesize());  // only whole huge pages
         if (pe <= ps) continue;
         if (advice == MADV_DONTNEED) {
           // zap_page_range_single: one MMU_NOTIFY_CLEAR round per vma part.

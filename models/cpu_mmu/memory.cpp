@@ -22,6 +22,7 @@
 #include "models/cpu_mmu/fault_internal.h"
 #include "models/cpu_mmu/gup.h"
 #include "models/cpu_mmu/huge_memory.h"
+#include "models/cpu_mmu/hugetlb.h"
 #include "models/cpu_mmu/mmu_notifier.h"
 #include "models/cpu_mmu/vm_operations.h"
 #include "sim/assert.h"
@@ -407,7 +408,7 @@ VmFaultResult handleMmFaultOnce(Vma& vma, Va address, unsigned faultFlags) {
   vmf.address = address.alignDown(kPageSize);
   vmf.pgoff = vma.linearPageIndex(vmf.address);
 
-  if (vma.isHugetlb()) return hugetlbFault(vmf);
+  if (vma.isHugetlb()) return hugetlbFault(vmf);  // hugetlb.cpp
 
   PageTable& pt = mm.pageTable();
   Errno err = Errno::Ok;
@@ -720,6 +721,7 @@ void zapPageRange(Vma& vma, Va start, Va end, const ZapDetails* details) {
                 "zapPageRange [" << start << ", " << end << ") outside vma [" << vma.vmStart
                                  << ", " << vma.vmEnd << ")");
   if (start == end) return;
+  if (vma.isHugetlb()) return unmapHugepageRange(vma, start, end);  // unmap_single_vma
   Mm& mm = mmOf(vma);
   PageTable& pt = mm.pageTable();
   ZapRss rss;
@@ -729,8 +731,6 @@ void zapPageRange(Vma& vma, Va start, Va end, const ZapDetails* details) {
       const Va leaf = e.leafStart();
       const bool whole = e.start == leaf && e.end == leaf + kPmdSize;
       if (!whole) {
-        HMMSIM_ASSERT(!vma.isHugetlb(),
-                      "zap of part of a hugetlb page at " << leaf << " (range must be 2 MiB aligned)");
         // zap_pmd_range: a partly covered THP is split (with its own CLEAR round) and the
         // covered part zapped pte by pte.
         rss.flush(mm);
@@ -787,6 +787,7 @@ Errno copyPageRange(Vma& dst, Vma& src) {
   PageTable& dpt = dmm.pageTable();
   const bool cow = src.isCowMapping();
   Errno result = Errno::Ok;
+  if (src.isHugetlb()) return copyHugetlbPageRange(dst, src);
 
   spt.walkRange(src.vmStart, src.vmEnd, [&](const PtRangeEntry& e) {
     if (e.level == PtLevel::None) return WalkAction::Continue;
@@ -803,7 +804,7 @@ Errno copyPageRange(Vma& dst, Vma& src) {
       }
       const bool anonThp = pte.isPresent() && isNormalPage(pm, pte) &&
                            !pm.isHugeZeroPfn(pte.pfn()) && headFrame(pm, pte.pfn()).isAnon();
-      if (anonThp && cow && !src.isHugetlb() && folioMaybeDmaPinned(smm, pte.pfn())) {
+      if (anonThp && cow && folioMaybeDmaPinned(smm, pte.pfn())) {
         // copy_huge_pmd: a maybe-pinned anonymous THP cannot be shared; split it and let the
         // pte path copy the pinned subpages eagerly.
         if (splitHugePmdLocked(src, addr) != Errno::Ok) { result = Errno::NoMem; return WalkAction::Stop; }
@@ -916,7 +917,7 @@ Errno copyPageRange(Vma& dst, Vma& src) {
 // change_protection
 // ---------------------------------------------------------------------------------------------
 
-namespace {
+namespace fault_detail {
 
 /// The new value of a present entry under `newFlags` (pte_modify + the write upgrade rules).
 Pte modifyPresent(PhysMem& pm, Pte pte, VmFlags newFlags, bool huge) {
@@ -948,7 +949,7 @@ Pte modifySwap(Pte pte, VmFlags newFlags) {
   return pte;
 }
 
-}  // namespace
+}  // namespace fault_detail
 
 std::uint64_t changeProtection(Vma& vma, Va start, Va end, VmFlags newFlags) {
   HMMSIM_ASSERT(start.isAligned(kPageSize) && end.isAligned(kPageSize) && start <= end &&
@@ -959,6 +960,7 @@ std::uint64_t changeProtection(Vma& vma, Va start, Va end, VmFlags newFlags) {
   PhysMem& pm = mm.physMem();
   // The vma's own VM_SHARED decides shared-ness (mprotect never changes it).
   newFlags = (newFlags & ~VmFlags(VM_SHARED)) | (vma.vmFlags & VM_SHARED);
+  if (vma.isHugetlb()) return hugetlbChangeProtection(vma, start, end, newFlags);
   std::uint64_t pages = 0;
   mm.pageTable().walkRange(start, end, [&](const PtRangeEntry& e) {
     if (e.level == PtLevel::None) return WalkAction::Continue;
@@ -966,7 +968,6 @@ std::uint64_t changeProtection(Vma& vma, Va start, Va end, VmFlags newFlags) {
     if (e.level == PtLevel::Pmd) {
       const Va leaf = e.leafStart();
       if (!(e.start == leaf && e.end == leaf + kPmdSize)) {
-        HMMSIM_ASSERT(!vma.isHugetlb(), "mprotect of part of a hugetlb page");
         const Errno err = splitHugePmd(vma, leaf);
         HMMSIM_ASSERT(err == Errno::Ok, "split_huge_pmd failed during mprotect: " << err);
         return WalkAction::Retry;

@@ -28,7 +28,8 @@
 // Entry conventions (every creator of page-table entries must keep them: the fault path, mm's
 // syscalls, hmm/'s migrate_vma and make_device_exclusive):
 //  - present pte of a normal page: one folio reference + one mapcount on that subpage;
-//  - present huge PMD (THP, hugetlb): one folio reference + one entire mapcount on the head;
+//  - present huge PMD (THP, hugetlb) or PUD (1 GiB hugetlb): one folio reference + one entire
+//    mapcount on the head (hugetlb pages count in mm->hugetlb_usage, not in the rss counters);
 //  - device-private entry: one reference + one mapcount on the device page (as the kernel's
 //    remove_migration_pte does with folio_add_anon_rmap + folio_get);
 //  - device-exclusive entry: the page keeps its reference and mapcount (the folio stays mapped,
@@ -141,7 +142,7 @@ struct ZapDetails {
 /// PMD-mapped THP wholly inside the range is zapped as one entry (zap_huge_pmd); one partly
 /// inside is split first (split_huge_pmd, which raises its own MMU_NOTIFY_CLEAR on the PMD
 /// range) and then its covered half is zapped, the other half stays mapped with its data. A
-/// hugetlb entry is zapped whole (the range must be hugetlb-aligned; HMMSIM_ASSERT otherwise).
+/// hugetlb vma goes to unmapHugepageRange (hugetlb.h): whole huge pages only (HMMSIM_ASSERT).
 /// Page-table pages are kept. No notifier round for [start, end) (the caller raises it).
 void zapPageRange(Vma& vma, Va start, Va end, const ZapDetails* details = nullptr);
 
@@ -161,7 +162,7 @@ void zapPageRange(Vma& vma, Va start, Va end, const ZapDetails* details = nullpt
 ///   present pte.
 /// - Migration entries: copied; a writable one in a COW mapping becomes read-only in both.
 /// - VM_PFNMAP/VM_MIXEDMAP special entries: copied as is (no struct page to reference).
-/// - Hugetlb: shared pages are shared, private pages write-protected (copy_hugetlb_page_range).
+/// - Hugetlb vmas go to copyHugetlbPageRange (hugetlb.h).
 /// Vmas with neither anon pages nor special mappings may be skipped by the caller
 /// (vma_needs_copy); copying them is still correct.
 Errno copyPageRange(Vma& dst, Vma& src);

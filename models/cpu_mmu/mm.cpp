@@ -191,7 +191,7 @@ void Mm::exitMmap() {
     pageTable_->freePgtables(Va(0), Va(PageTable::kVaLimit));
     while (!vmas_.empty()) MmInternals::removeVma(*this, *vmas_.begin());
   }
-  hugetlbReserved_ = 0;
+  hugetlbReserved_[0] = hugetlbReserved_[1] = 0;
   mmapWriteUnlock();
   exited_ = true;
 }
@@ -219,6 +219,7 @@ Vma* MmInternals::dupVma(const Vma& src) {
   v->anonVma = src.anonVma;
   v->vmPrivateData = src.vmPrivateData;
   v->vmMm = src.vmMm;
+  v->vmHugetlbShift = src.vmHugetlbShift;
   return v;
 }
 
@@ -239,13 +240,13 @@ void MmInternals::unlinkVma(Mm& mm, Vma& v) {
 
 void MmInternals::removeVma(Mm& mm, Vma& v) {
   unlinkVma(mm, v);
-  if (v.isHugetlb()) hugetlbUnreserve(mm, v.length() / kPmdSize);
+  if (v.isHugetlb()) hugetlbUnreserveVma(mm, v);
   if (v.vmOps) v.vmOps->close(v);
   delete &v;  // drops the file and anon_vma references
 }
 
 Errno MmInternals::maySplit(Vma& v, Va addr) {
-  if (v.isHugetlb() && !addr.isAligned(kPmdSize)) return Errno::Inval;  // hugetlb_vm_op_split
+  if (v.isHugetlb() && !addr.isAligned(v.kernelPagesize())) return Errno::Inval;  // hugetlb_vm_op_split
   if (v.vmOps) return v.vmOps->maySplit(v, addr);
   return Errno::Ok;
 }
@@ -370,15 +371,41 @@ Errno MmInternals::unmapRange(Mm& mm, Va start, Va end) {
   return Errno::Ok;
 }
 
-bool MmInternals::hugetlbReserve(Mm& mm, std::uint64_t hugePages) {
-  if (mm.hugetlbReserved_ + hugePages > mm.params().hugetlbPages) return false;
-  mm.hugetlbReserved_ += hugePages;
+namespace {
+unsigned hstateIndex(unsigned shift) {
+  HMMSIM_ASSERT(shift == kPmdShift || shift == kPudShift, "no hstate of huge page shift " << shift);
+  return shift == kPmdShift ? 0 : 1;
+}
+}  // namespace
+
+bool MmInternals::hugetlbReserve(Mm& mm, unsigned shift, std::uint64_t hugePages) {
+  const unsigned h = hstateIndex(shift);
+  const std::uint64_t pool = h == 0 ? mm.params().hugetlbPages : mm.params().hugetlbPages1G;
+  if (mm.hugetlbReserved_[h] + hugePages > pool) return false;
+  mm.hugetlbReserved_[h] += hugePages;
   return true;
 }
 
-void MmInternals::hugetlbUnreserve(Mm& mm, std::uint64_t hugePages) {
-  HMMSIM_ASSERT(mm.hugetlbReserved_ >= hugePages, "hugetlb reservation underflow");
-  mm.hugetlbReserved_ -= hugePages;
+void MmInternals::hugetlbUnreserve(Mm& mm, unsigned shift, std::uint64_t hugePages) {
+  const unsigned h = hstateIndex(shift);
+  HMMSIM_ASSERT(mm.hugetlbReserved_[h] >= hugePages, "hugetlb reservation underflow");
+  mm.hugetlbReserved_[h] -= hugePages;
+}
+
+void MmInternals::hugetlbReserveVma(Mm& mm, const Vma& v) {
+  // fork's copy of a reservation: the parent's vma already fits its pool, so does the child's
+  // (per-mm pools; see MmParams::hugetlbPages).
+  const unsigned h = hstateIndex(v.vmHugetlbShift);
+  mm.hugetlbReserved_[h] += v.length() >> v.vmHugetlbShift;
+}
+
+void MmInternals::hugetlbUnreserveVma(Mm& mm, const Vma& v) {
+  hugetlbUnreserve(mm, v.vmHugetlbShift, v.length() >> v.vmHugetlbShift);
+}
+
+void MmInternals::hugetlbCountAdd(Mm& mm, std::int64_t pages) {
+  mm.hugetlbUsage_ += pages;
+  HMMSIM_ASSERT(mm.hugetlbUsage_ >= 0, "mm " << mm.name() << ": hugetlb_usage went negative");
 }
 
 }  // namespace hmmsim

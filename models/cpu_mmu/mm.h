@@ -66,11 +66,14 @@ struct MmParams {
   /// Align anonymous mappings of at least 2 MiB to 2 MiB (thp_get_unmapped_area for anonymous
   /// memory, kernel >= 6.7). Default true.
   bool thpAlignAnon = true;
-  /// Hugetlb pool (2 MiB pages) available to MAP_HUGETLB in this mm (the kernel's hstate is
+  /// Hugetlb pool of 2 MiB pages available to MAP_HUGETLB in this mm (the kernel's hstate is
   /// system-wide; per-mm here because hmmsim runs one process per mm). mmap with MAP_HUGETLB
   /// reserves from it and fails with ENOMEM when it is short (hugetlb_reserve_pages).
   /// Default 0 (like a system with nr_hugepages = 0, where hmm-tests SKIP the hugetlb test).
   std::uint64_t hugetlbPages = 0;
+  /// The same for 1 GiB pages (MAP_HUGETLB | MAP_HUGE_1GB; the kernel's
+  /// hugepages-1048576kB/nr_hugepages). Default 0.
+  std::uint64_t hugetlbPages1G = 0;
 };
 
 /// rss counters (enum of MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES).
@@ -183,6 +186,9 @@ class Mm {
   }
   /// get_mm_rss(): file + anon + shmem pages.
   std::int64_t rss() const;
+  /// mm->hugetlb_usage (HugetlbPages of /proc/pid/status), in 4 KiB pages: hugetlb pages
+  /// mapped in this mm. Hugetlb memory is not part of the rss counters, as in the kernel.
+  std::int64_t hugetlbUsage() const { return hugetlbUsage_; }
 
   // ---- mmap lock (checked state; see the header comment) ---------------------------------
   void mmapReadLock();
@@ -205,8 +211,10 @@ class Mm {
   // ---- system calls (they take the mmap write lock themselves) --------------------------
   /// mmap(2). `file` is null for MAP_ANONYMOUS. Returns the mapped address, or:
   ///  Inval  len == 0; offset not page-aligned; MAP_TYPE not SHARED/PRIVATE/SHARED_VALIDATE;
-  ///         MAP_FIXED with an unaligned addr; no file and no MAP_ANONYMOUS; MAP_HUGETLB with a
-  ///         file; offset + len overflowing; (page-rounded) len overflowing.
+  ///         MAP_FIXED with an unaligned addr (huge-page aligned for MAP_HUGETLB); no file and
+  ///         no MAP_ANONYMOUS; MAP_HUGETLB with a file, or with a MAP_HUGE_* size that has no
+  ///         hstate (2 MiB and 1 GiB have one); offset + len overflowing; (page-rounded) len
+  ///         overflowing. MAP_HUGETLB rounds len up to the huge page size.
   ///  NoMem  len rounds past TASK_SIZE; no hole large enough; a MAP_FIXED range beyond
   ///         TASK_SIZE; MAP_HUGETLB beyond the hugetlb pool (hugetlb_reserve_pages).
   ///  Perm   MAP_FIXED below mmap_min_addr.
@@ -227,7 +235,7 @@ class Mm {
   /// [addr, addr+len page-rounded) when any vma intersects (none otherwise), partial vmas split
   /// (THPs straddling a boundary split with their own MMU_NOTIFY_CLEAR round), pages freed.
   /// Returns Ok (also when nothing was mapped there), or Inval (unaligned addr, len == 0, range
-  /// beyond TASK_SIZE; a hugetlb vma split at a non-2-MiB address), NoMem (the split would
+  /// beyond TASK_SIZE; a hugetlb vma split off its huge page boundaries), NoMem (the split would
   /// exceed the vma limit: not modelled, never returned).
   Errno munmap(Va addr, std::uint64_t len);
   /// mprotect(2). Returns Ok, or Inval (unaligned addr, prot has unknown bits, end < start),
@@ -241,7 +249,7 @@ class Mm {
   /// madvise(2). Returns Ok, or:
   ///  Inval  unaligned addr; unknown advice; len overflowing; DONTNEED/FREE on a VM_LOCKED or
   ///         VM_PFNMAP vma; FREE on a vma that is not private anonymous (or hugetlb); DONTNEED
-  ///         on hugetlb at a non-2-MiB start; DOFORK on VM_IO; WIPEONFORK on a non-private-anon
+  ///         on hugetlb at a start off its huge page boundaries; DOFORK on VM_IO; WIPEONFORK on a non-private-anon
   ///         vma; POPULATE_* on VM_IO/VM_PFNMAP; COLLAPSE outside private anonymous vmas.
   ///  NoMem  part of [addr, addr+len) is not mapped. The kernel applies the advice to the
   ///         mapped parts and then returns ENOMEM; hmmsim refuses first and changes nothing
@@ -330,7 +338,8 @@ class Mm {
   unsigned readers_ = 0;
   bool writer_ = false;
   bool exited_ = false;
-  std::uint64_t hugetlbReserved_ = 0;  ///< 2 MiB pages reserved by MAP_HUGETLB vmas
+  std::uint64_t hugetlbReserved_[2] = {0, 0};  ///< huge pages reserved by MAP_HUGETLB vmas: 2 MiB, 1 GiB
+  std::int64_t hugetlbUsage_ = 0;              ///< hugetlb_count_add/sub, 4 KiB pages
   std::uint64_t nextAnonVmaId_ = 1;
 };
 

@@ -27,7 +27,7 @@ class MmInternals {
   /// remove_vma: unlink, vm_ops->close, drop the file reference, free. Pages must be zapped.
   static void removeVma(Mm& mm, Vma& v);
 
-  /// May `v` be split at `addr`? (hugetlb: 2 MiB alignment; vm_ops->may_split.)
+  /// May `v` be split at `addr`? (hugetlb: its huge page size; vm_ops->may_split.)
   static Errno maySplit(Vma& v, Va addr);
   /// __split_vma: split `v` at `addr` (strictly inside it). THPs straddling `addr` are split
   /// first (vma_adjust_trans_huge: CLEAR round). The part above `addr` is a new vma (returned);
@@ -54,15 +54,21 @@ class MmInternals {
   /// tables. Returns Ok, or the split error (nothing changed then). No-op when nothing is mapped.
   static Errno unmapRange(Mm& mm, Va start, Va end);
 
-  /// hugetlb pool accounting.
-  static bool hugetlbReserve(Mm& mm, std::uint64_t hugePages);
-  static void hugetlbUnreserve(Mm& mm, std::uint64_t hugePages);
+  /// hugetlb pool accounting (hugetlb_reserve_pages / hugetlb_unreserve_pages): `hugePages`
+  /// pages of the hstate with log2 size `shift` (kPmdShift or kPudShift). Reserve returns false,
+  /// changing nothing, when the pool is short.
+  static bool hugetlbReserve(Mm& mm, unsigned shift, std::uint64_t hugePages);
+  static void hugetlbUnreserve(Mm& mm, unsigned shift, std::uint64_t hugePages);
+  /// A hugetlb vma's whole reservation (its length in huge pages).
+  static void hugetlbReserveVma(Mm& mm, const Vma& v);
+  static void hugetlbUnreserveVma(Mm& mm, const Vma& v);
+  /// hugetlb_count_add / hugetlb_count_sub (4 KiB pages).
+  static void hugetlbCountAdd(Mm& mm, std::int64_t pages);
 
   /// Private accessors.
   static Mm::VmaTree& tree(Mm& mm) { return mm.vmas_; }
   static std::uint64_t newAnonVmaId(Mm& mm) { return mm.nextAnonVmaId_++; }
   static void setExited(Mm& mm) { mm.exited_ = true; }
-  static std::uint64_t& hugetlbReserved(Mm& mm) { return mm.hugetlbReserved_; }
 
   /// The syscalls' common prologue/epilogue: assert the mm is alive and unlocked, take the
   /// write lock.

@@ -85,7 +85,7 @@ Errno populateRange(Mm& mm, Va start, Va end, bool forceWrite, bool forceRead) {
     }
     bool write = forceWrite || (!forceRead && (v->vmFlags & (VM_WRITE | VM_SHARED)) == VM_WRITE);
     Va stop = std::min(end, v->vmEnd);
-    const std::uint64_t step = v->isHugetlb() ? kPmdSize : kPageSize;
+    const std::uint64_t step = v->kernelPagesize();
     for (; a < stop; a = (a + step).alignDown(step)) {
       VmFaultResult r = handleMmFault(*v, a, write ? kFaultFlagWrite : 0u);
       if (isFaultError(r)) {
@@ -122,8 +122,17 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
   const bool hugetlb = (flags & MAP_HUGETLB) != 0;
   if (hugetlb && file) return failed(Errno::Inval);  // not a hugetlbfs file
   if (len == 0) return failed(Errno::Inval);
+  // hstate_sizelog: the huge page size MAP_HUGE_* asks for (0: the default hstate, 2 MiB);
+  // a size with no hstate is EINVAL.
+  unsigned hugeShift = 0;
   if (hugetlb) {
-    std::uint64_t r = (len + kPmdSize - 1) & ~(kPmdSize - 1);
+    const unsigned sizelog = unsigned(flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
+    hugeShift = sizelog == 0 ? kPmdShift : sizelog;
+    if (hugeShift != kPmdShift && hugeShift != kPudShift) return failed(Errno::Inval);
+  }
+  const std::uint64_t hugeSize = hugetlb ? 1ull << hugeShift : kPageSize;
+  if (hugetlb) {
+    std::uint64_t r = (len + hugeSize - 1) & ~(hugeSize - 1);
     if (r == 0) return failed(Errno::NoMem);
     len = r;
   }
@@ -133,7 +142,7 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
   const bool fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0;
   if (len > params_.taskSize.value()) return failed(Errno::NoMem);
   if (fixed) {
-    if (!addr.isAligned(hugetlb ? kPmdSize : kPageSize)) return failed(Errno::Inval);
+    if (!addr.isAligned(hugeSize)) return failed(Errno::Inval);
     if (addr.value() > params_.taskSize.value() - len) return failed(Errno::NoMem);
     if (addr < params_.mmapMinAddr) return failed(Errno::Perm);
   }
@@ -155,7 +164,7 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
 
   std::uint64_t align = kPageSize;
   if (hugetlb) {
-    align = kPmdSize;
+    align = hugeSize;
   } else if (anon && !shared && params_.thpAlignAnon && len >= kPmdSize) {
     align = kPmdSize;  // thp_get_unmapped_area for anonymous memory
   }
@@ -168,12 +177,12 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
   const Va end = start + len;
   if ((flags & MAP_FIXED_NOREPLACE) && findVmaIntersection(start, end))  // wins over MAP_FIXED
     return failed(Errno::Exist);
-  if (hugetlb && !MmInternals::hugetlbReserve(*this, len / kPmdSize)) return failed(Errno::NoMem);
+  if (hugetlb && !MmInternals::hugetlbReserve(*this, hugeShift, len >> hugeShift)) return failed(Errno::NoMem);
 
   // MAP_FIXED over existing mappings: unmap them first (one MMU_NOTIFY_UNMAP round).
   if (fixed) {
     if (Errno e = MmInternals::unmapRange(*this, start, end); e != Errno::Ok) {
-      if (hugetlb) MmInternals::hugetlbUnreserve(*this, len / kPmdSize);
+      if (hugetlb) MmInternals::hugetlbUnreserve(*this, hugeShift, len >> hugeShift);
       return failed(e);
     }
   }
@@ -183,6 +192,7 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
   v->vmEnd = end;
   v->vmFlags = vmFlags;
   v->vmMm = this;
+  v->vmHugetlbShift = static_cast<std::uint8_t>(hugeShift);
   if (file) {
     v->vmPgoff = pgoff;
     v->vmFile = file;
@@ -197,7 +207,7 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
       invalidateRangeEnd(range);
       pageTable_->freePgtables(start, end);
       delete v;
-      if (hugetlb) MmInternals::hugetlbUnreserve(*this, len / kPmdSize);
+      if (hugetlb) MmInternals::hugetlbUnreserve(*this, hugeShift, len >> hugeShift);
       return failed(e);
     }
   } else if (shared) {

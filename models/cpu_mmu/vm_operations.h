@@ -43,7 +43,7 @@ class VmOperations {
   /// vma is freed, after its page-table entries are zapped.
   virtual void close(Vma& /*vma*/) {}
   /// vm_ops->may_split: may `vma` be split at `addr`? Errno::Ok, or the error that munmap /
-  /// mprotect / mremap then return unchanged (hugetlb: Errno::Inval for a non-2-MiB address).
+  /// mprotect / mremap then return unchanged (hugetlb: Errno::Inval off its huge page boundaries).
   virtual Errno maySplit(Vma& /*vma*/, Va /*addr*/) { return Errno::Ok; }
 
   /// True when fault() is implemented (the kernel's `vm_ops->fault != NULL`). When false, a CPU

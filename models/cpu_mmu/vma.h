@@ -85,6 +85,12 @@ inline constexpr int MAP_NORESERVE = 0x4000;
 inline constexpr int MAP_POPULATE = 0x8000;
 inline constexpr int MAP_HUGETLB = 0x40000;
 inline constexpr int MAP_FIXED_NOREPLACE = 0x100000;
+// Huge page size of MAP_HUGETLB (uapi/asm-generic/hugetlb_encode.h): log2 of the size in bits
+// 26..31 of the flags; 0 asks for the default hstate (2 MiB on x86-64).
+inline constexpr int MAP_HUGE_SHIFT = 26;
+inline constexpr int MAP_HUGE_MASK = 0x3f;
+inline constexpr int MAP_HUGE_2MB = 21 << MAP_HUGE_SHIFT;
+inline constexpr int MAP_HUGE_1GB = 30 << MAP_HUGE_SHIFT;
 
 // mremap flags (uapi/linux/mman.h).
 inline constexpr int MREMAP_MAYMOVE = 1;
@@ -133,8 +139,8 @@ using VmaFileHook = boost::intrusive::list_base_hook<boost::intrusive::tag<VmaFi
 /// only Mm's operations (mmap.cpp, mprotect.cpp, ...) change vmStart/vmEnd/vmFlags of a vma that
 /// is in a tree, with the mmap lock held for writing.
 ///
-/// Invariants while linked in an Mm: vmStart < vmEnd, both page-aligned (2 MiB-aligned for
-/// VM_HUGETLB); vmas of one Mm never overlap; vmMm points at that Mm.
+/// Invariants while linked in an Mm: vmStart < vmEnd, both page-aligned (aligned to the huge
+/// page size for VM_HUGETLB); vmas of one Mm never overlap; vmMm points at that Mm.
 class Vma : public VmaTreeHook, public VmaFileHook {
  public:
   Va vmStart;            ///< first byte
@@ -158,6 +164,10 @@ class Vma : public VmaTreeHook, public VmaFileHook {
   void* vmPrivateData = nullptr;
   /// The address space this vma belongs to (vm_mm).
   Mm* vmMm = nullptr;
+  /// hstate_vma(): log2 of the huge page size of a VM_HUGETLB vma (kPmdShift for 2 MiB,
+  /// kPudShift for 1 GiB); 0 for other vmas. The kernel finds the hstate through the hugetlbfs
+  /// file's inode; hmmsim's MAP_HUGETLB mappings have no file, so the vma carries it.
+  std::uint8_t vmHugetlbShift = 0;
 
   std::uint64_t length() const { return vmEnd - vmStart; }
   std::uint64_t pages() const { return length() >> kPageShift; }
@@ -169,6 +179,8 @@ class Vma : public VmaTreeHook, public VmaFileHook {
   bool isCowMapping() const { return (vmFlags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE; }
   bool isShared() const { return (vmFlags & VM_SHARED) != 0; }
   bool isHugetlb() const { return (vmFlags & VM_HUGETLB) != 0; }
+  /// vma_kernel_pagesize(): the huge page size of a hugetlb vma, 4 KiB otherwise.
+  std::uint64_t kernelPagesize() const { return isHugetlb() ? 1ull << vmHugetlbShift : kPageSize; }
   /// The file page index that backs `a` (linear_page_index()).
   std::uint64_t linearPageIndex(Va a) const { return ((a - vmStart) >> kPageShift) + vmPgoff; }
 };

@@ -251,6 +251,26 @@ TEST_CASE("hmmRangeFault reports hugetlb pages with the hstate's order") {
   }
 }
 
+TEST_CASE("hmmRangeFault faults in a 1 GiB hugetlb page and reports map order 18") {
+  MmParams p;
+  p.hugetlbPages1G = 1;
+  HmmFixture f(4ull << 30, p);
+  const VaResult r = f.mm->mmap(Va(0), kPudSize, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_1GB);
+  REQUIRE(r.ok());
+  std::vector<unsigned long> pfns;
+  const Va at = r.addr + 300 * kPmdSize;
+  REQUIRE(f.rangeFault(at, at + 4 * kP, pfns, HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE) == HmmStatus::Ok);
+  REQUIRE(f.levelAt(r.addr) == PtLevel::Pud);
+  const Pfn head = f.pteAt(r.addr).pfn();
+  for (std::uint64_t i = 0; i < 4; ++i) {
+    REQUIRE(valid(pfns[i]));
+    REQUIRE(writable(pfns[i]));
+    REQUIRE(hmmPfnToMapOrder(pfns[i]) == 18);
+    REQUIRE(hmmPfnToPfn(pfns[i]) == head + 300 * kPagesPerPmd + i);
+  }
+}
+
 TEST_CASE("hmmRangeFault reports a PUD leaf with map order 18") {
   HmmFixture f(2ull << 30);
   const VaResult r = f.mm->mmap(Va(0), 2 * kPudSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
