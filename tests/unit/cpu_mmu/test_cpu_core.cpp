@@ -21,9 +21,9 @@ using sc_core::sc_time;
 
 namespace {
 
-PhysMemParams ram() {
+PhysMemParams ram(std::uint64_t bytes = 64ull << 20) {
   PhysMemParams p;
-  p.ramSize = 64ull << 20;
+  p.ramSize = bytes;
   return p;
 }
 
@@ -51,8 +51,11 @@ constexpr std::uint64_t kPage = kPageSize;
 sc_time pageXfer() { return sc_time(4096 + 100, SC_NS); }
 
 struct Platform {
-  explicit Platform(CpuProgram program)
-      : mem(ram()), mm(mem, "proc0.mm"), dramModule("dram", dram(), mem), core("cpu0", costs(), mm, std::move(program)) {
+  explicit Platform(CpuProgram program, std::uint64_t ramBytes = 64ull << 20, MmParams mmParams = {})
+      : mem(ram(ramBytes)),
+        mm(mem, "proc0.mm", mmParams),
+        dramModule("dram", dram(), mem),
+        core("cpu0", costs(), mm, std::move(program)) {
     core.iSocket.bind(dramModule.tSocket);
   }
   PhysMem mem;
@@ -262,6 +265,27 @@ TEST_CASE("a THP-backed region is cached as one 2 MiB TLB entry after a single f
   CpuCore& core = p.core;
   CHECK(core.stats().counterValue("page_faults") == 1);
   CHECK(core.tlb().stats().counterValue("hits_2m") == 1);
+  CHECK(core.tlb().stats().counterValue("misses") == 1);
+}
+
+TEST_CASE("a 1 GiB hugetlb page is cached as one 1 GiB TLB entry after a single fault") {
+  MmParams mp;
+  mp.hugetlbPages1G = 1;
+  Platform p(
+      {
+          CpuOp::mmap(0, kPudSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_HUGETLB | MAP_HUGE_1GB),
+          CpuOp::store(0, 0, 64, 7),                   // hugetlb fault: one PUD mapping
+          CpuOp::load(0, 400 * kPmdSize + kPage, 64),  // same 1 GiB page, far away: TLB hit
+      },
+      4ull << 30, mp);
+  sc_core::sc_start();
+  const CpuCore& c = p.core;
+  REQUIRE(c.results().size() == 3);
+  CHECK_FALSE(c.killed());
+  CHECK(c.results()[2].data == std::vector<std::uint8_t>(64, 0));
+  CpuCore& core = p.core;
+  CHECK(core.stats().counterValue("page_faults") == 1);
+  CHECK(core.tlb().stats().counterValue("hits_1g") == 1);
   CHECK(core.tlb().stats().counterValue("misses") == 1);
 }
 
