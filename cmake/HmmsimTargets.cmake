@@ -68,8 +68,12 @@ function(hmmsim_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE hmmsim_catch_main ${ARG_LIBS})
   hmmsim_warnings(${name})
+  # --warn NoTests: a ctest entry whose test spec matches no test case fails instead of passing
+  # silently (a case name with an unbalanced '[' once merged several cases into one entry that
+  # ran nothing: CMake lists do not split inside brackets).
   catch_discover_tests(${name}
     TEST_PREFIX "${name}: "
+    EXTRA_ARGS --warn NoTests
     PROPERTIES ENVIRONMENT "SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1" TIMEOUT 300)
 endfunction()
 

@@ -111,7 +111,7 @@ TEST_CASE("munmap of half a THP splits it and keeps the other half mapped with i
   CHECK(f.mm->vmEvents().thpSplitPmd.value() == 1);
 }
 
-TEST_CASE("mprotect of half a THP splits it and the vma; only that half becomes read-only", "[mm][data][thp]") {
+TEST_CASE("mprotect of half a THP splits it and the vma, and only that half becomes read-only", "[mm][data][thp]") {
   MmFixture f;
   Va a = thpRegion(f, 1);
   REQUIRE(f.mm->mprotect(a, kPmdSize / 2, PROT_READ) == Errno::Ok);

@@ -31,7 +31,7 @@ TEST_CASE("pwrite then pread returns the bytes, across a page boundary", "[file]
   CHECK(f->inode().nrPages() == 3);  // bytes 3000..8999 touch pages 0, 1 and 2
 }
 
-TEST_CASE("read and write advance the file position; pread and pwrite do not", "[file]") {
+TEST_CASE("read and write advance the file position, pread and pwrite do not", "[file]") {
   PhysMem pm(machine());
   auto f = tmpfile(pm);
   const char msg[] = "hello";

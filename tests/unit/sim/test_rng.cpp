@@ -4,7 +4,7 @@
 
 using namespace hmmsim;
 
-TEST_CASE("the same seed gives the same sequence; streams are independent and stable") {
+TEST_CASE("the same seed gives the same sequence, and streams are independent and stable") {
   Rng a(42), b(42), c(43);
   for (int i = 0; i < 100; ++i) CHECK(a.next() == b.next());
   CHECK(Rng(42).next() != c.next());
