@@ -62,25 +62,11 @@ struct MigrateCtx {
   Mm* own = nullptr;           ///< the vma's mm (migrate_vma_*), null for migrate_device_*
   const Vma* vma = nullptr;
   Va start;                    ///< address of slot 0 (migrate_vma_*)
-  const RmapScope* scope = nullptr;
   std::optional<Pfn> faultPage;
   const void* owner = nullptr;
 
   bool isFaultFolio(Pfn head) const {
     return faultPage && headOf(pm, *faultPage) == head;
-  }
-  /// The other address spaces an rmap walk visits (scope minus own, without duplicates).
-  template <class Fn>
-  void forEachOtherMm(Fn&& fn) const {
-    if (!scope) return;
-    for (std::size_t i = 0; i < scope->size(); ++i) {
-      Mm* m = (*scope)[i];
-      if (!m || m == own) continue;
-      if (std::find(scope->begin(), scope->begin() + std::ptrdiff_t(i), m) !=
-          scope->begin() + std::ptrdiff_t(i))
-        continue;
-      fn(*m);
-    }
   }
 };
 
@@ -110,18 +96,20 @@ struct Mapping {
   PtLevel level;
 };
 
-/// rmap_walk_anon() restricted to `mm`: every leaf in `mm` whose entry (present, device-private,
-/// device-exclusive or migration) refers to a page of the anonymous folio `head`. The address
-/// comes from the folio's anon identity and index (vma_address()).
+/// rmap_walk_anon(): every leaf, in every vma on the folio's anon_vma chain (any mm of its fork
+/// family), whose entry (present, device-private, device-exclusive or migration) refers to a
+/// page of the anonymous folio `head`. The address comes from the folio's index (vma_address()).
+/// `fn` may rewrite the leaf it is given, nothing else.
 template <class Fn>
-void rmapWalkAnonInMm(PhysMem& pm, Mm& mm, Pfn head, Fn&& fn) {
+void rmapWalkAnon(PhysMem& pm, Pfn head, Fn&& fn) {
   const Frame& h = pm.frame(head);
   if (!h.isAnon() || !h.mapping) return;
+  const AnonVma& av = *static_cast<const AnonVma*>(h.mapping);
   const unsigned order = orderOf(pm, head);
   const std::uint64_t n = 1ull << order;
-  for (const Vma& v : mm.vmas()) {
-    if (v.anonVma.get() != h.mapping) continue;
-    if (h.index < v.vmPgoff) continue;
+  for (const Vma& v : av.vmas) {
+    if (h.index < v.vmPgoff || !v.vmMm) continue;
+    Mm& mm = *v.vmMm;
     const Va base = v.vmStart + ((h.index - v.vmPgoff) << kPageShift);
     if (base >= v.vmEnd) continue;
     for (std::uint64_t i = 0; i < n;) {
@@ -207,7 +195,7 @@ bool restoreLeaf(PhysMem& pm, Mm& mm, const Vma& vma, Pte* slot, PtLevel level, 
 }
 
 /// remove_migration_ptes(src, dst): in the own mm at the known address of slot `i`, then in every
-/// other mm of the scope through the anon rmap. `srcHead`/`dstHead` are folio heads of equal order
+/// mapping on the folio's anon_vma chain (rmap_walk). `srcHead`/`dstHead` are folio heads of equal order
 /// (or src == dst).
 void removeMigrationPtes(MigrateCtx& c, Pfn srcHead, Pfn dstHead, std::optional<Va> knownVa,
                          std::vector<Mm*>& touched) {
@@ -226,13 +214,11 @@ void removeMigrationPtes(MigrateCtx& c, Pfn srcHead, Pfn dstHead, std::optional<
     }
     if (std::find(touched.begin(), touched.end(), c.own) == touched.end()) touched.push_back(c.own);
   }
-  c.forEachOtherMm([&](Mm& m) {
-    bool any = false;
-    rmapWalkAnonInMm(pm, m, srcHead, [&](const Mapping& mp) {
-      const Pfn at = mp.slot->anyPfn();
-      any |= restoreLeaf(pm, m, *mp.vma, mp.slot, mp.level, at, dstHead + (at - srcHead));
-    });
-    if (any && std::find(touched.begin(), touched.end(), &m) == touched.end()) touched.push_back(&m);
+  rmapWalkAnon(pm, srcHead, [&](const Mapping& mp) {
+    const Pfn at = mp.slot->anyPfn();
+    if (restoreLeaf(pm, *mp.mm, *mp.vma, mp.slot, mp.level, at, dstHead + (at - srcHead)) &&
+        std::find(touched.begin(), touched.end(), mp.mm) == touched.end())
+      touched.push_back(mp.mm);
   });
 }
 
@@ -264,11 +250,11 @@ unsigned long deviceUnmap(MigrateCtx& c, unsigned long* src, unsigned long npage
     }
     const Pfn head = headOf(pm, *pfn);
     if (folioMapped(pm, head)) {
-      c.forEachOtherMm([&](Mm& m) {
-        std::vector<Mapping> maps;
-        rmapWalkAnonInMm(pm, m, head, [&](const Mapping& mp) { maps.push_back(mp); });
-        for (const Mapping& mp : maps) installMigrationEntry(pm, mp);
-      });
+      // try_to_migrate(): every other mapping becomes a migration entry (the own one already
+      // is one, and installMigrationEntry leaves migration entries alone).
+      std::vector<Mapping> maps;
+      rmapWalkAnon(pm, head, [&](const Mapping& mp) { maps.push_back(mp); });
+      for (const Mapping& mp : maps) installMigrationEntry(pm, mp);
     }
     if (folioMapped(pm, head) || !checkPage(c, head)) {
       src[i] &= ~MIGRATE_PFN_MIGRATE;
@@ -685,13 +671,11 @@ bool splitCompoundSource(MigrateCtx& c, unsigned long* src, unsigned long i, uns
       (void)m.pageTable().splitHugePmd(va);
   };
   if (c.own) splitPmdEntry(*c.own, c.start + (std::uint64_t(i) << kPageShift));
-  c.forEachOtherMm([&](Mm& m) {
-    std::vector<Va> at;
-    rmapWalkAnonInMm(pm, m, head, [&](const Mapping& mp) {
-      if (mp.level == PtLevel::Pmd) at.push_back(mp.va);
-    });
-    for (Va va : at) splitPmdEntry(m, va);
+  std::vector<std::pair<Mm*, Va>> at;
+  rmapWalkAnon(pm, head, [&](const Mapping& mp) {
+    if (mp.level == PtLevel::Pmd) at.emplace_back(mp.mm, mp.va);
   });
+  for (const auto& [m, va] : at) splitPmdEntry(*m, va);
   if (splitUnmappedFolio(pm, head) != Errno::Ok) return false;
   for (unsigned long j = 0; j < kPagesPerPmd && i + j < npages; ++j)
     src[i + j] = migratePfn(head + j) | flags;
@@ -860,7 +844,7 @@ Errno migrateVmaSetup(MigrateVma& a) {
   std::memset(a.dst, 0, sizeof(*a.dst) * n);
   a.cpages = 0;
   a.npages = 0;
-  MigrateCtx c{pm, &mm, vma, a.start, a.rmapScope, a.faultPage, a.pgmapOwner};
+  MigrateCtx c{pm, &mm, vma, a.start, a.faultPage, a.pgmapOwner};
   Collector(a, c).run();
   if (a.cpages) a.cpages = deviceUnmap(c, a.src, a.npages);
   return Errno::Ok;
@@ -869,18 +853,18 @@ Errno migrateVmaSetup(MigrateVma& a) {
 void migrateVmaPages(MigrateVma& a) {
   HMMSIM_ASSERT(a.vma && a.vma->vmMm, "migrate_vma_pages without a vma");
   Mm& mm = *a.vma->vmMm;
-  MigrateCtx c{mm.physMem(), &mm, a.vma, a.start, a.rmapScope, a.faultPage, a.pgmapOwner};
+  MigrateCtx c{mm.physMem(), &mm, a.vma, a.start, a.faultPage, a.pgmapOwner};
   migratePages(c, a.src, a.dst, a.npages, a.end);
 }
 
 void migrateVmaFinalize(MigrateVma& a) {
   HMMSIM_ASSERT(a.vma && a.vma->vmMm, "migrate_vma_finalize without a vma");
   Mm& mm = *a.vma->vmMm;
-  MigrateCtx c{mm.physMem(), &mm, a.vma, a.start, a.rmapScope, a.faultPage, a.pgmapOwner};
+  MigrateCtx c{mm.physMem(), &mm, a.vma, a.start, a.faultPage, a.pgmapOwner};
   finalize(c, a.src, a.dst, a.npages);
 }
 
-Errno migrateDeviceRange(PhysMem& pm, const RmapScope& scope, unsigned long* src, Pfn startPfn,
+Errno migrateDeviceRange(PhysMem& pm, unsigned long* src, Pfn startPfn,
                          unsigned long npages) {
   for (unsigned long i = 0; i < npages;) {
     src[i] = pfnLock(pm, startPfn + i);
@@ -891,27 +875,27 @@ Errno migrateDeviceRange(PhysMem& pm, const RmapScope& scope, unsigned long* src
       ++i;
     }
   }
-  MigrateCtx c{pm, nullptr, nullptr, Va(0), &scope, std::nullopt, nullptr};
+  MigrateCtx c{pm, nullptr, nullptr, Va(0), std::nullopt, nullptr};
   deviceUnmap(c, src, npages);
   return Errno::Ok;
 }
 
-Errno migrateDevicePfns(PhysMem& pm, const RmapScope& scope, unsigned long* src, unsigned long npages) {
+Errno migrateDevicePfns(PhysMem& pm, unsigned long* src, unsigned long npages) {
   for (unsigned long i = 0; i < npages; ++i) src[i] = pfnLock(pm, Pfn(src[i]));
-  MigrateCtx c{pm, nullptr, nullptr, Va(0), &scope, std::nullopt, nullptr};
+  MigrateCtx c{pm, nullptr, nullptr, Va(0), std::nullopt, nullptr};
   deviceUnmap(c, src, npages);
   return Errno::Ok;
 }
 
-void migrateDevicePages(PhysMem& pm, const RmapScope& scope, unsigned long* src, unsigned long* dst,
+void migrateDevicePages(PhysMem& pm, unsigned long* src, unsigned long* dst,
                         unsigned long npages) {
-  MigrateCtx c{pm, nullptr, nullptr, Va(0), &scope, std::nullopt, nullptr};
+  MigrateCtx c{pm, nullptr, nullptr, Va(0), std::nullopt, nullptr};
   migratePages(c, src, dst, npages, Va(0));
 }
 
-void migrateDeviceFinalize(PhysMem& pm, const RmapScope& scope, unsigned long* src,
+void migrateDeviceFinalize(PhysMem& pm, unsigned long* src,
                            unsigned long* dst, unsigned long npages) {
-  MigrateCtx c{pm, nullptr, nullptr, Va(0), &scope, std::nullopt, nullptr};
+  MigrateCtx c{pm, nullptr, nullptr, Va(0), std::nullopt, nullptr};
   finalize(c, src, dst, npages);
 }
 

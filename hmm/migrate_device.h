@@ -12,8 +12,8 @@
 // system pages only with SELECT_SYSTEM; other swap-style entries, special ptes and non-anonymous
 // holes skipped); folio lock (trylock, the fault page is already locked by the fault path),
 // migration entries in place of the mappings (writable / readable-exclusive / readable, dirty and
-// soft-dirty carried), try_to_migrate of mappings in other address spaces (see RmapScope),
-// migrate_vma_check_page's pin test (extra references -> restored and not migrated); THPs: with
+// soft-dirty carried), try_to_migrate of the other mappings (found through the anon_vma chain:
+// every vma of the fork family, in any mm), migrate_vma_check_page's pin test (extra references -> restored and not migrated); THPs: with
 // SELECT_COMPOUND a PMD-mapped THP (or device-private PMD entry, or an empty aligned PMD, or with
 // SELECT_SYSTEM an aligned PMD mapping the huge zero page, which migrate_vma_collect_huge_pmd
 // treats as a hole) is one compound entry (MIGRATE_PFN_COMPOUND on the first of its 512 slots, the
@@ -29,12 +29,6 @@
 // a 4 KiB destination under a huge zero PMD splits it first (split_huge_pmd, CLEAR round);
 // migrate_vma_finalize: remove_migration_ptes(src, dst or src) in every mapping, the source freed
 // when migrated, folios unlocked, migration-entry waiters woken.
-//
-// RmapScope (deliberate difference): the kernel finds the other mappings of an anonymous folio
-// through its anon_vma chain. hmmsim's AnonVma is an identity without a chain of vmas, so the
-// address spaces an rmap walk visits are passed in (the vma's own mm is always included; the
-// platform/driver knows its processes, e.g. a parent and its forked child). Mappings in mms
-// outside the scope are invisible: such a folio stays mapped there and is not migrated.
 //
 // Leaves out: swap cache, file-backed (page-cache) migration to system memory (no hmmsim driver
 // does it: such sources lose MIGRATE), mlock, userfaultfd, memcg charges, the LRU (isolation is the
@@ -81,9 +75,6 @@ inline constexpr unsigned long MIGRATE_VMA_SELECT_DEVICE_PRIVATE = 1UL << 1;
 inline constexpr unsigned long MIGRATE_VMA_SELECT_DEVICE_COHERENT = 1UL << 2;
 inline constexpr unsigned long MIGRATE_VMA_SELECT_COMPOUND = 1UL << 3;
 
-/// The address spaces an rmap walk may visit besides the vma's own mm (see the header comment).
-using RmapScope = std::vector<Mm*>;
-
 /// struct migrate_vma. src/dst have (end - start) / 4 KiB entries.
 struct MigrateVma {
   Vma* vma = nullptr;
@@ -99,8 +90,6 @@ struct MigrateVma {
   unsigned long flags = 0;           ///< MIGRATE_VMA_SELECT_*
   /// The locked device-private page a CPU fault is migrating back (migrate_to_ram), or none.
   std::optional<Pfn> faultPage;
-  /// hmmsim extension: other address spaces the rmap walk visits (may be nullptr).
-  const RmapScope* rmapScope = nullptr;
 };
 
 /// migrate_vma_setup(): collect and unmap the pages of [start, end) (mmap lock held by the caller).
@@ -130,19 +119,17 @@ void migrateVmaFinalize(MigrateVma& args);
 
 /// migrate_device_range(): select device pages [startPfn, startPfn + npages) for migration by pfn:
 /// each allocated (refcount > 0, not a tail) page is referenced, locked (trylock) and unmapped from
-/// every mapping in `scope` (migration entries); pinned pages are restored and dropped. src[i] gets
+/// every mapping (try_to_migrate through the anon_vma chain: migration entries); pinned pages
+/// are restored and dropped. src[i] gets
 /// migrate_pfn | MIGRATE (| COMPOUND on a PMD folio's head, 0 on its tails), 0 for free pages.
 /// Returns Ok.
-Errno migrateDeviceRange(PhysMem& pm, const RmapScope& scope, unsigned long* src, Pfn startPfn,
-                         unsigned long npages);
+Errno migrateDeviceRange(PhysMem& pm, unsigned long* src, Pfn startPfn, unsigned long npages);
 /// migrate_device_pfns(): the same for an array of pfns already in src[] (as plain pfn values).
-Errno migrateDevicePfns(PhysMem& pm, const RmapScope& scope, unsigned long* src, unsigned long npages);
+Errno migrateDevicePfns(PhysMem& pm, unsigned long* src, unsigned long npages);
 /// migrate_device_pages(): migrate_vma_pages without a vma (no insertions).
-void migrateDevicePages(PhysMem& pm, const RmapScope& scope, unsigned long* src, unsigned long* dst,
-                        unsigned long npages);
+void migrateDevicePages(PhysMem& pm, unsigned long* src, unsigned long* dst, unsigned long npages);
 /// migrate_device_finalize().
-void migrateDeviceFinalize(PhysMem& pm, const RmapScope& scope, unsigned long* src,
-                           unsigned long* dst, unsigned long npages);
+void migrateDeviceFinalize(PhysMem& pm, unsigned long* src, unsigned long* dst, unsigned long npages);
 
 /// Allocate a system-RAM destination folio for migration (alloc_pages + lock_page): refcount 1,
 /// locked. std::nullopt when RAM is exhausted.

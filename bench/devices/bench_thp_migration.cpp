@@ -30,7 +30,6 @@ void BM_ThpMigration(benchmark::State& state) {
   PhysMem pm(pp);
   DmirrorDevice dev(pm, 0, MemoryType::DevicePrivate);
   auto mm = std::make_unique<Mm>(pm, "bench");
-  dev.addRmapMm(*mm);
   auto fd = dev.open(*mm);
   HMMSIM_ASSERT(fd, "open");
 
@@ -61,7 +60,6 @@ void BM_ThpMigration(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(simPs) / 1e6 / static_cast<double>(state.iterations()));
   state.counters["pages"] = static_cast<double>(npages);
   fd.reset();
-  dev.removeRmapMm(*mm);
   mm->exitMmap();
 }
 

@@ -27,7 +27,7 @@ ForkResult Mm::fork(std::string childName) {
     Vma* dst = MmInternals::dupVma(src);
     dst->vmMm = child.get();
     const bool wipe = (src.vmFlags & VM_WIPEONFORK) != 0;
-    if (wipe) dst->anonVma.reset();  // the child starts with an empty private mapping
+    if (wipe) dst->setAnonVma(nullptr);  // the child starts with an empty private mapping
     // anon_vma_fork: the child's private pages (still the parent's after COW) belong to the
     // same family; hmmsim shares the AnonVma identity (see vma.h).
     MmInternals::linkVma(*child, *dst);

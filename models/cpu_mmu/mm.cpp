@@ -154,18 +154,20 @@ AnonVma& Mm::anonVmaPrepare(Vma& vma) {
     if (it != vmas_.begin()) {
       auto prev = std::prev(it);
       if (prev->anonVma && prev->vmEnd == vma.vmStart && MmInternals::canMerge(*prev, vma)) {
-        vma.anonVma = prev->anonVma;
+        vma.setAnonVma(prev->anonVma);
         return *vma.anonVma;
       }
     }
     auto next = std::next(it);
     if (next != vmas_.end() && next->anonVma && vma.vmEnd == next->vmStart &&
         MmInternals::canMerge(vma, *next)) {
-      vma.anonVma = next->anonVma;
+      vma.setAnonVma(next->anonVma);
       return *vma.anonVma;
     }
-    vma.anonVma = std::make_shared<AnonVma>();
-    vma.anonVma->id = nextAnonVmaId_++;
+    auto av = std::make_shared<AnonVma>();
+    av->id = nextAnonVmaId_++;
+    physMem_.retainOwner(av);  // frames may point at it after its last vma (see vma.h)
+    vma.setAnonVma(std::move(av));
   }
   return *vma.anonVma;
 }
@@ -216,7 +218,7 @@ Vma* MmInternals::dupVma(const Vma& src) {
   v->vmPgoff = src.vmPgoff;
   v->vmFile = src.vmFile;
   v->vmOps = src.vmOps;
-  v->anonVma = src.anonVma;
+  v->setAnonVma(src.anonVma);
   v->vmPrivateData = src.vmPrivateData;
   v->vmMm = src.vmMm;
   v->vmHugetlbShift = src.vmHugetlbShift;
@@ -296,7 +298,7 @@ Vma& MmInternals::mergeAround(Mm& mm, Vma& v) {
   auto next = std::next(it);
   if (next != mm.vmas_.end() && canMerge(*cur, *next)) {
     Vma& n = *next;
-    if (!cur->anonVma) cur->anonVma = n.anonVma;
+    if (!cur->anonVma) cur->setAnonVma(n.anonVma);
     Va newEnd = n.vmEnd;
     unlinkVma(mm, n);
     delete &n;  // no close(): merged, not removed (vma_merge)

@@ -168,6 +168,12 @@ class PhysMem {
   /// Free RAM frames (nr_free_pages).
   std::uint64_t freePages() const { return freePages_; }
 
+  /// Keep `owner` alive as long as this PhysMem. For objects a frame's `mapping` may point at
+  /// after their users are gone (an AnonVma whose vmas were all unmapped while a page of it is
+  /// still pinned or held by a driver): dereferencing such a mapping stays safe, as the kernel's
+  /// type-stable anon_vma cache makes it. Deterministic; costs one pointer per owner.
+  void retainOwner(std::shared_ptr<const void> owner) { retainedOwners_.push_back(std::move(owner)); }
+
   /// memremap_pages' memmap part: create `npages` ZONE_DEVICE frames for `pgmap` at the lowest
   /// 1 GiB-aligned physical address above RAM and every live device range that has room. Their
   /// metadata has pgmap set, kFrameZoneDevice, refcount 0 (free, owned by the driver); allocFrame
@@ -296,6 +302,7 @@ class PhysMem {
   std::uint64_t basePfn_ = 0;  // pfn of chunk 0 (ramBase)
   Pfn ramFirst_, ramEnd_;
   std::vector<Chunk> chunks_;
+  std::vector<std::shared_ptr<const void>> retainedOwners_;  // retainOwner
   std::uint32_t freeHead_[kMaxOrder + 1];  // orders < 9: frame rel; orders >= 9: chunk index
   std::uint64_t freePages_ = 0;            // buddy lists + pcp list
   // Per-cpu page list for order 0 (one "cpu": the simulator is one thread): LIFO, refilled and

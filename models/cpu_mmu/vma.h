@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 
+#include <boost/intrusive/list.hpp>
 #include <boost/intrusive/list_hook.hpp>
 #include <boost/intrusive/set_hook.hpp>
 
@@ -117,23 +118,21 @@ inline constexpr int MADV_POPULATE_READ = 22;
 inline constexpr int MADV_POPULATE_WRITE = 23;
 inline constexpr int MADV_COLLAPSE = 25;
 
-/// The kernel's anon_vma, reduced to an identity shared by a vma and all vmas forked or split
-/// from it. An anonymous frame records the AnonVma it was faulted in for (its "mapping"), so a
-/// page can be told to belong to this fork family. Reference-counted by the vmas through
-/// std::shared_ptr (the kernel refcounts anon_vma too).
-struct AnonVma {
-  std::uint64_t id = 0;  ///< unique per Mm family, for traces and assertions
-};
+struct AnonVma;
 
 /// Boost.Intrusive hook tags: a Vma sits in its Mm's tree and, when file-backed, in its inode's
 /// i_mmap list (the kernel's address_space.i_mmap, an interval tree there; a list here because
 /// mappings per file are few in hmmsim's workloads).
 struct VmaTreeTag;
 struct VmaFileTag;
+struct VmaAnonTag;
 using VmaTreeHook = boost::intrusive::set_base_hook<boost::intrusive::tag<VmaTreeTag>,
                                                     boost::intrusive::link_mode<boost::intrusive::safe_link>>;
 using VmaFileHook = boost::intrusive::list_base_hook<boost::intrusive::tag<VmaFileTag>,
                                                      boost::intrusive::link_mode<boost::intrusive::safe_link>>;
+/// A vma's link in its AnonVma's chain (auto-unlinked when the vma is destroyed).
+using VmaAnonHook = boost::intrusive::list_base_hook<boost::intrusive::tag<VmaAnonTag>,
+                                                     boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
 /// One VMA. Fields keep the kernel's names (camelCase) and are public like the kernel's struct;
 /// only Mm's operations (mmap.cpp, mprotect.cpp, ...) change vmStart/vmEnd/vmFlags of a vma that
@@ -141,7 +140,7 @@ using VmaFileHook = boost::intrusive::list_base_hook<boost::intrusive::tag<VmaFi
 ///
 /// Invariants while linked in an Mm: vmStart < vmEnd, both page-aligned (aligned to the huge
 /// page size for VM_HUGETLB); vmas of one Mm never overlap; vmMm points at that Mm.
-class Vma : public VmaTreeHook, public VmaFileHook {
+class Vma : public VmaTreeHook, public VmaFileHook, public VmaAnonHook {
  public:
   Va vmStart;            ///< first byte
   Va vmEnd;              ///< one past the last byte (exclusive)
@@ -158,7 +157,8 @@ class Vma : public VmaTreeHook, public VmaFileHook {
   /// Not owned; outlives every vma that points at it.
   VmOperations* vmOps = nullptr;
   /// Anonymous identity for private pages (anon_vma). Set at the first anonymous fault or COW
-  /// in this vma (anonVmaPrepare) and inherited by splits and by fork's copies.
+  /// in this vma (anonVmaPrepare) and inherited by splits and by fork's copies. Read freely;
+  /// change only through setAnonVma, which keeps the AnonVma's chain of vmas right.
   std::shared_ptr<AnonVma> anonVma;
   /// Driver data (vm_private_data); owned by whoever set it.
   void* vmPrivateData = nullptr;
@@ -181,9 +181,33 @@ class Vma : public VmaTreeHook, public VmaFileHook {
   bool isHugetlb() const { return (vmFlags & VM_HUGETLB) != 0; }
   /// vma_kernel_pagesize(): the huge page size of a hugetlb vma, 4 KiB otherwise.
   std::uint64_t kernelPagesize() const { return isHugetlb() ? 1ull << vmHugetlbShift : kPageSize; }
+  /// anon_vma_chain_link / unlink_anon_vmas: make `av` (may be null) this vma's anon_vma and
+  /// put the vma on its chain (off the old one's).
+  void setAnonVma(std::shared_ptr<AnonVma> av);
   /// The file page index that backs `a` (linear_page_index()).
   std::uint64_t linearPageIndex(Va a) const { return ((a - vmStart) >> kPageShift) + vmPgoff; }
 };
+
+/// The kernel's anon_vma: the identity shared by a vma and all vmas forked or split from it,
+/// and the chain of those vmas that an rmap walk visits (rmap_walk_anon; the kernel chains them
+/// through anon_vma_chain entries in an interval tree, hmmsim through one list in the order the
+/// vmas joined). An anonymous frame records the AnonVma it was faulted in for (its "mapping").
+/// The vmas hold it through std::shared_ptr, and every one the mm creates is also retained by
+/// the PhysMem (PhysMem::retainOwner): frames may point at it after its last vma is gone, as a
+/// kernel folio may still point at a freed anon_vma (its SLAB_TYPESAFE_BY_RCU cache keeps the
+/// memory an anon_vma); an rmap walk then finds an empty chain.
+struct AnonVma {
+  std::uint64_t id = 0;  ///< unique per Mm family, for traces and assertions
+  /// The vmas whose anonVma this is, in any mm of the fork family.
+  boost::intrusive::list<Vma, boost::intrusive::base_hook<VmaAnonHook>, boost::intrusive::constant_time_size<false>>
+      vmas;
+};
+
+inline void Vma::setAnonVma(std::shared_ptr<AnonVma> av) {
+  if (VmaAnonHook::is_linked()) VmaAnonHook::unlink();
+  anonVma = std::move(av);
+  if (anonVma) anonVma->vmas.push_back(*this);
+}
 
 /// Ordering of the Mm's vma tree: by vmStart (vmas never overlap).
 struct VmaStartKey {

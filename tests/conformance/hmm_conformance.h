@@ -77,15 +77,8 @@ class Process {
  public:
   Process(Machine& m, const std::string& name = "proc")
       : Process(m, std::make_unique<Mm>(m.pm, name, processParams())) {}
-  /// Every process is known to every device (the platform's RmapScope, migrate_device.h), so a
-  /// migration finds a page's mappings in a forked child too.
-  Process(Machine& m, std::unique_ptr<Mm> mm) : m_(m), mm_(std::move(mm)) {
-    for (auto& d : m_.devs) d->addRmapMm(*mm_);
-  }
-  ~Process() {
-    exit();
-    for (auto& d : m_.devs) d->removeRmapMm(*mm_);
-  }
+  Process(Machine& m, std::unique_ptr<Mm> mm) : m_(m), mm_(std::move(mm)) {}
+  ~Process() { exit(); }
   /// fork(): the child process.
   std::unique_ptr<Process> fork(const std::string& name = "child") {
     ForkResult r = mm_->fork(name);

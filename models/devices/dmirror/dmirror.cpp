@@ -172,24 +172,6 @@ void DmirrorDevice::release(File& file) {
   if (params_.evictOnRelease) removeChunks();
 }
 
-void DmirrorDevice::addRmapMm(Mm& mm) {
-  if (std::find(rmapMms_.begin(), rmapMms_.end(), &mm) == rmapMms_.end()) rmapMms_.push_back(&mm);
-}
-
-void DmirrorDevice::removeRmapMm(Mm& mm) {
-  rmapMms_.erase(std::remove(rmapMms_.begin(), rmapMms_.end(), &mm), rmapMms_.end());
-}
-
-RmapScope DmirrorDevice::rmapScope() {
-  RmapScope scope;
-  auto add = [&](Mm* m) {
-    if (!m->exited() && std::find(scope.begin(), scope.end(), m) == scope.end()) scope.push_back(m);
-  };
-  for (auto& h : handles_) add(&h->mm());
-  for (Mm* m : rmapMms_) add(m);
-  return scope;
-}
-
 Errno DmirrorDevice::ioctl(File& file, unsigned command, HmmDmirrorCmd& user) {
   ++ioctls_;
   Dmirror* d = handleOf(file);
@@ -400,7 +382,7 @@ namespace {
 /// struct migrate_vma for one chunk [start, end) of `vma`, with cleared src/dst arrays (the
 /// setup common to dmirror_migrate_to_device and dmirror_migrate_to_system).
 MigrateVma migrateArgs(Vma& vma, std::vector<unsigned long>& src, std::vector<unsigned long>& dst, Va start,
-                       Va end, const void* owner, unsigned long flags, const RmapScope& scope) {
+                       Va end, const void* owner, unsigned long flags) {
   std::fill(src.begin(), src.end(), 0UL);
   std::fill(dst.begin(), dst.end(), 0UL);
   MigrateVma args;
@@ -411,7 +393,6 @@ MigrateVma migrateArgs(Vma& vma, std::vector<unsigned long>& src, std::vector<un
   args.end = end;
   args.pgmapOwner = owner;
   args.flags = flags;
-  args.rmapScope = &scope;
   return args;
 }
 }  // namespace
@@ -423,7 +404,6 @@ Errno DmirrorDevice::migrateToDevice(Dmirror& d, HmmDmirrorCmd& cmd) {
   if (size > kMaxBounceBytes) return Errno::NoMem;
   Mm& mm = d.mm();
   if (mm.exited()) return Errno::Inval;
-  const RmapScope scope = rmapScope();
   std::vector<unsigned long> src(kPagesPerPmd), dst(kPagesPerPmd);
   {
     MmapReadLock lock(mm);
@@ -432,7 +412,7 @@ Errno DmirrorDevice::migrateToDevice(Dmirror& d, HmmDmirrorCmd& cmd) {
       if (!vma || !(vma->vmFlags & VM_READ)) return Errno::Inval;
       const Va next = migrateChunkEnd(addr, end, *vma);
       MigrateVma args = migrateArgs(*vma, src, dst, addr, next, owner(),
-                                    MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND, scope);
+                                    MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND);
       const Errno err = migrateVmaSetup(args);
       if (err != Errno::Ok) return err;
       migrateAllocAndCopy(args, d);
@@ -508,7 +488,6 @@ Errno DmirrorDevice::migrateToSystem(Dmirror& d, HmmDmirrorCmd& cmd) {
   const Va end(cmd.addr + size);
   Mm& mm = d.mm();
   if (mm.exited()) return Errno::Inval;
-  const RmapScope scope = rmapScope();
   std::vector<unsigned long> src(kPagesPerPmd), dst(kPagesPerPmd);
   MmapReadLock lock(mm);
   Errno ret = Errno::Ok;
@@ -519,8 +498,7 @@ Errno DmirrorDevice::migrateToSystem(Dmirror& d, HmmDmirrorCmd& cmd) {
     MigrateVma args = migrateArgs(
         *vma, src, dst, addr, next, owner(),
         (isPrivate() ? MIGRATE_VMA_SELECT_DEVICE_PRIVATE : MIGRATE_VMA_SELECT_DEVICE_COHERENT) |
-            MIGRATE_VMA_SELECT_COMPOUND,
-        scope);
+            MIGRATE_VMA_SELECT_COMPOUND);
     const Errno err = migrateVmaSetup(args);
     if (err != Errno::Ok) return err;
     if (!devmemFaultAllocAndCopy(args, &d)) ret = Errno::NoMem;
@@ -561,7 +539,6 @@ VmFaultResult DmirrorDevice::devmemFault(VmFault& vmf) {
   const Va end = wholeFolio ? start + kPmdSize : start + kPageSize;
   const std::uint64_t n = (end - start) >> kPageShift;
   std::vector<unsigned long> src(n), dst(n);
-  const RmapScope scope = rmapScope();
   MigrateVma args;
   args.vma = vmf.vma;
   args.src = src.data();
@@ -571,7 +548,6 @@ VmFaultResult DmirrorDevice::devmemFault(VmFault& vmf) {
   args.pgmapOwner = owner();
   args.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE | MIGRATE_VMA_SELECT_COMPOUND;
   args.faultPage = page;
-  args.rmapScope = &scope;
   if (migrateVmaSetup(args) != Errno::Ok) return VmFaultResult::Sigbus;
   const bool ok = devmemFaultAllocAndCopy(args, nullptr);
   // Erase the range from every handle mirroring this mm (see the header comment).
@@ -717,8 +693,7 @@ void DmirrorDevice::evictChunk(DeviceMemory::Chunk& chunk) {
   // dmirror_device_evict_chunk: migrate every allocated page of the chunk back to RAM.
   const unsigned long npages = chunk.pgmap.nrPages;
   std::vector<unsigned long> src(npages), dst(npages);
-  const RmapScope scope = rmapScope();
-  migrateDeviceRange(pm_, scope, src.data(), chunk.pgmap.pfnFirst, npages);
+  migrateDeviceRange(pm_, src.data(), chunk.pgmap.pfnFirst, npages);
   for (unsigned long i = 0; i < npages; ++i) {
     const auto spage = migratePfnToPfn(src[i]);
     if (!spage || !(src[i] & MIGRATE_PFN_MIGRATE)) continue;
@@ -730,8 +705,8 @@ void DmirrorDevice::evictChunk(DeviceMemory::Chunk& chunk) {
     copier_.copyFolio(*dpage, *spage, order);
     dst[i] = migratePfn(*dpage) | (src[i] & MIGRATE_PFN_WRITE) | (compound ? MIGRATE_PFN_COMPOUND : 0);
   }
-  migrateDevicePages(pm_, scope, src.data(), dst.data(), npages);
-  migrateDeviceFinalize(pm_, scope, src.data(), dst.data(), npages);
+  migrateDevicePages(pm_, src.data(), dst.data(), npages);
+  migrateDeviceFinalize(pm_, src.data(), dst.data(), npages);
 }
 
 void DmirrorDevice::removeChunks() {

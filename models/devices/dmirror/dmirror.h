@@ -37,8 +37,6 @@
 //    The kernel erases them only in the handle doing the migration (migrate_to_ram: the one that
 //    migrated the page, found through the backing page), so a second handle of the same device
 //    on the same mm, which skips the device's own MIGRATE events, would keep stale entries.
-//  - rmap: migrations find the other address spaces mapping a page through the RmapScope of
-//    hmm/migrate_device.h: the mms of the open handles plus those registered with addRmapMm.
 // Timing: none (pure core). Copies accumulate simulated time in the device's MigrateCopier.
 
 #include <cstdint>
@@ -170,11 +168,6 @@ class DmirrorDevice final : public FileOperations {
   /// and unregister every chunk. Chunks still referenced (pinned) stay registered.
   void removeChunks();
 
-  /// Address spaces migrations may find mappings in besides the handles' (a forked child that
-  /// did not open the device). Lifetime: remove before the Mm goes away.
-  void addRmapMm(Mm& mm);
-  void removeRmapMm(Mm& mm);
-
   unsigned id() const { return id_; }
   MemoryType type() const { return devmem_->type(); }
   bool isPrivate() const { return type() == MemoryType::DevicePrivate; }
@@ -220,7 +213,6 @@ class DmirrorDevice final : public FileOperations {
   void eraseMigrated(Mm& mm, const Dmirror* except, Va start, const unsigned long* entries,
                      unsigned long n, unsigned long bit);
   std::uint8_t mkentry(unsigned long entry);
-  RmapScope rmapScope();
   std::optional<Pfn> allocDevicePage(bool& failFlag);
 
   PhysMem& pm_;
@@ -237,7 +229,6 @@ class DmirrorDevice final : public FileOperations {
   MigrateCopier copier_;
   std::unique_ptr<DeviceMemory> devmem_;
   std::list<std::unique_ptr<Dmirror>> handles_;
-  std::vector<Mm*> rmapMms_;
 };
 
 }  // namespace hmmsim

@@ -405,7 +405,7 @@ TEST_CASE("fork of never-touched private memory raises no PROTECTION_PAGE round 
   CHECK(f.ops.rounds.empty());
 }
 
-TEST_CASE("exit raises RELEASE over everything first, then one UNMAP round over [0, ULONG_MAX)", "[mm][exit][events]") {
+TEST_CASE("exit raises RELEASE over everything first, then one UNMAP round over all of 0..ULONG_MAX", "[mm][exit][events]") {
   MmFixture f;
   f.mapAnon(4 * kPageSize);
   f.mm->exitMmap();
@@ -520,4 +520,41 @@ TEST_CASE("a driver mmap that inserted a page and then failed leaves nothing map
   REQUIRE(f.ops.rounds.size() == 1);
   CHECK(f.ops.rounds[0] == Round{MmuNotifierEvent::Unmap, Va(0x20000000), Va(0x20000000 + 4 * kPageSize)});
   f.pm.putPage(*page);
+}
+
+TEST_CASE("the anon_vma chain holds exactly the vmas of the fork family that share it", "[mm][rmap]") {
+  MmFixture f;
+  VaResult r = f.mm->mmap(Va(0), 4 * kPageSize, kRW, kAnon);
+  REQUIRE(r.ok());
+  const Va a = r.addr;
+  REQUIRE(copyToUser(*f.mm, a, "x", 1) == Errno::Ok);  // first fault: anon_vma_prepare
+  AnonVma* av = f.mm->vmaLookup(a)->anonVma.get();
+  REQUIRE(av != nullptr);
+  auto chain = [&] {
+    std::vector<std::pair<const Mm*, Va>> v;
+    for (const Vma& x : av->vmas) v.emplace_back(x.vmMm, x.vmStart);
+    return v;
+  };
+  CHECK(chain() == std::vector<std::pair<const Mm*, Va>>{{f.mm.get(), a}});
+  // A split puts both halves on the chain.
+  REQUIRE(f.mm->mprotect(a + 2 * kPageSize, 2 * kPageSize, PROT_READ) == Errno::Ok);
+  CHECK(chain() == std::vector<std::pair<const Mm*, Va>>{{f.mm.get(), a}, {f.mm.get(), a + 2 * kPageSize}});
+  // Merging back drops the absorbed vma.
+  REQUIRE(f.mm->mprotect(a + 2 * kPageSize, 2 * kPageSize, kRW) == Errno::Ok);
+  CHECK(chain() == std::vector<std::pair<const Mm*, Va>>{{f.mm.get(), a}});
+  // fork adds the child's copy; MADV_WIPEONFORK keeps a second child off the chain.
+  ForkResult c1 = f.mm->fork("c1");
+  REQUIRE(c1.ok());
+  CHECK(chain() == std::vector<std::pair<const Mm*, Va>>{{f.mm.get(), a}, {c1.child.get(), a}});
+  REQUIRE(f.mm->madvise(a, 4 * kPageSize, MADV_WIPEONFORK) == Errno::Ok);
+  ForkResult c2 = f.mm->fork("c2");
+  REQUIRE(c2.ok());
+  CHECK(c2.child->vmaLookup(a)->anonVma == nullptr);
+  CHECK(chain().size() == 2);
+  // munmap and exit take vmas off.
+  REQUIRE(f.mm->munmap(a, 4 * kPageSize) == Errno::Ok);
+  CHECK(chain() == std::vector<std::pair<const Mm*, Va>>{{c1.child.get(), a}});
+  c1.child->exitMmap();
+  CHECK(chain().empty());
+  c2.child->exitMmap();
 }

@@ -122,8 +122,7 @@ struct HmmFixture {
 
   /// dmirror_migrate_to_device: SELECT_SYSTEM [| COMPOUND], copy, pages, finalize.
   /// Returns the src array after migrate_vma_pages (MIGRATE = migrated).
-  std::vector<unsigned long> migrateToDevice(Va start, Va end, bool compound = false,
-                                             const RmapScope* scope = nullptr, Errno* setupErr = nullptr) {
+  std::vector<unsigned long> migrateToDevice(Va start, Va end, bool compound = false, Errno* setupErr = nullptr) {
     const std::uint64_t n = (end - start) >> kPageShift;
     std::vector<unsigned long> src(n), dst(n);
     MmapReadLock l(*mm);
@@ -135,7 +134,6 @@ struct HmmFixture {
     a.end = end;
     a.pgmapOwner = owner();
     a.flags = MIGRATE_VMA_SELECT_SYSTEM | (compound ? MIGRATE_VMA_SELECT_COMPOUND : 0);
-    a.rmapScope = scope;
     const Errno err = migrateVmaSetup(a);
     if (setupErr) *setupErr = err;
     if (err != Errno::Ok) return src;
@@ -229,7 +227,6 @@ struct HmmFixture {
     a.pgmapOwner = owner();
     a.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE | MIGRATE_VMA_SELECT_COMPOUND;
     a.faultPage = page;
-    a.rmapScope = faultScope;
     if (migrateVmaSetup(a) != Errno::Ok) return VmFaultResult::Sigbus;
     allocAndCopy(a, src, dst, /*toDevice=*/false);
     migrateVmaPages(a);
@@ -246,7 +243,6 @@ struct HmmFixture {
   unsigned migrateToRamCalls = 0;
   unsigned long lastCpages = 0;
   bool failCompound = false;
-  const RmapScope* faultScope = nullptr;
 };
 
 }  // namespace hmmsim::test

@@ -196,9 +196,8 @@ TEST_CASE("migrateDeviceRange evicts a whole chunk back to system memory with th
   DeviceMemory::Chunk& chunk = f.dev->chunk(0);
   const unsigned long n = chunk.pgmap.nrPages;
   std::vector<unsigned long> src(n), dst(n);
-  RmapScope scope{f.mm.get()};
   f.dev->beginRemove(0);
-  REQUIRE(migrateDeviceRange(f.pm, scope, src.data(), chunk.pgmap.pfnFirst, n) == Errno::Ok);
+  REQUIRE(migrateDeviceRange(f.pm, src.data(), chunk.pgmap.pfnFirst, n) == Errno::Ok);
   unsigned long selected = 0;
   for (unsigned long i = 0; i < n; ++i) {
     if (!(src[i] & MIGRATE_PFN_MIGRATE)) continue;
@@ -210,8 +209,8 @@ TEST_CASE("migrateDeviceRange evicts a whole chunk back to system memory with th
   }
   REQUIRE(selected == 8);
   for (int i = 0; i < 8; ++i) REQUIRE(f.pteAt(a + i * kP).isMigrationEntry());
-  migrateDevicePages(f.pm, scope, src.data(), dst.data(), n);
-  migrateDeviceFinalize(f.pm, scope, src.data(), dst.data(), n);
+  migrateDevicePages(f.pm, src.data(), dst.data(), n);
+  migrateDeviceFinalize(f.pm, src.data(), dst.data(), n);
   for (int i = 0; i < 8; ++i) {
     REQUIRE(f.pteAt(a + i * kP).isPresent());
     REQUIRE(f.load(a + i * kP) == 600u + i);
@@ -219,14 +218,13 @@ TEST_CASE("migrateDeviceRange evicts a whole chunk back to system memory with th
   REQUIRE(f.dev->removeChunk(0) == Errno::Ok);
 }
 
-TEST_CASE("a page shared with a forked child migrates in both address spaces with an rmap scope") {
+TEST_CASE("a page shared with a forked child migrates in both address spaces through the anon_vma chain") {
   HmmFixture f;
   const Va a = f.mapAnon(kP);
   f.store(a, 31);
   ForkResult child = f.mm->fork("child");
   REQUIRE(child.ok());
-  RmapScope scope{f.mm.get(), child.child.get()};
-  auto src = f.migrateToDevice(a, a + kP, false, &scope);
+  auto src = f.migrateToDevice(a, a + kP, false);
   REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) != 0);
   const Pte p = f.pteAt(a);
   const Pte c = child.child->pageTable().lookup(a).pte;
@@ -235,9 +233,56 @@ TEST_CASE("a page shared with a forked child migrates in both address spaces wit
   REQUIRE(p.swpPfn() == c.swpPfn());
   REQUIRE_FALSE(p.isWritableDevicePrivateEntry());  // still COW-shared
   REQUIRE(f.pm.frame(p.swpPfn()).mapcount == 2);
-  f.faultScope = &scope;
   REQUIRE(HmmFixture::loadIn(*child.child, a) == 31);
   child.child->exitMmap();
+}
+
+TEST_CASE("a migration reaches every mm of the fork family, and a fault in a grandchild brings the page back in all") {
+  HmmFixture f;
+  const Va a = f.mapAnon(kP);
+  f.store(a, 77);
+  ForkResult child = f.mm->fork("child");
+  REQUIRE(child.ok());
+  ForkResult grandchild = child.child->fork("grandchild");
+  REQUIRE(grandchild.ok());
+  auto src = f.migrateToDevice(a, a + kP, false);
+  REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) != 0);
+  const Pfn dpage = f.pteAt(a).swpPfn();
+  for (Mm* m : {child.child.get(), grandchild.child.get()}) {
+    INFO(m->name());
+    const Pte e = m->pageTable().lookup(a).pte;
+    REQUIRE(e.isDevicePrivateEntry());
+    REQUIRE(e.swpPfn() == dpage);
+  }
+  REQUIRE(f.pm.frame(dpage).mapcount == 3);
+  // migrate_to_ram from the grandchild: try_to_migrate finds the other two mappings.
+  REQUIRE(HmmFixture::loadIn(*grandchild.child, a) == 77);
+  const Pte g = grandchild.child->pageTable().lookup(a).pte;
+  REQUIRE(g.isPresent());
+  REQUIRE(f.pteAt(a).isPresent());
+  REQUIRE(child.child->pageTable().lookup(a).pte.isPresent());
+  REQUIRE(f.pteAt(a).pfn() == g.pfn());
+  REQUIRE(f.pm.frame(g.pfn()).mapcount == 3);
+  REQUIRE(f.load(a) == 77);
+  grandchild.child->exitMmap();
+  child.child->exitMmap();
+}
+
+TEST_CASE("after a forked child exits, its vmas leave the anon_vma chain and only the parent is migrated") {
+  HmmFixture f;
+  const Va a = f.mapAnon(kP);
+  f.store(a, 5);
+  {
+    ForkResult child = f.mm->fork("child");
+    REQUIRE(child.ok());
+    REQUIRE(f.mm->vmaLookup(a)->anonVma->vmas.size() == 2);
+    child.child->exitMmap();
+  }
+  REQUIRE(f.mm->vmaLookup(a)->anonVma->vmas.size() == 1);
+  auto src = f.migrateToDevice(a, a + kP, false);
+  REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) != 0);
+  REQUIRE(f.pteAt(a).isDevicePrivateEntry());
+  REQUIRE(f.load(a) == 5);
 }
 
 TEST_CASE("DeviceMemory adds chunks on demand up to its capacity") {
@@ -400,9 +445,8 @@ TEST_CASE("migrateDeviceRange evicts a device THP whole through its PMD mapping"
   REQUIRE(chunk.pgmap.contains(dhead));
   const unsigned long n = chunk.pgmap.nrPages;
   std::vector<unsigned long> src(n), dst(n);
-  RmapScope scope{f.mm.get()};
   f.dev->beginRemove(0);
-  REQUIRE(migrateDeviceRange(f.pm, scope, src.data(), chunk.pgmap.pfnFirst, n) == Errno::Ok);
+  REQUIRE(migrateDeviceRange(f.pm, src.data(), chunk.pgmap.pfnFirst, n) == Errno::Ok);
   const unsigned long i = dhead - chunk.pgmap.pfnFirst;
   REQUIRE((src[i] & MIGRATE_PFN_COMPOUND) != 0);
   REQUIRE((src[i] & MIGRATE_PFN_MIGRATE) != 0);
@@ -412,8 +456,8 @@ TEST_CASE("migrateDeviceRange evicts a device THP whole through its PMD mapping"
   REQUIRE(d);
   f.copier.copyFolio(*d, dhead, PhysMem::kPmdOrder);
   dst[i] = migratePfn(*d) | MIGRATE_PFN_COMPOUND;
-  migrateDevicePages(f.pm, scope, src.data(), dst.data(), n);
-  migrateDeviceFinalize(f.pm, scope, src.data(), dst.data(), n);
+  migrateDevicePages(f.pm, src.data(), dst.data(), n);
+  migrateDeviceFinalize(f.pm, src.data(), dst.data(), n);
   REQUIRE(f.levelAt(thp) == PtLevel::Pmd);
   REQUIRE(f.pteAt(thp).isPresent());
   REQUIRE(f.pteAt(thp).pfn() == *d);
