@@ -20,6 +20,7 @@
 #include "models/cpu_mmu/page_table.h"
 #include "models/cpu_mmu/phys_mem.h"
 #include "models/cpu_mmu/pte.h"
+#include "models/cpu_mmu/rmap.h"
 #include "models/cpu_mmu/vma.h"
 #include "sim/assert.h"
 
@@ -87,53 +88,9 @@ std::int64_t folioMapcount(PhysMem& pm, Pfn head) {
   return n;
 }
 
-/// A mapping of (part of) a folio found by the rmap walk.
-struct Mapping {
-  Mm* mm;
-  const Vma* vma;
-  Va va;        ///< address of the leaf (PMD-aligned for a PMD leaf)
-  Pte* slot;
-  PtLevel level;
-};
-
-/// rmap_walk_anon(): every leaf, in every vma on the folio's anon_vma chain (any mm of its fork
-/// family), whose entry (present, device-private, device-exclusive or migration) refers to a
-/// page of the anonymous folio `head`. The address comes from the folio's index (vma_address()).
-/// `fn` may rewrite the leaf it is given, nothing else.
-template <class Fn>
-void rmapWalkAnon(PhysMem& pm, Pfn head, Fn&& fn) {
-  const Frame& h = pm.frame(head);
-  if (!h.isAnon() || !h.mapping) return;
-  const AnonVma& av = *static_cast<const AnonVma*>(h.mapping);
-  const unsigned order = orderOf(pm, head);
-  const std::uint64_t n = 1ull << order;
-  for (const Vma& v : av.vmas) {
-    if (h.index < v.vmPgoff || !v.vmMm) continue;
-    Mm& mm = *v.vmMm;
-    const Va base = v.vmStart + ((h.index - v.vmPgoff) << kPageShift);
-    if (base >= v.vmEnd) continue;
-    for (std::uint64_t i = 0; i < n;) {
-      const Va va = base + (i << kPageShift);
-      if (va >= v.vmEnd) break;
-      const PtWalk w = mm.pageTable().lookup(va);
-      if (w.level == PtLevel::None) {
-        ++i;
-        continue;
-      }
-      const Pte e = w.pte;
-      const Pfn target = e.anyPfn();
-      const std::uint64_t span = ptLevelSize(w.level) >> kPageShift;
-      if ((e.isPresent() || e.isPfnSwapEntry()) && target >= head && target - head < n) {
-        fn(Mapping{&mm, &v, va.alignDown(ptLevelSize(w.level)), w.slot, w.level});
-      }
-      i += (w.level == PtLevel::Pte) ? 1 : span;
-    }
-  }
-}
-
 /// try_to_migrate_one(): replace one mapping of a selected folio by a migration entry, inside an
 /// MMU_NOTIFY_CLEAR round of its mm. The migration's own reference keeps the folio alive.
-void installMigrationEntry(PhysMem& pm, const Mapping& m) {
+void installMigrationEntry(PhysMem& pm, const RmapMapping& m) {
   const std::uint64_t size = ptLevelSize(m.level);
   notifierRound(*m.mm, MmuNotifierEvent::Clear, m.va, m.va + size, nullptr, [&] {
     const Pte e = *m.slot;
@@ -214,7 +171,7 @@ void removeMigrationPtes(MigrateCtx& c, Pfn srcHead, Pfn dstHead, std::optional<
     }
     if (std::find(touched.begin(), touched.end(), c.own) == touched.end()) touched.push_back(c.own);
   }
-  rmapWalkAnon(pm, srcHead, [&](const Mapping& mp) {
+  rmapWalkAnon(pm, srcHead, [&](const RmapMapping& mp) {
     const Pfn at = mp.slot->anyPfn();
     if (restoreLeaf(pm, *mp.mm, *mp.vma, mp.slot, mp.level, at, dstHead + (at - srcHead)) &&
         std::find(touched.begin(), touched.end(), mp.mm) == touched.end())
@@ -252,9 +209,9 @@ unsigned long deviceUnmap(MigrateCtx& c, unsigned long* src, unsigned long npage
     if (folioMapped(pm, head)) {
       // try_to_migrate(): every other mapping becomes a migration entry (the own one already
       // is one, and installMigrationEntry leaves migration entries alone).
-      std::vector<Mapping> maps;
-      rmapWalkAnon(pm, head, [&](const Mapping& mp) { maps.push_back(mp); });
-      for (const Mapping& mp : maps) installMigrationEntry(pm, mp);
+      std::vector<RmapMapping> maps;
+      rmapWalkAnon(pm, head, [&](const RmapMapping& mp) { maps.push_back(mp); });
+      for (const RmapMapping& mp : maps) installMigrationEntry(pm, mp);
     }
     if (folioMapped(pm, head) || !checkPage(c, head)) {
       src[i] &= ~MIGRATE_PFN_MIGRATE;
@@ -672,7 +629,7 @@ bool splitCompoundSource(MigrateCtx& c, unsigned long* src, unsigned long i, uns
   };
   if (c.own) splitPmdEntry(*c.own, c.start + (std::uint64_t(i) << kPageShift));
   std::vector<std::pair<Mm*, Va>> at;
-  rmapWalkAnon(pm, head, [&](const Mapping& mp) {
+  rmapWalkAnon(pm, head, [&](const RmapMapping& mp) {
     if (mp.level == PtLevel::Pmd) at.emplace_back(mp.mm, mp.va);
   });
   for (const auto& [m, va] : at) splitPmdEntry(*m, va);

@@ -9,6 +9,7 @@
 #include "models/cpu_mmu/huge_memory.h"
 #include "models/cpu_mmu/memory.h"
 #include "models/cpu_mmu/mmu_notifier.h"
+#include "models/cpu_mmu/rmap.h"
 #include "sim/assert.h"
 
 namespace hmmsim {
@@ -210,19 +211,21 @@ bool longtermPinnable(PhysMem& pm, Pfn pfn) {
   return !(isDeviceCoherent(h.pgmap) || isFsDax(h.pgmap));
 }
 
-/// migrate_device_coherent_folio() for the one mapping GUP found at `addr`: copy the
-/// device-coherent page to a new system page and switch this mm's pte over, inside an
-/// MMU_NOTIFY_CLEAR round (try_to_migrate_one's event). The old page's reference goes, so its
-/// driver gets folio_free.
-/// Deliberate difference: the kernel migrates every mapping through the rmap; hmmsim's frames
-/// have no rmap, so a page mapped more than once (shared after fork) cannot be migrated and the
-/// pin fails with Busy (the kernel's result when migration fails).
-Errno migrateDeviceCoherentForPin(Mm& mm, Va addr, Pfn pfn) {
+/// migrate_device_coherent_folio(): copy a device-coherent order-0 page to a new system page
+/// and move every mapping of it over (the rmap walk, across the fork family for an anonymous
+/// page), each inside an MMU_NOTIFY_CLEAR round of its mm (try_to_migrate_one's event). The old
+/// page loses the mappings' references, so its driver gets folio_free. Returns Ok; Busy if the
+/// page has references beyond its mappings (a pin, a driver's hold: migrate_folio refuses) or
+/// a mapping the walk cannot see (a page-cache page: no file rmap here); NoMem without RAM.
+Errno migrateDeviceCoherentForPin(Mm& mm, Pfn pfn) {
   PhysMem& pm = mm.physMem();
   Frame& f = pm.frame(pfn);
-  if (f.mapcount != 1 || headFrame(pm, pfn).order() != 0 || f.refcount() != 1) return Errno::Busy;
-  Pte* slot = mm.pageTable().ptePtr(addr, false);
-  if (!slot || !slot->isPresent() || slot->pfn() != pfn) return Errno::Busy;
+  if (headFrame(pm, pfn).order() != 0 || f.refcount() != f.mapcount) return Errno::Busy;
+  std::vector<RmapMapping> maps;
+  rmapWalkAnon(pm, pfn, [&](const RmapMapping& m) {
+    if (m.slot->isPresent() && m.level == PtLevel::Pte) maps.push_back(m);
+  });
+  if (maps.size() != std::size_t(f.mapcount)) return Errno::Busy;
   const auto npfn = pm.allocFrame(0);
   if (!npfn) return Errno::NoMem;
   pm.copyFrame(*npfn, pfn);
@@ -232,15 +235,18 @@ Errno migrateDeviceCoherentForPin(Mm& mm, Va addr, Pfn pfn) {
   for (FrameFlag fl : {kFrameAnon, kFrameAnonExclusive, kFrameSwapBacked, kFrameUptodate,
                        kFrameDirty, kFramePageCache})
     if (f.test(fl)) nf.set(fl);
-  nf.mapcount = 1;
-  const Pte old = *slot;
-  MmuNotifierRange range;
-  mmuNotifierRangeInit(range, MmuNotifierEvent::Clear, 0, &mm, addr, addr + kPageSize);
-  mm.invalidateRangeStart(range);
-  *slot = old.withPfn(*npfn);
-  f.mapcount = 0;
-  mm.invalidateRangeEnd(range);
-  pm.putPage(pfn);  // the mapping's reference: refcount 0 -> the driver's folioFree
+  // allocFrame's reference becomes the first mapping's; one more for each further mapping.
+  if (maps.size() > 1) pm.folioRefAdd(*npfn, std::int32_t(maps.size() - 1));
+  for (const RmapMapping& m : maps) {
+    MmuNotifierRange range;
+    mmuNotifierRangeInit(range, MmuNotifierEvent::Clear, 0, m.mm, m.va, m.va + kPageSize);
+    m.mm->invalidateRangeStart(range);
+    *m.slot = m.slot->withPfn(*npfn);
+    ++nf.mapcount;
+    --f.mapcount;
+    m.mm->invalidateRangeEnd(range);
+    pm.putPage(pfn);  // that mapping's reference; the last one -> the driver's folioFree
+  }
   ++mm.vmEvents().gupLongtermMigrate;
   return Errno::Ok;
 }
@@ -259,7 +265,7 @@ GupResult gupLongterm(Mm& mm, Va start, std::size_t nrPages, unsigned gupFlags, 
     for (std::size_t i = 0; i < r.nrPages; ++i) ungrabPage(mm, pages[i], gupFlags);
     for (std::size_t i : bad) {
       if (isFsDax(headFrame(pm, pages[i]).pgmap)) return {0, Errno::OpNotSupp};
-      const Errno e = migrateDeviceCoherentForPin(mm, start + i * kPageSize, pages[i]);
+      const Errno e = migrateDeviceCoherentForPin(mm, pages[i]);
       if (e != Errno::Ok) return {0, e};
     }
   }

@@ -76,8 +76,8 @@ struct GupResult {
 ///   NoMem  the fault returned Oom,
 ///   Again  FOLL_NOWAIT and a migration entry was found,
 ///   OpNotSupp FOLL_LONGTERM on an fs-dax vma,
-///   Busy   FOLL_LONGTERM could not migrate a device-coherent page away (it is mapped more than
-///          once: hmmsim migrates only the caller's mapping; see gup.cpp),
+///   Busy   FOLL_LONGTERM could not migrate a device-coherent page away (another pin or
+///          driver reference holds it, or it is a compound folio),
 ///   Inval  kFollPin passed to getUserPages, FOLL_LONGTERM with null `pages`, `start` not page
 ///          aligned (the kernel rounds it down; hmmsim asks callers to say what they mean).
 /// nrPages == 0 returns {0, Ok} and touches nothing, as the kernel returns 0.

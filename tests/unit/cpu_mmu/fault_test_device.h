@@ -39,6 +39,7 @@ class TestDevice : public DevPagemapOps {
     Vma* vma = mm.vmaLookup(va);
     REQUIRE(vma);
     f.mapping = &mm.anonVmaPrepare(*vma);  // migrated anonymous memory has an anon_vma
+    f.index = vma->linearPageIndex(va);
     Pte* slot = mm.pageTable().ptePtr(va, true);
     REQUIRE(slot);
     REQUIRE(slot->isNone());
@@ -60,7 +61,8 @@ class TestDevice : public DevPagemapOps {
     pm_.write(paOf(dpfn), &value, sizeof value);
     Vma* vma = mm.vmaLookup(va);
     REQUIRE(vma);
-    f.mapping = &mm.anonVmaPrepare(*vma);
+    f.mapping = &mm.anonVmaPrepare(*vma);  // folio_add_new_anon_rmap: owner and index
+    f.index = vma->linearPageIndex(va);
     Pte* slot = mm.pageTable().ptePtr(va, true);
     REQUIRE(slot);
     REQUIRE(slot->isNone());

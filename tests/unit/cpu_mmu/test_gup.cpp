@@ -115,6 +115,45 @@ TEST_CASE("FOLL_LONGTERM pin of a device-coherent page migrates it to system RAM
   unpinUserPage(*f.mm, p);
 }
 
+TEST_CASE("FOLL_LONGTERM moves every mapping of a device-coherent page shared with a fork child") {
+  Fixture f;
+  int owner = 0;
+  TestDevice dev(f.pm, &owner, 16, MemoryType::DeviceCoherent);
+  const Va a = f.mapAnon(kPageSize);
+  const Pfn dpfn = dev.installPresent(*f.mm, a, 0xC0DE, true);
+  ForkResult c = f.mm->fork("child");
+  REQUIRE(c.ok());
+  REQUIRE(c.child->pageTable().lookup(a).pte.pfn() == dpfn);
+  REQUIRE(f.pm.frame(dpfn).mapcount == 2);
+  Pfn p;
+  // FOLL_GET (no pin, so no unshare): the page stays COW-shared and both mappings must move.
+  const GupResult r = getUserPages(*f.mm, a, 1, kFollLongterm, &p);
+  REQUIRE(r.nrPages == 1);
+  CHECK(f.pm.isRam(p));
+  CHECK(f.walk(a).pte.pfn() == p);
+  CHECK(c.child->pageTable().lookup(a).pte.pfn() == p);
+  CHECK(f.pm.frame(p).mapcount == 2);
+  REQUIRE(dev.freed.size() == 1);
+  CHECK(dev.freed[0] == dpfn);
+  CHECK(Fixture::loadIn(*c.child, a) == 0xC0DE);
+  putUserPage(*f.mm, p);
+  c.child->exitMmap();
+}
+
+TEST_CASE("FOLL_LONGTERM returns EBUSY when a device-coherent page has a reference besides its mappings") {
+  Fixture f;
+  int owner = 0;
+  TestDevice dev(f.pm, &owner, 16, MemoryType::DeviceCoherent);
+  const Va a = f.mapAnon(kPageSize);
+  const Pfn dpfn = dev.installPresent(*f.mm, a, 1, true);
+  f.pm.getPage(dpfn);  // a driver's own hold
+  Pfn p;
+  CHECK(pinUserPages(*f.mm, a, 1, kFollWrite | kFollLongterm, &p).err == Errno::Busy);
+  CHECK(f.walk(a).pte.pfn() == dpfn);
+  CHECK(dev.freed.empty());
+  f.pm.putPage(dpfn);
+}
+
 TEST_CASE("a short-term pin of a device-coherent page pins it where it is") {
   Fixture f;
   int owner = 0;
