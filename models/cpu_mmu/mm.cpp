@@ -310,7 +310,7 @@ Vma& MmInternals::mergeAround(Mm& mm, Vma& v) {
     auto prev = std::prev(it);
     if (canMerge(*prev, *cur)) {
       Vma& p = *prev;
-      if (!p.anonVma) p.anonVma = cur->anonVma;
+      if (!p.anonVma) p.setAnonVma(cur->anonVma);
       Va newEnd = cur->vmEnd;
       unlinkVma(mm, *cur);
       delete cur;

@@ -558,3 +558,26 @@ TEST_CASE("the anon_vma chain holds exactly the vmas of the fork family that sha
   CHECK(chain().empty());
   c2.child->exitMmap();
 }
+
+TEST_CASE("a vma without an anon_vma that absorbs its neighbour joins the neighbour's chain", "[mm][rmap]") {
+  MmFixture f;
+  VaResult r = f.mm->mmap(Va(0), 4 * kPageSize, kRW, kAnon);
+  REQUIRE(r.ok());
+  const Va a = r.addr;
+  REQUIRE(f.mm->mprotect(a, 2 * kPageSize, PROT_READ) == Errno::Ok);  // lower R, upper RW
+  REQUIRE(copyToUser(*f.mm, a + 2 * kPageSize, "x", 1) == Errno::Ok);  // upper gets an anon_vma
+  REQUIRE(f.mm->vmaLookup(a)->anonVma == nullptr);
+  REQUIRE(f.mm->vmaLookup(a + 2 * kPageSize)->anonVma != nullptr);
+  // Upper read-only too: the lower vma (no anon_vma) absorbs it and takes its anon_vma.
+  REQUIRE(f.mm->mprotect(a + 2 * kPageSize, 2 * kPageSize, PROT_READ) == Errno::Ok);
+  Vma* merged = f.mm->vmaLookup(a);
+  REQUIRE(merged->vmEnd == a + 4 * kPageSize);
+  REQUIRE(merged->anonVma != nullptr);
+  std::size_t onChain = 0, total = 0;
+  for (const Vma& v : merged->anonVma->vmas) {
+    onChain += &v == merged;
+    ++total;
+  }
+  CHECK(onChain == 1);
+  CHECK(total == 1);
+}

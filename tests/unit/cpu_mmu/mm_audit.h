@@ -1,0 +1,117 @@
+#pragma once
+// Whole-system consistency audit of a set of address spaces sharing one PhysMem: what the page
+// tables say must match what the frames, the rss counters and the anon_vma chains say. Used by
+// the randomized stress tests after every operation; returns human-readable problems (empty =
+// consistent) so a failure names the mm, address and frame.
+//
+// Checked, for every leaf of every vma (present, device-private, device-exclusive):
+//  - each frame's PTE mapcount equals the PTE leaves mapping it; each folio head's entire
+//    mapcount equals the PMD/PUD leaves mapping it;
+//  - each folio's refcount is at least one per mapping (pins, page cache and drivers add more);
+//  - each mm's rss counters (anon, shmem) and hugetlb_usage equal what its leaves map;
+//  - no leaf outside every vma; no migration entry at rest;
+//  - every vma with an anon_vma is on that anon_vma's chain, and every vma on a chain is a
+//    live vma of one of the mms.
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "models/cpu_mmu/frame.h"
+#include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/page_table.h"
+#include "models/cpu_mmu/phys_mem.h"
+#include "models/cpu_mmu/vma.h"
+
+namespace hmmsim::test {
+
+inline std::vector<std::string> auditMms(PhysMem& pm, const std::vector<Mm*>& mms) {
+  std::vector<std::string> problems;
+  auto problem = [&](const std::string& s) {
+    if (problems.size() < 20) problems.push_back(s);
+  };
+  std::map<std::uint64_t, std::int64_t> pteMaps;     // pfn -> PTE leaves
+  std::map<std::uint64_t, std::int64_t> entireMaps;  // head -> PMD/PUD leaves
+  std::map<std::uint64_t, std::int64_t> refsNeeded;  // head -> mappings
+  std::set<const Vma*> liveVmas;
+  for (Mm* mm : mms) {
+    if (mm->exited()) continue;
+    std::int64_t anon = 0, shmem = 0, hugetlb = 0;
+    for (const Vma& v : mm->vmas()) {
+      liveVmas.insert(&v);
+      if (v.anonVma) {
+        bool onChain = false;
+        for (const Vma& c : v.anonVma->vmas) onChain |= &c == &v;
+        if (!onChain) problem(mm->name() + ": vma at " + std::to_string(v.vmStart.value()) + " is not on its anon_vma chain");
+      }
+    }
+    // Leaves, and where they are.
+    mm->pageTable().walkRange(Va(0), Va(PageTable::kVaLimit), [&](const PtRangeEntry& e) {
+      if (e.level == PtLevel::None) return WalkAction::Continue;
+      const Pte p = *e.slot;
+      const Va at = e.leafStart();
+      const Vma* v = mm->vmaLookup(at);
+      std::ostringstream where;
+      where << mm->name() << " @" << at;
+      if (!v || at + ptLevelSize(e.level) > v->vmEnd) {
+        problem(where.str() + ": leaf outside every vma");
+        return WalkAction::Continue;
+      }
+      if (p.isMigrationEntry()) problem(where.str() + ": migration entry at rest");
+      if (p.isPresent() && (p.isSpecial() || !pm.pfnValid(p.pfn()) || pm.isZeroPfn(p.pfn()) ||
+                            pm.isHugeZeroPfn(p.pfn())))
+        return WalkAction::Continue;
+      if (!p.isPresent() && !(p.isDevicePrivateEntry() || p.isDeviceExclusiveEntry())) return WalkAction::Continue;
+      const Pfn pfn = p.anyPfn();
+      const Pfn head = pm.compoundHead(pfn);
+      const std::int64_t pages = std::int64_t(ptLevelSize(e.level) >> kPageShift);
+      if (e.level == PtLevel::Pte)
+        ++pteMaps[pfn.value()];
+      else
+        ++entireMaps[head.value()];
+      ++refsNeeded[head.value()];
+      const Frame& h = pm.frame(head);
+      if (v->isHugetlb())
+        hugetlb += pages;
+      else if (h.isAnon() || p.isDevicePrivateEntry())
+        anon += pages;
+      else
+        shmem += pages;
+      return WalkAction::Continue;
+    });
+    if (mm->mmCounter(MmCounter::AnonPages) != anon)
+      problem(mm->name() + ": MM_ANONPAGES " + std::to_string(mm->mmCounter(MmCounter::AnonPages)) +
+              " but the page table maps " + std::to_string(anon));
+    if (mm->mmCounter(MmCounter::ShmemPages) != shmem)
+      problem(mm->name() + ": MM_SHMEMPAGES " + std::to_string(mm->mmCounter(MmCounter::ShmemPages)) +
+              " but the page table maps " + std::to_string(shmem));
+    if (mm->hugetlbUsage() != hugetlb)
+      problem(mm->name() + ": hugetlb_usage " + std::to_string(mm->hugetlbUsage()) + " but the page table maps " +
+              std::to_string(hugetlb));
+  }
+  for (const auto& [pfn, n] : pteMaps)
+    if (pm.frame(Pfn(pfn)).mapcount != n)
+      problem("pfn " + std::to_string(pfn) + ": mapcount " + std::to_string(pm.frame(Pfn(pfn)).mapcount) + " but " +
+              std::to_string(n) + " PTE mappings");
+  for (const auto& [head, n] : entireMaps)
+    if (pm.frame(Pfn(head)).entireMapcount() != n)
+      problem("folio " + std::to_string(head) + ": entire mapcount " +
+              std::to_string(pm.frame(Pfn(head)).entireMapcount()) + " but " + std::to_string(n) + " huge mappings");
+  for (const auto& [head, n] : refsNeeded)
+    if (pm.frame(Pfn(head)).refcount() < n)
+      problem("folio " + std::to_string(head) + ": refcount " + std::to_string(pm.frame(Pfn(head)).refcount()) +
+              " below its " + std::to_string(n) + " mappings");
+  // Every vma on a chain of a live vma is live.
+  for (const Vma* v : liveVmas) {
+    if (!v->anonVma) continue;
+    for (const Vma& c : v->anonVma->vmas)
+      if (!liveVmas.count(&c) && c.vmMm && !c.vmMm->exited())
+        problem("anon_vma " + std::to_string(v->anonVma->id) + ": chain holds a vma that is in no mm");
+  }
+  return problems;
+}
+
+}  // namespace hmmsim::test
