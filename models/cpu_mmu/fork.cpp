@@ -26,6 +26,7 @@ ForkResult Mm::fork(std::string childName) {
     if (src.vmFlags & VM_DONTCOPY) continue;  // MADV_DONTFORK, drivers' VM_DONTCOPY
     Vma* dst = MmInternals::dupVma(src);
     dst->vmMm = child.get();
+    dst->vmFlags &= ~VM_LOCKED_MASK;  // dup_mmap: locks are not inherited
     const bool wipe = (src.vmFlags & VM_WIPEONFORK) != 0;
     if (wipe) dst->setAnonVma(nullptr);  // the child starts with an empty private mapping
     // anon_vma_fork: the child's private pages (still the parent's after COW) belong to the

@@ -211,8 +211,10 @@ Errno Mm::madvise(Va addr, std::uint64_t len, int advice) {
       }
       MmInternals::leave(*this);
       locked = false;
-      Errno e = mmPopulate(*this, start, end, advice == MADV_POPULATE_WRITE,
-                           advice == MADV_POPULATE_READ);
+      PopulateMode mode;
+      mode.forceWrite = advice == MADV_POPULATE_WRITE;
+      mode.forceRead = advice == MADV_POPULATE_READ;
+      Errno e = mmPopulate(*this, start, end, mode);
       return done(e);
     }
 
@@ -250,7 +252,8 @@ std::uint64_t Mm::reclaimLazyfree() {
   PhysMem& pm = physMem_;
   std::uint64_t discarded = 0;
   for (Vma& v : vmas_) {
-    if (!v.isAnonymous() || v.isHugetlb()) continue;
+    // try_to_unmap_one keeps pages of VM_LOCKED vmas (it mlocks them instead).
+    if (!v.isAnonymous() || v.isHugetlb() || (v.vmFlags & VM_LOCKED)) continue;
     // Collect candidates first: the walk must not be disturbed by the per-page rounds.
     std::vector<std::pair<Va, PtLevel>> candidates;
     pageTable_->walkRange(v.vmStart, v.vmEnd, [&](const PtRangeEntry& e) {

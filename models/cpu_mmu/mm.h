@@ -7,17 +7,20 @@
 //   merging of vmas, deterministic top-down address selection (get_unmapped_area).
 // - mmap (anonymous private/shared, file private/shared, device files through
 //   FileOperations::mmap, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_HUGETLB, MAP_POPULATE), munmap,
-//   mprotect, madvise (DONTNEED, FREE, HUGEPAGE, NOHUGEPAGE, COLLAPSE, DONTFORK/DOFORK,
+//   mprotect, mlock/mlock2/munlock/mlockall/munlockall (and MAP_LOCKED), madvise (DONTNEED,
+//   FREE, HUGEPAGE, NOHUGEPAGE, COLLAPSE, DONTFORK/DOFORK,
 //   POPULATE_READ/WRITE, WILLNEED/NORMAL/RANDOM/SEQUENTIAL as no-ops on data), mremap
 //   (MAYMOVE, FIXED, DONTUNMAP), fork (dup_mmap) and exit (exit_mmap), each raising the same
 //   mmu-notifier rounds (event and range) as the kernel, and each returning the kernel's error
 //   codes with nothing changed on a bad call.
 // - The mm's page table, its mmu-notifier subscriptions, its rss counters (MM_ANONPAGES, ...),
 //   and the mmap lock as a checked state (see below).
-// What it leaves out: rlimits and overcommit accounting (mmap never fails for lack of memory;
-//   faults do; VM_ACCOUNT is never set, so it never keeps two vmas from merging as it can in
-//   the kernel after mprotect(PROT_WRITE)), mlock, stack growth (VM_GROWSDOWN), brk, userfaultfd, KSM, NUMA policy, the
-//   per-VMA lock, vm_page_prot caching, MAP_SYNC/MAP_32BIT, anon_vma_name.
+// What it leaves out: rlimits other than RLIMIT_MEMLOCK, and overcommit accounting (mmap never
+//   fails for lack of memory; faults do; VM_ACCOUNT is never set, so it never keeps two vmas
+//   from merging as it can in the kernel after mprotect(PROT_WRITE)), the PG_mlocked /
+//   unevictable LRU state of pages (mlock's effects are the vma flags, populating, locked_vm
+//   and reclaim skipping locked vmas), stack growth (VM_GROWSDOWN), brk, userfaultfd, KSM, NUMA
+//   policy, the per-VMA lock, vm_page_prot caching, MAP_SYNC/MAP_32BIT, anon_vma_name.
 // Timing: none (pure core). A SystemC shell charges syscalls and faults.
 //
 // The mmap lock: the pure core is single-threaded (one operation runs to completion between two
@@ -74,6 +77,12 @@ struct MmParams {
   /// The same for 1 GiB pages (MAP_HUGETLB | MAP_HUGE_1GB; the kernel's
   /// hugepages-1048576kB/nr_hugepages). Default 0.
   std::uint64_t hugetlbPages1G = 0;
+  /// RLIMIT_MEMLOCK (bytes): the most mlock, mlockall, MAP_LOCKED and a locked mremap may lock
+  /// (mm->locked_vm). 0 also makes mlock fail with EPERM (can_do_mlock). Default 8 MiB (the
+  /// kernel's default since 5.16).
+  std::uint64_t rlimitMemlock = 8ull << 20;
+  /// The process has CAP_IPC_LOCK: RLIMIT_MEMLOCK does not apply. Default false.
+  bool capIpcLock = false;
 };
 
 /// rss counters (enum of MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES).
@@ -269,6 +278,34 @@ class Mm {
   ///  COLLAPSE  per 2 MiB-aligned piece inside the range: collapseHugePage (CLEAR round on it);
   ///  WILLNEED  nothing (no backing store); POPULATE_READ/WRITE: faults, no round of its own.
   Errno madvise(Va addr, std::uint64_t len, int advice);
+  /// mlock(2) / mlock2(2) (`flags`: 0 or MLOCK_ONFAULT): set VM_LOCKED (and VM_LOCKONFAULT)
+  /// on [addr, addr + len) (addr rounded down, len up to pages), splitting and merging vmas
+  /// (VM_SPECIAL and hugetlb vmas are left unlocked, as mlock_fixup does), then fault every page
+  /// in (__mm_populate: write faults for private writable vmas, breaking COW) unless ONFAULT.
+  /// No notifier round of its own. Returns Ok, or:
+  ///  Inval  unknown mlock2 flags.
+  ///  Perm   RLIMIT_MEMLOCK is 0 without CAP_IPC_LOCK (can_do_mlock).
+  ///  NoMem  a hole in the range (nothing changes: the kernel locks the part before the hole
+  ///         first); locking would exceed RLIMIT_MEMLOCK (pages already locked in the range do
+  ///         not count twice); populating hit an inaccessible (PROT_NONE) page or SIGBUS (the
+  ///         kernel's EFAULT -> ENOMEM; the vmas stay locked).
+  ///  Again  populating ran out of memory (ENOMEM -> EAGAIN; the vmas stay locked).
+  Errno mlock(Va addr, std::uint64_t len) { return mlock2(addr, len, 0); }
+  Errno mlock2(Va addr, std::uint64_t len, int flags);
+  /// munlock(2): clear VM_LOCKED/VM_LOCKONFAULT on the range. Returns Ok or NoMem (a hole;
+  /// nothing changes).
+  Errno munlock(Va addr, std::uint64_t len);
+  /// mlockall(2): MCL_FUTURE locks later mappings (mm->def_flags), MCL_CURRENT locks every vma
+  /// now and populates the whole address space (errors ignored), MCL_ONFAULT makes either lock
+  /// on fault. Returns Ok, or Inval (no flags, unknown flags, MCL_ONFAULT alone), Perm
+  /// (can_do_mlock), NoMem (MCL_CURRENT with more mapped than RLIMIT_MEMLOCK).
+  Errno mlockall(int flags);
+  /// munlockall(2): unlock every vma and clear MCL_FUTURE. Returns Ok.
+  Errno munlockall();
+  /// mm->locked_vm: pages in VM_LOCKED vmas (count_mm_mlocked_page_nr over the whole mm).
+  std::uint64_t lockedVm() const;
+  /// mm->def_flags: VM_LOCKED/VM_LOCKONFAULT after mlockall(MCL_FUTURE), else 0.
+  VmFlags defFlags() const { return defFlags_; }
   /// mremap(2). Returns the new address, or:
   ///  Inval  unaligned oldAddr; unknown flags; FIXED or DONTUNMAP without MAYMOVE; DONTUNMAP
   ///         with oldLen != newLen or on a VM_DONTEXPAND|VM_PFNMAP vma (kernel >= 5.13 rules);
@@ -340,6 +377,7 @@ class Mm {
   bool exited_ = false;
   std::uint64_t hugetlbReserved_[2] = {0, 0};  ///< huge pages reserved by MAP_HUGETLB vmas: 2 MiB, 1 GiB
   std::int64_t hugetlbUsage_ = 0;              ///< hugetlb_count_add/sub, 4 KiB pages
+  VmFlags defFlags_ = 0;                        ///< mm->def_flags (mlockall MCL_FUTURE)
   std::uint64_t nextAnonVmaId_ = 1;
 };
 

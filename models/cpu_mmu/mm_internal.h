@@ -62,6 +62,11 @@ class MmInternals {
   /// A hugetlb vma's whole reservation (its length in huge pages).
   static void hugetlbReserveVma(Mm& mm, const Vma& v);
   static void hugetlbUnreserveVma(Mm& mm, const Vma& v);
+  /// can_do_mlock: RLIMIT_MEMLOCK is not 0, or the process has CAP_IPC_LOCK.
+  static bool canDoMlock(const Mm& mm);
+  /// mlock_future_ok: may `bytes` more of a mapping with `flags` be locked (true when the flags
+  /// do not lock, or CAP_IPC_LOCK)?
+  static bool mlockFutureOk(const Mm& mm, VmFlags flags, std::uint64_t bytes);
   /// hugetlb_count_add / hugetlb_count_sub (4 KiB pages).
   static void hugetlbCountAdd(Mm& mm, std::int64_t pages);
 
@@ -78,10 +83,22 @@ class MmInternals {
   static Errno fail(Mm& mm, Errno e);
 };
 
-/// populate_vma_page_range over [start, end) (takes the mmap read lock): write faults when
-/// `forceWrite` or for private writable vmas, read faults when `forceRead` or otherwise.
-/// Returns Ok, Fault (hole, SIGBUS/SIGSEGV, or VM_IO/VM_PFNMAP with a forced mode), NoMem.
-Errno mmPopulate(Mm& mm, Va start, Va end, bool forceWrite, bool forceRead);
+/// How mmPopulate faults pages in.
+struct PopulateMode {
+  bool forceWrite = false;  ///< write faults everywhere (MADV_POPULATE_WRITE)
+  bool forceRead = false;   ///< read faults everywhere (MADV_POPULATE_READ)
+  /// __mm_populate (mmap MAP_POPULATE/MAP_LOCKED, mlock): holes are skipped, VM_LOCKONFAULT
+  /// vmas left alone, PROT_NONE vmas fail with Fault. Otherwise faultin_page_range (madvise
+  /// POPULATE_*): a hole fails with Fault.
+  bool mmPopulate = false;
+  bool ignoreErrors = false;  ///< keep going past failures and return Ok (mm_populate)
+};
+
+/// Fault the pages of [start, end) in (takes the mmap read lock): write faults when forceWrite
+/// or for private writable vmas (breaking COW), read faults when forceRead or otherwise.
+/// Returns Ok, Fault (a hole as the mode says, SIGBUS/SIGSEGV, PROT_NONE, or VM_IO/VM_PFNMAP
+/// with a forced mode), NoMem.
+Errno mmPopulate(Mm& mm, Va start, Va end, const PopulateMode& mode);
 
 /// Which vm flags PROT_* bits give (calc_vm_prot_bits).
 constexpr VmFlags calcVmProtBits(int prot) {

@@ -67,40 +67,57 @@ VaResult Mm::getUnmappedArea(Va addr, std::uint64_t len, std::uint64_t align, in
   return VaResult{Errno::NoMem, Va()};
 }
 
-namespace {
-
-/// populate_vma_page_range / faultin: fault every page of [start, end) in, write faults for
-/// private writable mappings (breaking COW like FOLL_WRITE), read faults otherwise. Returns Ok,
-/// Fault (a page could not be faulted: SIGBUS/SIGSEGV, or a hole), NoMem.
-Errno populateRange(Mm& mm, Va start, Va end, bool forceWrite, bool forceRead) {
+Errno mmPopulate(Mm& mm, Va start, Va end, const PopulateMode& mode) {
   MmapReadLock lock(mm);
+  Errno result = Errno::Ok;
   Va a = start;
   while (a < end) {
     Vma* v = mm.vmaLookup(a);
-    if (!v) return Errno::Fault;
-    if (v->vmFlags & (VM_IO | VM_PFNMAP)) {  // nothing to populate; POPULATE_* would say EFAULT
-      if (forceWrite || forceRead) return Errno::Fault;
-      a = v->vmEnd;
+    if (!v) {
+      // A hole: __mm_populate skips to the next vma; faultin_page_range (madvise) fails.
+      Vma* next = mm.findVma(a);
+      if (!mode.mmPopulate || !next || next->vmStart >= end) return mode.mmPopulate ? result : Errno::Fault;
+      a = next->vmStart;
       continue;
     }
-    bool write = forceWrite || (!forceRead && (v->vmFlags & (VM_WRITE | VM_SHARED)) == VM_WRITE);
-    Va stop = std::min(end, v->vmEnd);
+    const Va stop = std::min(end, v->vmEnd);
+    auto fail = [&](Errno e) {
+      if (!mode.ignoreErrors && result == Errno::Ok) result = e;
+      a = stop;
+    };
+    if (v->vmFlags & (VM_IO | VM_PFNMAP)) {  // nothing to populate; POPULATE_* would say EFAULT
+      if (mode.forceWrite || mode.forceRead) return Errno::Fault;
+      a = stop;
+      continue;
+    }
+    if (mode.mmPopulate) {
+      // populate_vma_page_range: VM_LOCKONFAULT vmas are left to fault; inaccessible
+      // (PROT_NONE) ones fail without FOLL_FORCE.
+      if (v->vmFlags & VM_LOCKONFAULT) {
+        a = stop;
+        continue;
+      }
+      if (!(v->vmFlags & (VM_READ | VM_WRITE | VM_EXEC))) {
+        fail(Errno::Fault);
+        if (!mode.ignoreErrors) return result;
+        continue;
+      }
+    }
+    const bool write =
+        mode.forceWrite || (!mode.forceRead && (v->vmFlags & (VM_WRITE | VM_SHARED)) == VM_WRITE);
     const std::uint64_t step = v->kernelPagesize();
     for (; a < stop; a = (a + step).alignDown(step)) {
       VmFaultResult r = handleMmFault(*v, a, write ? kFaultFlagWrite : 0u);
       if (isFaultError(r)) {
         Errno e = vmFaultToErrno(r);
-        return e == Errno::NoMem ? Errno::NoMem : Errno::Fault;
+        fail(e == Errno::NoMem ? Errno::NoMem : Errno::Fault);
+        if (!mode.ignoreErrors) return result;
+        break;
       }
     }
+    a = std::max(a, stop);
   }
-  return Errno::Ok;
-}
-
-}  // namespace
-
-Errno mmPopulate(Mm& mm, Va start, Va end, bool forceWrite, bool forceRead) {
-  return populateRange(mm, start, end, forceWrite, forceRead);
+  return result;
 }
 
 VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::shared_ptr<File>& fileIn,
@@ -161,6 +178,10 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
   if (flags & MAP_LOCKED) vmFlags |= VM_LOCKED;
   if (flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
   if (hugetlb) vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
+  vmFlags |= defFlags_;  // mm->def_flags: mlockall(MCL_FUTURE)
+  if ((flags & MAP_LOCKED) && !MmInternals::canDoMlock(*this)) return failed(Errno::Perm);
+  if (!MmInternals::mlockFutureOk(*this, vmFlags, len)) return failed(Errno::Again);
+  const bool populate = (flags & MAP_POPULATE) || (vmFlags & VM_LOCKED);
 
   std::uint64_t align = kPageSize;
   if (hugetlb) {
@@ -218,13 +239,18 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
   } else {
     v->vmPgoff = start.value() >> kPageShift;
   }
+  // mmap_region: special and hugetlb vmas are never locked.
+  if ((v->vmFlags & VM_SPECIAL) || v->isHugetlb()) v->vmFlags &= ~VM_LOCKED_MASK;
   MmInternals::linkVma(*this, *v);
   if (!hugetlb) MmInternals::mergeAround(*this, *v);
   MmInternals::leave(*this);
 
-  if (flags & MAP_POPULATE) {
+  if (populate) {
     // mm_populate runs after the write lock is dropped; its failure does not fail mmap.
-    (void)populateRange(*this, start, end, false, false);
+    PopulateMode mode;
+    mode.mmPopulate = true;
+    mode.ignoreErrors = true;
+    (void)mmPopulate(*this, start, end, mode);
   }
   return VaResult{Errno::Ok, start};
 }

@@ -91,20 +91,29 @@ Errno Mm::mprotect(Va addr, std::uint64_t len, int prot) {
   }
 
   // Apply per vma part (mprotect_fixup): split, set flags, merge, then change_protection.
-  std::vector<std::pair<Va, Va>> ranges;
+  // A locked private vma that becomes writable is populated with write faults afterwards
+  // (mprotect_fixup's populate_vma_page_range: break COW so the locked pages stay resident).
+  std::vector<std::pair<Va, Va>> ranges, populate;
   for (Vma* v : parts) ranges.emplace_back(std::max(v->vmStart, start), std::min(v->vmEnd, end));
   for (auto [ps, pe] : ranges) {
     Vma* v = vmaLookup(ps);
     HMMSIM_ASSERT(v != nullptr, "mprotect: vma vanished at " << ps);
     const VmFlags nf = newFlagsOf(*v);
     if (nf == v->vmFlags) continue;
+    if ((v->vmFlags & (VM_WRITE | VM_SHARED | VM_LOCKED)) == VM_LOCKED && (nf & VM_WRITE))
+      populate.emplace_back(ps, pe);
     if (v->vmStart < ps) v = MmInternals::splitVma(*this, *v, ps);
     if (v->vmEnd > pe) MmInternals::splitVma(*this, *v, pe);
     v->vmFlags = nf;
     Vma& merged = MmInternals::mergeAround(*this, *v);
     protectionRounds(*this, merged, ps, pe);
   }
-  return done(Errno::Ok);
+  MmInternals::leave(*this);
+  PopulateMode mode;
+  mode.mmPopulate = true;
+  mode.ignoreErrors = true;
+  for (auto [ps, pe] : populate) (void)mmPopulate(*this, ps, pe, mode);
+  return Errno::Ok;
 }
 
 }  // namespace hmmsim

@@ -98,8 +98,16 @@ VaResult Mm::mremap(Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int 
     MmInternals::leave(*this);
     return VaResult{MmInternals::fail(*this, e), Va()};
   };
+  // A grown VM_LOCKED mapping has its new part populated once the lock is dropped.
+  std::uint64_t populateFrom = 0, populateTo = 0;
   auto ok = [&](Va a) {
     MmInternals::leave(*this);
+    if (populateTo > populateFrom) {
+      PopulateMode mode;
+      mode.mmPopulate = true;
+      mode.ignoreErrors = true;
+      (void)mmPopulate(*this, a + populateFrom, a + populateTo, mode);
+    }
     return VaResult{Errno::Ok, a};
   };
   if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) return failed(Errno::Inval);
@@ -124,6 +132,11 @@ VaResult Mm::mremap(Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int 
   if ((flags & MREMAP_DONTUNMAP) && (vma->vmFlags & (VM_DONTEXPAND | VM_PFNMAP)))
     return failed(Errno::Inval);
   if (nl > ol && (vma->vmFlags & (VM_DONTEXPAND | VM_PFNMAP))) return failed(Errno::Fault);
+  if (nl > ol && !MmInternals::mlockFutureOk(*this, vma->vmFlags, nl - ol)) return failed(Errno::Again);
+  if (nl > ol && (vma->vmFlags & VM_LOCKED)) {
+    populateFrom = ol;
+    populateTo = nl;
+  }
 
   const bool fixed = (flags & MREMAP_FIXED) != 0;
   Va target;
@@ -189,6 +202,8 @@ VaResult Mm::mremap(Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int 
   if (!(flags & MREMAP_DONTUNMAP)) {
     Errno e = MmInternals::unmapRange(*this, oldAddr, oldAddr + ol);
     HMMSIM_ASSERT(e == Errno::Ok, "mremap: unmapping the old range failed: " << e);
+  } else {
+    vma->vmFlags &= ~VM_LOCKED_MASK;  // move_vma always unlocks the old vma it leaves behind
   }
   MmInternals::mergeAround(*this, *nv);
   return ok(target);

@@ -49,6 +49,8 @@ inline constexpr VmFlags VM_IO = 0x00004000;
 inline constexpr VmFlags VM_DONTCOPY = 0x00020000;
 /// MADV_SEQUENTIAL / MADV_RANDOM read-ahead hints (no effect on data here, but they split vmas).
 inline constexpr VmFlags VM_SEQ_READ = 0x00008000;
+/// Lock pages only as they are faulted in (mlock2 MLOCK_ONFAULT, mlockall MCL_ONFAULT).
+inline constexpr VmFlags VM_LOCKONFAULT = 0x00080000;
 inline constexpr VmFlags VM_RAND_READ = 0x00010000;
 /// mremap may not grow it (drivers, hugetlb).
 inline constexpr VmFlags VM_DONTEXPAND = 0x00040000;
@@ -66,6 +68,7 @@ inline constexpr VmFlags VM_NOHUGEPAGE = 0x40000000;
 
 /// Flags that make a vma "special" for hmm_range_fault and GUP (no struct page behind it).
 inline constexpr VmFlags VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
+inline constexpr VmFlags VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT;
 
 // mmap/mprotect prot bits (uapi/asm-generic/mman-common.h).
 inline constexpr int PROT_NONE = 0x0;
@@ -92,6 +95,12 @@ inline constexpr int MAP_HUGE_SHIFT = 26;
 inline constexpr int MAP_HUGE_MASK = 0x3f;
 inline constexpr int MAP_HUGE_2MB = 21 << MAP_HUGE_SHIFT;
 inline constexpr int MAP_HUGE_1GB = 30 << MAP_HUGE_SHIFT;
+
+// mlock2 / mlockall flags (uapi/asm-generic/mman-common.h, mman.h).
+inline constexpr int MLOCK_ONFAULT = 0x01;
+inline constexpr int MCL_CURRENT = 1;
+inline constexpr int MCL_FUTURE = 2;
+inline constexpr int MCL_ONFAULT = 4;
 
 // mremap flags (uapi/linux/mman.h).
 inline constexpr int MREMAP_MAYMOVE = 1;

@@ -10,6 +10,7 @@
 //  - each folio's refcount is at least one per mapping (pins, page cache and drivers add more);
 //  - each mm's rss counters (anon, shmem) and hugetlb_usage equal what its leaves map;
 //  - no leaf outside every vma; no migration entry at rest;
+//  - no special or hugetlb vma is mlocked;
 //  - every vma with an anon_vma is on that anon_vma's chain, and every vma on a chain is a
 //    live vma of one of the mms.
 
@@ -42,6 +43,8 @@ inline std::vector<std::string> auditMms(PhysMem& pm, const std::vector<Mm*>& mm
     std::int64_t anon = 0, shmem = 0, hugetlb = 0;
     for (const Vma& v : mm->vmas()) {
       liveVmas.insert(&v);
+      if ((v.vmFlags & VM_LOCKED_MASK) && ((v.vmFlags & VM_SPECIAL) || v.isHugetlb()))
+        problem(mm->name() + ": special or hugetlb vma at " + std::to_string(v.vmStart.value()) + " is locked");
       if (v.anonVma) {
         bool onChain = false;
         for (const Vma& c : v.anonVma->vmas) onChain |= &c == &v;

@@ -144,6 +144,13 @@ class Stress {
         }
         break;
       }
+      case 10: {  // mlock / mlock2(ONFAULT) / munlock
+        const unsigned k = unsigned(rng_.below(3));
+        if (k == 0) (void)mm.mlock(a, n);
+        if (k == 1) (void)mm.mlock2(a, n, MLOCK_ONFAULT);
+        if (k == 2) (void)mm.munlock(a, n);
+        break;
+      }
       case 9:
         // Only lazyfree pages go, and MADV_FREE already dropped their bytes from the shadow (a
         // byte written since makes its page dirty, which reclaim keeps).
