@@ -152,6 +152,8 @@ TEST_CASE("FOLL_LONGTERM returns EBUSY when a device-coherent page has a referen
   CHECK(f.walk(a).pte.pfn() == dpfn);
   CHECK(dev.freed.empty());
   f.pm.putPage(dpfn);
+  f.mm->exitMmap();  // the device page goes back to `dev` while it still exists
+  CHECK(dev.freed.size() == 1);
 }
 
 TEST_CASE("a short-term pin of a device-coherent page pins it where it is") {
