@@ -23,6 +23,7 @@
 #include "models/cpu_mmu/gup.h"
 #include "models/cpu_mmu/huge_memory.h"
 #include "models/cpu_mmu/hugetlb.h"
+#include "models/cpu_mmu/mm_internal.h"
 #include "models/cpu_mmu/mmu_notifier.h"
 #include "models/cpu_mmu/vm_operations.h"
 #include "sim/assert.h"
@@ -498,8 +499,14 @@ namespace {
 constexpr int kMaxFaultRetries = 64;
 
 VmFaultResult userFaultLocked(Mm& mm, Va address, bool write) {
+  // lock_mm_and_find_vma: the vma containing the address, or a VM_GROWSDOWN vma above it that
+  // can grow down to it (expand_stack); else bad_area (SIGSEGV).
   Vma* vma = mm.vmaLookup(address);
-  if (!vma) return VmFaultResult::Sigsegv;  // bad_area: no vma (stack growth not modelled)
+  if (!vma) {
+    vma = mm.findVma(address);
+    if (!vma || !(vma->vmFlags & VM_GROWSDOWN) || MmInternals::expandDownwards(mm, *vma, address) != Errno::Ok)
+      return VmFaultResult::Sigsegv;
+  }
   const unsigned flags = kFaultFlagUser | kFaultFlagAllowRetry | kFaultFlagKillable |
                          (write ? kFaultFlagWrite : 0u);
   VmFaultResult r = VmFaultResult::Retry;

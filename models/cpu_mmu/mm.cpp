@@ -38,6 +38,8 @@ MmStats::MmStats(StatsGroup& g)
       failedCalls(g.counter("failed_calls", "calls", "mm syscalls that returned an error")),
       vmaSplits(g.counter("vma_splits", "splits", "vmas split in two (__split_vma)")),
       vmaMerges(g.counter("vma_merges", "merges", "adjacent vmas joined (vma_merge)")),
+      stackExpansions(g.counter("stack_expansions", "expansions",
+                                "VM_GROWSDOWN vmas grown by a fault below them (expand_stack)")),
       lazyfreeDiscarded(g.counter("lazyfree_discarded", "pages",
                                   "clean MADV_FREE pages discarded by reclaimLazyfree")),
       notifyEvents(registerEventCounters(g)),

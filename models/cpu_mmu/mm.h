@@ -19,8 +19,11 @@
 //   fails for lack of memory; faults do; VM_ACCOUNT is never set, so it never keeps two vmas
 //   from merging as it can in the kernel after mprotect(PROT_WRITE)), the PG_mlocked /
 //   unevictable LRU state of pages (mlock's effects are the vma flags, populating, locked_vm
-//   and reclaim skipping locked vmas), stack growth (VM_GROWSDOWN), brk, userfaultfd, KSM, NUMA
-//   policy, the per-VMA lock, vm_page_prot caching, MAP_SYNC/MAP_32BIT, anon_vma_name.
+//   and reclaim skipping locked vmas), brk, userfaultfd, KSM, NUMA policy, the per-VMA lock,
+//   vm_page_prot caching, MAP_SYNC/MAP_32BIT, anon_vma_name.
+// - Stack growth: MAP_GROWSDOWN vmas grow down on a user fault below them (expand_stack, with
+//   stack_guard_gap, RLIMIT_STACK and the locked-stack limit); get_unmapped_area keeps the
+//   guard gap free; mprotect(PROT_GROWSDOWN). GUP does not grow stacks (kernel >= 6.5).
 // Timing: none (pure core). A SystemC shell charges syscalls and faults.
 //
 // The mmap lock: the pure core is single-threaded (one operation runs to completion between two
@@ -83,6 +86,13 @@ struct MmParams {
   std::uint64_t rlimitMemlock = 8ull << 20;
   /// The process has CAP_IPC_LOCK: RLIMIT_MEMLOCK does not apply. Default false.
   bool capIpcLock = false;
+  /// RLIMIT_STACK (bytes): the most a VM_GROWSDOWN vma may grow to by faults below it.
+  /// Default 8 MiB.
+  std::uint64_t rlimitStack = 8ull << 20;
+  /// stack_guard_gap (bytes): a growing stack keeps this far from the vma below it, and
+  /// get_unmapped_area keeps new mappings this far below a VM_GROWSDOWN vma. Default 1 MiB
+  /// (256 pages, the kernel's default).
+  std::uint64_t stackGuardGap = 1ull << 20;
 };
 
 /// rss counters (enum of MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES).
@@ -122,6 +132,7 @@ struct MmStats {
   Counter& failedCalls;    ///< "failed_calls": syscalls above that returned an error
   Counter& vmaSplits;      ///< "vma_splits": __split_vma
   Counter& vmaMerges;      ///< "vma_merges": vma_merge joined two or three vmas
+  Counter& stackExpansions;  ///< "stack_expansions": a fault below a VM_GROWSDOWN vma grew it
   Counter& lazyfreeDiscarded;  ///< "lazyfree_discarded": clean MADV_FREE pages reclaimed
   /// "notify_<event>" (unmap, clear, protection_vma, protection_page, soft_dirty, release,
   /// migrate, exclusive): invalidate_range_start rounds raised on this mm, per event.

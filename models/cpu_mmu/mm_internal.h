@@ -62,6 +62,11 @@ class MmInternals {
   /// A hugetlb vma's whole reservation (its length in huge pages).
   static void hugetlbReserveVma(Mm& mm, const Vma& v);
   static void hugetlbUnreserveVma(Mm& mm, const Vma& v);
+  /// expand_downwards (expand_stack): grow the VM_GROWSDOWN `vma` down to cover `address`
+  /// (rounded down to a page). No notifier round (no entry changes). Returns Ok, Perm (below
+  /// mmap_min_addr), or NoMem (inside the stack guard gap above an accessible non-stack vma,
+  /// beyond RLIMIT_STACK, beyond RLIMIT_MEMLOCK for a locked stack). Nothing changes on error.
+  static Errno expandDownwards(Mm& mm, Vma& vma, Va address);
   /// can_do_mlock: RLIMIT_MEMLOCK is not 0, or the process has CAP_IPC_LOCK.
   static bool canDoMlock(const Mm& mm);
   /// mlock_future_ok: may `bytes` more of a mapping with `flags` be locked (true when the flags

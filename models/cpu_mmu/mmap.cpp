@@ -19,8 +19,15 @@ VaResult Mm::getUnmappedArea(Va addr, std::uint64_t len, std::uint64_t align, in
     return VaResult{Errno::Ok, addr};
   }
   auto& tree = const_cast<Mm*>(this)->vmas_;
+  // vm_start_gap: the stack guard gap below a VM_GROWSDOWN vma counts as occupied.
+  auto startGap = [&](const Vma& v) {
+    const std::uint64_t s = v.vmStart.value();
+    if (!(v.vmFlags & VM_GROWSDOWN)) return s;
+    return s > params_.stackGuardGap ? s - params_.stackGuardGap : 0;
+  };
   auto isFree = [&](std::uint64_t a) {
-    return const_cast<Mm*>(this)->findVmaIntersection(Va(a), Va(a + len)) == nullptr;
+    const Vma* next = const_cast<Mm*>(this)->findVma(Va(a));
+    return !next || a + len <= startGap(*next);
   };
   const std::uint64_t low = std::max<std::uint64_t>(params_.mmapMinAddr.value(), kPageSize);
   // The hint: honoured when the page-aligned address (raised to mmap_min_addr) is free.
@@ -47,7 +54,8 @@ VaResult Mm::getUnmappedArea(Va addr, std::uint64_t len, std::uint64_t align, in
         std::uint64_t out;
         if (fitDown(std::max(ve, low), gapEnd, out)) return VaResult{Errno::Ok, Va(out)};
       }
-      gapEnd = std::min(gapEnd, vs);
+      gapEnd = std::min(gapEnd, startGap(*it));
+      (void)vs;
       if (gapEnd <= low) break;
     }
     std::uint64_t out;
@@ -59,7 +67,7 @@ VaResult Mm::getUnmappedArea(Va addr, std::uint64_t len, std::uint64_t align, in
     auto it = tree.lower_bound(Va(0));
     for (; it != tree.end() && a <= task - len; ++it) {
       if (it->vmEnd.value() <= a) continue;
-      if (it->vmStart.value() >= a + len) break;
+      if (startGap(*it) >= a + len) break;
       a = (it->vmEnd.value() + align - 1) & ~(align - 1);
     }
     if (a <= task - len && isFree(a)) return VaResult{Errno::Ok, Va(a)};
@@ -120,6 +128,32 @@ Errno mmPopulate(Mm& mm, Va start, Va end, const PopulateMode& mode) {
   return result;
 }
 
+Errno MmInternals::expandDownwards(Mm& mm, Vma& vma, Va address) {
+  HMMSIM_ASSERT(vma.vmFlags & VM_GROWSDOWN, "expandDownwards on a vma without VM_GROWSDOWN");
+  address = address.alignDown(kPageSize);
+  if (address >= vma.vmStart) return Errno::Ok;
+  if (address < mm.params().mmapMinAddr) return Errno::Perm;
+  // stack_guard_gap to the vma below, unless it is a stack too or inaccessible.
+  auto it = mm.vmas_.iterator_to(vma);
+  if (it != mm.vmas_.begin()) {
+    const Vma& prev = *std::prev(it);
+    if (!(prev.vmFlags & VM_GROWSDOWN) && (prev.vmFlags & (VM_READ | VM_WRITE | VM_EXEC)) &&
+        address - prev.vmEnd < mm.params().stackGuardGap)
+      return Errno::NoMem;
+  }
+  // acct_stack_growth: RLIMIT_STACK, RLIMIT_MEMLOCK for a locked stack; the pgoff must not wrap.
+  const std::uint64_t grow = (vma.vmStart - address) >> kPageShift;
+  if (grow > vma.vmPgoff) return Errno::NoMem;
+  if (vma.vmEnd - address > mm.params().rlimitStack) return Errno::NoMem;
+  if (!mlockFutureOk(mm, vma.vmFlags, grow << kPageShift)) return Errno::NoMem;
+  if (vma.isAnonymous()) mm.anonVmaPrepare(vma);
+  // The tree stays ordered: the new start is above the previous vma's end.
+  vma.vmStart = address;
+  vma.vmPgoff -= grow;
+  ++mm.mmStats().stackExpansions;
+  return Errno::Ok;
+}
+
 VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::shared_ptr<File>& fileIn,
                   std::uint64_t offset) {
   MmInternals::enter(*this);
@@ -173,8 +207,10 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
     }
     if (!file->readable()) return failed(Errno::Acces);
   } else if (shared) {
+    if (flags & MAP_GROWSDOWN) return failed(Errno::Inval);  // do_mmap: no growing shared anon
     vmFlags |= VM_SHARED | VM_MAYSHARE;
   }
+  if (flags & MAP_GROWSDOWN) vmFlags |= VM_GROWSDOWN;
   if (flags & MAP_LOCKED) vmFlags |= VM_LOCKED;
   if (flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
   if (hugetlb) vmFlags |= VM_HUGETLB | VM_DONTEXPAND;

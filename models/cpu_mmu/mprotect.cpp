@@ -60,13 +60,20 @@ Errno Mm::mprotect(Va addr, std::uint64_t len, int prot) {
   };
   constexpr int kProtSem = 0x8, kGrowsDown = 0x01000000, kGrowsUp = 0x02000000;
   if ((prot & kGrowsDown) && (prot & kGrowsUp)) return done(Errno::Inval);
-  if (prot & (kGrowsDown | kGrowsUp)) return done(Errno::Inval);  // no VM_GROWS* vmas here
+  if (prot & kGrowsUp) return done(Errno::Inval);  // x86 has no VM_GROWSUP vmas
   if (!addr.isAligned(kPageSize)) return done(Errno::Inval);
   if (len == 0) return done(Errno::Ok);
   std::uint64_t alen;
   if (!pageAlign(len, alen)) return done(Errno::NoMem);
-  const Va start = addr;
+  Va start = addr;
   const Va end = addr + alen;
+  if (prot & kGrowsDown) {
+    // PROT_GROWSDOWN: the change reaches down to the start of the VM_GROWSDOWN vma at addr.
+    Vma* v = findVma(start);
+    if (!v || v->vmStart >= end || !(v->vmFlags & VM_GROWSDOWN)) return done(Errno::Inval);
+    start = std::min(start, v->vmStart);
+    prot &= ~kGrowsDown;
+  }
   if (end <= start) return done(Errno::NoMem);
   if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | kProtSem)) return done(Errno::Inval);
 

@@ -1,5 +1,6 @@
 #pragma once
-// Randomized stress of the address-space operations across a fork family: seeded random mmap /
+// Randomized stress of the address-space operations across a fork family: seeded random mmap
+// (private, THP-eligible, shared, hugetlb, MAP_GROWSDOWN) /
 // munmap / mprotect / madvise / mremap / fork / exit / load / store / pin steps (and, through a
 // hook, device operations), checked by the caller with the whole-system audit (mm_audit.h),
 // and a shadow of the bytes written to private anonymous memory (fork copies it: COW must keep
@@ -77,6 +78,7 @@ class Stress {
       case 1: {  // mmap, fixed in the arena: private anon (sometimes THP-eligible), shared, hugetlb
         const unsigned kind = unsigned(rng_.below(8));
         int flags = MAP_FIXED | MAP_ANONYMOUS | (kind == 6 ? MAP_SHARED : MAP_PRIVATE);
+        if (kind == 5) flags |= MAP_GROWSDOWN;  // a stack: stores below it grow it
         Va at = a;
         std::uint64_t l = n;
         if (kind == 7) {
