@@ -28,6 +28,21 @@ std::unique_ptr<PageTable> buildTable(std::uint64_t stridePages) {
   return pt;
 }
 
+// The random-load baseline's buffer: 8 MiB (the size of the 1 Mi-page table's PTE level) on host
+// huge pages where the host allows.
+constexpr std::size_t kWords = (8u << 20) / 8;
+std::uint64_t* baselineBuffer() {
+  static std::uint64_t* buf = nullptr;
+  if (!buf) {
+    buf = static_cast<std::uint64_t*>(std::aligned_alloc(2u << 20, kWords * 8));
+#ifdef MADV_HUGEPAGE
+    madvise(buf, kWords * 8, MADV_HUGEPAGE);
+#endif
+    for (std::size_t i = 0; i < kWords; ++i) buf[i] = i;
+  }
+  return buf;
+}
+
 std::vector<Va> randomVas(std::uint64_t stridePages, std::size_t n) {
   Rng rng(42);
   std::vector<Va> vas(n);
@@ -82,15 +97,7 @@ BENCHMARK(BM_LookupRandomDense4KFresh);
 // (the size of the 1 Mi-page table's PTE level) on host huge pages: the memory system's floor
 // for one random miss per lookup on this machine.
 void BM_RandomLoadBaseline8MiB(benchmark::State& state) {
-  constexpr std::size_t kWords = (8u << 20) / 8;
-  static std::uint64_t* buf = nullptr;
-  if (!buf) {
-    buf = static_cast<std::uint64_t*>(std::aligned_alloc(2u << 20, kWords * 8));
-#ifdef MADV_HUGEPAGE
-    madvise(buf, kWords * 8, MADV_HUGEPAGE);
-#endif
-    for (std::size_t i = 0; i < kWords; ++i) buf[i] = i;
-  }
+  std::uint64_t* const buf = baselineBuffer();
   std::uint64_t x = 88172645463325252ull, sum = 0;
   for (auto _ : state) {
     x ^= x << 13;
@@ -111,15 +118,7 @@ BENCHMARK(BM_RandomLoadBaseline8MiB);
 void BM_LookupVsRandomLoad(benchmark::State& state) {
   static std::unique_ptr<PageTable> pt;
   if (!pt) pt = buildTable(1);
-  constexpr std::size_t kWords = (8u << 20) / 8;
-  static std::uint64_t* buf = nullptr;
-  if (!buf) {
-    buf = static_cast<std::uint64_t*>(std::aligned_alloc(2u << 20, kWords * 8));
-#ifdef MADV_HUGEPAGE
-    madvise(buf, kWords * 8, MADV_HUGEPAGE);
-#endif
-    for (std::size_t i = 0; i < kWords; ++i) buf[i] = i;
-  }
+  std::uint64_t* const buf = baselineBuffer();
   constexpr int kBlock = 4096;
   using Clock = std::chrono::steady_clock;
   Clock::duration walkTime{}, loadTime{};

@@ -223,4 +223,19 @@ class Stress {
   std::vector<Proc> procs_;
 };
 
+/// `steps` steps of `s` with the audit after each: a failed audit fails the test case, naming
+/// the seed, the step and the problems.
+inline void runAudited(Stress& s, std::uint64_t seed, int steps) {
+  for (int i = 0; i < steps; ++i) {
+    s.step(i);
+    const auto problems = s.audit();
+    if (!problems.empty()) {
+      std::string all;
+      for (const auto& p : problems) all += p + "\n";
+      INFO("seed " << seed << " step " << i << "\n" << all);
+      REQUIRE(problems.empty());
+    }
+  }
+}
+
 }  // namespace hmmsim::test

@@ -12,16 +12,7 @@ TEST_CASE("random address-space operations across a fork family keep frames, cou
   for (std::uint64_t seed : {1u, 2u, 3u}) {
     PhysMem pm(Stress::ram());
     Stress s(pm, seed);
-    for (int i = 0; i < 1500; ++i) {
-      s.step(i);
-      const auto problems = s.audit();
-      if (!problems.empty()) {
-        std::string all;
-        for (const auto& p : problems) all += p + "\n";
-        INFO("seed " << seed << " step " << i << "\n" << all);
-        REQUIRE(problems.empty());
-      }
-    }
+    runAudited(s, seed, 1500);
     // The run exercised what it is meant to: COW views compared after forks.
     CHECK(s.forks > 3);
     CHECK(s.verifiedBytes > 500);

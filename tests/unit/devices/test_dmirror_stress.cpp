@@ -90,16 +90,7 @@ TEST_CASE("random address-space operations and dmirror migrations across a fork 
     Devices d(pm);
     {
       Stress s(pm, seed, dmirrorHooks(d));
-      for (int i = 0; i < 1500; ++i) {
-        s.step(i);
-        const auto problems = s.audit();
-        if (!problems.empty()) {
-          std::string all;
-          for (const auto& p : problems) all += p + "\n";
-          INFO("seed " << seed << " step " << i << "\n" << all);
-          REQUIRE(problems.empty());
-        }
-      }
+      runAudited(s, seed, 1500);
       CHECK(s.forks > 3);
       CHECK(s.verifiedBytes > 200);
     }
