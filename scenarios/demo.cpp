@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sim/output_file.h"
+
 #include <array>
 #include <fstream>
 #include <iomanip>
@@ -129,8 +131,10 @@ int runDemo(const DemoOptions& opt, std::ostream& out) {
     parent.stats().mergeInto(root);
     child.stats().mergeInto(root);
     phys.stats().mergeInto(root);
-    std::ofstream f(opt.statsJson);
-    f << root.dump(2) << '\n';
+    if (const std::string err = writeFileAtomically(opt.statsJson, root.dump(2) + "\n"); !err.empty()) {
+      out << "  stats NOT written: " << err << '\n';
+      return 1;
+    }
     out << "  stats written to " << opt.statsJson << '\n';
   }
   return ok ? 0 : 1;

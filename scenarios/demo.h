@@ -17,7 +17,8 @@ struct DemoOptions {
   std::string statsJson;                 ///< write stats.json here when non-empty
 };
 
-/// Runs the demo, printing its summary to `out`. Returns 0 on success, 1 when a data check failed.
+/// Runs the demo, printing its summary to `out`. Returns 0 on success, 1 when a data check
+/// failed or the stats file could not be written (an older file there is kept).
 int runDemo(const DemoOptions& opt, std::ostream& out);
 
 }  // namespace hmmsim

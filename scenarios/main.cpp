@@ -5,6 +5,7 @@
 // Errors in the command line name the option and what was expected, and exit with status 2.
 
 #include "scenarios/demo.h"
+#include "sim/output_file.h"
 #include "sim/units.h"
 
 #include <CLI/CLI.hpp>
@@ -39,6 +40,11 @@ int sc_main(int argc, char* argv[]) {
       ->check(ByteSize());
   demo->add_option("--stats-json", statsJson, "write the stats as JSON to this file");
 
+  // An unknown first word is a subcommand the user mistyped: say so, with the known ones.
+  if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != demo->get_name()) {
+    std::cerr << "hmmsim: unknown subcommand '" << argv[1] << "' (known: demo); run hmmsim --help\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -57,6 +63,13 @@ int sc_main(int argc, char* argv[]) {
     if (opt.ramBytes % (2ull << 20) != 0) {
       std::cerr << "hmmsim demo: --ram " << ram << ": must be a multiple of 2MiB\n";
       return 2;
+    }
+    // Check the output path before the run: a bad path fails now, not after the work.
+    if (!statsJson.empty()) {
+      if (const std::string err = hmmsim::checkOutputPath(statsJson); !err.empty()) {
+        std::cerr << "hmmsim demo: --stats-json: " << err << '\n';
+        return 2;
+      }
     }
     opt.statsJson = statsJson;
     return hmmsim::runDemo(opt, std::cout);

@@ -73,3 +73,14 @@ TEST_CASE("two demo runs write byte-identical stats (determinism)") {
   CHECK(first.first.substr(0, first.first.find("stats written")) ==
         second.first.substr(0, second.first.find("stats written")));
 }
+
+TEST_CASE("a stats path that cannot be written fails the demo with the reason") {
+  DemoOptions opt;
+  opt.mapBytes = 4ull << 20;
+  opt.statsJson = "no-such-directory-for-hmmsim/stats.json";
+  std::ostringstream out;
+  CHECK(runDemo(opt, out) == 1);
+  const std::string line = lineOf(out.str(), "stats NOT written");
+  CHECK(line.find("no-such-directory-for-hmmsim/stats.json") != std::string::npos);
+  CHECK(line.find("No such file or directory") != std::string::npos);
+}
