@@ -128,7 +128,8 @@ CpuCore::CpuCore(sc_core::sc_module_name name, const CpuCoreParams& params, Mm& 
       syscalls_(stats_.counter("syscalls", "calls", "system calls executed")),
       shootdowns_(stats_.counter("tlb_shootdowns", "flushes", "TLB flushes caused by mmu-notifier rounds")),
       busErrors_(stats_.counter("bus_errors", "accesses", "memory transactions that did not complete OK")),
-      signals_(stats_.counter("signals", "signals", "fatal signals (SIGSEGV/SIGBUS) delivered")) {
+      signals_(stats_.counter("signals", "signals", "fatal signals (SIGSEGV/SIGBUS) delivered")),
+      walkReads_(stats_.counter("walk_reads", "reads", "page-table entries read through memory by walks")) {
   // A SystemC platform: kernel sleeps of this mm (migration waits, notifier waits) block SC_THREADs.
   mm_.notifierSubscriptions().setBlocker(scBlocker());
   (void)mm_.notifierSubscriptions().mmuNotifierRegister(shootdown_);
@@ -197,6 +198,9 @@ Errno CpuCore::translate(Va va, bool write, Pa& pa) {
     sync();
     w = pt.lookup(va);
   }
+  if (params_.walkThroughMemory) {
+    if (Errno e = walkReads(va); e != Errno::Ok) return e;
+  }
   // The walker sets Accessed, and Dirty for a write, in the leaf entry.
   *w.slot = write ? w.pte.mkDirty().mkYoung() : w.pte.mkYoung();
   const Pte e = *w.slot;
@@ -204,6 +208,21 @@ Errno CpuCore::translate(Va va, bool write, Pa& pa) {
   // Cached writable only when the pte is writable and already dirty (x86 dirty-bit assist).
   tlb_.insert(va, e.pfn(), tlbSizeOf(w.level), e.isWrite() && e.isDirty());
   pa = paOf(e.pfn()) + (va.value() & (leafSize - 1));
+  return Errno::Ok;
+}
+
+Errno CpuCore::walkReads(Va va) {
+  PageTable& pt = mm_.pageTable();
+  const Pte* path[4];
+  const unsigned n = pt.walkPath(va, path);
+  for (unsigned i = 0; i < n; ++i) {
+    // The entry's physical address: its table's frame plus its offset in the table.
+    const std::uint64_t offset = reinterpret_cast<std::uintptr_t>(path[i]) & (kPageSize - 1);
+    std::uint8_t entry[8];
+    if (Errno e = memoryTransfer(paOf(pt.tablePfn(path[i])) + offset, entry, sizeof entry, false); e != Errno::Ok)
+      return e;
+    ++walkReads_;
+  }
   return Errno::Ok;
 }
 

@@ -19,6 +19,8 @@
 //    flushes everything. (The kernel flushes inside the page-table operation, before
 //    invalidate_range_end; the mm raises a round around every page-table change that needs a
 //    flush, so observing the round's end flushes at a correct point: after the entries changed.)
+//  - Page walks cost tlbMissCost, or with walkThroughMemory also one memory read per page-table
+//    entry the walk touches (the table pages are RAM frames of the mm's PhysMem).
 //  - Memory traffic: every accessed page chunk is one TLM b_transport to the memory bound to
 //    iSocket (normally Dram), with the translated physical address; the data moves through it.
 //  - Signals: an access that faults with SIGSEGV/SIGBUS (or a bus error from the memory) kills
@@ -115,6 +117,12 @@ struct CpuCoreParams {
   std::uint64_t tlbShootdownCostPs = 200'000;
   /// Cost of a TLB hit (ps), added per page chunk accessed. Default 0 (part of the load/store).
   std::uint64_t tlbHitCostPs = 0;
+  /// Page walks read their page-table entries through memory: on a TLB miss, each entry the
+  /// walk touches (PGD, PUD, PMD, PTE as far as the leaf: 4 for a 4 KiB page, 3 for 2 MiB, 2 for
+  /// 1 GiB) is one dependent 8-byte read at the table frame's physical address through iSocket,
+  /// on top of tlbMissCost (which then stands for the walker's own overhead). No paging-structure
+  /// caches: every level is read. Default false (a walk costs tlbMissCost only).
+  bool walkThroughMemory = false;
   /// The core's data TLB.
   TlbParams tlb;
 };
@@ -170,6 +178,8 @@ class CpuCore : public sc_core::sc_module {
   /// Translates the page of `va` for the access (TLB, walk, faults); Ok or the killing error.
   Errno translate(Va va, bool write, Pa& pa);
   Errno memoryTransfer(Pa pa, std::uint8_t* buf, std::size_t len, bool write);
+  /// walkThroughMemory: read the entries the walk for `va` touches. Ok or the bus error.
+  Errno walkReads(Va va);
   void sync();
   void charge(const sc_core::sc_time& t) { qk_.inc(t); }
 
@@ -199,6 +209,7 @@ class CpuCore : public sc_core::sc_module {
   Counter& shootdowns_;
   Counter& busErrors_;
   Counter& signals_;
+  Counter& walkReads_;
 };
 
 }  // namespace hmmsim

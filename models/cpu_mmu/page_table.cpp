@@ -142,6 +142,19 @@ bool PageTable::tableEmpty(const Table* t) {
   return any == 0;
 }
 
+unsigned PageTable::walkPath(Va va, const Pte* path[4]) const {
+  HMMSIM_ASSERT(va.value() < kVaLimit, "PageTable::walkPath: va " << va << " beyond 48 bits");
+  const Table* t = pgd_;
+  unsigned n = 0;
+  for (PtLevel level = PtLevel::Pgd;; level = PtLevel(unsigned(level) - 1u)) {
+    const Pte* slot = &t->e[index(va, level)];
+    path[n++] = slot;
+    const Pte e = *slot;
+    if (level == PtLevel::Pte || e.isNone() || (level != PtLevel::Pgd && !e.isTable())) return n;
+    t = tableOf(e);
+  }
+}
+
 Pte* PageTable::pgdPtr(Va va) {
   HMMSIM_ASSERT(va.value() < kVaLimit, "PageTable: va " << va << " beyond 48 bits");
   return &pgd_->e[index(va, PtLevel::Pgd)];

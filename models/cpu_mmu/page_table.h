@@ -92,6 +92,12 @@ class PageTable {
   /// Walk for `va` (< kVaLimit): the leaf mapping it, or where the walk stopped.
   PtWalk lookup(Va va) const;
 
+  /// The entries a hardware walk for `va` reads, top level first: path[0] is the PGD entry,
+  /// then PUD, PMD and PTE entries as far as the walk goes (it stops at a leaf or a none
+  /// entry). Returns how many (1..4, equal to lookup(va).levelsTouched). For walk timing: the
+  /// CPU model turns each into a memory read at tablePfn(entry).
+  unsigned walkPath(Va va, const Pte* path[4]) const;
+
   /// pgd_offset: the PGD slot for `va` (always exists).
   Pte* pgdPtr(Va va);
   /// Slot contract (all three accessors): the caller may write leaves (present or swap-style)

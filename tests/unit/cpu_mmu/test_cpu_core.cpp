@@ -51,11 +51,12 @@ constexpr std::uint64_t kPage = kPageSize;
 sc_time pageXfer() { return sc_time(4096 + 100, SC_NS); }
 
 struct Platform {
-  explicit Platform(CpuProgram program, std::uint64_t ramBytes = 64ull << 20, MmParams mmParams = {})
+  explicit Platform(CpuProgram program, std::uint64_t ramBytes = 64ull << 20, MmParams mmParams = {},
+                    CpuCoreParams coreParams = costs(), const std::string& prefix = "")
       : mem(ram(ramBytes)),
-        mm(mem, "proc0.mm", mmParams),
-        dramModule("dram", dram(), mem),
-        core("cpu0", costs(), mm, std::move(program)) {
+        mm(mem, (prefix + "proc0.mm").c_str(), mmParams),
+        dramModule((prefix + "dram").c_str(), dram(), mem),
+        core((prefix + "cpu0").c_str(), coreParams, mm, std::move(program)) {
     core.iSocket.bind(dramModule.tSocket);
   }
   PhysMem mem;
@@ -287,6 +288,40 @@ TEST_CASE("a 1 GiB hugetlb page is cached as one 1 GiB TLB entry after a single 
   CHECK(core.stats().counterValue("page_faults") == 1);
   CHECK(core.tlb().stats().counterValue("hits_1g") == 1);
   CHECK(core.tlb().stats().counterValue("misses") == 1);
+}
+
+TEST_CASE("with walkThroughMemory a TLB miss reads one entry per level through DRAM: 4, 3 for a THP, 2 for 1 GiB") {
+  const std::uint64_t thpAt = 0x4000'0000;
+  auto program = [&] {
+    return CpuProgram{
+        CpuOp::mmap(0, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE),
+        CpuOp::store(0, 0, 8, 1),  // 4 KiB page: fault, then a 4-level walk
+        CpuOp::mmap(1, kPmdSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, thpAt),
+        CpuOp::madvise(1, 0, kPmdSize, MADV_HUGEPAGE),
+        CpuOp::store(1, 0, 8, 2),  // THP: a 3-level walk
+        CpuOp::mmap(2, kPudSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_HUGETLB | MAP_HUGE_1GB),
+        CpuOp::store(2, 0, 8, 3),  // 1 GiB hugetlb: a 2-level walk
+    };
+  };
+  MmParams mp;
+  mp.hugetlbPages1G = 1;
+  CpuCoreParams walking = costs();
+  walking.walkThroughMemory = true;
+  Platform flat(program(), 4ull << 30, mp, costs(), "flat.");
+  Platform walked(program(), 4ull << 30, mp, walking, "walked.");
+  sc_core::sc_start();
+  REQUIRE(flat.core.done());
+  REQUIRE(walked.core.done());
+  CHECK_FALSE(walked.core.killed());
+  CHECK(flat.core.stats().counterValue("walk_reads") == 0);
+  CHECK(walked.core.stats().counterValue("walk_reads") == 4 + 3 + 2);
+  // Each entry read is an 8-byte DRAM read: 8 ns at 1 B/ns plus 100 ns latency, one after the other.
+  const sc_time entryRead(108, SC_NS);
+  const auto& f = flat.core.results();
+  const auto& w = walked.core.results();
+  CHECK((w[1].end - w[1].start) - (f[1].end - f[1].start) == 4 * entryRead);
+  CHECK((w[4].end - w[4].start) - (f[4].end - f[4].start) == 3 * entryRead);
+  CHECK((w[6].end - w[6].start) - (f[6].end - f[6].start) == 2 * entryRead);
 }
 
 TEST_CASE("with temporal decoupling (1 us quantum) a CPU program ends at the same simulated time") {
