@@ -279,7 +279,7 @@ void MmInternals::splitAt(Mm& mm, Va addr) {
 
 bool MmInternals::canMerge(const Vma& a, const Vma& b) {
   if (a.vmEnd != b.vmStart) return false;
-  if (a.vmFlags != b.vmFlags) return false;
+  if ((a.vmFlags ^ b.vmFlags) & ~VM_SOFTDIRTY) return false;  // is_mergeable_vma
   if (a.vmFlags & (VM_SPECIAL | VM_HUGETLB)) return false;  // hugetlb vm_ops has close
   if (a.vmFile != b.vmFile || a.vmOps != b.vmOps) return false;
   // Only anonymous and page-cache vmas merge: a driver's close() may care (the kernel refuses
@@ -301,6 +301,7 @@ Vma& MmInternals::mergeAround(Mm& mm, Vma& v) {
   if (next != mm.vmas_.end() && canMerge(*cur, *next)) {
     Vma& n = *next;
     if (!cur->anonVma) cur->setAnonVma(n.anonVma);
+    cur->vmFlags |= n.vmFlags & VM_SOFTDIRTY;
     Va newEnd = n.vmEnd;
     unlinkVma(mm, n);
     delete &n;  // no close(): merged, not removed (vma_merge)
@@ -313,6 +314,7 @@ Vma& MmInternals::mergeAround(Mm& mm, Vma& v) {
     if (canMerge(*prev, *cur)) {
       Vma& p = *prev;
       if (!p.anonVma) p.setAnonVma(cur->anonVma);
+      p.vmFlags |= cur->vmFlags & VM_SOFTDIRTY;
       Va newEnd = cur->vmEnd;
       unlinkVma(mm, *cur);
       delete cur;

@@ -150,6 +150,7 @@ Errno MmInternals::expandDownwards(Mm& mm, Vma& vma, Va address) {
   // The tree stays ordered: the new start is above the previous vma's end.
   vma.vmStart = address;
   vma.vmPgoff -= grow;
+  vma.vmFlags |= VM_SOFTDIRTY;
   ++mm.mmStats().stackExpansions;
   return Errno::Ok;
 }
@@ -211,6 +212,7 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
     vmFlags |= VM_SHARED | VM_MAYSHARE;
   }
   if (flags & MAP_GROWSDOWN) vmFlags |= VM_GROWSDOWN;
+  vmFlags |= VM_SOFTDIRTY;  // mmap_region: a new mapping is all soft-dirty
   if (flags & MAP_LOCKED) vmFlags |= VM_LOCKED;
   if (flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
   if (hugetlb) vmFlags |= VM_HUGETLB | VM_DONTEXPAND;

@@ -60,6 +60,9 @@ inline constexpr VmFlags VM_NORESERVE = 0x00200000;
 inline constexpr VmFlags VM_HUGETLB = 0x00400000;
 inline constexpr VmFlags VM_WIPEONFORK = 0x02000000;
 inline constexpr VmFlags VM_DONTDUMP = 0x04000000;
+/// Soft-dirty tracking: the whole vma counts as written since the last clear_refs (set on new
+/// mappings and on stack growth, cleared by clear_refs 4; never keeps vmas from merging).
+inline constexpr VmFlags VM_SOFTDIRTY = 0x08000000;
 /// Mix of struct-page pages and raw PFNs (vm_insert_page / vm_insert_mixed); dmirror's mmap.
 inline constexpr VmFlags VM_MIXEDMAP = 0x10000000;
 /// MADV_HUGEPAGE / MADV_NOHUGEPAGE.

@@ -19,6 +19,7 @@
 #include "models/cpu_mmu/memory.h"
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/phys_mem.h"
+#include "models/cpu_mmu/task_mmu.h"
 #include "models/cpu_mmu/vma.h"
 #include "sim/rng.h"
 #include "tests/unit/cpu_mmu/mm_audit.h"
@@ -153,6 +154,9 @@ class Stress {
         if (k == 2) (void)mm.munlock(a, n);
         break;
       }
+      case 11:
+        (void)clearRefs(mm, 1 + int(rng_.below(4)));  // accessed bits or soft-dirty (write-protects)
+        break;
       case 9:
         // Only lazyfree pages go, and MADV_FREE already dropped their bytes from the shadow (a
         // byte written since makes its page dirty, which reclaim keeps).
