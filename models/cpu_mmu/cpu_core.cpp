@@ -202,7 +202,7 @@ Errno CpuCore::translate(Va va, bool write, Pa& pa) {
     if (Errno e = walkReads(va); e != Errno::Ok) return e;
   }
   // The walker sets Accessed, and Dirty for a write, in the leaf entry.
-  *w.slot = write ? w.pte.mkDirty().mkYoung() : w.pte.mkYoung();
+  *w.slot = write ? w.pte.mkHwDirty().mkYoung() : w.pte.mkYoung();
   const Pte e = *w.slot;
   const std::uint64_t leafSize = ptLevelSize(w.level);
   // Cached writable only when the pte is writable and already dirty (x86 dirty-bit assist).

@@ -565,7 +565,7 @@ Errno cpuAccess(Mm& mm, Va address, void* buf, std::size_t len, bool write, std:
     }
     if (write) {
       pm.write(pa, bytes + moved, chunk);
-      *w.slot = w.pte.mkDirty().mkYoung();
+      *w.slot = w.pte.mkHwDirty().mkYoung();
     } else {
       pm.read(pa, bytes + moved, chunk);
       *w.slot = w.pte.mkYoung();
@@ -934,7 +934,10 @@ Pte modifyPresent(PhysMem& pm, Pte pte, VmFlags newFlags, bool huge) {
   p = (newFlags & VM_EXEC) ? p.mkExec() : p.mkNoExec();
   if (!(newFlags & VM_WRITE)) return p.wrprotect();
   if (p.isWrite()) return p;
-  // can_change_pte_writable: shared mappings may be writable at once; private ones only for an
+  // can_change_pte_writable: while soft-dirty tracking is on (VM_SOFTDIRTY clear) a clean pte
+  // stays read-only, so that the next write faults and marks it soft-dirty.
+  if (!(newFlags & VM_SOFTDIRTY) && !p.isSoftDirty()) return p;
+  // Shared mappings may be writable at once; private ones only for an
   // exclusively owned anonymous page (everything else must take the COW fault). Special
   // entries (zero page, raw pfns) never become writable in a private mapping.
   if (newFlags & VM_SHARED) return p.mkWrite();

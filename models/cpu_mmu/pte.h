@@ -211,6 +211,10 @@ class Pte {
   constexpr Pte mkDirty() const {
     return Pte(v_ | kDirty | kSoftDirty);
   }                                                               ///< pte_mkdirty (x86 also sets soft-dirty)
+  /// What the MMU does on a write through a writable entry: set Dirty only (soft-dirty is a
+  /// software bit the hardware never sets; a page is soft-dirtied by the write fault that
+  /// follows clear_refs' write-protection).
+  constexpr Pte mkHwDirty() const { return Pte(v_ | kDirty); }
   constexpr Pte mkClean() const { return Pte(v_ & ~kDirty); }     ///< pte_mkclean
   constexpr Pte mkYoung() const { return Pte(v_ | kAccessed); }   ///< pte_mkyoung
   constexpr Pte mkOld() const { return Pte(v_ & ~kAccessed); }    ///< pte_mkold

@@ -123,3 +123,88 @@ TEST_CASE("clear_refs 1-3 clear accessed bits of all, anonymous or file mappings
   CHECK(clearRefs(*f.mm, 6) == Errno::Inval);
   CHECK(clearRefs(*f.mm, CLEAR_REFS_MM_HIWATER_RSS) == Errno::Ok);
 }
+
+// tools/testing/selftests/mm/soft-dirty.c, case by case (TEST_ITERATIONS kept small: the
+// model is deterministic, the kernel loops to catch races).
+
+namespace {
+bool softDirty(Mm& mm, Va a) { return (pagemap(mm, a, 1)[0] & PM_SOFT_DIRTY) != 0; }
+void clearSoftdirty(Mm& mm) { REQUIRE(clearRefs(mm, CLEAR_REFS_SOFT_DIRTY) == Errno::Ok); }
+}  // namespace
+
+TEST_CASE("soft-dirty.test_simple") {
+  MmFixture f;
+  const Va map = f.mapAnon(kPageSize);
+  clearSoftdirty(*f.mm);
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE_FALSE(softDirty(*f.mm, map));
+    clearSoftdirty(*f.mm);
+    f.store(map, std::uint64_t(i));  // write something to get the dirty bit
+    REQUIRE(softDirty(*f.mm, map));
+    clearSoftdirty(*f.mm);
+  }
+}
+
+TEST_CASE("soft-dirty.test_vma_reuse") {
+  MmFixture f;
+  const Va map = f.mapAnon(kPageSize);
+  CHECK(softDirty(*f.mm, map));  // the kernel always marks new regions soft-dirty
+  clearSoftdirty(*f.mm);
+  REQUIRE(f.mm->munmap(map, kPageSize) == Errno::Ok);
+  const Va map2 = f.mapAnon(kPageSize);
+  CHECK(map2 == map);             // reused location
+  CHECK(softDirty(*f.mm, map2));  // new regions are soft-dirty even when reused
+}
+
+TEST_CASE("soft-dirty.test_hugepage") {
+  MmFixture f;
+  VaResult r = f.mm->mmap(Va(0), 2 * kPmdSize, kRW, MAP_PRIVATE | MAP_ANONYMOUS);
+  REQUIRE(r.ok());
+  const Va map = r.addr.alignUp(kPmdSize);
+  REQUIRE(f.mm->madvise(map, kPmdSize, MADV_HUGEPAGE) == Errno::Ok);
+  for (std::uint64_t i = 0; i < kPmdSize; i += kPageSize) f.store(map + i, i);
+  REQUIRE(f.mm->pageTable().lookup(map).level == PtLevel::Pmd);  // check_huge_anon
+  clearSoftdirty(*f.mm);
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE_FALSE(softDirty(*f.mm, map));
+    clearSoftdirty(*f.mm);
+    f.store(map, std::uint64_t(i) + 1);
+    REQUIRE(softDirty(*f.mm, map));
+    clearSoftdirty(*f.mm);
+  }
+  CHECK(f.mm->pageTable().lookup(map).level == PtLevel::Pmd);  // still one huge page
+}
+
+TEST_CASE("soft-dirty.test_mprotect (anon and shared)") {
+  for (const bool anon : {true, false}) {
+    INFO((anon ? "anon" : "file"));
+    MmFixture f;
+    const Va map = f.mapAnon(kPageSize, kRW, anon ? (MAP_PRIVATE | MAP_ANONYMOUS) : (MAP_SHARED | MAP_ANONYMOUS));
+    f.store(map, 1);
+    CHECK(softDirty(*f.mm, map));  // dirty bit of a new written page
+    clearSoftdirty(*f.mm);
+    CHECK_FALSE(softDirty(*f.mm, map));  // clear after clear_refs
+    REQUIRE(f.mm->mprotect(map, kPageSize, PROT_READ) == Errno::Ok);
+    CHECK_FALSE(softDirty(*f.mm, map));  // still clear after marking RO
+    REQUIRE(f.mm->mprotect(map, kPageSize, kRW) == Errno::Ok);
+    CHECK_FALSE(softDirty(*f.mm, map));  // still clear after marking RW
+    f.store(map, 2);
+    CHECK(softDirty(*f.mm, map));  // soft-dirty after rewritten
+  }
+}
+
+TEST_CASE("soft-dirty.test_merge: a soft-dirty vma merged into a clean one keeps the merged vma soft-dirty") {
+  MmFixture f;
+  const Va reserved = f.mapAnon(10 * kPageSize, PROT_NONE);
+  REQUIRE(f.mm->munmap(reserved, 10 * kPageSize) == Errno::Ok);
+  const VaResult map = f.mm->mmap(reserved + kPageSize, 2 * kPageSize, kRW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+  REQUIRE(map.ok());
+  clearSoftdirty(*f.mm);  // clears VM_SOFTDIRTY too
+  CHECK_FALSE(softDirty(*f.mm, map.addr));
+  const VaResult map2 = f.mm->mmap(reserved + 3 * kPageSize, kPageSize, kRW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+  REQUIRE(map2.ok());
+  const Vma* v = f.mm->vmaLookup(map.addr);
+  CHECK(v->vmEnd == map2.addr + kPageSize);  // merged
+  CHECK(softDirty(*f.mm, map.addr));
+  CHECK(softDirty(*f.mm, map2.addr));
+}
