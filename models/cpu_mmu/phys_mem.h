@@ -98,6 +98,9 @@ class PhysMem {
   void folioRefAdd(Pfn pfn, std::int32_t n);
   /// folio_put_refs: drop `n` (>= 0) references; returns true if that freed the folio.
   bool folioPutRefs(Pfn pfn, std::int32_t n);
+  /// folio_put for a caller that already holds the folio's head frame `h` (that of `head`):
+  /// putPage(head) without looking the metadata up again. Same result.
+  bool folioPut(Frame& h, Pfn head);
 
   /// page_folio/compound_head: the head pfn of the folio containing `pfn` (itself if order 0
   /// or not in a folio). Does not create metadata.
@@ -366,7 +369,8 @@ inline Pfn PhysMem::compoundHead(Pfn pfn) const {
   return pfn;
 }
 
-inline bool PhysMem::folioPutRefs(Pfn pfn, std::int32_t n) {
+// Always inlined: the per-page hot path of zap and of every put_page.
+inline __attribute__((always_inline)) bool PhysMem::folioPutRefs(Pfn pfn, std::int32_t n) {
   if (__builtin_expect(n < 0, 0)) putUnderflow(pfn, 0, n);
   const Pfn head = compoundHead(pfn);
   Frame& h = frame(head);
@@ -378,6 +382,14 @@ inline bool PhysMem::folioPutRefs(Pfn pfn, std::int32_t n) {
   return true;
 }
 
-inline bool PhysMem::putPage(Pfn pfn) { return folioPutRefs(pfn, 1); }
+inline __attribute__((always_inline)) bool PhysMem::putPage(Pfn pfn) { return folioPutRefs(pfn, 1); }
+
+inline __attribute__((always_inline)) bool PhysMem::folioPut(Frame& h, Pfn head) {
+  if (h.isReserved()) return false;
+  if (__builtin_expect(h.refcount_ <= 0, 0)) putUnderflow(head, h.refcount_, 1);
+  if (--h.refcount_ != 0) return false;
+  freeFolio(head);
+  return true;
+}
 
 }  // namespace hmmsim
