@@ -4,6 +4,7 @@
 
 #include "hmm/memremap.h"
 #include "hmm/migrate_device.h"
+#include "models/cpu_mmu/task_mmu.h"
 #include "tests/unit/hmm/hmm_test_support.h"
 
 using namespace hmmsim;
@@ -283,6 +284,30 @@ TEST_CASE("after a forked child exits, its vmas leave the anon_vma chain and onl
   REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) != 0);
   REQUIRE(f.pteAt(a).isDevicePrivateEntry());
   REQUIRE(f.load(a) == 5);
+}
+
+TEST_CASE("pagemap shows a page migrated to device-private memory as a swap entry, exclusive, not present") {
+  HmmFixture f;
+  const Va a = f.mapAnon(2 * kP);
+  f.store(a, 1);
+  f.store(a + kP, 2);
+  auto src = f.migrateToDevice(a, a + kP, false);
+  REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) != 0);
+  const Pte dev = f.pteAt(a);
+  REQUIRE(dev.isDevicePrivateEntry());
+  std::uint64_t e[2];
+  pagemapRead(*f.mm, a, 2, e);
+  CHECK((e[0] & PM_PRESENT) == 0);
+  CHECK((e[0] & PM_SWAP) != 0);
+  CHECK((e[0] & PM_PFRAME_MASK) == (dev.swpType() | (dev.swpOffset() << 5)));
+  CHECK((e[0] & PM_MMAP_EXCLUSIVE) != 0);
+  CHECK((e[0] & PM_FILE) == 0);
+  CHECK((e[1] & PM_PRESENT) != 0);
+  CHECK((e[1] & PM_SWAP) == 0);
+  // The unprivileged view hides the device pfn inside the swap offset too.
+  pagemapRead(*f.mm, a, 1, e, /*showPfn=*/false);
+  CHECK((e[0] & PM_PFRAME_MASK) == 0);
+  CHECK((e[0] & PM_SWAP) != 0);
 }
 
 TEST_CASE("DeviceMemory adds chunks on demand up to its capacity") {
