@@ -703,7 +703,7 @@ void zapPte(Mm& mm, Pte* slot, const ZapDetails* details, ZapRss& rss) {
     rss.add(mmCounterOf(h), -1);
     // A ZONE_DEVICE folio's last put calls its driver's hook: counters must be current then.
     if (h.isZoneDevice()) rss.flush(mm);
-    pm.folioPut(h, headPfn);
+    pm.folioPutRefs(h, headPfn, 1);
     return;
   }
   if (details && details->onlyFilePages) {

@@ -52,7 +52,7 @@ void mlockFixup(Mm& mm, Vma& vma, Va start, Va end, VmFlags lockFlags) {
 }
 
 /// apply_vma_lock_flags: `lockFlags` (0, VM_LOCKED, VM_LOCKED | VM_LOCKONFAULT) on every vma
-/// part of [start, end). Holes were ruled out by the caller.
+/// part of [start, end). Holes were ruled out by the caller (mlockall passes the whole space).
 void applyVmaLockFlags(Mm& mm, Va start, Va end, VmFlags lockFlags) {
   std::vector<std::pair<Va, Va>> ranges;
   for (Vma* v : MmInternals::vmasIn(mm, start, end))
@@ -64,14 +64,20 @@ void applyVmaLockFlags(Mm& mm, Va start, Va end, VmFlags lockFlags) {
   }
 }
 
-/// The range of an mlock-family call: start rounded down, length rounded up to pages.
-bool lockRange(Va addr, std::uint64_t len, Va& start, Va& end) {
+/// The range of an mlock-family call: start rounded down, length rounded up to pages. Returns
+/// Ok (the range may be empty) or NoMem: it overflows, or it is not mapped without holes (the
+/// kernel changes the vmas before a hole and then fails; hmmsim refuses first and changes
+/// nothing, deliberately, as for mprotect).
+Errno lockRange(Mm& mm, Va addr, std::uint64_t len, Va& start, Va& end) {
   const std::uint64_t off = addr.value() & (kPageSize - 1);
   std::uint64_t alen;
-  if (len + off < len || !pageAlign(len + off, alen)) return false;
+  if (len + off < len || !pageAlign(len + off, alen)) return Errno::NoMem;
   start = addr.alignDown(kPageSize);
   end = start + alen;
-  return end >= start;
+  if (end < start) return Errno::NoMem;
+  if (start == end) return Errno::Ok;
+  if (!mm.vmaLookup(start) || !MmInternals::coveredWithoutHoles(mm, start, end)) return Errno::NoMem;
+  return Errno::Ok;
 }
 
 }  // namespace
@@ -85,7 +91,7 @@ Errno Mm::mlock2(Va addr, std::uint64_t len, int flags) {
   };
   if (!MmInternals::canDoMlock(*this)) return failed(Errno::Perm);
   Va start, end;
-  if (!lockRange(addr, len, start, end)) return failed(Errno::NoMem);
+  if (Errno e = lockRange(*this, addr, len, start, end); e != Errno::Ok) return failed(e);
   if (start == end) {
     MmInternals::leave(*this);
     return Errno::Ok;
@@ -95,10 +101,6 @@ Errno Mm::mlock2(Va addr, std::uint64_t len, int flags) {
     const std::uint64_t locked = ((end - start) >> kPageShift) + lockedVm() - lockedPagesIn(*this, start, end);
     if (locked > (params_.rlimitMemlock >> kPageShift)) return failed(Errno::NoMem);
   }
-  // The kernel locks the vmas before a hole and then fails with ENOMEM; hmmsim refuses first
-  // and changes nothing (deliberate, as for mprotect).
-  Vma* first = vmaLookup(start);
-  if (!first || !MmInternals::coveredWithoutHoles(*this, start, end)) return failed(Errno::NoMem);
   const VmFlags lockFlags = VM_LOCKED | ((flags & MLOCK_ONFAULT) ? VM_LOCKONFAULT : 0);
   applyVmaLockFlags(*this, start, end, lockFlags);
   MmInternals::leave(*this);
@@ -115,19 +117,10 @@ Errno Mm::mlock2(Va addr, std::uint64_t len, int flags) {
 Errno Mm::munlock(Va addr, std::uint64_t len) {
   MmInternals::enter(*this);
   Va start, end;
-  if (!lockRange(addr, len, start, end)) {
-    MmInternals::leave(*this);
-    return MmInternals::fail(*this, Errno::NoMem);
-  }
-  if (start != end) {
-    if (!vmaLookup(start) || !MmInternals::coveredWithoutHoles(*this, start, end)) {
-      MmInternals::leave(*this);
-      return MmInternals::fail(*this, Errno::NoMem);
-    }
-    applyVmaLockFlags(*this, start, end, 0);
-  }
+  const Errno e = lockRange(*this, addr, len, start, end);
+  if (e == Errno::Ok) applyVmaLockFlags(*this, start, end, 0);
   MmInternals::leave(*this);
-  return Errno::Ok;
+  return e == Errno::Ok ? e : MmInternals::fail(*this, e);
 }
 
 Errno Mm::mlockall(int flags) {
@@ -148,19 +141,10 @@ Errno Mm::mlockall(int flags) {
   const VmFlags onFault = (flags & MCL_ONFAULT) ? VM_LOCKONFAULT : 0;
   defFlags_ &= ~VM_LOCKED_MASK;
   if (flags & MCL_FUTURE) defFlags_ |= VM_LOCKED | onFault;
-  if (flags & MCL_CURRENT) {
-    std::vector<Va> starts;
-    for (const Vma& v : vmas_) starts.push_back(v.vmStart);
-    for (Va s : starts)
-      if (Vma* v = vmaLookup(s)) mlockFixup(*this, *v, v->vmStart, v->vmEnd, VM_LOCKED | onFault);
-  }
+  if (flags & MCL_CURRENT) applyVmaLockFlags(*this, Va(0), MmInternals::kVaMax, VM_LOCKED | onFault);
   MmInternals::leave(*this);
   if (flags & MCL_CURRENT) {
-    // mm_populate(0, TASK_SIZE): errors ignored.
-    PopulateMode mode;
-    mode.mmPopulate = true;
-    mode.ignoreErrors = true;
-    (void)mmPopulate(*this, Va(0), params_.taskSize, mode);
+    mmPopulateIgnoringErrors(*this, Va(0), params_.taskSize);  // mm_populate(0, TASK_SIZE)
   }
   return Errno::Ok;
 }
@@ -168,10 +152,7 @@ Errno Mm::mlockall(int flags) {
 Errno Mm::munlockall() {
   MmInternals::enter(*this);
   defFlags_ &= ~VM_LOCKED_MASK;
-  std::vector<Va> starts;
-  for (const Vma& v : vmas_) starts.push_back(v.vmStart);
-  for (Va s : starts)
-    if (Vma* v = vmaLookup(s)) mlockFixup(*this, *v, v->vmStart, v->vmEnd, 0);
+  applyVmaLockFlags(*this, Va(0), MmInternals::kVaMax, 0);
   MmInternals::leave(*this);
   return Errno::Ok;
 }

@@ -105,6 +105,15 @@ struct PopulateMode {
 /// with a forced mode), NoMem.
 Errno mmPopulate(Mm& mm, Va start, Va end, const PopulateMode& mode);
 
+/// mm_populate(): __mm_populate's rules with errors ignored (mmap with MAP_POPULATE or
+/// MAP_LOCKED, mlockall(MCL_CURRENT), a locked vma made writable or grown by mremap).
+inline void mmPopulateIgnoringErrors(Mm& mm, Va start, Va end) {
+  PopulateMode mode;
+  mode.mmPopulate = true;
+  mode.ignoreErrors = true;
+  (void)mmPopulate(mm, start, end, mode);
+}
+
 /// Which vm flags PROT_* bits give (calc_vm_prot_bits).
 constexpr VmFlags calcVmProtBits(int prot) {
   return ((prot & PROT_READ) ? VM_READ : 0) | ((prot & PROT_WRITE) ? VM_WRITE : 0) |

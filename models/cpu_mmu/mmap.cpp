@@ -285,10 +285,7 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
 
   if (populate) {
     // mm_populate runs after the write lock is dropped; its failure does not fail mmap.
-    PopulateMode mode;
-    mode.mmPopulate = true;
-    mode.ignoreErrors = true;
-    (void)mmPopulate(*this, start, end, mode);
+    mmPopulateIgnoringErrors(*this, start, end);
   }
   return VaResult{Errno::Ok, start};
 }

@@ -116,10 +116,7 @@ Errno Mm::mprotect(Va addr, std::uint64_t len, int prot) {
     protectionRounds(*this, merged, ps, pe);
   }
   MmInternals::leave(*this);
-  PopulateMode mode;
-  mode.mmPopulate = true;
-  mode.ignoreErrors = true;
-  for (auto [ps, pe] : populate) (void)mmPopulate(*this, ps, pe, mode);
+  for (auto [ps, pe] : populate) mmPopulateIgnoringErrors(*this, ps, pe);
   return Errno::Ok;
 }
 

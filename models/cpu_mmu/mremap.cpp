@@ -102,12 +102,7 @@ VaResult Mm::mremap(Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int 
   std::uint64_t populateFrom = 0, populateTo = 0;
   auto ok = [&](Va a) {
     MmInternals::leave(*this);
-    if (populateTo > populateFrom) {
-      PopulateMode mode;
-      mode.mmPopulate = true;
-      mode.ignoreErrors = true;
-      (void)mmPopulate(*this, a + populateFrom, a + populateTo, mode);
-    }
+    if (populateTo > populateFrom) mmPopulateIgnoringErrors(*this, a + populateFrom, a + populateTo);
     return VaResult{Errno::Ok, a};
   };
   if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) return failed(Errno::Inval);

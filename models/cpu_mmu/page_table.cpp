@@ -101,16 +101,7 @@ PageTable::Table* PageTable::allocTable(PtLevel level, Errno* err) {
   if (pfn) tableFrames_.emplace(t, *pfn);
   ++tablesLive_;
   ++tablesAt_[static_cast<unsigned>(level)];
-  if (level == PtLevel::Pte) {
-    const std::uint64_t pteTables = tablesAt_[unsigned(PtLevel::Pte)];
-    const std::size_t entries = pdeCache_ ? pdeCacheMask_ + 1 : 0;
-    if ((!pdeCache_ && pteTables >= kPdeCacheMinTables) || (pdeCache_ && pteTables > entries && entries < kPdeCacheMaxEntries)) {
-      const std::size_t n = entries ? entries * 2 : kPdeCacheMinEntries;
-      pdeCache_.reset(new PdeCacheEntry[n]);
-      pdeCacheMask_ = n - 1;
-      clearPdeCache();
-    }
-  }
+  if (level == PtLevel::Pte) sizePdeCache();
   if (err) *err = Errno::Ok;
   return t;
 }
@@ -251,6 +242,18 @@ std::uint64_t PageTable::freeLevel(Table* t, PtLevel level, std::uint64_t base, 
     }
   }
   return freed;
+}
+
+void PageTable::sizePdeCache() {
+  const std::uint64_t pteTables = tablesAt_[unsigned(PtLevel::Pte)];
+  const std::size_t entries = pdeCache_ ? pdeCacheMask_ + 1 : 0;
+  std::size_t want = entries;
+  if (!pdeCache_ && pteTables >= kPdeCacheMinTables) want = kPdeCacheMinEntries;
+  if (pdeCache_ && pteTables > entries && entries < kPdeCacheMaxEntries) want = entries * 2;
+  if (want == entries) return;
+  pdeCache_.reset(new PdeCacheEntry[want]);
+  pdeCacheMask_ = want - 1;
+  clearPdeCache();
 }
 
 void PageTable::clearPdeCache() {

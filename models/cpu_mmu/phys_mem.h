@@ -98,9 +98,9 @@ class PhysMem {
   void folioRefAdd(Pfn pfn, std::int32_t n);
   /// folio_put_refs: drop `n` (>= 0) references; returns true if that freed the folio.
   bool folioPutRefs(Pfn pfn, std::int32_t n);
-  /// folio_put for a caller that already holds the folio's head frame `h` (that of `head`):
-  /// putPage(head) without looking the metadata up again. Same result.
-  bool folioPut(Frame& h, Pfn head);
+  /// folioPutRefs for a caller that already holds the folio's head frame `h` (that of `head`):
+  /// no second metadata lookup. Same result.
+  bool folioPutRefs(Frame& h, Pfn head, std::int32_t n);
 
   /// page_folio/compound_head: the head pfn of the folio containing `pfn` (itself if order 0
   /// or not in a folio). Does not create metadata.
@@ -373,9 +373,12 @@ inline Pfn PhysMem::compoundHead(Pfn pfn) const {
 inline __attribute__((always_inline)) bool PhysMem::folioPutRefs(Pfn pfn, std::int32_t n) {
   if (__builtin_expect(n < 0, 0)) putUnderflow(pfn, 0, n);
   const Pfn head = compoundHead(pfn);
-  Frame& h = frame(head);
+  return folioPutRefs(frame(head), head, n);
+}
+
+inline __attribute__((always_inline)) bool PhysMem::folioPutRefs(Frame& h, Pfn head, std::int32_t n) {
   if (h.isReserved()) return false;
-  if (__builtin_expect(h.refcount_ < n || h.refcount_ <= 0, 0)) putUnderflow(pfn, h.refcount_, n);
+  if (__builtin_expect(h.refcount_ < n || h.refcount_ <= 0, 0)) putUnderflow(head, h.refcount_, n);
   h.refcount_ -= n;
   if (h.refcount_ != 0) return false;
   freeFolio(head);
@@ -384,12 +387,5 @@ inline __attribute__((always_inline)) bool PhysMem::folioPutRefs(Pfn pfn, std::i
 
 inline __attribute__((always_inline)) bool PhysMem::putPage(Pfn pfn) { return folioPutRefs(pfn, 1); }
 
-inline __attribute__((always_inline)) bool PhysMem::folioPut(Frame& h, Pfn head) {
-  if (h.isReserved()) return false;
-  if (__builtin_expect(h.refcount_ <= 0, 0)) putUnderflow(head, h.refcount_, 1);
-  if (--h.refcount_ != 0) return false;
-  freeFolio(head);
-  return true;
-}
 
 }  // namespace hmmsim

@@ -203,6 +203,18 @@ Errno DmirrorDevice::ioctl(File& file, unsigned command, HmmDmirrorCmd& user) {
 
 // ---- READ / WRITE ------------------------------------------------------------------------
 
+Errno DmirrorDevice::readBack(Dmirror& d, Va start, Va end, HmmDmirrorCmd& cmd) {
+  std::vector<std::uint8_t> bounce(end - start);
+  std::uint64_t cpages = 0;
+  d.mirror_.updateLock().lock();
+  Errno ret = doRead(d, start, end, start, bounce, cpages);
+  d.mirror_.updateLock().unlock();
+  if (ret == Errno::Ok && copyToUser(d.mm(), Va(cmd.ptr), bounce.data(), bounce.size()) != Errno::Ok)
+    ret = Errno::Fault;
+  cmd.cpages = cpages;
+  return ret;
+}
+
 Errno DmirrorDevice::doRead(Dmirror& d, Va start, Va end, Va bounceAddr,
                             std::vector<std::uint8_t>& bounce, std::uint64_t& cpages) {
   std::uint8_t* ptr = bounce.data() + ((start - bounceAddr) & ~(kPageSize - 1));
@@ -424,15 +436,7 @@ Errno DmirrorDevice::migrateToDevice(Dmirror& d, HmmDmirrorCmd& cmd) {
   }
   // Return the migrated data so the test can check it was migrated: any page that did not
   // migrate (and is not otherwise mirrored) makes the read-back fail with -ENOENT.
-  std::vector<std::uint8_t> bounce(size);
-  std::uint64_t cpages = 0;
-  d.mirror_.updateLock().lock();
-  Errno ret = doRead(d, start, end, start, bounce, cpages);
-  d.mirror_.updateLock().unlock();
-  if (ret == Errno::Ok && copyToUser(mm, Va(cmd.ptr), bounce.data(), size) != Errno::Ok)
-    ret = Errno::Fault;
-  cmd.cpages = cpages;
-  return ret;
+  return readBack(d, start, end, cmd);
 }
 
 bool DmirrorDevice::devmemFaultAllocAndCopy(MigrateVma& args, Dmirror* d) {
@@ -663,15 +667,7 @@ Errno DmirrorDevice::exclusive(Dmirror& d, HmmDmirrorCmd& cmd) {
     }
   }
   // Return the data so the test can check it.
-  std::vector<std::uint8_t> bounce(size);
-  std::uint64_t cpages = 0;
-  d.mirror_.updateLock().lock();
-  Errno ret = doRead(d, start, end, start, bounce, cpages);
-  d.mirror_.updateLock().unlock();
-  if (ret == Errno::Ok && copyToUser(mm, Va(cmd.ptr), bounce.data(), size) != Errno::Ok)
-    ret = Errno::Fault;
-  cmd.cpages = cpages;
-  return ret;
+  return readBack(d, start, end, cmd);
 }
 
 Errno DmirrorDevice::checkAtomic(Dmirror& d, Va start, Va end) {

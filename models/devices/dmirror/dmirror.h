@@ -200,6 +200,10 @@ class DmirrorDevice final : public FileOperations {
   Errno doWrite(Dmirror& d, Va start, Va end, Va bounceAddr, const std::vector<std::uint8_t>& bounce,
                 std::uint64_t& cpages);
   Errno fault(Dmirror& d, Va start, Va end, bool write);
+  /// The tail of MIGRATE_TO_DEV and EXCLUSIVE: read [start, end) back through the device page
+  /// table (no faulting: a page the device does not hold makes it -ENOENT) into the user
+  /// buffer cmd.ptr, and set cmd.cpages. Returns Ok, NoEnt, or Fault (the copy-out failed).
+  Errno readBack(Dmirror& d, Va start, Va end, HmmDmirrorCmd& cmd);
   /// The READ/WRITE loop of lib/test_hmm.c: copy through the device page table under the update
   /// lock; on -ENOENT fault from the first uncopied page (faults++) and copy again.
   Errno copyWithFaults(Dmirror& d, HmmDmirrorCmd& cmd, std::vector<std::uint8_t>& bounce, bool write);
