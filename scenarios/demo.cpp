@@ -100,7 +100,7 @@ int runDemo(const DemoOptions& opt, std::ostream& out) {
   const std::uint64_t cow = pe.cowFault.value() + ce.cowFault.value();
   const std::uint64_t splits = pe.thpSplitPmd.value() + ce.thpSplitPmd.value();
   child.exitMmap();
-  mmuIntervalNotifierRemove(mirror);
+  mirror.remove();
   parent.exitMmap();
 
   out << "hmmsim demo: one process on " << formatBytes(opt.ramBytes) << " of RAM maps "

@@ -34,7 +34,7 @@ struct Setup {
     }
   }
   ~Setup() {
-    for (auto& s : subs) notifiers.mmuIntervalNotifierRemove(*s);
+    for (auto& s : subs) s->remove();
   }
   MmuNotifierSubscriptions notifiers{nullptr, "bench.notifier"};
   SetSeqOps ops;
@@ -116,7 +116,7 @@ void BM_InsertRemove(benchmark::State& state) {
   for (auto _ : state) {
     const Va a = Va(kBase + rng.below(std::uint64_t(n) * kStride / kPageSize) * kPageSize);
     (void)s.notifiers.mmuIntervalNotifierInsert(extra, a, kSpan, s.ops);
-    s.notifiers.mmuIntervalNotifierRemove(extra);
+    extra.remove();
   }
   state.SetItemsProcessed(state.iterations());
 }

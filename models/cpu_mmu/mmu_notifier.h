@@ -34,8 +34,10 @@
 // charge time for what the callbacks do.
 //
 // Kernel map: MmuNotifierSubscriptions = struct mmu_notifier_subscriptions (mm->notifier_subscriptions);
-// member functions keep the kernel's names in lowerCamel (mmuIntervalReadBegin = mmu_interval_read_begin,
-// invalidateRangeStart = mmu_notifier_invalidate_range_start, ...).
+// its member functions keep the kernel's names in lowerCamel (invalidateRangeStart =
+// mmu_notifier_invalidate_range_start, ...). The per-subscription calls are members of
+// MmuIntervalNotifier, named as STYLE.md and DESIGN.md do: sub.readBegin() = mmu_interval_read_begin,
+// readRetry, checkRetry, setSeq, remove = mmu_interval_notifier_remove.
 
 #include <array>
 #include <cstdint>
@@ -200,16 +202,29 @@ class MmuIntervalNotifier : private IntervalTreeNode {
   /// True when linked in the interval tree (callbacks can reach it).
   bool inTree() const { return IntervalTreeNode::inTree(); }
 
-  // Kernel-named conveniences forwarding to the owning MmuNotifierSubscriptions.
-  /// mmu_interval_read_begin(): see MmuNotifierSubscriptions::mmuIntervalReadBegin.
+  // The per-subscription kernel API, spelled once (here): mmu_interval_read_begin(sub) is
+  // sub.readBegin(), and so on. Inserting takes an mm: mmuIntervalNotifierInsert(sub, mm, ...) in
+  // models/cpu_mmu/mm.h (MmuNotifierSubscriptions::mmuIntervalNotifierInsert without an Mm).
+
+  /// mmu_interval_read_begin(): returns this notifier's current invalidateSeq as the collision
+  /// seq. If that equals the (odd) global seq, the range is being invalidated right now: sleeps
+  /// (via the Blocker) until the global seq changes, then returns the same seq (readRetry may then
+  /// already be true, as in the kernel). Counts "read_begin" and "read_begin_sleeps".
   std::uint64_t readBegin();
-  /// mmu_interval_read_retry(): true if an invalidation hit the range since readBegin returned seq.
+  /// mmu_interval_read_retry(): true if an invalidation hit the range since readBegin returned
+  /// `seq`; the caller must hold the same driver lock that invalidate() holds around setSeq.
+  /// Counts a true result ("read_retry").
   bool readRetry(std::uint64_t seq);
-  /// mmu_interval_check_retry(): lockless hint, same test as readRetry.
+  /// mmu_interval_check_retry(): the same test without the lock requirement, as an early-exit hint
+  /// (hmm_range_fault uses it). Counts a true result ("check_retry").
   bool checkRetry(std::uint64_t seq);
-  /// mmu_interval_set_seq(): called by ops->invalidate with its curSeq.
+  /// mmu_interval_set_seq(): called by ops->invalidate with its curSeq, under the driver lock.
   void setSeq(std::uint64_t curSeq) { invalidateSeq_ = curSeq; }
-  /// mmu_interval_notifier_remove().
+  /// mmu_interval_notifier_remove(): unsubscribes. When no overlapping invalidation is in flight it
+  /// is unlinked at once. Otherwise the removal is deferred to the last invalidateRangeEnd and this
+  /// call sleeps (via the Blocker) until that end, so that on return no callback is running or
+  /// will run for this notifier; if it was still a deferred insert, the insert is cancelled and
+  /// nothing waits. Must not be called from an ops callback (deadlock).
   void remove();
 
  private:
@@ -282,39 +297,10 @@ class MmuNotifierSubscriptions {
   /// Returns Errno::Ok; Errno::Overflow if length == 0 or start + length - 1 overflows (the
   /// kernel's -EOVERFLOW; nothing changes); Errno::Inval after release() (exit_mmap ran: the kernel's WARN_ON(mm_users <= 0) -> -EINVAL;
   /// counted in "insert_after_release"). Inserting an already-inserted sub is a simulator bug
-  /// (asserts).
+  /// (asserts). Drivers call the kernel-shaped mmuIntervalNotifierInsert(sub, mm, ...) of
+  /// models/cpu_mmu/mm.h, which forwards here; unit tests without an Mm call this directly.
   Errno mmuIntervalNotifierInsert(MmuIntervalNotifier& sub, Va start, std::uint64_t length,
                                   MmuIntervalNotifierOps& ops);
-  /// mmu_interval_notifier_insert_locked(): identical here (no mmap lock is modelled).
-  Errno mmuIntervalNotifierInsertLocked(MmuIntervalNotifier& sub, Va start, std::uint64_t length,
-                                        MmuIntervalNotifierOps& ops) {
-    return mmuIntervalNotifierInsert(sub, start, length, ops);
-  }
-
-  /// mmu_interval_notifier_remove(): unsubscribes `sub`. When no overlapping invalidation is in
-  /// flight it is unlinked at once. Otherwise the removal is deferred to the last
-  /// invalidateRangeEnd and this call sleeps (via the Blocker) until that end, so that on return no
-  /// callback is running or will run for `sub`; if `sub` was itself still a deferred insert, the
-  /// insert is cancelled and nothing waits. Must not be called from an ops callback (deadlock).
-  void mmuIntervalNotifierRemove(MmuIntervalNotifier& sub);
-
-  /// mmu_interval_read_begin(): returns sub's current invalidateSeq as the collision seq. If that
-  /// equals the (odd) global seq, sub's range is being invalidated right now: sleeps (via the
-  /// Blocker) until the global seq changes, then returns the same seq (readRetry may then already
-  /// be true, as in the kernel). Counts sleeps in stats.
-  std::uint64_t mmuIntervalReadBegin(MmuIntervalNotifier& sub);
-
-  /// mmu_interval_read_retry(): true if sub was invalidated since mmuIntervalReadBegin returned
-  /// `seq` (sub.invalidateSeq() != seq); the caller must hold the same driver lock that
-  /// invalidate() holds around setSeq. Counts a true result in stats ("read_retry").
-  bool mmuIntervalReadRetry(MmuIntervalNotifier& sub, std::uint64_t seq);
-
-  /// mmu_interval_check_retry(): the same test without the lock requirement, as an early-exit hint
-  /// (hmm_range_fault uses it). Counts a true result in stats ("check_retry").
-  bool mmuIntervalCheckRetry(MmuIntervalNotifier& sub, std::uint64_t seq);
-
-  /// mmu_interval_set_seq(): to be called by ops->invalidate under the driver lock.
-  static void mmuIntervalSetSeq(MmuIntervalNotifier& sub, std::uint64_t curSeq) { sub.setSeq(curSeq); }
 
   // --- what the mm calls ----------------------------------------------------------------------
 
@@ -404,6 +390,17 @@ class MmuNotifierSubscriptions {
                                     &MmuIntervalNotifier::deferredHook_>,
       boost::intrusive::constant_time_size<true>>;
 
+  // The per-subscription kernel calls. Callers use the members of MmuIntervalNotifier
+  // (sub.readBegin(), sub.readRetry(seq), sub.checkRetry(seq), sub.setSeq(cur), sub.remove()),
+  // which forward here: one spelling of the API, the kernel's shape.
+  friend class MmuIntervalNotifier;
+
+  // Implementations of MmuIntervalNotifier::remove/readBegin/readRetry/checkRetry (contracts there).
+  void mmuIntervalNotifierRemove(MmuIntervalNotifier& sub);
+  std::uint64_t mmuIntervalReadBegin(MmuIntervalNotifier& sub);
+  bool mmuIntervalReadRetry(MmuIntervalNotifier& sub, std::uint64_t seq);
+  bool mmuIntervalCheckRetry(MmuIntervalNotifier& sub, std::uint64_t seq);
+
   MmuIntervalNotifier* itreeInvStartRange(const MmuNotifierRange& range, std::uint64_t& seq);
   MmuIntervalNotifier* itreeInvNext(MmuIntervalNotifier& sub, const MmuNotifierRange& range);
   void itreeInvEnd();
@@ -458,20 +455,5 @@ class MmuNotifierSubscriptions {
   Counter& unregisterSleeps_;
   Counter& insertAfterRelease_;
 };
-
-// Free-function spellings of the per-subscription kernel API (the subscription knows its mm).
-// Entry points that take an mm (mmu_notifier_invalidate_range_start(range), mmu_interval_notifier_insert
-// (sub, mm, ...)) belong next to Mm, which owns the MmuNotifierSubscriptions (models/cpu_mmu/mm.h).
-
-/// mmu_interval_read_begin(sub).
-inline std::uint64_t mmuIntervalReadBegin(MmuIntervalNotifier& sub) { return sub.readBegin(); }
-/// mmu_interval_read_retry(sub, seq).
-inline bool mmuIntervalReadRetry(MmuIntervalNotifier& sub, std::uint64_t seq) { return sub.readRetry(seq); }
-/// mmu_interval_check_retry(sub, seq).
-inline bool mmuIntervalCheckRetry(MmuIntervalNotifier& sub, std::uint64_t seq) { return sub.checkRetry(seq); }
-/// mmu_interval_set_seq(sub, cur_seq).
-inline void mmuIntervalSetSeq(MmuIntervalNotifier& sub, std::uint64_t curSeq) { sub.setSeq(curSeq); }
-/// mmu_interval_notifier_remove(sub).
-inline void mmuIntervalNotifierRemove(MmuIntervalNotifier& sub) { sub.remove(); }
 
 }  // namespace hmmsim

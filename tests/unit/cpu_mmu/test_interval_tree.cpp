@@ -157,5 +157,5 @@ TEST_CASE("an invalidation among thousands of random interval notifiers calls ex
     std::sort(ops.called.begin(), ops.called.end());
     REQUIRE(ops.called == expect);
   }
-  for (auto& n : subsList) subs.mmuIntervalNotifierRemove(*n);
+  for (auto& n : subsList) n->remove();
 }

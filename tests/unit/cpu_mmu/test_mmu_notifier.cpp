@@ -105,7 +105,7 @@ TEST_CASE("interval notifier insert links it into the tree and remove unlinks it
   CHECK(sub.invalidateSeq() == MmuNotifierSubscriptions::kInitialSeq - 1);
   CHECK(subs.invalidateSeq() == MmuNotifierSubscriptions::kInitialSeq);
 
-  subs.mmuIntervalNotifierRemove(sub);
+  sub.remove();
   CHECK_FALSE(sub.inserted());
   CHECK_FALSE(sub.inTree());
   CHECK(subs.intervalCount() == 0);
@@ -121,7 +121,7 @@ TEST_CASE("insert with zero length or an end past the top of the address space r
   CHECK(subs.intervalCount() == 0);
   // The very last byte is fine: last = ULONG_MAX does not overflow.
   CHECK(subs.mmuIntervalNotifierInsert(sub, Va(~0ull - kPage + 1), kPage, ops) == Errno::Ok);
-  subs.mmuIntervalNotifierRemove(sub);
+  sub.remove();
 }
 
 TEST_CASE("an invalidation calls exactly the overlapping interval notifiers with its range, event, owner and an odd seq") {
@@ -153,7 +153,7 @@ TEST_CASE("an invalidation calls exactly the overlapping interval notifiers with
     CHECK(c.curSeq % 2 == 1);
   }
   subs.invalidateRangeEnd(r);
-  for (auto* s : {&below, &touchingStart, &inside, &touchingEnd, &above}) subs.mmuIntervalNotifierRemove(*s);
+  for (auto* s : {&below, &touchingStart, &inside, &touchingEnd, &above}) s->remove();
 }
 
 TEST_CASE("readRetry is false when no invalidation hit the range since readBegin") {
@@ -169,7 +169,7 @@ TEST_CASE("readRetry is false when no invalidation hit the range since readBegin
   CHECK_FALSE(sub.readRetry(seq));
   CHECK_FALSE(sub.checkRetry(seq));
   CHECK(subs.stats().counterValue("read_retry") == 0);
-  subs.mmuIntervalNotifierRemove(sub);
+  sub.remove();
 }
 
 TEST_CASE("readRetry is true after an overlapping invalidation whose callback called setSeq") {
@@ -177,19 +177,19 @@ TEST_CASE("readRetry is true after an overlapping invalidation whose callback ca
   RecordingOps ops;
   MmuIntervalNotifier sub;
   REQUIRE(subs.mmuIntervalNotifierInsert(sub, Va(0x100000), 16 * kPage, ops) == Errno::Ok);
-  const std::uint64_t seq = mmuIntervalReadBegin(sub);
+  const std::uint64_t seq = sub.readBegin();
   MmuNotifierRange r = makeRange(Va(0x104000), Va(0x105000), MmuNotifierEvent::Clear);
   subs.invalidateRangeStart(r);
   CHECK(sub.invalidateSeq() == ops.calls.at(0).curSeq);  // setSeq stored the odd cur_seq
-  CHECK(mmuIntervalCheckRetry(sub, seq));  // already visible before the end
+  CHECK(sub.checkRetry(seq));  // already visible before the end
   subs.invalidateRangeEnd(r);
-  CHECK(mmuIntervalReadRetry(sub, seq));
+  CHECK(sub.readRetry(seq));
   CHECK(subs.stats().counterValue("read_retry") == 1);
   CHECK(subs.stats().counterValue("check_retry") == 1);
   // A fresh read section after the end is clean again.
   const std::uint64_t seq2 = sub.readBegin();
   CHECK_FALSE(sub.readRetry(seq2));
-  subs.mmuIntervalNotifierRemove(sub);
+  sub.remove();
 }
 
 TEST_CASE("nested and overlapping invalidations keep the seq odd until the last end and bump it once") {
@@ -220,8 +220,8 @@ TEST_CASE("nested and overlapping invalidations keep the seq odd until the last 
   CHECK(subs.invalidateSeq() % 2 == 0);
   CHECK(subs.activeInvalidateRanges() == 0);
   CHECK(subs.stats().counterValue("seq_bumps") == 1);
-  subs.mmuIntervalNotifierRemove(a);
-  subs.mmuIntervalNotifierRemove(b);
+  a.remove();
+  b.remove();
 }
 
 TEST_CASE("an invalidation that overlaps no interval notifier leaves the seq even") {
@@ -236,7 +236,7 @@ TEST_CASE("an invalidation that overlaps no interval notifier leaves the seq eve
   subs.invalidateRangeEnd(r);
   CHECK(subs.invalidateSeq() == MmuNotifierSubscriptions::kInitialSeq);
   CHECK(ops.calls.empty());
-  subs.mmuIntervalNotifierRemove(a);
+  a.remove();
 }
 
 TEST_CASE("insert during an overlapping invalidation is deferred and applied at the last end") {
@@ -268,8 +268,8 @@ TEST_CASE("insert during an overlapping invalidation is deferred and applied at 
   subs.invalidateRangeEnd(r3);
   REQUIRE(ops.calls.size() == 1);
   CHECK(ops.calls[0].sub == &late);
-  subs.mmuIntervalNotifierRemove(existing);
-  subs.mmuIntervalNotifierRemove(late);
+  existing.remove();
+  late.remove();
 }
 
 TEST_CASE("insert during a non-overlapping invalidation links at once and makes the seq odd") {
@@ -287,7 +287,7 @@ TEST_CASE("insert during a non-overlapping invalidation links at once and makes 
   subs.invalidateRangeEnd(r);
   CHECK_FALSE(subs.isInvalidating());
   CHECK(subs.stats().counterValue("seq_bumps") == 1);
-  subs.mmuIntervalNotifierRemove(sub);
+  sub.remove();
 }
 
 TEST_CASE("remove during an invalidation is deferred, sleeps until the last end, then unlinks") {
@@ -306,7 +306,7 @@ TEST_CASE("remove during an invalidation is deferred, sleeps until the last end,
     deferredWhileWaiting = subs.deferredCount();
     subs.invalidateRangeEnd(r);
   };
-  subs.mmuIntervalNotifierRemove(sub);
+  sub.remove();
   CHECK(blocker.sleeps == 1);
   CHECK(inTreeWhileWaiting);
   CHECK(deferredWhileWaiting == 1);
@@ -327,13 +327,13 @@ TEST_CASE("remove of an insert that is still deferred cancels it without waiting
   subs.invalidateRangeStart(r);
   REQUIRE(subs.mmuIntervalNotifierInsert(late, Va(0x2000), kPage, ops) == Errno::Ok);
   REQUIRE(subs.deferredCount() == 1);
-  subs.mmuIntervalNotifierRemove(late);
+  late.remove();
   CHECK(blocker.sleeps == 0);
   CHECK_FALSE(late.inserted());
   CHECK(subs.deferredCount() == 0);
   subs.invalidateRangeEnd(r);
   CHECK(subs.intervalCount() == 1);
-  subs.mmuIntervalNotifierRemove(existing);
+  existing.remove();
 }
 
 TEST_CASE("readBegin during an invalidation of its range sleeps until the end and returns the invalidation's seq") {
@@ -357,7 +357,7 @@ TEST_CASE("readBegin during an invalidation of its range sleeps until the end an
   // No invalidation since: the read section is valid.
   CHECK_FALSE(sub.readRetry(seq));
   CHECK(subs.stats().counterValue("read_begin_sleeps") == 1);
-  subs.mmuIntervalNotifierRemove(sub);
+  sub.remove();
 }
 
 TEST_CASE("readBegin does not sleep when the running invalidation does not cover its range") {
@@ -374,8 +374,8 @@ TEST_CASE("readBegin does not sleep when the running invalidation does not cover
   CHECK(blocker.sleeps == 0);
   subs.invalidateRangeEnd(r);
   CHECK_FALSE(miss.readRetry(seq));
-  subs.mmuIntervalNotifierRemove(hit);
-  subs.mmuIntervalNotifierRemove(miss);
+  hit.remove();
+  miss.remove();
 }
 
 TEST_CASE("non-blockable start refused by an interval notifier returns EAGAIN and leaves the seq protocol consistent") {
@@ -406,7 +406,7 @@ TEST_CASE("non-blockable start refused by an interval notifier returns EAGAIN an
   CHECK(first.readRetry(seqFirst));
   CHECK(subs.stats().counterValue("invalidate_nonblock_again") == 1);
   subs.mmuNotifierUnregister(plain);
-  for (auto* s : {&first, &refusing, &later}) subs.mmuIntervalNotifierRemove(*s);
+  for (auto* s : {&first, &refusing, &later}) s->remove();
 }
 
 TEST_CASE("non-blockable start refused by a plain subscriber returns EAGAIN and ends only the subscribers that succeeded") {
@@ -443,7 +443,7 @@ TEST_CASE("a plain subscriber's non-blocking refusal leaves the interval part ac
   // Only to let the test tear down: the kernel would stay odd until some later end.
   subs.invalidateRangeEnd(r);
   subs.mmuNotifierUnregister(refusing);
-  subs.mmuIntervalNotifierRemove(sub);
+  sub.remove();
 }
 
 TEST_CASE("a blockable start ignores a refusing interval notifier, calls the rest and counts a warning") {
@@ -459,8 +459,8 @@ TEST_CASE("a blockable start ignores a refusing interval notifier, calls the res
   CHECK(subs.stats().counterValue("interval_invalidate_warn") == 1);
   CHECK(subs.activeInvalidateRanges() == 1);
   subs.invalidateRangeEnd(r);
-  subs.mmuIntervalNotifierRemove(refusing);
-  subs.mmuIntervalNotifierRemove(ok);
+  refusing.remove();
+  ok.remove();
 }
 
 TEST_CASE("a plain MmuNotifier gets a start and an end for every invalidation, newest subscriber first") {
@@ -522,8 +522,8 @@ TEST_CASE("release calls every interval notifier with RELEASE over the whole add
   CHECK(log.size() == 2);
   // Interval notifiers stay until their drivers remove them.
   CHECK(subs.intervalCount() == 2);
-  subs.mmuIntervalNotifierRemove(low);
-  subs.mmuIntervalNotifierRemove(high);
+  low.remove();
+  high.remove();
 }
 
 TEST_CASE("a false return from an interval notifier during release only counts a warning") {
@@ -536,7 +536,7 @@ TEST_CASE("a false return from an interval notifier during release only counts a
   CHECK(ops.calls.size() == 1);
   CHECK(subs.stats().counterValue("release_warn") == 1);
   CHECK(subs.activeInvalidateRanges() == 0);
-  subs.mmuIntervalNotifierRemove(sub);
+  sub.remove();
 }
 
 TEST_CASE("interval insert after mmu_notifier_release (no mm users left) returns EINVAL and changes nothing") {
@@ -590,7 +590,7 @@ TEST_CASE("stats count invalidations per event type") {
   CHECK(st.counterValue("invalidate_end") == 8);
   CHECK(st.counterValue("interval_invalidate_calls") == 8);
   CHECK(st.counterValue("seq_bumps") == 8);
-  subs.mmuIntervalNotifierRemove(sub);
+  sub.remove();
 }
 
 TEST_CASE("event names and values are the kernel's") {

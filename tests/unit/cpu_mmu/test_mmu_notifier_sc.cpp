@@ -49,7 +49,7 @@ struct ReaderDuringInvalidation : sc_core::sc_module {
     SC_THREAD(reader);
   }
   ~ReaderDuringInvalidation() override {
-    if (sub.inserted()) subs.mmuIntervalNotifierRemove(sub);
+    if (sub.inserted()) sub.remove();
   }
   void invalidatorA() {
     MmuNotifierRange r = makeRange(Va(0x0), Va(0x20000));
@@ -104,7 +104,7 @@ struct RemoveDuringInvalidation : sc_core::sc_module {
   }
   void driver() {
     wait(10, SC_NS);
-    subs.mmuIntervalNotifierRemove(sub);
+    sub.remove();
     removeReturnedAt = sc_core::sc_time_stamp();
     inTreeAfter = sub.inTree();
   }
