@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <sstream>
 
 #include "hmm/device_exclusive.h"
 #include "hmm/hmm.h"
@@ -98,6 +99,11 @@ void Dmirror::commitPfns(const HmmRange& range) {
                   "dmirror: hmm_range_fault returned a non-valid entry for a faulted page");
     DmirrorPte pte;
     pte.pfn = hmmPfnToPfn(e);
+    // The correct driver stores the page that holds the data (for an owner-matched
+    // device-private page hmmsim's device frame holds it). 6.12 stores the device-private page
+    // itself, whose physical address the CPU cannot dereference (faultStoresDevicePage).
+    if (dev_.params().faultStoresDevicePage && isDevicePrivate(dev_.physMem().frame(pte.pfn).pgmap))
+      pte.devicePrivatePage = true;
     if (e & HMM_PFN_WRITE) {
       pte.tag = DmirrorPte::Tag::Write;
     } else if (range.defaultFlags & HMM_PFN_REQ_WRITE) {
@@ -221,6 +227,7 @@ Errno DmirrorDevice::doRead(Dmirror& d, Va start, Va end, Va bounceAddr,
   for (std::uint64_t vpn = start.value() >> kPageShift; vpn < (end.value() >> kPageShift); ++vpn) {
     auto it = d.pt_.find(vpn);
     if (it == d.pt_.end()) return Errno::NoEnt;
+    if (it->second.devicePrivatePage) reportDevicePageAccess(Va(vpn << kPageShift), it->second.pfn, "READ");
     pm_.read(paOf(it->second.pfn), ptr, kPageSize);
     ptr += kPageSize;
     ++cpages;
@@ -234,11 +241,23 @@ Errno DmirrorDevice::doWrite(Dmirror& d, Va start, Va end, Va bounceAddr,
   for (std::uint64_t vpn = start.value() >> kPageShift; vpn < (end.value() >> kPageShift); ++vpn) {
     auto it = d.pt_.find(vpn);
     if (it == d.pt_.end() || it->second.tag != DmirrorPte::Tag::Write) return Errno::NoEnt;
+    if (it->second.devicePrivatePage) reportDevicePageAccess(Va(vpn << kPageShift), it->second.pfn, "WRITE");
     pm_.write(paOf(it->second.pfn), ptr, kPageSize);
     ptr += kPageSize;
     ++cpages;
   }
   return Errno::Ok;
+}
+
+void DmirrorDevice::reportDevicePageAccess(Va va, Pfn pfn, const char* command) const {
+  // Rule 2 (no access to a frame that is not there for the CPU): the kernel's memcpy_from_page /
+  // memcpy_to_page maps the device-private page, whose physical address is fake, and oopses.
+  // hmmsim's device frame holds the bytes, so the copy below still moves the right data.
+  if (!checker_) return;
+  std::ostringstream cause;
+  cause << command << " of " << va << " copies through device-private pfn 0x" << std::hex << pfn.value()
+        << std::dec << " (dmirror_do_fault stored the device page instead of the system page behind it)";
+  checker_->report(Violation{CheckRule::FreedFrame, 0, name_, paOf(pfn).value(), cause.str()});
 }
 
 Errno DmirrorDevice::fault(Dmirror& d, Va start, Va end, bool write) {

@@ -52,6 +52,7 @@
 #include "hmm/mirror.h"
 #include "models/cpu_mmu/file.h"
 #include "models/devices/dmirror/dmirror_uapi.h"
+#include "sim/checker.h"
 #include "sim/errno.h"
 #include "sim/stats.h"
 #include "sim/strong_types.h"
@@ -76,6 +77,12 @@ struct DmirrorParams {
   bool evictOnRelease = true;
   /// Cost of the migration copy engine.
   MigrateCopyParams copy;
+  /// Reproduce 6.12's dmirror_do_fault mistake: when hmm_range_fault returns one of the
+  /// device's own private pages, store that device-private page itself instead of the system
+  /// page that backs it; the READ/WRITE copy then goes through the device page's (not CPU
+  /// addressable) physical address, which oopses the real kernel. hmmsim reports it to the
+  /// attached InvariantChecker (rule 2) and goes on. Default false (the correct driver).
+  bool faultStoresDevicePage = false;
 };
 
 /// One device page-table entry (the xarray value of the kernel: page pointer + tag).
@@ -87,6 +94,10 @@ struct DmirrorPte {
   };
   Pfn pfn;  ///< the frame holding the data (see the header comment)
   Tag tag = Tag::Read;
+  /// The entry holds a device-private page as the kernel's struct page, not the page holding its
+  /// data (only with DmirrorParams::faultStoresDevicePage): a copy through it dereferences the
+  /// device page's fake physical address.
+  bool devicePrivatePage = false;
 };
 
 /// struct dmirror: one open handle mirroring one Mm.
@@ -181,6 +192,8 @@ class DmirrorDevice final : public FileOperations {
   Dmirror* handleOf(File& file);
   std::size_t openHandles() const { return handles_.size(); }
   StatsGroup& stats() { return stats_; }
+  /// Where the device reports invariant violations (not owned; null: none are reported).
+  void attachChecker(InvariantChecker* checker) { checker_ = checker; }
   /// Device pages (4 KiB units) allocated by migrations (the kernel's calloc).
   std::uint64_t calloc() const { return calloc_.value(); }
 
@@ -200,6 +213,8 @@ class DmirrorDevice final : public FileOperations {
   Errno doWrite(Dmirror& d, Va start, Va end, Va bounceAddr, const std::vector<std::uint8_t>& bounce,
                 std::uint64_t& cpages);
   Errno fault(Dmirror& d, Va start, Va end, bool write);
+  /// Report to the checker a copy through an entry that holds a device-private page.
+  void reportDevicePageAccess(Va va, Pfn pfn, const char* command) const;
   /// The tail of MIGRATE_TO_DEV and EXCLUSIVE: read [start, end) back through the device page
   /// table (no faulting: a page the device does not hold makes it -ENOENT) into the user
   /// buffer cmd.ptr, and set cmd.cpages. Returns Ok, NoEnt, or Fault (the copy-out failed).
@@ -233,6 +248,7 @@ class DmirrorDevice final : public FileOperations {
   MigrateCopier copier_;
   std::unique_ptr<DeviceMemory> devmem_;
   std::list<std::unique_ptr<Dmirror>> handles_;
+  InvariantChecker* checker_ = nullptr;
 };
 
 }  // namespace hmmsim
