@@ -3,10 +3,11 @@
 //
 // What it models: serialization of TLPs at the link's TLP-layer bandwidth (link_timing.h: raw
 // bandwidth minus ACK/UpdateFC DLLPs and SKP ordered sets, spread evenly over the traffic), a
-// fixed one-way latency (PHY + data-link pipeline + propagation), and a "busy until" reservation:
-// a TLP (or, at per-burst fidelity, a train of back-to-back TLPs) starts when both its first byte
-// is ready and the direction is free, so flows sharing the direction share its bandwidth in
-// arrival order.
+// fixed one-way latency (PHY + data-link pipeline + propagation), and a timeline of booked
+// intervals (interval_book.h): a TLP (or, at per-burst fidelity, a train of back-to-back TLPs)
+// occupies the earliest free interval at or after its first byte is ready, so flows sharing the
+// direction share its bandwidth, and a booking made early for a later time (a read's completions
+// under temporal decoupling) never delays an earlier transmission.
 //
 // Cut-through: a transmission may start as soon as its first byte is ready (`head`), but cannot
 // finish before its last byte has arrived (`tail`) — a switch forwards a TLP while still
@@ -14,14 +15,14 @@
 //
 // What it leaves out: credit-based flow control (receivers are assumed to have enough credits),
 // replays, DLLPs as discrete packets (their bandwidth is removed on average), arbitration
-// between virtual channels, out-of-order arrival on a direction (a transaction presented with an
-// earlier time than the direction's busy-until waits behind earlier reservations — the accepted
-// approximation of loosely-timed simulation).
+// between virtual channels; a train fed by a slower link occupies the direction from its head to
+// its tail (the gaps between its TLPs are not offered to other flows).
 // Pure: no SystemC; times are absolute picoseconds.
 
 #include <algorithm>
 #include <cstdint>
 
+#include "models/pcie/interval_book.h"
 #include "models/pcie/link_timing.h"
 
 namespace hmmsim {
@@ -45,22 +46,32 @@ class LinkDirection {
 
   /// Reserves the direction for `wireBytes` whose first byte is ready at in.headPs and last at
   /// in.tailPs (tail >= head). Returns when the first and the last byte reach the far end:
-  ///   start = max(in.head, busyUntil); end = max(start + ser(wireBytes), in.tail);
-  ///   busyUntil = end; result = {start + latency, end + latency}.
+  ///   start = earliest s >= in.head with [s, end) free, end = max(s + ser(wireBytes), in.tail);
+  ///   result = {start + latency, end + latency}.
   /// `tlps` only feeds the counters; `waitPs`, if given, receives start − in.head (queueing).
-  /// Inline: it runs for every TLP on every hop.
+  /// `floorPs`: no later call will present a head before it (SystemC time of the caller);
+  /// bookings that ended by then are forgotten. Inline: it runs for every TLP on every hop.
   HeadTail transmit(HeadTail in, std::uint64_t wireBytes, std::uint64_t tlps = 1,
-                    std::uint64_t* waitPs = nullptr) {
-    const std::uint64_t start = std::max(in.headPs, busyUntil_);
+                    std::uint64_t* waitPs = nullptr, std::uint64_t floorPs = 0) {
     const std::uint64_t ser = serializationPs(wireBytes);
-    const std::uint64_t end = std::max(start + ser, in.tailPs);
-    waitPs_ += start - in.headPs;
-    if (waitPs) *waitPs = start - in.headPs;
-    busyPs_ += ser;
-    wireBytes_ += wireBytes;
-    tlps_ += tlps;
-    busyUntil_ = end;
-    return HeadTail{start + latencyPs_, end + latencyPs_};
+    book_.prune(floorPs);
+    return account(in, book_.book(in.headPs, ser, in.tailPs), ser, wireBytes, tlps, waitPs);
+  }
+
+  /// transmit() for non-posted requests (MRd): they wait only behind other non-posted requests,
+  /// as an egress port's arbiter serves the non-posted queue beside the posted and completion
+  /// queues instead of behind them (PCIe keeps separate flow-control credits per type). Their
+  /// serialization still takes capacity from everything else: it is booked on the shared
+  /// timeline at the first gap at or after their arrival, delaying later posted writes and
+  /// completions. Requests are small (24 B per MRRS of data), so serving them first is within one
+  /// TLP of what a round-robin arbiter does.
+  HeadTail transmitNonPosted(HeadTail in, std::uint64_t wireBytes, std::uint64_t tlps = 1,
+                             std::uint64_t* waitPs = nullptr, std::uint64_t floorPs = 0) {
+    const std::uint64_t ser = serializationPs(wireBytes);
+    book_.prune(floorPs);
+    nonPosted_.prune(floorPs);
+    book_.book(in.headPs, ser, 0);
+    return account(in, nonPosted_.book(in.headPs, ser, in.tailPs), ser, wireBytes, tlps, waitPs);
   }
 
   /// Serialization time of `wireBytes` on this direction, in ps (rounded to nearest).
@@ -70,17 +81,29 @@ class LinkDirection {
 
   double tlpGbps() const { return gbps_; }
   std::uint64_t latencyPs() const { return latencyPs_; }
-  std::uint64_t busyUntilPs() const { return busyUntil_; }
+  std::uint64_t busyUntilPs() const { return book_.lastEndPs(); }  ///< end of the latest booking
+  std::size_t bookedIntervals() const { return book_.intervals(); }
   std::uint64_t wireBytes() const { return wireBytes_; }  ///< total bytes sent
   std::uint64_t tlps() const { return tlps_; }            ///< total TLPs sent
   std::uint64_t busyPs() const { return busyPs_; }        ///< total time spent serializing
   std::uint64_t waitPs() const { return waitPs_; }        ///< total time TLPs waited for the direction
 
  private:
+  HeadTail account(HeadTail in, IntervalBook::Booking b, std::uint64_t ser, std::uint64_t wireBytes,
+                   std::uint64_t tlps, std::uint64_t* waitPs) {
+    waitPs_ += b.startPs - in.headPs;
+    if (waitPs) *waitPs = b.startPs - in.headPs;
+    busyPs_ += ser;
+    wireBytes_ += wireBytes;
+    tlps_ += tlps;
+    return HeadTail{b.startPs + latencyPs_, b.endPs + latencyPs_};
+  }
+
   double gbps_;
   double psPerByte_;
   std::uint64_t latencyPs_;
-  std::uint64_t busyUntil_ = 0;
+  IntervalBook book_;       // every transmission (posted, completions, and non-posted capacity)
+  IntervalBook nonPosted_;  // non-posted requests only: what they wait behind
   std::uint64_t wireBytes_ = 0, tlps_ = 0, busyPs_ = 0, waitPs_ = 0;
 };
 

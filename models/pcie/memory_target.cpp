@@ -84,14 +84,14 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time
   }
   if (isWrite) {
     // Stored once the last byte arrived and the memory moved it.
-    const HeadTail done = port_.transmit({head, tail}, len);
+    const HeadTail done = port_.transmit({head, tail}, len, 1, nullptr, ext.nowPs);
     bytesWritten_ += len;
     delay = delayOf(ext, done.tailPs);
     ext.tailAfterHeadPs = 0;
   } else {
     // Data for the first request is ready `latency` after it arrived; the rest streams at the
     // memory's bandwidth but not before the last request of the train arrived.
-    const HeadTail done = port_.transmit({head, tail}, len);
+    const HeadTail done = port_.transmit({head, tail}, len, 1, nullptr, ext.nowPs);
     bytesRead_ += len;
     delay = delayOf(ext, done.headPs);
     ext.tailAfterHeadPs = done.tailPs - done.headPs;

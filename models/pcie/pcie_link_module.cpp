@@ -57,7 +57,10 @@ void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter&
   PcieTlpExtension& ext = pcieExt(gp);
   const std::uint64_t head = absPs(ext, delay);
   std::uint64_t waited = 0;
-  HeadTail sent = fwd.transmit({head, head + ext.tailAfterHeadPs}, ext.reqWireBytes, ext.reqTlps, &waited);
+  const HeadTail in{head, head + ext.tailAfterHeadPs};
+  const HeadTail sent = ext.kind == TlpKind::MRd
+                            ? fwd.transmitNonPosted(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs)
+                            : fwd.transmit(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs);
   ext.queueWaitPs += waited;
   if (!ext.injectRecorded) {
     ext.injectRecorded = true;
@@ -80,7 +83,8 @@ void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter&
   const std::uint64_t tlps = ok ? ext.cplTlps : 1;
   const std::uint64_t cplHead = absPs(ext, delay);
   std::uint64_t cplWaited = 0;
-  HeadTail back2 = back.transmit({cplHead, cplHead + ext.tailAfterHeadPs}, bytes, tlps, &cplWaited);
+  HeadTail back2 =
+      back.transmit({cplHead, cplHead + ext.tailAfterHeadPs}, bytes, tlps, &cplWaited, ext.nowPs);
   backBytes += bytes;
   (&back == &up_ ? upTlps_ : downTlps_) += tlps;
   ext.lastLinkGbps = back.tlpGbps();

@@ -22,16 +22,15 @@ PcieRootComplexModule::PcieRootComplexModule(sc_core::sc_module_name name,
   in.register_b_transport(this, &PcieRootComplexModule::bTransport);
 }
 
-std::uint64_t PcieRootComplexModule::forwardP2p(std::uint64_t& busyUntil, double efficiency, double linkGbps,
-                                                std::uint64_t bytes, std::uint64_t head,
+std::uint64_t PcieRootComplexModule::forwardP2p(IntervalBook& engine, double efficiency, double linkGbps,
+                                                std::uint64_t bytes, std::uint64_t floorPs, std::uint64_t head,
                                                 std::uint64_t& tail) {
   if (efficiency >= 1.0 || linkGbps <= 0) return head;  // the links are the limit
   const auto occ = static_cast<std::uint64_t>(std::llround(double(bytes) * 8000.0 / (linkGbps * efficiency)));
-  const std::uint64_t start = std::max(head, busyUntil);
-  const std::uint64_t end = std::max(start + occ, tail);
-  busyUntil = end;
-  tail = end;
-  return start;
+  engine.prune(floorPs);
+  const IntervalBook::Booking b = engine.book(head, occ, tail);
+  tail = b.endPs;
+  return b.startPs;
 }
 
 void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
@@ -81,7 +80,7 @@ void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& g
     std::uint64_t head = absPs(ext, delay);
     std::uint64_t tail = head + ext.tailAfterHeadPs;
     head =
-        forwardP2p(p2pWriteBusyUntil_, params_.p2pWriteEfficiency, ingressGbps, ext.reqWireBytes, head, tail);
+        forwardP2p(p2pWriteEngine_, params_.p2pWriteEfficiency, ingressGbps, ext.reqWireBytes, ext.nowPs, head, tail);
     delay = delayOf(ext, head);
     ext.tailAfterHeadPs = tail - head;
     out[egress]->b_transport(gp, delay);
@@ -91,8 +90,8 @@ void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& g
   if (gp.get_response_status() == tlm::TLM_OK_RESPONSE) {
     std::uint64_t head = absPs(ext, delay);
     std::uint64_t tail = head + ext.tailAfterHeadPs;
-    head = forwardP2p(p2pReadBusyUntil_, params_.p2pReadEfficiency, ext.lastLinkGbps, ext.cplWireBytes, head,
-                      tail);
+    head = forwardP2p(p2pReadEngine_, params_.p2pReadEfficiency, ext.lastLinkGbps, ext.cplWireBytes, ext.nowPs,
+                      head, tail);
     delay = delayOf(ext, head);
     ext.tailAfterHeadPs = tail - head;
   }

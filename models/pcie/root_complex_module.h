@@ -23,6 +23,7 @@
 #include <tlm_utils/multi_passthrough_target_socket.h>
 #include <tlm_utils/simple_initiator_socket.h>
 
+#include "models/pcie/interval_book.h"
 #include "models/pcie/pcie_route.h"
 #include "models/pcie/pcie_transaction.h"
 #include "models/pcie/translation_stage.h"
@@ -56,15 +57,15 @@ class PcieRootComplexModule : public sc_core::sc_module {
  private:
   void bTransport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   /// Forwarding-engine reservation for p2p data: returns the new head time, updates `tail`.
-  std::uint64_t forwardP2p(std::uint64_t& busyUntil, double efficiency, double linkGbps, std::uint64_t bytes,
-                           std::uint64_t head, std::uint64_t& tail);
+  std::uint64_t forwardP2p(IntervalBook& engine, double efficiency, double linkGbps, std::uint64_t bytes,
+                           std::uint64_t floorPs, std::uint64_t head, std::uint64_t& tail);
 
   PcieRootComplexParams params_;
   sc_core::sc_time latency_;
   PcieTranslationStage* stage_ = nullptr;
   const PcieRouter* router_ = nullptr;
-  std::uint64_t p2pWriteBusyUntil_ = 0;
-  std::uint64_t p2pReadBusyUntil_ = 0;
+  IntervalBook p2pWriteEngine_;  // forwarding-engine bookings of posted p2p writes
+  IntervalBook p2pReadEngine_;   // and of p2p read completions
   StatsGroup stats_;
   Counter& toMemory_;
   Counter& p2p_;

@@ -49,3 +49,47 @@ TEST_CASE("a slot pool hands out the earliest-free slots and reports when k are 
   CHECK(p.earliest() == 200);
   CHECK(p.acquire(1) == 200);
 }
+
+TEST_CASE("a booking made for a later time does not delay an earlier transmission") {
+  LinkDirection d(8.0, 0);
+  d.transmit({5'000'000, 5'000'000}, 1000);  // a completion booked for 5..6 us
+  const HeadTail early = d.transmit({0, 0}, 1000);
+  CHECK(early.headPs == 0);  // a single busy-until time would have started it at 6 us
+  CHECK(early.tailPs == 1'000'000);
+  CHECK(d.waitPs() == 0);
+}
+
+TEST_CASE("an out-of-order transmission fills the first gap it fits in") {
+  LinkDirection d(8.0, 0);
+  d.transmit({0, 0}, 1000);                  // 0..1 us
+  d.transmit({1'500'000, 1'500'000}, 1000);  // 1.5..2.5 us
+  d.transmit({3'000'000, 3'000'000}, 1000);  // 3..4 us
+  const HeadTail big = d.transmit({500'000, 500'000}, 600);  // 0.6 us
+  CHECK(big.headPs == 4'000'000);  // neither 1..1.5 nor 2.5..3 holds 0.6 us
+  const HeadTail small = d.transmit({500'000, 500'000}, 400);
+  CHECK(small.headPs == 1'000'000);  // the first gap after its arrival
+  CHECK(small.tailPs == 1'400'000);
+}
+
+TEST_CASE("back-to-back transmissions in time order are held as one interval") {
+  LinkDirection d(8.0, 0);
+  for (std::uint64_t i = 0; i < 1000; ++i) d.transmit({i * 1'000'000, i * 1'000'000}, 1000);
+  CHECK(d.bookedIntervals() == 1);
+  CHECK(d.busyUntilPs() == 1'000'000'000);
+}
+
+TEST_CASE("bookings that ended before the floor are forgotten") {
+  LinkDirection d(8.0, 0);
+  for (std::uint64_t i = 0; i < 1000; ++i) d.transmit({i * 2'000'000, i * 2'000'000}, 1000, 1, nullptr, i * 2'000'000);
+  CHECK(d.bookedIntervals() <= 2);
+}
+
+TEST_CASE("a non-posted request does not queue behind completions but takes their bandwidth") {
+  LinkDirection d(8.0, 0);
+  d.transmit({0, 0}, 10'000);  // completions 0..10 us
+  const HeadTail mrd = d.transmitNonPosted({1'000'000, 1'000'000}, 24);
+  CHECK(mrd.headPs == 1'000'000);
+  CHECK(mrd.tailPs == 1'024'000);
+  const HeadTail next = d.transmit({2'000'000, 2'000'000}, 1000);
+  CHECK(next.headPs == 10'024'000);  // the request's 24 ns were taken from the shared timeline
+}

@@ -1,0 +1,103 @@
+#pragma once
+// A timeline of booked, non-overlapping busy intervals of one resource (a link direction, a
+// memory port, a root complex's forwarding engine).
+//
+// Why: under temporal decoupling (DESIGN.md "Time and transactions") reservations arrive out of
+// time order: a read's completions are booked on a direction before a later-issued but
+// earlier-timed request reaches it. A single "busy until" time would make that request queue
+// behind a booking in its future. Here a request books the earliest interval at or after its
+// arrival that fits between earlier bookings, so a booking in the future never delays an
+// earlier one.
+//
+// Contract: book(head, ser, tail) returns the earliest start s >= head such that
+// [s, max(s + ser, tail)) overlaps no earlier booking, and books that interval. Touching
+// intervals are merged, so a saturated resource holds a handful of intervals. The in-order case
+// (head at or after the last booking's end) costs O(1); an out-of-order booking costs a binary
+// search plus the gaps it skips. prune(floor) forgets intervals that end at or before `floor`;
+// the caller guarantees no later booking has head < floor (the SystemC time of the call: no
+// initiator's local time is ever behind it). No allocation once the vector reached its peak size.
+// Pure: no SystemC; times are absolute picoseconds.
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace hmmsim {
+
+class IntervalBook {
+ public:
+  struct Booking {
+    std::uint64_t startPs;
+    std::uint64_t endPs;
+  };
+
+  /// Books `serPs` of occupancy at the earliest start >= headPs; the interval cannot end before
+  /// tailPs (the last byte of a cut-through train has not arrived earlier). tailPs may be < headPs.
+  Booking book(std::uint64_t headPs, std::uint64_t serPs, std::uint64_t tailPs) {
+    const std::size_t n = v_.size();
+    // Fast path: at or after everything booked so far.
+    if (first_ == n || headPs >= v_.back().end) {
+      const std::uint64_t end = std::max(headPs + serPs, tailPs);
+      if (end > headPs) {
+        if (first_ != n && v_.back().end == headPs)
+          v_.back().end = end;
+        else
+          v_.push_back(Span{headPs, end});
+      }
+      return Booking{headPs, end};
+    }
+    return bookSlow(headPs, serPs, tailPs);
+  }
+
+  /// Forgets every interval that ends at or before floorPs.
+  void prune(std::uint64_t floorPs) {
+    while (first_ < v_.size() && v_[first_].end <= floorPs) lastPruned_ = v_[first_++].end;
+    if (first_ >= 64 && first_ * 2 >= v_.size()) {
+      v_.erase(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(first_));
+      first_ = 0;
+    }
+  }
+
+  /// End of the latest booking (0 if none is held).
+  std::uint64_t lastEndPs() const { return first_ == v_.size() ? lastPruned_ : v_.back().end; }
+  /// Intervals currently held (merged); for tests and the in-order cost claim.
+  std::size_t intervals() const { return v_.size() - first_; }
+
+ private:
+  struct Span {
+    std::uint64_t start, end;
+  };
+  Booking bookSlow(std::uint64_t headPs, std::uint64_t serPs, std::uint64_t tailPs) {
+    // First interval that ends after head (ends are sorted: intervals do not overlap).
+    auto it = std::upper_bound(v_.begin() + static_cast<std::ptrdiff_t>(first_), v_.end(), headPs,
+                               [](std::uint64_t t, const Span& s) { return t < s.end; });
+    std::uint64_t s = headPs;
+    for (;; ++it) {
+      const std::uint64_t e = std::max(s + serPs, tailPs);
+      if (it == v_.end() || e <= it->start) {
+        if (e == s) return Booking{s, e};  // nothing to occupy
+        // Insert [s, e) before `it`, merging with touching neighbours.
+        const bool joinPrev = it != v_.begin() + static_cast<std::ptrdiff_t>(first_) && (it - 1)->end == s;
+        const bool joinNext = it != v_.end() && it->start == e;
+        if (joinPrev && joinNext) {
+          (it - 1)->end = it->end;
+          v_.erase(it);
+        } else if (joinPrev) {
+          (it - 1)->end = e;
+        } else if (joinNext) {
+          it->start = s;
+        } else {
+          v_.insert(it, Span{s, e});
+        }
+        return Booking{s, e};
+      }
+      s = std::max(s, it->end);
+    }
+  }
+
+  std::vector<Span> v_;  // sorted, disjoint; live from index first_
+  std::size_t first_ = 0;
+  std::uint64_t lastPruned_ = 0;
+};
+
+}  // namespace hmmsim
