@@ -28,7 +28,7 @@ class EventCounter : public MmuIntervalNotifierOps {
     pages += (range.end - range.start) / kPageSize;
     return true;
   }
-  std::array<std::uint64_t, 8> counts{};
+  std::array<std::uint64_t, kMmuNotifierEventCount> counts{};  ///< indexed by MmuNotifierEvent
   std::uint64_t pages = 0;
 };
 
@@ -119,7 +119,7 @@ int runDemo(const DemoOptions& opt, std::ostream& out) {
   row("RAM pages holding data", dataPages);
   row("RAM pages after exit", phys.dataPages());
   out << "  mirror notifier invalidations:\n";
-  for (unsigned e = 0; e < 8; ++e) {
+  for (unsigned e = 0; e < kMmuNotifierEventCount; ++e) {
     if (events.counts[e] == 0) continue;
     out << "    " << std::setw(32) << mmuNotifierEventName(static_cast<MmuNotifierEvent>(e)) << events.counts[e]
         << '\n';

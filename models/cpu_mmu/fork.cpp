@@ -24,14 +24,15 @@ ForkResult Mm::fork(std::string childName) {
   Errno err = Errno::Ok;
   for (Vma& src : vmas_) {
     if (src.vmFlags & VM_DONTCOPY) continue;  // MADV_DONTFORK, drivers' VM_DONTCOPY
-    Vma* dst = MmInternals::dupVma(src);
+    VmaPtr dup = MmInternals::dupVma(src);
+    Vma* dst = dup.get();
     dst->vmMm = child.get();
     dst->vmFlags &= ~VM_LOCKED_MASK;  // dup_mmap: locks are not inherited
     const bool wipe = (src.vmFlags & VM_WIPEONFORK) != 0;
     if (wipe) dst->setAnonVma(nullptr);  // the child starts with an empty private mapping
     // anon_vma_fork: the child's private pages (still the parent's after COW) belong to the
     // same family; hmmsim shares the AnonVma identity (see vma.h).
-    MmInternals::linkVma(*child, *dst);
+    MmInternals::linkVma(*child, std::move(dup));
     if (dst->isHugetlb()) MmInternals::hugetlbReserveVma(*child, *dst);
     if (dst->vmOps) dst->vmOps->open(*dst);
     if (wipe) continue;

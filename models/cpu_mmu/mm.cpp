@@ -212,8 +212,8 @@ Errno MmInternals::fail(Mm& mm, Errno e) {
   return e;
 }
 
-Vma* MmInternals::dupVma(const Vma& src) {
-  Vma* v = new Vma;
+VmaPtr MmInternals::dupVma(const Vma& src) {
+  VmaPtr v = allocVma();
   v->vmStart = src.vmStart;
   v->vmEnd = src.vmEnd;
   v->vmFlags = src.vmFlags;
@@ -227,27 +227,30 @@ Vma* MmInternals::dupVma(const Vma& src) {
   return v;
 }
 
-void MmInternals::linkVma(Mm& mm, Vma& v) {
+Vma& MmInternals::linkVma(Mm& mm, VmaPtr owned) {
+  HMMSIM_ASSERT(owned, "linkVma of no vma");
+  Vma& v = *owned;
   HMMSIM_ASSERT(v.vmStart < v.vmEnd && v.vmStart.isAligned(kPageSize) && v.vmEnd.isAligned(kPageSize),
                 "linkVma: bad vma [" << v.vmStart << ", " << v.vmEnd << ")");
   HMMSIM_ASSERT(mm.findVmaIntersection(v.vmStart, v.vmEnd) == nullptr,
                 "linkVma: [" << v.vmStart << ", " << v.vmEnd << ") overlaps an existing vma");
   v.vmMm = &mm;
-  mm.vmas_.insert(v);
+  mm.vmas_.insert(*owned.release());  // the tree owns its linked vmas
   if (v.vmFile) v.vmFile->inode().linkVma(v);
+  return v;
 }
 
-void MmInternals::unlinkVma(Mm& mm, Vma& v) {
+VmaPtr MmInternals::unlinkVma(Mm& mm, Vma& v) {
   mm.vmas_.erase(mm.vmas_.iterator_to(v));
   if (v.vmFile) v.vmFile->inode().unlinkVma(v);
+  return VmaPtr(&v);
 }
 
 void MmInternals::removeVma(Mm& mm, Vma& v) {
-  unlinkVma(mm, v);
-  if (v.isHugetlb()) hugetlbUnreserveVma(mm, v);
-  if (v.vmOps) v.vmOps->close(v);
-  delete &v;  // drops the file and anon_vma references
-}
+  VmaPtr owned = unlinkVma(mm, v);
+  if (owned->isHugetlb()) hugetlbUnreserveVma(mm, *owned);
+  if (owned->vmOps) owned->vmOps->close(*owned);
+}  // vm_area_free: drops the file and anon_vma references
 
 Errno MmInternals::maySplit(Vma& v, Va addr) {
   if (v.isHugetlb() && !addr.isAligned(v.kernelPagesize())) return Errno::Inval;  // hugetlb_vm_op_split
@@ -261,15 +264,15 @@ Vma* MmInternals::splitVma(Mm& mm, Vma& v, Va addr) {
   // vma_adjust_trans_huge: a THP straddling the new boundary is split first (CLEAR round).
   Errno e = vmaAdjustTransHuge(v, addr, addr);
   HMMSIM_ASSERT(e == Errno::Ok, "THP split at a vma split failed: " << e);
-  Vma* upper = dupVma(v);
-  upper->vmStart = addr;
-  upper->vmPgoff = v.vmPgoff + ((addr - v.vmStart) >> kPageShift);
+  VmaPtr dup = dupVma(v);
+  dup->vmStart = addr;
+  dup->vmPgoff = v.vmPgoff + ((addr - v.vmStart) >> kPageShift);
   // Shrink the lower part in place (its key, vmStart, does not change: the tree stays ordered).
   v.vmEnd = addr;
-  linkVma(mm, *upper);
-  if (upper->vmOps) upper->vmOps->open(*upper);
+  Vma& upper = linkVma(mm, std::move(dup));
+  if (upper.vmOps) upper.vmOps->open(upper);
   ++mm.mmStats().vmaSplits;
-  return upper;
+  return &upper;
 }
 
 void MmInternals::splitAt(Mm& mm, Va addr) {
@@ -303,8 +306,7 @@ Vma& MmInternals::mergeAround(Mm& mm, Vma& v) {
     if (!cur->anonVma) cur->setAnonVma(n.anonVma);
     cur->vmFlags |= n.vmFlags & VM_SOFTDIRTY;
     Va newEnd = n.vmEnd;
-    unlinkVma(mm, n);
-    delete &n;  // no close(): merged, not removed (vma_merge)
+    VmaPtr merged = unlinkVma(mm, n);  // freed here without close(): merged, not removed (vma_merge)
     cur->vmEnd = newEnd;
     ++mm.mmStats().vmaMerges;
   }
@@ -316,8 +318,7 @@ Vma& MmInternals::mergeAround(Mm& mm, Vma& v) {
       if (!p.anonVma) p.setAnonVma(cur->anonVma);
       p.vmFlags |= cur->vmFlags & VM_SOFTDIRTY;
       Va newEnd = cur->vmEnd;
-      unlinkVma(mm, *cur);
-      delete cur;
+      VmaPtr merged = unlinkVma(mm, *cur);  // freed here, as above
       p.vmEnd = newEnd;
       ++mm.mmStats().vmaMerges;
       cur = &p;

@@ -380,7 +380,7 @@ class Mm {
   VmEventCounters vmEvents_;
   std::unique_ptr<PageTable> pageTable_;
   std::unique_ptr<MmuNotifierSubscriptions> subscriptions_;
-  VmaTree vmas_;
+  VmaTree vmas_;  ///< owns its linked vmas (MmInternals::linkVma/unlinkVma; freed by exitMmap)
   WaitQueue migrationWq_;
   std::array<std::int64_t, kNrMmCounters> rss_{};
   unsigned readers_ = 0;

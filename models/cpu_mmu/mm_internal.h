@@ -3,6 +3,7 @@
 // madvise.cpp, fork.cpp). Not a public interface: only those files include it.
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "models/cpu_mmu/mm.h"
@@ -12,18 +13,27 @@
 
 namespace hmmsim {
 
+/// An owned vma that is linked nowhere (vm_area_alloc / vm_area_dup). Ownership of every vma:
+/// a detached vma is held by a VmaPtr; linkVma moves it into the mm's tree, which owns its
+/// linked vmas; unlinkVma hands it back as a VmaPtr, and dropping that frees it (vm_area_free,
+/// which also drops the file and anon_vma references). No other code news or deletes a Vma.
+using VmaPtr = std::unique_ptr<Vma>;
+
 /// Friend of Mm: the vma-tree surgery the syscalls share (the kernel's mm/vma.c).
 class MmInternals {
  public:
   /// ULONG_MAX as an exclusive end: exit_mmap's and mmu_notifier_release's [0, ULONG_MAX).
   static constexpr Va kVaMax{~0ull};
 
-  /// A detached vma with every field copied from `src` (vm_area_dup), linked nowhere.
-  static Vma* dupVma(const Vma& src);
-  /// Link `v` into mm's tree and, if file-backed, its inode's i_mmap.
-  static void linkVma(Mm& mm, Vma& v);
-  /// Unlink `v` from both.
-  static void unlinkVma(Mm& mm, Vma& v);
+  /// vm_area_alloc: a new detached vma, every field default.
+  static VmaPtr allocVma() { return std::make_unique<Vma>(); }
+  /// vm_area_dup: a detached vma with every field copied from `src`.
+  static VmaPtr dupVma(const Vma& src);
+  /// Link `v` into mm's tree (which takes ownership) and, if file-backed, its inode's i_mmap.
+  /// Returns the linked vma.
+  static Vma& linkVma(Mm& mm, VmaPtr v);
+  /// Unlink `v` from both; the caller owns it again (dropping the result frees it).
+  [[nodiscard]] static VmaPtr unlinkVma(Mm& mm, Vma& v);
   /// remove_vma: unlink, vm_ops->close, drop the file reference, free. Pages must be zapped.
   static void removeVma(Mm& mm, Vma& v);
 

@@ -246,7 +246,7 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
     }
   }
 
-  Vma* v = new Vma;
+  VmaPtr v = MmInternals::allocVma();
   v->vmStart = start;
   v->vmEnd = end;
   v->vmFlags = vmFlags;
@@ -265,7 +265,7 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
       zapPageRange(*v, start, end, nullptr);
       invalidateRangeEnd(range);
       pageTable_->freePgtables(start, end);
-      delete v;
+      v.reset();  // never linked: freed without close()
       if (hugetlb) MmInternals::hugetlbUnreserve(*this, hugeShift, len >> hugeShift);
       return failed(e);
     }
@@ -279,8 +279,8 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
   }
   // mmap_region: special and hugetlb vmas are never locked.
   if ((v->vmFlags & VM_SPECIAL) || v->isHugetlb()) v->vmFlags &= ~VM_LOCKED_MASK;
-  MmInternals::linkVma(*this, *v);
-  if (!hugetlb) MmInternals::mergeAround(*this, *v);
+  Vma& linked = MmInternals::linkVma(*this, std::move(v));
+  if (!hugetlb) MmInternals::mergeAround(*this, linked);
   MmInternals::leave(*this);
 
   if (populate) {

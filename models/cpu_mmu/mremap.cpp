@@ -185,11 +185,11 @@ VaResult Mm::mremap(Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int 
   // move_vma: the new vma (copy_vma) with the pgoff of the moved range, the page tables moved
   // under an UNMAP round on the old range, then the old range unmapped (second UNMAP round)
   // unless MREMAP_DONTUNMAP.
-  Vma* nv = MmInternals::dupVma(*vma);
-  nv->vmStart = target;
-  nv->vmEnd = target + nl;
-  nv->vmPgoff = vma->vmPgoff + ((oldAddr - vma->vmStart) >> kPageShift);
-  MmInternals::linkVma(*this, *nv);
+  VmaPtr dup = MmInternals::dupVma(*vma);
+  dup->vmStart = target;
+  dup->vmEnd = target + nl;
+  dup->vmPgoff = vma->vmPgoff + ((oldAddr - vma->vmStart) >> kPageShift);
+  Vma* nv = &MmInternals::linkVma(*this, std::move(dup));
   if (nv->vmOps) nv->vmOps->open(*nv);
   // THPs straddling the old range's edges are split before the move (the vma split does it in
   // the kernel's do_vmi_munmap; move_page_tables splits partial PMDs itself).
