@@ -782,140 +782,178 @@ bool copyPresentPage(Vma& dst, Va addr, Pte* dstSlot, Pte srcPte) {
   return true;
 }
 
+/// What one copy step asks the walk over the parent's page table to do next.
+enum class CopyStep {
+  Copied,  ///< the entry is copied (or there was nothing to copy): go on with the next one
+  Retry,   ///< the parent's entry changed shape (PMD split, exclusive pte restored): look again
+  NoMem,   ///< no frame or page-table page: fork fails with NoMem
+};
+
+/// What every copy step needs: the two vmas, their mms and the child's page table.
+struct CopyContext {
+  Vma& dst;
+  Vma& src;
+  Mm& smm;
+  Mm& dmm;
+  PhysMem& pm;
+  PageTable& dpt;
+  bool cow;  ///< is_cow_mapping(src->vm_flags): private and may be written
+};
+
+/// The child's value of a present entry: in a COW mapping a writable entry is write-protected
+/// in the parent (`srcSlot`) and in the returned copy (copy_present_pte, copy_huge_pmd).
+Pte wrprotectForCow(const CopyContext& c, Pte* srcSlot, Pte pte) {
+  if (c.cow && pte.isWrite()) {
+    *srcSlot = pte.wrprotect();
+    return pte.wrprotect();
+  }
+  return pte;
+}
+
+/// copy_huge_pmd: a PMD leaf (THP, huge zero page, or a non-present PMD). A maybe-pinned
+/// anonymous THP in a COW mapping, and non-present PMDs other than migration entries
+/// (device-private), are split and copied as ptes instead (Retry).
+CopyStep copyHugePmd(const CopyContext& c, const PtRangeEntry& e) {
+  PhysMem& pm = c.pm;
+  const Pte pte = *e.slot;
+  const Va addr = e.leafStart();
+  HMMSIM_ASSERT(e.start == addr && e.end == addr + kPmdSize,
+                "PMD leaf at " << addr << " straddles the vma boundary");
+  if (pte.isSwap() && !pte.isMigrationEntry()) {
+    // copy_huge_pmd handles only migration entries among non-present PMDs here; split the
+    // rest (device-private PMDs) and copy them as ptes.
+    return splitHugePmdLocked(c.src, addr) == Errno::Ok ? CopyStep::Retry : CopyStep::NoMem;
+  }
+  const bool anonThp = pte.isPresent() && isNormalPage(pm, pte) && !pm.isHugeZeroPfn(pte.pfn()) &&
+                       headFrame(pm, pte.pfn()).isAnon();
+  if (anonThp && c.cow && folioMaybeDmaPinned(c.smm, pte.pfn())) {
+    // A maybe-pinned anonymous THP cannot be shared; split it and let the pte path copy the
+    // pinned subpages eagerly.
+    return splitHugePmdLocked(c.src, addr) == Errno::Ok ? CopyStep::Retry : CopyStep::NoMem;
+  }
+  Errno err = Errno::Ok;
+  Pte* dslot = c.dpt.pmdPtr(addr, true, &err);
+  if (!dslot) return CopyStep::NoMem;
+  Pte copy = pte;
+  if (pte.isPresent()) {
+    if (isNormalPage(pm, pte) && !pm.isHugeZeroPfn(pte.pfn())) {
+      Frame& h = headFrame(pm, pte.pfn());
+      pm.getPage(pte.pfn());
+      h.setEntireMapcount(h.entireMapcount() + 1);
+      h.clear(kFrameAnonExclusive);
+      c.dmm.addMmCounter(mmCounterOf(h), std::int64_t(kPagesPerPmd));
+    }
+    copy = wrprotectForCow(c, e.slot, pte).mkOld();
+  } else {  // PMD migration entry
+    if (c.cow && pte.isWritableMigrationEntry()) *e.slot = copy = Pte::mkMigration(pte.swpPfn(), false);
+    c.dmm.addMmCounter(mmCounterOf(headFrame(pm, pte.swpPfn())), std::int64_t(kPagesPerPmd));
+  }
+  *dslot = copy;
+  return CopyStep::Copied;
+}
+
+/// copy_nonpresent_pte: device-private, migration and hwpoison entries. A device-exclusive
+/// entry is first made present again in the parent (try_restore_exclusive_pte, inside fork's own
+/// notifier round) and then copied as a present pte (Retry), as the kernel's -EBUSY path does.
+CopyStep copyNonpresentPte(const CopyContext& c, const PtRangeEntry& e) {
+  PhysMem& pm = c.pm;
+  const Pte pte = *e.slot;
+  if (pte.isDeviceExclusiveEntry()) {
+    Pte p = mkPte(pte.swpPfn(), c.src, pte.isWritableDeviceExclusiveEntry() && (c.src.vmFlags & VM_WRITE));
+    if (pte.isWritableDeviceExclusiveEntry()) p = p.mkDirty();
+    *e.slot = p;
+    return CopyStep::Retry;
+  }
+  Errno err = Errno::Ok;
+  Pte* dslot = c.dpt.ptePtr(e.start, true, &err);
+  if (!dslot) return CopyStep::NoMem;
+  if (pte.isDevicePrivateEntry()) {
+    const Pfn pfn = pte.swpPfn();
+    pm.getPage(pfn);
+    ++pm.frame(pfn).mapcount;
+    pm.frame(pfn).clear(kFrameAnonExclusive);
+    c.dmm.addMmCounter(mmCounterOf(headFrame(pm, pfn)), 1);
+    Pte copy = pte;
+    if (c.cow && pte.isWritableDevicePrivateEntry()) {
+      copy = Pte::mkDevicePrivate(pfn, false);
+      *e.slot = copy;
+    }
+    *dslot = copy;
+  } else if (pte.isMigrationEntry()) {
+    Pte copy = pte;
+    if (c.cow && (pte.isWritableMigrationEntry() || pte.isReadableExclusiveMigrationEntry())) {
+      copy = Pte::mkMigration(pte.swpPfn(), false);
+      *e.slot = copy;
+    }
+    c.dmm.addMmCounter(mmCounterOf(headFrame(pm, pte.swpPfn())), 1);
+    *dslot = copy;
+  } else if (pte.isHwPoisonEntry()) {
+    *dslot = pte;
+  }
+  return CopyStep::Copied;
+}
+
+/// copy_present_pte: share the page (mapcount and refcount +1, write-protected for COW), copy
+/// special entries as they are, or copy a maybe-DMA-pinned anonymous page eagerly
+/// (copy_present_page).
+CopyStep copyPresentPte(const CopyContext& c, const PtRangeEntry& e) {
+  PhysMem& pm = c.pm;
+  const Pte pte = *e.slot;
+  const Va addr = e.start;
+  Errno err = Errno::Ok;
+  Pte* dslot = c.dpt.ptePtr(addr, true, &err);
+  if (!dslot) return CopyStep::NoMem;
+  if (!isNormalPage(pm, pte) || pm.isZeroPfn(pte.pfn())) {
+    // Special entries (zero page, raw pfns) are copied as they are; COW of the zero page is
+    // read-only already.
+    *dslot = wrprotectForCow(c, e.slot, pte).mkOld();
+    return CopyStep::Copied;
+  }
+  const Pfn pfn = pte.pfn();
+  Frame& h = headFrame(pm, pfn);
+  if (c.cow && h.isAnon() && folioMaybeDmaPinned(c.smm, pfn)) {
+    // page_needs_cow_for_dma: the child gets its own copy now, the parent keeps its page
+    // (and its writable mapping) so the pinned DMA target stays the parent's.
+    return copyPresentPage(c.dst, addr, dslot, pte) ? CopyStep::Copied : CopyStep::NoMem;
+  }
+  pm.getPage(pfn);
+  ++pm.frame(pfn).mapcount;
+  if (h.isAnon()) pm.frame(pfn).clear(kFrameAnonExclusive);
+  c.dmm.addMmCounter(mmCounterOf(h), 1);
+  Pte copy = wrprotectForCow(c, e.slot, pte);
+  if (c.src.vmFlags & VM_SHARED) copy = copy.mkClean();
+  *dslot = copy.mkOld();
+  return CopyStep::Copied;
+}
+
 }  // namespace
 
 Errno copyPageRange(Vma& dst, Vma& src) {
   HMMSIM_ASSERT(dst.vmStart == src.vmStart && dst.vmEnd == src.vmEnd,
                 "copyPageRange between vmas of different ranges");
+  if (src.isHugetlb()) return copyHugetlbPageRange(dst, src);
   Mm& smm = mmOf(src);
   Mm& dmm = mmOf(dst);
-  PhysMem& pm = smm.physMem();
-  PageTable& spt = smm.pageTable();
-  PageTable& dpt = dmm.pageTable();
-  const bool cow = src.isCowMapping();
+  const CopyContext c{dst, src, smm, dmm, smm.physMem(), dmm.pageTable(), src.isCowMapping()};
+
+  // copy_pmd_range / copy_pte_range: one step per populated leaf of the parent.
   Errno result = Errno::Ok;
-  if (src.isHugetlb()) return copyHugetlbPageRange(dst, src);
-
-  spt.walkRange(src.vmStart, src.vmEnd, [&](const PtRangeEntry& e) {
+  smm.pageTable().walkRange(src.vmStart, src.vmEnd, [&](const PtRangeEntry& e) {
     if (e.level == PtLevel::None) return WalkAction::Continue;
-    const Pte pte = *e.slot;
+    CopyStep step;
     if (e.level == PtLevel::Pmd) {
-      const Va addr = e.leafStart();
-      HMMSIM_ASSERT(e.start == addr && e.end == addr + kPmdSize,
-                    "PMD leaf at " << addr << " straddles the vma boundary");
-      if (pte.isSwap() && !pte.isMigrationEntry()) {
-        // copy_huge_pmd handles only migration entries among non-present PMDs here; split the
-        // rest (device-private PMDs) and copy them as ptes.
-        if (splitHugePmdLocked(src, addr) != Errno::Ok) { result = Errno::NoMem; return WalkAction::Stop; }
-        return WalkAction::Retry;
-      }
-      const bool anonThp = pte.isPresent() && isNormalPage(pm, pte) &&
-                           !pm.isHugeZeroPfn(pte.pfn()) && headFrame(pm, pte.pfn()).isAnon();
-      if (anonThp && cow && folioMaybeDmaPinned(smm, pte.pfn())) {
-        // copy_huge_pmd: a maybe-pinned anonymous THP cannot be shared; split it and let the
-        // pte path copy the pinned subpages eagerly.
-        if (splitHugePmdLocked(src, addr) != Errno::Ok) { result = Errno::NoMem; return WalkAction::Stop; }
-        return WalkAction::Retry;
-      }
-      Errno err = Errno::Ok;
-      Pte* dslot = dpt.pmdPtr(addr, true, &err);
-      if (!dslot) { result = Errno::NoMem; return WalkAction::Stop; }
-      Pte copy = pte;
-      if (pte.isPresent()) {
-        if (isNormalPage(pm, pte) && !pm.isHugeZeroPfn(pte.pfn())) {
-          Frame& h = headFrame(pm, pte.pfn());
-          pm.getPage(pte.pfn());
-          h.setEntireMapcount(h.entireMapcount() + 1);
-          h.clear(kFrameAnonExclusive);
-          dmm.addMmCounter(mmCounterOf(h), std::int64_t(kPagesPerPmd));
-        }
-        if (cow && pte.isWrite()) {
-          *e.slot = pte.wrprotect();
-          copy = copy.wrprotect();
-        }
-        copy = copy.mkOld();
-      } else {  // PMD migration entry
-        if (cow && pte.isWritableMigrationEntry())
-          *e.slot = copy = Pte::mkMigration(pte.swpPfn(), false);
-        dmm.addMmCounter(mmCounterOf(headFrame(pm, pte.swpPfn())), std::int64_t(kPagesPerPmd));
-      }
-      *dslot = copy;
-      return WalkAction::Continue;
+      step = copyHugePmd(c, e);
+    } else {
+      HMMSIM_ASSERT(e.level == PtLevel::Pte, "fork met a PUD leaf at " << e.start);
+      step = e.slot->isSwap() ? copyNonpresentPte(c, e) : copyPresentPte(c, e);
     }
-
-    HMMSIM_ASSERT(e.level == PtLevel::Pte, "fork met a PUD leaf at " << e.start);
-    const Va addr = e.start;
-    if (pte.isDeviceExclusiveEntry()) {
-      // copy_nonpresent_pte: make the parent's device-exclusive entry present again
-      // (try_restore_exclusive_pte, inside fork's own notifier round), then copy it as a
-      // present pte.
-      Pte p = mkPte(pte.swpPfn(), src, pte.isWritableDeviceExclusiveEntry() &&
-                                           (src.vmFlags & VM_WRITE));
-      if (pte.isWritableDeviceExclusiveEntry()) p = p.mkDirty();
-      *e.slot = p;
-      return WalkAction::Retry;
+    switch (step) {
+      case CopyStep::Copied: return WalkAction::Continue;
+      case CopyStep::Retry: return WalkAction::Retry;
+      case CopyStep::NoMem: break;
     }
-    Errno err = Errno::Ok;
-    Pte* dslot = dpt.ptePtr(addr, true, &err);
-    if (!dslot) { result = Errno::NoMem; return WalkAction::Stop; }
-    if (pte.isSwap()) {
-      if (pte.isDevicePrivateEntry()) {
-        const Pfn pfn = pte.swpPfn();
-        pm.getPage(pfn);
-        ++pm.frame(pfn).mapcount;
-        pm.frame(pfn).clear(kFrameAnonExclusive);
-        dmm.addMmCounter(mmCounterOf(headFrame(pm, pfn)), 1);
-        Pte copy = pte;
-        if (cow && pte.isWritableDevicePrivateEntry()) {
-          copy = Pte::mkDevicePrivate(pfn, false);
-          *e.slot = copy;
-        }
-        *dslot = copy;
-      } else if (pte.isMigrationEntry()) {
-        Pte copy = pte;
-        if (cow && (pte.isWritableMigrationEntry() || pte.isReadableExclusiveMigrationEntry())) {
-          copy = Pte::mkMigration(pte.swpPfn(), false);
-          *e.slot = copy;
-        }
-        dmm.addMmCounter(mmCounterOf(headFrame(pm, pte.swpPfn())), 1);
-        *dslot = copy;
-      } else if (pte.isHwPoisonEntry()) {
-        *dslot = pte;
-      }
-      return WalkAction::Continue;
-    }
-    // Present.
-    if (!isNormalPage(pm, pte) || pm.isZeroPfn(pte.pfn())) {
-      // Special entries (zero page, raw pfns) are copied as they are; COW of the zero page is
-      // read-only already.
-      Pte copy = pte;
-      if (cow && pte.isWrite()) {
-        *e.slot = pte.wrprotect();
-        copy = copy.wrprotect();
-      }
-      *dslot = copy.mkOld();
-      return WalkAction::Continue;
-    }
-    const Pfn pfn = pte.pfn();
-    Frame& h = headFrame(pm, pfn);
-    if (cow && h.isAnon() && folioMaybeDmaPinned(smm, pfn)) {
-      // page_needs_cow_for_dma: the child gets its own copy now, the parent keeps its page
-      // (and its writable mapping) so the pinned DMA target stays the parent's.
-      if (!copyPresentPage(dst, addr, dslot, pte)) { result = Errno::NoMem; return WalkAction::Stop; }
-      return WalkAction::Continue;
-    }
-    pm.getPage(pfn);
-    ++pm.frame(pfn).mapcount;
-    if (h.isAnon()) pm.frame(pfn).clear(kFrameAnonExclusive);
-    dmm.addMmCounter(mmCounterOf(h), 1);
-    Pte copy = pte;
-    if (cow && pte.isWrite()) {
-      *e.slot = pte.wrprotect();
-      copy = copy.wrprotect();
-    }
-    if (src.vmFlags & VM_SHARED) copy = copy.mkClean();
-    *dslot = copy.mkOld();
-    return WalkAction::Continue;
+    result = Errno::NoMem;
+    return WalkAction::Stop;
   });
   return result;
 }
