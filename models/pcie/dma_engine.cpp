@@ -33,7 +33,9 @@ std::uint64_t PcieDmaEngine::advanceTo(std::uint64_t t, tlm_utils::tlm_quantumke
     qk.set(psTime(t - nowPs_));
     local = t;
   }
-  if (qk.need_sync()) {
+  // A shared path: do not run further ahead than sharedSyncPs (dma_engine.h).
+  const bool shared = sharedSeenPs_ != 0 && sharedSeenPs_ - 1 + params_.sharedHoldPs >= nowPs_;
+  if (qk.need_sync() || (shared && local - nowPs_ >= params_.sharedSyncPs)) {
     qk.sync();
     nowPs_ = sc_core::sc_time_stamp().value();
     local = nowPs_;
@@ -69,6 +71,7 @@ void PcieDmaEngine::prepare(TlpKind kind, std::uint64_t addr, std::uint32_t len,
   e.injectRecorded = false;
   e.queueWaitPs = 0;
   e.lastLinkGbps = 0;
+  e.sharedSeenPs = 0;
   e.route = route;
   e.hop = 0;
   e.status = CplStatus::SuccessfulCompletion;
@@ -81,6 +84,7 @@ std::uint64_t PcieDmaEngine::send(std::uint64_t t) {
   if (gp_.get_response_status() != tlm::TLM_OK_RESPONSE && ext_->status == CplStatus::SuccessfulCompletion) {
     ext_->status = CplStatus::UnsupportedRequest;  // a target that did not say why
   }
+  sharedSeenPs_ = std::max(sharedSeenPs_, ext_->sharedSeenPs);
   return absPs(*ext_, delay);
 }
 

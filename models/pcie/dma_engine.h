@@ -52,6 +52,13 @@ struct PcieDmaEngineParams {
   std::uint32_t readTags = 256;                  ///< outstanding MRd limit; default 256 (8-bit tags)
   std::uint32_t postedWindow = 64;               ///< MWr that may queue in the fabric; default 64
   std::uint64_t issueIntervalPs = 0;  ///< minimum spacing of request TLPs, ps; default 0 (link-bound)
+  /// While a link direction or memory on this engine's path carried another requester's traffic
+  /// within the last `sharedHoldPs`, the engine syncs whenever its local time runs this far
+  /// ahead of SystemC time, whatever the global quantum: flows sharing a resource then book it
+  /// in near time order and split it as an arbiter would (same split at every quantum). ps;
+  /// default 100 ns. An unshared path keeps the full quantum.
+  std::uint64_t sharedSyncPs = 100'000;
+  std::uint64_t sharedHoldPs = 2'000'000;  ///< see sharedSyncPs; ps; default 2 us
 };
 
 /// Outcome of one DMA burst.
@@ -110,6 +117,7 @@ class PcieDmaEngine : public sc_core::sc_module {
   SlidingWindow posted_;
   std::uint64_t nextIssuePs_ = 0;
   std::uint64_t nowPs_ = 0;  // sc_time_stamp() as last read by advanceTo()
+  std::uint64_t sharedSeenPs_ = 0;  // latest PcieTlpExtension::sharedSeenPs seen (0: never shared)
   // Wire sizes fixed by params_.link, computed once (prepare() runs for every TLP).
   std::uint32_t cplNoDataWire_;  // cplWireBytes(params_.link): one Cpl without data
   std::uint32_t mrdWire_;        // mrdWireBytes(params_.link)

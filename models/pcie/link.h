@@ -79,6 +79,18 @@ class LinkDirection {
     return static_cast<std::uint64_t>(double(wireBytes) * psPerByte_ + 0.5);
   }
 
+  /// Records that `requesterKey`'s traffic crossed this direction at SystemC time nowPs (the
+  /// caller's sc_time_stamp). Returns 1 + the SystemC time at which the direction last carried
+  /// traffic of two different requesters in a row, or 0 if it never did: initiators sharing a
+  /// direction use it to interleave finely (dma_engine.h, sharedSyncPs).
+  std::uint64_t noteRequester(std::uint32_t requesterKey, std::uint64_t nowPs) {
+    if (requesterKey != lastRequester_) {
+      if (lastRequester_ != kNoRequester) sharedAtPs_ = nowPs + 1;
+      lastRequester_ = requesterKey;
+    }
+    return sharedAtPs_;
+  }
+
   double tlpGbps() const { return gbps_; }
   std::uint64_t latencyPs() const { return latencyPs_; }
   std::uint64_t busyUntilPs() const { return book_.lastEndPs(); }  ///< end of the latest booking
@@ -102,6 +114,9 @@ class LinkDirection {
   double gbps_;
   double psPerByte_;
   std::uint64_t latencyPs_;
+  static constexpr std::uint32_t kNoRequester = ~0u;
+  std::uint32_t lastRequester_ = kNoRequester;
+  std::uint64_t sharedAtPs_ = 0;
   IntervalBook book_;       // every transmission (posted, completions, and non-posted capacity)
   IntervalBook nonPosted_;  // non-posted requests only: what they wait behind
   std::uint64_t wireBytes_ = 0, tlps_ = 0, busyPs_ = 0, waitPs_ = 0;

@@ -74,6 +74,7 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time
     ext.tailAfterHeadPs = 0;
     return;
   }
+  ext.sharedSeenPs = std::max(ext.sharedSeenPs, port_.noteRequester(ext.requester.key(), ext.nowPs));
   const bool isWrite = gp.is_write();
   std::uint8_t* data = gp.get_data_ptr();
   if (params_.storeData && data != nullptr) {

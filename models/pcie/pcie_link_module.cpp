@@ -1,5 +1,7 @@
 #include "models/pcie/pcie_link_module.h"
 
+#include <algorithm>
+
 #include "sim/assert.h"
 
 namespace hmmsim {
@@ -62,6 +64,7 @@ void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter&
                             ? fwd.transmitNonPosted(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs)
                             : fwd.transmit(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs);
   ext.queueWaitPs += waited;
+  ext.sharedSeenPs = std::max(ext.sharedSeenPs, fwd.noteRequester(ext.requester.key(), ext.nowPs));
   if (!ext.injectRecorded) {
     ext.injectRecorded = true;
     ext.injectDonePs = sent.tailPs - fwd.latencyPs();
@@ -85,6 +88,7 @@ void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter&
   std::uint64_t cplWaited = 0;
   HeadTail back2 =
       back.transmit({cplHead, cplHead + ext.tailAfterHeadPs}, bytes, tlps, &cplWaited, ext.nowPs);
+  ext.sharedSeenPs = std::max(ext.sharedSeenPs, back.noteRequester(ext.requester.key(), ext.nowPs));
   backBytes += bytes;
   (&back == &up_ ? upTlps_ : downTlps_) += tlps;
   ext.lastLinkGbps = back.tlpGbps();

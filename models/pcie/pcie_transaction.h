@@ -42,6 +42,7 @@ struct PcieTlpExtension : tlm::tlm_extension<PcieTlpExtension> {
   std::uint64_t injectDonePs = 0;        ///< set by the first link: last byte left the requester
   bool injectRecorded = false;
   std::uint64_t queueWaitPs = 0;     ///< accumulated waiting for busy links/resources
+  std::uint64_t sharedSeenPs = 0;    ///< max over crossed directions of noteRequester() (link.h)
   double lastLinkGbps = 0;           ///< TLP bandwidth of the last link crossed (RC p2p efficiency)
   const PcieRoute* route = nullptr;  ///< source route (switching elements' egress ports)
   std::uint8_t hop = 0;              ///< next route entry

@@ -3,7 +3,10 @@
 // and per-burst fidelity and at global quanta from 0 to 10 us.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <memory>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include "models/pcie/fabric_from_topology.h"
@@ -17,17 +20,18 @@ namespace {
 
 constexpr std::uint64_t kBurst = 64 * 1024;
 
-// hb0: rp0 -> sw0 (dp0 -> gpu0, dp1 -> gpu1), rp1 -> gpu2; every link gen4 x16.
+// hb0: rp0 -> sw0 (dp0 -> gpu0, dp1 -> gpu1, dp2 -> gpu3), rp1 -> gpu2; every link gen4 x16.
 TopologyDesc smallPlatform(bool acsRedirect) {
   TopologyDesc d;
   HostBridgeDesc hb = hostBridge("hb0", 0, 0xc0000000ull, 0x4000000000ull);
   hb.rootPorts = {port("rp0", 1), port("rp1", 2)};
   d.hostBridges = {hb};
-  d.switches = {switchOf("sw0", 2)};
-  d.endpoints = {gpu("gpu0"), gpu("gpu1"), gpu("gpu2")};
-  d.links = {link("rp0", "sw0"), link("sw0.dp0", "gpu0"), link("sw0.dp1", "gpu1"), link("rp1", "gpu2")};
+  d.switches = {switchOf("sw0", 3)};
+  d.endpoints = {gpu("gpu0"), gpu("gpu1"), gpu("gpu2"), gpu("gpu3")};
+  d.links = {link("rp0", "sw0"), link("sw0.dp0", "gpu0"), link("sw0.dp1", "gpu1"), link("sw0.dp2", "gpu3"),
+             link("rp1", "gpu2")};
   if (acsRedirect) {
-    for (const char* p : {"sw0.dp0", "sw0.dp1"}) setPortAcs(d, p, kPciAcsRr | kPciAcsCr | kPciAcsUf | kPciAcsSv);
+    for (const char* p : {"sw0.dp0", "sw0.dp1", "sw0.dp2"}) setPortAcs(d, p, kPciAcsRr | kPciAcsCr | kPciAcsUf | kPciAcsSv);
     setPortAcs(d, "rp0", kPciAcsRr | kPciAcsCr | kPciAcsUf | kPciAcsSv);  // UF: back down rp0
   }
   return d;
@@ -80,7 +84,95 @@ void acsReadStreamAtModelRate(std::uint64_t quantumPs) {
   CHECK(relErr(db.readGbps(), model) < 0.01);
 }
 
+/// Rate (Gb/s) of each of two flows over the middle 80 % of the time both were running.
+std::pair<double, double> sharedRates(const StreamDriver& a, const std::vector<std::uint64_t>& doneA,
+                                      std::uint64_t sizeA, const StreamDriver& b,
+                                      const std::vector<std::uint64_t>& doneB, std::uint64_t sizeB) {
+  (void)a;
+  (void)b;
+  const std::uint64_t t0 = std::max(doneA.front(), doneB.front()), t1 = std::min(doneA.back(), doneB.back());
+  const std::uint64_t lo = t0 + (t1 - t0) / 10, hi = t1 - (t1 - t0) / 10;
+  auto rate = [&](const std::vector<std::uint64_t>& done, std::uint64_t size) {
+    const auto n = std::count_if(done.begin(), done.end(), [&](std::uint64_t t) { return t > lo && t <= hi; });
+    return double(n) * double(size) * 8000.0 / double(hi - lo);
+  };
+  return {rate(doneA, sizeA), rate(doneB, sizeB)};
+}
+
+enum class SharedPath {
+  SwitchLocal,  ///< gpu0 and gpu3 write into gpu1's BAR: they share gpu1's link
+  RootComplex,  ///< gpu0 writes host memory while gpu1 reads it: they share the switch uplink
+  AcsRedirected ///< gpu0 writes gpu1's BAR, gpu3 writes gpu0's: both up and down the uplink
+};
+
+/// Two flows sharing one link direction get the analytic split at this quantum.
+void sharedSplitAtQuantum(SharedPath path, std::uint64_t quantumPs, PcieFidelity f = PcieFidelity::PerTlp) {
+  setQuantumPs(quantumPs);
+  constexpr std::uint64_t kSize = 4096;
+  constexpr std::uint32_t kCount = 1500;
+  Platform p("p", path == SharedPath::AcsRedirected, f);
+  const PcieLinkConfig c = p.linkConfig();
+  std::unique_ptr<StreamDriver> a, b;
+  double expectA = 0, expectB = 0;
+  switch (path) {
+    case SharedPath::SwitchLocal:
+      a = std::make_unique<StreamDriver>("a", p.fab->engine("gpu0"), StreamOp::Write, p.bar2("gpu1"), kSize, kSize, kCount);
+      b = std::make_unique<StreamDriver>("b", p.fab->engine("gpu3"), StreamOp::Write, p.bar2("gpu1") + 64 * kMiB, kSize, kSize, kCount);
+      expectA = expectB = writeEffectiveGbps(c, kSize) / 2;
+      break;
+    case SharedPath::RootComplex: {
+      a = std::make_unique<StreamDriver>("a", p.fab->engine("gpu0"), StreamOp::Write, 0x100000, kSize, kSize, kCount);
+      b = std::make_unique<StreamDriver>("b", p.fab->engine("gpu1"), StreamOp::Read, 0x8000000, kSize, kSize, 2 * kCount);
+      // Reads keep the completion direction to themselves; their requests take their share of
+      // the other direction, the writes get the rest.
+      expectB = readEffectiveGbps(c, kSize);
+      const double mrdShare = expectB * double(kSize / c.mrrsBytes * mrdWireBytes(c)) / double(kSize);
+      const double wire = double(kSize / c.mpsBytes * mwrWireBytes(c, 0) + kSize);
+      expectA = (tlpBandwidthGbps(c) - mrdShare) * double(kSize) / wire;
+      break;
+    }
+    case SharedPath::AcsRedirected:
+      a = std::make_unique<StreamDriver>("a", p.fab->engine("gpu0"), StreamOp::Write, p.bar2("gpu1"), kSize, kSize, kCount);
+      b = std::make_unique<StreamDriver>("b", p.fab->engine("gpu3"), StreamOp::Write, p.bar2("gpu0"), kSize, kSize, kCount);
+      expectA = expectB = writeEffectiveGbps(c, kSize) / 2;
+      break;
+  }
+  sc_core::sc_start();
+  REQUIRE(a->worst == CplStatus::SuccessfulCompletion);
+  REQUIRE(b->worst == CplStatus::SuccessfulCompletion);
+  const std::uint64_t p2p = p.fab->rootComplex("hb0").stats().counterValue("p2p_transactions");
+  CHECK((path == SharedPath::AcsRedirected) == (p2p > 0));
+  const auto& doneB = path == SharedPath::RootComplex ? b->readDone : b->writeDone;
+  const auto [ra, rb] = sharedRates(*a, a->writeDone, kSize, *b, doneB, kSize);
+  INFO("flow a " << ra << " Gb/s (expected " << expectA << "), flow b " << rb << " Gb/s (expected " << expectB << ")");
+  CHECK(relErr(ra, expectA) < 0.01);
+  CHECK(relErr(rb, expectB) < 0.01);
+}
+
 }  // namespace
+
+TEST_CASE("two flows sharing a switch-local link split it evenly at quantum 0") { sharedSplitAtQuantum(SharedPath::SwitchLocal, 0); }
+TEST_CASE("two flows sharing a switch-local link split it evenly at quantum 100 ns") { sharedSplitAtQuantum(SharedPath::SwitchLocal, 100'000); }
+TEST_CASE("two flows sharing a switch-local link split it evenly at quantum 1 us") { sharedSplitAtQuantum(SharedPath::SwitchLocal, 1'000'000); }
+TEST_CASE("two flows sharing a switch-local link split it evenly at quantum 10 us") { sharedSplitAtQuantum(SharedPath::SwitchLocal, 10'000'000); }
+TEST_CASE("a write and a read stream to host memory share the uplink as modelled at quantum 0") { sharedSplitAtQuantum(SharedPath::RootComplex, 0); }
+TEST_CASE("a write and a read stream to host memory share the uplink as modelled at quantum 100 ns") { sharedSplitAtQuantum(SharedPath::RootComplex, 100'000); }
+TEST_CASE("a write and a read stream to host memory share the uplink as modelled at quantum 1 us") { sharedSplitAtQuantum(SharedPath::RootComplex, 1'000'000); }
+TEST_CASE("a write and a read stream to host memory share the uplink as modelled at quantum 10 us") { sharedSplitAtQuantum(SharedPath::RootComplex, 10'000'000); }
+TEST_CASE("two ACS-redirected write flows split the uplink evenly at quantum 0") { sharedSplitAtQuantum(SharedPath::AcsRedirected, 0); }
+TEST_CASE("two ACS-redirected write flows split the uplink evenly at quantum 100 ns") { sharedSplitAtQuantum(SharedPath::AcsRedirected, 100'000); }
+TEST_CASE("two ACS-redirected write flows split the uplink evenly at quantum 1 us") { sharedSplitAtQuantum(SharedPath::AcsRedirected, 1'000'000); }
+TEST_CASE("two ACS-redirected write flows split the uplink evenly at quantum 10 us") { sharedSplitAtQuantum(SharedPath::AcsRedirected, 10'000'000); }
+
+TEST_CASE("per-burst: two flows sharing a switch-local link split it evenly at quantum 10 us") {
+  sharedSplitAtQuantum(SharedPath::SwitchLocal, 10'000'000, PcieFidelity::PerBurst);
+}
+TEST_CASE("per-burst: a write and a read stream to host memory share the uplink as modelled at quantum 10 us") {
+  sharedSplitAtQuantum(SharedPath::RootComplex, 10'000'000, PcieFidelity::PerBurst);
+}
+TEST_CASE("per-burst: two ACS-redirected write flows split the uplink evenly at quantum 10 us") {
+  sharedSplitAtQuantum(SharedPath::AcsRedirected, 10'000'000, PcieFidelity::PerBurst);
+}
 
 TEST_CASE("an ACS-redirected read stream runs at its path's model rate at quantum 0") {
   acsReadStreamAtModelRate(0);
