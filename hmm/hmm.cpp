@@ -190,7 +190,7 @@ class HmmWalk {
     const bool hugetlb = vma.isHugetlb();
     mm_.pageTable().walkRange(start, end, [&](const PtRangeEntry& e) {
       switch (e.level) {
-        case PtLevel::None: rc = hole(vma, e.start, e.end); break;
+        case PtLevel::None: rc = holeRun(vma, e.start, e.end, end); break;
         case PtLevel::Pte: rc = handlePte(vma, e.start, pmdEnd(e.start, end), *e.slot); break;
         case PtLevel::Pmd:
           rc = hugetlb ? handleHugetlb(vma, e, kPmdShift - kPageShift) : handlePmd(vma, e);
@@ -203,6 +203,30 @@ class HmmWalk {
       return rc == WalkRc::Ok ? WalkAction::Continue : WalkAction::Stop;
     });
     return rc;
+  }
+
+  /// A run of unmapped addresses [start, end) of the walk [.., walkEnd), PMD range by PMD range:
+  /// where a PTE table exists the run is pte_none entries (hmm_vma_handle_pte: the first one that
+  /// needs a fault faults from there to the end of its PMD range, hmm_vma_fault(addr, end), so
+  /// pages already mapped after it are faulted too: an own device-private page migrates back
+  /// to RAM); elsewhere it is a none pmd/pud (hmm_vma_walk_hole over the empty range).
+  WalkRc holeRun(Vma& vma, Va start, Va end, Va walkEnd) {
+    for (Va a = start; a < end;) {
+      const Va b = std::min(end, a.alignDown(kPmdSize) + kPmdSize);
+      if (mm_.pageTable().lookup(a).slotLevel != PtLevel::Pte) {
+        const WalkRc rc = hole(vma, a, b);
+        if (rc != WalkRc::Ok) return rc;
+        a = b;
+        continue;
+      }
+      for (; a < b; a += kPageSize) {
+        unsigned long* out = pfns(a);
+        if (stats_) ++stats_->pagesWalked;
+        if (const unsigned need = pteNeedFault(*out, 0)) return vmaFault(vma, a, pmdEnd(a, walkEnd), need);
+        *out &= HMM_PFN_INOUT_FLAGS;
+      }
+    }
+    return WalkRc::Ok;
   }
 
   /// The end of the pmd_entry range that contains `addr` (walk_pmd_range's `next`).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "models/cpu_mmu/fault_internal.h"
 #include "models/cpu_mmu/file.h"
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/phys_mem.h"
@@ -112,6 +113,34 @@ class FilemapVmOps final : public VmOperations {
     inode.physMem().getPage(pfn);
     vmf.page = pfn;
     return VmFaultResult::None;
+  }
+  bool hasMapPages() const override { return true; }
+  VmFaultResult mapPages(VmFault& vmf, std::uint64_t startPgoff, std::uint64_t endPgoff) override {
+    // filemap_map_pages: every cached folio in the window that is ready (next_uptodate_folio:
+    // hmmsim's cache pages are always uptodate; a locked one is skipped) is mapped where the pte
+    // is still empty (filemap_map_order0_folio), up to the last page before EOF.
+    using namespace fault_detail;
+    Vma& vma = *vmf.vma;
+    Inode& inode = vma.vmFile->inode();
+    Mm& mm = mmOf(vma);
+    PhysMem& pm = mm.physMem();
+    if (inode.sizePages() == 0) return VmFaultResult::None;
+    endPgoff = std::min(endPgoff, inode.sizePages() - 1);
+    VmFaultResult ret = VmFaultResult::None;
+    for (std::uint64_t index = startPgoff; index <= endPgoff; ++index) {
+      const std::optional<Pfn> page = inode.findPage(index);
+      if (!page || headFrame(pm, *page).isLocked()) continue;
+      const Va addr = vma.vmStart + ((index - vma.vmPgoff) << kPageShift);
+      Pte* slot = mm.pageTable().ptePtr(addr, false);
+      if (!slot || !slot->isNone()) continue;
+      if (addr == vmf.address) ret = VmFaultResult::NoPage;
+      // set_pte_range without FAULT_FLAG_WRITE: mk_pte(vm_page_prot), file rmap, a reference.
+      pm.getPage(*page);
+      ++pm.frame(*page).mapcount;
+      *slot = mkPte(*page, vma, protWritable(vma)).mkYoung();
+      mm.addMmCounter(mmCounterOf(headFrame(pm, *page)), 1);
+    }
+    return ret;
   }
   const char* name() const override { return "filemap"; }
 };

@@ -227,13 +227,35 @@ void finishFault(VmFault& vmf, Pte* slot, Pfn page, bool writable) {
   mm.addMmCounter(mmCounterOf(headFrame(pm, page)), 1);
 }
 
+/// do_fault_around: let ->map_pages map what the page cache already holds in the
+/// fault_around_bytes window around vmf.address, clipped to the vma and to the PTE table.
+VmFaultResult doFaultAround(VmFault& vmf) {
+  Vma& vma = *vmf.vma;
+  const std::uint64_t bytes = std::min<std::uint64_t>(mmOf(vma).params().faultAroundBytes,
+                                                      std::uint64_t(PageTable::kEntries) << kPageShift);
+  std::uint64_t nrPages = 1;  // rounddown_pow_of_two(bytes) >> PAGE_SHIFT, at least 1
+  while ((nrPages << 1) <= (bytes >> kPageShift)) nrPages <<= 1;
+  if (nrPages <= 1) return VmFaultResult::None;  // should_fault_around: a single page is no window
+  const std::uint64_t pteOff = PageTable::index(vmf.address, PtLevel::Pte);
+  const std::uint64_t vmaOff = vmf.pgoff - vma.vmPgoff;
+  const std::uint64_t vmaPages = (vma.vmEnd - vma.vmStart) >> kPageShift;
+  const std::uint64_t fromPte = std::max(pteOff & ~(nrPages - 1), pteOff - std::min(pteOff, vmaOff));
+  const std::uint64_t toPte =
+      std::min({fromPte + nrPages, std::uint64_t(PageTable::kEntries), pteOff + vmaPages - vmaOff}) - 1;
+  return vma.vmOps->mapPages(vmf, vmf.pgoff + fromPte - pteOff, vmf.pgoff + toPte - pteOff);
+}
+
 VmFaultResult doFault(VmFault& vmf, Pte* slot) {
   Vma& vma = *vmf.vma;
   Mm& mm = mmOf(vma);
   PhysMem& pm = mm.physMem();
   const bool shared = (vma.vmFlags & VM_SHARED) != 0;
   if (!vmf.isWrite() || shared) {
-    // do_read_fault / do_shared_fault.
+    // do_read_fault (fault-around first, ->fault as the fallback) / do_shared_fault.
+    if (!vmf.isWrite() && vma.vmOps && vma.vmOps->hasMapPages()) {
+      const VmFaultResult around = doFaultAround(vmf);
+      if (around != VmFaultResult::None) return around;
+    }
     VmFaultResult r = callFault(vmf);
     if (isFaultError(r) || hasAny(r, VmFaultResult::NoPage | VmFaultResult::Retry)) return r;
     // ->fault may have raced with another fault that filled the entry (not in the pure core,

@@ -93,6 +93,13 @@ struct MmParams {
   /// get_unmapped_area keeps new mappings this far below a VM_GROWSDOWN vma. Default 1 MiB
   /// (256 pages, the kernel's default).
   std::uint64_t stackGuardGap = 1ull << 20;
+  /// fault_around_bytes (debugfs): a read fault on an empty pte of a file or shared-anonymous
+  /// vma first maps the pages already in the page cache in the naturally aligned window of this
+  /// size around it (do_fault_around), clipped to the vma and to the PTE table. Rounded down to
+  /// a power of two pages and clamped to 2 MiB (PTRS_PER_PTE pages) as the kernel's setter
+  /// does; 4096 or less disables fault-around. The kernel's knob is system-wide. Unit: bytes.
+  /// Default 65536.
+  std::uint64_t faultAroundBytes = 64ull << 10;
 };
 
 /// rss counters (enum of MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES).

@@ -7,7 +7,7 @@
 // Includes the RFC "mm/vma: add support for peer to peer to device vma" members p2p_map/p2p_unmap
 // (lore: 20190129174728.6430-4-jglisse@redhat.com).
 //
-// What it leaves out: huge_fault, map_pages (fault-around), page_mkwrite/pfn_mkwrite, access
+// What it leaves out: huge_fault, page_mkwrite/pfn_mkwrite, access
 // (ptrace), name, find_special_page, set/get_policy. Callbacks take no time here; the SystemC
 // shell charges a fault's cost.
 //
@@ -56,6 +56,15 @@ class VmOperations {
   /// (beyond EOF, or no such page), VM_FAULT_OOM (no memory). The default, for a vma whose
   /// backing has no fault, returns VM_FAULT_SIGBUS (models/cpu_mmu/vm_operations.cpp).
   virtual VmFaultResult fault(VmFault& vmf);
+  /// True when mapPages() is implemented (the kernel's `vm_ops->map_pages != NULL`): a read
+  /// fault on an empty pte then tries fault-around first (do_read_fault).
+  virtual bool hasMapPages() const { return false; }
+  /// vm_ops->map_pages (filemap_map_pages): map the pages of backing offsets [startPgoff,
+  /// endPgoff] (inclusive, inside vmf.vma and inside the PTE table of vmf.address, which exists)
+  /// that are already cached and ready into the ptes that are empty, taking a reference and a
+  /// mapcount each; never allocates or reads a page. Returns NoPage when the page of
+  /// vmf.address was mapped (the fault is done), else None. The default maps nothing.
+  virtual VmFaultResult mapPages(VmFault& vmf, std::uint64_t startPgoff, std::uint64_t endPgoff);
 
   // ---- RFC 3/5: peer to peer through a device vma -----------------------------------------
   //

@@ -45,3 +45,5 @@ else()
     endif()
   endforeach()
 endif()
+
+hmmsim_test(test_trace_replay SOURCES conformance/test_trace_replay.cpp LIBS hmmsim_trace_replay)

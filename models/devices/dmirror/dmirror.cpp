@@ -79,11 +79,13 @@ Dmirror::Dmirror(DmirrorDevice& dev, Mm& mm, const std::string& statsName)
 Dmirror::~Dmirror() { mirror_.remove(); }
 
 void Dmirror::zapDeviceRange(Va start, Va end, const MmuNotifierRange& /*range*/) {
-  // dmirror_do_update. The kernel's xa_for_each_range bound is inclusive (end >> PAGE_SHIFT),
-  // erasing one page past the range; hmmsim erases exactly [start, end): the extra erase is
-  // harmless over-invalidation that no test observes.
+  // dmirror_do_update: xa_for_each_range(pt, start >> PAGE_SHIFT, end >> PAGE_SHIFT). The last
+  // index of xa_for_each_range is inclusive, so lib/test_hmm.c also erases the device PTE of the
+  // page just past the range. That is over-invalidation (always safe), and it is observable: the
+  // next READ of that page faults again (faults=), and a MIGRATE_TO_DEV read-back of it finds no
+  // entry. The model of the kernel's test device keeps it, so its counters match the kernel's.
   auto it = pt_.lower_bound(start.value() >> kPageShift);
-  const auto last = pt_.lower_bound(end.value() >> kPageShift);
+  const auto last = pt_.upper_bound(end.value() >> kPageShift);
   pt_.erase(it, last);
 }
 

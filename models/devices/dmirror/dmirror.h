@@ -10,7 +10,8 @@
 // its own update lock (the HmmMirror's SleepingMutex) and a software device page table (VA>>12 ->
 // frame; untagged = read-only, WRITE tag, ATOMIC tag for device-exclusive; no page references are
 // held: invalidation keeps it correct); the invalidate callback (skip self-owned MIGRATE events;
-// trylock when non-blockable; set_seq; erase [start, end)); dmirror_fault in 32-page hmm_range
+// trylock when non-blockable; set_seq; erase [start, end] inclusive of the page at end, as
+// xa_for_each_range does); dmirror_fault in 32-page hmm_range
 // chunks; the commands READ, WRITE, MIGRATE_TO_DEV, MIGRATE_TO_SYS, SNAPSHOT, EXCLUSIVE,
 // CHECK_EXCLUSIVE, RELEASE, FLAGS with the kernel's argument checks, error codes and counters;
 // device memory in 256 MiB chunks (one preallocated) with free lists of pages and PMD folios
@@ -108,7 +109,7 @@ class Dmirror final : public HmmMirrorDriver {
   Dmirror(const Dmirror&) = delete;
   Dmirror& operator=(const Dmirror&) = delete;
 
-  /// HmmMirrorDriver: erase the device PTEs of [start, end) (dmirror_do_update).
+  /// HmmMirrorDriver: erase the device PTEs of [start, end], the page at `end` included (dmirror_do_update).
   void zapDeviceRange(Va start, Va end, const MmuNotifierRange& range) override;
   /// HmmMirrorDriver: dmirror_do_fault, store the pfns of a validated range.
   void commitPfns(const HmmRange& range) override;

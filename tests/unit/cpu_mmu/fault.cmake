@@ -6,3 +6,4 @@ hmmsim_test(test_fault_file SOURCES unit/cpu_mmu/test_fault_file.cpp LIBS hmmsim
 hmmsim_test(test_gup SOURCES unit/cpu_mmu/test_gup.cpp LIBS hmmsim::cpu_mmu)
 hmmsim_test(test_fault_sc SOURCES unit/cpu_mmu/test_fault_sc.cpp LIBS hmmsim::cpu_mmu)
 hmmsim_test(test_hugetlb SOURCES unit/cpu_mmu/test_hugetlb.cpp LIBS hmmsim::cpu_mmu)
+hmmsim_test(test_fault_around SOURCES unit/cpu_mmu/test_fault_around.cpp LIBS hmmsim::cpu_mmu)

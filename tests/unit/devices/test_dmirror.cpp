@@ -44,7 +44,7 @@ TEST_CASE("dmirror ioctl rejects an unaligned address, npages 0, an overflowing 
   REQUIRE(c.faults == 88);
 }
 
-TEST_CASE("dmirror munmap of part of a mirrored range erases exactly those device PTEs", "[dmirror]") {
+TEST_CASE("dmirror munmap of part of a mirrored range erases those device PTEs and the one just past the range, as xa_for_each_range does", "[dmirror]") {
   HmmFixture f(Variant::Private);
   HmmBuffer b = f.p().buffer(8 * kPage);
   f.p().fillInts(b.ptr, 8 * kPage / sizeof(int));
@@ -52,11 +52,18 @@ TEST_CASE("dmirror munmap of part of a mirrored range erases exactly those devic
   Dmirror& d = *f.dev().handleOf(*f.fd);
   REQUIRE(d.pteCount() == 8);
   REQUIRE(f.p().mm().munmap(b.ptr + 2 * kPage, 3 * kPage) == Errno::Ok);
-  REQUIRE(d.pteCount() == 5);
+  REQUIRE(d.pteCount() == 4);
   REQUIRE(d.pte(b.ptr + kPage));
   REQUIRE_FALSE(d.pte(b.ptr + 2 * kPage));
   REQUIRE_FALSE(d.pte(b.ptr + 4 * kPage));
-  REQUIRE(d.pte(b.ptr + 5 * kPage));
+  REQUIRE_FALSE(d.pte(b.ptr + 5 * kPage));  // dmirror_do_update's inclusive last index
+  REQUIRE(d.pte(b.ptr + 6 * kPage));
+  // The kernel's device faults that page again on the next READ of it.
+  HmmDmirrorCmd c = cmdFor(b, 3);
+  c.addr = (b.ptr + 5 * kPage).value();
+  REQUIRE(f.dev().ioctl(*f.fd, HMM_DMIRROR_READ, c) == Errno::Ok);
+  REQUIRE(c.faults == 1);
+  REQUIRE(c.cpages == 3);
 }
 
 TEST_CASE("dmirror read maps read-only entries and write maps WRITE-tagged entries", "[dmirror]") {
