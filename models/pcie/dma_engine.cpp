@@ -9,6 +9,7 @@ PcieDmaEngine::PcieDmaEngine(sc_core::sc_module_name name, const PcieDmaEnginePa
       params_(params),
       ext_(new PcieTlpExtension),
       tags_(params.readTags),
+      burstTags_(params.readTags),
       posted_(params.postedWindow),
       cplNoDataWire_(cplWireBytes(params.link)),
       mrdWire_(mrdWireBytes(params.link)),
@@ -48,18 +49,21 @@ void PcieDmaEngine::setLocal(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk) 
   if (t > nowPs_ + qk.get_local_time().value()) qk.set(psTime(t - nowPs_));
 }
 
-void PcieDmaEngine::prepare(TlpKind kind, std::uint64_t addr, std::uint32_t len, std::uint8_t* data,
+void PcieDmaEngine::prepare(TlpKind kind, std::uint64_t addr, std::uint64_t len, std::uint8_t* data,
                             const PcieRoute* route) {
   gp_.set_command(kind == TlpKind::MWr ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
   gp_.set_address(addr);
   gp_.set_data_ptr(data);
-  gp_.set_data_length(len);
-  gp_.set_streaming_width(len);
+  // TLM lengths are 32-bit; the fabric's modules use PcieTlpExtension::lengthBytes.
+  const auto tlmLen = static_cast<unsigned>(std::min<std::uint64_t>(len, ~0u));
+  gp_.set_data_length(tlmLen);
+  gp_.set_streaming_width(tlmLen);
   gp_.set_byte_enable_ptr(nullptr);
   gp_.set_dmi_allowed(false);
   gp_.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
   PcieTlpExtension& e = *ext_;
   e.kind = kind;
+  e.lengthBytes = len;
   e.addressTranslated = false;
   e.reqTlps = 1;
   e.reqWireBytes = 0;
@@ -104,7 +108,7 @@ DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len, const 
   }
   // The TLM data pointer is non-const by interface; writes never modify it. TLM requires a valid
   // pointer, so timing-only callers (data == nullptr) get the zero-filled scratch buffer.
-  auto* bytes = data ? const_cast<std::uint8_t*>(data) : scratch(len);
+  auto* bytes = data ? const_cast<std::uint8_t*>(data) : payloadFor(len);
   const PcieLinkConfig& cfg = params_.link;
   if (params_.fidelity == PcieFidelity::PerTlp) {
     RequestSplitter split(addr, len, cfg.mpsBytes);
@@ -128,7 +132,7 @@ DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len, const 
     // No sync between taking the slots and returning them.
     std::uint64_t t = advanceTo(nextIssuePs_, qk);
     t = std::max({t, nextIssuePs_, posted_.acquire(k)});
-    prepare(TlpKind::MWr, addr, static_cast<std::uint32_t>(len), bytes, route);
+    prepare(TlpKind::MWr, addr, len, bytes, route);
     ext_->reqTlps = w.reqTlps;
     ext_->reqWireBytes = w.reqWireBytes;
     res.donePs = send(t);
@@ -157,7 +161,7 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
     res.donePs = advanceTo(0, qk);
     return res;
   }
-  if (data == nullptr) data = scratch(len);
+  if (data == nullptr) data = payloadFor(len);
   const PcieLinkConfig& cfg = params_.link;
   if (params_.fidelity == PcieFidelity::PerTlp) {
     RequestSplitter split(addr, len, cfg.mrrsBytes);
@@ -181,24 +185,35 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
     }
   } else {
     const BurstWire w = readBurstWire(cfg, addr, len);
-    const auto k = static_cast<std::uint32_t>(std::min<std::uint64_t>(w.reqTlps, tags_.capacity()));
+    const std::uint64_t n = w.reqTlps;
+    const auto k = static_cast<std::uint32_t>(std::min<std::uint64_t>(n, burstTags_.capacity()));
     std::uint64_t t = advanceTo(nextIssuePs_, qk);
-    t = std::max({t, nextIssuePs_, tags_.acquire(k)});
-    prepare(TlpKind::MRd, addr, static_cast<std::uint32_t>(len), data, route);
-    ext_->reqTlps = w.reqTlps;
+    // The burst starts once one tag is free; the rest pace it (below).
+    const LinearSlotPool::Span tags = burstTags_.acquire(k);
+    t = std::max({t, nextIssuePs_, tags.firstPs});
+    prepare(TlpKind::MRd, addr, len, data, route);
+    ext_->reqTlps = n;
     ext_->reqWireBytes = w.reqWireBytes;
     ext_->cplTlps = w.cplTlps;
     ext_->cplWireBytes = w.cplWireBytes;
     const std::uint64_t head = send(t);
-    std::uint64_t done = head + ext_->tailAfterHeadPs;
-    if (w.reqTlps > k) {
-      // Tag-limited: ceil(n / tags) rounds of one request's round trip.
-      const std::uint64_t rttOne = (head - t) + (done - head) / w.reqTlps;
-      const std::uint64_t rounds = (w.reqTlps + k - 1) / k;
-      done = std::max(done, t + rounds * rttOne);
-    }
-    tags_.release(done, k);
-    nextIssuePs_ = std::max(t + w.reqTlps * params_.issueIntervalPs, ext_->injectDonePs);
+    const std::uint64_t trainDone = head + ext_->tailAfterHeadPs;
+    // Tag-limited pipelining in closed form. s: one request's share of the completion train at
+    // the bottleneck; rtt: issue to last completion byte of one request. Request j of the first
+    // round completes no earlier than max(t + j s, when its tag frees) + rtt (tags free evenly
+    // from tags.first to tags.last), and request j + r k reuses its tag r round trips later.
+    // The last request (j = (n - 1) mod k, round (n - 1) / k) bounds the burst.
+    const std::uint64_t s = (trainDone - head) / n;
+    const std::uint64_t rtt = (head - t) + s;
+    const std::uint64_t tagStep = k > 1 ? (tags.lastPs - tags.firstPs) / (k - 1) : 0;
+    const std::uint64_t j = (n - 1) % k, rounds = (n - 1) / k + 1;
+    const std::uint64_t tagJ = tags.firstPs + j * tagStep;
+    const std::uint64_t done = std::max(trainDone, std::max(t + j * s, tagJ) + rounds * rtt);
+    // The tags come back as the last k requests complete, one completion spacing apart.
+    const std::uint64_t step = std::max(s, tagStep);
+    const std::uint64_t firstFree = std::max(t + rtt, done - std::min(done, (k - 1) * step));
+    burstTags_.release(firstFree, k > 1 ? (done - firstFree) / (k - 1) : 0, k);
+    nextIssuePs_ = std::max(t + n * params_.issueIntervalPs, ext_->injectDonePs);
     res.donePs = done;
     res.status = ext_->status;
     mrdTlps_ += w.reqTlps;
@@ -209,7 +224,8 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
   return res;
 }
 
-std::uint8_t* PcieDmaEngine::scratch(std::uint64_t len) {
+std::uint8_t* PcieDmaEngine::payloadFor(std::uint64_t len) {
+  if (params_.timingOnly) return nullptr;  // no payload moves, nothing allocated
   if (scratch_.size() < len) scratch_.resize(len);  // grows to the largest burst, then stays
   return scratch_.data();
 }

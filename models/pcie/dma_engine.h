@@ -13,8 +13,11 @@
 // point where the engine can issue again (possibly past the quantum: the next issue or the caller
 // syncs), and report when the burst completes. Payload bytes
 // move at issue time (LT); the caller must not consume read data before `donePs`.
-// Per-burst approximation of the tag limit: a burst of n > tags requests completes no earlier
-// than ceil(n / tags) round trips of one request after issue.
+// Per-burst tag limit, in closed form (O(1) per burst): tags free evenly as a burst's
+// completions arrive, so the next burst starts when the first is free; a burst of n requests
+// over k tags completes no earlier than its last request's tag reuse chain allows
+// ((n - 1) / k + 1 round trips of one request after its first-round issue). Burst lengths are
+// 64-bit (PcieTlpExtension::lengthBytes; the TLM length field saturates).
 // A request the router cannot deliver (no route: UR, or an ACS violation: CA) fails at issue
 // without charging time or link bandwidth (the TLP's trip to where it was stopped is not modelled).
 // Leaves out: relaxed ordering, ATS requests (the AT flag is carried but never set here),
@@ -59,6 +62,11 @@ struct PcieDmaEngineParams {
   /// default 100 ns. An unshared path keeps the full quantum.
   std::uint64_t sharedSyncPs = 100'000;
   std::uint64_t sharedHoldPs = 2'000'000;  ///< see sharedSyncPs; ps; default 2 us
+  /// Callers that pass no data get no payload at all: the transaction carries a null data pointer
+  /// and no scratch buffer is allocated. The fabric's own targets (PcieMemoryTarget) accept
+  /// that; the cpu_mmu Dram requires a buffer, so leave this false when it is host memory.
+  /// Default false (a zero-filled scratch buffer as large as the largest burst).
+  bool timingOnly = false;
 };
 
 /// Outcome of one DMA burst.
@@ -94,6 +102,8 @@ class PcieDmaEngine : public sc_core::sc_module {
   CplStatus read(std::uint64_t addr, std::uint64_t len, std::uint8_t* data, tlm_utils::tlm_quantumkeeper& qk);
 
   const PcieDmaEngineParams& params() const { return params_; }
+  /// Bytes of scratch payload buffer held (0 with timingOnly).
+  std::size_t scratchBytes() const { return scratch_.size(); }
   StatsGroup& stats() { return stats_; }
 
  private:
@@ -102,9 +112,10 @@ class PcieDmaEngine : public sc_core::sc_module {
   std::uint64_t advanceTo(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk);
   /// Moves the caller's local time to `t` (if later) without syncing.
   void setLocal(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk);
-  /// A buffer of at least `len` bytes for timing-only callers (TLM needs a valid data pointer).
-  std::uint8_t* scratch(std::uint64_t len);
-  void prepare(TlpKind kind, std::uint64_t addr, std::uint32_t len, std::uint8_t* data,
+  /// The data pointer for a caller that passed none: nullptr with timingOnly, else a scratch
+  /// buffer of at least `len` bytes (targets outside the fabric may require one).
+  std::uint8_t* payloadFor(std::uint64_t len);
+  void prepare(TlpKind kind, std::uint64_t addr, std::uint64_t len, std::uint8_t* data,
                const PcieRoute* route);
   /// Sends the prepared transaction at absolute time t; returns the absolute head time on return.
   std::uint64_t send(std::uint64_t t);
@@ -113,7 +124,8 @@ class PcieDmaEngine : public sc_core::sc_module {
   const PcieRouter* router_ = nullptr;
   tlm::tlm_generic_payload gp_;
   PcieTlpExtension* ext_;  // owned by gp_
-  SlotPool tags_;
+  SlotPool tags_;             // read tags at per-TLP fidelity
+  LinearSlotPool burstTags_;  // read tags at per-burst fidelity
   SlidingWindow posted_;
   std::uint64_t nextIssuePs_ = 0;
   std::uint64_t nowPs_ = 0;  // sc_time_stamp() as last read by advanceTo()

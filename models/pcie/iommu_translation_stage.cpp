@@ -15,7 +15,7 @@ IommuTranslationStage::IommuTranslationStage(std::string name, Iommu& iommu, Dma
                                     "bursts whose pages are not physically contiguous (aborted)")) {}
 
 UpstreamTranslation IommuTranslationStage::translateUpstream(Bdf requester, std::uint64_t busAddr,
-                                                             std::uint32_t len, bool isWrite,
+                                                             std::uint64_t len, bool isWrite,
                                                              bool addressTranslated, std::uint64_t nowPs) {
   ++requests_;
   if (dma_) dma_->tick(nowPs);

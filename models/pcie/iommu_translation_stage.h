@@ -30,7 +30,7 @@ class IommuTranslationStage final : public PcieTranslationStage {
   /// `iommu` (and `dma`, optional) must outlive the stage. `name` names the stats group.
   IommuTranslationStage(std::string name, Iommu& iommu, DmaMapping* dma = nullptr);
 
-  UpstreamTranslation translateUpstream(Bdf requester, std::uint64_t busAddr, std::uint32_t len,
+  UpstreamTranslation translateUpstream(Bdf requester, std::uint64_t busAddr, std::uint64_t len,
                                         bool isWrite, bool addressTranslated,
                                         std::uint64_t nowPs) override;
 

@@ -63,7 +63,7 @@ void PcieMemoryTarget::poke(std::uint64_t addr, const std::uint8_t* data, std::u
 void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   PcieTlpExtension& ext = pcieExt(gp);
   const std::uint64_t addr = gp.get_address();
-  const std::uint64_t len = gp.get_data_length();
+  const std::uint64_t len = ext.lengthBytes;
   const std::uint64_t head = absPs(ext, delay);
   const std::uint64_t tail = head + ext.tailAfterHeadPs;
   if (!claims(addr, len)) {

@@ -30,6 +30,7 @@ namespace hmmsim {
 struct PcieTlpExtension : tlm::tlm_extension<PcieTlpExtension> {
   Bdf requester;                         ///< requester id (the IOMMU's lookup key)
   TlpKind kind = TlpKind::MWr;           ///< MWr or MRd
+  std::uint64_t lengthBytes = 0;         ///< payload bytes (64-bit: the TLM length is 32-bit)
   bool addressTranslated = false;        ///< AT field: address already translated (ATS)
   std::uint64_t reqTlps = 1;             ///< request TLPs in this transaction
   std::uint64_t reqWireBytes = 0;        ///< their wire bytes

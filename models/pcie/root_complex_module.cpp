@@ -40,7 +40,7 @@ void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& g
   if (stage_ != nullptr) {
     const std::uint64_t before = gp.get_address();
     const UpstreamTranslation tr = stage_->translateUpstream(
-        ext.requester, before, gp.get_data_length(), !isRead, ext.addressTranslated, absPs(ext, delay));
+        ext.requester, before, ext.lengthBytes, !isRead, ext.addressTranslated, absPs(ext, delay));
     delay += psTime(tr.latencyPs);
     if (tr.status != CplStatus::SuccessfulCompletion) {
       ++aborted_;

@@ -104,3 +104,63 @@ class SlidingWindow {
 };
 
 }  // namespace hmmsim
+
+namespace hmmsim {
+
+/// A pool of `capacity` slots (read tags at per-burst fidelity) whose release times are kept as
+/// arithmetic runs: a burst that used k tags returns them as k slots freeing at first, first +
+/// step, ..., as its requests' completions arrive one after another. Acquiring k slots takes the
+/// oldest runs first (bursts of one engine complete in issue order) and reports when the first
+/// and the k-th of them are free, so a burst can start as soon as one tag is free and is paced by
+/// the rest — O(1) amortised per burst instead of one heap operation per tag. Times are absolute
+/// picoseconds.
+class LinearSlotPool {
+ public:
+  struct Span {
+    std::uint64_t firstPs;  ///< when the first slot taken is free
+    std::uint64_t lastPs;   ///< when the last slot taken is free
+  };
+  explicit LinearSlotPool(std::uint32_t capacity) : capacity_(capacity), ring_(capacity) {
+    HMMSIM_ASSERT(capacity > 0, "slot pool needs at least one slot");
+    ring_[0] = Run{0, 0, capacity};
+    size_ = 1;
+  }
+  std::uint32_t capacity() const { return capacity_; }
+  /// Takes the k (1 <= k <= capacity) oldest slots. Must be followed by release(k) before the
+  /// next acquire.
+  Span acquire(std::uint32_t k) {
+    HMMSIM_ASSERT(k >= 1 && k <= capacity_, "acquire " << k << " of " << capacity_);
+    Span s{~0ull, 0};
+    while (k > 0) {
+      Run& r = ring_[head_];
+      const std::uint32_t n = std::min(k, r.count);
+      s.firstPs = std::min(s.firstPs, r.firstPs);
+      s.lastPs = std::max(s.lastPs, r.firstPs + (n - 1) * r.stepPs);
+      r.firstPs += n * r.stepPs;
+      r.count -= n;
+      k -= n;
+      if (r.count == 0) {
+        head_ = (head_ + 1) % capacity_;
+        --size_;
+      }
+    }
+    return s;
+  }
+  /// Returns k slots freeing at firstPs, firstPs + stepPs, ... (they become the newest).
+  void release(std::uint64_t firstPs, std::uint64_t stepPs, std::uint32_t k) {
+    HMMSIM_ASSERT(size_ < capacity_, "slot pool over-release");
+    ring_[(head_ + size_) % capacity_] = Run{firstPs, k > 1 ? stepPs : 0, k};
+    ++size_;
+  }
+
+ private:
+  struct Run {
+    std::uint64_t firstPs = 0, stepPs = 0;
+    std::uint32_t count = 0;
+  };
+  std::uint32_t capacity_;
+  std::vector<Run> ring_;  // at most `capacity` runs (each holds >= 1 slot)
+  std::uint32_t head_ = 0, size_ = 0;
+};
+
+}  // namespace hmmsim

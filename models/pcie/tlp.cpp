@@ -72,16 +72,15 @@ bool CompletionSplitter::next(TlpSegment& out) {
 }
 
 BurstWire writeBurstWire(const PcieLinkConfig& cfg, std::uint64_t addr, std::uint64_t len) {
-  // Per 4 KiB page rather than per TLP: within a page RequestSplitter cuts every MPS bytes.
+  // Closed form of RequestSplitter: within each 4 KiB page it cuts every MPS bytes, and every
+  // full page holds 4096 / MPS TLPs (MPS <= 4096 is a power of two).
   BurstWire w;
-  const std::uint64_t hdr = mwrWireBytes(cfg, 0);
-  for (std::uint64_t a = addr, end = addr + len; a < end;) {
-    const std::uint64_t chunk = std::min(end - a, kTlpBoundaryBytes - a % kTlpBoundaryBytes);
-    const std::uint64_t n = (chunk + cfg.mpsBytes - 1) / cfg.mpsBytes;
-    w.reqTlps += n;
-    w.reqWireBytes += n * hdr + chunk;
-    a += chunk;
-  }
+  const std::uint64_t mps = cfg.mpsBytes;
+  const std::uint64_t first = std::min(len, kTlpBoundaryBytes - addr % kTlpBoundaryBytes);
+  const std::uint64_t rest = len - first;
+  w.reqTlps = (first + mps - 1) / mps + rest / kTlpBoundaryBytes * (kTlpBoundaryBytes / mps) +
+              (rest % kTlpBoundaryBytes + mps - 1) / mps;
+  w.reqWireBytes = w.reqTlps * mwrWireBytes(cfg, 0) + len;
   return w;
 }
 
@@ -107,17 +106,41 @@ BurstWire readRequestCompletionWire(const PcieLinkConfig& cfg, std::uint64_t add
   return w;
 }
 
-BurstWire readBurstWire(const PcieLinkConfig& cfg, std::uint64_t addr, std::uint64_t len) {
+namespace {
+// Wire totals of the read requests RequestSplitter makes for [addr, addr + len) inside one page.
+BurstWire readChunkWire(const PcieLinkConfig& cfg, std::uint64_t addr, std::uint64_t len) {
   BurstWire w;
-  RequestSplitter s(addr, len, cfg.mrrsBytes);
-  TlpSegment seg;
-  while (s.next(seg)) {
+  for (std::uint64_t a = addr, end = addr + len; a < end;) {
+    const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(end - a, cfg.mrrsBytes));
     ++w.reqTlps;
     w.reqWireBytes += mrdWireBytes(cfg);
-    const BurstWire c = readRequestCompletionWire(cfg, seg.addr, seg.bytes);
+    const BurstWire c = readRequestCompletionWire(cfg, a, n);
     w.cplTlps += c.cplTlps;
     w.cplWireBytes += c.cplWireBytes;
+    a += n;
   }
+  return w;
+}
+void add(BurstWire& to, const BurstWire& w, std::uint64_t times) {
+  to.reqTlps += w.reqTlps * times;
+  to.reqWireBytes += w.reqWireBytes * times;
+  to.cplTlps += w.cplTlps * times;
+  to.cplWireBytes += w.cplWireBytes * times;
+}
+}  // namespace
+
+BurstWire readBurstWire(const PcieLinkConfig& cfg, std::uint64_t addr, std::uint64_t len) {
+  // Requests never cross a 4 KiB page, so every full page is split (and completed) alike: the
+  // first and last partial pages are summed request by request, full pages once. At most
+  // 2 x 4096 / MRRS + 4096 / MRRS requests are visited whatever the burst length.
+  BurstWire w;
+  const std::uint64_t first = std::min(len, kTlpBoundaryBytes - addr % kTlpBoundaryBytes);
+  add(w, readChunkWire(cfg, addr, first), 1);
+  const std::uint64_t rest = len - first;
+  const std::uint64_t pages = rest / kTlpBoundaryBytes;
+  if (pages > 0) add(w, readChunkWire(cfg, addr + first, kTlpBoundaryBytes), pages);
+  if (rest % kTlpBoundaryBytes != 0)
+    add(w, readChunkWire(cfg, addr + first + pages * kTlpBoundaryBytes, rest % kTlpBoundaryBytes), 1);
   return w;
 }
 

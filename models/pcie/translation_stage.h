@@ -28,7 +28,7 @@ class PcieTranslationStage {
   /// `busAddr`: address as the requester sent it (an IOVA when the IOMMU translates);
   /// `addressTranslated`: the TLP's AT field (ATS-translated requests); `nowPs`: absolute time
   /// the request reaches the stage.
-  virtual UpstreamTranslation translateUpstream(Bdf requester, std::uint64_t busAddr, std::uint32_t len,
+  virtual UpstreamTranslation translateUpstream(Bdf requester, std::uint64_t busAddr, std::uint64_t len,
                                                 bool isWrite, bool addressTranslated,
                                                 std::uint64_t nowPs) = 0;
 };

@@ -10,3 +10,5 @@ hmmsim_test(test_fabric_routing SOURCES unit/pcie/test_fabric_routing.cpp LIBS h
 hmmsim_test(test_fabric_topology SOURCES unit/pcie/test_fabric_topology.cpp LIBS hmmsim::pcie)
 # The fabric in front of the cpu_mmu DRAM model (links both layers).
 hmmsim_test(test_fabric_dram SOURCES unit/pcie/test_fabric_dram.cpp LIBS hmmsim::pcie hmmsim::cpu_mmu)
+# Per-burst vs per-TLP on uncontended streams of every size; 64-bit bursts; timing-only (issue 9).
+hmmsim_test(test_fabric_fidelity SOURCES unit/pcie/test_fabric_fidelity.cpp LIBS hmmsim::pcie)

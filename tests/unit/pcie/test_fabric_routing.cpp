@@ -68,7 +68,7 @@ class Thread : public sc_core::sc_module {
 /// A stage that adds a fixed latency, refuses one page and remaps another.
 class TestStage : public PcieTranslationStage {
  public:
-  UpstreamTranslation translateUpstream(Bdf requester, std::uint64_t busAddr, std::uint32_t, bool, bool,
+  UpstreamTranslation translateUpstream(Bdf requester, std::uint64_t busAddr, std::uint64_t, bool, bool,
                                         std::uint64_t) override {
     ++calls;
     lastRequester = requester;
