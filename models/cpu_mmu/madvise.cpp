@@ -112,6 +112,115 @@ void markLazyfree(Mm& mm, Vma& vma, Va start, Va end) {
   });
 }
 
+/// madvise_update_vma for every part: the flag advice (MADV_NORMAL/RANDOM/SEQUENTIAL,
+/// DONTFORK/DOFORK, WIPEONFORK/KEEPONFORK, DONTDUMP/DODUMP, HUGEPAGE/NOHUGEPAGE). Every part is
+/// checked and the boundary splits are allowed before anything changes; then each part whose
+/// flags change is split out, updated and merged with its neighbours.
+Errno madviseUpdateVmas(Mm& mm, const std::vector<Vma*>& parts, Va start, Va end, int advice) {
+  std::vector<VmFlags> newFlags;
+  for (Vma* v : parts) {
+    VmFlags nf;
+    if (Errno e = flagAdvice(*v, advice, nf); e != Errno::Ok) return e;
+    newFlags.push_back(nf);
+  }
+  if (parts.front()->vmStart < start && newFlags.front() != parts.front()->vmFlags) {
+    if (Errno e = MmInternals::maySplit(*parts.front(), start); e != Errno::Ok) return e;
+  }
+  if (parts.back()->vmEnd > end && newFlags.back() != parts.back()->vmFlags) {
+    if (Errno e = MmInternals::maySplit(*parts.back(), end); e != Errno::Ok) return e;
+  }
+  std::vector<std::pair<Va, Va>> ranges;
+  for (Vma* v : parts) ranges.emplace_back(std::max(v->vmStart, start), std::min(v->vmEnd, end));
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    auto [ps, pe] = ranges[i];
+    Vma* v = mm.vmaLookup(ps);
+    if (newFlags[i] == v->vmFlags) continue;
+    if (v->vmStart < ps) v = MmInternals::splitVma(mm, *v, ps);
+    if (v->vmEnd > pe) MmInternals::splitVma(mm, *v, pe);
+    v->vmFlags = newFlags[i];
+    MmInternals::mergeAround(mm, *v);
+  }
+  return Errno::Ok;
+}
+
+/// madvise_dontneed_free: MADV_DONTNEED zaps, MADV_FREE marks lazyfree, one MMU_NOTIFY_CLEAR
+/// round per vma part. Refuses (Inval, nothing changed) locked or pfnmap vmas, MADV_FREE on
+/// non-anonymous or hugetlb vmas, and a hugetlb part not starting on a huge page; a hugetlb part
+/// covers only whole huge pages.
+Errno madviseDontneedFree(Mm& mm, const std::vector<Vma*>& parts, Va start, Va end, int advice) {
+  // madvise_dontneed_free_valid_vma: no locked or pfnmap vmas; FREE only on anonymous ones.
+  for (Vma* v : parts) {
+    if (v->vmFlags & (VM_LOCKED | VM_PFNMAP)) return Errno::Inval;
+    if (advice == MADV_FREE && (!v->isAnonymous() || v->isHugetlb())) return Errno::Inval;
+    if (v->isHugetlb()) {
+      Va ps = std::max(v->vmStart, start);
+      if (!ps.isAligned(v->kernelPagesize())) return Errno::Inval;
+    }
+  }
+  for (Vma* v : parts) {
+    Va ps = std::max(v->vmStart, start);
+    Va pe = std::min(v->vmEnd, end);
+    if (v->isHugetlb()) pe = pe.alignDown(v->kernelPagesize());  // only whole huge pages
+    if (pe <= ps) continue;
+    if (advice == MADV_DONTNEED) {
+      // zap_page_range_single: one MMU_NOTIFY_CLEAR round per vma part.
+      mm.notifyRange(MmuNotifierEvent::Clear, ps, pe, nullptr, [&] { zapPageRange(*v, ps, pe, nullptr); });
+    } else {
+      mm.notifyRange(MmuNotifierEvent::Clear, ps, pe, nullptr, [&] { markLazyfree(mm, *v, ps, pe); });
+    }
+  }
+  return Errno::Ok;
+}
+
+/// madvise_remove: punch a hole in a shared file mapping's backing (shmem). Only the checks are
+/// modelled: Inval for a locked vma, Acces for a non-shared or anonymous one, else OpNotSupp.
+Errno madviseRemove(const std::vector<Vma*>& parts) {
+  for (Vma* v : parts) {
+    if (v->vmFlags & (VM_LOCKED)) return Errno::Inval;
+    if (!v->vmFile || !(v->vmFlags & VM_SHARED)) return Errno::Acces;
+  }
+  return Errno::OpNotSupp;
+}
+
+/// madvise_populate's vma check (under the lock): Inval for VM_IO/VM_PFNMAP parts.
+Errno madvisePopulateValid(const std::vector<Vma*>& parts) {
+  for (Vma* v : parts) {
+    if (v->vmFlags & (VM_IO | VM_PFNMAP)) return Errno::Inval;
+  }
+  return Errno::Ok;
+}
+
+/// madvise_populate (mmap lock not held: mmPopulate takes it): read or write faults over
+/// [start, end) as MADV_POPULATE_READ/WRITE asks.
+Errno madvisePopulate(Mm& mm, Va start, Va end, int advice) {
+  PopulateMode mode;
+  mode.forceWrite = advice == MADV_POPULATE_WRITE;
+  mode.forceRead = advice == MADV_POPULATE_READ;
+  return mmPopulate(mm, start, end, mode);
+}
+
+/// madvise_collapse: the vmas must allow THP (ignoring the sysfs policy); every aligned 2 MiB
+/// piece inside [start, end) is collapsed. Returns Inval for an unsuitable vma (nothing done),
+/// else Ok or the last piece's failure.
+Errno madviseCollapse(Mm& mm, const std::vector<Vma*>& parts, Va start, Va end) {
+  for (Vma* v : parts) {
+    if (!v->isAnonymous() || v->isHugetlb() || (v->vmFlags & (VM_SPECIAL | VM_NOHUGEPAGE))) return Errno::Inval;
+  }
+  Va hs = start.alignUp(kPmdSize);
+  Va he = end.alignDown(kPmdSize);
+  Errno lastFail = Errno::Ok;
+  for (Va a = hs; a < he; a += kPmdSize) {
+    Vma* v = mm.vmaLookup(a);
+    if (!v || v->vmStart > a || v->vmEnd < a + kPmdSize) {
+      lastFail = Errno::Inval;
+      continue;
+    }
+    Errno e = collapseHugePage(*v, a);
+    if (e != Errno::Ok) lastFail = e;
+  }
+  return lastFail;
+}
+
 }  // namespace
 
 Errno Mm::madvise(Va addr, std::uint64_t len, int advice) {
@@ -134,111 +243,26 @@ Errno Mm::madvise(Va addr, std::uint64_t len, int advice) {
   // The kernel applies the advice to the mapped parts and then returns ENOMEM for a hole;
   // hmmsim refuses first and changes nothing (deliberate, so bad calls change nothing).
   if (!MmInternals::coveredWithoutHoles(*this, start, end)) return done(Errno::NoMem);
-  auto parts = MmInternals::vmasIn(*this, start, end);
+  const std::vector<Vma*> parts = MmInternals::vmasIn(*this, start, end);
 
-  if (isFlagAdvice(advice)) {
-    std::vector<VmFlags> newFlags;
-    for (Vma* v : parts) {
-      VmFlags nf;
-      if (Errno e = flagAdvice(*v, advice, nf); e != Errno::Ok) return done(e);
-      newFlags.push_back(nf);
-    }
-    if (parts.front()->vmStart < start && newFlags.front() != parts.front()->vmFlags) {
-      if (Errno e = MmInternals::maySplit(*parts.front(), start); e != Errno::Ok) return done(e);
-    }
-    if (parts.back()->vmEnd > end && newFlags.back() != parts.back()->vmFlags) {
-      if (Errno e = MmInternals::maySplit(*parts.back(), end); e != Errno::Ok) return done(e);
-    }
-    std::vector<std::pair<Va, Va>> ranges;
-    for (Vma* v : parts) ranges.emplace_back(std::max(v->vmStart, start), std::min(v->vmEnd, end));
-    for (std::size_t i = 0; i < ranges.size(); ++i) {
-      auto [ps, pe] = ranges[i];
-      Vma* v = vmaLookup(ps);
-      if (newFlags[i] == v->vmFlags) continue;
-      if (v->vmStart < ps) v = MmInternals::splitVma(*this, *v, ps);
-      if (v->vmEnd > pe) MmInternals::splitVma(*this, *v, pe);
-      v->vmFlags = newFlags[i];
-      MmInternals::mergeAround(*this, *v);
-    }
-    return done(Errno::Ok);
-  }
-
+  // madvise_vma_behavior: one function per advice family.
+  if (isFlagAdvice(advice)) return done(madviseUpdateVmas(*this, parts, start, end, advice));
   switch (advice) {
     case MADV_WILLNEED:
       return done(Errno::Ok);  // read-ahead / swap-in: nothing to do without backing store
-
     case MADV_DONTNEED:
-    case MADV_FREE: {
-      // madvise_dontneed_free_valid_vma: no locked or pfnmap vmas; FREE only on anonymous ones.
-      for (Vma* v : parts) {
-        if (v->vmFlags & (VM_LOCKED | VM_PFNMAP)) return done(Errno::Inval);
-        if (advice == MADV_FREE && (!v->isAnonymous() || v->isHugetlb())) return done(Errno::Inval);
-        if (v->isHugetlb()) {
-          Va ps = std::max(v->vmStart, start);
-          if (!ps.isAligned(v->kernelPagesize())) return done(Errno::Inval);
-        }
-      }
-      for (Vma* v : parts) {
-        Va ps = std::max(v->vmStart, start);
-        Va pe = std::min(v->vmEnd, end);
-        if (v->isHugetlb()) pe = pe.alignDown(v->kernelPagesize());  // only whole huge pages
-        if (pe <= ps) continue;
-        if (advice == MADV_DONTNEED) {
-          // zap_page_range_single: one MMU_NOTIFY_CLEAR round per vma part.
-          notifyRange(MmuNotifierEvent::Clear, ps, pe, nullptr,
-                      [&] { zapPageRange(*v, ps, pe, nullptr); });
-        } else {
-          notifyRange(MmuNotifierEvent::Clear, ps, pe, nullptr,
-                      [&] { markLazyfree(*this, *v, ps, pe); });
-        }
-      }
-      return done(Errno::Ok);
-    }
-
-    case MADV_REMOVE: {
-      // Punch a hole in a shared file mapping's backing (shmem): not modelled beyond the checks.
-      for (Vma* v : parts) {
-        if (v->vmFlags & (VM_LOCKED)) return done(Errno::Inval);
-        if (!v->vmFile || !(v->vmFlags & VM_SHARED)) return done(Errno::Acces);
-      }
-      return done(Errno::OpNotSupp);
-    }
-
+    case MADV_FREE:
+      return done(madviseDontneedFree(*this, parts, start, end, advice));
+    case MADV_REMOVE:
+      return done(madviseRemove(parts));
     case MADV_POPULATE_READ:
-    case MADV_POPULATE_WRITE: {
-      for (Vma* v : parts) {
-        if (v->vmFlags & (VM_IO | VM_PFNMAP)) return done(Errno::Inval);
-      }
+    case MADV_POPULATE_WRITE:
+      if (Errno e = madvisePopulateValid(parts); e != Errno::Ok) return done(e);
       MmInternals::leave(*this);
       locked = false;
-      PopulateMode mode;
-      mode.forceWrite = advice == MADV_POPULATE_WRITE;
-      mode.forceRead = advice == MADV_POPULATE_READ;
-      Errno e = mmPopulate(*this, start, end, mode);
-      return done(e);
-    }
-
-    case MADV_COLLAPSE: {
-      // madvise_collapse: the vma must allow THP (ignoring the sysfs policy); every aligned
-      // 2 MiB piece inside [start, end) is collapsed. Failures: the last one is returned.
-      for (Vma* v : parts) {
-        if (!v->isAnonymous() || v->isHugetlb() || (v->vmFlags & (VM_SPECIAL | VM_NOHUGEPAGE)))
-          return done(Errno::Inval);
-      }
-      Va hs = start.alignUp(kPmdSize);
-      Va he = end.alignDown(kPmdSize);
-      Errno lastFail = Errno::Ok;
-      for (Va a = hs; a < he; a += kPmdSize) {
-        Vma* v = vmaLookup(a);
-        if (!v || v->vmStart > a || v->vmEnd < a + kPmdSize) {
-          lastFail = Errno::Inval;
-          continue;
-        }
-        Errno e = collapseHugePage(*v, a);
-        if (e != Errno::Ok) lastFail = e;
-      }
-      return done(lastFail);
-    }
+      return done(madvisePopulate(*this, start, end, advice));
+    case MADV_COLLAPSE:
+      return done(madviseCollapse(*this, parts, start, end));
     default:
       break;
   }

@@ -155,6 +155,158 @@ Errno MmInternals::expandDownwards(Mm& mm, Vma& vma, Va address) {
   return Errno::Ok;
 }
 
+namespace {
+
+/// What do_mmap decided about a request before mmap_region places it.
+struct MmapRequest {
+  std::shared_ptr<File> file;  ///< nullptr for anonymous memory (the fd is ignored)
+  std::uint64_t len = 0;       ///< rounded up to the page (hugetlb: huge page) size
+  std::uint64_t pgoff = 0;     ///< offset >> PAGE_SHIFT
+  bool shared = false;         ///< MAP_SHARED or MAP_SHARED_VALIDATE
+  bool anon = false;           ///< MAP_ANONYMOUS
+  bool hugetlb = false;        ///< MAP_HUGETLB
+  bool fixed = false;          ///< MAP_FIXED or MAP_FIXED_NOREPLACE
+  unsigned hugeShift = 0;      ///< hugetlb: log2 of the huge page size, else 0
+  std::uint64_t hugeSize = kPageSize;  ///< the alignment of a fixed address
+  VmFlags vmFlags = 0;         ///< the new vma's flags
+  bool populate = false;       ///< MAP_POPULATE or locked: mm_populate after the lock is dropped
+};
+
+/// ksys_mmap_pgoff / do_mmap's argument checks: mapping type, file or anonymous, hugetlb size
+/// (hstate_sizelog), length rounding and overflow, fixed-address bounds. Fills everything but
+/// vmFlags/populate. Returns Ok, Inval, NoMem or Perm (a fixed address below mmap_min_addr).
+Errno mmapCheckArgs(const Mm& mm, Va addr, std::uint64_t len, int flags, const std::shared_ptr<File>& fileIn,
+                    std::uint64_t offset, MmapRequest& req) {
+  if (offset & (kPageSize - 1)) return Errno::Inval;  // ksys_mmap_pgoff
+  const int type = flags & MAP_TYPE;
+  if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE) return Errno::Inval;
+  req.shared = type != MAP_PRIVATE;
+  req.anon = (flags & MAP_ANONYMOUS) != 0;
+  req.file = req.anon ? nullptr : fileIn;  // the fd is ignored for anonymous maps
+  if (!req.anon && !req.file) return Errno::Inval;  // the kernel's EBADF
+  req.hugetlb = (flags & MAP_HUGETLB) != 0;
+  if (req.hugetlb && req.file) return Errno::Inval;  // not a hugetlbfs file
+  if (len == 0) return Errno::Inval;
+  // hstate_sizelog: the huge page size MAP_HUGE_* asks for (0: the default hstate, 2 MiB);
+  // a size with no hstate is EINVAL.
+  if (req.hugetlb) {
+    const unsigned sizelog = unsigned(flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
+    req.hugeShift = sizelog == 0 ? kPmdShift : sizelog;
+    if (req.hugeShift != kPmdShift && req.hugeShift != kPudShift) return Errno::Inval;
+    req.hugeSize = 1ull << req.hugeShift;
+    const std::uint64_t r = (len + req.hugeSize - 1) & ~(req.hugeSize - 1);
+    if (r == 0) return Errno::NoMem;
+    len = r;
+  }
+  if (!pageAlign(len, len)) return Errno::NoMem;
+  req.len = len;
+  req.pgoff = offset >> kPageShift;
+  if (req.pgoff + (len >> kPageShift) < req.pgoff) return Errno::Inval;  // EOVERFLOW
+  req.fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0;
+  const std::uint64_t task = mm.params().taskSize.value();
+  if (len > task) return Errno::NoMem;
+  if (req.fixed) {
+    if (!addr.isAligned(req.hugeSize)) return Errno::Inval;
+    if (addr.value() > task - len) return Errno::NoMem;
+    if (addr < mm.params().mmapMinAddr) return Errno::Perm;
+  }
+  return Errno::Ok;
+}
+
+/// do_mmap's vm_flags: calc_vm_prot_bits, the file's access mode for shared mappings,
+/// calc_vm_flag_bits, mm->def_flags, and the mlock limits. Returns Ok, Acces (the file's mode
+/// forbids the access), Inval (MAP_GROWSDOWN on shared anonymous memory), Perm (MAP_LOCKED
+/// without mlock rights) or Again (RLIMIT_MEMLOCK).
+Errno mmapVmFlags(const Mm& mm, int prot, int flags, MmapRequest& req) {
+  VmFlags vmFlags = calcVmProtBits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+  if (req.file) {
+    if (req.shared) {
+      if ((prot & PROT_WRITE) && !req.file->writable()) return Errno::Acces;
+      vmFlags |= VM_SHARED | VM_MAYSHARE;
+      if (!req.file->writable()) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
+    }
+    if (!req.file->readable()) return Errno::Acces;
+  } else if (req.shared) {
+    if (flags & MAP_GROWSDOWN) return Errno::Inval;  // do_mmap: no growing shared anon
+    vmFlags |= VM_SHARED | VM_MAYSHARE;
+  }
+  if (flags & MAP_GROWSDOWN) vmFlags |= VM_GROWSDOWN;
+  vmFlags |= VM_SOFTDIRTY;  // mmap_region: a new mapping is all soft-dirty
+  if (flags & MAP_LOCKED) vmFlags |= VM_LOCKED;
+  if (flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
+  if (req.hugetlb) vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
+  vmFlags |= mm.defFlags();  // mm->def_flags: mlockall(MCL_FUTURE)
+  if ((flags & MAP_LOCKED) && !MmInternals::canDoMlock(mm)) return Errno::Perm;
+  if (!MmInternals::mlockFutureOk(mm, vmFlags, req.len)) return Errno::Again;
+  req.vmFlags = vmFlags;
+  req.populate = (flags & MAP_POPULATE) || (vmFlags & VM_LOCKED);
+  return Errno::Ok;
+}
+
+/// The alignment get_unmapped_area must honour: the huge page size for hugetlb,
+/// thp_get_unmapped_area's PMD alignment for large private anonymous mappings, else a page.
+std::uint64_t mmapAlignment(const Mm& mm, const MmapRequest& req) {
+  if (req.hugetlb) return req.hugeSize;
+  if (req.anon && !req.shared && mm.params().thpAlignAnon && req.len >= kPmdSize) return kPmdSize;
+  return kPageSize;
+}
+
+/// mmap_region: reserve hugetlb pages, unmap what a fixed mapping replaces, allocate the vma,
+/// call the file's mmap (undoing what it inserted if it fails), link and merge the vma.
+/// Returns Ok, NoMem (hugetlb pool short), the unmap's error, or the file's mmap error.
+Errno mmapRegion(Mm& mm, Va start, const MmapRequest& req) {
+  const Va end = start + req.len;
+  const std::uint64_t hugePages = req.len >> req.hugeShift;
+  if (req.hugetlb && !MmInternals::hugetlbReserve(mm, req.hugeShift, hugePages)) return Errno::NoMem;
+
+  // MAP_FIXED over existing mappings: unmap them first (one MMU_NOTIFY_UNMAP round).
+  if (req.fixed) {
+    if (Errno e = MmInternals::unmapRange(mm, start, end); e != Errno::Ok) {
+      if (req.hugetlb) MmInternals::hugetlbUnreserve(mm, req.hugeShift, hugePages);
+      return e;
+    }
+  }
+
+  VmaPtr v = MmInternals::allocVma();
+  v->vmStart = start;
+  v->vmEnd = end;
+  v->vmFlags = req.vmFlags;
+  v->vmMm = &mm;
+  v->vmHugetlbShift = static_cast<std::uint8_t>(req.hugeShift);
+  if (req.file) {
+    v->vmPgoff = req.pgoff;
+    v->vmFile = req.file;
+    // call_mmap: the file's mmap installs its vm_ops (page cache, or the driver's).
+    if (Errno e = req.file->fOp().mmap(*req.file, *v); e != Errno::Ok) {
+      // The kernel's error path (unmap_region after a failed call_mmap): whatever the driver
+      // inserted is zapped inside an MMU_NOTIFY_UNMAP round; the vma was never opened.
+      MmuNotifierRange range;
+      mmuNotifierRangeInit(range, MmuNotifierEvent::Unmap, 0, &mm, start, end);
+      mm.invalidateRangeStart(range);
+      zapPageRange(*v, start, end, nullptr);
+      mm.invalidateRangeEnd(range);
+      mm.pageTable().freePgtables(start, end);
+      v.reset();  // never linked: freed without close()
+      if (req.hugetlb) MmInternals::hugetlbUnreserve(mm, req.hugeShift, hugePages);
+      return e;
+    }
+  } else if (req.shared) {
+    // shmem_zero_setup: shared anonymous memory is an unnamed shmem file of the mapping's size.
+    v->vmPgoff = 0;
+    v->vmFile = tmpfile(mm.physMem(), req.len, "dev/zero");
+    v->vmOps = &filemapVmOps();
+  } else {
+    v->vmPgoff = start.value() >> kPageShift;
+  }
+  // mmap_region: special and hugetlb vmas are never locked.
+  if ((v->vmFlags & VM_SPECIAL) || v->isHugetlb()) v->vmFlags &= ~VM_LOCKED_MASK;
+  Vma& linked = MmInternals::linkVma(mm, std::move(v));
+  if (!req.hugetlb) MmInternals::mergeAround(mm, linked);
+  return Errno::Ok;
+}
+
+}  // namespace
+
 VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::shared_ptr<File>& fileIn,
                   std::uint64_t offset) {
   MmInternals::enter(*this);
@@ -163,129 +315,24 @@ VaResult Mm::mmap(Va addr, std::uint64_t len, int prot, int flags, const std::sh
     MmInternals::leave(*this);
     return VaResult{MmInternals::fail(*this, e), Va()};
   };
-  if (offset & (kPageSize - 1)) return failed(Errno::Inval);  // ksys_mmap_pgoff
-  const int type = flags & MAP_TYPE;
-  if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
-    return failed(Errno::Inval);
-  const bool shared = type != MAP_PRIVATE;
-  const bool anon = (flags & MAP_ANONYMOUS) != 0;
-  std::shared_ptr<File> file = anon ? nullptr : fileIn;  // the fd is ignored for anonymous maps
-  if (!anon && !file) return failed(Errno::Inval);        // the kernel's EBADF
-  const bool hugetlb = (flags & MAP_HUGETLB) != 0;
-  if (hugetlb && file) return failed(Errno::Inval);  // not a hugetlbfs file
-  if (len == 0) return failed(Errno::Inval);
-  // hstate_sizelog: the huge page size MAP_HUGE_* asks for (0: the default hstate, 2 MiB);
-  // a size with no hstate is EINVAL.
-  unsigned hugeShift = 0;
-  if (hugetlb) {
-    const unsigned sizelog = unsigned(flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
-    hugeShift = sizelog == 0 ? kPmdShift : sizelog;
-    if (hugeShift != kPmdShift && hugeShift != kPudShift) return failed(Errno::Inval);
-  }
-  const std::uint64_t hugeSize = hugetlb ? 1ull << hugeShift : kPageSize;
-  if (hugetlb) {
-    std::uint64_t r = (len + hugeSize - 1) & ~(hugeSize - 1);
-    if (r == 0) return failed(Errno::NoMem);
-    len = r;
-  }
-  if (!pageAlign(len, len)) return failed(Errno::NoMem);
-  const std::uint64_t pgoff = offset >> kPageShift;
-  if (pgoff + (len >> kPageShift) < pgoff) return failed(Errno::Inval);  // EOVERFLOW
-  const bool fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != 0;
-  if (len > params_.taskSize.value()) return failed(Errno::NoMem);
-  if (fixed) {
-    if (!addr.isAligned(hugeSize)) return failed(Errno::Inval);
-    if (addr.value() > params_.taskSize.value() - len) return failed(Errno::NoMem);
-    if (addr < params_.mmapMinAddr) return failed(Errno::Perm);
-  }
-
-  VmFlags vmFlags = calcVmProtBits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-  if (file) {
-    if (shared) {
-      if ((prot & PROT_WRITE) && !file->writable()) return failed(Errno::Acces);
-      vmFlags |= VM_SHARED | VM_MAYSHARE;
-      if (!file->writable()) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
-    }
-    if (!file->readable()) return failed(Errno::Acces);
-  } else if (shared) {
-    if (flags & MAP_GROWSDOWN) return failed(Errno::Inval);  // do_mmap: no growing shared anon
-    vmFlags |= VM_SHARED | VM_MAYSHARE;
-  }
-  if (flags & MAP_GROWSDOWN) vmFlags |= VM_GROWSDOWN;
-  vmFlags |= VM_SOFTDIRTY;  // mmap_region: a new mapping is all soft-dirty
-  if (flags & MAP_LOCKED) vmFlags |= VM_LOCKED;
-  if (flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
-  if (hugetlb) vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
-  vmFlags |= defFlags_;  // mm->def_flags: mlockall(MCL_FUTURE)
-  if ((flags & MAP_LOCKED) && !MmInternals::canDoMlock(*this)) return failed(Errno::Perm);
-  if (!MmInternals::mlockFutureOk(*this, vmFlags, len)) return failed(Errno::Again);
-  const bool populate = (flags & MAP_POPULATE) || (vmFlags & VM_LOCKED);
-
-  std::uint64_t align = kPageSize;
-  if (hugetlb) {
-    align = hugeSize;
-  } else if (anon && !shared && params_.thpAlignAnon && len >= kPmdSize) {
-    align = kPmdSize;  // thp_get_unmapped_area for anonymous memory
-  }
+  // do_mmap: check the arguments, compute the flags, find the place; then mmap_region.
+  MmapRequest req;
+  if (Errno e = mmapCheckArgs(*this, addr, len, flags, fileIn, offset, req); e != Errno::Ok) return failed(e);
+  if (Errno e = mmapVmFlags(*this, prot, flags, req); e != Errno::Ok) return failed(e);
   Va start = addr;
-  if (!fixed) {
-    VaResult r = getUnmappedArea(addr, len, align, flags & ~MAP_FIXED);
+  if (!req.fixed) {
+    VaResult r = getUnmappedArea(addr, req.len, mmapAlignment(*this, req), flags & ~MAP_FIXED);
     if (!r.ok()) return failed(r.err);
     start = r.addr;
   }
-  const Va end = start + len;
-  if ((flags & MAP_FIXED_NOREPLACE) && findVmaIntersection(start, end))  // wins over MAP_FIXED
+  if ((flags & MAP_FIXED_NOREPLACE) && findVmaIntersection(start, start + req.len))  // wins over MAP_FIXED
     return failed(Errno::Exist);
-  if (hugetlb && !MmInternals::hugetlbReserve(*this, hugeShift, len >> hugeShift)) return failed(Errno::NoMem);
-
-  // MAP_FIXED over existing mappings: unmap them first (one MMU_NOTIFY_UNMAP round).
-  if (fixed) {
-    if (Errno e = MmInternals::unmapRange(*this, start, end); e != Errno::Ok) {
-      if (hugetlb) MmInternals::hugetlbUnreserve(*this, hugeShift, len >> hugeShift);
-      return failed(e);
-    }
-  }
-
-  VmaPtr v = MmInternals::allocVma();
-  v->vmStart = start;
-  v->vmEnd = end;
-  v->vmFlags = vmFlags;
-  v->vmMm = this;
-  v->vmHugetlbShift = static_cast<std::uint8_t>(hugeShift);
-  if (file) {
-    v->vmPgoff = pgoff;
-    v->vmFile = file;
-    // call_mmap: the file's mmap installs its vm_ops (page cache, or the driver's).
-    if (Errno e = file->fOp().mmap(*file, *v); e != Errno::Ok) {
-      // The kernel's error path (unmap_region after a failed call_mmap): whatever the driver
-      // inserted is zapped inside an MMU_NOTIFY_UNMAP round; the vma was never opened.
-      MmuNotifierRange range;
-      mmuNotifierRangeInit(range, MmuNotifierEvent::Unmap, 0, this, start, end);
-      invalidateRangeStart(range);
-      zapPageRange(*v, start, end, nullptr);
-      invalidateRangeEnd(range);
-      pageTable_->freePgtables(start, end);
-      v.reset();  // never linked: freed without close()
-      if (hugetlb) MmInternals::hugetlbUnreserve(*this, hugeShift, len >> hugeShift);
-      return failed(e);
-    }
-  } else if (shared) {
-    // shmem_zero_setup: shared anonymous memory is an unnamed shmem file of the mapping's size.
-    v->vmPgoff = 0;
-    v->vmFile = tmpfile(physMem_, len, "dev/zero");
-    v->vmOps = &filemapVmOps();
-  } else {
-    v->vmPgoff = start.value() >> kPageShift;
-  }
-  // mmap_region: special and hugetlb vmas are never locked.
-  if ((v->vmFlags & VM_SPECIAL) || v->isHugetlb()) v->vmFlags &= ~VM_LOCKED_MASK;
-  Vma& linked = MmInternals::linkVma(*this, std::move(v));
-  if (!hugetlb) MmInternals::mergeAround(*this, linked);
+  if (Errno e = mmapRegion(*this, start, req); e != Errno::Ok) return failed(e);
   MmInternals::leave(*this);
 
-  if (populate) {
+  if (req.populate) {
     // mm_populate runs after the write lock is dropped; its failure does not fail mmap.
-    mmPopulateIgnoringErrors(*this, start, end);
+    mmPopulateIgnoringErrors(*this, start, start + req.len);
   }
   return VaResult{Errno::Ok, start};
 }
