@@ -4,13 +4,17 @@
 #include "hmm/hmm.h"
 
 #include <algorithm>
+#include <utility>
+#include <vector>
 
+#include "hmm/p2p.h"
 #include "models/cpu_mmu/dev_pagemap.h"
 #include "models/cpu_mmu/memory.h"
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/mmu_notifier.h"
 #include "models/cpu_mmu/page_table.h"
 #include "models/cpu_mmu/phys_mem.h"
+#include "models/cpu_mmu/vm_operations.h"
 #include "models/cpu_mmu/vma.h"
 #include "sim/assert.h"
 #include "sim/wait_queue.h"
@@ -51,7 +55,11 @@ HmmStats::HmmStats(const std::string& name)
       busyReturns(group.counter("busy_returns", "calls",
                                 "-EBUSY returned because the range was invalidated")),
       migrationWaits(group.counter("migration_waits", "waits", "waits on migration entries")),
-      errors(group.counter("errors", "calls", "-EFAULT/-EPERM/-EINVAL returns")) {}
+      errors(group.counter("errors", "calls", "-EFAULT/-EPERM/-EINVAL returns")),
+      p2pMaps(group.counter("p2p_maps", "calls", "special-vma p2p_map calls that succeeded")),
+      p2pRefused(group.counter("p2p_refused", "calls", "special-vma p2p_map calls the exporter refused")),
+      p2pUndone(group.counter("p2p_undone", "calls",
+                              "p2p_unmap calls undoing this call's p2p_map after a failed walk")) {}
 
 namespace {
 
@@ -180,6 +188,12 @@ class HmmWalk {
 
   /// hmm_vma_walk_test() + the vma's page-table walk.
   WalkRc walkVma(Vma& vma, Va start, Va end) {
+    // RFC 5/5: a device vma (VM_IO|VM_PFNMAP|VM_MIXEDMAP) whose exporter provides p2p_map is
+    // mapped for the importer; without an importer, addresses or the callback, the rules below
+    // apply unchanged.
+    if ((vma.vmFlags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) && range_.importer && range_.p2pAddrs &&
+        vma.vmOps && vma.vmOps->hasP2p())
+      return vmaP2pMap(vma, start, end);
     if ((vma.vmFlags & (VM_IO | VM_PFNMAP)) || !(vma.vmFlags & VM_READ)) {
       // A fault requested on an unsupported range is a hard failure; else ERROR and skip the vma.
       if (rangeNeedFault(start, end, 0)) return WalkRc::Fault;
@@ -229,6 +243,53 @@ class HmmWalk {
     return WalkRc::Ok;
   }
 
+  /// hmm_vma_p2p_map() (RFC 5/5): `write` if any page of [start, end) asks for a write fault.
+  WalkRc vmaP2pMap(Vma& vma, Va start, Va end) {
+    const bool write = (rangeNeedFault(start, end, 0) & kNeedWriteFault) != 0;
+    const std::uint64_t off = (start - range_.start) >> kPageShift;
+    const Errno err = vma.vmOps->p2pMap(vma, *range_.importer, start, end, range_.p2pAddrs + off, write);
+    if (err != Errno::Ok) {
+      if (stats_) ++stats_->p2pRefused;
+      range_.p2pError = err;
+      fill(start, end, HMM_PFN_ERROR);
+      return WalkRc::Fault;
+    }
+    if (stats_) ++stats_->p2pMaps;
+    fill(start, end, HMM_PFN_P2P | (write ? HMM_PFN_WRITE : 0));
+    p2pRuns_.push_back({start, end});
+    return WalkRc::Ok;
+  }
+
+ public:
+  /// Undo every p2pMap of this call (a non-Ok return: the caller would otherwise leak them).
+  void undoP2p() {
+    for (const auto& [s, e] : p2pRuns_) {
+      if (stats_) ++stats_->p2pUndone;
+      hmmRangeP2pUnmap(range_, s, e);
+    }
+    p2pRuns_.clear();
+  }
+
+ private:
+  /// A foreign device-private page the importer may reach peer to peer (RFC 4/5): its devmem has
+  /// p2p ops. Looked up once per pgmap (runs of pages share it).
+  bool p2pPeer(const DevPagemap* pgmap) {
+    if (!range_.importer || !pgmap) return false;
+    if (pgmap != lastPgmap_) {
+      lastPgmap_ = pgmap;
+      lastPeer_ = devmemP2pOps(pgmap) != nullptr;
+    }
+    return lastPeer_;
+  }
+
+  /// Report a device-private entry instead of faulting it: the owner matches, or the importer may
+  /// reach it peer to peer and the entry satisfies the request.
+  bool reportDevicePrivate(const Frame& f, unsigned long req, unsigned long cpu) {
+    if (!f.pgmap) return false;
+    if (f.pgmap->owner == range_.devPrivateOwner) return true;
+    return p2pPeer(f.pgmap) && pteNeedFault(req, cpu) == 0;
+  }
+
   /// The end of the pmd_entry range that contains `addr` (walk_pmd_range's `next`).
   static Va pmdEnd(Va addr, Va end) { return std::min(end, addr.alignDown(kPmdSize) + kPmdSize); }
 
@@ -246,9 +307,9 @@ class HmmWalk {
       // Device-private pages of the caller's own device: report, never fault.
       if (pte.isDevicePrivateEntry()) {
         const Frame& f = pm_.frame(pte.swpPfn());
-        if (f.pgmap && f.pgmap->owner == range_.devPrivateOwner) {
-          unsigned long cpu = HMM_PFN_VALID;
-          if (pte.isWritableDevicePrivateEntry()) cpu |= HMM_PFN_WRITE;
+        unsigned long cpu = HMM_PFN_VALID;
+        if (pte.isWritableDevicePrivateEntry()) cpu |= HMM_PFN_WRITE;
+        if (reportDevicePrivate(f, req, cpu)) {
           *out = (*out & HMM_PFN_INOUT_FLAGS) | pte.swpPfn().value() | cpu;
           return WalkRc::Ok;
         }
@@ -300,9 +361,10 @@ class HmmWalk {
     if (!pmd.isPresent()) {
       if (pmd.isDevicePrivateEntry()) {
         const Frame& f = pm_.frame(pmd.swpPfn());
-        if (f.pgmap && f.pgmap->owner == range_.devPrivateOwner) {
-          unsigned long cpu = HMM_PFN_VALID | hmmPfnFlagsOrder(kPmdShift - kPageShift);
-          if (pmd.isWritableDevicePrivateEntry()) cpu |= HMM_PFN_WRITE;
+        unsigned long cpu = HMM_PFN_VALID | hmmPfnFlagsOrder(kPmdShift - kPageShift);
+        if (pmd.isWritableDevicePrivateEntry()) cpu |= HMM_PFN_WRITE;
+        const bool own = f.pgmap && f.pgmap->owner == range_.devPrivateOwner;
+        if (own || (f.pgmap && p2pPeer(f.pgmap) && rangeNeedFault(e.start, e.end, cpu) == 0)) {
           fillLeaf(e, pmd.swpPfn(), cpu);
           return WalkRc::Ok;
         }
@@ -360,12 +422,16 @@ class HmmWalk {
   HmmStats* stats_;
   Va last_;
   bool anyFault_ = false;
+  std::vector<std::pair<Va, Va>> p2pRuns_;  // special-vma ranges this call mapped
+  const DevPagemap* lastPgmap_ = nullptr;
+  bool lastPeer_ = false;
 };
 
 }  // namespace
 
 HmmStatus hmmRangeFault(HmmRange& range, HmmStats* stats) {
   if (stats) ++stats->calls;
+  range.p2pError = Errno::Ok;
   if (!range.notifier || !range.notifier->mm() || !range.hmmPfns || range.start >= range.end ||
       !range.start.isAligned(kPageSize) || !range.end.isAligned(kPageSize)) {
     if (stats) ++stats->errors;
@@ -377,6 +443,7 @@ HmmStatus hmmRangeFault(HmmRange& range, HmmStats* stats) {
   for (;;) {
     if (range.notifier->checkRetry(range.notifierSeq)) {
       if (stats) ++stats->busyReturns;
+      walk.undoP2p();
       return HmmStatus::Busy;
     }
     switch (walk.walk(walk.last(), range.end)) {
@@ -386,12 +453,41 @@ HmmStatus hmmRangeFault(HmmRange& range, HmmStats* stats) {
         continue;
       case WalkRc::Fault:
         if (stats) ++stats->errors;
+        walk.undoP2p();
         return HmmStatus::Fault;
       case WalkRc::Perm:
         if (stats) ++stats->errors;
+        walk.undoP2p();
         return HmmStatus::Perm;
     }
   }
+}
+
+Errno hmmRangeP2pUnmap(HmmRange& range, Va start, Va end) {
+  HMMSIM_ASSERT(range.notifier && range.notifier->mm() && range.importer && range.p2pAddrs,
+                "hmmRangeP2pUnmap needs the range's notifier, importer and addresses");
+  Mm& mm = *range.notifier->mm();
+  Errno first = Errno::Ok;
+  Va a = start;
+  while (a < end) {
+    const std::uint64_t i = (a - range.start) >> kPageShift;
+    if (!hmmPfnIsP2p(range.hmmPfns[i])) {
+      a += kPageSize;
+      continue;
+    }
+    Vma* vma = mm.vmaLookup(a);
+    HMMSIM_ASSERT(vma && vma->vmOps && vma->vmOps->hasP2p(),
+                  "p2p entry at " << a << " has no p2p vma any more: the importer missed an invalidation");
+    // The run of p2p entries inside this vma.
+    Va e = a;
+    const Va limit = std::min(end, vma->vmEnd);
+    while (e < limit && hmmPfnIsP2p(range.hmmPfns[(e - range.start) >> kPageShift])) e += kPageSize;
+    const Errno err = vma->vmOps->p2pUnmap(*vma, *range.importer, a, e, range.p2pAddrs + i);
+    if (err != Errno::Ok && first == Errno::Ok) first = err;
+    for (Va x = a; x < e; x += kPageSize) range.hmmPfns[(x - range.start) >> kPageShift] &= HMM_PFN_INOUT_FLAGS;
+    a = e;
+  }
+  return first;
 }
 
 }  // namespace hmmsim

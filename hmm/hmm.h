@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <string>
 
+#include "sim/device.h"
 #include "sim/errno.h"
 #include "sim/stats.h"
 #include "sim/strong_types.h"
@@ -45,6 +46,13 @@ inline constexpr unsigned long HMM_PFN_P2PDMA_BUS = 1UL << 58;
 /// The bits hmm_pfns_fill/hmm_vma_handle_* keep from the input (HMM_PFN_INOUT_FLAGS).
 inline constexpr unsigned long HMM_PFN_INOUT_FLAGS =
     HMM_PFN_DMA_MAPPED | HMM_PFN_P2PDMA | HMM_PFN_P2PDMA_BUS;
+/// RFC 5/5's HMM_PFN_P2P ("dma address is valid"): the entry belongs to a special device vma
+/// whose p2pMap mapped it for the range's importer; the address is in range.p2pAddrs, there is no
+/// pfn (hmm_pfn_to_page() is NULL) and HMM_PFN_VALID is not set, so a caller unaware of p2p skips
+/// it. With HMM_PFN_WRITE when it was mapped for writing. Output only.
+/// The modern layout has no free bit above the order field; hmmsim takes the highest pfn bit
+/// (bit 52): modelled physical addresses are < 2^52, so no real pfn reaches it.
+inline constexpr unsigned long HMM_PFN_P2P = 1UL << 52;
 /// Map order: bits [HMM_PFN_ORDER_SHIFT, +5) hold log2(pages) of the CPU leaf that maps the page.
 inline constexpr unsigned HMM_PFN_ORDER_SHIFT = 64 - 11;
 /// Every flag bit (what hmmPfnToPfn masks off).
@@ -56,6 +64,10 @@ inline constexpr unsigned long HMM_PFN_REQ_WRITE = HMM_PFN_WRITE;
 
 /// hmm_pfn_to_pfn(): the pfn of a VALID entry.
 inline Pfn hmmPfnToPfn(unsigned long hmmPfn) { return Pfn(hmmPfn & ~HMM_PFN_FLAGS); }
+/// True for an entry a special vma's p2pMap filled (RFC 5/5).
+inline bool hmmPfnIsP2p(unsigned long hmmPfn) {
+  return (hmmPfn & (HMM_PFN_P2P | HMM_PFN_VALID | HMM_PFN_ERROR)) == HMM_PFN_P2P;
+}
 /// hmm_pfn_to_map_order(): log2 of the number of pages the CPU leaf maps (0 = 4 KiB pte,
 /// 9 = PMD, 18 = PUD). Drivers may map a larger device page when it is > 0.
 inline unsigned hmmPfnToMapOrder(unsigned long hmmPfn) {
@@ -77,6 +89,24 @@ struct HmmRange {
   unsigned long defaultFlags = 0;           ///< request bits applied to every page
   unsigned long pfnFlagsMask = 0;           ///< which per-page request bits of hmmPfns count
   const void* devPrivateOwner = nullptr;    ///< device-private pages of this owner are reported
+
+  // ---- RFC 4/5 and 5/5: the importer (the `device` and `pas` the RFC's _hmm_range_fault took) --
+  /// The device that will access the range (the RFC's importer), or nullptr (plain mirroring,
+  /// the only mode before the RFC). With an importer:
+  ///  - VM_IO/VM_PFNMAP/VM_MIXEDMAP vmas whose vm_ops have p2pMap are mapped through it when
+  ///    p2pAddrs is set too (entries HMM_PFN_P2P, addresses in p2pAddrs);
+  ///  - device-private pages of another owner whose device memory has devmem p2p ops
+  ///    (hmm/p2p.h) are reported like own pages (pfn | VALID [| WRITE]) instead of being faulted
+  ///    back to RAM, as long as that satisfies the request (a write request on a read-only entry
+  ///    still faults): the DMA-map step then asks that devmem's p2pMap, and faults the pages
+  ///    back (without an importer) only if it declines.
+  Device* importer = nullptr;
+  /// One device address per page (same indexing as hmmPfns), filled for HMM_PFN_P2P entries
+  /// only; nullptr = no special-vma p2p.
+  DmaAddr* p2pAddrs = nullptr;
+  /// Out: the exporter's refusal when hmmRangeFault returned Fault because a p2pMap refused
+  /// (Errno::Ok otherwise).
+  Errno p2pError = Errno::Ok;
 };
 
 /// hmm_range_fault()'s result (0 / -errno).
@@ -106,6 +136,9 @@ struct HmmStats {
   Counter& busyReturns;    ///< "busy_returns": -EBUSY returned (check_retry saw an invalidation)
   Counter& migrationWaits; ///< "migration_waits": waits on a migration entry
   Counter& errors;         ///< "errors": -EFAULT/-EPERM/-EINVAL returns
+  Counter& p2pMaps;        ///< "p2p_maps": special-vma p2pMap calls that succeeded
+  Counter& p2pRefused;     ///< "p2p_refused": special-vma p2pMap calls the exporter refused
+  Counter& p2pUndone;      ///< "p2p_undone": p2pUnmap calls undoing this call's maps on failure
 };
 
 /// hmm_range_fault(): fill range.hmmPfns for [range.start, range.end) of the notifier's mm, faulting
@@ -114,7 +147,21 @@ struct HmmStats {
 /// unpopulated page whose fault was not requested (also a migration entry or a foreign
 /// device-private page without a request); HMM_PFN_ERROR for holes, VM_IO/VM_PFNMAP/no-VM_READ vmas,
 /// special ptes (not the zero page) and unsupported non-present entries. Sticky INOUT bits are kept.
+/// With range.importer and range.p2pAddrs (RFC 5/5): a VM_IO/VM_PFNMAP/VM_MIXEDMAP vma whose
+/// vm_ops provide p2pMap is mapped for the importer over [max(start, vm_start), min(end, vm_end))
+/// with write = "a write fault was requested for some page of it"; its entries become
+/// HMM_PFN_P2P [| HMM_PFN_WRITE] and p2pAddrs gets the addresses. A refusal fills the vma's
+/// entries with HMM_PFN_ERROR and returns Fault (p2pError = the exporter's Errno).
+/// On any return other than Ok, every p2pMap this call made is undone (p2pUnmap) first, so a
+/// retry after Busy cannot leak exporter mappings (the posted patch leaked them); on Ok the caller
+/// owns them and must p2pUnmap them (hmmRangeDmaUnmap, or on invalidation).
 /// Returns (see HmmStatus): Ok, Busy, Fault, Perm, Inval. `stats` (optional) is bumped.
 HmmStatus hmmRangeFault(HmmRange& range, HmmStats* stats = nullptr);
+
+/// p2pUnmap the HMM_PFN_P2P entries of [start, end) (a sub-range of `range`, page aligned), vma
+/// by vma, with the addresses in range.p2pAddrs; the entries become 0. The vmas must still exist
+/// (the importer calls this from its invalidate callback, before the mm removes them). Returns
+/// Ok, or the first error an exporter returned (the remaining vmas are still unmapped).
+Errno hmmRangeP2pUnmap(HmmRange& range, Va start, Va end);
 
 }  // namespace hmmsim

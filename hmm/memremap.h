@@ -31,6 +31,7 @@
 namespace hmmsim {
 
 class PhysMem;
+class DevmemP2pOps;
 
 /// memremap_pages(): create `npages` ZONE_DEVICE frames for `pgmap` (pgmap.type, .ops, .owner,
 /// .vmemmapShift set by the caller) and set pgmap.pfnFirst/nrPages. The frames are free (refcount 0)
@@ -115,6 +116,11 @@ class DeviceMemory : public DevPagemapOps {
   /// Add a chunk now. Returns NoMem when capacity is reached, Ok otherwise.
   Errno addChunk();
 
+  /// RFC 4/5: the exporter's devmem p2p ops (hmm/p2p.h), or nullptr (the default: no p2p, an
+  /// importer's DMA map falls back to faulting these pages to system memory). Non-owning.
+  void setP2pOps(DevmemP2pOps* ops) { p2pOps_ = ops; }
+  DevmemP2pOps* p2pOps() const { return p2pOps_; }
+
   const void* owner() const { return owner_; }
   MemoryType type() const { return params_.type; }
   const DeviceMemoryParams& params() const { return params_; }
@@ -134,6 +140,7 @@ class DeviceMemory : public DevPagemapOps {
   std::vector<Pfn> freeFolios_;  // LIFO, PMD-order heads
   std::uint64_t allocated_ = 0;  // pages handed out and not yet freed
   std::function<VmFaultResult(VmFault&)> migrateToRam_;
+  DevmemP2pOps* p2pOps_ = nullptr;
   StatsGroup stats_;
   Counter& chunksAdded_;
   Counter& chunksRemoved_;

@@ -13,8 +13,8 @@
 //
 // "Absent" callbacks: the kernel tests a function pointer for NULL. In hmmsim a derived class
 // says which optional callbacks it provides through hasFault()/hasP2p(); the core tests those
-// (hmm_range_fault returns -EFAULT when p2p_map is missing, do_fault returns VM_FAULT_SIGBUS when
-// fault is missing).
+// (do_fault returns VM_FAULT_SIGBUS when fault is missing; hmm_range_fault calls p2p_map only for
+// a device vma that has it and only when an importer asked, see hasP2p()).
 
 #include <cstdint>
 
@@ -72,33 +72,47 @@ class VmOperations {
   // - `importer` is the device that wants to access the range; the vma (the exporter's) belongs
   //   to a device file whose driver set these ops in its FileOperations::mmap.
   // - The vma may have no CPU mapping at all (pure device memory, never faulted by the CPU).
-  // - The policy and the final decision are the exporter's alone: it may refuse (non-zero).
+  // - The policy and the final decision are the exporter's alone: it may refuse.
   // - Predictability: once a range has been mapped successfully for an importer, later maps of
   //   it must keep succeeding while the vma is valid; failures surface at setup time.
   // - After an invalidation the importer may map again; the exporter may have moved things
   //   (e.g. defragmented its BAR space) so the addresses may differ.
   // - THE IMPORTER MUST OBEY MMU-NOTIFIER INVALIDATION AND CALL p2pUnmap() WHEN A NOTIFIER IS
-  //   CALLED FOR THE RANGE. THIS CAN HAPPEN AT ANY POINT IN TIME WITH NO LOCK HELD.
+  //   CALLED FOR THE RANGE. THIS CAN HAPPEN AT ANY POINT IN TIME WITH NO LOCK HELD: p2pUnmap
+  //   must not assume the mmap lock or any importer lock is held, and must not take a lock the
+  //   exporter also holds while it raises invalidations.
+  // - The vma passed to p2pUnmap may be another Vma object than the one p2pMap saw (a split by
+  //   mprotect/munmap in between), and [start, end) may be any page-aligned sub-range of what was
+  //   mapped: exporters key their state by (importer, address or file offset), not by Vma.
+  //
+  // Return convention (hmmsim's, one for the whole API; the RFC returned a raw long that its
+  // caller read as 0 = success): an Errno. Ok = done; anything else = refused, and hmm_range_fault
+  // returns -EFAULT for the range (HmmRange::p2pError keeps the exporter's Errno).
   //
   /// True when p2pMap/p2pUnmap are implemented (the kernel's `vm_ops->p2p_map != NULL`).
-  /// hmm_range_fault returns -EFAULT for a VM_IO|VM_PFNMAP|VM_MIXEDMAP vma when this is false.
+  /// hmm_range_fault given an importer and an address array calls p2pMap for a VM_IO, VM_PFNMAP
+  /// or VM_MIXEDMAP vma only when this is true; otherwise such a vma keeps the rules it has
+  /// without an importer (VM_IO/VM_PFNMAP: HMM_PFN_ERROR, or -EFAULT when a fault was requested;
+  /// VM_MIXEDMAP: walked like any vma, as in current mainline).
   virtual bool hasP2p() const { return false; }
   /// Map [start, end) of `vma` for `importer`. `pa` has one entry per page
   /// ((end-start)>>PAGE_SHIFT), each filled with the device address the importer must use for
-  /// that page. `write`: the importer will write. Returns 0 on success (the RFC's caller treats
-  /// 0 as success and anything else as an error that it returns / turns into HMM_PFN_ERROR);
-  /// a negative errno (e.g. toKernel(Errno::Fault)) when refused. The default (no p2p support)
-  /// returns -EFAULT and touches nothing.
-  virtual long p2pMap(Vma& /*vma*/, Device& /*importer*/, Va /*start*/, Va /*end*/,
-                      DmaAddr* /*pa*/, bool /*write*/) {
-    return toKernel(Errno::Fault);
+  /// that page (a bus address, an IOVA or a CPU physical address, per the p2pdma map type between
+  /// the two devices). `write`: the importer will write. Returns Ok, or the refusal (Fault: not
+  /// mappable for this importer, e.g. map type NOT_SUPPORTED; NoSpc: no BAR window; Perm: write to
+  /// a read-only export; NoDev: the device is gone). On refusal nothing stays mapped.
+  /// The default (no p2p support) returns Fault and touches nothing.
+  virtual Errno p2pMap(Vma& /*vma*/, Device& /*importer*/, Va /*start*/, Va /*end*/, DmaAddr* /*pa*/,
+                       bool /*write*/) {
+    return Errno::Fault;
   }
-  /// Undo p2pMap for [start, end) with the addresses it returned in `pa`. Must be called by the
-  /// importer on every mmu-notifier invalidation overlapping a mapped range, and when it is done.
-  /// Returns 0 on success, a negative errno otherwise. The default returns -EFAULT.
-  virtual long p2pUnmap(Vma& /*vma*/, Device& /*importer*/, Va /*start*/, Va /*end*/,
-                        DmaAddr* /*pa*/) {
-    return toKernel(Errno::Fault);
+  /// Undo p2pMap for [start, end) with the addresses it returned in `pa` (one per page). Called
+  /// by the importer on every mmu-notifier invalidation overlapping a mapped range, and when it is
+  /// done with the mapping. Returns Ok; Inval when [start, end) was not mapped for `importer`
+  /// (nothing changes). The default returns Fault.
+  virtual Errno p2pUnmap(Vma& /*vma*/, Device& /*importer*/, Va /*start*/, Va /*end*/,
+                         const DmaAddr* /*pa*/) {
+    return Errno::Fault;
   }
 
   /// For traces and error messages ("filemap", "shmem", "dmirror", ...).

@@ -448,8 +448,8 @@ TEST_CASE("MAP_HUGETLB maps a 2 MiB aligned vma of whole huge pages and munmap m
 TEST_CASE("a device file's mmap installs the driver's vm_ops, flags and private data", "[mm][mmap][device]") {
   struct DriverVmOps : VmOperations {
     bool hasP2p() const override { return true; }
-    long p2pMap(Vma&, Device&, Va, Va, DmaAddr*, bool) override { return 0; }
-    long p2pUnmap(Vma&, Device&, Va, Va, DmaAddr*) override { return 0; }
+    Errno p2pMap(Vma&, Device&, Va, Va, DmaAddr*, bool) override { return Errno::Ok; }
+    Errno p2pUnmap(Vma&, Device&, Va, Va, const DmaAddr*) override { return Errno::Ok; }
   } vmOps;
   struct DriverFops : FileOperations {
     explicit DriverFops(VmOperations& o) : ops(o) {}
@@ -483,8 +483,8 @@ TEST_CASE("vm_operations without p2p report it and return -EFAULT", "[mm][vm_ops
   Device d("importer");
   DmaAddr pa[1];
   CHECK_FALSE(ops.hasP2p());
-  CHECK(ops.p2pMap(v, d, Va(0), Va(kPageSize), pa, false) == toKernel(Errno::Fault));
-  CHECK(ops.p2pUnmap(v, d, Va(0), Va(kPageSize), pa) == toKernel(Errno::Fault));
+  CHECK(ops.p2pMap(v, d, Va(0), Va(kPageSize), pa, false) == Errno::Fault);
+  CHECK(ops.p2pUnmap(v, d, Va(0), Va(kPageSize), pa) == Errno::Fault);
 }
 
 TEST_CASE("findVma returns the next vma above a hole and vmaLookup returns none there", "[mm][lookup]") {
