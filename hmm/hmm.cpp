@@ -476,8 +476,14 @@ Errno hmmRangeP2pUnmap(HmmRange& range, Va start, Va end) {
       continue;
     }
     Vma* vma = mm.vmaLookup(a);
-    HMMSIM_ASSERT(vma && vma->vmOps && vma->vmOps->hasP2p(),
-                  "p2p entry at " << a << " has no p2p vma any more: the importer missed an invalidation");
+    if (!vma || !vma->vmOps || !vma->vmOps->hasP2p()) {
+      // The vma went away while the importer still held the mapping: it ignored the UNMAP
+      // invalidation (the checker reported it). The exporter's mapping cannot be given back.
+      if (first == Errno::Ok) first = Errno::Fault;
+      range.hmmPfns[i] &= HMM_PFN_INOUT_FLAGS;
+      a += kPageSize;
+      continue;
+    }
     // The run of p2p entries inside this vma.
     Va e = a;
     const Va limit = std::min(end, vma->vmEnd);

@@ -6,3 +6,9 @@ hmmsim_test(test_hmm
     unit/hmm/test_migrate_device.cpp
     unit/hmm/test_device_exclusive.cpp
   LIBS hmmsim::hmm)
+
+# The RFC's p2p layer: special vmas, devmem p2p, the DMA-map step, the importer mirror, the checker.
+hmmsim_test(test_hmm_p2p
+  SOURCES
+    unit/hmm/test_hmm_p2p.cpp
+  LIBS hmmsim::hmm)

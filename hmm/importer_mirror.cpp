@@ -1,0 +1,343 @@
+// ImporterMirror: the RFC's importer pattern. See importer_mirror.h.
+#include "hmm/importer_mirror.h"
+
+#include <algorithm>
+
+#include "hmm/p2p_checker.h"
+#include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/phys_mem.h"
+#include "sim/assert.h"
+
+namespace hmmsim {
+
+const char* importerMisbehaviourName(ImporterMisbehaviour m) {
+  switch (m) {
+    case ImporterMisbehaviour::None: return "none";
+    case ImporterMisbehaviour::IgnoreInvalidations: return "ignore-invalidations";
+    case ImporterMisbehaviour::AckWithoutWaiting: return "ack-without-waiting";
+    case ImporterMisbehaviour::PinForever: return "pin-forever";
+    case ImporterMisbehaviour::KeepOldAddress: return "keep-old-address";
+  }
+  return "?";
+}
+
+namespace {
+bool hasFrame(HmmDmaKind k) {
+  return k == HmmDmaKind::System || k == HmmDmaKind::Local || k == HmmDmaKind::DevmemP2p;
+}
+/// A mapping the importer must give back (Local memory is its own).
+bool isHeld(HmmDmaKind k) { return k != HmmDmaKind::None && k != HmmDmaKind::Local; }
+}  // namespace
+
+ImporterMirror::ImporterMirror(Mm& mm, const HmmDmaImporter& imp, Va start, std::uint64_t pages,
+                               const ImporterMirrorParams& params, P2pChecker* checker, const std::string& statsName)
+    : mm_(mm),
+      imp_(imp),
+      start_(start),
+      pages_(pages),
+      params_(params),
+      checker_(checker),
+      lock_([&mm]() -> Blocker& { return mm.blocker(); }),
+      dmaStats_(statsName + ".dma"),
+      stats_(statsName),
+      commits_(stats_.counter("commits", "ranges", "ranges committed to the device page table")),
+      readRetries_(stats_.counter("read_retries", "ranges",
+                                  "mmu_interval_read_retry true under the update lock (fresh maps undone)")),
+      timeouts_(stats_.counter("timeouts", "ranges", "retry budget spent: -EBUSY returned")),
+      invalidations_(stats_.counter("invalidations", "calls", "invalidate callbacks that zapped")),
+      refused_(stats_.counter("refused_nonblock", "calls", "non-blockable invalidations refused (lock held)")),
+      zapped_(stats_.counter("zapped_pages", "pages", "device page-table entries zapped")),
+      tlbShootdowns_(stats_.counter("tlb_shootdowns", "entries", "device TLB entries shot down")),
+      dmaWaits_(stats_.counter("dma_waits", "calls", "invalidations that waited for in-flight DMA")),
+      tlbHits_(stats_.counter("tlb_hits", "lookups", "device TLB hits")),
+      tlbMisses_(stats_.counter("tlb_misses", "lookups", "device TLB misses (page-table walks)")),
+      deviceFaults_(stats_.counter("device_faults", "lookups", "translations without a usable entry")),
+      dmaBytes_(stats_.counter("dma_bytes", "bytes", "bytes moved by device DMA")) {
+  HMMSIM_ASSERT(imp_.device, "ImporterMirror without an importer device");
+  HMMSIM_ASSERT(pages_ > 0 && start_.isAligned(kPageSize), "ImporterMirror window must be page aligned and non-empty");
+  HMMSIM_ASSERT(params_.chunkPages > 0 && params_.tlbEntries > 0, "ImporterMirrorParams: chunkPages and tlbEntries > 0");
+  pt_.resize(pages_);
+  epochs_.assign(pages_, 0);
+  gens_.assign(pages_, 0);
+  tlb_.resize(params_.tlbEntries);
+  const Errno err = mmuIntervalNotifierInsert(notifier_, mm_, start_, pages_ << kPageShift, *this);
+  HMMSIM_ASSERT(err == Errno::Ok, "ImporterMirror: notifier insert failed: " << errnoName(err));
+  if (checker_) checker_->registerImporter(*imp_.device, start_, pages_);
+}
+
+ImporterMirror::~ImporterMirror() {
+  unmapAll();
+  if (notifier_.inserted()) notifier_.remove();
+}
+
+HmmRange ImporterMirror::view(Table& t, Va runStart, std::uint64_t n) {
+  HmmRange r;
+  r.notifier = &notifier_;
+  r.start = runStart;
+  r.end = runStart + (n << kPageShift);
+  r.hmmPfns = t.pfns.data();
+  r.p2pAddrs = t.addrs.data();
+  r.importer = imp_.device;
+  r.devPrivateOwner = imp_.owner;
+  return r;
+}
+
+void ImporterMirror::undo(Table& t, Va runStart, std::uint64_t n, bool released) {
+  if (checker_ && released)
+    for (std::uint64_t i = 0; i < n; ++i)
+      if (isHeld(t.kinds[i])) checker_->mappingLive(*imp_.device, runStart + (i << kPageShift), false);
+  HmmRange r = view(t, runStart, n);
+  hmmRangeDmaUnmap(r, imp_, t.addrs.data(), t.kinds.data(), runStart, r.end, &dmaStats_);
+}
+
+HmmStatus ImporterMirror::map(Va start, Va end, bool write) {
+  if (start >= end || !start.isAligned(kPageSize) || !end.isAligned(kPageSize) || !inWindow(start) ||
+      !inWindow(end - kPageSize))
+    return HmmStatus::Inval;
+  const std::uint64_t chunk = std::uint64_t(params_.chunkPages) << kPageShift;
+  for (Va a = start; a < end;) {
+    const Va next = std::min(end, a + chunk);
+    const HmmStatus st = mapChunk(a, next, write);
+    if (st != HmmStatus::Ok) return st;
+    a = next;
+  }
+  return HmmStatus::Ok;
+}
+
+HmmStatus ImporterMirror::mapChunk(Va start, Va end, bool write) {
+  const std::uint64_t n = (end - start) >> kPageShift;
+  Table fresh;
+  fresh.resize(n);
+  for (unsigned attempt = 0;; ++attempt) {
+    if (attempt > params_.maxRetries) {
+      ++timeouts_;
+      return HmmStatus::Busy;
+    }
+    HmmRange r = view(fresh, start, n);
+    std::fill(fresh.pfns.begin(), fresh.pfns.end(), 0UL);
+    r.notifierSeq = notifier_.readBegin();
+    r.defaultFlags = HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0);
+    HmmStatus st;
+    {
+      MmapReadLock l(mm_);
+      st = hmmRangeDmaMap(r, imp_, fresh.addrs.data(), fresh.kinds.data(), &dmaStats_);
+    }
+    lastP2pError_ = r.p2pError;
+    if (st == HmmStatus::Busy) continue;
+    if (st != HmmStatus::Ok) return st;
+    lock_.lock();
+    if (notifier_.readRetry(r.notifierSeq)) {
+      lock_.unlock();
+      ++readRetries_;
+      undo(fresh, start, n, false);
+      continue;
+    }
+    // Commit. Entries this replaces are given back after the lock is dropped.
+    Table old;
+    bool anyOld = false;
+    const std::uint64_t epoch = checker_ ? checker_->epoch() : 0;
+    PhysMem& pm = mm_.physMem();
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const std::uint64_t p = index(start) + i;
+      if (pt_.kinds[p] != HmmDmaKind::None) {
+        if (!anyOld) old.resize(n);
+        anyOld = true;
+        old.pfns[i] = pt_.pfns[p];
+        old.addrs[i] = pt_.addrs[p];
+        old.kinds[i] = pt_.kinds[p];
+      }
+      pt_.pfns[p] = fresh.pfns[i];
+      pt_.addrs[p] = fresh.addrs[i];
+      pt_.kinds[p] = fresh.kinds[i];
+      epochs_[p] = epoch;
+      gens_[p] = hasFrame(fresh.kinds[i]) ? pm.generationOf(hmmPfnToPfn(fresh.pfns[i])) : 0;
+      if (checker_) checker_->mappingLive(*imp_.device, start + (i << kPageShift), isHeld(fresh.kinds[i]));
+    }
+    if (anyOld) {
+      tlbShootdown(start, end);
+      waitDma(start, end);
+    }
+    ++commits_;
+    lock_.unlock();
+    if (anyOld) undo(old, start, n, false);
+    return HmmStatus::Ok;
+  }
+}
+
+void ImporterMirror::unmapAll() {
+  lock_.lock();
+  Table old = pt_;
+  for (std::uint64_t p = 0; p < pages_; ++p) pt_.kinds[p] = HmmDmaKind::None;
+  tlbShootdown(start_, start_ + (pages_ << kPageShift));
+  waitDma(start_, start_ + (pages_ << kPageShift));
+  lock_.unlock();
+  undo(old, start_, pages_, true);
+}
+
+void ImporterMirror::tlbShootdown(Va start, Va end) {
+  for (TlbEntry& e : tlb_)
+    if (e.valid && e.page >= start && e.page < end) {
+      e.valid = false;
+      ++tlbShootdowns_;
+    }
+}
+
+std::size_t ImporterMirror::inFlight(Va start, Va end) const {
+  std::size_t n = 0;
+  for (const Dma& d : dmas_) n += d.va >= start && d.va < end;
+  return n;
+}
+
+void ImporterMirror::waitDma(Va start, Va end) {
+  if (inFlight(start, end) == 0) return;
+  ++dmaWaits_;
+  if (waitForDma_) waitForDma_(*this, start, end);
+  waitEvent(mm_.blocker(), dmaDone_, [&] { return inFlight(start, end) == 0; }, "importer: wait for in-flight DMA");
+}
+
+bool ImporterMirror::invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange& range, std::uint64_t curSeq) {
+  const Va s = std::max(range.start, start_);
+  const Va e = std::min(range.end, start_ + (pages_ << kPageShift));
+  if (params_.misbehave == ImporterMisbehaviour::IgnoreInvalidations) {
+    if (checker_ && s < e) checker_->invalidationReturned(*imp_.device, s, e, range.event);
+    return true;
+  }
+  if (range.blockable()) {
+    lock_.lock();
+  } else if (!lock_.tryLock()) {
+    ++refused_;
+    return false;  // nothing touched: the core aborts the non-blocking start with -EAGAIN
+  }
+  sub.setSeq(curSeq);
+  Table old;
+  std::uint64_t n = 0;
+  if (s < e) {
+    n = (e - s) >> kPageShift;
+    old.resize(n);
+    const std::uint64_t first = index(s);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const std::uint64_t p = first + i;
+      if (pt_.kinds[p] == HmmDmaKind::None) continue;
+      old.pfns[i] = pt_.pfns[p];
+      old.addrs[i] = pt_.addrs[p];
+      old.kinds[i] = pt_.kinds[p];
+      pt_.kinds[p] = HmmDmaKind::None;
+      pt_.pfns[p] = 0;
+      ++zapped_;
+    }
+    // KeepOldAddress: the device keeps its TLB entries and goes on using the old addresses.
+    if (params_.misbehave != ImporterMisbehaviour::KeepOldAddress) tlbShootdown(s, e);
+    if (params_.misbehave != ImporterMisbehaviour::AckWithoutWaiting) waitDma(s, e);
+    ++invalidations_;
+  }
+  lock_.unlock();
+  if (n && params_.misbehave != ImporterMisbehaviour::PinForever) undo(old, s, n, true);
+  if (checker_ && s < e) checker_->invalidationReturned(*imp_.device, s, e, range.event);
+  return true;
+}
+
+std::optional<DeviceTranslation> ImporterMirror::translate(Va va, bool write) {
+  const Va page = va.alignDown(kPageSize);
+  std::optional<DeviceTranslation> t;
+  for (const TlbEntry& e : tlb_)
+    if (e.valid && e.page == page) {
+      t = e.t;
+      break;
+    }
+  if (t) {
+    ++tlbHits_;
+  } else {
+    ++tlbMisses_;
+    if (!inWindow(page) || pt_.kinds[index(page)] == HmmDmaKind::None) {
+      ++deviceFaults_;
+      return std::nullopt;
+    }
+    const std::uint64_t p = index(page);
+    DeviceTranslation x;
+    x.addr = pt_.addrs[p];
+    x.kind = pt_.kinds[p];
+    x.write = (pt_.pfns[p] & HMM_PFN_WRITE) != 0;
+    x.epoch = epochs_[p];
+    x.pfn = hasFrame(x.kind) ? hmmPfnToPfn(pt_.pfns[p]) : Pfn(0);
+    x.gen = gens_[p];
+    TlbEntry& slot = tlb_[tlbNext_];
+    tlbNext_ = (tlbNext_ + 1) % tlb_.size();
+    slot.valid = true;
+    slot.page = page;
+    slot.t = x;
+    t = x;
+  }
+  if (write && !t->write) {
+    ++deviceFaults_;
+    return std::nullopt;
+  }
+  return t;
+}
+
+std::optional<std::uint64_t> ImporterMirror::beginDma(Va va, bool write) {
+  const std::optional<DeviceTranslation> t = translate(va, write);
+  if (!t) return std::nullopt;
+  Dma d;
+  d.id = nextDmaId_++;
+  d.va = va.alignDown(kPageSize);
+  d.offset = va - d.va;
+  d.write = write;
+  d.t = *t;
+  dmas_.push_back(d);
+  return d.id;
+}
+
+bool ImporterMirror::transferDma(std::uint64_t id, void* buf, std::size_t len) {
+  auto it = std::find_if(dmas_.begin(), dmas_.end(), [&](const Dma& d) { return d.id == id; });
+  HMMSIM_ASSERT(it != dmas_.end(), "transferDma of unknown DMA " << id);
+  HMMSIM_ASSERT(resolver_, "ImporterMirror " << imp_.device->name() << ": no resolver set");
+  const Dma& d = *it;
+  if (checker_) {
+    checker_->deviceAccess(*imp_.device, d.va, d.t.epoch);
+    if (hasFrame(d.t.kind))
+      checker_->frameAccess(*imp_.device, d.va, d.t.pfn, d.t.gen, mm_.physMem().generationOf(d.t.pfn));
+  }
+  const std::optional<Pa> pa = resolver_(*imp_.device, d.t.addr + d.offset, d.t.kind, d.write);
+  if (!pa) return false;
+  if (d.write)
+    mm_.physMem().write(*pa, buf, len);
+  else
+    mm_.physMem().read(*pa, buf, len);
+  dmaBytes_ += len;
+  return true;
+}
+
+void ImporterMirror::endDma(std::uint64_t id) {
+  auto it = std::find_if(dmas_.begin(), dmas_.end(), [&](const Dma& d) { return d.id == id; });
+  HMMSIM_ASSERT(it != dmas_.end(), "endDma of unknown DMA " << id);
+  dmas_.erase(it);
+  dmaDone_.wakeUpAll();
+}
+
+bool ImporterMirror::dmaRead(Va va, void* buf, std::size_t len) {
+  HMMSIM_ASSERT((va.value() & (kPageSize - 1)) + len <= kPageSize, "dmaRead crosses a page");
+  const auto id = beginDma(va, false);
+  if (!id) return false;
+  const bool ok = transferDma(*id, buf, len);
+  endDma(*id);
+  return ok;
+}
+
+bool ImporterMirror::dmaWrite(Va va, const void* buf, std::size_t len) {
+  HMMSIM_ASSERT((va.value() & (kPageSize - 1)) + len <= kPageSize, "dmaWrite crosses a page");
+  const auto id = beginDma(va, true);
+  if (!id) return false;
+  const bool ok = transferDma(*id, const_cast<void*>(buf), len);
+  endDma(*id);
+  return ok;
+}
+
+HmmDmaKind ImporterMirror::kindAt(Va va) const {
+  return inWindow(va) ? pt_.kinds[index(va.alignDown(kPageSize))] : HmmDmaKind::None;
+}
+
+DmaAddr ImporterMirror::addrAt(Va va) const {
+  return inWindow(va) ? pt_.addrs[index(va.alignDown(kPageSize))] : DmaAddr(0);
+}
+
+}  // namespace hmmsim

@@ -1,0 +1,211 @@
+#pragma once
+// ImporterMirror: the importer pattern of the RFC on top of the hmm.rst update-lock pattern
+// (hmm/mirror.h): one importing device's view of a window of a process address space, with a
+// device page table, a device TLB, in-flight DMA accounting and the DMA-map step
+// (hmm/hmm_dma_map.h), so that one device can reach system memory, its own memory, a peer's
+// private memory or a special vma through the process address space, and obeys every
+// mmu-notifier invalidation. Device models embed one; they do not reimplement the protocol.
+//
+// invalidate(), whatever the event (UNMAP, CLEAR, PROTECTION_*, MIGRATE of another owner,
+// EXCLUSIVE, RELEASE), in this order:
+//   1. takes the update lock (a non-blockable invalidation only trylocks, and returns false on
+//      contention having changed nothing: the OOM-reaper path);
+//   2. mmu_interval_set_seq, so a map() that read the range before cannot commit it;
+//   3. zaps the device PTEs of the range and shoots the device TLB down;
+//   4. waits for in-flight DMA that used those translations (the waitForDma hook: a SystemC shell
+//      blocks there and charges the time; the pure core requires the hook to finish them);
+//   5. drops the lock and undoes each mapping exactly once (dmaUnmapPage, devmem p2pUnmap,
+//      vm_ops p2pUnmap), with no importer lock held, as the RFC demands;
+//   6. only then returns.
+// map() is the retry loop: readBegin, hmmRangeDmaMap under the mmap read lock, take the update
+// lock, readRetry (true: undo the fresh mappings and start over), commit to the device page table.
+// Teardown (unmapAll, the destructor) undoes everything left.
+//
+// Misbehaviour switches (one per mode the checker must catch; ImporterMisbehaviour) make the
+// driver half break the contract on purpose. The checker hooks sit in the parts a driver cannot
+// skip (invalidation return, device access), so a broken driver is reported, not trusted.
+// Leaves out: device page-table formats and huge device pages (one entry per 4 KiB page), ATS.
+// Timing: none (pure core); counters and the waitForDma hook let a shell charge time.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hmm/hmm_dma_map.h"
+#include "hmm/mirror.h"
+#include "models/cpu_mmu/mmu_notifier.h"
+#include "sim/stats.h"
+#include "sim/strong_types.h"
+
+namespace hmmsim {
+
+class Mm;
+class P2pChecker;
+
+/// Ways an importer driver can break the RFC's contract on purpose (tests of the checker).
+enum class ImporterMisbehaviour {
+  None,                ///< correct driver
+  IgnoreInvalidations, ///< invalidate returns true having done nothing
+  AckWithoutWaiting,   ///< zaps and unmaps but returns while DMA that used the range is in flight
+  PinForever,          ///< zaps its PTEs but never gives mappings back (no p2pUnmap/dmaUnmap)
+  KeepOldAddress,      ///< gives the mappings back but keeps using the old addresses (no zap)
+};
+const char* importerMisbehaviourName(ImporterMisbehaviour m);
+
+struct ImporterMirrorParams {
+  /// Restarts allowed per map() chunk before it gives up with Busy. Unit: restarts. Default 1000.
+  unsigned maxRetries = 1000;
+  /// Pages per hmm_range in map(). Unit: pages. Default 512.
+  unsigned chunkPages = 512;
+  /// Device TLB entries (fully associative, FIFO replacement). Unit: entries. Default 64.
+  unsigned tlbEntries = 64;
+  /// Deliberate contract breach (tests of the checker). Default None.
+  ImporterMisbehaviour misbehave = ImporterMisbehaviour::None;
+};
+
+/// One translation as the device uses it.
+struct DeviceTranslation {
+  DmaAddr addr;                       ///< what the device puts on the bus
+  HmmDmaKind kind = HmmDmaKind::None;
+  bool write = false;                 ///< the mapping allows device writes
+  std::uint64_t epoch = 0;            ///< checker epoch of the commit
+  Pfn pfn;                            ///< backing frame (not for VmaP2p)
+  std::uint64_t gen = 0;              ///< the frame's generation when mapped
+};
+
+class ImporterMirror final : public MmuIntervalNotifierOps {
+ public:
+  /// Mirrors [start, start + pages * 4 KiB) of `mm` for `imp` (whose device and DMA layer must
+  /// outlive this object). `checker` (optional) receives the rule checks.
+  ImporterMirror(Mm& mm, const HmmDmaImporter& imp, Va start, std::uint64_t pages,
+                 const ImporterMirrorParams& params = {}, P2pChecker* checker = nullptr,
+                 const std::string& statsName = "importer");
+  /// unmapAll() and removes the notifier. Destroy before the Mm.
+  ~ImporterMirror() override;
+  ImporterMirror(const ImporterMirror&) = delete;
+  ImporterMirror& operator=(const ImporterMirror&) = delete;
+
+  /// Fault and DMA-map [start, end) (inside the window, page aligned) and commit it to the device
+  /// page table; `write`: the device will write. Returns Ok; Busy (retry budget spent); Fault
+  /// (a page cannot be mapped: hole, refused special vma (lastP2pError()), DMA map failure);
+  /// Perm; Inval (outside the window).
+  HmmStatus map(Va start, Va end, bool write);
+  /// Undo every mapping (teardown). Takes the update lock.
+  void unmapAll();
+
+  /// The device MMU: TLB, then page table (filling the TLB). nullopt = device page fault (no
+  /// entry, or a write through a read-only one).
+  std::optional<DeviceTranslation> translate(Va va, bool write);
+
+  /// A DMA of `len` bytes at `va` (inside one page): translate, then move bytes through the
+  /// platform's resolver. The transfer is split in begin/transfer/end so that invalidations can
+  /// run while it is in flight (a SystemC shell interleaves them). beginDma returns an id, or
+  /// nullopt on a device page fault.
+  std::optional<std::uint64_t> beginDma(Va va, bool write);
+  /// Moves the bytes of DMA `id` (reads into `buf` or writes from it). The checker sees the
+  /// access here. Returns false when the resolver cannot reach the address (IOMMU fault etc.).
+  bool transferDma(std::uint64_t id, void* buf, std::size_t len);
+  void endDma(std::uint64_t id);
+  /// Convenience: begin + transfer + end. False on a device fault or an unreachable address.
+  bool dmaRead(Va va, void* buf, std::size_t len);
+  bool dmaWrite(Va va, const void* buf, std::size_t len);
+
+  /// The platform below the device: where the bytes of a DMA address the importer emitted live
+  /// (IOMMU translation, BAR decode to the exporter's page...), or nullopt (fault). Required for
+  /// transferDma.
+  using Resolver = std::function<std::optional<Pa>(Device& importer, DmaAddr addr, HmmDmaKind kind, bool write)>;
+  void setResolver(Resolver r) { resolver_ = std::move(r); }
+  /// Called by invalidate with the update lock held while DMAs that used [start, end) are in
+  /// flight; must return once they ended (endDma). A SystemC shell waits there.
+  using WaitForDma = std::function<void(ImporterMirror&, Va start, Va end)>;
+  void setWaitForDma(WaitForDma w) { waitForDma_ = std::move(w); }
+
+  /// mmu_interval_notifier_ops.invalidate: see the header comment.
+  bool invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange& range, std::uint64_t curSeq) override;
+
+  /// In-flight DMAs overlapping [start, end).
+  std::size_t inFlight(Va start, Va end) const;
+  /// The committed entry for `va` (None if unmapped).
+  HmmDmaKind kindAt(Va va) const;
+  DmaAddr addrAt(Va va) const;
+  Errno lastP2pError() const { return lastP2pError_; }
+  MmuIntervalNotifier& notifier() { return notifier_; }
+  SleepingMutex& updateLock() { return lock_; }
+  HmmDmaStats& dmaStats() { return dmaStats_; }
+  StatsGroup& stats() { return stats_; }
+  Device& device() { return *imp_.device; }
+  Va start() const { return start_; }
+  std::uint64_t pages() const { return pages_; }
+
+ private:
+  struct Table {  // per page of the window, or of a scratch run
+    std::vector<unsigned long> pfns;
+    std::vector<DmaAddr> addrs;
+    std::vector<HmmDmaKind> kinds;
+    void resize(std::uint64_t n) {
+      pfns.assign(n, 0);
+      addrs.assign(n, DmaAddr(0));
+      kinds.assign(n, HmmDmaKind::None);
+    }
+  };
+  struct Dma {
+    std::uint64_t id = 0;
+    Va va;                    // page
+    std::uint64_t offset = 0; // byte offset of the access in the page
+    bool write = false;
+    DeviceTranslation t;
+  };
+  struct TlbEntry {
+    bool valid = false;
+    Va page;
+    DeviceTranslation t;
+  };
+
+  HmmStatus mapChunk(Va start, Va end, bool write);
+  /// Undo the entries of `t` (a run starting at `runStart`), no lock held.
+  void undo(Table& t, Va runStart, std::uint64_t n, bool released);
+  void waitDma(Va start, Va end);
+  void tlbShootdown(Va start, Va end);
+  std::uint64_t index(Va va) const { return (va - start_) >> kPageShift; }
+  bool inWindow(Va va) const { return va >= start_ && index(va) < pages_; }
+  HmmRange view(Table& t, Va runStart, std::uint64_t n);
+
+  Mm& mm_;
+  HmmDmaImporter imp_;
+  Va start_;
+  std::uint64_t pages_;
+  ImporterMirrorParams params_;
+  P2pChecker* checker_;
+  MmuIntervalNotifier notifier_;
+  SleepingMutex lock_;
+  Table pt_;                        // the device page table
+  std::vector<std::uint64_t> epochs_;
+  std::vector<std::uint64_t> gens_;
+  std::vector<TlbEntry> tlb_;       // FIFO
+  std::size_t tlbNext_ = 0;
+  std::vector<Dma> dmas_;           // in flight
+  std::uint64_t nextDmaId_ = 1;
+  WaitQueue dmaDone_;
+  Table scratch_, retired_;
+  Resolver resolver_;
+  WaitForDma waitForDma_;
+  Errno lastP2pError_ = Errno::Ok;
+  HmmDmaStats dmaStats_;
+  StatsGroup stats_;
+  Counter& commits_;        ///< "commits": chunks committed
+  Counter& readRetries_;    ///< "read_retries": readRetry true under the lock (fresh maps undone)
+  Counter& timeouts_;       ///< "timeouts": retry budget spent
+  Counter& invalidations_;  ///< "invalidations": invalidate callbacks that zapped
+  Counter& refused_;        ///< "refused_nonblock": non-blockable invalidations refused
+  Counter& zapped_;         ///< "zapped_pages": device PTEs zapped
+  Counter& tlbShootdowns_;  ///< "tlb_shootdowns": device TLB entries shot down
+  Counter& dmaWaits_;       ///< "dma_waits": invalidations that waited for in-flight DMA
+  Counter& tlbHits_;        ///< "tlb_hits"
+  Counter& tlbMisses_;      ///< "tlb_misses"
+  Counter& deviceFaults_;   ///< "device_faults": translations that found no usable entry
+  Counter& dmaBytes_;       ///< "dma_bytes": bytes moved by transferDma
+};
+
+}  // namespace hmmsim

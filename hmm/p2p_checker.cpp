@@ -1,0 +1,102 @@
+// P2pChecker. See p2p_checker.h.
+#include "hmm/p2p_checker.h"
+
+#include <sstream>
+
+namespace hmmsim {
+
+P2pChecker::P2pChecker(InvariantChecker& sink, std::function<std::uint64_t()> nowPs)
+    : sink_(sink), nowPs_(std::move(nowPs)) {}
+
+void P2pChecker::registerImporter(const Device& importer, Va start, std::uint64_t pages) {
+  Window& w = windows_[&importer];
+  w.start = start;
+  w.pages = pages;
+  w.lastInval.assign(pages, 0);
+  w.live.assign(pages, 0);
+}
+
+P2pChecker::Window* P2pChecker::windowOf(const Device& d, Va va, std::uint64_t* page) {
+  auto it = windows_.find(&d);
+  if (it == windows_.end() || va < it->second.start) return nullptr;
+  const std::uint64_t p = (va - it->second.start) >> kPageShift;
+  if (p >= it->second.pages) return nullptr;
+  *page = p;
+  return &it->second;
+}
+
+std::string P2pChecker::describe(const Record& r) const {
+  std::ostringstream os;
+  os << mmuNotifierEventName(r.event) << " invalidation of [" << r.start << ", " << r.end << ") returned at "
+     << r.timePs << "ps (epoch " << r.epoch << ")";
+  return os.str();
+}
+
+void P2pChecker::report(CheckRule rule, const Device& d, std::uint64_t addr, std::string cause) {
+  Violation v;
+  v.rule = rule;
+  v.timePs = now();
+  v.device = d.name();
+  v.address = addr;
+  v.cause = std::move(cause);
+  sink_.report(std::move(v));
+}
+
+void P2pChecker::invalidationReturned(const Device& importer, Va start, Va end, MmuNotifierEvent event) {
+  auto it = windows_.find(&importer);
+  Record r;
+  r.epoch = ++epoch_;
+  r.timePs = now();
+  r.event = event;
+  r.start = start;
+  r.end = end;
+  records_.push_back(r);
+  if (it == windows_.end()) return;
+  Window& w = it->second;
+  const Va ws = std::max(start, w.start);
+  const Va we = std::min(end, w.start + (w.pages << kPageShift));
+  const auto idx = static_cast<std::uint32_t>(records_.size());
+  for (Va a = ws; a < we; a += kPageSize) {
+    const std::uint64_t p = (a - w.start) >> kPageShift;
+    if (w.live[p]) {
+      report(CheckRule::StaleTranslation, importer, a.value(),
+             "DMA/p2p mapping still held after " + describe(r) + " (the importer must p2p_unmap)");
+      w.live[p] = 0;  // one report per page and event
+    }
+    w.lastInval[p] = idx;
+  }
+}
+
+void P2pChecker::mappingLive(const Device& importer, Va page, bool live) {
+  std::uint64_t p = 0;
+  if (Window* w = windowOf(importer, page, &p)) w->live[p] = live ? 1 : 0;
+}
+
+void P2pChecker::deviceAccess(const Device& importer, Va va, std::uint64_t translationEpoch) {
+  std::uint64_t p = 0;
+  Window* w = windowOf(importer, va, &p);
+  if (!w || w->lastInval[p] == 0) return;
+  const Record& r = records_[w->lastInval[p] - 1];
+  if (r.epoch > translationEpoch)
+    report(CheckRule::StaleTranslation, importer, va.value(), "translation used after " + describe(r));
+}
+
+void P2pChecker::frameAccess(const Device& importer, Va va, Pfn pfn, std::uint64_t mappedGen, std::uint64_t nowGen) {
+  if (mappedGen == nowGen) return;
+  std::ostringstream os;
+  os << "frame " << pfn << " was freed or migrated away after it was mapped (generation " << mappedGen << " -> "
+     << nowGen << ")";
+  report(CheckRule::FreedFrame, importer, va.value(), os.str());
+}
+
+void P2pChecker::peerAccess(const Device& importer, BusAddr addr, const std::string& exporter) {
+  if (!barQuery_ || barQuery_(addr)) return;
+  report(CheckRule::OutsideBarWindow, importer, addr.value(),
+         "bus address outside every live BAR window of " + exporter);
+}
+
+void P2pChecker::dataMismatch(const Device& importer, Va va, const std::string& what) {
+  report(CheckRule::DataIntegrity, importer, va.value(), what);
+}
+
+}  // namespace hmmsim
