@@ -23,11 +23,13 @@
 #include <cstdint>
 
 #include "sim/device.h"
+#include "sim/errno.h"
 #include "sim/strong_types.h"
 
 namespace hmmsim {
 
 class DeviceMemory;
+class Mm;
 struct DevPagemap;
 
 /// The exporter's half (hmm_devmem_ops.p2p_map / p2p_unmap of RFC 4/5).
@@ -56,5 +58,12 @@ class DevmemP2pOps {
 DeviceMemory* devmemOfPgmap(const DevPagemap* pgmap);
 /// The devmem p2p ops behind a pgmap, or nullptr (no DeviceMemory, or no p2p ops installed).
 DevmemP2pOps* devmemP2pOps(const DevPagemap* pgmap);
+
+/// zap_vma_ptes() as an RFC exporter uses it to revoke importers at any time (a BAR window moved
+/// or reclaimed, a device reset, hot-unplug): MMU_NOTIFY_CLEAR over [start, end) of its
+/// VM_PFNMAP vma, blockable, so every importer's invalidate runs and p2pUnmaps the range before
+/// this returns. The vma keeps no CPU PTEs in hmmsim's special vmas, so there is nothing else to
+/// zap. Returns Ok; Inval when [start, end) is not page aligned or not inside one VM_PFNMAP vma.
+Errno zapVmaPtes(Mm& mm, Va start, Va end);
 
 }  // namespace hmmsim

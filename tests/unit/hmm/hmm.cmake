@@ -11,4 +11,6 @@ hmmsim_test(test_hmm
 hmmsim_test(test_hmm_p2p
   SOURCES
     unit/hmm/test_hmm_p2p.cpp
+    unit/hmm/test_hmm_p2p_map_type.cpp
+    unit/hmm/test_hmm_p2p_invalidate.cpp
   LIBS hmmsim::hmm)

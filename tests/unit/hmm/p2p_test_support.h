@@ -10,6 +10,8 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <functional>
+#include <utility>
 #include <map>
 #include <memory>
 #include <optional>
@@ -150,6 +152,7 @@ class TestVmaExporter : public VmOperations, public FileOperations {
   bool hasP2p() const override { return true; }
   Errno p2pMap(Vma& vma, Device& importer, Va start, Va end, DmaAddr* pa, bool write) override {
     ++mapCalls;
+    if (onMap) std::exchange(onMap, nullptr)();
     if (refuse != Errno::Ok) return refuse;
     if (write && readOnly) return Errno::Perm;
     const std::uint64_t n = (end - start) >> kPageShift;
@@ -192,6 +195,7 @@ class TestVmaExporter : public VmOperations, public FileOperations {
   std::vector<Pfn> frames;  // file page -> device frame holding its bytes
   Errno refuse = Errno::Ok;
   bool readOnly = false;
+  std::function<void()> onMap;  // runs once inside the next p2pMap (races)
   P2pMapType lastType = P2pMapType::Unknown;
   unsigned mapCalls = 0, unmapCalls = 0;
   std::uint64_t pagesMapped = 0, pagesUnmapped = 0;
