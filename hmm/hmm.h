@@ -13,6 +13,9 @@
 // calls migrate_to_ram), the zero page as a normal read-only pfn, special ptes -> ERROR, migration
 // entries (wait, then restart internally), internal faults through handleMmFault restarting the
 // walk from `last`, REQ_WRITE on a read-only vma -> -EPERM, the order field of huge leaves.
+// With an importer (the 2019 RFC's _hmm_range_fault(range, block, device, pas), see HmmRange):
+// special device vmas mapped through their p2pMap (HMM_PFN_P2P), and foreign device-private pages
+// whose device memory has devmem p2p ops reported instead of migrated (hmm/hmm_dma_map.h decides).
 // Leaves out: the sticky HMM_PFN_DMA_MAPPED/P2PDMA bits are reserved and preserved on output like
 // the kernel's HMM_PFN_INOUT_FLAGS, but nothing here sets them; hmm_range_fault_unlockable.
 // Timing: none (pure core). A SystemC shell charges a walk per page and the faults it took

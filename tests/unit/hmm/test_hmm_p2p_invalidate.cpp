@@ -56,7 +56,7 @@ TEST_CASE("munmap of a special vma p2pUnmaps it through its vm_ops while the vma
   CHECK(f.violations.ok());
 }
 
-TEST_CASE("mprotect over p2p mappings invalidates them; a later map follows the new protection", "[hmm][p2p][invalidate]") {
+TEST_CASE("mprotect over p2p mappings invalidates them and a later map follows the new protection", "[hmm][p2p][invalidate]") {
   P2pFixture f;
   PeerSetup s(f, 4);
   REQUIRE(f.mm->mprotect(s.a, 4 * kP, PROT_READ) == Errno::Ok);
@@ -95,7 +95,7 @@ TEST_CASE("fork write-protects the parent: the importer stops writing into what 
   CHECK(f.violations.ok());
 }
 
-TEST_CASE("migrating the exporter's memory back to RAM invalidates the p2p mapping; a remap maps RAM",
+TEST_CASE("migrating the exporter's memory back to RAM invalidates the p2p mapping and a remap maps RAM",
           "[hmm][p2p][invalidate]") {
   P2pFixture f;
   PeerSetup s(f, 4);
