@@ -13,4 +13,5 @@ hmmsim_test(test_hmm_p2p
     unit/hmm/test_hmm_p2p.cpp
     unit/hmm/test_hmm_p2p_map_type.cpp
     unit/hmm/test_hmm_p2p_invalidate.cpp
+    unit/hmm/test_hmm_p2p_checker.cpp
   LIBS hmmsim::hmm)
