@@ -12,12 +12,17 @@ constexpr std::uint64_t kStorePage = 4096;
 PcieMemoryTarget::PcieMemoryTarget(sc_core::sc_module_name name, const PcieMemoryTargetParams& params)
     : sc_module(name),
       params_(params),
-      port_(params.bandwidthGbps, params.latencyPs),
+
       stats_(std::string(this->name())),
       bytesWritten_(stats_.counter("bytes_written", "B", "payload bytes written")),
       bytesRead_(stats_.counter("bytes_read", "B", "payload bytes read")),
       unsupported_(stats_.counter("unsupported_requests", "request",
                                   "requests outside the claimed range (completed with UR)")) {
+  HMMSIM_ASSERT(params.channels >= 1 && params.interleaveBytes > 0 &&
+                    (params.interleaveBytes & (params.interleaveBytes - 1)) == 0 && params.bandwidthGbps > 0,
+                this->name() << ": channels must be >= 1, interleaveBytes a power of two, bandwidth > 0");
+  channels_.reserve(params.channels);
+  for (std::uint32_t c = 0; c < params.channels; ++c) channels_.emplace_back(params.bandwidthGbps, params.latencyPs);
   requirePicosecondResolution();
   in.register_b_transport(this, &PcieMemoryTarget::bTransport);
 }
@@ -60,6 +65,16 @@ void PcieMemoryTarget::poke(std::uint64_t addr, const std::uint8_t* data, std::u
   }
 }
 
+std::uint64_t PcieMemoryTarget::channelBytes(std::uint64_t addr, std::uint64_t len, std::uint32_t c) const {
+  // Granule g covers [g * G, (g + 1) * G) and belongs to channel g mod channels.
+  const std::uint64_t g = params_.interleaveBytes, n = params_.channels;
+  auto upTo = [&](std::uint64_t a) {  // bytes of [0, a) on channel c
+    const std::uint64_t full = a / g, part = a % g;
+    return (full / n + (full % n > c ? 1 : 0)) * g + (full % n == c ? part : 0);
+  };
+  return upTo(addr + len) - upTo(addr);
+}
+
 void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   PcieTlpExtension& ext = pcieExt(gp);
   const std::uint64_t addr = gp.get_address();
@@ -74,7 +89,7 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time
     ext.tailAfterHeadPs = 0;
     return;
   }
-  ext.sharedSeenPs = std::max(ext.sharedSeenPs, port_.noteRequester(ext.requester.key(), ext.nowPs));
+  for (auto& ch : channels_) ext.sharedSeenPs = std::max(ext.sharedSeenPs, ch.noteRequester(ext.requester.key(), ext.nowPs));
   const bool isWrite = gp.is_write();
   std::uint8_t* data = gp.get_data_ptr();
   if (params_.storeData && data != nullptr) {
@@ -83,16 +98,23 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time
     else
       peek(addr, data, len);
   }
+  // Every channel moves its share of the bytes; the burst is done when the slowest is. A read's
+  // data for the first request is ready `latency` after it arrived; the rest streams at the
+  // channels' bandwidth but not before the last request of the train arrived.
+  HeadTail done{~0ull, 0};
+  for (std::uint32_t c = 0; c < channels_.size(); ++c) {
+    const std::uint64_t bytes = channels_.size() == 1 ? len : channelBytes(addr, len, c);
+    if (bytes == 0) continue;
+    const HeadTail d = channels_[c].transmit({head, tail}, bytes, 1, nullptr, ext.nowPs);
+    done.headPs = std::min(done.headPs, d.headPs);
+    done.tailPs = std::max(done.tailPs, d.tailPs);
+  }
   if (isWrite) {
     // Stored once the last byte arrived and the memory moved it.
-    const HeadTail done = port_.transmit({head, tail}, len, 1, nullptr, ext.nowPs);
     bytesWritten_ += len;
     delay = delayOf(ext, done.tailPs);
     ext.tailAfterHeadPs = 0;
   } else {
-    // Data for the first request is ready `latency` after it arrived; the rest streams at the
-    // memory's bandwidth but not before the last request of the train arrived.
-    const HeadTail done = port_.transmit({head, tail}, len, 1, nullptr, ext.nowPs);
     bytesRead_ += len;
     delay = delayOf(ext, done.headPs);
     ext.tailAfterHeadPs = done.tailPs - done.headPs;

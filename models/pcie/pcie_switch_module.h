@@ -22,7 +22,11 @@
 namespace hmmsim {
 
 struct PcieSwitchParams {
-  std::uint64_t cutThroughLatencyPs = 150'000;  ///< ingress-to-egress latency per TLP, ps; default 150 ns
+  /// Ingress-to-egress latency, charged once per traversal and direction (a request on its way
+  /// in, a read's completions on their way back), ps; default 150 ns. Source: pcie-model.md
+  /// measured anchors, "PCIe switch cut-through latency: at most about 150 ns per hop (PLX
+  /// PEX8796 class)" — the upper bound, so switch paths are not flattered.
+  std::uint64_t cutThroughLatencyPs = 150'000;
 };
 
 class PcieSwitchModule : public sc_core::sc_module {

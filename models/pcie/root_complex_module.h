@@ -7,10 +7,14 @@
 // memory (a PcieMemoryTarget or a DRAM model).
 // Timing: `latencyPs` for a request entering from a root port, and again for a read's
 // completions going back; the translation stage adds its own latency. Peer-to-peer through the
-// root complex is often slower than the links (DESIGN: 7.1 GB/s p2p vs 9.5 GB/s through RAM on
-// older Intel parts): requests forwarded root port to root port pass a forwarding engine that
-// moves data at `p2pWriteEfficiency` (posted writes) or `p2pReadEfficiency` (read completions)
-// times the bandwidth of the link the data arrived on, with a busy-until reservation.
+// root complex is often slower than the links: requests forwarded root port to root port pass a
+// forwarding engine that moves data at `p2pWriteEfficiency` (posted writes) or
+// `p2pReadEfficiency` (read completions) times the bandwidth of the link the data arrived on,
+// with interval booking (interval_book.h).
+// Default efficiency, source: /work/shared/reference/pcie-model.md "Measured anchors": root-
+// complex p2p on older Intel parts reached 7.1 GB/s where the same transfer through host memory
+// reached 9.5 GB/s, so both default to 7.1 / 9.5 = 0.747 (one measurement, applied to reads and
+// writes alike; set 1.0 for root complexes that forward p2p at link rate).
 // Leaves out: CPU-initiated MMIO (host bridge as a requester), ordering between root ports,
 // multiple host-memory channels (the memory target models its own bandwidth).
 
@@ -34,8 +38,9 @@ namespace hmmsim {
 struct PcieRootComplexParams {
   std::uint32_t index = 0;            ///< root complex number (PcieRouter::routeFromRootComplex)
   std::uint64_t latencyPs = 200'000;  ///< per crossing (request in, completion out), ps; default 200 ns
-  double p2pWriteEfficiency = 1.0;    ///< p2p posted-write rate / ingress link rate, (0, 1]; default 1
-  double p2pReadEfficiency = 1.0;     ///< p2p read-completion rate / ingress link rate, (0, 1]; default 1
+  static constexpr double DEFAULT_P2P_EFFICIENCY = 7.1 / 9.5;  ///< pcie-model.md measured anchor
+  double p2pWriteEfficiency = DEFAULT_P2P_EFFICIENCY;  ///< p2p posted-write rate / ingress link rate, (0, 1]; default 0.747
+  double p2pReadEfficiency = DEFAULT_P2P_EFFICIENCY;   ///< p2p read-completion rate / ingress link rate, (0, 1]; default 0.747
 };
 
 class PcieRootComplexModule : public sc_core::sc_module {

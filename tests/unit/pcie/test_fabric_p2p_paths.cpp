@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -38,7 +39,10 @@ TopologyDesc smallPlatform(bool acsRedirect) {
 }
 
 struct Platform {
-  Platform(const std::string& name, bool acs, PcieFidelity f, double rcEfficiency = 1.0) : topo(buildTopology(smallPlatform(acs))) {
+  Platform(const std::string& name, bool acs, PcieFidelity f, double rcEfficiency = 1.0)
+      : Platform(name, smallPlatform(acs), f, rcEfficiency) {}
+  Platform(const std::string& name, const TopologyDesc& d, PcieFidelity f, double rcEfficiency)
+      : topo(buildTopology(d)) {
     FabricFromTopologyParams p;
     p.hostMemory = hostMemory();
     p.dma.fidelity = f;
@@ -149,6 +153,22 @@ void sharedSplitAtQuantum(SharedPath path, std::uint64_t quantumPs, PcieFidelity
   CHECK(relErr(rb, expectB) < 0.01);
 }
 
+// Runs `body` once in an SC_THREAD with its own quantum keeper.
+struct Once : sc_core::sc_module {
+  SC_HAS_PROCESS(Once);
+  Once(sc_core::sc_module_name n, std::function<void(tlm_utils::tlm_quantumkeeper&)> f)
+      : sc_module(n), body(std::move(f)) {
+    SC_THREAD(run);
+  }
+  void run() {
+    tlm_utils::tlm_quantumkeeper qk;
+    qk.reset();
+    body(qk);
+    qk.sync();
+  }
+  std::function<void(tlm_utils::tlm_quantumkeeper&)> body;
+};
+
 }  // namespace
 
 TEST_CASE("two flows sharing a switch-local link split it evenly at quantum 0") { sharedSplitAtQuantum(SharedPath::SwitchLocal, 0); }
@@ -193,4 +213,51 @@ TEST_CASE("one ACS-redirected 4 KiB read takes the same time at per-TLP and per-
   INFO("per-TLP " << dt.readDone[0] << " ps, per-burst " << db.readDone[0] << " ps");
   CHECK(relErr(double(dt.readDone[0]), double(db.readDone[0])) < 0.01);
   CHECK(dt.readDone[0] < 2'000'000);  // was 5.94 us per-TLP when requests queued behind completions
+}
+
+TEST_CASE("p2p write latency: switch-local < through one root complex < ACS-redirected; across host bridges UR") {
+  setQuantumPs(1'000'000);
+  constexpr double kDefault = PcieRootComplexParams::DEFAULT_P2P_EFFICIENCY;
+  Platform plain("p", false, PcieFidelity::PerTlp, kDefault), acs("a", true, PcieFidelity::PerTlp, kDefault);
+  TopologyDesc two = smallPlatform(false);  // plus a second host bridge hb1: rp2 -> gpu4
+  HostBridgeDesc hb1 = hostBridge("hb1", 0x80, 0xa0000000ull, 0x5000000000ull);
+  hb1.rootPorts = {port("rp2", 1)};
+  two.hostBridges.push_back(hb1);
+  two.endpoints.push_back(gpu("gpu4"));
+  two.links.push_back(link("rp2", "gpu4"));
+  Platform bridges("x", two, PcieFidelity::PerTlp, kDefault);
+  DmaIssue local, viaRc, redirected, cross;
+  // One 4 KiB write per path, each from its own engine at time 0 over links no other one uses.
+  Once a0("a0", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    local = plain.fab->engine("gpu0").issueWrite(plain.bar2("gpu1"), 4096, nullptr, qk);
+  });
+  Once a1("a1", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    viaRc = plain.fab->engine("gpu3").issueWrite(plain.bar2("gpu2"), 4096, nullptr, qk);
+  });
+  Once a2("a2", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    redirected = acs.fab->engine("gpu0").issueWrite(acs.bar2("gpu1"), 4096, nullptr, qk);
+  });
+  Once a3("a3", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    cross = bridges.fab->engine("gpu0").issueWrite(bridges.bar2("gpu4"), 4096, nullptr, qk);
+  });
+  sc_core::sc_start();
+  REQUIRE(local.status == CplStatus::SuccessfulCompletion);
+  REQUIRE(viaRc.status == CplStatus::SuccessfulCompletion);
+  REQUIRE(redirected.status == CplStatus::SuccessfulCompletion);
+  INFO("switch-local " << local.donePs << " ps, via root complex " << viaRc.donePs << " ps, ACS-redirected "
+                       << redirected.donePs << " ps");
+  CHECK(local.donePs < viaRc.donePs);
+  CHECK(viaRc.donePs < redirected.donePs);
+  CHECK(cross.status == CplStatus::UnsupportedRequest);
+}
+
+TEST_CASE("a p2p write stream through the root complex runs at the calibrated root-complex efficiency") {
+  setQuantumPs(1'000'000);
+  Platform p("p", false, PcieFidelity::PerBurst, PcieRootComplexParams::DEFAULT_P2P_EFFICIENCY);
+  StreamDriver d("d", p.fab->engine("gpu0"), StreamOp::Write, p.bar2("gpu2"), kBurst, kBurst, 40);
+  sc_core::sc_start();
+  REQUIRE(d.worst == CplStatus::SuccessfulCompletion);
+  const double model = writeEffectiveGbps(p.linkConfig(), kBurst) * 7.1 / 9.5;
+  INFO("root-complex p2p write " << d.writeGbps() << " Gb/s, model " << model);
+  CHECK(relErr(d.writeGbps(), model) < 0.01);
 }
