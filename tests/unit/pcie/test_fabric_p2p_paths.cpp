@@ -215,7 +215,7 @@ TEST_CASE("one ACS-redirected 4 KiB read takes the same time at per-TLP and per-
   CHECK(dt.readDone[0] < 2'000'000);  // was 5.94 us per-TLP when requests queued behind completions
 }
 
-TEST_CASE("p2p write latency: switch-local < through one root complex < ACS-redirected; across host bridges UR") {
+TEST_CASE("p2p write latency: switch-local < through one root complex < ACS-redirected, and UR across host bridges") {
   setQuantumPs(1'000'000);
   constexpr double kDefault = PcieRootComplexParams::DEFAULT_P2P_EFFICIENCY;
   Platform plain("p", false, PcieFidelity::PerTlp, kDefault), acs("a", true, PcieFidelity::PerTlp, kDefault);
