@@ -84,10 +84,10 @@ HmmStatus hmmRangeDmaMap(HmmRange& range, const HmmDmaImporter& imp, DmaAddr* da
       DeviceMemory* dm = devmemOfPgmap(f.pgmap);
       DevmemP2pOps* ops = dm ? dm->p2pOps() : nullptr;
       HMMSIM_ASSERT(ops, "foreign device-private pfn " << pfn << " reported without devmem p2p ops");
+      // The run of valid pages of the same pgmap (chunk); the callee checks ownership itself.
       std::uint64_t run = 1;
-      while (i + run < n && (range.hmmPfns[i + run] & HMM_PFN_VALID) && !hmmPfnIsP2p(range.hmmPfns[i + run]) &&
-             pm.frame(hmmPfnToPfn(range.hmmPfns[i + run])).pgmap &&
-             devmemOfPgmap(pm.frame(hmmPfnToPfn(range.hmmPfns[i + run])).pgmap) == dm)
+      while (i + run < n && (range.hmmPfns[i + run] & HMM_PFN_VALID) &&
+             pm.frame(hmmPfnToPfn(range.hmmPfns[i + run])).pgmap == f.pgmap)
         ++run;
       const std::uint64_t done = ops->p2pMap(*dm, *imp.device, range.start + (i << kPageShift), range.hmmPfns + i,
                                              run, daddrs + i, (e & HMM_PFN_WRITE) != 0);
@@ -172,8 +172,9 @@ std::uint64_t hmmRangeDmaUnmap(HmmRange& range, const HmmDmaImporter& imp, DmaAd
         DeviceMemory* dm = devmemOfPgmap(pm->frame(hmmPfnToPfn(range.hmmPfns[i])).pgmap);
         HMMSIM_ASSERT(dm && dm->p2pOps(), "devmem p2p entry without devmem p2p ops");
         std::uint64_t run = 1;
+        const DevPagemap* pgmap = pm->frame(hmmPfnToPfn(range.hmmPfns[i])).pgmap;
         while (i + run < last && kinds[i + run] == HmmDmaKind::DevmemP2p &&
-               devmemOfPgmap(pm->frame(hmmPfnToPfn(range.hmmPfns[i + run])).pgmap) == dm)
+               pm->frame(hmmPfnToPfn(range.hmmPfns[i + run])).pgmap == pgmap)
           ++run;
         const std::uint64_t done = dm->p2pOps()->p2pUnmap(*dm, *imp.device, range.start + (i << kPageShift),
                                                           range.hmmPfns + i, run, daddrs + i);
