@@ -89,7 +89,6 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time
     ext.tailAfterHeadPs = 0;
     return;
   }
-  for (auto& ch : channels_) ext.sharedSeenPs = std::max(ext.sharedSeenPs, ch.noteRequester(ext.requester.key(), ext.nowPs));
   const bool isWrite = gp.is_write();
   std::uint8_t* data = gp.get_data_ptr();
   if (params_.storeData && data != nullptr) {
@@ -102,12 +101,21 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time
   // data for the first request is ready `latency` after it arrived; the rest streams at the
   // channels' bandwidth but not before the last request of the train arrived.
   HeadTail done{~0ull, 0};
-  for (std::uint32_t c = 0; c < channels_.size(); ++c) {
-    const std::uint64_t bytes = channels_.size() == 1 ? len : channelBytes(addr, len, c);
-    if (bytes == 0) continue;
-    const HeadTail d = channels_[c].transmit({head, tail}, bytes, 1, nullptr, ext.nowPs);
-    done.headPs = std::min(done.headPs, d.headPs);
-    done.tailPs = std::max(done.tailPs, d.tailPs);
+  const std::uint64_t g = params_.interleaveBytes;
+  if (addr / g == (addr + len - 1) / g) {
+    // One granule (every per-TLP access with the defaults): one channel, no per-channel split.
+    BandwidthResource& ch = channels_[(addr / g) % channels_.size()];
+    ext.sharedSeenPs = std::max(ext.sharedSeenPs, ch.noteRequester(ext.requester.key(), ext.nowPs));
+    done = ch.transmit({head, tail}, len, 1, nullptr, ext.nowPs);
+  } else {
+    for (std::uint32_t c = 0; c < channels_.size(); ++c) {
+      const std::uint64_t bytes = channels_.size() == 1 ? len : channelBytes(addr, len, c);
+      if (bytes == 0) continue;
+      ext.sharedSeenPs = std::max(ext.sharedSeenPs, channels_[c].noteRequester(ext.requester.key(), ext.nowPs));
+      const HeadTail d = channels_[c].transmit({head, tail}, bytes, 1, nullptr, ext.nowPs);
+      done.headPs = std::min(done.headPs, d.headPs);
+      done.tailPs = std::max(done.tailPs, d.tailPs);
+    }
   }
   if (isWrite) {
     // Stored once the last byte arrived and the memory moved it.
