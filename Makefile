@@ -4,7 +4,11 @@ PRESET ?= release
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc)
 
-.PHONY: all deps configure build run test bench asan clean
+# make fuzz FUZZ_TIME=600   (seconds per target; FUZZ_RUNS=N runs a fixed number of inputs instead)
+FUZZ_TIME ?= 60
+FUZZ_RUNS ?=
+
+.PHONY: all deps configure build run test bench asan fuzz clean
 
 all: build
 
@@ -28,6 +32,12 @@ bench: build
 
 asan:
 	@$(MAKE) test PRESET=asan
+
+fuzz:
+	@scripts/install-deps --fuzz
+	@cmake --preset fuzz >/dev/null
+	@cmake --build build/fuzz -j $(JOBS) --target fuzz_topology_yaml fuzz_mm_script
+	@scripts/run-fuzzers build/fuzz $(if $(FUZZ_RUNS),--runs $(FUZZ_RUNS),--time $(FUZZ_TIME))
 
 clean:
 	@rm -rf build

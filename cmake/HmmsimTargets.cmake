@@ -20,7 +20,8 @@ function(_hmmsim_require_sources kind name)
 endfunction()
 
 function(hmmsim_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local
+  # -Wshadow=local is GCC's; clang (the fuzz preset) has no such option.
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic $<$<CXX_COMPILER_ID:GNU>:-Wshadow=local>
                                            -Wnon-virtual-dtor -Woverloaded-virtual)
   if(HMMSIM_WERROR)
     target_compile_options(${target} PRIVATE -Werror)

@@ -292,7 +292,9 @@ std::uint64_t Mm::reclaimLazyfree() {
       candidates.emplace_back(e.leafStart(), e.level);
       return WalkAction::Continue;
     });
-    for (auto [a, level] : candidates) {
+    for (const auto& candidate : candidates) {
+      const Va a = candidate.first;  // not structured bindings: the CLEAR round's lambda uses them
+      const PtLevel level = candidate.second;
       const std::uint64_t size = ptLevelSize(level);
       PtWalk w = pageTable_->lookup(a);
       if (w.level != level || !w.pte.isPresent()) continue;

@@ -57,7 +57,8 @@ void applyVmaLockFlags(Mm& mm, Va start, Va end, VmFlags lockFlags) {
   std::vector<std::pair<Va, Va>> ranges;
   for (Vma* v : MmInternals::vmasIn(mm, start, end))
     ranges.emplace_back(std::max(v->vmStart, start), std::min(v->vmEnd, end));
-  for (auto [ps, pe] : ranges) {
+  for (const auto& range : ranges) {
+    const Va ps = range.first, pe = range.second;  // not a structured binding: the assert lambda captures ps
     Vma* v = mm.vmaLookup(ps);
     HMMSIM_ASSERT(v != nullptr, "mlock: vma vanished at " << ps);
     mlockFixup(mm, *v, ps, pe, lockFlags);

@@ -102,7 +102,8 @@ Errno Mm::mprotect(Va addr, std::uint64_t len, int prot) {
   // (mprotect_fixup's populate_vma_page_range: break COW so the locked pages stay resident).
   std::vector<std::pair<Va, Va>> ranges, populate;
   for (Vma* v : parts) ranges.emplace_back(std::max(v->vmStart, start), std::min(v->vmEnd, end));
-  for (auto [ps, pe] : ranges) {
+  for (const auto& range : ranges) {
+    const Va ps = range.first, pe = range.second;  // not a structured binding: the assert lambda captures ps
     Vma* v = vmaLookup(ps);
     HMMSIM_ASSERT(v != nullptr, "mprotect: vma vanished at " << ps);
     const VmFlags nf = newFlagsOf(*v);

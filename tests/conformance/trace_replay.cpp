@@ -211,6 +211,7 @@ Replayer::Replayer(const ReplayOptions& opts) : opts_(opts) {
   pm_ = std::make_unique<PhysMem>(pp, "replay.phys_mem");
   DmirrorParams dp;
   dp.faultStoresDevicePage = opts.buggyDriver;
+  dp.chunkBytes = opts.deviceChunkBytes;
   for (unsigned d = 0; d < kMaxDevices; ++d) {
     devs_[d] = std::make_unique<DmirrorDevice>(*pm_, d, MemoryType::DevicePrivate, dp);
     devs_[d]->attachChecker(&checker_);

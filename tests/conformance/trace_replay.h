@@ -98,6 +98,9 @@ struct ReplayOptions {
   bool buggyDriver = false;
   /// Run the whole-system audit after every operation.
   bool audit = true;
+  /// Device memory chunk of each dmirror (DmirrorParams::chunkBytes). Unit: bytes. Default
+  /// 256 MiB, the kernel's DEVMEM_CHUNK_SIZE; the fuzzer uses less (faster set-up).
+  std::uint64_t deviceChunkBytes = 256ull << 20;
 };
 
 /// The replay machine. Operations run in order through run().
