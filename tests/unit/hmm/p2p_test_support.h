@@ -206,9 +206,10 @@ class TestVmaExporter : public VmOperations, public FileOperations {
   P2pDmaMapper& mapper_;
 };
 
-inline IommuParams iommuParams(IommuMode mode) {
+inline IommuParams iommuParams(IommuMode mode, bool skipIotlbFlush = false) {
   IommuParams p;
   p.mode = mode;
+  p.skipIotlbInvalidation = skipIotlbFlush;
   return p;
 }
 
@@ -216,10 +217,10 @@ inline IommuParams iommuParams(IommuMode mode) {
 /// API, p2pdma, the two exporters, and importers on any endpoint.
 struct P2pFixture : HmmFixture {
   explicit P2pFixture(IommuMode mode = IommuMode::Translate, TopologyDesc desc = platform(),
-                      std::uint64_t specialPages = 64)
+                      std::uint64_t specialPages = 64, bool skipIotlbFlush = false)
       : topo(buildTopology(desc)),
         router(*topo, "top.route"),
-        iommu("top.iommu", iommuParams(mode)),
+        iommu("top.iommu", iommuParams(mode, skipIotlbFlush)),
         dma("top.dma", iommu, DmaMappingParams{}),
         p2pdma(*topo, P2pdmaParams{}, Rng(1), "top.p2pdma"),
         mapper(p2pdma, dma, "top.p2p_dma"),
@@ -228,6 +229,7 @@ struct P2pFixture : HmmFixture {
         vmaExporter(bar, mapper, *dev, specialPages),
         checker(violations) {
     router.setRcAddressResolver(iommuRcAddressResolver(iommu, *topo));
+    iommu.setChecker(&violations);  // rule 4 lives in the IOMMU model
     for (const char* n : {"gpu0", "gpu2", "gpu3", "gpu1"})
       REQUIRE(dma.attachDevice(pci(n), pciDmaDeviceParams(pci(n), *topo)) == Errno::Ok);
     dev->setP2pOps(&devmemExporter);
@@ -254,6 +256,12 @@ struct P2pFixture : HmmFixture {
   /// turn-around, or root complex with the IOMMU) to system memory or to gpu1's BAR slot.
   std::optional<Pa> resolve(Device& importer, DmaAddr a, HmmDmaKind kind, bool write) {
     if (kind == HmmDmaKind::Local) return Pa(a.value());
+    if (kind == HmmDmaKind::System && iommu.mode() == IommuMode::Translate) {
+      // Upstream to RAM through the IOMMU's IOTLB and walker (what catches a skipped flush).
+      const IommuTranslation t = iommu.translate(toPciDev(&importer)->bdf(), Iova(a.value()), write, 0);
+      if (!t.ok) return std::nullopt;
+      return t.pa;
+    }
     TlpRouteAttrs at;
     at.write = write;
     const Route r = router.routeRequest(*toPciDev(&importer), a.value(), at);

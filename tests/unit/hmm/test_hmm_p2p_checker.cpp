@@ -180,3 +180,36 @@ TEST_CASE("storm: correct importers are never flagged (seed 1)", "[hmm][p2p][che
 TEST_CASE("storm: correct importers are never flagged (seed 2)", "[hmm][p2p][checker][storm]") { storm(2); }
 TEST_CASE("storm: correct importers are never flagged (seed 3)", "[hmm][p2p][checker][storm]") { storm(3); }
 TEST_CASE("storm: correct importers are never flagged (seed 4)", "[hmm][p2p][checker][storm]") { storm(4); }
+
+TEST_CASE("checker: an IOMMU that skips the IOTLB flush on unmap is caught when the stale entry is used",
+          "[hmm][p2p][checker]") {
+  // gpu0 reads system memory through the IOMMU; the importer keeps its old address after the
+  // invalidation (KeepOldAddress) and the IOMMU did not flush: the DMA reaches memory through an
+  // IOVA whose mapping is gone (rule 4, reported by the IOMMU model).
+  P2pFixture f(IommuMode::Translate, platform(), 64, /*skipIotlbFlush=*/true);
+  const Va a = f.mapAnon(kP);
+  f.store(a, 0x99);
+  ImporterMirror& m = f.importer("gpu0", a, 1, misbehaving(ImporterMisbehaviour::KeepOldAddress));
+  REQUIRE(m.map(a, a + kP, false) == HmmStatus::Ok);
+  CHECK(dmaLoad(m, a) == 0x99);
+  REQUIRE(f.mm->munmap(a, kP) == Errno::Ok);
+  std::uint64_t v = 0;
+  m.dmaRead(a, &v, sizeof v);
+  CHECK(f.violations.count(CheckRule::StaleTranslation) == 1);
+  CHECK(f.violations.count(CheckRule::UnmappedIova) == 1);
+}
+
+TEST_CASE("checker: with the IOTLB flushed the same stale use faults in the IOMMU instead of reaching memory",
+          "[hmm][p2p][checker]") {
+  P2pFixture f;
+  const Va a = f.mapAnon(kP);
+  f.store(a, 0x99);
+  ImporterMirror& m = f.importer("gpu0", a, 1, misbehaving(ImporterMisbehaviour::KeepOldAddress));
+  REQUIRE(m.map(a, a + kP, false) == HmmStatus::Ok);
+  CHECK(dmaLoad(m, a) == 0x99);
+  REQUIRE(f.mm->munmap(a, kP) == Errno::Ok);
+  std::uint64_t v = 0;
+  CHECK_FALSE(m.dmaRead(a, &v, sizeof v));  // IOMMU fault: nothing reached memory
+  CHECK(f.violations.count(CheckRule::StaleTranslation) == 1);
+  CHECK(f.violations.count(CheckRule::UnmappedIova) == 0);
+}
