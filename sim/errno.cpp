@@ -15,6 +15,7 @@ const char* errnoName(Errno e) {
     case Errno::Perm: return "EPERM";
     case Errno::NoEnt: return "ENOENT";
     case Errno::Intr: return "EINTR";
+    case Errno::Io: return "EIO";
     case Errno::Again: return "EAGAIN";
     case Errno::NoMem: return "ENOMEM";
     case Errno::Acces: return "EACCES";

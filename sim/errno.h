@@ -15,6 +15,7 @@ enum class Errno : int {
   Perm = 1,        ///< EPERM: operation not permitted (write to a read-only mapping, ...)
   NoEnt = 2,       ///< ENOENT: no such entry (dmirror: a page was not migrated / not mapped)
   Intr = 4,        ///< EINTR: interrupted
+  Io = 5,          ///< EIO: I/O error (a device in reset or failed)
   Again = 11,      ///< EAGAIN: try again (non-blocking notifier could not sleep)
   NoMem = 12,      ///< ENOMEM: out of memory, or no room in the address space
   Acces = 13,      ///< EACCES: permission denied (mmap of a file without the needed mode)
