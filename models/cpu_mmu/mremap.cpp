@@ -89,6 +89,86 @@ void movePageTables(Mm& mm, Vma& vma, Va oldStart, Va newStart, std::uint64_t le
   mm.invalidateRangeEnd(range);
 }
 
+/// The mremap syscall's argument checks: flag combinations, alignment, page-rounded lengths
+/// (`ol`, `nl`), and the old range inside the task. Returns Ok or Inval.
+Errno mremapCheckArgs(const Mm& mm, Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int flags,
+                      std::uint64_t& ol, std::uint64_t& nl) {
+  if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) return Errno::Inval;
+  if ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)) return Errno::Inval;
+  if ((flags & MREMAP_DONTUNMAP) && (!(flags & MREMAP_MAYMOVE) || oldLen != newLen)) return Errno::Inval;
+  if (!oldAddr.isAligned(kPageSize)) return Errno::Inval;
+  if (!pageAlign(oldLen, ol) || !pageAlign(newLen, nl)) return Errno::Inval;
+  if (nl == 0) return Errno::Inval;
+  // old_len == 0 duplicates a shared mapping in the kernel; not modelled: EINVAL like the
+  // kernel's answer for private mappings.
+  if (ol == 0) return Errno::Inval;
+  const std::uint64_t task = mm.params().taskSize.value();
+  if (ol > task || oldAddr.value() > task - ol) return Errno::Inval;
+  return Errno::Ok;
+}
+
+/// vma_to_resize: the vma holding [oldAddr, oldAddr + ol), which may grow to `nl` bytes.
+/// Returns Ok with `vma` set, Fault (no vma, or the range leaves it; growing a VM_DONTEXPAND or
+/// VM_PFNMAP vma), Inval (hugetlb; MREMAP_DONTUNMAP of such a vma) or Again (RLIMIT_MEMLOCK).
+Errno vmaToResize(Mm& mm, Va oldAddr, std::uint64_t ol, std::uint64_t nl, int flags, Vma*& vma) {
+  vma = mm.vmaLookup(oldAddr);
+  if (!vma) return Errno::Fault;
+  if (vma->isHugetlb()) return Errno::Inval;  // hmmsim: hugetlb mremap not modelled
+  if (ol > vma->vmEnd - oldAddr) return Errno::Fault;
+  if ((flags & MREMAP_DONTUNMAP) && (vma->vmFlags & (VM_DONTEXPAND | VM_PFNMAP))) return Errno::Inval;
+  if (nl > ol && (vma->vmFlags & (VM_DONTEXPAND | VM_PFNMAP))) return Errno::Fault;
+  if (nl > ol && !MmInternals::mlockFutureOk(mm, vma->vmFlags, nl - ol)) return Errno::Again;
+  return Errno::Ok;
+}
+
+/// mremap_to's preparation (MREMAP_FIXED): checks the target, unmaps it (UNMAP round) and, when
+/// shrinking, the old tail (`ol` becomes `nl`). `vma` is looked up again afterwards. Returns Ok,
+/// Inval (misaligned, outside the task, overlapping the old range), Perm (below mmap_min_addr)
+/// or a split error (nothing changed).
+Errno mremapToPrepare(Mm& mm, Va oldAddr, std::uint64_t& ol, std::uint64_t nl, Va newAddr, Vma*& vma) {
+  const std::uint64_t task = mm.params().taskSize.value();
+  if (!newAddr.isAligned(kPageSize)) return Errno::Inval;
+  if (nl > task || newAddr.value() > task - nl) return Errno::Inval;
+  // The two ranges may not overlap.
+  if (newAddr < oldAddr + ol && oldAddr < newAddr + nl) return Errno::Inval;
+  if (newAddr < mm.params().mmapMinAddr) return Errno::Perm;
+  // Split checks for the target's and the old tail's unmapping before changing anything.
+  if (Vma* f = mm.findVmaIntersection(newAddr, newAddr + nl)) {
+    if (f->vmStart < newAddr) {
+      if (Errno e = MmInternals::maySplit(*f, newAddr); e != Errno::Ok) return e;
+    }
+  }
+  if (Errno e = MmInternals::unmapRange(mm, newAddr, newAddr + nl); e != Errno::Ok) return e;
+  if (ol > nl) {
+    if (Errno e = MmInternals::unmapRange(mm, oldAddr + nl, oldAddr + ol); e != Errno::Ok) return e;
+    ol = nl;
+  }
+  vma = mm.vmaLookup(oldAddr);
+  return Errno::Ok;
+}
+
+/// move_vma: the new vma (copy_vma) with the pgoff of the moved range, the page tables moved
+/// under an UNMAP round on the old range, then the old range unmapped (second UNMAP round)
+/// unless MREMAP_DONTUNMAP, which leaves the old vma in place, unlocked.
+void moveVma(Mm& mm, Vma& vma, Va oldAddr, std::uint64_t ol, std::uint64_t nl, Va target, int flags) {
+  VmaPtr dup = MmInternals::dupVma(vma);
+  dup->vmStart = target;
+  dup->vmEnd = target + nl;
+  dup->vmPgoff = vma.vmPgoff + ((oldAddr - vma.vmStart) >> kPageShift);
+  Vma* nv = &MmInternals::linkVma(mm, std::move(dup));
+  if (nv->vmOps) nv->vmOps->open(*nv);
+  // THPs straddling the old range's edges are split before the move (the vma split does it in
+  // the kernel's do_vmi_munmap; move_page_tables splits partial PMDs itself).
+  movePageTables(mm, vma, oldAddr, target, ol);
+  if (!(flags & MREMAP_DONTUNMAP)) {
+    Errno e = MmInternals::unmapRange(mm, oldAddr, oldAddr + ol);
+    HMMSIM_ASSERT(e == Errno::Ok, "mremap: unmapping the old range failed: " << e);
+  } else {
+    vma.vmFlags &= ~VM_LOCKED_MASK;  // move_vma always unlocks the old vma it leaves behind
+  }
+  MmInternals::mergeAround(mm, *nv);
+}
+
 }  // namespace
 
 VaResult Mm::mremap(Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int flags, Va newAddr) {
@@ -105,57 +185,18 @@ VaResult Mm::mremap(Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int 
     if (populateTo > populateFrom) mmPopulateIgnoringErrors(*this, a + populateFrom, a + populateTo);
     return VaResult{Errno::Ok, a};
   };
-  if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) return failed(Errno::Inval);
-  if ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE)) return failed(Errno::Inval);
-  if ((flags & MREMAP_DONTUNMAP) && (!(flags & MREMAP_MAYMOVE) || oldLen != newLen))
-    return failed(Errno::Inval);
-  if (!oldAddr.isAligned(kPageSize)) return failed(Errno::Inval);
-  std::uint64_t ol, nl;
-  if (!pageAlign(oldLen, ol) || !pageAlign(newLen, nl)) return failed(Errno::Inval);
-  if (nl == 0) return failed(Errno::Inval);
-  // old_len == 0 duplicates a shared mapping in the kernel; not modelled: EINVAL like the
-  // kernel's answer for private mappings.
-  if (ol == 0) return failed(Errno::Inval);
-  const std::uint64_t task = params_.taskSize.value();
-  if (ol > task || oldAddr.value() > task - ol) return failed(Errno::Inval);
-
-  Vma* vma = vmaLookup(oldAddr);
-  if (!vma) return failed(Errno::Fault);
-  if (vma->isHugetlb()) return failed(Errno::Inval);  // hmmsim: hugetlb mremap not modelled
-  // vma_to_resize: the old range must lie inside one vma.
-  if (ol > vma->vmEnd - oldAddr) return failed(Errno::Fault);
-  if ((flags & MREMAP_DONTUNMAP) && (vma->vmFlags & (VM_DONTEXPAND | VM_PFNMAP)))
-    return failed(Errno::Inval);
-  if (nl > ol && (vma->vmFlags & (VM_DONTEXPAND | VM_PFNMAP))) return failed(Errno::Fault);
-  if (nl > ol && !MmInternals::mlockFutureOk(*this, vma->vmFlags, nl - ol)) return failed(Errno::Again);
+  std::uint64_t ol = 0, nl = 0;
+  if (Errno e = mremapCheckArgs(*this, oldAddr, oldLen, newLen, flags, ol, nl); e != Errno::Ok) return failed(e);
+  Vma* vma = nullptr;
+  if (Errno e = vmaToResize(*this, oldAddr, ol, nl, flags, vma); e != Errno::Ok) return failed(e);
   if (nl > ol && (vma->vmFlags & VM_LOCKED)) {
     populateFrom = ol;
     populateTo = nl;
   }
 
-  const bool fixed = (flags & MREMAP_FIXED) != 0;
   Va target;
-  if (fixed) {
-    if (!newAddr.isAligned(kPageSize)) return failed(Errno::Inval);
-    if (nl > task || newAddr.value() > task - nl) return failed(Errno::Inval);
-    // The two ranges may not overlap.
-    if (newAddr < oldAddr + ol && oldAddr < newAddr + nl) return failed(Errno::Inval);
-    if (newAddr < params_.mmapMinAddr) return failed(Errno::Perm);
-    // Split checks for the target's and the old tail's unmapping before changing anything.
-    if (Vma* f = findVmaIntersection(newAddr, newAddr + nl)) {
-      if (f->vmStart < newAddr) {
-        if (Errno e = MmInternals::maySplit(*f, newAddr); e != Errno::Ok) return failed(e);
-      }
-    }
-    // mremap_to: unmap the target (UNMAP round), and the old tail when shrinking.
-    if (Errno e = MmInternals::unmapRange(*this, newAddr, newAddr + nl); e != Errno::Ok)
-      return failed(e);
-    if (ol > nl) {
-      if (Errno e = MmInternals::unmapRange(*this, oldAddr + nl, oldAddr + ol); e != Errno::Ok)
-        return failed(e);
-      ol = nl;
-    }
-    vma = vmaLookup(oldAddr);
+  if (flags & MREMAP_FIXED) {
+    if (Errno e = mremapToPrepare(*this, oldAddr, ol, nl, newAddr, vma); e != Errno::Ok) return failed(e);
     target = newAddr;
   } else {
     if (ol >= nl) {
@@ -168,6 +209,7 @@ VaResult Mm::mremap(Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int 
     }
     if (!(flags & MREMAP_DONTUNMAP)) {
       // Grow in place when the range ends the vma and the space above is free.
+      const std::uint64_t task = params_.taskSize.value();
       if (vma->vmEnd == oldAddr + ol && oldAddr.value() <= task - nl &&
           findVmaIntersection(oldAddr + ol, oldAddr + nl) == nullptr) {
         vma->vmEnd = oldAddr + nl;  // vma_expand: no page-table change, no round
@@ -181,26 +223,7 @@ VaResult Mm::mremap(Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int 
     if (!r.ok()) return failed(r.err);
     target = r.addr;
   }
-
-  // move_vma: the new vma (copy_vma) with the pgoff of the moved range, the page tables moved
-  // under an UNMAP round on the old range, then the old range unmapped (second UNMAP round)
-  // unless MREMAP_DONTUNMAP.
-  VmaPtr dup = MmInternals::dupVma(*vma);
-  dup->vmStart = target;
-  dup->vmEnd = target + nl;
-  dup->vmPgoff = vma->vmPgoff + ((oldAddr - vma->vmStart) >> kPageShift);
-  Vma* nv = &MmInternals::linkVma(*this, std::move(dup));
-  if (nv->vmOps) nv->vmOps->open(*nv);
-  // THPs straddling the old range's edges are split before the move (the vma split does it in
-  // the kernel's do_vmi_munmap; move_page_tables splits partial PMDs itself).
-  movePageTables(*this, *vma, oldAddr, target, ol);
-  if (!(flags & MREMAP_DONTUNMAP)) {
-    Errno e = MmInternals::unmapRange(*this, oldAddr, oldAddr + ol);
-    HMMSIM_ASSERT(e == Errno::Ok, "mremap: unmapping the old range failed: " << e);
-  } else {
-    vma->vmFlags &= ~VM_LOCKED_MASK;  // move_vma always unlocks the old vma it leaves behind
-  }
-  MmInternals::mergeAround(*this, *nv);
+  moveVma(*this, *vma, oldAddr, ol, nl, target, flags);
   return ok(target);
 }
 
