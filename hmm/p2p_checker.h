@@ -1,6 +1,6 @@
 #pragma once
-// P2pChecker: DESIGN.md's invariant rules wired where the importer-side state lives (the
-// importer mirror, hmm/importer_mirror.h, reports to it; it reports breaches to the run's
+// P2pChecker: the invariant rules of docs/architecture.md ("The checker") wired where the
+// importer-side state lives (the importer mirror, hmm/importer_mirror.h, reports to it; it reports breaches to the run's
 // InvariantChecker). It observes; it never changes what the models do.
 //
 //   rule 1 (stale translation): a device access through a translation made before an

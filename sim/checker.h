@@ -1,7 +1,7 @@
 #pragma once
 // The invariant checker core: where every layer reports a breach of the RFC's contract.
 //
-// The rules (DESIGN.md, "The guarantees, and the checker"):
+// The rules (docs/architecture.md, "The checker"):
 //   1. no device access through a translation after the invalidation covering it returned;
 //   2. no access to a frame after it was freed or migrated away (frame generation counters);
 //   3. no peer access outside a live BAR window of the exporter;

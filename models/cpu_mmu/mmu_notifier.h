@@ -36,7 +36,7 @@
 // Kernel map: MmuNotifierSubscriptions = struct mmu_notifier_subscriptions (mm->notifier_subscriptions);
 // its member functions keep the kernel's names in lowerCamel (invalidateRangeStart =
 // mmu_notifier_invalidate_range_start, ...). The per-subscription calls are members of
-// MmuIntervalNotifier, named as STYLE.md and DESIGN.md do: sub.readBegin() = mmu_interval_read_begin,
+// MmuIntervalNotifier, named as docs/architecture.md does: sub.readBegin() = mmu_interval_read_begin,
 // readRetry, checkRetry, setSeq, remove = mmu_interval_notifier_remove.
 
 #include <array>

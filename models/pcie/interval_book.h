@@ -2,7 +2,7 @@
 // A timeline of booked, non-overlapping busy intervals of one resource (a link direction, a
 // memory port, a root complex's forwarding engine).
 //
-// Why: under temporal decoupling (DESIGN.md "Time and transactions") reservations arrive out of
+// Why: under temporal decoupling (docs/architecture.md "Time") reservations arrive out of
 // time order: a read's completions are booked on a direction before a later-issued but
 // earlier-timed request reaches it. A single "busy until" time would make that request queue
 // behind a booking in its future. Here a request books the earliest interval at or after its

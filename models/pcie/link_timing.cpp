@@ -16,7 +16,7 @@ struct DllpRow {
   std::uint16_t fc;
 };
 
-// Data of /work/shared/reference/pcie-dllp-intervals.csv (gen1..gen5 × x1..x32 × MPS 128..4096).
+// Data of tests/unit/pcie/pcie-dllp-intervals.csv (gen1..gen5 × x1..x32 × MPS 128..4096).
 // Note that two rows carry different ACK and UpdateFC intervals (gen1 x32 MPS 2048: 148/248,
 // gen2 x32 MPS 4096: 237/327); they are kept as published.
 constexpr DllpRow kDllpTable[] = {

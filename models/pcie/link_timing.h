@@ -1,7 +1,7 @@
 #pragma once
 // PCIe link timing: the analytic bandwidth model of Neugebauer et al., "Understanding PCIe
 // performance for end host networking" (SIGCOMM 2018, public model pcie-bench/pcie-model),
-// restated from /work/shared/reference/pcie-model.md.
+// restated from docs/reference/pcie-model.md.
 //
 // What it models: per-generation signalling rate and line encoding, the raw bandwidth of a link,
 // the data-link overhead of ACK and flow-control-update DLLPs (one of each, 8 B, per "interval"

@@ -11,7 +11,7 @@
 // forwarding engine that moves data at `p2pWriteEfficiency` (posted writes) or
 // `p2pReadEfficiency` (read completions) times the bandwidth of the link the data arrived on,
 // with interval booking (interval_book.h).
-// Default efficiency, source: /work/shared/reference/pcie-model.md "Measured anchors": root-
+// Default efficiency, source: docs/reference/pcie-model.md "Measured anchors": root-
 // complex p2p on older Intel parts reached 7.1 GB/s where the same transfer through host memory
 // reached 9.5 GB/s, so both default to 7.1 / 9.5 = 0.747 (one measurement, applied to reads and
 // writes alike; set 1.0 for root complexes that forward p2p at link rate).

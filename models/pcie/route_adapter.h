@@ -46,6 +46,8 @@ class TopologyPcieRouter : public PcieRouter {
                                        bool isWrite) const override;
 
   const StatsGroup& stats() const { return stats_; }
+  /// Distinct routes stored so far (the interning bound: one per distinct egress list).
+  std::size_t internedRoutes() const { return interned_.size(); }
 
  private:
   PcieRouteResult convert(const Route& r) const;

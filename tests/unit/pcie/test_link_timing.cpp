@@ -1,4 +1,4 @@
-// Link timing against the pcie-model reference (reference/pcie-model.md).
+// Link timing against the pcie-model reference (docs/reference/pcie-model.md).
 #include <catch2/catch.hpp>
 
 #include <cmath>

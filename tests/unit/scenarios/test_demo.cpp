@@ -4,9 +4,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <vector>
 
 using namespace hmmsim;
 
@@ -19,6 +23,25 @@ std::string lineOf(const std::string& text, const std::string& key) {
   }
   return "";
 }
+
+/// The whole number a summary row "  <key>   <value>" ends with; nullopt when no row starts with
+/// `key` or the rest of the row is not blanks followed by digits only (so 10 never reads as 1).
+std::optional<std::uint64_t> rowValue(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    const std::size_t first = line.find_first_not_of(' ');
+    if (first == std::string::npos || line.compare(first, key.size(), key) != 0) continue;
+    const std::string rest = line.substr(first + key.size());
+    const std::size_t digits = rest.find_first_not_of(' ');
+    if (digits == 0 || digits == std::string::npos) return std::nullopt;
+    for (std::size_t i = digits; i < rest.size(); ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(rest[i]))) return std::nullopt;
+    }
+    return std::stoull(rest.substr(digits));
+  }
+  return std::nullopt;
+}
 }  // namespace
 
 TEST_CASE("the demo's fork copies on write only what the child wrote and all checks pass") {
@@ -28,11 +51,19 @@ TEST_CASE("the demo's fork copies on write only what the child wrote and all che
   REQUIRE(runDemo(opt, out) == 0);
   const std::string text = out.str();
   CHECK(lineOf(text, "data checks").find("passed") != std::string::npos);
+  // 8 MiB: 4 MiB of 4 KiB pages (1024 pages) and two 2 MiB THPs (1024 pages).
+  CHECK(rowValue(text, "anonymous 4 KiB pages allocated") == 1024u);
+  CHECK(rowValue(text, "THP faults (2 MiB allocated)") == 2u);
   // The child writes half of the 4 KiB half: 512 pages copied.
-  CHECK(lineOf(text, "copy-on-write copies").find(" 512") != std::string::npos);
-  CHECK(lineOf(text, "THP faults").find(" 2") != std::string::npos);
-  CHECK(lineOf(text, "THP PMD splits").find(" 1") != std::string::npos);
-  CHECK(lineOf(text, "RAM pages after exit").find(" 0") != std::string::npos);
+  CHECK(rowValue(text, "copy-on-write copies") == 512u);
+  // Unmapping half of one THP splits its PMD once.
+  CHECK(rowValue(text, "THP PMD splits") == 1u);
+  // In pages of 4 KiB: the parent lost half a THP (256 pages), the child maps everything.
+  CHECK(rowValue(text, "parent rss before exit (pages)") == 1024u + 1024u - 256u);
+  CHECK(rowValue(text, "child rss before exit (pages)") == 2048u);
+  // Every byte mapped, plus the child's copies; the unmapped half-THP stays with its folio.
+  CHECK(rowValue(text, "RAM pages holding data") == 2048u + 512u);
+  CHECK(rowValue(text, "RAM pages after exit") == 0u);
   // A mirror sees fork's write-protection and munmap's unmap.
   CHECK(lineOf(text, "protection_page") != "");
   CHECK(lineOf(text, "unmap") != "");
@@ -49,6 +80,27 @@ TEST_CASE("the demo writes its stats as JSON with units") {
   auto j = nlohmann::json::parse(f);
   CHECK(j["top"]["phys_mem"].is_object());
   CHECK(j["top"]["proc0"]["mm"].is_object());
+  // Every stat carries a unit and a description; a few with the unit they must have.
+  std::size_t stats = 0;
+  for (const char* group : {"phys_mem", "proc0", "proc1"}) {
+    std::vector<const nlohmann::json*> todo{&j["top"][group]};
+    while (!todo.empty()) {
+      const nlohmann::json* node = todo.back();
+      todo.pop_back();
+      if (node->contains("unit")) {
+        ++stats;
+        CHECK(node->at("unit").is_string());
+        CHECK_FALSE(node->at("unit").get<std::string>().empty());
+        CHECK_FALSE(node->at("desc").get<std::string>().empty());
+        continue;
+      }
+      for (const auto& child : node->items()) todo.push_back(&child.value());
+    }
+  }
+  CHECK(stats > 20);
+  CHECK(j["top"]["proc0"]["mm"]["anon_fault_alloc"]["unit"] == "pages");
+  CHECK(j["top"]["proc0"]["mm"]["anon_fault_alloc"]["value"] == 512);  // 2 MiB of 4 KiB pages
+  CHECK(j["top"]["phys_mem"]["data_pages"]["unit"] == "frames");
   std::remove(opt.statsJson.c_str());
 }
 
