@@ -20,6 +20,10 @@
 
 using namespace hmmsim::replay;
 
+// This program has its own main(), but libsystemc.so references sc_main, and a link that keeps
+// libsystemc.so (the asan preset's does) fails without it. It is never called.
+extern "C" int sc_main(int /*argc*/, char* /*argv*/[]) { return 0; }
+
 namespace {
 
 bool readFile(const std::string& path, std::string& out) {
