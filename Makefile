@@ -8,7 +8,7 @@ JOBS   ?= $(shell nproc)
 FUZZ_TIME ?= 60
 FUZZ_RUNS ?=
 
-.PHONY: all deps configure build run test bench asan fuzz clean
+.PHONY: all deps configure build run test bench asan fuzz format check-format clean
 
 all: build
 
@@ -38,6 +38,13 @@ fuzz:
 	@cmake --preset fuzz >/dev/null
 	@cmake --build build/fuzz -j $(JOBS) --target fuzz_topology_yaml fuzz_mm_script
 	@scripts/run-fuzzers build/fuzz $(if $(FUZZ_RUNS),--runs $(FUZZ_RUNS),--time $(FUZZ_TIME))
+
+# make format: clang-format every tracked C++ source in place; make check-format: fail on any that is not.
+format:
+	@scripts/format
+
+check-format:
+	@scripts/check-format
 
 clean:
 	@rm -rf build

@@ -16,25 +16,24 @@
 #include <sstream>
 #include <string>
 
-#include "tests/conformance/trace_replay.h"
 #include "models/cpu_mmu/vma.h"
+#include "tests/conformance/trace_replay.h"
 
 using namespace hmmsim::replay;
 
 namespace {
 
 constexpr std::size_t kMaxOps = 64;
-constexpr unsigned kBuffers = 4;     ///< few buffers: operations meet on the same ranges
-constexpr unsigned kMaxPages = 40;   ///< beyond the 32-page buffers: ranges cross their ends
+constexpr unsigned kBuffers = 4;    ///< few buffers: operations meet on the same ranges
+constexpr unsigned kMaxPages = 40;  ///< beyond the 32-page buffers: ranges cross their ends
 
 Op decode(const std::uint8_t* r) {
-  static const OpKind kinds[] = {OpKind::Open,    OpKind::Mmap,    OpKind::Fill,    OpKind::Touch,
-                                 OpKind::CpuWrite, OpKind::CpuHash, OpKind::Mprotect, OpKind::Munmap,
-                                 OpKind::Madvise, OpKind::DRead,   OpKind::DWrite,  OpKind::Migrate,
-                                 OpKind::MigSys,  OpKind::Snap,    OpKind::Release,
-                                 // the device commands twice as often: they are the point
-                                 OpKind::DRead,   OpKind::DWrite,  OpKind::Migrate, OpKind::MigSys,
-                                 OpKind::Snap};
+  static const OpKind kinds[] = {
+      OpKind::Open, OpKind::Mmap, OpKind::Fill, OpKind::Touch, OpKind::CpuWrite, OpKind::CpuHash,
+      OpKind::Mprotect, OpKind::Munmap, OpKind::Madvise, OpKind::DRead, OpKind::DWrite, OpKind::Migrate,
+      OpKind::MigSys, OpKind::Snap, OpKind::Release,
+      // the device commands twice as often: they are the point
+      OpKind::DRead, OpKind::DWrite, OpKind::Migrate, OpKind::MigSys, OpKind::Snap};
   static const int prots[] = {hmmsim::PROT_NONE, hmmsim::PROT_READ, hmmsim::PROT_READ | hmmsim::PROT_WRITE};
   static const int advices[] = {hmmsim::MADV_DONTNEED, hmmsim::MADV_FREE, hmmsim::MADV_HUGEPAGE};
   Op op;

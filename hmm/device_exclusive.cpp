@@ -71,8 +71,9 @@ DeviceExclusiveResult makeDeviceExclusive(Mm& mm, Va addr, const void* owner) {
     // (hmm/migrate_device.cpp); then start over, since the page may have moved meanwhile.
     if (h.isLocked()) {
       pm.putPage(page);
-      waitEvent(mm.blocker(), mm.migrationWaitQueue(), [&] { return !pm.frame(head).isLocked(); },
-                "folio_lock_killable(make_device_exclusive)");
+      waitEvent(
+          mm.blocker(), mm.migrationWaitQueue(), [&] { return !pm.frame(head).isLocked(); },
+          "folio_lock_killable(make_device_exclusive)");
       continue;
     }
     h.set(kFrameLocked);

@@ -23,24 +23,36 @@ namespace hmmsim {
 
 const char* hmmStatusName(HmmStatus s) {
   switch (s) {
-    case HmmStatus::Ok: return "ok";
-    case HmmStatus::Busy: return "busy";
-    case HmmStatus::Fault: return "fault";
-    case HmmStatus::Perm: return "perm";
-    case HmmStatus::NoMem: return "nomem";
-    case HmmStatus::Inval: return "inval";
+    case HmmStatus::Ok:
+      return "ok";
+    case HmmStatus::Busy:
+      return "busy";
+    case HmmStatus::Fault:
+      return "fault";
+    case HmmStatus::Perm:
+      return "perm";
+    case HmmStatus::NoMem:
+      return "nomem";
+    case HmmStatus::Inval:
+      return "inval";
   }
   return "?";
 }
 
 Errno hmmStatusToErrno(HmmStatus s) {
   switch (s) {
-    case HmmStatus::Ok: return Errno::Ok;
-    case HmmStatus::Busy: return Errno::Busy;
-    case HmmStatus::Fault: return Errno::Fault;
-    case HmmStatus::Perm: return Errno::Perm;
-    case HmmStatus::NoMem: return Errno::NoMem;
-    case HmmStatus::Inval: return Errno::Inval;
+    case HmmStatus::Ok:
+      return Errno::Ok;
+    case HmmStatus::Busy:
+      return Errno::Busy;
+    case HmmStatus::Fault:
+      return Errno::Fault;
+    case HmmStatus::Perm:
+      return Errno::Perm;
+    case HmmStatus::NoMem:
+      return Errno::NoMem;
+    case HmmStatus::Inval:
+      return Errno::Inval;
   }
   return Errno::Inval;
 }
@@ -52,8 +64,8 @@ HmmStats::HmmStats(const std::string& name)
       faults(group.counter("faults", "faults", "handle_mm_fault calls made by hmm_range_fault")),
       busyRestarts(group.counter("busy_restarts", "walks",
                                  "internal walk restarts after a fault or a migration wait")),
-      busyReturns(group.counter("busy_returns", "calls",
-                                "-EBUSY returned because the range was invalidated")),
+      busyReturns(
+          group.counter("busy_returns", "calls", "-EBUSY returned because the range was invalidated")),
       migrationWaits(group.counter("migration_waits", "waits", "waits on migration entries")),
       errors(group.counter("errors", "calls", "-EFAULT/-EPERM/-EINVAL returns")),
       p2pMaps(group.counter("p2p_maps", "calls", "special-vma p2p_map calls that succeeded")),
@@ -115,8 +127,7 @@ class HmmWalk {
     pfnReq &= range_.pfnFlagsMask;
     pfnReq |= range_.defaultFlags;
     if (!(pfnReq & HMM_PFN_REQ_FAULT)) return 0;
-    if ((pfnReq & HMM_PFN_REQ_WRITE) && !(cpuFlags & HMM_PFN_WRITE))
-      return kNeedFault | kNeedWriteFault;
+    if ((pfnReq & HMM_PFN_REQ_WRITE) && !(cpuFlags & HMM_PFN_WRITE)) return kNeedFault | kNeedWriteFault;
     if (!(cpuFlags & HMM_PFN_VALID)) return kNeedFault;
     return 0;
   }
@@ -204,15 +215,21 @@ class HmmWalk {
     const bool hugetlb = vma.isHugetlb();
     mm_.pageTable().walkRange(start, end, [&](const PtRangeEntry& e) {
       switch (e.level) {
-        case PtLevel::None: rc = holeRun(vma, e.start, e.end, end); break;
-        case PtLevel::Pte: rc = handlePte(vma, e.start, pmdEnd(e.start, end), *e.slot); break;
+        case PtLevel::None:
+          rc = holeRun(vma, e.start, e.end, end);
+          break;
+        case PtLevel::Pte:
+          rc = handlePte(vma, e.start, pmdEnd(e.start, end), *e.slot);
+          break;
         case PtLevel::Pmd:
           rc = hugetlb ? handleHugetlb(vma, e, kPmdShift - kPageShift) : handlePmd(vma, e);
           break;
         case PtLevel::Pud:
           rc = hugetlb ? handleHugetlb(vma, e, kPudShift - kPageShift) : handlePud(vma, e);
           break;
-        default: HMMSIM_ASSERT(false, "hmm walk: unexpected leaf level"); break;
+        default:
+          HMMSIM_ASSERT(false, "hmm walk: unexpected leaf level");
+          break;
       }
       return rc == WalkRc::Ok ? WalkAction::Continue : WalkAction::Stop;
     });
@@ -379,8 +396,7 @@ class HmmWalk {
     // hmm_vma_handle_pmd().
     unsigned long cpu = leafCpuFlags(pmd);
     if (cpu) cpu |= hmmPfnFlagsOrder(kPmdShift - kPageShift);
-    if (const unsigned need = rangeNeedFault(e.start, e.end, cpu))
-      return vmaFault(vma, e.start, e.end, need);
+    if (const unsigned need = rangeNeedFault(e.start, e.end, cpu)) return vmaFault(vma, e.start, e.end, need);
     fillLeaf(e, pmd.pfn(), cpu);
     return WalkRc::Ok;
   }
@@ -391,8 +407,7 @@ class HmmWalk {
     if (!pud.isPresent()) return hole(vma, e.start, e.end);
     unsigned long cpu = leafCpuFlags(pud);
     if (cpu) cpu |= hmmPfnFlagsOrder(kPudShift - kPageShift);
-    if (const unsigned need = rangeNeedFault(e.start, e.end, cpu))
-      return vmaFault(vma, e.start, e.end, need);
+    if (const unsigned need = rangeNeedFault(e.start, e.end, cpu)) return vmaFault(vma, e.start, e.end, need);
     fillLeaf(e, pud.pfn(), cpu);
     return WalkRc::Ok;
   }
@@ -447,7 +462,8 @@ HmmStatus hmmRangeFault(HmmRange& range, HmmStats* stats) {
       return HmmStatus::Busy;
     }
     switch (walk.walk(walk.last(), range.end)) {
-      case WalkRc::Ok: return HmmStatus::Ok;
+      case WalkRc::Ok:
+        return HmmStatus::Ok;
       case WalkRc::Restart:
         if (stats) ++stats->busyRestarts;
         continue;
@@ -490,7 +506,8 @@ Errno hmmRangeP2pUnmap(HmmRange& range, Va start, Va end) {
     while (e < limit && hmmPfnIsP2p(range.hmmPfns[(e - range.start) >> kPageShift])) e += kPageSize;
     const Errno err = vma->vmOps->p2pUnmap(*vma, *range.importer, a, e, range.p2pAddrs + i);
     if (err != Errno::Ok && first == Errno::Ok) first = err;
-    for (Va x = a; x < e; x += kPageSize) range.hmmPfns[(x - range.start) >> kPageShift] &= HMM_PFN_INOUT_FLAGS;
+    for (Va x = a; x < e; x += kPageSize)
+      range.hmmPfns[(x - range.start) >> kPageShift] &= HMM_PFN_INOUT_FLAGS;
     a = e;
   }
   return first;

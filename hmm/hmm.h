@@ -47,8 +47,7 @@ inline constexpr unsigned long HMM_PFN_DMA_MAPPED = 1UL << 60;
 inline constexpr unsigned long HMM_PFN_P2PDMA = 1UL << 59;
 inline constexpr unsigned long HMM_PFN_P2PDMA_BUS = 1UL << 58;
 /// The bits hmm_pfns_fill/hmm_vma_handle_* keep from the input (HMM_PFN_INOUT_FLAGS).
-inline constexpr unsigned long HMM_PFN_INOUT_FLAGS =
-    HMM_PFN_DMA_MAPPED | HMM_PFN_P2PDMA | HMM_PFN_P2PDMA_BUS;
+inline constexpr unsigned long HMM_PFN_INOUT_FLAGS = HMM_PFN_DMA_MAPPED | HMM_PFN_P2PDMA | HMM_PFN_P2PDMA_BUS;
 /// RFC 5/5's HMM_PFN_P2P ("dma address is valid"): the entry belongs to a special device vma
 /// whose p2pMap mapped it for the range's importer; the address is in range.p2pAddrs, there is no
 /// pfn (hmm_pfn_to_page() is NULL) and HMM_PFN_VALID is not set, so a caller unaware of p2p skips
@@ -66,7 +65,9 @@ inline constexpr unsigned long HMM_PFN_REQ_FAULT = HMM_PFN_VALID;
 inline constexpr unsigned long HMM_PFN_REQ_WRITE = HMM_PFN_WRITE;
 
 /// hmm_pfn_to_pfn(): the pfn of a VALID entry.
-inline Pfn hmmPfnToPfn(unsigned long hmmPfn) { return Pfn(hmmPfn & ~HMM_PFN_FLAGS); }
+inline Pfn hmmPfnToPfn(unsigned long hmmPfn) {
+  return Pfn(hmmPfn & ~HMM_PFN_FLAGS);
+}
 /// True for an entry a special vma's p2pMap filled (RFC 5/5).
 inline bool hmmPfnIsP2p(unsigned long hmmPfn) {
   return (hmmPfn & (HMM_PFN_P2P | HMM_PFN_VALID | HMM_PFN_ERROR)) == HMM_PFN_P2P;
@@ -132,16 +133,16 @@ Errno hmmStatusToErrno(HmmStatus s);
 struct HmmStats {
   explicit HmmStats(const std::string& name);
   StatsGroup group;
-  Counter& calls;          ///< "range_fault_calls": hmmRangeFault calls
-  Counter& pagesWalked;    ///< "pages_walked": entries written (walk restarts count again)
-  Counter& faults;         ///< "faults": handleMmFault calls made on the caller's behalf
-  Counter& busyRestarts;   ///< "busy_restarts": internal restarts (after a fault or a migration wait)
-  Counter& busyReturns;    ///< "busy_returns": -EBUSY returned (check_retry saw an invalidation)
-  Counter& migrationWaits; ///< "migration_waits": waits on a migration entry
-  Counter& errors;         ///< "errors": -EFAULT/-EPERM/-EINVAL returns
-  Counter& p2pMaps;        ///< "p2p_maps": special-vma p2pMap calls that succeeded
-  Counter& p2pRefused;     ///< "p2p_refused": special-vma p2pMap calls the exporter refused
-  Counter& p2pUndone;      ///< "p2p_undone": p2pUnmap calls undoing this call's maps on failure
+  Counter& calls;           ///< "range_fault_calls": hmmRangeFault calls
+  Counter& pagesWalked;     ///< "pages_walked": entries written (walk restarts count again)
+  Counter& faults;          ///< "faults": handleMmFault calls made on the caller's behalf
+  Counter& busyRestarts;    ///< "busy_restarts": internal restarts (after a fault or a migration wait)
+  Counter& busyReturns;     ///< "busy_returns": -EBUSY returned (check_retry saw an invalidation)
+  Counter& migrationWaits;  ///< "migration_waits": waits on a migration entry
+  Counter& errors;          ///< "errors": -EFAULT/-EPERM/-EINVAL returns
+  Counter& p2pMaps;         ///< "p2p_maps": special-vma p2pMap calls that succeeded
+  Counter& p2pRefused;      ///< "p2p_refused": special-vma p2pMap calls the exporter refused
+  Counter& p2pUndone;       ///< "p2p_undone": p2pUnmap calls undoing this call's maps on failure
 };
 
 /// hmm_range_fault(): fill range.hmmPfns for [range.start, range.end) of the notifier's mm, faulting

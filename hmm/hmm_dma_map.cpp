@@ -15,11 +15,16 @@ namespace hmmsim {
 
 const char* hmmDmaKindName(HmmDmaKind k) {
   switch (k) {
-    case HmmDmaKind::None: return "none";
-    case HmmDmaKind::System: return "system";
-    case HmmDmaKind::Local: return "local";
-    case HmmDmaKind::DevmemP2p: return "devmem-p2p";
-    case HmmDmaKind::VmaP2p: return "vma-p2p";
+    case HmmDmaKind::None:
+      return "none";
+    case HmmDmaKind::System:
+      return "system";
+    case HmmDmaKind::Local:
+      return "local";
+    case HmmDmaKind::DevmemP2p:
+      return "devmem-p2p";
+    case HmmDmaKind::VmaP2p:
+      return "vma-p2p";
   }
   return "?";
 }
@@ -43,7 +48,9 @@ DmaDir dirOf(unsigned long hmmPfn) {
   return (hmmPfn & HMM_PFN_WRITE) ? DmaDir::Bidirectional : DmaDir::ToDevice;
 }
 
-bool isOwnFrame(const Frame& f, const HmmDmaImporter& imp) { return f.pgmap && f.pgmap->owner == imp.owner; }
+bool isOwnFrame(const Frame& f, const HmmDmaImporter& imp) {
+  return f.pgmap && f.pgmap->owner == imp.owner;
+}
 
 }  // namespace
 
@@ -73,7 +80,8 @@ HmmStatus hmmRangeDmaMap(HmmRange& range, const HmmDmaImporter& imp, DmaAddr* da
     const Pfn pfn = hmmPfnToPfn(e);
     const Frame& f = pm.frame(pfn);
     if (isOwnFrame(f, imp)) {
-      HMMSIM_ASSERT(imp.localAddress, "importer " << imp.device->name() << " has own device memory but no localAddress");
+      HMMSIM_ASSERT(imp.localAddress,
+                    "importer " << imp.device->name() << " has own device memory but no localAddress");
       daddrs[i] = imp.localAddress(pfn);
       kinds[i++] = HmmDmaKind::Local;
       if (stats) ++stats->localMaps;
@@ -89,8 +97,8 @@ HmmStatus hmmRangeDmaMap(HmmRange& range, const HmmDmaImporter& imp, DmaAddr* da
       while (i + run < n && (range.hmmPfns[i + run] & HMM_PFN_VALID) &&
              pm.frame(hmmPfnToPfn(range.hmmPfns[i + run])).pgmap == f.pgmap)
         ++run;
-      const std::uint64_t done = ops->p2pMap(*dm, *imp.device, range.start + (i << kPageShift), range.hmmPfns + i,
-                                             run, daddrs + i, (e & HMM_PFN_WRITE) != 0);
+      const std::uint64_t done = ops->p2pMap(*dm, *imp.device, range.start + (i << kPageShift),
+                                             range.hmmPfns + i, run, daddrs + i, (e & HMM_PFN_WRITE) != 0);
       HMMSIM_ASSERT(done <= run, "devmem p2pMap mapped " << done << " pages of a run of " << run);
       if (done == 0) {
         declined.push_back(i);
@@ -155,14 +163,16 @@ std::uint64_t hmmRangeDmaUnmap(HmmRange& range, const HmmDmaImporter& imp, DmaAd
   };
   for (std::uint64_t i = first; i < last;) {
     switch (kinds[i]) {
-      case HmmDmaKind::None: ++i; break;
+      case HmmDmaKind::None:
+        ++i;
+        break;
       case HmmDmaKind::Local:
         clear(i++);
         break;
       case HmmDmaKind::System: {
         const Errno err = imp.dma->dmaUnmapPage(*imp.device, daddrs[i], kPageSize, dirOf(range.hmmPfns[i]));
         HMMSIM_ASSERT(err == Errno::Ok, "dma_unmap_page of " << daddrs[i] << " for " << imp.device->name()
-                                                            << " failed: " << errnoName(err));
+                                                             << " failed: " << errnoName(err));
         if (stats) ++stats->systemUnmaps;
         clear(i++);
         break;
@@ -178,7 +188,8 @@ std::uint64_t hmmRangeDmaUnmap(HmmRange& range, const HmmDmaImporter& imp, DmaAd
           ++run;
         const std::uint64_t done = dm->p2pOps()->p2pUnmap(*dm, *imp.device, range.start + (i << kPageShift),
                                                           range.hmmPfns + i, run, daddrs + i);
-        HMMSIM_ASSERT(done >= 1 && done <= run, "devmem p2pUnmap returned " << done << " for a run of " << run);
+        HMMSIM_ASSERT(done >= 1 && done <= run,
+                      "devmem p2pUnmap returned " << done << " for a run of " << run);
         if (stats) stats->devmemUnmaps += done;
         for (std::uint64_t j = 0; j < done; ++j) clear(i + j);
         i += done;

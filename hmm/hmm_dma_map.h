@@ -59,15 +59,15 @@ const char* hmmDmaKindName(HmmDmaKind k);
 struct HmmDmaStats {
   explicit HmmDmaStats(const std::string& name);
   StatsGroup group;
-  Counter& systemMaps;     ///< "system_maps": dmaMapPage calls that succeeded
-  Counter& localMaps;      ///< "local_maps": own device-memory pages
-  Counter& devmemP2pPages; ///< "devmem_p2p_pages": pages a peer's devmem p2pMap mapped
-  Counter& vmaP2pPages;    ///< "vma_p2p_pages": pages a special vma's p2pMap mapped
-  Counter& fallbackPages;  ///< "fallback_pages": declined device pages faulted back to RAM
-  Counter& mapErrors;      ///< "map_errors": dmaMapPage failures (the call returned Fault)
-  Counter& systemUnmaps;   ///< "system_unmaps": dmaUnmapPage calls
-  Counter& devmemUnmaps;   ///< "devmem_p2p_unmap_pages": pages given back to a devmem p2pUnmap
-  Counter& vmaUnmaps;      ///< "vma_p2p_unmap_pages": pages given back to a vm_ops p2pUnmap
+  Counter& systemMaps;      ///< "system_maps": dmaMapPage calls that succeeded
+  Counter& localMaps;       ///< "local_maps": own device-memory pages
+  Counter& devmemP2pPages;  ///< "devmem_p2p_pages": pages a peer's devmem p2pMap mapped
+  Counter& vmaP2pPages;     ///< "vma_p2p_pages": pages a special vma's p2pMap mapped
+  Counter& fallbackPages;   ///< "fallback_pages": declined device pages faulted back to RAM
+  Counter& mapErrors;       ///< "map_errors": dmaMapPage failures (the call returned Fault)
+  Counter& systemUnmaps;    ///< "system_unmaps": dmaUnmapPage calls
+  Counter& devmemUnmaps;    ///< "devmem_p2p_unmap_pages": pages given back to a devmem p2pUnmap
+  Counter& vmaUnmaps;       ///< "vma_p2p_unmap_pages": pages given back to a vm_ops p2pUnmap
 };
 
 /// hmm_range_dma_map(range, device, daddrs): `range` as for hmmRangeFault (notifier, seq, flags;

@@ -12,11 +12,16 @@ namespace hmmsim {
 
 const char* importerMisbehaviourName(ImporterMisbehaviour m) {
   switch (m) {
-    case ImporterMisbehaviour::None: return "none";
-    case ImporterMisbehaviour::IgnoreInvalidations: return "ignore-invalidations";
-    case ImporterMisbehaviour::AckWithoutWaiting: return "ack-without-waiting";
-    case ImporterMisbehaviour::PinForever: return "pin-forever";
-    case ImporterMisbehaviour::KeepOldAddress: return "keep-old-address";
+    case ImporterMisbehaviour::None:
+      return "none";
+    case ImporterMisbehaviour::IgnoreInvalidations:
+      return "ignore-invalidations";
+    case ImporterMisbehaviour::AckWithoutWaiting:
+      return "ack-without-waiting";
+    case ImporterMisbehaviour::PinForever:
+      return "pin-forever";
+    case ImporterMisbehaviour::KeepOldAddress:
+      return "keep-old-address";
   }
   return "?";
 }
@@ -26,11 +31,14 @@ bool hasFrame(HmmDmaKind k) {
   return k == HmmDmaKind::System || k == HmmDmaKind::Local || k == HmmDmaKind::DevmemP2p;
 }
 /// A mapping the importer must give back (Local memory is its own).
-bool isHeld(HmmDmaKind k) { return k != HmmDmaKind::None && k != HmmDmaKind::Local; }
+bool isHeld(HmmDmaKind k) {
+  return k != HmmDmaKind::None && k != HmmDmaKind::Local;
+}
 }  // namespace
 
 ImporterMirror::ImporterMirror(Mm& mm, const HmmDmaImporter& imp, Va start, std::uint64_t pages,
-                               const ImporterMirrorParams& params, P2pChecker* checker, const std::string& statsName)
+                               const ImporterMirrorParams& params, P2pChecker* checker,
+                               const std::string& statsName)
     : mm_(mm),
       imp_(imp),
       start_(start),
@@ -45,7 +53,8 @@ ImporterMirror::ImporterMirror(Mm& mm, const HmmDmaImporter& imp, Va start, std:
                                   "mmu_interval_read_retry true under the update lock (fresh maps undone)")),
       timeouts_(stats_.counter("timeouts", "ranges", "retry budget spent: -EBUSY returned")),
       invalidations_(stats_.counter("invalidations", "calls", "invalidate callbacks that zapped")),
-      refused_(stats_.counter("refused_nonblock", "calls", "non-blockable invalidations refused (lock held)")),
+      refused_(
+          stats_.counter("refused_nonblock", "calls", "non-blockable invalidations refused (lock held)")),
       zapped_(stats_.counter("zapped_pages", "pages", "device page-table entries zapped")),
       tlbShootdowns_(stats_.counter("tlb_shootdowns", "entries", "device TLB entries shot down")),
       dmaWaits_(stats_.counter("dma_waits", "calls", "invalidations that waited for in-flight DMA")),
@@ -54,8 +63,10 @@ ImporterMirror::ImporterMirror(Mm& mm, const HmmDmaImporter& imp, Va start, std:
       deviceFaults_(stats_.counter("device_faults", "lookups", "translations without a usable entry")),
       dmaBytes_(stats_.counter("dma_bytes", "bytes", "bytes moved by device DMA")) {
   HMMSIM_ASSERT(imp_.device, "ImporterMirror without an importer device");
-  HMMSIM_ASSERT(pages_ > 0 && start_.isAligned(kPageSize), "ImporterMirror window must be page aligned and non-empty");
-  HMMSIM_ASSERT(params_.chunkPages > 0 && params_.tlbEntries > 0, "ImporterMirrorParams: chunkPages and tlbEntries > 0");
+  HMMSIM_ASSERT(pages_ > 0 && start_.isAligned(kPageSize),
+                "ImporterMirror window must be page aligned and non-empty");
+  HMMSIM_ASSERT(params_.chunkPages > 0 && params_.tlbEntries > 0,
+                "ImporterMirrorParams: chunkPages and tlbEntries > 0");
   pt_.resize(pages_);
   epochs_.assign(pages_, 0);
   gens_.assign(pages_, 0);
@@ -192,10 +203,12 @@ void ImporterMirror::waitDma(Va start, Va end) {
   if (inFlight(start, end) == 0) return;
   ++dmaWaits_;
   if (waitForDma_) waitForDma_(*this, start, end);
-  waitEvent(mm_.blocker(), dmaDone_, [&] { return inFlight(start, end) == 0; }, "importer: wait for in-flight DMA");
+  waitEvent(
+      mm_.blocker(), dmaDone_, [&] { return inFlight(start, end) == 0; }, "importer: wait for in-flight DMA");
 }
 
-bool ImporterMirror::invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange& range, std::uint64_t curSeq) {
+bool ImporterMirror::invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange& range,
+                                std::uint64_t curSeq) {
   const Va s = std::max(range.start, start_);
   const Va e = std::min(range.end, start_ + (pages_ << kPageShift));
   if (params_.misbehave == ImporterMisbehaviour::IgnoreInvalidations) {

@@ -46,11 +46,11 @@ class P2pChecker;
 
 /// Ways an importer driver can break the RFC's contract on purpose (tests of the checker).
 enum class ImporterMisbehaviour {
-  None,                ///< correct driver
-  IgnoreInvalidations, ///< invalidate returns true having done nothing
-  AckWithoutWaiting,   ///< zaps and unmaps but returns while DMA that used the range is in flight
-  PinForever,          ///< zaps its PTEs but never gives mappings back (no p2pUnmap/dmaUnmap)
-  KeepOldAddress,      ///< gives the mappings back but keeps using the old addresses (no zap)
+  None,                 ///< correct driver
+  IgnoreInvalidations,  ///< invalidate returns true having done nothing
+  AckWithoutWaiting,    ///< zaps and unmaps but returns while DMA that used the range is in flight
+  PinForever,           ///< zaps its PTEs but never gives mappings back (no p2pUnmap/dmaUnmap)
+  KeepOldAddress,       ///< gives the mappings back but keeps using the old addresses (no zap)
 };
 const char* importerMisbehaviourName(ImporterMisbehaviour m);
 
@@ -67,12 +67,12 @@ struct ImporterMirrorParams {
 
 /// One translation as the device uses it.
 struct DeviceTranslation {
-  DmaAddr addr;                       ///< what the device puts on the bus
+  DmaAddr addr;  ///< what the device puts on the bus
   HmmDmaKind kind = HmmDmaKind::None;
-  bool write = false;                 ///< the mapping allows device writes
-  std::uint64_t epoch = 0;            ///< checker epoch of the commit
-  Pfn pfn;                            ///< backing frame (not for VmaP2p)
-  std::uint64_t gen = 0;              ///< the frame's generation when mapped
+  bool write = false;       ///< the mapping allows device writes
+  std::uint64_t epoch = 0;  ///< checker epoch of the commit
+  Pfn pfn;                  ///< backing frame (not for VmaP2p)
+  std::uint64_t gen = 0;    ///< the frame's generation when mapped
 };
 
 class ImporterMirror final : public MmuIntervalNotifierOps {
@@ -115,7 +115,8 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   /// The platform below the device: where the bytes of a DMA address the importer emitted live
   /// (IOMMU translation, BAR decode to the exporter's page...), or nullopt (fault). Required for
   /// transferDma.
-  using Resolver = std::function<std::optional<Pa>(Device& importer, DmaAddr addr, HmmDmaKind kind, bool write)>;
+  using Resolver =
+      std::function<std::optional<Pa>(Device& importer, DmaAddr addr, HmmDmaKind kind, bool write)>;
   void setResolver(Resolver r) { resolver_ = std::move(r); }
   /// Called by invalidate with the update lock held while DMAs that used [start, end) are in
   /// flight; must return once they ended (endDma). A SystemC shell waits there.
@@ -152,8 +153,8 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   };
   struct Dma {
     std::uint64_t id = 0;
-    Va va;                    // page
-    std::uint64_t offset = 0; // byte offset of the access in the page
+    Va va;                     // page
+    std::uint64_t offset = 0;  // byte offset of the access in the page
     bool write = false;
     DeviceTranslation t;
   };
@@ -180,12 +181,12 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   P2pChecker* checker_;
   MmuIntervalNotifier notifier_;
   SleepingMutex lock_;
-  Table pt_;                        // the device page table
+  Table pt_;  // the device page table
   std::vector<std::uint64_t> epochs_;
   std::vector<std::uint64_t> gens_;
-  std::vector<TlbEntry> tlb_;       // FIFO
+  std::vector<TlbEntry> tlb_;  // FIFO
   std::size_t tlbNext_ = 0;
-  std::vector<Dma> dmas_;           // in flight
+  std::vector<Dma> dmas_;  // in flight
   std::uint64_t nextDmaId_ = 1;
   WaitQueue dmaDone_;
   Table scratch_, retired_;

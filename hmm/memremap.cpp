@@ -174,8 +174,7 @@ void DeviceMemory::beginRemove(std::size_t i) {
   c.removing = true;
   auto inChunk = [&](Pfn p) { return c.pgmap.contains(p); };
   freePages_.erase(std::remove_if(freePages_.begin(), freePages_.end(), inChunk), freePages_.end());
-  freeFolios_.erase(std::remove_if(freeFolios_.begin(), freeFolios_.end(), inChunk),
-                    freeFolios_.end());
+  freeFolios_.erase(std::remove_if(freeFolios_.begin(), freeFolios_.end(), inChunk), freeFolios_.end());
 }
 
 Errno DeviceMemory::removeChunk(std::size_t i) {

@@ -68,9 +68,9 @@ struct DeviceMemoryParams {
 class DeviceMemory : public DevPagemapOps {
  public:
   struct Chunk {
-    DevPagemap pgmap;      ///< pfnFirst/nrPages: the chunk's frames
-    bool removing = false; ///< set by removeChunk's caller via beginRemove: frees do not re-list
-    bool live = true;      ///< false after removeChunk
+    DevPagemap pgmap;       ///< pfnFirst/nrPages: the chunk's frames
+    bool removing = false;  ///< set by removeChunk's caller via beginRemove: frees do not re-list
+    bool live = true;       ///< false after removeChunk
   };
 
   /// `owner` is the pgmap owner of every chunk (the driver's device cookie).
@@ -97,9 +97,7 @@ class DeviceMemory : public DevPagemapOps {
   void folioFree(Pfn head) override;
   /// dev_pagemap_ops.migrate_to_ram: the handler set by the driver, or Sigbus without one.
   VmFaultResult migrateToRam(VmFault& vmf) override;
-  void setMigrateToRam(std::function<VmFaultResult(VmFault&)> handler) {
-    migrateToRam_ = std::move(handler);
-  }
+  void setMigrateToRam(std::function<VmFaultResult(VmFault&)> handler) { migrateToRam_ = std::move(handler); }
 
   /// Chunk bookkeeping (index = order of creation).
   std::size_t chunkCount() const { return chunks_.size(); }

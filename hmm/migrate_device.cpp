@@ -31,7 +31,9 @@ namespace {
 constexpr unsigned kPmdOrder = PhysMem::kPmdOrder;
 
 /// compound_head() without PhysMem's lookup for the common order-0 case.
-inline Pfn headOf(PhysMem& pm, Pfn pfn) { return pm.frame(pfn).isTail() ? pm.compoundHead(pfn) : pfn; }
+inline Pfn headOf(PhysMem& pm, Pfn pfn) {
+  return pm.frame(pfn).isTail() ? pm.compoundHead(pfn) : pfn;
+}
 /// folio_order() of a head frame.
 inline unsigned orderOf(PhysMem& pm, Pfn head) {
   const Frame& h = pm.frame(head);
@@ -60,15 +62,13 @@ void notifierRound(Mm& mm, MmuNotifierEvent event, Va start, Va end, const void*
 /// What a migration needs to find and rewrite mappings.
 struct MigrateCtx {
   PhysMem& pm;
-  Mm* own = nullptr;           ///< the vma's mm (migrate_vma_*), null for migrate_device_*
+  Mm* own = nullptr;  ///< the vma's mm (migrate_vma_*), null for migrate_device_*
   const Vma* vma = nullptr;
-  Va start;                    ///< address of slot 0 (migrate_vma_*)
+  Va start;  ///< address of slot 0 (migrate_vma_*)
   std::optional<Pfn> faultPage;
   const void* owner = nullptr;
 
-  bool isFaultFolio(Pfn head) const {
-    return faultPage && headOf(pm, *faultPage) == head;
-  }
+  bool isFaultFolio(Pfn head) const { return faultPage && headOf(pm, *faultPage) == head; }
 };
 
 /// folio_mapped(): any PTE or PMD mapping left.
@@ -122,8 +122,7 @@ void installMigrationEntry(PhysMem& pm, const RmapMapping& m) {
 /// remove_migration_pte() at one leaf: a migration entry for `srcPfn` (the folio's page at that
 /// leaf) becomes a mapping of `dstPfn`: a device-private entry for device-private memory, a
 /// present pte otherwise, writable iff the migration entry was. Returns true if it replaced one.
-bool restoreLeaf(PhysMem& pm, Mm& mm, const Vma& vma, Pte* slot, PtLevel level, Pfn srcPfn,
-                 Pfn dstPfn) {
+bool restoreLeaf(PhysMem& pm, Mm& mm, const Vma& vma, Pte* slot, PtLevel level, Pfn srcPfn, Pfn dstPfn) {
   const Pte e = *slot;
   if (!e.isMigrationEntry() || e.swpPfn() != srcPfn) return false;
   const bool write = e.isWritableMigrationEntry();
@@ -184,12 +183,14 @@ bool checkPage(MigrateCtx& c, Pfn head) {
   PhysMem& pm = c.pm;
   const Frame& h = pm.frame(head);
   std::int64_t extra = 1 + (c.isFaultFolio(head) ? 1 : 0);
-  if (h.isZoneDevice()) ++extra;  // "Page from ZONE_DEVICE have one extra reference"
+  if (h.isZoneDevice()) ++extra;         // "Page from ZONE_DEVICE have one extra reference"
   if (h.test(kFramePageCache)) ++extra;  // the page cache's reference
   return std::int64_t(h.refcount()) - extra <= folioMapcount(pm, head);
 }
 
-void unlockFolio(PhysMem& pm, Pfn head) { pm.frame(head).clear(kFrameLocked); }
+void unlockFolio(PhysMem& pm, Pfn head) {
+  pm.frame(head).clear(kFrameLocked);
+}
 
 /// migrate_device_unmap(): unmap the selected folios from every other mapping (try_to_migrate);
 /// folios still mapped or pinned lose MIGRATE and are restored, unlocked and released.
@@ -281,8 +282,7 @@ class Collector {
   bool select(unsigned long f) const { return (a_.flags & f) != 0; }
   /// A whole aligned PMD at `leaf` inside the range, with SELECT_COMPOUND.
   bool compoundOk(Va addr) const {
-    return select(MIGRATE_VMA_SELECT_COMPOUND) && addr.isAligned(kPmdSize) &&
-           addr + kPmdSize <= a_.end;
+    return select(MIGRATE_VMA_SELECT_COMPOUND) && addr.isAligned(kPmdSize) && addr + kPmdSize <= a_.end;
   }
 
   /// One step of the walk at `addr`; returns the next address to look at.
@@ -339,10 +339,10 @@ class Collector {
         // mapped until migrate_vma_pages replaces it (insertPage) or the migration is dropped.
         if (select(MIGRATE_VMA_SELECT_SYSTEM) && compoundOk(addr)) return hole(addr, PtLevel::Pmd);
         // Deliberate difference: without SELECT_COMPOUND (or SELECT_SYSTEM, or over a range
-        // that covers only part of the PMD) hmmsim keeps its earlier behaviour and splits the huge zero PMD into 512 zero-page ptes now (CLEAR
-        // round), collected one by one. Mainline collects the same src entries (512 MIGRATE
-        // holes, or 0 without SELECT_SYSTEM) without splitting; its migrate_vma_insert_page
-        // splits the huge zero PMD only when a destination is inserted.
+        // that covers only part of the PMD) hmmsim keeps its earlier behaviour and splits the huge zero PMD
+        // into 512 zero-page ptes now (CLEAR round), collected one by one. Mainline collects the same src
+        // entries (512 MIGRATE holes, or 0 without SELECT_SYSTEM) without splitting; its
+        // migrate_vma_insert_page splits the huge zero PMD only when a destination is inserted.
         if (splitHugePmd(*const_cast<Vma*>(a_.vma), leaf) != Errno::Ok) return skip(addr, end);
         return addr;
       }
@@ -475,9 +475,8 @@ class Collector {
         emit(0);
         return addr + kPageSize;
       }
-      if (f.isZoneDevice() &&
-          (!isDeviceCoherent(f.pgmap) || !select(MIGRATE_VMA_SELECT_DEVICE_COHERENT) ||
-           f.pgmap->owner != a_.pgmapOwner)) {
+      if (f.isZoneDevice() && (!isDeviceCoherent(f.pgmap) || !select(MIGRATE_VMA_SELECT_DEVICE_COHERENT) ||
+                               f.pgmap->owner != a_.pgmapOwner)) {
         emit(0);
         return addr + kPageSize;
       }
@@ -639,8 +638,7 @@ bool splitCompoundSource(MigrateCtx& c, unsigned long* src, unsigned long i, uns
   return true;
 }
 
-void migratePages(MigrateCtx& c, unsigned long* src, unsigned long* dst, unsigned long npages,
-                  Va end) {
+void migratePages(MigrateCtx& c, unsigned long* src, unsigned long* dst, unsigned long npages, Va end) {
   PhysMem& pm = c.pm;
   bool notified = false;
   MmuNotifierRange range;
@@ -664,8 +662,7 @@ void migratePages(MigrateCtx& c, unsigned long* src, unsigned long* dst, unsigne
       const bool srcCompound = (src[i] & MIGRATE_PFN_COMPOUND) != 0;
       if (srcCompound && !dstCompound) {
         // The empty PMD is migrated page by page with the driver's per-page destinations.
-        for (unsigned long j = 1; j < kPagesPerPmd && i + j < npages; ++j)
-          src[i + j] = MIGRATE_PFN_MIGRATE;
+        for (unsigned long j = 1; j < kPagesPerPmd && i + j < npages; ++j) src[i + j] = MIGRATE_PFN_MIGRATE;
         src[i] = MIGRATE_PFN_MIGRATE;
       }
       if (dstCompound && !srcCompound) {
@@ -784,8 +781,7 @@ unsigned long pfnLock(PhysMem& pm, Pfn pfn) {
 Errno migrateVmaSetup(MigrateVma& a) {
   Vma* vma = a.vma;
   if (!vma || !vma->vmMm || vma->isHugetlb() || (vma->vmFlags & VM_SPECIAL)) return Errno::Inval;
-  if (!a.start.isAligned(kPageSize) || !a.end.isAligned(kPageSize) || a.start >= a.end)
-    return Errno::Inval;
+  if (!a.start.isAligned(kPageSize) || !a.end.isAligned(kPageSize) || a.start >= a.end) return Errno::Inval;
   if (a.start < vma->vmStart || a.start >= vma->vmEnd) return Errno::Inval;
   if (a.end <= vma->vmStart || a.end > vma->vmEnd) return Errno::Inval;
   if (!a.src || !a.dst) return Errno::Inval;
@@ -821,8 +817,7 @@ void migrateVmaFinalize(MigrateVma& a) {
   finalize(c, a.src, a.dst, a.npages);
 }
 
-Errno migrateDeviceRange(PhysMem& pm, unsigned long* src, Pfn startPfn,
-                         unsigned long npages) {
+Errno migrateDeviceRange(PhysMem& pm, unsigned long* src, Pfn startPfn, unsigned long npages) {
   for (unsigned long i = 0; i < npages;) {
     src[i] = pfnLock(pm, startPfn + i);
     if (src[i] & MIGRATE_PFN_COMPOUND) {
@@ -844,14 +839,12 @@ Errno migrateDevicePfns(PhysMem& pm, unsigned long* src, unsigned long npages) {
   return Errno::Ok;
 }
 
-void migrateDevicePages(PhysMem& pm, unsigned long* src, unsigned long* dst,
-                        unsigned long npages) {
+void migrateDevicePages(PhysMem& pm, unsigned long* src, unsigned long* dst, unsigned long npages) {
   MigrateCtx c{pm, nullptr, nullptr, Va(0), std::nullopt, nullptr};
   migratePages(c, src, dst, npages, Va(0));
 }
 
-void migrateDeviceFinalize(PhysMem& pm, unsigned long* src,
-                           unsigned long* dst, unsigned long npages) {
+void migrateDeviceFinalize(PhysMem& pm, unsigned long* src, unsigned long* dst, unsigned long npages) {
   MigrateCtx c{pm, nullptr, nullptr, Va(0), std::nullopt, nullptr};
   finalize(c, src, dst, npages);
 }

@@ -13,12 +13,12 @@
 // holes skipped); folio lock (trylock, the fault page is already locked by the fault path),
 // migration entries in place of the mappings (writable / readable-exclusive / readable, dirty and
 // soft-dirty carried), try_to_migrate of the other mappings (found through the anon_vma chain:
-// every vma of the fork family, in any mm), migrate_vma_check_page's pin test (extra references -> restored and not migrated); THPs: with
-// SELECT_COMPOUND a PMD-mapped THP (or device-private PMD entry, or an empty aligned PMD, or with
-// SELECT_SYSTEM an aligned PMD mapping the huge zero page, which migrate_vma_collect_huge_pmd
-// treats as a hole) is one compound entry (MIGRATE_PFN_COMPOUND on the first of its 512 slots, the
-// rest 0) that stays whole when the driver supplies a compound destination and is split otherwise
-// (an empty / huge-zero PMD then takes 512 4 KiB destinations); without it, THPs are split first
+// every vma of the fork family, in any mm), migrate_vma_check_page's pin test (extra references -> restored
+// and not migrated); THPs: with SELECT_COMPOUND a PMD-mapped THP (or device-private PMD entry, or an empty
+// aligned PMD, or with SELECT_SYSTEM an aligned PMD mapping the huge zero page, which
+// migrate_vma_collect_huge_pmd treats as a hole) is one compound entry (MIGRATE_PFN_COMPOUND on the first of
+// its 512 slots, the rest 0) that stays whole when the driver supplies a compound destination and is split
+// otherwise (an empty / huge-zero PMD then takes 512 4 KiB destinations); without it, THPs are split first
 // (split_huge_pmd + split_folio) and the huge zero page is split into zero ptes (hmmsim splits it
 // at collection; mainline defers that split to migrate_vma_insert_page, same src entries);
 // migrate_vma_pages: only anonymous source folios migrate to device memory (page-cache folios,
@@ -53,10 +53,10 @@ class PhysMem;
 class Vma;
 
 // ---- include/linux/migrate.h ----
-inline constexpr unsigned long MIGRATE_PFN_VALID = 1UL << 0;    ///< the entry holds a pfn
-inline constexpr unsigned long MIGRATE_PFN_MIGRATE = 1UL << 1;  ///< src: selected (still) to migrate
-inline constexpr unsigned long MIGRATE_PFN_WRITE = 1UL << 3;    ///< the CPU mapping was writable
-inline constexpr unsigned long MIGRATE_PFN_COMPOUND = 1UL << 4; ///< a PMD-order folio (512 slots)
+inline constexpr unsigned long MIGRATE_PFN_VALID = 1UL << 0;     ///< the entry holds a pfn
+inline constexpr unsigned long MIGRATE_PFN_MIGRATE = 1UL << 1;   ///< src: selected (still) to migrate
+inline constexpr unsigned long MIGRATE_PFN_WRITE = 1UL << 3;     ///< the CPU mapping was writable
+inline constexpr unsigned long MIGRATE_PFN_COMPOUND = 1UL << 4;  ///< a PMD-order folio (512 slots)
 inline constexpr unsigned MIGRATE_PFN_SHIFT = 6;
 
 /// migrate_pfn(): (pfn << MIGRATE_PFN_SHIFT) | MIGRATE_PFN_VALID.
@@ -83,7 +83,7 @@ struct MigrateVma {
   /// Pages selected for migration (MIGRATE set) after setup; a compound entry counts its 512
   /// pages (hmmsim counts pages, so cpages compares with npages in the selftests).
   unsigned long cpages = 0;
-  unsigned long npages = 0;      ///< entries filled by setup
+  unsigned long npages = 0;  ///< entries filled by setup
   Va start;
   Va end;
   const void* pgmapOwner = nullptr;  ///< device pages of this owner are selected; MIGRATE event owner

@@ -19,8 +19,8 @@ HmmMirror::HmmMirror(Mm& mm, HmmMirrorDriver& driver, const void* owner, const H
       hmm_(statsName + ".hmm"),
       stats_(statsName),
       commits_(stats_.counter("commits", "ranges", "ranges committed to the device page table")),
-      readRetries_(stats_.counter("read_retries", "ranges",
-                                  "mmu_interval_read_retry true under the update lock")),
+      readRetries_(
+          stats_.counter("read_retries", "ranges", "mmu_interval_read_retry true under the update lock")),
       busyRetries_(stats_.counter("busy_retries", "ranges", "hmm_range_fault returned -EBUSY")),
       timeouts_(stats_.counter("timeouts", "ranges", "retry budget spent: -EBUSY returned")),
       invalidations_(stats_.counter("invalidations", "calls", "invalidate callbacks that zapped")),
@@ -30,7 +30,9 @@ HmmMirror::HmmMirror(Mm& mm, HmmMirrorDriver& driver, const void* owner, const H
   HMMSIM_ASSERT(params_.faultChunkPages > 0, "HmmMirrorParams.faultChunkPages must be > 0");
 }
 
-HmmMirror::~HmmMirror() { remove(); }
+HmmMirror::~HmmMirror() {
+  remove();
+}
 
 Errno HmmMirror::insert(Va start, std::uint64_t length) {
   return mmuIntervalNotifierInsert(notifier_, mm_, start, length, *this);

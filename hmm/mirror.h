@@ -52,7 +52,9 @@ class SleepingMutex {
   SleepingMutex& operator=(const SleepingMutex&) = delete;
   /// mutex_lock: sleeps until free (pure C++: asserts, since nothing else could release it).
   void lock() {
-    if (held_) waitEvent(blocker_(), wq_, [&] { return !held_; }, "mutex_lock(driver update lock)");
+    if (held_)
+      waitEvent(
+          blocker_(), wq_, [&] { return !held_; }, "mutex_lock(driver update lock)");
     held_ = true;
   }
   /// mutex_trylock: true if taken.

@@ -49,8 +49,8 @@ class DevmemP2pOps {
   /// Undo p2pMap for the leading pages of the run (as mapped earlier for `importer`, with the
   /// addresses it returned in pas). Returns the number of pages unmapped from addr: >= 1 and
   /// <= npages whenever the first page was mapped (the caller asserts that).
-  virtual std::uint64_t p2pUnmap(DeviceMemory& devmem, Device& importer, Va addr, const unsigned long* hmmPfns,
-                                 std::uint64_t npages, const DmaAddr* pas) = 0;
+  virtual std::uint64_t p2pUnmap(DeviceMemory& devmem, Device& importer, Va addr,
+                                 const unsigned long* hmmPfns, std::uint64_t npages, const DmaAddr* pas) = 0;
 };
 
 /// The DeviceMemory behind a ZONE_DEVICE page's pgmap (the RFC's page->pgmap->data), or nullptr

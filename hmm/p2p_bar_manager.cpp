@@ -10,61 +10,92 @@ namespace hmmsim {
 
 const char* barPolicyName(BarPolicy p) {
   switch (p) {
-    case BarPolicy::LruReclaim: return "lru_reclaim";
-    case BarPolicy::Unlimited: return "unlimited";
-    case BarPolicy::PerImporterCap: return "per_importer_cap";
-    case BarPolicy::RefuseWhenBusy: return "refuse_when_busy";
-    case BarPolicy::AlwaysRefuse: return "always_refuse";
+    case BarPolicy::LruReclaim:
+      return "lru_reclaim";
+    case BarPolicy::Unlimited:
+      return "unlimited";
+    case BarPolicy::PerImporterCap:
+      return "per_importer_cap";
+    case BarPolicy::RefuseWhenBusy:
+      return "refuse_when_busy";
+    case BarPolicy::AlwaysRefuse:
+      return "always_refuse";
   }
   return "?";
 }
 
 const char* barEventName(BarEvent e) {
   switch (e) {
-    case BarEvent::None: return "none";
-    case BarEvent::Reclaimed: return "reclaimed";
-    case BarEvent::Moved: return "moved";
-    case BarEvent::Revoked: return "revoked";
-    case BarEvent::Reset: return "reset";
-    case BarEvent::Unplugged: return "unplugged";
-    case BarEvent::Forced: return "forced";
+    case BarEvent::None:
+      return "none";
+    case BarEvent::Reclaimed:
+      return "reclaimed";
+    case BarEvent::Moved:
+      return "moved";
+    case BarEvent::Revoked:
+      return "revoked";
+    case BarEvent::Reset:
+      return "reset";
+    case BarEvent::Unplugged:
+      return "unplugged";
+    case BarEvent::Forced:
+      return "forced";
   }
   return "?";
 }
 
 const char* barMapStatusName(BarMapStatus s) {
   switch (s) {
-    case BarMapStatus::Mapped: return "mapped";
-    case BarMapStatus::Refused: return "refused";
-    case BarMapStatus::OverCap: return "over_cap";
-    case BarMapStatus::NoWindow: return "no_window";
-    case BarMapStatus::Racing: return "racing";
-    case BarMapStatus::Resetting: return "resetting";
-    case BarMapStatus::Gone: return "gone";
-    case BarMapStatus::OutOfRange: return "out_of_range";
+    case BarMapStatus::Mapped:
+      return "mapped";
+    case BarMapStatus::Refused:
+      return "refused";
+    case BarMapStatus::OverCap:
+      return "over_cap";
+    case BarMapStatus::NoWindow:
+      return "no_window";
+    case BarMapStatus::Racing:
+      return "racing";
+    case BarMapStatus::Resetting:
+      return "resetting";
+    case BarMapStatus::Gone:
+      return "gone";
+    case BarMapStatus::OutOfRange:
+      return "out_of_range";
   }
   return "?";
 }
 
 Errno barMapErrno(BarMapStatus s) {
   switch (s) {
-    case BarMapStatus::Mapped: return Errno::Ok;
-    case BarMapStatus::Refused: return Errno::OpNotSupp;
-    case BarMapStatus::OverCap: return Errno::NoSpc;
-    case BarMapStatus::NoWindow: return Errno::NoSpc;
-    case BarMapStatus::Racing: return Errno::Busy;
-    case BarMapStatus::Resetting: return Errno::Io;
-    case BarMapStatus::Gone: return Errno::NoDev;
-    case BarMapStatus::OutOfRange: return Errno::Inval;
+    case BarMapStatus::Mapped:
+      return Errno::Ok;
+    case BarMapStatus::Refused:
+      return Errno::OpNotSupp;
+    case BarMapStatus::OverCap:
+      return Errno::NoSpc;
+    case BarMapStatus::NoWindow:
+      return Errno::NoSpc;
+    case BarMapStatus::Racing:
+      return Errno::Busy;
+    case BarMapStatus::Resetting:
+      return Errno::Io;
+    case BarMapStatus::Gone:
+      return Errno::NoDev;
+    case BarMapStatus::OutOfRange:
+      return Errno::Inval;
   }
   return Errno::Inval;
 }
 
 const char* barUnmapStatusName(BarUnmapStatus s) {
   switch (s) {
-    case BarUnmapStatus::Unmapped: return "unmapped";
-    case BarUnmapStatus::NotMapped: return "not_mapped";
-    case BarUnmapStatus::OutOfRange: return "out_of_range";
+    case BarUnmapStatus::Unmapped:
+      return "unmapped";
+    case BarUnmapStatus::NotMapped:
+      return "not_mapped";
+    case BarUnmapStatus::OutOfRange:
+      return "out_of_range";
   }
   return "?";
 }
@@ -97,13 +128,13 @@ std::string BarAccessCheck::describe() const {
 std::string P2pBarParams::check() const {
   std::ostringstream os;
   if (windowBytes < kPageSize || (windowBytes & (windowBytes - 1)) != 0) {
-    os << "p2p_bar.window_bytes: " << windowBytes
-       << " is not a power of two of at least 4096; use e.g. 2MiB";
+    os << "p2p_bar.window_bytes: " << windowBytes << " is not a power of two of at least 4096; use e.g. 2MiB";
   } else if (apertureBytes == 0 || apertureBytes % windowBytes != 0) {
     os << "p2p_bar.aperture_bytes: " << apertureBytes << " is not a positive multiple of window_bytes ("
        << windowBytes << ")";
   } else if (apertureBytes / windowBytes > 0xffffffffull) {
-    os << "p2p_bar.aperture_bytes: " << apertureBytes << " makes more than 2^32 windows; use larger window_bytes";
+    os << "p2p_bar.aperture_bytes: " << apertureBytes
+       << " makes more than 2^32 windows; use larger window_bytes";
   } else if (deviceMemBytes == 0) {
     os << "p2p_bar.device_mem_bytes: must be positive";
   } else if (!barPa.isAligned(windowBytes)) {
@@ -111,8 +142,8 @@ std::string P2pBarParams::check() const {
   } else if (!barBus.isAligned(windowBytes)) {
     os << "p2p_bar.bar_bus: " << barBus << " is not aligned to window_bytes (" << windowBytes << ")";
   } else if (policy == BarPolicy::Unlimited && apertureBytes < deviceMemBytes) {
-    os << "p2p_bar.policy: unlimited needs aperture_bytes (" << apertureBytes
-       << ") >= device_mem_bytes (" << deviceMemBytes << "); choose lru_reclaim or a larger aperture";
+    os << "p2p_bar.policy: unlimited needs aperture_bytes (" << apertureBytes << ") >= device_mem_bytes ("
+       << deviceMemBytes << "); choose lru_reclaim or a larger aperture";
   } else if (policy == BarPolicy::PerImporterCap && importerCapPages == 0) {
     os << "p2p_bar.importer_cap_pages: must be positive with policy per_importer_cap";
   }
@@ -131,14 +162,17 @@ P2pBarManager::P2pBarManager(const P2pBarParams& params, BarRevokeHook* hook, co
       refusedPolicy_(stats_.counter("refused_policy", "calls", "maps declined by the always_refuse policy")),
       refusedOverCap_(stats_.counter("refused_over_cap", "calls", "maps refused by the per-importer cap")),
       refusedNoWindow_(stats_.counter("refused_no_window", "calls", "maps refused: no window could be had")),
-      refusedRacing_(stats_.counter("refused_racing", "calls", "maps hitting a window being revoked (EBUSY)")),
+      refusedRacing_(
+          stats_.counter("refused_racing", "calls", "maps hitting a window being revoked (EBUSY)")),
       refusedResetting_(stats_.counter("refused_resetting", "calls", "maps during a device reset (EIO)")),
       refusedGone_(stats_.counter("refused_gone", "calls", "maps after hot-unplug (ENODEV)")),
       unmapCalls_(stats_.counter("unmap_calls", "calls", "p2pUnmap requests")),
       unmapPages_(stats_.counter("unmap_pages", "pages", "pages given back")),
-      unmapUnbalanced_(stats_.counter("unmap_unbalanced", "pages", "pages unmapped that the importer did not hold")),
+      unmapUnbalanced_(
+          stats_.counter("unmap_unbalanced", "pages", "pages unmapped that the importer did not hold")),
       reclaims_(stats_.counter("reclaims", "windows", "windows re-pointed at another chunk by the policy")),
-      reclaimsIdle_(stats_.counter("reclaims_idle", "windows", "reclaims of idle windows (no revoke needed)")),
+      reclaimsIdle_(
+          stats_.counter("reclaims_idle", "windows", "reclaims of idle windows (no revoke needed)")),
       reclaimSkippedPinned_(stats_.counter("reclaim_skipped_pinned", "windows",
                                            "reclaim candidates still held after their revoke (skipped)")),
       revokeHookCalls_(stats_.counter("revoke_hook_calls", "calls", "revoke hook calls (one per held run)")),
@@ -207,10 +241,17 @@ bool P2pBarManager::windowOf(DevPage page, BarWindowIdx* out) const {
 
 void P2pBarManager::detach(Window& w) {
   switch (w.state) {
-    case WinState::Free: freeList_.erase(freeList_.iterator_to(w)); break;
-    case WinState::Idle: idleLru_.erase(idleLru_.iterator_to(w)); break;
-    case WinState::Busy: busyLru_.erase(busyLru_.iterator_to(w)); break;
-    case WinState::Revoking: break;
+    case WinState::Free:
+      freeList_.erase(freeList_.iterator_to(w));
+      break;
+    case WinState::Idle:
+      idleLru_.erase(idleLru_.iterator_to(w));
+      break;
+    case WinState::Busy:
+      busyLru_.erase(busyLru_.iterator_to(w));
+      break;
+    case WinState::Revoking:
+      break;
   }
 }
 
@@ -369,14 +410,27 @@ P2pBarManager::Window* P2pBarManager::obtainWindow(std::uint64_t chunk, BarMapSt
 void P2pBarManager::countRefusal(BarMapStatus s) {
   ++refused_;
   switch (s) {
-    case BarMapStatus::Refused: ++refusedPolicy_; break;
-    case BarMapStatus::OverCap: ++refusedOverCap_; break;
-    case BarMapStatus::NoWindow: ++refusedNoWindow_; break;
-    case BarMapStatus::Racing: ++refusedRacing_; break;
-    case BarMapStatus::Resetting: ++refusedResetting_; break;
-    case BarMapStatus::Gone: ++refusedGone_; break;
+    case BarMapStatus::Refused:
+      ++refusedPolicy_;
+      break;
+    case BarMapStatus::OverCap:
+      ++refusedOverCap_;
+      break;
+    case BarMapStatus::NoWindow:
+      ++refusedNoWindow_;
+      break;
+    case BarMapStatus::Racing:
+      ++refusedRacing_;
+      break;
+    case BarMapStatus::Resetting:
+      ++refusedResetting_;
+      break;
+    case BarMapStatus::Gone:
+      ++refusedGone_;
+      break;
     case BarMapStatus::OutOfRange:
-    case BarMapStatus::Mapped: break;
+    case BarMapStatus::Mapped:
+      break;
   }
 }
 
@@ -429,7 +483,8 @@ BarMapResult P2pBarManager::map(const Device& importer, DevPage first, std::uint
   BarMapStatus limitStatus = BarMapStatus::Mapped;
   ImporterSlot& slot = slotFor(importer);
   if (params_.policy == BarPolicy::PerImporterCap && slot.held + npages > params_.importerCapPages) {
-    const std::uint64_t room = slot.held >= params_.importerCapPages ? 0 : params_.importerCapPages - slot.held;
+    const std::uint64_t room =
+        slot.held >= params_.importerCapPages ? 0 : params_.importerCapPages - slot.held;
     if (mode == BarMapMode::AllOrNothing || room == 0) return refuse(BarMapStatus::OverCap);
     limit = room;
     limitStatus = BarMapStatus::OverCap;
@@ -529,7 +584,8 @@ BarRevokeResult P2pBarManager::revokeRange(DevPage first, std::uint64_t npages) 
     const std::uint64_t chunkEnd = std::min(end, (chunk + 1) * windowPages_);
     const std::uint32_t wi = chunkWindow_[chunk];
     if (wi != kNoWindow)
-      revokeRuns(windows_[wi], page % windowPages_, (chunkEnd - 1) % windowPages_ + 1, BarEvent::Revoked, acc);
+      revokeRuns(windows_[wi], page % windowPages_, (chunkEnd - 1) % windowPages_ + 1, BarEvent::Revoked,
+                 acc);
     page = chunkEnd;
   }
   refreshScalars();
@@ -608,8 +664,8 @@ BarRevokeResult P2pBarManager::defragment() {
 BarRevokeResult P2pBarManager::revokeAll(BarEvent why) {
   BarRevokeResult acc;
   for (Window& w : windows_) {
-    HMMSIM_ASSERT(w.state != WinState::Revoking,
-                  "BAR " << stats_.name() << ": reset/unplug while window " << idxOf(w) << " is being revoked");
+    HMMSIM_ASSERT(w.state != WinState::Revoking, "BAR " << stats_.name() << ": reset/unplug while window "
+                                                        << idxOf(w) << " is being revoked");
     if (w.state != WinState::Busy) continue;
     detach(w);
     w.state = WinState::Revoking;

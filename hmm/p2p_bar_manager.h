@@ -153,13 +153,13 @@ const char* barUnmapStatusName(BarUnmapStatus s);
 
 /// Answer of P2pBarManager::checkAccess (checker rule 3: no peer access outside a live window).
 struct BarAccessCheck {
-  bool legal = false;         ///< the whole range is inside one live window (mapping `expected`, if given)
-  bool inAperture = false;    ///< the start address is inside the aperture at all
-  bool crossesWindow = false; ///< the range runs past the end of its window (never legal)
-  bool wrongPage = false;     ///< the window is live but maps another device page than `expected`
-  DevPage expectedPage;       ///< the page the accessor meant (when given)
-  BarWindowIdx window;        ///< the window the start address falls in (when inAperture)
-  DevPage page;               ///< the device page the start address reaches (when the window is live)
+  bool legal = false;          ///< the whole range is inside one live window (mapping `expected`, if given)
+  bool inAperture = false;     ///< the start address is inside the aperture at all
+  bool crossesWindow = false;  ///< the range runs past the end of its window (never legal)
+  bool wrongPage = false;      ///< the window is live but maps another device page than `expected`
+  DevPage expectedPage;        ///< the page the accessor meant (when given)
+  BarWindowIdx window;         ///< the window the start address falls in (when inAperture)
+  DevPage page;                ///< the device page the start address reaches (when the window is live)
   BarEvent cause = BarEvent::None;  ///< when !legal: the last event that took the window away
   std::uint64_t causeTimePs = 0;    ///< when that event happened (the time source's value)
   std::uint64_t causeSeq = 0;       ///< the manager's event number of that event (1, 2, ...)
@@ -323,9 +323,9 @@ class P2pBarManager {
   struct Window {
     boost::intrusive::list_member_hook<> hook;
     WinState state = WinState::Free;
-    std::uint64_t chunk = 0;     ///< the device chunk it maps (Idle/Busy/Revoking)
-    std::uint64_t held = 0;      ///< sum of counts over its pages and importers
-    std::uint64_t stamp = 0;     ///< map() request that last used it (reclaim skips the current one)
+    std::uint64_t chunk = 0;  ///< the device chunk it maps (Idle/Busy/Revoking)
+    std::uint64_t held = 0;   ///< sum of counts over its pages and importers
+    std::uint64_t stamp = 0;  ///< map() request that last used it (reclaim skips the current one)
     BarEvent lastEvent = BarEvent::None;
     std::uint64_t lastEventTimePs = 0;
     std::uint64_t lastEventSeq = 0;

@@ -81,11 +81,12 @@ void P2pChecker::deviceAccess(const Device& importer, Va va, std::uint64_t trans
     report(CheckRule::StaleTranslation, importer, va.value(), "translation used after " + describe(r));
 }
 
-void P2pChecker::frameAccess(const Device& importer, Va va, Pfn pfn, std::uint64_t mappedGen, std::uint64_t nowGen) {
+void P2pChecker::frameAccess(const Device& importer, Va va, Pfn pfn, std::uint64_t mappedGen,
+                             std::uint64_t nowGen) {
   if (mappedGen == nowGen) return;
   std::ostringstream os;
-  os << "frame " << pfn << " was freed or migrated away after it was mapped (generation " << mappedGen << " -> "
-     << nowGen << ")";
+  os << "frame " << pfn << " was freed or migrated away after it was mapped (generation " << mappedGen
+     << " -> " << nowGen << ")";
   report(CheckRule::FreedFrame, importer, va.value(), os.str());
 }
 

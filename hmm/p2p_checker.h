@@ -1,7 +1,7 @@
 #pragma once
 // P2pChecker: the invariant rules of docs/architecture.md ("The checker") wired where the
-// importer-side state lives (the importer mirror, hmm/importer_mirror.h, reports to it; it reports breaches to the run's
-// InvariantChecker). It observes; it never changes what the models do.
+// importer-side state lives (the importer mirror, hmm/importer_mirror.h, reports to it; it reports breaches
+// to the run's InvariantChecker). It observes; it never changes what the models do.
 //
 //   rule 1 (stale translation): a device access through a translation made before an
 //          invalidation covering its page returned. Every invalidation's return bumps an epoch;

@@ -11,11 +11,13 @@ P2pDmaMapper::P2pDmaMapper(P2pdma& p2pdma, DmaMapping& dma, const std::string& s
       dma_(dma),
       stats_(statsName),
       maps_(stats_.counter("maps", "mappings", "p2p addresses handed to importers")),
-      refused_(stats_.counter("refused", "mappings", "p2p maps refused (NOT_SUPPORTED or DMA-layer failure)")),
+      refused_(
+          stats_.counter("refused", "mappings", "p2p maps refused (NOT_SUPPORTED or DMA-layer failure)")),
       unmaps_(stats_.counter("unmaps", "mappings", "p2p addresses taken back")) {}
 
 P2pMapType P2pDmaMapper::mapType(PciDev& exporter, Device& importer) {
-  const auto key = std::make_pair(static_cast<const PciDev*>(&exporter), static_cast<const Device*>(&importer));
+  const auto key =
+      std::make_pair(static_cast<const PciDev*>(&exporter), static_cast<const Device*>(&importer));
   auto it = types_.find(key);
   if (it != types_.end()) return it->second;
   PciDev* client = pciFindParentDev(&importer);
@@ -32,7 +34,8 @@ DmaAddr P2pDmaMapper::map(PciDev& exporter, int bar, Device& importer, Pa pa, st
                           P2pMapType* typeOut) {
   const P2pMapType t = mapType(exporter, importer);
   if (typeOut) *typeOut = t;
-  const std::uint64_t busOffset = pciBusAddress(exporter, bar).value() - pciResourceStart(exporter, bar).value();
+  const std::uint64_t busOffset =
+      pciBusAddress(exporter, bar).value() - pciResourceStart(exporter, bar).value();
   const DmaAddr a = dma_.dmaMapP2p(importer, pa, size, dir, t, busOffset);
   if (dma_.dmaMappingError(importer, a)) {
     ++refused_;

@@ -57,9 +57,9 @@ class P2pDmaMapper {
   DmaMapping& dma_;
   std::map<std::pair<const PciDev*, const Device*>, P2pMapType> types_;
   StatsGroup stats_;
-  Counter& maps_;      ///< "maps": successful maps
-  Counter& refused_;   ///< "refused": maps refused (NotSupported or a DMA-layer failure)
-  Counter& unmaps_;    ///< "unmaps": successful unmaps
+  Counter& maps_;     ///< "maps": successful maps
+  Counter& refused_;  ///< "refused": maps refused (NotSupported or a DMA-layer failure)
+  Counter& unmaps_;   ///< "unmaps": successful unmaps
 };
 
 }  // namespace hmmsim

@@ -62,9 +62,9 @@ int runDemo(const DemoOptions& opt, std::ostream& out) {
 
   EventCounter events;
   MmuIntervalNotifier mirror;
-  HMMSIM_ASSERT(mmuIntervalNotifierInsert(mirror, parent, Va(0), parent.params().taskSize.value(), events) ==
-                    Errno::Ok,
-                "demo: notifier insert");
+  HMMSIM_ASSERT(
+      mmuIntervalNotifierInsert(mirror, parent, Va(0), parent.params().taskSize.value(), events) == Errno::Ok,
+      "demo: notifier insert");
 
   bool ok = true;
   const std::uint64_t half = opt.mapBytes / 2;
@@ -79,9 +79,9 @@ int runDemo(const DemoOptions& opt, std::ostream& out) {
   auto forked = parent.fork("top.proc1.mm");
   HMMSIM_ASSERT(forked.ok(), "demo: fork failed");
   Mm& child = *forked.child;
-  ok &= check(child, small.addr, half, 0x1111);       // the child sees the parent's data
-  ok &= fill(child, small.addr, half / 2, 0x3333);    // ... and its writes copy on write
-  ok &= check(parent, small.addr, half, 0x1111);      // the parent keeps its data
+  ok &= check(child, small.addr, half, 0x1111);     // the child sees the parent's data
+  ok &= fill(child, small.addr, half / 2, 0x3333);  // ... and its writes copy on write
+  ok &= check(parent, small.addr, half, 0x1111);    // the parent keeps its data
   ok &= check(child, small.addr, half / 2, 0x3333);
 
   // Unmap the upper half of the first THP: the PMD is split, the lower half stays mapped.
@@ -121,8 +121,8 @@ int runDemo(const DemoOptions& opt, std::ostream& out) {
   out << "  mirror notifier invalidations:\n";
   for (unsigned e = 0; e < kMmuNotifierEventCount; ++e) {
     if (events.counts[e] == 0) continue;
-    out << "    " << std::setw(32) << mmuNotifierEventName(static_cast<MmuNotifierEvent>(e)) << events.counts[e]
-        << '\n';
+    out << "    " << std::setw(32) << mmuNotifierEventName(static_cast<MmuNotifierEvent>(e))
+        << events.counts[e] << '\n';
   }
   out << "  data checks: " << (ok ? "passed" : "FAILED") << '\n';
 

@@ -14,13 +14,14 @@ namespace hmmsim::detail {
 // The message is built in a cold, never-inlined lambda, so a hot function that asserts keeps a
 // small frame and stays inlinable (an inline std::ostringstream costs a ~400-byte stack frame
 // and six register saves per call, even when the check passes).
-#define HMMSIM_ASSERT(cond, msg)                                                   \
-  do {                                                                             \
-    if (__builtin_expect(!(cond), 0)) {                                            \
-      [&]() __attribute__((noinline, cold, noreturn)) {                                  \
-        std::ostringstream hmmsim_assert_os_;                                      \
-        hmmsim_assert_os_ << msg;                                                  \
+#define HMMSIM_ASSERT(cond, msg)                                                          \
+  do {                                                                                    \
+    if (__builtin_expect(!(cond), 0)) {                                                   \
+      [&]() __attribute__((noinline, cold, noreturn)) {                                   \
+        std::ostringstream hmmsim_assert_os_;                                             \
+        hmmsim_assert_os_ << msg;                                                         \
         ::hmmsim::detail::assertFail(#cond, __FILE__, __LINE__, hmmsim_assert_os_.str()); \
-      }();                                                                         \
-    }                                                                              \
+      }                                                                                   \
+      ();                                                                                 \
+    }                                                                                     \
   } while (0)

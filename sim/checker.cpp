@@ -9,16 +9,23 @@ namespace hmmsim {
 
 const char* checkRuleName(CheckRule r) {
   switch (r) {
-    case CheckRule::StaleTranslation: return "stale-translation";
-    case CheckRule::FreedFrame: return "freed-frame";
-    case CheckRule::OutsideBarWindow: return "outside-bar-window";
-    case CheckRule::UnmappedIova: return "unmapped-iova";
-    case CheckRule::DataIntegrity: return "data-integrity";
+    case CheckRule::StaleTranslation:
+      return "stale-translation";
+    case CheckRule::FreedFrame:
+      return "freed-frame";
+    case CheckRule::OutsideBarWindow:
+      return "outside-bar-window";
+    case CheckRule::UnmappedIova:
+      return "unmapped-iova";
+    case CheckRule::DataIntegrity:
+      return "data-integrity";
   }
   return "?";
 }
 
-void InvariantChecker::report(Violation v) { violations_.push_back(std::move(v)); }
+void InvariantChecker::report(Violation v) {
+  violations_.push_back(std::move(v));
+}
 
 std::size_t InvariantChecker::count(CheckRule r) const {
   return static_cast<std::size_t>(

@@ -28,10 +28,10 @@ const char* checkRuleName(CheckRule r);
 
 struct Violation {
   CheckRule rule;
-  std::uint64_t timePs = 0;  ///< simulated time of the offending access
-  std::string device;        ///< who accessed ("top.nic0")
-  std::uint64_t address = 0; ///< the address used, in the accessor's address space
-  std::string cause;         ///< the event that made it illegal ("UNMAP invalidation at 12.5us")
+  std::uint64_t timePs = 0;   ///< simulated time of the offending access
+  std::string device;         ///< who accessed ("top.nic0")
+  std::uint64_t address = 0;  ///< the address used, in the accessor's address space
+  std::string cause;          ///< the event that made it illegal ("UNMAP invalidation at 12.5us")
 };
 
 class InvariantChecker {

@@ -71,8 +71,7 @@ ConfigNode ConfigNode::loadString(const std::string& text, const std::string& so
   try {
     return ConfigNode(YAML::Load(text), std::make_shared<const std::string>(sourceName), "");
   } catch (const YAML::Exception& e) {
-    throw ConfigError(sourceName, e.mark.line + 1, e.mark.column + 1, "",
-                      "YAML syntax error: " + e.msg);
+    throw ConfigError(sourceName, e.mark.line + 1, e.mark.column + 1, "", "YAML syntax error: " + e.msg);
   }
 }
 
@@ -123,7 +122,9 @@ void ConfigNode::requireKeys(std::initializer_list<const char*> allowed) const {
   }
 }
 
-bool ConfigNode::has(const std::string& key) const { return node_.IsMap() && node_[key]; }
+bool ConfigNode::has(const std::string& key) const {
+  return node_.IsMap() && node_[key];
+}
 
 ConfigNode ConfigNode::at(const std::string& key) const {
   requireMap();

@@ -77,9 +77,9 @@ class ConfigNode {
   bool asBool() const;
   std::int64_t asInt(std::int64_t min, std::int64_t max) const;
   double asDouble() const;
-  std::uint64_t asBytes() const;         ///< "256MiB"
-  double asBitsPerSecond() const;        ///< "100Gb/s"
-  std::uint64_t asDurationPs() const;    ///< "150ns"
+  std::uint64_t asBytes() const;       ///< "256MiB"
+  double asBitsPerSecond() const;      ///< "100Gb/s"
+  std::uint64_t asDurationPs() const;  ///< "150ns"
   /// One of `choices` exactly; the error lists them and suggests the nearest.
   std::string asChoice(std::initializer_list<const char*> choices) const;
 

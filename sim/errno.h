@@ -35,7 +35,9 @@ enum class Errno : int {
 /// "EINVAL", "EBUSY", ... ("OK" for Errno::Ok).
 const char* errnoName(Errno e);
 /// What the kernel function would return: 0 or a negative errno.
-constexpr int toKernel(Errno e) { return -static_cast<int>(e); }
+constexpr int toKernel(Errno e) {
+  return -static_cast<int>(e);
+}
 
 std::ostream& operator<<(std::ostream& os, Errno e);
 

@@ -11,7 +11,9 @@ std::uint64_t splitmix64(std::uint64_t& x) {
   return z ^ (z >> 31);
 }
 __extension__ typedef unsigned __int128 Uint128;
-std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+std::uint64_t rotl(std::uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 }  // namespace
 
 Rng::Rng(std::uint64_t seed) : seed_(seed) {
@@ -41,7 +43,9 @@ std::uint64_t Rng::below(std::uint64_t n) {
   }
 }
 
-double Rng::unit() { return double(next() >> 11) * 0x1p-53; }
+double Rng::unit() {
+  return double(next() >> 11) * 0x1p-53;
+}
 
 Rng Rng::stream(std::string_view name) const {
   // FNV-1a of the name, mixed with the seed.

@@ -18,7 +18,9 @@ void Distribution::sample(std::uint64_t v) {
   ++buckets_[b];
 }
 
-void Distribution::reset() { *this = Distribution(); }
+void Distribution::reset() {
+  *this = Distribution();
+}
 
 StatsGroup::StatsGroup(std::string name) : name_(std::move(name)) {}
 
@@ -59,8 +61,12 @@ nlohmann::json StatsGroup::toJson() const {
   for (const auto& e : entries_) {
     nlohmann::json s;
     switch (e.kind) {
-      case Kind::Counter: s["value"] = counters_[e.index].value(); break;
-      case Kind::Scalar: s["value"] = scalars_[e.index].value(); break;
+      case Kind::Counter:
+        s["value"] = counters_[e.index].value();
+        break;
+      case Kind::Scalar:
+        s["value"] = scalars_[e.index].value();
+        break;
       case Kind::Distribution: {
         const auto& d = distributions_[e.index];
         s["count"] = d.count();
@@ -96,9 +102,15 @@ std::string StatsGroup::describe() const {
   for (const auto& e : entries_) {
     os << name_ << '.' << e.name << "  ";
     switch (e.kind) {
-      case Kind::Counter: os << counters_[e.index].value(); break;
-      case Kind::Scalar: os << scalars_[e.index].value(); break;
-      case Kind::Distribution: os << "n=" << distributions_[e.index].count() << " mean=" << distributions_[e.index].mean(); break;
+      case Kind::Counter:
+        os << counters_[e.index].value();
+        break;
+      case Kind::Scalar:
+        os << scalars_[e.index].value();
+        break;
+      case Kind::Distribution:
+        os << "n=" << distributions_[e.index].count() << " mean=" << distributions_[e.index].mean();
+        break;
     }
     os << ' ' << e.unit << "  " << e.desc << '\n';
   }

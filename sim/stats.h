@@ -21,8 +21,14 @@ namespace hmmsim {
 class Counter {
  public:
   void inc(std::uint64_t n = 1) { value_ += n; }
-  Counter& operator++() { ++value_; return *this; }
-  Counter& operator+=(std::uint64_t n) { value_ += n; return *this; }
+  Counter& operator++() {
+    ++value_;
+    return *this;
+  }
+  Counter& operator+=(std::uint64_t n) {
+    value_ += n;
+    return *this;
+  }
   std::uint64_t value() const { return value_; }
   void reset() { value_ = 0; }
 
@@ -34,7 +40,9 @@ class Counter {
 class Scalar {
  public:
   void set(double v) { value_ = v; }
-  void max(double v) { if (v > value_) value_ = v; }
+  void max(double v) {
+    if (v > value_) value_ = v;
+  }
   double value() const { return value_; }
   void reset() { value_ = 0; }
 
@@ -71,8 +79,7 @@ class StatsGroup {
 
   Counter& counter(const std::string& name, const std::string& unit, const std::string& desc);
   Scalar& scalar(const std::string& name, const std::string& unit, const std::string& desc);
-  Distribution& distribution(const std::string& name, const std::string& unit,
-                             const std::string& desc);
+  Distribution& distribution(const std::string& name, const std::string& unit, const std::string& desc);
 
   /// Value of a counter by its short name; a simulator bug if absent (tests use it).
   std::uint64_t counterValue(const std::string& name) const;

@@ -23,8 +23,14 @@ class Addr {
 
   constexpr Addr operator+(std::uint64_t off) const { return Addr(v_ + off); }
   constexpr Addr operator-(std::uint64_t off) const { return Addr(v_ - off); }
-  constexpr Addr& operator+=(std::uint64_t off) { v_ += off; return *this; }
-  constexpr Addr& operator-=(std::uint64_t off) { v_ -= off; return *this; }
+  constexpr Addr& operator+=(std::uint64_t off) {
+    v_ += off;
+    return *this;
+  }
+  constexpr Addr& operator-=(std::uint64_t off) {
+    v_ -= off;
+    return *this;
+  }
   /// Byte distance between two addresses of the same space.
   constexpr std::uint64_t operator-(Addr o) const { return v_ - o.v_; }
 
@@ -63,7 +69,10 @@ class Index {
   constexpr Index operator+(std::uint64_t n) const { return Index(v_ + n); }
   constexpr Index operator-(std::uint64_t n) const { return Index(v_ - n); }
   constexpr std::uint64_t operator-(Index o) const { return v_ - o.v_; }
-  constexpr Index& operator++() { ++v_; return *this; }
+  constexpr Index& operator++() {
+    ++v_;
+    return *this;
+  }
 
   constexpr bool operator==(Index o) const { return v_ == o.v_; }
   constexpr bool operator!=(Index o) const { return v_ != o.v_; }
@@ -107,8 +116,12 @@ inline constexpr unsigned kPudShift = 30;
 inline constexpr std::uint64_t kPudSize = 1ull << kPudShift;
 inline constexpr std::uint64_t kPagesPerPmd = kPmdSize / kPageSize;
 
-constexpr Pfn pfnOf(Pa pa) { return Pfn(pa.value() >> kPageShift); }
-constexpr Pa paOf(Pfn pfn) { return Pa(pfn.value() << kPageShift); }
+constexpr Pfn pfnOf(Pa pa) {
+  return Pfn(pa.value() >> kPageShift);
+}
+constexpr Pa paOf(Pfn pfn) {
+  return Pa(pfn.value() << kPageShift);
+}
 
 /// PCI requester id: segment (domain), bus, device, function.
 struct Bdf {
@@ -138,7 +151,9 @@ struct std::hash<hmmsim::Addr<Tag>> {
 };
 template <class Tag>
 struct std::hash<hmmsim::Index<Tag>> {
-  std::size_t operator()(hmmsim::Index<Tag> i) const noexcept { return std::hash<std::uint64_t>()(i.value()); }
+  std::size_t operator()(hmmsim::Index<Tag> i) const noexcept {
+    return std::hash<std::uint64_t>()(i.value());
+  }
 };
 template <>
 struct std::hash<hmmsim::Bdf> {

@@ -6,16 +6,26 @@ namespace hmmsim {
 
 const char* traceCategoryName(TraceCategory c) {
   switch (c) {
-    case TraceCategory::HmmNotifier: return "hmm.notifier";
-    case TraceCategory::HmmFault: return "hmm.fault";
-    case TraceCategory::HmmMigrate: return "hmm.migrate";
-    case TraceCategory::HmmP2p: return "hmm.p2p";
-    case TraceCategory::CpuFault: return "cpu.fault";
-    case TraceCategory::PcieRoute: return "pcie.route";
-    case TraceCategory::PcieLink: return "pcie.link";
-    case TraceCategory::IommuWalk: return "iommu.walk";
-    case TraceCategory::Dma: return "dma";
-    case TraceCategory::kCount: break;
+    case TraceCategory::HmmNotifier:
+      return "hmm.notifier";
+    case TraceCategory::HmmFault:
+      return "hmm.fault";
+    case TraceCategory::HmmMigrate:
+      return "hmm.migrate";
+    case TraceCategory::HmmP2p:
+      return "hmm.p2p";
+    case TraceCategory::CpuFault:
+      return "cpu.fault";
+    case TraceCategory::PcieRoute:
+      return "pcie.route";
+    case TraceCategory::PcieLink:
+      return "pcie.link";
+    case TraceCategory::IommuWalk:
+      return "iommu.walk";
+    case TraceCategory::Dma:
+      return "dma";
+    case TraceCategory::kCount:
+      break;
   }
   return "?";
 }
@@ -52,7 +62,8 @@ void TraceSink::instant(TraceCategory c, const std::string& track, const std::st
 std::string TraceSink::toJson() const {
   nlohmann::json events = nlohmann::json::array();
   for (const auto& [name, id] : tracks_) {
-    events.push_back({{"ph", "M"}, {"name", "thread_name"}, {"pid", 1}, {"tid", id}, {"args", {{"name", name}}}});
+    events.push_back(
+        {{"ph", "M"}, {"name", "thread_name"}, {"pid", 1}, {"tid", id}, {"args", {{"name", name}}}});
   }
   for (const auto& e : events_) {
     nlohmann::json j = {{"ph", std::string(1, e.phase)},

@@ -50,11 +50,10 @@ void setWhy(std::string* why, std::string msg) {
 
 std::optional<std::uint64_t> parseBytes(std::string_view text, std::string* why) {
   static const std::pair<std::string_view, double> kUnits[] = {
-      {"", 1},        {"B", 1},        {"KiB", 0x1p10}, {"MiB", 0x1p20}, {"GiB", 0x1p30},
+      {"", 1},         {"B", 1},      {"KiB", 0x1p10}, {"MiB", 0x1p20}, {"GiB", 0x1p30},
       {"TiB", 0x1p40}, {"kB", 1e3},   {"KB", 1e3},     {"MB", 1e6},     {"GB", 1e9},
-      {"TB", 1e12},   {"K", 0x1p10},  {"M", 0x1p20},   {"G", 0x1p30},   {"T", 0x1p40}};
-  const std::string expected =
-      "expected a byte size such as 4096, 64B, 4KiB, 256MiB or 2GiB";
+      {"TB", 1e12},    {"K", 0x1p10}, {"M", 0x1p20},   {"G", 0x1p30},   {"T", 0x1p40}};
+  const std::string expected = "expected a byte size such as 4096, 64B, 4KiB, 256MiB or 2GiB";
   auto s = splitNumber(text);
   if (!s) {
     setWhy(why, expected);
@@ -78,11 +77,23 @@ std::optional<std::uint64_t> parseBytes(std::string_view text, std::string* why)
 }
 
 std::optional<double> parseBitsPerSecond(std::string_view text, std::string* why) {
-  static const std::pair<std::string_view, double> kUnits[] = {
-      {"b/s", 1},      {"kb/s", 1e3},    {"Kb/s", 1e3},     {"Mb/s", 1e6},     {"Gb/s", 1e9},
-      {"Tb/s", 1e12},  {"B/s", 8},       {"kB/s", 8e3},     {"KB/s", 8e3},     {"MB/s", 8e6},
-      {"GB/s", 8e9},   {"TB/s", 8e12},   {"bps", 1},        {"Gbps", 1e9},     {"Mbps", 1e6},
-      {"GiB/s", 8.0 * 0x1p30}, {"MiB/s", 8.0 * 0x1p20}};
+  static const std::pair<std::string_view, double> kUnits[] = {{"b/s", 1},
+                                                               {"kb/s", 1e3},
+                                                               {"Kb/s", 1e3},
+                                                               {"Mb/s", 1e6},
+                                                               {"Gb/s", 1e9},
+                                                               {"Tb/s", 1e12},
+                                                               {"B/s", 8},
+                                                               {"kB/s", 8e3},
+                                                               {"KB/s", 8e3},
+                                                               {"MB/s", 8e6},
+                                                               {"GB/s", 8e9},
+                                                               {"TB/s", 8e12},
+                                                               {"bps", 1},
+                                                               {"Gbps", 1e9},
+                                                               {"Mbps", 1e6},
+                                                               {"GiB/s", 8.0 * 0x1p30},
+                                                               {"MiB/s", 8.0 * 0x1p20}};
   const std::string expected = "expected a bandwidth such as 100Gb/s, 12.5GB/s or 800Mb/s";
   auto s = splitNumber(text);
   if (!s || s->unit.empty()) {
@@ -97,8 +108,8 @@ std::optional<double> parseBitsPerSecond(std::string_view text, std::string* why
 }
 
 std::optional<std::uint64_t> parseDurationPs(std::string_view text, std::string* why) {
-  static const std::pair<std::string_view, double> kUnits[] = {
-      {"ps", 1}, {"ns", 1e3}, {"us", 1e6}, {"µs", 1e6}, {"ms", 1e9}, {"s", 1e12}};
+  static const std::pair<std::string_view, double> kUnits[] = {{"ps", 1},   {"ns", 1e3}, {"us", 1e6},
+                                                               {"µs", 1e6}, {"ms", 1e9}, {"s", 1e12}};
   const std::string expected = "expected a duration such as 150ns, 1.5us or 2ms";
   auto s = splitNumber(text);
   if (!s || s->unit.empty()) {

@@ -73,7 +73,10 @@ class WaitQueue {
     w.queue_ = this;
     w.prev_ = tail_;
     w.next_ = nullptr;
-    if (tail_) tail_->next_ = &w; else head_ = &w;
+    if (tail_)
+      tail_->next_ = &w;
+    else
+      head_ = &w;
     tail_ = &w;
     ++size_;
   }
@@ -81,8 +84,14 @@ class WaitQueue {
   /// Unlinks `w` if it is queued here; a no-op if it was already woken.
   void remove(Waiter& w) {
     if (w.queue_ != this) return;
-    if (w.prev_) w.prev_->next_ = w.next_; else head_ = w.next_;
-    if (w.next_) w.next_->prev_ = w.prev_; else tail_ = w.prev_;
+    if (w.prev_)
+      w.prev_->next_ = w.next_;
+    else
+      head_ = w.next_;
+    if (w.next_)
+      w.next_->prev_ = w.prev_;
+    else
+      tail_ = w.prev_;
     w.prev_ = w.next_ = nullptr;
     w.queue_ = nullptr;
     --size_;

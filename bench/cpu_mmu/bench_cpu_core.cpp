@@ -3,8 +3,8 @@
 // bare SystemC loop of b_transport calls into the same Dram, in the same run. The summary line
 // gives the ratio (CpuCore cost per load / bare cost per call).
 //
-// Both run with a 1 us global quantum. SystemC elaborates once per process: both modules are built on the first call, and each
-// benchmark runs exactly once (Iterations(1)), timed around its own sc_start().
+// Both run with a 1 us global quantum. SystemC elaborates once per process: both modules are built on the
+// first call, and each benchmark runs exactly once (Iterations(1)), timed around its own sc_start().
 
 #include <benchmark/benchmark.h>
 

@@ -79,7 +79,8 @@ void BM_MunmapWithNotifiers(benchmark::State& state) {
     const std::uint64_t slice = pages * kPageSize / std::uint64_t(nNotifiers);
     for (int i = 0; i < nNotifiers; ++i) {
       subs.push_back(std::make_unique<MmuIntervalNotifier>());
-      if (mmuIntervalNotifierInsert(*subs.back(), *mm, r.addr + std::uint64_t(i) * slice, slice, ops) != Errno::Ok)
+      if (mmuIntervalNotifierInsert(*subs.back(), *mm, r.addr + std::uint64_t(i) * slice, slice, ops) !=
+          Errno::Ok)
         std::abort();
     }
     state.ResumeTiming();

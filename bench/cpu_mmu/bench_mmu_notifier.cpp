@@ -22,7 +22,7 @@ class SetSeqOps : public MmuIntervalNotifierOps {
   }
 };
 
-constexpr std::uint64_t kSpan = 2 * kPmdSize;  // each notifier mirrors 4 MiB
+constexpr std::uint64_t kSpan = 2 * kPmdSize;    // each notifier mirrors 4 MiB
 constexpr std::uint64_t kStride = 8 * kPmdSize;  // placed every 16 MiB (gaps between them)
 constexpr std::uint64_t kBase = 0x7f00'0000'0000ull;
 
@@ -30,7 +30,8 @@ struct Setup {
   explicit Setup(int n) {
     for (int i = 0; i < n; ++i) {
       subs.push_back(std::make_unique<MmuIntervalNotifier>());
-      (void)notifiers.mmuIntervalNotifierInsert(*subs.back(), Va(kBase + std::uint64_t(i) * kStride), kSpan, ops);
+      (void)notifiers.mmuIntervalNotifierInsert(*subs.back(), Va(kBase + std::uint64_t(i) * kStride), kSpan,
+                                                ops);
     }
   }
   ~Setup() {
@@ -48,8 +49,7 @@ void BM_InvalidatePageHit(benchmark::State& state) {
   Setup s(n);
   Rng rng(1);
   std::vector<Va> addrs(4096);
-  for (Va& a : addrs)
-    a = Va(kBase + rng.below(n) * kStride + rng.below(kSpan / kPageSize) * kPageSize);
+  for (Va& a : addrs) a = Va(kBase + rng.below(n) * kStride + rng.below(kSpan / kPageSize) * kPageSize);
   std::size_t i = 0;
   for (auto _ : state) {
     MmuNotifierRange r;
@@ -70,7 +70,8 @@ void BM_InvalidatePageMiss(benchmark::State& state) {
   Setup s(n);
   Rng rng(2);
   std::vector<Va> addrs(4096);
-  for (Va& a : addrs) a = Va(kBase + rng.below(n) * kStride + kSpan + rng.below((kStride - kSpan) / kPageSize) * kPageSize);
+  for (Va& a : addrs)
+    a = Va(kBase + rng.below(n) * kStride + kSpan + rng.below((kStride - kSpan) / kPageSize) * kPageSize);
   std::size_t i = 0;
   for (auto _ : state) {
     MmuNotifierRange r;
@@ -103,7 +104,8 @@ void BM_MunmapLike(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   state.counters["callbacks_per_inv"] =
-      double(s.notifiers.stats().counterValue("interval_invalidate_calls") - calls0) / double(state.iterations());
+      double(s.notifiers.stats().counterValue("interval_invalidate_calls") - calls0) /
+      double(state.iterations());
 }
 BENCHMARK(BM_MunmapLike)->Arg(1)->Arg(16)->Arg(256);
 

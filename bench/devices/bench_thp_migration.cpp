@@ -55,7 +55,8 @@ void BM_ThpMigration(benchmark::State& state) {
     HMMSIM_ASSERT(cmd.cpages == npages, "cpages " << cmd.cpages);
     simPs += dev.copier().takePendingPs();
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * 2 * static_cast<std::int64_t>(size));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * 2 *
+                          static_cast<std::int64_t>(size));
   state.counters["sim_copy_us"] =
       benchmark::Counter(static_cast<double>(simPs) / 1e6 / static_cast<double>(state.iterations()));
   state.counters["pages"] = static_cast<double>(npages);

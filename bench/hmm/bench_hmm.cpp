@@ -77,11 +77,13 @@ class MigrateBench {
     dp.capacityBytes = (dp.capacityBytes + dp.chunkBytes - 1) / dp.chunkBytes * dp.chunkBytes;
     dev_ = std::make_unique<DeviceMemory>(pm_, dp, &owner_, "dev");
     mm_ = std::make_unique<Mm>(pm_, "mm");
-    const VaResult r = mm_->mmap(Va(0), bytes + kPmdSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    const VaResult r =
+        mm_->mmap(Va(0), bytes + kPmdSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
     HMMSIM_ASSERT(r.ok(), "mmap");
     start_ = r.addr.alignUp(kPmdSize);
     end_ = start_ + bytes;
-    HMMSIM_ASSERT(mm_->madvise(r.addr, bytes + kPmdSize, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == Errno::Ok, "");
+    HMMSIM_ASSERT(mm_->madvise(r.addr, bytes + kPmdSize, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == Errno::Ok,
+                  "");
     for (Va a = start_; a < end_; a += kPageSize) {
       const std::uint64_t v = a.value();
       HMMSIM_ASSERT(copyToUser(*mm_, a, &v, sizeof v) == Errno::Ok, "store");
@@ -125,8 +127,10 @@ class MigrateBench {
       std::optional<Pfn> d = toDevice ? (compound ? dev_->allocFolio() : dev_->allocPage())
                                       : migrateAllocSystemFolio(pm_, order);
       HMMSIM_ASSERT(d.has_value(), "destination allocation");
-      if (auto s = migratePfnToPfn(src_[i])) copier_.copyFolio(*d, *s, order);
-      else copier_.clearFolio(*d, order);
+      if (auto s = migratePfnToPfn(src_[i]))
+        copier_.copyFolio(*d, *s, order);
+      else
+        copier_.clearFolio(*d, order);
       dst_[i] = migratePfn(*d) | (compound ? MIGRATE_PFN_COMPOUND : 0);
       moved += 1ull << order;
     }

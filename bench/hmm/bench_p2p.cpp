@@ -65,8 +65,8 @@ struct FlatVmaExporter : VmOperations, FileOperations {
 
 /// A devmem exporter whose BAR maps all of its memory: pa = BAR base + frame offset.
 struct FlatDevmemExporter : DevmemP2pOps {
-  std::uint64_t p2pMap(DeviceMemory& dm, Device&, Va, const unsigned long* pfns, std::uint64_t n, DmaAddr* pas,
-                       bool) override {
+  std::uint64_t p2pMap(DeviceMemory& dm, Device&, Va, const unsigned long* pfns, std::uint64_t n,
+                       DmaAddr* pas, bool) override {
     DeviceMemory::Chunk* c = dm.chunkOf(hmmPfnToPfn(pfns[0]));
     if (!c) return 0;
     std::uint64_t k = 0;
@@ -103,7 +103,8 @@ struct Platform {
 /// Plain hmmRangeFault of 1 Mi present pages (the reference).
 void BM_P2pRefRangeFault1Mi(benchmark::State& state) {
   Platform p;
-  const VaResult r = p.mm->mmap(Va(0), kPages << kPageShift, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  const VaResult r =
+      p.mm->mmap(Va(0), kPages << kPageShift, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   HMMSIM_ASSERT(r.ok(), "mmap");
   HMMSIM_ASSERT(p.mm->madvise(r.addr, kPages << kPageShift, MADV_NOHUGEPAGE) == Errno::Ok, "");
   HMMSIM_ASSERT(p.mm->madvise(r.addr, kPages << kPageShift, MADV_POPULATE_WRITE) == Errno::Ok, "");
@@ -168,7 +169,8 @@ void BM_P2pDmaMapDevmem1Mi(benchmark::State& state) {
   FlatDevmemExporter exp;
   dev.setP2pOps(&exp);
   MigrateCopier copier(p.pm);
-  const VaResult r = p.mm->mmap(Va(0), kPages << kPageShift, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  const VaResult r =
+      p.mm->mmap(Va(0), kPages << kPageShift, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   HMMSIM_ASSERT(r.ok(), "mmap");
   HMMSIM_ASSERT(p.mm->madvise(r.addr, kPages << kPageShift, MADV_NOHUGEPAGE) == Errno::Ok, "");
   HMMSIM_ASSERT(p.mm->madvise(r.addr, kPages << kPageShift, MADV_POPULATE_WRITE) == Errno::Ok, "");
@@ -213,7 +215,8 @@ void BM_P2pDmaMapDevmem1Mi(benchmark::State& state) {
     range.defaultFlags = HMM_PFN_REQ_FAULT;
     MmapReadLock l(*p.mm);
     const HmmStatus st = hmmRangeDmaMap(range, imp, addrs.data(), kinds.data());
-    HMMSIM_ASSERT(st == HmmStatus::Ok && kinds[kPages - 1] == HmmDmaKind::DevmemP2p, "devmem map: " << hmmStatusName(st));
+    HMMSIM_ASSERT(st == HmmStatus::Ok && kinds[kPages - 1] == HmmDmaKind::DevmemP2p,
+                  "devmem map: " << hmmStatusName(st));
     benchmark::DoNotOptimize(addrs.data());
     state.PauseTiming();
     hmmRangeDmaUnmap(range, imp, addrs.data(), kinds.data(), range.start, range.end);
@@ -242,10 +245,12 @@ void BM_P2pInvalidateFanout4(benchmark::State& state) {
     devs.push_back(std::make_unique<Device>("imp" + std::to_string(i)));
     HmmDmaImporter imp;
     imp.device = devs.back().get();
-    imps.push_back(std::make_unique<ImporterMirror>(*p.mm, imp, r.addr, kRange, ip, nullptr, "imp" + std::to_string(i)));
+    imps.push_back(
+        std::make_unique<ImporterMirror>(*p.mm, imp, r.addr, kRange, ip, nullptr, "imp" + std::to_string(i)));
   }
   auto remap = [&] {
-    for (auto& m : imps) HMMSIM_ASSERT(m->map(r.addr, r.addr + (kRange << kPageShift), false) == HmmStatus::Ok, "");
+    for (auto& m : imps)
+      HMMSIM_ASSERT(m->map(r.addr, r.addr + (kRange << kPageShift), false) == HmmStatus::Ok, "");
   };
   remap();
   std::uint64_t next = 0;

@@ -170,7 +170,8 @@ void buildWorld(World& w) {
   d.switches = {switchOf("sw0", 2)};
   d.endpoints = {gpu("gpu0"), gpu("gpu1")};
   d.links = {test::link("rp0", "sw0"), test::link("sw0.dp0", "gpu0"), test::link("sw0.dp1", "gpu1")};
-  for (const char* p : {"sw0.dp0", "sw0.dp1", "rp0"}) setPortAcs(d, p, kPciAcsRr | kPciAcsCr | kPciAcsUf | kPciAcsSv);
+  for (const char* p : {"sw0.dp0", "sw0.dp1", "rp0"})
+    setPortAcs(d, p, kPciAcsRr | kPciAcsCr | kPciAcsUf | kPciAcsSv);
   w.acsTopo = buildTopology(d);
   FabricFromTopologyParams fp;
   fp.hostMemory = mem;
@@ -331,10 +332,12 @@ void summary() {
   const double req = double((kSize / c.mrrsBytes) * mrdWireBytes(c));
   const double cpl = double(modelCompletionCount(c, kSize) * cplDWireBytes(c, 0) + kSize);
   const double eff = gWorld->acs->rootComplex("hb0").params().p2pReadEfficiency;
-  const double model = std::min(tlpBandwidthGbps(c) * kSize / (req + cpl), eff * tlpBandwidthGbps(c) * kSize / cpl);
+  const double model =
+      std::min(tlpBandwidthGbps(c) * kSize / (req + cpl), eff * tlpBandwidthGbps(c) * kSize / cpl);
   const double got = double(kBursts - 1) * kSize * 8000.0 / double(last - first);
-  std::printf("ACS-redirected per-burst read stream: %.2f Gb/s, analytic %.2f Gb/s, ratio %.4f (target within 1%%)\n",
-              got, model, got / model);
+  std::printf(
+      "ACS-redirected per-burst read stream: %.2f Gb/s, analytic %.2f Gb/s, ratio %.4f (target within 1%%)\n",
+      got, model, got / model);
 }
 
 }  // namespace

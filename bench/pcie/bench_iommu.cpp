@@ -38,9 +38,15 @@ void translateLoop(benchmark::State& state, std::uint64_t window, bool largePage
   if (bad) state.SkipWithError("translation faults");
 }
 
-void BM_TranslateIotlbHit(benchmark::State& state) { translateLoop(state, 256 << 10, false); }
-void BM_TranslateIotlbMiss4K(benchmark::State& state) { translateLoop(state, 64 << 20, false); }
-void BM_TranslateIotlbHit2M(benchmark::State& state) { translateLoop(state, 64 << 20, true); }
+void BM_TranslateIotlbHit(benchmark::State& state) {
+  translateLoop(state, 256 << 10, false);
+}
+void BM_TranslateIotlbMiss4K(benchmark::State& state) {
+  translateLoop(state, 64 << 20, false);
+}
+void BM_TranslateIotlbHit2M(benchmark::State& state) {
+  translateLoop(state, 64 << 20, true);
+}
 
 void mapUnmapLoop(benchmark::State& state, IommuInvalidation inv) {
   IommuParams p;
@@ -62,8 +68,12 @@ void mapUnmapLoop(benchmark::State& state, IommuInvalidation inv) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_DmaMapUnmapStrict(benchmark::State& state) { mapUnmapLoop(state, IommuInvalidation::Strict); }
-void BM_DmaMapUnmapLazy(benchmark::State& state) { mapUnmapLoop(state, IommuInvalidation::Lazy); }
+void BM_DmaMapUnmapStrict(benchmark::State& state) {
+  mapUnmapLoop(state, IommuInvalidation::Strict);
+}
+void BM_DmaMapUnmapLazy(benchmark::State& state) {
+  mapUnmapLoop(state, IommuInvalidation::Lazy);
+}
 }  // namespace
 
 BENCHMARK(BM_TranslateIotlbHit);

@@ -81,8 +81,12 @@ CpuOp CpuOp::compute(std::uint64_t ps) {
 // --- CpuCore -----------------------------------------------------------------------------------
 
 namespace {
-sc_core::sc_time ps(std::uint64_t v) { return sc_core::sc_time(static_cast<double>(v), sc_core::SC_PS); }
-std::uint64_t toPs(const sc_core::sc_time& t) { return static_cast<std::uint64_t>(std::llround(t.to_seconds() * 1e12)); }
+sc_core::sc_time ps(std::uint64_t v) {
+  return sc_core::sc_time(static_cast<double>(v), sc_core::SC_PS);
+}
+std::uint64_t toPs(const sc_core::sc_time& t) {
+  return static_cast<std::uint64_t>(std::llround(t.to_seconds() * 1e12));
+}
 std::string hex(std::uint64_t v) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
@@ -91,9 +95,12 @@ std::string hex(std::uint64_t v) {
 
 TlbPageSize tlbSizeOf(PtLevel level) {
   switch (level) {
-    case PtLevel::Pmd: return TlbPageSize::Size2M;
-    case PtLevel::Pud: return TlbPageSize::Size1G;
-    default: return TlbPageSize::Size4K;
+    case PtLevel::Pmd:
+      return TlbPageSize::Size2M;
+    case PtLevel::Pud:
+      return TlbPageSize::Size1G;
+    default:
+      return TlbPageSize::Size4K;
   }
 }
 
@@ -145,8 +152,8 @@ void CpuCore::Shootdown::invalidateRangeEnd(const MmuNotifierRange& range) {
   if (core_.trace_ && core_.trace_->on(TraceCategory::HmmNotifier))
     core_.trace_->instant(TraceCategory::HmmNotifier, core_.name(), "tlb_shootdown",
                           toPs(sc_core::sc_time_stamp()),
-                          std::string("event=") + mmuNotifierEventName(range.event) + " start=" +
-                              hex(range.start.value()) + " end=" + hex(range.end.value()));
+                          std::string("event=") + mmuNotifierEventName(range.event) +
+                              " start=" + hex(range.start.value()) + " end=" + hex(range.end.value()));
   core_.tlb_.flushRange(range.start, range.end);
   ++core_.shootdowns_;
   core_.pendingShootdowns_ += core_.shootdownCost_;
@@ -184,8 +191,8 @@ Errno CpuCore::translate(Va va, bool write, Pa& pa) {
   PageTable& pt = mm_.pageTable();
   PtWalk w = pt.lookup(va);
   for (int tries = 0; !accessOk(w, write); ++tries) {
-    HMMSIM_ASSERT(tries < kMaxFaultsPerAccess,
-                  "CpuCore " << name() << ": access at " << va << " keeps faulting although each fault succeeded");
+    HMMSIM_ASSERT(tries < kMaxFaultsPerAccess, "CpuCore " << name() << ": access at " << va
+                                                          << " keeps faulting although each fault succeeded");
     ++pageFaults_;
     const sc_core::sc_time faultStart = qk_.get_current_time();
     const VmFaultResult r = handleUserFault(mm_, va, write);
@@ -219,7 +226,8 @@ Errno CpuCore::walkReads(Va va) {
     // The entry's physical address: its table's frame plus its offset in the table.
     const std::uint64_t offset = reinterpret_cast<std::uintptr_t>(path[i]) & (kPageSize - 1);
     std::uint8_t entry[8];
-    if (Errno e = memoryTransfer(paOf(pt.tablePfn(path[i])) + offset, entry, sizeof entry, false); e != Errno::Ok)
+    if (Errno e = memoryTransfer(paOf(pt.tablePfn(path[i])) + offset, entry, sizeof entry, false);
+        e != Errno::Ok)
       return e;
     ++walkReads_;
   }
@@ -250,8 +258,8 @@ Errno CpuCore::access(const CpuOp& op, Va va, std::uint8_t* buf, bool write) {
   std::uint64_t moved = 0;
   while (moved < op.len) {
     const Va at = va + moved;
-    const std::size_t chunk =
-        static_cast<std::size_t>(std::min<std::uint64_t>(op.len - moved, kPageSize - (at.value() & (kPageSize - 1))));
+    const std::size_t chunk = static_cast<std::size_t>(
+        std::min<std::uint64_t>(op.len - moved, kPageSize - (at.value() & (kPageSize - 1))));
     Pa pa;
     if (Errno e = translate(at, write, pa); e != Errno::Ok) return e;
     if (Errno e = memoryTransfer(pa, buf + moved, chunk, write); e != Errno::Ok) return e;
@@ -288,7 +296,8 @@ void CpuCore::run() {
         res.err = r.err;
         res.addr = r.addr;
         if (r.ok() && op.slot >= 0) {
-          if (slots_.size() <= static_cast<std::size_t>(op.slot)) slots_.resize(static_cast<std::size_t>(op.slot) + 1);
+          if (slots_.size() <= static_cast<std::size_t>(op.slot))
+            slots_.resize(static_cast<std::size_t>(op.slot) + 1);
           slots_[static_cast<std::size_t>(op.slot)] = r.addr;
         }
         charge(syscallCost_);

@@ -36,10 +36,10 @@
 #include <string>
 #include <vector>
 
-#include <systemc>
-#include <tlm>
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/tlm_quantumkeeper.h>
+#include <systemc>
+#include <tlm>
 
 #include "models/cpu_mmu/mmu_notifier.h"
 #include "models/cpu_mmu/tlb.h"
@@ -70,14 +70,14 @@ struct CpuOp {
   /// the mapped address (offset is then the address hint, 0 = none).
   int slot = -1;
   std::uint64_t offset = 0;
-  std::uint64_t len = 0;          ///< bytes
-  std::uint64_t newLen = 0;       ///< Mremap: new length (bytes)
-  int resultSlot = -1;            ///< Mremap: slot that receives the new address
-  int prot = 0;                   ///< Mmap/Mprotect: PROT_* bits
-  int flags = 0;                  ///< Mmap: MAP_* bits (MAP_ANONYMOUS is added); Mremap: MREMAP_*
-  int advice = 0;                 ///< Madvise: MADV_*
-  std::uint8_t value = 0;         ///< Store: byte written
-  std::uint64_t computePs = 0;    ///< Compute: duration (ps)
+  std::uint64_t len = 0;        ///< bytes
+  std::uint64_t newLen = 0;     ///< Mremap: new length (bytes)
+  int resultSlot = -1;          ///< Mremap: slot that receives the new address
+  int prot = 0;                 ///< Mmap/Mprotect: PROT_* bits
+  int flags = 0;                ///< Mmap: MAP_* bits (MAP_ANONYMOUS is added); Mremap: MREMAP_*
+  int advice = 0;               ///< Madvise: MADV_*
+  std::uint8_t value = 0;       ///< Store: byte written
+  std::uint64_t computePs = 0;  ///< Compute: duration (ps)
 
   static CpuOp load(int slot, std::uint64_t offset, std::uint64_t len);
   static CpuOp store(int slot, std::uint64_t offset, std::uint64_t len, std::uint8_t value);
@@ -94,10 +94,10 @@ using CpuProgram = std::vector<CpuOp>;
 
 /// What one executed op did.
 struct CpuOpResult {
-  Errno err = Errno::Ok;       ///< the system call's return, or Fault/NoMem for a killed access
-  Va addr;                     ///< Mmap/Mremap: the address returned
-  sc_core::sc_time start;      ///< simulated time the op started
-  sc_core::sc_time end;        ///< simulated time it completed
+  Errno err = Errno::Ok;           ///< the system call's return, or Fault/NoMem for a killed access
+  Va addr;                         ///< Mmap/Mremap: the address returned
+  sc_core::sc_time start;          ///< simulated time the op started
+  sc_core::sc_time end;            ///< simulated time it completed
   std::vector<std::uint8_t> data;  ///< Load: the bytes read
 };
 

@@ -97,9 +97,7 @@ struct DevPagemap {
   /// pages in use); memunmap_pages waits for it to drop to zero.
   std::uint64_t liveFrames = 0;
 
-  bool contains(Pfn pfn) const {
-    return pfn >= pfnFirst && pfn - pfnFirst < nrPages;
-  }
+  bool contains(Pfn pfn) const { return pfn >= pfnFirst && pfn - pfnFirst < nrPages; }
 };
 
 inline bool isDevicePrivate(const DevPagemap* p) {
@@ -108,8 +106,12 @@ inline bool isDevicePrivate(const DevPagemap* p) {
 inline bool isDeviceCoherent(const DevPagemap* p) {
   return p && p->type == MemoryType::DeviceCoherent;
 }
-inline bool isPciP2pdma(const DevPagemap* p) { return p && p->type == MemoryType::PciP2pdma; }
-inline bool isFsDax(const DevPagemap* p) { return p && p->type == MemoryType::FsDax; }
+inline bool isPciP2pdma(const DevPagemap* p) {
+  return p && p->type == MemoryType::PciP2pdma;
+}
+inline bool isFsDax(const DevPagemap* p) {
+  return p && p->type == MemoryType::FsDax;
+}
 /// folio_is_zone_device with a pgmap that calls folio_free on refcount zero (free_zone_device_folio).
 inline bool pgmapFreesOnZeroRef(const DevPagemap* p) {
   return p && (p->type == MemoryType::DevicePrivate || p->type == MemoryType::DeviceCoherent ||

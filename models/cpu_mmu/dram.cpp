@@ -10,7 +10,8 @@
 namespace hmmsim {
 
 std::string DramParams::check() const {
-  if (channels < 1 || channels > 64) return "dram.channels must be in [1, 64], got " + std::to_string(channels);
+  if (channels < 1 || channels > 64)
+    return "dram.channels must be in [1, 64], got " + std::to_string(channels);
   if (interleaveBytes < 64 || (interleaveBytes & (interleaveBytes - 1)) != 0)
     return "dram.interleave_bytes must be a power of two >= 64, got " + std::to_string(interleaveBytes);
   if (!(channelBandwidthBps > 0) || !std::isfinite(channelBandwidthBps))
@@ -33,13 +34,15 @@ Dram::Dram(sc_core::sc_module_name name, const DramParams& params, PhysMem& phys
       addressErrors_(stats_.counter("address_errors", "requests", "requests outside system RAM")),
       otherErrors_(stats_.counter("other_errors", "requests",
                                   "requests refused for command, byte enables or streaming width")),
-      queuedPs_(stats_.counter("queued_ps", "ps", "time requests waited behind earlier channel reservations")),
+      queuedPs_(
+          stats_.counter("queued_ps", "ps", "time requests waited behind earlier channel reservations")),
       debugAccesses_(stats_.counter("debug_accesses", "requests", "transport_dbg accesses")) {
   const std::string why = params.check();
   HMMSIM_ASSERT(why.empty(), "Dram " << this->name() << ": " << why);
   for (unsigned c = 0; c < params.channels; ++c)
-    channelBusyPs_.push_back(&stats_.counter("ch" + std::to_string(c) + "_busy_ps", "ps",
-                                             "time channel " + std::to_string(c) + " spent transferring data"));
+    channelBusyPs_.push_back(
+        &stats_.counter("ch" + std::to_string(c) + "_busy_ps", "ps",
+                        "time channel " + std::to_string(c) + " spent transferring data"));
   tSocket.register_b_transport(this, &Dram::bTransport);
   tSocket.register_transport_dbg(this, &Dram::transportDbg);
 }
@@ -88,8 +91,10 @@ void Dram::moveData(tlm::tlm_generic_payload& gp) {
   const Pa pa(gp.get_address());
   const std::size_t len = gp.get_data_length();
   if (gp.is_read()) {
-    if (params_.storeData) physMem_.read(pa, gp.get_data_ptr(), len);
-    else std::memset(gp.get_data_ptr(), 0, len);
+    if (params_.storeData)
+      physMem_.read(pa, gp.get_data_ptr(), len);
+    else
+      std::memset(gp.get_data_ptr(), 0, len);
   } else if (params_.storeData) {
     physMem_.write(pa, gp.get_data_ptr(), len);
   }

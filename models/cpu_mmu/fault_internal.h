@@ -43,7 +43,9 @@ inline MmCounter mmCounterOf(const Frame& head) {
 }
 
 /// The head frame of the folio containing `pfn`.
-inline Frame& headFrame(PhysMem& pm, Pfn pfn) { return pm.frame(pm.compoundHead(pfn)); }
+inline Frame& headFrame(PhysMem& pm, Pfn pfn) {
+  return pm.frame(pm.compoundHead(pfn));
+}
 
 /// vm_normal_page(): does a present entry refer to a refcounted page? Special entries (zero page,
 /// pfnmap/mixedmap raw pfns, the huge zero page) do not.
@@ -81,6 +83,8 @@ Errno splitHugePmdLocked(Vma& vma, Va address);
 
 /// PageAnonExclusive of the page `pfn` as mapped by a PTE (per subpage, like the kernel: a PMD
 /// split copies the head's flag to every subpage). For a PMD mapping test the head frame.
-inline bool isAnonExclusive(PhysMem& pm, Pfn pfn) { return pm.frame(pfn).test(kFrameAnonExclusive); }
+inline bool isAnonExclusive(PhysMem& pm, Pfn pfn) {
+  return pm.frame(pfn).test(kFrameAnonExclusive);
+}
 
 }  // namespace hmmsim::fault_detail

@@ -15,13 +15,15 @@ Inode::Inode(PhysMem& physMem, std::uint64_t size, FileOperations* fops, std::st
     : physMem_(physMem), fops_(fops), name_(std::move(name)), size_(size) {}
 
 Inode::~Inode() {
-  HMMSIM_ASSERT(mmaps_.empty(), "inode " << name_ << " destroyed while still mapped by "
-                                         << mmaps_.size() << " vma(s)");
+  HMMSIM_ASSERT(mmaps_.empty(),
+                "inode " << name_ << " destroyed while still mapped by " << mmaps_.size() << " vma(s)");
   for (auto& [index, pfn] : cache_) dropPage(pfn);
   cache_.clear();
 }
 
-void Inode::linkVma(Vma& vma) { mmaps_.push_back(vma); }
+void Inode::linkVma(Vma& vma) {
+  mmaps_.push_back(vma);
+}
 
 void Inode::unlinkVma(Vma& vma) {
   HMMSIM_ASSERT(vma.VmaFileHook::is_linked(), "unlinkVma of a vma not in i_mmap");
@@ -72,7 +74,9 @@ File::File(std::shared_ptr<Inode> inode, unsigned fmode, FileOperations* fops)
   HMMSIM_ASSERT(inode_ && fops_, "File needs an inode and file operations");
 }
 
-File::~File() { fops_->release(*this); }
+File::~File() {
+  fops_->release(*this);
+}
 
 IoResult File::read(void* buf, std::uint64_t len) {
   IoResult r = pread(buf, len, pos_);

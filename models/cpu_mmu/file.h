@@ -77,8 +77,7 @@ class Inode {
  public:
   /// `physMem` provides the frames of the page cache; `fops` (not owned, may be null for a
   /// regular in-memory file, then the page cache's own mmap is used).
-  Inode(PhysMem& physMem, std::uint64_t size, FileOperations* fops = nullptr,
-        std::string name = "tmpfile");
+  Inode(PhysMem& physMem, std::uint64_t size, FileOperations* fops = nullptr, std::string name = "tmpfile");
   ~Inode();  ///< drops every cached frame; no vma may still map it
   Inode(const Inode&) = delete;
   Inode& operator=(const Inode&) = delete;
@@ -178,8 +177,7 @@ class File : public std::enable_shared_from_this<File> {
 };
 
 /// O_TMPFILE / memfd_create: a new in-memory file of `size` bytes (zeros), opened read-write.
-std::shared_ptr<File> tmpfile(PhysMem& physMem, std::uint64_t size = 0,
-                              std::string name = "tmpfile");
+std::shared_ptr<File> tmpfile(PhysMem& physMem, std::uint64_t size = 0, std::string name = "tmpfile");
 
 /// A device file: an inode whose FileOperations are the driver's (`fops`, not owned), opened
 /// with `fmode`. mmap on it calls fops.mmap.

@@ -43,7 +43,8 @@ ForkResult Mm::fork(std::string childName) {
     if (src.isCowMapping()) {
       // copy_page_range on a COW mapping: MMU_NOTIFY_PROTECTION_PAGE over the parent's vma while
       // its ptes are write-protected; copy_hugetlb_page_range raises MMU_NOTIFY_CLEAR instead.
-      const MmuNotifierEvent event = src.isHugetlb() ? MmuNotifierEvent::Clear : MmuNotifierEvent::ProtectionPage;
+      const MmuNotifierEvent event =
+          src.isHugetlb() ? MmuNotifierEvent::Clear : MmuNotifierEvent::ProtectionPage;
       notifyRange(event, src.vmStart, src.vmEnd, nullptr, [&] { err = copyPageRange(*dst, src); });
     } else {
       err = copyPageRange(*dst, src);

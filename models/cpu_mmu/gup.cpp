@@ -18,7 +18,6 @@ using namespace fault_detail;
 
 namespace {
 
-
 constexpr int kMaxGupRetries = 64;
 
 /// check_vma_flags().
@@ -69,9 +68,9 @@ bool canFollowWrite(PhysMem& pm, const Vma& vma, unsigned gupFlags, Pte entry, b
 }
 
 enum class Follow {
-  Page,       ///< `pfn` is the page to return
-  Fault,      ///< fault with `faultFlags` and follow again
-  Error,      ///< stop with `err`
+  Page,   ///< `pfn` is the page to return
+  Fault,  ///< fault with `faultFlags` and follow again
+  Error,  ///< stop with `err`
 };
 
 struct FollowResult {
@@ -232,8 +231,8 @@ Errno migrateDeviceCoherentForPin(Mm& mm, Pfn pfn) {
   Frame& nf = pm.frame(*npfn);
   nf.mapping = f.mapping;
   nf.index = f.index;
-  for (FrameFlag fl : {kFrameAnon, kFrameAnonExclusive, kFrameSwapBacked, kFrameUptodate,
-                       kFrameDirty, kFramePageCache})
+  for (FrameFlag fl :
+       {kFrameAnon, kFrameAnonExclusive, kFrameSwapBacked, kFrameUptodate, kFrameDirty, kFramePageCache})
     if (f.test(fl)) nf.set(fl);
   // allocFrame's reference becomes the first mapping's; one more for each further mapping.
   if (maps.size() > 1) pm.folioRefAdd(*npfn, std::int32_t(maps.size() - 1));
@@ -273,8 +272,7 @@ GupResult gupLongterm(Mm& mm, Va start, std::size_t nrPages, unsigned gupFlags, 
   return {0, Errno::Busy};
 }
 
-GupResult gupCommon(Mm& mm, Va start, std::size_t nrPages, unsigned gupFlags, Pfn* pages,
-                    bool fast) {
+GupResult gupCommon(Mm& mm, Va start, std::size_t nrPages, unsigned gupFlags, Pfn* pages, bool fast) {
   if (!start.isAligned(kPageSize)) return {0, Errno::Inval};
   if ((gupFlags & kFollPin) && (gupFlags & kFollGet)) return {0, Errno::Inval};
   if ((gupFlags & kFollLongterm) && !pages) return {0, Errno::Inval};
@@ -295,8 +293,7 @@ GupResult gupCommon(Mm& mm, Va start, std::size_t nrPages, unsigned gupFlags, Pf
       const Pfn pfn = w.pte.pfn() + ((addr.value() & (ptLevelSize(w.level) - 1)) >> kPageShift);
       if (!pm.pfnValid(pfn)) break;
       const Frame& h = headFrame(pm, pfn);
-      if (h.pgmap && !(isPciP2pdma(h.pgmap) && (gupFlags & kFollPciP2pdma)) &&
-          !isDeviceCoherent(h.pgmap))
+      if (h.pgmap && !(isPciP2pdma(h.pgmap) && (gupFlags & kFollPciP2pdma)) && !isDeviceCoherent(h.pgmap))
         break;
       Vma* vma = mm.vmaLookup(addr);
       if (!vma || gupMustUnshare(pm, *vma, gupFlags, pfn, w.level != PtLevel::Pte)) break;
@@ -334,7 +331,9 @@ GupResult pinUserPagesFast(Mm& mm, Va start, std::size_t nrPages, unsigned gupFl
   return gupCommon(mm, start, nrPages, gupFlags | kFollPin, pages, true);
 }
 
-void putUserPage(Mm& mm, Pfn pfn) { mm.physMem().putPage(pfn); }
+void putUserPage(Mm& mm, Pfn pfn) {
+  mm.physMem().putPage(pfn);
+}
 
 void unpinUserPage(Mm& mm, Pfn pfn) {
   PhysMem& pm = mm.physMem();
@@ -385,8 +384,7 @@ Errno faultinPageRange(Mm& mm, Va start, Va end, bool write) {
     if (!vma) return Errno::Fault;
     if (vma->vmFlags & (VM_IO | VM_PFNMAP)) return Errno::Inval;
     const Va e = vma->vmEnd < end ? vma->vmEnd : end;
-    const GupResult r = getUserPagesSlow(mm, a, (e - a) >> kPageShift, write ? kFollWrite : 0u,
-                                         nullptr);
+    const GupResult r = getUserPagesSlow(mm, a, (e - a) >> kPageShift, write ? kFollWrite : 0u, nullptr);
     if (r.nrPages != ((e - a) >> kPageShift)) return r.err == Errno::Ok ? Errno::Fault : r.err;
     a = e;
   }

@@ -36,20 +36,24 @@ namespace hmmsim {
 class Mm;
 
 // ---- FOLL_* (enum in include/linux/mm_types.h, internal ones from mm/internal.h) ----
-inline constexpr unsigned kFollWrite = 1u << 0;         ///< FOLL_WRITE: need a writable mapping
-inline constexpr unsigned kFollGet = 1u << 1;           ///< FOLL_GET: take a reference (internal; getUserPages sets it)
-inline constexpr unsigned kFollDump = 1u << 2;          ///< FOLL_DUMP: core dump: zero/special pages -> skipped
-inline constexpr unsigned kFollForce = 1u << 3;         ///< FOLL_FORCE: ignore vma protection (ptrace); COW on write
-inline constexpr unsigned kFollNowait = 1u << 4;        ///< FOLL_NOWAIT: do not wait on a migration entry (Again)
-inline constexpr unsigned kFollNofault = 1u << 5;       ///< FOLL_NOFAULT: never fault; stop at the first missing page
-inline constexpr unsigned kFollHwpoison = 1u << 6;      ///< FOLL_HWPOISON: report poisoned pages as EHWPOISON (folded into Fault)
-inline constexpr unsigned kFollAnon = 1u << 7;          ///< FOLL_ANON: only anonymous vmas (else Fault)
-inline constexpr unsigned kFollLongterm = 1u << 8;      ///< FOLL_LONGTERM: pin for an unbounded time (RDMA, VFIO)
-inline constexpr unsigned kFollSplitPmd = 1u << 9;      ///< FOLL_SPLIT_PMD: split a huge PMD before returning its pages
-inline constexpr unsigned kFollPciP2pdma = 1u << 10;    ///< FOLL_PCI_P2PDMA: PCI p2pdma pages may be returned
-inline constexpr unsigned kFollInterruptible = 1u << 11;///< FOLL_INTERRUPTIBLE
-inline constexpr unsigned kFollPin = 1u << 16;          ///< FOLL_PIN: DMA pin (internal; pinUserPages sets it)
-inline constexpr unsigned kFollRemote = 1u << 17;       ///< FOLL_REMOTE: mm is not current's
+inline constexpr unsigned kFollWrite = 1u << 0;  ///< FOLL_WRITE: need a writable mapping
+inline constexpr unsigned kFollGet = 1u
+                                     << 1;  ///< FOLL_GET: take a reference (internal; getUserPages sets it)
+inline constexpr unsigned kFollDump = 1u << 2;   ///< FOLL_DUMP: core dump: zero/special pages -> skipped
+inline constexpr unsigned kFollForce = 1u << 3;  ///< FOLL_FORCE: ignore vma protection (ptrace); COW on write
+inline constexpr unsigned kFollNowait = 1u << 4;  ///< FOLL_NOWAIT: do not wait on a migration entry (Again)
+inline constexpr unsigned kFollNofault = 1u
+                                         << 5;  ///< FOLL_NOFAULT: never fault; stop at the first missing page
+inline constexpr unsigned kFollHwpoison =
+    1u << 6;  ///< FOLL_HWPOISON: report poisoned pages as EHWPOISON (folded into Fault)
+inline constexpr unsigned kFollAnon = 1u << 7;      ///< FOLL_ANON: only anonymous vmas (else Fault)
+inline constexpr unsigned kFollLongterm = 1u << 8;  ///< FOLL_LONGTERM: pin for an unbounded time (RDMA, VFIO)
+inline constexpr unsigned kFollSplitPmd =
+    1u << 9;  ///< FOLL_SPLIT_PMD: split a huge PMD before returning its pages
+inline constexpr unsigned kFollPciP2pdma = 1u << 10;  ///< FOLL_PCI_P2PDMA: PCI p2pdma pages may be returned
+inline constexpr unsigned kFollInterruptible = 1u << 11;  ///< FOLL_INTERRUPTIBLE
+inline constexpr unsigned kFollPin = 1u << 16;     ///< FOLL_PIN: DMA pin (internal; pinUserPages sets it)
+inline constexpr unsigned kFollRemote = 1u << 17;  ///< FOLL_REMOTE: mm is not current's
 
 /// The outcome of a GUP call, the kernel's `long` return split in two: `nrPages` pages were
 /// taken (pages[0..nrPages) are valid and hold a reference/pin each); `err` is set only when no

@@ -15,9 +15,12 @@ using namespace fault_detail;
 
 const char* thpPolicyName(ThpPolicy p) {
   switch (p) {
-    case ThpPolicy::Always: return "always";
-    case ThpPolicy::Madvise: return "madvise";
-    case ThpPolicy::Never: return "never";
+    case ThpPolicy::Always:
+      return "always";
+    case ThpPolicy::Madvise:
+      return "madvise";
+    case ThpPolicy::Never:
+      return "never";
   }
   return "?";
 }
@@ -76,7 +79,10 @@ Errno splitHugePmdLocked(Vma& vma, Va address) {
         Frame& f = pm.frame(pfn + i);
         ++f.mapcount;
         if (h.isAnon()) {
-          if (exclusive) f.set(kFrameAnonExclusive); else f.clear(kFrameAnonExclusive);
+          if (exclusive)
+            f.set(kFrameAnonExclusive);
+          else
+            f.clear(kFrameAnonExclusive);
         }
       }
       pm.folioRefAdd(pfn, std::int32_t(kPagesPerPmd - 1));
@@ -198,8 +204,8 @@ Errno collapseHugePage(Vma& vma, Va address) {
   if (haddr < vma.vmStart || haddr + kPmdSize > vma.vmEnd) return Errno::Inval;
   if (!thpVmaAllowable(vma, haddr, mm.params().thp, true)) return Errno::Inval;
   Pte* pmdSlot = pt.pmdPtr(haddr, false);
-  if (pmdSlot && pmdSlot->isHuge()) return Errno::Ok;        // already PMD-mapped
-  if (pmdSlot && pmdSlot->isSwap()) return Errno::Again;     // PMD migration entry
+  if (pmdSlot && pmdSlot->isHuge()) return Errno::Ok;     // already PMD-mapped
+  if (pmdSlot && pmdSlot->isSwap()) return Errno::Again;  // PMD migration entry
   // hpage_collapse_scan_pmd: every pte must be none, the zero page, or an exclusively owned
   // anonymous page mapped once and not pinned; no device or migration entries.
   Pte* ptes = pmdSlot && pmdSlot->isTable() ? pt.ptePtr(haddr, false) : nullptr;

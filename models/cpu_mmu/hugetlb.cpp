@@ -20,8 +20,8 @@ namespace {
 
 /// huge_pte_offset / huge_pte_alloc: the slot of the huge entry that maps `haddr`.
 Pte* hugePteSlot(PageTable& pt, const Vma& vma, Va haddr, bool allocate, Errno* err) {
-  Pte* slot = hugetlbLevel(vma) == PtLevel::Pud ? pt.pudPtr(haddr, allocate, err)
-                                                : pt.pmdPtr(haddr, allocate, err);
+  Pte* slot =
+      hugetlbLevel(vma) == PtLevel::Pud ? pt.pudPtr(haddr, allocate, err) : pt.pmdPtr(haddr, allocate, err);
   // A hugetlb range never holds lower tables: mmap (MAP_FIXED) unmapped and freed them, and
   // nothing maps small pages into a hugetlb vma.
   HMMSIM_ASSERT(!slot || !slot->isTable(), "hugetlb: a page table sits under the huge entry at " << haddr);
@@ -29,7 +29,9 @@ Pte* hugePteSlot(PageTable& pt, const Vma& vma, Va haddr, bool allocate, Errno* 
 }
 
 /// pages_per_huge_page(hstate_vma(vma)).
-std::int64_t pagesPerHugePage(const Vma& vma) { return std::int64_t(1) << hugetlbOrder(vma); }
+std::int64_t pagesPerHugePage(const Vma& vma) {
+  return std::int64_t(1) << hugetlbOrder(vma);
+}
 
 /// alloc_hugetlb_folio + the owner setup of hugetlb_no_page / hugetlb_wp: a folio of the vma's
 /// hstate, anonymous and exclusive for a private mapping, cache-owned for a shared one, mapped

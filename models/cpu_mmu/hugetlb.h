@@ -31,7 +31,9 @@ inline PtLevel hugetlbLevel(const Vma& vma) {
   return vma.vmHugetlbShift == kPudShift ? PtLevel::Pud : PtLevel::Pmd;
 }
 /// huge_page_order(hstate_vma(vma)): 9 or 18.
-inline unsigned hugetlbOrder(const Vma& vma) { return vma.vmHugetlbShift - kPageShift; }
+inline unsigned hugetlbOrder(const Vma& vma) {
+  return vma.vmHugetlbShift - kPageShift;
+}
 
 /// hugetlb_fault: handle a fault at `vmf.address` of a VM_HUGETLB vma. Returns None (mapped),
 /// Oom (no page table or no free huge folio in the buddy allocator), Retry (migration entry

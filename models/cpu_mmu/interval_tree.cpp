@@ -102,13 +102,22 @@ void IntervalTree::recomputeAll() {
   while (n != &header_) {
     if (prev == n->parent_) {  // arrived from above: go left, else right, else visit
       prev = n;
-      if (n->left_) n = n->left_;
-      else if (n->right_) n = n->right_;
-      else { recompute(n); n = n->parent_; }
+      if (n->left_)
+        n = n->left_;
+      else if (n->right_)
+        n = n->right_;
+      else {
+        recompute(n);
+        n = n->parent_;
+      }
     } else if (prev == n->left_) {  // back from the left subtree
       prev = n;
-      if (n->right_) n = n->right_;
-      else { recompute(n); n = n->parent_; }
+      if (n->right_)
+        n = n->right_;
+      else {
+        recompute(n);
+        n = n->parent_;
+      }
     } else {  // back from the right subtree
       prev = n;
       recompute(n);
@@ -117,12 +126,14 @@ void IntervalTree::recomputeAll() {
   }
 }
 
-IntervalTreeNode* IntervalTree::root() const { return header_.parent_; }
+IntervalTreeNode* IntervalTree::root() const {
+  return header_.parent_;
+}
 
 void IntervalTree::insert(IntervalTreeNode& node) {
   HMMSIM_ASSERT(node.tree_ == nullptr, "interval tree node inserted while already in a tree");
-  HMMSIM_ASSERT(node.start <= node.last, "interval tree node with start 0x" << std::hex << node.start
-                                                                             << " > last 0x" << node.last);
+  HMMSIM_ASSERT(node.start <= node.last,
+                "interval tree node with start 0x" << std::hex << node.start << " > last 0x" << node.last);
   node.parent_ = node.left_ = node.right_ = nullptr;
   node.subtreeLast_ = node.last;
   node.tree_ = this;
@@ -169,7 +180,8 @@ IntervalTreeNode* IntervalTree::iterFirst(std::uint64_t start, std::uint64_t las
   return subtreeSearch(r, start, last);
 }
 
-IntervalTreeNode* IntervalTree::iterNext(IntervalTreeNode* node, std::uint64_t start, std::uint64_t last) const {
+IntervalTreeNode* IntervalTree::iterNext(IntervalTreeNode* node, std::uint64_t start,
+                                         std::uint64_t last) const {
   IntervalTreeNode* right = node->right_;
   for (;;) {
     // Anything after `node` in its right subtree?

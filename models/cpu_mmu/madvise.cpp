@@ -16,11 +16,24 @@ namespace {
 
 bool knownAdvice(int a) {
   switch (a) {
-    case MADV_NORMAL: case MADV_RANDOM: case MADV_SEQUENTIAL: case MADV_WILLNEED:
-    case MADV_DONTNEED: case MADV_FREE: case MADV_REMOVE: case MADV_DONTFORK: case MADV_DOFORK:
-    case MADV_HUGEPAGE: case MADV_NOHUGEPAGE: case MADV_DONTDUMP: case MADV_DODUMP:
-    case MADV_WIPEONFORK: case MADV_KEEPONFORK: case MADV_POPULATE_READ:
-    case MADV_POPULATE_WRITE: case MADV_COLLAPSE:
+    case MADV_NORMAL:
+    case MADV_RANDOM:
+    case MADV_SEQUENTIAL:
+    case MADV_WILLNEED:
+    case MADV_DONTNEED:
+    case MADV_FREE:
+    case MADV_REMOVE:
+    case MADV_DONTFORK:
+    case MADV_DOFORK:
+    case MADV_HUGEPAGE:
+    case MADV_NOHUGEPAGE:
+    case MADV_DONTDUMP:
+    case MADV_DODUMP:
+    case MADV_WIPEONFORK:
+    case MADV_KEEPONFORK:
+    case MADV_POPULATE_READ:
+    case MADV_POPULATE_WRITE:
+    case MADV_COLLAPSE:
       return true;
     default:
       return false;
@@ -31,10 +44,18 @@ bool knownAdvice(int a) {
 Errno flagAdvice(const Vma& v, int advice, VmFlags& nf) {
   nf = v.vmFlags;
   switch (advice) {
-    case MADV_NORMAL: nf &= ~(VM_RAND_READ | VM_SEQ_READ); break;
-    case MADV_SEQUENTIAL: nf = (nf & ~VM_RAND_READ) | VM_SEQ_READ; break;
-    case MADV_RANDOM: nf = (nf & ~VM_SEQ_READ) | VM_RAND_READ; break;
-    case MADV_DONTFORK: nf |= VM_DONTCOPY; break;
+    case MADV_NORMAL:
+      nf &= ~(VM_RAND_READ | VM_SEQ_READ);
+      break;
+    case MADV_SEQUENTIAL:
+      nf = (nf & ~VM_RAND_READ) | VM_SEQ_READ;
+      break;
+    case MADV_RANDOM:
+      nf = (nf & ~VM_SEQ_READ) | VM_RAND_READ;
+      break;
+    case MADV_DONTFORK:
+      nf |= VM_DONTCOPY;
+      break;
     case MADV_DOFORK:
       if (v.vmFlags & VM_IO) return Errno::Inval;
       nf &= ~VM_DONTCOPY;
@@ -43,8 +64,12 @@ Errno flagAdvice(const Vma& v, int advice, VmFlags& nf) {
       if (v.vmFile || (v.vmFlags & VM_SHARED)) return Errno::Inval;  // private anon only
       nf |= VM_WIPEONFORK;
       break;
-    case MADV_KEEPONFORK: nf &= ~VM_WIPEONFORK; break;
-    case MADV_DONTDUMP: nf |= VM_DONTDUMP; break;
+    case MADV_KEEPONFORK:
+      nf &= ~VM_WIPEONFORK;
+      break;
+    case MADV_DONTDUMP:
+      nf |= VM_DONTDUMP;
+      break;
     case MADV_DODUMP:
       if (!v.isHugetlb() && (v.vmFlags & VM_SPECIAL)) return Errno::Inval;
       nf &= ~VM_DONTDUMP;
@@ -66,9 +91,17 @@ Errno flagAdvice(const Vma& v, int advice, VmFlags& nf) {
 
 bool isFlagAdvice(int a) {
   switch (a) {
-    case MADV_NORMAL: case MADV_SEQUENTIAL: case MADV_RANDOM: case MADV_DONTFORK:
-    case MADV_DOFORK: case MADV_WIPEONFORK: case MADV_KEEPONFORK: case MADV_DONTDUMP:
-    case MADV_DODUMP: case MADV_HUGEPAGE: case MADV_NOHUGEPAGE:
+    case MADV_NORMAL:
+    case MADV_SEQUENTIAL:
+    case MADV_RANDOM:
+    case MADV_DONTFORK:
+    case MADV_DOFORK:
+    case MADV_WIPEONFORK:
+    case MADV_KEEPONFORK:
+    case MADV_DONTDUMP:
+    case MADV_DODUMP:
+    case MADV_HUGEPAGE:
+    case MADV_NOHUGEPAGE:
       return true;
     default:
       return false;
@@ -204,7 +237,8 @@ Errno madvisePopulate(Mm& mm, Va start, Va end, int advice) {
 /// else Ok or the last piece's failure.
 Errno madviseCollapse(Mm& mm, const std::vector<Vma*>& parts, Va start, Va end) {
   for (Vma* v : parts) {
-    if (!v->isAnonymous() || v->isHugetlb() || (v->vmFlags & (VM_SPECIAL | VM_NOHUGEPAGE))) return Errno::Inval;
+    if (!v->isAnonymous() || v->isHugetlb() || (v->vmFlags & (VM_SPECIAL | VM_NOHUGEPAGE)))
+      return Errno::Inval;
   }
   Va hs = start.alignUp(kPmdSize);
   Va he = end.alignDown(kPmdSize);

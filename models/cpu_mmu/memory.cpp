@@ -64,8 +64,7 @@ void dropDeviceEntry(Mm& mm, Pte pte) {
 
 /// One blockable notifier round around `body`, through the mm (so its per-event stats count it).
 template <class Body>
-void notifierRound(Mm& mm, MmuNotifierEvent event, Va start, Va end, const void* owner,
-                   Body&& body) {
+void notifierRound(Mm& mm, MmuNotifierEvent event, Va start, Va end, const void* owner, Body&& body) {
   MmuNotifierRange range;
   mmuNotifierRangeInitOwner(range, event, 0, &mm, start, end, owner);
   mm.invalidateRangeStart(range);
@@ -207,8 +206,7 @@ VmFaultResult callFault(VmFault& vmf) {
   Vma& vma = *vmf.vma;
   if (!vma.vmOps || !vma.vmOps->hasFault()) return VmFaultResult::Sigbus;
   VmFaultResult r = vma.vmOps->fault(vmf);
-  if (isFaultError(r) || hasAny(r, VmFaultResult::NoPage | VmFaultResult::Retry |
-                                       VmFaultResult::DoneCow))
+  if (isFaultError(r) || hasAny(r, VmFaultResult::NoPage | VmFaultResult::Retry | VmFaultResult::DoneCow))
     return r;
   // ->fault must provide a page when it did not install the entry itself.
   if (!vmf.page) return r | VmFaultResult::Sigbus;
@@ -274,8 +272,7 @@ VmFaultResult doFault(VmFault& vmf, Pte* slot) {
   if (!cow) return VmFaultResult::Oom;
   vmf.cowPage = *cow;
   VmFaultResult r = callFault(vmf);
-  if (isFaultError(r) || hasAny(r, VmFaultResult::NoPage | VmFaultResult::Retry |
-                                       VmFaultResult::DoneCow)) {
+  if (isFaultError(r) || hasAny(r, VmFaultResult::NoPage | VmFaultResult::Retry | VmFaultResult::DoneCow)) {
     pm.putPage(*cow);
     vmf.cowPage.reset();
     return r;
@@ -314,18 +311,16 @@ VmFaultResult removeDeviceExclusiveEntry(VmFault& vmf, Pte* slot, Pte entry) {
   }
   pm.getPage(pfn);
   h.set(kFrameLocked);
-  notifierRound(mm, MmuNotifierEvent::Exclusive, vmf.address, vmf.address + kPageSize, nullptr,
-                [&] {
-                  // restore_exclusive_pte: same page, old-young state, writable when the entry
-                  // was (maybe_mkwrite: only in a VM_WRITE vma), soft-dirty carried over.
-                  if (*slot != entry) return;  // changed under us (pte_same failed)
-                  const bool writable =
-                      entry.isWritableDeviceExclusiveEntry() && (vma.vmFlags & VM_WRITE);
-                  Pte p = mkPte(pfn, vma, writable);
-                  if (writable) p = p.mkDirty();
-                  if (entry.isSoftDirty()) p = p.mkSoftDirty();
-                  *slot = p;
-                });
+  notifierRound(mm, MmuNotifierEvent::Exclusive, vmf.address, vmf.address + kPageSize, nullptr, [&] {
+    // restore_exclusive_pte: same page, old-young state, writable when the entry
+    // was (maybe_mkwrite: only in a VM_WRITE vma), soft-dirty carried over.
+    if (*slot != entry) return;  // changed under us (pte_same failed)
+    const bool writable = entry.isWritableDeviceExclusiveEntry() && (vma.vmFlags & VM_WRITE);
+    Pte p = mkPte(pfn, vma, writable);
+    if (writable) p = p.mkDirty();
+    if (entry.isSoftDirty()) p = p.mkSoftDirty();
+    *slot = p;
+  });
   h.clear(kFrameLocked);
   pm.putPage(pfn);
   ++mm.vmEvents().deviceExclusiveRestore;
@@ -488,8 +483,8 @@ VmFaultResult handleMmFaultOnce(Vma& vma, Va address, unsigned faultFlags) {
 namespace fault_detail {
 
 VmFaultResult handleMmFaultUnchecked(Vma& vma, Va address, unsigned faultFlags) {
-  HMMSIM_ASSERT(vma.contains(address), "fault at " << address << " outside its vma ["
-                                                   << vma.vmStart << ", " << vma.vmEnd << ")");
+  HMMSIM_ASSERT(vma.contains(address),
+                "fault at " << address << " outside its vma [" << vma.vmStart << ", " << vma.vmEnd << ")");
   Mm& mm = mmOf(vma);
   ++mm.vmEvents().pgfault;
   VmFaultResult r = handleMmFaultOnce(vma, address, faultFlags);
@@ -515,7 +510,6 @@ VmFaultResult handleMmFault(Vma& vma, Va address, unsigned faultFlags) {
 
 namespace {
 
-
 // Bound on retries of one access: each retry follows a state change (a migration ended, a
 // device page came back); more than this many means two contexts livelock, a simulator bug.
 constexpr int kMaxFaultRetries = 64;
@@ -526,17 +520,17 @@ VmFaultResult userFaultLocked(Mm& mm, Va address, bool write) {
   Vma* vma = mm.vmaLookup(address);
   if (!vma) {
     vma = mm.findVma(address);
-    if (!vma || !(vma->vmFlags & VM_GROWSDOWN) || MmInternals::expandDownwards(mm, *vma, address) != Errno::Ok)
+    if (!vma || !(vma->vmFlags & VM_GROWSDOWN) ||
+        MmInternals::expandDownwards(mm, *vma, address) != Errno::Ok)
       return VmFaultResult::Sigsegv;
   }
-  const unsigned flags = kFaultFlagUser | kFaultFlagAllowRetry | kFaultFlagKillable |
-                         (write ? kFaultFlagWrite : 0u);
+  const unsigned flags =
+      kFaultFlagUser | kFaultFlagAllowRetry | kFaultFlagKillable | (write ? kFaultFlagWrite : 0u);
   VmFaultResult r = VmFaultResult::Retry;
   for (int i = 0; i < kMaxFaultRetries && hasAny(r, VmFaultResult::Retry); ++i)
     r = handleMmFault(*vma, address, i == 0 ? flags : flags | kFaultFlagTried);
-  HMMSIM_ASSERT(!hasAny(r, VmFaultResult::Retry),
-                "fault at " << address << " still asks for a retry after " << kMaxFaultRetries
-                            << " attempts (livelock)");
+  HMMSIM_ASSERT(!hasAny(r, VmFaultResult::Retry), "fault at " << address << " still asks for a retry after "
+                                                              << kMaxFaultRetries << " attempts (livelock)");
   return r;
 }
 
@@ -562,8 +556,7 @@ Errno cpuAccess(Mm& mm, Va address, void* buf, std::size_t len, bool write, std:
   Errno result = Errno::Ok;
   while (moved < len) {
     const Va va = address + moved;
-    const std::size_t chunk =
-        std::min<std::size_t>(len - moved, kPageSize - (va.value() & (kPageSize - 1)));
+    const std::size_t chunk = std::min<std::size_t>(len - moved, kPageSize - (va.value() & (kPageSize - 1)));
     PtWalk w = pt.lookup(va);
     int tries = 0;
     while (!accessOk(w, write)) {
@@ -613,7 +606,9 @@ Errno copyToUser(Mm& mm, Va dst, const void* src, std::size_t len) {
 namespace {
 
 /// The entry that maps `address` now (pte or PMD leaf), or none.
-Pte currentEntry(Mm& mm, Va address) { return mm.pageTable().lookup(address).pte; }
+Pte currentEntry(Mm& mm, Va address) {
+  return mm.pageTable().lookup(address).pte;
+}
 
 }  // namespace
 
@@ -633,7 +628,9 @@ void migrationEntryWait(Mm& mm, Va address) {
       "migration_entry_wait");
 }
 
-void migrationEntryWake(Mm& mm) { mm.migrationWaitQueue().wakeUpAll(); }
+void migrationEntryWake(Mm& mm) {
+  mm.migrationWaitQueue().wakeUpAll();
+}
 
 void folioWaitLocked(Mm& mm, Pfn pfn) {
   PhysMem& pm = mm.physMem();
@@ -747,8 +744,8 @@ void zapPte(Mm& mm, Pte* slot, const ZapDetails* details, ZapRss& rss) {
 void zapPageRange(Vma& vma, Va start, Va end, const ZapDetails* details) {
   HMMSIM_ASSERT(start.isAligned(kPageSize) && end.isAligned(kPageSize) && start <= end &&
                     start >= vma.vmStart && end <= vma.vmEnd,
-                "zapPageRange [" << start << ", " << end << ") outside vma [" << vma.vmStart
-                                 << ", " << vma.vmEnd << ")");
+                "zapPageRange [" << start << ", " << end << ") outside vma [" << vma.vmStart << ", "
+                                 << vma.vmEnd << ")");
   if (start == end) return;
   if (vma.isHugetlb()) return unmapHugepageRange(vma, start, end);  // unmap_single_vma
   Mm& mm = mmOf(vma);
@@ -767,9 +764,9 @@ void zapPageRange(Vma& vma, Va start, Va end, const ZapDetails* details) {
         HMMSIM_ASSERT(err == Errno::Ok, "split_huge_pmd failed during zap: " << err);
         return WalkAction::Retry;
       }
-      if (details && details->onlyFilePages && e.slot->isPresent() &&
-          isNormalPage(mm.physMem(), *e.slot) && !mm.physMem().isHugeZeroPfn(e.slot->pfn()) &&
-          headFrame(mm.physMem(), e.slot->pfn()).isAnon() && !details->evenCows)
+      if (details && details->onlyFilePages && e.slot->isPresent() && isNormalPage(mm.physMem(), *e.slot) &&
+          !mm.physMem().isHugeZeroPfn(e.slot->pfn()) && headFrame(mm.physMem(), e.slot->pfn()).isAnon() &&
+          !details->evenCows)
         return WalkAction::Continue;
       rss.flush(mm);  // zapHugePmd updates the counters itself (PMD paths free device folios)
       zapHugePmd(mm, e.slot);
@@ -970,9 +967,12 @@ Errno copyPageRange(Vma& dst, Vma& src) {
       step = e.slot->isSwap() ? copyNonpresentPte(c, e) : copyPresentPte(c, e);
     }
     switch (step) {
-      case CopyStep::Copied: return WalkAction::Continue;
-      case CopyStep::Retry: return WalkAction::Retry;
-      case CopyStep::NoMem: break;
+      case CopyStep::Copied:
+        return WalkAction::Continue;
+      case CopyStep::Retry:
+        return WalkAction::Retry;
+      case CopyStep::NoMem:
+        break;
     }
     result = Errno::NoMem;
     return WalkAction::Stop;
@@ -1004,8 +1004,7 @@ Pte modifyPresent(PhysMem& pm, Pte pte, VmFlags newFlags, bool huge) {
   if (!isNormalPage(pm, p) || pm.isZeroPfn(p.pfn()) || pm.isHugeZeroPfn(p.pfn())) return p;
   const Frame& h = headFrame(pm, p.pfn());
   if (!h.isAnon()) return p;
-  const bool exclusive =
-      huge ? h.test(kFrameAnonExclusive) : pm.frame(p.pfn()).test(kFrameAnonExclusive);
+  const bool exclusive = huge ? h.test(kFrameAnonExclusive) : pm.frame(p.pfn()).test(kFrameAnonExclusive);
   return exclusive ? p.mkWrite() : p;
 }
 
@@ -1042,16 +1041,14 @@ std::uint64_t changeProtection(Vma& vma, Va start, Va end, VmFlags newFlags) {
         HMMSIM_ASSERT(err == Errno::Ok, "split_huge_pmd failed during mprotect: " << err);
         return WalkAction::Retry;
       }
-      const Pte np = pte.isPresent() ? modifyPresent(pm, pte, newFlags, true)
-                                     : modifySwap(pte, newFlags);
+      const Pte np = pte.isPresent() ? modifyPresent(pm, pte, newFlags, true) : modifySwap(pte, newFlags);
       if (np != pte) {
         *e.slot = np;
         pages += kPagesPerPmd;
       }
       return WalkAction::Continue;
     }
-    const Pte np = pte.isPresent() ? modifyPresent(pm, pte, newFlags, false)
-                                   : modifySwap(pte, newFlags);
+    const Pte np = pte.isPresent() ? modifyPresent(pm, pte, newFlags, false) : modifySwap(pte, newFlags);
     if (np != pte) {
       *e.slot = np;
       ++pages;
@@ -1099,8 +1096,7 @@ Errno vmInsertPage(Vma& vma, Va address, Pfn pfn) {
   Mm& mm = mmOf(vma);
   PhysMem& pm = mm.physMem();
   // validate_page_before_insert: a refcounted page (not the zero page, not free).
-  if (!pm.pfnValid(pfn) || pm.isZeroPfn(pfn) || headFrame(pm, pfn).refcount() == 0)
-    return Errno::Inval;
+  if (!pm.pfnValid(pfn) || pm.isZeroPfn(pfn) || headFrame(pm, pfn).refcount() == 0) return Errno::Inval;
   if (!(vma.vmFlags & VM_MIXEDMAP)) vma.vmFlags |= VM_MIXEDMAP;
   Errno err = Errno::Ok;
   Pte* slot = mm.pageTable().ptePtr(address, true, &err);
@@ -1114,8 +1110,8 @@ Errno vmInsertPage(Vma& vma, Va address, Pfn pfn) {
 }
 
 Errno remapPfnRange(Vma& vma, Va address, Pfn pfn, std::uint64_t size) {
-  if (!address.isAligned(kPageSize) || size == 0 || (size & (kPageSize - 1)) != 0 ||
-      address < vma.vmStart || address + size > vma.vmEnd || address + size < address)
+  if (!address.isAligned(kPageSize) || size == 0 || (size & (kPageSize - 1)) != 0 || address < vma.vmStart ||
+      address + size > vma.vmEnd || address + size < address)
     return Errno::Inval;
   Mm& mm = mmOf(vma);
   vma.vmFlags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP;

@@ -94,8 +94,7 @@ VmFaultResult handleUserFault(Mm& mm, Va address, bool write);
 /// Hwpoison or there is no vma, NoMem when a fault returned Oom. On failure, the bytes of the
 /// pages before the failing page have been moved (copy_*_user's partial copy); `*done`, if
 /// given, receives the number of bytes moved.
-Errno cpuAccess(Mm& mm, Va address, void* buf, std::size_t len, bool write,
-                std::size_t* done = nullptr);
+Errno cpuAccess(Mm& mm, Va address, void* buf, std::size_t len, bool write, std::size_t* done = nullptr);
 /// copy_from_user: read `len` bytes at user address `src` into `dst`. Same returns as cpuAccess.
 Errno copyFromUser(Mm& mm, void* dst, Va src, std::size_t len);
 /// copy_to_user: write `len` bytes from `src` to user address `dst`. Same returns as cpuAccess.
@@ -153,7 +152,8 @@ void zapPageRange(Vma& vma, Va start, Va end, const ZapDetails* details = nullpt
 /// - Private (COW) mappings: write-protect the pte in both parent and child (the caller raises
 ///   MMU_NOTIFY_PROTECTION_PAGE on the parent's range around the whole fork), mapcount+1.
 ///   A THP stays PMD-mapped in both (copy_huge_pmd); the huge zero page is shared.
-/// - An anonymous page that may be DMA-pinned (folioMaybeDmaPinned) in a COW mapping is copied eagerly into a new
+/// - An anonymous page that may be DMA-pinned (folioMaybeDmaPinned) in a COW mapping is copied eagerly into a
+/// new
 ///   page for the child and the parent keeps its writable mapping (page_needs_cow_for_dma).
 /// - Device-private entries: the child gets the same entry; a writable entry in a COW mapping
 ///   becomes read-only in both (copy_nonpresent_pte), page refcount and mapcount +1.

@@ -30,13 +30,16 @@ std::uint64_t Mm::lockedVm() const {
 namespace {
 
 /// mlock_fixup's refusal: these vmas keep their flags and do not count as locked.
-bool lockable(const Vma& v) { return !(v.vmFlags & VM_SPECIAL) && !v.isHugetlb(); }
+bool lockable(const Vma& v) {
+  return !(v.vmFlags & VM_SPECIAL) && !v.isHugetlb();
+}
 
 /// Pages of [start, end) already in VM_LOCKED vmas (count_mm_mlocked_page_nr).
 std::uint64_t lockedPagesIn(Mm& mm, Va start, Va end) {
   std::uint64_t pages = 0;
   for (Vma* v : MmInternals::vmasIn(mm, start, end))
-    if (v->vmFlags & VM_LOCKED) pages += (std::min(v->vmEnd, end) - std::max(v->vmStart, start)) >> kPageShift;
+    if (v->vmFlags & VM_LOCKED)
+      pages += (std::min(v->vmEnd, end) - std::max(v->vmStart, start)) >> kPageShift;
   return pages;
 }
 
@@ -99,7 +102,8 @@ Errno Mm::mlock2(Va addr, std::uint64_t len, int flags) {
   }
   // do_mlock: the limit, not counting pages of the range that are locked already.
   if (!params_.capIpcLock) {
-    const std::uint64_t locked = ((end - start) >> kPageShift) + lockedVm() - lockedPagesIn(*this, start, end);
+    const std::uint64_t locked =
+        ((end - start) >> kPageShift) + lockedVm() - lockedPagesIn(*this, start, end);
     if (locked > (params_.rlimitMemlock >> kPageShift)) return failed(Errno::NoMem);
   }
   const VmFlags lockFlags = VM_LOCKED | ((flags & MLOCK_ONFAULT) ? VM_LOCKONFAULT : 0);

@@ -40,8 +40,8 @@ MmStats::MmStats(StatsGroup& g)
       vmaMerges(g.counter("vma_merges", "merges", "adjacent vmas joined (vma_merge)")),
       stackExpansions(g.counter("stack_expansions", "expansions",
                                 "VM_GROWSDOWN vmas grown by a fault below them (expand_stack)")),
-      lazyfreeDiscarded(g.counter("lazyfree_discarded", "pages",
-                                  "clean MADV_FREE pages discarded by reclaimLazyfree")),
+      lazyfreeDiscarded(
+          g.counter("lazyfree_discarded", "pages", "clean MADV_FREE pages discarded by reclaimLazyfree")),
       notifyEvents(registerEventCounters(g)),
       rssAnon(g.scalar("rss_anon", "pages", "anonymous pages mapped (MM_ANONPAGES)")),
       rssFile(g.scalar("rss_file", "pages", "file pages mapped (MM_FILEPAGES)")),
@@ -57,8 +57,7 @@ Mm::Mm(PhysMem& physMem, std::string name, const MmParams& params)
       subscriptions_(std::make_unique<MmuNotifierSubscriptions>(this, name + ".notifier")) {
   HMMSIM_ASSERT(params_.mmapMinAddr.isAligned(kPageSize) && params_.mmapBase.isAligned(kPageSize) &&
                     params_.taskSize.isAligned(kPageSize) && params_.mmapMinAddr < params_.mmapBase &&
-                    params_.mmapBase <= params_.taskSize &&
-                    params_.taskSize.value() <= PageTable::kVaLimit,
+                    params_.mmapBase <= params_.taskSize && params_.taskSize.value() <= PageTable::kVaLimit,
                 "MmParams: need mmapMinAddr < mmapBase <= taskSize <= 2^48, page aligned");
 }
 
@@ -98,8 +97,7 @@ std::uint64_t Mm::totalVm() const {
 // ---- rss --------------------------------------------------------------------------------------
 
 std::int64_t Mm::rss() const {
-  return mmCounter(MmCounter::FilePages) + mmCounter(MmCounter::AnonPages) +
-         mmCounter(MmCounter::ShmemPages);
+  return mmCounter(MmCounter::FilePages) + mmCounter(MmCounter::AnonPages) + mmCounter(MmCounter::ShmemPages);
 }
 
 // ---- mmap lock --------------------------------------------------------------------------------
@@ -283,7 +281,7 @@ void MmInternals::splitAt(Mm& mm, Va addr) {
 bool MmInternals::canMerge(const Vma& a, const Vma& b) {
   if (a.vmEnd != b.vmStart) return false;
   if ((a.vmFlags ^ b.vmFlags) & ~VM_SOFTDIRTY) return false;  // is_mergeable_vma
-  if (a.vmFlags & (VM_SPECIAL | VM_HUGETLB)) return false;  // hugetlb vm_ops has close
+  if (a.vmFlags & (VM_SPECIAL | VM_HUGETLB)) return false;    // hugetlb vm_ops has close
   if (a.vmFile != b.vmFile || a.vmOps != b.vmOps) return false;
   // Only anonymous and page-cache vmas merge: a driver's close() may care (the kernel refuses
   // to merge vmas whose vm_ops has close).

@@ -130,16 +130,16 @@ struct ForkResult {
 /// Counters of the mm's stats group (names in quotes). Tests assert on them.
 struct MmStats {
   explicit MmStats(StatsGroup& g);
-  Counter& mmapCalls;      ///< "mmap_calls": mmap calls, including failed ones
-  Counter& munmapCalls;    ///< "munmap_calls"
-  Counter& mprotectCalls;  ///< "mprotect_calls"
-  Counter& mremapCalls;    ///< "mremap_calls"
-  Counter& madviseCalls;   ///< "madvise_calls"
-  Counter& forkCalls;      ///< "fork_calls"
-  Counter& failedCalls;    ///< "failed_calls": syscalls above that returned an error
-  Counter& vmaSplits;      ///< "vma_splits": __split_vma
-  Counter& vmaMerges;      ///< "vma_merges": vma_merge joined two or three vmas
-  Counter& stackExpansions;  ///< "stack_expansions": a fault below a VM_GROWSDOWN vma grew it
+  Counter& mmapCalls;          ///< "mmap_calls": mmap calls, including failed ones
+  Counter& munmapCalls;        ///< "munmap_calls"
+  Counter& mprotectCalls;      ///< "mprotect_calls"
+  Counter& mremapCalls;        ///< "mremap_calls"
+  Counter& madviseCalls;       ///< "madvise_calls"
+  Counter& forkCalls;          ///< "fork_calls"
+  Counter& failedCalls;        ///< "failed_calls": syscalls above that returned an error
+  Counter& vmaSplits;          ///< "vma_splits": __split_vma
+  Counter& vmaMerges;          ///< "vma_merges": vma_merge joined two or three vmas
+  Counter& stackExpansions;    ///< "stack_expansions": a fault below a VM_GROWSDOWN vma grew it
   Counter& lazyfreeDiscarded;  ///< "lazyfree_discarded": clean MADV_FREE pages reclaimed
   /// "notify_<event>" (unmap, clear, protection_vma, protection_page, soft_dirty, release,
   /// migrate, exclusive): invalidate_range_start rounds raised on this mm, per event.
@@ -202,13 +202,20 @@ class Mm {
   void addMmCounter(MmCounter c, std::int64_t pages) {
     auto& slot = rss_[static_cast<unsigned>(c)];
     slot += pages;
-    HMMSIM_ASSERT(slot >= 0, "mm " << name() << ": rss counter " << static_cast<unsigned>(c)
-                                    << " went negative");
+    HMMSIM_ASSERT(slot >= 0,
+                  "mm " << name() << ": rss counter " << static_cast<unsigned>(c) << " went negative");
     switch (c) {
-      case MmCounter::AnonPages: mmStats_.rssAnon.set(double(slot)); break;
-      case MmCounter::FilePages: mmStats_.rssFile.set(double(slot)); break;
-      case MmCounter::ShmemPages: mmStats_.rssShmem.set(double(slot)); break;
-      case MmCounter::SwapEnts: break;
+      case MmCounter::AnonPages:
+        mmStats_.rssAnon.set(double(slot));
+        break;
+      case MmCounter::FilePages:
+        mmStats_.rssFile.set(double(slot));
+        break;
+      case MmCounter::ShmemPages:
+        mmStats_.rssShmem.set(double(slot));
+        break;
+      case MmCounter::SwapEnts:
+        break;
     }
   }
   /// get_mm_rss(): file + anon + shmem pages.
@@ -256,8 +263,8 @@ class Mm {
   /// MAP_FIXED over existing mappings unmaps them first with one MMU_NOTIFY_UNMAP round over
   /// [addr, addr+len) (do_vmi_munmap in mmap_region), splitting partly covered vmas and THPs.
   /// MAP_POPULATE faults the range in (mm_populate); a failure there does not fail mmap.
-  VaResult mmap(Va addr, std::uint64_t len, int prot, int flags,
-                const std::shared_ptr<File>& file = nullptr, std::uint64_t offset = 0);
+  VaResult mmap(Va addr, std::uint64_t len, int prot, int flags, const std::shared_ptr<File>& file = nullptr,
+                std::uint64_t offset = 0);
   /// munmap(2). Unmaps every vma part in [addr, addr+len): one MMU_NOTIFY_UNMAP round over
   /// [addr, addr+len page-rounded) when any vma intersects (none otherwise), partial vmas split
   /// (THPs straddling a boundary split with their own MMU_NOTIFY_CLEAR round), pages freed.
@@ -276,8 +283,8 @@ class Mm {
   /// madvise(2). Returns Ok, or:
   ///  Inval  unaligned addr; unknown advice; len overflowing; DONTNEED/FREE on a VM_LOCKED or
   ///         VM_PFNMAP vma; FREE on a vma that is not private anonymous (or hugetlb); DONTNEED
-  ///         on hugetlb at a start off its huge page boundaries; DOFORK on VM_IO; WIPEONFORK on a non-private-anon
-  ///         vma; POPULATE_* on VM_IO/VM_PFNMAP; COLLAPSE outside private anonymous vmas.
+  ///         on hugetlb at a start off its huge page boundaries; DOFORK on VM_IO; WIPEONFORK on a
+  ///         non-private-anon vma; POPULATE_* on VM_IO/VM_PFNMAP; COLLAPSE outside private anonymous vmas.
   ///  NoMem  part of [addr, addr+len) is not mapped. The kernel applies the advice to the
   ///         mapped parts and then returns ENOMEM; hmmsim refuses first and changes nothing
   ///         (deliberate, so that a bad call changes nothing).
@@ -343,8 +350,7 @@ class Mm {
   /// DONTUNMAP, which leaves the old vma in place with no entries (a later touch faults in
   /// zeros). Difference: the kernel may widen move_page_tables' range to PMD boundaries
   /// (try_realign_addr); hmmsim does not.
-  VaResult mremap(Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int flags,
-                  Va newAddr = Va(0));
+  VaResult mremap(Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int flags, Va newAddr = Va(0));
   /// fork(): a child Mm (`childName` names its stats group) with copies of every vma except
   /// VM_DONTCOPY ones. Private writable mappings become COW in both: one
   /// MMU_NOTIFY_PROTECTION_PAGE round on the parent per copied COW vma that has pages
@@ -395,7 +401,7 @@ class Mm {
   bool exited_ = false;
   std::uint64_t hugetlbReserved_[2] = {0, 0};  ///< huge pages reserved by MAP_HUGETLB vmas: 2 MiB, 1 GiB
   std::int64_t hugetlbUsage_ = 0;              ///< hugetlb_count_add/sub, 4 KiB pages
-  VmFlags defFlags_ = 0;                        ///< mm->def_flags (mlockall MCL_FUTURE)
+  VmFlags defFlags_ = 0;                       ///< mm->def_flags (mlockall MCL_FUTURE)
   std::uint64_t nextAnonVmaId_ = 1;
 };
 
@@ -404,9 +410,13 @@ class Mm {
 // these so that Mm's per-event counters are complete.
 
 /// mmu_notifier_invalidate_range_start(range): range.mm must be set.
-inline void mmuNotifierInvalidateRangeStart(MmuNotifierRange& range) { range.mm->invalidateRangeStart(range); }
+inline void mmuNotifierInvalidateRangeStart(MmuNotifierRange& range) {
+  range.mm->invalidateRangeStart(range);
+}
 /// mmu_notifier_invalidate_range_end(range).
-inline void mmuNotifierInvalidateRangeEnd(MmuNotifierRange& range) { range.mm->invalidateRangeEnd(range); }
+inline void mmuNotifierInvalidateRangeEnd(MmuNotifierRange& range) {
+  range.mm->invalidateRangeEnd(range);
+}
 /// mmu_interval_notifier_insert(sub, mm, start, length, ops): see
 /// MmuNotifierSubscriptions::mmuIntervalNotifierInsert (Ok, Overflow for an empty/overflowing
 /// interval, Inval after exit_mmap).

@@ -159,17 +159,17 @@ namespace {
 
 /// What do_mmap decided about a request before mmap_region places it.
 struct MmapRequest {
-  std::shared_ptr<File> file;  ///< nullptr for anonymous memory (the fd is ignored)
-  std::uint64_t len = 0;       ///< rounded up to the page (hugetlb: huge page) size
-  std::uint64_t pgoff = 0;     ///< offset >> PAGE_SHIFT
-  bool shared = false;         ///< MAP_SHARED or MAP_SHARED_VALIDATE
-  bool anon = false;           ///< MAP_ANONYMOUS
-  bool hugetlb = false;        ///< MAP_HUGETLB
-  bool fixed = false;          ///< MAP_FIXED or MAP_FIXED_NOREPLACE
-  unsigned hugeShift = 0;      ///< hugetlb: log2 of the huge page size, else 0
+  std::shared_ptr<File> file;          ///< nullptr for anonymous memory (the fd is ignored)
+  std::uint64_t len = 0;               ///< rounded up to the page (hugetlb: huge page) size
+  std::uint64_t pgoff = 0;             ///< offset >> PAGE_SHIFT
+  bool shared = false;                 ///< MAP_SHARED or MAP_SHARED_VALIDATE
+  bool anon = false;                   ///< MAP_ANONYMOUS
+  bool hugetlb = false;                ///< MAP_HUGETLB
+  bool fixed = false;                  ///< MAP_FIXED or MAP_FIXED_NOREPLACE
+  unsigned hugeShift = 0;              ///< hugetlb: log2 of the huge page size, else 0
   std::uint64_t hugeSize = kPageSize;  ///< the alignment of a fixed address
-  VmFlags vmFlags = 0;         ///< the new vma's flags
-  bool populate = false;       ///< MAP_POPULATE or locked: mm_populate after the lock is dropped
+  VmFlags vmFlags = 0;                 ///< the new vma's flags
+  bool populate = false;               ///< MAP_POPULATE or locked: mm_populate after the lock is dropped
 };
 
 /// ksys_mmap_pgoff / do_mmap's argument checks: mapping type, file or anonymous, hugetlb size
@@ -182,7 +182,7 @@ Errno mmapCheckArgs(const Mm& mm, Va addr, std::uint64_t len, int flags, const s
   if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE) return Errno::Inval;
   req.shared = type != MAP_PRIVATE;
   req.anon = (flags & MAP_ANONYMOUS) != 0;
-  req.file = req.anon ? nullptr : fileIn;  // the fd is ignored for anonymous maps
+  req.file = req.anon ? nullptr : fileIn;           // the fd is ignored for anonymous maps
   if (!req.anon && !req.file) return Errno::Inval;  // the kernel's EBADF
   req.hugetlb = (flags & MAP_HUGETLB) != 0;
   if (req.hugetlb && req.file) return Errno::Inval;  // not a hugetlbfs file

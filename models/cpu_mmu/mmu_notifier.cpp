@@ -8,14 +8,22 @@ namespace hmmsim {
 
 const char* mmuNotifierEventName(MmuNotifierEvent e) {
   switch (e) {
-    case MmuNotifierEvent::Unmap: return "unmap";
-    case MmuNotifierEvent::Clear: return "clear";
-    case MmuNotifierEvent::ProtectionVma: return "protection_vma";
-    case MmuNotifierEvent::ProtectionPage: return "protection_page";
-    case MmuNotifierEvent::SoftDirty: return "soft_dirty";
-    case MmuNotifierEvent::Release: return "release";
-    case MmuNotifierEvent::Migrate: return "migrate";
-    case MmuNotifierEvent::Exclusive: return "exclusive";
+    case MmuNotifierEvent::Unmap:
+      return "unmap";
+    case MmuNotifierEvent::Clear:
+      return "clear";
+    case MmuNotifierEvent::ProtectionVma:
+      return "protection_vma";
+    case MmuNotifierEvent::ProtectionPage:
+      return "protection_page";
+    case MmuNotifierEvent::SoftDirty:
+      return "soft_dirty";
+    case MmuNotifierEvent::Release:
+      return "release";
+    case MmuNotifierEvent::Migrate:
+      return "migrate";
+    case MmuNotifierEvent::Exclusive:
+      return "exclusive";
   }
   return "?";
 }
@@ -42,7 +50,9 @@ MmuNotifier::~MmuNotifier() {
                 "MmuNotifier destroyed while registered: call mmuNotifierUnregister() first");
 }
 void MmuNotifier::release(Mm* /*mm*/) {}
-Errno MmuNotifier::invalidateRangeStart(const MmuNotifierRange& /*range*/) { return Errno::Ok; }
+Errno MmuNotifier::invalidateRangeStart(const MmuNotifierRange& /*range*/) {
+  return Errno::Ok;
+}
 void MmuNotifier::invalidateRangeEnd(const MmuNotifierRange& /*range*/) {}
 void MmuNotifier::archInvalidateSecondaryTlbs(Mm* /*mm*/, Va /*start*/, Va /*end*/) {}
 
@@ -77,8 +87,9 @@ MmuNotifierSubscriptions::MmuNotifierSubscriptions(Mm* mm, std::string statsName
     : mm_(mm),
       blocker_(&blocker),
       stats_(std::move(statsName)),
-      invStart_(stats_.counter("invalidate_start", "calls",
-                               "invalidate_range_start (blocking and non-blocking) and release invalidations")),
+      invStart_(
+          stats_.counter("invalidate_start", "calls",
+                         "invalidate_range_start (blocking and non-blocking) and release invalidations")),
       invStartNonblock_(stats_.counter("invalidate_start_nonblock", "calls",
                                        "invalidate_range_start_nonblock calls (OOM-reaper path)")),
       invNonblockAgain_(stats_.counter("invalidate_nonblock_again", "calls",
@@ -99,17 +110,20 @@ MmuNotifierSubscriptions::MmuNotifierSubscriptions(Mm* mm, std::string statsName
                                      "-EAGAIN (kernel WARN)")),
       plainEndCalls_(stats_.counter("plain_end_calls", "calls",
                                     "mmu_notifier_ops->invalidate_range_end callbacks called")),
-      seqBumps_(stats_.counter("seq_bumps", "events",
-                               "odd->even transitions of invalidate_seq (last end of an overlapping period)")),
+      seqBumps_(
+          stats_.counter("seq_bumps", "events",
+                         "odd->even transitions of invalidate_seq (last end of an overlapping period)")),
       deferredInserts_(stats_.counter("deferred_inserts", "events",
                                       "interval inserts deferred to the last invalidate_range_end")),
       deferredRemoves_(stats_.counter("deferred_removes", "events",
                                       "interval removes deferred to the last invalidate_range_end")),
       readBegin_(stats_.counter("read_begin", "calls", "mmu_interval_read_begin calls")),
-      readBeginSleeps_(stats_.counter("read_begin_sleeps", "calls",
-                                      "mmu_interval_read_begin calls that slept until an invalidation ended")),
+      readBeginSleeps_(
+          stats_.counter("read_begin_sleeps", "calls",
+                         "mmu_interval_read_begin calls that slept until an invalidation ended")),
       readRetry_(stats_.counter("read_retry", "events", "mmu_interval_read_retry calls that returned true")),
-      checkRetry_(stats_.counter("check_retry", "events", "mmu_interval_check_retry calls that returned true")),
+      checkRetry_(
+          stats_.counter("check_retry", "events", "mmu_interval_check_retry calls that returned true")),
       removeSleeps_(stats_.counter("remove_sleeps", "calls",
                                    "mmu_interval_notifier_remove calls that waited for an invalidation")),
       releaseCalls_(stats_.counter("release_calls", "calls", "mmu_notifier_release calls (mm teardown)")),
@@ -121,10 +135,12 @@ MmuNotifierSubscriptions::MmuNotifierSubscriptions(Mm* mm, std::string statsName
           "nonblock_itree_left_active", "events",
           "non-blocking starts failed by a plain subscriber after the interval part started; the kernel "
           "leaves active_invalidate_ranges raised")),
-      unregisterSleeps_(stats_.counter("unregister_sleeps", "calls",
-                                       "mmu_notifier_unregister/release calls that waited for running callbacks")),
-      insertAfterRelease_(stats_.counter("insert_after_release", "calls",
-                                         "interval inserts refused with -EINVAL because the mm has no users")) {
+      unregisterSleeps_(
+          stats_.counter("unregister_sleeps", "calls",
+                         "mmu_notifier_unregister/release calls that waited for running callbacks")),
+      insertAfterRelease_(
+          stats_.counter("insert_after_release", "calls",
+                         "interval inserts refused with -EINVAL because the mm has no users")) {
   for (unsigned e = 0; e < kMmuNotifierEventCount; ++e) {
     const char* name = mmuNotifierEventName(static_cast<MmuNotifierEvent>(e));
     invStartEvent_[e] = &stats_.counter(std::string("invalidate_start_") + name, "calls",
@@ -161,8 +177,10 @@ Errno MmuNotifierSubscriptions::mmuNotifierRegister(MmuNotifier& sub) {
 void MmuNotifierSubscriptions::unhash(MmuNotifier& sub) {
   if (!sub.registered_) return;
   sub.registered_ = false;
-  if (hlistCallbacksRunning_ == 0) list_.erase(list_.iterator_to(sub));
-  else ++zombies_;
+  if (hlistCallbacksRunning_ == 0)
+    list_.erase(list_.iterator_to(sub));
+  else
+    ++zombies_;
 }
 
 void MmuNotifierSubscriptions::hlistExit() {
@@ -170,8 +188,10 @@ void MmuNotifierSubscriptions::hlistExit() {
   if (--hlistCallbacksRunning_ != 0) return;
   if (zombies_) {
     for (auto it = list_.begin(); it != list_.end();) {
-      if (!it->registered_) it = list_.erase(it);
-      else ++it;
+      if (!it->registered_)
+        it = list_.erase(it);
+      else
+        ++it;
     }
     zombies_ = 0;
   }
@@ -179,7 +199,8 @@ void MmuNotifierSubscriptions::hlistExit() {
 }
 
 void MmuNotifierSubscriptions::mmuNotifierUnregister(MmuNotifier& sub) {
-  HMMSIM_ASSERT(sub.subscriptions_ == this, "mmu_notifier_unregister of a notifier not registered on this mm");
+  HMMSIM_ASSERT(sub.subscriptions_ == this,
+                "mmu_notifier_unregister of a notifier not registered on this mm");
   if (sub.registered_) {
     hlistEnter();  // srcu_read_lock: ->release runs as an SRCU reader
     sub.release(mm_);
@@ -187,8 +208,9 @@ void MmuNotifierSubscriptions::mmuNotifierUnregister(MmuNotifier& sub) {
     unhash(sub);
   }
   // synchronize_srcu(): wait for every running plain-subscriber callback of this mm.
-  if (waitEvent(*blocker_, srcuWq_, [this] { return hlistCallbacksRunning_ == 0; },
-                "mmu_notifier_unregister (synchronize_srcu: a subscriber callback is running)"))
+  if (waitEvent(
+          *blocker_, srcuWq_, [this] { return hlistCallbacksRunning_ == 0; },
+          "mmu_notifier_unregister (synchronize_srcu: a subscriber callback is running)"))
     ++unregisterSleeps_;
   HMMSIM_ASSERT(!sub.hook_.is_linked(), "unhashed notifier still linked after synchronize_srcu");
   sub.subscriptions_ = nullptr;
@@ -197,11 +219,12 @@ void MmuNotifierSubscriptions::mmuNotifierUnregister(MmuNotifier& sub) {
 
 // --- interval subscriptions --------------------------------------------------------------------
 
-Errno MmuNotifierSubscriptions::mmuIntervalNotifierInsert(MmuIntervalNotifier& sub, Va start, std::uint64_t length,
-                                                          MmuIntervalNotifierOps& ops) {
+Errno MmuNotifierSubscriptions::mmuIntervalNotifierInsert(MmuIntervalNotifier& sub, Va start,
+                                                          std::uint64_t length, MmuIntervalNotifierOps& ops) {
   HMMSIM_ASSERT(!sub.inserted(), "mmu_interval_notifier_insert of a notifier that is already inserted");
   // The tree stores closed intervals: last = start + length - 1 must not wrap.
-  if (length == 0 || start.value() > std::numeric_limits<std::uint64_t>::max() - (length - 1)) return Errno::Overflow;
+  if (length == 0 || start.value() > std::numeric_limits<std::uint64_t>::max() - (length - 1))
+    return Errno::Overflow;
   // Must be called with an mmget() reference: after exit_mmap there is none (WARN, -EINVAL).
   if (released_) {
     ++insertAfterRelease_;
@@ -236,7 +259,8 @@ Errno MmuNotifierSubscriptions::mmuIntervalNotifierInsert(MmuIntervalNotifier& s
 }
 
 void MmuNotifierSubscriptions::mmuIntervalNotifierRemove(MmuIntervalNotifier& sub) {
-  HMMSIM_ASSERT(sub.subscriptions_ == this, "mmu_interval_notifier_remove of a notifier not inserted on this mm");
+  HMMSIM_ASSERT(sub.subscriptions_ == this,
+                "mmu_interval_notifier_remove of a notifier not inserted on this mm");
   std::uint64_t seq = 0;
   if (isInvalidating()) {
     if (!sub.inTree()) {
@@ -256,8 +280,9 @@ void MmuNotifierSubscriptions::mmuIntervalNotifierRemove(MmuIntervalNotifier& su
 
   // Wait until the invalidation that may be calling sub has ended (the deferred removal is then done).
   if (seq) {
-    if (waitEvent(*blocker_, wq_, [this, seq] { return invalidateSeq_ != seq; },
-                  "mmu_interval_notifier_remove (waiting for the running invalidation to end)"))
+    if (waitEvent(
+            *blocker_, wq_, [this, seq] { return invalidateSeq_ != seq; },
+            "mmu_interval_notifier_remove (waiting for the running invalidation to end)"))
       ++removeSleeps_;
     HMMSIM_ASSERT(!sub.inTree() && !sub.deferredHook_.is_linked(), "deferred removal not applied");
   }
@@ -270,8 +295,9 @@ std::uint64_t MmuNotifierSubscriptions::mmuIntervalReadBegin(MmuIntervalNotifier
   const std::uint64_t seq = sub.invalidateSeq_;
   // Equal to the odd global seq: an invalidation of sub's range is between start and end.
   if (seq == invalidateSeq_) {
-    if (waitEvent(*blocker_, wq_, [this, seq] { return invalidateSeq_ != seq; },
-                  "mmu_interval_read_begin (the range is being invalidated)"))
+    if (waitEvent(
+            *blocker_, wq_, [this, seq] { return invalidateSeq_ != seq; },
+            "mmu_interval_read_begin (the range is being invalidated)"))
       ++readBeginSleeps_;
   }
   // readRetry may already be true here; not looping lets the caller bound its own retries.
@@ -301,13 +327,15 @@ MmuIntervalNotifier* MmuNotifierSubscriptions::itreeInvStartRange(const MmuNotif
   return node ? &MmuIntervalNotifier::fromNode(*node) : nullptr;
 }
 
-MmuIntervalNotifier* MmuNotifierSubscriptions::itreeInvNext(MmuIntervalNotifier& sub, const MmuNotifierRange& range) {
+MmuIntervalNotifier* MmuNotifierSubscriptions::itreeInvNext(MmuIntervalNotifier& sub,
+                                                            const MmuNotifierRange& range) {
   IntervalTreeNode* node = itree_.iterNext(&sub.node(), range.start.value(), range.end.value() - 1);
   return node ? &MmuIntervalNotifier::fromNode(*node) : nullptr;
 }
 
 void MmuNotifierSubscriptions::itreeInvEnd() {
-  HMMSIM_ASSERT(activeInvalidateRanges_ > 0, "invalidate_range_end without a matching invalidate_range_start");
+  HMMSIM_ASSERT(activeInvalidateRanges_ > 0,
+                "invalidate_range_end without a matching invalidate_range_start");
   if (--activeInvalidateRanges_ != 0 || !isInvalidating()) return;
 
   ++invalidateSeq_;  // even: idle
@@ -316,8 +344,10 @@ void MmuNotifierSubscriptions::itreeInvEnd() {
   while (!deferred_.empty()) {
     MmuIntervalNotifier& sub = deferred_.front();
     deferred_.pop_front();
-    if (!sub.inTree()) itree_.insert(sub.node());
-    else itree_.remove(sub.node());
+    if (!sub.inTree())
+      itree_.insert(sub.node());
+    else
+      itree_.remove(sub.node());
   }
   wq_.wakeUpAll();
 }
@@ -378,8 +408,8 @@ void MmuNotifierSubscriptions::hlistInvalidateEnd(const MmuNotifierRange& range)
 }
 
 Errno MmuNotifierSubscriptions::invalidateRangeStartCommon(MmuNotifierRange& range) {
-  HMMSIM_ASSERT(range.start < range.end, "mmu notifier range [" << range.start << ", " << range.end
-                                                                << ") is empty or inverted");
+  HMMSIM_ASSERT(range.start < range.end,
+                "mmu notifier range [" << range.start << ", " << range.end << ") is empty or inverted");
   ++invStart_;
   ++*invStartEvent_[static_cast<unsigned>(range.event)];
   const Errno r = itreeInvalidate(range);
@@ -455,8 +485,9 @@ void MmuNotifierSubscriptions::release() {
     ++it;  // unhash may unlink sub
     unhash(sub);
   }
-  if (waitEvent(*blocker_, srcuWq_, [this] { return hlistCallbacksRunning_ == 0; },
-                "mmu_notifier_release (synchronize_srcu: a subscriber callback is running)"))
+  if (waitEvent(
+          *blocker_, srcuWq_, [this] { return hlistCallbacksRunning_ == 0; },
+          "mmu_notifier_release (synchronize_srcu: a subscriber callback is running)"))
     ++unregisterSleeps_;
 }
 

@@ -59,14 +59,19 @@ class MmuIntervalNotifier;
 
 /// Why the mm invalidates a range (enum mmu_notifier_event; values are the kernel's).
 enum class MmuNotifierEvent : unsigned {
-  Unmap = 0,           ///< MMU_NOTIFY_UNMAP: munmap(), or mremap() moving the range away
-  Clear = 1,           ///< MMU_NOTIFY_CLEAR: page-table entries cleared (madvise(DONTNEED), page replacement, COW break, THP split...)
-  ProtectionVma = 2,   ///< MMU_NOTIFY_PROTECTION_VMA: mprotect(); the vma's permissions describe the whole range
-  ProtectionPage = 3,  ///< MMU_NOTIFY_PROTECTION_PAGE: per-page R/W change; the user must inspect the CPU page table
-  SoftDirty = 4,       ///< MMU_NOTIFY_SOFT_DIRTY: soft-dirty accounting; same pages, same access flags
-  Release = 5,         ///< MMU_NOTIFY_RELEASE: the mm is being torn down ([0, ULONG_MAX), blockable)
-  Migrate = 6,         ///< MMU_NOTIFY_MIGRATE: migrate_vma_collect(); owner = pgmap owner, so a driver may skip its own migration
-  Exclusive = 7,       ///< MMU_NOTIFY_EXCLUSIVE: conversion to a device-exclusive entry; owner = make_device_exclusive() caller
+  Unmap = 0,  ///< MMU_NOTIFY_UNMAP: munmap(), or mremap() moving the range away
+  Clear = 1,  ///< MMU_NOTIFY_CLEAR: page-table entries cleared (madvise(DONTNEED), page replacement, COW
+              ///< break, THP split...)
+  ProtectionVma =
+      2,  ///< MMU_NOTIFY_PROTECTION_VMA: mprotect(); the vma's permissions describe the whole range
+  ProtectionPage =
+      3,  ///< MMU_NOTIFY_PROTECTION_PAGE: per-page R/W change; the user must inspect the CPU page table
+  SoftDirty = 4,  ///< MMU_NOTIFY_SOFT_DIRTY: soft-dirty accounting; same pages, same access flags
+  Release = 5,    ///< MMU_NOTIFY_RELEASE: the mm is being torn down ([0, ULONG_MAX), blockable)
+  Migrate = 6,  ///< MMU_NOTIFY_MIGRATE: migrate_vma_collect(); owner = pgmap owner, so a driver may skip its
+                ///< own migration
+  Exclusive = 7,  ///< MMU_NOTIFY_EXCLUSIVE: conversion to a device-exclusive entry; owner =
+                  ///< make_device_exclusive() caller
 };
 inline constexpr unsigned kMmuNotifierEventCount = 8;
 
@@ -79,10 +84,10 @@ inline constexpr unsigned kMmuNotifierRangeBlockable = 1u << 0;
 
 /// struct mmu_notifier_range: what is being invalidated and why.
 struct MmuNotifierRange {
-  Mm* mm = nullptr;          ///< the address space (nullptr only in unit tests without an Mm)
-  Va start;                  ///< first byte invalidated
-  Va end;                    ///< one past the last byte invalidated (exclusive), as in the kernel
-  unsigned flags = 0;        ///< kMmuNotifierRangeBlockable or 0; set by invalidateRangeStart*()
+  Mm* mm = nullptr;    ///< the address space (nullptr only in unit tests without an Mm)
+  Va start;            ///< first byte invalidated
+  Va end;              ///< one past the last byte invalidated (exclusive), as in the kernel
+  unsigned flags = 0;  ///< kMmuNotifierRangeBlockable or 0; set by invalidateRangeStart*()
   MmuNotifierEvent event = MmuNotifierEvent::Unmap;
   const void* owner = nullptr;  ///< MIGRATE/EXCLUSIVE: the initiator's owner cookie, else nullptr
 
@@ -97,7 +102,9 @@ void mmuNotifierRangeInit(MmuNotifierRange& range, MmuNotifierEvent event, unsig
 void mmuNotifierRangeInitOwner(MmuNotifierRange& range, MmuNotifierEvent event, unsigned flags, Mm* mm,
                                Va start, Va end, const void* owner);
 /// mmu_notifier_range_blockable().
-inline bool mmuNotifierRangeBlockable(const MmuNotifierRange& range) { return range.blockable(); }
+inline bool mmuNotifierRangeBlockable(const MmuNotifierRange& range) {
+  return range.blockable();
+}
 
 // ---------------------------------------------------------------------------------------------
 // Plain subscriptions
@@ -295,9 +302,9 @@ class MmuNotifierSubscriptions {
   /// is immediate but the seq becomes odd (the new range may be affected). sub.invalidateSeq() is
   /// set so that a readBegin/readRetry pair started now retries if needed (kernel rules).
   /// Returns Errno::Ok; Errno::Overflow if length == 0 or start + length - 1 overflows (the
-  /// kernel's -EOVERFLOW; nothing changes); Errno::Inval after release() (exit_mmap ran: the kernel's WARN_ON(mm_users <= 0) -> -EINVAL;
-  /// counted in "insert_after_release"). Inserting an already-inserted sub is a simulator bug
-  /// (asserts). Drivers call the kernel-shaped mmuIntervalNotifierInsert(sub, mm, ...) of
+  /// kernel's -EOVERFLOW; nothing changes); Errno::Inval after release() (exit_mmap ran: the kernel's
+  /// WARN_ON(mm_users <= 0) -> -EINVAL; counted in "insert_after_release"). Inserting an already-inserted sub
+  /// is a simulator bug (asserts). Drivers call the kernel-shaped mmuIntervalNotifierInsert(sub, mm, ...) of
   /// models/cpu_mmu/mm.h, which forwards here; unit tests without an Mm call this directly.
   Errno mmuIntervalNotifierInsert(MmuIntervalNotifier& sub, Va start, std::uint64_t length,
                                   MmuIntervalNotifierOps& ops);
@@ -421,11 +428,11 @@ class MmuNotifierSubscriptions {
   DeferredList deferred_;
   std::uint64_t invalidateSeq_ = kInitialSeq;
   std::uint64_t activeInvalidateRanges_ = 0;
-  WaitQueue wq_;                          ///< subscriptions->wq: seq changes
-  WaitQueue srcuWq_;                      ///< synchronize_srcu(): plain callbacks finished
-  unsigned hlistCallbacksRunning_ = 0;    ///< plain-subscriber walks in progress (SRCU readers)
-  std::size_t zombies_ = 0;               ///< unhashed but still linked (a walk was in progress)
-  bool released_ = false;                 ///< release() ran (mm_users == 0)
+  WaitQueue wq_;                        ///< subscriptions->wq: seq changes
+  WaitQueue srcuWq_;                    ///< synchronize_srcu(): plain callbacks finished
+  unsigned hlistCallbacksRunning_ = 0;  ///< plain-subscriber walks in progress (SRCU readers)
+  std::size_t zombies_ = 0;             ///< unhashed but still linked (a walk was in progress)
+  bool released_ = false;               ///< release() ran (mm_users == 0)
 
   // Stats handles (registered once in the constructor).
   Counter& invStart_;

@@ -186,7 +186,8 @@ VaResult Mm::mremap(Va oldAddr, std::uint64_t oldLen, std::uint64_t newLen, int 
     return VaResult{Errno::Ok, a};
   };
   std::uint64_t ol = 0, nl = 0;
-  if (Errno e = mremapCheckArgs(*this, oldAddr, oldLen, newLen, flags, ol, nl); e != Errno::Ok) return failed(e);
+  if (Errno e = mremapCheckArgs(*this, oldAddr, oldLen, newLen, flags, ol, nl); e != Errno::Ok)
+    return failed(e);
   Vma* vma = nullptr;
   if (Errno e = vmaToResize(*this, oldAddr, ol, nl, flags, vma); e != Errno::Ok) return failed(e);
   if (nl > ol && (vma->vmFlags & VM_LOCKED)) {

@@ -211,7 +211,7 @@ class PageTable {
   static constexpr std::uint64_t kPdeCacheMinTables = 64;
   std::unique_ptr<PdeCacheEntry[]> pdeCache_;
   std::size_t pdeCacheMask_ = 0;  // entries - 1
-  void sizePdeCache();  // create or double the cache as the PTE tables grow (see above)
+  void sizePdeCache();            // create or double the cache as the PTE tables grow (see above)
   void clearPdeCache();
 };
 

@@ -356,7 +356,9 @@ inline const PhysMem::Chunk* PhysMem::chunkOf(Pfn pfn) const {
   return &ch;
 }
 
-inline bool PhysMem::pfnValid(Pfn pfn) const { return chunkOf(pfn) != nullptr; }
+inline bool PhysMem::pfnValid(Pfn pfn) const {
+  return chunkOf(pfn) != nullptr;
+}
 
 inline Pfn PhysMem::compoundHead(Pfn pfn) const {
   const Chunk* c = chunkOf(pfn);
@@ -385,7 +387,8 @@ inline __attribute__((always_inline)) bool PhysMem::folioPutRefs(Frame& h, Pfn h
   return true;
 }
 
-inline __attribute__((always_inline)) bool PhysMem::putPage(Pfn pfn) { return folioPutRefs(pfn, 1); }
-
+inline __attribute__((always_inline)) bool PhysMem::putPage(Pfn pfn) {
+  return folioPutRefs(pfn, 1);
+}
 
 }  // namespace hmmsim

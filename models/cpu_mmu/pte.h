@@ -210,7 +210,7 @@ class Pte {
   constexpr Pte wrprotect() const { return Pte(v_ & ~kRw); }  ///< pte_wrprotect
   constexpr Pte mkDirty() const {
     return Pte(v_ | kDirty | kSoftDirty);
-  }                                                               ///< pte_mkdirty (x86 also sets soft-dirty)
+  }  ///< pte_mkdirty (x86 also sets soft-dirty)
   /// What the MMU does on a write through a writable entry: set Dirty only (soft-dirty is a
   /// software bit the hardware never sets; a page is soft-dirtied by the write fault that
   /// follows clear_refs' write-protection).

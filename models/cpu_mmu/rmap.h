@@ -24,7 +24,7 @@ namespace hmmsim {
 struct RmapMapping {
   Mm* mm;
   const Vma* vma;
-  Va va;     ///< address of the leaf (aligned to its size)
+  Va va;  ///< address of the leaf (aligned to its size)
   Pte* slot;
   PtLevel level;
 };

@@ -20,8 +20,8 @@ class ScWaiter final : public Waiter {
 
 void ScBlocker::sleepOn(WaitQueue& wq, const char* what) {
   sc_core::sc_process_handle h = sc_core::sc_get_current_process_handle();
-  const bool isThread = h.valid() && (h.proc_kind() == sc_core::SC_THREAD_PROC_ ||
-                                      h.proc_kind() == sc_core::SC_CTHREAD_PROC_);
+  const bool isThread =
+      h.valid() && (h.proc_kind() == sc_core::SC_THREAD_PROC_ || h.proc_kind() == sc_core::SC_CTHREAD_PROC_);
   HMMSIM_ASSERT(isThread, "'" << what << "' must sleep, which needs an SC_THREAD, but it was called from "
                               << (h.valid() ? std::string("SC_METHOD ") + h.name()
                                             : std::string("outside any process (elaboration or sc_main)")));

@@ -34,8 +34,8 @@ inline constexpr int CLEAR_REFS_MM_HIWATER_RSS = 5;
 inline constexpr std::uint64_t PM_PFRAME_MASK = (1ull << 55) - 1;  ///< pfn, or swap type | offset << 5
 inline constexpr std::uint64_t PM_SOFT_DIRTY = 1ull << 55;
 inline constexpr std::uint64_t PM_MMAP_EXCLUSIVE = 1ull << 56;
-inline constexpr std::uint64_t PM_FILE = 1ull << 61;     ///< file page or shared anonymous
-inline constexpr std::uint64_t PM_SWAP = 1ull << 62;     ///< swap-style entry (migration, device)
+inline constexpr std::uint64_t PM_FILE = 1ull << 61;  ///< file page or shared anonymous
+inline constexpr std::uint64_t PM_SWAP = 1ull << 62;  ///< swap-style entry (migration, device)
 inline constexpr std::uint64_t PM_PRESENT = 1ull << 63;
 
 /// write(2) of `type` to /proc/pid/clear_refs. Returns Ok, or Inval for an unknown type.

@@ -5,14 +5,16 @@
 namespace hmmsim {
 
 namespace {
-bool isPow2(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+bool isPow2(std::uint64_t v) {
+  return v != 0 && (v & (v - 1)) == 0;
+}
 
 std::string checkArray(const char* name, unsigned entries, unsigned ways) {
   const std::string n(name);
   if (ways < 1) return "tlb.ways" + n + " must be >= 1";
   if (entries < ways || entries % ways != 0)
-    return "tlb.entries" + n + " (" + std::to_string(entries) + ") must be a positive multiple of tlb.ways" + n +
-           " (" + std::to_string(ways) + ")";
+    return "tlb.entries" + n + " (" + std::to_string(entries) + ") must be a positive multiple of tlb.ways" +
+           n + " (" + std::to_string(ways) + ")";
   if (!isPow2(entries / ways))
     return "tlb.entries" + n + "/tlb.ways" + n + " (number of sets) must be a power of two";
   return "";
@@ -37,7 +39,8 @@ Tlb::Tlb(const TlbParams& params, std::string statsName)
       flushRange_(stats_.counter("flush_range", "calls", "flush_tlb_mm_range calls")),
       flushRangeFull_(stats_.counter("flush_range_full", "calls",
                                      "flush_tlb_mm_range calls above the single-page ceiling (full flush)")),
-      flushAll_(stats_.counter("flush_all", "calls", "full flushes (flush_tlb_mm, CR3 reload, range above ceiling)")),
+      flushAll_(stats_.counter("flush_all", "calls",
+                               "full flushes (flush_tlb_mm, CR3 reload, range above ceiling)")),
       entriesFlushed_(stats_.counter("entries_flushed", "entries", "valid entries dropped by flushes")) {
   const std::string why = params.check();
   HMMSIM_ASSERT(why.empty(), "Tlb " << stats_.name() << ": " << why);
@@ -48,7 +51,12 @@ Tlb::Tlb(const TlbParams& params, std::string statsName)
     arrays_[s].ways = ways[s];
     arrays_[s].setMask = entries[s] / ways[s] - 1;
     arrays_[s].entries.assign(entries[s], Entry{});
-    hitsBySize_[s] = &stats_.counter(names[s], "lookups", std::string("hits on ") + (s == 0 ? "4 KiB" : s == 1 ? "2 MiB" : "1 GiB") + " entries");
+    hitsBySize_[s] = &stats_.counter(names[s], "lookups",
+                                     std::string("hits on ") +
+                                         (s == 0   ? "4 KiB"
+                                          : s == 1 ? "2 MiB"
+                                                   : "1 GiB") +
+                                         " entries");
   }
 }
 

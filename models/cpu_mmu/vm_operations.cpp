@@ -11,7 +11,8 @@ VmFaultResult VmOperations::fault(VmFault& /*vmf*/) {
   return VmFaultResult::Sigbus;
 }
 
-VmFaultResult VmOperations::mapPages(VmFault& /*vmf*/, std::uint64_t /*startPgoff*/, std::uint64_t /*endPgoff*/) {
+VmFaultResult VmOperations::mapPages(VmFault& /*vmf*/, std::uint64_t /*startPgoff*/,
+                                     std::uint64_t /*endPgoff*/) {
   return VmFaultResult::None;
 }
 

@@ -140,11 +140,13 @@ struct VmaFileTag;
 struct VmaAnonTag;
 using VmaTreeHook = boost::intrusive::set_base_hook<boost::intrusive::tag<VmaTreeTag>,
                                                     boost::intrusive::link_mode<boost::intrusive::safe_link>>;
-using VmaFileHook = boost::intrusive::list_base_hook<boost::intrusive::tag<VmaFileTag>,
-                                                     boost::intrusive::link_mode<boost::intrusive::safe_link>>;
+using VmaFileHook =
+    boost::intrusive::list_base_hook<boost::intrusive::tag<VmaFileTag>,
+                                     boost::intrusive::link_mode<boost::intrusive::safe_link>>;
 /// A vma's link in its AnonVma's chain (auto-unlinked when the vma is destroyed).
-using VmaAnonHook = boost::intrusive::list_base_hook<boost::intrusive::tag<VmaAnonTag>,
-                                                     boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+using VmaAnonHook =
+    boost::intrusive::list_base_hook<boost::intrusive::tag<VmaAnonTag>,
+                                     boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
 /// One VMA. Fields keep the kernel's names (camelCase) and are public like the kernel's struct;
 /// only Mm's operations (mmap.cpp, mprotect.cpp, ...) change vmStart/vmEnd/vmFlags of a vma that
@@ -154,9 +156,9 @@ using VmaAnonHook = boost::intrusive::list_base_hook<boost::intrusive::tag<VmaAn
 /// page size for VM_HUGETLB); vmas of one Mm never overlap; vmMm points at that Mm.
 class Vma : public VmaTreeHook, public VmaFileHook, public VmaAnonHook {
  public:
-  Va vmStart;            ///< first byte
-  Va vmEnd;              ///< one past the last byte (exclusive)
-  VmFlags vmFlags = 0;   ///< VM_* bits
+  Va vmStart;           ///< first byte
+  Va vmEnd;             ///< one past the last byte (exclusive)
+  VmFlags vmFlags = 0;  ///< VM_* bits
   /// Offset of vmStart in the file, in pages (file/shared-anon vmas). For private anonymous
   /// vmas the kernel stores vmStart >> PAGE_SHIFT here; hmmsim does the same.
   std::uint64_t vmPgoff = 0;
@@ -211,7 +213,8 @@ class Vma : public VmaTreeHook, public VmaFileHook, public VmaAnonHook {
 struct AnonVma {
   std::uint64_t id = 0;  ///< unique per Mm family, for traces and assertions
   /// The vmas whose anonVma this is, in any mm of the fork family.
-  boost::intrusive::list<Vma, boost::intrusive::base_hook<VmaAnonHook>, boost::intrusive::constant_time_size<false>>
+  boost::intrusive::list<Vma, boost::intrusive::base_hook<VmaAnonHook>,
+                         boost::intrusive::constant_time_size<false>>
       vmas;
 };
 

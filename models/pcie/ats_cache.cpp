@@ -15,11 +15,15 @@ AtsCache::AtsCache(std::string name, Bdf rid, Iommu& iommu, const AtsCacheParams
       stats_(std::move(name)),
       lookups_(stats_.counter("lookups", "count", "address translations the device needed")),
       hits_(stats_.counter("atc_hits", "count", "translations served from the ATC")),
-      requests_(stats_.counter("translation_requests", "count", "ATS Translation Requests sent to the IOMMU")),
-      failures_(stats_.counter("translation_failures", "count", "Translation Requests answered with no access")),
+      requests_(
+          stats_.counter("translation_requests", "count", "ATS Translation Requests sent to the IOMMU")),
+      failures_(
+          stats_.counter("translation_failures", "count", "Translation Requests answered with no access")),
       invalRequests_(stats_.counter("invalidation_requests", "count", "ATS Invalidation Requests received")),
-      invalCompletions_(stats_.counter("invalidation_completions", "count", "ATS Invalidation Completions sent")),
-      entriesInvalidated_(stats_.counter("entries_invalidated", "count", "ATC entries dropped by invalidations")),
+      invalCompletions_(
+          stats_.counter("invalidation_completions", "count", "ATS Invalidation Completions sent")),
+      entriesInvalidated_(
+          stats_.counter("entries_invalidated", "count", "ATC entries dropped by invalidations")),
       staleAccesses_(stats_.counter("stale_accesses", "count",
                                     "ATC hits whose IOVA was no longer mapped to the cached address")) {
   HMMSIM_ASSERT(params.entries > 0, "ATC needs at least one entry");
@@ -64,11 +68,14 @@ AtsLookup AtsCache::translate(Iova iova, bool write, std::uint64_t nowPs) {
   if (t.translated) {
     Entry* victim = nullptr;
     for (Entry& e : entries_) {
-      if (!e.valid) { victim = &e; break; }
+      if (!e.valid) {
+        victim = &e;
+        break;
+      }
       if (!victim || e.lastUse < victim->lastUse) victim = &e;
     }
-    *victim = Entry{true, iova.alignDown(t.pageSize), t.pageSize, t.pa.alignDown(t.pageSize), t.prot,
-                    ++useClock_};
+    *victim =
+        Entry{true, iova.alignDown(t.pageSize), t.pageSize, t.pa.alignDown(t.pageSize), t.prot, ++useClock_};
   }
   return r;
 }

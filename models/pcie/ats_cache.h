@@ -26,30 +26,30 @@
 namespace hmmsim {
 
 struct AtsCacheParams {
-  unsigned entries = 32;               ///< count; 32; ATC entries (fully associative, LRU)
-  bool respondsToInvalidations = true; ///< -; true; false models a broken device that ignores invalidations
+  unsigned entries = 32;                ///< count; 32; ATC entries (fully associative, LRU)
+  bool respondsToInvalidations = true;  ///< -; true; false models a broken device that ignores invalidations
 };
 
 /// An ATS Invalidation Request message (IOMMU -> device).
 struct AtsInvalidationRequest {
-  std::uint32_t itag = 0;    ///< tag the completion must echo
-  Iova iova{};               ///< start of the range to invalidate
-  std::uint64_t size = 0;    ///< bytes; ~0 for "everything"
+  std::uint32_t itag = 0;  ///< tag the completion must echo
+  Iova iova{};             ///< start of the range to invalidate
+  std::uint64_t size = 0;  ///< bytes; ~0 for "everything"
 };
 
 /// An ATS Invalidation Completion message (device -> IOMMU).
 struct AtsInvalidationCompletion {
-  std::uint32_t itag = 0;    ///< echoes the request
-  Bdf rid{};                 ///< the completing device
+  std::uint32_t itag = 0;  ///< echoes the request
+  Bdf rid{};               ///< the completing device
 };
 
 /// Result of a device-side lookup.
 struct AtsLookup {
-  bool ok = false;            ///< a translation with the needed permission exists
-  Pa pa{};                    ///< translated address (valid when ok)
-  bool atcHit = false;        ///< served from the ATC (no translation request sent)
-  bool stale = false;         ///< the ATC entry's IOVA is no longer mapped to this Pa
-  std::uint64_t latencyPs = 0;///< IOMMU-side latency of the translation request (0 on a hit)
+  bool ok = false;              ///< a translation with the needed permission exists
+  Pa pa{};                      ///< translated address (valid when ok)
+  bool atcHit = false;          ///< served from the ATC (no translation request sent)
+  bool stale = false;           ///< the ATC entry's IOVA is no longer mapped to this Pa
+  std::uint64_t latencyPs = 0;  ///< IOMMU-side latency of the translation request (0 on a hit)
 };
 
 class AtsCache {

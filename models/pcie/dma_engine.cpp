@@ -225,7 +225,7 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
 }
 
 std::uint8_t* PcieDmaEngine::payloadFor(std::uint64_t len) {
-  if (params_.timingOnly) return nullptr;  // no payload moves, nothing allocated
+  if (params_.timingOnly) return nullptr;           // no payload moves, nothing allocated
   if (scratch_.size() < len) scratch_.resize(len);  // grows to the largest burst, then stays
   return scratch_.data();
 }

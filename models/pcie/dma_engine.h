@@ -123,12 +123,12 @@ class PcieDmaEngine : public sc_core::sc_module {
   PcieDmaEngineParams params_;
   const PcieRouter* router_ = nullptr;
   tlm::tlm_generic_payload gp_;
-  PcieTlpExtension* ext_;  // owned by gp_
+  PcieTlpExtension* ext_;     // owned by gp_
   SlotPool tags_;             // read tags at per-TLP fidelity
   LinearSlotPool burstTags_;  // read tags at per-burst fidelity
   SlidingWindow posted_;
   std::uint64_t nextIssuePs_ = 0;
-  std::uint64_t nowPs_ = 0;  // sc_time_stamp() as last read by advanceTo()
+  std::uint64_t nowPs_ = 0;         // sc_time_stamp() as last read by advanceTo()
   std::uint64_t sharedSeenPs_ = 0;  // latest PcieTlpExtension::sharedSeenPs seen (0: never shared)
   // Wire sizes fixed by params_.link, computed once (prepare() runs for every TLP).
   std::uint32_t cplNoDataWire_;  // cplWireBytes(params_.link): one Cpl without data

@@ -21,10 +21,14 @@ std::uint64_t roundupPowOfTwo(std::uint64_t v) {
 
 IommuProt dmaDirToProt(DmaDir dir) {
   switch (dir) {
-    case DmaDir::Bidirectional: return kIommuRead | kIommuWrite;
-    case DmaDir::ToDevice: return kIommuRead;
-    case DmaDir::FromDevice: return kIommuWrite;
-    case DmaDir::None: return 0;
+    case DmaDir::Bidirectional:
+      return kIommuRead | kIommuWrite;
+    case DmaDir::ToDevice:
+      return kIommuRead;
+    case DmaDir::FromDevice:
+      return kIommuWrite;
+    case DmaDir::None:
+      return 0;
   }
   return 0;
 }
@@ -37,11 +41,14 @@ DmaMapping::DmaMapping(std::string name, Iommu& iommu, const DmaMappingParams& p
       unmaps_(stats_.counter("unmaps", "count", "successful unmaps")),
       mapErrors_(stats_.counter("map_errors", "count", "maps that returned DMA_MAPPING_ERROR")),
       badUnmaps_(stats_.counter("bad_unmaps", "count", "unmaps that matched no live mapping (dma-debug)")),
-      directUnreachable_(stats_.counter("direct_unreachable", "count",
-                                        "direct maps beyond the DMA mask (the kernel would bounce via swiotlb)")),
-      iovaAllocFailures_(stats_.counter("iova_alloc_failures", "count", "IOVA allocations that found no space")),
+      directUnreachable_(
+          stats_.counter("direct_unreachable", "count",
+                         "direct maps beyond the DMA mask (the kernel would bounce via swiotlb)")),
+      iovaAllocFailures_(
+          stats_.counter("iova_alloc_failures", "count", "IOVA allocations that found no space")),
       fqQueued_(stats_.counter("fq_queued", "count", "IOVAs queued for a deferred flush (lazy mode)")),
-      fqFlushesFull_(stats_.counter("fq_flushes_full", "count", "flush-queue flushes forced by a full queue")),
+      fqFlushesFull_(
+          stats_.counter("fq_flushes_full", "count", "flush-queue flushes forced by a full queue")),
       fqFlushesTimeout_(stats_.counter("fq_flushes_timeout", "count", "flush-queue flushes by the timer")),
       liveMappings_(stats_.scalar("live_mappings", "count", "mappings currently live")) {
   HMMSIM_ASSERT(params.flushQueueSize > 0, "flush queue size must be > 0");
@@ -71,7 +78,8 @@ Errno DmaMapping::attachDevice(const Device& dev, const DmaDeviceParams& params)
   auto reserveAll = [&](IovaDomain& iovad, const std::vector<IovaWindow>& windows) {
     for (const IovaWindow& w : windows) {
       if (w.size == 0) continue;
-      Errno r = iovad.reserveIova(w.start.value() >> kPageShift, (w.start.value() + w.size - 1) >> kPageShift);
+      Errno r =
+          iovad.reserveIova(w.start.value() >> kPageShift, (w.start.value() + w.size - 1) >> kPageShift);
       HMMSIM_ASSERT(r == Errno::Ok, "reserving an IOVA window failed after the overlap check: " << r);
     }
   };
@@ -88,7 +96,8 @@ Errno DmaMapping::attachDevice(const Device& dev, const DmaDeviceParams& params)
         for (const IovaNode& n : dc->iovad->ranges()) {
           if (n.reserved) continue;
           for (const IovaWindow& w : params.reservedWindows) {
-            const std::uint64_t lo = w.start.value() >> kPageShift, hi = (w.start.value() + w.size - 1) >> kPageShift;
+            const std::uint64_t lo = w.start.value() >> kPageShift,
+                                hi = (w.start.value() + w.size - 1) >> kPageShift;
             if (w.size && n.pfnLo <= hi && lo <= n.pfnHi) return Errno::Busy;
           }
         }
@@ -314,6 +323,8 @@ Errno DmaMapping::dmaUnmapResource(const Device& dev, DmaAddr addr, std::uint64_
   return unmapCommon(*c, addr, size, dir, Kind::Resource);
 }
 
-bool DmaMapping::dmaMappingError(const Device&, DmaAddr addr) const { return addr == kDmaMappingError; }
+bool DmaMapping::dmaMappingError(const Device&, DmaAddr addr) const {
+  return addr == kDmaMappingError;
+}
 
 }  // namespace hmmsim

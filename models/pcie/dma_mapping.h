@@ -62,25 +62,27 @@ enum class DmaDir {
 inline constexpr DmaAddr kDmaMappingError{~0ull};
 
 /// DMA_BIT_MASK(n).
-constexpr std::uint64_t dmaBitMask(unsigned n) { return n >= 64 ? ~0ull : (1ull << n) - 1; }
+constexpr std::uint64_t dmaBitMask(unsigned n) {
+  return n >= 64 ? ~0ull : (1ull << n) - 1;
+}
 
 /// dma_info_to_prot(): the IOMMU permissions a direction needs.
 IommuProt dmaDirToProt(DmaDir dir);
 
 /// A bus-address range no IOVA may alias (a host-bridge window, the MSI range).
 struct IovaWindow {
-  BusAddr start{};          ///< first byte
-  std::uint64_t size = 0;   ///< bytes
+  BusAddr start{};         ///< first byte
+  std::uint64_t size = 0;  ///< bytes
 };
 
 /// What the DMA layer needs to know about one device.
 struct DmaDeviceParams {
-  Bdf bdf{};                              ///< requester id the IOMMU sees
-  std::uint64_t dmaMask = dmaBitMask(64); ///< dma_set_mask(): highest DMA address the device can emit
-  std::uint64_t busDmaLimit = 0;          ///< dev->bus_dma_limit; 0 = none
-  std::uint64_t dmaOffset = 0;            ///< bytes, modulo 2^64; direct path: dma = phys + dmaOffset
-  std::vector<IovaWindow> reservedWindows;///< the host bridge's PCI memory windows (bus addresses)
-  bool isPci = true;                      ///< dev_is_pci(): try 32-bit IOVAs first (SAC workaround)
+  Bdf bdf{};                                ///< requester id the IOMMU sees
+  std::uint64_t dmaMask = dmaBitMask(64);   ///< dma_set_mask(): highest DMA address the device can emit
+  std::uint64_t busDmaLimit = 0;            ///< dev->bus_dma_limit; 0 = none
+  std::uint64_t dmaOffset = 0;              ///< bytes, modulo 2^64; direct path: dma = phys + dmaOffset
+  std::vector<IovaWindow> reservedWindows;  ///< the host bridge's PCI memory windows (bus addresses)
+  bool isPci = true;                        ///< dev_is_pci(): try 32-bit IOVAs first (SAC workaround)
   /// IOMMU group: an attached device whose group this one joins (sharing its default domain,
   /// IOVA space and flush queue, as functions without ACS isolation do); nullptr = own group.
   /// Which devices share a group is the topology's call (pci_device_group).
@@ -88,10 +90,12 @@ struct DmaDeviceParams {
 };
 
 struct DmaMappingParams {
-  std::size_t flushQueueSize = 256;                    ///< count; 256; IOVA_DEFAULT_FQ_SIZE entries before a forced flush
-  std::uint64_t flushQueueTimeoutPs = 10'000'000'000;  ///< ps; 10 ms; IOVA_FQ_TIMEOUT after the first queued entry
-  std::vector<IovaWindow> platformReserved{{BusAddr(0xfee0'0000), 0x10'0000}}; ///< x86 interrupt range (IOMMU_RESV_MSI)
-  bool forceDac = false;                               ///< -; false; iommu.forcedac=1: no 32-bit-first attempt
+  std::size_t flushQueueSize = 256;  ///< count; 256; IOVA_DEFAULT_FQ_SIZE entries before a forced flush
+  std::uint64_t flushQueueTimeoutPs =
+      10'000'000'000;  ///< ps; 10 ms; IOVA_FQ_TIMEOUT after the first queued entry
+  std::vector<IovaWindow> platformReserved{
+      {BusAddr(0xfee0'0000), 0x10'0000}};  ///< x86 interrupt range (IOMMU_RESV_MSI)
+  bool forceDac = false;                   ///< -; false; iommu.forcedac=1: no 32-bit-first attempt
   /// pfn_valid() for dma_map_resource's "not RAM" check; empty = accept everything.
   std::function<bool(Pa)> isRam;
 };
@@ -177,25 +181,27 @@ class DmaMapping {
   struct FqEntry {
     std::uint64_t pfn = 0;
   };
-  struct DomainCookie {  // per domain: the kernel's iommu_dma_cookie (shared by an IOMMU group)
-    IommuDomain* domain = nullptr;          // nullptr in Off mode
-    std::unique_ptr<IovaDomain> iovad;      // only for DMA domains
-    std::vector<FqEntry> fq;                // flush queue (lazy mode)
+  struct DomainCookie {             // per domain: the kernel's iommu_dma_cookie (shared by an IOMMU group)
+    IommuDomain* domain = nullptr;  // nullptr in Off mode
+    std::unique_ptr<IovaDomain> iovad;  // only for DMA domains
+    std::vector<FqEntry> fq;            // flush queue (lazy mode)
     bool fqTimerArmed = false;
     std::uint64_t fqDeadlinePs = 0;
-    unsigned users = 0;                     // devices attached
+    unsigned users = 0;  // devices attached
   };
   struct Cookie {  // per device: its DMA parameters and dma-debug's view
     const Device* dev = nullptr;
     DmaDeviceParams params;
-    std::shared_ptr<DomainCookie> dc;       // never null
-    bool sac = true;                        // pci_32bit_workaround
+    std::shared_ptr<DomainCookie> dc;         // never null
+    bool sac = true;                          // pci_32bit_workaround
     std::multimap<std::uint64_t, Live> live;  // DMA address -> mappings (dma-debug)
   };
 
   Cookie* cookieOf(const Device& dev);
   const Cookie* cookieOf(const Device& dev) const;
-  bool translating(const Cookie& c) const { return c.dc->domain && c.dc->domain->type() == IommuDomainType::Dma; }
+  bool translating(const Cookie& c) const {
+    return c.dc->domain && c.dc->domain->type() == IommuDomainType::Dma;
+  }
   DmaAddr mapCommon(Cookie& c, Pa pa, std::uint64_t size, DmaDir dir, Kind kind, bool mmio);
   Errno unmapCommon(Cookie& c, DmaAddr addr, std::uint64_t size, DmaDir dir, Kind kind);
   std::uint64_t iovaPages(std::uint64_t bytes) const;
@@ -205,7 +211,7 @@ class DmaMapping {
   Iommu& iommu_;
   DmaMappingParams params_;
   StatsGroup stats_;
-  std::vector<std::unique_ptr<Cookie>> cookies_;       // attach order
+  std::vector<std::unique_ptr<Cookie>> cookies_;        // attach order
   std::vector<std::shared_ptr<DomainCookie>> domains_;  // creation order (deterministic flush order)
   std::uint64_t nowPs_ = 0;
 

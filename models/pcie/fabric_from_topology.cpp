@@ -82,7 +82,8 @@ class Planner {
         steps_.push_back(s);
         ports(sw->name, std::vector<const PciDev*>(sw->downstream.begin(), sw->downstream.end()));
       } else {
-        HMMSIM_ASSERT(down.type() == PciDevType::Endpoint, "link " << link.name << " ends at " << down.name());
+        HMMSIM_ASSERT(down.type() == PciDevType::Endpoint,
+                      "link " << link.name << " ends at " << down.name());
         if (down.bus() != nullptr && down.bus()->devices().size() > 1) {
           std::ostringstream fns;
           const char* sep = "";
@@ -105,8 +106,8 @@ class Planner {
   PcieLinkParams linkParams(const PcieLink& link) const {
     PcieLinkParams lp = p_.link;
     if (link.gen < 1 || link.gen > 6) {
-      reject(link.name, "link '" + link.name + "': generation " + std::to_string(link.gen) +
-                            " is not modelled (1..6)");
+      reject(link.name,
+             "link '" + link.name + "': generation " + std::to_string(link.gen) + " is not modelled (1..6)");
     }
     lp.config.gen = static_cast<PcieGen>(link.gen);
     lp.config.lanes = link.width;

@@ -13,8 +13,12 @@ constexpr std::uint64_t kPteMmio = 1ull << 2;
 constexpr std::uint64_t kPtePageSize = 1ull << 7;
 constexpr std::uint64_t kPteAddrMask = ((1ull << 52) - 1) & ~(kPageSize - 1);
 
-bool present(std::uint64_t e) { return (e & (kPteRead | kPteWrite)) != 0; }
-bool leafAt(std::uint64_t e, unsigned level) { return level == 1 || (e & kPtePageSize) != 0; }
+bool present(std::uint64_t e) {
+  return (e & (kPteRead | kPteWrite)) != 0;
+}
+bool leafAt(std::uint64_t e, unsigned level) {
+  return level == 1 || (e & kPtePageSize) != 0;
+}
 
 std::uint64_t protBits(IommuProt prot) {
   return ((prot & kIommuRead) ? kPteRead : 0) | ((prot & kIommuWrite) ? kPteWrite : 0) |
@@ -24,7 +28,9 @@ IommuProt protOf(std::uint64_t e) {
   return static_cast<IommuProt>(((e & kPteRead) ? kIommuRead : 0) | ((e & kPteWrite) ? kIommuWrite : 0) |
                                 ((e & kPteMmio) ? kIommuMmio : 0));
 }
-std::uint64_t levelShift(unsigned level) { return kPageShift + 9 * (level - 1); }
+std::uint64_t levelShift(unsigned level) {
+  return kPageShift + 9 * (level - 1);
+}
 }  // namespace
 
 IoPageTable::IoPageTable(Pa tableBase) : tableBase_(tableBase) {

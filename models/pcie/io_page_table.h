@@ -33,13 +33,13 @@ inline constexpr IommuProt kIommuMmio = 4;   ///< the target is MMIO (a peer BAR
 
 /// Result of a software or hardware walk of one IOVA.
 struct IoWalk {
-  bool present = false;        ///< a leaf maps the IOVA
-  Pa pa{};                     ///< translated address of the IOVA itself (valid if present)
-  Pa pageBase{};               ///< physical base of the leaf page (valid if present)
-  Iova iovaBase{};             ///< IOVA base of the leaf page (valid if present)
-  std::uint64_t pageSize = 0;  ///< kPageSize or kPmdSize (valid if present)
-  IommuProt prot = 0;          ///< kIommuRead | kIommuWrite (| kIommuMmio) of the leaf
-  unsigned accesses = 0;       ///< table entries read by a hardware walker (1..4)
+  bool present = false;             ///< a leaf maps the IOVA
+  Pa pa{};                          ///< translated address of the IOVA itself (valid if present)
+  Pa pageBase{};                    ///< physical base of the leaf page (valid if present)
+  Iova iovaBase{};                  ///< IOVA base of the leaf page (valid if present)
+  std::uint64_t pageSize = 0;       ///< kPageSize or kPmdSize (valid if present)
+  IommuProt prot = 0;               ///< kIommuRead | kIommuWrite (| kIommuMmio) of the leaf
+  unsigned accesses = 0;            ///< table entries read by a hardware walker (1..4)
   std::array<Pa, 4> accessAddrs{};  ///< physical address of each entry read, root first
 };
 

@@ -12,13 +12,20 @@ namespace hmmsim {
 
 const char* iommuFaultReasonName(IommuFaultReason r) {
   switch (r) {
-    case IommuFaultReason::NoDomain: return "no-domain";
-    case IommuFaultReason::Blocked: return "blocked";
-    case IommuFaultReason::NotPresent: return "not-present";
-    case IommuFaultReason::ReadDenied: return "read-denied";
-    case IommuFaultReason::WriteDenied: return "write-denied";
-    case IommuFaultReason::BeyondAddressWidth: return "beyond-address-width";
-    case IommuFaultReason::TranslatedDenied: return "translated-denied";
+    case IommuFaultReason::NoDomain:
+      return "no-domain";
+    case IommuFaultReason::Blocked:
+      return "blocked";
+    case IommuFaultReason::NotPresent:
+      return "not-present";
+    case IommuFaultReason::ReadDenied:
+      return "read-denied";
+    case IommuFaultReason::WriteDenied:
+      return "write-denied";
+    case IommuFaultReason::BeyondAddressWidth:
+      return "beyond-address-width";
+    case IommuFaultReason::TranslatedDenied:
+      return "translated-denied";
   }
   return "?";
 }
@@ -28,26 +35,31 @@ Iommu::Iommu(std::string name, const IommuParams& params)
       stats_(std::move(name)),
       iotlb_(params.iotlb),
       walkerBusyUntil_(std::max(1u, params.pageWalkers), 0),
-      translations_(stats_.counter("translations", "count", "upstream requests looked up (untranslated + ATS)")),
+      translations_(
+          stats_.counter("translations", "count", "upstream requests looked up (untranslated + ATS)")),
       iotlbHits_(stats_.counter("iotlb_hits", "count", "translations served by the IOTLB")),
       iotlbMisses_(stats_.counter("iotlb_misses", "count", "translations that walked the I/O page table")),
       walkAccesses_(stats_.counter("walk_accesses", "count", "page-table entries read by walks")),
       faultsCount_(stats_.counter("faults", "count", "requests aborted by a translation fault")),
-      faultOverflows_(stats_.counter("fault_overflows", "count", "faults not logged because the log was full")),
+      faultOverflows_(
+          stats_.counter("fault_overflows", "count", "faults not logged because the log was full")),
       staleAccesses_(stats_.counter("stale_accesses", "count",
                                     "IOTLB hits on an IOVA whose PTE was already unmapped (lazy window)")),
       staleLazyWindow_(stats_.counter("stale_lazy_window", "count",
                                       "stale IOTLB hits on a range whose lazy flush is still pending")),
-      staleUnflushed_(stats_.counter("stale_unflushed", "count",
-                                     "stale IOTLB hits on a range never queued for a flush (missed invalidation)")),
+      staleUnflushed_(
+          stats_.counter("stale_unflushed", "count",
+                         "stale IOTLB hits on a range never queued for a flush (missed invalidation)")),
       iotlbInvalidations_(stats_.counter("iotlb_invalidations", "count", "IOTLB invalidation commands")),
       iotlbEntriesInvalidated_(stats_.counter("iotlb_entries_invalidated", "count", "IOTLB entries dropped")),
       maps_(stats_.counter("maps", "count", "successful iommu_map calls")),
       unmaps_(stats_.counter("unmaps", "count", "iommu_unmap / iommu_unmap_fast calls")),
-      atsTranslationRequests_(stats_.counter("ats_translation_requests", "count", "ATS Translation Requests")),
-      atsInvalRequests_(stats_.counter("ats_invalidation_requests", "count", "ATS Invalidation Requests sent")),
-      atsInvalCompletions_(stats_.counter("ats_invalidation_completions", "count",
-                                          "ATS Invalidation Completions received")),
+      atsTranslationRequests_(
+          stats_.counter("ats_translation_requests", "count", "ATS Translation Requests")),
+      atsInvalRequests_(
+          stats_.counter("ats_invalidation_requests", "count", "ATS Invalidation Requests sent")),
+      atsInvalCompletions_(
+          stats_.counter("ats_invalidation_completions", "count", "ATS Invalidation Completions received")),
       atsInvalTimeouts_(stats_.counter("ats_invalidation_timeouts", "count",
                                        "ATS invalidations never completed (invalidation time-out error)")) {}
 
@@ -113,7 +125,8 @@ Errno Iommu::map(IommuDomain& domain, Iova iova, Pa pa, std::uint64_t size, Iomm
     Iova iv = iova + done;
     Pa p = pa + done;
     const std::uint64_t left = size - done;
-    const bool big = params_.largePages && iv.isAligned(kPmdSize) && p.isAligned(kPmdSize) && left >= kPmdSize;
+    const bool big =
+        params_.largePages && iv.isAligned(kPmdSize) && p.isAligned(kPmdSize) && left >= kPmdSize;
     const std::uint64_t pg = big ? kPmdSize : kPageSize;
     Errno e = domain.pt_.mapPage(iv, p, pg, prot);
     if (e != Errno::Ok) {
@@ -234,8 +247,8 @@ IommuTranslation Iommu::fault(Bdf rid, Iova iova, bool write, IommuFaultReason r
   ++faultsCount_;
   if (trace_ && trace_->on(TraceCategory::IommuWalk)) {
     std::ostringstream args;
-    args << "rid=" << rid << " iova=" << iova << (write ? " write" : " read") << " reason="
-         << iommuFaultReasonName(reason);
+    args << "rid=" << rid << " iova=" << iova << (write ? " write" : " read")
+         << " reason=" << iommuFaultReasonName(reason);
     trace_->instant(TraceCategory::IommuWalk, stats_.name(), "fault", nowPs, args.str());
   }
   if (faults_.size() < params_.faultRecords)
@@ -249,7 +262,8 @@ IommuTranslation Iommu::translate(Bdf rid, Iova iova, bool write, std::uint64_t 
   return translateCore(rid, iova, write, nowPs, /*recordFaults=*/true);
 }
 
-IommuTranslation Iommu::translateCore(Bdf rid, Iova iova, bool write, std::uint64_t nowPs, bool recordFaults) {
+IommuTranslation Iommu::translateCore(Bdf rid, Iova iova, bool write, std::uint64_t nowPs,
+                                      bool recordFaults) {
   if (params_.mode != IommuMode::Translate) {
     IommuTranslation t;
     t.ok = true;

@@ -79,13 +79,13 @@ enum class IommuDomainType {
 };
 
 enum class IommuFaultReason {
-  NoDomain,           ///< the requester id has no domain attached (VT-d: context entry not present)
-  Blocked,            ///< the requester is attached to a blocking domain
-  NotPresent,         ///< no leaf maps the IOVA (VT-d: second-stage entry not present)
-  ReadDenied,         ///< a read through a mapping without read permission
-  WriteDenied,        ///< a write through a mapping without write permission
-  BeyondAddressWidth, ///< the IOVA is above the 48-bit input address width
-  TranslatedDenied,   ///< a pre-translated (ATS) request from a device without ATS enabled
+  NoDomain,            ///< the requester id has no domain attached (VT-d: context entry not present)
+  Blocked,             ///< the requester is attached to a blocking domain
+  NotPresent,          ///< no leaf maps the IOVA (VT-d: second-stage entry not present)
+  ReadDenied,          ///< a read through a mapping without read permission
+  WriteDenied,         ///< a write through a mapping without write permission
+  BeyondAddressWidth,  ///< the IOVA is above the 48-bit input address width
+  TranslatedDenied,    ///< a pre-translated (ATS) request from a device without ATS enabled
 };
 
 const char* iommuFaultReasonName(IommuFaultReason r);
@@ -104,14 +104,14 @@ struct IommuFault {
 struct IommuTranslation {
   bool ok = false;
   IommuFaultReason reason = IommuFaultReason::NotPresent;  ///< valid when !ok
-  Pa pa{};                     ///< where the access goes (valid when ok)
-  bool translated = false;     ///< a page table or IOTLB was used (false: passthrough/off/identity)
-  bool iotlbHit = false;       ///< served from the IOTLB
-  bool stale = false;          ///< served by an IOTLB entry whose PTE was already unmapped (lazy)
-  unsigned walkAccesses = 0;   ///< page-table entries read (0 on a hit)
-  std::uint64_t pageSize = 0;  ///< size of the translating page (when translated)
-  IommuProt prot = 0;          ///< permissions of the translating page (when translated)
-  std::uint64_t latencyPs = 0; ///< translation latency to add to the request (ps)
+  Pa pa{};                                                 ///< where the access goes (valid when ok)
+  bool translated = false;      ///< a page table or IOTLB was used (false: passthrough/off/identity)
+  bool iotlbHit = false;        ///< served from the IOTLB
+  bool stale = false;           ///< served by an IOTLB entry whose PTE was already unmapped (lazy)
+  unsigned walkAccesses = 0;    ///< page-table entries read (0 on a hit)
+  std::uint64_t pageSize = 0;   ///< size of the translating page (when translated)
+  IommuProt prot = 0;           ///< permissions of the translating page (when translated)
+  std::uint64_t latencyPs = 0;  ///< translation latency to add to the request (ps)
 };
 
 /// Ranges removed by unmapFast and not yet flushed (the kernel's iommu_iotlb_gather).
@@ -126,19 +126,28 @@ struct IommuIotlbGather {
 };
 
 struct IommuParams {
-  IommuMode mode = IommuMode::Translate;                    ///< -; Translate; how DMA is remapped
-  IommuInvalidation invalidation = IommuInvalidation::Strict; ///< -; Strict; unmap flush policy (read by the DMA layer)
-  bool largePages = true;               ///< -; true; domains may use 2 MiB leaves (pgsize_bitmap has 2 MiB)
-  IotlbParams iotlb{};                  ///< IOTLB geometry (see IotlbParams)
-  std::uint64_t iotlbHitLatencyPs = 4000;    ///< ps; 4 ns; IOTLB lookup latency, paid by every translated request
-  std::uint64_t walkAccessLatencyPs = 56500; ///< ps; 56.5 ns; one page-table entry read from DRAM (4 × = 226 ns)
-  unsigned pageWalkers = 7;             ///< count; 7; concurrent page walks (7 / 226 ns = the anchor's 36 %: tests/unit/pcie/test_iommu_sweep.cpp)
-  std::size_t faultRecords = 256;       ///< count; 256; fault log capacity (older records kept, newer dropped)
-  std::uint64_t pageTableBase = 0x80'0000'0000ull; ///< byte address; 512 GiB; where domain d's tables live (+ d × 4 GiB)
-  std::uint64_t iotlbInvalidationLatencyPs = 500'000; ///< ps; 500 ns; one IOTLB invalidation + wait descriptor (queued invalidation)
-  std::uint64_t atsInvalidationLatencyPs = 1'000'000; ///< ps; 1 us; ATS invalidation round trip per ATS device
-  bool reportLazyWindow = false;        ///< -; false; also report stale hits inside the lazy flush window to the checker (legal in the kernel's lazy mode)
-  bool skipIotlbInvalidation = false;   ///< -; false; misbehaviour injection: unmaps and flushes leave the IOTLB untouched
+  IommuMode mode = IommuMode::Translate;  ///< -; Translate; how DMA is remapped
+  IommuInvalidation invalidation =
+      IommuInvalidation::Strict;  ///< -; Strict; unmap flush policy (read by the DMA layer)
+  bool largePages = true;         ///< -; true; domains may use 2 MiB leaves (pgsize_bitmap has 2 MiB)
+  IotlbParams iotlb{};            ///< IOTLB geometry (see IotlbParams)
+  std::uint64_t iotlbHitLatencyPs =
+      4000;  ///< ps; 4 ns; IOTLB lookup latency, paid by every translated request
+  std::uint64_t walkAccessLatencyPs =
+      56500;                       ///< ps; 56.5 ns; one page-table entry read from DRAM (4 × = 226 ns)
+  unsigned pageWalkers = 7;        ///< count; 7; concurrent page walks (7 / 226 ns = the anchor's 36 %:
+                                   ///< tests/unit/pcie/test_iommu_sweep.cpp)
+  std::size_t faultRecords = 256;  ///< count; 256; fault log capacity (older records kept, newer dropped)
+  std::uint64_t pageTableBase =
+      0x80'0000'0000ull;  ///< byte address; 512 GiB; where domain d's tables live (+ d × 4 GiB)
+  std::uint64_t iotlbInvalidationLatencyPs =
+      500'000;  ///< ps; 500 ns; one IOTLB invalidation + wait descriptor (queued invalidation)
+  std::uint64_t atsInvalidationLatencyPs =
+      1'000'000;                  ///< ps; 1 us; ATS invalidation round trip per ATS device
+  bool reportLazyWindow = false;  ///< -; false; also report stale hits inside the lazy flush window to the
+                                  ///< checker (legal in the kernel's lazy mode)
+  bool skipIotlbInvalidation =
+      false;  ///< -; false; misbehaviour injection: unmaps and flushes leave the IOTLB untouched
 };
 
 /// An IOMMU domain (struct iommu_domain): an address space that devices attach to.
@@ -257,8 +266,8 @@ class Iommu {
   /// each fault as an instant, on the track named after the stats group. nullptr detaches.
   void setTrace(TraceSink* trace) { trace_ = trace; }
   /// Stats: translations, iotlb_hits, iotlb_misses, walk_accesses, faults, fault_overflows,
-  /// stale_accesses, stale_lazy_window, stale_unflushed, iotlb_invalidations, iotlb_entries_invalidated, maps, unmaps,
-  /// ats_translation_requests, ats_invalidation_requests, ats_invalidation_completions,
+  /// stale_accesses, stale_lazy_window, stale_unflushed, iotlb_invalidations, iotlb_entries_invalidated,
+  /// maps, unmaps, ats_translation_requests, ats_invalidation_requests, ats_invalidation_completions,
   /// ats_invalidation_timeouts.
   const StatsGroup& stats() const { return stats_; }
   Iotlb& iotlb() { return iotlb_; }

@@ -14,17 +14,19 @@ void loadIotlb(const ConfigNode& n, IotlbParams& p) {
   if (auto v = n.optInt("entries_2m", 1, kMaxEntries)) p.entries2m = unsigned(*v);
   if (auto v = n.optInt("ways_2m", 1, kMaxEntries)) p.ways2m = unsigned(*v);
   if (p.entries4k % p.ways4k != 0)
-    n.fail("ways_4k (" + std::to_string(p.ways4k) + ") must divide entries_4k (" + std::to_string(p.entries4k) + ")");
+    n.fail("ways_4k (" + std::to_string(p.ways4k) + ") must divide entries_4k (" +
+           std::to_string(p.entries4k) + ")");
   if (p.entries2m % p.ways2m != 0)
-    n.fail("ways_2m (" + std::to_string(p.ways2m) + ") must divide entries_2m (" + std::to_string(p.entries2m) + ")");
+    n.fail("ways_2m (" + std::to_string(p.ways2m) + ") must divide entries_2m (" +
+           std::to_string(p.entries2m) + ")");
 }
 }  // namespace
 
 IommuConfig loadIommuConfig(const ConfigNode& node) {
-  node.requireKeys({"mode", "invalidation", "large_pages", "iotlb", "iotlb_hit_latency", "walk_access_latency",
-                    "page_walkers", "fault_records", "iotlb_invalidation_latency", "ats_invalidation_latency",
-                    "report_lazy_window", "skip_iotlb_invalidation", "flush_queue_size", "flush_queue_timeout",
-                    "force_dac"});
+  node.requireKeys({"mode", "invalidation", "large_pages", "iotlb", "iotlb_hit_latency",
+                    "walk_access_latency", "page_walkers", "fault_records", "iotlb_invalidation_latency",
+                    "ats_invalidation_latency", "report_lazy_window", "skip_iotlb_invalidation",
+                    "flush_queue_size", "flush_queue_timeout", "force_dac"});
   IommuConfig c;
   IommuParams& p = c.iommu;
   if (auto m = node.find("mode")) {
@@ -32,7 +34,8 @@ IommuConfig loadIommuConfig(const ConfigNode& node) {
     p.mode = v == "off" ? IommuMode::Off : v == "passthrough" ? IommuMode::Passthrough : IommuMode::Translate;
   }
   if (auto m = node.find("invalidation"))
-    p.invalidation = m->asChoice({"strict", "lazy"}) == "lazy" ? IommuInvalidation::Lazy : IommuInvalidation::Strict;
+    p.invalidation =
+        m->asChoice({"strict", "lazy"}) == "lazy" ? IommuInvalidation::Lazy : IommuInvalidation::Strict;
   if (auto v = node.optBool("large_pages")) p.largePages = *v;
   if (auto n = node.find("iotlb")) loadIotlb(*n, p.iotlb);
   if (auto v = node.optDurationPs("iotlb_hit_latency")) p.iotlbHitLatencyPs = *v;

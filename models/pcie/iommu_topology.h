@@ -27,7 +27,8 @@ namespace hmmsim {
 
 /// DMA parameters of `dev` (requester id, its host bridge's mem and pref windows reserved,
 /// `dmaMask`). `dev` must be enumerated (a valid Bdf).
-DmaDeviceParams pciDmaDeviceParams(const PciDev& dev, const Topology& topo, std::uint64_t dmaMask = dmaBitMask(64));
+DmaDeviceParams pciDmaDeviceParams(const PciDev& dev, const Topology& topo,
+                                   std::uint64_t dmaMask = dmaBitMask(64));
 
 /// REQ_ACS_FLAGS of drivers/iommu/iommu.c: the ACS controls that isolate a device for grouping.
 inline constexpr std::uint16_t kReqAcsFlags = kPciAcsSv | kPciAcsRr | kPciAcsCr | kPciAcsUf;

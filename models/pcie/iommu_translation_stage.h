@@ -30,9 +30,8 @@ class IommuTranslationStage final : public PcieTranslationStage {
   /// `iommu` (and `dma`, optional) must outlive the stage. `name` names the stats group.
   IommuTranslationStage(std::string name, Iommu& iommu, DmaMapping* dma = nullptr);
 
-  UpstreamTranslation translateUpstream(Bdf requester, std::uint64_t busAddr, std::uint64_t len,
-                                        bool isWrite, bool addressTranslated,
-                                        std::uint64_t nowPs) override;
+  UpstreamTranslation translateUpstream(Bdf requester, std::uint64_t busAddr, std::uint64_t len, bool isWrite,
+                                        bool addressTranslated, std::uint64_t nowPs) override;
 
   /// Stats: requests, pages, aborted, noncontiguous_bursts.
   const StatsGroup& stats() const { return stats_; }

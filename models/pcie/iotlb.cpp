@@ -44,7 +44,10 @@ bool Iotlb::insert(std::uint16_t did, Iova iova, Pa pageBase, std::uint64_t page
   if (!victim) {
     Entry* set = &a.entries[(vpn % a.sets) * a.ways];
     for (unsigned w = 0; w < a.ways; ++w) {
-      if (!set[w].valid) { victim = &set[w]; break; }
+      if (!set[w].valid) {
+        victim = &set[w];
+        break;
+      }
       if (!victim || set[w].lastUse < victim->lastUse) victim = &set[w];
     }
     evicted = victim->valid;
@@ -60,7 +63,10 @@ unsigned Iotlb::invalidateRange(std::uint16_t did, Iova iova, std::uint64_t size
     for (Entry& e : a->entries) {
       if (!e.valid || e.did != did) continue;
       std::uint64_t elo = e.vpn << a->shift, ehi = elo + (1ull << a->shift);
-      if (elo < hi && lo < ehi) { e.valid = false; ++n; }
+      if (elo < hi && lo < ehi) {
+        e.valid = false;
+        ++n;
+      }
     }
   }
   return n;
@@ -70,7 +76,10 @@ unsigned Iotlb::invalidateDomain(std::uint16_t did) {
   unsigned n = 0;
   for (Array* a : {&small_, &large_})
     for (Entry& e : a->entries)
-      if (e.valid && e.did == did) { e.valid = false; ++n; }
+      if (e.valid && e.did == did) {
+        e.valid = false;
+        ++n;
+      }
   return n;
 }
 
@@ -78,7 +87,10 @@ unsigned Iotlb::invalidateAll() {
   unsigned n = 0;
   for (Array* a : {&small_, &large_})
     for (Entry& e : a->entries)
-      if (e.valid) { e.valid = false; ++n; }
+      if (e.valid) {
+        e.valid = false;
+        ++n;
+      }
   return n;
 }
 

@@ -63,10 +63,10 @@ class Iotlb {
   struct Entry {
     bool valid = false;
     std::uint16_t did = 0;
-    std::uint64_t vpn = 0;       // iova >> page shift of the array
-    std::uint64_t pfnBase = 0;   // pa >> page shift of the array
+    std::uint64_t vpn = 0;      // iova >> page shift of the array
+    std::uint64_t pfnBase = 0;  // pa >> page shift of the array
     IommuProt prot = 0;
-    std::uint64_t lastUse = 0;   // LRU age stamp
+    std::uint64_t lastUse = 0;  // LRU age stamp
   };
   struct Array {
     unsigned shift = 0;

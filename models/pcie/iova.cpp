@@ -31,7 +31,9 @@ IovaDomain::IovaDomain(std::uint64_t granule, std::uint64_t startPfn)
   cached_ = cached32_ = &anchor_;
 }
 
-IovaDomain::~IovaDomain() { tree_.clear(); }
+IovaDomain::~IovaDomain() {
+  tree_.clear();
+}
 
 IovaNode* IovaDomain::newNode(std::uint64_t lo, std::uint64_t hi, bool reserved) {
   IovaNode* n;
@@ -48,9 +50,12 @@ IovaNode* IovaDomain::newNode(std::uint64_t lo, std::uint64_t hi, bool reserved)
   return n;
 }
 
-void IovaDomain::deleteNode(IovaNode* n) { freeNodes_.push_back(n); }
+void IovaDomain::deleteNode(IovaNode* n) {
+  freeNodes_.push_back(n);
+}
 
-std::optional<std::uint64_t> IovaDomain::allocIova(std::uint64_t pages, std::uint64_t limitPfn, bool sizeAligned) {
+std::optional<std::uint64_t> IovaDomain::allocIova(std::uint64_t pages, std::uint64_t limitPfn,
+                                                   bool sizeAligned) {
   HMMSIM_ASSERT(pages > 0, "zero-page IOVA allocation");
   HMMSIM_ASSERT(limitPfn < (1ull << 62), "IOVA limit out of range");
   const std::uint64_t limit = limitPfn + 1;  // alloc_iova passes limit_pfn + 1 (exclusive)

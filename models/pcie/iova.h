@@ -85,11 +85,11 @@ class IovaDomain {
   std::uint64_t dma32Pfn_;        // first page at or above 4 GiB (dma_32bit_pfn)
   std::uint64_t max32AllocSize_;  // smallest 32-bit-limited size known to fail
   Tree tree_;
-  IovaNode anchor_;               // IOVA_ANCHOR: always the highest node
-  IovaNode* cached_ = nullptr;    // cached_node
-  IovaNode* cached32_ = nullptr;  // cached32_node
-  std::deque<IovaNode> pool_;        // stable addresses; grows only
-  std::vector<IovaNode*> freeNodes_; // recycled nodes
+  IovaNode anchor_;                   // IOVA_ANCHOR: always the highest node
+  IovaNode* cached_ = nullptr;        // cached_node
+  IovaNode* cached32_ = nullptr;      // cached32_node
+  std::deque<IovaNode> pool_;         // stable addresses; grows only
+  std::vector<IovaNode*> freeNodes_;  // recycled nodes
   std::size_t allocated_ = 0;
 };
 

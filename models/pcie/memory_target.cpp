@@ -22,7 +22,8 @@ PcieMemoryTarget::PcieMemoryTarget(sc_core::sc_module_name name, const PcieMemor
                     (params.interleaveBytes & (params.interleaveBytes - 1)) == 0 && params.bandwidthGbps > 0,
                 this->name() << ": channels must be >= 1, interleaveBytes a power of two, bandwidth > 0");
   channels_.reserve(params.channels);
-  for (std::uint32_t c = 0; c < params.channels; ++c) channels_.emplace_back(params.bandwidthGbps, params.latencyPs);
+  for (std::uint32_t c = 0; c < params.channels; ++c)
+    channels_.emplace_back(params.bandwidthGbps, params.latencyPs);
   requirePicosecondResolution();
   in.register_b_transport(this, &PcieMemoryTarget::bTransport);
 }
@@ -111,7 +112,8 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time
     for (std::uint32_t c = 0; c < channels_.size(); ++c) {
       const std::uint64_t bytes = channels_.size() == 1 ? len : channelBytes(addr, len, c);
       if (bytes == 0) continue;
-      ext.sharedSeenPs = std::max(ext.sharedSeenPs, channels_[c].noteRequester(ext.requester.key(), ext.nowPs));
+      ext.sharedSeenPs =
+          std::max(ext.sharedSeenPs, channels_[c].noteRequester(ext.requester.key(), ext.nowPs));
       const HeadTail d = channels_[c].transmit({head, tail}, bytes, 1, nullptr, ext.nowPs);
       done.headPs = std::min(done.headPs, d.headPs);
       done.tailPs = std::max(done.tailPs, d.tailPs);

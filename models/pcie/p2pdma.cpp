@@ -244,8 +244,8 @@ Errno P2pdma::pciP2pdmaAddResource(PciDev& pdev, int bar, std::uint64_t size, st
   char buf[128];
   const unsigned long long first = b.cpu.value() + offset;
   const unsigned long long last = first + size - 1;
-  std::snprintf(buf, sizeof buf, "%s: added peer-to-peer DMA memory %#llx-%#llx", pciName(pdev).c_str(), first,
-                last);
+  std::snprintf(buf, sizeof buf, "%s: added peer-to-peer DMA memory %#llx-%#llx", pciName(pdev).c_str(),
+                first, last);
   log_.push_back(buf);
   return Errno::Ok;
 }

@@ -23,8 +23,8 @@ PcieRootComplexModule::PcieRootComplexModule(sc_core::sc_module_name name,
 }
 
 std::uint64_t PcieRootComplexModule::forwardP2p(IntervalBook& engine, double efficiency, double linkGbps,
-                                                std::uint64_t bytes, std::uint64_t floorPs, std::uint64_t head,
-                                                std::uint64_t& tail) {
+                                                std::uint64_t bytes, std::uint64_t floorPs,
+                                                std::uint64_t head, std::uint64_t& tail) {
   if (efficiency >= 1.0 || linkGbps <= 0) return head;  // the links are the limit
   const auto occ = static_cast<std::uint64_t>(std::llround(double(bytes) * 8000.0 / (linkGbps * efficiency)));
   engine.prune(floorPs);
@@ -39,8 +39,8 @@ void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& g
   delay += latency_;
   if (stage_ != nullptr) {
     const std::uint64_t before = gp.get_address();
-    const UpstreamTranslation tr = stage_->translateUpstream(
-        ext.requester, before, ext.lengthBytes, !isRead, ext.addressTranslated, absPs(ext, delay));
+    const UpstreamTranslation tr = stage_->translateUpstream(ext.requester, before, ext.lengthBytes, !isRead,
+                                                             ext.addressTranslated, absPs(ext, delay));
     delay += psTime(tr.latencyPs);
     if (tr.status != CplStatus::SuccessfulCompletion) {
       ++aborted_;
@@ -79,8 +79,8 @@ void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& g
   if (!isRead) {
     std::uint64_t head = absPs(ext, delay);
     std::uint64_t tail = head + ext.tailAfterHeadPs;
-    head =
-        forwardP2p(p2pWriteEngine_, params_.p2pWriteEfficiency, ingressGbps, ext.reqWireBytes, ext.nowPs, head, tail);
+    head = forwardP2p(p2pWriteEngine_, params_.p2pWriteEfficiency, ingressGbps, ext.reqWireBytes, ext.nowPs,
+                      head, tail);
     delay = delayOf(ext, head);
     ext.tailAfterHeadPs = tail - head;
     out[egress]->b_transport(gp, delay);
@@ -90,8 +90,8 @@ void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& g
   if (gp.get_response_status() == tlm::TLM_OK_RESPONSE) {
     std::uint64_t head = absPs(ext, delay);
     std::uint64_t tail = head + ext.tailAfterHeadPs;
-    head = forwardP2p(p2pReadEngine_, params_.p2pReadEfficiency, ext.lastLinkGbps, ext.cplWireBytes, ext.nowPs,
-                      head, tail);
+    head = forwardP2p(p2pReadEngine_, params_.p2pReadEfficiency, ext.lastLinkGbps, ext.cplWireBytes,
+                      ext.nowPs, head, tail);
     delay = delayOf(ext, head);
     ext.tailAfterHeadPs = tail - head;
   }

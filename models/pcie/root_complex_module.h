@@ -39,8 +39,10 @@ struct PcieRootComplexParams {
   std::uint32_t index = 0;            ///< root complex number (PcieRouter::routeFromRootComplex)
   std::uint64_t latencyPs = 200'000;  ///< per crossing (request in, completion out), ps; default 200 ns
   static constexpr double DEFAULT_P2P_EFFICIENCY = 7.1 / 9.5;  ///< pcie-model.md measured anchor
-  double p2pWriteEfficiency = DEFAULT_P2P_EFFICIENCY;  ///< p2p posted-write rate / ingress link rate, (0, 1]; default 0.747
-  double p2pReadEfficiency = DEFAULT_P2P_EFFICIENCY;   ///< p2p read-completion rate / ingress link rate, (0, 1]; default 0.747
+  double p2pWriteEfficiency =
+      DEFAULT_P2P_EFFICIENCY;  ///< p2p posted-write rate / ingress link rate, (0, 1]; default 0.747
+  double p2pReadEfficiency =
+      DEFAULT_P2P_EFFICIENCY;  ///< p2p read-completion rate / ingress link rate, (0, 1]; default 0.747
 };
 
 class PcieRootComplexModule : public sc_core::sc_module {

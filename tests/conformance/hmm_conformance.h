@@ -65,11 +65,11 @@ inline MmParams processParams() {
 
 /// struct hmm_buffer.
 struct HmmBuffer {
-  Va ptr;                       ///< the mirrored range
-  Va mirror;                    ///< the ioctl's `ptr` (malloc'ed bounce buffer)
-  std::uint64_t size = 0;       ///< bytes
-  std::uint64_t cpages = 0;     ///< from the last command
-  std::uint64_t faults = 0;     ///< from the last command
+  Va ptr;                    ///< the mirrored range
+  Va mirror;                 ///< the ioctl's `ptr` (malloc'ed bounce buffer)
+  std::uint64_t size = 0;    ///< bytes
+  std::uint64_t cpages = 0;  ///< from the last command
+  std::uint64_t faults = 0;  ///< from the last command
 };
 
 /// One process: an Mm and the files it opened.
@@ -196,8 +196,8 @@ struct HmmFixture {
   explicit HmmFixture(Variant v)
       : variant(v), proc(std::make_unique<Process>(machine)), fd(proc->open(deviceNumber())) {}
   ~HmmFixture() {
-    fd.reset();        // close(fd)
-    proc.reset();      // the process exits
+    fd.reset();    // close(fd)
+    proc.reset();  // the process exits
   }
   unsigned deviceNumber() const { return variant == Variant::Private ? 0 : 2; }
   bool coherent() const { return variant == Variant::Coherent; }
@@ -233,24 +233,25 @@ struct Hmm2Fixture {
   std::shared_ptr<File> fd1;
 };
 
-#define HMMSIM_CONF_TEST2(fixture, prefix, privName, cohName, name, tags)                     \
-  static void prefix##_##name(fixture& self);                                                  \
-  TEST_CASE(privName "." #name, tags) {                                                        \
-    fixture f(::hmmsim::conformance::Variant::Private);                                        \
-    prefix##_##name(f);                                                                        \
-  }                                                                                            \
-  TEST_CASE(cohName "." #name, tags) {                                                         \
-    fixture f(::hmmsim::conformance::Variant::Coherent);                                       \
-    prefix##_##name(f);                                                                        \
-  }                                                                                            \
+#define HMMSIM_CONF_TEST2(fixture, prefix, privName, cohName, name, tags) \
+  static void prefix##_##name(fixture& self);                             \
+  TEST_CASE(privName "." #name, tags) {                                   \
+    fixture f(::hmmsim::conformance::Variant::Private);                   \
+    prefix##_##name(f);                                                   \
+  }                                                                       \
+  TEST_CASE(cohName "." #name, tags) {                                    \
+    fixture f(::hmmsim::conformance::Variant::Coherent);                  \
+    prefix##_##name(f);                                                   \
+  }                                                                       \
   static void prefix##_##name(fixture& self)
 
-#define HMM_TEST(name) \
-  HMMSIM_CONF_TEST2(HmmFixture, hmm, "hmm.hmm_device_private", "hmm.hmm_device_coherent", name, "[conformance]")
+#define HMM_TEST(name)                                                                          \
+  HMMSIM_CONF_TEST2(HmmFixture, hmm, "hmm.hmm_device_private", "hmm.hmm_device_coherent", name, \
+                    "[conformance]")
 #define HMM_TEST_TAGS(name, tags) \
   HMMSIM_CONF_TEST2(HmmFixture, hmm, "hmm.hmm_device_private", "hmm.hmm_device_coherent", name, tags)
-#define HMM2_TEST(name)                                                                        \
-  HMMSIM_CONF_TEST2(Hmm2Fixture, hmm2, "hmm2.hmm2_device_private", "hmm2.hmm2_device_coherent", \
-                    name, "[conformance]")
+#define HMM2_TEST(name)                                                                               \
+  HMMSIM_CONF_TEST2(Hmm2Fixture, hmm2, "hmm2.hmm2_device_private", "hmm2.hmm2_device_coherent", name, \
+                    "[conformance]")
 
 }  // namespace hmmsim::conformance

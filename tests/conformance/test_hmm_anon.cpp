@@ -113,13 +113,13 @@ HMM_TEST(anon_write_child) {
       const std::uint64_t npages = (useThp ? TWOMEG : HMM_BUFFER_SIZE) >> kPageShift;
       const std::uint64_t size = npages << kPageShift;
       const std::uint64_t nints = size / sizeof(int);
-      const Va mapping = p.mmap(useThp ? 2 * size : size, PROT_READ | PROT_WRITE,
-                                MAP_PRIVATE | MAP_ANONYMOUS);
+      const Va mapping =
+          p.mmap(useThp ? 2 * size : size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
       HmmBuffer buffer = p.bufferAt(useThp ? mapping.alignUp(TWOMEG) : mapping, size);
       if (useThp) REQUIRE(p.mm().madvise(buffer.ptr, size, MADV_HUGEPAGE) == Errno::Ok);
 
       p.fillInts(buffer.mirror, nints, 0, -1);  // what the child's device will write
-      p.fillInts(buffer.ptr, nints);             // so we can tell if it is written
+      p.fillInts(buffer.ptr, nints);            // so we can tell if it is written
 
       if (migrate) {
         REQUIRE(hmmDmirrorCmd(*self.fd, HMM_DMIRROR_MIGRATE_TO_DEV, buffer, npages) == 0);

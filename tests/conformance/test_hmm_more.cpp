@@ -268,15 +268,13 @@ HMM_TEST(compound) {
   REQUIRE(hmmDmirrorCmd(*self.fd, HMM_DMIRROR_SNAPSHOT, buffer, npages) == 0);
   REQUIRE(buffer.cpages == npages);
   std::vector<std::uint8_t> m = p.loadBytes(buffer.mirror, npages);
-  for (std::uint64_t i = 0; i < npages; ++i)
-    REQUIRE(m[i] == (HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD));
+  for (std::uint64_t i = 0; i < npages; ++i) REQUIRE(m[i] == (HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD));
 
   REQUIRE(p.mm().mprotect(buffer.ptr, size, PROT_READ) == Errno::Ok);
   REQUIRE(hmmDmirrorCmd(*self.fd, HMM_DMIRROR_SNAPSHOT, buffer, npages) == 0);
   REQUIRE(buffer.cpages == npages);
   m = p.loadBytes(buffer.mirror, npages);
-  for (std::uint64_t i = 0; i < npages; ++i)
-    REQUIRE(m[i] == (HMM_DMIRROR_PROT_READ | HMM_DMIRROR_PROT_PMD));
+  for (std::uint64_t i = 0; i < npages; ++i) REQUIRE(m[i] == (HMM_DMIRROR_PROT_READ | HMM_DMIRROR_PROT_PMD));
 }
 
 // COW of pages that live in the device: the parent writes while a child is alive and gets a new

@@ -75,7 +75,9 @@ const char* opName(OpKind k) {
   return "?";
 }
 
-std::string errText(Errno e) { return std::strerror(static_cast<int>(e)); }
+std::string errText(Errno e) {
+  return std::strerror(static_cast<int>(e));
+}
 
 std::string hex16(std::uint64_t v) {
   char s[24];
@@ -104,9 +106,10 @@ std::optional<Op> parseLine(const std::string& raw) {
   for (const OpName& o : kOps)
     if (t[0] == o.name) name = &o;
   if (!name)
-    throw std::invalid_argument("unknown operation `" + t[0] +
-                                "` (open mmap fill touch cpuwrite cpuhash mprotect munmap madvise dread dwrite "
-                                "migrate migsys snap release)");
+    throw std::invalid_argument(
+        "unknown operation `" + t[0] +
+        "` (open mmap fill touch cpuwrite cpuhash mprotect munmap madvise dread dwrite "
+        "migrate migsys snap release)");
   if (t.size() != name->args + 1)
     throw std::invalid_argument("`" + t[0] + "` takes " + std::to_string(name->args) + " arguments, got " +
                                 std::to_string(t.size() - 1));
@@ -120,16 +123,23 @@ std::optional<Op> parseLine(const std::string& raw) {
     op.npages = number(t[i + 1], "npages", kMaxOpPages);
   };
   switch (op.kind) {
-    case OpKind::Open: op.dev = dev(t[1]); break;
+    case OpKind::Open:
+      op.dev = dev(t[1]);
+      break;
     case OpKind::Mmap:
       op.buf = buf(t[1]);
       op.page = number(t[2], "npages", kMaxBufferPages);
       op.prot = protOf(t[3]);
-      if (t[4] == "anon") op.map = MapKind::Anon;
-      else if (t[4] == "shared") op.map = MapKind::Shared;
-      else if (t[4] == "filep") op.map = MapKind::FilePrivate;
-      else if (t[4] == "files") op.map = MapKind::FileShared;
-      else throw std::invalid_argument("mapping kind `" + t[4] + "` is not anon, shared, filep or files");
+      if (t[4] == "anon")
+        op.map = MapKind::Anon;
+      else if (t[4] == "shared")
+        op.map = MapKind::Shared;
+      else if (t[4] == "filep")
+        op.map = MapKind::FilePrivate;
+      else if (t[4] == "files")
+        op.map = MapKind::FileShared;
+      else
+        throw std::invalid_argument("mapping kind `" + t[4] + "` is not anon, shared, filep or files");
       break;
     case OpKind::Fill:
       op.buf = buf(t[1]);
@@ -157,12 +167,18 @@ std::optional<Op> parseLine(const std::string& raw) {
     case OpKind::Madvise:
       op.buf = buf(t[1]);
       range(2);
-      if (t[4] == "dontneed") op.advice = MADV_DONTNEED;
-      else if (t[4] == "free") op.advice = MADV_FREE;
-      else if (t[4] == "hugepage") op.advice = MADV_HUGEPAGE;
-      else throw std::invalid_argument("advice `" + t[4] + "` is not dontneed, free or hugepage");
+      if (t[4] == "dontneed")
+        op.advice = MADV_DONTNEED;
+      else if (t[4] == "free")
+        op.advice = MADV_FREE;
+      else if (t[4] == "hugepage")
+        op.advice = MADV_HUGEPAGE;
+      else
+        throw std::invalid_argument("advice `" + t[4] + "` is not dontneed, free or hugepage");
       break;
-    case OpKind::DWrite: op.value = intValue(t[5]); [[fallthrough]];
+    case OpKind::DWrite:
+      op.value = intValue(t[5]);
+      [[fallthrough]];
     case OpKind::DRead:
     case OpKind::Migrate:
     case OpKind::MigSys:
@@ -180,21 +196,35 @@ std::string formatOp(const Op& op) {
   std::ostringstream os;
   os << opName(op.kind);
   switch (op.kind) {
-    case OpKind::Open: os << ' ' << op.dev; break;
+    case OpKind::Open:
+      os << ' ' << op.dev;
+      break;
     case OpKind::Mmap: {
       static const char* kinds[] = {"anon", "shared", "filep", "files"};
       os << ' ' << op.buf << ' ' << op.page << ' ' << protName(op.prot) << ' ' << kinds[int(op.map)];
       break;
     }
-    case OpKind::Fill: os << ' ' << op.buf << ' ' << op.value; break;
-    case OpKind::Touch: os << ' ' << op.buf << ' ' << op.page; break;
-    case OpKind::CpuWrite: os << ' ' << op.buf << ' ' << op.page << ' ' << op.value; break;
+    case OpKind::Fill:
+      os << ' ' << op.buf << ' ' << op.value;
+      break;
+    case OpKind::Touch:
+      os << ' ' << op.buf << ' ' << op.page;
+      break;
+    case OpKind::CpuWrite:
+      os << ' ' << op.buf << ' ' << op.page << ' ' << op.value;
+      break;
     case OpKind::CpuHash:
-    case OpKind::Munmap: os << ' ' << op.buf << ' ' << op.page << ' ' << op.npages; break;
-    case OpKind::Mprotect: os << ' ' << op.buf << ' ' << op.page << ' ' << op.npages << ' ' << protName(op.prot); break;
+    case OpKind::Munmap:
+      os << ' ' << op.buf << ' ' << op.page << ' ' << op.npages;
+      break;
+    case OpKind::Mprotect:
+      os << ' ' << op.buf << ' ' << op.page << ' ' << op.npages << ' ' << protName(op.prot);
+      break;
     case OpKind::Madvise:
       os << ' ' << op.buf << ' ' << op.page << ' ' << op.npages << ' '
-         << (op.advice == MADV_DONTNEED ? "dontneed" : op.advice == MADV_FREE ? "free" : "hugepage");
+         << (op.advice == MADV_DONTNEED ? "dontneed"
+             : op.advice == MADV_FREE   ? "free"
+                                        : "hugepage");
       break;
     default:
       os << ' ' << op.dev << ' ' << op.buf << ' ' << op.page << ' ' << op.npages;
@@ -233,7 +263,9 @@ Replayer::~Replayer() {
   for (auto& d : devs_) d.reset();
 }
 
-Va Replayer::pageAddr(const Op& op) const { return bufs_[op.buf].addr + (op.page << kPageShift); }
+Va Replayer::pageAddr(const Op& op) const {
+  return bufs_[op.buf].addr + (op.page << kPageShift);
+}
 
 std::string Replayer::run(const Op& op) {
   const std::size_t before = checker_.violations().size();
@@ -282,7 +314,8 @@ std::string Replayer::exec(const Op& op) {
     }
     case OpKind::Fill: {
       std::vector<std::int32_t> q(b.npages * kPageSize / 4);
-      for (std::size_t i = 0; i < q.size(); ++i) q[i] = std::int32_t(std::uint32_t(op.value) + std::uint32_t(i));
+      for (std::size_t i = 0; i < q.size(); ++i)
+        q[i] = std::int32_t(std::uint32_t(op.value) + std::uint32_t(i));
       if (!b.used || cpuAccess(*mm_, b.addr, q.data(), q.size() * 4, true) != Errno::Ok) return " SIGSEGV";
       return " ok";
     }
@@ -313,20 +346,34 @@ std::string Replayer::exec(const Op& op) {
       const Errno e = mm_->madvise(pageAddr(op), op.npages << kPageShift, op.advice);
       return e == Errno::Ok ? " ok" : " " + errText(e);
     }
-    default: return dmirrorOp(op);
+    default:
+      return dmirrorOp(op);
   }
 }
 
 std::string Replayer::dmirrorOp(const Op& op) {
   unsigned command = HMM_DMIRROR_READ;
   switch (op.kind) {
-    case OpKind::DRead: command = HMM_DMIRROR_READ; break;
-    case OpKind::DWrite: command = HMM_DMIRROR_WRITE; break;
-    case OpKind::Migrate: command = HMM_DMIRROR_MIGRATE_TO_DEV; break;
-    case OpKind::MigSys: command = HMM_DMIRROR_MIGRATE_TO_SYS; break;
-    case OpKind::Snap: command = HMM_DMIRROR_SNAPSHOT; break;
-    case OpKind::Release: command = HMM_DMIRROR_RELEASE; break;
-    default: break;
+    case OpKind::DRead:
+      command = HMM_DMIRROR_READ;
+      break;
+    case OpKind::DWrite:
+      command = HMM_DMIRROR_WRITE;
+      break;
+    case OpKind::Migrate:
+      command = HMM_DMIRROR_MIGRATE_TO_DEV;
+      break;
+    case OpKind::MigSys:
+      command = HMM_DMIRROR_MIGRATE_TO_SYS;
+      break;
+    case OpKind::Snap:
+      command = HMM_DMIRROR_SNAPSHOT;
+      break;
+    case OpKind::Release:
+      command = HMM_DMIRROR_RELEASE;
+      break;
+    default:
+      break;
   }
   // The probe's calloc: a zeroed bounce buffer (dwrite: int word i = V + i).
   const std::size_t bytes = op.npages ? op.npages << kPageShift : 1;
@@ -406,7 +453,8 @@ CompareResult replayAndCompare(Replayer& r, const std::string& script, const std
     ++res.lines;
     if (g != w) {
       res.match = false;
-      res.firstDivergence = "output line " + std::to_string(i + 1) + ":\n  kernel `" + w + "`\n  hmmsim `" + g + "`";
+      res.firstDivergence =
+          "output line " + std::to_string(i + 1) + ":\n  kernel `" + w + "`\n  hmmsim `" + g + "`";
       break;
     }
   }

@@ -38,8 +38,8 @@ class PhysMem;
 
 namespace replay {
 
-inline constexpr unsigned kMaxBuffers = 16;       ///< the probe's MAXB
-inline constexpr unsigned kMaxDevices = 2;        ///< dmirror0/1 (device private)
+inline constexpr unsigned kMaxBuffers = 16;            ///< the probe's MAXB
+inline constexpr unsigned kMaxDevices = 2;             ///< dmirror0/1 (device private)
 inline constexpr std::uint64_t kMaxBufferPages = 512;  ///< one 2 MiB slot
 inline constexpr std::uint64_t kMaxOpPages = 1024;     ///< the bounce buffer's size
 inline constexpr std::uint64_t kBufferBase = 0x7e0000000000ull;
@@ -76,8 +76,8 @@ struct Op {
   std::uint64_t npages = 0;  ///< N
   int prot = 0;              ///< PROT_* (mmap, mprotect)
   MapKind map = MapKind::Anon;
-  int advice = 0;            ///< MADV_* (madvise)
-  int value = 0;             ///< V
+  int advice = 0;  ///< MADV_* (madvise)
+  int value = 0;   ///< V
 };
 
 /// Parse one line. Returns nullopt for a comment or blank line; throws std::invalid_argument
@@ -135,7 +135,7 @@ class Replayer {
   std::unique_ptr<Mm> mm_;
   std::shared_ptr<File> fds_[kMaxDevices];
   std::vector<std::shared_ptr<File>> devFiles_;  ///< descriptors a second `open D` replaced (still open)
-  std::vector<std::shared_ptr<File>> files_;  ///< the probe's mkstemp files (kept open, as it does)
+  std::vector<std::shared_ptr<File>> files_;     ///< the probe's mkstemp files (kept open, as it does)
   Buffer bufs_[kMaxBuffers];
   unsigned mmaps_ = 0;
   std::size_t opIndex_ = 0;

@@ -22,7 +22,9 @@ using namespace hmmsim::replay;
 
 // This program has its own main(), but libsystemc.so references sc_main, and a link that keeps
 // libsystemc.so (the asan preset's does) fails without it. It is never called.
-extern "C" int sc_main(int /*argc*/, char* /*argv*/[]) { return 0; }
+extern "C" int sc_main(int /*argc*/, char* /*argv*/[]) {
+  return 0;
+}
 
 namespace {
 
@@ -88,7 +90,8 @@ int checkScript(const std::string& dir, const std::string& id, long crashLine) {
   }
   readFile(dir + "/crashed.txt", crashed);
   if (crashed.find(id) == std::string::npos) {
-    std::cerr << "hmm_trace_replay: " << id << " has neither expected/" << id << ".out nor an entry in crashed.txt\n";
+    std::cerr << "hmm_trace_replay: " << id << " has neither expected/" << id
+              << ".out nor an entry in crashed.txt\n";
     return 1;
   }
   {
@@ -114,11 +117,14 @@ int checkScript(const std::string& dir, const std::string& id, long crashLine) {
   std::cout << id << ": buggy driver caught at line " << at << " `" << r.checkerHits()[0].line
             << "`: " << r.checkerHits()[0].report << "\n";
   if (crashLine <= 0) {
-    std::cout << id << ": no kernel crash line recorded for this script (tests/conformance/kernel_trace_crashes.txt)\n";
+    std::cout
+        << id
+        << ": no kernel crash line recorded for this script (tests/conformance/kernel_trace_crashes.txt)\n";
     return 1;
   }
   if (long(at) != crashLine) {
-    std::cout << id << ": the kernel crashed at line " << crashLine << ", the checker reported at line " << at << "\n";
+    std::cout << id << ": the kernel crashed at line " << crashLine << ", the checker reported at line " << at
+              << "\n";
     return 1;
   }
   return 0;
@@ -137,12 +143,18 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     try {
-      if (a == "--traces") dir = next();
-      else if (a == "--script") id = next();
-      else if (a == "--crash-line") crashLine = std::stol(next());
-      else if (a == "--run") run = next();
-      else if (a == "--buggy-driver") buggy = true;
-      else return usage();
+      if (a == "--traces")
+        dir = next();
+      else if (a == "--script")
+        id = next();
+      else if (a == "--crash-line")
+        crashLine = std::stol(next());
+      else if (a == "--run")
+        run = next();
+      else if (a == "--buggy-driver")
+        buggy = true;
+      else
+        return usage();
     } catch (const std::exception& e) {
       std::cerr << "hmm_trace_replay: " << e.what() << "\n";
       return usage();
@@ -159,7 +171,8 @@ int main(int argc, char** argv) {
       o.buggyDriver = buggy;
       Replayer r(o);
       for (const std::string& l : replayScript(r, script, run)) std::cout << l << "\n";
-      for (const CheckerHit& h : r.checkerHits()) std::cout << "# checker at `" << h.line << "`: " << h.report << "\n";
+      for (const CheckerHit& h : r.checkerHits())
+        std::cout << "# checker at `" << h.line << "`: " << h.report << "\n";
       return r.checkerHits().empty() ? 0 : 3;
     }
     if (dir.empty() || id.empty()) return usage();

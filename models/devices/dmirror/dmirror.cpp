@@ -76,7 +76,9 @@ class SnapshotNotifierOps final : public MmuIntervalNotifierOps {
 Dmirror::Dmirror(DmirrorDevice& dev, Mm& mm, const std::string& statsName)
     : dev_(dev), mm_(mm), mirror_(mm, *this, dev.owner(), mirrorParams(dev.params()), statsName) {}
 
-Dmirror::~Dmirror() { mirror_.remove(); }
+Dmirror::~Dmirror() {
+  mirror_.remove();
+}
 
 void Dmirror::zapDeviceRange(Va start, Va end, const MmuNotifierRange& /*range*/) {
   // dmirror_do_update: xa_for_each_range(pt, start >> PAGE_SHIFT, end >> PAGE_SHIFT). The last
@@ -191,18 +193,35 @@ Errno DmirrorDevice::ioctl(File& file, unsigned command, HmmDmirrorCmd& user) {
   cmd.faults = 0;
   Errno ret = Errno::Ok;
   switch (command) {
-    case HMM_DMIRROR_READ: ret = read(*d, cmd); break;
-    case HMM_DMIRROR_WRITE: ret = write(*d, cmd); break;
-    case HMM_DMIRROR_MIGRATE_TO_DEV: ret = migrateToDevice(*d, cmd); break;
-    case HMM_DMIRROR_MIGRATE_TO_SYS: ret = migrateToSystem(*d, cmd); break;
-    case HMM_DMIRROR_EXCLUSIVE: ret = exclusive(*d, cmd); break;
+    case HMM_DMIRROR_READ:
+      ret = read(*d, cmd);
+      break;
+    case HMM_DMIRROR_WRITE:
+      ret = write(*d, cmd);
+      break;
+    case HMM_DMIRROR_MIGRATE_TO_DEV:
+      ret = migrateToDevice(*d, cmd);
+      break;
+    case HMM_DMIRROR_MIGRATE_TO_SYS:
+      ret = migrateToSystem(*d, cmd);
+      break;
+    case HMM_DMIRROR_EXCLUSIVE:
+      ret = exclusive(*d, cmd);
+      break;
     case HMM_DMIRROR_CHECK_EXCLUSIVE:
       ret = checkAtomic(*d, Va(cmd.addr), Va(cmd.addr + (cmd.npages << kPageShift)));
       break;
-    case HMM_DMIRROR_SNAPSHOT: ret = snapshot(*d, cmd); break;
-    case HMM_DMIRROR_RELEASE: removeChunks(); break;
-    case HMM_DMIRROR_FLAGS: d->flags = cmd.npages; break;
-    default: return Errno::Inval;
+    case HMM_DMIRROR_SNAPSHOT:
+      ret = snapshot(*d, cmd);
+      break;
+    case HMM_DMIRROR_RELEASE:
+      removeChunks();
+      break;
+    case HMM_DMIRROR_FLAGS:
+      d->flags = cmd.npages;
+      break;
+    default:
+      return Errno::Inval;
   }
   if (ret != Errno::Ok) return ret;
   user = cmd;  // copy_to_user
@@ -223,8 +242,8 @@ Errno DmirrorDevice::readBack(Dmirror& d, Va start, Va end, HmmDmirrorCmd& cmd) 
   return ret;
 }
 
-Errno DmirrorDevice::doRead(Dmirror& d, Va start, Va end, Va bounceAddr,
-                            std::vector<std::uint8_t>& bounce, std::uint64_t& cpages) {
+Errno DmirrorDevice::doRead(Dmirror& d, Va start, Va end, Va bounceAddr, std::vector<std::uint8_t>& bounce,
+                            std::uint64_t& cpages) {
   std::uint8_t* ptr = bounce.data() + ((start - bounceAddr) & ~(kPageSize - 1));
   for (std::uint64_t vpn = start.value() >> kPageShift; vpn < (end.value() >> kPageShift); ++vpn) {
     auto it = d.pt_.find(vpn);
@@ -520,10 +539,10 @@ Errno DmirrorDevice::migrateToSystem(Dmirror& d, HmmDmirrorCmd& cmd) {
     Vma* vma = mm.vmaLookup(addr);
     if (!vma || !(vma->vmFlags & VM_READ)) return Errno::Inval;
     const Va next = migrateChunkEnd(addr, end, *vma);
-    MigrateVma args = migrateArgs(
-        *vma, src, dst, addr, next, owner(),
-        (isPrivate() ? MIGRATE_VMA_SELECT_DEVICE_PRIVATE : MIGRATE_VMA_SELECT_DEVICE_COHERENT) |
-            MIGRATE_VMA_SELECT_COMPOUND);
+    MigrateVma args =
+        migrateArgs(*vma, src, dst, addr, next, owner(),
+                    (isPrivate() ? MIGRATE_VMA_SELECT_DEVICE_PRIVATE : MIGRATE_VMA_SELECT_DEVICE_COHERENT) |
+                        MIGRATE_VMA_SELECT_COMPOUND);
     const Errno err = migrateVmaSetup(args);
     if (err != Errno::Ok) return err;
     if (!devmemFaultAllocAndCopy(args, &d)) ret = Errno::NoMem;
@@ -593,8 +612,7 @@ std::uint8_t DmirrorDevice::mkentry(unsigned long entry) {
   if (isDevicePrivate(pg)) {
     perm = pg->owner == owner() ? HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL : HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE;
   } else if (isDeviceCoherent(pg)) {
-    perm = pg->owner == owner() ? HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL
-                                : HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE;
+    perm = pg->owner == owner() ? HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL : HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE;
   } else if (pm_.isZeroPfn(pfn)) {
     perm = HMM_DMIRROR_PROT_ZERO;
   }

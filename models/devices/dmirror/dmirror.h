@@ -230,8 +230,8 @@ class DmirrorDevice final : public FileOperations {
   void evictChunk(DeviceMemory::Chunk& chunk);
   /// Erase, in every handle of this device mirroring `mm` except `except`, the pages of
   /// [start, start + n pages) whose entry has `bit` (MIGRATE in src, VALID in dst).
-  void eraseMigrated(Mm& mm, const Dmirror* except, Va start, const unsigned long* entries,
-                     unsigned long n, unsigned long bit);
+  void eraseMigrated(Mm& mm, const Dmirror* except, Va start, const unsigned long* entries, unsigned long n,
+                     unsigned long bit);
   std::uint8_t mkentry(unsigned long entry);
   std::optional<Pfn> allocDevicePage(bool& failFlag);
 

@@ -105,5 +105,4 @@ class TestDevice : public DevPagemapOps {
   std::uint64_t next_ = 0;
 };
 
-
 }  // namespace hmmsim::faulttest

@@ -25,15 +25,13 @@ struct Round {
 };
 
 inline std::ostream& operator<<(std::ostream& os, const Round& r) {
-  return os << mmuNotifierEventName(r.event) << "[" << r.start << ", " << r.end << ") owner "
-            << r.owner;
+  return os << mmuNotifierEventName(r.event) << "[" << r.start << ", " << r.end << ") owner " << r.owner;
 }
 
 /// An interval notifier that records each invalidation and follows the seq protocol.
 class Recorder : public MmuIntervalNotifierOps {
  public:
-  bool invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange& range,
-                  std::uint64_t curSeq) override {
+  bool invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange& range, std::uint64_t curSeq) override {
     rounds.push_back(Round{range.event, range.start, range.end, range.owner});
     sub.setSeq(curSeq);
     return true;
@@ -56,8 +54,7 @@ struct Fixture {
     return p;
   }
 
-  Va mapAnon(std::uint64_t len, int prot = PROT_READ | PROT_WRITE,
-             int flags = MAP_PRIVATE | MAP_ANONYMOUS) {
+  Va mapAnon(std::uint64_t len, int prot = PROT_READ | PROT_WRITE, int flags = MAP_PRIVATE | MAP_ANONYMOUS) {
     const VaResult r = mm->mmap(Va(0), len, prot, flags);
     REQUIRE(r.ok());
     return r.addr;

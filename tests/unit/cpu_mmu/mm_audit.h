@@ -44,11 +44,14 @@ inline std::vector<std::string> auditMms(PhysMem& pm, const std::vector<Mm*>& mm
     for (const Vma& v : mm->vmas()) {
       liveVmas.insert(&v);
       if ((v.vmFlags & VM_LOCKED_MASK) && ((v.vmFlags & VM_SPECIAL) || v.isHugetlb()))
-        problem(mm->name() + ": special or hugetlb vma at " + std::to_string(v.vmStart.value()) + " is locked");
+        problem(mm->name() + ": special or hugetlb vma at " + std::to_string(v.vmStart.value()) +
+                " is locked");
       if (v.anonVma) {
         bool onChain = false;
         for (const Vma& c : v.anonVma->vmas) onChain |= &c == &v;
-        if (!onChain) problem(mm->name() + ": vma at " + std::to_string(v.vmStart.value()) + " is not on its anon_vma chain");
+        if (!onChain)
+          problem(mm->name() + ": vma at " + std::to_string(v.vmStart.value()) +
+                  " is not on its anon_vma chain");
       }
     }
     // Leaves, and where they are.
@@ -64,10 +67,11 @@ inline std::vector<std::string> auditMms(PhysMem& pm, const std::vector<Mm*>& mm
         return WalkAction::Continue;
       }
       if (p.isMigrationEntry()) problem(where.str() + ": migration entry at rest");
-      if (p.isPresent() && (p.isSpecial() || !pm.pfnValid(p.pfn()) || pm.isZeroPfn(p.pfn()) ||
-                            pm.isHugeZeroPfn(p.pfn())))
+      if (p.isPresent() &&
+          (p.isSpecial() || !pm.pfnValid(p.pfn()) || pm.isZeroPfn(p.pfn()) || pm.isHugeZeroPfn(p.pfn())))
         return WalkAction::Continue;
-      if (!p.isPresent() && !(p.isDevicePrivateEntry() || p.isDeviceExclusiveEntry())) return WalkAction::Continue;
+      if (!p.isPresent() && !(p.isDevicePrivateEntry() || p.isDeviceExclusiveEntry()))
+        return WalkAction::Continue;
       const Pfn pfn = p.anyPfn();
       const Pfn head = pm.compoundHead(pfn);
       const std::int64_t pages = std::int64_t(ptLevelSize(e.level) >> kPageShift);
@@ -92,21 +96,23 @@ inline std::vector<std::string> auditMms(PhysMem& pm, const std::vector<Mm*>& mm
       problem(mm->name() + ": MM_SHMEMPAGES " + std::to_string(mm->mmCounter(MmCounter::ShmemPages)) +
               " but the page table maps " + std::to_string(shmem));
     if (mm->hugetlbUsage() != hugetlb)
-      problem(mm->name() + ": hugetlb_usage " + std::to_string(mm->hugetlbUsage()) + " but the page table maps " +
-              std::to_string(hugetlb));
+      problem(mm->name() + ": hugetlb_usage " + std::to_string(mm->hugetlbUsage()) +
+              " but the page table maps " + std::to_string(hugetlb));
   }
   for (const auto& [pfn, n] : pteMaps)
     if (pm.frame(Pfn(pfn)).mapcount != n)
-      problem("pfn " + std::to_string(pfn) + ": mapcount " + std::to_string(pm.frame(Pfn(pfn)).mapcount) + " but " +
-              std::to_string(n) + " PTE mappings");
+      problem("pfn " + std::to_string(pfn) + ": mapcount " + std::to_string(pm.frame(Pfn(pfn)).mapcount) +
+              " but " + std::to_string(n) + " PTE mappings");
   for (const auto& [head, n] : entireMaps)
     if (pm.frame(Pfn(head)).entireMapcount() != n)
       problem("folio " + std::to_string(head) + ": entire mapcount " +
-              std::to_string(pm.frame(Pfn(head)).entireMapcount()) + " but " + std::to_string(n) + " huge mappings");
+              std::to_string(pm.frame(Pfn(head)).entireMapcount()) + " but " + std::to_string(n) +
+              " huge mappings");
   for (const auto& [head, n] : refsNeeded)
     if (pm.frame(Pfn(head)).refcount() < n)
-      problem("folio " + std::to_string(head) + ": refcount " + std::to_string(pm.frame(Pfn(head)).refcount()) +
-              " below its " + std::to_string(n) + " mappings");
+      problem("folio " + std::to_string(head) + ": refcount " +
+              std::to_string(pm.frame(Pfn(head)).refcount()) + " below its " + std::to_string(n) +
+              " mappings");
   // Every vma on a chain of a live vma is live.
   for (const Vma* v : liveVmas) {
     if (!v->anonVma) continue;

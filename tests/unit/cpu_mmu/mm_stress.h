@@ -47,7 +47,8 @@ struct StressHooks {
 class Stress {
  public:
   /// `pm` must outlive the Stress (device models built on it may hold its frames).
-  Stress(PhysMem& pm, std::uint64_t seed, StressHooks hooks = {}) : pm_(pm), rng_(seed), hooks_(std::move(hooks)) {
+  Stress(PhysMem& pm, std::uint64_t seed, StressHooks hooks = {})
+      : pm_(pm), rng_(seed), hooks_(std::move(hooks)) {
     MmParams p;
     p.hugetlbPages = 8;
     p.thp.enabled = ThpPolicy::Madvise;

@@ -71,7 +71,9 @@ struct MmFixture {
     REQUIRE(copyFromUser(*mm, &v, va, sizeof v) == Errno::Ok);
     return v;
   }
-  static void storeIn(Mm& m, Va va, std::uint64_t v) { REQUIRE(copyToUser(m, va, &v, sizeof v) == Errno::Ok); }
+  static void storeIn(Mm& m, Va va, std::uint64_t v) {
+    REQUIRE(copyToUser(m, va, &v, sizeof v) == Errno::Ok);
+  }
   static std::uint64_t loadIn(Mm& m, Va va) {
     std::uint64_t v = 0;
     REQUIRE(copyFromUser(m, &v, va, sizeof v) == Errno::Ok);

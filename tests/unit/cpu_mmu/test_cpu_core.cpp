@@ -48,7 +48,9 @@ CpuCoreParams costs() {
 }
 
 constexpr std::uint64_t kPage = kPageSize;
-sc_time pageXfer() { return sc_time(4096 + 100, SC_NS); }
+sc_time pageXfer() {
+  return sc_time(4096 + 100, SC_NS);
+}
 
 struct Platform {
   explicit Platform(CpuProgram program, std::uint64_t ramBytes = 64ull << 20, MmParams mmParams = {},
@@ -104,7 +106,9 @@ TEST_CASE("a CPU program that maps, touches and munmaps memory takes the expecte
   CHECK(p.mm.mmStats().notifyEvents[static_cast<unsigned>(MmuNotifierEvent::Unmap)]->value() == 1);
 }
 
-TEST_CASE("a store after a load of an untouched anonymous page faults again and shoots down the zero-page TLB entry") {
+TEST_CASE(
+    "a store after a load of an untouched anonymous page faults again and shoots down the zero-page TLB "
+    "entry") {
   Platform p({
       CpuOp::mmap(0, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE),
       CpuOp::load(0, 0, 8),      // read fault: the shared zero page, mapped read-only
@@ -119,19 +123,16 @@ TEST_CASE("a store after a load of an untouched anonymous page faults again and 
   CHECK(c.results()[3].data == std::vector<std::uint8_t>(8, 7));
   CpuCore& core = p.core;
   CHECK(core.stats().counterValue("page_faults") == 2);
-  CHECK(core.tlb().stats().counterValue("hits") == 2);    // the store's read-only hit, the last load
-  CHECK(core.tlb().stats().counterValue("misses") == 1);  // the first load
+  CHECK(core.tlb().stats().counterValue("hits") == 2);      // the store's read-only hit, the last load
+  CHECK(core.tlb().stats().counterValue("misses") == 1);    // the first load
   CHECK(core.stats().counterValue("tlb_shootdowns") >= 1);  // the COW replaced a mapped pte
 }
 
 TEST_CASE("a store to memory made read-only by mprotect kills the process with SIGSEGV") {
   Platform p({
-      CpuOp::mmap(0, 2 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE),
-      CpuOp::store(0, 0, 2 * kPage, 1),
+      CpuOp::mmap(0, 2 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE), CpuOp::store(0, 0, 2 * kPage, 1),
       CpuOp::mprotect(0, 0, 2 * kPage, PROT_READ),  // PROTECTION_VMA round: TLB flush
-      CpuOp::load(0, kPage, 4),
-      CpuOp::store(0, 0, 4, 2),
-      CpuOp::load(0, 0, 4),  // never runs
+      CpuOp::load(0, kPage, 4), CpuOp::store(0, 0, 4, 2), CpuOp::load(0, 0, 4),  // never runs
   });
   sc_core::sc_start();
   const CpuCore& c = p.core;
@@ -144,7 +145,8 @@ TEST_CASE("a store to memory made read-only by mprotect kills the process with S
   CHECK(core.stats().counterValue("tlb_shootdowns") == 1);
 }
 
-TEST_CASE("fork write-protects the parent: its next store takes a COW fault and the child keeps the old bytes") {
+TEST_CASE(
+    "fork write-protects the parent: its next store takes a COW fault and the child keeps the old bytes") {
   Platform p({
       CpuOp::mmap(0, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE),
       CpuOp::store(0, 0, 16, 0x11),
@@ -192,8 +194,7 @@ TEST_CASE("mremap moving a mapping keeps its bytes at the new address and flushe
       CpuOp::mmap(1, kPage, PROT_READ, MAP_PRIVATE | MAP_FIXED, at + kPage),  // blocks growing in place
       CpuOp::store(0, 0, kPage, 0x3c),
       CpuOp::mremap(0, 0, kPage, 64 * kPage, MREMAP_MAYMOVE, 2),  // must move: UNMAP round on the old range
-      CpuOp::load(2, 0, 16),
-      CpuOp::load(0, 0, 1),  // the old address is gone: SIGSEGV
+      CpuOp::load(2, 0, 16), CpuOp::load(0, 0, 1),                // the old address is gone: SIGSEGV
   });
   sc_core::sc_start();
   const CpuCore& c = p.core;
@@ -226,7 +227,8 @@ class MirrorOps : public MmuIntervalNotifierOps {
 };
 }  // namespace
 
-TEST_CASE("an interval notifier on the process's mm sees the core's munmap as one UNMAP round over the range") {
+TEST_CASE(
+    "an interval notifier on the process's mm sees the core's munmap as one UNMAP round over the range") {
   const std::uint64_t at = 0x2000'0000;
   Platform p({
       CpuOp::mmap(0, 8 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, at),
@@ -255,8 +257,8 @@ TEST_CASE("a THP-backed region is cached as one 2 MiB TLB entry after a single f
   Platform p({
       CpuOp::mmap(0, 2 * kPmdSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, at),
       CpuOp::madvise(0, 0, 2 * kPmdSize, MADV_HUGEPAGE),
-      CpuOp::store(0, 0, 64, 9),               // huge anonymous fault: one PMD mapping
-      CpuOp::load(0, kPmdSize - kPage, 64),    // same 2 MiB page, another 4 KiB subpage: TLB hit
+      CpuOp::store(0, 0, 64, 9),             // huge anonymous fault: one PMD mapping
+      CpuOp::load(0, kPmdSize - kPage, 64),  // same 2 MiB page, another 4 KiB subpage: TLB hit
   });
   sc_core::sc_start();
   const CpuCore& c = p.core;
@@ -290,7 +292,8 @@ TEST_CASE("a 1 GiB hugetlb page is cached as one 1 GiB TLB entry after a single 
   CHECK(core.tlb().stats().counterValue("misses") == 1);
 }
 
-TEST_CASE("with walkThroughMemory a TLB miss reads one entry per level through DRAM: 4, 3 for a THP, 2 for 1 GiB") {
+TEST_CASE(
+    "with walkThroughMemory a TLB miss reads one entry per level through DRAM: 4, 3 for a THP, 2 for 1 GiB") {
   const std::uint64_t thpAt = 0x4000'0000;
   auto program = [&] {
     return CpuProgram{

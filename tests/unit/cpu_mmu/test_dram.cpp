@@ -7,9 +7,9 @@
 #include <cstring>
 #include <vector>
 
+#include <tlm_utils/simple_initiator_socket.h>
 #include <systemc>
 #include <tlm>
-#include <tlm_utils/simple_initiator_socket.h>
 
 #include "models/cpu_mmu/dram.h"
 #include "models/cpu_mmu/phys_mem.h"
@@ -110,8 +110,8 @@ TEST_CASE("two concurrent DRAM streams on one channel share its bandwidth") {
 
 TEST_CASE("DRAM streams on different channels do not slow each other down") {
   PhysMem mem(ram());
-  Dram dram("dram", slowDram(2, kChunk), mem);  // 64 KiB interleave: even chunks channel 0, odd 1
-  Stream a("a", 1 << 20, 2 * kChunk, 4, false);            // channel 0
+  Dram dram("dram", slowDram(2, kChunk), mem);              // 64 KiB interleave: even chunks channel 0, odd 1
+  Stream a("a", 1 << 20, 2 * kChunk, 4, false);             // channel 0
   Stream b("b", (1 << 20) + kChunk, 2 * kChunk, 4, false);  // channel 1
   a.socket.bind(dram.tSocket);
   b.socket.bind(dram.tSocket);

@@ -12,9 +12,13 @@ using namespace hmmsim::faulttest;
 
 namespace {
 
-PtWalk walk(Mm& mm, Va va) { return mm.pageTable().lookup(va); }
+PtWalk walk(Mm& mm, Va va) {
+  return mm.pageTable().lookup(va);
+}
 
-std::uint64_t counter(Mm& mm, const char* name) { return mm.stats().counterValue(name); }
+std::uint64_t counter(Mm& mm, const char* name) {
+  return mm.stats().counterValue(name);
+}
 
 }  // namespace
 

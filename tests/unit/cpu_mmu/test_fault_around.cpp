@@ -15,7 +15,8 @@ namespace {
 const Va kAt(0x7e0000000000ull);  // 2 MiB aligned
 
 /// A file of `pages` pages with the pages in `cached` in its page cache.
-std::shared_ptr<File> fileWith(PhysMem& pm, std::uint64_t pages, std::initializer_list<std::uint64_t> cached) {
+std::shared_ptr<File> fileWith(PhysMem& pm, std::uint64_t pages,
+                               std::initializer_list<std::uint64_t> cached) {
   auto file = tmpfile(pm, pages * kPageSize);
   for (std::uint64_t i : cached) {
     const std::uint64_t v = 0xF11E0000 + i;
@@ -30,7 +31,9 @@ std::shared_ptr<File> fullFile(PhysMem& pm, std::uint64_t pages) {
   return file;
 }
 
-bool mapped(Fixture& f, Va va) { return f.walk(va).pte.isPresent(); }
+bool mapped(Fixture& f, Va va) {
+  return f.walk(va).pte.isPresent();
+}
 
 }  // namespace
 
@@ -54,7 +57,9 @@ TEST_CASE("a read fault on a file mapping maps the cached pages of its 64 KiB-al
   f.mm->exitMmap();
 }
 
-TEST_CASE("fault-around maps only pages already in the page cache, and a shared writable mapping maps them writable") {
+TEST_CASE(
+    "fault-around maps only pages already in the page cache, and a shared writable mapping maps them "
+    "writable") {
   Fixture f;
   auto file = fileWith(f.pm, 16, {0, 2, 9});
   const VaResult r = f.mm->mmap(kAt, 16 * kPageSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, file);
@@ -75,8 +80,8 @@ TEST_CASE("fault-around is clipped to the vma and skipped for write faults") {
   Fixture f;
   auto file = fullFile(f.pm, 32);
   // The vma starts 4 pages into a 64 KiB window (file offset 4 pages).
-  const VaResult r =
-      f.mm->mmap(kAt + 4 * kPageSize, 8 * kPageSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, file, 4 * kPageSize);
+  const VaResult r = f.mm->mmap(kAt + 4 * kPageSize, 8 * kPageSize, PROT_READ | PROT_WRITE,
+                                MAP_SHARED | MAP_FIXED, file, 4 * kPageSize);
   REQUIRE(r.ok());
   std::uint64_t v = 0;
   REQUIRE(copyFromUser(*f.mm, &v, kAt + 5 * kPageSize, sizeof v) == Errno::Ok);
@@ -92,7 +97,9 @@ TEST_CASE("fault-around is clipped to the vma and skipped for write faults") {
   f.mm->exitMmap();
 }
 
-TEST_CASE("fault_around_bytes of one page disables fault-around, and other sizes round down to a power of two pages") {
+TEST_CASE(
+    "fault_around_bytes of one page disables fault-around, and other sizes round down to a power of two "
+    "pages") {
   for (std::uint64_t bytes : {std::uint64_t(4096), std::uint64_t(40960)}) {
     MmParams p;
     p.faultAroundBytes = bytes;

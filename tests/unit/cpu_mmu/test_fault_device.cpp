@@ -13,7 +13,6 @@
 using namespace hmmsim;
 using namespace hmmsim::faulttest;
 
-
 TEST_CASE("CPU access to a device-private entry calls migrateToRam of that page's pgmap") {
   Fixture f;
   int ownerA = 0, ownerB = 0;
@@ -101,8 +100,7 @@ TEST_CASE("CPU access to a device-exclusive entry restores the pte inside an EXC
   f.rec.rounds.clear();
   f.store(a + kPageSize, 0x78);
   REQUIRE(f.rec.rounds.size() == 1);
-  CHECK(f.rec.rounds[0] ==
-        Round{MmuNotifierEvent::Exclusive, a + kPageSize, a + 2 * kPageSize, nullptr});
+  CHECK(f.rec.rounds[0] == Round{MmuNotifierEvent::Exclusive, a + kPageSize, a + 2 * kPageSize, nullptr});
   const PtWalk w = f.walk(a + kPageSize);
   CHECK(w.pte.isPresent());
   CHECK(w.pte.pfn() == pfn);

@@ -122,8 +122,7 @@ TEST_CASE("munmap of half a THP splits it and keeps the other half mapped with i
   CHECK(f.pm.frame(head + kPagesPerPmd / 2).mapcount == 0);
   // The split raised its own CLEAR round over the whole PMD.
   bool sawSplitClear = false;
-  for (const Round& r : f.rec.rounds)
-    sawSplitClear |= r == Round{MmuNotifierEvent::Clear, a, a + kPmdSize};
+  for (const Round& r : f.rec.rounds) sawSplitClear |= r == Round{MmuNotifierEvent::Clear, a, a + kPmdSize};
   CHECK(sawSplitClear);
 }
 
@@ -225,8 +224,8 @@ TEST_CASE("hugetlb write fault maps a 2 MiB hugetlb page") {
   MmParams p;
   p.hugetlbPages = 2;
   Fixture f(64ull << 20, p);
-  const VaResult r = f.mm->mmap(Va(0), kPmdSize, PROT_READ | PROT_WRITE,
-                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+  const VaResult r =
+      f.mm->mmap(Va(0), kPmdSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
   REQUIRE(r.ok());
   f.store(r.addr + 4096, 99);
   const PtWalk w = f.walk(r.addr);
@@ -240,8 +239,8 @@ TEST_CASE("hugetlb private COW after fork copies the whole huge page") {
   MmParams p;
   p.hugetlbPages = 4;
   Fixture f(64ull << 20, p);
-  const VaResult r = f.mm->mmap(Va(0), kPmdSize, PROT_READ | PROT_WRITE,
-                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+  const VaResult r =
+      f.mm->mmap(Va(0), kPmdSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
   REQUIRE(r.ok());
   f.store(r.addr, 1);
   f.store(r.addr + kPmdSize - 8, 2);

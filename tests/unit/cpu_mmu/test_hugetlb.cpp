@@ -33,7 +33,8 @@ Va mapOk(Fixture& f, std::uint64_t len, int flags, int prot = kRW) {
 
 }  // namespace
 
-TEST_CASE("MAP_HUGE_1GB maps a 1 GiB aligned vma whose fault installs a PUD leaf of an order-18 hugetlb folio") {
+TEST_CASE(
+    "MAP_HUGE_1GB maps a 1 GiB aligned vma whose fault installs a PUD leaf of an order-18 hugetlb folio") {
   Fixture f(kRam, pools(0, 2));
   const Va a = mapOk(f, kPudSize - kPageSize, kPrivHuge1G);  // rounded up to one huge page
   CHECK(a.isAligned(kPudSize));
@@ -82,7 +83,8 @@ TEST_CASE("MAP_HUGETLB sizes: 0 is the default 2 MiB hstate, sizes without an hs
   const int sizes[] = {12, 16, 20, 22, 29, 31, 63};  // 4 KiB, 64 KiB, 1 MiB, 4 MiB, ... no hstate
   for (int log : sizes) {
     INFO("size log " << log);
-    const VaResult r = f.mm->mmap(Va(0), kPmdSize, kRW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (log << MAP_HUGE_SHIFT));
+    const VaResult r =
+        f.mm->mmap(Va(0), kPmdSize, kRW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (log << MAP_HUGE_SHIFT));
     CHECK(r.err == Errno::Inval);
   }
   CHECK(f.mm->mapCount() == 1);
@@ -96,7 +98,8 @@ TEST_CASE("each hstate has its own pool: the 2 MiB pool does not back 1 GiB mapp
   CHECK(f.mm->mapCount() == 1);
   // 2 MiB pages still come from their own pool.
   CHECK(f.mm->mmap(Va(0), 512 * kPmdSize, kRW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB).ok());
-  CHECK(f.mm->mmap(Va(0), 513 * kPmdSize, kRW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB).err == Errno::NoMem);
+  CHECK(f.mm->mmap(Va(0), 513 * kPmdSize, kRW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB).err ==
+        Errno::NoMem);
 }
 
 TEST_CASE("munmap returns the 1 GiB reservation and the folio") {
@@ -144,7 +147,9 @@ TEST_CASE("MAP_FIXED of a 1 GiB hugetlb mapping needs a 1 GiB aligned address") 
   CHECK(r.addr == Va(0x40000000ull * 5));
 }
 
-TEST_CASE("fork of a private 1 GiB hugetlb mapping: CLEAR round, shared read-only, the child's write copies all of it") {
+TEST_CASE(
+    "fork of a private 1 GiB hugetlb mapping: CLEAR round, shared read-only, the child's write copies all of "
+    "it") {
   Fixture f(kRam, pools(0, 4));
   const Va a = mapOk(f, kPudSize, kPrivHuge1G);
   f.store(a, 1);
@@ -229,7 +234,8 @@ TEST_CASE("fork copies a maybe-pinned private 1 GiB hugetlb page for the child a
   c.child->exitMmap();
 }
 
-TEST_CASE("mprotect of a 1 GiB hugetlb vma: one PROTECTION_VMA round, write faults SIGSEGV, then writable again") {
+TEST_CASE(
+    "mprotect of a 1 GiB hugetlb vma: one PROTECTION_VMA round, write faults SIGSEGV, then writable again") {
   Fixture f(kRam, pools(0, 1));
   const Va a = mapOk(f, kPudSize, kPrivHuge1G);
   f.store(a, 1);

@@ -19,7 +19,9 @@ namespace {
 void randomInterval(Rng& rng, std::uint64_t& start, std::uint64_t& last) {
   start = rng.below(1ull << 24);
   const std::uint64_t kind = rng.below(10);
-  const std::uint64_t len = kind < 6 ? 1 + rng.below(0x1000) : kind < 9 ? 1 + rng.below(0x40000) : 1 + rng.below(1ull << 23);
+  const std::uint64_t len = kind < 6   ? 1 + rng.below(0x1000)
+                            : kind < 9 ? 1 + rng.below(0x40000)
+                                       : 1 + rng.below(1ull << 23);
   last = start + len - 1;
 }
 
@@ -66,8 +68,9 @@ TEST_CASE("interval lookup finds exactly the overlapping set among thousands of 
       if (n->inTree() && n->start <= l && s <= n->last) expect.push_back(n.get());
     std::vector<const IntervalTreeNode*> got = treeQuery(tree, s, l);
     // Start order, each once.
-    REQUIRE(std::is_sorted(got.begin(), got.end(),
-                           [](const IntervalTreeNode* a, const IntervalTreeNode* b) { return a->start < b->start; }));
+    REQUIRE(std::is_sorted(got.begin(), got.end(), [](const IntervalTreeNode* a, const IntervalTreeNode* b) {
+      return a->start < b->start;
+    }));
     std::sort(expect.begin(), expect.end());
     std::sort(got.begin(), got.end());
     REQUIRE(got == expect);

@@ -13,7 +13,9 @@ namespace {
 constexpr int kRW = PROT_READ | PROT_WRITE;
 constexpr int kAnon = MAP_PRIVATE | MAP_ANONYMOUS;
 
-bool present(Mm& mm, Va a) { return mm.pageTable().lookup(a).level != PtLevel::None; }
+bool present(Mm& mm, Va a) {
+  return mm.pageTable().lookup(a).level != PtLevel::None;
+}
 
 MmParams limit(std::uint64_t bytes, bool cap = false) {
   MmParams p;
@@ -76,7 +78,8 @@ TEST_CASE("mlock over a hole is ENOMEM and locks nothing") {
   CHECK(f.mm->mlock(a - kPageSize, kPageSize) == Errno::NoMem);  // nothing mapped there
 }
 
-TEST_CASE("RLIMIT_MEMLOCK: mlock beyond it is ENOMEM, relocking counts once, CAP_IPC_LOCK lifts it, 0 is EPERM") {
+TEST_CASE(
+    "RLIMIT_MEMLOCK: mlock beyond it is ENOMEM, relocking counts once, CAP_IPC_LOCK lifts it, 0 is EPERM") {
   SECTION("limit") {
     MmFixture f(256ull << 20, limit(4 * kPageSize));
     const Va a = f.mapAnon(8 * kPageSize);
@@ -203,7 +206,9 @@ TEST_CASE("mprotect(PROT_WRITE) of a locked read-only private vma breaks COW at 
   CHECK(w.pte.isWrite());
 }
 
-TEST_CASE("mremap growing a locked vma checks RLIMIT_MEMLOCK and populates the new part, DONTUNMAP unlocks the old vma") {
+TEST_CASE(
+    "mremap growing a locked vma checks RLIMIT_MEMLOCK and populates the new part, DONTUNMAP unlocks the old "
+    "vma") {
   MmFixture f(256ull << 20, limit(6 * kPageSize));
   const Va a = f.mapAnon(2 * kPageSize, kRW, kAnon | MAP_LOCKED);
   CHECK(f.mm->mremap(a, 2 * kPageSize, 7 * kPageSize, MREMAP_MAYMOVE).err == Errno::Again);

@@ -24,7 +24,8 @@ Va thpRegion(MmFixture& f, std::uint64_t n) {
   REQUIRE(a.isAligned(kPmdSize));
   REQUIRE(f.mm->madvise(a, n * kPmdSize, MADV_HUGEPAGE) == Errno::Ok);
   fill(f, a, n * kPagesPerPmd, 1000);
-  for (std::uint64_t i = 0; i < n; ++i) REQUIRE(f.mm->pageTable().lookup(a + i * kPmdSize).level == PtLevel::Pmd);
+  for (std::uint64_t i = 0; i < n; ++i)
+    REQUIRE(f.mm->pageTable().lookup(a + i * kPmdSize).level == PtLevel::Pmd);
   f.ops.rounds.clear();
   return a;
 }
@@ -61,7 +62,8 @@ TEST_CASE("after fork the child sees the parent's data and writes diverge (COW)"
   CHECK(MmFixture::loadIn(child, a + kPageSize) == 101);
 }
 
-TEST_CASE("fork write-protects the parent's private pages inside one PROTECTION_PAGE round", "[mm][fork][events]") {
+TEST_CASE("fork write-protects the parent's private pages inside one PROTECTION_PAGE round",
+          "[mm][fork][events]") {
   MmFixture f;
   Va a = f.mapAnon(8 * kPageSize);
   fill(f, a, 8, 100);
@@ -74,7 +76,8 @@ TEST_CASE("fork write-protects the parent's private pages inside one PROTECTION_
   CHECK_FALSE(fr.child->pageTable().lookup(a).pte.isWrite());
 }
 
-TEST_CASE("shared anonymous memory stays shared after fork: the child's write is seen by the parent", "[mm][data][fork]") {
+TEST_CASE("shared anonymous memory stays shared after fork: the child's write is seen by the parent",
+          "[mm][data][fork]") {
   MmFixture f;
   Va a = f.mapAnon(4 * kPageSize, kRW, MAP_SHARED | MAP_ANONYMOUS);
   f.store(a, 1);
@@ -111,7 +114,8 @@ TEST_CASE("munmap of half a THP splits it and keeps the other half mapped with i
   CHECK(f.mm->vmEvents().thpSplitPmd.value() == 1);
 }
 
-TEST_CASE("mprotect of half a THP splits it and the vma, and only that half becomes read-only", "[mm][data][thp]") {
+TEST_CASE("mprotect of half a THP splits it and the vma, and only that half becomes read-only",
+          "[mm][data][thp]") {
   MmFixture f;
   Va a = thpRegion(f, 1);
   REQUIRE(f.mm->mprotect(a, kPmdSize / 2, PROT_READ) == Errno::Ok);
@@ -135,7 +139,8 @@ TEST_CASE("mprotect of half a THP splits it and the vma, and only that half beco
   CHECK(sawProt);
 }
 
-TEST_CASE("mprotect of populated memory raises one PROTECTION_VMA round over the changed range", "[mm][mprotect][events]") {
+TEST_CASE("mprotect of populated memory raises one PROTECTION_VMA round over the changed range",
+          "[mm][mprotect][events]") {
   MmFixture f;
   Va a = f.mapAnon(8 * kPageSize);
   fill(f, a, 8, 1);
@@ -208,7 +213,8 @@ TEST_CASE("a store through a shared file mapping is seen by pread", "[mm][data][
   CHECK(v == 77);
 }
 
-TEST_CASE("a store through a private file mapping copies the page and leaves the file alone", "[mm][data][file]") {
+TEST_CASE("a store through a private file mapping copies the page and leaves the file alone",
+          "[mm][data][file]") {
   MmFixture f;
   auto file = tmpfile(f.pm, 2 * kPageSize);
   std::uint64_t v = 5;
@@ -239,7 +245,8 @@ TEST_CASE("a file mapping at an offset maps the file's pages from that offset", 
   CHECK(f.load(r.addr + kPageSize) == 13);
 }
 
-TEST_CASE("truncating a mapped file unmaps the pages beyond EOF with a CLEAR round", "[mm][data][file][events]") {
+TEST_CASE("truncating a mapped file unmaps the pages beyond EOF with a CLEAR round",
+          "[mm][data][file][events]") {
   MmFixture f;
   auto file = tmpfile(f.pm, 4 * kPageSize);
   VaResult r = f.mm->mmap(Va(0), 4 * kPageSize, kRW, MAP_SHARED, file, 0);
@@ -256,7 +263,8 @@ TEST_CASE("truncating a mapped file unmaps the pages beyond EOF with a CLEAR rou
   CHECK(file->inode().nrPages() == 2);
 }
 
-TEST_CASE("madvise(DONTNEED) frees the pages: rss drops and the memory reads as zeros", "[mm][data][madvise]") {
+TEST_CASE("madvise(DONTNEED) frees the pages: rss drops and the memory reads as zeros",
+          "[mm][data][madvise]") {
   MmFixture f;
   Va a = f.mapAnon(4 * kPageSize);
   fill(f, a, 4, 50);
@@ -268,7 +276,8 @@ TEST_CASE("madvise(DONTNEED) frees the pages: rss drops and the memory reads as 
   CHECK(f.load(a + 2 * kPageSize) == 52);
 }
 
-TEST_CASE("madvise(FREE) pages that stay clean are discarded by reclaim and read as zeros", "[mm][data][madvise]") {
+TEST_CASE("madvise(FREE) pages that stay clean are discarded by reclaim and read as zeros",
+          "[mm][data][madvise]") {
   MmFixture f;
   Va a = f.mapAnon(4 * kPageSize);
   fill(f, a, 4, 60);
@@ -276,7 +285,7 @@ TEST_CASE("madvise(FREE) pages that stay clean are discarded by reclaim and read
   REQUIRE(f.mm->madvise(a, 4 * kPageSize, MADV_FREE) == Errno::Ok);
   REQUIRE(f.ops.rounds.size() == 1);
   CHECK(f.ops.rounds[0] == Round{MmuNotifierEvent::Clear, a, a + 4 * kPageSize});
-  CHECK(f.load(a) == 60);  // still there until reclaim
+  CHECK(f.load(a) == 60);      // still there until reclaim
   f.store(a + kPageSize, 61);  // re-dirtied: must survive
   CHECK(f.mm->reclaimLazyfree() == 3);
   CHECK(f.load(a) == 0);
@@ -386,13 +395,14 @@ TEST_CASE("a child's exit leaves the parent's COW pages intact", "[mm][data][for
     ForkResult fr = f.mm->fork("child");
     REQUIRE(fr.ok());
     CHECK(MmFixture::loadIn(*fr.child, a + kPageSize) == 11);
-  }  // the child exits here
+  }                // the child exits here
   f.store(a, 99);  // the parent's write now reuses its page (no other mapper)
   CHECK(f.load(a) == 99);
   CHECK(f.load(a + 3 * kPageSize) == 13);
 }
 
-TEST_CASE("a device file's mmap may insert pages at mmap time (dmirror's vm_insert_page)", "[mm][data][device]") {
+TEST_CASE("a device file's mmap may insert pages at mmap time (dmirror's vm_insert_page)",
+          "[mm][data][device]") {
   MmFixture f;
   auto page = f.pm.allocFrame(0);
   REQUIRE(page.has_value());
@@ -414,7 +424,8 @@ TEST_CASE("a device file's mmap may insert pages at mmap time (dmirror's vm_inse
   f.pm.putPage(*page);
 }
 
-TEST_CASE("mremap to a target that is not 2 MiB aligned splits the THP and keeps the data", "[mm][data][mremap][thp]") {
+TEST_CASE("mremap to a target that is not 2 MiB aligned splits the THP and keeps the data",
+          "[mm][data][mremap][thp]") {
   MmFixture f;
   Va a = thpRegion(f, 1);
   const Va target(0x40000000 + kPageSize);
@@ -428,7 +439,8 @@ TEST_CASE("mremap to a target that is not 2 MiB aligned splits the THP and keeps
   CHECK(split);
 }
 
-TEST_CASE("madvise(FREE) of a whole THP lets reclaim discard all 512 pages while clean", "[mm][data][madvise][thp]") {
+TEST_CASE("madvise(FREE) of a whole THP lets reclaim discard all 512 pages while clean",
+          "[mm][data][madvise][thp]") {
   MmFixture f;
   Va a = thpRegion(f, 1);
   const auto anon = f.mm->mmCounter(MmCounter::AnonPages);
@@ -439,7 +451,8 @@ TEST_CASE("madvise(FREE) of a whole THP lets reclaim discard all 512 pages while
   CHECK(f.load(a + 5 * kPageSize) == 0);
 }
 
-TEST_CASE("fork without memory for the child's page tables fails with ENOMEM and the parent keeps its data", "[mm][data][fork][errors]") {
+TEST_CASE("fork without memory for the child's page tables fails with ENOMEM and the parent keeps its data",
+          "[mm][data][fork][errors]") {
   MmFixture f(8ull << 20);
   Va a = f.mapAnon(4 * kPageSize);
   fill(f, a, 4, 70);

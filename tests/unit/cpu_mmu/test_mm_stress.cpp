@@ -8,7 +8,8 @@
 using namespace hmmsim;
 using namespace hmmsim::test;
 
-TEST_CASE("random address-space operations across a fork family keep frames, counters and chains consistent") {
+TEST_CASE(
+    "random address-space operations across a fork family keep frames, counters and chains consistent") {
   for (std::uint64_t seed : {1u, 2u, 3u}) {
     PhysMem pm(Stress::ram());
     Stress s(pm, seed);

@@ -97,7 +97,8 @@ TEST_CASE("mmap with length 0 fails with EINVAL and changes nothing", "[mm][mmap
   CHECK(f.mm->mmStats().failedCalls.value() == 1);
 }
 
-TEST_CASE("mmap rejects an unaligned offset, a bad map type, and a missing file with EINVAL", "[mm][mmap][errors]") {
+TEST_CASE("mmap rejects an unaligned offset, a bad map type, and a missing file with EINVAL",
+          "[mm][mmap][errors]") {
   MmFixture f;
   auto file = tmpfile(f.pm, 4 * kPageSize);
   CHECK(f.mm->mmap(Va(0), kPageSize, PROT_READ, MAP_PRIVATE, file, 100).err == Errno::Inval);
@@ -108,7 +109,8 @@ TEST_CASE("mmap rejects an unaligned offset, a bad map type, and a missing file 
   CHECK(f.mm->mmStats().failedCalls.value() == 4);
 }
 
-TEST_CASE("MAP_FIXED below mmap_min_addr fails with EPERM and beyond TASK_SIZE with ENOMEM", "[mm][mmap][errors]") {
+TEST_CASE("MAP_FIXED below mmap_min_addr fails with EPERM and beyond TASK_SIZE with ENOMEM",
+          "[mm][mmap][errors]") {
   MmFixture f;
   CHECK(f.mm->mmap(Va(0x1000), kPageSize, kRW, kAnon | MAP_FIXED).err == Errno::Perm);
   CHECK(f.mm->mmap(f.mm->params().taskSize, kPageSize, kRW, kAnon | MAP_FIXED).err == Errno::NoMem);
@@ -139,7 +141,8 @@ TEST_CASE("MAP_FIXED over a mapping unmaps the covered part with one UNMAP round
   CHECK((f.mm->vmaLookup(a + 3 * kPageSize)->vmFlags & VM_WRITE) != 0);
 }
 
-TEST_CASE("munmap of a whole mapping raises one UNMAP round over it and removes the vma", "[mm][munmap][events]") {
+TEST_CASE("munmap of a whole mapping raises one UNMAP round over it and removes the vma",
+          "[mm][munmap][events]") {
   MmFixture f;
   Va a = f.mapAnon(4 * kPageSize);
   REQUIRE(f.mm->munmap(a, 4 * kPageSize) == Errno::Ok);
@@ -178,7 +181,8 @@ TEST_CASE("munmap of an unmapped range succeeds and raises nothing", "[mm][munma
   CHECK(f.ops.rounds.empty());
 }
 
-TEST_CASE("munmap with an unaligned address or zero length fails with EINVAL and changes nothing", "[mm][munmap][errors]") {
+TEST_CASE("munmap with an unaligned address or zero length fails with EINVAL and changes nothing",
+          "[mm][munmap][errors]") {
   MmFixture f;
   Va a = f.mapAnon(4 * kPageSize);
   auto before = f.shape();
@@ -189,7 +193,8 @@ TEST_CASE("munmap with an unaligned address or zero length fails with EINVAL and
   CHECK(f.ops.rounds.empty());
 }
 
-TEST_CASE("mprotect of part of a vma splits it into three with the new flags in the middle", "[mm][mprotect]") {
+TEST_CASE("mprotect of part of a vma splits it into three with the new flags in the middle",
+          "[mm][mprotect]") {
   MmFixture f;
   Va a = f.mapAnon(4 * kPageSize);
   REQUIRE(f.mm->mprotect(a + kPageSize, 2 * kPageSize, PROT_READ) == Errno::Ok);
@@ -207,7 +212,8 @@ TEST_CASE("mprotect back to the original protection merges the vmas again", "[mm
   CHECK(f.mm->mapCount() == 1);
 }
 
-TEST_CASE("mprotect of a never-touched mapping raises no notifier round (no page tables)", "[mm][mprotect][events]") {
+TEST_CASE("mprotect of a never-touched mapping raises no notifier round (no page tables)",
+          "[mm][mprotect][events]") {
   MmFixture f;
   Va a = f.mapAnon(4 * kPageSize);
   REQUIRE(f.mm->mprotect(a, 4 * kPageSize, PROT_READ) == Errno::Ok);
@@ -234,7 +240,8 @@ TEST_CASE("mprotect with an unaligned address or unknown bits fails with EINVAL"
   CHECK(f.shape() == before);
 }
 
-TEST_CASE("mprotect PROT_WRITE on a shared mapping of a read-only file fails with EACCES", "[mm][mprotect][errors]") {
+TEST_CASE("mprotect PROT_WRITE on a shared mapping of a read-only file fails with EACCES",
+          "[mm][mprotect][errors]") {
   MmFixture f;
   auto rw = tmpfile(f.pm, 4 * kPageSize);
   auto ro = File::open(rw->inodePtr(), FMODE_READ);
@@ -280,7 +287,8 @@ TEST_CASE("madvise(NOHUGEPAGE) replaces VM_HUGEPAGE by VM_NOHUGEPAGE", "[mm][mad
   CHECK((fl & VM_NOHUGEPAGE) != 0);
 }
 
-TEST_CASE("madvise with unknown advice fails with EINVAL and over a hole with ENOMEM", "[mm][madvise][errors]") {
+TEST_CASE("madvise with unknown advice fails with EINVAL and over a hole with ENOMEM",
+          "[mm][madvise][errors]") {
   MmFixture f;
   Va a = f.mapAnon(4 * kPageSize);
   auto before = f.shape();
@@ -331,7 +339,8 @@ TEST_CASE("mremap grows in place when the space above is free, without a round",
   CHECK(f.ops.rounds.empty());
 }
 
-TEST_CASE("mremap that cannot grow in place fails with ENOMEM without MAYMOVE and moves with it", "[mm][mremap][events]") {
+TEST_CASE("mremap that cannot grow in place fails with ENOMEM without MAYMOVE and moves with it",
+          "[mm][mremap][events]") {
   MmFixture f;
   Va a = f.mapAnon(2 * kPageSize, kRW, kAnon, Va(0x20000000));
   f.mapAnon(2 * kPageSize, PROT_READ, kAnon, Va(0x20002000));  // blocks growth
@@ -349,7 +358,8 @@ TEST_CASE("mremap that cannot grow in place fails with ENOMEM without MAYMOVE an
   CHECK(f.ops.rounds[1] == Round{MmuNotifierEvent::Unmap, a, a + 2 * kPageSize});
 }
 
-TEST_CASE("mremap with MREMAP_FIXED moves to the given address and unmaps what was there", "[mm][mremap][events]") {
+TEST_CASE("mremap with MREMAP_FIXED moves to the given address and unmaps what was there",
+          "[mm][mremap][events]") {
   MmFixture f;
   Va a = f.mapAnon(2 * kPageSize, kRW, kAnon, Va(0x20000000));
   Va t = f.mapAnon(2 * kPageSize, PROT_READ, kAnon, Va(0x30000000));
@@ -364,7 +374,8 @@ TEST_CASE("mremap with MREMAP_FIXED moves to the given address and unmaps what w
   CHECK(f.ops.rounds[2] == Round{MmuNotifierEvent::Unmap, a, a + 2 * kPageSize});
 }
 
-TEST_CASE("mremap errors: no vma EFAULT, bad flag combinations EINVAL, range across vmas EFAULT", "[mm][mremap][errors]") {
+TEST_CASE("mremap errors: no vma EFAULT, bad flag combinations EINVAL, range across vmas EFAULT",
+          "[mm][mremap][errors]") {
   MmFixture f;
   Va a = f.mapAnon(2 * kPageSize, kRW, kAnon, Va(0x20000000));
   f.mapAnon(2 * kPageSize, PROT_READ, kAnon, Va(0x20002000));
@@ -397,7 +408,8 @@ TEST_CASE("fork copies every vma and gives the child its own notifier subscripti
   CHECK(f.mm->mmStats().forkCalls.value() == 1);
 }
 
-TEST_CASE("fork of never-touched private memory raises no PROTECTION_PAGE round (no anon_vma)", "[mm][fork][events]") {
+TEST_CASE("fork of never-touched private memory raises no PROTECTION_PAGE round (no anon_vma)",
+          "[mm][fork][events]") {
   MmFixture f;
   f.mapAnon(4 * kPageSize);
   ForkResult fr = f.mm->fork("child");
@@ -405,7 +417,8 @@ TEST_CASE("fork of never-touched private memory raises no PROTECTION_PAGE round 
   CHECK(f.ops.rounds.empty());
 }
 
-TEST_CASE("exit raises RELEASE over everything first, then one UNMAP round over all of 0..ULONG_MAX", "[mm][exit][events]") {
+TEST_CASE("exit raises RELEASE over everything first, then one UNMAP round over all of 0..ULONG_MAX",
+          "[mm][exit][events]") {
   MmFixture f;
   f.mapAnon(4 * kPageSize);
   f.mm->exitMmap();
@@ -430,7 +443,8 @@ TEST_CASE("MAP_HUGETLB needs free huge pages: ENOMEM with an empty pool", "[mm][
   CHECK(f.mm->mapCount() == 0);
 }
 
-TEST_CASE("MAP_HUGETLB maps a 2 MiB aligned vma of whole huge pages and munmap must be huge-aligned", "[mm][mmap][hugetlb]") {
+TEST_CASE("MAP_HUGETLB maps a 2 MiB aligned vma of whole huge pages and munmap must be huge-aligned",
+          "[mm][mmap][hugetlb]") {
   MmParams p;
   p.hugetlbPages = 4;
   MmFixture f(256ull << 20, p);
@@ -478,7 +492,8 @@ TEST_CASE("a device file's mmap installs the driver's vm_ops, flags and private 
 }
 
 TEST_CASE("vm_operations without p2p report it and return -EFAULT", "[mm][vm_ops]") {
-  struct Plain : VmOperations {} ops;
+  struct Plain : VmOperations {
+  } ops;
   Vma v;
   Device d("importer");
   DmaAddr pa[1];
@@ -494,7 +509,7 @@ TEST_CASE("findVma returns the next vma above a hole and vmaLookup returns none 
   CHECK(f.mm->findVma(a + 3 * kPageSize)->vmStart == b);
   CHECK(f.mm->vmaLookup(a + 3 * kPageSize) == nullptr);
   CHECK(f.mm->findVma(b + 2 * kPageSize) == nullptr);
-  CHECK(f.mm->findVmaIntersection(a + 2 * kPageSize, b)  == nullptr);
+  CHECK(f.mm->findVmaIntersection(a + 2 * kPageSize, b) == nullptr);
   CHECK(f.mm->findVmaIntersection(a + kPageSize, b + kPageSize)->vmStart == a);
 }
 
@@ -564,7 +579,7 @@ TEST_CASE("a vma without an anon_vma that absorbs its neighbour joins the neighb
   VaResult r = f.mm->mmap(Va(0), 4 * kPageSize, kRW, kAnon);
   REQUIRE(r.ok());
   const Va a = r.addr;
-  REQUIRE(f.mm->mprotect(a, 2 * kPageSize, PROT_READ) == Errno::Ok);  // lower R, upper RW
+  REQUIRE(f.mm->mprotect(a, 2 * kPageSize, PROT_READ) == Errno::Ok);   // lower R, upper RW
   REQUIRE(copyToUser(*f.mm, a + 2 * kPageSize, "x", 1) == Errno::Ok);  // upper gets an anon_vma
   REQUIRE(f.mm->vmaLookup(a)->anonVma == nullptr);
   REQUIRE(f.mm->vmaLookup(a + 2 * kPageSize)->anonVma != nullptr);

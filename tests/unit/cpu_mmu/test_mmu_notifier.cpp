@@ -111,7 +111,9 @@ TEST_CASE("interval notifier insert links it into the tree and remove unlinks it
   CHECK(subs.intervalCount() == 0);
 }
 
-TEST_CASE("insert with zero length or an end past the top of the address space returns EINVAL and changes nothing") {
+TEST_CASE(
+    "insert with zero length or an end past the top of the address space returns EINVAL and changes "
+    "nothing") {
   MmuNotifierSubscriptions subs(nullptr);
   RecordingOps ops;
   MmuIntervalNotifier sub;
@@ -124,16 +126,20 @@ TEST_CASE("insert with zero length or an end past the top of the address space r
   sub.remove();
 }
 
-TEST_CASE("an invalidation calls exactly the overlapping interval notifiers with its range, event, owner and an odd seq") {
+TEST_CASE(
+    "an invalidation calls exactly the overlapping interval notifiers with its range, event, owner and an "
+    "odd seq") {
   MmuNotifierSubscriptions subs(nullptr);
   RecordingOps ops;
   MmuIntervalNotifier below, touchingStart, inside, touchingEnd, above;
   // Invalidate [0x10000, 0x20000): end is exclusive.
-  REQUIRE(subs.mmuIntervalNotifierInsert(below, Va(0x0f000), kPage, ops) == Errno::Ok);          // ends at 0xffff
-  REQUIRE(subs.mmuIntervalNotifierInsert(touchingStart, Va(0x0f000), 2 * kPage, ops) == Errno::Ok);  // covers 0x10000
+  REQUIRE(subs.mmuIntervalNotifierInsert(below, Va(0x0f000), kPage, ops) == Errno::Ok);  // ends at 0xffff
+  REQUIRE(subs.mmuIntervalNotifierInsert(touchingStart, Va(0x0f000), 2 * kPage, ops) ==
+          Errno::Ok);  // covers 0x10000
   REQUIRE(subs.mmuIntervalNotifierInsert(inside, Va(0x14000), kPage, ops) == Errno::Ok);
-  REQUIRE(subs.mmuIntervalNotifierInsert(touchingEnd, Va(0x1f000), 4 * kPage, ops) == Errno::Ok);  // starts at the last page
-  REQUIRE(subs.mmuIntervalNotifierInsert(above, Va(0x20000), kPage, ops) == Errno::Ok);          // starts at end
+  REQUIRE(subs.mmuIntervalNotifierInsert(touchingEnd, Va(0x1f000), 4 * kPage, ops) ==
+          Errno::Ok);  // starts at the last page
+  REQUIRE(subs.mmuIntervalNotifierInsert(above, Va(0x20000), kPage, ops) == Errno::Ok);  // starts at end
 
   int ownerCookie = 0;
   MmuNotifierRange r = makeRange(Va(0x10000), Va(0x20000), MmuNotifierEvent::Migrate, &ownerCookie);
@@ -181,7 +187,7 @@ TEST_CASE("readRetry is true after an overlapping invalidation whose callback ca
   MmuNotifierRange r = makeRange(Va(0x104000), Va(0x105000), MmuNotifierEvent::Clear);
   subs.invalidateRangeStart(r);
   CHECK(sub.invalidateSeq() == ops.calls.at(0).curSeq);  // setSeq stored the odd cur_seq
-  CHECK(sub.checkRetry(seq));  // already visible before the end
+  CHECK(sub.checkRetry(seq));                            // already visible before the end
   subs.invalidateRangeEnd(r);
   CHECK(sub.readRetry(seq));
   CHECK(subs.stats().counterValue("read_retry") == 1);
@@ -336,7 +342,8 @@ TEST_CASE("remove of an insert that is still deferred cancels it without waiting
   existing.remove();
 }
 
-TEST_CASE("readBegin during an invalidation of its range sleeps until the end and returns the invalidation's seq") {
+TEST_CASE(
+    "readBegin during an invalidation of its range sleeps until the end and returns the invalidation's seq") {
   ScriptedBlocker blocker;
   MmuNotifierSubscriptions subs(nullptr, "mm.notifier", blocker);
   RecordingOps ops;
@@ -378,7 +385,9 @@ TEST_CASE("readBegin does not sleep when the running invalidation does not cover
   miss.remove();
 }
 
-TEST_CASE("non-blockable start refused by an interval notifier returns EAGAIN and leaves the seq protocol consistent") {
+TEST_CASE(
+    "non-blockable start refused by an interval notifier returns EAGAIN and leaves the seq protocol "
+    "consistent") {
   MmuNotifierSubscriptions subs(nullptr);
   RecordingOps okOps, refusingOps, laterOps;
   refusingOps.refuse = true;
@@ -409,7 +418,9 @@ TEST_CASE("non-blockable start refused by an interval notifier returns EAGAIN an
   for (auto* s : {&first, &refusing, &later}) s->remove();
 }
 
-TEST_CASE("non-blockable start refused by a plain subscriber returns EAGAIN and ends only the subscribers that succeeded") {
+TEST_CASE(
+    "non-blockable start refused by a plain subscriber returns EAGAIN and ends only the subscribers that "
+    "succeeded") {
   MmuNotifierSubscriptions subs(nullptr);
   std::vector<std::string> log;
   LoggingNotifier a(log, "a"), refusing(log, "refusing"), c(log, "c");
@@ -426,7 +437,8 @@ TEST_CASE("non-blockable start refused by a plain subscriber returns EAGAIN and 
   for (auto* n : {&a, &refusing, &c}) subs.mmuNotifierUnregister(*n);
 }
 
-TEST_CASE("a plain subscriber's non-blocking refusal leaves the interval part active, as mm/mmu_notifier.c does") {
+TEST_CASE(
+    "a plain subscriber's non-blocking refusal leaves the interval part active, as mm/mmu_notifier.c does") {
   MmuNotifierSubscriptions subs(nullptr);
   RecordingOps ops;
   MmuIntervalNotifier sub;
@@ -492,7 +504,9 @@ TEST_CASE("mmu_notifier_unregister calls release when the mm was not released") 
   CHECK(subs.notifierCount() == 0);
 }
 
-TEST_CASE("release calls every interval notifier with RELEASE over the whole address space and every plain subscriber's release once") {
+TEST_CASE(
+    "release calls every interval notifier with RELEASE over the whole address space and every plain "
+    "subscriber's release once") {
   MmuNotifierSubscriptions subs(nullptr);
   RecordingOps ops;
   MmuIntervalNotifier low, high;
@@ -539,7 +553,8 @@ TEST_CASE("a false return from an interval notifier during release only counts a
   sub.remove();
 }
 
-TEST_CASE("interval insert after mmu_notifier_release (no mm users left) returns EINVAL and changes nothing") {
+TEST_CASE(
+    "interval insert after mmu_notifier_release (no mm users left) returns EINVAL and changes nothing") {
   MmuNotifierSubscriptions subs(nullptr);
   subs.release();
   CHECK(subs.released());
@@ -568,10 +583,10 @@ TEST_CASE("stats count invalidations per event type") {
   RecordingOps ops;
   MmuIntervalNotifier sub;
   REQUIRE(subs.mmuIntervalNotifierInsert(sub, Va(0x1000), kPage, ops) == Errno::Ok);
-  const MmuNotifierEvent events[] = {MmuNotifierEvent::Unmap, MmuNotifierEvent::Unmap, MmuNotifierEvent::Clear,
-                                     MmuNotifierEvent::ProtectionVma, MmuNotifierEvent::ProtectionPage,
-                                     MmuNotifierEvent::SoftDirty, MmuNotifierEvent::Migrate,
-                                     MmuNotifierEvent::Exclusive};
+  const MmuNotifierEvent events[] = {MmuNotifierEvent::Unmap,          MmuNotifierEvent::Unmap,
+                                     MmuNotifierEvent::Clear,          MmuNotifierEvent::ProtectionVma,
+                                     MmuNotifierEvent::ProtectionPage, MmuNotifierEvent::SoftDirty,
+                                     MmuNotifierEvent::Migrate,        MmuNotifierEvent::Exclusive};
   for (MmuNotifierEvent e : events) {
     MmuNotifierRange r = makeRange(Va(0x0), Va(0x2000), e);
     subs.invalidateRangeStart(r);

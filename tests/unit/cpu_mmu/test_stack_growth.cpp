@@ -41,7 +41,8 @@ TEST_CASE("a store below a MAP_GROWSDOWN vma grows it down to that page, with no
 
 TEST_CASE("a vma without VM_GROWSDOWN does not grow: the access below it is SIGSEGV") {
   MmFixture f;
-  const VaResult r = f.mm->mmap(kStackTop - 4 * kPageSize, 4 * kPageSize, kRW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+  const VaResult r =
+      f.mm->mmap(kStackTop - 4 * kPageSize, 4 * kPageSize, kRW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
   REQUIRE(r.ok());
   std::uint64_t v = 1;
   CHECK(copyToUser(*f.mm, r.addr - kPageSize, &v, sizeof v) == Errno::Fault);

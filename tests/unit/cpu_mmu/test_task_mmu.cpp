@@ -22,7 +22,9 @@ std::vector<std::uint64_t> pagemap(Mm& mm, Va a, std::size_t n, bool showPfn = t
 
 }  // namespace
 
-TEST_CASE("clear_refs 4 raises one SOFT_DIRTY round, write-protects and cleans every entry, and a write re-dirties its page") {
+TEST_CASE(
+    "clear_refs 4 raises one SOFT_DIRTY round, write-protects and cleans every entry, and a write re-dirties "
+    "its page") {
   MmFixture f;
   const Va a = f.mapAnon(4 * kPageSize);
   for (int i = 0; i < 4; ++i) f.store(a + i * kPageSize, 10 + i);
@@ -128,8 +130,12 @@ TEST_CASE("clear_refs 1-3 clear accessed bits of all, anonymous or file mappings
 // model is deterministic, the kernel loops to catch races).
 
 namespace {
-bool softDirty(Mm& mm, Va a) { return (pagemap(mm, a, 1)[0] & PM_SOFT_DIRTY) != 0; }
-void clearSoftdirty(Mm& mm) { REQUIRE(clearRefs(mm, CLEAR_REFS_SOFT_DIRTY) == Errno::Ok); }
+bool softDirty(Mm& mm, Va a) {
+  return (pagemap(mm, a, 1)[0] & PM_SOFT_DIRTY) != 0;
+}
+void clearSoftdirty(Mm& mm) {
+  REQUIRE(clearRefs(mm, CLEAR_REFS_SOFT_DIRTY) == Errno::Ok);
+}
 }  // namespace
 
 TEST_CASE("soft-dirty.test_simple") {
@@ -179,7 +185,8 @@ TEST_CASE("soft-dirty.test_mprotect (anon and shared)") {
   for (const bool anon : {true, false}) {
     INFO((anon ? "anon" : "file"));
     MmFixture f;
-    const Va map = f.mapAnon(kPageSize, kRW, anon ? (MAP_PRIVATE | MAP_ANONYMOUS) : (MAP_SHARED | MAP_ANONYMOUS));
+    const Va map =
+        f.mapAnon(kPageSize, kRW, anon ? (MAP_PRIVATE | MAP_ANONYMOUS) : (MAP_SHARED | MAP_ANONYMOUS));
     f.store(map, 1);
     CHECK(softDirty(*f.mm, map));  // dirty bit of a new written page
     clearSoftdirty(*f.mm);
@@ -197,11 +204,13 @@ TEST_CASE("soft-dirty.test_merge: a soft-dirty vma merged into a clean one keeps
   MmFixture f;
   const Va reserved = f.mapAnon(10 * kPageSize, PROT_NONE);
   REQUIRE(f.mm->munmap(reserved, 10 * kPageSize) == Errno::Ok);
-  const VaResult map = f.mm->mmap(reserved + kPageSize, 2 * kPageSize, kRW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+  const VaResult map =
+      f.mm->mmap(reserved + kPageSize, 2 * kPageSize, kRW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
   REQUIRE(map.ok());
   clearSoftdirty(*f.mm);  // clears VM_SOFTDIRTY too
   CHECK_FALSE(softDirty(*f.mm, map.addr));
-  const VaResult map2 = f.mm->mmap(reserved + 3 * kPageSize, kPageSize, kRW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+  const VaResult map2 =
+      f.mm->mmap(reserved + 3 * kPageSize, kPageSize, kRW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
   REQUIRE(map2.ok());
   const Vma* v = f.mm->vmaLookup(map.addr);
   CHECK(v->vmEnd == map2.addr + kPageSize);  // merged

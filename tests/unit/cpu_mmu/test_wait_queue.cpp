@@ -89,10 +89,12 @@ TEST_CASE("waitEvent returns at once when the condition holds and re-checks afte
   WaitQueue wq;
   bool ready = true;
   StepBlocker blocker;
-  CHECK(waitEvent(blocker, wq, [&] { return ready; }, "test") == 0);
+  CHECK(waitEvent(
+            blocker, wq, [&] { return ready; }, "test") == 0);
   ready = false;
   blocker.flag = &ready;
   blocker.steps = 3;  // two spurious wake-ups, then the condition becomes true
-  CHECK(waitEvent(blocker, wq, [&] { return ready; }, "test") == 3);
+  CHECK(waitEvent(
+            blocker, wq, [&] { return ready; }, "test") == 3);
   CHECK(blocker.sleeps == 3);
 }

@@ -21,7 +21,10 @@ HmmDmirrorCmd cmdFor(const HmmBuffer& b, std::uint64_t npages) {
   return c;
 }
 
-TEST_CASE("dmirror ioctl rejects an unaligned address, npages 0, an overflowing range and unknown commands without writing the struct", "[dmirror]") {
+TEST_CASE(
+    "dmirror ioctl rejects an unaligned address, npages 0, an overflowing range and unknown commands without "
+    "writing the struct",
+    "[dmirror]") {
   HmmFixture f(Variant::Private);
   HmmBuffer b = f.p().buffer(4 * kPage);
   HmmDmirrorCmd c = cmdFor(b, 4);
@@ -44,7 +47,10 @@ TEST_CASE("dmirror ioctl rejects an unaligned address, npages 0, an overflowing 
   REQUIRE(c.faults == 88);
 }
 
-TEST_CASE("dmirror munmap of part of a mirrored range erases those device PTEs and the one just past the range, as xa_for_each_range does", "[dmirror]") {
+TEST_CASE(
+    "dmirror munmap of part of a mirrored range erases those device PTEs and the one just past the range, as "
+    "xa_for_each_range does",
+    "[dmirror]") {
   HmmFixture f(Variant::Private);
   HmmBuffer b = f.p().buffer(8 * kPage);
   f.p().fillInts(b.ptr, 8 * kPage / sizeof(int));
@@ -81,7 +87,8 @@ TEST_CASE("dmirror read maps read-only entries and write maps WRITE-tagged entri
   REQUIRE(d.pte(b.ptr)->tag == DmirrorPte::Tag::Read);
 }
 
-TEST_CASE("dmirror keeps its device PTEs across its own migration and loses them on another device's", "[dmirror]") {
+TEST_CASE("dmirror keeps its device PTEs across its own migration and loses them on another device's",
+          "[dmirror]") {
   HmmFixture f(Variant::Private);
   Process& p = f.p();
   std::shared_ptr<File> fd1 = p.open(1);
@@ -197,7 +204,9 @@ TEST_CASE("dmirror CHECK_EXCLUSIVE reports -EPERM while device-exclusive entries
   REQUIRE(hmmDmirrorCmd(*f.fd, HMM_DMIRROR_CHECK_EXCLUSIVE, b, 4) == kEPERM);
 }
 
-TEST_CASE("dmirror write to its own read-only device-private page fails with -EFAULT (dmirror_do_fault WARN path)", "[dmirror]") {
+TEST_CASE(
+    "dmirror write to its own read-only device-private page fails with -EFAULT (dmirror_do_fault WARN path)",
+    "[dmirror]") {
   HmmFixture f(Variant::Private);
   Process& p = f.p();
   HmmBuffer b = p.buffer(2 * kPage);
@@ -211,7 +220,8 @@ TEST_CASE("dmirror write to its own read-only device-private page fails with -EF
   REQUIRE(hmmDmirrorCmd(*f.fd, HMM_DMIRROR_WRITE, b, 2) == kEFAULT);
 }
 
-TEST_CASE("dmirror refuses a non-blockable invalidation while its update lock is held and keeps its PTEs", "[dmirror]") {
+TEST_CASE("dmirror refuses a non-blockable invalidation while its update lock is held and keeps its PTEs",
+          "[dmirror]") {
   HmmFixture f(Variant::Private);
   Process& p = f.p();
   HmmBuffer b = p.buffer(4 * kPage);
@@ -246,7 +256,8 @@ TEST_CASE("dmirror snapshot of a present THP reports WRITE|PMD on every subpage"
   for (std::uint8_t x : m) REQUIRE(x == (HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD));
 }
 
-TEST_CASE("dmirror gives up with -EBUSY when every attempt is invalidated and the restart budget is spent", "[dmirror]") {
+TEST_CASE("dmirror gives up with -EBUSY when every attempt is invalidated and the restart budget is spent",
+          "[dmirror]") {
   // HMM_RANGE_DEFAULT_TIMEOUT is a restart budget (DmirrorParams::maxRetries). The device write
   // fault of a page that maps the zero page breaks COW inside hmm_range_fault, and that COW
   // raises MMU_NOTIFY_CLEAR on the mirrored range: the attempt must start over. With a budget of
@@ -293,7 +304,8 @@ TEST_CASE("dmirror device pages return to the device free lists when their mappi
   REQUIRE(f.dev().handleOf(*f.fd)->pte(b.ptr) == std::nullopt);
 }
 
-TEST_CASE("dmirror a second handle of the same device on the same mm drops pages the first migrates", "[dmirror]") {
+TEST_CASE("dmirror a second handle of the same device on the same mm drops pages the first migrates",
+          "[dmirror]") {
   HmmFixture f(Variant::Private);
   Process& p = f.p();
   std::shared_ptr<File> fd2 = p.open(0);

@@ -70,8 +70,8 @@ StressHooks dmirrorHooks(Devices& d) {
         if (d.devs[which]->ioctl(f, HMM_DMIRROR_READ, cmd) != Errno::Ok) break;
         std::vector<std::uint8_t> got(cmd.npages * kPageSize);
         REQUIRE(copyFromUser(*p.mm, got.data(), kBounce, got.size()) == Errno::Ok);
-        for (auto it = p.shadow.lower_bound(a.value()); it != p.shadow.end() && it->first < a.value() + got.size();
-             ++it) {
+        for (auto it = p.shadow.lower_bound(a.value());
+             it != p.shadow.end() && it->first < a.value() + got.size(); ++it) {
           INFO(p.mm->name() << " byte at " << Va(it->first) << " read through dmirror" << which);
           REQUIRE(int(got[it->first - a.value()]) == int(it->second));
           ++d.readBytesChecked;

@@ -75,8 +75,7 @@ struct HmmFixture {
 
   const void* owner() const { return &kDev0; }
 
-  Va mapAnon(std::uint64_t len, int prot = PROT_READ | PROT_WRITE,
-             int flags = MAP_PRIVATE | MAP_ANONYMOUS) {
+  Va mapAnon(std::uint64_t len, int prot = PROT_READ | PROT_WRITE, int flags = MAP_PRIVATE | MAP_ANONYMOUS) {
     VaResult r = mm->mmap(Va(0), len, prot, flags);
     REQUIRE(r.ok());
     return r.addr;
@@ -122,7 +121,8 @@ struct HmmFixture {
 
   /// dmirror_migrate_to_device: SELECT_SYSTEM [| COMPOUND], copy, pages, finalize.
   /// Returns the src array after migrate_vma_pages (MIGRATE = migrated).
-  std::vector<unsigned long> migrateToDevice(Va start, Va end, bool compound = false, Errno* setupErr = nullptr) {
+  std::vector<unsigned long> migrateToDevice(Va start, Va end, bool compound = false,
+                                             Errno* setupErr = nullptr) {
     const std::uint64_t n = (end - start) >> kPageShift;
     std::vector<unsigned long> src(n), dst(n);
     MmapReadLock l(*mm);
@@ -181,7 +181,10 @@ struct HmmFixture {
           for (unsigned long j = 0; j < kPagesPerPmd; ++j) {
             auto p = dev->allocPage();
             REQUIRE(p);
-            if (spfn) copier.copyFolio(*p, *spfn + j); else copier.clearFolio(*p);
+            if (spfn)
+              copier.copyFolio(*p, *spfn + j);
+            else
+              copier.clearFolio(*p);
             dst[i + j] = migratePfn(*p);
           }
           i += kPagesPerPmd - 1;
@@ -203,7 +206,10 @@ struct HmmFixture {
         d = migrateAllocSystemFolio(pm, order);
       }
       REQUIRE(d);
-      if (spfn) copier.copyFolio(*d, *spfn, order); else copier.clearFolio(*d, order);
+      if (spfn)
+        copier.copyFolio(*d, *spfn, order);
+      else
+        copier.clearFolio(*d, order);
       dst[i] = migratePfn(*d) | (compound ? MIGRATE_PFN_COMPOUND : 0);
     }
   }
@@ -212,8 +218,7 @@ struct HmmFixture {
   VmFaultResult migrateToRam(VmFault& vmf) {
     ++migrateToRamCalls;
     const Pfn page = *vmf.page;
-    const bool pmdMapped = pm.folioOrder(page) == PhysMem::kPmdOrder &&
-                           levelAt(vmf.address) == PtLevel::Pmd;
+    const bool pmdMapped = pm.folioOrder(page) == PhysMem::kPmdOrder && levelAt(vmf.address) == PtLevel::Pmd;
     const Va start = pmdMapped ? vmf.address.alignDown(kPmdSize) : vmf.address;
     const Va end = pmdMapped ? start + kPmdSize : start + kPageSize;
     const std::uint64_t n = (end - start) >> kPageShift;

@@ -22,7 +22,8 @@ struct RevokeCall {
 };
 
 /// Small BAR: `windows` windows of 2 MiB (512 pages), `chunks` chunks of device memory.
-inline P2pBarParams smallBar(std::uint64_t windows, std::uint64_t chunks, BarPolicy policy = BarPolicy::LruReclaim) {
+inline P2pBarParams smallBar(std::uint64_t windows, std::uint64_t chunks,
+                             BarPolicy policy = BarPolicy::LruReclaim) {
   P2pBarParams p;
   p.windowBytes = 2ull << 20;
   p.apertureBytes = windows * p.windowBytes;

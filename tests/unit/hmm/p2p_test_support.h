@@ -11,11 +11,11 @@
 
 #include <cstring>
 #include <functional>
-#include <utility>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hmm/hmm_dma_map.h"
@@ -79,8 +79,8 @@ struct P2pGrant {
 class TestDevmemExporter : public DevmemP2pOps {
  public:
   TestDevmemExporter(BarSlots& bar, P2pDmaMapper& mapper) : bar_(bar), mapper_(mapper) {}
-  std::uint64_t p2pMap(DeviceMemory& devmem, Device& importer, Va, const unsigned long* hmmPfns, std::uint64_t npages,
-                       DmaAddr* pas, bool write) override {
+  std::uint64_t p2pMap(DeviceMemory& devmem, Device& importer, Va, const unsigned long* hmmPfns,
+                       std::uint64_t npages, DmaAddr* pas, bool write) override {
     ++mapCalls;
     if (decline) return 0;
     std::uint64_t k = 0;
@@ -90,7 +90,8 @@ class TestDevmemExporter : public DevmemP2pOps {
       const auto slot = bar_.take(pfn);
       if (!slot) break;
       const DmaDir dir = write ? DmaDir::Bidirectional : DmaDir::ToDevice;
-      const DmaAddr a = mapper_.map(bar_.dev, kExportBar, importer, bar_.cpuOf(*slot), kPageSize, dir, &lastType);
+      const DmaAddr a =
+          mapper_.map(bar_.dev, kExportBar, importer, bar_.cpuOf(*slot), kPageSize, dir, &lastType);
       if (a == kDmaMappingError) {
         bar_.give(*slot);
         break;
@@ -101,8 +102,8 @@ class TestDevmemExporter : public DevmemP2pOps {
     }
     return k;
   }
-  std::uint64_t p2pUnmap(DeviceMemory& devmem, Device& importer, Va, const unsigned long* hmmPfns, std::uint64_t npages,
-                         const DmaAddr* pas) override {
+  std::uint64_t p2pUnmap(DeviceMemory& devmem, Device& importer, Va, const unsigned long* hmmPfns,
+                         std::uint64_t npages, const DmaAddr* pas) override {
     std::uint64_t k = 0;
     for (; k < npages; ++k) {
       if (!devmem.owns(hmmPfnToPfn(hmmPfns[k]))) break;
@@ -292,7 +293,9 @@ struct P2pFixture : HmmFixture {
     return r.addr;
   }
   /// The exporter writes `v` into its special page `i` (the device's own view).
-  void exporterStore(std::uint64_t i, std::uint64_t v) { pm.write(paOf(vmaExporter.frames[i]), &v, sizeof v); }
+  void exporterStore(std::uint64_t i, std::uint64_t v) {
+    pm.write(paOf(vmaExporter.frames[i]), &v, sizeof v);
+  }
   std::uint64_t exporterLoad(std::uint64_t i) {
     std::uint64_t v = 0;
     pm.read(paOf(vmaExporter.frames[i]), &v, sizeof v);

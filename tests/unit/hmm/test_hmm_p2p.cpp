@@ -36,7 +36,8 @@ HmmStatus rangeFaultFor(P2pFixture& f, Device* importer, Va start, Va end, std::
 
 // ---- special vmas (RFC 3/5, 5/5) ---------------------------------------------------------------
 
-TEST_CASE("without an importer a special vma keeps the VM_IO/VM_PFNMAP rules and p2pMap is not called", "[hmm][p2p]") {
+TEST_CASE("without an importer a special vma keeps the VM_IO/VM_PFNMAP rules and p2pMap is not called",
+          "[hmm][p2p]") {
   P2pFixture f;
   const Va a = f.mapSpecial(4);
   std::vector<unsigned long> pfns;
@@ -47,16 +48,17 @@ TEST_CASE("without an importer a special vma keeps the VM_IO/VM_PFNMAP rules and
   CHECK(f.vmaExporter.mapCalls == 0);
 }
 
-TEST_CASE("hmmRangeFault with an importer maps a special vma through p2pMap and marks the entries HMM_PFN_P2P",
-          "[hmm][p2p]") {
+TEST_CASE(
+    "hmmRangeFault with an importer maps a special vma through p2pMap and marks the entries HMM_PFN_P2P",
+    "[hmm][p2p]") {
   P2pFixture f;
   const Va a = f.mapSpecial(4);
   std::vector<unsigned long> pfns;
   std::vector<DmaAddr> pas;
   HmmStats st("hmm");
   HmmRange r;
-  REQUIRE(rangeFaultFor(f, &f.pci("gpu0"), a, a + 4 * kP, pfns, pas, HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE, &r) ==
-          HmmStatus::Ok);
+  REQUIRE(rangeFaultFor(f, &f.pci("gpu0"), a, a + 4 * kP, pfns, pas, HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
+                        &r) == HmmStatus::Ok);
   CHECK(f.vmaExporter.mapCalls == 1);
   for (std::size_t i = 0; i < 4; ++i) {
     CHECK(hmmPfnIsP2p(pfns[i]));
@@ -66,7 +68,9 @@ TEST_CASE("hmmRangeFault with an importer maps a special vma through p2pMap and 
   // gpu0 and gpu1 share switch sw0: the addresses are gpu1's BAR bus addresses.
   CHECK(f.vmaExporter.lastType == P2pMapType::BusAddr);
   const BusAddr base = pciBusAddress(f.pci("gpu1"), kExportBar);
-  for (DmaAddr p : pas) CHECK((p.value() >= base.value() && p.value() - base.value() < pciResourceLen(f.pci("gpu1"), kExportBar)));
+  for (DmaAddr p : pas)
+    CHECK(
+        (p.value() >= base.value() && p.value() - base.value() < pciResourceLen(f.pci("gpu1"), kExportBar)));
   // The caller owns them: undo.
   CHECK(hmmRangeP2pUnmap(r, a, a + 4 * kP) == Errno::Ok);
   CHECK(f.vmaExporter.grants.empty());
@@ -97,15 +101,18 @@ TEST_CASE("a VM_MIXEDMAP vma is walked as today without an importer", "[hmm][p2p
   CHECK(hmmRangeP2pUnmap(r, a, a + 2 * kP) == Errno::Ok);
 }
 
-TEST_CASE("a refused special-vma p2pMap fills HMM_PFN_ERROR, returns Fault with the exporter's errno and maps nothing",
-          "[hmm][p2p]") {
+TEST_CASE(
+    "a refused special-vma p2pMap fills HMM_PFN_ERROR, returns Fault with the exporter's errno and maps "
+    "nothing",
+    "[hmm][p2p]") {
   P2pFixture f;
   const Va a = f.mapSpecial(4);
   f.vmaExporter.refuse = Errno::NoSpc;
   std::vector<unsigned long> pfns;
   std::vector<DmaAddr> pas;
   HmmRange r;
-  CHECK(rangeFaultFor(f, &f.pci("gpu0"), a, a + 4 * kP, pfns, pas, HMM_PFN_REQ_FAULT, &r) == HmmStatus::Fault);
+  CHECK(rangeFaultFor(f, &f.pci("gpu0"), a, a + 4 * kP, pfns, pas, HMM_PFN_REQ_FAULT, &r) ==
+        HmmStatus::Fault);
   CHECK(r.p2pError == Errno::NoSpc);
   for (unsigned long e : pfns) CHECK(e == HMM_PFN_ERROR);
   CHECK(f.bar.used() == 0);
@@ -142,7 +149,8 @@ TEST_CASE("p2p maps made earlier in a walk that then fails are undone (no leak o
 
 // ---- the DMA-map step: every kind, byte exact ------------------------------------------------------
 
-TEST_CASE("the DMA-map step maps system memory with dmaMapPage and the IOVA reaches the page", "[hmm][p2p][dma_map]") {
+TEST_CASE("the DMA-map step maps system memory with dmaMapPage and the IOVA reaches the page",
+          "[hmm][p2p][dma_map]") {
   P2pFixture f;
   const Va a = f.mapAnon(8 * kP);
   f.fillPattern(a, 8, 0x1000);
@@ -179,11 +187,14 @@ TEST_CASE("the importer's own device memory maps to its local address", "[hmm][p
   ImporterMirror* m = nullptr;
   {
     ImporterMirrorParams p;
-    f.importers.push_back(std::make_unique<ImporterMirror>(*f.mm, [&] {
-      HmmDmaImporter imp = f.importerOf("gpu1");
-      imp.owner = f.owner();
-      return imp;
-    }(), a, 4, p, &f.checker, "imp.gpu1"));
+    f.importers.push_back(std::make_unique<ImporterMirror>(
+        *f.mm,
+        [&] {
+          HmmDmaImporter imp = f.importerOf("gpu1");
+          imp.owner = f.owner();
+          return imp;
+        }(),
+        a, 4, p, &f.checker, "imp.gpu1"));
     m = f.importers.back().get();
     m->setResolver([&f](Device& d, DmaAddr x, HmmDmaKind k, bool w) { return f.resolve(d, x, k, w); });
   }
@@ -196,7 +207,8 @@ TEST_CASE("the importer's own device memory maps to its local address", "[hmm][p
   CHECK(f.migrateToRamCalls == 0);
 }
 
-TEST_CASE("devmem p2pMap accepted: a peer reads another device's private memory in place", "[hmm][p2p][devmem]") {
+TEST_CASE("devmem p2pMap accepted: a peer reads another device's private memory in place",
+          "[hmm][p2p][devmem]") {
   P2pFixture f;
   const Va a = f.mapAnon(16 * kP);
   f.fillPattern(a, 16, 0xabc000);
@@ -217,7 +229,8 @@ TEST_CASE("devmem p2pMap accepted: a peer reads another device's private memory 
   CHECK(f.violations.ok());
 }
 
-TEST_CASE("devmem p2pMap declined: the pages fall back to system memory and are mapped as RAM", "[hmm][p2p][devmem]") {
+TEST_CASE("devmem p2pMap declined: the pages fall back to system memory and are mapped as RAM",
+          "[hmm][p2p][devmem]") {
   P2pFixture f;
   const Va a = f.mapAnon(8 * kP);
   f.fillPattern(a, 8, 0x77000);
@@ -235,7 +248,8 @@ TEST_CASE("devmem p2pMap declined: the pages fall back to system memory and are 
   CHECK(f.devmemExporter.grants.empty());
 }
 
-TEST_CASE("a devmem p2pMap that maps only part of a run gets the rest declined and migrated", "[hmm][p2p][devmem]") {
+TEST_CASE("a devmem p2pMap that maps only part of a run gets the rest declined and migrated",
+          "[hmm][p2p][devmem]") {
   P2pFixture f;
   const Va a = f.mapAnon(4 * kP);
   f.fillPattern(a, 4, 0x31000);
@@ -267,7 +281,8 @@ TEST_CASE("the importer reaches a special vma's bytes that the CPU never maps", 
   CHECK(f.violations.ok());
 }
 
-TEST_CASE("a special vma refusing the importer fails the map with Fault and the exporter's errno", "[hmm][p2p][special]") {
+TEST_CASE("a special vma refusing the importer fails the map with Fault and the exporter's errno",
+          "[hmm][p2p][special]") {
   P2pFixture f;
   const Va a = f.mapSpecial(2);
   f.vmaExporter.readOnly = true;
@@ -279,8 +294,10 @@ TEST_CASE("a special vma refusing the importer fails the map with Fault and the 
   CHECK(m.kindAt(a) == HmmDmaKind::VmaP2p);
 }
 
-TEST_CASE("one range mixing system memory, peer device memory and a special vma maps each kind and unmaps each once",
-          "[hmm][p2p][dma_map]") {
+TEST_CASE(
+    "one range mixing system memory, peer device memory and a special vma maps each kind and unmaps each "
+    "once",
+    "[hmm][p2p][dma_map]") {
   P2pFixture f;
   // Place three mappings back to back: anon (system), anon migrated (peer devmem), special.
   const Va a = f.mapAnon(8 * kP);
@@ -288,8 +305,11 @@ TEST_CASE("one range mixing system memory, peer device memory and a special vma 
   f.migrateToDevice(a + 4 * kP, a + 8 * kP);
   Va s = Va(0);
   {
-    VaResult r = f.mm->mmap(a + 8 * kP, 4 * kP, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-                            f.devFile ? f.devFile : (f.devFile = openDeviceFile(f.pm, f.vmaExporter, FMODE_READ | FMODE_WRITE, "x")), 0);
+    VaResult r = f.mm->mmap(
+        a + 8 * kP, 4 * kP, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+        f.devFile ? f.devFile
+                  : (f.devFile = openDeviceFile(f.pm, f.vmaExporter, FMODE_READ | FMODE_WRITE, "x")),
+        0);
     REQUIRE(r.ok());
     s = r.addr;
   }

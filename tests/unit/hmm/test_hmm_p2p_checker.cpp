@@ -19,8 +19,9 @@ ImporterMirrorParams misbehaving(ImporterMisbehaviour m) {
 }
 }  // namespace
 
-TEST_CASE("checker: an importer ignoring invalidations is caught holding mappings and using stale translations",
-          "[hmm][p2p][checker]") {
+TEST_CASE(
+    "checker: an importer ignoring invalidations is caught holding mappings and using stale translations",
+    "[hmm][p2p][checker]") {
   P2pFixture f;
   const Va a = f.mapAnon(4 * kP);
   f.fillPattern(a, 4, 0x10);
@@ -35,10 +36,12 @@ TEST_CASE("checker: an importer ignoring invalidations is caught holding mapping
   CHECK(f.violations.count(CheckRule::FreedFrame) == 1);        // into a freed frame
   const Violation& last = f.violations.violations().back();
   CHECK(last.device == "gpu0");
-  CHECK(InvariantChecker::format(f.violations.violations()[4]).find("unmap invalidation") != std::string::npos);
+  CHECK(InvariantChecker::format(f.violations.violations()[4]).find("unmap invalidation") !=
+        std::string::npos);
 }
 
-TEST_CASE("checker: acknowledging an invalidation without waiting for in-flight DMA is caught", "[hmm][p2p][checker]") {
+TEST_CASE("checker: acknowledging an invalidation without waiting for in-flight DMA is caught",
+          "[hmm][p2p][checker]") {
   P2pFixture f;
   const Va a = f.mapAnon(2 * kP);
   f.fillPattern(a, 2, 0x20);
@@ -54,8 +57,9 @@ TEST_CASE("checker: acknowledging an invalidation without waiting for in-flight 
   CHECK(f.violations.count(CheckRule::StaleTranslation) == 1);
 }
 
-TEST_CASE("checker: the same in-flight DMA under a correct importer completes before the invalidation returns",
-          "[hmm][p2p][checker]") {
+TEST_CASE(
+    "checker: the same in-flight DMA under a correct importer completes before the invalidation returns",
+    "[hmm][p2p][checker]") {
   P2pFixture f;
   const Va a = f.mapAnon(2 * kP);
   f.fillPattern(a, 2, 0x20);
@@ -86,8 +90,10 @@ TEST_CASE("checker: an importer that pins forever (never p2pUnmap) is caught whe
   CHECK(f.violations.violations()[0].cause.find("must p2p_unmap") != std::string::npos);
 }
 
-TEST_CASE("checker: unmapping but going on using the old address is caught (stale translation, outside a live BAR window)",
-          "[hmm][p2p][checker]") {
+TEST_CASE(
+    "checker: unmapping but going on using the old address is caught (stale translation, outside a live BAR "
+    "window)",
+    "[hmm][p2p][checker]") {
   P2pFixture f;
   for (std::uint64_t i = 0; i < 2; ++i) f.exporterStore(i, 0x40 + i);
   const Va a = f.mapSpecial(2);
@@ -128,10 +134,18 @@ void storm(std::uint64_t seed) {
     const Va b = a + lo * kP, e = a + hi * kP;
     const Va ev = std::min(e, f.mm->vmaLookup(b)->vmEnd);  // migrations stay inside one vma
     switch (rng.below((8) + 1)) {
-      case 0: f.migrateToDevice(b, ev); break;
-      case 1: f.migrateToSystem(b, ev); break;
-      case 2: REQUIRE(f.mm->mprotect(b, e - b, PROT_READ) == Errno::Ok); break;
-      case 3: REQUIRE(f.mm->mprotect(b, e - b, PROT_READ | PROT_WRITE) == Errno::Ok); break;
+      case 0:
+        f.migrateToDevice(b, ev);
+        break;
+      case 1:
+        f.migrateToSystem(b, ev);
+        break;
+      case 2:
+        REQUIRE(f.mm->mprotect(b, e - b, PROT_READ) == Errno::Ok);
+        break;
+      case 3:
+        REQUIRE(f.mm->mprotect(b, e - b, PROT_READ | PROT_WRITE) == Errno::Ok);
+        break;
       case 4: {
         const auto [x, y] = pick(16);
         REQUIRE(zapVmaPtes(*f.mm, s + x * kP, s + y * kP) == Errno::Ok);
@@ -157,7 +171,8 @@ void storm(std::uint64_t seed) {
         for (std::uint64_t i = lo; i < hi; ++i) {
           std::uint64_t v = 0;
           if (!m.dmaRead(a + i * kP, &v, sizeof v)) continue;  // invalidated meanwhile: fault
-          if (v != expect[i]) f.checker.dataMismatch(m.device(), a + i * kP, "device read differs from the process's data");
+          if (v != expect[i])
+            f.checker.dataMismatch(m.device(), a + i * kP, "device read differs from the process's data");
         }
         const auto [x, y] = pick(16);
         if (ms.map(s + x * kP, s + y * kP, false) == HmmStatus::Ok)
@@ -176,10 +191,18 @@ void storm(std::uint64_t seed) {
 }
 }  // namespace
 
-TEST_CASE("storm: correct importers are never flagged (seed 1)", "[hmm][p2p][checker][storm]") { storm(1); }
-TEST_CASE("storm: correct importers are never flagged (seed 2)", "[hmm][p2p][checker][storm]") { storm(2); }
-TEST_CASE("storm: correct importers are never flagged (seed 3)", "[hmm][p2p][checker][storm]") { storm(3); }
-TEST_CASE("storm: correct importers are never flagged (seed 4)", "[hmm][p2p][checker][storm]") { storm(4); }
+TEST_CASE("storm: correct importers are never flagged (seed 1)", "[hmm][p2p][checker][storm]") {
+  storm(1);
+}
+TEST_CASE("storm: correct importers are never flagged (seed 2)", "[hmm][p2p][checker][storm]") {
+  storm(2);
+}
+TEST_CASE("storm: correct importers are never flagged (seed 3)", "[hmm][p2p][checker][storm]") {
+  storm(3);
+}
+TEST_CASE("storm: correct importers are never flagged (seed 4)", "[hmm][p2p][checker][storm]") {
+  storm(4);
+}
 
 TEST_CASE("checker: an IOMMU that skips the IOTLB flush on unmap is caught when the stale entry is used",
           "[hmm][p2p][checker]") {

@@ -29,7 +29,8 @@ struct PeerSetup {
 };
 }  // namespace
 
-TEST_CASE("munmap of peer device memory p2pUnmaps every page before the invalidation returns", "[hmm][p2p][invalidate]") {
+TEST_CASE("munmap of peer device memory p2pUnmaps every page before the invalidation returns",
+          "[hmm][p2p][invalidate]") {
   P2pFixture f;
   PeerSetup s(f);
   REQUIRE(f.mm->munmap(s.a + 2 * kP, 4 * kP) == Errno::Ok);
@@ -42,7 +43,8 @@ TEST_CASE("munmap of peer device memory p2pUnmaps every page before the invalida
   CHECK(f.violations.ok());
 }
 
-TEST_CASE("munmap of a special vma p2pUnmaps it through its vm_ops while the vma still exists", "[hmm][p2p][invalidate]") {
+TEST_CASE("munmap of a special vma p2pUnmaps it through its vm_ops while the vma still exists",
+          "[hmm][p2p][invalidate]") {
   P2pFixture f;
   const Va a = f.mapSpecial(8);
   ImporterMirror& m = f.importer("gpu0", a, 8);
@@ -56,7 +58,8 @@ TEST_CASE("munmap of a special vma p2pUnmaps it through its vm_ops while the vma
   CHECK(f.violations.ok());
 }
 
-TEST_CASE("mprotect over p2p mappings invalidates them and a later map follows the new protection", "[hmm][p2p][invalidate]") {
+TEST_CASE("mprotect over p2p mappings invalidates them and a later map follows the new protection",
+          "[hmm][p2p][invalidate]") {
   P2pFixture f;
   PeerSetup s(f, 4);
   REQUIRE(f.mm->mprotect(s.a, 4 * kP, PROT_READ) == Errno::Ok);
@@ -110,8 +113,9 @@ TEST_CASE("migrating the exporter's memory back to RAM invalidates the p2p mappi
   CHECK(f.violations.ok());
 }
 
-TEST_CASE("an exporter revokes a special vma at any time (zap_vma_ptes) and a reset device refuses later maps",
-          "[hmm][p2p][invalidate]") {
+TEST_CASE(
+    "an exporter revokes a special vma at any time (zap_vma_ptes) and a reset device refuses later maps",
+    "[hmm][p2p][invalidate]") {
   P2pFixture f;
   const Va a = f.mapSpecial(4);
   ImporterMirror& m = f.importer("gpu0", a, 4);
@@ -149,8 +153,10 @@ TEST_CASE("mm teardown (RELEASE) gives every p2p mapping back", "[hmm][p2p][inva
   CHECK(f.violations.ok());
 }
 
-TEST_CASE("a non-blockable invalidation while the importer holds its update lock returns -EAGAIN and tears nothing down",
-          "[hmm][p2p][invalidate]") {
+TEST_CASE(
+    "a non-blockable invalidation while the importer holds its update lock returns -EAGAIN and tears nothing "
+    "down",
+    "[hmm][p2p][invalidate]") {
   P2pFixture f;
   PeerSetup s(f, 4);
   s.m->updateLock().lock();
@@ -171,7 +177,8 @@ TEST_CASE("a non-blockable invalidation while the importer holds its update lock
   CHECK(f.violations.ok());
 }
 
-TEST_CASE("invalidate waits for in-flight DMA that used the range before giving the mapping back", "[hmm][p2p][invalidate]") {
+TEST_CASE("invalidate waits for in-flight DMA that used the range before giving the mapping back",
+          "[hmm][p2p][invalidate]") {
   P2pFixture f;
   PeerSetup s(f, 2);
   const auto id = s.m->beginDma(s.a, false);
@@ -181,7 +188,7 @@ TEST_CASE("invalidate waits for in-flight DMA that used the range before giving 
     order.push_back("wait");
     CHECK(f.devmemExporter.pagesUnmapped == 0);  // not given back while the DMA runs
     std::uint64_t v = 0;
-    CHECK(m.transferDma(*id, &v, sizeof v));     // the in-flight DMA completes legally
+    CHECK(m.transferDma(*id, &v, sizeof v));  // the in-flight DMA completes legally
     CHECK(v == 0x4400);
     m.endDma(*id);
   });

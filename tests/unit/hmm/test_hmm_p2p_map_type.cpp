@@ -21,8 +21,8 @@ struct Outcome {
   HmmStatus vmaStatus = HmmStatus::Inval;
   Errno vmaError = Errno::Ok;
   DmaAddr vmaAddr;
-  Pa slotCpu;             // CPU physical address of the BAR slot of the special page
-  bool dataOk = false;    // both read back byte exact (when mapped)
+  Pa slotCpu;           // CPU physical address of the BAR slot of the special page
+  bool dataOk = false;  // both read back byte exact (when mapped)
 };
 
 /// Maps a migrated anonymous page (peer devmem) and a special page for `importer`.
@@ -63,7 +63,8 @@ TopologyDesc withHostBridgeIds(std::uint16_t device) {
 }
 }  // namespace
 
-TEST_CASE("a peer under the same switch gets gpu1's bus address (BUS_ADDR), IOMMU or not", "[hmm][p2p][map_type]") {
+TEST_CASE("a peer under the same switch gets gpu1's bus address (BUS_ADDR), IOMMU or not",
+          "[hmm][p2p][map_type]") {
   for (IommuMode mode : {IommuMode::Translate, IommuMode::Off, IommuMode::Passthrough}) {
     const Outcome o = run(mode, platform(), "gpu0");
     CHECK(o.devmemType == P2pMapType::BusAddr);
@@ -76,7 +77,8 @@ TEST_CASE("a peer under the same switch gets gpu1's bus address (BUS_ADDR), IOMM
   }
 }
 
-TEST_CASE("a peer behind another root port goes through the host bridge: an IOVA with the IOMMU on", "[hmm][p2p][map_type]") {
+TEST_CASE("a peer behind another root port goes through the host bridge: an IOVA with the IOMMU on",
+          "[hmm][p2p][map_type]") {
   const Outcome o = run(IommuMode::Translate, platform(), "gpu2");
   CHECK(o.devmemType == P2pMapType::ThruHostBridge);
   CHECK(o.vmaType == P2pMapType::ThruHostBridge);
@@ -85,8 +87,9 @@ TEST_CASE("a peer behind another root port goes through the host bridge: an IOVA
   CHECK(o.dataOk);
 }
 
-TEST_CASE("through the host bridge with the IOMMU off or in passthrough the importer gets the CPU physical address",
-          "[hmm][p2p][map_type]") {
+TEST_CASE(
+    "through the host bridge with the IOMMU off or in passthrough the importer gets the CPU physical address",
+    "[hmm][p2p][map_type]") {
   for (IommuMode mode : {IommuMode::Off, IommuMode::Passthrough}) {
     const Outcome o = run(mode, platform(), "gpu2");
     CHECK(o.vmaType == P2pMapType::ThruHostBridge);
@@ -96,7 +99,8 @@ TEST_CASE("through the host bridge with the IOMMU off or in passthrough the impo
   }
 }
 
-TEST_CASE("across root complexes the allow-listed host bridges give THRU_HOST_BRIDGE", "[hmm][p2p][map_type]") {
+TEST_CASE("across root complexes the allow-listed host bridges give THRU_HOST_BRIDGE",
+          "[hmm][p2p][map_type]") {
   const Outcome o = run(IommuMode::Translate, platform(), "gpu3");
   CHECK(o.devmemType == P2pMapType::ThruHostBridge);
   CHECK(o.devmemKind == HmmDmaKind::DevmemP2p);
@@ -120,7 +124,8 @@ TEST_CASE("host bridges off the allow-list: device memory falls back to RAM, a s
   CHECK(o.devmemType == P2pMapType::BusAddr);
 }
 
-TEST_CASE("ACS redirect on the switch ports sends same-switch peers through the host bridge", "[hmm][p2p][map_type]") {
+TEST_CASE("ACS redirect on the switch ports sends same-switch peers through the host bridge",
+          "[hmm][p2p][map_type]") {
   TopologyDesc d = platform();
   setPortAcs(d, "sw0.dp0", kPciAcsRr | kPciAcsCr);
   setPortAcs(d, "sw0.dp1", kPciAcsRr | kPciAcsCr);

@@ -12,8 +12,12 @@ using namespace hmmsim::test;
 
 namespace {
 constexpr std::uint64_t kP = kPageSize;
-bool valid(unsigned long e) { return (e & HMM_PFN_VALID) != 0; }
-bool writable(unsigned long e) { return (e & HMM_PFN_WRITE) != 0; }
+bool valid(unsigned long e) {
+  return (e & HMM_PFN_VALID) != 0;
+}
+bool writable(unsigned long e) {
+  return (e & HMM_PFN_WRITE) != 0;
+}
 }  // namespace
 
 TEST_CASE("hmmRangeFault reports present writable anon pages as pfn|VALID|WRITE with order 0") {
@@ -238,7 +242,8 @@ TEST_CASE("hmmRangeFault reports hugetlb pages with the hstate's order") {
   MmParams p;
   p.hugetlbPages = 2;
   HmmFixture f(512ull << 20, p);
-  const VaResult r = f.mm->mmap(Va(0), kPmdSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+  const VaResult r =
+      f.mm->mmap(Va(0), kPmdSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
   REQUIRE(r.ok());
   f.store(r.addr + 3 * kP, 9);
   std::vector<unsigned long> pfns;

@@ -58,9 +58,9 @@ TEST_CASE("pte_none and zero-page sources are selected without a page and get ze
   f.store(a + 2 * kP, 42);
   auto src = f.migrateToDevice(a, a + 3 * kP);
   REQUIRE(f.lastCpages == 3);
-  REQUIRE(src[0] == MIGRATE_PFN_MIGRATE);   // empty: MIGRATE, no pfn (the insert rewrote it)
-  REQUIRE(src[1] == MIGRATE_PFN_MIGRATE);   // zero page: same
-  REQUIRE(migratePfnToPfn(src[2]));         // a real page
+  REQUIRE(src[0] == MIGRATE_PFN_MIGRATE);  // empty: MIGRATE, no pfn (the insert rewrote it)
+  REQUIRE(src[1] == MIGRATE_PFN_MIGRATE);  // zero page: same
+  REQUIRE(migratePfnToPfn(src[2]));        // a real page
   for (int i = 0; i < 3; ++i) REQUIRE(f.pteAt(a + i * kP).isDevicePrivateEntry());
   REQUIRE(f.frameWord(f.pteAt(a).swpPfn()) == 0);
   REQUIRE(f.load(a + 2 * kP) == 42);  // CPU fault migrates it back
@@ -238,7 +238,9 @@ TEST_CASE("a page shared with a forked child migrates in both address spaces thr
   child.child->exitMmap();
 }
 
-TEST_CASE("a migration reaches every mm of the fork family, and a fault in a grandchild brings the page back in all") {
+TEST_CASE(
+    "a migration reaches every mm of the fork family, and a fault in a grandchild brings the page back in "
+    "all") {
   HmmFixture f;
   const Va a = f.mapAnon(kP);
   f.store(a, 77);
@@ -433,7 +435,7 @@ TEST_CASE("a CPU fault on one page of a device-private THP splits it and migrate
   REQUIRE(f.migrateToRamCalls == 1);
   REQUIRE(f.pteAt(thp + 7 * kP).isPresent());
   REQUIRE(f.pteAt(thp + 8 * kP).isDevicePrivateEntry());
-  REQUIRE(f.pm.folioOrder(dhead) == 0);           // the device folio was split
+  REQUIRE(f.pm.folioOrder(dhead) == 0);             // the device folio was split
   REQUIRE_FALSE(f.pm.frame(dhead + 8).isLocked());  // and nothing stays locked
   REQUIRE_FALSE(f.pm.frame(dhead).isLocked());
   REQUIRE(f.load(thp + 8 * kP) == 808);
@@ -526,8 +528,8 @@ TEST_CASE("SELECT_COMPOUND collects a huge zero PMD as one compound MIGRATE entr
   const Va zp = hugeZeroRegion(f);
   f.rec.events.clear();
   std::vector<unsigned long> src, dst;
-  MigrateVma m = migrateArgs(f, zp, zp + kPmdSize, src, dst,
-                             MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND);
+  MigrateVma m =
+      migrateArgs(f, zp, zp + kPmdSize, src, dst, MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND);
   {  // mmap read lock held from setup to finalize (released if a REQUIRE throws)
     MmapReadLock lock(*f.mm);
     REQUIRE(migrateVmaSetup(m) == Errno::Ok);
@@ -624,15 +626,15 @@ TEST_CASE("a CPU write to a collected huge zero PMD before migrate_vma_pages kee
   HmmFixture f;
   const Va zp = hugeZeroRegion(f, PROT_READ | PROT_WRITE);
   std::vector<unsigned long> src, dst;
-  MigrateVma m = migrateArgs(f, zp, zp + kPmdSize, src, dst,
-                             MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND);
+  MigrateVma m =
+      migrateArgs(f, zp, zp + kPmdSize, src, dst, MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND);
   {  // setup under the mmap read lock, then the CPU runs between setup and pages
     MmapReadLock lock(*f.mm);
     REQUIRE(migrateVmaSetup(m) == Errno::Ok);
     REQUIRE(src[0] == (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND));
   }
   f.store(zp + 3 * kP, 77);  // the CPU wins: the huge zero PMD is gone
-  {  // pages and finalize under the mmap read lock again
+  {                          // pages and finalize under the mmap read lock again
     MmapReadLock lock(*f.mm);
     f.allocAndCopy(m, src, dst, /*toDevice=*/true);
     REQUIRE((dst[0] & MIGRATE_PFN_COMPOUND) != 0);

@@ -53,13 +53,14 @@ TEST_CASE("p2p bar: pages of one chunk share a window, and mapping a resident ch
   CHECK(m.last[0] == first);
 }
 
-TEST_CASE("p2p bar: LRU reclaim revokes exactly the held runs of the least recently used window, then reuses it") {
+TEST_CASE(
+    "p2p bar: LRU reclaim revokes exactly the held runs of the least recently used window, then reuses it") {
   ModelImporters m(smallBar(2, 32));
   Device a("imp0"), b("imp1"), c("imp2");
   REQUIRE(m.map(a, 1, 3).ok());   // chunk 0: pages 1..3
   REQUIRE(m.map(a, 10, 1).ok());  // chunk 0: page 10
   const Pa chunk0Window = m.last[0] - 10 * kPageSize;
-  REQUIRE(m.map(b, kWinPages, 1).ok());  // chunk 1: second window
+  REQUIRE(m.map(b, kWinPages, 1).ok());          // chunk 1: second window
   REQUIRE(m.map(c, 2 * kWinPages + 4, 1).ok());  // chunk 2: no free window, both busy
   REQUIRE(m.calls.size() == 2);
   CHECK(m.calls[0].first == 1);
@@ -103,12 +104,13 @@ TEST_CASE("p2p bar: under LRU reclaim a range that mapped once maps again after 
   m.requireHoldsLive();
 }
 
-TEST_CASE("p2p bar: refuse-when-busy refuses with ENOSPC when every window is held, and breaks predictability") {
+TEST_CASE(
+    "p2p bar: refuse-when-busy refuses with ENOSPC when every window is held, and breaks predictability") {
   ModelImporters m(smallBar(1, 8, BarPolicy::RefuseWhenBusy));
   Device a("imp0"), b("imp1");
   REQUIRE(m.map(a, 0, 1).ok());
   REQUIRE(m.unmap(a, 0, 1) == BarUnmapStatus::Unmapped);  // e.g. after an mprotect invalidation
-  REQUIRE(m.map(b, kWinPages, 1).ok());                    // takes the idle window
+  REQUIRE(m.map(b, kWinPages, 1).ok());                   // takes the idle window
   const BarMapResult r = m.map(a, 0, 1);
   CHECK(r.status == BarMapStatus::NoWindow);
   CHECK(r.err() == Errno::NoSpc);
@@ -117,15 +119,17 @@ TEST_CASE("p2p bar: refuse-when-busy refuses with ENOSPC when every window is he
   CHECK(m.bar.stats().counterValue("refused_no_window") == 1);
 }
 
-TEST_CASE("p2p bar: the per-importer cap refuses beyond the cap with ENOSPC, spares other importers, breaks predictability") {
+TEST_CASE(
+    "p2p bar: the per-importer cap refuses beyond the cap with ENOSPC, spares other importers, breaks "
+    "predictability") {
   P2pBarParams p = smallBar(4, 32, BarPolicy::PerImporterCap);
   p.importerCapPages = 4;
   ModelImporters m(p);
   Device a("imp0"), b("imp1");
   REQUIRE(m.map(a, 0, 2).ok());
   REQUIRE(m.unmap(a, 0, 2) == BarUnmapStatus::Unmapped);  // invalidated
-  REQUIRE(m.map(a, 100, 4).ok());                          // fills its cap with other pages
-  const BarMapResult r = m.map(a, 0, 2);                    // mapped once before: now refused
+  REQUIRE(m.map(a, 100, 4).ok());                         // fills its cap with other pages
+  const BarMapResult r = m.map(a, 0, 2);                  // mapped once before: now refused
   CHECK(r.status == BarMapStatus::OverCap);
   CHECK(r.err() == Errno::NoSpc);
   CHECK(m.map(b, 0, 2).ok());  // another importer has its own cap
@@ -161,7 +165,8 @@ TEST_CASE("p2p bar: unlimited maps every page at a fixed address and never recla
   CHECK(m.bar.moveWindow(BarWindowIdx(0), BarWindowIdx(1)).err == Errno::Inval);
 }
 
-TEST_CASE("p2p bar: a request that needs more windows than the aperture is refused up front and maps nothing") {
+TEST_CASE(
+    "p2p bar: a request that needs more windows than the aperture is refused up front and maps nothing") {
   ModelImporters m(smallBar(2, 32));
   Device a("imp0"), b("imp1");
   REQUIRE(m.map(b, 0, 1).ok());
@@ -229,7 +234,9 @@ TEST_CASE("p2p bar: revokeRange revokes exactly the held pages in the range and 
   CHECK(m.bar.revokeRange(DevPage(0), 0).err == Errno::Inval);
 }
 
-TEST_CASE("p2p bar: moveWindow revokes first, then the chunk maps at the new window and the old address is illegal") {
+TEST_CASE(
+    "p2p bar: moveWindow revokes first, then the chunk maps at the new window and the old address is "
+    "illegal") {
   ModelImporters m(smallBar(4, 32));
   Device a("imp0");
   REQUIRE(m.map(a, 3, 1).ok());
@@ -266,9 +273,9 @@ TEST_CASE("p2p bar: moveWindow of a pinned window fails with EBUSY and moves not
 TEST_CASE("p2p bar: defragment compacts resident windows to the start of the aperture") {
   Device a("imp0");
   ModelImporters n(smallBar(4, 32));
-  REQUIRE(n.map(a, 0, 1).ok());               // window 0
-  REQUIRE(n.map(a, kWinPages, 1).ok());       // window 1
-  REQUIRE(n.map(a, 2 * kWinPages, 1).ok());   // window 2
+  REQUIRE(n.map(a, 0, 1).ok());                                                  // window 0
+  REQUIRE(n.map(a, kWinPages, 1).ok());                                          // window 1
+  REQUIRE(n.map(a, 2 * kWinPages, 1).ok());                                      // window 2
   REQUIRE(n.bar.moveWindow(BarWindowIdx(1), BarWindowIdx(3)).err == Errno::Ok);  // holes: 1
   REQUIRE(n.bar.moveWindow(BarWindowIdx(0), BarWindowIdx(1)).err == Errno::Ok);  // holes: 0
   // Resident: 1 (chunk 0), 2 (chunk 2), 3 (chunk 1); free: 0.
@@ -365,11 +372,14 @@ TEST_CASE("p2p bar: checkAccess tells live from outside, never mapped, crossing 
   CHECK(stale.wrongPage);
   CHECK(stale.cause == BarEvent::Reclaimed);
   CHECK(stale.causeTimePs == 1234);
-  CHECK(stale.describe() == "window 0 maps page 0x407, not 0x7 since it was reclaimed at 1234ps (bar event #1)");
+  CHECK(stale.describe() ==
+        "window 0 maps page 0x407, not 0x7 since it was reclaimed at 1234ps (bar event #1)");
   CHECK(m.bar.checkAccess(addr, kPageSize).legal);  // without the expected page: a live window
 }
 
-TEST_CASE("p2p bar: reuse-before-revoke misbehaviour re-points a busy window silently and checkAccess catches the stale user") {
+TEST_CASE(
+    "p2p bar: reuse-before-revoke misbehaviour re-points a busy window silently and checkAccess catches the "
+    "stale user") {
   P2pBarParams p = smallBar(1, 8);
   p.reuseBeforeRevoke = true;
   ModelImporters m(p);

@@ -131,12 +131,15 @@ void stormSeeds(const StormOptions& o, std::uint64_t seeds) {
 
 }  // namespace
 
-TEST_CASE("p2p bar storm: LRU reclaim never re-points a window before its importers were revoked (32 seeds)") {
+TEST_CASE(
+    "p2p bar storm: LRU reclaim never re-points a window before its importers were revoked (32 seeds)") {
   StormOptions o;
   stormSeeds(o, 32);
 }
 
-TEST_CASE("p2p bar storm: with an importer that ignores revocation, its pinned windows are never reused (32 seeds)") {
+TEST_CASE(
+    "p2p bar storm: with an importer that ignores revocation, its pinned windows are never reused (32 "
+    "seeds)") {
   StormOptions o;
   o.withPinner = true;
   o.withResets = false;
@@ -149,7 +152,8 @@ TEST_CASE("p2p bar storm: the per-importer cap holds and no window is reused bef
   stormSeeds(o, 32);
 }
 
-TEST_CASE("p2p bar storm: refuse-when-busy never revokes for a map and never reuses a held window (32 seeds)") {
+TEST_CASE(
+    "p2p bar storm: refuse-when-busy never revokes for a map and never reuses a held window (32 seeds)") {
   StormOptions o;
   o.policy = BarPolicy::RefuseWhenBusy;
   stormSeeds(o, 32);

@@ -143,7 +143,9 @@ struct Platform {
 
 }  // namespace
 
-TEST_CASE("p2p bar vma: reclaim raises MMU_NOTIFY_CLEAR over exactly the importer's pages, with no CPU pte, and p2pUnmap gives them back") {
+TEST_CASE(
+    "p2p bar vma: reclaim raises MMU_NOTIFY_CLEAR over exactly the importer's pages, with no CPU pte, and "
+    "p2pUnmap gives them back") {
   Platform f(smallBar(1, 4));
   const Va va = f.mapDevice(4 * (2ull << 20));
   Importer a("nic0", *f.mm, va, 4 * (2ull << 20));
@@ -173,7 +175,9 @@ TEST_CASE("p2p bar vma: reclaim raises MMU_NOTIFY_CLEAR over exactly the importe
   f.mm->exitMmap();
 }
 
-TEST_CASE("p2p bar vma: after its window was reclaimed the importer maps the range again (predictability under LRU)") {
+TEST_CASE(
+    "p2p bar vma: after its window was reclaimed the importer maps the range again (predictability under "
+    "LRU)") {
   Platform f(smallBar(1, 4));
   const Va va = f.mapDevice(4 * (2ull << 20));
   Importer a("nic0", *f.mm, va, 4 * (2ull << 20));
@@ -250,7 +254,8 @@ TEST_CASE("p2p bar vma: hot-unplug invalidates every importer and later p2pMap r
   f.mm->exitMmap();
 }
 
-TEST_CASE("p2p bar vma: a device reset invalidates importers, p2pMap returns -EIO during it and works after") {
+TEST_CASE(
+    "p2p bar vma: a device reset invalidates importers, p2pMap returns -EIO during it and works after") {
   Platform f(smallBar(2, 4));
   const Va va = f.mapDevice(4 * (2ull << 20));
   Importer a("nic0", *f.mm, va, 4 * (2ull << 20));
@@ -275,7 +280,8 @@ TEST_CASE("p2p bar vma: munmap of the special vma makes the importer give back i
   f.mm->exitMmap();
 }
 
-TEST_CASE("p2p bar vma: zap_page_range_single raises a CLEAR round clamped to the vma, also on a VM_MIXEDMAP vma") {
+TEST_CASE(
+    "p2p bar vma: zap_page_range_single raises a CLEAR round clamped to the vma, also on a VM_MIXEDMAP vma") {
   Platform f(smallBar(2, 4));
   const Va va = f.mapDevice(2ull << 20);
   Importer a("nic0", *f.mm, va, 4ull << 20);

@@ -9,8 +9,8 @@ namespace {
 constexpr Bdf kBdfA{0, 1, 0, 0};
 constexpr Bdf kBdfB{0, 2, 0, 0};
 // A host bridge's 32-bit memory window and 64-bit prefetchable window (bus addresses).
-const IovaWindow kMemWindow{BusAddr(0xc000'0000), 0x2000'0000};       // [3 GiB, 3.5 GiB)
-const IovaWindow kPrefWindow{BusAddr(0x38'0000'0000), 0x10'0000'0000}; // 64 GiB at 224 GiB
+const IovaWindow kMemWindow{BusAddr(0xc000'0000), 0x2000'0000};         // [3 GiB, 3.5 GiB)
+const IovaWindow kPrefWindow{BusAddr(0x38'0000'0000), 0x10'0000'0000};  // 64 GiB at 224 GiB
 
 DmaDeviceParams devParams(Bdf bdf) {
   DmaDeviceParams p;
@@ -56,8 +56,8 @@ TEST_CASE("the IOVA allocator hands out the highest free range below the limit")
 
 TEST_CASE("the IOVA allocator aligns a range to its size rounded up to a power of two") {
   IovaDomain iovad;
-  REQUIRE(iovad.allocIova(1, 0xfffff, true));           // 0xfffff
-  auto three = iovad.allocIova(3, 0xfffff, true);       // needs 4-page alignment
+  REQUIRE(iovad.allocIova(1, 0xfffff, true));      // 0xfffff
+  auto three = iovad.allocIova(3, 0xfffff, true);  // needs 4-page alignment
   REQUIRE(three);
   CHECK(*three % 4 == 0);
   CHECK(*three + 3 - 1 < 0xfffff);
@@ -82,9 +82,10 @@ TEST_CASE("a hole above the last allocation is used only once the space below it
   IovaDomain iovad;
   REQUIRE(iovad.allocIova(1, 0xf, true) == std::optional<std::uint64_t>(0xf));
   REQUIRE(iovad.allocIova(4, 0xf, true) == std::optional<std::uint64_t>(0x8));  // leaves 0xc..0xe free
-  CHECK(iovad.allocIova(1, 0xf, true) == std::optional<std::uint64_t>(0x7));   // not 0xe
-  for (std::uint64_t p = 6; p >= 1; --p) REQUIRE(iovad.allocIova(1, 0xf, true) == std::optional<std::uint64_t>(p));
-  CHECK(iovad.allocIova(1, 0xf, true) == std::optional<std::uint64_t>(0xe));   // the retry pass
+  CHECK(iovad.allocIova(1, 0xf, true) == std::optional<std::uint64_t>(0x7));    // not 0xe
+  for (std::uint64_t p = 6; p >= 1; --p)
+    REQUIRE(iovad.allocIova(1, 0xf, true) == std::optional<std::uint64_t>(p));
+  CHECK(iovad.allocIova(1, 0xf, true) == std::optional<std::uint64_t>(0xe));  // the retry pass
 }
 
 TEST_CASE("a freed IOVA range is handed out again") {
@@ -180,7 +181,8 @@ TEST_CASE("an exhausted IOVA space makes dma_map_page return DMA_MAPPING_ERROR")
   p.reservedWindows.clear();
   REQUIRE(f.dma.attachDevice(dev, p) == Errno::Ok);
   for (int i = 0; i < 3; ++i)
-    REQUIRE_FALSE(f.dma.dmaMappingError(dev, f.dma.dmaMapPage(dev, Pa(0x10'0000), kPageSize, DmaDir::ToDevice)));
+    REQUIRE_FALSE(
+        f.dma.dmaMappingError(dev, f.dma.dmaMapPage(dev, Pa(0x10'0000), kPageSize, DmaDir::ToDevice)));
   CHECK(f.dma.dmaMappingError(dev, f.dma.dmaMapPage(dev, Pa(0x10'0000), kPageSize, DmaDir::ToDevice)));
   CHECK(f.dma.stats().counterValue("iova_alloc_failures") == 1);
 }
@@ -392,6 +394,8 @@ TEST_CASE("dma_map_resource of RAM fails") {
   DmaMappingParams dp;
   dp.isRam = [](Pa pa) { return pa.value() < 0x8000'0000; };
   Fixture f(IommuParams{}, dp);
-  CHECK(f.dma.dmaMappingError(f.devA, f.dma.dmaMapResource(f.devA, Pa(0x1000'0000), 0x1000, DmaDir::ToDevice)));
-  CHECK_FALSE(f.dma.dmaMappingError(f.devA, f.dma.dmaMapResource(f.devA, Pa(0xc000'0000), 0x1000, DmaDir::ToDevice)));
+  CHECK(
+      f.dma.dmaMappingError(f.devA, f.dma.dmaMapResource(f.devA, Pa(0x1000'0000), 0x1000, DmaDir::ToDevice)));
+  CHECK_FALSE(
+      f.dma.dmaMappingError(f.devA, f.dma.dmaMapResource(f.devA, Pa(0xc000'0000), 0x1000, DmaDir::ToDevice)));
 }

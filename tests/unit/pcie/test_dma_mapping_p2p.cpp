@@ -37,8 +37,8 @@ TEST_CASE("P2pMapType::BusAddr mappings bypass the IOMMU and return the PCI bus 
 
 TEST_CASE("P2pMapType::ThruHostBridge mappings go through the IOMMU") {
   Fixture f;
-  DmaAddr a = f.dma.dmaMapP2p(f.devA, Pa(0x38'0000'0000), 0x10000, DmaDir::ToDevice, P2pMapType::ThruHostBridge,
-                              0x1'0000'0000);
+  DmaAddr a = f.dma.dmaMapP2p(f.devA, Pa(0x38'0000'0000), 0x10000, DmaDir::ToDevice,
+                              P2pMapType::ThruHostBridge, 0x1'0000'0000);
   REQUIRE_FALSE(f.dma.dmaMappingError(f.devA, a));
   CHECK(f.iommu.translate(kBdfA, Iova(a.value()), false, 0).pa == Pa(0x38'0000'0000));
   CHECK(f.dma.dmaUnmapP2p(f.devA, a, 0x10000, DmaDir::ToDevice) == Errno::Ok);
@@ -48,7 +48,7 @@ TEST_CASE("P2pMapType::ThruHostBridge mappings go through the IOMMU") {
 TEST_CASE("P2pMapType::NotSupported mappings fail") {
   Fixture f;
   CHECK(f.dma.dmaMappingError(f.devA, f.dma.dmaMapP2p(f.devA, Pa(0x38'0000'0000), 0x1000, DmaDir::ToDevice,
-                                                        P2pMapType::NotSupported, 0)));
+                                                      P2pMapType::NotSupported, 0)));
   CHECK(f.dma.stats().counterValue("map_errors") == 1);
 }
 
@@ -57,10 +57,14 @@ TEST_CASE("P2pMapType::NotSupported mappings fail") {
 namespace {
 struct P2pPlatform {
   P2pPlatform()
-      : topo(buildTopology(test::platform())), router(*topo, "top.route"), iommu("top.iommu", IommuParams{}),
-        dma("top.dma", iommu, DmaMappingParams{}), p2pdma(*topo, P2pdmaParams{}, Rng(1), "top.p2pdma") {
+      : topo(buildTopology(test::platform())),
+        router(*topo, "top.route"),
+        iommu("top.iommu", IommuParams{}),
+        dma("top.dma", iommu, DmaMappingParams{}),
+        p2pdma(*topo, P2pdmaParams{}, Rng(1), "top.p2pdma") {
     router.setRcAddressResolver(iommuRcAddressResolver(iommu, *topo));
-    for (const char* n : {"gpu0", "gpu2"}) REQUIRE(dma.attachDevice(dev(n), pciDmaDeviceParams(dev(n), *topo)) == Errno::Ok);
+    for (const char* n : {"gpu0", "gpu2"})
+      REQUIRE(dma.attachDevice(dev(n), pciDmaDeviceParams(dev(n), *topo)) == Errno::Ok);
     REQUIRE(p2pdma.pciP2pdmaAddResource(dev("gpu1"), 2, 0, 0) == Errno::Ok);
     pa = *p2pdma.pciAllocP2pmem(dev("gpu1"), kPageSize);
   }
@@ -111,7 +115,8 @@ TEST_CASE("a peer behind another root port goes through the host bridge with an 
 TEST_CASE("memory that is not p2pdma memory maps as a normal page") {
   P2pPlatform p;
   P2pMapType type = P2pMapType::Unknown;
-  DmaAddr a = p.dma.dmaMapPageP2pdma(p.dev("gpu0"), Pa(0x1234'5000), kPageSize, DmaDir::ToDevice, p.p2pdma, &type);
+  DmaAddr a =
+      p.dma.dmaMapPageP2pdma(p.dev("gpu0"), Pa(0x1234'5000), kPageSize, DmaDir::ToDevice, p.p2pdma, &type);
   CHECK(type == P2pMapType::None);
   CHECK(p.iommu.translate(p.dev("gpu0").bdf(), Iova(a.value()), false, 0).pa == Pa(0x1234'5000));
 }

@@ -22,15 +22,16 @@ PcieLinkConfig gen4x16() {
 
 /// One stream on its own fabric: endpoint -> (switches - 1) switches -> root complex -> memory.
 struct Stream {
-  Stream(const std::string& name, int links, PcieFidelity f, StreamOp op, std::uint64_t size, std::uint32_t count,
-         std::uint32_t tags = 256)
+  Stream(const std::string& name, int links, PcieFidelity f, StreamOp op, std::uint64_t size,
+         std::uint32_t count, std::uint32_t tags = 256)
       : fab(name) {
     PcieLinkParams l;
     l.config = gen4x16();
     PcieMemoryTargetParams mem = hostMemory();
     mem.sizeBytes = 1ull << 36;
     auto parent = fab.addRootComplex("rc", PcieRootComplexParams{}, mem);
-    for (int i = 1; i < links; ++i) parent = fab.addSwitch("sw" + std::to_string(i), parent, l, PcieSwitchParams{});
+    for (int i = 1; i < links; ++i)
+      parent = fab.addSwitch("sw" + std::to_string(i), parent, l, PcieSwitchParams{});
     PcieDmaEngineParams d;
     d.requester = bdf(1);
     d.link = l.config;
@@ -39,7 +40,8 @@ struct Stream {
     d.readTags = tags;
     ep = fab.addEndpoint("ep", parent, l, d);
     fab.finalize();
-    drv = std::make_unique<StreamDriver>((name + "_drv").c_str(), fab.engine(ep), op, 0x100000, size, size, count);
+    drv = std::make_unique<StreamDriver>((name + "_drv").c_str(), fab.engine(ep), op, 0x100000, size, size,
+                                         count);
   }
   PcieFabric fab;
   PcieFabric::NodeId ep;
@@ -48,7 +50,8 @@ struct Stream {
 
 void perBurstMatchesPerTlp(int links, std::uint32_t tags = 256) {
   tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_core::sc_time(1, sc_core::SC_US));
-  const std::vector<std::uint64_t> sizes = {64, 512, 4096, 64 * 1024, 128 * 1024, 256 * 1024, 1 << 20, 4 << 20};
+  const std::vector<std::uint64_t> sizes = {64,         512,        4096,    64 * 1024,
+                                            128 * 1024, 256 * 1024, 1 << 20, 4 << 20};
   struct Pair {
     std::unique_ptr<Stream> tlp, burst;
     std::uint64_t size;
@@ -59,9 +62,10 @@ void perBurstMatchesPerTlp(int links, std::uint32_t tags = 256) {
     const auto count = static_cast<std::uint32_t>(std::max<std::uint64_t>(8, (4ull << 20) / size));
     for (StreamOp op : {StreamOp::Write, StreamOp::Read}) {
       const std::string n = std::to_string(size) + (op == StreamOp::Write ? "w" : "r");
-      pairs.push_back({std::make_unique<Stream>("t" + n, links, PcieFidelity::PerTlp, op, size, count, tags),
-                       std::make_unique<Stream>("b" + n, links, PcieFidelity::PerBurst, op, size, count, tags), size,
-                       op});
+      pairs.push_back(
+          {std::make_unique<Stream>("t" + n, links, PcieFidelity::PerTlp, op, size, count, tags),
+           std::make_unique<Stream>("b" + n, links, PcieFidelity::PerBurst, op, size, count, tags), size,
+           op});
     }
   }
   sc_core::sc_start();
@@ -69,8 +73,8 @@ void perBurstMatchesPerTlp(int links, std::uint32_t tags = 256) {
     const bool w = p.op == StreamOp::Write;
     const double tlp = w ? p.tlp->drv->writeGbps() : p.tlp->drv->readGbps();
     const double burst = w ? p.burst->drv->writeGbps() : p.burst->drv->readGbps();
-    INFO((w ? "write " : "read ") << p.size << " B over " << links << " links: per-TLP " << tlp << " Gb/s, per-burst "
-                                  << burst << " Gb/s");
+    INFO((w ? "write " : "read ") << p.size << " B over " << links << " links: per-TLP " << tlp
+                                  << " Gb/s, per-burst " << burst << " Gb/s");
     CHECK(relErr(burst, tlp) < 0.01);
   }
 }

@@ -36,7 +36,8 @@ FabricFromTopologyParams params() {
 }
 
 struct Built {
-  Built(const std::string& name, const TopologyDesc& d) : topo(buildTopology(d)), fab(name, *topo, params()) {}
+  Built(const std::string& name, const TopologyDesc& d)
+      : topo(buildTopology(d)), fab(name, *topo, params()) {}
   std::uint64_t bar2(const std::string& n) const { return pciBusAddress(*topo->findDev(n), 2).value(); }
   std::unique_ptr<Topology> topo;
   FabricFromTopology fab;

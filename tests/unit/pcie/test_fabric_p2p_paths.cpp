@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
-#include <string>
 
 #include "models/pcie/fabric_from_topology.h"
 #include "tests/unit/pcie/fabric_test_util.h"
@@ -32,7 +32,8 @@ TopologyDesc smallPlatform(bool acsRedirect) {
   d.links = {link("rp0", "sw0"), link("sw0.dp0", "gpu0"), link("sw0.dp1", "gpu1"), link("sw0.dp2", "gpu3"),
              link("rp1", "gpu2")};
   if (acsRedirect) {
-    for (const char* p : {"sw0.dp0", "sw0.dp1", "sw0.dp2"}) setPortAcs(d, p, kPciAcsRr | kPciAcsCr | kPciAcsUf | kPciAcsSv);
+    for (const char* p : {"sw0.dp0", "sw0.dp1", "sw0.dp2"})
+      setPortAcs(d, p, kPciAcsRr | kPciAcsCr | kPciAcsUf | kPciAcsSv);
     setPortAcs(d, "rp0", kPciAcsRr | kPciAcsCr | kPciAcsUf | kPciAcsSv);  // UF: back down rp0
   }
   return d;
@@ -77,7 +78,8 @@ void acsReadStreamAtModelRate(std::uint64_t quantumPs) {
   setQuantumPs(quantumPs);
   Platform tlp("t", true, PcieFidelity::PerTlp), burst("b", true, PcieFidelity::PerBurst);
   StreamDriver dt("dt", tlp.fab->engine("gpu0"), StreamOp::Read, tlp.bar2("gpu1") + kMiB, kBurst, kBurst, 40);
-  StreamDriver db("db", burst.fab->engine("gpu0"), StreamOp::Read, burst.bar2("gpu1") + kMiB, kBurst, kBurst, 40);
+  StreamDriver db("db", burst.fab->engine("gpu0"), StreamOp::Read, burst.bar2("gpu1") + kMiB, kBurst, kBurst,
+                  40);
   sc_core::sc_start();
   REQUIRE(dt.worst == CplStatus::SuccessfulCompletion);
   REQUIRE(db.worst == CplStatus::SuccessfulCompletion);
@@ -97,16 +99,17 @@ std::pair<double, double> sharedRates(const StreamDriver& a, const std::vector<s
   const std::uint64_t t0 = std::max(doneA.front(), doneB.front()), t1 = std::min(doneA.back(), doneB.back());
   const std::uint64_t lo = t0 + (t1 - t0) / 10, hi = t1 - (t1 - t0) / 10;
   auto rate = [&](const std::vector<std::uint64_t>& done, std::uint64_t size) {
-    const auto n = std::count_if(done.begin(), done.end(), [&](std::uint64_t t) { return t > lo && t <= hi; });
+    const auto n =
+        std::count_if(done.begin(), done.end(), [&](std::uint64_t t) { return t > lo && t <= hi; });
     return double(n) * double(size) * 8000.0 / double(hi - lo);
   };
   return {rate(doneA, sizeA), rate(doneB, sizeB)};
 }
 
 enum class SharedPath {
-  SwitchLocal,  ///< gpu0 and gpu3 write into gpu1's BAR: they share gpu1's link
-  RootComplex,  ///< gpu0 writes host memory while gpu1 reads it: they share the switch uplink
-  AcsRedirected ///< gpu0 writes gpu1's BAR, gpu3 writes gpu0's: both up and down the uplink
+  SwitchLocal,   ///< gpu0 and gpu3 write into gpu1's BAR: they share gpu1's link
+  RootComplex,   ///< gpu0 writes host memory while gpu1 reads it: they share the switch uplink
+  AcsRedirected  ///< gpu0 writes gpu1's BAR, gpu3 writes gpu0's: both up and down the uplink
 };
 
 /// Two flows sharing one link direction get the analytic split at this quantum.
@@ -120,13 +123,17 @@ void sharedSplitAtQuantum(SharedPath path, std::uint64_t quantumPs, PcieFidelity
   double expectA = 0, expectB = 0;
   switch (path) {
     case SharedPath::SwitchLocal:
-      a = std::make_unique<StreamDriver>("a", p.fab->engine("gpu0"), StreamOp::Write, p.bar2("gpu1"), kSize, kSize, kCount);
-      b = std::make_unique<StreamDriver>("b", p.fab->engine("gpu3"), StreamOp::Write, p.bar2("gpu1") + 64 * kMiB, kSize, kSize, kCount);
+      a = std::make_unique<StreamDriver>("a", p.fab->engine("gpu0"), StreamOp::Write, p.bar2("gpu1"), kSize,
+                                         kSize, kCount);
+      b = std::make_unique<StreamDriver>("b", p.fab->engine("gpu3"), StreamOp::Write,
+                                         p.bar2("gpu1") + 64 * kMiB, kSize, kSize, kCount);
       expectA = expectB = writeEffectiveGbps(c, kSize) / 2;
       break;
     case SharedPath::RootComplex: {
-      a = std::make_unique<StreamDriver>("a", p.fab->engine("gpu0"), StreamOp::Write, 0x100000, kSize, kSize, kCount);
-      b = std::make_unique<StreamDriver>("b", p.fab->engine("gpu1"), StreamOp::Read, 0x8000000, kSize, kSize, 2 * kCount);
+      a = std::make_unique<StreamDriver>("a", p.fab->engine("gpu0"), StreamOp::Write, 0x100000, kSize, kSize,
+                                         kCount);
+      b = std::make_unique<StreamDriver>("b", p.fab->engine("gpu1"), StreamOp::Read, 0x8000000, kSize, kSize,
+                                         2 * kCount);
       // Reads keep the completion direction to themselves; their requests take their share of
       // the other direction, the writes get the rest.
       expectB = readEffectiveGbps(c, kSize);
@@ -136,8 +143,10 @@ void sharedSplitAtQuantum(SharedPath path, std::uint64_t quantumPs, PcieFidelity
       break;
     }
     case SharedPath::AcsRedirected:
-      a = std::make_unique<StreamDriver>("a", p.fab->engine("gpu0"), StreamOp::Write, p.bar2("gpu1"), kSize, kSize, kCount);
-      b = std::make_unique<StreamDriver>("b", p.fab->engine("gpu3"), StreamOp::Write, p.bar2("gpu0"), kSize, kSize, kCount);
+      a = std::make_unique<StreamDriver>("a", p.fab->engine("gpu0"), StreamOp::Write, p.bar2("gpu1"), kSize,
+                                         kSize, kCount);
+      b = std::make_unique<StreamDriver>("b", p.fab->engine("gpu3"), StreamOp::Write, p.bar2("gpu0"), kSize,
+                                         kSize, kCount);
       expectA = expectB = writeEffectiveGbps(c, kSize) / 2;
       break;
   }
@@ -148,7 +157,8 @@ void sharedSplitAtQuantum(SharedPath path, std::uint64_t quantumPs, PcieFidelity
   CHECK((path == SharedPath::AcsRedirected) == (p2p > 0));
   const auto& doneB = path == SharedPath::RootComplex ? b->readDone : b->writeDone;
   const auto [ra, rb] = sharedRates(*a, a->writeDone, kSize, *b, doneB, kSize);
-  INFO("flow a " << ra << " Gb/s (expected " << expectA << "), flow b " << rb << " Gb/s (expected " << expectB << ")");
+  INFO("flow a " << ra << " Gb/s (expected " << expectA << "), flow b " << rb << " Gb/s (expected " << expectB
+                 << ")");
   CHECK(relErr(ra, expectA) < 0.01);
   CHECK(relErr(rb, expectB) < 0.01);
 }
@@ -171,23 +181,48 @@ struct Once : sc_core::sc_module {
 
 }  // namespace
 
-TEST_CASE("two flows sharing a switch-local link split it evenly at quantum 0") { sharedSplitAtQuantum(SharedPath::SwitchLocal, 0); }
-TEST_CASE("two flows sharing a switch-local link split it evenly at quantum 100 ns") { sharedSplitAtQuantum(SharedPath::SwitchLocal, 100'000); }
-TEST_CASE("two flows sharing a switch-local link split it evenly at quantum 1 us") { sharedSplitAtQuantum(SharedPath::SwitchLocal, 1'000'000); }
-TEST_CASE("two flows sharing a switch-local link split it evenly at quantum 10 us") { sharedSplitAtQuantum(SharedPath::SwitchLocal, 10'000'000); }
-TEST_CASE("a write and a read stream to host memory share the uplink as modelled at quantum 0") { sharedSplitAtQuantum(SharedPath::RootComplex, 0); }
-TEST_CASE("a write and a read stream to host memory share the uplink as modelled at quantum 100 ns") { sharedSplitAtQuantum(SharedPath::RootComplex, 100'000); }
-TEST_CASE("a write and a read stream to host memory share the uplink as modelled at quantum 1 us") { sharedSplitAtQuantum(SharedPath::RootComplex, 1'000'000); }
-TEST_CASE("a write and a read stream to host memory share the uplink as modelled at quantum 10 us") { sharedSplitAtQuantum(SharedPath::RootComplex, 10'000'000); }
-TEST_CASE("two ACS-redirected write flows split the uplink evenly at quantum 0") { sharedSplitAtQuantum(SharedPath::AcsRedirected, 0); }
-TEST_CASE("two ACS-redirected write flows split the uplink evenly at quantum 100 ns") { sharedSplitAtQuantum(SharedPath::AcsRedirected, 100'000); }
-TEST_CASE("two ACS-redirected write flows split the uplink evenly at quantum 1 us") { sharedSplitAtQuantum(SharedPath::AcsRedirected, 1'000'000); }
-TEST_CASE("two ACS-redirected write flows split the uplink evenly at quantum 10 us") { sharedSplitAtQuantum(SharedPath::AcsRedirected, 10'000'000); }
+TEST_CASE("two flows sharing a switch-local link split it evenly at quantum 0") {
+  sharedSplitAtQuantum(SharedPath::SwitchLocal, 0);
+}
+TEST_CASE("two flows sharing a switch-local link split it evenly at quantum 100 ns") {
+  sharedSplitAtQuantum(SharedPath::SwitchLocal, 100'000);
+}
+TEST_CASE("two flows sharing a switch-local link split it evenly at quantum 1 us") {
+  sharedSplitAtQuantum(SharedPath::SwitchLocal, 1'000'000);
+}
+TEST_CASE("two flows sharing a switch-local link split it evenly at quantum 10 us") {
+  sharedSplitAtQuantum(SharedPath::SwitchLocal, 10'000'000);
+}
+TEST_CASE("a write and a read stream to host memory share the uplink as modelled at quantum 0") {
+  sharedSplitAtQuantum(SharedPath::RootComplex, 0);
+}
+TEST_CASE("a write and a read stream to host memory share the uplink as modelled at quantum 100 ns") {
+  sharedSplitAtQuantum(SharedPath::RootComplex, 100'000);
+}
+TEST_CASE("a write and a read stream to host memory share the uplink as modelled at quantum 1 us") {
+  sharedSplitAtQuantum(SharedPath::RootComplex, 1'000'000);
+}
+TEST_CASE("a write and a read stream to host memory share the uplink as modelled at quantum 10 us") {
+  sharedSplitAtQuantum(SharedPath::RootComplex, 10'000'000);
+}
+TEST_CASE("two ACS-redirected write flows split the uplink evenly at quantum 0") {
+  sharedSplitAtQuantum(SharedPath::AcsRedirected, 0);
+}
+TEST_CASE("two ACS-redirected write flows split the uplink evenly at quantum 100 ns") {
+  sharedSplitAtQuantum(SharedPath::AcsRedirected, 100'000);
+}
+TEST_CASE("two ACS-redirected write flows split the uplink evenly at quantum 1 us") {
+  sharedSplitAtQuantum(SharedPath::AcsRedirected, 1'000'000);
+}
+TEST_CASE("two ACS-redirected write flows split the uplink evenly at quantum 10 us") {
+  sharedSplitAtQuantum(SharedPath::AcsRedirected, 10'000'000);
+}
 
 TEST_CASE("per-burst: two flows sharing a switch-local link split it evenly at quantum 10 us") {
   sharedSplitAtQuantum(SharedPath::SwitchLocal, 10'000'000, PcieFidelity::PerBurst);
 }
-TEST_CASE("per-burst: a write and a read stream to host memory share the uplink as modelled at quantum 10 us") {
+TEST_CASE(
+    "per-burst: a write and a read stream to host memory share the uplink as modelled at quantum 10 us") {
   sharedSplitAtQuantum(SharedPath::RootComplex, 10'000'000, PcieFidelity::PerBurst);
 }
 TEST_CASE("per-burst: two ACS-redirected write flows split the uplink evenly at quantum 10 us") {
@@ -215,7 +250,9 @@ TEST_CASE("one ACS-redirected 4 KiB read takes the same time at per-TLP and per-
   CHECK(dt.readDone[0] < 2'000'000);  // was 5.94 us per-TLP when requests queued behind completions
 }
 
-TEST_CASE("p2p write latency: switch-local < through one root complex < ACS-redirected, and UR across host bridges") {
+TEST_CASE(
+    "p2p write latency: switch-local < through one root complex < ACS-redirected, and UR across host "
+    "bridges") {
   setQuantumPs(1'000'000);
   constexpr double kDefault = PcieRootComplexParams::DEFAULT_P2P_EFFICIENCY;
   Platform plain("p", false, PcieFidelity::PerTlp, kDefault), acs("a", true, PcieFidelity::PerTlp, kDefault);

@@ -31,7 +31,8 @@ IommuParams lazyParams() {
 
 TEST_CASE("a 4 KiB mapping translates with a 4-access walk and unmap removes it") {
   Fixture f;
-  REQUIRE(f.iommu.map(f.dom, Iova(0x10000), Pa(0x5000'0000), kPageSize, kIommuRead | kIommuWrite) == Errno::Ok);
+  REQUIRE(f.iommu.map(f.dom, Iova(0x10000), Pa(0x5000'0000), kPageSize, kIommuRead | kIommuWrite) ==
+          Errno::Ok);
   IommuTranslation t = f.iommu.translate(kDevA, Iova(0x10040), false, 0);
   REQUIRE(t.ok);
   CHECK(t.pa == Pa(0x5000'0040));
@@ -321,7 +322,7 @@ TEST_CASE("an IOTLB set holds `ways` entries and evicts the least recently used"
   const auto page = [](std::uint64_t n) { return Iova(n << kPageShift); };
   CHECK_FALSE(tlb.insert(1, page(0), Pa(0x100000), kPageSize, kIommuRead));
   CHECK_FALSE(tlb.insert(1, page(4), Pa(0x200000), kPageSize, kIommuRead));
-  REQUIRE(tlb.lookup(1, page(0)));  // page 0 becomes most recent
+  REQUIRE(tlb.lookup(1, page(0)));                                     // page 0 becomes most recent
   CHECK(tlb.insert(1, page(8), Pa(0x300000), kPageSize, kIommuRead));  // evicts page 4
   CHECK(tlb.lookup(1, page(0)));
   CHECK_FALSE(tlb.lookup(1, page(4)));
@@ -497,6 +498,7 @@ TEST_CASE("a walk memory model is charged once per page-table entry, in walk ord
   CHECK(t.latencyPs == 4'000 + 4 * 100'000);
   CHECK(reads[0].second == 1'004'000);
   CHECK(reads[3].second == 1'304'000);
-  CHECK(reads[0].first == Pa(f.iommu.params().pageTableBase + (std::uint64_t(f.dom.id()) << 32)));  // root table, index 0
+  CHECK(reads[0].first ==
+        Pa(f.iommu.params().pageTableBase + (std::uint64_t(f.dom.id()) << 32)));  // root table, index 0
   for (std::size_t i = 1; i < reads.size(); ++i) CHECK(reads[i].first != reads[i - 1].first);
 }

@@ -97,8 +97,8 @@ double randomReadGbps(std::uint64_t window, bool largePages) {
   return double(kMeasure * kReadBytes * 8) / double(tEnd - tStart) * 1000.0;  // bits/ps -> Gb/s
 }
 
-const std::vector<std::uint64_t> kWindows = {4 * KiB,   16 * KiB, 64 * KiB, 256 * KiB,
-                                             1 * MiB,   4 * MiB,  16 * MiB, 64 * MiB};
+const std::vector<std::uint64_t> kWindows = {4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB,
+                                             1 * MiB, 4 * MiB,  16 * MiB, 64 * MiB};
 }  // namespace
 
 TEST_CASE("4 KiB mappings: 64 B random reads are flat to 256 KiB, then fall to about 36 % at 64 MiB") {
@@ -109,8 +109,8 @@ TEST_CASE("4 KiB mappings: 64 B random reads are flat to 256 KiB, then fall to a
   }
   // The curve is reported only when a check fails (INFO), never printed on a pass.
   for (std::size_t i = 0; i < kWindows.size(); ++i) {
-    INFO("window " << kWindows[i] / KiB << " KiB, relative throughput " << rel[i] << " ("
-                   << rel[i] * base << " Gb/s)");
+    INFO("window " << kWindows[i] / KiB << " KiB, relative throughput " << rel[i] << " (" << rel[i] * base
+                   << " Gb/s)");
     if (kWindows[i] <= 256 * KiB) CHECK(rel[i] == Approx(1.0).margin(0.03));
     if (kWindows[i] >= 1 * MiB) CHECK(rel[i] < 0.9);  // past the IOTLB reach
   }

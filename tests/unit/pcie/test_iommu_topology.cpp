@@ -11,7 +11,9 @@ using namespace hmmsim::test;
 namespace {
 struct Platform {
   explicit Platform(IommuMode mode = IommuMode::Translate)
-      : topo(buildTopology(platform())), router(*topo, "top.route"), iommu("top.iommu", params(mode)),
+      : topo(buildTopology(platform())),
+        router(*topo, "top.route"),
+        iommu("top.iommu", params(mode)),
         dma("top.dma", iommu, DmaMappingParams{}) {
     router.setRcAddressResolver(iommuRcAddressResolver(iommu, *topo));
   }
@@ -21,8 +23,12 @@ struct Platform {
     return p;
   }
   PciDev& dev(const std::string& n) { return *topo->findDev(n); }
-  void attach(const std::string& n) { REQUIRE(dma.attachDevice(dev(n), pciDmaDeviceParams(dev(n), *topo)) == Errno::Ok); }
-  Route read(const std::string& from, std::uint64_t addr) { return router.routeRequest(dev(from), addr, TlpRouteAttrs{}); }
+  void attach(const std::string& n) {
+    REQUIRE(dma.attachDevice(dev(n), pciDmaDeviceParams(dev(n), *topo)) == Errno::Ok);
+  }
+  Route read(const std::string& from, std::uint64_t addr) {
+    return router.routeRequest(dev(from), addr, TlpRouteAttrs{});
+  }
   Route write(const std::string& from, std::uint64_t addr) {
     TlpRouteAttrs a;
     a.write = true;

@@ -18,7 +18,10 @@ namespace {
 constexpr Bdf kDev{0, 1, 0, 0};
 
 struct PureFixture {
-  PureFixture() : iommu("top.iommu", IommuParams{}), dom(iommu.domainAlloc(IommuDomainType::Dma)), stage("top.rc.iommu", iommu) {
+  PureFixture()
+      : iommu("top.iommu", IommuParams{}),
+        dom(iommu.domainAlloc(IommuDomainType::Dma)),
+        stage("top.rc.iommu", iommu) {
     REQUIRE(iommu.attachDevice(dom, kDev) == Errno::Ok);
   }
   Iommu iommu;
@@ -65,7 +68,8 @@ PcieDmaEngineParams engineParams(Bdf rid, std::uint32_t tags = 256) {
 
 TEST_CASE("the stage returns the IOMMU's physical address and its latency") {
   PureFixture f;
-  REQUIRE(f.iommu.map(f.dom, Iova(0x10000), Pa(0x5000'0000), kPageSize, kIommuRead | kIommuWrite) == Errno::Ok);
+  REQUIRE(f.iommu.map(f.dom, Iova(0x10000), Pa(0x5000'0000), kPageSize, kIommuRead | kIommuWrite) ==
+          Errno::Ok);
   UpstreamTranslation t = f.stage.translateUpstream(kDev, 0x10040, 64, true, false, 0);
   CHECK(t.status == CplStatus::SuccessfulCompletion);
   CHECK(t.addr == 0x5000'0040);
@@ -102,7 +106,8 @@ TEST_CASE("a burst across physically discontiguous pages is aborted with Complet
 
 TEST_CASE("an ATS-translated request passes only for a device with ATS enabled") {
   PureFixture f;
-  CHECK(f.stage.translateUpstream(kDev, 0x5000'0000, 64, false, true, 0).status == CplStatus::UnsupportedRequest);
+  CHECK(f.stage.translateUpstream(kDev, 0x5000'0000, 64, false, true, 0).status ==
+        CplStatus::UnsupportedRequest);
   AtsCache atc("top.dev.atc", kDev, f.iommu, AtsCacheParams{});
   REQUIRE(f.iommu.enableAts(kDev, atc) == Errno::Ok);
   UpstreamTranslation t = f.stage.translateUpstream(kDev, 0x5000'0000, 64, false, true, 0);
@@ -121,7 +126,8 @@ TEST_CASE("the stage advances the DMA layer's flush-queue clock so the lazy wind
   REQUIRE(dma.attachDevice(dev, dp) == Errno::Ok);
   IommuTranslationStage stage("top.rc.iommu", iommu, &dma);
   DmaAddr a = dma.dmaMapPage(dev, Pa(0x1000'0000), kPageSize, DmaDir::ToDevice);
-  REQUIRE(stage.translateUpstream(kDev, a.value(), 64, false, false, 0).status == CplStatus::SuccessfulCompletion);
+  REQUIRE(stage.translateUpstream(kDev, a.value(), 64, false, false, 0).status ==
+          CplStatus::SuccessfulCompletion);
   REQUIRE(dma.dmaUnmapPage(dev, a, kPageSize, DmaDir::ToDevice) == Errno::Ok);
   CHECK(stage.translateUpstream(kDev, a.value(), 64, false, false, 5'000'000'000).status ==
         CplStatus::SuccessfulCompletion);  // stale, inside the 10 ms window
@@ -149,7 +155,9 @@ TEST_CASE("DMA writes through the root complex land at the IOMMU-translated phys
   std::vector<std::uint8_t> data(256);
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = std::uint8_t(i * 7 + 1);
   CplStatus st = CplStatus::CompleterAbort;
-  Thread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) { st = fab.engine(ep).write(0x10100, data.size(), data.data(), qk); });
+  Thread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    st = fab.engine(ep).write(0x10100, data.size(), data.data(), qk);
+  });
   sc_core::sc_start();
   CHECK(st == CplStatus::SuccessfulCompletion);
   std::vector<std::uint8_t> back(data.size());
@@ -169,14 +177,17 @@ TEST_CASE("a DMA read of an unmapped IOVA through the root complex completes wit
   fab.finalize();
   fab.rootComplex(rc).setTranslationStage(&stage);
   CplStatus st = CplStatus::SuccessfulCompletion;
-  Thread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) { st = fab.engine(ep).read(0x10000, 64, nullptr, qk); });
+  Thread t("t",
+           [&](tlm_utils::tlm_quantumkeeper& qk) { st = fab.engine(ep).read(0x10000, 64, nullptr, qk); });
   sc_core::sc_start();
   CHECK(st == CplStatus::UnsupportedRequest);
   REQUIRE(iommu.faultRecords().size() == 1);
   CHECK(iommu.faultRecords()[0].iova == Iova(0x10000));
 }
 
-TEST_CASE("through the fabric, 64 B random reads over 64 MiB of 4 KiB mappings run at about a third of a 256 KiB window") {
+TEST_CASE(
+    "through the fabric, 64 B random reads over 64 MiB of 4 KiB mappings run at about a third of a 256 KiB "
+    "window") {
   // Two devices behind one root complex take turns: A reads a 256 KiB window, then B a 64 MiB
   // window, each with 64 tags. The link, root complex and memory timing are "link"'s models.
   constexpr Bdf kA{0, 1, 0, 0}, kB{0, 2, 0, 0};

@@ -61,11 +61,11 @@ TEST_CASE("a booking made for a later time does not delay an earlier transmissio
 
 TEST_CASE("an out-of-order transmission fills the first gap it fits in") {
   LinkDirection d(8.0, 0);
-  d.transmit({0, 0}, 1000);                  // 0..1 us
-  d.transmit({1'500'000, 1'500'000}, 1000);  // 1.5..2.5 us
-  d.transmit({3'000'000, 3'000'000}, 1000);  // 3..4 us
+  d.transmit({0, 0}, 1000);                                  // 0..1 us
+  d.transmit({1'500'000, 1'500'000}, 1000);                  // 1.5..2.5 us
+  d.transmit({3'000'000, 3'000'000}, 1000);                  // 3..4 us
   const HeadTail big = d.transmit({500'000, 500'000}, 600);  // 0.6 us
-  CHECK(big.headPs == 4'000'000);  // neither 1..1.5 nor 2.5..3 holds 0.6 us
+  CHECK(big.headPs == 4'000'000);                            // neither 1..1.5 nor 2.5..3 holds 0.6 us
   const HeadTail small = d.transmit({500'000, 500'000}, 400);
   CHECK(small.headPs == 1'000'000);  // the first gap after its arrival
   CHECK(small.tailPs == 1'400'000);
@@ -80,7 +80,8 @@ TEST_CASE("back-to-back transmissions in time order are held as one interval") {
 
 TEST_CASE("bookings that ended before the floor are forgotten") {
   LinkDirection d(8.0, 0);
-  for (std::uint64_t i = 0; i < 1000; ++i) d.transmit({i * 2'000'000, i * 2'000'000}, 1000, 1, nullptr, i * 2'000'000);
+  for (std::uint64_t i = 0; i < 1000; ++i)
+    d.transmit({i * 2'000'000, i * 2'000'000}, 1000, 1, nullptr, i * 2'000'000);
   CHECK(d.bookedIntervals() <= 2);
 }
 

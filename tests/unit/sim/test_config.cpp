@@ -29,7 +29,8 @@ TEST_CASE("an unknown key far from every valid key lists the valid keys") {
 }
 
 TEST_CASE("values with units are checked and located") {
-  auto root = ConfigNode::loadString("bar_size: 256MiB\nlatency: 150ns\nbw: 8GB/s\nbad: 12 apples\n", "u.yaml");
+  auto root =
+      ConfigNode::loadString("bar_size: 256MiB\nlatency: 150ns\nbw: 8GB/s\nbad: 12 apples\n", "u.yaml");
   CHECK(root.at("bar_size").asBytes() == 256ull << 20);
   CHECK(root.at("latency").asDurationPs() == 150000u);
   CHECK(root.at("bw").asBitsPerSecond() == Approx(64e9));
@@ -43,8 +44,9 @@ TEST_CASE("integers are range-checked and choices suggest the nearest") {
   CHECK(errorOf([&] { root.at("lanes").asInt(1, 32); }) ==
         "c.yaml:1:8: key 'lanes': expected an integer from 1 to 32, got 64");
   CHECK(errorOf([&] { root.at("n").asInt(0, 3); }).find("got 'x1'") != std::string::npos);
-  CHECK(errorOf([&] { root.at("mode").asChoice({"strict", "lazy", "off"}); })
-            .find("did you mean 'strict'?") != std::string::npos);
+  CHECK(errorOf([&] {
+          root.at("mode").asChoice({"strict", "lazy", "off"});
+        }).find("did you mean 'strict'?") != std::string::npos);
   CHECK(root.optInt("missing", 0, 1) == std::nullopt);
 }
 
@@ -54,8 +56,8 @@ TEST_CASE("a missing required key and a YAML syntax error are located") {
   std::string msg = errorOf([&] { ConfigNode::loadString("a: [1, 2\n", "s.yaml"); });
   CHECK(msg.rfind("s.yaml:", 0) == 0);
   CHECK(msg.find("YAML syntax error") != std::string::npos);
-  CHECK(errorOf([&] { ConfigNode::loadFile("/nonexistent/x.yaml"); })
-            .find("cannot open the file") != std::string::npos);
+  CHECK(errorOf([&] { ConfigNode::loadFile("/nonexistent/x.yaml"); }).find("cannot open the file") !=
+        std::string::npos);
 }
 
 TEST_CASE("list elements carry their index in the key path") {
