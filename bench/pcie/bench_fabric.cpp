@@ -11,11 +11,14 @@
 // by that per-call cost (issue 9 target: <= 2x).
 //
 // The summary also reports, same run, process CPU time: a 1 GiB Gen4 x16 stream (endpoint ->
-// root complex -> host memory, timing-only engines) at per-burst fidelity with 64 KiB bursts,
-// writes and reads, as simulated seconds per CPU second (issue 9 target: >= 1000), next to the
-// per-TLP figure (128 MiB, same path); and an ACS-redirected per-burst read stream (64 KiB bursts,
-// Gen4 x16, two GPUs under one switch) against its analytic rate:
-// min(TLP_bw x size / (MRd + CplD wire bytes), because requests and completions share both
+// root complex -> host memory) at per-burst fidelity with 64 KiB bursts, writes and reads, as
+// simulated seconds per CPU second (issue 9 target: >= 1000). Timing only: the engines move no
+// payload (PcieDmaEngineParams::timingOnly) and the memory stores none; the per-burst stream is
+// one PcieDmaEngine::issueStream call (periodic bursts booked in closed form per chunk, same
+// completion times as one by one: test_fabric_stream). Next to it: the per-TLP figure (128 MiB,
+// same path, 64 KiB bursts issued one by one), and the per-burst stream issued one by one; and an
+// ACS-redirected per-burst read stream (64 KiB bursts, Gen4 x16, two GPUs under one switch) against its
+// analytic rate: min(TLP_bw x size / (MRd + CplD wire bytes), because requests and completions share both
 // directions of the switch uplink; RC p2p read efficiency x TLP_bw x size / CplD wire bytes).
 //
 // SystemC elaborates once per process, so every benchmark drives an SC_THREAD that was created
@@ -24,9 +27,11 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include <systemc>
 #include <tlm>
@@ -116,7 +121,7 @@ struct World {
   std::uint64_t nextAddr = 0x100000;
   // Gen4 x16 streams (endpoint -> root complex) and the ACS-redirected platform.
   std::unique_ptr<PcieFabric> g4;
-  PcieFabric::NodeId g4Tlp = 0, g4Burst = 0;
+  PcieFabric::NodeId g4Tlp = 0, g4Burst = 0, g4Burst2 = 0, g4BurstRc = 0;
   std::unique_ptr<Topology> acsTopo;
   std::unique_ptr<FabricFromTopology> acs;
   std::uint64_t acsPeer = 0;
@@ -149,16 +154,19 @@ void buildWorld(World& w) {
   PcieLinkParams g4link;
   g4link.config.gen = PcieGen::Gen4;
   g4link.config.lanes = 16;
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < 3; ++i) {  // per-TLP, per-burst stream, per-burst one by one
     PcieRootComplexParams rc;
     rc.index = static_cast<std::uint32_t>(i);
     const auto r = w.g4->addRootComplex("rc" + std::to_string(i), rc, mem);
+    if (i == 1) w.g4BurstRc = r;
     PcieDmaEngineParams dma;
     dma.requester = Bdf{0, static_cast<std::uint8_t>(i + 1), 0, 0};
     dma.link = g4link.config;
     dma.fidelity = i == 0 ? PcieFidelity::PerTlp : PcieFidelity::PerBurst;
     dma.timingOnly = true;
-    (i == 0 ? w.g4Tlp : w.g4Burst) = w.g4->addEndpoint("ep" + std::to_string(i), r, g4link, dma);
+    (i == 0   ? w.g4Tlp
+     : i == 1 ? w.g4Burst
+              : w.g4Burst2) = w.g4->addEndpoint("ep" + std::to_string(i), r, g4link, dma);
   }
   w.g4->finalize();
 
@@ -296,10 +304,15 @@ void summary() {
       auto& e = gWorld->g4->engine(ep);
       const std::uint64_t start = sc_core::sc_time_stamp().value() + qk.get_local_time().value();
       std::uint64_t done = start;
-      for (std::uint64_t off = 0; off < total; off += size) {
-        const DmaIssue r = write ? e.issueWrite(0x100000 + off % (1ull << 34), size, nullptr, qk)
-                                 : e.issueRead(0x100000 + off % (1ull << 34), size, nullptr, qk);
-        done = std::max(done, r.donePs);
+      if (ep == gWorld->g4Burst) {
+        // Per-burst: one stream call (PcieDmaEngine::issueStream, closed form per chunk).
+        done = std::max(done, e.issueStream(write, 0x100000, size, total / size, qk).donePs);
+      } else {
+        for (std::uint64_t off = 0; off < total; off += size) {
+          const DmaIssue r = write ? e.issueWrite(0x100000 + off % (1ull << 34), size, nullptr, qk)
+                                   : e.issueRead(0x100000 + off % (1ull << 34), size, nullptr, qk);
+          done = std::max(done, r.donePs);
+        }
       }
       simPs = done - start;
     });
@@ -309,12 +322,15 @@ void summary() {
   constexpr std::uint64_t kGiB = 1ull << 30;
   const double bw = stream(gWorld->g4Burst, true, kGiB, 64 * 1024);
   const double br = stream(gWorld->g4Burst, false, kGiB, 64 * 1024);
+  const double ow = stream(gWorld->g4Burst2, true, kGiB / 8, 64 * 1024);
+  const double orr = stream(gWorld->g4Burst2, false, kGiB / 8, 64 * 1024);
   const double tw = stream(gWorld->g4Tlp, true, kGiB / 8, 64 * 1024);
   const double tr = stream(gWorld->g4Tlp, false, kGiB / 8, 64 * 1024);
   std::printf(
-      "Gen4 x16 stream, 64 KiB bursts, simulated s per CPU s (target >= 1000 per-burst): per-burst "
-      "write %.1f, read %.1f (1 GiB); per-TLP write %.2f, read %.2f (128 MiB)\n",
-      bw, br, tw, tr);
+      "Gen4 x16 stream, 64 KiB bursts, timing only, simulated s per CPU s (target >= 1000 per-burst): "
+      "per-burst stream write %.0f, read %.0f (1 GiB, issueStream); per-burst one by one write %.1f, "
+      "read %.1f (128 MiB); per-TLP write %.2f, read %.2f (128 MiB)\n",
+      bw, br, ow, orr, tw, tr);
 
   // ACS-redirected per-burst read stream against its analytic rate.
   constexpr std::uint64_t kSize = 64 * 1024;
@@ -342,10 +358,40 @@ void summary() {
 
 }  // namespace
 
+// `bench_fabric --profile=tlp|bare|burst|streamw|streamr N`: only N per-TLP 3-hop writes, N bare
+// b_transport calls, N per-burst 64 KiB writes or a Gen4 x16 stream of N 64 KiB bursts, for `valgrind
+// --tool=callgrind` (instruction counts per call are repeatable where wall time is not).
+int profile(const std::string& what, int n) {
+  gWorld->runner->runBatch([&](tlm_utils::tlm_quantumkeeper& qk) {
+    if (what == "bare") return gWorld->bareInit->calls(n, qk);
+    if (what == "streamw" || what == "streamr") {  // n 64 KiB bursts on the Gen4 x16 path
+      const double t0 = cpuNs();
+      const DmaIssue r =
+          gWorld->g4->engine(gWorld->g4Burst).issueStream(what == "streamw", 0x100000, 64 * 1024, n, qk);
+      std::printf(
+          "%s: %.0f ns CPU, %.0f ns simulated, %llu transactions\n", what.c_str(), cpuNs() - t0,
+          double(r.donePs) / 1e3,
+          static_cast<unsigned long long>(
+              gWorld->g4->rootComplex(gWorld->g4BurstRc).stats().counterValue("to_memory_transactions")));
+      return;
+    }
+    const bool tlp = what == "tlp";
+    auto& e = gWorld->fabric->engine(tlp ? gWorld->tlpEp : gWorld->burstEp);
+    const std::uint64_t size = tlp ? 256 : 64 * 1024;
+    for (int i = 0; i < n; ++i) {
+      e.issueWrite(gWorld->nextAddr, size, nullptr, qk);
+      gWorld->nextAddr = 0x100000 + (gWorld->nextAddr + size) % (1ull << 36);
+    }
+  });
+  return 0;
+}
+
 int sc_main(int argc, char* argv[]) {
   World w;
   gWorld = &w;
   buildWorld(w);
+  if (argc == 3 && std::string(argv[1]).rfind("--profile=", 0) == 0)
+    return profile(std::string(argv[1]).substr(10), std::atoi(argv[2]));
   benchmark::Initialize(&argc, argv);
   if (benchmark::RunSpecifiedBenchmarks() > 0) summary();
   benchmark::Shutdown();

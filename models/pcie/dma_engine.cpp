@@ -75,6 +75,8 @@ void PcieDmaEngine::prepare(TlpKind kind, std::uint64_t addr, std::uint64_t len,
   e.injectRecorded = false;
   e.queueWaitPs = 0;
   e.lastLinkGbps = 0;
+  e.translated = false;
+  e.repeat = 1;
   e.sharedSeenPs = 0;
   e.route = route;
   e.hop = 0;
@@ -132,6 +134,7 @@ DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len, const 
     // No sync between taking the slots and returning them.
     std::uint64_t t = advanceTo(nextIssuePs_, qk);
     t = std::max({t, nextIssuePs_, posted_.acquire(k)});
+    lastIssuePs_ = t;
     prepare(TlpKind::MWr, addr, len, bytes, route);
     ext_->reqTlps = w.reqTlps;
     ext_->reqWireBytes = w.reqWireBytes;
@@ -184,13 +187,14 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
       ++mrdTlps_;
     }
   } else {
-    const BurstWire w = readBurstWire(cfg, addr, len);
+    const BurstWire w = readWire(addr, len);
     const std::uint64_t n = w.reqTlps;
     const auto k = static_cast<std::uint32_t>(std::min<std::uint64_t>(n, burstTags_.capacity()));
     std::uint64_t t = advanceTo(nextIssuePs_, qk);
     // The burst starts once one tag is free; the rest pace it (below).
     const LinearSlotPool::Span tags = burstTags_.acquire(k);
     t = std::max({t, nextIssuePs_, tags.firstPs});
+    lastIssuePs_ = t;
     prepare(TlpKind::MRd, addr, len, data, route);
     ext_->reqTlps = n;
     ext_->reqWireBytes = w.reqWireBytes;
@@ -224,10 +228,115 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
   return res;
 }
 
+BurstWire PcieDmaEngine::readWire(std::uint64_t addr, std::uint64_t len) {
+  const std::uint64_t offset = addr % kTlpBoundaryBytes;
+  if (offset != readWireOffset_ || len != readWireLen_) {
+    readWire_ = readBurstWire(params_.link, addr, len);
+    readWireOffset_ = offset;
+    readWireLen_ = len;
+  }
+  return readWire_;
+}
+
 std::uint8_t* PcieDmaEngine::payloadFor(std::uint64_t len) {
   if (params_.timingOnly) return nullptr;           // no payload moves, nothing allocated
   if (scratch_.size() < len) scratch_.resize(len);  // grows to the largest burst, then stays
   return scratch_.data();
+}
+
+DmaIssue PcieDmaEngine::issueStream(bool write, std::uint64_t addr, std::uint64_t burstBytes,
+                                    std::uint64_t count, tlm_utils::tlm_quantumkeeper& qk) {
+  HMMSIM_ASSERT(burstBytes > 0 && count > 0, name() << ": empty DMA stream");
+  DmaIssue res;
+  auto note = [&](const DmaIssue& r) {
+    res.donePs = std::max(res.donePs, r.donePs);
+    if (res.status == CplStatus::SuccessfulCompletion) res.status = r.status;
+  };
+  const bool closedForm =
+      params_.fidelity == PcieFidelity::PerBurst && params_.timingOnly && burstBytes % 4096 == 0;
+  // Issue and completion times of the last three bursts issued one by one.
+  std::uint64_t t[3] = {}, d[3] = {};
+  std::uint32_t seen = 0;
+  bool probed = false;  // the last burst was issued one by one right after a sync
+  for (std::uint64_t i = 0; i < count;) {
+    const std::uint64_t p = d[2] - d[1];
+    const bool shared = sharedSeenPs_ != 0 && sharedSeenPs_ - 1 + params_.sharedHoldPs >= nowPs_;
+    // Periodic: equal issue and completion spacing (1 ps of rounding in the closed forms).
+    auto near = [](std::uint64_t a, std::uint64_t b) { return a + 1 >= b && b + 1 >= a; };
+    const bool steady = closedForm && seen >= 3 && !shared && !ext_->translated && p > 0 &&
+                        res.status == CplStatus::SuccessfulCompletion && near(d[1] - d[0], p) &&
+                        near(t[2] - t[1], p) && near(t[1] - t[0], p);
+    if (steady && !probed) {
+      // Let every other initiator catch up to this one's time, then issue one burst: it crosses
+      // the whole path and so learns whether another requester has been using it.
+      qk.sync();
+      nowPs_ = sc_core::sc_time_stamp().value();
+      probed = true;
+    } else if (steady) {
+      probed = false;
+      const std::uint64_t m = std::min(count - i, std::max<std::uint64_t>(1, params_.streamChunkPs / p));
+      if (streamChunk(write, addr + i * burstBytes, burstBytes, m, t[2] + p, p, res, qk)) {
+        for (int k = 0; k < 3; ++k) {
+          t[k] += m * p;
+          d[k] += m * p;
+        }
+        i += m;
+        continue;
+      }
+    }
+    const std::uint64_t a = addr + i * burstBytes;
+    const DmaIssue r = write ? issueWrite(a, burstBytes, nullptr, qk) : issueRead(a, burstBytes, nullptr, qk);
+    note(r);
+    t[0] = t[1], t[1] = t[2], t[2] = lastIssuePs_;
+    d[0] = d[1], d[1] = d[2], d[2] = r.donePs;
+    ++seen;
+    ++i;
+  }
+  return res;
+}
+
+bool PcieDmaEngine::streamChunk(bool write, std::uint64_t addr, std::uint64_t burstBytes, std::uint64_t m,
+                                std::uint64_t issuePs, std::uint64_t periodPs, DmaIssue& res,
+                                tlm_utils::tlm_quantumkeeper& qk) {
+  HMMSIM_ASSERT(router_ != nullptr, name() << ": no router");
+  const std::uint64_t len = m * burstBytes;
+  // One route for the whole chunk (same target, same path).
+  const PcieRouteResult first = router_->routeRequest(params_.requester, addr, write, false);
+  const PcieRouteResult last = router_->routeRequest(params_.requester, addr + len - 1, write, false);
+  if (first.route == nullptr || first.route != last.route) return false;
+  if (advanceTo(issuePs, qk) > issuePs) return false;
+  // Every burst has the same alignment (4 KiB multiples), so the chunk's TLPs are m times one
+  // burst's, booked as one train on every hop.
+  const PcieLinkConfig& cfg = params_.link;
+  const BurstWire w = write ? writeBurstWire(cfg, addr, burstBytes) : readWire(addr, burstBytes);
+  prepare(write ? TlpKind::MWr : TlpKind::MRd, addr, len, nullptr, first.route);
+  ext_->reqTlps = m * w.reqTlps;
+  ext_->reqWireBytes = m * w.reqWireBytes;
+  ext_->cplTlps = m * w.cplTlps;
+  ext_->cplWireBytes = m * w.cplWireBytes;
+  ext_->repeat = m;
+  const std::uint64_t head = send(issuePs);
+  const std::uint64_t trainDone = write ? head : head + ext_->tailAfterHeadPs;
+  // The last burst completes m - 1 periods after the first of the chunk, one period after the
+  // burst before the chunk; later if the train met traffic the probe did not see.
+  const std::uint64_t lastDone = std::max(res.donePs + m * periodPs, trainDone);
+  res.donePs = lastDone;
+  if (res.status == CplStatus::SuccessfulCompletion) res.status = ext_->status;
+  // The engine's state one chunk on: everything it holds moves m periods later.
+  nextIssuePs_ += m * periodPs;
+  if (write) {
+    posted_.shift(m * periodPs);
+    mwrTlps_ += m * w.reqTlps;
+    bytesWritten_ += len;
+  } else {
+    burstTags_.shift(m * periodPs);
+    mrdTlps_ += m * w.reqTlps;
+    bytesRead_ += len;
+  }
+  bursts_ += m;
+  if (ext_->status != CplStatus::SuccessfulCompletion) failed_ += m;
+  setLocal(nextIssuePs_, qk);
+  return true;
 }
 
 CplStatus PcieDmaEngine::write(std::uint64_t addr, std::uint64_t len, const std::uint8_t* data,

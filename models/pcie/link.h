@@ -51,9 +51,10 @@ class LinkDirection {
   /// `tlps` only feeds the counters; `waitPs`, if given, receives start − in.head (queueing).
   /// `floorPs`: no later call will present a head before it (SystemC time of the caller);
   /// bookings that ended by then are forgotten. Inline: it runs for every TLP on every hop.
+  /// `repeat` > 1: wireBytes is `repeat` equal trains back to back (serialization rounded per train).
   HeadTail transmit(HeadTail in, std::uint64_t wireBytes, std::uint64_t tlps = 1,
-                    std::uint64_t* waitPs = nullptr, std::uint64_t floorPs = 0) {
-    const std::uint64_t ser = serializationPs(wireBytes);
+                    std::uint64_t* waitPs = nullptr, std::uint64_t floorPs = 0, std::uint64_t repeat = 1) {
+    const std::uint64_t ser = repeatedSerializationPs(wireBytes, repeat);
     book_.prune(floorPs);
     return account(in, book_.book(in.headPs, ser, in.tailPs), ser, wireBytes, tlps, waitPs);
   }
@@ -66,8 +67,9 @@ class LinkDirection {
   /// completions. Requests are small (24 B per MRRS of data), so serving them first is within one
   /// TLP of what a round-robin arbiter does.
   HeadTail transmitNonPosted(HeadTail in, std::uint64_t wireBytes, std::uint64_t tlps = 1,
-                             std::uint64_t* waitPs = nullptr, std::uint64_t floorPs = 0) {
-    const std::uint64_t ser = serializationPs(wireBytes);
+                             std::uint64_t* waitPs = nullptr, std::uint64_t floorPs = 0,
+                             std::uint64_t repeat = 1) {
+    const std::uint64_t ser = repeatedSerializationPs(wireBytes, repeat);
     book_.prune(floorPs);
     nonPosted_.prune(floorPs);
     book_.book(in.headPs, ser, 0);
@@ -77,6 +79,12 @@ class LinkDirection {
   /// Serialization time of `wireBytes` on this direction, in ps (rounded to nearest).
   std::uint64_t serializationPs(std::uint64_t wireBytes) const {
     return static_cast<std::uint64_t>(double(wireBytes) * psPerByte_ + 0.5);
+  }
+
+  /// repeat x serializationPs(wireBytes / repeat): `repeat` equal trains, each rounded.
+  std::uint64_t repeatedSerializationPs(std::uint64_t wireBytes, std::uint64_t repeat) const {
+    if (__builtin_expect(repeat == 1, 1)) return serializationPs(wireBytes);
+    return repeat * serializationPs(wireBytes / repeat);
   }
 
   /// Records that `requesterKey`'s traffic crossed this direction at SystemC time nowPs (the

@@ -107,14 +107,16 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time
     // One granule (every per-TLP access with the defaults): one channel, no per-channel split.
     BandwidthResource& ch = channels_[(addr / g) % channels_.size()];
     ext.sharedSeenPs = std::max(ext.sharedSeenPs, ch.noteRequester(ext.requester.key(), ext.nowPs));
-    done = ch.transmit({head, tail}, len, 1, nullptr, ext.nowPs);
+    done = ch.transmit({head, tail}, len, 1, nullptr, ext.nowPs, ext.repeat);
   } else {
     for (std::uint32_t c = 0; c < channels_.size(); ++c) {
       const std::uint64_t bytes = channels_.size() == 1 ? len : channelBytes(addr, len, c);
       if (bytes == 0) continue;
       ext.sharedSeenPs =
           std::max(ext.sharedSeenPs, channels_[c].noteRequester(ext.requester.key(), ext.nowPs));
-      const HeadTail d = channels_[c].transmit({head, tail}, bytes, 1, nullptr, ext.nowPs);
+      // A stream chunk's trains hold equal bytes per channel only if each train does.
+      const std::uint64_t repeat = bytes % ext.repeat == 0 ? ext.repeat : 1;
+      const HeadTail d = channels_[c].transmit({head, tail}, bytes, 1, nullptr, ext.nowPs, repeat);
       done.headPs = std::min(done.headPs, d.headPs);
       done.tailPs = std::max(done.tailPs, d.tailPs);
     }

@@ -60,9 +60,10 @@ void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter&
   const std::uint64_t head = absPs(ext, delay);
   std::uint64_t waited = 0;
   const HeadTail in{head, head + ext.tailAfterHeadPs};
-  const HeadTail sent = ext.kind == TlpKind::MRd
-                            ? fwd.transmitNonPosted(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs)
-                            : fwd.transmit(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs);
+  const HeadTail sent =
+      ext.kind == TlpKind::MRd
+          ? fwd.transmitNonPosted(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs, ext.repeat)
+          : fwd.transmit(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs, ext.repeat);
   ext.queueWaitPs += waited;
   ext.sharedSeenPs = std::max(ext.sharedSeenPs, fwd.noteRequester(ext.requester.key(), ext.nowPs));
   if (!ext.injectRecorded) {
@@ -86,8 +87,8 @@ void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter&
   const std::uint64_t tlps = ok ? ext.cplTlps : 1;
   const std::uint64_t cplHead = absPs(ext, delay);
   std::uint64_t cplWaited = 0;
-  HeadTail back2 =
-      back.transmit({cplHead, cplHead + ext.tailAfterHeadPs}, bytes, tlps, &cplWaited, ext.nowPs);
+  HeadTail back2 = back.transmit({cplHead, cplHead + ext.tailAfterHeadPs}, bytes, tlps, &cplWaited, ext.nowPs,
+                                 ok ? ext.repeat : 1);
   ext.sharedSeenPs = std::max(ext.sharedSeenPs, back.noteRequester(ext.requester.key(), ext.nowPs));
   backBytes += bytes;
   (&back == &up_ ? upTlps_ : downTlps_) += tlps;

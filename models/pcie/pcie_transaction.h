@@ -42,9 +42,14 @@ struct PcieTlpExtension : tlm::tlm_extension<PcieTlpExtension> {
                                          ///< constant for the whole call chain (LT: nobody waits)
   std::uint64_t injectDonePs = 0;        ///< set by the first link: last byte left the requester
   bool injectRecorded = false;
-  std::uint64_t queueWaitPs = 0;     ///< accumulated waiting for busy links/resources
-  std::uint64_t sharedSeenPs = 0;    ///< max over crossed directions of noteRequester() (link.h)
-  double lastLinkGbps = 0;           ///< TLP bandwidth of the last link crossed (RC p2p efficiency)
+  std::uint64_t queueWaitPs = 0;   ///< accumulated waiting for busy links/resources
+  std::uint64_t sharedSeenPs = 0;  ///< max over crossed directions of noteRequester() (link.h)
+  double lastLinkGbps = 0;         ///< TLP bandwidth of the last link crossed (RC p2p efficiency)
+  bool translated = false;         ///< a translation stage (IOMMU) saw it: timing per address
+  /// The transaction is `repeat` identical trains back to back (a chunk of a periodic stream,
+  /// PcieDmaEngine::issueStream; the wire totals above are for all of them): every resource
+  /// charges repeat x one train's serialization, rounded per train as one-by-one issue is.
+  std::uint64_t repeat = 1;
   const PcieRoute* route = nullptr;  ///< source route (switching elements' egress ports)
   std::uint8_t hop = 0;              ///< next route entry
   CplStatus status = CplStatus::SuccessfulCompletion;

@@ -23,10 +23,13 @@ PcieRootComplexModule::PcieRootComplexModule(sc_core::sc_module_name name,
 }
 
 std::uint64_t PcieRootComplexModule::forwardP2p(IntervalBook& engine, double efficiency, double linkGbps,
-                                                std::uint64_t bytes, std::uint64_t floorPs,
-                                                std::uint64_t head, std::uint64_t& tail) {
+                                                std::uint64_t bytes, std::uint64_t repeat,
+                                                std::uint64_t floorPs, std::uint64_t head,
+                                                std::uint64_t& tail) {
   if (efficiency >= 1.0 || linkGbps <= 0) return head;  // the links are the limit
-  const auto occ = static_cast<std::uint64_t>(std::llround(double(bytes) * 8000.0 / (linkGbps * efficiency)));
+  // Rounded per train of a stream chunk, as one-by-one issue rounds it (pcie_transaction.h).
+  const auto occ = repeat * static_cast<std::uint64_t>(
+                                std::llround(double(bytes / repeat) * 8000.0 / (linkGbps * efficiency)));
   engine.prune(floorPs);
   const IntervalBook::Booking b = engine.book(head, occ, tail);
   tail = b.endPs;
@@ -38,6 +41,7 @@ void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& g
   const bool isRead = ext.kind == TlpKind::MRd;
   delay += latency_;
   if (stage_ != nullptr) {
+    ext.translated = true;
     const std::uint64_t before = gp.get_address();
     const UpstreamTranslation tr = stage_->translateUpstream(ext.requester, before, ext.lengthBytes, !isRead,
                                                              ext.addressTranslated, absPs(ext, delay));
@@ -79,8 +83,8 @@ void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& g
   if (!isRead) {
     std::uint64_t head = absPs(ext, delay);
     std::uint64_t tail = head + ext.tailAfterHeadPs;
-    head = forwardP2p(p2pWriteEngine_, params_.p2pWriteEfficiency, ingressGbps, ext.reqWireBytes, ext.nowPs,
-                      head, tail);
+    head = forwardP2p(p2pWriteEngine_, params_.p2pWriteEfficiency, ingressGbps, ext.reqWireBytes, ext.repeat,
+                      ext.nowPs, head, tail);
     delay = delayOf(ext, head);
     ext.tailAfterHeadPs = tail - head;
     out[egress]->b_transport(gp, delay);
@@ -91,7 +95,7 @@ void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& g
     std::uint64_t head = absPs(ext, delay);
     std::uint64_t tail = head + ext.tailAfterHeadPs;
     head = forwardP2p(p2pReadEngine_, params_.p2pReadEfficiency, ext.lastLinkGbps, ext.cplWireBytes,
-                      ext.nowPs, head, tail);
+                      ext.repeat, ext.nowPs, head, tail);
     delay = delayOf(ext, head);
     ext.tailAfterHeadPs = tail - head;
   }

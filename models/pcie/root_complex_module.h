@@ -65,7 +65,8 @@ class PcieRootComplexModule : public sc_core::sc_module {
   void bTransport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   /// Forwarding-engine reservation for p2p data: returns the new head time, updates `tail`.
   std::uint64_t forwardP2p(IntervalBook& engine, double efficiency, double linkGbps, std::uint64_t bytes,
-                           std::uint64_t floorPs, std::uint64_t head, std::uint64_t& tail);
+                           std::uint64_t repeat, std::uint64_t floorPs, std::uint64_t head,
+                           std::uint64_t& tail);
 
   PcieRootComplexParams params_;
   sc_core::sc_time latency_;

@@ -81,6 +81,10 @@ class SlidingWindow {
     }
     return t;
   }
+  /// Moves every slot's free time `deltaPs` later (a periodic stream's state, one period on).
+  void shift(std::uint64_t deltaPs) {
+    for (std::uint32_t i = 0; i < size_; ++i) ring_[(head_ + i) % capacity_].time += deltaPs;
+  }
   /// Returns k slots, free from time t on (they become the newest).
   void release(std::uint64_t t, std::uint32_t k) {
     const std::uint32_t last = (head_ + size_ + capacity_ - 1) % capacity_;
@@ -145,6 +149,10 @@ class LinearSlotPool {
       }
     }
     return s;
+  }
+  /// Moves every slot's free time `deltaPs` later (a periodic stream's state, one period on).
+  void shift(std::uint64_t deltaPs) {
+    for (std::uint32_t i = 0; i < size_; ++i) ring_[(head_ + i) % capacity_].firstPs += deltaPs;
   }
   /// Returns k slots freeing at firstPs, firstPs + stepPs, ... (they become the newest).
   void release(std::uint64_t firstPs, std::uint64_t stepPs, std::uint32_t k) {

@@ -12,3 +12,5 @@ hmmsim_test(test_fabric_topology SOURCES unit/pcie/test_fabric_topology.cpp LIBS
 hmmsim_test(test_fabric_dram SOURCES unit/pcie/test_fabric_dram.cpp LIBS hmmsim::pcie hmmsim::cpu_mmu)
 # Per-burst vs per-TLP on uncontended streams of every size; 64-bit bursts; timing-only (issue 9).
 hmmsim_test(test_fabric_fidelity SOURCES unit/pcie/test_fabric_fidelity.cpp LIBS hmmsim::pcie)
+# Streams booked in closed form per chunk vs the same bursts one by one (issue 9).
+hmmsim_test(test_fabric_stream SOURCES unit/pcie/test_fabric_stream.cpp LIBS hmmsim::pcie)
