@@ -100,7 +100,7 @@ DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len, const 
   HMMSIM_ASSERT(len > 0, name() << ": zero-length DMA write");
   DmaIssue res;
   ++bursts_;
-  const PcieRouteResult rr = router_->routeRequest(params_.requester, addr, true, false);
+  const PcieRouteResult rr = route(addr, true);
   const PcieRoute* route = rr.route;
   if (route == nullptr) {
     ++failed_;
@@ -113,9 +113,11 @@ DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len, const 
   auto* bytes = data ? const_cast<std::uint8_t*>(data) : payloadFor(len);
   const PcieLinkConfig& cfg = params_.link;
   if (params_.fidelity == PcieFidelity::PerTlp) {
-    RequestSplitter split(addr, len, cfg.mpsBytes);
-    TlpSegment seg;
-    while (split.next(seg)) {
+    // One TLP (the common case of small writes) needs no splitter.
+    const bool single = len <= cfg.mpsBytes && addr % kTlpBoundaryBytes + len <= kTlpBoundaryBytes;
+    RequestSplitter split(addr, single ? 0 : len, cfg.mpsBytes);
+    TlpSegment seg{addr, static_cast<std::uint32_t>(len)};
+    for (bool more = single || split.next(seg); more; more = !single && split.next(seg)) {
       std::uint64_t t = advanceTo(std::max(nextIssuePs_, posted_.earliest()), qk);
       // Another caller may have used the engine while this one synced: take the slot now.
       t = std::max({t, nextIssuePs_, posted_.acquire(1)});
@@ -156,7 +158,7 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
   HMMSIM_ASSERT(len > 0, name() << ": zero-length DMA read");
   DmaIssue res;
   ++bursts_;
-  const PcieRouteResult rr = router_->routeRequest(params_.requester, addr, false, false);
+  const PcieRouteResult rr = route(addr, false);
   const PcieRoute* route = rr.route;
   if (route == nullptr) {
     ++failed_;
@@ -301,8 +303,8 @@ bool PcieDmaEngine::streamChunk(bool write, std::uint64_t addr, std::uint64_t bu
   HMMSIM_ASSERT(router_ != nullptr, name() << ": no router");
   const std::uint64_t len = m * burstBytes;
   // One route for the whole chunk (same target, same path).
-  const PcieRouteResult first = router_->routeRequest(params_.requester, addr, write, false);
-  const PcieRouteResult last = router_->routeRequest(params_.requester, addr + len - 1, write, false);
+  const PcieRouteResult first = route(addr, write);
+  const PcieRouteResult last = route(addr + len - 1, write);
   if (first.route == nullptr || first.route != last.route) return false;
   if (advanceTo(issuePs, qk) > issuePs) return false;
   // Every burst has the same alignment (4 KiB multiples), so the chunk's TLPs are m times one

@@ -29,11 +29,11 @@
 #include <systemc>
 #include <tlm>
 
-#include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "models/pcie/link_timing.h"
 #include "models/pcie/pcie_route.h"
+#include "models/pcie/pcie_sockets.h"
 #include "models/pcie/pcie_transaction.h"
 #include "models/pcie/slot_pool.h"
 #include "models/pcie/tlp.h"
@@ -81,12 +81,15 @@ struct DmaIssue {
 
 class PcieDmaEngine : public sc_core::sc_module {
  public:
-  tlm_utils::simple_initiator_socket<PcieDmaEngine> out{"out"};
+  PcieInitiatorSocket<> out{"out"};
 
   PcieDmaEngine(sc_core::sc_module_name name, const PcieDmaEngineParams& params);
 
   /// Router that maps (requester, bus address) to a route; not owned; required before use.
-  void setRouter(const PcieRouter* router) { router_ = router; }
+  void setRouter(const PcieRouter* router) {
+    router_ = router;
+    routeCache_[0] = routeCache_[1] = PcieRouteResult{};
+  }
 
   /// Issues a DMA write of `len` > 0 bytes at bus address `addr`; `data` may be null (timing
   /// only: the engine then sends the contents of an internal scratch buffer, since TLM needs a
@@ -143,11 +146,18 @@ class PcieDmaEngine : public sc_core::sc_module {
 
   PcieDmaEngineParams params_;
   const PcieRouter* router_ = nullptr;
+  PcieRouteResult routeCache_[2];  // last lookup for reads [0] and writes [1]
   tlm::tlm_generic_payload gp_;
   PcieTlpExtension* ext_;     // owned by gp_
   SlotPool tags_;             // read tags at per-TLP fidelity
   LinearSlotPool burstTags_;  // read tags at per-burst fidelity
   SlidingWindow posted_;
+  /// router_->routeRequest(), or the cached result when the router promised it for `addr`.
+  PcieRouteResult route(std::uint64_t addr, bool isWrite) {
+    const PcieRouteResult& c = routeCache_[isWrite];
+    if (addr - c.validBase < c.validBytes) return c;
+    return routeCache_[isWrite] = router_->routeRequest(params_.requester, addr, isWrite, false);
+  }
   /// One closed-form chunk of a periodic stream (issueStream); false if it could not be sent.
   bool streamChunk(bool write, std::uint64_t addr, std::uint64_t burstBytes, std::uint64_t m,
                    std::uint64_t issuePs, std::uint64_t periodPs, DmaIssue& res,

@@ -33,19 +33,24 @@ class IntervalBook {
 
   /// Books `serPs` of occupancy at the earliest start >= headPs; the interval cannot end before
   /// tailPs (the last byte of a cut-through train has not arrived earlier). tailPs may be < headPs.
-  Booking book(std::uint64_t headPs, std::uint64_t serPs, std::uint64_t tailPs) {
+  /// `floorPs`: as for prune(), which runs only when an interval is added (extending the last
+  /// one, the in-order saturated case, leaves nothing to forget).
+  Booking book(std::uint64_t headPs, std::uint64_t serPs, std::uint64_t tailPs, std::uint64_t floorPs = 0) {
     const std::size_t n = v_.size();
     // Fast path: at or after everything booked so far.
     if (first_ == n || headPs >= v_.back().end) {
       const std::uint64_t end = std::max(headPs + serPs, tailPs);
       if (end > headPs) {
-        if (first_ != n && v_.back().end == headPs)
+        if (first_ != n && v_.back().end == headPs) {
           v_.back().end = end;
-        else
+        } else {
+          prune(floorPs);
           v_.push_back(Span{headPs, end});
+        }
       }
       return Booking{headPs, end};
     }
+    prune(floorPs);
     return bookSlow(headPs, serPs, tailPs);
   }
 

@@ -55,8 +55,7 @@ class LinkDirection {
   HeadTail transmit(HeadTail in, std::uint64_t wireBytes, std::uint64_t tlps = 1,
                     std::uint64_t* waitPs = nullptr, std::uint64_t floorPs = 0, std::uint64_t repeat = 1) {
     const std::uint64_t ser = repeatedSerializationPs(wireBytes, repeat);
-    book_.prune(floorPs);
-    return account(in, book_.book(in.headPs, ser, in.tailPs), ser, wireBytes, tlps, waitPs);
+    return account(in, book_.book(in.headPs, ser, in.tailPs, floorPs), ser, wireBytes, tlps, waitPs);
   }
 
   /// transmit() for non-posted requests (MRd): they wait only behind other non-posted requests,
@@ -70,10 +69,8 @@ class LinkDirection {
                              std::uint64_t* waitPs = nullptr, std::uint64_t floorPs = 0,
                              std::uint64_t repeat = 1) {
     const std::uint64_t ser = repeatedSerializationPs(wireBytes, repeat);
-    book_.prune(floorPs);
-    nonPosted_.prune(floorPs);
-    book_.book(in.headPs, ser, 0);
-    return account(in, nonPosted_.book(in.headPs, ser, in.tailPs), ser, wireBytes, tlps, waitPs);
+    book_.book(in.headPs, ser, 0, floorPs);
+    return account(in, nonPosted_.book(in.headPs, ser, in.tailPs, floorPs), ser, wireBytes, tlps, waitPs);
   }
 
   /// Serialization time of `wireBytes` on this direction, in ps (rounded to nearest).

@@ -25,7 +25,6 @@ PcieMemoryTarget::PcieMemoryTarget(sc_core::sc_module_name name, const PcieMemor
   for (std::uint32_t c = 0; c < params.channels; ++c)
     channels_.emplace_back(params.bandwidthGbps, params.latencyPs);
   requirePicosecondResolution();
-  in.register_b_transport(this, &PcieMemoryTarget::bTransport);
 }
 
 std::uint8_t* PcieMemoryTarget::page(std::uint64_t pageIndex, bool create) {

@@ -23,9 +23,8 @@
 #include <systemc>
 #include <tlm>
 
-#include <tlm_utils/simple_target_socket.h>
-
 #include "models/pcie/link.h"
+#include "models/pcie/pcie_sockets.h"
 #include "models/pcie/pcie_transaction.h"
 #include "sim/stats.h"
 
@@ -42,8 +41,10 @@ struct PcieMemoryTargetParams {
 };
 
 class PcieMemoryTarget : public sc_core::sc_module {
+  void bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+
  public:
-  tlm_utils::simple_target_socket<PcieMemoryTarget> in{"in"};
+  PcieTargetSocket<PcieMemoryTarget, &PcieMemoryTarget::bTransport> in{"in", this};
 
   PcieMemoryTarget(sc_core::sc_module_name name, const PcieMemoryTargetParams& params);
 
@@ -59,7 +60,6 @@ class PcieMemoryTarget : public sc_core::sc_module {
   StatsGroup& stats() { return stats_; }
 
  private:
-  void bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   std::uint8_t* page(std::uint64_t pageIndex, bool create);
 
   PcieMemoryTargetParams params_;

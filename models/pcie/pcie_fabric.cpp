@@ -215,31 +215,40 @@ void PcieFabric::buildWindows() {
 }
 
 namespace {
+// The first window holding addr (windows are fixed after finalize(): the result holds for the
+// whole window unless an earlier window overlaps it, then no promise is made).
 template <class Windows>
-const PcieRoute* match(const Windows& windows, std::uint64_t addr) {
-  for (const auto& w : windows) {
-    if (addr >= w.base && addr - w.base < w.size) return w.route;
+PcieRouteResult match(const Windows& windows, std::uint64_t addr) {
+  for (std::size_t i = 0; i < windows.size(); ++i) {
+    const auto& w = windows[i];
+    if (addr >= w.base && addr - w.base < w.size) {
+      PcieRouteResult r{w.route, CplStatus::SuccessfulCompletion};
+      bool overlapped = false;
+      for (std::size_t j = 0; j < i; ++j)
+        overlapped |= windows[j].base < w.base + w.size && w.base < windows[j].base + windows[j].size;
+      if (!overlapped) {
+        r.validBase = w.base;
+        r.validBytes = w.size;
+      }
+      return r;
+    }
   }
-  return nullptr;
-}
-}  // namespace
-
-namespace {
-PcieRouteResult result(const PcieRoute* r) {
-  return PcieRouteResult{r, r ? CplStatus::SuccessfulCompletion : CplStatus::UnsupportedRequest};
+  return PcieRouteResult{nullptr, CplStatus::UnsupportedRequest};
 }
 }  // namespace
 
 PcieRouteResult PcieFabric::routeRequest(Bdf requester, std::uint64_t addr, bool /*isWrite*/,
                                          bool /*addressTranslated*/) const {
   auto it = requesterWindows_.find(requester.key());
-  return result(it == requesterWindows_.end() ? nullptr : match(it->second, addr));
+  if (it == requesterWindows_.end()) return PcieRouteResult{nullptr, CplStatus::UnsupportedRequest};
+  return match(it->second, addr);
 }
 
 PcieRouteResult PcieFabric::routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr,
                                                  bool /*isWrite*/) const {
   auto it = rcWindows_.find(rcIndex);
-  return result(it == rcWindows_.end() ? nullptr : match(it->second, addr));
+  if (it == rcWindows_.end()) return PcieRouteResult{nullptr, CplStatus::UnsupportedRequest};
+  return match(it->second, addr);
 }
 
 }  // namespace hmmsim

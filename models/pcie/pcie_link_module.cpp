@@ -41,8 +41,6 @@ PcieLinkModule::PcieLinkModule(sc_core::sc_module_name name, const PcieLinkParam
       downTlps_(stats_.counter("down_tlps", "TLP", "TLPs sent toward the device")) {
   HMMSIM_ASSERT(validateLinkConfig(params.config) == Errno::Ok, "invalid link config for " << this->name());
   requirePicosecondResolution();
-  upIn.register_b_transport(this, &PcieLinkModule::upTransport);
-  downIn.register_b_transport(this, &PcieLinkModule::downTransport);
 }
 
 void PcieLinkModule::upTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
@@ -54,8 +52,8 @@ void PcieLinkModule::downTransport(tlm::tlm_generic_payload& gp, sc_core::sc_tim
 }
 
 void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter& fwdBytes, Counter& backBytes,
-                               tlm_utils::simple_initiator_socket<PcieLinkModule>& out,
-                               tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
+                               PcieInitiatorSocket<>& out, tlm::tlm_generic_payload& gp,
+                               sc_core::sc_time& delay) {
   PcieTlpExtension& ext = pcieExt(gp);
   const std::uint64_t head = absPs(ext, delay);
   std::uint64_t waited = 0;

@@ -14,21 +14,22 @@
 #include <systemc>
 #include <tlm>
 
-#include <tlm_utils/simple_initiator_socket.h>
-#include <tlm_utils/simple_target_socket.h>
-
 #include "models/pcie/link.h"
+#include "models/pcie/pcie_sockets.h"
 #include "models/pcie/pcie_transaction.h"
 #include "sim/stats.h"
 
 namespace hmmsim {
 
 class PcieLinkModule : public sc_core::sc_module {
+  void upTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+  void downTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+
  public:
-  tlm_utils::simple_target_socket<PcieLinkModule> upIn{"upIn"};
-  tlm_utils::simple_initiator_socket<PcieLinkModule> upOut{"upOut"};
-  tlm_utils::simple_target_socket<PcieLinkModule> downIn{"downIn"};
-  tlm_utils::simple_initiator_socket<PcieLinkModule> downOut{"downOut"};
+  PcieTargetSocket<PcieLinkModule, &PcieLinkModule::upTransport> upIn{"upIn", this};
+  PcieInitiatorSocket<> upOut{"upOut"};
+  PcieTargetSocket<PcieLinkModule, &PcieLinkModule::downTransport> downIn{"downIn", this};
+  PcieInitiatorSocket<> downOut{"downOut"};
 
   /// `params.config` must be valid (validateLinkConfig).
   PcieLinkModule(sc_core::sc_module_name name, const PcieLinkParams& params);
@@ -39,11 +40,8 @@ class PcieLinkModule : public sc_core::sc_module {
   StatsGroup& stats() { return stats_; }
 
  private:
-  void upTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
-  void downTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   void transport(LinkDirection& fwd, LinkDirection& back, Counter& fwdBytes, Counter& backBytes,
-                 tlm_utils::simple_initiator_socket<PcieLinkModule>& out, tlm::tlm_generic_payload& gp,
-                 sc_core::sc_time& delay);
+                 PcieInitiatorSocket<>& out, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
 
   PcieLinkParams params_;
   sc_core::sc_time latency_;

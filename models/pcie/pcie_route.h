@@ -38,6 +38,10 @@ struct PcieRouteResult {
   /// When route is nullptr: UnsupportedRequest (nothing claims the address, no p2p between root
   /// complexes, an IOMMU refusal) or CompleterAbort (ACS violation). Posted writes are dropped.
   CplStatus status = CplStatus::SuccessfulCompletion;
+  /// The router promises the same result for every address in [validBase, validBase +
+  /// validBytes) from this requester, for its lifetime (a static address window); 0: no promise.
+  /// Lets a DMA engine skip the lookup for the next burst in the window.
+  std::uint64_t validBase = 0, validBytes = 0;
 };
 
 /// Answers where a request goes. Implementations: PcieFabric (explicit paths) and

@@ -10,10 +10,9 @@ PcieSwitchModule::PcieSwitchModule(sc_core::sc_module_name name, const PcieSwitc
       forwarded_(stats_.counter("forwarded_transactions", "transaction",
                                 "requests forwarded (TLPs, or bursts at per-burst fidelity)")) {
   requirePicosecondResolution();
-  in.register_b_transport(this, &PcieSwitchModule::bTransport);
 }
 
-void PcieSwitchModule::bTransport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
+void PcieSwitchModule::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   PcieTlpExtension& ext = pcieExt(gp);
   const std::uint8_t egress = ext.nextEgress();
   HMMSIM_ASSERT(egress < ports_, name() << ": route names port " << int(egress) << " of " << ports_);

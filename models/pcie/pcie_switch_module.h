@@ -3,8 +3,9 @@
 // with a fixed cut-through latency, on the way in and again for a read's completions on the way
 // back.
 //
-// Sockets: `in` and `out` are multi-sockets; binding i of each is port i (port 0 = upstream port,
-// then the downstream ports). A request entering port p leaves by the port its route names.
+// Sockets: `in` is bound by every port's link (the ingress port is not needed); binding i of
+// `out` is port i (port 0 = upstream port, then the downstream ports). A request leaves by the
+// port its route names.
 // Timing: cut-through — the switch adds `cutThroughLatencyPs` to the head and tail of the TLP
 // train; serialization is charged by the links on each side (link.h cut-through rule).
 // Leaves out: internal crossbar contention, buffer limits, ACS (routes decide where a request
@@ -13,9 +14,7 @@
 #include <systemc>
 #include <tlm>
 
-#include <tlm_utils/multi_passthrough_initiator_socket.h>
-#include <tlm_utils/multi_passthrough_target_socket.h>
-
+#include "models/pcie/pcie_sockets.h"
 #include "models/pcie/pcie_transaction.h"
 #include "sim/stats.h"
 
@@ -30,9 +29,11 @@ struct PcieSwitchParams {
 };
 
 class PcieSwitchModule : public sc_core::sc_module {
+  void bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+
  public:
-  tlm_utils::multi_passthrough_target_socket<PcieSwitchModule> in{"in"};
-  tlm_utils::multi_passthrough_initiator_socket<PcieSwitchModule> out{"out"};
+  PcieTargetSocket<PcieSwitchModule, &PcieSwitchModule::bTransport> in{"in", this};
+  PcieInitiatorSocket<0> out{"out"};
 
   PcieSwitchModule(sc_core::sc_module_name name, const PcieSwitchParams& params);
 
@@ -40,7 +41,6 @@ class PcieSwitchModule : public sc_core::sc_module {
   StatsGroup& stats() { return stats_; }
 
  private:
-  void bTransport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   void end_of_elaboration() override { ports_ = out.size(); }
 
   PcieSwitchParams params_;

@@ -19,7 +19,6 @@ PcieRootComplexModule::PcieRootComplexModule(sc_core::sc_module_name name,
                     params.p2pReadEfficiency > 0 && params.p2pReadEfficiency <= 1,
                 name << ": p2p efficiencies must be in (0, 1]");
   requirePicosecondResolution();
-  in.register_b_transport(this, &PcieRootComplexModule::bTransport);
 }
 
 std::uint64_t PcieRootComplexModule::forwardP2p(IntervalBook& engine, double efficiency, double linkGbps,
@@ -30,13 +29,12 @@ std::uint64_t PcieRootComplexModule::forwardP2p(IntervalBook& engine, double eff
   // Rounded per train of a stream chunk, as one-by-one issue rounds it (pcie_transaction.h).
   const auto occ = repeat * static_cast<std::uint64_t>(
                                 std::llround(double(bytes / repeat) * 8000.0 / (linkGbps * efficiency)));
-  engine.prune(floorPs);
-  const IntervalBook::Booking b = engine.book(head, occ, tail);
+  const IntervalBook::Booking b = engine.book(head, occ, tail, floorPs);
   tail = b.endPs;
   return b.startPs;
 }
 
-void PcieRootComplexModule::bTransport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
+void PcieRootComplexModule::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   PcieTlpExtension& ext = pcieExt(gp);
   const bool isRead = ext.kind == TlpKind::MRd;
   delay += latency_;

@@ -3,8 +3,8 @@
 // optional translation stage (the IOMMU, translation_stage.h), and peer-to-peer forwarding
 // between root ports.
 //
-// Sockets: `in`/`out` are multi-sockets whose binding i is root port i; `memOut` leads to host
-// memory (a PcieMemoryTarget or a DRAM model).
+// Sockets: `in` is bound by every root port's link; binding i of `out` is root port i; `memOut`
+// leads to host memory (a PcieMemoryTarget or a DRAM model).
 // Timing: `latencyPs` for a request entering from a root port, and again for a read's
 // completions going back; the translation stage adds its own latency. Peer-to-peer through the
 // root complex is often slower than the links: requests forwarded root port to root port pass a
@@ -23,12 +23,9 @@
 #include <systemc>
 #include <tlm>
 
-#include <tlm_utils/multi_passthrough_initiator_socket.h>
-#include <tlm_utils/multi_passthrough_target_socket.h>
-#include <tlm_utils/simple_initiator_socket.h>
-
 #include "models/pcie/interval_book.h"
 #include "models/pcie/pcie_route.h"
+#include "models/pcie/pcie_sockets.h"
 #include "models/pcie/pcie_transaction.h"
 #include "models/pcie/translation_stage.h"
 #include "sim/stats.h"
@@ -46,10 +43,12 @@ struct PcieRootComplexParams {
 };
 
 class PcieRootComplexModule : public sc_core::sc_module {
+  void bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+
  public:
-  tlm_utils::multi_passthrough_target_socket<PcieRootComplexModule> in{"in"};
-  tlm_utils::multi_passthrough_initiator_socket<PcieRootComplexModule> out{"out"};
-  tlm_utils::simple_initiator_socket<PcieRootComplexModule> memOut{"memOut"};
+  PcieTargetSocket<PcieRootComplexModule, &PcieRootComplexModule::bTransport> in{"in", this};
+  PcieInitiatorSocket<0> out{"out"};
+  PcieInitiatorSocket<> memOut{"memOut"};
 
   PcieRootComplexModule(sc_core::sc_module_name name, const PcieRootComplexParams& params);
 
@@ -62,7 +61,6 @@ class PcieRootComplexModule : public sc_core::sc_module {
   StatsGroup& stats() { return stats_; }
 
  private:
-  void bTransport(int port, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   /// Forwarding-engine reservation for p2p data: returns the new head time, updates `tail`.
   std::uint64_t forwardP2p(IntervalBook& engine, double efficiency, double linkGbps, std::uint64_t bytes,
                            std::uint64_t repeat, std::uint64_t floorPs, std::uint64_t head,
