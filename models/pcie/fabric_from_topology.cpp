@@ -141,6 +141,7 @@ FabricFromTopology::FabricFromTopology(const std::string& name, const Topology& 
   router_ = std::make_unique<Router>(topo, "top." + name + ".route");
   adapter_ = std::make_unique<TopologyPcieRouter>(topo, *router_, "top." + name + ".fabric_route");
   fabric_ = std::make_unique<PcieFabric>(name);
+  fabric_->setHostInterconnect(params.hostInterconnect);
   for (const Step& s : steps) {
     PcieFabric::NodeId id = 0;
     switch (s.kind) {
@@ -202,6 +203,11 @@ PcieMemoryTarget& FabricFromTopology::barMemory(const std::string& endpoint) {
 
 PcieRootComplexModule& FabricFromTopology::rootComplex(const std::string& hostBridge) {
   return fabric_->rootComplex(node(hostBridge));
+}
+
+PcieHostInterconnectModule& FabricFromTopology::hostInterconnect() {
+  HMMSIM_ASSERT(fabric_->hostInterconnect() != nullptr, "the topology has fewer than two host bridges");
+  return *fabric_->hostInterconnect();
 }
 
 PcieMemoryTarget& FabricFromTopology::hostMemory(const std::string& hostBridge) {

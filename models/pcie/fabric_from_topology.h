@@ -19,7 +19,8 @@
 // functions on a root bus other than root ports and the host bridge function (root-complex
 // integrated endpoints), an empty downstream slot followed by an occupied one (the fabric numbers
 // ports by occupied slots, the router by position), and link gen/width the timing table lacks
-// (e.g. x12). Routes between two root complexes are Unsupported Request (route_adapter.h).
+// (e.g. x12). Routes between two root complexes (p2p between host bridges that forward it) cross
+// the host interconnect (host_interconnect_module.h, route_adapter.h).
 // Timing: that of the modules; this file adds none.
 
 #include <map>
@@ -38,6 +39,9 @@ namespace hmmsim {
 struct FabricFromTopologyParams {
   /// Root complexes; `index` overwritten with hostBridgeIndex(). Defaults: PcieRootComplexParams.
   PcieRootComplexParams rootComplex;
+  /// The link between root complexes (two or more host bridges); defaults:
+  /// PcieHostInterconnectParams (one UPI link, 166.4 Gb/s per direction, 100 ns).
+  PcieHostInterconnectParams hostInterconnect;
   /// Switches; defaults: PcieSwitchParams (150 ns cut-through).
   PcieSwitchParams switchParams;
   /// DMA engines; `requester` overwritten with the endpoint's BDF and `link` with `link.config`
@@ -82,6 +86,8 @@ class FabricFromTopology {
   /// The link above an endpoint or switch (by the endpoint's or switch's name).
   PcieLinkModule& uplink(const std::string& node);
 
+  /// The link between root complexes (asserts there are two or more host bridges).
+  PcieHostInterconnectModule& hostInterconnect();
   PcieFabric& fabric() { return *fabric_; }
   /// topology's Router (configure e.g. its IOMMU resolver before sc_start) and the adapter the
   /// modules use.

@@ -101,9 +101,27 @@ PcieLinkModule& PcieFabric::uplink(NodeId id) {
   return *nodes_[id].link;
 }
 
+void PcieFabric::setHostInterconnect(const PcieHostInterconnectParams& params) {
+  HMMSIM_ASSERT(!finalized_, "PcieFabric " << name_ << ": host interconnect set after finalize");
+  interconnectParams_ = params;
+}
+
 void PcieFabric::finalize() {
   HMMSIM_ASSERT(!finalized_, "PcieFabric " << name_ << ": finalize twice");
   finalized_ = true;
+  std::vector<std::uint32_t> rcIndices;
+  for (const Node& n : nodes_)
+    if (n.kind == Kind::RootComplex) rcIndices.push_back(n.rc->params().index);
+  if (rcIndices.size() >= 2) {
+    interconnect_ = std::make_unique<PcieHostInterconnectModule>((name_ + "_host_interconnect").c_str(),
+                                                                 interconnectParams_);
+    interconnect_->setPorts(rcIndices);
+    for (Node& n : nodes_) {
+      if (n.kind != Kind::RootComplex) continue;
+      n.rc->peerOut.bind(interconnect_->in);
+      interconnect_->out.bind(n.rc->peerIn);
+    }
+  }
   // Parents precede children, so a switch's port 0 is bound before its downstream ports.
   for (Node& n : nodes_) {
     switch (n.kind) {

@@ -9,7 +9,9 @@
 // PcieMemoryTarget on memOut; endpoints with a PcieDmaEngine and a BAR-backed PcieMemoryTarget
 // (empty BAR: every access completes with UR). Routing: a request goes up to the lowest common
 // ancestor of requester and target and down again — no ACS redirection, no routing between root
-// complexes (returns no route).
+// complexes (returns no route; routes between host bridges come from topology's Router through
+// route_adapter.h, over the host interconnect finalize() creates when there are two or more
+// root complexes).
 // Lifecycle: add nodes (parents before children) → finalize() (binds sockets, precomputes all
 // routes) → sc_start. Module names are "<fabric>_<node>".
 
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "models/pcie/dma_engine.h"
+#include "models/pcie/host_interconnect_module.h"
 #include "models/pcie/memory_target.h"
 #include "models/pcie/pcie_link_module.h"
 #include "models/pcie/pcie_route.h"
@@ -51,6 +54,10 @@ class PcieFabric : public PcieRouter {
                      const PcieDmaEngineParams& dma,
                      const std::optional<PcieMemoryTargetParams>& bar = std::nullopt);
 
+  /// Timing of the host interconnect finalize() creates between root complexes when there are
+  /// two or more (host_interconnect_module.h); call before finalize(). Default: its defaults.
+  void setHostInterconnect(const PcieHostInterconnectParams& params);
+
   /// Binds every socket and computes every route. Call once, after the last add, before sc_start.
   void finalize();
 
@@ -61,6 +68,8 @@ class PcieFabric : public PcieRouter {
   PcieLinkModule& uplink(NodeId node);
   PcieSwitchModule& switchModule(NodeId node);
   PcieRootComplexModule& rootComplex(NodeId node);
+  /// The link between root complexes; nullptr with fewer than two root complexes.
+  PcieHostInterconnectModule* hostInterconnect() { return interconnect_.get(); }
 
   /// Unclaimed addresses and targets under another root complex: UnsupportedRequest.
   PcieRouteResult routeRequest(Bdf requester, std::uint64_t addr, bool isWrite,
@@ -95,6 +104,8 @@ class PcieFabric : public PcieRouter {
 
   std::string name_;
   std::vector<Node> nodes_;
+  PcieHostInterconnectParams interconnectParams_;
+  std::unique_ptr<PcieHostInterconnectModule> interconnect_;
   bool finalized_ = false;
   std::map<std::uint32_t, NodeId> byRequester_;                     // Bdf key -> endpoint
   std::map<std::pair<NodeId, NodeId>, PcieRoute> routes_;           // (requester, target)

@@ -7,7 +7,8 @@
 // the route is computed once per DMA burst, not per TLP.
 // Port numbering: a switch's port 0 is its upstream port, ports 1..n its downstream ports in
 // the order they were bound; a root complex's ports 0..n-1 are its root ports;
-// kEgressHostMemory at a root complex means "to host memory" (through the translation stage).
+// kEgressHostMemory at a root complex means "to host memory" (through the translation stage);
+// kEgressPeerRootComplex "to another root complex by the host interconnect".
 // Pure: no SystemC.
 
 #include <array>
@@ -20,11 +21,19 @@
 namespace hmmsim {
 
 constexpr std::uint8_t kEgressHostMemory = 0xFE;  ///< root complex: deliver to host memory
+/// Root complex: leave by the host interconnect toward another root complex (p2p between host
+/// bridges). The next two entries are the source and destination root complex indices (the
+/// interconnect's own egress), then the destination's root port.
+constexpr std::uint8_t kEgressPeerRootComplex = 0xFD;
 
 struct PcieRoute {
   static constexpr std::size_t kMaxHops = 16;
   std::array<std::uint8_t, kMaxHops> egress{};  ///< egress port at the i-th switching element
   std::uint8_t length = 0;
+  /// Added to the address when the request enters the destination root complex of a p2p
+  /// route between host bridges (the target's bus address minus the one the source root
+  /// complex forwarded; 0 where both host bridges map bus = CPU physical). Modulo 2^64.
+  std::uint64_t peerAddrOffset = 0;
 
   void push(std::uint8_t port) {
     HMMSIM_ASSERT(length < kMaxHops, "route longer than " << kMaxHops << " switching elements");

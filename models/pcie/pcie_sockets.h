@@ -45,14 +45,14 @@ class PcieTargetSocket
   Owner* owner_;
 };
 
-/// An initiator socket bound to `N` targets (0: any number, out[i] in binding order).
-template <int N = 1>
-class PcieInitiatorSocket
-    : public tlm::tlm_initiator_socket<32, tlm::tlm_base_protocol_types, N, sc_core::SC_ONE_OR_MORE_BOUND>,
-      private tlm::tlm_bw_transport_if<> {
+/// An initiator socket bound to `N` targets (0: any number, out[i] in binding order); `Pol`
+/// SC_ZERO_OR_MORE_BOUND for an optional one.
+template <int N = 1, sc_core::sc_port_policy Pol = sc_core::SC_ONE_OR_MORE_BOUND>
+class PcieInitiatorSocket : public tlm::tlm_initiator_socket<32, tlm::tlm_base_protocol_types, N, Pol>,
+                            private tlm::tlm_bw_transport_if<> {
  public:
   explicit PcieInitiatorSocket(const char* name)
-      : tlm::tlm_initiator_socket<32, tlm::tlm_base_protocol_types, N, sc_core::SC_ONE_OR_MORE_BOUND>(name) {
+      : tlm::tlm_initiator_socket<32, tlm::tlm_base_protocol_types, N, Pol>(name) {
     this->bind(static_cast<tlm::tlm_bw_transport_if<>&>(*this));
   }
 

@@ -12,7 +12,10 @@ PcieRootComplexModule::PcieRootComplexModule(sc_core::sc_module_name name,
       latency_(sc_core::sc_time::from_value(params.latencyPs)),
       stats_(std::string(this->name())),
       toMemory_(stats_.counter("to_memory_transactions", "transaction", "requests delivered to host memory")),
-      p2p_(stats_.counter("p2p_transactions", "transaction", "requests forwarded root port to root port")),
+      p2p_(stats_.counter("p2p_transactions", "transaction",
+                          "requests forwarded from a root port to a root port or another root complex")),
+      fromPeer_(stats_.counter("from_peer_transactions", "transaction",
+                               "requests from another root complex forwarded to a root port")),
       aborted_(stats_.counter("aborted_transactions", "transaction",
                               "requests aborted by the translation stage or unroutable")) {
   HMMSIM_ASSERT(params.p2pWriteEfficiency > 0 && params.p2pWriteEfficiency <= 1 &&
@@ -74,8 +77,11 @@ void PcieRootComplexModule::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc
     if (isRead) delay += latency_;
     return;
   }
-  HMMSIM_ASSERT(egress < out.size(),
+  const bool peer = egress == kEgressPeerRootComplex;
+  HMMSIM_ASSERT(peer || egress < out.size(),
                 name() << ": route names root port " << int(egress) << " of " << out.size());
+  HMMSIM_ASSERT(!peer || peerOut.size() == 1, name() << ": route leaves for another root complex, but no "
+                                                        "host interconnect is bound");
   ++p2p_;
   const double ingressGbps = ext.lastLinkGbps;
   if (!isRead) {
@@ -85,10 +91,10 @@ void PcieRootComplexModule::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc
                       ext.nowPs, head, tail);
     delay = delayOf(ext, head);
     ext.tailAfterHeadPs = tail - head;
-    out[egress]->b_transport(gp, delay);
+    (peer ? peerOut[0] : out[egress])->b_transport(gp, delay);
     return;
   }
-  out[egress]->b_transport(gp, delay);
+  (peer ? peerOut[0] : out[egress])->b_transport(gp, delay);
   if (gp.get_response_status() == tlm::TLM_OK_RESPONSE) {
     std::uint64_t head = absPs(ext, delay);
     std::uint64_t tail = head + ext.tailAfterHeadPs;
@@ -98,6 +104,18 @@ void PcieRootComplexModule::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc
     ext.tailAfterHeadPs = tail - head;
   }
   delay += latency_;
+}
+
+void PcieRootComplexModule::peerTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
+  PcieTlpExtension& ext = pcieExt(gp);
+  delay += latency_;
+  if (ext.route->peerAddrOffset != 0) gp.set_address(gp.get_address() + ext.route->peerAddrOffset);
+  const std::uint8_t egress = ext.nextEgress();
+  HMMSIM_ASSERT(egress < out.size(), name() << ": route from another root complex names root port "
+                                            << int(egress) << " of " << out.size());
+  ++fromPeer_;
+  out[egress]->b_transport(gp, delay);
+  if (ext.kind == TlpKind::MRd) delay += latency_;
 }
 
 }  // namespace hmmsim

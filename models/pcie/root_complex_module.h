@@ -15,6 +15,11 @@
 // complex p2p on older Intel parts reached 7.1 GB/s where the same transfer through host memory
 // reached 9.5 GB/s, so both default to 7.1 / 9.5 = 0.747 (one measurement, applied to reads and
 // writes alike; set 1.0 for root complexes that forward p2p at link rate).
+// p2p between host bridges (a route with kEgressPeerRootComplex): the source root complex charges
+// its latency, translation and p2p forwarding efficiency as for p2p between its own root ports
+// and sends the request through `peerOut` to the host interconnect; the destination root
+// complex (`peerIn`) adds its latency on the way in and, for reads, out, and forwards to its root
+// port (no second translation: the source resolved the address; no second efficiency charge).
 // Leaves out: CPU-initiated MMIO (host bridge as a requester), ordering between root ports,
 // multiple host-memory channels (the memory target models its own bandwidth).
 
@@ -44,11 +49,16 @@ struct PcieRootComplexParams {
 
 class PcieRootComplexModule : public sc_core::sc_module {
   void bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+  void peerTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
 
  public:
   PcieTargetSocket<PcieRootComplexModule, &PcieRootComplexModule::bTransport> in{"in", this};
   PcieInitiatorSocket<0> out{"out"};
   PcieInitiatorSocket<> memOut{"memOut"};
+  /// To and from other root complexes through the host interconnect (host_interconnect_module.h);
+  /// bound only when the fabric has more than one root complex.
+  PcieInitiatorSocket<1, sc_core::SC_ZERO_OR_MORE_BOUND> peerOut{"peerOut"};
+  PcieTargetSocket<PcieRootComplexModule, &PcieRootComplexModule::peerTransport> peerIn{"peerIn", this};
 
   PcieRootComplexModule(sc_core::sc_module_name name, const PcieRootComplexParams& params);
 
@@ -75,6 +85,7 @@ class PcieRootComplexModule : public sc_core::sc_module {
   StatsGroup stats_;
   Counter& toMemory_;
   Counter& p2p_;
+  Counter& fromPeer_;
   Counter& aborted_;
 };
 

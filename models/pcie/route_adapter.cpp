@@ -15,15 +15,14 @@ CplStatus cplStatusOf(RouteStatus s) {
   return CplStatus::UnsupportedRequest;
 }
 
-Errno toPcieRoute(const Topology& topo, const Route& route, PcieRoute& out) {
+Errno toPcieRoute(const Topology& topo, const Route& route, std::uint64_t addr, PcieRoute& out) {
   if (!route.ok()) return Errno::Inval;
   PcieRoute r;
-  bool crossedRc = false;
+  int rcs = 0;
   for (std::size_t i = 0; i < route.hops.size(); ++i) {
     const Hop& h = route.hops[i];
-    if (r.length == PcieRoute::kMaxHops && (h.kind == HopKind::Switch || h.kind == HopKind::RootComplex)) {
-      return Errno::Range;
-    }
+    const std::size_t need = h.kind == HopKind::RootComplex ? 3 : h.kind == HopKind::Switch ? 1 : 0;
+    if (r.length + need > PcieRoute::kMaxHops) return Errno::Range;
     switch (h.kind) {
       case HopKind::Link:
       case HopKind::Function:
@@ -36,15 +35,22 @@ Errno toPcieRoute(const Topology& topo, const Route& route, PcieRoute& out) {
         break;
       }
       case HopKind::RootComplex: {
-        if (crossedRc) return Errno::OpNotSupp;  // entering a second root complex
-        crossedRc = true;
+        if (++rcs > 2) return Errno::OpNotSupp;
         const PciHostBridge& hb = topo.hostBridges().at(h.host);
         if (h.egress != kNoDev) {
           r.push(static_cast<std::uint8_t>(rootPortIndex(hb, topo.dev(h.egress))));
         } else if (route.end == RouteEnd::SystemMemory && i + 1 == route.hops.size()) {
           r.push(kEgressHostMemory);
         } else {
-          return Errno::OpNotSupp;  // leaves towards another root complex
+          // Leaves toward another root complex: the next component hop must be it.
+          std::size_t j = i + 1;
+          while (j < route.hops.size() && route.hops[j].kind == HopKind::Link) ++j;
+          if (j == route.hops.size() || route.hops[j].kind != HopKind::RootComplex) return Errno::OpNotSupp;
+          if (h.host > 0xFF || route.hops[j].host > 0xFF) return Errno::Range;
+          r.push(kEgressPeerRootComplex);
+          r.push(static_cast<std::uint8_t>(h.host));
+          r.push(static_cast<std::uint8_t>(route.hops[j].host));
+          r.peerAddrOffset = route.targetAddr - addr;
         }
         break;
       }
@@ -63,18 +69,21 @@ TopologyPcieRouter::TopologyPcieRouter(const Topology& topo, const Router& route
           stats_.counter("unknown_requester", "lookup", "lookups for a requester id no function has")),
       failed_(stats_.counter("failed_routes", "lookup", "lookups whose route was not delivered")),
       crossRootComplex_(stats_.counter("cross_root_complex", "lookup",
-                                       "routes between root complexes (not modelled by the fabric)")) {}
+                                       "routes from one root complex into another (host interconnect)")) {}
 
-PcieRouteResult TopologyPcieRouter::convert(const Route& r) const {
+PcieRouteResult TopologyPcieRouter::convert(const Route& r, std::uint64_t addr) const {
   if (!r.ok()) {
     ++failed_;
     return PcieRouteResult{nullptr, cplStatusOf(r.status)};
   }
   PcieRoute pr;
-  const Errno e = toPcieRoute(topo_, r, pr);
+  const Errno e = toPcieRoute(topo_, r, addr, pr);
   if (e != Errno::Ok) {
-    ++crossRootComplex_;
+    ++failed_;
     return PcieRouteResult{nullptr, CplStatus::UnsupportedRequest};
+  }
+  for (std::uint8_t i = 0; i < pr.length; ++i) {
+    if (pr.egress[i] == kEgressPeerRootComplex) ++crossRootComplex_;
   }
   const PcieRoute& stored = *interned_.insert(pr).first;
   return PcieRouteResult{&stored, CplStatus::SuccessfulCompletion};
@@ -90,14 +99,14 @@ PcieRouteResult TopologyPcieRouter::routeRequest(Bdf requester, std::uint64_t ad
   TlpRouteAttrs attrs;
   attrs.write = isWrite;
   attrs.at = addressTranslated ? PcieAt::Translated : PcieAt::Untranslated;
-  return convert(router_.routeRequest(*dev, addr, attrs));
+  return convert(router_.routeRequest(*dev, addr, attrs), addr);
 }
 
 PcieRouteResult TopologyPcieRouter::routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr,
                                                          bool isWrite) const {
   TlpRouteAttrs attrs;
   attrs.write = isWrite;
-  return convert(router_.routeFromRootComplex(topo_.hostBridges().at(rcIndex), Pa(addr), attrs));
+  return convert(router_.routeFromRootComplex(topo_.hostBridges().at(rcIndex), Pa(addr), attrs), addr);
 }
 
 }  // namespace hmmsim

@@ -6,8 +6,9 @@
 // port as switchPortIndex() numbers it (0 = upstream port, 1..n = downstream ports); a RootComplex
 // hop gives the root port (rootPortIndex()) or kEgressHostMemory when the route ends in system
 // memory; Function hops (between functions of a multi-function device) consume nothing.
-// Not supported by the fabric modules: routes that cross from one root complex into another
-// (p2p between host bridges) — reported as Unsupported Request and counted.
+// A route from one root complex into another (p2p between host bridges whose root complexes
+// forward it, HostBridgeParams::p2pSupported) leaves the first by kEgressPeerRootComplex, source
+// and destination indices, then the destination's root port; it is counted (cross_root_complex).
 // Pure: no SystemC.
 
 #include <cstdint>
@@ -27,10 +28,11 @@ namespace hmmsim {
 /// SuccessfulCompletion for RouteStatus::Ok.
 CplStatus cplStatusOf(RouteStatus s);
 
-/// Converts a delivered `route` into egress ports. Returns Errno::Ok and fills `out`;
-/// Errno::Inval if route.status != Ok (out untouched); Errno::OpNotSupp if the route crosses
-/// two root complexes; Errno::Range if it has more switching elements than PcieRoute holds.
-Errno toPcieRoute(const Topology& topo, const Route& route, PcieRoute& out);
+/// Converts a delivered `route` of a request to `addr` into egress ports. Returns Errno::Ok and
+/// fills `out`; Errno::Inval if route.status != Ok (out untouched); Errno::OpNotSupp if the
+/// route crosses more than two root complexes; Errno::Range if it has more entries than
+/// PcieRoute holds.
+Errno toPcieRoute(const Topology& topo, const Route& route, std::uint64_t addr, PcieRoute& out);
 
 /// PcieRouter over topology's Router. Routes are computed by `router` per lookup (once per DMA
 /// burst) and interned: equal egress lists share one stored PcieRoute, so pointers stay valid
@@ -50,11 +52,12 @@ class TopologyPcieRouter : public PcieRouter {
   std::size_t internedRoutes() const { return interned_.size(); }
 
  private:
-  PcieRouteResult convert(const Route& r) const;
+  PcieRouteResult convert(const Route& r, std::uint64_t addr) const;
 
   struct RouteLess {
     bool operator()(const PcieRoute& a, const PcieRoute& b) const {
       if (a.length != b.length) return a.length < b.length;
+      if (a.peerAddrOffset != b.peerAddrOffset) return a.peerAddrOffset < b.peerAddrOffset;
       return a.egress < b.egress;
     }
   };

@@ -228,7 +228,10 @@ TEST_CASE("each host bridge gets its own root complex, indexed as the router num
   CHECK(toHost.status == CplStatus::SuccessfulCompletion);
   CHECK(b.fab.hostMemory("hb1").stats().counterValue("bytes_written") == 4096);
   CHECK(b.fab.hostMemory("hb0").stats().counterValue("bytes_written") == 0);
-  CHECK(toOtherRc.status == CplStatus::UnsupportedRequest);  // no routing between root complexes
+  // p2p between the host bridges: over the host interconnect into hb0's hierarchy.
+  CHECK(toOtherRc.status == CplStatus::SuccessfulCompletion);
+  CHECK(b.fab.hostInterconnect().stats().counterValue("transactions") == 4096 / 512);
+  CHECK(b.fab.rootComplex("hb0").stats().counterValue("from_peer_transactions") == 4096 / 512);
 }
 
 TEST_CASE("an empty slot before an occupied one is rejected with a message naming the slot") {

@@ -250,20 +250,27 @@ TEST_CASE("one ACS-redirected 4 KiB read takes the same time at per-TLP and per-
   CHECK(dt.readDone[0] < 2'000'000);  // was 5.94 us per-TLP when requests queued behind completions
 }
 
-TEST_CASE(
-    "p2p write latency: switch-local < through one root complex < ACS-redirected, and UR across host "
-    "bridges") {
-  setQuantumPs(1'000'000);
-  constexpr double kDefault = PcieRootComplexParams::DEFAULT_P2P_EFFICIENCY;
-  Platform plain("p", false, PcieFidelity::PerTlp, kDefault), acs("a", true, PcieFidelity::PerTlp, kDefault);
-  TopologyDesc two = smallPlatform(false);  // plus a second host bridge hb1: rp2 -> gpu4
+// smallPlatform plus a second host bridge hb1: rp2 -> gpu4; `p2p`: hb1 forwards peer traffic.
+TopologyDesc twoHostBridges(bool p2p) {
+  TopologyDesc two = smallPlatform(false);
   HostBridgeDesc hb1 = hostBridge("hb1", 0x80, 0xa0000000ull, 0x5000000000ull);
+  hb1.params.p2pSupported = p2p;
   hb1.rootPorts = {port("rp2", 1)};
   two.hostBridges.push_back(hb1);
   two.endpoints.push_back(gpu("gpu4"));
   two.links.push_back(link("rp2", "gpu4"));
-  Platform bridges("x", two, PcieFidelity::PerTlp, kDefault);
-  DmaIssue local, viaRc, redirected, cross;
+  return two;
+}
+
+TEST_CASE(
+    "p2p write latency: switch-local < through one root complex < ACS-redirected, across host bridges "
+    "slower than through one root complex, UR where a root complex does not forward p2p") {
+  setQuantumPs(1'000'000);
+  constexpr double kDefault = PcieRootComplexParams::DEFAULT_P2P_EFFICIENCY;
+  Platform plain("p", false, PcieFidelity::PerTlp, kDefault), acs("a", true, PcieFidelity::PerTlp, kDefault);
+  Platform bridges("x", twoHostBridges(true), PcieFidelity::PerTlp, kDefault);
+  Platform closed("c", twoHostBridges(false), PcieFidelity::PerTlp, kDefault);
+  DmaIssue local, viaRc, redirected, cross, refused;
   // One 4 KiB write per path, each from its own engine at time 0 over links no other one uses.
   Once a0("a0", [&](tlm_utils::tlm_quantumkeeper& qk) {
     local = plain.fab->engine("gpu0").issueWrite(plain.bar2("gpu1"), 4096, nullptr, qk);
@@ -275,17 +282,75 @@ TEST_CASE(
     redirected = acs.fab->engine("gpu0").issueWrite(acs.bar2("gpu1"), 4096, nullptr, qk);
   });
   Once a3("a3", [&](tlm_utils::tlm_quantumkeeper& qk) {
-    cross = bridges.fab->engine("gpu0").issueWrite(bridges.bar2("gpu4"), 4096, nullptr, qk);
+    cross = bridges.fab->engine("gpu3").issueWrite(bridges.bar2("gpu4"), 4096, nullptr, qk);
+  });
+  Once a4("a4", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    refused = closed.fab->engine("gpu3").issueWrite(closed.bar2("gpu4"), 4096, nullptr, qk);
   });
   sc_core::sc_start();
   REQUIRE(local.status == CplStatus::SuccessfulCompletion);
   REQUIRE(viaRc.status == CplStatus::SuccessfulCompletion);
   REQUIRE(redirected.status == CplStatus::SuccessfulCompletion);
+  REQUIRE(cross.status == CplStatus::SuccessfulCompletion);
   INFO("switch-local " << local.donePs << " ps, via root complex " << viaRc.donePs << " ps, ACS-redirected "
-                       << redirected.donePs << " ps");
+                       << redirected.donePs << " ps, across host bridges " << cross.donePs << " ps");
   CHECK(local.donePs < viaRc.donePs);
   CHECK(viaRc.donePs < redirected.donePs);
-  CHECK(cross.status == CplStatus::UnsupportedRequest);
+  // gpu3 -> gpu4 crosses the same switch and links as gpu3 -> gpu2, plus the destination root
+  // complex's latency and the interconnect's latency and serialization.
+  const PcieHostInterconnectParams ic;
+  const std::uint64_t extra = PcieRootComplexParams{}.latencyPs + ic.latencyPs;
+  CHECK(cross.donePs >= viaRc.donePs + extra);
+  CHECK(bridges.fab->hostInterconnect().stats().counterValue("transactions") == 4096 / 256);
+  CHECK(bridges.fab->rootComplex("hb1").stats().counterValue("from_peer_transactions") == 4096 / 256);
+  CHECK(refused.status == CplStatus::UnsupportedRequest);
+}
+
+TEST_CASE(
+    "a p2p read across host bridges returns its data over the interconnect, slower than through one "
+    "root complex") {
+  setQuantumPs(1'000'000);
+  constexpr double kDefault = PcieRootComplexParams::DEFAULT_P2P_EFFICIENCY;
+  Platform bridges("x", twoHostBridges(true), PcieFidelity::PerTlp, kDefault);
+  Platform plain("p", false, PcieFidelity::PerTlp, kDefault);
+  DmaIssue viaRc, cross;
+  Once a0("a0", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    viaRc = plain.fab->engine("gpu3").issueRead(plain.bar2("gpu2"), 4096, nullptr, qk);
+  });
+  Once a1("a1", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    cross = bridges.fab->engine("gpu3").issueRead(bridges.bar2("gpu4"), 4096, nullptr, qk);
+  });
+  sc_core::sc_start();
+  REQUIRE(viaRc.status == CplStatus::SuccessfulCompletion);
+  REQUIRE(cross.status == CplStatus::SuccessfulCompletion);
+  INFO("via root complex " << viaRc.donePs << " ps, across host bridges " << cross.donePs << " ps");
+  // Request and completions each cross the destination root complex and the interconnect.
+  const std::uint64_t extra =
+      2 * (PcieRootComplexParams{}.latencyPs + PcieHostInterconnectParams{}.latencyPs);
+  CHECK(cross.donePs >= viaRc.donePs + extra);
+  PcieHostInterconnectModule& ic = bridges.fab->hostInterconnect();
+  CHECK(ic.direction(1, 0).wireBytes() > 4096);  // the completions came back
+  CHECK(ic.direction(0, 1).wireBytes() == 4096 / 512 * mrdWireBytes(bridges.linkConfig()));
+}
+
+TEST_CASE("a p2p write stream across host bridges runs at the interconnect's rate") {
+  setQuantumPs(1'000'000);
+  Platform p("p", twoHostBridges(true), PcieFidelity::PerBurst,
+             PcieRootComplexParams::DEFAULT_P2P_EFFICIENCY);
+  StreamDriver d("d", p.fab->engine("gpu2"), StreamOp::Write, p.bar2("gpu4"), kBurst, kBurst, 40);
+  sc_core::sc_start();
+  REQUIRE(d.worst == CplStatus::SuccessfulCompletion);
+  // Bottleneck: the interconnect (166.4 Gb/s of TLP wire bytes) below the source root complex's
+  // p2p forwarding (0.747 x the Gen4 x16 link) and the link itself.
+  const PcieLinkConfig c = p.linkConfig();
+  const double wirePerData = double(mwrWireBytes(c, 0) * (kBurst / c.mpsBytes) + kBurst) / double(kBurst);
+  const double model =
+      std::min({PcieHostInterconnectParams{}.bandwidthGbps / wirePerData,
+                writeEffectiveGbps(c, kBurst) * PcieRootComplexParams::DEFAULT_P2P_EFFICIENCY,
+                writeEffectiveGbps(c, kBurst)});
+  INFO("p2p write across host bridges " << d.writeGbps() << " Gb/s, model " << model);
+  CHECK(relErr(d.writeGbps(), model) < 0.01);
+  CHECK(d.writeGbps() < writeEffectiveGbps(c, kBurst) * PcieRootComplexParams::DEFAULT_P2P_EFFICIENCY);
 }
 
 TEST_CASE("a p2p write stream through the root complex runs at the calibrated root-complex efficiency") {

@@ -76,11 +76,24 @@ TEST_CASE("an ACS egress-control violation completes with Completer Abort") {
   CHECK(p.adapter.stats().counterValue("failed_routes") == 1);
 }
 
-TEST_CASE("a route between two root complexes is reported as Unsupported Request") {
+TEST_CASE("a route between two root complexes leaves by the host interconnect to the other's root port") {
   Platform p;
+  const auto r = p.write("gpu0", p.bar2("gpu3"));
+  REQUIRE(r.route != nullptr);
+  // sw0 up, hb0 to the interconnect (from root complex 0 to 1), hb1 out of rp2.
+  CHECK(egress(r) == std::vector<int>{0, kEgressPeerRootComplex, 0, 1, 0});
+  CHECK(r.route->peerAddrOffset == 0);  // both host bridges map bus = CPU physical
+  CHECK(p.adapter.stats().counterValue("cross_root_complex") == 1);
+}
+
+TEST_CASE("a route into a root complex that does not forward p2p is reported as Unsupported Request") {
+  TopologyDesc d = platform();
+  d.hostBridges[1].params.p2pSupported = false;
+  Platform p(d);
   const auto r = p.write("gpu0", p.bar2("gpu3"));
   CHECK(r.route == nullptr);
   CHECK(r.status == CplStatus::UnsupportedRequest);
+  CHECK(p.adapter.stats().counterValue("cross_root_complex") == 0);
 }
 
 TEST_CASE("equal routes are interned: two addresses in system memory share one stored route") {
