@@ -56,7 +56,7 @@ struct FabricFromTopologyParams {
   /// default false (the builder creates a PcieMemoryTarget from `hostMemory`).
   bool externalHostMemory = false;
   /// BAR memory of endpoints; `baseAddr` and `sizeBytes` overwritten from the BAR. Default: the
-  /// PcieMemoryTarget defaults (80 ns, 1000 Gb/s, storeData).
+  /// PcieMemoryTarget defaults (80 ns, 4 channels of 204.8 Gb/s, storeData).
   PcieMemoryTargetParams barMemory;
   /// false: endpoints get no BAR memory (every access to them completes with UR); default true.
   bool createBarMemory = true;
