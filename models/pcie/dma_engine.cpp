@@ -24,11 +24,12 @@ PcieDmaEngine::PcieDmaEngine(sc_core::sc_module_name name, const PcieDmaEnginePa
   HMMSIM_ASSERT(validateLinkConfig(params.link) == Errno::Ok, "invalid link config for " << this->name());
   requirePicosecondResolution();
   gp_.set_extension(ext_);  // gp_ owns and frees it
-  ext_->requester = params.requester;
+  ctx_ = sc_core::sc_get_curr_simcontext();
+  ext_->setRequester(params.requester);
 }
 
 std::uint64_t PcieDmaEngine::advanceTo(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk) {
-  nowPs_ = sc_core::sc_time_stamp().value();
+  nowPs_ = ctx_->time_stamp().value();
   std::uint64_t local = nowPs_ + qk.get_local_time().value();
   if (t > local) {
     qk.set(psTime(t - nowPs_));
@@ -38,7 +39,7 @@ std::uint64_t PcieDmaEngine::advanceTo(std::uint64_t t, tlm_utils::tlm_quantumke
   const bool shared = sharedSeenPs_ != 0 && sharedSeenPs_ - 1 + params_.sharedHoldPs >= nowPs_;
   if (qk.need_sync() || (shared && local - nowPs_ >= params_.sharedSyncPs)) {
     qk.sync();
-    nowPs_ = sc_core::sc_time_stamp().value();
+    nowPs_ = ctx_->time_stamp().value();
     local = nowPs_;
   }
   return std::max(t, local);
@@ -272,7 +273,7 @@ DmaIssue PcieDmaEngine::issueStream(bool write, std::uint64_t addr, std::uint64_
       // Let every other initiator catch up to this one's time, then issue one burst: it crosses
       // the whole path and so learns whether another requester has been using it.
       qk.sync();
-      nowPs_ = sc_core::sc_time_stamp().value();
+      nowPs_ = ctx_->time_stamp().value();
       probed = true;
     } else if (steady) {
       probed = false;

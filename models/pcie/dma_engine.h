@@ -164,8 +164,11 @@ class PcieDmaEngine : public sc_core::sc_module {
                    tlm_utils::tlm_quantumkeeper& qk);
 
   std::uint64_t nextIssuePs_ = 0;
-  std::uint64_t lastIssuePs_ = 0;   // issue time of the last per-burst transaction
-  std::uint64_t nowPs_ = 0;         // sc_time_stamp() as last read by advanceTo()
+  std::uint64_t lastIssuePs_ = 0;  // issue time of the last per-burst transaction
+  std::uint64_t nowPs_ = 0;        // sc_time_stamp() as last read by advanceTo()
+  // The simulation context: its time_stamp() is sc_time_stamp() without the out-of-line call
+  // (advanceTo runs for every TLP).
+  sc_core::sc_simcontext* ctx_ = nullptr;
   std::uint64_t sharedSeenPs_ = 0;  // latest PcieTlpExtension::sharedSeenPs seen (0: never shared)
   // Wire sizes fixed by params_.link, computed once (prepare() runs for every TLP).
   std::uint32_t cplNoDataWire_;  // cplWireBytes(params_.link): one Cpl without data

@@ -59,7 +59,7 @@ void PcieHostInterconnectModule::bTransport(tlm::tlm_generic_payload& gp, sc_cor
           ? fwd.transmitNonPosted(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs, ext.repeat)
           : fwd.transmit(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs, ext.repeat);
   ext.queueWaitPs += waited;
-  ext.sharedSeenPs = std::max(ext.sharedSeenPs, fwd.noteRequester(ext.requester.key(), ext.nowPs));
+  ext.sharedSeenPs = std::max(ext.sharedSeenPs, fwd.noteRequester(ext.requesterKey, ext.nowPs));
   bytes_ += ext.reqWireBytes;
   ext.tailAfterHeadPs = sent.tailPs - sent.headPs;
   delay += latency_;
@@ -74,7 +74,7 @@ void PcieHostInterconnectModule::bTransport(tlm::tlm_generic_payload& gp, sc_cor
   std::uint64_t cplWaited = 0;
   const HeadTail c = back.transmit({cplHead, cplHead + ext.tailAfterHeadPs}, bytes, ok ? ext.cplTlps : 1,
                                    &cplWaited, ext.nowPs, ok ? ext.repeat : 1);
-  ext.sharedSeenPs = std::max(ext.sharedSeenPs, back.noteRequester(ext.requester.key(), ext.nowPs));
+  ext.sharedSeenPs = std::max(ext.sharedSeenPs, back.noteRequester(ext.requesterKey, ext.nowPs));
   bytes_ += bytes;
   ext.tailAfterHeadPs = c.tailPs - c.headPs;
   delay += latency_;

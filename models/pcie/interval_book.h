@@ -54,8 +54,9 @@ class IntervalBook {
     return bookSlow(headPs, serPs, tailPs);
   }
 
-  /// Forgets every interval that ends at or before floorPs.
-  void prune(std::uint64_t floorPs) {
+  /// Forgets every interval that ends at or before floorPs. Out of line: it runs only when an
+  /// interval is added, and keeping it out of book() lets the in-order path inline.
+  __attribute__((noinline)) void prune(std::uint64_t floorPs) {
     while (first_ < v_.size() && v_[first_].end <= floorPs) lastPruned_ = v_[first_++].end;
     if (first_ >= 64 && first_ * 2 >= v_.size()) {
       v_.erase(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(first_));
@@ -72,7 +73,8 @@ class IntervalBook {
   struct Span {
     std::uint64_t start, end;
   };
-  Booking bookSlow(std::uint64_t headPs, std::uint64_t serPs, std::uint64_t tailPs) {
+  __attribute__((noinline)) Booking bookSlow(std::uint64_t headPs, std::uint64_t serPs,
+                                             std::uint64_t tailPs) {
     // First interval that ends after head (ends are sorted: intervals do not overlap).
     auto it = std::upper_bound(v_.begin() + static_cast<std::ptrdiff_t>(first_), v_.end(), headPs,
                                [](std::uint64_t t, const Span& s) { return t < s.end; });

@@ -101,18 +101,19 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time
   // data for the first request is ready `latency` after it arrived; the rest streams at the
   // channels' bandwidth but not before the last request of the train arrived.
   HeadTail done{~0ull, 0};
-  const std::uint64_t g = params_.interleaveBytes;
-  if (addr / g == (addr + len - 1) / g) {
+  // interleaveBytes is a power of two: shifts, not divisions, on the per-TLP path.
+  const unsigned shift = static_cast<unsigned>(__builtin_ctzll(params_.interleaveBytes));
+  if (addr >> shift == (addr + len - 1) >> shift) {
     // One granule (every per-TLP access with the defaults): one channel, no per-channel split.
-    BandwidthResource& ch = channels_[(addr / g) % channels_.size()];
-    ext.sharedSeenPs = std::max(ext.sharedSeenPs, ch.noteRequester(ext.requester.key(), ext.nowPs));
+    const std::uint64_t granule = addr >> shift, n = channels_.size();
+    BandwidthResource& ch = channels_[(n & (n - 1)) == 0 ? granule & (n - 1) : granule % n];
+    ext.sharedSeenPs = std::max(ext.sharedSeenPs, ch.noteRequester(ext.requesterKey, ext.nowPs));
     done = ch.transmit({head, tail}, len, 1, nullptr, ext.nowPs, ext.repeat);
   } else {
     for (std::uint32_t c = 0; c < channels_.size(); ++c) {
       const std::uint64_t bytes = channels_.size() == 1 ? len : channelBytes(addr, len, c);
       if (bytes == 0) continue;
-      ext.sharedSeenPs =
-          std::max(ext.sharedSeenPs, channels_[c].noteRequester(ext.requester.key(), ext.nowPs));
+      ext.sharedSeenPs = std::max(ext.sharedSeenPs, channels_[c].noteRequester(ext.requesterKey, ext.nowPs));
       // A stream chunk's trains hold equal bytes per channel only if each train does.
       const std::uint64_t repeat = bytes % ext.repeat == 0 ? ext.repeat : 1;
       const HeadTail d = channels_[c].transmit({head, tail}, bytes, 1, nullptr, ext.nowPs, repeat);

@@ -63,7 +63,7 @@ void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter&
           ? fwd.transmitNonPosted(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs, ext.repeat)
           : fwd.transmit(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs, ext.repeat);
   ext.queueWaitPs += waited;
-  ext.sharedSeenPs = std::max(ext.sharedSeenPs, fwd.noteRequester(ext.requester.key(), ext.nowPs));
+  ext.sharedSeenPs = std::max(ext.sharedSeenPs, fwd.noteRequester(ext.requesterKey, ext.nowPs));
   if (!ext.injectRecorded) {
     ext.injectRecorded = true;
     ext.injectDonePs = sent.tailPs - fwd.latencyPs();
@@ -87,7 +87,7 @@ void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter&
   std::uint64_t cplWaited = 0;
   HeadTail back2 = back.transmit({cplHead, cplHead + ext.tailAfterHeadPs}, bytes, tlps, &cplWaited, ext.nowPs,
                                  ok ? ext.repeat : 1);
-  ext.sharedSeenPs = std::max(ext.sharedSeenPs, back.noteRequester(ext.requester.key(), ext.nowPs));
+  ext.sharedSeenPs = std::max(ext.sharedSeenPs, back.noteRequester(ext.requesterKey, ext.nowPs));
   backBytes += bytes;
   (&back == &up_ ? upTlps_ : downTlps_) += tlps;
   ext.lastLinkGbps = back.tlpGbps();

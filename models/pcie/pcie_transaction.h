@@ -28,7 +28,8 @@
 namespace hmmsim {
 
 struct PcieTlpExtension : tlm::tlm_extension<PcieTlpExtension> {
-  Bdf requester;                         ///< requester id (the IOMMU's lookup key)
+  Bdf requester;                         ///< requester id (the IOMMU's lookup key); set with setRequester
+  std::uint32_t requesterKey = 0;        ///< requester.key(), kept beside it for the per-hop sharing check
   TlpKind kind = TlpKind::MWr;           ///< MWr or MRd
   std::uint64_t lengthBytes = 0;         ///< payload bytes (64-bit: the TLM length is 32-bit)
   bool addressTranslated = false;        ///< AT field: address already translated (ATS)
@@ -57,6 +58,11 @@ struct PcieTlpExtension : tlm::tlm_extension<PcieTlpExtension> {
   tlm::tlm_extension_base* clone() const override { return new PcieTlpExtension(*this); }
   void copy_from(const tlm::tlm_extension_base& other) override {
     *this = static_cast<const PcieTlpExtension&>(other);
+  }
+
+  void setRequester(Bdf b) {
+    requester = b;
+    requesterKey = b.key();
   }
 
   /// Next egress port; a simulator bug if the route is exhausted.

@@ -75,7 +75,7 @@ class SlidingWindow {
       r.count -= n;
       k -= n;
       if (r.count == 0) {
-        head_ = (head_ + 1) % capacity_;
+        head_ = wrap(head_ + 1);
         --size_;
       }
     }
@@ -87,17 +87,21 @@ class SlidingWindow {
   }
   /// Returns k slots, free from time t on (they become the newest).
   void release(std::uint64_t t, std::uint32_t k) {
-    const std::uint32_t last = (head_ + size_ + capacity_ - 1) % capacity_;
-    if (size_ > 0 && ring_[last].time == t) {
-      ring_[last].count += k;
-      return;
+    if (size_ > 0) {
+      Run& last = ring_[wrap(head_ + size_ - 1)];
+      if (last.time == t) {
+        last.count += k;
+        return;
+      }
     }
     HMMSIM_ASSERT(size_ < capacity_, "window over-release");
-    ring_[(head_ + size_) % capacity_] = Run{t, k};
+    ring_[wrap(head_ + size_)] = Run{t, k};
     ++size_;
   }
 
  private:
+  /// i mod capacity for i < 2 x capacity (no division on the per-TLP path).
+  std::uint32_t wrap(std::uint32_t i) const { return i >= capacity_ ? i - capacity_ : i; }
   struct Run {
     std::uint64_t time = 0;
     std::uint32_t count = 0;
