@@ -307,7 +307,9 @@ bool PcieDmaEngine::streamChunk(bool write, std::uint64_t addr, std::uint64_t bu
   const PcieRouteResult first = route(addr, write);
   const PcieRouteResult last = route(addr + len - 1, write);
   if (first.route == nullptr || first.route != last.route) return false;
-  if (advanceTo(issuePs, qk) > issuePs) return false;
+  // advanceTo may sync; another caller of this engine that issued meanwhile breaks the period.
+  const std::uint64_t burstsBefore = bursts_.value();
+  if (advanceTo(issuePs, qk) > issuePs || bursts_.value() != burstsBefore) return false;
   // Every burst has the same alignment (4 KiB multiples), so the chunk's TLPs are m times one
   // burst's, booked as one train on every hop.
   const PcieLinkConfig& cfg = params_.link;
