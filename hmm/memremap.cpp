@@ -10,7 +10,9 @@
 
 namespace hmmsim {
 
-Errno memremapPages(PhysMem& pm, DevPagemap& pgmap, std::uint64_t npages) {
+namespace {
+// memremap_pages' checks of the pgmap (type-specific ops and owner).
+Errno checkPgmap(const DevPagemap& pgmap, std::uint64_t npages) {
   if (npages == 0 || pgmap.nrPages != 0) return Errno::Inval;
   switch (pgmap.type) {
     case MemoryType::DevicePrivate:
@@ -25,7 +27,22 @@ Errno memremapPages(PhysMem& pm, DevPagemap& pgmap, std::uint64_t npages) {
     case MemoryType::Generic:
       break;
   }
+  return Errno::Ok;
+}
+}  // namespace
+
+Errno memremapPages(PhysMem& pm, DevPagemap& pgmap, std::uint64_t npages) {
+  if (Errno e = checkPgmap(pgmap, npages); e != Errno::Ok) return e;
   pgmap.pfnFirst = pm.addDeviceRange(&pgmap, npages, pgmap.ops);
+  pgmap.nrPages = npages;
+  pgmap.liveFrames = 0;
+  return Errno::Ok;
+}
+
+Errno memremapPagesAt(PhysMem& pm, DevPagemap& pgmap, Pa start, std::uint64_t npages) {
+  if (Errno e = checkPgmap(pgmap, npages); e != Errno::Ok) return e;
+  if (Errno e = pm.addDeviceRangeAt(start, npages, &pgmap, pgmap.ops); e != Errno::Ok) return e;
+  pgmap.pfnFirst = pfnOf(start);
   pgmap.nrPages = npages;
   pgmap.liveFrames = 0;
   return Errno::Ok;

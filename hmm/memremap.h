@@ -9,7 +9,8 @@
 // made of chunks (one pgmap per chunk, like dmirror) added on demand up to a capacity, free lists
 // of 4 KiB pages and of PMD-order (2 MiB) folios, folio_free returning frames to those lists, and
 // whole-chunk removal (the driver evicts the chunk first with migrate_device_range).
-// Leaves out: request_free_mem_region/iomem resources (PhysMem places ranges itself), altmap,
+// Leaves out: request_free_mem_region/iomem resources (PhysMem places ranges itself unless the
+// caller gives the address: memremapPagesAt), altmap,
 // NUMA node ids, devm_* lifetime, the percpu pgmap ref (DevPagemap::liveFrames is maintained by
 // DeviceMemory for the frames it hands out), fs-dax.
 // Deliberate difference: memunmap_pages waits for the last reference; hmmsim returns Busy instead
@@ -40,6 +41,12 @@ class DevmemP2pOps;
 /// DevicePrivate without ops or owner; DeviceCoherent without ops or owner; FsDax/Generic are
 /// accepted; PciP2pdma needs neither.
 Errno memremapPages(PhysMem& pm, DevPagemap& pgmap, std::uint64_t npages);
+
+/// memremap_pages() with pgmap->range chosen by the caller: the frames sit at physical address
+/// `start` (a BAR's CPU address for MEMORY_DEVICE_PCI_P2PDMA as pci_p2pdma_add_resource sets it,
+/// or a device-coherent aperture). Same checks as memremapPages, plus Inval when PhysMem cannot
+/// place the range there (PhysMem::checkDeviceRangeAt says why); nothing changes on failure.
+Errno memremapPagesAt(PhysMem& pm, DevPagemap& pgmap, Pa start, std::uint64_t npages);
 
 /// memunmap_pages(): remove the frames of `pgmap` from PhysMem. Returns Ok; Inval when it is not
 /// registered; Busy when a frame still has a reference (nothing changes; see the header comment).

@@ -269,98 +269,95 @@ Errno CpuCore::access(const CpuOp& op, Va va, std::uint8_t* buf, bool write) {
   return Errno::Ok;
 }
 
+void CpuCore::setSlot(int slot, Va addr) {
+  if (slot < 0) return;
+  if (slots_.size() <= static_cast<std::size_t>(slot)) slots_.resize(static_cast<std::size_t>(slot) + 1);
+  slots_[static_cast<std::size_t>(slot)] = addr;
+}
+
+Errno CpuCore::execAccess(const CpuOp& op, CpuOpResult& res) {
+  if (op.kind == CpuOp::Kind::Load) {
+    ++loads_;
+    res.data.assign(op.len, 0);
+    const Errno err = access(op, address(op), res.data.data(), false);
+    if (err == Errno::Ok) bytesLoaded_ += op.len;
+    return err;
+  }
+  ++stores_;
+  std::vector<std::uint8_t> buf(op.len, op.value);
+  const Errno err = access(op, address(op), buf.data(), true);
+  if (err == Errno::Ok) bytesStored_ += op.len;
+  return err;
+}
+
+Errno CpuCore::execSyscall(const CpuOp& op, CpuOpResult& res) {
+  ++syscalls_;
+  sync();  // the mm changes at synchronized time
+  Errno err = Errno::Ok;
+  switch (op.kind) {
+    case CpuOp::Kind::Mmap: {
+      const VaResult r = mm_.mmap(Va(op.offset), op.len, op.prot, op.flags | MAP_ANONYMOUS);
+      err = r.err;
+      res.addr = r.addr;
+      if (r.ok()) setSlot(op.slot, r.addr);
+      break;
+    }
+    case CpuOp::Kind::Munmap:
+      err = mm_.munmap(address(op), op.len);
+      break;
+    case CpuOp::Kind::Mprotect:
+      err = mm_.mprotect(address(op), op.len, op.prot);
+      break;
+    case CpuOp::Kind::Madvise:
+      err = mm_.madvise(address(op), op.len, op.advice);
+      break;
+    case CpuOp::Kind::Mremap: {
+      const VaResult r = mm_.mremap(address(op), op.len, op.newLen, op.flags);
+      err = r.err;
+      res.addr = r.addr;
+      if (r.ok()) setSlot(op.resultSlot, r.addr);
+      break;
+    }
+    case CpuOp::Kind::Fork: {
+      ForkResult r = mm_.fork(mm_.name() + ".child" + std::to_string(children_.size()));
+      err = r.err;
+      if (r.ok()) children_.push_back(std::move(r.child));
+      break;
+    }
+    default:
+      HMMSIM_ASSERT(false, "CpuCore " << name() << ": op kind " << int(op.kind) << " is not a system call");
+  }
+  charge(syscallCost_);
+  return err;
+}
+
+void CpuCore::retire(const CpuOp& op, CpuOpResult& res) {
+  // Shootdowns that notifier rounds asked of this core meanwhile.
+  if (pendingShootdowns_ != sc_core::SC_ZERO_TIME) {
+    charge(pendingShootdowns_);
+    pendingShootdowns_ = sc_core::SC_ZERO_TIME;
+  }
+  if (isAccess(op) && res.err != Errno::Ok) {
+    killed_ = true;  // SIGSEGV/SIGBUS: the process dies
+    ++signals_;
+  }
+  res.end = qk_.get_current_time();
+  results_.push_back(std::move(res));
+  if (qk_.need_sync()) sync();
+}
+
 void CpuCore::run() {
   qk_.reset();
   for (const CpuOp& op : program_) {
     CpuOpResult res;
     res.start = qk_.get_current_time();
-    switch (op.kind) {
-      case CpuOp::Kind::Load: {
-        ++loads_;
-        res.data.assign(op.len, 0);
-        res.err = access(op, address(op), res.data.data(), false);
-        if (res.err == Errno::Ok) bytesLoaded_ += op.len;
-        break;
-      }
-      case CpuOp::Kind::Store: {
-        ++stores_;
-        std::vector<std::uint8_t> buf(op.len, op.value);
-        res.err = access(op, address(op), buf.data(), true);
-        if (res.err == Errno::Ok) bytesStored_ += op.len;
-        break;
-      }
-      case CpuOp::Kind::Mmap: {
-        ++syscalls_;
-        sync();
-        const VaResult r = mm_.mmap(Va(op.offset), op.len, op.prot, op.flags | MAP_ANONYMOUS);
-        res.err = r.err;
-        res.addr = r.addr;
-        if (r.ok() && op.slot >= 0) {
-          if (slots_.size() <= static_cast<std::size_t>(op.slot))
-            slots_.resize(static_cast<std::size_t>(op.slot) + 1);
-          slots_[static_cast<std::size_t>(op.slot)] = r.addr;
-        }
-        charge(syscallCost_);
-        break;
-      }
-      case CpuOp::Kind::Munmap:
-        ++syscalls_;
-        sync();
-        res.err = mm_.munmap(address(op), op.len);
-        charge(syscallCost_);
-        break;
-      case CpuOp::Kind::Mprotect:
-        ++syscalls_;
-        sync();
-        res.err = mm_.mprotect(address(op), op.len, op.prot);
-        charge(syscallCost_);
-        break;
-      case CpuOp::Kind::Madvise:
-        ++syscalls_;
-        sync();
-        res.err = mm_.madvise(address(op), op.len, op.advice);
-        charge(syscallCost_);
-        break;
-      case CpuOp::Kind::Mremap: {
-        ++syscalls_;
-        sync();
-        const VaResult r = mm_.mremap(address(op), op.len, op.newLen, op.flags);
-        res.err = r.err;
-        res.addr = r.addr;
-        if (r.ok() && op.resultSlot >= 0) {
-          if (slots_.size() <= static_cast<std::size_t>(op.resultSlot))
-            slots_.resize(static_cast<std::size_t>(op.resultSlot) + 1);
-          slots_[static_cast<std::size_t>(op.resultSlot)] = r.addr;
-        }
-        charge(syscallCost_);
-        break;
-      }
-      case CpuOp::Kind::Fork: {
-        ++syscalls_;
-        sync();
-        ForkResult r = mm_.fork(mm_.name() + ".child" + std::to_string(children_.size()));
-        res.err = r.err;
-        if (r.ok()) children_.push_back(std::move(r.child));
-        charge(syscallCost_);
-        break;
-      }
-      case CpuOp::Kind::Compute:
-        charge(ps(op.computePs));
-        break;
-    }
-    // Shootdowns that notifier rounds asked of this core meanwhile.
-    if (pendingShootdowns_ != sc_core::SC_ZERO_TIME) {
-      charge(pendingShootdowns_);
-      pendingShootdowns_ = sc_core::SC_ZERO_TIME;
-    }
-    const bool access = op.kind == CpuOp::Kind::Load || op.kind == CpuOp::Kind::Store;
-    if (access && res.err != Errno::Ok) {
-      killed_ = true;
-      ++signals_;
-    }
-    res.end = qk_.get_current_time();
-    results_.push_back(std::move(res));
-    if (qk_.need_sync()) sync();
+    if (isAccess(op))
+      res.err = execAccess(op, res);
+    else if (op.kind == CpuOp::Kind::Compute)
+      charge(ps(op.computePs));
+    else
+      res.err = execSyscall(op, res);
+    retire(op, res);
     if (killed_) break;
   }
   sync();

@@ -22,7 +22,8 @@
 //  - Page walks cost tlbMissCost, or with walkThroughMemory also one memory read per page-table
 //    entry the walk touches (the table pages are RAM frames of the mm's PhysMem).
 //  - Memory traffic: every accessed page chunk is one TLM b_transport to the memory bound to
-//    iSocket (normally Dram), with the translated physical address; the data moves through it.
+//    iSocket (Dram, or a SystemBus that also reaches BARs and device-coherent memory
+//    through a root complex), with the translated physical address; the data moves through it.
 //  - Signals: an access that faults with SIGSEGV/SIGBUS (or a bus error from the memory) kills
 //    the process: the program stops, the op records the error, killed() is true.
 // What it leaves out: caches (every access goes to memory), instruction fetch, out-of-order
@@ -129,7 +130,7 @@ struct CpuCoreParams {
 
 class CpuCore : public sc_core::sc_module {
  public:
-  /// Memory side (bind to Dram::tSocket or an interconnect).
+  /// Memory side (bind to Dram::tSocket or a SystemBus::tSocket).
   tlm_utils::simple_initiator_socket<CpuCore> iSocket{"iSocket"};
 
   /// Runs `program` against `mm` from time 0 (mm must outlive the core). Stats group: the
@@ -172,6 +173,17 @@ class CpuCore : public sc_core::sc_module {
   };
 
   void run();
+  static bool isAccess(const CpuOp& op) {
+    return op.kind == CpuOp::Kind::Load || op.kind == CpuOp::Kind::Store;
+  }
+  /// A load or store: moves the bytes (res.data for a load); Ok or the error that kills.
+  Errno execAccess(const CpuOp& op, CpuOpResult& res);
+  /// mmap, munmap, mprotect, madvise, mremap or fork at synchronized time, charging the syscall.
+  Errno execSyscall(const CpuOp& op, CpuOpResult& res);
+  /// After an op: charge pending shootdowns, deliver the fatal signal of a failed access, record.
+  void retire(const CpuOp& op, CpuOpResult& res);
+  /// Slot `slot` (ignored if < 0) holds `addr` from now on.
+  void setSlot(int slot, Va addr);
   Va address(const CpuOp& op) const;
   /// Executes one load/store; returns Ok or the error that killed the process.
   Errno access(const CpuOp& op, Va va, std::uint8_t* buf, bool write);

@@ -640,8 +640,44 @@ Pfn PhysMem::addDeviceRange(DevPagemap* pgmap, std::uint64_t npages, FrameFreeHo
     if (first + npages <= f) break;
     first = std::max(first, alignUp(f + dr.npages));
   }
+  HMMSIM_ASSERT(first + npages - basePfn_ < (1ull << 32),
+                "addDeviceRange: device memory beyond 16 TiB of frames");
+  placeDeviceRange(first, npages, pgmap, hook);
+  return Pfn(first);
+}
+
+std::string PhysMem::checkDeviceRangeAt(Pa base, std::uint64_t npages) const {
+  std::ostringstream os;
+  const std::uint64_t first = base.value() >> kPageShift;
+  if (npages == 0) {
+    os << "device range at " << base << ": empty (0 pages)";
+  } else if (!base.isAligned(kChunkBytes) || npages % kChunkFrames != 0) {
+    // PhysMem keeps one kind of frame per 2 MiB chunk (pageblock).
+    os << "device range at " << base << " (" << npages << " pages): base and size must be multiples of 2 MiB";
+  } else if (first < basePfn_ || first + npages - basePfn_ >= (1ull << 32)) {
+    os << "device range at " << base << " (" << npages
+       << " pages): outside [ram_base, ram_base + 16 TiB), the physical span PhysMem indexes";
+  } else if (first < ramEnd_.value() && first + npages > ramFirst_.value()) {
+    os << "device range at " << base << " (" << npages << " pages) overlaps system RAM";
+  } else {
+    auto it = deviceRanges_.lower_bound(first + npages);
+    if (it != deviceRanges_.begin() && std::prev(it)->first + std::prev(it)->second.npages > first)
+      os << "device range at " << base << " (" << npages << " pages) overlaps the device range at "
+         << paOf(Pfn(std::prev(it)->first));
+  }
+  return os.str();
+}
+
+Errno PhysMem::addDeviceRangeAt(Pa base, std::uint64_t npages, DevPagemap* pgmap, FrameFreeHook* hook) {
+  if (!checkDeviceRangeAt(base, npages).empty()) return Errno::Inval;
+  placeDeviceRange(base.value() >> kPageShift, npages, pgmap, hook);
+  return Errno::Ok;
+}
+
+void PhysMem::placeDeviceRange(std::uint64_t first, std::uint64_t npages, DevPagemap* pgmap,
+                               FrameFreeHook* hook) {
+  // Only chunk descriptors (24 B per 2 MiB) are created; frame metadata and data come on first use.
   const std::uint64_t endRel = first + npages - basePfn_;
-  HMMSIM_ASSERT(endRel < (1ull << 32), "addDeviceRange: device memory beyond 16 TiB of frames");
   const std::uint64_t c0 = (first - basePfn_) >> kChunkShift;
   const std::uint64_t c1 = (endRel + kChunkFrames - 1) >> kChunkShift;
   if (chunks_.size() < c1) chunks_.resize(c1);
@@ -653,7 +689,6 @@ Pfn PhysMem::addDeviceRange(DevPagemap* pgmap, std::uint64_t npages, FrameFreeHo
   }
   deviceRanges_.emplace(first, DeviceRange{npages, pgmap, hook});
   updateMetadataStat();
-  return Pfn(first);
 }
 
 Errno PhysMem::removeDeviceRange(Pfn first) {

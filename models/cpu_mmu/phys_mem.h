@@ -14,8 +14,10 @@
 //    owner, mapcounts, and distributing references like __split_huge_page.
 //  - the shared zero page (ZERO_PAGE(0), a reserved frame at the start of RAM) and the huge zero
 //    folio (allocated on first use like get_huge_zero_folio, never freed).
-//  - ZONE_DEVICE ranges (memremap_pages): frames with metadata and pgmap placed after RAM, never
-//    handed out by allocFrame; the device driver allocates them (zoneDevicePageInit).
+//  - ZONE_DEVICE ranges (memremap_pages): frames with metadata and pgmap placed after RAM or at a
+//    physical address the caller gives (a BAR address from enumeration: addDeviceRangeAt), never
+//    handed out by allocFrame; the device driver allocates them (zoneDevicePageInit). A device
+//    range costs one 24 B chunk descriptor per 2 MiB until its frames are used.
 //  - sparse frame contents: a frame gets a 4 KiB buffer on first write; untouched frames read as
 //    zeros. Device frames hold real bytes too.
 // Host cost: 64 B of metadata per frame of a used 2 MiB chunk, 24 B per 2 MiB of address space,
@@ -43,6 +45,7 @@
 #include <vector>
 
 #include "models/cpu_mmu/frame.h"
+#include "sim/byte_store.h"
 #include "sim/errno.h"
 #include "sim/stats.h"
 #include "sim/strong_types.h"
@@ -62,7 +65,8 @@ struct PhysMemParams {
   std::string check() const;
 };
 
-class PhysMem {
+/// The ByteStore addresses are physical addresses (read/write below).
+class PhysMem : public ByteStore {
  public:
   static constexpr unsigned kMaxOrder = 18;   ///< largest folio: 1 GiB (PUD)
   static constexpr unsigned kPmdOrder = 9;    ///< HPAGE_PMD_ORDER: 2 MiB THP
@@ -73,7 +77,7 @@ class PhysMem {
   /// `p` must satisfy p.check() == "" (HMMSIM_ASSERT otherwise: validation belongs to the
   /// config layer). `statsName` is the stats group name, e.g. "top.phys_mem".
   explicit PhysMem(const PhysMemParams& p, const std::string& statsName = "phys_mem");
-  ~PhysMem();
+  ~PhysMem() override;
   PhysMem(const PhysMem&) = delete;
   PhysMem& operator=(const PhysMem&) = delete;
 
@@ -184,6 +188,16 @@ class PhysMem {
   /// refcounted to zero by the mm) is called when a folio's refcount drops to zero.
   /// Returns the first pfn. npages must be > 0.
   Pfn addDeviceRange(DevPagemap* pgmap, std::uint64_t npages, FrameFreeHook* hook);
+  /// memremap_pages of a range the caller places (pgmap->range set from a BAR resource, as
+  /// pci_p2pdma_add_resource and device-coherent drivers do): `npages` ZONE_DEVICE frames at
+  /// physical address `base`, e.g. the BAR address enumeration assigned. Costs no frame metadata
+  /// or data until a frame is used (a 16 GiB range is 8192 chunk descriptors: bench_phys_mem).
+  /// Returns Ok; Inval (nothing changes) when checkDeviceRangeAt(base, npages) is not "".
+  Errno addDeviceRangeAt(Pa base, std::uint64_t npages, DevPagemap* pgmap, FrameFreeHook* hook);
+  /// "" when addDeviceRangeAt(base, npages) would succeed; otherwise why not: npages == 0, base or
+  /// size not a multiple of 2 MiB (PhysMem keeps one kind of frame per 2 MiB chunk), below
+  /// ram_base or beyond 16 TiB of frames above it, overlapping RAM or a live device range.
+  std::string checkDeviceRangeAt(Pa base, std::uint64_t npages) const;
   /// memunmap_pages' memmap part: remove the device range starting at `first`.
   /// Returns Ok; Inval if no range starts at `first`; Busy if a frame of it still has a
   /// reference (memunmap_pages would wait for pgmap->ref) — nothing changes then.
@@ -207,6 +221,11 @@ class PhysMem {
   /// Copy `len` bytes from `src` to `pa`; may cross frames; allocates data buffers on first
   /// write. Writing a zero page is a simulator bug.
   void write(Pa pa, const void* src, std::size_t len);
+  /// ByteStore: read/write at physical address `addr`.
+  void readBytes(std::uint64_t addr, void* dst, std::size_t len) const override { read(Pa(addr), dst, len); }
+  void writeBytes(std::uint64_t addr, const void* src, std::size_t len) override {
+    write(Pa(addr), src, len);
+  }
   /// copy_highpage: dst := src. Lazy: an untouched source leaves the destination untouched;
   /// a touched one is shared copy-on-write (no bytes move until either frame is written through
   /// write() or frameDataForWrite(), which give that frame its own copy). Observable contents
@@ -268,6 +287,8 @@ class PhysMem {
   [[noreturn]] static void putUnderflow(Pfn pfn, std::int32_t refcount, std::int32_t n);
   [[noreturn]] static void invalidPfn(Pfn pfn);
   Frame& materialize(std::uint64_t chunkIdx);
+  // Mark chunks [first, first + npages) as a device range (the placement is already checked).
+  void placeDeviceRange(std::uint64_t first, std::uint64_t npages, DevPagemap* pgmap, FrameFreeHook* hook);
   Frame& frameRel(std::uint64_t r);
   Frame& frameSlow(Pfn pfn);
 

@@ -13,10 +13,21 @@
 // 25.6 GB/s = 204.8 Gb/s peak per channel), 4 channels, 256 B interleave; so two Gen4 x16
 // devices streaming at once already approach it. Device (BAR) memory: the same default per
 // device — an accelerator card with DDR4 behind its BAR — set it per device for HBM/GDDR parts.
+// Device memory behind a BAR (setBacking): the bytes live in a ByteStore (PhysMem's device frames
+// in a platform), not in the target, so bytes written over PCIe are the bytes the CPU and HMM
+// see. The BAR aperture is a window onto a device memory that may be larger than it: aperture
+// offset o reaches device-memory offset window(o), identity until mapWindow() moves a part of the
+// aperture (what an exporter's BAR manager does when it retargets a window).
+// MMIO registers (registerMmio): an aperture range whose accesses call a device callback
+// (doorbells, control registers) instead of touching memory; they cost `latencyPs` and no
+// memory bandwidth.
 // Leaves out: banks, refresh, row-buffer locality, read/write turnaround, caches and coherence.
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -26,6 +37,8 @@
 #include "models/pcie/link.h"
 #include "models/pcie/pcie_sockets.h"
 #include "models/pcie/pcie_transaction.h"
+#include "sim/byte_store.h"
+#include "sim/errno.h"
 #include "sim/stats.h"
 
 namespace hmmsim {
@@ -40,6 +53,20 @@ struct PcieMemoryTargetParams {
   bool storeData = true;                 ///< keep bytes (false: pure timing)
 };
 
+/// One access to an MMIO register range (registerMmio). `offset` is relative to the range's
+/// first byte; a read's handler fills `data[0, len)`; a write's reads it. `timePs` is the
+/// absolute simulated time the access reaches the register.
+struct MmioAccess {
+  bool isWrite = false;
+  std::uint64_t offset = 0;
+  std::uint8_t* data = nullptr;  ///< may be null in pure-timing runs
+  std::uint64_t len = 0;
+  std::uint64_t timePs = 0;
+};
+/// A device's register callback. Runs inside the requester's b_transport (loosely timed): it
+/// must not wait; a device thread that reacts later is notified from here.
+using MmioHandler = std::function<void(const MmioAccess&)>;
+
 class PcieMemoryTarget : public sc_core::sc_module {
   void bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
 
@@ -47,6 +74,26 @@ class PcieMemoryTarget : public sc_core::sc_module {
   PcieTargetSocket<PcieMemoryTarget, &PcieMemoryTarget::bTransport> in{"in", this};
 
   PcieMemoryTarget(sc_core::sc_module_name name, const PcieMemoryTargetParams& params);
+
+  /// Keep the bytes in `store` instead of the target's own pages: aperture offset o (of
+  /// [baseAddr, baseAddr + sizeBytes)) is device-memory offset window(o), stored at store
+  /// address `storeBase` + that offset; the device memory has `deviceBytes` (>= sizeBytes: the
+  /// aperture may be smaller than the memory). Call before any access; the store must outlive
+  /// the target. A device memory smaller than the aperture is a caller bug (asserted).
+  void setBacking(ByteStore* store, std::uint64_t storeBase, std::uint64_t deviceBytes);
+  /// Point aperture offsets [barOffset, barOffset + bytes) at device-memory offsets
+  /// [deviceOffset, ...): the window's mapping as the exporter drives it. Needs a backing.
+  /// Returns Ok; Inval when bytes == 0, a bound is not 4 KiB aligned, the aperture range is
+  /// outside the BAR or the device range outside the device memory (nothing changes then).
+  Errno mapWindow(std::uint64_t barOffset, std::uint64_t deviceOffset, std::uint64_t bytes);
+  /// Device-memory offset that aperture offset `barOffset` reaches (identity until mapWindow).
+  std::uint64_t windowOffset(std::uint64_t barOffset) const;
+  /// Routes accesses to aperture offsets [barOffset, barOffset + bytes) to `handler` (MMIO
+  /// registers, doorbells) instead of memory. An access must fall inside one register range
+  /// (one that straddles a range's edge completes with Unsupported Request). Returns Ok; Inval
+  /// when bytes == 0, the range leaves the aperture, overlaps another register range, or the
+  /// handler is empty.
+  Errno registerMmio(std::uint64_t barOffset, std::uint64_t bytes, MmioHandler handler, std::string name);
 
   /// Backdoor access (no time): copies `len` bytes; addresses must be inside the target.
   void peek(std::uint64_t addr, std::uint8_t* out, std::uint64_t len) const;
@@ -61,6 +108,18 @@ class PcieMemoryTarget : public sc_core::sc_module {
 
  private:
   std::uint8_t* page(std::uint64_t pageIndex, bool create);
+  /// Applies `fn(storeAddr, bufferOffset, n)` to the store pieces of aperture range [off, off + len).
+  template <class Fn>
+  void forEachBacked(std::uint64_t off, std::uint64_t len, Fn fn) const;
+  struct Mmio {
+    std::uint64_t bytes;
+    MmioHandler handler;
+    std::string name;
+  };
+  /// The register range holding [off, off + len) entirely; nullptr if none. `straddles`: some
+  /// range overlaps it without holding it.
+  const Mmio* mmioAt(std::uint64_t off, std::uint64_t len, std::uint64_t& rangeStart, bool& straddles) const;
+  void mmioAccess(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
 
   PcieMemoryTargetParams params_;
   /// Bytes of [addr, addr + len) that fall on channel c.
@@ -69,10 +128,20 @@ class PcieMemoryTarget : public sc_core::sc_module {
   std::vector<BandwidthResource> channels_;
   // Sparse store keyed by page index; lookups only, never iterated (deterministic).
   std::unordered_map<std::uint64_t, std::unique_ptr<std::uint8_t[]>> pages_;
+  ByteStore* store_ = nullptr;  // setBacking: device memory lives here
+  std::uint64_t storeBase_ = 0, deviceBytes_ = 0;
+  // Aperture segments that mapWindow moved: start offset -> (length, device offset). Offsets no
+  // segment covers map to themselves.
+  struct Segment {
+    std::uint64_t bytes, deviceOffset;
+  };
+  std::map<std::uint64_t, Segment> window_;
+  std::map<std::uint64_t, Mmio> mmio_;  // by aperture start offset
   StatsGroup stats_;
   Counter& bytesWritten_;
   Counter& bytesRead_;
   Counter& unsupported_;
+  Counter& mmioAccesses_;
 };
 
 }  // namespace hmmsim

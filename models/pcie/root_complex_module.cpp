@@ -17,11 +17,63 @@ PcieRootComplexModule::PcieRootComplexModule(sc_core::sc_module_name name,
       fromPeer_(stats_.counter("from_peer_transactions", "transaction",
                                "requests from another root complex forwarded to a root port")),
       aborted_(stats_.counter("aborted_transactions", "transaction",
-                              "requests aborted by the translation stage or unroutable")) {
+                              "requests aborted by the translation stage or unroutable")),
+      hostRequests_(
+          stats_.counter("host_requests", "transaction", "CPU-initiated requests (MMIO) sent below")),
+      hostUnrouted_(
+          stats_.counter("host_unrouted", "transaction",
+                         "CPU-initiated requests no device below claims (completed with an error)")) {
   HMMSIM_ASSERT(params.p2pWriteEfficiency > 0 && params.p2pWriteEfficiency <= 1 &&
                     params.p2pReadEfficiency > 0 && params.p2pReadEfficiency <= 1,
                 name << ": p2p efficiencies must be in (0, 1]");
   requirePicosecondResolution();
+}
+
+void PcieRootComplexModule::hostTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
+  const bool isWrite = gp.is_write();
+  const std::uint64_t addr = gp.get_address();
+  const std::uint64_t len = gp.get_data_length();
+  const PcieRouteResult r = router_ != nullptr ? router_->routeFromRootComplex(params_.index, addr, isWrite)
+                                               : PcieRouteResult{nullptr, CplStatus::UnsupportedRequest};
+  delay += latency_;
+  if (r.route == nullptr || len == 0) {
+    ++hostUnrouted_;
+    gp.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+    if (!isWrite) delay += latency_;
+    return;
+  }
+  // The host bridge as requester: one burst of TLPs, sized with the host bridge's MPS/MRRS.
+  PcieTlpExtension ext;
+  ext.setRequester(params_.hostRequester);
+  ext.kind = isWrite ? TlpKind::MWr : TlpKind::MRd;
+  ext.lengthBytes = len;
+  const BurstWire w =
+      isWrite ? writeBurstWire(params_.hostTlp, addr, len) : readBurstWire(params_.hostTlp, addr, len);
+  ext.reqTlps = w.reqTlps;
+  ext.reqWireBytes = w.reqWireBytes;
+  ext.cplTlps = w.cplTlps;
+  ext.cplWireBytes = w.cplWireBytes;
+  ext.cplNoDataWireBytes = cplWireBytes(params_.hostTlp);
+  ext.nowPs = sc_core::sc_time_stamp().value();
+  ext.route = r.route;
+  ext.hop = 0;
+  tlm::tlm_extension_base* previous = gp.set_extension(PcieTlpExtension::ID, &ext);
+  ++hostRequests_;
+  const std::uint8_t egress = ext.nextEgress();
+  HMMSIM_ASSERT(egress < out.size(), name() << ": a CPU request for 0x" << std::hex << addr
+                                            << " routed to port " << std::dec << int(egress)
+                                            << " (host memory and peer root complexes are not reached "
+                                               "through the host bridge)");
+  const sc_core::sc_time accepted = delay;
+  out[egress]->b_transport(gp, delay);
+  if (isWrite) {
+    delay = accepted;  // posted: the CPU goes on once the host bridge took the write
+  } else if (gp.get_response_status() == tlm::TLM_OK_RESPONSE) {
+    delay += psTime(ext.tailAfterHeadPs) + latency_;  // the CPU consumes the data once all of it arrived
+  } else {
+    delay += latency_;
+  }
+  gp.set_extension(PcieTlpExtension::ID, previous);
 }
 
 std::uint64_t PcieRootComplexModule::forwardP2p(IntervalBook& engine, double efficiency, double linkGbps,

@@ -20,7 +20,15 @@
 // and sends the request through `peerOut` to the host interconnect; the destination root
 // complex (`peerIn`) adds its latency on the way in and, for reads, out, and forwards to its root
 // port (no second translation: the source resolved the address; no second efficiency charge).
-// Leaves out: CPU-initiated MMIO (host bridge as a requester), ordering between root ports,
+// CPU-initiated requests (MMIO loads and stores, doorbells) enter at `hostIn` as plain TLM
+// payloads (a system bus forwards them): the host bridge becomes the requester (`hostRequester`),
+// the request is routed from this root complex (PcieRouter::routeFromRootComplex) and sized as
+// one burst of TLPs with `hostTlp` (MPS/MRRS of the host bridge); it pays `latencyPs` in and, for
+// a read, again for the completions, plus the links, switches and target on its way. A store is
+// posted: the CPU is released once the root complex accepted it (latencyPs), while the write
+// itself reaches the device later in simulated time.
+// Leaves out: ordering between root ports, write combining and uncached-access serialisation in
+// the CPU, the host bridge's own queue limits,
 // multiple host-memory channels (the memory target models its own bandwidth).
 
 #include <cstdint>
@@ -29,6 +37,7 @@
 #include <tlm>
 
 #include "models/pcie/interval_book.h"
+#include "models/pcie/link_timing.h"
 #include "models/pcie/pcie_route.h"
 #include "models/pcie/pcie_sockets.h"
 #include "models/pcie/pcie_transaction.h"
@@ -45,11 +54,15 @@ struct PcieRootComplexParams {
       DEFAULT_P2P_EFFICIENCY;  ///< p2p posted-write rate / ingress link rate, (0, 1]; default 0.747
   double p2pReadEfficiency =
       DEFAULT_P2P_EFFICIENCY;  ///< p2p read-completion rate / ingress link rate, (0, 1]; default 0.747
+  Bdf hostRequester{};         ///< requester id of CPU-initiated requests (the host bridge); default 00:00.0
+  PcieLinkConfig
+      hostTlp{};  ///< TLP sizing (MPS, MRRS, RCB) of CPU-initiated requests; default PcieLinkConfig
 };
 
 class PcieRootComplexModule : public sc_core::sc_module {
   void bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   void peerTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+  void hostTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
 
  public:
   PcieTargetSocket<PcieRootComplexModule, &PcieRootComplexModule::bTransport> in{"in", this};
@@ -59,6 +72,9 @@ class PcieRootComplexModule : public sc_core::sc_module {
   /// bound only when the fabric has more than one root complex.
   PcieInitiatorSocket<1, sc_core::SC_ZERO_OR_MORE_BOUND> peerOut{"peerOut"};
   PcieTargetSocket<PcieRootComplexModule, &PcieRootComplexModule::peerTransport> peerIn{"peerIn", this};
+  /// CPU-initiated requests (plain TLM payloads, no PCIe extension): MMIO to BARs below. May
+  /// stay unbound (a fabric without CPUs).
+  PcieTargetSocket<PcieRootComplexModule, &PcieRootComplexModule::hostTransport> hostIn{"hostIn", this};
 
   PcieRootComplexModule(sc_core::sc_module_name name, const PcieRootComplexParams& params);
 
@@ -87,6 +103,8 @@ class PcieRootComplexModule : public sc_core::sc_module {
   Counter& p2p_;
   Counter& fromPeer_;
   Counter& aborted_;
+  Counter& hostRequests_;
+  Counter& hostUnrouted_;
 };
 
 }  // namespace hmmsim

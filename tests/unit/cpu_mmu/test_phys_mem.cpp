@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <list>
 #include <map>
@@ -874,4 +875,60 @@ TEST_CASE("per-cpu bulk frees of pfn runs hand out exactly the pages page-by-pag
   // After everything came back, the two agree on a full drain-and-refill too.
   for (int i = 0; i < 9000; ++i) allocBoth(i % 7 == 0 ? 9 : 0);
   CHECK(pm.freePages() <= pm.ramPages());
+}
+
+TEST_CASE("a device range added at a BAR address sits exactly there and holds real bytes") {
+  PhysMem pm(smallRam(8ull << 20));
+  int a = 0;
+  const Pa bar(0x40'0000'0000ull);  // 256 GiB: a 64-bit prefetchable BAR
+  REQUIRE(pm.addDeviceRangeAt(bar, 1024, fakePgmap(a), nullptr) == Errno::Ok);
+  CHECK(pm.isDevicePfn(pfnOf(bar)));
+  CHECK(pm.isDevicePfn(pfnOf(bar) + 1023));
+  CHECK_FALSE(pm.pfnValid(pfnOf(bar) + 1024));
+  CHECK_FALSE(pm.pfnValid(pfnOf(bar) - 1));
+  CHECK(pm.deviceRangePages(pfnOf(bar)) == 1024);
+  CHECK(pm.frame(pfnOf(bar) + 7).pgmap == fakePgmap(a));
+  const std::uint8_t out[6] = {1, 2, 3, 4, 5, 6};
+  pm.write(bar + 4093, out, sizeof out);  // crosses a frame boundary
+  std::uint8_t in[8] = {};
+  pm.read(bar + 4092, in, sizeof in);
+  const std::uint8_t expect[8] = {0, 1, 2, 3, 4, 5, 6, 0};
+  CHECK(std::equal(in, in + 8, expect));
+  // Auto-placed ranges go around it.
+  const Pfn d = pm.addDeviceRange(fakePgmap(a), 512, nullptr);
+  CHECK((d + 512 <= pfnOf(bar) || d >= pfnOf(bar) + 1024));
+  CHECK(pm.removeDeviceRange(pfnOf(bar)) == Errno::Ok);
+  CHECK_FALSE(pm.pfnValid(pfnOf(bar)));
+}
+
+TEST_CASE("a device range at a given address is refused with a reason when it cannot sit there") {
+  PhysMem pm(smallRam(8ull << 20));
+  int a = 0;
+  const Pa bar(1ull << 32);
+  REQUIRE(pm.addDeviceRangeAt(bar, 512, fakePgmap(a), nullptr) == Errno::Ok);
+  CHECK(pm.addDeviceRangeAt(bar + (1ull << 20), 512, fakePgmap(a), nullptr) == Errno::Inval);
+  CHECK(pm.checkDeviceRangeAt(bar + (1ull << 20), 512).find("2 MiB") != std::string::npos);
+  CHECK(pm.addDeviceRangeAt(bar + (2ull << 20), 100, fakePgmap(a), nullptr) == Errno::Inval);
+  CHECK(pm.checkDeviceRangeAt(bar, 512).find("overlaps the device range") != std::string::npos);
+  CHECK(pm.addDeviceRangeAt(bar - (2ull << 20), 1024, fakePgmap(a), nullptr) == Errno::Inval);
+  CHECK(pm.checkDeviceRangeAt(Pa(0), 512).find("overlaps system RAM") != std::string::npos);
+  CHECK(pm.checkDeviceRangeAt(Pa(1ull << 52), 512).find("outside") != std::string::npos);
+  CHECK(pm.checkDeviceRangeAt(bar, 0).find("empty") != std::string::npos);
+  CHECK(pm.addDeviceRangeAt(bar + (2ull << 20), 512, fakePgmap(a), nullptr) == Errno::Ok);  // adjacent
+  CHECK(pm.deviceRangePages(pfnOf(bar)) == 512);
+}
+
+TEST_CASE("a 16 GiB device memory costs no frame metadata and no data until it is touched") {
+  PhysMem pm(smallRam(8ull << 20));
+  int a = 0;
+  const std::uint64_t before = pm.metadataBytes();
+  const Pa vram(0x40'0000'0000ull);
+  REQUIRE(pm.addDeviceRangeAt(vram, (16ull << 30) / kPageSize, fakePgmap(a), nullptr) == Errno::Ok);
+  CHECK(pm.dataPages() == 0);
+  // Chunk descriptors only (24 B per 2 MiB of the span up to the range's end): no struct pages.
+  const std::uint64_t spanChunks = ((0x40'0000'0000ull + (16ull << 30)) >> 21);
+  CHECK(pm.metadataBytes() - before <= spanChunks * 32 + 64);
+  const std::uint8_t v = 0x5a;
+  pm.write(vram + (16ull << 30) - 1, &v, 1);
+  CHECK(pm.dataPages() == 1);
 }

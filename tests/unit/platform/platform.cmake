@@ -1,0 +1,5 @@
+# The platform seam (issue 12): one byte store for device memory (PhysMem behind BAR targets), the
+# system address map in front of memory (CPU loads/stores to DRAM, BARs, device-coherent memory,
+# MMIO doorbells) and device DMA to a peer's BAR, followed byte for byte.
+hmmsim_test(test_platform_seam SOURCES unit/platform/test_platform_seam.cpp
+  LIBS hmmsim::cpu_mmu hmmsim::pcie hmmsim::hmm)
