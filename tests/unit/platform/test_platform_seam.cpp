@@ -10,7 +10,6 @@
 #include <memory>
 #include <vector>
 
-#include <tlm_utils/tlm_quantumkeeper.h>
 #include <systemc>
 #include <tlm>
 
