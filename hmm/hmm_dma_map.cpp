@@ -94,8 +94,10 @@ HmmStatus hmmRangeDmaMap(HmmRange& range, const HmmDmaImporter& imp, DmaAddr* da
       HMMSIM_ASSERT(ops, "foreign device-private pfn " << pfn << " reported without devmem p2p ops");
       // The run of valid pages of the same pgmap (chunk); the callee checks ownership itself.
       std::uint64_t run = 1;
+      // ... and of the same access (`write` below covers the whole run).
       while (i + run < n && (range.hmmPfns[i + run] & HMM_PFN_VALID) &&
-             pm.frame(hmmPfnToPfn(range.hmmPfns[i + run])).pgmap == f.pgmap)
+             pm.frame(hmmPfnToPfn(range.hmmPfns[i + run])).pgmap == f.pgmap &&
+             (range.hmmPfns[i + run] & HMM_PFN_WRITE) == (e & HMM_PFN_WRITE))
         ++run;
       const std::uint64_t done = ops->p2pMap(*dm, *imp.device, range.start + (i << kPageShift),
                                              range.hmmPfns + i, run, daddrs + i, (e & HMM_PFN_WRITE) != 0);

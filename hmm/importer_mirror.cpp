@@ -310,7 +310,7 @@ bool ImporterMirror::transferDma(std::uint64_t id, void* buf, std::size_t len) {
     if (hasFrame(d.t.kind))
       checker_->frameAccess(*imp_.device, d.va, d.t.pfn, d.t.gen, mm_.physMem().generationOf(d.t.pfn));
   }
-  const std::optional<Pa> pa = resolver_(*imp_.device, d.t.addr + d.offset, d.t.kind, d.write);
+  const std::optional<Pa> pa = resolver_(*imp_.device, d.t.addr + d.offset, d.t, d.write);
   if (!pa) return false;
   if (d.write)
     mm_.physMem().write(*pa, buf, len);

@@ -113,10 +113,12 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   bool dmaWrite(Va va, const void* buf, std::size_t len);
 
   /// The platform below the device: where the bytes of a DMA address the importer emitted live
-  /// (IOMMU translation, BAR decode to the exporter's page...), or nullopt (fault). Required for
-  /// transferDma.
-  using Resolver =
-      std::function<std::optional<Pa>(Device& importer, DmaAddr addr, HmmDmaKind kind, bool write)>;
+  /// (IOMMU translation, BAR decode to the exporter's page...), or nullopt (fault). `t` is the
+  /// translation the access used (its kind; for DevmemP2p its pfn is the exporter's page the
+  /// importer means, which a platform checking rule 3 passes to P2pChecker::barAccess). Required
+  /// for transferDma.
+  using Resolver = std::function<std::optional<Pa>(Device& importer, DmaAddr addr, const DeviceTranslation& t,
+                                                   bool write)>;
   void setResolver(Resolver r) { resolver_ = std::move(r); }
   /// Called by invalidate with the update lock held while DMAs that used [start, end) are in
   /// flight; must return once they ended (endDma). A SystemC shell waits there.

@@ -41,7 +41,8 @@ class DevmemP2pOps {
  public:
   virtual ~DevmemP2pOps() = default;
   /// Map the leading pages of the run that belong to `devmem` for `importer`; pas[i] receives the
-  /// address the importer uses for page i. `write`: the importer will write them.
+  /// address the importer uses for page i. `write`: the importer will write them (every entry of
+  /// the run has HMM_PFN_WRITE; hmmRangeDmaMap cuts runs where that changes).
   /// Returns the number of pages mapped from addr (<= npages); 0 = declined (policy, no window,
   /// p2p not possible between the two devices): the importer falls back to system memory.
   virtual std::uint64_t p2pMap(DeviceMemory& devmem, Device& importer, Va addr, const unsigned long* hmmPfns,

@@ -96,6 +96,36 @@ void P2pChecker::peerAccess(const Device& importer, BusAddr addr, const std::str
          "bus address outside every live BAR window of " + exporter);
 }
 
+void P2pChecker::registerBar(const P2pBarManager& bar, const std::string& exporter) {
+  unregisterBar(bar);
+  bars_.emplace_back(&bar, exporter);
+}
+
+void P2pChecker::unregisterBar(const P2pBarManager& bar) {
+  for (auto it = bars_.begin(); it != bars_.end(); ++it)
+    if (it->first == &bar) {
+      bars_.erase(it);
+      return;
+    }
+}
+
+bool P2pChecker::barAccess(const Device& importer, BusAddr addr, std::uint64_t len, const DevPage* expected) {
+  for (const auto& [bar, name] : bars_) {
+    const P2pBarParams& p = bar->params();
+    if (addr < p.barBus || addr.value() - p.barBus.value() >= p.apertureBytes) continue;
+    ++barChecks_;
+    const BarAccessCheck c = bar->checkAccess(addr, len, expected);
+    if (!c.legal) {
+      std::ostringstream os;
+      os << "peer access of " << len << " bytes at bus address 0x" << std::hex << addr.value() << std::dec
+         << " of " << name << ": " << c.describe();
+      report(CheckRule::OutsideBarWindow, importer, addr.value(), os.str());
+    }
+    return true;
+  }
+  return false;
+}
+
 void P2pChecker::dataMismatch(const Device& importer, Va va, const std::string& what) {
   report(CheckRule::DataIntegrity, importer, va.value(), what);
 }

@@ -11,7 +11,12 @@
 //   rule 2 (freed frame): an access to a frame whose generation changed since it was mapped
 //          (freed, or migrated away and reused).
 //   rule 3 (outside a BAR window): a peer access whose bus address is outside every live window
-//          of the exporter, through a query the exporter's BAR library provides (setBarQuery).
+//          of the exporter. Exporters that manage their BAR with P2pBarManager register it
+//          (registerBar) and the platform reports each peer access with barAccess: the manager's
+//          checkAccess decides (live window, and the device page the importer meant still behind
+//          it, which is what an exporter reusing a window before revoking breaks), and the report
+//          names the BAR event that took the window away. Exporters with their own bookkeeping
+//          give a plain query instead (setBarQuery, peerAccess).
 //   rule 5 (data integrity): bytes that differ from what the scenario/test expects.
 // Rule 4 (unmapped IOVA) lives in the IOMMU model.
 // A violation names the simulated time (from the clock hook; 0 in pure-core tests), the device,
@@ -25,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "hmm/p2p_bar_manager.h"
 #include "models/cpu_mmu/mmu_notifier.h"
 #include "sim/checker.h"
 #include "sim/device.h"
@@ -59,6 +65,16 @@ class P2pChecker {
   using BarQuery = std::function<bool(BusAddr)>;
   void setBarQuery(BarQuery q) { barQuery_ = std::move(q); }
   void peerAccess(const Device& importer, BusAddr addr, const std::string& exporter);
+  /// Rule 3 through an exporter's BAR manager: `bar` (not owned; unregisterBar before it goes)
+  /// answers for bus addresses inside its aperture; `exporter` names it in reports.
+  void registerBar(const P2pBarManager& bar, const std::string& exporter);
+  void unregisterBar(const P2pBarManager& bar);
+  /// Rule 3: the importer's DMA of `len` bytes reached bus address `addr`;
+  /// `expected` (optional) is the exporter device page the importer's translation meant. Returns
+  /// true when a registered BAR's aperture holds `addr` (checked, reported if illegal), false when
+  /// no registered BAR does (nothing checked). Counts every check (barChecks()).
+  bool barAccess(const Device& importer, BusAddr addr, std::uint64_t len, const DevPage* expected);
+  std::uint64_t barChecks() const { return barChecks_; }
   /// Rule 5: `what` differs from expectation at `va`.
   void dataMismatch(const Device& importer, Va va, const std::string& what);
 
@@ -88,6 +104,8 @@ class P2pChecker {
   std::vector<Record> records_;
   std::map<const Device*, Window> windows_;
   BarQuery barQuery_;
+  std::vector<std::pair<const P2pBarManager*, std::string>> bars_;
+  std::uint64_t barChecks_ = 0;
 };
 
 }  // namespace hmmsim

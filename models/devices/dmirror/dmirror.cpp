@@ -13,6 +13,7 @@
 #include "models/cpu_mmu/mmu_notifier.h"
 #include "models/cpu_mmu/page_table.h"
 #include "models/cpu_mmu/phys_mem.h"
+#include "models/devices/dmirror/dmirror_p2p.h"
 #include "sim/assert.h"
 
 namespace hmmsim {
@@ -155,6 +156,11 @@ DmirrorDevice::DmirrorDevice(PhysMem& pm, unsigned id, MemoryType type, const Dm
 
 DmirrorDevice::~DmirrorDevice() {
   HMMSIM_ASSERT(handles_.empty(), "dmirror " << name_ << " destroyed with open handles");
+  if (p2p_) p2p_->fabric->detach(*this);
+}
+
+void DmirrorDevice::attachP2p(std::unique_ptr<DmirrorP2p> p2p) {
+  p2p_ = std::move(p2p);
 }
 
 std::shared_ptr<File> DmirrorDevice::open(Mm& mm) {
@@ -177,6 +183,7 @@ void DmirrorDevice::release(File& file) {
   Dmirror* d = handleOf(file);
   if (!d) return;
   file.privateData = nullptr;
+  if (p2p_) p2p_->handleClosed(*d);
   d->mirror_.remove();
   handles_.remove_if([d](const std::unique_ptr<Dmirror>& h) { return h.get() == d; });
   if (params_.evictOnRelease) removeChunks();
@@ -295,7 +302,7 @@ Errno DmirrorDevice::read(Dmirror& d, HmmDmirrorCmd& cmd) {
   const std::uint64_t size = cmd.npages << kPageShift;
   if (size > kMaxBounceBytes) return Errno::NoMem;
   std::vector<std::uint8_t> bounce(size);
-  Errno ret = copyWithFaults(d, cmd, bounce, false);
+  Errno ret = p2p_ ? p2p_->read(d, cmd, bounce) : copyWithFaults(d, cmd, bounce, false);
   if (ret == Errno::Ok && copyToUser(d.mm(), Va(cmd.ptr), bounce.data(), size) != Errno::Ok)
     ret = Errno::Fault;
   return ret;
@@ -328,7 +335,7 @@ Errno DmirrorDevice::write(Dmirror& d, HmmDmirrorCmd& cmd) {
   if (size > kMaxBounceBytes) return Errno::NoMem;
   std::vector<std::uint8_t> bounce(size);
   if (copyFromUser(d.mm(), bounce.data(), Va(cmd.ptr), size) != Errno::Ok) return Errno::Fault;
-  return copyWithFaults(d, cmd, bounce, true);
+  return p2p_ ? p2p_->write(d, cmd, bounce) : copyWithFaults(d, cmd, bounce, true);
 }
 
 // ---- migration -----------------------------------------------------------------------------
@@ -626,6 +633,7 @@ std::uint8_t DmirrorDevice::mkentry(unsigned long entry) {
 }
 
 Errno DmirrorDevice::snapshot(Dmirror& d, HmmDmirrorCmd& cmd) {
+  if (p2p_) return p2p_->snapshot(d, cmd);
   Mm& mm = d.mm();
   if (mm.exited()) return Errno::Inval;
   const Va start(cmd.addr);
@@ -750,6 +758,9 @@ void DmirrorDevice::removeChunks() {
     DeviceMemory::Chunk& c = devmem_->chunk(i);
     if (!c.live) continue;
     devmem_->beginRemove(i);
+    // p2p: importers of the chunk's pages through special vmas are revoked before the pages go
+    // (those in anonymous vmas are invalidated by the eviction's MIGRATE rounds).
+    if (p2p_) p2p_->revokeChunk(i);
     evictChunk(c);
     devmem_->removeChunk(i);  // Busy (a pinned page) leaves the chunk registered
   }
@@ -758,6 +769,8 @@ void DmirrorDevice::removeChunks() {
 // ---- mmap ----------------------------------------------------------------------------------
 
 Errno DmirrorDevice::mmap(File& /*file*/, Vma& vma) {
+  if (vma.vmPgoff >= (HMM_DMIRROR_P2P_MMAP_OFFSET >> kPageShift))
+    return p2p_ ? p2p_->mmapSpecial(vma) : Errno::Inval;
   // dmirror_fops_mmap: a zeroed page at every address, inserted with vm_insert_page.
   for (Va addr = vma.vmStart; addr < vma.vmEnd; addr = addr + kPageSize) {
     auto page = pm_.allocFrame(0);

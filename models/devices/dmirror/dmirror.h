@@ -63,6 +63,7 @@ namespace hmmsim {
 class Mm;
 class PhysMem;
 class DmirrorDevice;
+class DmirrorP2p;
 
 /// Parameters of one dmirror device.
 struct DmirrorParams {
@@ -195,11 +196,18 @@ class DmirrorDevice final : public FileOperations {
   StatsGroup& stats() { return stats_; }
   /// Where the device reports invariant violations (not owned; null: none are reported).
   void attachChecker(InvariantChecker* checker) { checker_ = checker; }
+  /// The p2p half (models/devices/dmirror/dmirror_p2p.h), or nullptr (the kernel's device: every
+  /// command behaves exactly as lib/test_hmm.c). Set by DmirrorP2pFabric::attach. With it, READ,
+  /// WRITE and SNAPSHOT go through the importer pattern and an mmap at
+  /// HMM_DMIRROR_P2P_MMAP_OFFSET exports a special vma.
+  DmirrorP2p* p2p() { return p2p_.get(); }
+  void attachP2p(std::unique_ptr<DmirrorP2p> p2p);
   /// Device pages (4 KiB units) allocated by migrations (the kernel's calloc).
   std::uint64_t calloc() const { return calloc_.value(); }
 
  private:
   friend class Dmirror;
+  friend class DmirrorP2p;
   // Commands (lib/test_hmm.c names).
   Errno read(Dmirror& d, HmmDmirrorCmd& cmd);
   Errno write(Dmirror& d, HmmDmirrorCmd& cmd);
@@ -250,6 +258,7 @@ class DmirrorDevice final : public FileOperations {
   std::unique_ptr<DeviceMemory> devmem_;
   std::list<std::unique_ptr<Dmirror>> handles_;
   InvariantChecker* checker_ = nullptr;
+  std::unique_ptr<DmirrorP2p> p2p_;  // last: destroyed first (gives back what it imported)
 };
 
 }  // namespace hmmsim

@@ -36,6 +36,18 @@ inline constexpr unsigned HMM_DMIRROR_FLAGS = 0x08;
 /// does not consult the flag: it has no handle).
 inline constexpr std::uint64_t HMM_DMIRROR_FLAG_FAIL_ALLOC = 1ull << 0;
 
+/// hmmsim extension (RFC p2p, models/devices/dmirror/dmirror_p2p.h): mmap of the device file at a
+/// byte offset of HMM_DMIRROR_P2P_MMAP_OFFSET + p * 4096 exports device page p onwards as a special
+/// vma (VM_IO | VM_PFNMAP, no CPU mapping) that importers reach only through its vm_ops p2pMap.
+/// Errors of that mmap: EINVAL (the device is not attached to a p2p fabric, or a page is not in a
+/// registered device-memory chunk); ENODEV (the device was hot-unplugged). An importer's p2pMap of
+/// it fails with EPERM (write into a vma without PROT_WRITE), EOPNOTSUPP (the exporter declines
+/// p2p, or the p2pdma map type between the two functions is NOT_SUPPORTED), ENOSPC (no BAR window
+/// under the exporter's policy, or over the importer's cap), EBUSY (a window is being revoked), EIO
+/// (the exporter is in reset), ENODEV (unplugged); READ/WRITE/SNAPSHOT over it then return EFAULT.
+/// Offsets below it keep the kernel's meaning (vm_insert_page of zeroed pages).
+inline constexpr std::uint64_t HMM_DMIRROR_P2P_MMAP_OFFSET = 1ull << 40;
+
 /// Snapshot bytes (enum in test_hmm_uapi.h).
 inline constexpr std::uint8_t HMM_DMIRROR_PROT_ERROR = 0xFF;
 inline constexpr std::uint8_t HMM_DMIRROR_PROT_NONE = 0x00;
@@ -48,5 +60,11 @@ inline constexpr std::uint8_t HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL = 0x20;
 inline constexpr std::uint8_t HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE = 0x30;
 inline constexpr std::uint8_t HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL = 0x40;
 inline constexpr std::uint8_t HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE = 0x50;
+/// hmmsim extension, only from a device attached to a p2p fabric: another device's private page
+/// that its exporter maps for this device through its BAR (devmem p2pMap accepted). A page it
+/// declines stays HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE (SNAPSHOT never migrates).
+inline constexpr std::uint8_t HMM_DMIRROR_PROT_DEV_PRIVATE_P2P = 0x60;
+/// hmmsim extension: a page of a special vma (HMM_DMIRROR_P2P_MMAP_OFFSET) its p2pMap mapped.
+inline constexpr std::uint8_t HMM_DMIRROR_PROT_SPECIAL_P2P = 0x70;
 
 }  // namespace hmmsim

@@ -281,7 +281,9 @@ struct P2pFixture : HmmFixture {
     importers.push_back(
         std::make_unique<ImporterMirror>(*mm, importerOf(n), start, pages, p, &checker, "imp." + n));
     ImporterMirror& m = *importers.back();
-    m.setResolver([this](Device& d, DmaAddr a, HmmDmaKind k, bool w) { return resolve(d, a, k, w); });
+    m.setResolver([this](Device& d, DmaAddr a, const DeviceTranslation& t, bool w) {
+      return resolve(d, a, t.kind, w);
+    });
     return m;
   }
 

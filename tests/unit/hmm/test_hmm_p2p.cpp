@@ -196,7 +196,9 @@ TEST_CASE("the importer's own device memory maps to its local address", "[hmm][p
         }(),
         a, 4, p, &f.checker, "imp.gpu1"));
     m = f.importers.back().get();
-    m->setResolver([&f](Device& d, DmaAddr x, HmmDmaKind k, bool w) { return f.resolve(d, x, k, w); });
+    m->setResolver([&f](Device& d, DmaAddr x, const DeviceTranslation& t, bool w) {
+      return f.resolve(d, x, t.kind, w);
+    });
   }
   REQUIRE(m->map(a, a + 4 * kP, true) == HmmStatus::Ok);
   for (std::uint64_t i = 0; i < 4; ++i) {

@@ -1,0 +1,529 @@
+// dmirror's p2p half (exporter and importer). See dmirror_p2p.h.
+#include "models/devices/dmirror/dmirror_p2p.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "hmm/hmm.h"
+#include "hmm/hmm_dma_map.h"
+#include "hmm/p2p_checker.h"
+#include "hmm/p2p_dma.h"
+#include "models/cpu_mmu/memory.h"
+#include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/phys_mem.h"
+#include "models/cpu_mmu/rmap.h"
+#include "models/cpu_mmu/vma.h"
+#include "models/devices/dmirror/dmirror.h"
+#include "models/pcie/dma_mapping.h"
+#include "models/pcie/iommu.h"
+#include "models/pcie/routing.h"
+#include "models/pcie/topology.h"
+#include "sim/assert.h"
+
+namespace hmmsim {
+
+namespace {
+
+constexpr std::uint64_t kSpecialPgoff = HMM_DMIRROR_P2P_MMAP_OFFSET >> kPageShift;
+
+/// Importer windows are rounded out to this. Unit: bytes.
+constexpr std::uint64_t kImportWindowAlign = 2ull << 20;
+
+P2pBarParams barParams(const DmirrorDevice& dev, PciDev& pci, const DmirrorP2pParams& p) {
+  P2pBarParams b;
+  b.barPa = pciResourceStart(pci, p.bar);
+  b.barBus = pciBusAddress(pci, p.bar);
+  b.apertureBytes = p.apertureBytes ? p.apertureBytes : pciResourceLen(pci, p.bar);
+  b.windowBytes = p.windowBytes;
+  b.deviceMemBytes = dev.params().capacityBytes;
+  b.policy = p.policy;
+  b.importerCapPages = p.importerCapPages;
+  b.reuseBeforeRevoke = p.reuseBeforeRevoke;
+  return b;
+}
+
+/// The invalidate of a SNAPSHOT's temporary notifier: moves the sequence under the update lock.
+class ProbeNotifierOps final : public MmuIntervalNotifierOps {
+ public:
+  explicit ProbeNotifierOps(SleepingMutex& lock) : lock_(lock) {}
+  bool invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange& range, std::uint64_t curSeq) override {
+    if (range.blockable()) {
+      lock_.lock();
+    } else if (!lock_.tryLock()) {
+      return false;
+    }
+    sub.setSeq(curSeq);
+    lock_.unlock();
+    return true;
+  }
+
+ private:
+  SleepingMutex& lock_;
+};
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------
+// DmirrorP2p
+// ------------------------------------------------------------------------------------------
+
+DmirrorP2p::DmirrorP2p(DmirrorDevice& dev, PciDev& pci, const DmirrorP2pParams& params, DmaMapping& dma,
+                       P2pDmaMapper& mapper, P2pChecker* checker, ImporterMirror::Resolver resolver)
+    : dev_(dev),
+      pci_(pci),
+      params_(params),
+      dma_(dma),
+      mapper_(mapper),
+      checker_(checker),
+      resolver_(std::move(resolver)),
+      vmaRevoker_(kSpecialPgoff),
+      bar_(barParams(dev, pci, params), this, std::string(dev.name()) + ".bar"),
+      stats_(std::string(dev.name()) + ".p2p"),
+      devmemMaps_(stats_.counter("devmem_p2p_pages", "pages", "pages mapped by the devmem p2p_map")),
+      devmemDeclined_(stats_.counter("devmem_p2p_declined", "calls", "devmem p2p_map calls that declined")),
+      vmaMaps_(stats_.counter("vma_p2p_pages", "pages", "pages mapped by the special vma's p2p_map")),
+      vmaRefused_(stats_.counter("vma_p2p_refused", "calls", "special-vma p2p_map calls refused")),
+      unmapPages_(stats_.counter("p2p_unmap_pages", "pages", "pages given back by p2p_unmap")),
+      revokeRounds_(stats_.counter("revoke_clear_rounds", "rounds", "CLEAR rounds over anonymous vmas")) {
+  dev_.devmem().setP2pOps(this);
+  if (checker_) checker_->registerBar(bar_, dev_.name());
+}
+
+DmirrorP2p::~DmirrorP2p() {
+  importers_.clear();  // gives back everything the handles imported
+  dev_.devmem().setP2pOps(nullptr);
+  if (checker_) checker_->unregisterBar(bar_);
+}
+
+std::optional<DevPage> DmirrorP2p::devPageOf(Pfn pfn) {
+  DeviceMemory& mem = dev_.devmem();
+  const std::uint64_t perChunk = dev_.params().chunkBytes >> kPageShift;
+  for (std::size_t i = 0; i < mem.chunkCount(); ++i) {
+    const DeviceMemory::Chunk& c = mem.chunk(i);
+    if (!c.live || !c.pgmap.contains(pfn)) continue;
+    const std::uint64_t p = i * perChunk + (pfn - c.pgmap.pfnFirst);
+    // Chunks re-added after a RELEASE get new indexes: beyond the BAR's device memory they are
+    // not exported (declined: the importer falls back to RAM).
+    if (p >= (bar_.params().deviceMemBytes >> kPageShift)) return std::nullopt;
+    return DevPage(p);
+  }
+  return std::nullopt;
+}
+
+void DmirrorP2p::revokeChunk(std::size_t i) {
+  const std::uint64_t perChunk = dev_.params().chunkBytes >> kPageShift;
+  const std::uint64_t total = bar_.params().deviceMemBytes >> kPageShift;
+  if (i * perChunk >= total) return;
+  bar_.revokeRange(DevPage(i * perChunk), std::min(perChunk, total - i * perChunk));
+}
+
+std::optional<Pfn> DmirrorP2p::pfnOf(DevPage p) {
+  DeviceMemory& mem = dev_.devmem();
+  const std::uint64_t perChunk = dev_.params().chunkBytes >> kPageShift;
+  const std::uint64_t i = p.value() / perChunk;
+  if (i >= mem.chunkCount() || !mem.chunk(i).live) return std::nullopt;
+  return mem.chunk(i).pgmap.pfnFirst + (p.value() % perChunk);
+}
+
+std::uint64_t DmirrorP2p::dmaMapPages(Device& importer, DevPage first, std::uint64_t n, const Pa* pa,
+                                      DmaAddr* out, bool write) {
+  const DmaDir dir = write ? DmaDir::Bidirectional : DmaDir::ToDevice;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const DmaAddr a = mapper_.map(pci_, params_.bar, importer, pa[i], kPageSize, dir);
+    if (a == kDmaMappingError) {  // NOT_SUPPORTED between the two functions, IOVA space full
+      bar_.unmap(importer, first + i, n - i);
+      return i;
+    }
+    Grant& g = grants_[{&importer, a.value()}];
+    if (g.toDevice + g.bidir) HMMSIM_ASSERT(g.page == first + i, "two device pages behind one p2p address");
+    g.page = first + i;
+    ++(write ? g.bidir : g.toDevice);
+    out[i] = a;
+  }
+  return n;
+}
+
+bool DmirrorP2p::ungrant(Device& importer, DmaAddr addr) {
+  auto it = grants_.find({&importer, addr.value()});
+  if (it == grants_.end()) return false;
+  Grant& g = it->second;
+  const bool bidir = g.bidir != 0;
+  const Errno rc = mapper_.unmap(importer, addr, kPageSize, bidir ? DmaDir::Bidirectional : DmaDir::ToDevice);
+  HMMSIM_ASSERT(rc == Errno::Ok, "p2p DMA unmap of " << addr << " failed: " << errnoName(rc));
+  bar_.unmap(importer, g.page, 1);
+  --(bidir ? g.bidir : g.toDevice);
+  if (g.toDevice + g.bidir == 0) grants_.erase(it);
+  ++unmapPages_;
+  return true;
+}
+
+// ---- devmem p2p ops (RFC 4/5) ---------------------------------------------------------------
+
+std::uint64_t DmirrorP2p::p2pMap(DeviceMemory& devmem, Device& importer, Va /*addr*/,
+                                 const unsigned long* hmmPfns, std::uint64_t npages, DmaAddr* pas,
+                                 bool /*write*/) {
+  HMMSIM_ASSERT(&devmem == &dev_.devmem(), "devmem p2p ops called for another device's memory");
+  std::uint64_t k = 0;
+  std::vector<Pa> pa;
+  while (k < npages) {
+    const std::optional<DevPage> first = devPageOf(hmmPfnToPfn(hmmPfns[k]));
+    if (!first) break;
+    // One BAR request per run of consecutive device pages of one access kind (so a reclaim never
+    // revokes a page this same run mapped). Each page's DMA direction follows its own entry: the
+    // caller's `write` is the first page's (hmmRangeDmaMap passes its HMM_PFN_WRITE), so a mixed
+    // run would otherwise map read-only pages writable or the reverse.
+    auto writable = [&](std::uint64_t j) { return (hmmPfns[j] & HMM_PFN_WRITE) != 0; };
+    const bool w = writable(k);
+    std::uint64_t run = 1;
+    while (k + run < npages && writable(k + run) == w) {
+      const std::optional<DevPage> p = devPageOf(hmmPfnToPfn(hmmPfns[k + run]));
+      if (!p || *p != *first + run) break;
+      ++run;
+    }
+    pa.assign(run, Pa(0));
+    const BarMapResult r = bar_.map(importer, *first, run, pa.data(), BarMapMode::Prefix);
+    const std::uint64_t got = dmaMapPages(importer, *first, r.pages, pa.data(), pas + k, w);
+    k += got;
+    if (got < run) break;
+  }
+  if (k == 0) ++devmemDeclined_;
+  devmemMaps_ += k;
+  return k;
+}
+
+std::uint64_t DmirrorP2p::p2pUnmap(DeviceMemory& /*devmem*/, Device& importer, Va /*addr*/,
+                                   const unsigned long* hmmPfns, std::uint64_t npages, const DmaAddr* pas) {
+  std::uint64_t k = 0;
+  for (; k < npages; ++k) {
+    if (!devPageOf(hmmPfnToPfn(hmmPfns[k]))) break;
+    if (!ungrant(importer, pas[k])) break;
+  }
+  return k;
+}
+
+// ---- the special vma (RFC 3/5) --------------------------------------------------------------
+
+Errno DmirrorP2p::mmapSpecial(Vma& vma) {
+  if (bar_.unplugged()) return Errno::NoDev;
+  const std::uint64_t first = vma.vmPgoff - kSpecialPgoff;
+  for (std::uint64_t p = first; p < first + vma.pages(); ++p)
+    if (!pfnOf(DevPage(p)) || p >= (bar_.params().deviceMemBytes >> kPageShift)) return Errno::Inval;
+  vma.vmOps = this;
+  vma.vmFlags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND;
+  vmaRevoker_.track(vma);
+  return Errno::Ok;
+}
+
+void DmirrorP2p::open(Vma& vma) {
+  vmaRevoker_.track(vma);
+}
+
+void DmirrorP2p::close(Vma& vma) {
+  vmaRevoker_.untrack(vma);
+}
+
+Errno DmirrorP2p::p2pMap(Vma& vma, Device& importer, Va start, Va end, DmaAddr* pa, bool write) {
+  if (write && !(vma.vmFlags & VM_WRITE)) {
+    ++vmaRefused_;
+    return Errno::Perm;
+  }
+  const std::uint64_t n = (end - start) >> kPageShift;
+  const DevPage first = vmaRevoker_.devPageOf(vma, start);
+  for (std::uint64_t i = 0; i < n; ++i)
+    if (!pfnOf(first + i)) {  // the chunk was removed (RELEASE) since the mmap
+      ++vmaRefused_;
+      return Errno::NoDev;
+    }
+  std::vector<Pa> cpu(n);
+  const BarMapResult r = bar_.map(importer, first, n, cpu.data(), BarMapMode::AllOrNothing);
+  if (!r.ok()) {
+    ++vmaRefused_;
+    return r.err();
+  }
+  const std::uint64_t got = dmaMapPages(importer, first, n, cpu.data(), pa, write);
+  if (got < n) {  // nothing stays mapped (AllOrNothing)
+    for (std::uint64_t i = 0; i < got; ++i) ungrant(importer, pa[i]);
+    ++vmaRefused_;
+    return Errno::OpNotSupp;
+  }
+  vmaMaps_ += n;
+  return Errno::Ok;
+}
+
+Errno DmirrorP2p::p2pUnmap(Vma& /*vma*/, Device& importer, Va start, Va end, const DmaAddr* pa) {
+  Errno rc = Errno::Ok;
+  for (std::uint64_t i = 0; i < ((end - start) >> kPageShift); ++i)
+    if (!ungrant(importer, pa[i])) rc = Errno::Inval;
+  return rc;
+}
+
+// ---- revocation -----------------------------------------------------------------------------
+
+void DmirrorP2p::revoke(DevPage first, std::uint64_t npages, BarEvent why) {
+  // Special vmas: unmap_mapping_range of the file pages (CLEAR rounds on each vma).
+  vmaRevoker_.revoke(first, npages, why);
+  // Device-private pages in anonymous vmas: the rmap walk finds where they are mapped; one
+  // CLEAR round per mapping, the CPU entries untouched (the data stays in device memory).
+  struct Where {
+    Mm* mm;
+    Va start, end;
+  };
+  std::vector<Where> where;
+  PhysMem& pm = dev_.physMem();
+  for (std::uint64_t p = first.value(); p < first.value() + npages; ++p) {
+    const std::optional<Pfn> pfn = pfnOf(DevPage(p));
+    if (!pfn || pm.frame(*pfn).refcount() == 0) continue;
+    const Pfn head = pm.compoundHead(*pfn);
+    rmapWalkAnon(pm, head, [&](const RmapMapping& m) {
+      const Va va = m.va + ((*pfn - head) << kPageShift);
+      if (m.level == PtLevel::Pte || va.alignDown(ptLevelSize(m.level)) == m.va)
+        where.push_back({m.mm, va, va + kPageSize});
+    });
+  }
+  for (std::size_t i = 0; i < where.size();) {  // merge adjacent pages of one mm
+    std::size_t j = i + 1;
+    Va end = where[i].end;
+    while (j < where.size() && where[j].mm == where[i].mm && where[j].start == end) end = where[j++].end;
+    ++revokeRounds_;
+    where[i].mm->notifyRange(MmuNotifierEvent::Clear, where[i].start, end);
+    i = j;
+  }
+}
+
+// ---- importer -------------------------------------------------------------------------------
+
+HmmDmaImporter DmirrorP2p::importerDesc() {
+  HmmDmaImporter imp;
+  imp.device = &pci_;
+  imp.owner = dev_.owner();
+  imp.dma = &dma_;
+  imp.localAddress = [](Pfn p) { return DmaAddr(paOf(p).value()); };
+  return imp;
+}
+
+ImporterMirror* DmirrorP2p::importerOf(const Dmirror& d) {
+  auto it = importers_.find(&d);
+  return it == importers_.end() ? nullptr : it->second.get();
+}
+
+ImporterMirror& DmirrorP2p::importerFor(Dmirror& d, Va start, Va end) {
+  std::unique_ptr<ImporterMirror>& m = importers_[&d];
+  if (m && start >= m->start() && end <= m->start() + (m->pages() << kPageShift)) return *m;
+  const Va lo = start.alignDown(kImportWindowAlign);
+  const Va hi = (end + (kImportWindowAlign - 1)).alignDown(kImportWindowAlign);
+  m.reset();  // unmaps the old window first
+  m = std::make_unique<ImporterMirror>(d.mm(), importerDesc(), lo, (hi - lo) >> kPageShift, params_.importer,
+                                       checker_, std::string(dev_.name()) + ".importer");
+  m->setResolver(resolver_);
+  return *m;
+}
+
+void DmirrorP2p::handleClosed(Dmirror& d) {
+  importers_.erase(&d);
+}
+
+Errno DmirrorP2p::copy(Dmirror& d, HmmDmirrorCmd& cmd, std::uint8_t* bounce, bool write) {
+  if (d.mm().exited()) return Errno::Fault;
+  const Va start(cmd.addr);
+  const Va end(cmd.addr + (cmd.npages << kPageShift));
+  ImporterMirror& m = importerFor(d, start, end);
+  std::uint64_t cpages = 0;
+  Errno ret = Errno::Ok;
+  // The READ/WRITE loop of lib/test_hmm.c: DMA through the device page table; at the first page
+  // without a usable translation, fault (map) from there to the end and go on.
+  for (Va va = start; va < end;) {
+    if (!m.translate(va, write)) {
+      const HmmStatus st = m.map(va, end, write);
+      if (st != HmmStatus::Ok) {
+        ret = hmmStatusToErrno(st);
+        break;
+      }
+      ++cmd.faults;
+      ++dev_.deviceFaults_;
+      continue;
+    }
+    const std::uint64_t id = *m.beginDma(va, write);
+    const bool ok = m.transferDma(id, bounce + (va - start), kPageSize);
+    m.endDma(id);
+    if (!ok) {
+      ret = Errno::Fault;  // the platform could not reach the address (IOMMU fault, no window)
+      break;
+    }
+    ++cpages;
+    va = va + kPageSize;
+  }
+  cmd.cpages = cpages;
+  return ret;
+}
+
+Errno DmirrorP2p::read(Dmirror& d, HmmDmirrorCmd& cmd, std::vector<std::uint8_t>& bounce) {
+  return copy(d, cmd, bounce.data(), false);
+}
+
+Errno DmirrorP2p::write(Dmirror& d, HmmDmirrorCmd& cmd, const std::vector<std::uint8_t>& bounce) {
+  return copy(d, cmd, const_cast<std::uint8_t*>(bounce.data()), true);
+}
+
+Errno DmirrorP2p::snapshot(Dmirror& d, HmmDmirrorCmd& cmd) {
+  Mm& mm = d.mm();
+  if (mm.exited()) return Errno::Inval;
+  const Va start(cmd.addr);
+  const Va end(cmd.addr + (cmd.npages << kPageShift));
+  constexpr std::uint64_t kChunk = 32;  // dmirror_snapshot's pfns[] array
+  std::vector<unsigned long> pfns(kChunk);
+  std::vector<DmaAddr> addrs(kChunk);
+  std::vector<HmmDmaKind> kinds(kChunk);
+  std::vector<std::uint8_t> perm(kChunk);
+  const HmmDmaImporter imp = importerDesc();
+  SleepingMutex& lock = d.mirror().updateLock();
+  ProbeNotifierOps ops(lock);
+  Va uptr(cmd.ptr);
+  for (Va addr = start; addr < end;) {
+    const Va next = std::min(end, addr + (kChunk << kPageShift));
+    const std::uint64_t n = (next - addr) >> kPageShift;
+    MmuIntervalNotifier sub;
+    Errno ret = mmuIntervalNotifierInsert(sub, mm, addr, next - addr, ops);
+    if (ret != Errno::Ok) return ret;
+    HmmRange range;
+    range.notifier = &sub;
+    range.start = addr;
+    range.end = next;
+    range.hmmPfns = pfns.data();
+    range.devPrivateOwner = dev_.owner();
+    range.importer = &pci_;
+    range.p2pAddrs = addrs.data();
+    unsigned retries = 0;
+    for (;;) {
+      if (retries++ > dev_.params().maxRetries) {
+        ret = Errno::Busy;
+        break;
+      }
+      std::fill(pfns.begin(), pfns.end(), 0UL);
+      std::fill(kinds.begin(), kinds.end(), HmmDmaKind::None);
+      range.notifierSeq = sub.readBegin();
+      HmmStatus st;
+      {
+        MmapReadLock mmapLock(mm);
+        st = hmmRangeFault(range);
+      }
+      if (st == HmmStatus::Busy) continue;
+      if (st != HmmStatus::Ok) {
+        ret = hmmStatusToErrno(st);
+        break;
+      }
+      // Probe the foreign device-private pages: does their exporter map them for us?
+      PhysMem& pm = mm.physMem();
+      for (std::uint64_t i = 0; i < n; ++i) {
+        if (hmmPfnIsP2p(pfns[i])) {
+          kinds[i] = HmmDmaKind::VmaP2p;
+          continue;
+        }
+        if (!(pfns[i] & HMM_PFN_VALID)) continue;
+        const Pfn pfn = hmmPfnToPfn(pfns[i]);
+        const DevPagemap* pg = pm.isDevicePfn(pfn) ? pm.frame(pfn).pgmap : nullptr;
+        if (!isDevicePrivate(pg) || pg->owner == dev_.owner()) continue;
+        DevmemP2pOps* ops2 = devmemP2pOps(pg);
+        if (ops2 && ops2->p2pMap(*devmemOfPgmap(pg), pci_, addr + (i << kPageShift), &pfns[i], 1, &addrs[i],
+                                 (pfns[i] & HMM_PFN_WRITE) != 0) == 1)
+          kinds[i] = HmmDmaKind::DevmemP2p;
+      }
+      lock.lock();
+      const bool retry = sub.readRetry(range.notifierSeq);
+      if (!retry)
+        for (std::uint64_t i = 0; i < n; ++i) {
+          const std::uint8_t rw = (pfns[i] & HMM_PFN_WRITE) ? HMM_DMIRROR_PROT_WRITE : HMM_DMIRROR_PROT_READ;
+          if (kinds[i] == HmmDmaKind::VmaP2p)
+            perm[i] = HMM_DMIRROR_PROT_SPECIAL_P2P | rw;
+          else if (kinds[i] == HmmDmaKind::DevmemP2p)
+            perm[i] = HMM_DMIRROR_PROT_DEV_PRIVATE_P2P | rw;
+          else
+            perm[i] = dev_.mkentry(pfns[i]);
+        }
+      lock.unlock();
+      // Nothing stays mapped: a snapshot only looks.
+      hmmRangeDmaUnmap(range, imp, addrs.data(), kinds.data(), addr, next);
+      if (!retry) break;
+    }
+    sub.remove();
+    if (ret != Errno::Ok) return ret;
+    if (copyToUser(mm, uptr, perm.data(), n) != Errno::Ok) return Errno::Fault;
+    cmd.cpages += n;
+    uptr = uptr + n;
+    addr = next;
+  }
+  return Errno::Ok;
+}
+
+// ------------------------------------------------------------------------------------------
+// DmirrorP2pFabric
+// ------------------------------------------------------------------------------------------
+
+DmirrorP2pFabric::DmirrorP2pFabric(Router& router, Iommu& iommu, DmaMapping& dma, P2pDmaMapper& mapper,
+                                   P2pChecker* checker)
+    : router_(router), iommu_(iommu), dma_(dma), mapper_(mapper), checker_(checker) {}
+
+DmirrorP2pFabric::~DmirrorP2pFabric() {
+  for (DmirrorDevice* d : std::vector<DmirrorDevice*>(devices_)) detach(*d);
+}
+
+std::string DmirrorP2pFabric::attach(DmirrorDevice& dev, PciDev& pci, const DmirrorP2pParams& params) {
+  if (dev.p2p()) return std::string(dev.name()) + ": already attached to a p2p fabric";
+  if (params.bar < 0 || params.bar > 5 || pciResourceLen(pci, params.bar) == 0)
+    return std::string(dev.name()) + ": DmirrorP2pParams.bar " + std::to_string(params.bar) +
+           " is not a BAR of " + pci.name() + " (choose one with a memory resource)";
+  if (params.apertureBytes > pciResourceLen(pci, params.bar))
+    return std::string(dev.name()) + ": DmirrorP2pParams.apertureBytes exceeds BAR " +
+           std::to_string(params.bar) + " of " + pci.name() + " (at most " +
+           std::to_string(pciResourceLen(pci, params.bar)) + ")";
+  const std::string bad = barParams(dev, pci, params).check();
+  if (!bad.empty()) return std::string(dev.name()) + ": " + bad;
+  dev.attachP2p(std::make_unique<DmirrorP2p>(
+      dev, pci, params, dma_, mapper_, checker_,
+      [this](Device& imp, DmaAddr a, const DeviceTranslation& t, bool w) { return resolve(imp, a, t, w); }));
+  dev.p2p()->fabric = this;
+  devices_.push_back(&dev);
+  return "";
+}
+
+void DmirrorP2pFabric::detach(DmirrorDevice& dev) {
+  auto it = std::find(devices_.begin(), devices_.end(), &dev);
+  if (it == devices_.end()) return;
+  devices_.erase(it);
+  dev.attachP2p(nullptr);
+}
+
+std::optional<Pa> DmirrorP2pFabric::resolve(Device& importer, DmaAddr a, const DeviceTranslation& t,
+                                            bool write) {
+  if (t.kind == HmmDmaKind::Local) return Pa(a.value());
+  PciDev* req = toPciDev(&importer);
+  if (!req) return std::nullopt;
+  if (t.kind == HmmDmaKind::System && iommu_.mode() == IommuMode::Translate) {
+    // Upstream to RAM through the IOMMU's IOTLB and walker.
+    const IommuTranslation tr = iommu_.translate(req->bdf(), Iova(a.value()), write, 0);
+    if (!tr.ok) return std::nullopt;
+    return tr.pa;
+  }
+  TlpRouteAttrs at;
+  at.write = write;
+  const Route r = router_.routeRequest(*req, a.value(), at);
+  if (!r.ok()) return std::nullopt;
+  if (r.end == RouteEnd::SystemMemory) return Pa(r.targetAddr);
+  for (DmirrorDevice* d : devices_) {
+    DmirrorP2p& x = *d->p2p();
+    if (r.target != &x.pci() || r.targetBar != x.barIndex()) continue;
+    ++peerAccesses_;
+    const BusAddr bus(r.targetAddr);
+    std::optional<DevPage> expected;
+    if (t.kind == HmmDmaKind::DevmemP2p) expected = x.devPageOf(t.pfn);
+    if (checker_) checker_->barAccess(importer, bus, 1, expected ? &*expected : nullptr);
+    const BarAccessCheck c = x.bar().checkAccess(bus, 1);
+    if (!c.inAperture || !c.legal) return std::nullopt;
+    const std::optional<Pfn> pfn = x.pfnOf(c.page);
+    if (!pfn) return std::nullopt;
+    const std::uint64_t off = (bus - x.bar().params().barBus) & (kPageSize - 1);
+    return paOf(*pfn) + off;
+  }
+  return std::nullopt;
+}
+
+}  // namespace hmmsim
