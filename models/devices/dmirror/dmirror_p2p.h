@@ -23,7 +23,9 @@
 // Deliberate differences and limits:
 //  - One ImporterMirror per handle over a window that covers the command's range (rounded to
 //    2 MiB); a command outside it replaces the window (the old one is unmapped first), where the
-//    kernel mirrors the whole address space with one xarray.
+//    kernel mirrors the whole address space with one xarray. The importer is the device's PCI
+//    function, and P2pChecker follows one window per importing device: two handles of one
+//    device importing at the same time share it (the later window replaces the earlier).
 //  - READ/WRITE count `faults` as the importer's map() calls (each maps from the first page
 //    without a device translation to the end of the range), as dmirror_fault calls do.
 //  - The special vma exposes raw device memory: file page HMM_DMIRROR_P2P_MMAP_OFFSET/4096 + p is

@@ -123,7 +123,7 @@ TEST_CASE("dmirror p2p: the importer's address follows the map type under IOMMU 
   }
 }
 
-TEST_CASE("dmirror p2p: across root complexes the allow-list decides; off it, devmem falls back to RAM",
+TEST_CASE("dmirror p2p: across root complexes the allow-list decides and off it devmem falls back to RAM",
           "[dmirror][p2p][map_type]") {
   {
     // gpu3 is behind the other host bridge (allow-listed ids): THRU_HOST_BRIDGE, p2p in place.
@@ -265,6 +265,56 @@ TEST_CASE("dmirror p2p: an exporter reusing a BAR window before revoking its imp
   INFO(cause);
   CHECK(cause.find("hmm_dmirror1") != std::string::npos);
   CHECK(cause.find("maps page") != std::string::npos);
+}
+
+TEST_CASE(
+    "dmirror p2p: exporter revoke, window move and reset invalidate the importer, maps during the reset "
+    "fall back (devmem) or fail (special vma) and afterwards the same bytes come back",
+    "[dmirror][p2p][bar]") {
+  DmirrorP2pFixture f;
+  const Va a = onExporter(f, 4, 0x91);
+  VaResult r = f.mm->mmap(Va(0), 2 * kP, PROT_READ | PROT_WRITE, MAP_SHARED, f.files[1],
+                          HMM_DMIRROR_P2P_MMAP_OFFSET + 100 * kP);
+  REQUIRE(r.ok());
+  const Va s = r.addr;
+  const std::vector<std::uint8_t> sp = DmirrorP2pFixture::pattern(2, 0x92);
+  REQUIRE(f.ioctl(0, HMM_DMIRROR_WRITE, s, 2, nullptr, &sp) == Errno::Ok);
+  CHECK(f.read(0, a, 4) == DmirrorP2pFixture::pattern(4, 0x91));
+  P2pBarManager& bar = f.dev(1).p2p()->bar();
+  CHECK(bar.heldPages(f.pci("gpu0")) == 6);
+  // Revoke the special vma's pages only: exactly those two are invalidated and given back.
+  const BarRevokeResult rv = bar.revokeRange(DevPage(100), 2);
+  CHECK(rv.pagesRevoked == 2);
+  CHECK(rv.pagesPinned == 0);
+  CHECK(f.importer(0).kindAt(s) == HmmDmaKind::None);
+  CHECK(f.importer(0).kindAt(a) == HmmDmaKind::DevmemP2p);
+  CHECK(bar.heldPages(f.pci("gpu0")) == 4);
+  CHECK(f.read(0, s, 2) == sp);
+  // Move the window holding the devmem pages: its importer is revoked first, then re-maps at the
+  // window's new address and reads the same bytes.
+  BarWindowIdx from;
+  REQUIRE(bar.windowOf(*f.dev(1).p2p()->devPageOf(f.importer(0).translate(a, false)->pfn), &from));
+  const DmaAddr before = f.importer(0).addrAt(a);
+  const BarRevokeResult mv = bar.moveWindow(from, BarWindowIdx(bar.windowCount() - 1));
+  REQUIRE(mv.err == Errno::Ok);
+  CHECK(mv.pagesRevoked >= 4);
+  CHECK(f.importer(0).kindAt(a) == HmmDmaKind::None);
+  CHECK(f.read(0, a, 4) == DmirrorP2pFixture::pattern(4, 0x91));
+  CHECK(f.importer(0).addrAt(a) != before);
+  // Reset: everything revoked; during it devmem falls back to RAM and the special vma fails.
+  const BarRevokeResult rs = bar.resetBegin();
+  CHECK(rs.pagesPinned == 0);
+  CHECK(bar.heldPages() == 0);
+  CHECK(f.importer(0).kindAt(a) == HmmDmaKind::None);
+  CHECK(f.importer(0).kindAt(s) == HmmDmaKind::None);
+  CHECK(f.ioctl(0, HMM_DMIRROR_READ, s, 2) == Errno::Fault);
+  CHECK(f.read(0, a, 4) == DmirrorP2pFixture::pattern(4, 0x91));
+  CHECK(f.importer(0).kindAt(a) == HmmDmaKind::System);
+  CHECK(f.onDevice(1, a, 4) == 0);
+  bar.resetEnd();
+  CHECK(f.read(0, s, 2) == sp);
+  CHECK(f.importer(0).kindAt(s) == HmmDmaKind::VmaP2p);
+  CHECK(f.violations.ok());
 }
 
 namespace {
