@@ -52,7 +52,7 @@ Errno gupWritePage(Mm& mm, Vma*& vmaOut, Va addr, Pfn& page) {
 }  // namespace
 
 DeviceExclusiveResult makeDeviceExclusive(Mm& mm, Va addr, const void* owner) {
-  HMMSIM_ASSERT(mm.mmapLocked(), "make_device_exclusive needs the mmap lock");
+  mmapAssertLocked(mm);  // make_device_exclusive: mmap_assert_locked(mm)
   addr = addr.alignDown(kPageSize);
   PhysMem& pm = mm.physMem();
   for (;;) {

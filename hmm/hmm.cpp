@@ -453,7 +453,7 @@ HmmStatus hmmRangeFault(HmmRange& range, HmmStats* stats) {
     return HmmStatus::Inval;
   }
   Mm& mm = *range.notifier->mm();
-  HMMSIM_ASSERT(mm.mmapLocked(), "hmm_range_fault needs the mmap lock (mmap_assert_locked)");
+  mmapAssertLocked(mm);  // hmm_range_fault: mmap_assert_locked(range->notifier->mm)
   HmmWalk walk(range, mm, stats);
   for (;;) {
     if (range.notifier->checkRetry(range.notifierSeq)) {

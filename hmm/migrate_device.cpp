@@ -791,7 +791,7 @@ Errno migrateVmaSetup(MigrateVma& a) {
     if (!pm.pfnValid(*a.faultPage) || !isDevicePrivate(pm.frame(*a.faultPage).pgmap)) return Errno::Inval;
     if (!pm.frame(headOf(pm, *a.faultPage)).isLocked()) return Errno::Inval;
   }
-  HMMSIM_ASSERT(mm.mmapLocked(), "migrate_vma_setup needs the mmap lock");
+  mmapAssertLocked(mm);  // migrate_vma_setup runs under the mmap read lock
   const unsigned long n = (a.end - a.start) >> kPageShift;
   std::memset(a.src, 0, sizeof(*a.src) * n);
   std::memset(a.dst, 0, sizeof(*a.dst) * n);

@@ -42,38 +42,52 @@ namespace hmmsim {
 
 class Mm;
 
-/// A sleeping mutex (struct mutex) for driver locks: lock() sleeps through a Blocker while held.
-/// The Blocker is looked up when a sleep is needed (a platform may install its SystemC Blocker on
-/// the mm after the driver was constructed).
+/// A mirroring driver's update lock class (inside the mmap lock: invalidations take it under
+/// the mmap write lock of munmap & co).
+inline constexpr LockClass kDriverUpdateLockClass{"driver_update_lock", kLockOrderDriverUpdateLock,
+                                                  LockKind::Sleeping};
+
+/// A sleeping mutex (struct mutex) for driver locks: lock() sleeps through a Blocker while held,
+/// checked by lockdep in the caller's context (Blocker::current()). The Blocker is looked up when
+/// needed (a platform may install its SystemC Blocker on the mm after the driver was constructed).
 class SleepingMutex {
  public:
-  explicit SleepingMutex(std::function<Blocker&()> blocker) : blocker_(std::move(blocker)) {}
+  explicit SleepingMutex(std::function<Blocker&()> blocker, const LockClass& cls = kDriverUpdateLockClass)
+      : blocker_(std::move(blocker)), cls_(&cls) {}
   SleepingMutex(const SleepingMutex&) = delete;
   SleepingMutex& operator=(const SleepingMutex&) = delete;
   /// mutex_lock: sleeps until free (pure C++: asserts, since nothing else could release it).
-  void lock() {
-    if (held_)
-      waitEvent(
-          blocker_(), wq_, [&] { return !held_; }, "mutex_lock(driver update lock)");
-    held_ = true;
+  void lock(LockSite site = LockSite::here()) {
+    Blocker& b = blocker_();
+    ExecContext& ctx = b.current();
+    ctx.acquire(this, *cls_, LockMode::Write, 0, false, site);
+    while (owner_) b.sleepOn(wq_, "mutex_lock(driver update lock)");
+    owner_ = &ctx;
   }
   /// mutex_trylock: true if taken.
-  bool tryLock() {
-    if (held_) return false;
-    held_ = true;
+  bool tryLock(LockSite site = LockSite::here()) {
+    if (owner_) return false;
+    ExecContext& ctx = blocker_().current();
+    ctx.acquire(this, *cls_, LockMode::Write, 0, true, site);
+    owner_ = &ctx;
     return true;
   }
-  void unlock() {
-    HMMSIM_ASSERT(held_, "mutex_unlock of an unlocked mutex");
-    held_ = false;
+  void unlock(LockSite site = LockSite::here()) {
+    ExecContext& ctx = blocker_().current();
+    ctx.release(this, site);
+    HMMSIM_ASSERT(owner_ == &ctx, "mutex_unlock(" << cls_->name << ") by " << ctx.name() << " at "
+                                                  << formatLockSite(site) << ": "
+                                                  << (owner_ ? "another context holds it" : "not locked"));
+    owner_ = nullptr;
     wq_.wakeUpAll();
   }
-  bool held() const { return held_; }
+  bool held() const { return owner_ != nullptr; }
 
  private:
   std::function<Blocker&()> blocker_;
+  const LockClass* cls_;
   WaitQueue wq_;
-  bool held_ = false;
+  const ExecContext* owner_ = nullptr;
 };
 
 /// The device driver's half: what HmmMirror calls. Both are called with the update lock held.

@@ -19,6 +19,8 @@ const char* checkRuleName(CheckRule r) {
       return "unmapped-iova";
     case CheckRule::DataIntegrity:
       return "data-integrity";
+    case CheckRule::Locking:
+      return "locking";
   }
   return "?";
 }

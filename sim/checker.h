@@ -6,7 +6,9 @@
 //   2. no access to a frame after it was freed or migrated away (frame generation counters);
 //   3. no peer access outside a live BAR window of the exporter;
 //   4. no DMA that reaches memory through an unmapped IOVA;
-//   5. data integrity where a scenario defines it.
+//   5. data integrity where a scenario defines it;
+//   6. locking: the kernel's lock rules (order, recursion, balance, no sleep in atomic or
+//      non-blockable context, nothing held on return to user), checked by sim/lockdep.h.
 // The layers that own the state do the checking; this class only records, counts and decides
 // whether the run fails. It holds no model knowledge.
 
@@ -22,6 +24,7 @@ enum class CheckRule {
   OutsideBarWindow,  ///< rule 3: peer access outside a live BAR window
   UnmappedIova,      ///< rule 4: DMA through an IOVA with no mapping
   DataIntegrity,     ///< rule 5: bytes differ from what the scenario expects
+  Locking,           ///< rule 6: a lockdep report (sim/lockdep.h); device = the execution context
 };
 
 const char* checkRuleName(CheckRule r);

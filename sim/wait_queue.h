@@ -26,6 +26,7 @@
 #include <cstddef>
 
 #include "sim/assert.h"
+#include "sim/lockdep.h"
 
 namespace hmmsim {
 
@@ -135,12 +136,29 @@ class Blocker {
   /// returns (the caller re-checks its condition). `what` names the wait ("mmu_interval_read_begin")
   /// for diagnostics. A context that can never be woken asserts instead of hanging.
   virtual void sleepOn(WaitQueue& wq, const char* what) = 0;
+  /// The calling execution context (the kernel's `current`): whose locks lockdep checks. The
+  /// default is the one shared context of a single-threaded program (defaultExecContext()).
+  virtual ExecContext& current();
 };
 
+/// The execution context of pure C++ code that names none ("task", reports assert).
+inline ExecContext& defaultExecContext() {
+  static ExecContext ctx("task");
+  return ctx;
+}
+inline ExecContext& Blocker::current() {
+  return defaultExecContext();
+}
+
 /// Pure C++, one thread: there is no other context that could make the condition true, so any
-/// sleep is a deadlock. Asserts with the name of the wait.
+/// sleep is a deadlock. Asserts with the name of the wait. A pure test that plays several tasks
+/// (a CPU thread, a device thread) in turn names the one running with setCurrent(), so lockdep
+/// keeps their held locks apart.
 class SingleThreadBlocker final : public Blocker {
  public:
+  /// The context that runs from now on (null: defaultExecContext()).
+  void setCurrent(ExecContext* ctx) { current_ = ctx; }
+  ExecContext& current() override { return current_ ? *current_ : defaultExecContext(); }
   void sleepOn(WaitQueue& /*wq*/, const char* what) override {
     HMMSIM_ASSERT(false, "deadlock: '" << what
                                        << "' must sleep until another context wakes it, but this is a "
@@ -148,6 +166,9 @@ class SingleThreadBlocker final : public Blocker {
                                           "use a SystemC blocker (ScBlocker) inside an SC_THREAD, or do not "
                                           "wait on state that only the caller itself can change");
   }
+
+ private:
+  ExecContext* current_ = nullptr;
 };
 
 /// The shared SingleThreadBlocker. It holds no state, so sharing it is not a global configuration.
@@ -158,8 +179,12 @@ inline Blocker& singleThreadBlocker() {
 
 /// The kernel's wait_event(wq, cond): returns at once if `cond()` holds, otherwise sleeps on `wq`
 /// through `blocker` and re-checks after every wake-up. Returns the number of sleeps (0 = no wait).
+/// Like the kernel's, it is a might-sleep point whether or not it sleeps (lockdep checks the
+/// caller's context, sim/lockdep.h).
 template <class Cond>
-unsigned waitEvent(Blocker& blocker, WaitQueue& wq, Cond cond, const char* what) {
+unsigned waitEvent(Blocker& blocker, WaitQueue& wq, Cond cond, const char* what,
+                   LockSite site = LockSite::here()) {
+  blocker.current().mightSleep(what, site);
   unsigned sleeps = 0;
   while (!cond()) {
     blocker.sleepOn(wq, what);

@@ -20,7 +20,11 @@ ForkResult Mm::fork(std::string childName) {
     return ForkResult{MmInternals::fail(*this, Errno::NoMem), nullptr};
   }
   auto child = std::make_unique<Mm>(physMem_, std::move(childName), params_);
-  MmInternals::enter(*child);
+  // The child's tasks run where the parent's do: same kind of sleeping (and the same lockdep
+  // contexts, so the nested lock below is checked against the parent's).
+  child->notifierSubscriptions().setBlocker(blocker());
+  // dup_mmap: mmap_write_lock_nested(mm, SINGLE_DEPTH_NESTING) under the parent's write lock.
+  mmapWriteLockNested(*child, kSingleDepthNesting);
   Errno err = Errno::Ok;
   for (Vma& src : vmas_) {
     if (src.vmFlags & VM_DONTCOPY) continue;  // MADV_DONTFORK, drivers' VM_DONTCOPY
@@ -51,7 +55,7 @@ ForkResult Mm::fork(std::string childName) {
     }
     if (err != Errno::Ok) break;
   }
-  MmInternals::leave(*child);
+  mmapWriteUnlock(*child);
   MmInternals::leave(*this);
   if (err != Errno::Ok) {
     child.reset();  // exit_mmap of the partial child frees what was copied

@@ -543,7 +543,7 @@ bool accessOk(const PtWalk& w, bool write) {
 }  // namespace
 
 VmFaultResult handleUserFault(Mm& mm, Va address, bool write) {
-  MmapMaybeReadLock lock(mm);
+  MmapMaybeReadLock lock(mm, /*userEntry=*/true);
   return userFaultLocked(mm, address, write);
 }
 

@@ -100,29 +100,6 @@ std::int64_t Mm::rss() const {
   return mmCounter(MmCounter::FilePages) + mmCounter(MmCounter::AnonPages) + mmCounter(MmCounter::ShmemPages);
 }
 
-// ---- mmap lock --------------------------------------------------------------------------------
-
-void Mm::mmapReadLock() {
-  HMMSIM_ASSERT(!writer_, "mm " << name() << ": mmap read lock taken while write-locked (deadlock)");
-  ++readers_;
-}
-
-void Mm::mmapReadUnlock() {
-  HMMSIM_ASSERT(readers_ > 0, "mm " << name() << ": mmap read unlock without the lock");
-  --readers_;
-}
-
-void Mm::mmapWriteLock() {
-  HMMSIM_ASSERT(!writer_ && readers_ == 0,
-                "mm " << name() << ": mmap write lock taken while held (deadlock)");
-  writer_ = true;
-}
-
-void Mm::mmapWriteUnlock() {
-  HMMSIM_ASSERT(writer_, "mm " << name() << ": mmap write unlock without the lock");
-  writer_ = false;
-}
-
 // ---- notifier rounds --------------------------------------------------------------------------
 
 void Mm::invalidateRangeStart(MmuNotifierRange& range) {
@@ -181,7 +158,7 @@ void Mm::exitMmap() {
   // plain subscribers ->release; secondary MMUs drop everything before any page is freed.
   subscriptions_->release();
 
-  mmapWriteLock();
+  mmapWriteLock(*this);
   if (!vmas_.empty()) {
     // unmap_vmas(&tlb, ..., 0, ULONG_MAX): one MMU_NOTIFY_UNMAP round over everything.
     MmuNotifierRange range;
@@ -194,15 +171,20 @@ void Mm::exitMmap() {
     while (!vmas_.empty()) MmInternals::removeVma(*this, *vmas_.begin());
   }
   hugetlbReserved_[0] = hugetlbReserved_[1] = 0;
-  mmapWriteUnlock();
+  mmapWriteUnlock(*this);
   exited_ = true;
 }
 
 // ---- MmInternals ------------------------------------------------------------------------------
 
-void MmInternals::enter(Mm& mm) {
+void MmInternals::enter(Mm& mm, LockSite site) {
   HMMSIM_ASSERT(!mm.exited(), "mm " << mm.name() << ": syscall after exit_mmap");
-  mm.mmapWriteLock();
+  mmapWriteLock(mm, site);
+}
+
+void MmInternals::leave(Mm& mm, LockSite site) {
+  mmapWriteUnlock(mm, site);
+  mm.blocker().current().sysExit(site);
 }
 
 Errno MmInternals::fail(Mm& mm, Errno e) {

@@ -14,7 +14,7 @@
 //   mmu-notifier rounds (event and range) as the kernel, and each returning the kernel's error
 //   codes with nothing changed on a bad call.
 // - The mm's page table, its mmu-notifier subscriptions, its rss counters (MM_ANONPAGES, ...),
-//   and the mmap lock as a checked state (see below).
+//   and the mmap lock (see below).
 // What it leaves out: rlimits other than RLIMIT_MEMLOCK, and overcommit accounting (mmap never
 //   fails for lack of memory; faults do; VM_ACCOUNT is never set, so it never keeps two vmas
 //   from merging as it can in the kernel after mprotect(PROT_WRITE)), the PG_mlocked /
@@ -26,12 +26,12 @@
 //   guard gap free; mprotect(PROT_GROWSDOWN). GUP does not grow stacks (kernel >= 6.5).
 // Timing: none (pure core). A SystemC shell charges syscalls and faults.
 //
-// The mmap lock: the pure core is single-threaded (one operation runs to completion between two
-// synchronized points), so the lock is a checked state, not a mutex: the syscalls take it for
-// writing themselves and HMMSIM_ASSERT that nobody holds it; code that walks the mm on behalf of
-// a driver (hmm_range_fault, GUP) takes it for reading with MmapReadLock. Holding it across a
-// SystemC wait() is allowed and models the kernel's sleeping lock only in the sense of "nobody
-// else changed the mm meanwhile"; a writer that finds it held is a simulator bug (assert).
+// The mmap lock: a sleeping reader/writer lock (RwSemaphore, sim/rwsem.h) used through the
+// kernel's mmap_lock.h API (models/cpu_mmu/mmap_lock.h). The syscalls take it for writing
+// themselves; code that walks the mm on behalf of a driver (hmm_range_fault, GUP, migrate_vma)
+// runs under it for reading. Contention sleeps through the mm's Blocker: a pure unit test (one
+// context) asserts, as a deadlock; SystemC threads suspend until the holder releases. Lock order
+// and sleeping rules are checked per execution context by lockdep (sim/lockdep.h).
 
 #include <array>
 #include <cstdint>
@@ -42,11 +42,13 @@
 #include <boost/intrusive/set.hpp>
 
 #include "models/cpu_mmu/huge_memory.h"
+#include "models/cpu_mmu/mmap_lock.h"
 #include "models/cpu_mmu/mmu_notifier.h"
 #include "models/cpu_mmu/vm_fault.h"
 #include "models/cpu_mmu/vma.h"
 #include "sim/assert.h"
 #include "sim/errno.h"
+#include "sim/rwsem.h"
 #include "sim/stats.h"
 #include "sim/strong_types.h"
 
@@ -224,13 +226,12 @@ class Mm {
   /// mapped in this mm. Hugetlb memory is not part of the rss counters, as in the kernel.
   std::int64_t hugetlbUsage() const { return hugetlbUsage_; }
 
-  // ---- mmap lock (checked state; see the header comment) ---------------------------------
-  void mmapReadLock();
-  void mmapReadUnlock();
-  void mmapWriteLock();
-  void mmapWriteUnlock();
-  bool mmapLocked() const { return readers_ > 0 || writer_; }
-  bool mmapWriteLocked() const { return writer_; }
+  // ---- mmap lock (mmap_lock.h's functions take and release it) ---------------------------
+  /// mm->mmap_lock.
+  RwSemaphore& mmapLock() { return mmapLock_; }
+  /// rwsem_is_locked(&mm->mmap_lock): some context holds it (use mmapLockHeld(mm) for "I do").
+  bool mmapLocked() const { return mmapLock_.isLocked(); }
+  bool mmapWriteLocked() const { return mmapLock_.writeLocked(); }
 
   // ---- notifier rounds ---------------------------------------------------------------------
   /// mmu_notifier_invalidate_range_start/end on this mm, counting the round per event in
@@ -396,8 +397,7 @@ class Mm {
   VmaTree vmas_;  ///< owns its linked vmas (MmInternals::linkVma/unlinkVma; freed by exitMmap)
   WaitQueue migrationWq_;
   std::array<std::int64_t, kNrMmCounters> rss_{};
-  unsigned readers_ = 0;
-  bool writer_ = false;
+  RwSemaphore mmapLock_{kMmapLockClass};
   bool exited_ = false;
   std::uint64_t hugetlbReserved_[2] = {0, 0};  ///< huge pages reserved by MAP_HUGETLB vmas: 2 MiB, 1 GiB
   std::int64_t hugetlbUsage_ = 0;              ///< hugetlb_count_add/sub, 4 KiB pages
@@ -424,48 +424,5 @@ inline Errno mmuIntervalNotifierInsert(MmuIntervalNotifier& sub, Mm& mm, Va star
                                        MmuIntervalNotifierOps& ops) {
   return mm.notifierSubscriptions().mmuIntervalNotifierInsert(sub, start, length, ops);
 }
-
-/// RAII mmap read lock taken only when the caller holds no mmap lock: the arch fault handler and
-/// get_user_pages_fast take it themselves, while callers inside a syscall (MAP_POPULATE,
-/// MADV_POPULATE_*) or a driver that already locked (get_user_pages_remote) hold it.
-class MmapMaybeReadLock {
- public:
-  explicit MmapMaybeReadLock(Mm& mm) : mm_(mm), taken_(!mm.mmapLocked()) {
-    if (taken_) mm_.mmapReadLock();
-  }
-  ~MmapMaybeReadLock() {
-    if (taken_) mm_.mmapReadUnlock();
-  }
-  MmapMaybeReadLock(const MmapMaybeReadLock&) = delete;
-  MmapMaybeReadLock& operator=(const MmapMaybeReadLock&) = delete;
-
- private:
-  Mm& mm_;
-  bool taken_;
-};
-
-/// RAII mmap read lock (mmap_read_lock/unlock).
-class MmapReadLock {
- public:
-  explicit MmapReadLock(Mm& mm) : mm_(mm) { mm_.mmapReadLock(); }
-  ~MmapReadLock() { mm_.mmapReadUnlock(); }
-  MmapReadLock(const MmapReadLock&) = delete;
-  MmapReadLock& operator=(const MmapReadLock&) = delete;
-
- private:
-  Mm& mm_;
-};
-
-/// RAII mmap write lock.
-class MmapWriteLock {
- public:
-  explicit MmapWriteLock(Mm& mm) : mm_(mm) { mm_.mmapWriteLock(); }
-  ~MmapWriteLock() { mm_.mmapWriteUnlock(); }
-  MmapWriteLock(const MmapWriteLock&) = delete;
-  MmapWriteLock& operator=(const MmapWriteLock&) = delete;
-
- private:
-  Mm& mm_;
-};
 
 }  // namespace hmmsim

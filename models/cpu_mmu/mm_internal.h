@@ -90,10 +90,11 @@ class MmInternals {
   static std::uint64_t newAnonVmaId(Mm& mm) { return mm.nextAnonVmaId_++; }
   static void setExited(Mm& mm) { mm.exited_ = true; }
 
-  /// The syscalls' common prologue/epilogue: assert the mm is alive and unlocked, take the
-  /// write lock.
-  static void enter(Mm& mm);
-  static void leave(Mm& mm) { mm.mmapWriteUnlock(); }
+  /// The syscalls' common prologue/epilogue: assert the mm is alive, take the write lock
+  /// (sleeping while another context holds it); release it and return to user space (lockdep:
+  /// nothing may still be held).
+  static void enter(Mm& mm, LockSite site = LockSite::here());
+  static void leave(Mm& mm, LockSite site = LockSite::here());
   /// Count a failed syscall and return its error.
   static Errno fail(Mm& mm, Errno e);
 };

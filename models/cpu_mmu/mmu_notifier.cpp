@@ -292,9 +292,13 @@ void MmuNotifierSubscriptions::mmuIntervalNotifierRemove(MmuIntervalNotifier& su
 std::uint64_t MmuNotifierSubscriptions::mmuIntervalReadBegin(MmuIntervalNotifier& sub) {
   HMMSIM_ASSERT(sub.subscriptions_ == this, "mmu_interval_read_begin of a notifier not inserted on this mm");
   ++readBegin_;
+  ExecContext& ctx = blocker_->current();
+  lock_.lock(ctx);  // spin_lock(&subscriptions->lock)
   const std::uint64_t seq = sub.invalidateSeq_;
+  const bool invalidating = seq == invalidateSeq_;
+  lock_.unlock(ctx);  // dropped before sleeping, as the kernel does
   // Equal to the odd global seq: an invalidation of sub's range is between start and end.
-  if (seq == invalidateSeq_) {
+  if (invalidating) {
     if (waitEvent(
             *blocker_, wq_, [this, seq] { return invalidateSeq_ != seq; },
             "mmu_interval_read_begin (the range is being invalidated)"))
@@ -320,10 +324,13 @@ bool MmuNotifierSubscriptions::mmuIntervalCheckRetry(MmuIntervalNotifier& sub, s
 
 MmuIntervalNotifier* MmuNotifierSubscriptions::itreeInvStartRange(const MmuNotifierRange& range,
                                                                   std::uint64_t& seq) {
+  ExecContext& ctx = blocker_->current();
+  lock_.lock(ctx);  // spin_lock(&subscriptions->lock)
   ++activeInvalidateRanges_;
   IntervalTreeNode* node = itree_.iterFirst(range.start.value(), range.end.value() - 1);
   if (node) invalidateSeq_ |= 1;
   seq = invalidateSeq_;
+  lock_.unlock(ctx);
   return node ? &MmuIntervalNotifier::fromNode(*node) : nullptr;
 }
 
@@ -336,7 +343,12 @@ MmuIntervalNotifier* MmuNotifierSubscriptions::itreeInvNext(MmuIntervalNotifier&
 void MmuNotifierSubscriptions::itreeInvEnd() {
   HMMSIM_ASSERT(activeInvalidateRanges_ > 0,
                 "invalidate_range_end without a matching invalidate_range_start");
-  if (--activeInvalidateRanges_ != 0 || !isInvalidating()) return;
+  ExecContext& ctx = blocker_->current();
+  lock_.lock(ctx);  // spin_lock(&subscriptions->lock)
+  if (--activeInvalidateRanges_ != 0 || !isInvalidating()) {
+    lock_.unlock(ctx);
+    return;
+  }
 
   ++invalidateSeq_;  // even: idle
   ++seqBumps_;
@@ -349,6 +361,7 @@ void MmuNotifierSubscriptions::itreeInvEnd() {
     else
       itree_.remove(sub.node());
   }
+  lock_.unlock(ctx);
   wq_.wakeUpAll();
 }
 
@@ -423,7 +436,9 @@ Errno MmuNotifierSubscriptions::invalidateRangeStartCommon(MmuNotifierRange& ran
   return h;
 }
 
-void MmuNotifierSubscriptions::invalidateRangeStart(MmuNotifierRange& range) {
+void MmuNotifierSubscriptions::invalidateRangeStart(MmuNotifierRange& range, LockSite site) {
+  // mmu_notifier_invalidate_range_start: might_sleep() (the callbacks may sleep).
+  blocker_->current().mightSleep("mmu_notifier_invalidate_range_start (blockable)", site);
   range.flags |= kMmuNotifierRangeBlockable;
   // The blocking entry point returns void: failures were counted as WARNs.
   (void)invalidateRangeStartCommon(range);
@@ -432,7 +447,11 @@ void MmuNotifierSubscriptions::invalidateRangeStart(MmuNotifierRange& range) {
 Errno MmuNotifierSubscriptions::invalidateRangeStartNonblock(MmuNotifierRange& range) {
   range.flags &= ~kMmuNotifierRangeBlockable;
   ++invStartNonblock_;
+  // non_block_start()/non_block_end() around the callbacks: none of them may sleep.
+  ExecContext& ctx = blocker_->current();
+  ctx.nonBlockStart();
   const Errno r = invalidateRangeStartCommon(range);
+  ctx.nonBlockEnd();
   if (r != Errno::Ok) ++invNonblockAgain_;
   return r;
 }

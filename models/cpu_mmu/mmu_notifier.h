@@ -24,8 +24,10 @@
 //  - mmu_notifier_get/put with alloc_notifier/free_notifier and mmu_notifier_synchronize: drivers
 //    in hmmsim own their MmuNotifier objects and register/unregister them explicitly.
 //  - The two-pass invalidate_start/invalidate_finish interval ops (very recent mainline).
-//  - SRCU, spinlocks and lockdep: the simulator is cooperative (one SystemC thread runs at a time);
-//    SRCU's "wait for running callbacks" is modelled by a count of callbacks in progress.
+//  - SRCU: the simulator is cooperative (one SystemC thread runs at a time); SRCU's "wait for
+//    running callbacks" is modelled by a count of callbacks in progress. subscriptions->lock is a
+//    SpinLock checked by lockdep (sim/lockdep.h) around the sequence bookkeeping, as the kernel
+//    takes it; the lockdep pseudo-lock __mmu_notifier_invalidate_range_start_map is not modelled.
 //  - mm_users/mm_count references (mmgrab/mmdrop): the Mm owns this object and outlives it.
 //  - The lazy allocation of mm->notifier_subscriptions (mm_has_notifiers()): every Mm owns one;
 //    with nothing registered the entry points do no callbacks, as in the kernel.
@@ -47,6 +49,7 @@
 
 #include "models/cpu_mmu/interval_tree.h"
 #include "sim/errno.h"
+#include "sim/lockdep.h"
 #include "sim/stats.h"
 #include "sim/strong_types.h"
 #include "sim/wait_queue.h"
@@ -78,6 +81,11 @@ inline constexpr unsigned kMmuNotifierEventCount = 8;
 /// "unmap", "clear", "protection_vma", "protection_page", "soft_dirty", "release", "migrate",
 /// "exclusive" (the kernel's MMU_NOTIFY_* suffix, lower case; also used in stat names).
 const char* mmuNotifierEventName(MmuNotifierEvent e);
+
+/// mmu_notifier_subscriptions->lock's lock class (innermost: taken under the mmap lock and the
+/// drivers' update locks, never held across a callback or a sleep).
+inline constexpr LockClass kMmuNotifierLockClass{"mmu_notifier_subscriptions.lock", kLockOrderNotifierLock,
+                                                 LockKind::Spinning};
 
 /// MMU_NOTIFIER_RANGE_BLOCKABLE: the callbacks may sleep.
 inline constexpr unsigned kMmuNotifierRangeBlockable = 1u << 0;
@@ -318,7 +326,9 @@ class MmuNotifierSubscriptions {
   /// As in the kernel, a plain subscriber failing on a blockable range still makes the core end
   /// the subscribers whose start succeeded at once, and the caller's invalidateRangeEnd ends them
   /// again (a driver bug path, reproduced, not fixed). Must be paired with invalidateRangeEnd(range).
-  void invalidateRangeStart(MmuNotifierRange& range);
+  /// It is a might-sleep point (lockdep, sim/lockdep.h): calling it with a spinning lock held or
+  /// inside a non-blockable section is reported.
+  void invalidateRangeStart(MmuNotifierRange& range, LockSite site = LockSite::here());
 
   /// mmu_notifier_invalidate_range_start_nonblock(): clears kMmuNotifierRangeBlockable, then as
   /// invalidateRangeStart. Returns:
@@ -333,6 +343,8 @@ class MmuNotifierSubscriptions {
   ///      ended: the kernel leaves it started (active_invalidate_ranges stays raised and the seq odd
   ///      if an interval overlapped) — a known asymmetry of mm/mmu_notifier.c that hmmsim keeps
   ///      and counts ("nonblock_itree_left_active") so that it is visible.
+  /// The callbacks run inside a non-blockable section (non_block_start): a callback that reaches
+  /// a might-sleep point (a sleeping lock, a wait) is reported by lockdep.
   Errno invalidateRangeStartNonblock(MmuNotifierRange& range);
 
   /// mmu_notifier_invalidate_range_end(): ends the interval part (mn_itree_inv_end) and then calls
@@ -428,11 +440,12 @@ class MmuNotifierSubscriptions {
   DeferredList deferred_;
   std::uint64_t invalidateSeq_ = kInitialSeq;
   std::uint64_t activeInvalidateRanges_ = 0;
-  WaitQueue wq_;                        ///< subscriptions->wq: seq changes
-  WaitQueue srcuWq_;                    ///< synchronize_srcu(): plain callbacks finished
-  unsigned hlistCallbacksRunning_ = 0;  ///< plain-subscriber walks in progress (SRCU readers)
-  std::size_t zombies_ = 0;             ///< unhashed but still linked (a walk was in progress)
-  bool released_ = false;               ///< release() ran (mm_users == 0)
+  WaitQueue wq_;                          ///< subscriptions->wq: seq changes
+  SpinLock lock_{kMmuNotifierLockClass};  ///< subscriptions->lock (seq, active count, deferred list)
+  WaitQueue srcuWq_;                      ///< synchronize_srcu(): plain callbacks finished
+  unsigned hlistCallbacksRunning_ = 0;    ///< plain-subscriber walks in progress (SRCU readers)
+  std::size_t zombies_ = 0;               ///< unhashed but still linked (a walk was in progress)
+  bool released_ = false;                 ///< release() ran (mm_users == 0)
 
   // Stats handles (registered once in the constructor).
   Counter& invStart_;

@@ -31,6 +31,29 @@ void ScBlocker::sleepOn(WaitQueue& wq, const char* what) {
   wq.remove(w);  // no-op: wakeUpAll unlinked it
 }
 
+ScBlocker::ScBlocker() : lockdep_(&defaultLockdep()), outside_(std::make_unique<ExecContext>("sc_main")) {}
+
+ScBlocker::~ScBlocker() = default;
+
+ExecContext& ScBlocker::current() {
+  // Before sc_start, sc_get_current_process_handle() returns the last process created: that is
+  // elaboration code, not the process.
+  if (!sc_core::sc_is_running()) return *outside_;
+  sc_core::sc_process_handle h = sc_core::sc_get_current_process_handle();
+  if (!h.valid()) return *outside_;
+  const void* key = h.get_process_object();
+  auto it = contexts_.find(key);
+  if (it == contexts_.end())
+    it = contexts_.emplace(key, std::make_unique<ExecContext>(h.name(), *lockdep_)).first;
+  return *it->second;
+}
+
+void ScBlocker::setLockdep(Lockdep& l) {
+  lockdep_ = &l;
+  outside_->setLockdep(l);
+  for (auto& [key, ctx] : contexts_) ctx->setLockdep(l);
+}
+
 Blocker& scBlocker() {
   static ScBlocker b;
   return b;

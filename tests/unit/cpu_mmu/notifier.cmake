@@ -8,3 +8,7 @@ hmmsim_test(test_mmu_notifier
 hmmsim_test(test_mmu_notifier_sc
   SOURCES unit/cpu_mmu/test_mmu_notifier_sc.cpp
   LIBS hmmsim::cpu_mmu)
+# The mmap lock as a sleeping rwsem between SystemC threads (fairness, FIFO hand-off).
+hmmsim_test(test_mmap_lock_sc
+  SOURCES unit/cpu_mmu/test_mmap_lock_sc.cpp
+  LIBS hmmsim::cpu_mmu)

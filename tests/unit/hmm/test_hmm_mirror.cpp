@@ -36,16 +36,31 @@ class FakeDevice : public HmmMirrorDriver {
 };
 
 /// Runs "another context's" work when the caller must sleep (here: on the update lock).
+// "The other thread" runs in its own execution context, so lockdep keeps its locks apart from
+// the sleeper's.
 class RunOtherBlocker final : public Blocker {
  public:
   std::function<void()> other;
   unsigned sleeps = 0;
+  ExecContext main{"task"};
+  ExecContext otherCtx{"other"};
+  ExecContext* cur = &main;
+  ExecContext& current() override { return *cur; }
   void sleepOn(WaitQueue& /*wq*/, const char* /*what*/) override {
     ++sleeps;
     REQUIRE(other);
     auto fn = std::move(other);
     other = nullptr;
+    cur = &otherCtx;
     fn();
+    cur = &main;
+  }
+  /// Runs `fn` as the other thread (it takes a lock the sleeper will contend on).
+  template <class Fn>
+  void asOther(Fn fn) {
+    cur = &otherCtx;
+    fn();
+    cur = &main;
   }
 };
 }  // namespace
@@ -92,7 +107,7 @@ TEST_CASE("HmmMirror retries on readRetry and never commits the stale pfns") {
   f.pm.getPage(oldPfn);  // keep the old frame from being reused for the new page
   // The update lock is held by "another thread" when the mirror wants to commit; that thread
   // releases it after an invalidation replaced the page (zap + set_seq under the same lock).
-  REQUIRE(mirror.updateLock().tryLock());
+  blk.asOther([&] { REQUIRE(mirror.updateLock().tryLock()); });
   blk.other = [&] {
     mirror.updateLock().unlock();
     REQUIRE(f.mm->madvise(a, kP, MADV_DONTNEED) == Errno::Ok);
@@ -120,7 +135,7 @@ TEST_CASE("HmmMirror returns Busy when its retry budget (HMM_RANGE_DEFAULT_TIMEO
   REQUIRE(mirror.insert(Va(0), ~0ull & ~(kP - 1)) == Errno::Ok);
   const Va a = f.mapAnon(kP);
   f.store(a, 1);
-  REQUIRE(mirror.updateLock().tryLock());
+  blk.asOther([&] { REQUIRE(mirror.updateLock().tryLock()); });
   blk.other = [&] {
     mirror.updateLock().unlock();
     REQUIRE(f.mm->madvise(a, kP, MADV_DONTNEED) == Errno::Ok);

@@ -374,7 +374,7 @@ TEST_CASE("hmmRangeFault waits on a migration entry until the migration finalize
   // Start a migration and stop after setup: a migration entry sits in the page table.
   std::vector<unsigned long> src(1), dst(1);
   MigrateVma m;
-  f.mm->mmapReadLock();
+  mmapReadLock(*f.mm);
   m.vma = f.mm->vmaLookup(a);
   m.src = src.data();
   m.dst = dst.data();
@@ -401,7 +401,7 @@ TEST_CASE("hmmRangeFault waits on a migration entry until the migration finalize
   r.devPrivateOwner = f.owner();
   HmmStats st("t");
   REQUIRE(hmmRangeFault(r, &st) == HmmStatus::Ok);
-  f.mm->mmapReadUnlock();
+  mmapReadUnlock(*f.mm);
   REQUIRE(blk.sleeps == 1);
   REQUIRE(st.migrationWaits.value() == 1);
   REQUIRE(valid(pfns[0]));

@@ -379,7 +379,7 @@ TEST_CASE("migrate_vma_pages clears MIGRATE when a CPU fault populated an empty 
   const Va a = f.mapAnon(kP);
   std::vector<unsigned long> src(1), dst(1);
   MigrateVma m;
-  f.mm->mmapReadLock();
+  mmapReadLock(*f.mm);
   m.vma = f.mm->vmaLookup(a);
   m.src = src.data();
   m.dst = dst.data();
@@ -389,14 +389,14 @@ TEST_CASE("migrate_vma_pages clears MIGRATE when a CPU fault populated an empty 
   m.flags = MIGRATE_VMA_SELECT_SYSTEM;
   REQUIRE(migrateVmaSetup(m) == Errno::Ok);
   REQUIRE(src[0] == MIGRATE_PFN_MIGRATE);
-  f.mm->mmapReadUnlock();
+  mmapReadUnlock(*f.mm);
   f.store(a, 99);  // the CPU wins the race for the empty slot
-  f.mm->mmapReadLock();
+  mmapReadLock(*f.mm);
   f.allocAndCopy(m, src, dst, true);
   migrateVmaPages(m);
   REQUIRE((src[0] & MIGRATE_PFN_MIGRATE) == 0);
   migrateVmaFinalize(m);
-  f.mm->mmapReadUnlock();
+  mmapReadUnlock(*f.mm);
   REQUIRE(f.pteAt(a).isPresent());
   REQUIRE(f.load(a) == 99);
   REQUIRE(f.dev->allocatedPages() == 0);  // the unused destination went back to the device
