@@ -94,7 +94,7 @@ TEST_CASE("mmap lock: a waiting writer blocks new readers, which are served afte
 }
 
 TEST_CASE(
-    "mmap lock: hand-off is FIFO; a reader at the head brings every queued reader, writers keep their "
+    "mmap lock: hand-off is FIFO, a reader at the head brings every queued reader, writers keep their "
     "place") {
   Contenders top("top", {{"w1", true, 0, 100},
                          {"r1", false, 10, 30},
