@@ -262,6 +262,9 @@ IommuTranslation Iommu::translate(Bdf rid, Iova iova, bool write, std::uint64_t 
   return translateCore(rid, iova, write, nowPs, /*recordFaults=*/true);
 }
 
+// The hardware's order: the context entry names the device's domain (none, blocked, identity or
+// paging), the address width is checked, then the IOTLB is looked up and, on a miss, the page
+// table walked and the result cached.
 IommuTranslation Iommu::translateCore(Bdf rid, Iova iova, bool write, std::uint64_t nowPs,
                                       bool recordFaults) {
   if (params_.mode != IommuMode::Translate) {
@@ -283,59 +286,62 @@ IommuTranslation Iommu::translateCore(Bdf rid, Iova iova, bool write, std::uint6
   }
   if ((iova.value() >> IoPageTable::kInputBits) != 0)
     return fault(rid, iova, write, IommuFaultReason::BeyondAddressWidth, nowPs, recordFaults);
-
-  const IommuProt need = write ? kIommuWrite : kIommuRead;
-  const IommuFaultReason denied = write ? IommuFaultReason::WriteDenied : IommuFaultReason::ReadDenied;
-  IommuTranslation t;
-  t.latencyPs = params_.iotlbHitLatencyPs;
   if (std::optional<IotlbHit> hit = iotlb_.lookup(d->id(), iova)) {
     ++iotlbHits_;
-    if ((hit->prot & need) == 0) {
-      IommuTranslation f = fault(rid, iova, write, denied, nowPs, recordFaults);
-      f.latencyPs = t.latencyPs;
-      return f;
-    }
-    t.ok = true;
-    t.translated = true;
-    t.iotlbHit = true;
-    t.pageSize = hit->pageSize;
-    t.prot = hit->prot;
-    t.pa = hit->pageBase + (iova.value() & (hit->pageSize - 1));
-    // The checker's view, not the hardware's: does the page table still say the same thing?
-    IoWalk now = d->pt_.walk(iova);
-    if (!now.present || now.pa != t.pa) {
-      t.stale = true;
-      ++staleAccesses_;
-      const bool pending = std::any_of(d->pendingFlush_.begin(), d->pendingFlush_.end(), [&](const auto& r) {
-        return iova.value() >= r.first && iova.value() < r.second;
-      });
-      ++(pending ? staleLazyWindow_ : staleUnflushed_);
-      if (checker_ && (!pending || params_.reportLazyWindow)) {
-        std::ostringstream os;
-        os << "IOTLB entry of domain " << d->id() << " still used after its IOVA was unmapped "
-           << (pending ? "(lazy invalidation, flush pending)" : "(no IOTLB invalidation was issued)");
-        std::ostringstream dev;
-        dev << rid;
-        checker_->report(Violation{CheckRule::UnmappedIova, nowPs, dev.str(), iova.value(), os.str()});
-      }
-    }
-    return t;
+    return translateIotlbHit(*d, *hit, rid, iova, write, nowPs, recordFaults);
   }
   ++iotlbMisses_;
-  IoWalk w = d->pt_.walk(iova);
-  walkAccesses_ += w.accesses;
-  std::uint64_t walkPs = std::uint64_t(w.accesses) * params_.walkAccessLatencyPs;
-  std::uint64_t start;
-  if (walkMemory_) {
-    // The walker is taken first; each entry read starts when the previous one returned.
-    auto it = std::min_element(walkerBusyUntil_.begin(), walkerBusyUntil_.end());
-    start = std::max(nowPs + params_.iotlbHitLatencyPs, *it);
-    walkPs = 0;
-    for (unsigned i = 0; i < w.accesses; ++i) walkPs += walkMemory_(w.accessAddrs[i], start + walkPs);
-    *it = start + walkPs;
-  } else {
-    start = walkerStart(nowPs + params_.iotlbHitLatencyPs, walkPs);
+  return translateByWalk(*d, rid, iova, write, nowPs, recordFaults);
+}
+
+IommuTranslation Iommu::translateIotlbHit(IommuDomain& d, const IotlbHit& hit, Bdf rid, Iova iova, bool write,
+                                          std::uint64_t nowPs, bool recordFaults) {
+  IommuTranslation t;
+  t.latencyPs = params_.iotlbHitLatencyPs;
+  if ((hit.prot & (write ? kIommuWrite : kIommuRead)) == 0) {
+    IommuTranslation f =
+        fault(rid, iova, write, write ? IommuFaultReason::WriteDenied : IommuFaultReason::ReadDenied, nowPs,
+              recordFaults);
+    f.latencyPs = t.latencyPs;
+    return f;
   }
+  t.ok = true;
+  t.translated = true;
+  t.iotlbHit = true;
+  t.pageSize = hit.pageSize;
+  t.prot = hit.prot;
+  t.pa = hit.pageBase + (iova.value() & (hit.pageSize - 1));
+  checkStaleHit(d, rid, iova, nowPs, t);
+  return t;
+}
+
+// The checker's view, not the hardware's: does the page table still say what the IOTLB entry
+// `t` was built from?
+void Iommu::checkStaleHit(IommuDomain& d, Bdf rid, Iova iova, std::uint64_t nowPs, IommuTranslation& t) {
+  IoWalk now = d.pt_.walk(iova);
+  if (now.present && now.pa == t.pa) return;
+  t.stale = true;
+  ++staleAccesses_;
+  const bool pending = std::any_of(d.pendingFlush_.begin(), d.pendingFlush_.end(), [&](const auto& r) {
+    return iova.value() >= r.first && iova.value() < r.second;
+  });
+  ++(pending ? staleLazyWindow_ : staleUnflushed_);
+  if (checker_ && (!pending || params_.reportLazyWindow)) {
+    std::ostringstream os;
+    os << "IOTLB entry of domain " << d.id() << " still used after its IOVA was unmapped "
+       << (pending ? "(lazy invalidation, flush pending)" : "(no IOTLB invalidation was issued)");
+    std::ostringstream dev;
+    dev << rid;
+    checker_->report(Violation{CheckRule::UnmappedIova, nowPs, dev.str(), iova.value(), os.str()});
+  }
+}
+
+IommuTranslation Iommu::translateByWalk(IommuDomain& d, Bdf rid, Iova iova, bool write, std::uint64_t nowPs,
+                                        bool recordFaults) {
+  IoWalk w = d.pt_.walk(iova);
+  walkAccesses_ += w.accesses;
+  const auto [start, walkPs] = chargeWalk(w, nowPs + params_.iotlbHitLatencyPs);
+  IommuTranslation t;
   t.latencyPs = (start + walkPs) - nowPs;
   t.walkAccesses = w.accesses;
   if (trace_ && trace_->on(TraceCategory::IommuWalk)) {
@@ -343,20 +349,37 @@ IommuTranslation Iommu::translateCore(Bdf rid, Iova iova, bool write, std::uint6
     args << "rid=" << rid << " iova=" << iova << " accesses=" << w.accesses;
     trace_->slice(TraceCategory::IommuWalk, stats_.name(), "walk", start, walkPs, args.str());
   }
-  if (!w.present || (w.prot & need) == 0) {
-    IommuTranslation f =
-        fault(rid, iova, write, w.present ? denied : IommuFaultReason::NotPresent, nowPs, recordFaults);
+  if (!w.present || (w.prot & (write ? kIommuWrite : kIommuRead)) == 0) {
+    const IommuFaultReason reason = !w.present ? IommuFaultReason::NotPresent
+                                    : write    ? IommuFaultReason::WriteDenied
+                                               : IommuFaultReason::ReadDenied;
+    IommuTranslation f = fault(rid, iova, write, reason, nowPs, recordFaults);
     f.latencyPs = t.latencyPs;
     f.walkAccesses = w.accesses;
     return f;
   }
-  iotlb_.insert(d->id(), iova, w.pageBase, w.pageSize, w.prot);
+  iotlb_.insert(d.id(), iova, w.pageBase, w.pageSize, w.prot);
   t.ok = true;
   t.translated = true;
   t.pageSize = w.pageSize;
   t.prot = w.prot;
   t.pa = w.pa;
   return t;
+}
+
+// When the walk of `w` starts (a walker free at or after `readyPs`) and how long it takes: on the
+// walk memory when one is set, each entry read starting when the previous one returned; else a
+// flat walkAccessLatencyPs per entry.
+std::pair<std::uint64_t, std::uint64_t> Iommu::chargeWalk(const IoWalk& w, std::uint64_t readyPs) {
+  std::uint64_t walkPs = std::uint64_t(w.accesses) * params_.walkAccessLatencyPs;
+  if (!walkMemory_) return {walkerStart(readyPs, walkPs), walkPs};
+  // The walker is taken first; each entry read starts when the previous one returned.
+  auto it = std::min_element(walkerBusyUntil_.begin(), walkerBusyUntil_.end());
+  const std::uint64_t start = std::max(readyPs, *it);
+  walkPs = 0;
+  for (unsigned i = 0; i < w.accesses; ++i) walkPs += walkMemory_(w.accessAddrs[i], start + walkPs);
+  *it = start + walkPs;
+  return {start, walkPs};
 }
 
 // ---- ATS ----

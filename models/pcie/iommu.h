@@ -274,6 +274,12 @@ class Iommu {
 
  private:
   IommuTranslation translateCore(Bdf rid, Iova iova, bool write, std::uint64_t nowPs, bool recordFaults);
+  IommuTranslation translateIotlbHit(IommuDomain& d, const IotlbHit& hit, Bdf rid, Iova iova, bool write,
+                                     std::uint64_t nowPs, bool recordFaults);
+  void checkStaleHit(IommuDomain& d, Bdf rid, Iova iova, std::uint64_t nowPs, IommuTranslation& t);
+  IommuTranslation translateByWalk(IommuDomain& d, Bdf rid, Iova iova, bool write, std::uint64_t nowPs,
+                                   bool recordFaults);
+  std::pair<std::uint64_t, std::uint64_t> chargeWalk(const IoWalk& w, std::uint64_t readyPs);
   IommuTranslation fault(Bdf rid, Iova iova, bool write, IommuFaultReason reason, std::uint64_t nowPs,
                          bool record);
   std::uint64_t unmapLeaves(IommuDomain& domain, Iova iova, std::uint64_t size);

@@ -153,100 +153,115 @@ HostWindow loadWindow(const ConfigNode& n, bool pref) {
 
 }  // namespace
 
+namespace {
+
+HostBridgeDesc loadHostBridge(const ConfigNode& h) {
+  h.requireKeys({"name", "domain", "root_bus", "vendor", "device", "host_function", "p2p", "mem_window",
+                 "pref_window", "root_ports"});
+  HostBridgeDesc hb;
+  hb.loc = locOf(h);
+  HostBridgeParams& p = hb.params;
+  p.name = h.at("name").asString();
+  p.domain = static_cast<std::uint16_t>(h.optInt("domain", 0, 0xffff).value_or(0));
+  p.rootBus = static_cast<std::uint8_t>(h.optInt("root_bus", 0, 255).value_or(0));
+  p.vendor = id16(h, "vendor", p.vendor);
+  p.device = id16(h, "device", p.device);
+  p.hostFunction = h.optBool("host_function").value_or(true);
+  p.p2pSupported = h.optBool("p2p").value_or(true);
+  p.mem = HostWindow{Pa(0xc0000000ull), BusAddr(0xc0000000ull), 1ull << 30, false};
+  p.pref = HostWindow{Pa(0x4000000000ull), BusAddr(0x4000000000ull), 256ull << 30, true};
+  if (auto w = h.find("mem_window")) p.mem = loadWindow(*w, false);
+  if (auto w = h.find("pref_window")) p.pref = loadWindow(*w, true);
+  if (auto rps = h.find("root_ports")) {
+    unsigned i = 0;
+    for (const ConfigNode& rp : rps->elements()) hb.rootPorts.push_back(loadPort(rp, true, i++));
+  }
+  return hb;
+}
+
+// `downstream_ports: N` declares N identical ports named <switch>.dp<i>, numbered 0..N-1.
+std::vector<PortDesc> uniformDownstreamPorts(const SwitchDesc& sw, const ConfigNode& count) {
+  std::vector<PortDesc> out;
+  unsigned n = static_cast<unsigned>(count.asInt(1, 32));
+  for (unsigned i = 0; i < n; ++i) {
+    PortDesc p;
+    p.loc = locOf(count);
+    p.name = sw.name + ".dp" + std::to_string(i);
+    p.portNumber = i;
+    p.maxWidth = sw.maxWidth;
+    p.maxGen = sw.maxGen;
+    p.vendor = sw.vendor;
+    p.device = sw.device;
+    out.push_back(p);
+  }
+  return out;
+}
+
+SwitchDesc loadSwitch(const ConfigNode& s) {
+  s.requireKeys({"name", "vendor", "device", "max_width", "max_gen", "acs", "downstream_ports"});
+  SwitchDesc sw;
+  sw.loc = locOf(s);
+  sw.name = s.at("name").asString();
+  sw.vendor = id16(s, "vendor", sw.vendor);
+  sw.device = id16(s, "device", sw.device);
+  sw.maxWidth = uintOr(s, "max_width", 1, 32, sw.maxWidth);
+  sw.maxGen = uintOr(s, "max_gen", 1, 6, sw.maxGen);
+  if (auto a = s.find("acs")) sw.upstreamAcs = loadAcs(*a);
+  ConfigNode dps = s.at("downstream_ports");
+  if (dps.isScalar()) {
+    sw.downstream = uniformDownstreamPorts(sw, dps);
+  } else {
+    unsigned i = 0;
+    for (const ConfigNode& p : dps.elements()) sw.downstream.push_back(loadPort(p, false, i++));
+  }
+  return sw;
+}
+
+EndpointDesc loadEndpoint(const ConfigNode& e) {
+  e.requireKeys({"name", "max_width", "max_gen", "vendor", "device", "class", "bars", "acs", "functions"});
+  EndpointDesc ep;
+  ep.loc = locOf(e);
+  ep.name = e.at("name").asString();
+  ep.maxWidth = uintOr(e, "max_width", 1, 32, ep.maxWidth);
+  ep.maxGen = uintOr(e, "max_gen", 1, 6, ep.maxGen);
+  if (auto fns = e.find("functions")) {
+    for (const char* k : {"vendor", "device", "class", "bars", "acs"})
+      if (e.has(k)) e.at(k).fail("give per-function keys inside 'functions' when 'functions' is present");
+    for (const ConfigNode& f : fns->elements()) {
+      f.requireKeys({"name", "function", "vendor", "device", "class", "bars", "acs"});
+      unsigned fnNo = uintOr(f, "function", 0, 7, 0);
+      ep.functions.push_back(loadFunction(f, ep.name + ".f" + std::to_string(fnNo), true));
+    }
+  } else {
+    ep.functions.push_back(loadFunction(e, ep.name, false));
+  }
+  return ep;
+}
+
+LinkDesc loadLink(const ConfigNode& l) {
+  l.requireKeys({"name", "up", "down", "gen", "width"});
+  LinkDesc ld;
+  ld.loc = locOf(l);
+  ld.up = l.at("up").asString();
+  ld.down = l.at("down").asString();
+  ld.name = l.optString("name").value_or("");
+  ld.gen = uintOr(l, "gen", 1, 6, ld.gen);
+  ld.width = uintOr(l, "width", 1, 32, ld.width);
+  return ld;
+}
+
+}  // namespace
+
 TopologyDesc loadTopologyDesc(const ConfigNode& node) {
   node.requireKeys({"host_bridges", "switches", "endpoints", "links"});
   TopologyDesc d;
-  for (const ConfigNode& h : node.at("host_bridges").elements()) {
-    h.requireKeys({"name", "domain", "root_bus", "vendor", "device", "host_function", "p2p", "mem_window",
-                   "pref_window", "root_ports"});
-    HostBridgeDesc hb;
-    hb.loc = locOf(h);
-    HostBridgeParams& p = hb.params;
-    p.name = h.at("name").asString();
-    p.domain = static_cast<std::uint16_t>(h.optInt("domain", 0, 0xffff).value_or(0));
-    p.rootBus = static_cast<std::uint8_t>(h.optInt("root_bus", 0, 255).value_or(0));
-    p.vendor = id16(h, "vendor", p.vendor);
-    p.device = id16(h, "device", p.device);
-    p.hostFunction = h.optBool("host_function").value_or(true);
-    p.p2pSupported = h.optBool("p2p").value_or(true);
-    p.mem = HostWindow{Pa(0xc0000000ull), BusAddr(0xc0000000ull), 1ull << 30, false};
-    p.pref = HostWindow{Pa(0x4000000000ull), BusAddr(0x4000000000ull), 256ull << 30, true};
-    if (auto w = h.find("mem_window")) p.mem = loadWindow(*w, false);
-    if (auto w = h.find("pref_window")) p.pref = loadWindow(*w, true);
-    if (auto rps = h.find("root_ports")) {
-      unsigned i = 0;
-      for (const ConfigNode& rp : rps->elements()) hb.rootPorts.push_back(loadPort(rp, true, i++));
-    }
-    d.hostBridges.push_back(std::move(hb));
-  }
-  if (auto sws = node.find("switches")) {
-    for (const ConfigNode& s : sws->elements()) {
-      s.requireKeys({"name", "vendor", "device", "max_width", "max_gen", "acs", "downstream_ports"});
-      SwitchDesc sw;
-      sw.loc = locOf(s);
-      sw.name = s.at("name").asString();
-      sw.vendor = id16(s, "vendor", sw.vendor);
-      sw.device = id16(s, "device", sw.device);
-      sw.maxWidth = uintOr(s, "max_width", 1, 32, sw.maxWidth);
-      sw.maxGen = uintOr(s, "max_gen", 1, 6, sw.maxGen);
-      if (auto a = s.find("acs")) sw.upstreamAcs = loadAcs(*a);
-      ConfigNode dps = s.at("downstream_ports");
-      if (dps.isScalar()) {
-        unsigned n = static_cast<unsigned>(dps.asInt(1, 32));
-        for (unsigned i = 0; i < n; ++i) {
-          PortDesc p;
-          p.loc = locOf(dps);
-          p.name = sw.name + ".dp" + std::to_string(i);
-          p.portNumber = i;
-          p.maxWidth = sw.maxWidth;
-          p.maxGen = sw.maxGen;
-          p.vendor = sw.vendor;
-          p.device = sw.device;
-          sw.downstream.push_back(p);
-        }
-      } else {
-        unsigned i = 0;
-        for (const ConfigNode& p : dps.elements()) sw.downstream.push_back(loadPort(p, false, i++));
-      }
-      d.switches.push_back(std::move(sw));
-    }
-  }
-  if (auto eps = node.find("endpoints")) {
-    for (const ConfigNode& e : eps->elements()) {
-      e.requireKeys(
-          {"name", "max_width", "max_gen", "vendor", "device", "class", "bars", "acs", "functions"});
-      EndpointDesc ep;
-      ep.loc = locOf(e);
-      ep.name = e.at("name").asString();
-      ep.maxWidth = uintOr(e, "max_width", 1, 32, ep.maxWidth);
-      ep.maxGen = uintOr(e, "max_gen", 1, 6, ep.maxGen);
-      if (auto fns = e.find("functions")) {
-        for (const char* k : {"vendor", "device", "class", "bars", "acs"})
-          if (e.has(k)) e.at(k).fail("give per-function keys inside 'functions' when 'functions' is present");
-        for (const ConfigNode& f : fns->elements()) {
-          f.requireKeys({"name", "function", "vendor", "device", "class", "bars", "acs"});
-          unsigned fnNo = uintOr(f, "function", 0, 7, 0);
-          ep.functions.push_back(loadFunction(f, ep.name + ".f" + std::to_string(fnNo), true));
-        }
-      } else {
-        ep.functions.push_back(loadFunction(e, ep.name, false));
-      }
-      d.endpoints.push_back(std::move(ep));
-    }
-  }
-  if (auto links = node.find("links")) {
-    for (const ConfigNode& l : links->elements()) {
-      l.requireKeys({"name", "up", "down", "gen", "width"});
-      LinkDesc ld;
-      ld.loc = locOf(l);
-      ld.up = l.at("up").asString();
-      ld.down = l.at("down").asString();
-      ld.name = l.optString("name").value_or("");
-      ld.gen = uintOr(l, "gen", 1, 6, ld.gen);
-      ld.width = uintOr(l, "width", 1, 32, ld.width);
-      d.links.push_back(std::move(ld));
-    }
-  }
+  for (const ConfigNode& h : node.at("host_bridges").elements()) d.hostBridges.push_back(loadHostBridge(h));
+  if (auto sws = node.find("switches"))
+    for (const ConfigNode& s : sws->elements()) d.switches.push_back(loadSwitch(s));
+  if (auto eps = node.find("endpoints"))
+    for (const ConfigNode& e : eps->elements()) d.endpoints.push_back(loadEndpoint(e));
+  if (auto links = node.find("links"))
+    for (const ConfigNode& l : links->elements()) d.links.push_back(loadLink(l));
   return d;
 }
 
@@ -331,15 +346,26 @@ std::string linkName(const LinkDesc& l) {
 
 }  // namespace
 
-void validateTopologyDesc(const TopologyDesc& d) {
-  // Names: one namespace for everything the description declares.
-  std::map<std::string, DescLoc> names;
-  auto declare = [&](const std::string& name, const DescLoc& loc, const std::string& kind) {
-    if (name.empty()) failAt(loc, kind + " without a name");
-    auto [it, fresh] = names.emplace(name, loc);
-    if (!fresh)
-      failAt(loc, "duplicate name '" + name + "' (" + kind + "); first declared at " + where(it->second));
-  };
+namespace {
+
+// The checks run in the order enumeration meets the hierarchy: host bridges (their apertures and
+// root-bus devfns), switches, endpoints (functions, BARs, ACS), the links between them, and last
+// that everything hangs below a root port. The first broken rule is reported.
+class TopologyChecker {
+ public:
+  explicit TopologyChecker(const TopologyDesc& d) : d_(d) {}
+
+  void check() {
+    if (d_.hostBridges.empty()) failAt(DescLoc{}, "a topology needs at least one host bridge");
+    for (const HostBridgeDesc& hb : d_.hostBridges) checkHostBridge(hb);
+    for (const SwitchDesc& sw : d_.switches) checkSwitch(sw);
+    for (const EndpointDesc& ep : d_.endpoints) checkEndpoint(ep);
+    for (const LinkDesc& l : d_.links) checkLink(l);
+    for (const SwitchDesc& sw : d_.switches) checkReachesRoot(sw.name, sw.loc, "switch");
+    for (const EndpointDesc& ep : d_.endpoints) checkReachesRoot(ep.name, ep.loc, "endpoint");
+  }
+
+ private:
   enum class Kind { RootPort, DownstreamPort, Switch, Endpoint };
   struct Info {
     Kind kind = Kind::Endpoint;
@@ -347,11 +373,24 @@ void validateTopologyDesc(const TopologyDesc& d) {
     const DescLoc* loc = nullptr;
     std::string owner;  // switch of a downstream port
   };
-  std::map<std::string, Info> linkable;
-  if (d.hostBridges.empty()) failAt(DescLoc{}, "a topology needs at least one host bridge");
-  for (const HostBridgeDesc& hb : d.hostBridges) {
+  using Linkable = std::map<std::string, Info>::const_iterator;
+
+  // Names: one namespace for everything the description declares.
+  void declare(const std::string& name, const DescLoc& loc, const std::string& kind) {
+    if (name.empty()) failAt(loc, kind + " without a name");
+    auto [it, fresh] = names_.emplace(name, loc);
+    if (!fresh)
+      failAt(loc, "duplicate name '" + name + "' (" + kind + "); first declared at " + where(it->second));
+  }
+
+  void checkHostBridge(const HostBridgeDesc& hb) {
     declare(hb.params.name, hb.loc, "host bridge");
     if (hb.params.hostFunction) declare(hb.params.name + ".host", hb.loc, "host bridge function");
+    checkWindows(hb);
+    checkRootPorts(hb);
+  }
+
+  void checkWindows(const HostBridgeDesc& hb) const {
     const HostWindow& mem = hb.params.mem;
     if (mem.size && (mem.busBase.value() + mem.size > (4ull << 30)))
       failAt(hb.loc, "host bridge '" + hb.params.name +
@@ -361,7 +400,7 @@ void validateTopologyDesc(const TopologyDesc& d) {
         failAt(hb.loc, "host bridge '" + hb.params.name + "': window sizes are multiples of 1MiB");
     // CPU apertures must be disjoint across all host bridges (and within one): the root complex
     // decodes a CPU physical address to exactly one of them.
-    for (const HostBridgeDesc& other : d.hostBridges) {
+    for (const HostBridgeDesc& other : d_.hostBridges) {
       for (int i = 0; i < 2; ++i) {
         for (int j = 0; j < 2; ++j) {
           if (&other == &hb && i >= j) continue;
@@ -377,6 +416,10 @@ void validateTopologyDesc(const TopologyDesc& d) {
       }
       if (&other == &hb) break;
     }
+  }
+
+  // Root ports are functions on the root bus: one devfn each, and 0 is the host function's.
+  void checkRootPorts(const HostBridgeDesc& hb) {
     std::set<unsigned> devfns;
     if (hb.params.hostFunction) devfns.insert(0);
     for (const PortDesc& rp : hb.rootPorts) {
@@ -386,10 +429,11 @@ void validateTopologyDesc(const TopologyDesc& d) {
                            std::to_string(rp.function) + " is already taken on the root bus of '" +
                            hb.params.name + "'");
       validateAcs(rp.name, rp.acs);
-      linkable[rp.name] = Info{Kind::RootPort, rp.maxWidth, rp.maxGen, &rp.loc, ""};
+      linkable_[rp.name] = Info{Kind::RootPort, rp.maxWidth, rp.maxGen, &rp.loc, ""};
     }
   }
-  for (const SwitchDesc& sw : d.switches) {
+
+  void checkSwitch(const SwitchDesc& sw) {
     declare(sw.name, sw.loc, "switch");
     validateAcs(sw.name, sw.upstreamAcs);
     if (sw.downstream.empty() || sw.downstream.size() > 32)
@@ -397,11 +441,12 @@ void validateTopologyDesc(const TopologyDesc& d) {
     for (const PortDesc& p : sw.downstream) {
       declare(p.name, p.loc, "switch downstream port");
       validateAcs(p.name, p.acs);
-      linkable[p.name] = Info{Kind::DownstreamPort, p.maxWidth, p.maxGen, &p.loc, sw.name};
+      linkable_[p.name] = Info{Kind::DownstreamPort, p.maxWidth, p.maxGen, &p.loc, sw.name};
     }
-    linkable[sw.name] = Info{Kind::Switch, sw.maxWidth, sw.maxGen, &sw.loc, ""};
+    linkable_[sw.name] = Info{Kind::Switch, sw.maxWidth, sw.maxGen, &sw.loc, ""};
   }
-  for (const EndpointDesc& ep : d.endpoints) {
+
+  void checkEndpoint(const EndpointDesc& ep) {
     declare(ep.name, ep.loc, "endpoint");
     if (ep.functions.empty()) failAt(ep.loc, "endpoint '" + ep.name + "' has no function");
     std::set<unsigned> fns;
@@ -415,41 +460,50 @@ void validateTopologyDesc(const TopologyDesc& d) {
       validateAcs(f.name, f.acs);
     }
     if (!fns.count(0)) failAt(ep.loc, "endpoint '" + ep.name + "' has no function 0");
-    linkable[ep.name] = Info{Kind::Endpoint, ep.maxWidth, ep.maxGen, &ep.loc, ""};
+    linkable_[ep.name] = Info{Kind::Endpoint, ep.maxWidth, ep.maxGen, &ep.loc, ""};
   }
-  // Links.
-  std::map<std::string, const LinkDesc*> upUsed, downUsed;
-  std::map<std::string, std::string> parentOf;  // switch/endpoint -> port above it
-  for (const LinkDesc& l : d.links) {
+
+  void checkLink(const LinkDesc& l) {
     const std::string ln = linkName(l);
     declare(ln, l.loc, "link");
-    auto up = linkable.find(l.up);
-    if (up == linkable.end() ||
-        (up->second.kind != Kind::RootPort && up->second.kind != Kind::DownstreamPort)) {
-      failAt(l.loc, "dangling link '" + ln + "': 'up' names '" + l.up + "', " +
-                        (names.count(l.up) ? "which is not a root port or switch downstream port"
-                                           : "which is not declared"));
-    }
-    auto down = linkable.find(l.down);
-    if (down == linkable.end() ||
-        (down->second.kind != Kind::Switch && down->second.kind != Kind::Endpoint)) {
-      failAt(l.loc,
-             "dangling link '" + ln + "': 'down' names '" + l.down + "', " +
-                 (names.count(l.down) ? "which is not a switch or endpoint" : "which is not declared"));
-    }
-    if (auto it = upUsed.find(l.up); it != upUsed.end())
+    Linkable up = linkEnd(l, ln, l.up, /*upstream=*/true);
+    Linkable down = linkEnd(l, ln, l.down, /*upstream=*/false);
+    if (auto it = upUsed_.find(l.up); it != upUsed_.end())
       failAt(l.loc,
              "link '" + ln + "': port '" + l.up + "' already has link '" + linkName(*it->second) + "'");
-    if (auto it = downUsed.find(l.down); it != downUsed.end())
+    if (auto it = downUsed_.find(l.down); it != downUsed_.end())
       failAt(l.loc,
              "link '" + ln + "': '" + l.down + "' is already linked by '" + linkName(*it->second) + "'");
-    upUsed[l.up] = &l;
-    downUsed[l.down] = &l;
+    upUsed_[l.up] = &l;
+    downUsed_[l.down] = &l;
+    checkLinkWidthAndSpeed(l, ln, {up, down});
+    parentOf_[l.down] = l.up;
+  }
+
+  // A link's upstream end is a root port or a switch downstream port; its downstream end is a
+  // switch (upstream port) or an endpoint.
+  Linkable linkEnd(const LinkDesc& l, const std::string& ln, const std::string& name, bool upstream) const {
+    auto end = linkable_.find(name);
+    bool fits = end != linkable_.end() &&
+                (upstream ? end->second.kind == Kind::RootPort || end->second.kind == Kind::DownstreamPort
+                          : end->second.kind == Kind::Switch || end->second.kind == Kind::Endpoint);
+    if (!fits) {
+      const char* notA = upstream ? "which is not a root port or switch downstream port"
+                                  : "which is not a switch or endpoint";
+      failAt(l.loc, "dangling link '" + ln + "': '" + (upstream ? "up" : "down") + "' names '" + name +
+                        "', " + (names_.count(name) ? notA : "which is not declared"));
+    }
+    return end;
+  }
+
+  // The link trains to a width and speed both of its ports support.
+  static void checkLinkWidthAndSpeed(const LinkDesc& l, const std::string& ln,
+                                     std::initializer_list<Linkable> ends) {
     if (!validWidth(l.width))
       failAt(l.loc, "link '" + ln + "': width x" + std::to_string(l.width) +
                         " is not one of x1 x2 x4 x8 x12 x16 x32");
     if (l.gen < 1 || l.gen > 6) failAt(l.loc, "link '" + ln + "': gen must be 1..6");
-    for (const auto* end : {&*up, &*down}) {
+    for (Linkable end : ends) {
       if (l.width > end->second.maxWidth)
         failAt(l.loc, "link '" + ln + "' is x" + std::to_string(l.width) + " but port '" + end->first +
                           "' supports at most x" + std::to_string(end->second.maxWidth));
@@ -457,26 +511,36 @@ void validateTopologyDesc(const TopologyDesc& d) {
         failAt(l.loc, "link '" + ln + "' is gen " + std::to_string(l.gen) + " but port '" + end->first +
                           "' supports at most gen " + std::to_string(end->second.maxGen));
     }
-    parentOf[l.down] = l.up;
   }
+
   // Every switch and endpoint hangs below a root port, without cycles.
-  auto reachesRoot = [&](const std::string& start, const DescLoc& loc, const std::string& kind) {
+  void checkReachesRoot(const std::string& start, const DescLoc& loc, const std::string& kind) const {
     std::string cur = start;
-    for (std::size_t steps = 0; steps <= d.switches.size() + 1; ++steps) {
-      auto p = parentOf.find(cur);
-      if (p == parentOf.end()) {
+    for (std::size_t steps = 0; steps <= d_.switches.size() + 1; ++steps) {
+      auto p = parentOf_.find(cur);
+      if (p == parentOf_.end()) {
         if (cur == start) failAt(loc, kind + " '" + start + "' is not connected: no link names it as 'down'");
         failAt(loc, kind + " '" + start + "' is not connected to a host bridge: switch '" + cur +
                         "' has no link above it");
       }
-      const Info& port = linkable.at(p->second);
+      const Info& port = linkable_.at(p->second);
       if (port.kind == Kind::RootPort) return;
       cur = port.owner;  // the switch of that downstream port
     }
     failAt(loc, kind + " '" + start + "' is part of a loop of links");
-  };
-  for (const SwitchDesc& sw : d.switches) reachesRoot(sw.name, sw.loc, "switch");
-  for (const EndpointDesc& ep : d.endpoints) reachesRoot(ep.name, ep.loc, "endpoint");
+  }
+
+  const TopologyDesc& d_;
+  std::map<std::string, DescLoc> names_;
+  std::map<std::string, Info> linkable_;
+  std::map<std::string, const LinkDesc*> upUsed_, downUsed_;
+  std::map<std::string, std::string> parentOf_;  // switch/endpoint -> port above it
+};
+
+}  // namespace
+
+void validateTopologyDesc(const TopologyDesc& d) {
+  TopologyChecker(d).check();
 }
 
 std::unique_ptr<Topology> buildTopology(const TopologyDesc& d) {
