@@ -9,6 +9,7 @@
 #include "hmm/migrate_device.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "models/cpu_mmu/dev_pagemap.h"
@@ -871,7 +872,7 @@ MigrateCopier::MigrateCopier(PhysMem& pm, const MigrateCopyParams& params, const
 
 void MigrateCopier::charge(std::uint64_t bytes) {
   const double ps = double(bytes) / params_.bytesPerSecond * 1e12;
-  const std::uint64_t t = std::uint64_t(ps + 0.5) + params_.perPageLatencyPs;
+  const std::uint64_t t = static_cast<std::uint64_t>(std::llround(ps)) + params_.perPageLatencyPs;
   pendingPs_ += t;
   totalPs_ += t;
   ++folios_;

@@ -19,6 +19,7 @@ namespace hmmsim::detail {
     if (__builtin_expect(!(cond), 0)) {                                                   \
       [&]() __attribute__((noinline, cold, noreturn)) {                                   \
         std::ostringstream hmmsim_assert_os_;                                             \
+        /* NOLINTNEXTLINE(bugprone-macro-parentheses): msg is a chain of << operands */   \
         hmmsim_assert_os_ << msg;                                                         \
         ::hmmsim::detail::assertFail(#cond, __FILE__, __LINE__, hmmsim_assert_os_.str()); \
       }                                                                                   \

@@ -30,7 +30,7 @@ enum class CheckRule {
 const char* checkRuleName(CheckRule r);
 
 struct Violation {
-  CheckRule rule;
+  CheckRule rule = CheckRule::StaleTranslation;
   std::uint64_t timePs = 0;   ///< simulated time of the offending access
   std::string device;         ///< who accessed ("top.nic0")
   std::uint64_t address = 0;  ///< the address used, in the accessor's address space

@@ -75,8 +75,8 @@ ConfigNode ConfigNode::loadString(const std::string& text, const std::string& so
   }
 }
 
-ConfigNode::ConfigNode(YAML::Node node, std::shared_ptr<const std::string> file, std::string keyPath)
-    : node_(std::move(node)), file_(std::move(file)), keyPath_(std::move(keyPath)) {}
+ConfigNode::ConfigNode(const YAML::Node& node, std::shared_ptr<const std::string> file, std::string keyPath)
+    : node_(node), file_(std::move(file)), keyPath_(std::move(keyPath)) {}
 
 void ConfigNode::fail(const std::string& message) const {
   auto mark = node_.Mark();

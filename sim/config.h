@@ -48,7 +48,7 @@ class ConfigNode {
   /// Parses `text` as if it came from a file named `sourceName`.
   static ConfigNode loadString(const std::string& text, const std::string& sourceName);
 
-  ConfigNode(YAML::Node node, std::shared_ptr<const std::string> file, std::string keyPath);
+  ConfigNode(const YAML::Node& node, std::shared_ptr<const std::string> file, std::string keyPath);
 
   const YAML::Node& yaml() const { return node_; }
   const std::string& file() const { return *file_; }

@@ -27,7 +27,7 @@ class Rng {
 
  private:
   std::uint64_t seed_;
-  std::uint64_t s_[4];
+  std::uint64_t s_[4]{};
 };
 
 }  // namespace hmmsim

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "bench/hmm/bench_mirror_setup.h"
 #include "hmm/hmm.h"
 #include "hmm/memremap.h"
 #include "hmm/migrate_device.h"
@@ -17,51 +18,25 @@
 #include "sim/assert.h"
 
 using namespace hmmsim;
+using namespace hmmsim::bench;
 
 namespace {
-
-struct SeqOps : MmuIntervalNotifierOps {
-  bool invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange&, std::uint64_t cur) override {
-    sub.setSeq(cur);
-    return true;
-  }
-};
-
-PhysMemParams ram(std::uint64_t bytes) {
-  PhysMemParams p;
-  p.ramSize = bytes;
-  return p;
-}
 
 /// hmm_range_fault over 1 Mi present 4 KiB pages (populated writable, no data touched).
 void BM_HmmRangeFault1MiPages(benchmark::State& state) {
   const std::uint64_t pages = 1ull << 20;
-  PhysMem pm(ram((pages << kPageShift) + (512ull << 20)));
-  Mm mm(pm, "mm");
-  SeqOps ops;
-  MmuIntervalNotifier sub;
-  HMMSIM_ASSERT(mmuIntervalNotifierInsert(sub, mm, Va(0), ~0ull & ~(kPageSize - 1), ops) == Errno::Ok, "");
-  const VaResult r = mm.mmap(Va(0), pages << kPageShift, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-  HMMSIM_ASSERT(r.ok(), "mmap");
-  HMMSIM_ASSERT(mm.madvise(r.addr, pages << kPageShift, MADV_NOHUGEPAGE) == Errno::Ok, "");
-  HMMSIM_ASSERT(mm.madvise(r.addr, pages << kPageShift, MADV_POPULATE_WRITE) == Errno::Ok, "populate");
+  MirroredMm m((pages << kPageShift) + (512ull << 20));
+  const Va start = m.mmapPopulated(pages);
   std::vector<unsigned long> pfns(pages);
   const unsigned long flags = state.range(0) ? HMM_PFN_REQ_FAULT : 0;
   for (auto _ : state) {
-    HmmRange range;
-    range.notifier = &sub;
-    range.notifierSeq = sub.readBegin();
-    range.start = r.addr;
-    range.end = r.addr + (pages << kPageShift);
-    range.hmmPfns = pfns.data();
-    range.defaultFlags = flags;
-    MmapReadLock l(mm);
+    HmmRange range = m.range(start, pages, pfns.data(), flags);
+    MmapReadLock l(*m.mm);
     const HmmStatus st = hmmRangeFault(range);
     HMMSIM_ASSERT(st == HmmStatus::Ok, "hmmRangeFault: " << hmmStatusName(st));
     benchmark::DoNotOptimize(pfns.data());
   }
   state.SetItemsProcessed(std::int64_t(state.iterations() * pages));
-  sub.remove();
 }
 BENCHMARK(BM_HmmRangeFault1MiPages)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 

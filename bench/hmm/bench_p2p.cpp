@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "bench/hmm/bench_mirror_setup.h"
 #include "hmm/hmm.h"
 #include "hmm/hmm_dma_map.h"
 #include "hmm/importer_mirror.h"
@@ -26,24 +27,12 @@
 #include "sim/assert.h"
 
 using namespace hmmsim;
+using namespace hmmsim::bench;
 
 namespace {
 
 constexpr std::uint64_t kPages = 1ull << 20;
 constexpr std::uint64_t kBarBase = 0x40'0000'0000ull;
-
-struct SeqOps : MmuIntervalNotifierOps {
-  bool invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange&, std::uint64_t cur) override {
-    sub.setSeq(cur);
-    return true;
-  }
-};
-
-PhysMemParams ram(std::uint64_t bytes) {
-  PhysMemParams p;
-  p.ramSize = bytes;
-  return p;
-}
 
 /// A special-vma exporter whose BAR maps the whole file: pa = BAR base + file offset.
 struct FlatVmaExporter : VmOperations, FileOperations {
@@ -86,37 +75,18 @@ struct FlatDevmemExporter : DevmemP2pOps {
   }
 };
 
-struct Platform {
-  Platform() : pm(ram((kPages << kPageShift) * 2 + (512ull << 20))), mm(std::make_unique<Mm>(pm, "mm")) {
-    HMMSIM_ASSERT(mmuIntervalNotifierInsert(sub, *mm, Va(0), ~0ull & ~(kPageSize - 1), ops) == Errno::Ok, "");
-  }
-  ~Platform() {
-    sub.remove();
-    mm.reset();
-  }
-  PhysMem pm;
-  std::unique_ptr<Mm> mm;
-  SeqOps ops;
-  MmuIntervalNotifier sub;
+/// RAM for 1 Mi pages twice over (source and device copies) and some to spare.
+struct Platform : MirroredMm {
+  Platform() : MirroredMm((kPages << kPageShift) * 2 + (512ull << 20)) {}
 };
 
 /// Plain hmmRangeFault of 1 Mi present pages (the reference).
 void BM_P2pRefRangeFault1Mi(benchmark::State& state) {
   Platform p;
-  const VaResult r =
-      p.mm->mmap(Va(0), kPages << kPageShift, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-  HMMSIM_ASSERT(r.ok(), "mmap");
-  HMMSIM_ASSERT(p.mm->madvise(r.addr, kPages << kPageShift, MADV_NOHUGEPAGE) == Errno::Ok, "");
-  HMMSIM_ASSERT(p.mm->madvise(r.addr, kPages << kPageShift, MADV_POPULATE_WRITE) == Errno::Ok, "");
+  const Va start = p.mmapPopulated(kPages);
   std::vector<unsigned long> pfns(kPages);
   for (auto _ : state) {
-    HmmRange range;
-    range.notifier = &p.sub;
-    range.notifierSeq = p.sub.readBegin();
-    range.start = r.addr;
-    range.end = r.addr + (kPages << kPageShift);
-    range.hmmPfns = pfns.data();
-    range.defaultFlags = HMM_PFN_REQ_FAULT;
+    HmmRange range = p.range(start, kPages, pfns.data(), HMM_PFN_REQ_FAULT);
     MmapReadLock l(*p.mm);
     HMMSIM_ASSERT(hmmRangeFault(range) == HmmStatus::Ok, "");
     benchmark::DoNotOptimize(pfns.data());
@@ -132,6 +102,7 @@ void BM_P2pDmaMapSpecialVma1Mi(benchmark::State& state) {
   auto file = openDeviceFile(p.pm, exp, FMODE_READ | FMODE_WRITE, "bar");
   const VaResult r = p.mm->mmap(Va(0), kPages << kPageShift, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
   HMMSIM_ASSERT(r.ok(), "mmap");
+  const Va start = r.addr;
   Device importer("importer");
   HmmDmaImporter imp;
   imp.device = &importer;
@@ -139,13 +110,7 @@ void BM_P2pDmaMapSpecialVma1Mi(benchmark::State& state) {
   std::vector<DmaAddr> addrs(kPages);
   std::vector<HmmDmaKind> kinds(kPages);
   for (auto _ : state) {
-    HmmRange range;
-    range.notifier = &p.sub;
-    range.notifierSeq = p.sub.readBegin();
-    range.start = r.addr;
-    range.end = r.addr + (kPages << kPageShift);
-    range.hmmPfns = pfns.data();
-    range.defaultFlags = HMM_PFN_REQ_FAULT;
+    HmmRange range = p.range(start, kPages, pfns.data(), HMM_PFN_REQ_FAULT);
     MmapReadLock l(*p.mm);
     HMMSIM_ASSERT(hmmRangeDmaMap(range, imp, addrs.data(), kinds.data()) == HmmStatus::Ok, "");
     benchmark::DoNotOptimize(addrs.data());
@@ -169,21 +134,17 @@ void BM_P2pDmaMapDevmem1Mi(benchmark::State& state) {
   FlatDevmemExporter exp;
   dev.setP2pOps(&exp);
   MigrateCopier copier(p.pm);
-  const VaResult r =
-      p.mm->mmap(Va(0), kPages << kPageShift, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-  HMMSIM_ASSERT(r.ok(), "mmap");
-  HMMSIM_ASSERT(p.mm->madvise(r.addr, kPages << kPageShift, MADV_NOHUGEPAGE) == Errno::Ok, "");
-  HMMSIM_ASSERT(p.mm->madvise(r.addr, kPages << kPageShift, MADV_POPULATE_WRITE) == Errno::Ok, "");
+  const Va start = p.mmapPopulated(kPages);
   {  // migrate everything to the exporter's memory (setup, not timed)
     const std::uint64_t chunk = 1ull << 15;
     std::vector<unsigned long> src(chunk), dst(chunk);
     MmapReadLock l(*p.mm);
     for (std::uint64_t off = 0; off < kPages; off += chunk) {
       MigrateVma a;
-      a.vma = p.mm->vmaLookup(r.addr);
+      a.vma = p.mm->vmaLookup(start);
       a.src = src.data();
       a.dst = dst.data();
-      a.start = r.addr + (off << kPageShift);
+      a.start = start + (off << kPageShift);
       a.end = a.start + (chunk << kPageShift);
       a.pgmapOwner = &kExporter;
       a.flags = MIGRATE_VMA_SELECT_SYSTEM;
@@ -206,13 +167,7 @@ void BM_P2pDmaMapDevmem1Mi(benchmark::State& state) {
   std::vector<DmaAddr> addrs(kPages);
   std::vector<HmmDmaKind> kinds(kPages);
   for (auto _ : state) {
-    HmmRange range;
-    range.notifier = &p.sub;
-    range.notifierSeq = p.sub.readBegin();
-    range.start = r.addr;
-    range.end = r.addr + (kPages << kPageShift);
-    range.hmmPfns = pfns.data();
-    range.defaultFlags = HMM_PFN_REQ_FAULT;
+    HmmRange range = p.range(start, kPages, pfns.data(), HMM_PFN_REQ_FAULT);
     MmapReadLock l(*p.mm);
     const HmmStatus st = hmmRangeDmaMap(range, imp, addrs.data(), kinds.data());
     HMMSIM_ASSERT(st == HmmStatus::Ok && kinds[kPages - 1] == HmmDmaKind::DevmemP2p,

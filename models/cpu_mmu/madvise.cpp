@@ -163,6 +163,7 @@ Errno madviseUpdateVmas(Mm& mm, const std::vector<Vma*>& parts, Va start, Va end
     if (Errno e = MmInternals::maySplit(*parts.back(), end); e != Errno::Ok) return e;
   }
   std::vector<std::pair<Va, Va>> ranges;
+  ranges.reserve(parts.size());
   for (Vma* v : parts) ranges.emplace_back(std::max(v->vmStart, start), std::min(v->vmEnd, end));
   for (std::size_t i = 0; i < ranges.size(); ++i) {
     auto [ps, pe] = ranges[i];

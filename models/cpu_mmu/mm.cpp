@@ -47,7 +47,7 @@ MmStats::MmStats(StatsGroup& g)
       rssFile(g.scalar("rss_file", "pages", "file pages mapped (MM_FILEPAGES)")),
       rssShmem(g.scalar("rss_shmem", "pages", "shmem/tmpfs pages mapped (MM_SHMEMPAGES)")) {}
 
-Mm::Mm(PhysMem& physMem, std::string name, const MmParams& params)
+Mm::Mm(PhysMem& physMem, const std::string& name, const MmParams& params)
     : physMem_(physMem),
       params_(params),
       stats_(name),

@@ -160,7 +160,7 @@ class Mm {
 
   /// `physMem` provides frames (not owned, must outlive the Mm). `name` names the stats group
   /// ("top.proc0.mm").
-  Mm(PhysMem& physMem, std::string name, const MmParams& params = {});
+  Mm(PhysMem& physMem, const std::string& name, const MmParams& params = {});
   /// Runs exitMmap() if it has not run.
   ~Mm();
   Mm(const Mm&) = delete;

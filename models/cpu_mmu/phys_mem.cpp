@@ -346,17 +346,23 @@ void PhysMem::dropData(Frame& f) {
   }
 }
 
-void PhysMem::prepFolio(std::uint64_t r, unsigned order) {
-  Frame& h = frameRel(r);
+// A new folio's head frame: one reference, unmapped, no owner, `flags` plus PG_head when it is
+// compound (the common part of prep_new_page and zone_device_page_init).
+void PhysMem::initFolioHead(Frame& h, std::uint64_t flags, unsigned order) {
   h.refcount_ = 1;
   h.mapcount = 0;
-  h.flags_ = (h.flags_ & kFrameZoneDevice) | (order > 0 ? std::uint64_t(kFrameHead) : 0u);
+  h.flags_ = flags | (order > 0 ? std::uint64_t(kFrameHead) : 0u);
   h.order_ = order;
   h.generation_ = nextGeneration_++;
   h.mapping = nullptr;
   h.index = 0;
   h.link_ = 0;
   h.aux_ = 0;
+}
+
+void PhysMem::prepFolio(std::uint64_t r, unsigned order) {
+  Frame& h = frameRel(r);
+  initFolioHead(h, h.flags_ & kFrameZoneDevice, order);
   dropData(h);
   if (order == 0) return;
   const std::uint64_t tailsEnd = r + (1ull << order);
@@ -731,15 +737,7 @@ void PhysMem::zoneDevicePageInit(Pfn pfn, unsigned order) {
   }
   const std::uint64_t r = rel(pfn);
   Frame& h = frameRel(r);
-  h.refcount_ = 1;
-  h.mapcount = 0;
-  h.flags_ = kFrameZoneDevice | kFrameLocked | (order > 0 ? std::uint64_t(kFrameHead) : 0u);
-  h.order_ = order;
-  h.generation_ = nextGeneration_++;
-  h.mapping = nullptr;
-  h.index = 0;
-  h.link_ = 0;
-  h.aux_ = 0;
+  initFolioHead(h, kFrameZoneDevice | kFrameLocked, order);
   for (std::uint64_t t = r + 1; t < r + n; ++t) {
     Frame& f = frameRel(t);
     f.flags_ = kFrameZoneDevice | kFrameTail;

@@ -304,6 +304,7 @@ class PhysMem : public ByteStore {
   // free_pcppages_bulk of rs[0..n): to the buddy lists, in that order.
   void freePcpPages(const std::uint32_t* rs, std::size_t n);
   void drainPcp();
+  void initFolioHead(Frame& h, std::uint64_t flags, unsigned order);
   void prepFolio(std::uint64_t r, unsigned order);
   void freeFolio(Pfn head);
   void dropData(Frame& f);
@@ -327,12 +328,12 @@ class PhysMem : public ByteStore {
   Pfn ramFirst_, ramEnd_;
   std::vector<Chunk> chunks_;
   std::vector<std::shared_ptr<const void>> retainedOwners_;  // retainOwner
-  std::uint32_t freeHead_[kMaxOrder + 1];  // orders < 9: frame rel; orders >= 9: chunk index
-  std::uint64_t freePages_ = 0;            // buddy lists + pcp list
+  std::uint32_t freeHead_[kMaxOrder + 1]{};  // orders < 9: frame rel; orders >= 9: chunk index
+  std::uint64_t freePages_ = 0;              // buddy lists + pcp list
   // Per-cpu page list for order 0 (one "cpu": the simulator is one thread): LIFO, refilled and
   // trimmed in batches like rmqueue_bulk/free_pcppages_bulk, drained when an allocation fails.
   static constexpr unsigned kPcpBatch = 63;
-  static constexpr std::size_t kPcpHigh = 6 * kPcpBatch;
+  static constexpr std::size_t kPcpHigh = std::size_t{6} * kPcpBatch;
   std::vector<std::uint32_t> pcp_;
   std::uint64_t chunksMaterialized_ = 0;
   std::uint64_t dataPages_ = 0;

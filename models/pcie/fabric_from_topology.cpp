@@ -19,7 +19,7 @@ namespace {
 // One module-creation step, in an order PcieFabric accepts: parents before children, the
 // children of one parent in port order.
 struct Step {
-  enum class Kind { RootComplex, Switch, Endpoint } kind;
+  enum class Kind { RootComplex, Switch, Endpoint } kind = Kind::RootComplex;
   std::string name;
   std::string parent;  // empty for root complexes
   PcieLinkParams uplink;

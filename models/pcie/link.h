@@ -75,6 +75,7 @@ class LinkDirection {
 
   /// Serialization time of `wireBytes` on this direction, in ps (rounded to nearest).
   std::uint64_t serializationPs(std::uint64_t wireBytes) const {
+    // NOLINTNEXTLINE(bugprone-incorrect-roundings): never negative; an add, not a libm call, per TLP
     return static_cast<std::uint64_t>(double(wireBytes) * psPerByte_ + 0.5);
   }
 

@@ -80,7 +80,7 @@ class PcieFabric : public PcieRouter {
  private:
   enum class Kind { RootComplex, Switch, Endpoint };
   struct Node {
-    Kind kind;
+    Kind kind = Kind::RootComplex;
     std::string name;
     std::optional<NodeId> parent;
     std::uint8_t portInParent = 0;  // egress port index at the parent

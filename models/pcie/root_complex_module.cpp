@@ -82,8 +82,9 @@ std::uint64_t PcieRootComplexModule::forwardP2p(IntervalBook& engine, double eff
                                                 std::uint64_t& tail) {
   if (efficiency >= 1.0 || linkGbps <= 0) return head;  // the links are the limit
   // Rounded per train of a stream chunk, as one-by-one issue rounds it (pcie_transaction.h).
+  const std::uint64_t trainBytes = bytes / repeat;  // a stream chunk is `repeat` equal trains
   const auto occ = repeat * static_cast<std::uint64_t>(
-                                std::llround(double(bytes / repeat) * 8000.0 / (linkGbps * efficiency)));
+                                std::llround(double(trainBytes) * 8000.0 / (linkGbps * efficiency)));
   const IntervalBook::Booking b = engine.book(head, occ, tail, floorPs);
   tail = b.endPs;
   return b.startPs;

@@ -308,6 +308,27 @@ static bool siblingOf(const PciDev& a, const PciDev& b) {
   return &a != &b && a.bus() == b.bus() && a.devNo() == b.devNo() && !a.bus()->isRoot();
 }
 
+// A TLP from `from` to another function `to` of the same multi-function device (claimed by BAR
+// `bar`, or -1 for a completion): the device's ACS decides whether it turns inside the device,
+// is blocked, or is redirected upstream. Returns whether the walk continues upstream.
+bool Router::toSiblingFunction(Walk& w, const PciDev& from, const PciDev& to, int bar) const {
+  switch (acsDecision(from.acs(), to.fn(), w.completion, w.attrs)) {
+    case AcsDecision::Local:
+      *turnarounds_ += 1;
+      w.r.hops.push_back(componentHop(HopKind::Function, from.id(), to.id()));
+      w.deliver(to, bar);
+      return false;
+    case AcsDecision::Violation:  // not produced for completions
+      w.stop(RouteStatus::AcsViolation, &from);
+      return false;
+    case AcsDecision::Redirect:
+      *redirects_ += 1;
+      w.r.redirected = true;
+      return true;
+  }
+  return true;
+}
+
 Route Router::routeRequest(const PciDev& requester, std::uint64_t addr, const TlpRouteAttrs& attrs) const {
   HMMSIM_ASSERT(!requester.isDownstreamPort() && requester.type() != PciDevType::HostBridge,
                 requester.name() << ": only endpoints and switch upstream ports issue memory requests here");
@@ -324,22 +345,7 @@ Route Router::routeRequest(const PciDev& requester, std::uint64_t addr, const Tl
       if (!siblingOf(requester, *g)) continue;
       int bar = w.claims(*g);
       if (bar < 0) continue;
-      switch (acsDecision(requester.acs(), g->fn(), false, attrs)) {
-        case AcsDecision::Local:
-          *turnarounds_ += 1;
-          w.r.hops.push_back(componentHop(HopKind::Function, requester.id(), g->id()));
-          w.deliver(*g, bar);
-          up = false;
-          break;
-        case AcsDecision::Violation:
-          w.stop(RouteStatus::AcsViolation, &requester);
-          up = false;
-          break;
-        case AcsDecision::Redirect:
-          *redirects_ += 1;
-          w.r.redirected = true;
-          break;
-      }
+      up = toSiblingFunction(w, requester, *g, bar);
       break;
     }
   }
@@ -432,22 +438,7 @@ Route Router::routeCompletion(const PciDev& completer, const Bdf& requester,
     w.deliver(completer, -1);
     up = false;
   } else if (siblingOf(completer, *w.ridDev)) {
-    switch (acsDecision(completer.acs(), w.ridDev->fn(), true, attrs)) {
-      case AcsDecision::Local:
-        *turnarounds_ += 1;
-        w.r.hops.push_back(componentHop(HopKind::Function, completer.id(), w.ridDev->id()));
-        w.deliver(*w.ridDev, -1);
-        up = false;
-        break;
-      case AcsDecision::Violation:  // not produced for completions
-        w.stop(RouteStatus::AcsViolation, &completer);
-        up = false;
-        break;
-      case AcsDecision::Redirect:
-        *redirects_ += 1;
-        w.r.redirected = true;
-        break;
-    }
+    up = toSiblingFunction(w, completer, *w.ridDev, -1);
   }
   if (up) routeUp(w, completer);
   count(w.r, true);

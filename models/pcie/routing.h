@@ -201,6 +201,7 @@ class Router {
   struct Walk;
   void routeDownFrom(Walk& w, const PciDev& port) const;
   void routeUp(Walk& w, const PciDev& from) const;
+  bool toSiblingFunction(Walk& w, const PciDev& from, const PciDev& to, int bar) const;
   void atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress,
                      std::optional<Pa> resolved = std::nullopt) const;
   void count(const Route& r, bool completion) const;

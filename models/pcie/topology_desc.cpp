@@ -513,16 +513,19 @@ class TopologyChecker {
     }
   }
 
+  [[noreturn]] static void failUnconnected(const std::string& start, const std::string& top,
+                                           const DescLoc& loc, const std::string& kind) {
+    if (top == start) failAt(loc, kind + " '" + start + "' is not connected: no link names it as 'down'");
+    failAt(loc, kind + " '" + start + "' is not connected to a host bridge: switch '" + top +
+                    "' has no link above it");
+  }
+
   // Every switch and endpoint hangs below a root port, without cycles.
   void checkReachesRoot(const std::string& start, const DescLoc& loc, const std::string& kind) const {
     std::string cur = start;
     for (std::size_t steps = 0; steps <= d_.switches.size() + 1; ++steps) {
       auto p = parentOf_.find(cur);
-      if (p == parentOf_.end()) {
-        if (cur == start) failAt(loc, kind + " '" + start + "' is not connected: no link names it as 'down'");
-        failAt(loc, kind + " '" + start + "' is not connected to a host bridge: switch '" + cur +
-                        "' has no link above it");
-      }
+      if (p == parentOf_.end()) failUnconnected(start, cur, loc, kind);
       const Info& port = linkable_.at(p->second);
       if (port.kind == Kind::RootPort) return;
       cur = port.owner;  // the switch of that downstream port

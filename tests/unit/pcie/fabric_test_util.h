@@ -1,8 +1,11 @@
 #pragma once
 // Shared helpers for the SystemC fabric tests: a driver thread streaming DMA bursts through a
-// PcieDmaEngine, recording completion times (asserted after sc_start returns).
+// PcieDmaEngine, recording completion times (asserted after sc_start returns), and a thread that
+// runs a test's body once.
 #include <algorithm>
 #include <cstdint>
+#include <functional>
+#include <utility>
 #include <vector>
 
 #include <systemc>
@@ -13,6 +16,25 @@
 #include "models/pcie/pcie_fabric.h"
 
 namespace hmmsim::test {
+
+/// Runs `body` once in its own SC_THREAD with its own quantum keeper (reset before, synced after).
+class QkThread : public sc_core::sc_module {
+ public:
+  using Body = std::function<void(tlm_utils::tlm_quantumkeeper&)>;
+  SC_HAS_PROCESS(QkThread);
+  QkThread(sc_core::sc_module_name name, Body body) : sc_module(name), body_(std::move(body)) {
+    SC_THREAD(run);
+  }
+
+ private:
+  void run() {
+    tlm_utils::tlm_quantumkeeper qk;
+    qk.reset();
+    body_(qk);
+    qk.sync();
+  }
+  Body body_;
+};
 
 enum class StreamOp { Write, Read, WriteThenRead };
 

@@ -20,24 +20,6 @@ PcieLinkConfig gen3x8() {
   return c;
 }
 
-class Thread : public sc_core::sc_module {
- public:
-  SC_HAS_PROCESS(Thread);
-  Thread(sc_core::sc_module_name n, std::function<void(tlm_utils::tlm_quantumkeeper&)> body)
-      : sc_module(n), body_(std::move(body)) {
-    SC_THREAD(run);
-  }
-
- private:
-  void run() {
-    tlm_utils::tlm_quantumkeeper qk;
-    qk.reset();
-    body_(qk);
-    qk.sync();
-  }
-  std::function<void(tlm_utils::tlm_quantumkeeper&)> body_;
-};
-
 struct Host {
   Host() : mem(ramParams()), dram("dram", DramParams{}, mem) {}
   static PhysMemParams ramParams() {
@@ -75,7 +57,7 @@ TEST_CASE("DMA through the fabric into the cpu_mmu DRAM model stores bytes that 
   std::vector<std::uint8_t> out(3000), in(3000, 0);
   for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::uint8_t>(i ^ 0x5a);
   CplStatus ws = CplStatus::CompleterAbort, rs = CplStatus::CompleterAbort;
-  Thread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
     ws = fab.engine(e).write(0x20'0100, out.size(), out.data(), qk);
     rs = fab.engine(e).read(0x20'0100, in.size(), in.data(), qk);
   });

@@ -19,14 +19,7 @@ namespace {
 
 // hb0: rp0 -> sw0 (dp0 -> gpu0, dp1 -> gpu1), rp1 -> gpu2; every link gen4 x16.
 TopologyDesc smallPlatform() {
-  TopologyDesc d;
-  HostBridgeDesc hb = hostBridge("hb0", 0, 0xc0000000ull, 0x4000000000ull);
-  hb.rootPorts = {port("rp0", 1), port("rp1", 2)};
-  d.hostBridges = {hb};
-  d.switches = {switchOf("sw0", 2)};
-  d.endpoints = {gpu("gpu0"), gpu("gpu1"), gpu("gpu2")};
-  d.links = {link("rp0", "sw0"), link("sw0.dp0", "gpu0"), link("sw0.dp1", "gpu1"), link("rp1", "gpu2")};
-  return d;
+  return test::smallPlatform({"gpu0", "gpu1"});
 }
 
 FabricFromTopologyParams params() {
@@ -41,22 +34,6 @@ struct Built {
   std::uint64_t bar2(const std::string& n) const { return pciBusAddress(*topo->findDev(n), 2).value(); }
   std::unique_ptr<Topology> topo;
   FabricFromTopology fab;
-};
-
-// Runs `body` in an SC_THREAD with its own quantum keeper.
-struct Driver : sc_core::sc_module {
-  SC_HAS_PROCESS(Driver);
-  Driver(sc_core::sc_module_name n, std::function<void(tlm_utils::tlm_quantumkeeper&)> f)
-      : sc_module(n), body(std::move(f)) {
-    SC_THREAD(run);
-  }
-  void run() {
-    tlm_utils::tlm_quantumkeeper qk;
-    qk.reset();
-    body(qk);
-    qk.sync();
-  }
-  std::function<void(tlm_utils::tlm_quantumkeeper&)> body;
 };
 
 std::string rejection(const TopologyDesc& d) {
@@ -80,7 +57,7 @@ TEST_CASE("a switch-local p2p write built from a topology lands in the peer's BA
   CplStatus first = CplStatus::CompleterAbort;
   std::vector<std::uint64_t> done;
   CplStatus worst = CplStatus::SuccessfulCompletion;
-  Driver drv("drv", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread drv("drv", [&](tlm_utils::tlm_quantumkeeper& qk) {
     first = b.fab.engine("gpu0").write(peer, data.size(), data.data(), qk);
     for (int i = 0; i < 40; ++i) {
       const DmaIssue r = b.fab.engine("gpu0").issueWrite(peer + 1 * kMiB + i * kBurst, kBurst, nullptr, qk);
@@ -111,10 +88,10 @@ TEST_CASE("an ACS-redirected p2p write goes through the root complex and takes i
   setPortAcs(acs, "rp0", kPciAcsRr | kPciAcsCr | kPciAcsUf | kPciAcsSv);  // UF: back down rp0
   Built direct("fd", smallPlatform()), redirected("fr", acs);
   DmaIssue d, r;
-  Driver dd("dd", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread dd("dd", [&](tlm_utils::tlm_quantumkeeper& qk) {
     d = direct.fab.engine("gpu0").issueWrite(direct.bar2("gpu1"), 4096, nullptr, qk);
   });
-  Driver dr("dr", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread dr("dr", [&](tlm_utils::tlm_quantumkeeper& qk) {
     r = redirected.fab.engine("gpu0").issueWrite(redirected.bar2("gpu1"), 4096, nullptr, qk);
   });
   sc_core::sc_start();
@@ -134,7 +111,7 @@ TEST_CASE("a root complex without p2p support answers a peer read with Unsupport
   desc.hostBridges[0].params.p2pSupported = false;
   Built b("fab", desc);
   DmaIssue toPeer, toHost;
-  Driver drv("drv", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread drv("drv", [&](tlm_utils::tlm_quantumkeeper& qk) {
     toPeer = b.fab.engine("gpu0").issueRead(b.bar2("gpu2"), 4096, nullptr, qk);  // rp0 -> rp1
     toHost = b.fab.engine("gpu0").issueRead(0x1000'0000, 4096, nullptr, qk);
   });
@@ -191,11 +168,11 @@ TEST_CASE("the built fabric times a p2p write exactly as a hand-mirrored PcieFab
   hand.engine(gpu0).setRouter(&b.fab.routeAdapter());
   hand.rootComplex(rc).setRouter(&b.fab.routeAdapter());
   DmaIssue built[2], mirrored[2];
-  Driver db("db", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread db("db", [&](tlm_utils::tlm_quantumkeeper& qk) {
     built[0] = b.fab.engine("gpu0").issueWrite(b.bar2("gpu1"), 64 * 1024, nullptr, qk);
     built[1] = b.fab.engine("gpu0").issueWrite(b.bar2("gpu2"), 64 * 1024, nullptr, qk);
   });
-  Driver dh("dh", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread dh("dh", [&](tlm_utils::tlm_quantumkeeper& qk) {
     mirrored[0] = hand.engine(gpu0).issueWrite(b.bar2("gpu1"), 64 * 1024, nullptr, qk);
     mirrored[1] = hand.engine(gpu0).issueWrite(b.bar2("gpu2"), 64 * 1024, nullptr, qk);
   });
@@ -220,7 +197,7 @@ TEST_CASE("each host bridge gets its own root complex, indexed as the router num
   CHECK(b.fab.rootComplex("hb0").params().index == 0);
   CHECK(b.fab.rootComplex("hb1").params().index == 1);
   DmaIssue toHost, toOtherRc;
-  Driver drv("drv", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread drv("drv", [&](tlm_utils::tlm_quantumkeeper& qk) {
     toHost = b.fab.engine("gpu3").issueWrite(0x2000'0000, 4096, nullptr, qk);
     toOtherRc = b.fab.engine("gpu3").issueRead(b.bar2("gpu0"), 4096, nullptr, qk);
   });

@@ -23,14 +23,7 @@ constexpr std::uint64_t kBurst = 64 * 1024;
 
 // hb0: rp0 -> sw0 (dp0 -> gpu0, dp1 -> gpu1, dp2 -> gpu3), rp1 -> gpu2; every link gen4 x16.
 TopologyDesc smallPlatform(bool acsRedirect) {
-  TopologyDesc d;
-  HostBridgeDesc hb = hostBridge("hb0", 0, 0xc0000000ull, 0x4000000000ull);
-  hb.rootPorts = {port("rp0", 1), port("rp1", 2)};
-  d.hostBridges = {hb};
-  d.switches = {switchOf("sw0", 3)};
-  d.endpoints = {gpu("gpu0"), gpu("gpu1"), gpu("gpu2"), gpu("gpu3")};
-  d.links = {link("rp0", "sw0"), link("sw0.dp0", "gpu0"), link("sw0.dp1", "gpu1"), link("sw0.dp2", "gpu3"),
-             link("rp1", "gpu2")};
+  TopologyDesc d = test::smallPlatform({"gpu0", "gpu1", "gpu3"});
   if (acsRedirect) {
     for (const char* p : {"sw0.dp0", "sw0.dp1", "sw0.dp2"})
       setPortAcs(d, p, kPciAcsRr | kPciAcsCr | kPciAcsUf | kPciAcsSv);
@@ -163,22 +156,6 @@ void sharedSplitAtQuantum(SharedPath path, std::uint64_t quantumPs, PcieFidelity
   CHECK(relErr(rb, expectB) < 0.01);
 }
 
-// Runs `body` once in an SC_THREAD with its own quantum keeper.
-struct Once : sc_core::sc_module {
-  SC_HAS_PROCESS(Once);
-  Once(sc_core::sc_module_name n, std::function<void(tlm_utils::tlm_quantumkeeper&)> f)
-      : sc_module(n), body(std::move(f)) {
-    SC_THREAD(run);
-  }
-  void run() {
-    tlm_utils::tlm_quantumkeeper qk;
-    qk.reset();
-    body(qk);
-    qk.sync();
-  }
-  std::function<void(tlm_utils::tlm_quantumkeeper&)> body;
-};
-
 }  // namespace
 
 TEST_CASE("two flows sharing a switch-local link split it evenly at quantum 0") {
@@ -272,19 +249,19 @@ TEST_CASE(
   Platform closed("c", twoHostBridges(false), PcieFidelity::PerTlp, kDefault);
   DmaIssue local, viaRc, redirected, cross, refused;
   // One 4 KiB write per path, each from its own engine at time 0 over links no other one uses.
-  Once a0("a0", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread a0("a0", [&](tlm_utils::tlm_quantumkeeper& qk) {
     local = plain.fab->engine("gpu0").issueWrite(plain.bar2("gpu1"), 4096, nullptr, qk);
   });
-  Once a1("a1", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread a1("a1", [&](tlm_utils::tlm_quantumkeeper& qk) {
     viaRc = plain.fab->engine("gpu3").issueWrite(plain.bar2("gpu2"), 4096, nullptr, qk);
   });
-  Once a2("a2", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread a2("a2", [&](tlm_utils::tlm_quantumkeeper& qk) {
     redirected = acs.fab->engine("gpu0").issueWrite(acs.bar2("gpu1"), 4096, nullptr, qk);
   });
-  Once a3("a3", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread a3("a3", [&](tlm_utils::tlm_quantumkeeper& qk) {
     cross = bridges.fab->engine("gpu3").issueWrite(bridges.bar2("gpu4"), 4096, nullptr, qk);
   });
-  Once a4("a4", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread a4("a4", [&](tlm_utils::tlm_quantumkeeper& qk) {
     refused = closed.fab->engine("gpu3").issueWrite(closed.bar2("gpu4"), 4096, nullptr, qk);
   });
   sc_core::sc_start();
@@ -314,10 +291,10 @@ TEST_CASE(
   Platform bridges("x", twoHostBridges(true), PcieFidelity::PerTlp, kDefault);
   Platform plain("p", false, PcieFidelity::PerTlp, kDefault);
   DmaIssue viaRc, cross;
-  Once a0("a0", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread a0("a0", [&](tlm_utils::tlm_quantumkeeper& qk) {
     viaRc = plain.fab->engine("gpu3").issueRead(plain.bar2("gpu2"), 4096, nullptr, qk);
   });
-  Once a1("a1", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread a1("a1", [&](tlm_utils::tlm_quantumkeeper& qk) {
     cross = bridges.fab->engine("gpu3").issueRead(bridges.bar2("gpu4"), 4096, nullptr, qk);
   });
   sc_core::sc_start();

@@ -46,25 +46,6 @@ PcieMemoryTargetParams bar(std::uint64_t base, bool store = false) {
 constexpr std::uint64_t kBarA = 0x80'0000'0000;
 constexpr std::uint64_t kBarB = 0x90'0000'0000;
 
-/// Runs `body` in an SC_THREAD with its own quantum keeper.
-class Thread : public sc_core::sc_module {
- public:
-  SC_HAS_PROCESS(Thread);
-  Thread(sc_core::sc_module_name n, std::function<void(tlm_utils::tlm_quantumkeeper&)> body)
-      : sc_module(n), body_(std::move(body)) {
-    SC_THREAD(run);
-  }
-
- private:
-  void run() {
-    tlm_utils::tlm_quantumkeeper qk;
-    qk.reset();
-    body_(qk);
-    qk.sync();
-  }
-  std::function<void(tlm_utils::tlm_quantumkeeper&)> body_;
-};
-
 /// A stage that adds a fixed latency, refuses one page and remaps another.
 class TestStage : public PcieTranslationStage {
  public:
@@ -98,7 +79,7 @@ TEST_CASE("DMA write data lands in host memory and a DMA read returns it") {
   std::vector<std::uint8_t> out(5000), in(5000, 0);
   for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::uint8_t>(i * 7 + 3);
   CplStatus ws = CplStatus::CompleterAbort, rs = CplStatus::CompleterAbort;
-  Thread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
     ws = fab.engine(e).write(0x10F30, out.size(), out.data(), qk);  // crosses 4 KiB boundaries
     rs = fab.engine(e).read(0x10F30, in.size(), in.data(), qk);
   });
@@ -119,7 +100,7 @@ TEST_CASE("a DMA to an address no target claims completes with Unsupported Reque
   const auto e = fab.addEndpoint("ep", r, linkParams(c), dmaParams(1, c));
   fab.finalize();
   CplStatus ws = CplStatus::SuccessfulCompletion, rs = CplStatus::SuccessfulCompletion;
-  Thread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
     ws = fab.engine(e).write(0xF0'0000'0000, 64, nullptr, qk);
     rs = fab.engine(e).read(0xF0'0000'0000, 64, nullptr, qk);
   });
@@ -140,7 +121,7 @@ TEST_CASE("a peer-to-peer write between endpoints under one switch does not reac
   fab.finalize();
   std::vector<std::uint8_t> data(1024, 0x5A);
   CplStatus st = CplStatus::CompleterAbort;
-  Thread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
     st = fab.engine(a).write(kBarB + 0x1000, data.size(), data.data(), qk);
   });
   sc_core::sc_start();
@@ -224,7 +205,7 @@ TEST_CASE("a translation fault aborts the request with Unsupported Request befor
   fab.rootComplex(r).setTranslationStage(&stage);
   fab.finalize();
   CplStatus rs = CplStatus::SuccessfulCompletion, ws = CplStatus::SuccessfulCompletion;
-  Thread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
     rs = fab.engine(e).read(0xDEAD000, 64, nullptr, qk);
     ws = fab.engine(e).write(0xDEAD000, 64, nullptr, qk);
   });
@@ -250,7 +231,7 @@ TEST_CASE("a translation to a peer BAR re-routes the request from the root compl
   fab.finalize();
   std::vector<std::uint8_t> data(256, 0xC3);
   CplStatus st = CplStatus::CompleterAbort;
-  Thread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
     st = fab.engine(a).write(0x5000100, data.size(), data.data(), qk);  // IOVA -> peer BAR
   });
   sc_core::sc_start();

@@ -147,22 +147,8 @@ TEST_CASE("a DMA routed by topology's Router reaches the peer BAR through the fa
   fab.engine(gpu0).setRouter(&p.adapter);
   fab.rootComplex(rc).setRouter(&p.adapter);
   std::vector<std::uint8_t> data(4096, 0x77);
-  struct Driver : sc_core::sc_module {
-    SC_HAS_PROCESS(Driver);
-    Driver(sc_core::sc_module_name n, std::function<void(tlm_utils::tlm_quantumkeeper&)> f)
-        : sc_module(n), body(std::move(f)) {
-      SC_THREAD(run);
-    }
-    void run() {
-      tlm_utils::tlm_quantumkeeper qk;
-      qk.reset();
-      body(qk);
-      qk.sync();
-    }
-    std::function<void(tlm_utils::tlm_quantumkeeper&)> body;
-  };
   CplStatus toPeer = CplStatus::CompleterAbort, toRemote = CplStatus::CompleterAbort;
-  Driver drv("drv", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread drv("drv", [&](tlm_utils::tlm_quantumkeeper& qk) {
     toPeer = fab.engine(gpu0).write(p.bar2("gpu1"), data.size(), data.data(), qk);
     toRemote = fab.engine(gpu0).write(p.bar2("gpu2") + 4096, data.size(), data.data(), qk);
   });

@@ -29,25 +29,6 @@ struct PureFixture {
   IommuTranslationStage stage;
 };
 
-/// Runs `body` in an SC_THREAD with its own quantum keeper.
-class Thread : public sc_core::sc_module {
- public:
-  SC_HAS_PROCESS(Thread);
-  Thread(sc_core::sc_module_name n, std::function<void(tlm_utils::tlm_quantumkeeper&)> body)
-      : sc_module(n), body_(std::move(body)) {
-    SC_THREAD(run);
-  }
-
- private:
-  void run() {
-    tlm_utils::tlm_quantumkeeper qk;
-    qk.reset();
-    body_(qk);
-    qk.sync();
-  }
-  std::function<void(tlm_utils::tlm_quantumkeeper&)> body_;
-};
-
 PcieLinkParams gen3x8Link() {
   PcieLinkParams l;
   l.config.gen = PcieGen::Gen3;
@@ -155,7 +136,7 @@ TEST_CASE("DMA writes through the root complex land at the IOMMU-translated phys
   std::vector<std::uint8_t> data(256);
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = std::uint8_t(i * 7 + 1);
   CplStatus st = CplStatus::CompleterAbort;
-  Thread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
     st = fab.engine(ep).write(0x10100, data.size(), data.data(), qk);
   });
   sc_core::sc_start();
@@ -177,8 +158,8 @@ TEST_CASE("a DMA read of an unmapped IOVA through the root complex completes wit
   fab.finalize();
   fab.rootComplex(rc).setTranslationStage(&stage);
   CplStatus st = CplStatus::SuccessfulCompletion;
-  Thread t("t",
-           [&](tlm_utils::tlm_quantumkeeper& qk) { st = fab.engine(ep).read(0x10000, 64, nullptr, qk); });
+  QkThread t("t",
+             [&](tlm_utils::tlm_quantumkeeper& qk) { st = fab.engine(ep).read(0x10000, 64, nullptr, qk); });
   sc_core::sc_start();
   CHECK(st == CplStatus::UnsupportedRequest);
   REQUIRE(iommu.faultRecords().size() == 1);
@@ -221,7 +202,7 @@ TEST_CASE(
   };
   std::vector<std::uint64_t> doneA, doneB;
   unsigned badA = 0, badB = 0;
-  Thread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
+  QkThread t("t", [&](tlm_utils::tlm_quantumkeeper& qk) {
     sweep(fab.engine(a), 256 * KiB, doneA, badA, qk);
     qk.sync();
     sc_core::wait(sc_core::sc_time(10, sc_core::SC_US));

@@ -16,7 +16,9 @@
 // Every GPU: BAR0 16 MiB 32-bit, BAR2 256 MiB 64-bit prefetchable. NIC functions: BAR0 1 MiB
 // 64-bit prefetchable. NVMe: BAR0 16 KiB 32-bit. Tests edit the description before building.
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "models/pcie/topology_desc.h"
 
@@ -113,6 +115,26 @@ inline TopologyDesc platform() {
   d.links = {link("rp0", "sw0"),      link("sw0.dp0", "gpu0"), link("sw0.dp1", "gpu1"),
              link("sw0.dp2", "nic0"), link("sw0.dp3", "sw1"),  link("sw1.dp0", "nvme0"),
              link("rp1", "gpu2"),     link("rp2", "gpu3")};
+  return d;
+}
+
+/// The fabric tests' platform: hb0 with rp0 -> sw0 and rp1 -> gpu2; sw0 has one downstream port
+/// per name in `belowSwitch` (dp<i> -> belowSwitch[i]); every link gen4 x16. Endpoints are listed
+/// by name, so enumeration meets them in name order.
+inline TopologyDesc smallPlatform(const std::vector<std::string>& belowSwitch) {
+  TopologyDesc d;
+  HostBridgeDesc hb = hostBridge("hb0", 0, 0xc0000000ull, 0x4000000000ull);
+  hb.rootPorts = {port("rp0", 1), port("rp1", 2)};
+  d.hostBridges = {hb};
+  d.switches = {switchOf("sw0", static_cast<unsigned>(belowSwitch.size()))};
+  std::vector<std::string> gpus = belowSwitch;
+  gpus.push_back("gpu2");
+  std::sort(gpus.begin(), gpus.end());
+  for (const std::string& g : gpus) d.endpoints.push_back(gpu(g));
+  d.links = {link("rp0", "sw0")};
+  for (std::size_t i = 0; i < belowSwitch.size(); ++i)
+    d.links.push_back(link("sw0.dp" + std::to_string(i), belowSwitch[i]));
+  d.links.push_back(link("rp1", "gpu2"));
   return d;
 }
 
