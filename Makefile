@@ -8,7 +8,7 @@ JOBS   ?= $(shell nproc)
 FUZZ_TIME ?= 60
 FUZZ_RUNS ?=
 
-.PHONY: all deps configure build run test bench asan fuzz format check-format clean
+.PHONY: all deps configure build run test bench asan fuzz format check-format lint clean
 
 all: build
 
@@ -45,6 +45,11 @@ format:
 
 check-format:
 	@scripts/check-format
+
+# make lint: clang-tidy (.clang-tidy; the checks held are listed in scripts/lint) over every library
+# source, with the release build's compile_commands.json; fails on any finding.
+lint: configure
+	@scripts/lint $(BUILD)
 
 clean:
 	@rm -rf build
