@@ -36,7 +36,7 @@ asan:
 fuzz:
 	@scripts/install-deps --fuzz
 	@cmake --preset fuzz >/dev/null
-	@cmake --build build/fuzz -j $(JOBS) --target fuzz_topology_yaml fuzz_mm_script
+	@cmake --build build/fuzz -j $(JOBS) --target fuzz_all
 	@scripts/run-fuzzers build/fuzz $(if $(FUZZ_RUNS),--runs $(FUZZ_RUNS),--time $(FUZZ_TIME))
 
 # make format: clang-format every tracked C++ source in place; make check-format: fail on any that is not.

@@ -619,6 +619,13 @@ Errno PhysMem::splitFolio(Pfn head, std::int32_t callerRefs, std::int32_t perPag
 // Zero pages
 // ---------------------------------------------------------------------------------------------
 
+void PhysMem::releaseRetainedOwners() {
+  retainedOwners_.erase(
+      std::remove_if(retainedOwners_.begin(), retainedOwners_.end(),
+                     [](const std::shared_ptr<const void>& o) { return o.use_count() == 1; }),
+      retainedOwners_.end());
+}
+
 std::optional<Pfn> PhysMem::hugeZeroPfn() {
   if (hugeZeroPfn_) return hugeZeroPfn_;
   const std::optional<Pfn> p = allocFrame(kPmdOrder);

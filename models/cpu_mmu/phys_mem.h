@@ -180,6 +180,10 @@ class PhysMem : public ByteStore {
   /// still pinned or held by a driver): dereferencing such a mapping stays safe, as the kernel's
   /// type-stable anon_vma cache makes it. Deterministic; costs one pointer per owner.
   void retainOwner(std::shared_ptr<const void> owner) { retainedOwners_.push_back(std::move(owner)); }
+  /// Drop the owners retainOwner() kept that nothing else holds. Only for a caller that knows no
+  /// frame points at them any more (every frame its objects used is free again: a machine reused
+  /// for a new workload once the old one is gone, as the trace replay's reset does).
+  void releaseRetainedOwners();
 
   /// memremap_pages' memmap part: create `npages` ZONE_DEVICE frames for `pgmap` at the lowest
   /// 1 GiB-aligned physical address above RAM and every live device range that has room. Their

@@ -44,6 +44,9 @@ else()
       set_tests_properties("trace_replay: ${id}" PROPERTIES WILL_FAIL TRUE)
     endif()
   endforeach()
+  add_test(NAME "trace_replay: every script on one reset machine"
+           COMMAND hmm_trace_replay --traces ${HMMSIM_KERNEL_TRACES_DIR} --all)
+  set_tests_properties("trace_replay: every script on one reset machine" PROPERTIES TIMEOUT 300)
 endif()
 
 hmmsim_test(test_trace_replay SOURCES conformance/test_trace_replay.cpp LIBS hmmsim_trace_replay)

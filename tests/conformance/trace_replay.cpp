@@ -239,28 +239,69 @@ Replayer::Replayer(const ReplayOptions& opts) : opts_(opts) {
   PhysMemParams pp;
   pp.ramSize = 512ull << 20;
   pm_ = std::make_unique<PhysMem>(pp, "replay.phys_mem");
+  for (unsigned d = 0; d < kMaxDevices; ++d) makeDevice(d);
+  // The huge zero folio now rather than at the first read fault that wants it (it is never
+  // freed, as in a kernel where an earlier process used it), so that reset() can tell a page a
+  // process left behind from it.
+  pm_->hugeZeroPfn();
+  idleFreePages_ = pm_->freePages();
+  startProcess();
+}
+
+Replayer::~Replayer() {
+  endProcess();
+  for (auto& d : devs_) d.reset();
+}
+
+void Replayer::makeDevice(unsigned d) {
   DmirrorParams dp;
-  dp.faultStoresDevicePage = opts.buggyDriver;
-  dp.chunkBytes = opts.deviceChunkBytes;
-  for (unsigned d = 0; d < kMaxDevices; ++d) {
-    devs_[d] = std::make_unique<DmirrorDevice>(*pm_, d, MemoryType::DevicePrivate, dp);
-    devs_[d]->attachChecker(&checker_);
-  }
+  dp.faultStoresDevicePage = opts_.buggyDriver;
+  dp.chunkBytes = opts_.deviceChunkBytes;
+  devs_[d] = std::make_unique<DmirrorDevice>(*pm_, d, MemoryType::DevicePrivate, dp);
+  devs_[d]->attachChecker(&checker_);
+}
+
+void Replayer::startProcess() {
   mm_ = std::make_unique<Mm>(*pm_, "replay.mm");
   const VaResult r = mm_->mmap(Va(kBounceBase), kMaxOpPages * kPageSize, PROT_READ | PROT_WRITE,
                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
   if (!r.ok()) throw std::runtime_error("replay: cannot map the bounce buffer");
 }
 
-Replayer::~Replayer() {
+void Replayer::endProcess() {
   // Close the device files first (their handles reference the Mm; release evicts device
-  // memory back into it), then tear the process down, then the devices.
+  // memory back into it), then tear the process down.
   for (auto& f : fds_) f.reset();
   devFiles_.clear();
   mm_->exitMmap();
   files_.clear();
   mm_.reset();
-  for (auto& d : devs_) d.reset();
+}
+
+void Replayer::reset() {
+  endProcess();
+  for (unsigned d = 0; d < kMaxDevices; ++d) {
+    if (!devOpened_[d]) continue;  // untouched: as the constructor left it
+    const std::uint64_t held = devs_[d]->devmem().allocatedPages();
+    if (held != 0)
+      throw std::runtime_error("replay reset: dmirror" + std::to_string(d) + " still holds " +
+                               std::to_string(held) + " device pages after the process exited (a leak)");
+    devs_[d].reset();
+    makeDevice(d);
+    devOpened_[d] = false;
+  }
+  if (pm_->freePages() != idleFreePages_)
+    throw std::runtime_error("replay reset: " + std::to_string(pm_->freePages()) +
+                             " RAM pages are free after the process exited, " +
+                             std::to_string(idleFreePages_) + " before it started (a leak)");
+  // No frame is in use, so none points at an anon_vma of the old process.
+  pm_->releaseRetainedOwners();
+  checker_ = InvariantChecker();
+  hits_.clear();
+  opIndex_ = 0;
+  mmaps_ = 0;
+  for (Buffer& b : bufs_) b = Buffer();
+  startProcess();
 }
 
 Va Replayer::pageAddr(const Op& op) const {
@@ -289,6 +330,7 @@ std::string Replayer::exec(const Op& op) {
   switch (op.kind) {
     case OpKind::Open: {
       if (fds_[op.dev]) devFiles_.push_back(fds_[op.dev]);  // the probe leaks the old descriptor
+      devOpened_[op.dev] = true;
       fds_[op.dev] = devs_[op.dev]->open(*mm_);
       return fds_[op.dev] ? " ok" : " " + errText(Errno::Inval);
     }
@@ -313,10 +355,13 @@ std::string Replayer::exec(const Op& op) {
       return " ok";
     }
     case OpKind::Fill: {
-      std::vector<std::int32_t> q(b.npages * kPageSize / 4);
-      for (std::size_t i = 0; i < q.size(); ++i)
-        q[i] = std::int32_t(std::uint32_t(op.value) + std::uint32_t(i));
-      if (!b.used || cpuAccess(*mm_, b.addr, q.data(), q.size() * 4, true) != Errno::Ok) return " SIGSEGV";
+      if (!b.used) return " SIGSEGV";
+      scratch_.resize(b.npages * kPageSize);
+      for (std::size_t i = 0; i < scratch_.size() / 4; ++i) {
+        const std::uint32_t w = std::uint32_t(op.value) + std::uint32_t(i);
+        std::memcpy(&scratch_[i * 4], &w, 4);
+      }
+      if (cpuAccess(*mm_, b.addr, scratch_.data(), scratch_.size(), true) != Errno::Ok) return " SIGSEGV";
       return " ok";
     }
     case OpKind::Touch: {
@@ -330,7 +375,8 @@ std::string Replayer::exec(const Op& op) {
       return " ok";
     }
     case OpKind::CpuHash: {
-      std::vector<std::uint8_t> bytes(op.npages << kPageShift);
+      std::vector<std::uint8_t>& bytes = scratch_;
+      bytes.resize(op.npages << kPageShift);
       if (cpuAccess(*mm_, pageAddr(op), bytes.data(), bytes.size(), false) != Errno::Ok) return " SIGSEGV";
       return " " + hex16(fnv1a64(bytes.data(), bytes.size()));
     }
@@ -375,16 +421,22 @@ std::string Replayer::dmirrorOp(const Op& op) {
     default:
       break;
   }
-  // The probe's calloc: a zeroed bounce buffer (dwrite: int word i = V + i).
+  // The probe's calloc: a zeroed bounce buffer (dwrite: int word i = V + i). MADV_DONTNEED
+  // zeroes it as a fresh calloc'ed mmap is zero: its pages go and read as zeros again (writing
+  // megabytes of zeros through the mm cost the fuzzer most of its time).
   const std::size_t bytes = op.npages ? op.npages << kPageShift : 1;
-  std::vector<std::uint8_t> m(bytes);
-  if (op.kind == OpKind::DWrite)
+  if (mm_->madvise(Va(kBounceBase), (bytes + kPageSize - 1) & ~(kPageSize - 1), MADV_DONTNEED) != Errno::Ok)
+    throw std::runtime_error("replay: cannot zero the bounce buffer");
+  std::vector<std::uint8_t>& m = scratch_;
+  if (op.kind == OpKind::DWrite && bytes >= 4) {
+    m.resize(bytes);
     for (std::size_t i = 0; i + 4 <= bytes; i += 4) {
       const std::uint32_t w = std::uint32_t(op.value) + std::uint32_t(i / 4);
       std::memcpy(&m[i], &w, 4);
     }
-  if (copyToUser(*mm_, Va(kBounceBase), m.data(), bytes) != Errno::Ok)
-    throw std::runtime_error("replay: the bounce buffer is not writable");
+    if (copyToUser(*mm_, Va(kBounceBase), m.data(), bytes) != Errno::Ok)
+      throw std::runtime_error("replay: the bounce buffer is not writable");
+  }
   HmmDmirrorCmd cmd;
   cmd.addr = pageAddr(op).value();
   cmd.ptr = kBounceBase;
@@ -395,6 +447,7 @@ std::string Replayer::dmirrorOp(const Op& op) {
   if (ret != 0) return out;
   out += " cpages=" + std::to_string(cmd.cpages) + " faults=" + std::to_string(cmd.faults);
   if (op.kind != OpKind::Snap && op.kind != OpKind::DRead) return out;
+  m.resize(bytes);
   if (copyFromUser(*mm_, m.data(), Va(kBounceBase), bytes) != Errno::Ok)
     throw std::runtime_error("replay: the bounce buffer is not readable");
   if (op.kind == OpKind::Snap) {

@@ -115,6 +115,19 @@ class Replayer {
   /// when the audit finds an inconsistency after it.
   std::string run(const Op& op);
 
+  /// The script's process exits and a new one starts on the same machine, as the probe ran every
+  /// script in a new process on one booted kernel: the device files are closed (dmirror evicts its
+  /// memory), exit_mmap frees the address space and the page cache of the script's files goes.
+  /// The machine must then hold nothing of the old process: every RAM page it used is free again
+  /// and each dmirror that was opened holds no device page; otherwise std::runtime_error names the
+  /// leak (the Replayer is unusable after that). A dmirror that was opened is then set up afresh
+  /// (module reload: one preallocated chunk, as the constructor leaves it), the checker and the
+  /// buffer numbering restart, and the new process gets its bounce buffer. What a script prints
+  /// after reset() is what it prints on a new Replayer (tests/conformance: every kernel trace on
+  /// one machine; fuzz/: the corpus in two orders); only the physical pages it gets may differ.
+  /// The fuzzer resets instead of rebuilding the machine for every input.
+  void reset();
+
   const InvariantChecker& checker() const { return checker_; }
   const std::vector<CheckerHit>& checkerHits() const { return hits_; }
 
@@ -127,11 +140,16 @@ class Replayer {
   std::string exec(const Op& op);
   std::string dmirrorOp(const Op& op);
   Va pageAddr(const Op& op) const;
+  void makeDevice(unsigned d);
+  void startProcess();
+  void endProcess();
 
   ReplayOptions opts_;
   InvariantChecker checker_;
   std::unique_ptr<PhysMem> pm_;
+  std::uint64_t idleFreePages_ = 0;  ///< free RAM pages of the machine without a process
   std::unique_ptr<DmirrorDevice> devs_[kMaxDevices];
+  bool devOpened_[kMaxDevices] = {};  ///< opened by the current process
   std::unique_ptr<Mm> mm_;
   std::shared_ptr<File> fds_[kMaxDevices];
   std::vector<std::shared_ptr<File>> devFiles_;  ///< descriptors a second `open D` replaced (still open)
@@ -140,6 +158,7 @@ class Replayer {
   unsigned mmaps_ = 0;
   std::size_t opIndex_ = 0;
   std::vector<CheckerHit> hits_;
+  std::vector<std::uint8_t> scratch_;  ///< host bytes of a fill, cpuhash or ioctl (reused)
 };
 
 /// FNV-1a 64 (the probe's fnv()).

@@ -1,6 +1,7 @@
 // hmm_trace_replay: one ctest entry per recorded kernel script (tests/conformance/trace_replay.cmake).
 //
 //   hmm_trace_replay --traces DIR --script NNNN [--crash-line L]
+//   hmm_trace_replay --traces DIR --all                 (every script on one reset machine)
 //   hmm_trace_replay --run FILE [--buggy-driver]        (print the replay of any script)
 //
 // A script with a recorded output (DIR/expected/NNNN.out) must match it line for line, with
@@ -8,7 +9,12 @@
 // A script listed in DIR/crashed.txt (the real kernel oopsed) must run to the end without a
 // report with the switch off; with it on, the checker's first report must be at script line L
 // (the operation where the kernel crashed).
+// --all replays every script in order on one machine, reset between scripts as the probe's
+// kernel ran each in a new process (Replayer::reset): each recorded script must still match and
+// no script may leave a page behind or make the checker report.
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -54,6 +60,7 @@ std::vector<std::size_t> opLines(const std::string& script) {
 
 int usage() {
   std::cerr << "usage: hmm_trace_replay --traces DIR --script NNNN [--crash-line L]\n"
+               "       hmm_trace_replay --traces DIR --all\n"
                "       hmm_trace_replay --run FILE [--buggy-driver]\n";
   return 2;
 }
@@ -130,12 +137,51 @@ int checkScript(const std::string& dir, const std::string& id, long crashLine) {
   return 0;
 }
 
+int checkAll(const std::string& dir) {
+  std::vector<std::string> ids;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/scripts"))
+    if (e.path().extension() == ".txt") ids.push_back(e.path().stem().string());
+  std::sort(ids.begin(), ids.end());
+  if (ids.empty()) {
+    std::cerr << "hmm_trace_replay: no scripts in " << dir << "/scripts\n";
+    return 1;
+  }
+  Replayer r;
+  std::size_t matched = 0, ran = 0;
+  for (const std::string& id : ids) {
+    std::string script, expected;
+    readFile(dir + "/scripts/" + id + ".txt", script);
+    const std::string name = "scripts/" + id + ".txt";
+    if (readFile(dir + "/expected/" + id + ".out", expected)) {
+      const CompareResult c = replayAndCompare(r, script, expected, name);
+      if (!c.match) {
+        std::cout << id << ": diverges from the kernel on the reused machine at " << c.firstDivergence
+                  << "\n";
+        return 1;
+      }
+      ++matched;
+    } else {
+      replayScript(r, script, name);
+      ++ran;
+    }
+    if (!r.checkerHits().empty()) {
+      std::cout << id << ": checker report on the reused machine at `" << r.checkerHits()[0].line
+                << "`: " << r.checkerHits()[0].report << "\n";
+      return 1;
+    }
+    r.reset();
+  }
+  std::cout << ids.size() << " scripts on one machine: " << matched << " match the kernel, " << ran
+            << " crashed ones ran to the end; nothing leaked between them\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string dir, id, run;
   long crashLine = 0;
-  bool buggy = false;
+  bool buggy = false, all = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -153,6 +199,8 @@ int main(int argc, char** argv) {
         run = next();
       else if (a == "--buggy-driver")
         buggy = true;
+      else if (a == "--all")
+        all = true;
       else
         return usage();
     } catch (const std::exception& e) {
@@ -175,6 +223,7 @@ int main(int argc, char** argv) {
         std::cout << "# checker at `" << h.line << "`: " << h.report << "\n";
       return r.checkerHits().empty() ? 0 : 3;
     }
+    if (!dir.empty() && all) return checkAll(dir);
     if (dir.empty() || id.empty()) return usage();
     return checkScript(dir, id, crashLine);
   } catch (const std::exception& e) {

@@ -14,8 +14,8 @@
 //  - every vma with an anon_vma is on that anon_vma's chain, and every vma on a chain is a
 //    live vma of one of the mms.
 
+#include <algorithm>
 #include <cstdint>
-#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -34,9 +34,11 @@ inline std::vector<std::string> auditMms(PhysMem& pm, const std::vector<Mm*>& mm
   auto problem = [&](const std::string& s) {
     if (problems.size() < 20) problems.push_back(s);
   };
-  std::map<std::uint64_t, std::int64_t> pteMaps;     // pfn -> PTE leaves
-  std::map<std::uint64_t, std::int64_t> entireMaps;  // head -> PMD/PUD leaves
-  std::map<std::uint64_t, std::int64_t> refsNeeded;  // head -> mappings
+  // One entry per leaf, sorted and counted at the end (cheaper than a map node per frame: the
+  // fuzzer and the stress tests audit after every operation).
+  std::vector<std::uint64_t> ptePfns;      // pfn of each PTE leaf
+  std::vector<std::uint64_t> entireHeads;  // head of each PMD/PUD leaf
+  std::vector<std::uint64_t> mappedHeads;  // head of each leaf (one reference needed per mapping)
   std::set<const Vma*> liveVmas;
   for (Mm* mm : mms) {
     if (mm->exited()) continue;
@@ -60,13 +62,16 @@ inline std::vector<std::string> auditMms(PhysMem& pm, const std::vector<Mm*>& mm
       const Pte p = *e.slot;
       const Va at = e.leafStart();
       const Vma* v = mm->vmaLookup(at);
-      std::ostringstream where;
-      where << mm->name() << " @" << at;
+      auto where = [&] {
+        std::ostringstream w;
+        w << mm->name() << " @" << at;
+        return w.str();
+      };
       if (!v || at + ptLevelSize(e.level) > v->vmEnd) {
-        problem(where.str() + ": leaf outside every vma");
+        problem(where() + ": leaf outside every vma");
         return WalkAction::Continue;
       }
-      if (p.isMigrationEntry()) problem(where.str() + ": migration entry at rest");
+      if (p.isMigrationEntry()) problem(where() + ": migration entry at rest");
       if (p.isPresent() &&
           (p.isSpecial() || !pm.pfnValid(p.pfn()) || pm.isZeroPfn(p.pfn()) || pm.isHugeZeroPfn(p.pfn())))
         return WalkAction::Continue;
@@ -76,10 +81,10 @@ inline std::vector<std::string> auditMms(PhysMem& pm, const std::vector<Mm*>& mm
       const Pfn head = pm.compoundHead(pfn);
       const std::int64_t pages = std::int64_t(ptLevelSize(e.level) >> kPageShift);
       if (e.level == PtLevel::Pte)
-        ++pteMaps[pfn.value()];
+        ptePfns.push_back(pfn.value());
       else
-        ++entireMaps[head.value()];
-      ++refsNeeded[head.value()];
+        entireHeads.push_back(head.value());
+      mappedHeads.push_back(head.value());
       const Frame& h = pm.frame(head);
       if (v->isHugetlb())
         hugetlb += pages;
@@ -99,20 +104,31 @@ inline std::vector<std::string> auditMms(PhysMem& pm, const std::vector<Mm*>& mm
       problem(mm->name() + ": hugetlb_usage " + std::to_string(mm->hugetlbUsage()) +
               " but the page table maps " + std::to_string(hugetlb));
   }
-  for (const auto& [pfn, n] : pteMaps)
+  // Calls f(value, occurrences) for every distinct value of `v`, in increasing order.
+  auto forEachCount = [](std::vector<std::uint64_t>& v, auto f) {
+    std::sort(v.begin(), v.end());
+    for (std::size_t i = 0, j = 0; i < v.size(); i = j) {
+      while (j < v.size() && v[j] == v[i]) ++j;
+      f(v[i], std::int64_t(j - i));
+    }
+  };
+  forEachCount(ptePfns, [&](std::uint64_t pfn, std::int64_t n) {
     if (pm.frame(Pfn(pfn)).mapcount != n)
       problem("pfn " + std::to_string(pfn) + ": mapcount " + std::to_string(pm.frame(Pfn(pfn)).mapcount) +
               " but " + std::to_string(n) + " PTE mappings");
-  for (const auto& [head, n] : entireMaps)
+  });
+  forEachCount(entireHeads, [&](std::uint64_t head, std::int64_t n) {
     if (pm.frame(Pfn(head)).entireMapcount() != n)
       problem("folio " + std::to_string(head) + ": entire mapcount " +
               std::to_string(pm.frame(Pfn(head)).entireMapcount()) + " but " + std::to_string(n) +
               " huge mappings");
-  for (const auto& [head, n] : refsNeeded)
+  });
+  forEachCount(mappedHeads, [&](std::uint64_t head, std::int64_t n) {
     if (pm.frame(Pfn(head)).refcount() < n)
       problem("folio " + std::to_string(head) + ": refcount " +
               std::to_string(pm.frame(Pfn(head)).refcount()) + " below its " + std::to_string(n) +
               " mappings");
+  });
   // Every vma on a chain of a live vma is live.
   for (const Vma* v : liveVmas) {
     if (!v->anonVma) continue;
