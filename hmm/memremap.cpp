@@ -64,6 +64,8 @@ std::string DeviceMemoryParams::check() const {
     os << "chunkBytes: must be a positive multiple of 2 MiB, got " << chunkBytes;
   else if (capacityBytes < chunkBytes)
     os << "capacityBytes: must be at least chunkBytes (" << chunkBytes << "), got " << capacityBytes;
+  else if (basePa.value() % kPmdSize != 0)
+    os << "basePa: must be 2 MiB aligned, got 0x" << std::hex << basePa.value();
   return os.str();
 }
 
@@ -106,7 +108,20 @@ Errno DeviceMemory::addChunk() {
   c->pgmap.type = params_.type;
   c->pgmap.ops = this;
   c->pgmap.owner = owner_;
-  const Errno err = memremapPages(pm_, c->pgmap, params_.chunkBytes >> kPageShift);
+  Errno err;
+  if (params_.basePa == Pa(0)) {
+    err = memremapPages(pm_, c->pgmap, params_.chunkBytes >> kPageShift);
+  } else {  // the lowest chunk-sized slot from basePa that no live chunk holds
+    std::uint64_t slot = 0;
+    auto taken = [&](std::uint64_t k) {
+      const Pfn at = pfnOf(params_.basePa) + k * (params_.chunkBytes >> kPageShift);
+      return std::any_of(chunks_.begin(), chunks_.end(),
+                         [&](const auto& x) { return x->live && x->pgmap.pfnFirst == at; });
+    };
+    while (taken(slot)) ++slot;
+    err = memremapPagesAt(pm_, c->pgmap, params_.basePa + slot * params_.chunkBytes,
+                          params_.chunkBytes >> kPageShift);
+  }
   if (err != Errno::Ok) return err;
   // The whole chunk becomes PMD folios; 4 KiB pages are carved from them on demand. Pushed in
   // reverse so the lowest address is handed out first (deterministic and readable in traces).

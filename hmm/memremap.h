@@ -64,6 +64,10 @@ struct DeviceMemoryParams {
   std::uint64_t capacityBytes = 1ull << 30;
   /// Register the first chunk at construction (dmirror_device_init allocates one). Default true.
   bool preallocateFirstChunk = true;
+  /// Where the chunks sit in the physical address space. Default 0 = PhysMem places each chunk
+  /// (memremapPages). Otherwise chunk k sits at basePa + k * chunkBytes, k the lowest slot no
+  /// live chunk holds (memremapPagesAt): a GPU's VRAM, whose bytes are the frames'. 2 MiB aligned.
+  Pa basePa = Pa(0);
 
   /// "" when valid; otherwise what is wrong, naming the parameter.
   std::string check() const;

@@ -269,6 +269,13 @@ void P2pBarManager::listFor(Window& w) {
 void P2pBarManager::pointAt(Window& w, std::uint64_t chunk) {
   w.chunk = chunk;
   chunkWindow_[chunk] = static_cast<std::uint32_t>(idxOf(w));
+  if (windowObserver_) windowObserver_(BarWindowIdx(idxOf(w)), chunk);
+}
+
+bool P2pBarManager::chunkOfWindow(BarWindowIdx w, std::uint64_t* chunk) const {
+  if (w.value() >= nWindows_ || windows_[w.value()].state == WinState::Free) return false;
+  *chunk = windows_[w.value()].chunk;
+  return true;
 }
 
 void P2pBarManager::noteEvent(Window& w, BarEvent why) {

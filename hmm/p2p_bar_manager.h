@@ -236,6 +236,13 @@ class P2pBarManager {
   /// The clock used to time-stamp events for checkAccess (SystemC: sc_time_stamp in ps). Default
   /// none: times are 0.
   void setTimeSource(std::function<std::uint64_t()> nowPs) { nowPs_ = std::move(nowPs); }
+  /// Called each time a window is pointed at a chunk (a fill, a reclaim, a move, the Unlimited
+  /// identity windows, a rebuild after reset): the driver's write of the window register, which a
+  /// SystemC BAR target follows (PcieMemoryTarget::mapWindow). `chunk` is the device memory
+  /// chunk (device byte offset / windowBytes). Default none. Must not call back into the manager.
+  void setWindowObserver(std::function<void(BarWindowIdx, std::uint64_t chunk)> f) {
+    windowObserver_ = std::move(f);
+  }
 
   // ---- what the exporter's p2pMap / p2pUnmap call ---------------------------------------------
 
@@ -295,6 +302,9 @@ class P2pBarManager {
 
   /// The window that maps the chunk of `page`, if resident (or being revoked).
   bool windowOf(DevPage page, BarWindowIdx* out) const;
+  /// The chunk window `w` maps (resident, or being revoked): true and *chunk set; false when the
+  /// window is free or out of range.
+  bool chunkOfWindow(BarWindowIdx w, std::uint64_t* chunk) const;
   /// Pages `importer` holds (mapped and not yet given back), counted with multiplicity.
   std::uint64_t heldPages(const Device& importer) const;
   /// Total held pages over all importers.
@@ -361,6 +371,7 @@ class P2pBarManager {
   P2pBarParams params_;
   BarRevokeHook* hook_;
   std::function<std::uint64_t()> nowPs_;
+  std::function<void(BarWindowIdx, std::uint64_t)> windowObserver_;
   std::uint64_t nWindows_ = 0;
   std::uint64_t windowPages_ = 0;
   std::uint64_t nChunks_ = 0;

@@ -29,19 +29,6 @@ constexpr std::uint64_t kSpecialPgoff = HMM_DMIRROR_P2P_MMAP_OFFSET >> kPageShif
 /// Importer windows are rounded out to this. Unit: bytes.
 constexpr std::uint64_t kImportWindowAlign = 2ull << 20;
 
-P2pBarParams barParams(const DmirrorDevice& dev, PciDev& pci, const DmirrorP2pParams& p) {
-  P2pBarParams b;
-  b.barPa = pciResourceStart(pci, p.bar);
-  b.barBus = pciBusAddress(pci, p.bar);
-  b.apertureBytes = p.apertureBytes ? p.apertureBytes : pciResourceLen(pci, p.bar);
-  b.windowBytes = p.windowBytes;
-  b.deviceMemBytes = dev.params().capacityBytes;
-  b.policy = p.policy;
-  b.importerCapPages = p.importerCapPages;
-  b.reuseBeforeRevoke = p.reuseBeforeRevoke;
-  return b;
-}
-
 /// The invalidate of a SNAPSHOT's temporary notifier: moves the sequence under the update lock.
 class ProbeNotifierOps final : public MmuIntervalNotifierOps {
  public:
@@ -73,26 +60,27 @@ DmirrorP2p::DmirrorP2p(DmirrorDevice& dev, PciDev& pci, const DmirrorP2pParams& 
       pci_(pci),
       params_(params),
       dma_(dma),
-      mapper_(mapper),
       checker_(checker),
       resolver_(std::move(resolver)),
-      vmaRevoker_(kSpecialPgoff),
-      bar_(barParams(dev, pci, params), this, std::string(dev.name()) + ".bar"),
-      stats_(std::string(dev.name()) + ".p2p"),
-      devmemMaps_(stats_.counter("devmem_p2p_pages", "pages", "pages mapped by the devmem p2p_map")),
-      devmemDeclined_(stats_.counter("devmem_p2p_declined", "calls", "devmem p2p_map calls that declined")),
-      vmaMaps_(stats_.counter("vma_p2p_pages", "pages", "pages mapped by the special vma's p2p_map")),
-      vmaRefused_(stats_.counter("vma_p2p_refused", "calls", "special-vma p2p_map calls refused")),
-      unmapPages_(stats_.counter("p2p_unmap_pages", "pages", "pages given back by p2p_unmap")),
-      revokeRounds_(stats_.counter("revoke_clear_rounds", "rounds", "CLEAR rounds over anonymous vmas")) {
-  dev_.devmem().setP2pOps(this);
-  if (checker_) checker_->registerBar(bar_, dev_.name());
+      exporter_(dev.name(), pci, exporterParams(params), dev.params().capacityBytes, *this, dev.physMem(),
+                mapper, checker) {
+  exporter_.installDevmem(dev_.devmem());
 }
 
 DmirrorP2p::~DmirrorP2p() {
   importers_.clear();  // gives back everything the handles imported
-  dev_.devmem().setP2pOps(nullptr);
-  if (checker_) checker_->unregisterBar(bar_);
+}
+
+P2pExporterParams DmirrorP2p::exporterParams(const DmirrorP2pParams& p) {
+  P2pExporterParams e;
+  e.bar = p.bar;
+  e.apertureBytes = p.apertureBytes;
+  e.windowBytes = p.windowBytes;
+  e.policy = p.policy;
+  e.importerCapPages = p.importerCapPages;
+  e.reuseBeforeRevoke = p.reuseBeforeRevoke;
+  e.specialPgoff = kSpecialPgoff;
+  return e;
 }
 
 std::optional<DevPage> DmirrorP2p::devPageOf(Pfn pfn) {
@@ -104,7 +92,7 @@ std::optional<DevPage> DmirrorP2p::devPageOf(Pfn pfn) {
     const std::uint64_t p = i * perChunk + (pfn - c.pgmap.pfnFirst);
     // Chunks re-added after a RELEASE get new indexes: beyond the BAR's device memory they are
     // not exported (declined: the importer falls back to RAM).
-    if (p >= (bar_.params().deviceMemBytes >> kPageShift)) return std::nullopt;
+    if (p >= exporter_.devicePages()) return std::nullopt;
     return DevPage(p);
   }
   return std::nullopt;
@@ -112,9 +100,7 @@ std::optional<DevPage> DmirrorP2p::devPageOf(Pfn pfn) {
 
 void DmirrorP2p::revokeChunk(std::size_t i) {
   const std::uint64_t perChunk = dev_.params().chunkBytes >> kPageShift;
-  const std::uint64_t total = bar_.params().deviceMemBytes >> kPageShift;
-  if (i * perChunk >= total) return;
-  bar_.revokeRange(DevPage(i * perChunk), std::min(perChunk, total - i * perChunk));
+  exporter_.revokePages(DevPage(i * perChunk), perChunk);
 }
 
 std::optional<Pfn> DmirrorP2p::pfnOf(DevPage p) {
@@ -123,171 +109,6 @@ std::optional<Pfn> DmirrorP2p::pfnOf(DevPage p) {
   const std::uint64_t i = p.value() / perChunk;
   if (i >= mem.chunkCount() || !mem.chunk(i).live) return std::nullopt;
   return mem.chunk(i).pgmap.pfnFirst + (p.value() % perChunk);
-}
-
-std::uint64_t DmirrorP2p::dmaMapPages(Device& importer, DevPage first, std::uint64_t n, const Pa* pa,
-                                      DmaAddr* out, bool write) {
-  const DmaDir dir = write ? DmaDir::Bidirectional : DmaDir::ToDevice;
-  for (std::uint64_t i = 0; i < n; ++i) {
-    const DmaAddr a = mapper_.map(pci_, params_.bar, importer, pa[i], kPageSize, dir);
-    if (a == kDmaMappingError) {  // NOT_SUPPORTED between the two functions, IOVA space full
-      bar_.unmap(importer, first + i, n - i);
-      return i;
-    }
-    Grant& g = grants_[{&importer, a.value()}];
-    if (g.toDevice + g.bidir) HMMSIM_ASSERT(g.page == first + i, "two device pages behind one p2p address");
-    g.page = first + i;
-    ++(write ? g.bidir : g.toDevice);
-    out[i] = a;
-  }
-  return n;
-}
-
-bool DmirrorP2p::ungrant(Device& importer, DmaAddr addr) {
-  auto it = grants_.find({&importer, addr.value()});
-  if (it == grants_.end()) return false;
-  Grant& g = it->second;
-  const bool bidir = g.bidir != 0;
-  const Errno rc = mapper_.unmap(importer, addr, kPageSize, bidir ? DmaDir::Bidirectional : DmaDir::ToDevice);
-  HMMSIM_ASSERT(rc == Errno::Ok, "p2p DMA unmap of " << addr << " failed: " << errnoName(rc));
-  bar_.unmap(importer, g.page, 1);
-  --(bidir ? g.bidir : g.toDevice);
-  if (g.toDevice + g.bidir == 0) grants_.erase(it);
-  ++unmapPages_;
-  return true;
-}
-
-// ---- devmem p2p ops (RFC 4/5) ---------------------------------------------------------------
-
-std::uint64_t DmirrorP2p::p2pMap(DeviceMemory& devmem, Device& importer, Va /*addr*/,
-                                 const unsigned long* hmmPfns, std::uint64_t npages, DmaAddr* pas,
-                                 bool /*write*/) {
-  HMMSIM_ASSERT(&devmem == &dev_.devmem(), "devmem p2p ops called for another device's memory");
-  std::uint64_t k = 0;
-  std::vector<Pa> pa;
-  while (k < npages) {
-    const std::optional<DevPage> first = devPageOf(hmmPfnToPfn(hmmPfns[k]));
-    if (!first) break;
-    // One BAR request per run of consecutive device pages of one access kind (so a reclaim never
-    // revokes a page this same run mapped). Each page's DMA direction follows its own entry: the
-    // caller's `write` is the first page's (hmmRangeDmaMap passes its HMM_PFN_WRITE), so a mixed
-    // run would otherwise map read-only pages writable or the reverse.
-    auto writable = [&](std::uint64_t j) { return (hmmPfns[j] & HMM_PFN_WRITE) != 0; };
-    const bool w = writable(k);
-    std::uint64_t run = 1;
-    while (k + run < npages && writable(k + run) == w) {
-      const std::optional<DevPage> p = devPageOf(hmmPfnToPfn(hmmPfns[k + run]));
-      if (!p || *p != *first + run) break;
-      ++run;
-    }
-    pa.assign(run, Pa(0));
-    const BarMapResult r = bar_.map(importer, *first, run, pa.data(), BarMapMode::Prefix);
-    const std::uint64_t got = dmaMapPages(importer, *first, r.pages, pa.data(), pas + k, w);
-    k += got;
-    if (got < run) break;
-  }
-  if (k == 0) ++devmemDeclined_;
-  devmemMaps_ += k;
-  return k;
-}
-
-std::uint64_t DmirrorP2p::p2pUnmap(DeviceMemory& /*devmem*/, Device& importer, Va /*addr*/,
-                                   const unsigned long* hmmPfns, std::uint64_t npages, const DmaAddr* pas) {
-  std::uint64_t k = 0;
-  for (; k < npages; ++k) {
-    if (!devPageOf(hmmPfnToPfn(hmmPfns[k]))) break;
-    if (!ungrant(importer, pas[k])) break;
-  }
-  return k;
-}
-
-// ---- the special vma (RFC 3/5) --------------------------------------------------------------
-
-Errno DmirrorP2p::mmapSpecial(Vma& vma) {
-  if (bar_.unplugged()) return Errno::NoDev;
-  const std::uint64_t first = vma.vmPgoff - kSpecialPgoff;
-  for (std::uint64_t p = first; p < first + vma.pages(); ++p)
-    if (!pfnOf(DevPage(p)) || p >= (bar_.params().deviceMemBytes >> kPageShift)) return Errno::Inval;
-  vma.vmOps = this;
-  vma.vmFlags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND;
-  vmaRevoker_.track(vma);
-  return Errno::Ok;
-}
-
-void DmirrorP2p::open(Vma& vma) {
-  vmaRevoker_.track(vma);
-}
-
-void DmirrorP2p::close(Vma& vma) {
-  vmaRevoker_.untrack(vma);
-}
-
-Errno DmirrorP2p::p2pMap(Vma& vma, Device& importer, Va start, Va end, DmaAddr* pa, bool write) {
-  if (write && !(vma.vmFlags & VM_WRITE)) {
-    ++vmaRefused_;
-    return Errno::Perm;
-  }
-  const std::uint64_t n = (end - start) >> kPageShift;
-  const DevPage first = vmaRevoker_.devPageOf(vma, start);
-  for (std::uint64_t i = 0; i < n; ++i)
-    if (!pfnOf(first + i)) {  // the chunk was removed (RELEASE) since the mmap
-      ++vmaRefused_;
-      return Errno::NoDev;
-    }
-  std::vector<Pa> cpu(n);
-  const BarMapResult r = bar_.map(importer, first, n, cpu.data(), BarMapMode::AllOrNothing);
-  if (!r.ok()) {
-    ++vmaRefused_;
-    return r.err();
-  }
-  const std::uint64_t got = dmaMapPages(importer, first, n, cpu.data(), pa, write);
-  if (got < n) {  // nothing stays mapped (AllOrNothing)
-    for (std::uint64_t i = 0; i < got; ++i) ungrant(importer, pa[i]);
-    ++vmaRefused_;
-    return Errno::OpNotSupp;
-  }
-  vmaMaps_ += n;
-  return Errno::Ok;
-}
-
-Errno DmirrorP2p::p2pUnmap(Vma& /*vma*/, Device& importer, Va start, Va end, const DmaAddr* pa) {
-  Errno rc = Errno::Ok;
-  for (std::uint64_t i = 0; i < ((end - start) >> kPageShift); ++i)
-    if (!ungrant(importer, pa[i])) rc = Errno::Inval;
-  return rc;
-}
-
-// ---- revocation -----------------------------------------------------------------------------
-
-void DmirrorP2p::revoke(DevPage first, std::uint64_t npages, BarEvent why) {
-  // Special vmas: unmap_mapping_range of the file pages (CLEAR rounds on each vma).
-  vmaRevoker_.revoke(first, npages, why);
-  // Device-private pages in anonymous vmas: the rmap walk finds where they are mapped; one
-  // CLEAR round per mapping, the CPU entries untouched (the data stays in device memory).
-  struct Where {
-    Mm* mm;
-    Va start, end;
-  };
-  std::vector<Where> where;
-  PhysMem& pm = dev_.physMem();
-  for (std::uint64_t p = first.value(); p < first.value() + npages; ++p) {
-    const std::optional<Pfn> pfn = pfnOf(DevPage(p));
-    if (!pfn || pm.frame(*pfn).refcount() == 0) continue;
-    const Pfn head = pm.compoundHead(*pfn);
-    rmapWalkAnon(pm, head, [&](const RmapMapping& m) {
-      const Va va = m.va + ((*pfn - head) << kPageShift);
-      if (m.level == PtLevel::Pte || va.alignDown(ptLevelSize(m.level)) == m.va)
-        where.push_back({m.mm, va, va + kPageSize});
-    });
-  }
-  for (std::size_t i = 0; i < where.size();) {  // merge adjacent pages of one mm
-    std::size_t j = i + 1;
-    Va end = where[i].end;
-    while (j < where.size() && where[j].mm == where[i].mm && where[j].start == end) end = where[j++].end;
-    ++revokeRounds_;
-    where[i].mm->notifyRange(MmuNotifierEvent::Clear, where[i].start, end);
-    i = j;
-  }
 }
 
 // ---- importer -------------------------------------------------------------------------------
@@ -468,14 +289,8 @@ DmirrorP2pFabric::~DmirrorP2pFabric() {
 
 std::string DmirrorP2pFabric::attach(DmirrorDevice& dev, PciDev& pci, const DmirrorP2pParams& params) {
   if (dev.p2p()) return std::string(dev.name()) + ": already attached to a p2p fabric";
-  if (params.bar < 0 || params.bar > 5 || pciResourceLen(pci, params.bar) == 0)
-    return std::string(dev.name()) + ": DmirrorP2pParams.bar " + std::to_string(params.bar) +
-           " is not a BAR of " + pci.name() + " (choose one with a memory resource)";
-  if (params.apertureBytes > pciResourceLen(pci, params.bar))
-    return std::string(dev.name()) + ": DmirrorP2pParams.apertureBytes exceeds BAR " +
-           std::to_string(params.bar) + " of " + pci.name() + " (at most " +
-           std::to_string(pciResourceLen(pci, params.bar)) + ")";
-  const std::string bad = barParams(dev, pci, params).check();
+  const std::string bad =
+      P2pExporter::check(pci, DmirrorP2p::exporterParams(params), dev.params().capacityBytes);
   if (!bad.empty()) return std::string(dev.name()) + ": " + bad;
   dev.attachP2p(std::make_unique<DmirrorP2p>(
       dev, pci, params, dma_, mapper_, checker_,
@@ -512,16 +327,9 @@ std::optional<Pa> DmirrorP2pFabric::resolve(Device& importer, DmaAddr a, const D
     DmirrorP2p& x = *d->p2p();
     if (r.target != &x.pci() || r.targetBar != x.barIndex()) continue;
     ++peerAccesses_;
-    const BusAddr bus(r.targetAddr);
     std::optional<DevPage> expected;
     if (t.kind == HmmDmaKind::DevmemP2p) expected = x.devPageOf(t.pfn);
-    if (checker_) checker_->barAccess(importer, bus, 1, expected ? &*expected : nullptr);
-    const BarAccessCheck c = x.bar().checkAccess(bus, 1);
-    if (!c.inAperture || !c.legal) return std::nullopt;
-    const std::optional<Pfn> pfn = x.pfnOf(c.page);
-    if (!pfn) return std::nullopt;
-    const std::uint64_t off = (bus - x.bar().params().barBus) & (kPageSize - 1);
-    return paOf(*pfn) + off;
+    return x.exporter().resolvePeer(importer, BusAddr(r.targetAddr), expected ? &*expected : nullptr);
   }
   return std::nullopt;
 }

@@ -2,7 +2,8 @@
 // dmirror's p2p half: the RFC end to end on the kernel's test device (lib/test_hmm.c has no p2p;
 // this is what the 2019 RFC's test device would have needed). A DmirrorDevice attached to a PCI
 // function (DmirrorP2pFabric::attach) becomes both
-//  - an exporter: its device-private memory is reachable through its BAR, managed by a
+//  - an exporter (the shared exporter half, models/devices/common/p2p_exporter.h): its
+//    device-private memory is reachable through its BAR, managed by a
 //    P2pBarManager (windows, the exporter's policy, revoke before reuse). Its DeviceMemory gets
 //    devmem p2p ops (RFC 4/5: another device that meets one of its pages in a process vma maps it
 //    through the BAR instead of migrating it), and an mmap of its device file at a file offset of
@@ -46,6 +47,7 @@
 #include "hmm/p2p_bar_manager.h"
 #include "hmm/p2p_bar_vma_revoker.h"
 #include "models/cpu_mmu/vm_operations.h"
+#include "models/devices/common/p2p_exporter.h"
 #include "models/devices/dmirror/dmirror_uapi.h"
 #include "sim/errno.h"
 #include "sim/stats.h"
@@ -82,7 +84,9 @@ struct DmirrorP2pParams {
 };
 
 /// The exporter and importer halves of one attached dmirror device (see the header comment).
-class DmirrorP2p final : public DevmemP2pOps, public VmOperations, public BarRevokeHook {
+/// The exporter half is the shared one (models/devices/common/p2p_exporter.h); this class tells
+/// it how dmirror lays out its device pages (P2pExportedMemory) and adds the importer half.
+class DmirrorP2p final : public P2pExportedMemory {
  public:
   DmirrorP2p(DmirrorDevice& dev, PciDev& pci, const DmirrorP2pParams& params, DmaMapping& dma,
              P2pDmaMapper& mapper, P2pChecker* checker, ImporterMirror::Resolver resolver);
@@ -90,35 +94,21 @@ class DmirrorP2p final : public DevmemP2pOps, public VmOperations, public BarRev
   DmirrorP2p(const DmirrorP2p&) = delete;
   DmirrorP2p& operator=(const DmirrorP2p&) = delete;
 
-  // ---- exporter: devmem p2p ops (RFC 4/5) ---------------------------------------------------
-  std::uint64_t p2pMap(DeviceMemory& devmem, Device& importer, Va addr, const unsigned long* hmmPfns,
-                       std::uint64_t npages, DmaAddr* pas, bool write) override;
-  std::uint64_t p2pUnmap(DeviceMemory& devmem, Device& importer, Va addr, const unsigned long* hmmPfns,
-                         std::uint64_t npages, const DmaAddr* pas) override;
+  /// The exporter parameters dmirror's params amount to (special vmas at HMM_DMIRROR_P2P_MMAP_OFFSET).
+  static P2pExporterParams exporterParams(const DmirrorP2pParams& p);
 
-  // ---- exporter: the special vma's vm_ops (RFC 3/5) -------------------------------------------
-  /// f_op->mmap at a file offset >= HMM_DMIRROR_P2P_MMAP_OFFSET. Ok; Inval (the device pages are
-  /// not all in registered chunks, or the device was unplugged).
-  Errno mmapSpecial(Vma& vma);
-  void open(Vma& vma) override;
-  void close(Vma& vma) override;
-  bool hasFault() const override { return false; }
-  bool hasP2p() const override { return true; }
-  /// Ok; Perm (write into a vma without VM_WRITE); the BAR manager's refusal (OpNotSupp, NoSpc,
-  /// Busy, Io, NoDev, Inval); OpNotSupp (map type NOT_SUPPORTED between the two functions).
-  Errno p2pMap(Vma& vma, Device& importer, Va start, Va end, DmaAddr* pa, bool write) override;
-  Errno p2pUnmap(Vma& vma, Device& importer, Va start, Va end, const DmaAddr* pa) override;
-
-  // ---- exporter: revocation ----------------------------------------------------------------
-  /// BarRevokeHook: MMU_NOTIFY_CLEAR over every virtual range mapping device pages
-  /// [first, first + npages): special vmas, and anonymous vmas holding them (rmap walk).
-  void revoke(DevPage first, std::uint64_t npages, BarEvent why) override;
+  // ---- exporter ----------------------------------------------------------------------------
+  /// f_op->mmap at a file offset >= HMM_DMIRROR_P2P_MMAP_OFFSET (P2pExporter::mmapSpecial): Ok;
+  /// Inval (the device pages are not all in registered chunks); NoDev (the device was unplugged).
+  Errno mmapSpecial(Vma& vma) { return exporter_.mmapSpecial(vma); }
   /// Revoke every importer's hold on the device pages of chunk `i` (before it is removed).
   void revokeChunk(std::size_t i);
-  /// The device page of one of this device's frames, or nullopt (not in a registered chunk).
-  std::optional<DevPage> devPageOf(Pfn pfn);
+  /// P2pExportedMemory: device page p is page p % pagesPerChunk of chunk p / pagesPerChunk.
+  /// devPageOf: nullopt for a frame outside the registered chunks, or of a chunk re-added after
+  /// a RELEASE beyond the exported device memory (declined: the importer falls back to RAM).
+  std::optional<DevPage> devPageOf(Pfn pfn) override;
   /// The frame behind device page `p`, or nullopt (its chunk is not registered).
-  std::optional<Pfn> pfnOf(DevPage p);
+  std::optional<Pfn> pfnOf(DevPage p) override;
 
   // ---- importer: the handle commands --------------------------------------------------------
   Errno read(Dmirror& d, HmmDmirrorCmd& cmd, std::vector<std::uint8_t>& bounce);
@@ -132,30 +122,18 @@ class DmirrorP2p final : public DevmemP2pOps, public VmOperations, public BarRev
   /// The handle's importer mirror (nullptr before its first p2p command).
   ImporterMirror* importerOf(const Dmirror& d);
 
-  P2pBarManager& bar() { return bar_; }
-  BarVmaRevoker& vmaRevoker() { return vmaRevoker_; }
+  P2pExporter& exporter() { return exporter_; }
+  P2pBarManager& bar() { return exporter_.bar(); }
+  BarVmaRevoker& vmaRevoker() { return exporter_.vmaRevoker(); }
   PciDev& pci() { return pci_; }
   int barIndex() const { return params_.bar; }
   HmmDmaImporter importerDesc();
-  StatsGroup& stats() { return stats_; }
+  /// The exporter's stats (P2pExporter::stats).
+  StatsGroup& stats() { return exporter_.stats(); }
   /// The fabric it is attached to (set by DmirrorP2pFabric::attach).
   DmirrorP2pFabric* fabric = nullptr;
 
  private:
-  /// The live p2p DMA mappings of one (importer, address): one per map, by direction (the same
-  /// bus address is handed out again when the page is mapped twice; each map is its own
-  /// dma-debug record and is unmapped with its own direction).
-  struct Grant {
-    DevPage page;
-    std::uint32_t toDevice = 0;  ///< maps with DmaDir::ToDevice
-    std::uint32_t bidir = 0;     ///< maps with DmaDir::Bidirectional
-  };
-  /// Map device pages [first, first + n) (already in the BAR manager for `importer`) into the
-  /// importer's DMA space; on failure unwinds what it mapped here and returns the count that made it.
-  std::uint64_t dmaMapPages(Device& importer, DevPage first, std::uint64_t n, const Pa* pa, DmaAddr* out,
-                            bool write);
-  /// Give back one grant (DMA unmap + BAR unmap). False when (importer, addr) holds none.
-  bool ungrant(Device& importer, DmaAddr addr);
   ImporterMirror& importerFor(Dmirror& d, Va start, Va end);
   Errno copy(Dmirror& d, HmmDmirrorCmd& cmd, std::uint8_t* bounce, bool write);
 
@@ -163,21 +141,10 @@ class DmirrorP2p final : public DevmemP2pOps, public VmOperations, public BarRev
   PciDev& pci_;
   DmirrorP2pParams params_;
   DmaMapping& dma_;
-  P2pDmaMapper& mapper_;
   P2pChecker* checker_;
   ImporterMirror::Resolver resolver_;
-  BarVmaRevoker vmaRevoker_;
-  P2pBarManager bar_;
-  std::map<std::pair<const Device*, std::uint64_t>, Grant> grants_;
-  std::vector<Pa> scratch_;
+  P2pExporter exporter_;
   std::map<const Dmirror*, std::unique_ptr<ImporterMirror>> importers_;
-  StatsGroup stats_;
-  Counter& devmemMaps_;      ///< "devmem_p2p_pages": pages mapped by the devmem p2pMap
-  Counter& devmemDeclined_;  ///< "devmem_p2p_declined": devmem p2pMap calls that declined the first page
-  Counter& vmaMaps_;         ///< "vma_p2p_pages": pages mapped by the special vma's p2pMap
-  Counter& vmaRefused_;      ///< "vma_p2p_refused": special-vma p2pMap calls refused
-  Counter& unmapPages_;      ///< "p2p_unmap_pages": pages given back (both kinds)
-  Counter& revokeRounds_;    ///< "revoke_clear_rounds": CLEAR rounds raised over anonymous vmas
 };
 
 /// The platform the attached dmirrors share: the DMA layer, the p2pdma mapper, the PCIe router

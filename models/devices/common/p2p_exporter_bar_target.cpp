@@ -1,0 +1,20 @@
+// P2pExporter::bindBarTarget: the SystemC side, in its own object file so that users of the
+// exporter that never bind a PcieMemoryTarget do not link SystemC.
+#include "models/devices/common/p2p_exporter.h"
+#include "models/pcie/memory_target.h"
+#include "sim/assert.h"
+
+namespace hmmsim {
+
+void P2pExporter::bindBarTarget(PcieMemoryTarget& target) {
+  const std::uint64_t bus = bar_.params().barBus.value();
+  HMMSIM_ASSERT(bus >= target.params().baseAddr && target.claims(bus, bar_.params().apertureBytes),
+                name_ << ": the BAR target does not claim the aperture");
+  const std::uint64_t base = bus - target.params().baseAddr;
+  setWindowProgrammer(
+      [&target, base](std::uint64_t apertureOffset, std::uint64_t deviceOffset, std::uint64_t bytes) {
+        return target.mapWindow(base + apertureOffset, deviceOffset, bytes);
+      });
+}
+
+}  // namespace hmmsim
