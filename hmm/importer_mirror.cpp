@@ -305,11 +305,7 @@ bool ImporterMirror::transferDma(std::uint64_t id, void* buf, std::size_t len) {
   HMMSIM_ASSERT(it != dmas_.end(), "transferDma of unknown DMA " << id);
   HMMSIM_ASSERT(resolver_, "ImporterMirror " << imp_.device->name() << ": no resolver set");
   const Dma& d = *it;
-  if (checker_) {
-    checker_->deviceAccess(*imp_.device, d.va, d.t.epoch);
-    if (hasFrame(d.t.kind))
-      checker_->frameAccess(*imp_.device, d.va, d.t.pfn, d.t.gen, mm_.physMem().generationOf(d.t.pfn));
-  }
+  checkAccess(d);
   const std::optional<Pa> pa = resolver_(*imp_.device, d.t.addr + d.offset, d.t, d.write);
   if (!pa) return false;
   if (d.write)
@@ -318,6 +314,25 @@ bool ImporterMirror::transferDma(std::uint64_t id, void* buf, std::size_t len) {
     mm_.physMem().read(*pa, buf, len);
   dmaBytes_ += len;
   return true;
+}
+
+void ImporterMirror::checkAccess(const Dma& d) {
+  if (!checker_) return;
+  checker_->deviceAccess(*imp_.device, d.va, d.t.epoch);
+  if (hasFrame(d.t.kind))
+    checker_->frameAccess(*imp_.device, d.va, d.t.pfn, d.t.gen, mm_.physMem().generationOf(d.t.pfn));
+}
+
+const DeviceTranslation* ImporterMirror::dmaTranslation(std::uint64_t id) const {
+  auto it = std::find_if(dmas_.begin(), dmas_.end(), [&](const Dma& d) { return d.id == id; });
+  return it == dmas_.end() ? nullptr : &it->t;
+}
+
+void ImporterMirror::noteDmaAccess(std::uint64_t id, std::size_t bytes) {
+  auto it = std::find_if(dmas_.begin(), dmas_.end(), [&](const Dma& d) { return d.id == id; });
+  HMMSIM_ASSERT(it != dmas_.end(), "noteDmaAccess of unknown DMA " << id);
+  checkAccess(*it);
+  dmaBytes_ += bytes;
 }
 
 void ImporterMirror::endDma(std::uint64_t id) {

@@ -108,6 +108,14 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   /// access here. Returns false when the resolver cannot reach the address (IOMMU fault etc.).
   bool transferDma(std::uint64_t id, void* buf, std::size_t len);
   void endDma(std::uint64_t id);
+  /// For shells that move the bytes themselves (models/devices/common/importer_dma.h): the
+  /// translation DMA `id` uses (nullptr for an unknown id; valid until endDma).
+  const DeviceTranslation* dmaTranslation(std::uint64_t id) const;
+  /// The device accessed memory through DMA `id`: the checker's rules 1 and 2 (what transferDma
+  /// checks before it moves bytes), and `bytes` counted in dma_bytes. A shell calls it when a burst
+  /// is issued and again (bytes 0) when it completes, so a DMA still running after the
+  /// invalidation covering it returned (AckWithoutWaiting) is reported.
+  void noteDmaAccess(std::uint64_t id, std::size_t bytes);
   /// Convenience: begin + transfer + end. False on a device fault or an unreachable address.
   bool dmaRead(Va va, void* buf, std::size_t len);
   bool dmaWrite(Va va, const void* buf, std::size_t len);
@@ -170,6 +178,8 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   /// Undo the entries of `t` (a run starting at `runStart`), no lock held.
   void undo(Table& t, Va runStart, std::uint64_t n, bool released);
   void waitDma(Va start, Va end);
+  /// Checker rules 1 and 2 for one device access through `d`.
+  void checkAccess(const Dma& d);
   void tlbShootdown(Va start, Va end);
   std::uint64_t index(Va va) const { return (va - start_) >> kPageShift; }
   bool inWindow(Va va) const { return va >= start_ && index(va) < pages_; }

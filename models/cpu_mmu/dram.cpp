@@ -64,7 +64,7 @@ bool Dram::checkPayload(tlm::tlm_generic_payload& gp) {
     return false;
   }
   const std::uint64_t len = gp.get_data_length();
-  if (gp.get_data_ptr() == nullptr && len > 0) {
+  if (gp.get_data_ptr() == nullptr && len > 0 && !params_.acceptNoData) {
     // A payload must carry a data buffer (IEEE 1666 14.13); a timing-only initiator still
     // passes one. Refused rather than dereferenced.
     gp.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);
@@ -90,6 +90,7 @@ bool Dram::checkPayload(tlm::tlm_generic_payload& gp) {
 void Dram::moveData(tlm::tlm_generic_payload& gp) {
   const Pa pa(gp.get_address());
   const std::size_t len = gp.get_data_length();
+  if (gp.get_data_ptr() == nullptr) return;  // timing only (acceptNoData)
   if (gp.is_read()) {
     if (params_.storeData)
       physMem_.read(pa, gp.get_data_ptr(), len);

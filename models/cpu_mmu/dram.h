@@ -54,6 +54,9 @@ struct DramParams {
   std::uint64_t latencyPs = 60'000;
   /// Keep payloads (false: timing only; reads return zeros, writes are dropped). Default true.
   bool storeData = true;
+  /// Accept requests without a data buffer (a timing-only PCIe initiator, PcieDmaEngineParams::
+  /// timingOnly): charged as usual, no bytes move. Default false (refused, IEEE 1666 14.13).
+  bool acceptNoData = false;
 
   /// "" when valid; otherwise what is wrong, naming the parameter.
   std::string check() const;

@@ -228,6 +228,7 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time
     }
   }
   const bool isWrite = gp.is_write();
+  if (observer_) observer_(PcieTargetAccess{ext.requester, addr, len, isWrite, head});
   std::uint8_t* data = gp.get_data_ptr();
   if (params_.storeData && data != nullptr) {
     if (isWrite)

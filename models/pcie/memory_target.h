@@ -63,6 +63,20 @@ struct MmioAccess {
   std::uint64_t len = 0;
   std::uint64_t timePs = 0;
 };
+/// One memory access as it reaches the target (setAccessObserver): the requester, the address
+/// the target decoded (bus/physical, after any IOMMU translation), the bytes, the direction and
+/// the absolute time of its first byte.
+struct PcieTargetAccess {
+  Bdf requester;
+  std::uint64_t addr = 0;
+  std::uint64_t len = 0;
+  bool isWrite = false;
+  std::uint64_t timePs = 0;
+};
+/// Sees every memory (not MMIO) access the target accepts; runs inside the requester's
+/// b_transport and must not wait. What checker rule 3 hooks for an exporter's BAR.
+using PcieAccessObserver = std::function<void(const PcieTargetAccess&)>;
+
 /// A device's register callback. Runs inside the requester's b_transport (loosely timed): it
 /// must not wait; a device thread that reacts later is notified from here.
 using MmioHandler = std::function<void(const MmioAccess&)>;
@@ -94,6 +108,10 @@ class PcieMemoryTarget : public sc_core::sc_module {
   /// when bytes == 0, the range leaves the aperture, overlaps another register range, or the
   /// handler is empty.
   Errno registerMmio(std::uint64_t barOffset, std::uint64_t bytes, MmioHandler handler, std::string name);
+
+  /// Calls `observer` for every memory access the target accepts (one per transaction: a burst
+  /// at per-burst fidelity, a TLP at per-TLP fidelity), before the bytes move. Empty: none.
+  void setAccessObserver(PcieAccessObserver observer) { observer_ = std::move(observer); }
 
   /// Backdoor access (no time): copies `len` bytes; addresses must be inside the target.
   void peek(std::uint64_t addr, std::uint8_t* out, std::uint64_t len) const;
@@ -137,6 +155,7 @@ class PcieMemoryTarget : public sc_core::sc_module {
   };
   std::map<std::uint64_t, Segment> window_;
   std::map<std::uint64_t, Mmio> mmio_;  // by aperture start offset
+  PcieAccessObserver observer_;
   StatsGroup stats_;
   Counter& bytesWritten_;
   Counter& bytesRead_;

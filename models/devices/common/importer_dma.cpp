@@ -1,0 +1,312 @@
+// ImporterDma: the importer data path on the SystemC platform. See importer_dma.h.
+#include "models/devices/common/importer_dma.h"
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+
+#include <systemc>
+
+#include "hmm/p2p_checker.h"
+#include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/phys_mem.h"
+#include "models/pcie/dma_engine.h"
+#include "models/pcie/memory_target.h"
+#include "sim/assert.h"
+
+namespace hmmsim {
+
+namespace {
+bool hasFrame(HmmDmaKind k) {
+  return k == HmmDmaKind::System || k == HmmDmaKind::Local || k == HmmDmaKind::DevmemP2p;
+}
+std::uint64_t localNowPs(const tlm_utils::tlm_quantumkeeper& qk) {
+  return sc_core::sc_time_stamp().value() + qk.get_local_time().value();
+}
+/// The calling process is an SC_THREAD (it may wait).
+bool inThread() {
+  const sc_core::sc_process_handle h = sc_core::sc_get_current_process_handle();
+  return h.valid() && h.proc_kind() == sc_core::SC_THREAD_PROC_;
+}
+}  // namespace
+
+const char* importerDmaStatusName(ImporterDmaStatus s) {
+  switch (s) {
+    case ImporterDmaStatus::Ok:
+      return "ok";
+    case ImporterDmaStatus::Fault:
+      return "fault";
+    case ImporterDmaStatus::Io:
+      return "io";
+    case ImporterDmaStatus::Inval:
+      return "inval";
+  }
+  return "?";
+}
+
+std::string ImporterDmaParams::check() const {
+  std::ostringstream o;
+  if (maxBurstBytes == 0 || maxBurstBytes % kPageSize != 0)
+    o << "maxBurstBytes must be a positive multiple of 4096 (is " << maxBurstBytes << ")";
+  else if (faultAheadPages == 0)
+    o << "faultAheadPages must be at least 1";
+  else if (maxFaultRetries == 0)
+    o << "maxFaultRetries must be at least 1";
+  return o.str();
+}
+
+ImporterDma::ImporterDma(const std::string& name, Mm& mm, const HmmDmaImporter& imp, PcieDmaEngine& engine,
+                         Va start, std::uint64_t pages, const ImporterDmaParams& params, P2pChecker* checker,
+                         ImporterDmaDirectory* directory)
+    : params_(params),
+      engine_(engine),
+      mm_(mm),
+      directory_(directory),
+      mirror_(mm, imp, start, pages, params.mirror, checker, name + ".mirror"),
+      stats_(name),
+      transfers_(stats_.counter("transfers", "calls", "transfers issued")),
+      bursts_(stats_.counter("bursts", "bursts", "DMA bursts issued on the engine or to local memory")),
+      bytes_(stats_.counter("bytes", "bytes", "bytes issued")),
+      faults_(stats_.counter("device_faults", "faults", "device page faults (translation misses mapped)")),
+      ioErrors_(stats_.counter("io_errors", "bursts", "bursts completed with an error status")),
+      dmaWaits_(
+          stats_.counter("invalidation_waits", "calls", "invalidations that waited for bursts in flight")),
+      waitedPs_(stats_.counter("invalidation_wait_ps", "ps", "time invalidations waited for bursts")) {
+  const std::string err = params_.check();
+  HMMSIM_ASSERT(err.empty(), "ImporterDmaParams of " << name << ": " << err);
+  HMMSIM_ASSERT(
+      !params_.timingOnly || engine_.params().timingOnly,
+      name << ": timing-only transfers need a timing-only DMA engine (PcieDmaEngineParams::timingOnly)");
+  mirror_.setWaitForDma([this](ImporterMirror&, Va s, Va e) { waitForBursts(s, e); });
+}
+
+ImporterDma::~ImporterDma() {
+  retire(~0ull);
+  if (directory_) directory_->issuing_.erase(engine_.params().requester.key());
+}
+
+ImporterDmaResult ImporterDma::issueWrite(Va va, std::uint64_t len, const std::uint8_t* data,
+                                          tlm_utils::tlm_quantumkeeper& qk) {
+  return transfer(true, va, len, const_cast<std::uint8_t*>(data), qk);
+}
+
+ImporterDmaResult ImporterDma::issueRead(Va va, std::uint64_t len, std::uint8_t* data,
+                                         tlm_utils::tlm_quantumkeeper& qk) {
+  return transfer(false, va, len, data, qk);
+}
+
+ImporterDmaResult ImporterDma::write(Va va, std::uint64_t len, const std::uint8_t* data,
+                                     tlm_utils::tlm_quantumkeeper& qk) {
+  ImporterDmaResult r = issueWrite(va, len, data, qk);
+  drain(qk);
+  return r;
+}
+
+ImporterDmaResult ImporterDma::read(Va va, std::uint64_t len, std::uint8_t* data,
+                                    tlm_utils::tlm_quantumkeeper& qk) {
+  ImporterDmaResult r = issueRead(va, len, data, qk);
+  drain(qk);
+  return r;
+}
+
+void ImporterDma::drain(tlm_utils::tlm_quantumkeeper& qk) {
+  std::uint64_t done = 0;
+  for (const Burst& b : inFlight_) done = std::max(done, b.donePs);
+  const std::uint64_t now = localNowPs(qk);
+  if (done > now) qk.inc(psTime(done - now));
+  retire(~0ull);
+  if (qk.need_sync()) qk.sync();
+}
+
+ImporterDmaResult ImporterDma::transfer(bool write, Va va, std::uint64_t len, std::uint8_t* data,
+                                        tlm_utils::tlm_quantumkeeper& qk) {
+  ImporterDmaResult res;
+  const Va end = va + len;
+  const Va winEnd = mirror_.start() + (mirror_.pages() << kPageShift);
+  if (len == 0 || va < mirror_.start() || end > winEnd || end < va) {
+    res.status = ImporterDmaStatus::Inval;
+    return res;
+  }
+  ++transfers_;
+  if (params_.timingOnly) data = nullptr;
+  retire(localNowPs(qk));
+  Run run;
+  for (Va pos = va; pos < end;) {
+    const Va page = pos.alignDown(kPageSize);
+    const std::uint64_t n = std::min<std::uint64_t>(end - pos, (page + kPageSize) - pos);
+    std::optional<std::uint64_t> id = mirror_.beginDma(pos, write);
+    for (unsigned tries = 0; !id; ++tries) {
+      issueRun(run, write, qk, res);  // what is coalesced goes out before the fault
+      if (tries == params_.maxFaultRetries) {
+        res.status = ImporterDmaStatus::Fault;
+        res.mapStatus = HmmStatus::Busy;
+      }
+      if (tries == params_.maxFaultRetries || !deviceFault(page, end, write, qk, res)) return res;
+      id = mirror_.beginDma(pos, write);
+    }
+    const DeviceTranslation& t = *mirror_.dmaTranslation(*id);
+    const DmaAddr a = t.addr + (pos - page);
+    if (!run.ids.empty() && !extends(run, t, a, n)) issueRun(run, write, qk, res);
+    if (run.ids.empty()) {
+      run.kind = t.kind;
+      run.addr = a;
+      run.data = data ? data + (pos - va) : nullptr;
+      run.firstPage = page;
+    }
+    run.ids.push_back(*id);
+    run.pfns.push_back(t.pfn);
+    run.lastPfn = t.pfn;
+    run.len += n;
+    pos = pos + n;
+  }
+  issueRun(run, write, qk, res);
+  return res;
+}
+
+bool ImporterDma::extends(const Run& run, const DeviceTranslation& t, DmaAddr a, std::uint64_t n) const {
+  if (t.kind != run.kind || a != run.addr + run.len || run.len + n > params_.maxBurstBytes) return false;
+  // The IOMMU stage and the BAR decode need one physically contiguous range per burst.
+  return !hasFrame(t.kind) || t.pfn == run.lastPfn + 1;
+}
+
+bool ImporterDma::deviceFault(Va page, Va end, bool write, tlm_utils::tlm_quantumkeeper& qk,
+                              ImporterDmaResult& res) {
+  ++faults_;
+  qk.inc(psTime(params_.faultPs));
+  qk.sync();  // the fault is handled at synchronised time: its outcome depends on no quantum
+  const Va winEnd = mirror_.start() + (mirror_.pages() << kPageShift);
+  Va mapEnd = std::min(end.alignUp(kPageSize), page + (params_.faultAheadPages << kPageShift));
+  mapEnd = std::min(mapEnd, winEnd);
+  const HmmStatus st = mirror_.map(page, mapEnd, write);
+  if (st == HmmStatus::Ok) return true;
+  res.status = ImporterDmaStatus::Fault;
+  res.mapStatus = st;
+  return false;
+}
+
+void ImporterDma::issueRun(Run& run, bool write, tlm_utils::tlm_quantumkeeper& qk, ImporterDmaResult& res) {
+  if (run.ids.empty()) return;
+  for (std::size_t i = 0; i < run.ids.size(); ++i) mirror_.noteDmaAccess(run.ids[i], i == 0 ? run.len : 0);
+  DmaIssue d;
+  if (run.kind == HmmDmaKind::Local) {
+    d.donePs = issueLocal(run, write, qk);
+  } else {
+    current_ = &run;
+    currentBus_.reset();
+    if (directory_) directory_->issuing_[engine_.params().requester.key()] = this;
+    d = write ? engine_.issueWrite(run.addr.value(), run.len, run.data, qk)
+              : engine_.issueRead(run.addr.value(), run.len, run.data, qk);
+    if (directory_) directory_->issuing_.erase(engine_.params().requester.key());
+    current_ = nullptr;
+  }
+  if (d.status != CplStatus::SuccessfulCompletion) {
+    ++ioErrors_;
+    if (res.status == ImporterDmaStatus::Ok) {
+      res.status = ImporterDmaStatus::Io;
+      res.cpl = d.status;
+    }
+  }
+  ++bursts_;
+  bytes_ += run.len;
+  ++res.bursts;
+  res.bytes += run.len;
+  res.donePs = std::max(res.donePs, d.donePs);
+  Burst b;
+  b.ids = std::move(run.ids);
+  b.first = run.firstPage;
+  b.end = run.firstPage + (b.ids.size() << kPageShift);
+  b.donePs = d.donePs;
+  inFlight_.push_back(std::move(b));
+  run = Run{};
+}
+
+std::uint64_t ImporterDma::issueLocal(const Run& run, bool write, tlm_utils::tlm_quantumkeeper& qk) {
+  const std::uint64_t now = localNowPs(qk);
+  if (local_) return local_(run.addr, run.len, run.data, write, now);
+  if (run.data) {
+    if (write)
+      mm_.physMem().write(Pa(run.addr.value()), run.data, run.len);
+    else
+      mm_.physMem().read(Pa(run.addr.value()), run.data, run.len);
+  }
+  return now;
+}
+
+void ImporterDma::retire(std::uint64_t ps) {
+  std::size_t keep = 0;
+  for (std::size_t i = 0; i < inFlight_.size(); ++i) {
+    if (inFlight_[i].donePs <= ps)
+      retireBurst(inFlight_[i]);
+    else
+      inFlight_[keep++] = std::move(inFlight_[i]);
+  }
+  inFlight_.resize(keep);
+}
+
+void ImporterDma::retireBurst(Burst& b) {
+  for (std::uint64_t id : b.ids) {
+    mirror_.noteDmaAccess(id, 0);  // the burst's last byte: still a legal access?
+    mirror_.endDma(id);
+  }
+  b.ids.clear();
+}
+
+void ImporterDma::waitForBursts(Va start, Va end) {
+  std::uint64_t until = 0;
+  for (const Burst& b : inFlight_)
+    if (b.first < end && start < b.end) until = std::max(until, b.donePs);
+  const std::uint64_t now = sc_core::sc_time_stamp().value();
+  if (until > now && inThread()) {
+    // The invalidating thread sleeps until the device's last burst on the range completed.
+    ++dmaWaits_;
+    waitedPs_ += until - now;
+    sc_core::wait(psTime(until - now));
+  }
+  std::size_t keep = 0;
+  for (std::size_t i = 0; i < inFlight_.size(); ++i) {
+    Burst& b = inFlight_[i];
+    if ((b.first < end && start < b.end) || b.donePs <= until)
+      retireBurst(b);
+    else
+      inFlight_[keep++] = std::move(b);
+  }
+  inFlight_.resize(keep);
+}
+
+std::optional<Pfn> ImporterDma::expectedPfn(std::uint64_t busAddr) {
+  if (!current_ || current_->kind != HmmDmaKind::DevmemP2p) return std::nullopt;
+  if (!currentBus_) currentBus_ = busAddr;  // the burst's first access is at its first byte
+  const std::uint64_t off = (current_->addr.value() & (kPageSize - 1)) + (busAddr - *currentBus_);
+  const std::uint64_t i = off >> kPageShift;
+  if (busAddr < *currentBus_ || i >= current_->pfns.size()) return std::nullopt;
+  return current_->pfns[i];
+}
+
+ImporterDmaDirectory::ImporterDmaDirectory(P2pChecker& checker) : checker_(checker) {}
+
+void ImporterDmaDirectory::watchBar(PcieMemoryTarget& target,
+                                    std::function<std::optional<DevPage>(Pfn)> devPageOf) {
+  target.setAccessObserver([this, f = std::move(devPageOf)](const PcieTargetAccess& a) { onAccess(a, f); });
+}
+
+void ImporterDmaDirectory::onAccess(const PcieTargetAccess& a,
+                                    const std::function<std::optional<DevPage>(Pfn)>& devPageOf) {
+  auto it = issuing_.find(a.requester.key());
+  if (it == issuing_.end()) {
+    ++unattributed_;
+    return;
+  }
+  ImporterDma& imp = *it->second;
+  // One check per page piece: each page of the burst meant its own device page.
+  for (std::uint64_t off = 0; off < a.len;) {
+    const std::uint64_t bus = a.addr + off;
+    const std::uint64_t n = std::min(a.len - off, kPageSize - (bus & (kPageSize - 1)));
+    std::optional<DevPage> expected;
+    if (const std::optional<Pfn> pfn = imp.expectedPfn(bus)) expected = devPageOf(*pfn);
+    checker_.barAccess(imp.device(), BusAddr(bus), n, expected ? &*expected : nullptr);
+    ++checked_;
+    off += n;
+  }
+}
+
+}  // namespace hmmsim

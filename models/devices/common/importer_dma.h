@@ -1,0 +1,226 @@
+#pragma once
+// ImporterDma: the one importer data path of a device on the SystemC platform. A device moves
+// bytes to or from a process VA range by DMA through the PCIe fabric with it; it does not
+// reimplement any part of it.
+//
+// What it models, per transfer [va, va + len):
+//  - the device MMU: an ImporterMirror (hmm/importer_mirror.h) over a window of the process
+//    address space: device TLB, device page table, hmmRangeDmaMap on a miss. A miss is a device
+//    page fault: the device charges `faultPs` (the driver's fault service), syncs (the fault
+//    decides at synchronised time), and maps from the faulting page to the end of the transfer
+//    (at most `faultAheadPages`), then retries;
+//  - bursts: consecutive pages whose DMA addresses (and frames) are contiguous and of one kind
+//    are coalesced into one burst of at most `maxBurstBytes`, issued on the device's
+//    PcieDmaEngine to the DMA address: system memory through the root complex's IOMMU
+//    translation stage, a peer's BAR (p2p: under a switch, or through the root complex), with
+//    the fabric's timing and real bytes (the payload moves at issue, loosely timed). Pages of the
+//    device's own memory (HmmDmaKind::Local) go to the local-memory hook instead;
+//  - in-flight DMA: every page of a burst is one ImporterMirror DMA from issue until the burst
+//    completes (its DmaIssue::donePs). An invalidation covering one of them waits, in the
+//    invalidating SC_THREAD, until the burst's completion time (the waitForDma hook), so
+//    mmu-notifier invalidation returns only after the device stopped using the pages;
+//  - the checker: rules 1 and 2 at issue and again at completion of every page (a driver that
+//    acks an invalidation without waiting is caught by the completion check); rule 3 at the
+//    exporter's BAR target (ImporterDmaDirectory::watchBar: every access reaching the BAR is
+//    checked against its P2pBarManager with the device page the importer's translation meant).
+// Timing-only mode (`timingOnly`): no payload at all (nothing is read or written; the engine
+// must be PcieDmaEngineParams::timingOnly and host memory must accept it, DramParams::acceptNoData).
+// Timing: bursts as the engine charges them; a device fault costs `faultPs` plus the pure core's
+// work (none charged yet). Translation uses the device's state at its local time (temporal
+// decoupling: an invalidation at an earlier SystemC time than the device's local time is seen at
+// its next sync or fault).
+// Leaves out: ATS/PRI (faults are handled by the driver, as HMM devices do), device TLB miss
+// latency, reads of data before their completion time (the caller must not use read data before
+// the result's donePs; read() and write() wait for it).
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <systemc>
+
+#include <tlm_utils/tlm_quantumkeeper.h>
+
+#include "hmm/importer_mirror.h"
+#include "hmm/p2p_bar_manager.h"
+#include "models/pcie/memory_target.h"
+#include "models/pcie/pcie_transaction.h"
+#include "sim/stats.h"
+#include "sim/strong_types.h"
+
+namespace hmmsim {
+
+class PcieDmaEngine;
+class PcieMemoryTarget;
+class P2pChecker;
+class ImporterDmaDirectory;
+
+struct ImporterDmaParams {
+  /// Largest burst issued to the DMA engine. Unit: bytes. Default 64 KiB. A positive multiple
+  /// of 4 KiB.
+  std::uint64_t maxBurstBytes = 64ull << 10;
+  /// Time a device page fault costs before the driver maps the range (interrupt, fault
+  /// decode, driver entry). Unit: ps. Default 10 us (order of a GPU replayable fault's service).
+  std::uint64_t faultPs = 10'000'000;
+  /// Pages one device fault maps, from the faulting page towards the end of the transfer.
+  /// Unit: pages. Default 512 (2 MiB).
+  std::uint64_t faultAheadPages = 512;
+  /// Device faults tried for one page before the transfer fails (each retry follows an
+  /// invalidation that raced with the fault). Unit: faults. Default 16.
+  unsigned maxFaultRetries = 16;
+  /// No payload (speed runs): nothing is read or written, only time is charged. Default false.
+  bool timingOnly = false;
+  /// The device MMU (ImporterMirror) parameters, misbehaviour switches included.
+  ImporterMirrorParams mirror;
+  /// "" when valid, else what is wrong naming the parameter.
+  std::string check() const;
+};
+
+/// Outcome of one transfer.
+enum class ImporterDmaStatus {
+  Ok,     ///< every byte was issued (and, for read()/write(), completed)
+  Fault,  ///< a page could not be mapped (hole, no permission, refused p2p, retries spent)
+  Io,     ///< the fabric completed a burst with an error (UR: IOMMU fault, no route; CA)
+  Inval,  ///< the range is empty or leaves the importer's window
+};
+const char* importerDmaStatusName(ImporterDmaStatus s);
+
+struct ImporterDmaResult {
+  ImporterDmaStatus status = ImporterDmaStatus::Ok;
+  std::uint64_t donePs = 0;             ///< absolute completion of the last burst issued (0: none issued)
+  std::uint64_t bytes = 0;              ///< bytes issued
+  std::uint64_t bursts = 0;             ///< bursts issued
+  HmmStatus mapStatus = HmmStatus::Ok;  ///< Fault: what ImporterMirror::map returned
+  CplStatus cpl = CplStatus::SuccessfulCompletion;  ///< Io: the first error completion
+  bool ok() const { return status == ImporterDmaStatus::Ok; }
+};
+
+/// A device's own memory, for pages of HmmDmaKind::Local: moves `len` bytes at device address
+/// `addr` (data null in timing-only mode) starting at absolute time `startPs`; returns the
+/// absolute completion time.
+using LocalMemoryAccess = std::function<std::uint64_t(DmaAddr addr, std::uint64_t len, std::uint8_t* data,
+                                                      bool write, std::uint64_t startPs)>;
+
+class ImporterDma {
+ public:
+  /// Mirrors [start, start + pages * 4 KiB) of `mm` for `imp`, issuing on `engine` (its
+  /// requester id names the device on the bus). `checker` and `directory` are optional; all
+  /// must outlive this object, which must go before the Mm. `name` names the stats groups.
+  ImporterDma(const std::string& name, Mm& mm, const HmmDmaImporter& imp, PcieDmaEngine& engine, Va start,
+              std::uint64_t pages, const ImporterDmaParams& params = {}, P2pChecker* checker = nullptr,
+              ImporterDmaDirectory* directory = nullptr);
+  ~ImporterDma();
+  ImporterDma(const ImporterDma&) = delete;
+  ImporterDma& operator=(const ImporterDma&) = delete;
+
+  /// From the device's SC_THREAD with its quantum keeper: issue the transfer and return once
+  /// the last burst is issued (local time = when the engine can issue again); the bursts stay
+  /// in flight until their completion. `data`: the bytes to write / the buffer to read into
+  /// (ignored in timing-only mode; read data is valid from the result's donePs on).
+  ImporterDmaResult issueWrite(Va va, std::uint64_t len, const std::uint8_t* data,
+                               tlm_utils::tlm_quantumkeeper& qk);
+  ImporterDmaResult issueRead(Va va, std::uint64_t len, std::uint8_t* data, tlm_utils::tlm_quantumkeeper& qk);
+  /// issueWrite/issueRead, then the caller's local time moves to the completion and the
+  /// transfer's bursts are retired.
+  ImporterDmaResult write(Va va, std::uint64_t len, const std::uint8_t* data,
+                          tlm_utils::tlm_quantumkeeper& qk);
+  ImporterDmaResult read(Va va, std::uint64_t len, std::uint8_t* data, tlm_utils::tlm_quantumkeeper& qk);
+  /// Moves the caller's local time to the completion of everything in flight and retires it.
+  void drain(tlm_utils::tlm_quantumkeeper& qk);
+
+  /// The device's own memory (HmmDmaKind::Local pages). Default: bytes in PhysMem at the device
+  /// address taken as a physical address, no time.
+  void setLocalMemory(LocalMemoryAccess access) { local_ = std::move(access); }
+
+  /// Bursts issued and not yet retired.
+  std::size_t inFlightBursts() const { return inFlight_.size(); }
+  ImporterMirror& mirror() { return mirror_; }
+  PcieDmaEngine& engine() { return engine_; }
+  Device& device() { return mirror_.device(); }
+  const ImporterDmaParams& params() const { return params_; }
+  StatsGroup& stats() { return stats_; }
+
+ private:
+  friend class ImporterDmaDirectory;
+  /// Pages being coalesced into one burst.
+  struct Run {
+    std::vector<std::uint64_t> ids;  // ImporterMirror DMA per page
+    std::vector<Pfn> pfns;           // per page: the frame the translation meant
+    HmmDmaKind kind = HmmDmaKind::None;
+    DmaAddr addr;           // DMA address of the first byte
+    std::uint64_t len = 0;  // bytes
+    std::uint8_t* data = nullptr;
+    Va firstPage;
+    Pfn lastPfn;
+  };
+  struct Burst {
+    std::vector<std::uint64_t> ids;
+    Va first, end;  // pages [first, end)
+    std::uint64_t donePs = 0;
+  };
+  ImporterDmaResult transfer(bool write, Va va, std::uint64_t len, std::uint8_t* data,
+                             tlm_utils::tlm_quantumkeeper& qk);
+  /// Device fault at `page`: charge, sync, map [page, end) (capped). False (res filled) on failure.
+  bool deviceFault(Va page, Va end, bool write, tlm_utils::tlm_quantumkeeper& qk, ImporterDmaResult& res);
+  bool extends(const Run& run, const DeviceTranslation& t, DmaAddr a, std::uint64_t n) const;
+  void issueRun(Run& run, bool write, tlm_utils::tlm_quantumkeeper& qk, ImporterDmaResult& res);
+  std::uint64_t issueLocal(const Run& run, bool write, tlm_utils::tlm_quantumkeeper& qk);
+  /// Retire bursts completed by `ps` (all: ~0).
+  void retire(std::uint64_t ps);
+  void retireBurst(Burst& b);
+  /// waitForDma hook: runs in the invalidating thread with the update lock held.
+  void waitForBursts(Va start, Va end);
+  /// Rule 3 (ImporterDmaDirectory): the access `a` of the burst being issued reached a BAR.
+  std::optional<Pfn> expectedPfn(std::uint64_t busAddr);
+
+  ImporterDmaParams params_;
+  PcieDmaEngine& engine_;
+  Mm& mm_;
+  ImporterDmaDirectory* directory_;
+  ImporterMirror mirror_;
+  LocalMemoryAccess local_;
+  std::vector<Burst> inFlight_;
+  // The burst being issued (rule 3 at a BAR target): its run and the bus address its first
+  // access reached (translation keeps a burst contiguous).
+  const Run* current_ = nullptr;
+  std::optional<std::uint64_t> currentBus_;
+  StatsGroup stats_;
+  Counter& transfers_;  ///< "transfers"
+  Counter& bursts_;     ///< "bursts"
+  Counter& bytes_;      ///< "bytes"
+  Counter& faults_;     ///< "device_faults"
+  Counter& ioErrors_;   ///< "io_errors"
+  Counter& dmaWaits_;   ///< "invalidation_waits"
+  Counter& waitedPs_;   ///< "invalidation_wait_ps"
+};
+
+/// The platform's view of who is issuing what, for checker rule 3 on the SystemC path: BAR
+/// targets of exporters report every access (PcieMemoryTarget::setAccessObserver), and the
+/// directory names the importer (by requester id) and the device page its translation meant.
+class ImporterDmaDirectory {
+ public:
+  explicit ImporterDmaDirectory(P2pChecker& checker);
+  ImporterDmaDirectory(const ImporterDmaDirectory&) = delete;
+  ImporterDmaDirectory& operator=(const ImporterDmaDirectory&) = delete;
+
+  /// Check every access reaching `target` (an exporter's BAR whose P2pBarManager is registered
+  /// with the checker: P2pChecker::registerBar). `devPageOf` gives the exporter's device page of
+  /// one of its frames (nullopt: not its memory). Accesses by requesters that are not issuing
+  /// through an ImporterDma are only counted (unattributed()): no importer to name.
+  void watchBar(PcieMemoryTarget& target, std::function<std::optional<DevPage>(Pfn)> devPageOf);
+  /// BAR accesses checked (pages) and accesses by requesters the directory does not know.
+  std::uint64_t checkedPages() const { return checked_; }
+  std::uint64_t unattributed() const { return unattributed_; }
+
+ private:
+  friend class ImporterDma;
+  void onAccess(const PcieTargetAccess& a, const std::function<std::optional<DevPage>(Pfn)>& devPageOf);
+  P2pChecker& checker_;
+  std::map<std::uint32_t, ImporterDma*> issuing_;  // requester key -> importer issuing a burst now
+  std::uint64_t checked_ = 0, unattributed_ = 0;
+};
+
+}  // namespace hmmsim
