@@ -1,0 +1,352 @@
+#include "models/devices/nic/nic.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+#include <utility>
+
+#include "models/pcie/dma_engine.h"
+#include "sim/assert.h"
+
+namespace hmmsim {
+
+using namespace nic;
+
+namespace {
+
+constexpr std::uint64_t kPage = 4096;
+
+sc_core::sc_time ps(std::uint64_t v) {
+  return sc_core::sc_time(static_cast<double>(v), sc_core::SC_PS);
+}
+
+std::uint64_t scNow() {
+  return sc_core::sc_time_stamp().value();
+}
+
+/// Moves `qk`'s local time forward to absolute `t` (never back).
+void advanceTo(tlm_utils::tlm_quantumkeeper& qk, std::uint64_t t) {
+  if (t > scNow() + qk.get_local_time().value()) qk.set(ps(t - scNow()));
+}
+
+/// Wait (synchronised) until absolute time `t`.
+void waitUntil(tlm_utils::tlm_quantumkeeper& qk, std::uint64_t t) {
+  advanceTo(qk, t);
+  qk.sync();
+}
+
+}  // namespace
+
+void TxDesc::encode(std::uint8_t* b) const {
+  std::memset(b, 0, kTxDescBytes);
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<std::uint8_t>(addr >> (8 * i));
+  b[8] = static_cast<std::uint8_t>(length);
+  b[9] = static_cast<std::uint8_t>(length >> 8);
+  b[11] = cmd;
+  b[12] = status;
+}
+
+TxDesc TxDesc::decode(const std::uint8_t* b) {
+  TxDesc d;
+  d.addr = 0;
+  for (int i = 0; i < 8; ++i) d.addr |= static_cast<std::uint64_t>(b[i]) << (8 * i);
+  d.length = static_cast<std::uint16_t>(b[8] | b[9] << 8);
+  d.cmd = b[11];
+  d.status = b[12];
+  return d;
+}
+
+std::string Nic::validate(const NicParams& p) {
+  std::ostringstream e;
+  if (!(p.lineRateGbps > 0))
+    e << "lineRateGbps must be > 0";
+  else if (p.packetBytes == 0)
+    e << "packetBytes must be > 0";
+  else if (p.txBufferBytes < p.packetBytes)
+    e << "txBufferBytes " << p.txBufferBytes << " must hold one packet (packetBytes " << p.packetBytes << ")";
+  else if (p.descriptorBatch == 0)
+    e << "descriptorBatch must be > 0";
+  else if (p.barBytes < kRegisterBytes)
+    e << "barBytes " << p.barBytes << " must hold the registers (" << kRegisterBytes << ")";
+  return e.str();
+}
+
+Nic::Nic(sc_core::sc_module_name name, const NicParams& params, PcieDmaEngine& dma, PcieMemoryTarget& bar)
+    : sc_module(name),
+      params_(params),
+      dma_(dma),
+      regs_(0x4000, 0),
+      stats_(this->name()),
+      txPackets_(stats_.counter("tx_packets", "packets", "packets sent on the wire")),
+      txBytes_(stats_.counter("tx_bytes", "B", "payload bytes sent on the wire")),
+      txDescriptors_(stats_.counter("tx_descriptors", "descriptors", "transmit descriptors processed")),
+      dmaErrors_(stats_.counter("dma_errors", "bursts", "DMA bursts that failed (UR/CA)")),
+      monitorCount_(stats_.counter("monitor_samples", "samples", "monitoring reads done")),
+      sqesWritten_(stats_.counter("sqes_written", "entries", "NVMe SQEs written into a peer queue")),
+      doorbells_(stats_.counter("doorbells_rung", "writes", "peer doorbell writes")),
+      cqesSeen_(stats_.counter("cqes_seen", "entries", "peer CQEs consumed")),
+      mailboxCount_(stats_.counter("mailbox_writes", "writes", "writes to the MSI mailbox")) {
+  const std::string err = validate(params);
+  HMMSIM_ASSERT(err.empty(), this->name() << ": " << err);
+  const Errno r = bar.registerMmio(
+      0, kRegisterBytes, [this](const MmioAccess& a) { onRegister(a); }, "nic registers");
+  HMMSIM_ASSERT(r == Errno::Ok, this->name() << ": BAR0 does not hold the registers");
+  SC_THREAD(txThread);
+  SC_THREAD(monitorThread);
+  SC_THREAD(submitThread);
+  SC_THREAD(completeThread);
+}
+
+void Nic::onRegister(const MmioAccess& a) {
+  const std::uint64_t delay = a.timePs > scNow() ? a.timePs - scNow() : 0;
+  if (a.offset >= kMailbox && a.offset < kMailbox + kPage) {
+    if (!a.isWrite) {
+      if (a.data) std::memset(a.data, 0, a.len);
+      return;
+    }
+    std::uint32_t v = 0;
+    if (a.data) std::memcpy(&v, a.data, std::min<std::uint64_t>(a.len, 4));
+    mailbox_.emplace(a.timePs, v);
+    ++mailboxCount_;
+    mailboxWake_.notify(ps(delay));
+    return;
+  }
+  if (a.offset + a.len > regs_.size()) {
+    if (!a.isWrite && a.data) std::memset(a.data, 0, a.len);
+    return;
+  }
+  if (!a.isWrite) {
+    std::memcpy(&regs_[kRegTdh], &tdh_, 4);
+    if (a.data) std::memcpy(a.data, &regs_[a.offset], a.len);
+    return;
+  }
+  if (!a.data) return;
+  if (a.offset == kRegTdt && a.len >= 4) {
+    std::uint32_t v = 0;
+    std::memcpy(&v, a.data, 4);
+    tdtWrites_.emplace(a.timePs, v);
+    txWake_.notify(ps(delay));
+    return;
+  }
+  std::memcpy(&regs_[a.offset], a.data, a.len);
+}
+
+std::uint64_t Nic::now(const tlm_utils::tlm_quantumkeeper& qk) {
+  return scNow() + qk.get_local_time().value();
+}
+
+std::uint64_t Nic::wirePs(std::uint64_t payload) const {
+  return static_cast<std::uint64_t>(std::llround(static_cast<double>(payload + params_.packetOverheadBytes) *
+                                                 8000.0 / params_.lineRateGbps));
+}
+
+void Nic::txThread() {
+  txQk_.reset();
+  for (;;) {
+    txQk_.sync();
+    const std::uint64_t t = scNow();
+    while (!tdtWrites_.empty() && tdtWrites_.begin()->first <= t) {
+      tdt_ = tdtWrites_.begin()->second;
+      tdtWrites_.erase(tdtWrites_.begin());
+    }
+    std::uint32_t len = 0, lo = 0, hi = 0;
+    std::memcpy(&len, &regs_[kRegTdlen], 4);
+    std::memcpy(&lo, &regs_[kRegTdbal], 4);
+    std::memcpy(&hi, &regs_[kRegTdbah], 4);
+    const std::uint32_t entries = len / kTxDescBytes;
+    if (entries == 0 || tdh_ == tdt_ || tdt_ >= entries) {
+      if (tdtWrites_.empty())
+        wait(txWake_);
+      else
+        wait(ps(tdtWrites_.begin()->first - t), txWake_);
+      continue;
+    }
+    const std::uint64_t base = static_cast<std::uint64_t>(hi) << 32 | lo;
+    const std::uint32_t avail = (tdt_ + entries - tdh_) % entries;
+    const std::uint32_t n = std::min({params_.descriptorBatch, avail, entries - tdh_});
+    std::vector<std::uint8_t> raw(std::size_t(n) * kTxDescBytes);
+    const std::uint64_t ring = base + std::uint64_t(tdh_) * kTxDescBytes;
+    if (dma_.read(ring, raw.size(), raw.data(), txQk_) != CplStatus::SuccessfulCompletion) ++dmaErrors_;
+    std::uint64_t fetched = now(txQk_);
+    std::vector<std::uint32_t> report;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const TxDesc d = TxDesc::decode(&raw[std::size_t(i) * kTxDescBytes]);
+      if (d.length) fetched = std::max(fetched, transmitBuffer(d.addr, d.length));
+      if (d.cmd & kCmdRs) report.push_back(tdh_);
+      tdh_ = (tdh_ + 1) % entries;
+      ++txDescriptors_;
+    }
+    // DD is written back once the buffers' data is in the FIFO.
+    advanceTo(txQk_, fetched);
+    for (std::uint32_t slot : report) {
+      const std::uint8_t dd = kStaDd;
+      dma_.issueWrite(base + std::uint64_t(slot) * kTxDescBytes + 12, 1, &dd, txQk_);
+    }
+    txDone_.notify(ps(now(txQk_) - scNow()));
+  }
+}
+
+std::uint64_t Nic::transmitBuffer(std::uint64_t addr, std::uint64_t len) {
+  std::uint64_t last = now(txQk_);
+  for (std::uint64_t off = 0; off < len; off += params_.packetBytes) {
+    const std::uint64_t plen = std::min<std::uint64_t>(params_.packetBytes, len - off);
+    // Room in the FIFO: wait for the oldest packets to leave.
+    while (fifoHead_ < fifo_.size() &&
+           (fifoBytes_ + plen > params_.txBufferBytes || fifo_[fifoHead_].first <= now(txQk_))) {
+      advanceTo(txQk_, fifo_[fifoHead_].first);
+      fifoBytes_ -= fifo_[fifoHead_].second;
+      ++fifoHead_;
+    }
+    if (fifoHead_ > 4096) {
+      fifo_.erase(fifo_.begin(), fifo_.begin() + static_cast<std::ptrdiff_t>(fifoHead_));
+      fifoHead_ = 0;
+    }
+    pkt_.resize(plen);
+    const DmaIssue r = dma_.issueRead(addr + off, plen, pkt_.data(), txQk_);
+    if (r.status != CplStatus::SuccessfulCompletion) {
+      ++dmaErrors_;
+      continue;
+    }
+    const std::uint64_t start = std::max(r.donePs, wireFreePs_);
+    wireFreePs_ = start + wirePs(plen);
+    packets_.push_back(NicPacket{start, wireFreePs_, plen});
+    if (params_.recordWire) wire_.insert(wire_.end(), pkt_.begin(), pkt_.end());
+    fifo_.emplace_back(wireFreePs_, plen);
+    fifoBytes_ += plen;
+    ++txPackets_;
+    txBytes_ += plen;
+    last = std::max(last, r.donePs);
+  }
+  return last;
+}
+
+void Nic::startMonitor(const NicMonitorParams& p) {
+  monitor_ = p;
+  monitorOn_ = true;
+  monitorStart_.notify(sc_core::SC_ZERO_TIME);
+}
+
+void Nic::monitorThread() {
+  if (!monitorOn_) wait(monitorStart_);
+  tlm_utils::tlm_quantumkeeper qk;
+  qk.reset();
+  for (std::uint32_t i = 0; i < monitor_.samples; ++i) {
+    waitUntil(qk, monitor_.startPs + std::uint64_t(i) * monitor_.periodPs);
+    NicMonitorSample s;
+    s.issuePs = now(qk);
+    s.data.resize(monitor_.bytes);
+    s.ok = dma_.read(monitor_.addr, monitor_.bytes, s.data.data(), qk) == CplStatus::SuccessfulCompletion;
+    if (!s.ok) ++dmaErrors_;
+    s.donePs = now(qk);
+    samples_.push_back(std::move(s));
+    ++monitorCount_;
+  }
+}
+
+void Nic::startQueueWriter(const NicQueueWriterParams& p, std::vector<NicStorageRequest> requests) {
+  qw_ = p;
+  requests_ = std::move(requests);
+  ios_.assign(requests_.size(), NicIoRecord{});
+  qwOn_ = true;
+  qwStart_.notify(sc_core::SC_ZERO_TIME);
+}
+
+void Nic::submitThread() {
+  if (!qwOn_) wait(qwStart_);
+  tlm_utils::tlm_quantumkeeper qk;
+  qk.reset();
+  for (std::size_t i = 0; i < requests_.size(); ++i) {
+    waitUntil(qk, requests_[i].atPs);
+    while (outstanding_ + 1 >= qw_.queue.entries) wait(slotFreed_);
+    ios_[i].arrivePs = std::max(requests_[i].atPs, scNow());
+    ios_[i].cid = static_cast<std::uint16_t>(i);
+    ios_[i].doorbellPs = submitOne(requests_[i], static_cast<std::uint16_t>(i), qk);
+    qk.sync();
+  }
+}
+
+std::uint64_t Nic::submitOne(const NicStorageRequest& r, std::uint16_t cid,
+                             tlm_utils::tlm_quantumkeeper& qk) {
+  NvmeQueueState& q = qw_.queue;
+  const std::uint64_t bytes = std::uint64_t(r.blocks) * qw_.blockBytes;
+  const std::uint64_t first = std::min(bytes, kPage - r.dataAddr % kPage);
+  std::uint64_t prp2 = 0;
+  if (bytes - first > kPage) {
+    // A PRP list in this slot's page: the pages after the first, contiguous in DMA space.
+    const std::uint64_t pages = (bytes - first + kPage - 1) / kPage;
+    HMMSIM_ASSERT(qw_.prpListBase != 0 && pages <= kPage / 8, name() << ": request needs a PRP list");
+    std::vector<std::uint8_t> list(pages * 8);
+    for (std::uint64_t k = 0; k < pages; ++k) {
+      const std::uint64_t e = r.dataAddr + first + k * kPage;
+      std::memcpy(&list[k * 8], &e, 8);
+    }
+    prp2 = qw_.prpListBase + std::uint64_t(q.sqTail) * kPage;
+    dma_.issueWrite(prp2, list.size(), list.data(), qk);
+  } else if (bytes > first) {
+    prp2 = r.dataAddr + first;
+  }
+  const auto sqe = nvme::Sqe::readWrite(r.write, cid, r.slba, r.blocks, r.dataAddr, prp2).encode();
+  // Posted writes on one path stay in order: the doorbell reaches the peer after the SQE.
+  if (dma_.issueWrite(q.sqSlot(), sqe.size(), sqe.data(), qk).status != CplStatus::SuccessfulCompletion)
+    ++dmaErrors_;
+  ++sqesWritten_;
+  q.advanceSq();
+  const std::uint32_t tail = q.sqTail;
+  const DmaIssue d = dma_.issueWrite(qw_.sqDoorbell, 4, reinterpret_cast<const std::uint8_t*>(&tail), qk);
+  if (d.status != CplStatus::SuccessfulCompletion) ++dmaErrors_;
+  ++doorbells_;
+  ++outstanding_;
+  return d.donePs;
+}
+
+void Nic::completeThread() {
+  if (!qwOn_) wait(qwStart_);
+  tlm_utils::tlm_quantumkeeper qk;
+  qk.reset();
+  for (;;) {
+    qk.sync();
+    const std::uint64_t t = scNow();
+    bool woke = false;
+    while (!mailbox_.empty() && mailbox_.begin()->first <= t) {
+      mailbox_.erase(mailbox_.begin());
+      woke = true;
+    }
+    if (!woke) {
+      if (mailbox_.empty())
+        wait(mailboxWake_);
+      else
+        wait(ps(mailbox_.begin()->first - t), mailboxWake_);
+      continue;
+    }
+    NvmeQueueState& q = qw_.queue;
+    bool consumed = false;
+    for (;;) {
+      std::uint8_t raw[nvme::kCqeBytes];
+      if (dma_.read(q.cqSlot(), sizeof raw, raw, qk) != CplStatus::SuccessfulCompletion) {
+        ++dmaErrors_;
+        break;
+      }
+      const nvme::Cqe c = nvme::Cqe::decode(raw);
+      if (c.phase != q.phase) break;
+      q.advanceCq();
+      consumed = true;
+      ++cqesSeen_;
+      if (c.cid < ios_.size()) {
+        NicIoRecord& io = ios_[c.cid];
+        io.completePs = now(qk);
+        io.status = c.status;
+        io.done = true;
+      }
+      --outstanding_;
+      slotFreed_.notify(sc_core::SC_ZERO_TIME);
+    }
+    if (consumed) {
+      const std::uint32_t head = q.cqHead;
+      dma_.issueWrite(qw_.cqDoorbell, 4, reinterpret_cast<const std::uint8_t*>(&head), qk);
+      ++doorbells_;
+    }
+  }
+}
+
+}  // namespace hmmsim

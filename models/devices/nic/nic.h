@@ -1,0 +1,240 @@
+#pragma once
+// Nic: the hardware half of a network interface on the PCIe fabric (an importer: it reaches
+// host and peer memory by DMA), as a SystemC module with three engines that run side by side on
+// its one DMA engine.
+//
+//  - Transmit: a descriptor ring in host memory in the legacy e1000 layout (16 bytes: buffer
+//    address, length, CSO, CMD {EOP, IFCS, RS}, STA {DD}, CSS, special) with the e1000 registers
+//    TDBAL/TDBAH/TDLEN/TDH/TDT in BAR0. A TDT write (doorbell) makes descriptors visible; the NIC
+//    fetches them in batches, DMA-reads each buffer in packets of `packetBytes` and sends every
+//    packet to the wire at line rate: it occupies the wire (payload + `packetOverheadBytes`) * 8 /
+//    rate. The DMA runs ahead of the wire by at most `txBufferBytes` (the on-NIC FIFO). With RS
+//    set, the NIC writes DD back into the descriptor once the buffer left the FIFO. The wire is
+//    recorded (every packet's time and bytes) so tests compare bytes.
+//  - Monitoring: periodic small DMA reads of an address (host memory or a peer's BAR, e.g. GPU
+//    memory), each sample recorded with its bytes and times (RFC workload 2).
+//  - Queue writer: the NIC drives another device's command queue with no CPU in the data path
+//    (RFC workload 1). Storage requests (as they would arrive from the network) become NVMe SQEs
+//    the NIC writes into the peer's submission queue (the NVMe CMB, by its bus address), then it
+//    rings the peer's SQ tail doorbell (a posted write to the peer's BAR0, ordered behind the SQE).
+//    The peer's completion MSI is programmed to the NIC's mailbox register (BAR0 0x8000); on it
+//    the NIC reads CQEs from the peer's completion queue while their phase tag matches, records
+//    each I/O's latency and rings the CQ head doorbell. Commands needing a PRP list get one
+//    written into `prpListBase` (one 4 KiB page per SQ slot).
+// Addresses are DMA addresses (bus addresses or IOVAs). The importer path (a process VA range
+// mapped through hmm/importer_mirror.h) sits in front of this engine; until that shared piece
+// lands, the driver half programs DMA addresses directly.
+// Timing: loosely timed, each engine an SC_THREAD with its own quantum keeper, synchronised at
+// every decision. Doorbells take effect when their write reaches the register.
+// Leaves out: the receive path, checksums and TSO headers (payload bytes are sent as they are;
+// the per-packet overhead stands for preamble, MAC header, FCS and inter-packet gap), flow
+// control and PFC, multiple TX queues, descriptor prefetch thresholds, interrupt moderation.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <systemc>
+#include <tlm>
+
+#include <tlm_utils/tlm_quantumkeeper.h>
+
+#include "models/devices/nvme/nvme_driver.h"
+#include "models/devices/nvme/nvme_spec.h"
+#include "models/pcie/memory_target.h"
+#include "sim/stats.h"
+
+namespace hmmsim {
+
+class PcieDmaEngine;
+
+namespace nic {
+constexpr std::uint64_t kRegTdbal = 0x3800;  ///< TX descriptor base, low 32 bits
+constexpr std::uint64_t kRegTdbah = 0x3804;  ///< TX descriptor base, high 32 bits
+constexpr std::uint64_t kRegTdlen = 0x3808;  ///< TX ring length in bytes (multiple of 128)
+constexpr std::uint64_t kRegTdh = 0x3810;    ///< TX head (the NIC's)
+constexpr std::uint64_t kRegTdt = 0x3818;    ///< TX tail (the driver's doorbell)
+constexpr std::uint64_t kMailbox = 0x8000;   ///< peer MSI mailbox: a write wakes the queue writer
+constexpr std::uint64_t kRegisterBytes = 0x10000;
+constexpr std::uint32_t kTxDescBytes = 16;
+constexpr std::uint8_t kCmdEop = 0x01;  ///< end of packet (buffer ends a frame)
+constexpr std::uint8_t kCmdRs = 0x08;   ///< report status: write DD back
+constexpr std::uint8_t kStaDd = 0x01;   ///< descriptor done
+
+/// One legacy transmit descriptor.
+struct TxDesc {
+  std::uint64_t addr = 0;  ///< DMA address of the buffer
+  std::uint16_t length = 0;
+  std::uint8_t cmd = kCmdEop | kCmdRs;
+  std::uint8_t status = 0;
+  void encode(std::uint8_t* b) const;
+  static TxDesc decode(const std::uint8_t* b);
+};
+}  // namespace nic
+
+struct NicParams {
+  /// Bus address of BAR0 (registers). Unit: address. Default 0 (the platform sets it).
+  std::uint64_t barBase = 0;
+  /// BAR0 size. Unit: bytes. Default 64 KiB (the register space).
+  std::uint64_t barBytes = 64ull << 10;
+  /// Line rate of the port. Unit: Gb/s. Default 100 (100GbE; 200 and 400 are the other speeds).
+  double lineRateGbps = 100.0;
+  /// Payload bytes per packet: buffers are cut into packets of this size. Unit: bytes. Default 4096.
+  std::uint32_t packetBytes = 4096;
+  /// Wire bytes per packet besides the payload: preamble + SFD 8, MAC header 14, FCS 4,
+  /// inter-packet gap 12. Unit: bytes. Default 38.
+  std::uint32_t packetOverheadBytes = 38;
+  /// On-NIC transmit FIFO: DMA reads may run ahead of the wire by this much. Unit: bytes. Default 256 KiB.
+  std::uint64_t txBufferBytes = 256ull << 10;
+  /// Descriptors fetched per DMA read at most. Unit: descriptors. Default 32.
+  std::uint32_t descriptorBatch = 32;
+  /// Keep every transmitted byte (false: count and time packets only). Default true.
+  bool recordWire = true;
+};
+
+/// One packet on the wire.
+struct NicPacket {
+  std::uint64_t startPs = 0;  ///< first bit on the wire
+  std::uint64_t endPs = 0;    ///< last bit (and gap) done
+  std::uint64_t bytes = 0;    ///< payload bytes
+};
+
+/// Monitoring mode: read `bytes` at `addr` every `periodPs`, `samples` times, from `startPs`.
+struct NicMonitorParams {
+  /// DMA address read (host memory or a peer's BAR). Unit: address. Default 0.
+  std::uint64_t addr = 0;
+  /// Bytes per sample. Unit: bytes. Default 64.
+  std::uint64_t bytes = 64;
+  /// Time between sample starts. Unit: ps. Default 10 us.
+  std::uint64_t periodPs = 10'000'000;
+  /// Samples taken. Unit: samples. Default 16.
+  std::uint32_t samples = 16;
+  /// Absolute time of the first sample. Unit: ps. Default 0.
+  std::uint64_t startPs = 0;
+};
+
+struct NicMonitorSample {
+  std::uint64_t issuePs = 0;
+  std::uint64_t donePs = 0;
+  std::vector<std::uint8_t> data;
+  bool ok = false;
+};
+
+/// Queue-writer mode: where the peer NVMe's queue pair and doorbells are (bus addresses).
+struct NicQueueWriterParams {
+  /// The peer's queue pair: qid, SQ/CQ bases (in its CMB or anywhere the NIC can reach) and size.
+  NvmeQueueState queue;
+  /// Bus address of the peer's SQ tail doorbell (BAR0 + nvme::sqTailDoorbell(qid)).
+  std::uint64_t sqDoorbell = 0;
+  /// Bus address of the peer's CQ head doorbell.
+  std::uint64_t cqDoorbell = 0;
+  /// Bus address of one 4 KiB PRP-list page per SQ slot (needed by commands over two pages;
+  /// 0 = none, such commands are refused). Unit: address. Default 0.
+  std::uint64_t prpListBase = 0;
+  /// Logical block size of the peer's namespace. Unit: bytes. Default 4096.
+  std::uint32_t blockBytes = 4096;
+};
+
+/// One storage request as it would arrive from the network.
+struct NicStorageRequest {
+  std::uint64_t atPs = 0;      ///< arrival time (absolute)
+  bool write = false;          ///< write (data from dataAddr to the media) or read (media to dataAddr)
+  std::uint64_t slba = 0;      ///< first block
+  std::uint32_t blocks = 1;    ///< blocks
+  std::uint64_t dataAddr = 0;  ///< DMA address of the data buffer (4 KiB aligned beyond its first page)
+};
+
+struct NicIoRecord {
+  std::uint16_t cid = 0;
+  std::uint64_t arrivePs = 0;    ///< request arrival
+  std::uint64_t doorbellPs = 0;  ///< doorbell write reached the peer
+  std::uint64_t completePs = 0;  ///< CQE read by the NIC
+  std::uint16_t status = 0;
+  bool done = false;
+};
+
+class Nic : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(Nic);
+  /// `dma`: the endpoint's DMA engine; `bar`: its BAR0 (registers are registered on it).
+  Nic(sc_core::sc_module_name name, const NicParams& params, PcieDmaEngine& dma, PcieMemoryTarget& bar);
+
+  /// "" if `p` is usable, else what is wrong (names the field).
+  static std::string validate(const NicParams& p);
+
+  /// Start monitoring (call before sc_start or from a thread).
+  void startMonitor(const NicMonitorParams& p);
+  /// Start the queue writer on `requests` (sorted by atPs).
+  void startQueueWriter(const NicQueueWriterParams& p, std::vector<NicStorageRequest> requests);
+
+  const std::vector<NicPacket>& packets() const { return packets_; }
+  /// Every payload byte sent, in wire order (recordWire).
+  const std::vector<std::uint8_t>& wire() const { return wire_; }
+  const std::vector<NicMonitorSample>& monitorSamples() const { return samples_; }
+  const std::vector<NicIoRecord>& ioRecords() const { return ios_; }
+  /// Notified when a descriptor with RS is written back.
+  sc_core::sc_event& txDoneEvent() { return txDone_; }
+  std::uint32_t txHead() const { return tdh_; }
+  const NicParams& params() const { return params_; }
+  /// Stats: "tx_packets", "tx_bytes", "tx_descriptors", "dma_errors", "monitor_samples",
+  /// "sqes_written", "doorbells_rung", "cqes_seen", "mailbox_writes".
+  StatsGroup& stats() { return stats_; }
+
+ private:
+  void onRegister(const MmioAccess& a);
+  void txThread();
+  void monitorThread();
+  void submitThread();
+  void completeThread();
+  /// Send `len` bytes at DMA address `addr` as packets; returns when the last one left the FIFO.
+  std::uint64_t transmitBuffer(std::uint64_t addr, std::uint64_t len);
+  /// Write one request's SQE (and PRP list) into the peer's SQ and ring its doorbell; returns
+  /// when the doorbell write reaches the peer.
+  std::uint64_t submitOne(const NicStorageRequest& r, std::uint16_t cid, tlm_utils::tlm_quantumkeeper& qk);
+  std::uint64_t wirePs(std::uint64_t payload) const;
+  static std::uint64_t now(const tlm_utils::tlm_quantumkeeper& qk);
+
+  NicParams params_;
+  PcieDmaEngine& dma_;
+  std::vector<std::uint8_t> regs_;
+  // TX engine
+  std::uint32_t tdh_ = 0, tdt_ = 0;
+  std::multimap<std::uint64_t, std::uint32_t> tdtWrites_;  // by arrival time
+  sc_core::sc_event txWake_, txDone_;
+  tlm_utils::tlm_quantumkeeper txQk_;
+  std::uint64_t wireFreePs_ = 0;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> fifo_;  // (leaves FIFO at, bytes), oldest first
+  std::size_t fifoHead_ = 0;
+  std::uint64_t fifoBytes_ = 0;
+  std::vector<NicPacket> packets_;
+  std::vector<std::uint8_t> wire_;
+  std::vector<std::uint8_t> pkt_;
+  // Monitor
+  NicMonitorParams monitor_;
+  bool monitorOn_ = false;
+  sc_core::sc_event monitorStart_;
+  std::vector<NicMonitorSample> samples_;
+  // Queue writer
+  NicQueueWriterParams qw_;
+  bool qwOn_ = false;
+  std::vector<NicStorageRequest> requests_;
+  std::vector<NicIoRecord> ios_;
+  std::uint32_t outstanding_ = 0;
+  std::uint64_t mailboxWrites_ = 0;
+  std::multimap<std::uint64_t, std::uint32_t> mailbox_;  // arrival time -> data
+  sc_core::sc_event qwStart_, mailboxWake_, slotFreed_;
+  StatsGroup stats_;
+  Counter& txPackets_;
+  Counter& txBytes_;
+  Counter& txDescriptors_;
+  Counter& dmaErrors_;
+  Counter& monitorCount_;
+  Counter& sqesWritten_;
+  Counter& doorbells_;
+  Counter& cqesSeen_;
+  Counter& mailboxCount_;
+};
+
+}  // namespace hmmsim

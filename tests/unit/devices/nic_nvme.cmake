@@ -1,0 +1,7 @@
+# devices: the NVMe controller and the NIC (helper "nicnvme"), alone and end to end.
+hmmsim_test(test_nvme
+  SOURCES unit/devices/test_nvme.cpp
+  LIBS hmmsim::devices)
+hmmsim_test(test_nic
+  SOURCES unit/devices/test_nic.cpp
+  LIBS hmmsim::devices)

@@ -1,0 +1,142 @@
+// The NIC alone (models/devices/nic): the transmit ring drives the wire at line rate with the
+// bytes of the buffers, a slow PCIe link holds it below line rate, and monitoring mode reads a
+// peer's memory periodically. Assertions after sc_start().
+#include "tests/unit/devices/nic_nvme_fixture.h"
+
+#include <catch2/catch.hpp>
+
+using namespace hmmsim;
+using namespace hmmsim::test;
+
+namespace {
+
+constexpr std::uint64_t kTxRing = 0x0b00'0000ull;
+constexpr std::uint64_t kTxData = 0x0a00'0000ull;
+constexpr std::uint32_t kBuffers = 48;
+constexpr std::uint16_t kBufBytes = 32768;
+
+struct TxRun {
+  std::unique_ptr<Machine> m;
+  std::unique_ptr<CpuHost> cpu;
+  std::vector<std::uint8_t> sent;  // the buffers' bytes in ring order
+  std::uint32_t reclaimed = 0;
+};
+
+// A machine whose CPU queues kBuffers buffers of kBufBytes at `dataBase` (DRAM or the GPU's BAR)
+// on the TX ring, rings the doorbell once, then reclaims after `reclaimAfterPs`.
+std::unique_ptr<TxRun> txRun(const std::string& p, MachineParams mp, std::uint64_t dataBase,
+                             std::uint64_t reclaimAfterPs) {
+  auto r = std::make_unique<TxRun>();
+  r->m = std::make_unique<Machine>(p, mp);
+  r->sent = pattern(std::size_t(kBuffers) * kBufBytes, static_cast<std::uint32_t>(p.size()) + 1);
+  r->m->pm.write(Pa(dataBase), r->sent.data(), r->sent.size());
+  TxRun* run = r.get();
+  r->cpu =
+      std::make_unique<CpuHost>((p + "cpu").c_str(), r->m->bus, [run, dataBase, reclaimAfterPs](CpuHost& h) {
+        NicDriverParams dp;
+        dp.barBase = kNicBar;
+        dp.txRingPa = kTxRing;
+        NicDriver d(h, dp);
+        d.setupTx();
+        for (std::uint32_t i = 0; i < kBuffers; ++i)
+          d.queue(dataBase + std::uint64_t(i) * kBufBytes, kBufBytes);
+        d.kick();
+        h.cpuWork(reclaimAfterPs);
+        run->reclaimed = d.reclaim();
+      });
+  return r;
+}
+
+// Wire bits over the time from the first packet's first bit to the last packet's end, in Gb/s.
+double wireGbps(const Nic& n) {
+  const auto& ps = n.packets();
+  double bits = 0;
+  for (const auto& pk : ps) bits += (pk.bytes + n.params().packetOverheadBytes) * 8.0;
+  return bits / static_cast<double>(ps.back().endPs - ps.front().startPs) * 1000.0;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "the NIC sends a TX ring at 100, 200 and 400 Gb/s line rate within 1 % with the buffers' bytes on the "
+    "wire") {
+  // 100 and 200 Gb/s from host memory over Gen4 x16; 400 Gb/s streams a result out of the GPU's
+  // memory (RFC workload 3) with Gen5 x16 links on the NIC and the GPU.
+  MachineParams p100, p200, p400;
+  p100.nic.lineRateGbps = 100;
+  p200.nic.lineRateGbps = 200;
+  p400.nic.lineRateGbps = 400;
+  p400.nicGen = PcieGen::Gen5;
+  p400.gpuGen = PcieGen::Gen5;
+  std::vector<std::unique_ptr<TxRun>> runs;
+  runs.push_back(txRun("r100_", p100, kTxData, 300'000'000));
+  runs.push_back(txRun("r200_", p200, kTxData, 300'000'000));
+  runs.push_back(txRun("r400_", p400, kGpuBar + 0x10'0000, 300'000'000));
+  sc_core::sc_start();
+  const double rates[] = {100, 200, 400};
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    INFO("line rate " << rates[i]);
+    const Nic& nic = *runs[i]->m->nic;
+    CHECK(nic.wire() == runs[i]->sent);
+    CHECK(nic.packets().size() == kBuffers * (kBufBytes / 4096));
+    CHECK(wireGbps(nic) == Approx(rates[i]).epsilon(0.01));
+    // Payload rate: the line rate less the per-packet overhead.
+    const auto& ps = nic.packets();
+    const double payload =
+        runs[i]->sent.size() * 8.0 / static_cast<double>(ps.back().endPs - ps.front().startPs) * 1000;
+    CHECK(payload == Approx(rates[i] * 4096 / (4096 + 38)).epsilon(0.01));
+    CHECK(runs[i]->reclaimed == kBuffers);  // every descriptor's DD was written back
+    CHECK(runs[i]->cpu->busErrors == 0);
+    CHECK(runs[i]->m->nic->stats().counterValue("dma_errors") == 0);
+  }
+  // The 400 Gb/s stream read the GPU's memory under the switch, never crossing the root complex.
+  CHECK(runs[2]->m->fab.rootComplex(runs[2]->m->rc).stats().counterValue("p2p_transactions") == 0);
+  CHECK(runs[2]->m->fab.memory(runs[2]->m->gpuNode).stats().counterValue("bytes_read") ==
+        runs[2]->sent.size());
+}
+
+TEST_CASE("a NIC behind a Gen4 x4 link cannot fill a 100 Gb/s wire") {
+  MachineParams mp;
+  mp.nicLanes = 4;
+  auto r = txRun("", mp, kTxData, 300'000'000);
+  sc_core::sc_start();
+  CHECK(r->m->nic->wire() == r->sent);
+  // Gen4 x4 carries about 63 Gb/s of raw bits, less after TLP overheads.
+  CHECK(wireGbps(*r->m->nic) < 64.0);
+  CHECK(wireGbps(*r->m->nic) > 40.0);
+}
+
+TEST_CASE("monitoring mode reads a peer's memory every period and sees it change as the peer computes") {
+  Machine m("");
+  constexpr std::uint64_t kPeriod = 10'000'000, kProgress = kGpuBar + 0x2000;
+  constexpr std::uint32_t kSamples = 12;
+  NicMonitorParams mp;
+  mp.addr = kProgress;
+  mp.bytes = 64;
+  mp.periodPs = kPeriod;
+  mp.samples = kSamples;
+  mp.startPs = kPeriod;
+  m.nic->startMonitor(mp);
+  // The GPU's compute writes its progress counter k into its memory at k * period + period / 2.
+  CpuHost gpu("gpu_compute", m.bus, [&](CpuHost& h) {
+    for (std::uint32_t k = 1; k <= kSamples; ++k) {
+      h.cpuWork(k * kPeriod + kPeriod / 2 - h.nowPs());
+      m.pm.write(Pa(kProgress), &k, 4);
+    }
+  });
+  sc_core::sc_start();
+  const auto& s = m.nic->monitorSamples();
+  REQUIRE(s.size() == kSamples);
+  for (std::uint32_t i = 0; i < kSamples; ++i) {
+    INFO("sample " << i);
+    CHECK(s[i].ok);
+    CHECK(s[i].issuePs == (i + 1) * kPeriod);
+    std::uint32_t v = 0;
+    std::memcpy(&v, s[i].data.data(), 4);
+    CHECK(v == i);  // sample i + 1 at (i + 1) period sees the counter written at i + 1/2 periods
+    CHECK(s[i].donePs - s[i].issuePs == s[0].donePs - s[0].issuePs);  // an unloaded read, same each time
+    CHECK(s[i].donePs - s[i].issuePs < 2'000'000);
+  }
+  CHECK(m.nic->stats().counterValue("monitor_samples") == kSamples);
+  CHECK(m.fab.rootComplex(m.rc).stats().counterValue("p2p_transactions") == 0);
+}
