@@ -5,3 +5,6 @@ hmmsim_test(test_nvme
 hmmsim_test(test_nic
   SOURCES unit/devices/test_nic.cpp
   LIBS hmmsim::devices)
+hmmsim_test(test_nic_nvme
+  SOURCES unit/devices/test_nic_nvme.cpp
+  LIBS hmmsim::devices)
