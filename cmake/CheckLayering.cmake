@@ -9,6 +9,7 @@
 #   pcie       (models/pcie)     may include sim
 #   hmm        (hmm)             may include sim, cpu_mmu, pcie
 #   devices    (models/devices)  may include sim, cpu_mmu, pcie, hmm
+#   platform   (models/platform) may include sim, cpu_mmu, pcie, hmm, devices
 #   scenarios  (scenarios)       may include every layer
 # Tests and benchmarks may include anything. Pure CMake: no extra tool to install.
 cmake_minimum_required(VERSION 3.25)
@@ -16,19 +17,21 @@ if(NOT DEFINED ROOT)
   message(FATAL_ERROR "check_layering: pass -DROOT=<repository root>")
 endif()
 
-set(_layers sim cpu_mmu pcie hmm devices scenarios)
+set(_layers sim cpu_mmu pcie hmm devices platform scenarios)
 set(_dir_sim sim)
 set(_dir_cpu_mmu models/cpu_mmu)
 set(_dir_pcie models/pcie)
 set(_dir_hmm hmm)
 set(_dir_devices models/devices)
+set(_dir_platform models/platform)
 set(_dir_scenarios scenarios)
 set(_allowed_sim sim)
 set(_allowed_cpu_mmu sim cpu_mmu)
 set(_allowed_pcie sim pcie)
 set(_allowed_hmm sim cpu_mmu pcie hmm)
 set(_allowed_devices sim cpu_mmu pcie hmm devices)
-set(_allowed_scenarios sim cpu_mmu pcie hmm devices scenarios)
+set(_allowed_platform sim cpu_mmu pcie hmm devices platform)
+set(_allowed_scenarios sim cpu_mmu pcie hmm devices platform scenarios)
 
 # The layer an include path belongs to ("" for none of ours).
 function(_layer_of path out)

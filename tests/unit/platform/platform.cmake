@@ -3,3 +3,7 @@
 # MMIO doorbells) and device DMA to a peer's BAR, followed byte for byte.
 hmmsim_test(test_platform_seam SOURCES unit/platform/test_platform_seam.cpp
   LIBS hmmsim::cpu_mmu hmmsim::pcie hmmsim::hmm)
+# The platform builder (models/platform/): a machine from a PlatformDesc, devices by type name,
+# MSI delivery to CPU driver threads.
+hmmsim_test(test_platform_builder SOURCES unit/platform/test_platform_builder.cpp
+  LIBS hmmsim::platform)

@@ -1,0 +1,108 @@
+#pragma once
+// DeviceRegistry: how the platform builder (models/platform/) creates devices by type name.
+//
+// A device folder provides one explicit registration function, e.g.
+//   void registerCamera(DeviceRegistry& r);   // models/devices/camera/camera.h
+// that adds a factory under its type name ("camera"). The platform's builtin registry
+// (models/platform/builtin_devices.cpp) calls every such function; there is no static
+// self-registration (it vanishes from static libraries, STYLE.md).
+// A factory receives a DeviceContext: the platform's shared pieces (memory, the PCI function and
+// its DMA engine and BAR target, the DMA API, the p2p mapper, the checker, the interrupt
+// controller, processes by name) and the device's typed parameters as a std::any holding the
+// device's own params struct (empty: the defaults). Lifecycle: factories run in PlatformDesc
+// order after the fabric and processes exist and before sc_start; at teardown every device's
+// beforeProcessExit() runs, then the processes exit, then the devices are destroyed (reverse
+// order), so a device may keep device memory that process pages still reference.
+
+#include <any>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hmmsim {
+
+class DmaMapping;
+class ImporterDmaDirectory;
+class InterruptController;
+class Iommu;
+class Mm;
+class P2pChecker;
+class P2pDmaMapper;
+class PciDev;
+class PcieDmaEngine;
+class PcieMemoryTarget;
+class PhysMem;
+class Topology;
+
+/// A device instance the platform owns.
+class PlatformDevice {
+ public:
+  explicit PlatformDevice(std::string name) : name_(std::move(name)) {}
+  virtual ~PlatformDevice() = default;
+  PlatformDevice(const PlatformDevice&) = delete;
+  PlatformDevice& operator=(const PlatformDevice&) = delete;
+  const std::string& name() const { return name_; }
+  /// Teardown, first step: give back what the device holds in process address spaces (close
+  /// handles, destroy importers) before the processes exit. Default: nothing.
+  virtual void beforeProcessExit() {}
+
+ private:
+  std::string name_;
+};
+
+/// What a factory gets from the platform. References stay valid for the platform's lifetime.
+struct DeviceContext {
+  std::string name;                                ///< the instance name ("cam0")
+  const std::any* params;                          ///< the device's params struct, or an empty any (defaults)
+  PhysMem& physMem;                                ///< the one byte store
+  Topology& topology;                              ///< the enumerated PCIe topology
+  PciDev* pci;                                     ///< the endpoint's function 0 (nullptr: not on PCIe)
+  PcieDmaEngine* engine;                           ///< its DMA engine (nullptr: not on PCIe)
+  PcieMemoryTarget* bar;                           ///< its BAR target (nullptr: none)
+  Iommu& iommu;                                    ///< the IOMMU
+  DmaMapping& dma;                                 ///< the DMA API (the device is attached to it)
+  P2pDmaMapper& mapper;                            ///< pci_p2pdma_map_type + dma_map_resource
+  P2pChecker& checker;                             ///< the RFC checker
+  ImporterDmaDirectory& directory;                 ///< rule 3 at BAR targets (ImporterDma)
+  InterruptController* irq;                        ///< MSI delivery to CPU driver threads (nullptr: none)
+  std::function<Mm&(const std::string&)> process;  ///< a process by name (asserts it exists)
+  /// The device's params of type P, or P{} when none were given. A params of another type is a
+  /// caller bug (asserted with the device's name).
+  template <class P>
+  P paramsAs() const;
+};
+
+using DeviceFactory = std::function<std::unique_ptr<PlatformDevice>(DeviceContext& ctx)>;
+
+class DeviceRegistry {
+ public:
+  /// Adds type `type` (unique; a duplicate is a simulator bug) with a one-line description.
+  void add(const std::string& type, const std::string& doc, DeviceFactory factory);
+  bool has(const std::string& type) const { return entries_.count(type) != 0; }
+  /// Creates a device of `type`; nullptr when the type is unknown (the builder reports it).
+  std::unique_ptr<PlatformDevice> create(const std::string& type, DeviceContext& ctx) const;
+  /// Known types, sorted, for messages and `describe`.
+  std::vector<std::string> types() const;
+  const std::string& doc(const std::string& type) const;
+
+ private:
+  struct Entry {
+    std::string doc;
+    DeviceFactory factory;
+  };
+  std::map<std::string, Entry> entries_;
+};
+
+/// Asserts with `device` and `type` names (out of line: no sim/assert.h in this header).
+[[noreturn]] void badDeviceParams(const std::string& device, const char* type);
+
+template <class P>
+P DeviceContext::paramsAs() const {
+  if (params == nullptr || !params->has_value()) return P{};
+  if (const P* p = std::any_cast<P>(params)) return *p;
+  badDeviceParams(name, params->type().name());
+}
+
+}  // namespace hmmsim

@@ -1,0 +1,83 @@
+// PlatformDesc: defaults, validation, and the parts loaded from YAML. See platform_desc.h.
+#include "models/platform/platform_desc.h"
+
+#include <set>
+#include <sstream>
+
+namespace hmmsim {
+
+const char* deviceMemoryKindName(DeviceMemoryKind k) {
+  switch (k) {
+    case DeviceMemoryKind::Raw:
+      return "raw";
+    case DeviceMemoryKind::Coherent:
+      return "coherent";
+  }
+  return "?";
+}
+
+FabricFromTopologyParams PlatformDesc::defaultFabric() {
+  FabricFromTopologyParams f;
+  f.dma.fidelity = PcieFidelity::PerBurst;
+  return f;
+}
+
+IommuConfig PlatformDesc::defaultIommu() {
+  IommuConfig c;
+  c.iommu.mode = IommuMode::Translate;
+  return c;
+}
+
+namespace {
+/// Adds `name` to `seen`; false (and `o` says why) when empty or already there.
+bool unique(std::set<std::string>& seen, const std::string& name, const char* what, std::ostringstream& o) {
+  if (name.empty()) {
+    o << what << ": a name is required";
+    return false;
+  }
+  if (!seen.insert(name).second) {
+    o << what << " \"" << name << "\": the name is used twice";
+    return false;
+  }
+  return true;
+}
+}  // namespace
+
+std::string PlatformDesc::check() const {
+  std::ostringstream o;
+  if (std::string e = ram.check(); !e.empty()) return "ram: " + e;
+  if (std::string e = dram.check(); !e.empty()) return "dram: " + e;
+  if (std::string e = interrupts.check(); !e.empty()) return e;
+  if (quantumPs == 0) return "quantumPs must be > 0";
+  std::set<std::string> procs, cpuNames, devs;
+  for (const ProcessDesc& p : processes)
+    if (!unique(procs, p.name, "processes", o)) return o.str();
+  for (const CpuDesc& c : cpus) {
+    if (!unique(cpuNames, c.name, "cpus", o)) return o.str();
+    if (!procs.count(c.process)) {
+      o << "cpus \"" << c.name << "\": process \"" << c.process << "\" is not in processes";
+      return o.str();
+    }
+  }
+  for (const DeviceDesc& d : devices) {
+    if (!unique(devs, d.name, "devices", o)) return o.str();
+    if (d.type.empty()) {
+      o << "devices \"" << d.name << "\": a type is required";
+      return o.str();
+    }
+  }
+  std::set<std::string> placed;
+  for (const DeviceMemoryDesc& m : deviceMemory)
+    if (!placed.insert(m.endpoint).second) {
+      o << "deviceMemory: endpoint \"" << m.endpoint << "\" has two device memories";
+      return o.str();
+    }
+  return "";
+}
+
+void loadPlatformParts(const ConfigNode& root, PlatformDesc& desc) {
+  if (auto t = root.find("topology")) desc.topology = loadTopologyDesc(*t);
+  if (auto i = root.find("iommu")) desc.iommu = loadIommuConfig(*i);
+}
+
+}  // namespace hmmsim
