@@ -235,10 +235,13 @@ std::uint64_t ImporterDma::issueLocal(const Run& run, bool write, tlm_utils::tlm
 void ImporterDma::retire(std::uint64_t ps) {
   std::size_t keep = 0;
   for (std::size_t i = 0; i < inFlight_.size(); ++i) {
-    if (inFlight_[i].donePs <= ps)
+    if (inFlight_[i].donePs <= ps) {
       retireBurst(inFlight_[i]);
-    else
-      inFlight_[keep++] = std::move(inFlight_[i]);
+    } else {
+      // No self-move: moving a vector onto itself leaves it empty (the burst's DMAs would leak).
+      if (keep != i) inFlight_[keep] = std::move(inFlight_[i]);
+      ++keep;
+    }
   }
   inFlight_.resize(keep);
 }
@@ -265,10 +268,12 @@ void ImporterDma::waitForBursts(Va start, Va end) {
   std::size_t keep = 0;
   for (std::size_t i = 0; i < inFlight_.size(); ++i) {
     Burst& b = inFlight_[i];
-    if ((b.first < end && start < b.end) || b.donePs <= until)
+    if ((b.first < end && start < b.end) || b.donePs <= until) {
       retireBurst(b);
-    else
-      inFlight_[keep++] = std::move(b);
+    } else {
+      if (keep != i) inFlight_[keep] = std::move(b);
+      ++keep;
+    }
   }
   inFlight_.resize(keep);
 }
