@@ -6,6 +6,7 @@
 #include <sstream>
 #include <utility>
 
+#include "models/devices/common/importer_dma.h"
 #include "models/pcie/dma_engine.h"
 #include "sim/assert.h"
 
@@ -203,7 +204,14 @@ std::uint64_t Nic::transmitBuffer(std::uint64_t addr, std::uint64_t len) {
       fifoHead_ = 0;
     }
     pkt_.resize(plen);
-    const DmaIssue r = dma_.issueRead(addr + off, plen, pkt_.data(), txQk_);
+    DmaIssue r;
+    if (txImporter_) {
+      const ImporterDmaResult ir = txImporter_->issueRead(Va(addr + off), plen, pkt_.data(), txQk_);
+      r.status = ir.ok() ? CplStatus::SuccessfulCompletion : CplStatus::CompleterAbort;
+      r.donePs = ir.donePs;
+    } else {
+      r = dma_.issueRead(addr + off, plen, pkt_.data(), txQk_);
+    }
     if (r.status != CplStatus::SuccessfulCompletion) {
       ++dmaErrors_;
       continue;

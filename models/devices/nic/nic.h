@@ -21,9 +21,12 @@
 //    the NIC reads CQEs from the peer's completion queue while their phase tag matches, records
 //    each I/O's latency and rings the CQ head doorbell. Commands needing a PRP list get one
 //    written into `prpListBase` (one 4 KiB page per SQ slot).
-// Addresses are DMA addresses (bus addresses or IOVAs). The importer path (a process VA range
-// mapped through hmm/importer_mirror.h) sits in front of this engine; until that shared piece
-// lands, the driver half programs DMA addresses directly.
+// Addresses are DMA addresses (bus addresses or IOVAs), except that with setTxImporter() the TX
+// buffers' addresses are process virtual addresses (the NIC's driver registered the process range,
+// as an on-demand-paging RDMA NIC does): each packet is read through the shared importer data path
+// (models/devices/common/importer_dma.h: device MMU, device faults, IOMMU, p2p to a peer's BAR,
+// in-flight DMA that invalidations wait for, the checker). Descriptor fetch and write-back stay on
+// the ring's DMA addresses (kernel memory).
 // Timing: loosely timed, each engine an SC_THREAD with its own quantum keeper, synchronised at
 // every decision. Doorbells take effect when their write reaches the register.
 // Leaves out: the receive path, checksums and TSO headers (payload bytes are sent as they are;
@@ -48,6 +51,7 @@
 
 namespace hmmsim {
 
+class ImporterDma;
 class PcieDmaEngine;
 
 namespace nic {
@@ -164,6 +168,9 @@ class Nic : public sc_core::sc_module {
   /// "" if `p` is usable, else what is wrong (names the field).
   static std::string validate(const NicParams& p);
 
+  /// TX buffers are process VAs in `dma`'s window from now on (nullptr: DMA addresses again).
+  /// `dma` must issue on this NIC's engine and outlive its use.
+  void setTxImporter(ImporterDma* dma) { txImporter_ = dma; }
   /// Start monitoring (call before sc_start or from a thread).
   void startMonitor(const NicMonitorParams& p);
   /// Start the queue writer on `requests` (sorted by atPs).
@@ -211,6 +218,7 @@ class Nic : public sc_core::sc_module {
   std::vector<NicPacket> packets_;
   std::vector<std::uint8_t> wire_;
   std::vector<std::uint8_t> pkt_;
+  ImporterDma* txImporter_ = nullptr;
   // Monitor
   NicMonitorParams monitor_;
   bool monitorOn_ = false;

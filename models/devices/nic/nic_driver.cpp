@@ -1,6 +1,8 @@
 #include "models/devices/nic/nic_driver.h"
 
+#include "hmm/importer_mirror.h"
 #include "models/devices/nic/nic.h"
+#include "models/devices/nvme/nvme_spec.h"
 
 namespace hmmsim {
 
@@ -47,6 +49,39 @@ std::uint32_t NicDriver::reclaim() {
     ++n;
   }
   return n;
+}
+
+namespace {
+
+/// Map [va, va + len) for the device and return the device address of va; nullopt on failure.
+std::optional<std::uint64_t> importRange(ImporterMirror& m, Va va, std::uint64_t len, bool write) {
+  const Va start = va.alignDown(kPageSize);
+  const Va end = (va + len + kPageSize - 1).alignDown(kPageSize);
+  if (m.map(start, end, write) != HmmStatus::Ok) return std::nullopt;
+  const auto t = m.translate(va, write);
+  if (!t) return std::nullopt;
+  return t->addr.value() + (va - start);
+}
+
+}  // namespace
+
+std::optional<NicQueueWriterParams> importPeerQueue(ImporterMirror& m, const NicPeerQueueLayout& l) {
+  NicQueueWriterParams p;
+  const auto sq = importRange(m, l.bar0 + l.sqOffset, std::uint64_t(l.entries) * nvme::kSqeBytes, true);
+  const auto cq = importRange(m, l.bar0 + l.cqOffset, std::uint64_t(l.entries) * nvme::kCqeBytes, false);
+  const auto prp = importRange(m, l.bar0 + l.prpListOffset, std::uint64_t(l.entries) * kPageSize, true);
+  const auto sqDb = importRange(m, l.bar0 + nvme::sqTailDoorbell(l.qid), 4, true);
+  const auto cqDb = importRange(m, l.bar0 + nvme::cqHeadDoorbell(l.qid), 4, true);
+  if (!sq || !cq || !prp || !sqDb || !cqDb) return std::nullopt;
+  p.queue.qid = l.qid;
+  p.queue.sqBase = *sq;
+  p.queue.cqBase = *cq;
+  p.queue.entries = l.entries;
+  p.sqDoorbell = *sqDb;
+  p.cqDoorbell = *cqDb;
+  p.prpListBase = *prp;
+  p.blockBytes = l.blockBytes;
+  return p;
 }
 
 }  // namespace hmmsim

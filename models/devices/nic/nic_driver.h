@@ -7,8 +7,11 @@
 // TX interrupts (the caller polls reclaim()), the receive path.
 
 #include <cstdint>
+#include <optional>
 
 #include "models/devices/common/driver_host.h"
+#include "models/devices/nic/nic.h"
+#include "sim/strong_types.h"
 
 namespace hmmsim {
 
@@ -44,5 +47,30 @@ class NicDriver {
   std::uint32_t tail_ = 0;   // next descriptor the driver writes
   std::uint32_t clean_ = 0;  // oldest descriptor not reclaimed
 };
+
+class ImporterMirror;
+
+/// Where an NVMe queue pair sits inside a process's special-vma mapping of the controller's BAR0
+/// (nvme_export.h): offsets from the mapping's first byte, which is BAR0 byte 0.
+struct NicPeerQueueLayout {
+  /// Process address of BAR0 byte 0 (the special vma). Unit: address. Default 0.
+  Va bar0;
+  /// The peer's queue pair id. Default 1.
+  std::uint16_t qid = 1;
+  /// BAR0 offsets of the SQ, the CQ and the PRP-list pages (in the CMB). Unit: bytes. Default 0.
+  std::uint64_t sqOffset = 0, cqOffset = 0, prpListOffset = 0;
+  /// Queue size. Unit: entries. Default 0 (set it).
+  std::uint32_t entries = 0;
+  /// The namespace's block size. Unit: bytes. Default 4096.
+  std::uint32_t blockBytes = 4096;
+};
+
+/// The NIC driver's importer step for RFC workload 1: map the peer's doorbell page, SQ, CQ and
+/// PRP-list pages through the NIC's importer mirror (hmmRangeFault -> the special vma's p2pMap ->
+/// the exporter's bus addresses) and return the queue writer's parameters in the NIC's DMA
+/// space; nullopt when a map fails (the exporter refused or the range is not a special vma).
+/// The NIC keeps using these addresses: it must be stopped before an invalidation of the range
+/// returns (the exporter's reset or unplug), which this model does not do yet.
+std::optional<NicQueueWriterParams> importPeerQueue(ImporterMirror& mirror, const NicPeerQueueLayout& l);
 
 }  // namespace hmmsim

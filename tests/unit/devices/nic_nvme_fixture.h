@@ -64,8 +64,11 @@ struct MachineParams {
   NicParams nic;
   std::uint32_t nvmeLanes = 16;
   std::uint32_t nicLanes = 16;
-  PcieGen nicGen = PcieGen::Gen4;  ///< the NIC's link
-  PcieGen gpuGen = PcieGen::Gen4;  ///< the GPU's link
+  PcieGen nicGen = PcieGen::Gen4;    ///< the NIC's link
+  PcieGen gpuGen = PcieGen::Gen4;    ///< the GPU's link
+  std::uint64_t nvmeBar = kNvmeBar;  ///< BAR addresses (as an enumeration assigned them)
+  std::uint64_t nicBar = kNicBar;
+  std::uint64_t gpuBar = kGpuBar;
 };
 
 struct Machine {
@@ -78,14 +81,14 @@ struct Machine {
     host.sizeBytes = kRamBytes;
     rc = fab.addRootComplex("rc0", PcieRootComplexParams{}, host, true);
     sw = fab.addSwitch("sw", rc, gen4(16), PcieSwitchParams{});
-    mp.nvme.barBase = kNvmeBar;
+    mp.nvme.barBase = mp.nvmeBar;
     PcieMemoryTargetParams nb;
-    nb.baseAddr = kNvmeBar;
+    nb.baseAddr = mp.nvmeBar;
     nb.sizeBytes = mp.nvme.barBytes;
     nvmeNode = fab.addEndpoint("nvme", sw, gen4(mp.nvmeLanes), dmaParams(2, mp.nvmeLanes), nb);
-    mp.nic.barBase = kNicBar;
+    mp.nic.barBase = mp.nicBar;
     PcieMemoryTargetParams cb;
-    cb.baseAddr = kNicBar;
+    cb.baseAddr = mp.nicBar;
     cb.sizeBytes = mp.nic.barBytes;
     PcieLinkParams nicLink = gen4(mp.nicLanes);
     nicLink.config.gen = mp.nicGen;
@@ -93,7 +96,7 @@ struct Machine {
     nicDma.link.gen = mp.nicGen;
     nicNode = fab.addEndpoint("nic", sw, nicLink, nicDma, cb);
     PcieMemoryTargetParams gb;
-    gb.baseAddr = kGpuBar;
+    gb.baseAddr = mp.gpuBar;
     gb.sizeBytes = kGpuBarBytes;
     PcieLinkParams gpuLink = gen4(16);
     gpuLink.config.gen = mp.gpuGen;
@@ -101,16 +104,19 @@ struct Machine {
     fab.finalize();
     fab.rootComplex(rc).memOut.bind(dram.tSocket);
     // BAR bytes in PhysMem: the NVMe BAR0 (its CMB is device memory) and the GPU's memory.
-    REQUIRE(pm.addDeviceRangeAt(Pa(kNvmeBar), mp.nvme.barBytes / kPageSize, nullptr, nullptr) == Errno::Ok);
-    fab.memory(nvmeNode).setBacking(&pm, kNvmeBar, mp.nvme.barBytes);
-    REQUIRE(pm.addDeviceRangeAt(Pa(kGpuBar), kGpuBarBytes / kPageSize, nullptr, nullptr) == Errno::Ok);
-    fab.memory(gpuNode).setBacking(&pm, kGpuBar, kGpuBarBytes);
+    REQUIRE(pm.addDeviceRangeAt(Pa(mp.nvmeBar), mp.nvme.barBytes / kPageSize, nullptr, nullptr) == Errno::Ok);
+    fab.memory(nvmeNode).setBacking(&pm, mp.nvmeBar, mp.nvme.barBytes);
+    REQUIRE(pm.addDeviceRangeAt(Pa(mp.gpuBar), kGpuBarBytes / kPageSize, nullptr, nullptr) == Errno::Ok);
+    fab.memory(gpuNode).setBacking(&pm, mp.gpuBar, kGpuBarBytes);
     REQUIRE(map.add(AddressRange{Pa(0), kRamBytes, 0, 0, "dram"}).empty());
-    REQUIRE(map.add(AddressRange{Pa(kNvmeBar), 0x3000'0000ull, 1, kNvmeBar, "rc0 mmio"}).empty());
+    REQUIRE(
+        map.add(AddressRange{Pa(mp.nvmeBar), mp.nvme.barBytes, 1, mp.nvmeBar, "rc0 mmio (nvme)"}).empty());
+    REQUIRE(map.add(AddressRange{Pa(mp.nicBar), mp.nic.barBytes, 1, mp.nicBar, "rc0 mmio (nic)"}).empty());
+    REQUIRE(map.add(AddressRange{Pa(mp.gpuBar), kGpuBarBytes, 1, mp.gpuBar, "rc0 mmio (gpu)"}).empty());
     bus.iSocket.bind(dram.tSocket);
     bus.iSocket.bind(fab.rootComplex(rc).hostIn);
     nvme = std::make_unique<NvmeController>((p + "nvme").c_str(), mp.nvme, fab.engine(nvmeNode),
-                                            fab.memory(nvmeNode), pm, kNvmeBar);
+                                            fab.memory(nvmeNode), pm, mp.nvmeBar);
     nic = std::make_unique<Nic>((p + "nic").c_str(), mp.nic, fab.engine(nicNode), fab.memory(nicNode));
   }
   static PhysMemParams ram() {

@@ -5,6 +5,16 @@
 
 #include <catch2/catch.hpp>
 
+#include "models/cpu_mmu/memory.h"
+#include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/sc_blocker.h"
+#include "models/devices/common/importer_dma.h"
+#include "models/pcie/dma_mapping.h"
+#include "models/pcie/iommu.h"
+#include "models/pcie/iommu_topology.h"
+#include "models/pcie/topology_desc.h"
+#include "tests/unit/pcie/topology_fixtures.h"
+
 using namespace hmmsim;
 using namespace hmmsim::test;
 
@@ -139,4 +149,73 @@ TEST_CASE("monitoring mode reads a peer's memory every period and sees it change
   }
   CHECK(m.nic->stats().counterValue("monitor_samples") == kSamples);
   CHECK(m.fab.rootComplex(m.rc).stats().counterValue("p2p_transactions") == 0);
+}
+
+TEST_CASE(
+    "the NIC sends a process VA range through the importer path at line rate with the bytes the process "
+    "wrote") {
+  // The kernel's view: the NIC under a switch; the hand-wired fabric uses its enumerated BAR.
+  TopologyDesc td = smallPlatform({"nic"});
+  for (auto& e : td.endpoints)
+    if (e.name == "nic") e.functions[0].bars = {mem64pref(0, 1 * kMiB)};
+  std::unique_ptr<Topology> topo = buildTopology(td);
+  PciDev& nicPci = *topo->findDev("nic");
+  MachineParams mp;
+  mp.nicBar = nicPci.bar(0).bus.value();
+  mp.nic.barBytes = 1 * kMiB;
+  mp.nvmeBar = 0x80'0000'0000ull;
+  mp.gpuBar = 0x80'1000'0000ull;
+  Machine m("", mp);
+  IommuParams ip;
+  ip.mode = IommuMode::Off;  // the hand-wired root complex has no translation stage
+  Iommu iommu("iommu", ip);
+  DmaMapping dma("dma", iommu, DmaMappingParams{});
+  REQUIRE(dma.attachDevice(nicPci, pciDmaDeviceParams(nicPci, *topo)) == Errno::Ok);
+  // The process writes the bytes it will send into anonymous memory.
+  auto mm = std::make_unique<Mm>(m.pm, "proc");
+  const std::uint64_t len = std::uint64_t(kBuffers) * kBufBytes;
+  const VaResult buf = mm->mmap(Va(0), len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  REQUIRE(buf.ok());
+  const std::vector<std::uint8_t> data = pattern(len, 77);
+  REQUIRE(copyToUser(*mm, buf.addr, data.data(), data.size()) == Errno::Ok);
+  HmmDmaImporter imp;
+  imp.device = &nicPci;
+  imp.dma = &dma;
+  auto idma = std::make_unique<ImporterDma>("nic.dma", *mm, imp, m.fab.engine(m.nicNode), buf.addr,
+                                            len >> kPageShift);
+  m.nic->setTxImporter(idma.get());
+  // The driver registers the range and prefetches its translations (an ODP NIC's
+  // ibv_advise_mr(PREFETCH)): the device page table is filled through hmmRangeFault, so packets
+  // do not fault one page at a time.
+  REQUIRE(idma->mirror().map(buf.addr, buf.addr + len, false) == HmmStatus::Ok);
+  ScBlocker blocker;
+  mm->notifierSubscriptions().setBlocker(blocker);
+  std::uint32_t reclaimed = 0;
+  CpuHost cpu("cpu", m.bus, [&](CpuHost& h) {
+    NicDriverParams dp;
+    dp.barBase = mp.nicBar;
+    dp.txRingPa = kTxRing;
+    NicDriver d(h, dp);
+    d.setupTx();
+    for (std::uint32_t i = 0; i < kBuffers; ++i)
+      d.queue(buf.addr.value() + std::uint64_t(i) * kBufBytes, kBufBytes);
+    d.kick();
+    h.cpuWork(300'000'000);
+    reclaimed = d.reclaim();
+    m.nic->setTxImporter(nullptr);
+  });
+  sc_core::sc_start();
+  CHECK(m.nic->wire() == data);
+  CHECK(reclaimed == kBuffers);
+  CHECK(m.nic->stats().counterValue("dma_errors") == 0);
+  // Every packet found its translation; the wire ran at line rate.
+  CHECK(idma->stats().counterValue("device_faults") == 0);
+  CHECK(idma->stats().counterValue("bytes") == len);
+  CHECK(wireGbps(*m.nic) == Approx(100.0).epsilon(0.01));
+  CHECK(idma->mirror().stats().counterValue("device_faults") == 0);
+  // Teardown of an ImporterDma after its transfers asserts in the mirror's in-flight DMA wait
+  // (reported in /work/notes/nicnvme-requests.md); the process ends here, so both are left alive.
+  (void)idma.release();
+  (void)mm.release();
+  mm.reset();
 }

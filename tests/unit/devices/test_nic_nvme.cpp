@@ -7,6 +7,20 @@
 
 #include <catch2/catch.hpp>
 
+#include "hmm/importer_mirror.h"
+#include "hmm/p2p_checker.h"
+#include "hmm/p2p_dma.h"
+#include "models/cpu_mmu/file.h"
+#include "models/cpu_mmu/mm.h"
+#include "models/devices/nvme/nvme_export.h"
+#include "models/pcie/dma_mapping.h"
+#include "models/pcie/iommu.h"
+#include "models/pcie/iommu_topology.h"
+#include "models/pcie/p2pdma.h"
+#include "models/pcie/topology_desc.h"
+#include "sim/checker.h"
+#include "tests/unit/pcie/topology_fixtures.h"
+
 using namespace hmmsim;
 using namespace hmmsim::test;
 
@@ -184,4 +198,90 @@ TEST_CASE(
         static_cast<double>(dp.submitCostPs + dp.completionCostPs + 2'000'000));
   WARN("mean latency per I/O: NIC " << mean(nicLatency) / 1e6 << " us, CPU " << mean(cpuLatency) / 1e6
                                     << " us, ratio CPU/NIC " << mean(cpuLatency) / mean(nicLatency));
+}
+
+TEST_CASE(
+    "through the RFC: the NIC maps the NVMe doorbells and CMB queue from a special-vma mmap and drives "
+    "them") {
+  // The kernel's view of the machine: nic and nvme under one switch; the hand-wired fabric uses
+  // the BAR addresses enumeration gave them.
+  TopologyDesc td = smallPlatform({"nic", "nvme"});
+  for (auto& e : td.endpoints) {
+    if (e.name == "nvme") e.functions[0].bars = {mem64pref(0, 4 * kMiB)};
+    if (e.name == "nic") e.functions[0].bars = {mem64pref(0, 1 * kMiB)};
+  }
+  std::unique_ptr<Topology> topo = buildTopology(td);
+  PciDev& nvmePci = *topo->findDev("nvme");
+  PciDev& nicPci = *topo->findDev("nic");
+  MachineParams mp;
+  mp.nvmeBar = nvmePci.bar(0).bus.value();
+  mp.nicBar = nicPci.bar(0).bus.value();
+  mp.nic.barBytes = 1 * kMiB;
+  mp.gpuBar = 0x80'0000'0000ull;
+  Machine m("", mp);
+  Iommu iommu("top.iommu", IommuParams{});
+  DmaMapping dma("top.dma", iommu, DmaMappingParams{});
+  P2pdma p2pdma(*topo, P2pdmaParams{}, Rng(1), "top.p2pdma");
+  P2pDmaMapper mapper(p2pdma, dma, "top.p2p_dma");
+  InvariantChecker violations;
+  P2pChecker checker(violations);
+  for (PciDev* d : {&nvmePci, &nicPci})
+    REQUIRE(dma.attachDevice(*d, pciDmaDeviceParams(*d, *topo)) == Errno::Ok);
+  // The NVMe driver exports BAR0 (doorbells, CMB) through its device file; a process maps it.
+  REQUIRE(NvmeExport::check(nvmePci, mp.nvme.barBytes).empty());
+  NvmeExport exp("nvme", nvmePci, Pa(mp.nvmeBar), mp.nvme.barBytes, m.pm, mapper, &checker);
+  exp.bindBarTarget(m.fab.memory(m.nvmeNode));
+  std::shared_ptr<File> file = openDeviceFile(m.pm, exp, FMODE_READ | FMODE_WRITE, "nvme0");
+  auto mm = std::make_unique<Mm>(m.pm, "proc");
+  const VaResult bar0 = mm->mmap(Va(0), mp.nvme.barBytes, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
+  REQUIRE(bar0.ok());
+  // The NIC driver mirrors that range (the importer pattern) and maps the queue's pages.
+  HmmDmaImporter imp;
+  imp.device = &nicPci;
+  imp.dma = &dma;
+  auto mirror = std::make_unique<ImporterMirror>(*mm, imp, bar0.addr, mp.nvme.barBytes >> kPageShift,
+                                                 ImporterMirrorParams{}, &checker, "nic.importer");
+  const std::uint64_t cmbOff = mp.nvme.cmbOffset;
+  NicPeerQueueLayout layout;
+  layout.bar0 = bar0.addr;
+  layout.qid = 1;
+  layout.sqOffset = cmbOff;
+  layout.cqOffset = cmbOff + 0x1000;
+  layout.prpListOffset = cmbOff + 0x10000;
+  layout.entries = kEntries;
+  const std::optional<NicQueueWriterParams> qw = importPeerQueue(*mirror, layout);
+  REQUIRE(qw);
+  // Under one switch the exporter hands out bus addresses inside the NVMe's BAR0.
+  CHECK(qw->sqDoorbell == mp.nvmeBar + nvme::sqTailDoorbell(1));
+  CHECK(qw->queue.sqBase == mp.nvmeBar + cmbOff);
+  CHECK(qw->prpListBase == mp.nvmeBar + cmbOff + 0x10000);
+  CHECK(exp.exporter().stats().counterValue("vma_p2p_pages") > 0);
+
+  const std::vector<NicStorageRequest> rq = requests();
+  fillSources(m, rq);
+  bool setup = false;
+  CpuHost cpu("cpu", m.bus, [&](CpuHost& h) {
+    NvmeDriverParams dp = driverParams();
+    dp.barBase = mp.nvmeBar;
+    NvmeDriver d(h, dp);
+    setup = d.enable();
+    d.setMsix(1, mp.nicBar + nic::kMailbox, 1);
+    const std::uint64_t cmb = mp.nvmeBar + cmbOff;
+    setup = setup && d.createIoQueuePair(1, cmb, cmb + 0x1000, kEntries, 1, true) == 0;
+    m.nic->startQueueWriter(*qw, rq);
+  });
+  sc_core::sc_start();
+  REQUIRE(setup);
+  checkData(m, rq);
+  for (const auto& io : m.nic->ioRecords()) {
+    CHECK(io.done);
+    CHECK(io.status == 0);
+  }
+  CHECK(m.nic->stats().counterValue("dma_errors") == 0);
+  CHECK(cpu.interrupts == 0);
+  // Teardown in the kernel's order: the importer lets go (p2pUnmap), then the process unmaps.
+  mirror.reset();
+  CHECK(exp.exporter().grantCount() == 0);
+  mm.reset();
+  CHECK(violations.ok());
 }
