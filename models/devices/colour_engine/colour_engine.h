@@ -1,0 +1,176 @@
+#pragma once
+// Colour-correction engine: the middle of the RFC's workload 4 (camera -> colour correction ->
+// memory). A fabric endpoint with a DMA engine and device memory behind its BAR (where a
+// producer can DMA its input frames peer to peer).
+//
+// What it models: per job, the engine reads a frame line by line (from its own device memory,
+// or by DMA from a buffer its driver programmed), transforms every pixel, and DMA-writes the
+// result line by line. The transform is real (the bytes are exact):
+//     acc_c = sum_j M[c][j] * in_j                     (c, j over R, G, B; exact integers)
+//     v_c   = floor((acc_c + 2^(F-1)) / 2^F)           (round half up, F = kFracBits = 12)
+//     v_c   = min(max(v_c, 0), 255)                    (clamp)
+//     out_c = LUT_c[v_c]                               (one 256-entry table per channel)
+// with M a 3x3 matrix of signed fixed-point numbers with F fractional bits (4096 = 1.0), each
+// entry in [-2^17, 2^17) (so |acc| < 2^27). Formats: RGB888 and XRGB8888 in and out
+// (pixel_format.h); X is written 0.
+// Timing: a pipeline of read, transform and write. Up to `linesAhead` line reads are in flight
+// ahead of the line being transformed; the transform takes width / pixelsPerSecond per line
+// (rounded to 1 ps once) and starts when the line's data arrived and the previous line is done;
+// the line's write is issued when its transform ends. Throughput is therefore
+// min(pixelsPerSecond, what the DMA paths deliver). One sync per line (translations of a line
+// at synchronised time). Completion: a posted MSI write (if programmed) after the last byte is
+// stored, an sc_event, a completion record and the `jobs` counter.
+// The engine's own memory (localPort) is modelled as one latency plus a bandwidth with a
+// busy-until time, shared by the engine's reads and writes of it; PCIe writes arriving through
+// the BAR book the BAR target's own channels instead (the two are not one resource: a
+// simplification, see docs/fidelity.md).
+// Leaves out: 3D LUTs, gamma/degamma stages, chroma formats (YUV), scaling, tiling, a command
+// ring in memory (jobs are submitted through a register stand-in), error recovery.
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <systemc>
+#include <tlm>
+
+#include <tlm_utils/tlm_quantumkeeper.h>
+
+#include "models/devices/camera/frame_dma.h"
+#include "models/devices/camera/pixel_format.h"
+#include "models/pcie/dma_engine.h"
+#include "models/pcie/memory_target.h"
+#include "sim/byte_store.h"
+#include "sim/stats.h"
+
+namespace hmmsim {
+
+/// The engine's transform registers: a 3x3 fixed-point matrix, then a LUT per channel.
+struct ColourTransform {
+  static constexpr int kFracBits = 12;                  ///< F: fractional bits of M
+  static constexpr std::int32_t kOne = 1 << kFracBits;  ///< 1.0 in M
+  static constexpr std::int32_t kMaxAbs = 1 << 17;      ///< entries lie in [-kMaxAbs, kMaxAbs)
+  /// M, row-major: row c gives output channel c (R, G, B) from inputs (R, G, B). Default identity.
+  std::array<std::int32_t, 9> matrix{kOne, 0, 0, 0, kOne, 0, 0, 0, kOne};
+  /// LUT per output channel (R, G, B), indexed by the clamped matrix output. Default identity.
+  std::array<std::array<std::uint8_t, 256>, 3> lut = identityLut();
+
+  static std::array<std::array<std::uint8_t, 256>, 3> identityLut();
+  /// "" when valid; otherwise which entry is out of range.
+  std::string check() const;
+};
+
+struct ColourEngineParams {
+  /// Transform throughput. Unit: pixels/s. Default 300e6 (one pixel per clock at 300 MHz).
+  double pixelsPerSecond = 300e6;
+  /// Line reads in flight ahead of the line being transformed. Unit: lines. Default 2.
+  std::uint32_t linesAhead = 2;
+  /// Device memory behind the BAR (input frame buffers). Unit: bytes. Default 64 MiB; a
+  /// multiple of 2 MiB, at least the BAR aperture.
+  std::uint64_t deviceMemoryBytes = 64ull << 20;
+  /// Latency of an access to the engine's own memory. Unit: ps. Default 100 ns.
+  std::uint64_t localLatencyPs = 100'000;
+  /// Bandwidth of the engine's own memory. Unit: Gb/s. Default 409.6 (GDDR6, 32 bits at 12.8 Gb/s).
+  double localBandwidthGbps = 409.6;
+  /// Drop payloads: no bytes are read, transformed or written (timing-only runs). Default false.
+  bool timingOnly = false;
+
+  /// "" when valid; otherwise what is wrong, naming the field.
+  std::string check() const;
+};
+
+/// One frame to convert (what the driver writes into the engine's job registers).
+struct ColourJob {
+  FrameDmaPort* src = nullptr;  ///< input buffer (not owned; outlives the job)
+  FrameDmaPort* dst = nullptr;  ///< output buffer (not owned; outlives the job)
+  std::uint32_t width = 0;      ///< pixels per line
+  std::uint32_t height = 0;     ///< lines
+  PixelFormat inFormat = PixelFormat::Rgb888;
+  PixelFormat outFormat = PixelFormat::Rgb888;
+  std::uint64_t srcStride = 0;  ///< bytes per input line; 0 = width * input bytes per pixel
+  std::uint64_t dstStride = 0;  ///< bytes per output line; 0 = width * output bytes per pixel
+  std::uint64_t tag = 0;        ///< returned in the completion
+};
+
+/// One finished job.
+struct ColourCompletion {
+  std::uint64_t tag = 0;
+  std::uint64_t startPs = 0;  ///< absolute time the engine started the job
+  std::uint64_t donePs = 0;   ///< absolute time the last output byte was stored
+  bool ok = true;             ///< every burst completed successfully
+};
+
+/// Transforms `n` pixels from `in` (format `inF`) to `out` (format `outF`) with `t`: the engine's
+/// data path (product tables; the arithmetic of the header comment).
+class ColourPipeline {
+ public:
+  explicit ColourPipeline(const ColourTransform& t);
+  void run(const std::uint8_t* in, PixelFormat inF, std::uint8_t* out, PixelFormat outF,
+           std::uint32_t n) const;
+
+ private:
+  std::array<std::array<std::array<std::int32_t, 256>, 3>, 3> prod_;  // [c][j][v] = M[c][j] * v
+  std::array<std::array<std::uint8_t, 256>, 3> lut_;
+};
+
+class ColourEngine : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(ColourEngine);
+  /// The hardware on a fabric endpoint: DMA engine `engine`; `bar` (may be null) is its BAR
+  /// target, backed by device memory at `store` address `memBase` (deviceMemoryBytes bytes).
+  ColourEngine(sc_core::sc_module_name name, const ColourEngineParams& params, PcieDmaEngine& engine,
+               PcieMemoryTarget* bar, ByteStore& store, std::uint64_t memBase);
+
+  // ---- registers --------------------------------------------------------------------------
+  void setTransform(const ColourTransform& t);
+  /// MSI after each job (address 0 disables it).
+  void setMsi(std::uint64_t addr, std::uint32_t data);
+  /// Queue a job (the doorbell). Jobs run in order.
+  void submit(const ColourJob& job);
+  void onCompletion(std::function<void(const ColourCompletion&)> cb) { callback_ = std::move(cb); }
+
+  /// A port onto the engine's own memory [offset, offset + bytes) (device-local accesses).
+  std::unique_ptr<FrameDmaPort> localPort(std::uint64_t offset, std::uint64_t bytes);
+
+  const sc_core::sc_event& jobDone() const { return jobDone_; }
+  const std::vector<ColourCompletion>& completions() const { return completions_; }
+  const ColourEngineParams& params() const { return params_; }
+  PcieDmaEngine& engine() { return engine_; }
+  /// Transform time of one line of `width` pixels, ps.
+  std::uint64_t linePs(std::uint32_t width) const;
+  /// Stats: jobs, pixels, bytes_read, bytes_written, dma_errors, msi_writes.
+  StatsGroup& stats() { return stats_; }
+
+ private:
+  class LocalPort;
+  void run();
+  ColourCompletion process(const ColourJob& job, tlm_utils::tlm_quantumkeeper& qk);
+
+  ColourEngineParams params_;
+  PcieDmaEngine& engine_;
+  ByteStore& store_;
+  std::uint64_t memBase_;
+  std::uint64_t localBusyPs_ = 0;  // the own memory's busy-until time
+  ColourTransform transform_;
+  std::unique_ptr<ColourPipeline> pipeline_;
+  std::uint64_t msiAddr_ = 0;
+  std::uint32_t msiData_ = 0;
+  std::deque<ColourJob> queue_;
+  sc_core::sc_event doorbell_, jobDone_;
+  std::function<void(const ColourCompletion&)> callback_;
+  std::vector<ColourCompletion> completions_;
+  std::vector<std::uint8_t> in_, out_;
+  StatsGroup stats_;
+  Counter& jobs_;
+  Counter& pixels_;
+  Counter& bytesRead_;
+  Counter& bytesWritten_;
+  Counter& errors_;
+  Counter& msis_;
+};
+
+}  // namespace hmmsim

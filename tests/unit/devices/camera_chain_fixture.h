@@ -1,0 +1,236 @@
+#pragma once
+// The platform of the camera and colour-engine tests and of bench_camera_chain, wired by hand
+// (as tests/unit/platform/test_platform_seam.cpp; to be built by models/platform once it lands):
+//
+//   hb0 (IOMMU: IommuTranslationStage on the root complex when it translates; DRAM behind it)
+//    ├─ rp0 ── sw0 ├─ dp0 ── cam0      (camera, Gen3 x4)
+//    │             └─ dp1 ── colour0   (colour engine, Gen4 x8, BAR2 = its device memory)
+//    └─ rp1 ── cam1                    (camera, Gen3 x4: its peer traffic crosses the root complex)
+//
+// One PhysMem holds RAM and the colour engine's device memory (at its BAR address); the fabric is
+// FabricFromTopology over the same Topology the DMA layer, p2pdma and the routes use; one process
+// (Mm) whose blocker is the ScBlocker (device threads and CPU threads sleep on its locks).
+
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <systemc>
+#include <tlm>
+
+#include <tlm_utils/tlm_quantumkeeper.h>
+
+#include "hmm/p2p_dma.h"
+#include "models/cpu_mmu/dram.h"
+#include "models/cpu_mmu/memory.h"
+#include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/phys_mem.h"
+#include "models/cpu_mmu/sc_blocker.h"
+#include "models/devices/camera/camera.h"
+#include "models/devices/camera/camera_driver.h"
+#include "models/devices/colour_engine/colour_engine.h"
+#include "models/devices/colour_engine/colour_engine_driver.h"
+#include "models/pcie/dma_mapping.h"
+#include "models/pcie/fabric_from_topology.h"
+#include "models/pcie/iommu.h"
+#include "models/pcie/iommu_topology.h"
+#include "models/pcie/iommu_translation_stage.h"
+#include "models/pcie/p2pdma.h"
+#include "models/pcie/topology_desc.h"
+#include "tests/unit/pcie/topology_fixtures.h"
+
+namespace hmmsim::test {
+
+struct ChainPlatformParams {
+  IommuMode iommu = IommuMode::Translate;  ///< the IOMMU's mode
+  CameraParams camera;                     ///< both cameras
+  ColourEngineParams colour;               ///< the colour engine
+  PcieFidelity fidelity = PcieFidelity::PerBurst;
+  std::uint64_t ramBytes = 1ull << 30;
+  bool storeData = true;  ///< DRAM keeps bytes (false: timing-only runs)
+};
+
+inline TopologyDesc chainTopology(std::uint64_t colourMemBytes) {
+  TopologyDesc d;
+  HostBridgeDesc hb = hostBridge("hb0", 0, 0xc0000000ull, 0x4000000000ull);
+  hb.rootPorts = {port("rp0", 1), port("rp1", 2)};
+  d.hostBridges = {hb};
+  d.switches = {switchOf("sw0", 2)};
+  d.endpoints = {endpoint("cam0", {mem64pref(0, 1 * kMiB)}), endpoint("cam1", {mem64pref(0, 1 * kMiB)}),
+                 endpoint("colour0", {mem32(0, 16 * 1024), mem64pref(2, colourMemBytes)})};
+  d.links = {link("rp0", "sw0"), link("sw0.dp0", "cam0", 3, 4), link("sw0.dp1", "colour0", 4, 8),
+             link("rp1", "cam1", 3, 4)};
+  return d;
+}
+
+struct ChainPlatform {
+  explicit ChainPlatform(const ChainPlatformParams& p = {})
+      : params(p),
+        pm(ram(p.ramBytes)),
+        topo(buildTopology(chainTopology(p.colour.deviceMemoryBytes))),
+        iommu("top.iommu", iommuParams(p.iommu)),
+        dma("top.dma", iommu, DmaMappingParams{}),
+        p2pdma(*topo, P2pdmaParams{}, Rng(1), "top.p2pdma"),
+        mapper(p2pdma, dma, "top.p2p_dma"),
+        fab("top", *topo, fabricParams(p)),
+        dram("top.dram", dramParams(p), pm),
+        stage("top.hb0.iommu", iommu, &dma) {
+    REQUIRE(attachPciEndpoints(dma, *topo) == Errno::Ok);
+    fab.rootComplex("hb0").memOut.bind(dram.tSocket);
+    if (p.iommu == IommuMode::Translate) fab.rootComplex("hb0").setTranslationStage(&stage);
+    mm = std::make_unique<Mm>(pm, "proc0.mm");
+    mm->notifierSubscriptions().setBlocker(scBlocker());
+    for (const char* c : {"cam0", "cam1"}) {
+      cams.push_back(std::make_unique<Camera>((std::string("top.") + c).c_str(), p.camera, fab.engine(c)));
+      camDrivers.push_back(std::make_unique<CameraDriver>(*cams.back(), pci(c), &dma));
+    }
+    const Pa barPa = pci("colour0").bar(2).cpu;
+    colour = std::make_unique<ColourEngine>("top.colour0", p.colour, fab.engine("colour0"),
+                                            &fab.barMemory("colour0"), pm, barPa.value());
+    colourDriver = std::make_unique<ColourEngineDriver>(*colour, pm, pci("colour0"), 2, barPa, dma, mapper);
+  }
+  ~ChainPlatform() {
+    camDrivers.clear();
+    colourDriver.reset();
+    files.clear();
+    mm->notifierSubscriptions().setBlocker(singleThreadBlocker());
+    mm.reset();
+  }
+
+  static PhysMemParams ram(std::uint64_t bytes) {
+    PhysMemParams r;
+    r.ramSize = bytes;
+    return r;
+  }
+  static IommuParams iommuParams(IommuMode m) {
+    IommuParams i;
+    i.mode = m;
+    return i;
+  }
+  static FabricFromTopologyParams fabricParams(const ChainPlatformParams& p) {
+    FabricFromTopologyParams f;
+    f.externalHostMemory = true;
+    f.hostMemory.sizeBytes = p.ramBytes;
+    f.dma.fidelity = p.fidelity;
+    f.barMemory.storeData = p.storeData;
+    return f;
+  }
+  static DramParams dramParams(const ChainPlatformParams& p) {
+    DramParams d;
+    d.storeData = p.storeData;
+    return d;
+  }
+
+  PciDev& pci(const std::string& n) { return *topo->findDev(n); }
+  Va mapAnon(std::uint64_t len) {
+    const VaResult r = mm->mmap(Va(0), len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    REQUIRE(r.ok());
+    return r.addr;
+  }
+  /// The colour engine's device memory [offset, offset + len) mapped as its special vma.
+  Va mapColourInput(std::uint64_t offset, std::uint64_t len) {
+    files.push_back(colourDriver->openFile());
+    const VaResult r = mm->mmap(Va(0), len, PROT_READ | PROT_WRITE, MAP_SHARED, files.back(), offset);
+    REQUIRE(r.ok());
+    return r.addr;
+  }
+  std::vector<std::uint8_t> cpu(Va a, std::uint64_t len) {
+    std::vector<std::uint8_t> b(len);
+    REQUIRE(copyFromUser(*mm, b.data(), a, len) == Errno::Ok);
+    return b;
+  }
+  Camera& cam(unsigned i) { return *cams[i]; }
+  CameraDriver& camDriver(unsigned i) { return *camDrivers[i]; }
+
+  ChainPlatformParams params;
+  PhysMem pm;
+  std::unique_ptr<Topology> topo;
+  Iommu iommu;
+  DmaMapping dma;
+  P2pdma p2pdma;
+  P2pDmaMapper mapper;
+  FabricFromTopology fab;
+  Dram dram;
+  IommuTranslationStage stage;
+  std::unique_ptr<Mm> mm;
+  std::vector<std::unique_ptr<Camera>> cams;
+  std::vector<std::unique_ptr<CameraDriver>> camDrivers;
+  std::unique_ptr<ColourEngine> colour;
+  std::unique_ptr<ColourEngineDriver> colourDriver;
+  std::vector<std::shared_ptr<File>> files;
+};
+
+/// Page-rounded size of `bytes`.
+inline std::uint64_t pageRound(std::uint64_t bytes) {
+  return (bytes + kPageSize - 1) & ~(kPageSize - 1);
+}
+
+/// The reference transform, written from the arithmetic statement in colour_engine.h and
+/// independently of the engine's data path (no product tables, plain 64-bit arithmetic and
+/// explicit floor division).
+inline Rgb referenceTransform(const ColourTransform& t, Rgb in) {
+  const std::int64_t x[3] = {in.r, in.g, in.b};
+  std::uint8_t out[3];
+  for (int c = 0; c < 3; ++c) {
+    std::int64_t acc = 0;
+    for (int j = 0; j < 3; ++j) acc += std::int64_t(t.matrix[c * 3 + j]) * x[j];
+    const std::int64_t num = acc + (std::int64_t(1) << (ColourTransform::kFracBits - 1));
+    const std::int64_t den = std::int64_t(1) << ColourTransform::kFracBits;
+    std::int64_t v = num / den;
+    if (num % den != 0 && num < 0) --v;  // floor, not truncation
+    v = std::min<std::int64_t>(255, std::max<std::int64_t>(0, v));
+    out[c] = t.lut[c][static_cast<std::size_t>(v)];
+  }
+  return Rgb{out[0], out[1], out[2]};
+}
+
+/// A transform with negative, above-one and rounding-edge coefficients and non-trivial LUTs.
+inline ColourTransform testTransform() {
+  ColourTransform t;
+  // A saturation boost with an offset-free mix; row sums 4096 (grey stays grey before the LUT).
+  t.matrix = {5120, -1229, 205, -614, 4915, -205, 102, -1638, 5632};
+  for (int v = 0; v < 256; ++v) {
+    t.lut[0][v] = static_cast<std::uint8_t>(255 - v);                            // invert
+    t.lut[1][v] = static_cast<std::uint8_t>((v * v + 127) / 255);                // gamma 2
+    t.lut[2][v] = static_cast<std::uint8_t>(v < 16 ? 16 : (v > 235 ? 235 : v));  // limited range
+  }
+  return t;
+}
+
+/// First mismatching pixel of `bytes` (a frame in format `f`, `width` x `height`, packed)
+/// against expect(x, y); -1 if none.
+inline long long firstMismatch(const std::vector<std::uint8_t>& bytes, PixelFormat f, std::uint32_t width,
+                               std::uint32_t height,
+                               const std::function<Rgb(std::uint32_t, std::uint32_t)>& expect) {
+  const std::uint32_t bpp = bytesPerPixel(f);
+  for (std::uint32_t y = 0; y < height; ++y)
+    for (std::uint32_t x = 0; x < width; ++x) {
+      const std::uint8_t* p = &bytes[(std::uint64_t(y) * width + x) * bpp];
+      if (loadPixel(f, p) != expect(x, y) || (bpp == 4 && p[3] != 0)) return (long long)y * width + x;
+    }
+  return -1;
+}
+
+/// An SC_THREAD running `body` with its own quantum keeper.
+class ScThread : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(ScThread);
+  ScThread(sc_core::sc_module_name n, std::function<void(tlm_utils::tlm_quantumkeeper&)> body)
+      : sc_module(n), body_(std::move(body)) {
+    SC_THREAD(run);
+  }
+
+ private:
+  void run() {
+    tlm_utils::tlm_quantumkeeper qk;
+    qk.reset();
+    body_(qk);
+    qk.sync();
+  }
+  std::function<void(tlm_utils::tlm_quantumkeeper&)> body_;
+};
+
+}  // namespace hmmsim::test

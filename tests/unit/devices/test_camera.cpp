@@ -1,0 +1,206 @@
+// The camera alone: its test pattern, its timing against its parameters, its bytes in user
+// buffers (RAM through the IOMMU), its MSI, and invalidation of a buffer it is writing.
+// SystemC cases assert after sc_start().
+#include <catch2/catch.hpp>
+
+#include <cstring>
+
+#include "tests/unit/devices/camera_chain_fixture.h"
+
+using namespace hmmsim;
+using namespace hmmsim::test;
+
+namespace {
+
+CameraParams smallCamera(PixelFormat f = PixelFormat::Rgb888) {
+  CameraParams c;
+  c.width = 320;
+  c.height = 24;
+  c.hblankPixels = 80;
+  c.vblankLines = 6;
+  c.fps = 240;
+  c.format = f;
+  c.seed = 7;
+  return c;
+}
+
+ChainPlatformParams withCamera(const CameraParams& c) {
+  ChainPlatformParams p;
+  p.camera = c;
+  tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_core::sc_time(1, sc_core::SC_US));
+  return p;
+}
+
+double relErr(double a, double b) {
+  return std::abs(a - b) / b;
+}
+
+// Captures `frames` frames of cam0 into a ring of `ring` user buffers (one per frame when
+// ring == frames), checking each frame's bytes against the reference pattern.
+void checkFramesExact(PixelFormat f) {
+  const CameraParams cp = smallCamera(f);
+  ChainPlatform p(withCamera(cp));
+  constexpr unsigned kFrames = 3;
+  std::vector<Va> bufs;
+  for (unsigned i = 0; i < kFrames; ++i) bufs.push_back(p.mapAnon(pageRound(cp.frameBytes())));
+  REQUIRE(p.camDriver(0).setUserBuffers(*p.mm, bufs) == Errno::Ok);
+  p.camDriver(0).start(kFrames);
+  sc_core::sc_start();
+  REQUIRE(p.cam(0).completions().size() == kFrames);
+  for (unsigned n = 0; n < kFrames; ++n) {
+    CHECK(p.cam(0).completions()[n].ok);
+    const auto bytes = p.cpu(bufs[n], cp.frameBytes());
+    CHECK(firstMismatch(bytes, f, cp.width, cp.height, [&](std::uint32_t x, std::uint32_t y) {
+            return cameraPatternPixel(cp.seed, n, x, y);
+          }) == -1);
+  }
+  CHECK(p.cam(0).stats().counterValue("bytes") == kFrames * cp.frameBytes());
+  CHECK(p.cam(0).stats().counterValue("dma_errors") == 0);
+  CHECK(p.cam(0).stats().counterValue("late_lines") == 0);
+  CHECK(p.camDriver(0).userPort(0)->stats().counterValue("device_faults") == 0);  // prefaulted
+  CHECK(p.iommu.stats().counterValue("translations") > 0);                        // RAM through the IOMMU
+  CHECK(p.dram.stats().counterValue("bytes_written") == kFrames * cp.frameBytes());
+}
+
+}  // namespace
+
+TEST_CASE("the test pattern's line fast path equals the reference pixel function in both formats") {
+  for (PixelFormat f : {PixelFormat::Rgb888, PixelFormat::Xrgb8888}) {
+    std::vector<std::uint8_t> line(700 * bytesPerPixel(f));
+    for (std::uint64_t frame : {0ull, 1ull, 1000ull})
+      for (std::uint32_t y : {0u, 5u, 1079u}) {
+        cameraPatternLine(3, frame, y, 700, f, line.data());
+        for (std::uint32_t x = 0; x < 700; ++x) {
+          const std::uint8_t* px = &line[x * bytesPerPixel(f)];
+          REQUIRE(loadPixel(f, px) == cameraPatternPixel(3, frame, x, y));
+          if (f == PixelFormat::Xrgb8888) REQUIRE(px[3] == 0);
+        }
+      }
+  }
+  // Seeds, frames and lines change the picture.
+  CHECK(cameraPatternPixel(1, 0, 0, 0) != cameraPatternPixel(2, 0, 0, 0));
+  CHECK(cameraPatternPixel(1, 0, 0, 0) != cameraPatternPixel(1, 1, 0, 0));
+  CHECK(cameraPatternPixel(1, 0, 0, 0) != cameraPatternPixel(1, 0, 0, 1));
+}
+
+TEST_CASE(
+    "camera timing follows fps and blanking: CEA-861 1080p60 has a 14.815 us line and a 148.5 MHz pixel "
+    "clock") {
+  CameraParams c;
+  CHECK(c.check().empty());
+  CHECK(c.linePs() == 14'814'815);  // 1 / (60 * 1125)
+  CHECK(c.framePeriodPs() == 14'814'815ull * 1125);
+  CHECK(relErr(double(c.framePeriodPs()), 1e12 / 60) < 1e-6);
+  CHECK(c.activePs() == (14'814'815ull * 1920 + 1100) / 2200);  // 1920 of 2200 pixel clocks
+  CHECK(c.frameBytes() == 1920ull * 1080 * 3);
+  c.format = PixelFormat::Xrgb8888;
+  CHECK(c.frameBytes() == 1920ull * 1080 * 4);
+  c.strideBytes = 100;
+  CHECK(c.check().find("strideBytes") != std::string::npos);
+  c = CameraParams{};
+  c.fps = 0;
+  CHECK(c.check().find("fps") != std::string::npos);
+}
+
+TEST_CASE("the camera writes every RGB888 frame byte-exact into user buffers in RAM through the IOMMU") {
+  checkFramesExact(PixelFormat::Rgb888);
+}
+
+TEST_CASE("the camera writes every XRGB8888 frame byte-exact into user buffers in RAM through the IOMMU") {
+  checkFramesExact(PixelFormat::Xrgb8888);
+}
+
+TEST_CASE("the camera's frame period and line time are within 1% of its parameters") {
+  const CameraParams cp = smallCamera();
+  ChainPlatform p(withCamera(cp));
+  constexpr unsigned kFrames = 4;
+  const Va buf = p.mapAnon(pageRound(cp.frameBytes()));
+  REQUIRE(p.camDriver(0).setUserBuffers(*p.mm, {buf}) == Errno::Ok);
+  p.camDriver(0).start(kFrames, 1'000'000);
+  sc_core::sc_start();
+  const auto& c = p.cam(0).completions();
+  REQUIRE(c.size() == kFrames);
+  CHECK(c[0].startPs == 1'000'000);
+  for (unsigned n = 1; n < kFrames; ++n) {
+    CHECK(relErr(double(c[n].donePs - c[n - 1].donePs), double(cp.framePeriodPs())) < 0.01);
+    CHECK(c[n].startPs - c[n - 1].startPs == cp.framePeriodPs());
+  }
+  // The frame's last byte lands just after its last line was read out (a line's DMA is short).
+  const std::uint64_t lastReady = c[0].startPs + (cp.height - 1) * cp.linePs() + cp.activePs();
+  CHECK(c[0].donePs > lastReady);
+  CHECK(c[0].donePs - lastReady < cp.linePs() / 10);
+  // Lines: stored one line time apart.
+  const auto& lines = p.cam(0).lastFrameLineDone();
+  REQUIRE(lines.size() == cp.height);
+  for (std::uint32_t y = 1; y < cp.height; ++y)
+    CHECK(relErr(double(lines[y] - lines[y - 1]), double(cp.linePs())) < 0.01);
+  // Over the whole run: (frames - 1) periods plus one frame's active read-out.
+  const double expect =
+      double((kFrames - 1) * cp.framePeriodPs() + (cp.height - 1) * cp.linePs() + cp.activePs());
+  CHECK(relErr(double(c.back().donePs - c[0].startPs), expect) < 0.01);
+}
+
+TEST_CASE("the camera signals each frame with the MSI its driver programmed, after the frame's last byte") {
+  // IOMMU off: the driver's DMA buffers and the MSI address are physical addresses in RAM.
+  ChainPlatformParams pp = withCamera(smallCamera());
+  pp.iommu = IommuMode::Off;
+  ChainPlatform p(pp);
+  const CameraParams& cp = pp.camera;
+  const std::uint64_t frameAt = 0x100'0000, msiAt = 0x200'0000;
+  REQUIRE(p.camDriver(1).setDmaBuffers({{DmaSegment{frameAt, cp.frameBytes()}}}) == Errno::Ok);
+  p.camDriver(1).setMsi(msiAt, 0xfee1'dead);
+  p.camDriver(1).start(2);
+  std::vector<std::uint64_t> seen;
+  ScThread waiter("waiter", [&](tlm_utils::tlm_quantumkeeper&) {
+    while (seen.size() < 2) {
+      sc_core::wait(p.cam(1).frameDone());
+      seen.push_back(sc_core::sc_time_stamp().value());
+    }
+  });
+  sc_core::sc_start();
+  CHECK(p.cam(1).stats().counterValue("msi_writes") == 2);
+  std::uint32_t msi = 0;
+  p.pm.read(Pa(msiAt), &msi, 4);
+  CHECK(msi == 0xfee1'dead);
+  REQUIRE(seen.size() == 2);
+  const auto& c = p.cam(1).completions();
+  CHECK(seen[0] >= c[0].donePs);
+  CHECK(seen[1] >= c[1].donePs);
+  std::vector<std::uint8_t> frame(cp.frameBytes());
+  p.pm.read(Pa(frameAt), frame.data(), frame.size());
+  CHECK(firstMismatch(frame, cp.format, cp.width, cp.height, [&](std::uint32_t x, std::uint32_t y) {
+          return cameraPatternPixel(cp.seed, 1, x, y);
+        }) == -1);
+}
+
+TEST_CASE(
+    "an madvise(DONTNEED) of a buffer mid-line waits for the camera's in-flight bursts and the camera "
+    "refaults it") {
+  const CameraParams cp = smallCamera();
+  ChainPlatform p(withCamera(cp));
+  const Va buf = p.mapAnon(pageRound(cp.frameBytes()));
+  REQUIRE(p.camDriver(0).setUserBuffers(*p.mm, {buf}) == Errno::Ok);
+  p.camDriver(0).start(3);
+  // Line 10 of frame 1 is read out at this time and its bursts take ~1 us: zap 50 ns later.
+  const std::uint64_t at = cp.framePeriodPs() + 10 * cp.linePs() + cp.activePs() + 50'000;
+  std::uint64_t zapDone = 0;
+  Errno rc = Errno::Inval;
+  ScThread cpu("cpu", [&](tlm_utils::tlm_quantumkeeper&) {
+    sc_core::wait(sc_core::sc_time::from_value(at));
+    rc = p.mm->madvise(buf, pageRound(cp.frameBytes()), MADV_DONTNEED);
+    zapDone = sc_core::sc_time_stamp().value();
+  });
+  sc_core::sc_start();
+  CHECK(rc == Errno::Ok);
+  MirrorDmaPort& port = *p.camDriver(0).userPort(0);
+  CHECK(port.stats().counterValue("invalidation_waits") == 1);
+  CHECK(zapDone > at);  // the invalidation returned only after the bursts completed
+  CHECK(port.mirror().stats().counterValue("invalidations") >= 1);
+  CHECK(port.stats().counterValue("device_faults") >= 1);  // line 11 refaulted the buffer
+  CHECK(p.cam(0).stats().counterValue("dma_errors") == 0);
+  // Frame 2 went entirely into the new pages.
+  const auto bytes = p.cpu(buf, cp.frameBytes());
+  CHECK(firstMismatch(bytes, cp.format, cp.width, cp.height, [&](std::uint32_t x, std::uint32_t y) {
+          return cameraPatternPixel(cp.seed, 2, x, y);
+        }) == -1);
+}
