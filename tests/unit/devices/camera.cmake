@@ -2,3 +2,9 @@
 hmmsim_test(test_camera
   SOURCES unit/devices/test_camera.cpp
   LIBS hmmsim::devices)
+hmmsim_test(test_colour_engine
+  SOURCES unit/devices/test_colour_engine.cpp
+  LIBS hmmsim::devices)
+hmmsim_test(test_camera_chain
+  SOURCES unit/devices/test_camera_chain.cpp
+  LIBS hmmsim::devices)

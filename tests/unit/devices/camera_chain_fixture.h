@@ -76,7 +76,7 @@ struct ChainPlatform {
         p2pdma(*topo, P2pdmaParams{}, Rng(1), "top.p2pdma"),
         mapper(p2pdma, dma, "top.p2p_dma"),
         fab("top", *topo, fabricParams(p)),
-        dram("top.dram", dramParams(p), pm),
+        dram("top_dram", dramParams(p), pm),
         stage("top.hb0.iommu", iommu, &dma) {
     REQUIRE(attachPciEndpoints(dma, *topo) == Errno::Ok);
     fab.rootComplex("hb0").memOut.bind(dram.tSocket);
@@ -84,18 +84,19 @@ struct ChainPlatform {
     mm = std::make_unique<Mm>(pm, "proc0.mm");
     mm->notifierSubscriptions().setBlocker(scBlocker());
     for (const char* c : {"cam0", "cam1"}) {
-      cams.push_back(std::make_unique<Camera>((std::string("top.") + c).c_str(), p.camera, fab.engine(c)));
+      cams.push_back(std::make_unique<Camera>((std::string("top_") + c).c_str(), p.camera, fab.engine(c)));
       camDrivers.push_back(std::make_unique<CameraDriver>(*cams.back(), pci(c), &dma));
     }
     const Pa barPa = pci("colour0").bar(2).cpu;
-    colour = std::make_unique<ColourEngine>("top.colour0", p.colour, fab.engine("colour0"),
+    colour = std::make_unique<ColourEngine>("top_colour0", p.colour, fab.engine("colour0"),
                                             &fab.barMemory("colour0"), pm, barPa.value());
     colourDriver = std::make_unique<ColourEngineDriver>(*colour, pm, pci("colour0"), 2, barPa, dma, mapper);
   }
   ~ChainPlatform() {
-    camDrivers.clear();
+    camDrivers.clear();  // the importers go before the exporter's mappings
+    for (const auto& m : special) REQUIRE(mm->munmap(m.first, m.second) == Errno::Ok);
+    files.clear();  // release() reaches the driver
     colourDriver.reset();
-    files.clear();
     mm->notifierSubscriptions().setBlocker(singleThreadBlocker());
     mm.reset();
   }
@@ -135,6 +136,7 @@ struct ChainPlatform {
     files.push_back(colourDriver->openFile());
     const VaResult r = mm->mmap(Va(0), len, PROT_READ | PROT_WRITE, MAP_SHARED, files.back(), offset);
     REQUIRE(r.ok());
+    special.emplace_back(r.addr, len);
     return r.addr;
   }
   std::vector<std::uint8_t> cpu(Va a, std::uint64_t len) {
@@ -161,6 +163,7 @@ struct ChainPlatform {
   std::unique_ptr<ColourEngine> colour;
   std::unique_ptr<ColourEngineDriver> colourDriver;
   std::vector<std::shared_ptr<File>> files;
+  std::vector<std::pair<Va, std::uint64_t>> special;  // special-vma mappings of the colour engine
 };
 
 /// Page-rounded size of `bytes`.
