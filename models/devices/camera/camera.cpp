@@ -29,6 +29,8 @@ std::string CameraParams::check() const {
   else if (strideBytes && strideBytes < std::uint64_t(width) * bytesPerPixel(format))
     os << "strideBytes " << strideBytes << " is less than a line ("
        << std::uint64_t(width) * bytesPerPixel(format) << " bytes)";
+  else if (linesPerDma == 0)
+    os << "linesPerDma must be >= 1";
   else if (linePs() == 0)
     os << "fps " << fps << " with " << height + vblankLines << " lines leaves no time per line";
   return os.str();
@@ -69,23 +71,36 @@ Rgb cameraPatternPixel(std::uint64_t seed, std::uint64_t frame, std::uint32_t x,
              static_cast<std::uint8_t>(v >> 16)};
 }
 
+namespace {
+// Hashes of pixels [x0, x0 + n) of a line (vectorisable).
+HMMSIM_MULTIVERSION void patternHashes(std::uint32_t h, std::uint32_t x0, std::uint32_t n,
+                                       std::uint32_t* __restrict v) {
+  for (std::uint32_t i = 0; i < n; ++i) v[i] = pixelHash(h, x0 + i);
+}
+}  // namespace
+
 void cameraPatternLine(std::uint64_t seed, std::uint64_t frame, std::uint32_t y, std::uint32_t width,
                        PixelFormat f, std::uint8_t* out) {
+  constexpr std::uint32_t kBlock = 256;
+  alignas(64) std::uint32_t v[kBlock];
   const std::uint32_t h = lineHash(seed, frame, y);
-  if (f == PixelFormat::Rgb888) {
-    for (std::uint32_t x = 0; x < width; ++x, out += 3) {
-      const std::uint32_t v = pixelHash(h, x);
-      out[0] = static_cast<std::uint8_t>(v);
-      out[1] = static_cast<std::uint8_t>(v >> 8);
-      out[2] = static_cast<std::uint8_t>(v >> 16);
-    }
-  } else {
-    for (std::uint32_t x = 0; x < width; ++x, out += 4) {
-      const std::uint32_t v = pixelHash(h, x);
-      out[0] = static_cast<std::uint8_t>(v >> 16);  // B
-      out[1] = static_cast<std::uint8_t>(v >> 8);   // G
-      out[2] = static_cast<std::uint8_t>(v);        // R
-      out[3] = 0;                                   // X
+  const bool rgb = f == PixelFormat::Rgb888;
+  for (std::uint32_t x0 = 0; x0 < width; x0 += kBlock) {
+    const std::uint32_t n = std::min(kBlock, width - x0);
+    patternHashes(h, x0, n, v);
+    if (rgb) {
+      for (std::uint32_t i = 0; i < n; ++i, out += 3) {
+        out[0] = static_cast<std::uint8_t>(v[i]);
+        out[1] = static_cast<std::uint8_t>(v[i] >> 8);
+        out[2] = static_cast<std::uint8_t>(v[i] >> 16);
+      }
+    } else {
+      for (std::uint32_t i = 0; i < n; ++i, out += 4) {
+        out[0] = static_cast<std::uint8_t>(v[i] >> 16);  // B
+        out[1] = static_cast<std::uint8_t>(v[i] >> 8);   // G
+        out[2] = static_cast<std::uint8_t>(v[i]);        // R
+        out[3] = 0;                                      // X
+      }
     }
   }
 }
@@ -105,7 +120,7 @@ Camera::Camera(sc_core::sc_module_name name, const CameraParams& params, PcieDma
       msis_(stats_.counter("msi_writes", "writes", "MSI writes sent")) {
   const std::string err = params_.check();
   HMMSIM_ASSERT(err.empty(), "camera " << this->name() << ": " << err);
-  if (!params_.timingOnly) line_.resize(params_.stride());
+  if (!params_.timingOnly) line_.resize(params_.stride() * params_.linesPerDma);
   lineDone_.resize(params_.height);
   SC_THREAD(run);
 }
@@ -165,30 +180,31 @@ CameraCompletion Camera::captureFrame(std::uint64_t n, std::uint64_t frameStart,
   c.startPs = frameStart;
   FrameDmaPort& buf = *ring_[c.buffer];
   const std::uint64_t lineBytes = std::uint64_t(params_.width) * bytesPerPixel(params_.format);
-  for (std::uint32_t y = 0; y < params_.height; ++y) {
-    const std::uint64_t ready = frameStart + y * params_.linePs() + params_.activePs();
-    // Wait for the sensor: one sync per line, so the line's translations are made at
-    // synchronised time.
+  const std::uint64_t stride = params_.stride();
+  for (std::uint32_t y0 = 0; y0 < params_.height; y0 += params_.linesPerDma) {
+    const std::uint32_t k = std::min(params_.linesPerDma, params_.height - y0);
+    const std::uint64_t ready = frameStart + (y0 + k - 1) * params_.linePs() + params_.activePs();
+    // Wait for the sensor: one sync per DMA, so its translations are made at synchronised time.
     qk.sync();
     const std::uint64_t now = sc_core::sc_time_stamp().value();
     if (now < ready)
       sc_core::wait(sc_core::sc_time::from_value(ready - now));
     else if (now > ready)
-      ++late_;
-    const std::uint8_t* data = nullptr;
-    if (!params_.timingOnly) {
-      cameraPatternLine(params_.seed, n, y, params_.width, params_.format, line_.data());
-      data = line_.data();
-    }
-    const DmaIssue r = buf.write(y * params_.stride(), lineBytes, data, qk);
+      late_ += k;
+    if (!params_.timingOnly)
+      for (std::uint32_t i = 0; i < k; ++i)
+        cameraPatternLine(params_.seed, n, y0 + i, params_.width, params_.format, line_.data() + i * stride);
+    // The lines are contiguous in the buffer: one transfer (the last line's padding is not written).
+    const std::uint8_t* data = params_.timingOnly ? nullptr : line_.data();
+    const DmaIssue r = buf.write(y0 * stride, (k - 1) * stride + lineBytes, data, qk);
     if (r.status != CplStatus::SuccessfulCompletion) {
-      ++errors_;
+      errors_ += k;
       c.ok = false;
     }
-    lineDone_[y] = r.donePs;
+    for (std::uint32_t i = 0; i < k; ++i) lineDone_[y0 + i] = r.donePs;
     c.donePs = std::max(c.donePs, r.donePs);
-    ++lines_;
-    bytes_ += lineBytes;
+    lines_ += k;
+    bytes_ += k * lineBytes;
   }
   return c;
 }

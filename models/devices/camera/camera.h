@@ -16,13 +16,12 @@
 // cameraPatternPixel(seed, n, x, y), a hash of the four, so any pixel of any frame can be
 // recomputed and checked (cameraPatternLine is the device's fast path for a whole line).
 // Timing: one sync per line (the device waits for its sensor); a line's bursts are issued at its
-// ready time in order; a line whose DMA cannot start by its ready time (the previous line's
-// bursts still queued) is counted in `late_lines` and written anyway (the line buffer is deep
-// enough; lines are never dropped). Frame period, line time and blanking are exact to 1 ps per
-// line (the line time is rounded to whole picoseconds once).
-// Leaves out: exposure, rolling-shutter skew, Bayer data and demosaicing (the sensor delivers
-// RGB), interlace, line-buffer overflow, ISP statistics, V4L2's buffer queue semantics (the ring
-// is fixed at start).
+// ready time in order (with linesPerDma > 1, a group of lines at its last line's ready time); a line whose
+// DMA cannot start by its ready time (the previous line's bursts still queued) is counted in `late_lines` and
+// written anyway (the line buffer is deep enough; lines are never dropped). Frame period, line time and
+// blanking are exact to 1 ps per line (the line time is rounded to whole picoseconds once). Leaves out:
+// exposure, rolling-shutter skew, Bayer data and demosaicing (the sensor delivers RGB), interlace,
+// line-buffer overflow, ISP statistics, V4L2's buffer queue semantics (the ring is fixed at start).
 
 #include <cstdint>
 #include <functional>
@@ -61,6 +60,11 @@ struct CameraParams {
   std::uint64_t strideBytes = 0;
   /// Seed of the test pattern. Default 1.
   std::uint64_t seed = 1;
+  /// Lines the device collects in its line buffer before it DMAs them as one transfer (the last
+  /// transfer of a frame may hold fewer). 1 = every line as soon as it is read out; larger
+  /// values trade the lines' landing times (up to linesPerDma - 1 line times later) for fewer,
+  /// larger transfers. Unit: lines. Default 1.
+  std::uint32_t linesPerDma = 1;
   /// Drop payloads: the DMA carries no pixel data and no pattern is generated (timing-only
   /// runs). Default false.
   bool timingOnly = false;

@@ -28,33 +28,65 @@ std::string ColourTransform::check() const {
   return os.str();
 }
 
-ColourPipeline::ColourPipeline(const ColourTransform& t) : lut_(t.lut) {
-  for (int c = 0; c < 3; ++c)
-    for (int j = 0; j < 3; ++j)
-      for (int v = 0; v < 256; ++v) prod_[c][j][v] = t.matrix[c * 3 + j] * v;
+ColourPipeline::ColourPipeline(const ColourTransform& t) : m_(t.matrix), lut_(t.lut) {}
+
+namespace {
+
+constexpr std::uint32_t kBlock = 256;  // pixels per pass of the planar kernel
+
+// One output channel of the matrix stage for n planar pixels: v = clamp(floor((mr*r + mg*g + mb*b
+// + 2^(F-1)) / 2^F)). acc >= 0 makes the shift a floor division; acc < 0 means the floor is
+// negative: 0.
+HMMSIM_MULTIVERSION void matrixChannel(std::int32_t mr, std::int32_t mg, std::int32_t mb,
+                                       const std::int32_t* __restrict r, const std::int32_t* __restrict g,
+                                       const std::int32_t* __restrict b, std::uint8_t* __restrict v,
+                                       std::uint32_t n) {
+  constexpr std::int32_t kHalf = 1 << (ColourTransform::kFracBits - 1);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::int32_t acc = mr * r[i] + mg * g[i] + mb * b[i] + kHalf;
+    acc = acc < 0 ? 0 : acc >> ColourTransform::kFracBits;
+    v[i] = static_cast<std::uint8_t>(acc > 255 ? 255 : acc);
+  }
+}
+
+}  // namespace
+
+template <int kInBytes, int kInR, int kOutBytes, int kOutR>
+void ColourPipeline::runFormats(const std::uint8_t* in, std::uint8_t* out, std::uint32_t n) const {
+  constexpr int kInB = 2 - kInR, kOutB = 2 - kOutR;  // R and B swap places between the formats
+  alignas(64) std::int32_t r[kBlock], g[kBlock], b[kBlock];
+  alignas(64) std::uint8_t v0[kBlock], v1[kBlock], v2[kBlock];
+  for (std::uint32_t done = 0; done < n; done += kBlock) {
+    const std::uint32_t k = std::min(kBlock, n - done);
+    for (std::uint32_t i = 0; i < k; ++i, in += kInBytes) {
+      r[i] = in[kInR];
+      g[i] = in[1];
+      b[i] = in[kInB];
+    }
+    matrixChannel(m_[0], m_[1], m_[2], r, g, b, v0, k);
+    matrixChannel(m_[3], m_[4], m_[5], r, g, b, v1, k);
+    matrixChannel(m_[6], m_[7], m_[8], r, g, b, v2, k);
+    for (std::uint32_t i = 0; i < k; ++i, out += kOutBytes) {
+      out[kOutR] = lut_[0][v0[i]];
+      out[1] = lut_[1][v1[i]];
+      out[kOutB] = lut_[2][v2[i]];
+      if (kOutBytes == 4) out[3] = 0;
+    }
+  }
 }
 
 void ColourPipeline::run(const std::uint8_t* in, PixelFormat inF, std::uint8_t* out, PixelFormat outF,
                          std::uint32_t n) const {
-  constexpr std::int32_t kHalf = 1 << (ColourTransform::kFracBits - 1);
-  const std::uint32_t ib = bytesPerPixel(inF), ob = bytesPerPixel(outF);
-  // Byte positions of R, G, B in each format (pixel_format.h).
-  const int ir = inF == PixelFormat::Rgb888 ? 0 : 2, ibb = inF == PixelFormat::Rgb888 ? 2 : 0;
-  const int orr = outF == PixelFormat::Rgb888 ? 0 : 2, obb = outF == PixelFormat::Rgb888 ? 2 : 0;
-  for (std::uint32_t i = 0; i < n; ++i, in += ib, out += ob) {
-    const std::uint8_t r = in[ir], g = in[1], b = in[ibb];
-    std::uint8_t o[3];
-    for (int c = 0; c < 3; ++c) {
-      // acc >= 0 here, so the shift is floor division; acc < 0 means floor < 0: clamp to 0.
-      const std::int32_t acc = prod_[c][0][r] + prod_[c][1][g] + prod_[c][2][b] + kHalf;
-      const std::int32_t v = acc < 0 ? 0 : std::min<std::int32_t>(acc >> ColourTransform::kFracBits, 255);
-      o[c] = lut_[c][v];
-    }
-    out[orr] = o[0];
-    out[1] = o[1];
-    out[obb] = o[2];
-    if (ob == 4) out[3] = 0;
-  }
+  // Byte position of R: 0 in RGB888, 2 in XRGB8888 (pixel_format.h); G is byte 1 in both.
+  const bool inRgb = inF == PixelFormat::Rgb888, outRgb = outF == PixelFormat::Rgb888;
+  if (inRgb && outRgb)
+    runFormats<3, 0, 3, 0>(in, out, n);
+  else if (inRgb)
+    runFormats<3, 0, 4, 2>(in, out, n);
+  else if (outRgb)
+    runFormats<4, 2, 3, 0>(in, out, n);
+  else
+    runFormats<4, 2, 4, 2>(in, out, n);
 }
 
 // ---- parameters -----------------------------------------------------------------------------
@@ -63,8 +95,8 @@ std::string ColourEngineParams::check() const {
   std::ostringstream os;
   if (!(pixelsPerSecond > 0) || !std::isfinite(pixelsPerSecond))
     os << "pixelsPerSecond must be > 0 (got " << pixelsPerSecond << ")";
-  else if (linesAhead == 0)
-    os << "linesAhead must be >= 1";
+  else if (linesPerStrip == 0)
+    os << "linesPerStrip must be >= 1";
   else if (deviceMemoryBytes == 0 || deviceMemoryBytes % (2ull << 20))
     os << "deviceMemoryBytes " << deviceMemoryBytes << " must be a non-zero multiple of 2 MiB";
   else if (!(localBandwidthGbps > 0))
@@ -189,40 +221,51 @@ ColourCompletion ColourEngine::process(const ColourJob& job, tlm_utils::tlm_quan
   const std::uint64_t outLine = std::uint64_t(job.width) * bytesPerPixel(job.outFormat);
   const std::uint64_t srcStride = job.srcStride ? job.srcStride : inLine;
   const std::uint64_t dstStride = job.dstStride ? job.dstStride : outLine;
-  const std::uint32_t slots = params_.linesAhead + 1;
+  // The job in strips of K lines: strip s is lines [s*K, min((s+1)*K, height)).
+  const std::uint32_t k = params_.linesPerStrip;
+  const std::uint32_t strips = (job.height + k - 1) / k;
+  const std::uint32_t slots = params_.stripsAhead + 1;
   if (!params_.timingOnly) {
-    in_.resize(slots * inLine);
-    out_.resize(outLine);
+    in_.resize(std::uint64_t(slots) * k * srcStride);
+    out_.resize(std::uint64_t(k) * dstStride);
   }
+  auto linesOf = [&](std::uint32_t s) { return std::min(k, job.height - s * k); };
   std::vector<std::uint64_t> readDone(slots, 0);
-  auto slot = [&](std::uint32_t y) {
-    return params_.timingOnly ? nullptr : in_.data() + (y % slots) * inLine;
+  auto slot = [&](std::uint32_t s) {
+    return params_.timingOnly ? nullptr : in_.data() + std::uint64_t(s % slots) * k * srcStride;
   };
-  std::uint32_t next = 0;  // next line to read
+  std::uint32_t next = 0;  // next strip to read
   std::uint64_t computeFree = c.startPs;
   const std::uint64_t transformPs = linePs(job.width);
-  for (std::uint32_t y = 0; y < job.height; ++y) {
-    qk.sync();  // one sync per line: the line's translations at synchronised time
-    for (; next < job.height && next <= y + params_.linesAhead; ++next) {
-      const DmaIssue r = job.src->read(next * srcStride, inLine, slot(next), qk);
+  for (std::uint32_t s = 0; s < strips; ++s) {
+    qk.sync();  // one sync per strip: its translations at synchronised time
+    for (; next < strips && next <= s + params_.stripsAhead; ++next) {
+      const std::uint32_t n = linesOf(next);
+      const DmaIssue r =
+          job.src->read(std::uint64_t(next) * k * srcStride, (n - 1) * srcStride + inLine, slot(next), qk);
       readDone[next % slots] = r.donePs;
       if (r.status != CplStatus::SuccessfulCompletion) {
-        ++errors_;
+        errors_ += n;
         c.ok = false;
       }
-      bytesRead_ += inLine;
+      bytesRead_ += n * inLine;
     }
-    computeFree = std::max(readDone[y % slots], computeFree) + transformPs;
-    if (!params_.timingOnly) pipeline_->run(slot(y), job.inFormat, out_.data(), job.outFormat, job.width);
+    const std::uint32_t n = linesOf(s);
+    computeFree = std::max(readDone[s % slots], computeFree) + n * transformPs;
+    if (!params_.timingOnly)
+      for (std::uint32_t i = 0; i < n; ++i)
+        pipeline_->run(slot(s) + i * srcStride, job.inFormat, out_.data() + i * dstStride, job.outFormat,
+                       job.width);
     advanceLocalTo(computeFree, qk);
-    const DmaIssue w = job.dst->write(y * dstStride, outLine, params_.timingOnly ? nullptr : out_.data(), qk);
+    const DmaIssue w = job.dst->write(std::uint64_t(s) * k * dstStride, (n - 1) * dstStride + outLine,
+                                      params_.timingOnly ? nullptr : out_.data(), qk);
     if (w.status != CplStatus::SuccessfulCompletion) {
-      ++errors_;
+      errors_ += n;
       c.ok = false;
     }
     c.donePs = std::max(c.donePs, w.donePs);
-    bytesWritten_ += outLine;
-    pixels_ += job.width;
+    bytesWritten_ += n * outLine;
+    pixels_ += std::uint64_t(n) * job.width;
   }
   return c;
 }

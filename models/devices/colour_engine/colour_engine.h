@@ -13,12 +13,13 @@
 // with M a 3x3 matrix of signed fixed-point numbers with F fractional bits (4096 = 1.0), each
 // entry in [-2^17, 2^17) (so |acc| < 2^27). Formats: RGB888 and XRGB8888 in and out
 // (pixel_format.h); X is written 0.
-// Timing: a pipeline of read, transform and write. Up to `linesAhead` line reads are in flight
-// ahead of the line being transformed; the transform takes width / pixelsPerSecond per line
-// (rounded to 1 ps once) and starts when the line's data arrived and the previous line is done;
-// the line's write is issued when its transform ends. Throughput is therefore
-// min(pixelsPerSecond, what the DMA paths deliver). One sync per line (translations of a line
-// at synchronised time). Completion: a posted MSI write (if programmed) after the last byte is
+// Timing: a pipeline of read, transform and write. The unit is a strip of `linesPerStrip` lines
+// (default 1). Up to `stripsAhead` strip reads are in flight ahead of the strip being
+// transformed; the transform takes width / pixelsPerSecond per line (rounded to 1 ps once) and
+// starts when the strip's data arrived and the previous strip is done; the strip's write is
+// issued when its transform ends. Throughput is therefore
+// min(pixelsPerSecond, what the DMA paths deliver). One sync per strip (its translations at
+// synchronised time). Completion: a posted MSI write (if programmed) after the last byte is
 // stored, an sc_event, a completion record and the `jobs` counter.
 // The engine's own memory (localPort) is modelled as one latency plus a bandwidth with a
 // busy-until time, shared by the engine's reads and writes of it; PCIe writes arriving through
@@ -67,8 +68,13 @@ struct ColourTransform {
 struct ColourEngineParams {
   /// Transform throughput. Unit: pixels/s. Default 300e6 (one pixel per clock at 300 MHz).
   double pixelsPerSecond = 300e6;
-  /// Line reads in flight ahead of the line being transformed. Unit: lines. Default 2.
-  std::uint32_t linesAhead = 2;
+  /// Lines the engine reads, transforms and writes as one unit (a strip: one read and one write
+  /// transfer). 1 = line by line; larger values trade pipeline granularity for fewer, larger
+  /// transfers. Unit: lines. Default 1.
+  std::uint32_t linesPerStrip = 1;
+  /// Strip reads in flight ahead of the strip being transformed (0: read, then transform).
+  /// Unit: strips. Default 2.
+  std::uint32_t stripsAhead = 2;
   /// Device memory behind the BAR (input frame buffers). Unit: bytes. Default 64 MiB; a
   /// multiple of 2 MiB, at least the BAR aperture.
   std::uint64_t deviceMemoryBytes = 64ull << 20;
@@ -105,7 +111,7 @@ struct ColourCompletion {
 };
 
 /// Transforms `n` pixels from `in` (format `inF`) to `out` (format `outF`) with `t`: the engine's
-/// data path (product tables; the arithmetic of the header comment).
+/// data path (the arithmetic of the header comment, one loop per format pair).
 class ColourPipeline {
  public:
   explicit ColourPipeline(const ColourTransform& t);
@@ -113,7 +119,10 @@ class ColourPipeline {
            std::uint32_t n) const;
 
  private:
-  std::array<std::array<std::array<std::int32_t, 256>, 3>, 3> prod_;  // [c][j][v] = M[c][j] * v
+  /// The loop for one (input, output) format pair: byte positions are constants.
+  template <int kInBytes, int kInR, int kOutBytes, int kOutR>
+  void runFormats(const std::uint8_t* in, std::uint8_t* out, std::uint32_t n) const;
+  std::array<std::int32_t, 9> m_;
   std::array<std::array<std::uint8_t, 256>, 3> lut_;
 };
 

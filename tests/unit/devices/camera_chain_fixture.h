@@ -11,7 +11,11 @@
 // FabricFromTopology over the same Topology the DMA layer, p2pdma and the routes use; one process
 // (Mm) whose blocker is the ScBlocker (device threads and CPU threads sleep on its locks).
 
+// CHAIN_REQUIRE: REQUIRE in tests; a benchmark defines it (e.g. to abort) before including this.
+#ifndef CHAIN_REQUIRE
 #include <catch2/catch.hpp>
+#define CHAIN_REQUIRE(x) REQUIRE(x)
+#endif
 
 #include <functional>
 #include <memory>
@@ -50,7 +54,8 @@ struct ChainPlatformParams {
   ColourEngineParams colour;               ///< the colour engine
   PcieFidelity fidelity = PcieFidelity::PerBurst;
   std::uint64_t ramBytes = 1ull << 30;
-  bool storeData = true;  ///< DRAM keeps bytes (false: timing-only runs)
+  bool storeData = true;     ///< DRAM keeps bytes (false: timing-only runs)
+  std::string name = "top";  ///< prefix of module and stats names (two platforms in one run)
 };
 
 inline TopologyDesc chainTopology(std::uint64_t colourMemBytes) {
@@ -71,30 +76,30 @@ struct ChainPlatform {
       : params(p),
         pm(ram(p.ramBytes)),
         topo(buildTopology(chainTopology(p.colour.deviceMemoryBytes))),
-        iommu("top.iommu", iommuParams(p.iommu)),
-        dma("top.dma", iommu, DmaMappingParams{}),
-        p2pdma(*topo, P2pdmaParams{}, Rng(1), "top.p2pdma"),
-        mapper(p2pdma, dma, "top.p2p_dma"),
-        fab("top", *topo, fabricParams(p)),
-        dram("top_dram", dramParams(p), pm),
-        stage("top.hb0.iommu", iommu, &dma) {
-    REQUIRE(attachPciEndpoints(dma, *topo) == Errno::Ok);
+        iommu(p.name + ".iommu", iommuParams(p.iommu)),
+        dma(p.name + ".dma", iommu, DmaMappingParams{}),
+        p2pdma(*topo, P2pdmaParams{}, Rng(1), p.name + ".p2pdma"),
+        mapper(p2pdma, dma, p.name + ".p2p_dma"),
+        fab(p.name, *topo, fabricParams(p)),
+        dram((p.name + "_dram").c_str(), dramParams(p), pm),
+        stage(p.name + ".hb0.iommu", iommu, &dma) {
+    CHAIN_REQUIRE(attachPciEndpoints(dma, *topo) == Errno::Ok);
     fab.rootComplex("hb0").memOut.bind(dram.tSocket);
     if (p.iommu == IommuMode::Translate) fab.rootComplex("hb0").setTranslationStage(&stage);
-    mm = std::make_unique<Mm>(pm, "proc0.mm");
+    mm = std::make_unique<Mm>(pm, p.name + ".proc0.mm");
     mm->notifierSubscriptions().setBlocker(scBlocker());
     for (const char* c : {"cam0", "cam1"}) {
-      cams.push_back(std::make_unique<Camera>((std::string("top_") + c).c_str(), p.camera, fab.engine(c)));
+      cams.push_back(std::make_unique<Camera>((p.name + "_" + c).c_str(), p.camera, fab.engine(c)));
       camDrivers.push_back(std::make_unique<CameraDriver>(*cams.back(), pci(c), &dma));
     }
     const Pa barPa = pci("colour0").bar(2).cpu;
-    colour = std::make_unique<ColourEngine>("top_colour0", p.colour, fab.engine("colour0"),
+    colour = std::make_unique<ColourEngine>((p.name + "_colour0").c_str(), p.colour, fab.engine("colour0"),
                                             &fab.barMemory("colour0"), pm, barPa.value());
     colourDriver = std::make_unique<ColourEngineDriver>(*colour, pm, pci("colour0"), 2, barPa, dma, mapper);
   }
   ~ChainPlatform() {
     camDrivers.clear();  // the importers go before the exporter's mappings
-    for (const auto& m : special) REQUIRE(mm->munmap(m.first, m.second) == Errno::Ok);
+    for (const auto& m : special) CHAIN_REQUIRE(mm->munmap(m.first, m.second) == Errno::Ok);
     files.clear();  // release() reaches the driver
     colourDriver.reset();
     mm->notifierSubscriptions().setBlocker(singleThreadBlocker());
@@ -128,20 +133,20 @@ struct ChainPlatform {
   PciDev& pci(const std::string& n) { return *topo->findDev(n); }
   Va mapAnon(std::uint64_t len) {
     const VaResult r = mm->mmap(Va(0), len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-    REQUIRE(r.ok());
+    CHAIN_REQUIRE(r.ok());
     return r.addr;
   }
   /// The colour engine's device memory [offset, offset + len) mapped as its special vma.
   Va mapColourInput(std::uint64_t offset, std::uint64_t len) {
     files.push_back(colourDriver->openFile());
     const VaResult r = mm->mmap(Va(0), len, PROT_READ | PROT_WRITE, MAP_SHARED, files.back(), offset);
-    REQUIRE(r.ok());
+    CHAIN_REQUIRE(r.ok());
     special.emplace_back(r.addr, len);
     return r.addr;
   }
   std::vector<std::uint8_t> cpu(Va a, std::uint64_t len) {
     std::vector<std::uint8_t> b(len);
-    REQUIRE(copyFromUser(*mm, b.data(), a, len) == Errno::Ok);
+    CHAIN_REQUIRE(copyFromUser(*mm, b.data(), a, len) == Errno::Ok);
     return b;
   }
   Camera& cam(unsigned i) { return *cams[i]; }

@@ -140,6 +140,29 @@ TEST_CASE("the camera's frame period and line time are within 1% of its paramete
   CHECK(relErr(double(c.back().donePs - c[0].startPs), expect) < 0.01);
 }
 
+TEST_CASE("a camera that DMAs 5 lines at a time writes every frame byte-exact with the same frame period") {
+  CameraParams cp = smallCamera(PixelFormat::Xrgb8888);
+  cp.linesPerDma = 5;  // 24 lines: four groups of 5 and one of 4
+  ChainPlatform p(withCamera(cp));
+  std::vector<Va> bufs = {p.mapAnon(pageRound(cp.frameBytes())), p.mapAnon(pageRound(cp.frameBytes()))};
+  REQUIRE(p.camDriver(0).setUserBuffers(*p.mm, bufs) == Errno::Ok);
+  p.camDriver(0).start(2);
+  sc_core::sc_start();
+  const auto& c = p.cam(0).completions();
+  REQUIRE(c.size() == 2);
+  for (unsigned n = 0; n < 2; ++n)
+    CHECK(firstMismatch(
+              p.cpu(bufs[n], cp.frameBytes()), cp.format, cp.width, cp.height,
+              [&](std::uint32_t x, std::uint32_t y) { return cameraPatternPixel(cp.seed, n, x, y); }) == -1);
+  CHECK(relErr(double(c[1].donePs - c[0].donePs), double(cp.framePeriodPs())) < 0.01);
+  // Lines 0-4 land together, after line 4 was read out.
+  const auto& lines = p.cam(0).lastFrameLineDone();
+  CHECK(lines[0] == lines[4]);
+  CHECK(lines[5] > lines[4]);
+  CHECK(lines[4] > c[1].startPs + 4 * cp.linePs() + cp.activePs());
+  CHECK(p.cam(0).stats().counterValue("lines") == 2 * cp.height);
+}
+
 TEST_CASE("the camera signals each frame with the MSI its driver programmed, after the frame's last byte") {
   // IOMMU off: the driver's DMA buffers and the MSI address are physical addresses in RAM.
   ChainPlatformParams pp = withCamera(smallCamera());

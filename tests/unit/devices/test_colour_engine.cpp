@@ -30,8 +30,11 @@ ChainPlatformParams quantum() {
 }
 
 // Converts a random `w` x `h` frame from RAM to RAM; checks every pixel and the throughput.
-void convertRamToRam(PixelFormat in, PixelFormat out, std::uint32_t w, std::uint32_t h) {
-  ChainPlatform p(quantum());
+void convertRamToRam(PixelFormat in, PixelFormat out, std::uint32_t w, std::uint32_t h,
+                     std::uint32_t strip = 1) {
+  ChainPlatformParams pp = quantum();
+  pp.colour.linesPerStrip = strip;
+  ChainPlatform p(pp);
   const ColourTransform t = testTransform();
   p.colourDriver->setTransform(t);
   const std::vector<std::uint8_t> src = randomFrame(std::uint64_t(w) * h, in, 5);
@@ -105,6 +108,10 @@ TEST_CASE("the engine converts an RGB888 frame from RAM to RAM pixel-exact at it
 
 TEST_CASE("the engine converts XRGB8888 to RGB888 from RAM to RAM pixel-exact at its pixel rate within 1%") {
   convertRamToRam(PixelFormat::Xrgb8888, PixelFormat::Rgb888, 1920, 540);
+}
+
+TEST_CASE("an engine working in strips of 7 lines converts pixel-exact at the same pixel rate within 1%") {
+  convertRamToRam(PixelFormat::Rgb888, PixelFormat::Xrgb8888, 1920, 540, 7);
 }
 
 TEST_CASE("the engine converts a frame held in its own device memory and signals its MSI") {
