@@ -74,7 +74,7 @@ void build(Run& r, const std::string& name, bool timingOnly, std::uint64_t frame
     q.width = p.params.camera.width;
     q.height = p.params.camera.height;
     q.tag = c.frame;
-    if (p.colourDriver->process(*p.mm, q) != Errno::Ok) std::abort();
+    if (p.colourDriver->process(q) != Errno::Ok) std::abort();
   });
   if (!timingOnly)
     p.colour->onCompletion([&p, &r](const ColourCompletion& c) {

@@ -157,6 +157,7 @@ void Camera::run() {
     // Completion: after the last byte is stored (posted writes to other targets are not ordered
     // behind the data by the fabric, so the device waits for its own writes first).
     advanceLocalTo(c.donePs, qk);
+    ring_[c.buffer]->drain(qk);
     if (msiAddr_) {
       std::uint8_t msi[4];
       for (int i = 0; i < 4; ++i) msi[i] = static_cast<std::uint8_t>(msiData_ >> (8 * i));

@@ -3,16 +3,16 @@
 // address, and starts capture, as a V4L2 capture driver does for V4L2_MEMORY_USERPTR buffers.
 //
 // Two kinds of buffers:
-//  - user buffers: process VA ranges (the destination of the RFC's camera workload). Each is
-//    reached through the importer pattern (frame_dma.h, MirrorDmaPort: hmmRangeFault + the
-//    DMA-map step, device page table and TLB, device faults serviced here, every invalidation
-//    obeyed: the device's translations are zapped and in-flight bursts waited for). The buffer
-//    may be anonymous memory (RAM, through the DMA API / IOMMU) or a peer's special vma (its
-//    vm_ops p2pMap hands out a bus address or an IOVA for its BAR).
+//  - user buffers: process VA ranges (the destination of the RFC's camera workload), reached
+//    through the platform's importer data path (models/devices/common/importer_dma.h: device
+//    page table and TLB, device faults, every invalidation obeyed, the checker's rules), one
+//    ImporterDma over the window covering the ring. A buffer may be anonymous memory (RAM,
+//    through the DMA API / IOMMU) or a peer's special vma (its vm_ops p2pMap hands out a bus
+//    address or an IOVA for its BAR).
 //  - DMA buffers: scatter-gather lists of DMA addresses the caller mapped (no HMM).
 // `prefault` maps every user buffer when it is given (the first frame then takes no device
 // fault); a buffer invalidated later is faulted back in by the device.
-// Timing: a device fault costs MirrorDmaPortParams::faultPs; programming registers takes no time.
+// Timing: a device fault costs ImporterDmaParams::faultPs; programming registers takes no time.
 // Leaves out: V4L2's queue/dequeue protocol (the ring is fixed), interrupt handling on a CPU
 // (completions call a function in the device's thread until the platform delivers MSIs).
 
@@ -29,9 +29,9 @@ namespace hmmsim {
 class DmaMapping;
 
 struct CameraDriverParams {
-  /// How the device reaches a user buffer (device fault cost, pages per fault, device TLB,
-  /// misbehaviour switches). Defaults: MirrorDmaPortParams.
-  MirrorDmaPortParams port;
+  /// How the device reaches user buffers (burst size, device fault cost, pages per fault,
+  /// timing-only, device TLB, misbehaviour switches). Defaults: ImporterDmaParams.
+  ImporterDmaParams dma;
   /// Map every user buffer when it is given. Default true.
   bool prefault = true;
 };
@@ -39,9 +39,10 @@ struct CameraDriverParams {
 class CameraDriver {
  public:
   /// The driver of `hw` on PCI function `pci` (the importing device; attached to `dma`, which
-  /// may be null when only DMA buffers are used). `checker` (optional): the importer's rule checks.
+  /// may be null when only DMA buffers are used). `checker` and `directory` (optional): the
+  /// importer's rule checks (importer_dma.h).
   CameraDriver(Camera& hw, Device& pci, DmaMapping* dma, const CameraDriverParams& params = {},
-               P2pChecker* checker = nullptr);
+               P2pChecker* checker = nullptr, ImporterDmaDirectory* directory = nullptr);
   ~CameraDriver();
   CameraDriver(const CameraDriver&) = delete;
   CameraDriver& operator=(const CameraDriver&) = delete;
@@ -57,8 +58,8 @@ class CameraDriver {
   /// Start capturing `frames` frames at absolute time `startPs` (or now if later).
   void start(std::uint64_t frames, std::uint64_t startPs = 0) { hw_.start(frames, startPs); }
 
-  /// User buffer i's port (nullptr for DMA buffers).
-  MirrorDmaPort* userPort(std::size_t i);
+  /// The importer data path of the user buffers (nullptr for DMA buffers).
+  ImporterDma* importerDma() { return ring_ ? ring_->dma.get() : nullptr; }
   Camera& hardware() { return hw_; }
 
  private:
@@ -67,7 +68,9 @@ class CameraDriver {
   DmaMapping* dma_;
   CameraDriverParams params_;
   P2pChecker* checker_;
-  std::vector<std::unique_ptr<FrameDmaPort>> ports_;
+  ImporterDmaDirectory* directory_;
+  std::unique_ptr<ImporterDmaRing> ring_;                // user buffers
+  std::vector<std::unique_ptr<FrameDmaPort>> dmaPorts_;  // DMA buffers
 };
 
 }  // namespace hmmsim

@@ -5,26 +5,12 @@
 //  - DescriptorDmaPort: a scatter-gather list of DMA addresses (bus address + length per
 //    segment) that the driver wrote into the device once, as a driver without HMM does after
 //    dma_map_sg. No translation, no invalidation: the driver keeps the segments mapped.
-//  - MirrorDmaPort: a process virtual-address range through the importer pattern
-//    (hmm/importer_mirror.h): the device MMU translates every 4 KiB page (device TLB, device
-//    page table), a miss is a device fault that the driver services with ImporterMirror::map
-//    (hmmRangeFault + the DMA-map step: RAM through the DMA API / IOMMU, a peer's special vma
-//    through its vm_ops p2pMap), and every burst is in-flight DMA that an invalidation waits for.
-//
-// INTERIM (session 5): MirrorDmaPort is a local stand-in for models/devices/common/importer_dma.*
-// (the one shared importer data path, owner "platform"), written while that piece was not on
-// main. It uses ImporterMirror only through its public API and is to be replaced by it.
-//
-// Timing and ordering: a burst never crosses a 4 KiB page of the buffer (the IOMMU stage aborts
-// bursts over physically discontiguous pages, and consecutive IOVAs need not be contiguous), so
-// a 5760-byte RGB888 line is two or three bursts. Translations are made at the caller's local
-// time; callers sync once per line (the camera waits for its sensor, the colour engine syncs per
-// line), so a translation is at most one line's bursts ahead of SystemC time, and those bursts
-// are in flight: an invalidation of their pages waits (in the invalidating SC_THREAD) until the
-// last of them completes. A device fault syncs, charges `faultPs` and maps `faultPages` pages.
-// Leaves out: the P2pChecker hooks on the burst path (ImporterMirror::transferDma is the checked
-// path; this port moves bytes on the fabric instead), ATS, PRI (faults are serviced by the
-// driver, not by a page request interface).
+//  - ImporterDmaPort: a part of a process virtual-address range through the platform's importer
+//    data path (models/devices/common/importer_dma.h: device MMU, device faults, coalesced
+//    bursts, in-flight DMA that every invalidation waits for, the checker's rules). Several
+//    ports (a ring of buffers) share one ImporterDma over a window covering them all, because
+//    the checker follows one window per importing device.
+// Timing: the engine's and the importer path's; a port adds none.
 
 #include <cstdint>
 #include <memory>
@@ -37,6 +23,7 @@
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "hmm/importer_mirror.h"
+#include "models/devices/common/importer_dma.h"
 #include "models/pcie/dma_engine.h"
 #include "sim/stats.h"
 #include "sim/strong_types.h"
@@ -59,6 +46,10 @@ class FrameDmaPort {
                         tlm_utils::tlm_quantumkeeper& qk) = 0;
   /// Buffer size, bytes.
   virtual std::uint64_t bytes() const = 0;
+  /// Wait for (advance the caller's local time to) the completion of everything issued and
+  /// retire it: a device that finished a frame calls this before it reports completion, so no
+  /// transfer of a finished frame stays in flight. Default: nothing in flight to retire.
+  virtual void drain(tlm_utils::tlm_quantumkeeper& /*qk*/) {}
 };
 
 /// One segment of a scatter-gather list: `bytes` at bus address `busAddr`.
@@ -86,76 +77,43 @@ class DescriptorDmaPort final : public FrameDmaPort {
   std::uint64_t bytes_ = 0;
 };
 
-/// Parameters of a MirrorDmaPort.
-struct MirrorDmaPortParams {
-  /// Time the driver takes to service one device fault (interrupt, hmmRangeFault, DMA map,
-  /// device page-table update), ps. Default 5 us.
-  std::uint64_t faultPs = 5'000'000;
-  /// Pages a device fault maps, from the faulting page (clipped to the buffer). Unit: pages.
-  /// Default 512 (2 MiB).
-  std::uint64_t faultPages = 512;
-  /// The importer mirror's parameters (device TLB, retries, misbehaviour switches).
-  ImporterMirrorParams mirror;
-};
-
-/// A process VA range through the importer pattern (see the header comment). INTERIM: replaced by
-/// models/devices/common/importer_dma once it is on main.
-class MirrorDmaPort final : public FrameDmaPort {
+/// [offset, offset + bytes) of a buffer at `start` in a process, through `dma` (shared, not owned).
+class ImporterDmaPort final : public FrameDmaPort {
  public:
-  /// Mirrors [start, start + bytes) of `mm` (start page aligned) for importer `imp`, bursts on
-  /// `engine`. `deviceWrites`: the device writes the buffer (maps ask for write permission).
-  /// `checker` (optional) receives the importer mirror's rule checks.
-  MirrorDmaPort(Mm& mm, const HmmDmaImporter& imp, PcieDmaEngine& engine, Va start, std::uint64_t bytes,
-                bool deviceWrites, const MirrorDmaPortParams& params, const std::string& name,
-                P2pChecker* checker = nullptr);
-  ~MirrorDmaPort() override;
-
-  /// Map the whole buffer now (the driver's setup: a first frame without device faults).
-  /// Returns ImporterMirror::map's status.
-  HmmStatus prefault();
+  ImporterDmaPort(ImporterDma& dma, Va start, std::uint64_t bytes)
+      : dma_(dma), start_(start), bytes_(bytes) {}
   DmaIssue write(std::uint64_t offset, std::uint64_t len, const std::uint8_t* data,
                  tlm_utils::tlm_quantumkeeper& qk) override;
   DmaIssue read(std::uint64_t offset, std::uint64_t len, std::uint8_t* data,
                 tlm_utils::tlm_quantumkeeper& qk) override;
   std::uint64_t bytes() const override { return bytes_; }
-  /// Bursts issued and not yet retired (their completion not yet reached by a caller).
-  std::size_t inFlight() const { return inFlight_.size(); }
-
-  ImporterMirror& mirror() { return *mirror_; }
+  void drain(tlm_utils::tlm_quantumkeeper& qk) override { dma_.drain(qk); }
   Va start() const { return start_; }
-  /// Stats: device_faults, bursts, failed_bursts, invalidation_waits.
-  StatsGroup& stats() { return stats_; }
+  ImporterDma& dma() { return dma_; }
 
  private:
-  struct InFlight {
-    std::uint64_t id;
-    Va page;
-    std::uint64_t donePs;
-  };
-  DmaIssue transfer(bool write, std::uint64_t offset, std::uint64_t len, std::uint8_t* data,
-                    tlm_utils::tlm_quantumkeeper& qk);
-  /// Device fault at `va`: sync, charge faultPs, map faultPages pages. False if the map failed.
-  bool fault(Va va, tlm_utils::tlm_quantumkeeper& qk);
-  /// End the bursts that completed by absolute time `nowPs`.
-  void retire(std::uint64_t nowPs);
-  /// ImporterMirror's waitForDma hook: block the invalidating thread until the bursts on
-  /// [start, end) completed, then end them.
-  void waitForDma(Va start, Va end);
-
-  Mm& mm_;
-  PcieDmaEngine& engine_;
+  DmaIssue result(const ImporterDmaResult& r, tlm_utils::tlm_quantumkeeper& qk) const;
+  void settle(tlm_utils::tlm_quantumkeeper& qk);
+  ImporterDma& dma_;
   Va start_;
   std::uint64_t bytes_;
-  bool deviceWrites_;
-  MirrorDmaPortParams params_;
-  std::unique_ptr<ImporterMirror> mirror_;
-  std::vector<InFlight> inFlight_;
-  StatsGroup stats_;
-  Counter& faults_;
-  Counter& bursts_;
-  Counter& failed_;
-  Counter& waits_;
 };
+
+/// One ImporterDma over the page-aligned window covering [start_i, start_i + bytes) for every
+/// start in `starts` (a driver's ring of buffers), and a port per buffer. Returns nullptr when a
+/// start is not page aligned or `starts` is empty.
+struct ImporterDmaRing {
+  std::unique_ptr<ImporterDma> dma;
+  std::vector<std::unique_ptr<ImporterDmaPort>> ports;
+  /// Map buffer i now (a driver's setup: its first use takes no device fault). `write`: the
+  /// device writes it. Returns ImporterMirror::map's status.
+  HmmStatus prefault(std::size_t i, bool write);
+};
+std::unique_ptr<ImporterDmaRing> makeImporterDmaRing(const std::string& name, Mm& mm,
+                                                     const HmmDmaImporter& imp, PcieDmaEngine& engine,
+                                                     const std::vector<Va>& starts, std::uint64_t bytes,
+                                                     const ImporterDmaParams& params, P2pChecker* checker,
+                                                     ImporterDmaDirectory* directory);
 
 /// Absolute local time of the calling thread: SystemC time plus its quantum keeper's offset, ps.
 inline std::uint64_t localNowPs(const tlm_utils::tlm_quantumkeeper& qk) {

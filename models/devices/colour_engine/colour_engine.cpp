@@ -144,6 +144,7 @@ ColourEngine::ColourEngine(sc_core::sc_module_name name, const ColourEngineParam
     : sc_module(name),
       params_(params),
       engine_(engine),
+      bar_(bar),
       store_(store),
       memBase_(memBase),
       pipeline_(std::make_unique<ColourPipeline>(transform_)),
@@ -197,6 +198,8 @@ void ColourEngine::run() {
     queue_.pop_front();
     ColourCompletion c = process(job, qk);
     advanceLocalTo(c.donePs, qk);
+    job.src->drain(qk);
+    job.dst->drain(qk);
     if (msiAddr_) {
       std::uint8_t msi[4];
       for (int i = 0; i < 4; ++i) msi[i] = static_cast<std::uint8_t>(msiData_ >> (8 * i));

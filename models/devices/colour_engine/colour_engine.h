@@ -149,6 +149,10 @@ class ColourEngine : public sc_core::sc_module {
   const std::vector<ColourCompletion>& completions() const { return completions_; }
   const ColourEngineParams& params() const { return params_; }
   PcieDmaEngine& engine() { return engine_; }
+  /// Its BAR target (nullptr if it was built without one).
+  PcieMemoryTarget* bar() { return bar_; }
+  ByteStore& store() { return store_; }
+  std::uint64_t memBase() const { return memBase_; }
   /// Transform time of one line of `width` pixels, ps.
   std::uint64_t linePs(std::uint32_t width) const;
   /// Stats: jobs, pixels, bytes_read, bytes_written, dma_errors, msi_writes.
@@ -161,6 +165,7 @@ class ColourEngine : public sc_core::sc_module {
 
   ColourEngineParams params_;
   PcieDmaEngine& engine_;
+  PcieMemoryTarget* bar_;
   ByteStore& store_;
   std::uint64_t memBase_;
   std::uint64_t localBusyPs_ = 0;  // the own memory's busy-until time

@@ -27,6 +27,7 @@
 
 #include <tlm_utils/tlm_quantumkeeper.h>
 
+#include "hmm/p2p_checker.h"
 #include "hmm/p2p_dma.h"
 #include "models/cpu_mmu/dram.h"
 #include "models/cpu_mmu/memory.h"
@@ -56,6 +57,9 @@ struct ChainPlatformParams {
   std::uint64_t ramBytes = 1ull << 30;
   bool storeData = true;     ///< DRAM keeps bytes (false: timing-only runs)
   std::string name = "top";  ///< prefix of module and stats names (two platforms in one run)
+  /// The process's buffers come from one anonymous arena of this size (the colour engine's
+  /// bound address-space window).
+  std::uint64_t arenaBytes = 64ull << 20;
 };
 
 inline TopologyDesc chainTopology(std::uint64_t colourMemBytes) {
@@ -82,20 +86,34 @@ struct ChainPlatform {
         mapper(p2pdma, dma, p.name + ".p2p_dma"),
         fab(p.name, *topo, fabricParams(p)),
         dram((p.name + "_dram").c_str(), dramParams(p), pm),
-        stage(p.name + ".hb0.iommu", iommu, &dma) {
+        stage(p.name + ".hb0.iommu", iommu, &dma),
+        checker(violations, [] { return sc_core::sc_time_stamp().value(); }),
+        directory(checker) {
     CHAIN_REQUIRE(attachPciEndpoints(dma, *topo) == Errno::Ok);
+    iommu.setChecker(&violations);
+    fab.router().setRcAddressResolver(iommuRcAddressResolver(iommu, *topo));
     fab.rootComplex("hb0").memOut.bind(dram.tSocket);
     if (p.iommu == IommuMode::Translate) fab.rootComplex("hb0").setTranslationStage(&stage);
     mm = std::make_unique<Mm>(pm, p.name + ".proc0.mm");
     mm->notifierSubscriptions().setBlocker(scBlocker());
+    const VaResult a = mm->mmap(Va(0), p.arenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    CHAIN_REQUIRE(a.ok());
+    arena = a.addr;
+    CameraDriverParams cdp;
+    cdp.dma.timingOnly = !p.storeData;
     for (const char* c : {"cam0", "cam1"}) {
       cams.push_back(std::make_unique<Camera>((p.name + "_" + c).c_str(), p.camera, fab.engine(c)));
-      camDrivers.push_back(std::make_unique<CameraDriver>(*cams.back(), pci(c), &dma));
+      camDrivers.push_back(
+          std::make_unique<CameraDriver>(*cams.back(), pci(c), &dma, cdp, &checker, &directory));
     }
     const Pa barPa = pci("colour0").bar(2).cpu;
     colour = std::make_unique<ColourEngine>((p.name + "_colour0").c_str(), p.colour, fab.engine("colour0"),
                                             &fab.barMemory("colour0"), pm, barPa.value());
-    colourDriver = std::make_unique<ColourEngineDriver>(*colour, pm, pci("colour0"), 2, barPa, dma, mapper);
+    ColourEngineDriverParams edp;
+    edp.dma.timingOnly = !p.storeData;
+    colourDriver = std::make_unique<ColourEngineDriver>(*colour, pm, pci("colour0"), barPa, dma, mapper, edp,
+                                                        &checker, &directory);
+    CHAIN_REQUIRE(colourDriver->bindAddressSpace(*mm, arena, p.arenaBytes) == Errno::Ok);
   }
   ~ChainPlatform() {
     camDrivers.clear();  // the importers go before the exporter's mappings
@@ -122,24 +140,29 @@ struct ChainPlatform {
     f.hostMemory.sizeBytes = p.ramBytes;
     f.dma.fidelity = p.fidelity;
     f.barMemory.storeData = p.storeData;
+    f.dma.timingOnly = !p.storeData;
     return f;
   }
   static DramParams dramParams(const ChainPlatformParams& p) {
     DramParams d;
     d.storeData = p.storeData;
+    d.acceptNoData = !p.storeData;
     return d;
   }
 
   PciDev& pci(const std::string& n) { return *topo->findDev(n); }
+  /// The next `len` bytes (page rounded) of the arena (private anonymous memory).
   Va mapAnon(std::uint64_t len) {
-    const VaResult r = mm->mmap(Va(0), len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-    CHAIN_REQUIRE(r.ok());
-    return r.addr;
+    const Va v = arena + arenaUsed;
+    arenaUsed += pageRoundUp(len);
+    CHAIN_REQUIRE(arenaUsed <= params.arenaBytes);
+    return v;
   }
   /// The colour engine's device memory [offset, offset + len) mapped as its special vma.
   Va mapColourInput(std::uint64_t offset, std::uint64_t len) {
     files.push_back(colourDriver->openFile());
-    const VaResult r = mm->mmap(Va(0), len, PROT_READ | PROT_WRITE, MAP_SHARED, files.back(), offset);
+    const VaResult r =
+        mm->mmap(mapAnon(len), len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, files.back(), offset);
     CHAIN_REQUIRE(r.ok());
     special.emplace_back(r.addr, len);
     return r.addr;
@@ -149,6 +172,7 @@ struct ChainPlatform {
     CHAIN_REQUIRE(copyFromUser(*mm, b.data(), a, len) == Errno::Ok);
     return b;
   }
+  static std::uint64_t pageRoundUp(std::uint64_t b) { return (b + kPageSize - 1) & ~(kPageSize - 1); }
   Camera& cam(unsigned i) { return *cams[i]; }
   CameraDriver& camDriver(unsigned i) { return *camDrivers[i]; }
 
@@ -162,7 +186,12 @@ struct ChainPlatform {
   FabricFromTopology fab;
   Dram dram;
   IommuTranslationStage stage;
+  InvariantChecker violations;
+  P2pChecker checker;
+  ImporterDmaDirectory directory;
   std::unique_ptr<Mm> mm;
+  Va arena;
+  std::uint64_t arenaUsed = 0;
   std::vector<std::unique_ptr<Camera>> cams;
   std::vector<std::unique_ptr<CameraDriver>> camDrivers;
   std::unique_ptr<ColourEngine> colour;

@@ -57,8 +57,8 @@ void checkFramesExact(PixelFormat f) {
   CHECK(p.cam(0).stats().counterValue("bytes") == kFrames * cp.frameBytes());
   CHECK(p.cam(0).stats().counterValue("dma_errors") == 0);
   CHECK(p.cam(0).stats().counterValue("late_lines") == 0);
-  CHECK(p.camDriver(0).userPort(0)->stats().counterValue("device_faults") == 0);  // prefaulted
-  CHECK(p.iommu.stats().counterValue("translations") > 0);                        // RAM through the IOMMU
+  CHECK(p.camDriver(0).importerDma()->stats().counterValue("device_faults") == 0);  // prefaulted
+  CHECK(p.iommu.stats().counterValue("translations") > 0);                          // RAM through the IOMMU
   CHECK(p.dram.stats().counterValue("bytes_written") == kFrames * cp.frameBytes());
 }
 
@@ -215,12 +215,13 @@ TEST_CASE(
   });
   sc_core::sc_start();
   CHECK(rc == Errno::Ok);
-  MirrorDmaPort& port = *p.camDriver(0).userPort(0);
+  ImporterDma& port = *p.camDriver(0).importerDma();
   CHECK(port.stats().counterValue("invalidation_waits") == 1);
   CHECK(zapDone > at);  // the invalidation returned only after the bursts completed
   CHECK(port.mirror().stats().counterValue("invalidations") >= 1);
   CHECK(port.stats().counterValue("device_faults") >= 1);  // line 11 refaulted the buffer
   CHECK(p.cam(0).stats().counterValue("dma_errors") == 0);
+  CHECK(p.violations.ok());
   // Frame 2 went entirely into the new pages.
   const auto bytes = p.cpu(buf, cp.frameBytes());
   CHECK(firstMismatch(bytes, cp.format, cp.width, cp.height, [&](std::uint32_t x, std::uint32_t y) {

@@ -70,7 +70,7 @@ ChainResult runChain(Chain mode, PixelFormat camFormat, PixelFormat outFormat) {
     q.inFormat = cp.format;
     q.outFormat = outFormat;
     q.tag = c.frame;
-    REQUIRE(p.colourDriver->process(*p.mm, q) == Errno::Ok);
+    REQUIRE(p.colourDriver->process(q) == Errno::Ok);
   });
   p.camDriver(r.cam).start(kFrames);
   sc_core::sc_start();
@@ -95,6 +95,10 @@ void checkFrames(ChainResult& r, PixelFormat outFormat) {
   }
   CHECK(p.cam(r.cam).stats().counterValue("dma_errors") == 0);
   CHECK(p.colour->stats().counterValue("dma_errors") == 0);
+  std::string reports;
+  for (const auto& v : p.violations.violations()) reports += InvariantChecker::format(v) + "\n";
+  INFO(reports);
+  CHECK(p.violations.ok());  // the checker saw every access and found nothing
 }
 
 }  // namespace
@@ -106,8 +110,10 @@ TEST_CASE("camera to colour engine to memory peer to peer under one switch: ever
   // Every camera byte reached the engine's BAR without crossing the root complex.
   CHECK(p.fab.barMemory("colour0").stats().counterValue("bytes_written") == kFrames * r.frameBytes);
   CHECK(p.fab.rootComplex("hb0").stats().counterValue("p2p_transactions") == 0);
-  CHECK(p.camDriver(0).userPort(0)->mirror().dmaStats().vmaP2pPages.value() > 0);
+  CHECK(p.camDriver(0).importerDma()->mirror().dmaStats().vmaP2pPages.value() > 0);
   CHECK(p.mapper.mapType(p.pci("colour0"), p.pci("cam0")) == P2pMapType::BusAddr);
+  CHECK(p.directory.checkedPages() > 0);  // rule 3 checked at the engine's BAR
+  CHECK(p.colourDriver->exporter().stats().counterValue("vma_p2p_pages") > 0);
   // RAM saw the corrected frames only.
   CHECK(p.dram.stats().counterValue("bytes_written") == kFrames * r.outBytes);
 }

@@ -50,7 +50,7 @@ void convertRamToRam(PixelFormat in, PixelFormat out, std::uint32_t w, std::uint
   r.inFormat = in;
   r.outFormat = out;
   r.tag = 42;
-  REQUIRE(p.colourDriver->process(*p.mm, r) == Errno::Ok);
+  REQUIRE(p.colourDriver->process(r) == Errno::Ok);
   sc_core::sc_start();
   REQUIRE(p.colour->completions().size() == 1);
   const ColourCompletion& c = p.colour->completions()[0];
@@ -132,9 +132,9 @@ TEST_CASE("the engine converts a frame held in its own device memory and signals
   r.dstVa = dstVa;
   r.width = w;
   r.height = h;
-  REQUIRE(p.colourDriver->process(*p.mm, r) == Errno::Ok);
+  REQUIRE(p.colourDriver->process(r) == Errno::Ok);
   r.srcOffset = p.colour->params().deviceMemoryBytes - 100;
-  CHECK(p.colourDriver->process(*p.mm, r) == Errno::Inval);
+  CHECK(p.colourDriver->process(r) == Errno::Inval);
   sc_core::sc_start();
   REQUIRE(p.colour->completions().size() == 1);
   CHECK(firstMismatch(p.cpu(dstVa, w * h * 3), PixelFormat::Rgb888, w, h,
