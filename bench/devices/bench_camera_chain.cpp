@@ -14,13 +14,16 @@
 //     bytes, DRAM and BAR keep nothing).
 // Target (issue 12): >= 1 simulated second per CPU second pixel-exact, >= 50 timing-only.
 // Usage: bench_camera_chain [data-seconds=1] [timing-seconds=10] [lines-per-dma=1]
-// lines-per-dma sets CameraParams::linesPerDma and ColourEngineParams::linesPerStrip of both runs.
+// lines-per-dma sets CameraParams::linesPerDma and ColourEngineParams::linesPerStrip of both runs;
+// a fourth argument "pt" puts the IOMMU in passthrough (DMA addresses are physical: runs of
+// physically contiguous pages coalesce into bursts up to ImporterDmaParams::maxBurstBytes).
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <memory>
+#include <string>
 
 #define CHAIN_REQUIRE(x)    \
   do {                      \
@@ -49,13 +52,14 @@ struct Run {
 
 // Builds one chain; the camera starts at `startPs` and captures `frames` frames.
 void build(Run& r, const std::string& name, bool timingOnly, std::uint64_t frames, std::uint64_t startPs,
-           std::uint32_t linesPerDma) {
+           std::uint32_t linesPerDma, IommuMode iommu) {
   ChainPlatformParams pp;
   pp.name = name;
   pp.camera.timingOnly = timingOnly;
   pp.colour.timingOnly = timingOnly;
   pp.storeData = !timingOnly;
   pp.camera.linesPerDma = linesPerDma;
+  pp.iommu = iommu;
   pp.colour.linesPerStrip = linesPerDma;
   r.frames = frames;
   r.p = std::make_unique<ChainPlatform>(pp);
@@ -99,6 +103,8 @@ int sc_main(int argc, char** argv) {
   const double dataSeconds = argc > 1 ? std::atof(argv[1]) : 1.0;
   const double timingSeconds = argc > 2 ? std::atof(argv[2]) : 10.0;
   const auto linesPerDma = static_cast<std::uint32_t>(argc > 3 ? std::atoi(argv[3]) : 1);
+  const bool passthrough = argc > 4 && std::string(argv[4]) == "pt";
+  const IommuMode iommu = passthrough ? IommuMode::Passthrough : IommuMode::Translate;
   tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_core::sc_time(1, sc_core::SC_US));
   const CameraParams cam;
   const std::uint64_t dataFrames = std::uint64_t(dataSeconds * cam.fps + 0.5);
@@ -107,8 +113,8 @@ int sc_main(int argc, char** argv) {
   const std::uint64_t phase1Ps = (dataFrames + 1) * cam.framePeriodPs();
   const std::uint64_t phase2Ps = (timingFrames + 1) * cam.framePeriodPs();
   Run data, timing;
-  build(data, "data", false, dataFrames, 0, linesPerDma);
-  build(timing, "timing", true, timingFrames, phase1Ps, linesPerDma);
+  build(data, "data", false, dataFrames, 0, linesPerDma, iommu);
+  build(timing, "timing", true, timingFrames, phase1Ps, linesPerDma, iommu);
 
   double t0 = cpuSeconds();
   sc_core::sc_start(sc_core::sc_time::from_value(phase1Ps));
@@ -120,7 +126,8 @@ int sc_main(int argc, char** argv) {
   const double simData = double(phase1Ps) * 1e-12, simTiming = double(phase2Ps) * 1e-12;
   const auto& dc = data.p->colour->completions();
   const auto& tc = timing.p->colour->completions();
-  std::printf("lines per DMA (camera) and per strip (engine): %u\n", linesPerDma);
+  std::printf("lines per DMA (camera) and per strip (engine): %u; IOMMU %s\n", linesPerDma,
+              passthrough ? "passthrough" : "translating");
   std::printf(
       "pixel-exact: %llu frames 1920x1080 RGB888 at 60 fps, %llu checked, %llu mismatching; "
       "%.3f sim s in %.3f CPU s (%.3f of it checking)\n",
