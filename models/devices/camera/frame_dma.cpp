@@ -71,25 +71,15 @@ DmaIssue ImporterDmaPort::result(const ImporterDmaResult& r, tlm_utils::tlm_quan
   return d;
 }
 
-// WORKAROUND (/work/notes/camera-requests.md #1): ImporterDma::retire() compacts its in-flight
-// list with a self-move-assignment that empties a burst kept in flight, leaking its DMAs. Until
-// that is fixed, a transfer starts only when the previous ones completed (drain), so retire()
-// never keeps a burst. Costs the colour engine nothing measurable (its strips are compute-bound).
-void ImporterDmaPort::settle(tlm_utils::tlm_quantumkeeper& qk) {
-  if (dma_.inFlightBursts()) dma_.drain(qk);
-}
-
 DmaIssue ImporterDmaPort::write(std::uint64_t offset, std::uint64_t len, const std::uint8_t* data,
                                 tlm_utils::tlm_quantumkeeper& qk) {
   HMMSIM_ASSERT(offset <= bytes_ && len <= bytes_ - offset, "DMA outside a " << bytes_ << "-byte buffer");
-  settle(qk);
   return result(dma_.issueWrite(start_ + offset, len, data, qk), qk);
 }
 
 DmaIssue ImporterDmaPort::read(std::uint64_t offset, std::uint64_t len, std::uint8_t* data,
                                tlm_utils::tlm_quantumkeeper& qk) {
   HMMSIM_ASSERT(offset <= bytes_ && len <= bytes_ - offset, "DMA outside a " << bytes_ << "-byte buffer");
-  settle(qk);
   return result(dma_.issueRead(start_ + offset, len, data, qk), qk);
 }
 

@@ -93,7 +93,6 @@ class ImporterDmaPort final : public FrameDmaPort {
 
  private:
   DmaIssue result(const ImporterDmaResult& r, tlm_utils::tlm_quantumkeeper& qk) const;
-  void settle(tlm_utils::tlm_quantumkeeper& qk);
   ImporterDma& dma_;
   Va start_;
   std::uint64_t bytes_;
