@@ -8,3 +8,7 @@ hmmsim_test(test_nic
 hmmsim_test(test_nic_nvme
   SOURCES unit/devices/test_nic_nvme.cpp
   LIBS hmmsim::devices)
+# The same workload on a machine built by the platform builder (models/platform).
+hmmsim_test(test_nic_nvme_platform
+  SOURCES unit/devices/test_nic_nvme_platform.cpp
+  LIBS hmmsim::platform)
