@@ -53,6 +53,8 @@ class CameraDriver {
   Errno setUserBuffers(Mm& mm, const std::vector<Va>& buffers);
   /// The ring of DMA buffers (scatter-gather lists). Ok; Inval (empty, or smaller than a frame).
   Errno setDmaBuffers(const std::vector<std::vector<DmaSegment>>& buffers);
+  /// Give the user buffers back (their importer goes); capture must be over.
+  void releaseBuffers() { ring_.reset(); }
   /// Program the MSI (address 0 disables it).
   void setMsi(std::uint64_t addr, std::uint32_t data) { hw_.setMsi(addr, data); }
   /// Start capturing `frames` frames at absolute time `startPs` (or now if later).

@@ -75,6 +75,11 @@ class ColourEngineDriver final : public FileOperations, public P2pExportedMemory
   /// The part of `mm` the engine may DMA to and from: [start, start + bytes), page aligned. Call
   /// once before VA buffers are used. Ok; Inval (unaligned, empty, or bound already).
   Errno bindAddressSpace(Mm& mm, Va start, std::uint64_t bytes);
+  /// Give the bound window back (its importer and ports go); no job may be running.
+  void releaseAddressSpace() {
+    ports_.clear();
+    dma_.reset();
+  }
   /// Convert one frame (queued behind earlier ones). Ok; Inval (bad geometry, unaligned buffer,
   /// a buffer outside the bound window or no window bound, input outside device memory); Fault
   /// (prefault of a buffer failed).
