@@ -244,7 +244,10 @@ void Nic::monitorThread() {
     NicMonitorSample s;
     s.issuePs = now(qk);
     s.data.resize(monitor_.bytes);
-    s.ok = dma_.read(monitor_.addr, monitor_.bytes, s.data.data(), qk) == CplStatus::SuccessfulCompletion;
+    if (monitorImporter_)
+      s.ok = monitorImporter_->read(Va(monitor_.addr), monitor_.bytes, s.data.data(), qk).ok();
+    else
+      s.ok = dma_.read(monitor_.addr, monitor_.bytes, s.data.data(), qk) == CplStatus::SuccessfulCompletion;
     if (!s.ok) ++dmaErrors_;
     s.donePs = now(qk);
     samples_.push_back(std::move(s));

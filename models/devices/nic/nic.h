@@ -171,6 +171,8 @@ class Nic : public sc_core::sc_module {
   /// TX buffers are process VAs in `dma`'s window from now on (nullptr: DMA addresses again).
   /// `dma` must issue on this NIC's engine and outlive its use.
   void setTxImporter(ImporterDma* dma) { txImporter_ = dma; }
+  /// Monitoring reads a process VA in `dma`'s window from now on (nullptr: a DMA address again).
+  void setMonitorImporter(ImporterDma* dma) { monitorImporter_ = dma; }
   /// Start monitoring (call before sc_start or from a thread).
   void startMonitor(const NicMonitorParams& p);
   /// Start the queue writer on `requests` (sorted by atPs).
@@ -219,6 +221,7 @@ class Nic : public sc_core::sc_module {
   std::vector<std::uint8_t> wire_;
   std::vector<std::uint8_t> pkt_;
   ImporterDma* txImporter_ = nullptr;
+  ImporterDma* monitorImporter_ = nullptr;
   // Monitor
   NicMonitorParams monitor_;
   bool monitorOn_ = false;

@@ -218,3 +218,68 @@ TEST_CASE(
   mm.reset();
   mm.reset();
 }
+
+TEST_CASE("monitoring mode reads a process VA through the importer path and sees the process's stores") {
+  TopologyDesc td = smallPlatform({"nic"});
+  for (auto& e : td.endpoints)
+    if (e.name == "nic") e.functions[0].bars = {mem64pref(0, 1 * kMiB)};
+  std::unique_ptr<Topology> topo = buildTopology(td);
+  PciDev& nicPci = *topo->findDev("nic");
+  MachineParams mp;
+  mp.nicBar = nicPci.bar(0).bus.value();
+  mp.nic.barBytes = 1 * kMiB;
+  mp.nvmeBar = 0x80'0000'0000ull;
+  mp.gpuBar = 0x80'1000'0000ull;
+  Machine m("", mp);
+  IommuParams ip;
+  ip.mode = IommuMode::Off;
+  Iommu iommu("iommu", ip);
+  DmaMapping dma("dma", iommu, DmaMappingParams{});
+  REQUIRE(dma.attachDevice(nicPci, pciDmaDeviceParams(nicPci, *topo)) == Errno::Ok);
+  auto mm = std::make_unique<Mm>(m.pm, "proc");
+  const VaResult page = mm->mmap(Va(0), kPageSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+  REQUIRE(page.ok());
+  const std::uint32_t zero = 0;
+  REQUIRE(copyToUser(*mm, page.addr, &zero, 4) == Errno::Ok);
+  HmmDmaImporter imp;
+  imp.device = &nicPci;
+  imp.dma = &dma;
+  auto idma = std::make_unique<ImporterDma>("nic.mon", *mm, imp, m.fab.engine(m.nicNode), page.addr, 1);
+  // The driver prefetches the translation (else the first sample pays a device fault and reads late).
+  REQUIRE(idma->mirror().map(page.addr, page.addr + kPageSize, false) == HmmStatus::Ok);
+  ScBlocker blocker;
+  mm->notifierSubscriptions().setBlocker(blocker);
+  m.nic->setMonitorImporter(idma.get());
+  constexpr std::uint64_t kPeriod = 10'000'000;
+  constexpr std::uint32_t kSamples = 8;
+  NicMonitorParams mon;
+  mon.addr = page.addr.value();
+  mon.bytes = 64;
+  mon.periodPs = kPeriod;
+  mon.samples = kSamples;
+  mon.startPs = kPeriod;
+  m.nic->startMonitor(mon);
+  // The process's progress counter k is stored at k * period + period / 2.
+  CpuHost proc("proc", m.bus, [&](CpuHost& h) {
+    for (std::uint32_t k = 1; k <= kSamples; ++k) {
+      h.cpuWork(k * kPeriod + kPeriod / 2 - h.nowPs());
+      REQUIRE(copyToUser(*mm, page.addr, &k, 4) == Errno::Ok);
+    }
+  });
+  sc_core::sc_start();
+  const auto& s = m.nic->monitorSamples();
+  REQUIRE(s.size() == kSamples);
+  for (std::uint32_t i = 0; i < kSamples; ++i) {
+    INFO("sample " << i);
+    CHECK(s[i].ok);
+    std::uint32_t v = 0;
+    std::memcpy(&v, s[i].data.data(), 4);
+    CHECK(v == i);
+  }
+  CHECK(idma->stats().counterValue("transfers") == kSamples);
+  CHECK(idma->stats().counterValue("device_faults") == 0);
+  m.nic->setMonitorImporter(nullptr);
+  mm->notifierSubscriptions().setBlocker(singleThreadBlocker());
+  idma.reset();
+  mm.reset();
+}
