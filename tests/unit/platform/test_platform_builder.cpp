@@ -17,6 +17,7 @@
 #include "models/devices/common/importer_dma.h"
 #include "models/devices/common/msi.h"
 #include "models/platform/builtin_devices.h"
+#include "models/platform/driver_thread.h"
 #include "models/platform/platform.h"
 #include "tests/unit/pcie/fabric_test_util.h"
 #include "tests/unit/pcie/topology_fixtures.h"
@@ -214,4 +215,46 @@ TEST_CASE(
   CHECK(p.interrupts().stats().counterValue("cpu_busy_ps") == 2 * (d.interrupts.entryLatencyPs + kCost));
   CHECK(p.dram().stats().counterValue("bytes_written") == 16);  // the MSIs did not reach DRAM
   CHECK(p.violations().ok());
+}
+
+TEST_CASE("a driver thread rings a doorbell and sleeps until the device's MSI, waking the entry latency later") {
+  PlatformDesc d = machine();
+  d.interrupts.entryLatencyPs = 1'500'000;
+  Platform p("m", d, builtinDevices());
+  PcieMemoryTarget& bar = p.fabric().barMemory("gpu1");
+  const std::uint64_t doorbell = pciResourceStart(p.pci("gpu1"), 2).value() + 0x10'0000;
+  sc_core::sc_event rung;
+  std::uint64_t rungAt = 0;
+  REQUIRE(bar.registerMmio(
+              0x10'0000, 0x1000,
+              [&](const MmioAccess& a) {
+                if (!a.isWrite) return;
+                rungAt = a.timePs;
+                rung.notify(psTime(a.timePs - sc_core::sc_time_stamp().value()));
+              },
+              "doorbell") == Errno::Ok);
+  MsiMessage msg;
+  std::uint64_t wokeAt = 0, storedAt = 0;
+  DriverThread driver("drv", p, [&](DriverThread& t) {
+    const std::uint32_t one = 1;
+    t.store(doorbell, &one, sizeof one);
+    storedAt = sc_core::sc_time_stamp().value();
+    t.waitInterrupt(5);
+    wokeAt = sc_core::sc_time_stamp().value();
+  });
+  msg = driver.bindVector(5);
+  DmaIssue sent;
+  QkThread dev("dev", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    sc_core::wait(rung);
+    sc_core::wait(2, sc_core::SC_US);  // the device's work
+    qk.reset();
+    sent = sendMsi(p.fabric().engine("gpu1"), msg, qk);
+  });
+  sc_core::sc_start();
+  CHECK(rungAt > 0);
+  CHECK(storedAt > 0);
+  CHECK(sent.status == CplStatus::SuccessfulCompletion);
+  CHECK(wokeAt == sent.donePs + d.interrupts.entryLatencyPs);
+  CHECK(driver.interrupts() == 1);
+  CHECK(driver.busErrors() == 0);
 }
