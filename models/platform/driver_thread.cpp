@@ -6,7 +6,8 @@
 
 namespace hmmsim {
 
-DriverThread::DriverThread(sc_core::sc_module_name name, Platform& platform, std::function<void(DriverThread&)> body)
+DriverThread::DriverThread(sc_core::sc_module_name name, Platform& platform,
+                           std::function<void(DriverThread&)> body)
     : sc_module(name), platform_(platform), body_(std::move(body)) {
   SC_THREAD(run);
 }

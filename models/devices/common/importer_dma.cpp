@@ -111,7 +111,8 @@ ImporterDmaResult ImporterDma::read(Va va, std::uint64_t len, std::uint8_t* data
 
 void ImporterDma::drain(tlm_utils::tlm_quantumkeeper& qk) {
   std::uint64_t done = 0;
-  for (const Burst& b : inFlight_) done = std::max(done, b.donePs);
+  for (const Burst& b : inFlight_)
+    if (b.donePs != kIssuing) done = std::max(done, b.donePs);
   const std::uint64_t now = localNowPs(qk);
   if (done > now) qk.inc(psTime(done - now));
   retire(~0ull);
@@ -144,6 +145,9 @@ ImporterDmaResult ImporterDma::transfer(bool write, Va va, std::uint64_t len, st
       if (tries == params_.maxFaultRetries || !deviceFault(page, end, write, qk, res)) return res;
       id = mirror_.beginDma(pos, write);
     }
+    // From here the page is a DMA of the mirror: an invalidation covering it must wait for it.
+    pendFirst_ = run.ids.empty() ? page : run.firstPage;
+    pendEnd_ = page + kPageSize;
     const DeviceTranslation& t = *mirror_.dmaTranslation(*id);
     const DmaAddr a = t.addr + (pos - page);
     if (!run.ids.empty() && !extends(run, t, a, n)) issueRun(run, write, qk, res);
@@ -160,6 +164,7 @@ ImporterDmaResult ImporterDma::transfer(bool write, Va va, std::uint64_t len, st
     pos = pos + n;
   }
   issueRun(run, write, qk, res);
+  pendFirst_ = pendEnd_;
   return res;
 }
 
@@ -187,6 +192,17 @@ bool ImporterDma::deviceFault(Va page, Va end, bool write, tlm_utils::tlm_quantu
 void ImporterDma::issueRun(Run& run, bool write, tlm_utils::tlm_quantumkeeper& qk, ImporterDmaResult& res) {
   if (run.ids.empty()) return;
   for (std::size_t i = 0; i < run.ids.size(); ++i) mirror_.noteDmaAccess(run.ids[i], i == 0 ? run.len : 0);
+  // The burst is in flight from now on, its completion time known once the engine issued it
+  // (the engine may sync meanwhile, and an invalidation then waits for it: waitForBursts).
+  const std::uint64_t seq = nextBurst_++;
+  Burst b;
+  b.seq = seq;
+  b.first = run.firstPage;
+  b.end = run.firstPage + (run.ids.size() << kPageShift);
+  b.ids = std::move(run.ids);
+  b.donePs = kIssuing;
+  inFlight_.push_back(std::move(b));
+  pendFirst_ = std::max(pendFirst_, inFlight_.back().end);
   DmaIssue d;
   if (run.kind == HmmDmaKind::Local) {
     d.donePs = issueLocal(run, write, qk);
@@ -211,12 +227,9 @@ void ImporterDma::issueRun(Run& run, bool write, tlm_utils::tlm_quantumkeeper& q
   ++res.bursts;
   res.bytes += run.len;
   res.donePs = std::max(res.donePs, d.donePs);
-  Burst b;
-  b.ids = std::move(run.ids);
-  b.first = run.firstPage;
-  b.end = run.firstPage + (b.ids.size() << kPageShift);
-  b.donePs = d.donePs;
-  inFlight_.push_back(std::move(b));
+  for (Burst& x : inFlight_)
+    if (x.seq == seq) x.donePs = d.donePs;
+  progress_.notify(sc_core::SC_ZERO_TIME);
   run = Run{};
 }
 
@@ -235,7 +248,7 @@ std::uint64_t ImporterDma::issueLocal(const Run& run, bool write, tlm_utils::tlm
 void ImporterDma::retire(std::uint64_t ps) {
   std::size_t keep = 0;
   for (std::size_t i = 0; i < inFlight_.size(); ++i) {
-    if (inFlight_[i].donePs <= ps) {
+    if (inFlight_[i].donePs != kIssuing && inFlight_[i].donePs <= ps) {
       retireBurst(inFlight_[i]);
     } else {
       // No self-move: moving a vector onto itself leaves it empty (the burst's DMAs would leak).
@@ -256,8 +269,21 @@ void ImporterDma::retireBurst(Burst& b) {
 
 void ImporterDma::waitForBursts(Va start, Va end) {
   std::uint64_t until = 0;
-  for (const Burst& b : inFlight_)
-    if (b.first < end && start < b.end) until = std::max(until, b.donePs);
+  for (;;) {
+    // Pages the device thread took a DMA for and has not issued yet, or a burst it is issuing:
+    // wait until it has (it needs no lock for that), then for the completion.
+    bool issuing = pendFirst_ < pendEnd_ && pendFirst_ < end && start < pendEnd_;
+    until = 0;
+    for (const Burst& b : inFlight_)
+      if (b.first < end && start < b.end) {
+        if (b.donePs == kIssuing)
+          issuing = true;
+        else
+          until = std::max(until, b.donePs);
+      }
+    if (!issuing || !inThread()) break;
+    sc_core::wait(progress_);
+  }
   const std::uint64_t now = sc_core::sc_time_stamp().value();
   if (until > now && inThread()) {
     // The invalidating thread sleeps until the device's last burst on the range completed.
@@ -268,7 +294,7 @@ void ImporterDma::waitForBursts(Va start, Va end) {
   std::size_t keep = 0;
   for (std::size_t i = 0; i < inFlight_.size(); ++i) {
     Burst& b = inFlight_[i];
-    if ((b.first < end && start < b.end) || b.donePs <= until) {
+    if (b.donePs != kIssuing && ((b.first < end && start < b.end) || b.donePs <= until)) {
       retireBurst(b);
     } else {
       if (keep != i) inFlight_[keep] = std::move(b);

@@ -157,10 +157,12 @@ class ImporterDma {
     Pfn lastPfn;
   };
   struct Burst {
+    std::uint64_t seq = 0;
     std::vector<std::uint64_t> ids;
-    Va first, end;  // pages [first, end)
-    std::uint64_t donePs = 0;
+    Va first, end;             // pages [first, end)
+    std::uint64_t donePs = 0;  // kIssuing while the engine issues it
   };
+  static constexpr std::uint64_t kIssuing = ~0ull;
   ImporterDmaResult transfer(bool write, Va va, std::uint64_t len, std::uint8_t* data,
                              tlm_utils::tlm_quantumkeeper& qk);
   /// Device fault at `page`: charge, sync, map [page, end) (capped). False (res filled) on failure.
@@ -183,6 +185,10 @@ class ImporterDma {
   ImporterMirror mirror_;
   LocalMemoryAccess local_;
   std::vector<Burst> inFlight_;
+  std::uint64_t nextBurst_ = 1;
+  // Pages [pendFirst_, pendEnd_) have a mirror DMA (beginDma) but no burst entry yet.
+  Va pendFirst_, pendEnd_;
+  sc_core::sc_event progress_;  // a burst was issued (its completion time is known)
   // The burst being issued (rule 3 at a BAR target): its run and the bus address its first
   // access reached (translation keeps a burst contiguous).
   const Run* current_ = nullptr;

@@ -7,3 +7,6 @@ hmmsim_test(test_platform_seam SOURCES unit/platform/test_platform_seam.cpp
 # MSI delivery to CPU driver threads.
 hmmsim_test(test_platform_builder SOURCES unit/platform/test_platform_builder.cpp
   LIBS hmmsim::platform)
+# CPU threads, a DMA device and a migrating driver on one range under the sleeping mmap lock.
+hmmsim_test(test_platform_concurrency SOURCES unit/platform/test_platform_concurrency.cpp
+  LIBS hmmsim::platform)

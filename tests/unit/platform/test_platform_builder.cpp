@@ -217,7 +217,8 @@ TEST_CASE(
   CHECK(p.violations().ok());
 }
 
-TEST_CASE("a driver thread rings a doorbell and sleeps until the device's MSI, waking the entry latency later") {
+TEST_CASE(
+    "a driver thread rings a doorbell and sleeps until the device's MSI, waking the entry latency later") {
   PlatformDesc d = machine();
   d.interrupts.entryLatencyPs = 1'500'000;
   Platform p("m", d, builtinDevices());
