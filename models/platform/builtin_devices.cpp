@@ -1,6 +1,9 @@
 // The built-in device types. See builtin_devices.h.
 #include "models/platform/builtin_devices.h"
 
+#include "models/devices/nic/nic_device.h"
+#include "models/devices/nvme/nvme_device.h"
+
 namespace hmmsim {
 
 DmirrorPlatformDevice::DmirrorPlatformDevice(const std::string& name, PhysMem& pm,
@@ -18,6 +21,8 @@ void registerDmirror(DeviceRegistry& r) {
 DeviceRegistry builtinDevices() {
   DeviceRegistry r;
   registerDmirror(r);
+  registerNic(r);
+  registerNvme(r);
   return r;
 }
 

@@ -180,8 +180,10 @@ bool ImporterDma::deviceFault(Va page, Va end, bool write, tlm_utils::tlm_quantu
   qk.inc(psTime(params_.faultPs));
   qk.sync();  // the fault is handled at synchronised time: its outcome depends on no quantum
   const Va winEnd = mirror_.start() + (mirror_.pages() << kPageShift);
-  Va mapEnd = std::min(end.alignUp(kPageSize), page + (params_.faultAheadPages << kPageShift));
-  mapEnd = std::min(mapEnd, winEnd);
+  const Va ahead = std::min(page + (params_.faultAheadPages << kPageShift), winEnd);
+  const Va mapEnd = std::min(end.alignUp(kPageSize), ahead);
+  if (params_.faultAheadPastEnd && ahead > mapEnd && mirror_.map(page, ahead, write) == HmmStatus::Ok)
+    return true;
   const HmmStatus st = mirror_.map(page, mapEnd, write);
   if (st == HmmStatus::Ok) return true;
   res.status = ImporterDmaStatus::Fault;

@@ -68,6 +68,11 @@ struct ImporterDmaParams {
   /// Pages one device fault maps, from the faulting page towards the end of the transfer.
   /// Unit: pages. Default 512 (2 MiB).
   std::uint64_t faultAheadPages = 512;
+  /// A fault maps faultAheadPages from the faulting page even past the transfer's end (up to the
+  /// window's end): a streamer issuing small transfers takes one fault per faultAheadPages, not
+  /// per transfer. If that range cannot be mapped whole (a hole), the fault maps up to the
+  /// transfer's end only. Default false.
+  bool faultAheadPastEnd = false;
   /// Device faults tried for one page before the transfer fails (each retry follows an
   /// invalidation that raced with the fault). Unit: faults. Default 16.
   unsigned maxFaultRetries = 16;

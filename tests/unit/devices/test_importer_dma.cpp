@@ -539,3 +539,26 @@ TEST_CASE("bursts kept in flight across transfers are all retired, none leaked")
   CHECK(p.mm->munmap(va, kLen) == Errno::Ok);  // no DMA left to wait for
   CHECK(p.violations.ok());
 }
+
+TEST_CASE("with faultAheadPastEnd a streamer of small transfers takes one fault per faultAheadPages") {
+  bigQuantum();
+  Options o;
+  o.importer.faultAheadPages = 16;
+  o.importer.faultAheadPastEnd = true;
+  DmaPlatform p(o);
+  constexpr std::uint64_t kPages = 40, kLen = kPages * kPageSize;
+  const Va va = p.mapAnon(kLen);
+  ImporterDma& imp = p.importerOver(va, kPages);
+  const std::vector<std::uint8_t> out = pattern(kLen, 6);
+  bool ok = true;
+  QkThread t("dev", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    for (std::uint64_t i = 0; i < kPages; ++i)  // one page per transfer, like packets
+      ok = imp.write(va + i * kPageSize, kPageSize, out.data() + i * kPageSize, qk).ok() && ok;
+  });
+  sc_core::sc_start();
+  CHECK(ok);
+  CHECK(imp.stats().counterValue("device_faults") ==
+        3);  // pages 0, 16, 32 (the last run stops at the window)
+  CHECK(p.cpu(va, kLen) == out);
+  CHECK(p.violations.ok());
+}
