@@ -104,8 +104,11 @@ void ConfigNode::requireSequence() const {
 }
 
 void ConfigNode::requireKeys(std::initializer_list<const char*> allowed) const {
+  requireKeys(std::vector<std::string>(allowed.begin(), allowed.end()));
+}
+
+void ConfigNode::requireKeys(const std::vector<std::string>& names) const {
   requireMap();
-  std::vector<std::string> names(allowed.begin(), allowed.end());
   for (const auto& kv : node_) {
     std::string key = kv.first.Scalar();
     if (std::find(names.begin(), names.end(), key) != names.end()) continue;

@@ -59,6 +59,7 @@ class ConfigNode {
 
   /// Throws unless this node is a map whose keys are all in `allowed`.
   void requireKeys(std::initializer_list<const char*> allowed) const;
+  void requireKeys(const std::vector<std::string>& allowed) const;
   void requireMap() const;
   void requireSequence() const;
 

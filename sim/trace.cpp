@@ -24,6 +24,8 @@ const char* traceCategoryName(TraceCategory c) {
       return "iommu.walk";
     case TraceCategory::Dma:
       return "dma";
+    case TraceCategory::Script:
+      return "scenario.op";
     case TraceCategory::kCount:
       break;
   }

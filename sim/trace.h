@@ -22,6 +22,7 @@ enum class TraceCategory : unsigned {
   PcieLink,
   IommuWalk,
   Dma,
+  Script,  ///< a scenario's script operations (scenarios/scenario_run.*)
   kCount
 };
 

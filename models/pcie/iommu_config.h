@@ -2,6 +2,8 @@
 // Loading the IOMMU and DMA-mapping parameters from a scenario's YAML ("iommu:" section).
 //
 // Every key is optional; absent keys keep the parameter structs' defaults. Values carry units.
+// The keys, units, defaults and ranges are declared once in iommuConfigParamTable()
+// (models/pcie/pcie_params.*), which also feeds `hmmsim describe iommu` and the docs.
 // Errors (unknown key with the nearest valid one, wrong type, out-of-range value, an IOTLB whose
 // ways do not divide its entries) are ConfigErrors naming file:line:column and the key.
 //

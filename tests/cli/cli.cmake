@@ -32,7 +32,7 @@ hmmsim_cli_test("--help lists the demo subcommand and exits 0" 0
 hmmsim_cli_test("no subcommand is a usage error (exit 2)" 2
   STDERR "A subcommand is required")
 hmmsim_cli_test("an unknown subcommand is named with the known ones (exit 2)" 2
-  ARGS frobnicate STDERR "unknown subcommand 'frobnicate' \\(known: demo\\)")
+  ARGS frobnicate STDERR "unknown subcommand 'frobnicate' \\(known: demo run validate describe sweep plot\\)")
 hmmsim_cli_test("an unknown option is named (exit 2)" 2
   ARGS demo --bogus STDERR "--bogus")
 hmmsim_cli_test("a size without a unit it understands names --ram and the accepted forms (exit 2)" 2
@@ -44,3 +44,85 @@ hmmsim_cli_test("--ram that is not a multiple of 2MiB is refused with the rule (
 hmmsim_cli_test("an unwritable --stats-json fails before the run with the reason (exit 2)" 2
   ARGS demo --map 4MiB --stats-json /no-such-dir-for-hmmsim/stats.json
   STDERR "--stats-json: cannot write /no-such-dir-for-hmmsim/stats.json: .*No such file or directory")
+
+# Scenario files: run, validate, describe, sweep, plot.
+set(_sel ${PROJECT_SOURCE_DIR}/scenarios/selftests)
+set(_bad ${CMAKE_CURRENT_SOURCE_DIR}/cli/scenarios)
+hmmsim_cli_test("run of a passing scenario prints its summary and exits 0" 0
+  ARGS run ${_sel}/migrate.yaml
+  STDOUT "scenario migrate .*pages migrated to dev +1024.*checker +clean.*result +PASS" STDERR_EMPTY)
+hmmsim_cli_test("run writes stats.json and the Perfetto trace into --out" 0
+  ARGS run ${_sel}/anon_write.yaml --out ${CMAKE_CURRENT_BINARY_DIR}/cli-run-out --trace
+  STDOUT "stats written to .*trace to " FILE ${CMAKE_CURRENT_BINARY_DIR}/cli-run-out/trace.json)
+hmmsim_cli_test("a failed operation expectation names file:line:column and exits 1" 1
+  ARGS run ${_sel}/anon_write.yaml --set script[3].expect.cpages=5
+  STDOUT "result +FAIL.*FAILED: [^\n]*anon_write.yaml:8:5: dmirror write: cpages 1024, expected 5")
+hmmsim_cli_test("a failed stats expectation exits 1 with the stat and its value" 1
+  ARGS run ${_sel}/migrate.yaml --set expect.stats[0].eq=7
+  STDOUT "expect: device.dmirror0.migrated_to_dev is 1024, expected <= 7")
+hmmsim_cli_test("a checker violation the scenario does not expect exits 1" 1
+  ARGS run ${_bad}/failing_checker.yaml
+  STDOUT "checker +4 violation.*freed-frame.*FAILED: .*expect: checker: expected clean, got freed-frame=4")
+hmmsim_cli_test("a misspelt key names file:line:column and the nearest key, exits 2" 2
+  ARGS run ${_bad}/bad_key.yaml
+  STDERR "bad_key.yaml:4:16: key 'script\\[0\\].regoin': unknown key; did you mean 'region'\\?")
+hmmsim_cli_test("a misspelt section is refused with the nearest section (exit 2)" 2
+  ARGS validate ${_bad}/bad_section.yaml STDERR "bad_section.yaml:3:1: key 'scirpt': unknown key; did you mean 'script'")
+hmmsim_cli_test("a bad value says what was expected (exit 2)" 2
+  ARGS validate ${_bad}/bad_value.yaml
+  STDERR "bad_value.yaml:4:38: key 'script\\[0\\].size': expected a byte size such as .*got 'lots'")
+hmmsim_cli_test("a region that is never mapped is caught before the run (exit 2)" 2
+  ARGS run ${_bad}/bad_region.yaml
+  STDERR "bad_region.yaml:5:25: .*no region 'bufer' is mapped at this point of the script; did you mean 'buffer'")
+hmmsim_cli_test("a misspelt model parameter names the table's nearest key (exit 2)" 2
+  ARGS validate ${_bad}/bad_param.yaml STDERR "bad_param.yaml:3:14: key 'machine.phys_mem.rma': unknown key; did you mean 'ram'")
+hmmsim_cli_test("a missing include names the file (exit 2)" 2
+  ARGS validate ${_bad}/bad_include.yaml STDERR "bad_include.yaml:1:10: .*cannot include .*no_such_fragment.yaml: no such file")
+hmmsim_cli_test("a bad --set value is located at the key it sets (exit 2)" 2
+  ARGS run ${_sel}/migrate.yaml --set machine.phys_mem.ram=3MiB
+  STDERR "key 'machine.phys_mem': ram_size .*multiple of 2 MiB")
+hmmsim_cli_test("--set of an unknown section suggests the nearest (exit 2)" 2
+  ARGS run ${_sel}/migrate.yaml --set machin.phys_mem.ram=1GiB STDERR "--set: key 'machin.phys_mem.ram': unknown section 'machin'; did you mean 'machine'")
+hmmsim_cli_test("validate of a good file reports what it holds and exits 0" 0
+  ARGS validate ${_sel}/snapshot.yaml STDOUT "snapshot.yaml: ok \\(scenario snapshot, 1 process\\(es\\), 2 device\\(s\\), 15 script operation\\(s\\)\\)")
+hmmsim_cli_test("a platform section is refused until models/platform is wired in (exit 2)" 2
+  ARGS validate ${_bad}/platform_hook.yaml STDERR "platform_hook.yaml:3:3: key 'platform': a platform section needs the SystemC platform builder")
+hmmsim_cli_test("describe lists the models" 0
+  ARGS describe STDOUT "phys_mem +system RAM.*mm +a process.*dmirror")
+hmmsim_cli_test("describe MODEL prints its keys with type, unit, default and range" 0
+  ARGS describe phys_mem STDOUT "ram +size +bytes +4GiB +size of system RAM, a multiple of 2 MiB \\[2MiB .. 8TiB\\]")
+hmmsim_cli_test("describe of an unknown model suggests the nearest (exit 2)" 2
+  ARGS describe dmirorr STDERR "unknown model 'dmirorr'; did you mean 'dmirror'")
+hmmsim_cli_test("sweep prints one CSV row per grid point, parameters first" 0
+  ARGS sweep ${PROJECT_SOURCE_DIR}/scenarios/sweeps/migrate_roundtrips.yaml --param script[0].times=1,3
+       --param script[0].script[0].size=256KiB,1MiB --jobs 2
+  STDOUT "^script\\[0\\].times,script\\[0\\].script\\[0\\].size,pass,.*\n1,256KiB,1,.*\n1,1MiB,1,.*\n3,256KiB,1,.*\n3,1MiB,1,")
+hmmsim_cli_test("sweep refuses a malformed --param (exit 2)" 2
+  ARGS sweep ${_sel}/migrate.yaml --param machine.phys_mem.ram STDERR "--param: expected key=v1,v2")
+hmmsim_cli_test("sweep checks every point before running any (exit 2)" 2
+  ARGS sweep ${_sel}/migrate.yaml --param machine.phys_mem.ram=512MiB,lots STDERR "key 'machine.phys_mem.ram': expected a byte size")
+hmmsim_cli_test("plot of an unknown column suggests the nearest (exit 2)" 2
+  ARGS plot ${CMAKE_CURRENT_SOURCE_DIR}/cli/sweep-sample.csv --x times --y device.dmirror0.ioctl
+  STDERR "--y: no column 'device.dmirror0.ioctl' in the CSV; did you mean 'device.dmirror0.ioctls'")
+hmmsim_cli_test("plot writes an SVG chart" 0
+  ARGS plot ${CMAKE_CURRENT_SOURCE_DIR}/cli/sweep-sample.csv --x times --y device.dmirror0.ioctls --by size
+       --out ${CMAKE_CURRENT_BINARY_DIR}/cli-plot.svg
+  STDOUT "chart written to" FILE ${CMAKE_CURRENT_BINARY_DIR}/cli-plot.svg)
+
+# A bad file runs nothing and touches no output: an existing stats.json in --out is kept as is.
+add_test(NAME "hmmsim cli: a bad file leaves the --out folder untouched (exit 2)"
+         COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim> -DBAD=${_bad}/bad_key.yaml
+                 -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-untouched -P ${PROJECT_SOURCE_DIR}/cmake/CheckBadFileUntouched.cmake)
+
+# The same sweep under mpirun (2 ranks) writes the same CSV, byte for byte, as locally.
+if(HMMSIM_HAVE_MPI)
+  find_program(HMMSIM_MPIRUN NAMES mpirun mpiexec)
+endif()
+if(HMMSIM_HAVE_MPI AND HMMSIM_MPIRUN)
+  add_test(NAME "hmmsim cli: sweep under mpirun -n 2 writes the local sweep's CSV byte for byte"
+           COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim> -DMPIRUN=${HMMSIM_MPIRUN}
+                   -DFILE=${PROJECT_SOURCE_DIR}/scenarios/sweeps/migrate_roundtrips.yaml
+                   -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-mpi -P ${PROJECT_SOURCE_DIR}/cmake/CompareMpiSweep.cmake)
+  set_tests_properties("hmmsim cli: sweep under mpirun -n 2 writes the local sweep's CSV byte for byte"
+                       PROPERTIES TIMEOUT 60)
+endif()

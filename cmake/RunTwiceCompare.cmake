@@ -1,0 +1,21 @@
+# Runs `hmmsim run FILE --out WORK/a` and `--out WORK/b` and fails unless both stats.json files
+# are byte-identical (and a run with another --seed still writes the seed it was given).
+#   cmake -DEXE=<hmmsim> -DFILE=<scenario> -DWORK=<folder> -P RunTwiceCompare.cmake
+cmake_minimum_required(VERSION 3.25)
+file(REMOVE_RECURSE "${WORK}")
+foreach(run a b)
+  execute_process(COMMAND "${EXE}" run "${FILE}" --seed 7 --out "${WORK}/${run}" RESULT_VARIABLE rc OUTPUT_QUIET)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "hmmsim run ${FILE} --out ${WORK}/${run} exited ${rc}")
+  endif()
+endforeach()
+file(READ "${WORK}/a/stats.json" a)
+file(READ "${WORK}/b/stats.json" b)
+if(NOT a STREQUAL b)
+  message(FATAL_ERROR "${WORK}/a/stats.json and ${WORK}/b/stats.json differ")
+endif()
+if(NOT a MATCHES "\"seed\": {[^}]*\"value\": 7")
+  message(FATAL_ERROR "stats.json does not record --seed 7 as run.seed")
+endif()
+string(LENGTH "${a}" len)
+message(STATUS "stats.json identical across two runs (${len} bytes)")

@@ -1,0 +1,124 @@
+// hmmsim run, validate and describe. See commands.h.
+
+#include "scenarios/commands.h"
+
+#include <filesystem>
+#include <iostream>
+
+#include "scenarios/param_tables.h"
+#include "scenarios/scenario.h"
+#include "scenarios/scenario_run.h"
+#include "sim/output_file.h"
+
+namespace hmmsim::scenario {
+
+namespace {
+
+/// Parses the --set options; prints the problem and returns false on a malformed one.
+bool parseSets(const std::vector<std::string>& sets, std::vector<Override>& out, std::ostream& err) {
+  for (const std::string& s : sets) {
+    std::string why;
+    auto o = parseOverride(s, &why);
+    if (!o) {
+      err << "hmmsim: --set: " << why << '\n';
+      return false;
+    }
+    out.push_back(*o);
+  }
+  return true;
+}
+
+/// Loads and validates; prints the error and returns nullopt on a bad file.
+std::optional<Scenario> load(const std::string& file, const std::vector<std::string>& sets,
+                             std::ostream& err) {
+  std::vector<Override> overrides;
+  if (!parseSets(sets, overrides, err)) return std::nullopt;
+  try {
+    Scenario s = loadScenario(file, overrides);
+    if (s.platform.section) {
+      // The hook for models/platform: its PlatformDesc loader takes this section.
+      s.platform.section->fail(
+          "a platform section needs the SystemC platform builder (models/platform), which is not wired into "
+          "the scenario runner yet; use machine: for dmirror scenarios");
+    }
+    return s;
+  } catch (const ConfigError& e) {
+    err << e.what() << '\n';
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+int cmdValidate(const std::string& file, const std::vector<std::string>& sets, std::ostream& out,
+                std::ostream& err) {
+  std::optional<Scenario> s = load(file, sets, err);
+  if (!s) return 2;
+  std::size_t ops = s->script.size();
+  out << file << ": ok (scenario " << s->name << ", " << s->processes.size() << " process(es), "
+      << s->devices.size() << " device(s), " << ops << " script operation(s))\n";
+  return 0;
+}
+
+int cmdRun(const RunArgs& a, std::ostream& out, std::ostream& err) {
+  std::optional<Scenario> s = load(a.file, a.sets, err);
+  if (!s) return 2;
+  if (a.seed >= 0) s->seed = static_cast<std::uint64_t>(a.seed);
+  const std::filesystem::path dir(a.outDir);
+  const std::string statsPath = (dir / "stats.json").string(), tracePath = (dir / "trace.json").string();
+  if (!a.outDir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    for (const std::string& p : {statsPath, tracePath}) {
+      if (p == tracePath && !a.trace) continue;
+      if (const std::string why = checkOutputPath(p); !why.empty()) {
+        err << "hmmsim run: --out: " << why << '\n';
+        return 2;
+      }
+    }
+  }
+  RunOptions opts;
+  opts.trace = a.trace;
+  const RunResult r = runScenario(*s, opts);
+  out << formatSummary(*s, r);
+  if (!a.outDir.empty()) {
+    std::string why = writeFileAtomically(statsPath, r.stats.toJson().dump(2) + "\n");
+    if (why.empty() && a.trace) why = writeFileAtomically(tracePath, r.traceJson + "\n");
+    if (!why.empty()) {
+      err << "hmmsim run: " << why << '\n';
+      return 1;
+    }
+    out << "  stats written to " << statsPath << (a.trace ? ", trace to " + tracePath : "") << '\n';
+  } else if (a.trace) {
+    err << "hmmsim run: --trace needs --out DIR (the trace goes to DIR/trace.json)\n";
+    return 2;
+  }
+  return r.ok() ? 0 : 1;
+}
+
+int cmdDescribe(const std::string& model, bool markdown, std::ostream& out, std::ostream& err) {
+  const std::vector<const ParamTableBase*> tables = allParamTables();
+  if (markdown) {
+    for (const ParamTableBase* t : tables) out << t->markdown();
+    return 0;
+  }
+  if (model.empty()) {
+    out << "models (hmmsim describe MODEL for their parameters):\n";
+    for (const ParamTableBase* t : tables) out << "  " << t->model() << "  " << t->summary() << '\n';
+    return 0;
+  }
+  std::vector<std::string> names;
+  for (const ParamTableBase* t : tables) {
+    if (t->model() == model) {
+      out << t->describe();
+      return 0;
+    }
+    names.push_back(t->model());
+  }
+  const std::string near = nearestWord(model, names);
+  err << "hmmsim describe: unknown model '" << model << "'"
+      << (near.empty() ? "" : "; did you mean '" + near + "'?") << " (hmmsim describe lists them)\n";
+  return 2;
+}
+
+}  // namespace hmmsim::scenario

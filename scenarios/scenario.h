@@ -1,0 +1,172 @@
+#pragma once
+// A scenario file, parsed and validated: the machine, the processes and their memory, an ordered
+// script of operations with their expected results, and the run's expectations. The format is
+// docs/scenario-format.md; loadScenario() is the only place YAML is read, and every user mistake
+// is a ConfigError (file:line:column, the key, what was expected, the nearest valid key), raised
+// before anything runs.
+//
+// What a scenario drives today: the functional mm (mmap, munmap, mprotect, mremap, madvise,
+// fork, CPU loads and stores) and dmirror devices (lib/test_hmm.c), as the kernel's HMM
+// selftests do. The SystemC platform (root complexes, switches, links, IOMMU, real devices) is
+// built by models/platform from the `platform:` section; until that builder is wired in
+// (PlatformHook below), a scenario with a `platform:` section is refused with a message saying so.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/cpu_mmu/dev_pagemap.h"
+#include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/phys_mem.h"
+#include "models/devices/dmirror/dmirror.h"
+#include "sim/config.h"
+
+namespace hmmsim::scenario {
+
+/// Where an element of the file is: "file:line:column" (for run-time failure messages).
+std::string where(const ConfigNode& n);
+
+/// int word i of a range = base + step * i (step 0: every word is base).
+struct IntPattern {
+  std::int64_t base = 0;
+  std::int64_t step = 1;
+};
+
+/// How a region of a process's address space is mapped.
+enum class MapKind {
+  Anon,         ///< MAP_PRIVATE | MAP_ANONYMOUS
+  SharedAnon,   ///< MAP_SHARED | MAP_ANONYMOUS (shmem)
+  FilePrivate,  ///< MAP_PRIVATE of a tmpfile
+  FileShared,   ///< MAP_SHARED of a tmpfile
+  DeviceFile,   ///< MAP_PRIVATE of an open dmirror device file (VM_MIXEDMAP)
+  Hugetlb,      ///< MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB (2 MiB pages from the mm's pool)
+};
+
+/// A named region: `memory:` of a process, or a script `mmap`.
+struct RegionSpec {
+  std::string name;
+  std::uint64_t size = 0;  ///< bytes, a multiple of 4 KiB
+  int prot = 0;            ///< PROT_*
+  MapKind kind = MapKind::Anon;
+  std::uint64_t align = 0;             ///< place the region at this alignment (maps size + align); 0: none
+  bool thp = false;                    ///< madvise(MADV_HUGEPAGE) after mapping
+  std::optional<IntPattern> fileInts;  ///< initial contents of the backing file
+  std::optional<IntPattern> fill;      ///< CPU stores after mapping
+  std::string fd;                      ///< DeviceFile: the descriptor's name
+};
+
+/// A process of the scenario; the first one is the default target of script operations.
+struct ProcessSpec {
+  std::string name;
+  MmParams mm;
+  std::vector<unsigned> open;  ///< dmirror devices opened at start (descriptor "dmirror<N>")
+  std::vector<RegionSpec> memory;
+};
+
+/// One dmirror device (/dev/hmm_dmirror<id>).
+struct DeviceSpec {
+  unsigned id = 0;
+  MemoryType memory = MemoryType::DevicePrivate;
+};
+
+enum class OpKind {
+  Mmap,      ///< map a region (RegionSpec)
+  Munmap,    ///< munmap(region + offset, length)
+  Mprotect,  ///< mprotect(region + offset, length, prot)
+  Mremap,    ///< mremap(region, size, new_size, MREMAP_MAYMOVE [| FIXED at `to_region`])
+  Madvise,   ///< madvise(region + offset, length, advice)
+  Fork,      ///< fork(): `child` gets a copy of the process's address space
+  Exit,      ///< the process closes its descriptors and exits
+  Open,      ///< open a dmirror device: descriptor `as` (default "dmirror<N>")
+  Close,     ///< close a descriptor
+  Write,     ///< CPU stores of an int pattern
+  Read,      ///< CPU loads, checked against an int pattern or bytes
+  Dmirror,   ///< an HMM_DMIRROR_* ioctl
+  Repeat,    ///< the nested `script` `times` times
+};
+
+/// Expected outcome of an operation that returns an error code (0 = success).
+struct ExpectRet {
+  int ret = 0;  ///< 0 or -errno
+  std::optional<std::uint64_t> cpages, faults;
+};
+
+struct Op {
+  OpKind kind = OpKind::Read;
+  std::string where;              ///< file:line:column of the operation
+  std::optional<ConfigNode> src;  ///< the operation's node (for errors found by checkScenario)
+  std::string text;               ///< "dmirror read" etc., for messages
+  std::string process;            ///< target process ("" = the first)
+  std::string region;
+  std::uint64_t offset = 0, length = 0;  ///< bytes; length 0 = to the end of the region
+  int prot = 0;
+  int advice = 0;
+  std::uint64_t newSize = 0;
+  std::string toRegion;  ///< mremap: move to this region's address (MREMAP_FIXED)
+  std::string child;     ///< fork
+  unsigned device = 0;   ///< open
+  std::string fd;        ///< dmirror, close, open's `as`
+  unsigned command = 0;  ///< HMM_DMIRROR_*
+  std::string mirror;    ///< dmirror: the bounce buffer region
+  std::uint64_t npages = 0;
+  std::uint64_t flagsValue = 0;           ///< dmirror flags
+  std::optional<IntPattern> ints;         ///< write: the data; read: the expectation
+  std::optional<std::vector<int>> bytes;  ///< read: expected bytes (snapshot results)
+  ExpectRet expect;         ///< munmap/mprotect/mremap/madvise/mmap/fork/dmirror; read: SIGSEGV as -EFAULT
+  RegionSpec mapping;       ///< mmap
+  std::uint64_t times = 0;  ///< repeat
+  std::vector<Op> body;     ///< repeat
+};
+
+/// `expect: stats:` entry: the stat's value must lie in [min, max].
+struct StatExpect {
+  std::string where;
+  std::string stat;
+  std::optional<double> min, max;
+};
+
+/// What the checker must conclude.
+struct CheckerExpect {
+  bool clean = true;                            ///< no violation at all
+  std::map<std::string, std::uint64_t> counts;  ///< rule name -> exact count (when !clean)
+};
+
+struct Expect {
+  std::vector<StatExpect> stats;
+  CheckerExpect checker;
+};
+
+/// Hook for the SystemC platform: the raw `platform:` section, to be handed to models/platform's
+/// PlatformDesc loader once it exists. Until then hasPlatform makes the run refuse the file.
+struct PlatformHook {
+  std::optional<ConfigNode> section;
+};
+
+struct Scenario {
+  std::string file;
+  std::string name;
+  std::string description;
+  std::uint64_t seed = 1;
+  PhysMemParams physMem;
+  DmirrorParams dmirror;
+  std::vector<DeviceSpec> devices;
+  std::vector<ProcessSpec> processes;
+  std::vector<Op> script;
+  Expect expect;
+  PlatformHook platform;
+};
+
+/// One `--set key=value` (key: dotted path with [i] for list elements: "machine.ram",
+/// "processes[0].memory[1].size").
+struct Override {
+  std::string key, value;
+};
+
+/// Reads `path`, its includes and the overrides, and validates everything. Throws ConfigError.
+Scenario loadScenario(const std::string& path, const std::vector<Override>& overrides = {});
+/// Parses "key=value"; returns nullopt (and says why in `why`) when malformed.
+std::optional<Override> parseOverride(const std::string& text, std::string* why);
+
+}  // namespace hmmsim::scenario

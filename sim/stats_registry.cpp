@@ -1,0 +1,82 @@
+#include "sim/stats_registry.h"
+
+#include "sim/assert.h"
+#include "sim/config.h"
+#include "sim/stats.h"
+
+#include <sstream>
+
+namespace hmmsim {
+
+void StatsRegistry::add(const std::string& path, const StatsGroup& group) {
+  const nlohmann::json j = group.toJson();
+  for (const auto& [name, entry] : j.items()) {
+    const std::string full = path.empty() ? name : path + "." + name;
+    HMMSIM_ASSERT(!stats_.count(full), "stat '" << full << "' registered twice");
+    stats_[full] = Stat{entry};
+  }
+}
+
+void StatsRegistry::addValue(const std::string& path, double value, const std::string& unit,
+                             const std::string& desc) {
+  HMMSIM_ASSERT(!stats_.count(path), "stat '" << path << "' registered twice");
+  nlohmann::json e;
+  e["value"] = value;
+  e["unit"] = unit;
+  e["desc"] = desc;
+  stats_[path] = Stat{e};
+}
+
+std::optional<double> StatsRegistry::value(const std::string& fullName) const {
+  auto it = stats_.find(fullName);
+  if (it != stats_.end()) {
+    const nlohmann::json& e = it->second.entry;
+    if (e.contains("value")) return e["value"].get<double>();
+    return e["mean"].get<double>();
+  }
+  const std::size_t dot = fullName.rfind('.');
+  if (dot == std::string::npos) return std::nullopt;
+  it = stats_.find(fullName.substr(0, dot));
+  if (it == stats_.end()) return std::nullopt;
+  const std::string field = fullName.substr(dot + 1);
+  const nlohmann::json& e = it->second.entry;
+  if (field == "unit" || field == "desc" || field == "log2_buckets" || !e.contains(field))
+    return std::nullopt;
+  return e[field].get<double>();
+}
+
+std::vector<std::pair<std::string, double>> StatsRegistry::flat() const {
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& [name, s] : stats_) {
+    if (s.entry.contains("value")) {
+      out.emplace_back(name, s.entry["value"].get<double>());
+      continue;
+    }
+    for (const char* f : {"count", "sum", "min", "max", "mean"})
+      out.emplace_back(name + "." + f, s.entry[f].get<double>());
+  }
+  return out;
+}
+
+std::vector<std::string> StatsRegistry::names() const {
+  std::vector<std::string> n;
+  for (const auto& [name, s] : stats_) n.push_back(name);
+  return n;
+}
+
+std::string StatsRegistry::nearestName(const std::string& fullName) const {
+  return nearestWord(fullName, names());
+}
+
+nlohmann::json StatsRegistry::toJson() const {
+  nlohmann::json root = nlohmann::json::object();
+  for (const auto& [name, s] : stats_) {
+    nlohmann::json* node = &root;
+    std::istringstream path(name);
+    for (std::string part; std::getline(path, part, '.');) node = &(*node)[part];
+    *node = s.entry;
+  }
+  return root;
+}
+
+}  // namespace hmmsim

@@ -1,0 +1,39 @@
+# Scenario files run by the hmmsim command, each with its own expectations (exit 0 = every
+# operation's expected result, the expect: section and the checker verdict held).
+#
+# scenarios/selftests: the kernel's HMM selftests (tools/testing/selftests/mm/hmm-tests.c) as
+# scenario files, with the assertions of tests/conformance; those whose assertions do not depend
+# on the device memory type also run on device-coherent dmirrors, as the kernel's
+# hmm_device_coherent variants do.
+file(GLOB _hmmsim_selftests CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/scenarios/selftests/*.yaml)
+list(SORT _hmmsim_selftests)
+set(_private_only migrate_multiple snapshot)  # their kernel tests assert per memory type
+foreach(f ${_hmmsim_selftests})
+  get_filename_component(n ${f} NAME_WE)
+  if(n STREQUAL "hmm_fixture")
+    continue()
+  endif()
+  add_test(NAME "scenario: selftests/${n} (device private)" COMMAND hmmsim run ${f})
+  if(NOT n IN_LIST _private_only)
+    add_test(NAME "scenario: selftests/${n} (device coherent)"
+             COMMAND hmmsim run ${f} --set machine.devices[0].memory=coherent
+                     --set machine.devices[1].memory=coherent)
+  endif()
+endforeach()
+
+file(GLOB _hmmsim_checker_scenarios CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/scenarios/checker/*.yaml)
+foreach(f ${_hmmsim_checker_scenarios})
+  get_filename_component(n ${f} NAME_WE)
+  add_test(NAME "scenario: checker/${n}" COMMAND hmmsim run ${f})
+endforeach()
+
+# Same file and seed -> byte-identical stats.json (two runs into two folders, compared).
+add_test(NAME "scenario: same file and seed give a byte-identical stats.json"
+         COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim>
+                 -DFILE=${PROJECT_SOURCE_DIR}/scenarios/selftests/anon_write_child.yaml
+                 -DWORK=${CMAKE_CURRENT_BINARY_DIR}/stats-twice -P ${PROJECT_SOURCE_DIR}/cmake/RunTwiceCompare.cmake)
+
+# docs/scenario-format.md holds the parameter tables as `hmmsim describe --markdown` prints them.
+add_test(NAME "docs: scenario-format.md parameter tables are current"
+         COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim> -DDOC=${PROJECT_SOURCE_DIR}/docs/scenario-format.md
+                 -P ${PROJECT_SOURCE_DIR}/cmake/CheckScenarioDoc.cmake)
