@@ -87,7 +87,7 @@ void PcieDmaEngine::prepare(TlpKind kind, std::uint64_t addr, std::uint64_t len,
 std::uint64_t PcieDmaEngine::send(std::uint64_t t) {
   ext_->nowPs = nowPs_;  // set by the advanceTo() that preceded every send()
   sc_core::sc_time delay = delayOf(*ext_, t);
-  out->b_transport(gp_, delay);
+  uplink_.transport(0, gp_, *ext_, delay);
   if (gp_.get_response_status() != tlm::TLM_OK_RESPONSE && ext_->status == CplStatus::SuccessfulCompletion) {
     ext_->status = CplStatus::UnsupportedRequest;  // a target that did not say why
   }

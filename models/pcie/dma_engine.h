@@ -32,6 +32,7 @@
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "models/pcie/link_timing.h"
+#include "models/pcie/pcie_link_module.h"
 #include "models/pcie/pcie_route.h"
 #include "models/pcie/pcie_sockets.h"
 #include "models/pcie/pcie_transaction.h"
@@ -84,6 +85,13 @@ class PcieDmaEngine : public sc_core::sc_module {
   PcieInitiatorSocket<> out{"out"};
 
   PcieDmaEngine(sc_core::sc_module_name name, const PcieDmaEngineParams& params);
+
+  /// Binds `out` to `next` (the element above the endpoint's link), sending over `link` (the
+  /// lower end of the endpoint's link, charged inline; nullptr: none). Before sc_start.
+  template <class Target>
+  void bindUplink(Target& next, PcieLinkModule::Sender* link) {
+    uplink_.bind(out, next, link);
+  }
 
   /// Router that maps (requester, bus address) to a route; not owned; required before use.
   void setRouter(const PcieRouter* router) {
@@ -144,7 +152,10 @@ class PcieDmaEngine : public sc_core::sc_module {
   /// Sends the prepared transaction at absolute time t; returns the absolute head time on return.
   std::uint64_t send(std::uint64_t t);
 
+  void end_of_elaboration() override { uplink_.resolve(out); }
+
   PcieDmaEngineParams params_;
+  PcieEgressPorts uplink_;  // `out` and the link it sends on
   const PcieRouter* router_ = nullptr;
   PcieRouteResult routeCache_[2];  // last lookup for reads [0] and writes [1]
   tlm::tlm_generic_payload gp_;

@@ -122,28 +122,31 @@ void PcieFabric::finalize() {
       interconnect_->out.bind(n.rc->peerIn);
     }
   }
-  // Parents precede children, so a switch's port 0 is bound before its downstream ports.
+  // Parents precede children, so a switch's port 0 is bound before its downstream ports. Links
+  // are charged by the ports at their ends (pcie_link_module.h): each side's socket is bound
+  // straight to the element at the other end.
   for (Node& n : nodes_) {
-    switch (n.kind) {
-      case Kind::RootComplex:
-        if (n.mem) n.rc->memOut.bind(n.mem->in);
-        continue;
-      case Kind::Switch:
-        n.sw->out.bind(n.link->upIn);
-        n.link->downOut.bind(n.sw->in);
-        break;
-      case Kind::Endpoint:
-        n.dma->out.bind(n.link->upIn);
-        n.link->downOut.bind(n.mem->in);
-        break;
+    if (n.kind == Kind::RootComplex) {
+      if (n.mem) n.rc->memOut.bind(n.mem->in);
+      continue;
     }
     Node& p = nodes_[*n.parent];
-    if (p.kind == Kind::RootComplex) {
-      n.link->upOut.bind(p.rc->in);
-      p.rc->out.bind(n.link->downIn);
+    PcieTargetSocketBase& above =
+        p.kind == Kind::RootComplex ? static_cast<PcieTargetSocketBase&>(p.rc->in) : p.sw->in;
+    PcieLinkModule::Sender* lower = &n.link->sender(PcieLinkEnd::Lower);
+    PcieLinkModule::Sender* upper = &n.link->sender(PcieLinkEnd::Upper);
+    if (n.kind == Kind::Switch) {
+      n.sw->bindPort(above, lower);
+      if (p.kind == Kind::RootComplex)
+        p.rc->bindPort(n.sw->in, upper);
+      else
+        p.sw->bindPort(n.sw->in, upper);
     } else {
-      n.link->upOut.bind(p.sw->in);
-      p.sw->out.bind(n.link->downIn);
+      n.dma->bindUplink(above, lower);
+      if (p.kind == Kind::RootComplex)
+        p.rc->bindPort(n.mem->in, upper);
+      else
+        p.sw->bindPort(n.mem->in, upper);
     }
   }
   // Every (requester, target) and (root complex, target) route, computed once.

@@ -31,7 +31,6 @@ void timeBeforeNow(std::uint64_t ps, std::uint64_t now) {
 PcieLinkModule::PcieLinkModule(sc_core::sc_module_name name, const PcieLinkParams& params)
     : sc_module(name),
       params_(params),
-      latency_(psTime(params.latencyPs)),
       up_(tlpBandwidthGbps(params.config), params.latencyPs),
       down_(tlpBandwidthGbps(params.config), params.latencyPs),
       stats_(std::string(this->name())),
@@ -41,57 +40,35 @@ PcieLinkModule::PcieLinkModule(sc_core::sc_module_name name, const PcieLinkParam
       downTlps_(stats_.counter("down_tlps", "TLP", "TLPs sent toward the device")) {
   HMMSIM_ASSERT(validateLinkConfig(params.config) == Errno::Ok, "invalid link config for " << this->name());
   requirePicosecondResolution();
+  auto wire = [&](Sender& s, LinkDirection& fwd, LinkDirection& back, Counter& fwdBytes, Counter& fwdTlps,
+                  Counter& backBytes, Counter& backTlps) {
+    s.fwd_ = &fwd;
+    s.back_ = &back;
+    s.fwdBytes_ = &fwdBytes;
+    s.fwdTlps_ = &fwdTlps;
+    s.backBytes_ = &backBytes;
+    s.backTlps_ = &backTlps;
+    s.latency_ = psTime(params.latencyPs);
+  };
+  wire(lower_, up_, down_, upBytes_, upTlps_, downBytes_, downTlps_);
+  wire(upper_, down_, up_, downBytes_, downTlps_, upBytes_, upTlps_);
 }
 
-void PcieLinkModule::upTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
-  transport(up_, down_, upBytes_, downBytes_, upOut, gp, delay);
-}
-
-void PcieLinkModule::downTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
-  transport(down_, up_, downBytes_, upBytes_, downOut, gp, delay);
-}
-
-void PcieLinkModule::transport(LinkDirection& fwd, LinkDirection& back, Counter& fwdBytes, Counter& backBytes,
-                               PcieInitiatorSocket<>& out, tlm::tlm_generic_payload& gp,
-                               sc_core::sc_time& delay) {
-  PcieTlpExtension& ext = pcieExt(gp);
-  const std::uint64_t head = absPs(ext, delay);
-  std::uint64_t waited = 0;
-  const HeadTail in{head, head + ext.tailAfterHeadPs};
-  const HeadTail sent =
-      ext.kind == TlpKind::MRd
-          ? fwd.transmitNonPosted(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs, ext.repeat)
-          : fwd.transmit(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs, ext.repeat);
-  ext.queueWaitPs += waited;
-  ext.sharedSeenPs = std::max(ext.sharedSeenPs, fwd.noteRequester(ext.requesterKey, ext.nowPs));
-  if (!ext.injectRecorded) {
-    ext.injectRecorded = true;
-    ext.injectDonePs = sent.tailPs - fwd.latencyPs();
-  }
-  fwdBytes += ext.reqWireBytes;
-  (&fwd == &up_ ? upTlps_ : downTlps_) += ext.reqTlps;
-  ext.lastLinkGbps = fwd.tlpGbps();
-  ext.tailAfterHeadPs = sent.tailPs - sent.headPs;
-  // New head = old head + queueing wait + latency; sc_time arithmetic avoids a conversion.
-  delay += latency_;
-  if (waited != 0) delay += psTime(waited);
-
-  out->b_transport(gp, delay);
-
-  if (ext.kind != TlpKind::MRd) return;
+void PcieLinkModule::Sender::completions(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext,
+                                         sc_core::sc_time& delay) {
   // The read's completions come back on the other direction: CplD on success, else one Cpl.
   const bool ok = gp.get_response_status() == tlm::TLM_OK_RESPONSE;
   const std::uint64_t bytes = ok ? ext.cplWireBytes : ext.cplNoDataWireBytes;
   const std::uint64_t tlps = ok ? ext.cplTlps : 1;
   const std::uint64_t cplHead = absPs(ext, delay);
   std::uint64_t cplWaited = 0;
-  HeadTail back2 = back.transmit({cplHead, cplHead + ext.tailAfterHeadPs}, bytes, tlps, &cplWaited, ext.nowPs,
-                                 ok ? ext.repeat : 1);
-  ext.sharedSeenPs = std::max(ext.sharedSeenPs, back.noteRequester(ext.requesterKey, ext.nowPs));
-  backBytes += bytes;
-  (&back == &up_ ? upTlps_ : downTlps_) += tlps;
-  ext.lastLinkGbps = back.tlpGbps();
-  ext.tailAfterHeadPs = back2.tailPs - back2.headPs;
+  const HeadTail back = back_->transmit({cplHead, cplHead + ext.tailAfterHeadPs}, bytes, tlps, &cplWaited,
+                                        ext.nowPs, ok ? ext.repeat : 1);
+  ext.sharedSeenPs = std::max(ext.sharedSeenPs, back_->noteRequester(ext.requesterKey, ext.nowPs));
+  *backBytes_ += bytes;
+  *backTlps_ += tlps;
+  ext.lastLinkGbps = back_->tlpGbps();
+  ext.tailAfterHeadPs = back.tailPs - back.headPs;
   delay += latency_;
   if (cplWaited != 0) delay += psTime(cplWaited);
 }

@@ -20,14 +20,14 @@
 
 namespace hmmsim {
 
+/// The TLM socket type every PcieTargetSocket is.
+using PcieTargetSocketBase =
+    tlm::tlm_target_socket<32, tlm::tlm_base_protocol_types, 0, sc_core::SC_ZERO_OR_MORE_BOUND>;
+
 template <class Owner, void (Owner::*Fn)(tlm::tlm_generic_payload&, sc_core::sc_time&)>
-class PcieTargetSocket
-    : public tlm::tlm_target_socket<32, tlm::tlm_base_protocol_types, 0, sc_core::SC_ZERO_OR_MORE_BOUND>,
-      private tlm::tlm_fw_transport_if<> {
+class PcieTargetSocket : public PcieTargetSocketBase, private tlm::tlm_fw_transport_if<> {
  public:
-  PcieTargetSocket(const char* name, Owner* owner)
-      : tlm::tlm_target_socket<32, tlm::tlm_base_protocol_types, 0, sc_core::SC_ZERO_OR_MORE_BOUND>(name),
-        owner_(owner) {
+  PcieTargetSocket(const char* name, Owner* owner) : PcieTargetSocketBase(name), owner_(owner) {
     this->bind(static_cast<tlm::tlm_fw_transport_if<>&>(*this));
   }
 

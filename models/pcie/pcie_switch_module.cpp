@@ -15,10 +15,11 @@ PcieSwitchModule::PcieSwitchModule(sc_core::sc_module_name name, const PcieSwitc
 void PcieSwitchModule::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   PcieTlpExtension& ext = pcieExt(gp);
   const std::uint8_t egress = ext.nextEgress();
-  HMMSIM_ASSERT(egress < ports_, name() << ": route names port " << int(egress) << " of " << ports_);
+  HMMSIM_ASSERT(egress < ports_.size(),
+                name() << ": route names port " << int(egress) << " of " << ports_.size());
   ++forwarded_;
   delay += latency_;
-  out[egress]->b_transport(gp, delay);
+  ports_.transport(egress, gp, ext, delay);
   if (ext.kind == TlpKind::MRd) delay += latency_;  // the completions cross the switch too
 }
 

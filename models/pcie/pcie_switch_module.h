@@ -14,6 +14,7 @@
 #include <systemc>
 #include <tlm>
 
+#include "models/pcie/pcie_link_module.h"
 #include "models/pcie/pcie_sockets.h"
 #include "models/pcie/pcie_transaction.h"
 #include "sim/stats.h"
@@ -37,15 +38,22 @@ class PcieSwitchModule : public sc_core::sc_module {
 
   PcieSwitchModule(sc_core::sc_module_name name, const PcieSwitchParams& params);
 
+  /// Binds the next port (0 first: the upstream port) to `next`, sending over `link` (nullptr:
+  /// none). Before sc_start.
+  template <class Target>
+  void bindPort(Target& next, PcieLinkModule::Sender* link) {
+    ports_.bind(out, next, link);
+  }
+
   const PcieSwitchParams& params() const { return params_; }
   StatsGroup& stats() { return stats_; }
 
  private:
-  void end_of_elaboration() override { ports_ = out.size(); }
+  void end_of_elaboration() override { ports_.resolve(out); }
 
   PcieSwitchParams params_;
   sc_core::sc_time latency_;
-  std::size_t ports_ = 0;
+  PcieEgressPorts ports_;
   StatsGroup stats_;
   Counter& forwarded_;
 };

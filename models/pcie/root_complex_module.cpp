@@ -60,12 +60,12 @@ void PcieRootComplexModule::hostTransport(tlm::tlm_generic_payload& gp, sc_core:
   tlm::tlm_extension_base* previous = gp.set_extension(PcieTlpExtension::ID, &ext);
   ++hostRequests_;
   const std::uint8_t egress = ext.nextEgress();
-  HMMSIM_ASSERT(egress < out.size(), name() << ": a CPU request for 0x" << std::hex << addr
-                                            << " routed to port " << std::dec << int(egress)
-                                            << " (host memory and peer root complexes are not reached "
-                                               "through the host bridge)");
+  HMMSIM_ASSERT(egress < ports_.size(), name() << ": a CPU request for 0x" << std::hex << addr
+                                               << " routed to port " << std::dec << int(egress)
+                                               << " (host memory and peer root complexes are not reached "
+                                                  "through the host bridge)");
   const sc_core::sc_time accepted = delay;
-  out[egress]->b_transport(gp, delay);
+  ports_.transport(egress, gp, ext, delay);
   if (isWrite) {
     delay = accepted;  // posted: the CPU goes on once the host bridge took the write
   } else if (gp.get_response_status() == tlm::TLM_OK_RESPONSE) {
@@ -131,8 +131,8 @@ void PcieRootComplexModule::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc
     return;
   }
   const bool peer = egress == kEgressPeerRootComplex;
-  HMMSIM_ASSERT(peer || egress < out.size(),
-                name() << ": route names root port " << int(egress) << " of " << out.size());
+  HMMSIM_ASSERT(peer || egress < ports_.size(),
+                name() << ": route names root port " << int(egress) << " of " << ports_.size());
   HMMSIM_ASSERT(!peer || peerOut.size() == 1, name() << ": route leaves for another root complex, but no "
                                                         "host interconnect is bound");
   ++p2p_;
@@ -144,10 +144,16 @@ void PcieRootComplexModule::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc
                       ext.nowPs, head, tail);
     delay = delayOf(ext, head);
     ext.tailAfterHeadPs = tail - head;
-    (peer ? peerOut[0] : out[egress])->b_transport(gp, delay);
+    if (peer)
+      peerOut->b_transport(gp, delay);
+    else
+      ports_.transport(egress, gp, ext, delay);
     return;
   }
-  (peer ? peerOut[0] : out[egress])->b_transport(gp, delay);
+  if (peer)
+    peerOut->b_transport(gp, delay);
+  else
+    ports_.transport(egress, gp, ext, delay);
   if (gp.get_response_status() == tlm::TLM_OK_RESPONSE) {
     std::uint64_t head = absPs(ext, delay);
     std::uint64_t tail = head + ext.tailAfterHeadPs;
@@ -164,10 +170,10 @@ void PcieRootComplexModule::peerTransport(tlm::tlm_generic_payload& gp, sc_core:
   delay += latency_;
   if (ext.route->peerAddrOffset != 0) gp.set_address(gp.get_address() + ext.route->peerAddrOffset);
   const std::uint8_t egress = ext.nextEgress();
-  HMMSIM_ASSERT(egress < out.size(), name() << ": route from another root complex names root port "
-                                            << int(egress) << " of " << out.size());
+  HMMSIM_ASSERT(egress < ports_.size(), name() << ": route from another root complex names root port "
+                                               << int(egress) << " of " << ports_.size());
   ++fromPeer_;
-  out[egress]->b_transport(gp, delay);
+  ports_.transport(egress, gp, ext, delay);
   if (ext.kind == TlpKind::MRd) delay += latency_;
 }
 

@@ -3,8 +3,10 @@
 // optional translation stage (the IOMMU, translation_stage.h), and peer-to-peer forwarding
 // between root ports.
 //
-// Sockets: `in` is bound by every root port's link; binding i of `out` is root port i; `memOut`
-// leads to host memory (a PcieMemoryTarget or a DRAM model).
+// Sockets: `in` is bound by the element behind every root port; binding i of `out` is root port
+// i, made with bindPort(), which also names the link the root port sends on (pcie_link_module.h:
+// the root complex charges it inline); `memOut` leads to host memory (a PcieMemoryTarget or a
+// DRAM model).
 // Timing: `latencyPs` for a request entering from a root port, and again for a read's
 // completions going back; the translation stage adds its own latency. Peer-to-peer through the
 // root complex is often slower than the links: requests forwarded root port to root port pass a
@@ -38,6 +40,7 @@
 
 #include "models/pcie/interval_book.h"
 #include "models/pcie/link_timing.h"
+#include "models/pcie/pcie_link_module.h"
 #include "models/pcie/pcie_route.h"
 #include "models/pcie/pcie_sockets.h"
 #include "models/pcie/pcie_transaction.h"
@@ -78,6 +81,13 @@ class PcieRootComplexModule : public sc_core::sc_module {
 
   PcieRootComplexModule(sc_core::sc_module_name name, const PcieRootComplexParams& params);
 
+  /// Binds the next root port (0 first) to `next`, sending over `link` (nullptr: none). Before
+  /// sc_start.
+  template <class Target>
+  void bindPort(Target& next, PcieLinkModule::Sender* link) {
+    ports_.bind(out, next, link);
+  }
+
   /// Installs (or, with nullptr, removes) the translation stage; not owned.
   void setTranslationStage(PcieTranslationStage* stage) { stage_ = stage; }
   /// Router used to re-route a request whose address the translation stage changed; not owned.
@@ -92,8 +102,11 @@ class PcieRootComplexModule : public sc_core::sc_module {
                            std::uint64_t repeat, std::uint64_t floorPs, std::uint64_t head,
                            std::uint64_t& tail);
 
+  void end_of_elaboration() override { ports_.resolve(out); }
+
   PcieRootComplexParams params_;
   sc_core::sc_time latency_;
+  PcieEgressPorts ports_;  // root ports
   PcieTranslationStage* stage_ = nullptr;
   const PcieRouter* router_ = nullptr;
   IntervalBook p2pWriteEngine_;  // forwarding-engine bookings of posted p2p writes
