@@ -28,7 +28,8 @@ PcieDmaEngine::PcieDmaEngine(sc_core::sc_module_name name, const PcieDmaEnginePa
   ext_->setRequester(params.requester);
 }
 
-std::uint64_t PcieDmaEngine::advanceTo(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk) {
+inline __attribute__((always_inline)) std::uint64_t PcieDmaEngine::advanceTo(
+    std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk) {
   nowPs_ = ctx_->time_stamp().value();
   std::uint64_t local = nowPs_ + qk.get_local_time().value();
   if (t > local) {
@@ -37,21 +38,33 @@ std::uint64_t PcieDmaEngine::advanceTo(std::uint64_t t, tlm_utils::tlm_quantumke
   }
   // A shared path: do not run further ahead than sharedSyncPs (dma_engine.h).
   const bool shared = sharedSeenPs_ != 0 && sharedSeenPs_ - 1 + params_.sharedHoldPs >= nowPs_;
-  if (qk.need_sync() || (shared && local - nowPs_ >= params_.sharedSyncPs)) {
-    qk.sync();
-    nowPs_ = ctx_->time_stamp().value();
-    local = nowPs_;
-  }
+  if (qk.need_sync() || (shared && local - nowPs_ >= params_.sharedSyncPs)) local = sync(qk);
+  localPs_ = local;
   return std::max(t, local);
 }
 
-void PcieDmaEngine::setLocal(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk) {
-  // nowPs_ is current: nothing waited since the last advanceTo.
-  if (t > nowPs_ + qk.get_local_time().value()) qk.set(psTime(t - nowPs_));
+std::uint64_t PcieDmaEngine::sync(tlm_utils::tlm_quantumkeeper& qk) {
+  qk.sync();
+  nowPs_ = ctx_->time_stamp().value();
+  return nowPs_;
 }
 
-void PcieDmaEngine::prepare(TlpKind kind, std::uint64_t addr, std::uint64_t len, std::uint8_t* data,
-                            const PcieRoute* route) {
+inline __attribute__((always_inline)) void PcieDmaEngine::setLocal(std::uint64_t t,
+                                                                   tlm_utils::tlm_quantumkeeper& qk) {
+  // nowPs_ and localPs_ are current: nothing waited or moved the local time since advanceTo.
+#ifndef NDEBUG
+  HMMSIM_ASSERT(localPs_ == nowPs_ + qk.get_local_time().value(),
+                name() << ": local time moved behind the engine");
+#endif
+  if (t > localPs_) {
+    qk.set(psTime(t - nowPs_));
+    localPs_ = t;
+  }
+}
+
+inline __attribute__((always_inline)) void PcieDmaEngine::prepare(TlpKind kind, std::uint64_t addr,
+                                                                  std::uint64_t len, std::uint8_t* data,
+                                                                  const PcieRoute* route) {
   gp_.set_command(kind == TlpKind::MWr ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
   gp_.set_address(addr);
   gp_.set_data_ptr(data);
@@ -84,7 +97,7 @@ void PcieDmaEngine::prepare(TlpKind kind, std::uint64_t addr, std::uint64_t len,
   e.status = CplStatus::SuccessfulCompletion;
 }
 
-std::uint64_t PcieDmaEngine::send(std::uint64_t t) {
+inline __attribute__((always_inline)) std::uint64_t PcieDmaEngine::send(std::uint64_t t) {
   ext_->nowPs = nowPs_;  // set by the advanceTo() that preceded every send()
   sc_core::sc_time delay = delayOf(*ext_, t);
   uplink_.transport(0, gp_, *ext_, delay);
@@ -114,11 +127,7 @@ DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len, const 
   auto* bytes = data ? const_cast<std::uint8_t*>(data) : payloadFor(len);
   const PcieLinkConfig& cfg = params_.link;
   if (params_.fidelity == PcieFidelity::PerTlp) {
-    // One TLP (the common case of small writes) needs no splitter.
-    const bool single = len <= cfg.mpsBytes && addr % kTlpBoundaryBytes + len <= kTlpBoundaryBytes;
-    RequestSplitter split(addr, single ? 0 : len, cfg.mpsBytes);
-    TlpSegment seg{addr, static_cast<std::uint32_t>(len)};
-    for (bool more = single || split.next(seg); more; more = !single && split.next(seg)) {
+    auto one = [&](const TlpSegment& seg) __attribute__((always_inline)) {
       std::uint64_t t = advanceTo(std::max(nextIssuePs_, posted_.earliest()), qk);
       // Another caller may have used the engine while this one synced: take the slot now.
       t = std::max({t, nextIssuePs_, posted_.acquire(1)});
@@ -130,6 +139,14 @@ DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len, const 
       res.donePs = std::max(res.donePs, done);
       if (res.status == CplStatus::SuccessfulCompletion) res.status = ext_->status;
       ++mwrTlps_;
+    };
+    // One TLP (the common case of small writes) needs no splitter.
+    if (len <= cfg.mpsBytes && addr % kTlpBoundaryBytes + len <= kTlpBoundaryBytes) {
+      one(TlpSegment{addr, static_cast<std::uint32_t>(len)});
+    } else {
+      RequestSplitter split(addr, len, cfg.mpsBytes);
+      TlpSegment seg;
+      while (split.next(seg)) one(seg);
     }
   } else {
     const BurstWire w = writeBurstWire(cfg, addr, len);
@@ -241,10 +258,8 @@ BurstWire PcieDmaEngine::readWire(std::uint64_t addr, std::uint64_t len) {
   return readWire_;
 }
 
-std::uint8_t* PcieDmaEngine::payloadFor(std::uint64_t len) {
-  if (params_.timingOnly) return nullptr;           // no payload moves, nothing allocated
-  if (scratch_.size() < len) scratch_.resize(len);  // grows to the largest burst, then stays
-  return scratch_.data();
+void PcieDmaEngine::growScratch(std::uint64_t len) {
+  scratch_.resize(len);  // grows to the largest burst, then stays
 }
 
 DmaIssue PcieDmaEngine::issueStream(bool write, std::uint64_t addr, std::uint64_t burstBytes,

@@ -142,11 +142,19 @@ class PcieDmaEngine : public sc_core::sc_module {
   /// Moves the caller's local time to absolute `t` (if later) and syncs if the quantum is used
   /// up; returns max(t, caller's current absolute time).
   std::uint64_t advanceTo(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk);
-  /// Moves the caller's local time to `t` (if later) without syncing.
+  /// qk.sync(); returns the new SystemC time (out of line: advanceTo's rare case).
+  std::uint64_t sync(tlm_utils::tlm_quantumkeeper& qk);
+  /// Moves the caller's local time to `t` (if later) without syncing. Only after an advanceTo()
+  /// in the same issue call (it knows the local time from there: one virtual call less per TLP).
   void setLocal(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk);
   /// The data pointer for a caller that passed none: nullptr with timingOnly, else a scratch
   /// buffer of at least `len` bytes (targets outside the fabric may require one).
-  std::uint8_t* payloadFor(std::uint64_t len);
+  std::uint8_t* payloadFor(std::uint64_t len) {
+    if (params_.timingOnly) return nullptr;  // no payload moves, nothing allocated
+    if (scratch_.size() < len) growScratch(len);
+    return scratch_.data();
+  }
+  void growScratch(std::uint64_t len);
   void prepare(TlpKind kind, std::uint64_t addr, std::uint64_t len, std::uint8_t* data,
                const PcieRoute* route);
   /// Sends the prepared transaction at absolute time t; returns the absolute head time on return.
@@ -177,6 +185,7 @@ class PcieDmaEngine : public sc_core::sc_module {
   std::uint64_t nextIssuePs_ = 0;
   std::uint64_t lastIssuePs_ = 0;  // issue time of the last per-burst transaction
   std::uint64_t nowPs_ = 0;        // sc_time_stamp() as last read by advanceTo()
+  std::uint64_t localPs_ = 0;      // nowPs_ + the caller's local time, as advanceTo()/setLocal() left it
   // The simulation context: its time_stamp() is sc_time_stamp() without the out-of-line call
   // (advanceTo runs for every TLP).
   sc_core::sc_simcontext* ctx_ = nullptr;

@@ -35,7 +35,8 @@ class IntervalBook {
   /// tailPs (the last byte of a cut-through train has not arrived earlier). tailPs may be < headPs.
   /// `floorPs`: as for prune(), which runs only when an interval is added (extending the last
   /// one, the in-order saturated case, leaves nothing to forget).
-  Booking book(std::uint64_t headPs, std::uint64_t serPs, std::uint64_t tailPs, std::uint64_t floorPs = 0) {
+  __attribute__((always_inline)) Booking book(std::uint64_t headPs, std::uint64_t serPs, std::uint64_t tailPs,
+                                              std::uint64_t floorPs = 0) {
     const std::size_t n = v_.size();
     // Fast path: at or after everything booked so far.
     if (first_ == n || headPs >= v_.back().end) {
@@ -44,14 +45,23 @@ class IntervalBook {
         if (first_ != n && v_.back().end == headPs) {
           v_.back().end = end;
         } else {
-          prune(floorPs);
+          pruneIfLater(floorPs);
           v_.push_back(Span{headPs, end});
         }
       }
       return Booking{headPs, end};
     }
-    prune(floorPs);
+    pruneIfLater(floorPs);
     return bookSlow(headPs, serPs, tailPs);
+  }
+
+  /// prune(floorPs) unless the last prune had the same floor: then nothing more can go (every
+  /// interval booked since starts at or after that floor and is not empty), so the per-TLP path
+  /// skips the call while SystemC time stands still.
+  void pruneIfLater(std::uint64_t floorPs) {
+    if (floorPs == prunedFloorPs_) return;
+    prunedFloorPs_ = floorPs;
+    prune(floorPs);
   }
 
   /// Forgets every interval that ends at or before floorPs. Out of line: it runs only when an
@@ -105,6 +115,7 @@ class IntervalBook {
   std::vector<Span> v_;  // sorted, disjoint; live from index first_
   std::size_t first_ = 0;
   std::uint64_t lastPruned_ = 0;
+  std::uint64_t prunedFloorPs_ = 0;  // floor of the last prune (pruneIfLater)
 };
 
 }  // namespace hmmsim

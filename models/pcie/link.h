@@ -52,9 +52,10 @@ class LinkDirection {
   /// `floorPs`: no later call will present a head before it (SystemC time of the caller);
   /// bookings that ended by then are forgotten. Inline: it runs for every TLP on every hop.
   /// `repeat` > 1: wireBytes is `repeat` equal trains back to back (serialization rounded per train).
-  HeadTail transmit(HeadTail in, std::uint64_t wireBytes, std::uint64_t tlps = 1,
-                    std::uint64_t* waitPs = nullptr, std::uint64_t floorPs = 0, std::uint64_t repeat = 1) {
-    const std::uint64_t ser = repeatedSerializationPs(wireBytes, repeat);
+  __attribute__((always_inline)) HeadTail transmit(HeadTail in, std::uint64_t wireBytes,
+                                                   std::uint64_t tlps = 1, std::uint64_t* waitPs = nullptr,
+                                                   std::uint64_t floorPs = 0, std::uint64_t repeat = 1) {
+    const std::uint64_t ser = serializationOf(wireBytes, repeat);
     return account(in, book_.book(in.headPs, ser, in.tailPs, floorPs), ser, wireBytes, tlps, waitPs);
   }
 
@@ -65,10 +66,12 @@ class LinkDirection {
   /// timeline at the first gap at or after their arrival, delaying later posted writes and
   /// completions. Requests are small (24 B per MRRS of data), so serving them first is within one
   /// TLP of what a round-robin arbiter does.
-  HeadTail transmitNonPosted(HeadTail in, std::uint64_t wireBytes, std::uint64_t tlps = 1,
-                             std::uint64_t* waitPs = nullptr, std::uint64_t floorPs = 0,
-                             std::uint64_t repeat = 1) {
-    const std::uint64_t ser = repeatedSerializationPs(wireBytes, repeat);
+  __attribute__((always_inline)) HeadTail transmitNonPosted(HeadTail in, std::uint64_t wireBytes,
+                                                            std::uint64_t tlps = 1,
+                                                            std::uint64_t* waitPs = nullptr,
+                                                            std::uint64_t floorPs = 0,
+                                                            std::uint64_t repeat = 1) {
+    const std::uint64_t ser = serializationOf(wireBytes, repeat);
     book_.book(in.headPs, ser, 0, floorPs);
     return account(in, nonPosted_.book(in.headPs, ser, in.tailPs, floorPs), ser, wireBytes, tlps, waitPs);
   }
@@ -107,8 +110,21 @@ class LinkDirection {
   std::uint64_t waitPs() const { return waitPs_; }        ///< total time TLPs waited for the direction
 
  private:
-  HeadTail account(HeadTail in, IntervalBook::Booking b, std::uint64_t ser, std::uint64_t wireBytes,
-                   std::uint64_t tlps, std::uint64_t* waitPs) {
+  /// repeatedSerializationPs(), remembering the last single train's result: per-TLP traffic
+  /// repeats a few TLP sizes, and the cached value spares the floating-point chain on the path
+  /// every hop's timing depends on.
+  __attribute__((always_inline)) std::uint64_t serializationOf(std::uint64_t wireBytes,
+                                                               std::uint64_t repeat) {
+    if (__builtin_expect(repeat != 1, 0)) return repeatedSerializationPs(wireBytes, repeat);
+    if (wireBytes != lastSerBytes_) {
+      lastSerBytes_ = wireBytes;
+      lastSerPs_ = serializationPs(wireBytes);
+    }
+    return lastSerPs_;
+  }
+  __attribute__((always_inline)) HeadTail account(HeadTail in, IntervalBook::Booking b, std::uint64_t ser,
+                                                  std::uint64_t wireBytes, std::uint64_t tlps,
+                                                  std::uint64_t* waitPs) {
     waitPs_ += b.startPs - in.headPs;
     if (waitPs) *waitPs = b.startPs - in.headPs;
     busyPs_ += ser;
@@ -120,6 +136,7 @@ class LinkDirection {
   double gbps_;
   double psPerByte_;
   std::uint64_t latencyPs_;
+  std::uint64_t lastSerBytes_ = 0, lastSerPs_ = 0;  // serializationOf's cache (0 B take 0 ps)
   static constexpr std::uint32_t kNoRequester = ~0u;
   std::uint32_t lastRequester_ = kNoRequester;
   std::uint64_t sharedAtPs_ = 0;

@@ -44,8 +44,8 @@ class PcieLinkModule : public sc_core::sc_module {
     /// Charges the transaction on this end's direction, calls `next` (the element at the far
     /// end), and charges a read's completions on the opposite direction when it returns.
     /// Inline: it runs for every TLP on every link.
-    void transport(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext, sc_core::sc_time& delay,
-                   tlm::tlm_fw_transport_if<>& next) {
+    __attribute__((always_inline)) void transport(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext,
+                                                  sc_core::sc_time& delay, tlm::tlm_fw_transport_if<>& next) {
       const std::uint64_t head = absPs(ext, delay);
       std::uint64_t waited = 0;
       const HeadTail in{head, head + ext.tailAfterHeadPs};
@@ -131,8 +131,8 @@ class PcieEgressPorts {
   }
   std::size_t size() const { return ports_.size(); }
   /// Sends over port `port` (< size()): the link's charges, then the next element.
-  void transport(std::size_t port, tlm::tlm_generic_payload& gp, PcieTlpExtension& ext,
-                 sc_core::sc_time& delay) const {
+  __attribute__((always_inline)) void transport(std::size_t port, tlm::tlm_generic_payload& gp,
+                                                PcieTlpExtension& ext, sc_core::sc_time& delay) const {
     const Port& p = ports_[port];
     if (p.link != nullptr)
       p.link->transport(gp, ext, delay, *p.next);

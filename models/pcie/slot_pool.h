@@ -66,6 +66,14 @@ class SlidingWindow {
   /// Takes the k (1 <= k <= capacity) oldest slots; returns when all k are free. Every acquire
   /// must be followed by release(k) before the next acquire.
   std::uint64_t acquire(std::uint32_t k) {
+    if (k == 1) {  // one TLP at per-TLP fidelity: the oldest run gives one slot
+      Run& r = ring_[head_];
+      if (--r.count == 0) {
+        head_ = wrap(head_ + 1);
+        --size_;
+      }
+      return r.time;
+    }
     HMMSIM_ASSERT(k >= 1 && k <= capacity_, "acquire " << k << " of " << capacity_);
     std::uint64_t t = 0;
     while (k > 0) {
