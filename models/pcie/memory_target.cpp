@@ -197,8 +197,8 @@ std::uint64_t PcieMemoryTarget::channelBytes(std::uint64_t addr, std::uint64_t l
   return upTo(addr + len) - upTo(addr);
 }
 
-void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
-  PcieTlpExtension& ext = pcieExt(gp);
+void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext,
+                                  sc_core::sc_time& delay) {
   const std::uint64_t addr = gp.get_address();
   const std::uint64_t len = ext.lengthBytes;
   const std::uint64_t head = absPs(ext, delay);

@@ -82,10 +82,10 @@ using PcieAccessObserver = std::function<void(const PcieTargetAccess&)>;
 using MmioHandler = std::function<void(const MmioAccess&)>;
 
 class PcieMemoryTarget : public sc_core::sc_module {
-  void bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+  void bTransport(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext, sc_core::sc_time& delay);
 
  public:
-  PcieTargetSocket<PcieMemoryTarget, &PcieMemoryTarget::bTransport> in{"in", this};
+  PcieTlpTargetSocket<PcieMemoryTarget, &PcieMemoryTarget::bTransport> in{"in", this};
 
   PcieMemoryTarget(sc_core::sc_module_name name, const PcieMemoryTargetParams& params);
 

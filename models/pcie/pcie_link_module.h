@@ -36,6 +36,20 @@ enum class PcieLinkEnd : std::uint8_t {
   Upper,  ///< a switch downstream port or a root port: sends toward the device (down)
 };
 
+/// The element a port sends to: directly (a PcieTlpTargetSocket's owner, with the extension at
+/// hand) or, for any other TLM target, through its b_transport.
+struct PcieNextHop {
+  PcieDirectTarget direct;                    // fn == nullptr: not a PcieTlpTargetSocket
+  tlm::tlm_fw_transport_if<>* tlm = nullptr;  // the bound interface
+  __attribute__((always_inline)) void call(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext,
+                                           sc_core::sc_time& delay) const {
+    if (direct.fn != nullptr)
+      direct.fn(direct.owner, gp, ext, delay);
+    else
+      tlm->b_transport(gp, delay);
+  }
+};
+
 class PcieLinkModule : public sc_core::sc_module {
  public:
   /// What the port at one end uses to send over the link.
@@ -45,7 +59,7 @@ class PcieLinkModule : public sc_core::sc_module {
     /// end), and charges a read's completions on the opposite direction when it returns.
     /// Inline: it runs for every TLP on every link.
     __attribute__((always_inline)) void transport(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext,
-                                                  sc_core::sc_time& delay, tlm::tlm_fw_transport_if<>& next) {
+                                                  sc_core::sc_time& delay, const PcieNextHop& next) {
       const std::uint64_t head = absPs(ext, delay);
       std::uint64_t waited = 0;
       const HeadTail in{head, head + ext.tailAfterHeadPs};
@@ -66,7 +80,7 @@ class PcieLinkModule : public sc_core::sc_module {
       // New head = old head + queueing wait + latency; sc_time arithmetic avoids a conversion.
       delay += latency_;
       if (waited != 0) delay += psTime(waited);
-      next.b_transport(gp, delay);
+      next.call(gp, ext, delay);
       if (ext.kind == TlpKind::MRd) completions(gp, ext, delay);
     }
 
@@ -113,7 +127,8 @@ class PcieLinkModule : public sc_core::sc_module {
 /// The egress ports of a sending element (DMA engine, switch, root complex): binding i of its
 /// initiator socket, and the link port i sends on (none: the socket leads straight to the next
 /// element, as any TLM target may be bound). Bind through bind() only, so that ports and links
-/// stay in step; resolve() once binding is complete (end_of_elaboration).
+/// stay in step; resolve() once binding is complete (end_of_elaboration). A port bound to a
+/// PcieTlpTargetSocket calls its owner directly (pcie_sockets.h).
 class PcieEgressPorts {
  public:
   /// Binds the next port of `out` to `target`, over `link` (nullptr: no link).
@@ -126,8 +141,12 @@ class PcieEgressPorts {
   template <class Socket>
   void resolve(Socket& out) {
     ports_.clear();
-    for (int i = 0; i < out.size(); ++i)
-      ports_.push_back(Port{std::size_t(i) < links_.size() ? links_[std::size_t(i)] : nullptr, out[i]});
+    for (int i = 0; i < out.size(); ++i) {
+      Port p{std::size_t(i) < links_.size() ? links_[std::size_t(i)] : nullptr, PcieNextHop{}};
+      p.next.tlm = out[i];
+      if (auto* d = dynamic_cast<PcieDirectIf*>(p.next.tlm)) p.next.direct = d->direct();
+      ports_.push_back(p);
+    }
   }
   std::size_t size() const { return ports_.size(); }
   /// Sends over port `port` (< size()): the link's charges, then the next element.
@@ -135,15 +154,15 @@ class PcieEgressPorts {
                                                 PcieTlpExtension& ext, sc_core::sc_time& delay) const {
     const Port& p = ports_[port];
     if (p.link != nullptr)
-      p.link->transport(gp, ext, delay, *p.next);
+      p.link->transport(gp, ext, delay, p.next);
     else
-      p.next->b_transport(gp, delay);
+      p.next.call(gp, ext, delay);
   }
 
  private:
   struct Port {
     PcieLinkModule::Sender* link;
-    tlm::tlm_fw_transport_if<>* next;
+    PcieNextHop next;
   };
   std::vector<PcieLinkModule::Sender*> links_;  // by binding order
   std::vector<Port> ports_;

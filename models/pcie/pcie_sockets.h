@@ -10,12 +10,19 @@
 // it inlines. A target socket may be bound by any number of initiators (a switch's or root
 // complex's ports: the ingress port is not needed); an initiator socket with N = 0 binds any
 // number of targets, addressed as out[i] in binding order.
+// PcieTlpTargetSocket: the same for a fabric element whose transport takes the transaction's
+// PcieTlpExtension. A TLM initiator's b_transport finds the extension (pcieExt) first; a fabric
+// port bound to it (PcieEgressPorts, pcie_link_module.h) asks it once, at the end of
+// elaboration, for its owner and a plain function pointer (PcieDirectIf) and then calls that with
+// the extension it already holds: no virtual call through the socket and no extension lookup
+// per hop (tlm_generic_payload::get_extension is out of line), the same calls in the same order.
 // Loosely timed only: nb_transport_fw is not supported (a simulator bug if called), no DMI, no
 // debug transport.
 
 #include <systemc>
 #include <tlm>
 
+#include "models/pcie/pcie_transaction.h"
 #include "sim/assert.h"
 
 namespace hmmsim {
@@ -34,6 +41,51 @@ class PcieTargetSocket : public PcieTargetSocketBase, private tlm::tlm_fw_transp
  private:
   void b_transport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) override {
     (owner_->*Fn)(gp, delay);
+  }
+  tlm::tlm_sync_enum nb_transport_fw(tlm::tlm_generic_payload&, tlm::tlm_phase&, sc_core::sc_time&) override {
+    HMMSIM_ASSERT(false, this->name() << ": the PCIe fabric is loosely timed (b_transport only)");
+    return tlm::TLM_COMPLETED;
+  }
+  bool get_direct_mem_ptr(tlm::tlm_generic_payload&, tlm::tlm_dmi&) override { return false; }
+  unsigned int transport_dbg(tlm::tlm_generic_payload&) override { return 0; }
+
+  Owner* owner_;
+};
+
+/// A fabric element's transport with the extension already found: `fn(owner, gp, ext, delay)`.
+struct PcieDirectTarget {
+  void* owner = nullptr;
+  void (*fn)(void* owner, tlm::tlm_generic_payload& gp, PcieTlpExtension& ext,
+             sc_core::sc_time& delay) = nullptr;
+};
+
+/// Implemented by PcieTlpTargetSocket: where a fabric port bound to it may call directly.
+class PcieDirectIf {
+ public:
+  virtual PcieDirectTarget direct() = 0;
+
+ protected:
+  ~PcieDirectIf() = default;
+};
+
+/// PcieTargetSocket for an owner transport `Fn(gp, ext, delay)` (see the header comment).
+template <class Owner, void (Owner::*Fn)(tlm::tlm_generic_payload&, PcieTlpExtension&, sc_core::sc_time&)>
+class PcieTlpTargetSocket : public PcieTargetSocketBase,
+                            public tlm::tlm_fw_transport_if<>,
+                            public PcieDirectIf {
+ public:
+  PcieTlpTargetSocket(const char* name, Owner* owner) : PcieTargetSocketBase(name), owner_(owner) {
+    this->bind(static_cast<tlm::tlm_fw_transport_if<>&>(*this));
+  }
+  PcieDirectTarget direct() override { return PcieDirectTarget{owner_, &call}; }
+
+ private:
+  static void call(void* owner, tlm::tlm_generic_payload& gp, PcieTlpExtension& ext,
+                   sc_core::sc_time& delay) {
+    (static_cast<Owner*>(owner)->*Fn)(gp, ext, delay);
+  }
+  void b_transport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) override {
+    (owner_->*Fn)(gp, pcieExt(gp), delay);
   }
   tlm::tlm_sync_enum nb_transport_fw(tlm::tlm_generic_payload&, tlm::tlm_phase&, sc_core::sc_time&) override {
     HMMSIM_ASSERT(false, this->name() << ": the PCIe fabric is loosely timed (b_transport only)");

@@ -12,8 +12,8 @@ PcieSwitchModule::PcieSwitchModule(sc_core::sc_module_name name, const PcieSwitc
   requirePicosecondResolution();
 }
 
-void PcieSwitchModule::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
-  PcieTlpExtension& ext = pcieExt(gp);
+void PcieSwitchModule::bTransport(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext,
+                                  sc_core::sc_time& delay) {
   const std::uint8_t egress = ext.nextEgress();
   HMMSIM_ASSERT(egress < ports_.size(),
                 name() << ": route names port " << int(egress) << " of " << ports_.size());

@@ -30,10 +30,10 @@ struct PcieSwitchParams {
 };
 
 class PcieSwitchModule : public sc_core::sc_module {
-  void bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+  void bTransport(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext, sc_core::sc_time& delay);
 
  public:
-  PcieTargetSocket<PcieSwitchModule, &PcieSwitchModule::bTransport> in{"in", this};
+  PcieTlpTargetSocket<PcieSwitchModule, &PcieSwitchModule::bTransport> in{"in", this};
   PcieInitiatorSocket<0> out{"out"};
 
   PcieSwitchModule(sc_core::sc_module_name name, const PcieSwitchParams& params);

@@ -90,8 +90,8 @@ std::uint64_t PcieRootComplexModule::forwardP2p(IntervalBook& engine, double eff
   return b.startPs;
 }
 
-void PcieRootComplexModule::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
-  PcieTlpExtension& ext = pcieExt(gp);
+void PcieRootComplexModule::bTransport(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext,
+                                       sc_core::sc_time& delay) {
   const bool isRead = ext.kind == TlpKind::MRd;
   delay += latency_;
   if (stage_ != nullptr) {
@@ -126,7 +126,7 @@ void PcieRootComplexModule::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc
   const std::uint8_t egress = ext.nextEgress();
   if (egress == kEgressHostMemory) {
     ++toMemory_;
-    memOut->b_transport(gp, delay);
+    memory_.transport(0, gp, ext, delay);
     if (isRead) delay += latency_;
     return;
   }

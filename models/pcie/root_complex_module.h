@@ -63,12 +63,12 @@ struct PcieRootComplexParams {
 };
 
 class PcieRootComplexModule : public sc_core::sc_module {
-  void bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
+  void bTransport(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext, sc_core::sc_time& delay);
   void peerTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
   void hostTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay);
 
  public:
-  PcieTargetSocket<PcieRootComplexModule, &PcieRootComplexModule::bTransport> in{"in", this};
+  PcieTlpTargetSocket<PcieRootComplexModule, &PcieRootComplexModule::bTransport> in{"in", this};
   PcieInitiatorSocket<0> out{"out"};
   PcieInitiatorSocket<> memOut{"memOut"};
   /// To and from other root complexes through the host interconnect (host_interconnect_module.h);
@@ -102,11 +102,15 @@ class PcieRootComplexModule : public sc_core::sc_module {
                            std::uint64_t repeat, std::uint64_t floorPs, std::uint64_t head,
                            std::uint64_t& tail);
 
-  void end_of_elaboration() override { ports_.resolve(out); }
+  void end_of_elaboration() override {
+    ports_.resolve(out);
+    memory_.resolve(memOut);
+  }
 
   PcieRootComplexParams params_;
   sc_core::sc_time latency_;
-  PcieEgressPorts ports_;  // root ports
+  PcieEgressPorts ports_;   // root ports
+  PcieEgressPorts memory_;  // memOut (no link)
   PcieTranslationStage* stage_ = nullptr;
   const PcieRouter* router_ = nullptr;
   IntervalBook p2pWriteEngine_;  // forwarding-engine bookings of posted p2p writes
