@@ -46,7 +46,11 @@ class IntervalBook {
           v_.back().end = end;
         } else {
           pruneIfLater(floorPs);
-          v_.push_back(Span{headPs, end});
+          // Field by field: a temporary copied as one 16-byte load right after its two 8-byte
+          // stores stalls store forwarding, on every per-TLP booking of a new interval.
+          Span& s = v_.emplace_back();
+          s.start = headPs;
+          s.end = end;
         }
       }
       return Booking{headPs, end};

@@ -103,7 +103,9 @@ class SlidingWindow {
       }
     }
     HMMSIM_ASSERT(size_ < capacity_, "window over-release");
-    ring_[wrap(head_ + size_)] = Run{t, k};
+    Run& r = ring_[wrap(head_ + size_)];  // field by field: see IntervalBook::book
+    r.time = t;
+    r.count = k;
     ++size_;
   }
 
