@@ -8,9 +8,11 @@
 // initiator resets command/address/data/length/response status per call and advances a
 // tlm_quantumkeeper (1 us quantum) as a DMA engine does. The per-TLP figure: one 256 B write
 // (Gen3 x8, MPS 256: one MWr TLP) per PcieDmaEngine::issueWrite call, crossing engine + 3 links +
-// 2 switches + root complex + memory = 7 socket calls (the fabric's own pcie_sockets.h sockets).
-// The summary divides the per-TLP cost per link hop by the bare per-call cost, as the median of
-// 9 alternating rounds (issue 9 target: <= 2x). Process CPU time on a shared machine is noisy:
+// 2 switches + root complex + memory: 4 calls (switch, switch, root complex, memory; the links are
+// charged inline by the ports that send over them, pcie_link_module.h; fabric ports call the next
+// element directly, pcie_sockets.h), where a link as a socket hop made it 7. The summary divides
+// the per-TLP cost per link hop by the bare per-call cost, both measured in the same run, as the
+// median of 9 alternating rounds (issue 9 target: <= 2x). Process CPU time on a shared machine is noisy:
 // `bench_fabric --profile=tlp N` / `--profile=bare N` run only those loops for callgrind, whose
 // instruction counts per call are repeatable (subtract a run with N = 0 for the set-up).
 //
