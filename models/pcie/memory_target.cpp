@@ -19,7 +19,8 @@ PcieMemoryTarget::PcieMemoryTarget(sc_core::sc_module_name name, const PcieMemor
       unsupported_(stats_.counter("unsupported_requests", "request",
                                   "requests outside the claimed range (completed with UR)")),
       mmioAccesses_(
-          stats_.counter("mmio_accesses", "request", "requests served by an MMIO register handler")) {
+          stats_.counter("mmio_accesses", "request", "requests served by an MMIO register handler")),
+      localBytes_(stats_.counter("local_bytes", "B", "bytes of device-local accesses (localAccess)")) {
   HMMSIM_ASSERT(params.channels >= 1 && params.interleaveBytes > 0 &&
                     (params.interleaveBytes & (params.interleaveBytes - 1)) == 0 && params.bandwidthGbps > 0,
                 this->name() << ": channels must be >= 1, interleaveBytes a power of two, bandwidth > 0");
@@ -271,6 +272,22 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, PcieTlpExtension
     ext.tailAfterHeadPs = done.tailPs - done.headPs;
   }
   gp.set_response_status(tlm::TLM_OK_RESPONSE);
+}
+
+HeadTail PcieMemoryTarget::localAccess(std::uint64_t memOffset, std::uint64_t len, std::uint64_t readyPs,
+                                       std::uint64_t nowPs, std::uint32_t requesterKey) {
+  HeadTail done{~0ull, 0};
+  if (len == 0) return HeadTail{readyPs, readyPs};
+  for (std::uint32_t c = 0; c < channels_.size(); ++c) {
+    const std::uint64_t bytes = channels_.size() == 1 ? len : channelBytes(memOffset, len, c);
+    if (bytes == 0) continue;
+    channels_[c].noteRequester(requesterKey, nowPs);
+    const HeadTail d = channels_[c].transmit({readyPs, readyPs}, bytes, 1, nullptr, nowPs);
+    done.headPs = std::min(done.headPs, d.headPs);
+    done.tailPs = std::max(done.tailPs, d.tailPs);
+  }
+  localBytes_ += len;
+  return done;
 }
 
 }  // namespace hmmsim

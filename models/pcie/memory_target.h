@@ -112,6 +112,17 @@ class PcieMemoryTarget : public sc_core::sc_module {
   /// Calls `observer` for every memory access the target accepts (one per transaction: a burst
   /// at per-burst fidelity, a TLP at per-TLP fidelity), before the bytes move. Empty: none.
   void setAccessObserver(PcieAccessObserver observer) { observer_ = std::move(observer); }
+  /// A device-local access to the memory behind the target, by the device's own engines (a GPU's
+  /// compute or copy engine) rather than over PCIe: books `len` bytes at memory offset
+  /// `memOffset` on the channels (same interleave as fabric accesses, by memory offset), the
+  /// first byte ready at absolute time `readyPs`; `nowPs` is the caller's SystemC time (no later
+  /// booking starts before it). Returns when the first and the last byte are done (latency
+  /// included). No bytes move: the device works on its memory directly. Counted in
+  /// "local_bytes". Peer accesses through the BAR and local accesses share the channels.
+  HeadTail localAccess(std::uint64_t memOffset, std::uint64_t len, std::uint64_t readyPs, std::uint64_t nowPs,
+                       std::uint32_t requesterKey);
+  /// Total data bandwidth of the channels. Unit: Gb/s.
+  double totalGbps() const { return params_.bandwidthGbps * params_.channels; }
 
   /// Backdoor access (no time): copies `len` bytes; addresses must be inside the target.
   void peek(std::uint64_t addr, std::uint8_t* out, std::uint64_t len) const;
@@ -161,6 +172,7 @@ class PcieMemoryTarget : public sc_core::sc_module {
   Counter& bytesRead_;
   Counter& unsupported_;
   Counter& mmioAccesses_;
+  Counter& localBytes_;
 };
 
 }  // namespace hmmsim

@@ -1,0 +1,159 @@
+#pragma once
+// The GPU's hardware half (SystemC): VRAM, its bandwidth, the BAR that exposes it, a compute
+// engine that streams VRAM, and a copy engine for migrations. The driver half is gpu_driver.h.
+//
+// What it models
+//  - VRAM: `vramBytes` of device memory whose bytes live in PhysMem at `vramPa` (the driver
+//    registers the frames; untouched VRAM costs nothing). It is not in the CPU's address map: the
+//    CPU and peers reach it only through the BAR.
+//  - VRAM bandwidth: `vramChannels` interleaved channels of `vramChannelGbps` each with
+//    `vramLatencyPs`, held by the BAR's PcieMemoryTarget (barTargetParams gives the fabric its
+//    parameters). Every VRAM user books on these same channels: peer reads and writes through the
+//    BAR (the fabric), the compute engine and the copy engine (PcieMemoryTarget::localAccess). So a
+//    peer streaming VRAM takes bandwidth from the compute engine, and the other way round.
+//  - The BAR: an aperture of `barApertureBytes` (default 256 MiB) over VRAM, smaller than VRAM;
+//    with `resizableBar` the BAR covers all of VRAM. Window programming is the exporter's
+//    (P2pExporter::bindBarTarget drives PcieMemoryTarget::mapWindow); the BAR target's bytes are
+//    PhysMem's (setBacking), so what a peer writes through the BAR is what HMM and the CPU see.
+//  - The compute engine: a kernel launch streams a VRAM region (read then write every chunk of
+//    `computeChunkBytes`), demanding `computeShare` of VRAM bandwidth: chunk k is issued no earlier
+//    than the pace that share allows, and completes when the channels moved its bytes. After each
+//    chunk a 64-bit progress counter (bytes streamed so far) is stored in VRAM. Its data is left
+//    as it was (the kernel writes back what it read): a bandwidth load with an observable counter.
+//  - The copy engine: a migration copy of n bytes between host memory and VRAM is a DMA of n bytes
+//    over PCIe (its PcieDmaEngine, with the bytes) plus n bytes of VRAM channel time. The driver's
+//    migration copy (MigrateCopier) already moved the same bytes in the pure core, at
+//    migrate_vma time; the engine's copy repeats them with the fabric's timing.
+// Leaves out: SMs, caches, the GPU's own page tables and TLBs (the driver's ImporterMirror keeps
+// them), GDDR banks and refresh, MMIO registers and doorbells (the driver calls the engines
+// directly), interrupts (computeDone() is an sc_event until MSI lands).
+// Timing: loosely timed; the compute engine runs at SystemC time (it waits for each chunk).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <systemc>
+
+#include <tlm_utils/tlm_quantumkeeper.h>
+
+#include "models/pcie/memory_target.h"
+#include "sim/stats.h"
+#include "sim/strong_types.h"
+
+namespace hmmsim {
+
+class PcieDmaEngine;
+class PhysMem;
+
+/// The GPU's hardware parameters. Every field has a default.
+struct GpuParams {
+  /// VRAM size. Unit: bytes. Default 16 GiB. A positive multiple of 2 MiB.
+  std::uint64_t vramBytes = 16ull << 30;
+  /// Physical address of VRAM's first byte in PhysMem (outside the CPU's address map). Default
+  /// 0x8'0000'0000 (32 GiB). 2 MiB aligned, clear of RAM and of other device ranges (a second GPU
+  /// needs its own). PhysMem keeps a descriptor per 2 MiB up to the highest device range, so a
+  /// low address keeps start-up cheap.
+  Pa vramPa = Pa(0x8'0000'0000ull);
+  /// VRAM channels (interleaved). Default 16.
+  std::uint32_t vramChannels = 16;
+  /// Bandwidth of one VRAM channel. Unit: Gb/s. Default 256 (16 x 256 Gb/s = 512 GB/s: GDDR6, a
+  /// 256-bit bus at 16 Gb/s per pin).
+  double vramChannelGbps = 256.0;
+  /// VRAM access latency. Unit: ps. Default 100000 (100 ns).
+  std::uint64_t vramLatencyPs = 100'000;
+  /// VRAM channel interleave. Unit: bytes. Default 256. A power of two.
+  std::uint64_t vramInterleaveBytes = 256;
+  /// BAR aperture (the exported BAR's size). Unit: bytes. Default 256 MiB. A multiple of 2 MiB,
+  /// at most vramBytes. Ignored with resizableBar.
+  std::uint64_t barApertureBytes = 256ull << 20;
+  /// Resizable BAR: the BAR covers all of VRAM. Default false.
+  bool resizableBar = false;
+  /// Share of VRAM bandwidth the compute engine demands, (0, 1]. Default 0.5.
+  double computeShare = 0.5;
+  /// Bytes the compute engine reads (and then writes) per step. Unit: bytes. Default 64 KiB.
+  std::uint64_t computeChunkBytes = 64ull << 10;
+
+  /// The BAR's size: barApertureBytes, or vramBytes with resizableBar. Unit: bytes.
+  std::uint64_t barBytes() const { return resizableBar ? vramBytes : barApertureBytes; }
+  /// Total VRAM bandwidth. Unit: Gb/s.
+  double vramGbps() const { return vramChannelGbps * vramChannels; }
+  /// "" when valid; otherwise what is wrong, naming the parameter.
+  std::string check() const;
+};
+
+/// One compute kernel launch: stream [regionOffset, regionOffset + regionBytes) of VRAM (wrapping
+/// around) until `totalBytes` were read and written; the progress counter is the 8 bytes at VRAM
+/// offset progressOffset.
+struct GpuKernel {
+  std::uint64_t regionOffset = 0;    ///< VRAM offset of the streamed region. Unit: bytes.
+  std::uint64_t regionBytes = 0;     ///< size of the region (> 0). Unit: bytes.
+  std::uint64_t totalBytes = 0;      ///< bytes to stream (each read and written once). Unit: bytes.
+  std::uint64_t progressOffset = 0;  ///< VRAM offset of the 64-bit progress counter. Unit: bytes.
+};
+
+class Gpu : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(Gpu);
+  /// The memory-target parameters of the GPU's BAR (for the fabric that creates it): VRAM's
+  /// channels, latency and interleave, `barBase` and barBytes().
+  static PcieMemoryTargetParams barTargetParams(const GpuParams& params, std::uint64_t barBase);
+
+  /// `bar`: the BAR's memory target, created with barTargetParams (asserted); `dma`: the GPU's DMA
+  /// engine; `pm` holds VRAM's bytes (the driver registers its frames). All outlive the Gpu.
+  /// `params` must pass check() (asserted). Backs the BAR with VRAM (setBacking).
+  Gpu(sc_core::sc_module_name name, const GpuParams& params, PhysMem& pm, PcieMemoryTarget& bar,
+      PcieDmaEngine& dma);
+
+  // ---- compute engine --------------------------------------------------------------------------
+  /// Start a kernel (the engine must be idle: !computeBusy()). Runs from the next delta cycle.
+  void launch(const GpuKernel& k);
+  bool computeBusy() const { return busy_; }
+  /// Notified when a kernel finished (until MSI: what its completion interrupt would signal).
+  const sc_core::sc_event& computeDone() const { return doneEv_; }
+  /// The progress counter as stored in VRAM (bytes streamed by the current or last kernel).
+  std::uint64_t progress() const;
+  /// SystemC times of the current or last kernel's start and end. Unit: ps.
+  std::uint64_t kernelStartPs() const { return startPs_; }
+  std::uint64_t kernelEndPs() const { return endPs_; }
+  /// The pace the compute engine demands: ps per chunk of computeChunkBytes (read + write) at
+  /// computeShare of VRAM bandwidth.
+  double chunkIntervalPs(std::uint64_t bytes) const;
+
+  // ---- copy engine (migration copies) -----------------------------------------------------------
+  /// Charge a copy of `bytes` between host memory at bus address `hostAddr` and VRAM offset
+  /// `vramOffset` (toVram: host -> VRAM). Called from the caller's SC_THREAD; moves its local
+  /// time to the copy's completion. Returns the PCIe status (no bytes move: see the header).
+  CplStatus copy(bool toVram, std::uint64_t hostAddr, std::uint64_t vramOffset, std::uint64_t bytes,
+                 tlm_utils::tlm_quantumkeeper& qk);
+
+  const GpuParams& params() const { return params_; }
+  PcieMemoryTarget& bar() { return bar_; }
+  PcieDmaEngine& dmaEngine() { return dma_; }
+  PhysMem& physMem() { return pm_; }
+  /// Counters "kernels", "compute_bytes", "compute_chunks", "compute_stall_ps" (time chunks took
+  /// beyond their pace), "copy_bytes_to_vram", "copy_bytes_from_vram".
+  StatsGroup& stats() { return stats_; }
+
+ private:
+  void computeThread();
+
+  GpuParams params_;
+  PhysMem& pm_;
+  PcieMemoryTarget& bar_;
+  PcieDmaEngine& dma_;
+  GpuKernel kernel_;
+  std::vector<std::uint8_t> buffer_;  ///< the copy engine's staging buffer
+  bool busy_ = false;
+  sc_core::sc_event launchEv_, doneEv_;
+  std::uint64_t startPs_ = 0, endPs_ = 0;
+  StatsGroup stats_;
+  Counter& kernels_;
+  Counter& computeBytes_;
+  Counter& computeChunks_;
+  Counter& computeStallPs_;
+  Counter& copyToVram_;
+  Counter& copyFromVram_;
+};
+
+}  // namespace hmmsim

@@ -1,0 +1,102 @@
+// The GPU alone (models/devices/gpu): VRAM registration, migration to VRAM and back with real
+// bytes and copy-engine timing, the compute engine's pace against its parameters. Assertions
+// after sc_start().
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <vector>
+
+#include "models/devices/gpu/gpu.h"
+#include "models/devices/gpu/gpu_driver.h"
+#include "tests/unit/devices/gpu_fixture.h"
+
+using namespace hmmsim;
+using namespace hmmsim::test;
+
+TEST_CASE("gpu: 16 GiB of VRAM cost nothing until used, and migration to VRAM and back is byte-exact",
+          "[devices][gpu]") {
+  GpuParams gp;  // the defaults: 16 GiB of VRAM, a 256 MiB BAR
+  GpuDriverParams dp;
+  GpuPlatform p(gp, dp);
+  CHECK(p.pm.dataPages() == 0);  // every VRAM frame is registered, none holds bytes
+  CHECK(p.driver->devmem().freePages() == (gp.vramBytes - dp.kernelRegionBytes) / kGpuP);
+  constexpr std::uint64_t kPages = 64;
+  const Va a = p.mapAnon(kPages * kGpuP);
+  p.fill(a, kPages * kGpuP, 0x51);
+  const std::uint64_t ramPages = p.pm.dataPages();
+  std::uint64_t moved = 0, back = 0;
+  Errno toVram = Errno::Inval, toRam = Errno::Inval;
+  std::uint64_t migratedAtPs = 0;
+  QkThread th("host", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    toVram = p.driver->migrateToVram(*p.mm, a, a + kPages * kGpuP, &qk, &moved);
+    migratedAtPs = sc_core::sc_time_stamp().value();
+    // Half of it back explicitly; the CPU faults the other half back below.
+    toRam = p.driver->migrateToRam(*p.mm, a, a + kPages / 2 * kGpuP, &qk, &back);
+  });
+  sc_core::sc_start();
+  CHECK(toVram == Errno::Ok);
+  CHECK(moved == kPages);
+  CHECK(toRam == Errno::Ok);
+  CHECK(back == kPages / 2);
+  CHECK(p.driver->devmem().allocatedPages() == kPages / 2);
+  CHECK(p.gpu.stats().counterValue("copy_bytes_to_vram") == kPages * kGpuP);
+  CHECK(p.gpu.stats().counterValue("copy_bytes_from_vram") == kPages / 2 * kGpuP);
+  // The copy engine's DMA read of 256 KiB over Gen4 x16 (< 32 GB/s) took at least 8 us.
+  CHECK(migratedAtPs >= kPages * kGpuP * 1000 / 32);
+  // The migrated bytes were in VRAM frames (PhysMem data pages at the VRAM address).
+  CHECK(p.pm.dataPages() >= ramPages + kPages / 2);
+  // CPU reads fault the rest back (migrate_to_ram) and see every byte.
+  CHECK(p.cpu(a, kPages * kGpuP) == GpuPlatform::pattern(kPages * kGpuP, 0x51));
+  CHECK(p.driver->stats().counterValue("migrate_to_ram_faults") == kPages / 2);
+  CHECK(p.driver->devmem().allocatedPages() == 0);
+  CHECK(p.violations.ok());
+}
+
+namespace {
+
+// One kernel of 64 MiB over a 16 MiB region with nothing else on VRAM.
+void computeAlone(double share) {
+  GpuParams gp = smallGpu();
+  gp.computeShare = share;
+  GpuPlatform p(gp);
+  GpuKernel k;
+  k.regionOffset = p.driver->kernelRegionOffset();
+  k.regionBytes = 16ull << 20;
+  k.totalBytes = 64ull << 20;
+  k.progressOffset = k.regionOffset + k.regionBytes;
+  std::vector<std::uint64_t> seen;
+  QkThread th("host", [&](tlm_utils::tlm_quantumkeeper&) {
+    p.gpu.launch(k);
+    sc_core::wait(sc_core::sc_time(100, sc_core::SC_US));
+    seen.push_back(p.gpu.progress());
+    sc_core::wait(p.gpu.computeDone());
+  });
+  sc_core::sc_start();
+  // Read + write of every byte at share x 64 GB/s.
+  const double expectedPs = 2.0 * double(k.totalBytes) * 8000.0 / (share * gp.vramGbps());
+  const double got = double(p.gpu.kernelEndPs() - p.gpu.kernelStartPs());
+  INFO("kernel took " << got << " ps, expected " << expectedPs);
+  CHECK(std::abs(got / expectedPs - 1.0) < 0.01);
+  CHECK(p.gpu.progress() == k.totalBytes);
+  REQUIRE(seen.size() == 1);
+  // After 100 us the counter had moved by 100 us worth of the pace (chunks retire when their
+  // last byte is done: within two chunks).
+  const double expectedAt100 = 100e6 / expectedPs * double(k.totalBytes);
+  CHECK(std::abs(double(seen[0]) - expectedAt100) <= 2.0 * double(gp.computeChunkBytes));
+  CHECK(p.gpu.stats().counterValue("compute_stall_ps") == 0);
+  CHECK(p.gpu.bar().stats().counterValue("local_bytes") == 2 * k.totalBytes);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "gpu: the compute engine streams VRAM at half of VRAM bandwidth (within 1 %) and counts its "
+    "progress in VRAM",
+    "[devices][gpu][timing]") {
+  computeAlone(0.5);
+}
+
+TEST_CASE("gpu: the compute engine at its full share streams VRAM at VRAM bandwidth (within 1 %)",
+          "[devices][gpu][timing]") {
+  computeAlone(1.0);
+}
