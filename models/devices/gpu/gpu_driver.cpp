@@ -5,11 +5,13 @@
 #include <sstream>
 
 #include "hmm/migrate_device.h"
+#include "hmm/p2p_dma.h"
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/mmap_lock.h"
 #include "models/cpu_mmu/phys_mem.h"
 #include "models/cpu_mmu/vm_fault.h"
 #include "models/cpu_mmu/vma.h"
+#include "models/pcie/dma_mapping.h"
 #include "models/pcie/topology.h"
 #include "sim/assert.h"
 
@@ -68,6 +70,7 @@ GpuDriver::GpuDriver(const std::string& name, Gpu& hw, PciDev& pci, P2pDmaMapper
     : name_(name),
       hw_(hw),
       pci_(pci),
+      mapper_(mapper),
       params_(params),
       vramFirst_(hmmsim::pfnOf(hw.params().vramPa)),
       vramPages_(hw.params().vramBytes >> kPageShift),
@@ -222,7 +225,13 @@ void GpuDriver::charge(const std::vector<Copy>& copies, bool toVram, tlm_utils::
           hw_.bar().localAccess(copies[i].vram, bytes, now + qk.get_local_time().value(), now, 0x8000'0001u);
       qk.set(sc_core::sc_time::from_value(std::max(t.tailPs, now) - now));
     } else {
-      hw_.copy(toVram, copies[i].host, copies[i].vram, bytes, qk);
+      // The copy engine reaches system memory through the DMA API (dma_map_page of the run).
+      DmaMapping& dma = mapper_.dma();
+      const DmaDir dir = toVram ? DmaDir::ToDevice : DmaDir::FromDevice;
+      const DmaAddr at = dma.dmaMapPage(pci_, Pa(copies[i].host), bytes, dir);
+      HMMSIM_ASSERT(at != kDmaMappingError, name_ << ": the copy engine cannot map system memory");
+      hw_.copy(toVram, at.value(), copies[i].vram, bytes, qk);
+      dma.dmaUnmapPage(pci_, at, bytes, dir);
     }
     i = j;
   }

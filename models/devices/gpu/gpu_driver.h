@@ -148,6 +148,7 @@ class GpuDriver final : public FileOperations, public P2pExportedMemory {
   std::string name_;
   Gpu& hw_;
   PciDev& pci_;
+  P2pDmaMapper& mapper_;
   GpuDriverParams params_;
   Pfn vramFirst_;
   std::uint64_t vramPages_;

@@ -2,3 +2,6 @@
 hmmsim_test(test_gpu
   SOURCES unit/devices/test_gpu.cpp
   LIBS hmmsim::devices)
+hmmsim_test(test_gpu_peer
+  SOURCES unit/devices/test_gpu_peer.cpp
+  LIBS hmmsim::devices)
