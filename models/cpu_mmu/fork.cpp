@@ -10,7 +10,7 @@
 
 namespace hmmsim {
 
-ForkResult Mm::fork(std::string childName) {
+ForkResult Mm::fork(const std::string& childName) {
   MmInternals::enter(*this);
   ++mmStats_.forkCalls;
   // mm_alloc -> pgd_alloc: without a free frame for the child's pgd, fork fails with ENOMEM
@@ -19,7 +19,7 @@ ForkResult Mm::fork(std::string childName) {
     MmInternals::leave(*this);
     return ForkResult{MmInternals::fail(*this, Errno::NoMem), nullptr};
   }
-  auto child = std::make_unique<Mm>(physMem_, std::move(childName), params_);
+  auto child = std::make_unique<Mm>(physMem_, childName, params_);
   // The child's tasks run where the parent's do: same kind of sleeping (and the same lockdep
   // contexts, so the nested lock below is checked against the parent's).
   child->notifierSubscriptions().setBlocker(blocker());

@@ -359,7 +359,7 @@ class Mm {
   /// VM_WIPEONFORK vmas are copied empty. The child has its own page table and empty notifier
   /// subscriptions. Returns the child, or NoMem (no frame for a page table or a DMA-pinned
   /// page's eager copy; the partial child is torn down).
-  ForkResult fork(std::string childName);
+  ForkResult fork(const std::string& childName);
   /// exit_mmap(): the mm's last user is gone. First the notifier release (MMU_NOTIFY_RELEASE to
   /// every interval notifier over [0, ULONG_MAX), ->release of the others), then one
   /// MMU_NOTIFY_UNMAP round over [0, ULONG_MAX) while every vma is zapped and closed, then every

@@ -22,11 +22,11 @@ namespace hmmsim {
 
 /// One leaf found by an rmap walk.
 struct RmapMapping {
-  Mm* mm;
-  const Vma* vma;
+  Mm* mm = nullptr;
+  const Vma* vma = nullptr;
   Va va;  ///< address of the leaf (aligned to its size)
-  Pte* slot;
-  PtLevel level;
+  Pte* slot = nullptr;
+  PtLevel level = PtLevel::None;
 };
 
 /// rmap_walk_anon(): call `fn(const RmapMapping&)` for every leaf, in every vma on the anon_vma
