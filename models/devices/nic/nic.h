@@ -233,7 +233,6 @@ class Nic : public sc_core::sc_module {
   std::vector<NicStorageRequest> requests_;
   std::vector<NicIoRecord> ios_;
   std::uint32_t outstanding_ = 0;
-  std::uint64_t mailboxWrites_ = 0;
   std::multimap<std::uint64_t, std::uint32_t> mailbox_;  // arrival time -> data
   sc_core::sc_event qwStart_, mailboxWake_, slotFreed_;
   StatsGroup stats_;
