@@ -62,9 +62,9 @@ struct TlbParams {
 
 /// A TLB hit.
 struct TlbTranslation {
-  Pa pa;             ///< physical address of the looked-up byte
-  TlbPageSize size;  ///< size of the page that translated it
-  bool writable;     ///< the cached pte allows writes
+  Pa pa;                                   ///< physical address of the looked-up byte
+  TlbPageSize size = TlbPageSize::Size4K;  ///< size of the page that translated it
+  bool writable = false;                   ///< the cached pte allows writes
 };
 
 class Tlb {
