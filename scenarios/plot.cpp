@@ -88,8 +88,8 @@ const char* const kColours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
 
 std::string svg(const PlotArgs& a, const std::map<std::string, Series>& series,
                 const std::vector<std::string>& xLabels, double x0, double x1, double y0, double y1) {
-  auto X = [&](double x) { return kL + (x1 > x0 ? (x - x0) / (x1 - x0) : 0.5) * (kW - kL - kR); };
-  auto Y = [&](double y) { return kH - kB - (y1 > y0 ? (y - y0) / (y1 - y0) : 0.5) * (kH - kT - kB); };
+  auto toX = [&](double x) { return kL + (x1 > x0 ? (x - x0) / (x1 - x0) : 0.5) * (kW - kL - kR); };
+  auto toY = [&](double y) { return kH - kB - (y1 > y0 ? (y - y0) / (y1 - y0) : 0.5) * (kH - kT - kB); };
   std::ostringstream os;
   os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kW << "\" height=\"" << kH
      << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
@@ -101,15 +101,15 @@ std::string svg(const PlotArgs& a, const std::map<std::string, Series>& series,
      << kH - kB << "\" stroke=\"black\"/>\n";
   for (int i = 0; i <= 4; ++i) {
     const double y = y0 + (y1 - y0) * i / 4;
-    os << "<text x=\"" << kL - 6 << "\" y=\"" << Y(y) + 4 << "\" text-anchor=\"end\">" << fmt(y)
+    os << "<text x=\"" << kL - 6 << "\" y=\"" << toY(y) + 4 << "\" text-anchor=\"end\">" << fmt(y)
        << "</text>\n";
-    os << "<line x1=\"" << kL << "\" y1=\"" << Y(y) << "\" x2=\"" << kW - kR << "\" y2=\"" << Y(y)
+    os << "<line x1=\"" << kL << "\" y1=\"" << toY(y) << "\" x2=\"" << kW - kR << "\" y2=\"" << toY(y)
        << "\" stroke=\"#ddd\"/>\n";
   }
   for (std::size_t i = 0; i < xLabels.size(); ++i) {
     const double x =
         xLabels.size() > 1 && x1 > x0 ? x0 + (x1 - x0) * double(i) / double(xLabels.size() - 1) : x0;
-    os << "<text x=\"" << X(x) << "\" y=\"" << kH - kB + 18 << "\" text-anchor=\"middle\">"
+    os << "<text x=\"" << toX(x) << "\" y=\"" << kH - kB + 18 << "\" text-anchor=\"middle\">"
        << escape(xLabels[i]) << "</text>\n";
   }
   os << "<text x=\"" << (kL + kW - kR) / 2 << "\" y=\"" << kH - 15 << "\" text-anchor=\"middle\">"
@@ -118,10 +118,10 @@ std::string svg(const PlotArgs& a, const std::map<std::string, Series>& series,
   for (const auto& [name, s] : series) {
     const char* c = kColours[k % 8];
     os << "<polyline fill=\"none\" stroke=\"" << c << "\" stroke-width=\"2\" points=\"";
-    for (const auto& [x, y] : s.points) os << X(x) << ',' << Y(y) << ' ';
+    for (const auto& [x, y] : s.points) os << toX(x) << ',' << toY(y) << ' ';
     os << "\"/>\n";
     for (const auto& [x, y] : s.points)
-      os << "<circle cx=\"" << X(x) << "\" cy=\"" << Y(y) << "\" r=\"3\" fill=\"" << c << "\"/>\n";
+      os << "<circle cx=\"" << toX(x) << "\" cy=\"" << toY(y) << "\" r=\"3\" fill=\"" << c << "\"/>\n";
     const double ly = kT + 10 + 18 * double(k);
     os << "<rect x=\"" << kW - kR + 12 << "\" y=\"" << ly - 9 << "\" width=\"12\" height=\"12\" fill=\"" << c
        << "\"/><text x=\"" << kW - kR + 30 << "\" y=\"" << ly + 1 << "\">"

@@ -41,6 +41,9 @@ std::size_t editDistance(const std::string& a, const std::string& b);
 std::string nearestWord(const std::string& word, const std::vector<std::string>& candidates);
 
 /// A YAML node together with where it came from, so every error can point at it.
+// The implicit move assignment assigns a YAML::Node, which yaml-cpp lets throw; a ConfigNode is
+// never assigned where the exception could not propagate.
+// NOLINTNEXTLINE(bugprone-exception-escape)
 class ConfigNode {
  public:
   /// Parses `path`; a missing file or a YAML syntax error becomes a ConfigError.

@@ -11,9 +11,11 @@ namespace hmmsim {
 void StatsRegistry::add(const std::string& path, const StatsGroup& group) {
   const nlohmann::json j = group.toJson();
   for (const auto& [name, entry] : j.items()) {
-    const std::string full = path.empty() ? name : path + "." + name;
+    std::string full = path;
+    if (!full.empty()) full += '.';
+    full += name;
     HMMSIM_ASSERT(!stats_.count(full), "stat '" << full << "' registered twice");
-    stats_[full] = Stat{entry};
+    stats_[full] = entry;
   }
 }
 
@@ -24,13 +26,13 @@ void StatsRegistry::addValue(const std::string& path, double value, const std::s
   e["value"] = value;
   e["unit"] = unit;
   e["desc"] = desc;
-  stats_[path] = Stat{e};
+  stats_[path] = e;
 }
 
 std::optional<double> StatsRegistry::value(const std::string& fullName) const {
   auto it = stats_.find(fullName);
   if (it != stats_.end()) {
-    const nlohmann::json& e = it->second.entry;
+    const nlohmann::json& e = it->second;
     if (e.contains("value")) return e["value"].get<double>();
     return e["mean"].get<double>();
   }
@@ -39,7 +41,7 @@ std::optional<double> StatsRegistry::value(const std::string& fullName) const {
   it = stats_.find(fullName.substr(0, dot));
   if (it == stats_.end()) return std::nullopt;
   const std::string field = fullName.substr(dot + 1);
-  const nlohmann::json& e = it->second.entry;
+  const nlohmann::json& e = it->second;
   if (field == "unit" || field == "desc" || field == "log2_buckets" || !e.contains(field))
     return std::nullopt;
   return e[field].get<double>();
@@ -48,12 +50,12 @@ std::optional<double> StatsRegistry::value(const std::string& fullName) const {
 std::vector<std::pair<std::string, double>> StatsRegistry::flat() const {
   std::vector<std::pair<std::string, double>> out;
   for (const auto& [name, s] : stats_) {
-    if (s.entry.contains("value")) {
-      out.emplace_back(name, s.entry["value"].get<double>());
+    if (s.contains("value")) {
+      out.emplace_back(name, s["value"].get<double>());
       continue;
     }
     for (const char* f : {"count", "sum", "min", "max", "mean"})
-      out.emplace_back(name + "." + f, s.entry[f].get<double>());
+      out.emplace_back(name + "." + f, s[f].get<double>());
   }
   return out;
 }
@@ -74,7 +76,7 @@ nlohmann::json StatsRegistry::toJson() const {
     nlohmann::json* node = &root;
     std::istringstream path(name);
     for (std::string part; std::getline(path, part, '.');) node = &(*node)[part];
-    *node = s.entry;
+    *node = s;
   }
   return root;
 }

@@ -40,10 +40,8 @@ class StatsRegistry {
   nlohmann::json toJson() const;
 
  private:
-  struct Stat {
-    nlohmann::json entry;  ///< {"value"|count/sum/..., "unit", "desc"}
-  };
-  std::map<std::string, Stat> stats_;
+  /// Full name -> {"value"|count/sum/..., "unit", "desc"}.
+  std::map<std::string, nlohmann::json> stats_;
 };
 
 }  // namespace hmmsim

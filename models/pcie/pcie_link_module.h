@@ -161,7 +161,7 @@ class PcieEgressPorts {
 
  private:
   struct Port {
-    PcieLinkModule::Sender* link;
+    PcieLinkModule::Sender* link = nullptr;
     PcieNextHop next;
   };
   std::vector<PcieLinkModule::Sender*> links_;  // by binding order

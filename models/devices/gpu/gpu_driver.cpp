@@ -60,7 +60,7 @@ std::string GpuDriver::check(const Gpu& hw, PciDev& pci, const GpuDriverParams& 
     os << "GpuDriverParams.bar: BAR " << params.bar << " of " << pci.name() << " has "
        << pciResourceLen(pci, params.bar) << " bytes, the GPU's BAR has " << hw.params().barBytes();
   if (!os.str().empty()) return os.str();
-  const std::string d = devmemParams(hw, params).check();
+  std::string d = devmemParams(hw, params).check();
   if (!d.empty()) return d;
   return P2pExporter::check(pci, exporterParams(params), vram);
 }
