@@ -133,8 +133,8 @@ void Camera::setBuffers(std::vector<FrameDmaPort*> ring) {
 }
 
 void Camera::setMsi(std::uint64_t addr, std::uint32_t data) {
-  msiAddr_ = addr;
-  msiData_ = data;
+  msi_.address = addr;
+  msi_.data = data;
 }
 
 void Camera::start(std::uint64_t frames, std::uint64_t startPs) {
@@ -158,10 +158,8 @@ void Camera::run() {
     // behind the data by the fabric, so the device waits for its own writes first).
     advanceLocalTo(c.donePs, qk);
     ring_[c.buffer]->drain(qk);
-    if (msiAddr_) {
-      std::uint8_t msi[4];
-      for (int i = 0; i < 4; ++i) msi[i] = static_cast<std::uint8_t>(msiData_ >> (8 * i));
-      engine_.issueWrite(msiAddr_, 4, msi, qk);
+    if (msi_.programmed()) {
+      sendMsi(engine_, msi_, qk);
       ++msis_;
     }
     qk.sync();

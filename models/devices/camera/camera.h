@@ -35,6 +35,7 @@
 
 #include "models/devices/camera/frame_dma.h"
 #include "models/devices/camera/pixel_format.h"
+#include "models/devices/common/msi.h"
 #include "models/pcie/dma_engine.h"
 #include "sim/stats.h"
 
@@ -139,8 +140,7 @@ class Camera : public sc_core::sc_module {
   CameraParams params_;
   PcieDmaEngine& engine_;
   std::vector<FrameDmaPort*> ring_;
-  std::uint64_t msiAddr_ = 0;
-  std::uint32_t msiData_ = 0;
+  MsiMessage msi_;  ///< programmed by setMsi; not programmed: no MSI
   std::uint64_t frames_ = 0, startPs_ = 0;
   bool started_ = false;
   sc_core::sc_event startEvent_, frameDone_;

@@ -169,8 +169,8 @@ void ColourEngine::setTransform(const ColourTransform& t) {
 }
 
 void ColourEngine::setMsi(std::uint64_t addr, std::uint32_t data) {
-  msiAddr_ = addr;
-  msiData_ = data;
+  msi_.address = addr;
+  msi_.data = data;
 }
 
 void ColourEngine::submit(const ColourJob& job) {
@@ -200,10 +200,8 @@ void ColourEngine::run() {
     advanceLocalTo(c.donePs, qk);
     job.src->drain(qk);
     job.dst->drain(qk);
-    if (msiAddr_) {
-      std::uint8_t msi[4];
-      for (int i = 0; i < 4; ++i) msi[i] = static_cast<std::uint8_t>(msiData_ >> (8 * i));
-      engine_.issueWrite(msiAddr_, 4, msi, qk);
+    if (msi_.programmed()) {
+      sendMsi(engine_, msi_, qk);
       ++msis_;
     }
     qk.sync();

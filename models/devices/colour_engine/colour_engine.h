@@ -43,6 +43,7 @@
 
 #include "models/devices/camera/frame_dma.h"
 #include "models/devices/camera/pixel_format.h"
+#include "models/devices/common/msi.h"
 #include "models/pcie/dma_engine.h"
 #include "models/pcie/memory_target.h"
 #include "sim/byte_store.h"
@@ -171,8 +172,7 @@ class ColourEngine : public sc_core::sc_module {
   std::uint64_t localBusyPs_ = 0;  // the own memory's busy-until time
   ColourTransform transform_;
   std::unique_ptr<ColourPipeline> pipeline_;
-  std::uint64_t msiAddr_ = 0;
-  std::uint32_t msiData_ = 0;
+  MsiMessage msi_;  ///< programmed by setMsi; not programmed: no MSI
   std::deque<ColourJob> queue_;
   sc_core::sc_event doorbell_, jobDone_;
   std::function<void(const ColourCompletion&)> callback_;

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <utility>
 
+#include "models/devices/common/msi.h"
 #include "models/pcie/dma_engine.h"
 #include "sim/assert.h"
 
@@ -493,11 +494,10 @@ bool NvmeController::complete(InFlight& f) {
   ++cqes_;
   const std::uint8_t* e = &msix_[q.vector * kMsixEntryBytes];
   if (q.ien && (e[12] & 1) == 0) {
-    std::uint64_t addr = 0;
-    std::uint32_t data = 0;
-    std::memcpy(&addr, e, 8);
-    std::memcpy(&data, e + 8, 4);
-    const DmaIssue r = dma_.issueWrite(addr, 4, reinterpret_cast<const std::uint8_t*>(&data), qk_);
+    MsiMessage msg;  // the MSI-X table entry: message address (8 bytes), message data (4)
+    std::memcpy(&msg.address, e, 8);
+    std::memcpy(&msg.data, e + 8, 4);
+    const DmaIssue r = sendMsi(dma_, msg, qk_);
     f.rec.msiPs = std::max(r.donePs, visible);
     ++msis_;
   }
