@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "models/devices/camera/camera.h"
-#include "models/devices/camera/frame_dma.h"
+#include "models/devices/common/frame_dma.h"
 #include "sim/errno.h"
 
 namespace hmmsim {

@@ -41,9 +41,9 @@
 
 #include <tlm_utils/tlm_quantumkeeper.h>
 
-#include "models/devices/camera/frame_dma.h"
-#include "models/devices/camera/pixel_format.h"
+#include "models/devices/common/frame_dma.h"
 #include "models/devices/common/msi.h"
+#include "models/devices/common/pixel_format.h"
 #include "models/pcie/dma_engine.h"
 #include "models/pcie/memory_target.h"
 #include "sim/byte_store.h"

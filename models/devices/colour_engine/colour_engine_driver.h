@@ -24,8 +24,8 @@
 #include <utility>
 
 #include "models/cpu_mmu/file.h"
-#include "models/devices/camera/frame_dma.h"
 #include "models/devices/colour_engine/colour_engine.h"
+#include "models/devices/common/frame_dma.h"
 #include "models/devices/common/importer_dma.h"
 #include "models/devices/common/p2p_exporter.h"
 #include "sim/errno.h"

@@ -1,4 +1,4 @@
-#include "models/devices/camera/frame_dma.h"
+#include "models/devices/common/frame_dma.h"
 
 #include <algorithm>
 
