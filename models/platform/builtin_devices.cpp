@@ -1,6 +1,8 @@
 // The built-in device types. See builtin_devices.h.
 #include "models/platform/builtin_devices.h"
 
+#include "models/devices/camera/camera_platform.h"
+#include "models/devices/colour_engine/colour_engine_platform.h"
 #include "models/devices/nic/nic_device.h"
 #include "models/devices/nvme/nvme_device.h"
 
@@ -20,6 +22,8 @@ void registerDmirror(DeviceRegistry& r) {
 
 DeviceRegistry builtinDevices() {
   DeviceRegistry r;
+  registerCamera(r);
+  registerColourEngine(r);
   registerDmirror(r);
   registerNic(r);
   registerNvme(r);

@@ -29,10 +29,7 @@ TEST_CASE(
   d.processes = {ProcessDesc{"proc0", {}}};
   d.devices = {DeviceDesc{"camera", "cam0", "cam0", cam},
                DeviceDesc{"colour_engine", "colour0", "colour0", ColourEngineDeviceParams{}}};
-  DeviceRegistry registry = builtinDevices();
-  registerCamera(registry);
-  registerColourEngine(registry);
-  Platform p("m", d, registry);
+  Platform p("m", d, builtinDevices());
   auto& camera = p.deviceAs<CameraPlatformDevice>("cam0");
   auto& colour = p.deviceAs<ColourEnginePlatformDevice>("colour0");
   Mm& mm = p.process("proc0");

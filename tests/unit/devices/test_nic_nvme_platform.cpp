@@ -87,10 +87,7 @@ TEST_CASE(
   d.iommu.iommu.mode = IommuMode::Off;  // DMA addresses are physical: the buffers below are RAM
   d.processes = {ProcessDesc{"proc0", {}}};
   d.devices = {DeviceDesc{"nvme", "nvme", "nvme", {}}, DeviceDesc{"nic", "nic", "nic", {}}};
-  DeviceRegistry registry = builtinDevices();
-  if (!registry.has("nvme")) registerNvme(registry);
-  if (!registry.has("nic")) registerNic(registry);
-  Platform p("m", d, registry);
+  Platform p("m", d, builtinDevices());
   NvmePlatformDevice& nvme = p.deviceAs<NvmePlatformDevice>("nvme");
   Nic& nic = p.deviceAs<NicPlatformDevice>("nic").nic();
   const PciBar& bar0 = p.pci("nvme").bar(0);
@@ -183,9 +180,7 @@ TEST_CASE(
     if (e.name == "nvme") e.functions[0].bars = {mem64pref(0, 4 * kMiB)};
   d.iommu.iommu.mode = IommuMode::Off;
   d.devices = {DeviceDesc{"nvme", "nvme", "nvme", {}}};
-  DeviceRegistry registry = builtinDevices();
-  if (!registry.has("nvme")) registerNvme(registry);
-  Platform p("m", d, registry);
+  Platform p("m", d, builtinDevices());
   NvmePlatformDevice& nvme = p.deviceAs<NvmePlatformDevice>("nvme");
   const std::uint64_t nvmeBar = p.pci("nvme").bar(0).bus.value(), cmb = nvmeBar + NvmeParams{}.cmbOffset;
   constexpr std::uint64_t kBuf = 0x0a00'0000ull, kBack = 0x0a80'0000ull;
