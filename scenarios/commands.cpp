@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "scenarios/param_tables.h"
 #include "scenarios/scenario.h"
@@ -28,19 +29,19 @@ bool parseSets(const std::vector<std::string>& sets, std::vector<Override>& out,
   return true;
 }
 
-/// Loads and validates; prints the error and returns nullopt on a bad file.
-std::optional<Scenario> load(const std::string& file, const std::vector<std::string>& sets,
-                             std::ostream& err) {
+/// Loads and validates; prints the error and returns nullopt on a bad file. `forRun`: refuses a
+/// platform section (it validates into a PlatformDesc but the runner does not build it yet).
+std::optional<Scenario> load(const std::string& file, const std::vector<std::string>& sets, std::ostream& err,
+                             bool forRun) {
   std::vector<Override> overrides;
   if (!parseSets(sets, overrides, err)) return std::nullopt;
   try {
     Scenario s = loadScenario(file, overrides);
-    if (s.platform.section) {
-      // The hook for models/platform: its PlatformDesc loader takes this section.
+    if (forRun && s.platform.section)
       s.platform.section->fail(
-          "a platform section needs the SystemC platform builder (models/platform), which is not wired into "
-          "the scenario runner yet; use machine: for dmirror scenarios");
-    }
+          "a platform section validates (hmmsim validate) but does not run yet: the runner drives the "
+          "dmirror "
+          "machine only; use machine: for dmirror scenarios");
     return s;
   } catch (const ConfigError& e) {
     err << e.what() << '\n';
@@ -48,20 +49,31 @@ std::optional<Scenario> load(const std::string& file, const std::vector<std::str
   }
 }
 
+/// One line: what the platform section describes.
+std::string platformSummary(const PlatformDesc& d) {
+  static const char* const kModes[] = {"off", "passthrough", "translate"};
+  std::ostringstream os;
+  os << "platform: " << d.topology.hostBridges.size() << " host bridge(s), " << d.topology.switches.size()
+     << " switch(es), " << d.topology.endpoints.size() << " endpoint(s), " << d.topology.links.size()
+     << " link(s), IOMMU " << kModes[int(d.iommu.iommu.mode)] << ", RAM " << formatBytes(d.ram.ramSize);
+  return os.str();
+}
+
 }  // namespace
 
 int cmdValidate(const std::string& file, const std::vector<std::string>& sets, std::ostream& out,
                 std::ostream& err) {
-  std::optional<Scenario> s = load(file, sets, err);
+  std::optional<Scenario> s = load(file, sets, err, false);
   if (!s) return 2;
   std::size_t ops = s->script.size();
   out << file << ": ok (scenario " << s->name << ", " << s->processes.size() << " process(es), "
       << s->devices.size() << " device(s), " << ops << " script operation(s))\n";
+  if (s->platform.desc) out << "  " << platformSummary(*s->platform.desc) << '\n';
   return 0;
 }
 
 int cmdRun(const RunArgs& a, std::ostream& out, std::ostream& err) {
-  std::optional<Scenario> s = load(a.file, a.sets, err);
+  std::optional<Scenario> s = load(a.file, a.sets, err, true);
   if (!s) return 2;
   if (a.seed >= 0) s->seed = static_cast<std::uint64_t>(a.seed);
   const std::filesystem::path dir(a.outDir);

@@ -2,6 +2,7 @@
 
 #include "models/cpu_mmu/cpu_mmu_params.h"
 #include "models/pcie/pcie_params.h"
+#include "models/pcie/topology_desc.h"
 
 namespace hmmsim::scenario {
 
@@ -31,8 +32,10 @@ const ParamTable<DmirrorParams>& dmirrorParamTable() {
 }
 
 std::vector<const ParamTableBase*> allParamTables() {
-  return {&physMemParamTable(), &mmParamTable(), &dramParamTable(), &cpuCoreParamTable(),
-          &dmirrorParamTable()};
+  std::vector<const ParamTableBase*> t = {&physMemParamTable(), &mmParamTable(), &dramParamTable(),
+                                          &cpuCoreParamTable(), &dmirrorParamTable()};
+  for (const ParamTableBase* topo : topologyParamTables()) t.push_back(topo);
+  return t;
 }
 
 }  // namespace hmmsim::scenario

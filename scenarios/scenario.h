@@ -8,8 +8,9 @@
 // What a scenario drives today: the functional mm (mmap, munmap, mprotect, mremap, madvise,
 // fork, CPU loads and stores) and dmirror devices (lib/test_hmm.c), as the kernel's HMM
 // selftests do. The SystemC platform (root complexes, switches, links, IOMMU, real devices) is
-// built by models/platform from the `platform:` section; until that builder is wired in
-// (PlatformHook below), a scenario with a `platform:` section is refused with a message saying so.
+// built by models/platform from the `platform:` section; that section is validated into a
+// PlatformDesc here (PlatformHook below), but runs are of the dmirror machine until devices can be
+// driven by a scenario's workload.
 
 #include <cstdint>
 #include <map>
@@ -21,6 +22,7 @@
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/phys_mem.h"
 #include "models/devices/dmirror/dmirror.h"
+#include "models/platform/platform_desc.h"
 #include "sim/config.h"
 
 namespace hmmsim::scenario {
@@ -138,10 +140,14 @@ struct Expect {
   CheckerExpect checker;
 };
 
-/// Hook for the SystemC platform: the raw `platform:` section, to be handed to models/platform's
-/// PlatformDesc loader once it exists. Until then hasPlatform makes the run refuse the file.
+/// Hook for the SystemC platform (models/platform): the `platform:` section, validated into a
+/// PlatformDesc (topology and IOMMU through loadPlatformParts, RAM and DRAM through their
+/// parameter tables, the quantum). `hmmsim validate` checks it; `hmmsim run` refuses it until the
+/// device workloads of issue 12 exist to drive the platform (scenario_run builds the dmirror
+/// machine only).
 struct PlatformHook {
   std::optional<ConfigNode> section;
+  std::optional<PlatformDesc> desc;
 };
 
 struct Scenario {

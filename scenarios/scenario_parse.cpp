@@ -138,6 +138,25 @@ void parseMachine(const ConfigNode& m, Scenario& s) {
   }
 }
 
+/// `platform:` → PlatformDesc: topology and iommu by their loaders (loadPlatformParts), RAM
+/// and DRAM by their tables; then the platform's own consistency checks.
+void parsePlatform(const ConfigNode& n, Scenario& s) {
+  n.requireKeys({"topology", "iommu", "phys_mem", "dram", "quantum", "timing_only"});
+  PlatformDesc d;
+  loadPlatformParts(n, d);
+  if (auto pm = n.find("phys_mem")) physMemParamTable().load(*pm, d.ram);
+  if (auto dr = n.find("dram")) dramParamTable().load(*dr, d.dram);
+  if (auto q = n.find("quantum")) {
+    d.quantumPs = q->asDurationPs();
+    if (d.quantumPs == 0) q->fail("expected a quantum above 0, e.g. 1us");
+  }
+  d.timingOnly = n.optBool("timing_only").value_or(false);
+  d.seed = s.seed;
+  if (n.has("topology")) validateTopologyDesc(d.topology);
+  if (const std::string why = d.check(); !why.empty()) n.fail(why);
+  s.platform.desc = std::move(d);
+}
+
 void parseProcess(const ConfigNode& n, Scenario& s) {
   n.requireKeys({"name", "mm", "open", "memory"});
   ProcessSpec p;
@@ -235,7 +254,10 @@ Scenario buildScenario(const std::string& file, const std::map<std::string, Conf
   if (auto* n = get("name")) s.name = n->asString();
   if (auto* n = get("description")) s.description = n->asString();
   if (auto* n = get("seed")) s.seed = std::uint64_t(n->asInt(0, INT64_MAX));
-  if (auto* n = get("platform")) s.platform.section = *n;
+  if (auto* n = get("platform")) {
+    s.platform.section = *n;
+    parsePlatform(*n, s);
+  }
   if (auto* n = get("machine")) parseMachine(*n, s);
   if (s.devices.empty())  // the kernel module's four devices
     s.devices = {{0, MemoryType::DevicePrivate},

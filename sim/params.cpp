@@ -23,6 +23,8 @@ const char* paramTypeName(ParamType t) {
       return "choice";
     case ParamType::Table:
       return "map";
+    case ParamType::String:
+      return "text";
   }
   return "?";
 }

@@ -34,6 +34,7 @@ enum class ParamType {
   Double,    ///< a real number
   Choice,    ///< one word from a fixed list
   Table,     ///< a map read by another table (its model is named in the range column)
+  String,    ///< text (a name)
 };
 
 const char* paramTypeName(ParamType t);
@@ -44,8 +45,9 @@ struct ParamRow {
   ParamType type = ParamType::Int;
   std::string unit;  ///< "bytes", "ps", "pages", "" for none
   std::string defaultText;
-  std::string desc;   ///< one line
-  std::string range;  ///< "1 .. 32", "off | passthrough | on", "" when any value of the type
+  std::string desc;       ///< one line
+  std::string range;      ///< "1 .. 32", "off | passthrough | on", "" when any value of the type
+  bool required = false;  ///< the key must be given (its default column reads "(required)")
 };
 
 /// What every table offers to describe/doc generation, independent of its struct.
@@ -82,6 +84,8 @@ class ParamTable : public ParamTableBase {
     node.requireMap();
     const std::vector<std::string> names = keys();
     node.requireKeys(names);
+    for (const ParamRow& r : rows_)
+      if (r.required) node.at(r.name);  // "missing required key"
     for (const auto& [key, value] : node.entries()) {
       std::size_t i = 0;
       while (names[i] != key) ++i;
@@ -100,6 +104,26 @@ class ParamTable : public ParamTableBase {
     return *this;
   }
 
+  /// Marks the last row added as a key that must be given.
+  ParamTable& required() {
+    rows_.back().required = true;
+    rows_.back().defaultText = "(required)";
+    return *this;
+  }
+  /// A text row (a name, a reference to another element).
+  ParamTable& text(const std::string& name, std::string T::*field, const std::string& desc, bool required) {
+    return custom({name, ParamType::String, "", required ? "(required)" : "\"" + defaults().*field + "\"",
+                   desc, "", required},
+                  [=](T& t, const ConfigNode& n) { t.*field = n.asString(); });
+  }
+  /// A 16-bit PCI identifier (vendor, device), printed in hex.
+  ParamTable& id16(const std::string& name, std::uint16_t T::*field, const std::string& desc) {
+    std::ostringstream d;
+    d << "0x" << std::hex << defaults().*field;
+    return custom({name, ParamType::Int, "", d.str(), desc, "0 .. 0xffff"}, [=](T& t, const ConfigNode& n) {
+      t.*field = static_cast<std::uint16_t>(n.asInt(0, 0xffff));
+    });
+  }
   /// A row whose value is one word of `choices` (each mapped to a value of the field's type).
   template <typename M>
   ParamTable& choice(const std::string& name, M T::*field, const std::string& desc,

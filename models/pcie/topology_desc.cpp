@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "models/pcie/enumeration.h"
+#include "sim/params.h"
 #include "sim/units.h"
 
 namespace hmmsim {
@@ -42,16 +43,10 @@ bool isPow2(std::uint64_t v) {
 }
 
 // ---- loading -----------------------------------------------------------------------------
-
-std::uint16_t id16(const ConfigNode& n, const std::string& key, std::uint16_t dflt) {
-  auto v = n.optInt(key, 0, 0xffff);
-  return v ? static_cast<std::uint16_t>(*v) : dflt;
-}
-unsigned uintOr(const ConfigNode& n, const std::string& key, std::int64_t min, std::int64_t max,
-                unsigned dflt) {
-  auto v = n.optInt(key, min, max);
-  return v ? static_cast<unsigned>(*v) : dflt;
-}
+// Every element kind is read by its parameter table (sim/params.h; topologyParamTables()), so a
+// key, its default, unit, range and description are written once; the tables' defaults are the
+// Desc structs' initialisers. Defaults that depend on the element's place (a root port's slot,
+// a port number) are filled after the table has read the keys that were given.
 
 std::uint16_t acsBits(const ConfigNode& list) {
   std::uint16_t bits = 0;
@@ -79,103 +74,184 @@ AcsDesc loadAcs(const ConfigNode& n) {
     if (auto c = n.find("cap")) a.cap = acsBits(*c);
     if (auto c = n.find("ctrl")) a.ctrl = acsBits(*c);
     if (!n.has("cap")) a.cap = a.ctrl;
-    a.egressVectorBits = uintOr(n, "egress_vector_bits", 0, 32, (a.cap & kPciAcsEc) ? 8 : 0);
+    auto bits = n.optInt("egress_vector_bits", 0, 32);
+    a.egressVectorBits = bits ? unsigned(*bits) : (a.cap & kPciAcsEc) ? 8 : 0;
     if (auto v = n.optInt("egress_vector", 0, 0xffffffffll)) a.egressVector = static_cast<std::uint32_t>(*v);
   }
   if ((a.cap & kPciAcsEc) && a.egressVectorBits == 0) a.egressVectorBits = 8;
   return a;
 }
 
-std::vector<BarDesc> loadBars(const ConfigNode& list) {
-  std::vector<BarDesc> out;
-  for (const ConfigNode& b : list.elements()) {
-    b.requireKeys({"index", "size", "type", "prefetchable", "resizable"});
-    BarDesc d;
-    d.loc = locOf(b);
-    d.index = static_cast<int>(b.at("index").asInt(0, 5));
-    d.size = b.at("size").asBytes();
-    std::string type = b.find("type") ? b.at("type").asChoice({"mem32", "mem64", "io"}) : "mem32";
-    d.io = type == "io";
-    d.is64 = type == "mem64";
-    d.prefetchable = b.optBool("prefetchable").value_or(false);
-    if (auto r = b.find("resizable"))
-      for (const ConfigNode& s : r->elements()) d.resizable.push_back(s.asBytes());
-    out.push_back(std::move(d));
-  }
-  return out;
+const char* const kAcsDesc =
+    "ACS: a list of sv tb rr cr uf ec dt (capability = control), or {cap, ctrl, egress_vector_bits, "
+    "egress_vector}";
+
+/// Rows for an `acs:` key of any element whose AcsDesc is `field`.
+template <typename T>
+void acsRow(ParamTable<T>& t, AcsDesc T::*field) {
+  t.custom({"acs", ParamType::Table, "", "absent", kAcsDesc, "list or map"},
+           [field](T& d, const ConfigNode& n) { d.*field = loadAcs(n); });
 }
 
-FunctionDesc loadFunction(const ConfigNode& n, const std::string& dfltName, bool allowName) {
-  FunctionDesc f;
-  f.loc = locOf(n);
-  f.name = allowName ? n.optString("name").value_or(dfltName) : dfltName;
-  f.function = uintOr(n, "function", 0, 7, 0);
-  f.vendor = id16(n, "vendor", f.vendor);
-  f.device = id16(n, "device", f.device);
-  if (auto c = n.optInt("class", 0, 0xffffff)) f.classCode = static_cast<std::uint32_t>(*c);
-  if (auto b = n.find("bars")) f.bars = loadBars(*b);
-  if (auto a = n.find("acs")) f.acs = loadAcs(*a);
-  return f;
+const ParamTable<BarDesc>& barTable() {
+  static const ParamTable<BarDesc> table = [] {
+    ParamTable<BarDesc> t("topology.bar", "a BAR of an endpoint function (bars: list)");
+    t.integer("index", &BarDesc::index, "", "BAR slot (a 64-bit BAR also takes index + 1)", 0, 5).required();
+    t.bytes("size", &BarDesc::size, "size, a power of two (>= 16 for memory, >= 4 for I/O)", 0, 1ull << 62)
+        .required();
+    t.custom({"type", ParamType::Choice, "", "mem32", "address type", "mem32, mem64, io"},
+             [](BarDesc& d, const ConfigNode& n) {
+               const std::string type = n.asChoice({"mem32", "mem64", "io"});
+               d.io = type == "io";
+               d.is64 = type == "mem64";
+             });
+    t.boolean("prefetchable", &BarDesc::prefetchable, "prefetchable memory BAR");
+    t.custom({"resizable", ParamType::Table, "bytes", "none",
+              "Resizable BAR: the supported sizes (must hold size)", "list of sizes"},
+             [](BarDesc& d, const ConfigNode& n) {
+               for (const ConfigNode& s : n.elements()) d.resizable.push_back(s.asBytes());
+             });
+    return t;
+  }();
+  return table;
+}
+
+const ParamTable<FunctionDesc>& functionTable() {
+  static const ParamTable<FunctionDesc> table = [] {
+    ParamTable<FunctionDesc> t("topology.function",
+                               "a function of an endpoint (functions: list, or the endpoint itself)");
+    t.text("name", &FunctionDesc::name, "unique name (default: <endpoint>.f<function>)", false);
+    t.integer("function", &FunctionDesc::function, "", "function number; function 0 is required", 0, 7);
+    t.id16("vendor", &FunctionDesc::vendor, "PCI vendor ID");
+    t.id16("device", &FunctionDesc::device, "PCI device ID");
+    t.integer("class", &FunctionDesc::classCode, "", "24-bit class code", 0, 0xffffff);
+    t.custom({"bars", ParamType::Table, "", "none", "the function's BARs", "list of topology.bar"},
+             [](FunctionDesc& f, const ConfigNode& n) {
+               for (const ConfigNode& b : n.elements()) {
+                 BarDesc d;
+                 barTable().load(b, d);
+                 d.loc = locOf(b);
+                 f.bars.push_back(std::move(d));
+               }
+             });
+    acsRow(t, &FunctionDesc::acs);
+    return t;
+  }();
+  return table;
+}
+
+const ParamTable<PortDesc>& portTable() {
+  static const ParamTable<PortDesc> table = [] {
+    ParamTable<PortDesc> t(
+        "topology.port",
+        "a root port (root_ports: of a host bridge) or a switch downstream port (downstream_ports:)");
+    t.text("name", &PortDesc::name, "unique name (links refer to it)", true);
+    t.integer("slot", &PortDesc::slot, "",
+              "root ports only: device number on the root bus (default: order + 1)", 0, 31);
+    t.integer("function", &PortDesc::function, "", "root ports only: function number", 0, 7);
+    t.integer("port_number", &PortDesc::portNumber, "",
+              "Port Number, the egress control vector bit (default: the slot, or the order)", 0, 255);
+    t.integer("max_width", &PortDesc::maxWidth, "lanes", "widest link the port trains to", 1, 32);
+    t.integer("max_gen", &PortDesc::maxGen, "", "fastest PCIe generation of the port", 1, 6);
+    t.id16("vendor", &PortDesc::vendor, "PCI vendor ID (switch ports default to 0x10b5)");
+    t.id16("device", &PortDesc::device, "PCI device ID (switch ports default to 0x9797)");
+    acsRow(t, &PortDesc::acs);
+    return t;
+  }();
+  return table;
 }
 
 PortDesc loadPort(const ConfigNode& n, bool root, unsigned index) {
-  if (root)
-    n.requireKeys(
-        {"name", "slot", "function", "port_number", "max_width", "max_gen", "vendor", "device", "acs"});
-  else
-    n.requireKeys({"name", "port_number", "max_width", "max_gen", "vendor", "device", "acs"});
+  if (!root)
+    for (const char* k : {"slot", "function"})
+      if (n.has(k))
+        n.at(k).fail("only root ports have a slot and a function; a switch port is numbered by its order");
   PortDesc p;
-  p.loc = locOf(n);
-  p.name = n.at("name").asString();
-  if (root) {
-    p.slot = uintOr(n, "slot", 0, 31, index + 1);
-    p.function = uintOr(n, "function", 0, 7, 0);
+  if (!root) {
+    p.vendor = 0x10b5;
+    p.device = 0x9797;
   }
-  p.portNumber = uintOr(n, "port_number", 0, 255, root ? p.slot : index);
-  p.maxWidth = uintOr(n, "max_width", 1, 32, p.maxWidth);
-  p.maxGen = uintOr(n, "max_gen", 1, 6, p.maxGen);
-  p.vendor = id16(n, "vendor", root ? 0x8086 : 0x10b5);
-  p.device = id16(n, "device", root ? 0x2030 : 0x9797);
-  if (auto a = n.find("acs")) p.acs = loadAcs(*a);
+  if (root) p.slot = index + 1;
+  portTable().load(n, p);
+  if (!n.has("port_number")) p.portNumber = root ? p.slot : index;
+  p.loc = locOf(n);
   return p;
 }
 
+const ParamTable<HostWindow>& windowTable() {
+  static const ParamTable<HostWindow> table = [] {
+    ParamTable<HostWindow> t("topology.window",
+                             "an address window of a host bridge (mem_window:, pref_window:)");
+    t.custom(
+        {"cpu_base", ParamType::Int, "bytes", "(required)", "CPU physical address of the window", "", true},
+        [](HostWindow& w, const ConfigNode& n) {
+          w.cpuBase = Pa(static_cast<std::uint64_t>(n.asInt(0, INT64_MAX)));
+          w.busBase = BusAddr(w.cpuBase.value());
+        });
+    t.custom({"bus_base", ParamType::Int, "bytes", "cpu_base",
+              "PCI bus address of the window (no translation)", ""},
+             [](HostWindow& w, const ConfigNode& n) {
+               w.busBase = BusAddr(static_cast<std::uint64_t>(n.asInt(0, INT64_MAX)));
+             });
+    t.bytes("size", &HostWindow::size, "size of the window", 0, 1ull << 62).required();
+    return t;
+  }();
+  return table;
+}
+
 HostWindow loadWindow(const ConfigNode& n, bool pref) {
-  n.requireKeys({"cpu_base", "bus_base", "size"});
   HostWindow w;
+  windowTable().load(n, w);
+  // bus_base defaults to cpu_base whatever the key order in the file
+  if (!n.has("bus_base")) w.busBase = BusAddr(w.cpuBase.value());
   w.prefetchable = pref;
-  std::int64_t cpu = n.at("cpu_base").asInt(0, INT64_MAX);
-  w.cpuBase = Pa(static_cast<std::uint64_t>(cpu));
-  w.busBase = BusAddr(static_cast<std::uint64_t>(n.optInt("bus_base", 0, INT64_MAX).value_or(cpu)));
-  w.size = n.at("size").asBytes();
   return w;
 }
 
-}  // namespace
-
-namespace {
+const ParamTable<HostBridgeDesc>& hostBridgeTable() {
+  static const ParamTable<HostBridgeDesc> table = [] {
+    ParamTable<HostBridgeDesc> t("topology.host_bridge", "a host bridge: a root complex and its root bus");
+    t.custom({"name", ParamType::String, "", "(required)", "unique name", "", true},
+             [](HostBridgeDesc& h, const ConfigNode& n) { h.params.name = n.asString(); });
+    t.custom(
+        {"domain", ParamType::Int, "", "0", "PCI segment (pci_domain_nr)", "0 .. 65535"},
+        [](HostBridgeDesc& h, const ConfigNode& n) { h.params.domain = std::uint16_t(n.asInt(0, 0xffff)); });
+    t.custom(
+        {"root_bus", ParamType::Int, "", "0", "bus number of the root bus", "0 .. 255"},
+        [](HostBridgeDesc& h, const ConfigNode& n) { h.params.rootBus = std::uint8_t(n.asInt(0, 255)); });
+    t.custom(
+        {"vendor", ParamType::Int, "", "0x8086", "vendor ID of the host bridge function 00.0", "0 .. 0xffff"},
+        [](HostBridgeDesc& h, const ConfigNode& n) { h.params.vendor = std::uint16_t(n.asInt(0, 0xffff)); });
+    t.custom(
+        {"device", ParamType::Int, "", "0x2020", "device ID of the host bridge function 00.0", "0 .. 0xffff"},
+        [](HostBridgeDesc& h, const ConfigNode& n) { h.params.device = std::uint16_t(n.asInt(0, 0xffff)); });
+    t.custom({"host_function", ParamType::Bool, "", "true", "a host bridge function exists at 00.0", ""},
+             [](HostBridgeDesc& h, const ConfigNode& n) { h.params.hostFunction = n.asBool(); });
+    t.custom(
+        {"p2p", ParamType::Bool, "", "true", "the root complex forwards peer-to-peer requests (else UR)", ""},
+        [](HostBridgeDesc& h, const ConfigNode& n) { h.params.p2pSupported = n.asBool(); });
+    t.custom({"mem_window", ParamType::Table, "", "0xc0000000 + 1GiB", "non-prefetchable window",
+              "see topology.window"},
+             [](HostBridgeDesc& h, const ConfigNode& n) { h.params.mem = loadWindow(n, false); });
+    t.custom({"pref_window", ParamType::Table, "", "0x4000000000 + 256GiB", "64-bit prefetchable window",
+              "see topology.window"},
+             [](HostBridgeDesc& h, const ConfigNode& n) { h.params.pref = loadWindow(n, true); });
+    t.custom({"root_ports", ParamType::Table, "", "none", "the root ports", "list of topology.port"},
+             [](HostBridgeDesc& h, const ConfigNode& n) {
+               unsigned i = 0;
+               for (const ConfigNode& rp : n.elements()) h.rootPorts.push_back(loadPort(rp, true, i++));
+             });
+    return t;
+  }();
+  return table;
+}
 
 HostBridgeDesc loadHostBridge(const ConfigNode& h) {
-  h.requireKeys({"name", "domain", "root_bus", "vendor", "device", "host_function", "p2p", "mem_window",
-                 "pref_window", "root_ports"});
   HostBridgeDesc hb;
+  hb.params.mem = HostWindow{Pa(0xc0000000ull), BusAddr(0xc0000000ull), 1ull << 30, false};
+  hb.params.pref = HostWindow{Pa(0x4000000000ull), BusAddr(0x4000000000ull), 256ull << 30, true};
+  hostBridgeTable().load(h, hb);
   hb.loc = locOf(h);
-  HostBridgeParams& p = hb.params;
-  p.name = h.at("name").asString();
-  p.domain = static_cast<std::uint16_t>(h.optInt("domain", 0, 0xffff).value_or(0));
-  p.rootBus = static_cast<std::uint8_t>(h.optInt("root_bus", 0, 255).value_or(0));
-  p.vendor = id16(h, "vendor", p.vendor);
-  p.device = id16(h, "device", p.device);
-  p.hostFunction = h.optBool("host_function").value_or(true);
-  p.p2pSupported = h.optBool("p2p").value_or(true);
-  p.mem = HostWindow{Pa(0xc0000000ull), BusAddr(0xc0000000ull), 1ull << 30, false};
-  p.pref = HostWindow{Pa(0x4000000000ull), BusAddr(0x4000000000ull), 256ull << 30, true};
-  if (auto w = h.find("mem_window")) p.mem = loadWindow(*w, false);
-  if (auto w = h.find("pref_window")) p.pref = loadWindow(*w, true);
-  if (auto rps = h.find("root_ports")) {
-    unsigned i = 0;
-    for (const ConfigNode& rp : rps->elements()) hb.rootPorts.push_back(loadPort(rp, true, i++));
-  }
   return hb;
 }
 
@@ -197,16 +273,29 @@ std::vector<PortDesc> uniformDownstreamPorts(const SwitchDesc& sw, const ConfigN
   return out;
 }
 
+const ParamTable<SwitchDesc>& switchTable() {
+  static const ParamTable<SwitchDesc> table = [] {
+    ParamTable<SwitchDesc> t("topology.switch", "a PCIe switch: an upstream port and its downstream ports");
+    t.text("name", &SwitchDesc::name, "unique name (links refer to it)", true);
+    t.id16("vendor", &SwitchDesc::vendor, "PCI vendor ID of its ports");
+    t.id16("device", &SwitchDesc::device, "PCI device ID of its ports");
+    t.integer("max_width", &SwitchDesc::maxWidth, "lanes", "upstream port lanes", 1, 32);
+    t.integer("max_gen", &SwitchDesc::maxGen, "", "fastest PCIe generation", 1, 6);
+    acsRow(t, &SwitchDesc::upstreamAcs);
+    // Read in loadSwitch, after the other keys (a count inherits them).
+    t.custom(
+        {"downstream_ports", ParamType::Table, "", "(required)",
+         "N identical ports named <switch>.dp<i>, or a list of topology.port", "1 .. 32 or a list", true},
+        [](SwitchDesc&, const ConfigNode&) {});
+    return t;
+  }();
+  return table;
+}
+
 SwitchDesc loadSwitch(const ConfigNode& s) {
-  s.requireKeys({"name", "vendor", "device", "max_width", "max_gen", "acs", "downstream_ports"});
   SwitchDesc sw;
+  switchTable().load(s, sw);
   sw.loc = locOf(s);
-  sw.name = s.at("name").asString();
-  sw.vendor = id16(s, "vendor", sw.vendor);
-  sw.device = id16(s, "device", sw.device);
-  sw.maxWidth = uintOr(s, "max_width", 1, 32, sw.maxWidth);
-  sw.maxGen = uintOr(s, "max_gen", 1, 6, sw.maxGen);
-  if (auto a = s.find("acs")) sw.upstreamAcs = loadAcs(*a);
   ConfigNode dps = s.at("downstream_ports");
   if (dps.isScalar()) {
     sw.downstream = uniformDownstreamPorts(sw, dps);
@@ -217,40 +306,87 @@ SwitchDesc loadSwitch(const ConfigNode& s) {
   return sw;
 }
 
+const ParamTable<EndpointDesc>& endpointTable() {
+  static const ParamTable<EndpointDesc> table = [] {
+    ParamTable<EndpointDesc> t(
+        "topology.endpoint",
+        "a PCIe endpoint; a single-function endpoint also takes the topology.function keys "
+        "(but name and function)");
+    t.text("name", &EndpointDesc::name, "unique name (links refer to it)", true);
+    t.integer("max_width", &EndpointDesc::maxWidth, "lanes", "widest link it trains to", 1, 32);
+    t.integer("max_gen", &EndpointDesc::maxGen, "", "fastest PCIe generation", 1, 6);
+    t.custom({"functions", ParamType::Table, "", "one function 0", "a multi-function endpoint's functions",
+              "list of topology.function"},
+             [](EndpointDesc& ep, const ConfigNode& n) {
+               for (const ConfigNode& f : n.elements()) {
+                 FunctionDesc fd;
+                 functionTable().load(f, fd);
+                 if (!f.has("name")) fd.name = ep.name + ".f" + std::to_string(fd.function);
+                 fd.loc = locOf(f);
+                 ep.functions.push_back(std::move(fd));
+               }
+             });
+    return t;
+  }();
+  return table;
+}
+
 EndpointDesc loadEndpoint(const ConfigNode& e) {
-  e.requireKeys({"name", "max_width", "max_gen", "vendor", "device", "class", "bars", "acs", "functions"});
+  e.requireMap();
   EndpointDesc ep;
   ep.loc = locOf(e);
   ep.name = e.at("name").asString();
-  ep.maxWidth = uintOr(e, "max_width", 1, 32, ep.maxWidth);
-  ep.maxGen = uintOr(e, "max_gen", 1, 6, ep.maxGen);
-  if (auto fns = e.find("functions")) {
+  // The endpoint's own keys go to its table, a single function's keys to the function table.
+  std::vector<std::string> own = endpointTable().keys(), fn = functionTable().keys();
+  std::vector<std::string> allowed = own;
+  for (const std::string& k : fn)
+    if (k != "name" && k != "function") allowed.push_back(k);
+  e.requireKeys(allowed);
+  const bool multi = e.has("functions");
+  if (multi)
     for (const char* k : {"vendor", "device", "class", "bars", "acs"})
       if (e.has(k)) e.at(k).fail("give per-function keys inside 'functions' when 'functions' is present");
-    for (const ConfigNode& f : fns->elements()) {
-      f.requireKeys({"name", "function", "vendor", "device", "class", "bars", "acs"});
-      unsigned fnNo = uintOr(f, "function", 0, 7, 0);
-      ep.functions.push_back(loadFunction(f, ep.name + ".f" + std::to_string(fnNo), true));
-    }
-  } else {
-    ep.functions.push_back(loadFunction(e, ep.name, false));
+  YAML::Node epKeys(YAML::NodeType::Map), fnKeys(YAML::NodeType::Map);
+  for (const auto& [k, v] : e.entries())
+    (std::find(own.begin(), own.end(), k) != own.end() ? epKeys : fnKeys)[k] = v.yaml();
+  auto file = std::make_shared<const std::string>(e.file());
+  endpointTable().load(ConfigNode(epKeys, file, e.keyPath()), ep);
+  if (!multi) {
+    FunctionDesc f;
+    functionTable().load(ConfigNode(fnKeys, file, e.keyPath()), f);
+    f.name = ep.name;
+    f.loc = locOf(e);
+    ep.functions.push_back(std::move(f));
   }
   return ep;
 }
 
+const ParamTable<LinkDesc>& linkTable() {
+  static const ParamTable<LinkDesc> table = [] {
+    ParamTable<LinkDesc> t("topology.link", "a link between a port and the switch or endpoint below it");
+    t.text("name", &LinkDesc::name, "its name (default: <up>-<down>)", false);
+    t.text("up", &LinkDesc::up, "the root port or switch downstream port above", true);
+    t.text("down", &LinkDesc::down, "the switch or endpoint below", true);
+    t.integer("gen", &LinkDesc::gen, "", "PCIe generation the link trains to", 1, 6);
+    t.integer("width", &LinkDesc::width, "lanes", "link width", 1, 32);
+    return t;
+  }();
+  return table;
+}
+
 LinkDesc loadLink(const ConfigNode& l) {
-  l.requireKeys({"name", "up", "down", "gen", "width"});
   LinkDesc ld;
+  linkTable().load(l, ld);
   ld.loc = locOf(l);
-  ld.up = l.at("up").asString();
-  ld.down = l.at("down").asString();
-  ld.name = l.optString("name").value_or("");
-  ld.gen = uintOr(l, "gen", 1, 6, ld.gen);
-  ld.width = uintOr(l, "width", 1, 32, ld.width);
   return ld;
 }
 
 }  // namespace
+
+std::vector<const ParamTableBase*> topologyParamTables() {
+  return {&hostBridgeTable(), &windowTable(),   &portTable(), &switchTable(),
+          &endpointTable(),   &functionTable(), &barTable(),  &linkTable()};
+}
 
 TopologyDesc loadTopologyDesc(const ConfigNode& node) {
   node.requireKeys({"host_bridges", "switches", "endpoints", "links"});

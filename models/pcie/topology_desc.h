@@ -51,6 +51,7 @@
 
 #include "models/pcie/topology.h"
 #include "sim/config.h"
+#include "sim/params.h"
 
 namespace hmmsim {
 
@@ -150,6 +151,9 @@ struct TopologyDesc {
 /// Reads a description from the YAML map `node` (format in the header). Throws ConfigError on
 /// unknown keys and malformed values.
 TopologyDesc loadTopologyDesc(const ConfigNode& node);
+/// The parameter tables (sim/params.h) the loader reads each element kind with: host bridge,
+/// window, port, switch, endpoint, function, BAR, link (`hmmsim describe topology.link`).
+std::vector<const ParamTableBase*> topologyParamTables();
 
 /// Checks names, links, widths, generations and BAR shapes; throws ConfigError naming the element.
 void validateTopologyDesc(const TopologyDesc& desc);

@@ -85,8 +85,13 @@ hmmsim_cli_test("--set of an unknown section suggests the nearest (exit 2)" 2
   ARGS run ${_sel}/migrate.yaml --set machin.phys_mem.ram=1GiB STDERR "--set: key 'machin.phys_mem.ram': unknown section 'machin'; did you mean 'machine'")
 hmmsim_cli_test("validate of a good file reports what it holds and exits 0" 0
   ARGS validate ${_sel}/snapshot.yaml STDOUT "snapshot.yaml: ok \\(scenario snapshot, 1 process\\(es\\), 2 device\\(s\\), 15 script operation\\(s\\)\\)")
-hmmsim_cli_test("a platform section is refused until models/platform is wired in (exit 2)" 2
-  ARGS validate ${_bad}/platform_hook.yaml STDERR "platform_hook.yaml:3:3: key 'platform': a platform section needs the SystemC platform builder")
+hmmsim_cli_test("a platform section validates into the platform's description" 0
+  ARGS validate ${_bad}/platform_hook.yaml
+  STDOUT "platform: 1 host bridge\\(s\\), 1 switch\\(es\\), 2 endpoint\\(s\\), 3 link\\(s\\), IOMMU translate")
+hmmsim_cli_test("a platform section does not run yet and says why (exit 2)" 2
+  ARGS run ${_bad}/platform_hook.yaml STDERR "two_gpus_one_switch.yaml:5:3: key 'platform': a platform section validates \\(hmmsim validate\\) but does not run yet")
+hmmsim_cli_test("a platform topology error names the element (exit 2)" 2
+  ARGS validate ${_bad}/bad_platform.yaml STDERR "bad_platform.yaml:11:9: .*gpu9")
 hmmsim_cli_test("describe lists the models" 0
   ARGS describe STDOUT "phys_mem +system RAM.*mm +a process.*dmirror")
 hmmsim_cli_test("describe MODEL prints its keys with type, unit, default and range" 0

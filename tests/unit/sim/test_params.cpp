@@ -84,6 +84,36 @@ TEST_CASE("a parameter table refuses unknown keys, out-of-range values and broke
   CHECK(loadError("toy: {fast: true, lanes: 2}") == "toy.yaml:1:6: key 'toy': fast needs 4 lanes");
 }
 
+TEST_CASE("a parameter table's text, PCI id and required rows load, document and refuse") {
+  struct Named {
+    std::string name;
+    std::string peer = "none";
+    std::uint16_t vendor = 0x10de;
+  };
+  ParamTable<Named> t("named", "a named element");
+  t.text("name", &Named::name, "its name", true);
+  t.text("peer", &Named::peer, "another element", false);
+  t.id16("vendor", &Named::vendor, "PCI vendor ID");
+  REQUIRE(t.rows().size() == 3);
+  CHECK(t.rows()[0].defaultText == "(required)");
+  CHECK(t.rows()[0].required);
+  CHECK(t.rows()[1].defaultText == "\"none\"");
+  CHECK(t.rows()[2].defaultText == "0x10de");
+  Named n;
+  t.load(ConfigNode::loadString("n: {name: gpu0, vendor: 0x8086}", "n.yaml").at("n"), n);
+  CHECK(n.name == "gpu0");
+  CHECK(n.peer == "none");
+  CHECK(n.vendor == 0x8086);
+  std::string why;
+  try {
+    t.load(ConfigNode::loadString("n: {peer: gpu1}", "n.yaml").at("n"), n);
+  } catch (const ConfigError& e) {
+    why = e.what();
+  }
+  CHECK(why.find("n.yaml:1:4") == 0);
+  CHECK(why.find("name") != std::string::npos);
+}
+
 TEST_CASE("the stats registry nests groups by hierarchical name with units, in name order") {
   StatsGroup a("ignored"), b("ignored");
   a.counter("faults", "faults", "page faults") += 3;
