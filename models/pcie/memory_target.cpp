@@ -50,6 +50,23 @@ void PcieMemoryTarget::setBacking(ByteStore* store, std::uint64_t storeBase, std
   deviceBytes_ = deviceBytes;
 }
 
+void PcieMemoryTarget::setTiming(const PcieMemoryTargetParams& timing) {
+  HMMSIM_ASSERT(timing.channels >= 1 && timing.interleaveBytes > 0 &&
+                    (timing.interleaveBytes & (timing.interleaveBytes - 1)) == 0 && timing.bandwidthGbps > 0,
+                name() << ": channels must be >= 1, interleaveBytes a power of two, bandwidth > 0");
+  HMMSIM_ASSERT(bytesRead_.value() == 0 && bytesWritten_.value() == 0 && localBytes_.value() == 0 &&
+                    mmioAccesses_.value() == 0,
+                name() << ": setTiming after the target was used");
+  params_.latencyPs = timing.latencyPs;
+  params_.bandwidthGbps = timing.bandwidthGbps;
+  params_.channels = timing.channels;
+  params_.interleaveBytes = timing.interleaveBytes;
+  channels_.clear();
+  channels_.reserve(timing.channels);
+  for (std::uint32_t c = 0; c < timing.channels; ++c)
+    channels_.emplace_back(timing.bandwidthGbps, timing.latencyPs);
+}
+
 Errno PcieMemoryTarget::mapWindow(std::uint64_t barOffset, std::uint64_t deviceOffset, std::uint64_t bytes) {
   const bool aligned =
       barOffset % kStorePage == 0 && deviceOffset % kStorePage == 0 && bytes % kStorePage == 0;

@@ -95,6 +95,12 @@ class PcieMemoryTarget : public sc_core::sc_module {
   /// aperture may be smaller than the memory). Call before any access; the store must outlive
   /// the target. A device memory smaller than the aperture is a caller bug (asserted).
   void setBacking(ByteStore* store, std::uint64_t storeBase, std::uint64_t deviceBytes);
+  /// Re-time the memory behind the target: latency, per-channel bandwidth, channel count and
+  /// interleave from `timing` (its base, size and storeData are ignored: the BAR stays where
+  /// enumeration put it). For a device model whose memory is not the fabric's default BAR memory
+  /// (a GPU's VRAM): the fabric creates every BAR target with one set of parameters, the device
+  /// gives its own before anything uses the target (asserted: no access was booked yet).
+  void setTiming(const PcieMemoryTargetParams& timing);
   /// Point aperture offsets [barOffset, barOffset + bytes) at device-memory offsets
   /// [deviceOffset, ...): the window's mapping as the exporter drives it. Needs a backing.
   /// Returns Ok; Inval when bytes == 0, a bound is not 4 KiB aligned, the aperture range is

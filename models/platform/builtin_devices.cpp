@@ -3,6 +3,7 @@
 
 #include "models/devices/camera/camera_platform.h"
 #include "models/devices/colour_engine/colour_engine_platform.h"
+#include "models/devices/gpu/gpu_device.h"
 #include "models/devices/nic/nic_device.h"
 #include "models/devices/nvme/nvme_device.h"
 
@@ -25,6 +26,7 @@ DeviceRegistry builtinDevices() {
   registerCamera(r);
   registerColourEngine(r);
   registerDmirror(r);
+  registerGpu(r);
   registerNic(r);
   registerNvme(r);
   return r;

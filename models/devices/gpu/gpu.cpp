@@ -70,11 +70,10 @@ Gpu::Gpu(sc_core::sc_module_name name, const GpuParams& params, PhysMem& pm, Pci
       copyFromVram_(stats_.counter("copy_bytes_from_vram", "B", "copy engine bytes VRAM -> host")) {
   const std::string bad = params.check();
   HMMSIM_ASSERT(bad.empty(), this->name() << ": " << bad);
-  const PcieMemoryTargetParams& t = bar.params();
-  HMMSIM_ASSERT(t.sizeBytes == params.barBytes() && t.channels == params.vramChannels &&
-                    t.bandwidthGbps == params.vramChannelGbps &&
-                    t.interleaveBytes == params.vramInterleaveBytes,
-                this->name() << ": the BAR target was not created with Gpu::barTargetParams");
+  HMMSIM_ASSERT(bar.params().sizeBytes == params.barBytes(),
+                this->name() << ": the BAR target has " << bar.params().sizeBytes << " B, the GPU's BAR "
+                             << params.barBytes() << " B");
+  bar.setTiming(barTargetParams(params, bar.params().baseAddr));  // the BAR's memory is VRAM
   bar.setBacking(&pm, params.vramPa.value(), params.vramBytes);
   SC_THREAD(computeThread);
 }

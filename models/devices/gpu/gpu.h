@@ -7,8 +7,8 @@
 //    registers the frames; untouched VRAM costs nothing). It is not in the CPU's address map: the
 //    CPU and peers reach it only through the BAR.
 //  - VRAM bandwidth: `vramChannels` interleaved channels of `vramChannelGbps` each with
-//    `vramLatencyPs`, held by the BAR's PcieMemoryTarget (barTargetParams gives the fabric its
-//    parameters). Every VRAM user books on these same channels: peer reads and writes through the
+//    `vramLatencyPs`, held by the BAR's PcieMemoryTarget (the Gpu re-times the target the fabric made
+//    with barTargetParams). Every VRAM user books on these same channels: peer reads and writes through the
 //    BAR (the fabric), the compute engine and the copy engine (PcieMemoryTarget::localAccess). So a
 //    peer streaming VRAM takes bandwidth from the compute engine, and the other way round.
 //  - The BAR: an aperture of `barApertureBytes` (default 256 MiB) over VRAM, smaller than VRAM;
@@ -99,7 +99,9 @@ class Gpu : public sc_core::sc_module {
   /// channels, latency and interleave, `barBase` and barBytes().
   static PcieMemoryTargetParams barTargetParams(const GpuParams& params, std::uint64_t barBase);
 
-  /// `bar`: the BAR's memory target, created with barTargetParams (asserted); `dma`: the GPU's DMA
+  /// `bar`: the BAR's memory target, barBytes() large (asserted), re-timed as VRAM here
+  /// (PcieMemoryTarget::setTiming with barTargetParams: a fabric may create it with any memory
+  /// timing, before anything accessed it); `dma`: the GPU's DMA
   /// engine; `pm` holds VRAM's bytes (the driver registers its frames). All outlive the Gpu.
   /// `params` must pass check() (asserted). Backs the BAR with VRAM (setBacking).
   Gpu(sc_core::sc_module_name name, const GpuParams& params, PhysMem& pm, PcieMemoryTarget& bar,

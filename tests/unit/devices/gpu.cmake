@@ -5,3 +5,7 @@ hmmsim_test(test_gpu
 hmmsim_test(test_gpu_peer
   SOURCES unit/devices/test_gpu_peer.cpp
   LIBS hmmsim::devices)
+# The GPU built by the platform builder (type "gpu").
+hmmsim_test(test_gpu_platform
+  SOURCES unit/devices/test_gpu_platform.cpp
+  LIBS hmmsim::platform)

@@ -156,9 +156,10 @@ TEST_CASE("devices are created by type name and an unknown type is an error nami
     FAIL("no error");
   } catch (const ConfigError& e) {
     CHECK(e.key() == "devices.x");
-    CHECK(std::string(e.message())
-              .find("unknown device type \"warp-drive\" (known: camera colour_engine dmirror nic nvme)") !=
-          std::string::npos);
+    CHECK(
+        std::string(e.message())
+            .find("unknown device type \"warp-drive\" (known: camera colour_engine dmirror gpu nic nvme)") !=
+        std::string::npos);
   }
 }
 

@@ -1,0 +1,42 @@
+#pragma once
+// The GPU as a platform device (type "gpu", models/devices/common/device_registry.h): the hardware
+// half (gpu.h) on the endpoint's DMA engine and BAR target, re-timed as VRAM, and the driver half
+// (gpu_driver.h: VRAM as HMM device-private memory, the special-vma mmap of VRAM, the exporter on
+// the BAR, rule 3 at the BAR through the platform's ImporterDmaDirectory). Params:
+// GpuDeviceParams (the BAR's size is taken from the endpoint's BAR `driver.bar`, which must be its
+// largest memory BAR: the one the fabric gives a target; vramPa must be clear of RAM and of other
+// device memory).
+
+#include <memory>
+
+#include "models/devices/common/device_registry.h"
+#include "models/devices/gpu/gpu.h"
+#include "models/devices/gpu/gpu_driver.h"
+
+namespace hmmsim {
+
+/// The "gpu" device's params (DeviceDesc::params holds one; empty: the defaults).
+struct GpuDeviceParams {
+  /// The hardware half; barApertureBytes is overwritten with the endpoint's BAR size (unless
+  /// resizableBar, which requires the BAR to be vramBytes). Default GpuParams.
+  GpuParams gpu;
+  /// The driver half. Default GpuDriverParams.
+  GpuDriverParams driver;
+};
+
+class GpuPlatformDevice final : public PlatformDevice {
+ public:
+  explicit GpuPlatformDevice(DeviceContext& ctx);
+  ~GpuPlatformDevice() override;
+  Gpu& gpu() { return *gpu_; }
+  GpuDriver& driver() { return *driver_; }
+
+ private:
+  std::unique_ptr<Gpu> gpu_;
+  std::unique_ptr<GpuDriver> driver_;
+};
+
+/// Adds type "gpu".
+void registerGpu(DeviceRegistry& r);
+
+}  // namespace hmmsim
