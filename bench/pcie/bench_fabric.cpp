@@ -26,6 +26,9 @@
 // ACS-redirected per-burst read stream (64 KiB bursts, Gen4 x16, two GPUs under one switch) against its
 // analytic rate: min(TLP_bw x size / (MRd + CplD wire bytes), because requests and completions share both
 // directions of the switch uplink; RC p2p read efficiency x TLP_bw x size / CplD wire bytes).
+// Last, issue 12's peer-to-peer figures (p2pSummary): gpu0 writing gpu1's BAR under one switch with ACS
+// off, per-TLP cost per link hop over the bare call (target <= 3x) and a 1 GiB per-burst stream in
+// simulated seconds per CPU second (target >= 1000).
 //
 // SystemC elaborates once per process, so every benchmark drives an SC_THREAD that was created
 // up front: an iteration hands it a batch, notifies it, and runs sc_start() until it is idle.
@@ -133,6 +136,11 @@ struct World {
   std::unique_ptr<Topology> acsTopo;
   std::unique_ptr<FabricFromTopology> acs;
   std::uint64_t acsPeer = 0;
+  // Peer to peer under one switch, ACS off (the RFC's first configuration): gpu0 writes gpu1's
+  // 1 GiB BAR, two links per TLP; one fabric per fidelity over the same topology.
+  std::unique_ptr<Topology> p2pTopo;
+  std::unique_ptr<FabricFromTopology> p2pTlp, p2pBurst;
+  std::uint64_t p2pPeer = 0, p2pNext = 0;
 };
 World* gWorld = nullptr;
 
@@ -197,6 +205,16 @@ void buildWorld(World& w) {
   fp.barMemory.storeData = false;
   w.acs = std::make_unique<FabricFromTopology>("acs", *w.acsTopo, fp);
   w.acsPeer = pciBusAddress(*w.acsTopo->findDev("gpu1"), 2).value();
+  TopologyDesc p2p = smallPlatform({"gpu0", "gpu1"});
+  for (EndpointDesc& e : p2p.endpoints)  // a 1 GiB BAR: the 1 GiB stream is one contiguous range
+    if (e.name == "gpu1") e = endpoint("gpu1", {mem32(0, 16 * kMiB), mem64pref(2, kGiB)});
+  w.p2pTopo = buildTopology(p2p);
+  fp.barMemory.bandwidthGbps = 4000;  // the BAR is not the bottleneck: the stream runs at link rate
+  fp.dma.fidelity = PcieFidelity::PerTlp;
+  w.p2pTlp = std::make_unique<FabricFromTopology>("p2p_tlp", *w.p2pTopo, fp);
+  fp.dma.fidelity = PcieFidelity::PerBurst;
+  w.p2pBurst = std::make_unique<FabricFromTopology>("p2p_burst", *w.p2pTopo, fp);
+  w.p2pPeer = pciBusAddress(*w.p2pTopo->findDev("gpu1"), 2).value();
   w.bareInit = std::make_unique<BareInitiator>("bare_init");
   w.bareTarget = std::make_unique<BareTarget>("bare_target");
   w.bareInit->out.bind(w.bareTarget->in);
@@ -284,6 +302,72 @@ double nsPer(int n, const std::function<void(tlm_utils::tlm_quantumkeeper&)>& jo
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+// Issue 12's p2p figures: gpu0 writing gpu1's BAR under one switch (two links per TLP, ACS off).
+// Per-TLP: 256 B writes (one MWr each) alternating with bare b_transport calls in 9 rounds, the
+// per-hop cost over the bare call as the median of the rounds' ratios (target <= 3x). Per-burst:
+// 1 GiB in 64 KiB bursts into the 1 GiB BAR as one issueStream call (median of 5 runs), and 256 MiB of it one
+// by one, simulated seconds per CPU second (target >= 1000x real time).
+constexpr int kP2pHops = 2;
+constexpr std::uint64_t kP2pBar = 1ull << 30;  // gpu1's BAR 2
+
+void p2pWrites(FabricFromTopology& f, int n, std::uint64_t size, tlm_utils::tlm_quantumkeeper& qk) {
+  auto& e = f.engine("gpu0");
+  for (int i = 0; i < n; ++i) {
+    e.issueWrite(gWorld->p2pPeer + gWorld->p2pNext, size, nullptr, qk);
+    gWorld->p2pNext = (gWorld->p2pNext + size) % kP2pBar;
+  }
+}
+
+void p2pSummary() {
+  constexpr int kN = 50'000, kRounds = 9;
+  std::vector<double> bares, tlps, ratios;
+  for (int r = 0; r < kRounds; ++r) {
+    bares.push_back(nsPer(kN, [](tlm_utils::tlm_quantumkeeper& qk) { gWorld->bareInit->calls(kN, qk); }));
+    tlps.push_back(
+        nsPer(kN, [](tlm_utils::tlm_quantumkeeper& qk) { p2pWrites(*gWorld->p2pTlp, kN, 256, qk); }));
+    ratios.push_back(tlps.back() / kP2pHops / bares.back());
+  }
+  constexpr std::uint64_t kBurst = 64 * 1024;
+  auto stream = [](bool oneByOne, std::uint64_t& bytes) {
+    std::uint64_t simPs = 0;
+    const double t0 = cpuNs();
+    gWorld->runner->runBatch([&](tlm_utils::tlm_quantumkeeper& qk) {
+      auto& e = gWorld->p2pBurst->engine("gpu0");
+      const std::uint64_t start = sc_core::sc_time_stamp().value() + qk.get_local_time().value();
+      std::uint64_t done = start;
+      bytes = oneByOne ? kP2pBar / 4 : kP2pBar;
+      if (oneByOne) {
+        for (std::uint64_t off = 0; off < bytes; off += kBurst)
+          done = std::max(done, e.issueWrite(gWorld->p2pPeer + off, kBurst, nullptr, qk).donePs);
+      } else {
+        done = std::max(done, e.issueStream(true, gWorld->p2pPeer, kBurst, bytes / kBurst, qk).donePs);
+      }
+      simPs = done - start;
+    });
+    return std::pair<double, double>((double(simPs) * 1e-12) / ((cpuNs() - t0) * 1e-9),
+                                     double(bytes) * 8000.0 / double(simPs));
+  };
+  std::uint64_t streamBytes = 0, oneBytes = 0;
+  std::vector<double> streamRatios;  // median of 5 runs of the 1 GiB stream
+  double streamGbps = 0;
+  for (int r = 0; r < 5; ++r) {
+    const auto [ratio, gbps] = stream(false, streamBytes);
+    streamRatios.push_back(ratio);
+    streamGbps = gbps;
+  }
+  const double streamRatio = median(streamRatios);
+  const auto [oneRatio, oneGbps] = stream(true, oneBytes);
+  std::printf(
+      "p2p under one switch (gpu0 -> gpu1 BAR, Gen4 x16, ACS off): per-TLP 256 B write %.1f ns = %.1f ns/hop "
+      "(%d hops), per-hop cost / bare call = %.2fx (target <= 3x, median of %d rounds); per-burst 64 KiB "
+      "writes, timing only: %.1f GiB stream %.0f simulated s per CPU s (median of 5) at %.2f Gb/s (target >= "
+      "1000), "
+      "%.2f GiB one by one %.1f at %.2f Gb/s\n",
+      median(tlps), median(tlps) / kP2pHops, kP2pHops, median(ratios), kRounds,
+      double(streamBytes) / (1 << 30), streamRatio, streamGbps, double(oneBytes) / (1 << 30), oneRatio,
+      oneGbps);
 }
 
 void summary() {
@@ -380,6 +464,7 @@ void summary() {
   std::printf(
       "ACS-redirected per-burst read stream: %.2f Gb/s, analytic %.2f Gb/s, ratio %.4f (target within 1%%)\n",
       got, model, got / model);
+  p2pSummary();
 }
 
 }  // namespace

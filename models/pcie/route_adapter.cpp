@@ -99,7 +99,20 @@ PcieRouteResult TopologyPcieRouter::routeRequest(Bdf requester, std::uint64_t ad
   TlpRouteAttrs attrs;
   attrs.write = isWrite;
   attrs.at = addressTranslated ? PcieAt::Translated : PcieAt::Untranslated;
-  return convert(router_.routeRequest(*dev, addr, attrs), addr);
+  const Route r = router_.routeRequest(*dev, addr, attrs);
+  PcieRouteResult res = convert(r, addr);
+  // A request that ends at a BAR without the root complex resolving its address takes the same
+  // route for every address of that BAR: the walk decodes BARs and bridge windows only, which
+  // enumeration fixed and which hold whole BARs. Promise it, so an engine streaming into a peer's
+  // BAR looks the route up once. Through a root complex with an address resolver (the IOMMU) the
+  // route depends on mappings that change: no promise.
+  if (res.route != nullptr && r.end == RouteEnd::Function &&
+      (!r.viaRootComplex || !router_.hasRcAddressResolver())) {
+    const PciBar& bar = r.target->bar(r.targetBar);
+    res.validBase = bar.bus.value();
+    res.validBytes = bar.size;
+  }
+  return res;
 }
 
 PcieRouteResult TopologyPcieRouter::routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr,

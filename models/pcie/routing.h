@@ -169,6 +169,8 @@ class Router {
   /// Replaces the root complex's address resolution (the IOMMU). An empty function restores
   /// the default.
   void setRcAddressResolver(RcAddressResolver r);
+  /// Whether an address resolver (an IOMMU) replaced the default resolution.
+  bool hasRcAddressResolver() const { return static_cast<bool>(resolver_); }
 
   /// A memory request issued by `requester` (an endpoint or any function) with address `addr`
   /// as it appears on the wire (a bus address, or an IOVA when an IOMMU translates at the RC).

@@ -49,6 +49,24 @@ TEST_CASE("a peer write under one switch maps to the peer's downstream port only
   CHECK(egress(r) == std::vector<int>{2});  // sw0.dp1 is switch port 2 (port 0 = upstream)
 }
 
+TEST_CASE("a route to a peer BAR holds for the whole BAR unless an IOMMU resolves it at the RC") {
+  Platform p;
+  const std::uint64_t base = p.bar2("gpu1"), size = pciResourceLen(p.dev("gpu1"), 2);
+  const auto r = p.write("gpu0", base + 0x12345);  // under one switch: no root complex
+  REQUIRE(r.route != nullptr);
+  CHECK(r.validBase == base);
+  CHECK(r.validBytes == size);
+  CHECK(p.write("gpu0", p.bar2("gpu2")).validBytes == pciResourceLen(p.dev("gpu2"), 2));  // RC, no IOMMU
+  CHECK(p.write("gpu0", 0x1000'0000).validBytes == 0);  // system memory: no promise
+  p.router.setRcAddressResolver([](const PciDev&, std::uint64_t a, const TlpRouteAttrs&) {
+    return RcResolveResult{true, Pa(a)};
+  });
+  const auto viaIommu = p.write("gpu0", p.bar2("gpu2"));
+  REQUIRE(viaIommu.route != nullptr);
+  CHECK(viaIommu.validBytes == 0);                  // the IOMMU's mappings change: looked up per burst
+  CHECK(p.write("gpu0", base).validBytes == size);  // the switch turns it before the RC
+}
+
 TEST_CASE("a peer write between root ports maps to the root port index at the root complex") {
   Platform p;
   const auto r = p.write("gpu0", p.bar2("gpu2"));
