@@ -21,8 +21,9 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# make run: the camera chain (scenarios/camera_chain.yaml), three ways side by side.
 run: build
-	@$(BUILD)/scenarios/hmmsim demo
+	@$(BUILD)/scenarios/hmmsim run scenarios/camera_chain.yaml
 
 test: build
 	@ctest --test-dir $(BUILD) -j $(JOBS) --output-on-failure --no-tests=error

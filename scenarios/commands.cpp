@@ -2,11 +2,14 @@
 
 #include "scenarios/commands.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "scenarios/param_tables.h"
+#include "scenarios/platform_run.h"
 #include "scenarios/scenario.h"
 #include "scenarios/scenario_run.h"
 #include "sim/output_file.h"
@@ -30,18 +33,17 @@ bool parseSets(const std::vector<std::string>& sets, std::vector<Override>& out,
 }
 
 /// Loads and validates; prints the error and returns nullopt on a bad file. `forRun`: refuses a
-/// platform section (it validates into a PlatformDesc but the runner does not build it yet).
+/// platform without a workload (it validates, but there is nothing to run).
 std::optional<Scenario> load(const std::string& file, const std::vector<std::string>& sets, std::ostream& err,
                              bool forRun) {
   std::vector<Override> overrides;
   if (!parseSets(sets, overrides, err)) return std::nullopt;
   try {
     Scenario s = loadScenario(file, overrides);
-    if (forRun && s.platform.section)
+    if (forRun && s.platform.section && !s.workload.cameraChain)
       s.platform.section->fail(
-          "a platform section validates (hmmsim validate) but does not run yet: the runner drives the "
-          "dmirror "
-          "machine only; use machine: for dmirror scenarios");
+          "a platform scenario needs a workload: section (what runs on the platform; hmmsim describe "
+          "workload.camera_chain)");
     return s;
   } catch (const ConfigError& e) {
     err << e.what() << '\n';
@@ -59,6 +61,30 @@ std::string platformSummary(const PlatformDesc& d) {
   return os.str();
 }
 
+/// A platform scenario: every variant in its own process (SystemC elaborates once per process),
+/// the comparison table, stats.json with each variant under its name.
+int runPlatform(const Scenario& s, const RunArgs& a, const std::string& statsPath, std::ostream& out,
+                std::ostream& err) {
+  if (a.trace) {
+    err << "hmmsim run: --trace: platform scenarios have no trace yet (dmirror scenarios do)\n";
+    return 2;
+  }
+  const std::vector<VariantRun> runs =
+      runPlatformVariants(s, std::max(1u, std::thread::hardware_concurrency()));
+  out << formatComparison(s, runs);
+  bool ok = true;
+  for (const VariantRun& v : runs) ok = ok && v.result.ok();
+  if (!a.outDir.empty()) {
+    if (const std::string why = writeFileAtomically(statsPath, mergedStats(runs).toJson().dump(2) + "\n");
+        !why.empty()) {
+      err << "hmmsim run: " << why << '\n';
+      return 1;
+    }
+    out << "  stats written to " << statsPath << '\n';
+  }
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int cmdValidate(const std::string& file, const std::vector<std::string>& sets, std::ostream& out,
@@ -69,13 +95,25 @@ int cmdValidate(const std::string& file, const std::vector<std::string>& sets, s
   out << file << ": ok (scenario " << s->name << ", " << s->processes.size() << " process(es), "
       << s->devices.size() << " device(s), " << ops << " script operation(s))\n";
   if (s->platform.desc) out << "  " << platformSummary(*s->platform.desc) << '\n';
+  if (s->workload.cameraChain) {
+    const CameraChainParams& c = *s->workload.cameraChain;
+    out << "  workload: camera_chain " << c.camera << " -> " << c.engine << " -> " << c.process << ", "
+        << c.frames << " frame(s), " << cameraChainPathName(c.path) << '\n';
+  }
+  for (const Scenario& v : s->variants)
+    out << "  variant " << v.variant << (v.variantDescription.empty() ? "" : ": " + v.variantDescription)
+        << '\n';
   return 0;
 }
 
 int cmdRun(const RunArgs& a, std::ostream& out, std::ostream& err) {
   std::optional<Scenario> s = load(a.file, a.sets, err, true);
   if (!s) return 2;
-  if (a.seed >= 0) s->seed = static_cast<std::uint64_t>(a.seed);
+  if (a.seed >= 0) {
+    s->seed = static_cast<std::uint64_t>(a.seed);
+    if (s->platform.desc) s->platform.desc->seed = s->seed;
+    for (Scenario& v : s->variants) v.seed = v.platform.desc->seed = s->seed;
+  }
   const std::filesystem::path dir(a.outDir);
   const std::string statsPath = (dir / "stats.json").string(), tracePath = (dir / "trace.json").string();
   if (!a.outDir.empty()) {
@@ -89,6 +127,7 @@ int cmdRun(const RunArgs& a, std::ostream& out, std::ostream& err) {
       }
     }
   }
+  if (s->platform.desc) return runPlatform(*s, a, statsPath, out, err);
   RunOptions opts;
   opts.trace = a.trace;
   const RunResult r = runScenario(*s, opts);

@@ -3,6 +3,7 @@
 #include "models/cpu_mmu/cpu_mmu_params.h"
 #include "models/pcie/pcie_params.h"
 #include "models/pcie/topology_desc.h"
+#include "models/platform/device_params.h"
 
 namespace hmmsim::scenario {
 
@@ -32,8 +33,10 @@ const ParamTable<DmirrorParams>& dmirrorParamTable() {
 }
 
 std::vector<const ParamTableBase*> allParamTables() {
-  std::vector<const ParamTableBase*> t = {&physMemParamTable(), &mmParamTable(), &dramParamTable(),
-                                          &cpuCoreParamTable(), &dmirrorParamTable()};
+  std::vector<const ParamTableBase*> t = {
+      &physMemParamTable(),     &mmParamTable(),         &dramParamTable(),         &cpuCoreParamTable(),
+      &dmirrorParamTable(),     &cameraParamTable(),     &cameraSensorParamTable(), &colourEngineParamTable(),
+      &importerDmaParamTable(), &cameraChainParamTable()};
   for (const ParamTableBase* topo : topologyParamTables()) t.push_back(topo);
   return t;
 }

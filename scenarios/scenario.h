@@ -5,12 +5,13 @@
 // is a ConfigError (file:line:column, the key, what was expected, the nearest valid key), raised
 // before anything runs.
 //
-// What a scenario drives today: the functional mm (mmap, munmap, mprotect, mremap, madvise,
-// fork, CPU loads and stores) and dmirror devices (lib/test_hmm.c), as the kernel's HMM
-// selftests do. The SystemC platform (root complexes, switches, links, IOMMU, real devices) is
-// built by models/platform from the `platform:` section; that section is validated into a
-// PlatformDesc here (PlatformHook below), but runs are of the dmirror machine until devices can be
-// driven by a scenario's workload.
+// Two kinds of scenario:
+//  - the dmirror machine (`machine:`, `processes:`, `script:`): the functional mm (mmap, munmap,
+//    mprotect, mremap, madvise, fork, CPU loads and stores) and dmirror devices
+//    (lib/test_hmm.c), as the kernel's HMM selftests do (scenario_run.h);
+//  - the SystemC platform (`platform:` + `workload:`): root complexes, switches, links, the
+//    IOMMU and real devices built by models/platform, running a device workload (today the
+//    camera chain), optionally as `variants:` compared side by side (platform_run.h).
 
 #include <cstdint>
 #include <map>
@@ -22,6 +23,7 @@
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/phys_mem.h"
 #include "models/devices/dmirror/dmirror.h"
+#include "models/platform/camera_chain.h"
 #include "models/platform/platform_desc.h"
 #include "sim/config.h"
 
@@ -140,14 +142,17 @@ struct Expect {
   CheckerExpect checker;
 };
 
-/// Hook for the SystemC platform (models/platform): the `platform:` section, validated into a
+/// The SystemC platform (models/platform): the `platform:` section, validated into a
 /// PlatformDesc (topology and IOMMU through loadPlatformParts, RAM and DRAM through their
-/// parameter tables, the quantum). `hmmsim validate` checks it; `hmmsim run` refuses it until the
-/// device workloads of issue 12 exist to drive the platform (scenario_run builds the dmirror
-/// machine only).
+/// parameter tables, the quantum, devices by their types' tables; the workload's process added).
 struct PlatformHook {
   std::optional<ConfigNode> section;
   std::optional<PlatformDesc> desc;
+};
+
+/// `workload:` what runs on the platform. Today: the camera chain.
+struct WorkloadSpec {
+  std::optional<CameraChainParams> cameraChain;
 };
 
 struct Scenario {
@@ -162,12 +167,20 @@ struct Scenario {
   std::vector<Op> script;
   Expect expect;
   PlatformHook platform;
+  WorkloadSpec workload;
+  std::string variant;             ///< this run's name among the file's variants ("" otherwise)
+  std::string variantDescription;  ///< its description
+  /// `variants:` the file run once per entry, with that entry's `set:` overrides and extra
+  /// `expect:` stats (each a whole, validated Scenario); empty: the file runs once.
+  std::vector<Scenario> variants;
 };
 
 /// One `--set key=value` (key: dotted path with [i] for list elements: "machine.ram",
 /// "processes[0].memory[1].size").
 struct Override {
   std::string key, value;
+  /// The value's node when it comes from a file (a variant's `set:`): errors point at it.
+  std::optional<ConfigNode> src;
 };
 
 /// Reads `path`, its includes and the overrides, and validates everything. Throws ConfigError.

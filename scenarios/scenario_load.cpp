@@ -3,6 +3,8 @@
 
 #include "scenarios/scenario.h"
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -24,8 +26,8 @@ std::string where(const ConfigNode& n) {
 
 namespace {
 
-constexpr const char* kTopKeys[] = {"include",  "name",      "description", "seed",  "machine",
-                                    "platform", "processes", "script",      "expect"};
+constexpr const char* kTopKeys[] = {"include",   "name",   "description", "seed",     "machine", "platform",
+                                    "processes", "script", "workload",    "variants", "expect"};
 constexpr unsigned kMaxIncludeDepth = 8;
 
 /// The top-level sections of the file and its includes: list sections are concatenated
@@ -93,7 +95,12 @@ std::vector<std::string> splitPath(const std::string& key) {
 }
 
 [[noreturn]] void badOverride(const Override& o, const std::string& why) {
+  if (o.src) o.src->fail("set " + o.key + ": " + why);
   throw ConfigError("--set", 0, 0, o.key, why);
+}
+
+YAML::Node valueOf(const Override& o) {
+  return o.src ? o.src->yaml() : YAML::Node(o.value);
 }
 
 /// Sets `value` at `parts[from..]` below `node` (maps created on the way).
@@ -116,9 +123,9 @@ void setBelow(YAML::Node node, const std::vector<std::string>& parts, std::size_
   if (last[0] == '[') {
     const std::size_t idx = std::stoul(last.substr(1));
     if (!node.IsSequence() || idx >= node.size()) badOverride(o, "no list element " + last + " here");
-    node[idx] = o.value;
+    node[idx] = valueOf(o);
   } else {
-    node[last] = o.value;
+    node[last] = valueOf(o);
   }
 }
 
@@ -141,7 +148,8 @@ void applyOverride(Document& doc, const Override& o) {
   }
   if (parts.size() == 1) {
     doc.single.insert_or_assign(
-        top, ConfigNode(YAML::Node(o.value), std::make_shared<const std::string>("--set"), top));
+        top,
+        o.src ? *o.src : ConfigNode(YAML::Node(o.value), std::make_shared<const std::string>("--set"), top));
     return;
   }
   auto it = doc.single.find(top);
@@ -161,20 +169,69 @@ std::optional<Override> parseOverride(const std::string& text, std::string* why)
     if (why) *why = "expected key=value (e.g. machine.phys_mem.ram=1GiB), got '" + text + "'";
     return std::nullopt;
   }
-  return Override{text.substr(0, eq), text.substr(eq + 1)};
+  return Override{text.substr(0, eq), text.substr(eq + 1), std::nullopt};
 }
 
 // Defined in scenario_parse.cpp: the sections → Scenario.
 Scenario buildScenario(const std::string& file, const std::map<std::string, ConfigNode>& single,
                        const std::vector<ConfigNode>& processes, const std::vector<ConfigNode>& script);
 
-Scenario loadScenario(const std::string& path, const std::vector<Override>& overrides) {
+void parseExpectSection(const ConfigNode& e, Scenario& s);
+
+namespace {
+
+Scenario loadOne(const std::string& path, const std::vector<Override>& overrides, bool expandVariants);
+
+/// `variants:` each entry {name, description, set: {key: value}, expect: {stats}} is the file
+/// loaded again with its set: overrides (then the command line's), plus its expectations.
+std::vector<Scenario> loadVariants(const std::string& path, const ConfigNode& list,
+                                   const std::vector<Override>& cli, const Scenario& base) {
+  if (!base.platform.desc)
+    list.fail("variants compare runs of a platform scenario (platform: and workload:)");
+  std::vector<Scenario> out;
+  std::set<std::string> names;
+  for (const ConfigNode& v : list.elements()) {
+    v.requireKeys({"name", "description", "set", "expect"});
+    const ConfigNode name = v.at("name");
+    const std::string n = name.asString();
+    if (n.empty() ||
+        !std::all_of(n.begin(), n.end(), [](char c) { return std::isalnum((unsigned char)c) || c == '_'; }))
+      name.fail("a variant's name is letters, digits and _ (it prefixes its stats)");
+    if (!names.insert(n).second) name.fail("variant '" + n + "' is declared twice");
+    std::vector<Override> o;
+    if (auto set = v.find("set"))
+      for (const auto& [key, value] : set->entries()) o.push_back(Override{key, "", value});
+    o.insert(o.end(), cli.begin(), cli.end());  // the command line's --set win
+    Scenario vs = loadOne(path, o, false);
+    vs.variant = n;
+    vs.variantDescription = v.optString("description").value_or("");
+    if (auto e = v.find("expect")) parseExpectSection(*e, vs);
+    out.push_back(std::move(vs));
+  }
+  if (out.empty()) list.fail("expected a list of variants, each {name, description, set, expect}");
+  return out;
+}
+
+Scenario loadOne(const std::string& path, const std::vector<Override>& overrides, bool expandVariants) {
   ConfigNode root = ConfigNode::loadFile(path);
   Document doc{{}, {}, {}, root};
   std::set<std::string> open{std::filesystem::path(path).lexically_normal().string()};
   collect(root, doc, open, 0);
+  std::optional<ConfigNode> variants;
+  if (auto it = doc.single.find("variants"); it != doc.single.end()) {
+    variants = it->second;
+    doc.single.erase(it);
+  }
   for (const Override& o : overrides) applyOverride(doc, o);
-  return buildScenario(path, doc.single, doc.processes, doc.script);
+  Scenario s = buildScenario(path, doc.single, doc.processes, doc.script);
+  if (variants && expandVariants) s.variants = loadVariants(path, *variants, overrides, s);
+  return s;
+}
+
+}  // namespace
+
+Scenario loadScenario(const std::string& path, const std::vector<Override>& overrides) {
+  return loadOne(path, overrides, true);
 }
 
 }  // namespace hmmsim::scenario

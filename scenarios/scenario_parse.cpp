@@ -138,25 +138,6 @@ void parseMachine(const ConfigNode& m, Scenario& s) {
   }
 }
 
-/// `platform:` → PlatformDesc: topology and iommu by their loaders (loadPlatformParts), RAM
-/// and DRAM by their tables; then the platform's own consistency checks.
-void parsePlatform(const ConfigNode& n, Scenario& s) {
-  n.requireKeys({"topology", "iommu", "phys_mem", "dram", "quantum", "timing_only"});
-  PlatformDesc d;
-  loadPlatformParts(n, d);
-  if (auto pm = n.find("phys_mem")) physMemParamTable().load(*pm, d.ram);
-  if (auto dr = n.find("dram")) dramParamTable().load(*dr, d.dram);
-  if (auto q = n.find("quantum")) {
-    d.quantumPs = q->asDurationPs();
-    if (d.quantumPs == 0) q->fail("expected a quantum above 0, e.g. 1us");
-  }
-  d.timingOnly = n.optBool("timing_only").value_or(false);
-  d.seed = s.seed;
-  if (n.has("topology")) validateTopologyDesc(d.topology);
-  if (const std::string why = d.check(); !why.empty()) n.fail(why);
-  s.platform.desc = std::move(d);
-}
-
 void parseProcess(const ConfigNode& n, Scenario& s) {
   n.requireKeys({"name", "mm", "open", "memory"});
   ProcessSpec p;
@@ -209,8 +190,11 @@ RegionSpec parseRegionOf(const ConfigNode& n, const std::string& nameKey) {
 std::vector<Op> parseScriptElements(const std::vector<ConfigNode>& elements, unsigned depth);
 void checkScript(const Scenario& s);
 
-namespace {
+// The platform and its workload: scenario_parse_platform.cpp.
+void parsePlatform(const ConfigNode& n, Scenario& s);
+void parseWorkload(const ConfigNode& n, Scenario& s);
 
+/// `expect:` (also a variant's): stats entries are appended, the checker verdict replaced.
 void parseExpectSection(const ConfigNode& e, Scenario& s) {
   e.requireKeys({"stats", "checker"});
   if (auto st = e.find("stats"))
@@ -241,8 +225,6 @@ void parseExpectSection(const ConfigNode& e, Scenario& s) {
   }
 }
 
-}  // namespace
-
 Scenario buildScenario(const std::string& file, const std::map<std::string, ConfigNode>& single,
                        const std::vector<ConfigNode>& processes, const std::vector<ConfigNode>& script) {
   Scenario s;
@@ -257,6 +239,15 @@ Scenario buildScenario(const std::string& file, const std::map<std::string, Conf
   if (auto* n = get("platform")) {
     s.platform.section = *n;
     parsePlatform(*n, s);
+  }
+  if (auto* n = get("workload")) parseWorkload(*n, s);
+  if (s.platform.desc) {  // a platform scenario: the dmirror machine's sections do not apply
+    for (const char* k : {"machine"})
+      if (auto* n = get(k)) n->fail("a platform scenario's machine is its platform: section");
+    if (!processes.empty())
+      processes.front().fail(
+          "a platform scenario's processes are its workload's (workload.camera_chain.process)");
+    if (!script.empty()) script.front().fail("a platform scenario runs its workload:, not a script");
   }
   if (auto* n = get("machine")) parseMachine(*n, s);
   if (s.devices.empty())  // the kernel module's four devices

@@ -66,7 +66,6 @@ class Runner {
   void checkRet(const Op& op, int ret, const HmmDmirrorCmd* cmd = nullptr);
   void exitProcess(const std::string& name);
   void teardown();
-  void checkExpectations(RunResult& r);
   void collectStats(RunResult& r);
   Proc& proc(const Op& op);
   Region& region(const Op& op, const std::string& name);
@@ -338,8 +337,10 @@ void Runner::collectStats(RunResult& r) {
   for (const Violation& v : checker_.violations()) r.violations.push_back(InvariantChecker::format(v));
 }
 
-void Runner::checkExpectations(RunResult& r) {
-  for (const StatExpect& e : s_.expect.stats) {
+}  // namespace
+
+void checkExpectations(const Scenario& s, const InvariantChecker& checker, RunResult& r) {
+  for (const StatExpect& e : s.expect.stats) {
     const std::optional<double> v = r.stats.value(e.stat);
     if (!v) {
       const std::string near = r.stats.nearestName(e.stat);
@@ -354,18 +355,20 @@ void Runner::checkExpectations(RunResult& r) {
       os << e.where << ": expect: " << e.stat << " is " << *v << ", expected <= " << *e.max;
     if (!os.str().empty()) r.failures.push_back(os.str());
   }
-  const CheckerExpect& c = s_.expect.checker;
+  const CheckerExpect& c = s.expect.checker;
   std::map<std::string, std::uint64_t> got;
-  for (const Violation& v : checker_.violations()) ++got[checkRuleName(v.rule)];
+  for (const Violation& v : checker.violations()) ++got[checkRuleName(v.rule)];
   if (c.clean ? !got.empty() : got != c.counts) {
     std::ostringstream os;
-    os << s_.file << ": expect: checker: expected " << (c.clean ? "clean" : "the listed violations")
+    os << s.file << ": expect: checker: expected " << (c.clean ? "clean" : "the listed violations")
        << ", got";
     if (got.empty()) os << " clean";
     for (const auto& [rule, n] : got) os << ' ' << rule << '=' << n;
     r.failures.push_back(os.str());
   }
 }
+
+namespace {
 
 void Runner::run(RunResult& r) {
   try {
@@ -377,7 +380,7 @@ void Runner::run(RunResult& r) {
   teardown();
   r.opsRun = ops_;
   collectStats(r);
-  if (r.failures.empty()) checkExpectations(r);
+  if (r.failures.empty()) checkExpectations(s_, checker_, r);
   if (opts_.trace) r.traceJson = trace_.toJson();
 }
 

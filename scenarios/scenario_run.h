@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "scenarios/scenario.h"
+#include "sim/checker.h"
 #include "sim/stats_registry.h"
 
 namespace hmmsim::scenario {
@@ -29,6 +30,8 @@ struct RunResult {
 };
 
 RunResult runScenario(const Scenario& s, const RunOptions& opts = {});
+/// Adds to r.failures every `expect:` entry of `s` that r.stats or `checker` do not meet.
+void checkExpectations(const Scenario& s, const InvariantChecker& checker, RunResult& r);
 
 /// The terminal summary of a run.
 std::string formatSummary(const Scenario& s, const RunResult& r);

@@ -4,9 +4,6 @@
 // 0 gathers the rows and writes the CSV). A run is a pure function of (file, overrides, seed),
 // so the CSV is the same whichever way the points ran.
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -17,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scenarios/commands.h"
+#include "scenarios/forked.h"
 #include "scenarios/scenario.h"
 #include "scenarios/scenario_run.h"
 #include "sim/output_file.h"
@@ -82,7 +80,7 @@ std::vector<Point> grid(const std::vector<Axis>& axes) {
 std::vector<Override> overridesOf(const std::vector<Override>& fixed, const std::vector<Axis>& axes,
                                   const Point& p) {
   std::vector<Override> o = fixed;
-  for (std::size_t i = 0; i < axes.size(); ++i) o.push_back({axes[i].key, p.values[i]});
+  for (std::size_t i = 0; i < axes.size(); ++i) o.push_back({axes[i].key, p.values[i], std::nullopt});
   return o;
 }
 
@@ -96,53 +94,13 @@ PointResult runPoint(const std::string& file, const std::vector<Override>& overr
   return j;
 }
 
-/// Runs point i in a forked child; returns the read end of the pipe its result comes through.
-int forkPoint(const std::string& file, const std::vector<Override>& overrides, pid_t& pid) {
-  int fds[2];
-  if (pipe(fds) != 0) return -1;
-  std::cout.flush();
-  pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    const std::string text = runPoint(file, overrides).dump();
-    std::size_t done = 0;
-    while (done < text.size()) {
-      const ssize_t n = write(fds[1], text.data() + done, text.size() - done);
-      if (n <= 0) _exit(3);
-      done += std::size_t(n);
-    }
-    _exit(0);
-  }
-  close(fds[1]);
-  return fds[0];
-}
-
-PointResult collect(int fd, pid_t pid) {
-  std::string text;
-  char buf[65536];
-  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) text.append(buf, std::size_t(n));
-  close(fd);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || text.empty())
-    return PointResult{{"pass", false}, {"crashed", true}};
-  return nlohmann::json::parse(text);
-}
-
 /// Every point in `jobs` processes at a time; results in point order.
 std::vector<PointResult> runLocal(const std::string& file, const std::vector<std::vector<Override>>& points,
                                   unsigned jobs) {
-  std::vector<PointResult> results(points.size());
-  std::vector<std::pair<int, pid_t>> running(points.size(), {-1, 0});
-  std::size_t next = 0;
-  for (std::size_t i = 0; i < points.size(); ++i) {
-    while (next < points.size() && next < i + jobs) {
-      running[next].first = forkPoint(file, points[next], running[next].second);
-      ++next;
-    }
-    results[i] = running[i].first < 0 ? PointResult{{"pass", false}, {"crashed", true}}
-                                      : collect(running[i].first, running[i].second);
-  }
+  std::vector<PointResult> results = runForked(
+      points.size(), [&](std::size_t i) { return runPoint(file, points[i]); }, jobs);
+  for (PointResult& r : results)
+    if (r.contains("crashed")) r["pass"] = false;
   return results;
 }
 
@@ -221,7 +179,8 @@ bool validatePoints(const SweepArgs& a, const std::vector<Override>& fixed, cons
     try {
       const Scenario s = loadScenario(a.file, out.back());
       if (s.platform.section)
-        s.platform.section->fail("platform: sections are not wired into the runner yet");
+        s.platform.section->fail(
+            "sweeps of platform scenarios are not supported yet (run its variants: instead)");
     } catch (const ConfigError& e) {
       err << e.what() << '\n';
       return false;

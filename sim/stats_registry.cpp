@@ -60,6 +60,19 @@ std::vector<std::pair<std::string, double>> StatsRegistry::flat() const {
   return out;
 }
 
+nlohmann::json StatsRegistry::entries() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, s] : stats_) j[name] = s;
+  return j;
+}
+
+void StatsRegistry::addEntries(const std::string& prefix, const nlohmann::json& entries) {
+  for (const auto& [name, s] : entries.items()) {
+    HMMSIM_ASSERT(!stats_.count(prefix + name), "stat '" << prefix << name << "' registered twice");
+    stats_[prefix + name] = s;
+  }
+}
+
 std::vector<std::string> StatsRegistry::names() const {
   std::vector<std::string> n;
   for (const auto& [name, s] : stats_) n.push_back(name);

@@ -38,6 +38,10 @@ class StatsRegistry {
 
   /// {"process": {"main": {"mm": {"faults": {"value": 3, "unit": "faults", "desc": ...}}}}}
   nlohmann::json toJson() const;
+  /// Every entry by full name, flat ({"process.main.mm.faults": {...}}): what a forked run sends
+  /// back; addEntries() registers such entries under `prefix` (e.g. a variant's "p2p_switch.").
+  nlohmann::json entries() const;
+  void addEntries(const std::string& prefix, const nlohmann::json& entries);
 
  private:
   /// Full name -> {"value"|count/sum/..., "unit", "desc"}.

@@ -88,8 +88,8 @@ hmmsim_cli_test("validate of a good file reports what it holds and exits 0" 0
 hmmsim_cli_test("a platform section validates into the platform's description" 0
   ARGS validate ${_bad}/platform_hook.yaml
   STDOUT "platform: 1 host bridge\\(s\\), 1 switch\\(es\\), 2 endpoint\\(s\\), 3 link\\(s\\), IOMMU translate")
-hmmsim_cli_test("a platform section does not run yet and says why (exit 2)" 2
-  ARGS run ${_bad}/platform_hook.yaml STDERR "two_gpus_one_switch.yaml:5:3: key 'platform': a platform section validates \\(hmmsim validate\\) but does not run yet")
+hmmsim_cli_test("a platform without a workload does not run and says why (exit 2)" 2
+  ARGS run ${_bad}/platform_hook.yaml STDERR "two_gpus_one_switch.yaml:5:3: key 'platform': a platform scenario needs a workload: section")
 hmmsim_cli_test("a platform topology error names the element (exit 2)" 2
   ARGS validate ${_bad}/bad_platform.yaml STDERR "bad_platform.yaml:11:9: .*gpu9")
 hmmsim_cli_test("describe lists the models" 0
@@ -131,3 +131,38 @@ if(HMMSIM_HAVE_MPI AND HMMSIM_MPIRUN)
   set_tests_properties("hmmsim cli: sweep under mpirun -n 2 writes the local sweep's CSV byte for byte"
                        PROPERTIES TIMEOUT 60)
 endif()
+
+# Platform scenarios: the camera chain's comparison table, and the new keys' errors.
+set(_cc ${PROJECT_SOURCE_DIR}/scenarios/camera_chain.yaml)
+hmmsim_cli_test("camera_chain prints its comparison table, a column per variant, and exits 0" 0
+  ARGS run ${_cc}
+  STDOUT "p2p_switch +p2p_rc_iommu +bounce\n +frames pixel-exact +6/6 +6/6 +6/6\n +fps +60.00 +60.00 +60.00\n +throughput \\(MB/s\\) +165.9 +165.9 +165.9\n +frame latency p50 \\(us\\) [0-9. ]+\n +frame latency p99 \\(us\\) [0-9. ]+\n +convert latency p50 \\(us\\) [0-9. ]+\n +root complex bytes +17.30 MiB +51.91 MiB +52.45 MiB\n +system memory bytes +15.82 MiB +15.82 MiB +47.46 MiB\n +IOMMU IOTLB hits/misses +[0-9]+/[0-9]+ +[0-9]+/[0-9]+ +[0-9]+/[0-9]+\n +p2p maps +[1-9][0-9]* +[1-9][0-9]* +0\n +checker +clean +clean +clean\n +result +PASS +PASS +PASS\n"
+  STDERR_EMPTY)
+hmmsim_cli_test("camera_chain writes every variant's stats under its name" 0
+  ARGS run ${_cc} --out ${CMAKE_CURRENT_BINARY_DIR}/cli-cc-out
+  STDOUT "stats written to " FILE ${CMAKE_CURRENT_BINARY_DIR}/cli-cc-out/stats.json)
+hmmsim_cli_test("a platform run that misses its expectations exits 1 and names them" 1
+  ARGS run ${_cc} --set workload.camera_chain.frames=2
+  STDOUT "FAILED: bounce: .*camera_chain.yaml:[0-9]+:[0-9]+: expect: workload.frames is 2, expected >= 6")
+hmmsim_cli_test("validate lists a platform scenario's workload and variants" 0
+  ARGS validate ${_cc}
+  STDOUT "workload: camera_chain cam0 -> colour0 -> app, 6 frame\\(s\\), p2p\n  variant p2p_switch: .*\n  variant p2p_rc_iommu: .*\n  variant bounce: ")
+hmmsim_cli_test("a workload key typo gets the nearest key (exit 2)" 2
+  ARGS run ${_bad}/bad_workload_key.yaml STDERR "bad_workload_key.yaml:6:5: key 'workload.camera_chain.frame': unknown key; did you mean 'frames'")
+hmmsim_cli_test("a workload naming a missing device gets the nearest device (exit 2)" 2
+  ARGS run ${_bad}/bad_workload_device.yaml STDERR "bad_workload_device.yaml:4:26: key 'workload.camera_chain.camera': no camera device 'cam7' in platform.devices; did you mean 'cam0'")
+hmmsim_cli_test("an unknown device type lists the known ones (exit 2)" 2
+  ARGS run ${_bad}/bad_device_type.yaml STDERR "bad_device_type.yaml:12:26: key 'platform.devices\\[0\\].type': unknown device type 'camra' \\(known: camera, colour_engine.*did you mean 'camera'")
+hmmsim_cli_test("a device parameter typo is found by its type's table (exit 2)" 2
+  ARGS run ${_bad}/bad_device_param.yaml STDERR "bad_device_param.yaml:5:14: key 'workload.camera_chain.sensor.widht': unknown key; did you mean 'width'")
+hmmsim_cli_test("an unknown colour transform preset gets the nearest (exit 2)" 2
+  ARGS run ${_bad}/bad_transform.yaml STDERR "bad_transform.yaml:4:29: key 'workload.camera_chain.transform': expected a preset \\(identity, vivid\\).*did you mean 'vivid'")
+hmmsim_cli_test("a variant's bad set: value points at the variant (exit 2)" 2
+  ARGS run ${_bad}/bad_variant_set.yaml STDERR "bad_variant_set.yaml:7:39: key 'workload.camera_chain.path': expected one of: p2p, bounce; got 'p2q'")
+hmmsim_cli_test("a host window over the MSI window is refused (exit 2)" 2
+  ARGS validate ${_bad}/bad_msi_window.yaml STDERR "bad_msi_window.yaml:[0-9]+:[0-9]+: key 'platform.topology': host bridge 'hb0': its mem_window covers the MSI window")
+hmmsim_cli_test("describe camera prints the device's parameter table" 0
+  ARGS describe camera STDOUT "width +int +pixels +1920 .*irq_cost +time +ps +2us")
+add_test(NAME "hmmsim cli: a bad platform file leaves the --out folder untouched (exit 2)"
+         COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim> -DBAD=${_bad}/bad_workload_key.yaml
+                 -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-untouched-platform -P ${PROJECT_SOURCE_DIR}/cmake/CheckBadFileUntouched.cmake)

@@ -37,3 +37,15 @@ add_test(NAME "scenario: same file and seed give a byte-identical stats.json"
 add_test(NAME "docs: scenario-format.md parameter tables are current"
          COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim> -DDOC=${PROJECT_SOURCE_DIR}/docs/scenario-format.md
                  -P ${PROJECT_SOURCE_DIR}/cmake/CheckScenarioDoc.cmake)
+
+# The RFC scenarios on the SystemC platform (scenarios/*.yaml): each runs with its expectations
+# (every variant's frames pixel-exact, its stats thresholds, the checker clean).
+file(GLOB _hmmsim_platform_scenarios CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/scenarios/*.yaml)
+foreach(f ${_hmmsim_platform_scenarios})
+  get_filename_component(n ${f} NAME_WE)
+  add_test(NAME "scenario: ${n}" COMMAND hmmsim run ${f})
+  set_tests_properties("scenario: ${n}" PROPERTIES ENVIRONMENT "SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1")
+endforeach()
+add_test(NAME "scenario: camera_chain twice with the same seed gives a byte-identical stats.json"
+         COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim> -DFILE=${PROJECT_SOURCE_DIR}/scenarios/camera_chain.yaml
+                 -DWORK=${CMAKE_CURRENT_BINARY_DIR}/stats-twice-platform -P ${PROJECT_SOURCE_DIR}/cmake/RunTwiceCompare.cmake)

@@ -271,4 +271,54 @@ ColourCompletion ColourEngine::process(const ColourJob& job, tlm_utils::tlm_quan
   return c;
 }
 
+Rgb colourReferencePixel(const ColourTransform& t, Rgb in) {
+  const std::int64_t x[3] = {in.r, in.g, in.b};
+  std::uint8_t out[3];
+  for (int c = 0; c < 3; ++c) {
+    std::int64_t acc = 0;
+    for (int j = 0; j < 3; ++j) acc += std::int64_t(t.matrix[c * 3 + j]) * x[j];
+    const std::int64_t num = acc + (std::int64_t(1) << (ColourTransform::kFracBits - 1));
+    const std::int64_t den = std::int64_t(1) << ColourTransform::kFracBits;
+    std::int64_t v = num / den;
+    if (num % den != 0 && num < 0) --v;  // floor, not truncation
+    v = std::min<std::int64_t>(255, std::max<std::int64_t>(0, v));
+    out[c] = t.lut[c][static_cast<std::size_t>(v)];
+  }
+  return Rgb{out[0], out[1], out[2]};
+}
+
+std::vector<std::string> colourLutCurveNames() {
+  return {"identity", "invert", "gamma2", "limited"};
+}
+
+std::optional<std::array<std::uint8_t, 256>> colourLutCurve(const std::string& name) {
+  std::array<std::uint8_t, 256> l{};
+  for (int v = 0; v < 256; ++v) {
+    if (name == "identity")
+      l[v] = static_cast<std::uint8_t>(v);
+    else if (name == "invert")
+      l[v] = static_cast<std::uint8_t>(255 - v);
+    else if (name == "gamma2")
+      l[v] = static_cast<std::uint8_t>((v * v + 127) / 255);
+    else if (name == "limited")
+      l[v] = static_cast<std::uint8_t>(v < 16 ? 16 : (v > 235 ? 235 : v));
+    else
+      return std::nullopt;
+  }
+  return l;
+}
+
+std::vector<std::string> colourTransformPresetNames() {
+  return {"identity", "vivid"};
+}
+
+std::optional<ColourTransform> colourTransformPreset(const std::string& name) {
+  ColourTransform t;
+  if (name == "identity") return t;
+  if (name != "vivid") return std::nullopt;
+  t.matrix = {5120, -1229, 205, -614, 4915, -205, 102, -1638, 5632};
+  t.lut = {*colourLutCurve("invert"), *colourLutCurve("gamma2"), *colourLutCurve("limited")};
+  return t;
+}
+
 }  // namespace hmmsim

@@ -33,6 +33,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,20 @@ struct ColourCompletion {
   std::uint64_t donePs = 0;   ///< absolute time the last output byte was stored
   bool ok = true;             ///< every burst completed successfully
 };
+
+/// The engine's arithmetic for one pixel written plainly (64-bit integers, explicit floor
+/// division), independently of ColourPipeline's data path: the reference a converted frame is
+/// checked against.
+Rgb colourReferencePixel(const ColourTransform& t, Rgb in);
+/// LUT curves by name: "identity", "invert" (255 - v), "gamma2" ((v^2 + 127) / 255), "limited"
+/// (clamped to 16 .. 235). nullopt for another name.
+std::optional<std::array<std::uint8_t, 256>> colourLutCurve(const std::string& name);
+std::vector<std::string> colourLutCurveNames();
+/// Named transforms: "identity"; "vivid" (a saturation boost with negative, above-one and
+/// rounding-edge coefficients, row sums 1.0; LUTs R invert, G gamma2, B limited). nullopt for
+/// another name.
+std::optional<ColourTransform> colourTransformPreset(const std::string& name);
+std::vector<std::string> colourTransformPresetNames();
 
 /// Transforms `n` pixels from `in` (format `inF`) to `out` (format `outF`) with `t`: the engine's
 /// data path (the arithmetic of the header comment, one loop per format pair).

@@ -205,36 +205,16 @@ inline std::uint64_t pageRound(std::uint64_t bytes) {
   return (bytes + kPageSize - 1) & ~(kPageSize - 1);
 }
 
-/// The reference transform, written from the arithmetic statement in colour_engine.h and
-/// independently of the engine's data path (no product tables, plain 64-bit arithmetic and
-/// explicit floor division).
+/// The reference transform (colour_engine.h: the arithmetic written plainly, independently of
+/// the engine's data path).
 inline Rgb referenceTransform(const ColourTransform& t, Rgb in) {
-  const std::int64_t x[3] = {in.r, in.g, in.b};
-  std::uint8_t out[3];
-  for (int c = 0; c < 3; ++c) {
-    std::int64_t acc = 0;
-    for (int j = 0; j < 3; ++j) acc += std::int64_t(t.matrix[c * 3 + j]) * x[j];
-    const std::int64_t num = acc + (std::int64_t(1) << (ColourTransform::kFracBits - 1));
-    const std::int64_t den = std::int64_t(1) << ColourTransform::kFracBits;
-    std::int64_t v = num / den;
-    if (num % den != 0 && num < 0) --v;  // floor, not truncation
-    v = std::min<std::int64_t>(255, std::max<std::int64_t>(0, v));
-    out[c] = t.lut[c][static_cast<std::size_t>(v)];
-  }
-  return Rgb{out[0], out[1], out[2]};
+  return colourReferencePixel(t, in);
 }
 
-/// A transform with negative, above-one and rounding-edge coefficients and non-trivial LUTs.
+/// A transform with negative, above-one and rounding-edge coefficients and non-trivial LUTs (the
+/// "vivid" preset).
 inline ColourTransform testTransform() {
-  ColourTransform t;
-  // A saturation boost with an offset-free mix; row sums 4096 (grey stays grey before the LUT).
-  t.matrix = {5120, -1229, 205, -614, 4915, -205, 102, -1638, 5632};
-  for (int v = 0; v < 256; ++v) {
-    t.lut[0][v] = static_cast<std::uint8_t>(255 - v);                            // invert
-    t.lut[1][v] = static_cast<std::uint8_t>((v * v + 127) / 255);                // gamma 2
-    t.lut[2][v] = static_cast<std::uint8_t>(v < 16 ? 16 : (v > 235 ? 235 : v));  // limited range
-  }
-  return t;
+  return *colourTransformPreset("vivid");
 }
 
 /// First mismatching pixel of `bytes` (a frame in format `f`, `width` x `height`, packed)

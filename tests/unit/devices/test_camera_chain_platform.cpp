@@ -8,6 +8,7 @@
 #include "models/platform/builtin_devices.h"
 #include "models/platform/platform.h"
 #include "tests/unit/devices/camera_chain_fixture.h"
+#include "tests/unit/platform/camera_chain_desc.h"
 
 using namespace hmmsim;
 using namespace hmmsim::test;
@@ -16,25 +17,20 @@ TEST_CASE(
     "on the platform builder, camera -> colour engine -> memory p2p runs from MSI to MSI, every frame "
     "pixel-exact") {
   constexpr unsigned kFrames = 3;
-  CameraDeviceParams cam;
-  cam.camera.width = 640;
-  cam.camera.height = 48;
-  cam.camera.hblankPixels = 160;
-  cam.camera.vblankLines = 12;
-  cam.camera.fps = 120;
-  cam.camera.seed = 5;
-  PlatformDesc d;
-  d.ram.ramSize = 1ull << 30;
-  d.topology = chainTopology(ColourEngineParams{}.deviceMemoryBytes);
-  d.processes = {ProcessDesc{"proc0", {}}};
-  d.devices = {DeviceDesc{"camera", "cam0", "cam0", cam},
-               DeviceDesc{"colour_engine", "colour0", "colour0", ColourEngineDeviceParams{}}};
+  CameraParams sensor;
+  sensor.width = 640;
+  sensor.height = 48;
+  sensor.hblankPixels = 160;
+  sensor.vblankLines = 12;
+  sensor.fps = 120;
+  sensor.seed = 5;
+  const PlatformDesc d = cameraChainDesc(sensor, "proc0");
   Platform p("m", d, builtinDevices());
   auto& camera = p.deviceAs<CameraPlatformDevice>("cam0");
   auto& colour = p.deviceAs<ColourEnginePlatformDevice>("colour0");
   Mm& mm = p.process("proc0");
 
-  const CameraParams& cp = cam.camera;
+  const CameraParams& cp = sensor;
   const std::uint64_t slot = pageRound(cp.frameBytes());
   constexpr std::uint64_t kArena = 16ull << 20;
   const VaResult arena = mm.mmap(Va(0), kArena, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);

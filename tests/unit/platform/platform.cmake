@@ -10,3 +10,7 @@ hmmsim_test(test_platform_builder SOURCES unit/platform/test_platform_builder.cp
 # CPU threads, a DMA device and a migrating driver on one range under the sleeping mmap lock.
 hmmsim_test(test_platform_concurrency SOURCES unit/platform/test_platform_concurrency.cpp
   LIBS hmmsim::platform)
+# The camera chain as a platform workload (models/platform/camera_chain.h): wiring, the per-frame
+# pixel check (and that it catches a wrong frame), latency and fps stats.
+hmmsim_test(test_camera_chain_workload SOURCES unit/platform/test_camera_chain_workload.cpp
+  LIBS hmmsim::platform)

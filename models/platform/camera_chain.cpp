@@ -1,0 +1,178 @@
+// The camera chain on a Platform. See camera_chain.h.
+#include "models/platform/camera_chain.h"
+
+#include <algorithm>
+
+#include "models/cpu_mmu/memory.h"
+#include "sim/assert.h"
+#include "sim/config.h"
+#include "sim/errno.h"
+
+namespace hmmsim {
+
+namespace {
+[[noreturn]] void fail(const std::string& key, const std::string& msg) {
+  throw ConfigError("<workload>", 0, 0, key, msg);
+}
+std::uint64_t pageUp(std::uint64_t b) {
+  return (b + kPageSize - 1) & ~(kPageSize - 1);
+}
+/// The value at rank ceil(q * n) of the sorted samples (nearest-rank percentile).
+std::uint64_t percentile(std::vector<std::uint64_t> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  std::size_t rank = std::size_t(q * double(v.size()) + 0.999999);
+  return v[std::min(v.size(), std::max<std::size_t>(rank, 1)) - 1];
+}
+}  // namespace
+
+const char* cameraChainPathName(CameraChainPath p) {
+  switch (p) {
+    case CameraChainPath::P2p:
+      return "p2p";
+    case CameraChainPath::Bounce:
+      return "bounce";
+  }
+  return "?";
+}
+
+CameraChain::CameraChain(Platform& platform, const CameraChainParams& params)
+    : platform_(platform),
+      params_(params),
+      stats_("workload"),
+      count_(stats_.counter("frames", "frames", "frames converted and handled")),
+      exact_(stats_.counter("frames_exact", "frames",
+                            "frames equal to the reference transform, pixel for pixel")),
+      mismatched_(stats_.counter("frames_mismatched", "frames", "frames with a pixel off the reference")),
+      failed_(stats_.counter("frames_failed", "frames", "frames whose camera or engine DMA failed")),
+      outBytes_(stats_.counter("out_bytes", "B", "corrected bytes stored in process memory")),
+      latency_(stats_.distribution("latency", "ps", "first pixel read out -> last corrected byte stored")),
+      convert_(stats_.distribution("convert_latency", "ps",
+                                   "last camera byte stored -> last corrected byte stored")) {
+  camera_ = dynamic_cast<CameraPlatformDevice*>(&platform.device(params.camera));
+  engine_ = dynamic_cast<ColourEnginePlatformDevice*>(&platform.device(params.engine));
+  if (!camera_) fail("camera", "device \"" + params.camera + "\" is not a camera");
+  if (!engine_) fail("engine", "device \"" + params.engine + "\" is not a colour_engine");
+  if (params.outBuffers == 0) fail("out_buffers", "at least one output buffer");
+  mm_ = &platform.process(params.process);
+  const CameraParams& cp = cameraParams();
+  inSlot_ = pageUp(cp.frameBytes());
+  outSlot_ = pageUp(std::uint64_t(cp.width) * cp.height * bytesPerPixel(params.outFormat));
+  // One arena: two input buffers (the camera fills one while the engine reads the other), then
+  // the output ring; the engine's address-space window is the whole arena.
+  const std::uint64_t arena = 2 * inSlot_ + params.outBuffers * outSlot_;
+  const VaResult a = mm_->mmap(Va(0), arena, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  if (!a.ok()) fail("process", "cannot map the buffers' arena");
+  if (engine_->driver().bindAddressSpace(*mm_, a.addr, arena) != Errno::Ok)
+    fail("engine", "the colour engine refused the process's buffers");
+  in_ = a.addr;
+  out_ = a.addr + 2 * inSlot_;
+  if (params.path == CameraChainPath::P2p) {
+    if (2 * inSlot_ > engine_->hardware().params().deviceMemoryBytes)
+      fail("path", "two camera frames do not fit in the colour engine's device memory");
+    file_ = engine_->driver().openFile();
+    const VaResult in =
+        mm_->mmap(in_, 2 * inSlot_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, file_, 0);  // special vma
+    if (!in.ok()) fail("path", "mmap of the colour engine's memory failed");
+  }
+  if (camera_->driver().setUserBuffers(*mm_, {in_, in_ + inSlot_}) != Errno::Ok)
+    fail("camera", "the camera refused the input buffers");
+  engine_->driver().setTransform(params.transform);
+  scratch_.resize(outSlot_);
+  camera_->onFrame([this](const CameraCompletion& c) { onFrame(c); });
+  engine_->onJob([this](const ColourCompletion& c) { onJob(c); });
+}
+
+CameraChain::~CameraChain() {
+  camera_->onFrame(nullptr);
+  engine_->onJob(nullptr);
+}
+
+const CameraParams& CameraChain::cameraParams() const {
+  return camera_->hardware().params();
+}
+
+void CameraChain::start() {
+  camera_->driver().start(params_.frames);
+}
+
+void CameraChain::onFrame(const CameraCompletion& c) {
+  const CameraParams& cp = cameraParams();
+  ColourRequest q;
+  q.srcLocal = params_.path == CameraChainPath::P2p;
+  q.srcOffset = c.buffer * inSlot_;
+  q.srcVa = in_ + c.buffer * inSlot_;
+  q.dstVa = out_ + (c.frame % params_.outBuffers) * outSlot_;
+  q.width = cp.width;
+  q.height = cp.height;
+  q.inFormat = cp.format;
+  q.outFormat = params_.outFormat;
+  q.tag = c.frame;
+  const Errno e = engine_->driver().process(q);
+  HMMSIM_ASSERT(e == Errno::Ok, "colour engine refused frame " << c.frame << ": " << errnoName(e));
+}
+
+void CameraChain::onJob(const ColourCompletion& c) {
+  const std::uint64_t n = c.tag;
+  HMMSIM_ASSERT(n == frames_.size(), "colour engine jobs completed out of order");
+  const CameraCompletion& cam = camera_->hardware().completions().at(n);
+  CameraChainFrame f;
+  f.cameraStartPs = cam.startPs;
+  f.cameraDonePs = cam.donePs;
+  f.engineDonePs = c.donePs;
+  f.ok = cam.ok && c.ok;
+  if (params_.check) checkFrame(f, n, out_ + (n % params_.outBuffers) * outSlot_);
+  const CameraParams& cp = cameraParams();
+  ++count_;
+  if (params_.check) ++(f.exact ? exact_ : mismatched_);
+  if (!f.ok) ++failed_;
+  outBytes_ += std::uint64_t(cp.width) * cp.height * bytesPerPixel(params_.outFormat);
+  latency_.sample(f.engineDonePs - f.cameraStartPs);
+  convert_.sample(f.engineDonePs - f.cameraDonePs);
+  frames_.push_back(f);
+}
+
+void CameraChain::checkFrame(CameraChainFrame& f, std::uint64_t frame, Va out) {
+  const CameraParams& cp = cameraParams();
+  const PixelFormat of = params_.outFormat;
+  const std::uint32_t bpp = bytesPerPixel(of);
+  const std::uint64_t bytes = std::uint64_t(cp.width) * cp.height * bpp;
+  if (copyFromUser(*mm_, scratch_.data(), out, bytes) != Errno::Ok) {
+    f.firstMismatch = 0;
+    return;
+  }
+  for (std::uint32_t y = 0; y < cp.height; ++y)
+    for (std::uint32_t x = 0; x < cp.width; ++x) {
+      const std::uint8_t* p = &scratch_[(std::uint64_t(y) * cp.width + x) * bpp];
+      const Rgb want = colourReferencePixel(params_.transform, cameraPatternPixel(cp.seed, frame, x, y));
+      if (loadPixel(of, p) != want || (bpp == 4 && p[3] != 0)) {
+        f.firstMismatch = (long long)y * cp.width + x;
+        return;
+      }
+    }
+  f.exact = true;
+}
+
+void CameraChain::finish() {
+  std::vector<std::uint64_t> lat, conv;
+  for (const CameraChainFrame& f : frames_) {
+    lat.push_back(f.engineDonePs - f.cameraStartPs);
+    conv.push_back(f.engineDonePs - f.cameraDonePs);
+  }
+  stats_.scalar("latency_p50", "ps", "median frame latency").set(double(percentile(lat, 0.50)));
+  stats_.scalar("latency_p99", "ps", "99th percentile frame latency").set(double(percentile(lat, 0.99)));
+  stats_.scalar("convert_latency_p50", "ps", "median conversion latency").set(double(percentile(conv, 0.50)));
+  stats_.scalar("convert_latency_p99", "ps", "99th percentile conversion latency")
+      .set(double(percentile(conv, 0.99)));
+  double fps = 0;
+  if (frames_.size() >= 2) {
+    const double span = double(frames_.back().engineDonePs - frames_.front().engineDonePs) * 1e-12;
+    fps = double(frames_.size() - 1) / span;
+  }
+  const CameraParams& cp = cameraParams();
+  const double frameBytes = double(cp.width) * cp.height * bytesPerPixel(params_.outFormat);
+  stats_.scalar("fps", "frames/s", "corrected frames per second (first to last completion)").set(fps);
+  stats_.scalar("throughput", "B/s", "corrected bytes per second into process memory").set(fps * frameBytes);
+}
+
+}  // namespace hmmsim

@@ -1,0 +1,113 @@
+#pragma once
+// The RFC's camera chain as a platform workload (issue 13's camera_chain scenario): a "camera"
+// device streams frames into a "colour_engine" device, which writes the corrected frames to
+// process memory. What the tests wired by hand (tests/unit/devices/camera_chain_fixture.h), on a
+// Platform: the process's buffers in one anonymous arena bound to the engine (its address-space
+// window), the camera's completion MSI handler queuing the frame on the engine, the engine's
+// handler checking the corrected frame pixel by pixel against the reference transform of the
+// camera's reference pattern.
+//
+// Paths:
+//  - P2p: the camera writes into the engine's device memory, mapped by the process as the
+//    engine's special vma (the p2p map type decides whether the writes turn around in a switch or
+//    cross the root complex, translated by the IOMMU);
+//  - Bounce: the camera writes into anonymous process memory, the engine reads it from there.
+//
+// Contract: construct after the Platform (before sc_start), call start(), run the simulation,
+// read result(). The chain holds the device file; it must go before the Platform.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/devices/camera/camera_platform.h"
+#include "models/devices/colour_engine/colour_engine_platform.h"
+#include "models/platform/platform.h"
+#include "sim/stats.h"
+
+namespace hmmsim {
+
+/// How frames reach the colour engine.
+enum class CameraChainPath {
+  P2p,     ///< camera -> the engine's device memory (special vma), peer to peer
+  Bounce,  ///< camera -> process memory (system RAM) -> the engine reads it
+};
+const char* cameraChainPathName(CameraChainPath p);
+
+struct CameraChainParams {
+  std::string camera = "cam0";     ///< the "camera" device's name
+  std::string engine = "colour0";  ///< the "colour_engine" device's name
+  std::string process = "app";     ///< the process (a ProcessDesc) whose memory gets the frames
+  /// Frames captured and converted. Unit: frames. Default 8.
+  std::uint64_t frames = 8;
+  CameraChainPath path = CameraChainPath::P2p;  ///< default P2p
+  /// The engine's matrix and LUTs; default identity.
+  ColourTransform transform;
+  /// Pixel format of the corrected frames in process memory; default Rgb888.
+  PixelFormat outFormat = PixelFormat::Rgb888;
+  /// Output buffers in process memory (a ring; each frame is checked before its slot is reused).
+  /// Unit: buffers. Default 2.
+  unsigned outBuffers = 2;
+  /// Compare every output pixel with the reference transform. Default true.
+  bool check = true;
+};
+
+/// One frame's way through the chain (absolute times, ps).
+struct CameraChainFrame {
+  std::uint64_t cameraStartPs = 0;  ///< first line started reading out
+  std::uint64_t cameraDonePs = 0;   ///< last camera byte stored
+  std::uint64_t engineDonePs = 0;   ///< last corrected byte stored
+  bool ok = false;                  ///< both devices completed without DMA errors
+  bool exact = false;               ///< every pixel equals the reference (false when not checked)
+  long long firstMismatch = -1;     ///< first pixel index that differs (-1: none)
+};
+
+class CameraChain {
+ public:
+  /// Maps the buffers and wires the handlers. Throws ConfigError (file "<workload>") when a
+  /// device is missing or of the wrong type, or a buffer cannot be set up.
+  CameraChain(Platform& platform, const CameraChainParams& params);
+  ~CameraChain();
+  CameraChain(const CameraChain&) = delete;
+  CameraChain& operator=(const CameraChain&) = delete;
+
+  /// Starts the capture (before or during the simulation).
+  void start();
+  /// Frames whose corrected output was handled, in order.
+  const std::vector<CameraChainFrame>& frames() const { return frames_; }
+  /// Stats: frames, frames_exact, frames_mismatched, frames_failed, out_bytes, latency and
+  /// convert_latency (ps), and after finish(): fps, throughput, latency_p50/p99,
+  /// convert_latency_p50/p99.
+  StatsGroup& stats() { return stats_; }
+  /// Computes the summary scalars (call after the simulation).
+  void finish();
+  const CameraChainParams& params() const { return params_; }
+  const CameraParams& cameraParams() const;
+
+ private:
+  void onFrame(const CameraCompletion& c);
+  void onJob(const ColourCompletion& c);
+  void checkFrame(CameraChainFrame& f, std::uint64_t frame, Va out);
+
+  Platform& platform_;
+  CameraChainParams params_;
+  CameraPlatformDevice* camera_ = nullptr;
+  ColourEnginePlatformDevice* engine_ = nullptr;
+  Mm* mm_ = nullptr;
+  std::shared_ptr<File> file_;
+  Va in_, out_;
+  std::uint64_t inSlot_ = 0, outSlot_ = 0;
+  std::vector<CameraChainFrame> frames_;
+  std::vector<std::uint8_t> scratch_;
+  StatsGroup stats_;
+  Counter& count_;
+  Counter& exact_;
+  Counter& mismatched_;
+  Counter& failed_;
+  Counter& outBytes_;
+  Distribution& latency_;
+  Distribution& convert_;
+};
+
+}  // namespace hmmsim

@@ -1,0 +1,129 @@
+// The device types' parameter tables. See device_params.h.
+#include "models/platform/device_params.h"
+
+namespace hmmsim {
+
+namespace {
+const std::vector<std::pair<std::string, PixelFormat>> kFormats = {{"rgb888", PixelFormat::Rgb888},
+                                                                   {"xrgb8888", PixelFormat::Xrgb8888}};
+
+}  // namespace
+
+const ParamTable<CameraParams>& cameraSensorParamTable() {
+  static const ParamTable<CameraParams> table = [] {
+    ParamTable<CameraParams> t("camera.sensor", "the camera's sensor mode (CameraParams)");
+    t.integer("width", &CameraParams::width, "pixels", "active pixels per line", 1, 16384);
+    t.integer("height", &CameraParams::height, "lines", "active lines per frame", 1, 16384);
+    t.choice("format", &CameraParams::format, "pixel layout in the buffers (V4L2 RGB24, DRM XRGB8888)",
+             kFormats);
+    t.real("fps", &CameraParams::fps, "frames/s", "frames per second", 0.001, 100000);
+    t.integer("hblank", &CameraParams::hblankPixels, "pixel clocks", "horizontal blanking per line", 0,
+              1 << 20);
+    t.integer("vblank", &CameraParams::vblankLines, "lines", "vertical blanking per frame", 0, 1 << 20);
+    t.bytes("stride", &CameraParams::strideBytes, "bytes from one line to the next (0: width x pixel size)",
+            0, 1ull << 20);
+    t.integer("seed", &CameraParams::seed, "", "seed of the test pattern", 0, INT64_MAX);
+    t.integer("lines_per_dma", &CameraParams::linesPerDma, "lines", "lines collected into one DMA transfer",
+              1, 16384);
+    return t;
+  }();
+  return table;
+}
+
+namespace {
+
+const ParamTable<ColourEngineParams>& engineTable() {
+  static const ParamTable<ColourEngineParams> table = [] {
+    ParamTable<ColourEngineParams> t("colour_engine.hw", "the engine's hardware (ColourEngineParams)");
+    t.real("pixel_rate", &ColourEngineParams::pixelsPerSecond, "pixels/s", "transform throughput", 1, 1e12);
+    t.integer("lines_per_strip", &ColourEngineParams::linesPerStrip, "lines",
+              "lines read, transformed and written as one unit", 1, 16384);
+    t.integer("strips_ahead", &ColourEngineParams::stripsAhead, "strips", "strip reads in flight ahead", 0,
+              64);
+    t.bytes("device_memory", &ColourEngineParams::deviceMemoryBytes,
+            "device memory behind BAR 2 (a multiple of 2MiB, at least the BAR)", 2ull << 20, 1ull << 40);
+    t.duration("local_latency", &ColourEngineParams::localLatencyPs, "latency of its own memory", 0,
+               1'000'000'000);
+    t.real("local_bandwidth", &ColourEngineParams::localBandwidthGbps, "Gb/s", "bandwidth of its own memory",
+           0.001, 1e6);
+    return t;
+  }();
+  return table;
+}
+}  // namespace
+
+const ParamTable<ImporterDmaParams>& importerDmaParamTable() {
+  static const ParamTable<ImporterDmaParams> table = [] {
+    ParamTable<ImporterDmaParams> t("importer_dma",
+                                    "how an importing device reaches process memory (dma: key)");
+    t.bytes("max_burst", &ImporterDmaParams::maxBurstBytes, "largest burst (a multiple of 4KiB)", 4096,
+            1ull << 30);
+    t.duration("fault_cost", &ImporterDmaParams::faultPs, "device page fault service time", 0,
+               1'000'000'000'000ull);
+    t.integer("fault_ahead", &ImporterDmaParams::faultAheadPages, "pages", "pages one device fault maps", 1,
+              1 << 30);
+    t.boolean("fault_ahead_past_end", &ImporterDmaParams::faultAheadPastEnd,
+              "a fault maps fault_ahead pages even past the transfer's end");
+    t.integer("max_fault_retries", &ImporterDmaParams::maxFaultRetries, "faults",
+              "device faults tried for one page before the transfer fails", 1, 1 << 20);
+    t.check([](const ImporterDmaParams& p) { return p.check(); });
+    return t;
+  }();
+  return table;
+}
+
+const ParamTable<CameraDeviceParams>& cameraParamTable() {
+  static const ParamTable<CameraDeviceParams> table = [] {
+    ParamTable<CameraDeviceParams> t("camera",
+                                     "an image sensor streaming frames by DMA into process buffers");
+    t.merge(cameraSensorParamTable(), &CameraDeviceParams::camera);
+    t.duration("irq_cost", &CameraDeviceParams::irqCostPs, "CPU time of the frame interrupt handler", 0,
+               1'000'000'000'000ull);
+    t.custom({"prefault", ParamType::Bool, "", "true", "map every user buffer when it is given", ""},
+             [](CameraDeviceParams& p, const ConfigNode& n) { p.driver.prefault = n.asBool(); });
+    t.custom(
+        {"dma", ParamType::Table, "", "", "how it reaches the buffers", "see importer_dma"},
+        [](CameraDeviceParams& p, const ConfigNode& n) { importerDmaParamTable().load(n, p.driver.dma); });
+    t.check([](const CameraDeviceParams& p) { return p.camera.check(); });
+    return t;
+  }();
+  return table;
+}
+
+const ParamTable<ColourEngineDeviceParams>& colourEngineParamTable() {
+  static const ParamTable<ColourEngineDeviceParams> table = [] {
+    ParamTable<ColourEngineDeviceParams> t(
+        "colour_engine", "a colour-correction engine (3x3 matrix + LUTs) exporting its input memory");
+    t.merge(engineTable(), &ColourEngineDeviceParams::engine);
+    t.duration("irq_cost", &ColourEngineDeviceParams::irqCostPs, "CPU time of the job-done interrupt handler",
+               0, 1'000'000'000'000ull);
+    t.custom({"prefault", ParamType::Bool, "", "true", "map a VA buffer when a job first uses it", ""},
+             [](ColourEngineDeviceParams& p, const ConfigNode& n) { p.driver.prefault = n.asBool(); });
+    t.custom({"dma", ParamType::Table, "", "", "how it reaches process buffers", "see importer_dma"},
+             [](ColourEngineDeviceParams& p, const ConfigNode& n) {
+               importerDmaParamTable().load(n, p.driver.dma);
+             });
+    t.check([](const ColourEngineDeviceParams& p) { return p.engine.check(); });
+    return t;
+  }();
+  return table;
+}
+
+const std::map<std::string, DeviceParamTable>& deviceParamTables() {
+  static const std::map<std::string, DeviceParamTable> tables = {
+      {"camera",
+       {&cameraParamTable(),
+        [](const ConfigNode& n) {
+          CameraDeviceParams p;
+          cameraParamTable().load(n, p);
+          return std::any(p);
+        }}},
+      {"colour_engine", {&colourEngineParamTable(), [](const ConfigNode& n) {
+                           ColourEngineDeviceParams p;
+                           colourEngineParamTable().load(n, p);
+                           return std::any(p);
+                         }}}};
+  return tables;
+}
+
+}  // namespace hmmsim

@@ -1,0 +1,38 @@
+#pragma once
+// Parameter tables (sim/params.h) of the platform's device types: a scenario's
+// `platform.devices[i].params:` map is read by its type's table into the type's params struct
+// (DeviceDesc::params), and `hmmsim describe` / docs/scenario-format.md print the same tables.
+// Types without a table yet (dmirror, nic, nvme, gpu) take their defaults.
+
+#include <any>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "models/devices/camera/camera_platform.h"
+#include "models/devices/colour_engine/colour_engine_platform.h"
+#include "models/devices/common/importer_dma.h"
+#include "sim/params.h"
+
+namespace hmmsim {
+
+/// `dma:` of an importing device: how it reaches process memory (ImporterDmaParams).
+const ParamTable<ImporterDmaParams>& importerDmaParamTable();
+/// The camera's sensor mode (CameraParams): the camera table's first rows, and a camera-chain
+/// workload's `sensor:` map.
+const ParamTable<CameraParams>& cameraSensorParamTable();
+/// Type "camera": CameraDeviceParams (sensor mode, line grouping, driver).
+const ParamTable<CameraDeviceParams>& cameraParamTable();
+/// Type "colour_engine": ColourEngineDeviceParams (throughput, strips, device memory, driver).
+const ParamTable<ColourEngineDeviceParams>& colourEngineParamTable();
+
+/// A device type's table and how it fills DeviceDesc::params.
+struct DeviceParamTable {
+  const ParamTableBase* table = nullptr;
+  /// The type's params struct from `node` (a map the table reads), as DeviceDesc::params holds it.
+  std::function<std::any(const ConfigNode& node)> load;
+};
+/// By device type name.
+const std::map<std::string, DeviceParamTable>& deviceParamTables();
+
+}  // namespace hmmsim

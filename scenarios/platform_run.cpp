@@ -1,0 +1,249 @@
+// Platform scenarios: one run per forked process, compared side by side. See platform_run.h.
+#include "scenarios/platform_run.h"
+
+#include <algorithm>
+#include <functional>
+#include <iomanip>
+#include <memory>
+#include <sstream>
+
+#include <systemc>
+
+#include "models/platform/builtin_devices.h"
+#include "models/platform/camera_chain.h"
+#include "models/platform/platform.h"
+#include "scenarios/forked.h"
+#include "sim/checker.h"
+
+namespace hmmsim::scenario {
+
+namespace {
+
+/// Wire bytes (both ways) on the links whose upper end is a root port: what crosses the root
+/// complex, to memory or to a peer below another root port.
+double rootComplexBytes(Platform& p) {
+  double bytes = 0;
+  for (const LinkDesc& l : p.desc().topology.links)
+    for (const HostBridgeDesc& hb : p.desc().topology.hostBridges)
+      for (const PortDesc& rp : hb.rootPorts)
+        if (rp.name == l.up) {
+          const StatsGroup& g = p.fabric().uplink(l.down).stats();
+          bytes += double(g.counterValue("up_wire_bytes") + g.counterValue("down_wire_bytes"));
+        }
+  return bytes;
+}
+
+void collectStats(Platform& p, CameraChain* chain, RunResult& r) {
+  if (chain) {
+    r.stats.add("workload", chain->stats());
+    r.stats.add("device." + chain->params().camera,
+                p.deviceAs<CameraPlatformDevice>(chain->params().camera).hardware().stats());
+    r.stats.add("device." + chain->params().engine,
+                p.deviceAs<ColourEnginePlatformDevice>(chain->params().engine).hardware().stats());
+  }
+  r.stats.add("dram", p.dram().stats());
+  r.stats.add("interrupts", p.interrupts().stats());
+  r.stats.add("iommu", p.iommu().stats());
+  r.stats.add("dma", p.dma().stats());
+  r.stats.add("p2p_dma", p.mapper().stats());
+  for (const HostBridgeDesc& hb : p.desc().topology.hostBridges)
+    r.stats.add("rc." + hb.params.name, p.fabric().rootComplex(hb.params.name).stats());
+  for (const LinkDesc& l : p.desc().topology.links)
+    r.stats.add("link." + l.down, p.fabric().uplink(l.down).stats());
+  const StatsGroup& dram = p.dram().stats();
+  r.stats.addValue("run.root_complex_bytes", rootComplexBytes(p), "B",
+                   "wire bytes both ways on the root ports' links (to memory or to a peer)");
+  r.stats.addValue("run.system_memory_bytes",
+                   double(dram.counterValue("bytes_read") + dram.counterValue("bytes_written")), "B",
+                   "bytes read from and written to system DRAM");
+  r.stats.addValue("run.iommu_translating", p.iommu().mode() == IommuMode::Translate ? 1 : 0, "",
+                   "1 when the IOMMU translates DMA addresses");
+  r.stats.addValue("run.sim_time", double(sc_core::sc_time_stamp().value()), "ps",
+                   "simulated time at the end");
+  r.stats.addValue("checker.violations", double(p.violations().violations().size()), "reports",
+                   "reports of the invariant checker");
+  for (const Violation& v : p.violations().violations()) r.violations.push_back(InvariantChecker::format(v));
+}
+
+/// The camera chain's own verdict: every frame done, every pixel exact.
+void checkChain(const Scenario& s, CameraChain& chain, RunResult& r) {
+  const CameraChainParams& c = chain.params();
+  const std::string at = s.file + ": workload.camera_chain: ";
+  if (chain.frames().size() != c.frames)
+    r.failures.push_back(at + std::to_string(chain.frames().size()) + " of " + std::to_string(c.frames) +
+                         " frames came through");
+  for (std::size_t n = 0; n < chain.frames().size(); ++n) {
+    const CameraChainFrame& f = chain.frames()[n];
+    if (!f.ok) r.failures.push_back(at + "frame " + std::to_string(n) + ": a DMA failed");
+    if (c.check && !f.exact) {
+      const std::uint32_t w = chain.cameraParams().width;
+      std::ostringstream os;
+      os << at << "frame " << n << " differs from the reference transform at pixel (" << f.firstMismatch % w
+         << ", " << f.firstMismatch / w << ")";
+      r.failures.push_back(os.str());
+    }
+  }
+}
+
+/// One run, in this process (a forked child): the whole machine, the simulation, the checks.
+RunResult runHere(const Scenario& s) {
+  RunResult r;
+  try {
+    Platform p("platform", *s.platform.desc, builtinDevices());
+    std::unique_ptr<CameraChain> chain;
+    if (s.workload.cameraChain) {
+      chain = std::make_unique<CameraChain>(p, *s.workload.cameraChain);
+      chain->start();
+    }
+    sc_core::sc_start();
+    if (chain) {
+      chain->finish();
+      checkChain(s, *chain, r);
+    }
+    collectStats(p, chain.get(), r);
+    checkExpectations(s, p.violations(), r);
+  } catch (const ConfigError& e) {
+    r.failures.push_back(e.what());
+  }
+  return r;
+}
+
+nlohmann::json toJson(const RunResult& r) {
+  return nlohmann::json{{"failures", r.failures}, {"violations", r.violations}, {"stats", r.stats.entries()}};
+}
+
+RunResult fromJson(const nlohmann::json& j, const std::string& name) {
+  RunResult r;
+  if (j.contains("crashed")) {
+    r.failures.push_back("variant '" + name + "': the run crashed (see its messages above)");
+    return r;
+  }
+  r.failures = j["failures"].get<std::vector<std::string>>();
+  r.violations = j["violations"].get<std::vector<std::string>>();
+  r.stats.addEntries("", j["stats"]);
+  return r;
+}
+
+}  // namespace
+
+std::vector<VariantRun> runPlatformVariants(const Scenario& s, unsigned parallel) {
+  std::vector<const Scenario*> runs;
+  for (const Scenario& v : s.variants) runs.push_back(&v);
+  if (runs.empty()) runs.push_back(&s);
+  const std::vector<nlohmann::json> out = runForked(
+      runs.size(), [&](std::size_t i) { return toJson(runHere(*runs[i])); }, parallel);
+  std::vector<VariantRun> result;
+  for (std::size_t i = 0; i < runs.size(); ++i)
+    result.push_back(
+        VariantRun{runs[i]->variant, runs[i]->variantDescription, fromJson(out[i], runs[i]->variant)});
+  return result;
+}
+
+StatsRegistry mergedStats(const std::vector<VariantRun>& runs) {
+  StatsRegistry all;
+  for (const VariantRun& v : runs)
+    all.addEntries(v.name.empty() ? "" : v.name + ".", v.result.stats.entries());
+  return all;
+}
+
+namespace {
+
+std::string fixed(double v, int digits) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(digits) << v;
+  return os.str();
+}
+
+/// Bytes as B, KiB, MiB or GiB with two decimals.
+std::string bytesText(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB"};
+  int u = 0;
+  while (b >= 1024 && u < 3) {
+    b /= 1024;
+    ++u;
+  }
+  return u == 0 ? fixed(b, 0) + " B" : fixed(b, 2) + " " + units[u];
+}
+
+/// One row of the comparison: a label and the cell of each run.
+struct Row {
+  std::string label;
+  std::function<std::string(const RunResult&)> cell;
+};
+
+std::vector<Row> comparisonRows(const Scenario& s) {
+  auto stat = [](const RunResult& r, const std::string& n) { return r.stats.value(n).value_or(0); };
+  /// A stat divided by `div`, with `digits` decimals.
+  auto scaled = [stat](const std::string& label, const std::string& name, double div, int digits) {
+    return Row{label, [=](const RunResult& r) { return fixed(stat(r, name) / div, digits); }};
+  };
+  std::vector<Row> rows;
+  if (s.workload.cameraChain) {
+    rows.push_back({"frames pixel-exact", [=](const RunResult& r) {
+                      return fixed(stat(r, "workload.frames_exact"), 0) + "/" +
+                             fixed(stat(r, "workload.frames"), 0);
+                    }});
+    rows.push_back(scaled("fps", "workload.fps", 1, 2));
+    rows.push_back(scaled("throughput (MB/s)", "workload.throughput", 1e6, 1));
+    rows.push_back(scaled("frame latency p50 (us)", "workload.latency_p50", 1e6, 1));
+    rows.push_back(scaled("frame latency p99 (us)", "workload.latency_p99", 1e6, 1));
+    rows.push_back(scaled("convert latency p50 (us)", "workload.convert_latency_p50", 1e6, 1));
+  }
+  rows.push_back({"root complex bytes",
+                  [=](const RunResult& r) { return bytesText(stat(r, "run.root_complex_bytes")); }});
+  rows.push_back({"system memory bytes",
+                  [=](const RunResult& r) { return bytesText(stat(r, "run.system_memory_bytes")); }});
+  rows.push_back({"IOMMU IOTLB hits/misses", [=](const RunResult& r) {
+                    if (stat(r, "run.iommu_translating") == 0) return std::string("off");
+                    return fixed(stat(r, "iommu.iotlb_hits"), 0) + "/" +
+                           fixed(stat(r, "iommu.iotlb_misses"), 0);
+                  }});
+  rows.push_back(scaled("p2p maps", "p2p_dma.maps", 1, 0));
+  rows.push_back({"checker", [](const RunResult& r) {
+                    return r.violations.empty() ? std::string("clean")
+                                                : std::to_string(r.violations.size()) + " violation(s)";
+                  }});
+  rows.push_back({"result", [](const RunResult& r) { return std::string(r.ok() ? "PASS" : "FAIL"); }});
+  return rows;
+}
+
+}  // namespace
+
+std::string formatComparison(const Scenario& s, const std::vector<VariantRun>& runs) {
+  std::ostringstream os;
+  os << "scenario " << s.name << " (" << s.file << ")\n";
+  if (!s.description.empty()) os << "  " << s.description << '\n';
+  const std::vector<Row> rows = comparisonRows(s);
+  std::size_t wLabel = 0;
+  for (const Row& r : rows) wLabel = std::max(wLabel, r.label.size());
+  std::vector<std::vector<std::string>> cells(runs.size());
+  std::vector<std::size_t> width(runs.size());
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    width[i] = std::max<std::size_t>(runs[i].name.size(), 6);
+    for (const Row& r : rows) {
+      cells[i].push_back(r.cell(runs[i].result));
+      width[i] = std::max(width[i], cells[i].back().size());
+    }
+  }
+  os << "  " << std::left << std::setw(int(wLabel)) << "";
+  for (std::size_t i = 0; i < runs.size(); ++i)
+    os << "  " << std::right << std::setw(int(width[i])) << runs[i].name;
+  os << '\n';
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    os << "  " << std::left << std::setw(int(wLabel)) << rows[k].label;
+    for (std::size_t i = 0; i < runs.size(); ++i)
+      os << "  " << std::right << std::setw(int(width[i])) << cells[i][k];
+    os << '\n';
+  }
+  for (const VariantRun& v : runs)
+    if (!v.description.empty()) os << "  " << v.name << ": " << v.description << '\n';
+  for (const VariantRun& v : runs) {
+    for (const std::string& x : v.result.violations)
+      os << "  " << (v.name.empty() ? "" : v.name + ": ") << x << '\n';
+    for (const std::string& f : v.result.failures)
+      os << "  FAILED: " << (v.name.empty() ? "" : v.name + ": ") << f << '\n';
+  }
+  return os.str();
+}
+
+}  // namespace hmmsim::scenario

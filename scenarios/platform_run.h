@@ -1,0 +1,33 @@
+#pragma once
+// Running a scenario whose machine is the SystemC platform (`platform:` + `workload:`): the
+// Platform built from the validated PlatformDesc with builtinDevices(), the workload wired on it
+// (today the camera chain, models/platform/camera_chain.h), the simulation run to its end, then
+// the stats registry, the workload's own checks and the `expect:` section.
+//
+// SystemC elaborates one machine per process, so every platform run (each variant of a file
+// with `variants:`) runs in its own forked process; the results come back as JSON and are
+// compared side by side (formatComparison). Same file and seed -> the same stats, byte for byte.
+
+#include <string>
+#include <vector>
+
+#include "scenarios/scenario.h"
+#include "scenarios/scenario_run.h"
+
+namespace hmmsim::scenario {
+
+/// One variant's outcome (the scenario itself when the file has no variants: name "").
+struct VariantRun {
+  std::string name;
+  std::string description;
+  RunResult result;
+};
+
+/// Runs every variant of `s` (or `s` alone) in forked processes, `parallel` at a time.
+std::vector<VariantRun> runPlatformVariants(const Scenario& s, unsigned parallel);
+/// The variants' stats in one registry, each under "<variant>." (no prefix for a lone run).
+StatsRegistry mergedStats(const std::vector<VariantRun>& runs);
+/// The comparison table (a column per variant) and each variant's failures.
+std::string formatComparison(const Scenario& s, const std::vector<VariantRun>& runs);
+
+}  // namespace hmmsim::scenario
