@@ -33,7 +33,8 @@ double rootComplexBytes(Platform& p) {
   return bytes;
 }
 
-void collectStats(Platform& p, CameraChain* chain, RunResult& r) {
+void collectStats(const Scenario& s, Platform& p, CameraChain* chain, RunResult& r) {
+  r.stats.addValue("run.seed", double(s.seed), "", "the run's seed");
   if (chain) {
     r.stats.add("workload", chain->stats());
     r.stats.add("device." + chain->params().camera,
@@ -100,7 +101,7 @@ RunResult runHere(const Scenario& s) {
       chain->finish();
       checkChain(s, *chain, r);
     }
-    collectStats(p, chain.get(), r);
+    collectStats(s, p, chain.get(), r);
     checkExpectations(s, p.violations(), r);
   } catch (const ConfigError& e) {
     r.failures.push_back(e.what());
