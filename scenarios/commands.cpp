@@ -2,6 +2,8 @@
 
 #include "scenarios/commands.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
@@ -63,14 +65,20 @@ std::string platformSummary(const PlatformDesc& d) {
 
 /// A platform scenario: every variant in its own process (SystemC elaborates once per process),
 /// the comparison table, stats.json with each variant under its name.
-int runPlatform(const Scenario& s, const RunArgs& a, const std::string& statsPath, std::ostream& out,
-                std::ostream& err) {
-  if (a.trace) {
-    err << "hmmsim run: --trace: platform scenarios have no trace yet (dmirror scenarios do)\n";
+int runPlatform(const Scenario& s, const RunArgs& a, const std::string& statsPath,
+                const std::string& tracePath, std::ostream& out, std::ostream& err) {
+  if (a.trace && a.outDir.empty()) {
+    err << "hmmsim run: --trace needs --out DIR (the trace goes to DIR/trace.json)\n";
     return 2;
   }
-  const std::vector<VariantRun> runs =
-      runPlatformVariants(s, std::max(1u, std::thread::hardware_concurrency()));
+  PlatformRunOptions o;
+  o.parallel = std::max(1u, std::thread::hardware_concurrency());
+  o.trace = a.trace;
+  o.progress = isatty(STDERR_FILENO) != 0;
+  o.progressLabel = s.variants.empty()
+                        ? s.name
+                        : s.variants.front().variant + " (1 of " + std::to_string(s.variants.size()) + ")";
+  const std::vector<VariantRun> runs = runPlatformVariants(s, o);
   out << formatComparison(s, runs);
   bool ok = true;
   for (const VariantRun& v : runs) ok = ok && v.result.ok();
@@ -80,7 +88,12 @@ int runPlatform(const Scenario& s, const RunArgs& a, const std::string& statsPat
       err << "hmmsim run: " << why << '\n';
       return 1;
     }
-    out << "  stats written to " << statsPath << '\n';
+    if (a.trace)
+      if (const std::string why = writeFileAtomically(tracePath, mergedTrace(runs) + "\n"); !why.empty()) {
+        err << "hmmsim run: " << why << '\n';
+        return 1;
+      }
+    out << "  stats written to " << statsPath << (a.trace ? ", trace to " + tracePath : "") << '\n';
   }
   return ok ? 0 : 1;
 }
@@ -127,7 +140,7 @@ int cmdRun(const RunArgs& a, std::ostream& out, std::ostream& err) {
       }
     }
   }
-  if (s->platform.desc) return runPlatform(*s, a, statsPath, out, err);
+  if (s->platform.desc) return runPlatform(*s, a, statsPath, tracePath, out, err);
   RunOptions opts;
   opts.trace = a.trace;
   const RunResult r = runScenario(*s, opts);

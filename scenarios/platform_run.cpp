@@ -13,7 +13,9 @@
 #include "models/platform/camera_chain.h"
 #include "models/platform/platform.h"
 #include "scenarios/forked.h"
+#include "scenarios/progress.h"
 #include "sim/checker.h"
+#include "sim/trace.h"
 
 namespace hmmsim::scenario {
 
@@ -87,16 +89,27 @@ void checkChain(const Scenario& s, CameraChain& chain, RunResult& r) {
 }
 
 /// One run, in this process (a forked child): the whole machine, the simulation, the checks.
-RunResult runHere(const Scenario& s) {
+RunResult runHere(const Scenario& s, const PlatformRunOptions& o, bool progress) {
   RunResult r;
   try {
     Platform p("platform", *s.platform.desc, builtinDevices());
+    TraceSink trace;
     std::unique_ptr<CameraChain> chain;
+    std::unique_ptr<ProgressLine> line;
     if (s.workload.cameraChain) {
       chain = std::make_unique<CameraChain>(p, *s.workload.cameraChain);
+      if (o.trace) {
+        trace.enable(TraceCategory::Dma);
+        chain->setTrace(&trace);
+      }
+      if (progress)
+        line = std::make_unique<ProgressLine>("progress", o.progressLabel,
+                                              [c = chain.get()] { return c->done(); });
       chain->start();
     }
     sc_core::sc_start();
+    line.reset();
+    if (o.trace) r.traceJson = trace.toJson();
     if (chain) {
       chain->finish();
       checkChain(s, *chain, r);
@@ -110,7 +123,10 @@ RunResult runHere(const Scenario& s) {
 }
 
 nlohmann::json toJson(const RunResult& r) {
-  return nlohmann::json{{"failures", r.failures}, {"violations", r.violations}, {"stats", r.stats.entries()}};
+  return nlohmann::json{{"failures", r.failures},
+                        {"violations", r.violations},
+                        {"stats", r.stats.entries()},
+                        {"trace", r.traceJson}};
 }
 
 RunResult fromJson(const nlohmann::json& j, const std::string& name) {
@@ -122,22 +138,43 @@ RunResult fromJson(const nlohmann::json& j, const std::string& name) {
   r.failures = j["failures"].get<std::vector<std::string>>();
   r.violations = j["violations"].get<std::vector<std::string>>();
   r.stats.addEntries("", j["stats"]);
+  r.traceJson = j["trace"].get<std::string>();
   return r;
 }
 
 }  // namespace
 
-std::vector<VariantRun> runPlatformVariants(const Scenario& s, unsigned parallel) {
+std::vector<VariantRun> runPlatformVariants(const Scenario& s, const PlatformRunOptions& o) {
   std::vector<const Scenario*> runs;
   for (const Scenario& v : s.variants) runs.push_back(&v);
   if (runs.empty()) runs.push_back(&s);
   const std::vector<nlohmann::json> out = runForked(
-      runs.size(), [&](std::size_t i) { return toJson(runHere(*runs[i])); }, parallel);
+      runs.size(), [&](std::size_t i) { return toJson(runHere(*runs[i], o, o.progress && i == 0)); },
+      o.parallel);
   std::vector<VariantRun> result;
   for (std::size_t i = 0; i < runs.size(); ++i)
     result.push_back(
         VariantRun{runs[i]->variant, runs[i]->variantDescription, fromJson(out[i], runs[i]->variant)});
   return result;
+}
+
+std::string mergedTrace(const std::vector<VariantRun>& runs) {
+  nlohmann::json events = nlohmann::json::array();
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].result.traceJson.empty()) continue;
+    const int pid = int(i) + 1;
+    events.push_back({{"ph", "M"},
+                      {"name", "process_name"},
+                      {"pid", pid},
+                      {"args", {{"name", runs[i].name.empty() ? "run" : runs[i].name}}}});
+    const nlohmann::json one =
+        nlohmann::json::parse(runs[i].result.traceJson);  // kept: the loop reads into it
+    for (nlohmann::json e : one["traceEvents"]) {
+      e["pid"] = pid;
+      events.push_back(std::move(e));
+    }
+  }
+  return nlohmann::json{{"traceEvents", events}, {"displayTimeUnit", "ns"}}.dump();
 }
 
 StatsRegistry mergedStats(const std::vector<VariantRun>& runs) {

@@ -23,8 +23,17 @@ struct VariantRun {
   RunResult result;
 };
 
-/// Runs every variant of `s` (or `s` alone) in forked processes, `parallel` at a time.
-std::vector<VariantRun> runPlatformVariants(const Scenario& s, unsigned parallel);
+struct PlatformRunOptions {
+  unsigned parallel = 1;      ///< variants running at once
+  bool trace = false;         ///< RunResult::traceJson per variant (mergedTrace)
+  bool progress = false;      ///< the progress line on stderr (the first variant's)
+  std::string progressLabel;  ///< its label
+};
+
+/// Runs every variant of `s` (or `s` alone) in forked processes, `o.parallel` at a time.
+std::vector<VariantRun> runPlatformVariants(const Scenario& s, const PlatformRunOptions& o);
+/// One Chrome/Perfetto trace: each variant a process (named after it), its tracks as threads.
+std::string mergedTrace(const std::vector<VariantRun>& runs);
 /// The variants' stats in one registry, each under "<variant>." (no prefix for a lone run).
 StatsRegistry mergedStats(const std::vector<VariantRun>& runs);
 /// The comparison table (a column per variant) and each variant's failures.

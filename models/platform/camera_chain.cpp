@@ -98,6 +98,9 @@ void CameraChain::start() {
 
 void CameraChain::onFrame(const CameraCompletion& c) {
   const CameraParams& cp = cameraParams();
+  if (trace_)
+    trace_->instant(TraceCategory::Dma, "cpu.irq", params_.camera + " frame " + std::to_string(c.frame),
+                    sc_core::sc_time_stamp().value());
   ColourRequest q;
   q.srcLocal = params_.path == CameraChainPath::P2p;
   q.srcOffset = c.buffer * inSlot_;
@@ -122,6 +125,15 @@ void CameraChain::onJob(const ColourCompletion& c) {
   f.engineDonePs = c.donePs;
   f.ok = cam.ok && c.ok;
   if (params_.check) checkFrame(f, n, out_ + (n % params_.outBuffers) * outSlot_);
+  if (trace_) {
+    const std::string frame = "frame " + std::to_string(n);
+    trace_->slice(TraceCategory::Dma, "device." + params_.camera, frame, cam.startPs,
+                  cam.donePs - cam.startPs);
+    trace_->slice(TraceCategory::Dma, "device." + params_.engine, "convert " + frame, c.startPs,
+                  c.donePs - c.startPs, f.exact ? "pixel-exact" : "");
+    trace_->instant(TraceCategory::Dma, "cpu.irq", params_.engine + " " + frame,
+                    sc_core::sc_time_stamp().value());
+  }
   const CameraParams& cp = cameraParams();
   ++count_;
   if (params_.check) ++(f.exact ? exact_ : mismatched_);

@@ -25,6 +25,7 @@
 #include "models/devices/colour_engine/colour_engine_platform.h"
 #include "models/platform/platform.h"
 #include "sim/stats.h"
+#include "sim/trace.h"
 
 namespace hmmsim {
 
@@ -74,6 +75,12 @@ class CameraChain {
 
   /// Starts the capture (before or during the simulation).
   void start();
+  /// Records, per frame, a slice on the camera's track (first line read out -> last byte
+  /// stored), one on the engine's (job start -> last corrected byte), and the interrupt handlers
+  /// as instants on track "cpu.irq" (category dma). `trace` (may be null) outlives the chain.
+  void setTrace(TraceSink* trace) { trace_ = trace; }
+  /// Every frame came through (the workload is over).
+  bool done() const { return frames_.size() >= params_.frames; }
   /// Frames whose corrected output was handled, in order.
   const std::vector<CameraChainFrame>& frames() const { return frames_; }
   /// Stats: frames, frames_exact, frames_mismatched, frames_failed, out_bytes, latency and
@@ -100,6 +107,7 @@ class CameraChain {
   std::uint64_t inSlot_ = 0, outSlot_ = 0;
   std::vector<CameraChainFrame> frames_;
   std::vector<std::uint8_t> scratch_;
+  TraceSink* trace_ = nullptr;
   StatsGroup stats_;
   Counter& count_;
   Counter& exact_;

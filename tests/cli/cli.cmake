@@ -141,6 +141,9 @@ hmmsim_cli_test("camera_chain prints its comparison table, a column per variant,
 hmmsim_cli_test("camera_chain writes every variant's stats under its name" 0
   ARGS run ${_cc} --out ${CMAKE_CURRENT_BINARY_DIR}/cli-cc-out
   STDOUT "stats written to " FILE ${CMAKE_CURRENT_BINARY_DIR}/cli-cc-out/stats.json)
+hmmsim_cli_test("camera_chain --trace writes one trace, each variant a process" 0
+  ARGS run ${_cc} --out ${CMAKE_CURRENT_BINARY_DIR}/cli-cc-trace --trace
+  STDOUT "trace to " FILE ${CMAKE_CURRENT_BINARY_DIR}/cli-cc-trace/trace.json)
 hmmsim_cli_test("a platform run that misses its expectations exits 1 and names them" 1
   ARGS run ${_cc} --set workload.camera_chain.frames=2
   STDOUT "FAILED: bounce: .*camera_chain.yaml:[0-9]+:[0-9]+: expect: workload.frames is 2, expected >= 6")

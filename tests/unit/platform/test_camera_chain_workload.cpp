@@ -74,3 +74,21 @@ TEST_CASE("the camera chain workload bounced through RAM is pixel-exact and meas
   CHECK(p.mapper().stats().counterValue("maps") == 0);  // no p2p on the bounce path
   CHECK(p.violations().ok());
 }
+
+TEST_CASE("the camera chain workload traces each frame on its devices' tracks and the interrupts") {
+  constexpr unsigned kFrames = 2;
+  Platform p("m", chainDesc(), builtinDevices());
+  CameraChainParams c;
+  c.frames = kFrames;
+  CameraChain chain(p, c);
+  TraceSink trace;
+  trace.enable(TraceCategory::Dma);
+  chain.setTrace(&trace);
+  chain.start();
+  sc_core::sc_start();
+  REQUIRE(chain.done());
+  CHECK(trace.eventCount() == 4 * kFrames);  // camera frame, engine job, two handler instants
+  const std::string json = trace.toJson();
+  CHECK(json.find("\"device.cam0\"") != std::string::npos);
+  CHECK(json.find("\"convert frame 1\"") != std::string::npos);
+}
