@@ -144,6 +144,10 @@ hmmsim_cli_test("camera_chain writes every variant's stats under its name" 0
 hmmsim_cli_test("camera_chain --trace writes one trace, each variant a process" 0
   ARGS run ${_cc} --out ${CMAKE_CURRENT_BINARY_DIR}/cli-cc-trace --trace
   STDOUT "trace to " FILE ${CMAKE_CURRENT_BINARY_DIR}/cli-cc-trace/trace.json)
+hmmsim_cli_test("a sweep of a platform scenario gives a row per point with every variant's stats" 0
+  ARGS sweep ${PROJECT_SOURCE_DIR}/scenarios/sweeps/camera_chain_pixel_rate.yaml
+       --param platform.devices[2].params.pixel_rate=50e6,300e6 --jobs 2
+  STDOUT "^platform.devices\\[2\\].params.pixel_rate,pass,bounce[.][^\n]*p2p_switch[.]workload[.]convert_latency_p50[^\n]*\n50e6,1,[^\n]*\n300e6,1,")
 hmmsim_cli_test("a platform run that misses its expectations exits 1 and names them" 1
   ARGS run ${_cc} --set workload.camera_chain.frames=2
   STDOUT "FAILED: bounce: .*camera_chain.yaml:[0-9]+:[0-9]+: expect: workload.frames is 2, expected >= 6")
