@@ -1,11 +1,16 @@
 # Runs one sweep locally (--jobs 2, forked processes) and under `mpirun -n 2` and fails unless
 # the two CSVs are byte-identical. As root, OpenMPI needs its allow-run-as-root variables;
 # --oversubscribe lets 2 ranks start on a machine with fewer free slots.
-#   cmake -DEXE=<hmmsim> -DMPIRUN=<mpirun> -DFILE=<scenario> -DWORK=<folder> -P CompareMpiSweep.cmake
+#   cmake -DEXE=<hmmsim> -DMPIRUN=<mpirun> -DFILE=<scenario> -DWORK=<folder> [-DGRID=<--param args, |-separated>]
+#         -P CompareMpiSweep.cmake
 cmake_minimum_required(VERSION 3.25)
 file(REMOVE_RECURSE "${WORK}")
 file(MAKE_DIRECTORY "${WORK}")
-set(grid --param script[0].times=1,2,3 --param script[0].script[0].size=256KiB,1MiB)
+if(DEFINED GRID)
+  string(REPLACE "|" ";" grid "${GRID}")
+else()
+  set(grid --param script[0].times=1,2,3 --param script[0].script[0].size=256KiB,1MiB)
+endif()
 execute_process(COMMAND "${EXE}" sweep "${FILE}" ${grid} --jobs 2 --out "${WORK}/local.csv" RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "local sweep exited ${rc}")

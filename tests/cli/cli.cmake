@@ -130,6 +130,14 @@ if(HMMSIM_HAVE_MPI AND HMMSIM_MPIRUN)
                    -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-mpi -P ${PROJECT_SOURCE_DIR}/cmake/CompareMpiSweep.cmake)
   set_tests_properties("hmmsim cli: sweep under mpirun -n 2 writes the local sweep's CSV byte for byte"
                        PROPERTIES TIMEOUT 60)
+  # A platform scenario's points fork their variants inside the ranks.
+  set(_mpi_platform "hmmsim cli: a platform sweep under mpirun -n 2 writes the local sweep's CSV byte for byte")
+  add_test(NAME "${_mpi_platform}"
+           COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim> -DMPIRUN=${HMMSIM_MPIRUN}
+                   -DFILE=${PROJECT_SOURCE_DIR}/scenarios/sweeps/camera_chain_pixel_rate.yaml
+                   "-DGRID=--param|platform.devices[2].params.pixel_rate=50e6,100e6,300e6"
+                   -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-mpi-platform -P ${PROJECT_SOURCE_DIR}/cmake/CompareMpiSweep.cmake)
+  set_tests_properties("${_mpi_platform}" PROPERTIES TIMEOUT 60)
 endif()
 
 # Platform scenarios: the camera chain's comparison table, and the new keys' errors.
