@@ -88,12 +88,29 @@ void checkChain(const Scenario& s, CameraChain& chain, RunResult& r) {
   }
 }
 
+/// Every device's DMA bursts as slices on its "device.<name>.dma" track (issue -> done).
+void traceDmaBursts(Platform& p, TraceSink& trace) {
+  trace.enable(TraceCategory::Dma);
+  for (const DeviceDesc& d : p.desc().devices) {
+    if (d.endpoint.empty()) continue;
+    p.fabric()
+        .engine(d.endpoint)
+        .setBurstObserver([&trace, track = "device." + d.name + ".dma"](const DmaBurstRecord& b) {
+          std::ostringstream args;
+          args << b.len << " B at 0x" << std::hex << b.addr;
+          trace.slice(TraceCategory::Dma, track, b.write ? "DMA write" : "DMA read", b.issuePs,
+                      b.donePs > b.issuePs ? b.donePs - b.issuePs : 0, args.str());
+        });
+  }
+}
+
 /// One run, in this process (a forked child): the whole machine, the simulation, the checks.
 RunResult runHere(const Scenario& s, const PlatformRunOptions& o, bool progress) {
   RunResult r;
   try {
+    TraceSink trace;  // before the platform: its engines' observers write here
     Platform p("platform", *s.platform.desc, builtinDevices());
-    TraceSink trace;
+    if (o.trace) traceDmaBursts(p, trace);
     std::unique_ptr<CameraChain> chain;
     std::unique_ptr<ProgressLine> line;
     if (s.workload.cameraChain) {

@@ -126,11 +126,13 @@ DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len, const 
   // pointer, so timing-only callers (data == nullptr) get the zero-filled scratch buffer.
   auto* bytes = data ? const_cast<std::uint8_t*>(data) : payloadFor(len);
   const PcieLinkConfig& cfg = params_.link;
+  std::uint64_t issuePs = UINT64_MAX;
   if (params_.fidelity == PcieFidelity::PerTlp) {
     auto one = [&](const TlpSegment& seg) __attribute__((always_inline)) {
       std::uint64_t t = advanceTo(std::max(nextIssuePs_, posted_.earliest()), qk);
       // Another caller may have used the engine while this one synced: take the slot now.
       t = std::max({t, nextIssuePs_, posted_.acquire(1)});
+      issuePs = std::min(issuePs, t);
       prepare(TlpKind::MWr, seg.addr, seg.bytes, bytes ? bytes + (seg.addr - addr) : nullptr, route);
       ext_->reqWireBytes = std::uint64_t(mwrHeaderWire_) + seg.bytes;
       const std::uint64_t done = send(t);
@@ -154,7 +156,7 @@ DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len, const 
     // No sync between taking the slots and returning them.
     std::uint64_t t = advanceTo(nextIssuePs_, qk);
     t = std::max({t, nextIssuePs_, posted_.acquire(k)});
-    lastIssuePs_ = t;
+    lastIssuePs_ = issuePs = t;
     prepare(TlpKind::MWr, addr, len, bytes, route);
     ext_->reqTlps = w.reqTlps;
     ext_->reqWireBytes = w.reqWireBytes;
@@ -166,6 +168,7 @@ DmaIssue PcieDmaEngine::issueWrite(std::uint64_t addr, std::uint64_t len, const 
   }
   bytesWritten_ += len;
   if (res.status != CplStatus::SuccessfulCompletion) ++failed_;
+  if (observer_) observer_(DmaBurstRecord{true, addr, len, issuePs, res.donePs, res.status});
   setLocal(nextIssuePs_, qk);  // the next issue syncs if the quantum is used up
   return res;
 }
@@ -186,6 +189,7 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
   }
   if (data == nullptr) data = payloadFor(len);
   const PcieLinkConfig& cfg = params_.link;
+  std::uint64_t issuePs = UINT64_MAX;
   if (params_.fidelity == PcieFidelity::PerTlp) {
     RequestSplitter split(addr, len, cfg.mrrsBytes);
     TlpSegment seg;
@@ -193,6 +197,7 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
       // A tag frees when the completions of an earlier request arrived; wait for it in time.
       std::uint64_t t = advanceTo(std::max(nextIssuePs_, tags_.earliest()), qk);
       t = std::max({t, nextIssuePs_, tags_.acquire(1)});
+      issuePs = std::min(issuePs, t);
       prepare(TlpKind::MRd, seg.addr, seg.bytes, data ? data + (seg.addr - addr) : nullptr, route);
       ext_->reqWireBytes = mrdWire_;
       const BurstWire c = readRequestCompletionWire(cfg, seg.addr, seg.bytes);
@@ -214,7 +219,7 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
     // The burst starts once one tag is free; the rest pace it (below).
     const LinearSlotPool::Span tags = burstTags_.acquire(k);
     t = std::max({t, nextIssuePs_, tags.firstPs});
-    lastIssuePs_ = t;
+    lastIssuePs_ = issuePs = t;
     prepare(TlpKind::MRd, addr, len, data, route);
     ext_->reqTlps = n;
     ext_->reqWireBytes = w.reqWireBytes;
@@ -244,6 +249,7 @@ DmaIssue PcieDmaEngine::issueRead(std::uint64_t addr, std::uint64_t len, std::ui
   }
   bytesRead_ += len;
   if (res.status != CplStatus::SuccessfulCompletion) ++failed_;
+  if (observer_) observer_(DmaBurstRecord{false, addr, len, issuePs, res.donePs, res.status});
   setLocal(nextIssuePs_, qk);
   return res;
 }

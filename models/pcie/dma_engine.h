@@ -24,6 +24,7 @@
 // completion timeouts, 10-bit tag negotiation (`readTags` is just a number).
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include <systemc>
@@ -75,6 +76,15 @@ struct PcieDmaEngineParams {
 };
 
 /// Outcome of one DMA burst.
+/// One burst as issueWrite/issueRead issued it (what a trace shows as a DMA slice).
+struct DmaBurstRecord {
+  bool write = false;
+  std::uint64_t addr = 0, len = 0;
+  std::uint64_t issuePs = 0;  ///< absolute time the first request left the engine
+  std::uint64_t donePs = 0;   ///< as DmaIssue::donePs
+  CplStatus status = CplStatus::SuccessfulCompletion;
+};
+
 struct DmaIssue {
   CplStatus status = CplStatus::SuccessfulCompletion;  ///< first non-successful status, if any
   std::uint64_t donePs = 0;  ///< absolute time: write stored at target / last read byte arrived
@@ -98,6 +108,9 @@ class PcieDmaEngine : public sc_core::sc_module {
     router_ = router;
     routeCache_[0] = routeCache_[1] = PcieRouteResult{};
   }
+  /// Called after every burst issueWrite/issueRead issued (not for one that found no route, nor
+  /// for the closed-form chunks of issueStream): a trace's DMA slices. One observer; empty: none.
+  void setBurstObserver(std::function<void(const DmaBurstRecord&)> fn) { observer_ = std::move(fn); }
 
   /// Issues a DMA write of `len` > 0 bytes at bus address `addr`; `data` may be null (timing
   /// only: the engine then sends the contents of an internal scratch buffer, since TLM needs a
@@ -184,8 +197,9 @@ class PcieDmaEngine : public sc_core::sc_module {
 
   std::uint64_t nextIssuePs_ = 0;
   std::uint64_t lastIssuePs_ = 0;  // issue time of the last per-burst transaction
-  std::uint64_t nowPs_ = 0;        // sc_time_stamp() as last read by advanceTo()
-  std::uint64_t localPs_ = 0;      // nowPs_ + the caller's local time, as advanceTo()/setLocal() left it
+  std::function<void(const DmaBurstRecord&)> observer_;
+  std::uint64_t nowPs_ = 0;    // sc_time_stamp() as last read by advanceTo()
+  std::uint64_t localPs_ = 0;  // nowPs_ + the caller's local time, as advanceTo()/setLocal() left it
   // The simulation context: its time_stamp() is sc_time_stamp() without the out-of-line call
   // (advanceTo runs for every TLP).
   sc_core::sc_simcontext* ctx_ = nullptr;

@@ -221,3 +221,28 @@ TEST_CASE("two streams sharing a link split it as their bursts one by one do, 1 
 TEST_CASE("two streams sharing a link split it as their bursts one by one do, 10 us quantum") {
   sharedStreamsSplitEvenly(10'000);
 }
+
+TEST_CASE("the burst observer sees each burst issued one by one, with its issue and completion times") {
+  tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_core::sc_time(1, sc_core::SC_US));
+  constexpr std::uint64_t kSize = 64 * 1024, kCount = 8;
+  Path w("obsw", 2, true, kSize, kCount, false), r("obsr", 2, false, kSize, kCount, false);
+  std::vector<DmaBurstRecord> seenW, seenR;
+  w.fab.engine(w.ep).setBurstObserver([&](const DmaBurstRecord& b) { seenW.push_back(b); });
+  r.fab.engine(r.ep).setBurstObserver([&](const DmaBurstRecord& b) { seenR.push_back(b); });
+  sc_core::sc_start();
+  for (auto* x : {&seenW, &seenR}) {
+    const bool write = x == &seenW;
+    REQUIRE(x->size() == kCount);
+    for (std::uint64_t i = 0; i < kCount; ++i) {
+      const DmaBurstRecord& b = (*x)[i];
+      CHECK(b.write == write);
+      CHECK(b.addr == 0x100000 + i * kSize);
+      CHECK(b.len == kSize);
+      CHECK(b.issuePs < b.donePs);
+      CHECK(b.status == CplStatus::SuccessfulCompletion);
+      if (i > 0) CHECK(b.issuePs >= (*x)[i - 1].issuePs);
+    }
+  }
+  CHECK(seenW.back().donePs == w.caller->result.donePs);
+  CHECK(seenR.back().donePs == r.caller->result.donePs);
+}
