@@ -100,6 +100,11 @@ std::uint64_t Gpu::progress() const {
   return v;
 }
 
+void Gpu::storeProgress(std::uint64_t value) {
+  pm_.write(params_.vramPa + kernel_.progressOffset, &value, sizeof value);
+  if (params_.recordProgress) history_.push_back({sc_core::sc_time_stamp().value(), value});
+}
+
 void Gpu::computeThread() {
   for (;;) {
     sc_core::wait(launchEv_);
@@ -108,13 +113,14 @@ void Gpu::computeThread() {
     double nextIssue = double(startPs_);
     std::uint64_t issued = 0, done = 0;
     std::deque<std::pair<std::uint64_t, std::uint64_t>> pending;  // (completion ps, bytes)
-    pm_.write(params_.vramPa + kernel_.progressOffset, &done, sizeof done);
+    storeProgress(done);
     auto retire = [&](std::uint64_t upTo) {
+      const std::uint64_t before = done;
       while (!pending.empty() && pending.front().first <= upTo) {
         done += pending.front().second;
         pending.pop_front();
       }
-      pm_.write(params_.vramPa + kernel_.progressOffset, &done, sizeof done);
+      if (done != before) storeProgress(done);
     };
     while (issued < kernel_.totalBytes) {
       const std::uint64_t now = sc_core::sc_time_stamp().value();

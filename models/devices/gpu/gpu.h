@@ -73,6 +73,9 @@ struct GpuParams {
   double computeShare = 0.5;
   /// Bytes the compute engine reads (and then writes) per step. Unit: bytes. Default 64 KiB.
   std::uint64_t computeChunkBytes = 64ull << 10;
+  /// Keep every value the progress counter takes, with its time (progressHistory(): the GPU's own
+  /// record a monitor's samples are checked against). Default false.
+  bool recordProgress = false;
 
   /// The BAR's size: barApertureBytes, or vramBytes with resizableBar. Unit: bytes.
   std::uint64_t barBytes() const { return resizableBar ? vramBytes : barApertureBytes; }
@@ -90,6 +93,12 @@ struct GpuKernel {
   std::uint64_t regionBytes = 0;     ///< size of the region (> 0). Unit: bytes.
   std::uint64_t totalBytes = 0;      ///< bytes to stream (each read and written once). Unit: bytes.
   std::uint64_t progressOffset = 0;  ///< VRAM offset of the 64-bit progress counter. Unit: bytes.
+};
+
+/// One value of the progress counter: stored in VRAM at `ps` (SystemC time), held until the next.
+struct GpuProgressPoint {
+  std::uint64_t ps = 0;     ///< when the counter took the value. Unit: ps.
+  std::uint64_t value = 0;  ///< bytes streamed. Unit: bytes.
 };
 
 class Gpu : public sc_core::sc_module {
@@ -118,6 +127,9 @@ class Gpu : public sc_core::sc_module {
   /// SystemC times of the current or last kernel's start and end. Unit: ps.
   std::uint64_t kernelStartPs() const { return startPs_; }
   std::uint64_t kernelEndPs() const { return endPs_; }
+  /// Every value the counter took, in time order, since the first kernel (with recordProgress;
+  /// empty otherwise). The value at time t is the last point with ps <= t.
+  const std::vector<GpuProgressPoint>& progressHistory() const { return history_; }
   /// The pace the compute engine demands: ps per chunk of computeChunkBytes (read + write) at
   /// computeShare of VRAM bandwidth.
   double chunkIntervalPs(std::uint64_t bytes) const;
@@ -139,6 +151,8 @@ class Gpu : public sc_core::sc_module {
 
  private:
   void computeThread();
+  /// Stores the progress counter in VRAM (and records it with recordProgress).
+  void storeProgress(std::uint64_t value);
 
   GpuParams params_;
   PhysMem& pm_;
@@ -149,6 +163,7 @@ class Gpu : public sc_core::sc_module {
   bool busy_ = false;
   sc_core::sc_event launchEv_, doneEv_;
   std::uint64_t startPs_ = 0, endPs_ = 0;
+  std::vector<GpuProgressPoint> history_;
   StatsGroup stats_;
   Counter& kernels_;
   Counter& computeBytes_;

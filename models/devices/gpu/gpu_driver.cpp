@@ -6,6 +6,7 @@
 
 #include "hmm/migrate_device.h"
 #include "hmm/p2p_dma.h"
+#include "models/cpu_mmu/gup.h"
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/mmap_lock.h"
 #include "models/cpu_mmu/phys_mem.h"
@@ -236,6 +237,42 @@ void GpuDriver::charge(const std::vector<Copy>& copies, bool toVram, tlm_utils::
     i = j;
   }
   qk.sync();
+}
+
+Errno GpuDriver::copyVramToUser(Mm& mm, Va dst, std::uint64_t vramOffset, std::uint64_t bytes,
+                                tlm_utils::tlm_quantumkeeper& qk) {
+  const std::uint64_t vram = hw_.params().vramBytes;
+  if (bytes == 0 || vramOffset > vram || bytes > vram - vramOffset) return Errno::Inval;
+  const Va first = dst.alignDown(kPageSize);
+  const std::size_t n = static_cast<std::size_t>(((dst + bytes).alignUp(kPageSize) - first) >> kPageShift);
+  std::vector<Pfn> pages(n);
+  const GupResult g = pinUserPages(mm, first, n, kFollWrite, pages.data());
+  if (g.nrPages < n) {
+    if (g.nrPages > 0) unpinUserPages(mm, pages.data(), g.nrPages);
+    return Errno::Fault;
+  }
+  DmaMapping& dma = mapper_.dma();
+  Errno ret = Errno::Ok;
+  for (std::uint64_t done = 0; done < bytes && ret == Errno::Ok;) {
+    // One run: the user bytes from dst + done that are physically contiguous.
+    const std::uint64_t off = (dst + done) - first;
+    std::size_t page = static_cast<std::size_t>(off >> kPageShift);
+    const Pa pa = paOf(pages[page]) + (off & (kPageSize - 1));
+    std::uint64_t len = std::min(bytes - done, kPageSize - (off & (kPageSize - 1)));
+    while (done + len < bytes && pages[page + 1].value() == pages[page].value() + 1) {
+      ++page;
+      len += std::min(bytes - done - len, kPageSize);
+    }
+    const DmaAddr at = dma.dmaMapPage(pci_, pa, len, DmaDir::FromDevice);
+    HMMSIM_ASSERT(at != kDmaMappingError, name_ << ": the copy engine cannot map system memory");
+    if (hw_.copy(false, at.value(), vramOffset + done, len, qk) != CplStatus::SuccessfulCompletion)
+      ret = Errno::Io;
+    dma.dmaUnmapPage(pci_, at, len, DmaDir::FromDevice);
+    done += len;
+  }
+  qk.sync();
+  unpinUserPages(mm, pages.data(), n);
+  return ret;
 }
 
 VmFaultResult GpuDriver::devmemFault(VmFault& vmf) {

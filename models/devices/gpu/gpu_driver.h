@@ -109,6 +109,17 @@ class GpuDriver final : public FileOperations, public P2pExportedMemory {
   Errno migrateToRam(Mm& mm, Va start, Va end, tlm_utils::tlm_quantumkeeper* qk = nullptr,
                      std::uint64_t* migrated = nullptr);
 
+  // ---- copies to system memory (the bounce the RFC's p2p avoids) ------------------------------
+  /// Copy `bytes` of VRAM from offset `vramOffset` into user memory at [dst, dst + bytes) with the
+  /// copy engine, as a runtime's device-to-host memcpy into pinned memory does: pins the user
+  /// pages (pin_user_pages, FOLL_WRITE), DMA-maps each physically contiguous run (dma_map_page),
+  /// copies it (VRAM channels, then a PCIe write of the real bytes to system memory), unmaps and
+  /// unpins. From the caller's SC_THREAD: returns at the copy's completion (`qk` synced). Ok;
+  /// Inval (no bytes, or the VRAM range leaves VRAM); Fault (a page could not be pinned: nothing
+  /// copied); Io (the PCIe write failed).
+  Errno copyVramToUser(Mm& mm, Va dst, std::uint64_t vramOffset, std::uint64_t bytes,
+                       tlm_utils::tlm_quantumkeeper& qk);
+
   // ---- P2pExportedMemory: device page p = VRAM offset p * 4 KiB -------------------------------
   std::optional<DevPage> devPageOf(Pfn pfn) override;
   std::optional<Pfn> pfnOf(DevPage p) override;

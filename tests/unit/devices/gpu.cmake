@@ -9,3 +9,11 @@ hmmsim_test(test_gpu_peer
 hmmsim_test(test_gpu_platform
   SOURCES unit/devices/test_gpu_platform.cpp
   LIBS hmmsim::platform)
+# RFC workload [2]: the NIC monitors the GPU's progress counter (p2p from VRAM vs a copy to RAM).
+hmmsim_test(test_gpu_nic_monitor
+  SOURCES unit/devices/test_gpu_nic_monitor.cpp
+  LIBS hmmsim::platform)
+# RFC workload [3]: the NIC streams the GPU's results (p2p from VRAM vs a bounce through RAM).
+hmmsim_test(test_gpu_nic_stream
+  SOURCES unit/devices/test_gpu_nic_stream.cpp
+  LIBS hmmsim::platform)
