@@ -1,10 +1,7 @@
 # Differential conformance with a real Linux 6.12 kernel: every hmmprobe script recorded in
 # shared/kernel-traces (beside the source tree) replayed through hmmsim, one ctest entry per
 # script (tests/conformance/trace_replay.h).
-add_library(hmmsim_trace_replay STATIC conformance/trace_replay.cpp)
-target_link_libraries(hmmsim_trace_replay PUBLIC hmmsim::devices)
-target_include_directories(hmmsim_trace_replay PUBLIC ${PROJECT_SOURCE_DIR})
-hmmsim_warnings(hmmsim_trace_replay)
+include(${CMAKE_CURRENT_LIST_DIR}/trace_replay_lib.cmake)
 
 add_executable(hmm_trace_replay conformance/trace_replay_main.cpp)
 target_link_libraries(hmm_trace_replay PRIVATE hmmsim_trace_replay)

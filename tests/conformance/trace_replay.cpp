@@ -235,7 +235,7 @@ std::string formatOp(const Op& op) {
 
 // ------------------------------------------------------------------------------------------
 
-Replayer::Replayer(const ReplayOptions& opts) : opts_(opts) {
+Replayer::Replayer(const ReplayOptions& opts) : opts_(opts), auditor_(std::make_unique<test::MmAuditor>()) {
   PhysMemParams pp;
   pp.ramSize = 512ull << 20;
   pm_ = std::make_unique<PhysMem>(pp, "replay.phys_mem");
@@ -314,14 +314,7 @@ std::string Replayer::run(const Op& op) {
   if (checker_.violations().size() > before)
     hits_.push_back(CheckerHit{opIndex_, op.text, InvariantChecker::format(checker_.violations()[before])});
   ++opIndex_;
-  if (opts_.audit) {
-    const std::vector<std::string> problems = test::auditMms(*pm_, {mm_.get()});
-    if (!problems.empty()) {
-      std::string msg = "audit after `" + op.text + "`:";
-      for (const std::string& p : problems) msg += "\n  " + p;
-      throw std::runtime_error(msg);
-    }
-  }
+  if (opts_.audit) audit(op);
   return out;
 }
 

@@ -36,6 +36,10 @@ class File;
 class Mm;
 class PhysMem;
 
+namespace test {
+class MmAuditor;
+}
+
 namespace replay {
 
 inline constexpr unsigned kMaxBuffers = 16;            ///< the probe's MAXB
@@ -143,6 +147,9 @@ class Replayer {
   void makeDevice(unsigned d);
   void startProcess();
   void endProcess();
+  /// The whole-system audit after `op` (tests/conformance/replay_audit.cpp). Throws
+  /// std::runtime_error naming `op` and the problems.
+  void audit(const Op& op);
 
   ReplayOptions opts_;
   InvariantChecker checker_;
@@ -159,6 +166,7 @@ class Replayer {
   std::size_t opIndex_ = 0;
   std::vector<CheckerHit> hits_;
   std::vector<std::uint8_t> scratch_;  ///< host bytes of a fill, cpuhash or ioctl (reused)
+  std::unique_ptr<test::MmAuditor> auditor_;
 };
 
 /// FNV-1a 64 (the probe's fnv()).

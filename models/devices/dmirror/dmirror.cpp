@@ -24,6 +24,10 @@ namespace {
 /// bytes. Larger requests return NoMem before touching anything.
 constexpr std::uint64_t kMaxBounceBytes = 1ull << 32;
 
+/// Largest bounce buffer a device keeps for the next command (takeBounce). Unit: bytes. Larger
+/// ones (benchmarks moving hundreds of MiB) are freed after their command.
+constexpr std::size_t kSpareBounceBytes = 4u << 20;
+
 /// The interval of every handle's notifier: [0, ULONG_MAX & PAGE_MASK).
 constexpr std::uint64_t kMirrorLength = ~0ull & ~(kPageSize - 1);
 
@@ -237,15 +241,28 @@ Errno DmirrorDevice::ioctl(File& file, unsigned command, HmmDmirrorCmd& user) {
 
 // ---- READ / WRITE ------------------------------------------------------------------------
 
+std::vector<std::uint8_t> DmirrorDevice::takeBounce(std::size_t size) {
+  std::vector<std::uint8_t> bounce = std::move(spareBounce_);
+  spareBounce_.clear();                           // a moved-from vector's state is only "valid"
+  if (bounce.size() < size) bounce.resize(size);  // never shrunk: growing again would zero it
+  return bounce;
+}
+
+void DmirrorDevice::returnBounce(std::vector<std::uint8_t>&& bounce) {
+  if (bounce.capacity() <= kSpareBounceBytes && bounce.capacity() >= spareBounce_.capacity())
+    spareBounce_ = std::move(bounce);
+}
+
 Errno DmirrorDevice::readBack(Dmirror& d, Va start, Va end, HmmDmirrorCmd& cmd) {
-  std::vector<std::uint8_t> bounce(end - start);
+  std::vector<std::uint8_t> bounce = takeBounce(end - start);
   std::uint64_t cpages = 0;
   d.mirror_.updateLock().lock();
   Errno ret = doRead(d, start, end, start, bounce, cpages);
   d.mirror_.updateLock().unlock();
-  if (ret == Errno::Ok && copyToUser(d.mm(), Va(cmd.ptr), bounce.data(), bounce.size()) != Errno::Ok)
+  if (ret == Errno::Ok && copyToUser(d.mm(), Va(cmd.ptr), bounce.data(), end - start) != Errno::Ok)
     ret = Errno::Fault;
   cmd.cpages = cpages;
+  returnBounce(std::move(bounce));
   return ret;
 }
 
@@ -301,10 +318,11 @@ Errno DmirrorDevice::fault(Dmirror& d, Va start, Va end, bool write) {
 Errno DmirrorDevice::read(Dmirror& d, HmmDmirrorCmd& cmd) {
   const std::uint64_t size = cmd.npages << kPageShift;
   if (size > kMaxBounceBytes) return Errno::NoMem;
-  std::vector<std::uint8_t> bounce(size);
+  std::vector<std::uint8_t> bounce = takeBounce(size);
   Errno ret = p2p_ ? p2p_->read(d, cmd, bounce) : copyWithFaults(d, cmd, bounce, false);
   if (ret == Errno::Ok && copyToUser(d.mm(), Va(cmd.ptr), bounce.data(), size) != Errno::Ok)
     ret = Errno::Fault;
+  returnBounce(std::move(bounce));
   return ret;
 }
 
@@ -333,9 +351,12 @@ Errno DmirrorDevice::copyWithFaults(Dmirror& d, HmmDmirrorCmd& cmd, std::vector<
 Errno DmirrorDevice::write(Dmirror& d, HmmDmirrorCmd& cmd) {
   const std::uint64_t size = cmd.npages << kPageShift;
   if (size > kMaxBounceBytes) return Errno::NoMem;
-  std::vector<std::uint8_t> bounce(size);
-  if (copyFromUser(d.mm(), bounce.data(), Va(cmd.ptr), size) != Errno::Ok) return Errno::Fault;
-  return p2p_ ? p2p_->write(d, cmd, bounce) : copyWithFaults(d, cmd, bounce, true);
+  std::vector<std::uint8_t> bounce = takeBounce(size);
+  Errno ret = Errno::Fault;
+  if (copyFromUser(d.mm(), bounce.data(), Va(cmd.ptr), size) == Errno::Ok)
+    ret = p2p_ ? p2p_->write(d, cmd, bounce) : copyWithFaults(d, cmd, bounce, true);
+  returnBounce(std::move(bounce));
+  return ret;
 }
 
 // ---- migration -----------------------------------------------------------------------------

@@ -242,6 +242,14 @@ class DmirrorDevice final : public FileOperations {
                      unsigned long bit);
   std::uint8_t mkentry(unsigned long entry);
   std::optional<Pfn> allocDevicePage(bool& failFlag);
+  /// The bounce buffer of one command (dmirror_bounce_init's kvmalloc), at least `size` bytes
+  /// (the command uses the first `size`). Its bytes
+  /// are unspecified, as kvmalloc's are: every command writes all of them before reading any
+  /// (READ fills it from the device, WRITE copies it from the user, the read-back of MIGRATE and
+  /// EXCLUSIVE fills it) and copies nothing out when it fails part-way.
+  std::vector<std::uint8_t> takeBounce(std::size_t size);
+  /// Give a buffer from takeBounce back for the next command to reuse.
+  void returnBounce(std::vector<std::uint8_t>&& bounce);
 
   PhysMem& pm_;
   unsigned id_;
@@ -258,6 +266,10 @@ class DmirrorDevice final : public FileOperations {
   std::unique_ptr<DeviceMemory> devmem_;
   std::list<std::unique_ptr<Dmirror>> handles_;
   InvariantChecker* checker_ = nullptr;
+  /// The last command's bounce buffer, kept for the next one (takeBounce): a fresh host
+  /// allocation per command (fresh, zeroed pages under the sanitizers) cost the fuzzer more
+  /// than the command itself. Empty while a command holds it, so a re-entered command allocates.
+  std::vector<std::uint8_t> spareBounce_;
   std::unique_ptr<DmirrorP2p> p2p_;  // last: destroyed first (gives back what it imported)
 };
 
