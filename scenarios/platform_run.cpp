@@ -248,6 +248,14 @@ std::vector<Row> comparisonRows(const Scenario& s) {
                   [=](const RunResult& r) { return bytesText(stat(r, "run.root_complex_bytes")); }});
   rows.push_back({"system memory bytes",
                   [=](const RunResult& r) { return bytesText(stat(r, "run.system_memory_bytes")); }});
+  if (s.platform.desc)
+    for (const LinkDesc& l : s.platform.desc->topology.links) {
+      const std::string g = "link." + l.down + ".";
+      rows.push_back({"link above " + l.down + " up/down (MiB)", [=](const RunResult& r) {
+                        return fixed(stat(r, g + "up_wire_bytes") / 1048576, 2) + "/" +
+                               fixed(stat(r, g + "down_wire_bytes") / 1048576, 2);
+                      }});
+    }
   rows.push_back({"IOMMU IOTLB hits/misses", [=](const RunResult& r) {
                     if (stat(r, "run.iommu_translating") == 0) return std::string("off");
                     return fixed(stat(r, "iommu.iotlb_hits"), 0) + "/" +
