@@ -155,6 +155,12 @@ void Gpu::computeThread() {
     busy_ = false;
     ++kernels_;
     doneEv_.notify(sc_core::SC_ZERO_TIME);
+    if (kernelMsi_.programmed()) {  // the completion interrupt, after the counter's last store
+      tlm_utils::tlm_quantumkeeper qk;
+      qk.reset();
+      sendMsi(dma_, kernelMsi_, qk);
+      qk.sync();
+    }
   }
 }
 

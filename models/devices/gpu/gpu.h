@@ -26,7 +26,8 @@
 //    migrate_vma time; the engine's copy repeats them with the fabric's timing.
 // Leaves out: SMs, caches, the GPU's own page tables and TLBs (the driver's ImporterMirror keeps
 // them), GDDR banks and refresh, MMIO registers and doorbells (the driver calls the engines
-// directly), interrupts (computeDone() is an sc_event until MSI lands).
+// directly). Completion: at a kernel's end computeDone() is notified and, once a driver programmed
+// one (setKernelMsi), an MSI is sent (msi.h sendMsi, a posted write behind the GPU's DMA).
 // Timing: loosely timed; the compute engine runs at SystemC time (it waits for each chunk).
 
 #include <cstdint>
@@ -37,6 +38,7 @@
 
 #include <tlm_utils/tlm_quantumkeeper.h>
 
+#include "models/devices/common/msi.h"
 #include "models/pcie/memory_target.h"
 #include "sim/stats.h"
 #include "sim/strong_types.h"
@@ -120,8 +122,10 @@ class Gpu : public sc_core::sc_module {
   /// Start a kernel (the engine must be idle: !computeBusy()). Runs from the next delta cycle.
   void launch(const GpuKernel& k);
   bool computeBusy() const { return busy_; }
-  /// Notified when a kernel finished (until MSI: what its completion interrupt would signal).
+  /// Notified when a kernel finished (the hardware's view; drivers take the MSI).
   const sc_core::sc_event& computeDone() const { return doneEv_; }
+  /// The MSI the GPU sends when a kernel finished (not programmed: none).
+  void setKernelMsi(const MsiMessage& m) { kernelMsi_ = m; }
   /// The progress counter as stored in VRAM (bytes streamed by the current or last kernel).
   std::uint64_t progress() const;
   /// SystemC times of the current or last kernel's start and end. Unit: ps.
@@ -164,6 +168,7 @@ class Gpu : public sc_core::sc_module {
   sc_core::sc_event launchEv_, doneEv_;
   std::uint64_t startPs_ = 0, endPs_ = 0;
   std::vector<GpuProgressPoint> history_;
+  MsiMessage kernelMsi_;
   StatsGroup stats_;
   Counter& kernels_;
   Counter& computeBytes_;

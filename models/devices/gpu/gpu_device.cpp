@@ -24,6 +24,13 @@ GpuPlatformDevice::GpuPlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.na
   driver_ = std::make_unique<GpuDriver>(ctx.name, *gpu_, *ctx.pci, ctx.mapper, &ctx.checker, p.driver);
   GpuDriver* d = driver_.get();
   ctx.directory.watchBar(*ctx.bar, [d](Pfn pfn) { return d->devPageOf(pfn); });
+  if (ctx.irq) {
+    gpu_->setKernelMsi(ctx.irq->allocateVector(ctx.name + ".kernel", p.irqCostPs, [this](IrqContext& c) {
+      ++kernelIrqs_;
+      lastIrqPs_ = c.nowPs();
+      kernelIrq_.notify(sc_core::SC_ZERO_TIME);
+    }));
+  }
 }
 
 GpuPlatformDevice::~GpuPlatformDevice() {

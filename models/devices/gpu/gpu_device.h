@@ -5,9 +5,12 @@
 // the BAR, rule 3 at the BAR through the platform's ImporterDmaDirectory). Params:
 // GpuDeviceParams (the BAR's size is taken from the endpoint's BAR `driver.bar`, which must be its
 // largest memory BAR: the one the fabric gives a target; vramPa must be clear of RAM and of other
-// device memory).
+// device memory). A kernel's completion is an MSI to the platform's interrupt controller; the
+// driver's handler runs on a CPU driver thread (kernelCompletion()).
 
 #include <memory>
+
+#include <systemc>
 
 #include "models/devices/common/device_registry.h"
 #include "models/devices/gpu/gpu.h"
@@ -22,6 +25,9 @@ struct GpuDeviceParams {
   GpuParams gpu;
   /// The driver half. Default GpuDriverParams.
   GpuDriverParams driver;
+  /// CPU time of the driver's kernel-completion interrupt handler (fence signal, wake-up).
+  /// Unit: ps. Default 2 us.
+  std::uint64_t irqCostPs = 2'000'000;
 };
 
 class GpuPlatformDevice final : public PlatformDevice {
@@ -30,10 +36,18 @@ class GpuPlatformDevice final : public PlatformDevice {
   ~GpuPlatformDevice() override;
   Gpu& gpu() { return *gpu_; }
   GpuDriver& driver() { return *driver_; }
+  /// Notified when the driver's interrupt handler took a kernel's completion MSI (what a process
+  /// waiting on the kernel's fence wakes on).
+  const sc_core::sc_event& kernelCompletion() const { return kernelIrq_; }
+  /// Kernel completions the handler took, and when it took the last one. Unit: ps.
+  std::uint64_t kernelInterrupts() const { return kernelIrqs_; }
+  std::uint64_t lastKernelInterruptPs() const { return lastIrqPs_; }
 
  private:
   std::unique_ptr<Gpu> gpu_;
   std::unique_ptr<GpuDriver> driver_;
+  sc_core::sc_event kernelIrq_;
+  std::uint64_t kernelIrqs_ = 0, lastIrqPs_ = 0;
 };
 
 /// Adds type "gpu".

@@ -66,7 +66,7 @@ struct MonitorRun : GpuNicRun {
     if (mode != Mode::None) nic.startMonitor(mon);
     host = std::make_unique<QkThread>((tag + "_host").c_str(), [this](tlm_utils::tlm_quantumkeeper&) {
       gpu.gpu().launch(k);
-      sc_core::wait(gpu.gpu().computeDone());
+      sc_core::wait(gpu.kernelCompletion());  // the driver's handler took the kernel's MSI
     });
   }
   // The runtime's periodic device-to-host copy of the counter, kLead before each sample.
@@ -189,6 +189,11 @@ TEST_CASE("NIC monitors a GPU's progress counter: p2p from VRAM vs a copy throug
   // the counter crosses system memory twice (asserted above).
   CHECK(staleBytes / kSamples >= gp.computeChunkBytes);
 
+  for (MonitorRun* r : {&none, &p2p, &copy}) {  // completion: an MSI to the driver's handler
+    CHECK(r->gpu.kernelInterrupts() == 1);
+    CHECK(r->gpu.lastKernelInterruptPs() >=
+          r->gpu.gpu().kernelEndPs() + r->p.desc().interrupts.entryLatencyPs);
+  }
   CHECK(none.p.violations().ok());
   CHECK(p2p.p.violations().ok());
   CHECK(copy.p.violations().ok());
