@@ -67,9 +67,11 @@ nlohmann::json StatsRegistry::entries() const {
 }
 
 void StatsRegistry::addEntries(const std::string& prefix, const nlohmann::json& entries) {
-  for (const auto& [name, s] : entries.items()) {
+  for (const auto& item : entries.items()) {
+    // Not a structured binding: clang 14 (the fuzz preset) cannot capture one in the assertion.
+    const std::string& name = item.key();
     HMMSIM_ASSERT(!stats_.count(prefix + name), "stat '" << prefix << name << "' registered twice");
-    stats_[prefix + name] = s;
+    stats_[prefix + name] = item.value();
   }
 }
 
