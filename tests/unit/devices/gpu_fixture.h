@@ -1,9 +1,9 @@
 #pragma once
-// Fixture of the GPU tests: the fabric tests' platform (hb0: rp0 -> sw0 -> {gpu0, gpu1}, rp1 ->
-// gpu2; Gen4 x16, per-burst fidelity), DRAM (cpu_mmu Dram over PhysMem) behind the root complex
-// with the IOMMU's translation stage, the DMA layer, p2pdma, the RFC checker (rule 3 at the GPU's
-// BAR through an ImporterDmaDirectory) and an ScBlocker for the mm. gpu1 is the GPU (hardware
-// half + driver); gpu0 is a peer importing through ImporterDma. One process address space.
+// Fixture of the GPU tests: the machine the platform builder (models/platform) makes from a
+// PlatformDesc: hb0: rp0 -> sw0 -> {gpu0, gpu1}, rp1 -> gpu2; Gen4 x16, per-burst fidelity; DRAM
+// behind the root complex with the IOMMU translating, the DMA layer, p2pdma, the RFC checker (rule
+// 3 at the GPU's BAR through the ImporterDmaDirectory) and the sleeping mmap lock. gpu1 is the GPU
+// (type "gpu": hardware half + driver); gpu0 is a peer importing through ImporterDma. One process.
 
 #include <catch2/catch.hpp>
 
@@ -12,25 +12,14 @@
 #include <string>
 #include <vector>
 
-#include "hmm/p2p_checker.h"
-#include "hmm/p2p_dma.h"
-#include "models/cpu_mmu/dram.h"
 #include "models/cpu_mmu/memory.h"
 #include "models/cpu_mmu/mm.h"
-#include "models/cpu_mmu/phys_mem.h"
-#include "models/cpu_mmu/sc_blocker.h"
 #include "models/devices/common/importer_dma.h"
 #include "models/devices/gpu/gpu.h"
+#include "models/devices/gpu/gpu_device.h"
 #include "models/devices/gpu/gpu_driver.h"
-#include "models/pcie/dma_mapping.h"
-#include "models/pcie/fabric_from_topology.h"
-#include "models/pcie/iommu.h"
-#include "models/pcie/iommu_topology.h"
-#include "models/pcie/iommu_translation_stage.h"
-#include "models/pcie/p2pdma.h"
-#include "models/pcie/root_complex_module.h"
-#include "models/pcie/routing.h"
-#include "sim/checker.h"
+#include "models/platform/builtin_devices.h"
+#include "models/platform/platform.h"
 #include "tests/unit/pcie/fabric_test_util.h"
 #include "tests/unit/pcie/topology_fixtures.h"
 
@@ -55,59 +44,30 @@ inline GpuDriverParams smallGpuDriver() {
 }
 
 struct GpuPlatform {
-  static PhysMemParams ram() {
-    PhysMemParams p;
-    p.ramSize = 512ull << 20;
-    return p;
-  }
-  static FabricFromTopologyParams fabricParams(const GpuParams& gp) {
-    FabricFromTopologyParams f;
-    f.externalHostMemory = true;
-    f.dma.fidelity = PcieFidelity::PerBurst;
-    f.barMemory = Gpu::barTargetParams(gp, 0);  // every endpoint's BAR: gpu1's is the GPU's VRAM
-    return f;
-  }
-  static IommuParams iommuParams() {
-    IommuParams p;
-    p.mode = IommuMode::Translate;
-    return p;
+  /// The machine: the platform builder's, gpu1 of type "gpu" with `gp` and `dp`, process "proc".
+  static PlatformDesc desc(const GpuParams& gp, const GpuDriverParams& dp) {
+    PlatformDesc d;
+    d.ram.ramSize = 512ull << 20;
+    d.topology = smallPlatform({"gpu0", "gpu1"});
+    d.processes = {ProcessDesc{"proc", {}}};
+    GpuDeviceParams g;
+    g.gpu = gp;
+    g.driver = dp;
+    d.devices = {DeviceDesc{"gpu", "gpu1", "gpu1", g}};
+    return d;
   }
 
   explicit GpuPlatform(const GpuParams& gp = smallGpu(), const GpuDriverParams& dp = smallGpuDriver())
-      : pm(ram()),
-        topo(buildTopology(smallPlatform({"gpu0", "gpu1"}))),
-        router(*topo, "top.route"),
-        iommu("top.iommu", iommuParams()),
-        dma("top.dma", iommu, DmaMappingParams{}),
-        stage("top.rc.iommu", iommu, &dma),
-        p2pdma(*topo, P2pdmaParams{}, Rng(1), "top.p2pdma"),
-        mapper(p2pdma, dma, "top.p2p_dma"),
-        checker(violations, [] { return sc_core::sc_time_stamp().value(); }),
-        directory(checker),
-        fab("fab", *topo, fabricParams(gp)),
-        dram("dram", DramParams{}, pm),
-        gpu("gpu1", gp, pm, fab.barMemory("gpu1"), fab.engine("gpu1")) {
-    fab.router().setRcAddressResolver(iommuRcAddressResolver(iommu, *topo));
-    fab.rootComplex("hb0").setTranslationStage(&stage);
-    fab.rootComplex("hb0").memOut.bind(dram.tSocket);
-    iommu.setChecker(&violations);
-    for (const char* n : {"gpu0", "gpu1"})
-      REQUIRE(dma.attachDevice(pci(n), pciDmaDeviceParams(pci(n), *topo)) == Errno::Ok);
-    REQUIRE(GpuDriver::check(gpu, pci("gpu1"), dp).empty());
-    driver = std::make_unique<GpuDriver>("gpu1", gpu, pci("gpu1"), mapper, &checker, dp);
-    directory.watchBar(fab.barMemory("gpu1"), [this](Pfn p) { return driver->devPageOf(p); });
-    mm = std::make_unique<Mm>(pm, "proc");
-    blocker.setLockdep(lockdep);
-    lockdep.setChecker(&violations);
-    mm->notifierSubscriptions().setBlocker(blocker);
-  }
-  ~GpuPlatform() {
-    peer.reset();
-    file.reset();
-    mm->notifierSubscriptions().setBlocker(singleThreadBlocker());
-    mm.reset();
-    driver.reset();
-  }
+      : plat("top", desc(gp, dp), builtinDevices()),
+        pm(plat.physMem()),
+        violations(plat.violations()),
+        checker(plat.checker()),
+        directory(plat.directory()),
+        dma(plat.dma()),
+        fab(plat.fabric()),
+        gpu(plat.deviceAs<GpuPlatformDevice>("gpu1").gpu()),
+        driver(&plat.deviceAs<GpuPlatformDevice>("gpu1").driver()),
+        mm(&plat.process("proc")) {}
   /// gpu0 importing [start, start + pages) through the one importer data path.
   ImporterDma& peerOver(Va start, std::uint64_t pages, const ImporterDmaParams& ip = {}) {
     HmmDmaImporter imp;
@@ -126,7 +86,7 @@ struct GpuPlatform {
     return r.addr;
   }
 
-  PciDev& pci(const std::string& n) { return *topo->findDev(n); }
+  PciDev& pci(const std::string& n) { return plat.pci(n); }
   Va mapAnon(std::uint64_t len) {
     const VaResult r = mm->mmap(Va(0), len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
     REQUIRE(r.ok());
@@ -150,26 +110,18 @@ struct GpuPlatform {
     return b;
   }
 
-  PhysMem pm;
-  std::unique_ptr<Topology> topo;
-  Router router;
-  Iommu iommu;
-  DmaMapping dma;
-  IommuTranslationStage stage;
-  P2pdma p2pdma;
-  P2pDmaMapper mapper;
-  InvariantChecker violations;
-  P2pChecker checker;
-  ImporterDmaDirectory directory;
-  FabricFromTopology fab;
-  Dram dram;
-  Gpu gpu;
-  std::unique_ptr<GpuDriver> driver;
-  std::unique_ptr<Mm> mm;
-  Lockdep lockdep;
-  ScBlocker blocker;
+  Platform plat;
+  PhysMem& pm;
+  InvariantChecker& violations;
+  P2pChecker& checker;
+  ImporterDmaDirectory& directory;
+  DmaMapping& dma;
+  FabricFromTopology& fab;
+  Gpu& gpu;
+  GpuDriver* driver;  ///< the platform device's driver half
+  Mm* mm;             ///< the process
   std::shared_ptr<File> file;
-  std::unique_ptr<ImporterDma> peer;
+  std::unique_ptr<ImporterDma> peer;  ///< destroyed before the platform
 };
 
 }  // namespace hmmsim::test
