@@ -79,22 +79,10 @@ DeviceDesc parseDevice(const ConfigNode& e, const PlatformDesc& d, const DeviceR
   return dev;
 }
 
-/// Interrupt messages are writes to the MSI window: no host bridge window may cover it (the
-/// messages would be routed as MMIO and lost).
+/// Interrupt messages are writes to the MSI window: the platform refuses a host bridge window
+/// over it (PlatformDesc::msiWindowConflict); said here at the topology's line.
 void checkMsiWindow(const ConfigNode& topology, const PlatformDesc& d) {
-  const std::uint64_t lo = d.interrupts.msiBase, hi = lo + d.interrupts.msiBytes;
-  for (const HostBridgeDesc& hb : d.topology.hostBridges)
-    for (const HostWindow* w : {&hb.params.mem, &hb.params.pref})
-      if (w->size && w->cpuBase.value() < hi && lo < w->cpuBase.value() + w->size) {
-        std::ostringstream os;
-        os << "host bridge '" << hb.params.name << "': its "
-           << (w->prefetchable ? "pref_window" : "mem_window") << " covers the MSI window 0x" << std::hex
-           << lo << " .. 0x" << hi
-           << " (interrupts would be lost); end the window below it, e.g. mem_window: {cpu_base: 0xc0000000, "
-              "size: "
-              "512MiB}";
-        topology.fail(os.str());
-      }
+  if (std::string e = d.msiWindowConflict(); !e.empty()) topology.fail(e);
 }
 
 }  // namespace

@@ -48,6 +48,7 @@ std::string PlatformDesc::check() const {
   if (std::string e = ram.check(); !e.empty()) return "ram: " + e;
   if (std::string e = dram.check(); !e.empty()) return "dram: " + e;
   if (std::string e = interrupts.check(); !e.empty()) return e;
+  if (std::string e = msiWindowConflict(); !e.empty()) return e;
   if (quantumPs == 0) return "quantumPs must be > 0";
   std::set<std::string> procs, cpuNames, devs;
   for (const ProcessDesc& p : processes)
@@ -72,6 +73,22 @@ std::string PlatformDesc::check() const {
       o << "deviceMemory: endpoint \"" << m.endpoint << "\" has two device memories";
       return o.str();
     }
+  return "";
+}
+
+std::string PlatformDesc::msiWindowConflict() const {
+  const std::uint64_t lo = interrupts.msiBase, hi = lo + interrupts.msiBytes;
+  for (const HostBridgeDesc& hb : topology.hostBridges)
+    for (const HostWindow* w : {&hb.params.mem, &hb.params.pref})
+      if (w->size && w->cpuBase.value() < hi && lo < w->cpuBase.value() + w->size) {
+        std::ostringstream os;
+        os << "host bridge '" << hb.params.name << "': its "
+           << (w->prefetchable ? "pref_window" : "mem_window") << " covers the MSI window 0x" << std::hex
+           << lo << " .. 0x" << hi
+           << " (interrupts would be lost); end the window below it, e.g. mem_window: {cpu_base: 0xc0000000, "
+              "size: 512MiB}";
+        return os.str();
+      }
   return "";
 }
 

@@ -91,6 +91,9 @@ struct PlatformDesc {
   static IommuConfig defaultIommu();
   /// "" when valid; else what is wrong, naming the field (names unique, references resolve).
   std::string check() const;
+  /// "" unless a host bridge window covers the MSI window (interrupt messages would then be
+  /// routed as MMIO and lost); else what is wrong and the fix. Part of check().
+  std::string msiWindowConflict() const;
 };
 
 /// Reads the parts of a scenario file the existing loaders cover: "topology:" (loadTopologyDesc)

@@ -171,6 +171,11 @@ TEST_CASE("a bad description is refused before anything is built") {
   d = machine();
   d.deviceMemory[0].bar = 0;
   CHECK_THROWS_WITH(Platform("m2", d, builtinDevices()), Catch::Contains("is not the endpoint's memory BAR"));
+  d = machine();  // a host bridge window over 0xFEE00000 would swallow every interrupt message
+  d.topology.hostBridges[0].params.mem.size = 1ull << 30;
+  d.topology.hostBridges[0].params.mem.cpuBase = Pa(0xC000'0000);
+  CHECK_THROWS_WITH(Platform("m3", d, builtinDevices()),
+                    Catch::Contains("mem_window covers the MSI window 0xfee00000"));
 }
 
 TEST_CASE(
