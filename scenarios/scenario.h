@@ -177,6 +177,9 @@ struct Scenario {
 
 /// One `--set key=value` (key: dotted path with [i] for list elements: "machine.ram",
 /// "processes[0].memory[1].size").
+// Its implicit move assignment assigns an optional ConfigNode, whose YAML::Node may throw (see
+// sim/config.h); an Override is never assigned where the exception could not propagate.
+// NOLINTNEXTLINE(bugprone-exception-escape)
 struct Override {
   std::string key, value;
   /// The value's node when it comes from a file (a variant's `set:`): errors point at it.

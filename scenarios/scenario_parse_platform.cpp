@@ -182,8 +182,12 @@ void parseWorkload(const ConfigNode& n, Scenario& s) {
         if (x.name == name) found = &x;
       }
       const ConfigNode at = cc->has(key) ? cc->at(key) : *cc;
-      if (!found || found->type != type)
-        at.fail("no " + type + " device '" + name + "' in platform.devices" + suggestion(name, names));
+      if (!found || found->type != type) {
+        std::string msg = "no ";
+        msg.append(type).append(" device '").append(name).append("' in platform.devices");
+        msg += suggestion(name, names);
+        at.fail(msg);
+      }
     }
     if (auto sensor = cc->find("sensor")) {  // the camera's sensor mode, by the camera's own table
       DeviceDesc& cam = *std::find_if(d.devices.begin(), d.devices.end(),

@@ -37,8 +37,7 @@ const char* cameraChainPathName(CameraChainPath p) {
 }
 
 CameraChain::CameraChain(Platform& platform, const CameraChainParams& params)
-    : platform_(platform),
-      params_(params),
+    : params_(params),
       stats_("workload"),
       count_(stats_.counter("frames", "frames", "frames converted and handled")),
       exact_(stats_.counter("frames_exact", "frames",

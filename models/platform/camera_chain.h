@@ -97,7 +97,6 @@ class CameraChain {
   void onJob(const ColourCompletion& c);
   void checkFrame(CameraChainFrame& f, std::uint64_t frame, Va out);
 
-  Platform& platform_;
   CameraChainParams params_;
   CameraPlatformDevice* camera_ = nullptr;
   ColourEnginePlatformDevice* engine_ = nullptr;
