@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 #include <sstream>
+#include <system_error>
 
 #include "models/cpu_mmu/cpu_mmu_params.h"
 #include "models/devices/dmirror/dmirror_uapi.h"
@@ -49,7 +50,10 @@ void collectIncludes(const ConfigNode& root, Document& doc, std::set<std::string
     const std::string path = (dir / f.asString()).lexically_normal().string();
     if (open.count(path)) f.fail("include cycle: " + path + " includes itself (directly or through others)");
     if (depth >= kMaxIncludeDepth) f.fail("includes nest deeper than 8 files");
-    if (!std::filesystem::exists(path)) f.fail("cannot include " + path + ": no such file");
+    std::error_code ec;  // e.g. a name too long for the file system: an error, not an exception
+    const bool found = std::filesystem::exists(path, ec);
+    if (ec) f.fail("cannot include " + path + ": " + ec.message());
+    if (!found) f.fail("cannot include " + path + ": no such file");
     open.insert(path);
     collect(ConfigNode::loadFile(path), doc, open, depth + 1);
     open.erase(path);
