@@ -25,10 +25,8 @@ CameraPlatformDevice::CameraPlatformDevice(DeviceContext& ctx) : PlatformDevice(
 CameraPlatformDevice::~CameraPlatformDevice() = default;
 
 void registerCamera(DeviceRegistry& r) {
-  r.add("camera", "an image sensor streaming frames by DMA into process buffers (models/devices/camera)",
-        [](DeviceContext& ctx) -> std::unique_ptr<PlatformDevice> {
-          return std::make_unique<CameraPlatformDevice>(ctx);
-        });
+  r.add<CameraPlatformDevice>(
+      "camera", "an image sensor streaming frames by DMA into process buffers (models/devices/camera)");
 }
 
 }  // namespace hmmsim

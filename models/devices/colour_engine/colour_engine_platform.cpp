@@ -29,12 +29,10 @@ ColourEnginePlatformDevice::ColourEnginePlatformDevice(DeviceContext& ctx) : Pla
 ColourEnginePlatformDevice::~ColourEnginePlatformDevice() = default;
 
 void registerColourEngine(DeviceRegistry& r) {
-  r.add("colour_engine",
-        "a colour-correction engine (3x3 matrix + LUTs) exporting its input memory "
-        "(models/devices/colour_engine)",
-        [](DeviceContext& ctx) -> std::unique_ptr<PlatformDevice> {
-          return std::make_unique<ColourEnginePlatformDevice>(ctx);
-        });
+  r.add<ColourEnginePlatformDevice>(
+      "colour_engine",
+      "a colour-correction engine (3x3 matrix + LUTs) exporting its input memory "
+      "(models/devices/colour_engine)");
 }
 
 }  // namespace hmmsim

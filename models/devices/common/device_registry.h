@@ -80,6 +80,12 @@ class DeviceRegistry {
  public:
   /// Adds type `type` (unique; a duplicate is a simulator bug) with a one-line description.
   void add(const std::string& type, const std::string& doc, DeviceFactory factory);
+  /// add() for a device class constructed from its DeviceContext alone (what most types are).
+  template <class Device>
+  void add(const std::string& type, const std::string& doc) {
+    add(type, doc,
+        [](DeviceContext& ctx) -> std::unique_ptr<PlatformDevice> { return std::make_unique<Device>(ctx); });
+  }
   bool has(const std::string& type) const { return entries_.count(type) != 0; }
   /// Creates a device of `type`; nullptr when the type is unknown (the builder reports it).
   std::unique_ptr<PlatformDevice> create(const std::string& type, DeviceContext& ctx) const;

@@ -38,12 +38,10 @@ GpuPlatformDevice::~GpuPlatformDevice() {
 }
 
 void registerGpu(DeviceRegistry& r) {
-  r.add("gpu",
-        "GPU: VRAM (device memory in PhysMem) with its own bandwidth behind a BAR aperture managed by the "
-        "exporter, HMM device-private memory, special-vma mmap of VRAM, a compute engine streaming VRAM",
-        [](DeviceContext& ctx) -> std::unique_ptr<PlatformDevice> {
-          return std::make_unique<GpuPlatformDevice>(ctx);
-        });
+  r.add<GpuPlatformDevice>(
+      "gpu",
+      "GPU: VRAM (device memory in PhysMem) with its own bandwidth behind a BAR aperture managed by the "
+      "exporter, HMM device-private memory, special-vma mmap of VRAM, a compute engine streaming VRAM");
 }
 
 }  // namespace hmmsim

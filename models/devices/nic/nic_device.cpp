@@ -16,10 +16,8 @@ NicPlatformDevice::NicPlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.na
 }
 
 void registerNic(DeviceRegistry& r) {
-  r.add("nic", "NIC: TX ring at line rate, monitoring reads, NVMe queue writer; wire recorded",
-        [](DeviceContext& ctx) -> std::unique_ptr<PlatformDevice> {
-          return std::make_unique<NicPlatformDevice>(ctx);
-        });
+  r.add<NicPlatformDevice>("nic",
+                           "NIC: TX ring at line rate, monitoring reads, NVMe queue writer; wire recorded");
 }
 
 }  // namespace hmmsim

@@ -32,12 +32,10 @@ NvmePlatformDevice::NvmePlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.
 }
 
 void registerNvme(DeviceRegistry& r) {
-  r.add("nvme",
-        "NVMe SSD: BAR0 registers, doorbells, MSI-X and CMB; media with real bytes; CMB exported as a "
-        "special vma",
-        [](DeviceContext& ctx) -> std::unique_ptr<PlatformDevice> {
-          return std::make_unique<NvmePlatformDevice>(ctx);
-        });
+  r.add<NvmePlatformDevice>(
+      "nvme",
+      "NVMe SSD: BAR0 registers, doorbells, MSI-X and CMB; media with real bytes; CMB exported as a "
+      "special vma");
 }
 
 }  // namespace hmmsim
