@@ -75,7 +75,6 @@ struct PcieDmaEngineParams {
   std::uint64_t streamChunkPs = 2'000'000'000;
 };
 
-/// Outcome of one DMA burst.
 /// One burst as issueWrite/issueRead issued it (what a trace shows as a DMA slice).
 struct DmaBurstRecord {
   bool write = false;
@@ -85,6 +84,7 @@ struct DmaBurstRecord {
   CplStatus status = CplStatus::SuccessfulCompletion;
 };
 
+/// Outcome of one DMA burst.
 struct DmaIssue {
   CplStatus status = CplStatus::SuccessfulCompletion;  ///< first non-successful status, if any
   std::uint64_t donePs = 0;  ///< absolute time: write stored at target / last read byte arrived
@@ -197,9 +197,8 @@ class PcieDmaEngine : public sc_core::sc_module {
 
   std::uint64_t nextIssuePs_ = 0;
   std::uint64_t lastIssuePs_ = 0;  // issue time of the last per-burst transaction
-  std::function<void(const DmaBurstRecord&)> observer_;
-  std::uint64_t nowPs_ = 0;    // sc_time_stamp() as last read by advanceTo()
-  std::uint64_t localPs_ = 0;  // nowPs_ + the caller's local time, as advanceTo()/setLocal() left it
+  std::uint64_t nowPs_ = 0;        // sc_time_stamp() as last read by advanceTo()
+  std::uint64_t localPs_ = 0;      // nowPs_ + the caller's local time, as advanceTo()/setLocal() left it
   // The simulation context: its time_stamp() is sc_time_stamp() without the out-of-line call
   // (advanceTo runs for every TLP).
   sc_core::sc_simcontext* ctx_ = nullptr;
@@ -221,6 +220,8 @@ class PcieDmaEngine : public sc_core::sc_module {
   Counter& mrdTlps_;
   Counter& bursts_;
   Counter& failed_;
+  // After the per-TLP state: read once per burst, and only tested when no trace is taken.
+  std::function<void(const DmaBurstRecord&)> observer_;
 };
 
 }  // namespace hmmsim

@@ -21,13 +21,18 @@ PcieMemoryTarget::PcieMemoryTarget(sc_core::sc_module_name name, const PcieMemor
       mmioAccesses_(
           stats_.counter("mmio_accesses", "request", "requests served by an MMIO register handler")),
       localBytes_(stats_.counter("local_bytes", "B", "bytes of device-local accesses (localAccess)")) {
-  HMMSIM_ASSERT(params.channels >= 1 && params.interleaveBytes > 0 &&
-                    (params.interleaveBytes & (params.interleaveBytes - 1)) == 0 && params.bandwidthGbps > 0,
-                this->name() << ": channels must be >= 1, interleaveBytes a power of two, bandwidth > 0");
-  channels_.reserve(params.channels);
-  for (std::uint32_t c = 0; c < params.channels; ++c)
-    channels_.emplace_back(params.bandwidthGbps, params.latencyPs);
+  buildChannels(params);
   requirePicosecondResolution();
+}
+
+void PcieMemoryTarget::buildChannels(const PcieMemoryTargetParams& timing) {
+  HMMSIM_ASSERT(timing.channels >= 1 && timing.interleaveBytes > 0 &&
+                    (timing.interleaveBytes & (timing.interleaveBytes - 1)) == 0 && timing.bandwidthGbps > 0,
+                name() << ": channels must be >= 1, interleaveBytes a power of two, bandwidth > 0");
+  channels_.clear();
+  channels_.reserve(timing.channels);
+  for (std::uint32_t c = 0; c < timing.channels; ++c)
+    channels_.emplace_back(timing.bandwidthGbps, timing.latencyPs);
 }
 
 std::uint8_t* PcieMemoryTarget::page(std::uint64_t pageIndex, bool create) {
@@ -51,9 +56,6 @@ void PcieMemoryTarget::setBacking(ByteStore* store, std::uint64_t storeBase, std
 }
 
 void PcieMemoryTarget::setTiming(const PcieMemoryTargetParams& timing) {
-  HMMSIM_ASSERT(timing.channels >= 1 && timing.interleaveBytes > 0 &&
-                    (timing.interleaveBytes & (timing.interleaveBytes - 1)) == 0 && timing.bandwidthGbps > 0,
-                name() << ": channels must be >= 1, interleaveBytes a power of two, bandwidth > 0");
   HMMSIM_ASSERT(bytesRead_.value() == 0 && bytesWritten_.value() == 0 && localBytes_.value() == 0 &&
                     mmioAccesses_.value() == 0,
                 name() << ": setTiming after the target was used");
@@ -61,10 +63,7 @@ void PcieMemoryTarget::setTiming(const PcieMemoryTargetParams& timing) {
   params_.bandwidthGbps = timing.bandwidthGbps;
   params_.channels = timing.channels;
   params_.interleaveBytes = timing.interleaveBytes;
-  channels_.clear();
-  channels_.reserve(timing.channels);
-  for (std::uint32_t c = 0; c < timing.channels; ++c)
-    channels_.emplace_back(timing.bandwidthGbps, timing.latencyPs);
+  buildChannels(timing);
 }
 
 Errno PcieMemoryTarget::mapWindow(std::uint64_t barOffset, std::uint64_t deviceOffset, std::uint64_t bytes) {

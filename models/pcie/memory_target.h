@@ -142,6 +142,8 @@ class PcieMemoryTarget : public sc_core::sc_module {
   StatsGroup& stats() { return stats_; }
 
  private:
+  /// Validates `timing` (asserted) and makes channels_ from it: the constructor and setTiming().
+  void buildChannels(const PcieMemoryTargetParams& timing);
   std::uint8_t* page(std::uint64_t pageIndex, bool create);
   /// Applies `fn(storeAddr, bufferOffset, n)` to the store pieces of aperture range [off, off + len).
   template <class Fn>
