@@ -14,6 +14,7 @@
 #include "scenarios/platform_run.h"
 #include "scenarios/scenario.h"
 #include "scenarios/scenario_run.h"
+#include "scenarios/workloads.h"
 #include "sim/output_file.h"
 
 namespace hmmsim::scenario {
@@ -42,10 +43,10 @@ std::optional<Scenario> load(const std::string& file, const std::vector<std::str
   if (!parseSets(sets, overrides, err)) return std::nullopt;
   try {
     Scenario s = loadScenario(file, overrides);
-    if (forRun && s.platform.section && !s.workload.cameraChain)
+    if (forRun && s.platform.section && !s.workload.present())
       s.platform.section->fail(
           "a platform scenario needs a workload: section (what runs on the platform; hmmsim describe "
-          "workload.camera_chain)");
+          "lists the workload.* kinds)");
     return s;
   } catch (const ConfigError& e) {
     err << e.what() << '\n';
@@ -108,11 +109,8 @@ int cmdValidate(const std::string& file, const std::vector<std::string>& sets, s
   out << file << ": ok (scenario " << s->name << ", " << s->processes.size() << " process(es), "
       << s->devices.size() << " device(s), " << ops << " script operation(s))\n";
   if (s->platform.desc) out << "  " << platformSummary(*s->platform.desc) << '\n';
-  if (s->workload.cameraChain) {
-    const CameraChainParams& c = *s->workload.cameraChain;
-    out << "  workload: camera_chain " << c.camera << " -> " << c.engine << " -> " << c.process << ", "
-        << c.frames << " frame(s), " << cameraChainPathName(c.path) << '\n';
-  }
+  if (const WorkloadKind* kind = findWorkloadKind(s->workload.kind))
+    out << "  workload: " << kind->summary(s->workload.params) << '\n';
   for (const Scenario& v : s->variants)
     out << "  variant " << v.variant << (v.variantDescription.empty() ? "" : ": " + v.variantDescription)
         << '\n';

@@ -4,6 +4,7 @@
 #include "models/pcie/pcie_params.h"
 #include "models/pcie/topology_desc.h"
 #include "models/platform/device_params.h"
+#include "scenarios/workloads.h"
 
 namespace hmmsim::scenario {
 
@@ -34,9 +35,10 @@ const ParamTable<DmirrorParams>& dmirrorParamTable() {
 
 std::vector<const ParamTableBase*> allParamTables() {
   std::vector<const ParamTableBase*> t = {
-      &physMemParamTable(),     &mmParamTable(),         &dramParamTable(),         &cpuCoreParamTable(),
-      &dmirrorParamTable(),     &cameraParamTable(),     &cameraSensorParamTable(), &colourEngineParamTable(),
-      &importerDmaParamTable(), &cameraChainParamTable()};
+      &physMemParamTable(),      &mmParamTable(),           &dramParamTable(),
+      &cpuCoreParamTable(),      &dmirrorParamTable(),      &cameraParamTable(),
+      &cameraSensorParamTable(), &colourEngineParamTable(), &importerDmaParamTable()};
+  for (const WorkloadKind& k : workloadKinds()) t.push_back(k.table);
   for (const ParamTableBase* topo : topologyParamTables()) t.push_back(topo);
   return t;
 }

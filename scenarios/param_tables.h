@@ -11,18 +11,12 @@
 #include <vector>
 
 #include "models/devices/dmirror/dmirror.h"
-#include "models/platform/camera_chain.h"
 #include "sim/params.h"
 
 namespace hmmsim::scenario {
 
 /// `machine.dmirror`: DmirrorParams of every dmirror device.
 const ParamTable<DmirrorParams>& dmirrorParamTable();
-
-/// `workload.camera_chain` (scenario_parse_platform.cpp).
-const ParamTable<CameraChainParams>& cameraChainParamTable();
-/// A colour transform: a preset's name or {preset, matrix, lut} (scenario_parse_platform.cpp).
-ColourTransform parseTransform(const ConfigNode& n);
 
 /// Every table, in the order describe and the doc list them.
 std::vector<const ParamTableBase*> allParamTables();

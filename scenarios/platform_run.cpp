@@ -10,10 +10,10 @@
 #include <systemc>
 
 #include "models/platform/builtin_devices.h"
-#include "models/platform/camera_chain.h"
 #include "models/platform/platform.h"
 #include "scenarios/forked.h"
 #include "scenarios/progress.h"
+#include "scenarios/workloads.h"
 #include "sim/checker.h"
 #include "sim/trace.h"
 
@@ -35,15 +35,9 @@ double rootComplexBytes(Platform& p) {
   return bytes;
 }
 
-void collectStats(const Scenario& s, Platform& p, CameraChain* chain, RunResult& r) {
+void collectStats(const Scenario& s, Platform& p, PlatformWorkload* workload, RunResult& r) {
   r.stats.addValue("run.seed", double(s.seed), "", "the run's seed");
-  if (chain) {
-    r.stats.add("workload", chain->stats());
-    r.stats.add("device." + chain->params().camera,
-                p.deviceAs<CameraPlatformDevice>(chain->params().camera).hardware().stats());
-    r.stats.add("device." + chain->params().engine,
-                p.deviceAs<ColourEnginePlatformDevice>(chain->params().engine).hardware().stats());
-  }
+  if (workload) workload->addStats(p, r.stats);
   r.stats.add("dram", p.dram().stats());
   r.stats.add("interrupts", p.interrupts().stats());
   r.stats.add("iommu", p.iommu().stats());
@@ -66,26 +60,6 @@ void collectStats(const Scenario& s, Platform& p, CameraChain* chain, RunResult&
   r.stats.addValue("checker.violations", double(p.violations().violations().size()), "reports",
                    "reports of the invariant checker");
   for (const Violation& v : p.violations().violations()) r.violations.push_back(InvariantChecker::format(v));
-}
-
-/// The camera chain's own verdict: every frame done, every pixel exact.
-void checkChain(const Scenario& s, CameraChain& chain, RunResult& r) {
-  const CameraChainParams& c = chain.params();
-  const std::string at = s.file + ": workload.camera_chain: ";
-  if (chain.frames().size() != c.frames)
-    r.failures.push_back(at + std::to_string(chain.frames().size()) + " of " + std::to_string(c.frames) +
-                         " frames came through");
-  for (std::size_t n = 0; n < chain.frames().size(); ++n) {
-    const CameraChainFrame& f = chain.frames()[n];
-    if (!f.ok) r.failures.push_back(at + "frame " + std::to_string(n) + ": a DMA failed");
-    if (c.check && !f.exact) {
-      const std::uint32_t w = chain.cameraParams().width;
-      std::ostringstream os;
-      os << at << "frame " << n << " differs from the reference transform at pixel (" << f.firstMismatch % w
-         << ", " << f.firstMismatch / w << ")";
-      r.failures.push_back(os.str());
-    }
-  }
 }
 
 /// Every device's DMA bursts as slices on its "device.<name>.dma" track (issue -> done).
@@ -111,27 +85,27 @@ RunResult runHere(const Scenario& s, const PlatformRunOptions& o, bool progress)
     TraceSink trace;  // before the platform: its engines' observers write here
     Platform p("platform", *s.platform.desc, builtinDevices());
     if (o.trace) traceDmaBursts(p, trace);
-    std::unique_ptr<CameraChain> chain;
+    std::unique_ptr<PlatformWorkload> workload;
     std::unique_ptr<ProgressLine> line;
-    if (s.workload.cameraChain) {
-      chain = std::make_unique<CameraChain>(p, *s.workload.cameraChain);
+    if (const WorkloadKind* kind = findWorkloadKind(s.workload.kind)) {
+      workload = kind->make(p, s.workload.params);
       if (o.trace) {
         trace.enable(TraceCategory::Dma);
-        chain->setTrace(&trace);
+        workload->setTrace(&trace);
       }
       if (progress)
         line = std::make_unique<ProgressLine>("progress", o.progressLabel,
-                                              [c = chain.get()] { return c->done(); });
-      chain->start();
+                                              [w = workload.get()] { return w->done(); });
+      workload->start();
     }
     sc_core::sc_start();
     line.reset();
     if (o.trace) r.traceJson = trace.toJson();
-    if (chain) {
-      chain->finish();
-      checkChain(s, *chain, r);
+    if (workload) {
+      workload->finish();
+      workload->check(s.file + ": workload." + s.workload.kind + ": ", r.failures);
     }
-    collectStats(s, p, chain.get(), r);
+    collectStats(s, p, workload.get(), r);
     checkExpectations(s, p.violations(), r);
   } catch (const ConfigError& e) {
     r.failures.push_back(e.what());
@@ -203,65 +177,27 @@ StatsRegistry mergedStats(const std::vector<VariantRun>& runs) {
 
 namespace {
 
-std::string fixed(double v, int digits) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(digits) << v;
-  return os.str();
-}
-
-/// Bytes as B, KiB, MiB or GiB with two decimals.
-std::string bytesText(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB"};
-  int u = 0;
-  while (b >= 1024 && u < 3) {
-    b /= 1024;
-    ++u;
-  }
-  return u == 0 ? fixed(b, 0) + " B" : fixed(b, 2) + " " + units[u];
-}
-
-/// One row of the comparison: a label and the cell of each run.
-struct Row {
-  std::string label;
-  std::function<std::string(const RunResult&)> cell;
-};
-
-std::vector<Row> comparisonRows(const Scenario& s) {
-  auto stat = [](const RunResult& r, const std::string& n) { return r.stats.value(n).value_or(0); };
-  /// A stat divided by `div`, with `digits` decimals.
-  auto scaled = [stat](const std::string& label, const std::string& name, double div, int digits) {
-    return Row{label, [=](const RunResult& r) { return fixed(stat(r, name) / div, digits); }};
-  };
-  std::vector<Row> rows;
-  if (s.workload.cameraChain) {
-    rows.push_back({"frames pixel-exact", [=](const RunResult& r) {
-                      return fixed(stat(r, "workload.frames_exact"), 0) + "/" +
-                             fixed(stat(r, "workload.frames"), 0);
-                    }});
-    rows.push_back(scaled("fps", "workload.fps", 1, 2));
-    rows.push_back(scaled("throughput (MB/s)", "workload.throughput", 1e6, 1));
-    rows.push_back(scaled("frame latency p50 (us)", "workload.latency_p50", 1e6, 1));
-    rows.push_back(scaled("frame latency p99 (us)", "workload.latency_p99", 1e6, 1));
-    rows.push_back(scaled("convert latency p50 (us)", "workload.convert_latency_p50", 1e6, 1));
-  }
+std::vector<ComparisonRow> comparisonRows(const Scenario& s) {
+  std::vector<ComparisonRow> rows;
+  if (const WorkloadKind* kind = findWorkloadKind(s.workload.kind)) rows = kind->rows;
   rows.push_back({"root complex bytes",
-                  [=](const RunResult& r) { return bytesText(stat(r, "run.root_complex_bytes")); }});
+                  [=](const RunResult& r) { return bytesText(statOf(r, "run.root_complex_bytes")); }});
   rows.push_back({"system memory bytes",
-                  [=](const RunResult& r) { return bytesText(stat(r, "run.system_memory_bytes")); }});
+                  [=](const RunResult& r) { return bytesText(statOf(r, "run.system_memory_bytes")); }});
   if (s.platform.desc)
     for (const LinkDesc& l : s.platform.desc->topology.links) {
       const std::string g = "link." + l.down + ".";
       rows.push_back({"link above " + l.down + " up/down (MiB)", [=](const RunResult& r) {
-                        return fixed(stat(r, g + "up_wire_bytes") / 1048576, 2) + "/" +
-                               fixed(stat(r, g + "down_wire_bytes") / 1048576, 2);
+                        return fixedText(statOf(r, g + "up_wire_bytes") / 1048576, 2) + "/" +
+                               fixedText(statOf(r, g + "down_wire_bytes") / 1048576, 2);
                       }});
     }
   rows.push_back({"IOMMU IOTLB hits/misses", [=](const RunResult& r) {
-                    if (stat(r, "run.iommu_translating") == 0) return std::string("off");
-                    return fixed(stat(r, "iommu.iotlb_hits"), 0) + "/" +
-                           fixed(stat(r, "iommu.iotlb_misses"), 0);
+                    if (statOf(r, "run.iommu_translating") == 0) return std::string("off");
+                    return fixedText(statOf(r, "iommu.iotlb_hits"), 0) + "/" +
+                           fixedText(statOf(r, "iommu.iotlb_misses"), 0);
                   }});
-  rows.push_back(scaled("p2p maps", "p2p_dma.maps", 1, 0));
+  rows.push_back(statRow("p2p maps", "p2p_dma.maps", 1, 0));
   rows.push_back({"checker", [](const RunResult& r) {
                     return r.violations.empty() ? std::string("clean")
                                                 : std::to_string(r.violations.size()) + " violation(s)";
@@ -276,14 +212,14 @@ std::string formatComparison(const Scenario& s, const std::vector<VariantRun>& r
   std::ostringstream os;
   os << "scenario " << s.name << " (" << s.file << ")\n";
   if (!s.description.empty()) os << "  " << s.description << '\n';
-  const std::vector<Row> rows = comparisonRows(s);
+  const std::vector<ComparisonRow> rows = comparisonRows(s);
   std::size_t wLabel = 0;
-  for (const Row& r : rows) wLabel = std::max(wLabel, r.label.size());
+  for (const ComparisonRow& r : rows) wLabel = std::max(wLabel, r.label.size());
   std::vector<std::vector<std::string>> cells(runs.size());
   std::vector<std::size_t> width(runs.size());
   for (std::size_t i = 0; i < runs.size(); ++i) {
     width[i] = std::max<std::size_t>(runs[i].name.size(), 6);
-    for (const Row& r : rows) {
+    for (const ComparisonRow& r : rows) {
       cells[i].push_back(r.cell(runs[i].result));
       width[i] = std::max(width[i], cells[i].back().size());
     }

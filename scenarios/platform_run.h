@@ -1,8 +1,8 @@
 #pragma once
 // Running a scenario whose machine is the SystemC platform (`platform:` + `workload:`): the
-// Platform built from the validated PlatformDesc with builtinDevices(), the workload wired on it
-// (today the camera chain, models/platform/camera_chain.h), the simulation run to its end, then
-// the stats registry, the workload's own checks and the `expect:` section.
+// Platform built from the validated PlatformDesc with builtinDevices(), the workload built on it by
+// its kind (workloads.h), the simulation run to its end, then the stats registry, the workload's
+// own checks and the `expect:` section.
 //
 // SystemC elaborates one machine per process, so every platform run (each variant of a file
 // with `variants:`) runs in its own forked process; the results come back as JSON and are

@@ -10,9 +10,10 @@
 //    mprotect, mremap, madvise, fork, CPU loads and stores) and dmirror devices
 //    (lib/test_hmm.c), as the kernel's HMM selftests do (scenario_run.h);
 //  - the SystemC platform (`platform:` + `workload:`): root complexes, switches, links, the
-//    IOMMU and real devices built by models/platform, running a device workload (today the
-//    camera chain), optionally as `variants:` compared side by side (platform_run.h).
+//    IOMMU and real devices built by models/platform, running one workload (workloads.h lists
+//    the kinds), optionally as `variants:` compared side by side (platform_run.h).
 
+#include <any>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -23,7 +24,6 @@
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/phys_mem.h"
 #include "models/devices/dmirror/dmirror.h"
-#include "models/platform/camera_chain.h"
 #include "models/platform/platform_desc.h"
 #include "sim/config.h"
 
@@ -31,6 +31,10 @@ namespace hmmsim::scenario {
 
 /// Where an element of the file is: "file:line:column" (for run-time failure messages).
 std::string where(const ConfigNode& n);
+/// "a, b, c".
+std::string joinedWords(const std::vector<std::string>& words);
+/// "; did you mean 'x'?" for the known word nearest to `got`, or "" when none is near.
+std::string didYouMean(const std::string& got, const std::vector<std::string>& known);
 
 /// int word i of a range = base + step * i (step 0: every word is base).
 struct IntPattern {
@@ -150,9 +154,11 @@ struct PlatformHook {
   std::optional<PlatformDesc> desc;
 };
 
-/// `workload:` what runs on the platform. Today: the camera chain.
+/// `workload:` what runs on the platform: one of the kinds of scenarios/workloads.h.
 struct WorkloadSpec {
-  std::optional<CameraChainParams> cameraChain;
+  std::string kind;  ///< its key ("camera_chain"); "" when the file has no workload
+  std::any params;   ///< that kind's parameters (CameraChainParams, ...)
+  bool present() const { return !kind.empty(); }
 };
 
 struct Scenario {

@@ -13,6 +13,17 @@
 
 namespace hmmsim::scenario {
 
+std::string joinedWords(const std::vector<std::string>& words) {
+  std::string s;
+  for (const std::string& w : words) s += (s.empty() ? "" : ", ") + w;
+  return s;
+}
+
+std::string didYouMean(const std::string& got, const std::vector<std::string>& known) {
+  const std::string near = nearestWord(got, known);
+  return near.empty() ? "" : "; did you mean '" + near + "'?";
+}
+
 namespace {
 
 constexpr std::uint64_t kPage = 4096;
@@ -246,7 +257,7 @@ Scenario buildScenario(const std::string& file, const std::map<std::string, Conf
       if (auto* n = get(k)) n->fail("a platform scenario's machine is its platform: section");
     if (!processes.empty())
       processes.front().fail(
-          "a platform scenario's processes are its workload's (workload.camera_chain.process)");
+          "a platform scenario's processes are its workload's (e.g. workload.camera_chain.process)");
     if (!script.empty()) script.front().fail("a platform scenario runs its workload:, not a script");
   }
   if (auto* n = get("machine")) parseMachine(*n, s);

@@ -190,7 +190,7 @@ bool validatePoints(const SweepArgs& a, const std::vector<Override>& fixed, cons
     out.push_back(overridesOf(fixed, axes, p));
     try {
       const Scenario s = loadScenario(a.file, out.back());
-      if (s.platform.section && !s.workload.cameraChain)
+      if (s.platform.section && !s.workload.present())
         s.platform.section->fail("a platform scenario needs a workload: section (what runs on the platform)");
     } catch (const ConfigError& e) {
       err << e.what() << '\n';

@@ -2,6 +2,7 @@
 #include "models/platform/camera_chain.h"
 
 #include <algorithm>
+#include <sstream>
 
 #include "models/cpu_mmu/memory.h"
 #include "sim/assert.h"
@@ -16,13 +17,6 @@ namespace {
 }
 std::uint64_t pageUp(std::uint64_t b) {
   return (b + kPageSize - 1) & ~(kPageSize - 1);
-}
-/// The value at rank ceil(q * n) of the sorted samples (nearest-rank percentile).
-std::uint64_t percentile(std::vector<std::uint64_t> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  std::size_t rank = std::size_t(q * double(v.size()) + 0.999999);
-  return v[std::min(v.size(), std::max<std::size_t>(rank, 1)) - 1];
 }
 }  // namespace
 
@@ -184,6 +178,29 @@ void CameraChain::finish() {
   const double frameBytes = double(cp.width) * cp.height * bytesPerPixel(params_.outFormat);
   stats_.scalar("fps", "frames/s", "corrected frames per second (first to last completion)").set(fps);
   stats_.scalar("throughput", "B/s", "corrected bytes per second into process memory").set(fps * frameBytes);
+}
+
+void CameraChain::check(const std::string& at, std::vector<std::string>& failures) const {
+  if (frames_.size() != params_.frames)
+    failures.push_back(at + std::to_string(frames_.size()) + " of " + std::to_string(params_.frames) +
+                       " frames came through");
+  for (std::size_t n = 0; n < frames_.size(); ++n) {
+    const CameraChainFrame& f = frames_[n];
+    if (!f.ok) failures.push_back(at + "frame " + std::to_string(n) + ": a DMA failed");
+    if (params_.check && !f.exact) {
+      const std::uint32_t w = cameraParams().width;
+      std::ostringstream os;
+      os << at << "frame " << n << " differs from the reference transform at pixel (" << f.firstMismatch % w
+         << ", " << f.firstMismatch / w << ")";
+      failures.push_back(os.str());
+    }
+  }
+}
+
+void CameraChain::addStats(Platform& /*p*/, StatsRegistry& r) {
+  r.add("workload", stats_);
+  r.add("device." + params_.camera, camera_->hardware().stats());
+  r.add("device." + params_.engine, engine_->hardware().stats());
 }
 
 }  // namespace hmmsim

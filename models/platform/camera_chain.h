@@ -13,8 +13,8 @@
 //    cross the root complex, translated by the IOMMU);
 //  - Bounce: the camera writes into anonymous process memory, the engine reads it from there.
 //
-// Contract: construct after the Platform (before sc_start), call start(), run the simulation,
-// read result(). The chain holds the device file; it must go before the Platform.
+// Contract: PlatformWorkload's (workload.h). The chain holds the device file; it must go before
+// the Platform.
 
 #include <cstdint>
 #include <memory>
@@ -24,6 +24,7 @@
 #include "models/devices/camera/camera_platform.h"
 #include "models/devices/colour_engine/colour_engine_platform.h"
 #include "models/platform/platform.h"
+#include "models/platform/workload.h"
 #include "sim/stats.h"
 #include "sim/trace.h"
 
@@ -64,23 +65,23 @@ struct CameraChainFrame {
   long long firstMismatch = -1;     ///< first pixel index that differs (-1: none)
 };
 
-class CameraChain {
+class CameraChain final : public PlatformWorkload {
  public:
   /// Maps the buffers and wires the handlers. Throws ConfigError (file "<workload>") when a
   /// device is missing or of the wrong type, or a buffer cannot be set up.
   CameraChain(Platform& platform, const CameraChainParams& params);
-  ~CameraChain();
+  ~CameraChain() override;
   CameraChain(const CameraChain&) = delete;
   CameraChain& operator=(const CameraChain&) = delete;
 
   /// Starts the capture (before or during the simulation).
-  void start();
+  void start() override;
   /// Records, per frame, a slice on the camera's track (first line read out -> last byte
   /// stored), one on the engine's (job start -> last corrected byte), and the interrupt handlers
   /// as instants on track "cpu.irq" (category dma). `trace` (may be null) outlives the chain.
-  void setTrace(TraceSink* trace) { trace_ = trace; }
+  void setTrace(TraceSink* trace) override { trace_ = trace; }
   /// Every frame came through (the workload is over).
-  bool done() const { return frames_.size() >= params_.frames; }
+  bool done() const override { return frames_.size() >= params_.frames; }
   /// Frames whose corrected output was handled, in order.
   const std::vector<CameraChainFrame>& frames() const { return frames_; }
   /// Stats: frames, frames_exact, frames_mismatched, frames_failed, out_bytes, latency and
@@ -88,7 +89,11 @@ class CameraChain {
   /// convert_latency_p50/p99.
   StatsGroup& stats() { return stats_; }
   /// Computes the summary scalars (call after the simulation).
-  void finish();
+  void finish() override;
+  /// Every frame came through, none failed, each pixel-exact when checked.
+  void check(const std::string& at, std::vector<std::string>& failures) const override;
+  /// "workload" (stats()), "device.<camera>", "device.<engine>".
+  void addStats(Platform& p, StatsRegistry& r) override;
   const CameraChainParams& params() const { return params_; }
   const CameraParams& cameraParams() const;
 
