@@ -229,6 +229,9 @@ std::string formatComparison(const Scenario& s, const std::vector<VariantRun>& r
     os << "  " << std::right << std::setw(int(width[i])) << runs[i].name;
   os << '\n';
   for (std::size_t k = 0; k < rows.size(); ++k) {
+    if (rows[k].onlyIfNonzero && std::all_of(cells.begin(), cells.end(),
+                                             [k](const std::vector<std::string>& c) { return c[k] == "0"; }))
+      continue;
     os << "  " << std::left << std::setw(int(wLabel)) << rows[k].label;
     for (std::size_t i = 0; i < runs.size(); ++i)
       os << "  " << std::right << std::setw(int(width[i])) << cells[i][k];

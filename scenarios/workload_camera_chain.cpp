@@ -17,8 +17,8 @@ std::array<std::uint8_t, 256> parseLut(const ConfigNode& n) {
   if (n.isScalar()) {
     const std::string name = n.asString();
     if (auto l = colourLutCurve(name)) return *l;
-    n.fail("expected a curve (" + joinedWords(colourLutCurveNames()) + ") or a list of 256 values; got '" + name +
-           "'" + didYouMean(name, colourLutCurveNames()));
+    n.fail("expected a curve (" + joinedWords(colourLutCurveNames()) + ") or a list of 256 values; got '" +
+           name + "'" + didYouMean(name, colourLutCurveNames()));
   }
   const std::vector<ConfigNode> v = n.elements();
   if (v.size() != 256) n.fail("expected 256 values (0 .. 255), got " + std::to_string(v.size()));
@@ -85,6 +85,14 @@ const ParamTable<CameraChainParams>& cameraChainParamTable() {
     t.integer("out_buffers", &CameraChainParams::outBuffers, "buffers", "output ring in process memory", 1,
               64);
     t.boolean("check", &CameraChainParams::check, "compare every output pixel with the reference transform");
+    t.duration(
+        "revoke_every", &CameraChainParams::revokeEveryPs,
+        "the engine's exporter revokes its importers' p2p mappings this often while frames stream (0: never)",
+        0, 1'000'000'000'000ull);
+    t.choice("revoke_kind", &CameraChainParams::revokeKind,
+             "revoke: importers drop their mappings, windows stay; move: each resident BAR window moves to a "
+             "free one (new bus addresses)",
+             {{"revoke", CameraChainRevoke::Revoke}, {"move", CameraChainRevoke::Move}});
     return t;
   }();
   return table;
@@ -110,6 +118,9 @@ std::any parseCameraChain(const ConfigNode& n, Scenario& s) {
 }
 
 std::vector<ComparisonRow> cameraChainRows() {
+  ComparisonRow revokes = statRow("revoke events", "workload.revokes", 1, 0);
+  ComparisonRow faults = statRow("camera device faults", "workload.camera_faults", 1, 0);
+  revokes.onlyIfNonzero = faults.onlyIfNonzero = true;
   return {{"frames pixel-exact",
            [](const RunResult& r) {
              return fixedText(statOf(r, "workload.frames_exact"), 0) + "/" +
@@ -119,7 +130,9 @@ std::vector<ComparisonRow> cameraChainRows() {
           statRow("throughput (MB/s)", "workload.throughput", 1e6, 1),
           statRow("frame latency p50 (us)", "workload.latency_p50", 1e6, 1),
           statRow("frame latency p99 (us)", "workload.latency_p99", 1e6, 1),
-          statRow("convert latency p50 (us)", "workload.convert_latency_p50", 1e6, 1)};
+          statRow("convert latency p50 (us)", "workload.convert_latency_p50", 1e6, 1),
+          revokes,
+          faults};
 }
 
 }  // namespace
@@ -134,8 +147,8 @@ WorkloadKind cameraChainWorkloadKind() {
   };
   k.summary = [](const std::any& params) {
     const auto& c = std::any_cast<const CameraChainParams&>(params);
-    return "camera_chain " + c.camera + " -> " + c.engine + " -> " + c.process + ", " + std::to_string(c.frames) +
-           " frame(s), " + cameraChainPathName(c.path);
+    return "camera_chain " + c.camera + " -> " + c.engine + " -> " + c.process + ", " +
+           std::to_string(c.frames) + " frame(s), " + cameraChainPathName(c.path);
   };
   k.rows = cameraChainRows();
   return k;

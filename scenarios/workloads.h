@@ -27,6 +27,8 @@ namespace hmmsim::scenario {
 struct ComparisonRow {
   std::string label;
   std::function<std::string(const RunResult&)> cell;
+  /// Left out of the table when every run's cell is "0" (a row about an optional feature).
+  bool onlyIfNonzero = false;
 };
 
 struct WorkloadKind {

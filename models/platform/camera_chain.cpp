@@ -30,6 +30,16 @@ const char* cameraChainPathName(CameraChainPath p) {
   return "?";
 }
 
+const char* cameraChainRevokeName(CameraChainRevoke r) {
+  switch (r) {
+    case CameraChainRevoke::Revoke:
+      return "revoke";
+    case CameraChainRevoke::Move:
+      return "move";
+  }
+  return "?";
+}
+
 CameraChain::CameraChain(Platform& platform, const CameraChainParams& params)
     : params_(params),
       stats_("workload"),
@@ -41,7 +51,10 @@ CameraChain::CameraChain(Platform& platform, const CameraChainParams& params)
       outBytes_(stats_.counter("out_bytes", "B", "corrected bytes stored in process memory")),
       latency_(stats_.distribution("latency", "ps", "first pixel read out -> last corrected byte stored")),
       convert_(stats_.distribution("convert_latency", "ps",
-                                   "last camera byte stored -> last corrected byte stored")) {
+                                   "last camera byte stored -> last corrected byte stored")),
+      revokes_(stats_.counter("revokes", "events", "revoke events injected at the exporter")),
+      revokedPages_(stats_.counter("revoked_pages", "pages", "importer-held pages the revoke events took")),
+      windowMoves_(stats_.counter("window_moves", "windows", "BAR windows moved by the revoke events")) {
   camera_ = dynamic_cast<CameraPlatformDevice*>(&platform.device(params.camera));
   engine_ = dynamic_cast<ColourEnginePlatformDevice*>(&platform.device(params.engine));
   if (!camera_) fail("camera", "device \"" + params.camera + "\" is not a camera");
@@ -87,6 +100,44 @@ const CameraParams& CameraChain::cameraParams() const {
 
 void CameraChain::start() {
   camera_->driver().start(params_.frames);
+  if (params_.revokeEveryPs > 0) sc_core::sc_spawn([this] { revokeLoop(); }, "camera_chain_revoker");
+}
+
+void CameraChain::revokeLoop() {
+  const sc_core::sc_time every(double(params_.revokeEveryPs), sc_core::SC_PS);
+  while (!done()) {
+    sc_core::wait(every, allDone_);
+    if (!done()) revokeNow();
+  }
+}
+
+void CameraChain::revokeNow() {
+  P2pExporter& x = engine_->driver().exporter();
+  P2pBarManager& bar = x.bar();
+  ++revokes_;
+  if (trace_)
+    trace_->instant(TraceCategory::Dma, "device." + params_.engine,
+                    std::string("exporter ") + cameraChainRevokeName(params_.revokeKind),
+                    sc_core::sc_time_stamp().value());
+  if (params_.revokeKind == CameraChainRevoke::Revoke) {
+    revokedPages_ += x.revokePages(DevPage(0), x.devicePages()).pagesRevoked;
+    return;
+  }
+  // Move: each window resident now goes to the lowest free window (revoked first).
+  std::vector<BarWindowIdx> resident;
+  std::uint64_t chunk = 0;
+  for (std::uint64_t w = 0; w < bar.windowCount(); ++w)
+    if (bar.chunkOfWindow(BarWindowIdx(w), &chunk)) resident.push_back(BarWindowIdx(w));
+  for (BarWindowIdx from : resident)
+    for (std::uint64_t t = 0; t < bar.windowCount(); ++t) {
+      if (bar.chunkOfWindow(BarWindowIdx(t), &chunk)) continue;
+      const BarRevokeResult r = bar.moveWindow(from, BarWindowIdx(t));
+      if (r.err == Errno::Ok) {
+        ++windowMoves_;
+        revokedPages_ += r.pagesRevoked;
+      }
+      break;
+    }
 }
 
 void CameraChain::onFrame(const CameraCompletion& c) {
@@ -135,6 +186,7 @@ void CameraChain::onJob(const ColourCompletion& c) {
   latency_.sample(f.engineDonePs - f.cameraStartPs);
   convert_.sample(f.engineDonePs - f.cameraDonePs);
   frames_.push_back(f);
+  if (done()) allDone_.notify();
 }
 
 void CameraChain::checkFrame(CameraChainFrame& f, std::uint64_t frame, Va out) {
@@ -178,6 +230,11 @@ void CameraChain::finish() {
   const double frameBytes = double(cp.width) * cp.height * bytesPerPixel(params_.outFormat);
   stats_.scalar("fps", "frames/s", "corrected frames per second (first to last completion)").set(fps);
   stats_.scalar("throughput", "B/s", "corrected bytes per second into process memory").set(fps * frameBytes);
+  ImporterDma* d = camera_->driver().importerDma();
+  stats_
+      .scalar("camera_faults", "faults",
+              "device page faults the camera's importer took (re-faults after revokes)")
+      .set(d ? double(d->stats().counterValue("device_faults")) : 0.0);
 }
 
 void CameraChain::check(const std::string& at, std::vector<std::string>& failures) const {
@@ -201,6 +258,13 @@ void CameraChain::addStats(Platform& /*p*/, StatsRegistry& r) {
   r.add("workload", stats_);
   r.add("device." + params_.camera, camera_->hardware().stats());
   r.add("device." + params_.engine, engine_->hardware().stats());
+  if (ImporterDma* d = camera_->driver().importerDma()) {
+    r.add("device." + params_.camera + ".dma", d->stats());
+    r.add("device." + params_.camera + ".mirror", d->mirror().stats());
+  }
+  P2pExporter& x = engine_->driver().exporter();
+  r.add("device." + params_.engine + ".p2p", x.stats());
+  r.add("device." + params_.engine + ".bar", x.bar().stats());
 }
 
 }  // namespace hmmsim

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <systemc>
+
 #include "models/devices/camera/camera_platform.h"
 #include "models/devices/colour_engine/colour_engine_platform.h"
 #include "models/platform/platform.h"
@@ -36,6 +38,14 @@ enum class CameraChainPath {
   Bounce,  ///< camera -> process memory (system RAM) -> the engine reads it
 };
 const char* cameraChainPathName(CameraChainPath p);
+
+/// What the exporter (the colour engine's driver) does at each injected revoke event.
+enum class CameraChainRevoke {
+  Revoke,  ///< revoke every importer's hold on its device memory; the BAR windows stay resident
+  Move,    ///< move every resident BAR window to a free one (its importers revoked first): the
+           ///< pages get new bus addresses
+};
+const char* cameraChainRevokeName(CameraChainRevoke r);
 
 struct CameraChainParams {
   std::string camera = "cam0";     ///< the "camera" device's name
@@ -53,6 +63,12 @@ struct CameraChainParams {
   unsigned outBuffers = 2;
   /// Compare every output pixel with the reference transform. Default true.
   bool check = true;
+  /// The exporter revokes its importers' mappings every this much simulated time while frames
+  /// stream (MMU_NOTIFY_CLEAR over the special vma: the camera's importer drops its mappings and
+  /// re-faults them). Unit: ps. Default 0 (never).
+  std::uint64_t revokeEveryPs = 0;
+  /// What each revoke event does. Default Revoke.
+  CameraChainRevoke revokeKind = CameraChainRevoke::Revoke;
 };
 
 /// One frame's way through the chain (absolute times, ps).
@@ -74,7 +90,8 @@ class CameraChain final : public PlatformWorkload {
   CameraChain(const CameraChain&) = delete;
   CameraChain& operator=(const CameraChain&) = delete;
 
-  /// Starts the capture (before or during the simulation).
+  /// Starts the capture (before or during the simulation), and the exporter's revoke events when
+  /// revokeEveryPs is set (a SystemC thread that ends with the last frame).
   void start() override;
   /// Records, per frame, a slice on the camera's track (first line read out -> last byte
   /// stored), one on the engine's (job start -> last corrected byte), and the interrupt handlers
@@ -86,13 +103,15 @@ class CameraChain final : public PlatformWorkload {
   const std::vector<CameraChainFrame>& frames() const { return frames_; }
   /// Stats: frames, frames_exact, frames_mismatched, frames_failed, out_bytes, latency and
   /// convert_latency (ps), and after finish(): fps, throughput, latency_p50/p99,
-  /// convert_latency_p50/p99.
+  /// convert_latency_p50/p99, camera_faults; revokes, revoked_pages, window_moves (the injected events).
   StatsGroup& stats() { return stats_; }
   /// Computes the summary scalars (call after the simulation).
   void finish() override;
   /// Every frame came through, none failed, each pixel-exact when checked.
   void check(const std::string& at, std::vector<std::string>& failures) const override;
-  /// "workload" (stats()), "device.<camera>", "device.<engine>".
+  /// "workload" (stats()), "device.<camera>", "device.<engine>", the camera's importer
+  /// ("device.<camera>.dma", "device.<camera>.mirror") and the engine's exporter
+  /// ("device.<engine>.p2p", "device.<engine>.bar").
   void addStats(Platform& p, StatsRegistry& r) override;
   const CameraChainParams& params() const { return params_; }
   const CameraParams& cameraParams() const;
@@ -101,6 +120,10 @@ class CameraChain final : public PlatformWorkload {
   void onFrame(const CameraCompletion& c);
   void onJob(const ColourCompletion& c);
   void checkFrame(CameraChainFrame& f, std::uint64_t frame, Va out);
+  /// The revoke events' thread: one event every revokeEveryPs until the last frame.
+  void revokeLoop();
+  /// One revoke event (revokeKind) by the engine's exporter.
+  void revokeNow();
 
   CameraChainParams params_;
   CameraPlatformDevice* camera_ = nullptr;
@@ -112,6 +135,7 @@ class CameraChain final : public PlatformWorkload {
   std::vector<CameraChainFrame> frames_;
   std::vector<std::uint8_t> scratch_;
   TraceSink* trace_ = nullptr;
+  sc_core::sc_event allDone_;  // the last frame was handled
   StatsGroup stats_;
   Counter& count_;
   Counter& exact_;
@@ -120,6 +144,9 @@ class CameraChain final : public PlatformWorkload {
   Counter& outBytes_;
   Distribution& latency_;
   Distribution& convert_;
+  Counter& revokes_;
+  Counter& revokedPages_;
+  Counter& windowMoves_;
 };
 
 }  // namespace hmmsim
