@@ -29,7 +29,8 @@ DeviceDesc& requireDevice(const ConfigNode& at, PlatformDesc& d, const std::stri
   }
   std::string msg = "no ";
   msg.append(type).append(" device '").append(name).append("' in platform.devices");
-  if (const std::string near = nearestWord(name, names); !near.empty()) msg += "; did you mean '" + near + "'?";
+  if (const std::string near = nearestWord(name, names); !near.empty())
+    msg += "; did you mean '" + near + "'?";
   at.fail(msg);
 }
 
