@@ -48,6 +48,34 @@ void TxDesc::encode(std::uint8_t* b) const {
   b[12] = status;
 }
 
+void RxRecord::encode(std::uint8_t* b) const {
+  std::memset(b, 0, kRxRecordBytes);
+  for (int i = 0; i < 8; ++i) {
+    b[i] = static_cast<std::uint8_t>(slba >> (8 * i));
+    b[16 + i] = static_cast<std::uint8_t>(dataAddr >> (8 * i));
+  }
+  for (int i = 0; i < 4; ++i) {
+    b[8 + i] = static_cast<std::uint8_t>(blocks >> (8 * i));
+    b[24 + i] = static_cast<std::uint8_t>(index >> (8 * i));
+  }
+  b[28] = static_cast<std::uint8_t>((write ? 1 : 0) | (valid ? 2 : 0));
+}
+
+RxRecord RxRecord::decode(const std::uint8_t* b) {
+  RxRecord r;
+  for (int i = 0; i < 8; ++i) {
+    r.slba |= static_cast<std::uint64_t>(b[i]) << (8 * i);
+    r.dataAddr |= static_cast<std::uint64_t>(b[16 + i]) << (8 * i);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r.blocks |= static_cast<std::uint32_t>(b[8 + i]) << (8 * i);
+    r.index |= static_cast<std::uint32_t>(b[24 + i]) << (8 * i);
+  }
+  r.write = (b[28] & 1) != 0;
+  r.valid = (b[28] & 2) != 0;
+  return r;
+}
+
 TxDesc TxDesc::decode(const std::uint8_t* b) {
   TxDesc d;
   d.addr = 0;
@@ -87,7 +115,10 @@ Nic::Nic(sc_core::sc_module_name name, const NicParams& params, PcieDmaEngine& d
       sqesWritten_(stats_.counter("sqes_written", "entries", "NVMe SQEs written into a peer queue")),
       doorbells_(stats_.counter("doorbells_rung", "writes", "peer doorbell writes")),
       cqesSeen_(stats_.counter("cqes_seen", "entries", "peer CQEs consumed")),
-      mailboxCount_(stats_.counter("mailbox_writes", "writes", "writes to the MSI mailbox")) {
+      mailboxCount_(stats_.counter("mailbox_writes", "writes", "writes to the MSI mailbox")),
+      rxRecords_(
+          stats_.counter("rx_records", "records", "storage-request records written to the receive ring")),
+      rxMsis_(stats_.counter("rx_msis", "writes", "receive interrupts (MSI writes) sent to the host")) {
   const std::string err = validate(params);
   HMMSIM_ASSERT(err.empty(), this->name() << ": " << err);
   const Errno r = bar.registerMmio(
@@ -97,6 +128,7 @@ Nic::Nic(sc_core::sc_module_name name, const NicParams& params, PcieDmaEngine& d
   SC_THREAD(monitorThread);
   SC_THREAD(submitThread);
   SC_THREAD(completeThread);
+  SC_THREAD(rxThread);
 }
 
 void Nic::onRegister(const MmioAccess& a) {
@@ -357,6 +389,43 @@ void Nic::completeThread() {
       dma_.issueWrite(qw_.cqDoorbell, 4, reinterpret_cast<const std::uint8_t*>(&head), qk);
       ++doorbells_;
     }
+  }
+}
+
+void Nic::startReceiveNotify(const NicRxNotifyParams& p, std::vector<NicStorageRequest> requests) {
+  HMMSIM_ASSERT(p.entries > 0 && p.msi.programmed(), name() << ": receive notify needs a ring and an MSI");
+  rx_ = p;
+  rxRequests_ = std::move(requests);
+  rxNotified_.assign(rxRequests_.size(), 0);
+  rxOn_ = true;
+  rxStart_.notify(sc_core::SC_ZERO_TIME);
+}
+
+void Nic::rxThread() {
+  if (!rxOn_) wait(rxStart_);
+  tlm_utils::tlm_quantumkeeper qk;
+  qk.reset();
+  for (std::size_t i = 0; i < rxRequests_.size(); ++i) {
+    const NicStorageRequest& q = rxRequests_[i];
+    waitUntil(qk, q.atPs);
+    RxRecord rec;
+    rec.slba = q.slba;
+    rec.blocks = q.blocks;
+    rec.dataAddr = q.dataAddr;
+    rec.index = static_cast<std::uint32_t>(i);
+    rec.write = q.write;
+    rec.valid = true;
+    std::uint8_t raw[kRxRecordBytes];
+    rec.encode(raw);
+    const std::uint64_t slot = rx_.ringAddr + (i % rx_.entries) * kRxRecordBytes;
+    if (dma_.issueWrite(slot, sizeof raw, raw, qk).status != CplStatus::SuccessfulCompletion) ++dmaErrors_;
+    ++rxRecords_;
+    // Posted writes on one path stay in order: the interrupt reaches the host after the record.
+    const DmaIssue d = sendMsi(dma_, rx_.msi, qk);
+    if (d.status != CplStatus::SuccessfulCompletion) ++dmaErrors_;
+    ++rxMsis_;
+    rxNotified_[i] = d.donePs;
+    qk.sync();
   }
 }
 

@@ -21,6 +21,10 @@
 //    the NIC reads CQEs from the peer's completion queue while their phase tag matches, records
 //    each I/O's latency and rings the CQ head doorbell. Commands needing a PRP list get one
 //    written into `prpListBase` (one 4 KiB page per SQ slot).
+//  - Receive notify: the CPU-driven alternative to the queue writer. Each storage request, as it
+//    arrives from the network, is DMA-written as a 32-byte record (nic::RxRecord) into the next
+//    slot of a receive ring in host memory, followed by an MSI (a posted write ordered behind the
+//    record): the host's driver takes the interrupt and does the rest.
 // Addresses are DMA addresses (bus addresses or IOVAs), except that with setTxImporter() the TX
 // buffers' addresses are process virtual addresses (the NIC's driver registered the process range,
 // as an on-demand-paging RDMA NIC does): each packet is read through the shared importer data path
@@ -29,9 +33,11 @@
 // the ring's DMA addresses (kernel memory).
 // Timing: loosely timed, each engine an SC_THREAD with its own quantum keeper, synchronised at
 // every decision. Doorbells take effect when their write reaches the register.
-// Leaves out: the receive path, checksums and TSO headers (payload bytes are sent as they are;
-// the per-packet overhead stands for preamble, MAC header, FCS and inter-packet gap), flow
-// control and PFC, multiple TX queues, descriptor prefetch thresholds, interrupt moderation.
+// Leaves out: the receive path beyond storage-request records (no packet buffers, no RX
+// descriptors the driver posts: a record's slot is its request's index modulo the ring size,
+// and the NIC does not wait for the host to consume it), checksums and TSO headers (payload bytes are sent as
+// they are; the per-packet overhead stands for preamble, MAC header, FCS and inter-packet gap), flow control
+// and PFC, multiple TX queues, descriptor prefetch thresholds, interrupt moderation.
 
 #include <cstdint>
 #include <map>
@@ -44,6 +50,7 @@
 
 #include <tlm_utils/tlm_quantumkeeper.h>
 
+#include "models/devices/common/msi.h"
 #include "models/devices/nvme/nvme_driver.h"
 #include "models/devices/nvme/nvme_spec.h"
 #include "models/pcie/memory_target.h"
@@ -66,6 +73,22 @@ constexpr std::uint32_t kTxDescBytes = 16;
 constexpr std::uint8_t kCmdEop = 0x01;  ///< end of packet (buffer ends a frame)
 constexpr std::uint8_t kCmdRs = 0x08;   ///< report status: write DD back
 constexpr std::uint8_t kStaDd = 0x01;   ///< descriptor done
+
+constexpr std::uint32_t kRxRecordBytes = 32;
+
+/// A storage request as the receive-notify engine hands it to the host (little endian: slba at
+/// byte 0, blocks at 8, data address at 16, request index at 24, flags at 28: bit 0 write, bit 1
+/// valid).
+struct RxRecord {
+  std::uint64_t slba = 0;
+  std::uint32_t blocks = 0;
+  std::uint64_t dataAddr = 0;
+  std::uint32_t index = 0;  ///< the request's position in the list the engine was given
+  bool write = false;
+  bool valid = false;
+  void encode(std::uint8_t* b) const;
+  static RxRecord decode(const std::uint8_t* b);
+};
 
 /// One legacy transmit descriptor.
 struct TxDesc {
@@ -150,6 +173,16 @@ struct NicStorageRequest {
   std::uint64_t dataAddr = 0;  ///< DMA address of the data buffer (4 KiB aligned beyond its first page)
 };
 
+/// Receive-notify mode: where the request records go and which MSI follows each.
+struct NicRxNotifyParams {
+  /// DMA address of the receive ring (host memory). Unit: address. Default 0 (set it).
+  std::uint64_t ringAddr = 0;
+  /// Ring size: request i goes to slot i mod entries. Unit: records. Default 256.
+  std::uint32_t entries = 256;
+  /// The MSI written after each record (the host's receive interrupt).
+  MsiMessage msi;
+};
+
 struct NicIoRecord {
   std::uint16_t cid = 0;
   std::uint64_t arrivePs = 0;    ///< request arrival
@@ -178,17 +211,22 @@ class Nic : public sc_core::sc_module {
   /// Start the queue writer on `requests` (sorted by atPs).
   void startQueueWriter(const NicQueueWriterParams& p, std::vector<NicStorageRequest> requests);
 
+  /// Start receive notify on `requests` (sorted by atPs).
+  void startReceiveNotify(const NicRxNotifyParams& p, std::vector<NicStorageRequest> requests);
+
   const std::vector<NicPacket>& packets() const { return packets_; }
   /// Every payload byte sent, in wire order (recordWire).
   const std::vector<std::uint8_t>& wire() const { return wire_; }
   const std::vector<NicMonitorSample>& monitorSamples() const { return samples_; }
   const std::vector<NicIoRecord>& ioRecords() const { return ios_; }
+  /// Receive notify: per request, when its MSI write reached the host (0: not yet).
+  const std::vector<std::uint64_t>& rxNotified() const { return rxNotified_; }
   /// Notified when a descriptor with RS is written back.
   sc_core::sc_event& txDoneEvent() { return txDone_; }
   std::uint32_t txHead() const { return tdh_; }
   const NicParams& params() const { return params_; }
   /// Stats: "tx_packets", "tx_bytes", "tx_descriptors", "dma_errors", "monitor_samples",
-  /// "sqes_written", "doorbells_rung", "cqes_seen", "mailbox_writes".
+  /// "sqes_written", "doorbells_rung", "cqes_seen", "mailbox_writes", "rx_records", "rx_msis".
   StatsGroup& stats() { return stats_; }
 
  private:
@@ -197,6 +235,7 @@ class Nic : public sc_core::sc_module {
   void monitorThread();
   void submitThread();
   void completeThread();
+  void rxThread();
   /// Send `len` bytes at DMA address `addr` as packets; returns when the last one left the FIFO.
   std::uint64_t transmitBuffer(std::uint64_t addr, std::uint64_t len);
   /// Write one request's SQE (and PRP list) into the peer's SQ and ring its doorbell; returns
@@ -235,6 +274,12 @@ class Nic : public sc_core::sc_module {
   std::uint32_t outstanding_ = 0;
   std::multimap<std::uint64_t, std::uint32_t> mailbox_;  // arrival time -> data
   sc_core::sc_event qwStart_, mailboxWake_, slotFreed_;
+  // Receive notify
+  NicRxNotifyParams rx_;
+  bool rxOn_ = false;
+  std::vector<NicStorageRequest> rxRequests_;
+  std::vector<std::uint64_t> rxNotified_;
+  sc_core::sc_event rxStart_;
   StatsGroup stats_;
   Counter& txPackets_;
   Counter& txBytes_;
@@ -245,6 +290,8 @@ class Nic : public sc_core::sc_module {
   Counter& doorbells_;
   Counter& cqesSeen_;
   Counter& mailboxCount_;
+  Counter& rxRecords_;
+  Counter& rxMsis_;
 };
 
 }  // namespace hmmsim

@@ -1,8 +1,10 @@
 // NIC -> NVMe (RFC workload 1) on a machine the platform builder (models/platform) builds from a
-// PlatformDesc: devices "nvme" and "nic" created by type name. A kernel thread on the CPU brings
-// the controller up, a process maps the controller's BAR0 special vma, the NIC's driver maps the
-// queue through its importer mirror and hands it to the NIC, which then drives reads and writes
-// with no CPU in the data path. Assertions after sc_start().
+// PlatformDesc: devices "nvme" and "nic" created by type name, driven by the NvmeViaNic workload
+// (models/platform/nvme_via_nic.h). P2p: a kernel thread brings the controller up, a process maps
+// the controller's BAR0 special vma, the NIC's driver maps the queue through its importer mirror
+// and hands it to the NIC, which then drives writes and reads with no CPU in the data path. Cpu:
+// the CPU takes the NIC's receive interrupt and submits into a host-memory queue. The last test
+// drives the NVMe driver half directly from a CPU thread. Assertions after sc_start().
 #include <catch2/catch.hpp>
 
 #include <functional>
@@ -22,6 +24,7 @@
 #include "models/devices/nvme/nvme_device.h"
 #include "models/devices/nvme/nvme_driver.h"
 #include "models/platform/builtin_devices.h"
+#include "models/platform/nvme_via_nic.h"
 #include "models/platform/platform.h"
 #include "tests/unit/pcie/topology_fixtures.h"
 
@@ -73,10 +76,8 @@ std::vector<std::uint8_t> bytes(std::size_t n, std::uint32_t seed) {
   return v;
 }
 
-}  // namespace
-
-TEST_CASE(
-    "built by the platform: the NIC drives the NVMe queue it mapped from the controller's special vma") {
+/// The NIC and the NVMe controller under one switch (IOMMU off: DMA addresses are physical).
+PlatformDesc nicNvmeDesc() {
   PlatformDesc d;
   d.ram.ramSize = 256ull << 20;
   d.topology = smallPlatform({"nic", "nvme"});
@@ -84,89 +85,90 @@ TEST_CASE(
     if (e.name == "nvme") e.functions[0].bars = {mem64pref(0, 4 * kMiB)};
     if (e.name == "nic") e.functions[0].bars = {mem64pref(0, 1 * kMiB)};
   }
-  d.iommu.iommu.mode = IommuMode::Off;  // DMA addresses are physical: the buffers below are RAM
+  d.iommu.iommu.mode = IommuMode::Off;
   d.processes = {ProcessDesc{"proc0", {}}};
   d.devices = {DeviceDesc{"nvme", "nvme", "nvme", {}}, DeviceDesc{"nic", "nic", "nic", {}}};
-  Platform p("m", d, builtinDevices());
+  return d;
+}
+
+NvmeViaNicParams nicNvmeWorkload(NvmeViaNicPath path) {
+  NvmeViaNicParams w;
+  w.nic = "nic";
+  w.nvme = "nvme";
+  w.process = "proc0";
+  w.commands = 8;  // four 16 KiB writes (PRP lists), then reads of the same blocks
+  w.ioBytes = 16384;
+  w.queueDepth = 32;
+  w.intervalPs = 150'000'000;
+  w.op = NvmeViaNicOp::WriteRead;
+  w.path = path;
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "built by the platform: the NIC drives the NVMe queue it mapped from the controller's special vma") {
+  Platform p("m", nicNvmeDesc(), builtinDevices());
   NvmePlatformDevice& nvme = p.deviceAs<NvmePlatformDevice>("nvme");
   Nic& nic = p.deviceAs<NicPlatformDevice>("nic").nic();
-  const PciBar& bar0 = p.pci("nvme").bar(0);
-  const std::uint64_t nvmeBar = bar0.bus.value(), cmb = nvmeBar + NvmeParams{}.cmbOffset;
-  const std::uint64_t nicBar = p.pci("nic").bar(0).bus.value();
-  constexpr std::uint32_t kEntries = 32;
-  constexpr std::uint64_t kSrc = 0x0a00'0000ull, kDst = 0x0a80'0000ull;
-  // Four 16 KiB writes (PRP lists in the CMB), then reads of the same blocks.
-  std::vector<NicStorageRequest> rq;
-  for (int pass = 0; pass < 2; ++pass)
-    for (std::uint64_t i = 0; i < 4; ++i) {
-      NicStorageRequest q;
-      q.atPs = 400'000'000 + rq.size() * 150'000'000ull;
-      q.write = pass == 0;
-      q.slba = 100 + 4 * i;
-      q.blocks = 4;
-      q.dataAddr = (q.write ? kSrc : kDst) + i * 16384;
-      rq.push_back(q);
-      if (q.write)
-        p.physMem().write(Pa(q.dataAddr), bytes(16384, static_cast<std::uint32_t>(i)).data(), 16384);
-    }
-  bool ready = false, imported = false, allDone = false;
-  std::uint64_t grantsAfter = 1;
-  std::shared_ptr<File> file;
-  PlatformHost cpu("kthread", p, [&](PlatformHost& h) {
-    NvmeDriverParams dp;
-    dp.barBase = nvmeBar;
-    dp.adminSqPa = 0x0e00'0000ull;
-    dp.adminCqPa = 0x0e00'1000ull;
-    NvmeDriver drv(h, dp);
-    ready = drv.enable();
-    drv.setMsix(1, nicBar + nic::kMailbox, 1);
-    ready = ready && drv.createIoQueuePair(1, cmb, cmb + 0x1000, kEntries, 1, true) == 0;
-    // The process maps the controller's BAR0 (special vma); the NIC driver mirrors it.
-    Mm& mm = p.process("proc0");
-    file = openDeviceFile(p.physMem(), nvme.exporter(), FMODE_READ | FMODE_WRITE, "nvme0");
-    const VaResult va = mm.mmap(Va(0), bar0.size, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
-    HmmDmaImporter imp;
-    imp.device = &p.pci("nic");
-    imp.dma = &p.dma();
-    auto mirror = std::make_unique<ImporterMirror>(mm, imp, va.addr, bar0.size >> kPageShift,
-                                                   ImporterMirrorParams{}, &p.checker(), "nic.importer");
-    NicPeerQueueLayout l;
-    l.bar0 = va.addr;
-    l.sqOffset = cmb - nvmeBar;
-    l.cqOffset = cmb - nvmeBar + 0x1000;
-    l.prpListOffset = cmb - nvmeBar + 0x10000;
-    l.entries = kEntries;
-    const std::optional<NicQueueWriterParams> qw = importPeerQueue(*mirror, l);
-    imported = qw.has_value();
-    if (!imported) return;
-    nic.startQueueWriter(*qw, rq);
-    // Sleep until the NIC finished (the CPU takes no part in the I/O), then let go of the mapping.
-    for (int i = 0; i < 100 && !allDone; ++i) {
-      h.cpuWork(100'000'000);
-      allDone = true;
-      for (const auto& io : nic.ioRecords()) allDone = allDone && io.done;
-    }
-    mirror.reset();
-    grantsAfter = nvme.exporter().exporter().grantCount();
-  });
+  NvmeViaNic w(p, nicNvmeWorkload(NvmeViaNicPath::P2p));
+  w.start();
   sc_core::sc_start();
-  REQUIRE(ready);
-  REQUIRE(imported);
-  CHECK(allDone);
-  CHECK(cpu.errors == 0);
-  for (std::size_t i = 0; i < rq.size(); ++i) {
+  w.finish();
+  REQUIRE(w.ready());
+  REQUIRE(w.imported());
+  CHECK(w.done());
+  CHECK(w.busErrors() == 0);
+  for (std::size_t i = 0; i < w.ios().size(); ++i) {
     INFO("I/O " << i);
+    CHECK(w.ios()[i].done);
+    CHECK(w.ios()[i].status == 0);
     CHECK(nic.ioRecords()[i].status == 0);
-    if (rq[i].write) continue;
-    std::vector<std::uint8_t> got(16384);
-    p.physMem().read(Pa(rq[i].dataAddr), got.data(), got.size());
-    CHECK(got == bytes(16384, static_cast<std::uint32_t>(i - 4)));
   }
+  std::vector<std::string> failures;
+  w.check("", failures);
+  CHECK(failures.empty());
+  CHECK(w.stats().counterValue("commands_exact") == 8);  // media after the writes, buffers after the reads
   CHECK(nvme.controller().stats().counterValue("writes") == 4);
   CHECK(nvme.controller().stats().counterValue("reads") == 4);
   CHECK(nvme.exporter().exporter().stats().counterValue("vma_p2p_pages") > 0);
-  CHECK(grantsAfter == 0);
+  CHECK(w.grantsAfterRelease() == 0);
   CHECK(nic.stats().counterValue("dma_errors") == 0);
+  CHECK(nic.stats().counterValue("sqes_written") == 8);
+  // No CPU in the data path: no interrupt, no submission byte in system memory.
+  CHECK(p.interrupts().stats().counterValue("interrupts") == 0);
+  CHECK(w.stats().counterValue("cpu_interrupts") == 0);
+  CHECK(w.queueSystemMemoryBytes() == 0);
+  CHECK(p.violations().ok());
+}
+
+TEST_CASE("built by the platform: the CPU takes the NIC's receive interrupt and submits to a host SQ") {
+  Platform p("m", nicNvmeDesc(), builtinDevices());
+  NvmePlatformDevice& nvme = p.deviceAs<NvmePlatformDevice>("nvme");
+  Nic& nic = p.deviceAs<NicPlatformDevice>("nic").nic();
+  NvmeViaNic w(p, nicNvmeWorkload(NvmeViaNicPath::Cpu));
+  w.start();
+  sc_core::sc_start();
+  w.finish();
+  REQUIRE(w.ready());
+  CHECK(w.done());
+  CHECK(w.busErrors() == 0);
+  std::vector<std::string> failures;
+  w.check("", failures);
+  CHECK(failures.empty());
+  CHECK(w.stats().counterValue("commands_exact") == 8);
+  CHECK(nvme.controller().stats().counterValue("writes") == 4);
+  CHECK(nvme.controller().stats().counterValue("reads") == 4);
+  CHECK(nvme.controller().stats().counterValue("msis") == 8);
+  CHECK(nic.stats().counterValue("rx_msis") == 8);
+  CHECK(nic.stats().counterValue("sqes_written") == 0);
+  // One receive and one completion interrupt per request (they are 150 us apart).
+  CHECK(p.interrupts().stats().counterValue("handled") == 16);
+  CHECK(w.stats().counterValue("cpu_interrupts") == 16);
+  CHECK(w.stats().counterValue("cpu_handler_ps") >= 8 * (2'000'000 + 1'000'000 + 500'000));
+  // Request records, SQEs, PRP lists and CQEs cross system memory.
+  CHECK(w.queueSystemMemoryBytes() >= 8 * (32 + 64 + 16));
   CHECK(p.violations().ok());
 }
 

@@ -1,0 +1,193 @@
+#pragma once
+// The RFC's NVMe-via-NIC workload as a platform workload (issue 13's nvme_via_nic scenario):
+// storage requests arrive at a "nic" device from the network and become NVMe commands on an
+// "nvme" device. What tests/unit/devices/test_nic_nvme_platform.cpp wired by hand, on a Platform.
+//
+// Control path (both ways): a kernel thread on the CPU (DriverThread) brings the controller up
+// (admin queue in host memory, CSTS.RDY polled), programs the I/O completion vector and creates
+// one I/O queue pair (qid 1, `queueDepth` entries) with admin commands.
+//
+// Paths (the data path of every request):
+//  - P2p: the I/O queues and one PRP-list page per SQ slot are in the controller memory buffer.
+//    The process maps the controller's BAR0 (its special vma), the NIC's driver mirrors the
+//    mapping (ImporterMirror) and hands the queue's bus addresses to the NIC (importPeerQueue);
+//    the completion MSI-X vector points at the NIC's mailbox. The NIC writes each SQE into the
+//    CMB, rings the SQ tail doorbell, reads the CQEs when the controller's MSI reaches its
+//    mailbox, and rings the CQ head doorbell: no CPU in the data path. When every request has
+//    completed the control thread (which checks every 10 us) drops the mirror.
+//  - Cpu: the I/O queues and PRP lists are in host memory. The NIC writes a request record into a
+//    receive ring in host memory and sends an MSI (Nic::startReceiveNotify); the CPU's handler
+//    reads the records, spends `rxCostPs` per request (receive processing and the storage
+//    target's parsing), builds the command and submits it with CPU stores (NvmeDriver::submit:
+//    `submitCostPs`, the SQE into the host SQ, the doorbell an MMIO write through the root
+//    complex). The controller's completion MSI runs the completion handler: it consumes the CQEs
+//    (`completionCostPs` each) and rings the CQ head doorbell, then submits requests that waited
+//    for a free SQ slot. Both handlers run on the interrupt controller's driver CPU.
+// A request completes when its CQE has been consumed (by the NIC, or by the CPU's handler);
+// its latency runs from its arrival at the NIC.
+// Data: request i's buffer is its own folio in system RAM (the NIC's receive buffer). Ops:
+// Write (block i*n.. from the buffer), Read (blocks the workload stored in the media first),
+// WriteRead (the first half writes, the second half reads the same blocks back).
+//
+// Contract: PlatformWorkload's (workload.h). The platform's IOMMU must not translate: the NVMe
+// driver model programs physical addresses (queues, PRPs) as DMA addresses.
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/devices/nic/nic.h"
+#include "models/platform/platform.h"
+#include "models/platform/workload.h"
+#include "sim/stats.h"
+#include "sim/trace.h"
+
+namespace hmmsim {
+
+class DriverThread;
+class File;
+class ImporterMirror;
+class NicPlatformDevice;
+class NvmeDriver;
+class NvmePlatformDevice;
+
+/// Who fills the NVMe submission queue.
+enum class NvmeViaNicPath {
+  P2p,  ///< the NIC, into the queue in the controller's CMB (special vma)
+  Cpu,  ///< the CPU, on the NIC's receive interrupt, into a queue in host memory
+};
+const char* nvmeViaNicPathName(NvmeViaNicPath p);
+
+/// What the requests do.
+enum class NvmeViaNicOp {
+  Write,      ///< every request writes its buffer
+  Read,       ///< every request reads blocks stored beforehand
+  WriteRead,  ///< the first half write, the second half read the same blocks back
+};
+const char* nvmeViaNicOpName(NvmeViaNicOp o);
+
+struct NvmeViaNicParams {
+  std::string nic = "nic0";     ///< the "nic" device's name
+  std::string nvme = "nvme0";   ///< the "nvme" device's name
+  std::string process = "app";  ///< the process that maps the controller's BAR0 (p2p)
+  /// Storage requests. Unit: commands. Default 64.
+  std::uint64_t commands = 64;
+  /// Data per request, a multiple of the media block size. Unit: bytes. Default 16 KiB.
+  std::uint64_t ioBytes = 16384;
+  /// I/O submission and completion queue size (at most entries - 1 commands in flight).
+  /// Unit: entries. Default 32.
+  std::uint32_t queueDepth = 32;
+  /// Time between request arrivals. Unit: ps. Default 2 us.
+  std::uint64_t intervalPs = 2'000'000;
+  NvmeViaNicPath path = NvmeViaNicPath::P2p;    ///< default P2p
+  NvmeViaNicOp op = NvmeViaNicOp::WriteRead;    ///< default WriteRead
+  /// Cpu path: CPU time per request in the receive handler. Unit: ps. Default 2 us.
+  std::uint64_t rxCostPs = 2'000'000;
+  /// Cpu path: CPU time to build and submit one command. Unit: ps. Default 1 us.
+  std::uint64_t submitCostPs = 1'000'000;
+  /// Cpu path: CPU time per completion in the completion handler. Unit: ps. Default 500 ns.
+  std::uint64_t completionCostPs = 500'000;
+};
+
+/// One request's way (absolute times, ps).
+struct NvmeViaNicIo {
+  std::uint64_t arrivePs = 0;    ///< arrived at the NIC
+  std::uint64_t completePs = 0;  ///< its CQE consumed
+  std::uint16_t status = 0;      ///< NVMe status (0: success)
+  bool done = false;
+};
+
+class NvmeViaNic final : public PlatformWorkload {
+ public:
+  /// Allocates the buffers and the control thread. Throws ConfigError (file "<workload>") when a
+  /// device is missing or of the wrong type, the IOMMU translates, or a size does not fit.
+  NvmeViaNic(Platform& platform, const NvmeViaNicParams& params);
+  ~NvmeViaNic() override;
+  NvmeViaNic(const NvmeViaNic&) = delete;
+  NvmeViaNic& operator=(const NvmeViaNic&) = delete;
+
+  /// Nothing: the control thread starts at time 0 and the requests arrive once the queue exists.
+  void start() override {}
+  /// Every request completed.
+  bool done() const override;
+  /// Records a slice per request on track "workload.io" (arrival -> completion).
+  void setTrace(TraceSink* trace) override { trace_ = trace; }
+  /// Latency percentiles, IOPS, CPU time per command, non-data system-memory bytes.
+  void finish() override;
+  /// The controller came up, every request completed with success, and the data is byte-exact
+  /// (media after writes, buffers after reads).
+  void check(const std::string& at, std::vector<std::string>& failures) const override;
+  /// "workload" (stats()), "device.<nic>", "device.<nvme>" (and its media).
+  void addStats(Platform& p, StatsRegistry& r) override;
+
+  const NvmeViaNicParams& params() const { return params_; }
+  const std::vector<NvmeViaNicIo>& ios() const { return ios_; }
+  /// The controller was enabled and the I/O queue pair created.
+  bool ready() const { return ready_; }
+  /// P2p: the NIC got the queue's bus addresses from its importer mirror.
+  bool imported() const { return imported_; }
+  /// P2p: the exporter's grants once the mirror was dropped (0: every p2p map was given back).
+  std::uint64_t grantsAfterRelease() const { return grantsAfter_; }
+  /// System-memory bytes of the I/O phase besides the data (after finish()).
+  std::uint64_t queueSystemMemoryBytes() const { return queueBytes_; }
+  /// CPU loads and stores of the control thread and handlers that failed on the bus.
+  std::uint64_t busErrors() const { return busErrors_; }
+  /// Stats: commands, commands_failed, commands_exact, data_bytes, cpu_interrupts, cpu_handler_ps, latency (ps),
+  /// and after finish(): latency_p50/p99, iops, cpu_ps_per_command, queue_system_memory_bytes.
+  StatsGroup& stats() { return stats_; }
+
+ private:
+  struct Buffer {
+    std::uint64_t pa = 0;  ///< = its DMA address (no IOMMU translation)
+    std::vector<std::uint8_t> data;  ///< what a write sends / a read must bring back
+  };
+  class CpuAccess;
+
+  void allocate(Platform& p);
+  std::uint64_t allocPages(std::uint64_t bytes, const char* what);
+  void control();
+  bool setUpP2p(std::uint64_t nvmeBar);
+  void startCpu();
+  void onRx();
+  void onCompletion();
+  void submitCpu(std::uint32_t index);
+  void completed(std::uint32_t index, std::uint16_t status, std::uint64_t nowPs);
+  void noteDramStart();
+
+  Platform& platform_;
+  NvmeViaNicParams params_;
+  NicPlatformDevice* nic_ = nullptr;
+  NvmePlatformDevice* nvme_ = nullptr;
+  std::string nicEndpoint_;
+  std::uint32_t blocksPerIo_ = 0;
+  std::vector<NicStorageRequest> requests_;
+  std::vector<Buffer> buffers_;
+  std::vector<NvmeViaNicIo> ios_;
+  std::uint64_t adminSq_ = 0, adminCq_ = 0, hostSq_ = 0, hostCq_ = 0, hostPrp_ = 0, rxRing_ = 0;
+  std::unique_ptr<CpuAccess> cpu_;
+  std::unique_ptr<NvmeDriver> driver_;
+  std::unique_ptr<DriverThread> thread_;
+  std::shared_ptr<File> file_;
+  std::unique_ptr<ImporterMirror> mirror_;
+  std::optional<NicQueueWriterParams> queueWriter_;
+  MsiMessage completionMsi_, rxMsi_;
+  std::uint32_t rxNext_ = 0, inFlight_ = 0;
+  std::deque<std::uint32_t> backlog_;
+  bool ready_ = false, imported_ = false;
+  std::uint64_t grantsAfter_ = 0, busErrors_ = 0, completedCount_ = 0, dramStart_ = 0, queueBytes_ = 0;
+  std::vector<std::uint64_t> mismatched_;  // requests whose data differs (after finish())
+  TraceSink* trace_ = nullptr;
+  StatsGroup stats_;
+  Counter& commands_;
+  Counter& failed_;
+  Counter& exact_;
+  Counter& dataBytes_;
+  Counter& interrupts_;
+  Counter& handlerPs_;
+  Distribution& latency_;
+};
+
+}  // namespace hmmsim
