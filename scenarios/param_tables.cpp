@@ -35,9 +35,9 @@ const ParamTable<DmirrorParams>& dmirrorParamTable() {
 
 std::vector<const ParamTableBase*> allParamTables() {
   std::vector<const ParamTableBase*> t = {
-      &physMemParamTable(),      &mmParamTable(),           &dramParamTable(),
-      &cpuCoreParamTable(),      &dmirrorParamTable(),      &cameraParamTable(),
-      &cameraSensorParamTable(), &colourEngineParamTable(), &importerDmaParamTable()};
+      &physMemParamTable(),     &mmParamTable(),     &dramParamTable(),         &cpuCoreParamTable(),
+      &dmirrorParamTable(),     &cameraParamTable(), &cameraSensorParamTable(), &colourEngineParamTable(),
+      &importerDmaParamTable(), &nvmeParamTable(),   &nicParamTable()};
   for (const WorkloadKind& k : workloadKinds()) t.push_back(k.table);
   for (const ParamTableBase* topo : topologyParamTables()) t.push_back(topo);
   return t;

@@ -8,9 +8,10 @@
 namespace hmmsim::scenario {
 
 WorkloadKind cameraChainWorkloadKind();
+WorkloadKind nvmeViaNicWorkloadKind();
 
 const std::vector<WorkloadKind>& workloadKinds() {
-  static const std::vector<WorkloadKind> kinds = {cameraChainWorkloadKind()};
+  static const std::vector<WorkloadKind> kinds = {cameraChainWorkloadKind(), nvmeViaNicWorkloadKind()};
   return kinds;
 }
 

@@ -109,6 +109,82 @@ const ParamTable<ColourEngineDeviceParams>& colourEngineParamTable() {
   return table;
 }
 
+namespace {
+
+const ParamTable<NvmeMediaParams>& nvmeMediaTable() {
+  static const ParamTable<NvmeMediaParams> table = [] {
+    ParamTable<NvmeMediaParams> t("nvme.media", "the namespace's media (NvmeMediaParams)");
+    t.integer("block_size", &NvmeMediaParams::blockBytes, "bytes",
+              "logical block size (512 .. 4096, a power of two)", 512, 4096);
+    t.integer("capacity_blocks", &NvmeMediaParams::capacityBlocks, "blocks", "namespace size", 1, 1ll << 40);
+    t.duration("read_latency", &NvmeMediaParams::readLatencyPs, "a read's time until its first byte is ready",
+               0, 1'000'000'000'000ull);
+    t.duration("write_latency", &NvmeMediaParams::writeLatencyPs, "a write's time until it is programmed", 0,
+               1'000'000'000'000ull);
+    t.real("read_bandwidth", &NvmeMediaParams::readBandwidthGbps, "Gb/s",
+           "media read bandwidth, all channels", 0.001, 1e6);
+    t.real("write_bandwidth", &NvmeMediaParams::writeBandwidthGbps, "Gb/s",
+           "media write bandwidth, all channels", 0.001, 1e6);
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+const ParamTable<NvmeParams>& nvmeParamTable() {
+  static const ParamTable<NvmeParams> table = [] {
+    ParamTable<NvmeParams> t(
+        "nvme", "an NVMe SSD: registers, doorbells, MSI-X and a CMB in BAR 0; media with real bytes");
+    t.bytes("cmb_offset", &NvmeParams::cmbOffset, "where the CMB starts in BAR 0 (a multiple of 2MiB)",
+            2ull << 20, 1ull << 40);
+    t.bytes("cmb_size", &NvmeParams::cmbBytes,
+            "controller memory buffer (a multiple of 2MiB; 0: none; must fit in BAR 0 after cmb_offset)", 0,
+            1ull << 40);
+    t.integer("io_queue_pairs", &NvmeParams::ioQueuePairs, "queues", "I/O queue pairs supported", 1, 1023);
+    t.integer("max_queue_entries", &NvmeParams::maxQueueEntries, "entries", "largest queue (CAP.MQES + 1)", 2,
+              65536);
+    t.duration("cmb_access", &NvmeParams::cmbAccessPs, "the controller's own access to its CMB", 0,
+               1'000'000'000ull);
+    t.duration("command_overhead", &NvmeParams::commandOverheadPs, "firmware time per command", 0,
+               1'000'000'000'000ull);
+    t.integer("max_outstanding", &NvmeParams::maxOutstanding, "commands", "commands in flight at most", 1,
+              65536);
+    t.bytes("mdts", &NvmeParams::mdtsBytes, "largest data transfer of one command (a multiple of 4KiB)", 4096,
+            1ull << 30);
+    t.merge(nvmeMediaTable(), &NvmeParams::media);
+    t.check([](const NvmeParams& p) {
+      NvmeParams q = p;
+      q.barBytes = p.cmbOffset + p.cmbBytes;  // BAR 0's size is the endpoint's: checked with it
+      return NvmeController::validate(q);
+    });
+    return t;
+  }();
+  return table;
+}
+
+const ParamTable<NicParams>& nicParamTable() {
+  static const ParamTable<NicParams> table = [] {
+    ParamTable<NicParams> t("nic", "a NIC: TX ring at line rate, monitoring reads, NVMe queue writer");
+    t.real("line_rate", &NicParams::lineRateGbps, "Gb/s", "line rate of the port", 0.001, 1e6);
+    t.integer("packet_size", &NicParams::packetBytes, "bytes", "payload bytes per packet", 1, 1 << 20);
+    t.integer("packet_overhead", &NicParams::packetOverheadBytes, "bytes",
+              "wire bytes per packet besides the payload (preamble, MAC header, FCS, gap)", 0, 1 << 16);
+    t.bytes("tx_buffer", &NicParams::txBufferBytes, "on-NIC transmit FIFO (at least one packet)", 1,
+            1ull << 32);
+    t.integer("descriptor_batch", &NicParams::descriptorBatch, "descriptors",
+              "descriptors fetched per DMA read", 1, 4096);
+    t.boolean("record_wire", &NicParams::recordWire, "keep every transmitted byte");
+    t.check([](const NicParams& p) {
+      NicParams q = p;
+      q.barBytes = nic::kRegisterBytes;  // BAR 0's size is the endpoint's
+      return Nic::validate(q);
+    });
+    return t;
+  }();
+  return table;
+}
+
 const std::map<std::string, DeviceParamTable>& deviceParamTables() {
   static const std::map<std::string, DeviceParamTable> tables = {
       {"camera",
@@ -118,11 +194,25 @@ const std::map<std::string, DeviceParamTable>& deviceParamTables() {
           cameraParamTable().load(n, p);
           return std::any(p);
         }}},
-      {"colour_engine", {&colourEngineParamTable(), [](const ConfigNode& n) {
-                           ColourEngineDeviceParams p;
-                           colourEngineParamTable().load(n, p);
-                           return std::any(p);
-                         }}}};
+      {"colour_engine",
+       {&colourEngineParamTable(),
+        [](const ConfigNode& n) {
+          ColourEngineDeviceParams p;
+          colourEngineParamTable().load(n, p);
+          return std::any(p);
+        }}},
+      {"nic",
+       {&nicParamTable(),
+        [](const ConfigNode& n) {
+          NicParams p;
+          nicParamTable().load(n, p);
+          return std::any(p);
+        }}},
+      {"nvme", {&nvmeParamTable(), [](const ConfigNode& n) {
+                  NvmeParams p;
+                  nvmeParamTable().load(n, p);
+                  return std::any(p);
+                }}}};
   return tables;
 }
 

@@ -24,7 +24,7 @@ namespace hmmsim {
 namespace {
 constexpr std::uint64_t kPage = 4096;
 constexpr std::uint16_t kQid = 1;
-constexpr std::uint16_t kVector = 1;            // the I/O CQ's MSI-X entry
+constexpr std::uint16_t kVector = 1;           // the I/O CQ's MSI-X entry
 constexpr std::uint64_t kPollPs = 10'000'000;  // the p2p control thread's check for completion
 
 [[noreturn]] void fail(const std::string& key, const std::string& msg) {
@@ -79,6 +79,29 @@ class NvmeViaNic::CpuAccess final : public DriverHost {
   std::uint64_t& errors_;
 };
 
+std::pair<std::string, std::string> nvmeViaNicProblem(const NvmeViaNicParams& w, const NvmeParams& np) {
+  const std::uint32_t block = np.media.blockBytes;
+  if (w.ioBytes == 0 || w.ioBytes % block != 0)
+    return {"io_size", "expected a multiple of the media's block_size (" + std::to_string(block) + " B)"};
+  if (w.ioBytes > np.mdtsBytes || w.ioBytes > kPage * (kPage / 8))
+    return {"io_size", "expected at most the controller's mdts (" + std::to_string(np.mdtsBytes) +
+                           " B) and what one PRP-list page covers (2MiB)"};
+  if (w.queueDepth < 2 || w.queueDepth > np.maxQueueEntries)
+    return {"queue_depth",
+            "expected 2 .. the controller's max_queue_entries (" + std::to_string(np.maxQueueEntries) + ")"};
+  if ((w.commands + 1) * (w.ioBytes / block) > np.media.capacityBlocks)
+    return {"commands", "the requests' blocks exceed the namespace (capacity_blocks)"};
+  if (w.path == NvmeViaNicPath::P2p) {
+    const std::uint64_t need = pageUp(w.queueDepth * 64ull) + pageUp(w.queueDepth * 16ull) +
+                               (w.ioBytes > 2 * kPage ? w.queueDepth * kPage : 0);
+    if (need > np.cmbBytes)
+      return {"queue_depth", "the queues and PRP lists of the p2p path need " + std::to_string(need) +
+                                 " B of CMB; the nvme device's cmb_size is " + std::to_string(np.cmbBytes) +
+                                 " B (lower queue_depth or raise cmb_size)"};
+  }
+  return {"", ""};
+}
+
 const char* nvmeViaNicPathName(NvmeViaNicPath p) {
   return p == NvmeViaNicPath::P2p ? "p2p" : "cpu";
 }
@@ -101,8 +124,9 @@ NvmeViaNic::NvmeViaNic(Platform& platform, const NvmeViaNicParams& params)
       stats_("workload"),
       commands_(stats_.counter("commands", "commands", "requests whose CQE was consumed")),
       failed_(stats_.counter("commands_failed", "commands", "requests completed with an error status")),
-      exact_(stats_.counter("commands_exact", "commands",
-                            "completed requests whose data is byte-exact (media after a write, buffer after a read)")),
+      exact_(stats_.counter(
+          "commands_exact", "commands",
+          "completed requests whose data is byte-exact (media after a write, buffer after a read)")),
       dataBytes_(stats_.counter("data_bytes", "B", "data bytes moved by completed requests")),
       interrupts_(stats_.counter("cpu_interrupts", "interrupts",
                                  "CPU interrupts taken for the requests (receive and completion)")),
@@ -113,28 +137,14 @@ NvmeViaNic::NvmeViaNic(Platform& platform, const NvmeViaNicParams& params)
   if (!nic_) fail("nic", "device \"" + params.nic + "\" is not a nic");
   if (!nvme_) fail("nvme", "device \"" + params.nvme + "\" is not an nvme");
   if (platform.iommu().mode() == IommuMode::Translate)
-    fail("nvme", "the NVMe driver model programs physical addresses: set platform.iommu.mode to off or "
-                 "passthrough");
+    fail("nvme",
+         "the NVMe driver model programs physical addresses: set platform.iommu.mode to off or "
+         "passthrough");
   nicEndpoint_ = endpointOf(platform, params.nic);
   const NvmeParams& np = nvme_->controller().params();
-  const std::uint32_t block = np.media.blockBytes;
-  if (params.ioBytes == 0 || params.ioBytes % block != 0)
-    fail("io_size", "a multiple of the media block size (" + std::to_string(block) + " B)");
-  if (params.ioBytes > np.mdtsBytes || params.ioBytes > kPage * (kPage / 8))
-    fail("io_size", "at most the controller's MDTS and one PRP-list page (2MiB)");
-  if (params.queueDepth < 2 || params.queueDepth > np.maxQueueEntries)
-    fail("queue_depth", "between 2 and the controller's max_queue_entries (" +
-                            std::to_string(np.maxQueueEntries) + ")");
-  blocksPerIo_ = static_cast<std::uint32_t>(params.ioBytes / block);
-  const std::uint64_t lbas = (params.commands + 1) * blocksPerIo_;
-  if (lbas > np.media.capacityBlocks) fail("commands", "the requests' blocks exceed the namespace");
-  if (params.path == NvmeViaNicPath::P2p) {
-    const std::uint64_t need = pageUp(params.queueDepth * 64ull) + pageUp(params.queueDepth * 16ull) +
-                               (params.ioBytes > 2 * kPage ? params.queueDepth * kPage : 0);
-    if (need > np.cmbBytes)
-      fail("queue_depth", "the queues and PRP lists need " + std::to_string(need) +
-                              " B of CMB; the nvme device's cmb_size is " + std::to_string(np.cmbBytes));
-  }
+  const auto [key, why] = nvmeViaNicProblem(params, np);
+  if (!key.empty()) fail(key, why);
+  blocksPerIo_ = static_cast<std::uint32_t>(params.ioBytes / np.media.blockBytes);
   allocate(platform);
   cpu_ = std::make_unique<CpuAccess>(platform, busErrors_);
   if (params.path == NvmeViaNicPath::Cpu) {
@@ -142,7 +152,8 @@ NvmeViaNic::NvmeViaNic(Platform& platform, const NvmeViaNicParams& params)
     completionMsi_ = irq.allocateVector(params.nvme + ".q1", 0, [this](IrqContext&) { onCompletion(); });
     rxMsi_ = irq.allocateVector(params.nic + ".rx", 0, [this](IrqContext&) { onRx(); });
   }
-  thread_ = std::make_unique<DriverThread>("nvme_via_nic_ctl", platform, [this](DriverThread&) { control(); });
+  thread_ =
+      std::make_unique<DriverThread>("nvme_via_nic_ctl", platform, [this](DriverThread&) { control(); });
 }
 
 NvmeViaNic::~NvmeViaNic() = default;
@@ -334,7 +345,8 @@ void NvmeViaNic::completed(std::uint32_t index, std::uint16_t status, std::uint6
 bool NvmeViaNic::done() const {
   if (params_.path == NvmeViaNicPath::Cpu) return completedCount_ == ios_.size();
   const std::vector<NicIoRecord>& r = nic_->nic().ioRecords();
-  return r.size() == ios_.size() && std::all_of(r.begin(), r.end(), [](const NicIoRecord& x) { return x.done; });
+  return r.size() == ios_.size() &&
+         std::all_of(r.begin(), r.end(), [](const NicIoRecord& x) { return x.done; });
 }
 
 void NvmeViaNic::finish() {
@@ -390,8 +402,10 @@ void NvmeViaNic::finish() {
   const std::uint64_t dram = d.counterValue("bytes_read") + d.counterValue("bytes_written") - dramStart_;
   const std::uint64_t data = dataBytes_.value();
   queueBytes_ = dram > data ? dram - data : 0;
-  stats_.scalar("queue_system_memory_bytes", "B",
-                "system-memory bytes of the I/O phase besides the data (request records, SQEs, PRP lists, CQEs)")
+  stats_
+      .scalar(
+          "queue_system_memory_bytes", "B",
+          "system-memory bytes of the I/O phase besides the data (request records, SQEs, PRP lists, CQEs)")
       .set(double(queueBytes_));
 }
 

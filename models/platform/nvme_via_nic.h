@@ -37,9 +37,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/devices/nic/nic.h"
+#include "models/devices/nvme/nvme.h"
 #include "models/platform/platform.h"
 #include "models/platform/workload.h"
 #include "sim/stats.h"
@@ -82,8 +84,8 @@ struct NvmeViaNicParams {
   std::uint32_t queueDepth = 32;
   /// Time between request arrivals. Unit: ps. Default 2 us.
   std::uint64_t intervalPs = 2'000'000;
-  NvmeViaNicPath path = NvmeViaNicPath::P2p;    ///< default P2p
-  NvmeViaNicOp op = NvmeViaNicOp::WriteRead;    ///< default WriteRead
+  NvmeViaNicPath path = NvmeViaNicPath::P2p;  ///< default P2p
+  NvmeViaNicOp op = NvmeViaNicOp::WriteRead;  ///< default WriteRead
   /// Cpu path: CPU time per request in the receive handler. Unit: ps. Default 2 us.
   std::uint64_t rxCostPs = 2'000'000;
   /// Cpu path: CPU time to build and submit one command. Unit: ps. Default 1 us.
@@ -99,6 +101,11 @@ struct NvmeViaNicIo {
   std::uint16_t status = 0;      ///< NVMe status (0: success)
   bool done = false;
 };
+
+/// What is wrong with `w` on a controller with `nvme`'s parameters: {key, message}, or {"", ""}
+/// when it fits (io_size against the block size, MDTS and one PRP list; queue_depth against the
+/// controller's largest queue and, on the p2p path, the CMB).
+std::pair<std::string, std::string> nvmeViaNicProblem(const NvmeViaNicParams& w, const NvmeParams& nvme);
 
 class NvmeViaNic final : public PlatformWorkload {
  public:
@@ -135,13 +142,13 @@ class NvmeViaNic final : public PlatformWorkload {
   std::uint64_t queueSystemMemoryBytes() const { return queueBytes_; }
   /// CPU loads and stores of the control thread and handlers that failed on the bus.
   std::uint64_t busErrors() const { return busErrors_; }
-  /// Stats: commands, commands_failed, commands_exact, data_bytes, cpu_interrupts, cpu_handler_ps, latency (ps),
-  /// and after finish(): latency_p50/p99, iops, cpu_ps_per_command, queue_system_memory_bytes.
+  /// Stats: commands, commands_failed, commands_exact, data_bytes, cpu_interrupts, cpu_handler_ps, latency
+  /// (ps), and after finish(): latency_p50/p99, iops, cpu_ps_per_command, queue_system_memory_bytes.
   StatsGroup& stats() { return stats_; }
 
  private:
   struct Buffer {
-    std::uint64_t pa = 0;  ///< = its DMA address (no IOMMU translation)
+    std::uint64_t pa = 0;            ///< = its DMA address (no IOMMU translation)
     std::vector<std::uint8_t> data;  ///< what a write sends / a read must bring back
   };
   class CpuAccess;

@@ -49,3 +49,6 @@ endforeach()
 add_test(NAME "scenario: camera_chain twice with the same seed gives a byte-identical stats.json"
          COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim> -DFILE=${PROJECT_SOURCE_DIR}/scenarios/camera_chain.yaml
                  -DWORK=${CMAKE_CURRENT_BINARY_DIR}/stats-twice-platform -P ${PROJECT_SOURCE_DIR}/cmake/RunTwiceCompare.cmake)
+add_test(NAME "scenario: nvme_via_nic twice with the same seed gives a byte-identical stats.json"
+         COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim> -DFILE=${PROJECT_SOURCE_DIR}/scenarios/nvme_via_nic.yaml
+                 -DWORK=${CMAKE_CURRENT_BINARY_DIR}/stats-twice-nvme -P ${PROJECT_SOURCE_DIR}/cmake/RunTwiceCompare.cmake)
