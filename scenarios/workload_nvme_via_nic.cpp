@@ -37,9 +37,11 @@ const ParamTable<NvmeViaNicParams>& nvmeViaNicParamTable() {
     t.choice("op", &NvmeViaNicParams::op,
              "write, read (blocks stored beforehand), or write_read (the second half reads the first half's "
              "blocks back)",
-             {{"write", NvmeViaNicOp::Write}, {"read", NvmeViaNicOp::Read}, {"write_read", NvmeViaNicOp::WriteRead}});
-    t.duration("rx_cost", &NvmeViaNicParams::rxCostPs, "cpu path: CPU time per request in the receive handler",
-               0, 1'000'000'000'000ull);
+             {{"write", NvmeViaNicOp::Write},
+              {"read", NvmeViaNicOp::Read},
+              {"write_read", NvmeViaNicOp::WriteRead}});
+    t.duration("rx_cost", &NvmeViaNicParams::rxCostPs,
+               "cpu path: CPU time per request in the receive handler", 0, 1'000'000'000'000ull);
     t.duration("submit_cost", &NvmeViaNicParams::submitCostPs,
                "cpu path: CPU time to build and submit one command", 0, 1'000'000'000'000ull);
     t.duration("completion_cost", &NvmeViaNicParams::completionCostPs,
@@ -75,7 +77,8 @@ std::any parseNvmeViaNic(const ConfigNode& n, Scenario& s) {
   const auto [key, why] = nvmeViaNicProblem(w, np);
   if (!key.empty()) (n.has(key) ? n.at(key) : n).fail(why);
   if (d.iommu.iommu.mode == IommuMode::Translate)
-    n.fail("the NVMe driver model programs physical addresses: set platform.iommu.mode to off or passthrough");
+    n.fail(
+        "the NVMe driver model programs physical addresses: set platform.iommu.mode to off or passthrough");
   ensureProcess(d, w.process);
   return w;
 }
@@ -83,8 +86,8 @@ std::any parseNvmeViaNic(const ConfigNode& n, Scenario& s) {
 std::vector<ComparisonRow> nvmeViaNicRows() {
   return {{"commands ok / exact",
            [](const RunResult& r) {
-             return fixedText(statOf(r, "workload.commands") - statOf(r, "workload.commands_failed"), 0) + " / " +
-                    fixedText(statOf(r, "workload.commands_exact"), 0);
+             return fixedText(statOf(r, "workload.commands") - statOf(r, "workload.commands_failed"), 0) +
+                    " / " + fixedText(statOf(r, "workload.commands_exact"), 0);
            }},
           statRow("latency p50 (us)", "workload.latency_p50", 1e6, 2),
           statRow("latency p99 (us)", "workload.latency_p99", 1e6, 2),
