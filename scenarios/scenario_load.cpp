@@ -187,7 +187,8 @@ namespace {
 Scenario loadOne(const std::string& path, const std::vector<Override>& overrides, bool expandVariants);
 
 /// `variants:` each entry {name, description, set: {key: value}, expect: {stats}} is the file
-/// loaded again with its set: overrides (then the command line's), plus its expectations.
+/// loaded again with its set: overrides (then the command line's), plus its expectations (a
+/// checker verdict given by --set expect.checker... stays: the command line wins).
 std::vector<Scenario> loadVariants(const std::string& path, const ConfigNode& list,
                                    const std::vector<Override>& cli, const Scenario& base) {
   if (!base.platform.desc)
@@ -209,7 +210,15 @@ std::vector<Scenario> loadVariants(const std::string& path, const ConfigNode& li
     Scenario vs = loadOne(path, o, false);
     vs.variant = n;
     vs.variantDescription = v.optString("description").value_or("");
-    if (auto e = v.find("expect")) parseExpectSection(*e, vs);
+    if (auto e = v.find("expect")) {
+      // A checker verdict set on the command line wins over the variant's, as --set wins over set:.
+      const bool cliChecker = std::any_of(cli.begin(), cli.end(), [](const Override& c) {
+        return c.key == "expect.checker" || c.key.rfind("expect.checker.", 0) == 0;
+      });
+      const auto checker = vs.expect.checker;
+      parseExpectSection(*e, vs);
+      if (cliChecker) vs.expect.checker = checker;
+    }
     out.push_back(std::move(vs));
   }
   if (out.empty()) list.fail("expected a list of variants, each {name, description, set, expect}");

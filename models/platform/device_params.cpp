@@ -52,6 +52,24 @@ const ParamTable<ColourEngineParams>& engineTable() {
 }
 }  // namespace
 
+namespace {
+/// The device MMU's keys of importer_dma (merged into it).
+const ParamTable<ImporterMirrorParams>& importerMirrorTable() {
+  static const ParamTable<ImporterMirrorParams> table = [] {
+    ParamTable<ImporterMirrorParams> t("importer_mirror", "an importer's device MMU");
+    t.choice("misbehave", &ImporterMirrorParams::misbehave,
+             "a deliberate breach of the invalidation contract, for the checker (hmm/importer_mirror.h)",
+             {{"none", ImporterMisbehaviour::None},
+              {"ignore_invalidations", ImporterMisbehaviour::IgnoreInvalidations},
+              {"ack_without_waiting", ImporterMisbehaviour::AckWithoutWaiting},
+              {"pin_forever", ImporterMisbehaviour::PinForever},
+              {"keep_old_address", ImporterMisbehaviour::KeepOldAddress}});
+    return t;
+  }();
+  return table;
+}
+}  // namespace
+
 const ParamTable<ImporterDmaParams>& importerDmaParamTable() {
   static const ParamTable<ImporterDmaParams> table = [] {
     ParamTable<ImporterDmaParams> t("importer_dma",
@@ -66,6 +84,7 @@ const ParamTable<ImporterDmaParams>& importerDmaParamTable() {
               "a fault maps fault_ahead pages even past the transfer's end");
     t.integer("max_fault_retries", &ImporterDmaParams::maxFaultRetries, "faults",
               "device faults tried for one page before the transfer fails", 1, 1 << 20);
+    t.merge(importerMirrorTable(), &ImporterDmaParams::mirror);
     t.check([](const ImporterDmaParams& p) { return p.check(); });
     return t;
   }();
