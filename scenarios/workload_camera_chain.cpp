@@ -85,6 +85,8 @@ const ParamTable<CameraChainParams>& cameraChainParamTable() {
     t.integer("out_buffers", &CameraChainParams::outBuffers, "buffers", "output ring in process memory", 1,
               64);
     t.boolean("check", &CameraChainParams::check, "compare every output pixel with the reference transform");
+    t.boolean("p2p_fallback", &CameraChainParams::p2pFallback,
+              "when the p2p map of the engine's memory is declined, take the bounce path instead of failing");
     t.duration(
         "revoke_every", &CameraChainParams::revokeEveryPs,
         "the engine's exporter revokes its importers' p2p mappings this often while frames stream (0: never)",
@@ -120,7 +122,8 @@ std::any parseCameraChain(const ConfigNode& n, Scenario& s) {
 std::vector<ComparisonRow> cameraChainRows() {
   ComparisonRow revokes = statRow("revoke events", "workload.revokes", 1, 0);
   ComparisonRow faults = statRow("camera device faults", "workload.camera_faults", 1, 0);
-  revokes.onlyIfNonzero = faults.onlyIfNonzero = true;
+  ComparisonRow fallbacks = statRow("p2p fallbacks to bounce", "workload.p2p_fallbacks", 1, 0);
+  revokes.onlyIfNonzero = faults.onlyIfNonzero = fallbacks.onlyIfNonzero = true;
   return {{"frames pixel-exact",
            [](const RunResult& r) {
              return fixedText(statOf(r, "workload.frames_exact"), 0) + "/" +
@@ -132,7 +135,8 @@ std::vector<ComparisonRow> cameraChainRows() {
           statRow("frame latency p99 (us)", "workload.latency_p99", 1e6, 1),
           statRow("convert latency p50 (us)", "workload.convert_latency_p50", 1e6, 1),
           revokes,
-          faults};
+          faults,
+          fallbacks};
 }
 
 }  // namespace

@@ -42,6 +42,7 @@ const char* cameraChainRevokeName(CameraChainRevoke r) {
 
 CameraChain::CameraChain(Platform& platform, const CameraChainParams& params)
     : params_(params),
+      path_(params.path),
       stats_("workload"),
       count_(stats_.counter("frames", "frames", "frames converted and handled")),
       exact_(stats_.counter("frames_exact", "frames",
@@ -54,7 +55,8 @@ CameraChain::CameraChain(Platform& platform, const CameraChainParams& params)
                                    "last camera byte stored -> last corrected byte stored")),
       revokes_(stats_.counter("revokes", "events", "revoke events injected at the exporter")),
       revokedPages_(stats_.counter("revoked_pages", "pages", "importer-held pages the revoke events took")),
-      windowMoves_(stats_.counter("window_moves", "windows", "BAR windows moved by the revoke events")) {
+      windowMoves_(stats_.counter("window_moves", "windows", "BAR windows moved by the revoke events")),
+      fallbacks_(stats_.counter("p2p_fallbacks", "runs", "p2p declined, the frames took the bounce path")) {
   camera_ = dynamic_cast<CameraPlatformDevice*>(&platform.device(params.camera));
   engine_ = dynamic_cast<ColourEnginePlatformDevice*>(&platform.device(params.engine));
   if (!camera_) fail("camera", "device \"" + params.camera + "\" is not a camera");
@@ -81,12 +83,30 @@ CameraChain::CameraChain(Platform& platform, const CameraChainParams& params)
         mm_->mmap(in_, 2 * inSlot_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, file_, 0);  // special vma
     if (!in.ok()) fail("path", "mmap of the colour engine's memory failed");
   }
-  if (camera_->driver().setUserBuffers(*mm_, {in_, in_ + inSlot_}) != Errno::Ok)
-    fail("camera", "the camera refused the input buffers");
+  giveCameraBuffers();
   engine_->driver().setTransform(params.transform);
   scratch_.resize(outSlot_);
   camera_->onFrame([this](const CameraCompletion& c) { onFrame(c); });
   engine_->onJob([this](const ColourCompletion& c) { onJob(c); });
+}
+
+void CameraChain::giveCameraBuffers() {
+  if (camera_->driver().setUserBuffers(*mm_, {in_, in_ + inSlot_}) == Errno::Ok) return;
+  if (path_ != CameraChainPath::P2p || !params_.p2pFallback)
+    fail("camera", path_ == CameraChainPath::P2p
+                       ? "the camera cannot map the colour engine's memory (p2p declined; p2p_fallback: true "
+                         "takes the bounce path instead)"
+                       : "the camera refused the input buffers");
+  // The decline honoured: the input buffers become anonymous memory, the engine reads them there.
+  const std::uint64_t bytes = 2 * inSlot_;
+  if (mm_->munmap(in_, bytes) != Errno::Ok ||
+      !mm_->mmap(in_, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED).ok())
+    fail("path", "cannot replace the colour engine's memory by process memory");
+  file_.reset();
+  path_ = CameraChainPath::Bounce;
+  ++fallbacks_;
+  if (camera_->driver().setUserBuffers(*mm_, {in_, in_ + inSlot_}) != Errno::Ok)
+    fail("camera", "the camera refused the input buffers");
 }
 
 CameraChain::~CameraChain() {
@@ -146,7 +166,7 @@ void CameraChain::onFrame(const CameraCompletion& c) {
     trace_->instant(TraceCategory::Dma, "cpu.irq", params_.camera + " frame " + std::to_string(c.frame),
                     sc_core::sc_time_stamp().value());
   ColourRequest q;
-  q.srcLocal = params_.path == CameraChainPath::P2p;
+  q.srcLocal = path_ == CameraChainPath::P2p;
   q.srcOffset = c.buffer * inSlot_;
   q.srcVa = in_ + c.buffer * inSlot_;
   q.dstVa = out_ + (c.frame % params_.outBuffers) * outSlot_;

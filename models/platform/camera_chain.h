@@ -67,6 +67,10 @@ struct CameraChainParams {
   /// stream (MMU_NOTIFY_CLEAR over the special vma: the camera's importer drops its mappings and
   /// re-faults them). Unit: ps. Default 0 (never).
   std::uint64_t revokeEveryPs = 0;
+  /// When the camera cannot map the engine's memory (the p2p map declined: map type NOT_SUPPORTED
+  /// across a host bridge without p2p support, the exporter's policy), take the bounce path
+  /// instead of failing, as an application that honours the decline does. Default false.
+  bool p2pFallback = false;
   /// What each revoke event does. Default Revoke.
   CameraChainRevoke revokeKind = CameraChainRevoke::Revoke;
 };
@@ -103,7 +107,8 @@ class CameraChain final : public PlatformWorkload {
   const std::vector<CameraChainFrame>& frames() const { return frames_; }
   /// Stats: frames, frames_exact, frames_mismatched, frames_failed, out_bytes, latency and
   /// convert_latency (ps), and after finish(): fps, throughput, latency_p50/p99,
-  /// convert_latency_p50/p99, camera_faults; revokes, revoked_pages, window_moves (the injected events).
+  /// convert_latency_p50/p99, camera_faults; p2p_fallbacks; revokes, revoked_pages, window_moves (the
+  /// injected events).
   StatsGroup& stats() { return stats_; }
   /// Computes the summary scalars (call after the simulation).
   void finish() override;
@@ -115,17 +120,23 @@ class CameraChain final : public PlatformWorkload {
   void addStats(Platform& p, StatsRegistry& r) override;
   const CameraChainParams& params() const { return params_; }
   const CameraParams& cameraParams() const;
+  /// The path the frames take: params().path, or Bounce after a p2p fallback.
+  CameraChainPath path() const { return path_; }
 
  private:
   void onFrame(const CameraCompletion& c);
   void onJob(const ColourCompletion& c);
   void checkFrame(CameraChainFrame& f, std::uint64_t frame, Va out);
+  /// Hands the input buffers to the camera (mapping the engine's memory on the p2p path); on a
+  /// refusal with p2pFallback, replaces the special vma by anonymous memory and takes Bounce.
+  void giveCameraBuffers();
   /// The revoke events' thread: one event every revokeEveryPs until the last frame.
   void revokeLoop();
   /// One revoke event (revokeKind) by the engine's exporter.
   void revokeNow();
 
   CameraChainParams params_;
+  CameraChainPath path_;
   CameraPlatformDevice* camera_ = nullptr;
   ColourEnginePlatformDevice* engine_ = nullptr;
   Mm* mm_ = nullptr;
@@ -147,6 +158,7 @@ class CameraChain final : public PlatformWorkload {
   Counter& revokes_;
   Counter& revokedPages_;
   Counter& windowMoves_;
+  Counter& fallbacks_;
 };
 
 }  // namespace hmmsim

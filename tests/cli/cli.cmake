@@ -155,6 +155,9 @@ hmmsim_cli_test("misbehaving_importer: a violation names the invalidation it bro
 hmmsim_cli_test("misbehaving_importer without its expected checker verdict exits 1 and says why" 1
   ARGS run ${_mi} --set expect.checker=clean
   STDOUT "FAILED: ack_without_waiting: [^\n]*expect: checker: expected clean, got stale-translation=5\n")
+hmmsim_cli_test("acs_what_if: a declined p2p map without p2p_fallback fails the variant, naming the fix" 1
+  ARGS run ${PROJECT_SOURCE_DIR}/scenarios/acs_what_if.yaml --set workload.camera_chain.p2p_fallback=false
+  STDOUT "FAILED: acs_declined: [^\n]*the camera cannot map the colour engine's memory \\(p2p declined; p2p_fallback: true")
 hmmsim_cli_test("camera_chain writes every variant's stats under its name" 0
   ARGS run ${_cc} --out ${CMAKE_CURRENT_BINARY_DIR}/cli-cc-out
   STDOUT "stats written to " FILE ${CMAKE_CURRENT_BINARY_DIR}/cli-cc-out/stats.json)
