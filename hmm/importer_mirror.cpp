@@ -71,6 +71,7 @@ ImporterMirror::ImporterMirror(Mm& mm, const HmmDmaImporter& imp, Va start, std:
   epochs_.assign(pages_, 0);
   gens_.assign(pages_, 0);
   tlb_.resize(params_.tlbEntries);
+  tlbSlot_.assign(pages_, 0);
   const Errno err = mmuIntervalNotifierInsert(notifier_, mm_, start_, pages_ << kPageShift, *this);
   HMMSIM_ASSERT(err == Errno::Ok, "ImporterMirror: notifier insert failed: " << errnoName(err));
   if (checker_) checker_->registerImporter(*imp_.device, start_, pages_);
@@ -189,6 +190,7 @@ void ImporterMirror::tlbShootdown(Va start, Va end) {
   for (TlbEntry& e : tlb_)
     if (e.valid && e.page >= start && e.page < end) {
       e.valid = false;
+      tlbSlot_[index(e.page)] = 0;
       ++tlbShootdowns_;
     }
 }
@@ -252,11 +254,8 @@ bool ImporterMirror::invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange
 std::optional<DeviceTranslation> ImporterMirror::translate(Va va, bool write) {
   const Va page = va.alignDown(kPageSize);
   std::optional<DeviceTranslation> t;
-  for (const TlbEntry& e : tlb_)
-    if (e.valid && e.page == page) {
-      t = e.t;
-      break;
-    }
+  if (inWindow(page))
+    if (const std::uint32_t slot = tlbSlot_[index(page)]) t = tlb_[slot - 1].t;
   if (t) {
     ++tlbHits_;
   } else {
@@ -274,6 +273,8 @@ std::optional<DeviceTranslation> ImporterMirror::translate(Va va, bool write) {
     x.pfn = hasFrame(x.kind) ? hmmPfnToPfn(pt_.pfns[p]) : Pfn(0);
     x.gen = gens_[p];
     TlbEntry& slot = tlb_[tlbNext_];
+    if (slot.valid) tlbSlot_[index(slot.page)] = 0;  // evicted (FIFO)
+    tlbSlot_[p] = std::uint32_t(tlbNext_ + 1);
     tlbNext_ = (tlbNext_ + 1) % tlb_.size();
     slot.valid = true;
     slot.page = page;

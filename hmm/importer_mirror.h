@@ -197,6 +197,9 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   std::vector<std::uint64_t> epochs_;
   std::vector<std::uint64_t> gens_;
   std::vector<TlbEntry> tlb_;  // FIFO
+  /// Per window page: 1 + its slot in tlb_, 0 when not cached (the lookup is one index, not a
+  /// scan of the TLB: the DMA path translates every page).
+  std::vector<std::uint32_t> tlbSlot_;
   std::size_t tlbNext_ = 0;
   std::vector<Dma> dmas_;  // in flight
   std::uint64_t nextDmaId_ = 1;
