@@ -197,7 +197,7 @@ add_test(NAME "hmmsim cli: a bad platform file leaves the --out folder untouched
 set(_nv ${PROJECT_SOURCE_DIR}/scenarios/nvme_via_nic.yaml)
 hmmsim_cli_test("nvme_via_nic prints p2p and cpu side by side with latency, IOPS and CPU rows" 0
   ARGS run ${_nv} --out ${CMAKE_CURRENT_BINARY_DIR}/cli-nvme-via-nic
-  STDOUT "p2p +cpu\n.*latency p50 \\(us\\).*IOPS \\(k\\).*CPU interrupts +0 +128\n.*queue bytes in system memory +0 B")
+  STDOUT "p2p +cpu +p2p_burst +cpu_burst\n.*latency p50 \\(us\\).*IOPS \\(k\\).*CPU interrupts +0 +128 +0 +512\n.*queue bytes in system memory +0 B")
 hmmsim_cli_test("an unknown nvme_via_nic path lists the valid ones at its line and column (exit 2)" 2
   ARGS run ${_bad}/bad_nvme_path.yaml
   STDERR "bad_nvme_path.yaml:4:24: key 'workload.nvme_via_nic.path': expected one of: p2p, cpu; got 'nic'")
