@@ -132,6 +132,8 @@ class NvmeViaNic final : public PlatformWorkload {
 
   const NvmeViaNicParams& params() const { return params_; }
   const std::vector<NvmeViaNicIo>& ios() const { return ios_; }
+  /// Physical (= DMA) address of request `i`'s data buffer.
+  std::uint64_t requestBuffer(std::size_t i) const { return buffers_.at(i).pa; }
   /// The controller was enabled and the I/O queue pair created.
   bool ready() const { return ready_; }
   /// P2p: the NIC got the queue's bus addresses from its importer mirror.

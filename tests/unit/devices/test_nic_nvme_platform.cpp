@@ -172,6 +172,31 @@ TEST_CASE("built by the platform: the CPU takes the NIC's receive interrupt and 
   CHECK(p.violations().ok());
 }
 
+TEST_CASE("nvme_via_nic check() names a read whose buffer differs from the blocks stored") {
+  Platform p("m", nicNvmeDesc(), builtinDevices());
+  NvmeViaNicParams wp = nicNvmeWorkload(NvmeViaNicPath::Cpu);
+  wp.op = NvmeViaNicOp::Read;
+  wp.commands = 4;
+  wp.intervalPs = 2'000'000;
+  NvmeViaNic w(p, wp);
+  w.start();
+  sc_core::sc_start();
+  REQUIRE(w.done());
+  // One byte of request 2's buffer changes after its read completed: the check must see it.
+  std::uint8_t b = 0;
+  const Pa at = Pa(w.requestBuffer(2) + 100);
+  p.physMem().read(at, &b, 1);
+  b ^= 0xff;
+  p.physMem().write(at, &b, 1);
+  w.finish();
+  CHECK(w.stats().counterValue("commands") == 4);
+  CHECK(w.stats().counterValue("commands_exact") == 3);
+  std::vector<std::string> failures;
+  w.check("at: ", failures);
+  REQUIRE(failures.size() == 1);
+  CHECK(failures[0] == "at: request 2 (read): the data differs from what was sent");
+}
+
 TEST_CASE(
     "built by the platform: the CPU drives NVMe I/O and takes its completions as MSIs through the interrupt "
     "controller") {
