@@ -146,6 +146,9 @@ class Gpu : public sc_core::sc_module {
                  tlm_utils::tlm_quantumkeeper& qk);
 
   const GpuParams& params() const { return params_; }
+  /// Keep the progress history from now on (GpuParams::recordProgress; a monitor workload turns
+  /// it on before the simulation).
+  void setRecordProgress(bool on) { params_.recordProgress = on; }
   PcieMemoryTarget& bar() { return bar_; }
   PcieDmaEngine& dmaEngine() { return dma_; }
   PhysMem& physMem() { return pm_; }

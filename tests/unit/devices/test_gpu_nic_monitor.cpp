@@ -8,15 +8,14 @@
 //    VRAM (RFC 3/5), through its importer (ImporterDma), straight from the GPU's BAR under the switch;
 //  - copy: the GPU's copy engine copies the counter into the process's pinned system memory before
 //    every sample (a runtime's periodic device-to-host copy) and the NIC reads that.
-// Assertions after sc_start().
+// The workload is models/platform's GpuMonitor; assertions after sc_start().
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
-#include "models/cpu_mmu/memory.h"
+#include "models/platform/gpu_monitor.h"
 #include "tests/unit/devices/gpu_nic_platform.h"
 
 using namespace hmmsim;
@@ -28,139 +27,113 @@ constexpr std::uint64_t kPeriod = 20'000'000;  // 20 us between samples
 constexpr std::uint64_t kStart = 10'000'000;   // first sample at 10 us
 constexpr std::uint64_t kLead = 5'000'000;     // the copy runs 5 us before each sample
 constexpr std::uint32_t kSamples = 40;
-constexpr std::uint64_t kCounterBytes = 8;
 
 GpuParams monitoredGpu() {
   GpuParams g = smallGpu();
   g.computeShare = 1.0;  // the kernel wants all of VRAM: any other VRAM user shows in its time
-  g.recordProgress = true;
   return g;
 }
 
-enum class Mode { None, P2p, Copy };
+GpuMonitorParams monitorParams(const std::string& tag, GpuMonitorMode m) {
+  GpuMonitorParams w;
+  w.gpu = tag + "_gpu1";
+  w.nic = tag + "_nic";
+  w.process = "proc0";
+  w.mode = m;
+  w.samples = kSamples;
+  w.periodPs = kPeriod;
+  w.startPs = kStart;
+  w.leadPs = kLead;
+  w.regionBytes = 4ull << 20;
+  w.totalBytes = 32ull << 20;
+  return w;
+}
 
-struct MonitorRun : GpuNicRun {
-  MonitorRun(const std::string& tag, Mode m) : GpuNicRun(tag, monitoredGpu()), mode(m) {
-    k.regionOffset = gpu.driver().kernelRegionOffset();
-    k.regionBytes = 4ull << 20;
-    k.totalBytes = 32ull << 20;
-    k.progressOffset = k.regionOffset + k.regionBytes;
-    NicMonitorParams mon;
-    mon.bytes = kCounterBytes;
-    mon.periodPs = kPeriod;
-    mon.samples = kSamples;
-    mon.startPs = kStart;
-    if (mode == Mode::P2p) {
-      const Va v = mapVram(k.progressOffset, kPageSize);  // the counter's page of VRAM, a special vma
-      nic.setMonitorImporter(&nicImporter(v, kPageSize));
-      mon.addr = v.value();
-    } else if (mode == Mode::Copy) {
-      ram = mapAnon(kPageSize);
-      const std::uint64_t zero = 0;
-      REQUIRE(copyToUser(mm, ram, &zero, sizeof zero) == Errno::Ok);
-      nic.setMonitorImporter(&nicImporter(ram, kPageSize));
-      mon.addr = ram.value();
-      copier = std::make_unique<QkThread>((tag + "_copier").c_str(),
-                                          [this](tlm_utils::tlm_quantumkeeper& qk) { copyLoop(qk); });
-    }
-    if (mode != Mode::None) nic.startMonitor(mon);
-    host = std::make_unique<QkThread>((tag + "_host").c_str(), [this](tlm_utils::tlm_quantumkeeper&) {
-      gpu.gpu().launch(k);
-      sc_core::wait(gpu.kernelCompletion());  // the driver's handler took the kernel's MSI
-    });
+/// One machine running the monitor workload in mode `m`.
+struct MonitorRun {
+  MonitorRun(const std::string& tag, GpuMonitorMode m)
+      : p(tag, gpuNicMachine(tag, monitoredGpu()), builtinDevices()), w(p, monitorParams(tag, m)) {
+    w.start();
   }
-  // The runtime's periodic device-to-host copy of the counter, kLead before each sample.
-  void copyLoop(tlm_utils::tlm_quantumkeeper& qk) {
-    for (std::uint32_t i = 0; i < kSamples; ++i) {
-      qk.sync();
-      const std::uint64_t at = kStart + i * kPeriod - kLead, now = sc_core::sc_time_stamp().value();
-      if (at > now) sc_core::wait(sc_core::sc_time::from_value(at - now));
-      copyIssuePs.push_back(sc_core::sc_time_stamp().value());
-      REQUIRE(gpu.driver().copyVramToUser(mm, ram, k.progressOffset, kCounterBytes, qk) == Errno::Ok);
-      copyDonePs.push_back(sc_core::sc_time_stamp().value());
-    }
+  Gpu& gpu() { return w.parts().gpu().gpu(); }
+  Nic& nic() { return w.parts().nic(); }
+  /// Stat `name` as addStats registers it ("workload.slowdown", "device.<gpu>.bar.bytes_read").
+  double stat(const std::string& name) {
+    StatsRegistry r;
+    w.addStats(p, r);
+    return r.value(name).value_or(-1);
   }
-  std::uint64_t kernelPs() { return gpu.gpu().kernelEndPs() - gpu.gpu().kernelStartPs(); }
-  std::uint64_t sample(std::size_t i) const {
-    std::uint64_t v = 0;
-    std::memcpy(&v, nic.monitorSamples()[i].data.data(), sizeof v);
-    return v;
+  std::vector<std::string> failures() {
+    std::vector<std::string> f;
+    w.check("", f);
+    return f;
   }
 
-  Mode mode;
-  GpuKernel k;
-  Va ram;
-  std::vector<std::uint64_t> copyIssuePs, copyDonePs;
-  std::unique_ptr<QkThread> copier, host;
+  Platform p;
+  GpuMonitor w;
 };
-
-// True when the counter held `v` at some time in [from, to] by the GPU's own record.
-bool heldDuring(const std::vector<GpuProgressPoint>& h, std::uint64_t v, std::uint64_t from,
-                std::uint64_t to) {
-  for (std::size_t j = 0; j < h.size(); ++j)
-    if (h[j].value == v && h[j].ps <= to && (j + 1 == h.size() || h[j + 1].ps >= from)) return true;
-  return false;
-}
-
-// The counter's value at time t by the GPU's record.
-std::uint64_t valueAt(const std::vector<GpuProgressPoint>& h, std::uint64_t t) {
-  std::uint64_t v = 0;
-  for (const GpuProgressPoint& p : h)
-    if (p.ps <= t) v = p.value;
-  return v;
-}
 
 }  // namespace
 
 TEST_CASE("NIC monitors a GPU's progress counter: p2p from VRAM vs a copy through system memory",
           "[devices][gpu][nic][platform][workload2]") {
-  MonitorRun none("none", Mode::None), p2p("p2p", Mode::P2p), copy("copy", Mode::Copy);
+  MonitorRun none("none", GpuMonitorMode::None), p2p("p2p", GpuMonitorMode::P2p),
+      copy("copy", GpuMonitorMode::Copy);
   sc_core::sc_start();
+  for (MonitorRun* r : {&none, &p2p, &copy}) {
+    r->w.finish();
+    INFO(gpuMonitorModeName(r->w.params().mode));
+    CHECK(r->w.done());
+    CHECK(r->failures().empty());  // the workload's own verdict
+  }
 
-  const GpuParams gp = monitoredGpu();
+  const GpuParams gp = none.gpu().params();
   // The baseline kernel at its pace: 2 x 32 MiB over 64 GB/s of VRAM.
-  const double pacePs = 2.0 * double(none.k.totalBytes) * 8.0 * 1000.0 / (gp.computeShare * gp.vramGbps());
-  CHECK(double(none.kernelPs()) == Approx(pacePs).epsilon(0.01));
+  const double pacePs = 2.0 * double(32ull << 20) * 8.0 * 1000.0 / (gp.computeShare * gp.vramGbps());
+  CHECK(none.w.pacePs() == Approx(pacePs));
+  CHECK(double(none.w.kernelPs()) == Approx(pacePs).epsilon(0.01));
   const std::uint64_t endPs =
-      std::min({none.gpu.gpu().kernelEndPs(), p2p.gpu.gpu().kernelEndPs(), copy.gpu.gpu().kernelEndPs()});
+      std::min({none.gpu().kernelEndPs(), p2p.gpu().kernelEndPs(), copy.gpu().kernelEndPs()});
   REQUIRE(kStart + (kSamples - 1) * kPeriod < endPs);  // every sample falls while the GPU computes
 
   // p2p: every sample is a value the counter held while the NIC's read was in flight, by the GPU's
   // own record; the samples rise with the computation.
-  const auto& hp = p2p.gpu.gpu().progressHistory();
-  REQUIRE(p2p.nic.monitorSamples().size() == kSamples);
+  const auto& hp = p2p.gpu().progressHistory();
+  REQUIRE(p2p.nic().monitorSamples().size() == kSamples);
   std::uint64_t last = 0, p2pAge = 0;
   for (std::uint32_t i = 0; i < kSamples; ++i) {
-    const NicMonitorSample& s = p2p.nic.monitorSamples()[i];
-    INFO("p2p sample " << i << " issued " << s.issuePs << " value " << p2p.sample(i));
+    const NicMonitorSample& s = p2p.nic().monitorSamples()[i];
+    INFO("p2p sample " << i << " issued " << s.issuePs << " value " << p2p.w.sample(i));
     CHECK(s.ok);
-    CHECK(heldDuring(hp, p2p.sample(i), s.issuePs, s.donePs));
-    CHECK(p2p.sample(i) > last);
-    last = p2p.sample(i);
-    p2pAge = std::max(p2pAge, valueAt(hp, s.issuePs) - p2p.sample(i));
+    CHECK(gpuCounterHeld(hp, p2p.w.sample(i), s.issuePs, s.donePs));
+    CHECK(p2p.w.sample(i) > last);
+    last = p2p.w.sample(i);
+    p2pAge = std::max(p2pAge, gpuCounterAt(hp, s.issuePs) - p2p.w.sample(i));
   }
   CHECK(p2pAge <= gp.computeChunkBytes);  // at most the chunk retiring as the read goes out
-  CHECK(p2p.importer->stats().counterValue("device_faults") == 0);
-  CHECK(p2p.rootComplexP2p() == 0);  // under the switch: the root complex never sees it
-  CHECK(p2p.dramBytes() == 0);       // system memory is not involved at all
+  CHECK(p2p.w.stats().counterValue("samples_held") == kSamples);
+  CHECK(p2p.w.parts().importer()->stats().counterValue("device_faults") == 0);
+  CHECK(rootComplexP2p(p2p.p) == 0);  // under the switch: the root complex never sees it
+  CHECK(dramBytes(p2p.p) == 0);       // system memory is not involved at all
 
   // copy: every sample is the value the counter held when the copy engine read it, kLead before.
-  const auto& hc = copy.gpu.gpu().progressHistory();
-  REQUIRE(copy.nic.monitorSamples().size() == kSamples);
-  REQUIRE(copy.copyIssuePs.size() == kSamples);
+  const auto& hc = copy.gpu().progressHistory();
+  REQUIRE(copy.nic().monitorSamples().size() == kSamples);
+  REQUIRE(copy.w.copyIssuePs().size() == kSamples);
   std::uint64_t staleBytes = 0;
   for (std::uint32_t i = 0; i < kSamples; ++i) {
-    const NicMonitorSample& s = copy.nic.monitorSamples()[i];
-    INFO("copy sample " << i << " issued " << s.issuePs << " value " << copy.sample(i));
+    const NicMonitorSample& s = copy.nic().monitorSamples()[i];
+    INFO("copy sample " << i << " issued " << s.issuePs << " value " << copy.w.sample(i));
     CHECK(s.ok);
-    CHECK(copy.copyDonePs[i] <= s.issuePs);  // the copy landed before the NIC reads
-    CHECK(heldDuring(hc, copy.sample(i), copy.copyIssuePs[i], copy.copyDonePs[i]));
-    CHECK(valueAt(hc, s.issuePs) > copy.sample(i));  // stale by the lead: the GPU went on
-    staleBytes += valueAt(hc, s.issuePs) - copy.sample(i);
+    CHECK(copy.w.copyDonePs()[i] <= s.issuePs);  // the copy landed before the NIC reads
+    CHECK(gpuCounterHeld(hc, copy.w.sample(i), copy.w.copyIssuePs()[i], copy.w.copyDonePs()[i]));
+    CHECK(gpuCounterAt(hc, s.issuePs) > copy.w.sample(i));  // stale by the lead: the GPU went on
+    staleBytes += gpuCounterAt(hc, s.issuePs) - copy.w.sample(i);
   }
+  CHECK(copy.stat("workload.staleness_mean") == Approx(double(staleBytes) / kSamples));
   // DRAM: exactly the counter written by the copy engine and read by the NIC, per sample.
-  CHECK(copy.dramBytes() == 2 * kSamples * kCounterBytes);
-  CHECK(copy.gpu.gpu().stats().counterValue("copy_bytes_from_vram") == kSamples * kCounterBytes);
+  CHECK(dramBytes(copy.p) == 2 * kSamples * kGpuCounterBytes);
+  CHECK(copy.gpu().stats().counterValue("copy_bytes_from_vram") == kSamples * kGpuCounterBytes);
 
   // The GPU's slowdown. The compute engine books each chunk's read and write-back on the VRAM
   // channels when it issues it; a monitor's 8-byte VRAM read takes one channel for
@@ -171,13 +144,13 @@ TEST_CASE("NIC monitors a GPU's progress counter: p2p from VRAM vs a copy throug
   // so the hole before the peer's booking (at most the path latency, itself less than the
   // sample's round trip) can be lost too: per sample at most ser + min(round trip, chunk booking).
   const std::uint64_t serPs =
-      static_cast<std::uint64_t>(std::ceil(double(kCounterBytes) * 8.0 * 1000.0 / gp.vramChannelGbps));
+      static_cast<std::uint64_t>(std::ceil(double(kGpuCounterBytes) * 8.0 * 1000.0 / gp.vramChannelGbps));
   const double chunkBookingPs =
       double(gp.computeChunkBytes / gp.vramChannels) * 8.0 * 1000.0 / gp.vramChannelGbps;
   double p2pBound = 0;
-  for (const NicMonitorSample& s : p2p.nic.monitorSamples())
+  for (const NicMonitorSample& s : p2p.nic().monitorSamples())
     p2pBound += double(serPs) + std::min(double(s.donePs - s.issuePs), chunkBookingPs);
-  const std::uint64_t t0 = none.kernelPs(), tp = p2p.kernelPs(), tc = copy.kernelPs();
+  const std::uint64_t t0 = none.w.kernelPs(), tp = p2p.w.kernelPs(), tc = copy.w.kernelPs();
   INFO("kernel ps: none " << t0 << " p2p " << tp << " copy " << tc << "; p2p bound " << p2pBound
                           << ", copy bound " << kSamples * serPs << "; copy staleness "
                           << staleBytes / kSamples << " B/sample");
@@ -185,14 +158,16 @@ TEST_CASE("NIC monitors a GPU's progress counter: p2p from VRAM vs a copy throug
   CHECK(tc >= t0);
   CHECK(double(tp - t0) <= p2pBound);
   CHECK(tc - t0 <= kSamples * serPs);
+  CHECK(p2p.stat("workload.slowdown") == Approx(double(tp) / pacePs));
+  CHECK(p2p.stat("device.p2p_gpu1.bar.bytes_read") == kSamples * kGpuCounterBytes);  // the reads
   // What the copy path costs instead: every sample is stale by the lead (the GPU went on), and
   // the counter crosses system memory twice (asserted above).
   CHECK(staleBytes / kSamples >= gp.computeChunkBytes);
 
   for (MonitorRun* r : {&none, &p2p, &copy}) {  // completion: an MSI to the driver's handler
-    CHECK(r->gpu.kernelInterrupts() == 1);
-    CHECK(r->gpu.lastKernelInterruptPs() >=
-          r->gpu.gpu().kernelEndPs() + r->p.desc().interrupts.entryLatencyPs);
+    CHECK(r->w.parts().gpu().kernelInterrupts() == 1);
+    CHECK(r->w.parts().gpu().lastKernelInterruptPs() >=
+          r->gpu().kernelEndPs() + r->p.desc().interrupts.entryLatencyPs);
   }
   CHECK(none.p.violations().ok());
   CHECK(p2p.p.violations().ok());

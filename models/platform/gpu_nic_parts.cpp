@@ -1,0 +1,63 @@
+// The GPU + NIC workloads' shared parts. See gpu_nic_parts.h.
+#include "models/platform/gpu_nic_parts.h"
+
+#include <vector>
+
+#include "models/cpu_mmu/memory.h"
+#include "sim/config.h"
+
+namespace hmmsim {
+
+namespace {
+[[noreturn]] void fail(const std::string& key, const std::string& msg) {
+  throw ConfigError("<workload>", 0, 0, key, msg);
+}
+}  // namespace
+
+GpuNicParts::GpuNicParts(Platform& p, const std::string& gpu, const std::string& nic, const std::string& process)
+    : p_(p), nicName_(nic) {
+  gpu_ = dynamic_cast<GpuPlatformDevice*>(&p.device(gpu));
+  nic_ = dynamic_cast<NicPlatformDevice*>(&p.device(nic));
+  if (!gpu_) fail("gpu", "device \"" + gpu + "\" is not a gpu");
+  if (!nic_) fail("nic", "device \"" + nic + "\" is not a nic");
+  for (const DeviceDesc& d : p.desc().devices)
+    if (d.name == nic) nicEndpoint_ = d.endpoint;
+  mm_ = &p.process(process);
+}
+
+GpuNicParts::~GpuNicParts() {
+  nic_->nic().setMonitorImporter(nullptr);
+  nic_->nic().setTxImporter(nullptr);
+  importer_.reset();  // before the process exits (the platform's teardown)
+}
+
+Va GpuNicParts::mapVram(std::uint64_t offset, std::uint64_t bytes) {
+  if (!file_) file_ = gpu_->driver().open();
+  const VaResult r = mm_->mmap(Va(0), bytes, PROT_READ | PROT_WRITE, MAP_SHARED, file_,
+                               gpu_->driver().params().vramMmapOffset + offset);
+  if (!r.ok()) fail("gpu", "mmap of the GPU's VRAM failed");
+  return r.addr;
+}
+
+Va GpuNicParts::mapAnon(std::uint64_t bytes) {
+  const VaResult r = mm_->mmap(Va(0), bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  if (!r.ok()) fail("process", "cannot map " + std::to_string(bytes) + " bytes of anonymous memory");
+  const std::vector<std::uint8_t> zeros(bytes);
+  if (copyToUser(*mm_, r.addr, zeros.data(), bytes) != Errno::Ok)
+    fail("process", "cannot populate the anonymous buffer (system RAM too small?)");
+  return r.addr;
+}
+
+ImporterDma& GpuNicParts::importerOver(Va start, std::uint64_t bytes) {
+  HmmDmaImporter imp;
+  imp.device = &p_.pci(nicEndpoint_);
+  imp.dma = &p_.dma();
+  importer_ = std::make_unique<ImporterDma>(nicName_ + ".dma", *mm_, imp, p_.fabric().engine(nicEndpoint_), start,
+                                            bytes >> kPageShift, ImporterDmaParams{}, &p_.checker(),
+                                            &p_.directory());
+  if (importer_->mirror().map(start, start + bytes, false) != HmmStatus::Ok)
+    fail("nic", "the NIC's importer cannot map its range");
+  return *importer_;
+}
+
+}  // namespace hmmsim

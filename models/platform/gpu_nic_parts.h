@@ -1,0 +1,57 @@
+#pragma once
+// What the GPU + NIC workloads (gpu_monitor.h, gpu_stream_out.h) share: the "gpu" and "nic"
+// devices found by name, the process, the GPU's VRAM mapped through its device file (the special
+// vma, RFC 3/5) or anonymous memory, and the NIC's importer over a process range (the one
+// importer data path, its translations prefetched as an ODP NIC's ibv_advise_mr(PREFETCH)).
+//
+// Contract: built on a Platform before sc_start(); holds the device file and the importer, so it
+// goes before the Platform. Failures are ConfigErrors of file "<workload>" naming the key.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "models/devices/common/importer_dma.h"
+#include "models/devices/gpu/gpu_device.h"
+#include "models/devices/nic/nic_device.h"
+#include "models/platform/platform.h"
+
+namespace hmmsim {
+
+class GpuNicParts {
+ public:
+  /// Finds device `gpu` (type "gpu"), `nic` (type "nic") and process `process` in `p`.
+  GpuNicParts(Platform& p, const std::string& gpu, const std::string& nic, const std::string& process);
+  ~GpuNicParts();
+  GpuNicParts(const GpuNicParts&) = delete;
+  GpuNicParts& operator=(const GpuNicParts&) = delete;
+
+  /// `bytes` of VRAM from VRAM offset `offset` (page aligned), mapped shared through the GPU's
+  /// device file.
+  Va mapVram(std::uint64_t offset, std::uint64_t bytes);
+  /// `bytes` of anonymous memory, populated (zeroed through the CPU) as a runtime's pinned buffer.
+  Va mapAnon(std::uint64_t bytes);
+  /// The NIC's importer over [start, start + bytes), every page mapped ahead (one per parts).
+  ImporterDma& importerOver(Va start, std::uint64_t bytes);
+
+  // Handles to the platform's parts (const: the parts do not own them).
+  Platform& platform() const { return p_; }
+  GpuPlatformDevice& gpu() const { return *gpu_; }
+  Nic& nic() const { return nic_->nic(); }
+  Mm& mm() const { return *mm_; }
+  /// The importer (null before importerOver()).
+  ImporterDma* importer() const { return importer_.get(); }
+  /// The NIC's topology endpoint.
+  const std::string& nicEndpoint() const { return nicEndpoint_; }
+
+ private:
+  Platform& p_;
+  GpuPlatformDevice* gpu_ = nullptr;
+  NicPlatformDevice* nic_ = nullptr;
+  Mm* mm_ = nullptr;
+  std::string nicName_, nicEndpoint_;
+  std::shared_ptr<File> file_;
+  std::unique_ptr<ImporterDma> importer_;
+};
+
+}  // namespace hmmsim
