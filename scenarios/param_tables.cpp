@@ -37,7 +37,7 @@ std::vector<const ParamTableBase*> allParamTables() {
   std::vector<const ParamTableBase*> t = {
       &physMemParamTable(),     &mmParamTable(),     &dramParamTable(),         &cpuCoreParamTable(),
       &dmirrorParamTable(),     &cameraParamTable(), &cameraSensorParamTable(), &colourEngineParamTable(),
-      &importerDmaParamTable(), &nvmeParamTable(),   &nicParamTable()};
+      &importerDmaParamTable(), &nvmeParamTable(),   &nicParamTable(),          &gpuParamTable()};
   for (const WorkloadKind& k : workloadKinds()) t.push_back(k.table);
   for (const ParamTableBase* topo : topologyParamTables()) t.push_back(topo);
   return t;

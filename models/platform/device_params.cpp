@@ -182,6 +182,90 @@ const ParamTable<NvmeParams>& nvmeParamTable() {
   return table;
 }
 
+namespace {
+
+/// A Gb/s field read as a rate with units ("256Gb/s", "32GB/s").
+template <typename T>
+void gbpsRow(ParamTable<T>& t, const std::string& name, double T::*field, double def,
+             const std::string& desc) {
+  t.custom({name, ParamType::Bitrate, "bit/s", formatBitsPerSecond(def * 1e9), desc, "> 0"},
+           [=](T& x, const ConfigNode& n) {
+             const double v = n.asBitsPerSecond();
+             if (!(v > 0)) n.fail("expected a rate above 0");
+             x.*field = v / 1e9;
+           });
+}
+
+const ParamTable<GpuParams>& gpuHwTable() {
+  static const ParamTable<GpuParams> table = [] {
+    ParamTable<GpuParams> t("gpu.hw", "the GPU's hardware (GpuParams)");
+    t.bytes("vram", &GpuParams::vramBytes, "VRAM size (a multiple of 2MiB)", 2ull << 20, 1ull << 40);
+    t.custom(
+        {"vram_pa", ParamType::Int, "address", "0x800000000",
+         "physical address of VRAM (outside RAM; a second GPU needs its own, 2MiB aligned)", "0 .. 2^52"},
+        [](GpuParams& g, const ConfigNode& n) { g.vramPa = Pa(std::uint64_t(n.asInt(0, 1ll << 52))); });
+    t.integer("vram_channels", &GpuParams::vramChannels, "channels", "interleaved VRAM channels", 1, 1024);
+    gbpsRow(t, "vram_channel_bandwidth", &GpuParams::vramChannelGbps, GpuParams{}.vramChannelGbps,
+            "bandwidth of one VRAM channel");
+    t.duration("vram_latency", &GpuParams::vramLatencyPs, "VRAM access latency", 0, 1'000'000'000);
+    t.bytes("vram_interleave", &GpuParams::vramInterleaveBytes, "channel interleave (a power of two)", 64,
+            1ull << 30);
+    t.boolean("resizable_bar", &GpuParams::resizableBar,
+              "the BAR covers all of VRAM (the endpoint's BAR must then be vram large)");
+    t.real("compute_share", &GpuParams::computeShare, "", "share of VRAM bandwidth a compute kernel demands",
+           0.001, 1);
+    t.bytes("compute_chunk", &GpuParams::computeChunkBytes,
+            "bytes a compute kernel reads (and writes back) per step (a multiple of 4KiB)", 4096, 1ull << 30);
+    return t;
+  }();
+  return table;
+}
+
+const ParamTable<GpuDriverParams>& gpuDriverTable() {
+  static const ParamTable<GpuDriverParams> table = [] {
+    ParamTable<GpuDriverParams> t("gpu.driver", "the GPU's driver (GpuDriverParams)");
+    t.bytes("bar_window", &GpuDriverParams::barWindowBytes, "BAR window granularity", 4096, 1ull << 40);
+    t.choice("bar_policy", &GpuDriverParams::barPolicy, "how the exporter shares its BAR windows",
+             {{"lru_reclaim", BarPolicy::LruReclaim},
+              {"unlimited", BarPolicy::Unlimited},
+              {"per_importer_cap", BarPolicy::PerImporterCap},
+              {"refuse_when_busy", BarPolicy::RefuseWhenBusy},
+              {"always_refuse", BarPolicy::AlwaysRefuse}});
+    t.integer("importer_cap", &GpuDriverParams::importerCapPages, "pages",
+              "per_importer_cap: most pages one importer may hold", 0, INT64_MAX);
+    t.bytes("hmm_chunk", &GpuDriverParams::chunkBytes, "HMM device-private chunk (one dev_pagemap each)",
+            2ull << 20, 1ull << 40);
+    t.bytes(
+        "kernel_region", &GpuDriverParams::kernelRegionBytes,
+        "driver-owned VRAM at the top (kernels, results, progress counter; a multiple of 2MiB, below vram)",
+        2ull << 20, 1ull << 40);
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+const ParamTable<GpuDeviceParams>& gpuParamTable() {
+  static const ParamTable<GpuDeviceParams> table = [] {
+    ParamTable<GpuDeviceParams> t("gpu", "a GPU: VRAM behind a BAR, compute and copy engines, an HMM driver");
+    t.merge(gpuHwTable(), &GpuDeviceParams::gpu);
+    t.merge(gpuDriverTable(), &GpuDeviceParams::driver);
+    t.duration("irq_cost", &GpuDeviceParams::irqCostPs, "CPU time of the kernel-completion interrupt handler",
+               0, 1'000'000'000'000ull);
+    t.check([](const GpuDeviceParams& p) {
+      GpuParams g = p.gpu;
+      g.barApertureBytes = 2ull << 20;  // the endpoint's BAR decides (the platform checks it)
+      if (std::string why = g.check(); !why.empty()) return why;
+      if (p.driver.kernelRegionBytes % (2ull << 20) != 0 || p.driver.kernelRegionBytes >= p.gpu.vramBytes)
+        return std::string("kernel_region must be a multiple of 2MiB below vram");
+      return std::string();
+    });
+    return t;
+  }();
+  return table;
+}
+
 const ParamTable<NicParams>& nicParamTable() {
   static const ParamTable<NicParams> table = [] {
     ParamTable<NicParams> t("nic", "a NIC: TX ring at line rate, monitoring reads, NVMe queue writer");
@@ -218,6 +302,13 @@ const std::map<std::string, DeviceParamTable>& deviceParamTables() {
         [](const ConfigNode& n) {
           ColourEngineDeviceParams p;
           colourEngineParamTable().load(n, p);
+          return std::any(p);
+        }}},
+      {"gpu",
+       {&gpuParamTable(),
+        [](const ConfigNode& n) {
+          GpuDeviceParams p;
+          gpuParamTable().load(n, p);
           return std::any(p);
         }}},
       {"nic",

@@ -2,7 +2,7 @@
 // Parameter tables (sim/params.h) of the platform's device types: a scenario's
 // `platform.devices[i].params:` map is read by its type's table into the type's params struct
 // (DeviceDesc::params), and `hmmsim describe` / docs/scenario-format.md print the same tables.
-// Types without a table yet (dmirror, gpu) take their defaults.
+// Types without a table yet (dmirror) take their defaults.
 
 #include <any>
 #include <functional>
@@ -12,6 +12,7 @@
 #include "models/devices/camera/camera_platform.h"
 #include "models/devices/colour_engine/colour_engine_platform.h"
 #include "models/devices/common/importer_dma.h"
+#include "models/devices/gpu/gpu_device.h"
 #include "models/devices/nic/nic.h"
 #include "models/devices/nvme/nvme.h"
 #include "sim/params.h"
@@ -28,6 +29,8 @@ const ParamTable<CameraDeviceParams>& cameraParamTable();
 /// Type "colour_engine": ColourEngineDeviceParams (throughput, strips, device memory, driver).
 const ParamTable<ColourEngineDeviceParams>& colourEngineParamTable();
 
+/// Type "gpu": GpuDeviceParams (VRAM, compute engine, BAR window policy, driver).
+const ParamTable<GpuDeviceParams>& gpuParamTable();
 /// Type "nvme": NvmeParams (CMB, queues, firmware time, the media's latency and bandwidth).
 const ParamTable<NvmeParams>& nvmeParamTable();
 /// Type "nic": NicParams (line rate, packets, transmit FIFO).

@@ -146,8 +146,9 @@ void GpuMonitor::finish() {
   const auto& samples = parts_.nic().monitorSamples();
   Counter& count = stats_.counter("samples", "samples", "progress samples the NIC took");
   Counter& ok = stats_.counter("samples_ok", "samples", "samples read without a DMA error");
-  Counter& held = stats_.counter("samples_held", "samples",
-                                 "samples equal to a value the counter held while it was read (p2p) or copied");
+  Counter& held =
+      stats_.counter("samples_held", "samples",
+                     "samples equal to a value the counter held while it was read (p2p) or copied");
   Distribution& stale = stats_.distribution(
       "staleness", "B", "progress the GPU had made past the sampled value when the NIC read it");
   Distribution& lat = stats_.distribution("sample_latency", "ps", "NIC read issued -> sample in");
@@ -163,12 +164,14 @@ void GpuMonitor::finish() {
     stale.sample(staleV.back());
     lat.sample(latV.back());
   }
-  stats_.scalar("kernel_time", "ps", "the kernel's time, launch to last byte written back").set(double(kernelPs()));
+  stats_.scalar("kernel_time", "ps", "the kernel's time, launch to last byte written back")
+      .set(double(kernelPs()));
   stats_.scalar("kernel_pace", "ps", "the kernel's time alone at its share of VRAM bandwidth").set(pacePs());
   stats_.scalar("slowdown", "ratio", "kernel_time / kernel_pace").set(double(kernelPs()) / pacePs());
   double mean = 0;
   for (std::uint64_t v : staleV) mean += double(v);
-  stats_.scalar("staleness_mean", "B", "mean staleness of a sample").set(staleV.empty() ? 0 : mean / staleV.size());
+  stats_.scalar("staleness_mean", "B", "mean staleness of a sample")
+      .set(staleV.empty() ? 0 : mean / staleV.size());
   stats_.scalar("staleness_max", "B", "largest staleness of a sample")
       .set(double(staleV.empty() ? 0 : *std::max_element(staleV.begin(), staleV.end())));
   stats_.scalar("sample_latency_p50", "ps", "median sample read latency").set(double(percentile(latV, 0.50)));
@@ -187,18 +190,23 @@ void GpuMonitor::check(const std::string& at, std::vector<std::string>& failures
   if (samples.size() != params_.samples)
     failures.push_back(at + std::to_string(samples.size()) + " of " + std::to_string(params_.samples) +
                        " samples came in");
+  std::vector<std::string> bad;  // per sample; the first few are listed
   for (std::size_t i = 0; i < samples.size(); ++i) {
     const NicMonitorSample& s = samples[i];
     const std::string n = "sample " + std::to_string(i) + ": ";
-    if (!s.ok) failures.push_back(at + n + "the NIC's read failed");
+    if (!s.ok) bad.push_back(n + "the NIC's read failed");
     if (!sampleHeld(i))
-      failures.push_back(at + n + "value " + std::to_string(sample(i)) + " is not one the counter held while " +
-                         (params_.mode == GpuMonitorMode::P2p ? "the NIC read it" : "it was copied"));
+      bad.push_back(n + "value " + std::to_string(sample(i)) + " is not one the counter held while " +
+                    (params_.mode == GpuMonitorMode::P2p ? "the NIC read it" : "it was copied"));
     if (params_.mode == GpuMonitorMode::Copy && (i >= copyDonePs_.size() || copyDonePs_[i] > s.issuePs))
-      failures.push_back(at + n + "its copy had not landed in system memory when the NIC read it");
+      bad.push_back(n + "its copy had not landed in system memory when the NIC read it");
     if (s.donePs > g.kernelEndPs())
-      failures.push_back(at + n + "taken after the kernel ended (raise total_bytes or lower samples)");
+      bad.push_back(n + "taken after the kernel ended (raise total or lower samples)");
   }
+  constexpr std::size_t kListed = 4;
+  for (std::size_t i = 0; i < std::min(bad.size(), kListed); ++i) failures.push_back(at + bad[i]);
+  if (bad.size() > kListed)
+    failures.push_back(at + "... and " + std::to_string(bad.size() - kListed) + " more sample failure(s)");
 }
 
 void GpuMonitor::addStats(Platform& /*p*/, StatsRegistry& r) {

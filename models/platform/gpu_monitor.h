@@ -36,9 +36,9 @@ enum class GpuMonitorMode {
 const char* gpuMonitorModeName(GpuMonitorMode m);
 
 struct GpuMonitorParams {
-  std::string gpu = "gpu0";     ///< the "gpu" device's name
-  std::string nic = "nic0";     ///< the "nic" device's name
-  std::string process = "app";  ///< the process whose memory the NIC reads through
+  std::string gpu = "gpu0";                   ///< the "gpu" device's name
+  std::string nic = "nic0";                   ///< the "nic" device's name
+  std::string process = "app";                ///< the process whose memory the NIC reads through
   GpuMonitorMode mode = GpuMonitorMode::P2p;  ///< default P2p
   /// Samples the NIC takes. Unit: samples. Default 40.
   std::uint32_t samples = 40;

@@ -14,7 +14,8 @@ namespace {
 }
 }  // namespace
 
-GpuNicParts::GpuNicParts(Platform& p, const std::string& gpu, const std::string& nic, const std::string& process)
+GpuNicParts::GpuNicParts(Platform& p, const std::string& gpu, const std::string& nic,
+                         const std::string& process)
     : p_(p), nicName_(nic) {
   gpu_ = dynamic_cast<GpuPlatformDevice*>(&p.device(gpu));
   nic_ = dynamic_cast<NicPlatformDevice*>(&p.device(nic));
@@ -52,9 +53,9 @@ ImporterDma& GpuNicParts::importerOver(Va start, std::uint64_t bytes) {
   HmmDmaImporter imp;
   imp.device = &p_.pci(nicEndpoint_);
   imp.dma = &p_.dma();
-  importer_ = std::make_unique<ImporterDma>(nicName_ + ".dma", *mm_, imp, p_.fabric().engine(nicEndpoint_), start,
-                                            bytes >> kPageShift, ImporterDmaParams{}, &p_.checker(),
-                                            &p_.directory());
+  importer_ =
+      std::make_unique<ImporterDma>(nicName_ + ".dma", *mm_, imp, p_.fabric().engine(nicEndpoint_), start,
+                                    bytes >> kPageShift, ImporterDmaParams{}, &p_.checker(), &p_.directory());
   if (importer_->mirror().map(start, start + bytes, false) != HmmStatus::Ok)
     fail("nic", "the NIC's importer cannot map its range");
   return *importer_;

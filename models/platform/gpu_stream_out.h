@@ -34,9 +34,9 @@ enum class GpuStreamPath {
 const char* gpuStreamPathName(GpuStreamPath p);
 
 struct GpuStreamOutParams {
-  std::string gpu = "gpu0";     ///< the "gpu" device's name
-  std::string nic = "nic0";     ///< the "nic" device's name
-  std::string process = "app";  ///< the process whose VA range the NIC sends from
+  std::string gpu = "gpu0";                 ///< the "gpu" device's name
+  std::string nic = "nic0";                 ///< the "nic" device's name
+  std::string process = "app";              ///< the process whose VA range the NIC sends from
   GpuStreamPath path = GpuStreamPath::P2p;  ///< default P2p
   /// The results streamed out. Unit: bytes. Default 4 MiB. A multiple of chunk.
   std::uint64_t bytes = 4ull << 20;

@@ -188,6 +188,24 @@ hmmsim_cli_test("a variant's bad set: value points at the variant (exit 2)" 2
   ARGS run ${_bad}/bad_variant_set.yaml STDERR "bad_variant_set.yaml:7:39: key 'workload.camera_chain.path': expected one of: p2p, bounce; got 'p2q'")
 hmmsim_cli_test("a host window over the MSI window is refused (exit 2)" 2
   ARGS validate ${_bad}/bad_msi_window.yaml STDERR "bad_msi_window.yaml:[0-9]+:[0-9]+: key 'platform.topology': host bridge 'hb0': its mem_window covers the MSI window")
+# The GPU + NIC scenarios (RFC workloads [2] and [3]).
+hmmsim_cli_test("gpu_stream_out prints p2p and bounce side by side, the bounce's DRAM bytes" 0
+  ARGS run ${PROJECT_SOURCE_DIR}/scenarios/gpu_stream_out.yaml
+  STDOUT "p2p +bounce\n +result bytes correct on the wire +4.00 MiB/4.00 MiB +4.00 MiB/4.00 MiB\n.*system memory bytes beyond the ring +0 B +8.00 MiB\n.*result +PASS +PASS"
+  STDERR_EMPTY)
+hmmsim_cli_test("a gpu_monitor key typo gets the nearest key (exit 2)" 2
+  ARGS run ${_bad}/bad_gpu_monitor_key.yaml STDERR "bad_gpu_monitor_key.yaml:6:5: key 'workload.gpu_monitor.sampels': unknown key; did you mean 'samples'")
+hmmsim_cli_test("a gpu_stream_out naming a missing nic gets the nearest nic (exit 2)" 2
+  ARGS run ${_bad}/bad_gpu_stream_device.yaml STDERR "bad_gpu_stream_device.yaml:4:36: key 'workload.gpu_stream_out.nic': no nic device 'nic1' in platform.devices; did you mean 'nic0'")
+hmmsim_cli_test("a gpu whose BAR is larger than its VRAM is refused at the workload's gpu key (exit 2)" 2
+  ARGS run ${PROJECT_SOURCE_DIR}/scenarios/gpu_monitor.yaml --set platform.devices[0].params.vram=128MiB
+       --set platform.devices[0].params.kernel_region=64MiB
+  STDERR "gpu_monitor.yaml:[0-9]+:[0-9]+: key 'workload.gpu_monitor.gpu': gpu 'gpu0' on endpoint 'gpu0': its BAR 2 \\(268435456 bytes\\) must be at most its vram")
+hmmsim_cli_test("a gpu parameter typo in --set gets the nearest key (exit 2)" 2
+  ARGS run ${PROJECT_SOURCE_DIR}/scenarios/gpu_monitor.yaml --set platform.devices[0].params.vram_chanels=4
+  STDERR "key 'platform.devices\\[0\\].params.vram_chanels': unknown key; did you mean 'vram_channels'")
+hmmsim_cli_test("describe gpu and nic print their parameter tables" 0
+  ARGS describe gpu STDOUT "vram +size +bytes +16GiB .*vram_channel_bandwidth +rate +bit/s +256Gb/s .*bar_policy +choice")
 hmmsim_cli_test("describe camera prints the device's parameter table" 0
   ARGS describe camera STDOUT "width +int +pixels +1920 .*irq_cost +time +ps +2us")
 add_test(NAME "hmmsim cli: a bad platform file leaves the --out folder untouched (exit 2)"
