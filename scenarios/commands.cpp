@@ -67,7 +67,8 @@ std::string platformSummary(const PlatformDesc& d) {
 /// A platform scenario: every variant in its own process (SystemC elaborates once per process),
 /// the comparison table, stats.json with each variant under its name.
 int runPlatform(const Scenario& s, const RunArgs& a, const std::string& statsPath,
-                const std::string& tracePath, std::ostream& out, std::ostream& err) {
+                const std::string& tracePath, const std::string& violationsPath, std::ostream& out,
+                std::ostream& err) {
   if (a.trace && a.outDir.empty()) {
     err << "hmmsim run: --trace needs --out DIR (the trace goes to DIR/trace.json)\n";
     return 2;
@@ -94,7 +95,14 @@ int runPlatform(const Scenario& s, const RunArgs& a, const std::string& statsPat
         err << "hmmsim run: " << why << '\n';
         return 1;
       }
-    out << "  stats written to " << statsPath << (a.trace ? ", trace to " + tracePath : "") << '\n';
+    const std::string violations = allViolations(runs);
+    if (!violations.empty())
+      if (const std::string why = writeFileAtomically(violationsPath, violations); !why.empty()) {
+        err << "hmmsim run: " << why << '\n';
+        return 1;
+      }
+    out << "  stats written to " << statsPath << (a.trace ? ", trace to " + tracePath : "")
+        << (violations.empty() ? "" : ", checker reports to " + violationsPath) << '\n';
   }
   return ok ? 0 : 1;
 }
@@ -106,8 +114,10 @@ int cmdValidate(const std::string& file, const std::vector<std::string>& sets, s
   std::optional<Scenario> s = load(file, sets, err, false);
   if (!s) return 2;
   std::size_t ops = s->script.size();
-  out << file << ": ok (scenario " << s->name << ", " << s->processes.size() << " process(es), "
-      << s->devices.size() << " device(s), " << ops << " script operation(s))\n";
+  const std::size_t processes = s->platform.desc ? s->platform.desc->processes.size() : s->processes.size();
+  const std::size_t devices = s->platform.desc ? s->platform.desc->devices.size() : s->devices.size();
+  out << file << ": ok (scenario " << s->name << ", " << processes << " process(es), " << devices
+      << " device(s), " << ops << " script operation(s))\n";
   if (s->platform.desc) out << "  " << platformSummary(*s->platform.desc) << '\n';
   if (const WorkloadKind* kind = findWorkloadKind(s->workload.kind))
     out << "  workload: " << kind->summary(s->workload.params) << '\n';
@@ -126,11 +136,12 @@ int cmdRun(const RunArgs& a, std::ostream& out, std::ostream& err) {
     for (Scenario& v : s->variants) v.seed = v.platform.desc->seed = s->seed;
   }
   const std::filesystem::path dir(a.outDir);
-  const std::string statsPath = (dir / "stats.json").string(), tracePath = (dir / "trace.json").string();
+  const std::string statsPath = (dir / "stats.json").string(), tracePath = (dir / "trace.json").string(),
+                    violationsPath = (dir / "violations.txt").string();
   if (!a.outDir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    for (const std::string& p : {statsPath, tracePath}) {
+    for (const std::string& p : {statsPath, tracePath, violationsPath}) {
       if (p == tracePath && !a.trace) continue;
       if (const std::string why = checkOutputPath(p); !why.empty()) {
         err << "hmmsim run: --out: " << why << '\n';
@@ -138,7 +149,7 @@ int cmdRun(const RunArgs& a, std::ostream& out, std::ostream& err) {
       }
     }
   }
-  if (s->platform.desc) return runPlatform(*s, a, statsPath, tracePath, out, err);
+  if (s->platform.desc) return runPlatform(*s, a, statsPath, tracePath, violationsPath, out, err);
   RunOptions opts;
   opts.trace = a.trace;
   const RunResult r = runScenario(*s, opts);

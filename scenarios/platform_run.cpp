@@ -168,6 +168,13 @@ std::string mergedTrace(const std::vector<VariantRun>& runs) {
   return nlohmann::json{{"traceEvents", events}, {"displayTimeUnit", "ns"}}.dump();
 }
 
+std::string allViolations(const std::vector<VariantRun>& runs) {
+  std::string text;
+  for (const VariantRun& v : runs)
+    for (const std::string& x : v.result.violations) text += (v.name.empty() ? "" : v.name + ": ") + x + '\n';
+  return text;
+}
+
 StatsRegistry mergedStats(const std::vector<VariantRun>& runs) {
   StatsRegistry all;
   for (const VariantRun& v : runs)
@@ -240,8 +247,12 @@ std::string formatComparison(const Scenario& s, const std::vector<VariantRun>& r
   for (const VariantRun& v : runs)
     if (!v.description.empty()) os << "  " << v.name << ": " << v.description << '\n';
   for (const VariantRun& v : runs) {
-    for (const std::string& x : v.result.violations)
-      os << "  " << (v.name.empty() ? "" : v.name + ": ") << x << '\n';
+    const std::vector<std::string>& all = v.result.violations;
+    for (std::size_t i = 0; i < std::min(all.size(), kViolationsShown); ++i)
+      os << "  " << (v.name.empty() ? "" : v.name + ": ") << all[i] << '\n';
+    if (all.size() > kViolationsShown)
+      os << "  " << (v.name.empty() ? "" : v.name + ": ") << "... and " << all.size() - kViolationsShown
+         << " more violation(s) (--out DIR writes every one to DIR/violations.txt)\n";
     for (const std::string& f : v.result.failures)
       os << "  FAILED: " << (v.name.empty() ? "" : v.name + ": ") << f << '\n';
   }

@@ -36,7 +36,13 @@ std::vector<VariantRun> runPlatformVariants(const Scenario& s, const PlatformRun
 std::string mergedTrace(const std::vector<VariantRun>& runs);
 /// The variants' stats in one registry, each under "<variant>." (no prefix for a lone run).
 StatsRegistry mergedStats(const std::vector<VariantRun>& runs);
-/// The comparison table (a column per variant) and each variant's failures.
+/// Every variant's checker reports, one per line, each prefixed by its variant's name.
+std::string allViolations(const std::vector<VariantRun>& runs);
+/// Checker reports formatComparison prints per variant (a misbehaving importer makes thousands);
+/// `hmmsim run --out DIR` writes every one to DIR/violations.txt.
+constexpr std::size_t kViolationsShown = 20;
+/// The comparison table (a column per variant), each variant's failures and its first
+/// kViolationsShown checker reports.
 std::string formatComparison(const Scenario& s, const std::vector<VariantRun>& runs);
 
 }  // namespace hmmsim::scenario

@@ -227,3 +227,14 @@ hmmsim_cli_test("nvme_via_nic refuses a translating IOMMU at the workload (exit 
   STDERR "nvme_via_nic.yaml:[0-9]+:[0-9]+: key 'workload.nvme_via_nic': .*set platform.iommu.mode to off or passthrough")
 hmmsim_cli_test("describe nvme prints the SSD's parameter table, media rows included" 0
   ARGS describe nvme STDOUT "cmb_size +size +bytes .*read_latency +time +ps +80us")
+# Thousands of checker reports: the terminal shows each variant's first 20 and says how many more;
+# --out writes every one to DIR/violations.txt.
+hmmsim_cli_test("misbehaving_importer: the terminal shows 20 reports per variant and counts the rest" 0
+  ARGS run ${_mi}
+  STDOUT "ignore_invalidations: \\.\\.\\. and 14270 more violation\\(s\\) \\(--out DIR writes every one to DIR/violations.txt\\)")
+hmmsim_cli_test("misbehaving_importer --out writes every checker report to violations.txt" 0
+  ARGS run ${_mi} --out ${CMAKE_CURRENT_BINARY_DIR}/cli-misbehaving-out
+  STDOUT "checker reports to [^\n]*violations.txt" FILE ${CMAKE_CURRENT_BINARY_DIR}/cli-misbehaving-out/violations.txt)
+hmmsim_cli_test("validate counts a platform scenario's own devices and processes" 0
+  ARGS validate ${_cc}
+  STDOUT "ok \\(scenario camera_chain, 1 process\\(es\\), 3 device\\(s\\), 0 script operation\\(s\\)\\)")
