@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "models/cpu_mmu/cpu_mmu_params.h"
+#include "models/devices/gpu/gpu_device.h"
+#include "models/devices/nvme/nvme.h"
 #include "models/platform/builtin_devices.h"
 #include "models/platform/device_params.h"
 #include "scenarios/param_tables.h"
@@ -36,6 +38,38 @@ void checkColourEngine(const ConfigNode& n, const DeviceDesc& d, const EndpointD
          ", which endpoint '" + ep.name + "' does not have");
 }
 
+const BarDesc* findBar(const EndpointDesc& ep, int index) {
+  if (ep.functions.empty()) return nullptr;
+  for (const BarDesc& b : ep.functions.front().bars)
+    if (b.index == index) return &b;
+  return nullptr;
+}
+
+/// A GPU exposes its VRAM through one BAR: at most its VRAM, exactly it with resizable BAR.
+void checkGpu(const ConfigNode& n, const DeviceDesc& d, const EndpointDesc& ep) {
+  const GpuDeviceParams p =
+      d.params.has_value() ? std::any_cast<GpuDeviceParams>(d.params) : GpuDeviceParams{};
+  const std::string who = "gpu '" + d.name + "' on endpoint '" + ep.name + "'";
+  const BarDesc* bar = findBar(ep, int(p.driver.bar));
+  if (!bar)
+    n.fail(who + ": no BAR " + std::to_string(p.driver.bar) + " to expose its VRAM; add one to the endpoint");
+  if (p.gpu.resizableBar ? bar->size != p.gpu.vramBytes : bar->size > p.gpu.vramBytes)
+    n.fail(who + ": its BAR " + std::to_string(p.driver.bar) + " (" + std::to_string(bar->size) +
+           " bytes) must be " + (p.gpu.resizableBar ? "exactly" : "at most") + " its vram (" +
+           std::to_string(p.gpu.vramBytes) + " bytes); change one of them");
+}
+
+/// An NVMe controller's registers, MSI-X table and CMB sit in BAR 0 (NvmeController::validate).
+void checkNvme(const ConfigNode& n, const DeviceDesc& d, const EndpointDesc& ep) {
+  NvmeParams p = d.params.has_value() ? std::any_cast<NvmeParams>(d.params) : NvmeParams{};
+  const BarDesc* bar = findBar(ep, 0);
+  if (!bar) n.fail("nvme '" + d.name + "' on endpoint '" + ep.name + "': no BAR 0 for its registers and CMB");
+  p.barBytes = bar->size;
+  if (const std::string why = NvmeController::validate(p); !why.empty())
+    n.fail("nvme '" + d.name + "' on endpoint '" + ep.name + "' (BAR 0 of " + std::to_string(bar->size) +
+           " bytes): " + why);
+}
+
 DeviceDesc parseDevice(const ConfigNode& e, const PlatformDesc& d, const DeviceRegistry& reg) {
   e.requireKeys({"name", "type", "endpoint", "params"});
   DeviceDesc dev;
@@ -65,6 +99,8 @@ DeviceDesc parseDevice(const ConfigNode& e, const PlatformDesc& d, const DeviceR
     dev.params = it->second.load(*p);
   }
   if (dev.type == "colour_engine") checkColourEngine(e, dev, *ep);
+  if (dev.type == "gpu") checkGpu(e, dev, *ep);
+  if (dev.type == "nvme") checkNvme(e, dev, *ep);
   return dev;
 }
 

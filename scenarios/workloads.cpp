@@ -5,8 +5,6 @@
 #include <iomanip>
 #include <sstream>
 
-#include "models/devices/gpu/gpu_device.h"
-
 namespace hmmsim::scenario {
 
 WorkloadKind cameraChainWorkloadKind();
@@ -38,24 +36,6 @@ DeviceDesc& requireDevice(const ConfigNode& at, PlatformDesc& d, const std::stri
   if (const std::string near = nearestWord(name, names); !near.empty())
     msg += "; did you mean '" + near + "'?";
   at.fail(msg);
-}
-
-void requireGpuFitsBar(const ConfigNode& at, const PlatformDesc& d, const DeviceDesc& g) {
-  const GpuDeviceParams p =
-      g.params.has_value() ? std::any_cast<GpuDeviceParams>(g.params) : GpuDeviceParams{};
-  const BarDesc* bar = nullptr;
-  for (const EndpointDesc& e : d.topology.endpoints)
-    if (e.name == g.endpoint && !e.functions.empty())
-      for (const BarDesc& b : e.functions[0].bars)
-        if (b.index == p.driver.bar) bar = &b;
-  const std::string who = "gpu '" + g.name + "' on endpoint '" + g.endpoint + "'";
-  if (!bar)
-    at.fail(who + ": no BAR " + std::to_string(p.driver.bar) +
-            " to expose its VRAM; add one to the endpoint");
-  if (p.gpu.resizableBar ? bar->size != p.gpu.vramBytes : bar->size > p.gpu.vramBytes)
-    at.fail(who + ": its BAR " + std::to_string(p.driver.bar) + " (" + std::to_string(bar->size) +
-            " bytes) must be " + (p.gpu.resizableBar ? "exactly" : "at most") + " its vram (" +
-            std::to_string(p.gpu.vramBytes) + " bytes); change one of them");
 }
 
 void ensureProcess(PlatformDesc& d, const std::string& name) {

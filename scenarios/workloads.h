@@ -57,9 +57,6 @@ const WorkloadKind* findWorkloadKind(const std::string& key);
 /// that type) when there is none.
 DeviceDesc& requireDevice(const ConfigNode& at, PlatformDesc& d, const std::string& name,
                           const std::string& type);
-/// The gpu device `g` fits its endpoint: its VRAM BAR (driver bar index) exists and is at most
-/// its VRAM (exactly its VRAM with resizable_bar); fails at `at` otherwise.
-void requireGpuFitsBar(const ConfigNode& at, const PlatformDesc& d, const DeviceDesc& g);
 /// Adds process `name` to the platform unless it is there.
 void ensureProcess(PlatformDesc& d, const std::string& name);
 

@@ -197,10 +197,10 @@ hmmsim_cli_test("a gpu_monitor key typo gets the nearest key (exit 2)" 2
   ARGS run ${_bad}/bad_gpu_monitor_key.yaml STDERR "bad_gpu_monitor_key.yaml:6:5: key 'workload.gpu_monitor.sampels': unknown key; did you mean 'samples'")
 hmmsim_cli_test("a gpu_stream_out naming a missing nic gets the nearest nic (exit 2)" 2
   ARGS run ${_bad}/bad_gpu_stream_device.yaml STDERR "bad_gpu_stream_device.yaml:4:36: key 'workload.gpu_stream_out.nic': no nic device 'nic1' in platform.devices; did you mean 'nic0'")
-hmmsim_cli_test("a gpu whose BAR is larger than its VRAM is refused at the workload's gpu key (exit 2)" 2
+hmmsim_cli_test("a gpu whose BAR is larger than its VRAM is refused at its platform device (exit 2)" 2
   ARGS run ${PROJECT_SOURCE_DIR}/scenarios/gpu_monitor.yaml --set platform.devices[0].params.vram=128MiB
        --set platform.devices[0].params.kernel_region=64MiB
-  STDERR "gpu_monitor.yaml:[0-9]+:[0-9]+: key 'workload.gpu_monitor.gpu': gpu 'gpu0' on endpoint 'gpu0': its BAR 2 \\(268435456 bytes\\) must be at most its vram")
+  STDERR "gpu_nic.yaml:[0-9]+:[0-9]+: key 'platform.devices[^']*': gpu 'gpu0' on endpoint 'gpu0': its BAR 2 \\(268435456 bytes\\) must be at most its vram")
 hmmsim_cli_test("a gpu parameter typo in --set gets the nearest key (exit 2)" 2
   ARGS run ${PROJECT_SOURCE_DIR}/scenarios/gpu_monitor.yaml --set platform.devices[0].params.vram_chanels=4
   STDERR "key 'platform.devices\\[0\\].params.vram_chanels': unknown key; did you mean 'vram_channels'")
@@ -238,3 +238,6 @@ hmmsim_cli_test("misbehaving_importer --out writes every checker report to viola
 hmmsim_cli_test("validate counts a platform scenario's own devices and processes" 0
   ARGS validate ${_cc}
   STDOUT "ok \\(scenario camera_chain, 1 process\\(es\\), 3 device\\(s\\), 0 script operation\\(s\\)\\)")
+hmmsim_cli_test("an nvme whose CMB leaves its BAR 0 is refused at its platform device (exit 2)" 2
+  ARGS validate ${PROJECT_SOURCE_DIR}/scenarios/nvme_via_nic.yaml --set platform.devices[1].params.cmb_size=64MiB
+  STDERR "nic_nvme.yaml:[0-9]+:[0-9]+: key 'platform.devices\\[1\\]': nvme 'nvme0' on endpoint 'nvme0' \\(BAR 0 of 4194304 bytes\\): the CMB")
