@@ -211,10 +211,7 @@ void GpuMonitor::check(const std::string& at, std::vector<std::string>& failures
 
 void GpuMonitor::addStats(Platform& /*p*/, StatsRegistry& r) {
   r.add("workload", stats_);
-  r.add("device." + params_.gpu, parts_.gpu().gpu().stats());
-  r.add("device." + params_.gpu + ".bar", parts_.gpu().gpu().bar().stats());
-  r.add("device." + params_.nic, parts_.nic().stats());
-  if (ImporterDma* imp = parts_.importer()) r.add("device." + params_.nic + ".importer", imp->stats());
+  parts_.addStats(r);
 }
 
 }  // namespace hmmsim

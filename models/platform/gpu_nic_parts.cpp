@@ -16,7 +16,7 @@ namespace {
 
 GpuNicParts::GpuNicParts(Platform& p, const std::string& gpu, const std::string& nic,
                          const std::string& process)
-    : p_(p), nicName_(nic) {
+    : p_(p), gpuName_(gpu), nicName_(nic) {
   gpu_ = dynamic_cast<GpuPlatformDevice*>(&p.device(gpu));
   nic_ = dynamic_cast<NicPlatformDevice*>(&p.device(nic));
   if (!gpu_) fail("gpu", "device \"" + gpu + "\" is not a gpu");
@@ -59,6 +59,13 @@ ImporterDma& GpuNicParts::importerOver(Va start, std::uint64_t bytes) {
   if (importer_->mirror().map(start, start + bytes, false) != HmmStatus::Ok)
     fail("nic", "the NIC's importer cannot map its range");
   return *importer_;
+}
+
+void GpuNicParts::addStats(StatsRegistry& r) const {
+  r.add("device." + gpuName_, gpu_->gpu().stats());
+  r.add("device." + gpuName_ + ".bar", gpu_->gpu().bar().stats());
+  r.add("device." + nicName_, nic_->nic().stats());
+  if (importer_) r.add("device." + nicName_ + ".importer", importer_->stats());
 }
 
 }  // namespace hmmsim

@@ -15,6 +15,7 @@
 #include "models/devices/gpu/gpu_device.h"
 #include "models/devices/nic/nic_device.h"
 #include "models/platform/platform.h"
+#include "sim/stats_registry.h"
 
 namespace hmmsim {
 
@@ -43,13 +44,16 @@ class GpuNicParts {
   ImporterDma* importer() const { return importer_.get(); }
   /// The NIC's topology endpoint.
   const std::string& nicEndpoint() const { return nicEndpoint_; }
+  /// The devices' stats into `r`: "device.<gpu>", "device.<gpu>.bar", "device.<nic>" and, once
+  /// made, "device.<nic>.importer" (both workloads' addStats).
+  void addStats(StatsRegistry& r) const;
 
  private:
   Platform& p_;
   GpuPlatformDevice* gpu_ = nullptr;
   NicPlatformDevice* nic_ = nullptr;
   Mm* mm_ = nullptr;
-  std::string nicName_, nicEndpoint_;
+  std::string gpuName_, nicName_, nicEndpoint_;
   std::shared_ptr<File> file_;
   std::unique_ptr<ImporterDma> importer_;
 };

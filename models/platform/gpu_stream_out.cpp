@@ -201,10 +201,7 @@ void GpuStreamOut::check(const std::string& at, std::vector<std::string>& failur
 
 void GpuStreamOut::addStats(Platform& /*p*/, StatsRegistry& r) {
   r.add("workload", stats_);
-  r.add("device." + params_.gpu, parts_.gpu().gpu().stats());
-  r.add("device." + params_.gpu + ".bar", parts_.gpu().gpu().bar().stats());
-  r.add("device." + params_.nic, parts_.nic().stats());
-  if (ImporterDma* imp = parts_.importer()) r.add("device." + params_.nic + ".importer", imp->stats());
+  parts_.addStats(r);
 }
 
 }  // namespace hmmsim

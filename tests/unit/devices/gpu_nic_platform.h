@@ -11,11 +11,13 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "models/devices/gpu/gpu_device.h"
 #include "models/devices/nic/nic_device.h"
 #include "models/platform/builtin_devices.h"
 #include "models/platform/platform.h"
+#include "models/platform/workload.h"
 #include "tests/unit/devices/gpu_fixture.h"
 #include "tests/unit/pcie/fabric_test_util.h"
 #include "tests/unit/pcie/topology_fixtures.h"
@@ -46,6 +48,20 @@ inline std::uint64_t dramBytes(Platform& p) {
 /// Peer transactions the root complex hb0 routed.
 inline std::uint64_t rootComplexP2p(Platform& p) {
   return p.fabric().rootComplex("hb0").stats().counterValue("p2p_transactions");
+}
+
+/// Stat `name` as the workload's addStats registers it (-1 when absent).
+inline double workloadStat(Platform& p, PlatformWorkload& w, const std::string& name) {
+  StatsRegistry r;
+  w.addStats(p, r);
+  return r.value(name).value_or(-1);
+}
+
+/// What the workload's check() reports.
+inline std::vector<std::string> workloadFailures(const PlatformWorkload& w) {
+  std::vector<std::string> f;
+  w.check("", f);
+  return f;
 }
 
 }  // namespace hmmsim::test

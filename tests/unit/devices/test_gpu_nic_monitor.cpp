@@ -58,16 +58,8 @@ struct MonitorRun {
   Gpu& gpu() { return w.parts().gpu().gpu(); }
   Nic& nic() { return w.parts().nic(); }
   /// Stat `name` as addStats registers it ("workload.slowdown", "device.<gpu>.bar.bytes_read").
-  double stat(const std::string& name) {
-    StatsRegistry r;
-    w.addStats(p, r);
-    return r.value(name).value_or(-1);
-  }
-  std::vector<std::string> failures() {
-    std::vector<std::string> f;
-    w.check("", f);
-    return f;
-  }
+  double stat(const std::string& name) { return workloadStat(p, w, name); }
+  std::vector<std::string> failures() { return workloadFailures(w); }
 
   Platform p;
   GpuMonitor w;

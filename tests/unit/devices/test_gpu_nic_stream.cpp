@@ -50,16 +50,8 @@ struct StreamRun {
   bool bounce() const { return w.params().path == GpuStreamPath::Bounce; }
   Gpu& gpu() { return w.parts().gpu().gpu(); }
   Nic& nic() { return w.parts().nic(); }
-  double stat(const std::string& name) {
-    StatsRegistry r;
-    w.addStats(p, r);
-    return r.value(name).value_or(-1);
-  }
-  std::vector<std::string> failures() {
-    std::vector<std::string> f;
-    w.check("", f);
-    return f;
-  }
+  double stat(const std::string& name) { return workloadStat(p, w, name); }
+  std::vector<std::string> failures() { return workloadFailures(w); }
 
   Platform p;
   GpuStreamOut w;
