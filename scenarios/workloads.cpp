@@ -11,10 +11,12 @@ WorkloadKind cameraChainWorkloadKind();
 WorkloadKind nvmeViaNicWorkloadKind();
 WorkloadKind gpuMonitorWorkloadKind();
 WorkloadKind gpuStreamOutWorkloadKind();
+WorkloadKind smallBarWorkloadKind();
 
 const std::vector<WorkloadKind>& workloadKinds() {
   static const std::vector<WorkloadKind> kinds = {cameraChainWorkloadKind(), nvmeViaNicWorkloadKind(),
-                                                  gpuMonitorWorkloadKind(), gpuStreamOutWorkloadKind()};
+                                                  gpuMonitorWorkloadKind(), gpuStreamOutWorkloadKind(),
+                                                  smallBarWorkloadKind()};
   return kinds;
 }
 

@@ -49,13 +49,17 @@ Va GpuNicParts::mapAnon(std::uint64_t bytes) {
   return r.addr;
 }
 
-ImporterDma& GpuNicParts::importerOver(Va start, std::uint64_t bytes) {
+std::unique_ptr<ImporterDma> GpuNicParts::newImporter(const std::string& name, Va start, std::uint64_t bytes,
+                                                      const ImporterDmaParams& params) {
   HmmDmaImporter imp;
   imp.device = &p_.pci(nicEndpoint_);
   imp.dma = &p_.dma();
-  importer_ =
-      std::make_unique<ImporterDma>(nicName_ + ".dma", *mm_, imp, p_.fabric().engine(nicEndpoint_), start,
-                                    bytes >> kPageShift, ImporterDmaParams{}, &p_.checker(), &p_.directory());
+  return std::make_unique<ImporterDma>(name, *mm_, imp, p_.fabric().engine(nicEndpoint_), start,
+                                       bytes >> kPageShift, params, &p_.checker(), &p_.directory());
+}
+
+ImporterDma& GpuNicParts::importerOver(Va start, std::uint64_t bytes) {
+  importer_ = newImporter(nicName_ + ".dma", start, bytes);
   if (importer_->mirror().map(start, start + bytes, false) != HmmStatus::Ok)
     fail("nic", "the NIC's importer cannot map its range");
   return *importer_;
@@ -64,6 +68,7 @@ ImporterDma& GpuNicParts::importerOver(Va start, std::uint64_t bytes) {
 void GpuNicParts::addStats(StatsRegistry& r) const {
   r.add("device." + gpuName_, gpu_->gpu().stats());
   r.add("device." + gpuName_ + ".bar", gpu_->gpu().bar().stats());
+  r.add("device." + gpuName_ + ".bar_manager", gpu_->driver().exporter().bar().stats());
   r.add("device." + nicName_, nic_->nic().stats());
   if (importer_) r.add("device." + nicName_ + ".importer", importer_->stats());
 }

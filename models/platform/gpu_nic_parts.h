@@ -34,6 +34,12 @@ class GpuNicParts {
   Va mapAnon(std::uint64_t bytes);
   /// The NIC's importer over [start, start + bytes), every page mapped ahead (one per parts).
   ImporterDma& importerOver(Va start, std::uint64_t bytes);
+  /// Another importer of the NIC over [start, start + bytes) (one more memory region of the same
+  /// PCI function, on its DMA engine), nothing mapped: its pages fault in on demand, as an ODP
+  /// region's do. `name` names its stats group. The caller keeps it and destroys it before the
+  /// parts.
+  std::unique_ptr<ImporterDma> newImporter(const std::string& name, Va start, std::uint64_t bytes,
+                                           const ImporterDmaParams& params = {});
 
   // Handles to the platform's parts (const: the parts do not own them).
   Platform& platform() const { return p_; }
@@ -44,8 +50,9 @@ class GpuNicParts {
   ImporterDma* importer() const { return importer_.get(); }
   /// The NIC's topology endpoint.
   const std::string& nicEndpoint() const { return nicEndpoint_; }
-  /// The devices' stats into `r`: "device.<gpu>", "device.<gpu>.bar", "device.<nic>" and, once
-  /// made, "device.<nic>.importer" (both workloads' addStats).
+  /// The devices' stats into `r`: "device.<gpu>", "device.<gpu>.bar" (the BAR target's bytes),
+  /// "device.<gpu>.bar_manager" (its windows: maps, refusals by reason, reclaims, revokes),
+  /// "device.<nic>" and, once made, "device.<nic>.importer" (the GPU + NIC workloads' addStats).
   void addStats(StatsRegistry& r) const;
 
  private:

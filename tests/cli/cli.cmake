@@ -241,3 +241,9 @@ hmmsim_cli_test("validate counts a platform scenario's own devices and processes
 hmmsim_cli_test("an nvme whose CMB leaves its BAR 0 is refused at its platform device (exit 2)" 2
   ARGS validate ${PROJECT_SOURCE_DIR}/scenarios/nvme_via_nic.yaml --set platform.devices[1].params.cmb_size=64MiB
   STDERR "nic_nvme.yaml:[0-9]+:[0-9]+: key 'platform.devices\\[1\\]': nvme 'nvme0' on endpoint 'nvme0' \\(BAR 0 of 4194304 bytes\\): the CMB")
+# small_bar (issue 13 item 7): the importers x bar_policy sweep, its CSV and its chart.
+add_test(NAME "hmmsim cli: the small_bar sweep's revokes follow the policy and its chart has a line per policy"
+         COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim> -DFILE=${PROJECT_SOURCE_DIR}/scenarios/sweeps/small_bar.yaml
+                 -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-small-bar -P ${PROJECT_SOURCE_DIR}/cmake/CheckSmallBarSweep.cmake)
+set_tests_properties("hmmsim cli: the small_bar sweep's revokes follow the policy and its chart has a line per policy"
+                     PROPERTIES ENVIRONMENT "SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1")

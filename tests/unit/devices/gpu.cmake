@@ -17,3 +17,7 @@ hmmsim_test(test_gpu_nic_monitor
 hmmsim_test(test_gpu_nic_stream
   SOURCES unit/devices/test_gpu_nic_stream.cpp
   LIBS hmmsim::platform)
+# Issue 13's small_bar: many NIC importers against a GPU BAR much smaller than VRAM, per policy.
+hmmsim_test(test_small_bar
+  SOURCES unit/devices/test_small_bar.cpp
+  LIBS hmmsim::platform)
