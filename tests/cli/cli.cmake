@@ -247,3 +247,9 @@ add_test(NAME "hmmsim cli: the small_bar sweep's revokes follow the policy and i
                  -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-small-bar -P ${PROJECT_SOURCE_DIR}/cmake/CheckSmallBarSweep.cmake)
 set_tests_properties("hmmsim cli: the small_bar sweep's revokes follow the policy and its chart has a line per policy"
                      PROPERTIES ENVIRONMENT "SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1")
+hmmsim_cli_test("small_bar slices beyond the GPU's VRAM are refused at slice with the fix (exit 2)" 2
+  ARGS run ${_bad}/bad_small_bar_slice.yaml
+  STDERR "bad_small_bar_slice.yaml:4:59: key 'workload.small_bar.slice': importers x slice \\(8.00 GiB\\) exceeds gpu0's vram \\(4.00 GiB\\): fewer importers, a smaller slice or more vram")
+hmmsim_cli_test("small_bar prints its policies side by side: LRU revokes, unlimited does not" 0
+  ARGS run ${PROJECT_SOURCE_DIR}/scenarios/small_bar.yaml
+  STDOUT "lru_reclaim +unlimited +refuse_when_busy +per_importer_cap\n +bytes read \\(wrong\\) +64.00 MiB \\(0 B\\) +64.00 MiB \\(0 B\\) [^\n]*\n[^\n]*\n +revokes +[1-9][0-9]* +0 +0 +0\n.*result +PASS +PASS +PASS +PASS")
