@@ -56,9 +56,9 @@ std::any parseSmallBar(const ConfigNode& n, Scenario& s) {
   if (const auto* gp = std::any_cast<GpuDeviceParams>(&gpu.params)) {
     const std::uint64_t span = std::uint64_t(c.importers) * c.sliceBytes;
     if (span > gp->gpu.vramBytes)
-      keyAt(n, "slice").fail("importers x slice (" + bytesText(double(span)) + ") exceeds " + c.gpu +
-                             "'s vram (" + bytesText(double(gp->gpu.vramBytes)) +
-                             "): fewer importers, a smaller slice or more vram");
+      keyAt(n, "slice")
+          .fail("importers x slice (" + bytesText(double(span)) + ") exceeds " + c.gpu + "'s vram (" +
+                bytesText(double(gp->gpu.vramBytes)) + "): fewer importers, a smaller slice or more vram");
   }
   ensureProcess(d, c.process);
   return c;

@@ -176,7 +176,8 @@ void SmallBar::finish() {
   stats_.counter("revokes", "calls", "revocations the exporter made (revoke hook calls)") += revokes;
   stats_.counter("revoked_pages", "pages", "held pages revoked") +=
       bar.counterValue("revoked_pages") - barRevokedPages0_;
-  stats_.counter("window_reclaims", "windows", "windows re-pointed at another chunk (idle ones, and busy ones after a revoke)") +=
+  stats_.counter("window_reclaims", "windows",
+                 "windows re-pointed at another chunk (idle ones, and busy ones after a revoke)") +=
       bar.counterValue("reclaims") - barReclaims0_;
   const double secs = double(endPs_) * 1e-12;
   stats_.scalar("elapsed", "ps", "start to the last importer's end").set(double(endPs_));
@@ -196,7 +197,8 @@ void SmallBar::check(const std::string& at, std::vector<std::string>& failures) 
   if (bytesWrong_.value() > 0)
     failures.push_back(at + std::to_string(bytesWrong_.value()) + " bytes read differ from VRAM's");
   if (readErrors_.value() > 0)
-    failures.push_back(at + std::to_string(readErrors_.value()) + " read(s) failed other than by a refused map");
+    failures.push_back(at + std::to_string(readErrors_.value()) +
+                       " read(s) failed other than by a refused map");
   for (const std::string& e : errors_) failures.push_back(at + e);
 }
 

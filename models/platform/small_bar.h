@@ -106,11 +106,11 @@ class SmallBar final : public PlatformWorkload {
  private:
   struct Importer {
     std::unique_ptr<ImporterDma> dma;
-    Va base;                   // its slice's first byte in the process
-    std::uint64_t next = 0;    // its next read (pass-major: pass * readsPerPass + index)
-    std::uint32_t tries = 0;   // refused tries of that read
-    std::uint64_t readyPs = 0; // backing off until then
-    std::uint64_t bytes = 0;   // bytes read correctly
+    Va base;                    // its slice's first byte in the process
+    std::uint64_t next = 0;     // its next read (pass-major: pass * readsPerPass + index)
+    std::uint32_t tries = 0;    // refused tries of that read
+    std::uint64_t readyPs = 0;  // backing off until then
+    std::uint64_t bytes = 0;    // bytes read correctly
     bool done = false;
   };
   void run();

@@ -22,7 +22,7 @@ constexpr std::uint64_t kSlice = 64ull << 20;
 constexpr std::uint64_t kRead = 4096;
 constexpr std::uint32_t kPasses = 2;
 constexpr std::uint64_t kLocations = kImporters * (kSlice >> 21);  // 256 windows' worth
-constexpr std::uint64_t kApertureWindows = 128;                     // 256 MiB / 2 MiB
+constexpr std::uint64_t kApertureWindows = 128;                    // 256 MiB / 2 MiB
 
 SmallBarParams params(const std::string& tag, std::uint32_t importers = kImporters) {
   SmallBarParams s;
