@@ -130,4 +130,8 @@ void P2pChecker::dataMismatch(const Device& importer, Va va, const std::string& 
   report(CheckRule::DataIntegrity, importer, va.value(), what);
 }
 
+void P2pChecker::unsupportedRequest(const Device& importer, std::uint64_t addr, const std::string& why) {
+  report(CheckRule::UnsupportedRequest, importer, addr, why);
+}
+
 }  // namespace hmmsim

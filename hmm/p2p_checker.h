@@ -18,6 +18,9 @@
 //          names the BAR event that took the window away. Exporters with their own bookkeeping
 //          give a plain query instead (setBarQuery, peerAccess).
 //   rule 5 (data integrity): bytes that differ from what the scenario/test expects.
+//   rule 7 (unsupported request): a peer access (the importer's translation pointed at another
+//          device) that a root complex answered with Unsupported Request; the platform's router
+//          observer reports it with the host bridge, why, and the p2pdma map type.
 // Rule 4 (unmapped IOVA) lives in the IOMMU model.
 // A violation names the simulated time (from the clock hook; 0 in pure-core tests), the device,
 // the address and the event that made the access illegal.
@@ -77,6 +80,9 @@ class P2pChecker {
   std::uint64_t barChecks() const { return barChecks_; }
   /// Rule 5: `what` differs from expectation at `va`.
   void dataMismatch(const Device& importer, Va va, const std::string& what);
+  /// Rule 7: the importer's peer request to bus address `addr` completed with Unsupported Request
+  /// at a root complex; `why` names the host bridge, the reason and the map type.
+  void unsupportedRequest(const Device& importer, std::uint64_t addr, const std::string& why);
 
   InvariantChecker& sink() { return sink_; }
 

@@ -13,7 +13,9 @@ P2pDmaMapper::P2pDmaMapper(P2pdma& p2pdma, DmaMapping& dma, const std::string& s
       maps_(stats_.counter("maps", "mappings", "p2p addresses handed to importers")),
       refused_(
           stats_.counter("refused", "mappings", "p2p maps refused (NOT_SUPPORTED or DMA-layer failure)")),
-      unmaps_(stats_.counter("unmaps", "mappings", "p2p addresses taken back")) {}
+      unmaps_(stats_.counter("unmaps", "mappings", "p2p addresses taken back")),
+      ignored_(stats_.counter("map_type_ignored", "mappings",
+                              "bus addresses handed out against the map type (a misbehaving exporter)")) {}
 
 P2pMapType P2pDmaMapper::mapType(PciDev& exporter, Device& importer) {
   const auto key =
@@ -31,12 +33,16 @@ P2pMapType P2pDmaMapper::mapType(PciDev& exporter, Device& importer) {
 }
 
 DmaAddr P2pDmaMapper::map(PciDev& exporter, int bar, Device& importer, Pa pa, std::uint64_t size, DmaDir dir,
-                          P2pMapType* typeOut) {
+                          P2pMapType* typeOut, bool ignoreType) {
   const P2pMapType t = mapType(exporter, importer);
   if (typeOut) *typeOut = t;
   const std::uint64_t busOffset =
       pciBusAddress(exporter, bar).value() - pciResourceStart(exporter, bar).value();
-  const DmaAddr a = dma_.dmaMapP2p(importer, pa, size, dir, t, busOffset);
+  // The misbehaving driver computes pci_bus_address() + offset itself: the DMA layer records it
+  // as a bus-address mapping (what BUS_ADDR would have been), so its unmap stays balanced.
+  const bool ignored = ignoreType && t != P2pMapType::BusAddr && pciFindParentDev(&importer) != nullptr;
+  const DmaAddr a = dma_.dmaMapP2p(importer, pa, size, dir, ignored ? P2pMapType::BusAddr : t, busOffset);
+  if (ignored && !dma_.dmaMappingError(importer, a)) ++ignored_;
   if (dma_.dmaMappingError(importer, a)) {
     ++refused_;
     return kDmaMappingError;

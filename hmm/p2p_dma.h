@@ -42,8 +42,11 @@ class P2pDmaMapper {
   /// Map [pa, pa + size) of the exporter's BAR `bar` (CPU physical addresses) for `importer`.
   /// Returns the address the importer must use, or kDmaMappingError (map type NotSupported, the
   /// importer not attached to the DMA layer, IOVA space full). `typeOut` (optional) gets the type.
+  /// `ignoreType` (misbehaviour, P2pExporterParams::ignoreMapType): hand out the BAR's bus
+  /// address whatever the map type says, as a driver that never asks pci_p2pdma_map_type() does
+  /// (counted in "map_type_ignored" when the type was not BusAddr).
   DmaAddr map(PciDev& exporter, int bar, Device& importer, Pa pa, std::uint64_t size, DmaDir dir,
-              P2pMapType* typeOut = nullptr);
+              P2pMapType* typeOut = nullptr, bool ignoreType = false);
   /// Undo map(). Returns dmaUnmapP2p's result (Ok; Inval for an unknown mapping; NoDev).
   Errno unmap(Device& importer, DmaAddr addr, std::uint64_t size, DmaDir dir);
 
@@ -60,6 +63,7 @@ class P2pDmaMapper {
   Counter& maps_;     ///< "maps": successful maps
   Counter& refused_;  ///< "refused": maps refused (NotSupported or a DMA-layer failure)
   Counter& unmaps_;   ///< "unmaps": successful unmaps
+  Counter& ignored_;  ///< "map_type_ignored": maps that handed out the bus address against the type
 };
 
 }  // namespace hmmsim

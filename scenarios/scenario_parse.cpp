@@ -228,7 +228,8 @@ void parseExpectSection(const ConfigNode& e, Scenario& s) {
     s.expect.checker.clean = false;
     std::vector<std::string> rules;
     for (CheckRule r : {CheckRule::StaleTranslation, CheckRule::FreedFrame, CheckRule::OutsideBarWindow,
-                        CheckRule::UnmappedIova, CheckRule::DataIntegrity, CheckRule::Locking})
+                        CheckRule::UnmappedIova, CheckRule::DataIntegrity, CheckRule::Locking,
+                        CheckRule::UnsupportedRequest})
       rules.push_back(checkRuleName(r));
     c->requireKeys(rules);
     for (const auto& [rule, count] : c->entries())

@@ -95,6 +95,9 @@ const ParamTable<CameraChainParams>& cameraChainParamTable() {
              "revoke: importers drop their mappings, windows stay; move: each resident BAR window moves to a "
              "free one (new bus addresses)",
              {{"revoke", CameraChainRevoke::Revoke}, {"move", CameraChainRevoke::Move}});
+    t.boolean("allow_failed_frames", &CameraChainParams::allowFailedFrames,
+              "frames whose DMA fails are expected (say how many with expect stats workload.frames_failed); "
+              "the frames that come through must still be exact");
     return t;
   }();
   return table;

@@ -21,6 +21,8 @@ const char* checkRuleName(CheckRule r) {
       return "data-integrity";
     case CheckRule::Locking:
       return "locking";
+    case CheckRule::UnsupportedRequest:
+      return "unsupported-request";
   }
   return "?";
 }

@@ -8,7 +8,9 @@
 //   4. no DMA that reaches memory through an unmapped IOVA;
 //   5. data integrity where a scenario defines it;
 //   6. locking: the kernel's lock rules (order, recursion, balance, no sleep in atomic or
-//      non-blockable context, nothing held on return to user), checked by sim/lockdep.h.
+//      non-blockable context, nothing held on return to user), checked by sim/lockdep.h;
+//   7. no peer-to-peer request that a root complex answers with Unsupported Request: software
+//      that honours the p2pdma map type never sends one (NOT_SUPPORTED is declined, not mapped).
 // The layers that own the state do the checking; this class only records, counts and decides
 // whether the run fails. It holds no model knowledge.
 
@@ -19,12 +21,13 @@
 namespace hmmsim {
 
 enum class CheckRule {
-  StaleTranslation,  ///< rule 1: access through a translation already invalidated
-  FreedFrame,        ///< rule 2: access to a freed or migrated-away frame
-  OutsideBarWindow,  ///< rule 3: peer access outside a live BAR window
-  UnmappedIova,      ///< rule 4: DMA through an IOVA with no mapping
-  DataIntegrity,     ///< rule 5: bytes differ from what the scenario expects
-  Locking,           ///< rule 6: a lockdep report (sim/lockdep.h); device = the execution context
+  StaleTranslation,    ///< rule 1: access through a translation already invalidated
+  FreedFrame,          ///< rule 2: access to a freed or migrated-away frame
+  OutsideBarWindow,    ///< rule 3: peer access outside a live BAR window
+  UnmappedIova,        ///< rule 4: DMA through an IOVA with no mapping
+  DataIntegrity,       ///< rule 5: bytes differ from what the scenario expects
+  Locking,             ///< rule 6: a lockdep report (sim/lockdep.h); device = the execution context
+  UnsupportedRequest,  ///< rule 7: a p2p request a root complex answered with Unsupported Request
 };
 
 const char* checkRuleName(CheckRule r);

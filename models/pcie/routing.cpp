@@ -4,6 +4,18 @@
 
 namespace hmmsim {
 
+const char* rcRefusalReasonName(RcRefusalReason r) {
+  switch (r) {
+    case RcRefusalReason::P2pNotForwarded:
+      return "p2p not forwarded";
+    case RcRefusalReason::ResolverFault:
+      return "address resolver (IOMMU) fault";
+    case RcRefusalReason::NoUpstreamForwarding:
+      return "no ACS upstream forwarding";
+  }
+  return "?";
+}
+
 const char* routeStatusName(RouteStatus s) {
   switch (s) {
     case RouteStatus::Ok:
@@ -74,8 +86,9 @@ struct Router::Walk {
   Route r;
   TlpRouteAttrs attrs;
   bool completion = false;
-  std::uint64_t addr = 0;  // requests: address in the current hierarchy
-  Bdf rid;                 // completions: requester id
+  std::uint64_t addr = 0;      // requests: address in the current hierarchy
+  std::uint64_t wireAddr = 0;  // requests: the address as issued (routeRequest)
+  Bdf rid;                     // completions: requester id
   const PciDev* ridDev = nullptr;
   const PciDev* source = nullptr;
 
@@ -142,6 +155,20 @@ void Router::count(const Route& r, bool completion) const {
   }
 }
 
+void Router::refused(const Walk& w, const PciHostBridge& hb, RcRefusalReason why, const PciHostBridge* peer,
+                     const PciDev* port) const {
+  if (!refusalObserver_ || w.completion || !w.source) return;
+  RcRefusal r;
+  r.requester = w.source;
+  r.addr = w.wireAddr;
+  r.hostBridge = &hb;
+  r.reason = why;
+  r.peerHostBridge = peer;
+  r.port = port;
+  r.write = w.attrs.write;
+  refusalObserver_(r);
+}
+
 // Down through port `q` (which decodes the destination as below it) to the function that claims it.
 void Router::routeDownFrom(Walk& w, const PciDev& q) const {
   const PciDev* port = &q;
@@ -188,6 +215,7 @@ void Router::atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress,
     }
     if (!res.ok) {
       w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hostBridgeIndex(topo_, hb)));
+      refused(w, hb, RcRefusalReason::ResolverFault, nullptr);
       return w.stop(RouteStatus::IommuFault, nullptr);
     }
     dst = topo_.hostBridgeForCpu(res.pa);
@@ -225,6 +253,7 @@ void Router::atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress,
     if (!hb.p2pSupported() || !dst->p2pSupported()) {
       w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hostBridgeIndex(topo_, hb)));
       *rcP2pUnsupported_ += 1;
+      refused(w, hb, RcRefusalReason::P2pNotForwarded, dst);
       return w.stop(RouteStatus::UnsupportedRequest, nullptr);
     }
   }
@@ -275,7 +304,11 @@ void Router::routeUp(Walk& w, const PciDev& from) const {
     if (!w.completion && p.acs().enabled(kPciAcsTb) && w.attrs.at != PcieAt::Untranslated)
       return w.stop(RouteStatus::AcsViolation, &p);
     const bool bounced = w.below(p);
-    if (bounced && !p.acs().enabled(kPciAcsUf)) return w.stop(RouteStatus::UnsupportedRequest, &p);
+    if (bounced && !p.acs().enabled(kPciAcsUf)) {
+      if (p.type() == PciDevType::RootPort)
+        refused(w, p.bus()->hostBridge(), RcRefusalReason::NoUpstreamForwarding, nullptr, &p);
+      return w.stop(RouteStatus::UnsupportedRequest, &p);
+    }
     if (p.type() == PciDevType::RootPort) return atRootComplex(w, p.bus()->hostBridge(), p.id());
     const PcieSwitch* sw = topo_.switchOf(p);
     HMMSIM_ASSERT(sw, p.name() << " is a downstream port outside any switch");
@@ -335,6 +368,7 @@ Route Router::routeRequest(const PciDev& requester, std::uint64_t addr, const Tl
   Walk w;
   w.attrs = attrs;
   w.addr = addr;
+  w.wireAddr = addr;
   w.source = &requester;
   bool up = true;
   if (int own = w.claims(requester); own >= 0) {

@@ -152,6 +152,31 @@ struct RcResolveResult {
 using RcAddressResolver =
     std::function<RcResolveResult(const PciDev& requester, std::uint64_t addr, const TlpRouteAttrs&)>;
 
+/// Why a root complex answered a request from below with Unsupported Request.
+enum class RcRefusalReason {
+  P2pNotForwarded,       ///< a peer's address, and this root complex (or the peer's) forwards no p2p
+  ResolverFault,         ///< the address resolver (the IOMMU) refused the address
+  NoUpstreamForwarding,  ///< a root port got a request for its own secondary side back from below
+                         ///< (redirected by ACS further down) and has no ACS Upstream Forwarding
+};
+const char* rcRefusalReasonName(RcRefusalReason r);
+
+/// A memory request from below that a root complex refused (UR), as the checker's rule 7 sees it.
+struct RcRefusal {
+  const PciDev* requester = nullptr;          ///< the issuing function
+  std::uint64_t addr = 0;                     ///< the address as it appeared on the wire
+  const PciHostBridge* hostBridge = nullptr;  ///< the root complex that refused it
+  const PciDev* port = nullptr;               ///< NoUpstreamForwarding: the root port
+  RcRefusalReason reason = RcRefusalReason::P2pNotForwarded;
+  /// P2pNotForwarded: the host bridge whose window holds the peer address (== hostBridge, or
+  /// another one for p2p between host bridges).
+  const PciHostBridge* peerHostBridge = nullptr;
+  bool write = false;
+};
+/// Called for every request a root complex (or one of its root ports) refuses (routeRequest
+/// only: a request whose requester is known). Must not route.
+using RcRefusalObserver = std::function<void(const RcRefusal&)>;
+
 /// Port index of a switch port as the fabric modules number them: 0 = upstream port,
 /// 1..n = downstream ports in declaration order.
 unsigned switchPortIndex(const PcieSwitch& sw, const PciDev& port);
@@ -171,6 +196,8 @@ class Router {
   void setRcAddressResolver(RcAddressResolver r);
   /// Whether an address resolver (an IOMMU) replaced the default resolution.
   bool hasRcAddressResolver() const { return static_cast<bool>(resolver_); }
+  /// Observer of requests a root complex refuses (the checker's rule 7); empty: none.
+  void setRcRefusalObserver(RcRefusalObserver o) { refusalObserver_ = std::move(o); }
 
   /// A memory request issued by `requester` (an endpoint or any function) with address `addr`
   /// as it appears on the wire (a bus address, or an IOVA when an IOMMU translates at the RC).
@@ -207,9 +234,13 @@ class Router {
   void atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress,
                      std::optional<Pa> resolved = std::nullopt) const;
   void count(const Route& r, bool completion) const;
+  /// Tells the refusal observer (if any) about a request of `w` refused at `hb`.
+  void refused(const Walk& w, const PciHostBridge& hb, RcRefusalReason why, const PciHostBridge* peer,
+               const PciDev* port = nullptr) const;
 
   const Topology& topo_;
   RcAddressResolver resolver_;
+  RcRefusalObserver refusalObserver_;
   mutable StatsGroup stats_;
   Counter* requests_;
   Counter* completions_;

@@ -122,6 +122,14 @@ const ParamTable<ColourEngineDeviceParams>& colourEngineParamTable() {
              [](ColourEngineDeviceParams& p, const ConfigNode& n) {
                importerDmaParamTable().load(n, p.driver.dma);
              });
+    t.custom(
+        {"ignore_map_type", ParamType::Bool, "", "false",
+         "misbehaviour of its exporter: hand importers the BAR's bus address whatever the p2pdma map type "
+         "(NOT_SUPPORTED included; checker rule unsupported-request)",
+         ""},
+        [](ColourEngineDeviceParams& p, const ConfigNode& n) {
+          p.driver.exporter.ignoreMapType = n.asBool();
+        });
     t.check([](const ColourEngineDeviceParams& p) { return p.engine.check(); });
     return t;
   }();

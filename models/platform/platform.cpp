@@ -86,6 +86,7 @@ Platform::Platform(const std::string& name, const PlatformDesc& desc, const Devi
         if (addr >= irq.msiBase && addr - irq.msiBase < irq.msiBytes) return RcResolveResult{true, Pa(addr)};
         return inner(requester, addr, attrs);
       });
+  fab_.router().setRcRefusalObserver([this](const RcRefusal& r) { onRcRefusal(r); });
   if (attachPciEndpoints(dma_, *topo_) != Errno::Ok)
     fail("iommu", "attaching the endpoints to the DMA API failed");
   wireInterrupts();
@@ -125,6 +126,38 @@ void Platform::wireInterrupts() {
     rc.memOut.bind(msiTargets_.back()->in);
     msiTargets_.back()->toMemory.bind(dram_.tSocket);
   }
+}
+
+void Platform::onRcRefusal(const RcRefusal& r) {
+  ImporterDma* imp = directory_.issuingPeer(r.requester->bdf());
+  if (!imp) return;  // not a peer burst of an importer (a stray DMA: the IOMMU's business)
+  std::ostringstream why;
+  why << "Unsupported Request from host bridge " << r.hostBridge->name() << ": ";
+  if (r.reason == RcRefusalReason::P2pNotForwarded) {
+    why << "p2p not allowed through it (";
+    if (r.peerHostBridge && r.peerHostBridge != r.hostBridge)
+      why << "it or " << r.peerHostBridge->name() << " forwards no peer-to-peer)";
+    else
+      why << "it forwards no peer-to-peer)";
+  } else if (r.reason == RcRefusalReason::NoUpstreamForwarding) {
+    why << "root port " << r.port->name()
+        << " got a request for its own secondary side back from below (redirected by ACS) and has no ACS "
+           "Upstream Forwarding";
+  } else {
+    why << "its IOMMU has no translation for the address in the requester's domain";
+  }
+  // The peer whose BAR the address is (the bus address a misbehaving exporter handed out).
+  for (PciDev* f : topo_->functionsInBdfOrder())
+    for (int b = 0; b < kPciNumBars; ++b) {
+      const PciBar& bar = f->bar(b);
+      if (!bar.isMem() || !bar.assigned || r.addr < bar.bus.value() || r.addr - bar.bus.value() >= bar.size)
+        continue;
+      const P2pMapType t = mapper_.mapType(*f, imp->device());
+      why << "; the address is " << f->name() << " BAR " << b << "'s bus address, p2pdma map type "
+          << p2pMapTypeName(t);
+      if (t != P2pMapType::BusAddr) why << " ignored (a bus address is only valid with BUS_ADDR)";
+    }
+  checker_.unsupportedRequest(imp->device(), r.addr, why.str());
 }
 
 void Platform::buildAddressMap() {

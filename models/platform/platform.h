@@ -108,6 +108,9 @@ class Platform {
     std::unique_ptr<DevPagemap> pgmap;  // Coherent only
   };
   void wireInterrupts();
+  /// Checker rule 7: a root complex refused a request (the router's observer); reported when the
+  /// requester's importer was issuing a peer burst.
+  void onRcRefusal(const RcRefusal& r);
   void buildAddressMap();
   void placeDeviceMemory(const DeviceMemoryDesc& m);
   void createDevice(const DeviceDesc& d, const DeviceRegistry& registry);

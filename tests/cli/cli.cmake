@@ -158,6 +158,19 @@ hmmsim_cli_test("misbehaving_importer without its expected checker verdict exits
 hmmsim_cli_test("acs_what_if: a declined p2p map without p2p_fallback fails the variant, naming the fix" 1
   ARGS run ${PROJECT_SOURCE_DIR}/scenarios/acs_what_if.yaml --set workload.camera_chain.p2p_fallback=false
   STDOUT "FAILED: acs_declined: [^\n]*the camera cannot map the colour engine's memory \\(p2p declined; p2p_fallback: true")
+# acs_what_if acs_ignored: an exporter ignoring the map type; each refused burst is a rule-7 report
+# naming the host bridge, why and the map type; without the expected verdict (or without
+# allow_failed_frames) the same runs fail, naming the rule (or the dropped frames).
+set(_acs ${PROJECT_SOURCE_DIR}/scenarios/acs_what_if.yaml)
+hmmsim_cli_test("acs_what_if: an exporter ignoring the map type gets Unsupported Requests, the run passes" 0
+  ARGS run ${_acs}
+  STDOUT "acs_ignored: [0-9.]+us cam0 0x4000000000 unsupported-request: Unsupported Request from host bridge hb0: p2p not allowed through it \\(it forwards no peer-to-peer\\); the address is colour0 BAR 2's bus address, p2pdma map type NotSupported ignored")
+hmmsim_cli_test("acs_what_if without the expected Unsupported Requests exits 1 naming the rule" 1
+  ARGS run ${_acs} --set expect.checker=clean
+  STDOUT "FAILED: acs_ignored: [^\n]*expect: checker: expected clean, got unsupported-request=4320\n")
+hmmsim_cli_test("acs_what_if without allow_failed_frames exits 1 naming the dropped frames" 1
+  ARGS run ${_acs} --set workload.camera_chain.allow_failed_frames=false
+  STDOUT "FAILED: acs_ignored: [^\n]*frame 0: a DMA failed \\(the camera's: the frame was dropped\\)")
 hmmsim_cli_test("camera_chain writes every variant's stats under its name" 0
   ARGS run ${_cc} --out ${CMAKE_CURRENT_BINARY_DIR}/cli-cc-out
   STDOUT "stats written to " FILE ${CMAKE_CURRENT_BINARY_DIR}/cli-cc-out/stats.json)

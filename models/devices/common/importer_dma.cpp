@@ -322,6 +322,13 @@ void ImporterDmaDirectory::watchBar(PcieMemoryTarget& target,
   target.setAccessObserver([this, f = std::move(devPageOf)](const PcieTargetAccess& a) { onAccess(a, f); });
 }
 
+ImporterDma* ImporterDmaDirectory::issuingPeer(Bdf requester) const {
+  auto it = issuing_.find(requester.key());
+  if (it == issuing_.end() || !it->second->current_) return nullptr;
+  const HmmDmaKind k = it->second->current_->kind;
+  return k == HmmDmaKind::DevmemP2p || k == HmmDmaKind::VmaP2p ? it->second : nullptr;
+}
+
 void ImporterDmaDirectory::onAccess(const PcieTargetAccess& a,
                                     const std::function<std::optional<DevPage>(Pfn)>& devPageOf) {
   auto it = issuing_.find(a.requester.key());

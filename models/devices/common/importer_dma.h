@@ -222,6 +222,9 @@ class ImporterDmaDirectory {
   /// one of its frames (nullopt: not its memory). Accesses by requesters that are not issuing
   /// through an ImporterDma are only counted (unattributed()): no importer to name.
   void watchBar(PcieMemoryTarget& target, std::function<std::optional<DevPage>(Pfn)> devPageOf);
+  /// The importer issuing a burst as `requester` right now, if that burst goes to a peer (its
+  /// translation is DevmemP2p or VmaP2p); nullptr otherwise (checker rule 7 names it).
+  ImporterDma* issuingPeer(Bdf requester) const;
   /// BAR accesses checked (pages) and accesses by requesters the directory does not know.
   std::uint64_t checkedPages() const { return checked_; }
   std::uint64_t unattributed() const { return unattributed_; }

@@ -114,7 +114,8 @@ std::uint64_t P2pExporter::dmaMapPages(Device& importer, DevPage first, std::uin
                                        DmaAddr* out, bool write) {
   const DmaDir dir = write ? DmaDir::Bidirectional : DmaDir::ToDevice;
   for (std::uint64_t i = 0; i < n; ++i) {
-    const DmaAddr a = mapper_.map(pci_, params_.bar, importer, pa[i], kPageSize, dir);
+    const DmaAddr a =
+        mapper_.map(pci_, params_.bar, importer, pa[i], kPageSize, dir, nullptr, params_.ignoreMapType);
     if (a == kDmaMappingError) {  // NOT_SUPPORTED between the two functions, IOVA space full
       bar_.unmap(importer, first + i, n - i);
       return i;

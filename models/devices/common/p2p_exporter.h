@@ -6,9 +6,10 @@
 //  - the BAR aperture, managed by a P2pBarManager (hmm/p2p_bar_manager.h): windows onto device
 //    memory larger than the aperture, the exporter's policy (P2pExporterParams::policy), the
 //    per-importer cap, revoke before a window is reused, and the reuseBeforeRevoke misbehaviour
-//    switch for the checker's tests. With bindBarTarget the windows the manager points also move
-//    in the SystemC BAR target (PcieMemoryTarget::mapWindow over a PhysMem backing), so bytes a
-//    peer reads through the fabric are the bytes of the device page the manager handed out;
+//    switch for the checker's tests (ignoreMapType is the other exporter misbehaviour). With bindBarTarget
+//    the windows the manager points also move in the SystemC BAR target (PcieMemoryTarget::mapWindow over a
+//    PhysMem backing), so bytes a peer reads through the fabric are the bytes of the device page the manager
+//    handed out;
 //  - RFC 3/5, special vma: mmapSpecial() turns an mmap of the device file into a VM_IO |
 //    VM_PFNMAP vma with no CPU mapping whose vm_ops p2pMap/p2pUnmap map device pages into the BAR
 //    (file page specialPgoff + p = device page p);
@@ -86,6 +87,13 @@ struct P2pExporterParams {
   std::uint64_t importerCapPages = 0;
   /// Misbehaviour (checker tests): reuse a window without revoking its importers. Default false.
   bool reuseBeforeRevoke = false;
+  /// Misbehaviour (checker rule 7): p2p_map hands every importer the BAR's bus address
+  /// (pci_bus_address() + offset) without asking pci_p2pdma_map_type(), as drivers written for
+  /// "both devices under one switch" do; across an ACS redirect to a host bridge without p2p
+  /// support (NOT_SUPPORTED) the importer's requests then meet Unsupported Request. It sits on the
+  /// exporter because in the RFC only the exporter computes the peer address (the importer gets
+  /// it from p2p_map and cannot ignore a map type it never sees). Default false.
+  bool ignoreMapType = false;
   /// File page offset of device page 0 in a special-vma mmap of the device file (mmap offset /
   /// 4 KiB). Unit: pages. Default 0.
   std::uint64_t specialPgoff = 0;

@@ -484,3 +484,63 @@ TEST_CASE(
   CHECK_FALSE(r.viaRootComplex);
   CHECK(r.hops == std::vector<Hop>{n.fn("nic0.f1", "nic0.f0")});
 }
+
+// ---- the refusal observer (checker rule 7) ---------------------------------------------------
+
+TEST_CASE("a root complex without p2p tells the refusal observer who, where and why") {
+  TopologyDesc d = platform();
+  d.hostBridges[0].params.p2pSupported = false;
+  Net n(d);
+  std::vector<RcRefusal> seen;
+  n.router.setRcRefusalObserver([&](const RcRefusal& r) { seen.push_back(r); });
+  CHECK(n.write("gpu0", 0x100000).ok());  // system memory: nothing refused
+  CHECK(seen.empty());
+  const std::uint64_t addr = n.bar("gpu2", 2) + 0x40;
+  CHECK(n.write("gpu0", addr).status == RouteStatus::UnsupportedRequest);
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].requester == &n.dev("gpu0"));
+  CHECK(seen[0].addr == addr);
+  CHECK(seen[0].hostBridge == n.topo->findHostBridge("hb0"));
+  CHECK(seen[0].peerHostBridge == n.topo->findHostBridge("hb0"));
+  CHECK(seen[0].reason == RcRefusalReason::P2pNotForwarded);
+  CHECK(seen[0].write);
+}
+
+TEST_CASE("a redirected peer request bounced at a root port without UF reaches the refusal observer") {
+  TopologyDesc d = platform();
+  setPortAcs(d, "sw0.dp0", kPciAcsRr);
+  Net n(d);
+  std::vector<RcRefusal> seen;
+  n.router.setRcRefusalObserver([&](const RcRefusal& r) { seen.push_back(r); });
+  CHECK(n.write("gpu0", n.bar("gpu1", 0)).status == RouteStatus::UnsupportedRequest);
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].reason == RcRefusalReason::NoUpstreamForwarding);
+  CHECK(seen[0].port == &n.dev("rp0"));
+  CHECK(seen[0].hostBridge == n.topo->findHostBridge("hb0"));
+  // With UF on the root port the request crosses the root complex (p2p supported): not refused.
+  TopologyDesc uf = platform();
+  setPortAcs(uf, "sw0.dp0", kPciAcsRr);
+  setPortAcs(uf, "rp0", kPciAcsUf);
+  Net m(uf);
+  std::vector<RcRefusal> none;
+  m.router.setRcRefusalObserver([&](const RcRefusal& r) { none.push_back(r); });
+  CHECK(m.write("gpu0", m.bar("gpu1", 0)).ok());
+  CHECK(none.empty());
+}
+
+TEST_CASE("a request the address resolver refuses reaches the refusal observer, completions never") {
+  Net n(platform());
+  n.router.setRcAddressResolver([](const PciDev&, std::uint64_t iova, const TlpRouteAttrs&) {
+    return RcResolveResult{iova != 0xdead000, Pa(iova)};
+  });
+  std::vector<RcRefusal> seen;
+  n.router.setRcRefusalObserver([&](const RcRefusal& r) { seen.push_back(r); });
+  CHECK(n.write("gpu0", 0xdead000).status == RouteStatus::IommuFault);
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].reason == RcRefusalReason::ResolverFault);
+  CHECK(seen[0].addr == 0xdead000);
+  CHECK(std::string(rcRefusalReasonName(seen[0].reason)) == "address resolver (IOMMU) fault");
+  // A completion to an unknown requester id is refused too, but it is no request.
+  CHECK_FALSE(n.router.routeCompletion(n.dev("gpu0"), Bdf{0, 0x7f, 0, 0}, {}).ok());
+  CHECK(seen.size() == 1);
+}

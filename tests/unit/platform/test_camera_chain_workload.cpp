@@ -92,3 +92,91 @@ TEST_CASE("the camera chain workload traces each frame on its devices' tracks an
   CHECK(json.find("\"device.cam0\"") != std::string::npos);
   CHECK(json.find("\"convert frame 1\"") != std::string::npos);
 }
+
+namespace {
+
+/// The chain's machine with ACS RR/CR on sw0's downstream ports, UF on rp0 (as Linux enables it),
+/// and hb0 neither allow-listed nor forwarding p2p: the p2pdma map type cam0 -> colour0 is
+/// NOT_SUPPORTED. `ignore`: the engine's exporter hands out its bus address anyway.
+PlatformDesc redirectedDesc(bool ignore, IommuMode iommu) {
+  PlatformDesc d = chainDesc();
+  setPortAcs(d.topology, "sw0.dp0", kPciAcsRr | kPciAcsCr);
+  setPortAcs(d.topology, "sw0.dp1", kPciAcsRr | kPciAcsCr);
+  setPortAcs(d.topology, "rp0", kPciAcsSv | kPciAcsRr | kPciAcsCr | kPciAcsUf);
+  d.topology.hostBridges[0].params.device = 0x1234;
+  d.topology.hostBridges[0].params.p2pSupported = false;
+  d.iommu.iommu.mode = iommu;
+  ColourEngineDeviceParams e;
+  e.driver.exporter.ignoreMapType = ignore;
+  d.devices[1].params = e;
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("an exporter ignoring the map type gets the camera Unsupported Requests, checker rule 7") {
+  constexpr unsigned kFrames = 2;
+  Platform p("m", redirectedDesc(true, IommuMode::Passthrough), builtinDevices());
+  CameraChainParams c;
+  c.frames = kFrames;
+  c.allowFailedFrames = true;
+  CameraChain chain(p, c);
+  chain.start();
+  sc_core::sc_start();
+  chain.finish();
+  // Every burst of the camera was refused at hb0: each frame errored and was dropped, not converted.
+  REQUIRE(chain.frames().size() == kFrames);
+  for (const CameraChainFrame& f : chain.frames()) {
+    CHECK_FALSE(f.ok);
+    CHECK_FALSE(f.converted);
+  }
+  CHECK(chain.stats().counterValue("frames_failed") == kFrames);
+  CHECK(p.deviceAs<ColourEnginePlatformDevice>("colour0").hardware().stats().counterValue("jobs") == 0);
+  std::vector<std::string> failures;
+  chain.check("", failures);
+  CHECK(failures.empty());  // expected by allowFailedFrames
+  ImporterDma* dma = p.deviceAs<CameraPlatformDevice>("cam0").driver().importerDma();
+  REQUIRE(dma != nullptr);
+  const std::uint64_t bursts = dma->stats().counterValue("io_errors");
+  CHECK(bursts == dma->stats().counterValue("bursts"));
+  CHECK(p.violations().count(CheckRule::UnsupportedRequest) == bursts);
+  CHECK(p.violations().violations().size() == bursts);  // nothing else
+  CHECK(p.mapper().stats().counterValue("map_type_ignored") > 0);
+  const Violation& v = p.violations().violations().front();
+  const PciBar& bar = p.topology().findDev("colour0")->bar(2);
+  CHECK(v.address >= bar.bus.value());
+  CHECK(v.address < bar.bus.value() + bar.size);
+  const std::string line = InvariantChecker::format(v);
+  INFO(line);
+  CHECK(line.find("unsupported-request: Unsupported Request from host bridge hb0: p2p not allowed") !=
+        std::string::npos);
+  CHECK(line.find("colour0 BAR 2's bus address, p2pdma map type NotSupported ignored") != std::string::npos);
+}
+
+TEST_CASE("without allow_failed_frames the camera's Unsupported Requests fail every frame") {
+  Platform p("m", redirectedDesc(true, IommuMode::Translate), builtinDevices());
+  CameraChainParams c;
+  c.frames = 2;
+  CameraChain chain(p, c);
+  chain.start();
+  sc_core::sc_start();
+  chain.finish();
+  std::vector<std::string> failures;
+  chain.check("chain: ", failures);
+  REQUIRE(failures.size() == 2);
+  CHECK(failures[0] == "chain: frame 0: a DMA failed (the camera's: the frame was dropped)");
+  // With the IOMMU translating, the bus address is no IOVA of the camera's: the IOMMU refuses it.
+  REQUIRE(p.violations().count(CheckRule::UnsupportedRequest) > 0);
+  CHECK(InvariantChecker::format(p.violations().violations().front())
+            .find("its IOMMU has no translation for the address") != std::string::npos);
+}
+
+TEST_CASE("an exporter honouring the map type declines the camera's map across the ACS redirect") {
+  Platform p("m", redirectedDesc(false, IommuMode::Passthrough), builtinDevices());
+  CameraChainParams c;
+  c.frames = 1;
+  CHECK_THROWS_AS(CameraChain(p, c), ConfigError);  // declined, and no p2p_fallback
+  CHECK(p.mapper().stats().counterValue("refused") == 1);
+  CHECK(p.mapper().stats().counterValue("map_type_ignored") == 0);
+  CHECK(p.violations().ok());
+}
