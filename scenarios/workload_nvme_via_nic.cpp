@@ -51,8 +51,7 @@ const ParamTable<NvmeViaNicParams>& nvmeViaNicParamTable() {
   return table;
 }
 
-/// The devices exist with their types, the workload fits the controller, the IOMMU does not
-/// translate; the process is added.
+/// The devices exist with their types and the workload fits the controller; the process is added.
 std::any parseNvmeViaNic(const ConfigNode& n, Scenario& s) {
   PlatformDesc& d = *s.platform.desc;
   NvmeViaNicParams w;
@@ -63,9 +62,6 @@ std::any parseNvmeViaNic(const ConfigNode& n, Scenario& s) {
   // The CMB within BAR 0: checked with the platform (scenario_parse_platform.cpp, checkNvme).
   const auto [key, why] = nvmeViaNicProblem(w, np);
   if (!key.empty()) (n.has(key) ? n.at(key) : n).fail(why);
-  if (d.iommu.iommu.mode == IommuMode::Translate)
-    n.fail(
-        "the NVMe driver model programs physical addresses: set platform.iommu.mode to off or passthrough");
   ensureProcess(d, w.process);
   return w;
 }

@@ -136,11 +136,8 @@ NvmeViaNic::NvmeViaNic(Platform& platform, const NvmeViaNicParams& params)
   nvme_ = dynamic_cast<NvmePlatformDevice*>(&platform.device(params.nvme));
   if (!nic_) fail("nic", "device \"" + params.nic + "\" is not a nic");
   if (!nvme_) fail("nvme", "device \"" + params.nvme + "\" is not an nvme");
-  if (platform.iommu().mode() == IommuMode::Translate)
-    fail("nvme",
-         "the NVMe driver model programs physical addresses: set platform.iommu.mode to off or "
-         "passthrough");
   nicEndpoint_ = endpointOf(platform, params.nic);
+  nvmeEndpoint_ = endpointOf(platform, params.nvme);
   const NvmeParams& np = nvme_->controller().params();
   const auto [key, why] = nvmeViaNicProblem(params, np);
   if (!key.empty()) fail(key, why);
@@ -156,7 +153,9 @@ NvmeViaNic::NvmeViaNic(Platform& platform, const NvmeViaNicParams& params)
       std::make_unique<DriverThread>("nvme_via_nic_ctl", platform, [this](DriverThread&) { control(); });
 }
 
-NvmeViaNic::~NvmeViaNic() = default;
+NvmeViaNic::~NvmeViaNic() {
+  for (const Mapping& m : mappings_) platform_.dma().dmaUnmapPage(*m.dev, m.addr, m.bytes, m.dir);
+}
 
 std::uint64_t NvmeViaNic::allocPages(std::uint64_t bytes, const char* what) {
   unsigned order = 0;
@@ -164,6 +163,19 @@ std::uint64_t NvmeViaNic::allocPages(std::uint64_t bytes, const char* what) {
   const std::optional<Pfn> f = platform_.physMem().allocFrame(order);
   if (!f) fail("commands", std::string("system RAM has no room for the ") + what);
   return paOf(*f).value();
+}
+
+NvmeViaNic::DmaBuf NvmeViaNic::allocDma(std::uint64_t bytes, const char* what, const std::string& endpoint,
+                                        DmaDir dir) {
+  DmaBuf b;
+  b.pa = allocPages(bytes, what);
+  const Device& dev = platform_.pci(endpoint);
+  const DmaAddr a = platform_.dma().dmaMapPage(dev, Pa(b.pa), bytes, dir);
+  if (platform_.dma().dmaMappingError(dev, a))
+    fail("commands", std::string("the DMA API cannot map the ") + what + " (IOVA space or DMA mask)");
+  mappings_.push_back({&dev, a, bytes, dir});
+  b.dma = a.value();
+  return b;
 }
 
 void NvmeViaNic::allocate(Platform& p) {
@@ -180,28 +192,32 @@ void NvmeViaNic::allocate(Platform& p) {
     r.slba = k * blocksPerIo_;
     r.blocks = blocksPerIo_;
     Buffer& b = buffers_[i];
-    b.pa = allocPages(params_.ioBytes, "data buffers");
+    b.mem = allocDma(params_.ioBytes, "data buffers", nvmeEndpoint_,
+                     r.write ? DmaDir::ToDevice : DmaDir::FromDevice);
     b.data = pattern(params_.ioBytes, k + 1);
-    r.dataAddr = b.pa;
-    if (r.write) p.physMem().write(Pa(b.pa), b.data.data(), b.data.size());
+    r.dataAddr = b.mem.dma;  // what the command's PRPs carry
+    if (r.write) p.physMem().write(Pa(b.mem.pa), b.data.data(), b.data.size());
     if (params_.op == NvmeViaNicOp::Read) media.write(r.slba, r.blocks, b.data.data());
   }
-  adminSq_ = allocPages(kPage, "admin queue");
-  adminCq_ = allocPages(kPage, "admin queue");
+  // The queues are the driver's dma_alloc_coherent memory: mapped both ways for the controller.
+  adminSq_ = allocDma(kPage, "admin queue", nvmeEndpoint_, DmaDir::Bidirectional);
+  adminCq_ = allocDma(kPage, "admin queue", nvmeEndpoint_, DmaDir::Bidirectional);
   if (params_.path == NvmeViaNicPath::Cpu) {
-    hostSq_ = allocPages(params_.queueDepth * 64ull, "submission queue");
-    hostCq_ = allocPages(params_.queueDepth * 16ull, "completion queue");
-    hostPrp_ = allocPages(params_.queueDepth * kPage, "PRP lists");
-    rxRing_ = allocPages(n * nic::kRxRecordBytes, "receive ring");
+    hostSq_ = allocDma(params_.queueDepth * 64ull, "submission queue", nvmeEndpoint_, DmaDir::Bidirectional);
+    hostCq_ = allocDma(params_.queueDepth * 16ull, "completion queue", nvmeEndpoint_, DmaDir::Bidirectional);
+    hostPrp_ = allocDma(params_.queueDepth * kPage, "PRP lists", nvmeEndpoint_, DmaDir::Bidirectional);
+    rxRing_ = allocDma(n * nic::kRxRecordBytes, "receive ring", nicEndpoint_, DmaDir::FromDevice);
   }
 }
 
 void NvmeViaNic::control() {
-  const std::uint64_t nvmeBar = platform_.pci(endpointOf(platform_, params_.nvme)).bar(0).bus.value();
+  const std::uint64_t nvmeBar = platform_.pci(nvmeEndpoint_).bar(0).bus.value();
   NvmeDriverParams dp;
   dp.barBase = nvmeBar;
-  dp.adminSqPa = adminSq_;
-  dp.adminCqPa = adminCq_;
+  dp.adminSqPa = adminSq_.pa;
+  dp.adminCqPa = adminCq_.pa;
+  dp.adminSqDma = adminSq_.dma;
+  dp.adminCqDma = adminCq_.dma;
   dp.submitCostPs = params_.submitCostPs;
   dp.completionCostPs = params_.completionCostPs;
   driver_ = std::make_unique<NvmeDriver>(*cpu_, dp);
@@ -211,7 +227,8 @@ void NvmeViaNic::control() {
     if (!setUpP2p(nvmeBar)) return;
   } else {
     driver_->setMsix(kVector, completionMsi_.address, completionMsi_.data);
-    ready_ = driver_->createIoQueuePair(kQid, hostSq_, hostCq_, params_.queueDepth, kVector, true) == 0;
+    const NvmeQueueAddrs q{hostSq_.pa, hostCq_.pa, hostSq_.dma, hostCq_.dma};
+    ready_ = driver_->createIoQueuePair(kQid, q, params_.queueDepth, kVector, true) == 0;
     if (!ready_) return;
   }
   const std::uint64_t t0 = now();
@@ -223,7 +240,7 @@ void NvmeViaNic::control() {
   Nic& nic = nic_->nic();
   if (!p2p) {
     NicRxNotifyParams rx;
-    rx.ringAddr = rxRing_;
+    rx.ringAddr = rxRing_.dma;
     rx.entries = static_cast<std::uint32_t>(requests_.size());
     rx.msi = rxMsi_;
     nic.startReceiveNotify(rx, requests_);
@@ -280,7 +297,7 @@ void NvmeViaNic::onRx() {
   // NAPI-style: take every record that has arrived, in order.
   for (;;) {
     std::uint8_t raw[nic::kRxRecordBytes];
-    cpu_->load(rxRing_ + std::uint64_t(rxNext_) * nic::kRxRecordBytes, raw, sizeof raw);
+    cpu_->load(rxRing_.pa + std::uint64_t(rxNext_) * nic::kRxRecordBytes, raw, sizeof raw);
     const nic::RxRecord rec = nic::RxRecord::decode(raw);
     if (!rec.valid || rec.index != rxNext_) break;
     cpu_->cpuWork(params_.rxCostPs);
@@ -306,8 +323,9 @@ void NvmeViaNic::submitCpu(std::uint32_t index) {
       const std::uint64_t e = r.dataAddr + first + k * kPage;
       std::memcpy(&list[k * 8], &e, 8);
     }
-    prp2 = hostPrp_ + std::uint64_t(driver_->queue(kQid).sqTail) * kPage;
-    cpu_->store(prp2, list.data(), list.size());
+    const std::uint64_t slot = std::uint64_t(driver_->queue(kQid).sqTail) * kPage;
+    cpu_->store(hostPrp_.pa + slot, list.data(), list.size());
+    prp2 = hostPrp_.dma + slot;
   } else if (bytes > first) {
     prp2 = r.dataAddr + first;
   }
@@ -375,7 +393,7 @@ void NvmeViaNic::finish() {
     if (r.write)
       media.read(r.slba, r.blocks, got.data());
     else
-      platform_.physMem().read(Pa(r.dataAddr), got.data(), got.size());
+      platform_.physMem().read(Pa(buffers_[i].mem.pa), got.data(), got.size());
     if (got == buffers_[i].data)
       ++exact_;
     else

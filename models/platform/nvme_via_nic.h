@@ -29,8 +29,13 @@
 // Write (block i*n.. from the buffer), Read (blocks the workload stored in the media first),
 // WriteRead (the first half writes, the second half reads the same blocks back).
 //
-// Contract: PlatformWorkload's (workload.h). The platform's IOMMU must not translate: the NVMe
-// driver model programs physical addresses (queues, PRPs) as DMA addresses.
+// DMA addresses: every host-memory object a device reaches (the admin and I/O queues, the PRP
+// lists and data buffers for the controller, the receive ring for the NIC) is allocated and
+// mapped for that device through the platform's DMA API, as dma_alloc_coherent / dma_map_page
+// would be: behind a translating IOMMU the devices get IOVAs, otherwise physical addresses. The
+// mappings live as long as the workload (torn down in its destructor, after the run).
+//
+// Contract: PlatformWorkload's (workload.h).
 
 #include <cstdint>
 #include <deque>
@@ -132,8 +137,10 @@ class NvmeViaNic final : public PlatformWorkload {
 
   const NvmeViaNicParams& params() const { return params_; }
   const std::vector<NvmeViaNicIo>& ios() const { return ios_; }
-  /// Physical (= DMA) address of request `i`'s data buffer.
-  std::uint64_t requestBuffer(std::size_t i) const { return buffers_.at(i).pa; }
+  /// Physical address of request `i`'s data buffer.
+  std::uint64_t requestBuffer(std::size_t i) const { return buffers_.at(i).mem.pa; }
+  /// Its DMA address as the controller reaches it (an IOVA behind a translating IOMMU).
+  std::uint64_t requestBufferDma(std::size_t i) const { return buffers_.at(i).mem.dma; }
   /// The controller was enabled and the I/O queue pair created.
   bool ready() const { return ready_; }
   /// P2p: the NIC got the queue's bus addresses from its importer mirror.
@@ -149,14 +156,28 @@ class NvmeViaNic final : public PlatformWorkload {
   StatsGroup& stats() { return stats_; }
 
  private:
+  /// Host memory a device reaches: the CPU's address and the device's (IOVA or physical).
+  struct DmaBuf {
+    std::uint64_t pa = 0;
+    std::uint64_t dma = 0;
+  };
   struct Buffer {
-    std::uint64_t pa = 0;            ///< = its DMA address (no IOMMU translation)
+    DmaBuf mem;                      ///< mapped for the controller
     std::vector<std::uint8_t> data;  ///< what a write sends / a read must bring back
+  };
+  /// One live mapping (unmapped in the destructor).
+  struct Mapping {
+    const Device* dev;
+    DmaAddr addr;
+    std::uint64_t bytes;
+    DmaDir dir;
   };
   class CpuAccess;
 
   void allocate(Platform& p);
   std::uint64_t allocPages(std::uint64_t bytes, const char* what);
+  /// allocPages, then mapped for `endpoint`'s function with `dir` (dma_map_page of the block).
+  DmaBuf allocDma(std::uint64_t bytes, const char* what, const std::string& endpoint, DmaDir dir);
   void control();
   bool setUpP2p(std::uint64_t nvmeBar);
   void startCpu();
@@ -175,7 +196,9 @@ class NvmeViaNic final : public PlatformWorkload {
   std::vector<NicStorageRequest> requests_;
   std::vector<Buffer> buffers_;
   std::vector<NvmeViaNicIo> ios_;
-  std::uint64_t adminSq_ = 0, adminCq_ = 0, hostSq_ = 0, hostCq_ = 0, hostPrp_ = 0, rxRing_ = 0;
+  std::string nvmeEndpoint_;
+  DmaBuf adminSq_, adminCq_, hostSq_, hostCq_, hostPrp_, rxRing_;
+  std::vector<Mapping> mappings_;
   std::unique_ptr<CpuAccess> cpu_;
   std::unique_ptr<NvmeDriver> driver_;
   std::unique_ptr<DriverThread> thread_;

@@ -228,16 +228,13 @@ add_test(NAME "hmmsim cli: a bad platform file leaves the --out folder untouched
 set(_nv ${PROJECT_SOURCE_DIR}/scenarios/nvme_via_nic.yaml)
 hmmsim_cli_test("nvme_via_nic prints p2p and cpu side by side with latency, IOPS and CPU rows" 0
   ARGS run ${_nv} --out ${CMAKE_CURRENT_BINARY_DIR}/cli-nvme-via-nic
-  STDOUT "p2p +cpu +p2p_burst +cpu_burst\n.*latency p50 \\(us\\).*IOPS \\(k\\).*CPU interrupts +0 +128 +0 +512\n.*queue bytes in system memory +0 B")
+  STDOUT "p2p +cpu +p2p_burst +cpu_burst +p2p_iommu +cpu_iommu\n.*latency p50 \\(us\\).*IOPS \\(k\\).*CPU interrupts +0 +128 +0 +512 +0 +128\n.*queue bytes in system memory +0 B.*IOMMU IOTLB hits/misses +off +off +off +off +[0-9]+/[1-9][0-9]* +[0-9]+/[1-9][0-9]*\n")
 hmmsim_cli_test("an unknown nvme_via_nic path lists the valid ones at its line and column (exit 2)" 2
   ARGS run ${_bad}/bad_nvme_path.yaml
   STDERR "bad_nvme_path.yaml:4:24: key 'workload.nvme_via_nic.path': expected one of: p2p, cpu; got 'nic'")
 hmmsim_cli_test("a p2p queue too big for the CMB names queue_depth, the need and the fix (exit 2)" 2
   ARGS run ${_bad}/bad_nvme_queue.yaml
   STDERR "bad_nvme_queue.yaml:6:18: key 'workload.nvme_via_nic.queue_depth': the queues and PRP lists of the p2p path need 4276224 B of CMB; .*lower queue_depth or raise cmb_size")
-hmmsim_cli_test("nvme_via_nic refuses a translating IOMMU at the workload (exit 2)" 2
-  ARGS run ${_nv} --set platform.iommu.mode=translate
-  STDERR "nvme_via_nic.yaml:[0-9]+:[0-9]+: key 'workload.nvme_via_nic': .*set platform.iommu.mode to off or passthrough")
 hmmsim_cli_test("describe nvme prints the SSD's parameter table, media rows included" 0
   ARGS describe nvme STDOUT "cmb_size +size +bytes .*read_latency +time +ps +80us")
 # Thousands of checker reports: the terminal shows each variant's first 20 and says how many more;

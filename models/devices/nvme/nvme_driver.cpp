@@ -27,8 +27,8 @@ void NvmeDriver::store64(std::uint64_t off, std::uint64_t v) {
 bool NvmeDriver::enable(unsigned maxPolls) {
   const std::uint32_t n = params_.adminEntries - 1;
   store32(kRegAqa, n | n << 16);
-  store64(kRegAsq, params_.adminSqPa);
-  store64(kRegAcq, params_.adminCqPa);
+  store64(kRegAsq, params_.adminSqDma.value_or(params_.adminSqPa));
+  store64(kRegAcq, params_.adminCqDma.value_or(params_.adminCqPa));
   // CC: EN, CSS = NVM, MPS = 4 KiB, IOSQES = 6 (64 B), IOCQES = 4 (16 B).
   store32(kRegCc, 1u | 6u << 16 | 4u << 20);
   for (unsigned i = 0; i < maxPolls; ++i) {
@@ -66,10 +66,15 @@ Cqe NvmeDriver::adminCommand(Sqe sqe) {
 
 std::uint16_t NvmeDriver::createIoQueuePair(std::uint16_t qid, std::uint64_t sqBase, std::uint64_t cqBase,
                                             std::uint32_t entries, std::uint16_t vector, bool interrupts) {
+  return createIoQueuePair(qid, NvmeQueueAddrs{sqBase, cqBase, sqBase, cqBase}, entries, vector, interrupts);
+}
+
+std::uint16_t NvmeDriver::createIoQueuePair(std::uint16_t qid, const NvmeQueueAddrs& addrs,
+                                            std::uint32_t entries, std::uint16_t vector, bool interrupts) {
   Sqe cq;
   cq.opcode = static_cast<std::uint8_t>(AdminOpcode::CreateIoCq);
   cq.nsid = 0;
-  cq.prp1 = cqBase;
+  cq.prp1 = addrs.cqDma;
   cq.cdw10 = qid | (entries - 1) << 16;
   cq.cdw11 = 1u | (interrupts ? 2u : 0u) | static_cast<std::uint32_t>(vector) << 16;
   const Cqe a = adminCommand(cq);
@@ -77,7 +82,7 @@ std::uint16_t NvmeDriver::createIoQueuePair(std::uint16_t qid, std::uint64_t sqB
   Sqe sq;
   sq.opcode = static_cast<std::uint8_t>(AdminOpcode::CreateIoSq);
   sq.nsid = 0;
-  sq.prp1 = sqBase;
+  sq.prp1 = addrs.sqDma;
   sq.cdw10 = qid | (entries - 1) << 16;
   sq.cdw11 = 1u | static_cast<std::uint32_t>(qid) << 16;  // PC, CQID = qid
   const Cqe b = adminCommand(sq);
@@ -86,8 +91,8 @@ std::uint16_t NvmeDriver::createIoQueuePair(std::uint16_t qid, std::uint64_t sqB
   NvmeQueueState& q = queues_[qid];
   q = NvmeQueueState{};
   q.qid = qid;
-  q.sqBase = sqBase;
-  q.cqBase = cqBase;
+  q.sqBase = addrs.sqCpu;
+  q.cqBase = addrs.cqCpu;
   q.entries = entries;
   q.vector = vector;
   return 0;

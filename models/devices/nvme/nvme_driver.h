@@ -3,7 +3,10 @@
 // drives it, run by a CPU context. Pure C++: every access goes through DriverHost
 // (models/devices/common/driver_host.h), which a CPU thread implements with loads and stores through the
 // system bus (registers and the CMB are ioremap'd BAR addresses, queues in RAM are DMA-coherent memory), so
-// each one pays the platform's time.
+// each one pays the platform's time. Every queue has two addresses: the CPU's (where the driver's
+// loads and stores go: a physical address) and the controller's (what ASQ/ACQ and the create-queue
+// commands carry: dma_alloc_coherent's handle, an IOVA behind a translating IOMMU); the caller
+// allocates and maps them, and gives the DMA address the physical one when there is no IOMMU.
 //
 // What it does: enable (AQA/ASQ/ACQ, CC.EN, poll CSTS.RDY), program MSI-X vectors, create I/O
 // queue pairs with admin commands (queues in host memory or in the CMB: the caller picks the
@@ -29,6 +32,9 @@ struct NvmeDriverParams {
   std::uint64_t adminSqPa = 0;
   /// Admin completion queue in host memory, 4 KiB aligned. Unit: address. Default 0 (set by the caller).
   std::uint64_t adminCqPa = 0;
+  /// The admin queues' DMA addresses as the controller reaches them (their dma_alloc_coherent
+  /// handles). Unit: address. Default none: the physical addresses (no translating IOMMU).
+  std::optional<std::uint64_t> adminSqDma, adminCqDma;
   /// Admin queue size. Unit: entries. Default 32.
   std::uint32_t adminEntries = 32;
   /// CPU time to build and submit one command (nvme_queue_rq and the block layer above it).
@@ -45,8 +51,8 @@ struct NvmeDriverParams {
 /// consumed and the phase it expects. Shared by every queue writer (the driver, a NIC).
 struct NvmeQueueState {
   std::uint16_t qid = 0;
-  std::uint64_t sqBase = 0;   ///< bus/physical address of SQ entry 0
-  std::uint64_t cqBase = 0;   ///< bus/physical address of CQ entry 0
+  std::uint64_t sqBase = 0;   ///< SQ entry 0 as the queue's writer reaches it (CPU: physical; NIC: DMA)
+  std::uint64_t cqBase = 0;   ///< CQ entry 0 as the queue's writer reaches it
   std::uint32_t entries = 0;  ///< entries of each queue
   std::uint32_t sqTail = 0;
   std::uint32_t cqHead = 0;
@@ -62,6 +68,14 @@ struct NvmeQueueState {
   }
 };
 
+/// An I/O queue pair's addresses: the CPU's (the driver's loads and stores) and the controller's.
+struct NvmeQueueAddrs {
+  std::uint64_t sqCpu = 0;  ///< SQ entry 0 for the CPU (physical; a CMB queue: its BAR address)
+  std::uint64_t cqCpu = 0;  ///< CQ entry 0 for the CPU
+  std::uint64_t sqDma = 0;  ///< SQ entry 0 as the controller reaches it (IOVA, bus or physical address)
+  std::uint64_t cqDma = 0;  ///< CQ entry 0 as the controller reaches it
+};
+
 class NvmeDriver {
  public:
   NvmeDriver(DriverHost& host, const NvmeDriverParams& params);
@@ -74,6 +88,9 @@ class NvmeDriver {
   /// Returns the first non-success status (nvme::Status), 0 on success.
   std::uint16_t createIoQueuePair(std::uint16_t qid, std::uint64_t sqBase, std::uint64_t cqBase,
                                   std::uint32_t entries, std::uint16_t vector, bool interrupts);
+  /// The same with the queues' CPU and DMA addresses apart (a translating IOMMU).
+  std::uint16_t createIoQueuePair(std::uint16_t qid, const NvmeQueueAddrs& addrs, std::uint32_t entries,
+                                  std::uint16_t vector, bool interrupts);
   /// Write `sqe` at the queue's SQ tail and ring its doorbell.
   void submit(std::uint16_t qid, const nvme::Sqe& sqe);
   /// The next CQE if the controller posted one (phase matches); consumes it, no doorbell.

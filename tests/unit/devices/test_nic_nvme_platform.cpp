@@ -248,3 +248,41 @@ TEST_CASE(
   CHECK(nvme.controller().stats().counterValue("msis") == 2);
   CHECK(cpu->errors == 0);
 }
+
+namespace {
+/// One run of `path` with the IOMMU translating: the queues, PRP lists, receive ring and data
+/// buffers are mapped through the DMA API, so the devices see IOVAs, not physical addresses.
+void runTranslated(NvmeViaNicPath path, std::uint64_t maps) {
+  PlatformDesc d = nicNvmeDesc();
+  d.iommu.iommu.mode = IommuMode::Translate;
+  Platform p("m", d, builtinDevices());
+  NvmeViaNic w(p, nicNvmeWorkload(path));
+  for (std::size_t i = 0; i < w.ios().size(); ++i) {
+    INFO("buffer " << i);
+    CHECK(w.requestBufferDma(i) != w.requestBuffer(i));  // an IOVA
+  }
+  w.start();
+  sc_core::sc_start();
+  w.finish();
+  REQUIRE(w.ready());
+  CHECK(w.done());
+  CHECK(w.busErrors() == 0);
+  std::vector<std::string> failures;
+  w.check("", failures);
+  CHECK(failures.empty());
+  CHECK(w.stats().counterValue("commands_exact") == 8);  // every byte through the IOMMU, both ways
+  const StatsGroup& io = p.iommu().stats();
+  CHECK(io.counterValue("maps") == maps);
+  CHECK(io.counterValue("translations") >= 8 * 4);  // every 4 KiB data page at least
+  CHECK(io.counterValue("faults") == 0);
+  CHECK(p.violations().ok());
+}
+}  // namespace
+
+TEST_CASE("nvme_via_nic p2p with the IOMMU translating: data buffers and admin queues at IOVAs") {
+  runTranslated(NvmeViaNicPath::P2p, 8 + 2);  // the buffers, the admin SQ and CQ
+}
+
+TEST_CASE("nvme_via_nic cpu with the IOMMU translating: queues, PRPs, rx ring and buffers at IOVAs") {
+  runTranslated(NvmeViaNicPath::Cpu, 8 + 2 + 4);  // and the I/O SQ, CQ, PRP lists, receive ring
+}
