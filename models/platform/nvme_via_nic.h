@@ -167,10 +167,10 @@ class NvmeViaNic final : public PlatformWorkload {
   };
   /// One live mapping (unmapped in the destructor).
   struct Mapping {
-    const Device* dev;
+    const Device* dev = nullptr;
     DmaAddr addr;
-    std::uint64_t bytes;
-    DmaDir dir;
+    std::uint64_t bytes = 0;
+    DmaDir dir = DmaDir::Bidirectional;
   };
   class CpuAccess;
 
