@@ -2,11 +2,13 @@
 #include "hmm/importer_mirror.h"
 
 #include <algorithm>
+#include <sstream>
 
 #include "hmm/p2p_checker.h"
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/phys_mem.h"
 #include "sim/assert.h"
+#include "sim/trace.h"
 
 namespace hmmsim {
 
@@ -217,6 +219,7 @@ bool ImporterMirror::invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange
     if (checker_ && s < e) checker_->invalidationReturned(*imp_.device, s, e, range.event);
     return true;
   }
+  const std::uint64_t t0 = trace_ != nullptr ? traceNowPs_() : 0;
   if (range.blockable()) {
     lock_.lock();
   } else if (!lock_.tryLock()) {
@@ -224,6 +227,7 @@ bool ImporterMirror::invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange
     return false;  // nothing touched: the core aborts the non-blocking start with -EAGAIN
   }
   sub.setSeq(curSeq);
+  const std::uint64_t zappedBefore = zapped_.value();
   Table old;
   std::uint64_t n = 0;
   if (s < e) {
@@ -248,7 +252,19 @@ bool ImporterMirror::invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange
   lock_.unlock();
   if (n && params_.misbehave != ImporterMisbehaviour::PinForever) undo(old, s, n, true);
   if (checker_ && s < e) checker_->invalidationReturned(*imp_.device, s, e, range.event);
+  if (trace_ != nullptr && s < e) traceInvalidation(range, s, e, zapped_.value() - zappedBefore, t0);
   return true;
+}
+
+void ImporterMirror::traceInvalidation(const MmuNotifierRange& range, Va s, Va e, std::uint64_t zapped,
+                                       std::uint64_t startPs) {
+  if (!trace_->on(TraceCategory::HmmNotifier)) return;
+  const std::uint64_t end = traceNowPs_();
+  std::ostringstream args;
+  args << "[" << s << ", " << e << "), " << zapped << " device PTEs zapped";
+  trace_->slice(TraceCategory::HmmNotifier, traceTrack_,
+                std::string("invalidate ") + mmuNotifierEventName(range.event), startPs,
+                end > startPs ? end - startPs : 0, args.str());
 }
 
 std::optional<DeviceTranslation> ImporterMirror::translate(Va va, bool write) {

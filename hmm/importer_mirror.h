@@ -43,6 +43,7 @@ namespace hmmsim {
 
 class Mm;
 class P2pChecker;
+class TraceSink;
 
 /// Ways an importer driver can break the RFC's contract on purpose (tests of the checker).
 enum class ImporterMisbehaviour {
@@ -132,6 +133,15 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   /// flight; must return once they ended (endDma). A SystemC shell waits there.
   using WaitForDma = std::function<void(ImporterMirror&, Va start, Va end)>;
   void setWaitForDma(WaitForDma w) { waitForDma_ = std::move(w); }
+  /// Records every invalidation that reaches the window as a slice on `track` of `sink`
+  /// (category hmm.notifier, nullptr: none): "invalidate <event>" from the callback's entry to its
+  /// return, timed by `nowPs` (a SystemC shell: the simulated time; the wait for in-flight DMA
+  /// inside it is the shell's own slice). The pure core itself takes no time.
+  void setTrace(TraceSink* sink, std::string track, std::function<std::uint64_t()> nowPs) {
+    trace_ = sink;
+    traceTrack_ = std::move(track);
+    traceNowPs_ = std::move(nowPs);
+  }
 
   /// mmu_interval_notifier_ops.invalidate: see the header comment.
   bool invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange& range, std::uint64_t curSeq) override;
@@ -181,6 +191,9 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   /// Checker rules 1 and 2 for one device access through `d`.
   void checkAccess(const Dma& d);
   void tlbShootdown(Va start, Va end);
+  /// The invalidation of [s, e) by `range` that began at `startPs` returned: its trace slice.
+  void traceInvalidation(const MmuNotifierRange& range, Va s, Va e, std::uint64_t zapped,
+                         std::uint64_t startPs);
   std::uint64_t index(Va va) const { return (va - start_) >> kPageShift; }
   bool inWindow(Va va) const { return va >= start_ && index(va) < pages_; }
   HmmRange view(Table& t, Va runStart, std::uint64_t n);
@@ -207,6 +220,9 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   Table scratch_, retired_;
   Resolver resolver_;
   WaitForDma waitForDma_;
+  TraceSink* trace_ = nullptr;
+  std::string traceTrack_;
+  std::function<std::uint64_t()> traceNowPs_;
   Errno lastP2pError_ = Errno::Ok;
   HmmDmaStats dmaStats_;
   StatsGroup stats_;

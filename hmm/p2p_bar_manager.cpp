@@ -270,6 +270,14 @@ void P2pBarManager::pointAt(Window& w, std::uint64_t chunk) {
   w.chunk = chunk;
   chunkWindow_[chunk] = static_cast<std::uint32_t>(idxOf(w));
   if (windowObserver_) windowObserver_(BarWindowIdx(idxOf(w)), chunk);
+  if (tracing())
+    trace_->instant(TraceCategory::HmmP2p, traceTrack_, "window " + std::to_string(idxOf(w)) + " programmed",
+                    nowPs(), "maps device chunk " + std::to_string(chunk));
+}
+
+void P2pBarManager::traceSince(const std::string& what, std::uint64_t startPs, const std::string& args) {
+  const std::uint64_t end = nowPs();
+  trace_->slice(TraceCategory::HmmP2p, traceTrack_, what, startPs, end > startPs ? end - startPs : 0, args);
 }
 
 bool P2pBarManager::chunkOfWindow(BarWindowIdx w, std::uint64_t* chunk) const {
@@ -330,7 +338,12 @@ void P2pBarManager::revokeRuns(Window& w, std::uint64_t fromOff, std::uint64_t t
     acc.pagesRevoked += end - off;
     ++revokeHookCalls_;
     revokedPages_ += end - off;
+    const std::uint64_t t0 = nowPs();
     if (hook_) hook_->revoke(DevPage(chunkFirst + off), end - off, why);
+    if (tracing())
+      traceSince(std::string("revoke (") + barEventName(why) + ")", t0,
+                 std::to_string(end - off) + " pages from device page " + std::to_string(chunkFirst + off) +
+                     " in window " + std::to_string(idxOf(w)));
     off = end;
   }
   for (std::uint64_t o = fromOff; o < toOff; ++o)
@@ -395,7 +408,13 @@ P2pBarManager::Window* P2pBarManager::obtainWindow(std::uint64_t chunk, BarMapSt
     }
     w.state = WinState::Revoking;
     BarRevokeResult acc;
-    if (revokeWindow(w, BarEvent::Reclaimed, acc)) {
+    const std::uint64_t t0 = nowPs();
+    const bool reclaimed = revokeWindow(w, BarEvent::Reclaimed, acc);
+    if (tracing())
+      traceSince("reclaim window " + std::to_string(idxOf(w)), t0,
+                 std::to_string(acc.pagesRevoked) + " pages revoked, " + std::to_string(acc.pagesPinned) +
+                     " pinned");
+    if (reclaimed) {
       chunkWindow_[w.chunk] = kNoWindow;
       noteEvent(w, BarEvent::Reclaimed);
       ++reclaims_;
@@ -586,6 +605,7 @@ BarRevokeResult P2pBarManager::revokeRange(DevPage first, std::uint64_t npages) 
     return acc;
   }
   const std::uint64_t end = first.value() + npages;
+  const std::uint64_t t0 = nowPs();
   for (std::uint64_t page = first.value(); page < end;) {
     const std::uint64_t chunk = page / windowPages_;
     const std::uint64_t chunkEnd = std::min(end, (chunk + 1) * windowPages_);
@@ -596,6 +616,10 @@ BarRevokeResult P2pBarManager::revokeRange(DevPage first, std::uint64_t npages) 
     page = chunkEnd;
   }
   refreshScalars();
+  if (tracing() && acc.hookCalls)
+    traceSince("revoke range", t0,
+               std::to_string(acc.pagesRevoked) + " pages revoked of " + std::to_string(npages) +
+                   " from device page " + std::to_string(first.value()));
   return acc;
 }
 
@@ -620,6 +644,7 @@ BarRevokeResult P2pBarManager::moveWindow(BarWindowIdx from, BarWindowIdx to) {
     acc.err = Errno::Inval;
     return acc;
   }
+  const std::uint64_t t0 = nowPs();
   detach(f);
   BarEvent why = BarEvent::Moved;
   if (f.held > 0) {
@@ -645,6 +670,9 @@ BarRevokeResult P2pBarManager::moveWindow(BarWindowIdx from, BarWindowIdx to) {
   listFor(t);
   ++windowMoves_;
   refreshScalars();
+  if (tracing())
+    traceSince("move window " + std::to_string(from.value()) + " -> " + std::to_string(to.value()), t0,
+               "chunk " + std::to_string(chunk) + ", " + std::to_string(acc.pagesRevoked) + " pages revoked");
   return acc;
 }
 
@@ -670,6 +698,7 @@ BarRevokeResult P2pBarManager::defragment() {
 
 BarRevokeResult P2pBarManager::revokeAll(BarEvent why) {
   BarRevokeResult acc;
+  const std::uint64_t t0 = nowPs();
   for (Window& w : windows_) {
     HMMSIM_ASSERT(w.state != WinState::Revoking, "BAR " << stats_.name() << ": reset/unplug while window "
                                                         << idxOf(w) << " is being revoked");
@@ -682,6 +711,9 @@ BarRevokeResult P2pBarManager::revokeAll(BarEvent why) {
   for (Window& w : windows_)
     if (w.state != WinState::Free) makeFree(w, why);
   refreshScalars();
+  if (tracing())
+    traceSince(barEventName(why), t0,
+               std::to_string(acc.pagesRevoked) + " pages revoked, every window freed");
   return acc;
 }
 

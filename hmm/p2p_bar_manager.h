@@ -60,6 +60,7 @@
 #include "sim/errno.h"
 #include "sim/stats.h"
 #include "sim/strong_types.h"
+#include "sim/trace.h"
 
 namespace hmmsim {
 
@@ -236,6 +237,14 @@ class P2pBarManager {
   /// The clock used to time-stamp events for checkAccess (SystemC: sc_time_stamp in ps). Default
   /// none: times are 0.
   void setTimeSource(std::function<std::uint64_t()> nowPs) { nowPs_ = std::move(nowPs); }
+  /// Records the manager's events on `sink` (category hmm.p2p, track `track`; nullptr: none),
+  /// timed by the time source: a slice per revoke hook call ("revoke (<why>)", the importers'
+  /// invalidations inside it), per revokeRange, moveWindow, busy-window reclaim, reset and
+  /// unplug around the hook calls they make; an instant per window (re)programming.
+  void setTrace(TraceSink* sink, std::string track) {
+    trace_ = sink;
+    traceTrack_ = std::move(track);
+  }
   /// Called each time a window is pointed at a chunk (a fill, a reclaim, a move, the Unlimited
   /// identity windows, a rebuild after reset): the driver's write of the window register, which a
   /// SystemC BAR target follows (PcieMemoryTarget::mapWindow). `chunk` is the device memory
@@ -371,6 +380,12 @@ class P2pBarManager {
   P2pBarParams params_;
   BarRevokeHook* hook_;
   std::function<std::uint64_t()> nowPs_;
+  TraceSink* trace_ = nullptr;
+  std::string traceTrack_;
+  bool tracing() const { return trace_ != nullptr && trace_->on(TraceCategory::HmmP2p); }
+  std::uint64_t nowPs() const { return nowPs_ ? nowPs_() : 0; }
+  /// A slice on the trace from `startPs` to now (when tracing()).
+  void traceSince(const std::string& what, std::uint64_t startPs, const std::string& args);
   std::function<void(BarWindowIdx, std::uint64_t)> windowObserver_;
   std::uint64_t nWindows_ = 0;
   std::uint64_t windowPages_ = 0;

@@ -62,37 +62,18 @@ void collectStats(const Scenario& s, Platform& p, PlatformWorkload* workload, Ru
   for (const Violation& v : p.violations().violations()) r.violations.push_back(InvariantChecker::format(v));
 }
 
-/// Every device's DMA bursts as slices on its "device.<name>.dma" track (issue -> done).
-void traceDmaBursts(Platform& p, TraceSink& trace) {
-  trace.enable(TraceCategory::Dma);
-  for (const DeviceDesc& d : p.desc().devices) {
-    if (d.endpoint.empty()) continue;
-    p.fabric()
-        .engine(d.endpoint)
-        .setBurstObserver([&trace, track = "device." + d.name + ".dma"](const DmaBurstRecord& b) {
-          std::ostringstream args;
-          args << b.len << " B at 0x" << std::hex << b.addr;
-          trace.slice(TraceCategory::Dma, track, b.write ? "DMA write" : "DMA read", b.issuePs,
-                      b.donePs > b.issuePs ? b.donePs - b.issuePs : 0, args.str());
-        });
-  }
-}
-
 /// One run, in this process (a forked child): the whole machine, the simulation, the checks.
 RunResult runHere(const Scenario& s, const PlatformRunOptions& o, bool progress) {
   RunResult r;
   try {
-    TraceSink trace;  // before the platform: its engines' observers write here
-    Platform p("platform", *s.platform.desc, builtinDevices());
-    if (o.trace) traceDmaBursts(p, trace);
+    TraceSink trace;  // before the platform: its models write here until it is gone
+    if (o.trace) trace.enable("all");
+    Platform p("platform", *s.platform.desc, builtinDevices(), o.trace ? &trace : nullptr);
     std::unique_ptr<PlatformWorkload> workload;
     std::unique_ptr<ProgressLine> line;
     if (const WorkloadKind* kind = findWorkloadKind(s.workload.kind)) {
       workload = kind->make(p, s.workload.params);
-      if (o.trace) {
-        trace.enable(TraceCategory::Dma);
-        workload->setTrace(&trace);
-      }
+      if (o.trace) workload->setTrace(&trace);
       if (progress)
         line = std::make_unique<ProgressLine>("progress", o.progressLabel,
                                               [w = workload.get()] { return w->done(); });
@@ -100,7 +81,10 @@ RunResult runHere(const Scenario& s, const PlatformRunOptions& o, bool progress)
     }
     sc_core::sc_start();
     line.reset();
-    if (o.trace) r.traceJson = trace.toJson();
+    if (o.trace) {
+      p.flushTrace();
+      r.traceJson = trace.toJson();
+    }
     if (workload) {
       workload->finish();
       workload->check(s.file + ": workload." + s.workload.kind + ": ", r.failures);

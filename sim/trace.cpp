@@ -1,5 +1,7 @@
 #include "sim/trace.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 namespace hmmsim {
@@ -26,6 +28,8 @@ const char* traceCategoryName(TraceCategory c) {
       return "dma";
     case TraceCategory::Script:
       return "scenario.op";
+    case TraceCategory::Irq:
+      return "irq";
     case TraceCategory::kCount:
       break;
   }
@@ -67,7 +71,17 @@ std::string TraceSink::toJson() const {
     events.push_back(
         {{"ph", "M"}, {"name", "thread_name"}, {"pid", 1}, {"tid", id}, {"args", {{"name", name}}}});
   }
-  for (const auto& e : events_) {
+  // In time order, a slice before the slices it encloses (longer first at the same start), so a
+  // viewer nests slices of one track however they were recorded (an enclosing slice is recorded
+  // when it ends, after the ones inside it).
+  std::vector<const Event*> order;
+  order.reserve(events_.size());
+  for (const auto& e : events_) order.push_back(&e);
+  std::stable_sort(order.begin(), order.end(), [](const Event* a, const Event* b) {
+    return a->startPs != b->startPs ? a->startPs < b->startPs : a->durPs > b->durPs;
+  });
+  for (const Event* ep : order) {
+    const Event& e = *ep;
     nlohmann::json j = {{"ph", std::string(1, e.phase)},
                         {"cat", traceCategoryName(e.cat)},
                         {"name", e.name},

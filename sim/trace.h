@@ -23,6 +23,7 @@ enum class TraceCategory : unsigned {
   IommuWalk,
   Dma,
   Script,  ///< a scenario's script operations (scenarios/scenario_run.*)
+  Irq,     ///< MSIs and the driver threads' interrupt handlers (models/platform/interrupts.*)
   kCount
 };
 

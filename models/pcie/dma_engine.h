@@ -44,6 +44,8 @@
 
 namespace hmmsim {
 
+class TraceSink;
+
 /// Simulation fidelity of the PCIe fabric, chosen per run.
 enum class PcieFidelity : std::uint8_t {
   PerTlp,    ///< every TLP is a transaction crossing every hop
@@ -111,6 +113,11 @@ class PcieDmaEngine : public sc_core::sc_module {
   /// Called after every burst issueWrite/issueRead issued (not for one that found no route, nor
   /// for the closed-form chunks of issueStream): a trace's DMA slices. One observer; empty: none.
   void setBurstObserver(std::function<void(const DmaBurstRecord&)> fn) { observer_ = std::move(fn); }
+  /// The run's timeline trace, kept for the device's driver half (an ImporterDma issuing on this
+  /// engine records its faults and invalidation waits there). nullptr: not traced. The engine
+  /// records nothing itself: its bursts reach a trace through the burst observer.
+  void setTrace(TraceSink* trace) { trace_ = trace; }
+  TraceSink* trace() const { return trace_; }
 
   /// Issues a DMA write of `len` > 0 bytes at bus address `addr`; `data` may be null (timing
   /// only: the engine then sends the contents of an internal scratch buffer, since TLM needs a
@@ -222,6 +229,7 @@ class PcieDmaEngine : public sc_core::sc_module {
   Counter& failed_;
   // After the per-TLP state: read once per burst, and only tested when no trace is taken.
   std::function<void(const DmaBurstRecord&)> observer_;
+  TraceSink* trace_ = nullptr;
 };
 
 }  // namespace hmmsim

@@ -56,7 +56,8 @@ class LinkDirection {
                                                    std::uint64_t tlps = 1, std::uint64_t* waitPs = nullptr,
                                                    std::uint64_t floorPs = 0, std::uint64_t repeat = 1) {
     const std::uint64_t ser = serializationOf(wireBytes, repeat);
-    return account(in, book_.book(in.headPs, ser, in.tailPs, floorPs), ser, wireBytes, tlps, waitPs);
+    lastBooking_ = book_.book(in.headPs, ser, in.tailPs, floorPs);
+    return account(in, lastBooking_, ser, wireBytes, tlps, waitPs);
   }
 
   /// transmit() for non-posted requests (MRd): they wait only behind other non-posted requests,
@@ -72,7 +73,7 @@ class LinkDirection {
                                                             std::uint64_t floorPs = 0,
                                                             std::uint64_t repeat = 1) {
     const std::uint64_t ser = serializationOf(wireBytes, repeat);
-    book_.book(in.headPs, ser, 0, floorPs);
+    lastBooking_ = book_.book(in.headPs, ser, 0, floorPs);
     return account(in, nonPosted_.book(in.headPs, ser, in.tailPs, floorPs), ser, wireBytes, tlps, waitPs);
   }
 
@@ -102,6 +103,9 @@ class LinkDirection {
 
   double tlpGbps() const { return gbps_; }
   std::uint64_t latencyPs() const { return latencyPs_; }
+  /// The interval the last transmit()/transmitNonPosted() occupied on the direction's shared
+  /// timeline (what a trace shows as occupancy).
+  IntervalBook::Booking lastBooking() const { return lastBooking_; }
   std::uint64_t busyUntilPs() const { return book_.lastEndPs(); }  ///< end of the latest booking
   std::size_t bookedIntervals() const { return book_.intervals(); }
   std::uint64_t wireBytes() const { return wireBytes_; }  ///< total bytes sent
@@ -142,6 +146,7 @@ class LinkDirection {
   std::uint64_t sharedAtPs_ = 0;
   IntervalBook book_;       // every transmission (posted, completions, and non-posted capacity)
   IntervalBook nonPosted_;  // non-posted requests only: what they wait behind
+  IntervalBook::Booking lastBooking_{0, 0};
   std::uint64_t wireBytes_ = 0, tlps_ = 0, busyPs_ = 0, waitPs_ = 0;
 };
 

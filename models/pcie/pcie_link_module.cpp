@@ -54,6 +54,13 @@ PcieLinkModule::PcieLinkModule(sc_core::sc_module_name name, const PcieLinkParam
   wire(upper_, down_, up_, downBytes_, downTlps_, upBytes_, upTlps_);
 }
 
+void PcieLinkModule::setTrace(LinkOccupancyTrace* up, LinkOccupancyTrace* down) {
+  lower_.fwdTrace_ = up;
+  lower_.backTrace_ = down;
+  upper_.fwdTrace_ = down;
+  upper_.backTrace_ = up;
+}
+
 void PcieLinkModule::Sender::completions(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext,
                                          sc_core::sc_time& delay) {
   // The read's completions come back on the other direction: CplD on success, else one Cpl.
@@ -64,6 +71,8 @@ void PcieLinkModule::Sender::completions(tlm::tlm_generic_payload& gp, PcieTlpEx
   std::uint64_t cplWaited = 0;
   const HeadTail back = back_->transmit({cplHead, cplHead + ext.tailAfterHeadPs}, bytes, tlps, &cplWaited,
                                         ext.nowPs, ok ? ext.repeat : 1);
+  if (backTrace_ != nullptr)
+    backTrace_->note(back_->lastBooking().startPs, back_->lastBooking().endPs, bytes, tlps);
   ext.sharedSeenPs = std::max(ext.sharedSeenPs, back_->noteRequester(ext.requesterKey, ext.nowPs));
   *backBytes_ += bytes;
   *backTlps_ += tlps;

@@ -13,6 +13,7 @@
 // then the link latency) on its way out; a read's completions are charged on the opposite
 // direction when the far end returns. Loosely timed: nothing waits, only the annotated delay
 // moves (pcie_transaction.h time convention).
+// Tracing (setTrace): each direction's bookings as occupancy slices (link_occupancy_trace.h).
 // Leaves out: what link.h leaves out; link training, power states, errors.
 
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include <tlm>
 
 #include "models/pcie/link.h"
+#include "models/pcie/link_occupancy_trace.h"
 #include "models/pcie/pcie_sockets.h"
 #include "models/pcie/pcie_transaction.h"
 #include "sim/stats.h"
@@ -68,6 +70,9 @@ class PcieLinkModule : public sc_core::sc_module {
               ? fwd_->transmitNonPosted(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs, ext.repeat)
               : fwd_->transmit(in, ext.reqWireBytes, ext.reqTlps, &waited, ext.nowPs, ext.repeat);
       ext.queueWaitPs += waited;
+      if (__builtin_expect(fwdTrace_ != nullptr, 0))
+        fwdTrace_->note(fwd_->lastBooking().startPs, fwd_->lastBooking().endPs, ext.reqWireBytes,
+                        ext.reqTlps);
       ext.sharedSeenPs = std::max(ext.sharedSeenPs, fwd_->noteRequester(ext.requesterKey, ext.nowPs));
       if (!ext.injectRecorded) {
         ext.injectRecorded = true;
@@ -89,8 +94,10 @@ class PcieLinkModule : public sc_core::sc_module {
     /// A read's completions on the way back (out of line: reads are the rarer case).
     void completions(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext, sc_core::sc_time& delay);
 
-    LinkDirection* fwd_ = nullptr;   // the direction this end sends on
-    LinkDirection* back_ = nullptr;  // the direction completions come back on
+    LinkDirection* fwd_ = nullptr;             // the direction this end sends on
+    LinkDirection* back_ = nullptr;            // the direction completions come back on
+    LinkOccupancyTrace* fwdTrace_ = nullptr;   // fwd_'s occupancy slices (nullptr: not traced)
+    LinkOccupancyTrace* backTrace_ = nullptr;  // back_'s
     Counter* fwdBytes_ = nullptr;
     Counter* fwdTlps_ = nullptr;
     Counter* backBytes_ = nullptr;
@@ -105,6 +112,10 @@ class PcieLinkModule : public sc_core::sc_module {
 
   /// The sender of the port at `end` (Lower sends up, Upper sends down).
   Sender& sender(PcieLinkEnd end) { return end == PcieLinkEnd::Lower ? lower_ : upper_; }
+
+  /// Records each direction's occupancy on `up` and `down` (nullptr: not traced; both must
+  /// outlive the link's use). A direction not traced costs one pointer test per transmission.
+  void setTrace(LinkOccupancyTrace* up, LinkOccupancyTrace* down);
 
   const PcieLinkParams& params() const { return params_; }
   LinkDirection& up() { return up_; }      ///< toward the root

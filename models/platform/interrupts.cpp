@@ -5,6 +5,7 @@
 
 #include "models/pcie/pcie_transaction.h"
 #include "sim/assert.h"
+#include "sim/trace.h"
 
 namespace hmmsim {
 
@@ -156,7 +157,16 @@ void InterruptControllerModule::run(DriverCpu& cpu) {
     ++v.handled;
     ++handledC_;
     busyPs_ += sc_core::sc_time_stamp().value() - now;
+    if (trace_ != nullptr && trace_->on(TraceCategory::Irq)) traceHandler(cpu, v, p.arrivalPs, now);
   }
+}
+
+void InterruptControllerModule::traceHandler(const DriverCpu& cpu, const Vector& v, std::uint64_t arrivalPs,
+                                             std::uint64_t startPs) {
+  const std::string track = "cpu.driver" + cpu.cpu().substr(cpu.cpu().rfind(".cpu") + 4);
+  trace_->instant(TraceCategory::Irq, track, "MSI " + v.name, arrivalPs);
+  trace_->slice(TraceCategory::Irq, track, v.name, startPs, sc_core::sc_time_stamp().value() - startPs,
+                "queued " + std::to_string(startPs - arrivalPs) + " ps behind earlier handlers");
 }
 
 }  // namespace hmmsim

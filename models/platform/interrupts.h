@@ -69,6 +69,7 @@ class MsiPassStage final : public PcieTranslationStage {
 };
 
 class InterruptControllerModule;
+class TraceSink;
 
 /// Between a root complex's memOut and the DRAM: takes MSI writes out of the stream.
 class MsiTarget : public sc_core::sc_module {
@@ -104,6 +105,10 @@ class InterruptControllerModule : public sc_core::sc_module, public InterruptCon
   /// Per vector: how often its handler ran.
   std::uint64_t handled(std::uint32_t vector) const;
   StatsGroup& stats() { return stats_; }
+  /// Records, per driver CPU c on track "cpu.driver<c>" (category irq; nullptr: none), each
+  /// message's arrival ("MSI <vector>", an instant) and its handler (a slice from the interrupt's
+  /// entry to the handler's end).
+  void setTrace(TraceSink* trace) { trace_ = trace; }
 
  private:
   struct Vector {
@@ -123,11 +128,13 @@ class InterruptControllerModule : public sc_core::sc_module, public InterruptCon
   };
   class DriverCpu;
   void run(DriverCpu& cpu);
+  void traceHandler(const DriverCpu& cpu, const Vector& v, std::uint64_t arrivalPs, std::uint64_t startPs);
 
   InterruptParams params_;
   std::deque<Vector> vectors_;  // index = vector number - kFirstVector (stable: handlers run by reference)
   std::vector<std::unique_ptr<DriverCpu>> cpus_;
   std::uint64_t seq_ = 0;
+  TraceSink* trace_ = nullptr;
   StatsGroup stats_;
   Counter& raised_;    ///< "interrupts": messages raised
   Counter& handledC_;  ///< "handled": handlers run

@@ -11,6 +11,7 @@
 #include "models/pcie/topology_desc.h"
 #include "sim/assert.h"
 #include "sim/config.h"
+#include "sim/trace.h"
 
 namespace hmmsim {
 
@@ -56,7 +57,8 @@ class Platform::DriverPort final : public sc_core::sc_module {
   explicit DriverPort(sc_core::sc_module_name n) : sc_module(n) {}
 };
 
-Platform::Platform(const std::string& name, const PlatformDesc& desc, const DeviceRegistry& registry)
+Platform::Platform(const std::string& name, const PlatformDesc& desc, const DeviceRegistry& registry,
+                   TraceSink* trace)
     : name_(name),
       desc_(applied(desc)),
       pm_(desc_.ram, name + ".phys_mem"),
@@ -72,7 +74,8 @@ Platform::Platform(const std::string& name, const PlatformDesc& desc, const Devi
       directory_(checker_),
       bus_((name + "_bus").c_str(), map_),
       driverPort_(std::make_unique<DriverPort>((name + "_driver").c_str())),
-      coherentOps_(std::make_unique<CoherentOps>()) {
+      coherentOps_(std::make_unique<CoherentOps>()),
+      trace_(trace) {
   driverPort_->out.bind(bus_.tSocket);
   tlm_utils::tlm_quantumkeeper::set_global_quantum(psTime(desc_.quantumPs));
   lockdep_.setChecker(&violations_, [] { return sc_core::sc_time_stamp().value(); });
@@ -90,6 +93,7 @@ Platform::Platform(const std::string& name, const PlatformDesc& desc, const Devi
   if (attachPciEndpoints(dma_, *topo_) != Errno::Ok)
     fail("iommu", "attaching the endpoints to the DMA API failed");
   wireInterrupts();
+  if (trace_) wireTrace();
   buildAddressMap();
   for (const ProcessDesc& p : desc_.processes) {
     auto mm = std::make_unique<Mm>(pm_, name + "." + p.name, p.mm);
@@ -98,6 +102,33 @@ Platform::Platform(const std::string& name, const PlatformDesc& desc, const Devi
   }
   for (const DeviceMemoryDesc& m : desc_.deviceMemory) placeDeviceMemory(m);
   for (const DeviceDesc& d : desc_.devices) createDevice(d, registry);
+}
+
+void Platform::wireTrace() {
+  iommu_.setTrace(trace_);
+  irq_.setTrace(trace_);
+  if (trace_->on(TraceCategory::PcieLink))
+    for (const LinkDesc& l : desc_.topology.links) {
+      linkTraces_.push_back(std::make_unique<LinkOccupancyTrace>(*trace_, "link." + l.down + ".up"));
+      linkTraces_.push_back(std::make_unique<LinkOccupancyTrace>(*trace_, "link." + l.down + ".down"));
+      fab_.uplink(l.down).setTrace(linkTraces_[linkTraces_.size() - 2].get(), linkTraces_.back().get());
+    }
+  for (const DeviceDesc& d : desc_.devices) {
+    if (d.endpoint.empty() || !topo_->findDev(d.endpoint)) continue;
+    PcieDmaEngine& engine = fab_.engine(d.endpoint);
+    engine.setTrace(trace_);
+    if (!trace_->on(TraceCategory::Dma)) continue;
+    engine.setBurstObserver([t = trace_, track = "device." + d.name + ".dma"](const DmaBurstRecord& b) {
+      std::ostringstream args;
+      args << b.len << " B at 0x" << std::hex << b.addr;
+      t->slice(TraceCategory::Dma, track, b.write ? "DMA write" : "DMA read", b.issuePs,
+               b.donePs > b.issuePs ? b.donePs - b.issuePs : 0, args.str());
+    });
+  }
+}
+
+void Platform::flushTrace() {
+  for (auto& l : linkTraces_) l->flush();
 }
 
 Platform::~Platform() {
@@ -230,7 +261,8 @@ void Platform::createDevice(const DeviceDesc& d, const DeviceRegistry& registry)
                     checker_,
                     directory_,
                     &irq_,
-                    [this](const std::string& p) -> Mm& { return process(p); }};
+                    [this](const std::string& p) -> Mm& { return process(p); },
+                    trace_};
   std::unique_ptr<PlatformDevice> dev = registry.create(d.type, ctx);
   HMMSIM_ASSERT(dev, "device type " << d.type << " returned no device for " << d.name);
   devices_.push_back(std::move(dev));
@@ -245,6 +277,7 @@ CpuCore& Platform::startCpu(const std::string& cpu, CpuProgram program) {
   auto core = std::make_unique<CpuCore>((name_ + "_" + cpu).c_str(), c->params, process(c->process),
                                         std::move(program));
   core->iSocket.bind(bus_.tSocket);
+  core->setTrace(trace_);
   return *(cores_[cpu] = std::move(core));
 }
 

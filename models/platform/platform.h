@@ -22,6 +22,12 @@
 // Teardown: devices' beforeProcessExit, then processes exit, then devices, then the rest.
 // A user's mistake (a bad description, an unknown device type or endpoint) is a ConfigError
 // naming the field, file "<platform>".
+// Tracing: given a TraceSink, the builder hands it to every model that records timeline slices
+// (wireTrace): each link direction's occupancy ("link.<lower end>.up/down"), the IOMMU's walks
+// and faults, every device's DMA bursts ("device.<name>.dma"), the interrupt controller's MSIs and
+// handlers ("cpu.driver<c>"), and through DeviceContext::trace and PcieDmaEngine::trace the
+// devices' exporters (BAR window events), importers (faults, invalidations) and drivers
+// (migrations). Categories are fixed when the platform is built: enable them on the sink first.
 // Timing: the models'; the builder adds none.
 
 #include <map>
@@ -45,6 +51,7 @@
 #include "models/pcie/fabric_from_topology.h"
 #include "models/pcie/iommu.h"
 #include "models/pcie/iommu_translation_stage.h"
+#include "models/pcie/link_occupancy_trace.h"
 #include "models/pcie/p2pdma.h"
 #include "models/pcie/topology.h"
 #include "models/platform/interrupts.h"
@@ -57,8 +64,10 @@ namespace hmmsim {
 class Platform {
  public:
   /// Builds the machine (see the header comment). `name` prefixes module and stats names.
-  /// `registry` must hold every device type `desc` names. Throws ConfigError.
-  Platform(const std::string& name, const PlatformDesc& desc, const DeviceRegistry& registry);
+  /// `registry` must hold every device type `desc` names. `trace` (optional, must outlive the
+  /// platform) receives the timeline (see the header comment). Throws ConfigError.
+  Platform(const std::string& name, const PlatformDesc& desc, const DeviceRegistry& registry,
+           TraceSink* trace = nullptr);
   ~Platform();
   Platform(const Platform&) = delete;
   Platform& operator=(const Platform&) = delete;
@@ -69,6 +78,10 @@ class Platform {
   /// through the system bus: loosely timed, `delay` is the caller's local time offset and comes
   /// back advanced by the access. Returns false on an address error (nothing decodes there).
   bool driverAccess(bool write, Pa pa, std::uint8_t* data, std::uint64_t len, sc_core::sc_time& delay);
+
+  /// Writes what the trace still holds back (each link direction's open occupancy run) to the
+  /// sink: call before reading the sink after a run (the destructor does it too).
+  void flushTrace();
 
   PhysMem& physMem() { return pm_; }
   Dram& dram() { return dram_; }
@@ -111,6 +124,7 @@ class Platform {
   /// Checker rule 7: a root complex refused a request (the router's observer); reported when the
   /// requester's importer was issuing a peer burst.
   void onRcRefusal(const RcRefusal& r);
+  void wireTrace();
   void buildAddressMap();
   void placeDeviceMemory(const DeviceMemoryDesc& m);
   void createDevice(const DeviceDesc& d, const DeviceRegistry& registry);
@@ -142,6 +156,8 @@ class Platform {
   std::map<std::string, std::unique_ptr<Mm>> processes_;
   std::vector<std::unique_ptr<PlatformDevice>> devices_;
   std::map<std::string, std::unique_ptr<CpuCore>> cores_;
+  TraceSink* trace_;
+  std::vector<std::unique_ptr<LinkOccupancyTrace>> linkTraces_;
 };
 
 }  // namespace hmmsim

@@ -177,6 +177,16 @@ hmmsim_cli_test("camera_chain writes every variant's stats under its name" 0
 hmmsim_cli_test("camera_chain --trace writes one trace, each variant a process" 0
   ARGS run ${_cc} --out ${CMAKE_CURRENT_BINARY_DIR}/cli-cc-trace --trace
   STDOUT "trace to " FILE ${CMAKE_CURRENT_BINARY_DIR}/cli-cc-trace/trace.json)
+# revoke_storm (at test size: tests/cli/scenarios/revoke_storm_small.yaml) traced: a track per
+# link direction and device part, the storm's slices, valid JSON; twice, byte for byte.
+add_test(NAME "hmmsim cli: revoke_storm --trace shows links, bursts, faults, invalidations, window moves"
+         COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim> -DFILE=${_bad}/revoke_storm_small.yaml
+                 -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-revoke-trace -DMAX_BYTES=1000000
+                 "-DTRACKS=link.cam0.up|link.colour0.down|link.sw0.up|device.cam0.dma|device.cam0.faults|device.cam0.invalidations|device.colour0.bar|cpu.driver0|platform.iommu"
+                 "-DSLICES=busy|DMA write|device fault|invalidate clear|move window|revoke \\(moved\\)|revoke \\(revoked\\)|walk"
+                 -P ${PROJECT_SOURCE_DIR}/cmake/CheckPlatformTrace.cmake)
+set_tests_properties("hmmsim cli: revoke_storm --trace shows links, bursts, faults, invalidations, window moves"
+                     PROPERTIES ENVIRONMENT "SYSTEMC_DISABLE_COPYRIGHT_MESSAGE=1")
 hmmsim_cli_test("a sweep of a platform scenario gives a row per point with every variant's stats" 0
   ARGS sweep ${PROJECT_SOURCE_DIR}/scenarios/sweeps/camera_chain_pixel_rate.yaml
        --param platform.devices[2].params.pixel_rate=50e6,300e6 --jobs 2

@@ -16,6 +16,7 @@ ColourEnginePlatformDevice::ColourEnginePlatformDevice(DeviceContext& ctx) : Pla
                                        barPa.value());
   driver_ = std::make_unique<ColourEngineDriver>(*hw_, ctx.physMem, *ctx.pci, barPa, ctx.dma, ctx.mapper,
                                                  p.driver, &ctx.checker, &ctx.directory);
+  driver_->exporter().setTrace(ctx.trace);
   if (ctx.irq) {
     const MsiMessage m = ctx.irq->allocateVector(ctx.name + ".job", p.irqCostPs, [this](IrqContext&) {
       HMMSIM_ASSERT(handled_ < hw_->completions().size(), name() << ": an interrupt without a job");

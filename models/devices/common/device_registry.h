@@ -35,6 +35,7 @@ class PcieDmaEngine;
 class PcieMemoryTarget;
 class PhysMem;
 class Topology;
+class TraceSink;
 
 /// A device instance the platform owns.
 class PlatformDevice {
@@ -68,6 +69,9 @@ struct DeviceContext {
   ImporterDmaDirectory& directory;                 ///< rule 3 at BAR targets (ImporterDma)
   InterruptController* irq;                        ///< MSI delivery to CPU driver threads (nullptr: none)
   std::function<Mm&(const std::string&)> process;  ///< a process by name (asserts it exists)
+  /// The run's timeline trace (nullptr: not traced): a device hands it to the parts that record
+  /// events (its exporter's BAR manager; importers find it on their DMA engine, engine->trace()).
+  TraceSink* trace = nullptr;
   /// The device's params of type P, or P{} when none were given. A params of another type is a
   /// caller bug (asserted with the device's name).
   template <class P>

@@ -13,6 +13,7 @@
 #include "models/pcie/dma_engine.h"
 #include "models/pcie/memory_target.h"
 #include "sim/assert.h"
+#include "sim/trace.h"
 
 namespace hmmsim {
 
@@ -78,6 +79,11 @@ ImporterDma::ImporterDma(const std::string& name, Mm& mm, const HmmDmaImporter& 
       !params_.timingOnly || engine_.params().timingOnly,
       name << ": timing-only transfers need a timing-only DMA engine (PcieDmaEngineParams::timingOnly)");
   mirror_.setWaitForDma([this](ImporterMirror&, Va s, Va e) { waitForBursts(s, e); });
+  if ((trace_ = engine_.trace()) != nullptr) {
+    faultTrack_ = "device." + device().name() + ".faults";
+    invalTrack_ = "device." + device().name() + ".invalidations";
+    mirror_.setTrace(trace_, invalTrack_, [] { return std::uint64_t(sc_core::sc_time_stamp().value()); });
+  }
 }
 
 ImporterDma::~ImporterDma() {
@@ -177,18 +183,32 @@ bool ImporterDma::extends(const Run& run, const DeviceTranslation& t, DmaAddr a,
 bool ImporterDma::deviceFault(Va page, Va end, bool write, tlm_utils::tlm_quantumkeeper& qk,
                               ImporterDmaResult& res) {
   ++faults_;
+  const std::uint64_t t0 = localNowPs(qk);
   qk.inc(psTime(params_.faultPs));
   qk.sync();  // the fault is handled at synchronised time: its outcome depends on no quantum
   const Va winEnd = mirror_.start() + (mirror_.pages() << kPageShift);
   const Va ahead = std::min(page + (params_.faultAheadPages << kPageShift), winEnd);
   const Va mapEnd = std::min(end.alignUp(kPageSize), ahead);
-  if (params_.faultAheadPastEnd && ahead > mapEnd && mirror_.map(page, ahead, write) == HmmStatus::Ok)
+  if (params_.faultAheadPastEnd && ahead > mapEnd && mirror_.map(page, ahead, write) == HmmStatus::Ok) {
+    traceFault(t0, page, ahead, write, HmmStatus::Ok, qk);
     return true;
+  }
   const HmmStatus st = mirror_.map(page, mapEnd, write);
+  traceFault(t0, page, mapEnd, write, st, qk);
   if (st == HmmStatus::Ok) return true;
   res.status = ImporterDmaStatus::Fault;
   res.mapStatus = st;
   return false;
+}
+
+void ImporterDma::traceFault(std::uint64_t startPs, Va page, Va mapEnd, bool write, HmmStatus st,
+                             tlm_utils::tlm_quantumkeeper& qk) {
+  if (trace_ == nullptr || !trace_->on(TraceCategory::HmmFault)) return;
+  std::ostringstream args;
+  args << (write ? "write" : "read") << " at " << page << ", mapped [" << page << ", " << mapEnd
+       << "): " << hmmStatusName(st);
+  trace_->slice(TraceCategory::HmmFault, faultTrack_, "device fault", startPs, localNowPs(qk) - startPs,
+                args.str());
 }
 
 void ImporterDma::issueRun(Run& run, bool write, tlm_utils::tlm_quantumkeeper& qk, ImporterDmaResult& res) {
@@ -292,6 +312,8 @@ void ImporterDma::waitForBursts(Va start, Va end) {
     ++dmaWaits_;
     waitedPs_ += until - now;
     sc_core::wait(psTime(until - now));
+    if (trace_ != nullptr && trace_->on(TraceCategory::HmmNotifier))
+      trace_->slice(TraceCategory::HmmNotifier, invalTrack_, "wait for in-flight DMA", now, until - now);
   }
   std::size_t keep = 0;
   for (std::size_t i = 0; i < inFlight_.size(); ++i) {

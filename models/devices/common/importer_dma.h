@@ -57,6 +57,7 @@ class PcieDmaEngine;
 class PcieMemoryTarget;
 class P2pChecker;
 class ImporterDmaDirectory;
+class TraceSink;
 
 struct ImporterDmaParams {
   /// Largest burst issued to the DMA engine. Unit: bytes. Default 64 KiB. A positive multiple
@@ -172,6 +173,9 @@ class ImporterDma {
                              tlm_utils::tlm_quantumkeeper& qk);
   /// Device fault at `page`: charge, sync, map [page, end) (capped). False (res filled) on failure.
   bool deviceFault(Va page, Va end, bool write, tlm_utils::tlm_quantumkeeper& qk, ImporterDmaResult& res);
+  /// The fault at `page` that began at `startPs` mapped up to `mapEnd` with `st`: its trace slice.
+  void traceFault(std::uint64_t startPs, Va page, Va mapEnd, bool write, HmmStatus st,
+                  tlm_utils::tlm_quantumkeeper& qk);
   bool extends(const Run& run, const DeviceTranslation& t, DmaAddr a, std::uint64_t n) const;
   void issueRun(Run& run, bool write, tlm_utils::tlm_quantumkeeper& qk, ImporterDmaResult& res);
   std::uint64_t issueLocal(const Run& run, bool write, tlm_utils::tlm_quantumkeeper& qk);
@@ -198,6 +202,8 @@ class ImporterDma {
   // access reached (translation keeps a burst contiguous).
   const Run* current_ = nullptr;
   std::optional<std::uint64_t> currentBus_;
+  TraceSink* trace_ = nullptr;  // the engine's (PcieDmaEngine::trace)
+  std::string faultTrack_, invalTrack_;
   StatsGroup stats_;
   Counter& transfers_;  ///< "transfers"
   Counter& bursts_;     ///< "bursts"

@@ -123,7 +123,8 @@ class P2pExporter final : public DevmemP2pOps, public VmOperations, public BarRe
   /// Drive the SystemC BAR target from the BAR manager: each window the manager points at a
   /// chunk is mapped with target.mapWindow(window offset, chunk offset) (the resident ones now).
   /// `target` must be backed (setBacking) by the PhysMem range that holds device page 0 at its
-  /// device offset 0, claim the aperture from its first byte, and outlive the exporter.
+  /// device offset 0, claim the aperture from its first byte, and outlive the exporter. The BAR
+  /// manager's events are then time-stamped with the SystemC time (P2pBarManager::setTimeSource).
   /// (Defined in p2p_exporter_bar_target.cpp: only its users link SystemC.)
   void bindBarTarget(PcieMemoryTarget& target);
   /// What a window register write does to the hardware: point aperture bytes
@@ -179,6 +180,10 @@ class P2pExporter final : public DevmemP2pOps, public VmOperations, public BarRe
   /// the live window maps at `bus`. nullopt: outside the aperture or any live window, or the page
   /// is not backed. Counted in "peer_accesses".
   std::optional<Pa> resolvePeer(const Device& importer, BusAddr bus, const DevPage* expected);
+
+  /// Records the BAR manager's events (P2pBarManager::setTrace) on track "device.<name>.bar" of
+  /// `sink` (nullptr: none); bindBarTarget times them with the simulated clock.
+  void setTrace(TraceSink* sink) { bar_.setTrace(sink, "device." + name_ + ".bar"); }
 
   P2pBarManager& bar() { return bar_; }
   BarVmaRevoker& vmaRevoker() { return vmaRevoker_; }

@@ -1,6 +1,9 @@
 // P2pExporter::bindBarTarget: the SystemC side, in its own object file so that users of the
 // exporter that never bind a PcieMemoryTarget do not link SystemC.
 #include "models/devices/common/p2p_exporter.h"
+
+#include <systemc>
+
 #include "models/pcie/memory_target.h"
 #include "sim/assert.h"
 
@@ -11,6 +14,7 @@ void P2pExporter::bindBarTarget(PcieMemoryTarget& target) {
   HMMSIM_ASSERT(bus >= target.params().baseAddr && target.claims(bus, bar_.params().apertureBytes),
                 name_ << ": the BAR target does not claim the aperture");
   const std::uint64_t base = bus - target.params().baseAddr;
+  bar_.setTimeSource([] { return std::uint64_t(sc_core::sc_time_stamp().value()); });
   setWindowProgrammer(
       [&target, base](std::uint64_t apertureOffset, std::uint64_t deviceOffset, std::uint64_t bytes) {
         return target.mapWindow(base + apertureOffset, deviceOffset, bytes);

@@ -22,6 +22,7 @@ GpuPlatformDevice::GpuPlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.na
   const std::string derr = GpuDriver::check(*gpu_, *ctx.pci, p.driver);
   HMMSIM_ASSERT(derr.empty(), "gpu " << ctx.name << ": " << derr);
   driver_ = std::make_unique<GpuDriver>(ctx.name, *gpu_, *ctx.pci, ctx.mapper, &ctx.checker, p.driver);
+  driver_->exporter().setTrace(ctx.trace);
   GpuDriver* d = driver_.get();
   ctx.directory.watchBar(*ctx.bar, [d](Pfn pfn) { return d->devPageOf(pfn); });
   if (ctx.irq) {

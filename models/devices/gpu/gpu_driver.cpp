@@ -12,9 +12,11 @@
 #include "models/cpu_mmu/phys_mem.h"
 #include "models/cpu_mmu/vm_fault.h"
 #include "models/cpu_mmu/vma.h"
+#include "models/pcie/dma_engine.h"
 #include "models/pcie/dma_mapping.h"
 #include "models/pcie/topology.h"
 #include "sim/assert.h"
+#include "sim/trace.h"
 
 namespace hmmsim {
 
@@ -160,6 +162,7 @@ Errno GpuDriver::migrate(Mm& mm, Va start, Va end, bool toVram, tlm_utils::tlm_q
   std::vector<Copy> copies;
   std::uint64_t moved = 0;
   Errno ret = Errno::Ok;
+  const std::uint64_t t0 = nowPs(qk);
   {
     MmapReadLock lock(mm);
     for (Va addr = start; addr < end && ret == Errno::Ok;) {
@@ -199,7 +202,19 @@ Errno GpuDriver::migrate(Mm& mm, Va start, Va end, bool toVram, tlm_utils::tlm_q
   (toVram ? toVram_ : toRam_) += moved;
   if (migrated) *migrated = moved;
   if (qk) copier_.takePendingPs();  // charged on the copy engine instead
+  TraceSink* trace = hw_.dmaEngine().trace();
+  if (trace != nullptr && trace->on(TraceCategory::HmmMigrate)) {
+    std::ostringstream args;
+    args << "[" << start << ", " << end << "): " << moved << " pages moved, " << errnoName(ret);
+    trace->slice(TraceCategory::HmmMigrate, "device." + name_ + ".migrate",
+                 toVram ? "migrate to VRAM" : "migrate to RAM", t0, nowPs(qk) - t0, args.str());
+  }
   return ret;
+}
+
+std::uint64_t GpuDriver::nowPs(const tlm_utils::tlm_quantumkeeper* qk) {
+  const sc_core::sc_time now = sc_core::sc_time_stamp() + (qk ? qk->get_local_time() : sc_core::SC_ZERO_TIME);
+  return now.value();
 }
 
 Errno GpuDriver::migrateToVram(Mm& mm, Va start, Va end, tlm_utils::tlm_quantumkeeper* qk,

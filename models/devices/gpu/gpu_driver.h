@@ -153,6 +153,8 @@ class GpuDriver final : public FileOperations, public P2pExportedMemory {
   bool allocAndCopy(struct MigrateVma& args, bool toVram, std::vector<Copy>* copies);
   Errno migrate(Mm& mm, Va start, Va end, bool toVram, tlm_utils::tlm_quantumkeeper* qk,
                 std::uint64_t* migrated);
+  /// The simulated time of the caller (SystemC time plus `qk`'s local offset, if given), ps.
+  static std::uint64_t nowPs(const tlm_utils::tlm_quantumkeeper* qk);
   /// Charge `copies` on the copy engine, merging runs contiguous on both sides.
   void charge(const std::vector<Copy>& copies, bool toVram, tlm_utils::tlm_quantumkeeper& qk);
 

@@ -29,6 +29,7 @@ NvmePlatformDevice::NvmePlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.
   export_ =
       std::make_unique<NvmeExport>(ctx.name, *ctx.pci, b.cpu, b.size, ctx.physMem, ctx.mapper, &ctx.checker);
   export_->bindBarTarget(*ctx.bar);
+  export_->exporter().setTrace(ctx.trace);
 }
 
 void registerNvme(DeviceRegistry& r) {

@@ -14,6 +14,8 @@
 
 #include <systemc>
 
+#include <nlohmann/json.hpp>
+
 #include "hmm/p2p.h"
 #include "hmm/p2p_bar_manager.h"
 #include "hmm/p2p_checker.h"
@@ -27,6 +29,7 @@
 #include "models/pcie/iommu_translation_stage.h"
 #include "models/pcie/memory_target.h"
 #include "models/pcie/root_complex_module.h"
+#include "sim/trace.h"
 #include "tests/unit/hmm/hmm_test_support.h"
 #include "tests/unit/pcie/fabric_test_util.h"
 #include "tests/unit/pcie/topology_fixtures.h"
@@ -346,6 +349,58 @@ TEST_CASE("munmap waits in SystemC until the device's bursts on the range comple
   CHECK(imp.stats().counterValue("invalidation_waits") == 1);
   CHECK(imp.mirror().stats().counterValue("dma_waits") == 1);
   CHECK(p.violations.ok());
+}
+
+TEST_CASE("a traced importer shows its fault and munmap's invalidation waiting for the burst") {
+  bigQuantum();
+  DmaPlatform p;
+  TraceSink trace;
+  trace.enable("all");
+  p.fab.engine("gpu0").setTrace(&trace);  // before the importer: it takes the engine's sink
+  constexpr std::uint64_t kPages = 256, kLen = kPages * kPageSize;
+  const Va va = p.mapAnon(kLen);
+  ImporterDma& imp = p.importerOver(va, kPages);
+  const std::vector<std::uint8_t> out = pattern(kLen, 1);
+  ImporterDmaResult second;
+  std::uint64_t issuedAt = 0, unmapAt = 0, unmapDone = 0;
+  QkThread dev("dev", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    imp.write(va, kLen, out.data(), qk);  // faults the range in
+    qk.sync();
+    issuedAt = sc_core::sc_time_stamp().value();
+    second = imp.issueWrite(va, kLen, out.data(), qk);  // left in flight
+    qk.sync();
+    sc_core::wait(1, sc_core::SC_MS);
+    imp.drain(qk);
+  });
+  QkThread cpu("cpu", [&](tlm_utils::tlm_quantumkeeper&) {
+    while (issuedAt == 0 || sc_core::sc_time_stamp().value() < issuedAt + 1'000'000)
+      sc_core::wait(1, sc_core::SC_US);
+    unmapAt = sc_core::sc_time_stamp().value();
+    p.mm->munmap(va, kLen);
+    unmapDone = sc_core::sc_time_stamp().value();
+  });
+  sc_core::sc_start();
+  REQUIRE(second.donePs > unmapAt);
+  const std::string track = "device." + imp.device().name();
+  std::map<std::string, std::vector<nlohmann::json>> slices;  // by "track/name"
+  const nlohmann::json j = nlohmann::json::parse(trace.toJson());
+  std::map<int, std::string> tracks;
+  for (const auto& e : j["traceEvents"])
+    if (e["ph"] == "M") tracks[e["tid"].get<int>()] = e["args"]["name"];
+  for (const auto& e : j["traceEvents"])
+    if (e["ph"] == "X")
+      slices[tracks.at(e["tid"].get<int>()) + "/" + e["name"].get<std::string>()].push_back(e);
+  const auto& fault = slices[track + ".faults/device fault"];
+  REQUIRE(fault.size() == 1);
+  CHECK(fault[0]["dur"].get<double>() == Approx(double(ImporterDmaParams{}.faultPs) / 1e6));
+  const auto& inval = slices[track + ".invalidations/invalidate unmap"];
+  const auto& wait = slices[track + ".invalidations/wait for in-flight DMA"];
+  REQUIRE(inval.size() == 1);
+  REQUIRE(wait.size() == 1);
+  // The invalidation runs from munmap's call to its return; the wait inside it ends with the burst.
+  CHECK(inval[0]["ts"].get<double>() == Approx(double(unmapAt) / 1e6));
+  CHECK(inval[0]["dur"].get<double>() == Approx(double(unmapDone - unmapAt) / 1e6));
+  CHECK(wait[0]["ts"].get<double>() + wait[0]["dur"].get<double>() == Approx(double(second.donePs) / 1e6));
 }
 
 TEST_CASE("an importer that acks an invalidation without waiting is caught when its burst completes") {

@@ -14,3 +14,7 @@ hmmsim_test(test_platform_concurrency SOURCES unit/platform/test_platform_concur
 # pixel check (and that it catches a wrong frame), latency and fps stats.
 hmmsim_test(test_camera_chain_workload SOURCES unit/platform/test_camera_chain_workload.cpp
   LIBS hmmsim::platform)
+# The platform's timeline trace: link occupancy, bursts, device faults, invalidations, BAR window
+# moves and interrupt handlers as slices, read back from the JSON.
+hmmsim_test(test_platform_trace SOURCES unit/platform/test_platform_trace.cpp
+  LIBS hmmsim::platform)
