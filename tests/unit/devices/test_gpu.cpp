@@ -6,8 +6,12 @@
 #include <cmath>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "models/devices/gpu/gpu.h"
 #include "models/devices/gpu/gpu_driver.h"
+#include "models/pcie/dma_engine.h"
+#include "sim/trace.h"
 #include "tests/unit/devices/gpu_fixture.h"
 
 using namespace hmmsim;
@@ -50,6 +54,40 @@ TEST_CASE("gpu: 16 GiB of VRAM cost nothing until used, and migration to VRAM an
   CHECK(p.driver->stats().counterValue("migrate_to_ram_faults") == kPages / 2);
   CHECK(p.driver->devmem().allocatedPages() == 0);
   CHECK(p.violations.ok());
+}
+
+TEST_CASE("gpu: a traced driver shows each migrate_vma as a slice with the pages it moved", "[devices][gpu]") {
+  GpuPlatform p(GpuParams{}, GpuDriverParams{});
+  TraceSink trace;
+  trace.enable(TraceCategory::HmmMigrate);
+  p.gpu.dmaEngine().setTrace(&trace);
+  constexpr std::uint64_t kPages = 16;
+  const Va a = p.mapAnon(kPages * kGpuP);
+  p.fill(a, kPages * kGpuP, 0x33);
+  std::uint64_t toVramDone = 0, toRamDone = 0;
+  QkThread th("host", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    p.driver->migrateToVram(*p.mm, a, a + kPages * kGpuP, &qk);
+    toVramDone = (sc_core::sc_time_stamp() + qk.get_local_time()).value();
+    p.driver->migrateToRam(*p.mm, a, a + kPages * kGpuP, &qk);
+    toRamDone = (sc_core::sc_time_stamp() + qk.get_local_time()).value();
+  });
+  sc_core::sc_start();
+  const nlohmann::json j = nlohmann::json::parse(trace.toJson());
+  std::vector<nlohmann::json> slices;
+  std::string track;
+  for (const auto& e : j["traceEvents"])
+    if (e["ph"] == "X") slices.push_back(e);
+    else if (e["ph"] == "M") track = e["args"]["name"];
+  CHECK(track.rfind(".migrate") == track.size() - 8);
+  REQUIRE(slices.size() == 2);
+  CHECK(slices[0]["name"] == "migrate to VRAM");
+  CHECK(slices[1]["name"] == "migrate to RAM");
+  CHECK(slices[0]["args"]["detail"].get<std::string>().find(": 16 pages moved, OK") != std::string::npos);
+  // Each slice spans the copy it charged: to VRAM ends when the caller's time does.
+  CHECK(slices[0]["ts"].get<double>() == 0);
+  CHECK(slices[0]["dur"].get<double>() == Approx(double(toVramDone) / 1e6));
+  CHECK(slices[1]["ts"].get<double>() + slices[1]["dur"].get<double>() == Approx(double(toRamDone) / 1e6));
+  CHECK(slices[0]["dur"].get<double>() > 0);
 }
 
 namespace {
