@@ -116,8 +116,8 @@ class PcieDmaEngine : public sc_core::sc_module {
   /// The run's timeline trace, kept for the device's driver half (an ImporterDma issuing on this
   /// engine records its faults and invalidation waits there). nullptr: not traced. The engine
   /// records nothing itself: its bursts reach a trace through the burst observer.
-  void setTrace(TraceSink* trace) { trace_ = trace; }
-  TraceSink* trace() const { return trace_; }
+  void setTimelineTrace(TraceSink* trace) { trace_ = trace; }
+  TraceSink* timelineTrace() const { return trace_; }
 
   /// Issues a DMA write of `len` > 0 bytes at bus address `addr`; `data` may be null (timing
   /// only: the engine then sends the contents of an internal scratch buffer, since TLM needs a

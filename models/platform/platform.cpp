@@ -116,7 +116,7 @@ void Platform::wireTrace() {
   for (const DeviceDesc& d : desc_.devices) {
     if (d.endpoint.empty() || !topo_->findDev(d.endpoint)) continue;
     PcieDmaEngine& engine = fab_.engine(d.endpoint);
-    engine.setTrace(trace_);
+    engine.setTimelineTrace(trace_);
     if (!trace_->on(TraceCategory::Dma)) continue;
     engine.setBurstObserver([t = trace_, track = "device." + d.name + ".dma"](const DmaBurstRecord& b) {
       std::ostringstream args;

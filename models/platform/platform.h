@@ -25,7 +25,7 @@
 // Tracing: given a TraceSink, the builder hands it to every model that records timeline slices
 // (wireTrace): each link direction's occupancy ("link.<lower end>.up/down"), the IOMMU's walks
 // and faults, every device's DMA bursts ("device.<name>.dma"), the interrupt controller's MSIs and
-// handlers ("cpu.driver<c>"), and through DeviceContext::trace and PcieDmaEngine::trace the
+// handlers ("cpu.driver<c>"), and through DeviceContext::trace and PcieDmaEngine::timelineTrace the
 // devices' exporters (BAR window events), importers (faults, invalidations) and drivers
 // (migrations). Categories are fixed when the platform is built: enable them on the sink first.
 // Timing: the models'; the builder adds none.

@@ -70,7 +70,7 @@ struct DeviceContext {
   InterruptController* irq;                        ///< MSI delivery to CPU driver threads (nullptr: none)
   std::function<Mm&(const std::string&)> process;  ///< a process by name (asserts it exists)
   /// The run's timeline trace (nullptr: not traced): a device hands it to the parts that record
-  /// events (its exporter's BAR manager; importers find it on their DMA engine, engine->trace()).
+  /// events (its exporter's BAR manager; importers find it on their DMA engine, engine->timelineTrace()).
   TraceSink* trace = nullptr;
   /// The device's params of type P, or P{} when none were given. A params of another type is a
   /// caller bug (asserted with the device's name).

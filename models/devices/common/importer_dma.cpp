@@ -79,7 +79,7 @@ ImporterDma::ImporterDma(const std::string& name, Mm& mm, const HmmDmaImporter& 
       !params_.timingOnly || engine_.params().timingOnly,
       name << ": timing-only transfers need a timing-only DMA engine (PcieDmaEngineParams::timingOnly)");
   mirror_.setWaitForDma([this](ImporterMirror&, Va s, Va e) { waitForBursts(s, e); });
-  if ((trace_ = engine_.trace()) != nullptr) {
+  if ((trace_ = engine_.timelineTrace()) != nullptr) {
     faultTrack_ = "device." + device().name() + ".faults";
     invalTrack_ = "device." + device().name() + ".invalidations";
     mirror_.setTrace(trace_, invalTrack_, [] { return std::uint64_t(sc_core::sc_time_stamp().value()); });

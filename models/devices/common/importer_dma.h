@@ -202,7 +202,7 @@ class ImporterDma {
   // access reached (translation keeps a burst contiguous).
   const Run* current_ = nullptr;
   std::optional<std::uint64_t> currentBus_;
-  TraceSink* trace_ = nullptr;  // the engine's (PcieDmaEngine::trace)
+  TraceSink* trace_ = nullptr;  // the engine's (PcieDmaEngine::timelineTrace)
   std::string faultTrack_, invalTrack_;
   StatsGroup stats_;
   Counter& transfers_;  ///< "transfers"

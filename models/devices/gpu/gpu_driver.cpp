@@ -202,7 +202,7 @@ Errno GpuDriver::migrate(Mm& mm, Va start, Va end, bool toVram, tlm_utils::tlm_q
   (toVram ? toVram_ : toRam_) += moved;
   if (migrated) *migrated = moved;
   if (qk) copier_.takePendingPs();  // charged on the copy engine instead
-  TraceSink* trace = hw_.dmaEngine().trace();
+  TraceSink* trace = hw_.dmaEngine().timelineTrace();
   if (trace != nullptr && trace->on(TraceCategory::HmmMigrate)) {
     std::ostringstream args;
     args << "[" << start << ", " << end << "): " << moved << " pages moved, " << errnoName(ret);

@@ -56,11 +56,12 @@ TEST_CASE("gpu: 16 GiB of VRAM cost nothing until used, and migration to VRAM an
   CHECK(p.violations.ok());
 }
 
-TEST_CASE("gpu: a traced driver shows each migrate_vma as a slice with the pages it moved", "[devices][gpu]") {
+TEST_CASE("gpu: a traced driver shows each migrate_vma as a slice with the pages it moved",
+          "[devices][gpu]") {
   GpuPlatform p(GpuParams{}, GpuDriverParams{});
   TraceSink trace;
   trace.enable(TraceCategory::HmmMigrate);
-  p.gpu.dmaEngine().setTrace(&trace);
+  p.gpu.dmaEngine().setTimelineTrace(&trace);
   constexpr std::uint64_t kPages = 16;
   const Va a = p.mapAnon(kPages * kGpuP);
   p.fill(a, kPages * kGpuP, 0x33);
@@ -76,8 +77,10 @@ TEST_CASE("gpu: a traced driver shows each migrate_vma as a slice with the pages
   std::vector<nlohmann::json> slices;
   std::string track;
   for (const auto& e : j["traceEvents"])
-    if (e["ph"] == "X") slices.push_back(e);
-    else if (e["ph"] == "M") track = e["args"]["name"];
+    if (e["ph"] == "X")
+      slices.push_back(e);
+    else if (e["ph"] == "M")
+      track = e["args"]["name"];
   CHECK(track.rfind(".migrate") == track.size() - 8);
   REQUIRE(slices.size() == 2);
   CHECK(slices[0]["name"] == "migrate to VRAM");

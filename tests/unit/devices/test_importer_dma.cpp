@@ -356,7 +356,7 @@ TEST_CASE("a traced importer shows its fault and munmap's invalidation waiting f
   DmaPlatform p;
   TraceSink trace;
   trace.enable("all");
-  p.fab.engine("gpu0").setTrace(&trace);  // before the importer: it takes the engine's sink
+  p.fab.engine("gpu0").setTimelineTrace(&trace);  // before the importer: it takes the engine's sink
   constexpr std::uint64_t kPages = 256, kLen = kPages * kPageSize;
   const Va va = p.mapAnon(kLen);
   ImporterDma& imp = p.importerOver(va, kPages);
