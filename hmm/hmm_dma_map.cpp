@@ -114,7 +114,16 @@ HmmStatus hmmRangeDmaMap(HmmRange& range, const HmmDmaImporter& imp, DmaAddr* da
     }
     // System memory, or a device-coherent page of another device (CPU-addressable).
     DmaAddr a = kDmaMappingError;
-    if (imp.dma) a = imp.dma->dmaMapPage(*imp.device, paOf(pfn), kPageSize, dirOf(e));
+    if (imp.dma && imp.iova) {
+      // hmm_dma_map_pfn() with a linked range: the page goes at its own offset, always
+      // DMA_BIDIRECTIONAL (the device page table's write bit says whether the device may write).
+      const std::uint64_t off = range.start + (i << kPageShift) - imp.iovaVa;
+      if (imp.dma->dmaIovaLink(*imp.device, *imp.iova, paOf(pfn), off, kPageSize, DmaDir::Bidirectional) ==
+          Errno::Ok)
+        a = DmaAddr(imp.iova->addr.value() + off);
+    } else if (imp.dma) {
+      a = imp.dma->dmaMapPage(*imp.device, paOf(pfn), kPageSize, dirOf(e));
+    }
     if (!imp.dma || imp.dma->dmaMappingError(*imp.device, a)) {
       if (stats) ++stats->mapErrors;
       hmmRangeDmaUnmap(range, imp, daddrs, kinds, range.start, range.start + (i << kPageShift), stats);
@@ -172,7 +181,11 @@ std::uint64_t hmmRangeDmaUnmap(HmmRange& range, const HmmDmaImporter& imp, DmaAd
         clear(i++);
         break;
       case HmmDmaKind::System: {
-        const Errno err = imp.dma->dmaUnmapPage(*imp.device, daddrs[i], kPageSize, dirOf(range.hmmPfns[i]));
+        const Errno err =
+            imp.iova
+                ? imp.dma->dmaIovaUnlink(*imp.device, *imp.iova, daddrs[i].value() - imp.iova->addr.value(),
+                                         kPageSize, DmaDir::Bidirectional)
+                : imp.dma->dmaUnmapPage(*imp.device, daddrs[i], kPageSize, dirOf(range.hmmPfns[i]));
         HMMSIM_ASSERT(err == Errno::Ok, "dma_unmap_page of " << daddrs[i] << " for " << imp.device->name()
                                                              << " failed: " << errnoName(err));
         if (stats) ++stats->systemUnmaps;

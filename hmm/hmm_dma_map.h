@@ -43,6 +43,11 @@ struct HmmDmaImporter {
   DmaMapping* dma = nullptr;    ///< its DMA API (system memory); nullptr = cannot map RAM (Fault)
   /// The device-local address of one of its own device-memory frames (required if it has any).
   std::function<DmaAddr(Pfn)> localAddress;
+  /// An IOVA range from dma->dmaIovaTryAlloc (hmm_dma_map_alloc's, Linux 6.16): system pages
+  /// are linked into it at (va - iovaVa) instead of mapped one by one with dmaMapPage, so the
+  /// mirror's pages are IOVA-contiguous. nullptr: dmaMapPage per page (6.12, the RFC).
+  DmaIovaState* iova = nullptr;
+  Va iovaVa{};  ///< the VA at offset 0 of `iova`
 };
 
 /// What one entry of an importer's DMA map is, so unmap undoes exactly that.

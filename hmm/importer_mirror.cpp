@@ -74,6 +74,10 @@ ImporterMirror::ImporterMirror(Mm& mm, const HmmDmaImporter& imp, Va start, std:
   gens_.assign(pages_, 0);
   tlb_.resize(params_.tlbEntries);
   tlbSlot_.assign(pages_, 0);
+  if (params_.iovaLink && imp_.dma && imp_.dma->dmaIovaTryAlloc(*imp_.device, iova_, pages_ << kPageShift)) {
+    imp_.iova = &iova_;
+    imp_.iovaVa = start_;
+  }
   const Errno err = mmuIntervalNotifierInsert(notifier_, mm_, start_, pages_ << kPageShift, *this);
   HMMSIM_ASSERT(err == Errno::Ok, "ImporterMirror: notifier insert failed: " << errnoName(err));
   if (checker_) checker_->registerImporter(*imp_.device, start_, pages_);
@@ -82,6 +86,7 @@ ImporterMirror::ImporterMirror(Mm& mm, const HmmDmaImporter& imp, Va start, std:
 ImporterMirror::~ImporterMirror() {
   unmapAll();
   if (notifier_.inserted()) notifier_.remove();
+  if (imp_.iova) imp_.dma->dmaIovaFree(*imp_.device, iova_);  // hmm_dma_map_free
 }
 
 HmmRange ImporterMirror::view(Table& t, Va runStart, std::uint64_t n) {

@@ -62,6 +62,12 @@ struct ImporterMirrorParams {
   unsigned chunkPages = 512;
   /// Device TLB entries (fully associative, FIFO replacement). Unit: entries. Default 64.
   unsigned tlbEntries = 64;
+  /// Map system memory the way hmm_dma_map_alloc/hmm_dma_map_pfn do since Linux 6.16: one IOVA
+  /// range for the whole window (dma_iova_try_alloc), each page linked at its offset
+  /// (dma_iova_link), so the window is IOVA-contiguous and a device bursts across pages whatever
+  /// their frames. Only where the device translates through the IOMMU (elsewhere, and when the
+  /// range cannot be allocated, pages map one by one as in 6.12 and the RFC). Default false.
+  bool iovaLink = false;
   /// Deliberate contract breach (tests of the checker). Default None.
   ImporterMisbehaviour misbehave = ImporterMisbehaviour::None;
 };
@@ -157,6 +163,9 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   HmmDmaStats& dmaStats() { return dmaStats_; }
   StatsGroup& stats() { return stats_; }
   Device& device() { return *imp_.device; }
+  /// The window's system pages are linked into one IOVA range (ImporterMirrorParams::iovaLink):
+  /// DMA address = the range's start + (va - start()).
+  bool iovaLinked() const { return imp_.iova != nullptr; }
   Va start() const { return start_; }
   std::uint64_t pages() const { return pages_; }
 
@@ -200,6 +209,7 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
 
   Mm& mm_;
   HmmDmaImporter imp_;
+  DmaIovaState iova_;  // the window's IOVA range when params_.iovaLink took (imp_.iova points here)
   Va start_;
   std::uint64_t pages_;
   ImporterMirrorParams params_;

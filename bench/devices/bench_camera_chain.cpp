@@ -13,10 +13,13 @@
 //  2. timing-only: the same platform with payloads dropped (no pattern, no transform, DMA without
 //     bytes, DRAM and BAR keep nothing).
 // Target (issue 12): >= 1 simulated second per CPU second pixel-exact, >= 50 timing-only.
-// Usage: bench_camera_chain [data-seconds=1] [timing-seconds=10] [lines-per-dma=1]
+// Usage: bench_camera_chain [data-seconds=1] [timing-seconds=10] [lines-per-dma=1] [pt|link]
 // lines-per-dma sets CameraParams::linesPerDma and ColourEngineParams::linesPerStrip of both runs;
 // a fourth argument "pt" puts the IOMMU in passthrough (DMA addresses are physical: runs of
-// physically contiguous pages coalesce into bursts up to ImporterDmaParams::maxBurstBytes).
+// physically contiguous pages coalesce into bursts up to ImporterDmaParams::maxBurstBytes);
+// "link" keeps it translating but the importers link their windows into one IOVA range each
+// (ImporterMirrorParams::iovaLink, the 6.16 hmm_dma_map path): bursts span pages and the root
+// complex scatters them over the frames.
 
 #include <chrono>
 #include <cstdio>
@@ -52,7 +55,7 @@ struct Run {
 
 // Builds one chain; the camera starts at `startPs` and captures `frames` frames.
 void build(Run& r, const std::string& name, bool timingOnly, std::uint64_t frames, std::uint64_t startPs,
-           std::uint32_t linesPerDma, IommuMode iommu) {
+           std::uint32_t linesPerDma, IommuMode iommu, bool iovaLink) {
   ChainPlatformParams pp;
   pp.name = name;
   pp.camera.timingOnly = timingOnly;
@@ -60,6 +63,7 @@ void build(Run& r, const std::string& name, bool timingOnly, std::uint64_t frame
   pp.storeData = !timingOnly;
   pp.camera.linesPerDma = linesPerDma;
   pp.iommu = iommu;
+  pp.iovaLink = iovaLink;
   pp.colour.linesPerStrip = linesPerDma;
   r.frames = frames;
   r.p = std::make_unique<ChainPlatform>(pp);
@@ -104,6 +108,7 @@ int sc_main(int argc, char** argv) {
   const double timingSeconds = argc > 2 ? std::atof(argv[2]) : 10.0;
   const auto linesPerDma = static_cast<std::uint32_t>(argc > 3 ? std::atoi(argv[3]) : 1);
   const bool passthrough = argc > 4 && std::string(argv[4]) == "pt";
+  const bool iovaLink = argc > 4 && std::string(argv[4]) == "link";
   const IommuMode iommu = passthrough ? IommuMode::Passthrough : IommuMode::Translate;
   tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_core::sc_time(1, sc_core::SC_US));
   const CameraParams cam;
@@ -113,8 +118,8 @@ int sc_main(int argc, char** argv) {
   const std::uint64_t phase1Ps = (dataFrames + 1) * cam.framePeriodPs();
   const std::uint64_t phase2Ps = (timingFrames + 1) * cam.framePeriodPs();
   Run data, timing;
-  build(data, "data", false, dataFrames, 0, linesPerDma, iommu);
-  build(timing, "timing", true, timingFrames, phase1Ps, linesPerDma, iommu);
+  build(data, "data", false, dataFrames, 0, linesPerDma, iommu, iovaLink);
+  build(timing, "timing", true, timingFrames, phase1Ps, linesPerDma, iommu, iovaLink);
 
   double t0 = cpuSeconds();
   sc_core::sc_start(sc_core::sc_time::from_value(phase1Ps));
@@ -127,7 +132,9 @@ int sc_main(int argc, char** argv) {
   const auto& dc = data.p->colour->completions();
   const auto& tc = timing.p->colour->completions();
   std::printf("lines per DMA (camera) and per strip (engine): %u; IOMMU %s\n", linesPerDma,
-              passthrough ? "passthrough" : "translating");
+              passthrough ? "passthrough"
+              : iovaLink  ? "translating, windows linked into IOVA ranges"
+                          : "translating");
   std::printf(
       "pixel-exact: %llu frames 1920x1080 RGB888 at 60 fps, %llu checked, %llu mismatching; "
       "%.3f sim s in %.3f CPU s (%.3f of it checking)\n",

@@ -50,7 +50,10 @@ DmaMapping::DmaMapping(std::string name, Iommu& iommu, const DmaMappingParams& p
       fqFlushesFull_(
           stats_.counter("fq_flushes_full", "count", "flush-queue flushes forced by a full queue")),
       fqFlushesTimeout_(stats_.counter("fq_flushes_timeout", "count", "flush-queue flushes by the timer")),
-      liveMappings_(stats_.scalar("live_mappings", "count", "mappings currently live")) {
+      liveMappings_(stats_.scalar("live_mappings", "count", "mappings currently live")),
+      iovaRanges_(stats_.counter("iova_ranges", "count", "IOVA ranges allocated by dma_iova_try_alloc")),
+      iovaLinks_(stats_.counter("iova_links", "pages", "pages linked into IOVA ranges (dma_iova_link)")),
+      iovaUnlinks_(stats_.counter("iova_unlinks", "pages", "pages unlinked (dma_iova_unlink)")) {
   HMMSIM_ASSERT(params.flushQueueSize > 0, "flush queue size must be > 0");
 }
 
@@ -162,6 +165,23 @@ std::uint64_t DmaMapping::iovaPages(std::uint64_t bytes) const {
   return pages < kRcacheRoundPages ? roundupPowOfTwo(pages) : pages;
 }
 
+std::optional<std::uint64_t> DmaMapping::allocIovaFor(Cookie& c, std::uint64_t bytes) {
+  // iommu_dma_alloc_iova(): sizes below the rcache limit round up to a power of two; a PCI
+  // device tries below 4 GiB first (the SAC workaround) until that fails once.
+  std::uint64_t limit = c.params.dmaMask;
+  if (c.params.busDmaLimit) limit = std::min(limit, c.params.busDmaLimit);
+  limit = std::min(limit, kApertureEnd);
+  const std::uint64_t pages = iovaPages(bytes);
+  std::optional<std::uint64_t> pfn;
+  if (c.sac && limit > dmaBitMask(32)) {
+    pfn = c.dc->iovad->allocIova(pages, dmaBitMask(32) >> kPageShift, true);
+    if (!pfn) c.sac = false;  // the kernel stops trying 32-bit IOVAs for this device
+  }
+  if (!pfn) pfn = c.dc->iovad->allocIova(pages, limit >> kPageShift, true);
+  if (!pfn) ++iovaAllocFailures_;
+  return pfn;
+}
+
 DmaAddr DmaMapping::mapCommon(Cookie& c, Pa pa, std::uint64_t size, DmaDir dir, Kind kind, bool mmio) {
   HMMSIM_ASSERT(dir != DmaDir::None, "DMA_NONE passed to a map call (the kernel BUG()s)");
   if (size == 0) return fail();
@@ -185,18 +205,8 @@ DmaAddr DmaMapping::mapCommon(Cookie& c, Pa pa, std::uint64_t size, DmaDir dir, 
   // __iommu_dma_map(): page-align the range, allocate an IOVA, map it.
   const std::uint64_t off = pa.value() & (kPageSize - 1);
   const std::uint64_t len = (size + off + kPageSize - 1) & ~(kPageSize - 1);
-  const std::uint64_t pages = iovaPages(len);
-  limit = std::min(limit, kApertureEnd);
-  std::optional<std::uint64_t> pfn;
-  if (c.sac && limit > dmaBitMask(32)) {
-    pfn = c.dc->iovad->allocIova(pages, dmaBitMask(32) >> kPageShift, true);
-    if (!pfn) c.sac = false;  // the kernel stops trying 32-bit IOVAs for this device
-  }
-  if (!pfn) pfn = c.dc->iovad->allocIova(pages, limit >> kPageShift, true);
-  if (!pfn) {
-    ++iovaAllocFailures_;
-    return fail();
-  }
+  const std::optional<std::uint64_t> pfn = allocIovaFor(c, len);
+  if (!pfn) return fail();
   const Iova iova(*pfn << kPageShift);
   IommuProt prot = dmaDirToProt(dir) | (mmio ? kIommuMmio : 0);
   Errno e = iommu_.map(*c.dc->domain, iova, pa.alignDown(kPageSize), len, prot);

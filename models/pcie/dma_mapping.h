@@ -24,6 +24,10 @@
 //  - a dma-debug style record of live mappings: unmapping what was never mapped, with another
 //    size or another direction returns Inval and changes nothing (the kernel WARNs).
 //
+//  - the two-step API of Linux 6.15+ (dma_iova_try_alloc, dma_iova_link, dma_iova_unlink,
+//    dma_iova_free; models/pcie/dma_iova.cpp): one IOVA range, pages linked at offsets the
+//    caller picks, so a mirror's pages are IOVA-contiguous whatever their frames.
+//
 // Leaves out: swiotlb bouncing (a direct mapping the device cannot reach fails instead of
 // bouncing; counted in "direct_unreachable"), scatterlists, coherent allocations, the per-CPU
 // IOVA rcaches, multi-device IOMMU groups sharing a default domain.
@@ -35,6 +39,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,6 +78,20 @@ IommuProt dmaDirToProt(DmaDir dir);
 struct IovaWindow {
   BusAddr start{};         ///< first byte
   std::uint64_t size = 0;  ///< bytes
+};
+
+/// struct dma_iova_state: one IOVA range allocated by dmaIovaTryAlloc, into which pages are
+/// linked at chosen offsets (the two-step DMA API of Linux 6.15+, used by hmm_dma_map_pfn).
+struct DmaIovaState {
+  DmaAddr addr{};               ///< first byte of the range (0 when not allocated)
+  std::uint64_t size = 0;       ///< bytes asked for
+  std::uint64_t linked = 0;     ///< pages linked now
+  const Device* dev = nullptr;  ///< whose IOVA space it is in
+  /// Per page of the range: how many holders linked it. hmm_dma_map_pfn finds a page already
+  /// DMA-mapped (HMM_PFN_DMA_MAPPED) and reuses its link; a mirror that maps a range again
+  /// before it gives the old entries back holds one page twice, and only the last unlink unmaps.
+  std::vector<std::uint16_t> refs;
+  bool allocated() const { return size != 0; }
 };
 
 /// What the DMA layer needs to know about one device.
@@ -152,6 +171,27 @@ class DmaMapping {
   /// Undoes dmaMapP2p() and dmaMapPageP2pdma(). Returns as dmaUnmapPage.
   Errno dmaUnmapP2p(const Device& dev, DmaAddr addr, std::uint64_t size, DmaDir dir);
 
+  /// dma_iova_try_alloc(): allocates `size` bytes of IOVA space for `dev` into `state` (which
+  /// must be unallocated). False, and `state` untouched, when `dev` does not translate through
+  /// the IOMMU (dma-direct: off, passthrough, identity; the caller maps page by page instead),
+  /// is not attached, `size` is 0, or the IOVA space is full.
+  bool dmaIovaTryAlloc(const Device& dev, DmaIovaState& state, std::uint64_t size);
+  /// dma_iova_link() + dma_iova_sync(): maps [pa, pa + size) at state.addr + offset (pa, offset
+  /// and size 4 KiB aligned, inside the range). A page linked already to the same frame is held
+  /// once more (see DmaIovaState::refs). Returns Ok; Inval for a misaligned or out-of-range
+  /// request; Exist if a page is linked to another frame (nothing changes then).
+  Errno dmaIovaLink(const Device& dev, DmaIovaState& state, Pa pa, std::uint64_t offset, std::uint64_t size,
+                    DmaDir dir);
+  /// dma_iova_unlink(): drops one hold on each page of [offset, offset + size); a page whose last
+  /// hold goes is unmapped and the IOTLB flushed before returning, whatever the invalidation
+  /// policy (the IOVA stays allocated, so nothing is queued). Returns Ok; Inval if a page is not
+  /// linked (nothing changes then).
+  Errno dmaIovaUnlink(const Device& dev, DmaIovaState& state, std::uint64_t offset, std::uint64_t size,
+                      DmaDir dir);
+  /// dma_iova_free(): gives the range back (every page must be unlinked first: a simulator bug
+  /// otherwise). `state` becomes unallocated.
+  void dmaIovaFree(const Device& dev, DmaIovaState& state);
+
   /// Advances the flush-queue clock to `nowPs` (an earlier time than the last one is ignored,
   /// as initiators under temporal decoupling may lag); queues whose timer expired are flushed
   /// (IOTLB flush of the domain, then their IOVAs freed).
@@ -202,6 +242,8 @@ class DmaMapping {
   bool translating(const Cookie& c) const {
     return c.dc->domain && c.dc->domain->type() == IommuDomainType::Dma;
   }
+  /// The IOVA allocation of every map (iommu_dma_alloc_iova): page number, or nullopt (counted).
+  std::optional<std::uint64_t> allocIovaFor(Cookie& c, std::uint64_t bytes);
   DmaAddr mapCommon(Cookie& c, Pa pa, std::uint64_t size, DmaDir dir, Kind kind, bool mmio);
   Errno unmapCommon(Cookie& c, DmaAddr addr, std::uint64_t size, DmaDir dir, Kind kind);
   std::uint64_t iovaPages(std::uint64_t bytes) const;
@@ -225,6 +267,9 @@ class DmaMapping {
   Counter& fqFlushesFull_;
   Counter& fqFlushesTimeout_;
   Scalar& liveMappings_;
+  Counter& iovaRanges_;
+  Counter& iovaLinks_;
+  Counter& iovaUnlinks_;
 };
 
 }  // namespace hmmsim

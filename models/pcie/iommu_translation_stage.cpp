@@ -11,8 +11,10 @@ IommuTranslationStage::IommuTranslationStage(std::string name, Iommu& iommu, Dma
       requests_(stats_.counter("requests", "count", "upstream requests or bursts translated")),
       pages_(stats_.counter("pages", "count", "4 KiB pages looked up for them")),
       aborted_(stats_.counter("aborted", "count", "requests aborted by a translation fault")),
-      noncontiguous_(stats_.counter("noncontiguous_bursts", "count",
-                                    "bursts whose pages are not physically contiguous (aborted)")) {}
+      scattered_(stats_.counter("scattered_bursts", "count",
+                                "bursts whose pages are not physically contiguous (forwarded in pieces)")),
+      pieceCount_(stats_.counter("pieces", "count", "physically contiguous pieces of the scattered bursts")) {
+}
 
 UpstreamTranslation IommuTranslationStage::translateUpstream(Bdf requester, std::uint64_t busAddr,
                                                              std::uint64_t len, bool isWrite,
@@ -22,6 +24,7 @@ UpstreamTranslation IommuTranslationStage::translateUpstream(Bdf requester, std:
   UpstreamTranslation out;
   const std::uint64_t last = busAddr + (len ? len - 1 : 0);
   Pa expect{};
+  bool scattered = false;
   for (std::uint64_t page = busAddr & ~(kPageSize - 1); page <= last; page += kPageSize) {
     ++pages_;
     const std::uint64_t a = std::max(page, busAddr);
@@ -33,14 +36,22 @@ UpstreamTranslation IommuTranslationStage::translateUpstream(Bdf requester, std:
       out.status = CplStatus::UnsupportedRequest;
       return out;
     }
+    const std::uint64_t n = std::min(last + 1, page + kPageSize) - a;
     if (a == busAddr) {
       out.addr = t.pa.value();
+      pieces_.assign(1, UpstreamPiece{0, t.pa.value(), n});
     } else if (t.pa != expect) {
-      ++noncontiguous_;
-      out.status = CplStatus::CompleterAbort;
-      return out;
+      scattered = true;
+      pieces_.push_back(UpstreamPiece{a - busAddr, t.pa.value(), n});
+    } else {
+      pieces_.back().len += n;
     }
-    expect = t.pa + (page + kPageSize - a);
+    expect = t.pa + n;
+  }
+  if (scattered) {
+    ++scattered_;
+    pieceCount_ += pieces_.size();
+    out.pieces = &pieces_;
   }
   return out;
 }

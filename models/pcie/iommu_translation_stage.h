@@ -10,10 +10,9 @@
 // the whole request with Unsupported Request. When a DmaMapping is given, its flush-queue clock
 // is advanced to the request's time first, so a lazy-mode stale window closes on time.
 //
-// Leaves out: splitting a burst whose pages are not physically contiguous (the stage returns
-// one output address): such a burst is aborted with Completer Abort and counted in
-// "noncontiguous_bursts" — the DMA API here maps only physically contiguous ranges, so it only
-// happens when a driver maps pages one by one into adjacent IOVAs and then bursts across them.
+// A burst whose pages are not physically contiguous (pages linked one by one into an IOVA range,
+// dma_iova_link) is returned as its physically contiguous pieces (UpstreamTranslation::pieces),
+// which the root complex forwards one by one; counted in "scattered_bursts" and "pieces".
 // Timing: pure; the root complex adds latencyPs to its annotated delay.
 
 #include <string>
@@ -33,7 +32,7 @@ class IommuTranslationStage final : public PcieTranslationStage {
   UpstreamTranslation translateUpstream(Bdf requester, std::uint64_t busAddr, std::uint64_t len, bool isWrite,
                                         bool addressTranslated, std::uint64_t nowPs) override;
 
-  /// Stats: requests, pages, aborted, noncontiguous_bursts.
+  /// Stats: requests, pages, aborted, scattered_bursts, pieces.
   const StatsGroup& stats() const { return stats_; }
 
  private:
@@ -43,7 +42,9 @@ class IommuTranslationStage final : public PcieTranslationStage {
   Counter& requests_;
   Counter& pages_;
   Counter& aborted_;
-  Counter& noncontiguous_;
+  Counter& scattered_;
+  Counter& pieceCount_;
+  std::vector<UpstreamPiece> pieces_;  // the last scattered request's pieces
 };
 
 }  // namespace hmmsim

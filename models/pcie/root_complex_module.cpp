@@ -100,24 +100,13 @@ void PcieRootComplexModule::bTransport(tlm::tlm_generic_payload& gp, PcieTlpExte
     const UpstreamTranslation tr = stage_->translateUpstream(ext.requester, before, ext.lengthBytes, !isRead,
                                                              ext.addressTranslated, absPs(ext, delay));
     delay += psTime(tr.latencyPs);
-    if (tr.status != CplStatus::SuccessfulCompletion) {
-      ++aborted_;
-      ext.status = tr.status;
-      gp.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
-      if (isRead) delay += latency_;
-      return;
-    }
+    if (tr.status != CplStatus::SuccessfulCompletion) return abort(gp, ext, delay, tr.status);
+    if (tr.pieces != nullptr) return forwardPieces(gp, ext, delay, *tr.pieces);
     if (tr.addr != before) {
       gp.set_address(tr.addr);
       if (router_ != nullptr) {
         const PcieRouteResult r = router_->routeFromRootComplex(params_.index, tr.addr, !isRead);
-        if (r.route == nullptr) {
-          ++aborted_;
-          ext.status = r.status;
-          gp.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
-          if (isRead) delay += latency_;
-          return;
-        }
+        if (r.route == nullptr) return abort(gp, ext, delay, r.status);
         ext.route = r.route;
         ext.hop = 0;
       }
@@ -163,6 +152,67 @@ void PcieRootComplexModule::bTransport(tlm::tlm_generic_payload& gp, PcieTlpExte
     ext.tailAfterHeadPs = tail - head;
   }
   delay += latency_;
+}
+
+void PcieRootComplexModule::abort(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext,
+                                  sc_core::sc_time& delay, CplStatus status) {
+  ++aborted_;
+  ext.status = status;
+  gp.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+  if (ext.kind == TlpKind::MRd) delay += latency_;
+}
+
+void PcieRootComplexModule::forwardPieces(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext,
+                                          sc_core::sc_time& delay, const std::vector<UpstreamPiece>& pieces) {
+  const std::uint64_t addr = gp.get_address();
+  unsigned char* const data = gp.get_data_ptr();
+  const unsigned int len = gp.get_data_length();
+  const std::uint64_t lengthBytes = ext.lengthBytes;
+  const PcieRoute* const route = ext.route;
+  const std::uint8_t hop = ext.hop;
+  const bool isRead = ext.kind == TlpKind::MRd;
+  auto restore = [&] {
+    gp.set_address(addr);
+    gp.set_data_ptr(data);
+    gp.set_data_length(len);
+    ext.lengthBytes = lengthBytes;
+  };
+  sc_core::sc_time done = delay;
+  for (const UpstreamPiece& p : pieces) {
+    if (router_ != nullptr) {
+      const PcieRouteResult r = router_->routeFromRootComplex(params_.index, p.addr, !isRead);
+      if (r.route == nullptr) {
+        restore();
+        return abort(gp, ext, delay, r.status);
+      }
+      ext.route = r.route;
+      ext.hop = 0;
+    } else {
+      ext.route = route;
+      ext.hop = hop;
+    }
+    if (ext.nextEgress() != kEgressHostMemory) {  // a burst scattered over a peer's BAR: not modelled
+      restore();
+      return abort(gp, ext, delay, CplStatus::CompleterAbort);
+    }
+    gp.set_address(p.addr);
+    gp.set_data_ptr(data != nullptr ? data + p.offset : nullptr);
+    gp.set_data_length(static_cast<unsigned int>(p.len));
+    ext.lengthBytes = p.len;
+    sc_core::sc_time d = delay;
+    memory_.transport(0, gp, ext, d);
+    if (gp.get_response_status() != tlm::TLM_OK_RESPONSE) {
+      restore();  // the memory's error response stands, as on the unscattered path
+      delay = d;
+      if (isRead) delay += latency_;
+      return;
+    }
+    done = std::max(done, d);
+  }
+  restore();
+  ++toMemory_;
+  delay = done;
+  if (isRead) delay += latency_;
 }
 
 void PcieRootComplexModule::peerTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {

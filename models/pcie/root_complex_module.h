@@ -102,6 +102,14 @@ class PcieRootComplexModule : public sc_core::sc_module {
                            std::uint64_t repeat, std::uint64_t floorPs, std::uint64_t head,
                            std::uint64_t& tail);
 
+  /// A request the translation stage scattered (UpstreamTranslation::pieces): each piece goes
+  /// to host memory on its own, all from the same arrival; the request completes with the last.
+  /// A piece routed anywhere but host memory aborts the rest (Completer Abort).
+  void forwardPieces(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext, sc_core::sc_time& delay,
+                     const std::vector<UpstreamPiece>& pieces);
+  /// Ends a request with an error completion `status` (TLM_ADDRESS_ERROR_RESPONSE).
+  void abort(tlm::tlm_generic_payload& gp, PcieTlpExtension& ext, sc_core::sc_time& delay, CplStatus status);
+
   void end_of_elaboration() override {
     ports_.resolve(out);
     memory_.resolve(memOut);

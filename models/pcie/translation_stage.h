@@ -10,16 +10,29 @@
 // wait(): it runs inside b_transport. Pure: no SystemC.
 
 #include <cstdint>
+#include <vector>
 
 #include "models/pcie/tlp.h"
 #include "sim/strong_types.h"
 
 namespace hmmsim {
 
+/// One physically contiguous piece of a translated request.
+struct UpstreamPiece {
+  std::uint64_t offset = 0;  ///< bytes from the request's first byte
+  std::uint64_t addr = 0;    ///< translated (physical) address of that byte
+  std::uint64_t len = 0;     ///< bytes
+};
+
 struct UpstreamTranslation {
   CplStatus status = CplStatus::SuccessfulCompletion;  ///< UR/CA abort the request
   std::uint64_t addr = 0;                              ///< translated (physical) address
   std::uint64_t latencyPs = 0;                         ///< time charged for the translation
+  /// Non-null when the request's pages are not physically contiguous (a burst over pages linked
+  /// into one IOVA range): its pieces in order, owned by the stage and valid until its next call.
+  /// The root complex forwards each piece on its own (as the per-TLP fabric would: a TLP never
+  /// crosses a 4 KiB boundary). Null: one piece at `addr`.
+  const std::vector<UpstreamPiece>* pieces = nullptr;
 };
 
 class PcieTranslationStage {

@@ -64,6 +64,9 @@ const ParamTable<ImporterMirrorParams>& importerMirrorTable() {
               {"ack_without_waiting", ImporterMisbehaviour::AckWithoutWaiting},
               {"pin_forever", ImporterMisbehaviour::PinForever},
               {"keep_old_address", ImporterMisbehaviour::KeepOldAddress}});
+    t.boolean("iova_link", &ImporterMirrorParams::iovaLink,
+              "behind a translating IOMMU, link the window into one IOVA range (hmm_dma_map, Linux 6.16) "
+              "instead of dma_map_page per page (6.12): bursts span pages");
     return t;
   }();
   return table;

@@ -176,7 +176,10 @@ ImporterDmaResult ImporterDma::transfer(bool write, Va va, std::uint64_t len, st
 
 bool ImporterDma::extends(const Run& run, const DeviceTranslation& t, DmaAddr a, std::uint64_t n) const {
   if (t.kind != run.kind || a != run.addr + run.len || run.len + n > params_.maxBurstBytes) return false;
-  // The IOMMU stage and the BAR decode need one physically contiguous range per burst.
+  // System pages linked into the window's IOVA range: the root complex's IOMMU stage scatters
+  // the burst over the pages' frames. Elsewhere (the direct path, a BAR decode) a burst is one
+  // physically contiguous range.
+  if (t.kind == HmmDmaKind::System && mirror_.iovaLinked()) return true;
   return !hasFrame(t.kind) || t.pfn == run.lastPfn + 1;
 }
 

@@ -10,7 +10,8 @@
 //    decides at synchronised time), and maps from the faulting page to the end of the transfer
 //    (at most `faultAheadPages`), then retries;
 //  - bursts: consecutive pages whose DMA addresses (and frames) are contiguous and of one kind
-//    are coalesced into one burst of at most `maxBurstBytes`, issued on the device's
+//    are coalesced into one burst of at most `maxBurstBytes` (with the mirror's iovaLink, system
+//    pages need contiguous IOVAs only: the root complex scatters the burst), issued on the device's
 //    PcieDmaEngine to the DMA address: system memory through the root complex's IOMMU
 //    translation stage, a peer's BAR (p2p: under a switch, or through the root complex), with
 //    the fabric's timing and real bytes (the payload moves at issue, loosely timed). Pages of the

@@ -60,6 +60,8 @@ struct ChainPlatformParams {
   /// The process's buffers come from one anonymous arena of this size (the colour engine's
   /// bound address-space window).
   std::uint64_t arenaBytes = 64ull << 20;
+  /// The importers' mirrors link their windows into one IOVA range (ImporterMirrorParams::iovaLink).
+  bool iovaLink = false;
 };
 
 inline TopologyDesc chainTopology(std::uint64_t colourMemBytes) {
@@ -101,6 +103,7 @@ struct ChainPlatform {
     arena = a.addr;
     CameraDriverParams cdp;
     cdp.dma.timingOnly = !p.storeData;
+    cdp.dma.mirror.iovaLink = p.iovaLink;
     for (const char* c : {"cam0", "cam1"}) {
       cams.push_back(std::make_unique<Camera>((p.name + "_" + c).c_str(), p.camera, fab.engine(c)));
       camDrivers.push_back(
@@ -111,6 +114,7 @@ struct ChainPlatform {
                                             &fab.barMemory("colour0"), pm, barPa.value());
     ColourEngineDriverParams edp;
     edp.dma.timingOnly = !p.storeData;
+    edp.dma.mirror.iovaLink = p.iovaLink;
     colourDriver = std::make_unique<ColourEngineDriver>(*colour, pm, pci("colour0"), barPa, dma, mapper, edp,
                                                         &checker, &directory);
     CHAIN_REQUIRE(colourDriver->bindAddressSpace(*mm, arena, p.arenaBytes) == Errno::Ok);

@@ -283,6 +283,72 @@ TEST_CASE("a device writes and reads a process range through the IOMMU, faulting
   CHECK(p.violations.ok());
 }
 
+TEST_CASE("with iovaLink the window is IOVA-contiguous: bursts span pages, the root complex scatters them") {
+  bigQuantum();
+  Options o;
+  o.importer.mirror.iovaLink = true;
+  DmaPlatform p(o);
+  constexpr std::uint64_t kPages = 64, kLen = kPages * kPageSize;
+  const Va va = p.mapAnon(kLen);
+  const std::vector<std::uint8_t> out = pattern(kLen - 300, 9);
+  std::vector<std::uint8_t> back(kLen - 300);
+  ImporterDmaResult w, r;
+  {
+    ImporterDma& imp = p.importerOver(va, kPages);
+    QkThread t("dev", [&](tlm_utils::tlm_quantumkeeper& qk) {
+      w = imp.write(va + 100, out.size(), out.data(), qk);
+      r = imp.read(va + 100, back.size(), back.data(), qk);
+    });
+    sc_core::sc_start();
+    REQUIRE(imp.mirror().iovaLinked());
+    CHECK(imp.stats().counterValue("device_faults") == 1);
+    CHECK(p.dma.stats().counterValue("iova_ranges") == 1);
+    CHECK(p.dma.stats().counterValue("iova_links") == kPages);
+    CHECK(p.dma.stats().counterValue("maps") == 0);  // no dma_map_page at all
+  }
+  REQUIRE(w.ok());
+  REQUIRE(r.ok());
+  CHECK(p.cpu(va + 100, out.size()) == out);  // every byte landed in its own frame
+  CHECK(back == out);
+  // 64 KiB bursts instead of one per page (dma_map_page's descending IOVAs).
+  CHECK(w.bursts == kLen / ImporterDmaParams{}.maxBurstBytes);
+  CHECK(r.bursts == w.bursts);
+  CHECK(p.stage.stats().counterValue("requests") == w.bursts + r.bursts);
+  CHECK(p.stage.stats().counterValue("pages") == 2 * kPages);
+  CHECK(p.stage.stats().counterValue("aborted") == 0);
+  CHECK(p.dram.stats().counterValue("bytes_written") == out.size());
+  CHECK(p.violations.ok());
+}
+
+TEST_CASE("with iovaLink the frames behind a burst need not be contiguous: each lands in its own frame") {
+  bigQuantum();
+  Options o;
+  o.importer.mirror.iovaLink = true;
+  DmaPlatform p(o);
+  constexpr std::uint64_t kPages = 8, kLen = kPages * kPageSize;
+  // Interleave two mappings' first touches so that neither gets consecutive frames.
+  const Va a = p.mapAnon(kLen), b = p.mapAnon(kLen);
+  for (std::uint64_t i = 0; i < kPages; ++i) {
+    p.fillPattern(a + i * kPageSize, 1);
+    p.fillPattern(b + i * kPageSize, 1);
+  }
+  const std::vector<std::uint8_t> out = pattern(kLen, 5);
+  ImporterDmaResult w;
+  {
+    ImporterDma& imp = p.importerOver(a, kPages);
+    QkThread t("dev", [&](tlm_utils::tlm_quantumkeeper& qk) { w = imp.write(a, kLen, out.data(), qk); });
+    sc_core::sc_start();
+  }
+  REQUIRE(w.ok());
+  CHECK(w.bursts == 1);
+  CHECK(p.stage.stats().counterValue("scattered_bursts") == 1);
+  CHECK(p.stage.stats().counterValue("pieces") == kPages);
+  CHECK(p.cpu(a, kLen) == out);
+  p.importer.reset();
+  CHECK(p.dma.stats().counterValue("iova_unlinks") == kPages);  // the mirror gave every page back
+  CHECK(p.violations.ok());
+}
+
 TEST_CASE(
     "a device writes a peer's device-private pages through its BAR under the switch, checked by rule 3") {
   bigQuantum();

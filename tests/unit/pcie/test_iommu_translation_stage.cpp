@@ -76,13 +76,28 @@ TEST_CASE("a burst over several pages is translated page by page and charged its
   CHECK(t.latencyPs == 230'000);  // the second page walked
 }
 
-TEST_CASE("a burst across physically discontiguous pages is aborted with Completer Abort") {
+TEST_CASE("a burst across physically discontiguous pages comes back as its contiguous pieces") {
   PureFixture f;
   REQUIRE(f.iommu.map(f.dom, Iova(0x10000), Pa(0x5000'0000), kPageSize, kIommuRead) == Errno::Ok);
   REQUIRE(f.iommu.map(f.dom, Iova(0x11000), Pa(0x7000'0000), kPageSize, kIommuRead) == Errno::Ok);
-  UpstreamTranslation t = f.stage.translateUpstream(kDev, 0x10800, 4096, false, false, 0);
-  CHECK(t.status == CplStatus::CompleterAbort);
-  CHECK(f.stage.stats().counterValue("noncontiguous_bursts") == 1);
+  REQUIRE(f.iommu.map(f.dom, Iova(0x12000), Pa(0x7000'1000), kPageSize, kIommuRead) == Errno::Ok);
+  const UpstreamTranslation t =
+      f.stage.translateUpstream(kDev, 0x10800, 2 * kPageSize + 0x100, false, false, 0);
+  CHECK(t.status == CplStatus::SuccessfulCompletion);
+  CHECK(t.addr == 0x5000'0800);
+  REQUIRE(t.pieces != nullptr);
+  REQUIRE(t.pieces->size() == 2);  // the second and third pages are contiguous: one piece
+  CHECK((*t.pieces)[0].offset == 0);
+  CHECK((*t.pieces)[0].addr == 0x5000'0800);
+  CHECK((*t.pieces)[0].len == 0x800);
+  CHECK((*t.pieces)[1].offset == 0x800);
+  CHECK((*t.pieces)[1].addr == 0x7000'0000);
+  CHECK((*t.pieces)[1].len == kPageSize + 0x900);
+  CHECK(f.stage.stats().counterValue("scattered_bursts") == 1);
+  CHECK(f.stage.stats().counterValue("pieces") == 2);
+  // A contiguous burst has no pieces.
+  CHECK(f.stage.translateUpstream(kDev, 0x11000, 2 * kPageSize, false, false, 0).pieces == nullptr);
+  CHECK(f.stage.stats().counterValue("scattered_bursts") == 1);
 }
 
 TEST_CASE("an ATS-translated request passes only for a device with ATS enabled") {

@@ -162,6 +162,11 @@ TEST_CASE("CPUs, a DMA device and a migrating driver share a range: clean and de
   }
   const std::vector<std::string> la = a.all(), lb = b.all();
   CHECK(la.size() == 2 * kRounds + a.p.cpu("cpu0").results().size() + a.p.cpu("cpu1").results().size());
+  for (std::size_t i = 0; i < std::min(la.size(), lb.size()); ++i)
+    if (la[i] != lb[i]) {
+      FAIL_CHECK("first difference at " << i << ": " << la[i] << " vs " << lb[i]);
+      break;
+    }
   CHECK(la == lb);
   // It was concurrent: the lock was contended, the device faulted, invalidations hit it, and
   // pages went to the dmirror's memory and back.
