@@ -65,7 +65,7 @@ TEST_CASE("pages linked at their offsets make one IOVA-contiguous range over sca
         Errno::Inval);
 }
 
-TEST_CASE("a page linked twice to its frame is held twice; another frame at its offset is refused") {
+TEST_CASE("a page linked twice to its frame is held twice, and another frame at its offset is refused") {
   Fixture f;
   DmaIovaState s;
   REQUIRE(f.dma.dmaIovaTryAlloc(f.dev, s, 2 * kPageSize));
