@@ -158,6 +158,10 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   HmmDmaKind kindAt(Va va) const;
   DmaAddr addrAt(Va va) const;
   Errno lastP2pError() const { return lastP2pError_; }
+  /// The driver's misbehaviour from now on (a scenario script switches it mid-run). Pages a
+  /// PinForever driver kept stay pinned after switching back to None (nothing gives them back).
+  void setMisbehaviour(ImporterMisbehaviour m) { params_.misbehave = m; }
+  ImporterMisbehaviour misbehaviour() const { return params_.misbehave; }
   MmuIntervalNotifier& notifier() { return notifier_; }
   SleepingMutex& updateLock() { return lock_; }
   HmmDmaStats& dmaStats() { return dmaStats_; }

@@ -113,7 +113,7 @@ int cmdValidate(const std::string& file, const std::vector<std::string>& sets, s
                 std::ostream& err) {
   std::optional<Scenario> s = load(file, sets, err, false);
   if (!s) return 2;
-  std::size_t ops = s->script.size();
+  std::size_t ops = s->platform.desc ? s->platformScript.size() : s->script.size();
   const std::size_t processes = s->platform.desc ? s->platform.desc->processes.size() : s->processes.size();
   const std::size_t devices = s->platform.desc ? s->platform.desc->devices.size() : s->devices.size();
   out << file << ": ok (scenario " << s->name << ", " << processes << " process(es), " << devices
@@ -121,6 +121,10 @@ int cmdValidate(const std::string& file, const std::vector<std::string>& sets, s
   if (s->platform.desc) out << "  " << platformSummary(*s->platform.desc) << '\n';
   if (const WorkloadKind* kind = findWorkloadKind(s->workload.kind))
     out << "  workload: " << kind->summary(s->workload.params) << '\n';
+  if (!s->platformScript.empty())
+    out << "  script: " << s->platformScript.size() << " operation(s), "
+        << platformSchedule(s->platformScript).size() << " occurrence(s), the last at "
+        << platformSchedule(s->platformScript).back().atPs << " ps\n";
   for (const Scenario& v : s->variants)
     out << "  variant " << v.variant << (v.variantDescription.empty() ? "" : ": " + v.variantDescription)
         << '\n';

@@ -12,6 +12,7 @@
 #include "models/platform/builtin_devices.h"
 #include "models/platform/platform.h"
 #include "scenarios/forked.h"
+#include "scenarios/platform_script_run.h"
 #include "scenarios/progress.h"
 #include "scenarios/workloads.h"
 #include "sim/checker.h"
@@ -35,9 +36,11 @@ double rootComplexBytes(Platform& p) {
   return bytes;
 }
 
-void collectStats(const Scenario& s, Platform& p, PlatformWorkload* workload, RunResult& r) {
+void collectStats(const Scenario& s, Platform& p, PlatformWorkload* workload, PlatformScriptRunner* script,
+                  RunResult& r) {
   r.stats.addValue("run.seed", double(s.seed), "", "the run's seed");
   if (workload) workload->addStats(p, r.stats);
+  if (script) script->addStats(r.stats);
   r.stats.add("dram", p.dram().stats());
   r.stats.add("interrupts", p.interrupts().stats());
   r.stats.add("iommu", p.iommu().stats());
@@ -70,6 +73,7 @@ RunResult runHere(const Scenario& s, const PlatformRunOptions& o, bool progress)
     if (o.trace) trace.enable("all");
     Platform p("platform", *s.platform.desc, builtinDevices(), o.trace ? &trace : nullptr);
     std::unique_ptr<PlatformWorkload> workload;
+    std::unique_ptr<PlatformScriptRunner> script;
     std::unique_ptr<ProgressLine> line;
     if (const WorkloadKind* kind = findWorkloadKind(s.workload.kind)) {
       workload = kind->make(p, s.workload.params);
@@ -78,6 +82,14 @@ RunResult runHere(const Scenario& s, const PlatformRunOptions& o, bool progress)
         line = std::make_unique<ProgressLine>("progress", o.progressLabel,
                                               [w = workload.get()] { return w->done(); });
       workload->start();
+    }
+    if (!s.platformScript.empty()) {
+      script = std::make_unique<PlatformScriptRunner>(p, workload.get(), s.platformScript);
+      if (o.trace) {
+        trace.enable(TraceCategory::Script);
+        script->setTrace(&trace);
+      }
+      script->start();
     }
     sc_core::sc_start();
     line.reset();
@@ -89,7 +101,11 @@ RunResult runHere(const Scenario& s, const PlatformRunOptions& o, bool progress)
       workload->finish();
       workload->check(s.file + ": workload." + s.workload.kind + ": ", r.failures);
     }
-    collectStats(s, p, workload.get(), r);
+    if (script) {
+      script->finish();
+      script->check(r.failures);
+    }
+    collectStats(s, p, workload.get(), script.get(), r);
     checkExpectations(s, p.violations(), r);
   } catch (const ConfigError& e) {
     r.failures.push_back(e.what());
@@ -171,6 +187,11 @@ namespace {
 std::vector<ComparisonRow> comparisonRows(const Scenario& s) {
   std::vector<ComparisonRow> rows;
   if (const WorkloadKind* kind = findWorkloadKind(s.workload.kind)) rows = kind->rows;
+  ComparisonRow scriptOps = statRow("script operations run", "script.ops", 1, 0);
+  ComparisonRow scriptFailed = statRow("script expectations failed", "script.expect_failed", 1, 0);
+  scriptOps.onlyIfNonzero = scriptFailed.onlyIfNonzero = true;
+  rows.push_back(scriptOps);
+  rows.push_back(scriptFailed);
   rows.push_back({"root complex bytes",
                   [=](const RunResult& r) { return bytesText(statOf(r, "run.root_complex_bytes")); }});
   rows.push_back({"system memory bytes",

@@ -25,6 +25,7 @@
 #include "models/cpu_mmu/phys_mem.h"
 #include "models/devices/dmirror/dmirror.h"
 #include "models/platform/platform_desc.h"
+#include "scenarios/platform_script.h"
 #include "sim/config.h"
 
 namespace hmmsim::scenario {
@@ -174,6 +175,8 @@ struct Scenario {
   Expect expect;
   PlatformHook platform;
   WorkloadSpec workload;
+  /// A platform scenario's `script:` (platform_script.h): operations and events during the workload.
+  std::vector<PlatformOp> platformScript;
   std::string variant;             ///< this run's name among the file's variants ("" otherwise)
   std::string variantDescription;  ///< its description
   /// `variants:` the file run once per entry, with that entry's `set:` overrides and extra

@@ -8,6 +8,7 @@
 #include "models/devices/dmirror/dmirror_uapi.h"
 #include "scenarios/param_tables.h"
 #include "scenarios/scenario.h"
+#include "scenarios/workloads.h"
 #include "sim/checker.h"
 #include "sim/errno.h"
 
@@ -259,7 +260,14 @@ Scenario buildScenario(const std::string& file, const std::map<std::string, Conf
     if (!processes.empty())
       processes.front().fail(
           "a platform scenario's processes are its workload's (e.g. workload.camera_chain.process)");
-    if (!script.empty()) script.front().fail("a platform scenario runs its workload:, not a script");
+    if (!script.empty()) {
+      const WorkloadKind* kind = findWorkloadKind(s.workload.kind);
+      if (!kind)
+        script.front().fail(
+            "a platform scenario's script runs during its workload: give a workload: section");
+      s.platformScript = parsePlatformScript(
+          script, kind->regions ? kind->regions(s.workload.params) : RegionNames{}, *s.platform.desc);
+    }
   }
   if (auto* n = get("machine")) parseMachine(*n, s);
   if (s.devices.empty())  // the kernel module's four devices
@@ -269,8 +277,10 @@ Scenario buildScenario(const std::string& file, const std::map<std::string, Conf
                  {3, MemoryType::DeviceCoherent}};
   for (const ConfigNode& p : processes) parseProcess(p, s);
   if (s.processes.empty()) s.processes.push_back(ProcessSpec{"main", {}, {}, {}});
-  s.script = parseScriptElements(script, 0);
-  checkScript(s);
+  if (!s.platform.desc) {
+    s.script = parseScriptElements(script, 0);
+    checkScript(s);
+  }
   if (auto* n = get("expect")) parseExpectSection(*n, s);
   if (s.name.empty()) s.name = std::filesystem::path(file).stem().string();
   return s;

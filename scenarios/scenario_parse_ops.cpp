@@ -97,6 +97,16 @@ V pick(const ConfigNode& n, const std::vector<std::pair<std::string, V>>& table)
   n.fail(msg + "; got '" + s + "'" + (near.empty() ? "" : " (did you mean '" + near + "'?)"));
 }
 
+}  // namespace
+
+namespace detail {
+int parseAdviceOf(const ConfigNode& n) {
+  return pick(n, kAdvice);
+}
+}  // namespace detail
+
+namespace {
+
 void parseRange(const ConfigNode& n, Op& op) {
   op.region = n.at("region").asString();
   if (auto o = n.find("offset")) op.offset = detail::pageMultipleOf(*o, true);

@@ -157,6 +157,10 @@ WorkloadKind cameraChainWorkloadKind() {
     return "camera_chain " + c.camera + " -> " + c.engine + " -> " + c.process + ", " +
            std::to_string(c.frames) + " frame(s), " + cameraChainPathName(c.path);
   };
+  k.regions = [](const std::any& params) {
+    const auto& c = std::any_cast<const CameraChainParams&>(params);
+    return RegionNames{{"frames_in", c.process}, {"frames_out", c.process}};
+  };
   k.rows = cameraChainRows();
   return k;
 }

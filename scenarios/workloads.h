@@ -42,6 +42,9 @@ struct WorkloadKind {
   std::function<std::unique_ptr<PlatformWorkload>(Platform& p, const std::any& params)> make;
   /// What it runs, in one line (`hmmsim validate`).
   std::function<std::string(const std::any& params)> summary;
+  /// The named memory its PlatformWorkload::regions() will have (name, process), for a script's
+  /// checks before anything runs. Empty function: none.
+  std::function<RegionNames(const std::any& params)> regions;
   /// Its rows of the comparison table, above the platform's own (bytes, IOMMU, checker).
   std::vector<ComparisonRow> rows;
 };

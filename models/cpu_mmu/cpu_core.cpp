@@ -78,6 +78,13 @@ CpuOp CpuOp::compute(std::uint64_t ps) {
   return op;
 }
 
+CpuOp CpuOp::until(std::uint64_t ps) {
+  CpuOp op;
+  op.kind = Kind::Until;
+  op.computePs = ps;
+  return op;
+}
+
 // --- CpuCore -----------------------------------------------------------------------------------
 
 namespace {
@@ -177,6 +184,13 @@ Va CpuCore::address(const CpuOp& op) const {
 
 void CpuCore::sync() {
   qk_.sync();
+}
+
+void CpuCore::waitUntil(std::uint64_t atPs) {
+  sync();
+  const std::uint64_t now = sc_core::sc_time_stamp().value();
+  if (atPs > now) sc_core::wait(ps(atPs - now));
+  qk_.reset();
 }
 
 Errno CpuCore::translate(Va va, bool write, Pa& pa) {
@@ -355,6 +369,8 @@ void CpuCore::run() {
       res.err = execAccess(op, res);
     else if (op.kind == CpuOp::Kind::Compute)
       charge(ps(op.computePs));
+    else if (op.kind == CpuOp::Kind::Until)
+      waitUntil(op.computePs);
     else
       res.err = execSyscall(op, res);
     retire(op, res);

@@ -65,6 +65,7 @@ struct CpuOp {
     Mremap,    ///< mremap(address, len, newLen, flags); result -> slot `resultSlot`
     Fork,      ///< fork(): the child mm is kept by the core (children()); the program continues as the parent
     Compute,   ///< spend `computePs` without touching memory
+    Until,     ///< idle until absolute simulated time `computePs` (no wait once it has passed)
   };
   Kind kind = Kind::Compute;
   /// Address = (slot >= 0 ? slotAddress(slot) : Va(0)) + offset. For Mmap: the slot that receives
@@ -78,7 +79,7 @@ struct CpuOp {
   int flags = 0;                ///< Mmap: MAP_* bits (MAP_ANONYMOUS is added); Mremap: MREMAP_*
   int advice = 0;               ///< Madvise: MADV_*
   std::uint8_t value = 0;       ///< Store: byte written
-  std::uint64_t computePs = 0;  ///< Compute: duration (ps)
+  std::uint64_t computePs = 0;  ///< Compute: duration (ps); Until: the absolute time (ps)
 
   static CpuOp load(int slot, std::uint64_t offset, std::uint64_t len);
   static CpuOp store(int slot, std::uint64_t offset, std::uint64_t len, std::uint8_t value);
@@ -90,6 +91,8 @@ struct CpuOp {
                       int resultSlot);
   static CpuOp fork();
   static CpuOp compute(std::uint64_t ps);
+  /// Idle until absolute time `ps` (a timed script: the next op starts then, or at once if later).
+  static CpuOp until(std::uint64_t ps);
 };
 using CpuProgram = std::vector<CpuOp>;
 
@@ -193,6 +196,8 @@ class CpuCore : public sc_core::sc_module {
   /// walkThroughMemory: read the entries the walk for `va` touches. Ok or the bus error.
   Errno walkReads(Va va);
   void sync();
+  /// Until: sync, then sleep until absolute time `atPs` (local time 0 afterwards).
+  void waitUntil(std::uint64_t atPs);
   void charge(const sc_core::sc_time& t) { qk_.inc(t); }
 
   CpuCoreParams params_;

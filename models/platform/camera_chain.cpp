@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "models/cpu_mmu/memory.h"
+#include "models/platform/exporter_events.h"
 #include "sim/assert.h"
 #include "sim/config.h"
 #include "sim/errno.h"
@@ -56,7 +57,9 @@ CameraChain::CameraChain(Platform& platform, const CameraChainParams& params)
       revokes_(stats_.counter("revokes", "events", "revoke events injected at the exporter")),
       revokedPages_(stats_.counter("revoked_pages", "pages", "importer-held pages the revoke events took")),
       windowMoves_(stats_.counter("window_moves", "windows", "BAR windows moved by the revoke events")),
-      fallbacks_(stats_.counter("p2p_fallbacks", "runs", "p2p declined, the frames took the bounce path")) {
+      fallbacks_(stats_.counter("p2p_fallbacks", "runs", "p2p declined, the frames took the bounce path")),
+      refusedJobs_(stats_.counter("jobs_refused", "frames",
+                                  "frames the engine's driver refused (the output buffer could not be mapped)")) {
   camera_ = dynamic_cast<CameraPlatformDevice*>(&platform.device(params.camera));
   engine_ = dynamic_cast<ColourEnginePlatformDevice*>(&platform.device(params.engine));
   if (!camera_) fail("camera", "device \"" + params.camera + "\" is not a camera");
@@ -139,25 +142,15 @@ void CameraChain::revokeNow() {
     trace_->instant(TraceCategory::Dma, "device." + params_.engine,
                     std::string("exporter ") + cameraChainRevokeName(params_.revokeKind),
                     sc_core::sc_time_stamp().value());
-  if (params_.revokeKind == CameraChainRevoke::Revoke) {
-    revokedPages_ += x.revokePages(DevPage(0), x.devicePages()).pagesRevoked;
-    return;
-  }
-  // Move: each window resident now goes to the lowest free window (revoked first).
-  std::vector<BarWindowIdx> resident;
-  std::uint64_t chunk = 0;
-  for (std::uint64_t w = 0; w < bar.windowCount(); ++w)
-    if (bar.chunkOfWindow(BarWindowIdx(w), &chunk)) resident.push_back(BarWindowIdx(w));
-  for (BarWindowIdx from : resident)
-    for (std::uint64_t t = 0; t < bar.windowCount(); ++t) {
-      if (bar.chunkOfWindow(BarWindowIdx(t), &chunk)) continue;
-      const BarRevokeResult r = bar.moveWindow(from, BarWindowIdx(t));
-      if (r.err == Errno::Ok) {
-        ++windowMoves_;
-        revokedPages_ += r.pagesRevoked;
-      }
-      break;
-    }
+  const ExporterEventResult r =
+      params_.revokeKind == CameraChainRevoke::Revoke ? revokeImporters(x) : moveResidentWindows(bar);
+  revokedPages_ += r.pagesRevoked;
+  windowMoves_ += r.windowsMoved;
+}
+
+std::vector<WorkloadRegion> CameraChain::regions() const {
+  return {{"frames_in", params_.process, in_, 2 * inSlot_},
+          {"frames_out", params_.process, out_, params_.outBuffers * outSlot_}};
 }
 
 void CameraChain::onFrame(const CameraCompletion& c) {
@@ -185,8 +178,15 @@ void CameraChain::onFrame(const CameraCompletion& c) {
   q.inFormat = cp.format;
   q.outFormat = params_.outFormat;
   q.tag = c.frame;
-  const Errno e = engine_->driver().process(q);
-  HMMSIM_ASSERT(e == Errno::Ok, "colour engine refused frame " << c.frame << ": " << errnoName(e));
+  if (engine_->driver().process(q) == Errno::Ok) return;
+  // The engine's driver refused the job (its prefault of the output buffer failed: the process
+  // write-protected or unmapped it, as an ioctl would return EFAULT): the frame is dropped.
+  CameraChainFrame f;
+  f.cameraStartPs = c.startPs;
+  f.cameraDonePs = c.donePs;
+  dropped_.emplace(c.frame, f);
+  ++refusedJobs_;
+  settle();
 }
 
 void CameraChain::onJob(const ColourCompletion& c) {

@@ -115,7 +115,7 @@ class CameraChain final : public PlatformWorkload {
   /// converted ones), frames_failed (a DMA failed, dropped ones included), out_bytes, latency and
   /// convert_latency (ps), and after finish(): fps, throughput, latency_p50/p99,
   /// convert_latency_p50/p99, camera_faults; p2p_fallbacks; revokes, revoked_pages, window_moves (the
-  /// injected events).
+  /// injected events); jobs_refused (frames the engine's driver refused: dropped, counted failed).
   StatsGroup& stats() { return stats_; }
   /// Computes the summary scalars (call after the simulation).
   void finish() override;
@@ -126,6 +126,10 @@ class CameraChain final : public PlatformWorkload {
   /// ("device.<camera>.dma", "device.<camera>.mirror") and the engine's exporter
   /// ("device.<engine>.p2p", "device.<engine>.bar").
   void addStats(Platform& p, StatsRegistry& r) override;
+  /// "frames_in": the camera's two input buffers (the engine's memory, its special vma, on the
+  /// p2p path; anonymous RAM on bounce); "frames_out": the output ring (anonymous RAM), both in
+  /// params().process.
+  std::vector<WorkloadRegion> regions() const override;
   const CameraChainParams& params() const { return params_; }
   const CameraParams& cameraParams() const;
   /// The path the frames take: params().path, or Bounce after a p2p fallback.
@@ -170,6 +174,7 @@ class CameraChain final : public PlatformWorkload {
   Counter& revokedPages_;
   Counter& windowMoves_;
   Counter& fallbacks_;
+  Counter& refusedJobs_;
 };
 
 }  // namespace hmmsim

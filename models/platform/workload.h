@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sim/stats_registry.h"
+#include "sim/strong_types.h"
 #include "sim/trace.h"
 
 namespace hmmsim {
@@ -21,6 +22,15 @@ class Platform;
 
 /// The value at rank ceil(q * n) of the samples (nearest-rank percentile; 0 for none).
 std::uint64_t percentile(std::vector<std::uint64_t> samples, double q);
+
+/// A named range of a process's address space that a workload uses: what a scenario script's
+/// operations name (`region: frames_out`).
+struct WorkloadRegion {
+  std::string name;     ///< unique among the workload's regions
+  std::string process;  ///< the process (PlatformDesc::processes) it is in
+  Va start;             ///< page aligned
+  std::uint64_t bytes = 0;
+};
 
 class PlatformWorkload {
  public:
@@ -40,6 +50,8 @@ class PlatformWorkload {
   virtual void check(const std::string& at, std::vector<std::string>& failures) const = 0;
   /// Its stats, and those of the devices it drives, into `r` ("workload.*", "device.<name>.*").
   virtual void addStats(Platform& p, StatsRegistry& r) = 0;
+  /// Its named memory (after construction), for scenario scripts. Default: none.
+  virtual std::vector<WorkloadRegion> regions() const { return {}; }
 };
 
 }  // namespace hmmsim

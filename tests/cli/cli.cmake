@@ -273,3 +273,31 @@ hmmsim_cli_test("small_bar slices beyond the GPU's VRAM are refused at slice wit
 hmmsim_cli_test("small_bar prints its policies side by side: LRU revokes, unlimited does not" 0
   ARGS run ${PROJECT_SOURCE_DIR}/scenarios/small_bar.yaml
   STDOUT "lru_reclaim +unlimited +refuse_when_busy +per_importer_cap\n +bytes read \\(wrong\\) +64.00 MiB \\(0 B\\) +64.00 MiB \\(0 B\\) [^\n]*\n[^\n]*\n +revokes +[1-9][0-9]* +0 +0 +0\n.*result +PASS +PASS +PASS +PASS")
+
+# Platform scripts (scenarios/platform_script.h): each bad entry is refused before anything runs.
+set(_bs ${_bad}/bad_script.yaml)
+hmmsim_cli_test("a platform script validates and counts its operations" 0
+  ARGS validate ${_bs} STDOUT "3 script operation\\(s\\).*script: 3 operation\\(s\\), 3 occurrence\\(s\\)")
+hmmsim_cli_test("an unknown platform script operation names the nearest one (exit 2)" 2
+  ARGS validate ${_bs} --set script[0].op=revok
+  STDERR "key 'script\\[0\\].op': unknown platform script operation 'revok'; did you mean 'revoke'")
+hmmsim_cli_test("a platform script region the workload does not have lists its regions (exit 2)" 2
+  ARGS validate ${_bad}/bad_script_region.yaml
+  STDERR "bad_script_region.yaml:6:27: key 'script\\[0\\].region': no region 'frames_ou': the workload's regions and the script's mmaps are frames_in, frames_out; did you mean 'frames_out'")
+hmmsim_cli_test("a platform script event on a device of the wrong type names the types that fit (exit 2)" 2
+  ARGS validate ${_bs} --set script[0].device=cam0
+  STDERR "key 'script\\[0\\].device': device 'cam0' is a camera; revoke needs one of type colour_engine, gpu, nvme")
+hmmsim_cli_test("a platform script device that does not exist names the nearest (exit 2)" 2
+  ARGS validate ${_bs} --set script[2].device=cam9
+  STDERR "key 'script\\[2\\].device': no device 'cam9' in platform.devices; did you mean 'cam0'")
+hmmsim_cli_test("a platform script time must be a duration (exit 2)" 2
+  ARGS validate ${_bs} --set script[0].at=-1ms STDERR "key 'script\\[0\\].at'")
+hmmsim_cli_test("a repeated platform script operation needs count or until (exit 2)" 2
+  ARGS validate ${_bs} --set script[0].every=1ms
+  STDERR "key 'script\\[0\\].every': an operation repeated `every:` period needs count: N or until: TIME")
+hmmsim_cli_test("an unknown misbehaviour lists the modes (exit 2)" 2
+  ARGS validate ${_bs} --set script[2].mode=pin
+  STDERR "key 'script\\[2\\].mode': expected one of: none, ignore_invalidations.*got 'pin'")
+hmmsim_cli_test("a platform script operation's expectation that fails names file:line and exits 1" 1
+  ARGS run ${_bs} --set script[1].expect=EINVAL
+  STDOUT "FAILED: [^\n]*bad_script.yaml:7:5: mprotect at 2ms: returned ok, expected EINVAL")

@@ -39,6 +39,8 @@ class CameraPlatformDevice final : public PlatformDevice {
   std::uint64_t interrupts() const { return handled_; }
   /// Gives back the user buffers (their importer) before the processes exit.
   void beforeProcessExit() override { driver_->releaseBuffers(); }
+  /// The user buffers' importer (nullptr before setUserBuffers).
+  ImporterDma* importerDma() override { return driver_->importerDma(); }
 
  private:
   std::unique_ptr<Camera> hw_;

@@ -38,6 +38,10 @@ class ColourEnginePlatformDevice final : public PlatformDevice {
   /// Gives back the bound address-space window (its importer) before the processes exit; the
   /// export stays until the device goes (the process's special vmas close at its exit).
   void beforeProcessExit() override { driver_->releaseAddressSpace(); }
+  /// Its device memory's exporter.
+  P2pExporter* p2pExporter() override { return &driver_->exporter(); }
+  /// The bound address-space window's importer (nullptr before bindAddressSpace).
+  ImporterDma* importerDma() override { return driver_->importerDma(); }
 
  private:
   std::unique_ptr<ColourEngine> hw_;

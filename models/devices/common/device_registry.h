@@ -24,12 +24,14 @@
 namespace hmmsim {
 
 class DmaMapping;
+class ImporterDma;
 class ImporterDmaDirectory;
 class InterruptController;
 class Iommu;
 class Mm;
 class P2pChecker;
 class P2pDmaMapper;
+class P2pExporter;
 class PciDev;
 class PcieDmaEngine;
 class PcieMemoryTarget;
@@ -48,6 +50,12 @@ class PlatformDevice {
   /// Teardown, first step: give back what the device holds in process address spaces (close
   /// handles, destroy importers) before the processes exit. Default: nothing.
   virtual void beforeProcessExit() {}
+  /// The exporter half of its driver (its BAR windows onto device memory), or nullptr: what a
+  /// scenario script's exporter events (revoke, move_windows, bar_pressure, device_reset) act on.
+  virtual P2pExporter* p2pExporter() { return nullptr; }
+  /// Its importer data path (device MMU over a process range) once it exists, or nullptr: what a
+  /// scenario script's `misbehave` switches.
+  virtual ImporterDma* importerDma() { return nullptr; }
 
  private:
   std::string name_;

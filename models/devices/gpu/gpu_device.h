@@ -36,6 +36,8 @@ class GpuPlatformDevice final : public PlatformDevice {
   ~GpuPlatformDevice() override;
   Gpu& gpu() { return *gpu_; }
   GpuDriver& driver() { return *driver_; }
+  /// Its VRAM's exporter.
+  P2pExporter* p2pExporter() override { return &driver_->exporter(); }
   /// Notified when the driver's interrupt handler took a kernel's completion MSI (what a process
   /// waiting on the kernel's fence wakes on).
   const sc_core::sc_event& kernelCompletion() const { return kernelIrq_; }

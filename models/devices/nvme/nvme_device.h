@@ -20,6 +20,8 @@ class NvmePlatformDevice final : public PlatformDevice {
   explicit NvmePlatformDevice(DeviceContext& ctx);
   NvmeController& controller() { return *ctrl_; }
   NvmeExport& exporter() { return *export_; }
+  /// Its controller memory buffer's exporter.
+  P2pExporter* p2pExporter() override { return &export_->exporter(); }
 
  private:
   std::unique_ptr<NvmeController> ctrl_;

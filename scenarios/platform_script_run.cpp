@@ -1,0 +1,250 @@
+// A platform scenario's script on the Platform. See platform_script_run.h.
+#include "scenarios/platform_script_run.h"
+
+#include <sstream>
+
+#include "models/devices/common/importer_dma.h"
+#include "models/devices/common/p2p_exporter.h"
+#include "sim/assert.h"
+
+namespace hmmsim::scenario {
+
+namespace {
+
+std::string retText(int ret) {
+  return ret == 0 ? "ok" : errnoName(static_cast<Errno>(-ret));
+}
+
+/// 2ms, 150us, 40ns or 7ps: the largest unit that divides the time.
+std::string timeText(std::uint64_t ps) {
+  const std::pair<std::uint64_t, const char*> units[] = {
+      {1'000'000'000'000ull, "s"}, {1'000'000'000ull, "ms"}, {1'000'000ull, "us"}, {1'000ull, "ns"}};
+  for (const auto& [div, unit] : units)
+    if (ps != 0 && ps % div == 0) return std::to_string(ps / div) + unit;
+  return std::to_string(ps) + "ps";
+}
+
+}  // namespace
+
+PlatformScriptRunner::PlatformScriptRunner(Platform& p, PlatformWorkload* w,
+                                           const std::vector<PlatformOp>& ops)
+    : p_(p),
+      w_(w),
+      ops_(ops),
+      stats_("script"),
+      run_(stats_.counter("ops", "ops", "script operations run (each occurrence)")),
+      revokes_(stats_.counter("revokes", "events", "revoke events: exporters revoking their importers")),
+      revokedPages_(stats_.counter("revoked_pages", "pages", "importer-held pages the exporter events took")),
+      windowMoves_(stats_.counter("window_moves", "windows", "BAR windows moved by move_windows events")),
+      pressureWindows_(stats_.counter("pressure_windows", "windows", "BAR windows bar_pressure events took")),
+      resets_(stats_.counter("resets", "events", "device_reset events")),
+      invalidations_(
+          stats_.counter("invalidations", "rounds", "MMU_NOTIFY_CLEAR rounds of invalidation storms")),
+      misbehaveSwitches_(stats_.counter("misbehave_switches", "events", "importer misbehaviour switches")),
+      expectFailed_(stats_.counter("expect_failed", "ops", "occurrences whose result differed from expect")) {
+  if (w_)
+    for (const WorkloadRegion& r : w_->regions()) regions_[r.name] = Region{r.process, r.start, -1, r.bytes};
+  int slots = 0;
+  for (const PlatformOp& op : ops_)
+    if (op.kind == PlatformOpKind::Mmap && !regions_.count(op.region))
+      regions_[op.region] = Region{op.process, Va(0), slots++, op.size};
+  for (const PlatformStep& s : platformSchedule(ops_))
+    if (!isProcessOp(ops_[s.op].kind)) events_.push_back(s);
+  buildPrograms();
+}
+
+PlatformScriptRunner::~PlatformScriptRunner() = default;
+
+CpuOp PlatformScriptRunner::cpuOp(const PlatformOp& op, const Region& r) const {
+  const int slot = r.slot;
+  const std::uint64_t base = slot < 0 ? r.start.value() : 0;
+  const std::uint64_t off = base + op.offset;
+  const std::uint64_t len = op.length ? op.length : (op.offset < r.bytes ? r.bytes - op.offset : 0);
+  switch (op.kind) {
+    case PlatformOpKind::Mmap:
+      return slot < 0 ? CpuOp::mmap(-1, r.bytes, op.prot, MAP_PRIVATE | MAP_FIXED, r.start.value())
+                      : CpuOp::mmap(slot, r.bytes, op.prot, MAP_PRIVATE);
+    case PlatformOpKind::Munmap:
+      return CpuOp::munmap(slot, off, len);
+    case PlatformOpKind::Mprotect:
+      return CpuOp::mprotect(slot, off, len, op.prot);
+    case PlatformOpKind::Madvise:
+      return CpuOp::madvise(slot, off, len, op.advice);
+    case PlatformOpKind::Read:
+      return CpuOp::load(slot, off, len);
+    case PlatformOpKind::Write:
+      return CpuOp::store(slot, off, len, static_cast<std::uint8_t>(op.value.value_or(0)));
+    default:
+      HMMSIM_ASSERT(false, "not a process operation: " << op.name);
+  }
+}
+
+void PlatformScriptRunner::buildPrograms() {
+  std::map<std::string, CpuProgram> programs;
+  for (const PlatformStep& s : platformSchedule(ops_)) {
+    const PlatformOp& op = ops_[s.op];
+    if (!isProcessOp(op.kind)) continue;
+    auto r = regions_.find(op.region);
+    HMMSIM_ASSERT(r != regions_.end(), op.where << ": region " << op.region << " unknown to the workload");
+    const std::string cpu = "script_" + op.process;
+    CpuProgram& prog = programs[cpu];
+    prog.push_back(CpuOp::until(s.atPs));
+    cpuSteps_.push_back(CpuStep{s, cpu, prog.size()});
+    prog.push_back(cpuOp(op, r->second));
+  }
+  for (auto& [cpu, prog] : programs) cores_[cpu] = &p_.startCpu(cpu, std::move(prog));
+}
+
+void PlatformScriptRunner::start() {
+  if (!events_.empty()) sc_core::sc_spawn([this] { run(); }, "platform_script");
+}
+
+void PlatformScriptRunner::run() {
+  for (const PlatformStep& s : events_) {
+    const std::uint64_t now = sc_core::sc_time_stamp().value();
+    if (s.atPs > now) sc_core::wait(sc_core::sc_time(double(s.atPs - now), sc_core::SC_PS));
+    runEvent(ops_[s.op], s.atPs);
+  }
+}
+
+std::string PlatformScriptRunner::label(const PlatformOp& op, std::uint64_t atPs) const {
+  return op.where + ": " + op.name + " at " + timeText(atPs) + ": ";
+}
+
+void PlatformScriptRunner::runEvent(const PlatformOp& op, std::uint64_t atPs) {
+  ++run_;
+  if (trace_)
+    trace_->instant(TraceCategory::Script, "script",
+                    op.name + (op.device.empty() ? " " + op.region : " " + op.device),
+                    sc_core::sc_time_stamp().value());
+  Errno e = Errno::Ok;
+  switch (op.kind) {
+    case PlatformOpKind::InvalidationStorm:
+      e = storm(op);
+      break;
+    case PlatformOpKind::Misbehave:
+      e = misbehave(op);
+      break;
+    default:
+      e = exporterEvent(op);
+  }
+  if (toKernel(e) != op.expect) {
+    ++expectFailed_;
+    failures_.push_back(label(op, atPs) + "returned " + retText(toKernel(e)) + ", expected " +
+                        retText(op.expect));
+  }
+}
+
+Errno PlatformScriptRunner::exporterEvent(const PlatformOp& op) {
+  P2pExporter* x = p_.device(op.device).p2pExporter();
+  HMMSIM_ASSERT(x, "device " << op.device << " has no exporter (the parser checks its type)");
+  ExporterEventResult r;
+  switch (op.kind) {
+    case PlatformOpKind::Revoke:
+      ++revokes_;
+      r = revokeImporters(*x);
+      break;
+    case PlatformOpKind::MoveWindows:
+      r = moveResidentWindows(x->bar());
+      windowMoves_ += r.windowsMoved;
+      break;
+    case PlatformOpKind::BarPressure: {
+      auto& pr = pressure_.emplace_back(std::make_unique<BarPressure>(x->bar(), "bar_pressure_" + op.device));
+      r = pr->take(op.windows);
+      pressureWindows_ += r.windowsMoved;
+      BarPressure* held = pr.get();
+      sc_core::sc_spawn([held, hold = op.durationPs] {
+        if (hold) sc_core::wait(sc_core::sc_time(double(hold), sc_core::SC_PS));
+        held->release();
+      });
+      break;
+    }
+    case PlatformOpKind::DeviceReset: {
+      ++resets_;
+      const BarRevokeResult b = x->bar().resetBegin();
+      r.err = b.err;
+      r.pagesRevoked = b.pagesRevoked;
+      P2pBarManager* bar = &x->bar();
+      sc_core::sc_spawn([bar, d = op.durationPs] {
+        if (d) sc_core::wait(sc_core::sc_time(double(d), sc_core::SC_PS));
+        bar->resetEnd();
+      });
+      break;
+    }
+    default:
+      HMMSIM_ASSERT(false, "not an exporter event: " << op.name);
+  }
+  revokedPages_ += r.pagesRevoked;
+  return r.err;
+}
+
+Errno PlatformScriptRunner::storm(const PlatformOp& op) {
+  const Region& r = regions_.at(op.region);
+  HMMSIM_ASSERT(r.slot < 0, "invalidation storms name workload regions");
+  const Va start = r.start + op.offset;
+  const std::uint64_t len = op.length ? op.length : r.bytes - op.offset;
+  Mm& mm = p_.process(r.process);
+  for (std::uint64_t i = 0; i < op.times; ++i) {
+    mm.notifyRange(MmuNotifierEvent::Clear, start, start + len);
+    ++invalidations_;
+  }
+  return Errno::Ok;
+}
+
+Errno PlatformScriptRunner::misbehave(const PlatformOp& op) {
+  ImporterDma* d = p_.device(op.device).importerDma();
+  if (!d) return Errno::NoDev;  // no importer (yet): nothing to switch
+  d->mirror().setMisbehaviour(op.mode);
+  ++misbehaveSwitches_;
+  return Errno::Ok;
+}
+
+void PlatformScriptRunner::finish() {
+  for (const CpuStep& s : cpuSteps_) checkCpuStep(s);
+}
+
+void PlatformScriptRunner::checkCpuStep(const CpuStep& s) {
+  const PlatformOp& op = ops_[s.step.op];
+  const CpuCore& core = *cores_.at(s.cpu);
+  const std::string at = label(op, s.step.atPs);
+  auto failed = [&](const std::string& what) {
+    ++expectFailed_;
+    failures_.push_back(at + what);
+  };
+  if (s.index >= core.results().size()) {
+    failed("did not run: process '" + op.process + "' was killed by an earlier access (SIGSEGV/SIGBUS)");
+    return;
+  }
+  ++run_;
+  const CpuOpResult& res = core.results()[s.index];
+  const int got = toKernel(res.err);
+  if (got != op.expect) {
+    failed(op.kind == PlatformOpKind::Read || op.kind == PlatformOpKind::Write
+               ? (got == 0 ? "the access succeeded, expected " + retText(op.expect)
+                           : "the access faulted (" + retText(got) + ": the process was killed), expected " +
+                                 retText(op.expect))
+               : "returned " + retText(got) + ", expected " + retText(op.expect));
+    return;
+  }
+  if (op.kind != PlatformOpKind::Read || got != 0) return;
+  for (std::size_t i = 0; i < res.data.size(); ++i) {
+    const int want = op.bytes && i < op.bytes->size() ? (*op.bytes)[i] : op.value.value_or(-1);
+    if (want < 0 || res.data[i] == want) continue;
+    std::ostringstream os;
+    os << "byte " << op.offset + i << " of region '" << op.region << "' is 0x" << std::hex << int(res.data[i])
+       << ", expected 0x" << want;
+    failed(os.str());
+    return;
+  }
+}
+
+void PlatformScriptRunner::check(std::vector<std::string>& failures) const {
+  failures.insert(failures.end(), failures_.begin(), failures_.end());
+}
+
+void PlatformScriptRunner::addStats(StatsRegistry& r) {
+  r.add("script", stats_);
+  for (auto& [cpu, core] : cores_) r.add("cpu." + cpu, core->stats());
+}
+
+}  // namespace hmmsim::scenario
