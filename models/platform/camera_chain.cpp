@@ -58,8 +58,9 @@ CameraChain::CameraChain(Platform& platform, const CameraChainParams& params)
       revokedPages_(stats_.counter("revoked_pages", "pages", "importer-held pages the revoke events took")),
       windowMoves_(stats_.counter("window_moves", "windows", "BAR windows moved by the revoke events")),
       fallbacks_(stats_.counter("p2p_fallbacks", "runs", "p2p declined, the frames took the bounce path")),
-      refusedJobs_(stats_.counter("jobs_refused", "frames",
-                                  "frames the engine's driver refused (the output buffer could not be mapped)")) {
+      refusedJobs_(
+          stats_.counter("jobs_refused", "frames",
+                         "frames the engine's driver refused (the output buffer could not be mapped)")) {
   camera_ = dynamic_cast<CameraPlatformDevice*>(&platform.device(params.camera));
   engine_ = dynamic_cast<ColourEnginePlatformDevice*>(&platform.device(params.engine));
   if (!camera_) fail("camera", "device \"" + params.camera + "\" is not a camera");
