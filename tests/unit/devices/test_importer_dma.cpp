@@ -380,38 +380,54 @@ TEST_CASE(
   CHECK(p.violations.ok());
 }
 
-TEST_CASE("munmap waits in SystemC until the device's bursts on the range completed") {
-  bigQuantum();
-  DmaPlatform p;
-  constexpr std::uint64_t kPages = 256, kLen = kPages * kPageSize;  // 1 MiB: ~40 us at Gen4 x16
-  const Va va = p.mapAnon(kLen);
-  ImporterDma& imp = p.importerOver(va, kPages);
-  const std::vector<std::uint8_t> out = pattern(kLen, 1);
-  ImporterDmaResult first, second;
-  std::uint64_t issuedAt = 0, unmapDone = 0;
+namespace {
+/// What munmapWhileInFlight saw.
+struct InFlightUnmap {
+  ImporterDmaResult first, second;  ///< the faulting write, the write left in flight
+  std::uint64_t issuedAt = 0;       ///< when the second write was issued
+  std::uint64_t unmapAt = 0, unmapDone = 0;
   Errno unmapErr = Errno::Inval;
+};
+
+/// A device writes 1 MiB (faulting it in), then issues the same write again and leaves it in
+/// flight (~40 us at Gen4 x16); 1 us later a CPU thread munmaps the range.
+InFlightUnmap munmapWhileInFlight(DmaPlatform& p, ImporterDma& imp, Va va, std::uint64_t len) {
+  const std::vector<std::uint8_t> out = pattern(len, 1);
+  InFlightUnmap r;
   QkThread dev("dev", [&](tlm_utils::tlm_quantumkeeper& qk) {
-    first = imp.write(va, kLen, out.data(), qk);  // faults the range in
+    r.first = imp.write(va, len, out.data(), qk);  // faults the range in
     qk.sync();
-    issuedAt = sc_core::sc_time_stamp().value();
-    second = imp.issueWrite(va, kLen, out.data(), qk);  // left in flight
+    r.issuedAt = sc_core::sc_time_stamp().value();
+    r.second = imp.issueWrite(va, len, out.data(), qk);  // left in flight
     qk.sync();
     sc_core::wait(1, sc_core::SC_MS);
     imp.drain(qk);
   });
   QkThread cpu("cpu", [&](tlm_utils::tlm_quantumkeeper&) {
     // 1 us after the second write was issued, long before it completes.
-    while (issuedAt == 0 || sc_core::sc_time_stamp().value() < issuedAt + 1'000'000)
+    while (r.issuedAt == 0 || sc_core::sc_time_stamp().value() < r.issuedAt + 1'000'000)
       sc_core::wait(1, sc_core::SC_US);
-    unmapErr = p.mm->munmap(va, kLen);
-    unmapDone = sc_core::sc_time_stamp().value();
+    r.unmapAt = sc_core::sc_time_stamp().value();
+    r.unmapErr = p.mm->munmap(va, len);
+    r.unmapDone = sc_core::sc_time_stamp().value();
   });
   sc_core::sc_start();
-  REQUIRE(first.ok());
-  REQUIRE(second.ok());
-  CHECK(unmapErr == Errno::Ok);
-  CHECK(second.donePs > issuedAt + 1'000'000);  // still in flight when munmap started
-  CHECK(unmapDone == second.donePs);            // and munmap returned exactly when it completed
+  return r;
+}
+}  // namespace
+
+TEST_CASE("munmap waits in SystemC until the device's bursts on the range completed") {
+  bigQuantum();
+  DmaPlatform p;
+  constexpr std::uint64_t kPages = 256, kLen = kPages * kPageSize;  // 1 MiB: ~40 us at Gen4 x16
+  const Va va = p.mapAnon(kLen);
+  ImporterDma& imp = p.importerOver(va, kPages);
+  const InFlightUnmap r = munmapWhileInFlight(p, imp, va, kLen);
+  REQUIRE(r.first.ok());
+  REQUIRE(r.second.ok());
+  CHECK(r.unmapErr == Errno::Ok);
+  CHECK(r.second.donePs > r.issuedAt + 1'000'000);  // still in flight when munmap started
+  CHECK(r.unmapDone == r.second.donePs);            // and munmap returned exactly when it completed
   CHECK(imp.stats().counterValue("invalidation_waits") == 1);
   CHECK(imp.mirror().stats().counterValue("dma_waits") == 1);
   CHECK(p.violations.ok());
@@ -426,26 +442,9 @@ TEST_CASE("a traced importer shows its fault and munmap's invalidation waiting f
   constexpr std::uint64_t kPages = 256, kLen = kPages * kPageSize;
   const Va va = p.mapAnon(kLen);
   ImporterDma& imp = p.importerOver(va, kPages);
-  const std::vector<std::uint8_t> out = pattern(kLen, 1);
-  ImporterDmaResult second;
-  std::uint64_t issuedAt = 0, unmapAt = 0, unmapDone = 0;
-  QkThread dev("dev", [&](tlm_utils::tlm_quantumkeeper& qk) {
-    imp.write(va, kLen, out.data(), qk);  // faults the range in
-    qk.sync();
-    issuedAt = sc_core::sc_time_stamp().value();
-    second = imp.issueWrite(va, kLen, out.data(), qk);  // left in flight
-    qk.sync();
-    sc_core::wait(1, sc_core::SC_MS);
-    imp.drain(qk);
-  });
-  QkThread cpu("cpu", [&](tlm_utils::tlm_quantumkeeper&) {
-    while (issuedAt == 0 || sc_core::sc_time_stamp().value() < issuedAt + 1'000'000)
-      sc_core::wait(1, sc_core::SC_US);
-    unmapAt = sc_core::sc_time_stamp().value();
-    p.mm->munmap(va, kLen);
-    unmapDone = sc_core::sc_time_stamp().value();
-  });
-  sc_core::sc_start();
+  const InFlightUnmap r = munmapWhileInFlight(p, imp, va, kLen);
+  const ImporterDmaResult& second = r.second;
+  const std::uint64_t unmapAt = r.unmapAt, unmapDone = r.unmapDone;
   REQUIRE(second.donePs > unmapAt);
   const std::string track = "device." + imp.device().name();
   std::map<std::string, std::vector<nlohmann::json>> slices;  // by "track/name"

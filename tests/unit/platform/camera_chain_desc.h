@@ -20,4 +20,16 @@ inline PlatformDesc cameraChainDesc(const CameraParams& sensor, const std::strin
   return d;
 }
 
+/// The unit tests' small chain: 256x32 frames at 240 fps (a frame every 4.17 ms), process "app".
+inline PlatformDesc smallChainDesc() {
+  CameraParams sensor;
+  sensor.width = 256;
+  sensor.height = 32;
+  sensor.hblankPixels = 64;
+  sensor.vblankLines = 8;
+  sensor.fps = 240;
+  sensor.seed = 3;
+  return cameraChainDesc(sensor, "app");
+}
+
 }  // namespace hmmsim::test

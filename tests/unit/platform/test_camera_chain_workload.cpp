@@ -11,24 +11,9 @@
 using namespace hmmsim;
 using namespace hmmsim::test;
 
-namespace {
-
-PlatformDesc chainDesc() {
-  CameraParams sensor;
-  sensor.width = 256;
-  sensor.height = 32;
-  sensor.hblankPixels = 64;
-  sensor.vblankLines = 8;
-  sensor.fps = 240;
-  sensor.seed = 3;
-  return cameraChainDesc(sensor, "app");
-}
-
-}  // namespace
-
 TEST_CASE("the camera chain workload catches an engine whose transform differs from the reference") {
   constexpr unsigned kFrames = 3;
-  Platform p("m", chainDesc(), builtinDevices());
+  Platform p("m", smallChainDesc(), builtinDevices());
   CameraChainParams c;
   c.frames = kFrames;
   c.transform = *colourTransformPreset("vivid");
@@ -50,7 +35,7 @@ TEST_CASE("the camera chain workload catches an engine whose transform differs f
 
 TEST_CASE("the camera chain workload bounced through RAM is pixel-exact and measures its frames") {
   constexpr unsigned kFrames = 4;
-  Platform p("m", chainDesc(), builtinDevices());
+  Platform p("m", smallChainDesc(), builtinDevices());
   CameraChainParams c;
   c.frames = kFrames;
   c.path = CameraChainPath::Bounce;
@@ -77,7 +62,7 @@ TEST_CASE("the camera chain workload bounced through RAM is pixel-exact and meas
 
 TEST_CASE("the camera chain workload traces each frame on its devices' tracks and the interrupts") {
   constexpr unsigned kFrames = 2;
-  Platform p("m", chainDesc(), builtinDevices());
+  Platform p("m", smallChainDesc(), builtinDevices());
   CameraChainParams c;
   c.frames = kFrames;
   CameraChain chain(p, c);
@@ -99,7 +84,7 @@ namespace {
 /// and hb0 neither allow-listed nor forwarding p2p: the p2pdma map type cam0 -> colour0 is
 /// NOT_SUPPORTED. `ignore`: the engine's exporter hands out its bus address anyway.
 PlatformDesc redirectedDesc(bool ignore, IommuMode iommu) {
-  PlatformDesc d = chainDesc();
+  PlatformDesc d = smallChainDesc();
   setPortAcs(d.topology, "sw0.dp0", kPciAcsRr | kPciAcsCr);
   setPortAcs(d.topology, "sw0.dp1", kPciAcsRr | kPciAcsCr);
   setPortAcs(d.topology, "rp0", kPciAcsSv | kPciAcsRr | kPciAcsCr | kPciAcsUf);

@@ -57,23 +57,12 @@ std::vector<Slice> named(const std::vector<Slice>& v, const std::string& prefix)
   return out;
 }
 
-PlatformDesc chainDesc() {
-  CameraParams sensor;
-  sensor.width = 256;
-  sensor.height = 32;
-  sensor.hblankPixels = 64;
-  sensor.vblankLines = 8;
-  sensor.fps = 240;
-  sensor.seed = 3;
-  return cameraChainDesc(sensor, "app");
-}
-
 }  // namespace
 
 TEST_CASE("a traced platform records link occupancy, bursts, faults, invalidations and BAR moves") {
   TraceSink trace;
   trace.enable("all");
-  Platform p("m", chainDesc(), builtinDevices(), &trace);
+  Platform p("m", smallChainDesc(), builtinDevices(), &trace);
   CameraChainParams c;
   c.frames = 3;
   c.transform = *colourTransformPreset("vivid");

@@ -16,17 +16,6 @@ using namespace hmmsim::test;
 
 namespace {
 
-PlatformDesc smallChain() {
-  CameraParams sensor;
-  sensor.width = 256;
-  sensor.height = 32;
-  sensor.hblankPixels = 64;
-  sensor.vblankLines = 8;
-  sensor.fps = 240;  // a frame every 4.17 ms
-  sensor.seed = 3;
-  return cameraChainDesc(sensor, "app");
-}
-
 const RegionNames kRegions = {{"frames_in", "app"}, {"frames_out", "app"}};
 
 std::vector<PlatformOp> parse(const std::string& yaml, PlatformDesc& d) {
@@ -35,7 +24,7 @@ std::vector<PlatformOp> parse(const std::string& yaml, PlatformDesc& d) {
 
 /// The chain with `script` for `frames` frames; returns the failures.
 struct Run {
-  PlatformDesc desc = smallChain();
+  PlatformDesc desc = smallChainDesc();
   std::vector<PlatformOp> ops;
   std::unique_ptr<Platform> p;
   std::unique_ptr<CameraChain> chain;
@@ -136,7 +125,7 @@ TEST_CASE("platform script misbehave switches the camera's driver on and off mid
 }
 
 TEST_CASE("platform script entries are checked before anything runs") {
-  PlatformDesc d = smallChain();
+  PlatformDesc d = smallChainDesc();
   auto refused = [&](const std::string& yaml, const std::string& what) {
     try {
       parse(yaml, d);
