@@ -30,7 +30,10 @@ ColourEngineDriver::ColourEngineDriver(ColourEngine& hw, PhysMem& pm, PciDev& pc
       std::make_unique<P2pExporter>(hw.name(), pci, params.exporter, bytes, *this, pm, mapper, checker);
   if (hw.bar()) {
     exporter_->bindBarTarget(*hw.bar());
-    if (directory_) directory_->watchBar(*hw.bar(), [this](Pfn p) { return devPageOf(p); });
+    if (directory_)
+      directory_->watchBar(
+          *hw.bar(), [this](Pfn p) { return devPageOf(p); },
+          [this](Mm& mm, Va va) { return exporter_->specialDevPage(mm, va); });
   }
 }
 

@@ -331,20 +331,22 @@ void ImporterDma::waitForBursts(Va start, Va end) {
   inFlight_.resize(keep);
 }
 
-std::optional<Pfn> ImporterDma::expectedPfn(std::uint64_t busAddr) {
-  if (!current_ || current_->kind != HmmDmaKind::DevmemP2p) return std::nullopt;
+std::optional<std::size_t> ImporterDma::currentPage(std::uint64_t busAddr) {
+  if (!current_ || (current_->kind != HmmDmaKind::DevmemP2p && current_->kind != HmmDmaKind::VmaP2p))
+    return std::nullopt;
   if (!currentBus_) currentBus_ = busAddr;  // the burst's first access is at its first byte
   const std::uint64_t off = (current_->addr.value() & (kPageSize - 1)) + (busAddr - *currentBus_);
   const std::uint64_t i = off >> kPageShift;
   if (busAddr < *currentBus_ || i >= current_->pfns.size()) return std::nullopt;
-  return current_->pfns[i];
+  return i;
 }
 
 ImporterDmaDirectory::ImporterDmaDirectory(P2pChecker& checker) : checker_(checker) {}
 
-void ImporterDmaDirectory::watchBar(PcieMemoryTarget& target,
-                                    std::function<std::optional<DevPage>(Pfn)> devPageOf) {
-  target.setAccessObserver([this, f = std::move(devPageOf)](const PcieTargetAccess& a) { onAccess(a, f); });
+void ImporterDmaDirectory::watchBar(PcieMemoryTarget& target, DevPageOfPfn devPageOf,
+                                    DevPageOfVa devPageOfVa) {
+  target.setAccessObserver([this, f = std::move(devPageOf),
+                            g = std::move(devPageOfVa)](const PcieTargetAccess& a) { onAccess(a, f, g); });
 }
 
 ImporterDma* ImporterDmaDirectory::issuingPeer(Bdf requester) const {
@@ -354,8 +356,8 @@ ImporterDma* ImporterDmaDirectory::issuingPeer(Bdf requester) const {
   return k == HmmDmaKind::DevmemP2p || k == HmmDmaKind::VmaP2p ? it->second : nullptr;
 }
 
-void ImporterDmaDirectory::onAccess(const PcieTargetAccess& a,
-                                    const std::function<std::optional<DevPage>(Pfn)>& devPageOf) {
+void ImporterDmaDirectory::onAccess(const PcieTargetAccess& a, const DevPageOfPfn& devPageOf,
+                                    const DevPageOfVa& devPageOfVa) {
   auto it = issuing_.find(a.requester.key());
   if (it == issuing_.end()) {
     ++unattributed_;
@@ -367,7 +369,14 @@ void ImporterDmaDirectory::onAccess(const PcieTargetAccess& a,
     const std::uint64_t bus = a.addr + off;
     const std::uint64_t n = std::min(a.len - off, kPageSize - (bus & (kPageSize - 1)));
     std::optional<DevPage> expected;
-    if (const std::optional<Pfn> pfn = imp.expectedPfn(bus)) expected = devPageOf(*pfn);
+    if (const std::optional<std::size_t> i = imp.currentPage(bus)) {
+      // The page the translation meant: the frame's device page (devmem), or the device page the
+      // special vma maps at the page's address (the vma maps file page p to device page p).
+      if (imp.current_->kind == HmmDmaKind::DevmemP2p)
+        expected = devPageOf(imp.current_->pfns[*i]);
+      else if (devPageOfVa)
+        expected = devPageOfVa(imp.mm_, imp.current_->firstPage + (*i << kPageShift));
+    }
     checker_.barAccess(imp.device(), BusAddr(bus), n, expected ? &*expected : nullptr);
     ++checked_;
     off += n;

@@ -185,8 +185,9 @@ class ImporterDma {
   void retireBurst(Burst& b);
   /// waitForDma hook: runs in the invalidating thread with the update lock held.
   void waitForBursts(Va start, Va end);
-  /// Rule 3 (ImporterDmaDirectory): the access `a` of the burst being issued reached a BAR.
-  std::optional<Pfn> expectedPfn(std::uint64_t busAddr);
+  /// Rule 3 (ImporterDmaDirectory): the page of the peer burst being issued that the access at
+  /// `busAddr` (reaching a BAR) belongs to; nullopt when no peer burst is being issued.
+  std::optional<std::size_t> currentPage(std::uint64_t busAddr);
 
   ImporterDmaParams params_;
   PcieDmaEngine& engine_;
@@ -228,7 +229,13 @@ class ImporterDmaDirectory {
   /// with the checker: P2pChecker::registerBar). `devPageOf` gives the exporter's device page of
   /// one of its frames (nullopt: not its memory). Accesses by requesters that are not issuing
   /// through an ImporterDma are only counted (unattributed()): no importer to name.
-  void watchBar(PcieMemoryTarget& target, std::function<std::optional<DevPage>(Pfn)> devPageOf);
+  /// `devPageOfVa` (optional) gives the device page a special-vma address of a process maps
+  /// (P2pExporter::specialDevPage): accesses through VmaP2p translations are then checked against
+  /// the page the importer meant too, not only against a live window (a window moved and refilled
+  /// with another chunk serves the wrong page).
+  using DevPageOfPfn = std::function<std::optional<DevPage>(Pfn)>;
+  using DevPageOfVa = std::function<std::optional<DevPage>(Mm&, Va)>;
+  void watchBar(PcieMemoryTarget& target, DevPageOfPfn devPageOf, DevPageOfVa devPageOfVa = {});
   /// The importer issuing a burst as `requester` right now, if that burst goes to a peer (its
   /// translation is DevmemP2p or VmaP2p); nullptr otherwise (checker rule 7 names it).
   ImporterDma* issuingPeer(Bdf requester) const;
@@ -238,7 +245,7 @@ class ImporterDmaDirectory {
 
  private:
   friend class ImporterDma;
-  void onAccess(const PcieTargetAccess& a, const std::function<std::optional<DevPage>(Pfn)>& devPageOf);
+  void onAccess(const PcieTargetAccess& a, const DevPageOfPfn& devPageOf, const DevPageOfVa& devPageOfVa);
   P2pChecker& checker_;
   std::map<std::uint32_t, ImporterDma*> issuing_;  // requester key -> importer issuing a burst now
   std::uint64_t checked_ = 0, unattributed_ = 0;

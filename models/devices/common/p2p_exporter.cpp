@@ -287,6 +287,12 @@ BarRevokeResult P2pExporter::revokePages(DevPage first, std::uint64_t npages) {
 
 // ---- peer accesses --------------------------------------------------------------------------
 
+std::optional<DevPage> P2pExporter::specialDevPage(Mm& mm, Va va) {
+  const Vma* v = mm.vmaLookup(va);
+  if (!v || v->vmOps != static_cast<VmOperations*>(this)) return std::nullopt;
+  return vmaRevoker_.devPageOf(*v, va);
+}
+
 BarAccessCheck P2pExporter::checkPeerAccess(const Device& importer, BusAddr bus, std::uint64_t len,
                                             const DevPage* expected) {
   if (checker_) checker_->barAccess(importer, bus, len, expected);

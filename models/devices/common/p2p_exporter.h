@@ -53,6 +53,7 @@
 namespace hmmsim {
 
 class DeviceMemory;
+class Mm;
 class P2pChecker;
 class P2pDmaMapper;
 class PciDev;
@@ -184,6 +185,11 @@ class P2pExporter final : public DevmemP2pOps, public VmOperations, public BarRe
   /// Records the BAR manager's events (P2pBarManager::setTrace) on track "device.<name>.bar" of
   /// `sink` (nullptr: none); bindBarTarget times them with the simulated clock.
   void setTrace(TraceSink* sink) { bar_.setTrace(sink, "device." + name_ + ".bar"); }
+
+  /// The device page that address `va` of `mm` maps when it lies in one of this exporter's
+  /// special vmas (checker rule 3: the page an importer's VmaP2p translation meant); nullopt
+  /// otherwise.
+  std::optional<DevPage> specialDevPage(Mm& mm, Va va);
 
   P2pBarManager& bar() { return bar_; }
   BarVmaRevoker& vmaRevoker() { return vmaRevoker_; }

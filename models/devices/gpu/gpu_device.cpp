@@ -24,7 +24,9 @@ GpuPlatformDevice::GpuPlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.na
   driver_ = std::make_unique<GpuDriver>(ctx.name, *gpu_, *ctx.pci, ctx.mapper, &ctx.checker, p.driver);
   driver_->exporter().setTrace(ctx.trace);
   GpuDriver* d = driver_.get();
-  ctx.directory.watchBar(*ctx.bar, [d](Pfn pfn) { return d->devPageOf(pfn); });
+  ctx.directory.watchBar(
+      *ctx.bar, [d](Pfn pfn) { return d->devPageOf(pfn); },
+      [d](Mm& mm, Va va) { return d->exporter().specialDevPage(mm, va); });
   if (ctx.irq) {
     gpu_->setKernelMsi(ctx.irq->allocateVector(ctx.name + ".kernel", p.irqCostPs, [this](IrqContext& c) {
       ++kernelIrqs_;
