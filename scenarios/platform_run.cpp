@@ -42,6 +42,12 @@ void collectStats(const Scenario& s, Platform& p, PlatformWorkload* workload, Pl
   if (workload) workload->addStats(p, r.stats);
   if (script) script->addStats(r.stats);
   r.stats.add("dram", p.dram().stats());
+  for (const ProcessDesc& pd : p.desc().processes) {
+    Mm& mm = p.process(pd.name);
+    r.stats.add("process." + pd.name, mm.stats());
+    r.stats.addValue("process." + pd.name + ".hugetlb_usage", double(mm.hugetlbUsage()), "pages",
+                     "4 KiB pages of hugetlb memory mapped at the end (HugetlbPages)");
+  }
   r.stats.add("interrupts", p.interrupts().stats());
   r.stats.add("iommu", p.iommu().stats());
   r.stats.add("dma", p.dma().stats());

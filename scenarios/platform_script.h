@@ -7,9 +7,12 @@
 //    time order, each started at its time (CpuOp::until): system calls cost what the core
 //    charges, loads and stores go through its TLB and the system bus, and an access that faults
 //    kills the process (its later operations do not run);
+//    fork and mremap run there too (the region's name follows the memory an mremap moves);
 //  - injected events, run by one SystemC thread in time order: an exporter revoking its
 //    importers, moving its BAR windows, BAR pressure from another importer, a device reset, an
-//    invalidation storm over a region, an importer driver's misbehaviour switched on or off.
+//    invalidation storm over a region, an importer driver's misbehaviour switched on or off, a
+//    device driver migrating a region to its device-private memory or back (migrate_vma, as a
+//    GPU runtime or the dmirror test driver does).
 // Every operation may give `expect:` (ok or an errno); a different result fails the run with the
 // operation's file:line:column. Times: `at:` (first occurrence) and optionally `every:` with
 // `count:` or `until:`; occurrences at the same time run in file order. Everything is checked
@@ -41,6 +44,9 @@ enum class PlatformOpKind {
   DeviceReset,        ///< the exporter's BAR reset: windows torn down, maps fail for `duration`
   InvalidationStorm,  ///< `times` MMU_NOTIFY_CLEAR rounds over the region, back to back
   Misbehave,          ///< the device's importer driver misbehaves from now on (`mode`)
+  Fork,               ///< the process forks (COW write-protection of its private memory)
+  Mremap,             ///< mremap(region, its size, `size`, MREMAP_MAYMOVE [| FIXED at `to`/back])
+  Migrate,            ///< the device's driver migrates the region to its private memory or back
 };
 
 /// True for the operations a process's CPU core runs (the others are injected events).
@@ -67,7 +73,10 @@ struct PlatformOp {
   std::uint64_t durationPs = 0;  ///< bar_pressure: hold; device_reset: until the reset ends
   std::uint64_t times = 0;       ///< invalidation_storm: rounds
   ImporterMisbehaviour mode = ImporterMisbehaviour::None;
-  int expect = 0;  ///< 0 or -errno
+  std::string toRegion;  ///< mremap: MREMAP_FIXED at this region's address
+  bool back = false;     ///< mremap: MREMAP_FIXED at the region's workload address
+  bool toRam = false;    ///< migrate: back to system memory (else to the device)
+  int expect = 0;        ///< 0 or -errno
 };
 
 /// One occurrence of an operation.

@@ -25,6 +25,8 @@ bool isProcessOp(PlatformOpKind k) {
     case PlatformOpKind::Madvise:
     case PlatformOpKind::Read:
     case PlatformOpKind::Write:
+    case PlatformOpKind::Fork:
+    case PlatformOpKind::Mremap:
       return true;
     default:
       return false;
@@ -45,6 +47,7 @@ struct PlatformOpSyntax {
 
 const std::vector<std::string> kExporters = {"colour_engine", "gpu", "nvme"};
 const std::vector<std::string> kImporters = {"camera", "colour_engine"};
+const std::vector<std::string> kMigrators = {"gpu", "dmirror"};
 
 const std::vector<PlatformOpSyntax>& syntax() {
   static const std::vector<PlatformOpSyntax> k = {
@@ -60,6 +63,9 @@ const std::vector<PlatformOpSyntax>& syntax() {
       {"device_reset", PlatformOpKind::DeviceReset, {"device", "duration"}, kExporters},
       {"invalidation_storm", PlatformOpKind::InvalidationStorm, {"region", "times"}, {}},
       {"misbehave", PlatformOpKind::Misbehave, {"device", "mode"}, kImporters},
+      {"fork", PlatformOpKind::Fork, {"process"}, {}},
+      {"mremap", PlatformOpKind::Mremap, {"region", "size", "to", "back"}, {}},
+      {"migrate", PlatformOpKind::Migrate, {"region", "offset", "length", "device", "to"}, kMigrators},
   };
   return k;
 }
@@ -148,6 +154,43 @@ void parseRegion(const ConfigNode& n, Names& names, PlatformOp& op) {
   if (auto l = n.find("length")) op.length = detail::pageMultipleOf(*l, false);
 }
 
+/// fork's `process:` (default: the workload's).
+void parseProcess(const ConfigNode& n, const Names& names, PlatformOp& op) {
+  op.process = n.has("process") ? n.at("process").asString() : names.defaultProcess;
+  std::vector<std::string> known;
+  for (const ProcessDesc& p : names.desc->processes) {
+    if (p.name == op.process) return;
+    known.push_back(p.name);
+  }
+  (n.has("process") ? n.at("process") : n.at("op"))
+      .fail("no process '" + op.process + "'" + didYouMean(op.process, known) +
+            (known.empty() ? "" : " (processes: " + joinedWords(known) + ")"));
+}
+
+/// mremap: the region, its new `size` (default: as it is), `to:` another region of the process
+/// whose address it moves to, or `back: true` to the address the workload (or processes:) gave it.
+void parseMremap(const ConfigNode& n, Names& names, PlatformOp& op) {
+  parseRegion(n, names, op);
+  if (auto sz = n.find("size")) op.size = detail::pageMultipleOf(*sz, false);
+  op.back = n.optBool("back").value_or(false);
+  if (auto to = n.find("to")) {
+    if (op.back) to->fail("give to or back: true, not both");
+    op.toRegion = to->asString();
+    auto it = names.regions.find(op.toRegion);
+    if (it == names.regions.end() || it->second != op.process || op.toRegion == op.region) {
+      std::vector<std::string> same;
+      for (const auto& [name, proc] : names.regions)
+        if (proc == op.process && name != op.region) same.push_back(name);
+      to->fail("no other region '" + op.toRegion + "' in process '" + op.process + "' to move to" +
+               didYouMean(op.toRegion, same) +
+               (same.empty() ? "" : " (its regions: " + joinedWords(same) + ")"));
+    }
+  }
+  if (op.back && names.mapped.count(op.region))
+    n.at("back").fail("back: true moves a workload region or a process mapping to its own address; '" +
+                      op.region + "' is a script mmap");
+}
+
 void parseByte(const ConfigNode& n, PlatformOp& op) {
   if (auto v = n.find("value")) op.value = int(v->asInt(0, 255));
 }
@@ -196,6 +239,21 @@ void parseFields(const ConfigNode& n, const PlatformOpSyntax& syn, Names& names,
     case PlatformOpKind::DeviceReset:
       parseDevice(n, syn, names, op);
       op.durationPs = n.optDurationPs("duration").value_or(0);
+      break;
+    case PlatformOpKind::Fork:
+      parseProcess(n, names, op);
+      break;
+    case PlatformOpKind::Mremap:
+      parseMremap(n, names, op);
+      break;
+    case PlatformOpKind::Migrate:
+      parseRegion(n, names, op);
+      parseDevice(n, syn, names, op);
+      if (names.mapped.count(op.region))
+        n.at("region").fail(
+            "migrate names a workload region or a process mapping (a script mmap's address is "
+            "known only to its process's core)");
+      op.toRam = n.has("to") && n.at("to").asChoice({"device", "ram"}) == "ram";
       break;
     case PlatformOpKind::Misbehave: {
       parseDevice(n, syn, names, op);

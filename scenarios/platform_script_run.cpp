@@ -5,6 +5,9 @@
 
 #include "models/devices/common/importer_dma.h"
 #include "models/devices/common/p2p_exporter.h"
+#include "models/devices/dmirror/dmirror_uapi.h"
+#include "models/devices/gpu/gpu_device.h"
+#include "models/platform/builtin_devices.h"
 #include "sim/assert.h"
 
 namespace hmmsim::scenario {
@@ -41,19 +44,48 @@ PlatformScriptRunner::PlatformScriptRunner(Platform& p, PlatformWorkload* w,
       invalidations_(
           stats_.counter("invalidations", "rounds", "MMU_NOTIFY_CLEAR rounds of invalidation storms")),
       misbehaveSwitches_(stats_.counter("misbehave_switches", "events", "importer misbehaviour switches")),
+      migrations_(stats_.counter("migrations", "events", "migrate events (to a device or back to RAM)")),
+      migratedPages_(stats_.counter("migrated_pages", "pages", "pages the migrate events moved")),
       expectFailed_(stats_.counter("expect_failed", "ops", "occurrences whose result differed from expect")) {
+  for (const ProcessDesc& pd : p_.desc().processes)  // the processes: section's mappings
+    for (const MappingDesc& m : pd.memory) {
+      const ProcessMapping* pm = p_.mapping(pd.name, m.name);
+      regions_[m.name] = Region{pd.name, pm->start, -1, pm->bytes};
+    }
   if (w_)
     for (const WorkloadRegion& r : w_->regions()) regions_[r.name] = Region{r.process, r.start, -1, r.bytes};
-  int slots = 0;
   for (const PlatformOp& op : ops_)
     if (op.kind == PlatformOpKind::Mmap && !regions_.count(op.region))
-      regions_[op.region] = Region{op.process, Va(0), slots++, op.size};
+      regions_[op.region] = Region{op.process, Va(0), slots_++, op.size};
   for (const PlatformStep& s : platformSchedule(ops_))
     if (!isProcessOp(ops_[s.op].kind)) events_.push_back(s);
   buildPrograms();
 }
 
 PlatformScriptRunner::~PlatformScriptRunner() = default;
+
+CpuOp PlatformScriptRunner::mremapOp(const PlatformOp& op, std::map<std::string, Region>& cur) {
+  Region& r = cur.at(op.region);
+  const std::uint64_t newLen = op.size ? op.size : r.bytes;
+  int flags = MREMAP_MAYMOVE;
+  int newSlot = -1;
+  std::uint64_t newOffset = 0;
+  if (!op.toRegion.empty() || op.back) {
+    flags |= MREMAP_FIXED;
+    const Region& to = op.back ? regions_.at(op.region) : cur.at(op.toRegion);
+    newSlot = to.slot;
+    newOffset = to.slot < 0 ? to.start.value() : 0;
+  }
+  // The region's name follows its memory: from now on it is where the result slot says (the old
+  // address when mremap fails: the mapping stays).
+  const int result = r.slot >= 0 ? r.slot : slots_++;
+  const CpuOp c = CpuOp::mremap(r.slot, r.slot < 0 ? r.start.value() : 0, r.bytes, newLen, flags, result,
+                                newSlot, newOffset);
+  r.slot = result;
+  r.start = Va(0);
+  r.bytes = newLen;
+  return c;
+}
 
 CpuOp PlatformScriptRunner::cpuOp(const PlatformOp& op, const Region& r) const {
   const int slot = r.slot;
@@ -81,16 +113,21 @@ CpuOp PlatformScriptRunner::cpuOp(const PlatformOp& op, const Region& r) const {
 
 void PlatformScriptRunner::buildPrograms() {
   std::map<std::string, CpuProgram> programs;
+  std::map<std::string, Region> cur = regions_;  // where each region is at each step (mremap moves them)
   for (const PlatformStep& s : platformSchedule(ops_)) {
     const PlatformOp& op = ops_[s.op];
     if (!isProcessOp(op.kind)) continue;
-    auto r = regions_.find(op.region);
-    HMMSIM_ASSERT(r != regions_.end(), op.where << ": region " << op.region << " unknown to the workload");
     const std::string cpu = "script_" + op.process;
     CpuProgram& prog = programs[cpu];
     prog.push_back(CpuOp::until(s.atPs));
     cpuSteps_.push_back(CpuStep{s, cpu, prog.size()});
-    prog.push_back(cpuOp(op, r->second));
+    if (op.kind == PlatformOpKind::Fork) {
+      prog.push_back(CpuOp::fork());
+      continue;
+    }
+    auto r = cur.find(op.region);
+    HMMSIM_ASSERT(r != cur.end(), op.where << ": region " << op.region << " unknown to the workload");
+    prog.push_back(op.kind == PlatformOpKind::Mremap ? mremapOp(op, cur) : cpuOp(op, r->second));
   }
   for (auto& [cpu, prog] : programs) cores_[cpu] = &p_.startCpu(cpu, std::move(prog));
 }
@@ -124,6 +161,9 @@ void PlatformScriptRunner::runEvent(const PlatformOp& op, std::uint64_t atPs) {
       break;
     case PlatformOpKind::Misbehave:
       e = misbehave(op);
+      break;
+    case PlatformOpKind::Migrate:
+      e = migrate(op);
       break;
     default:
       e = exporterEvent(op);
@@ -197,6 +237,39 @@ Errno PlatformScriptRunner::misbehave(const PlatformOp& op) {
   d->mirror().setMisbehaviour(op.mode);
   ++misbehaveSwitches_;
   return Errno::Ok;
+}
+
+Errno PlatformScriptRunner::migrate(const PlatformOp& op) {
+  const Region& r = regions_.at(op.region);
+  HMMSIM_ASSERT(r.slot < 0, "migrate names workload regions and process mappings");
+  Mm& mm = p_.process(r.process);
+  const Va start = r.start + op.offset;
+  const std::uint64_t len = op.length ? op.length : r.bytes - op.offset;
+  std::uint64_t moved = 0;
+  Errno e = Errno::Ok;
+  PlatformDevice& d = p_.device(op.device);
+  if (auto* g = dynamic_cast<GpuPlatformDevice*>(&d)) {
+    e = op.toRam ? g->driver().migrateToRam(mm, start, start + len, nullptr, &moved)
+                 : g->driver().migrateToVram(mm, start, start + len, nullptr, &moved);
+  } else {
+    // The dmirror test driver's ioctls, as hmm-tests drive them: MIGRATE_TO_DEV also copies the
+    // migrated data into a buffer of the process (its `ptr`), mapped for the call.
+    DmirrorDevice& dm = dynamic_cast<DmirrorPlatformDevice&>(d).dmirror();
+    std::shared_ptr<File>& f = dmirrorFiles_[{op.device, r.process}];
+    if (!f) f = dm.open(mm);
+    const VaResult buf = mm.mmap(Va(0), len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    if (!buf.ok()) return buf.err;
+    HmmDmirrorCmd cmd;
+    cmd.addr = start.value();
+    cmd.ptr = buf.addr.value();
+    cmd.npages = len >> kPageShift;
+    e = dm.ioctl(*f, op.toRam ? HMM_DMIRROR_MIGRATE_TO_SYS : HMM_DMIRROR_MIGRATE_TO_DEV, cmd);
+    moved = cmd.cpages;
+    mm.munmap(buf.addr, len);
+  }
+  ++migrations_;
+  migratedPages_ += moved;
+  return e;
 }
 
 void PlatformScriptRunner::finish() {

@@ -6,8 +6,8 @@
 // before sc_start(); start() once; after the simulation, check() and addStats().
 //
 // Stats ("script.*"): occurrences run, and what the events did: revokes, revoked_pages,
-// window_moves, pressure_windows, resets, invalidations, misbehave_switches; and failed
-// expectations.
+// window_moves, pressure_windows, resets, invalidations, misbehave_switches, migrations,
+// migrated_pages; and failed expectations.
 
 #include <map>
 #include <memory>
@@ -16,6 +16,7 @@
 
 #include <systemc>
 
+#include "models/cpu_mmu/file.h"
 #include "models/platform/exporter_events.h"
 #include "models/platform/platform.h"
 #include "models/platform/workload.h"
@@ -66,6 +67,10 @@ class PlatformScriptRunner {
 
   void buildPrograms();
   CpuOp cpuOp(const PlatformOp& op, const Region& r) const;
+  /// The mremap of op.region where `cur` says it is; moves it in `cur` to the result's slot.
+  CpuOp mremapOp(const PlatformOp& op, std::map<std::string, Region>& cur);
+  /// The device's driver migrates the region to its memory or back (migrate_vma).
+  Errno migrate(const PlatformOp& op);
   void run();
   void runEvent(const PlatformOp& op, std::uint64_t atPs);
   Errno exporterEvent(const PlatformOp& op);
@@ -79,7 +84,8 @@ class PlatformScriptRunner {
   const std::vector<PlatformOp>& ops_;
   std::vector<PlatformStep> events_;
   std::vector<CpuStep> cpuSteps_;
-  std::map<std::string, Region> regions_;
+  std::map<std::string, Region> regions_;  ///< where each region starts (before any mremap)
+  int slots_ = 0;                          ///< CPU slots handed out (script mmaps, moved regions)
   std::map<std::string, CpuCore*> cores_;
   std::vector<std::unique_ptr<BarPressure>> pressure_;
   std::vector<std::string> failures_;
@@ -93,6 +99,9 @@ class PlatformScriptRunner {
   Counter& resets_;
   Counter& invalidations_;
   Counter& misbehaveSwitches_;
+  Counter& migrations_;
+  Counter& migratedPages_;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<File>> dmirrorFiles_;  // (device, process)
   Counter& expectFailed_;
 };
 

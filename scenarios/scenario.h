@@ -43,15 +43,8 @@ struct IntPattern {
   std::int64_t step = 1;
 };
 
-/// How a region of a process's address space is mapped.
-enum class MapKind {
-  Anon,         ///< MAP_PRIVATE | MAP_ANONYMOUS
-  SharedAnon,   ///< MAP_SHARED | MAP_ANONYMOUS (shmem)
-  FilePrivate,  ///< MAP_PRIVATE of a tmpfile
-  FileShared,   ///< MAP_SHARED of a tmpfile
-  DeviceFile,   ///< MAP_PRIVATE of an open dmirror device file (VM_MIXEDMAP)
-  Hugetlb,      ///< MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB (2 MiB pages from the mm's pool)
-};
+// How a region is mapped: MapKind (models/platform/platform_desc.h), shared with the platform's
+// process mappings.
 
 /// A named region: `memory:` of a process, or a script `mmap`.
 struct RegionSpec {
@@ -63,7 +56,9 @@ struct RegionSpec {
   bool thp = false;                    ///< madvise(MADV_HUGEPAGE) after mapping
   std::optional<IntPattern> fileInts;  ///< initial contents of the backing file
   std::optional<IntPattern> fill;      ///< CPU stores after mapping
-  std::string fd;                      ///< DeviceFile: the descriptor's name
+  std::string fd;                      ///< DeviceFile (dmirror machine): the descriptor's name
+  std::string device;                  ///< DeviceFile (platform): the device whose file is mapped
+  std::uint64_t hugePageBytes = 2ull << 20;  ///< Hugetlb: 2 MiB or 1 GiB (`page_size`)
 };
 
 /// A process of the scenario; the first one is the default target of script operations.

@@ -94,9 +94,18 @@ ExpectRet parseExpect(const ConfigNode& n) {
 }
 
 const std::vector<std::string> kRegionKeys = {"name", "size",      "prot", "kind", "align",
-                                              "thp",  "file_ints", "fill", "fd"};
+                                              "thp",  "file_ints", "fill", "fd",   "page_size"};
 
-RegionSpec parseRegion(const ConfigNode& n, const std::string& nameKey) {
+/// `page_size` of a hugetlb region: 2MiB or 1GiB (the x86-64 hstates).
+std::uint64_t hugePageSize(const ConfigNode& n) {
+  const std::uint64_t v = n.asBytes();
+  if (v != (2ull << 20) && v != (1ull << 30))
+    n.fail("expected a hugetlb page size the machine has: 2MiB or 1GiB (the x86-64 hstates), got '" +
+           n.asString() + "'");
+  return v;
+}
+
+RegionSpec parseRegion(const ConfigNode& n, const std::string& nameKey, const std::string& deviceKey = "fd") {
   RegionSpec r;
   r.name = n.at(nameKey).asString();
   r.size = pageMultiple(n.at("size"), false);
@@ -123,9 +132,14 @@ RegionSpec parseRegion(const ConfigNode& n, const std::string& nameKey) {
     r.fileInts = parsePattern(*f);
   }
   if (auto f = n.find("fill")) r.fill = parsePattern(*f);
-  if (r.kind == MapKind::DeviceFile) r.fd = n.at("fd").asString();
-  if (r.kind == MapKind::Hugetlb && r.size % (2ull << 20) != 0)
-    n.at("size").fail("hugetlb regions are multiples of 2MiB");
+  if (r.kind == MapKind::DeviceFile) (deviceKey == "fd" ? r.fd : r.device) = n.at(deviceKey).asString();
+  if (auto ps = n.find("page_size")) {
+    if (r.kind != MapKind::Hugetlb) ps->fail("page_size needs kind: hugetlb");
+    r.hugePageBytes = hugePageSize(*ps);
+  }
+  if (r.kind == MapKind::Hugetlb && r.size % r.hugePageBytes != 0)
+    n.at("size").fail(std::string("hugetlb regions are multiples of their page size (") +
+                      (r.hugePageBytes == (1ull << 30) ? "1GiB" : "2MiB") + ")");
   return r;
 }
 
@@ -193,14 +207,17 @@ IntPattern parsePatternOf(const ConfigNode& n) {
 ExpectRet parseExpectOf(const ConfigNode& n) {
   return parseExpect(n);
 }
-RegionSpec parseRegionOf(const ConfigNode& n, const std::string& nameKey) {
-  return parseRegion(n, nameKey);
+RegionSpec parseRegionOf(const ConfigNode& n, const std::string& nameKey, const std::string& deviceKey) {
+  return parseRegion(n, nameKey, deviceKey);
 }
 }  // namespace detail
 
 // Script operations: scenario_parse_ops.cpp.
 std::vector<Op> parseScriptElements(const std::vector<ConfigNode>& elements, unsigned depth);
 void checkScript(const Scenario& s);
+
+// A platform scenario's processes and their mappings: platform_processes.cpp.
+void parsePlatformProcesses(const std::vector<ConfigNode>& processes, Scenario& s);
 
 // The platform and its workload: scenario_parse_platform.cpp.
 void parsePlatform(const ConfigNode& n, Scenario& s);
@@ -238,6 +255,27 @@ void parseExpectSection(const ConfigNode& e, Scenario& s) {
   }
 }
 
+/// What a platform script may name: the workload's regions, then the processes: mappings (a
+/// mapping named like a workload region is refused at its name).
+RegionNames scriptRegions(const WorkloadKind& kind, const Scenario& s,
+                          const std::vector<ConfigNode>& processes) {
+  RegionNames r = kind.regions ? kind.regions(s.workload.params) : RegionNames{};
+  const std::size_t workloadRegions = r.size();
+  for (std::size_t i = 0; i < s.platform.desc->processes.size() && i < processes.size(); ++i) {
+    const ProcessDesc& p = s.platform.desc->processes[i];
+    const std::vector<ConfigNode> mem =
+        processes[i].has("memory") ? processes[i].at("memory").elements() : std::vector<ConfigNode>{};
+    for (std::size_t j = 0; j < p.memory.size(); ++j) {
+      for (std::size_t k = 0; k < workloadRegions; ++k)
+        if (r[k].first == p.memory[j].name)
+          mem[j].at("name").fail("'" + p.memory[j].name + "' is a region of workload." + s.workload.kind +
+                                 ": give the mapping another name (scripts name both)");
+      r.emplace_back(p.memory[j].name, p.name);
+    }
+  }
+  return r;
+}
+
 Scenario buildScenario(const std::string& file, const std::map<std::string, ConfigNode>& single,
                        const std::vector<ConfigNode>& processes, const std::vector<ConfigNode>& script) {
   Scenario s;
@@ -253,20 +291,17 @@ Scenario buildScenario(const std::string& file, const std::map<std::string, Conf
     s.platform.section = *n;
     parsePlatform(*n, s);
   }
+  if (s.platform.desc) parsePlatformProcesses(processes, s);  // before the workload places buffers
   if (auto* n = get("workload")) parseWorkload(*n, s);
   if (s.platform.desc) {  // a platform scenario: the dmirror machine's sections do not apply
     for (const char* k : {"machine"})
       if (auto* n = get(k)) n->fail("a platform scenario's machine is its platform: section");
-    if (!processes.empty())
-      processes.front().fail(
-          "a platform scenario's processes are its workload's (e.g. workload.camera_chain.process)");
     if (!script.empty()) {
       const WorkloadKind* kind = findWorkloadKind(s.workload.kind);
       if (!kind)
         script.front().fail(
             "a platform scenario's script runs during its workload: give a workload: section");
-      s.platformScript = parsePlatformScript(
-          script, kind->regions ? kind->regions(s.workload.params) : RegionNames{}, *s.platform.desc);
+      s.platformScript = parsePlatformScript(script, scriptRegions(*kind, s, processes), *s.platform.desc);
     }
   }
   if (auto* n = get("machine")) parseMachine(*n, s);
@@ -275,7 +310,8 @@ Scenario buildScenario(const std::string& file, const std::map<std::string, Conf
                  {1, MemoryType::DevicePrivate},
                  {2, MemoryType::DeviceCoherent},
                  {3, MemoryType::DeviceCoherent}};
-  for (const ConfigNode& p : processes) parseProcess(p, s);
+  if (!s.platform.desc)
+    for (const ConfigNode& p : processes) parseProcess(p, s);
   if (s.processes.empty()) s.processes.push_back(ProcessSpec{"main", {}, {}, {}});
   if (!s.platform.desc) {
     s.script = parseScriptElements(script, 0);

@@ -17,7 +17,8 @@ int parseProtOf(const ConfigNode& n);
 std::uint64_t pageMultipleOf(const ConfigNode& n, bool allowZero);
 IntPattern parsePatternOf(const ConfigNode& n);
 ExpectRet parseExpectOf(const ConfigNode& n);
-RegionSpec parseRegionOf(const ConfigNode& n, const std::string& nameKey);
+RegionSpec parseRegionOf(const ConfigNode& n, const std::string& nameKey,
+                         const std::string& deviceKey = "fd");
 }  // namespace detail
 
 std::vector<Op> parseScriptElements(const std::vector<ConfigNode>& elements, unsigned depth);
@@ -36,7 +37,7 @@ const std::vector<OpSyntax>& opSyntax() {
   static const std::vector<OpSyntax> k = {
       {"mmap",
        OpKind::Mmap,
-       {"region", "size", "prot", "kind", "align", "thp", "file_ints", "fill", "fd", "expect"}},
+       {"region", "size", "prot", "kind", "align", "thp", "file_ints", "fill", "fd", "page_size", "expect"}},
       {"munmap", OpKind::Munmap, {"region", "offset", "length", "expect"}},
       {"mprotect", OpKind::Mprotect, {"region", "offset", "length", "prot", "expect"}},
       {"mremap", OpKind::Mremap, {"region", "new_size", "to_region", "expect"}},

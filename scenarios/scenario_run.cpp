@@ -110,7 +110,7 @@ void Runner::mapRegion(Proc& p, const RegionSpec& spec, const Op* op) {
       flags = MAP_SHARED | MAP_ANONYMOUS;
       break;
     case MapKind::Hugetlb:
-      flags |= MAP_HUGETLB;
+      flags |= MAP_HUGETLB | (spec.hugePageBytes == (1ull << 30) ? MAP_HUGE_1GB : MAP_HUGE_2MB);
       break;
     case MapKind::FilePrivate:
     case MapKind::FileShared: {

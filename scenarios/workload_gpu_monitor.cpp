@@ -80,6 +80,10 @@ WorkloadKind gpuMonitorWorkloadKind() {
     return "gpu_monitor " + c.nic + " watches " + c.gpu + " through " + c.process + ", " +
            std::to_string(c.samples) + " sample(s), " + gpuMonitorModeName(c.mode);
   };
+  k.regions = [](const std::any& params) {
+    const auto& c = std::any_cast<const GpuMonitorParams&>(params);
+    return c.mode == GpuMonitorMode::None ? RegionNames{} : RegionNames{{"counter", c.process}};
+  };
   k.rows = gpuMonitorRows();
   return k;
 }

@@ -81,6 +81,9 @@ WorkloadKind gpuStreamOutWorkloadKind() {
     return "gpu_stream_out " + c.gpu + " -> " + c.nic + " through " + c.process + ", " +
            std::to_string(c.bytes) + " bytes, " + gpuStreamPathName(c.path);
   };
+  k.regions = [](const std::any& params) {
+    return RegionNames{{"results", std::any_cast<const GpuStreamOutParams&>(params).process}};
+  };
   k.rows = gpuStreamOutRows();
   return k;
 }

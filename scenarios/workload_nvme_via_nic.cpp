@@ -97,6 +97,10 @@ WorkloadKind nvmeViaNicWorkloadKind() {
            nvmeViaNicOpName(w.op) + " command(s) of " + std::to_string(w.ioBytes) + " B, " +
            nvmeViaNicPathName(w.path);
   };
+  k.regions = [](const std::any& params) {
+    const auto& c = std::any_cast<const NvmeViaNicParams&>(params);
+    return c.path == NvmeViaNicPath::P2p ? RegionNames{{"nvme_bar", c.process}} : RegionNames{};
+  };
   k.rows = nvmeViaNicRows();
   return k;
 }

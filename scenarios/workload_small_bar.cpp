@@ -96,6 +96,9 @@ WorkloadKind smallBarWorkloadKind() {
            std::to_string(c.sliceBytes >> 20) + " MiB of " + c.gpu + "'s VRAM, " + std::to_string(c.passes) +
            " pass(es)";
   };
+  k.regions = [](const std::any& params) {
+    return RegionNames{{"vram", std::any_cast<const SmallBarParams&>(params).process}};
+  };
   k.rows = smallBarRows();
   return k;
 }

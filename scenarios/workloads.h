@@ -63,6 +63,30 @@ DeviceDesc& requireDevice(const ConfigNode& at, PlatformDesc& d, const std::stri
 /// Adds process `name` to the platform unless it is there.
 void ensureProcess(PlatformDesc& d, const std::string& name);
 
+/// A region a workload kind places, with its size for this run's params.
+struct RegionSize {
+  std::string name;
+  std::string process;
+  std::uint64_t bytes = 0;
+};
+/// `place:` under a workload (region: mapping) → its WorkloadPlacement: region names among
+/// `regions`, each mapping one of the region's process's (processes[].memory), big enough.
+/// Throws ConfigError at the entry (nearest region or mapping name, the size to give).
+WorkloadPlacement parsePlacement(const ConfigNode& n, const PlatformDesc& d,
+                                 const std::vector<RegionSize>& regions);
+/// The mapping `place` puts `region` of `process` in (nullptr: not placed).
+const MappingDesc* placedMapping(const PlatformDesc& d, const std::string& process,
+                                 const WorkloadPlacement& place, const std::string& region);
+/// The `place` row of a kind's table: `regions` (its region names) go in the description.
+template <class P>
+void addPlaceParam(ParamTable<P>& t, const std::string& regions) {
+  t.custom(
+      {"place", ParamType::Table, "", "none",
+       "put buffers in named process mappings (processes[].memory): region: mapping; regions: " + regions,
+       "a map"},
+      [](P&, const ConfigNode&) {});  // read by the kind's parser with parsePlacement
+}
+
 // Shared by the kinds' rows.
 
 /// `v` with `digits` decimals.

@@ -58,12 +58,14 @@ CpuOp CpuOp::madvise(int slot, std::uint64_t offset, std::uint64_t len, int advi
   return op;
 }
 CpuOp CpuOp::mremap(int slot, std::uint64_t offset, std::uint64_t len, std::uint64_t newLen, int flags,
-                    int resultSlot) {
+                    int resultSlot, int newSlot, std::uint64_t newOffset) {
   CpuOp op = load(slot, offset, len);
   op.kind = Kind::Mremap;
   op.newLen = newLen;
   op.flags = flags;
   op.resultSlot = resultSlot;
+  op.newSlot = newSlot;
+  op.newOffset = newOffset;
   return op;
 }
 CpuOp CpuOp::fork() {
@@ -326,10 +328,11 @@ Errno CpuCore::execSyscall(const CpuOp& op, CpuOpResult& res) {
       err = mm_.madvise(address(op), op.len, op.advice);
       break;
     case CpuOp::Kind::Mremap: {
-      const VaResult r = mm_.mremap(address(op), op.len, op.newLen, op.flags);
+      const Va to = (op.newSlot >= 0 ? slotAddress(op.newSlot) : Va(0)) + op.newOffset;
+      const VaResult r = mm_.mremap(address(op), op.len, op.newLen, op.flags, to);
       err = r.err;
       res.addr = r.addr;
-      if (r.ok()) setSlot(op.resultSlot, r.addr);
+      setSlot(op.resultSlot, r.ok() ? r.addr : address(op));  // a failed mremap leaves the mapping
       break;
     }
     case CpuOp::Kind::Fork: {

@@ -62,7 +62,7 @@ struct CpuOp {
     Munmap,    ///< munmap(address, len)
     Mprotect,  ///< mprotect(address, len, prot)
     Madvise,   ///< madvise(address, len, advice)
-    Mremap,    ///< mremap(address, len, newLen, flags); result -> slot `resultSlot`
+    Mremap,    ///< mremap(address, len, newLen, flags); result (the old address on failure) -> `resultSlot`
     Fork,      ///< fork(): the child mm is kept by the core (children()); the program continues as the parent
     Compute,   ///< spend `computePs` without touching memory
     Until,     ///< idle until absolute simulated time `computePs` (no wait once it has passed)
@@ -72,9 +72,13 @@ struct CpuOp {
   /// the mapped address (offset is then the address hint, 0 = none).
   int slot = -1;
   std::uint64_t offset = 0;
-  std::uint64_t len = 0;        ///< bytes
-  std::uint64_t newLen = 0;     ///< Mremap: new length (bytes)
-  int resultSlot = -1;          ///< Mremap: slot that receives the new address
+  std::uint64_t len = 0;     ///< bytes
+  std::uint64_t newLen = 0;  ///< Mremap: new length (bytes)
+  int resultSlot = -1;       ///< Mremap: slot that receives the new address
+  /// Mremap with MREMAP_FIXED: the new address = (newSlot >= 0 ? slotAddress(newSlot) : Va(0)) +
+  /// newOffset.
+  int newSlot = -1;
+  std::uint64_t newOffset = 0;
   int prot = 0;                 ///< Mmap/Mprotect: PROT_* bits
   int flags = 0;                ///< Mmap: MAP_* bits (MAP_ANONYMOUS is added); Mremap: MREMAP_*
   int advice = 0;               ///< Madvise: MADV_*
@@ -88,7 +92,7 @@ struct CpuOp {
   static CpuOp mprotect(int slot, std::uint64_t offset, std::uint64_t len, int prot);
   static CpuOp madvise(int slot, std::uint64_t offset, std::uint64_t len, int advice);
   static CpuOp mremap(int slot, std::uint64_t offset, std::uint64_t len, std::uint64_t newLen, int flags,
-                      int resultSlot);
+                      int resultSlot, int newSlot = -1, std::uint64_t newOffset = 0);
   static CpuOp fork();
   static CpuOp compute(std::uint64_t ps);
   /// Idle until absolute time `ps` (a timed script: the next op starts then, or at once if later).

@@ -41,6 +41,11 @@ const char* cameraChainRevokeName(CameraChainRevoke r) {
   return "?";
 }
 
+CameraChainSlots cameraChainSlots(const CameraParams& cp, const CameraChainParams& params) {
+  return {pageUp(cp.frameBytes()),
+          pageUp(std::uint64_t(cp.width) * cp.height * bytesPerPixel(params.outFormat))};
+}
+
 CameraChain::CameraChain(Platform& platform, const CameraChainParams& params)
     : params_(params),
       path_(params.path),
@@ -68,30 +73,58 @@ CameraChain::CameraChain(Platform& platform, const CameraChainParams& params)
   if (params.outBuffers == 0) fail("out_buffers", "at least one output buffer");
   mm_ = &platform.process(params.process);
   const CameraParams& cp = cameraParams();
-  inSlot_ = pageUp(cp.frameBytes());
-  outSlot_ = pageUp(std::uint64_t(cp.width) * cp.height * bytesPerPixel(params.outFormat));
-  // One arena: two input buffers (the camera fills one while the engine reads the other), then
-  // the output ring; the engine's address-space window is the whole arena.
-  const std::uint64_t arena = 2 * inSlot_ + params.outBuffers * outSlot_;
-  const VaResult a = mm_->mmap(Va(0), arena, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-  if (!a.ok()) fail("process", "cannot map the buffers' arena");
-  if (engine_->driver().bindAddressSpace(*mm_, a.addr, arena) != Errno::Ok)
-    fail("engine", "the colour engine refused the process's buffers");
-  in_ = a.addr;
-  out_ = a.addr + 2 * inSlot_;
-  if (params.path == CameraChainPath::P2p) {
-    if (2 * inSlot_ > engine_->hardware().params().deviceMemoryBytes)
-      fail("path", "two camera frames do not fit in the colour engine's device memory");
-    file_ = engine_->driver().openFile();
-    const VaResult in =
-        mm_->mmap(in_, 2 * inSlot_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, file_, 0);  // special vma
-    if (!in.ok()) fail("path", "mmap of the colour engine's memory failed");
-  }
+  const CameraChainSlots slots = cameraChainSlots(cp, params);
+  inSlot_ = slots.in;
+  outSlot_ = slots.out;
+  mapBuffers(platform);
   giveCameraBuffers();
   engine_->driver().setTransform(params.transform);
   scratch_.resize(outSlot_);
   camera_->onFrame([this](const CameraCompletion& c) { onFrame(c); });
   engine_->onJob([this](const ColourCompletion& c) { onJob(c); });
+}
+
+void CameraChain::mapBuffers(const Platform& platform) {
+  const std::uint64_t inBytes = 2 * inSlot_, outBytes = params_.outBuffers * outSlot_;
+  // Two input buffers (the camera fills one while the engine reads the other) and the output
+  // ring: each in its placed mapping, the others in one anonymous arena of their own.
+  const std::optional<Va> inAt = placedRegion(platform, params_.process, params_.place, "frames_in", inBytes);
+  const std::optional<Va> outAt =
+      placedRegion(platform, params_.process, params_.place, "frames_out", outBytes);
+  const bool p2p = params_.path == CameraChainPath::P2p;
+  if (outAt && platform.mapping(params_.process, params_.place.at("frames_out"))->kind == MapKind::DeviceFile)
+    fail("place", "frames_out is process memory the engine writes: not a device-file mapping");
+  if (inAt) {
+    const ProcessMapping& m = *platform.mapping(params_.process, params_.place.at("frames_in"));
+    const bool engineFile = m.kind == MapKind::DeviceFile && m.device == params_.engine;
+    if (p2p && !engineFile)
+      fail("place",
+           "on the p2p path frames_in is the colour engine's memory: place it in a device-file mapping of " +
+               params_.engine + ", or take path: bounce");
+    if (!p2p && m.kind == MapKind::DeviceFile)
+      fail("place", "on the bounce path frames_in is process memory: not a device-file mapping");
+  }
+  if (p2p && inBytes > engine_->hardware().params().deviceMemoryBytes)
+    fail("path", "two camera frames do not fit in the colour engine's device memory");
+  const std::uint64_t arena = (inAt ? 0 : inBytes) + (outAt ? 0 : outBytes);
+  Va a;
+  if (arena > 0) {
+    const VaResult r = mm_->mmap(Va(0), arena, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    if (!r.ok()) fail("process", "cannot map the buffers' arena");
+    a = r.addr;
+  }
+  in_ = inAt ? *inAt : a;
+  out_ = outAt ? *outAt : inAt ? a : a + inBytes;
+  // The engine's address-space window covers both.
+  const Va lo = std::min(in_, out_);
+  const Va hi = std::max(in_ + inBytes, out_ + outBytes);
+  if (engine_->driver().bindAddressSpace(*mm_, lo, std::uint64_t(hi - lo)) != Errno::Ok)
+    fail("engine", "the colour engine refused the process's buffers");
+  if (!p2p || inAt) return;  // bounce: process memory; p2p placed: the engine's file already
+  file_ = engine_->driver().openFile();
+  const VaResult in =
+      mm_->mmap(in_, inBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, file_, 0);  // special vma
+  if (!in.ok()) fail("path", "mmap of the colour engine's memory failed");
 }
 
 void CameraChain::giveCameraBuffers() {
@@ -312,6 +345,10 @@ void CameraChain::addStats(Platform& /*p*/, StatsRegistry& r) {
   if (ImporterDma* d = camera_->driver().importerDma()) {
     r.add("device." + params_.camera + ".dma", d->stats());
     r.add("device." + params_.camera + ".mirror", d->mirror().stats());
+  }
+  if (ImporterDma* d = engine_->driver().importerDma()) {  // the engine's window over the buffers
+    r.add("device." + params_.engine + ".dma", d->stats());
+    r.add("device." + params_.engine + ".mirror", d->mirror().stats());
   }
   P2pExporter& x = engine_->driver().exporter();
   r.add("device." + params_.engine + ".p2p", x.stats());

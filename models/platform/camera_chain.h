@@ -2,10 +2,11 @@
 // The RFC's camera chain as a platform workload (issue 13's camera_chain scenario): a "camera"
 // device streams frames into a "colour_engine" device, which writes the corrected frames to
 // process memory. What the tests wired by hand (tests/unit/devices/camera_chain_fixture.h), on a
-// Platform: the process's buffers in one anonymous arena bound to the engine (its address-space
-// window), the camera's completion MSI handler queuing the frame on the engine, the engine's
-// handler checking the corrected frame pixel by pixel against the reference transform of the
-// camera's reference pattern.
+// Platform: the process's buffers in one anonymous arena, or in named process mappings
+// (CameraChainParams::place: THP, hugetlb, file or device-file memory), bound to the engine (its
+// address-space window over both buffers), the camera's completion MSI handler queuing the frame on the
+// engine, the engine's handler checking the corrected frame pixel by pixel against the reference transform of
+// the camera's reference pattern.
 //
 // Paths:
 //  - P2p: the camera writes into the engine's device memory, mapped by the process as the
@@ -78,7 +79,21 @@ struct CameraChainParams {
   /// ignores the p2p map type): check() does not count them as failures. Frames that did come
   /// through must still be pixel-exact. Default false.
   bool allowFailedFrames = false;
+  /// Mappings of `process` (ProcessDesc::memory) holding "frames_in" (bounce: any process
+  /// memory; p2p: a device-file mapping of the engine) and "frames_out" (not a device file);
+  /// a buffer not placed lives in the chain's own anonymous mmap. Default: none placed.
+  WorkloadPlacement place;
 };
+
+/// The chain's buffer slots for a camera mode and params (page rounded): "frames_in" is two
+/// input slots, "frames_out" outBuffers output slots.
+struct CameraChainSlots {
+  std::uint64_t in = 0;   ///< one camera frame
+  std::uint64_t out = 0;  ///< one corrected frame
+  std::uint64_t framesInBytes(const CameraChainParams&) const { return 2 * in; }
+  std::uint64_t framesOutBytes(const CameraChainParams& p) const { return p.outBuffers * out; }
+};
+CameraChainSlots cameraChainSlots(const CameraParams& cp, const CameraChainParams& params);
 
 /// One frame's way through the chain (absolute times, ps).
 struct CameraChainFrame {
@@ -123,12 +138,13 @@ class CameraChain final : public PlatformWorkload {
   /// pixel-exact when checked.
   void check(const std::string& at, std::vector<std::string>& failures) const override;
   /// "workload" (stats()), "device.<camera>", "device.<engine>", the camera's importer
-  /// ("device.<camera>.dma", "device.<camera>.mirror") and the engine's exporter
+  /// ("device.<camera>.dma", "device.<camera>.mirror"), the engine's importer over the buffers
+  /// ("device.<engine>.dma", "device.<engine>.mirror") and the engine's exporter
   /// ("device.<engine>.p2p", "device.<engine>.bar").
   void addStats(Platform& p, StatsRegistry& r) override;
   /// "frames_in": the camera's two input buffers (the engine's memory, its special vma, on the
-  /// p2p path; anonymous RAM on bounce); "frames_out": the output ring (anonymous RAM), both in
-  /// params().process.
+  /// p2p path; process memory on bounce); "frames_out": the output ring (process memory), both in
+  /// params().process, each at the start of its placed mapping when placed.
   std::vector<WorkloadRegion> regions() const override;
   const CameraChainParams& params() const { return params_; }
   const CameraParams& cameraParams() const;
@@ -144,6 +160,9 @@ class CameraChain final : public PlatformWorkload {
   /// Hands the input buffers to the camera (mapping the engine's memory on the p2p path); on a
   /// refusal with p2pFallback, replaces the special vma by anonymous memory and takes Bounce.
   void giveCameraBuffers();
+  /// Places or maps the buffers (params().place), binds the engine's window over them and maps
+  /// the engine's memory over frames_in on the p2p path (unless placed there already).
+  void mapBuffers(const Platform& platform);
   /// The revoke events' thread: one event every revokeEveryPs until the last frame.
   void revokeLoop();
   /// One revoke event (revokeKind) by the engine's exporter.

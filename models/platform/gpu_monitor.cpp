@@ -65,10 +65,12 @@ GpuMonitor::GpuMonitor(Platform& platform, const GpuMonitorParams& params)
     const Va v = parts_.mapVram(kernel_.progressOffset, kPageSize);  // the counter's page, a special vma
     parts_.nic().setMonitorImporter(&parts_.importerOver(v, kPageSize));
     monitor_.addr = v.value();
+    counter_ = v;
   } else if (params.mode == GpuMonitorMode::Copy) {
     ram_ = parts_.mapAnon(kPageSize);
     parts_.nic().setMonitorImporter(&parts_.importerOver(ram_, kPageSize));
     monitor_.addr = ram_.value();
+    counter_ = ram_;
     copier_ = std::make_unique<DriverThread>((params.nic + "_copier").c_str(), platform,
                                              [this](DriverThread&) { copyLoop(); });
   }
@@ -212,6 +214,11 @@ void GpuMonitor::check(const std::string& at, std::vector<std::string>& failures
 void GpuMonitor::addStats(Platform& /*p*/, StatsRegistry& r) {
   r.add("workload", stats_);
   parts_.addStats(r);
+}
+
+std::vector<WorkloadRegion> GpuMonitor::regions() const {
+  if (counter_ == Va(0)) return {};
+  return {{"counter", params_.process, counter_, kPageSize}};
 }
 
 }  // namespace hmmsim

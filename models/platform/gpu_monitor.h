@@ -81,6 +81,9 @@ class GpuMonitor final : public PlatformWorkload {
   /// "workload" (stats()), "device.<gpu>", "device.<gpu>.bar", "device.<nic>",
   /// "device.<nic>.importer".
   void addStats(Platform& p, StatsRegistry& r) override;
+  /// "counter": the page the NIC reads the progress counter from (p2p: the GPU's special vma
+  /// over the counter's VRAM page; copy: the system-memory copy); none when the mode is none.
+  std::vector<WorkloadRegion> regions() const override;
 
   /// Stats: samples, samples_ok, samples_held, staleness (B), sample_latency (ps), and after
   /// finish(): kernel_time, kernel_pace (ps), slowdown, staleness_mean/max (B),
@@ -109,6 +112,7 @@ class GpuMonitor final : public PlatformWorkload {
   GpuKernel kernel_;
   NicMonitorParams monitor_;
   Va ram_;
+  Va counter_;  // the page the NIC reads (p2p: VRAM's special vma; copy: ram_); 0: none
   std::vector<std::uint64_t> copyIssuePs_, copyDonePs_;
   std::unique_ptr<DriverThread> host_, copier_;
   bool kernelDone_ = false;

@@ -204,4 +204,8 @@ void GpuStreamOut::addStats(Platform& /*p*/, StatsRegistry& r) {
   parts_.addStats(r);
 }
 
+std::vector<WorkloadRegion> GpuStreamOut::regions() const {
+  return {{"results", params_.process, src_, params_.bytes}};
+}
+
 }  // namespace hmmsim

@@ -76,6 +76,9 @@ class GpuStreamOut final : public PlatformWorkload {
   /// "workload" (stats()), "device.<gpu>", "device.<gpu>.bar", "device.<nic>",
   /// "device.<nic>.importer".
   void addStats(Platform& p, StatsRegistry& r) override;
+  /// "results": the VA range the NIC sends from (p2p: the GPU's special vma over the results in
+  /// VRAM; bounce: the system-memory copy), params().bytes long.
+  std::vector<WorkloadRegion> regions() const override;
 
   /// Stats: bytes_sent, bytes_correct, descriptors, ring_bytes, and after finish(): throughput
   /// (B/s), wire_rate (Gb/s), first_byte_latency, chunk_latency_p50/p99 (ps).

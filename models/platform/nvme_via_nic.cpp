@@ -144,6 +144,7 @@ NvmeViaNic::NvmeViaNic(Platform& platform, const NvmeViaNicParams& params)
   blocksPerIo_ = static_cast<std::uint32_t>(params.ioBytes / np.media.blockBytes);
   allocate(platform);
   cpu_ = std::make_unique<CpuAccess>(platform, busErrors_);
+  if (params.path == NvmeViaNicPath::P2p) mapBar0();
   if (params.path == NvmeViaNicPath::Cpu) {
     InterruptControllerModule& irq = platform.interrupts();
     completionMsi_ = irq.allocateVector(params.nvme + ".q1", 0, [this](IrqContext&) { onCompletion(); });
@@ -254,6 +255,19 @@ void NvmeViaNic::control() {
   grantsAfter_ = nvme_->exporter().exporter().grantCount();
 }
 
+void NvmeViaNic::mapBar0() {
+  Mm& mm = platform_.process(params_.process);
+  file_ = openDeviceFile(platform_.physMem(), nvme_->exporter(), FMODE_READ | FMODE_WRITE, params_.nvme);
+  const VaResult va =
+      mm.mmap(Va(0), nvme_->controller().params().barBytes, PROT_READ | PROT_WRITE, MAP_SHARED, file_, 0);
+  if (va.ok()) bar0_ = va.addr;  // else setUpP2p fails the bring-up, as it did when it mapped
+}
+
+std::vector<WorkloadRegion> NvmeViaNic::regions() const {
+  if (bar0_ == Va(0)) return {};
+  return {{"nvme_bar", params_.process, bar0_, nvme_->controller().params().barBytes}};
+}
+
 bool NvmeViaNic::setUpP2p(std::uint64_t nvmeBar) {
   const NvmeParams& np = nvme_->controller().params();
   const std::uint64_t sqOff = np.cmbOffset, cqOff = sqOff + pageUp(params_.queueDepth * 64ull);
@@ -262,12 +276,11 @@ bool NvmeViaNic::setUpP2p(std::uint64_t nvmeBar) {
   ready_ = driver_->createIoQueuePair(kQid, nvmeBar + sqOff, nvmeBar + cqOff, params_.queueDepth, kVector,
                                       true) == 0;
   if (!ready_) return false;
-  // The process maps the controller's BAR0 (special vma); the NIC's driver mirrors it.
+  // The process mapped the controller's BAR0 (special vma, mapBar0); the NIC's driver mirrors it.
   Mm& mm = platform_.process(params_.process);
   const std::uint64_t barBytes = np.barBytes;
-  file_ = openDeviceFile(platform_.physMem(), nvme_->exporter(), FMODE_READ | FMODE_WRITE, params_.nvme);
-  const VaResult va = mm.mmap(Va(0), barBytes, PROT_READ | PROT_WRITE, MAP_SHARED, file_, 0);
-  if (!va.ok()) return false;
+  if (bar0_ == Va(0)) return false;
+  const VaResult va{Errno::Ok, bar0_};
   HmmDmaImporter imp;
   imp.device = &platform_.pci(nicEndpoint_);
   imp.dma = &platform_.dma();

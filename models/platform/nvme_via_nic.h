@@ -134,6 +134,9 @@ class NvmeViaNic final : public PlatformWorkload {
   void check(const std::string& at, std::vector<std::string>& failures) const override;
   /// "workload" (stats()), "device.<nic>", "device.<nvme>" (and its media).
   void addStats(Platform& p, StatsRegistry& r) override;
+  /// "nvme_bar" (p2p path): the process's special-vma mmap of the controller's BAR0 (registers,
+  /// doorbells and the CMB holding the queues), which the NIC's importer mirrors.
+  std::vector<WorkloadRegion> regions() const override;
 
   const NvmeViaNicParams& params() const { return params_; }
   const std::vector<NvmeViaNicIo>& ios() const { return ios_; }
@@ -179,6 +182,8 @@ class NvmeViaNic final : public PlatformWorkload {
   /// allocPages, then mapped for `endpoint`'s function with `dir` (dma_map_page of the block).
   DmaBuf allocDma(std::uint64_t bytes, const char* what, const std::string& endpoint, DmaDir dir);
   void control();
+  /// p2p: the process maps the controller's BAR0 (its special vma) when the workload is built.
+  void mapBar0();
   bool setUpP2p(std::uint64_t nvmeBar);
   void startCpu();
   void onRx();
@@ -203,6 +208,7 @@ class NvmeViaNic final : public PlatformWorkload {
   std::unique_ptr<NvmeDriver> driver_;
   std::unique_ptr<DriverThread> thread_;
   std::shared_ptr<File> file_;
+  Va bar0_;  // p2p: the process's mmap of BAR0 (0: not mapped)
   std::unique_ptr<ImporterMirror> mirror_;
   std::optional<NicQueueWriterParams> queueWriter_;
   MsiMessage completionMsi_, rxMsi_;

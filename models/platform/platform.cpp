@@ -6,6 +6,7 @@
 #include <tlm_utils/simple_initiator_socket.h>
 
 #include "hmm/memremap.h"
+#include "models/cpu_mmu/file.h"
 #include "models/pcie/iommu_topology.h"
 #include "models/pcie/root_complex_module.h"
 #include "models/pcie/topology_desc.h"
@@ -102,6 +103,47 @@ Platform::Platform(const std::string& name, const PlatformDesc& desc, const Devi
   }
   for (const DeviceMemoryDesc& m : desc_.deviceMemory) placeDeviceMemory(m);
   for (const DeviceDesc& d : desc_.devices) createDevice(d, registry);
+  for (const ProcessDesc& p : desc_.processes) mapProcessMemory(p);
+}
+
+void Platform::mapProcessMemory(const ProcessDesc& p) {
+  Mm& mm = process(p.name);
+  for (const MappingDesc& m : p.memory) {
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    std::shared_ptr<File> file;
+    switch (m.kind) {
+      case MapKind::Anon:
+        break;
+      case MapKind::SharedAnon:
+        flags = MAP_SHARED | MAP_ANONYMOUS;
+        break;
+      case MapKind::FilePrivate:
+      case MapKind::FileShared:
+        flags = m.kind == MapKind::FileShared ? MAP_SHARED : MAP_PRIVATE;
+        file = tmpfile(pm_, m.bytes, p.name + "." + m.name);
+        break;
+      case MapKind::Hugetlb:
+        flags |= MAP_HUGETLB | (m.hugePageBytes == (1ull << 30) ? MAP_HUGE_1GB : MAP_HUGE_2MB);
+        break;
+      case MapKind::DeviceFile:
+        flags = MAP_SHARED;
+        file = device(m.device).openDeviceFile();
+        if (!file) fail("processes", "device \"" + m.device + "\" has no device file to map");
+        break;
+    }
+    const VaResult r = mm.mmap(Va(0), m.bytes, m.prot, flags, file, 0);
+    if (!r.ok())
+      fail("processes", "process \"" + p.name + "\": mmap of \"" + m.name + "\" (" + mapKindName(m.kind) +
+                            ") failed with " + errnoName(r.err));
+    if (m.thp && mm.madvise(r.addr, m.bytes, MADV_HUGEPAGE) != Errno::Ok)
+      fail("processes", "process \"" + p.name + "\": madvise(MADV_HUGEPAGE) of \"" + m.name + "\" failed");
+    mappings_[{p.name, m.name}] = ProcessMapping{r.addr, m.bytes, m.kind, m.device};
+  }
+}
+
+const ProcessMapping* Platform::mapping(const std::string& process, const std::string& mapping) const {
+  auto it = mappings_.find({process, mapping});
+  return it == mappings_.end() ? nullptr : &it->second;
 }
 
 void Platform::wireTrace() {

@@ -17,7 +17,10 @@
 //  6. processes (an Mm each, sleeping through one ScBlocker);
 //  7. device memory at BAR addresses (PhysMem device range or MEMORY_DEVICE_COHERENT pages via
 //     memremapPagesAt; the BAR target reads/writes those frames);
-//  8. devices through the DeviceRegistry by type name.
+//  8. devices through the DeviceRegistry by type name;
+//  9. each process's named mappings (ProcessDesc::memory), in order: anonymous (THP-advised or
+//     not), shared anonymous, tmpfiles (shared or private), hugetlb (2 MiB or 1 GiB pages from
+//     the mm's pool) and device files (PlatformDevice::openDeviceFile, mapped shared at offset 0).
 // CPU cores are added with startCpu (their program is the run's), before sc_start.
 // Teardown: devices' beforeProcessExit, then processes exit, then devices, then the rest.
 // A user's mistake (a bad description, an unknown device type or endpoint) is a ConfigError
@@ -61,6 +64,14 @@
 
 namespace hmmsim {
 
+/// A process mapping the builder made (ProcessDesc::memory): where it is.
+struct ProcessMapping {
+  Va start;  ///< page aligned (hugetlb: aligned to its page size)
+  std::uint64_t bytes = 0;
+  MapKind kind = MapKind::Anon;
+  std::string device;  ///< DeviceFile: the device
+};
+
 class Platform {
  public:
   /// Builds the machine (see the header comment). `name` prefixes module and stats names.
@@ -102,6 +113,8 @@ class Platform {
   IommuTranslationStage* iommuStage(const std::string& hb);
   /// By name; an unknown name asserts (a test's or scenario's bug once the desc was checked).
   Mm& process(const std::string& name);
+  /// Mapping `mapping` of process `process` (ProcessDesc::memory), or nullptr when either is unknown.
+  const ProcessMapping* mapping(const std::string& process, const std::string& mapping) const;
   PciDev& pci(const std::string& endpoint);
   PlatformDevice& device(const std::string& name);
   template <class T>
@@ -128,6 +141,8 @@ class Platform {
   void buildAddressMap();
   void placeDeviceMemory(const DeviceMemoryDesc& m);
   void createDevice(const DeviceDesc& d, const DeviceRegistry& registry);
+  /// Step 9: maps ProcessDesc::memory of `p`; a mapping the mm refuses is a ConfigError.
+  void mapProcessMemory(const ProcessDesc& p);
 
   std::string name_;
   PlatformDesc desc_;
@@ -154,6 +169,7 @@ class Platform {
   std::unique_ptr<CoherentOps> coherentOps_;
   std::vector<DeviceMemory> deviceMemory_;
   std::map<std::string, std::unique_ptr<Mm>> processes_;
+  std::map<std::pair<std::string, std::string>, ProcessMapping> mappings_;  // by (process, mapping)
   std::vector<std::unique_ptr<PlatformDevice>> devices_;
   std::map<std::string, std::unique_ptr<CpuCore>> cores_;
   TraceSink* trace_;

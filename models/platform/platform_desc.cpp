@@ -30,7 +30,8 @@ IommuConfig PlatformDesc::defaultIommu() {
 
 namespace {
 /// Adds `name` to `seen`; false (and `o` says why) when empty or already there.
-bool unique(std::set<std::string>& seen, const std::string& name, const char* what, std::ostringstream& o) {
+bool unique(std::set<std::string>& seen, const std::string& name, const std::string& what,
+            std::ostringstream& o) {
   if (name.empty()) {
     o << what << ": a name is required";
     return false;
@@ -42,6 +43,24 @@ bool unique(std::set<std::string>& seen, const std::string& name, const char* wh
   return true;
 }
 }  // namespace
+
+const char* mapKindName(MapKind k) {
+  switch (k) {
+    case MapKind::Anon:
+      return "anon";
+    case MapKind::SharedAnon:
+      return "shared";
+    case MapKind::FilePrivate:
+      return "file-private";
+    case MapKind::FileShared:
+      return "file";
+    case MapKind::DeviceFile:
+      return "device-file";
+    case MapKind::Hugetlb:
+      return "hugetlb";
+  }
+  return "?";
+}
 
 std::string PlatformDesc::check() const {
   std::ostringstream o;
@@ -65,6 +84,22 @@ std::string PlatformDesc::check() const {
     if (d.type.empty()) {
       o << "devices \"" << d.name << "\": a type is required";
       return o.str();
+    }
+  }
+  for (const ProcessDesc& p : processes) {
+    std::set<std::string> maps;
+    for (const MappingDesc& m : p.memory) {
+      if (!unique(maps, m.name, "processes \"" + p.name + "\" memory", o)) return o.str();
+      if (m.bytes == 0 || m.bytes % kPageSize != 0) {
+        o << "processes \"" << p.name << "\" memory \"" << m.name
+          << "\": bytes must be a non-zero multiple of 4 KiB";
+        return o.str();
+      }
+      if (m.kind == MapKind::DeviceFile && !devs.count(m.device)) {
+        o << "processes \"" << p.name << "\" memory \"" << m.name << "\": device \"" << m.device
+          << "\" is not in devices";
+        return o.str();
+      }
     }
   }
   std::set<std::string> placed;

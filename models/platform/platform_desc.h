@@ -10,6 +10,7 @@
 #include <any>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/cpu_mmu/cpu_core.h"
@@ -25,10 +26,41 @@
 
 namespace hmmsim {
 
+/// How a region of a process's address space is mapped.
+enum class MapKind {
+  Anon,         ///< MAP_PRIVATE | MAP_ANONYMOUS
+  SharedAnon,   ///< MAP_SHARED | MAP_ANONYMOUS (shmem)
+  FilePrivate,  ///< MAP_PRIVATE of a tmpfile
+  FileShared,   ///< MAP_SHARED of a tmpfile
+  DeviceFile,   ///< a device's file (dmirror: MAP_PRIVATE, VM_MIXEDMAP; platform: MAP_SHARED special vma)
+  Hugetlb,      ///< MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB (huge pages from the mm's pool)
+};
+/// "anon", "shared", "file-private", "file", "device-file", "hugetlb" (the scenario words).
+const char* mapKindName(MapKind k);
+
+/// A named mapping of a process, made when the platform is built (after its devices, before any
+/// workload): memory a workload's buffers may be placed in (PlatformWorkload placements).
+struct MappingDesc {
+  std::string name;  ///< unique in the process
+  MapKind kind = MapKind::Anon;
+  std::uint64_t bytes = 0;            ///< a multiple of 4 KiB (hugetlb: of its page size)
+  int prot = PROT_READ | PROT_WRITE;  ///< PROT_*
+  /// madvise(MADV_HUGEPAGE) after mapping (THP for anonymous memory under thp: madvise).
+  bool thp = false;
+  /// Hugetlb: the page size, 2 MiB or 1 GiB (MAP_HUGE_2MB / MAP_HUGE_1GB), taken from the mm's
+  /// pool (MmParams::hugetlbPages / hugetlbPages1G). Default 2 MiB.
+  std::uint64_t hugePageBytes = 2ull << 20;
+  std::string device;  ///< DeviceFile: the device whose file is mapped (offset 0)
+};
+
 /// One process (an address space, Mm).
 struct ProcessDesc {
-  std::string name;  ///< unique, e.g. "proc0"
-  MmParams mm;       ///< its mm's parameters; default MmParams
+  // A constructor, so that ProcessDesc{name, mm} (without memory) stays valid under -Wextra.
+  ProcessDesc(std::string n = {}, MmParams m = {}, std::vector<MappingDesc> mem = {})
+      : name(std::move(n)), mm(m), memory(std::move(mem)) {}
+  std::string name;                 ///< unique, e.g. "proc0"
+  MmParams mm;                      ///< its mm's parameters; default MmParams
+  std::vector<MappingDesc> memory;  ///< its named mappings, in mapping order; default none
 };
 
 /// One CPU core. It runs a program given when the simulation is set up (Platform::startCpu).

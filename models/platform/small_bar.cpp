@@ -207,4 +207,10 @@ void SmallBar::addStats(Platform& /*p*/, StatsRegistry& r) {
   parts_.addStats(r);
 }
 
+std::vector<WorkloadRegion> SmallBar::regions() const {
+  if (importers_.empty()) return {};
+  return {{"vram", params_.process, importers_.front().base,
+           std::uint64_t(params_.importers) * params_.sliceBytes}};
+}
+
 }  // namespace hmmsim

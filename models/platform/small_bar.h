@@ -89,6 +89,8 @@ class SmallBar final : public PlatformWorkload {
   /// "workload" (stats()), "device.<gpu>", "device.<gpu>.bar", "device.<gpu>.bar_manager",
   /// "device.<nic>".
   void addStats(Platform& p, StatsRegistry& r) override;
+  /// "vram": the special-vma mmap of VRAM [0, importers x slice) the importers' slices are in.
+  std::vector<WorkloadRegion> regions() const override;
 
   /// Stats: reads, reads_failed, refusals, read_errors, bytes_read, bytes_wrong, device_faults,
   /// revokes, revoked_pages, window_reclaims, and after finish(): elapsed (ps), throughput (B/s),

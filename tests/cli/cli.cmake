@@ -301,3 +301,46 @@ hmmsim_cli_test("an unknown misbehaviour lists the modes (exit 2)" 2
 hmmsim_cli_test("a platform script operation's expectation that fails names file:line and exits 1" 1
   ARGS run ${_bs} --set script[1].expect=EINVAL
   STDOUT "FAILED: [^\n]*bad_script.yaml:7:5: mprotect at 2ms: returned ok, expected EINVAL")
+
+# Platform processes and placements (scenarios/platform_processes.cpp): every bad mapping or
+# placement is refused before anything runs, with the key, the fix and the nearest name.
+set(_bp ${_bad}/bad_processes.yaml)
+hmmsim_cli_test("a platform scenario with processes and a placement validates (exit 0)" 0
+  ARGS validate ${_bp} STDOUT "camera_chain cam0 -> colour0 -> app")
+hmmsim_cli_test("a placement in a mapping the process does not have names file:line:column and the nearest (exit 2)" 2
+  ARGS validate ${_bad}/bad_place.yaml
+  STDERR "bad_place.yaml:7:94: key 'workload.camera_chain.place.frames_out': process 'app' has no mapping 'out_hug' \\(its mappings: out_huge\\); did you mean 'out_huge'")
+hmmsim_cli_test("a buffer bigger than its mapping says the size to give (exit 2)" 2
+  ARGS validate ${_bp} --set workload.camera_chain.place.frames_out=small
+  STDERR "key 'workload.camera_chain.place.frames_out': frames_out needs 1843200 bytes and mapping 'small' has 64KiB: make its size at least 1843200 \\(e.g. 2MiB\\)")
+hmmsim_cli_test("a placement of a region the workload does not have names the nearest (exit 2)" 2
+  ARGS validate ${_bp} --set workload.camera_chain.place.frames_ot=small
+  STDERR "frames_ot.*did you mean 'frames_out'")
+hmmsim_cli_test("a hugetlb page size the machine does not have is refused with the sizes it has (exit 2)" 2
+  ARGS validate ${_bp} --set processes[0].memory[1].page_size=4MiB
+  STDERR "key 'processes\\[0\\].memory\\[1\\].page_size': expected a hugetlb page size the machine has: 2MiB or 1GiB")
+hmmsim_cli_test("hugetlb mappings beyond the process's pool say the pool to set (exit 2)" 2
+  ARGS validate ${_bp} --set processes[0].mm.hugetlb_pages=0
+  STDERR "bad_processes.yaml:9:32: key 'processes\\[0\\].memory\\[1\\].size': process 'app' has 0 hugetlb page\\(s\\) of 2MiB and its hugetlb mappings need 1: set processes\\[0\\].mm.hugetlb_pages: 1")
+hmmsim_cli_test("a placement in a process without mappings says to declare them (exit 2)" 2
+  ARGS validate ${_bp} --set workload.camera_chain.process=other
+  STDERR "frames_in is in process 'other', which has no mappings: declare it under processes: with a memory: list")
+hmmsim_cli_test("p2p input frames placed in process memory must be the engine's device file (exit 2)" 2
+  ARGS validate ${_bp} --set workload.camera_chain.path=p2p
+  STDERR "bad_processes.yaml:19:24: key 'workload.camera_chain.place.frames_in': on the p2p path frames_in is the colour engine's memory: place it in a mapping with kind: device-file, device: colour0")
+hmmsim_cli_test("a device-file mapping of a device without a file names those with one (exit 2)" 2
+  ARGS validate ${_bp} --set processes[0].memory[2].kind=device-file --set processes[0].memory[2].device=cam0
+  STDERR "no device with a device file named 'cam0' in platform.devices \\(devices of type colour_engine have one: colour0\\)")
+hmmsim_cli_test("an unknown platform script operation near fork names it (exit 2)" 2
+  ARGS validate ${_bs} --set script[0].op=frok
+  STDERR "key 'script\\[0\\].op': unknown platform script operation 'frok'; did you mean 'fork'")
+set(_bsm ${_bad}/bad_script_mm.yaml)
+hmmsim_cli_test("a platform script fork of an unknown process names the nearest (exit 2)" 2
+  ARGS validate ${_bsm} --set script[0].process=ap
+  STDERR "key 'script\\[0\\].process': no process 'ap'; did you mean 'app'")
+hmmsim_cli_test("an mremap to a region the process does not have names its regions (exit 2)" 2
+  ARGS validate ${_bsm} --set script[1].to=frames_ot
+  STDERR "key 'script\\[1\\].to': no other region 'frames_ot' in process 'app' to move to; did you mean 'frames_in'")
+hmmsim_cli_test("a migrate by a device that cannot migrate names file:line:column and the types (exit 2)" 2
+  ARGS validate ${_bsm}
+  STDERR "bad_script_mm.yaml:9:47: key 'script\\[2\\].device': device 'colour0' is a colour_engine; migrate needs one of type gpu, dmirror")

@@ -42,6 +42,8 @@ class ColourEnginePlatformDevice final : public PlatformDevice {
   P2pExporter* p2pExporter() override { return &driver_->exporter(); }
   /// The bound address-space window's importer (nullptr before bindAddressSpace).
   ImporterDma* importerDma() override { return driver_->importerDma(); }
+  /// The driver's file: its mmap maps the device memory (a special vma, shared).
+  std::shared_ptr<File> openDeviceFile() override { return driver_->openFile(); }
 
  private:
   std::unique_ptr<ColourEngine> hw_;

@@ -24,6 +24,7 @@
 namespace hmmsim {
 
 class DmaMapping;
+class File;
 class ImporterDma;
 class ImporterDmaDirectory;
 class InterruptController;
@@ -56,6 +57,9 @@ class PlatformDevice {
   /// Its importer data path (device MMU over a process range) once it exists, or nullptr: what a
   /// scenario script's `misbehave` switches.
   virtual ImporterDma* importerDma() { return nullptr; }
+  /// Opens its device file (what a process mmaps: a special vma onto device memory at offset 0),
+  /// or nullptr when it has none: what a scenario's `device-file` process mapping maps.
+  virtual std::shared_ptr<File> openDeviceFile() { return nullptr; }
 
  private:
   std::string name_;

@@ -18,3 +18,7 @@ hmmsim_test(test_camera_chain_workload SOURCES unit/platform/test_camera_chain_w
 # moves and interrupt handlers as slices, read back from the JSON.
 hmmsim_test(test_platform_trace SOURCES unit/platform/test_platform_trace.cpp
   LIBS hmmsim::platform)
+# Named process mappings (ProcessDesc::memory: THP, hugetlb, shared file, device file) and the
+# camera chain's buffers placed in them.
+hmmsim_test(test_process_mappings SOURCES unit/platform/test_process_mappings.cpp
+  LIBS hmmsim::platform)

@@ -1,0 +1,154 @@
+// A platform scenario's `processes:` (their mm and named mappings) and a workload's `place:`
+// (its buffers in those mappings). The mapping entries are the dmirror machine's region entries
+// (parseRegion), with `device:` naming the platform device whose file a device-file mapping maps.
+
+#include <algorithm>
+
+#include "models/cpu_mmu/cpu_mmu_params.h"
+#include "scenarios/param_tables.h"
+#include "scenarios/scenario.h"
+#include "scenarios/workloads.h"
+
+namespace hmmsim::scenario {
+
+namespace detail {
+RegionSpec parseRegionOf(const ConfigNode& n, const std::string& nameKey, const std::string& deviceKey);
+}  // namespace detail
+
+namespace {
+
+/// Device types whose PlatformDevice::openDeviceFile gives a file to map.
+const std::vector<std::string> kDeviceFileTypes = {"colour_engine"};
+
+const std::vector<std::string> kMappingKeys = {"name", "size", "prot", "kind", "thp", "page_size", "device"};
+
+/// "2MiB" / "1GiB" / "N B" for messages.
+std::string sizeText(std::uint64_t b) {
+  if (b % (1ull << 30) == 0) return std::to_string(b >> 30) + "GiB";
+  if (b % (1ull << 20) == 0) return std::to_string(b >> 20) + "MiB";
+  if (b % (1ull << 10) == 0) return std::to_string(b >> 10) + "KiB";
+  return std::to_string(b) + " B";
+}
+
+/// A device-file mapping's device exists and has a device file.
+void checkDeviceFile(const ConfigNode& at, const PlatformDesc& d, const std::string& device) {
+  std::vector<std::string> names;
+  for (const DeviceDesc& x : d.devices)
+    if (std::find(kDeviceFileTypes.begin(), kDeviceFileTypes.end(), x.type) != kDeviceFileTypes.end()) {
+      if (x.name == device) return;
+      names.push_back(x.name);
+    }
+  at.fail("no device with a device file named '" + device + "' in platform.devices (devices of type " +
+          joinedWords(kDeviceFileTypes) + " have one" + (names.empty() ? "" : ": " + joinedWords(names)) +
+          ")" + didYouMean(device, names));
+}
+
+MappingDesc parseMapping(const ConfigNode& n, const PlatformDesc& d) {
+  n.requireKeys(kMappingKeys);
+  const RegionSpec r = detail::parseRegionOf(n, "name", "device");
+  if (r.kind == MapKind::DeviceFile) checkDeviceFile(n.at("device"), d, r.device);
+  MappingDesc m;
+  m.name = r.name;
+  m.kind = r.kind;
+  m.bytes = r.size;
+  m.prot = r.prot;
+  m.thp = r.thp;
+  m.hugePageBytes = r.hugePageBytes;
+  m.device = r.device;
+  return m;
+}
+
+/// The mm's hugetlb pools hold the process's hugetlb mappings (mmap would fail with ENOMEM).
+void checkHugetlbPools(const ConfigNode& n, const ProcessDesc& p, std::size_t index) {
+  std::uint64_t need2m = 0, need1g = 0;
+  if (p.memory.empty()) return;
+  const std::vector<ConfigNode> mem = n.at("memory").elements();
+  for (std::size_t i = 0; i < p.memory.size(); ++i) {
+    const MappingDesc& m = p.memory[i];
+    if (m.kind != MapKind::Hugetlb) continue;
+    const bool big = m.hugePageBytes == (1ull << 30);
+    std::uint64_t& need = big ? need1g : need2m;
+    need += m.bytes / m.hugePageBytes;
+    const std::uint64_t pool = big ? p.mm.hugetlbPages1G : p.mm.hugetlbPages;
+    if (need > pool)
+      mem[i].at("size").fail("process '" + p.name + "' has " + std::to_string(pool) + " hugetlb page(s) of " +
+                             sizeText(m.hugePageBytes) + " and its hugetlb mappings need " +
+                             std::to_string(need) + ": set processes[" + std::to_string(index) + "].mm." +
+                             (big ? "hugetlb_pages_1g" : "hugetlb_pages") + ": " + std::to_string(need));
+  }
+}
+
+}  // namespace
+
+void parsePlatformProcesses(const std::vector<ConfigNode>& processes, Scenario& s) {
+  PlatformDesc& d = *s.platform.desc;
+  for (const ConfigNode& n : processes) {
+    n.requireKeys({"name", "mm", "memory"});
+    ProcessDesc p;
+    p.name = n.at("name").asString();
+    for (const ProcessDesc& q : d.processes)
+      if (q.name == p.name) n.at("name").fail("process '" + p.name + "' is declared twice");
+    if (auto mm = n.find("mm")) mmParamTable().load(*mm, p.mm);
+    if (auto mem = n.find("memory"))
+      for (const ConfigNode& e : mem->elements()) {
+        p.memory.push_back(parseMapping(e, d));
+        const std::string& name = p.memory.back().name;
+        for (std::size_t i = 0; i + 1 < p.memory.size(); ++i)
+          if (p.memory[i].name == name)
+            e.at("name").fail("mapping '" + name + "' is declared twice in process '" + p.name + "'");
+        for (const ProcessDesc& q : d.processes)
+          for (const MappingDesc& m : q.memory)
+            if (m.name == name)
+              e.at("name").fail("'" + name + "' is already a mapping of process '" + q.name +
+                                "' (scripts name mappings alone: names are unique across processes)");
+      }
+    checkHugetlbPools(n, p, d.processes.size());
+    d.processes.push_back(std::move(p));
+  }
+}
+
+WorkloadPlacement parsePlacement(const ConfigNode& n, const PlatformDesc& d,
+                                 const std::vector<RegionSize>& regions) {
+  std::vector<std::string> names;
+  for (const RegionSize& r : regions) names.push_back(r.name);
+  n.requireKeys(names);
+  WorkloadPlacement place;
+  for (const auto& [region, value] : n.entries()) {
+    const RegionSize& r =
+        *std::find_if(regions.begin(), regions.end(), [&](const RegionSize& x) { return x.name == region; });
+    const std::string mapping = value.asString();
+    auto p = std::find_if(d.processes.begin(), d.processes.end(),
+                          [&](const ProcessDesc& x) { return x.name == r.process; });
+    std::vector<std::string> maps;
+    if (p != d.processes.end())
+      for (const MappingDesc& m : p->memory) maps.push_back(m.name);
+    if (maps.empty())
+      value.fail(region + " is in process '" + r.process +
+                 "', which has no mappings: declare it under processes: with a memory: list");
+    auto m = std::find_if(p->memory.begin(), p->memory.end(),
+                          [&](const MappingDesc& x) { return x.name == mapping; });
+    if (m == p->memory.end())
+      value.fail("process '" + r.process + "' has no mapping '" + mapping +
+                 "' (its mappings: " + joinedWords(maps) + ")" + didYouMean(mapping, maps));
+    if (r.bytes > m->bytes)
+      value.fail(region + " needs " + std::to_string(r.bytes) + " bytes and mapping '" + mapping + "' has " +
+                 sizeText(m->bytes) + ": make its size at least " + std::to_string(r.bytes) + " (e.g. " +
+                 sizeText(((r.bytes + (1ull << 20) - 1) >> 20) << 20) + ")");
+    place[region] = mapping;
+  }
+  return place;
+}
+
+/// The mapping `place` puts `region` in (nullptr: not placed).
+const MappingDesc* placedMapping(const PlatformDesc& d, const std::string& process,
+                                 const WorkloadPlacement& place, const std::string& region) {
+  auto it = place.find(region);
+  if (it == place.end()) return nullptr;
+  for (const ProcessDesc& p : d.processes)
+    if (p.name == process)
+      for (const MappingDesc& m : p.memory)
+        if (m.name == it->second) return &m;
+  return nullptr;
+}
+
+}  // namespace hmmsim::scenario

@@ -1,0 +1,147 @@
+// A platform script's address-space operations on the camera chain (scenarios/platform_script.h):
+// fork (COW write-protection: the engine's importer drops the output ring and breaks COW on its
+// next write), mremap (a buffer moved away and back: an unmap round each way, the importer
+// re-faults; a region that follows its memory; an expected EFAULT), migrate by a dmirror (the
+// importer's fault brings device-private pages back) and their checks before anything runs.
+// Every frame stays pixel-exact. Assertions after sc_start().
+#include <catch2/catch.hpp>
+
+#include "models/platform/builtin_devices.h"
+#include "models/platform/camera_chain.h"
+#include "models/platform/platform.h"
+#include "scenarios/platform_script_run.h"
+#include "tests/unit/platform/camera_chain_desc.h"
+
+using namespace hmmsim;
+using namespace hmmsim::scenario;
+using namespace hmmsim::test;
+
+namespace {
+
+const RegionNames kRegions = {{"frames_in", "app"}, {"frames_out", "app"}};
+
+/// The small chain (256x32 frames every 4.17 ms, process "app") with `script`.
+struct Run {
+  PlatformDesc desc = smallChainDesc();
+  std::vector<PlatformOp> ops;
+  std::unique_ptr<Platform> p;
+  std::unique_ptr<CameraChain> chain;
+  std::unique_ptr<PlatformScriptRunner> runner;
+  std::vector<std::string> failures;
+
+  Run(const std::string& script, CameraChainParams c, bool dmirror = false) {
+    if (dmirror) desc.devices.push_back(DeviceDesc{"dmirror", "dm0", "", DmirrorDeviceParams{}});
+    ops = parsePlatformScript(ConfigNode::loadString(script, "s.yaml").elements(), kRegions, desc);
+    p = std::make_unique<Platform>("m", desc, builtinDevices());
+    chain = std::make_unique<CameraChain>(*p, c);
+    runner = std::make_unique<PlatformScriptRunner>(*p, chain.get(), ops);
+    chain->start();
+    runner->start();
+    sc_core::sc_start();
+    chain->finish();
+    chain->check("", failures);
+    runner->finish();
+    runner->check(failures);
+  }
+  Mm& mm() { return p->process("app"); }
+  const StatsGroup& engineMirror() { return p->device("colour0").importerDma()->mirror().stats(); }
+  std::uint64_t exact() { return chain->stats().counterValue("frames_exact"); }
+};
+
+CameraChainParams frames(std::uint64_t n) {
+  CameraChainParams c;
+  c.frames = n;
+  c.transform = *colourTransformPreset("vivid");
+  return c;
+}
+
+std::string parseError(const std::string& script, bool dmirror = false) {
+  PlatformDesc d = smallChainDesc();
+  if (dmirror) d.devices.push_back(DeviceDesc{"dmirror", "dm0", "", DmirrorDeviceParams{}});
+  try {
+    parsePlatformScript(ConfigNode::loadString(script, "s.yaml").elements(), kRegions, d);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+// Without a script the small chain (4 frames, p2p) takes no COW fault, the engine's importer one
+// invalidation (the p2p input's mmap over the arena) and no device fault (the driver's prefault
+// maps each job's buffers); the mm raises one MMU_NOTIFY_UNMAP round (that mmap).
+
+TEST_CASE("a platform script fork write-protects the ring: the engine re-faults and breaks COW") {
+  Run r("[{op: fork, at: 6ms}]", frames(4));
+  CHECK(r.failures.empty());
+  CHECK(r.exact() == 4);
+  CHECK(r.mm().mmStats().forkCalls.value() == 1);
+  CHECK(r.mm().mmStats().notifyEvents[std::size_t(MmuNotifierEvent::ProtectionPage)]->value() == 1);
+  // The fork's round reached the engine's importer, which faulted the ring again for writing and
+  // broke COW on the pages written before the fork.
+  CHECK(r.engineMirror().counterValue("invalidations") ==
+        8);  // 1 + the fork's round + 6 COW copies' clear rounds
+  CHECK(r.engineMirror().counterValue("device_faults") == 6);
+  CHECK(r.mm().vmEvents().cowFault.value() == 6);  // the 6 pages of ring slot 0, written before the fork
+}
+
+TEST_CASE("a platform script mremap moves the ring away and back and the engine re-faults it") {
+  Run r(R"(
+- {op: mmap, region: park, size: 48KiB, at: 1ms}
+- {op: mremap, region: frames_out, to: park, at: 6ms}
+- {op: mremap, region: frames_out, back: true, at: 6ms}
+- {op: mremap, region: frames_in, size: 1MiB, at: 7ms, expect: EFAULT}
+- {op: mmap, region: scratch, size: 16KiB, at: 1ms}
+- {op: write, region: scratch, value: 7, at: 2ms}
+- {op: mremap, region: scratch, size: 64KiB, at: 8ms}
+- {op: write, region: scratch, offset: 16KiB, value: 9, at: 9ms}
+- {op: read, region: scratch, length: 16KiB, value: 7, at: 10ms}
+- {op: read, region: scratch, offset: 16KiB, value: 9, at: 10ms}
+)",
+        frames(4));
+  CHECK(r.failures.empty());  // the reads after the grow saw both writes
+  CHECK(r.exact() == 4);
+  CHECK(r.mm().mmStats().mremapCalls.value() == 4);
+  CHECK(r.mm().mmStats().failedCalls.value() == 1);  // the special vma cannot grow
+  CHECK(r.mm().mmStats().notifyEvents[std::size_t(MmuNotifierEvent::Unmap)]->value() == 6);
+  CHECK(r.engineMirror().counterValue("invalidations") == 3);  // 1 + away + back
+  CHECK(r.engineMirror().counterValue("device_faults") == 6);  // the slot written next, at its address again
+}
+
+TEST_CASE("a platform script dmirror migrates the ring to device memory and the engine faults it back") {
+  CameraChainParams c = frames(4);
+  c.path = CameraChainPath::Bounce;
+  Run r(R"(
+- {op: migrate, region: frames_out, device: dm0, at: 6ms}
+- {op: migrate, region: frames_in, device: dm0, at: 7ms}
+- {op: migrate, region: frames_in, device: dm0, to: ram, at: 7100us}
+)",
+        c, true);
+  CHECK(r.failures.empty());
+  CHECK(r.exact() == 4);
+  CHECK(r.runner->stats().counterValue("migrations") == 3);
+  CHECK(r.runner->stats().counterValue("migrated_pages") ==
+        35);  // 12 + 12 to dm0, 11 back (the camera faulted one first)
+  CHECK(r.mm().mmStats().notifyEvents[std::size_t(MmuNotifierEvent::Migrate)]->value() == 17);
+  // The engine's writes to the ring found device-private entries: migrate_to_ram brought them back.
+  CHECK(r.mm().vmEvents().devicePrivateFault.value() == 13);
+}
+
+TEST_CASE("platform script fork mremap and migrate entries are checked before anything runs") {
+  CHECK_THAT(parseError("[{op: fork, process: ap, at: 1ms}]"),
+             Catch::Contains("no process 'ap'; did you mean 'app'"));
+  CHECK_THAT(
+      parseError("[{op: mremap, region: frames_out, to: frames_ot, at: 1ms}]"),
+      Catch::Contains("no other region 'frames_ot' in process 'app' to move to; did you mean 'frames_in'"));
+  CHECK_THAT(parseError("[{op: mremap, region: frames_out, to: frames_in, back: true, at: 1ms}]"),
+             Catch::Contains("give to or back: true, not both"));
+  CHECK_THAT(
+      parseError(
+          "[{op: mmap, region: s, size: 4KiB, at: 1ms}, {op: mremap, region: s, back: true, at: 2ms}]"),
+      Catch::Contains("'s' is a script mmap"));
+  CHECK_THAT(parseError("[{op: migrate, region: frames_out, device: colour0, at: 1ms}]"),
+             Catch::Contains("device 'colour0' is a colour_engine; migrate needs one of type gpu, dmirror"));
+  CHECK_THAT(parseError("[{op: migrate, region: frames_out, device: dm0, to: vram, at: 1ms}]", true),
+             Catch::Contains("to"));
+}
