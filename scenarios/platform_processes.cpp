@@ -110,10 +110,13 @@ void parsePlatformProcesses(const std::vector<ConfigNode>& processes, Scenario& 
 WorkloadPlacement parsePlacement(const ConfigNode& n, const PlatformDesc& d,
                                  const std::vector<RegionSize>& regions) {
   std::vector<std::string> names;
+  names.reserve(regions.size());
   for (const RegionSize& r : regions) names.push_back(r.name);
   n.requireKeys(names);
   WorkloadPlacement place;
-  for (const auto& [region, value] : n.entries()) {
+  for (const auto& entry : n.entries()) {
+    const std::string& region = entry.first;
+    const ConfigNode& value = entry.second;
     const RegionSize& r =
         *std::find_if(regions.begin(), regions.end(), [&](const RegionSize& x) { return x.name == region; });
     const std::string mapping = value.asString();
@@ -130,10 +133,14 @@ WorkloadPlacement parsePlacement(const ConfigNode& n, const PlatformDesc& d,
     if (m == p->memory.end())
       value.fail("process '" + r.process + "' has no mapping '" + mapping +
                  "' (its mappings: " + joinedWords(maps) + ")" + didYouMean(mapping, maps));
-    if (r.bytes > m->bytes)
-      value.fail(region + " needs " + std::to_string(r.bytes) + " bytes and mapping '" + mapping + "' has " +
-                 sizeText(m->bytes) + ": make its size at least " + std::to_string(r.bytes) + " (e.g. " +
-                 sizeText(((r.bytes + (1ull << 20) - 1) >> 20) << 20) + ")");
+    if (r.bytes > m->bytes) {
+      std::string msg = region;
+      msg.append(" needs ").append(std::to_string(r.bytes)).append(" bytes and mapping '").append(mapping);
+      msg.append("' has ").append(sizeText(m->bytes)).append(": make its size at least ");
+      msg.append(std::to_string(r.bytes)).append(" (e.g. ");
+      msg.append(sizeText(((r.bytes + (1ull << 20) - 1) >> 20) << 20)).append(")");
+      value.fail(msg);
+    }
     place[region] = mapping;
   }
   return place;
