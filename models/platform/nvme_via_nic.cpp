@@ -474,6 +474,7 @@ void NvmeViaNic::addStats(Platform& /*p*/, StatsRegistry& r) {
   r.add("device." + params_.nic, nic_->nic().stats());
   r.add("device." + params_.nvme, nvme_->controller().stats());
   r.add("device." + params_.nvme + ".media", nvme_->controller().media().stats());
+  if (mirror_) r.add("device." + params_.nic + ".mirror", mirror_->stats());  // p2p: its mirror of BAR0
 }
 
 }  // namespace hmmsim

@@ -344,3 +344,11 @@ hmmsim_cli_test("an mremap to a region the process does not have names its regio
 hmmsim_cli_test("a migrate by a device that cannot migrate names file:line:column and the types (exit 2)" 2
   ARGS validate ${_bsm}
   STDERR "bad_script_mm.yaml:9:47: key 'script\\[2\\].device': device 'colour0' is a colour_engine; migrate needs one of type gpu, dmirror")
+# The GPU and NVMe workloads' named regions (gpu_monitor: counter, unless mode none).
+set(_bgr ${_bad}/bad_script_gpu_region.yaml)
+hmmsim_cli_test("a gpu_monitor script may name its counter region when it monitors (exit 0)" 0
+  ARGS validate ${_bgr} --set workload.gpu_monitor.mode=p2p
+  STDOUT "gpu_monitor nic0 watches gpu0 through app.*script: 1 operation")
+hmmsim_cli_test("a gpu_monitor without monitoring has no counter region for its script (exit 2)" 2
+  ARGS validate ${_bgr}
+  STDERR "bad_script_gpu_region.yaml:6:38: key 'script\\[0\\].region': no region 'counter': the workload's regions and the script's mmaps are none")
