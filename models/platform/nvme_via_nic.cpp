@@ -251,6 +251,14 @@ void NvmeViaNic::control() {
   // The control thread sleeps until the NIC is done (the CPU takes no part in the I/O), then the
   // NIC's driver lets go of its mirror of the queue.
   while (!done()) cpu_->cpuWork(kPollPs);
+  // What the mirror went through outlives it in the workload's stats.
+  const StatsGroup& m = mirror_->stats();
+  stats_
+      .scalar("mirror_invalidations", "calls",
+              "invalidate callbacks that zapped the NIC's mirror of BAR0 (p2p)")
+      .set(double(m.counterValue("invalidations")));
+  stats_.scalar("mirror_device_faults", "lookups", "NIC accesses its mirror of BAR0 found unmapped (p2p)")
+      .set(double(m.counterValue("device_faults")));
   mirror_.reset();
   grantsAfter_ = nvme_->exporter().exporter().grantCount();
 }
@@ -474,7 +482,6 @@ void NvmeViaNic::addStats(Platform& /*p*/, StatsRegistry& r) {
   r.add("device." + params_.nic, nic_->nic().stats());
   r.add("device." + params_.nvme, nvme_->controller().stats());
   r.add("device." + params_.nvme + ".media", nvme_->controller().media().stats());
-  if (mirror_) r.add("device." + params_.nic + ".mirror", mirror_->stats());  // p2p: its mirror of BAR0
 }
 
 }  // namespace hmmsim

@@ -132,8 +132,8 @@ class NvmeViaNic final : public PlatformWorkload {
   /// The controller came up, every request completed with success, and the data is byte-exact
   /// (media after writes, buffers after reads).
   void check(const std::string& at, std::vector<std::string>& failures) const override;
-  /// "workload" (stats()), "device.<nic>", "device.<nvme>" (and its media), and on the p2p path the
-  /// NIC's mirror of BAR0 ("device.<nic>.mirror").
+  /// "workload" (stats(); on the p2p path also mirror_invalidations and mirror_device_faults, what the
+  /// NIC's mirror of BAR0 went through), "device.<nic>", "device.<nvme>" (and its media).
   void addStats(Platform& p, StatsRegistry& r) override;
   /// "nvme_bar" (p2p path): the process's special-vma mmap of the controller's BAR0 (registers,
   /// doorbells and the CMB holding the queues), which the NIC's importer mirrors.

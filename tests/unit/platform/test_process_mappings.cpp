@@ -31,12 +31,15 @@ PlatformDesc placedDesc() {
   PlatformDesc d = smallChainDesc();
   ProcessDesc& app = d.processes.front();
   app.mm.hugetlbPages = 1;
+  app.mm.hugetlbPages1G = 1;
   MappingDesc thp = mapping("in_thp", MapKind::Anon, k2M);
   thp.thp = true;
   MappingDesc dev = mapping("in_dev", MapKind::DeviceFile, 1ull << 20);
   dev.device = "colour0";
+  MappingDesc gig = mapping("huge_1g", MapKind::Hugetlb, 1ull << 30);
+  gig.hugePageBytes = 1ull << 30;
   app.memory = {thp, mapping("out_huge", MapKind::Hugetlb, k2M),
-                mapping("out_file", MapKind::FileShared, k2M), dev};
+                mapping("out_file", MapKind::FileShared, k2M), dev, gig};
   return d;
 }
 
@@ -69,6 +72,10 @@ TEST_CASE("platform process mappings are made in order with their kinds and alig
   CHECK(dev->device == "colour0");
   CHECK((mm.findVma(thp->start)->vmFlags & VM_HUGEPAGE) != 0);
   CHECK((mm.findVma(huge->start)->vmFlags & VM_HUGETLB) != 0);
+  const ProcessMapping* gig = p.mapping("app", "huge_1g");  // reserved from the 1 GiB pool, not faulted
+  REQUIRE(gig);
+  CHECK(gig->start.value() % (1ull << 30) == 0);
+  CHECK(mm.findVma(gig->start)->vmHugetlbShift == 30);
   CHECK((mm.findVma(file->start)->vmFlags & VM_SHARED) != 0);
   CHECK((mm.findVma(dev->start)->vmFlags & (VM_IO | VM_PFNMAP)) != 0);  // the engine's special vma
 }
