@@ -25,7 +25,7 @@ Dram::Dram(sc_core::sc_module_name name, const DramParams& params, PhysMem& phys
       physMem_(physMem),
       psPerByte_(8.0e12 / params.channelBandwidthBps),
       latency_(sc_core::sc_time(static_cast<double>(params.latencyPs), sc_core::SC_PS)),
-      busyUntil_(params.channels, sc_core::SC_ZERO_TIME),
+      channelBooks_(params.channels),
       stats_(this->name()),
       reads_(stats_.counter("reads", "requests", "read requests served")),
       writes_(stats_.counter("writes", "requests", "write requests served")),
@@ -103,27 +103,28 @@ void Dram::moveData(tlm::tlm_generic_payload& gp) {
 
 void Dram::bTransport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   if (!checkPayload(gp)) return;
-  const sc_core::sc_time arrival = sc_core::sc_time_stamp() + delay;
+  // Times in ps (the simulation's time resolution, set by sim/).
+  const std::uint64_t nowPs = sc_core::sc_time_stamp().value();
+  const std::uint64_t arrivalPs = nowPs + delay.value();
   const std::uint64_t addr = gp.get_address();
   const std::uint64_t len = gp.get_data_length();
 
-  // Reserve each channel piece: consecutive granules of the request alternate channels.
-  sc_core::sc_time lastByte = arrival;
-  std::uint64_t seenChannels = 0;  // bit c: this request already reserved on channel c
+  // Book each channel piece: consecutive granules of the request alternate channels. No
+  // initiator's local time is behind SystemC time, so bookings that ended by now are forgotten.
+  std::uint64_t lastBytePs = arrivalPs;
+  std::uint64_t seenChannels = 0;  // bit c: this request already booked on channel c
   std::uint64_t off = 0;
   while (off < len) {
     const std::uint64_t a = addr + off;
     const std::uint64_t granuleEnd = (a | (params_.interleaveBytes - 1)) + 1;
     const std::uint64_t n = std::min<std::uint64_t>(len - off, granuleEnd - a);
     const unsigned c = channelOf(Pa(a));
-    const sc_core::sc_time start = std::max(arrival, busyUntil_[c]);
-    if (!(seenChannels >> c & 1) && start > arrival)
-      queuedPs_ += static_cast<std::uint64_t>(std::llround((start - arrival).to_seconds() * 1e12));
+    const std::uint64_t xferPs = serializationTime(n).value();
+    const IntervalBook::Booking b = channelBooks_[c].book(arrivalPs, xferPs, 0, nowPs);
+    if (!(seenChannels >> c & 1)) queuedPs_ += b.startPs - arrivalPs;
     seenChannels |= 1ull << c;
-    const sc_core::sc_time xfer = serializationTime(n);
-    busyUntil_[c] = start + xfer;
-    *channelBusyPs_[c] += static_cast<std::uint64_t>(std::llround(xfer.to_seconds() * 1e12));
-    lastByte = std::max(lastByte, busyUntil_[c]);
+    *channelBusyPs_[c] += xferPs;
+    lastBytePs = std::max(lastBytePs, b.endPs);
     off += n;
   }
 
@@ -137,7 +138,7 @@ void Dram::bTransport(int /*port*/, tlm::tlm_generic_payload& gp, sc_core::sc_ti
   }
   gp.set_dmi_allowed(false);
   gp.set_response_status(tlm::TLM_OK_RESPONSE);
-  delay = (lastByte + latency_) - sc_core::sc_time_stamp();
+  delay = sc_core::sc_time(static_cast<double>(lastBytePs - nowPs), sc_core::SC_PS) + latency_;
 }
 
 unsigned Dram::transportDbg(int /*port*/, tlm::tlm_generic_payload& gp) {

@@ -3,14 +3,19 @@
 //
 // What it models
 //  - Channels with a fixed address interleave (channel = (pa / interleaveBytes) % channels).
-//    Each channel has a data bandwidth and a "busy until" time: a request's bytes on a channel
-//    are serialized after whatever earlier requests reserved there, so concurrent streams share
-//    the channel's bandwidth, in request-arrival order (arrival = sc_time_stamp() + annotated delay).
+//    Each channel has a data bandwidth and a timeline of booked intervals (sim/interval_book.h):
+//    a request's bytes on a channel take the earliest gap at or after the request's arrival
+//    (arrival = sc_time_stamp() + annotated delay) that earlier bookings left, so concurrent
+//    streams share the channel's bandwidth and a booking made ahead of SystemC time (an
+//    initiator running ahead under temporal decoupling) never delays an earlier-timed request
+//    that fits before it.
 //  - A fixed access latency per request (controller + row access + return path), pipelined: it
 //    does not occupy the channel. A request completes latency after its last byte's slot ends:
-//        done = max over its channel pieces (max(arrival, busyUntil[c]) + bytes_c / bandwidth)
+//        done = max over its channel pieces (earliest fitting start on c + bytes_c / bandwidth)
 //               + latency
-//    and b_transport adds (done - arrival) to the caller's delay.
+//    and b_transport adds (done - arrival) to the caller's delay. (Before interval booking a
+//    channel had one "busy until" time, and a device burst booked ahead of SystemC time delayed a
+//    CPU access timed before it; results then depended on which initiator the scheduler ran first.)
 //  - Data: reads and writes go to PhysMem (sparse frames; untouched bytes read as zeros), so CPU
 //    and DMA traffic move real bytes. storeData = false drops payloads (pure-timing sweeps).
 //  - Debug transport (transport_dbg) for backdoor access without time.
@@ -19,9 +24,8 @@
 //    reservations of earlier requests (not the request's own pieces).
 // What it leaves out: banks, ranks, row-buffer hits and misses, refresh, read/write turnaround,
 //   the memory controller's scheduler (requests are served in arrival order), ECC, caches.
-// Timing assumptions: a request that arrives "in the past" of a channel's reservation (temporal
-//   decoupling lets initiators run ahead) is still served in call order; with a quantum of zero
-//   the order is the simulated-time order.
+// Timing assumptions: requests that want the same gap at the same time are served in call order;
+//   a request never waits for a booking that starts after its own pieces would end.
 // Errors: an address range outside system RAM (PhysMem::isRam) completes with
 //   TLM_ADDRESS_ERROR_RESPONSE and changes nothing; byte enables -> TLM_BYTE_ENABLE_ERROR_RESPONSE;
 //   a streaming width smaller than the length -> TLM_BURST_ERROR_RESPONSE; commands other than
@@ -35,6 +39,7 @@
 #include <systemc>
 #include <tlm>
 
+#include "sim/interval_book.h"
 #include "sim/stats.h"
 #include "sim/strong_types.h"
 
@@ -79,8 +84,10 @@ class Dram : public sc_core::sc_module {
   unsigned channelOf(Pa pa) const {
     return static_cast<unsigned>((pa.value() / params_.interleaveBytes) % params_.channels);
   }
-  /// The time until which channel `c` is reserved.
-  sc_core::sc_time busyUntil(unsigned c) const { return busyUntil_.at(c); }
+  /// The end of channel `c`'s latest booking.
+  sc_core::sc_time busyUntil(unsigned c) const {
+    return sc_core::sc_time(static_cast<double>(channelBooks_.at(c).lastEndPs()), sc_core::SC_PS);
+  }
   /// Time one channel needs to move `bytes` at its bandwidth.
   sc_core::sc_time serializationTime(std::uint64_t bytes) const;
 
@@ -94,7 +101,7 @@ class Dram : public sc_core::sc_module {
   PhysMem& physMem_;
   double psPerByte_;
   sc_core::sc_time latency_;
-  std::vector<sc_core::sc_time> busyUntil_;
+  std::vector<IntervalBook> channelBooks_;  // one timeline per channel
   StatsGroup stats_;
   Counter& reads_;
   Counter& writes_;

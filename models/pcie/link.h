@@ -22,7 +22,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "models/pcie/interval_book.h"
+#include "sim/interval_book.h"
 #include "models/pcie/link_timing.h"
 
 namespace hmmsim {

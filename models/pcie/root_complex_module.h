@@ -38,7 +38,7 @@
 #include <systemc>
 #include <tlm>
 
-#include "models/pcie/interval_book.h"
+#include "sim/interval_book.h"
 #include "models/pcie/link_timing.h"
 #include "models/pcie/pcie_link_module.h"
 #include "models/pcie/pcie_route.h"

@@ -73,6 +73,38 @@ struct Stream : sc_core::sc_module {
   }
 };
 
+// One request of `len` bytes read at `addr`, issued at SystemC time `at` (plus `deltas` delta
+// cycles, to order issuers at one time) with annotated delay `ahead`: an initiator running ahead
+// of SystemC time under temporal decoupling. `done` is when its data is back.
+struct OneShot : sc_core::sc_module {
+  tlm_utils::simple_initiator_socket<OneShot> socket{"socket"};
+  std::uint64_t addr, len;
+  sc_time at, ahead;
+  int deltas;
+  sc_time done;
+  std::vector<std::uint8_t> buf;
+
+  SC_HAS_PROCESS(OneShot);
+  OneShot(sc_core::sc_module_name n, std::uint64_t addr_, std::uint64_t len_, sc_time at_, sc_time ahead_,
+          int deltas_)
+      : sc_core::sc_module(n), addr(addr_), len(len_), at(at_), ahead(ahead_), deltas(deltas_), buf(len_) {
+    SC_THREAD(run);
+  }
+  void run() {
+    wait(at);
+    for (int i = 0; i < deltas; ++i) wait(sc_core::SC_ZERO_TIME);
+    tlm::tlm_generic_payload gp;
+    gp.set_command(tlm::TLM_READ_COMMAND);
+    gp.set_address(addr);
+    gp.set_data_ptr(buf.data());
+    gp.set_data_length(len);
+    gp.set_streaming_width(len);
+    sc_time delay = ahead;
+    socket->b_transport(gp, delay);
+    done = sc_core::sc_time_stamp() + delay;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("a lone DRAM stream takes latency plus serialization per request") {
@@ -119,6 +151,25 @@ TEST_CASE("DRAM streams on different channels do not slow each other down") {
   CHECK(dram.channelOf(Pa(1 << 20)) != dram.channelOf(Pa((1 << 20) + kChunk)));
   CHECK(a.finished == sc_time(4 * (65536 + 100), SC_NS));
   CHECK(b.finished == sc_time(4 * (65536 + 100), SC_NS));
+}
+
+TEST_CASE("a DRAM booking ahead of SystemC time does not delay an earlier request that fits before it") {
+  PhysMem mem(ram());
+  Dram dram("dram", slowDram(1, 4096), mem);
+  // `late` books [10 us, 14.096 us) first; `early` (one delta later, arrival 0) fits before it;
+  // `overlapping` (arrival 5 us, 8.192 us of data) would run into it and goes after it.
+  OneShot late("late", 1 << 20, 4096, sc_time(0, SC_NS), sc_time(10'000, SC_NS), 0);
+  OneShot early("early", 2 << 20, 4096, sc_time(0, SC_NS), sc_time(0, SC_NS), 1);
+  OneShot overlapping("overlapping", 3 << 20, 8192, sc_time(0, SC_NS), sc_time(5'000, SC_NS), 2);
+  late.socket.bind(dram.tSocket);
+  early.socket.bind(dram.tSocket);
+  overlapping.socket.bind(dram.tSocket);
+  sc_core::sc_start();
+  CHECK(late.done == sc_time(10'000 + 4096 + 100, SC_NS));
+  CHECK(early.done == sc_time(4096 + 100, SC_NS));
+  CHECK(overlapping.done == sc_time(10'000 + 4096 + 8192 + 100, SC_NS));
+  // Only `overlapping` waited: from its arrival at 5 us to the end of `late`'s booking.
+  CHECK(dram.stats().counterValue("queued_ps") == (10'000ull + 4096 - 5'000) * 1000);
 }
 
 TEST_CASE("bytes written through the DRAM target are stored in PhysMem and read back") {
