@@ -323,7 +323,7 @@ std::optional<std::uint64_t> ImporterMirror::beginDma(Va va, bool write) {
 }
 
 bool ImporterMirror::transferDma(std::uint64_t id, void* buf, std::size_t len) {
-  auto it = std::find_if(dmas_.begin(), dmas_.end(), [&](const Dma& d) { return d.id == id; });
+  auto it = findDma(id);
   HMMSIM_ASSERT(it != dmas_.end(), "transferDma of unknown DMA " << id);
   HMMSIM_ASSERT(resolver_, "ImporterMirror " << imp_.device->name() << ": no resolver set");
   const Dma& d = *it;
@@ -338,6 +338,15 @@ bool ImporterMirror::transferDma(std::uint64_t id, void* buf, std::size_t len) {
   return true;
 }
 
+std::vector<ImporterMirror::Dma>::iterator ImporterMirror::findDma(std::uint64_t id) {
+  // Ids grow with every beginDma and dmas_ keeps them in that order (push_back, erase), so a
+  // binary search finds one; the newest (the shell asks for it right after beginDma) is checked
+  // first.
+  if (!dmas_.empty() && dmas_.back().id == id) return dmas_.end() - 1;
+  auto it = std::lower_bound(dmas_.begin(), dmas_.end(), id, [](const Dma& d, std::uint64_t x) { return d.id < x; });
+  return it != dmas_.end() && it->id == id ? it : dmas_.end();
+}
+
 void ImporterMirror::checkAccess(const Dma& d) {
   if (!checker_) return;
   checker_->deviceAccess(*imp_.device, d.va, d.t.epoch);
@@ -346,19 +355,50 @@ void ImporterMirror::checkAccess(const Dma& d) {
 }
 
 const DeviceTranslation* ImporterMirror::dmaTranslation(std::uint64_t id) const {
-  auto it = std::find_if(dmas_.begin(), dmas_.end(), [&](const Dma& d) { return d.id == id; });
+  auto it = const_cast<ImporterMirror*>(this)->findDma(id);
   return it == dmas_.end() ? nullptr : &it->t;
 }
 
 void ImporterMirror::noteDmaAccess(std::uint64_t id, std::size_t bytes) {
-  auto it = std::find_if(dmas_.begin(), dmas_.end(), [&](const Dma& d) { return d.id == id; });
+  auto it = findDma(id);
   HMMSIM_ASSERT(it != dmas_.end(), "noteDmaAccess of unknown DMA " << id);
   checkAccess(*it);
   dmaBytes_ += bytes;
 }
 
+void ImporterMirror::noteDmaAccesses(const std::vector<std::uint64_t>& ids, std::size_t bytes) {
+  // A burst's pages began one after the other, so after the first the next is usually the
+  // neighbour in dmas_.
+  auto it = dmas_.end();
+  for (std::uint64_t id : ids) {
+    it = it != dmas_.end() && it + 1 != dmas_.end() && (it + 1)->id == id ? it + 1 : findDma(id);
+    HMMSIM_ASSERT(it != dmas_.end(), "noteDmaAccess of unknown DMA " << id);
+    checkAccess(*it);
+  }
+  dmaBytes_ += bytes;
+}
+
+void ImporterMirror::endDmas(const std::vector<std::uint64_t>& ids) {
+  if (ids.empty()) return;
+  const auto first = findDma(ids.front());
+  bool block = first != dmas_.end() && static_cast<std::size_t>(dmas_.end() - first) >= ids.size();
+  for (std::size_t i = 0; block && i < ids.size(); ++i) block = first[static_cast<std::ptrdiff_t>(i)].id == ids[i];
+  if (!block) {
+    for (std::uint64_t id : ids) {
+      noteDmaAccess(id, 0);
+      endDma(id);
+    }
+    return;
+  }
+  // The usual case: the burst's DMAs sit side by side; check each, erase them in one go.
+  const auto last = first + static_cast<std::ptrdiff_t>(ids.size());
+  for (auto it = first; it != last; ++it) checkAccess(*it);
+  dmas_.erase(first, last);
+  dmaDone_.wakeUpAll();
+}
+
 void ImporterMirror::endDma(std::uint64_t id) {
-  auto it = std::find_if(dmas_.begin(), dmas_.end(), [&](const Dma& d) { return d.id == id; });
+  auto it = findDma(id);
   HMMSIM_ASSERT(it != dmas_.end(), "endDma of unknown DMA " << id);
   dmas_.erase(it);
   dmaDone_.wakeUpAll();

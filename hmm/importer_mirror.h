@@ -123,6 +123,10 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   /// is issued and again (bytes 0) when it completes, so a DMA still running after the
   /// invalidation covering it returned (AckWithoutWaiting) is reported.
   void noteDmaAccess(std::uint64_t id, std::size_t bytes);
+  /// noteDmaAccess of every DMA in `ids` (one burst's pages), `bytes` counted once.
+  void noteDmaAccesses(const std::vector<std::uint64_t>& ids, std::size_t bytes);
+  /// A burst completed: noteDmaAccess(id, 0) and endDma(id) for every DMA in `ids`.
+  void endDmas(const std::vector<std::uint64_t>& ids);
   /// Convenience: begin + transfer + end. False on a device fault or an unreachable address.
   bool dmaRead(Va va, void* buf, std::size_t len);
   bool dmaWrite(Va va, const void* buf, std::size_t len);
@@ -201,6 +205,8 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   /// Undo the entries of `t` (a run starting at `runStart`), no lock held.
   void undo(Table& t, Va runStart, std::uint64_t n, bool released);
   void waitDma(Va start, Va end);
+  /// The in-flight DMA `id`, or dmas_.end().
+  std::vector<Dma>::iterator findDma(std::uint64_t id);
   /// Checker rules 1 and 2 for one device access through `d`.
   void checkAccess(const Dma& d);
   void tlbShootdown(Va start, Va end);
@@ -228,7 +234,7 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   /// scan of the TLB: the DMA path translates every page).
   std::vector<std::uint32_t> tlbSlot_;
   std::size_t tlbNext_ = 0;
-  std::vector<Dma> dmas_;  // in flight
+  std::vector<Dma> dmas_;  // in flight, in id order
   std::uint64_t nextDmaId_ = 1;
   WaitQueue dmaDone_;
   Table scratch_, retired_;

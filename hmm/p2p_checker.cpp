@@ -17,12 +17,20 @@ void P2pChecker::registerImporter(const Device& importer, Va start, std::uint64_
 }
 
 P2pChecker::Window* P2pChecker::windowOf(const Device& d, Va va, std::uint64_t* page) {
-  auto it = windows_.find(&d);
-  if (it == windows_.end() || va < it->second.start) return nullptr;
-  const std::uint64_t p = (va - it->second.start) >> kPageShift;
-  if (p >= it->second.pages) return nullptr;
+  // Every DMA page asks, mostly for the importer that asked last: remember its window (map
+  // nodes never move, and windows are never erased).
+  if (&d != lastDevice_) {
+    auto it = windows_.find(&d);
+    if (it == windows_.end()) return nullptr;
+    lastDevice_ = &d;
+    lastWindow_ = &it->second;
+  }
+  Window& w = *lastWindow_;
+  if (va < w.start) return nullptr;
+  const std::uint64_t p = (va - w.start) >> kPageShift;
+  if (p >= w.pages) return nullptr;
   *page = p;
-  return &it->second;
+  return &w;
 }
 
 std::string P2pChecker::describe(const Record& r) const {

@@ -108,7 +108,9 @@ class P2pChecker {
   std::function<std::uint64_t()> nowPs_;
   std::uint64_t epoch_ = 1;
   std::vector<Record> records_;
-  std::map<const Device*, Window> windows_;
+  std::map<const Device*, Window> windows_;  // never erased: windowOf keeps a pointer
+  const Device* lastDevice_ = nullptr;       // windowOf's last hit
+  Window* lastWindow_ = nullptr;
   BarQuery barQuery_;
   std::vector<std::pair<const P2pBarManager*, std::string>> bars_;
   std::uint64_t barChecks_ = 0;

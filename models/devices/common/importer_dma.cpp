@@ -216,7 +216,7 @@ void ImporterDma::traceFault(std::uint64_t startPs, Va page, Va mapEnd, bool wri
 
 void ImporterDma::issueRun(Run& run, bool write, tlm_utils::tlm_quantumkeeper& qk, ImporterDmaResult& res) {
   if (run.ids.empty()) return;
-  for (std::size_t i = 0; i < run.ids.size(); ++i) mirror_.noteDmaAccess(run.ids[i], i == 0 ? run.len : 0);
+  mirror_.noteDmaAccesses(run.ids, run.len);
   // The burst is in flight from now on, its completion time known once the engine issued it
   // (the engine may sync meanwhile, and an invalidation then waits for it: waitForBursts).
   const std::uint64_t seq = nextBurst_++;
@@ -285,10 +285,7 @@ void ImporterDma::retire(std::uint64_t ps) {
 }
 
 void ImporterDma::retireBurst(Burst& b) {
-  for (std::uint64_t id : b.ids) {
-    mirror_.noteDmaAccess(id, 0);  // the burst's last byte: still a legal access?
-    mirror_.endDma(id);
-  }
+  mirror_.endDmas(b.ids);  // the burst's last byte: still a legal access?
   b.ids.clear();
 }
 

@@ -199,6 +199,38 @@ TEST_CASE("invalidate waits for in-flight DMA that used the range before giving 
   CHECK(f.violations.ok());
 }
 
+TEST_CASE("a burst's DMAs end together, side by side or scattered, and the rest stay in flight",
+          "[hmm][p2p][invalidate]") {
+  P2pFixture f;
+  PeerSetup s(f, 4);
+  std::vector<std::uint64_t> ids;
+  for (std::uint64_t i = 0; i < 4; ++i) ids.push_back(*s.m->beginDma(s.a + i * kP, false));
+  s.m->noteDmaAccesses(ids, 4 * kP);
+  CHECK(s.m->stats().counterValue("dma_bytes") == 4 * kP);
+  s.m->endDmas({ids[1], ids[2]});  // side by side: erased in one go
+  s.m->endDmas({ids[3], ids[0]});  // out of order: one by one
+  for (std::uint64_t id : ids) CHECK(s.m->dmaTranslation(id) == nullptr);
+  const auto late = s.m->beginDma(s.a, false);
+  REQUIRE(late);
+  s.m->endDmas({*late});
+  // Nothing in flight: munmap does not wait, and ending DMAs checked them while still legal.
+  REQUIRE(f.mm->munmap(s.a, 4 * kP) == Errno::Ok);
+  CHECK(s.m->stats().counterValue("dma_waits") == 0);
+  CHECK(f.violations.ok());
+}
+
+TEST_CASE("a DMA a burst still holds after the invalidation returned is reported when the burst ends",
+          "[hmm][p2p][invalidate]") {
+  P2pFixture f;
+  PeerSetup s(f, 2);
+  std::vector<std::uint64_t> ids{*s.m->beginDma(s.a, false), *s.m->beginDma(s.a + kP, false)};
+  s.m->setWaitForDma([](ImporterMirror&, Va, Va) {});  // acknowledges without waiting
+  REQUIRE(f.mm->munmap(s.a + kP, kP) == Errno::Ok);
+  s.m->endDmas(ids);
+  // Page 1's translation was used after its invalidation returned: rule 1, once.
+  REQUIRE(f.violations.count(CheckRule::StaleTranslation) == 1);
+}
+
 TEST_CASE("a map racing an invalidation drops its fresh mappings and retries (readRetry under the lock)",
           "[hmm][p2p][invalidate]") {
   P2pFixture f;
