@@ -343,7 +343,8 @@ std::vector<ImporterMirror::Dma>::iterator ImporterMirror::findDma(std::uint64_t
   // binary search finds one; the newest (the shell asks for it right after beginDma) is checked
   // first.
   if (!dmas_.empty() && dmas_.back().id == id) return dmas_.end() - 1;
-  auto it = std::lower_bound(dmas_.begin(), dmas_.end(), id, [](const Dma& d, std::uint64_t x) { return d.id < x; });
+  auto it = std::lower_bound(dmas_.begin(), dmas_.end(), id,
+                             [](const Dma& d, std::uint64_t x) { return d.id < x; });
   return it != dmas_.end() && it->id == id ? it : dmas_.end();
 }
 
@@ -382,7 +383,8 @@ void ImporterMirror::endDmas(const std::vector<std::uint64_t>& ids) {
   if (ids.empty()) return;
   const auto first = findDma(ids.front());
   bool block = first != dmas_.end() && static_cast<std::size_t>(dmas_.end() - first) >= ids.size();
-  for (std::size_t i = 0; block && i < ids.size(); ++i) block = first[static_cast<std::ptrdiff_t>(i)].id == ids[i];
+  for (std::size_t i = 0; block && i < ids.size(); ++i)
+    block = first[static_cast<std::ptrdiff_t>(i)].id == ids[i];
   if (!block) {
     for (std::uint64_t id : ids) {
       noteDmaAccess(id, 0);

@@ -22,8 +22,8 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "sim/interval_book.h"
 #include "models/pcie/link_timing.h"
+#include "sim/interval_book.h"
 
 namespace hmmsim {
 

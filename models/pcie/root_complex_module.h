@@ -38,13 +38,13 @@
 #include <systemc>
 #include <tlm>
 
-#include "sim/interval_book.h"
 #include "models/pcie/link_timing.h"
 #include "models/pcie/pcie_link_module.h"
 #include "models/pcie/pcie_route.h"
 #include "models/pcie/pcie_sockets.h"
 #include "models/pcie/pcie_transaction.h"
 #include "models/pcie/translation_stage.h"
+#include "sim/interval_book.h"
 #include "sim/stats.h"
 
 namespace hmmsim {

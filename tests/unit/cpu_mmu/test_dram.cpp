@@ -155,7 +155,7 @@ TEST_CASE("DRAM streams on different channels do not slow each other down") {
 
 TEST_CASE("a DRAM booking ahead of SystemC time does not delay an earlier request that fits before it") {
   PhysMem mem(ram());
-  Dram dram("dram", slowDram(1, 4096), mem);
+  Dram dram("dram", slowDram(1, 1 << 20), mem);  // one piece per request
   // `late` books [10 us, 14.096 us) first; `early` (one delta later, arrival 0) fits before it;
   // `overlapping` (arrival 5 us, 8.192 us of data) would run into it and goes after it.
   OneShot late("late", 1 << 20, 4096, sc_time(0, SC_NS), sc_time(10'000, SC_NS), 0);

@@ -14,11 +14,12 @@ constexpr std::uint64_t kP = kPageSize;
 
 /// Peer device memory [a, a+n) mapped p2p by gpu0.
 struct PeerSetup {
-  explicit PeerSetup(P2pFixture& f, std::uint64_t n = 8, bool write = true) : f(f), n(n) {
+  explicit PeerSetup(P2pFixture& f, std::uint64_t n = 8, bool write = true, ImporterMirrorParams p = {})
+      : f(f), n(n) {
     a = f.mapAnon(n * kP);
     f.fillPattern(a, n, 0x4400);
     f.migrateToDevice(a, a + n * kP);
-    m = &f.importer("gpu0", a, n);
+    m = &f.importer("gpu0", a, n, p);
     REQUIRE(m->map(a, a + n * kP, write) == HmmStatus::Ok);
     REQUIRE(f.devmemExporter.grants.size() == n);
   }
@@ -222,9 +223,10 @@ TEST_CASE("a burst's DMAs end together, side by side or scattered, and the rest 
 TEST_CASE("a DMA a burst still holds after the invalidation returned is reported when the burst ends",
           "[hmm][p2p][invalidate]") {
   P2pFixture f;
-  PeerSetup s(f, 2);
+  ImporterMirrorParams p;
+  p.misbehave = ImporterMisbehaviour::AckWithoutWaiting;
+  PeerSetup s(f, 2, true, p);
   std::vector<std::uint64_t> ids{*s.m->beginDma(s.a, false), *s.m->beginDma(s.a + kP, false)};
-  s.m->setWaitForDma([](ImporterMirror&, Va, Va) {});  // acknowledges without waiting
   REQUIRE(f.mm->munmap(s.a + kP, kP) == Errno::Ok);
   s.m->endDmas(ids);
   // Page 1's translation was used after its invalidation returned: rule 1, once.
