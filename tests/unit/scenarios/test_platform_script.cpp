@@ -4,11 +4,7 @@
 // failed expectation reported with the entry's file:line:column. Assertions after sc_start().
 #include <catch2/catch.hpp>
 
-#include "models/platform/builtin_devices.h"
-#include "models/platform/camera_chain.h"
-#include "models/platform/platform.h"
-#include "scenarios/platform_script_run.h"
-#include "tests/unit/platform/camera_chain_desc.h"
+#include "tests/unit/scenarios/scripted_chain_run.h"
 
 using namespace hmmsim;
 using namespace hmmsim::scenario;
@@ -16,35 +12,13 @@ using namespace hmmsim::test;
 
 namespace {
 
-const RegionNames kRegions = {{"frames_in", "app"}, {"frames_out", "app"}};
-
-std::vector<PlatformOp> parse(const std::string& yaml, PlatformDesc& d) {
-  return parsePlatformScript(ConfigNode::loadString(yaml, "s.yaml").elements(), kRegions, d);
-}
-
-/// The chain with `script` for `frames` frames; returns the failures.
-struct Run {
-  PlatformDesc desc = smallChainDesc();
-  std::vector<PlatformOp> ops;
-  std::unique_ptr<Platform> p;
-  std::unique_ptr<CameraChain> chain;
-  std::unique_ptr<PlatformScriptRunner> runner;
-  std::vector<std::string> failures;
-
-  Run(const std::string& script, std::uint64_t frames) {
-    ops = parse(script, desc);
-    p = std::make_unique<Platform>("m", desc, builtinDevices());
+/// The chain with `script` for `frames` frames.
+struct Run : ScriptedChainRun {
+  Run(const std::string& script, std::uint64_t frames) : ScriptedChainRun(script, framesOf(frames)) {}
+  static CameraChainParams framesOf(std::uint64_t n) {
     CameraChainParams c;
-    c.frames = frames;
-    chain = std::make_unique<CameraChain>(*p, c);
-    runner = std::make_unique<PlatformScriptRunner>(*p, chain.get(), ops);
-    chain->start();
-    runner->start();
-    sc_core::sc_start();
-    chain->finish();
-    chain->check("", failures);
-    runner->finish();
-    runner->check(failures);
+    c.frames = n;
+    return c;
   }
 };
 
@@ -128,7 +102,7 @@ TEST_CASE("platform script entries are checked before anything runs") {
   PlatformDesc d = smallChainDesc();
   auto refused = [&](const std::string& yaml, const std::string& what) {
     try {
-      parse(yaml, d);
+      parseChainScript(yaml, d);
       FAIL("accepted: " << yaml);
     } catch (const ConfigError& e) {
       CHECK_THAT(std::string(e.what()), Catch::Contains(what));
@@ -143,7 +117,7 @@ TEST_CASE("platform script entries are checked before anything runs") {
   refused("- {op: revoke, device: colour0, at: 1ms, every: 1ms}", "needs count: N or until: TIME");
   refused("- {op: revoke, device: colour0, at: 3ms, every: 1ms, until: 2ms}", "until is before at");
   refused("- {op: revoke, device: colour0, at: 1ms, windows: 3}", "windows");
-  const std::vector<PlatformOp> ops = parse(
+  const std::vector<PlatformOp> ops = parseChainScript(
       "- {op: revoke, device: colour0, at: 3ms, every: 1ms, until: 5ms}\n"
       "- {op: mprotect, region: frames_out, prot: r, at: 3ms}",
       d);

@@ -6,11 +6,7 @@
 // Every frame stays pixel-exact. Assertions after sc_start().
 #include <catch2/catch.hpp>
 
-#include "models/platform/builtin_devices.h"
-#include "models/platform/camera_chain.h"
-#include "models/platform/platform.h"
-#include "scenarios/platform_script_run.h"
-#include "tests/unit/platform/camera_chain_desc.h"
+#include "tests/unit/scenarios/scripted_chain_run.h"
 
 using namespace hmmsim;
 using namespace hmmsim::scenario;
@@ -18,31 +14,9 @@ using namespace hmmsim::test;
 
 namespace {
 
-const RegionNames kRegions = {{"frames_in", "app"}, {"frames_out", "app"}};
-
-/// The small chain (256x32 frames every 4.17 ms, process "app") with `script`.
-struct Run {
-  PlatformDesc desc = smallChainDesc();
-  std::vector<PlatformOp> ops;
-  std::unique_ptr<Platform> p;
-  std::unique_ptr<CameraChain> chain;
-  std::unique_ptr<PlatformScriptRunner> runner;
-  std::vector<std::string> failures;
-
-  Run(const std::string& script, CameraChainParams c, bool dmirror = false) {
-    if (dmirror) desc.devices.push_back(DeviceDesc{"dmirror", "dm0", "", DmirrorDeviceParams{}});
-    ops = parsePlatformScript(ConfigNode::loadString(script, "s.yaml").elements(), kRegions, desc);
-    p = std::make_unique<Platform>("m", desc, builtinDevices());
-    chain = std::make_unique<CameraChain>(*p, c);
-    runner = std::make_unique<PlatformScriptRunner>(*p, chain.get(), ops);
-    chain->start();
-    runner->start();
-    sc_core::sc_start();
-    chain->finish();
-    chain->check("", failures);
-    runner->finish();
-    runner->check(failures);
-  }
+/// The small chain with `script`, and what the tests read of it.
+struct Run : ScriptedChainRun {
+  using ScriptedChainRun::ScriptedChainRun;
   Mm& mm() { return p->process("app"); }
   const StatsGroup& engineMirror() { return p->device("colour0").importerDma()->mirror().stats(); }
   std::uint64_t exact() { return chain->stats().counterValue("frames_exact"); }
@@ -59,7 +33,7 @@ std::string parseError(const std::string& script, bool dmirror = false) {
   PlatformDesc d = smallChainDesc();
   if (dmirror) d.devices.push_back(DeviceDesc{"dmirror", "dm0", "", DmirrorDeviceParams{}});
   try {
-    parsePlatformScript(ConfigNode::loadString(script, "s.yaml").elements(), kRegions, d);
+    parseChainScript(script, d);
   } catch (const ConfigError& e) {
     return e.what();
   }
