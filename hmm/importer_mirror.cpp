@@ -273,52 +273,64 @@ void ImporterMirror::traceInvalidation(const MmuNotifierRange& range, Va s, Va e
 }
 
 std::optional<DeviceTranslation> ImporterMirror::translate(Va va, bool write) {
+  DeviceTranslation t;
+  if (!lookup(va, write, t)) return std::nullopt;
+  return t;
+}
+
+bool ImporterMirror::lookup(Va va, bool write, DeviceTranslation& out) {
   const Va page = va.alignDown(kPageSize);
-  std::optional<DeviceTranslation> t;
+  const TlbEntry* hit = nullptr;
   if (inWindow(page))
-    if (const std::uint32_t slot = tlbSlot_[index(page)]) t = tlb_[slot - 1].t;
-  if (t) {
+    if (const std::uint32_t slot = tlbSlot_[index(page)]) hit = &tlb_[slot - 1];
+  if (hit) {
     ++tlbHits_;
+    out = hit->t;
   } else {
     ++tlbMisses_;
     if (!inWindow(page) || pt_.kinds[index(page)] == HmmDmaKind::None) {
       ++deviceFaults_;
-      return std::nullopt;
+      return false;
     }
     const std::uint64_t p = index(page);
-    DeviceTranslation x;
-    x.addr = pt_.addrs[p];
-    x.kind = pt_.kinds[p];
-    x.write = (pt_.pfns[p] & HMM_PFN_WRITE) != 0;
-    x.epoch = epochs_[p];
-    x.pfn = hasFrame(x.kind) ? hmmPfnToPfn(pt_.pfns[p]) : Pfn(0);
-    x.gen = gens_[p];
     TlbEntry& slot = tlb_[tlbNext_];
     if (slot.valid) tlbSlot_[index(slot.page)] = 0;  // evicted (FIFO)
     tlbSlot_[p] = std::uint32_t(tlbNext_ + 1);
     tlbNext_ = (tlbNext_ + 1) % tlb_.size();
     slot.valid = true;
     slot.page = page;
-    slot.t = x;
-    t = x;
+    // Both copies are filled from the page table, not one from the other: the DMA path translates
+    // every page, and reading back a struct just stored field by field stalls the CPU (a wide load
+    // cannot forward from narrow stores) for longer than the whole lookup takes.
+    fillTranslation(p, slot.t);
+    fillTranslation(p, out);
   }
-  if (write && !t->write) {
+  if (write && !out.write) {
     ++deviceFaults_;
-    return std::nullopt;
+    return false;
   }
-  return t;
+  return true;
 }
 
-std::optional<std::uint64_t> ImporterMirror::beginDma(Va va, bool write) {
-  const std::optional<DeviceTranslation> t = translate(va, write);
-  if (!t) return std::nullopt;
-  Dma d;
+void ImporterMirror::fillTranslation(std::uint64_t p, DeviceTranslation& x) const {
+  x.addr = pt_.addrs[p];
+  x.kind = pt_.kinds[p];
+  x.write = (pt_.pfns[p] & HMM_PFN_WRITE) != 0;
+  x.epoch = epochs_[p];
+  x.pfn = hasFrame(x.kind) ? hmmPfnToPfn(pt_.pfns[p]) : Pfn(0);
+  x.gen = gens_[p];
+}
+
+std::uint64_t ImporterMirror::beginDmaId(Va va, bool write) {
+  Dma& d = dmas_.emplace_back();
+  if (!lookup(va, write, d.t)) {
+    dmas_.pop_back();
+    return 0;
+  }
   d.id = nextDmaId_++;
   d.va = va.alignDown(kPageSize);
   d.offset = va - d.va;
   d.write = write;
-  d.t = *t;
-  dmas_.push_back(d);
   return d.id;
 }
 

@@ -110,7 +110,14 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   /// platform's resolver. The transfer is split in begin/transfer/end so that invalidations can
   /// run while it is in flight (a SystemC shell interleaves them). beginDma returns an id, or
   /// nullopt on a device page fault.
-  std::optional<std::uint64_t> beginDma(Va va, bool write);
+  std::optional<std::uint64_t> beginDma(Va va, bool write) {
+    const std::uint64_t id = beginDmaId(va, write);
+    return id ? std::optional<std::uint64_t>(id) : std::nullopt;
+  }
+  /// beginDma for the per-page DMA path: the id, 0 on a device page fault (ids start at 1). An
+  /// optional returned from an out-of-line call is built on the stack and reloaded whole, which
+  /// stalls the CPU on every page.
+  std::uint64_t beginDmaId(Va va, bool write);
   /// Moves the bytes of DMA `id` (reads into `buf` or writes from it). The checker sees the
   /// access here. Returns false when the resolver cannot reach the address (IOMMU fault etc.).
   bool transferDma(std::uint64_t id, void* buf, std::size_t len);
@@ -195,6 +202,10 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
     bool write = false;
     DeviceTranslation t;
   };
+  /// translate() into `out`; false for a device page fault (`out` then unspecified).
+  bool lookup(Va va, bool write, DeviceTranslation& out);
+  /// `x` = the translation page table entry `p` holds.
+  void fillTranslation(std::uint64_t p, DeviceTranslation& x) const;
   struct TlbEntry {
     bool valid = false;
     Va page;

@@ -15,11 +15,14 @@ void Iotlb::initArray(Array& a, unsigned shift, unsigned entries, unsigned ways)
   a.shift = shift;
   a.ways = ways;
   a.sets = entries / ways;
+  a.setMask = (a.sets & (a.sets - 1)) == 0 ? a.sets - 1 : 0;
+  a.valid = 0;
   a.entries.assign(entries, Entry{});
 }
 
 Iotlb::Entry* Iotlb::find(Array& a, std::uint16_t did, std::uint64_t vpn) {
-  Entry* set = &a.entries[(vpn % a.sets) * a.ways];
+  if (a.valid == 0) return nullptr;  // e.g. no 2 MiB mapping cached: no scan of that array
+  Entry* set = a.setOf(vpn);
   for (unsigned w = 0; w < a.ways; ++w)
     if (set[w].valid && set[w].vpn == vpn && set[w].did == did) return &set[w];
   return nullptr;
@@ -42,7 +45,7 @@ bool Iotlb::insert(std::uint16_t did, Iova iova, Pa pageBase, std::uint64_t page
   Entry* victim = find(a, did, vpn);
   bool evicted = false;
   if (!victim) {
-    Entry* set = &a.entries[(vpn % a.sets) * a.ways];
+    Entry* set = a.setOf(vpn);
     for (unsigned w = 0; w < a.ways; ++w) {
       if (!set[w].valid) {
         victim = &set[w];
@@ -51,54 +54,49 @@ bool Iotlb::insert(std::uint16_t did, Iova iova, Pa pageBase, std::uint64_t page
       if (!victim || set[w].lastUse < victim->lastUse) victim = &set[w];
     }
     evicted = victim->valid;
+    if (!evicted) ++a.valid;
   }
   *victim = Entry{true, did, vpn, pageBase.value() >> a.shift, prot, ++useClock_};
   return evicted;
 }
 
-unsigned Iotlb::invalidateRange(std::uint16_t did, Iova iova, std::uint64_t size) {
+template <typename Pred>
+unsigned Iotlb::dropIf(Array& a, Pred drop) {
   unsigned n = 0;
-  const std::uint64_t lo = iova.value(), hi = iova.value() + size;  // [lo, hi)
-  for (Array* a : {&small_, &large_}) {
-    for (Entry& e : a->entries) {
-      if (!e.valid || e.did != did) continue;
-      std::uint64_t elo = e.vpn << a->shift, ehi = elo + (1ull << a->shift);
-      if (elo < hi && lo < ehi) {
-        e.valid = false;
-        ++n;
-      }
+  for (Entry& e : a.entries)
+    if (e.valid && drop(e)) {
+      e.valid = false;
+      ++n;
     }
-  }
+  a.valid -= n;
+  return n;
+}
+
+unsigned Iotlb::invalidateRange(std::uint16_t did, Iova iova, std::uint64_t size) {
+  const std::uint64_t lo = iova.value(), hi = iova.value() + size;  // [lo, hi)
+  unsigned n = 0;
+  for (Array* a : {&small_, &large_})
+    n += dropIf(*a, [&](const Entry& e) {
+      const std::uint64_t elo = e.vpn << a->shift, ehi = elo + (1ull << a->shift);
+      return e.did == did && elo < hi && lo < ehi;
+    });
   return n;
 }
 
 unsigned Iotlb::invalidateDomain(std::uint16_t did) {
   unsigned n = 0;
-  for (Array* a : {&small_, &large_})
-    for (Entry& e : a->entries)
-      if (e.valid && e.did == did) {
-        e.valid = false;
-        ++n;
-      }
+  for (Array* a : {&small_, &large_}) n += dropIf(*a, [did](const Entry& e) { return e.did == did; });
   return n;
 }
 
 unsigned Iotlb::invalidateAll() {
   unsigned n = 0;
-  for (Array* a : {&small_, &large_})
-    for (Entry& e : a->entries)
-      if (e.valid) {
-        e.valid = false;
-        ++n;
-      }
+  for (Array* a : {&small_, &large_}) n += dropIf(*a, [](const Entry&) { return true; });
   return n;
 }
 
 unsigned Iotlb::validEntries() const {
-  unsigned n = 0;
-  for (const Array* a : {&small_, &large_})
-    for (const Entry& e : a->entries) n += e.valid ? 1 : 0;
-  return n;
+  return small_.valid + large_.valid;
 }
 
 }  // namespace hmmsim

@@ -72,10 +72,18 @@ class Iotlb {
     unsigned shift = 0;
     unsigned sets = 0;
     unsigned ways = 0;
+    std::uint64_t setMask = 0;   // sets - 1 when sets is a power of two (no division per lookup)
+    unsigned valid = 0;          // valid entries: a lookup skips an empty array
     std::vector<Entry> entries;  // sets * ways, set-major
+    Entry* setOf(std::uint64_t vpn) {
+      return &entries[(setMask != 0 || sets == 1 ? vpn & setMask : vpn % sets) * ways];
+    }
   };
   static void initArray(Array& a, unsigned shift, unsigned entries, unsigned ways);
   Entry* find(Array& a, std::uint16_t did, std::uint64_t vpn);
+  /// Drops every valid entry of `a` for which `drop` holds; the number dropped.
+  template <typename Pred>
+  static unsigned dropIf(Array& a, Pred drop);
 
   IotlbParams params_;
   Array small_;

@@ -82,6 +82,9 @@ Hop componentHop(HopKind k, PciDevId in, PciDevId out, std::uint32_t host = kNoH
 
 }  // namespace
 
+// Hops of a route through two switches and a root complex, with their links.
+constexpr std::size_t kTypicalHops = 12;
+
 struct Router::Walk {
   Route r;
   TlpRouteAttrs attrs;
@@ -366,6 +369,7 @@ Route Router::routeRequest(const PciDev& requester, std::uint64_t addr, const Tl
   HMMSIM_ASSERT(!requester.isDownstreamPort() && requester.type() != PciDevType::HostBridge,
                 requester.name() << ": only endpoints and switch upstream ports issue memory requests here");
   Walk w;
+  w.r.hops.reserve(kTypicalHops);  // one allocation per walk, not one per doubling
   w.attrs = attrs;
   w.addr = addr;
   w.wireAddr = addr;

@@ -197,8 +197,13 @@ PciHostBridge& Topology::hostBridgeOf(const PciDev& d) const {
 }
 
 PciDev* Topology::findByBdf(const Bdf& bdf) const {
+  const auto live = [&bdf](const PciDev& d) { return d.bus_ && d.bus_->host_ && d.bdf_ == bdf; };
+  if (auto it = byBdf_.find(bdf.key()); it != byBdf_.end() && live(*it->second)) return it->second;
   for (auto& d : devs_)
-    if (d->bus_ && d->bus_->host_ && d->bdf_ == bdf) return d.get();
+    if (live(*d)) {
+      byBdf_[bdf.key()] = d.get();
+      return d.get();
+    }
   return nullptr;
 }
 

@@ -18,6 +18,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "models/pcie/pci_dev.h"
@@ -198,6 +199,9 @@ class Topology {
     std::vector<PciDev*> functions;
   };
   std::deque<EndpointDevice> endpoints_;
+  // findByBdf's answers by Bdf::key(), checked on use: every TLP looks its requester up, bus
+  // numbers change only at enumeration, and no function is ever removed.
+  mutable std::unordered_map<std::uint32_t, PciDev*> byBdf_;
 };
 
 /// A readable tree of the enumerated topology, one function per line, indented by depth, like

@@ -29,6 +29,21 @@ bool inThread() {
   const sc_core::sc_process_handle h = sc_core::sc_get_current_process_handle();
   return h.valid() && h.proc_kind() == sc_core::SC_THREAD_PROC_;
 }
+// Gives `v` a cleared spare vector from `pool` when it has no capacity of its own.
+template <typename T>
+void takeSpare(std::vector<T>& v, std::vector<std::vector<T>>& pool) {
+  v.clear();
+  if (v.capacity() != 0 || pool.empty()) return;
+  v.swap(pool.back());
+  pool.pop_back();
+}
+
+// Keeps `v`'s buffer in `pool` (up to `max` of them) for a later run.
+template <typename T>
+void keepSpare(std::vector<T>& v, std::vector<std::vector<T>>& pool, std::size_t max) {
+  v.clear();
+  if (v.capacity() != 0 && pool.size() < max) pool.push_back(std::move(v));
+}
 }  // namespace
 
 const char* importerDmaStatusName(ImporterDmaStatus s) {
@@ -138,23 +153,24 @@ ImporterDmaResult ImporterDma::transfer(bool write, Va va, std::uint64_t len, st
   if (params_.timingOnly) data = nullptr;
   retire(localNowPs(qk));
   Run run;
+  resetRun(run);
   for (Va pos = va; pos < end;) {
     const Va page = pos.alignDown(kPageSize);
     const std::uint64_t n = std::min<std::uint64_t>(end - pos, (page + kPageSize) - pos);
-    std::optional<std::uint64_t> id = mirror_.beginDma(pos, write);
-    for (unsigned tries = 0; !id; ++tries) {
+    std::uint64_t id = mirror_.beginDmaId(pos, write);
+    for (unsigned tries = 0; id == 0; ++tries) {
       issueRun(run, write, qk, res);  // what is coalesced goes out before the fault
       if (tries == params_.maxFaultRetries) {
         res.status = ImporterDmaStatus::Fault;
         res.mapStatus = HmmStatus::Busy;
       }
       if (tries == params_.maxFaultRetries || !deviceFault(page, end, write, qk, res)) return res;
-      id = mirror_.beginDma(pos, write);
+      id = mirror_.beginDmaId(pos, write);
     }
     // From here the page is a DMA of the mirror: an invalidation covering it must wait for it.
     pendFirst_ = run.ids.empty() ? page : run.firstPage;
     pendEnd_ = page + kPageSize;
-    const DeviceTranslation& t = *mirror_.dmaTranslation(*id);
+    const DeviceTranslation& t = *mirror_.dmaTranslation(id);
     const DmaAddr a = t.addr + (pos - page);
     if (!run.ids.empty() && !extends(run, t, a, n)) issueRun(run, write, qk, res);
     if (run.ids.empty()) {
@@ -163,7 +179,7 @@ ImporterDmaResult ImporterDma::transfer(bool write, Va va, std::uint64_t len, st
       run.data = data ? data + (pos - va) : nullptr;
       run.firstPage = page;
     }
-    run.ids.push_back(*id);
+    run.ids.push_back(id);
     run.pfns.push_back(t.pfn);
     run.lastPfn = t.pfn;
     run.len += n;
@@ -171,6 +187,8 @@ ImporterDmaResult ImporterDma::transfer(bool write, Va va, std::uint64_t len, st
   }
   issueRun(run, write, qk, res);
   pendFirst_ = pendEnd_;
+  keepSpare(run.ids, spareIds_, kSpareVectors);
+  keepSpare(run.pfns, sparePfns_, kSpareVectors);
   return res;
 }
 
@@ -224,7 +242,7 @@ void ImporterDma::issueRun(Run& run, bool write, tlm_utils::tlm_quantumkeeper& q
   b.seq = seq;
   b.first = run.firstPage;
   b.end = run.firstPage + (run.ids.size() << kPageShift);
-  b.ids = std::move(run.ids);
+  b.ids.swap(run.ids);  // the run keeps the burst's spare vector (see retireBurst)
   b.donePs = kIssuing;
   inFlight_.push_back(std::move(b));
   pendFirst_ = std::max(pendFirst_, inFlight_.back().end);
@@ -237,7 +255,8 @@ void ImporterDma::issueRun(Run& run, bool write, tlm_utils::tlm_quantumkeeper& q
     if (directory_) directory_->issuing_[engine_.params().requester.key()] = this;
     d = write ? engine_.issueWrite(run.addr.value(), run.len, run.data, qk)
               : engine_.issueRead(run.addr.value(), run.len, run.data, qk);
-    if (directory_) directory_->issuing_.erase(engine_.params().requester.key());
+    // The entry stays (null): no map node allocated and freed for every burst.
+    if (directory_) directory_->issuing_[engine_.params().requester.key()] = nullptr;
     current_ = nullptr;
   }
   if (d.status != CplStatus::SuccessfulCompletion) {
@@ -255,7 +274,20 @@ void ImporterDma::issueRun(Run& run, bool write, tlm_utils::tlm_quantumkeeper& q
   for (Burst& x : inFlight_)
     if (x.seq == seq) x.donePs = d.donePs;
   progress_.notify(sc_core::SC_ZERO_TIME);
-  run = Run{};
+  resetRun(run);
+}
+
+void ImporterDma::resetRun(Run& run) {
+  // The vectors keep their capacity and take spare ones (retired bursts', finished runs') when
+  // they have none: a stream of bursts allocates nothing once warm.
+  takeSpare(run.ids, spareIds_);
+  takeSpare(run.pfns, sparePfns_);
+  run.kind = HmmDmaKind::None;
+  run.addr = DmaAddr();
+  run.len = 0;
+  run.data = nullptr;
+  run.firstPage = Va();
+  run.lastPfn = Pfn();
 }
 
 std::uint64_t ImporterDma::issueLocal(const Run& run, bool write, tlm_utils::tlm_quantumkeeper& qk) {
@@ -286,7 +318,7 @@ void ImporterDma::retire(std::uint64_t ps) {
 
 void ImporterDma::retireBurst(Burst& b) {
   mirror_.endDmas(b.ids);  // the burst's last byte: still a legal access?
-  b.ids.clear();
+  keepSpare(b.ids, spareIds_, kSpareVectors);
 }
 
 void ImporterDma::waitForBursts(Va start, Va end) {
@@ -348,7 +380,7 @@ void ImporterDmaDirectory::watchBar(PcieMemoryTarget& target, DevPageOfPfn devPa
 
 ImporterDma* ImporterDmaDirectory::issuingPeer(Bdf requester) const {
   auto it = issuing_.find(requester.key());
-  if (it == issuing_.end() || !it->second->current_) return nullptr;
+  if (it == issuing_.end() || it->second == nullptr || !it->second->current_) return nullptr;
   const HmmDmaKind k = it->second->current_->kind;
   return k == HmmDmaKind::DevmemP2p || k == HmmDmaKind::VmaP2p ? it->second : nullptr;
 }
@@ -356,7 +388,7 @@ ImporterDma* ImporterDmaDirectory::issuingPeer(Bdf requester) const {
 void ImporterDmaDirectory::onAccess(const PcieTargetAccess& a, const DevPageOfPfn& devPageOf,
                                     const DevPageOfVa& devPageOfVa) {
   auto it = issuing_.find(a.requester.key());
-  if (it == issuing_.end()) {
+  if (it == issuing_.end() || it->second == nullptr) {
     ++unattributed_;
     return;
   }

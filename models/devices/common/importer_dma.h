@@ -179,6 +179,8 @@ class ImporterDma {
                   tlm_utils::tlm_quantumkeeper& qk);
   bool extends(const Run& run, const DeviceTranslation& t, DmaAddr a, std::uint64_t n) const;
   void issueRun(Run& run, bool write, tlm_utils::tlm_quantumkeeper& qk, ImporterDmaResult& res);
+  /// Empties `run` for the next burst, keeping (or taking spare) vector capacity.
+  void resetRun(Run& run);
   std::uint64_t issueLocal(const Run& run, bool write, tlm_utils::tlm_quantumkeeper& qk);
   /// Retire bursts completed by `ps` (all: ~0).
   void retire(std::uint64_t ps);
@@ -196,6 +198,10 @@ class ImporterDma {
   ImporterMirror mirror_;
   LocalMemoryAccess local_;
   std::vector<Burst> inFlight_;
+  // Spare id and frame vectors (cleared, with capacity) so bursts do not allocate once warm.
+  static constexpr std::size_t kSpareVectors = 64;
+  std::vector<std::vector<std::uint64_t>> spareIds_;
+  std::vector<std::vector<Pfn>> sparePfns_;
   std::uint64_t nextBurst_ = 1;
   // Pages [pendFirst_, pendEnd_) have a mirror DMA (beginDma) but no burst entry yet.
   Va pendFirst_, pendEnd_;

@@ -332,6 +332,44 @@ TEST_CASE("an IOTLB set holds `ways` entries and evicts the least recently used"
   CHECK(tlb.lookup(1, page(1)));
 }
 
+TEST_CASE("an IOTLB with a set count not a power of two indexes sets by page number modulo sets") {
+  IotlbParams p;
+  p.entries4k = 6;
+  p.ways4k = 2;  // 3 sets: pages 0, 3, 6 share set 0; pages 1 and 4 set 1
+  Iotlb tlb(p);
+  const auto page = [](std::uint64_t n) { return Iova(n << kPageShift); };
+  CHECK_FALSE(tlb.insert(1, page(0), Pa(0x100000), kPageSize, kIommuRead));
+  CHECK_FALSE(tlb.insert(1, page(3), Pa(0x200000), kPageSize, kIommuRead));
+  CHECK_FALSE(tlb.insert(1, page(1), Pa(0x300000), kPageSize, kIommuRead));  // set 1: no eviction
+  CHECK(tlb.insert(1, page(6), Pa(0x400000), kPageSize, kIommuRead));        // set 0 full: evicts page 0
+  CHECK_FALSE(tlb.lookup(1, page(0)));
+  CHECK(tlb.lookup(1, page(1))->pageBase == Pa(0x300000));
+  CHECK(tlb.lookup(1, page(6))->pageBase == Pa(0x400000));
+}
+
+TEST_CASE("IOTLB valid entries follow inserts, evictions and each kind of invalidation") {
+  IotlbParams p;
+  p.entries4k = 4;
+  p.ways4k = 2;
+  Iotlb tlb(p);
+  const auto page = [](std::uint64_t n) { return Iova(n << kPageShift); };
+  tlb.insert(1, page(0), Pa(0x1000), kPageSize, kIommuRead);
+  tlb.insert(1, page(2), Pa(0x2000), kPageSize, kIommuRead);
+  tlb.insert(1, page(4), Pa(0x3000), kPageSize, kIommuRead);  // set 0 full: an eviction, not a new entry
+  tlb.insert(2, page(1), Pa(0x4000), kPageSize, kIommuRead);
+  tlb.insert(2, Iova(0x4000'0000), Pa(0x8000'0000), kPmdSize, kIommuRead);
+  CHECK(tlb.validEntries() == 4);
+  CHECK(tlb.invalidateRange(1, page(4), kPageSize) == 1);
+  CHECK(tlb.validEntries() == 3);
+  CHECK(tlb.invalidateDomain(2) == 2);  // both arrays
+  CHECK(tlb.validEntries() == 1);
+  CHECK_FALSE(tlb.lookup(2, Iova(0x4000'0000)));  // the emptied 2 MiB array is not searched
+  tlb.insert(2, Iova(0x4000'0000), Pa(0x8000'0000), kPmdSize, kIommuRead);
+  CHECK(tlb.lookup(2, Iova(0x4010'0000)));  // and found again once refilled
+  CHECK(tlb.invalidateAll() == 2);
+  CHECK(tlb.validEntries() == 0);
+}
+
 TEST_CASE("2 MiB IOTLB entries live in their own array and do not evict 4 KiB entries") {
   IotlbParams p;
   p.entries4k = 1;
