@@ -227,6 +227,8 @@ const ParamTable<GpuParams>& gpuHwTable() {
            0.001, 1);
     t.bytes("compute_chunk", &GpuParams::computeChunkBytes,
             "bytes a compute kernel reads (and writes back) per step (a multiple of 4KiB)", 4096, 1ull << 30);
+    gbpsRow(t, "compute_rate", &GpuParams::computeRateGbps, GpuParams{}.computeRateGbps,
+            "rate at which a kernel over process memory consumes its input (its arithmetic)");
     return t;
   }();
   return table;
@@ -264,6 +266,12 @@ const ParamTable<GpuDeviceParams>& gpuParamTable() {
     t.merge(gpuDriverTable(), &GpuDeviceParams::driver);
     t.duration("irq_cost", &GpuDeviceParams::irqCostPs, "CPU time of the kernel-completion interrupt handler",
                0, 1'000'000'000'000ull);
+    t.custom(
+        {"prefault", ParamType::Bool, "", "true", "map a kernel's process buffers when it is launched", ""},
+        [](GpuDeviceParams& p, const ConfigNode& n) { p.driver.prefault = n.asBool(); });
+    t.custom({"dma", ParamType::Table, "", "", "how its compute engine reaches process memory (as importer)",
+              "see importer_dma"},
+             [](GpuDeviceParams& p, const ConfigNode& n) { importerDmaParamTable().load(n, p.driver.dma); });
     t.check([](const GpuDeviceParams& p) {
       GpuParams g = p.gpu;
       g.barApertureBytes = 2ull << 20;  // the endpoint's BAR decides (the platform checks it)

@@ -39,6 +39,8 @@ std::string GpuParams::check() const {
     os << "GpuParams.computeShare: must be in (0, 1], got " << computeShare;
   else if (computeChunkBytes == 0 || computeChunkBytes % 4096 != 0)
     os << "GpuParams.computeChunkBytes: must be a positive multiple of 4 KiB, got " << computeChunkBytes;
+  else if (!(computeRateGbps > 0))
+    os << "GpuParams.computeRateGbps: must be positive, got " << computeRateGbps;
   return os.str();
 }
 
@@ -66,6 +68,9 @@ Gpu::Gpu(sc_core::sc_module_name name, const GpuParams& params, PhysMem& pm, Pci
       computeBytes_(stats_.counter("compute_bytes", "B", "bytes the compute engine read (and wrote back)")),
       computeChunks_(stats_.counter("compute_chunks", "chunks", "compute engine steps")),
       computeStallPs_(stats_.counter("compute_stall_ps", "ps", "time compute steps took beyond their pace")),
+      vaKernels_(stats_.counter("va_kernels", "kernels", "kernels over process memory completed")),
+      vaBytesIn_(stats_.counter("va_bytes_in", "B", "input bytes VA kernels read through the device MMU")),
+      vaBytesOut_(stats_.counter("va_bytes_out", "B", "output bytes VA kernels wrote")),
       copyToVram_(stats_.counter("copy_bytes_to_vram", "B", "copy engine bytes host -> VRAM")),
       copyFromVram_(stats_.counter("copy_bytes_from_vram", "B", "copy engine bytes VRAM -> host")) {
   const std::string bad = params.check();
@@ -108,60 +113,70 @@ void Gpu::storeProgress(std::uint64_t value) {
 void Gpu::computeThread() {
   for (;;) {
     sc_core::wait(launchEv_);
-    const std::uint64_t chunk = params_.computeChunkBytes;
     startPs_ = sc_core::sc_time_stamp().value();
-    double nextIssue = double(startPs_);
-    std::uint64_t issued = 0, done = 0;
-    std::deque<std::pair<std::uint64_t, std::uint64_t>> pending;  // (completion ps, bytes)
-    storeProgress(done);
-    auto retire = [&](std::uint64_t upTo) {
-      const std::uint64_t before = done;
-      while (!pending.empty() && pending.front().first <= upTo) {
-        done += pending.front().second;
-        pending.pop_front();
-      }
-      if (done != before) storeProgress(done);
-    };
-    while (issued < kernel_.totalBytes) {
-      const std::uint64_t now = sc_core::sc_time_stamp().value();
-      const std::uint64_t issue = std::max(now, static_cast<std::uint64_t>(std::llround(nextIssue)));
-      if (issue > now) {
-        sc_core::wait(sc_core::sc_time::from_value(issue - now));
-        retire(issue);
-      }
-      const std::uint64_t n = std::min(chunk, kernel_.totalBytes - issued);
-      const std::uint64_t off = kernel_.regionOffset + (issued % kernel_.regionBytes);
-      // A pipelined engine: the chunk's reads and its write-back occupy the channels from its
-      // issue on (2n bytes); the next chunk issues at the pace computeShare allows, but not
-      // before the channels took this one (so contention slows the engine, it never queues
-      // more than one chunk ahead of the channels).
-      const HeadTail r = bar_.localAccess(off, n, issue, issue, kComputeKey);
-      const HeadTail w = bar_.localAccess(off, n, issue, issue, kComputeKey);
-      const std::uint64_t channelsFree = std::max(r.tailPs, w.tailPs) - params_.vramLatencyPs;
-      const double paced = double(issue) + chunkIntervalPs(n);
-      if (double(channelsFree) > paced)
-        computeStallPs_ += static_cast<std::uint64_t>(double(channelsFree) - paced);
-      nextIssue = std::max(paced, double(channelsFree));
-      pending.emplace_back(std::max(r.tailPs, w.tailPs), n);
-      issued += n;
-      computeBytes_ += n;
-      ++computeChunks_;
+    if (vaMmu_) {
+      runVaKernel();
+      vaMmu_ = nullptr;
+      ++vaKernels_;
+    } else {
+      runStreamKernel();
+      ++kernels_;
     }
-    const std::uint64_t last = pending.back().first;
-    const std::uint64_t now = sc_core::sc_time_stamp().value();
-    if (last > now) sc_core::wait(sc_core::sc_time::from_value(last - now));
-    retire(last);
     endPs_ = sc_core::sc_time_stamp().value();
     busy_ = false;
-    ++kernels_;
     doneEv_.notify(sc_core::SC_ZERO_TIME);
-    if (kernelMsi_.programmed()) {  // the completion interrupt, after the counter's last store
+    if (kernelMsi_.programmed()) {  // the completion interrupt, after the kernel's last store
       tlm_utils::tlm_quantumkeeper qk;
       qk.reset();
       sendMsi(dma_, kernelMsi_, qk);
       qk.sync();
     }
   }
+}
+
+void Gpu::runStreamKernel() {
+  const std::uint64_t chunk = params_.computeChunkBytes;
+  double nextIssue = double(startPs_);
+  std::uint64_t issued = 0, done = 0;
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> pending;  // (completion ps, bytes)
+  storeProgress(done);
+  auto retire = [&](std::uint64_t upTo) {
+    const std::uint64_t before = done;
+    while (!pending.empty() && pending.front().first <= upTo) {
+      done += pending.front().second;
+      pending.pop_front();
+    }
+    if (done != before) storeProgress(done);
+  };
+  while (issued < kernel_.totalBytes) {
+    const std::uint64_t now = sc_core::sc_time_stamp().value();
+    const std::uint64_t issue = std::max(now, static_cast<std::uint64_t>(std::llround(nextIssue)));
+    if (issue > now) {
+      sc_core::wait(sc_core::sc_time::from_value(issue - now));
+      retire(issue);
+    }
+    const std::uint64_t n = std::min(chunk, kernel_.totalBytes - issued);
+    const std::uint64_t off = kernel_.regionOffset + (issued % kernel_.regionBytes);
+    // A pipelined engine: the chunk's reads and its write-back occupy the channels from its
+    // issue on (2n bytes); the next chunk issues at the pace computeShare allows, but not
+    // before the channels took this one (so contention slows the engine, it never queues
+    // more than one chunk ahead of the channels).
+    const HeadTail r = bar_.localAccess(off, n, issue, issue, kComputeKey);
+    const HeadTail w = bar_.localAccess(off, n, issue, issue, kComputeKey);
+    const std::uint64_t channelsFree = std::max(r.tailPs, w.tailPs) - params_.vramLatencyPs;
+    const double paced = double(issue) + chunkIntervalPs(n);
+    if (double(channelsFree) > paced)
+      computeStallPs_ += static_cast<std::uint64_t>(double(channelsFree) - paced);
+    nextIssue = std::max(paced, double(channelsFree));
+    pending.emplace_back(std::max(r.tailPs, w.tailPs), n);
+    issued += n;
+    computeBytes_ += n;
+    ++computeChunks_;
+  }
+  const std::uint64_t last = pending.back().first;
+  const std::uint64_t now = sc_core::sc_time_stamp().value();
+  if (last > now) sc_core::wait(sc_core::sc_time::from_value(last - now));
+  retire(last);
 }
 
 CplStatus Gpu::copy(bool toVram, std::uint64_t hostAddr, std::uint64_t vramOffset, std::uint64_t bytes,

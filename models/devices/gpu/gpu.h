@@ -20,6 +20,18 @@
 //    than the pace that share allows, and completes when the channels moved its bytes. After each
 //    chunk a 64-bit progress counter (bytes streamed so far) is stored in VRAM. Its data is left
 //    as it was (the kernel writes back what it read): a bandwidth load with an observable counter.
+//  - VA kernels (gpu_va_kernel.h: the GPU as importer): a kernel whose input is a process VA
+//    range read through the GPU's device MMU (ImporterDma over the driver's address-space window:
+//    device faults, invalidations obeyed, the checker's rules) and whose output is driver-owned
+//    VRAM or a process VA range. The input streams in chunks of `computeChunkBytes` through two
+//    buffers: chunk k's read is issued once chunk k-2's arithmetic ended (its buffer is free) and
+//    the engine's DMA issue allows; its arithmetic starts when its last byte arrived and chunk
+//    k-1's ended, and takes n * 8 / `computeRateGbps`; its output is written when it ended (VRAM:
+//    on the channels; a VA range: through the device MMU), behind the next chunk's read. The
+//    GPU's own device-private pages of the range reach the engine on its VRAM channels (the
+//    device MMU's local-memory hook, vramAccess): no PCIe. So a kernel runs at the slowest of its
+//    input path, its arithmetic and its output path. A transfer that fails (a hole after munmap,
+//    a refused p2p map, an error completion) ends the kernel with that status.
 //  - The copy engine: a migration copy of n bytes between host memory and VRAM is a DMA of n bytes
 //    over PCIe (its PcieDmaEngine, with the bytes) plus n bytes of VRAM channel time. The driver's
 //    migration copy (MigrateCopier) already moved the same bytes in the pure core, at
@@ -39,12 +51,14 @@
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "models/devices/common/msi.h"
+#include "models/devices/gpu/gpu_va_kernel.h"
 #include "models/pcie/memory_target.h"
 #include "sim/stats.h"
 #include "sim/strong_types.h"
 
 namespace hmmsim {
 
+class ImporterDma;
 class PcieDmaEngine;
 class PhysMem;
 
@@ -75,6 +89,9 @@ struct GpuParams {
   double computeShare = 0.5;
   /// Bytes the compute engine reads (and then writes) per step. Unit: bytes. Default 64 KiB.
   std::uint64_t computeChunkBytes = 64ull << 10;
+  /// Rate at which the compute engine's arithmetic consumes a VA kernel's input (GpuVaKernel).
+  /// Unit: Gb/s. Default 4096 (512 GB/s, VRAM's rate: a kernel reading over PCIe is link bound).
+  double computeRateGbps = 4096.0;
   /// Keep every value the progress counter takes, with its time (progressHistory(): the GPU's own
   /// record a monitor's samples are checked against). Default false.
   bool recordProgress = false;
@@ -131,6 +148,20 @@ class Gpu : public sc_core::sc_module {
   /// SystemC times of the current or last kernel's start and end. Unit: ps.
   std::uint64_t kernelStartPs() const { return startPs_; }
   std::uint64_t kernelEndPs() const { return endPs_; }
+  /// Start a kernel over process memory (gpu_va_kernel.h; the engine must be idle), reading and
+  /// writing VA ranges through `mmu`: the driver's device MMU over the process window, whose
+  /// local-memory hook is vramAccess. `k` must lie in the window (the driver checks). Runs from the
+  /// next delta cycle; vaResult() holds the outcome once computeDone() was notified.
+  void launchVa(const GpuVaKernel& k, ImporterDma& mmu);
+  /// The current or last VA kernel's outcome.
+  const GpuVaKernelResult& vaResult() const { return vaResult_; }
+  /// The compute engine on its own VRAM (the device MMU's local-memory hook): moves `len` bytes
+  /// at VRAM offset `offset` to or from `data` (null: no payload), booking the VRAM channels from
+  /// absolute time `startPs`. Returns the absolute completion time.
+  std::uint64_t vramAccess(std::uint64_t offset, std::uint64_t len, std::uint8_t* data, bool write,
+                           std::uint64_t startPs);
+  /// Time the arithmetic of a VA kernel takes on `bytes` of input at computeRateGbps. Unit: ps.
+  double computePs(std::uint64_t bytes) const;
   /// Every value the counter took, in time order, since the first kernel (with recordProgress;
   /// empty otherwise). The value at time t is the last point with ps <= t.
   const std::vector<GpuProgressPoint>& progressHistory() const { return history_; }
@@ -153,11 +184,20 @@ class Gpu : public sc_core::sc_module {
   PcieDmaEngine& dmaEngine() { return dma_; }
   PhysMem& physMem() { return pm_; }
   /// Counters "kernels", "compute_bytes", "compute_chunks", "compute_stall_ps" (time chunks took
-  /// beyond their pace), "copy_bytes_to_vram", "copy_bytes_from_vram".
+  /// beyond their pace), "va_kernels", "va_bytes_in", "va_bytes_out" (VA kernels' input read and
+  /// output written), "copy_bytes_to_vram", "copy_bytes_from_vram".
   StatsGroup& stats() { return stats_; }
 
  private:
   void computeThread();
+  /// The VRAM-streaming kernel (launch), in the compute thread.
+  void runStreamKernel();
+  /// The VA kernel (launchVa), in the compute thread (gpu_va_kernel.cpp).
+  void runVaKernel();
+  /// A VA kernel's output of `n` bytes at output offset `off`, ready at `readyPs`: to VRAM or
+  /// through the device MMU. Returns its completion (0 on failure, with vaResult_ set).
+  std::uint64_t writeVaOutput(std::uint64_t off, const std::uint8_t* data, std::uint64_t n,
+                              std::uint64_t readyPs, tlm_utils::tlm_quantumkeeper& qk);
   /// Stores the progress counter in VRAM (and records it with recordProgress).
   void storeProgress(std::uint64_t value);
 
@@ -166,6 +206,9 @@ class Gpu : public sc_core::sc_module {
   PcieMemoryTarget& bar_;
   PcieDmaEngine& dma_;
   GpuKernel kernel_;
+  GpuVaKernel vaKernel_;
+  ImporterDma* vaMmu_ = nullptr;  ///< set while a VA kernel is launched
+  GpuVaKernelResult vaResult_;
   std::vector<std::uint8_t> buffer_;  ///< the copy engine's staging buffer
   bool busy_ = false;
   sc_core::sc_event launchEv_, doneEv_;
@@ -177,6 +220,9 @@ class Gpu : public sc_core::sc_module {
   Counter& computeBytes_;
   Counter& computeChunks_;
   Counter& computeStallPs_;
+  Counter& vaKernels_;
+  Counter& vaBytesIn_;
+  Counter& vaBytesOut_;
   Counter& copyToVram_;
   Counter& copyFromVram_;
 };

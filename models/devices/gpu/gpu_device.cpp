@@ -21,7 +21,8 @@ GpuPlatformDevice::GpuPlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.na
   gpu_ = std::make_unique<Gpu>(ctx.name.c_str(), p.gpu, ctx.physMem, *ctx.bar, *ctx.engine);
   const std::string derr = GpuDriver::check(*gpu_, *ctx.pci, p.driver);
   HMMSIM_ASSERT(derr.empty(), "gpu " << ctx.name << ": " << derr);
-  driver_ = std::make_unique<GpuDriver>(ctx.name, *gpu_, *ctx.pci, ctx.mapper, &ctx.checker, p.driver);
+  driver_ = std::make_unique<GpuDriver>(ctx.name, *gpu_, *ctx.pci, ctx.mapper, &ctx.checker, p.driver,
+                                        &ctx.directory);
   driver_->exporter().setTrace(ctx.trace);
   GpuDriver* d = driver_.get();
   ctx.directory.watchBar(
@@ -44,7 +45,8 @@ void registerGpu(DeviceRegistry& r) {
   r.add<GpuPlatformDevice>(
       "gpu",
       "GPU: VRAM (device memory in PhysMem) with its own bandwidth behind a BAR aperture managed by the "
-      "exporter, HMM device-private memory, special-vma mmap of VRAM, a compute engine streaming VRAM");
+      "exporter, HMM device-private memory, special-vma mmap of VRAM, a compute engine streaming VRAM or, as "
+      "an importer, process memory");
 }
 
 }  // namespace hmmsim

@@ -38,6 +38,11 @@ class GpuPlatformDevice final : public PlatformDevice {
   GpuDriver& driver() { return *driver_; }
   /// Its VRAM's exporter.
   P2pExporter* p2pExporter() override { return &driver_->exporter(); }
+  /// The device MMU over the bound address-space window (nullptr before
+  /// GpuDriver::bindAddressSpace): what a scenario script's `misbehave` switches.
+  ImporterDma* importerDma() override { return driver_->importerDma(); }
+  /// Gives back the bound window (its device MMU) before the processes exit.
+  void beforeProcessExit() override { driver_->releaseAddressSpace(); }
   /// Notified when the driver's interrupt handler took a kernel's completion MSI (what a process
   /// waiting on the kernel's fence wakes on).
   const sc_core::sc_event& kernelCompletion() const { return kernelIrq_; }

@@ -69,7 +69,7 @@ std::string GpuDriver::check(const Gpu& hw, PciDev& pci, const GpuDriverParams& 
 }
 
 GpuDriver::GpuDriver(const std::string& name, Gpu& hw, PciDev& pci, P2pDmaMapper& mapper, P2pChecker* checker,
-                     const GpuDriverParams& params)
+                     const GpuDriverParams& params, ImporterDmaDirectory* directory)
     : name_(name),
       hw_(hw),
       pci_(pci),
@@ -78,6 +78,8 @@ GpuDriver::GpuDriver(const std::string& name, Gpu& hw, PciDev& pci, P2pDmaMapper
       vramFirst_(hmmsim::pfnOf(hw.params().vramPa)),
       vramPages_(hw.params().vramBytes >> kPageShift),
       copier_(hw.physMem(), params.copy, name + ".copy"),
+      checker_(checker),
+      directory_(directory),
       stats_(name),
       toVram_(stats_.counter("migrated_to_vram", "pages", "pages migrated to VRAM")),
       toRam_(stats_.counter("migrated_to_ram", "pages", "pages migrated back to system memory")),
@@ -102,6 +104,7 @@ GpuDriver::GpuDriver(const std::string& name, Gpu& hw, PciDev& pci, P2pDmaMapper
 }
 
 GpuDriver::~GpuDriver() {
+  dma_.reset();
   exporter_.reset();
   hw_.physMem().removeDeviceRange(vramFirst_ + (kernelRegionOffset() >> kPageShift));
 }
@@ -112,6 +115,52 @@ std::shared_ptr<File> GpuDriver::open() {
 
 Errno GpuDriver::mmap(File& /*file*/, Vma& vma) {
   return exporter_->mmapSpecial(vma);
+}
+
+// ---- the GPU as importer ------------------------------------------------------------------------
+
+Errno GpuDriver::bindAddressSpace(Mm& mm, Va start, std::uint64_t bytes) {
+  if (dma_ || bytes == 0 || !start.isAligned(kPageSize) || bytes % kPageSize != 0) return Errno::Inval;
+  HmmDmaImporter imp;
+  imp.device = &pci_;
+  imp.owner = owner();
+  imp.dma = &mapper_.dma();
+  imp.localAddress = [this](Pfn pfn) { return DmaAddr(vramOffsetOf(pfn)); };
+  dma_ = std::make_unique<ImporterDma>(name_ + ".importer", mm, imp, hw_.dmaEngine(), start,
+                                       bytes >> kPageShift, params_.dma, checker_, directory_);
+  Gpu& hw = hw_;
+  dma_->setLocalMemory(
+      [&hw](DmaAddr a, std::uint64_t len, std::uint8_t* data, bool write, std::uint64_t startPs) {
+        return hw.vramAccess(a.value(), len, data, write, startPs);
+      });
+  return Errno::Ok;
+}
+
+void GpuDriver::releaseAddressSpace() {
+  dma_.reset();
+}
+
+Errno GpuDriver::launch(const GpuVaKernel& k) {
+  if (!dma_ || k.bytes == 0 || k.bytes % 8 != 0 || k.in.value() % 8 != 0) return Errno::Inval;
+  const Va lo = dma_->mirror().start();
+  const Va hi = lo + (dma_->mirror().pages() << kPageShift);
+  auto inside = [&](Va a, std::uint64_t n) { return a >= lo && a <= hi && n <= std::uint64_t(hi - a); };
+  if (!inside(k.in, k.bytes)) return Errno::Inval;
+  if (k.outToVa ? (k.out.value() % 8 != 0 || !inside(k.out, k.outBytes()))
+                : (k.outVramOffset % 8 != 0 || k.outVramOffset < kernelRegionOffset() ||
+                   k.outVramOffset > hw_.params().vramBytes ||
+                   k.outBytes() > hw_.params().vramBytes - k.outVramOffset))
+    return Errno::Inval;
+  if (hw_.computeBusy()) return Errno::Busy;
+  if (params_.prefault) {
+    auto map = [&](Va a, std::uint64_t n, bool write) {
+      return dma_->mirror().map(a.alignDown(kPageSize), (a + n).alignUp(kPageSize), write);
+    };
+    if (map(k.in, k.bytes, false) != HmmStatus::Ok) return Errno::Fault;
+    if (k.outToVa && map(k.out, k.outBytes(), true) != HmmStatus::Ok) return Errno::Fault;
+  }
+  hw_.launchVa(k, *dma_);
+  return Errno::Ok;
 }
 
 std::optional<DevPage> GpuDriver::devPageOf(Pfn pfn) {

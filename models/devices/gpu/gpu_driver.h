@@ -21,8 +21,15 @@
 //  - p2p: device page p of the exporter is VRAM offset p * 4 KiB. The devmem p2p ops (RFC 4/5)
 //    let another device map the GPU's device-private pages through the BAR; a decline (policy,
 //    map type) makes the importer migrate them to RAM.
-// Leaves out: the GPU's own page table / importer mirror (the shared importer data path will add
-// it), VRAM eviction under pressure (allocation fails with NoMem), 2 MiB device folios (migration
+//  - The GPU as importer: a process binds a window of its address space (bindAddressSpace, like
+//    an SVM range); the GPU's device MMU over it is one ImporterDma (device page table and TLB,
+//    device faults, every invalidation obeyed and waited for, the checker's rules, the
+//    misbehaviour switches of ImporterMirror). Its pgmap owner is the driver, so the GPU's own
+//    device-private pages are reported by hmm_range_fault without a fault and map to their VRAM
+//    offset (HmmDmaKind::Local): the compute engine reads them on its VRAM channels
+//    (Gpu::vramAccess). launch() runs a VA kernel (gpu_va_kernel.h) over the window, mapping
+//    its buffers first when `prefault` (as a runtime's prefetch of an SVM range does).
+// Leaves out: VRAM eviction under pressure (allocation fails with NoMem), 2 MiB device folios (migration
 // works in 4 KiB pages, THPs are split), GPU-side atomics (device-exclusive).
 // Timing: the migrations' copies as above; everything else is pure core.
 
@@ -39,6 +46,7 @@
 #include "hmm/memremap.h"
 #include "hmm/migrate_device.h"
 #include "models/cpu_mmu/file.h"
+#include "models/devices/common/importer_dma.h"
 #include "models/devices/common/p2p_exporter.h"
 #include "models/devices/gpu/gpu.h"
 #include "sim/errno.h"
@@ -74,6 +82,12 @@ struct GpuDriverParams {
   std::uint64_t vramMmapOffset = 0;
   /// Pure-core copy cost (charged by a SystemC shell when no quantum keeper is passed: CPU faults).
   MigrateCopyParams copy;
+  /// How the compute engine reaches process memory (burst size, device fault cost, pages per
+  /// fault, device TLB, misbehaviour switches). Defaults: ImporterDmaParams.
+  ImporterDmaParams dma;
+  /// Map a VA kernel's buffers when it is launched (its first access then takes no device
+  /// fault). Default true.
+  bool prefault = true;
 };
 
 class GpuDriver final : public FileOperations, public P2pExportedMemory {
@@ -82,9 +96,10 @@ class GpuDriver final : public FileOperations, public P2pExportedMemory {
   static std::string check(const Gpu& hw, PciDev& pci, const GpuDriverParams& params);
   /// Registers every VRAM frame with the GPU's PhysMem, installs the exporter on the BAR (bound to
   /// the BAR target) and its devmem p2p ops. `pci` must be attached to the DMA layer of `mapper`.
-  /// `checker` may be nullptr. `params` must pass check() (asserted).
+  /// `checker` and `directory` (rule 3 of the GPU's importer at peers' BARs) may be nullptr.
+  /// `params` must pass check() (asserted).
   GpuDriver(const std::string& name, Gpu& hw, PciDev& pci, P2pDmaMapper& mapper, P2pChecker* checker,
-            const GpuDriverParams& params = {});
+            const GpuDriverParams& params = {}, ImporterDmaDirectory* directory = nullptr);
   ~GpuDriver() override;
   GpuDriver(const GpuDriver&) = delete;
   GpuDriver& operator=(const GpuDriver&) = delete;
@@ -119,6 +134,21 @@ class GpuDriver final : public FileOperations, public P2pExportedMemory {
   /// copied); Io (the PCIe write failed).
   Errno copyVramToUser(Mm& mm, Va dst, std::uint64_t vramOffset, std::uint64_t bytes,
                        tlm_utils::tlm_quantumkeeper& qk);
+
+  // ---- the GPU as importer (VA kernels) --------------------------------------------------------
+  /// The part of `mm` the compute engine may read and write: [start, start + bytes), page
+  /// aligned. Ok; Inval (unaligned, empty, or a window is bound already).
+  Errno bindAddressSpace(Mm& mm, Va start, std::uint64_t bytes);
+  /// Give the window back (its device MMU goes): when no VA kernel runs, or after the simulation
+  /// ended (teardown).
+  void releaseAddressSpace();
+  /// The device MMU over the bound window (nullptr before bindAddressSpace).
+  ImporterDma* importerDma() { return dma_.get(); }
+  /// Launch VA kernel `k` on the compute engine (Gpu::launchVa; completion as any kernel's). Ok;
+  /// Inval (no window; input empty, not whole 64-bit words, unaligned or outside the window; a VA
+  /// output unaligned or outside the window; a VRAM output outside the driver-owned kernel
+  /// region); Busy (a kernel runs); Fault (prefault of a buffer failed: nothing launched).
+  Errno launch(const GpuVaKernel& k);
 
   // ---- P2pExportedMemory: device page p = VRAM offset p * 4 KiB -------------------------------
   std::optional<DevPage> devPageOf(Pfn pfn) override;
@@ -168,6 +198,9 @@ class GpuDriver final : public FileOperations, public P2pExportedMemory {
   std::unique_ptr<DeviceMemory> devmem_;
   MigrateCopier copier_;
   std::unique_ptr<P2pExporter> exporter_;
+  P2pChecker* checker_;
+  ImporterDmaDirectory* directory_;
+  std::unique_ptr<ImporterDma> dma_;  ///< the device MMU over the bound window
   StatsGroup stats_;
   Counter& toVram_;
   Counter& toRam_;

@@ -21,3 +21,7 @@ hmmsim_test(test_gpu_nic_stream
 hmmsim_test(test_small_bar
   SOURCES unit/devices/test_small_bar.cpp
   LIBS hmmsim::platform)
+# The GPU as importer: kernels over process memory (system, a peer GPU p2p, its own VRAM).
+hmmsim_test(test_gpu_importer
+  SOURCES unit/devices/test_gpu_importer.cpp
+  LIBS hmmsim::platform)
