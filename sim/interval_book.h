@@ -11,7 +11,10 @@
 //
 // Contract: book(head, ser, tail) returns the earliest start s >= head such that
 // [s, max(s + ser, tail)) overlaps no earlier booking, and books that interval. Touching
-// intervals are merged, so a saturated resource holds a handful of intervals. The in-order case
+// intervals are merged, so a saturated resource holds a handful of intervals. bookSpread(head,
+// ser) is the divisible variant: `ser` of occupancy taken from the free time at or after head in
+// time order (the gaps between earlier bookings, then after the last one), for a stream of small
+// independent accesses that the resource serves around other requesters'. The in-order case
 // (head at or after the last booking's end) costs O(1); an out-of-order booking costs a binary
 // search plus the gaps it skips. prune(floor) forgets intervals that end at or before `floor`;
 // the caller guarantees no later booking has head < floor (the SystemC time of the call: no
@@ -59,6 +62,27 @@ class IntervalBook {
     return bookSlow(headPs, serPs, tailPs);
   }
 
+  /// Books `serPs` of occupancy spread over the free time at or after headPs: each gap between
+  /// earlier bookings in time order takes what it holds, the rest goes after the last booking.
+  /// Returns the first piece's start and the last piece's end ({headPs, headPs} for serPs 0).
+  /// `floorPs`: as for book(). Costs one book() per gap used.
+  Booking bookSpread(std::uint64_t headPs, std::uint64_t serPs, std::uint64_t floorPs = 0) {
+    if (first_ == v_.size() || headPs >= v_.back().end) return book(headPs, serPs, 0, floorPs);
+    Booking out{headPs, headPs};
+    bool first = true;
+    for (std::uint64_t s = headPs, left = serPs; left > 0;) {
+      const Booking gap = freeFrom(s);
+      const std::uint64_t take = std::min(left, gap.endPs - gap.startPs);
+      const Booking b = book(gap.startPs, take, 0, floorPs);  // fits exactly: the gap is free
+      if (first) out.startPs = b.startPs;
+      first = false;
+      out.endPs = b.endPs;
+      left -= take;
+      s = b.endPs;
+    }
+    return out;
+  }
+
   /// prune(floorPs) unless the last prune had the same floor: then nothing more can go (every
   /// interval booked since starts at or after that floor and is not empty), so the per-TLP path
   /// skips the call while SystemC time stands still.
@@ -87,6 +111,13 @@ class IntervalBook {
   struct Span {
     std::uint64_t start, end;
   };
+  /// The first free interval at or after `ps` (its end is ~0 after the last booking).
+  Booking freeFrom(std::uint64_t ps) const {
+    auto it = std::upper_bound(v_.begin() + static_cast<std::ptrdiff_t>(first_), v_.end(), ps,
+                               [](std::uint64_t t, const Span& x) { return t < x.end; });
+    for (; it != v_.end() && it->start <= ps; ++it) ps = it->end;  // inside (or touching) a booking
+    return Booking{ps, it == v_.end() ? ~0ull : it->start};
+  }
   __attribute__((noinline)) Booking bookSlow(std::uint64_t headPs, std::uint64_t serPs,
                                              std::uint64_t tailPs) {
     // First interval that ends after head (ends are sorted: intervals do not overlap).

@@ -60,6 +60,16 @@ class LinkDirection {
     return account(in, lastBooking_, ser, wireBytes, tlps, waitPs);
   }
 
+  /// transmit() of a divisible stream: `wireBytes` of many small independent accesses, all ready
+  /// at `headPs`, that the direction serves in its free time from then on, around earlier
+  /// bookings (IntervalBook::bookSpread), instead of one interval that must fit whole. Returns
+  /// when the first piece starts and the last piece ends, each plus the latency.
+  HeadTail transmitSpread(std::uint64_t headPs, std::uint64_t wireBytes, std::uint64_t floorPs = 0) {
+    const std::uint64_t ser = serializationOf(wireBytes, 1);
+    lastBooking_ = book_.bookSpread(headPs, ser, floorPs);
+    return account(HeadTail{headPs, headPs}, lastBooking_, ser, wireBytes, 1, nullptr);
+  }
+
   /// transmit() for non-posted requests (MRd): they wait only behind other non-posted requests,
   /// as an egress port's arbiter serves the non-posted queue beside the posted and completion
   /// queues instead of behind them (PCIe keeps separate flow-control credits per type). Their

@@ -292,13 +292,24 @@ void PcieMemoryTarget::bTransport(tlm::tlm_generic_payload& gp, PcieTlpExtension
 
 HeadTail PcieMemoryTarget::localAccess(std::uint64_t memOffset, std::uint64_t len, std::uint64_t readyPs,
                                        std::uint64_t nowPs, std::uint32_t requesterKey) {
+  return local(memOffset, len, readyPs, nowPs, requesterKey, false);
+}
+
+HeadTail PcieMemoryTarget::localStream(std::uint64_t memOffset, std::uint64_t len, std::uint64_t readyPs,
+                                       std::uint64_t nowPs, std::uint32_t requesterKey) {
+  return local(memOffset, len, readyPs, nowPs, requesterKey, true);
+}
+
+HeadTail PcieMemoryTarget::local(std::uint64_t memOffset, std::uint64_t len, std::uint64_t readyPs,
+                                 std::uint64_t nowPs, std::uint32_t requesterKey, bool spread) {
   HeadTail done{~0ull, 0};
   if (len == 0) return HeadTail{readyPs, readyPs};
   for (std::uint32_t c = 0; c < channels_.size(); ++c) {
     const std::uint64_t bytes = channels_.size() == 1 ? len : channelBytes(memOffset, len, c);
     if (bytes == 0) continue;
     channels_[c].noteRequester(requesterKey, nowPs);
-    const HeadTail d = channels_[c].transmit({readyPs, readyPs}, bytes, 1, nullptr, nowPs);
+    const HeadTail d = spread ? channels_[c].transmitSpread(readyPs, bytes, nowPs)
+                              : channels_[c].transmit({readyPs, readyPs}, bytes, 1, nullptr, nowPs);
     done.headPs = std::min(done.headPs, d.headPs);
     done.tailPs = std::max(done.tailPs, d.tailPs);
   }

@@ -127,6 +127,12 @@ class PcieMemoryTarget : public sc_core::sc_module {
   /// "local_bytes". Peer accesses through the BAR and local accesses share the channels.
   HeadTail localAccess(std::uint64_t memOffset, std::uint64_t len, std::uint64_t readyPs, std::uint64_t nowPs,
                        std::uint32_t requesterKey);
+  /// localAccess() of a divisible stream (a compute engine's many small accesses): each
+  /// channel's bytes take its free time at or after `readyPs` around earlier bookings
+  /// (LinkDirection::transmitSpread), so a peer access booked ahead of the stream costs the
+  /// stream only that access's channel time, not the gap in front of it.
+  HeadTail localStream(std::uint64_t memOffset, std::uint64_t len, std::uint64_t readyPs, std::uint64_t nowPs,
+                       std::uint32_t requesterKey);
   /// Total data bandwidth of the channels. Unit: Gb/s.
   double totalGbps() const { return params_.bandwidthGbps * params_.channels; }
 
@@ -142,6 +148,9 @@ class PcieMemoryTarget : public sc_core::sc_module {
   StatsGroup& stats() { return stats_; }
 
  private:
+  /// localAccess (spread false) and localStream (true).
+  HeadTail local(std::uint64_t memOffset, std::uint64_t len, std::uint64_t readyPs, std::uint64_t nowPs,
+                 std::uint32_t requesterKey, bool spread);
   /// Validates `timing` (asserted) and makes channels_ from it: the constructor and setTiming().
   void buildChannels(const PcieMemoryTargetParams& timing);
   std::uint8_t* page(std::uint64_t pageIndex, bool create);

@@ -160,9 +160,11 @@ void Gpu::runStreamKernel() {
     // A pipelined engine: the chunk's reads and its write-back occupy the channels from its
     // issue on (2n bytes); the next chunk issues at the pace computeShare allows, but not
     // before the channels took this one (so contention slows the engine, it never queues
-    // more than one chunk ahead of the channels).
-    const HeadTail r = bar_.localAccess(off, n, issue, issue, kComputeKey);
-    const HeadTail w = bar_.localAccess(off, n, issue, issue, kComputeKey);
+    // more than one chunk ahead of the channels). The chunk is many small accesses: it takes
+    // the channels' free time around a peer's access booked ahead (localStream), so that
+    // access costs the kernel its own channel time only.
+    const HeadTail r = bar_.localStream(off, n, issue, issue, kComputeKey);
+    const HeadTail w = bar_.localStream(off, n, issue, issue, kComputeKey);
     const std::uint64_t channelsFree = std::max(r.tailPs, w.tailPs) - params_.vramLatencyPs;
     const double paced = double(issue) + chunkIntervalPs(n);
     if (double(channelsFree) > paced)

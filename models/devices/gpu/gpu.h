@@ -9,8 +9,10 @@
 //  - VRAM bandwidth: `vramChannels` interleaved channels of `vramChannelGbps` each with
 //    `vramLatencyPs`, held by the BAR's PcieMemoryTarget (the Gpu re-times the target the fabric made
 //    with barTargetParams). Every VRAM user books on these same channels: peer reads and writes through the
-//    BAR (the fabric), the compute engine and the copy engine (PcieMemoryTarget::localAccess). So a
-//    peer streaming VRAM takes bandwidth from the compute engine, and the other way round.
+//    BAR (the fabric), the compute engine (PcieMemoryTarget::localStream: its chunks are many
+//    small accesses that take the channels' free time around others') and the copy engine
+//    (localAccess). So a peer streaming VRAM takes bandwidth from the compute engine, and the
+//    other way round.
 //  - The BAR: an aperture of `barApertureBytes` (default 256 MiB) over VRAM, smaller than VRAM;
 //    with `resizableBar` the BAR covers all of VRAM. Window programming is the exporter's
 //    (P2pExporter::bindBarTarget drives PcieMemoryTarget::mapWindow); the BAR target's bytes are

@@ -74,7 +74,7 @@ std::uint64_t Gpu::vramAccess(std::uint64_t offset, std::uint64_t len, std::uint
     else
       pm_.read(params_.vramPa + offset, data, len);
   }
-  return bar_.localAccess(offset, len, startPs, sc_core::sc_time_stamp().value(), kComputeKey).tailPs;
+  return bar_.localStream(offset, len, startPs, sc_core::sc_time_stamp().value(), kComputeKey).tailPs;
 }
 
 std::uint64_t Gpu::writeVaOutput(std::uint64_t off, const std::uint8_t* data, std::uint64_t n,

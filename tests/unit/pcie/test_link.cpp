@@ -94,3 +94,30 @@ TEST_CASE("a non-posted request does not queue behind completions but takes thei
   const HeadTail next = d.transmit({2'000'000, 2'000'000}, 1000);
   CHECK(next.headPs == 10'024'000);  // the request's 24 ns were taken from the shared timeline
 }
+
+TEST_CASE("a divisible stream takes the free time around a booking made ahead of it") {
+  LinkDirection d(8.0, 0);
+  d.transmit({1'000'000, 1'000'000}, 100);  // a peer's small access booked for 1..1.1 us
+  // 1000 B (1 us) ready at 0: whole, it would start after the access (at 1.1 us); spread, it
+  // takes 0..1 us and ends at once.
+  const HeadTail s = d.transmitSpread(0, 1000);
+  CHECK(s.headPs == 0);
+  CHECK(s.tailPs == 1'000'000);
+  // 1500 B more, ready at 0: the rest of the time around the access, ending 0.1 us later than
+  // back to back would (the access's own time, no hole lost).
+  const HeadTail t = d.transmitSpread(0, 1500);
+  CHECK(t.headPs == 1'100'000);
+  CHECK(t.tailPs == 2'600'000);
+  CHECK(d.busyPs() == 2'600'000);
+}
+
+TEST_CASE("a divisible stream in time order books as transmit() does") {
+  LinkDirection a(8.0, 20'000), b(8.0, 20'000);
+  for (std::uint64_t i = 0; i < 100; ++i) {
+    const HeadTail x = a.transmit({i * 500'000, i * 500'000}, 1000, 1, nullptr, i * 500'000);
+    const HeadTail y = b.transmitSpread(i * 500'000, 1000, i * 500'000);
+    CHECK(x.headPs == y.headPs);
+    CHECK(x.tailPs == y.tailPs);
+  }
+  CHECK(a.bookedIntervals() == b.bookedIntervals());
+}
