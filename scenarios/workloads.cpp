@@ -11,12 +11,13 @@ WorkloadKind cameraChainWorkloadKind();
 WorkloadKind nvmeViaNicWorkloadKind();
 WorkloadKind gpuMonitorWorkloadKind();
 WorkloadKind gpuStreamOutWorkloadKind();
+WorkloadKind gpuReduceWorkloadKind();
 WorkloadKind smallBarWorkloadKind();
 
 const std::vector<WorkloadKind>& workloadKinds() {
   static const std::vector<WorkloadKind> kinds = {cameraChainWorkloadKind(), nvmeViaNicWorkloadKind(),
                                                   gpuMonitorWorkloadKind(), gpuStreamOutWorkloadKind(),
-                                                  smallBarWorkloadKind()};
+                                                  gpuReduceWorkloadKind(), smallBarWorkloadKind()};
   return kinds;
 }
 
