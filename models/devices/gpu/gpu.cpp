@@ -96,6 +96,7 @@ void Gpu::launch(const GpuKernel& k) {
       name() << ": kernel region must be whole chunks inside VRAM");
   kernel_ = k;
   busy_ = true;
+  launched_ = true;
   launchEv_.notify(sc_core::SC_ZERO_TIME);
 }
 
@@ -112,7 +113,9 @@ void Gpu::storeProgress(std::uint64_t value) {
 
 void Gpu::computeThread() {
   for (;;) {
-    sc_core::wait(launchEv_);
+    // A launch may come while this thread still sends the previous kernel's MSI.
+    while (!launched_) sc_core::wait(launchEv_);
+    launched_ = false;
     startPs_ = sc_core::sc_time_stamp().value();
     if (vaMmu_) {
       runVaKernel();

@@ -213,6 +213,7 @@ class Gpu : public sc_core::sc_module {
   GpuVaKernelResult vaResult_;
   std::vector<std::uint8_t> buffer_;  ///< the copy engine's staging buffer
   bool busy_ = false;
+  bool launched_ = false;  ///< a launch the compute thread has not taken yet
   sc_core::sc_event launchEv_, doneEv_;
   std::uint64_t startPs_ = 0, endPs_ = 0;
   std::vector<GpuProgressPoint> history_;

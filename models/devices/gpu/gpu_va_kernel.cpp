@@ -61,6 +61,7 @@ void Gpu::launchVa(const GpuVaKernel& k, ImporterDma& mmu) {
   vaMmu_ = &mmu;
   vaResult_ = GpuVaKernelResult{};
   busy_ = true;
+  launched_ = true;
   launchEv_.notify(sc_core::SC_ZERO_TIME);
 }
 

@@ -55,7 +55,7 @@ TEST_CASE("gpu importer: sum64 and add64 kernels over system memory are exact", 
   std::vector<std::uint8_t> expect(kBytes);
   std::uint64_t unused = 0;
   gpuKernelApply(GpuKernelOp::Add64, 0x1111, data.data(), kBytes, expect.data(), unused);
-  CHECK(t.cpu(out, kBytes) == expect);
+  CHECK((t.cpu(out, kBytes) == expect));  // (not printed: 4 MiB)
   // Both kernels read the input through gpu1's DMA engine from DRAM (twice) and wrote the output.
   CHECK(t.g1.gpu().dmaEngine().stats().counterValue("bytes_read") == 2 * kBytes);
   CHECK(t.g1.gpu().dmaEngine().stats().counterValue("bytes_written") >= kBytes);
@@ -157,11 +157,12 @@ TEST_CASE("gpu importer: its own device-private pages are read on its VRAM chann
 
 namespace {
 
-/// gpu1 with a slow compute engine (64 Gb/s = 8 GB/s): an 8 MiB kernel lasts about 1 ms, so an
-/// event 300 us after its launch lands mid-kernel.
+/// gpu1 with a slow compute engine (32 Gb/s = 4 GB/s): an 8 MiB kernel lasts about 2.1 ms, so an
+/// event 300 us after its launch lands early in it (and a migration of the input back to RAM,
+/// about 0.9 ms, ends well before it).
 GpuDeviceParams slowGpu1() {
   GpuDeviceParams g = TwoGpus::gpu1Params();
-  g.gpu.computeRateGbps = 64.0;
+  g.gpu.computeRateGbps = 32.0;
   return g;
 }
 
@@ -201,7 +202,7 @@ void migrateBackMidKernel(bool peer) {
   CHECK(mmu.stats().counterValue("device_faults") > 0);  // the rest refaulted to system memory
   CHECK(mmu.mirror().kindAt(in + kBytes - kPageSize) == HmmDmaKind::System);
   CHECK(owner.devmem().allocatedPages() == 0);
-  CHECK(t.cpu(in, kBytes) == data);
+  CHECK((t.cpu(in, kBytes) == data));
   CHECK(t.plat.violations().ok());
 }
 
@@ -243,8 +244,7 @@ void changeMappingMidKernel(bool unmap) {
   if (unmap) {
     INFO("munmap of the input's second half");
     CHECK(res.status == ImporterDmaStatus::Fault);
-    CHECK(res.bytesIn < kBytes);
-    CHECK(res.bytesIn >= kBytes / 4);  // it ran until the hole
+    CHECK(res.bytesIn == kBytes / 2);  // it ran until the hole
     CHECK(mmu.mirror().kindAt(in + kBytes / 2) == HmmDmaKind::None);
   } else {
     INFO("mprotect(PROT_READ) of the input");
