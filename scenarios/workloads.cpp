@@ -16,8 +16,8 @@ WorkloadKind smallBarWorkloadKind();
 
 const std::vector<WorkloadKind>& workloadKinds() {
   static const std::vector<WorkloadKind> kinds = {cameraChainWorkloadKind(), nvmeViaNicWorkloadKind(),
-                                                  gpuMonitorWorkloadKind(), gpuStreamOutWorkloadKind(),
-                                                  gpuReduceWorkloadKind(), smallBarWorkloadKind()};
+                                                  gpuMonitorWorkloadKind(),  gpuStreamOutWorkloadKind(),
+                                                  gpuReduceWorkloadKind(),   smallBarWorkloadKind()};
   return kinds;
 }
 
