@@ -372,9 +372,14 @@ const DeviceTranslation* ImporterMirror::dmaTranslation(std::uint64_t id) const 
   return it == dmas_.end() ? nullptr : &it->t;
 }
 
+std::uint64_t ImporterMirror::checkStamp() const {
+  return checker_->changeStamp() + mm_.physMem().generationStamp();
+}
+
 void ImporterMirror::noteDmaAccess(std::uint64_t id, std::size_t bytes) {
   auto it = findDma(id);
   HMMSIM_ASSERT(it != dmas_.end(), "noteDmaAccess of unknown DMA " << id);
+  if (checker_) it->noteStamp = checkStamp();
   checkAccess(*it);
   dmaBytes_ += bytes;
 }
@@ -383,9 +388,11 @@ void ImporterMirror::noteDmaAccesses(const std::vector<std::uint64_t>& ids, std:
   // A burst's pages began one after the other, so after the first the next is usually the
   // neighbour in dmas_.
   auto it = dmas_.end();
+  const std::uint64_t stamp = checker_ ? checkStamp() : kNoStamp;
   for (std::uint64_t id : ids) {
     it = it != dmas_.end() && it + 1 != dmas_.end() && (it + 1)->id == id ? it + 1 : findDma(id);
     HMMSIM_ASSERT(it != dmas_.end(), "noteDmaAccess of unknown DMA " << id);
+    it->noteStamp = stamp;
     checkAccess(*it);
   }
   dmaBytes_ += bytes;
@@ -406,7 +413,9 @@ void ImporterMirror::endDmas(const std::vector<std::uint64_t>& ids) {
   }
   // The usual case: the burst's DMAs sit side by side; check each, erase them in one go.
   const auto last = first + static_cast<std::ptrdiff_t>(ids.size());
-  for (auto it = first; it != last; ++it) checkAccess(*it);
+  const std::uint64_t stamp = checker_ ? checkStamp() : kNoStamp;
+  for (auto it = first; it != last; ++it)
+    if (it->noteStamp != stamp) checkAccess(*it);
   dmas_.erase(first, last);
   dmaDone_.wakeUpAll();
 }

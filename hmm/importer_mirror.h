@@ -201,7 +201,13 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
     std::uint64_t offset = 0;  // byte offset of the access in the page
     bool write = false;
     DeviceTranslation t;
+    std::uint64_t noteStamp = kNoStamp;  // checkStamp() when the access was noted and checked
   };
+  static constexpr std::uint64_t kNoStamp = ~0ull;
+  /// What a page's rule 1 and 2 checks depend on besides the page: the checker's records and
+  /// reports, the frames' generations. A DMA checked when noted is not checked again at its end
+  /// while the stamp is unchanged: the answer, and the report count, would be the same.
+  std::uint64_t checkStamp() const;
   /// translate() into `out`; false for a device page fault (`out` then unspecified).
   bool lookup(Va va, bool write, DeviceTranslation& out);
   /// `x` = the translation page table entry `p` holds.

@@ -47,6 +47,7 @@ void P2pChecker::report(CheckRule rule, const Device& d, std::uint64_t addr, std
   v.device = d.name();
   v.address = addr;
   v.cause = std::move(cause);
+  ++reports_;
   sink_.report(std::move(v));
 }
 

@@ -51,6 +51,9 @@ class P2pChecker {
 
   /// The current epoch (what a translation committed now records).
   std::uint64_t epoch() const { return epoch_; }
+  /// Changes whenever an invalidation is recorded or a violation reported: a rule 1 check that
+  /// passed passes again, with the same report count, while the stamp is unchanged.
+  std::uint64_t changeStamp() const { return records_.size() + reports_; }
 
   /// The importer's invalidate callback for [start, end) (clipped to its window) returned.
   /// Checks the RFC rule (no DMA/p2p mapping of the range still live), then records it.
@@ -108,6 +111,7 @@ class P2pChecker {
   std::function<std::uint64_t()> nowPs_;
   std::uint64_t epoch_ = 1;
   std::vector<Record> records_;
+  std::uint64_t reports_ = 0;
   std::map<const Device*, Window> windows_;  // never erased: windowOf keeps a pointer
   const Device* lastDevice_ = nullptr;       // windowOf's last hit
   Window* lastWindow_ = nullptr;

@@ -119,6 +119,9 @@ class PhysMem : public ByteStore {
   /// Generation of the folio containing `pfn`: changes whenever that folio is freed or a new
   /// folio is allocated over the frame. The checker records it at map time and compares later.
   std::uint64_t generationOf(Pfn pfn) const;
+  /// Changes whenever any folio's generation may have: generationOf answers the same for every
+  /// frame while it is unchanged.
+  std::uint64_t generationStamp() const { return nextGeneration_; }
 
   /// split_folio: split the order-9 folio headed by `head` into 512 order-0 folios.
   /// Preconditions (kernel: folio locked, unmapped from PMDs, can_split_folio): the folio is an

@@ -40,6 +40,44 @@ TEST_CASE(
         std::string::npos);
 }
 
+TEST_CASE("checker: a stale DMA is reported when its burst is noted and again when it ends",
+          "[hmm][p2p][checker]") {
+  // The end of a burst skips the checks only while nothing they depend on changed since the note
+  // (ImporterMirror::checkStamp); a report at the note is such a change, so counts stay per check.
+  P2pFixture f;
+  const Va a = f.mapAnon(2 * kP);
+  f.fillPattern(a, 2, 0x30);
+  ImporterMirror& m = f.importer("gpu0", a, 2, misbehaving(ImporterMisbehaviour::IgnoreInvalidations));
+  REQUIRE(m.map(a, a + 2 * kP, false) == HmmStatus::Ok);
+  const std::vector<std::uint64_t> clean{*m.beginDma(a, false), *m.beginDma(a + kP, false)};
+  m.noteDmaAccesses(clean, 2 * kP);
+  m.endDmas(clean);
+  REQUIRE(f.violations.ok());
+  REQUIRE(f.mm->munmap(a, 2 * kP) == Errno::Ok);
+  REQUIRE(f.violations.count(CheckRule::StaleTranslation) == 2);  // both pages held at return
+  const std::vector<std::uint64_t> stale{*m.beginDma(a, false)};
+  m.noteDmaAccesses(stale, kP);
+  CHECK(f.violations.count(CheckRule::StaleTranslation) == 3);
+  CHECK(f.violations.count(CheckRule::FreedFrame) == 1);
+  m.endDmas(stale);
+  CHECK(f.violations.count(CheckRule::StaleTranslation) == 4);
+  CHECK(f.violations.count(CheckRule::FreedFrame) == 2);
+}
+
+TEST_CASE("checker: its change stamp moves with each recorded invalidation and each report",
+          "[hmm][p2p][checker]") {
+  P2pFixture f;
+  const Va a = f.mapAnon(kP);
+  f.fillPattern(a, 1, 0x40);
+  ImporterMirror& m = f.importer("gpu0", a, 1, misbehaving(ImporterMisbehaviour::IgnoreInvalidations));
+  REQUIRE(m.map(a, a + kP, false) == HmmStatus::Ok);
+  const std::uint64_t s0 = f.checker.changeStamp();
+  const std::uint64_t g0 = f.mm->physMem().generationStamp();
+  REQUIRE(f.mm->munmap(a, kP) == Errno::Ok);  // one record, one report (the page still held)
+  CHECK(f.checker.changeStamp() == s0 + 2);
+  CHECK(f.mm->physMem().generationStamp() > g0);  // the frame was freed
+}
+
 TEST_CASE("checker: acknowledging an invalidation without waiting for in-flight DMA is caught",
           "[hmm][p2p][checker]") {
   P2pFixture f;
