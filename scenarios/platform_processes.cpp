@@ -108,17 +108,17 @@ void parsePlatformProcesses(const std::vector<ConfigNode>& processes, Scenario& 
 }
 
 WorkloadPlacement parsePlacement(const ConfigNode& n, const PlatformDesc& d,
-                                 const std::vector<RegionSize>& regions) {
+                                 const std::vector<PlaceableRegion>& regions) {
   std::vector<std::string> names;
   names.reserve(regions.size());
-  for (const RegionSize& r : regions) names.push_back(r.name);
+  for (const PlaceableRegion& r : regions) names.push_back(r.name);
   n.requireKeys(names);
   WorkloadPlacement place;
   for (const auto& entry : n.entries()) {
     const std::string& region = entry.first;
     const ConfigNode& value = entry.second;
-    const RegionSize& r =
-        *std::find_if(regions.begin(), regions.end(), [&](const RegionSize& x) { return x.name == region; });
+    const PlaceableRegion& r = *std::find_if(regions.begin(), regions.end(),
+                                             [&](const PlaceableRegion& x) { return x.name == region; });
     const std::string mapping = value.asString();
     auto p = std::find_if(d.processes.begin(), d.processes.end(),
                           [&](const ProcessDesc& x) { return x.name == r.process; });
@@ -133,6 +133,8 @@ WorkloadPlacement parsePlacement(const ConfigNode& n, const PlatformDesc& d,
     if (m == p->memory.end())
       value.fail("process '" + r.process + "' has no mapping '" + mapping +
                  "' (its mappings: " + joinedWords(maps) + ")" + didYouMean(mapping, maps));
+    if (const std::string why = placementRefusal(r, m->kind, m->prot, m->device); !why.empty())
+      value.fail(why);
     if (r.bytes > m->bytes) {
       std::string msg = region;
       msg.append(" needs ").append(std::to_string(r.bytes)).append(" bytes and mapping '").append(mapping);
@@ -144,18 +146,6 @@ WorkloadPlacement parsePlacement(const ConfigNode& n, const PlatformDesc& d,
     place[region] = mapping;
   }
   return place;
-}
-
-/// The mapping `place` puts `region` in (nullptr: not placed).
-const MappingDesc* placedMapping(const PlatformDesc& d, const std::string& process,
-                                 const WorkloadPlacement& place, const std::string& region) {
-  auto it = place.find(region);
-  if (it == place.end()) return nullptr;
-  for (const ProcessDesc& p : d.processes)
-    if (p.name == process)
-      for (const MappingDesc& m : p.memory)
-        if (m.name == it->second) return &m;
-  return nullptr;
 }
 
 }  // namespace hmmsim::scenario

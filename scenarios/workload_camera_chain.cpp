@@ -105,36 +105,6 @@ const ParamTable<CameraChainParams>& cameraChainParamTable() {
   return table;
 }
 
-/// `place:` of the chain: sizes from the camera's mode; frames_in on the p2p path is the
-/// engine's memory (a device-file mapping of it), elsewhere the buffers are process memory.
-void parseCameraPlacement(const ConfigNode& n, const PlatformDesc& d, const CameraDeviceParams& cam,
-                          CameraChainParams& c) {
-  const CameraChainSlots slots = cameraChainSlots(cam.camera, c);
-  c.place = parsePlacement(
-      n, d,
-      {{"frames_in", c.process, slots.framesInBytes(c)}, {"frames_out", c.process, slots.framesOutBytes(c)}});
-  if (const MappingDesc* in = placedMapping(d, c.process, c.place, "frames_in")) {
-    const bool engineFile = in->kind == MapKind::DeviceFile && in->device == c.engine;
-    if (c.path == CameraChainPath::P2p && !engineFile)
-      n.at("frames_in")
-          .fail(
-              "on the p2p path frames_in is the colour engine's memory: place it in a mapping with "
-              "kind: device-file, device: " +
-              c.engine + " (or take path: bounce)");
-    if (c.path == CameraChainPath::Bounce && in->kind == MapKind::DeviceFile)
-      n.at("frames_in")
-          .fail(
-              "on the bounce path frames_in is process memory: place it in an anon, shared, file "
-              "or hugetlb mapping (or take path: p2p)");
-  }
-  if (const MappingDesc* out = placedMapping(d, c.process, c.place, "frames_out"))
-    if (out->kind == MapKind::DeviceFile)
-      n.at("frames_out")
-          .fail(
-              "frames_out is process memory the engine writes: place it in an anon, shared, file "
-              "or hugetlb mapping");
-}
-
 /// The camera and engine exist with their types; the sensor mode goes to the camera's params;
 /// the process is added.
 std::any parseCameraChain(const ConfigNode& n, Scenario& s) {
@@ -151,10 +121,11 @@ std::any parseCameraChain(const ConfigNode& n, Scenario& s) {
     cam.params = p;
   }
   ensureProcess(d, c.process);
-  if (auto place = n.find("place"))
-    parseCameraPlacement(
-        *place, d,
-        cam.params.has_value() ? std::any_cast<CameraDeviceParams>(cam.params) : CameraDeviceParams{}, c);
+  if (auto place = n.find("place")) {  // sizes from the camera's mode, kinds from the path
+    const CameraDeviceParams mode =
+        cam.params.has_value() ? std::any_cast<CameraDeviceParams>(cam.params) : CameraDeviceParams{};
+    c.place = parsePlacement(*place, d, cameraChainPlaceable(mode.camera, c));
+  }
   return c;
 }
 

@@ -32,6 +32,7 @@ const ParamTable<GpuMonitorParams>& gpuMonitorParamTable() {
             1ull << 40);
     t.bytes("total", &GpuMonitorParams::totalBytes, "bytes the kernel streams (each read and written once)",
             4096, 1ull << 50);
+    addPlaceParam(t, "counter (mode copy: the page the GPU copies the counter to and the NIC reads)");
     return t;
   }();
   return table;
@@ -48,6 +49,7 @@ std::any parseGpuMonitor(const ConfigNode& n, Scenario& s) {
     (n.has("lead") ? n.at("lead") : n)
         .fail("the first copy would be issued before time 0: lead must be at most start");
   ensureProcess(d, c.process);
+  if (auto place = n.find("place")) c.place = parsePlacement(*place, d, gpuMonitorPlaceable(c));
   return c;
 }
 

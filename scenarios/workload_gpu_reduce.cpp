@@ -27,6 +27,9 @@ const ParamTable<GpuReduceParams>& gpuReduceParamTable() {
               {"own", GpuReduceSource::Own}});
     t.bytes("bytes", &GpuReduceParams::bytes, "the buffer (a multiple of 4KiB)", 4096, 1ull << 40);
     t.integer("seed", &GpuReduceParams::seed, "", "seed of the buffer's words", 0, INT64_MAX);
+    addPlaceParam(t,
+                  "buffer (source system: any process memory; peer_private, own: anon or file-private, "
+                  "the memory that migrates)");
     return t;
   }();
   return table;
@@ -44,6 +47,7 @@ std::any parseGpuReduce(const ConfigNode& n, Scenario& s) {
   }
   if (c.bytes % 4096 != 0) (n.has("bytes") ? n.at("bytes") : n).fail("bytes must be a multiple of 4KiB");
   ensureProcess(d, c.process);
+  if (auto place = n.find("place")) c.place = parsePlacement(*place, d, gpuReducePlaceable(c));
   return c;
 }
 

@@ -29,6 +29,7 @@ const ParamTable<GpuStreamOutParams>& gpuStreamOutParamTable() {
             4096, 1ull << 40);
     t.bytes("buffer", &GpuStreamOutParams::bufferBytes, "one TX descriptor's buffer", 1, 32ull << 10);
     t.integer("seed", &GpuStreamOutParams::seed, "", "seed of the results' pattern", 0, INT64_MAX);
+    addPlaceParam(t, "results (bounce: the process memory the GPU copies to and the NIC sends from)");
     return t;
   }();
   return table;
@@ -46,6 +47,7 @@ std::any parseGpuStreamOut(const ConfigNode& n, Scenario& s) {
   if (c.bytes % c.chunkBytes != 0)
     (n.has("bytes") ? n.at("bytes") : n).fail("bytes must be a multiple of chunk");
   ensureProcess(d, c.process);
+  if (auto place = n.find("place")) c.place = parsePlacement(*place, d, gpuStreamOutPlaceable(c));
   return c;
 }
 

@@ -63,20 +63,13 @@ DeviceDesc& requireDevice(const ConfigNode& at, PlatformDesc& d, const std::stri
 /// Adds process `name` to the platform unless it is there.
 void ensureProcess(PlatformDesc& d, const std::string& name);
 
-/// A region a workload kind places, with its size for this run's params.
-struct RegionSize {
-  std::string name;
-  std::string process;
-  std::uint64_t bytes = 0;
-};
 /// `place:` under a workload (region: mapping) → its WorkloadPlacement: region names among
-/// `regions`, each mapping one of the region's process's (processes[].memory), big enough.
-/// Throws ConfigError at the entry (nearest region or mapping name, the size to give).
+/// `regions` (the kind's placeable regions for this run's params), each mapping one of the
+/// region's process's (processes[].memory), big enough, of a kind and protection its rule takes
+/// (placementRefusal). Throws ConfigError at the entry (nearest region or mapping name, the size
+/// to give, the kind or prot to take).
 WorkloadPlacement parsePlacement(const ConfigNode& n, const PlatformDesc& d,
-                                 const std::vector<RegionSize>& regions);
-/// The mapping `place` puts `region` of `process` in (nullptr: not placed).
-const MappingDesc* placedMapping(const PlatformDesc& d, const std::string& process,
-                                 const WorkloadPlacement& place, const std::string& region);
+                                 const std::vector<PlaceableRegion>& regions);
 /// The `place` row of a kind's table: `regions` (its region names) go in the description.
 template <class P>
 void addPlaceParam(ParamTable<P>& t, const std::string& regions) {

@@ -46,6 +46,25 @@ CameraChainSlots cameraChainSlots(const CameraParams& cp, const CameraChainParam
           pageUp(std::uint64_t(cp.width) * cp.height * bytesPerPixel(params.outFormat))};
 }
 
+std::vector<PlaceableRegion> cameraChainPlaceable(const CameraParams& cp, const CameraChainParams& params) {
+  const CameraChainSlots slots = cameraChainSlots(cp, params);
+  PlaceableRegion in{"frames_in", params.process, slots.framesInBytes(params), {}};
+  in.rule.users = "the camera writes it, the engine reads it";
+  if (params.path == CameraChainPath::P2p) {
+    in.rule.memory = PlacementRule::Memory::DeviceFile;
+    in.rule.device = params.engine;
+    in.rule.what = "on the p2p path frames_in is the colour engine's memory";
+    in.rule.alternative = "or take path: bounce";
+  } else {
+    in.rule.what = "on the bounce path frames_in is process memory";
+    in.rule.alternative = "or take path: p2p";
+  }
+  PlaceableRegion out{"frames_out", params.process, slots.framesOutBytes(params), {}};
+  out.rule.what = "frames_out is process memory the engine writes";
+  out.rule.users = "the engine writes it, the chain checks it";
+  return {in, out};
+}
+
 CameraChain::CameraChain(Platform& platform, const CameraChainParams& params)
     : params_(params),
       path_(params.path),
@@ -88,22 +107,11 @@ void CameraChain::mapBuffers(const Platform& platform) {
   const std::uint64_t inBytes = 2 * inSlot_, outBytes = params_.outBuffers * outSlot_;
   // Two input buffers (the camera fills one while the engine reads the other) and the output
   // ring: each in its placed mapping, the others in one anonymous arena of their own.
-  const std::optional<Va> inAt = placedRegion(platform, params_.process, params_.place, "frames_in", inBytes);
-  const std::optional<Va> outAt =
-      placedRegion(platform, params_.process, params_.place, "frames_out", outBytes);
+  const std::vector<PlaceableRegion> regions = cameraChainPlaceable(cameraParams(), params_);
+  checkPlacement(platform, params_.place, regions);
+  const std::optional<Va> inAt = placedRegion(platform, params_.place, regions[0]);
+  const std::optional<Va> outAt = placedRegion(platform, params_.place, regions[1]);
   const bool p2p = params_.path == CameraChainPath::P2p;
-  if (outAt && platform.mapping(params_.process, params_.place.at("frames_out"))->kind == MapKind::DeviceFile)
-    fail("place", "frames_out is process memory the engine writes: not a device-file mapping");
-  if (inAt) {
-    const ProcessMapping& m = *platform.mapping(params_.process, params_.place.at("frames_in"));
-    const bool engineFile = m.kind == MapKind::DeviceFile && m.device == params_.engine;
-    if (p2p && !engineFile)
-      fail("place",
-           "on the p2p path frames_in is the colour engine's memory: place it in a device-file mapping of " +
-               params_.engine + ", or take path: bounce");
-    if (!p2p && m.kind == MapKind::DeviceFile)
-      fail("place", "on the bounce path frames_in is process memory: not a device-file mapping");
-  }
   if (p2p && inBytes > engine_->hardware().params().deviceMemoryBytes)
     fail("path", "two camera frames do not fit in the colour engine's device memory");
   const std::uint64_t arena = (inAt ? 0 : inBytes) + (outAt ? 0 : outBytes);

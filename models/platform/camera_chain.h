@@ -94,6 +94,10 @@ struct CameraChainSlots {
   std::uint64_t framesOutBytes(const CameraChainParams& p) const { return p.outBuffers * out; }
 };
 CameraChainSlots cameraChainSlots(const CameraParams& cp, const CameraChainParams& params);
+/// The chain's placeable regions for a camera mode and params: frames_in (p2p: a device-file
+/// mapping of the engine; bounce: process memory), frames_out (process memory), both written by
+/// one device and read by the other (rw).
+std::vector<PlaceableRegion> cameraChainPlaceable(const CameraParams& cp, const CameraChainParams& params);
 
 /// One frame's way through the chain (absolute times, ps).
 struct CameraChainFrame {

@@ -42,6 +42,23 @@ std::uint64_t gpuCounterAt(const std::vector<GpuProgressPoint>& h, std::uint64_t
   return v;
 }
 
+std::vector<PlaceableRegion> gpuMonitorPlaceable(const GpuMonitorParams& params) {
+  PlaceableRegion counter{"counter", params.process, kPageSize, {}};
+  counter.rule.users = "the GPU's copy engine writes it, the NIC reads it";
+  if (params.mode == GpuMonitorMode::Copy) {
+    counter.rule.what = "in mode copy the counter is process memory";
+  } else {
+    counter.rule.memory = PlacementRule::Memory::None;
+    counter.rule.what =
+        std::string("in mode ") + gpuMonitorModeName(params.mode) +
+        (params.mode == GpuMonitorMode::P2p
+             ? " the counter is the GPU's VRAM (the workload maps its page through the GPU's device file)"
+             : " there is no counter in process memory") +
+        ": place it in mode copy only";
+  }
+  return {counter};
+}
+
 GpuMonitor::GpuMonitor(Platform& platform, const GpuMonitorParams& params)
     : params_(params), parts_(platform, params.gpu, params.nic, params.process), stats_("workload") {
   GpuDriver& drv = parts_.gpu().driver();
@@ -52,6 +69,7 @@ GpuMonitor::GpuMonitor(Platform& platform, const GpuMonitorParams& params)
                        std::to_string(drv.params().kernelRegionBytes) + " bytes)");
   if (params.mode == GpuMonitorMode::Copy && params.leadPs > params.startPs)
     fail("lead", "the first copy would be issued before time 0: lead must be at most start");
+  checkPlacement(platform, params.place, gpuMonitorPlaceable(params));
   parts_.gpu().gpu().setRecordProgress(true);
   kernel_.regionOffset = drv.kernelRegionOffset();
   kernel_.regionBytes = params.regionBytes;
@@ -67,7 +85,7 @@ GpuMonitor::GpuMonitor(Platform& platform, const GpuMonitorParams& params)
     monitor_.addr = v.value();
     counter_ = v;
   } else if (params.mode == GpuMonitorMode::Copy) {
-    ram_ = parts_.mapAnon(kPageSize);
+    ram_ = parts_.processBuffer(params.place, gpuMonitorPlaceable(params).front());
     parts_.nic().setMonitorImporter(&parts_.importerOver(ram_, kPageSize));
     monitor_.addr = ram_.value();
     counter_ = ram_;

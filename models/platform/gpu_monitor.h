@@ -52,10 +52,17 @@ struct GpuMonitorParams {
   std::uint64_t regionBytes = 4ull << 20;
   /// Bytes the kernel streams (each read and written once). Unit: bytes. Default 32 MiB.
   std::uint64_t totalBytes = 32ull << 20;
+  /// Buffers in named process mappings (region -> mapping): `counter` in mode copy (the page the
+  /// copy engine writes and the NIC reads). Default: none (the workload's own anonymous page).
+  WorkloadPlacement place;
 };
 
 /// The counter is 8 bytes (a 64-bit value).
 constexpr std::uint64_t kGpuCounterBytes = 8;
+
+/// The monitor's placeable region for `params`: `counter` (one page; process memory in mode
+/// copy, not placeable in modes p2p and none).
+std::vector<PlaceableRegion> gpuMonitorPlaceable(const GpuMonitorParams& params);
 
 class GpuMonitor final : public PlatformWorkload {
  public:

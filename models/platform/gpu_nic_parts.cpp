@@ -40,13 +40,17 @@ Va GpuNicParts::mapVram(std::uint64_t offset, std::uint64_t bytes) {
   return r.addr;
 }
 
-Va GpuNicParts::mapAnon(std::uint64_t bytes) {
-  const VaResult r = mm_->mmap(Va(0), bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-  if (!r.ok()) fail("process", "cannot map " + std::to_string(bytes) + " bytes of anonymous memory");
-  const std::vector<std::uint8_t> zeros(bytes);
-  if (copyToUser(*mm_, r.addr, zeros.data(), bytes) != Errno::Ok)
-    fail("process", "cannot populate the anonymous buffer (system RAM too small?)");
-  return r.addr;
+Va GpuNicParts::processBuffer(const WorkloadPlacement& place, const PlaceableRegion& r) {
+  std::optional<Va> at = placedRegion(p_, place, r);
+  if (!at) {
+    const VaResult m = mm_->mmap(Va(0), r.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    if (!m.ok()) fail("process", "cannot map " + std::to_string(r.bytes) + " bytes of anonymous memory");
+    at = m.addr;
+  }
+  const std::vector<std::uint8_t> zeros(r.bytes);
+  if (copyToUser(*mm_, *at, zeros.data(), r.bytes) != Errno::Ok)
+    fail("process", "cannot populate " + r.name + " (system RAM or the hugetlb pool too small?)");
+  return *at;
 }
 
 std::unique_ptr<ImporterDma> GpuNicParts::newImporter(const std::string& name, Va start, std::uint64_t bytes,

@@ -14,6 +14,7 @@
 #include "models/devices/common/importer_dma.h"
 #include "models/devices/gpu/gpu_device.h"
 #include "models/devices/nic/nic_device.h"
+#include "models/platform/placement.h"
 #include "models/platform/platform.h"
 #include "sim/stats_registry.h"
 
@@ -30,8 +31,10 @@ class GpuNicParts {
   /// `bytes` of VRAM from VRAM offset `offset` (page aligned), mapped shared through the GPU's
   /// device file.
   Va mapVram(std::uint64_t offset, std::uint64_t bytes);
-  /// `bytes` of anonymous memory, populated (zeroed through the CPU) as a runtime's pinned buffer.
-  Va mapAnon(std::uint64_t bytes);
+  /// Region `r` of process memory, populated (zeroed through the CPU) as a runtime's pinned
+  /// buffer: at the start of its mapping when `place` places it (placedRegion checks it), else
+  /// `r.bytes` of anonymous memory of its own.
+  Va processBuffer(const WorkloadPlacement& place, const PlaceableRegion& r);
   /// The NIC's importer over [start, start + bytes), every page mapped ahead (one per parts).
   ImporterDma& importerOver(Va start, std::uint64_t bytes);
   /// Another importer of the NIC over [start, start + bytes) (one more memory region of the same

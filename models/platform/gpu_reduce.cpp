@@ -50,6 +50,31 @@ const char* gpuReduceSourceName(GpuReduceSource s) {
   return "?";
 }
 
+std::vector<PlaceableRegion> gpuReducePlaceable(const GpuReduceParams& params) {
+  PlaceableRegion buffer{"buffer", params.process, params.bytes, {}};
+  buffer.rule.users = "the process fills it, " + params.gpu + " reads it";
+  const std::string source = gpuReduceSourceName(params.source);
+  switch (params.source) {
+    case GpuReduceSource::System:
+      buffer.rule.what = "with source system the buffer is process memory";
+      break;
+    case GpuReduceSource::PeerPrivate:
+    case GpuReduceSource::Own:
+      buffer.rule.memory = PlacementRule::Memory::Migrated;
+      buffer.rule.what = "with source " + source + " the buffer migrates to " +
+                         (params.source == GpuReduceSource::Own ? params.gpu : params.peer) + "'s VRAM";
+      buffer.rule.alternative = "or take source: system";
+      break;
+    case GpuReduceSource::PeerVram:
+      buffer.rule.memory = PlacementRule::Memory::None;
+      buffer.rule.what = "with source peer_vram the buffer is " + params.peer +
+                         "'s VRAM (the workload maps it through " + params.peer +
+                         "'s device file): place it with source system, peer_private or own";
+      break;
+  }
+  return {buffer};
+}
+
 GpuReduce::GpuReduce(Platform& platform, const GpuReduceParams& params)
     : platform_(platform), params_(params), stats_("workload") {
   if (params.bytes == 0 || params.bytes % kPageSize != 0)
@@ -62,6 +87,8 @@ GpuReduce::GpuReduce(Platform& platform, const GpuReduceParams& params)
     if (peer_ == gpu_) fail("peer", "the peer must be another gpu than the reducing one");
   }
   mm_ = &platform.process(params.process);
+  const std::vector<PlaceableRegion> placeable = gpuReducePlaceable(params);
+  checkPlacement(platform, params.place, placeable);
   const std::vector<std::uint8_t> words = reduceWords(params.bytes, params.seed);
   gpuKernelApply(GpuKernelOp::Sum64, 0, words.data(), params.bytes, nullptr, expected_);
   VaResult r;
@@ -74,6 +101,11 @@ GpuReduce::GpuReduce(Platform& platform, const GpuReduceParams& params)
     if (!r.ok()) fail("peer", "mmap of the peer's VRAM failed");
     platform.physMem().write(peer_->gpu().params().vramPa, words.data(),
                              params.bytes);  // its VRAM holds them
+  } else if (const std::optional<Va> at = placedRegion(platform, params.place, placeable.front())) {
+    r.addr = *at;
+    if (copyToUser(*mm_, r.addr, words.data(), params.bytes) != Errno::Ok)
+      fail("place", "cannot fill the buffer in mapping \"" + params.place.at("buffer") +
+                        "\" (system RAM or the hugetlb pool too small?)");
   } else {
     r = mm_->mmap(Va(0), params.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
     if (!r.ok() || copyToUser(*mm_, r.addr, words.data(), params.bytes) != Errno::Ok)

@@ -43,7 +43,15 @@ struct GpuReduceParams {
   std::uint64_t bytes = 8ull << 20;
   /// Seed of the buffer's words. Default 1.
   std::uint64_t seed = 1;
+  /// Buffers in named process mappings (region -> mapping): `buffer` with sources system (any
+  /// process memory), peer_private and own (memory that migrates: anon or file-private). Default:
+  /// none (the workload's own anonymous mmap).
+  WorkloadPlacement place;
 };
+
+/// The reduction's placeable region for `params`: `buffer` (`bytes` long; not placeable with
+/// source peer_vram, where it is the peer's VRAM).
+std::vector<PlaceableRegion> gpuReducePlaceable(const GpuReduceParams& params);
 
 class GpuReduce final : public PlatformWorkload {
  public:

@@ -39,6 +39,20 @@ std::vector<std::uint8_t> gpuResultsPattern(std::uint64_t bytes, std::uint64_t s
   return v;
 }
 
+std::vector<PlaceableRegion> gpuStreamOutPlaceable(const GpuStreamOutParams& params) {
+  PlaceableRegion results{"results", params.process, params.bytes, {}};
+  results.rule.users = "the GPU's copy engine writes it, the NIC reads it";
+  if (params.path == GpuStreamPath::Bounce) {
+    results.rule.what = "on the bounce path results is process memory";
+  } else {
+    results.rule.memory = PlacementRule::Memory::None;
+    results.rule.what =
+        "on the p2p path results is the GPU's VRAM (the workload maps it through the GPU's device file): "
+        "place it on path: bounce only";
+  }
+  return {results};
+}
+
 GpuStreamOut::GpuStreamOut(Platform& platform, const GpuStreamOutParams& params)
     : params_(params), parts_(platform, params.gpu, params.nic, params.process), stats_("workload") {
   if (params.bufferBytes == 0 || params.bufferBytes > kMaxBuffer)
@@ -54,11 +68,14 @@ GpuStreamOut::GpuStreamOut(Platform& platform, const GpuStreamOutParams& params)
                       std::to_string(g.driver().params().kernelRegionBytes) + " bytes)");
   if (!parts_.nic().params().recordWire)
     fail("nic", "the NIC must record the wire (its record_wire) for every byte to be checked");
+  const std::vector<PlaceableRegion> placeable = gpuStreamOutPlaceable(params);
+  checkPlacement(platform, params.place, placeable);
   resultsOffset_ = g.driver().kernelRegionOffset();
   results_ = gpuResultsPattern(params.bytes, params.seed);  // what the GPU's kernels left in VRAM
   platform.physMem().write(g.gpu().params().vramPa + resultsOffset_, results_.data(), params.bytes);
   const bool bounce = params.path == GpuStreamPath::Bounce;
-  src_ = bounce ? parts_.mapAnon(params.bytes) : parts_.mapVram(resultsOffset_, params.bytes);
+  src_ = bounce ? parts_.processBuffer(params.place, placeable.front())
+                : parts_.mapVram(resultsOffset_, params.bytes);
   parts_.nic().setTxImporter(&parts_.importerOver(src_, params.bytes));
   const std::optional<Pfn> ring = platform.physMem().allocFrame(0);  // the driver's descriptor ring
   if (!ring) fail("process", "no system RAM frame left for the NIC's descriptor ring");

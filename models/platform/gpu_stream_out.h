@@ -47,7 +47,15 @@ struct GpuStreamOutParams {
   std::uint64_t bufferBytes = 32ull << 10;
   /// Seed of the results' pattern. Default 1.
   std::uint64_t seed = 1;
+  /// Buffers in named process mappings (region -> mapping): `results` on the bounce path (the
+  /// GPU's copies land there, the NIC sends from it). Default: none (the workload's own anonymous
+  /// mmap).
+  WorkloadPlacement place;
 };
+
+/// The stream's placeable region for `params`: `results` (`bytes` long; process memory on the
+/// bounce path, not placeable on p2p, where it is the GPU's VRAM).
+std::vector<PlaceableRegion> gpuStreamOutPlaceable(const GpuStreamOutParams& params);
 
 /// The results' pattern: `bytes` bytes from `seed`.
 std::vector<std::uint8_t> gpuResultsPattern(std::uint64_t bytes, std::uint64_t seed);

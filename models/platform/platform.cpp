@@ -137,7 +137,7 @@ void Platform::mapProcessMemory(const ProcessDesc& p) {
                             ") failed with " + errnoName(r.err));
     if (m.thp && mm.madvise(r.addr, m.bytes, MADV_HUGEPAGE) != Errno::Ok)
       fail("processes", "process \"" + p.name + "\": madvise(MADV_HUGEPAGE) of \"" + m.name + "\" failed");
-    mappings_[{p.name, m.name}] = ProcessMapping{r.addr, m.bytes, m.kind, m.device};
+    mappings_[{p.name, m.name}] = ProcessMapping{r.addr, m.bytes, m.kind, m.prot, m.device};
   }
 }
 

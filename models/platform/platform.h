@@ -69,7 +69,8 @@ struct ProcessMapping {
   Va start;  ///< page aligned (hugetlb: aligned to its page size)
   std::uint64_t bytes = 0;
   MapKind kind = MapKind::Anon;
-  std::string device;  ///< DeviceFile: the device
+  int prot = PROT_READ | PROT_WRITE;  ///< as mapped (MappingDesc::prot)
+  std::string device;                 ///< DeviceFile: the device
 };
 
 class Platform {

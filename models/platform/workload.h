@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "models/platform/placement.h"
 #include "sim/stats_registry.h"
 #include "sim/strong_types.h"
 #include "sim/trace.h"
@@ -33,16 +34,6 @@ struct WorkloadRegion {
   Va start;             ///< page aligned
   std::uint64_t bytes = 0;
 };
-
-/// Where a workload's buffers go: region name -> a named mapping (ProcessDesc::memory) of the
-/// region's process. A region absent from it lives in the workload's own anonymous mmap.
-using WorkloadPlacement = std::map<std::string, std::string>;
-
-/// The start of region `region` (`bytes` long) of `process` when `place` puts it in a mapping,
-/// else nullopt. Throws ConfigError (file "<workload>", key "place") when the mapping is not one
-/// of the process's or is smaller than the region.
-std::optional<Va> placedRegion(const Platform& p, const std::string& process, const WorkloadPlacement& place,
-                               const std::string& region, std::uint64_t bytes);
 
 class PlatformWorkload {
  public:

@@ -331,6 +331,44 @@ hmmsim_cli_test("p2p input frames placed in process memory must be the engine's 
 hmmsim_cli_test("a device-file mapping of a device without a file names those with one (exit 2)" 2
   ARGS validate ${_bp} --set processes[0].memory[2].kind=device-file --set processes[0].memory[2].device=cam0
   STDERR "no device with a device file named 'cam0' in platform.devices \\(devices of type colour_engine have one: colour0\\)")
+# The GPU workloads' placements (gpu_reduce's buffer, gpu_stream_out's bounce results,
+# gpu_monitor's copied counter): one rule per region and run (models/platform/placement.h).
+set(_bgp ${_bad}/bad_gpu_place.yaml)
+hmmsim_cli_test("a gpu_reduce buffer placed in a hugetlb mapping validates (exit 0)" 0
+  ARGS validate ${_bgp} STDOUT "gpu_reduce on gpu1 of 2097152 bytes of app, source system")
+hmmsim_cli_test("a migrating gpu_reduce buffer placed in hugetlb memory is refused with the kinds to take (exit 2)" 2
+  ARGS validate ${_bgp} --set workload.gpu_reduce.source=own
+  STDERR "bad_gpu_place.yaml:19:21: key 'workload.gpu_reduce.place.buffer': with source own the buffer migrates to gpu1's VRAM, and migrate_vma refuses hugetlb memory \\(EINVAL\\): place it in an anon \\(thp allowed\\) or file-private mapping \\(or take source: system\\)")
+hmmsim_cli_test("a migrating gpu_reduce buffer placed in shared memory is refused: shmem does not migrate (exit 2)" 2
+  ARGS validate ${_bgp} --set workload.gpu_reduce.source=peer_private --set workload.gpu_reduce.place.buffer=shm
+  STDERR "key 'workload.gpu_reduce.place.buffer': with source peer_private the buffer migrates to gpu0's VRAM, and only anonymous pages migrate to device memory")
+hmmsim_cli_test("a gpu_reduce buffer that is the peer's VRAM cannot be placed (exit 2)" 2
+  ARGS validate ${_bgp} --set workload.gpu_reduce.source=peer_vram
+  STDERR "bad_gpu_place.yaml:19:21: key 'workload.gpu_reduce.place.buffer': with source peer_vram the buffer is gpu0's VRAM \\(the workload maps it through gpu0's device file\\): place it with source system, peer_private or own")
+hmmsim_cli_test("a gpu_reduce buffer placed in a read-only mapping says the prot to give (exit 2)" 2
+  ARGS validate ${_bgp} --set workload.gpu_reduce.place.buffer=ro
+  STDERR "key 'workload.gpu_reduce.place.buffer': buffer needs prot: rw \\(the process fills it, gpu1 reads it\\); its mapping has prot: r")
+hmmsim_cli_test("a gpu_reduce buffer bigger than its mapping says the size to give (exit 2)" 2
+  ARGS validate ${_bgp} --set workload.gpu_reduce.place.buffer=small
+  STDERR "key 'workload.gpu_reduce.place.buffer': buffer needs 2097152 bytes and mapping 'small' has 64KiB: make its size at least 2097152 \\(e.g. 2MiB\\)")
+hmmsim_cli_test("a gpu_reduce placement of a region it does not have names the nearest (exit 2)" 2
+  ARGS validate ${_bgp} --set workload.gpu_reduce.place.bufer=huge
+  STDERR "bufer.*did you mean 'buffer'")
+set(_bgn ${_bad}/bad_gpu_nic_place.yaml)
+hmmsim_cli_test("gpu_stream_out bounce results placed in a hugetlb mapping validate (exit 0)" 0
+  ARGS validate ${_bgn})
+hmmsim_cli_test("gpu_stream_out results on the p2p path are VRAM and cannot be placed (exit 2)" 2
+  ARGS validate ${_bgn} --set workload.gpu_stream_out.path=p2p
+  STDERR "bad_gpu_nic_place.yaml:16:22: key 'workload.gpu_stream_out.place.results': on the p2p path results is the GPU's VRAM \\(the workload maps it through the GPU's device file\\): place it on path: bounce only")
+hmmsim_cli_test("gpu_stream_out results placed in a mapping the process lacks name the nearest (exit 2)" 2
+  ARGS validate ${_bgn} --set workload.gpu_stream_out.place.results=hug
+  STDERR "key 'workload.gpu_stream_out.place.results': process 'app' has no mapping 'hug' \\(its mappings: huge\\); did you mean 'huge'")
+set(_bgm ${_bad}/bad_gpu_monitor_place.yaml)
+hmmsim_cli_test("a gpu_monitor counter placed in a shared mapping validates in mode copy (exit 0)" 0
+  ARGS validate ${_bgm})
+hmmsim_cli_test("a gpu_monitor counter cannot be placed in mode p2p, where it is VRAM (exit 2)" 2
+  ARGS validate ${_bgm} --set workload.gpu_monitor.mode=p2p
+  STDERR "bad_gpu_monitor_place.yaml:16:22: key 'workload.gpu_monitor.place.counter': in mode p2p the counter is the GPU's VRAM \\(the workload maps its page through the GPU's device file\\): place it in mode copy only")
 hmmsim_cli_test("an unknown platform script operation near fork names it (exit 2)" 2
   ARGS validate ${_bs} --set script[0].op=frok
   STDERR "key 'script\\[0\\].op': unknown platform script operation 'frok'; did you mean 'fork'")

@@ -22,3 +22,7 @@ hmmsim_test(test_platform_trace SOURCES unit/platform/test_platform_trace.cpp
 # camera chain's buffers placed in them.
 hmmsim_test(test_process_mappings SOURCES unit/platform/test_process_mappings.cpp
   LIBS hmmsim::platform)
+# The GPU workloads' buffers placed in named process mappings (placement.h's rules, shared with
+# the camera chain and the scenario parser).
+hmmsim_test(test_workload_placement SOURCES unit/platform/test_workload_placement.cpp
+  LIBS hmmsim::platform)

@@ -122,8 +122,10 @@ TEST_CASE("the camera chain refuses a placement its mapping cannot hold") {
   c.place = {{"frames_out", "tiny"}};  // two 24 KiB frames in 16 KiB
   CHECK_THROWS_WITH(CameraChain(p, c), Catch::Contains("frames_out needs 49152 bytes"));
   c.place = {{"frames_out", "in_dev"}};
-  CHECK_THROWS_WITH(CameraChain(p, c), Catch::Contains("not a device-file mapping"));
+  CHECK_THROWS_WITH(CameraChain(p, c), Catch::Contains("frames_out is process memory the engine writes: "
+                                                       "place it in an anon, shared, file, file-private or "
+                                                       "hugetlb mapping"));
   c.path = CameraChainPath::P2p;
   c.place = {{"frames_in", "out_file"}};
-  CHECK_THROWS_WITH(CameraChain(p, c), Catch::Contains("device-file mapping of colour0"));
+  CHECK_THROWS_WITH(CameraChain(p, c), Catch::Contains("kind: device-file, device: colour0"));
 }
