@@ -46,7 +46,7 @@ struct PlatformOpSyntax {
 };
 
 const std::vector<std::string> kExporters = {"colour_engine", "gpu", "nvme"};
-const std::vector<std::string> kImporters = {"camera", "colour_engine"};
+const std::vector<std::string> kImporters = {"camera", "colour_engine", "nic"};
 const std::vector<std::string> kMigrators = {"gpu", "dmirror"};
 
 const std::vector<PlatformOpSyntax>& syntax() {

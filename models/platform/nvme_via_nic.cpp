@@ -9,6 +9,7 @@
 #include "models/cpu_mmu/file.h"
 #include "models/cpu_mmu/mm.h"
 #include "models/devices/common/driver_host.h"
+#include "models/devices/common/importer_dma.h"
 #include "models/devices/nic/nic_device.h"
 #include "models/devices/nic/nic_driver.h"
 #include "models/devices/nvme/nvme_device.h"
@@ -144,7 +145,10 @@ NvmeViaNic::NvmeViaNic(Platform& platform, const NvmeViaNicParams& params)
   blocksPerIo_ = static_cast<std::uint32_t>(params.ioBytes / np.media.blockBytes);
   allocate(platform);
   cpu_ = std::make_unique<CpuAccess>(platform, busErrors_);
-  if (params.path == NvmeViaNicPath::P2p) mapBar0();
+  if (params.path == NvmeViaNicPath::P2p) {
+    mapBar0();
+    makeImporter();
+  }
   if (params.path == NvmeViaNicPath::Cpu) {
     InterruptControllerModule& irq = platform.interrupts();
     completionMsi_ = irq.allocateVector(params.nvme + ".q1", 0, [this](IrqContext&) { onCompletion(); });
@@ -155,6 +159,8 @@ NvmeViaNic::NvmeViaNic(Platform& platform, const NvmeViaNicParams& params)
 }
 
 NvmeViaNic::~NvmeViaNic() {
+  if (nic_) nic_->nic().setQueueImporter(nullptr);
+  importer_.reset();  // before the process exits (the platform's teardown)
   for (const Mapping& m : mappings_) platform_.dma().dmaUnmapPage(*m.dev, m.addr, m.bytes, m.dir);
 }
 
@@ -249,17 +255,16 @@ void NvmeViaNic::control() {
   }
   nic.startQueueWriter(*queueWriter_, requests_);
   // The control thread sleeps until the NIC is done (the CPU takes no part in the I/O), then the
-  // NIC's driver lets go of its mirror of the queue.
+  // NIC's driver lets go of its mappings of the queue (the importer's stats stay for the report).
   while (!done()) cpu_->cpuWork(kPollPs);
-  // What the mirror went through outlives it in the workload's stats.
-  const StatsGroup& m = mirror_->stats();
+  ImporterMirror& m = importer_->mirror();
   stats_
       .scalar("mirror_invalidations", "calls",
               "invalidate callbacks that zapped the NIC's mirror of BAR0 (p2p)")
-      .set(double(m.counterValue("invalidations")));
-  stats_.scalar("mirror_device_faults", "lookups", "NIC accesses its mirror of BAR0 found unmapped (p2p)")
-      .set(double(m.counterValue("device_faults")));
-  mirror_.reset();
+      .set(double(m.stats().counterValue("invalidations")));
+  stats_.scalar("mirror_device_faults", "faults", "device faults the NIC took on its mapping of BAR0 (p2p)")
+      .set(double(importer_->stats().counterValue("device_faults")));
+  m.unmapAll();
   grantsAfter_ = nvme_->exporter().exporter().grantCount();
 }
 
@@ -271,9 +276,31 @@ void NvmeViaNic::mapBar0() {
   if (va.ok()) bar0_ = va.addr;  // else setUpP2p fails the bring-up, as it did when it mapped
 }
 
+void NvmeViaNic::makeImporter() {
+  if (bar0_ == Va(0)) return;
+  HmmDmaImporter imp;
+  imp.device = &platform_.pci(nicEndpoint_);
+  imp.dma = &platform_.dma();
+  // A device fault maps the queue's pages in the CMB ahead (its SQ, CQ and PRP-list pages, as the
+  // driver registered them: queueCmbPages), not one page per fault.
+  ImporterDmaParams ip;
+  ip.faultAheadPages = queueCmbPages();
+  ip.faultAheadPastEnd = true;
+  importer_ = std::make_unique<ImporterDma>(params_.nic + ".dma", platform_.process(params_.process), imp,
+                                            platform_.fabric().engine(nicEndpoint_), bar0_,
+                                            nvme_->controller().params().barBytes >> kPageShift, ip,
+                                            &platform_.checker(), &platform_.directory());
+  nic_->nic().setQueueImporter(importer_.get());  // the NIC's importer from now on (unused until started)
+}
+
 std::vector<WorkloadRegion> NvmeViaNic::regions() const {
   if (bar0_ == Va(0)) return {};
   return {{"nvme_bar", params_.process, bar0_, nvme_->controller().params().barBytes}};
+}
+
+std::uint64_t NvmeViaNic::queueCmbPages() const {
+  return (pageUp(params_.queueDepth * 64ull) + pageUp(params_.queueDepth * 16ull)) / kPage +
+         params_.queueDepth;
 }
 
 bool NvmeViaNic::setUpP2p(std::uint64_t nvmeBar) {
@@ -284,25 +311,19 @@ bool NvmeViaNic::setUpP2p(std::uint64_t nvmeBar) {
   ready_ = driver_->createIoQueuePair(kQid, nvmeBar + sqOff, nvmeBar + cqOff, params_.queueDepth, kVector,
                                       true) == 0;
   if (!ready_) return false;
-  // The process mapped the controller's BAR0 (special vma, mapBar0); the NIC's driver mirrors it.
-  Mm& mm = platform_.process(params_.process);
-  const std::uint64_t barBytes = np.barBytes;
-  if (bar0_ == Va(0)) return false;
-  const VaResult va{Errno::Ok, bar0_};
-  HmmDmaImporter imp;
-  imp.device = &platform_.pci(nicEndpoint_);
-  imp.dma = &platform_.dma();
-  mirror_ = std::make_unique<ImporterMirror>(mm, imp, va.addr, barBytes >> kPageShift, ImporterMirrorParams{},
-                                             &platform_.checker(), params_.nic + ".importer");
+  // The process mapped the controller's BAR0 (special vma, mapBar0); the NIC's driver registered
+  // it with the NIC's importer (makeImporter) and maps the queue's pages ahead.
+  if (bar0_ == Va(0) || !importer_) return false;
   NicPeerQueueLayout l;
-  l.bar0 = va.addr;
+  l.bar0 = bar0_;
+  l.peerBar0Bus = nvmeBar;
   l.qid = kQid;
   l.sqOffset = sqOff;
   l.cqOffset = cqOff;
   l.prpListOffset = cqOff + pageUp(params_.queueDepth * 16ull);
   l.entries = params_.queueDepth;
   l.blockBytes = np.media.blockBytes;
-  queueWriter_ = importPeerQueue(*mirror_, l);
+  queueWriter_ = importPeerQueue(*importer_, l);
   imported_ = queueWriter_.has_value();
   return imported_;
 }
@@ -482,6 +503,10 @@ void NvmeViaNic::addStats(Platform& /*p*/, StatsRegistry& r) {
   r.add("device." + params_.nic, nic_->nic().stats());
   r.add("device." + params_.nvme, nvme_->controller().stats());
   r.add("device." + params_.nvme + ".media", nvme_->controller().media().stats());
+  if (importer_) {  // p2p: the NIC's importer over the process's mapping of BAR0
+    r.add("device." + params_.nic + ".dma", importer_->stats());
+    r.add("device." + params_.nic + ".mirror", importer_->mirror().stats());
+  }
 }
 
 }  // namespace hmmsim

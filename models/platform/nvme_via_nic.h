@@ -9,8 +9,11 @@
 //
 // Paths (the data path of every request):
 //  - P2p: the I/O queues and one PRP-list page per SQ slot are in the controller memory buffer.
-//    The process maps the controller's BAR0 (its special vma), the NIC's driver mirrors the
-//    mapping (ImporterMirror) and hands the queue's bus addresses to the NIC (importPeerQueue);
+//    The process maps the controller's BAR0 (its special vma), the NIC's driver registers the
+//    mapping with the NIC's importer (ImporterDma: device MMU, device faults, the checker) and
+//    hands the queue's process addresses to the NIC (importPeerQueue, Nic::setQueueImporter):
+//    every SQE, PRP list, doorbell and CQE access is translated by the NIC, so an invalidation
+//    of the mapping (a storm, the exporter's revoke) makes it fault and map again;
 //    the completion MSI-X vector points at the NIC's mailbox. The NIC writes each SQE into the
 //    CMB, rings the SQ tail doorbell, reads the CQEs when the controller's MSI reaches its
 //    mailbox, and rings the CQ head doorbell: no CPU in the data path. When every request has
@@ -56,7 +59,7 @@ namespace hmmsim {
 
 class DriverThread;
 class File;
-class ImporterMirror;
+class ImporterDma;
 class NicPlatformDevice;
 class NvmeDriver;
 class NvmePlatformDevice;
@@ -133,7 +136,8 @@ class NvmeViaNic final : public PlatformWorkload {
   /// (media after writes, buffers after reads).
   void check(const std::string& at, std::vector<std::string>& failures) const override;
   /// "workload" (stats(); on the p2p path also mirror_invalidations and mirror_device_faults, what the
-  /// NIC's mirror of BAR0 went through), "device.<nic>", "device.<nvme>" (and its media).
+  /// NIC's mapping of BAR0 went through), "device.<nic>", "device.<nvme>" (and its media), and on
+  /// the p2p path "device.<nic>.dma" / "device.<nic>.mirror" (the NIC's importer and its mirror).
   void addStats(Platform& p, StatsRegistry& r) override;
   /// "nvme_bar" (p2p path): the process's special-vma mmap of the controller's BAR0 (registers,
   /// doorbells and the CMB holding the queues), which the NIC's importer mirrors.
@@ -147,7 +151,7 @@ class NvmeViaNic final : public PlatformWorkload {
   std::uint64_t requestBufferDma(std::size_t i) const { return buffers_.at(i).mem.dma; }
   /// The controller was enabled and the I/O queue pair created.
   bool ready() const { return ready_; }
-  /// P2p: the NIC got the queue's bus addresses from its importer mirror.
+  /// P2p: the NIC's driver mapped the queue's pages through the NIC's importer.
   bool imported() const { return imported_; }
   /// P2p: the exporter's grants once the mirror was dropped (0: every p2p map was given back).
   std::uint64_t grantsAfterRelease() const { return grantsAfter_; }
@@ -185,6 +189,11 @@ class NvmeViaNic final : public PlatformWorkload {
   void control();
   /// p2p: the process maps the controller's BAR0 (its special vma) when the workload is built.
   void mapBar0();
+  /// p2p: the NIC's importer over the process's BAR0 mapping (built with the workload, so a
+  /// script's `misbehave` finds it from time 0).
+  void makeImporter();
+  /// P2p: pages of the queue in the CMB (SQ, CQ, one PRP-list page per SQ slot).
+  std::uint64_t queueCmbPages() const;
   bool setUpP2p(std::uint64_t nvmeBar);
   void startCpu();
   void onRx();
@@ -210,7 +219,7 @@ class NvmeViaNic final : public PlatformWorkload {
   std::unique_ptr<DriverThread> thread_;
   std::shared_ptr<File> file_;
   Va bar0_;  // p2p: the process's mmap of BAR0 (0: not mapped)
-  std::unique_ptr<ImporterMirror> mirror_;
+  std::unique_ptr<ImporterDma> importer_;
   std::optional<NicQueueWriterParams> queueWriter_;
   MsiMessage completionMsi_, rxMsi_;
   std::uint32_t rxNext_ = 0, inFlight_ = 0;

@@ -118,7 +118,9 @@ Nic::Nic(sc_core::sc_module_name name, const NicParams& params, PcieDmaEngine& d
       mailboxCount_(stats_.counter("mailbox_writes", "writes", "writes to the MSI mailbox")),
       rxRecords_(
           stats_.counter("rx_records", "records", "storage-request records written to the receive ring")),
-      rxMsis_(stats_.counter("rx_msis", "writes", "receive interrupts (MSI writes) sent to the host")) {
+      rxMsis_(stats_.counter("rx_msis", "writes", "receive interrupts (MSI writes) sent to the host")),
+      queueFaults_(stats_.counter("queue_faults", "accesses",
+                                  "queue-writer accesses the queue importer could not map (dropped)")) {
   const std::string err = validate(params);
   HMMSIM_ASSERT(err.empty(), this->name() << ": " << err);
   const Errno r = bar.registerMmio(
@@ -261,6 +263,11 @@ std::uint64_t Nic::transmitBuffer(std::uint64_t addr, std::uint64_t len) {
   return last;
 }
 
+ImporterDma* Nic::importer() const {
+  if (queueImporter_) return queueImporter_;
+  return txImporter_ ? txImporter_ : monitorImporter_;
+}
+
 void Nic::startMonitor(const NicMonitorParams& p) {
   monitor_ = p;
   monitorOn_ = true;
@@ -324,23 +331,68 @@ std::uint64_t Nic::submitOne(const NicStorageRequest& r, std::uint16_t cid,
       const std::uint64_t e = r.dataAddr + first + k * kPage;
       std::memcpy(&list[k * 8], &e, 8);
     }
-    prp2 = qw_.prpListBase + std::uint64_t(q.sqTail) * kPage;
-    dma_.issueWrite(prp2, list.size(), list.data(), qk);
+    const std::uint64_t slot = std::uint64_t(q.sqTail) * kPage;
+    prp2 = (qw_.prpListPeerBase ? qw_.prpListPeerBase : qw_.prpListBase) + slot;
+    peerWrite(qw_.prpListBase + slot, list.size(), list.data(), qk);
   } else if (bytes > first) {
     prp2 = r.dataAddr + first;
   }
   const auto sqe = nvme::Sqe::readWrite(r.write, cid, r.slba, r.blocks, r.dataAddr, prp2).encode();
   // Posted writes on one path stay in order: the doorbell reaches the peer after the SQE.
-  if (dma_.issueWrite(q.sqSlot(), sqe.size(), sqe.data(), qk).status != CplStatus::SuccessfulCompletion)
-    ++dmaErrors_;
+  peerWrite(q.sqSlot(), sqe.size(), sqe.data(), qk);
   ++sqesWritten_;
   q.advanceSq();
   const std::uint32_t tail = q.sqTail;
-  const DmaIssue d = dma_.issueWrite(qw_.sqDoorbell, 4, reinterpret_cast<const std::uint8_t*>(&tail), qk);
-  if (d.status != CplStatus::SuccessfulCompletion) ++dmaErrors_;
+  const DmaIssue d = peerWrite(qw_.sqDoorbell, 4, reinterpret_cast<const std::uint8_t*>(&tail), qk);
   ++doorbells_;
   ++outstanding_;
   return d.donePs;
+}
+
+void Nic::takeQueueImporter(tlm_utils::tlm_quantumkeeper& qk) {
+  while (queueImporterBusy_) {
+    qk.sync();
+    wait(queueImporterFree_);
+  }
+  queueImporterBusy_ = true;
+}
+
+void Nic::giveQueueImporter() {
+  queueImporterBusy_ = false;
+  queueImporterFree_.notify(sc_core::SC_ZERO_TIME);
+}
+
+DmaIssue Nic::peerWrite(std::uint64_t addr, std::uint64_t len, const std::uint8_t* data,
+                        tlm_utils::tlm_quantumkeeper& qk) {
+  DmaIssue d;
+  if (!queueImporter_) {
+    d = dma_.issueWrite(addr, len, data, qk);
+  } else {
+    takeQueueImporter(qk);
+    const ImporterDmaResult r = queueImporter_->issueWrite(Va(addr), len, data, qk);
+    giveQueueImporter();
+    d.donePs = r.donePs ? r.donePs : now(qk);
+    d.status = r.ok() ? CplStatus::SuccessfulCompletion : CplStatus::CompleterAbort;
+    if (r.status == ImporterDmaStatus::Fault) ++queueFaults_;
+  }
+  if (d.status != CplStatus::SuccessfulCompletion) ++dmaErrors_;
+  return d;
+}
+
+bool Nic::peerRead(std::uint64_t addr, std::uint64_t len, std::uint8_t* data,
+                   tlm_utils::tlm_quantumkeeper& qk) {
+  bool ok = false;
+  if (!queueImporter_) {
+    ok = dma_.read(addr, len, data, qk) == CplStatus::SuccessfulCompletion;
+  } else {
+    takeQueueImporter(qk);
+    const ImporterDmaResult r = queueImporter_->read(Va(addr), len, data, qk);
+    giveQueueImporter();
+    ok = r.ok();
+    if (r.status == ImporterDmaStatus::Fault) ++queueFaults_;
+  }
+  if (!ok) ++dmaErrors_;
+  return ok;
 }
 
 void Nic::completeThread() {
@@ -366,10 +418,7 @@ void Nic::completeThread() {
     bool consumed = false;
     for (;;) {
       std::uint8_t raw[nvme::kCqeBytes];
-      if (dma_.read(q.cqSlot(), sizeof raw, raw, qk) != CplStatus::SuccessfulCompletion) {
-        ++dmaErrors_;
-        break;
-      }
+      if (!peerRead(q.cqSlot(), sizeof raw, raw, qk)) break;
       const nvme::Cqe c = nvme::Cqe::decode(raw);
       if (c.phase != q.phase) break;
       q.advanceCq();
@@ -386,7 +435,7 @@ void Nic::completeThread() {
     }
     if (consumed) {
       const std::uint32_t head = q.cqHead;
-      dma_.issueWrite(qw_.cqDoorbell, 4, reinterpret_cast<const std::uint8_t*>(&head), qk);
+      peerWrite(qw_.cqDoorbell, 4, reinterpret_cast<const std::uint8_t*>(&head), qk);
       ++doorbells_;
     }
   }

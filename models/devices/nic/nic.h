@@ -17,6 +17,11 @@
 //    (RFC workload 1). Storage requests (as they would arrive from the network) become NVMe SQEs
 //    the NIC writes into the peer's submission queue (the NVMe CMB, by its bus address), then it
 //    rings the peer's SQ tail doorbell (a posted write to the peer's BAR0, ordered behind the SQE).
+//    With setQueueImporter() the queue, its PRP-list pages and both doorbells are process virtual
+//    addresses inside the importer's window (the process's special-vma mmap of the peer's BAR0,
+//    importPeerQueue in nic_driver.h): every SQE, PRP list, doorbell and CQE access goes through
+//    the importer data path, so an invalidation of the mapping makes the NIC take a device fault
+//    and map again before its next access, and the checker sees each one.
 //    The peer's completion MSI is programmed to the NIC's mailbox register (BAR0 0x8000); on it
 //    the NIC reads CQEs from the peer's completion queue while their phase tag matches, records
 //    each I/O's latency and rings the CQ head doorbell. Commands needing a PRP list get one
@@ -160,6 +165,10 @@ struct NicQueueWriterParams {
   /// Bus address of one 4 KiB PRP-list page per SQ slot (needed by commands over two pages;
   /// 0 = none, such commands are refused). Unit: address. Default 0.
   std::uint64_t prpListBase = 0;
+  /// The address the peer decodes for the first PRP-list page (what PRP2 carries: the CMB's
+  /// address on the peer's bus), when it is not prpListBase (which is then where the NIC writes
+  /// the lists: a process VA with Nic::setQueueImporter). Unit: address. Default 0 (= prpListBase).
+  std::uint64_t prpListPeerBase = 0;
   /// Logical block size of the peer's namespace. Unit: bytes. Default 4096.
   std::uint32_t blockBytes = 4096;
 };
@@ -206,6 +215,13 @@ class Nic : public sc_core::sc_module {
   void setTxImporter(ImporterDma* dma) { txImporter_ = dma; }
   /// Monitoring reads a process VA in `dma`'s window from now on (nullptr: a DMA address again).
   void setMonitorImporter(ImporterDma* dma) { monitorImporter_ = dma; }
+  /// The queue writer's addresses (NicQueueWriterParams: queue, doorbells, PRP-list pages) are
+  /// process VAs in `dma`'s window from now on (nullptr: DMA addresses again). The submit and
+  /// completion engines take turns on it. `dma` must issue on this NIC's engine and outlive its use.
+  void setQueueImporter(ImporterDma* dma) { queueImporter_ = dma; }
+  /// The importer driving this NIC's accesses (queue writer, else TX, else monitoring; null:
+  /// none): what a scenario script's `misbehave` switches.
+  ImporterDma* importer() const;
   /// Start monitoring (call before sc_start or from a thread).
   void startMonitor(const NicMonitorParams& p);
   /// Start the queue writer on `requests` (sorted by atPs).
@@ -226,7 +242,8 @@ class Nic : public sc_core::sc_module {
   std::uint32_t txHead() const { return tdh_; }
   const NicParams& params() const { return params_; }
   /// Stats: "tx_packets", "tx_bytes", "tx_descriptors", "dma_errors", "monitor_samples",
-  /// "sqes_written", "doorbells_rung", "cqes_seen", "mailbox_writes", "rx_records", "rx_msis".
+  /// "sqes_written", "doorbells_rung", "cqes_seen", "mailbox_writes", "rx_records", "rx_msis",
+  /// "queue_faults" (queue-writer accesses the queue importer could not map: dropped).
   StatsGroup& stats() { return stats_; }
 
  private:
@@ -241,6 +258,15 @@ class Nic : public sc_core::sc_module {
   /// Write one request's SQE (and PRP list) into the peer's SQ and ring its doorbell; returns
   /// when the doorbell write reaches the peer.
   std::uint64_t submitOne(const NicStorageRequest& r, std::uint16_t cid, tlm_utils::tlm_quantumkeeper& qk);
+  /// A queue-writer access to the peer at `addr` (a VA through the queue importer, else a DMA
+  /// address on the engine): posted write / read that waits for its data. Errors are counted.
+  DmaIssue peerWrite(std::uint64_t addr, std::uint64_t len, const std::uint8_t* data,
+                     tlm_utils::tlm_quantumkeeper& qk);
+  bool peerRead(std::uint64_t addr, std::uint64_t len, std::uint8_t* data, tlm_utils::tlm_quantumkeeper& qk);
+  /// The submit and completion engines share the device MMU: one transfer at a time in the queue
+  /// importer (a device fault in one waits, synchronised, while the other queues behind it).
+  void takeQueueImporter(tlm_utils::tlm_quantumkeeper& qk);
+  void giveQueueImporter();
   std::uint64_t wirePs(std::uint64_t payload) const;
   static std::uint64_t now(const tlm_utils::tlm_quantumkeeper& qk);
 
@@ -261,6 +287,9 @@ class Nic : public sc_core::sc_module {
   std::vector<std::uint8_t> pkt_;
   ImporterDma* txImporter_ = nullptr;
   ImporterDma* monitorImporter_ = nullptr;
+  ImporterDma* queueImporter_ = nullptr;
+  bool queueImporterBusy_ = false;  // one engine's access is in the queue importer (it may wait)
+  sc_core::sc_event queueImporterFree_;
   // Monitor
   NicMonitorParams monitor_;
   bool monitorOn_ = false;
@@ -292,6 +321,7 @@ class Nic : public sc_core::sc_module {
   Counter& mailboxCount_;
   Counter& rxRecords_;
   Counter& rxMsis_;
+  Counter& queueFaults_;
 };
 
 }  // namespace hmmsim

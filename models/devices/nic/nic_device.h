@@ -14,6 +14,8 @@ class NicPlatformDevice final : public PlatformDevice {
  public:
   explicit NicPlatformDevice(DeviceContext& ctx);
   Nic& nic() { return *nic_; }
+  /// The importer a workload gave the NIC (Nic::importer: queue writer, TX or monitoring).
+  ImporterDma* importerDma() override { return nic_->importer(); }
 
  private:
   std::unique_ptr<Nic> nic_;

@@ -1,6 +1,7 @@
 #include "models/devices/nic/nic_driver.h"
 
 #include "hmm/importer_mirror.h"
+#include "models/devices/common/importer_dma.h"
 #include "models/devices/nic/nic.h"
 #include "models/devices/nvme/nvme_spec.h"
 
@@ -53,33 +54,33 @@ std::uint32_t NicDriver::reclaim() {
 
 namespace {
 
-/// Map [va, va + len) for the device and return the device address of va; nullopt on failure.
-std::optional<std::uint64_t> importRange(ImporterMirror& m, Va va, std::uint64_t len, bool write) {
+/// Map [va, va + len) for the device ahead of its first access; false on failure.
+bool mapAhead(ImporterMirror& m, Va va, std::uint64_t len, bool write) {
   const Va start = va.alignDown(kPageSize);
   const Va end = (va + len + kPageSize - 1).alignDown(kPageSize);
-  if (m.map(start, end, write) != HmmStatus::Ok) return std::nullopt;
-  const auto t = m.translate(va, write);
-  if (!t) return std::nullopt;
-  return t->addr.value() + (va - start);
+  return m.map(start, end, write) == HmmStatus::Ok;
 }
 
 }  // namespace
 
-std::optional<NicQueueWriterParams> importPeerQueue(ImporterMirror& m, const NicPeerQueueLayout& l) {
+std::optional<NicQueueWriterParams> importPeerQueue(ImporterDma& dma, const NicPeerQueueLayout& l) {
+  ImporterMirror& m = dma.mirror();
+  const Va sq = l.bar0 + l.sqOffset, cq = l.bar0 + l.cqOffset, prp = l.bar0 + l.prpListOffset;
+  const Va sqDb = l.bar0 + nvme::sqTailDoorbell(l.qid), cqDb = l.bar0 + nvme::cqHeadDoorbell(l.qid);
+  if (!mapAhead(m, sq, std::uint64_t(l.entries) * nvme::kSqeBytes, true) ||
+      !mapAhead(m, cq, std::uint64_t(l.entries) * nvme::kCqeBytes, false) ||
+      !mapAhead(m, prp, std::uint64_t(l.entries) * kPageSize, true) || !mapAhead(m, sqDb, 4, true) ||
+      !mapAhead(m, cqDb, 4, true))
+    return std::nullopt;
   NicQueueWriterParams p;
-  const auto sq = importRange(m, l.bar0 + l.sqOffset, std::uint64_t(l.entries) * nvme::kSqeBytes, true);
-  const auto cq = importRange(m, l.bar0 + l.cqOffset, std::uint64_t(l.entries) * nvme::kCqeBytes, false);
-  const auto prp = importRange(m, l.bar0 + l.prpListOffset, std::uint64_t(l.entries) * kPageSize, true);
-  const auto sqDb = importRange(m, l.bar0 + nvme::sqTailDoorbell(l.qid), 4, true);
-  const auto cqDb = importRange(m, l.bar0 + nvme::cqHeadDoorbell(l.qid), 4, true);
-  if (!sq || !cq || !prp || !sqDb || !cqDb) return std::nullopt;
   p.queue.qid = l.qid;
-  p.queue.sqBase = *sq;
-  p.queue.cqBase = *cq;
+  p.queue.sqBase = sq.value();
+  p.queue.cqBase = cq.value();
   p.queue.entries = l.entries;
-  p.sqDoorbell = *sqDb;
-  p.cqDoorbell = *cqDb;
-  p.prpListBase = *prp;
+  p.sqDoorbell = sqDb.value();
+  p.cqDoorbell = cqDb.value();
+  p.prpListBase = prp.value();
+  p.prpListPeerBase = l.peerBar0Bus + l.prpListOffset;
   p.blockBytes = l.blockBytes;
   return p;
 }

@@ -48,13 +48,17 @@ class NicDriver {
   std::uint32_t clean_ = 0;  // oldest descriptor not reclaimed
 };
 
-class ImporterMirror;
+class ImporterDma;
 
 /// Where an NVMe queue pair sits inside a process's special-vma mapping of the controller's BAR0
 /// (nvme_export.h): offsets from the mapping's first byte, which is BAR0 byte 0.
 struct NicPeerQueueLayout {
   /// Process address of BAR0 byte 0 (the special vma). Unit: address. Default 0.
   Va bar0;
+  /// BAR0's address on the peer's bus, as the controller decodes addresses in its CMB (what a
+  /// command's PRP2 carries for a PRP list in the CMB; the exporting driver reports it). Unit:
+  /// address. Default 0 (set it).
+  std::uint64_t peerBar0Bus = 0;
   /// The peer's queue pair id. Default 1.
   std::uint16_t qid = 1;
   /// BAR0 offsets of the SQ, the CQ and the PRP-list pages (in the CMB). Unit: bytes. Default 0.
@@ -65,12 +69,14 @@ struct NicPeerQueueLayout {
   std::uint32_t blockBytes = 4096;
 };
 
-/// The NIC driver's importer step for RFC workload 1: map the peer's doorbell page, SQ, CQ and
-/// PRP-list pages through the NIC's importer mirror (hmmRangeFault -> the special vma's p2pMap ->
-/// the exporter's bus addresses) and return the queue writer's parameters in the NIC's DMA
-/// space; nullopt when a map fails (the exporter refused or the range is not a special vma).
-/// The NIC keeps using these addresses: it must be stopped before an invalidation of the range
-/// returns (the exporter's reset or unplug), which this model does not do yet.
-std::optional<NicQueueWriterParams> importPeerQueue(ImporterMirror& mirror, const NicPeerQueueLayout& l);
+/// The NIC driver's importer step for RFC workload 1: register the peer's doorbell page, SQ, CQ
+/// and PRP-list pages with the NIC's importer (`dma`, whose window is the process's special-vma
+/// mapping of BAR0), map them ahead (hmmRangeFault -> the special vma's p2pMap -> the exporter's
+/// bus addresses, as an ODP NIC's prefetch advice) and return the queue writer's parameters as
+/// process VAs in that window (for Nic::setQueueImporter(&dma)); nullopt when a map fails (the
+/// exporter refused or the range is not a special vma). The NIC translates every access through
+/// the importer from then on: after an invalidation of the range it takes a device fault and maps
+/// again (a revoke is obeyed), and the checker sees every access.
+std::optional<NicQueueWriterParams> importPeerQueue(ImporterDma& dma, const NicPeerQueueLayout& l);
 
 }  // namespace hmmsim

@@ -12,3 +12,7 @@ hmmsim_test(test_nic_nvme
 hmmsim_test(test_nic_nvme_platform
   SOURCES unit/devices/test_nic_nvme_platform.cpp
   LIBS hmmsim::platform)
+# The NIC's queue writer under invalidations of its BAR0 mapping (CLEAR, revoke, a misbehaving NIC).
+hmmsim_test(test_nic_queue_invalidation
+  SOURCES unit/devices/test_nic_queue_invalidation.cpp
+  LIBS hmmsim::platform)

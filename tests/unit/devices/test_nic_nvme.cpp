@@ -12,6 +12,7 @@
 #include "hmm/p2p_dma.h"
 #include "models/cpu_mmu/file.h"
 #include "models/cpu_mmu/mm.h"
+#include "models/devices/common/importer_dma.h"
 #include "models/devices/nvme/nvme_export.h"
 #include "models/pcie/dma_mapping.h"
 #include "models/pcie/iommu.h"
@@ -235,26 +236,33 @@ TEST_CASE(
   auto mm = std::make_unique<Mm>(m.pm, "proc");
   const VaResult bar0 = mm->mmap(Va(0), mp.nvme.barBytes, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
   REQUIRE(bar0.ok());
-  // The NIC driver mirrors that range (the importer pattern) and maps the queue's pages.
+  // The NIC driver registers that range with the NIC's importer (the importer pattern) and maps
+  // the queue's pages ahead.
   HmmDmaImporter imp;
   imp.device = &nicPci;
   imp.dma = &dma;
-  auto mirror = std::make_unique<ImporterMirror>(*mm, imp, bar0.addr, mp.nvme.barBytes >> kPageShift,
-                                                 ImporterMirrorParams{}, &checker, "nic.importer");
+  auto importer =
+      std::make_unique<ImporterDma>("nic.dma", *mm, imp, m.fab.engine(m.nicNode), bar0.addr,
+                                    mp.nvme.barBytes >> kPageShift, ImporterDmaParams{}, &checker);
   const std::uint64_t cmbOff = mp.nvme.cmbOffset;
   NicPeerQueueLayout layout;
   layout.bar0 = bar0.addr;
+  layout.peerBar0Bus = mp.nvmeBar;
   layout.qid = 1;
   layout.sqOffset = cmbOff;
   layout.cqOffset = cmbOff + 0x1000;
   layout.prpListOffset = cmbOff + 0x10000;
   layout.entries = kEntries;
-  const std::optional<NicQueueWriterParams> qw = importPeerQueue(*mirror, layout);
+  const std::optional<NicQueueWriterParams> qw = importPeerQueue(*importer, layout);
   REQUIRE(qw);
+  // The NIC gets process addresses in its importer's window; PRP2 carries the CMB's bus address.
+  CHECK(qw->sqDoorbell == (bar0.addr + nvme::sqTailDoorbell(1)).value());
+  CHECK(qw->queue.sqBase == (bar0.addr + cmbOff).value());
+  CHECK(qw->prpListPeerBase == mp.nvmeBar + cmbOff + 0x10000);
   // Under one switch the exporter hands out bus addresses inside the NVMe's BAR0.
-  CHECK(qw->sqDoorbell == mp.nvmeBar + nvme::sqTailDoorbell(1));
-  CHECK(qw->queue.sqBase == mp.nvmeBar + cmbOff);
-  CHECK(qw->prpListBase == mp.nvmeBar + cmbOff + 0x10000);
+  const std::optional<DeviceTranslation> sqT = importer->mirror().translate(bar0.addr + cmbOff, true);
+  REQUIRE(sqT);
+  CHECK(sqT->addr.value() == mp.nvmeBar + cmbOff);
   CHECK(exp.exporter().stats().counterValue("vma_p2p_pages") > 0);
 
   const std::vector<NicStorageRequest> rq = requests();
@@ -268,11 +276,13 @@ TEST_CASE(
     d.setMsix(1, mp.nicBar + nic::kMailbox, 1);
     const std::uint64_t cmb = mp.nvmeBar + cmbOff;
     setup = setup && d.createIoQueuePair(1, cmb, cmb + 0x1000, kEntries, 1, true) == 0;
+    m.nic->setQueueImporter(importer.get());
     m.nic->startQueueWriter(*qw, rq);
   });
   sc_core::sc_start();
   REQUIRE(setup);
   checkData(m, rq);
+  CHECK(importer->stats().counterValue("device_faults") == 0);  // everything was mapped ahead
   for (const auto& io : m.nic->ioRecords()) {
     CHECK(io.done);
     CHECK(io.status == 0);
@@ -280,7 +290,8 @@ TEST_CASE(
   CHECK(m.nic->stats().counterValue("dma_errors") == 0);
   CHECK(cpu.interrupts == 0);
   // Teardown in the kernel's order: the importer lets go (p2pUnmap), then the process unmaps.
-  mirror.reset();
+  m.nic->setQueueImporter(nullptr);
+  importer.reset();
   CHECK(exp.exporter().grantCount() == 0);
   mm.reset();
   CHECK(violations.ok());

@@ -26,6 +26,7 @@
 #include "models/platform/builtin_devices.h"
 #include "models/platform/nvme_via_nic.h"
 #include "models/platform/platform.h"
+#include "tests/unit/devices/nic_nvme_platform_desc.h"
 #include "tests/unit/pcie/topology_fixtures.h"
 
 using namespace hmmsim;
@@ -74,35 +75,6 @@ std::vector<std::uint8_t> bytes(std::size_t n, std::uint32_t seed) {
   std::vector<std::uint8_t> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint8_t>(i * 31 + seed * 7 + (i >> 9));
   return v;
-}
-
-/// The NIC and the NVMe controller under one switch (IOMMU off: DMA addresses are physical).
-PlatformDesc nicNvmeDesc() {
-  PlatformDesc d;
-  d.ram.ramSize = 256ull << 20;
-  d.topology = smallPlatform({"nic", "nvme"});
-  for (auto& e : d.topology.endpoints) {
-    if (e.name == "nvme") e.functions[0].bars = {mem64pref(0, 4 * kMiB)};
-    if (e.name == "nic") e.functions[0].bars = {mem64pref(0, 1 * kMiB)};
-  }
-  d.iommu.iommu.mode = IommuMode::Off;
-  d.processes = {ProcessDesc{"proc0", {}}};
-  d.devices = {DeviceDesc{"nvme", "nvme", "nvme", {}}, DeviceDesc{"nic", "nic", "nic", {}}};
-  return d;
-}
-
-NvmeViaNicParams nicNvmeWorkload(NvmeViaNicPath path) {
-  NvmeViaNicParams w;
-  w.nic = "nic";
-  w.nvme = "nvme";
-  w.process = "proc0";
-  w.commands = 8;  // four 16 KiB writes (PRP lists), then reads of the same blocks
-  w.ioBytes = 16384;
-  w.queueDepth = 32;
-  w.intervalPs = 150'000'000;
-  w.op = NvmeViaNicOp::WriteRead;
-  w.path = path;
-  return w;
 }
 
 /// Runs `w` to the end and checks what every run of nicNvmeWorkload must give: the controller
