@@ -28,6 +28,18 @@ const char* importerMisbehaviourName(ImporterMisbehaviour m) {
   return "?";
 }
 
+const char* mirrorWorkName(MirrorWork w) {
+  switch (w) {
+    case MirrorWork::Walk:
+      return "walk";
+    case MirrorWork::TlbInvalidation:
+      return "tlb_invalidation";
+    case MirrorWork::DmaUnmap:
+      return "dma_unmap";
+  }
+  return "?";
+}
+
 namespace {
 bool hasFrame(HmmDmaKind k) {
   return k == HmmDmaKind::System || k == HmmDmaKind::Local || k == HmmDmaKind::DevmemP2p;
@@ -106,7 +118,25 @@ void ImporterMirror::undo(Table& t, Va runStart, std::uint64_t n, bool released)
     for (std::uint64_t i = 0; i < n; ++i)
       if (isHeld(t.kinds[i])) checker_->mappingLive(*imp_.device, runStart + (i << kPageShift), false);
   HmmRange r = view(t, runStart, n);
+  const std::uint64_t before = iommuInvalidationPs();
   hmmRangeDmaUnmap(r, imp_, t.addrs.data(), t.kinds.data(), runStart, r.end, &dmaStats_);
+  charge(MirrorWork::DmaUnmap, iommuInvalidationPs() - before);
+}
+
+void ImporterMirror::charge(MirrorWork what, std::uint64_t ps) {
+  if (ps != 0 && chargeTime_) chargeTime_(what, ps);
+}
+
+std::uint64_t ImporterMirror::iommuInvalidationPs() const {
+  return imp_.dma ? imp_.dma->iommu().invalidationPs() : 0;
+}
+
+std::uint64_t ImporterMirror::walkPs(std::uint64_t n, std::uint64_t faults, const Table& t,
+                                     std::uint64_t iommuBefore) const {
+  std::uint64_t mapped = 0;
+  for (std::uint64_t i = 0; i < n; ++i) mapped += isHeld(t.kinds[i]);
+  return n * params_.walkPagePs + faults * params_.faultPagePs + mapped * params_.mapPagePs +
+         (iommuInvalidationPs() - iommuBefore);
 }
 
 HmmStatus ImporterMirror::map(Va start, Va end, bool write) {
@@ -139,7 +169,12 @@ HmmStatus ImporterMirror::mapChunk(Va start, Va end, bool write) {
     HmmStatus st;
     {
       MmapReadLock l(mm_);
+      const std::uint64_t faultsBefore = mm_.vmEvents().pgfault.value();
+      const std::uint64_t iommuBefore = iommuInvalidationPs();
       st = hmmRangeDmaMap(r, imp_, fresh.addrs.data(), fresh.kinds.data(), &dmaStats_);
+      // The walk's time passes under the mmap read lock, before the update lock: an
+      // invalidation meanwhile makes readRetry start over, as in the kernel.
+      charge(MirrorWork::Walk, walkPs(n, mm_.vmEvents().pgfault.value() - faultsBefore, fresh, iommuBefore));
     }
     lastP2pError_ = r.p2pError;
     if (st == HmmStatus::Busy) continue;
@@ -174,6 +209,7 @@ HmmStatus ImporterMirror::mapChunk(Va start, Va end, bool write) {
     }
     if (anyOld) {
       tlbShootdown(start, end);
+      charge(MirrorWork::TlbInvalidation, params_.tlbInvalidationPs);
       waitDma(start, end);
     }
     ++commits_;
@@ -186,8 +222,13 @@ HmmStatus ImporterMirror::mapChunk(Va start, Va end, bool write) {
 void ImporterMirror::unmapAll() {
   lock_.lock();
   Table old = pt_;
-  for (std::uint64_t p = 0; p < pages_; ++p) pt_.kinds[p] = HmmDmaKind::None;
+  bool any = false;
+  for (std::uint64_t p = 0; p < pages_; ++p) {
+    any = any || pt_.kinds[p] != HmmDmaKind::None;
+    pt_.kinds[p] = HmmDmaKind::None;
+  }
   tlbShootdown(start_, start_ + (pages_ << kPageShift));
+  if (any) charge(MirrorWork::TlbInvalidation, params_.tlbInvalidationPs);
   waitDma(start_, start_ + (pages_ << kPageShift));
   lock_.unlock();
   undo(old, start_, pages_, true);
@@ -250,7 +291,12 @@ bool ImporterMirror::invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange
       ++zapped_;
     }
     // KeepOldAddress: the device keeps its TLB entries and goes on using the old addresses.
-    if (params_.misbehave != ImporterMisbehaviour::KeepOldAddress) tlbShootdown(s, e);
+    if (params_.misbehave != ImporterMisbehaviour::KeepOldAddress) {
+      tlbShootdown(s, e);
+      // The device TLB invalidation completes before the callback returns (nothing to
+      // invalidate when no entry of the range was mapped).
+      if (zapped_.value() != zappedBefore) charge(MirrorWork::TlbInvalidation, params_.tlbInvalidationPs);
+    }
     if (params_.misbehave != ImporterMisbehaviour::AckWithoutWaiting) waitDma(s, e);
     ++invalidations_;
   }

@@ -25,7 +25,11 @@
 // driver half break the contract on purpose. The checker hooks sit in the parts a driver cannot
 // skip (invalidation return, device access), so a broken driver is reported, not trusted.
 // Leaves out: device page-table formats and huge device pages (one entry per 4 KiB page), ATS.
-// Timing: none (pure core); counters and the waitForDma hook let a shell charge time.
+// Timing: none in the pure core. What its work would take is computed from the parameters
+// (walk, handle_mm_fault, DMA map per page; the device TLB invalidation; the IOMMU invalidations
+// of the unmaps, from Iommu::invalidationPs) and handed to the chargeTime hook at the point where
+// the kernel spends it, with the locks the kernel holds then: a SystemC shell sleeps its thread
+// there (models/devices/common/importer_dma.h). The waitForDma hook waits for in-flight DMA.
 
 #include <cstdint>
 #include <functional>
@@ -70,7 +74,30 @@ struct ImporterMirrorParams {
   bool iovaLink = false;
   /// Deliberate contract breach (tests of the checker). Default None.
   ImporterMisbehaviour misbehave = ImporterMisbehaviour::None;
+  /// Device TLB invalidation: the driver's command to the device MMU and the wait for its
+  /// completion, charged once per invalidation that zapped entries (and per commit replacing
+  /// entries), with the update lock held, before the wait for in-flight DMA (which overlaps it).
+  /// Unit: ps. Default 1 us (an ATS invalidation completes in ~1-2 us; a GPU MMU TLB flush is
+  /// of the same order).
+  std::uint64_t tlbInvalidationPs = 1'000'000;
+  /// hmm_range_fault's walk of the CPU page table, per page of the range walked. Unit: ps.
+  /// Default 20 ns (present pages: tens of ns each).
+  std::uint64_t walkPagePs = 20'000;
+  /// Each handle_mm_fault that hmm_range_fault makes for a page not yet usable (allocation and
+  /// zeroing of an anonymous page, a COW copy), on top of the walk. Unit: ps. Default 500 ns.
+  std::uint64_t faultPagePs = 500'000;
+  /// The DMA-map step per page given an address (dma_map_page: an IOVA allocation and an IOMMU
+  /// PTE write; an exporter's p2pMap; dma_iova_link). Unit: ps. Default 100 ns.
+  std::uint64_t mapPagePs = 100'000;
 };
+
+/// The mirror's work a SystemC shell charges (ImporterMirror::setChargeTime).
+enum class MirrorWork {
+  Walk,             ///< map(): hmm_range_fault + the DMA-map step of a chunk, mmap read lock held
+  TlbInvalidation,  ///< the device TLB invalidation, update lock held (a busy wait in the kernel)
+  DmaUnmap,         ///< giving mappings back: the IOMMU invalidations of the unmaps, no lock held
+};
+const char* mirrorWorkName(MirrorWork w);
 
 /// One translation as the device uses it.
 struct DeviceTranslation {
@@ -150,6 +177,10 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   /// flight; must return once they ended (endDma). A SystemC shell waits there.
   using WaitForDma = std::function<void(ImporterMirror&, Va start, Va end)>;
   void setWaitForDma(WaitForDma w) { waitForDma_ = std::move(w); }
+  /// Called where the mirror's work takes `ps` of simulated time (see MirrorWork for the locks
+  /// held); a SystemC shell makes the calling thread wait that long. Unset: no time.
+  using ChargeTime = std::function<void(MirrorWork what, std::uint64_t ps)>;
+  void setChargeTime(ChargeTime c) { chargeTime_ = std::move(c); }
   /// Records every invalidation that reaches the window as a slice on `track` of `sink`
   /// (category hmm.notifier, nullptr: none): "invalidate <event>" from the callback's entry to its
   /// return, timed by `nowPs` (a SystemC shell: the simulated time; the wait for in-flight DMA
@@ -227,6 +258,13 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   /// Checker rules 1 and 2 for one device access through `d`.
   void checkAccess(const Dma& d);
   void tlbShootdown(Va start, Va end);
+  void charge(MirrorWork what, std::uint64_t ps);
+  /// Iommu::invalidationPs() of the importer's DMA layer (0 without one).
+  std::uint64_t iommuInvalidationPs() const;
+  /// What map()'s walk of `n` pages took: `faults` handle_mm_fault calls, the entries of `t`
+  /// that got an address, and the IOMMU invalidations since `iommuBefore`.
+  std::uint64_t walkPs(std::uint64_t n, std::uint64_t faults, const Table& t,
+                       std::uint64_t iommuBefore) const;
   /// The invalidation of [s, e) by `range` that began at `startPs` returned: its trace slice.
   void traceInvalidation(const MmuNotifierRange& range, Va s, Va e, std::uint64_t zapped,
                          std::uint64_t startPs);
@@ -257,6 +295,7 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   Table scratch_, retired_;
   Resolver resolver_;
   WaitForDma waitForDma_;
+  ChargeTime chargeTime_;
   TraceSink* trace_ = nullptr;
   std::string traceTrack_;
   std::function<std::uint64_t()> traceNowPs_;

@@ -32,8 +32,10 @@
 // bouncing; counted in "direct_unreachable"), scatterlists, coherent allocations, the per-CPU
 // IOVA rcaches, multi-device IOMMU groups sharing a default domain.
 //
-// Timing: none. The flush-queue timer runs on the simulated time given to tick(); the SystemC
-// shell calls tick() at its synchronisation points, tests call it directly.
+// Timing: none; what an unmap's IOTLB invalidation costs is recorded by the Iommu
+// (Iommu::invalidationPs) for the caller's SystemC shell to charge. The flush-queue timer runs
+// on the simulated time given to tick(); the SystemC shell calls tick() at its synchronisation
+// points, tests call it directly.
 
 #include <cstdint>
 #include <functional>
@@ -202,6 +204,8 @@ class DmaMapping {
   /// Entries waiting in `dev`'s flush queue (0 in strict mode or when not attached).
   std::size_t flushQueueDepth(const Device& dev) const;
 
+  /// The IOMMU behind this DMA layer (its invalidationPs() is what unmaps cost their callers).
+  const Iommu& iommu() const { return iommu_; }
   /// The device's DMA domain (nullptr when not attached or in Off mode).
   IommuDomain* domainOf(const Device& dev);
   /// The device's IOVA allocator (nullptr unless it has a DMA domain).

@@ -52,6 +52,8 @@ Iommu::Iommu(std::string name, const IommuParams& params)
                          "stale IOTLB hits on a range never queued for a flush (missed invalidation)")),
       iotlbInvalidations_(stats_.counter("iotlb_invalidations", "count", "IOTLB invalidation commands")),
       iotlbEntriesInvalidated_(stats_.counter("iotlb_entries_invalidated", "count", "IOTLB entries dropped")),
+      invalidationPs_(stats_.counter("invalidation_ps", "ps",
+                                     "time invalidations cost their callers (IOTLB + ATS round trips)")),
       maps_(stats_.counter("maps", "count", "successful iommu_map calls")),
       unmaps_(stats_.counter("unmaps", "count", "iommu_unmap / iommu_unmap_fast calls")),
       atsTranslationRequests_(
@@ -184,6 +186,7 @@ Errno Iommu::iotlbSync(IommuDomain& domain, const IommuIotlbGather& gather) {
                                  return r.first >= gather.start.value() && r.second <= gather.end.value();
                                }),
                 pending.end());
+  invalidationPs_ += invalidationLatencyPs(domain);
   if (!params_.skipIotlbInvalidation)
     iotlbEntriesInvalidated_ += iotlb_.invalidateRange(domain.id(), gather.start, gather.end - gather.start);
   return invalidateDeviceTlbs(domain, gather.start, gather.end - gather.start);
@@ -191,6 +194,7 @@ Errno Iommu::iotlbSync(IommuDomain& domain, const IommuIotlbGather& gather) {
 
 Errno Iommu::flushIotlbAll(IommuDomain& domain) {
   ++iotlbInvalidations_;
+  invalidationPs_ += invalidationLatencyPs(domain);
   domain.pendingFlush_.clear();
   if (!params_.skipIotlbInvalidation) iotlbEntriesInvalidated_ += iotlb_.invalidateDomain(domain.id());
   return invalidateDeviceTlbs(domain, Iova(0), ~0ull);

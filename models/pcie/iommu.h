@@ -37,6 +37,8 @@
 // the sum of the entry reads' latencies from a memory model set with setWalkMemory()).
 // The defaults reproduce the pcie-bench anchor: 4 accesses × 56.5 ns = +226 ns per 4 KiB miss.
 // A SystemC shell (the root complex) adds latencyPs to the transaction's annotated delay.
+// Invalidations (iotlbSync, flushIotlbAll) cost their caller invalidationLatencyPs, summed in
+// invalidationPs() for the caller's shell to charge (ImporterMirror's unmaps: ImporterDma).
 
 #include <cstdint>
 #include <deque>
@@ -250,6 +252,11 @@ class Iommu {
   /// Simulated time an invalidation of `domain` costs its caller (the IOTLB invalidation plus
   /// one ATS round trip per ATS device attached), for SystemC shells that charge unmap time.
   std::uint64_t invalidationLatencyPs(const IommuDomain& domain) const;
+  /// Simulated time every invalidation so far cost its caller (invalidationLatencyPs of each
+  /// iotlbSync and flushIotlbAll that ran), ps. A SystemC shell reads it before and after a call
+  /// that may invalidate (a dma_unmap) and makes its thread wait the difference. Stat
+  /// "invalidation_ps".
+  std::uint64_t invalidationPs() const { return invalidationPs_.value(); }
 
   /// The fault log, oldest first; at most params().faultRecords entries.
   const std::deque<IommuFault>& faultRecords() const { return faults_; }
@@ -311,6 +318,7 @@ class Iommu {
   Counter& staleUnflushed_;
   Counter& iotlbInvalidations_;
   Counter& iotlbEntriesInvalidated_;
+  Counter& invalidationPs_;
   Counter& maps_;
   Counter& unmaps_;
   Counter& atsTranslationRequests_;

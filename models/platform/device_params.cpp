@@ -67,6 +67,16 @@ const ParamTable<ImporterMirrorParams>& importerMirrorTable() {
     t.boolean("iova_link", &ImporterMirrorParams::iovaLink,
               "behind a translating IOMMU, link the window into one IOVA range (hmm_dma_map, Linux 6.16) "
               "instead of dma_map_page per page (6.12): bursts span pages");
+    constexpr std::uint64_t kSecond = 1'000'000'000'000ull;
+    t.duration("tlb_invalidation_cost", &ImporterMirrorParams::tlbInvalidationPs,
+               "device TLB invalidation inside each invalidation that zapped entries (ATS: ~1-2us)", 0,
+               kSecond);
+    t.duration("walk_page_cost", &ImporterMirrorParams::walkPagePs,
+               "hmm_range_fault walk per page of a device fault (tens of ns)", 0, kSecond);
+    t.duration("fault_page_cost", &ImporterMirrorParams::faultPagePs,
+               "each handle_mm_fault of a device fault's walk (page allocation and zeroing)", 0, kSecond);
+    t.duration("map_page_cost", &ImporterMirrorParams::mapPagePs,
+               "DMA-map step per page mapped (IOVA allocation + IOMMU PTE write, or p2pMap)", 0, kSecond);
     return t;
   }();
   return table;

@@ -87,13 +87,17 @@ ImporterDma::ImporterDma(const std::string& name, Mm& mm, const HmmDmaImporter& 
       ioErrors_(stats_.counter("io_errors", "bursts", "bursts completed with an error status")),
       dmaWaits_(
           stats_.counter("invalidation_waits", "calls", "invalidations that waited for bursts in flight")),
-      waitedPs_(stats_.counter("invalidation_wait_ps", "ps", "time invalidations waited for bursts")) {
+      waitedPs_(stats_.counter("invalidation_wait_ps", "ps", "time invalidations waited for bursts")),
+      walkPs_(stats_.counter("walk_ps", "ps", "time device faults spent walking and DMA-mapping")),
+      tlbInvalPs_(stats_.counter("tlb_invalidation_ps", "ps", "time spent invalidating the device TLB")),
+      unmapPs_(stats_.counter("unmap_ps", "ps", "time DMA unmaps spent in IOMMU invalidations")) {
   const std::string err = params_.check();
   HMMSIM_ASSERT(err.empty(), "ImporterDmaParams of " << name << ": " << err);
   HMMSIM_ASSERT(
       !params_.timingOnly || engine_.params().timingOnly,
       name << ": timing-only transfers need a timing-only DMA engine (PcieDmaEngineParams::timingOnly)");
   mirror_.setWaitForDma([this](ImporterMirror&, Va s, Va e) { waitForBursts(s, e); });
+  mirror_.setChargeTime([this](MirrorWork w, std::uint64_t ps) { chargeMirrorWork(w, ps); });
   if ((trace_ = engine_.timelineTrace()) != nullptr) {
     faultTrack_ = "device." + device().name() + ".faults";
     invalTrack_ = "device." + device().name() + ".invalidations";
@@ -102,6 +106,7 @@ ImporterDma::ImporterDma(const std::string& name, Mm& mm, const HmmDmaImporter& 
 }
 
 ImporterDma::~ImporterDma() {
+  mirror_.setChargeTime({});  // the mirror's teardown outlives this object's counters
   retire(~0ull);
   if (directory_) directory_->issuing_.erase(engine_.params().requester.key());
 }
@@ -358,6 +363,24 @@ void ImporterDma::waitForBursts(Va start, Va end) {
     }
   }
   inFlight_.resize(keep);
+}
+
+void ImporterDma::chargeMirrorWork(MirrorWork what, std::uint64_t ps) {
+  if (!inThread()) return;  // elaboration or teardown: no thread to delay
+  ExecContext& ctx = mm_.blocker().current();
+  // The walk may sleep (handle_mm_fault); the invalidations are busy waits in the kernel
+  // (qi_submit_sync, a device's invalidation completion), legal in a non-blockable
+  // invalidation, but a SystemC wait lets other threads run: never with a spinlock held.
+  if (what == MirrorWork::Walk || ctx.nonBlockDepth() == 0 || ctx.spinDepth() != 0)
+    ctx.mightSleep(what == MirrorWork::Walk ? "hmm_range_fault" : "importer: device/IOMMU invalidation",
+                   LockSite::here());
+  (what == MirrorWork::Walk ? walkPs_ : what == MirrorWork::TlbInvalidation ? tlbInvalPs_ : unmapPs_) += ps;
+  const std::uint64_t now = sc_core::sc_time_stamp().value();
+  sc_core::wait(psTime(ps));
+  if (trace_ != nullptr && what != MirrorWork::Walk && trace_->on(TraceCategory::HmmNotifier))
+    trace_->slice(TraceCategory::HmmNotifier, invalTrack_,
+                  what == MirrorWork::TlbInvalidation ? "device TLB invalidation" : "IOMMU invalidation", now,
+                  ps);
 }
 
 std::optional<std::size_t> ImporterDma::currentPage(std::uint64_t busAddr) {

@@ -26,8 +26,17 @@
 //    checked against its P2pBarManager with the device page the importer's translation meant).
 // Timing-only mode (`timingOnly`): no payload at all (nothing is read or written; the engine
 // must be PcieDmaEngineParams::timingOnly and host memory must accept it, DramParams::acceptNoData).
-// Timing: bursts as the engine charges them; a device fault costs `faultPs` plus the pure core's
-// work (none charged yet). Translation uses the device's state at its local time (temporal
+// Timing: bursts as the engine charges them; a device fault costs `faultPs`, then the mirror's
+// walk (ImporterMirrorParams: walkPagePs per page, faultPagePs per handle_mm_fault, mapPagePs per
+// page DMA-mapped, the IOMMU invalidations of DMA unmaps) with the mmap read lock held, before
+// the commit. An invalidation of the window costs the invalidating thread the device TLB
+// invalidation (tlbInvalidationPs, update lock held), the wait for in-flight DMA (which overlaps
+// it) and the IOMMU invalidations of its DMA unmaps (IommuParams: iotlbInvalidationLatencyPs per
+// strict dma_unmap_page, plus an ATS round trip per ATS device) before it returns. Each charge is
+// a wait of the SystemC thread doing the work (the device's after it synced; a CPU's system call,
+// an exporter's revoke, which run at synchronised time), so what it decides depends on
+// simulated time only, never on the quantum. Outside an SC_THREAD (elaboration, teardown)
+// nothing is charged. Translation uses the device's state at its local time (temporal
 // decoupling: an invalidation at an earlier SystemC time than the device's local time is seen at
 // its next sync or fault).
 // Leaves out: ATS/PRI (faults are handled by the driver, as HMM devices do), device TLB miss
@@ -187,6 +196,8 @@ class ImporterDma {
   void retireBurst(Burst& b);
   /// waitForDma hook: runs in the invalidating thread with the update lock held.
   void waitForBursts(Va start, Va end);
+  /// chargeTime hook: the calling SC_THREAD waits `ps` (see MirrorWork for the locks held).
+  void chargeMirrorWork(MirrorWork what, std::uint64_t ps);
   /// Rule 3 (ImporterDmaDirectory): the page of the peer burst being issued that the access at
   /// `busAddr` (reaching a BAR) belongs to; nullopt when no peer burst is being issued.
   std::optional<std::size_t> currentPage(std::uint64_t busAddr);
@@ -213,13 +224,16 @@ class ImporterDma {
   TraceSink* trace_ = nullptr;  // the engine's (PcieDmaEngine::timelineTrace)
   std::string faultTrack_, invalTrack_;
   StatsGroup stats_;
-  Counter& transfers_;  ///< "transfers"
-  Counter& bursts_;     ///< "bursts"
-  Counter& bytes_;      ///< "bytes"
-  Counter& faults_;     ///< "device_faults"
-  Counter& ioErrors_;   ///< "io_errors"
-  Counter& dmaWaits_;   ///< "invalidation_waits"
-  Counter& waitedPs_;   ///< "invalidation_wait_ps"
+  Counter& transfers_;   ///< "transfers"
+  Counter& bursts_;      ///< "bursts"
+  Counter& bytes_;       ///< "bytes"
+  Counter& faults_;      ///< "device_faults"
+  Counter& ioErrors_;    ///< "io_errors"
+  Counter& dmaWaits_;    ///< "invalidation_waits"
+  Counter& waitedPs_;    ///< "invalidation_wait_ps"
+  Counter& walkPs_;      ///< "walk_ps"
+  Counter& tlbInvalPs_;  ///< "tlb_invalidation_ps"
+  Counter& unmapPs_;     ///< "unmap_ps"
 };
 
 /// The platform's view of who is issuing what, for checker rule 3 on the SystemC path: BAR

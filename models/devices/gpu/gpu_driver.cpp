@@ -353,7 +353,20 @@ VmFaultResult GpuDriver::devmemFault(VmFault& vmf) {
   args.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
   args.faultPage = vmf.page;
   if (migrateVmaSetup(args) != Errno::Ok) return VmFaultResult::Sigbus;
-  const bool ok = allocAndCopy(args, false, nullptr);
+  // A CPU thread's fault waits for the copy engine (nouveau_dmem_migrate_to_ram waits for its
+  // fence), between setup and pages as migrate() does; outside an SC_THREAD nothing can wait.
+  const sc_core::sc_process_handle h = sc_core::sc_get_current_process_handle();
+  const bool timed = h.valid() && h.proc_kind() == sc_core::SC_THREAD_PROC_;
+  std::vector<Copy> copies;
+  const bool ok = allocAndCopy(args, false, timed ? &copies : nullptr);
+  if (timed && !copies.empty()) {
+    if (vmf.vma->vmMm != nullptr)
+      vmf.vma->vmMm->blocker().current().mightSleep("migrate_to_ram: wait for the copy", LockSite::here());
+    tlm_utils::tlm_quantumkeeper qk;
+    qk.reset();
+    charge(copies, false, qk);
+    copier_.takePendingPs();  // charged on the copy engine instead
+  }
   migrateVmaPages(args);
   if ((src & MIGRATE_PFN_MIGRATE) && (dst & MIGRATE_PFN_VALID)) ++toRam_;
   migrateVmaFinalize(args);

@@ -13,7 +13,8 @@
 //    device-private entries; migrateToRam and the CPU fault handler (dev_pagemap_ops
 //    migrate_to_ram) bring pages back. Copies move the bytes in the pure core (MigrateCopier) and,
 //    when the caller passes its quantum keeper, are charged on the GPU's copy engine (PCIe DMA +
-//    VRAM bandwidth, shared with the compute engine and peers).
+//    VRAM bandwidth, shared with the compute engine and peers); a CPU fault's migrate_to_ram run
+//    by an SC_THREAD (a CpuCore) makes that thread wait for the copy engine the same way.
 //  - The device file: mmap at a file offset of vramMmapOffset + o exports VRAM offset o as a
 //    special vma (VM_IO | VM_PFNMAP, no CPU mapping, vm_ops p2pMap/p2pUnmap through the BAR
 //    windows: RFC 3/5). Those frames may also hold migrated pages (aliasing is the user's, as
@@ -80,7 +81,7 @@ struct GpuDriverParams {
   std::uint64_t kernelRegionBytes = 256ull << 20;
   /// File offset at which an mmap of the device file maps VRAM offset 0. Unit: bytes. Default 0.
   std::uint64_t vramMmapOffset = 0;
-  /// Pure-core copy cost (charged by a SystemC shell when no quantum keeper is passed: CPU faults).
+  /// Pure-core copy cost (accumulated in copier() when the copy runs outside an SC_THREAD).
   MigrateCopyParams copy;
   /// How the compute engine reaches process memory (burst size, device fault cost, pages per
   /// fault, device TLB, misbehaviour switches). Defaults: ImporterDmaParams.

@@ -141,3 +141,35 @@ TEST_CASE("gpu: the compute engine at its full share streams VRAM at VRAM bandwi
           "[devices][gpu][timing]") {
   computeAlone(1.0);
 }
+
+TEST_CASE("gpu: a CPU thread faulting a VRAM page back waits for the copy engine's PCIe + VRAM copy",
+          "[devices][gpu]") {
+  GpuPlatform p;
+  constexpr std::uint64_t kPages = 16;
+  const Va a = p.mapAnon(kPages * kGpuP);
+  p.fill(a, kPages * kGpuP, 0x23);
+  std::uint64_t faultsTook = 0, moved = 0, faultErrors = 0;
+  std::uint64_t fromVramBefore = 0;
+  Errno toVram = Errno::Inval;
+  QkThread th("host", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    toVram = p.driver->migrateToVram(*p.mm, a, a + kPages * kGpuP, &qk, &moved);
+    qk.sync();
+    fromVramBefore = p.gpu.stats().counterValue("copy_bytes_from_vram");
+    const std::uint64_t t0 = sc_core::sc_time_stamp().value();
+    // The CPU's read faults migrate_to_ram each page, one at a time (as CpuCore's would).
+    for (std::uint64_t i = 0; i < kPages; ++i)
+      faultErrors += isFaultError(handleUserFault(*p.mm, a + i * kGpuP, false));
+    faultsTook = sc_core::sc_time_stamp().value() - t0;
+  });
+  sc_core::sc_start();
+  CHECK(toVram == Errno::Ok);
+  CHECK(faultErrors == 0);
+  CHECK(moved == kPages);
+  CHECK(p.driver->stats().counterValue("migrate_to_ram_faults") == kPages);
+  // Each fault's copy ran on the copy engine: VRAM -> host over PCIe Gen4 x16 (< 32 GB/s).
+  CHECK(p.gpu.stats().counterValue("copy_bytes_from_vram") - fromVramBefore == kPages * kGpuP);
+  CHECK(faultsTook >= kPages * kGpuP * 1000 / 32);
+  CHECK(p.driver->copier().pendingPs() == 0);  // nothing left uncharged in the pure core
+  CHECK(p.cpu(a, kPages * kGpuP) == GpuPlatform::pattern(kPages * kGpuP, 0x23));
+  CHECK(p.violations.ok());
+}

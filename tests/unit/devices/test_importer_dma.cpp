@@ -427,7 +427,10 @@ TEST_CASE("munmap waits in SystemC until the device's bursts on the range comple
   REQUIRE(r.second.ok());
   CHECK(r.unmapErr == Errno::Ok);
   CHECK(r.second.donePs > r.issuedAt + 1'000'000);  // still in flight when munmap started
-  CHECK(r.unmapDone == r.second.donePs);            // and munmap returned exactly when it completed
+  // munmap returned exactly when it completed (the device TLB invalidation overlapped the wait),
+  // plus the strict IOMMU's invalidation of each page's dma_unmap_page.
+  CHECK(r.second.donePs > r.unmapAt + ImporterMirrorParams{}.tlbInvalidationPs);
+  CHECK(r.unmapDone == r.second.donePs + kPages * p.iommu.params().iotlbInvalidationLatencyPs);
   CHECK(imp.stats().counterValue("invalidation_waits") == 1);
   CHECK(imp.mirror().stats().counterValue("dma_waits") == 1);
   CHECK(p.violations.ok());
@@ -457,7 +460,11 @@ TEST_CASE("a traced importer shows its fault and munmap's invalidation waiting f
       slices[tracks.at(e["tid"].get<int>()) + "/" + e["name"].get<std::string>()].push_back(e);
   const auto& fault = slices[track + ".faults/device fault"];
   REQUIRE(fault.size() == 1);
-  CHECK(fault[0]["dur"].get<double>() == Approx(double(ImporterDmaParams{}.faultPs) / 1e6));
+  // The fault's service time, then the walk: per page walked and mapped, per handle_mm_fault.
+  const ImporterMirrorParams m;
+  const double walkPs = double(kPages * (m.walkPagePs + m.mapPagePs + m.faultPagePs));
+  CHECK(fault[0]["dur"].get<double>() == Approx((double(ImporterDmaParams{}.faultPs) + walkPs) / 1e6));
+  CHECK(imp.stats().counterValue("walk_ps") == std::uint64_t(walkPs));
   const auto& inval = slices[track + ".invalidations/invalidate unmap"];
   const auto& wait = slices[track + ".invalidations/wait for in-flight DMA"];
   REQUIRE(inval.size() == 1);
@@ -472,6 +479,9 @@ TEST_CASE("an importer that acks an invalidation without waiting is caught when 
   bigQuantum();
   Options o;
   o.importer.mirror.misbehave = ImporterMisbehaviour::AckWithoutWaiting;
+  // No IOMMU: behind a strict one the 256 dma_unmap_page IOTLB invalidations (128 us) would
+  // outlast the burst, and the early ack would go unseen.
+  o.iommu = IommuMode::Off;
   DmaPlatform p(o);
   constexpr std::uint64_t kPages = 256, kLen = kPages * kPageSize;
   const Va va = p.mapAnon(kLen);
@@ -680,5 +690,112 @@ TEST_CASE("with faultAheadPastEnd a streamer of small transfers takes one fault 
   CHECK(imp.stats().counterValue("device_faults") ==
         3);  // pages 0, 16, 32 (the last run stops at the window)
   CHECK(p.cpu(va, kLen) == out);
+  CHECK(p.violations.ok());
+}
+
+TEST_CASE("a device fault costs faultPs plus the walk, each handle_mm_fault and the map of every page") {
+  bigQuantum();
+  Options plain, costed;
+  plain.prefix = "a_";
+  costed.prefix = "b_";
+  for (Options* o : {&plain, &costed}) {
+    o->importer.faultPs = 3'000'000;
+    o->importer.mirror.walkPagePs = 0;
+    o->importer.mirror.faultPagePs = 0;
+    o->importer.mirror.mapPagePs = 0;
+  }
+  costed.importer.mirror.walkPagePs = 17'000;
+  costed.importer.mirror.faultPagePs = 410'000;
+  costed.importer.mirror.mapPagePs = 123'000;
+  DmaPlatform a(plain), b(costed);
+  constexpr std::uint64_t kPages = 48, kLen = kPages * kPageSize;
+  const std::vector<std::uint8_t> out = pattern(kLen, 4);
+  DmaPlatform* ps[] = {&a, &b};
+  std::vector<std::unique_ptr<QkThread>> threads;
+  ImporterDmaResult res[2];
+  std::uint64_t took[2] = {}, faults[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    const Va va = ps[i]->mapAnon(kLen);
+    ImporterDma& imp = ps[i]->importerOver(va, kPages);
+    threads.push_back(std::make_unique<QkThread>(
+        ("dev" + std::to_string(i)).c_str(), [&, i, va, &imp = imp](tlm_utils::tlm_quantumkeeper& qk) {
+          const std::uint64_t f0 = ps[i]->mm->vmEvents().pgfault.value();
+          const std::uint64_t t0 = nowPs(qk);
+          res[i] = imp.write(va, kLen, out.data(), qk);
+          took[i] = nowPs(qk) - t0;
+          faults[i] = ps[i]->mm->vmEvents().pgfault.value() - f0;
+        }));
+  }
+  sc_core::sc_start();
+  REQUIRE(res[0].ok());
+  REQUIRE(res[1].ok());
+  CHECK(a.importer->stats().counterValue("device_faults") == 1);
+  CHECK(b.importer->stats().counterValue("device_faults") == 1);
+  CHECK(faults[1] == kPages);  // hmm_range_fault faulted every untouched page in (write faults)
+  // The walk of the one fault is charged to the device before its bursts, to the ps.
+  const std::uint64_t walk = kPages * (17'000 + 123'000) + faults[1] * 410'000;
+  CHECK(b.importer->stats().counterValue("walk_ps") == walk);
+  CHECK(a.importer->stats().counterValue("walk_ps") == 0);
+  CHECK(took[1] - took[0] == walk);
+  CHECK(a.violations.ok());
+  CHECK(b.violations.ok());
+}
+
+namespace {
+/// A device writes [va, va + len) (faulting it in, bursts completed); `gapPs` later a second
+/// thread munmaps it. Returns how long munmap took.
+std::uint64_t munmapAfterDma(DmaPlatform& p, ImporterDma& imp, Va va, std::uint64_t len) {
+  const std::vector<std::uint8_t> out = pattern(len, 2);
+  std::uint64_t doneAt = 0, took = 0;
+  bool written = false;
+  Errno unmapped = Errno::Inval;
+  QkThread dev("dev", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    written = imp.write(va, len, out.data(), qk).ok();
+    qk.sync();
+    doneAt = sc_core::sc_time_stamp().value();
+  });
+  QkThread cpu("cpu", [&](tlm_utils::tlm_quantumkeeper&) {
+    while (doneAt == 0) sc_core::wait(1, sc_core::SC_US);
+    const std::uint64_t t0 = sc_core::sc_time_stamp().value();
+    unmapped = p.mm->munmap(va, len);
+    took = sc_core::sc_time_stamp().value() - t0;
+  });
+  sc_core::sc_start();
+  REQUIRE(written);
+  REQUIRE(unmapped == Errno::Ok);
+  CHECK(imp.mirror().stats().counterValue("zapped_pages") == len / kPageSize);
+  return took;
+}
+}  // namespace
+
+TEST_CASE("without an IOMMU, munmap of an imported range waits exactly the device TLB invalidation") {
+  bigQuantum();
+  Options o;
+  o.iommu = IommuMode::Off;
+  o.importer.mirror.tlbInvalidationPs = 1'700'000;
+  DmaPlatform p(o);
+  constexpr std::uint64_t kPages = 32, kLen = kPages * kPageSize;
+  const Va va = p.mapAnon(kLen);
+  ImporterDma& imp = p.importerOver(va, kPages);
+  CHECK(munmapAfterDma(p, imp, va, kLen) == 1'700'000);
+  CHECK(imp.stats().counterValue("tlb_invalidation_ps") == 1'700'000);
+  CHECK(imp.stats().counterValue("unmap_ps") == 0);  // dma-direct unmaps invalidate nothing
+  CHECK(imp.stats().counterValue("invalidation_waits") == 0);
+  CHECK(p.violations.ok());
+}
+
+TEST_CASE("behind a strict IOMMU, munmap also waits one IOTLB invalidation per dma_unmap_page") {
+  bigQuantum();
+  Options o;
+  o.importer.mirror.tlbInvalidationPs = 1'300'000;
+  DmaPlatform p(o);
+  constexpr std::uint64_t kPages = 32, kLen = kPages * kPageSize;
+  const Va va = p.mapAnon(kLen);
+  ImporterDma& imp = p.importerOver(va, kPages);
+  const std::uint64_t before = p.iommu.invalidationPs();
+  const std::uint64_t iotlb = p.iommu.params().iotlbInvalidationLatencyPs;
+  CHECK(munmapAfterDma(p, imp, va, kLen) == 1'300'000 + kPages * iotlb);
+  CHECK(p.iommu.invalidationPs() - before == kPages * iotlb);
+  CHECK(imp.stats().counterValue("unmap_ps") == kPages * iotlb);
   CHECK(p.violations.ok());
 }

@@ -1,0 +1,24 @@
+# Runs `hmmsim run FILE --set platform.quantum=<Q>` for each Q of QUANTA (comma-separated) and fails
+# unless every stats.json is byte-identical: a platform's results depend on its seed, never on
+# the TLM quantum (ordering-sensitive decisions happen at synchronised time).
+#   cmake -DEXE=<hmmsim> -DFILE=<scenario> -DWORK=<folder> -DQUANTA=1us,100us -P RunQuantaCompare.cmake
+cmake_minimum_required(VERSION 3.25)
+file(REMOVE_RECURSE "${WORK}")
+string(REPLACE "," ";" quanta "${QUANTA}")
+set(first "")
+foreach(q ${quanta})
+  execute_process(COMMAND "${EXE}" run "${FILE}" --seed 7 --set platform.quantum=${q} --out "${WORK}/${q}"
+                  RESULT_VARIABLE rc OUTPUT_QUIET)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "hmmsim run ${FILE} --set platform.quantum=${q} exited ${rc}")
+  endif()
+  file(READ "${WORK}/${q}/stats.json" s)
+  if(first STREQUAL "")
+    set(first "${q}")
+    set(ref "${s}")
+  elseif(NOT s STREQUAL ref)
+    message(FATAL_ERROR "${WORK}/${first}/stats.json and ${WORK}/${q}/stats.json differ: the quantum changed the results")
+  endif()
+endforeach()
+string(LENGTH "${ref}" len)
+message(STATUS "stats.json identical for quanta ${QUANTA} (${len} bytes)")
