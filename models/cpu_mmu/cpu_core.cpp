@@ -165,13 +165,13 @@ void CpuCore::Shootdown::invalidateRangeEnd(const MmuNotifierRange& range) {
                               " start=" + hex(range.start.value()) + " end=" + hex(range.end.value()));
   core_.tlb_.flushRange(range.start, range.end);
   ++core_.shootdowns_;
-  core_.pendingShootdowns_ += core_.shootdownCost_;
+  core_.oweShootdown();
 }
 
 void CpuCore::Shootdown::release(Mm* /*mm*/) {
   core_.tlb_.flushAll();
   ++core_.shootdowns_;
-  core_.pendingShootdowns_ += core_.shootdownCost_;
+  core_.oweShootdown();
 }
 
 Va CpuCore::slotAddress(int slot) const {
@@ -350,10 +350,8 @@ Errno CpuCore::execSyscall(const CpuOp& op, CpuOpResult& res) {
 
 void CpuCore::retire(const CpuOp& op, CpuOpResult& res) {
   // Shootdowns that notifier rounds asked of this core meanwhile.
-  if (pendingShootdowns_ != sc_core::SC_ZERO_TIME) {
-    charge(pendingShootdowns_);
-    pendingShootdowns_ = sc_core::SC_ZERO_TIME;
-  }
+  const sc_core::sc_time owed = takeShootdowns();
+  if (owed != sc_core::SC_ZERO_TIME) charge(owed);
   if (isAccess(op) && res.err != Errno::Ok) {
     killed_ = true;  // SIGSEGV/SIGBUS: the process dies
     ++signals_;
@@ -363,7 +361,33 @@ void CpuCore::retire(const CpuOp& op, CpuOpResult& res) {
   if (qk_.need_sync()) sync();
 }
 
+void CpuCore::oweShootdown() {
+  if (sc_core::sc_is_running() && sc_core::sc_get_current_process_handle() == self_)
+    pendingShootdowns_ += shootdownCost_;
+  else if (!done_ && !remoteShootdowns_.empty() && remoteShootdowns_.back().first == sc_core::sc_time_stamp())
+    remoteShootdowns_.back().second += shootdownCost_;
+  else if (!done_)  // a finished program owes nothing
+    remoteShootdowns_.emplace_back(sc_core::sc_time_stamp(), shootdownCost_);
+}
+
+sc_core::sc_time CpuCore::takeShootdowns() {
+  // Another thread's round at time t and this core's retire at t are simultaneous: SystemC runs
+  // them in either order (the order of same-time wakeups depends on every other event pending, so
+  // two identical machines in one simulation, or one machine next to an unrelated device, would
+  // charge the flush to different ops). A round at t is owed by the first retire after t.
+  sc_core::sc_time owed = pendingShootdowns_;
+  pendingShootdowns_ = sc_core::SC_ZERO_TIME;
+  const sc_core::sc_time now = sc_core::sc_time_stamp();
+  std::size_t n = 0;
+  while (n < remoteShootdowns_.size() && remoteShootdowns_[n].first < now)
+    owed += remoteShootdowns_[n++].second;
+  remoteShootdowns_.erase(remoteShootdowns_.begin(),
+                          remoteShootdowns_.begin() + static_cast<std::ptrdiff_t>(n));
+  return owed;
+}
+
 void CpuCore::run() {
+  self_ = sc_core::sc_get_current_process_handle();
   qk_.reset();
   for (const CpuOp& op : program_) {
     CpuOpResult res;

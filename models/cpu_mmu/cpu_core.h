@@ -16,7 +16,9 @@
 //  - TLB shootdown: the core subscribes to its mm's notifiers (a plain MmuNotifier) and flushes
 //    the invalidated range from its TLB at the end of every invalidation round (flushRange, with
 //    the kernel's single-page ceiling), charging tlbShootdownCost to itself; release (exit_mmap)
-//    flushes everything. (The kernel flushes inside the page-table operation, before
+//    flushes everything. The cost goes to the op that raised the round (this core's syscall) or,
+//    for another thread's round at time t, to the first op retiring after t (never to one
+//    retiring at t: SystemC's order of same-time processes must not decide it). (The kernel flushes inside the page-table operation, before
 //    invalidate_range_end; the mm raises a round around every page-table change that needs a
 //    flush, so observing the round's end flushes at a correct point: after the entries changed.)
 //  - Page walks cost tlbMissCost, or with walkThroughMemory also one memory read per page-table
@@ -35,6 +37,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <tlm_utils/simple_initiator_socket.h>
@@ -189,6 +192,10 @@ class CpuCore : public sc_core::sc_module {
   Errno execSyscall(const CpuOp& op, CpuOpResult& res);
   /// After an op: charge pending shootdowns, deliver the fatal signal of a failed access, record.
   void retire(const CpuOp& op, CpuOpResult& res);
+  /// A notifier round's TLB flush cost, owed by the op that retires next (see remoteShootdowns_).
+  void oweShootdown();
+  /// The shootdown time the op retiring now owes (its own rounds, remote rounds before now).
+  sc_core::sc_time takeShootdowns();
   /// Slot `slot` (ignored if < 0) holds `addr` from now on.
   void setSlot(int slot, Va addr);
   Va address(const CpuOp& op) const;
@@ -211,7 +218,12 @@ class CpuCore : public sc_core::sc_module {
   Shootdown shootdown_;
   tlm_utils::tlm_quantumkeeper qk_;
   sc_core::sc_time faultCost_, tlbMissCost_, syscallCost_, shootdownCost_, tlbHitCost_;
-  sc_core::sc_time pendingShootdowns_;  ///< shootdown time accrued by notifier callbacks
+  /// Shootdowns this core's own thread raised (its syscalls): charged when the op retires.
+  sc_core::sc_time pendingShootdowns_;
+  /// Shootdowns other threads raised, with the SystemC time of the round: a round at time t is
+  /// charged by the first retire at a time after t, whichever process ran first at t.
+  std::vector<std::pair<sc_core::sc_time, sc_core::sc_time>> remoteShootdowns_;
+  sc_core::sc_process_handle self_;  ///< the run() thread
   std::vector<Va> slots_;
   std::vector<CpuOpResult> results_;
   std::vector<std::unique_ptr<Mm>> children_;

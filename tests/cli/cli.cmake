@@ -144,17 +144,17 @@ endif()
 set(_cc ${PROJECT_SOURCE_DIR}/scenarios/camera_chain.yaml)
 hmmsim_cli_test("camera_chain prints its comparison table, a column per variant, and exits 0" 0
   ARGS run ${_cc}
-  STDOUT "p2p_switch +p2p_rc_iommu +bounce\n +frames pixel-exact +6/6 +6/6 +6/6\n +fps +60.00 +60.00 +60.00\n +throughput \\(MB/s\\) +165.9 +165.9 +165.9\n +frame latency p50 \\(us\\) [0-9. ]+\n +frame latency p99 \\(us\\) [0-9. ]+\n +convert latency p50 \\(us\\) [0-9. ]+\n +root complex bytes +17.30 MiB +51.91 MiB +52.45 MiB\n +system memory bytes +15.82 MiB +15.82 MiB +47.46 MiB\n +link above sw0 up/down \\(MiB\\) [^\n]*\n( +link above [^\n]*\n)* +IOMMU IOTLB hits/misses +[0-9]+/[0-9]+ +[0-9]+/[0-9]+ +[0-9]+/[0-9]+\n +p2p maps +[1-9][0-9]* +[1-9][0-9]* +0\n +checker +clean +clean +clean\n +result +PASS +PASS +PASS\n"
+  STDOUT "p2p_switch +p2p_rc_iommu +bounce\n +frames pixel-exact +6/6 +6/6 +6/6\n +fps +60.30 +60.30 +60.36\n +throughput \\(MB/s\\) +166.7 +166.7 +166.9\n +frame latency p50 \\(us\\) [0-9. ]+\n +frame latency p99 \\(us\\) [0-9. ]+\n +convert latency p50 \\(us\\) [0-9. ]+\n +root complex bytes +17.30 MiB +51.91 MiB +52.45 MiB\n +system memory bytes +15.82 MiB +15.82 MiB +47.46 MiB\n +link above sw0 up/down \\(MiB\\) [^\n]*\n( +link above [^\n]*\n)* +IOMMU IOTLB hits/misses +[0-9]+/[0-9]+ +[0-9]+/[0-9]+ +[0-9]+/[0-9]+\n +p2p maps +[1-9][0-9]* +[1-9][0-9]* +0\n +checker +clean +clean +clean\n +result +PASS +PASS +PASS\n"
   STDERR_EMPTY)
 # misbehaving_importer: each violation names the invalidation it broke; the same runs without
 # their expected verdict (the command line's checker verdict wins over the variants') fail.
 set(_mi ${PROJECT_SOURCE_DIR}/scenarios/misbehaving_importer.yaml)
 hmmsim_cli_test("misbehaving_importer: a violation names the invalidation it broke and the run passes" 0
   ARGS run ${_mi}
-  STDOUT "ack_without_waiting: 20[.][0-9]+ms cam0 0x[0-9a-f]+ stale-translation: translation used after clear invalidation of \\[0x[0-9a-f]+, 0x[0-9a-f]+\\) returned at 20000000000ps")
+  STDOUT "ack_without_waiting: 20[.][0-9]+ms cam0 0x[0-9a-f]+ stale-translation: translation used after clear invalidation of \\[0x[0-9a-f]+, 0x[0-9a-f]+\\) returned at 20002000000ps")
 hmmsim_cli_test("misbehaving_importer without its expected checker verdict exits 1 and says why" 1
   ARGS run ${_mi} --set expect.checker=clean
-  STDOUT "FAILED: ack_without_waiting: [^\n]*expect: checker: expected clean, got stale-translation=5\n")
+  STDOUT "FAILED: ack_without_waiting: [^\n]*expect: checker: expected clean, got stale-translation=7\n")
 # nvme_via_nic_misbehave: a NIC that ignores invalidations of its BAR0 mapping is reported; the
 # same run expecting a clean checker fails.
 set(_nm ${PROJECT_SOURCE_DIR}/scenarios/nvme_via_nic_misbehave.yaml)

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#define SC_INCLUDE_DYNAMIC_PROCESSES
 #include <systemc>
 #include <tlm>
 
@@ -361,4 +362,44 @@ TEST_CASE("a traced CPU core records each page fault as a slice and each shootdo
   CHECK(json.find("write_fault") != std::string::npos);
   CHECK(json.find("tlb_shootdown") != std::string::npos);
   CHECK(json.find("event=unmap") != std::string::npos);
+}
+
+TEST_CASE(
+    "another thread's shootdown at the time a core retires an op is owed by the next op, in any order") {
+  // Two identical machines; at T another process drops the core's pages (MADV_DONTNEED: a CLEAR
+  // round, one TLB flush of the core). In "method" it is an SC_METHOD, which SystemC runs before
+  // every thread at T; in "late" a thread that waits three delta cycles after T, so the core has
+  // retired its ops at T first. The flush is owed by the core's first retire after T either way.
+  const std::uint64_t at = 0x1000'0000, tPs = 50'000'000;
+  auto program = [&] {
+    return CpuProgram{CpuOp::mmap(0, 4 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, at),
+                      CpuOp::store(0, 0, 4 * kPage, 1), CpuOp::until(tPs), CpuOp::compute(100'000),
+                      CpuOp::compute(100'000)};
+  };
+  Platform method(program(), 64ull << 20, {}, costs(), "method.");
+  Platform late(program(), 64ull << 20, {}, costs(), "late.");
+  auto drop = [](Platform& p) { CHECK(p.mm.madvise(Va(at), 4 * kPage, MADV_DONTNEED) == Errno::Ok); };
+  sc_core::sc_spawn_options once;
+  once.spawn_method();
+  once.dont_initialize();
+  sc_core::sc_event tick;
+  once.set_sensitivity(&tick);
+  sc_core::sc_spawn([&] { drop(method); }, "drop_method", &once);
+  tick.notify(sc_time(tPs, sc_core::SC_PS));
+  sc_core::sc_spawn(
+      [&] {
+        sc_core::wait(sc_time(tPs, sc_core::SC_PS));
+        for (int i = 0; i < 3; ++i) sc_core::wait(sc_core::SC_ZERO_TIME);
+        drop(late);
+      },
+      "drop_late");
+  sc_core::sc_start();
+  for (Platform* p : {&method, &late}) {
+    const std::vector<CpuOpResult>& r = p->core.results();
+    REQUIRE(r.size() == 5);
+    CHECK(p->core.stats().counterValue("tlb_shootdowns") == 1);
+    CHECK(r[2].end == sc_time(tPs, sc_core::SC_PS));            // until: nothing owed at T
+    CHECK(r[3].end - r[3].start == sc_time(100, SC_NS));        // retired at T
+    CHECK(r[4].end - r[4].start == sc_time(100 + 200, SC_NS));  // the first retire after T
+  }
 }

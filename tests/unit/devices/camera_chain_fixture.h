@@ -52,6 +52,7 @@ namespace hmmsim::test {
 struct ChainPlatformParams {
   IommuMode iommu = IommuMode::Translate;  ///< the IOMMU's mode
   CameraParams camera;                     ///< both cameras
+  ImporterDmaParams cameraDma;             ///< both cameras' importer data paths (timing, mirror)
   ColourEngineParams colour;               ///< the colour engine
   PcieFidelity fidelity = PcieFidelity::PerBurst;
   std::uint64_t ramBytes = 1ull << 30;
@@ -102,6 +103,7 @@ struct ChainPlatform {
     CHAIN_REQUIRE(a.ok());
     arena = a.addr;
     CameraDriverParams cdp;
+    cdp.dma = p.cameraDma;
     cdp.dma.timingOnly = !p.storeData;
     cdp.dma.mirror.iovaLink = p.iovaLink;
     for (const char* c : {"cam0", "cam1"}) {

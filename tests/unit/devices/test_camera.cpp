@@ -200,7 +200,11 @@ TEST_CASE(
     "an madvise(DONTNEED) of a buffer mid-line waits for the camera's in-flight bursts and the camera "
     "refaults it") {
   const CameraParams cp = smallCamera();
-  ChainPlatform p(withCamera(cp));
+  ChainPlatformParams pp = withCamera(cp);
+  // The camera's device TLB invalidation (before the wait for DMA) must end while the line's
+  // bursts are still in flight: 100 ns instead of the 1 us default, which outlasts them.
+  pp.cameraDma.mirror.tlbInvalidationPs = 100'000;
+  ChainPlatform p(pp);
   const Va buf = p.mapAnon(pageRound(cp.frameBytes()));
   REQUIRE(p.camDriver(0).setUserBuffers(*p.mm, {buf}) == Errno::Ok);
   p.camDriver(0).start(3);
@@ -217,7 +221,9 @@ TEST_CASE(
   CHECK(rc == Errno::Ok);
   ImporterDma& port = *p.camDriver(0).importerDma();
   CHECK(port.stats().counterValue("invalidation_waits") == 1);
-  CHECK(zapDone > at);  // the invalidation returned only after the bursts completed
+  CHECK(port.stats().counterValue("tlb_invalidation_ps") >= 100'000);
+  // The invalidation returned only after the TLB invalidation and then the bursts completed.
+  CHECK(zapDone >= at + 100'000 + port.stats().counterValue("invalidation_wait_ps"));
   CHECK(port.mirror().stats().counterValue("invalidations") >= 1);
   CHECK(port.stats().counterValue("device_faults") >= 1);  // line 11 refaulted the buffer
   CHECK(p.cam(0).stats().counterValue("dma_errors") == 0);
