@@ -377,7 +377,7 @@ sc_core::sc_time CpuCore::takeShootdowns() {
   // charge the flush to different ops). A round at t is owed by the first retire after t.
   sc_core::sc_time owed = pendingShootdowns_;
   pendingShootdowns_ = sc_core::SC_ZERO_TIME;
-  const sc_core::sc_time now = sc_core::sc_time_stamp();
+  const sc_core::sc_time& now = sc_core::sc_time_stamp();
   std::size_t n = 0;
   while (n < remoteShootdowns_.size() && remoteShootdowns_[n].first < now)
     owed += remoteShootdowns_[n++].second;
