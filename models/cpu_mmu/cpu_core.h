@@ -18,9 +18,10 @@
 //    the kernel's single-page ceiling), charging tlbShootdownCost to itself; release (exit_mmap)
 //    flushes everything. The cost goes to the op that raised the round (this core's syscall) or,
 //    for another thread's round at time t, to the first op retiring after t (never to one
-//    retiring at t: SystemC's order of same-time processes must not decide it). (The kernel flushes inside the page-table operation, before
-//    invalidate_range_end; the mm raises a round around every page-table change that needs a
-//    flush, so observing the round's end flushes at a correct point: after the entries changed.)
+//    retiring at t: SystemC's order of same-time processes must not decide it). (The kernel flushes inside
+//    the page-table operation, before invalidate_range_end; the mm raises a round around every page-table
+//    change that needs a flush, so observing the round's end flushes at a correct point: after the entries
+//    changed.)
 //  - Page walks cost tlbMissCost, or with walkThroughMemory also one memory read per page-table
 //    entry the walk touches (the table pages are RAM frames of the mm's PhysMem).
 //  - Memory traffic: every accessed page chunk is one TLM b_transport to the memory bound to
