@@ -185,11 +185,11 @@ Errno PlatformScriptRunner::exporterEvent(const PlatformOp& op) {
       r = revokeImporters(*x);
       break;
     case PlatformOpKind::MoveWindows:
-      r = moveResidentWindows(x->bar());
+      r = moveResidentWindows(*x);
       windowMoves_ += r.windowsMoved;
       break;
     case PlatformOpKind::BarPressure: {
-      auto& pr = pressure_.emplace_back(std::make_unique<BarPressure>(x->bar(), "bar_pressure_" + op.device));
+      auto& pr = pressure_.emplace_back(std::make_unique<BarPressure>(*x, "bar_pressure_" + op.device));
       r = pr->take(op.windows);
       pressureWindows_ += r.windowsMoved;
       BarPressure* held = pr.get();

@@ -178,14 +178,13 @@ void CameraChain::revokeLoop() {
 
 void CameraChain::revokeNow() {
   P2pExporter& x = engine_->driver().exporter();
-  P2pBarManager& bar = x.bar();
   ++revokes_;
   if (trace_)
     trace_->instant(TraceCategory::Dma, "device." + params_.engine,
                     std::string("exporter ") + cameraChainRevokeName(params_.revokeKind),
                     sc_core::sc_time_stamp().value());
   const ExporterEventResult r =
-      params_.revokeKind == CameraChainRevoke::Revoke ? revokeImporters(x) : moveResidentWindows(bar);
+      params_.revokeKind == CameraChainRevoke::Revoke ? revokeImporters(x) : moveResidentWindows(x);
   revokedPages_ += r.pagesRevoked;
   windowMoves_ += r.windowsMoved;
 }

@@ -1,6 +1,9 @@
 // The device types' parameter tables. See device_params.h.
 #include "models/platform/device_params.h"
 
+#include "models/platform/builtin_devices.h"
+#include "sim/units.h"
+
 namespace hmmsim {
 
 namespace {
@@ -8,6 +11,47 @@ const std::vector<std::pair<std::string, PixelFormat>> kFormats = {{"rgb888", Pi
                                                                    {"xrgb8888", PixelFormat::Xrgb8888}};
 
 }  // namespace
+
+const ParamTable<DmirrorParams>& dmirrorParamTable() {
+  static const ParamTable<DmirrorParams> table = [] {
+    ParamTable<DmirrorParams> t("dmirror", "lib/test_hmm.c's dmirror devices (DmirrorParams)");
+    t.bytes("chunk", &DmirrorParams::chunkBytes,
+            "device memory chunk (DEVMEM_CHUNK_SIZE), a multiple of 2 MiB", 2ull << 20, 1ull << 40);
+    t.bytes("capacity", &DmirrorParams::capacityBytes, "most device memory (chunks added on demand)",
+            2ull << 20, 1ull << 44);
+    t.integer("fault_chunk_pages", &DmirrorParams::faultChunkPages, "pages",
+              "pages per hmm_range in dmirror_fault", 1, 1 << 20);
+    t.integer("max_retries", &DmirrorParams::maxRetries, "restarts",
+              "hmm_range_fault restart budget per range", 1, 1 << 30);
+    t.boolean("evict_on_release", &DmirrorParams::evictOnRelease,
+              "evict the device's chunks when a handle closes");
+    t.boolean("buggy_fault", &DmirrorParams::faultStoresDevicePage,
+              "reproduce 6.12's dmirror_do_fault mistake (stores a device-private page)");
+    t.custom({"copy_bandwidth", ParamType::Bitrate, "bit/s",
+              formatBitsPerSecond(MigrateCopyParams{}.bytesPerSecond * 8),
+              "migration copy rate (platform: the migrating thread waits for its copies)", "> 0"},
+             [](DmirrorParams& p, const ConfigNode& n) {
+               const double v = n.asBitsPerSecond();
+               if (!(v > 0)) n.fail("expected a rate above 0");
+               p.copy.bytesPerSecond = v / 8;
+             });
+    t.custom(
+        {"copy_latency", ParamType::Duration, "ps", formatDurationPs(MigrateCopyParams{}.perPageLatencyPs),
+         "fixed cost per folio a migration copies or clears", "0ps .. 1s"},
+        [](DmirrorParams& p, const ConfigNode& n) {
+          const std::uint64_t v = n.asDurationPs();
+          if (v > 1'000'000'000'000ull) n.fail("expected at most 1s");
+          p.copy.perPageLatencyPs = v;
+        });
+    t.check([](const DmirrorParams& p) -> std::string {
+      if (p.chunkBytes % (2ull << 20) != 0) return "chunk must be a multiple of 2MiB";
+      if (p.capacityBytes < p.chunkBytes) return "capacity must be at least one chunk";
+      return "";
+    });
+    return t;
+  }();
+  return table;
+}
 
 const ParamTable<CameraParams>& cameraSensorParamTable() {
   static const ParamTable<CameraParams> table = [] {
@@ -256,6 +300,12 @@ const ParamTable<GpuDriverParams>& gpuDriverTable() {
               {"always_refuse", BarPolicy::AlwaysRefuse}});
     t.integer("importer_cap", &GpuDriverParams::importerCapPages, "pages",
               "per_importer_cap: most pages one importer may hold", 0, INT64_MAX);
+    t.duration(
+        "window_program_cost", &GpuDriverParams::windowProgramPs,
+        "pointing a BAR window at a VRAM chunk (BAR1 page-table writes + flush; not with a resizable BAR)", 0,
+        1'000'000'000'000ull);
+    t.duration("rmap_walk_page_cost", &GpuDriverParams::rmapWalkPagePs,
+               "a revoke's rmap walk per device-private page it looks up", 0, 1'000'000'000'000ull);
     t.bytes("hmm_chunk", &GpuDriverParams::chunkBytes, "HMM device-private chunk (one dev_pagemap each)",
             2ull << 20, 1ull << 40);
     t.bytes(
@@ -324,6 +374,13 @@ const std::map<std::string, DeviceParamTable>& deviceParamTables() {
         [](const ConfigNode& n) {
           CameraDeviceParams p;
           cameraParamTable().load(n, p);
+          return std::any(p);
+        }}},
+      {"dmirror",
+       {&dmirrorParamTable(),
+        [](const ConfigNode& n) {
+          DmirrorDeviceParams p;
+          dmirrorParamTable().load(n, p.dmirror);
           return std::any(p);
         }}},
       {"colour_engine",

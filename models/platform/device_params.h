@@ -2,7 +2,6 @@
 // Parameter tables (sim/params.h) of the platform's device types: a scenario's
 // `platform.devices[i].params:` map is read by its type's table into the type's params struct
 // (DeviceDesc::params), and `hmmsim describe` / docs/scenario-format.md print the same tables.
-// Types without a table yet (dmirror) take their defaults.
 
 #include <any>
 #include <functional>
@@ -12,6 +11,7 @@
 #include "models/devices/camera/camera_platform.h"
 #include "models/devices/colour_engine/colour_engine_platform.h"
 #include "models/devices/common/importer_dma.h"
+#include "models/devices/dmirror/dmirror.h"
 #include "models/devices/gpu/gpu_device.h"
 #include "models/devices/nic/nic.h"
 #include "models/devices/nvme/nvme.h"
@@ -19,6 +19,8 @@
 
 namespace hmmsim {
 
+/// Type "dmirror" (DmirrorDeviceParams::dmirror), and a dmirror scenario's `machine.dmirror`.
+const ParamTable<DmirrorParams>& dmirrorParamTable();
 /// `dma:` of an importing device: how it reaches process memory (ImporterDmaParams).
 const ParamTable<ImporterDmaParams>& importerDmaParamTable();
 /// The camera's sensor mode (CameraParams): the camera table's first rows, and a camera-chain

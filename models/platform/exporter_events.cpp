@@ -14,7 +14,8 @@ ExporterEventResult revokeImporters(P2pExporter& x) {
   return out;
 }
 
-ExporterEventResult moveResidentWindows(P2pBarManager& bar) {
+ExporterEventResult moveResidentWindows(P2pExporter& x) {
+  P2pBarManager& bar = x.bar();
   ExporterEventResult out;
   std::vector<BarWindowIdx> resident;
   std::uint64_t chunk = 0;
@@ -24,6 +25,7 @@ ExporterEventResult moveResidentWindows(P2pBarManager& bar) {
     for (std::uint64_t t = 0; t < bar.windowCount(); ++t) {
       if (bar.chunkOfWindow(BarWindowIdx(t), &chunk)) continue;
       const BarRevokeResult r = bar.moveWindow(from, BarWindowIdx(t));
+      x.settleWindowTime();
       out.pagesRevoked += r.pagesRevoked;
       out.pagesPinned += r.pagesPinned;
       if (r.err == Errno::Ok)
@@ -35,7 +37,7 @@ ExporterEventResult moveResidentWindows(P2pBarManager& bar) {
   return out;
 }
 
-BarPressure::BarPressure(P2pBarManager& bar, const std::string& name) : bar_(bar), dev_(name) {}
+BarPressure::BarPressure(P2pExporter& x, const std::string& name) : x_(x), bar_(x.bar()), dev_(name) {}
 
 BarPressure::~BarPressure() {
   release();
@@ -52,6 +54,7 @@ ExporterEventResult BarPressure::take(std::uint64_t windows) {
     const DevPage page(c * chunkPages);
     if (bar_.windowOf(page, &w)) continue;  // resident: no pressure from it
     const BarMapResult r = bar_.map(dev_, page, 1, nullptr);
+    x_.settleWindowTime();
     if (!r.ok()) {
       out.err = r.err();
       break;

@@ -11,7 +11,8 @@
 //    the reset ends (P2pBarManager::resetBegin/resetEnd).
 // The functions only call the exporter and its BAR manager: the importers obey through their
 // mmu-notifier subscriptions, in the caller's SystemC thread (they may wait for in-flight DMA).
-// Timing: none of their own (the importers' waits are theirs).
+// Timing: the exporter's window programming (P2pExporterParams::windowProgramPs) in the caller's
+// thread; the importers' waits are theirs.
 
 #include <cstdint>
 #include <string>
@@ -35,10 +36,11 @@ struct ExporterEventResult {
 
 /// Revokes every importer's hold on all of `x`'s device memory; windows stay resident.
 ExporterEventResult revokeImporters(P2pExporter& x);
-/// Moves each window resident now to the lowest free window (revoking its importers first).
-/// err: Ok (also when nothing is resident or no window is free: nothing to move), or the first
-/// refusal of moveWindow (Busy: pinned pages; Io: reset in progress; NoDev: unplugged).
-ExporterEventResult moveResidentWindows(P2pBarManager& bar);
+/// Moves each window resident now to the lowest free window (revoking its importers first); the
+/// calling thread takes each move's window programming. err: Ok (also when nothing is resident or
+/// no window is free: nothing to move), or the first refusal of moveWindow (Busy: pinned pages;
+/// Io: reset in progress; NoDev: unplugged).
+ExporterEventResult moveResidentWindows(P2pExporter& x);
 
 /// Another importer demanding BAR windows (a peer's burst of p2p maps): it maps the first page
 /// of chunks that are not resident, from the top of device memory down, so the exporter's
@@ -46,15 +48,16 @@ ExporterEventResult moveResidentWindows(P2pBarManager& bar);
 /// pages until release() (or its destruction).
 class BarPressure {
  public:
-  /// `name` names the demanding importer (a Device of its own). `bar` must outlive this object.
-  BarPressure(P2pBarManager& bar, const std::string& name);
+  /// `name` names the demanding importer (a Device of its own). `x` must outlive this object.
+  BarPressure(P2pExporter& x, const std::string& name);
   ~BarPressure();
   BarPressure(const BarPressure&) = delete;
   BarPressure& operator=(const BarPressure&) = delete;
 
   /// Takes up to `windows` windows. err: Ok, or the refusal that stopped it (EOPNOTSUPP, ENOSPC,
   /// EIO, ENODEV) after windowsMoved windows were taken; pagesRevoked: the others' pages the
-  /// reclaims revoked (from the manager's revoked_pages counter).
+  /// reclaims revoked (from the manager's revoked_pages counter). The calling thread takes the
+  /// window programming.
   ExporterEventResult take(std::uint64_t windows);
   /// Gives every page taken back (the windows stay resident, idle).
   void release();
@@ -62,6 +65,7 @@ class BarPressure {
   std::uint64_t held() const { return pages_.size(); }
 
  private:
+  P2pExporter& x_;
   P2pBarManager& bar_;
   Device dev_;
   std::vector<DevPage> pages_;

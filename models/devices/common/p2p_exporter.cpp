@@ -70,7 +70,10 @@ P2pExporter::P2pExporter(const std::string& name, PciDev& pci, const P2pExporter
       unmapPages_(stats_.counter("p2p_unmap_pages", "pages", "pages given back by p2p_unmap")),
       revokeRounds_(stats_.counter("revoke_clear_rounds", "rounds", "CLEAR rounds over anonymous vmas")),
       peerAccesses_(stats_.counter("peer_accesses", "accesses", "peer accesses resolved through the BAR")),
-      windowPrograms_(stats_.counter("window_programs", "windows", "BAR target windows reprogrammed")) {
+      windowPrograms_(stats_.counter("window_programs", "windows", "BAR target windows reprogrammed")),
+      windowProgramPs_(
+          stats_.counter("window_program_ps", "ps", "time threads spent programming BAR windows")),
+      rmapWalkPs_(stats_.counter("rmap_walk_ps", "ps", "time revokes spent in the rmap walk")) {
   const std::string bad = check(pci, params, deviceMemBytes);
   HMMSIM_ASSERT(bad.empty(), name << ": " << bad);
   if (checker_) checker_->registerBar(bar_, name_);
@@ -106,6 +109,17 @@ void P2pExporter::programWindow(BarWindowIdx w, std::uint64_t chunk) {
   HMMSIM_ASSERT(rc == Errno::Ok, name_ << ": BAR window " << w.value() << " -> chunk " << chunk
                                        << " was refused by the BAR: " << errnoName(rc));
   ++windowPrograms_;
+  // An aperture covering device memory maps it 1:1 once (probe); a smaller one re-points windows.
+  if (wait_ && bar_.params().apertureBytes < bar_.params().deviceMemBytes) {
+    owedPs_ += params_.windowProgramPs;
+    windowProgramPs_ += params_.windowProgramPs;
+  }
+}
+
+void P2pExporter::settleWindowTime() {
+  const std::uint64_t ps = owedPs_;
+  owedPs_ = 0;
+  if (ps != 0 && wait_) wait_(ps);
 }
 
 // ---- grants ---------------------------------------------------------------------------------
@@ -176,6 +190,7 @@ std::uint64_t P2pExporter::p2pMap(DeviceMemory& devmem, Device& importer, Va /*a
     k += got;
     if (got < run) break;
   }
+  settleWindowTime();  // the manager is done: the importer's thread waits for the programming
   if (k == 0) ++devmemDeclined_;
   devmemMaps_ += k;
   return k;
@@ -227,6 +242,7 @@ Errno P2pExporter::p2pMap(Vma& vma, Device& importer, Va start, Va end, DmaAddr*
     }
   std::vector<Pa> cpu(n);
   const BarMapResult r = bar_.map(importer, first, n, cpu.data(), BarMapMode::AllOrNothing);
+  settleWindowTime();
   if (!r.ok()) {
     ++vmaRefused_;
     return r.err();
@@ -260,15 +276,23 @@ void P2pExporter::revoke(DevPage first, std::uint64_t npages, BarEvent why) {
     Va start, end;
   };
   std::vector<Where> where;
+  std::uint64_t walked = 0;
   for (std::uint64_t p = first.value(); p < first.value() + npages; ++p) {
     const std::optional<Pfn> pfn = mem_.pfnOf(DevPage(p));
     if (!pfn || pm_.frame(*pfn).refcount() == 0) continue;
+    ++walked;
     const Pfn head = pm_.compoundHead(*pfn);
     rmapWalkAnon(pm_, head, [&](const RmapMapping& m) {
       const Va va = m.va + ((*pfn - head) << kPageShift);
       if (m.level == PtLevel::Pte || va.alignDown(ptLevelSize(m.level)) == m.va)
         where.push_back({m.mm, va, va + kPageSize});
     });
+  }
+  // The walk's time passes before the rounds it finds (the hook may sleep: the importers'
+  // invalidations inside the rounds do too).
+  if (wait_ && walked != 0) {
+    rmapWalkPs_ += walked * params_.rmapWalkPagePs;
+    wait_(walked * params_.rmapWalkPagePs);
   }
   for (std::size_t i = 0; i < where.size();) {  // merge adjacent pages of one mm
     std::size_t j = i + 1;

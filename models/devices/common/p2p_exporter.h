@@ -29,10 +29,15 @@
 // Deliberate differences and limits:
 //  - Revocation of device-private pages walks the rmap and raises CLEAR over each mapping; no
 //    kernel API does exactly that (the RFC left it to the exporter), see docs/fidelity.md.
-//  - BAR window reprogramming takes no simulated time (the SystemC target's window moves at once).
+//  - Time (setTimeCharger; bindBarTarget installs a SystemC wait): pointing a window at a chunk
+//    costs windowProgramPs, taken by the thread whose map or move needed it once the BAR manager
+//    returned (the manager calls the programmer with the window off its lists, where no thread may
+//    sleep), so the target's window moves at once and the thread waits after; a revoke's rmap walk
+//    costs rmapWalkPagePs per device page it looks up, before its CLEAR rounds.
 //  - A freed window keeps showing its old chunk in the SystemC target (hardware keeps its last
 //    programming); reaching it is a rule-3 violation the checker reports.
-// Timing: none (pure core); the data path's timing is the fabric's and the BAR target's.
+// Timing: none in the pure core; with a time charger, window programming and rmap walks (above).
+// The data path's timing is the fabric's and the BAR target's.
 
 #include <cstdint>
 #include <functional>
@@ -98,6 +103,15 @@ struct P2pExporterParams {
   /// File page offset of device page 0 in a special-vma mmap of the device file (mmap offset /
   /// 4 KiB). Unit: pages. Default 0.
   std::uint64_t specialPgoff = 0;
+  /// Pointing one BAR window at a chunk of device memory: the driver's window register (or BAR
+  /// page-table) writes and the read-back that flushes them. Only an aperture smaller than device
+  /// memory re-points windows (one covering it maps device memory 1:1 at probe: free). Charged
+  /// through the time charger. Unit: ps. Default 1 us.
+  std::uint64_t windowProgramPs = 1'000'000;
+  /// A revoke's rmap walk (rmap_walk_anon: the anon_vma lock, its interval tree, each mapping's
+  /// page table) per device page it looks up, before the CLEAR rounds it raises. Charged through
+  /// the time charger. Unit: ps. Default 100 ns.
+  std::uint64_t rmapWalkPagePs = 100'000;
 };
 
 /// One device's exporter half. Not copyable (the BAR manager, vmas and DeviceMemory point at it).
@@ -136,6 +150,14 @@ class P2pExporter final : public DevmemP2pOps, public VmOperations, public BarRe
   /// The general form of bindBarTarget: `program` is called for every resident window now and
   /// each time the manager points a window at a chunk. Empty: stop.
   void setWindowProgrammer(WindowProgrammer program);
+  /// How the exporter's own work takes simulated time: `wait(ps)` delays the calling thread
+  /// (bindBarTarget installs a SystemC wait that ignores calls outside an SC_THREAD). Empty: the
+  /// work is free (pure core). Installed after the resident windows were programmed.
+  void setTimeCharger(std::function<void(std::uint64_t ps)> wait) { wait_ = std::move(wait); }
+  /// The calling thread takes the window programming owed since the last call (the BAR manager's
+  /// map or move has returned). p2pMap and revokePages do it; callers of bar() that map or move
+  /// windows themselves (exporter events) must too.
+  void settleWindowTime();
 
   // ---- devmem p2p ops (RFC 4/5) ---------------------------------------------------------------
   /// Maps the leading run of exported pages through the BAR (one BAR request per run of
@@ -202,7 +224,8 @@ class P2pExporter final : public DevmemP2pOps, public VmOperations, public BarRe
   /// Live p2p DMA grants (one per (importer, address) with any maps outstanding).
   std::size_t grantCount() const { return grants_.size(); }
   /// Counters: "devmem_p2p_pages", "devmem_p2p_declined", "vma_p2p_pages", "vma_p2p_refused",
-  /// "p2p_unmap_pages", "revoke_clear_rounds", "peer_accesses", "window_programs".
+  /// "p2p_unmap_pages", "revoke_clear_rounds", "peer_accesses", "window_programs",
+  /// "window_program_ps", "rmap_walk_ps".
   StatsGroup& stats() { return stats_; }
 
  private:
@@ -235,19 +258,23 @@ class P2pExporter final : public DevmemP2pOps, public VmOperations, public BarRe
   P2pChecker* checker_;
   DeviceMemory* devmem_ = nullptr;
   WindowProgrammer program_;
+  std::function<void(std::uint64_t)> wait_;  ///< the time charger (setTimeCharger)
+  std::uint64_t owedPs_ = 0;                 ///< window programming not yet taken by a thread
   BarVmaRevoker vmaRevoker_;
   P2pBarManager bar_;
   std::map<std::pair<const Device*, std::uint64_t>, Grant> grants_;
   std::vector<Pa> scratch_;
   StatsGroup stats_;
-  Counter& devmemMaps_;      ///< "devmem_p2p_pages": pages mapped by the devmem p2pMap
-  Counter& devmemDeclined_;  ///< "devmem_p2p_declined": devmem p2pMap calls that declined the first page
-  Counter& vmaMaps_;         ///< "vma_p2p_pages": pages mapped by the special vma's p2pMap
-  Counter& vmaRefused_;      ///< "vma_p2p_refused": special-vma p2pMap calls refused
-  Counter& unmapPages_;      ///< "p2p_unmap_pages": pages given back (both kinds)
-  Counter& revokeRounds_;    ///< "revoke_clear_rounds": CLEAR rounds raised over anonymous vmas
-  Counter& peerAccesses_;    ///< "peer_accesses": peer accesses resolved through resolvePeer
-  Counter& windowPrograms_;  ///< "window_programs": BAR target windows reprogrammed
+  Counter& devmemMaps_;       ///< "devmem_p2p_pages": pages mapped by the devmem p2pMap
+  Counter& devmemDeclined_;   ///< "devmem_p2p_declined": devmem p2pMap calls that declined the first page
+  Counter& vmaMaps_;          ///< "vma_p2p_pages": pages mapped by the special vma's p2pMap
+  Counter& vmaRefused_;       ///< "vma_p2p_refused": special-vma p2pMap calls refused
+  Counter& unmapPages_;       ///< "p2p_unmap_pages": pages given back (both kinds)
+  Counter& revokeRounds_;     ///< "revoke_clear_rounds": CLEAR rounds raised over anonymous vmas
+  Counter& peerAccesses_;     ///< "peer_accesses": peer accesses resolved through resolvePeer
+  Counter& windowPrograms_;   ///< "window_programs": BAR target windows reprogrammed
+  Counter& windowProgramPs_;  ///< "window_program_ps": time charged for window programming
+  Counter& rmapWalkPs_;       ///< "rmap_walk_ps": time charged for revokes' rmap walks
 };
 
 }  // namespace hmmsim

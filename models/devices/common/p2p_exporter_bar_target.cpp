@@ -19,6 +19,12 @@ void P2pExporter::bindBarTarget(PcieMemoryTarget& target) {
       [&target, base](std::uint64_t apertureOffset, std::uint64_t deviceOffset, std::uint64_t bytes) {
         return target.mapWindow(base + apertureOffset, deviceOffset, bytes);
       });
+  setTimeCharger([](std::uint64_t ps) {
+    // Elaboration, teardown or an SC_METHOD: no thread to delay.
+    const sc_core::sc_process_handle h = sc_core::sc_get_current_process_handle();
+    if (!sc_core::sc_is_running() || !h.valid() || h.proc_kind() != sc_core::SC_THREAD_PROC_) return;
+    sc_core::wait(sc_core::sc_time(static_cast<double>(ps), sc_core::SC_PS));
+  });
 }
 
 }  // namespace hmmsim

@@ -496,6 +496,7 @@ Errno DmirrorDevice::migrateToDevice(Dmirror& d, HmmDmirrorCmd& cmd) {
       const Errno err = migrateVmaSetup(args);
       if (err != Errno::Ok) return err;
       migrateAllocAndCopy(args, d);
+      waitCopies(&mm);
       migrateVmaPages(args);
       migrateFinalizeAndMap(args, d);
       migrateVmaFinalize(args);
@@ -574,6 +575,7 @@ Errno DmirrorDevice::migrateToSystem(Dmirror& d, HmmDmirrorCmd& cmd) {
     const Errno err = migrateVmaSetup(args);
     if (err != Errno::Ok) return err;
     if (!devmemFaultAllocAndCopy(args, &d)) ret = Errno::NoMem;
+    waitCopies(&mm);
     // Erase the device mappings of the pages being migrated back (xa_erase under the lock).
     eraseMigrated(mm, nullptr, addr, args.dst, args.npages, MIGRATE_PFN_VALID);
     migrateVmaPages(args);
@@ -622,6 +624,7 @@ VmFaultResult DmirrorDevice::devmemFault(VmFault& vmf) {
   args.faultPage = page;
   if (migrateVmaSetup(args) != Errno::Ok) return VmFaultResult::Sigbus;
   const bool ok = devmemFaultAllocAndCopy(args, nullptr);
+  waitCopies(vmf.vma->vmMm);
   // Erase the range from every handle mirroring this mm (see the header comment).
   eraseMigrated(mm, nullptr, start, dst.data(), n, MIGRATE_PFN_VALID);
   migrateVmaPages(args);
@@ -751,6 +754,10 @@ Errno DmirrorDevice::checkAtomic(Dmirror& d, Va start, Va end) {
   return ret;
 }
 
+void DmirrorDevice::waitCopies(Mm* mm) {
+  if (copyWait_ && copier_.pendingPs() != 0) copyWait_(mm, copier_.takePendingPs());
+}
+
 // ---- chunks --------------------------------------------------------------------------------
 
 void DmirrorDevice::evictChunk(DeviceMemory::Chunk& chunk) {
@@ -769,6 +776,7 @@ void DmirrorDevice::evictChunk(DeviceMemory::Chunk& chunk) {
     copier_.copyFolio(*dpage, *spage, order);
     dst[i] = migratePfn(*dpage) | (src[i] & MIGRATE_PFN_WRITE) | (compound ? MIGRATE_PFN_COMPOUND : 0);
   }
+  waitCopies(nullptr);
   migrateDevicePages(pm_, src.data(), dst.data(), npages);
   migrateDeviceFinalize(pm_, src.data(), dst.data(), npages);
 }

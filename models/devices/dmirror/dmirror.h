@@ -38,9 +38,14 @@
 //    The kernel erases them only in the handle doing the migration (migrate_to_ram: the one that
 //    migrated the page, found through the backing page), so a second handle of the same device
 //    on the same mm, which skips the device's own MIGRATE events, would keep stale entries.
-// Timing: none (pure core). Copies accumulate simulated time in the device's MigrateCopier.
+// Timing: none in the pure core: copies accumulate simulated time in the device's MigrateCopier.
+//   With a copy wait (setCopyWait; the platform's dmirror installs a SystemC wait) the thread that
+//   migrates waits for its copies between the copy step and migrate_vma_pages, as the kernel's
+//   copy_highpage loop runs there: MIGRATE_TO_DEV/SYS, a CPU or device fault's migrate_to_ram,
+//   a chunk eviction.
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -188,6 +193,10 @@ class DmirrorDevice final : public FileOperations {
   const void* owner() const { return this; }
   DeviceMemory& devmem() { return *devmem_; }
   MigrateCopier& copier() { return copier_; }
+  /// How migration copies take simulated time: after each copy step `wait(mm, ps)` gets the
+  /// copier's pending time (mm: the migrating process, nullptr for an eviction) and may delay the
+  /// calling thread. Empty (default): the time stays pending in copier().
+  void setCopyWait(std::function<void(Mm* mm, std::uint64_t ps)> wait) { copyWait_ = std::move(wait); }
   PhysMem& physMem() { return pm_; }
   const DmirrorParams& params() const { return params_; }
   /// The handle behind `file`, or nullptr.
@@ -206,6 +215,8 @@ class DmirrorDevice final : public FileOperations {
   std::uint64_t calloc() const { return calloc_.value(); }
 
  private:
+  /// The copy step is done: the copy wait (if any) takes the copier's pending time.
+  void waitCopies(Mm* mm);
   friend class Dmirror;
   friend class DmirrorP2p;
   // Commands (lib/test_hmm.c names).
@@ -263,6 +274,7 @@ class DmirrorDevice final : public FileOperations {
   Counter& migratedToSys_;
   Counter& migrateToRamCalls_;
   MigrateCopier copier_;
+  std::function<void(Mm*, std::uint64_t)> copyWait_;  ///< setCopyWait
   std::unique_ptr<DeviceMemory> devmem_;
   std::list<std::unique_ptr<Dmirror>> handles_;
   InvariantChecker* checker_ = nullptr;

@@ -32,6 +32,8 @@ P2pExporterParams exporterParams(const GpuDriverParams& p) {
   e.policy = p.barPolicy;
   e.importerCapPages = p.importerCapPages;
   e.reuseBeforeRevoke = p.reuseBeforeRevoke;
+  e.windowProgramPs = p.windowProgramPs;
+  e.rmapWalkPagePs = p.rmapWalkPagePs;
   e.specialPgoff = p.vramMmapOffset >> kPageShift;
   return e;
 }

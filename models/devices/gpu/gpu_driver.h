@@ -74,6 +74,11 @@ struct GpuDriverParams {
   std::uint64_t importerCapPages = 0;
   /// Exporter misbehaviour (checker tests): reuse a window before revoking. Default false.
   bool reuseBeforeRevoke = false;
+  /// Pointing one BAR window at a VRAM chunk (BAR1 page-table writes and their flush), charged to
+  /// the thread that needed it; not with a resizable BAR. Unit: ps. Default 1 us.
+  std::uint64_t windowProgramPs = P2pExporterParams{}.windowProgramPs;
+  /// A revoke's rmap walk per device-private page it looks up. Unit: ps. Default 100 ns.
+  std::uint64_t rmapWalkPagePs = P2pExporterParams{}.rmapWalkPagePs;
   /// HMM device-private chunk (one dev_pagemap each). Unit: bytes. Default 256 MiB.
   std::uint64_t chunkBytes = 256ull << 20;
   /// Driver-owned VRAM at the top (kernels, the compute region, the progress counter); not HMM

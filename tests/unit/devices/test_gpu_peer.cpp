@@ -10,6 +10,7 @@
 #include "models/devices/common/importer_dma.h"
 #include "models/devices/gpu/gpu.h"
 #include "models/devices/gpu/gpu_driver.h"
+#include "models/platform/exporter_events.h"
 #include "tests/unit/devices/gpu_fixture.h"
 
 using namespace hmmsim;
@@ -173,5 +174,37 @@ TEST_CASE(
   CHECK(p.driver->devmem().allocatedPages() == 0);
   CHECK(p.driver->exporter().bar().heldPages() == 0);
   CHECK(p.cpu(a, kBytes) == expect);  // the peer's p2p writes came back with the pages
+  CHECK(p.violations.ok());
+}
+
+TEST_CASE("gpu: a revoke of a peer's device-private pages takes rmap_walk_page_cost per page in the revoker",
+          "[devices][gpu][p2p][timing]") {
+  GpuPlatform p;
+  constexpr std::uint64_t kPages = 64, kBytes = kPages * kGpuP;
+  const Va a = p.mapAnon(kBytes);
+  p.fill(a, kBytes, 0x41);
+  ImporterDmaParams ip;
+  ip.mirror.tlbInvalidationPs = 0;  // the revoke's time is the exporter's walk (and IOMMU unmaps)
+  ImporterDma& imp = p.peerOver(a, kPages, ip);
+  std::uint64_t moved = 0, took = 0, unmapPs = 0;
+  ExporterEventResult r;
+  std::vector<std::uint8_t> buf(kBytes);
+  QkThread host("host", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    REQUIRE(p.driver->migrateToVram(*p.mm, a, a + kBytes, &qk, &moved) == Errno::Ok);
+    REQUIRE(imp.read(a, kBytes, buf.data(), qk).ok());  // the peer maps the VRAM pages in place
+    qk.sync();
+    const std::uint64_t t0 = sc_core::sc_time_stamp().value(), u0 = imp.stats().counterValue("unmap_ps");
+    r = revokeImporters(p.driver->exporter());
+    took = sc_core::sc_time_stamp().value() - t0;
+    unmapPs = imp.stats().counterValue("unmap_ps") - u0;
+  });
+  sc_core::sc_start();
+  const std::uint64_t cost = GpuDriverParams{}.rmapWalkPagePs;
+  CHECK(moved == kPages);
+  CHECK(buf == GpuPlatform::pattern(kBytes, 0x41));
+  CHECK(r.pagesRevoked == kPages);
+  CHECK(p.driver->exporter().stats().counterValue("revoke_clear_rounds") >= 1);
+  CHECK(p.driver->exporter().stats().counterValue("rmap_walk_ps") == kPages * cost);
+  CHECK(took == kPages * cost + unmapPs);  // the walk, then the peer's IOMMU invalidations
   CHECK(p.violations.ok());
 }

@@ -210,3 +210,45 @@ TEST_CASE(
                                                           // held page 5 of chunk 0 and was told first
   CHECK(p.exporter->bar().windowOf(DevPage(0), nullptr));
 }
+
+TEST_CASE("p2p exporter: the thread whose map or move points a BAR window waits window_program_cost for it",
+          "[devices][p2p_exporter][timing]") {
+  Platform p(4 * kWindow);  // 4 windows over 1 GiB: windows are re-pointed, each costs 1 us
+  const std::uint64_t cost = P2pExporterParams{}.windowProgramPs;
+  constexpr unsigned kChunks = 6;
+  const Va va = p.mapDeviceMemory(kChunks * kWindow);
+  std::vector<std::uint64_t> took(kChunks + 2);
+  QkThread th("peer", [&](tlm_utils::tlm_quantumkeeper&) {
+    auto now = [] { return std::uint64_t(sc_core::sc_time_stamp().value()); };
+    // Chunks 0-3 take the free windows, 4-5 reclaim the LRU ones: one window programmed each.
+    for (unsigned c = 0; c < kChunks; ++c) {
+      const std::uint64_t t0 = now();
+      REQUIRE(p.busOf(va + c * kWindow, false) != 0);
+      took[c] = now() - t0;
+    }
+    // A page of a resident chunk maps without programming anything.
+    std::uint64_t t0 = now();
+    REQUIRE(p.busOf(va + 5 * kWindow + kP, false) != 0);
+    took[kChunks] = now() - t0;
+    // Moving a window re-points it: the mover waits.
+    BarWindowIdx from;
+    REQUIRE(p.exporter->bar().windowOf(DevPage(0), nullptr) == false);
+    REQUIRE(p.exporter->bar().windowOf(DevPage(5 * (kWindow / kP)), &from));
+    t0 = now();
+    p.exporter->bar().reset();
+    REQUIRE(p.busOf(va + 5 * kWindow, false) != 0);  // one window programmed
+    p.exporter->bar().windowOf(DevPage(5 * (kWindow / kP)), &from);
+    REQUIRE(p.exporter->bar().moveWindow(from, BarWindowIdx((from.value() + 1) % 4)).err == Errno::Ok);
+    p.exporter->settleWindowTime();  // a caller of bar() takes the move's programming
+    took[kChunks + 1] = now() - t0;
+  });
+  sc_core::sc_start();
+  for (unsigned c = 0; c < kChunks; ++c) {
+    INFO("chunk " << c);
+    CHECK(took[c] == cost);
+  }
+  CHECK(took[kChunks] == 0);
+  CHECK(took[kChunks + 1] == 2 * cost);
+  CHECK(p.exporter->stats().counterValue("window_program_ps") == (kChunks + 2) * cost);
+  CHECK(p.violations.ok());
+}

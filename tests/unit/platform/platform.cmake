@@ -26,3 +26,6 @@ hmmsim_test(test_process_mappings SOURCES unit/platform/test_process_mappings.cp
 # the camera chain and the scenario parser).
 hmmsim_test(test_workload_placement SOURCES unit/platform/test_workload_placement.cpp
   LIBS hmmsim::platform)
+# dmirror's migration copies delay the migrating thread (an ioctl, a CPU's fault) on the platform.
+hmmsim_test(test_platform_migrate_copy SOURCES unit/platform/test_platform_migrate_copy.cpp
+  LIBS hmmsim::platform)
