@@ -21,8 +21,8 @@ using namespace hmmsim::test;
 namespace {
 
 constexpr std::uint64_t kPages = 8, kLen = kPages * kPageSize;
-constexpr std::uint64_t kCpuLoadAtPs = 100'000'000;   // 100 us: after the migration to the device
-constexpr std::uint64_t kBackAtPs = 200'000'000;      // 200 us: the rest goes back
+constexpr std::uint64_t kCpuLoadAtPs = 100'000'000;  // 100 us: after the migration to the device
+constexpr std::uint64_t kBackAtPs = 200'000'000;     // 200 us: the rest goes back
 
 PlatformDesc machine(bool freeCopies) {
   PlatformDesc d;
@@ -56,21 +56,22 @@ struct Run {
     p.startCpu("cpu0", {CpuOp::until(kCpuLoadAtPs), CpuOp::load(-1, (base + 3 * kPageSize).value(), 8)});
     DmirrorDevice& mirror = p.deviceAs<DmirrorPlatformDevice>("mirror0").dmirror();
     file = mirror.open(mm);
-    driver = std::make_unique<QkThread>((name + "_drv").c_str(), [this, &mirror](tlm_utils::tlm_quantumkeeper&) {
-      auto migrate = [&](unsigned cmd, std::uint64_t& took) {
-        HmmDmirrorCmd c;
-        c.addr = base.value();
-        c.ptr = out.value();
-        c.npages = kPages;
-        const std::uint64_t t0 = sc_core::sc_time_stamp().value();
-        errs.push_back(mirror.ioctl(*file, cmd, c));
-        took = sc_core::sc_time_stamp().value() - t0;
-        return c.cpages;
-      };
-      toDev = migrate(HMM_DMIRROR_MIGRATE_TO_DEV, toDevPs);
-      sc_core::wait(sc_core::sc_time(double(kBackAtPs), sc_core::SC_PS) - sc_core::sc_time_stamp());
-      toSys = migrate(HMM_DMIRROR_MIGRATE_TO_SYS, toSysPs);
-    });
+    driver =
+        std::make_unique<QkThread>((name + "_drv").c_str(), [this, &mirror](tlm_utils::tlm_quantumkeeper&) {
+          auto migrate = [&](unsigned cmd, std::uint64_t& took) {
+            HmmDmirrorCmd c;
+            c.addr = base.value();
+            c.ptr = out.value();
+            c.npages = kPages;
+            const std::uint64_t t0 = sc_core::sc_time_stamp().value();
+            errs.push_back(mirror.ioctl(*file, cmd, c));
+            took = sc_core::sc_time_stamp().value() - t0;
+            return c.cpages;
+          };
+          toDev = migrate(HMM_DMIRROR_MIGRATE_TO_DEV, toDevPs);
+          sc_core::wait(sc_core::sc_time(double(kBackAtPs), sc_core::SC_PS) - sc_core::sc_time_stamp());
+          toSys = migrate(HMM_DMIRROR_MIGRATE_TO_SYS, toSysPs);
+        });
   }
   ~Run() { file.reset(); }
   std::uint64_t loadPs() {
