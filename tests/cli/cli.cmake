@@ -163,7 +163,7 @@ hmmsim_cli_test("nvme_via_nic_misbehave: the NIC's mappings held after a CLEAR n
   STDOUT "100us nic0 0x[0-9a-f]+ stale-translation: DMA/p2p mapping still held after clear invalidation of \\[0x[0-9a-f]+, 0x[0-9a-f]+\\) returned at 100000000ps")
 hmmsim_cli_test("nvme_via_nic_misbehave expecting a clean checker exits 1 and counts the reports" 1
   ARGS run ${_nm} --set expect.checker=clean
-  STDOUT "FAILED: [^\n]*expect: checker: expected clean, got stale-translation=720\n")
+  STDOUT "FAILED: [^\n]*expect: checker: expected clean, got stale-translation=728\n")
 hmmsim_cli_test("acs_what_if: a declined p2p map without p2p_fallback fails the variant, naming the fix" 1
   ARGS run ${PROJECT_SOURCE_DIR}/scenarios/acs_what_if.yaml --set workload.camera_chain.p2p_fallback=false
   STDOUT "FAILED: acs_declined: [^\n]*the camera cannot map the colour engine's memory \\(p2p declined; p2p_fallback: true")
