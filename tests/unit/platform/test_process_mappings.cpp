@@ -9,6 +9,7 @@
 #include "models/platform/camera_chain.h"
 #include "models/platform/platform.h"
 #include "tests/unit/platform/camera_chain_desc.h"
+#include "tests/unit/platform/mapping_desc.h"
 
 using namespace hmmsim;
 using namespace hmmsim::test;
@@ -16,14 +17,6 @@ using namespace hmmsim::test;
 namespace {
 
 constexpr std::uint64_t k2M = 2ull << 20;
-
-MappingDesc mapping(const std::string& name, MapKind kind, std::uint64_t bytes) {
-  MappingDesc m;
-  m.name = name;
-  m.kind = kind;
-  m.bytes = bytes;
-  return m;
-}
 
 /// The small chain with process "app" holding: in_thp (2 MiB anon, MADV_HUGEPAGE), out_huge
 /// (2 MiB hugetlb), out_file (2 MiB shared tmpfile), in_dev (1 MiB of the engine's file).

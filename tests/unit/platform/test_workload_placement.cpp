@@ -11,6 +11,7 @@
 #include "models/platform/gpu_reduce.h"
 #include "models/platform/gpu_stream_out.h"
 #include "tests/unit/devices/gpu_nic_platform.h"
+#include "tests/unit/platform/mapping_desc.h"
 
 using namespace hmmsim;
 using namespace hmmsim::test;
@@ -19,14 +20,6 @@ namespace {
 
 constexpr std::uint64_t k2M = 2ull << 20;
 constexpr int kRw = PROT_READ | PROT_WRITE;
-
-MappingDesc mapping(const std::string& name, MapKind kind, std::uint64_t bytes) {
-  MappingDesc m;
-  m.name = name;
-  m.kind = kind;
-  m.bytes = bytes;
-  return m;
-}
 
 /// The GPU + NIC machine ("t_gpu1", "t_nic") with process proc0 holding: huge (2 MiB hugetlb),
 /// shm (2 MiB shared anonymous), thp (2 MiB anon, MADV_HUGEPAGE), priv (2 MiB private tmpfile),
