@@ -3,6 +3,8 @@
 
 #include <sstream>
 
+#include <tlm_utils/tlm_quantumkeeper.h>
+
 #include "models/devices/common/importer_dma.h"
 #include "models/devices/common/p2p_exporter.h"
 #include "models/devices/dmirror/dmirror_uapi.h"
@@ -46,6 +48,7 @@ PlatformScriptRunner::PlatformScriptRunner(Platform& p, PlatformWorkload* w,
       misbehaveSwitches_(stats_.counter("misbehave_switches", "events", "importer misbehaviour switches")),
       migrations_(stats_.counter("migrations", "events", "migrate events (to a device or back to RAM)")),
       migratedPages_(stats_.counter("migrated_pages", "pages", "pages the migrate events moved")),
+      migratePs_(stats_.counter("migrate_ps", "ps", "simulated time the migrate events took (their copies)")),
       expectFailed_(stats_.counter("expect_failed", "ops", "occurrences whose result differed from expect")) {
   for (const ProcessDesc& pd : p_.desc().processes)  // the processes: section's mappings
     for (const MappingDesc& m : pd.memory) {
@@ -248,9 +251,16 @@ Errno PlatformScriptRunner::migrate(const PlatformOp& op) {
   std::uint64_t moved = 0;
   Errno e = Errno::Ok;
   PlatformDevice& d = p_.device(op.device);
+  const std::uint64_t t0 = sc_core::sc_time_stamp().value();
   if (auto* g = dynamic_cast<GpuPlatformDevice*>(&d)) {
-    e = op.toRam ? g->driver().migrateToRam(mm, start, start + len, nullptr, &moved)
-                 : g->driver().migrateToVram(mm, start, start + len, nullptr, &moved);
+    // The runtime's thread waits for the copy engine (nouveau and amdgpu wait for the copy's fence
+    // before migrate_vma_pages): with a quantum keeper the driver charges each copy on the GPU's
+    // copy engine (PCIe DMA to or from DRAM, VRAM channels), as the workloads' migrations are.
+    tlm_utils::tlm_quantumkeeper qk;
+    qk.reset();
+    e = op.toRam ? g->driver().migrateToRam(mm, start, start + len, &qk, &moved)
+                 : g->driver().migrateToVram(mm, start, start + len, &qk, &moved);
+    qk.sync();
   } else {
     // The dmirror test driver's ioctls, as hmm-tests drive them: MIGRATE_TO_DEV also copies the
     // migrated data into a buffer of the process (its `ptr`), mapped for the call.
@@ -267,6 +277,7 @@ Errno PlatformScriptRunner::migrate(const PlatformOp& op) {
     moved = cmd.cpages;
     mm.munmap(buf.addr, len);
   }
+  migratePs_ += sc_core::sc_time_stamp().value() - t0;
   ++migrations_;
   migratedPages_ += moved;
   return e;

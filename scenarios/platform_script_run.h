@@ -7,7 +7,9 @@
 //
 // Stats ("script.*"): occurrences run, and what the events did: revokes, revoked_pages,
 // window_moves, pressure_windows, resets, invalidations, misbehave_switches, migrations,
-// migrated_pages; and failed expectations.
+// migrated_pages, migrate_ps (the simulated time the migrations took: the event thread waits for
+// the driver's copies, on the GPU's copy engine or at dmirror's copy rate); and failed
+// expectations.
 
 #include <map>
 #include <memory>
@@ -101,6 +103,7 @@ class PlatformScriptRunner {
   Counter& misbehaveSwitches_;
   Counter& migrations_;
   Counter& migratedPages_;
+  Counter& migratePs_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<File>> dmirrorFiles_;  // (device, process)
   Counter& expectFailed_;
 };

@@ -189,21 +189,23 @@ CplStatus Gpu::copy(bool toVram, std::uint64_t hostAddr, std::uint64_t vramOffse
   const std::uint64_t now = sc_core::sc_time_stamp().value();
   const std::uint64_t local = now + qk.get_local_time().value();
   // The engine moves the real bytes (the pure-core copy already put the same bytes in place, so
-  // this is idempotent; a DMA without data would send the engine's scratch buffer).
-  buffer_.resize(bytes);
+  // this is idempotent; a DMA without data would send the engine's scratch buffer). The staging
+  // buffer is the call's own: the DMA may wait, and another thread's copy (a migration beside a
+  // bounce copy) runs meanwhile.
+  std::vector<std::uint8_t> buffer(bytes);
   DmaIssue io;
   std::uint64_t end = 0;
   if (toVram) {
-    io = dma_.issueRead(hostAddr, bytes, buffer_.data(), qk);
+    io = dma_.issueRead(hostAddr, bytes, buffer.data(), qk);
     if (io.status == CplStatus::SuccessfulCompletion)
-      pm_.write(params_.vramPa + vramOffset, buffer_.data(), bytes);
+      pm_.write(params_.vramPa + vramOffset, buffer.data(), bytes);
     end = bar_.localAccess(vramOffset, bytes, std::max(local, io.donePs), now, kCopyKey).tailPs;
     copyToVram_ += bytes;
   } else {
-    pm_.read(params_.vramPa + vramOffset, buffer_.data(), bytes);
+    pm_.read(params_.vramPa + vramOffset, buffer.data(), bytes);
     const HeadTail v = bar_.localAccess(vramOffset, bytes, local, now, kCopyKey);
     qk.set(sc_core::sc_time::from_value(std::max(v.tailPs, local) - now));
-    io = dma_.issueWrite(hostAddr, bytes, buffer_.data(), qk);
+    io = dma_.issueWrite(hostAddr, bytes, buffer.data(), qk);
     end = io.donePs;
     copyFromVram_ += bytes;
   }

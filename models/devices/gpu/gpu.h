@@ -211,7 +211,6 @@ class Gpu : public sc_core::sc_module {
   GpuVaKernel vaKernel_;
   ImporterDma* vaMmu_ = nullptr;  ///< set while a VA kernel is launched
   GpuVaKernelResult vaResult_;
-  std::vector<std::uint8_t> buffer_;  ///< the copy engine's staging buffer
   bool busy_ = false;
   bool launched_ = false;  ///< a launch the compute thread has not taken yet
   sc_core::sc_event launchEv_, doneEv_;

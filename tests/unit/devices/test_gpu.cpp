@@ -173,3 +173,39 @@ TEST_CASE("gpu: a CPU thread faulting a VRAM page back waits for the copy engine
   CHECK(p.cpu(a, kPages * kGpuP) == GpuPlatform::pattern(kPages * kGpuP, 0x23));
   CHECK(p.violations.ok());
 }
+
+TEST_CASE("gpu: a migration beside a copy to user memory on the copy engine keeps both copies' bytes",
+          "[devices][gpu]") {
+  // Two threads use the copy engine at once: each copy's DMA may wait, so each needs its own
+  // staging bytes (a shared buffer sent one copy's bytes as the other's).
+  GpuPlatform p;
+  constexpr std::uint64_t kPages = 64, kLen = kPages * kGpuP;
+  const Va a = p.mapAnon(kLen), b = p.mapAnon(kLen);
+  p.fill(a, kLen, 0x51);
+  p.fill(b, kLen, 0x11);
+  const std::uint64_t vramOff = p.driver->kernelRegionOffset();
+  const std::vector<std::uint8_t> results = GpuPlatform::pattern(kLen, 0x77);
+  p.pm.write(p.gpu.params().vramPa + vramOff, results.data(), kLen);
+  Errno mig = Errno::Inval, copied = Errno::Inval;
+  std::uint64_t moved = 0, copyDonePs = 0, migStartPs = 0;
+  // The copy reads VRAM (256 KiB at 64 GB/s: 4 us, beyond the 1 us quantum), then waits before
+  // its PCIe write; the migration's PCIe read (at 500 ns) lands in that wait.
+  QkThread copier("copier", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    copied = p.driver->copyVramToUser(*p.mm, b, vramOff, kLen, qk);
+    copyDonePs = sc_core::sc_time_stamp().value();
+  });
+  QkThread migrator("migrator", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    sc_core::wait(sc_core::sc_time(500, sc_core::SC_NS));
+    migStartPs = sc_core::sc_time_stamp().value();
+    mig = p.driver->migrateToVram(*p.mm, a, a + kLen, &qk, &moved);
+  });
+  sc_core::sc_start();
+  CHECK(mig == Errno::Ok);
+  CHECK(moved == kPages);
+  CHECK(copied == Errno::Ok);
+  CHECK(copyDonePs > migStartPs);  // the migration started during the copy
+  CHECK(p.cpu(b, kLen) == results);
+  // The migrated pages' VRAM bytes (a CPU read faults them back) are the process's.
+  CHECK(p.cpu(a, kLen) == GpuPlatform::pattern(kLen, 0x51));
+  CHECK(p.violations.ok());
+}
