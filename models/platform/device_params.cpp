@@ -357,6 +357,12 @@ const ParamTable<NicParams>& nicParamTable() {
     t.integer("descriptor_batch", &NicParams::descriptorBatch, "descriptors",
               "descriptors fetched per DMA read", 1, 4096);
     t.boolean("record_wire", &NicParams::recordWire, "keep every transmitted byte");
+    t.integer("queue_retry_limit", &NicParams::queueRetryLimit, "retries",
+              "queue writer: retries of an access whose fault cannot map for now, before it gives up", 0,
+              1u << 20);
+    t.duration("queue_retry_backoff", &NicParams::queueRetryBackoffPs,
+               "queue writer: wait before retrying an access the exporter refused for now", 0,
+               1'000'000'000'000ull);
     t.check([](const NicParams& p) {
       NicParams q = p;
       q.barBytes = nic::kRegisterBytes;  // BAR 0's size is the endpoint's

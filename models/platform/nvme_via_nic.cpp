@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iomanip>
 #include <optional>
+#include <sstream>
 
 #include "hmm/importer_mirror.h"
 #include "models/cpu_mmu/file.h"
@@ -406,7 +408,7 @@ bool NvmeViaNic::done() const {
   if (params_.path == NvmeViaNicPath::Cpu) return completedCount_ == ios_.size();
   const std::vector<NicIoRecord>& r = nic_->nic().ioRecords();
   return r.size() == ios_.size() &&
-         std::all_of(r.begin(), r.end(), [](const NicIoRecord& x) { return x.done; });
+         std::all_of(r.begin(), r.end(), [](const NicIoRecord& x) { return x.done || x.abandoned; });
 }
 
 void NvmeViaNic::finish() {
@@ -476,6 +478,15 @@ void NvmeViaNic::check(const std::string& at, std::vector<std::string>& failures
   }
   if (params_.path == NvmeViaNicPath::P2p && !imported_)
     failures.push_back(at + "the NIC could not map the queue in the controller's CMB");
+  if (params_.path == NvmeViaNicPath::P2p) {
+    const NicQueueError& e = nic_->nic().queueError();
+    if (e.failed) {
+      std::ostringstream o;
+      o << at << "the NIC gave up on the queue at " << std::fixed << std::setprecision(2)
+        << double(e.atPs) / 1e6 << " us: " << e.describe();
+      failures.push_back(o.str());
+    }
+  }
   std::uint64_t notDone = 0, bad = 0;
   for (std::size_t i = 0; i < ios_.size(); ++i) {
     if (!ios_[i].done) {

@@ -126,14 +126,15 @@ class NvmeViaNic final : public PlatformWorkload {
 
   /// Nothing: the control thread starts at time 0 and the requests arrive once the queue exists.
   void start() override {}
-  /// Every request completed.
+  /// Every request completed (p2p: or was abandoned by a NIC that gave up on the queue).
   bool done() const override;
   /// Records a slice per request on track "workload.io" (arrival -> completion).
   void setTrace(TraceSink* trace) override { trace_ = trace; }
   /// Latency percentiles, IOPS, CPU time per command, non-data system-memory bytes.
   void finish() override;
   /// The controller came up, every request completed with success, and the data is byte-exact
-  /// (media after writes, buffers after reads).
+  /// (media after writes, buffers after reads); p2p: the NIC did not give up on the queue (a
+  /// failure names the access, the errno and the commands abandoned: Nic::queueError).
   void check(const std::string& at, std::vector<std::string>& failures) const override;
   /// "workload" (stats(); on the p2p path also mirror_invalidations and mirror_device_faults, what the
   /// NIC's mapping of BAR0 went through), "device.<nic>", "device.<nvme>" (and its media), and on

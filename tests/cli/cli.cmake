@@ -164,6 +164,11 @@ hmmsim_cli_test("nvme_via_nic_misbehave: the NIC's mappings held after a CLEAR n
 hmmsim_cli_test("nvme_via_nic_misbehave expecting a clean checker exits 1 and counts the reports" 1
   ARGS run ${_nm} --set expect.checker=clean
   STDOUT "FAILED: [^\n]*expect: checker: expected clean, got stale-translation=728\n")
+# nvme_via_nic_reset: the NIC retries queue accesses the resetting exporter refuses; with two
+# retries allowed it gives up, and the run fails naming the access, the errno and what it abandoned.
+hmmsim_cli_test("nvme_via_nic_reset: a NIC out of queue retries reports the access it gave up and exits 1" 1
+  ARGS run ${PROJECT_SOURCE_DIR}/scenarios/nvme_via_nic_reset.yaml --set platform.devices[0].params.queue_retry_limit=2
+  STDOUT "FAILED: [^\n]*the NIC gave up on the queue at 257[.]40 us: CQE read could not be mapped: EIO \\(the exporter refused the p2p map\\) after 2 retries; 49 commands abandoned\n")
 hmmsim_cli_test("acs_what_if: a declined p2p map without p2p_fallback fails the variant, naming the fix" 1
   ARGS run ${PROJECT_SOURCE_DIR}/scenarios/acs_what_if.yaml --set workload.camera_chain.p2p_fallback=false
   STDOUT "FAILED: acs_declined: [^\n]*the camera cannot map the colour engine's memory \\(p2p declined; p2p_fallback: true")

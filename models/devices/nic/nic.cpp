@@ -119,8 +119,14 @@ Nic::Nic(sc_core::sc_module_name name, const NicParams& params, PcieDmaEngine& d
       rxRecords_(
           stats_.counter("rx_records", "records", "storage-request records written to the receive ring")),
       rxMsis_(stats_.counter("rx_msis", "writes", "receive interrupts (MSI writes) sent to the host")),
-      queueFaults_(stats_.counter("queue_faults", "accesses",
-                                  "queue-writer accesses the queue importer could not map (dropped)")) {
+      queueFaults_(
+          stats_.counter("queue_faults", "accesses",
+                         "queue-writer accesses whose device fault could not map (retried or given up)")),
+      queueRetries_(stats_.counter("queue_retries", "retries", "queue-writer accesses tried again")),
+      queueGaveUp_(stats_.counter("queue_gave_up", "accesses",
+                                  "queue-writer accesses given up (the queue writer is then in error)")),
+      commandsAbandoned_(stats_.counter("commands_abandoned", "commands",
+                                        "commands the queue writer abandoned when it gave up")) {
   const std::string err = validate(params);
   HMMSIM_ASSERT(err.empty(), this->name() << ": " << err);
   const Errno r = bar.registerMmio(
@@ -306,18 +312,20 @@ void Nic::submitThread() {
   if (!qwOn_) wait(qwStart_);
   tlm_utils::tlm_quantumkeeper qk;
   qk.reset();
-  for (std::size_t i = 0; i < requests_.size(); ++i) {
+  for (std::size_t i = 0; i < requests_.size() && !queueError_.failed; ++i) {
     waitUntil(qk, requests_[i].atPs);
-    while (outstanding_ + 1 >= qw_.queue.entries) wait(slotFreed_);
+    while (outstanding_ + 1 >= qw_.queue.entries && !queueError_.failed) wait(slotFreed_);
+    if (queueError_.failed) break;
     ios_[i].arrivePs = std::max(requests_[i].atPs, scNow());
     ios_[i].cid = static_cast<std::uint16_t>(i);
-    ios_[i].doorbellPs = submitOne(requests_[i], static_cast<std::uint16_t>(i), qk);
+    std::uint64_t doorbell = 0;
+    if (submitOne(requests_[i], static_cast<std::uint16_t>(i), qk, doorbell)) ios_[i].doorbellPs = doorbell;
     qk.sync();
   }
 }
 
-std::uint64_t Nic::submitOne(const NicStorageRequest& r, std::uint16_t cid,
-                             tlm_utils::tlm_quantumkeeper& qk) {
+bool Nic::submitOne(const NicStorageRequest& r, std::uint16_t cid, tlm_utils::tlm_quantumkeeper& qk,
+                    std::uint64_t& doorbellPs) {
   NvmeQueueState& q = qw_.queue;
   const std::uint64_t bytes = std::uint64_t(r.blocks) * qw_.blockBytes;
   const std::uint64_t first = std::min(bytes, kPage - r.dataAddr % kPage);
@@ -333,20 +341,28 @@ std::uint64_t Nic::submitOne(const NicStorageRequest& r, std::uint16_t cid,
     }
     const std::uint64_t slot = std::uint64_t(q.sqTail) * kPage;
     prp2 = (qw_.prpListPeerBase ? qw_.prpListPeerBase : qw_.prpListBase) + slot;
-    peerWrite(qw_.prpListBase + slot, list.size(), list.data(), qk);
+    if (peerWrite(qw_.prpListBase + slot, list.size(), list.data(), qk, "PRP list write").gaveUp)
+      return false;
   } else if (bytes > first) {
     prp2 = r.dataAddr + first;
   }
   const auto sqe = nvme::Sqe::readWrite(r.write, cid, r.slba, r.blocks, r.dataAddr, prp2).encode();
   // Posted writes on one path stay in order: the doorbell reaches the peer after the SQE.
-  peerWrite(q.sqSlot(), sqe.size(), sqe.data(), qk);
+  if (peerWrite(q.sqSlot(), sqe.size(), sqe.data(), qk, "SQE write").gaveUp) return false;
   ++sqesWritten_;
+  const std::uint32_t before = q.sqTail;
   q.advanceSq();
   const std::uint32_t tail = q.sqTail;
-  const DmaIssue d = peerWrite(qw_.sqDoorbell, 4, reinterpret_cast<const std::uint8_t*>(&tail), qk);
+  const PeerAccess d =
+      peerWrite(qw_.sqDoorbell, 4, reinterpret_cast<const std::uint8_t*>(&tail), qk, "SQ doorbell");
+  if (d.gaveUp) {
+    q.sqTail = before;  // the controller never saw the new tail: the command was not submitted
+    return false;
+  }
   ++doorbells_;
   ++outstanding_;
-  return d.donePs;
+  doorbellPs = d.issue.donePs;
+  return true;
 }
 
 void Nic::takeQueueImporter(tlm_utils::tlm_quantumkeeper& qk) {
@@ -362,44 +378,114 @@ void Nic::giveQueueImporter() {
   queueImporterFree_.notify(sc_core::SC_ZERO_TIME);
 }
 
-DmaIssue Nic::peerWrite(std::uint64_t addr, std::uint64_t len, const std::uint8_t* data,
-                        tlm_utils::tlm_quantumkeeper& qk) {
-  DmaIssue d;
-  if (!queueImporter_) {
-    d = dma_.issueWrite(addr, len, data, qk);
-  } else {
-    takeQueueImporter(qk);
-    const ImporterDmaResult r = queueImporter_->issueWrite(Va(addr), len, data, qk);
-    giveQueueImporter();
-    d.donePs = r.donePs ? r.donePs : now(qk);
-    d.status = r.ok() ? CplStatus::SuccessfulCompletion : CplStatus::CompleterAbort;
-    if (r.status == ImporterDmaStatus::Fault) ++queueFaults_;
-  }
-  if (d.status != CplStatus::SuccessfulCompletion) ++dmaErrors_;
-  return d;
+namespace {
+/// A queue access whose device fault could not map may map later: the fault lost every race
+/// with invalidations (-EBUSY), or the exporter refused the p2p map for now (-EBUSY racing,
+/// -ENOSPC no free BAR window, -EIO a reset in progress). Not: -EFAULT (a hole: the mapping is
+/// gone), -EPERM, -EINVAL, the exporter gone (-ENODEV) or refusing this importer (-EOPNOTSUPP).
+bool transientMapFailure(HmmStatus st, Errno p2p) {
+  if (st == HmmStatus::Busy) return true;
+  return st == HmmStatus::Fault && (p2p == Errno::Busy || p2p == Errno::NoSpc || p2p == Errno::Io);
+}
+}  // namespace
+
+std::string NicQueueError::describe() const {
+  std::ostringstream o;
+  o << access << " could not be mapped: "
+    << (p2pError != Errno::Ok ? errnoName(p2pError) : errnoName(hmmStatusToErrno(mapStatus)));
+  if (p2pError != Errno::Ok)
+    o << " (the exporter refused the p2p map)";
+  else if (mapStatus == HmmStatus::Fault)
+    o << " (no mapping there: the vma is gone)";
+  o << " after " << retries << " retries; " << abandoned << " commands abandoned";
+  return o.str();
 }
 
-bool Nic::peerRead(std::uint64_t addr, std::uint64_t len, std::uint8_t* data,
-                   tlm_utils::tlm_quantumkeeper& qk) {
-  bool ok = false;
-  if (!queueImporter_) {
-    ok = dma_.read(addr, len, data, qk) == CplStatus::SuccessfulCompletion;
-  } else {
+template <typename Issue>
+Nic::PeerAccess Nic::queueAccess(Issue issue, tlm_utils::tlm_quantumkeeper& qk, const char* what) {
+  PeerAccess a;
+  for (std::uint32_t retries = 0;; ++retries) {
+    if (queueError_.failed) {  // the other engine gave up meanwhile: the queue is not used again
+      a.issue.status = CplStatus::CompleterAbort;
+      a.issue.donePs = now(qk);
+      a.gaveUp = true;
+      return a;
+    }
     takeQueueImporter(qk);
-    const ImporterDmaResult r = queueImporter_->read(Va(addr), len, data, qk);
+    const ImporterDmaResult r = issue();
     giveQueueImporter();
-    ok = r.ok();
-    if (r.status == ImporterDmaStatus::Fault) ++queueFaults_;
+    a.issue.donePs = r.donePs ? r.donePs : now(qk);
+    a.issue.status = r.ok() ? CplStatus::SuccessfulCompletion : CplStatus::CompleterAbort;
+    if (r.status != ImporterDmaStatus::Fault) return a;
+    // One page: nothing of the access was issued, so trying again issues it once.
+    HMMSIM_ASSERT(r.bytes == 0, name() << ": a queue access failed half issued");
+    ++queueFaults_;
+    const Errno p2p = queueImporter_->mirror().lastP2pError();
+    if (!transientMapFailure(r.mapStatus, p2p) || retries == params_.queueRetryLimit) {
+      giveUpQueue(what, r.mapStatus, p2p, retries, qk);
+      a.gaveUp = true;
+      return a;
+    }
+    ++queueRetries_;
+    // An exporter's refusal lasts until it frees a window or its reset ends: back off. A lost
+    // race with invalidations is retried at once (the next fault takes its own time).
+    if (p2p != Errno::Ok) waitUntil(qk, now(qk) + params_.queueRetryBackoffPs);
   }
-  if (!ok) ++dmaErrors_;
-  return ok;
+}
+
+void Nic::giveUpQueue(const char* what, HmmStatus st, Errno p2p, std::uint32_t retries,
+                      tlm_utils::tlm_quantumkeeper& qk) {
+  ++queueGaveUp_;
+  if (queueError_.failed) return;
+  queueError_.failed = true;
+  queueError_.atPs = now(qk);
+  queueError_.access = what;
+  queueError_.mapStatus = st;
+  queueError_.p2pError = p2p;
+  queueError_.retries = retries;
+  // The error state: the NIC stops using the queue; every command it has not seen complete is
+  // abandoned (reported, not silently lost), and the submit engine stops waiting for slots.
+  for (NicIoRecord& io : ios_)
+    if (!io.done && !io.abandoned) {
+      io.abandoned = true;
+      ++commandsAbandoned_;
+      ++queueError_.abandoned;
+    }
+  slotFreed_.notify(sc_core::SC_ZERO_TIME);
+  mailboxWake_.notify(sc_core::SC_ZERO_TIME);
+}
+
+Nic::PeerAccess Nic::peerWrite(std::uint64_t addr, std::uint64_t len, const std::uint8_t* data,
+                               tlm_utils::tlm_quantumkeeper& qk, const char* what) {
+  PeerAccess a;
+  if (!queueImporter_)
+    a.issue = dma_.issueWrite(addr, len, data, qk);
+  else
+    a = queueAccess([&] { return queueImporter_->issueWrite(Va(addr), len, data, qk); }, qk, what);
+  if (!a.gaveUp && a.issue.status != CplStatus::SuccessfulCompletion)
+    ++dmaErrors_;  // given up: queue_gave_up
+  return a;
+}
+
+Nic::PeerAccess Nic::peerRead(std::uint64_t addr, std::uint64_t len, std::uint8_t* data,
+                              tlm_utils::tlm_quantumkeeper& qk, const char* what) {
+  PeerAccess a;
+  if (!queueImporter_) {
+    a.issue.status = dma_.read(addr, len, data, qk);
+    a.issue.donePs = now(qk);
+  } else {
+    a = queueAccess([&] { return queueImporter_->read(Va(addr), len, data, qk); }, qk, what);
+  }
+  if (!a.gaveUp && a.issue.status != CplStatus::SuccessfulCompletion)
+    ++dmaErrors_;  // given up: queue_gave_up
+  return a;
 }
 
 void Nic::completeThread() {
   if (!qwOn_) wait(qwStart_);
   tlm_utils::tlm_quantumkeeper qk;
   qk.reset();
-  for (;;) {
+  while (!queueError_.failed) {
     qk.sync();
     const std::uint64_t t = scNow();
     bool woke = false;
@@ -418,7 +504,9 @@ void Nic::completeThread() {
     bool consumed = false;
     for (;;) {
       std::uint8_t raw[nvme::kCqeBytes];
-      if (!peerRead(q.cqSlot(), sizeof raw, raw, qk)) break;
+      if (peerRead(q.cqSlot(), sizeof raw, raw, qk, "CQE read").issue.status !=
+          CplStatus::SuccessfulCompletion)
+        break;
       const nvme::Cqe c = nvme::Cqe::decode(raw);
       if (c.phase != q.phase) break;
       q.advanceCq();
@@ -433,10 +521,11 @@ void Nic::completeThread() {
       --outstanding_;
       slotFreed_.notify(sc_core::SC_ZERO_TIME);
     }
-    if (consumed) {
+    if (consumed && !queueError_.failed) {
       const std::uint32_t head = q.cqHead;
-      peerWrite(qw_.cqDoorbell, 4, reinterpret_cast<const std::uint8_t*>(&head), qk);
-      ++doorbells_;
+      if (!peerWrite(qw_.cqDoorbell, 4, reinterpret_cast<const std::uint8_t*>(&head), qk, "CQ doorbell")
+               .gaveUp)
+        ++doorbells_;
     }
   }
 }

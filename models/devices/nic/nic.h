@@ -21,7 +21,17 @@
 //    addresses inside the importer's window (the process's special-vma mmap of the peer's BAR0,
 //    importPeerQueue in nic_driver.h): every SQE, PRP list, doorbell and CQE access goes through
 //    the importer data path, so an invalidation of the mapping makes the NIC take a device fault
-//    and map again before its next access, and the checker sees each one.
+//    and map again before its next access, and the checker sees each one. An access whose
+//    fault cannot map is retried, as a driver retries hmm_range_fault on -EBUSY: at once when
+//    invalidations kept racing the fault, after `queueRetryBackoffPs` when the exporter refused
+//    the p2p map for now (no free BAR window, a reset in progress), at most `queueRetryLimit`
+//    times. Nothing reaches the peer before its access mapped, so a retried access is issued
+//    exactly once. A genuine failure (-EFAULT: the mapping is gone; -EPERM; the exporter gone or
+//    refusing this importer) or a spent budget puts the queue writer in error, as an RDMA QP
+//    goes to its error state: it stops using the queue, the command it was submitting is not
+//    submitted (the SQ tail is not advanced, its doorbell not rung) and every command not yet
+//    completed is abandoned (NicIoRecord::abandoned, stat commands_abandoned, queueError()),
+//    none silently lost.
 //    The peer's completion MSI is programmed to the NIC's mailbox register (BAR0 0x8000); on it
 //    the NIC reads CQEs from the peer's completion queue while their phase tag matches, records
 //    each I/O's latency and rings the CQ head doorbell. Commands needing a PRP list get one
@@ -55,10 +65,12 @@
 
 #include <tlm_utils/tlm_quantumkeeper.h>
 
+#include "hmm/hmm.h"
 #include "models/devices/common/msi.h"
 #include "models/devices/nvme/nvme_driver.h"
 #include "models/devices/nvme/nvme_spec.h"
 #include "models/pcie/memory_target.h"
+#include "sim/errno.h"
 #include "sim/stats.h"
 
 namespace hmmsim {
@@ -124,6 +136,12 @@ struct NicParams {
   std::uint32_t descriptorBatch = 32;
   /// Keep every transmitted byte (false: count and time packets only). Default true.
   bool recordWire = true;
+  /// Queue writer: retries of one queue access whose device fault could not map (-EBUSY, or the
+  /// exporter refusing the p2p map for now) before the NIC gives up. Unit: retries. Default 100.
+  std::uint32_t queueRetryLimit = 100;
+  /// Queue writer: wait before retrying an access the exporter refused for now (-ENOSPC: no
+  /// free BAR window; -EIO: a reset in progress; -EBUSY: racing). Unit: ps. Default 10 us.
+  std::uint64_t queueRetryBackoffPs = 10'000'000;
 };
 
 /// One packet on the wire.
@@ -199,6 +217,22 @@ struct NicIoRecord {
   std::uint64_t completePs = 0;  ///< CQE read by the NIC
   std::uint16_t status = 0;
   bool done = false;
+  /// The queue writer gave up (Nic::queueError) before this command completed: never submitted
+  /// (doorbellPs 0), or submitted and its completion never read.
+  bool abandoned = false;
+};
+
+/// Why the queue writer gave up (Nic::queueError).
+struct NicQueueError {
+  bool failed = false;     ///< the queue writer is in error
+  std::uint64_t atPs = 0;  ///< when it gave up
+  std::string access;      ///< "SQE write", "PRP list write", "SQ doorbell", "CQE read", "CQ doorbell"
+  HmmStatus mapStatus = HmmStatus::Ok;  ///< what the last fault's map returned
+  Errno p2pError = Errno::Ok;           ///< the exporter's refusal of the p2p map, if it refused
+  std::uint32_t retries = 0;            ///< retries of that access before giving up
+  std::uint32_t abandoned = 0;          ///< commands abandoned
+  /// One line: "<access> could not be mapped: <errno> (...) after N retries".
+  std::string describe() const;
 };
 
 class Nic : public sc_core::sc_module {
@@ -241,9 +275,13 @@ class Nic : public sc_core::sc_module {
   sc_core::sc_event& txDoneEvent() { return txDone_; }
   std::uint32_t txHead() const { return tdh_; }
   const NicParams& params() const { return params_; }
+  /// The queue writer's error state (failed false: none).
+  const NicQueueError& queueError() const { return queueError_; }
   /// Stats: "tx_packets", "tx_bytes", "tx_descriptors", "dma_errors", "monitor_samples",
   /// "sqes_written", "doorbells_rung", "cqes_seen", "mailbox_writes", "rx_records", "rx_msis",
-  /// "queue_faults" (queue-writer accesses the queue importer could not map: dropped).
+  /// "queue_faults" (queue-writer accesses whose device fault could not map, each retried or
+  /// given up), "queue_retries", "queue_gave_up" (accesses given up: the queue writer is in
+  /// error), "commands_abandoned".
   StatsGroup& stats() { return stats_; }
 
  private:
@@ -255,14 +293,30 @@ class Nic : public sc_core::sc_module {
   void rxThread();
   /// Send `len` bytes at DMA address `addr` as packets; returns when the last one left the FIFO.
   std::uint64_t transmitBuffer(std::uint64_t addr, std::uint64_t len);
-  /// Write one request's SQE (and PRP list) into the peer's SQ and ring its doorbell; returns
-  /// when the doorbell write reaches the peer.
-  std::uint64_t submitOne(const NicStorageRequest& r, std::uint16_t cid, tlm_utils::tlm_quantumkeeper& qk);
+  /// Write one request's SQE (and PRP list) into the peer's SQ and ring its doorbell; true with
+  /// `doorbellPs` when the doorbell write reaches the peer, false when the queue writer gave up
+  /// (nothing of the command reached the peer's view of the queue: the tail is unchanged).
+  bool submitOne(const NicStorageRequest& r, std::uint16_t cid, tlm_utils::tlm_quantumkeeper& qk,
+                 std::uint64_t& doorbellPs);
+  /// One queue-writer access to the peer.
+  struct PeerAccess {
+    DmaIssue issue;       ///< the access's completion (status: the fabric's, or CA when not issued)
+    bool gaveUp = false;  ///< its mapping failed for good: nothing was issued, the queue is in error
+  };
   /// A queue-writer access to the peer at `addr` (a VA through the queue importer, else a DMA
-  /// address on the engine): posted write / read that waits for its data. Errors are counted.
-  DmaIssue peerWrite(std::uint64_t addr, std::uint64_t len, const std::uint8_t* data,
-                     tlm_utils::tlm_quantumkeeper& qk);
-  bool peerRead(std::uint64_t addr, std::uint64_t len, std::uint8_t* data, tlm_utils::tlm_quantumkeeper& qk);
+  /// address on the engine): posted write / read that waits for its data, retried while its
+  /// device fault cannot map for now (see the header comment). Errors are counted. `what` names
+  /// the access in queueError().
+  PeerAccess peerWrite(std::uint64_t addr, std::uint64_t len, const std::uint8_t* data,
+                       tlm_utils::tlm_quantumkeeper& qk, const char* what);
+  PeerAccess peerRead(std::uint64_t addr, std::uint64_t len, std::uint8_t* data,
+                      tlm_utils::tlm_quantumkeeper& qk, const char* what);
+  /// The queue importer's access `issue` (one try) with the retry policy; `what` names it.
+  template <typename Issue>
+  PeerAccess queueAccess(Issue issue, tlm_utils::tlm_quantumkeeper& qk, const char* what);
+  /// The queue writer gives up: error state, every command not completed abandoned.
+  void giveUpQueue(const char* what, HmmStatus st, Errno p2p, std::uint32_t retries,
+                   tlm_utils::tlm_quantumkeeper& qk);
   /// The submit and completion engines share the device MMU: one transfer at a time in the queue
   /// importer (a device fault in one waits, synchronised, while the other queues behind it).
   void takeQueueImporter(tlm_utils::tlm_quantumkeeper& qk);
@@ -303,6 +357,7 @@ class Nic : public sc_core::sc_module {
   std::uint32_t outstanding_ = 0;
   std::multimap<std::uint64_t, std::uint32_t> mailbox_;  // arrival time -> data
   sc_core::sc_event qwStart_, mailboxWake_, slotFreed_;
+  NicQueueError queueError_;
   // Receive notify
   NicRxNotifyParams rx_;
   bool rxOn_ = false;
@@ -322,6 +377,9 @@ class Nic : public sc_core::sc_module {
   Counter& rxRecords_;
   Counter& rxMsis_;
   Counter& queueFaults_;
+  Counter& queueRetries_;
+  Counter& queueGaveUp_;
+  Counter& commandsAbandoned_;
 };
 
 }  // namespace hmmsim

@@ -2,7 +2,10 @@
 // mapping of the controller's BAR0: it reaches the queue through its importer (device MMU, device
 // faults, the checker), so after an MMU_NOTIFY_CLEAR of the mapping or the exporter's revoke it
 // takes a device fault and maps again before its next SQE write, and a NIC driver that ignores
-// invalidations is caught by the checker. Assertions after sc_start().
+// invalidations is caught by the checker. A queue access whose fault cannot map for now (the
+// exporter resetting its BAR) is retried until it maps, each command delivered exactly once; one
+// that can never map (the mapping is gone) puts the queue writer in error, every command not
+// completed abandoned and reported. Assertions after sc_start().
 #include <catch2/catch.hpp>
 
 #include <functional>
@@ -15,6 +18,7 @@
 #include "models/cpu_mmu/mm.h"
 #include "models/devices/common/importer_dma.h"
 #include "models/devices/nic/nic_device.h"
+#include "models/devices/nvme/nvme.h"
 #include "models/devices/nvme/nvme_device.h"
 #include "models/platform/builtin_devices.h"
 #include "models/platform/exporter_events.h"
@@ -140,4 +144,112 @@ TEST_CASE("nic queue writer: a NIC driver that ignores invalidations is reported
   CHECK(stale > 0);
   CHECK(stale == p.violations().violations().size());
   CHECK(p.violations().violations().front().device.find("nic") != std::string::npos);
+}
+
+TEST_CASE("nic queue writer: accesses refused during the exporter's reset are retried, each command once") {
+  Platform p("m", nicNvmeDesc(), builtinDevices());
+  Nic& nic = p.deviceAs<NicPlatformDevice>("nic").nic();
+  NvmeController& nvme = p.deviceAs<NvmePlatformDevice>("nvme").controller();
+  P2pBarManager& bar = p.deviceAs<NvmePlatformDevice>("nvme").exporter().exporter().bar();
+  NvmeViaNic w(p, nicNvmeWorkload(NvmeViaNicPath::P2p));
+  ImporterDma& dma = *nic.importer();
+  std::uint64_t revoked = 0;
+  // The controller's BAR is reset for 400 us (every window torn down, maps fail with EIO) while
+  // commands keep arriving every 150 us: the NIC's accesses fault, are refused, back off, retry.
+  AfterSqes ev("ev", nic, 3, [&] {
+    revoked = bar.resetBegin().pagesRevoked;
+    sc_core::wait(sc_core::sc_time(400, sc_core::SC_US));
+    bar.resetEnd();
+  });
+  w.start();
+  sc_core::sc_start();
+  REQUIRE(ev.fired);
+  requireExact(w);  // on the old code the refused SQE writes were dropped and their doorbells rung
+  CHECK(revoked > 0);
+  const std::uint64_t refused = nic.stats().counterValue("queue_faults");
+  CHECK(refused > 2);  // the CQE read, the next SQE: each refused until the reset ended
+  CHECK(nic.stats().counterValue("queue_retries") == refused);
+  CHECK(nic.stats().counterValue("queue_gave_up") == 0);
+  CHECK(nic.stats().counterValue("commands_abandoned") == 0);
+  CHECK_FALSE(nic.queueError().failed);
+  // Exactly once: 8 SQEs written, 8 SQ doorbells, and the controller ran 4 writes and 4 reads.
+  CHECK(nic.stats().counterValue("sqes_written") == 8);
+  CHECK(nvme.stats().counterValue("writes") == 4);
+  CHECK(nvme.stats().counterValue("reads") == 4);
+  CHECK(dma.stats().counterValue("device_faults") == refused + 4);  // each refusal was a fault
+  CHECK(nic.stats().counterValue("dma_errors") == 0);  // a refused try that was retried is no error
+  CHECK(p.violations().ok());
+}
+
+TEST_CASE("nic queue writer: with no retries left it gives up on a refused access and reports it") {
+  PlatformDesc d = nicNvmeDesc();
+  NicParams np;
+  np.queueRetryLimit = 2;
+  for (DeviceDesc& dev : d.devices)
+    if (dev.name == "nic") dev.params = np;
+  Platform p("m", d, builtinDevices());
+  Nic& nic = p.deviceAs<NicPlatformDevice>("nic").nic();
+  NvmeController& nvme = p.deviceAs<NvmePlatformDevice>("nvme").controller();
+  P2pBarManager& bar = p.deviceAs<NvmePlatformDevice>("nvme").exporter().exporter().bar();
+  NvmeViaNic w(p, nicNvmeWorkload(NvmeViaNicPath::P2p));
+  AfterSqes ev("ev", nic, 3, [&] { bar.resetBegin(); });  // never ends
+  w.start();
+  sc_core::sc_start();  // ends: the NIC does not wait for commands it abandoned
+  REQUIRE(ev.fired);
+  w.finish();
+  const NicQueueError& e = nic.queueError();
+  REQUIRE(e.failed);
+  CHECK(e.retries == 2);
+  CHECK(e.p2pError == Errno::Io);
+  CHECK(nic.stats().counterValue("queue_retries") == 2);
+  CHECK(nic.stats().counterValue("queue_gave_up") == 1);
+  // Commands 4..8 were never submitted; none reached the controller twice or half written.
+  CHECK(nic.stats().counterValue("sqes_written") == 3);
+  CHECK(nvme.stats().counterValue("writes") + nvme.stats().counterValue("reads") <= 3);
+  const std::uint64_t abandoned = nic.stats().counterValue("commands_abandoned");
+  CHECK(abandoned >= 5);
+  std::uint64_t done = 0;
+  for (const NicIoRecord& io : nic.ioRecords()) {
+    CHECK(io.done != io.abandoned);
+    done += io.done ? 1 : 0;
+  }
+  CHECK(done + abandoned == 8);
+  std::vector<std::string> failures;
+  w.check("", failures);
+  REQUIRE_FALSE(failures.empty());
+  CHECK(failures.front().find("the NIC gave up on the queue") != std::string::npos);
+  CHECK(failures.front().find("EIO (the exporter refused the p2p map) after 2 retries") != std::string::npos);
+  CHECK(p.violations().ok());
+}
+
+TEST_CASE("nic queue writer: a BAR0 mapping gone (munmap) is a genuine EFAULT: no retry, reported") {
+  Platform p("m", nicNvmeDesc(), builtinDevices());
+  Nic& nic = p.deviceAs<NicPlatformDevice>("nic").nic();
+  NvmeViaNic w(p, nicNvmeWorkload(NvmeViaNicPath::P2p));
+  const WorkloadRegion bar = w.regions().at(0);
+  Mm& mm = p.process("proc0");
+  Errno unmapped = Errno::Inval;
+  AfterSqes ev("ev", nic, 5, [&] { unmapped = mm.munmap(bar.start, bar.bytes); });
+  w.start();
+  sc_core::sc_start();
+  REQUIRE(ev.fired);
+  REQUIRE(unmapped == Errno::Ok);
+  w.finish();
+  const NicQueueError& e = nic.queueError();
+  REQUIRE(e.failed);
+  CHECK(e.mapStatus == HmmStatus::Fault);
+  CHECK(e.p2pError == Errno::Ok);
+  CHECK(e.retries == 0);
+  CHECK(nic.stats().counterValue("queue_retries") == 0);
+  CHECK(nic.stats().counterValue("queue_gave_up") == 1);
+  CHECK(nic.stats().counterValue("sqes_written") == 5);
+  CHECK(nic.stats().counterValue("commands_abandoned") == e.abandoned);
+  CHECK(e.abandoned >= 3);
+  std::vector<std::string> failures;
+  w.check("", failures);
+  REQUIRE_FALSE(failures.empty());
+  CHECK(failures.front().find(
+            "could not be mapped: EFAULT (no mapping there: the vma is gone) after 0 retries") !=
+        std::string::npos);
+  CHECK(p.violations().ok());
 }
