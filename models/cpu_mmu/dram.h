@@ -101,6 +101,7 @@ class Dram : public sc_core::sc_module {
   PhysMem& physMem_;
   double psPerByte_;
   sc_core::sc_time latency_;
+  bool psResolution_;                       // the time resolution is 1 ps: integral ps are sc_time values
   std::vector<IntervalBook> channelBooks_;  // one timeline per channel
   StatsGroup stats_;
   Counter& reads_;

@@ -58,6 +58,7 @@ std::uint32_t IoPageTable::allocTable() {
 void IoPageTable::freeTable(std::uint32_t t) {
   HMMSIM_ASSERT(t != 0, "the root table is never freed");
   freeTables_.push_back(t);
+  memoRegion_ = kNoRegion;  // the only way an upper entry of a walked path changes
 }
 
 bool IoPageTable::tableEmpty(std::uint32_t t) const {
@@ -131,7 +132,18 @@ IoWalk IoPageTable::walk(Iova iova) const {
   IoWalk w;
   if ((iova.value() >> kInputBits) != 0) return w;
   std::uint32_t t = 0;
-  for (unsigned level = kLevels; level >= 1; --level) {
+  unsigned level = kLevels;
+  // A walk of the 2 MiB region the last walk ended in reads the same three upper entries: they
+  // are taken from the memo (the same answer, the same accesses charged; a simulator shortcut,
+  // not a paging-structure cache, which the walk latency does not model).
+  const std::uint64_t region = iova.value() >> levelShift(2);
+  if (region == memoRegion_) {
+    for (unsigned i = 0; i < kLevels - 1; ++i) w.accessAddrs[i] = memoAddrs_[i];
+    w.accesses = kLevels - 1;
+    t = memoTable_;
+    level = 1;
+  }
+  for (; level >= 1; --level) {
     unsigned idx = indexAt(iova, level);
     w.accessAddrs[w.accesses] = tableAddr(t) + std::uint64_t(idx) * 8;
     ++w.accesses;
@@ -148,6 +160,11 @@ IoWalk IoPageTable::walk(Iova iova) const {
       return w;
     }
     t = tableOf(e);
+    if (level == 2) {  // t is the region's 4 KiB table
+      memoRegion_ = region;
+      memoTable_ = t;
+      for (unsigned i = 0; i < kLevels - 1; ++i) memoAddrs_[i] = w.accessAddrs[i];
+    }
   }
   return w;
 }

@@ -86,6 +86,13 @@ class IoPageTable {
   std::vector<Table> tables_;              // index 0 is the root
   std::vector<std::uint32_t> freeTables_;  // recycled table indices
   std::uint64_t mappedBytes_ = 0;
+  // walk()'s memo of the last 2 MiB region whose walk reached a 4 KiB table: that table and the
+  // addresses of the three entries above it. Upper entries change only when freeTable drops a
+  // table (a 2 MiB leaf replacing an empty table), which forgets the memo.
+  static constexpr std::uint64_t kNoRegion = ~0ull;
+  mutable std::uint64_t memoRegion_ = kNoRegion;
+  mutable std::uint32_t memoTable_ = 0;
+  mutable std::array<Pa, kLevels - 1> memoAddrs_{};
 };
 
 }  // namespace hmmsim

@@ -102,12 +102,19 @@ Errno Iommu::detachDevice(Bdf rid) {
   flushIotlbAll(d);
   d.devices_.erase(std::find(d.devices_.begin(), d.devices_.end(), rid));
   context_.erase(it);
+  lastContext_ = nullptr;
   return Errno::Ok;
 }
 
 IommuDomain* Iommu::domainForDev(Bdf rid) {
+  // Every DMA asks: the last answer is remembered (attachDevice adds entries only; detachDevice
+  // forgets it).
+  if (lastContext_ && lastContextKey_ == rid.key()) return lastContext_;
   auto it = context_.find(rid.key());
-  return it == context_.end() ? nullptr : it->second;
+  if (it == context_.end()) return nullptr;
+  lastContextKey_ = rid.key();
+  lastContext_ = it->second;
+  return it->second;
 }
 
 const IommuDomain* Iommu::domainForDev(Bdf rid) const {
@@ -290,9 +297,10 @@ IommuTranslation Iommu::translateCore(Bdf rid, Iova iova, bool write, std::uint6
   }
   if ((iova.value() >> IoPageTable::kInputBits) != 0)
     return fault(rid, iova, write, IommuFaultReason::BeyondAddressWidth, nowPs, recordFaults);
-  if (std::optional<IotlbHit> hit = iotlb_.lookup(d->id(), iova)) {
+  IotlbHit hit;
+  if (iotlb_.lookup(d->id(), iova, hit)) {
     ++iotlbHits_;
-    return translateIotlbHit(*d, *hit, rid, iova, write, nowPs, recordFaults);
+    return translateIotlbHit(*d, hit, rid, iova, write, nowPs, recordFaults);
   }
   ++iotlbMisses_;
   return translateByWalk(*d, rid, iova, write, nowPs, recordFaults);

@@ -298,7 +298,9 @@ class Iommu {
   Iotlb iotlb_;
   std::map<std::uint16_t, std::unique_ptr<IommuDomain>> domains_;  // by id
   std::map<std::uint32_t, IommuDomain*> context_;                  // Bdf::key() -> domain
-  std::map<std::uint32_t, AtsCache*> ats_;                         // Bdf::key() -> device ATC
+  std::uint32_t lastContextKey_ = 0;                               // domainForDev's last answer
+  IommuDomain* lastContext_ = nullptr;
+  std::map<std::uint32_t, AtsCache*> ats_;  // Bdf::key() -> device ATC
   std::uint16_t nextDid_ = 1;
   std::uint32_t nextItag_ = 0;
   std::vector<std::uint64_t> walkerBusyUntil_;  // ps, one per page walker

@@ -17,55 +17,68 @@ void Iotlb::initArray(Array& a, unsigned shift, unsigned entries, unsigned ways)
   a.sets = entries / ways;
   a.setMask = (a.sets & (a.sets - 1)) == 0 ? a.sets - 1 : 0;
   a.valid = 0;
-  a.entries.assign(entries, Entry{});
+  a.tags.assign(entries, kFree);
+  a.ages.assign(entries, 0);
+  a.pfns.assign(entries, 0);
+  a.prots.assign(entries, 0);
 }
 
-Iotlb::Entry* Iotlb::find(Array& a, std::uint16_t did, std::uint64_t vpn) {
-  if (a.valid == 0) return nullptr;  // e.g. no 2 MiB mapping cached: no scan of that array
-  Entry* set = a.setOf(vpn);
+std::ptrdiff_t Iotlb::find(const Array& a, std::uint16_t did, std::uint64_t vpn) {
+  if (a.valid == 0) return -1;  // e.g. no 2 MiB mapping cached: no scan of that array
+  const std::size_t set = a.setOf(vpn);
+  const std::uint64_t tag = tagOf(did, vpn);
   for (unsigned w = 0; w < a.ways; ++w)
-    if (set[w].valid && set[w].vpn == vpn && set[w].did == did) return &set[w];
-  return nullptr;
+    if (a.tags[set + w] == tag) return std::ptrdiff_t(set + w);
+  return -1;
 }
 
-std::optional<IotlbHit> Iotlb::lookup(std::uint16_t did, Iova iova) {
+bool Iotlb::lookup(std::uint16_t did, Iova iova, IotlbHit& hit) {
   for (Array* a : {&small_, &large_}) {
-    if (Entry* e = find(*a, did, iova.value() >> a->shift)) {
-      e->lastUse = ++useClock_;
-      return IotlbHit{Pa(e->pfnBase << a->shift), 1ull << a->shift, e->prot};
+    const std::ptrdiff_t i = find(*a, did, iova.value() >> a->shift);
+    if (i >= 0) {
+      a->ages[i] = ++useClock_;
+      hit.pageBase = Pa(a->pfns[i] << a->shift);
+      hit.pageSize = 1ull << a->shift;
+      hit.prot = a->prots[i];
+      return true;
     }
   }
-  return std::nullopt;
+  return false;
 }
 
 bool Iotlb::insert(std::uint16_t did, Iova iova, Pa pageBase, std::uint64_t pageSize, IommuProt prot) {
   HMMSIM_ASSERT(pageSize == kPageSize || pageSize == kPmdSize, "IOTLB page size " << pageSize);
   Array& a = pageSize == kPmdSize ? large_ : small_;
   const std::uint64_t vpn = iova.value() >> a.shift;
-  Entry* victim = find(a, did, vpn);
-  bool evicted = false;
-  if (!victim) {
-    Entry* set = a.setOf(vpn);
-    for (unsigned w = 0; w < a.ways; ++w) {
-      if (!set[w].valid) {
-        victim = &set[w];
-        break;
-      }
-      if (!victim || set[w].lastUse < victim->lastUse) victim = &set[w];
+  const std::uint64_t tag = tagOf(did, vpn);
+  // One pass over the set: the page's own entry if cached, else the way of least age (the first
+  // free way, free ways being of age 0).
+  const std::size_t set = a.setOf(vpn);
+  std::size_t victim = set;
+  bool own = false;
+  for (unsigned w = 0; w < a.ways; ++w) {
+    if (a.tags[set + w] == tag) {
+      victim = set + w;
+      own = true;
+      break;
     }
-    evicted = victim->valid;
-    if (!evicted) ++a.valid;
+    if (a.ages[set + w] < a.ages[victim]) victim = set + w;
   }
-  *victim = Entry{true, did, vpn, pageBase.value() >> a.shift, prot, ++useClock_};
+  const bool evicted = !own && a.tags[victim] != kFree;
+  if (!own && !evicted) ++a.valid;
+  a.tags[victim] = tag;
+  a.ages[victim] = ++useClock_;
+  a.pfns[victim] = pageBase.value() >> a.shift;
+  a.prots[victim] = prot;
   return evicted;
 }
 
 template <typename Pred>
 unsigned Iotlb::dropIf(Array& a, Pred drop) {
   unsigned n = 0;
-  for (Entry& e : a.entries)
-    if (e.valid && drop(e)) {
-      e.valid = false;
+  for (std::size_t i = 0; i < a.tags.size(); ++i)
+    if (a.tags[i] != kFree && drop(std::uint16_t(a.tags[i] & 0xffff), a.tags[i] >> 16)) {
+      a.clear(i);
       ++n;
     }
   a.valid -= n;
@@ -76,22 +89,23 @@ unsigned Iotlb::invalidateRange(std::uint16_t did, Iova iova, std::uint64_t size
   const std::uint64_t lo = iova.value(), hi = iova.value() + size;  // [lo, hi)
   unsigned n = 0;
   for (Array* a : {&small_, &large_})
-    n += dropIf(*a, [&](const Entry& e) {
-      const std::uint64_t elo = e.vpn << a->shift, ehi = elo + (1ull << a->shift);
-      return e.did == did && elo < hi && lo < ehi;
+    n += dropIf(*a, [&](std::uint16_t eDid, std::uint64_t vpn) {
+      const std::uint64_t elo = vpn << a->shift, ehi = elo + (1ull << a->shift);
+      return eDid == did && elo < hi && lo < ehi;
     });
   return n;
 }
 
 unsigned Iotlb::invalidateDomain(std::uint16_t did) {
   unsigned n = 0;
-  for (Array* a : {&small_, &large_}) n += dropIf(*a, [did](const Entry& e) { return e.did == did; });
+  for (Array* a : {&small_, &large_})
+    n += dropIf(*a, [did](std::uint16_t eDid, std::uint64_t) { return eDid == did; });
   return n;
 }
 
 unsigned Iotlb::invalidateAll() {
   unsigned n = 0;
-  for (Array* a : {&small_, &large_}) n += dropIf(*a, [](const Entry&) { return true; });
+  for (Array* a : {&small_, &large_}) n += dropIf(*a, [](std::uint16_t, std::uint64_t) { return true; });
   return n;
 }
 

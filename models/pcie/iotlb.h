@@ -40,11 +40,19 @@ class Iotlb {
   /// bug (the config layer validates user input first).
   explicit Iotlb(const IotlbParams& params);
 
-  /// Looks `iova` up for domain `did` in both arrays; a hit refreshes the entry's LRU age.
-  std::optional<IotlbHit> lookup(std::uint16_t did, Iova iova);
+  /// Looks `iova` up for domain `did` in both arrays; a hit refreshes the entry's LRU age and
+  /// fills `hit`. Returns whether it hit (`hit` is untouched on a miss).
+  bool lookup(std::uint16_t did, Iova iova, IotlbHit& hit);
+  /// The same, returning the hit (tests and cold paths; the translation path uses the above: an
+  /// optional returned from an out-of-line call is reloaded whole after narrow stores, a stall).
+  std::optional<IotlbHit> lookup(std::uint16_t did, Iova iova) {
+    IotlbHit h;
+    return lookup(did, iova, h) ? std::optional<IotlbHit>(h) : std::nullopt;
+  }
 
   /// Fills the entry for the page containing `iova` (pageSize kPageSize or kPmdSize), evicting
-  /// the set's LRU entry if no way is free. Returns true if a valid entry was evicted.
+  /// the set's LRU entry if no way is free (an entry already there for the page is refilled in
+  /// place). Returns true if a valid entry was evicted.
   bool insert(std::uint16_t did, Iova iova, Pa pageBase, std::uint64_t pageSize, IommuProt prot);
 
   /// Page-selective invalidation: drops every entry of `did` overlapping [iova, iova+size).
@@ -60,28 +68,34 @@ class Iotlb {
   const IotlbParams& params() const { return params_; }
 
  private:
-  struct Entry {
-    bool valid = false;
-    std::uint16_t did = 0;
-    std::uint64_t vpn = 0;      // iova >> page shift of the array
-    std::uint64_t pfnBase = 0;  // pa >> page shift of the array
-    IommuProt prot = 0;
-    std::uint64_t lastUse = 0;  // LRU age stamp
-  };
+  // Each array keeps its ways' fields side by side (set-major), so a lookup compares one tag
+  // word per way. A tag is vpn << 16 | did (vpn = iova >> the array's page shift, below 2^36);
+  // a free way holds kFree and LRU age 0, so "the first free way, else the least recently used"
+  // is the first way of least age.
+  static constexpr std::uint64_t kFree = ~0ull;
+  static std::uint64_t tagOf(std::uint16_t did, std::uint64_t vpn) { return vpn << 16 | did; }
   struct Array {
     unsigned shift = 0;
     unsigned sets = 0;
     unsigned ways = 0;
-    std::uint64_t setMask = 0;   // sets - 1 when sets is a power of two (no division per lookup)
-    unsigned valid = 0;          // valid entries: a lookup skips an empty array
-    std::vector<Entry> entries;  // sets * ways, set-major
-    Entry* setOf(std::uint64_t vpn) {
-      return &entries[(setMask != 0 || sets == 1 ? vpn & setMask : vpn % sets) * ways];
+    std::uint64_t setMask = 0;        // sets - 1 when sets is a power of two (no division per lookup)
+    unsigned valid = 0;               // valid entries: a lookup skips an empty array
+    std::vector<std::uint64_t> tags;  // sets * ways: tagOf(did, vpn), kFree when free
+    std::vector<std::uint64_t> ages;  // LRU age stamps (0 when free)
+    std::vector<std::uint64_t> pfns;  // pa >> shift
+    std::vector<IommuProt> prots;
+    std::size_t setOf(std::uint64_t vpn) const {
+      return (setMask != 0 || sets == 1 ? vpn & setMask : vpn % sets) * ways;
+    }
+    void clear(std::size_t i) {
+      tags[i] = kFree;
+      ages[i] = 0;
     }
   };
   static void initArray(Array& a, unsigned shift, unsigned entries, unsigned ways);
-  Entry* find(Array& a, std::uint16_t did, std::uint64_t vpn);
-  /// Drops every valid entry of `a` for which `drop` holds; the number dropped.
+  /// Index of the entry of `did`'s page `vpn` in `a`, or -1.
+  static std::ptrdiff_t find(const Array& a, std::uint16_t did, std::uint64_t vpn);
+  /// Drops every valid entry of `a` whose (did, vpn) `drop` holds for; the number dropped.
   template <typename Pred>
   static unsigned dropIf(Array& a, Pred drop);
 

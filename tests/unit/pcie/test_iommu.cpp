@@ -54,6 +54,43 @@ TEST_CASE("a 2 MiB mapping is one superpage leaf with a 3-access walk") {
   CHECK(f.dom.pageTable().tableCount() == 3);  // root, level 3, level 2 (holds the leaf)
 }
 
+TEST_CASE("walks of one 2 MiB region read the same upper entries as a walk from the root") {
+  IoPageTable pt(Pa(0x1'0000'0000));
+  REQUIRE(pt.mapPage(Iova(0x4000'0000), Pa(0x5000'0000), kPageSize, kIommuRead) == Errno::Ok);
+  REQUIRE(pt.mapPage(Iova(0x4000'1000), Pa(0x5000'7000), kPageSize, kIommuRead) == Errno::Ok);
+  const IoWalk first = pt.walk(Iova(0x4000'0010));
+  const IoWalk second = pt.walk(Iova(0x4000'1020));  // same region: upper entries remembered
+  REQUIRE(second.present);
+  CHECK(second.pa == Pa(0x5000'7020));
+  CHECK(second.accesses == 4);
+  for (unsigned i = 0; i < 3; ++i) CHECK(second.accessAddrs[i] == first.accessAddrs[i]);
+  CHECK(second.accessAddrs[3] == first.accessAddrs[3] + 8);  // the next leaf entry
+  // A page of the region not mapped: 4 reads, nothing present.
+  const IoWalk hole = pt.walk(Iova(0x4000'2000));
+  CHECK_FALSE(hole.present);
+  CHECK(hole.accesses == 4);
+  // Another region, then back: the same answers.
+  CHECK_FALSE(pt.walk(Iova(0x4020'0000)).present);
+  CHECK(pt.walk(Iova(0x4000'1020)).accessAddrs == second.accessAddrs);
+}
+
+TEST_CASE("a 2 MiB leaf replacing a walked region's emptied table is what the next walk finds") {
+  IoPageTable pt(Pa(0x1'0000'0000));
+  REQUIRE(pt.mapPage(Iova(0x4000'0000), Pa(0x5000'0000), kPageSize, kIommuRead) == Errno::Ok);
+  REQUIRE(pt.walk(Iova(0x4000'0000)).present);  // the region's walk reached its 4 KiB table
+  REQUIRE(pt.unmapPage(Iova(0x4000'0000)) == kPageSize);
+  REQUIRE(pt.mapPage(Iova(0x4000'0000), Pa(0x8000'0000), kPmdSize, kIommuRead | kIommuWrite) == Errno::Ok);
+  const IoWalk w = pt.walk(Iova(0x4000'3010));
+  REQUIRE(w.present);
+  CHECK(w.pageSize == kPmdSize);
+  CHECK(w.pa == Pa(0x8000'3010));
+  CHECK(w.accesses == 3);
+  // The freed table is reused for another region; walks of both stay right.
+  REQUIRE(pt.mapPage(Iova(0x6000'0000), Pa(0x9000'0000), kPageSize, kIommuRead) == Errno::Ok);
+  CHECK(pt.walk(Iova(0x6000'0000)).pa == Pa(0x9000'0000));
+  CHECK(pt.walk(Iova(0x4000'3010)).pageSize == kPmdSize);
+}
+
 TEST_CASE("iommu_map uses 2 MiB leaves only where both addresses are 2 MiB aligned") {
   Fixture f;
   // IOVA aligned, PA only 4 KiB aligned: 512 small pages.
@@ -183,6 +220,22 @@ TEST_CASE("distinct domains isolate devices") {
   // A's IOTLB entry for 0x10000 does not serve B, and B's other mapping is invisible to A.
   CHECK(f.iommu.translate(kDevB, Iova(0x10000), false, 0).pa == Pa(0x2000'0000));
   CHECK(f.iommu.translate(kDevA, Iova(0x20000), false, 0).reason == IommuFaultReason::NotPresent);
+}
+
+TEST_CASE("after a detach the device's DMA faults NoDomain, after a re-attach it uses the new domain") {
+  Fixture f;
+  REQUIRE(f.iommu.map(f.dom, Iova(0x10000), Pa(0x5000'0000), kPageSize, kIommuRead) == Errno::Ok);
+  REQUIRE(f.iommu.translate(kDevA, Iova(0x10000), false, 0).ok);
+  REQUIRE(f.iommu.detachDevice(kDevA) == Errno::Ok);
+  IommuTranslation t = f.iommu.translate(kDevA, Iova(0x10000), false, 0);
+  CHECK_FALSE(t.ok);
+  CHECK(t.reason == IommuFaultReason::NoDomain);
+  IommuDomain& other = f.iommu.domainAlloc(IommuDomainType::Dma);
+  REQUIRE(f.iommu.map(other, Iova(0x10000), Pa(0x6000'0000), kPageSize, kIommuRead) == Errno::Ok);
+  REQUIRE(f.iommu.attachDevice(other, kDevA) == Errno::Ok);
+  t = f.iommu.translate(kDevA, Iova(0x10000), false, 0);
+  REQUIRE(t.ok);
+  CHECK(t.pa == Pa(0x6000'0000));
 }
 
 TEST_CASE("attaching a device already in another domain returns EBUSY") {
@@ -330,6 +383,29 @@ TEST_CASE("an IOTLB set holds `ways` entries and evicts the least recently used"
   // Page 1 maps to another set and is unaffected by set 0's pressure.
   tlb.insert(1, page(1), Pa(0x400000), kPageSize, kIommuRead);
   CHECK(tlb.lookup(1, page(1)));
+}
+
+TEST_CASE("an IOTLB refill of a cached page replaces it in place even with a free way before it") {
+  IotlbParams p;
+  p.entries4k = 4;
+  p.ways4k = 4;  // one set
+  Iotlb tlb(p);
+  const auto page = [](std::uint64_t n) { return Iova(n << kPageShift); };
+  tlb.insert(1, page(0), Pa(0x1000), kPageSize, kIommuRead);
+  tlb.insert(1, page(1), Pa(0x2000), kPageSize, kIommuRead);
+  REQUIRE(tlb.invalidateRange(1, page(0), kPageSize) == 1);  // way 0 free, page 1 in way 1
+  CHECK_FALSE(tlb.insert(1, page(1), Pa(0x9000), kPageSize, kIommuRead | kIommuWrite));
+  CHECK(tlb.validEntries() == 1);  // refilled, not a second copy
+  CHECK(tlb.lookup(1, page(1))->pageBase == Pa(0x9000));
+  CHECK(tlb.lookup(1, page(1))->prot == (kIommuRead | kIommuWrite));
+  // Three more pages fill the set without an eviction; the fourth evicts the least recent.
+  CHECK_FALSE(tlb.insert(1, page(2), Pa(0x3000), kPageSize, kIommuRead));
+  CHECK_FALSE(tlb.insert(1, page(3), Pa(0x4000), kPageSize, kIommuRead));
+  CHECK_FALSE(tlb.insert(2, page(1), Pa(0x5000), kPageSize, kIommuRead));  // another domain's page 1
+  CHECK(tlb.validEntries() == 4);
+  CHECK(tlb.insert(1, page(4), Pa(0x6000), kPageSize, kIommuRead));  // evicts page 1 of domain 1
+  CHECK_FALSE(tlb.lookup(1, page(1)));
+  CHECK(tlb.lookup(2, page(1))->pageBase == Pa(0x5000));
 }
 
 TEST_CASE("an IOTLB with a set count not a power of two indexes sets by page number modulo sets") {
