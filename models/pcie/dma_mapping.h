@@ -206,6 +206,7 @@ class DmaMapping {
 
   /// The IOMMU behind this DMA layer (its invalidationPs() is what unmaps cost their callers).
   const Iommu& iommu() const { return iommu_; }
+  Iommu& iommu() { return iommu_; }
   /// The device's DMA domain (nullptr when not attached or in Off mode).
   IommuDomain* domainOf(const Device& dev);
   /// The device's IOVA allocator (nullptr unless it has a DMA domain).

@@ -54,6 +54,10 @@ Iommu::Iommu(std::string name, const IommuParams& params)
       iotlbEntriesInvalidated_(stats_.counter("iotlb_entries_invalidated", "count", "IOTLB entries dropped")),
       invalidationPs_(stats_.counter("invalidation_ps", "ps",
                                      "time invalidations cost their callers (IOTLB + ATS round trips)")),
+      invalQueueWaitPs_(stats_.counter("invalidation_queue_wait_ps", "ps",
+                                       "time invalidations waited in the queue behind other threads'")),
+      invalQueueWaits_(stats_.counter("invalidation_queue_waits", "count",
+                                      "queued invalidations that waited behind another thread's")),
       maps_(stats_.counter("maps", "count", "successful iommu_map calls")),
       unmaps_(stats_.counter("unmaps", "count", "iommu_unmap / iommu_unmap_fast calls")),
       atsTranslationRequests_(
@@ -231,6 +235,16 @@ std::optional<Pa> Iommu::iovaToPhys(const IommuDomain& domain, Iova iova) const 
   IoWalk w = domain.pt_.walk(iova);
   if (!w.present) return std::nullopt;
   return w.pa;
+}
+
+std::uint64_t Iommu::queueInvalidation(std::uint64_t nowPs, std::uint64_t ps) {
+  const std::uint64_t start = std::max(nowPs, invalQueueBusyUntil_);
+  if (start > nowPs) {
+    ++invalQueueWaits_;
+    invalQueueWaitPs_ += start - nowPs;
+  }
+  invalQueueBusyUntil_ = start + ps;
+  return invalQueueBusyUntil_;
 }
 
 std::uint64_t Iommu::invalidationLatencyPs(const IommuDomain& domain) const {

@@ -38,7 +38,10 @@
 // The defaults reproduce the pcie-bench anchor: 4 accesses × 56.5 ns = +226 ns per 4 KiB miss.
 // A SystemC shell (the root complex) adds latencyPs to the transaction's annotated delay.
 // Invalidations (iotlbSync, flushIotlbAll) cost their caller invalidationLatencyPs, summed in
-// invalidationPs() for the caller's shell to charge (ImporterMirror's unmaps: ImporterDma).
+// invalidationPs() for the caller's shell to charge (ImporterMirror's unmaps: ImporterDma). The
+// shell charges them through the invalidation queue (queueInvalidation): the unit executes
+// invalidation descriptors one after another (VT-d's queued invalidation, AMD-Vi's command
+// buffer), so two threads' invalidations take the sum of their times, not the longest.
 
 #include <cstdint>
 #include <deque>
@@ -257,6 +260,14 @@ class Iommu {
   /// that may invalidate (a dma_unmap) and makes its thread wait the difference. Stat
   /// "invalidation_ps".
   std::uint64_t invalidationPs() const { return invalidationPs_.value(); }
+  /// The invalidation queue: descriptors whose execution takes `ps`, submitted at `nowPs`, run
+  /// once every earlier submission's have (qi_submit_sync's wait descriptor completes in queue
+  /// order), so they complete at max(nowPs, the previous completion) + ps. Submissions come in
+  /// time order (SystemC shells submit at synchronised time; an earlier `nowPs` than a previous
+  /// one is treated as that one's). Returns the completion time, ps. Stats
+  /// "invalidation_queue_wait_ps" (time submissions waited behind others'),
+  /// "invalidation_queue_waits".
+  std::uint64_t queueInvalidation(std::uint64_t nowPs, std::uint64_t ps);
 
   /// The fault log, oldest first; at most params().faultRecords entries.
   const std::deque<IommuFault>& faultRecords() const { return faults_; }
@@ -274,7 +285,8 @@ class Iommu {
   void setTrace(TraceSink* trace) { trace_ = trace; }
   /// Stats: translations, iotlb_hits, iotlb_misses, walk_accesses, faults, fault_overflows,
   /// stale_accesses, stale_lazy_window, stale_unflushed, iotlb_invalidations, iotlb_entries_invalidated,
-  /// maps, unmaps, ats_translation_requests, ats_invalidation_requests, ats_invalidation_completions,
+  /// invalidation_ps, invalidation_queue_wait_ps, invalidation_queue_waits, maps, unmaps,
+  /// ats_translation_requests, ats_invalidation_requests, ats_invalidation_completions,
   /// ats_invalidation_timeouts.
   const StatsGroup& stats() const { return stats_; }
   Iotlb& iotlb() { return iotlb_; }
@@ -304,6 +316,7 @@ class Iommu {
   std::uint16_t nextDid_ = 1;
   std::uint32_t nextItag_ = 0;
   std::vector<std::uint64_t> walkerBusyUntil_;  // ps, one per page walker
+  std::uint64_t invalQueueBusyUntil_ = 0;       // ps, the last queued invalidation's completion
   std::deque<IommuFault> faults_;
   InvariantChecker* checker_ = nullptr;
   TraceSink* trace_ = nullptr;
@@ -321,6 +334,8 @@ class Iommu {
   Counter& iotlbInvalidations_;
   Counter& iotlbEntriesInvalidated_;
   Counter& invalidationPs_;
+  Counter& invalQueueWaitPs_;
+  Counter& invalQueueWaits_;
   Counter& maps_;
   Counter& unmaps_;
   Counter& atsTranslationRequests_;

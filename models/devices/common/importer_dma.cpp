@@ -11,6 +11,8 @@
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/phys_mem.h"
 #include "models/pcie/dma_engine.h"
+#include "models/pcie/dma_mapping.h"
+#include "models/pcie/iommu.h"
 #include "models/pcie/memory_target.h"
 #include "sim/assert.h"
 #include "sim/trace.h"
@@ -97,7 +99,16 @@ ImporterDma::ImporterDma(const std::string& name, Mm& mm, const HmmDmaImporter& 
       !params_.timingOnly || engine_.params().timingOnly,
       name << ": timing-only transfers need a timing-only DMA engine (PcieDmaEngineParams::timingOnly)");
   mirror_.setWaitForDma([this](ImporterMirror&, Va s, Va e) { waitForBursts(s, e); });
-  mirror_.setChargeTime([this](MirrorWork w, std::uint64_t ps) { chargeMirrorWork(w, ps); });
+  // The IOMMU invalidations of DMA unmaps go through the IOMMU's invalidation queue: another
+  // thread's invalidations ahead of them there delay them (Iommu::queueInvalidation).
+  Iommu* iommu = imp.dma ? &imp.dma->iommu() : nullptr;
+  mirror_.setChargeTime([this, iommu](MirrorWork w, std::uint64_t ps) {
+    if (w == MirrorWork::DmaUnmap && iommu && inThread()) {
+      const std::uint64_t now = sc_core::sc_time_stamp().value();
+      ps = iommu->queueInvalidation(now, ps) - now;
+    }
+    chargeMirrorWork(w, ps);
+  });
   if ((trace_ = engine_.timelineTrace()) != nullptr) {
     faultTrack_ = "device." + device().name() + ".faults";
     invalTrack_ = "device." + device().name() + ".invalidations";

@@ -32,16 +32,15 @@
 // the commit. An invalidation of the window costs the invalidating thread the device TLB
 // invalidation (tlbInvalidationPs, update lock held), the wait for in-flight DMA (which overlaps
 // it) and the IOMMU invalidations of its DMA unmaps (IommuParams: iotlbInvalidationLatencyPs per
-// strict dma_unmap_page, plus an ATS round trip per ATS device) before it returns. Each charge is
-// a wait of the SystemC thread doing the work (the device's after it synced; a CPU's system call,
-// an exporter's revoke, which run at synchronised time), so what it decides depends on
-// simulated time only, never on the quantum. Outside an SC_THREAD (elaboration, teardown)
-// nothing is charged. Translation uses the device's state at its local time (temporal
-// decoupling: an invalidation at an earlier SystemC time than the device's local time is seen at
-// its next sync or fault).
-// Leaves out: ATS/PRI (faults are handled by the driver, as HMM devices do), device TLB miss
-// latency, reads of data before their completion time (the caller must not use read data before
-// the result's donePs; read() and write() wait for it).
+// strict dma_unmap_page, plus an ATS round trip per ATS device; queued behind other threads'
+// invalidations in the IOMMU's invalidation queue, Iommu::queueInvalidation) before it returns. Each charge
+// is a wait of the SystemC thread doing the work (the device's after it synced; a CPU's system call, an
+// exporter's revoke, which run at synchronised time), so what it decides depends on simulated time only,
+// never on the quantum. Outside an SC_THREAD (elaboration, teardown) nothing is charged. Translation uses the
+// device's state at its local time (temporal decoupling: an invalidation at an earlier SystemC time than the
+// device's local time is seen at its next sync or fault). Leaves out: ATS/PRI (faults are handled by the
+// driver, as HMM devices do), device TLB miss latency, reads of data before their completion time (the caller
+// must not use read data before the result's donePs; read() and write() wait for it).
 
 #include <cstdint>
 #include <functional>

@@ -350,6 +350,18 @@ TEST_CASE("an invalidation costs the IOTLB latency plus one ATS round trip per A
   CHECK(f.iommu.invalidationLatencyPs(f.dom) == 1'500'000);
 }
 
+TEST_CASE("the invalidation queue runs submissions in order: the second waits for the first") {
+  Fixture f;
+  // Two submissions at 1 us of 4 us and 2 us: the second completes at 1 + 4 + 2 us (the sum).
+  CHECK(f.iommu.queueInvalidation(1'000'000, 4'000'000) == 5'000'000);
+  CHECK(f.iommu.queueInvalidation(1'000'000, 2'000'000) == 7'000'000);
+  // One submitted at 6 us waits until 7 us; one at 20 us finds the queue empty.
+  CHECK(f.iommu.queueInvalidation(6'000'000, 500'000) == 7'500'000);
+  CHECK(f.iommu.queueInvalidation(20'000'000, 500'000) == 20'500'000);
+  CHECK(f.iommu.stats().counterValue("invalidation_queue_waits") == 2);
+  CHECK(f.iommu.stats().counterValue("invalidation_queue_wait_ps") == 4'000'000 + 1'000'000);
+}
+
 TEST_CASE("domain-selective flush drops only that domain's IOTLB entries") {
   Fixture f;
   IommuDomain& other = f.iommu.domainAlloc(IommuDomainType::Dma);

@@ -29,3 +29,6 @@ hmmsim_test(test_workload_placement SOURCES unit/platform/test_workload_placemen
 # dmirror's migration copies delay the migrating thread (an ioctl, a CPU's fault) on the platform.
 hmmsim_test(test_platform_migrate_copy SOURCES unit/platform/test_platform_migrate_copy.cpp
   LIBS hmmsim::platform)
+# IOMMU invalidations of two threads queue one after the other (the IOMMU's invalidation queue).
+hmmsim_test(test_platform_iommu_queue SOURCES unit/platform/test_platform_iommu_queue.cpp
+  LIBS hmmsim::platform)
