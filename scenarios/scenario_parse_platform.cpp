@@ -57,6 +57,10 @@ void checkGpu(const ConfigNode& n, const DeviceDesc& d, const EndpointDesc& ep) 
     n.fail(who + ": its BAR " + std::to_string(p.driver.bar) + " (" + std::to_string(bar->size) +
            " bytes) must be " + (p.gpu.resizableBar ? "exactly" : "at most") + " its vram (" +
            std::to_string(p.gpu.vramBytes) + " bytes); change one of them");
+  if (p.driver.barApertureOffset >= bar->size)
+    n.fail(who + ": bar_aperture_offset (" + std::to_string(p.driver.barApertureOffset) +
+           " bytes) must be below the size of its BAR " + std::to_string(p.driver.bar) + " (" +
+           std::to_string(bar->size) + " bytes); lower it or enlarge the BAR");
 }
 
 /// An NVMe controller's registers, MSI-X table and CMB sit in BAR 0 (NvmeController::validate).

@@ -292,6 +292,9 @@ const ParamTable<GpuDriverParams>& gpuDriverTable() {
   static const ParamTable<GpuDriverParams> table = [] {
     ParamTable<GpuDriverParams> t("gpu.driver", "the GPU's driver (GpuDriverParams)");
     t.bytes("bar_window", &GpuDriverParams::barWindowBytes, "BAR window granularity", 4096, 1ull << 40);
+    t.bytes("bar_aperture_offset", &GpuDriverParams::barApertureOffset,
+            "where the VRAM aperture starts in the BAR (a multiple of bar_window; the aperture is the rest)",
+            0, 1ull << 40);
     t.choice("bar_policy", &GpuDriverParams::barPolicy, "how the exporter shares its BAR windows",
              {{"lru_reclaim", BarPolicy::LruReclaim},
               {"unlimited", BarPolicy::Unlimited},
@@ -338,6 +341,9 @@ const ParamTable<GpuDeviceParams>& gpuParamTable() {
       if (std::string why = g.check(); !why.empty()) return why;
       if (p.driver.kernelRegionBytes % (2ull << 20) != 0 || p.driver.kernelRegionBytes >= p.gpu.vramBytes)
         return std::string("kernel_region must be a multiple of 2MiB below vram");
+      if (p.driver.barApertureOffset % p.driver.barWindowBytes != 0)
+        return "bar_aperture_offset (" + std::to_string(p.driver.barApertureOffset) +
+               ") must be a multiple of bar_window (" + std::to_string(p.driver.barWindowBytes) + ")";
       return std::string();
     });
     return t;

@@ -238,6 +238,15 @@ hmmsim_cli_test("a gpu whose BAR is larger than its VRAM is refused at its platf
   ARGS run ${PROJECT_SOURCE_DIR}/scenarios/gpu_monitor.yaml --set platform.devices[0].params.vram=128MiB
        --set platform.devices[0].params.kernel_region=64MiB
   STDERR "gpu_nic.yaml:[0-9]+:[0-9]+: key 'platform.devices[^']*': gpu 'gpu0' on endpoint 'gpu0': its BAR 2 \\(268435456 bytes\\) must be at most its vram")
+hmmsim_cli_test("gpu_monitor passes with the gpu's VRAM aperture 64 MiB into its BAR" 0
+  ARGS run ${PROJECT_SOURCE_DIR}/scenarios/gpu_monitor.yaml --set platform.devices[0].params.bar_aperture_offset=64MiB
+  STDOUT "result +PASS")
+hmmsim_cli_test("a gpu VRAM aperture offset not a multiple of bar_window is refused (exit 2)" 2
+  ARGS run ${PROJECT_SOURCE_DIR}/scenarios/gpu_monitor.yaml --set platform.devices[0].params.bar_aperture_offset=3MiB
+  STDERR "bar_aperture_offset \\(3145728\\) must be a multiple of bar_window \\(2097152\\)")
+hmmsim_cli_test("a gpu VRAM aperture offset beyond its BAR is refused at its platform device (exit 2)" 2
+  ARGS run ${PROJECT_SOURCE_DIR}/scenarios/gpu_monitor.yaml --set platform.devices[0].params.bar_aperture_offset=256MiB
+  STDERR "gpu_nic.yaml:[0-9]+:[0-9]+: key 'platform.devices[^']*': gpu 'gpu0' on endpoint 'gpu0': bar_aperture_offset \\(268435456 bytes\\) must be below the size of its BAR 2 \\(268435456 bytes\\)")
 hmmsim_cli_test("a gpu parameter typo in --set gets the nearest key (exit 2)" 2
   ARGS run ${PROJECT_SOURCE_DIR}/scenarios/gpu_monitor.yaml --set platform.devices[0].params.vram_chanels=4
   STDERR "key 'platform.devices\\[0\\].params.vram_chanels': unknown key; did you mean 'vram_channels'")

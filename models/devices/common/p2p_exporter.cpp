@@ -22,9 +22,11 @@ namespace {
 
 P2pBarParams barParams(PciDev& pci, const P2pExporterParams& p, std::uint64_t deviceMemBytes) {
   P2pBarParams b;
-  b.barPa = pciResourceStart(pci, p.bar);
-  b.barBus = pciBusAddress(pci, p.bar);
-  b.apertureBytes = p.apertureBytes ? p.apertureBytes : pciResourceLen(pci, p.bar);
+  // The aperture's first byte: pci_resource_start / pci_bus_address of the BAR plus the offset,
+  // as pci_p2pdma_add_resource() places a provider's pages at offset within the BAR.
+  b.barPa = pciResourceStart(pci, p.bar) + p.apertureOffset;
+  b.barBus = pciBusAddress(pci, p.bar) + p.apertureOffset;
+  b.apertureBytes = p.apertureBytes ? p.apertureBytes : pciResourceLen(pci, p.bar) - p.apertureOffset;
   b.windowBytes = p.windowBytes;
   b.deviceMemBytes = deviceMemBytes;
   b.policy = p.policy;
@@ -42,9 +44,17 @@ std::string P2pExporter::check(PciDev& pci, const P2pExporterParams& params, std
        << " (choose one with a memory resource)";
     return os.str();
   }
-  if (params.apertureBytes > pciResourceLen(pci, params.bar)) {
+  const std::uint64_t len = pciResourceLen(pci, params.bar);
+  if (params.apertureOffset >= len || params.windowBytes == 0 ||
+      params.apertureOffset % params.windowBytes != 0) {
+    os << "P2pExporterParams.apertureOffset " << params.apertureOffset
+       << " must be a multiple of windowBytes (" << params.windowBytes << ") below the size of BAR "
+       << params.bar << " of " << pci.name() << " (" << len << ")";
+    return os.str();
+  }
+  if (params.apertureBytes > len - params.apertureOffset) {
     os << "P2pExporterParams.apertureBytes exceeds BAR " << params.bar << " of " << pci.name() << " (at most "
-       << pciResourceLen(pci, params.bar) << ")";
+       << len - params.apertureOffset << " from apertureOffset " << params.apertureOffset << ")";
     return os.str();
   }
   return barParams(pci, params, deviceMemBytes).check();

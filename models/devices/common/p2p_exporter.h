@@ -81,9 +81,16 @@ class P2pExportedMemory {
 struct P2pExporterParams {
   /// The BAR of the PCI function that exposes device memory. Unit: BAR index 0-5. Default 2.
   int bar = 2;
-  /// Bytes of that BAR used as the aperture (from its start). Unit: bytes. Default 0 = the whole
-  /// BAR. A resizable BAR as large as device memory plus policy Unlimited exports everything.
+  /// Bytes of that BAR used as the aperture (from apertureOffset). Unit: bytes. Default 0 = the
+  /// rest of the BAR. A resizable BAR as large as device memory plus policy Unlimited exports
+  /// everything.
   std::uint64_t apertureBytes = 0;
+  /// Where the aperture starts in the BAR (the `offset` of pci_p2pdma_add_resource(pdev, bar,
+  /// size, offset); below it the BAR holds something else, e.g. registers or a firmware area).
+  /// The BAR manager's windows, the bus addresses importers get and the SystemC BAR target's
+  /// window mappings all start there. Unit: bytes. Default 0. A multiple of windowBytes, below
+  /// the BAR's size.
+  std::uint64_t apertureOffset = 0;
   /// BAR window granularity (what one window register maps). Unit: bytes. Default 2 MiB.
   std::uint64_t windowBytes = 2ull << 20;
   /// The exporter's window policy (hmm/p2p_bar_manager.h BarPolicy). Default LruReclaim.

@@ -5,6 +5,7 @@
 #include "models/pcie/memory_target.h"
 #include "models/pcie/pci_dev.h"
 #include "sim/assert.h"
+#include "sim/config.h"
 
 namespace hmmsim {
 
@@ -20,7 +21,7 @@ GpuPlatformDevice::GpuPlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.na
   HMMSIM_ASSERT(err.empty(), "gpu " << ctx.name << ": " << err);
   gpu_ = std::make_unique<Gpu>(ctx.name.c_str(), p.gpu, ctx.physMem, *ctx.bar, *ctx.engine);
   const std::string derr = GpuDriver::check(*gpu_, *ctx.pci, p.driver);
-  HMMSIM_ASSERT(derr.empty(), "gpu " << ctx.name << ": " << derr);
+  if (!derr.empty()) throw ConfigError("<platform>", 0, 0, "devices." + ctx.name, derr);
   driver_ = std::make_unique<GpuDriver>(ctx.name, *gpu_, *ctx.pci, ctx.mapper, &ctx.checker, p.driver,
                                         &ctx.directory);
   driver_->exporter().setTrace(ctx.trace);

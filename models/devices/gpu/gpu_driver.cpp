@@ -27,7 +27,8 @@ constexpr std::uint64_t k2M = 2ull << 20;
 P2pExporterParams exporterParams(const GpuDriverParams& p) {
   P2pExporterParams e;
   e.bar = p.bar;
-  e.apertureBytes = 0;  // the whole BAR (GpuParams::barBytes)
+  e.apertureOffset = p.barApertureOffset;
+  e.apertureBytes = 0;  // the rest of the BAR (GpuParams::barBytes) from the offset
   e.windowBytes = p.barWindowBytes;
   e.policy = p.barPolicy;
   e.importerCapPages = p.importerCapPages;

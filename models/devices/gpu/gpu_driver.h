@@ -67,6 +67,10 @@ struct GpuDriverParams {
   int bar = 2;
   /// BAR window granularity. Unit: bytes. Default 2 MiB.
   std::uint64_t barWindowBytes = 2ull << 20;
+  /// Where the VRAM aperture starts in the BAR (P2pExporterParams::apertureOffset): the BAR's
+  /// bytes below it are not VRAM windows (a driver keeping the start of the BAR for itself). The
+  /// aperture is the rest of the BAR. Unit: bytes. Default 0. A multiple of barWindowBytes.
+  std::uint64_t barApertureOffset = 0;
   /// The exporter's window policy. Default LruReclaim (with a resizable BAR, Unlimited exports
   /// all of VRAM with fixed windows).
   BarPolicy barPolicy = BarPolicy::LruReclaim;

@@ -76,7 +76,7 @@ PhysMemParams ram() {
 }
 
 struct Platform {
-  explicit Platform(std::uint64_t apertureBytes)
+  explicit Platform(std::uint64_t apertureBytes, std::uint64_t apertureOffset = 0)
       : pm(ram()),
         topo(buildTopology(smallPlatform({"gpu0", "gpu1"}))),
         router(*topo, "top.route"),
@@ -94,6 +94,7 @@ struct Platform {
     fab.barMemory("gpu1").setBacking(&pm, kVram.value(), kVramBytes);
     P2pExporterParams ep;
     ep.apertureBytes = apertureBytes;
+    ep.apertureOffset = apertureOffset;
     REQUIRE(P2pExporter::check(pci("gpu1"), ep, kVramBytes).empty());
     exporter = std::make_unique<P2pExporter>("gpu1", pci("gpu1"), ep, kVramBytes, mem, pm, mapper, &checker);
     exporter->bindBarTarget(fab.barMemory("gpu1"));
@@ -251,4 +252,68 @@ TEST_CASE("p2p exporter: the thread whose map or move points a BAR window waits 
   CHECK(took[kChunks + 1] == 2 * cost);
   CHECK(p.exporter->stats().counterValue("window_program_ps") == (kChunks + 2) * cost);
   CHECK(p.violations.ok());
+}
+
+TEST_CASE("p2p exporter: an aperture at an offset in the BAR starts its windows and bus addresses there",
+          "[devices][p2p_exporter]") {
+  constexpr std::uint64_t kOffset = 64ull << 20;
+  Platform p(4 * kWindow, kOffset);  // gpu1's BAR 2 is 256 MiB: the aperture is [64 MiB, 72 MiB)
+  const std::uint64_t bar = pciBusAddress(p.pci("gpu1"), 2).value();
+  CHECK(p.exporter->bar().params().barBus.value() == bar + kOffset);
+  CHECK(p.exporter->bar().params().barPa == pciResourceStart(p.pci("gpu1"), 2) + kOffset);
+  constexpr unsigned kChunks = 6;  // two more than windows: the LRU reclaims two
+  const Va va = p.mapDeviceMemory(kChunks * kWindow);
+  for (unsigned c = 0; c < kChunks; ++c) {
+    const std::vector<std::uint8_t> b = tagged(kP, static_cast<std::uint8_t>(0x40 + c));
+    p.pm.write(kVram + c * kWindow + 3 * kP, b.data(), b.size());
+  }
+  std::vector<std::vector<std::uint8_t>> got(kChunks, std::vector<std::uint8_t>(kP));
+  std::vector<std::uint64_t> bus(kChunks);
+  std::vector<CplStatus> st(kChunks + 1, CplStatus::CompleterAbort);
+  const std::vector<std::uint8_t> w = tagged(kP, 0x99);
+  QkThread th("peer", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    PcieDmaEngine& e = p.fab.engine("gpu0");
+    for (unsigned c = 0; c < kChunks; ++c) {
+      bus[c] = p.busOf(va + c * kWindow + 3 * kP, c == kChunks - 1);
+      st[c] = e.read(bus[c], kP, got[c].data(), qk);
+    }
+    st[kChunks] = e.write(bus[kChunks - 1], kP, w.data(), qk);
+  });
+  sc_core::sc_start();
+  for (unsigned c = 0; c < kChunks; ++c) {
+    INFO("chunk " << c);
+    CHECK(st[c] == CplStatus::SuccessfulCompletion);
+    CHECK(got[c] == tagged(kP, static_cast<std::uint8_t>(0x40 + c)));
+    // Window k of the aperture is BAR bytes [64 MiB + k * 2 MiB, ...): page 3 of its chunk there.
+    CHECK(bus[c] >= bar + kOffset);
+    CHECK(bus[c] < bar + kOffset + 4 * kWindow);
+    CHECK((bus[c] - bar - kOffset) % kWindow == 3 * kP);
+  }
+  CHECK(st[kChunks] == CplStatus::SuccessfulCompletion);
+  std::vector<std::uint8_t> back(kP);
+  p.pm.read(kVram + (kChunks - 1) * kWindow + 3 * kP, back.data(), back.size());
+  CHECK(back == w);  // the write through the offset aperture landed in its device page
+  CHECK(p.exporter->bar().stats().counterValue("reclaims") == 2);
+  CHECK(p.violations.ok());
+}
+
+TEST_CASE("p2p exporter: an aperture offset must be window-aligned and leave the aperture inside the BAR",
+          "[devices][p2p_exporter]") {
+  std::unique_ptr<Topology> topo = buildTopology(smallPlatform({"gpu0", "gpu1"}));
+  PciDev& gpu1 = *topo->findDev("gpu1");  // BAR 2: 256 MiB
+  P2pExporterParams ep;
+  ep.apertureOffset = 64ull << 20;
+  CHECK(P2pExporter::check(gpu1, ep, kVramBytes).empty());
+  ep.apertureBytes = 192ull << 20;  // exactly the rest of the BAR
+  CHECK(P2pExporter::check(gpu1, ep, kVramBytes).empty());
+  ep.apertureBytes = 194ull << 20;
+  CHECK_THAT(P2pExporter::check(gpu1, ep, kVramBytes),
+             Catch::Contains(
+                 "apertureBytes exceeds BAR 2 of gpu1 (at most 201326592 from apertureOffset 67108864)"));
+  ep.apertureBytes = 0;
+  ep.apertureOffset = 3ull << 20;
+  CHECK_THAT(P2pExporter::check(gpu1, ep, kVramBytes),
+             Catch::Contains("apertureOffset 3145728 must be a multiple of windowBytes (2097152)"));
+  ep.apertureOffset = 256ull << 20;
+  CHECK_THAT(P2pExporter::check(gpu1, ep, kVramBytes), Catch::Contains("below the size of BAR 2 of gpu1"));
 }
