@@ -139,6 +139,9 @@ const ParamTable<ImporterDmaParams>& importerDmaParamTable() {
               1 << 30);
     t.boolean("fault_ahead_past_end", &ImporterDmaParams::faultAheadPastEnd,
               "a fault maps fault_ahead pages even past the transfer's end");
+    t.integer("fault_around", &ImporterDmaParams::faultAroundPages, "pages",
+              "a fault also maps the unmapped pages of the aligned block this big around it (a power of 2)",
+              1, 1 << 20);
     t.integer("max_fault_retries", &ImporterDmaParams::maxFaultRetries, "faults",
               "device faults tried for one page before the transfer fails", 1, 1 << 20);
     t.merge(importerMirrorTable(), &ImporterDmaParams::mirror);
@@ -363,6 +366,10 @@ const ParamTable<NicParams>& nicParamTable() {
     t.integer("descriptor_batch", &NicParams::descriptorBatch, "descriptors",
               "descriptors fetched per DMA read", 1, 4096);
     t.boolean("record_wire", &NicParams::recordWire, "keep every transmitted byte");
+    t.integer("fault_around", &NicParams::faultAroundPages, "pages",
+              "a fault of its TX/monitor importer also maps the unmapped pages of the aligned block this "
+              "big around it (a power of 2; 16 = 64KiB, the kernel's fault_around_bytes)",
+              1, 1 << 20);
     t.integer("queue_retry_limit", &NicParams::queueRetryLimit, "retries",
               "queue writer: retries of an access whose fault cannot map for now, before it gives up", 0,
               1u << 20);

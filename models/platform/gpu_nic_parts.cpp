@@ -63,7 +63,9 @@ std::unique_ptr<ImporterDma> GpuNicParts::newImporter(const std::string& name, V
 }
 
 ImporterDma& GpuNicParts::importerOver(Va start, std::uint64_t bytes) {
-  importer_ = newImporter(nicName_ + ".dma", start, bytes);
+  ImporterDmaParams ip;
+  ip.faultAroundPages = nic_->nic().params().faultAroundPages;  // the NIC's fault-around block
+  importer_ = newImporter(nicName_ + ".dma", start, bytes, ip);
   if (importer_->mirror().map(start, start + bytes, false) != HmmStatus::Ok)
     fail("nic", "the NIC's importer cannot map its range");
   return *importer_;

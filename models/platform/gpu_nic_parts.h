@@ -35,12 +35,14 @@ class GpuNicParts {
   /// buffer: at the start of its mapping when `place` places it (placedRegion checks it), else
   /// `r.bytes` of anonymous memory of its own.
   Va processBuffer(const WorkloadPlacement& place, const PlaceableRegion& r);
-  /// The NIC's importer over [start, start + bytes), every page mapped ahead (one per parts).
+  /// The NIC's importer over [start, start + bytes), every page mapped ahead (one per parts); its
+  /// device faults map the NIC's fault-around block (NicParams::faultAroundPages).
   ImporterDma& importerOver(Va start, std::uint64_t bytes);
   /// Another importer of the NIC over [start, start + bytes) (one more memory region of the same
   /// PCI function, on its DMA engine), nothing mapped: its pages fault in on demand, as an ODP
-  /// region's do. `name` names its stats group. The caller keeps it and destroys it before the
-  /// parts.
+  /// region's do. `name` names its stats group; `params` as given (small_bar's regions fault
+  /// exactly their reads: no fault-around unless `params` asks). The caller keeps it and destroys
+  /// it before the parts.
   std::unique_ptr<ImporterDma> newImporter(const std::string& name, Va start, std::uint64_t bytes,
                                            const ImporterDmaParams& params = {});
 

@@ -9,7 +9,9 @@
 
 #include "hmm/p2p_checker.h"
 #include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/mmap_lock.h"
 #include "models/cpu_mmu/phys_mem.h"
+#include "models/cpu_mmu/vma.h"
 #include "models/pcie/dma_engine.h"
 #include "models/pcie/dma_mapping.h"
 #include "models/pcie/iommu.h"
@@ -68,6 +70,8 @@ std::string ImporterDmaParams::check() const {
     o << "maxBurstBytes must be a positive multiple of 4096 (is " << maxBurstBytes << ")";
   else if (faultAheadPages == 0)
     o << "faultAheadPages must be at least 1";
+  else if (faultAroundPages == 0 || (faultAroundPages & (faultAroundPages - 1)) != 0)
+    o << "faultAroundPages must be a power of 2 (is " << faultAroundPages << ")";
   else if (maxFaultRetries == 0)
     o << "maxFaultRetries must be at least 1";
   return o.str();
@@ -123,13 +127,13 @@ ImporterDma::~ImporterDma() {
 }
 
 ImporterDmaResult ImporterDma::issueWrite(Va va, std::uint64_t len, const std::uint8_t* data,
-                                          tlm_utils::tlm_quantumkeeper& qk) {
-  return transfer(true, va, len, const_cast<std::uint8_t*>(data), qk);
+                                          tlm_utils::tlm_quantumkeeper& qk, Va dmaEnd) {
+  return transfer(true, va, len, const_cast<std::uint8_t*>(data), qk, dmaEnd);
 }
 
 ImporterDmaResult ImporterDma::issueRead(Va va, std::uint64_t len, std::uint8_t* data,
-                                         tlm_utils::tlm_quantumkeeper& qk) {
-  return transfer(false, va, len, data, qk);
+                                         tlm_utils::tlm_quantumkeeper& qk, Va dmaEnd) {
+  return transfer(false, va, len, data, qk, dmaEnd);
 }
 
 ImporterDmaResult ImporterDma::write(Va va, std::uint64_t len, const std::uint8_t* data,
@@ -157,7 +161,7 @@ void ImporterDma::drain(tlm_utils::tlm_quantumkeeper& qk) {
 }
 
 ImporterDmaResult ImporterDma::transfer(bool write, Va va, std::uint64_t len, std::uint8_t* data,
-                                        tlm_utils::tlm_quantumkeeper& qk) {
+                                        tlm_utils::tlm_quantumkeeper& qk, Va dmaEnd) {
   ImporterDmaResult res;
   const Va end = va + len;
   const Va winEnd = mirror_.start() + (mirror_.pages() << kPageShift);
@@ -180,7 +184,7 @@ ImporterDmaResult ImporterDma::transfer(bool write, Va va, std::uint64_t len, st
         res.status = ImporterDmaStatus::Fault;
         res.mapStatus = HmmStatus::Busy;
       }
-      if (tries == params_.maxFaultRetries || !deviceFault(page, end, write, qk, res)) return res;
+      if (tries == params_.maxFaultRetries || !deviceFault(page, end, dmaEnd, write, qk, res)) return res;
       id = mirror_.beginDmaId(pos, write);
     }
     // From here the page is a DMA of the mirror: an invalidation covering it must wait for it.
@@ -217,32 +221,58 @@ bool ImporterDma::extends(const Run& run, const DeviceTranslation& t, DmaAddr a,
   return !hasFrame(t.kind) || t.pfn == run.lastPfn + 1;
 }
 
-bool ImporterDma::deviceFault(Va page, Va end, bool write, tlm_utils::tlm_quantumkeeper& qk,
+bool ImporterDma::deviceFault(Va page, Va end, Va dmaEnd, bool write, tlm_utils::tlm_quantumkeeper& qk,
                               ImporterDmaResult& res) {
   ++faults_;
   const std::uint64_t t0 = localNowPs(qk);
   qk.inc(psTime(params_.faultPs));
   qk.sync();  // the fault is handled at synchronised time: its outcome depends on no quantum
-  const Va winEnd = mirror_.start() + (mirror_.pages() << kPageShift);
+  const Va winStart = mirror_.start();
+  const Va winEnd = winStart + (mirror_.pages() << kPageShift);
   const Va ahead = std::min(page + (params_.faultAheadPages << kPageShift), winEnd);
   const Va mapEnd = std::min(end.alignUp(kPageSize), ahead);
   if (params_.faultAheadPastEnd && ahead > mapEnd && mirror_.map(page, ahead, write) == HmmStatus::Ok) {
-    traceFault(t0, page, ahead, write, HmmStatus::Ok, qk);
+    traceFault(t0, page, page, ahead, write, HmmStatus::Ok, qk);
+    return true;
+  }
+  // One hmm_range_fault over more than the transfer, where nothing is mapped yet: the rest of the
+  // device's DMA and the fault-around block (pages already mapped bound it: mapping them again
+  // would only replace their entries). Each page mapped costs its walk and DMA map as any other.
+  Va lo = page, hi = mapEnd;
+  const Va far = std::min(std::max(dmaEnd.alignUp(kPageSize), mapEnd), ahead);
+  Va blockLo = page, blockHi = far;
+  if (params_.faultAroundPages > 1) {
+    const std::uint64_t block = params_.faultAroundPages << kPageShift;
+    blockLo = winStart + ((page - winStart) / block) * block;
+    blockHi = std::max(far, std::min(blockLo + block, ahead));
+  }
+  if (blockLo < page || blockHi > mapEnd) {
+    // The block stays inside the faulting page's vma, as the kernel's fault-around does.
+    MmapReadLock l(mm_);
+    if (const Vma* v = mm_.vmaLookup(page)) {
+      blockLo = std::max(blockLo, v->vmStart);
+      blockHi = std::min(blockHi, v->vmEnd);
+    }
+  }
+  while (hi < blockHi && mirror_.kindAt(hi) == HmmDmaKind::None) hi = hi + kPageSize;
+  while (lo > blockLo && mirror_.kindAt(lo - kPageSize) == HmmDmaKind::None) lo = lo - kPageSize;
+  if ((lo < page || hi > mapEnd) && mirror_.map(lo, hi, write) == HmmStatus::Ok) {
+    traceFault(t0, page, lo, hi, write, HmmStatus::Ok, qk);
     return true;
   }
   const HmmStatus st = mirror_.map(page, mapEnd, write);
-  traceFault(t0, page, mapEnd, write, st, qk);
+  traceFault(t0, page, page, mapEnd, write, st, qk);
   if (st == HmmStatus::Ok) return true;
   res.status = ImporterDmaStatus::Fault;
   res.mapStatus = st;
   return false;
 }
 
-void ImporterDma::traceFault(std::uint64_t startPs, Va page, Va mapEnd, bool write, HmmStatus st,
+void ImporterDma::traceFault(std::uint64_t startPs, Va page, Va mapStart, Va mapEnd, bool write, HmmStatus st,
                              tlm_utils::tlm_quantumkeeper& qk) {
   if (trace_ == nullptr || !trace_->on(TraceCategory::HmmFault)) return;
   std::ostringstream args;
-  args << (write ? "write" : "read") << " at " << page << ", mapped [" << page << ", " << mapEnd
+  args << (write ? "write" : "read") << " at " << page << ", mapped [" << mapStart << ", " << mapEnd
        << "): " << hmmStatusName(st);
   trace_->slice(TraceCategory::HmmFault, faultTrack_, "device fault", startPs, localNowPs(qk) - startPs,
                 args.str());

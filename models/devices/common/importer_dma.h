@@ -8,7 +8,12 @@
 //    address space: device TLB, device page table, hmmRangeDmaMap on a miss. A miss is a device
 //    page fault: the device charges `faultPs` (the driver's fault service), syncs (the fault
 //    decides at synchronised time), and maps from the faulting page to the end of the transfer
-//    (at most `faultAheadPages`), then retries;
+//    (at most `faultAheadPages`), then retries. One fault also maps, where they are not mapped
+//    yet, the pages up to the end of the device's whole DMA when the transfer is a piece of one
+//    (issueRead/issueWrite's `dmaEnd`: an ODP NIC faults a work request's whole data segment)
+//    and the aligned block of `faultAroundPages` around the faulting page (fault-around, as
+//    GPU SVM drivers fault a chunk), so a device streaming page-sized transfers after an
+//    invalidation takes one fault per block, not per page;
 //  - bursts: consecutive pages whose DMA addresses (and frames) are contiguous and of one kind
 //    are coalesced into one burst of at most `maxBurstBytes` (with the mirror's iovaLink, system
 //    pages need contiguous IOVAs only: the root complex scatters the burst), issued on the device's
@@ -83,6 +88,10 @@ struct ImporterDmaParams {
   /// per transfer. If that range cannot be mapped whole (a hole), the fault maps up to the
   /// transfer's end only. Default false.
   bool faultAheadPastEnd = false;
+  /// A device fault also maps the unmapped pages of the aligned block of this many pages around
+  /// the faulting page (fault-around; clipped to the window and by faultAheadPages; a hole or a
+  /// refusal there maps the transfer's pages only). Unit: pages. Default 1 (none). A power of 2.
+  std::uint64_t faultAroundPages = 1;
   /// Device faults tried for one page before the transfer fails (each retry follows an
   /// invalidation that raced with the fault). Unit: faults. Default 16.
   unsigned maxFaultRetries = 16;
@@ -134,10 +143,14 @@ class ImporterDma {
   /// From the device's SC_THREAD with its quantum keeper: issue the transfer and return once
   /// the last burst is issued (local time = when the engine can issue again); the bursts stay
   /// in flight until their completion. `data`: the bytes to write / the buffer to read into
-  /// (ignored in timing-only mode; read data is valid from the result's donePs on).
+  /// (ignored in timing-only mode; read data is valid from the result's donePs on). `dmaEnd`:
+  /// the end of the device's DMA this transfer is a piece of (a TX descriptor's buffer read
+  /// packet by packet); a device fault maps the pages up to it that are not mapped yet (default:
+  /// the transfer's end).
   ImporterDmaResult issueWrite(Va va, std::uint64_t len, const std::uint8_t* data,
-                               tlm_utils::tlm_quantumkeeper& qk);
-  ImporterDmaResult issueRead(Va va, std::uint64_t len, std::uint8_t* data, tlm_utils::tlm_quantumkeeper& qk);
+                               tlm_utils::tlm_quantumkeeper& qk, Va dmaEnd = Va());
+  ImporterDmaResult issueRead(Va va, std::uint64_t len, std::uint8_t* data, tlm_utils::tlm_quantumkeeper& qk,
+                              Va dmaEnd = Va());
   /// issueWrite/issueRead, then the caller's local time moves to the completion and the
   /// transfer's bursts are retired.
   ImporterDmaResult write(Va va, std::uint64_t len, const std::uint8_t* data,
@@ -179,11 +192,13 @@ class ImporterDma {
   };
   static constexpr std::uint64_t kIssuing = ~0ull;
   ImporterDmaResult transfer(bool write, Va va, std::uint64_t len, std::uint8_t* data,
-                             tlm_utils::tlm_quantumkeeper& qk);
-  /// Device fault at `page`: charge, sync, map [page, end) (capped). False (res filled) on failure.
-  bool deviceFault(Va page, Va end, bool write, tlm_utils::tlm_quantumkeeper& qk, ImporterDmaResult& res);
-  /// The fault at `page` that began at `startPs` mapped up to `mapEnd` with `st`: its trace slice.
-  void traceFault(std::uint64_t startPs, Va page, Va mapEnd, bool write, HmmStatus st,
+                             tlm_utils::tlm_quantumkeeper& qk, Va dmaEnd);
+  /// Device fault at `page`: charge, sync, map [page, end) (capped), with the unmapped pages up
+  /// to `dmaEnd` and around `page` (faultAroundPages) when they map. False (res filled) on failure.
+  bool deviceFault(Va page, Va end, Va dmaEnd, bool write, tlm_utils::tlm_quantumkeeper& qk,
+                   ImporterDmaResult& res);
+  /// The fault at `page` that began at `startPs` mapped [mapStart, mapEnd) with `st`: its trace slice.
+  void traceFault(std::uint64_t startPs, Va page, Va mapStart, Va mapEnd, bool write, HmmStatus st,
                   tlm_utils::tlm_quantumkeeper& qk);
   bool extends(const Run& run, const DeviceTranslation& t, DmaAddr a, std::uint64_t n) const;
   void issueRun(Run& run, bool write, tlm_utils::tlm_quantumkeeper& qk, ImporterDmaResult& res);

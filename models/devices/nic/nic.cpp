@@ -96,6 +96,8 @@ std::string Nic::validate(const NicParams& p) {
     e << "txBufferBytes " << p.txBufferBytes << " must hold one packet (packetBytes " << p.packetBytes << ")";
   else if (p.descriptorBatch == 0)
     e << "descriptorBatch must be > 0";
+  else if (p.faultAroundPages == 0 || (p.faultAroundPages & (p.faultAroundPages - 1)) != 0)
+    e << "faultAroundPages must be a power of 2 (is " << p.faultAroundPages << ")";
   else if (p.barBytes < kRegisterBytes)
     e << "barBytes " << p.barBytes << " must hold the registers (" << kRegisterBytes << ")";
   return e.str();
@@ -246,7 +248,9 @@ std::uint64_t Nic::transmitBuffer(std::uint64_t addr, std::uint64_t len) {
     pkt_.resize(plen);
     DmaIssue r;
     if (txImporter_) {
-      const ImporterDmaResult ir = txImporter_->issueRead(Va(addr + off), plen, pkt_.data(), txQk_);
+      // A fault maps the rest of the buffer too: the descriptor's whole DMA, not this packet.
+      const ImporterDmaResult ir =
+          txImporter_->issueRead(Va(addr + off), plen, pkt_.data(), txQk_, Va(addr + len));
       r.status = ir.ok() ? CplStatus::SuccessfulCompletion : CplStatus::CompleterAbort;
       r.donePs = ir.donePs;
     } else {

@@ -44,8 +44,10 @@
 // buffers' addresses are process virtual addresses (the NIC's driver registered the process range,
 // as an on-demand-paging RDMA NIC does): each packet is read through the shared importer data path
 // (models/devices/common/importer_dma.h: device MMU, device faults, IOMMU, p2p to a peer's BAR,
-// in-flight DMA that invalidations wait for, the checker). Descriptor fetch and write-back stay on
-// the ring's DMA addresses (kernel memory).
+// in-flight DMA that invalidations wait for, the checker), and a device fault there maps the rest
+// of the descriptor's buffer (as an ODP NIC faults a work request's whole data segment) and the
+// fault-around block (`faultAroundPages`, applied by whoever builds the importer), not one packet.
+// Descriptor fetch and write-back stay on the ring's DMA addresses (kernel memory).
 // Timing: loosely timed, each engine an SC_THREAD with its own quantum keeper, synchronised at
 // every decision. Doorbells take effect when their write reaches the register.
 // Leaves out: the receive path beyond storage-request records (no packet buffers, no RX
@@ -136,6 +138,10 @@ struct NicParams {
   std::uint32_t descriptorBatch = 32;
   /// Keep every transmitted byte (false: count and time packets only). Default true.
   bool recordWire = true;
+  /// Device faults of the NIC's TX and monitoring importers also map the unmapped pages of the
+  /// aligned block of this many pages around the faulting page (ImporterDmaParams::
+  /// faultAroundPages). Unit: pages. Default 16 (64 KiB). A power of 2.
+  std::uint64_t faultAroundPages = 16;
   /// Queue writer: retries of one queue access whose device fault could not map (-EBUSY, or the
   /// exporter refusing the p2p map for now) before the NIC gives up. Unit: retries. Default 100.
   std::uint32_t queueRetryLimit = 100;

@@ -693,6 +693,88 @@ TEST_CASE("with faultAheadPastEnd a streamer of small transfers takes one fault 
   CHECK(p.violations.ok());
 }
 
+TEST_CASE(
+    "with faultAroundPages a streamer of page transfers takes one fault per block, each page walked once") {
+  bigQuantum();
+  Options o;
+  o.importer.faultAroundPages = 16;
+  o.importer.mirror.walkPagePs = 20'000;
+  o.importer.mirror.mapPagePs = 100'000;
+  o.importer.mirror.faultPagePs = 500'000;
+  DmaPlatform p(o);
+  constexpr std::uint64_t kPages = 40, kLen = kPages * kPageSize;
+  const Va va = p.mapAnon(kLen);
+  ImporterDma& imp = p.importerOver(va, kPages);
+  const std::vector<std::uint8_t> out = pattern(kLen, 7);
+  bool ok = true;
+  QkThread t("dev", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    for (std::uint64_t i = 0; i < kPages; ++i)  // one page per transfer, like packets
+      ok = imp.write(va + i * kPageSize, kPageSize, out.data() + i * kPageSize, qk).ok() && ok;
+  });
+  sc_core::sc_start();
+  CHECK(ok);
+  CHECK(imp.stats().counterValue("device_faults") == 3);  // pages 0, 16, 32 (40 pages: the last block is 8)
+  CHECK(imp.mirror().stats().counterValue("commits") == 3);
+  // Each page is walked and mapped once (no block maps a mapped page again), and faulted in once.
+  CHECK(imp.stats().counterValue("walk_ps") == kPages * (20'000 + 100'000) + kPages * 500'000);
+  CHECK(p.cpu(va, kLen) == out);
+  CHECK(p.violations.ok());
+}
+
+TEST_CASE(
+    "a fault of a transfer that is a piece of a larger DMA maps to the DMA's end, not past mapped pages") {
+  bigQuantum();
+  DmaPlatform p;
+  constexpr std::uint64_t kPages = 24, kLen = kPages * kPageSize;
+  const Va va = p.mapAnon(kLen);
+  ImporterDma& imp = p.importerOver(va, kPages);
+  const std::vector<std::uint8_t> out = pattern(kLen, 8);
+  bool ok = true;
+  std::uint64_t commitsBefore = 0;
+  QkThread t("dev", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    // Pages 4 and 5 are mapped already: the first fault stops before them.
+    ok = imp.write(va + 4 * kPageSize, 2 * kPageSize, out.data() + 4 * kPageSize, qk).ok();
+    commitsBefore = imp.mirror().stats().counterValue("commits");
+    // Three DMAs of 8 pages (a descriptor's buffer each), sent page by page.
+    for (std::uint64_t d = 0; d < 3; ++d) {
+      const Va dmaEnd = va + (d + 1) * 8 * kPageSize;
+      for (std::uint64_t i = d * 8; i < (d + 1) * 8; ++i)
+        ok = imp.issueWrite(va + i * kPageSize, kPageSize, out.data() + i * kPageSize, qk, dmaEnd).ok() && ok;
+      imp.drain(qk);
+    }
+  });
+  sc_core::sc_start();
+  CHECK(ok);
+  // [4, 6) by the first write; then [0, 4), [6, 8), [8, 16), [16, 24): one fault each.
+  CHECK(imp.stats().counterValue("device_faults") == 5);
+  CHECK(imp.mirror().stats().counterValue("commits") - commitsBefore == 4);
+  CHECK(p.cpu(va, kLen) == out);
+  CHECK(p.violations.ok());
+}
+
+TEST_CASE("the fault-around block stays inside the faulting page's vma") {
+  bigQuantum();
+  Options o;
+  o.importer.faultAroundPages = 16;
+  DmaPlatform p(o);
+  constexpr std::uint64_t kPages = 16, kLen = kPages * kPageSize;
+  const Va va = p.mapAnon(kLen);
+  REQUIRE(p.mm->munmap(va + 12 * kPageSize, 4 * kPageSize) == Errno::Ok);  // a hole in the block
+  ImporterDma& imp = p.importerOver(va, kPages);
+  const std::vector<std::uint8_t> out = pattern(12 * kPageSize, 9);
+  bool ok = true;
+  QkThread t("dev", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    for (std::uint64_t i = 0; i < 12; ++i)
+      ok = imp.write(va + i * kPageSize, kPageSize, out.data() + i * kPageSize, qk).ok() && ok;
+  });
+  sc_core::sc_start();
+  CHECK(ok);
+  CHECK(imp.stats().counterValue("device_faults") == 1);  // [0, 12) in one, not a page per fault
+  CHECK(imp.mirror().stats().counterValue("commits") == 1);
+  CHECK(p.cpu(va, 12 * kPageSize) == out);
+  CHECK(p.violations.ok());
+}
+
 TEST_CASE("a device fault costs faultPs plus the walk, each handle_mm_fault and the map of every page") {
   bigQuantum();
   Options plain, costed;
