@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "models/cpu_mmu/cpu_mmu_params.h"
+#include "models/platform/device_params.h"
 #include "scenarios/param_tables.h"
 #include "scenarios/scenario.h"
 #include "scenarios/workloads.h"
@@ -17,25 +18,38 @@ RegionSpec parseRegionOf(const ConfigNode& n, const std::string& nameKey, const 
 
 namespace {
 
-/// Device types whose PlatformDevice::openDeviceFile gives a file to map.
-const std::vector<std::string> kDeviceFileTypes = {"colour_engine"};
+/// Device types whose PlatformDevice::openDeviceFile gives a file to map (deviceFileSpan).
+const std::vector<std::string> kDeviceFileTypes = {"colour_engine", "gpu", "nvme"};
 
-const std::vector<std::string> kMappingKeys = {"name", "size", "prot", "kind", "thp", "page_size", "device"};
+const std::vector<std::string> kMappingKeys = {"name", "size",      "prot",   "kind",
+                                               "thp",  "page_size", "device", "offset"};
 
-/// "2MiB" / "1GiB" / "N B" for messages.
-std::string sizeText(std::uint64_t b) {
-  if (b % (1ull << 30) == 0) return std::to_string(b >> 30) + "GiB";
-  if (b % (1ull << 20) == 0) return std::to_string(b >> 20) + "MiB";
-  if (b % (1ull << 10) == 0) return std::to_string(b >> 10) + "KiB";
-  return std::to_string(b) + " B";
+/// What a device's file lets a process map: file offsets [first, first + bytes), as the device's
+/// mmap checks them (P2pExporter::mmapSpecial against the memory it exports), and what they are.
+struct DeviceFileSpan {
+  std::uint64_t first = 0;
+  std::uint64_t bytes = 0;
+  std::string what;
+};
+
+/// The file of device `x` (one of kDeviceFileTypes) on platform `d`.
+DeviceFileSpan deviceFileSpan(const DeviceDesc& x, const PlatformDesc& d) {
+  if (x.type == "colour_engine")
+    return {0, deviceParams<ColourEngineDeviceParams>(x).engine.deviceMemoryBytes, "its device memory"};
+  if (x.type == "gpu") {
+    const GpuDeviceParams p = deviceParams<GpuDeviceParams>(x);
+    return {p.driver.vramMmapOffset, p.gpu.vramBytes, "its VRAM"};
+  }
+  // nvme: BAR 0 of its endpoint (checkNvme made sure it has one)
+  return {0, endpointBarBytes(d, x.endpoint, 0), "its BAR 0: registers, doorbells and CMB"};
 }
 
-/// A device-file mapping's device exists and has a device file.
-void checkDeviceFile(const ConfigNode& at, const PlatformDesc& d, const std::string& device) {
+/// A device-file mapping's device exists and has a device file; returns it.
+const DeviceDesc& checkDeviceFile(const ConfigNode& at, const PlatformDesc& d, const std::string& device) {
   std::vector<std::string> names;
   for (const DeviceDesc& x : d.devices)
     if (std::find(kDeviceFileTypes.begin(), kDeviceFileTypes.end(), x.type) != kDeviceFileTypes.end()) {
-      if (x.name == device) return;
+      if (x.name == device) return x;
       names.push_back(x.name);
     }
   at.fail("no device with a device file named '" + device + "' in platform.devices (devices of type " +
@@ -43,10 +57,46 @@ void checkDeviceFile(const ConfigNode& at, const PlatformDesc& d, const std::str
           ")" + didYouMean(device, names));
 }
 
+/// `offset:` of mapping `n` (a device-file mapping's mmap offset) into m.offset, and the mapping
+/// within its device's file: a multiple of 4 KiB, [offset, offset + size) inside the file.
+void parseOffset(const ConfigNode& n, const PlatformDesc& d, MappingDesc& m) {
+  const std::optional<ConfigNode> o = n.find("offset");
+  if (m.kind != MapKind::DeviceFile) {
+    if (o)
+      o->fail(std::string("offset is where a device-file mapping starts in its device's file; kind ") +
+              mapKindName(m.kind) + " has none: remove offset (or take kind: device-file with a device:)");
+    return;
+  }
+  const DeviceFileSpan f = deviceFileSpan(checkDeviceFile(n.at("device"), d, m.device), d);
+  const std::uint64_t end = f.first + f.bytes;
+  const std::string file = m.device + "'s device file, which maps " + sizeText(f.bytes) + " (" + f.what +
+                           (f.first ? ") from offset " + sizeText(f.first) : std::string(")"));
+  if (o) {
+    m.offset = o->asBytes();
+    if (m.offset % kPageSize != 0)
+      o->fail("offset " + std::to_string(m.offset) +
+              " is not a multiple of 4KiB (mmap's offset counts pages): give e.g. " +
+              sizeText(m.offset / kPageSize * kPageSize));
+    if (m.offset < f.first || m.offset >= end)
+      o->fail("offset " + sizeText(m.offset) + " is " +
+              (m.offset < f.first ? "before the start" : "past the end") + " of " + file +
+              ": give an offset " + (f.first ? "from " + sizeText(f.first) + " " : "") + "below " +
+              sizeText(end));
+  } else {
+    m.offset = f.first;
+  }
+  if (m.bytes > end - m.offset) {
+    std::string fix = "make size at most " + sizeText(end - m.offset);
+    if (o && m.bytes <= f.bytes) fix += " or offset at most " + sizeText(end - m.bytes);
+    (o ? *o : n.at("size"))
+        .fail("offset " + sizeText(m.offset) + " + size " + sizeText(m.bytes) + " reach past the end of " +
+              file + ": " + fix);
+  }
+}
+
 MappingDesc parseMapping(const ConfigNode& n, const PlatformDesc& d) {
   n.requireKeys(kMappingKeys);
   const RegionSpec r = detail::parseRegionOf(n, "name", "device");
-  if (r.kind == MapKind::DeviceFile) checkDeviceFile(n.at("device"), d, r.device);
   MappingDesc m;
   m.name = r.name;
   m.kind = r.kind;
@@ -55,6 +105,7 @@ MappingDesc parseMapping(const ConfigNode& n, const PlatformDesc& d) {
   m.thp = r.thp;
   m.hugePageBytes = r.hugePageBytes;
   m.device = r.device;
+  parseOffset(n, d, m);
   return m;
 }
 
@@ -133,7 +184,7 @@ WorkloadPlacement parsePlacement(const ConfigNode& n, const PlatformDesc& d,
     if (m == p->memory.end())
       value.fail("process '" + r.process + "' has no mapping '" + mapping +
                  "' (its mappings: " + joinedWords(maps) + ")" + didYouMean(mapping, maps));
-    if (const std::string why = placementRefusal(r, m->kind, m->prot, m->device); !why.empty())
+    if (const std::string why = placementRefusal(r, m->kind, m->prot, m->device, m->offset); !why.empty())
       value.fail(why);
     if (r.bytes > m->bytes) {
       std::string msg = region;

@@ -1,6 +1,7 @@
 // workload.gpu_stream_out: the RFC's GPU results streamed out by the NIC
 // (models/platform/gpu_stream_out.h) as a scenario workload.
 
+#include "models/platform/device_params.h"
 #include "models/platform/gpu_stream_out.h"
 #include "scenarios/param_tables.h"
 #include "scenarios/workloads.h"
@@ -29,7 +30,9 @@ const ParamTable<GpuStreamOutParams>& gpuStreamOutParamTable() {
             4096, 1ull << 40);
     t.bytes("buffer", &GpuStreamOutParams::bufferBytes, "one TX descriptor's buffer", 1, 32ull << 10);
     t.integer("seed", &GpuStreamOutParams::seed, "", "seed of the results' pattern", 0, INT64_MAX);
-    addPlaceParam(t, "results (bounce: the process memory the GPU copies to and the NIC sends from)");
+    addPlaceParam(t,
+                  "results (bounce: the process memory the GPU copies to and the NIC sends from; p2p: a "
+                  "device-file mapping of the gpu within its kernel_region)");
     return t;
   }();
   return table;
@@ -40,14 +43,17 @@ std::any parseGpuStreamOut(const ConfigNode& n, Scenario& s) {
   GpuStreamOutParams c;
   gpuStreamOutParamTable().load(n, c);
   const ConfigNode& gpuAt = n.has("gpu") ? n.at("gpu") : n;
-  requireDevice(gpuAt, d, c.gpu, "gpu");  // its BAR against its VRAM: checked with the platform
+  const DeviceDesc& gpu =
+      requireDevice(gpuAt, d, c.gpu, "gpu");  // its BAR against its VRAM: checked with the platform
   requireDevice(n.has("nic") ? n.at("nic") : n, d, c.nic, "nic");
   if (c.chunkBytes % c.bufferBytes != 0 || c.chunkBytes % 4096 != 0)
     (n.has("chunk") ? n.at("chunk") : n).fail("chunk must be a multiple of buffer and of 4KiB");
   if (c.bytes % c.chunkBytes != 0)
     (n.has("bytes") ? n.at("bytes") : n).fail("bytes must be a multiple of chunk");
   ensureProcess(d, c.process);
-  if (auto place = n.find("place")) c.place = parsePlacement(*place, d, gpuStreamOutPlaceable(c));
+  if (auto place = n.find("place"))
+    c.place = parsePlacement(*place, d,
+                             gpuStreamOutPlaceable(c, GpuVramLayout::of(deviceParams<GpuDeviceParams>(gpu))));
   return c;
 }
 

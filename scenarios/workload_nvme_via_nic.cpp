@@ -46,6 +46,8 @@ const ParamTable<NvmeViaNicParams>& nvmeViaNicParamTable() {
                "cpu path: CPU time to build and submit one command", 0, 1'000'000'000'000ull);
     t.duration("completion_cost", &NvmeViaNicParams::completionCostPs,
                "cpu path: CPU time per completion in the completion handler", 0, 1'000'000'000'000ull);
+    addPlaceParam(t,
+                  "nvme_bar (p2p: a device-file mapping of the nvme device from offset 0, all of its BAR 0)");
     return t;
   }();
   return table;
@@ -63,6 +65,8 @@ std::any parseNvmeViaNic(const ConfigNode& n, Scenario& s) {
   const auto [key, why] = nvmeViaNicProblem(w, np);
   if (!key.empty()) (n.has(key) ? n.at(key) : n).fail(why);
   ensureProcess(d, w.process);
+  if (auto place = n.find("place"))
+    w.place = parsePlacement(*place, d, nvmeViaNicPlaceable(w, endpointBarBytes(d, nvme.endpoint, 0)));
   return w;
 }
 

@@ -41,6 +41,14 @@ DeviceDesc& requireDevice(const ConfigNode& at, PlatformDesc& d, const std::stri
   at.fail(msg);
 }
 
+std::uint64_t endpointBarBytes(const PlatformDesc& d, const std::string& endpoint, int index) {
+  for (const EndpointDesc& e : d.topology.endpoints)
+    if (e.name == endpoint && !e.functions.empty())
+      for (const BarDesc& b : e.functions.front().bars)
+        if (b.index == index) return b.size;
+  return 0;
+}
+
 void ensureProcess(PlatformDesc& d, const std::string& name) {
   if (std::none_of(d.processes.begin(), d.processes.end(),
                    [&](const ProcessDesc& p) { return p.name == name; }))

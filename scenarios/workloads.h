@@ -60,6 +60,13 @@ const WorkloadKind* findWorkloadKind(const std::string& key);
 /// that type) when there is none.
 DeviceDesc& requireDevice(const ConfigNode& at, PlatformDesc& d, const std::string& name,
                           const std::string& type);
+/// Device `d`'s params struct (P: its type's), or P{} when the file gave none.
+template <class P>
+P deviceParams(const DeviceDesc& d) {
+  return d.params.has_value() ? std::any_cast<P>(d.params) : P{};
+}
+/// The size of BAR `index` of topology endpoint `endpoint` (function 0), or 0 when it has none.
+std::uint64_t endpointBarBytes(const PlatformDesc& d, const std::string& endpoint, int index);
 /// Adds process `name` to the platform unless it is there.
 void ensureProcess(PlatformDesc& d, const std::string& name);
 

@@ -39,16 +39,22 @@ std::vector<std::uint8_t> gpuResultsPattern(std::uint64_t bytes, std::uint64_t s
   return v;
 }
 
-std::vector<PlaceableRegion> gpuStreamOutPlaceable(const GpuStreamOutParams& params) {
+std::vector<PlaceableRegion> gpuStreamOutPlaceable(const GpuStreamOutParams& params,
+                                                   const GpuVramLayout& gpu) {
   PlaceableRegion results{"results", params.process, params.bytes, {}};
-  results.rule.users = "the GPU's copy engine writes it, the NIC reads it";
   if (params.path == GpuStreamPath::Bounce) {
     results.rule.what = "on the bounce path results is process memory";
+    results.rule.users = "the GPU's copy engine writes it, the NIC reads it";
+    results.rule.alternative = "or take path: p2p with a device-file mapping of " + params.gpu;
   } else {
-    results.rule.memory = PlacementRule::Memory::None;
-    results.rule.what =
-        "on the p2p path results is the GPU's VRAM (the workload maps it through the GPU's device file): "
-        "place it on path: bounce only";
+    // The GPU's kernels left the results in driver-owned VRAM; the rest of VRAM is HMM memory
+    // that migrated pages may hold.
+    setVramRule(results.rule, params.gpu, gpu, gpu.kernelRegionOffset(), gpu.vramBytes,
+                "the GPU driver's kernel region");
+    results.rule.what = "on the p2p path results is " + params.gpu + "'s VRAM";
+    results.rule.users = "the NIC reads it";
+    results.rule.prot = PROT_READ;
+    results.rule.alternative = "or take path: bounce";
   }
   return {results};
 }
@@ -68,14 +74,17 @@ GpuStreamOut::GpuStreamOut(Platform& platform, const GpuStreamOutParams& params)
                       std::to_string(g.driver().params().kernelRegionBytes) + " bytes)");
   if (!parts_.nic().params().recordWire)
     fail("nic", "the NIC must record the wire (its record_wire) for every byte to be checked");
-  const std::vector<PlaceableRegion> placeable = gpuStreamOutPlaceable(params);
+  const GpuVramLayout vram = GpuVramLayout::of(g);
+  const std::vector<PlaceableRegion> placeable = gpuStreamOutPlaceable(params, vram);
   checkPlacement(platform, params.place, placeable);
-  resultsOffset_ = g.driver().kernelRegionOffset();
+  const bool bounce = params.path == GpuStreamPath::Bounce;
+  const ProcessMapping* placed = bounce ? nullptr : placedMapping(platform, params.place, placeable.front());
+  resultsOffset_ = placed ? placed->offset - vram.fileOffset : vram.kernelRegionOffset();
   results_ = gpuResultsPattern(params.bytes, params.seed);  // what the GPU's kernels left in VRAM
   platform.physMem().write(g.gpu().params().vramPa + resultsOffset_, results_.data(), params.bytes);
-  const bool bounce = params.path == GpuStreamPath::Bounce;
-  src_ = bounce ? parts_.processBuffer(params.place, placeable.front())
-                : parts_.mapVram(resultsOffset_, params.bytes);
+  src_ = bounce   ? parts_.processBuffer(params.place, placeable.front())
+         : placed ? placed->start
+                  : parts_.mapVram(resultsOffset_, params.bytes);
   parts_.nic().setTxImporter(&parts_.importerOver(src_, params.bytes));
   const std::optional<Pfn> ring = platform.physMem().allocFrame(0);  // the driver's descriptor ring
   if (!ring) fail("process", "no system RAM frame left for the NIC's descriptor ring");

@@ -5,7 +5,9 @@
 // bandwidth)." The GPU's results sit in VRAM (a seeded pattern, written there before the run);
 // the NIC's transmit path sends them from a process VA range through its importer:
 //  - P2p: the range is the GPU's special-vma mmap of the results (RFC 3/5): the NIC reads VRAM
-//    through the GPU's BAR;
+//    through the GPU's BAR (the workload's own mmap at the start of the driver's kernel region,
+//    or a device-file mapping of the process's that `place` names: the results are then the VRAM
+//    at that mapping's offset);
 //  - Bounce: the GPU's copy engine copies the results chunk by chunk into the process's system
 //    memory (a runtime's device-to-host copy) and the NIC sends each chunk from there while the
 //    next one is copied (double buffering).
@@ -21,6 +23,7 @@
 
 #include "models/platform/driver_thread.h"
 #include "models/platform/gpu_nic_parts.h"
+#include "models/platform/gpu_vram_placement.h"
 #include "models/platform/workload.h"
 #include "sim/stats.h"
 
@@ -48,14 +51,18 @@ struct GpuStreamOutParams {
   /// Seed of the results' pattern. Default 1.
   std::uint64_t seed = 1;
   /// Buffers in named process mappings (region -> mapping): `results` on the bounce path (the
-  /// GPU's copies land there, the NIC sends from it). Default: none (the workload's own anonymous
-  /// mmap).
+  /// GPU's copies land there, the NIC sends from it); on the p2p path a device-file mapping of
+  /// the GPU within its driver's kernel region (the results are the VRAM at the mapping's offset).
+  /// Default: none (bounce: the workload's own anonymous mmap; p2p: its own mmap of the GPU's
+  /// file at the start of the kernel region).
   WorkloadPlacement place;
 };
 
-/// The stream's placeable region for `params`: `results` (`bytes` long; process memory on the
-/// bounce path, not placeable on p2p, where it is the GPU's VRAM).
-std::vector<PlaceableRegion> gpuStreamOutPlaceable(const GpuStreamOutParams& params);
+/// The stream's placeable region for `params` on a GPU with VRAM layout `gpu`: `results` (`bytes`
+/// long; process memory on the bounce path; on p2p the GPU's VRAM: a device-file mapping of the
+/// GPU within its driver's kernel region).
+std::vector<PlaceableRegion> gpuStreamOutPlaceable(const GpuStreamOutParams& params,
+                                                   const GpuVramLayout& gpu);
 
 /// The results' pattern: `bytes` bytes from `seed`.
 std::vector<std::uint8_t> gpuResultsPattern(std::uint64_t bytes, std::uint64_t seed);

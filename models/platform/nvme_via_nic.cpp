@@ -105,6 +105,26 @@ std::pair<std::string, std::string> nvmeViaNicProblem(const NvmeViaNicParams& w,
   return {"", ""};
 }
 
+std::vector<PlaceableRegion> nvmeViaNicPlaceable(const NvmeViaNicParams& params, std::uint64_t bar0Bytes) {
+  PlaceableRegion bar{"nvme_bar", params.process, bar0Bytes, {}};
+  if (params.path == NvmeViaNicPath::Cpu) {
+    bar.rule.memory = PlacementRule::Memory::None;
+    bar.rule.what =
+        "on the cpu path there is no nvme_bar (the queues are in host memory): place it on path: p2p";
+    return {bar};
+  }
+  // The NIC reaches the doorbells (BAR 0 + 4 KiB) and the queues in the CMB through one mapping
+  // of BAR 0 from its first byte (NicPeerQueueLayout::bar0).
+  bar.rule.memory = PlacementRule::Memory::DeviceFile;
+  bar.rule.device = params.nvme;
+  bar.rule.fileFirst = 0;
+  bar.rule.fileEnd = bar0Bytes;
+  bar.rule.fileWhat = "BAR 0 from its first byte (the NIC finds the doorbells and the CMB's queues there)";
+  bar.rule.what = "on the p2p path nvme_bar is " + params.nvme + "'s BAR 0";
+  bar.rule.users = "the NIC writes the submission queue and the doorbells, reads the completion queue";
+  return {bar};
+}
+
 const char* nvmeViaNicPathName(NvmeViaNicPath p) {
   return p == NvmeViaNicPath::P2p ? "p2p" : "cpu";
 }
@@ -145,10 +165,12 @@ NvmeViaNic::NvmeViaNic(Platform& platform, const NvmeViaNicParams& params)
   const auto [key, why] = nvmeViaNicProblem(params, np);
   if (!key.empty()) fail(key, why);
   blocksPerIo_ = static_cast<std::uint32_t>(params.ioBytes / np.media.blockBytes);
+  const std::vector<PlaceableRegion> placeable = nvmeViaNicPlaceable(params, np.barBytes);
+  checkPlacement(platform, params.place, placeable);
   allocate(platform);
   cpu_ = std::make_unique<CpuAccess>(platform, busErrors_);
   if (params.path == NvmeViaNicPath::P2p) {
-    mapBar0();
+    mapBar0(placedMapping(platform, params.place, placeable.front()));
     makeImporter();
   }
   if (params.path == NvmeViaNicPath::Cpu) {
@@ -270,9 +292,13 @@ void NvmeViaNic::control() {
   grantsAfter_ = nvme_->exporter().exporter().grantCount();
 }
 
-void NvmeViaNic::mapBar0() {
+void NvmeViaNic::mapBar0(const ProcessMapping* placed) {
+  if (placed) {  // the process's device-file mapping of the controller, from BAR 0's first byte
+    bar0_ = placed->start;
+    return;
+  }
   Mm& mm = platform_.process(params_.process);
-  file_ = openDeviceFile(platform_.physMem(), nvme_->exporter(), FMODE_READ | FMODE_WRITE, params_.nvme);
+  file_ = nvme_->openDeviceFile();
   const VaResult va =
       mm.mmap(Va(0), nvme_->controller().params().barBytes, PROT_READ | PROT_WRITE, MAP_SHARED, file_, 0);
   if (va.ok()) bar0_ = va.addr;  // else setUpP2p fails the bring-up, as it did when it mapped

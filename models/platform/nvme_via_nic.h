@@ -9,8 +9,9 @@
 //
 // Paths (the data path of every request):
 //  - P2p: the I/O queues and one PRP-list page per SQ slot are in the controller memory buffer.
-//    The process maps the controller's BAR0 (its special vma), the NIC's driver registers the
-//    mapping with the NIC's importer (ImporterDma: device MMU, device faults, the checker) and
+//    The process maps the controller's BAR0 (its special vma: the workload's own mmap of the
+//    controller's device file, or the process's device-file mapping `place` names), the NIC's driver
+//    registers the mapping with the NIC's importer (ImporterDma: device MMU, device faults, the checker) and
 //    hands the queue's process addresses to the NIC (importPeerQueue, Nic::setQueueImporter):
 //    every SQE, PRP list, doorbell and CQE access is translated by the NIC, so an invalidation
 //    of the mapping (a storm, the exporter's revoke) makes it fault and map again;
@@ -50,6 +51,7 @@
 
 #include "models/devices/nic/nic.h"
 #include "models/devices/nvme/nvme.h"
+#include "models/platform/placement.h"
 #include "models/platform/platform.h"
 #include "models/platform/workload.h"
 #include "sim/stats.h"
@@ -100,7 +102,16 @@ struct NvmeViaNicParams {
   std::uint64_t submitCostPs = 1'000'000;
   /// Cpu path: CPU time per completion in the completion handler. Unit: ps. Default 500 ns.
   std::uint64_t completionCostPs = 500'000;
+  /// P2p path: `nvme_bar` in a named mapping of the process (region -> mapping): a device-file
+  /// mapping of the controller from offset 0 over all of BAR 0. Default: none (the workload's own
+  /// mmap of the controller's file).
+  WorkloadPlacement place;
 };
+
+/// The workload's placeable region for `params` on a controller whose BAR 0 has `bar0Bytes`:
+/// `nvme_bar` (BAR 0; on the p2p path a device-file mapping of the controller from offset 0,
+/// where the NIC finds the doorbells and the queues in the CMB; none on the cpu path).
+std::vector<PlaceableRegion> nvmeViaNicPlaceable(const NvmeViaNicParams& params, std::uint64_t bar0Bytes);
 
 /// One request's way (absolute times, ps).
 struct NvmeViaNicIo {
@@ -188,8 +199,9 @@ class NvmeViaNic final : public PlatformWorkload {
   /// allocPages, then mapped for `endpoint`'s function with `dir` (dma_map_page of the block).
   DmaBuf allocDma(std::uint64_t bytes, const char* what, const std::string& endpoint, DmaDir dir);
   void control();
-  /// p2p: the process maps the controller's BAR0 (its special vma) when the workload is built.
-  void mapBar0();
+  /// p2p: the process maps the controller's BAR0 (its special vma) when the workload is built,
+  /// unless `place` puts nvme_bar in a mapping of the process's (`placed`).
+  void mapBar0(const ProcessMapping* placed);
   /// p2p: the NIC's importer over the process's BAR0 mapping (built with the workload, so a
   /// script's `misbehave` finds it from time 0).
   void makeImporter();

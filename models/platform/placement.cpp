@@ -52,6 +52,14 @@ void checkPlacement(const Platform& p, const WorkloadPlacement& place,
   for (const PlaceableRegion& r : regions) placedRegion(p, place, r);
 }
 
+std::string sizeText(std::uint64_t b) {
+  if (b == 0) return "0";
+  if (b % (1ull << 30) == 0) return std::to_string(b >> 30) + "GiB";
+  if (b % (1ull << 20) == 0) return std::to_string(b >> 20) + "MiB";
+  if (b % (1ull << 10) == 0) return std::to_string(b >> 10) + "KiB";
+  return std::to_string(b) + " B";
+}
+
 std::string protText(int prot) {
   std::string s;
   if (prot & PROT_READ) s += 'r';
@@ -60,7 +68,8 @@ std::string protText(int prot) {
   return s.empty() ? "none" : s;
 }
 
-std::string placementRefusal(const PlaceableRegion& r, MapKind kind, int prot, const std::string& device) {
+std::string placementRefusal(const PlaceableRegion& r, MapKind kind, int prot, const std::string& device,
+                             std::uint64_t offset) {
   const PlacementRule& rule = r.rule;
   std::string why;
   if (rule.memory == PlacementRule::Memory::None) {
@@ -69,6 +78,13 @@ std::string placementRefusal(const PlaceableRegion& r, MapKind kind, int prot, c
     if (kind != MapKind::DeviceFile || device != rule.device)
       why =
           rule.what + ": place it in a mapping with kind: device-file, device: " + rule.device + aside(rule);
+    else if (offset < rule.fileFirst || rule.fileEnd < r.bytes || offset > rule.fileEnd - r.bytes)
+      why = rule.what + ": " + r.name + " (" + sizeText(r.bytes) + ") lies in " + rule.fileWhat +
+            " (file offsets " + sizeText(rule.fileFirst) + " to " + sizeText(rule.fileEnd) +
+            ") and its mapping starts at offset " + sizeText(offset) +
+            ": give the mapping offset: " + sizeText(rule.fileFirst) +
+            (rule.fileEnd - r.bytes > rule.fileFirst ? " (up to " + sizeText(rule.fileEnd - r.bytes) + ")"
+                                                     : std::string());
   } else {
     why = processMemoryRefusal(rule, kind);
   }
@@ -78,20 +94,26 @@ std::string placementRefusal(const PlaceableRegion& r, MapKind kind, int prot, c
   return why;
 }
 
-std::optional<Va> placedRegion(const Platform& p, const WorkloadPlacement& place, const PlaceableRegion& r) {
+const ProcessMapping* placedMapping(const Platform& p, const WorkloadPlacement& place,
+                                    const PlaceableRegion& r) {
   auto it = place.find(r.name);
-  if (it == place.end()) return std::nullopt;
+  if (it == place.end()) return nullptr;
   const ProcessMapping* m = p.mapping(r.process, it->second);
   if (!m)
     throw ConfigError("<workload>", 0, 0, "place",
                       "process \"" + r.process + "\" has no mapping \"" + it->second + "\" for " + r.name);
-  if (const std::string why = placementRefusal(r, m->kind, m->prot, m->device); !why.empty())
+  if (const std::string why = placementRefusal(r, m->kind, m->prot, m->device, m->offset); !why.empty())
     throw ConfigError("<workload>", 0, 0, "place", why);
   if (r.bytes > m->bytes)
     throw ConfigError("<workload>", 0, 0, "place",
                       r.name + " needs " + std::to_string(r.bytes) + " bytes; mapping \"" + it->second +
                           "\" has " + std::to_string(m->bytes));
-  return m->start;
+  return m;
+}
+
+std::optional<Va> placedRegion(const Platform& p, const WorkloadPlacement& place, const PlaceableRegion& r) {
+  const ProcessMapping* m = placedMapping(p, place, r);
+  return m ? std::optional<Va>(m->start) : std::nullopt;
 }
 
 }  // namespace hmmsim

@@ -20,6 +20,7 @@
 namespace hmmsim {
 
 class Platform;
+struct ProcessMapping;
 
 /// Where a workload's buffers go: region name -> a named mapping (ProcessDesc::memory) of the
 /// region's process. A region absent from it lives in the workload's own mmap.
@@ -39,6 +40,12 @@ struct PlacementRule {
   /// frames_in is process memory"); for None the whole refusal.
   std::string what;
   std::string device;  ///< DeviceFile: the device whose file
+  /// DeviceFile: the part of the device's file the region must lie in, file offsets [fileFirst,
+  /// fileEnd) (a region starts at its mapping's start: at the mapping's offset), and what that
+  /// part is ("the GPU driver's kernel region"). Default: anywhere.
+  std::uint64_t fileFirst = 0;
+  std::uint64_t fileEnd = ~0ull;
+  std::string fileWhat;
   /// PROT_READ | PROT_WRITE bits its users need (a device's write faults EFAULT on a read-only
   /// vma), and who they are ("the camera writes it, the engine reads it").
   int prot = PROT_READ | PROT_WRITE;
@@ -55,18 +62,26 @@ struct PlaceableRegion {
 };
 
 /// Why region `r` cannot go in a mapping of `kind` with protection `prot` (of device `device`
-/// for a device-file mapping), with the fix; empty when it can. Size is not its business.
-std::string placementRefusal(const PlaceableRegion& r, MapKind kind, int prot, const std::string& device);
+/// from file offset `offset` for a device-file mapping), with the fix; empty when it can. The
+/// mapping's size is not its business.
+std::string placementRefusal(const PlaceableRegion& r, MapKind kind, int prot, const std::string& device,
+                             std::uint64_t offset = 0);
 
-/// The start of region `r` when `place` puts it in a mapping, else nullopt. Throws ConfigError
-/// (file "<workload>", key "place") when the mapping is not one of the process's, is smaller
-/// than the region, or the rule refuses it (placementRefusal).
+/// The mapping `place` puts region `r` in, else nullptr. Throws ConfigError (file "<workload>",
+/// key "place") when the mapping is not one of the process's, is smaller than the region, or the
+/// rule refuses it (placementRefusal).
+const ProcessMapping* placedMapping(const Platform& p, const WorkloadPlacement& place,
+                                    const PlaceableRegion& r);
+/// The start of region `r` when `place` puts it in a mapping (placedMapping), else nullopt.
 std::optional<Va> placedRegion(const Platform& p, const WorkloadPlacement& place, const PlaceableRegion& r);
 
 /// Checks a whole placement before a workload maps anything: every region `place` names is one
 /// of `regions`, and placedRegion accepts each. Throws ConfigError (key "place") otherwise.
 void checkPlacement(const Platform& p, const WorkloadPlacement& place,
                     const std::vector<PlaceableRegion>& regions);
+
+/// "2MiB" / "1GiB" / "12KiB" / "N B" / "0": a byte count as a scenario writes it, for messages.
+std::string sizeText(std::uint64_t bytes);
 
 /// "none", or the letters of PROT_READ/WRITE/EXEC in `prot` ("rw"): a scenario's `prot:` words.
 std::string protText(int prot);

@@ -109,6 +109,12 @@ Platform::Platform(const std::string& name, const PlatformDesc& desc, const Devi
 void Platform::mapProcessMemory(const ProcessDesc& p) {
   Mm& mm = process(p.name);
   for (const MappingDesc& m : p.memory) {
+    const std::string what = "process \"" + p.name + "\": mapping \"" + m.name + "\"";
+    if (m.offset != 0 && m.kind != MapKind::DeviceFile)
+      fail("processes",
+           what + " (" + mapKindName(m.kind) + ") has an offset: only device-file mappings take one");
+    if (m.offset % kPageSize != 0)
+      fail("processes", what + ": offset " + std::to_string(m.offset) + " is not a multiple of 4 KiB");
     int flags = MAP_PRIVATE | MAP_ANONYMOUS;
     std::shared_ptr<File> file;
     switch (m.kind) {
@@ -131,13 +137,15 @@ void Platform::mapProcessMemory(const ProcessDesc& p) {
         if (!file) fail("processes", "device \"" + m.device + "\" has no device file to map");
         break;
     }
-    const VaResult r = mm.mmap(Va(0), m.bytes, m.prot, flags, file, 0);
+    // A device file's mmap checks [offset, offset + bytes) against what the device exports (EINVAL).
+    const VaResult r = mm.mmap(Va(0), m.bytes, m.prot, flags, file, m.offset);
     if (!r.ok())
       fail("processes", "process \"" + p.name + "\": mmap of \"" + m.name + "\" (" + mapKindName(m.kind) +
+                            (m.offset ? " at offset " + std::to_string(m.offset) : std::string()) +
                             ") failed with " + errnoName(r.err));
     if (m.thp && mm.madvise(r.addr, m.bytes, MADV_HUGEPAGE) != Errno::Ok)
       fail("processes", "process \"" + p.name + "\": madvise(MADV_HUGEPAGE) of \"" + m.name + "\" failed");
-    mappings_[{p.name, m.name}] = ProcessMapping{r.addr, m.bytes, m.kind, m.prot, m.device};
+    mappings_[{p.name, m.name}] = ProcessMapping{r.addr, m.bytes, m.kind, m.prot, m.device, m.offset};
   }
 }
 

@@ -20,7 +20,8 @@
 //  8. devices through the DeviceRegistry by type name;
 //  9. each process's named mappings (ProcessDesc::memory), in order: anonymous (THP-advised or
 //     not), shared anonymous, tmpfiles (shared or private), hugetlb (2 MiB or 1 GiB pages from
-//     the mm's pool) and device files (PlatformDevice::openDeviceFile, mapped shared at offset 0).
+//     the mm's pool) and device files (PlatformDevice::openDeviceFile, mapped shared from
+//     MappingDesc::offset: the mmap's pgoff, checked by the device's mmap).
 // CPU cores are added with startCpu (their program is the run's), before sc_start.
 // Teardown: devices' beforeProcessExit, then processes exit, then devices, then the rest.
 // A user's mistake (a bad description, an unknown device type or endpoint) is a ConfigError
@@ -71,6 +72,7 @@ struct ProcessMapping {
   MapKind kind = MapKind::Anon;
   int prot = PROT_READ | PROT_WRITE;  ///< as mapped (MappingDesc::prot)
   std::string device;                 ///< DeviceFile: the device
+  std::uint64_t offset = 0;           ///< DeviceFile: the mmap offset into its file (MappingDesc::offset)
 };
 
 class Platform {

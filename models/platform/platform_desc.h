@@ -50,7 +50,11 @@ struct MappingDesc {
   /// Hugetlb: the page size, 2 MiB or 1 GiB (MAP_HUGE_2MB / MAP_HUGE_1GB), taken from the mm's
   /// pool (MmParams::hugetlbPages / hugetlbPages1G). Default 2 MiB.
   std::uint64_t hugePageBytes = 2ull << 20;
-  std::string device;  ///< DeviceFile: the device whose file is mapped (offset 0)
+  std::string device;  ///< DeviceFile: the device whose file is mapped
+  /// DeviceFile: the mmap offset into the device's file (what the device's mmap sees as vm_pgoff
+  /// * 4 KiB: for the platform's devices, the device memory byte the mapping starts at). Unit:
+  /// bytes, a multiple of 4 KiB. Default 0. Other kinds: 0.
+  std::uint64_t offset = 0;
 };
 
 /// One process (an address space, Mm).

@@ -353,7 +353,7 @@ hmmsim_cli_test("p2p input frames placed in process memory must be the engine's 
   STDERR "bad_processes.yaml:19:24: key 'workload.camera_chain.place.frames_in': on the p2p path frames_in is the colour engine's memory: place it in a mapping with kind: device-file, device: colour0")
 hmmsim_cli_test("a device-file mapping of a device without a file names those with one (exit 2)" 2
   ARGS validate ${_bp} --set processes[0].memory[2].kind=device-file --set processes[0].memory[2].device=cam0
-  STDERR "no device with a device file named 'cam0' in platform.devices \\(devices of type colour_engine have one: colour0\\)")
+  STDERR "no device with a device file named 'cam0' in platform.devices \\(devices of type colour_engine, gpu, nvme have one: colour0\\)")
 # The GPU workloads' placements (gpu_reduce's buffer, gpu_stream_out's bounce results,
 # gpu_monitor's copied counter): one rule per region and run (models/platform/placement.h).
 set(_bgp ${_bad}/bad_gpu_place.yaml)
@@ -380,12 +380,38 @@ hmmsim_cli_test("a gpu_reduce placement of a region it does not have names the n
 set(_bgn ${_bad}/bad_gpu_nic_place.yaml)
 hmmsim_cli_test("gpu_stream_out bounce results placed in a hugetlb mapping validate (exit 0)" 0
   ARGS validate ${_bgn})
-hmmsim_cli_test("gpu_stream_out results on the p2p path are VRAM and cannot be placed (exit 2)" 2
+hmmsim_cli_test("gpu_stream_out p2p results in a hugetlb mapping are refused: they are VRAM (exit 2)" 2
   ARGS validate ${_bgn} --set workload.gpu_stream_out.path=p2p
-  STDERR "bad_gpu_nic_place.yaml:16:22: key 'workload.gpu_stream_out.place.results': on the p2p path results is the GPU's VRAM \\(the workload maps it through the GPU's device file\\): place it on path: bounce only")
+  STDERR "bad_gpu_nic_place.yaml:16:22: key 'workload.gpu_stream_out.place.results': on the p2p path results is gpu0's VRAM: place it in a mapping with kind: device-file, device: gpu0 \\(or take path: bounce\\)")
 hmmsim_cli_test("gpu_stream_out results placed in a mapping the process lacks name the nearest (exit 2)" 2
   ARGS validate ${_bgn} --set workload.gpu_stream_out.place.results=hug
   STDERR "key 'workload.gpu_stream_out.place.results': process 'app' has no mapping 'hug' \\(its mappings: huge\\); did you mean 'huge'")
+# Device-file mappings at an offset (processes[].memory[].offset) and p2p results placed in one.
+set(_bdf ${_bad}/bad_device_file.yaml)
+hmmsim_cli_test("gpu_stream_out p2p results in a GPU device-file mapping at an offset validate (exit 0)" 0
+  ARGS validate ${_bdf})
+hmmsim_cli_test("a device-file offset that is not a page multiple says the page to give (exit 2)" 2
+  ARGS validate ${_bdf} --set processes[0].memory[0].offset=6KiB
+  STDERR "key 'processes\\[0\\].memory\\[0\\].offset': offset 6144 is not a multiple of 4KiB \\(mmap's offset counts pages\\): give e.g. 4KiB")
+hmmsim_cli_test("a device-file offset past the device's memory names its size (exit 2)" 2
+  ARGS validate ${_bdf} --set processes[0].memory[0].offset=2GiB
+  STDERR "key 'processes\\[0\\].memory\\[0\\].offset': offset 2GiB is past the end of gpu0's device file, which maps 1GiB \\(its VRAM\\): give an offset below 1GiB")
+hmmsim_cli_test("a device-file offset plus size past the end says the size or offset to give (exit 2)" 2
+  ARGS validate ${_bdf} --set processes[0].memory[0].offset=1023MiB
+  STDERR "key 'processes\\[0\\].memory\\[0\\].offset': offset 1023MiB \\+ size 2MiB reach past the end of gpu0's device file, which maps 1GiB \\(its VRAM\\): make size at most 1MiB or offset at most 1022MiB")
+hmmsim_cli_test("a device-file size past the end from the file's offset names file:line:column (exit 2)" 2
+  ARGS validate ${_bdf} --set processes[0].memory[0].size=2GiB
+  STDERR "bad_device_file.yaml:7:75: key 'processes\\[0\\].memory\\[0\\].offset': offset 800MiB \\+ size 2GiB reach past the end of gpu0's device file, which maps 1GiB \\(its VRAM\\): make size at most 224MiB")
+hmmsim_cli_test("an offset on an anon mapping is refused: only device files take one (exit 2)" 2
+  ARGS validate ${_bdf} --set processes[0].memory[1].offset=4KiB
+  STDERR "key 'processes\\[0\\].memory\\[1\\].offset': offset is where a device-file mapping starts in its device's file; kind anon has none: remove offset \\(or take kind: device-file with a device:\\)")
+hmmsim_cli_test("p2p results in a GPU mapping outside its kernel region say the offset to give (exit 2)" 2
+  ARGS validate ${_bdf} --set processes[0].memory[0].offset=4MiB
+  STDERR "bad_device_file.yaml:16:22: key 'workload.gpu_stream_out.place.results': on the p2p path results is gpu0's VRAM: results \\(2MiB\\) lies in the GPU driver's kernel region \\(file offsets 768MiB to 1GiB\\) and its mapping starts at offset 4MiB: give the mapping offset: 768MiB \\(up to 1022MiB\\)")
+hmmsim_cli_test("nvme_via_nic's nvme_bar on the cpu path cannot be placed (exit 2)" 2
+  ARGS validate ${PROJECT_SOURCE_DIR}/scenarios/nvme_via_nic_device_file.yaml
+       --set workload.nvme_via_nic.path=cpu --set workload.nvme_via_nic.place.nvme_bar=bar
+  STDERR "key 'workload.nvme_via_nic.place.nvme_bar': on the cpu path there is no nvme_bar \\(the queues are in host memory\\): place it on path: p2p")
 set(_bgm ${_bad}/bad_gpu_monitor_place.yaml)
 hmmsim_cli_test("a gpu_monitor counter placed in a shared mapping validates in mode copy (exit 0)" 0
   ARGS validate ${_bgm})

@@ -41,6 +41,9 @@ class GpuPlatformDevice final : public PlatformDevice {
   /// The device MMU over the bound address-space window (nullptr before
   /// GpuDriver::bindAddressSpace): what a scenario script's `misbehave` switches.
   ImporterDma* importerDma() override { return driver_->importerDma(); }
+  /// The driver's file (GpuDriver::open): an mmap at file offset vramMmapOffset + o maps VRAM
+  /// from offset o as a special vma (shared); beyond VRAM the mmap fails with Inval.
+  std::shared_ptr<File> openDeviceFile() override { return driver_->open(); }
   /// Gives back the bound window (its device MMU) before the processes exit.
   void beforeProcessExit() override { driver_->releaseAddressSpace(); }
   /// Notified when the driver's interrupt handler took a kernel's completion MSI (what a process

@@ -7,7 +7,7 @@
 
 namespace hmmsim {
 
-NvmePlatformDevice::NvmePlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.name) {
+NvmePlatformDevice::NvmePlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.name), pm_(ctx.physMem) {
   HMMSIM_ASSERT(ctx.pci && ctx.engine && ctx.bar,
                 "nvme " << ctx.name << ": needs a PCIe endpoint with a BAR");
   const PciBar& b = ctx.pci->bar(0);
@@ -30,6 +30,10 @@ NvmePlatformDevice::NvmePlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.
       std::make_unique<NvmeExport>(ctx.name, *ctx.pci, b.cpu, b.size, ctx.physMem, ctx.mapper, &ctx.checker);
   export_->bindBarTarget(*ctx.bar);
   export_->exporter().setTrace(ctx.trace);
+}
+
+std::shared_ptr<File> NvmePlatformDevice::openDeviceFile() {
+  return hmmsim::openDeviceFile(pm_, *export_, FMODE_READ | FMODE_WRITE, name());
 }
 
 void registerNvme(DeviceRegistry& r) {

@@ -15,6 +15,8 @@
 
 namespace hmmsim {
 
+class PhysMem;
+
 class NvmePlatformDevice final : public PlatformDevice {
  public:
   explicit NvmePlatformDevice(DeviceContext& ctx);
@@ -22,8 +24,12 @@ class NvmePlatformDevice final : public PlatformDevice {
   NvmeExport& exporter() { return *export_; }
   /// Its controller memory buffer's exporter.
   P2pExporter* p2pExporter() override { return &export_->exporter(); }
+  /// The controller's device file (NvmeExport's fops): file offset o is BAR 0 byte o (registers,
+  /// doorbells, CMB), mapped as a special vma (shared); beyond BAR 0 the mmap fails with Inval.
+  std::shared_ptr<File> openDeviceFile() override;
 
  private:
+  PhysMem& pm_;
   std::unique_ptr<NvmeController> ctrl_;
   std::unique_ptr<NvmeExport> export_;
 };

@@ -32,3 +32,7 @@ hmmsim_test(test_platform_migrate_copy SOURCES unit/platform/test_platform_migra
 # IOMMU invalidations of two threads queue one after the other (the IOMMU's invalidation queue).
 hmmsim_test(test_platform_iommu_queue SOURCES unit/platform/test_platform_iommu_queue.cpp
   LIBS hmmsim::platform)
+# Device-file mappings of the GPU and the NVMe controller at an offset (MappingDesc::offset): the
+# bytes a peer reads through them, the refusals, and workload regions placed in them.
+hmmsim_test(test_device_file_mappings SOURCES unit/platform/test_device_file_mappings.cpp
+  LIBS hmmsim::platform)

@@ -89,12 +89,23 @@ TEST_CASE("placement rules refuse a wrong kind, a read-only mapping and device m
              Catch::Contains("in mode p2p the counter is the GPU's VRAM"));
   m.mode = GpuMonitorMode::Copy;
   CHECK(placementRefusal(gpuMonitorPlaceable(m).front(), MapKind::Hugetlb, kRw, "").empty());
-  GpuStreamOutParams s;
-  CHECK_THAT(placementRefusal(gpuStreamOutPlaceable(s).front(), MapKind::Anon, kRw, ""),
-             Catch::EndsWith("place it on path: bounce only"));
+  GpuStreamOutParams s;  // p2p: results is VRAM in the kernel region (the top 256 MiB of 1 GiB)
+  const GpuVramLayout vram{0, 1ull << 30, 256ull << 20};
+  const PlaceableRegion res = gpuStreamOutPlaceable(s, vram).front();
+  CHECK(placementRefusal(res, MapKind::Anon, kRw, "") ==
+        "on the p2p path results is gpu0's VRAM: place it in a mapping with kind: device-file, device: gpu0 "
+        "(or take path: bounce)");
+  CHECK(placementRefusal(res, MapKind::DeviceFile, PROT_READ, "gpu0", 768ull << 20).empty());
+  CHECK(placementRefusal(res, MapKind::DeviceFile, PROT_READ, "gpu0", (1ull << 30) - s.bytes).empty());
+  CHECK(placementRefusal(res, MapKind::DeviceFile, kRw, "gpu0", 0) ==
+        "on the p2p path results is gpu0's VRAM: results (4MiB) lies in the GPU driver's kernel region (file "
+        "offsets 768MiB to 1GiB) and its mapping starts at offset 0: give the mapping offset: 768MiB (up to "
+        "1020MiB)");
+  CHECK_THAT(placementRefusal(res, MapKind::DeviceFile, kRw, "gpu0", (1ull << 30) - s.bytes + 4096),
+             Catch::Contains("starts at offset 1044484KiB"));
   s.path = GpuStreamPath::Bounce;
-  CHECK(gpuStreamOutPlaceable(s).front().bytes == s.bytes);
-  CHECK(placementRefusal(gpuStreamOutPlaceable(s).front(), MapKind::SharedAnon, kRw, "").empty());
+  CHECK(gpuStreamOutPlaceable(s, vram).front().bytes == s.bytes);
+  CHECK(placementRefusal(gpuStreamOutPlaceable(s, vram).front(), MapKind::SharedAnon, kRw, "").empty());
   CameraChainParams c;  // p2p: frames_in is the engine's device file, that engine's only
   const PlaceableRegion in = cameraChainPlaceable(CameraParams{}, c).front();
   CHECK(placementRefusal(in, MapKind::DeviceFile, kRw, c.engine).empty());
