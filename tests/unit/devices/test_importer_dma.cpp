@@ -244,6 +244,18 @@ void bigQuantum() {
   tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_core::sc_time(1, sc_core::SC_MS));
 }
 
+/// Writes `out` to `pages` pages at `va` one page per transfer, like packets, in a device thread
+/// run to the end of the simulation; whether every transfer succeeded.
+bool streamPages(ImporterDma& imp, Va va, std::uint64_t pages, const std::vector<std::uint8_t>& out) {
+  bool ok = true;
+  QkThread t("dev", [&](tlm_utils::tlm_quantumkeeper& qk) {
+    for (std::uint64_t i = 0; i < pages; ++i)
+      ok = imp.write(va + i * kPageSize, kPageSize, out.data() + i * kPageSize, qk).ok() && ok;
+  });
+  sc_core::sc_start();
+  return ok;
+}
+
 }  // namespace
 
 TEST_CASE("a device writes and reads a process range through the IOMMU, faulting once, with real bytes") {
@@ -680,13 +692,7 @@ TEST_CASE("with faultAheadPastEnd a streamer of small transfers takes one fault 
   const Va va = p.mapAnon(kLen);
   ImporterDma& imp = p.importerOver(va, kPages);
   const std::vector<std::uint8_t> out = pattern(kLen, 6);
-  bool ok = true;
-  QkThread t("dev", [&](tlm_utils::tlm_quantumkeeper& qk) {
-    for (std::uint64_t i = 0; i < kPages; ++i)  // one page per transfer, like packets
-      ok = imp.write(va + i * kPageSize, kPageSize, out.data() + i * kPageSize, qk).ok() && ok;
-  });
-  sc_core::sc_start();
-  CHECK(ok);
+  CHECK(streamPages(imp, va, kPages, out));
   CHECK(imp.stats().counterValue("device_faults") ==
         3);  // pages 0, 16, 32 (the last run stops at the window)
   CHECK(p.cpu(va, kLen) == out);
@@ -706,13 +712,7 @@ TEST_CASE(
   const Va va = p.mapAnon(kLen);
   ImporterDma& imp = p.importerOver(va, kPages);
   const std::vector<std::uint8_t> out = pattern(kLen, 7);
-  bool ok = true;
-  QkThread t("dev", [&](tlm_utils::tlm_quantumkeeper& qk) {
-    for (std::uint64_t i = 0; i < kPages; ++i)  // one page per transfer, like packets
-      ok = imp.write(va + i * kPageSize, kPageSize, out.data() + i * kPageSize, qk).ok() && ok;
-  });
-  sc_core::sc_start();
-  CHECK(ok);
+  CHECK(streamPages(imp, va, kPages, out));
   CHECK(imp.stats().counterValue("device_faults") == 3);  // pages 0, 16, 32 (40 pages: the last block is 8)
   CHECK(imp.mirror().stats().counterValue("commits") == 3);
   // Each page is walked and mapped once (no block maps a mapped page again), and faulted in once.
