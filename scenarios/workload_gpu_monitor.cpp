@@ -32,7 +32,9 @@ const ParamTable<GpuMonitorParams>& gpuMonitorParamTable() {
             1ull << 40);
     t.bytes("total", &GpuMonitorParams::totalBytes, "bytes the kernel streams (each read and written once)",
             4096, 1ull << 50);
-    addPlaceParam(t, "counter (mode copy: the page the GPU copies the counter to and the NIC reads)");
+    addPlaceParam(t,
+                  "counter (mode copy: the page the GPU copies the counter to and the NIC reads; p2p: a "
+                  "device-file mapping of the gpu from the counter's page, kernel_region start + region)");
     return t;
   }();
   return table;
@@ -43,13 +45,16 @@ std::any parseGpuMonitor(const ConfigNode& n, Scenario& s) {
   GpuMonitorParams c;
   gpuMonitorParamTable().load(n, c);
   const ConfigNode& gpuAt = n.has("gpu") ? n.at("gpu") : n;
-  requireDevice(gpuAt, d, c.gpu, "gpu");  // its BAR against its VRAM: checked with the platform
+  const DeviceDesc& gpu =
+      requireDevice(gpuAt, d, c.gpu, "gpu");  // its BAR against its VRAM: checked with the platform
   requireDevice(n.has("nic") ? n.at("nic") : n, d, c.nic, "nic");
   if (c.mode == GpuMonitorMode::Copy && c.leadPs > c.startPs)
     (n.has("lead") ? n.at("lead") : n)
         .fail("the first copy would be issued before time 0: lead must be at most start");
   ensureProcess(d, c.process);
-  if (auto place = n.find("place")) c.place = parsePlacement(*place, d, gpuMonitorPlaceable(c));
+  if (auto place = n.find("place"))
+    c.place = parsePlacement(*place, d,
+                             gpuMonitorPlaceable(c, GpuVramLayout::of(deviceParams<GpuDeviceParams>(gpu))));
   return c;
 }
 

@@ -29,7 +29,7 @@ const ParamTable<GpuReduceParams>& gpuReduceParamTable() {
     t.integer("seed", &GpuReduceParams::seed, "", "seed of the buffer's words", 0, INT64_MAX);
     addPlaceParam(t,
                   "buffer (source system: any process memory; peer_private, own: anon or file-private, "
-                  "the memory that migrates)");
+                  "the memory that migrates; peer_vram: a device-file mapping of the peer)");
     return t;
   }();
   return table;
@@ -40,14 +40,15 @@ std::any parseGpuReduce(const ConfigNode& n, Scenario& s) {
   GpuReduceParams c;
   gpuReduceParamTable().load(n, c);
   requireDevice(n.has("gpu") ? n.at("gpu") : n, d, c.gpu, "gpu");
+  GpuVramLayout peerVram;
   if (c.source == GpuReduceSource::PeerVram || c.source == GpuReduceSource::PeerPrivate) {
     const ConfigNode& at = n.has("peer") ? n.at("peer") : n;
-    requireDevice(at, d, c.peer, "gpu");
+    peerVram = GpuVramLayout::of(deviceParams<GpuDeviceParams>(requireDevice(at, d, c.peer, "gpu")));
     if (c.peer == c.gpu) at.fail("the peer must be another gpu than the reducing one");
   }
   if (c.bytes % 4096 != 0) (n.has("bytes") ? n.at("bytes") : n).fail("bytes must be a multiple of 4KiB");
   ensureProcess(d, c.process);
-  if (auto place = n.find("place")) c.place = parsePlacement(*place, d, gpuReducePlaceable(c));
+  if (auto place = n.find("place")) c.place = parsePlacement(*place, d, gpuReducePlaceable(c, peerVram));
   return c;
 }
 

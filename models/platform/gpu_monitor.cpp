@@ -42,19 +42,29 @@ std::uint64_t gpuCounterAt(const std::vector<GpuProgressPoint>& h, std::uint64_t
   return v;
 }
 
-std::vector<PlaceableRegion> gpuMonitorPlaceable(const GpuMonitorParams& params) {
+std::vector<PlaceableRegion> gpuMonitorPlaceable(const GpuMonitorParams& params, const GpuVramLayout& gpu) {
   PlaceableRegion counter{"counter", params.process, kPageSize, {}};
-  counter.rule.users = "the GPU's copy engine writes it, the NIC reads it";
-  if (params.mode == GpuMonitorMode::Copy) {
-    counter.rule.what = "in mode copy the counter is process memory";
-  } else {
-    counter.rule.memory = PlacementRule::Memory::None;
-    counter.rule.what =
-        std::string("in mode ") + gpuMonitorModeName(params.mode) +
-        (params.mode == GpuMonitorMode::P2p
-             ? " the counter is the GPU's VRAM (the workload maps its page through the GPU's device file)"
-             : " there is no counter in process memory") +
-        ": place it in mode copy only";
+  switch (params.mode) {
+    case GpuMonitorMode::Copy:
+      counter.rule.what = "in mode copy the counter is process memory";
+      counter.rule.users = "the GPU's copy engine writes it, the NIC reads it";
+      counter.rule.alternative = "or take mode: p2p with a device-file mapping of " + params.gpu;
+      break;
+    case GpuMonitorMode::P2p: {
+      // The kernel writes its progress in the page after its region (GpuMonitor's progressOffset).
+      const std::uint64_t page = gpu.kernelRegionOffset() + params.regionBytes;
+      setVramRule(counter.rule, params.gpu, gpu, page, page + kPageSize,
+                  "the page of the kernel's progress counter, after its region");
+      counter.rule.what = "in mode p2p the counter is " + params.gpu + "'s VRAM";
+      counter.rule.users = "the NIC reads it";
+      counter.rule.prot = PROT_READ;
+      counter.rule.alternative = "or take mode: copy";
+      break;
+    }
+    case GpuMonitorMode::None:
+      counter.rule.memory = PlacementRule::Memory::None;
+      counter.rule.what = "in mode none there is no counter to read: place it in mode copy or p2p";
+      break;
   }
   return {counter};
 }
@@ -69,7 +79,8 @@ GpuMonitor::GpuMonitor(Platform& platform, const GpuMonitorParams& params)
                        std::to_string(drv.params().kernelRegionBytes) + " bytes)");
   if (params.mode == GpuMonitorMode::Copy && params.leadPs > params.startPs)
     fail("lead", "the first copy would be issued before time 0: lead must be at most start");
-  checkPlacement(platform, params.place, gpuMonitorPlaceable(params));
+  const std::vector<PlaceableRegion> placeable = gpuMonitorPlaceable(params, GpuVramLayout::of(parts_.gpu()));
+  checkPlacement(platform, params.place, placeable);
   parts_.gpu().gpu().setRecordProgress(true);
   kernel_.regionOffset = drv.kernelRegionOffset();
   kernel_.regionBytes = params.regionBytes;
@@ -80,12 +91,14 @@ GpuMonitor::GpuMonitor(Platform& platform, const GpuMonitorParams& params)
   monitor_.samples = params.samples;
   monitor_.startPs = params.startPs;
   if (params.mode == GpuMonitorMode::P2p) {
-    const Va v = parts_.mapVram(kernel_.progressOffset, kPageSize);  // the counter's page, a special vma
+    // The counter's page, a special vma: the process's device-file mapping of it, or the workload's own.
+    const std::optional<Va> placed = placedRegion(platform, params.place, placeable.front());
+    const Va v = placed ? *placed : parts_.mapVram(kernel_.progressOffset, kPageSize);
     parts_.nic().setMonitorImporter(&parts_.importerOver(v, kPageSize));
     monitor_.addr = v.value();
     counter_ = v;
   } else if (params.mode == GpuMonitorMode::Copy) {
-    ram_ = parts_.processBuffer(params.place, gpuMonitorPlaceable(params).front());
+    ram_ = parts_.processBuffer(params.place, placeable.front());
     parts_.nic().setMonitorImporter(&parts_.importerOver(ram_, kPageSize));
     monitor_.addr = ram_.value();
     counter_ = ram_;

@@ -22,6 +22,7 @@
 
 #include "models/platform/driver_thread.h"
 #include "models/platform/gpu_nic_parts.h"
+#include "models/platform/gpu_vram_placement.h"
 #include "models/platform/workload.h"
 #include "sim/stats.h"
 
@@ -53,16 +54,19 @@ struct GpuMonitorParams {
   /// Bytes the kernel streams (each read and written once). Unit: bytes. Default 32 MiB.
   std::uint64_t totalBytes = 32ull << 20;
   /// Buffers in named process mappings (region -> mapping): `counter` in mode copy (the page the
-  /// copy engine writes and the NIC reads). Default: none (the workload's own anonymous page).
+  /// copy engine writes and the NIC reads); in mode p2p a device-file mapping of the GPU from the
+  /// counter's page (VRAM offset: the kernel region's start + regionBytes). Default: none (the
+  /// workload's own anonymous page, or its own mmap of the counter's page of the GPU's file).
   WorkloadPlacement place;
 };
 
 /// The counter is 8 bytes (a 64-bit value).
 constexpr std::uint64_t kGpuCounterBytes = 8;
 
-/// The monitor's placeable region for `params`: `counter` (one page; process memory in mode
-/// copy, not placeable in modes p2p and none).
-std::vector<PlaceableRegion> gpuMonitorPlaceable(const GpuMonitorParams& params);
+/// The monitor's placeable region for `params` on a GPU with VRAM layout `gpu`: `counter` (one
+/// page; process memory in mode copy; in mode p2p the counter's page of VRAM, a device-file
+/// mapping of the GPU from that page; not placeable in mode none).
+std::vector<PlaceableRegion> gpuMonitorPlaceable(const GpuMonitorParams& params, const GpuVramLayout& gpu);
 
 class GpuMonitor final : public PlatformWorkload {
  public:

@@ -50,7 +50,7 @@ const char* gpuReduceSourceName(GpuReduceSource s) {
   return "?";
 }
 
-std::vector<PlaceableRegion> gpuReducePlaceable(const GpuReduceParams& params) {
+std::vector<PlaceableRegion> gpuReducePlaceable(const GpuReduceParams& params, const GpuVramLayout& peer) {
   PlaceableRegion buffer{"buffer", params.process, params.bytes, {}};
   buffer.rule.users = "the process fills it, " + params.gpu + " reads it";
   const std::string source = gpuReduceSourceName(params.source);
@@ -66,10 +66,12 @@ std::vector<PlaceableRegion> gpuReducePlaceable(const GpuReduceParams& params) {
       buffer.rule.alternative = "or take source: system";
       break;
     case GpuReduceSource::PeerVram:
-      buffer.rule.memory = PlacementRule::Memory::None;
-      buffer.rule.what = "with source peer_vram the buffer is " + params.peer +
-                         "'s VRAM (the workload maps it through " + params.peer +
-                         "'s device file): place it with source system, peer_private or own";
+      // Any VRAM of the peer: the workload writes the words there before the kernel runs.
+      setVramRule(buffer.rule, params.peer, peer, 0, peer.vramBytes, params.peer + "'s VRAM");
+      buffer.rule.what = "with source peer_vram the buffer is " + params.peer + "'s VRAM";
+      buffer.rule.users = params.gpu + " reads it";
+      buffer.rule.prot = PROT_READ;
+      buffer.rule.alternative = "or take source: system";
       break;
   }
   return {buffer};
@@ -87,7 +89,8 @@ GpuReduce::GpuReduce(Platform& platform, const GpuReduceParams& params)
     if (peer_ == gpu_) fail("peer", "the peer must be another gpu than the reducing one");
   }
   mm_ = &platform.process(params.process);
-  const std::vector<PlaceableRegion> placeable = gpuReducePlaceable(params);
+  const std::vector<PlaceableRegion> placeable =
+      gpuReducePlaceable(params, peer_ ? GpuVramLayout::of(*peer_) : GpuVramLayout{});
   checkPlacement(platform, params.place, placeable);
   const std::vector<std::uint8_t> words = reduceWords(params.bytes, params.seed);
   gpuKernelApply(GpuKernelOp::Sum64, 0, words.data(), params.bytes, nullptr, expected_);
@@ -95,11 +98,17 @@ GpuReduce::GpuReduce(Platform& platform, const GpuReduceParams& params)
   if (params.source == GpuReduceSource::PeerVram) {
     if (params.bytes > peer_->gpu().params().vramBytes)
       fail("bytes", "the buffer must fit in the peer's VRAM");
-    peerFile_ = peer_->driver().open();
-    r = mm_->mmap(Va(0), params.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, peerFile_,
-                  peer_->driver().params().vramMmapOffset);
-    if (!r.ok()) fail("peer", "mmap of the peer's VRAM failed");
-    platform.physMem().write(peer_->gpu().params().vramPa, words.data(),
+    std::uint64_t vramOffset = 0;  // the process's device-file mapping of the peer, or the workload's own
+    if (const ProcessMapping* m = placedMapping(platform, params.place, placeable.front())) {
+      r.addr = m->start;
+      vramOffset = m->offset - peer_->driver().params().vramMmapOffset;
+    } else {
+      peerFile_ = peer_->driver().open();
+      r = mm_->mmap(Va(0), params.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, peerFile_,
+                    peer_->driver().params().vramMmapOffset);
+      if (!r.ok()) fail("peer", "mmap of the peer's VRAM failed");
+    }
+    platform.physMem().write(peer_->gpu().params().vramPa + vramOffset, words.data(),
                              params.bytes);  // its VRAM holds them
   } else if (const std::optional<Va> at = placedRegion(platform, params.place, placeable.front())) {
     r.addr = *at;

@@ -22,6 +22,7 @@
 
 #include "models/devices/gpu/gpu_device.h"
 #include "models/platform/driver_thread.h"
+#include "models/platform/gpu_vram_placement.h"
 #include "models/platform/workload.h"
 #include "sim/stats.h"
 
@@ -44,14 +45,18 @@ struct GpuReduceParams {
   /// Seed of the buffer's words. Default 1.
   std::uint64_t seed = 1;
   /// Buffers in named process mappings (region -> mapping): `buffer` with sources system (any
-  /// process memory), peer_private and own (memory that migrates: anon or file-private). Default:
-  /// none (the workload's own anonymous mmap).
+  /// process memory), peer_private and own (memory that migrates: anon or file-private), and
+  /// peer_vram (a device-file mapping of the peer: the buffer is the peer's VRAM at the mapping's
+  /// offset). Default: none (the workload's own anonymous mmap, or its own mmap of the peer's
+  /// file from VRAM offset 0).
   WorkloadPlacement place;
 };
 
-/// The reduction's placeable region for `params`: `buffer` (`bytes` long; not placeable with
-/// source peer_vram, where it is the peer's VRAM).
-std::vector<PlaceableRegion> gpuReducePlaceable(const GpuReduceParams& params);
+/// The reduction's placeable region for `params`: `buffer` (`bytes` long; with source peer_vram
+/// the peer's VRAM, whose layout is `peer`: a device-file mapping of the peer within VRAM;
+/// `peer` is not used with the other sources).
+std::vector<PlaceableRegion> gpuReducePlaceable(const GpuReduceParams& params,
+                                                const GpuVramLayout& peer = {});
 
 class GpuReduce final : public PlatformWorkload {
  public:

@@ -365,9 +365,9 @@ hmmsim_cli_test("a migrating gpu_reduce buffer placed in hugetlb memory is refus
 hmmsim_cli_test("a migrating gpu_reduce buffer placed in shared memory is refused: shmem does not migrate (exit 2)" 2
   ARGS validate ${_bgp} --set workload.gpu_reduce.source=peer_private --set workload.gpu_reduce.place.buffer=shm
   STDERR "key 'workload.gpu_reduce.place.buffer': with source peer_private the buffer migrates to gpu0's VRAM, and only anonymous pages migrate to device memory")
-hmmsim_cli_test("a gpu_reduce buffer that is the peer's VRAM cannot be placed (exit 2)" 2
+hmmsim_cli_test("a gpu_reduce buffer that is the peer's VRAM goes in a device file of the peer only (exit 2)" 2
   ARGS validate ${_bgp} --set workload.gpu_reduce.source=peer_vram
-  STDERR "bad_gpu_place.yaml:19:21: key 'workload.gpu_reduce.place.buffer': with source peer_vram the buffer is gpu0's VRAM \\(the workload maps it through gpu0's device file\\): place it with source system, peer_private or own")
+  STDERR "bad_gpu_place.yaml:19:21: key 'workload.gpu_reduce.place.buffer': with source peer_vram the buffer is gpu0's VRAM: place it in a mapping with kind: device-file, device: gpu0 \\(or take source: system\\)")
 hmmsim_cli_test("a gpu_reduce buffer placed in a read-only mapping says the prot to give (exit 2)" 2
   ARGS validate ${_bgp} --set workload.gpu_reduce.place.buffer=ro
   STDERR "key 'workload.gpu_reduce.place.buffer': buffer needs prot: rw \\(the process fills it, gpu1 reads it\\); its mapping has prot: r")
@@ -415,9 +415,13 @@ hmmsim_cli_test("nvme_via_nic's nvme_bar on the cpu path cannot be placed (exit 
 set(_bgm ${_bad}/bad_gpu_monitor_place.yaml)
 hmmsim_cli_test("a gpu_monitor counter placed in a shared mapping validates in mode copy (exit 0)" 0
   ARGS validate ${_bgm})
-hmmsim_cli_test("a gpu_monitor counter cannot be placed in mode p2p, where it is VRAM (exit 2)" 2
+hmmsim_cli_test("a gpu_monitor p2p counter goes in a device file of the GPU only, where it is VRAM (exit 2)" 2
   ARGS validate ${_bgm} --set workload.gpu_monitor.mode=p2p
-  STDERR "bad_gpu_monitor_place.yaml:16:22: key 'workload.gpu_monitor.place.counter': in mode p2p the counter is the GPU's VRAM \\(the workload maps its page through the GPU's device file\\): place it in mode copy only")
+  STDERR "bad_gpu_monitor_place.yaml:16:22: key 'workload.gpu_monitor.place.counter': in mode p2p the counter is gpu0's VRAM: place it in a mapping with kind: device-file, device: gpu0 \\(or take mode: copy\\)")
+hmmsim_cli_test("a gpu_monitor p2p counter in a GPU mapping off its page says the offset to give (exit 2)" 2
+  ARGS validate ${_bgm} --set workload.gpu_monitor.mode=p2p --set processes[0].memory[0].kind=device-file
+       --set processes[0].memory[0].device=gpu0
+  STDERR "key 'workload.gpu_monitor.place.counter': in mode p2p the counter is gpu0's VRAM: counter \\(4KiB\\) lies in the page of the kernel's progress counter, after its region \\(file offsets 772MiB to 790532KiB\\) and its mapping starts at offset 0: give the mapping offset: 772MiB")
 hmmsim_cli_test("an unknown platform script operation near fork names it (exit 2)" 2
   ARGS validate ${_bs} --set script[0].op=frok
   STDERR "key 'script\\[0\\].op': unknown platform script operation 'frok'; did you mean 'fork'")

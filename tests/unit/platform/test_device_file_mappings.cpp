@@ -2,7 +2,8 @@
 // DeviceFile with an offset): the mapping's pgoff is its offset, a peer reading through it at
 // offset k gets the device memory's bytes at k, bad offsets are refused, and the workloads'
 // regions placed in such mappings (gpu_stream_out's p2p results in the GPU's kernel region,
-// nvme_via_nic's nvme_bar over BAR 0) run exact. Assertions after sc_start().
+// nvme_via_nic's nvme_bar over BAR 0, gpu_monitor's p2p counter page, gpu_reduce's peer_vram
+// buffer) run exact. Assertions after sc_start().
 #include <catch2/catch.hpp>
 
 #include <vector>
@@ -12,6 +13,8 @@
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "models/cpu_mmu/vma.h"
+#include "models/platform/gpu_monitor.h"
+#include "models/platform/gpu_reduce.h"
 #include "models/platform/gpu_stream_out.h"
 #include "models/platform/nvme_via_nic.h"
 #include "sim/config.h"
@@ -194,4 +197,64 @@ TEST_CASE("nvme_via_nic refuses nvme_bar off BAR 0's start, in anon memory or on
                     Catch::Contains("place it in a mapping with kind: device-file, device: nvme"));
   w.path = NvmeViaNicPath::Cpu;
   CHECK_THROWS_WITH(NvmeViaNic(p, w), Catch::Contains("on the cpu path there is no nvme_bar"));
+}
+
+TEST_CASE("gpu_monitor on p2p samples its counter through a GPU device-file mapping of its page") {
+  PlatformDesc d = gpuNicMachine("t", smallGpu());
+  MappingDesc page = deviceFile("counter_page", "t_gpu1", 4096, (768ull + 4) << 20);  // kernel region + 4 MiB
+  page.prot = PROT_READ;
+  d.processes.front().memory = {page};
+  Platform p("m", d, builtinDevices());
+  GpuMonitorParams m;
+  m.gpu = "t_gpu1";
+  m.nic = "t_nic";
+  m.process = "proc0";
+  m.samples = 4;
+  m.totalBytes = 8ull << 20;
+  m.place = {{"counter", "counter_page"}};
+  GpuMonitor w(p, m);
+  CHECK(w.regions().front().start == p.mapping("proc0", "counter_page")->start);
+  w.start();
+  sc_core::sc_start();
+  w.finish();
+  CHECK(workloadFailures(w).empty());
+  CHECK(workloadStat(p, w, "workload.samples_held") == 4);
+  CHECK(p.violations().ok());
+}
+
+TEST_CASE("gpu_reduce sums peer VRAM placed in a device-file mapping of the peer at an offset") {
+  PlatformDesc d = GpuPlatform::desc(smallGpu(), smallGpuDriver());  // gpu1, and gpu0 as the peer
+  GpuDeviceParams g;
+  g.gpu = smallGpu();
+  g.gpu.vramPa = Pa(0x880000000ull);  // above gpu1's 1 GiB at 0x800000000
+  g.driver = smallGpuDriver();
+  d.devices.push_back(DeviceDesc{"gpu", "gpu0", "gpu0", g});
+  const std::uint64_t at = 64ull << 20;
+  MappingDesc vram = deviceFile("peer_vram", "gpu0", 2ull << 20, at);
+  vram.prot = PROT_READ;
+  d.processes.front().memory = {vram};
+  Platform p("m", d, builtinDevices());
+  GpuReduceParams r;
+  r.gpu = "gpu1";
+  r.peer = "gpu0";
+  r.process = "proc";
+  r.source = GpuReduceSource::PeerVram;
+  r.bytes = 2ull << 20;
+  r.seed = 5;
+  r.place = {{"buffer", "peer_vram"}};
+  GpuReduce w(p, r);
+  CHECK(w.regions().front().start == p.mapping("proc", "peer_vram")->start);
+  const Pa peerVram = p.deviceAs<GpuPlatformDevice>("gpu0").gpu().params().vramPa;
+  std::uint64_t word = 0, first = 0;
+  p.physMem().read(peerVram + at, &word, 8);  // the words are the peer's VRAM at the offset
+  p.physMem().read(peerVram, &first, 8);
+  CHECK(word != 0);
+  CHECK(first == 0);
+  w.start();
+  sc_core::sc_start();
+  w.finish();
+  CHECK(workloadFailures(w).empty());
+  CHECK(w.storedSum() == w.expectedSum());
+  CHECK(w.stats().counterValue("sum_correct") == 1);
+  CHECK(p.violations().ok());
 }

@@ -81,16 +81,33 @@ TEST_CASE("placement rules refuse a wrong kind, a read-only mapping and device m
   CHECK_THAT(placementRefusal(own, MapKind::SharedAnon, kRw, ""),
              Catch::Contains("only anonymous pages migrate to device memory (the shmem and page-cache pages "
                              "of a shared mapping stay)"));
-  r.source = GpuReduceSource::PeerVram;
-  CHECK_THAT(placementRefusal(gpuReducePlaceable(r).front(), MapKind::Anon, kRw, ""),
-             Catch::Contains("place it with source system, peer_private or own"));
-  GpuMonitorParams m;
-  CHECK_THAT(placementRefusal(gpuMonitorPlaceable(m).front(), MapKind::Anon, kRw, ""),
-             Catch::Contains("in mode p2p the counter is the GPU's VRAM"));
+  const GpuVramLayout vram{0, 1ull << 30, 256ull << 20};  // 1 GiB, the top 256 MiB the driver's
+  r.source = GpuReduceSource::PeerVram;  // anywhere in the peer's VRAM, read by the reducing GPU
+  const PlaceableRegion peer = gpuReducePlaceable(r, vram).front();
+  CHECK(placementRefusal(peer, MapKind::Anon, kRw, "") ==
+        "with source peer_vram the buffer is gpu0's VRAM: place it in a mapping with kind: device-file, "
+        "device: "
+        "gpu0 (or take source: system)");
+  CHECK(placementRefusal(peer, MapKind::DeviceFile, PROT_READ, "gpu0", 0).empty());
+  CHECK(placementRefusal(peer, MapKind::DeviceFile, PROT_READ, "gpu0", (1ull << 30) - k2M).empty());
+  CHECK_THAT(placementRefusal(peer, MapKind::DeviceFile, PROT_READ, "gpu0", (1ull << 30) - 4096),
+             Catch::Contains("give the mapping offset: 0 (up to 1022MiB)"));
+  GpuMonitorParams m;  // p2p: the counter's page after the kernel's 4 MiB region, at 772 MiB
+  const PlaceableRegion counter = gpuMonitorPlaceable(m, vram).front();
+  CHECK(placementRefusal(counter, MapKind::DeviceFile, PROT_READ, "gpu0", 772ull << 20).empty());
+  CHECK(
+      placementRefusal(counter, MapKind::DeviceFile, PROT_READ, "gpu0", 768ull << 20) ==
+      "in mode p2p the counter is gpu0's VRAM: counter (4KiB) lies in the page of the kernel's progress "
+      "counter, after its region (file offsets 772MiB to 790532KiB) and its mapping starts at offset 768MiB: "
+      "give the mapping offset: 772MiB");
+  CHECK_THAT(placementRefusal(counter, MapKind::Anon, kRw, ""),
+             Catch::Contains("kind: device-file, device: gpu0 (or take mode: copy)"));
+  m.mode = GpuMonitorMode::None;
+  CHECK_THAT(placementRefusal(gpuMonitorPlaceable(m, vram).front(), MapKind::Anon, kRw, ""),
+             Catch::Contains("in mode none there is no counter"));
   m.mode = GpuMonitorMode::Copy;
-  CHECK(placementRefusal(gpuMonitorPlaceable(m).front(), MapKind::Hugetlb, kRw, "").empty());
-  GpuStreamOutParams s;  // p2p: results is VRAM in the kernel region (the top 256 MiB of 1 GiB)
-  const GpuVramLayout vram{0, 1ull << 30, 256ull << 20};
+  CHECK(placementRefusal(gpuMonitorPlaceable(m, vram).front(), MapKind::Hugetlb, kRw, "").empty());
+  GpuStreamOutParams s;  // p2p: results is VRAM in the kernel region
   const PlaceableRegion res = gpuStreamOutPlaceable(s, vram).front();
   CHECK(placementRefusal(res, MapKind::Anon, kRw, "") ==
         "on the p2p path results is gpu0's VRAM: place it in a mapping with kind: device-file, device: gpu0 "
@@ -199,6 +216,8 @@ TEST_CASE("a workload refuses a placement its rules do not take before it maps a
   m.nic = "t_nic";
   m.process = "proc0";
   m.place = {{"counter", "huge"}};
-  CHECK_THROWS_WITH(GpuMonitor(p, m), Catch::Contains("place it in mode copy only"));
+  CHECK_THROWS_WITH(
+      GpuMonitor(p, m),
+      Catch::Contains("place it in a mapping with kind: device-file, device: t_gpu1 (or take mode: copy)"));
   CHECK(p.process("proc0").vmEvents().hugetlbFault.value() == 0);  // nothing was filled
 }
