@@ -128,7 +128,8 @@ struct Op {
 struct StatExpect {
   std::string where;
   std::string stat;
-  std::optional<double> min, max;
+  std::optional<double> eq;        ///< `eq:` the value exactly (then min and max are unset)
+  std::optional<double> min, max;  ///< `min:` / `max:` bounds, inclusive
 };
 
 /// What the checker must conclude.

@@ -232,10 +232,13 @@ void parseExpectSection(const ConfigNode& e, Scenario& s) {
       StatExpect se;
       se.where = where(x);
       se.stat = x.at("stat").asString();
-      if (auto eq = x.optDouble("eq")) se.min = se.max = *eq;
-      if (auto lo = x.optDouble("min")) se.min = *lo;
-      if (auto hi = x.optDouble("max")) se.max = *hi;
-      if (!se.min && !se.max) x.fail("give eq, min or max");
+      se.eq = x.optDouble("eq");
+      se.min = x.optDouble("min");
+      se.max = x.optDouble("max");
+      if (se.eq && (se.min || se.max))
+        x.at(se.min ? "min" : "max").fail("eq is exact: give eq alone, or min and/or max without it");
+      if (!se.eq && !se.min && !se.max) x.fail("give eq, min or max");
+      if (se.min && se.max && *se.min > *se.max) x.at("max").fail("max is below min: no value can meet both");
       s.expect.stats.push_back(se);
     }
   if (auto c = e.find("checker")) {

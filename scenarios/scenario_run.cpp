@@ -348,11 +348,14 @@ void checkExpectations(const Scenario& s, const InvariantChecker& checker, RunRe
                            (near.empty() ? "" : "; did you mean '" + near + "'?"));
       continue;
     }
+    // Name the key the file gave (eq, min, max), so the message reads like the expectation.
     std::ostringstream os;
+    if (e.eq && *v != *e.eq)
+      os << e.where << ": expect: " << e.stat << " is " << *v << ", expected eq: " << *e.eq;
     if (e.min && *v < *e.min)
-      os << e.where << ": expect: " << e.stat << " is " << *v << ", expected >= " << *e.min;
+      os << e.where << ": expect: " << e.stat << " is " << *v << ", expected min: " << *e.min;
     if (e.max && *v > *e.max)
-      os << e.where << ": expect: " << e.stat << " is " << *v << ", expected <= " << *e.max;
+      os << e.where << ": expect: " << e.stat << " is " << *v << ", expected max: " << *e.max;
     if (!os.str().empty()) r.failures.push_back(os.str());
   }
   const CheckerExpect& c = s.expect.checker;

@@ -59,7 +59,27 @@ hmmsim_cli_test("a failed operation expectation names file:line:column and exits
   STDOUT "result +FAIL.*FAILED: [^\n]*anon_write.yaml:8:5: dmirror write: cpages 1024, expected 5")
 hmmsim_cli_test("a failed stats expectation exits 1 with the stat and its value" 1
   ARGS run ${_sel}/migrate.yaml --set expect.stats[0].eq=7
-  STDOUT "expect: device.dmirror0.migrated_to_dev is 1024, expected <= 7")
+  STDOUT "expect: device.dmirror0.migrated_to_dev is 1024, expected eq: 7")
+hmmsim_cli_test("a stat expectation that holds as eq, min and max passes (exit 0)" 0
+  ARGS run ${_bad}/stat_bounds.yaml STDOUT "result +PASS")
+hmmsim_cli_test("a stat below its eq says eq, not a bound (exit 1)" 1
+  ARGS run ${_bad}/stat_bounds.yaml --set expect.stats[0].eq=2048
+  STDOUT "stat_bounds.yaml:12:7: expect: device.dmirror0.migrated_to_dev is 1024, expected eq: 2048")
+hmmsim_cli_test("a stat above its eq says eq, not a bound (exit 1)" 1
+  ARGS run ${_bad}/stat_bounds.yaml --set expect.stats[0].eq=512
+  STDOUT "stat_bounds.yaml:12:7: expect: device.dmirror0.migrated_to_dev is 1024, expected eq: 512")
+hmmsim_cli_test("a stat below its min says min (exit 1)" 1
+  ARGS run ${_bad}/stat_bounds.yaml --set expect.stats[1].min=1025
+  STDOUT "stat_bounds.yaml:13:7: expect: device.dmirror0.migrated_to_dev is 1024, expected min: 1025")
+hmmsim_cli_test("a stat above its max says max (exit 1)" 1
+  ARGS run ${_bad}/stat_bounds.yaml --set expect.stats[2].max=1023
+  STDOUT "stat_bounds.yaml:14:7: expect: device.dmirror0.migrated_to_dev is 1024, expected max: 1023")
+hmmsim_cli_test("a stat expectation with eq and a bound is refused (exit 2)" 2
+  ARGS validate ${_bad}/stat_bounds.yaml --set expect.stats[0].max=2048
+  STDERR "key 'expect.stats\\[0\\].max': eq is exact: give eq alone, or min and/or max without it")
+hmmsim_cli_test("a stat expectation with max below min is refused (exit 2)" 2
+  ARGS validate ${_bad}/stat_bounds.yaml --set expect.stats[1].max=1000
+  STDERR "stat_bounds.yaml: key 'expect.stats\\[1\\].max': max is below min: no value can meet both")
 hmmsim_cli_test("a checker violation the scenario does not expect exits 1" 1
   ARGS run ${_bad}/failing_checker.yaml
   STDOUT "checker +4 violation.*freed-frame.*FAILED: .*expect: checker: expected clean, got freed-frame=4")
@@ -207,7 +227,7 @@ hmmsim_cli_test("a sweep of a platform scenario gives a row per point with every
   STDOUT "^platform.devices\\[2\\].params.pixel_rate,pass,bounce[.][^\n]*p2p_switch[.]workload[.]convert_latency_p50[^\n]*\n50e6,1,[^\n]*\n300e6,1,")
 hmmsim_cli_test("a platform run that misses its expectations exits 1 and names them" 1
   ARGS run ${_cc} --set workload.camera_chain.frames=2
-  STDOUT "FAILED: bounce: .*camera_chain.yaml:[0-9]+:[0-9]+: expect: workload.frames is 2, expected >= 6")
+  STDOUT "FAILED: bounce: .*camera_chain.yaml:[0-9]+:[0-9]+: expect: workload.frames is 2, expected eq: 6")
 hmmsim_cli_test("validate lists a platform scenario's workload and variants" 0
   ARGS validate ${_cc}
   STDOUT "workload: camera_chain cam0 -> colour0 -> app, 6 frame\\(s\\), p2p\n  variant p2p_switch: .*\n  variant p2p_rc_iommu: .*\n  variant bounce: ")
