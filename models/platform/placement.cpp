@@ -3,6 +3,7 @@
 
 #include "models/platform/platform.h"
 #include "sim/config.h"
+#include "sim/units.h"
 
 namespace hmmsim {
 
@@ -53,11 +54,7 @@ void checkPlacement(const Platform& p, const WorkloadPlacement& place,
 }
 
 std::string sizeText(std::uint64_t b) {
-  if (b == 0) return "0";
-  if (b % (1ull << 30) == 0) return std::to_string(b >> 30) + "GiB";
-  if (b % (1ull << 20) == 0) return std::to_string(b >> 20) + "MiB";
-  if (b % (1ull << 10) == 0) return std::to_string(b >> 10) + "KiB";
-  return std::to_string(b) + " B";
+  return b == 0 ? "0" : formatBytes(b);
 }
 
 std::string protText(int prot) {

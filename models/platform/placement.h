@@ -80,7 +80,8 @@ std::optional<Va> placedRegion(const Platform& p, const WorkloadPlacement& place
 void checkPlacement(const Platform& p, const WorkloadPlacement& place,
                     const std::vector<PlaceableRegion>& regions);
 
-/// "2MiB" / "1GiB" / "12KiB" / "N B" / "0": a byte count as a scenario writes it, for messages.
+/// "2MiB" / "1GiB" / "12KiB" / "1000B" / "0": a byte count as a scenario writes it, for messages
+/// (sim/units formatBytes, with a bare "0").
 std::string sizeText(std::uint64_t bytes);
 
 /// "none", or the letters of PROT_READ/WRITE/EXEC in `prot` ("rw"): a scenario's `prot:` words.
