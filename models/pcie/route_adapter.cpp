@@ -99,8 +99,32 @@ PcieRouteResult TopologyPcieRouter::routeRequest(Bdf requester, std::uint64_t ad
   TlpRouteAttrs attrs;
   attrs.write = isWrite;
   attrs.at = addressTranslated ? PcieAt::Translated : PcieAt::Untranslated;
+  const RequestKey key{addr >> kBlockShift, requester.key(),
+                       (isWrite ? 1u : 0u) | (addressTranslated ? 2u : 0u)};
+  const PcieRoute* kept = nullptr;
+  if (key == lastKey_) {
+    kept = lastRoute_;
+  } else if (auto it = systemRoutes_.find(key); it != systemRoutes_.end()) {
+    kept = it->second;
+    lastKey_ = key;
+    lastRoute_ = kept;
+  }
+  if (kept != nullptr) {
+    const RcResolveResult res = router_.resolveAtRootComplex(*dev, addr, attrs);
+    if (res.ok && topo_.hostBridgeForCpu(res.pa) == nullptr) {
+      router_.countRepeatedRequest();
+      return PcieRouteResult{kept, CplStatus::SuccessfulCompletion};
+    }
+  }
+  const std::uint64_t decided = router_.decisionsCounted();
   const Route r = router_.routeRequest(*dev, addr, attrs);
   PcieRouteResult res = convert(r, addr);
+  if (res.route != nullptr && r.end == RouteEnd::SystemMemory && r.viaRootComplex &&
+      router_.decisionsCounted() == decided && blockKeepable(addr)) {
+    systemRoutes_[key] = res.route;
+    lastKey_ = key;
+    lastRoute_ = res.route;
+  }
   // A request that ends at a BAR without the root complex resolving its address takes the same
   // route for every address of that BAR: the walk decodes BARs and bridge windows only, which
   // enumeration fixed and which hold whole BARs. Promise it, so an engine streaming into a peer's
@@ -115,11 +139,44 @@ PcieRouteResult TopologyPcieRouter::routeRequest(Bdf requester, std::uint64_t ad
   return res;
 }
 
+bool TopologyPcieRouter::blockKeepable(std::uint64_t addr) const {
+  if (!scanned_) {
+    scanned_ = true;
+    windowsAligned_ = true;
+    constexpr std::uint64_t kBlock = 1ull << kBlockShift;
+    for (const auto& f : topo_.functions()) {
+      for (const BridgeWindow* w : {&f->memWindow(), &f->prefWindow()})
+        if (w->enabled && (w->base.value() % kBlock != 0 || w->size % kBlock != 0)) windowsAligned_ = false;
+      for (const PciBar& b : f->bars())
+        if (b.assigned && b.size != 0) barRanges_.emplace_back(b.bus.value(), b.bus.value() + b.size);
+    }
+  }
+  if (!windowsAligned_) return false;
+  const std::uint64_t lo = addr >> kBlockShift << kBlockShift, hi = lo + (1ull << kBlockShift);
+  for (const auto& [base, end] : barRanges_)
+    if (base < hi && lo < end) return false;
+  return true;
+}
+
 PcieRouteResult TopologyPcieRouter::routeFromRootComplex(std::uint32_t rcIndex, std::uint64_t addr,
                                                          bool isWrite) const {
+  // Outside every host-bridge window the route is the root complex's way to system memory,
+  // whatever the address (Router::atRootComplex): kept per root complex.
+  const std::size_t slot = std::size_t(rcIndex) * 2 + (isWrite ? 1 : 0);
+  const bool systemMemory = topo_.hostBridgeForCpu(Pa(addr)) == nullptr;
+  if (systemMemory && slot < rcSystemRoutes_.size() && rcSystemRoutes_[slot] != nullptr) {
+    router_.countRepeatedRequest();
+    return PcieRouteResult{rcSystemRoutes_[slot], CplStatus::SuccessfulCompletion};
+  }
   TlpRouteAttrs attrs;
   attrs.write = isWrite;
-  return convert(router_.routeFromRootComplex(topo_.hostBridges().at(rcIndex), Pa(addr), attrs), addr);
+  const Route r = router_.routeFromRootComplex(topo_.hostBridges().at(rcIndex), Pa(addr), attrs);
+  PcieRouteResult res = convert(r, addr);
+  if (systemMemory && res.route != nullptr && r.end == RouteEnd::SystemMemory) {
+    if (rcSystemRoutes_.size() <= slot) rcSystemRoutes_.resize(slot + 1, nullptr);
+    rcSystemRoutes_[slot] = res.route;
+  }
+  return res;
 }
 
 }  // namespace hmmsim

@@ -141,6 +141,25 @@ void Router::setRcAddressResolver(RcAddressResolver r) {
   resolver_ = std::move(r);
 }
 
+RcResolveResult Router::resolveAtRootComplex(const PciDev& requester, std::uint64_t addr,
+                                             const TlpRouteAttrs& attrs) const {
+  return resolveAt(topo_.hostBridgeOf(requester), requester, addr, attrs);
+}
+
+RcResolveResult Router::resolveAt(const PciHostBridge& hb, const PciDev& requester, std::uint64_t addr,
+                                  const TlpRouteAttrs& attrs) const {
+  if (resolver_) return resolver_(requester, addr, attrs);
+  RcResolveResult res;
+  const HostWindow* win = hb.windowForBus(BusAddr(addr));
+  res.pa = win ? win->toCpu(BusAddr(addr)) : Pa(addr);
+  return res;
+}
+
+std::uint64_t Router::decisionsCounted() const {
+  return turnarounds_->value() + redirects_->value() + rcP2p_->value() + rcP2pUnsupported_->value() +
+         acsViolations_->value() + unsupported_->value() + iommuFaults_->value();
+}
+
 void Router::count(const Route& r, bool completion) const {
   (completion ? *completions_ : *requests_) += 1;
   switch (r.status) {
@@ -208,14 +227,10 @@ void Router::atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress,
   const PciHostBridge* dst = &hb;
   if (!w.completion) {
     RcResolveResult res;
-    if (resolved) {
+    if (resolved)
       res.pa = *resolved;
-    } else if (resolver_) {
-      res = resolver_(*w.source, w.addr, w.attrs);
-    } else {
-      const HostWindow* win = hb.windowForBus(BusAddr(w.addr));
-      res.pa = win ? win->toCpu(BusAddr(w.addr)) : Pa(w.addr);
-    }
+    else
+      res = resolveAt(hb, *w.source, w.addr, w.attrs);
     if (!res.ok) {
       w.r.hops.push_back(componentHop(HopKind::RootComplex, ingress, kNoDev, hostBridgeIndex(topo_, hb)));
       refused(w, hb, RcRefusalReason::ResolverFault, nullptr);

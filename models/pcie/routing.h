@@ -224,6 +224,18 @@ class Router {
   /// A completion from system memory (the root complex of `hb`) to requester id `requester`.
   Route routeHostCompletion(const PciHostBridge& hb, const Bdf& requester, const TlpRouteAttrs& attrs) const;
 
+  /// The root complex's address resolution of a request from `requester` (the resolver, or the
+  /// host-bridge window of the requester's hierarchy), as routeRequest does it on arrival there.
+  RcResolveResult resolveAtRootComplex(const PciDev& requester, std::uint64_t addr,
+                                       const TlpRouteAttrs& attrs) const;
+  /// Counts a request that a caller sent along a route it kept from an earlier routeRequest or
+  /// routeFromRootComplex with the same outcome (TopologyPcieRouter's caches): as those count it.
+  void countRepeatedRequest() const { *requests_ += 1; }
+  /// Sum of the counted routing decisions other than requests and completions (turnarounds,
+  /// redirects, root-complex p2p, refusals): unchanged across a walk that decided nothing but
+  /// its route. A refusal is also told to the refusal observer; it changes this sum too.
+  std::uint64_t decisionsCounted() const;
+
   const StatsGroup& stats() const { return stats_; }
 
  private:
@@ -234,6 +246,9 @@ class Router {
   void atRootComplex(Walk& w, const PciHostBridge& hb, PciDevId ingress,
                      std::optional<Pa> resolved = std::nullopt) const;
   void count(const Route& r, bool completion) const;
+  /// The address resolution at `hb`'s root complex of a request from `requester`.
+  RcResolveResult resolveAt(const PciHostBridge& hb, const PciDev& requester, std::uint64_t addr,
+                            const TlpRouteAttrs& attrs) const;
   /// Tells the refusal observer (if any) about a request of `w` refused at `hb`.
   void refused(const Walk& w, const PciHostBridge& hb, RcRefusalReason why, const PciHostBridge* peer,
                const PciDev* port = nullptr) const;

@@ -132,6 +132,53 @@ TEST_CASE("equal routes are interned: two addresses in system memory share one s
   CHECK(egress(a) == first);
 }
 
+TEST_CASE("a kept route to system memory still follows the IOMMU's current mapping of each address") {
+  Platform p;
+  // An IOMMU whose mapping of the IOVA block at 256 MiB can be changed: to DRAM, to gpu2's BAR
+  // (a peer through the root complex), or unmapped (a fault).
+  std::uint64_t target = 0x7000'0000;  // DRAM
+  bool mapped = true;
+  p.router.setRcAddressResolver([&](const PciDev&, std::uint64_t a, const TlpRouteAttrs&) {
+    return RcResolveResult{mapped, Pa(target + (a & 0xfffff))};
+  });
+  const std::uint64_t iova = 0x1000'0000;
+  const auto first = p.write("gpu0", iova);
+  REQUIRE(first.route != nullptr);
+  CHECK(egress(first) == std::vector<int>{0, kEgressHostMemory});
+  for (std::uint64_t off = 4096; off < (1u << 20); off += 4096) {  // the rest of the block: kept
+    const auto again = p.write("gpu0", iova + off);
+    REQUIRE(again.route == first.route);
+  }
+  target = p.bar2("gpu2");  // remapped to a peer BAR: the peer route, not the kept one
+  const auto peer = p.write("gpu0", iova + 8192);
+  REQUIRE(peer.route != nullptr);
+  CHECK(egress(peer) == std::vector<int>{0, 1});  // up through sw0, out of rp1
+  mapped = false;                                 // unmapped: an IOMMU fault, counted and refused
+  const auto fault = p.write("gpu0", iova + 8192);
+  CHECK(fault.route == nullptr);
+  CHECK(fault.status == CplStatus::UnsupportedRequest);
+  CHECK(p.router.stats().counterValue("iommu_faults") == 1);
+  // Every request is counted once, kept route or walked: 256 + 1 + 1.
+  CHECK(p.router.stats().counterValue("requests") == 258);
+  mapped = true;
+  target = 0x7000'0000;
+  CHECK(p.write("gpu0", iova + 8192).route == first.route);
+  CHECK(p.write("gpu1", iova).route != nullptr);  // another requester: its own route
+  CHECK(egress(p.write("gpu2", iova)) == std::vector<int>{kEgressHostMemory});
+}
+
+TEST_CASE("a root complex's route to system memory is the same for every address outside its windows") {
+  Platform p;
+  const auto a = p.adapter.routeFromRootComplex(0, 0x1000'0000, true);
+  REQUIRE(a.route != nullptr);
+  CHECK(egress(a) == std::vector<int>{kEgressHostMemory});
+  CHECK(p.adapter.routeFromRootComplex(0, 0x3000'0000, true).route == a.route);
+  const auto peer = p.adapter.routeFromRootComplex(0, p.bar2("gpu2"), true);  // a window: the peer
+  REQUIRE(peer.route != nullptr);
+  CHECK(egress(peer) == std::vector<int>{1});
+  CHECK(p.router.stats().counterValue("requests") == 3);
+}
+
 TEST_CASE("a DMA routed by topology's Router reaches the peer BAR through the fabric modules") {
   tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_core::sc_time(1, sc_core::SC_US));
   Platform p;
