@@ -70,8 +70,10 @@ struct ImporterMirrorParams {
   /// range for the whole window (dma_iova_try_alloc), each page linked at its offset
   /// (dma_iova_link), so the window is IOVA-contiguous and a device bursts across pages whatever
   /// their frames. Only where the device translates through the IOMMU (elsewhere, and when the
-  /// range cannot be allocated, pages map one by one as in 6.12 and the RFC). Default false.
-  bool iovaLink = false;
+  /// range cannot be allocated, pages map one by one with dma_map_page, as hmm_dma_map_alloc falls
+  /// back). false: every page its own dma_map_page, as in 6.12 and the RFC. Default true (the
+  /// platform models a 6.16+ kernel).
+  bool iovaLink = true;
   /// Deliberate contract breach (tests of the checker). Default None.
   ImporterMisbehaviour misbehave = ImporterMisbehaviour::None;
   /// Device TLB invalidation: the driver's command to the device MMU and the wait for its

@@ -13,13 +13,14 @@
 //  2. timing-only: the same platform with payloads dropped (no pattern, no transform, DMA without
 //     bytes, DRAM and BAR keep nothing).
 // Target (issue 12): >= 1 simulated second per CPU second pixel-exact, >= 50 timing-only.
-// Usage: bench_camera_chain [data-seconds=1] [timing-seconds=10] [lines-per-dma=1] [pt|link]
-// lines-per-dma sets CameraParams::linesPerDma and ColourEngineParams::linesPerStrip of both runs;
-// a fourth argument "pt" puts the IOMMU in passthrough (DMA addresses are physical: runs of
-// physically contiguous pages coalesce into bursts up to ImporterDmaParams::maxBurstBytes);
-// "link" keeps it translating but the importers link their windows into one IOVA range each
+// Usage: bench_camera_chain [data-seconds=1] [timing-seconds=10] [lines-per-dma=1] [link|page|pt]
+// lines-per-dma sets CameraParams::linesPerDma and ColourEngineParams::linesPerStrip of both runs.
+// The fourth argument picks the DMA mapping: "link" (the default, as the platform's): the IOMMU
+// translates and the importers link their windows into one IOVA range each
 // (ImporterMirrorParams::iovaLink, the 6.16 hmm_dma_map path): bursts span pages and the root
-// complex scatters them over the frames.
+// complex scatters them over the frames; "page": translating, every page its own dma_map_page
+// (6.12, the RFC: a burst per page); "pt": the IOMMU in passthrough (DMA addresses are physical:
+// runs of physically contiguous pages coalesce into bursts up to ImporterDmaParams::maxBurstBytes).
 
 #include <chrono>
 #include <cstdio>
@@ -107,8 +108,14 @@ int sc_main(int argc, char** argv) {
   const double dataSeconds = argc > 1 ? std::atof(argv[1]) : 1.0;
   const double timingSeconds = argc > 2 ? std::atof(argv[2]) : 10.0;
   const auto linesPerDma = static_cast<std::uint32_t>(argc > 3 ? std::atoi(argv[3]) : 1);
-  const bool passthrough = argc > 4 && std::string(argv[4]) == "pt";
-  const bool iovaLink = argc > 4 && std::string(argv[4]) == "link";
+  const std::string mapping = argc > 4 ? argv[4] : "link";
+  if (mapping != "link" && mapping != "page" && mapping != "pt") {
+    std::fprintf(stderr, "bench_camera_chain: the fourth argument is link, page or pt, not \"%s\"\n",
+                 mapping.c_str());
+    return 2;
+  }
+  const bool passthrough = mapping == "pt";
+  const bool iovaLink = mapping == "link";
   const IommuMode iommu = passthrough ? IommuMode::Passthrough : IommuMode::Translate;
   tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_core::sc_time(1, sc_core::SC_US));
   const CameraParams cam;
@@ -134,7 +141,7 @@ int sc_main(int argc, char** argv) {
   std::printf("lines per DMA (camera) and per strip (engine): %u; IOMMU %s\n", linesPerDma,
               passthrough ? "passthrough"
               : iovaLink  ? "translating, windows linked into IOVA ranges"
-                          : "translating");
+                          : "translating, dma_map_page per page");
   std::printf(
       "pixel-exact: %llu frames 1920x1080 RGB888 at 60 fps, %llu checked, %llu mismatching; "
       "%.3f sim s in %.3f CPU s (%.3f of it checking)\n",

@@ -109,8 +109,8 @@ const ParamTable<ImporterMirrorParams>& importerMirrorTable() {
               {"pin_forever", ImporterMisbehaviour::PinForever},
               {"keep_old_address", ImporterMisbehaviour::KeepOldAddress}});
     t.boolean("iova_link", &ImporterMirrorParams::iovaLink,
-              "behind a translating IOMMU, link the window into one IOVA range (hmm_dma_map, Linux 6.16) "
-              "instead of dma_map_page per page (6.12): bursts span pages");
+              "behind a translating IOMMU, link the window into one IOVA range (hmm_dma_map, Linux 6.16): "
+              "bursts span pages; false: dma_map_page per page (6.12, the RFC)");
     constexpr std::uint64_t kSecond = 1'000'000'000'000ull;
     t.duration("tlb_invalidation_cost", &ImporterMirrorParams::tlbInvalidationPs,
                "device TLB invalidation inside each invalidation that zapped entries (ATS: ~1-2us)", 0,

@@ -61,8 +61,9 @@ struct ChainPlatformParams {
   /// The process's buffers come from one anonymous arena of this size (the colour engine's
   /// bound address-space window).
   std::uint64_t arenaBytes = 64ull << 20;
-  /// The importers' mirrors link their windows into one IOVA range (ImporterMirrorParams::iovaLink).
-  bool iovaLink = false;
+  /// The importers' mirrors link their windows into one IOVA range (ImporterMirrorParams::iovaLink,
+  /// the platform's default); false: dma_map_page per page.
+  bool iovaLink = ImporterMirrorParams{}.iovaLink;
 };
 
 inline TopologyDesc chainTopology(std::uint64_t colourMemBytes) {
