@@ -84,9 +84,6 @@ RunResult runHere(const Scenario& s, const PlatformRunOptions& o, bool progress)
     if (const WorkloadKind* kind = findWorkloadKind(s.workload.kind)) {
       workload = kind->make(p, s.workload.params);
       if (o.trace) workload->setTrace(&trace);
-      if (progress)
-        line = std::make_unique<ProgressLine>("progress", o.progressLabel,
-                                              [w = workload.get()] { return w->done(); });
       workload->start();
     }
     if (!s.platformScript.empty()) {
@@ -97,7 +94,12 @@ RunResult runHere(const Scenario& s, const PlatformRunOptions& o, bool progress)
       }
       script->start();
     }
-    sc_core::sc_start();
+    if (progress) {
+      line = std::make_unique<ProgressLine>(o.progressLabel);
+      line->run();
+    } else {
+      sc_core::sc_start();
+    }
     line.reset();
     if (o.trace) {
       p.flushTrace();
