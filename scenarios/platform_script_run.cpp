@@ -5,6 +5,7 @@
 
 #include <tlm_utils/tlm_quantumkeeper.h>
 
+#include "models/cpu_mmu/sequencer.h"
 #include "models/devices/common/importer_dma.h"
 #include "models/devices/common/p2p_exporter.h"
 #include "models/devices/dmirror/dmirror_uapi.h"
@@ -142,7 +143,7 @@ void PlatformScriptRunner::start() {
 void PlatformScriptRunner::run() {
   for (const PlatformStep& s : events_) {
     const std::uint64_t now = sc_core::sc_time_stamp().value();
-    if (s.atPs > now) sc_core::wait(sc_core::sc_time(double(s.atPs - now), sc_core::SC_PS));
+    if (s.atPs > now) seqWait(sc_core::sc_time(double(s.atPs - now), sc_core::SC_PS));
     runEvent(ops_[s.op], s.atPs);
   }
 }
@@ -197,7 +198,7 @@ Errno PlatformScriptRunner::exporterEvent(const PlatformOp& op) {
       pressureWindows_ += r.windowsMoved;
       BarPressure* held = pr.get();
       sc_core::sc_spawn([held, hold = op.durationPs] {
-        if (hold) sc_core::wait(sc_core::sc_time(double(hold), sc_core::SC_PS));
+        if (hold) seqWait(sc_core::sc_time(double(hold), sc_core::SC_PS));
         held->release();
       });
       break;
@@ -209,7 +210,7 @@ Errno PlatformScriptRunner::exporterEvent(const PlatformOp& op) {
       r.pagesRevoked = b.pagesRevoked;
       P2pBarManager* bar = &x->bar();
       sc_core::sc_spawn([bar, d = op.durationPs] {
-        if (d) sc_core::wait(sc_core::sc_time(double(d), sc_core::SC_PS));
+        if (d) seqWait(sc_core::sc_time(double(d), sc_core::SC_PS));
         bar->resetEnd();
       });
       break;
@@ -256,7 +257,7 @@ Errno PlatformScriptRunner::migrate(const PlatformOp& op) {
     // The runtime's thread waits for the copy engine (nouveau and amdgpu wait for the copy's fence
     // before migrate_vma_pages): with a quantum keeper the driver charges each copy on the GPU's
     // copy engine (PCIe DMA to or from DRAM, VRAM channels), as the workloads' migrations are.
-    tlm_utils::tlm_quantumkeeper qk;
+    SeqQuantumKeeper qk;
     qk.reset();
     e = op.toRam ? g->driver().migrateToRam(mm, start, start + len, &qk, &moved)
                  : g->driver().migrateToVram(mm, start, start + len, &qk, &moved);

@@ -8,6 +8,7 @@
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/page_table.h"
 #include "models/cpu_mmu/sc_blocker.h"
+#include "models/cpu_mmu/sequencer.h"
 #include "models/cpu_mmu/vma.h"
 #include "sim/assert.h"
 #include "sim/trace.h"
@@ -185,13 +186,15 @@ Va CpuCore::address(const CpuOp& op) const {
 }
 
 void CpuCore::sync() {
-  qk_.sync();
+  // tlm_quantumkeeper::sync() through the Sequencer: same-time wake-ups in request order.
+  seqWait(qk_.get_local_time());
+  qk_.reset();
 }
 
 void CpuCore::waitUntil(std::uint64_t atPs) {
   sync();
   const std::uint64_t now = sc_core::sc_time_stamp().value();
-  if (atPs > now) sc_core::wait(ps(atPs - now));
+  if (atPs > now) seqWait(ps(atPs - now));
   qk_.reset();
 }
 

@@ -4,6 +4,7 @@
 #include <systemc>
 
 #include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/sequencer.h"
 #include "models/devices/camera/camera_platform.h"
 #include "models/devices/colour_engine/colour_engine_platform.h"
 #include "models/devices/gpu/gpu_device.h"
@@ -21,7 +22,7 @@ DmirrorPlatformDevice::DmirrorPlatformDevice(const std::string& name, PhysMem& p
     const sc_core::sc_process_handle h = sc_core::sc_get_current_process_handle();
     if (!sc_core::sc_is_running() || !h.valid() || h.proc_kind() != sc_core::SC_THREAD_PROC_) return;
     if (mm != nullptr) mm->blocker().current().mightSleep("dmirror: migration copy", LockSite::here());
-    sc_core::wait(sc_core::sc_time(static_cast<double>(ps), sc_core::SC_PS));
+    seqWait(sc_core::sc_time(static_cast<double>(ps), sc_core::SC_PS));
   });
 }
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "models/cpu_mmu/memory.h"
+#include "models/cpu_mmu/sequencer.h"
 #include "models/platform/exporter_events.h"
 #include "sim/assert.h"
 #include "sim/config.h"
@@ -171,7 +172,7 @@ void CameraChain::start() {
 void CameraChain::revokeLoop() {
   const sc_core::sc_time every(double(params_.revokeEveryPs), sc_core::SC_PS);
   while (!done()) {
-    sc_core::wait(every, allDone_);
+    seqWait(every, allDone_);
     if (!done()) revokeNow();
   }
 }

@@ -1,6 +1,7 @@
 // DriverThread: a driver half's CPU thread on the platform. See driver_thread.h.
 #include "models/platform/driver_thread.h"
 
+#include "models/cpu_mmu/sequencer.h"
 #include "models/pcie/pcie_transaction.h"
 #include "models/platform/platform.h"
 
@@ -35,7 +36,7 @@ void DriverThread::load(std::uint64_t pa, void* dst, std::size_t len) {
 }
 
 void DriverThread::cpuWork(std::uint64_t ps) {
-  if (ps) wait(psTime(ps));
+  if (ps) seqWait(psTime(ps));
 }
 
 void DriverThread::waitInterrupt(std::uint16_t vector) {
@@ -47,7 +48,7 @@ void DriverThread::waitInterrupt(std::uint16_t vector) {
 void DriverThread::access(bool write, std::uint64_t pa, void* buf, std::size_t len) {
   sc_core::sc_time d = sc_core::SC_ZERO_TIME;
   if (!platform_.driverAccess(write, Pa(pa), static_cast<std::uint8_t*>(buf), len, d)) ++busErrors_;
-  wait(d);
+  seqWait(d);
 }
 
 void DriverThread::run() {

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "models/cpu_mmu/memory.h"
+#include "models/cpu_mmu/sequencer.h"
 #include "sim/config.h"
 #include "sim/errno.h"
 
@@ -129,13 +130,13 @@ bool GpuMonitor::done() const {
 
 // The runtime's periodic device-to-host copy of the counter, `lead` before each sample.
 void GpuMonitor::copyLoop() {
-  tlm_utils::tlm_quantumkeeper qk;
+  SeqQuantumKeeper qk;
   qk.reset();
   for (std::uint32_t i = 0; i < params_.samples; ++i) {
     qk.sync();
     const std::uint64_t at = params_.startPs + i * params_.periodPs - params_.leadPs;
     const std::uint64_t now = sc_core::sc_time_stamp().value();
-    if (at > now) sc_core::wait(sc_core::sc_time::from_value(at - now));
+    if (at > now) seqWait(sc_core::sc_time::from_value(at - now));
     copyIssuePs_.push_back(sc_core::sc_time_stamp().value());
     const Errno e =
         parts_.gpu().driver().copyVramToUser(parts_.mm(), ram_, kernel_.progressOffset, kGpuCounterBytes, qk);

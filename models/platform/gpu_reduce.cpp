@@ -6,6 +6,7 @@
 #include "models/cpu_mmu/memory.h"
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/phys_mem.h"
+#include "models/cpu_mmu/sequencer.h"
 #include "models/platform/platform.h"
 #include "sim/config.h"
 
@@ -130,7 +131,7 @@ GpuReduce::GpuReduce(Platform& platform, const GpuReduceParams& params)
 GpuReduce::~GpuReduce() = default;
 
 void GpuReduce::run(DriverThread& /*t*/) {
-  tlm_utils::tlm_quantumkeeper qk;
+  SeqQuantumKeeper qk;
   qk.reset();
   std::uint64_t moved = 0;
   const Va end = buffer_ + params_.bytes;

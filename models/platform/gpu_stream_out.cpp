@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "models/cpu_mmu/memory.h"
+#include "models/cpu_mmu/sequencer.h"
 #include "models/devices/nic/nic_driver.h"
 #include "sim/config.h"
 #include "sim/errno.h"
@@ -101,7 +102,7 @@ void GpuStreamOut::run(DriverThread& t) {
   dp.txRingPa = ringPa_;
   NicDriver d(t, dp);
   d.setupTx();
-  tlm_utils::tlm_quantumkeeper qk;
+  SeqQuantumKeeper qk;
   qk.reset();
   auto reclaim = [&] {  // each reclaim loads DD of every freed descriptor and of the first one not done
     const std::uint32_t freed = d.reclaim();
@@ -124,14 +125,14 @@ void GpuStreamOut::run(DriverThread& t) {
       while (!d.queue(src_.value() + b, static_cast<std::uint16_t>(params_.bufferBytes))) {
         d.kick();  // the ring is full: send what is queued, free what went out
         reclaim();
-        sc_core::wait(sc_core::sc_time(20, sc_core::SC_US), parts_.nic().txDoneEvent());
+        seqWait(sc_core::sc_time(20, sc_core::SC_US), parts_.nic().txDoneEvent());
       }
     d.kick();
   }
   for (;;) {
     reclaim();
     if (reclaimed_ == descriptors()) break;
-    sc_core::wait(sc_core::sc_time(20, sc_core::SC_US), parts_.nic().txDoneEvent());
+    seqWait(sc_core::sc_time(20, sc_core::SC_US), parts_.nic().txDoneEvent());
   }
   traceChunks();
 }

@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "models/cpu_mmu/sequencer.h"
 #include "models/pcie/pcie_transaction.h"
 #include "sim/assert.h"
 #include "sim/trace.h"
@@ -76,7 +77,7 @@ class InterruptControllerModule::DriverCpu final : public IrqContext {
  public:
   explicit DriverCpu(std::string name) : name_(std::move(name)) {}
   void charge(std::uint64_t ps) override {
-    if (ps) sc_core::wait(psTime(ps));
+    if (ps) seqWait(psTime(ps));
   }
   std::uint64_t nowPs() const override { return sc_core::sc_time_stamp().value(); }
   const std::string& cpu() const override { return name_; }
@@ -145,7 +146,7 @@ void InterruptControllerModule::run(DriverCpu& cpu) {
     const Pending p = cpu.queue.top();
     if (p.arrivalPs > now) {
       // Not yet raised: wait for it, or for an earlier one raised meanwhile.
-      sc_core::wait(psTime(p.arrivalPs - now), cpu.raised);
+      seqWait(psTime(p.arrivalPs - now), cpu.raised);
       continue;
     }
     cpu.queue.pop();

@@ -10,6 +10,7 @@
 #include "hmm/importer_mirror.h"
 #include "models/cpu_mmu/file.h"
 #include "models/cpu_mmu/mm.h"
+#include "models/cpu_mmu/sequencer.h"
 #include "models/devices/common/driver_host.h"
 #include "models/devices/common/importer_dma.h"
 #include "models/devices/nic/nic_device.h"
@@ -66,7 +67,7 @@ class NvmeViaNic::CpuAccess final : public DriverHost {
   }
   void load(std::uint64_t pa, void* dst, std::size_t len) override { access(false, pa, dst, len); }
   void cpuWork(std::uint64_t ps) override {
-    if (ps) sc_core::wait(psTime(ps));
+    if (ps) seqWait(psTime(ps));
   }
   void waitInterrupt(std::uint16_t) override {
     HMMSIM_ASSERT(false, "nvme_via_nic: completions are taken by interrupt handlers, not waited for");
@@ -76,7 +77,7 @@ class NvmeViaNic::CpuAccess final : public DriverHost {
   void access(bool write, std::uint64_t pa, void* buf, std::size_t len) {
     sc_core::sc_time d = sc_core::SC_ZERO_TIME;
     if (!p_.driverAccess(write, Pa(pa), static_cast<std::uint8_t*>(buf), len, d)) ++errors_;
-    sc_core::wait(d);
+    seqWait(d);
   }
   Platform& p_;
   std::uint64_t& errors_;

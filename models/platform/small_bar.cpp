@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "models/cpu_mmu/phys_mem.h"
+#include "models/cpu_mmu/sequencer.h"
 #include "models/pcie/pcie_transaction.h"
 #include "sim/config.h"
 #include "sim/errno.h"
@@ -87,7 +88,7 @@ void SmallBar::start() {
 // The NIC's round-robin over its importers: the next one that is not backing off makes one
 // read; when every unfinished importer backs off, the NIC waits for the earliest.
 void SmallBar::run() {
-  tlm_utils::tlm_quantumkeeper qk;
+  SeqQuantumKeeper qk;
   qk.reset();
   std::size_t cursor = 0;
   const std::size_t n = importers_.size();

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "models/cpu_mmu/sequencer.h"
 #include "sim/assert.h"
 
 namespace hmmsim {
@@ -148,7 +149,7 @@ void Camera::start(std::uint64_t frames, std::uint64_t startPs) {
 
 void Camera::run() {
   if (!started_) sc_core::wait(startEvent_);
-  tlm_utils::tlm_quantumkeeper qk;
+  SeqQuantumKeeper qk;
   qk.reset();
   const std::uint64_t now = sc_core::sc_time_stamp().value();
   const std::uint64_t t0 = std::max(now, startPs_);
@@ -187,7 +188,7 @@ CameraCompletion Camera::captureFrame(std::uint64_t n, std::uint64_t frameStart,
     qk.sync();
     const std::uint64_t now = sc_core::sc_time_stamp().value();
     if (now < ready)
-      sc_core::wait(sc_core::sc_time::from_value(ready - now));
+      seqWait(sc_core::sc_time::from_value(ready - now));
     else if (now > ready)
       late_ += k;
     if (!params_.timingOnly)

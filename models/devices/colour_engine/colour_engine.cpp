@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "models/cpu_mmu/sequencer.h"
 #include "sim/assert.h"
 
 namespace hmmsim {
@@ -190,7 +191,7 @@ std::uint64_t ColourEngine::linePs(std::uint32_t width) const {
 }
 
 void ColourEngine::run() {
-  tlm_utils::tlm_quantumkeeper qk;
+  SeqQuantumKeeper qk;
   qk.reset();
   for (;;) {
     while (queue_.empty()) sc_core::wait(doorbell_);

@@ -11,6 +11,7 @@
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/mmap_lock.h"
 #include "models/cpu_mmu/phys_mem.h"
+#include "models/cpu_mmu/sequencer.h"
 #include "models/cpu_mmu/vma.h"
 #include "models/pcie/dma_engine.h"
 #include "models/pcie/dma_mapping.h"
@@ -389,7 +390,7 @@ void ImporterDma::waitForBursts(Va start, Va end) {
     // The invalidating thread sleeps until the device's last burst on the range completed.
     ++dmaWaits_;
     waitedPs_ += until - now;
-    sc_core::wait(psTime(until - now));
+    seqWait(psTime(until - now));
     if (trace_ != nullptr && trace_->on(TraceCategory::HmmNotifier))
       trace_->slice(TraceCategory::HmmNotifier, invalTrack_, "wait for in-flight DMA", now, until - now);
   }
@@ -417,7 +418,7 @@ void ImporterDma::chargeMirrorWork(MirrorWork what, std::uint64_t ps) {
                    LockSite::here());
   (what == MirrorWork::Walk ? walkPs_ : what == MirrorWork::TlbInvalidation ? tlbInvalPs_ : unmapPs_) += ps;
   const std::uint64_t now = sc_core::sc_time_stamp().value();
-  sc_core::wait(psTime(ps));
+  seqWait(psTime(ps));
   if (trace_ != nullptr && what != MirrorWork::Walk && trace_->on(TraceCategory::HmmNotifier))
     trace_->slice(TraceCategory::HmmNotifier, invalTrack_,
                   what == MirrorWork::TlbInvalidation ? "device TLB invalidation" : "IOMMU invalidation", now,

@@ -1,5 +1,6 @@
 // P2pExporter::bindBarTarget: the SystemC side, in its own object file so that users of the
 // exporter that never bind a PcieMemoryTarget do not link SystemC.
+#include "models/cpu_mmu/sequencer.h"
 #include "models/devices/common/p2p_exporter.h"
 
 #include <systemc>
@@ -23,7 +24,7 @@ void P2pExporter::bindBarTarget(PcieMemoryTarget& target) {
     // Elaboration, teardown or an SC_METHOD: no thread to delay.
     const sc_core::sc_process_handle h = sc_core::sc_get_current_process_handle();
     if (!sc_core::sc_is_running() || !h.valid() || h.proc_kind() != sc_core::SC_THREAD_PROC_) return;
-    sc_core::wait(sc_core::sc_time(static_cast<double>(ps), sc_core::SC_PS));
+    seqWait(sc_core::sc_time(static_cast<double>(ps), sc_core::SC_PS));
   });
 }
 

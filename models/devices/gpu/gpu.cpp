@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "models/cpu_mmu/phys_mem.h"
+#include "models/cpu_mmu/sequencer.h"
 #include "models/pcie/dma_engine.h"
 #include "models/pcie/pcie_transaction.h"
 #include "sim/assert.h"
@@ -129,7 +130,7 @@ void Gpu::computeThread() {
     busy_ = false;
     doneEv_.notify(sc_core::SC_ZERO_TIME);
     if (kernelMsi_.programmed()) {  // the completion interrupt, after the kernel's last store
-      tlm_utils::tlm_quantumkeeper qk;
+      SeqQuantumKeeper qk;
       qk.reset();
       sendMsi(dma_, kernelMsi_, qk);
       qk.sync();
@@ -155,7 +156,7 @@ void Gpu::runStreamKernel() {
     const std::uint64_t now = sc_core::sc_time_stamp().value();
     const std::uint64_t issue = std::max(now, static_cast<std::uint64_t>(std::llround(nextIssue)));
     if (issue > now) {
-      sc_core::wait(sc_core::sc_time::from_value(issue - now));
+      seqWait(sc_core::sc_time::from_value(issue - now));
       retire(issue);
     }
     const std::uint64_t n = std::min(chunk, kernel_.totalBytes - issued);
@@ -180,7 +181,7 @@ void Gpu::runStreamKernel() {
   }
   const std::uint64_t last = pending.back().first;
   const std::uint64_t now = sc_core::sc_time_stamp().value();
-  if (last > now) sc_core::wait(sc_core::sc_time::from_value(last - now));
+  if (last > now) seqWait(sc_core::sc_time::from_value(last - now));
   retire(last);
 }
 

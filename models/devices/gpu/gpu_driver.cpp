@@ -10,6 +10,7 @@
 #include "models/cpu_mmu/mm.h"
 #include "models/cpu_mmu/mmap_lock.h"
 #include "models/cpu_mmu/phys_mem.h"
+#include "models/cpu_mmu/sequencer.h"
 #include "models/cpu_mmu/vm_fault.h"
 #include "models/cpu_mmu/vma.h"
 #include "models/pcie/dma_engine.h"
@@ -365,7 +366,7 @@ VmFaultResult GpuDriver::devmemFault(VmFault& vmf) {
   if (timed && !copies.empty()) {
     if (vmf.vma->vmMm != nullptr)
       vmf.vma->vmMm->blocker().current().mightSleep("migrate_to_ram: wait for the copy", LockSite::here());
-    tlm_utils::tlm_quantumkeeper qk;
+    SeqQuantumKeeper qk;
     qk.reset();
     charge(copies, false, qk);
     copier_.takePendingPs();  // charged on the copy engine instead

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "models/cpu_mmu/phys_mem.h"
+#include "models/cpu_mmu/sequencer.h"
 #include "models/devices/common/importer_dma.h"
 #include "models/devices/gpu/gpu.h"
 #include "sim/assert.h"
@@ -103,7 +104,7 @@ void Gpu::runVaKernel() {
   const GpuVaKernel& k = vaKernel_;
   GpuVaKernelResult& res = vaResult_;
   res.startPs = startPs_;
-  tlm_utils::tlm_quantumkeeper qk;
+  SeqQuantumKeeper qk;
   qk.reset();
   const std::uint64_t chunk = params_.computeChunkBytes;
   std::vector<std::uint8_t> in(chunk);
@@ -160,7 +161,7 @@ void Gpu::runVaKernel() {
   const std::uint64_t finish = std::max({end1, lastDone, localNow(qk)});
   const std::uint64_t now = sc_core::sc_time_stamp().value();
   qk.reset();
-  if (finish > now) sc_core::wait(sc_core::sc_time::from_value(finish - now));
+  if (finish > now) seqWait(sc_core::sc_time::from_value(finish - now));
   res.endPs = sc_core::sc_time_stamp().value();
 }
 

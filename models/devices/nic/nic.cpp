@@ -6,6 +6,7 @@
 #include <sstream>
 #include <utility>
 
+#include "models/cpu_mmu/sequencer.h"
 #include "models/devices/common/importer_dma.h"
 #include "models/pcie/dma_engine.h"
 #include "sim/assert.h"
@@ -152,7 +153,7 @@ void Nic::onRegister(const MmioAccess& a) {
     if (a.data) std::memcpy(&v, a.data, std::min<std::uint64_t>(a.len, 4));
     mailbox_.emplace(a.timePs, v);
     ++mailboxCount_;
-    mailboxWake_.notify(ps(delay));
+    seqNotify(mailboxWake_, ps(delay));
     return;
   }
   if (a.offset + a.len > regs_.size()) {
@@ -169,7 +170,7 @@ void Nic::onRegister(const MmioAccess& a) {
     std::uint32_t v = 0;
     std::memcpy(&v, a.data, 4);
     tdtWrites_.emplace(a.timePs, v);
-    txWake_.notify(ps(delay));
+    seqNotify(txWake_, ps(delay));
     return;
   }
   std::memcpy(&regs_[a.offset], a.data, a.len);
@@ -202,7 +203,7 @@ void Nic::txThread() {
       if (tdtWrites_.empty())
         wait(txWake_);
       else
-        wait(ps(tdtWrites_.begin()->first - t), txWake_);
+        seqWait(ps(tdtWrites_.begin()->first - t), txWake_);
       continue;
     }
     const std::uint64_t base = static_cast<std::uint64_t>(hi) << 32 | lo;
@@ -226,7 +227,7 @@ void Nic::txThread() {
       const std::uint8_t dd = kStaDd;
       dma_.issueWrite(base + std::uint64_t(slot) * kTxDescBytes + 12, 1, &dd, txQk_);
     }
-    txDone_.notify(ps(now(txQk_) - scNow()));
+    seqNotify(txDone_, ps(now(txQk_) - scNow()));
   }
 }
 
@@ -286,7 +287,7 @@ void Nic::startMonitor(const NicMonitorParams& p) {
 
 void Nic::monitorThread() {
   if (!monitorOn_) wait(monitorStart_);
-  tlm_utils::tlm_quantumkeeper qk;
+  SeqQuantumKeeper qk;
   qk.reset();
   for (std::uint32_t i = 0; i < monitor_.samples; ++i) {
     waitUntil(qk, monitor_.startPs + std::uint64_t(i) * monitor_.periodPs);
@@ -314,7 +315,7 @@ void Nic::startQueueWriter(const NicQueueWriterParams& p, std::vector<NicStorage
 
 void Nic::submitThread() {
   if (!qwOn_) wait(qwStart_);
-  tlm_utils::tlm_quantumkeeper qk;
+  SeqQuantumKeeper qk;
   qk.reset();
   for (std::size_t i = 0; i < requests_.size() && !queueError_.failed; ++i) {
     waitUntil(qk, requests_[i].atPs);
@@ -456,7 +457,7 @@ void Nic::giveUpQueue(const char* what, HmmStatus st, Errno p2p, std::uint32_t r
       ++queueError_.abandoned;
     }
   slotFreed_.notify(sc_core::SC_ZERO_TIME);
-  mailboxWake_.notify(sc_core::SC_ZERO_TIME);
+  seqNotify(mailboxWake_, sc_core::SC_ZERO_TIME);
 }
 
 Nic::PeerAccess Nic::peerWrite(std::uint64_t addr, std::uint64_t len, const std::uint8_t* data,
@@ -487,7 +488,7 @@ Nic::PeerAccess Nic::peerRead(std::uint64_t addr, std::uint64_t len, std::uint8_
 
 void Nic::completeThread() {
   if (!qwOn_) wait(qwStart_);
-  tlm_utils::tlm_quantumkeeper qk;
+  SeqQuantumKeeper qk;
   qk.reset();
   while (!queueError_.failed) {
     qk.sync();
@@ -501,7 +502,7 @@ void Nic::completeThread() {
       if (mailbox_.empty())
         wait(mailboxWake_);
       else
-        wait(ps(mailbox_.begin()->first - t), mailboxWake_);
+        seqWait(ps(mailbox_.begin()->first - t), mailboxWake_);
       continue;
     }
     NvmeQueueState& q = qw_.queue;
@@ -545,7 +546,7 @@ void Nic::startReceiveNotify(const NicRxNotifyParams& p, std::vector<NicStorageR
 
 void Nic::rxThread() {
   if (!rxOn_) wait(rxStart_);
-  tlm_utils::tlm_quantumkeeper qk;
+  SeqQuantumKeeper qk;
   qk.reset();
   for (std::size_t i = 0; i < rxRequests_.size(); ++i) {
     const NicStorageRequest& q = rxRequests_[i];

@@ -68,6 +68,7 @@
 #include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "hmm/hmm.h"
+#include "models/cpu_mmu/sequencer.h"
 #include "models/devices/common/msi.h"
 #include "models/devices/nvme/nvme_driver.h"
 #include "models/devices/nvme/nvme_spec.h"
@@ -337,7 +338,7 @@ class Nic : public sc_core::sc_module {
   std::uint32_t tdh_ = 0, tdt_ = 0;
   std::multimap<std::uint64_t, std::uint32_t> tdtWrites_;  // by arrival time
   sc_core::sc_event txWake_, txDone_;
-  tlm_utils::tlm_quantumkeeper txQk_;
+  SeqQuantumKeeper txQk_;
   std::uint64_t wireFreePs_ = 0;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> fifo_;  // (leaves FIFO at, bytes), oldest first
   std::size_t fifoHead_ = 0;

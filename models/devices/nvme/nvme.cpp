@@ -6,6 +6,7 @@
 #include <sstream>
 #include <utility>
 
+#include "models/cpu_mmu/sequencer.h"
 #include "models/devices/common/msi.h"
 #include "models/pcie/dma_engine.h"
 #include "sim/assert.h"
@@ -128,7 +129,8 @@ void NvmeController::onRegister(const MmioAccess& a) {
     std::uint32_t v = 0;
     if (a.data) std::memcpy(&v, a.data, std::min<std::uint64_t>(a.len, 4));
     doorbells_.emplace(a.timePs, DoorbellWrite{a.offset, v});
-    wake_.notify(
+    seqNotify(
+        wake_,
         ps(a.timePs > sc_core::sc_time_stamp().value() ? a.timePs - sc_core::sc_time_stamp().value() : 0));
     return;
   }
@@ -258,7 +260,7 @@ void NvmeController::run() {
     if (next == kNever)
       wait(wake_);
     else
-      wait(ps(next - now), wake_);
+      seqWait(ps(next - now), wake_);
   }
 }
 
@@ -503,7 +505,7 @@ bool NvmeController::complete(InFlight& f) {
   }
   sync();
   const std::uint64_t now = sc_core::sc_time_stamp().value();
-  cqEvents_[cqid]->notify(ps(visible > now ? visible - now : 0));
+  seqNotify(*cqEvents_[cqid], ps(visible > now ? visible - now : 0));
   ++commands_;
   if (f.rec.sqid != 0 && f.sqe.opcode == static_cast<std::uint8_t>(IoOpcode::Read)) ++reads_;
   if (f.rec.sqid != 0 && f.sqe.opcode == static_cast<std::uint8_t>(IoOpcode::Write)) ++writes_;

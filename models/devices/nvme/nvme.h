@@ -46,6 +46,7 @@
 
 #include <tlm_utils/tlm_quantumkeeper.h>
 
+#include "models/cpu_mmu/sequencer.h"
 #include "models/devices/nvme/nvme_media.h"
 #include "models/devices/nvme/nvme_spec.h"
 #include "models/pcie/memory_target.h"
@@ -192,7 +193,7 @@ class NvmeController : public sc_core::sc_module {
   ByteStore& store_;
   std::uint64_t storeBase_;
   NvmeMedia media_;
-  tlm_utils::tlm_quantumkeeper qk_;
+  SeqQuantumKeeper qk_;
   std::vector<std::uint8_t> regs_;  // registers 0x00..0x40 as the host reads them
   std::vector<std::uint8_t> msix_;  // the MSI-X table
   std::vector<Sq> sqs_;

@@ -1,0 +1,109 @@
+// The Sequencer (models/cpu_mmu/sequencer.h): timed wake-ups due at one simulated time are released
+// in the order they were requested, whatever else SystemC's timed-event queue holds; timing and
+// notification rules are SystemC's. Threads only record; the test cases check after sc_start().
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+#define SC_INCLUDE_DYNAMIC_PROCESSES
+#include <systemc>
+
+#include "models/cpu_mmu/sequencer.h"
+
+using namespace hmmsim;
+using sc_core::SC_NS;
+using sc_core::sc_time;
+
+namespace {
+
+/// Simulated time in whole ns.
+std::uint64_t nowNs() {
+  return sc_core::sc_time_stamp().value() / 1000;
+}
+
+}  // namespace
+
+TEST_CASE("Wake-ups due at one time run in request order and not in SystemC's heap order") {
+  // Thread i asks at time i ns to wake at 20 ns: requests are made in the order 0..7, so they
+  // wake in that order. Noise threads, created before and after them, wait by plain SystemC for
+  // the same 20 ns and for times around it (what reshuffles SystemC's heap).
+  std::vector<int> order;
+  std::vector<std::uint64_t> at;
+  for (int n = 0; n < 5; ++n)
+    sc_core::sc_spawn([n] {
+      for (int k = 0; k < 4; ++k) sc_core::wait(sc_time(5 + n + k, SC_NS));
+    });
+  for (int i = 7; i >= 0; --i)  // created in reverse: SystemC starts them in creation order
+    sc_core::sc_spawn([i, &order, &at] {
+      seqWait(sc_time(i + 1, SC_NS));
+      seqWait(sc_time(20 - (i + 1), SC_NS));
+      order.push_back(i);
+      at.push_back(nowNs());
+    });
+  for (int n = 0; n < 5; ++n) sc_core::sc_spawn([] { sc_core::wait(sc_time(20, SC_NS)); });
+  sc_core::sc_start();
+  CHECK(order == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7});
+  CHECK(at == std::vector<std::uint64_t>(8, 20));
+  CHECK(Sequencer::instance().released() == 16);
+  CHECK(Sequencer::instance().pending() == 0);
+}
+
+TEST_CASE("A timed notification through the Sequencer keeps SystemC's earliest-wins rule") {
+  sc_core::sc_event e;
+  std::vector<std::uint64_t> wakes;
+  sc_core::sc_spawn([&] {
+    for (;;) {
+      sc_core::wait(e);
+      wakes.push_back(nowNs());
+    }
+  });
+  sc_core::sc_spawn([&] {
+    seqNotify(e, sc_time(5, SC_NS));
+    seqNotify(e, sc_time(3, SC_NS));  // earlier: replaces the 5 ns one
+    seqNotify(e, sc_time(4, SC_NS));  // later than the pending 3 ns: ignored
+    sc_core::wait(sc_time(10, SC_NS));
+    seqNotify(e, sc_time(2, SC_NS));
+    seqNotify(e, sc_core::SC_ZERO_TIME);  // a delta notification cancels the pending timed one
+  });
+  sc_core::sc_start();
+  CHECK(wakes == std::vector<std::uint64_t>{3, 10});
+  CHECK(Sequencer::instance().pending() == 0);
+}
+
+TEST_CASE("A Sequencer wait with an event ends on whichever comes first") {
+  sc_core::sc_event e;
+  std::vector<std::string> log;
+  sc_core::sc_spawn([&] {
+    const bool t1 = seqWait(sc_time(10, SC_NS), e);  // e at 4 ns
+    log.push_back(std::to_string(nowNs()) + (t1 ? " timeout" : " event"));
+    const bool t2 = seqWait(sc_time(10, SC_NS), e);  // nothing: the timeout at 14 ns
+    log.push_back(std::to_string(nowNs()) + (t2 ? " timeout" : " event"));
+    seqWait(sc_time(30, SC_NS));  // the cancelled 14 ns timeout of the first wait woke nothing
+    log.push_back(std::to_string(nowNs()));
+  });
+  sc_core::sc_spawn([&] {
+    sc_core::wait(sc_time(4, SC_NS));
+    e.notify();
+  });
+  sc_core::sc_start();
+  CHECK(log == std::vector<std::string>{"4 event", "14 timeout", "44"});
+}
+
+TEST_CASE("A quantum keeper syncs through the Sequencer with SystemC's timing") {
+  std::vector<std::uint64_t> at;
+  sc_core::sc_spawn([&] {
+    SeqQuantumKeeper qk;
+    qk.reset();
+    qk.inc(sc_time(7, SC_NS));
+    qk.sync();
+    at.push_back(nowNs());
+    qk.sync();  // no local time: a delta cycle, still at 7 ns
+    at.push_back(nowNs());
+    CHECK_NOTHROW(qk.get_local_time());
+  });
+  sc_core::sc_start();
+  CHECK(at == std::vector<std::uint64_t>{7, 7});
+  CHECK(Sequencer::instance().released() == 1);
+}
