@@ -2,8 +2,9 @@
 # plots throughput by policy, and fails unless every point passed, the revokes follow the
 # policies (LRU: none while the footprint fits the aperture, then more with every doubling of
 # the importers; refuse_when_busy and per_importer_cap: never), refusals appear only past the
-# aperture (refuse_when_busy) or the NIC's cap of 96 pages (per_importer_cap: 16 importers x 8
-# reads hold 128), and the SVG has a line per policy.
+# aperture (refuse_when_busy) or the NIC's cap of 1536 pages (per_importer_cap: each 4 KiB read
+# faults in the NIC's 64 KiB fault-around block, 16 pages, so the cap holds 96 reads' blocks; 16
+# importers x 8 reads hold 128), and the SVG has a line per policy.
 #   cmake -DEXE=<hmmsim> -DFILE=<sweeps/small_bar.yaml> -DWORK=<folder> -P CheckSmallBarSweep.cmake
 cmake_minimum_required(VERSION 3.25)
 file(REMOVE_RECURSE "${WORK}")
@@ -11,7 +12,7 @@ file(MAKE_DIRECTORY "${WORK}")
 set(policy "platform.devices[0].params.bar_policy")
 execute_process(COMMAND "${EXE}" sweep "${FILE}" --param workload.small_bar.importers=8,16,32,64
                         --param "${policy}=lru_reclaim,refuse_when_busy,per_importer_cap"
-                        --param "platform.devices[0].params.importer_cap=96" --jobs 2
+                        --param "platform.devices[0].params.importer_cap=1536" --jobs 2
                         --out "${WORK}/small_bar.csv"
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)

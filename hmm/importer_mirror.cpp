@@ -495,6 +495,12 @@ HmmDmaKind ImporterMirror::kindAt(Va va) const {
   return inWindow(va) ? pt_.kinds[index(va.alignDown(kPageSize))] : HmmDmaKind::None;
 }
 
+bool ImporterMirror::mappedFor(Va va, bool write) const {
+  if (!inWindow(va)) return false;
+  const std::uint64_t p = index(va.alignDown(kPageSize));
+  return pt_.kinds[p] != HmmDmaKind::None && (!write || (pt_.pfns[p] & HMM_PFN_WRITE) != 0);
+}
+
 DmaAddr ImporterMirror::addrAt(Va va) const {
   return inWindow(va) ? pt_.addrs[index(va.alignDown(kPageSize))] : DmaAddr(0);
 }

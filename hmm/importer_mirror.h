@@ -200,6 +200,9 @@ class ImporterMirror final : public MmuIntervalNotifierOps {
   std::size_t inFlight(Va start, Va end) const;
   /// The committed entry for `va` (None if unmapped).
   HmmDmaKind kindAt(Va va) const;
+  /// The committed entry for `va` serves a device access (mapped, and writable for a write): an
+  /// access there takes no device fault.
+  bool mappedFor(Va va, bool write) const;
   DmaAddr addrAt(Va va) const;
   Errno lastP2pError() const { return lastP2pError_; }
   /// The driver's misbehaviour from now on (a scenario script switches it mid-run). Pages a

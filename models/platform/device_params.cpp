@@ -140,7 +140,8 @@ const ParamTable<ImporterDmaParams>& importerDmaParamTable() {
     t.boolean("fault_ahead_past_end", &ImporterDmaParams::faultAheadPastEnd,
               "a fault maps fault_ahead pages even past the transfer's end");
     t.integer("fault_around", &ImporterDmaParams::faultAroundPages, "pages",
-              "a fault also maps the unmapped pages of the aligned block this big around it (a power of 2)",
+              "a fault also maps the pages of the aligned block this big around it that the access would "
+              "fault on (a power of 2; 1 = none; each device's dma key names its own default)",
               1, 1 << 20);
     t.integer("max_fault_retries", &ImporterDmaParams::maxFaultRetries, "faults",
               "device faults tried for one page before the transfer fails", 1, 1 << 20);
@@ -161,7 +162,10 @@ const ParamTable<CameraDeviceParams>& cameraParamTable() {
     t.custom({"prefault", ParamType::Bool, "", "true", "map every user buffer when it is given", ""},
              [](CameraDeviceParams& p, const ConfigNode& n) { p.driver.prefault = n.asBool(); });
     t.custom(
-        {"dma", ParamType::Table, "", "", "how it reaches the buffers", "see importer_dma"},
+        {"dma", ParamType::Table, "", "",
+         "how it reaches the buffers (its fault_around defaults to 16 pages = 64KiB, the kernel's "
+         "fault_around_bytes; a fault also maps the rest of the frame's buffer)",
+         "see importer_dma"},
         [](CameraDeviceParams& p, const ConfigNode& n) { importerDmaParamTable().load(n, p.driver.dma); });
     t.check([](const CameraDeviceParams& p) { return p.camera.check(); });
     return t;
@@ -178,7 +182,10 @@ const ParamTable<ColourEngineDeviceParams>& colourEngineParamTable() {
                0, 1'000'000'000'000ull);
     t.custom({"prefault", ParamType::Bool, "", "true", "map a VA buffer when a job first uses it", ""},
              [](ColourEngineDeviceParams& p, const ConfigNode& n) { p.driver.prefault = n.asBool(); });
-    t.custom({"dma", ParamType::Table, "", "", "how it reaches process buffers", "see importer_dma"},
+    t.custom({"dma", ParamType::Table, "", "",
+              "how it reaches process buffers (its fault_around defaults to 16 pages = 64KiB, the kernel's "
+              "fault_around_bytes; a fault also maps the rest of the frame's buffer)",
+              "see importer_dma"},
              [](ColourEngineDeviceParams& p, const ConfigNode& n) {
                importerDmaParamTable().load(n, p.driver.dma);
              });
@@ -335,7 +342,9 @@ const ParamTable<GpuDeviceParams>& gpuParamTable() {
     t.custom(
         {"prefault", ParamType::Bool, "", "true", "map a kernel's process buffers when it is launched", ""},
         [](GpuDeviceParams& p, const ConfigNode& n) { p.driver.prefault = n.asBool(); });
-    t.custom({"dma", ParamType::Table, "", "", "how its compute engine reaches process memory (as importer)",
+    t.custom({"dma", ParamType::Table, "", "",
+              "how its compute engine reaches process memory (as importer; its fault_around defaults to 512 "
+              "pages = 2MiB, amdgpu's SVM granularity; a fault also maps the rest of the kernel's buffer)",
               "see importer_dma"},
              [](GpuDeviceParams& p, const ConfigNode& n) { importerDmaParamTable().load(n, p.driver.dma); });
     t.check([](const GpuDeviceParams& p) {
@@ -366,10 +375,11 @@ const ParamTable<NicParams>& nicParamTable() {
     t.integer("descriptor_batch", &NicParams::descriptorBatch, "descriptors",
               "descriptors fetched per DMA read", 1, 4096);
     t.boolean("record_wire", &NicParams::recordWire, "keep every transmitted byte");
-    t.integer("fault_around", &NicParams::faultAroundPages, "pages",
-              "a fault of its TX/monitor importer also maps the unmapped pages of the aligned block this "
-              "big around it (a power of 2; 16 = 64KiB, the kernel's fault_around_bytes)",
-              1, 1 << 20);
+    t.integer(
+        "fault_around", &NicParams::faultAroundPages, "pages",
+        "a fault of its importers (TX, monitor, small_bar's regions) also maps the unmapped pages of "
+        "the aligned block this big around it (a power of 2; 16 = 64KiB, the kernel's fault_around_bytes)",
+        1, 1 << 20);
     t.integer("queue_retry_limit", &NicParams::queueRetryLimit, "retries",
               "queue writer: retries of an access whose fault cannot map for now, before it gives up", 0,
               1u << 20);

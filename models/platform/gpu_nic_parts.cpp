@@ -53,19 +53,21 @@ Va GpuNicParts::processBuffer(const WorkloadPlacement& place, const PlaceableReg
   return *at;
 }
 
-std::unique_ptr<ImporterDma> GpuNicParts::newImporter(const std::string& name, Va start, std::uint64_t bytes,
-                                                      const ImporterDmaParams& params) {
+ImporterDmaParams GpuNicParts::importerParams() const {
+  return ImporterDmaParams::withFaultAround(nic_->nic().params().faultAroundPages);
+}
+
+std::unique_ptr<ImporterDma> GpuNicParts::newImporter(const std::string& name, Va start,
+                                                      std::uint64_t bytes) {
   HmmDmaImporter imp;
   imp.device = &p_.pci(nicEndpoint_);
   imp.dma = &p_.dma();
   return std::make_unique<ImporterDma>(name, *mm_, imp, p_.fabric().engine(nicEndpoint_), start,
-                                       bytes >> kPageShift, params, &p_.checker(), &p_.directory());
+                                       bytes >> kPageShift, importerParams(), &p_.checker(), &p_.directory());
 }
 
 ImporterDma& GpuNicParts::importerOver(Va start, std::uint64_t bytes) {
-  ImporterDmaParams ip;
-  ip.faultAroundPages = nic_->nic().params().faultAroundPages;  // the NIC's fault-around block
-  importer_ = newImporter(nicName_ + ".dma", start, bytes, ip);
+  importer_ = newImporter(nicName_ + ".dma", start, bytes);
   if (importer_->mirror().map(start, start + bytes, false) != HmmStatus::Ok)
     fail("nic", "the NIC's importer cannot map its range");
   return *importer_;

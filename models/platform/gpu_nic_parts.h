@@ -40,11 +40,12 @@ class GpuNicParts {
   ImporterDma& importerOver(Va start, std::uint64_t bytes);
   /// Another importer of the NIC over [start, start + bytes) (one more memory region of the same
   /// PCI function, on its DMA engine), nothing mapped: its pages fault in on demand, as an ODP
-  /// region's do. `name` names its stats group; `params` as given (small_bar's regions fault
-  /// exactly their reads: no fault-around unless `params` asks). The caller keeps it and destroys
-  /// it before the parts.
-  std::unique_ptr<ImporterDma> newImporter(const std::string& name, Va start, std::uint64_t bytes,
-                                           const ImporterDmaParams& params = {});
+  /// region's do. `name` names its stats group; its device faults map the NIC's fault-around
+  /// block (importerParams()). The caller keeps it and destroys it before the parts.
+  std::unique_ptr<ImporterDma> newImporter(const std::string& name, Va start, std::uint64_t bytes);
+  /// The parameters of the NIC's importers: ImporterDmaParams with the NIC's fault-around block
+  /// (NicParams::faultAroundPages).
+  ImporterDmaParams importerParams() const;
 
   // Handles to the platform's parts (const: the parts do not own them).
   Platform& platform() const { return p_; }

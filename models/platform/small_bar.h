@@ -8,7 +8,9 @@
 //  - One special-vma mmap of VRAM [0, importers x slice) in the process (RFC 3/5); importer i
 //    is one memory region of the NIC over its own slice (an ImporterDma: ODP-like, its pages
 //    fault in on demand and stay mapped until the exporter revokes them or the importer
-//    deregisters at its end).
+//    deregisters at its end). A device fault maps the read and the NIC's fault-around block
+//    around it (the nic's fault_around, default 16 pages = 64 KiB, as the NIC's other importers):
+//    a read smaller than the block holds the block's pages of the BAR window.
 //  - Each importer reads `read` bytes at every `stride` of its slice, `passes` times. The NIC
 //    serves its importers round-robin, one read each in turn (its queue pairs' work
 //    interleaved), so the importers' footprint cycles through VRAM: with LRU reclaim and a

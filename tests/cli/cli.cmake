@@ -174,7 +174,7 @@ hmmsim_cli_test("misbehaving_importer: a violation names the invalidation it bro
   STDOUT "ack_without_waiting: 20[.][0-9]+ms cam0 0x[0-9a-f]+ stale-translation: translation used after clear invalidation of \\[0x[0-9a-f]+, 0x[0-9a-f]+\\) returned at 20002000000ps")
 hmmsim_cli_test("misbehaving_importer without its expected checker verdict exits 1 and says why" 1
   ARGS run ${_mi} --set expect.checker=clean
-  STDOUT "FAILED: ack_without_waiting: [^\n]*expect: checker: expected clean, got stale-translation=7\n")
+  STDOUT "FAILED: ack_without_waiting: [^\n]*expect: checker: expected clean, got stale-translation=8\n")
 # nvme_via_nic_misbehave: a NIC that ignores invalidations of its BAR0 mapping is reported; the
 # same run expecting a clean checker fails.
 set(_nm ${PROJECT_SOURCE_DIR}/scenarios/nvme_via_nic_misbehave.yaml)

@@ -30,8 +30,13 @@ class DmaMapping;
 
 struct CameraDriverParams {
   /// How the device reaches user buffers (burst size, device fault cost, pages per fault,
-  /// timing-only, device TLB, misbehaviour switches). Defaults: ImporterDmaParams.
-  ImporterDmaParams dma;
+  /// timing-only, device TLB, misbehaviour switches). Defaults: ImporterDmaParams, but a fault
+  /// maps the 64 KiB block around the faulting page (faultAroundPages 16, the kernel's
+  /// fault_around_bytes: a capture engine's driver knows no more of where the device writes next
+  /// than that it streams the buffer; the rest of the frame ahead is mapped by the same fault
+  /// anyway, ImporterDmaPort's dmaEnd, so the block adds the pages behind the faulting line that
+  /// the next frame into this buffer writes again).
+  ImporterDmaParams dma = ImporterDmaParams::withFaultAround(ImporterDmaParams::kKernelFaultAroundPages);
   /// Map every user buffer when it is given. Default true.
   bool prefault = true;
 };

@@ -39,8 +39,11 @@ class PhysMem;
 
 struct ColourEngineDriverParams {
   /// How the engine reaches process buffers (burst size, device fault cost, pages per fault,
-  /// timing-only, device TLB, misbehaviour switches). Defaults: ImporterDmaParams.
-  ImporterDmaParams dma;
+  /// timing-only, device TLB, misbehaviour switches). Defaults: ImporterDmaParams, but a fault
+  /// maps the 64 KiB block around the faulting page (faultAroundPages 16, the kernel's
+  /// fault_around_bytes: the engine streams strips of a frame buffer; the rest of the frame ahead
+  /// is mapped by the same fault anyway, ImporterDmaPort's dmaEnd).
+  ImporterDmaParams dma = ImporterDmaParams::withFaultAround(ImporterDmaParams::kKernelFaultAroundPages);
   /// How the device memory is exported (BAR, aperture, window size, policy). `bar` must be the
   /// BAR the engine's device memory sits behind. Defaults: P2pExporterParams (BAR 2, LRU).
   P2pExporterParams exporter;

@@ -74,13 +74,15 @@ DmaIssue ImporterDmaPort::result(const ImporterDmaResult& r, tlm_utils::tlm_quan
 DmaIssue ImporterDmaPort::write(std::uint64_t offset, std::uint64_t len, const std::uint8_t* data,
                                 tlm_utils::tlm_quantumkeeper& qk) {
   HMMSIM_ASSERT(offset <= bytes_ && len <= bytes_ - offset, "DMA outside a " << bytes_ << "-byte buffer");
-  return result(dma_.issueWrite(start_ + offset, len, data, qk), qk);
+  // The transfer is a piece of the frame's DMA into the buffer: a device fault maps the rest of
+  // the buffer (ImporterDma's dmaEnd), not only the lines this transfer writes.
+  return result(dma_.issueWrite(start_ + offset, len, data, qk, start_ + bytes_), qk);
 }
 
 DmaIssue ImporterDmaPort::read(std::uint64_t offset, std::uint64_t len, std::uint8_t* data,
                                tlm_utils::tlm_quantumkeeper& qk) {
   HMMSIM_ASSERT(offset <= bytes_ && len <= bytes_ - offset, "DMA outside a " << bytes_ << "-byte buffer");
-  return result(dma_.issueRead(start_ + offset, len, data, qk), qk);
+  return result(dma_.issueRead(start_ + offset, len, data, qk, start_ + bytes_), qk);
 }
 
 HmmStatus ImporterDmaRing::prefault(std::size_t i, bool write) {

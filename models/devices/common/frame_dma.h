@@ -7,7 +7,9 @@
 //    dma_map_sg. No translation, no invalidation: the driver keeps the segments mapped.
 //  - ImporterDmaPort: a part of a process virtual-address range through the platform's importer
 //    data path (models/devices/common/importer_dma.h: device MMU, device faults, coalesced
-//    bursts, in-flight DMA that every invalidation waits for, the checker's rules). Several
+//    bursts, in-flight DMA that every invalidation waits for, the checker's rules); each
+//    transfer is a piece of the DMA of the whole buffer (a frame), so a device fault maps the
+//    rest of the buffer ahead (ImporterDma's dmaEnd, capped by its faultAheadPages). Several
 //    ports (a ring of buffers) share one ImporterDma over a window covering them all, because
 //    the checker follows one window per importing device.
 // Timing: the engine's and the importer path's; a port adds none.

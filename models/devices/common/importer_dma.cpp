@@ -232,13 +232,17 @@ bool ImporterDma::deviceFault(Va page, Va end, Va dmaEnd, bool write, tlm_utils:
   const Va winEnd = winStart + (mirror_.pages() << kPageShift);
   const Va ahead = std::min(page + (params_.faultAheadPages << kPageShift), winEnd);
   const Va mapEnd = std::min(end.alignUp(kPageSize), ahead);
+  // A driver's prefetch of a structure of known extent (faultAheadPastEnd; why it is not the
+  // fault-around block below: importer_dma.h).
   if (params_.faultAheadPastEnd && ahead > mapEnd && mirror_.map(page, ahead, write) == HmmStatus::Ok) {
     traceFault(t0, page, page, ahead, write, HmmStatus::Ok, qk);
     return true;
   }
-  // One hmm_range_fault over more than the transfer, where nothing is mapped yet: the rest of the
-  // device's DMA and the fault-around block (pages already mapped bound it: mapping them again
-  // would only replace their entries). Each page mapped costs its walk and DMA map as any other.
+  // One hmm_range_fault over more than the transfer, where the access would fault: the rest of
+  // the device's DMA and the fault-around block (pages that serve the access already bound it:
+  // mapping them again would only replace their entries; a write extends over pages a read fault
+  // mapped read-only, which it would fault on one transfer at a time). Each page mapped costs its
+  // walk and DMA map as any other.
   Va lo = page, hi = mapEnd;
   const Va far = std::min(std::max(dmaEnd.alignUp(kPageSize), mapEnd), ahead);
   Va blockLo = page, blockHi = far;
@@ -255,8 +259,8 @@ bool ImporterDma::deviceFault(Va page, Va end, Va dmaEnd, bool write, tlm_utils:
       blockHi = std::min(blockHi, v->vmEnd);
     }
   }
-  while (hi < blockHi && mirror_.kindAt(hi) == HmmDmaKind::None) hi = hi + kPageSize;
-  while (lo > blockLo && mirror_.kindAt(lo - kPageSize) == HmmDmaKind::None) lo = lo - kPageSize;
+  while (hi < blockHi && !mirror_.mappedFor(hi, write)) hi = hi + kPageSize;
+  while (lo > blockLo && !mirror_.mappedFor(lo - kPageSize, write)) lo = lo - kPageSize;
   if ((lo < page || hi > mapEnd) && mirror_.map(lo, hi, write) == HmmStatus::Ok) {
     traceFault(t0, page, lo, hi, write, HmmStatus::Ok, qk);
     return true;

@@ -87,11 +87,32 @@ struct ImporterDmaParams {
   /// window's end): a streamer issuing small transfers takes one fault per faultAheadPages, not
   /// per transfer. If that range cannot be mapped whole (a hole), the fault maps up to the
   /// transfer's end only. Default false.
+  /// Not the same look-ahead as faultAroundPages, and kept beside it: this one is a driver's
+  /// prefetch of a structure whose extent it knows (the NVMe queue's SQ, CQ and PRP-list pages
+  /// the NIC's driver registered, NvmeViaNic: queueCmbPages pages from the faulting page, any
+  /// count, forward only, one hmm_range_fault that walks pages already mapped again and may
+  /// cross vmas), where fault-around is a layout-blind heuristic (an aligned power-of-2 block
+  /// on both sides of the faulting page, only pages not mapped yet, inside the faulting page's
+  /// vma: the kernel's do_fault_around, a GPU's SVM granularity). Expressing the queue's prefetch
+  /// as a fault-around block would map the aligned block's other pages too (walk and DMA-map
+  /// time the queue never needs) and miss a queue that straddles a block boundary.
   bool faultAheadPastEnd = false;
   /// A device fault also maps the unmapped pages of the aligned block of this many pages around
   /// the faulting page (fault-around; clipped to the window and by faultAheadPages; a hole or a
-  /// refusal there maps the transfer's pages only). Unit: pages. Default 1 (none). A power of 2.
+  /// refusal there maps the transfer's pages only). Unit: pages. Default 1 (none): the mechanism's
+  /// neutral value; each driver sets its own (withFaultAround): kKernelFaultAroundPages for the
+  /// camera, the colour engine and the NIC, GpuDriverParams::kSvmGranularityPages for the GPU.
+  /// A power of 2.
   std::uint64_t faultAroundPages = 1;
+  /// The kernel's fault_around_bytes (64 KiB, mm/memory.c) in pages: the block a driver with no
+  /// better knowledge of its device's access pattern faults around.
+  static constexpr std::uint64_t kKernelFaultAroundPages = 16;
+  /// These parameters with faultAroundPages = `pages` (a driver's default).
+  static ImporterDmaParams withFaultAround(std::uint64_t pages) {
+    ImporterDmaParams p;
+    p.faultAroundPages = pages;
+    return p;
+  }
   /// Device faults tried for one page before the transfer fails (each retry follows an
   /// invalidation that raced with the fault). Unit: faults. Default 16.
   unsigned maxFaultRetries = 16;

@@ -92,9 +92,15 @@ struct GpuDriverParams {
   std::uint64_t vramMmapOffset = 0;
   /// Pure-core copy cost (accumulated in copier() when the copy runs outside an SC_THREAD).
   MigrateCopyParams copy;
+  /// amdgpu's SVM fault granularity (the svm_default_granularity module parameter, default 9:
+  /// 2^9 pages = 2 MiB; Intel Xe's largest SVM chunk is 2 MiB too): a GPU fault maps the 2 MiB
+  /// block around the faulting address, because a compute kernel that touched one address will
+  /// touch its neighbours. Unit: pages.
+  static constexpr std::uint64_t kSvmGranularityPages = 512;
   /// How the compute engine reaches process memory (burst size, device fault cost, pages per
-  /// fault, device TLB, misbehaviour switches). Defaults: ImporterDmaParams.
-  ImporterDmaParams dma;
+  /// fault, device TLB, misbehaviour switches). Defaults: ImporterDmaParams, but a fault maps the
+  /// 2 MiB block around the faulting page (faultAroundPages = kSvmGranularityPages).
+  ImporterDmaParams dma = ImporterDmaParams::withFaultAround(kSvmGranularityPages);
   /// Map a VA kernel's buffers when it is launched (its first access then takes no device
   /// fault). Default true.
   bool prefault = true;

@@ -87,7 +87,8 @@ std::uint64_t Gpu::writeVaOutput(std::uint64_t off, const std::uint8_t* data, st
     done = vramAccess(k.outVramOffset + off, n, const_cast<std::uint8_t*>(data), true, readyPs);
   } else {
     advanceTo(qk, readyPs);
-    const ImporterDmaResult r = vaMmu_->issueWrite(k.out + off, n, data, qk);
+    // The kernel's output is one DMA: a device fault maps the rest of it (ImporterDma's dmaEnd).
+    const ImporterDmaResult r = vaMmu_->issueWrite(k.out + off, n, data, qk, k.out + k.outBytes());
     if (!r.ok()) {
       vaResult_.status = r.status;
       vaResult_.mapStatus = r.mapStatus;
@@ -127,7 +128,8 @@ void Gpu::runVaKernel() {
   for (std::uint64_t off = 0; off < k.bytes && res.ok();) {
     const std::uint64_t n = std::min(chunk, k.bytes - off);
     advanceTo(qk, end2);  // chunk k-2's buffer is free once its arithmetic ended
-    const ImporterDmaResult r = vaMmu_->issueRead(k.in + off, n, in.data(), qk);
+    // The kernel's input is one DMA read chunk by chunk: a device fault maps the rest of it.
+    const ImporterDmaResult r = vaMmu_->issueRead(k.in + off, n, in.data(), qk, k.in + k.bytes);
     if (!r.ok()) {
       res.status = r.status;
       res.mapStatus = r.mapStatus;

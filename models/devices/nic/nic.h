@@ -139,9 +139,10 @@ struct NicParams {
   std::uint32_t descriptorBatch = 32;
   /// Keep every transmitted byte (false: count and time packets only). Default true.
   bool recordWire = true;
-  /// Device faults of the NIC's TX and monitoring importers also map the unmapped pages of the
-  /// aligned block of this many pages around the faulting page (ImporterDmaParams::
-  /// faultAroundPages). Unit: pages. Default 16 (64 KiB). A power of 2.
+  /// Device faults of the importers the platform builds for the NIC (TX, monitoring, small_bar's
+  /// memory regions) also map the unmapped pages of the aligned block of this many pages around
+  /// the faulting page (ImporterDmaParams::faultAroundPages). Unit: pages. Default 16 (64 KiB,
+  /// the kernel's fault_around_bytes). A power of 2.
   std::uint64_t faultAroundPages = 16;
   /// Queue writer: retries of one queue access whose device fault could not map (-EBUSY, or the
   /// exporter refusing the p2p map for now) before the NIC gives up. Unit: retries. Default 100.

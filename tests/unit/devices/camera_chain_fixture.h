@@ -50,10 +50,12 @@
 namespace hmmsim::test {
 
 struct ChainPlatformParams {
-  IommuMode iommu = IommuMode::Translate;  ///< the IOMMU's mode
-  CameraParams camera;                     ///< both cameras
-  ImporterDmaParams cameraDma;             ///< both cameras' importer data paths (timing, mirror)
-  ColourEngineParams colour;               ///< the colour engine
+  IommuMode iommu = IommuMode::Translate;                        ///< the IOMMU's mode
+  CameraParams camera;                                           ///< both cameras
+  ImporterDmaParams cameraDma = CameraDriverParams{}.dma;        ///< both cameras' importer data paths
+  ColourEngineParams colour;                                     ///< the colour engine
+  ImporterDmaParams colourDma = ColourEngineDriverParams{}.dma;  ///< the colour engine's importer
+  bool colourPrefault = true;  ///< the colour engine maps a VA buffer when a job first uses it
   PcieFidelity fidelity = PcieFidelity::PerBurst;
   std::uint64_t ramBytes = 1ull << 30;
   bool storeData = true;     ///< DRAM keeps bytes (false: timing-only runs)
@@ -116,6 +118,8 @@ struct ChainPlatform {
     colour = std::make_unique<ColourEngine>((p.name + "_colour0").c_str(), p.colour, fab.engine("colour0"),
                                             &fab.barMemory("colour0"), pm, barPa.value());
     ColourEngineDriverParams edp;
+    edp.dma = p.colourDma;
+    edp.prefault = p.colourPrefault;
     edp.dma.timingOnly = !p.storeData;
     edp.dma.mirror.iovaLink = p.iovaLink;
     colourDriver = std::make_unique<ColourEngineDriver>(*colour, pm, pci("colour0"), barPa, dma, mapper, edp,

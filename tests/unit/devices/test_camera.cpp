@@ -234,3 +234,47 @@ TEST_CASE(
           return cameraPatternPixel(cp.seed, 2, x, y);
         }) == -1);
 }
+
+namespace {
+
+/// One buffer of 6 pages, 3 frames; an madvise(DONTNEED) of the buffer while line 10 of frame 1
+/// is written. The camera's importer has fault_around `around`; returns its device faults.
+std::uint64_t faultsAfterZapMidFrame(std::uint64_t around) {
+  const CameraParams cp = smallCamera();
+  ChainPlatformParams pp = withCamera(cp);
+  pp.cameraDma.faultAroundPages = around;
+  ChainPlatform p(pp);
+  const Va buf = p.mapAnon(pageRound(cp.frameBytes()));
+  REQUIRE(pageRound(cp.frameBytes()) == 6 * kPageSize);
+  REQUIRE(p.camDriver(0).setUserBuffers(*p.mm, {buf}) == Errno::Ok);
+  p.camDriver(0).start(3);
+  const std::uint64_t at = cp.framePeriodPs() + 10 * cp.linePs() + cp.activePs() + 50'000;
+  Errno rc = Errno::Inval;
+  ScThread cpu("cpu", [&](tlm_utils::tlm_quantumkeeper&) {
+    sc_core::wait(sc_core::sc_time::from_value(at));
+    rc = p.mm->madvise(buf, pageRound(cp.frameBytes()), MADV_DONTNEED);
+  });
+  sc_core::sc_start();
+  CHECK(rc == Errno::Ok);
+  CHECK(p.cam(0).stats().counterValue("dma_errors") == 0);
+  CHECK(p.violations.ok());
+  const auto bytes = p.cpu(buf, cp.frameBytes());
+  CHECK(firstMismatch(bytes, cp.format, cp.width, cp.height, [&](std::uint32_t x, std::uint32_t y) {
+          return cameraPatternPixel(cp.seed, 2, x, y);
+        }) == -1);
+  return p.camDriver(0).importerDma()->stats().counterValue("device_faults");
+}
+
+}  // namespace
+
+TEST_CASE("a camera refaulting a zapped buffer mid-frame maps all of it in one fault (fault-around 64 KiB)") {
+  CHECK(CameraDriverParams{}.dma.faultAroundPages == ImporterDmaParams::kKernelFaultAroundPages);
+  // Line 11's fault maps the rest of the frame (the buffer's end: dmaEnd) and the block behind it.
+  CHECK(faultsAfterZapMidFrame(ImporterDmaParams::kKernelFaultAroundPages) == 1);
+}
+
+TEST_CASE("a camera with fault_around 1 refaults a zapped buffer's rest of frame, then its start") {
+  // Line 11's fault maps the rest of frame 1 in one (dmaEnd); frame 2's first line faults the pages
+  // before it. One fault per page the lines cross without dmaEnd.
+  CHECK(faultsAfterZapMidFrame(1) == 2);
+}

@@ -328,3 +328,67 @@ TEST_CASE("gpu importer: compute-bound kernel over its own VRAM lasts input / ra
           "[devices][gpu][importer][timing]") {
   computeBoundDuration(true);
 }
+
+namespace {
+
+/// gpu1, with no prefault and its importer's fault_around `around`, sums one after the other the
+/// (offset, bytes) parts of an 8 MiB input placed `skew` pages into its window: the device faults
+/// the kernels took.
+std::uint64_t faultsOfUnprefaultedSums(std::uint64_t around, std::uint64_t skew,
+                                       const std::vector<std::pair<std::uint64_t, std::uint64_t>>& parts) {
+  GpuDeviceParams g = TwoGpus::gpu1Params();
+  g.driver.prefault = false;
+  g.driver.dma.faultAroundPages = around;
+  TwoGpus t(g);
+  if (skew) t.anon(skew * kPageSize);
+  constexpr std::uint64_t kBytes = 8ull << 20;
+  const Va in = t.anon(kBytes);
+  const std::vector<std::uint8_t> data = TwoGpus::words(kBytes, 13, 1);
+  t.fill(in, data);
+  std::vector<GpuVaKernelResult> res;
+  bool launched = true;
+  QkThread host("host", [&](tlm_utils::tlm_quantumkeeper&) {
+    for (const auto& [off, n] : parts) {
+      launched = t.g1.driver().launch(t.sumKernel(in + off, n)) == Errno::Ok && launched;
+      sc_core::wait(t.g1.gpu().computeDone());
+      res.push_back(t.g1.gpu().vaResult());
+    }
+  });
+  sc_core::sc_start();
+  REQUIRE(launched);
+  REQUIRE(res.size() == parts.size());
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::vector<std::uint8_t> part(data.begin() + parts[i].first,
+                                         data.begin() + parts[i].first + parts[i].second);
+    CHECK(res[i].ok());
+    CHECK(res[i].sum == TwoGpus::sum(part));
+  }
+  CHECK(t.plat.violations().ok());
+  return t.g1.driver().importerDma()->stats().counterValue("device_faults");
+}
+
+}  // namespace
+
+TEST_CASE("gpu importer: a fault maps the rest of the kernel's input (dmaEnd), 2 MiB a fault at most",
+          "[devices][gpu][importer]") {
+  // fault_around 1, the input one page into the window: faults at input pages 0, 512, 1024, 1536
+  // (each capped by fault_ahead, 512 pages). Without dmaEnd: one per 64 KiB chunk read, 128.
+  CHECK(faultsOfUnprefaultedSums(1, 1, {{0, 8ull << 20}}) == 4);
+}
+
+// A kernel over the input's second MiB, then one over its first.
+const std::vector<std::pair<std::uint64_t, std::uint64_t>> kSecondThenFirstMiB = {{1ull << 20, 1ull << 20},
+                                                                                  {0, 1ull << 20}};
+
+TEST_CASE("gpu importer: a fault maps its 2 MiB block (amdgpu's SVM granularity), behind the fault too",
+          "[devices][gpu][importer]") {
+  CHECK(GpuDriverParams{}.dma.faultAroundPages == GpuDriverParams::kSvmGranularityPages);
+  CHECK(GpuDriverParams::kSvmGranularityPages == 512);
+  // The first kernel's fault maps the whole block: the second kernel takes none.
+  CHECK(faultsOfUnprefaultedSums(GpuDriverParams::kSvmGranularityPages, 0, kSecondThenFirstMiB) == 1);
+}
+
+TEST_CASE("gpu importer: with fault_around 1 a kernel behind an earlier fault faults its own pages",
+          "[devices][gpu][importer]") {
+  CHECK(faultsOfUnprefaultedSums(1, 0, kSecondThenFirstMiB) == 2);
+}

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "models/devices/nic/nic.h"
 #include "models/platform/small_bar.h"
 #include "sim/config.h"
 #include "tests/unit/devices/gpu_nic_platform.h"
@@ -96,7 +97,8 @@ TEST_CASE("small_bar: LRU reclaim thrashed by twice its windows revokes on every
   CHECK(r.stat("workload.window_reclaims") == reads - kApertureWindows);
   CHECK(r.bar().stats().counterValue("reclaims_idle") == kImporters - 1);
   CHECK(r.stat("workload.revokes") == revokes);
-  CHECK(r.stat("workload.revoked_pages") == revokes);  // one read's page each
+  // One read's fault-around block each: the 4 KiB read's fault mapped the NIC's 16 pages around it.
+  CHECK(r.stat("workload.revoked_pages") == revokes * NicParams{}.faultAroundPages);
   CHECK(r.stat("workload.refusals") == 0);
   CHECK(r.stat("workload.fairness") == 1.0);
   CHECK(r.stat("workload.revokes_per_s") == Approx(double(revokes) / (double(r.w.endPs()) * 1e-12)));
@@ -144,7 +146,8 @@ TEST_CASE("small_bar: refuse_when_busy refuses maps once every window is held an
 
 TEST_CASE("small_bar: per_importer_cap refuses the NIC beyond its cap although windows are free",
           "[devices][gpu][nic][platform][small_bar]") {
-  SmallBarRun r("cap", BarPolicy::PerImporterCap, kImporters, 64);  // 64 pages: 64 reads' worth
+  // 64 pages: the fault-around blocks (16 pages) of 4 reads, of 128 locations.
+  SmallBarRun r("cap", BarPolicy::PerImporterCap, kImporters, 64);
   sc_core::sc_start();
   checkClean(r);
   CHECK(r.stat("workload.revokes") == 0);
