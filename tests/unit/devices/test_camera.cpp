@@ -35,6 +35,14 @@ double relErr(double a, double b) {
   return std::abs(a - b) / b;
 }
 
+/// The first pixel of `bytes` that differs from frame `frame` of cp's reference pattern, or -1.
+long long patternMismatch(const std::vector<std::uint8_t>& bytes, const CameraParams& cp,
+                          std::uint64_t frame) {
+  return firstMismatch(bytes, cp.format, cp.width, cp.height, [&](std::uint32_t x, std::uint32_t y) {
+    return cameraPatternPixel(cp.seed, frame, x, y);
+  });
+}
+
 // Captures `frames` frames of cam0 into a ring of `ring` user buffers (one per frame when
 // ring == frames), checking each frame's bytes against the reference pattern.
 void checkFramesExact(PixelFormat f) {
@@ -50,9 +58,7 @@ void checkFramesExact(PixelFormat f) {
   for (unsigned n = 0; n < kFrames; ++n) {
     CHECK(p.cam(0).completions()[n].ok);
     const auto bytes = p.cpu(bufs[n], cp.frameBytes());
-    CHECK(firstMismatch(bytes, f, cp.width, cp.height, [&](std::uint32_t x, std::uint32_t y) {
-            return cameraPatternPixel(cp.seed, n, x, y);
-          }) == -1);
+    CHECK(patternMismatch(bytes, cp, n) == -1);
   }
   CHECK(p.cam(0).stats().counterValue("bytes") == kFrames * cp.frameBytes());
   CHECK(p.cam(0).stats().counterValue("dma_errors") == 0);
@@ -150,10 +156,7 @@ TEST_CASE("a camera that DMAs 5 lines at a time writes every frame byte-exact wi
   sc_core::sc_start();
   const auto& c = p.cam(0).completions();
   REQUIRE(c.size() == 2);
-  for (unsigned n = 0; n < 2; ++n)
-    CHECK(firstMismatch(
-              p.cpu(bufs[n], cp.frameBytes()), cp.format, cp.width, cp.height,
-              [&](std::uint32_t x, std::uint32_t y) { return cameraPatternPixel(cp.seed, n, x, y); }) == -1);
+  for (unsigned n = 0; n < 2; ++n) CHECK(patternMismatch(p.cpu(bufs[n], cp.frameBytes()), cp, n) == -1);
   CHECK(relErr(double(c[1].donePs - c[0].donePs), double(cp.framePeriodPs())) < 0.01);
   // Lines 0-4 land together, after line 4 was read out.
   const auto& lines = p.cam(0).lastFrameLineDone();
@@ -191,9 +194,7 @@ TEST_CASE("the camera signals each frame with the MSI its driver programmed, aft
   CHECK(seen[1] >= c[1].donePs);
   std::vector<std::uint8_t> frame(cp.frameBytes());
   p.pm.read(Pa(frameAt), frame.data(), frame.size());
-  CHECK(firstMismatch(frame, cp.format, cp.width, cp.height, [&](std::uint32_t x, std::uint32_t y) {
-          return cameraPatternPixel(cp.seed, 1, x, y);
-        }) == -1);
+  CHECK(patternMismatch(frame, cp, 1) == -1);
 }
 
 TEST_CASE(
@@ -230,9 +231,7 @@ TEST_CASE(
   CHECK(p.violations.ok());
   // Frame 2 went entirely into the new pages.
   const auto bytes = p.cpu(buf, cp.frameBytes());
-  CHECK(firstMismatch(bytes, cp.format, cp.width, cp.height, [&](std::uint32_t x, std::uint32_t y) {
-          return cameraPatternPixel(cp.seed, 2, x, y);
-        }) == -1);
+  CHECK(patternMismatch(bytes, cp, 2) == -1);
 }
 
 namespace {
@@ -259,9 +258,7 @@ std::uint64_t faultsAfterZapMidFrame(std::uint64_t around) {
   CHECK(p.cam(0).stats().counterValue("dma_errors") == 0);
   CHECK(p.violations.ok());
   const auto bytes = p.cpu(buf, cp.frameBytes());
-  CHECK(firstMismatch(bytes, cp.format, cp.width, cp.height, [&](std::uint32_t x, std::uint32_t y) {
-          return cameraPatternPixel(cp.seed, 2, x, y);
-        }) == -1);
+  CHECK(patternMismatch(bytes, cp, 2) == -1);
   return p.camDriver(0).importerDma()->stats().counterValue("device_faults");
 }
 
