@@ -78,6 +78,9 @@ DeviceDesc parseDevice(const ConfigNode& e, const PlatformDesc& d, const DeviceR
   e.requireKeys({"name", "type", "endpoint", "params"});
   DeviceDesc dev;
   dev.name = e.at("name").asString();
+  if (dev.name.empty() || dev.name.find('.') != std::string::npos)
+    e.at("name").fail(
+        "a device's name names its SystemC module and its stats (device.<name>.*): give one without '.'");
   for (const DeviceDesc& o : d.devices)
     if (o.name == dev.name) e.at("name").fail("device '" + dev.name + "' is declared twice");
   const ConfigNode type = e.at("type");

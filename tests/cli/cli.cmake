@@ -432,6 +432,9 @@ hmmsim_cli_test("nvme_via_nic's nvme_bar on the cpu path cannot be placed (exit 
   ARGS validate ${PROJECT_SOURCE_DIR}/scenarios/nvme_via_nic_device_file.yaml
        --set workload.nvme_via_nic.path=cpu --set workload.nvme_via_nic.place.nvme_bar=bar
   STDERR "key 'workload.nvme_via_nic.place.nvme_bar': on the cpu path there is no nvme_bar \\(the queues are in host memory\\): place it on path: p2p")
+hmmsim_cli_test("a device name with a '.' is refused: it names a SystemC module and stats (exit 2)" 2
+  ARGS validate ${PROJECT_SOURCE_DIR}/scenarios/gpu_reduce.yaml --set platform.devices[1].name=gpu.1
+  STDERR "key 'platform.devices\\[1\\].name': a device's name names its SystemC module and its stats \\(device.<name>.\\*\\): give one without '.'")
 set(_bgm ${_bad}/bad_gpu_monitor_place.yaml)
 hmmsim_cli_test("a gpu_monitor counter placed in a shared mapping validates in mode copy (exit 0)" 0
   ARGS validate ${_bgm})

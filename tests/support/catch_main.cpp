@@ -5,11 +5,22 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <systemc>
 
 int sc_main(int argc, char* argv[]) {
-  return Catch::Session().run(argc, argv);
+  const int rc = Catch::Session().run(argc, argv);
+  // Two SystemC objects of one name (W505 "object already exists"): SystemC renames the second
+  // ("gpu0_0") and goes on, so a test would pass on a machine whose names are not what the model
+  // says. Each test case runs in its own process, so any such warning is the test's: fail it.
+  if (const int dup = sc_core::sc_report_handler::get_count(sc_core::SC_ID_INSTANCE_EXISTS_); dup > 0) {
+    std::fprintf(stderr,
+                 "%d SystemC object(s) named like an existing one (W505, above): give them unique names\n",
+                 dup);
+    return rc != 0 ? rc : 1;
+  }
+  return rc;
 }
 
 int main(int argc, char* argv[]) {

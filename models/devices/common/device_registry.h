@@ -84,6 +84,13 @@ struct DeviceContext {
   /// The run's timeline trace (nullptr: not traced): a device hands it to the parts that record
   /// events (its exporter's BAR manager; importers find it on their DMA engine, engine->timelineTrace()).
   TraceSink* trace = nullptr;
+  /// The SystemC basename for the device's hardware module ("<platform>_<name>", no '.'): unique
+  /// per device instance among the platforms of one simulation, as SystemC names must be (a
+  /// second "gpu0" module would draw W505 "object already exists" and be renamed). Stats and
+  /// messages keep `name`. The GPU, NIC and NVMe hardware use it; the camera and the colour
+  /// engine still name theirs `name` (their drivers name the exporter, DMA ring and device file
+  /// after the module).
+  std::string moduleName;
   /// The device's params of type P, or P{} when none were given. A params of another type is a
   /// caller bug (asserted with the device's name).
   template <class P>

@@ -19,7 +19,7 @@ GpuPlatformDevice::GpuPlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.na
   if (!p.gpu.resizableBar) p.gpu.barApertureBytes = b.size;
   const std::string err = p.gpu.check();
   HMMSIM_ASSERT(err.empty(), "gpu " << ctx.name << ": " << err);
-  gpu_ = std::make_unique<Gpu>(ctx.name.c_str(), p.gpu, ctx.physMem, *ctx.bar, *ctx.engine);
+  gpu_ = std::make_unique<Gpu>(ctx.moduleName.c_str(), p.gpu, ctx.physMem, *ctx.bar, *ctx.engine);
   const std::string derr = GpuDriver::check(*gpu_, *ctx.pci, p.driver);
   if (!derr.empty()) throw ConfigError("<platform>", 0, 0, "devices." + ctx.name, derr);
   driver_ = std::make_unique<GpuDriver>(ctx.name, *gpu_, *ctx.pci, ctx.mapper, &ctx.checker, p.driver,

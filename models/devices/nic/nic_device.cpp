@@ -12,7 +12,7 @@ NicPlatformDevice::NicPlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.na
   p.barBytes = ctx.bar->params().sizeBytes;
   const std::string err = Nic::validate(p);
   HMMSIM_ASSERT(err.empty(), "nic " << ctx.name << ": " << err);
-  nic_ = std::make_unique<Nic>(ctx.name.c_str(), p, *ctx.engine, *ctx.bar);
+  nic_ = std::make_unique<Nic>(ctx.moduleName.c_str(), p, *ctx.engine, *ctx.bar);
 }
 
 void registerNic(DeviceRegistry& r) {

@@ -24,7 +24,7 @@ NvmePlatformDevice::NvmePlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.
   const Errno e = ctx.physMem.addDeviceRangeAt(b.cpu, b.size >> kPageShift, nullptr, nullptr);
   HMMSIM_ASSERT(e == Errno::Ok, "nvme " << ctx.name << ": BAR 0 cannot be placed in PhysMem");
   ctx.bar->setBacking(&ctx.physMem, b.cpu.value(), b.size);
-  ctrl_ = std::make_unique<NvmeController>(ctx.name.c_str(), p, *ctx.engine, *ctx.bar, ctx.physMem,
+  ctrl_ = std::make_unique<NvmeController>(ctx.moduleName.c_str(), p, *ctx.engine, *ctx.bar, ctx.physMem,
                                            b.cpu.value());
   export_ =
       std::make_unique<NvmeExport>(ctx.name, *ctx.pci, b.cpu, b.size, ctx.physMem, ctx.mapper, &ctx.checker);

@@ -3,6 +3,7 @@
 // device-private pages p2p through the BAR with every byte right and the checker clean.
 #include <catch2/catch.hpp>
 
+#include <string>
 #include <vector>
 
 #include "models/cpu_mmu/memory.h"
@@ -63,4 +64,27 @@ TEST_CASE("built by the platform: a GPU's device-private pages are read p2p by a
   CHECK(g.driver().exporter().stats().counterValue("devmem_p2p_pages") == kBytes / kGpuP);
   CHECK(p.directory().checkedPages() > 0);
   CHECK(p.violations().ok());
+}
+
+TEST_CASE("two platforms each with GPUs gpu0 and gpu1 draw no SystemC duplicate name",
+          "[devices][gpu][platform]") {
+  PlatformDesc d;
+  d.ram.ramSize = 256ull << 20;
+  d.topology = smallPlatform({"gpu0", "gpu1"});
+  d.processes = {ProcessDesc{"proc0", {}}};
+  GpuDeviceParams gp;
+  gp.gpu = smallGpu();
+  gp.driver = smallGpuDriver();
+  GpuDeviceParams gp1 = gp;
+  gp1.gpu.vramPa = gp.gpu.vramPa + gp.gpu.vramBytes;  // its VRAM after gpu0's
+  d.devices = {DeviceDesc{"gpu", "gpu0", "gpu0", gp}, DeviceDesc{"gpu", "gpu1", "gpu1", gp1}};
+  const int before = sc_core::sc_report_handler::get_count(sc_core::SC_ID_INSTANCE_EXISTS_);
+  Platform a("a", d, builtinDevices());
+  Platform b("b", d, builtinDevices());
+  // SystemC renames a second object of a name ("gpu0_0") after warning W505; none may be needed.
+  CHECK(sc_core::sc_report_handler::get_count(sc_core::SC_ID_INSTANCE_EXISTS_) == before);
+  CHECK(std::string(a.deviceAs<GpuPlatformDevice>("gpu0").gpu().name()) == "a_gpu0");
+  CHECK(std::string(a.deviceAs<GpuPlatformDevice>("gpu1").gpu().name()) == "a_gpu1");
+  CHECK(std::string(b.deviceAs<GpuPlatformDevice>("gpu0").gpu().name()) == "b_gpu0");
+  CHECK(a.deviceAs<GpuPlatformDevice>("gpu0").name() == "gpu0");  // the device keeps its name
 }

@@ -110,17 +110,19 @@ TEST_CASE("an NVMe device-file mapping from the CMB's offset reads the CMB bytes
 
 TEST_CASE("the platform refuses an offset on an anon mapping, off a page, or past VRAM") {
   PlatformDesc d = gpuNicMachine("t", smallGpu());
+  // Each refused platform its own name: the processes of a platform whose construction threw
+  // outlive its modules in SystemC, under their names.
   MappingDesc anon = mapping("a", MapKind::Anon, k64K);
   anon.offset = 4096;
   d.processes.front().memory = {anon};
   CHECK_THROWS_WITH(
-      Platform("m", d, builtinDevices()),
+      Platform("m1", d, builtinDevices()),
       Catch::Contains("mapping \"a\" (anon) has an offset: only device-file mappings take one"));
   d.processes.front().memory = {deviceFile("v", "t_gpu1", k64K, 100)};
-  CHECK_THROWS_WITH(Platform("m", d, builtinDevices()),
+  CHECK_THROWS_WITH(Platform("m2", d, builtinDevices()),
                     Catch::Contains("offset 100 is not a multiple of 4 KiB"));
   d.processes.front().memory = {deviceFile("v", "t_gpu1", k64K, (1ull << 30) - 4096)};  // 60 KiB past VRAM
-  CHECK_THROWS_WITH(Platform("m", d, builtinDevices()),
+  CHECK_THROWS_WITH(Platform("m3", d, builtinDevices()),
                     Catch::Contains("mmap of \"v\" (device-file at offset 1073737728) failed with EINVAL"));
 }
 
