@@ -3,6 +3,7 @@
 #include "models/cpu_mmu/sequencer.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "sim/assert.h"
 
@@ -22,14 +23,26 @@ Sequencer& Sequencer::instance() {
 }
 
 std::uint64_t Sequencer::add(std::uint64_t at, sc_core::sc_event& ev, bool timedNotify) {
-  const Entry e{at, nextSeq_++, &ev, timedNotify};
+  Entry e{at, nextSeq_++, &ev, timedNotify, false};
   // Descending by (at, seq): the new entry has the largest seq so far, so it goes after every
   // later time and before every entry of its own time (released after them).
-  auto pos = std::lower_bound(entries_.begin(), entries_.end(), e, [](const Entry& a, const Entry& b) {
-    return a.at != b.at ? a.at > b.at : a.seq > b.seq;
-  });
+  // The common case, a time earlier than every pending one, goes at the back without a search.
+  auto pos = entries_.empty() || at < entries_.back().at
+                 ? entries_.end()
+                 : std::lower_bound(entries_.begin(), entries_.end(), e, [](const Entry& a, const Entry& b) {
+                     return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+                   });
+  if (!timedNotify && (pos == entries_.end() || pos->at != at)) {
+    // The first wake-up requested for its time: its own event is notified directly (one SystemC
+    // timed notification instead of a tick's, a method and an immediate one). It still runs first
+    // among that time's wake-ups: threads triggered by timed notifications are runnable before the
+    // evaluation phase, where a tick's method then makes the later-requested ones runnable.
+    e.direct = true;
+    ev.notify(sc_core::sc_time::from_value(at - nowPs()));
+  } else {
+    tickAt(at);
+  }
   entries_.insert(pos, e);
-  tickAt(at);
   return e.seq;
 }
 
@@ -56,8 +69,24 @@ void Sequencer::tickAt(std::uint64_t at) {
 bool Sequencer::cancel(std::uint64_t seq) {
   auto it = std::find_if(entries_.begin(), entries_.end(), [seq](const Entry& e) { return e.seq == seq; });
   if (it == entries_.end()) return false;
-  entries_.erase(it);  // its tick may fire with nothing due
+  erase(it);
   return true;
+}
+
+void Sequencer::erase(std::vector<Entry>::iterator it) {
+  const std::uint64_t at = it->at;
+  it = entries_.erase(it);
+  const bool more =
+      (it != entries_.end() && it->at == at) || (it != entries_.begin() && std::prev(it)->at == at);
+  if (more) return;
+  // Nothing is due then any more: its tick goes too, as SystemC drops a cancelled timeout (a
+  // pending notification would otherwise keep the simulation running to a time nobody waits for).
+  for (const std::unique_ptr<Tick>& t : ticks_) {
+    if (t->pending && t->at == at) {
+      t->ev.cancel();
+      t->pending = false;
+    }
+  }
 }
 
 void Sequencer::release(Tick& t) {
@@ -65,10 +94,12 @@ void Sequencer::release(Tick& t) {
   HMMSIM_ASSERT(t.pending && t.at == now, "Sequencer: a tick for " << t.at << " ps fired at " << now);
   t.pending = false;
   while (!entries_.empty() && entries_.back().at == now) {
-    sc_core::sc_event* ev = entries_.back().ev;
+    const Entry e = entries_.back();
     entries_.pop_back();
     ++released_;
-    ev->notify();  // immediate: the waiter runs in this evaluation phase, after the earlier ones
+    // Immediate: the waiter runs in this evaluation phase, after the earlier ones. A direct
+    // wake-up's event has triggered already (its thread is runnable, ahead of these).
+    if (!e.direct) e.ev->notify();
   }
   HMMSIM_ASSERT(entries_.empty() || entries_.back().at > now,
                 "Sequencer: a wake-up due at " << entries_.back().at << " ps was not released until " << now);
@@ -90,8 +121,9 @@ void Sequencer::wait(const sc_core::sc_time& d) {
     return;
   }
   sc_core::sc_event* mine = takeEvent();
-  add(nowPs() + d.value(), *mine, false);
+  const std::uint64_t seq = add(nowPs() + d.value(), *mine, false);
   sc_core::wait(*mine);
+  woke(seq);
   freeEvents_.push_back(mine);
 }
 
@@ -103,24 +135,41 @@ bool Sequencer::wait(const sc_core::sc_time& d, const sc_core::sc_event& e) {
   sc_core::sc_event* mine = takeEvent();
   const std::uint64_t seq = add(nowPs() + d.value(), *mine, false);
   sc_core::wait(*mine | e);
-  // `e` woke it first: its timeout is still pending, and goes (nothing else refers to `mine`).
-  const bool timedOut = !cancel(seq);
+  bool timedOut = true;
+  if (mine->triggered()) {
+    woke(seq);
+  } else {
+    // `e` woke it first: its timeout is still pending, and goes (nothing else refers to `mine`).
+    mine->cancel();
+    timedOut = !cancel(seq);
+  }
   freeEvents_.push_back(mine);
   return timedOut;
+}
+
+void Sequencer::woke(std::uint64_t seq) {
+  // A direct wake-up is still queued unless a tick due now released it (methods run before
+  // threads); queued, it is the first of its time, so the next to release.
+  if (!entries_.empty() && entries_.back().seq == seq) {
+    HMMSIM_ASSERT(entries_.back().direct && entries_.back().at == nowPs(),
+                  "Sequencer: a thread woke before its wake-up was due");
+    entries_.pop_back();
+    ++released_;
+  }
 }
 
 void Sequencer::notify(sc_core::sc_event& e, const sc_core::sc_time& d) {
   auto it = std::find_if(entries_.begin(), entries_.end(),
                          [&e](const Entry& x) { return x.timedNotify && x.ev == &e; });
   if (d == sc_core::SC_ZERO_TIME) {
-    if (it != entries_.end()) entries_.erase(it);
+    if (it != entries_.end()) erase(it);
     e.notify(sc_core::SC_ZERO_TIME);
     return;
   }
   const std::uint64_t at = nowPs() + d.value();
   if (it != entries_.end()) {
     if (it->at <= at) return;  // the earlier pending notification wins
-    entries_.erase(it);
+    erase(it);
   }
   add(at, e, true);
 }

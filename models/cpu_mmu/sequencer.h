@@ -19,10 +19,16 @@
 // order that depends only on that machine, and other machines' requests interleave without reordering them.
 // Zero delays are delta waits, as in SystemC (deterministic already).
 //
+// The common case costs less: the first thread wake-up requested for a time (none pending then)
+// has its own event notified directly, as plain sc_core::wait(t) would; wake-ups requested later
+// for that time go through its tick. The direct one still runs first: it is runnable before the
+// evaluation phase in which the tick's method makes the others runnable behind it.
+//
 // Timing: identical to sc_core::wait(t) / sc_event::notify(t); only the order of equal times
-// changes. Timed notifications keep SystemC's rule that the earliest pending notification of an
-// event wins; seqNotify(e, SC_ZERO_TIME) cancels a pending timed one, as e.notify(SC_ZERO_TIME)
-// does.
+// changes. A cancelled wake-up (a timeout beaten by its event, a replaced notification) leaves
+// nothing pending, as in SystemC, so it does not keep the simulation running. Timed notifications keep
+// SystemC's rule that the earliest pending notification of an event wins; seqNotify(e, SC_ZERO_TIME) cancels
+// a pending timed one, as e.notify(SC_ZERO_TIME) does.
 //
 // What it does not cover: a process that waits with plain sc_core::wait(t) (or a timed
 // sc_event::notify) is ordered by SystemC's heap against the others; every model thread of a
@@ -71,6 +77,8 @@ class Sequencer {
     std::uint64_t seq = 0;            ///< request order
     sc_core::sc_event* ev = nullptr;  ///< notified (immediately) when released
     bool timedNotify = false;         ///< a seqNotify (else a waiting thread's event)
+    /// The first thread wake-up requested for its time: its own event was notified directly.
+    bool direct = false;
   };
   /// One SystemC timed notification per distinct pending time: its own event and SC_METHOD
   /// (spawned once, reused), so a new earlier time never cancels and reschedules another's.
@@ -83,8 +91,12 @@ class Sequencer {
   std::uint64_t add(std::uint64_t at, sc_core::sc_event& ev, bool timedNotify);
   /// Removes entry `seq`; false if it was released already.
   bool cancel(std::uint64_t seq);
+  /// Removes a pending entry; a tick with nothing left due at its time is cancelled.
+  void erase(std::vector<Entry>::iterator it);
   /// Makes sure a tick is pending at `at` (ps, > now).
   void tickAt(std::uint64_t at);
+  /// The thread waiting on entry `seq` woke: removes the entry if it is still queued (direct).
+  void woke(std::uint64_t seq);
   /// A tick fired: releases every entry due now.
   void release(Tick& t);
   /// A waiting thread's event from the pool (the pool's events keep their allocations).

@@ -107,3 +107,28 @@ TEST_CASE("A quantum keeper syncs through the Sequencer with SystemC's timing") 
   CHECK(at == std::vector<std::uint64_t>{7, 7});
   CHECK(Sequencer::instance().released() == 1);
 }
+
+TEST_CASE("Cancelled Sequencer wake-ups keep the simulation running no longer than SystemC's") {
+  // Under plain SystemC a timeout that an event beat and a timed notification replaced by a delta
+  // one leave nothing pending: the simulation ends at the last real activity (5 ns), not at the
+  // abandoned times (100 ns, 50 ns). Two waits share a time, so both the direct wake-up and a
+  // tick's are cancelled.
+  sc_core::sc_event e, f;
+  std::vector<std::string> log;
+  for (int i = 0; i < 2; ++i)
+    sc_core::sc_spawn([&, i] {
+      const bool timedOut = seqWait(sc_time(100, SC_NS), e);
+      log.push_back(std::to_string(i) + (timedOut ? " timeout" : " event") + " at " +
+                    std::to_string(nowNs()));
+    });
+  sc_core::sc_spawn([&] {
+    seqNotify(f, sc_time(50, SC_NS));
+    sc_core::wait(sc_time(5, SC_NS));
+    e.notify();
+    seqNotify(f, sc_core::SC_ZERO_TIME);
+  });
+  sc_core::sc_start();
+  CHECK(log == std::vector<std::string>{"0 event at 5", "1 event at 5"});
+  CHECK(nowNs() == 5);
+  CHECK(Sequencer::instance().pending() == 0);
+}
