@@ -14,6 +14,7 @@
 #include "models/cpu_mmu/page_table.h"
 #include "models/cpu_mmu/phys_mem.h"
 #include "models/devices/dmirror/dmirror_p2p.h"
+#include "models/devices/dmirror/dmirror_snapshot_notifier.h"
 #include "sim/assert.h"
 
 namespace hmmsim {
@@ -30,9 +31,6 @@ constexpr std::size_t kSpareBounceBytes = 4u << 20;
 
 /// The interval of every handle's notifier: [0, ULONG_MAX & PAGE_MASK).
 constexpr std::uint64_t kMirrorLength = ~0ull & ~(kPageSize - 1);
-
-/// Pages of one snapshot range (dmirror_snapshot's pfns[] array).
-constexpr unsigned kSnapshotChunkPages = 32;
 
 HmmMirrorParams mirrorParams(const DmirrorParams& p) {
   HmmMirrorParams mp;
@@ -51,26 +49,6 @@ Va migrateChunkEnd(Va addr, Va end, const Vma& vma) {
   if (next > vma.vmEnd) next = vma.vmEnd;
   return next;
 }
-
-/// The interval notifier of one snapshot range: its invalidate only moves the sequence, under
-/// the handle's update lock (dmirror_snapshot_invalidate).
-class SnapshotNotifierOps final : public MmuIntervalNotifierOps {
- public:
-  explicit SnapshotNotifierOps(SleepingMutex& lock) : lock_(lock) {}
-  bool invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange& range, std::uint64_t curSeq) override {
-    if (range.blockable()) {
-      lock_.lock();
-    } else if (!lock_.tryLock()) {
-      return false;
-    }
-    sub.setSeq(curSeq);
-    lock_.unlock();
-    return true;
-  }
-
- private:
-  SleepingMutex& lock_;
-};
 
 }  // namespace
 
@@ -662,12 +640,12 @@ Errno DmirrorDevice::snapshot(Dmirror& d, HmmDmirrorCmd& cmd) {
   if (mm.exited()) return Errno::Inval;
   const Va start(cmd.addr);
   const Va end(cmd.addr + (cmd.npages << kPageShift));
-  std::vector<unsigned long> pfns(kSnapshotChunkPages);
-  std::vector<std::uint8_t> perm(kSnapshotChunkPages);
+  std::vector<unsigned long> pfns(kDmirrorSnapshotChunkPages);
+  std::vector<std::uint8_t> perm(kDmirrorSnapshotChunkPages);
   Va uptr(cmd.ptr);
-  SnapshotNotifierOps ops(d.mirror_.updateLock());
+  DmirrorSnapshotNotifierOps ops(d.mirror_.updateLock());
   for (Va addr = start; addr < end;) {
-    const Va next = std::min(end, addr + (std::uint64_t(kSnapshotChunkPages) << kPageShift));
+    const Va next = std::min(end, addr + (std::uint64_t(kDmirrorSnapshotChunkPages) << kPageShift));
     const std::uint64_t n = (next - addr) >> kPageShift;
     // dmirror_range_snapshot: a notifier on exactly this range for the duration.
     MmuIntervalNotifier sub;

@@ -14,6 +14,7 @@
 #include "models/cpu_mmu/rmap.h"
 #include "models/cpu_mmu/vma.h"
 #include "models/devices/dmirror/dmirror.h"
+#include "models/devices/dmirror/dmirror_snapshot_notifier.h"
 #include "models/pcie/dma_mapping.h"
 #include "models/pcie/iommu.h"
 #include "models/pcie/routing.h"
@@ -28,25 +29,6 @@ constexpr std::uint64_t kSpecialPgoff = HMM_DMIRROR_P2P_MMAP_OFFSET >> kPageShif
 
 /// Importer windows are rounded out to this. Unit: bytes.
 constexpr std::uint64_t kImportWindowAlign = 2ull << 20;
-
-/// The invalidate of a SNAPSHOT's temporary notifier: moves the sequence under the update lock.
-class ProbeNotifierOps final : public MmuIntervalNotifierOps {
- public:
-  explicit ProbeNotifierOps(SleepingMutex& lock) : lock_(lock) {}
-  bool invalidate(MmuIntervalNotifier& sub, const MmuNotifierRange& range, std::uint64_t curSeq) override {
-    if (range.blockable()) {
-      lock_.lock();
-    } else if (!lock_.tryLock()) {
-      return false;
-    }
-    sub.setSeq(curSeq);
-    lock_.unlock();
-    return true;
-  }
-
- private:
-  SleepingMutex& lock_;
-};
 
 }  // namespace
 
@@ -190,14 +172,14 @@ Errno DmirrorP2p::snapshot(Dmirror& d, HmmDmirrorCmd& cmd) {
   if (mm.exited()) return Errno::Inval;
   const Va start(cmd.addr);
   const Va end(cmd.addr + (cmd.npages << kPageShift));
-  constexpr std::uint64_t kChunk = 32;  // dmirror_snapshot's pfns[] array
+  constexpr std::uint64_t kChunk = kDmirrorSnapshotChunkPages;
   std::vector<unsigned long> pfns(kChunk);
   std::vector<DmaAddr> addrs(kChunk);
   std::vector<HmmDmaKind> kinds(kChunk);
   std::vector<std::uint8_t> perm(kChunk);
   const HmmDmaImporter imp = importerDesc();
   SleepingMutex& lock = d.mirror().updateLock();
-  ProbeNotifierOps ops(lock);
+  DmirrorSnapshotNotifierOps ops(lock);
   Va uptr(cmd.ptr);
   for (Va addr = start; addr < end;) {
     const Va next = std::min(end, addr + (kChunk << kPageShift));
