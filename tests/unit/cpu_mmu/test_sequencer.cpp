@@ -1,6 +1,7 @@
 // The Sequencer (models/cpu_mmu/sequencer.h): timed wake-ups due at one simulated time are released
 // in the order they were requested, whatever else SystemC's timed-event queue holds; timing and
 // notification rules are SystemC's. Threads only record; the test cases check after sc_start().
+// The test cases also pass in one process (SystemC time and the Sequencer carry on between them).
 
 #include <catch2/catch.hpp>
 
@@ -18,14 +19,26 @@ using sc_core::sc_time;
 
 namespace {
 
-/// Simulated time in whole ns.
+/// Simulated time in whole ns since the test case began (SystemC's time carries on from one test
+/// case to the next when several run in one process, as does the Sequencer's released count).
+std::uint64_t gStartNs = 0;
+std::uint64_t gStartReleased = 0;
 std::uint64_t nowNs() {
-  return sc_core::sc_time_stamp().value() / 1000;
+  return sc_core::sc_time_stamp().value() / 1000 - gStartNs;
+}
+std::uint64_t released() {
+  return Sequencer::instance().released() - gStartReleased;
+}
+/// Called first in every test case.
+void begin() {
+  gStartNs = sc_core::sc_time_stamp().value() / 1000;
+  gStartReleased = Sequencer::instance().released();
 }
 
 }  // namespace
 
 TEST_CASE("Wake-ups due at one time run in request order and not in SystemC's heap order") {
+  begin();
   // Thread i asks at time i ns to wake at 20 ns: requests are made in the order 0..7, so they
   // wake in that order. Noise threads, created before and after them, wait by plain SystemC for
   // the same 20 ns and for times around it (what reshuffles SystemC's heap).
@@ -46,11 +59,12 @@ TEST_CASE("Wake-ups due at one time run in request order and not in SystemC's he
   sc_core::sc_start();
   CHECK(order == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7});
   CHECK(at == std::vector<std::uint64_t>(8, 20));
-  CHECK(Sequencer::instance().released() == 16);
+  CHECK(released() == 16);
   CHECK(Sequencer::instance().pending() == 0);
 }
 
 TEST_CASE("A timed notification through the Sequencer keeps SystemC's earliest-wins rule") {
+  begin();
   sc_core::sc_event e;
   std::vector<std::uint64_t> wakes;
   sc_core::sc_spawn([&] {
@@ -73,6 +87,7 @@ TEST_CASE("A timed notification through the Sequencer keeps SystemC's earliest-w
 }
 
 TEST_CASE("A Sequencer wait with an event ends on whichever comes first") {
+  begin();
   sc_core::sc_event e;
   std::vector<std::string> log;
   sc_core::sc_spawn([&] {
@@ -92,6 +107,7 @@ TEST_CASE("A Sequencer wait with an event ends on whichever comes first") {
 }
 
 TEST_CASE("A quantum keeper syncs through the Sequencer with SystemC's timing") {
+  begin();
   std::vector<std::uint64_t> at;
   sc_core::sc_spawn([&] {
     SeqQuantumKeeper qk;
@@ -105,10 +121,11 @@ TEST_CASE("A quantum keeper syncs through the Sequencer with SystemC's timing") 
   });
   sc_core::sc_start();
   CHECK(at == std::vector<std::uint64_t>{7, 7});
-  CHECK(Sequencer::instance().released() == 1);
+  CHECK(released() == 1);
 }
 
 TEST_CASE("Cancelled Sequencer wake-ups keep the simulation running no longer than SystemC's") {
+  begin();
   // Under plain SystemC a timeout that an event beat and a timed notification replaced by a delta
   // one leave nothing pending: the simulation ends at the last real activity (5 ns), not at the
   // abandoned times (100 ns, 50 ns). Two waits share a time, so both the direct wake-up and a
