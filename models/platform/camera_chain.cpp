@@ -166,7 +166,10 @@ const CameraParams& CameraChain::cameraParams() const {
 
 void CameraChain::start() {
   camera_->driver().start(params_.frames);
-  if (params_.revokeEveryPs > 0) sc_core::sc_spawn([this] { revokeLoop(); }, "camera_chain_revoker");
+  if (params_.revokeEveryPs > 0)
+    sc_core::sc_spawn(
+        [this] { revokeLoop(); },
+        (std::string(engine_->hardware().basename()) + "_revoker").c_str());  // "<platform>_<engine>_revoker"
 }
 
 void CameraChain::revokeLoop() {

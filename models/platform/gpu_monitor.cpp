@@ -103,18 +103,19 @@ GpuMonitor::GpuMonitor(Platform& platform, const GpuMonitorParams& params)
     parts_.nic().setMonitorImporter(&parts_.importerOver(ram_, kPageSize));
     monitor_.addr = ram_.value();
     counter_ = ram_;
-    copier_ = std::make_unique<DriverThread>((params.nic + "_copier").c_str(), platform,
-                                             [this](DriverThread&) { copyLoop(); });
+    copier_ = std::make_unique<DriverThread>((std::string(parts_.nic().basename()) + "_copier").c_str(),
+                                             platform, [this](DriverThread&) { copyLoop(); });
   }
-  host_ = std::make_unique<DriverThread>((params.gpu + "_host").c_str(), platform, [this](DriverThread&) {
-    GpuPlatformDevice& g = parts_.gpu();
-    g.gpu().launch(kernel_);
-    sc_core::wait(g.kernelCompletion());  // the driver's handler took the kernel's MSI
-    kernelDone_ = true;
-    if (trace_)
-      trace_->slice(TraceCategory::Dma, "device." + params_.gpu, "kernel", g.gpu().kernelStartPs(),
-                    g.gpu().kernelEndPs() - g.gpu().kernelStartPs());
-  });
+  host_ = std::make_unique<DriverThread>(
+      (std::string(parts_.gpu().gpu().basename()) + "_host").c_str(), platform, [this](DriverThread&) {
+        GpuPlatformDevice& g = parts_.gpu();
+        g.gpu().launch(kernel_);
+        sc_core::wait(g.kernelCompletion());  // the driver's handler took the kernel's MSI
+        kernelDone_ = true;
+        if (trace_)
+          trace_->slice(TraceCategory::Dma, "device." + params_.gpu, "kernel", g.gpu().kernelStartPs(),
+                        g.gpu().kernelEndPs() - g.gpu().kernelStartPs());
+      });
 }
 
 GpuMonitor::~GpuMonitor() = default;

@@ -124,8 +124,8 @@ GpuReduce::GpuReduce(Platform& platform, const GpuReduceParams& params)
   buffer_ = r.addr;
   if (gpu_->driver().bindAddressSpace(*mm_, buffer_, params.bytes) != Errno::Ok)
     fail("gpu", "the gpu's address-space window is bound already");
-  driver_ = std::make_unique<DriverThread>((params.gpu + "_runtime").c_str(), platform,
-                                           [this](DriverThread& t) { run(t); });
+  driver_ = std::make_unique<DriverThread>((std::string(gpu_->gpu().basename()) + "_runtime").c_str(),
+                                           platform, [this](DriverThread& t) { run(t); });
 }
 
 GpuReduce::~GpuReduce() = default;

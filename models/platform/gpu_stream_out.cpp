@@ -90,8 +90,8 @@ GpuStreamOut::GpuStreamOut(Platform& platform, const GpuStreamOutParams& params)
   const std::optional<Pfn> ring = platform.physMem().allocFrame(0);  // the driver's descriptor ring
   if (!ring) fail("process", "no system RAM frame left for the NIC's descriptor ring");
   ringPa_ = paOf(*ring).value();
-  driver_ = std::make_unique<DriverThread>((params.nic + "_txdrv").c_str(), platform,
-                                           [this](DriverThread& t) { run(t); });
+  driver_ = std::make_unique<DriverThread>((std::string(parts_.nic().basename()) + "_txdrv").c_str(),
+                                           platform, [this](DriverThread& t) { run(t); });
 }
 
 GpuStreamOut::~GpuStreamOut() = default;

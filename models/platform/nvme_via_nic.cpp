@@ -179,8 +179,8 @@ NvmeViaNic::NvmeViaNic(Platform& platform, const NvmeViaNicParams& params)
     completionMsi_ = irq.allocateVector(params.nvme + ".q1", 0, [this](IrqContext&) { onCompletion(); });
     rxMsi_ = irq.allocateVector(params.nic + ".rx", 0, [this](IrqContext&) { onRx(); });
   }
-  thread_ =
-      std::make_unique<DriverThread>("nvme_via_nic_ctl", platform, [this](DriverThread&) { control(); });
+  thread_ = std::make_unique<DriverThread>((std::string(nic_->nic().basename()) + "_ctl").c_str(), platform,
+                                           [this](DriverThread&) { control(); });
 }
 
 NvmeViaNic::~NvmeViaNic() {

@@ -82,7 +82,7 @@ std::uint64_t SmallBar::vramOffset(std::size_t i, std::uint64_t read) const {
 }
 
 void SmallBar::start() {
-  sc_core::sc_spawn([this] { run(); }, ("small_bar_" + params_.nic).c_str());
+  sc_core::sc_spawn([this] { run(); }, (std::string(parts_.nic().basename()) + "_small_bar").c_str());
 }
 
 // The NIC's round-robin over its importers: the next one that is not backing off makes one

@@ -1,12 +1,20 @@
 #include "models/devices/camera/camera_driver.h"
 
 #include <string>
+#include <utility>
 
 namespace hmmsim {
 
-CameraDriver::CameraDriver(Camera& hw, Device& pci, DmaMapping* dma, const CameraDriverParams& params,
-                           P2pChecker* checker, ImporterDmaDirectory* directory)
-    : hw_(hw), pci_(pci), dma_(dma), params_(params), checker_(checker), directory_(directory) {}
+CameraDriver::CameraDriver(std::string name, Camera& hw, Device& pci, DmaMapping* dma,
+                           const CameraDriverParams& params, P2pChecker* checker,
+                           ImporterDmaDirectory* directory)
+    : name_(std::move(name)),
+      hw_(hw),
+      pci_(pci),
+      dma_(dma),
+      params_(params),
+      checker_(checker),
+      directory_(directory) {}
 
 CameraDriver::~CameraDriver() = default;
 
@@ -16,8 +24,8 @@ Errno CameraDriver::setUserBuffers(Mm& mm, const std::vector<Va>& buffers) {
   imp.owner = this;  // the camera has no device memory: nothing is ever local
   imp.dma = dma_;
   std::unique_ptr<ImporterDmaRing> ring =
-      makeImporterDmaRing(std::string(hw_.name()) + ".dma", mm, imp, hw_.engine(), buffers,
-                          hw_.params().frameBytes(), params_.dma, checker_, directory_);
+      makeImporterDmaRing(name_ + ".dma", mm, imp, hw_.engine(), buffers, hw_.params().frameBytes(),
+                          params_.dma, checker_, directory_);
   if (!ring) return Errno::Inval;
   if (params_.prefault)
     for (std::size_t i = 0; i < buffers.size(); ++i)

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "models/devices/camera/camera.h"
@@ -43,11 +44,13 @@ struct CameraDriverParams {
 
 class CameraDriver {
  public:
-  /// The driver of `hw` on PCI function `pci` (the importing device; attached to `dma`, which
-  /// may be null when only DMA buffers are used). `checker` and `directory` (optional): the
-  /// importer's rule checks (importer_dma.h).
-  CameraDriver(Camera& hw, Device& pci, DmaMapping* dma, const CameraDriverParams& params = {},
-               P2pChecker* checker = nullptr, ImporterDmaDirectory* directory = nullptr);
+  /// The driver of device `name` ("cam0": names its user-buffer importer, "<name>.dma"; the
+  /// hardware's SystemC name may differ) on hardware `hw`, PCI function `pci` (the importing
+  /// device; attached to `dma`, which may be null when only DMA buffers are used). `checker` and
+  /// `directory` (optional): the importer's rule checks (importer_dma.h).
+  CameraDriver(std::string name, Camera& hw, Device& pci, DmaMapping* dma,
+               const CameraDriverParams& params = {}, P2pChecker* checker = nullptr,
+               ImporterDmaDirectory* directory = nullptr);
   ~CameraDriver();
   CameraDriver(const CameraDriver&) = delete;
   CameraDriver& operator=(const CameraDriver&) = delete;
@@ -70,6 +73,7 @@ class CameraDriver {
   Camera& hardware() { return hw_; }
 
  private:
+  std::string name_;
   Camera& hw_;
   Device& pci_;
   DmaMapping* dma_;

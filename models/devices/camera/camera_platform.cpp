@@ -9,8 +9,9 @@ namespace hmmsim {
 CameraPlatformDevice::CameraPlatformDevice(DeviceContext& ctx) : PlatformDevice(ctx.name) {
   HMMSIM_ASSERT(ctx.engine && ctx.pci, "camera " << ctx.name << " must be a PCIe endpoint");
   const CameraDeviceParams p = ctx.paramsAs<CameraDeviceParams>();
-  hw_ = std::make_unique<Camera>(ctx.name.c_str(), p.camera, *ctx.engine);
-  driver_ = std::make_unique<CameraDriver>(*hw_, *ctx.pci, &ctx.dma, p.driver, &ctx.checker, &ctx.directory);
+  hw_ = std::make_unique<Camera>(ctx.moduleName.c_str(), p.camera, *ctx.engine);
+  driver_ = std::make_unique<CameraDriver>(ctx.name, *hw_, *ctx.pci, &ctx.dma, p.driver, &ctx.checker,
+                                           &ctx.directory);
   if (ctx.irq) {
     const MsiMessage m = ctx.irq->allocateVector(ctx.name + ".frame", p.irqCostPs, [this](IrqContext&) {
       // One message per frame, in order: this interrupt is for the next completion not yet handled.

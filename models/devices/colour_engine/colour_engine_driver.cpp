@@ -1,6 +1,7 @@
 #include "models/devices/colour_engine/colour_engine_driver.h"
 
 #include <string>
+#include <utility>
 
 #include "models/cpu_mmu/phys_mem.h"
 #include "models/cpu_mmu/vma.h"
@@ -9,10 +10,12 @@
 
 namespace hmmsim {
 
-ColourEngineDriver::ColourEngineDriver(ColourEngine& hw, PhysMem& pm, PciDev& pci, Pa barPa, DmaMapping& dma,
-                                       P2pDmaMapper& mapper, const ColourEngineDriverParams& params,
-                                       P2pChecker* checker, ImporterDmaDirectory* directory)
-    : hw_(hw),
+ColourEngineDriver::ColourEngineDriver(std::string name, ColourEngine& hw, PhysMem& pm, PciDev& pci, Pa barPa,
+                                       DmaMapping& dma, P2pDmaMapper& mapper,
+                                       const ColourEngineDriverParams& params, P2pChecker* checker,
+                                       ImporterDmaDirectory* directory)
+    : name_(std::move(name)),
+      hw_(hw),
       pm_(pm),
       pci_(pci),
       barPa_(barPa),
@@ -25,9 +28,8 @@ ColourEngineDriver::ColourEngineDriver(ColourEngine& hw, PhysMem& pm, PciDev& pc
   HMMSIM_ASSERT(rc == Errno::Ok, "colour engine memory at "
                                      << barPa << ": " << pm.checkDeviceRangeAt(barPa, bytes >> kPageShift));
   const std::string err = P2pExporter::check(pci, params.exporter, bytes);
-  HMMSIM_ASSERT(err.empty(), hw.name() << ": " << err);
-  exporter_ =
-      std::make_unique<P2pExporter>(hw.name(), pci, params.exporter, bytes, *this, pm, mapper, checker);
+  HMMSIM_ASSERT(err.empty(), name_ << ": " << err);
+  exporter_ = std::make_unique<P2pExporter>(name_, pci, params.exporter, bytes, *this, pm, mapper, checker);
   if (hw.bar()) {
     exporter_->bindBarTarget(*hw.bar());
     if (directory_)
@@ -51,7 +53,7 @@ std::optional<Pfn> ColourEngineDriver::pfnOf(DevPage p) {
 }
 
 std::shared_ptr<File> ColourEngineDriver::openFile() {
-  return openDeviceFile(pm_, *this, FMODE_READ | FMODE_WRITE, std::string("/dev/") + hw_.name());
+  return openDeviceFile(pm_, *this, FMODE_READ | FMODE_WRITE, "/dev/" + name_);
 }
 
 Errno ColourEngineDriver::mmap(File& /*file*/, Vma& vma) {
@@ -64,8 +66,8 @@ Errno ColourEngineDriver::bindAddressSpace(Mm& mm, Va start, std::uint64_t bytes
   imp.device = &pci_;
   imp.owner = this;
   imp.dma = &dmaApi_;
-  dma_ = std::make_unique<ImporterDma>(std::string(hw_.name()) + ".dma", mm, imp, hw_.engine(), start,
-                                       bytes >> kPageShift, params_.dma, checker_, directory_);
+  dma_ = std::make_unique<ImporterDma>(name_ + ".dma", mm, imp, hw_.engine(), start, bytes >> kPageShift,
+                                       params_.dma, checker_, directory_);
   return Errno::Ok;
 }
 

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "models/cpu_mmu/file.h"
@@ -64,11 +65,13 @@ struct ColourRequest {
 
 class ColourEngineDriver final : public FileOperations, public P2pExportedMemory {
  public:
-  /// Probe: the engine `hw` (built with its BAR target) is PCI function `pci`, whose BAR
+  /// Probe of device `name` ("colour0": names its exporter, its device file "/dev/<name>" and its
+  /// importer "<name>.dma"; the hardware's SystemC name may differ): the engine `hw` (built with
+  /// its BAR target) is PCI function `pci`, whose BAR
   /// `params.exporter.bar` (at CPU physical address `barPa`) shows its device memory; the memory
   /// is added to `pm` there and exported. `dma` (the function is attached to it) and `mapper`
   /// serve the importer and exporter halves; `checker` and `directory` (optional) check them.
-  ColourEngineDriver(ColourEngine& hw, PhysMem& pm, PciDev& pci, Pa barPa, DmaMapping& dma,
+  ColourEngineDriver(std::string name, ColourEngine& hw, PhysMem& pm, PciDev& pci, Pa barPa, DmaMapping& dma,
                      P2pDmaMapper& mapper, const ColourEngineDriverParams& params = {},
                      P2pChecker* checker = nullptr, ImporterDmaDirectory* directory = nullptr);
   ~ColourEngineDriver() override;
@@ -104,6 +107,7 @@ class ColourEngineDriver final : public FileOperations, public P2pExportedMemory
  private:
   FrameDmaPort* userPort(Va va, std::uint64_t bytes, bool deviceWrites, Errno& err);
 
+  std::string name_;
   ColourEngine& hw_;
   PhysMem& pm_;
   PciDev& pci_;

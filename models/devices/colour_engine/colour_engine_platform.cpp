@@ -12,10 +12,10 @@ ColourEnginePlatformDevice::ColourEnginePlatformDevice(DeviceContext& ctx) : Pla
                 "colour engine " << ctx.name << " needs a PCIe endpoint with a BAR");
   const ColourEngineDeviceParams p = ctx.paramsAs<ColourEngineDeviceParams>();
   const Pa barPa = ctx.pci->bar(p.driver.exporter.bar).cpu;
-  hw_ = std::make_unique<ColourEngine>(ctx.name.c_str(), p.engine, *ctx.engine, ctx.bar, ctx.physMem,
+  hw_ = std::make_unique<ColourEngine>(ctx.moduleName.c_str(), p.engine, *ctx.engine, ctx.bar, ctx.physMem,
                                        barPa.value());
-  driver_ = std::make_unique<ColourEngineDriver>(*hw_, ctx.physMem, *ctx.pci, barPa, ctx.dma, ctx.mapper,
-                                                 p.driver, &ctx.checker, &ctx.directory);
+  driver_ = std::make_unique<ColourEngineDriver>(ctx.name, *hw_, ctx.physMem, *ctx.pci, barPa, ctx.dma,
+                                                 ctx.mapper, p.driver, &ctx.checker, &ctx.directory);
   driver_->exporter().setTrace(ctx.trace);
   if (ctx.irq) {
     const MsiMessage m = ctx.irq->allocateVector(ctx.name + ".job", p.irqCostPs, [this](IrqContext&) {

@@ -87,9 +87,9 @@ struct DeviceContext {
   /// The SystemC basename for the device's hardware module ("<platform>_<name>", no '.'): unique
   /// per device instance among the platforms of one simulation, as SystemC names must be (a
   /// second "gpu0" module would draw W505 "object already exists" and be renamed). Stats and
-  /// messages keep `name`. The GPU, NIC and NVMe hardware use it; the camera and the colour
-  /// engine still name theirs `name` (their drivers name the exporter, DMA ring and device file
-  /// after the module).
+  /// messages keep `name`, and so does each driver: it is given `name` for what the user sees
+  /// (its exporter, its importer "<name>.dma", its device file "/dev/<name>"). Every hardware
+  /// module of a device type (GPU, NIC, NVMe, camera, colour engine) takes this name.
   std::string moduleName;
   /// The device's params of type P, or P{} when none were given. A params of another type is a
   /// caller bug (asserted with the device's name).

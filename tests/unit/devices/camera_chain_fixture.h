@@ -111,8 +111,8 @@ struct ChainPlatform {
     cdp.dma.mirror.iovaLink = p.iovaLink;
     for (const char* c : {"cam0", "cam1"}) {
       cams.push_back(std::make_unique<Camera>((p.name + "_" + c).c_str(), p.camera, fab.engine(c)));
-      camDrivers.push_back(
-          std::make_unique<CameraDriver>(*cams.back(), pci(c), &dma, cdp, &checker, &directory));
+      camDrivers.push_back(std::make_unique<CameraDriver>(cams.back()->name(), *cams.back(), pci(c), &dma,
+                                                          cdp, &checker, &directory));
     }
     const Pa barPa = pci("colour0").bar(2).cpu;
     colour = std::make_unique<ColourEngine>((p.name + "_colour0").c_str(), p.colour, fab.engine("colour0"),
@@ -122,8 +122,8 @@ struct ChainPlatform {
     edp.prefault = p.colourPrefault;
     edp.dma.timingOnly = !p.storeData;
     edp.dma.mirror.iovaLink = p.iovaLink;
-    colourDriver = std::make_unique<ColourEngineDriver>(*colour, pm, pci("colour0"), barPa, dma, mapper, edp,
-                                                        &checker, &directory);
+    colourDriver = std::make_unique<ColourEngineDriver>(colour->name(), *colour, pm, pci("colour0"), barPa,
+                                                        dma, mapper, edp, &checker, &directory);
     CHAIN_REQUIRE(colourDriver->bindAddressSpace(*mm, arena, p.arenaBytes) == Errno::Ok);
   }
   ~ChainPlatform() {

@@ -3,8 +3,8 @@
 // rp0 -> sw0 -> {gpu1, nic}, rp1 -> gpu2 (unused); Gen4 x16, per-burst fidelity; the IOMMU off
 // and ACS off, as the RFC requires for p2p under a switch ("needs IOMMU off with ACS disabled and
 // for both device to be on same PCIE sub-tree"), so DMA addresses are physical and the NIC reaches
-// the GPU's BAR at its bus address without the root complex. Devices "<tag>_gpu1" (type "gpu", a
-// small GPU: 1 GiB of VRAM, 4 x 128 Gb/s) and "<tag>_nic" (type "nic"). One process, "proc0".
+// the GPU's BAR at its bus address without the root complex. Devices "gpu1" (type "gpu", a small
+// GPU: 1 GiB of VRAM, 4 x 128 Gb/s) and "nic" (type "nic"). One process, "proc0".
 // The workloads themselves are models/platform's GpuMonitor and GpuStreamOut.
 
 #include <catch2/catch.hpp>
@@ -24,9 +24,9 @@
 
 namespace hmmsim::test {
 
-/// The machine; device instance names are prefixed with `tag` ("<tag>_gpu1", "<tag>_nic") so that
-/// several machines run in one simulation.
-inline PlatformDesc gpuNicMachine(const std::string& tag, const GpuParams& gpu, const NicParams& nic = {}) {
+/// The machine. Several run in one simulation when their Platforms have distinct names (the
+/// devices' SystemC modules are "<platform>_gpu1", "<platform>_nic").
+inline PlatformDesc gpuNicMachine(const GpuParams& gpu, const NicParams& nic = {}) {
   PlatformDesc d;
   d.ram.ramSize = 256ull << 20;
   d.topology = smallPlatform({"gpu1", "nic"});
@@ -37,7 +37,7 @@ inline PlatformDesc gpuNicMachine(const std::string& tag, const GpuParams& gpu, 
   GpuDeviceParams gp;
   gp.gpu = gpu;
   gp.driver = smallGpuDriver();
-  d.devices = {DeviceDesc{"gpu", tag + "_gpu1", "gpu1", gp}, DeviceDesc{"nic", tag + "_nic", "nic", nic}};
+  d.devices = {DeviceDesc{"gpu", "gpu1", "gpu1", gp}, DeviceDesc{"nic", "nic", "nic", nic}};
   return d;
 }
 

@@ -3,6 +3,8 @@
 // driver thread whose handler queues the next stage. Assertions after sc_start().
 #include <catch2/catch.hpp>
 
+#include <string>
+
 #include "models/devices/camera/camera_platform.h"
 #include "models/devices/colour_engine/colour_engine_platform.h"
 #include "models/platform/builtin_devices.h"
@@ -83,4 +85,31 @@ TEST_CASE(
   CHECK(p.fabric().rootComplex("hb0").stats().counterValue("p2p_transactions") == 0);
   CHECK(colour.driver().exporter().stats().counterValue("vma_p2p_pages") > 0);
   CHECK(p.violations().ok());
+}
+
+TEST_CASE(
+    "two platforms each with cam0 and colour0 draw no SystemC duplicate name, drivers keep device names",
+    "[devices][camera][colour][platform]") {
+  const PlatformDesc d = smallChainDesc();
+  const int before = sc_core::sc_report_handler::get_count(sc_core::SC_ID_INSTANCE_EXISTS_);
+  Platform a("a", d, builtinDevices());
+  Platform b("b", d, builtinDevices());
+  // SystemC renames a second object of a name ("cam0_0") after warning W505; none may be needed.
+  CHECK(sc_core::sc_report_handler::get_count(sc_core::SC_ID_INSTANCE_EXISTS_) == before);
+  auto& colour = b.deviceAs<ColourEnginePlatformDevice>("colour0");
+  auto& camera = b.deviceAs<CameraPlatformDevice>("cam0");
+  CHECK(std::string(a.deviceAs<CameraPlatformDevice>("cam0").hardware().name()) == "a_cam0");
+  CHECK(std::string(camera.hardware().name()) == "b_cam0");
+  CHECK(std::string(colour.hardware().name()) == "b_colour0");
+  // What the user sees keeps the device's name: the exporter, the device file, the importers.
+  CHECK(colour.driver().exporter().stats().name() == "colour0.p2p");
+  CHECK(colour.driver().openFile()->inode().name() == "/dev/colour0");
+  Mm& mm = b.process("app");
+  constexpr std::uint64_t kArena = 4ull << 20;
+  const VaResult arena = mm.mmap(Va(0), kArena, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  REQUIRE(arena.ok());
+  REQUIRE(colour.driver().bindAddressSpace(mm, arena.addr, kArena) == Errno::Ok);
+  CHECK(colour.driver().importerDma()->stats().name() == "colour0.dma");
+  REQUIRE(camera.driver().setUserBuffers(mm, {arena.addr}) == Errno::Ok);
+  CHECK(camera.driver().importerDma()->stats().name() == "cam0.dma");
 }

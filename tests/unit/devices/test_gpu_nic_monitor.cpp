@@ -34,10 +34,10 @@ GpuParams monitoredGpu() {
   return g;
 }
 
-GpuMonitorParams monitorParams(const std::string& tag, GpuMonitorMode m) {
+GpuMonitorParams monitorParams(GpuMonitorMode m) {
   GpuMonitorParams w;
-  w.gpu = tag + "_gpu1";
-  w.nic = tag + "_nic";
+  w.gpu = "gpu1";
+  w.nic = "nic";
   w.process = "proc0";
   w.mode = m;
   w.samples = kSamples;
@@ -52,7 +52,7 @@ GpuMonitorParams monitorParams(const std::string& tag, GpuMonitorMode m) {
 /// One machine running the monitor workload in mode `m`.
 struct MonitorRun {
   MonitorRun(const std::string& tag, GpuMonitorMode m)
-      : p(tag, gpuNicMachine(tag, monitoredGpu()), builtinDevices()), w(p, monitorParams(tag, m)) {
+      : p(tag, gpuNicMachine(monitoredGpu()), builtinDevices()), w(p, monitorParams(m)) {
     w.start();
   }
   Gpu& gpu() { return w.parts().gpu().gpu(); }
@@ -148,7 +148,7 @@ TEST_CASE("NIC monitors a GPU's progress counter: p2p from VRAM vs a copy throug
   CHECK(double(tp - t0) <= p2pBound);
   CHECK(tc - t0 <= kSamples * serPs);
   CHECK(p2p.stat("workload.slowdown") == Approx(double(tp) / pacePs));
-  CHECK(p2p.stat("device.p2p_gpu1.bar.bytes_read") == kSamples * kGpuCounterBytes);  // the reads
+  CHECK(p2p.stat("device.gpu1.bar.bytes_read") == kSamples * kGpuCounterBytes);  // the reads
   // What the copy path costs instead: every sample is stale by the lead (the GPU went on), and
   // the counter crosses system memory twice (asserted above).
   CHECK(staleBytes / kSamples >= gp.computeChunkBytes);

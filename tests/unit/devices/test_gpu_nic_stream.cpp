@@ -32,13 +32,13 @@ constexpr std::uint64_t kDescriptors = kResults / kBufBytes;
 /// One machine streaming the results out on `path`.
 struct StreamRun {
   StreamRun(const std::string& tag, GpuStreamPath path)
-      : p(tag, gpuNicMachine(tag, smallGpu()), builtinDevices()), w(p, params(tag, path)) {
+      : p(tag, gpuNicMachine(smallGpu()), builtinDevices()), w(p, params(path)) {
     w.start();
   }
-  static GpuStreamOutParams params(const std::string& tag, GpuStreamPath path) {
+  static GpuStreamOutParams params(GpuStreamPath path) {
     GpuStreamOutParams s;
-    s.gpu = tag + "_gpu1";
-    s.nic = tag + "_nic";
+    s.gpu = "gpu1";
+    s.nic = "nic";
     s.process = "proc0";
     s.path = path;
     s.bytes = kResults;

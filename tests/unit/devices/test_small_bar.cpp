@@ -25,10 +25,10 @@ constexpr std::uint32_t kPasses = 2;
 constexpr std::uint64_t kLocations = kImporters * (kSlice >> 21);  // 256 windows' worth
 constexpr std::uint64_t kApertureWindows = 128;                    // 256 MiB / 2 MiB
 
-SmallBarParams params(const std::string& tag, std::uint32_t importers = kImporters) {
+SmallBarParams params(std::uint32_t importers = kImporters) {
   SmallBarParams s;
-  s.gpu = tag + "_gpu1";
-  s.nic = tag + "_nic";
+  s.gpu = "gpu1";
+  s.nic = "nic";
   s.process = "proc0";
   s.importers = importers;
   s.sliceBytes = kSlice;
@@ -42,10 +42,10 @@ SmallBarParams params(const std::string& tag, std::uint32_t importers = kImporte
 
 /// The fixture machine with the GPU's BAR policy `policy` (unlimited: a resized BAR as large as
 /// VRAM).
-PlatformDesc machine(const std::string& tag, BarPolicy policy, std::uint64_t capPages = 0) {
+PlatformDesc machine(BarPolicy policy, std::uint64_t capPages = 0) {
   GpuParams g = smallGpu();
   g.resizableBar = policy == BarPolicy::Unlimited;
-  PlatformDesc d = gpuNicMachine(tag, g);
+  PlatformDesc d = gpuNicMachine(g);
   for (auto& e : d.topology.endpoints)
     if (e.name == "gpu1" && g.resizableBar) e.functions[0].bars[1].size = g.vramBytes;
   auto& gp = std::any_cast<GpuDeviceParams&>(d.devices[0].params);
@@ -57,7 +57,7 @@ PlatformDesc machine(const std::string& tag, BarPolicy policy, std::uint64_t cap
 struct SmallBarRun {
   SmallBarRun(const std::string& tag, BarPolicy policy, std::uint32_t importers = kImporters,
               std::uint64_t capPages = 0)
-      : p(tag, machine(tag, policy, capPages), builtinDevices()), w(p, params(tag, importers)) {
+      : p(tag, machine(policy, capPages), builtinDevices()), w(p, params(importers)) {
     w.start();
   }
   double stat(const std::string& name) { return workloadStat(p, w, name); }
@@ -158,8 +158,8 @@ TEST_CASE("small_bar: per_importer_cap refuses the NIC beyond its cap although w
 
 TEST_CASE("small_bar: importers x slice beyond VRAM is a ConfigError naming slice",
           "[devices][gpu][nic][platform][small_bar]") {
-  Platform p("big", machine("big", BarPolicy::LruReclaim), builtinDevices());
-  SmallBarParams s = params("big");
+  Platform p("big", machine(BarPolicy::LruReclaim), builtinDevices());
+  SmallBarParams s = params();
   s.importers = 17;  // 17 x 64 MiB > 1 GiB
   CHECK_THROWS_WITH(SmallBar(p, s), Catch::Contains("slice") && Catch::Contains("exceeds the GPU's VRAM"));
 }

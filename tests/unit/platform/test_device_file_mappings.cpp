@@ -69,11 +69,11 @@ std::vector<std::uint8_t> readThroughNic(Platform& p, const std::string& proc, c
 }  // namespace
 
 TEST_CASE("a GPU device-file mapping at offset k reads the VRAM bytes from k through a peer") {
-  PlatformDesc d = gpuNicMachine("t", smallGpu());
+  PlatformDesc d = gpuNicMachine(smallGpu());
   const std::uint64_t k = (8ull << 20) + 12 * 4096;
-  d.processes.front().memory = {deviceFile("vram_k", "t_gpu1", k64K, k)};
+  d.processes.front().memory = {deviceFile("vram_k", "gpu1", k64K, k)};
   Platform p("m", d, builtinDevices());
-  const Pa vramPa = p.deviceAs<GpuPlatformDevice>("t_gpu1").gpu().params().vramPa;
+  const Pa vramPa = p.deviceAs<GpuPlatformDevice>("gpu1").gpu().params().vramPa;
   const std::vector<std::uint8_t> atK = pattern(k64K, 3), at0 = pattern(k64K, 101);
   p.physMem().write(vramPa + k, atK.data(), k64K);
   p.physMem().write(vramPa, at0.data(), k64K);  // what a mapping from offset 0 would read
@@ -109,7 +109,7 @@ TEST_CASE("an NVMe device-file mapping from the CMB's offset reads the CMB bytes
 }
 
 TEST_CASE("the platform refuses an offset on an anon mapping, off a page, or past VRAM") {
-  PlatformDesc d = gpuNicMachine("t", smallGpu());
+  PlatformDesc d = gpuNicMachine(smallGpu());
   // Each refused platform its own name: the processes of a platform whose construction threw
   // outlive its modules in SystemC, under their names.
   MappingDesc anon = mapping("a", MapKind::Anon, k64K);
@@ -118,30 +118,30 @@ TEST_CASE("the platform refuses an offset on an anon mapping, off a page, or pas
   CHECK_THROWS_WITH(
       Platform("m1", d, builtinDevices()),
       Catch::Contains("mapping \"a\" (anon) has an offset: only device-file mappings take one"));
-  d.processes.front().memory = {deviceFile("v", "t_gpu1", k64K, 100)};
+  d.processes.front().memory = {deviceFile("v", "gpu1", k64K, 100)};
   CHECK_THROWS_WITH(Platform("m2", d, builtinDevices()),
                     Catch::Contains("offset 100 is not a multiple of 4 KiB"));
-  d.processes.front().memory = {deviceFile("v", "t_gpu1", k64K, (1ull << 30) - 4096)};  // 60 KiB past VRAM
+  d.processes.front().memory = {deviceFile("v", "gpu1", k64K, (1ull << 30) - 4096)};  // 60 KiB past VRAM
   CHECK_THROWS_WITH(Platform("m3", d, builtinDevices()),
                     Catch::Contains("mmap of \"v\" (device-file at offset 1073737728) failed with EINVAL"));
 }
 
 TEST_CASE("gpu_stream_out on p2p sends results placed in a GPU device-file mapping at its offset") {
-  PlatformDesc d = gpuNicMachine("t", smallGpu());
+  PlatformDesc d = gpuNicMachine(smallGpu());
   const std::uint64_t at = (800ull << 20);  // in the kernel region (768 MiB .. 1 GiB)
-  MappingDesc vram = deviceFile("vram", "t_gpu1", 1ull << 20, at);
+  MappingDesc vram = deviceFile("vram", "gpu1", 1ull << 20, at);
   vram.prot = PROT_READ;  // the NIC only reads it
   d.processes.front().memory = {vram};
   Platform p("m", d, builtinDevices());
   GpuStreamOutParams s;
-  s.gpu = "t_gpu1";
-  s.nic = "t_nic";
+  s.gpu = "gpu1";
+  s.nic = "nic";
   s.process = "proc0";
   s.bytes = 1ull << 20;
   s.place = {{"results", "vram"}};
   GpuStreamOut w(p, s);
   CHECK(w.regions().front().start == p.mapping("proc0", "vram")->start);
-  GpuPlatformDevice& g = p.deviceAs<GpuPlatformDevice>("t_gpu1");
+  GpuPlatformDevice& g = p.deviceAs<GpuPlatformDevice>("gpu1");
   std::vector<std::uint8_t> vramAt(s.bytes), kernelStart(s.bytes);
   p.physMem().read(g.gpu().params().vramPa + at, vramAt.data(), s.bytes);
   p.physMem().read(g.gpu().params().vramPa + g.driver().kernelRegionOffset(), kernelStart.data(), s.bytes);
@@ -156,12 +156,12 @@ TEST_CASE("gpu_stream_out on p2p sends results placed in a GPU device-file mappi
 }
 
 TEST_CASE("gpu_stream_out refuses p2p results in a GPU mapping outside the kernel region") {
-  PlatformDesc d = gpuNicMachine("t", smallGpu());
-  d.processes.front().memory = {deviceFile("low", "t_gpu1", 1ull << 20, 0)};
+  PlatformDesc d = gpuNicMachine(smallGpu());
+  d.processes.front().memory = {deviceFile("low", "gpu1", 1ull << 20, 0)};
   Platform p("m", d, builtinDevices());
   GpuStreamOutParams s;
-  s.gpu = "t_gpu1";
-  s.nic = "t_nic";
+  s.gpu = "gpu1";
+  s.nic = "nic";
   s.process = "proc0";
   s.bytes = 1ull << 20;
   s.place = {{"results", "low"}};
@@ -202,14 +202,14 @@ TEST_CASE("nvme_via_nic refuses nvme_bar off BAR 0's start, in anon memory or on
 }
 
 TEST_CASE("gpu_monitor on p2p samples its counter through a GPU device-file mapping of its page") {
-  PlatformDesc d = gpuNicMachine("t", smallGpu());
-  MappingDesc page = deviceFile("counter_page", "t_gpu1", 4096, (768ull + 4) << 20);  // kernel region + 4 MiB
+  PlatformDesc d = gpuNicMachine(smallGpu());
+  MappingDesc page = deviceFile("counter_page", "gpu1", 4096, (768ull + 4) << 20);  // kernel region + 4 MiB
   page.prot = PROT_READ;
   d.processes.front().memory = {page};
   Platform p("m", d, builtinDevices());
   GpuMonitorParams m;
-  m.gpu = "t_gpu1";
-  m.nic = "t_nic";
+  m.gpu = "gpu1";
+  m.nic = "nic";
   m.process = "proc0";
   m.samples = 4;
   m.totalBytes = 8ull << 20;

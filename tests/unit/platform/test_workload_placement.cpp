@@ -21,11 +21,11 @@ namespace {
 constexpr std::uint64_t k2M = 2ull << 20;
 constexpr int kRw = PROT_READ | PROT_WRITE;
 
-/// The GPU + NIC machine ("t_gpu1", "t_nic") with process proc0 holding: huge (2 MiB hugetlb),
+/// The GPU + NIC machine ("gpu1", "nic") with process proc0 holding: huge (2 MiB hugetlb),
 /// shm (2 MiB shared anonymous), thp (2 MiB anon, MADV_HUGEPAGE), priv (2 MiB private tmpfile),
 /// ro (2 MiB anon, PROT_READ).
 PlatformDesc placedMachine() {
-  PlatformDesc d = gpuNicMachine("t", smallGpu());
+  PlatformDesc d = gpuNicMachine(smallGpu());
   ProcessDesc& p = d.processes.front();
   p.mm.hugetlbPages = 1;
   MappingDesc thp = mapping("thp", MapKind::Anon, k2M);
@@ -39,7 +39,7 @@ PlatformDesc placedMachine() {
 
 GpuReduceParams reduceParams(GpuReduceSource source, const std::string& mappingName) {
   GpuReduceParams r;
-  r.gpu = "t_gpu1";
+  r.gpu = "gpu1";
   r.process = "proc0";
   r.source = source;
   r.bytes = k2M;
@@ -66,17 +66,17 @@ TEST_CASE("placement rules refuse a wrong kind, a read-only mapping and device m
   const PlaceableRegion sys = gpuReducePlaceable(r).front();
   CHECK(placementRefusal(sys, MapKind::Hugetlb, kRw, "").empty());
   CHECK(placementRefusal(sys, MapKind::FileShared, kRw, "").empty());
-  CHECK(placementRefusal(sys, MapKind::DeviceFile, kRw, "t_gpu1") ==
+  CHECK(placementRefusal(sys, MapKind::DeviceFile, kRw, "gpu1") ==
         "with source system the buffer is process memory: place it in an anon, shared, file, file-private "
         "or hugetlb mapping");
   CHECK(placementRefusal(sys, MapKind::Anon, PROT_READ, "") ==
-        "buffer needs prot: rw (the process fills it, t_gpu1 reads it); its mapping has prot: r");
+        "buffer needs prot: rw (the process fills it, gpu1 reads it); its mapping has prot: r");
   r.source = GpuReduceSource::Own;
   const PlaceableRegion own = gpuReducePlaceable(r).front();
   CHECK(placementRefusal(own, MapKind::Anon, kRw, "").empty());
   CHECK(placementRefusal(own, MapKind::FilePrivate, kRw, "").empty());
   CHECK(placementRefusal(own, MapKind::Hugetlb, kRw, "") ==
-        "with source own the buffer migrates to t_gpu1's VRAM, and migrate_vma refuses hugetlb memory "
+        "with source own the buffer migrates to gpu1's VRAM, and migrate_vma refuses hugetlb memory "
         "(EINVAL): place it in an anon (thp allowed) or file-private mapping (or take source: system)");
   CHECK_THAT(placementRefusal(own, MapKind::SharedAnon, kRw, ""),
              Catch::Contains("only anonymous pages migrate to device memory (the shmem and page-cache pages "
@@ -163,8 +163,8 @@ TEST_CASE("gpu_reduce migrates a THP-placed buffer to its own VRAM, splitting th
 TEST_CASE("gpu_stream_out bounces its results through a shared mapping, every byte correct") {
   Platform p("m", placedMachine(), builtinDevices());
   GpuStreamOutParams s;
-  s.gpu = "t_gpu1";
-  s.nic = "t_nic";
+  s.gpu = "gpu1";
+  s.nic = "nic";
   s.process = "proc0";
   s.path = GpuStreamPath::Bounce;
   s.bytes = 1ull << 20;
@@ -183,8 +183,8 @@ TEST_CASE("gpu_stream_out bounces its results through a shared mapping, every by
 TEST_CASE("gpu_monitor copies its counter into a hugetlb page the NIC samples") {
   Platform p("m", placedMachine(), builtinDevices());
   GpuMonitorParams m;
-  m.gpu = "t_gpu1";
-  m.nic = "t_nic";
+  m.gpu = "gpu1";
+  m.nic = "nic";
   m.process = "proc0";
   m.mode = GpuMonitorMode::Copy;
   m.samples = 4;
@@ -212,12 +212,12 @@ TEST_CASE("a workload refuses a placement its rules do not take before it maps a
   CHECK_THROWS_WITH(GpuReduce(p, r),
                     Catch::Contains("no placeable region \"bufer\" (the workload's: buffer)"));
   GpuMonitorParams m;
-  m.gpu = "t_gpu1";
-  m.nic = "t_nic";
+  m.gpu = "gpu1";
+  m.nic = "nic";
   m.process = "proc0";
   m.place = {{"counter", "huge"}};
   CHECK_THROWS_WITH(
       GpuMonitor(p, m),
-      Catch::Contains("place it in a mapping with kind: device-file, device: t_gpu1 (or take mode: copy)"));
+      Catch::Contains("place it in a mapping with kind: device-file, device: gpu1 (or take mode: copy)"));
   CHECK(p.process("proc0").vmEvents().hugetlbFault.value() == 0);  // nothing was filled
 }
