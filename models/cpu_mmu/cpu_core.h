@@ -217,7 +217,7 @@ class CpuCore : public sc_core::sc_module {
   CpuProgram program_;
   Tlb tlb_;
   Shootdown shootdown_;
-  tlm_utils::tlm_quantumkeeper qk_;
+  tlm_utils::tlm_quantumkeeper qk_;  // raw-systemc: its sync() is never called; CpuCore::sync() seqWaits
   sc_core::sc_time faultCost_, tlbMissCost_, syscallCost_, shootdownCost_, tlbHitCost_;
   /// Shootdowns this core's own thread raised (its syscalls): charged when the op retires.
   sc_core::sc_time pendingShootdowns_;

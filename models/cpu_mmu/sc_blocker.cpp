@@ -27,8 +27,8 @@ void ScBlocker::sleepOn(WaitQueue& wq, const char* what) {
                                             : std::string("outside any process (elaboration or sc_main)")));
   ScWaiter w;
   wq.add(w);
-  sc_core::wait(w.event());
-  wq.remove(w);  // no-op: wakeUpAll unlinked it
+  sc_core::wait(w.event());  // raw-systemc: w.event() is ev_, woken by wake()'s delta notification
+  wq.remove(w);              // no-op: wakeUpAll unlinked it
 }
 
 ScBlocker::ScBlocker() : lockdep_(&defaultLockdep()), outside_(std::make_unique<ExecContext>("sc_main")) {}

@@ -110,7 +110,9 @@ GpuMonitor::GpuMonitor(Platform& platform, const GpuMonitorParams& params)
       (std::string(parts_.gpu().gpu().basename()) + "_host").c_str(), platform, [this](DriverThread&) {
         GpuPlatformDevice& g = parts_.gpu();
         g.gpu().launch(kernel_);
-        sc_core::wait(g.kernelCompletion());  // the driver's handler took the kernel's MSI
+        // Until the driver's handler took the kernel's MSI.
+        // raw-systemc: kernelCompletion() is notified by delta notification (the MSI handler).
+        sc_core::wait(g.kernelCompletion());
         kernelDone_ = true;
         if (trace_)
           trace_->slice(TraceCategory::Dma, "device." + params_.gpu, "kernel", g.gpu().kernelStartPs(),

@@ -149,6 +149,7 @@ void GpuReduce::run(DriverThread& /*t*/) {
   const std::uint64_t irqs = gpu_->kernelInterrupts();
   launchRc_ = gpu_->driver().launch(k);
   if (launchRc_ == Errno::Ok) {
+    // raw-systemc: kernelCompletion() is notified by delta notification (the MSI handler), in order.
     while (gpu_->kernelInterrupts() == irqs) sc_core::wait(gpu_->kernelCompletion());
     completionPs_ = sc_core::sc_time_stamp().value();
   }
