@@ -161,6 +161,10 @@ void ImporterDma::drain(tlm_utils::tlm_quantumkeeper& qk) {
   if (qk.need_sync()) qk.sync();
 }
 
+void ImporterDma::retireDone(const tlm_utils::tlm_quantumkeeper& qk) {
+  retire(localNowPs(qk));
+}
+
 ImporterDmaResult ImporterDma::transfer(bool write, Va va, std::uint64_t len, std::uint8_t* data,
                                         tlm_utils::tlm_quantumkeeper& qk, Va dmaEnd) {
   ImporterDmaResult res;

@@ -179,6 +179,9 @@ class ImporterDma {
   ImporterDmaResult read(Va va, std::uint64_t len, std::uint8_t* data, tlm_utils::tlm_quantumkeeper& qk);
   /// Moves the caller's local time to the completion of everything in flight and retires it.
   void drain(tlm_utils::tlm_quantumkeeper& qk);
+  /// Retires the bursts complete by the caller's local time (their DMAs end: the checker checks
+  /// them, invalidations stop waiting for them), nothing else. Call at synchronised time.
+  void retireDone(const tlm_utils::tlm_quantumkeeper& qk);
 
   /// The device's own memory (HmmDmaKind::Local pages). Default: bytes in PhysMem at the device
   /// address taken as a physical address, no time.

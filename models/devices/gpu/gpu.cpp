@@ -187,6 +187,10 @@ void Gpu::runStreamKernel() {
 
 CplStatus Gpu::copy(bool toVram, std::uint64_t hostAddr, std::uint64_t vramOffset, std::uint64_t bytes,
                     tlm_utils::tlm_quantumkeeper& qk) {
+  // The copy books VRAM channels, links and host memory that other engines share (the compute
+  // engine, peers through the BAR, a NIC reading host memory): each booking is made at
+  // synchronised time, so which engine's access comes first is time order, not quantum order.
+  qk.sync();
   const std::uint64_t now = sc_core::sc_time_stamp().value();
   const std::uint64_t local = now + qk.get_local_time().value();
   // The engine moves the real bytes (the pure-core copy already put the same bytes in place, so
@@ -198,14 +202,21 @@ CplStatus Gpu::copy(bool toVram, std::uint64_t hostAddr, std::uint64_t vramOffse
   std::uint64_t end = 0;
   if (toVram) {
     io = dma_.issueRead(hostAddr, bytes, buffer.data(), qk);
+    // VRAM takes the run once it arrived (a peer reading VRAM sees the bytes from then on).
+    const std::uint64_t issued = sc_core::sc_time_stamp().value();
+    if (io.donePs > issued + qk.get_local_time().value())
+      qk.set(sc_core::sc_time::from_value(io.donePs - issued));
+    qk.sync();
+    const std::uint64_t in = sc_core::sc_time_stamp().value();
     if (io.status == CplStatus::SuccessfulCompletion)
       pm_.write(params_.vramPa + vramOffset, buffer.data(), bytes);
-    end = bar_.localAccess(vramOffset, bytes, std::max(local, io.donePs), now, kCopyKey).tailPs;
+    end = bar_.localAccess(vramOffset, bytes, in, in, kCopyKey).tailPs;
     copyToVram_ += bytes;
   } else {
     pm_.read(params_.vramPa + vramOffset, buffer.data(), bytes);
     const HeadTail v = bar_.localAccess(vramOffset, bytes, local, now, kCopyKey);
     qk.set(sc_core::sc_time::from_value(std::max(v.tailPs, local) - now));
+    qk.sync();  // the DMA leaves once VRAM delivered the run
     io = dma_.issueWrite(hostAddr, bytes, buffer.data(), qk);
     end = io.donePs;
     copyFromVram_ += bytes;

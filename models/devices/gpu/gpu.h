@@ -37,7 +37,8 @@
 //  - The copy engine: a migration copy of n bytes between host memory and VRAM is a DMA of n bytes
 //    over PCIe (its PcieDmaEngine, with the bytes) plus n bytes of VRAM channel time. The driver's
 //    migration copy (MigrateCopier) already moved the same bytes in the pure core, at
-//    migrate_vma time; the engine's copy repeats them with the fabric's timing.
+//    migrate_vma time; the engine's copy repeats them with the fabric's timing. Its DMA and VRAM
+//    accesses are issued at synchronised time (others share the links, host memory and VRAM).
 // Leaves out: SMs, caches, the GPU's own page tables and TLBs (the driver's ImporterMirror keeps
 // them), GDDR banks and refresh, MMIO registers and doorbells (the driver calls the engines
 // directly). Completion: at a kernel's end computeDone() is notified and, once a driver programmed

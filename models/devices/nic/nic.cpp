@@ -221,8 +221,10 @@ void Nic::txThread() {
       tdh_ = (tdh_ + 1) % entries;
       ++txDescriptors_;
     }
-    // DD is written back once the buffers' data is in the FIFO.
+    // DD is written back once the buffers' data is in the FIFO, at synchronised time: the driver
+    // polls DD (NicDriver::reclaim), so when it sees the bit must not depend on the quantum.
     advanceTo(txQk_, fetched);
+    txQk_.sync();
     for (std::uint32_t slot : report) {
       const std::uint8_t dd = kStaDd;
       dma_.issueWrite(base + std::uint64_t(slot) * kTxDescBytes + 12, 1, &dd, txQk_);
@@ -246,6 +248,10 @@ std::uint64_t Nic::transmitBuffer(std::uint64_t addr, std::uint64_t len) {
       fifo_.erase(fifo_.begin(), fifo_.begin() + static_cast<std::ptrdiff_t>(fifoHead_));
       fifoHead_ = 0;
     }
+    // Each packet is read at synchronised time: its reads book host memory and links that other
+    // engines share, and a booking ahead of SystemC time takes what an earlier access of another
+    // engine would have had -- by how much, the quantum would decide.
+    txQk_.sync();
     pkt_.resize(plen);
     DmaIssue r;
     if (txImporter_) {
@@ -416,8 +422,14 @@ Nic::PeerAccess Nic::queueAccess(Issue issue, tlm_utils::tlm_quantumkeeper& qk, 
       a.gaveUp = true;
       return a;
     }
+    // The submit and completion engines share the importer's device TLB: each takes it at
+    // synchronised time and holds it until its access is issued, at synchronised time again, so
+    // which of them looks up first never depends on the quantum (nor on whether the issue synced
+    // on the way). A read's data is waited for outside (peerRead): the TLB is free meanwhile.
+    qk.sync();
     takeQueueImporter(qk);
     const ImporterDmaResult r = issue();
+    qk.sync();
     giveQueueImporter();
     a.issue.donePs = r.donePs ? r.donePs : now(qk);
     a.issue.status = r.ok() ? CplStatus::SuccessfulCompletion : CplStatus::CompleterAbort;
@@ -449,13 +461,16 @@ void Nic::giveUpQueue(const char* what, HmmStatus st, Errno p2p, std::uint32_t r
   queueError_.p2pError = p2p;
   queueError_.retries = retries;
   // The error state: the NIC stops using the queue; every command it has not seen complete is
-  // abandoned (reported, not silently lost), and the submit engine stops waiting for slots.
-  for (NicIoRecord& io : ios_)
-    if (!io.done && !io.abandoned) {
+  // abandoned (reported, not silently lost), and the submit engine stops waiting for slots. A
+  // command whose CQE it read is complete, even while its CQ head doorbell is still to ring.
+  for (std::size_t i = 0; i < ios_.size(); ++i) {
+    NicIoRecord& io = ios_[i];
+    if (!io.done && !io.abandoned && std::find(reaped_.begin(), reaped_.end(), i) == reaped_.end()) {
       io.abandoned = true;
       ++commandsAbandoned_;
       ++queueError_.abandoned;
     }
+  }
   slotFreed_.notify(sc_core::SC_ZERO_TIME);
   seqNotify(mailboxWake_, sc_core::SC_ZERO_TIME);
 }
@@ -479,7 +494,11 @@ Nic::PeerAccess Nic::peerRead(std::uint64_t addr, std::uint64_t len, std::uint8_
     a.issue.status = dma_.read(addr, len, data, qk);
     a.issue.donePs = now(qk);
   } else {
-    a = queueAccess([&] { return queueImporter_->read(Va(addr), len, data, qk); }, qk, what);
+    a = queueAccess([&] { return queueImporter_->issueRead(Va(addr), len, data, qk); }, qk, what);
+    if (!a.gaveUp) {  // the data is in: the read's burst ends, at synchronised time
+      waitUntil(qk, a.issue.donePs);
+      queueImporter_->retireDone(qk);
+    }
   }
   if (!a.gaveUp && a.issue.status != CplStatus::SuccessfulCompletion)
     ++dmaErrors_;  // given up: queue_gave_up
@@ -508,12 +527,16 @@ void Nic::completeThread() {
     NvmeQueueState& q = qw_.queue;
     bool consumed = false;
     for (;;) {
+      // Each CQE is read at synchronised time: its phase bit decides whether the command is done,
+      // and the controller writes it at its own time.
+      qk.sync();
       std::uint8_t raw[nvme::kCqeBytes];
       if (peerRead(q.cqSlot(), sizeof raw, raw, qk, "CQE read").issue.status !=
           CplStatus::SuccessfulCompletion)
         break;
       const nvme::Cqe c = nvme::Cqe::decode(raw);
       if (c.phase != q.phase) break;
+      qk.sync();  // the entry is in: a freed slot is seen by the submit engine from now, not earlier
       q.advanceCq();
       consumed = true;
       ++cqesSeen_;
@@ -521,7 +544,7 @@ void Nic::completeThread() {
         NicIoRecord& io = ios_[c.cid];
         io.completePs = now(qk);
         io.status = c.status;
-        io.done = true;
+        reaped_.push_back(c.cid);
       }
       --outstanding_;
       slotFreed_.notify(sc_core::SC_ZERO_TIME);
@@ -532,6 +555,12 @@ void Nic::completeThread() {
                .gaveUp)
         ++doorbells_;
     }
+    // The commands count as done once the NIC rang the CQ head for them (or gave up on the queue
+    // trying), at synchronised time, so a driver that tears the queue down when every command is
+    // done never races the doorbell. Their completions were read: never abandoned (giveUpQueue).
+    qk.sync();
+    for (const std::uint16_t cid : reaped_) ios_[cid].done = true;
+    reaped_.clear();
   }
 }
 

@@ -224,6 +224,8 @@ struct NicIoRecord {
   std::uint64_t doorbellPs = 0;  ///< doorbell write reached the peer
   std::uint64_t completePs = 0;  ///< CQE read by the NIC
   std::uint16_t status = 0;
+  /// The NIC read the command's CQE and then rang the CQ head doorbell for it (or gave up on the
+  /// queue trying): a driver may tear the queue down once every command is done or abandoned.
   bool done = false;
   /// The queue writer gave up (Nic::queueError) before this command completed: never submitted
   /// (doorbellPs 0), or submitted and its completion never read.
@@ -363,6 +365,7 @@ class Nic : public sc_core::sc_module {
   std::vector<NicStorageRequest> requests_;
   std::vector<NicIoRecord> ios_;
   std::uint32_t outstanding_ = 0;
+  std::vector<std::uint16_t> reaped_;  // CQEs read, CQ head doorbell not rung yet: done after it
   std::multimap<std::uint64_t, std::uint32_t> mailbox_;  // arrival time -> data
   sc_core::sc_event qwStart_, mailboxWake_, slotFreed_;
   NicQueueError queueError_;

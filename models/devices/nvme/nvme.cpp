@@ -487,6 +487,9 @@ bool NvmeController::complete(InFlight& f) {
   c.status = f.rec.status;
   const auto raw = c.encode();
   std::uint64_t done = 0;
+  // The CQE is written at synchronised time: a host polls its phase bit, so whether it sees the
+  // entry must not depend on how far the data writes above ran ahead within the quantum.
+  sync();
   memWrite(q.base + std::uint64_t(q.tail) * kCqeBytes, kCqeBytes, raw.data(), &done);
   // Posted writes on one path arrive in order: the CQE is visible after the data.
   visible = std::max(visible, done);
