@@ -88,11 +88,28 @@ unsigned Iotlb::dropIf(Array& a, Pred drop) {
 unsigned Iotlb::invalidateRange(std::uint16_t did, Iova iova, std::uint64_t size) {
   const std::uint64_t lo = iova.value(), hi = iova.value() + size;  // [lo, hi)
   unsigned n = 0;
-  for (Array* a : {&small_, &large_})
+  for (Array* a : {&small_, &large_}) {
+    const std::uint64_t first = lo >> a->shift, last = size == 0 ? first : (hi - 1) >> a->shift;
+    if (size != 0 && last - first < a->sets) {
+      // Fewer pages than sets: each page can only be in its own set, so look those up instead
+      // of scanning the array (an unmap of a few pages in a large IOTLB).
+      unsigned dropped = 0;
+      for (std::uint64_t vpn = first; vpn <= last && a->valid > dropped; ++vpn) {
+        const std::ptrdiff_t i = find(*a, did, vpn);
+        if (i >= 0) {
+          a->clear(std::size_t(i));
+          ++dropped;
+        }
+      }
+      a->valid -= dropped;
+      n += dropped;
+      continue;
+    }
     n += dropIf(*a, [&](std::uint16_t eDid, std::uint64_t vpn) {
       const std::uint64_t elo = vpn << a->shift, ehi = elo + (1ull << a->shift);
       return eDid == did && elo < hi && lo < ehi;
     });
+  }
   return n;
 }
 

@@ -628,3 +628,29 @@ TEST_CASE("a walk memory model is charged once per page-table entry, in walk ord
         Pa(f.iommu.params().pageTableBase + (std::uint64_t(f.dom.id()) << 32)));  // root table, index 0
   for (std::size_t i = 1; i < reads.size(); ++i) CHECK(reads[i].first != reads[i - 1].first);
 }
+
+TEST_CASE("an IOTLB range invalidation drops exactly the range's pages of its domain, small or large") {
+  IotlbParams p;
+  p.entries4k = 32;
+  p.ways4k = 2;  // 16 sets: no eviction below
+  Iotlb tlb(p);
+  const auto page = [](std::uint64_t n) { return Iova(n << kPageShift); };
+  for (std::uint64_t n = 0; n < 12; ++n)
+    tlb.insert(1, page(n), Pa((n + 1) << kPageShift), kPageSize, kIommuRead);
+  tlb.insert(2, page(3), Pa(0x100000), kPageSize, kIommuRead);
+  tlb.insert(1, Iova(0x4000'0000), Pa(0x8000'0000), kPmdSize, kIommuRead);
+  REQUIRE(tlb.validEntries() == 14);
+  // Three pages (fewer than the sets), from the middle of page 2 to the middle of page 4.
+  CHECK(tlb.invalidateRange(1, Iova(page(2).value() + 0x800), 2 * kPageSize) == 3);
+  for (std::uint64_t n : {2, 3, 4}) CHECK_FALSE(tlb.lookup(1, page(n)));
+  for (std::uint64_t n : {0, 1, 5, 11}) CHECK(tlb.lookup(1, page(n)));
+  CHECK(tlb.lookup(2, page(3)));  // another domain's page 3
+  // A range of more pages than sets: pages 5..11 of domain 1 and nothing else.
+  CHECK(tlb.invalidateRange(1, page(5), 100 * kPageSize) == 7);
+  CHECK(tlb.validEntries() == 4);
+  CHECK(tlb.lookup(1, page(1)));
+  CHECK(tlb.lookup(1, Iova(0x4000'0000)));
+  // One byte of the 2 MiB page drops it (and no 4 KiB entry).
+  CHECK(tlb.invalidateRange(1, Iova(0x401f'ffff), 1) == 1);
+  CHECK(tlb.validEntries() == 3);
+}
