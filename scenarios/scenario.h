@@ -189,6 +189,9 @@ struct Override {
   std::string key, value;
   /// The value's node when it comes from a file (a variant's `set:`): errors point at it.
   std::optional<ConfigNode> src;
+  /// The command-line option that gave it ("--set", a sweep's "--param"): an error about a value
+  /// without `src` names "<origin> key=value", where the user wrote it.
+  std::string origin = "--set";
 };
 
 /// Reads `path`, its includes and the overrides, and validates everything. Throws ConfigError.

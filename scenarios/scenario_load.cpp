@@ -98,9 +98,36 @@ std::vector<std::string> splitPath(const std::string& key) {
   return parts;
 }
 
+/// Where a command-line override was written: "--set key=value".
+std::string argumentOf(const Override& o) {
+  return o.origin + " " + o.key + "=" + o.value;
+}
+
 [[noreturn]] void badOverride(const Override& o, const std::string& why) {
   if (o.src) o.src->fail("set " + o.key + ": " + why);
-  throw ConfigError("--set", 0, 0, o.key, why);
+  throw ConfigError(argumentOf(o), 0, 0, o.key, why);
+}
+
+/// `key` is strictly inside `outer` ("a.b[0].c" inside "a.b" or "a.b[0]").
+bool keyInside(const std::string& key, const std::string& outer) {
+  return key.size() > outer.size() && key.compare(0, outer.size(), outer) == 0 &&
+         (key[outer.size()] == '.' || key[outer.size()] == '[');
+}
+
+/// `e` as the user can act on it when it is about a command-line override (the last one that
+/// matches): an error at the key a value set (or inside it) names the argument ("--set key=value")
+/// instead of the file, where that value is not; an error at a key that encloses it keeps its place
+/// in the file and says which of its keys came from the command line.
+ConfigError locatedAtOverride(const ConfigError& e, const std::vector<Override>& overrides) {
+  for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
+    if (it->src) continue;  // a variant's set: value is located in its file already
+    if (e.key() == it->key || keyInside(e.key(), it->key))
+      return ConfigError(argumentOf(*it), 0, 0, e.key(), e.message());
+    if (keyInside(it->key, e.key()))
+      return ConfigError(e.file(), e.line(), e.column(), e.key(),
+                         e.message() + " (" + it->key + " given by " + argumentOf(*it) + ")");
+  }
+  return e;
 }
 
 YAML::Node valueOf(const Override& o) {
@@ -152,15 +179,16 @@ void applyOverride(Document& doc, const Override& o) {
   }
   if (parts.size() == 1) {
     doc.single.insert_or_assign(
-        top,
-        o.src ? *o.src : ConfigNode(YAML::Node(o.value), std::make_shared<const std::string>("--set"), top));
+        top, o.src
+                 ? *o.src
+                 : ConfigNode(YAML::Node(o.value), std::make_shared<const std::string>(argumentOf(o)), top));
     return;
   }
   auto it = doc.single.find(top);
   if (it == doc.single.end())
     it = doc.single
              .emplace(top, ConfigNode(YAML::Node(YAML::NodeType::Map),
-                                      std::make_shared<const std::string>("--set"), top))
+                                      std::make_shared<const std::string>(argumentOf(o)), top))
              .first;
   setBelow(it->second.yaml(), parts, 1, o);
 }
@@ -236,7 +264,13 @@ Scenario loadOne(const std::string& path, const std::vector<Override>& overrides
     doc.single.erase(it);
   }
   for (const Override& o : overrides) applyOverride(doc, o);
-  Scenario s = buildScenario(path, doc.single, doc.processes, doc.script);
+  Scenario s = [&] {
+    try {
+      return buildScenario(path, doc.single, doc.processes, doc.script);
+    } catch (const ConfigError& e) {
+      throw locatedAtOverride(e, overrides);
+    }
+  }();
   if (variants && expandVariants) s.variants = loadVariants(path, *variants, overrides, s);
   return s;
 }

@@ -82,7 +82,8 @@ std::vector<Point> grid(const std::vector<Axis>& axes) {
 std::vector<Override> overridesOf(const std::vector<Override>& fixed, const std::vector<Axis>& axes,
                                   const Point& p) {
   std::vector<Override> o = fixed;
-  for (std::size_t i = 0; i < axes.size(); ++i) o.push_back({axes[i].key, p.values[i], std::nullopt});
+  for (std::size_t i = 0; i < axes.size(); ++i)
+    o.push_back({axes[i].key, p.values[i], std::nullopt, "--param"});
   return o;
 }
 

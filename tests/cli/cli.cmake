@@ -79,7 +79,7 @@ hmmsim_cli_test("a stat expectation with eq and a bound is refused (exit 2)" 2
   STDERR "key 'expect.stats\\[0\\].max': eq is exact: give eq alone, or min and/or max without it")
 hmmsim_cli_test("a stat expectation with max below min is refused (exit 2)" 2
   ARGS validate ${_bad}/stat_bounds.yaml --set expect.stats[1].max=1000
-  STDERR "stat_bounds.yaml: key 'expect.stats\\[1\\].max': max is below min: no value can meet both")
+  STDERR "--set expect.stats\\[1\\].max=1000: key 'expect.stats\\[1\\].max': max is below min: no value can meet both")
 hmmsim_cli_test("a checker violation the scenario does not expect exits 1" 1
   ARGS run ${_bad}/failing_checker.yaml
   STDOUT "checker +4 violation.*freed-frame.*FAILED: .*expect: checker: expected clean, got freed-frame=4")
@@ -100,9 +100,12 @@ hmmsim_cli_test("a missing include names the file (exit 2)" 2
   ARGS validate ${_bad}/bad_include.yaml STDERR "bad_include.yaml:1:10: .*cannot include .*no_such_fragment.yaml: no such file")
 hmmsim_cli_test("a bad --set value is located at the key it sets (exit 2)" 2
   ARGS run ${_sel}/migrate.yaml --set machine.phys_mem.ram=3MiB
-  STDERR "key 'machine.phys_mem': ram_size .*multiple of 2 MiB")
+  STDERR "hmm_fixture.yaml:7:13: key 'machine.phys_mem': ram_size .*multiple of 2 MiB \\(machine.phys_mem.ram given by --set machine.phys_mem.ram=3MiB\\)")
+hmmsim_cli_test("an error in a --set value names the --set argument, not the file (exit 2)" 2
+  ARGS validate ${PROJECT_SOURCE_DIR}/scenarios/camera_chain.yaml --set workload.camera_chain.frames=many
+  STDERR "^--set workload.camera_chain.frames=many: key 'workload.camera_chain.frames': expected an integer")
 hmmsim_cli_test("--set of an unknown section suggests the nearest (exit 2)" 2
-  ARGS run ${_sel}/migrate.yaml --set machin.phys_mem.ram=1GiB STDERR "--set: key 'machin.phys_mem.ram': unknown section 'machin'; did you mean 'machine'")
+  ARGS run ${_sel}/migrate.yaml --set machin.phys_mem.ram=1GiB STDERR "--set machin.phys_mem.ram=1GiB: key 'machin.phys_mem.ram': unknown section 'machin'; did you mean 'machine'")
 hmmsim_cli_test("validate of a good file reports what it holds and exits 0" 0
   ARGS validate ${_sel}/snapshot.yaml STDOUT "snapshot.yaml: ok \\(scenario snapshot, 1 process\\(es\\), 2 device\\(s\\), 15 script operation\\(s\\)\\)")
 hmmsim_cli_test("a platform section validates into the platform's description" 0
@@ -125,7 +128,8 @@ hmmsim_cli_test("sweep prints one CSV row per grid point, parameters first" 0
 hmmsim_cli_test("sweep refuses a malformed --param (exit 2)" 2
   ARGS sweep ${_sel}/migrate.yaml --param machine.phys_mem.ram STDERR "--param: expected key=v1,v2")
 hmmsim_cli_test("sweep checks every point before running any (exit 2)" 2
-  ARGS sweep ${_sel}/migrate.yaml --param machine.phys_mem.ram=512MiB,lots STDERR "key 'machine.phys_mem.ram': expected a byte size")
+  ARGS sweep ${_sel}/migrate.yaml --param machine.phys_mem.ram=512MiB,lots
+  STDERR "--param machine.phys_mem.ram=lots: key 'machine.phys_mem.ram': expected a byte size")
 hmmsim_cli_test("plot of an unknown column suggests the nearest (exit 2)" 2
   ARGS plot ${CMAKE_CURRENT_SOURCE_DIR}/cli/sweep-sample.csv --x times --y device.dmirror0.ioctl
   STDERR "--y: no column 'device.dmirror0.ioctl' in the CSV; did you mean 'device.dmirror0.ioctls'")
