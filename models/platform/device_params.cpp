@@ -293,6 +293,9 @@ const ParamTable<GpuParams>& gpuHwTable() {
             "bytes a compute kernel reads (and writes back) per step (a multiple of 4KiB)", 4096, 1ull << 30);
     gbpsRow(t, "compute_rate", &GpuParams::computeRateGbps, GpuParams{}.computeRateGbps,
             "rate at which a kernel over process memory consumes its input (its arithmetic)");
+    t.duration("copy_descriptor_cost", &GpuParams::copyDescriptorPs,
+               "copy engine time per page copied or cleared (fetching and decoding its descriptor)", 0,
+               1'000'000'000);
     return t;
   }();
   return table;

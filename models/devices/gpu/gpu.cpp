@@ -73,7 +73,9 @@ Gpu::Gpu(sc_core::sc_module_name name, const GpuParams& params, PhysMem& pm, Pci
       vaBytesIn_(stats_.counter("va_bytes_in", "B", "input bytes VA kernels read through the device MMU")),
       vaBytesOut_(stats_.counter("va_bytes_out", "B", "output bytes VA kernels wrote")),
       copyToVram_(stats_.counter("copy_bytes_to_vram", "B", "copy engine bytes host -> VRAM")),
-      copyFromVram_(stats_.counter("copy_bytes_from_vram", "B", "copy engine bytes VRAM -> host")) {
+      copyFromVram_(stats_.counter("copy_bytes_from_vram", "B", "copy engine bytes VRAM -> host")),
+      copyDescriptors_(
+          stats_.counter("copy_descriptors", "descriptors", "pages the copy engine copied or cleared")) {
   const std::string bad = params.check();
   HMMSIM_ASSERT(bad.empty(), this->name() << ": " << bad);
   HMMSIM_ASSERT(bar.params().sizeBytes == params.barBytes(),
@@ -190,6 +192,8 @@ CplStatus Gpu::copy(bool toVram, std::uint64_t hostAddr, std::uint64_t vramOffse
   // The copy books VRAM channels, links and host memory that other engines share (the compute
   // engine, peers through the BAR, a NIC reading host memory): each booking is made at
   // synchronised time, so which engine's access comes first is time order, not quantum order.
+  const std::uint64_t descriptorsEnd =
+      takeDescriptors((hostAddr % kPageSize + bytes + kPageSize - 1) / kPageSize, qk);
   qk.sync();
   const std::uint64_t now = sc_core::sc_time_stamp().value();
   const std::uint64_t local = now + qk.get_local_time().value();
@@ -221,10 +225,27 @@ CplStatus Gpu::copy(bool toVram, std::uint64_t hostAddr, std::uint64_t vramOffse
     end = io.donePs;
     copyFromVram_ += bytes;
   }
+  end = std::max(end, descriptorsEnd);
   const std::uint64_t cur = sc_core::sc_time_stamp().value();
   if (end > cur + qk.get_local_time().value()) qk.set(sc_core::sc_time::from_value(end - cur));
   if (qk.need_sync()) qk.sync();
   return io.status;
+}
+
+void Gpu::clear(std::uint64_t vramOffset, std::uint64_t bytes, tlm_utils::tlm_quantumkeeper& qk) {
+  const std::uint64_t descriptorsEnd =
+      takeDescriptors((vramOffset % kPageSize + bytes + kPageSize - 1) / kPageSize, qk);
+  qk.sync();  // VRAM is shared with the compute engine and peers: booked at synchronised time
+  const std::uint64_t now = sc_core::sc_time_stamp().value();
+  const HeadTail t = bar_.localAccess(vramOffset, bytes, now, now, kCopyKey);
+  qk.set(sc_core::sc_time::from_value(std::max({t.tailPs, descriptorsEnd, now}) - now));
+}
+
+std::uint64_t Gpu::takeDescriptors(std::uint64_t pages, tlm_utils::tlm_quantumkeeper& qk) {
+  copyDescriptors_ += pages;
+  const std::uint64_t start = sc_core::sc_time_stamp().value() + qk.get_local_time().value();
+  if (pages > 0) qk.inc(sc_core::sc_time::from_value(params_.copyDescriptorPs));
+  return start + pages * params_.copyDescriptorPs;
 }
 
 }  // namespace hmmsim

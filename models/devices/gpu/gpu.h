@@ -95,6 +95,13 @@ struct GpuParams {
   /// Rate at which the compute engine's arithmetic consumes a VA kernel's input (GpuVaKernel).
   /// Unit: Gb/s. Default 4096 (512 GB/s, VRAM's rate: a kernel reading over PCIe is link bound).
   double computeRateGbps = 4096.0;
+  /// Copy engine: time to fetch and decode one page's copy (or clear) descriptor. The driver
+  /// submits one copy per 4 KiB page, as nouveau's migration does (copy_func with npages 1 per
+  /// page); the engine decodes the next while a page's data moves, so a copy takes at least
+  /// pages x this, and its first byte waits for one. Unit: ps. Default 100 ns: a launch is ~10
+  /// methods (addresses, pitches, line length and count, LAUNCH_DMA) decoded from a push buffer
+  /// the engine prefetches, no memory round trip per page (an estimate, not a measurement).
+  std::uint64_t copyDescriptorPs = 100'000;
   /// Keep every value the progress counter takes, with its time (progressHistory(): the GPU's own
   /// record a monitor's samples are checked against). Default false.
   bool recordProgress = false;
@@ -178,6 +185,10 @@ class Gpu : public sc_core::sc_module {
   /// time to the copy's completion. Returns the PCIe status (no bytes move: see the header).
   CplStatus copy(bool toVram, std::uint64_t hostAddr, std::uint64_t vramOffset, std::uint64_t bytes,
                  tlm_utils::tlm_quantumkeeper& qk);
+  /// Charge clearing `bytes` of VRAM at `vramOffset` (a migration's destination pages with no
+  /// source): the pages' descriptors, then VRAM channel time. Moves the caller's local time to
+  /// the clear's completion.
+  void clear(std::uint64_t vramOffset, std::uint64_t bytes, tlm_utils::tlm_quantumkeeper& qk);
 
   const GpuParams& params() const { return params_; }
   /// Keep the progress history from now on (GpuParams::recordProgress; a monitor workload turns
@@ -188,7 +199,8 @@ class Gpu : public sc_core::sc_module {
   PhysMem& physMem() { return pm_; }
   /// Counters "kernels", "compute_bytes", "compute_chunks", "compute_stall_ps" (time chunks took
   /// beyond their pace), "va_kernels", "va_bytes_in", "va_bytes_out" (VA kernels' input read and
-  /// output written), "copy_bytes_to_vram", "copy_bytes_from_vram".
+  /// output written), "copy_bytes_to_vram", "copy_bytes_from_vram", "copy_descriptors" (pages
+  /// the copy engine copied or cleared, each one descriptor).
   StatsGroup& stats() { return stats_; }
 
  private:
@@ -201,6 +213,11 @@ class Gpu : public sc_core::sc_module {
   /// through the device MMU. Returns its completion (0 on failure, with vaResult_ set).
   std::uint64_t writeVaOutput(std::uint64_t off, const std::uint8_t* data, std::uint64_t n,
                               std::uint64_t readyPs, tlm_utils::tlm_quantumkeeper& qk);
+  /// The copy engine takes the descriptors of `pages` pages, copyDescriptorPs each, decoding each
+  /// while the previous page's data moves: the first page's data waits for its descriptor (the
+  /// caller's local time moves on by one), and the copy ends no earlier than the last descriptor
+  /// (the absolute time returned).
+  std::uint64_t takeDescriptors(std::uint64_t pages, tlm_utils::tlm_quantumkeeper& qk);
   /// Stores the progress counter in VRAM (and records it with recordProgress).
   void storeProgress(std::uint64_t value);
 
@@ -228,6 +245,7 @@ class Gpu : public sc_core::sc_module {
   Counter& vaBytesOut_;
   Counter& copyToVram_;
   Counter& copyFromVram_;
+  Counter& copyDescriptors_;
 };
 
 }  // namespace hmmsim

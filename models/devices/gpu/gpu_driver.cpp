@@ -289,10 +289,7 @@ void GpuDriver::charge(const std::vector<Copy>& copies, bool toVram, tlm_utils::
       ++j;
     const std::uint64_t bytes = (j - i) << kPageShift;
     if (copies[i].host == ~0ull) {  // cleared pages: VRAM writes only
-      const std::uint64_t now = sc_core::sc_time_stamp().value();
-      const HeadTail t =
-          hw_.bar().localAccess(copies[i].vram, bytes, now + qk.get_local_time().value(), now, 0x8000'0001u);
-      qk.set(sc_core::sc_time::from_value(std::max(t.tailPs, now) - now));
+      hw_.clear(copies[i].vram, bytes, qk);
     } else {
       // The copy engine reaches system memory through the DMA API (dma_map_page of the run).
       DmaMapping& dma = mapper_.dma();
@@ -300,11 +297,20 @@ void GpuDriver::charge(const std::vector<Copy>& copies, bool toVram, tlm_utils::
       const DmaAddr at = dma.dmaMapPage(pci_, Pa(copies[i].host), bytes, dir);
       HMMSIM_ASSERT(at != kDmaMappingError, name_ << ": the copy engine cannot map system memory");
       hw_.copy(toVram, at.value(), copies[i].vram, bytes, qk);
-      dma.dmaUnmapPage(pci_, at, bytes, dir);
+      dmaUnmap(at, bytes, dir, qk);
     }
     i = j;
   }
   qk.sync();
+}
+
+void GpuDriver::dmaUnmap(DmaAddr at, std::uint64_t bytes, DmaDir dir, tlm_utils::tlm_quantumkeeper& qk) {
+  // dma_unmap_page returns once the IOMMU invalidated the mapping (strict mode; a lazy unmap
+  // costs nothing now and its flush whoever fills the queue): the caller waits for it.
+  DmaMapping& dma = mapper_.dma();
+  const std::uint64_t before = dma.iommu().invalidationPs();
+  dma.dmaUnmapPage(pci_, at, bytes, dir);
+  qk.inc(sc_core::sc_time::from_value(dma.iommu().invalidationPs() - before));
 }
 
 Errno GpuDriver::copyVramToUser(Mm& mm, Va dst, std::uint64_t vramOffset, std::uint64_t bytes,
@@ -335,7 +341,7 @@ Errno GpuDriver::copyVramToUser(Mm& mm, Va dst, std::uint64_t vramOffset, std::u
     HMMSIM_ASSERT(at != kDmaMappingError, name_ << ": the copy engine cannot map system memory");
     if (hw_.copy(false, at.value(), vramOffset + done, len, qk) != CplStatus::SuccessfulCompletion)
       ret = Errno::Io;
-    dma.dmaUnmapPage(pci_, at, len, DmaDir::FromDevice);
+    dmaUnmap(at, len, DmaDir::FromDevice, qk);
     done += len;
   }
   qk.sync();

@@ -50,6 +50,7 @@
 #include "models/devices/common/importer_dma.h"
 #include "models/devices/common/p2p_exporter.h"
 #include "models/devices/gpu/gpu.h"
+#include "models/pcie/dma_mapping.h"
 #include "sim/errno.h"
 #include "sim/stats.h"
 
@@ -144,10 +145,11 @@ class GpuDriver final : public FileOperations, public P2pExportedMemory {
   /// Copy `bytes` of VRAM from offset `vramOffset` into user memory at [dst, dst + bytes) with the
   /// copy engine, as a runtime's device-to-host memcpy into pinned memory does: pins the user
   /// pages (pin_user_pages, FOLL_WRITE), DMA-maps each physically contiguous run (dma_map_page),
-  /// copies it (VRAM channels, then a PCIe write of the real bytes to system memory), unmaps and
-  /// unpins. From the caller's SC_THREAD: returns at the copy's completion (`qk` synced). Ok;
-  /// Inval (no bytes, or the VRAM range leaves VRAM); Fault (a page could not be pinned: nothing
-  /// copied); Io (the PCIe write failed).
+  /// copies it (a descriptor per page, VRAM channels, then a PCIe write of the real bytes to
+  /// system memory), unmaps it (waiting for the IOMMU invalidation) and unpins. From the caller's
+  /// SC_THREAD: returns at the copy's completion (`qk` synced). Ok; Inval (no bytes, or the VRAM
+  /// range leaves VRAM); Fault (a page could not be pinned: nothing copied); Io (the PCIe write
+  /// failed).
   Errno copyVramToUser(Mm& mm, Va dst, std::uint64_t vramOffset, std::uint64_t bytes,
                        tlm_utils::tlm_quantumkeeper& qk);
 
@@ -203,6 +205,8 @@ class GpuDriver final : public FileOperations, public P2pExportedMemory {
   static std::uint64_t nowPs(const tlm_utils::tlm_quantumkeeper* qk);
   /// Charge `copies` on the copy engine, merging runs contiguous on both sides.
   void charge(const std::vector<Copy>& copies, bool toVram, tlm_utils::tlm_quantumkeeper& qk);
+  /// dma_unmap_page of the copy engine's run, charging the caller the IOMMU invalidation it did.
+  void dmaUnmap(DmaAddr at, std::uint64_t bytes, DmaDir dir, tlm_utils::tlm_quantumkeeper& qk);
 
   std::string name_;
   Gpu& hw_;

@@ -2,6 +2,9 @@
 hmmsim_test(test_gpu
   SOURCES unit/devices/test_gpu.cpp
   LIBS hmmsim::platform)
+hmmsim_test(test_gpu_copy_costs
+  SOURCES unit/devices/test_gpu_copy_costs.cpp
+  LIBS hmmsim::platform)
 hmmsim_test(test_gpu_peer
   SOURCES unit/devices/test_gpu_peer.cpp
   LIBS hmmsim::platform)

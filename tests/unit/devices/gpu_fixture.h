@@ -58,7 +58,10 @@ struct GpuPlatform {
   }
 
   explicit GpuPlatform(const GpuParams& gp = smallGpu(), const GpuDriverParams& dp = smallGpuDriver())
-      : plat("top", desc(gp, dp), builtinDevices()),
+      : GpuPlatform(desc(gp, dp)) {}
+  /// The machine of `d` (desc() with changes, e.g. the IOMMU's).
+  explicit GpuPlatform(const PlatformDesc& d)
+      : plat("top", d, builtinDevices()),
         pm(plat.physMem()),
         violations(plat.violations()),
         checker(plat.checker()),
