@@ -5,7 +5,8 @@
 // invalidations is caught by the checker. A queue access whose fault cannot map for now (the
 // exporter resetting its BAR) is retried until it maps, each command delivered exactly once; one
 // that can never map (the mapping is gone) puts the queue writer in error, every command not
-// completed abandoned and reported. Assertions after sc_start().
+// completed abandoned and reported (a command whose CQE it read is completed, even when the CQ
+// doorbell after it cannot map). Assertions after sc_start().
 #include <catch2/catch.hpp>
 
 #include <functional>
@@ -251,5 +252,36 @@ TEST_CASE("nic queue writer: a BAR0 mapping gone (munmap) is a genuine EFAULT: n
   CHECK(failures.front().find(
             "could not be mapped: EFAULT (no mapping there: the vma is gone) after 0 retries") !=
         std::string::npos);
+  CHECK(p.violations().ok());
+}
+
+TEST_CASE("nic queue writer: a CQ doorbell it cannot map leaves the command whose CQE it read done") {
+  // The doorbell page goes (munmap of just that page) after the last SQ doorbell: the last
+  // command's CQE (in the CMB, still mapped) is read, then the CQ head doorbell cannot map. The
+  // command completed -- its CQE was read -- so it is done, not abandoned.
+  Platform p("m", nicNvmeDesc(), builtinDevices());
+  Nic& nic = p.deviceAs<NicPlatformDevice>("nic").nic();
+  NvmeViaNic w(p, nicNvmeWorkload(NvmeViaNicPath::P2p));
+  const WorkloadRegion bar = w.regions().at(0);
+  Mm& mm = p.process("proc0");
+  Errno unmapped = Errno::Inval;
+  AfterSqes ev("ev", nic, 8, [&] { unmapped = mm.munmap(bar.start + kPageSize, kPageSize); });
+  w.start();
+  sc_core::sc_start();
+  REQUIRE(ev.fired);
+  REQUIRE(unmapped == Errno::Ok);
+  w.finish();
+  const NicQueueError& e = nic.queueError();
+  REQUIRE(e.failed);
+  CHECK(e.access == "CQ doorbell");
+  CHECK(e.mapStatus == HmmStatus::Fault);
+  CHECK(nic.stats().counterValue("doorbells_rung") == 8 + 7);  // 8 SQ tails, 7 CQ heads
+  CHECK(nic.stats().counterValue("cqes_seen") == 8);
+  CHECK(e.abandoned == 0);
+  CHECK(nic.stats().counterValue("commands_abandoned") == 0);
+  for (const NicIoRecord& io : nic.ioRecords()) {
+    CHECK(io.done);
+    CHECK_FALSE(io.abandoned);
+  }
   CHECK(p.violations().ok());
 }
