@@ -92,17 +92,17 @@ struct ImporterDmaParams {
   /// the NIC's driver registered, NvmeViaNic: queueCmbPages pages from the faulting page, any
   /// count, forward only, one hmm_range_fault that walks pages already mapped again and may
   /// cross vmas), where fault-around is a layout-blind heuristic (an aligned power-of-2 block
-  /// on both sides of the faulting page, only pages not mapped yet, inside the faulting page's
-  /// vma: the kernel's do_fault_around, a GPU's SVM granularity). Expressing the queue's prefetch
-  /// as a fault-around block would map the aligned block's other pages too (walk and DMA-map
-  /// time the queue never needs) and miss a queue that straddles a block boundary.
+  /// on both sides of the faulting page, only pages the access would fault on, inside the
+  /// faulting page's vma: the kernel's do_fault_around, a GPU's SVM granularity). Mapping the
+  /// queue's prefetch as a fault-around block would map the block's other pages too (walk and
+  /// DMA-map time the queue never needs) and miss a queue that straddles a block boundary.
   bool faultAheadPastEnd = false;
-  /// A device fault also maps the unmapped pages of the aligned block of this many pages around
-  /// the faulting page (fault-around; clipped to the window and by faultAheadPages; a hole or a
-  /// refusal there maps the transfer's pages only). Unit: pages. Default 1 (none): the mechanism's
-  /// neutral value; each driver sets its own (withFaultAround): kKernelFaultAroundPages for the
-  /// camera, the colour engine and the NIC, GpuDriverParams::kSvmGranularityPages for the GPU.
-  /// A power of 2.
+  /// A device fault also maps the pages the access would fault on (unmapped, or read-only for a
+  /// write) in the aligned block of this many pages around the faulting page (fault-around; clipped
+  /// to the window and by faultAheadPages; a hole or a refusal there maps the transfer's pages only). Unit:
+  /// pages. Default 1 (none): the mechanism's neutral value; each driver sets its own (withFaultAround):
+  /// kKernelFaultAroundPages for the camera, the colour engine and the NIC,
+  /// GpuDriverParams::kSvmGranularityPages for the GPU. A power of 2.
   std::uint64_t faultAroundPages = 1;
   /// The kernel's fault_around_bytes (64 KiB, mm/memory.c) in pages: the block a driver with no
   /// better knowledge of its device's access pattern faults around.
