@@ -4,7 +4,8 @@ PRESET ?= release
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc)
 
-# make fuzz FUZZ_TIME=600   (seconds per target; FUZZ_RUNS=N runs a fixed number of inputs instead)
+# make fuzz FUZZ_TIME=600   (seconds per target; FUZZ_RUNS=N runs a fixed number of inputs instead;
+# the targets run JOBS at a time)
 FUZZ_TIME ?= 60
 FUZZ_RUNS ?=
 
@@ -38,7 +39,7 @@ fuzz:
 	@scripts/install-deps --fuzz
 	@cmake --preset fuzz >/dev/null
 	@cmake --build build/fuzz -j $(JOBS) --target fuzz_all
-	@scripts/run-fuzzers build/fuzz $(if $(FUZZ_RUNS),--runs $(FUZZ_RUNS),--time $(FUZZ_TIME))
+	@scripts/run-fuzzers build/fuzz $(if $(FUZZ_RUNS),--runs $(FUZZ_RUNS),--time $(FUZZ_TIME)) --jobs $(JOBS)
 
 # make format: clang-format every tracked C++ source in place; make check-format: fail on any that is not.
 format:
