@@ -36,9 +36,12 @@ inline __attribute__((always_inline)) std::uint64_t PcieDmaEngine::advanceTo(
     qk.set(psTime(t - nowPs_));
     local = t;
   }
-  // A shared path: do not run further ahead than sharedSyncPs (dma_engine.h).
+  // A shared path: do not run further ahead than sharedSyncPs; shared host memory with
+  // syncOnSharedHostMemory: not ahead at all (dma_engine.h).
   const bool shared = sharedSeenPs_ != 0 && sharedSeenPs_ - 1 + params_.sharedHoldPs >= nowPs_;
-  if (qk.need_sync() || (shared && local - nowPs_ >= params_.sharedSyncPs)) local = sync(qk);
+  if (qk.need_sync() || (shared && local - nowPs_ >= params_.sharedSyncPs) ||
+      (syncEachIssue_ && local > nowPs_))
+    local = sync(qk);
   localPs_ = local;
   return std::max(t, local);
 }
@@ -92,6 +95,7 @@ inline __attribute__((always_inline)) void PcieDmaEngine::prepare(TlpKind kind, 
   e.translated = false;
   e.repeat = 1;
   e.sharedSeenPs = 0;
+  e.hostMemoryShared = false;
   e.route = route;
   e.hop = 0;
   e.status = CplStatus::SuccessfulCompletion;
@@ -105,6 +109,7 @@ inline __attribute__((always_inline)) std::uint64_t PcieDmaEngine::send(std::uin
     ext_->status = CplStatus::UnsupportedRequest;  // a target that did not say why
   }
   sharedSeenPs_ = std::max(sharedSeenPs_, ext_->sharedSeenPs);
+  if (__builtin_expect(ext_->hostMemoryShared, 0)) syncEachIssue_ = syncOnSharedHostMemory_;
   return absPs(*ext_, delay);
 }
 
@@ -287,7 +292,7 @@ DmaIssue PcieDmaEngine::issueStream(bool write, std::uint64_t addr, std::uint64_
     const bool shared = sharedSeenPs_ != 0 && sharedSeenPs_ - 1 + params_.sharedHoldPs >= nowPs_;
     // Periodic: equal issue and completion spacing (1 ps of rounding in the closed forms).
     auto near = [](std::uint64_t a, std::uint64_t b) { return a + 1 >= b && b + 1 >= a; };
-    const bool steady = closedForm && seen >= 3 && !shared && !ext_->translated && p > 0 &&
+    const bool steady = closedForm && seen >= 3 && !shared && !syncEachIssue_ && !ext_->translated && p > 0 &&
                         res.status == CplStatus::SuccessfulCompletion && near(d[1] - d[0], p) &&
                         near(t[2] - t[1], p) && near(t[1] - t[0], p);
     if (steady && !probed) {

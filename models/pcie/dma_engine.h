@@ -153,6 +153,17 @@ class PcieDmaEngine : public sc_core::sc_module {
                   tlm_utils::tlm_quantumkeeper& qk);
   CplStatus read(std::uint64_t addr, std::uint64_t len, std::uint8_t* data, tlm_utils::tlm_quantumkeeper& qk);
 
+  /// From the first burst that finds host memory shared between requesters
+  /// (PcieTlpExtension::hostMemoryShared, host_memory_requesters.h) on, issue every request at
+  /// synchronised time: the caller's local time moves to the issue time and the quantum keeper
+  /// syncs there, whatever the quantum. A device that takes turns with another requester in host
+  /// memory turns it on, so its bookings there and on the links to it are made in an order the
+  /// quantum does not decide. Costs a sync per burst (per TLP at per-TLP fidelity) once shared.
+  /// Default off. Before sc_start.
+  void syncOnSharedHostMemory(bool on) { syncOnSharedHostMemory_ = on; }
+  /// Whether every request is now issued at synchronised time (syncOnSharedHostMemory).
+  bool syncingEachIssue() const { return syncEachIssue_; }
+
   const PcieDmaEngineParams& params() const { return params_; }
   /// Bytes of scratch payload buffer held (0 with timingOnly).
   std::size_t scratchBytes() const { return scratch_.size(); }
@@ -209,7 +220,9 @@ class PcieDmaEngine : public sc_core::sc_module {
   // The simulation context: its time_stamp() is sc_time_stamp() without the out-of-line call
   // (advanceTo runs for every TLP).
   sc_core::sc_simcontext* ctx_ = nullptr;
-  std::uint64_t sharedSeenPs_ = 0;  // latest PcieTlpExtension::sharedSeenPs seen (0: never shared)
+  std::uint64_t sharedSeenPs_ = 0;       // latest PcieTlpExtension::sharedSeenPs seen (0: never shared)
+  bool syncOnSharedHostMemory_ = false;  // see syncOnSharedHostMemory()
+  bool syncEachIssue_ = false;           // it is on and a burst found host memory shared
   // Wire sizes fixed by params_.link, computed once (prepare() runs for every TLP).
   std::uint32_t cplNoDataWire_;  // cplWireBytes(params_.link): one Cpl without data
   std::uint32_t mrdWire_;        // mrdWireBytes(params_.link)

@@ -47,6 +47,9 @@ struct PcieTlpExtension : tlm::tlm_extension<PcieTlpExtension> {
   std::uint64_t sharedSeenPs = 0;  ///< max over crossed directions of noteRequester() (link.h)
   double lastLinkGbps = 0;         ///< TLP bandwidth of the last link crossed (RC p2p efficiency)
   bool translated = false;         ///< a translation stage (IOMMU) saw it: timing per address
+  /// Host memory has served requests of two different requesters (host_memory_requesters.h);
+  /// set by host memory's front end, read by the initiator (PcieDmaEngine::syncOnSharedHostMemory).
+  bool hostMemoryShared = false;
   /// The transaction is `repeat` identical trains back to back (a chunk of a periodic stream,
   /// PcieDmaEngine::issueStream; the wire totals above are for all of them): every resource
   /// charges repeat x one train's serialization, rounded per train as one-by-one issue is.

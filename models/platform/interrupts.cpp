@@ -36,10 +36,11 @@ UpstreamTranslation MsiPassStage::translateUpstream(Bdf requester, std::uint64_t
 }
 
 MsiTarget::MsiTarget(sc_core::sc_module_name name, const InterruptParams& params,
-                     InterruptControllerModule& irq)
+                     InterruptControllerModule& irq, HostMemoryRequesters& requesters)
     : sc_module(name),
       params_(params),
       irq_(irq),
+      requesters_(requesters),
       stats_(this->name()),
       messages_(stats_.counter("msi_writes", "writes", "interrupt messages received")),
       dropped_(stats_.counter("msi_dropped", "requests",
@@ -51,6 +52,8 @@ MsiTarget::MsiTarget(sc_core::sc_module_name name, const InterruptParams& params
 void MsiTarget::bTransport(tlm::tlm_generic_payload& gp, sc_core::sc_time& delay) {
   const std::uint64_t addr = gp.get_address();
   if (addr < params_.msiBase || addr - params_.msiBase >= params_.msiBytes) {
+    if (auto* e = gp.get_extension<PcieTlpExtension>())
+      e->hostMemoryShared = requesters_.note(e->requesterKey);
     toMemory->b_transport(gp, delay);
     return;
   }

@@ -8,6 +8,9 @@
 //    vector, its arrival time (the write's first byte at the root complex's memory side) is when
 //    the interrupt is raised. Everything else goes on to DRAM unchanged. A read of the window, or
 //    a write of a vector nobody allocated, is counted and dropped (completes, as the chipset does).
+//    It also notes the requester of every request it passes on to DRAM in the platform's
+//    HostMemoryRequesters (one for all host bridges) and tells the request whether host memory
+//    is shared (PcieTlpExtension::hostMemoryShared); interrupt messages are not noted.
 //  - MsiPassStage: the IOMMU translation stage with the MSI window passed through untranslated
 //    (the DMA API reserves that IOVA range: DmaMappingParams::platformReserved); interrupt
 //    remapping is not modelled.
@@ -36,6 +39,7 @@
 #include <tlm>
 
 #include "models/devices/common/msi.h"
+#include "models/pcie/host_memory_requesters.h"
 #include "models/pcie/translation_stage.h"
 #include "sim/stats.h"
 
@@ -77,7 +81,9 @@ class MsiTarget : public sc_core::sc_module {
   tlm_utils::simple_target_socket<MsiTarget> in{"in"};
   tlm_utils::simple_initiator_socket<MsiTarget> toMemory{"toMemory"};
 
-  MsiTarget(sc_core::sc_module_name name, const InterruptParams& params, InterruptControllerModule& irq);
+  /// `requesters` (shared by every host bridge's MsiTarget) must outlive the module.
+  MsiTarget(sc_core::sc_module_name name, const InterruptParams& params, InterruptControllerModule& irq,
+            HostMemoryRequesters& requesters);
   StatsGroup& stats() { return stats_; }
 
  private:
@@ -85,6 +91,7 @@ class MsiTarget : public sc_core::sc_module {
   unsigned int transportDbg(tlm::tlm_generic_payload& gp);
   InterruptParams params_;
   InterruptControllerModule& irq_;
+  HostMemoryRequesters& requesters_;
   StatsGroup stats_;
   Counter& messages_;  ///< "msi_writes"
   Counter& dropped_;   ///< "msi_dropped": reads of the window, unknown vectors, short writes

@@ -206,8 +206,8 @@ void Platform::wireInterrupts() {
     }
     msiStages_.push_back(std::make_unique<MsiPassStage>(desc_.interrupts, inner));
     rc.setTranslationStage(msiStages_.back().get());
-    msiTargets_.push_back(
-        std::make_unique<MsiTarget>((name_ + "_" + hb.name() + "_msi").c_str(), desc_.interrupts, irq_));
+    msiTargets_.push_back(std::make_unique<MsiTarget>((name_ + "_" + hb.name() + "_msi").c_str(),
+                                                      desc_.interrupts, irq_, hostMemoryRequesters_));
     rc.memOut.bind(msiTargets_.back()->in);
     msiTargets_.back()->toMemory.bind(dram_.tSocket);
   }

@@ -158,6 +158,7 @@ class Platform {
   std::map<std::string, std::unique_ptr<IommuTranslationStage>> stages_;  // by host bridge
   std::vector<std::unique_ptr<MsiPassStage>> msiStages_;
   InterruptControllerModule irq_;
+  HostMemoryRequesters hostMemoryRequesters_;  // noted by every MsiTarget (one DRAM)
   std::vector<std::unique_ptr<MsiTarget>> msiTargets_;
   P2pdma p2pdma_;
   P2pDmaMapper mapper_;

@@ -83,7 +83,11 @@ endforeach()
 # bookings of host memory) and nvme_via_nic (the SSD's CQEs the CPU and the NIC poll; the NIC's
 # submit and completion engines sharing one device TLB; the queue torn down once the NIC rang
 # its last CQ head doorbell). docs/fidelity.md, "Quantum independence".
-foreach(w gpu_stream_out nvme_via_nic)
+# And the camera chain's files whose variants bounce frames through system memory (the camera
+# writing a frame while the colour engine reads the previous one back: both issue every burst at
+# synchronised time once host memory is shared): camera_chain, camera_chain_migrate,
+# camera_chain_processes and acs_what_if (its acs_declined variant bounces).
+foreach(w gpu_stream_out nvme_via_nic camera_chain camera_chain_migrate camera_chain_processes acs_what_if)
   add_test(NAME "scenario: ${w} with three quanta gives a byte-identical stats.json"
            COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim> -DFILE=${PROJECT_SOURCE_DIR}/scenarios/${w}.yaml
                    -DQUANTA=100ns,1us,1ms -DWORK=${CMAKE_CURRENT_BINARY_DIR}/stats-quanta-${w}

@@ -123,6 +123,9 @@ Camera::Camera(sc_core::sc_module_name name, const CameraParams& params, PcieDma
   HMMSIM_ASSERT(err.empty(), "camera " << this->name() << ": " << err);
   if (!params_.timingOnly) line_.resize(params_.stride() * params_.linesPerDma);
   lineDone_.resize(params_.height);
+  // Frames that bounce through system memory are read back from there by another device while
+  // the next frame is written (camera.h, Timing).
+  engine_.syncOnSharedHostMemory(true);
   SC_THREAD(run);
 }
 

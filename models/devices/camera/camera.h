@@ -15,13 +15,17 @@
 // The picture is a deterministic test pattern: pixel (x, y) of frame n is
 // cameraPatternPixel(seed, n, x, y), a hash of the four, so any pixel of any frame can be
 // recomputed and checked (cameraPatternLine is the device's fast path for a whole line).
-// Timing: one sync per line (the device waits for its sensor); a line's bursts are issued at its
-// ready time in order (with linesPerDma > 1, a group of lines at its last line's ready time); a line whose
-// DMA cannot start by its ready time (the previous line's bursts still queued) is counted in `late_lines` and
-// written anyway (the line buffer is deep enough; lines are never dropped). Frame period, line time and
-// blanking are exact to 1 ps per line (the line time is rounded to whole picoseconds once). Leaves out:
-// exposure, rolling-shutter skew, Bayer data and demosaicing (the sensor delivers RGB), interlace,
-// line-buffer overflow, ISP statistics, V4L2's buffer queue semantics (the ring is fixed at start).
+// Timing: one sync per line (the device waits for its sensor); once host memory is shared with
+// another requester (frames that bounce through system memory, read back by the next device
+// while the camera writes the next frame) every burst and MSI is issued at synchronised time
+// (PcieDmaEngine::syncOnSharedHostMemory), so the two devices' bookings there do not depend on the
+// quantum. A line's bursts are issued at its ready time in order (with linesPerDma > 1, a group of lines at
+// its last line's ready time); a line whose DMA cannot start by its ready time (the previous line's bursts
+// still queued) is counted in `late_lines` and written anyway (the line buffer is deep enough; lines are
+// never dropped). Frame period, line time and blanking are exact to 1 ps per line (the line time is rounded
+// to whole picoseconds once). Leaves out: exposure, rolling-shutter skew, Bayer data and demosaicing (the
+// sensor delivers RGB), interlace, line-buffer overflow, ISP statistics, V4L2's buffer queue semantics (the
+// ring is fixed at start).
 
 #include <cstdint>
 #include <functional>

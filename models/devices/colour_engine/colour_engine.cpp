@@ -159,6 +159,9 @@ ColourEngine::ColourEngine(sc_core::sc_module_name name, const ColourEngineParam
   const std::string err = params_.check();
   HMMSIM_ASSERT(err.empty(), "colour engine " << this->name() << ": " << err);
   if (bar) bar->setBacking(&store, memBase, params_.deviceMemoryBytes);
+  // Input frames in system memory are written there by their producer while the engine reads the
+  // previous one (colour_engine.h, Timing).
+  engine_.syncOnSharedHostMemory(true);
   SC_THREAD(run);
 }
 

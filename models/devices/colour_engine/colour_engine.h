@@ -19,7 +19,10 @@
 // starts when the strip's data arrived and the previous strip is done; the strip's write is
 // issued when its transform ends. Throughput is therefore
 // min(pixelsPerSecond, what the DMA paths deliver). One sync per strip (its translations at
-// synchronised time). Completion: a posted MSI write (if programmed) after the last byte is
+// synchronised time); once host memory is shared with another requester (input frames a
+// producer writes to system memory while the engine reads the previous one) every burst and MSI
+// is issued at synchronised time (PcieDmaEngine::syncOnSharedHostMemory), so the bookings there
+// do not depend on the quantum. Completion: a posted MSI write (if programmed) after the last byte is
 // stored, an sc_event, a completion record and the `jobs` counter.
 // The engine's own memory (localPort) is modelled as one latency plus a bandwidth with a
 // busy-until time, shared by the engine's reads and writes of it; PCIe writes arriving through

@@ -4,6 +4,7 @@ target_compile_definitions(test_link_timing PRIVATE
   HMMSIM_PCIE_DLLP_CSV="${CMAKE_CURRENT_LIST_DIR}/pcie-dllp-intervals.csv")
 hmmsim_test(test_tlp SOURCES unit/pcie/test_tlp.cpp LIBS hmmsim::pcie)
 hmmsim_test(test_link SOURCES unit/pcie/test_link.cpp LIBS hmmsim::pcie)
+hmmsim_test(test_host_memory_requesters SOURCES unit/pcie/test_host_memory_requesters.cpp LIBS hmmsim::pcie)
 hmmsim_test(test_fabric_calibration SOURCES unit/pcie/test_fabric_calibration.cpp LIBS hmmsim::pcie)
 hmmsim_test(test_fabric_sharing SOURCES unit/pcie/test_fabric_sharing.cpp LIBS hmmsim::pcie)
 hmmsim_test(test_fabric_routing SOURCES unit/pcie/test_fabric_routing.cpp LIBS hmmsim::pcie)
