@@ -328,7 +328,9 @@ void ImporterDma::issueRun(Run& run, bool write, tlm_utils::tlm_quantumkeeper& q
   res.donePs = std::max(res.donePs, d.donePs);
   for (Burst& x : inFlight_)
     if (x.seq == seq) x.donePs = d.donePs;
-  progress_.notify(sc_core::SC_ZERO_TIME);
+  // Only a waiting invalidation needs the news; a notification nobody waits for would still cost a
+  // delta cycle per burst.
+  if (progressWaiters_ != 0) progress_.notify(sc_core::SC_ZERO_TIME);
   resetRun(run);
 }
 
@@ -391,7 +393,9 @@ void ImporterDma::waitForBursts(Va start, Va end) {
           until = std::max(until, b.donePs);
       }
     if (!issuing || !inThread()) break;
+    ++progressWaiters_;
     sc_core::wait(progress_);
+    --progressWaiters_;
   }
   const std::uint64_t now = sc_core::sc_time_stamp().value();
   if (until > now && inThread()) {
