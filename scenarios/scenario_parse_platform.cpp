@@ -122,7 +122,7 @@ void checkMsiWindow(const ConfigNode& topology, const PlatformDesc& d) {
 /// `platform:` → PlatformDesc: topology and iommu by their loaders (loadPlatformParts), RAM
 /// and DRAM by their tables, devices by their types' tables; then the platform's own checks.
 void parsePlatform(const ConfigNode& n, Scenario& s) {
-  n.requireKeys({"topology", "iommu", "phys_mem", "dram", "quantum", "timing_only", "devices"});
+  n.requireKeys({"topology", "iommu", "phys_mem", "dram", "quantum", "lookahead", "timing_only", "devices"});
   PlatformDesc d;
   loadPlatformParts(n, d);
   if (auto pm = n.find("phys_mem")) physMemParamTable().load(*pm, d.ram);
@@ -131,6 +131,7 @@ void parsePlatform(const ConfigNode& n, Scenario& s) {
     d.quantumPs = q->asDurationPs();
     if (d.quantumPs == 0) q->fail("expected a quantum above 0, e.g. 1us");
   }
+  d.lookahead = n.optBool("lookahead").value_or(true);
   d.timingOnly = n.optBool("timing_only").value_or(false);
   d.seed = s.seed;
   if (n.has("topology")) {

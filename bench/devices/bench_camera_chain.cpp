@@ -2,7 +2,7 @@
 // (CEA-861 timing, RGB888, 300 Mpx/s engine), peer to peer under one switch (the camera DMAs into
 // the engine's BAR through its special vma; the engine writes RAM through the IOMMU), on the
 // hand-wired platform of tests/unit/devices/camera_chain_fixture.h, per-burst fidelity, 1 us
-// quantum.
+// quantum, the devices looking ahead as on a Platform (models/cpu_mmu/lookahead.h).
 //
 // Two platforms are elaborated in one process and run one after the other, each timed around its
 // own sc_start() in process CPU time (one core):
@@ -33,6 +33,7 @@
   do {                      \
     if (!(x)) std::abort(); \
   } while (0)
+#include "models/cpu_mmu/lookahead.h"
 #include "tests/unit/devices/camera_chain_fixture.h"
 
 using namespace hmmsim;
@@ -67,7 +68,12 @@ void build(Run& r, const std::string& name, bool timingOnly, std::uint64_t frame
   pp.iovaLink = iovaLink;
   pp.colour.linesPerStrip = linesPerDma;
   r.frames = frames;
-  r.p = std::make_unique<ChainPlatform>(pp);
+  {
+    // As Platform makes them: the devices look ahead (each phase's sc_start ends a frame period
+    // after its last frame, so no thread looks ahead past it).
+    const LookaheadScope lookahead(true);
+    r.p = std::make_unique<ChainPlatform>(pp);
+  }
   ChainPlatform& p = *r.p;
   const CameraParams& cp = p.params.camera;
   const std::uint64_t slot = pageRound(cp.frameBytes());

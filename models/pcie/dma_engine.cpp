@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sim/sync_ahead.h"
+
 namespace hmmsim {
 
 PcieDmaEngine::PcieDmaEngine(sc_core::sc_module_name name, const PcieDmaEngineParams& params)
@@ -47,9 +49,9 @@ inline __attribute__((always_inline)) std::uint64_t PcieDmaEngine::advanceTo(
 }
 
 std::uint64_t PcieDmaEngine::sync(tlm_utils::tlm_quantumkeeper& qk) {
-  qk.sync();
+  syncAhead(qk);  // a keeper that looks ahead may keep its local time (lookahead.h)
   nowPs_ = ctx_->time_stamp().value();
-  return nowPs_;
+  return nowPs_ + qk.get_local_time().value();
 }
 
 inline __attribute__((always_inline)) void PcieDmaEngine::setLocal(std::uint64_t t,

@@ -7,6 +7,7 @@
 
 #include "hmm/memremap.h"
 #include "models/cpu_mmu/file.h"
+#include "models/cpu_mmu/lookahead.h"
 #include "models/pcie/iommu_topology.h"
 #include "models/pcie/root_complex_module.h"
 #include "models/pcie/topology_desc.h"
@@ -106,7 +107,12 @@ Platform::Platform(const std::string& name, const PlatformDesc& desc, const Devi
     processes_[p.name] = std::move(mm);
   }
   for (const DeviceMemoryDesc& m : desc_.deviceMemory) placeDeviceMemory(m);
-  for (const DeviceDesc& d : desc_.devices) createDevice(d, registry);
+  {
+    // The devices made now look ahead if the platform does (lookahead.h: `hmmsim run` simulates to
+    // the end, so a thread that looks ahead never passes a stop time).
+    const LookaheadScope lookahead(desc_.lookahead);
+    for (const DeviceDesc& d : desc_.devices) createDevice(d, registry);
+  }
   for (const ProcessDesc& p : desc_.processes) mapProcessMemory(p);
 }
 

@@ -118,6 +118,9 @@ struct PlatformDesc {
   std::vector<DeviceDesc> devices;             ///< devices by type; default none
   /// TLM global quantum. Unit: ps. Default 1 us.
   std::uint64_t quantumPs = 1'000'000;
+  /// Threads written for it (the camera's, the colour engine's) skip syncs nothing could observe
+  /// (models/cpu_mmu/lookahead.h): faster, same results. Default true.
+  bool lookahead = true;
   /// Timing only: no payload anywhere (DMA engines and DRAM move no bytes). Default false.
   bool timingOnly = false;
   /// Seed of every random choice (p2pdma). Default 1.

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "models/cpu_mmu/sequencer.h"
+#include "models/cpu_mmu/lookahead.h"
 #include "sim/assert.h"
 
 namespace hmmsim {
@@ -112,6 +112,7 @@ Camera::Camera(sc_core::sc_module_name name, const CameraParams& params, PcieDma
     : sc_module(name),
       params_(params),
       engine_(engine),
+      lookahead_(LookaheadQuantumKeeper::enabledByDefault()),
       stats_(std::string(this->name())),
       framesDone_(stats_.counter("frames", "frames", "frames whose last byte was stored")),
       lines_(stats_.counter("lines", "lines", "lines written by DMA")),
@@ -152,7 +153,7 @@ void Camera::start(std::uint64_t frames, std::uint64_t startPs) {
 
 void Camera::run() {
   if (!started_) sc_core::wait(startEvent_);
-  SeqQuantumKeeper qk;
+  LookaheadQuantumKeeper qk(lookahead_);
   qk.reset();
   const std::uint64_t now = sc_core::sc_time_stamp().value();
   const std::uint64_t t0 = std::max(now, startPs_);
@@ -187,13 +188,14 @@ CameraCompletion Camera::captureFrame(std::uint64_t n, std::uint64_t frameStart,
   for (std::uint32_t y0 = 0; y0 < params_.height; y0 += params_.linesPerDma) {
     const std::uint32_t k = std::min(params_.linesPerDma, params_.height - y0);
     const std::uint64_t ready = frameStart + (y0 + k - 1) * params_.linePs() + params_.activePs();
-    // Wait for the sensor: one sync per DMA, so its translations are made at synchronised time.
-    qk.sync();
-    const std::uint64_t now = sc_core::sc_time_stamp().value();
+    // Wait for the sensor: one sync per DMA, so its translations are made at synchronised time
+    // (or at a time no other process acts before: lookahead.h).
+    const std::uint64_t now = localNowPs(qk);
     if (now < ready)
-      seqWait(sc_core::sc_time::from_value(ready - now));
+      qk.inc(sc_core::sc_time::from_value(ready - now));
     else if (now > ready)
       late_ += k;
+    syncAhead(qk);
     if (!params_.timingOnly)
       for (std::uint32_t i = 0; i < k; ++i)
         cameraPatternLine(params_.seed, n, y0 + i, params_.width, params_.format, line_.data() + i * stride);

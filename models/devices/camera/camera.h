@@ -147,6 +147,8 @@ class Camera : public sc_core::sc_module {
   MsiMessage msi_;  ///< programmed by setMsi; not programmed: no MSI
   std::uint64_t frames_ = 0, startPs_ = 0;
   bool started_ = false;
+  /// Its thread skips syncs nothing could observe (lookahead.h): as made (LookaheadScope).
+  const bool lookahead_;
   sc_core::sc_event startEvent_, frameDone_;
   std::function<void(const CameraCompletion&)> callback_;
   std::vector<CameraCompletion> completions_;

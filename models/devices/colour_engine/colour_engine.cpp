@@ -4,7 +4,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "models/cpu_mmu/sequencer.h"
+#include "models/cpu_mmu/lookahead.h"
 #include "sim/assert.h"
 
 namespace hmmsim {
@@ -148,6 +148,7 @@ ColourEngine::ColourEngine(sc_core::sc_module_name name, const ColourEngineParam
       bar_(bar),
       store_(store),
       memBase_(memBase),
+      lookahead_(LookaheadQuantumKeeper::enabledByDefault()),
       pipeline_(std::make_unique<ColourPipeline>(transform_)),
       stats_(std::string(this->name())),
       jobs_(stats_.counter("jobs", "jobs", "frames converted")),
@@ -194,7 +195,7 @@ std::uint64_t ColourEngine::linePs(std::uint32_t width) const {
 }
 
 void ColourEngine::run() {
-  SeqQuantumKeeper qk;
+  LookaheadQuantumKeeper qk(lookahead_);
   qk.reset();
   for (;;) {
     while (queue_.empty()) sc_core::wait(doorbell_);
@@ -220,7 +221,7 @@ ColourCompletion ColourEngine::process(const ColourJob& job, tlm_utils::tlm_quan
   qk.sync();
   ColourCompletion c;
   c.tag = job.tag;
-  c.startPs = sc_core::sc_time_stamp().value();
+  c.startPs = localNowPs(qk);
   c.donePs = c.startPs;
   const std::uint64_t inLine = std::uint64_t(job.width) * bytesPerPixel(job.inFormat);
   const std::uint64_t outLine = std::uint64_t(job.width) * bytesPerPixel(job.outFormat);
@@ -243,7 +244,7 @@ ColourCompletion ColourEngine::process(const ColourJob& job, tlm_utils::tlm_quan
   std::uint64_t computeFree = c.startPs;
   const std::uint64_t transformPs = linePs(job.width);
   for (std::uint32_t s = 0; s < strips; ++s) {
-    qk.sync();  // one sync per strip: its translations at synchronised time
+    syncAhead(qk);  // one sync per strip: its translations at synchronised time (lookahead.h)
     for (; next < strips && next <= s + params_.stripsAhead; ++next) {
       const std::uint32_t n = linesOf(next);
       const DmaIssue r =

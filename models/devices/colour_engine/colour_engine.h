@@ -188,6 +188,8 @@ class ColourEngine : public sc_core::sc_module {
   ByteStore& store_;
   std::uint64_t memBase_;
   std::uint64_t localBusyPs_ = 0;  // the own memory's busy-until time
+  /// Its thread skips syncs nothing could observe (lookahead.h): as made (LookaheadScope).
+  const bool lookahead_;
   ColourTransform transform_;
   std::unique_ptr<ColourPipeline> pipeline_;
   MsiMessage msi_;  ///< programmed by setMsi; not programmed: no MSI

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sim/sync_ahead.h"
+
 #include "sim/assert.h"
 
 namespace hmmsim {
@@ -10,7 +12,7 @@ void advanceLocalTo(std::uint64_t t, tlm_utils::tlm_quantumkeeper& qk) {
   const std::uint64_t now = sc_core::sc_time_stamp().value();
   if (t <= localNowPs(qk)) return;
   qk.set(sc_core::sc_time::from_value(t - now));
-  if (qk.need_sync()) qk.sync();
+  if (qk.need_sync()) syncAhead(qk);
 }
 
 // ---- DescriptorDmaPort ----------------------------------------------------------------------

@@ -254,7 +254,7 @@ class ImporterDma {
   std::uint64_t nextBurst_ = 1;
   // Pages [pendFirst_, pendEnd_) have a mirror DMA (beginDma) but no burst entry yet.
   Va pendFirst_, pendEnd_;
-  sc_core::sc_event progress_;  // a burst was issued (its completion time is known)
+  sc_core::sc_event progress_;    // a burst was issued (its completion time is known)
   unsigned progressWaiters_ = 0;  // threads in waitForBursts waiting on progress_
   // The burst being issued (rule 3 at a BAR target): its run and the bus address its first
   // access reached (translation keeps a burst contiguous).

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "models/cpu_mmu/lookahead.h"
 #include "tests/unit/devices/camera_chain_fixture.h"
 
 using namespace hmmsim;
@@ -144,6 +145,51 @@ TEST_CASE("the camera's frame period and line time are within 1% of its paramete
   const double expect =
       double((kFrames - 1) * cp.framePeriodPs() + (cp.height - 1) * cp.linePs() + cp.activePs());
   CHECK(relErr(double(c.back().donePs - c[0].startPs), expect) < 0.01);
+}
+
+// Lookahead (models/cpu_mmu/lookahead.h): two cameras, the second made to look ahead, capture
+// the same frames one after the other (the first is idle, waiting for nothing timed, while the
+// second runs). Alone, the second skips its per-line syncs, so it wakes a fraction as often, yet
+// every frame and every line is stored at the same time relative to its start.
+TEST_CASE("a camera that looks ahead stores every line at the same time with a fraction of the wake-ups") {
+  const CameraParams cp = smallCamera();
+  constexpr unsigned kFrames = 3;
+  const std::uint64_t phase = (kFrames + 1) * cp.framePeriodPs();
+  ChainPlatformParams pa = withCamera(cp), pb = withCamera(cp);
+  pa.name = "plain";
+  pb.name = "ahead";
+  ChainPlatform a(pa);
+  std::unique_ptr<ChainPlatform> b;
+  {
+    const LookaheadScope lookahead(true);
+    b = std::make_unique<ChainPlatform>(pb);
+  }
+  for (ChainPlatform* p : {&a, b.get()})
+    REQUIRE(p->camDriver(0).setUserBuffers(*p->mm, {p->mapAnon(pageRound(cp.frameBytes()))}) == Errno::Ok);
+  a.camDriver(0).start(kFrames, 0);
+  b->camDriver(0).start(kFrames, phase);
+  const std::uint64_t w0 = Sequencer::instance().released();
+  sc_core::sc_start(sc_core::sc_time::from_value(phase));
+  const std::uint64_t wakeA = Sequencer::instance().released() - w0;
+  sc_core::sc_start(sc_core::sc_time::from_value(phase));
+  const std::uint64_t wakeB = Sequencer::instance().released() - w0 - wakeA;
+  const auto& ca = a.cam(0).completions();
+  const auto& cb = b->cam(0).completions();
+  REQUIRE(ca.size() == kFrames);
+  REQUIRE(cb.size() == kFrames);
+  for (unsigned n = 0; n < kFrames; ++n) {
+    CHECK(cb[n].startPs - phase == ca[n].startPs);
+    CHECK(cb[n].donePs - phase == ca[n].donePs);
+  }
+  const auto& la = a.cam(0).lastFrameLineDone();
+  const auto& lb = b->cam(0).lastFrameLineDone();
+  REQUIRE(la.size() == cp.height);
+  REQUIRE(lb.size() == cp.height);
+  for (std::uint32_t y = 0; y < cp.height; ++y) CHECK(lb[y] - phase == la[y]);
+  CHECK(b->cam(0).stats().counterValue("lines") == a.cam(0).stats().counterValue("lines"));
+  // At least a line's wake-up per line without lookahead; a few per frame with it.
+  CHECK(wakeA >= kFrames * cp.height);
+  CHECK(wakeB * 4 < wakeA);
 }
 
 TEST_CASE("a camera that DMAs 5 lines at a time writes every frame byte-exact with the same frame period") {
