@@ -16,10 +16,10 @@
 // event it waits for, sc_time_stamp() used as the thread's time) happens before a real sync
 // (qk.sync()). The syncs that may be skipped: the camera's wait for a line, the colour engine's
 // per strip, advanceLocalTo's and the PCIe DMA engine's quantum and shared-path syncs; a device
-// fault, a drain, an MSI and a completion still sync for real. The quantum keeper's next sync point is moved as if it had synced, so need_sync()
-// decides exactly as without lookahead. Equal times are never skipped (strictly later only), so
-// the Sequencer's order of equal-time wake-ups is untouched. A run gives the same results with
-// lookahead on and off (the ctest "scenario: ... lookahead on and off").
+// fault, a drain, an MSI and a completion still sync for real. The quantum keeper's next sync point is moved
+// as if it had synced, so need_sync() decides exactly as without lookahead. Equal times are never skipped
+// (strictly later only), so the Sequencer's order of equal-time wake-ups is untouched. A run gives the same
+// results with lookahead on and off (the ctest "scenario: ... lookahead on and off").
 //
 // It is off unless the devices are made under a LookaheadScope (Platform does, from
 // platform.lookahead, because `hmmsim run` simulates to the end): a test that stops the
@@ -60,8 +60,9 @@ class LookaheadQuantumKeeper final : public SeqQuantumKeeper, public SyncAheadKe
   bool skipSync(const sc_core::sc_time& target) override {
     const sc_core::sc_time& q = get_global_quantum();
     // tlm_global_quantum::compute_local_quantum() as it would be at `target`.
-    m_next_sync_point =
-        q == sc_core::SC_ZERO_TIME ? target : target + q - sc_core::sc_time::from_value(target.value() % q.value());
+    m_next_sync_point = q == sc_core::SC_ZERO_TIME
+                            ? target
+                            : target + q - sc_core::sc_time::from_value(target.value() % q.value());
     return true;
   }
 
