@@ -41,7 +41,7 @@ class SyncAheadKeeper {
 /// it, the thread's time is the local time (sc_time_stamp() may be behind it). The cheap test
 /// comes first: only a sync that nothing could observe asks the keeper what it is.
 inline void syncAhead(tlm_utils::tlm_quantumkeeper& qk) {
-  const sc_core::sc_time now = sc_core::sc_time_stamp();
+  const sc_core::sc_time& now = sc_core::sc_time_stamp();
   const sc_core::sc_time target = now + qk.get_local_time();
   if (target > now && !sc_core::sc_pending_activity_at_current_time() &&
       now + sc_core::sc_time_to_pending_activity() > target)
