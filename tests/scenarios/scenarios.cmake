@@ -95,16 +95,16 @@ foreach(w gpu_stream_out nvme_via_nic camera_chain camera_chain_migrate camera_c
 endforeach()
 # Lookahead (models/cpu_mmu/lookahead.h) only saves wake-ups: every scenario whose camera or
 # colour engine looks ahead (with faults, revokes, migrations, forks, scripts, ACS what-ifs and
-# bounces through RAM among them) gives a byte-identical stats.json with platform.lookahead on
-# and off.
+# bounces through RAM among them) gives a byte-identical stats.json and Perfetto trace with
+# platform.lookahead on and off.
 foreach(w acs_what_if camera_chain camera_chain_faults camera_chain_fork_mremap camera_chain_migrate
           camera_chain_processes camera_chain_script misbehaving_importer revoke_storm)
-  add_test(NAME "scenario: ${w} with lookahead on and off gives a byte-identical stats.json"
+  add_test(NAME "scenario: ${w} with lookahead on and off gives a byte-identical stats.json and trace"
            COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim> -DFILE=${PROJECT_SOURCE_DIR}/scenarios/${w}.yaml
-                   -DKEY=platform.lookahead -DQUANTA=true,false -DWORK=${CMAKE_CURRENT_BINARY_DIR}/stats-lookahead-${w}
+                   -DKEY=platform.lookahead -DQUANTA=true,false -DTRACE=ON -DWORK=${CMAKE_CURRENT_BINARY_DIR}/stats-lookahead-${w}
                    -P ${PROJECT_SOURCE_DIR}/cmake/RunQuantaCompare.cmake)
 endforeach()
-add_test(NAME "scenario: the revoke storm with lookahead on and off gives a byte-identical stats.json"
+add_test(NAME "scenario: the revoke storm with lookahead on and off gives a byte-identical stats.json and trace"
          COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:hmmsim> -DFILE=${CMAKE_CURRENT_SOURCE_DIR}/scenarios/quantum_revoke.yaml
-                 -DKEY=platform.lookahead -DQUANTA=true,false
+                 -DKEY=platform.lookahead -DQUANTA=true,false -DTRACE=ON
                  -DWORK=${CMAKE_CURRENT_BINARY_DIR}/stats-lookahead-quantum_revoke -P ${PROJECT_SOURCE_DIR}/cmake/RunQuantaCompare.cmake)
