@@ -4,10 +4,6 @@ PRESET ?= release
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc)
 
-# The release tests compile against one precompiled header (HMMSIM_TEST_PCH; TEST_PCH=OFF to build
-# without, TEST_PCH=ON for another preset).
-TEST_PCH ?= $(if $(filter release,$(PRESET)),ON,OFF)
-
 # make fuzz FUZZ_TIME=600   (seconds per target; FUZZ_RUNS=N runs a fixed number of inputs instead;
 # the targets run JOBS at a time)
 FUZZ_TIME ?= 60
@@ -21,7 +17,7 @@ deps:
 	@scripts/install-deps
 
 configure: deps
-	@cmake --preset $(PRESET) -DHMMSIM_TEST_PCH=$(TEST_PCH) >/dev/null
+	@cmake --preset $(PRESET) >/dev/null
 
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
